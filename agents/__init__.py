@@ -1,1 +1,19 @@
-"""Agents (learning algorithms) of the project."""
+"""Agents (learning algorithms) of the project, by the name the CLI's ``--algo`` uses."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> "module:Class"; imported lazily so `import rlcv.agents` stays cheap.
+AGENTS: dict[str, str] = {
+    "ppo": "rlcv.agents.ppo:PPO",
+    "trpo": "rlcv.agents.trpo:TRPO",
+}
+
+# Baselines run through the same CLI and run-dir format (see rlcv.sb3_runner).
+SB3_ALGOS: tuple[str, ...] = ("sb3-ppo", "sb3-trpo")
+
+
+def agent_class(name: str):
+    module, cls = AGENTS[name].split(":")
+    return getattr(importlib.import_module(module), cls)

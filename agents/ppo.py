@@ -1,0 +1,126 @@
+"""Proximal Policy Optimisation (Schulman et al., 2017) with a pluggable gradient estimator.
+
+Per rollout: the estimator gives advantages Â (and optionally a pathwise term P); then for
+``n_epochs`` passes over shuffled minibatches of ``batch_size`` samples
+
+    L = −mean min(ρ Â, clip(ρ, 1 ± ε) Â) − pathwise  − c_ent · H[π]  + c_v · mean (V(s) − R)²,
+    ρ = π_θ(a|s) / π_old(a|s),
+
+one Adam step on policy and value parameters together with the global grad norm clipped to
+``max_grad_norm`` (SB3's defaults: n_steps 2048, batch 64, 10 epochs, lr 3e-4, ε 0.2).
+With ``target_kl`` set, the epochs stop once the approximate KL exceeds 1.5 · target_kl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlcv.agents.base import OnPolicyAgent, explained_variance
+from rlcv.config import CommonConfig
+from rlcv.config import _check as check
+from rlcv.estimators.base import GradientEstimator
+from rlcv.estimators.state_baseline import StateValueBaseline
+from rlcv.rollout import RolloutBatch
+
+
+@dataclass(kw_only=True)
+class PPOConfig(CommonConfig):
+    n_steps: int = 2048
+    batch_size: int = 64
+    n_epochs: int = 10
+    learning_rate: float = 3e-4
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    normalize_advantage: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.n_steps >= 1 and self.batch_size >= 1 and self.n_epochs >= 1,
+              "n_steps, batch_size and n_epochs must be >= 1")
+        check(self.learning_rate > 0 and self.clip_range > 0, "learning_rate and clip_range must be > 0")
+        check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]")
+
+
+class PPO(OnPolicyAgent):
+    config_cls = PPOConfig
+    algo = "ppo"
+    metric_names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+                    "explained_variance", "grad_norm", "n_epochs_run")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        params = [*self.policy.parameters(), *self.value_fn.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate, eps=1e-5)
+
+    def default_estimator(self) -> GradientEstimator:
+        return StateValueBaseline(gamma=self.config.gamma, gae_lambda=self.config.gae_lambda,
+                                  normalize_advantage=self.config.normalize_advantage)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.optimizer}
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        cfg = self.config
+        if batch.group_size != 1:
+            raise ValueError("PPO uses one action per observation (group_size=1)")
+        terms = self.estimator.prepare(batch, policy=self.policy, value_fn=self.value_fn)
+        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+        actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])
+        old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
+        n = obs.shape[0]
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+
+        logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl",
+                                                          "clip_fraction", "grad_norm")}
+        epochs_run = 0
+        for _ in range(cfg.n_epochs):
+            epochs_run += 1
+            epoch_kl = []
+            perm = torch.randperm(n)
+            for start in range(0, n, cfg.batch_size):
+                idx = perm[start:start + cfg.batch_size]
+                log_prob = self.policy.log_prob(obs[idx], actions[idx])
+                log_ratio = log_prob - old_log_probs[idx]
+                ratio = log_ratio.exp()
+                adv = terms.advantages[idx]
+                policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv).mean()
+                if terms.pathwise_loss is not None:
+                    policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy)
+                value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
+                entropy = self.policy.entropy(obs[idx]).mean()
+                loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+                self.check_finite("PPO loss", loss)
+
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.optimizer.step()
+
+                with torch.no_grad():
+                    # (ρ − 1) − log ρ: the low-variance KL estimator of CleanRL / SB3.
+                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                    logs["clip_fraction"].append(((ratio - 1).abs() > cfg.clip_range).float().mean().item())
+                logs["policy_loss"].append(policy_loss.item())
+                logs["value_loss"].append(value_loss.item())
+                logs["entropy"].append(entropy.item())
+                logs["approx_kl"].append(approx_kl)
+                logs["grad_norm"].append(float(grad_norm))
+                epoch_kl.append(approx_kl)
+                if cfg.target_kl is not None and approx_kl > 1.5 * cfg.target_kl:
+                    break
+            if cfg.target_kl is not None and epoch_kl and epoch_kl[-1] > 1.5 * cfg.target_kl:
+                break
+
+        self.updates += 1
+        out = {k: float(np.mean(v)) for k, v in logs.items()}
+        out["n_epochs_run"] = float(epochs_run)
+        with torch.no_grad():
+            out["explained_variance"] = explained_variance(terms.values, terms.returns)
+        return out

@@ -1,0 +1,159 @@
+"""Dataclass configs, YAML presets and ``key=value`` overrides.
+
+Resolution order (later wins): dataclass defaults < preset ``default`` < preset entry for the env id
+< ``--config FILE`` < ``--set key=value``. Every key is checked against the dataclass fields; an
+unknown key is an error naming the nearest valid key, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from rlcv.errors import RlcvError, did_you_mean
+
+
+@dataclass(kw_only=True)
+class CommonConfig:
+    """Settings every on-policy agent shares: environment, normalisation, network, callbacks."""
+
+    n_envs: int = 1
+    vectorization: str = "sync"  # "sync" or "async"; sync is faster on 2 cores (see STYLE.md)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    clip_obs: float = 10.0
+    clip_reward: float = 10.0
+    gamma: float = 0.99
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    log_std_init: float = 0.0
+    ortho_init: bool = True
+    eval_freq: int = 0  # env steps between deterministic evaluations; 0 disables
+    eval_episodes: int = 5
+    checkpoint_freq: int = 0  # env steps between checkpoints; 0 = one per update
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check(self.n_envs >= 1, "n_envs must be >= 1")
+        _check(self.vectorization in ("sync", "async"), "vectorization must be 'sync' or 'async'")
+        _check(0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]")
+        _check(self.activation in ("tanh", "relu"), "activation must be 'tanh' or 'relu'")
+        _check(self.eval_freq >= 0 and self.checkpoint_freq >= 0, "eval_freq/checkpoint_freq must be >= 0")
+        _check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        _check(self.num_threads >= 1, "num_threads must be >= 1")
+        _check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes must be positive")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise RlcvError(f"invalid config: {message}.")
+
+
+T = TypeVar("T")
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a field annotation; ints are accepted where floats are expected."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(name, value, arg)
+            except RlcvError:
+                continue
+        raise RlcvError(f"config key '{name}' got {value!r}; expected {annotation}.")
+    base = origin or annotation
+    if base is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if base is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base is bool and isinstance(value, bool):
+        return value
+    if base is str and isinstance(value, str):
+        return value
+    if base is list and isinstance(value, list | tuple):
+        return list(value)
+    if base is dict and isinstance(value, dict):
+        return dict(value)
+    if base is typing.Any:
+        return value
+    type_name = getattr(base, "__name__", str(base))
+    raise RlcvError(f"config key '{name}' got {value!r}; expected a {type_name} (e.g. --set {name}=...).")
+
+
+def build_config(cls: type[T], values: dict[str, Any]) -> T:
+    """Instantiate the dataclass ``cls`` from ``values``, rejecting unknown keys by name."""
+    hints = typing.get_type_hints(cls)
+    names = field_names(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise RlcvError(
+                f"unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, names)}"
+                f" Valid keys: see `rlcv train --algo ... --help` or the preset YAML."
+            )
+        kwargs[key] = _coerce(key, value, hints[key])
+    return cls(**kwargs)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``["lr=3e-4", "hidden_sizes=[64,64]"]``; values are read as YAML scalars/lists/maps."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RlcvError(f"--set expects key=value, got '{pair}' (e.g. --set learning_rate=3e-4).")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        # YAML reads "3e-4" as a string (no dot); numbers users type should be numbers.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[key.strip()] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise RlcvError(f"config file '{path}' not found; pass an existing YAML file to --config.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RlcvError(f"config file '{path}' is not valid YAML ({str(exc).splitlines()[0]}).") from exc
+    if not isinstance(data, dict):
+        raise RlcvError(f"config file '{path}' must hold a mapping of key: value pairs.")
+    return data
+
+
+def preset(algo: str, env_id: str) -> dict[str, Any]:
+    """Preset hyper-parameters: the YAML ``default`` block overlaid with the block for ``env_id``."""
+    name = f"{algo}.yaml"
+    files = resources.files("rlcv") / "presets"
+    if not (files / name).is_file():
+        return {}
+    data = yaml.safe_load((files / name).read_text()) or {}
+    merged = dict(data.get("default") or {})
+    merged.update(data.get(env_id) or {})
+    return merged

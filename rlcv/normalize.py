@@ -1,0 +1,72 @@
+"""Observation normalisation and reward scaling, with state saved in checkpoints.
+
+Same semantics as SB3's ``VecNormalize`` (so rlcv and SB3 runs are comparable): observations are
+standardised by running mean/var and clipped; rewards are divided by the running std of the
+discounted return. Statistics are updated only while ``training`` is true, and frozen for
+evaluation and for the variance harness.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+
+def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+    return {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count)}
+
+
+def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+    rms.mean = np.array(state["mean"], dtype=np.float64)
+    rms.var = np.array(state["var"], dtype=np.float64)
+    rms.count = float(state["count"])
+
+
+class ObsNormalizer:
+    def __init__(self, shape: tuple[int, ...], *, enabled: bool, clip: float = 10.0, eps: float = 1e-8):
+        self.enabled, self.clip, self.eps = enabled, clip, eps
+        self.rms = RunningMeanStd(shape=shape)
+        self.training = True
+
+    def update(self, obs: np.ndarray) -> None:
+        if self.enabled and self.training:
+            self.rms.update(obs.reshape(-1, *self.rms.mean.shape))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return obs.astype(np.float32, copy=False)
+        out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
+        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _rms_state(self.rms)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _load_rms(self.rms, state)
+
+
+class RewardScaler:
+    def __init__(self, n_envs: int, *, enabled: bool, gamma: float, clip: float = 10.0, eps: float = 1e-8):
+        self.enabled, self.gamma, self.clip, self.eps = enabled, gamma, clip, eps
+        self.rms = RunningMeanStd(shape=())
+        self.returns = np.zeros(n_envs)
+        self.training = True
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return rewards.astype(np.float32, copy=False)
+        if self.training:
+            self.returns = self.returns * self.gamma + rewards
+            self.rms.update(self.returns)
+            self.returns[dones] = 0.0
+        scaled = rewards / np.sqrt(self.rms.var + self.eps)
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**_rms_state(self.rms), "returns": self.returns.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _load_rms(self.rms, state)
+        self.returns = np.array(state["returns"], dtype=np.float64)
