@@ -1,0 +1,48 @@
+"""Creating environments: id validation with suggestions, vector envs with same-step autoreset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode
+
+import rlcv.envs  # noqa: F401  (registers rlcv/ envs)
+from rlcv.errors import RlcvError, did_you_mean
+
+
+def check_env_id(env_id: str) -> None:
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise RlcvError(
+            f"unknown environment id '{env_id}'.{did_you_mean(env_id, gym.registry.keys())}"
+            f" List ids with `rlcv envs` (project envs) or gymnasium.pprint_registry()."
+        ) from exc
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwargs: Any) -> gym.Env:
+    """One environment (for evaluation and videos)."""
+    check_env_id(env_id)
+    try:
+        return gym.make(env_id, **(env_kwargs or {}), **make_kwargs)
+    except TypeError as exc:
+        raise RlcvError(f"bad env_kwargs {env_kwargs} for {env_id}: {exc}; fix --env-kwargs.") from exc
+
+
+def make_vec_env(env_id: str, *, n_envs: int, vectorization: str = "sync",
+                 env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """A Gymnasium vector env whose autoreset happens in the same step.
+
+    With ``SAME_STEP`` autoreset the step that ends an episode returns the first observation of
+    the next one and puts the true final observation in ``info["final_obs"]`` — exactly what the
+    rollout needs to bootstrap at truncation and to train dynamics models on real transitions.
+    """
+    check_env_id(env_id)
+    try:
+        return gym.make_vec(
+            env_id, num_envs=n_envs, vectorization_mode=vectorization,
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **(env_kwargs or {}),
+        )
+    except TypeError as exc:
+        raise RlcvError(f"bad env_kwargs {env_kwargs} for {env_id}: {exc}; fix --env-kwargs.") from exc

@@ -1,0 +1,65 @@
+"""`rlcv eval`: load a run directory's final policy and evaluate it deterministically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlcv import checkpoint
+from rlcv.agents import SB3_ALGOS
+from rlcv.env_factory import make_env
+from rlcv.errors import RlcvError
+from rlcv.evaluation import evaluate
+from rlcv.normalize import ObsNormalizer
+from rlcv.policies import Policy, make_policy
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml); pass a folder made by `rlcv train`.")
+    return yaml.safe_load(path.read_text())
+
+
+def load_policy(run_dir: Path) -> tuple[dict[str, Any], Policy, ObsNormalizer]:
+    """The run's final policy (``model.pt``, else the last checkpoint) and its frozen normaliser."""
+    meta = read_meta(run_dir)
+    cfg = meta["config"]
+    if (run_dir / "model.pt").is_file():
+        state = checkpoint.load(run_dir / "model.pt")
+        policy_state, norm_state = state.get("policy"), state.get("obs_normalizer")
+    else:
+        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+        policy_state, norm_state = state.get("agent", {}).get("policy"), state.get("obs_normalizer")
+    if policy_state is None or norm_state is None:
+        raise RlcvError(f"'{run_dir}' holds no policy weights; the model file is from another tool or damaged.")
+    env = make_env(meta["env"], cfg.get("env_kwargs"))
+    policy = make_policy(env.observation_space, env.action_space, hidden_sizes=cfg["hidden_sizes"],
+                         activation=cfg["activation"], ortho_init=False, log_std_init=cfg.get("log_std_init", 0.0))
+    normalizer = ObsNormalizer(env.observation_space.shape, enabled=cfg["normalize_obs"], clip=cfg["clip_obs"])
+    env.close()
+    try:
+        policy.load_state_dict(policy_state)
+        normalizer.load_state_dict(norm_state)
+    except (RuntimeError, KeyError) as exc:
+        raise RlcvError(f"the model in '{run_dir}' does not match its config.yaml ({exc}).") from exc
+    normalizer.training = False
+    return meta, policy, normalizer
+
+
+def eval_run(run_dir: str | Path, *, episodes: int, seed: int = 0, video_dir: str | None = None) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RlcvError(f"run directory '{run_dir}' not found; pass the folder `rlcv train` wrote (see --run-dir).")
+    if episodes < 1:
+        raise RlcvError(f"--episodes must be >= 1, got {episodes}.")
+    meta = read_meta(run_dir)
+    if meta["algo"] in SB3_ALGOS:
+        from rlcv import sb3_runner
+
+        return sb3_runner.evaluate_run(run_dir, meta, episodes=episodes, seed=seed, video_dir=video_dir)
+    meta, policy, normalizer = load_policy(run_dir)
+    return evaluate(policy, meta["env"], episodes=episodes, obs_normalizer=normalizer, seed=seed,
+                    env_kwargs=meta["config"].get("env_kwargs"), video_dir=video_dir)

@@ -1,0 +1,70 @@
+"""Metrics to ``metrics.csv`` and TensorBoard under the same names.
+
+Columns shared by every run (documented in the README):
+
+- ``step`` — env steps so far (summed over parallel envs)
+- ``time_elapsed`` — seconds since this process started training; ``fps`` — env steps per second
+  in this process (both wall-clock: the only columns that differ between seeded runs)
+- ``episodes`` — finished training episodes; ``episode_return_mean`` / ``episode_length_mean`` —
+  over the last 100 finished training episodes (raw, unscaled rewards)
+- ``eval_return_mean`` / ``eval_return_std`` — deterministic evaluation, on evaluation rows only
+
+followed by the agent's own ``metric_names`` (e.g. PPO's ``policy_loss``, ``approx_kl``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+
+COMMON_METRICS = ("step", "time_elapsed", "fps", "episodes", "episode_return_mean", "episode_length_mean",
+                  "eval_return_mean", "eval_return_std")
+WALL_CLOCK_METRICS = ("time_elapsed", "fps")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: Path, columns: tuple[str, ...], *, resume_step: int | None = None,
+                 tensorboard: bool = True) -> None:
+        self.columns = columns
+        self.path = run_dir / "metrics.csv"
+        if resume_step is not None and self.path.exists():
+            # Rows written after the checkpoint we resume from would be duplicated: drop them.
+            with self.path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+        elif not self.path.exists():
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(columns)
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.writer(self._file)
+        purge = None if resume_step is None else resume_step + 1
+        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge) if tensorboard else None
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
+        self._file.flush()
+        if self.tb is not None:
+            step = int(row["step"])
+            for key, value in row.items():
+                if key != "step" and isinstance(value, int | float) and not math.isnan(float(value)):
+                    self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self.tb is not None:
+            self.tb.close()
