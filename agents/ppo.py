@@ -57,7 +57,8 @@ class PPO(OnPolicyAgent):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         params = [*self.policy.parameters(), *self.value_fn.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate, eps=1e-5,
+                                          fused=True)  # one kernel for all params: fewer dispatches
 
     def default_estimator(self) -> GradientEstimator:
         return StateValueBaseline(gamma=self.config.gamma, gae_lambda=self.config.gae_lambda,

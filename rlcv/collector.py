@@ -57,7 +57,6 @@ class Collector:
             out[i, 1:] = hook(raw_obs[i], actions[i, 1:])
         return out
 
-    @torch.no_grad()
     def collect(self, n_steps: int) -> RolloutBatch:
         if self._raw_obs is None:
             raise RuntimeError("call reset() before collect()")
@@ -77,8 +76,7 @@ class Collector:
         raw_obs = self._raw_obs
         obs = self.obs_normalizer(raw_obs)
         for t in range(T):
-            sample = policy.sample(torch.from_numpy(obs), G)
-            action = sample.action.numpy()
+            action, log_prob, noise = policy.act(obs, G)
             next_raw, reward, terminated, truncated, info = self.envs.step(policy.env_action(action[:, 0]))
             done = terminated | truncated
             true_next = next_raw
@@ -95,9 +93,9 @@ class Collector:
             buf["raw_rewards"][t] = reward
             buf["rewards"][t] = self.reward_scaler(np.asarray(reward, np.float64), done)
             buf["terminated"][t], buf["truncated"][t] = terminated, truncated
-            actions.append(sample.action)
-            log_probs.append(sample.log_prob)
-            noises.append(sample.noise)
+            actions.append(action)
+            log_probs.append(log_prob)
+            noises.append(noise)
 
             self._ep_return += reward
             self._ep_length += 1
@@ -114,9 +112,9 @@ class Collector:
         batch = {k: torch.from_numpy(v) for k, v in buf.items()}
         return RolloutBatch(
             **batch,
-            actions=torch.stack(actions),
-            log_probs=torch.stack(log_probs),
-            noise=torch.stack(noises),
+            actions=torch.from_numpy(np.stack(actions)),
+            log_probs=torch.from_numpy(np.stack(log_probs)),
+            noise=torch.from_numpy(np.stack(noises)),
             group_rewards=torch.from_numpy(np.stack(group_rewards)) if G > 1 else None,
         )
 

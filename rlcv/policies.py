@@ -62,6 +62,12 @@ class Policy(nn.Module):
     def sample(self, obs: torch.Tensor, group_size: int = 1) -> PolicySample:
         raise NotImplementedError
 
+    def act(self, obs: np.ndarray, group_size: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``sample`` for the collector: numpy in, (action, log_prob, noise) numpy out, no autograd."""
+        with torch.no_grad():
+            s = self.sample(torch.from_numpy(obs), group_size)
+        return s.action.numpy(), s.log_prob.numpy(), s.noise.numpy()
+
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """log π(a|s); ``action`` is [B, *action_shape] → [B] or [B, G, *action_shape] → [B, G]."""
         raise NotImplementedError
@@ -117,6 +123,7 @@ class GaussianPolicy(Policy):
         self.action_shape = (act_dim,)
         self.noise_shape = (act_dim,)
         self.mean_net = mlp([obs_dim, *hidden_sizes, act_dim], activation, ortho_init, out_gain=0.01)
+        self._activation = activation
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
         self._clip = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
@@ -131,6 +138,38 @@ class GaussianPolicy(Policy):
         action = mu + self.log_std.exp() * noise
         log_prob = -0.5 * (noise.pow(2) + LOG_2PI).sum(-1) - self.log_std.sum()
         return PolicySample(action=action, log_prob=log_prob, noise=noise)
+
+    def act(self, obs: np.ndarray, group_size: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Acting is one tiny forward per env step; torch's per-op dispatch costs more than the
+        # matmuls, so the mean MLP runs in numpy on views of the same weights (no copies, always
+        # current). The noise still comes from torch's RNG, so seeding and checkpoints are unchanged.
+        mu = self._numpy_mlp(obs.astype(np.float32, copy=False))[:, None, :]
+        noise = torch.randn(mu.shape[0], group_size, mu.shape[-1]).numpy()
+        log_std = self._numpy_log_std()
+        action = mu + np.exp(log_std) * noise
+        log_prob = -0.5 * (noise * noise + LOG_2PI).sum(-1) - log_std.sum()
+        return action.astype(np.float32), log_prob.astype(np.float32), noise
+
+    def _numpy_views(self) -> list[np.ndarray]:
+        params = [*self.mean_net.parameters(), self.log_std]
+        key = tuple(p.data_ptr() for p in params)
+        if getattr(self, "_views_key", None) != key:  # storage replaced (e.g. load, vector_to_parameters)
+            self._views = [p.detach().numpy() for p in params]
+            self._views_key = key
+        return self._views
+
+    def _numpy_log_std(self) -> np.ndarray:
+        return self._numpy_views()[-1]
+
+    def _numpy_mlp(self, x: np.ndarray) -> np.ndarray:
+        views = self._numpy_views()
+        act = np.tanh if self._activation == "tanh" else (lambda v: np.maximum(v, 0.0))
+        n_layers = (len(views) - 1) // 2
+        for i in range(n_layers):
+            x = x @ views[2 * i].T + views[2 * i + 1]
+            if i < n_layers - 1:
+                x = act(x)
+        return x
 
     def action_from_noise(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """a_θ(s, ξ) = μ_θ(s) + σ_θ ⊙ ξ — differentiable in θ (the reparameterised action)."""
