@@ -8,6 +8,8 @@ import importlib
 AGENTS: dict[str, str] = {
     "ppo": "rlcv.agents.ppo:PPO",
     "trpo": "rlcv.agents.trpo:TRPO",
+    "mbmf-ppo": "rlcv.agents.mbmf:MBMFPPO",
+    "mbmf-trpo": "rlcv.agents.mbmf:MBMFTRPO",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_runner).

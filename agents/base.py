@@ -17,6 +17,7 @@ from rlcv.config import CommonConfig
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import GradientEstimator
 from rlcv.models import ValueFunction
+from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.policies import Policy, make_policy
 from rlcv.rollout import RolloutBatch
 
@@ -38,6 +39,12 @@ class OnPolicyAgent:
                                       ortho_init=config.ortho_init)
         self.estimator = estimator or self.default_estimator()
         self.updates = 0
+
+    def bind(self, *, env_id: str, env_kwargs: dict[str, Any], obs_normalizer: ObsNormalizer,
+             reward_scaler: RewardScaler) -> None:
+        """Called by the loop once: what model-based agents need about the env and its normalisers."""
+        self.env_id, self.env_kwargs = env_id, env_kwargs
+        self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
 
     # -- pieces subclasses provide ------------------------------------------------------------------
     def default_estimator(self) -> GradientEstimator:

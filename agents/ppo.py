@@ -124,4 +124,5 @@ class PPO(OnPolicyAgent):
         out["n_epochs_run"] = float(epochs_run)
         with torch.no_grad():
             out["explained_variance"] = explained_variance(terms.values, terms.returns)
+        out.update(terms.stats)
         return out

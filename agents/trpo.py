@@ -159,4 +159,5 @@ class TRPO(OnPolicyAgent):
             "step_accepted": float(accepted),
             "explained_variance": explained_variance(terms.values, terms.returns),
             "entropy": entropy,
+            **terms.stats,
         }

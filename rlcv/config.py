@@ -147,13 +147,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Variants start from their base algorithm's preset, so "sb3-ppo" and "mbmf-ppo" train with the
+# same hyper-parameters as "ppo" unless their own file says otherwise (fair comparisons).
+PRESET_BASE = {"sb3-ppo": "ppo", "mbmf-ppo": "ppo", "sb3-trpo": "trpo", "mbmf-trpo": "trpo"}
+
+
 def preset(algo: str, env_id: str) -> dict[str, Any]:
     """Preset hyper-parameters: the YAML ``default`` block overlaid with the block for ``env_id``."""
-    name = f"{algo}.yaml"
+    merged = preset(PRESET_BASE[algo], env_id) if algo in PRESET_BASE else {}
     files = resources.files("rlcv") / "presets"
-    if not (files / name).is_file():
-        return {}
-    data = yaml.safe_load((files / name).read_text()) or {}
-    merged = dict(data.get("default") or {})
-    merged.update(data.get(env_id) or {})
+    if (files / f"{algo}.yaml").is_file():
+        data = yaml.safe_load((files / f"{algo}.yaml").read_text()) or {}
+        merged.update(data.get("default") or {})
+        merged.update(data.get(env_id) or {})
     return merged

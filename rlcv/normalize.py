@@ -8,9 +8,11 @@ evaluation and for the variance harness.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 
 
@@ -40,6 +42,15 @@ class ObsNormalizer:
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
 
+    def torch_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A differentiable torch version with the current statistics frozen (for imagined states)."""
+        if not self.enabled:
+            return lambda x: x
+        mean = torch.as_tensor(self.rms.mean, dtype=torch.float32)
+        std = torch.as_tensor(np.sqrt(self.rms.var + self.eps), dtype=torch.float32)
+        clip = self.clip
+        return lambda x: ((x - mean.to(x.dtype)) / std.to(x.dtype)).clamp(-clip, clip)
+
     def state_dict(self) -> dict[str, Any]:
         return _rms_state(self.rms)
 
@@ -63,6 +74,10 @@ class RewardScaler:
             self.returns[dones] = 0.0
         scaled = rewards / np.sqrt(self.rms.var + self.eps)
         return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+    def scale(self) -> float:
+        """The current factor learning rewards are multiplied by (1 when disabled; clipping aside)."""
+        return float(1.0 / np.sqrt(self.rms.var + self.eps)) if self.enabled else 1.0
 
     def state_dict(self) -> dict[str, Any]:
         return {**_rms_state(self.rms), "returns": self.returns.copy()}

@@ -147,6 +147,8 @@ class Session:
                                             enabled=config.normalize_obs, clip=config.clip_obs)
         self.reward_scaler = RewardScaler(config.n_envs, enabled=config.normalize_reward, gamma=config.gamma,
                                           clip=config.clip_reward)
+        self.agent.bind(env_id=env_id, env_kwargs=config.env_kwargs, obs_normalizer=self.obs_normalizer,
+                        reward_scaler=self.reward_scaler)
         self.collector = Collector(self.envs, self.agent.policy, obs_normalizer=self.obs_normalizer,
                                    reward_scaler=self.reward_scaler, group_size=self.agent.group_size)
         self.step = 0

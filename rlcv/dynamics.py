@@ -1,0 +1,213 @@
+"""Dynamics models for model-based control variates.
+
+A model maps a raw state and action to the next raw state, the raw reward and the probability
+that the episode continues:  f(s, a) -> (s', r, p_continue).  All models are differentiable in
+``a`` and ``s`` (the control variate back-propagates through imagined rollouts).
+
+- :class:`EnsembleDynamics` — an ensemble of MLPs predicting Δs = s' − s, r and a termination
+  logit from normalised (s, a); outputs are de-normalised; the ensemble mean is the prediction.
+  Trained online on recent real transitions with a k-step unrolled loss along real action
+  sequences (:class:`TransitionReplay` supplies the windows).
+- :class:`ExactDynamics` — wraps an env's own ``model_step`` (``rlcv/LQR-v0``): the exact mean
+  model, used to test the estimator with model error removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+class DynamicsModel(nn.Module):
+    def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(next_state [B, S], reward [B], p_continue [B]) for raw s [B, S] and a [B, A]."""
+        raise NotImplementedError
+
+
+class ExactDynamics(DynamicsModel):
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__()
+        self.env = env.unwrapped
+        if not hasattr(self.env, "model_step"):
+            raise ValueError(f"{env} has no exact model_step(s, a); use the learned model.")
+
+    def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        next_s, reward = self.env.model_step(s, a)
+        return next_s.to(s.dtype), reward.to(s.dtype), torch.ones_like(reward, dtype=s.dtype)
+
+
+class _RunningStats(nn.Module):
+    """Mean/std buffers refitted from the training data (saved in the state dict)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0).clamp_min(1e-6))
+
+
+class _EnsembleLinear(nn.Module):
+    """E independent linear layers applied in one batched matmul: [E, B, in] -> [E, B, out]."""
+
+    def __init__(self, ensemble: int, d_in: int, d_out: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(d_in)
+        self.weight = nn.Parameter(torch.empty(ensemble, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(ensemble, 1, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleDynamics(DynamicsModel):
+    def __init__(self, obs_dim: int, act_dim: int, *, ensemble_size: int = 5, hidden_sizes: list[int] | None = None,
+                 action_low: np.ndarray | None = None, action_high: np.ndarray | None = None,
+                 predict_termination: bool = True) -> None:
+        super().__init__()
+        hidden_sizes = hidden_sizes or [200, 200]
+        self.obs_dim, self.act_dim, self.ensemble_size = obs_dim, act_dim, ensemble_size
+        self.predict_termination = predict_termination
+        sizes = [obs_dim + act_dim, *hidden_sizes, obs_dim + 2]  # Δs, reward, termination logit
+        self.layers = nn.ModuleList(_EnsembleLinear(ensemble_size, i, o) for i, o in itertools.pairwise(sizes))
+        self.in_stats = _RunningStats(obs_dim + act_dim)
+        self.out_stats = _RunningStats(obs_dim + 1)
+        low = torch.as_tensor(action_low if action_low is not None else np.full(act_dim, -np.inf), dtype=torch.float32)
+        high = torch.as_tensor(action_high if action_high is not None else np.full(act_dim, np.inf), dtype=torch.float32)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+
+    def _members(self, s: torch.Tensor, a: torch.Tensor, *, split: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw predictions of every member: next state [E, B', S], reward [E, B'], termination logit.
+
+        With ``split=False`` every member sees the whole batch (B' = B); with ``split=True`` the batch
+        holds E stacked blocks and member e sees block e only (B' = B / E) — used in training, where
+        each member is unrolled on its own predictions.
+        """
+        # The env clips actions to its bounds, so the model sees what the env sees; the gradient
+        # through the clamp is zero outside the bounds, as it is for the real system.
+        a = torch.maximum(torch.minimum(a, self.action_high), self.action_low)
+        x = (torch.cat([s, a], -1) - self.in_stats.mean) / self.in_stats.std
+        e = self.ensemble_size
+        h = x.view(e, -1, x.shape[-1]) if split else x.unsqueeze(0).expand(e, -1, -1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = nn.functional.silu(h)
+        delta_r = h[..., :-1] * self.out_stats.std + self.out_stats.mean
+        base = s.view(e, -1, s.shape[-1]) if split else s.unsqueeze(0)
+        return base + delta_r[..., :-1], delta_r[..., -1], h[..., -1]
+
+    def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        next_s, reward, term_logit = self._members(s, a)
+        p_cont = 1 - torch.sigmoid(term_logit) if self.predict_termination else torch.ones_like(reward)
+        return next_s.mean(0), reward.mean(0), p_cont.mean(0)
+
+    def unrolled_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor,
+                      terminated: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """k-step loss along real action sequences, every member unrolled on its own predictions.
+
+        Windows are [B, h, ...]; ``valid[b, i]`` is false once the window has left its episode.
+        Errors are measured in normalised output units (per-dimension std of Δs and r), so state
+        dimensions and reward weigh alike. Returns (loss, per-step normalised MSE [h]).
+        """
+        h = obs.shape[1]
+        state = obs[:, 0].unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        losses, per_step = [], []
+        std = self.out_stats.std
+        for i in range(h):
+            flat = state.reshape(-1, self.obs_dim)
+            act = actions[:, i].repeat(self.ensemble_size, 1)
+            next_s, reward, term_logit = self._members(flat, act, split=True)
+            err_s = (next_s - next_obs[:, i].unsqueeze(0)) / std[:-1]
+            err_r = (reward - rewards[:, i].unsqueeze(0)) / std[-1]
+            mse = (err_s.pow(2).sum(-1) + err_r.pow(2)) / (self.obs_dim + 1)  # [E, B]
+            mask = valid[:, i].to(mse.dtype)
+            step_loss = (mse * mask).sum(-1) / mask.sum().clamp_min(1)
+            if self.predict_termination:
+                bce = nn.functional.binary_cross_entropy_with_logits(
+                    term_logit, terminated[:, i].to(term_logit.dtype).expand_as(term_logit), reduction="none")
+                step_loss = step_loss + (bce * mask).sum(-1) / mask.sum().clamp_min(1)
+            losses.append(step_loss.sum())
+            per_step.append(((mse * mask).sum(-1) / mask.sum().clamp_min(1)).mean().detach())
+            state = next_s
+        return torch.stack(losses).mean(), torch.stack(per_step)
+
+
+@dataclass
+class Windows:
+    obs: torch.Tensor  # [B, h, S]
+    actions: torch.Tensor  # [B, h, A]
+    next_obs: torch.Tensor  # [B, h, S]
+    rewards: torch.Tensor  # [B, h]
+    terminated: torch.Tensor  # [B, h]
+    valid: torch.Tensor  # [B, h] bool
+
+
+class TransitionReplay:
+    """The most recent real transitions, kept as per-env sequences so k-step windows can be cut."""
+
+    def __init__(self, capacity_steps: int) -> None:
+        self.capacity = capacity_steps
+        self.chunks: list[dict[str, torch.Tensor]] = []
+
+    def add(self, raw_obs, actions, raw_next_obs, raw_rewards, terminated, truncated) -> None:
+        """Tensors [T, N, ...] of one rollout (actions of the executed group member)."""
+        self.chunks.append({"obs": raw_obs, "actions": actions, "next_obs": raw_next_obs, "rewards": raw_rewards,
+                            "terminated": terminated, "done": terminated | truncated})
+        while sum(c["obs"].shape[0] * c["obs"].shape[1] for c in self.chunks) > self.capacity and len(self.chunks) > 1:
+            self.chunks.pop(0)
+
+    def __len__(self) -> int:
+        return sum(c["obs"].shape[0] * c["obs"].shape[1] for c in self.chunks)
+
+    def _concat(self) -> dict[str, torch.Tensor]:
+        # Chunks are consecutive rollouts of the same envs, so they concatenate along time.
+        return {k: torch.cat([c[k] for c in self.chunks]) for k in self.chunks[0]}
+
+    def sample_windows(self, batch_size: int, horizon: int, generator: torch.Generator | None = None) -> Windows:
+        data = self._concat()
+        return cut_windows(data, batch_size, horizon, generator)
+
+    def all_windows(self, horizon: int) -> Windows:
+        return cut_windows(self._concat(), None, horizon, None)
+
+
+def cut_windows(data: dict[str, torch.Tensor], batch_size: int | None, horizon: int,
+                generator: torch.Generator | None) -> Windows:
+    """Windows of ``horizon`` consecutive steps (random starts, or every start when batch_size is None)."""
+    T, N = data["obs"].shape[:2]
+    h = min(horizon, T)
+    n_starts = (T - h + 1) * N
+    if batch_size is None:
+        flat = torch.arange(n_starts)
+    else:
+        flat = torch.randint(0, n_starts, (batch_size,), generator=generator)
+    t0, env = flat // N, flat % N
+    t = t0[:, None] + torch.arange(h)[None, :]  # [B, h]
+    e = env[:, None].expand_as(t)
+    done = data["done"][t, e]
+    # Step i is valid while no earlier step of the window ended its episode.
+    valid = torch.ones_like(done)
+    valid[:, 1:] = torch.cumsum(done[:, :-1].int(), 1) == 0
+    return Windows(obs=data["obs"][t, e], actions=data["actions"][t, e], next_obs=data["next_obs"][t, e],
+                   rewards=data["rewards"][t, e], terminated=data["terminated"][t, e], valid=valid)
+
+
+def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
+    data = replay._concat()
+    obs = data["obs"].reshape(-1, model.obs_dim)
+    act = data["actions"].reshape(-1, model.act_dim)
+    act = torch.maximum(torch.minimum(act, model.action_high), model.action_low)
+    model.in_stats.fit(torch.cat([obs, act], -1))
+    delta = data["next_obs"].reshape(-1, model.obs_dim) - obs
+    model.out_stats.fit(torch.cat([delta, data["rewards"].reshape(-1, 1)], -1))
