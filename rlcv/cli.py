@@ -59,6 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
     speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
     speed.add_argument("--out", default="results")
+    learn = bench_sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
+    learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
+    learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
+    learn.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    learn.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
+    learn.add_argument("--steps-per-env", nargs="+", default=[], metavar="ENV=N", help="per-env --steps")
+    learn.add_argument("--eval-freq", type=int, help="env steps between evaluations (default: steps/20)")
+    learn.add_argument("--eval-episodes", type=int, default=10)
+    learn.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    learn.add_argument("--backend", choices=["local", "ray"], default="local")
+    learn.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    learn.add_argument("--reference", default="sb3-ppo", help="algo whose final return the others must reach")
+    learn.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                       metavar="[ALGO:]KEY=VALUE", help="config overrides for every run, or for one algo")
+    learn.add_argument("--out", default="results/learn")
+
+    grad = bench_sub.add_parser("gradcheck", help="unbiasedness of the MBMF estimator vs the exact LQR gradient")
+    grad.add_argument("--env", default="rlcv/LQR-v0")
+    grad.add_argument("--env-kwargs", type=_env_kwargs, default={"state_dim": 4, "action_dim": 2, "horizon": 30})
+    grad.add_argument("--k", type=int, default=3, help="control-variate horizon (0 = state-value baseline)")
+    grad.add_argument("--estimates", type=int, default=2000, help="independent gradient estimates")
+    grad.add_argument("--episodes", type=int, default=10, help="episodes per estimate")
+    grad.add_argument("--model", choices=["exact", "learned"], default="exact")
+    grad.add_argument("--variant", choices=["correct", "broken"], default="correct",
+                      help="broken = pathwise term dropped (biased; the test must reject it)")
+    grad.add_argument("--eta", type=float, default=1.0)
+    grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
+    grad.add_argument("--seed", type=int, default=0)
+    grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
+
+    plot = sub.add_parser("plot", help="learning curves of runs; runs of the same algo+env form a CI band")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", help="PNG path (default: RUN_DIR/curve.png for one run, else curves.png)")
+    plot.add_argument("--metric", choices=["eval_return_mean", "episode_return_mean"], default="eval_return_mean")
     return parser
 
 
@@ -111,12 +145,36 @@ def _bench(args: argparse.Namespace) -> int:
         from rlcv.bench.speed import run_speed_bench
 
         run_speed_bench(env_id=args.env, steps=args.steps, repeats=args.repeats, algos=args.algos, out=args.out)
+    elif args.bench == "learn":
+        from rlcv.bench.learn import LearnSpec, parse_steps_per_env, run_sweep
+
+        result = run_sweep(LearnSpec(
+            algos=args.algos, envs=args.envs, seeds=args.seeds, steps=args.steps,
+            steps_per_env=parse_steps_per_env(args.steps_per_env), eval_freq=args.eval_freq,
+            eval_episodes=args.eval_episodes, workers=args.workers, backend=args.backend, address=args.address,
+            out=args.out, overrides=args.overrides, reference=args.reference))
+        return 1 if result["failures"] else 0
+    elif args.bench == "gradcheck":
+        from rlcv.bench import gradcheck
+
+        return 0 if gradcheck.main(args)["passed"] else 1
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rlcv.plotting import plot_runs
+
+    out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "curve.png" if len(args.run_dirs) == 1 \
+        else Path("curves.png")
+    print(f"wrote {plot_runs(args.run_dirs, out, metric=args.metric)}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "eval": _eval, "envs": _envs, "bench": _bench}
+    handlers = {"train": _train, "eval": _eval, "envs": _envs, "bench": _bench, "plot": _plot}
     try:
         return handlers[args.command](args)
     except RlcvError as exc:

@@ -211,3 +211,20 @@ def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
     model.in_stats.fit(torch.cat([obs, act], -1))
     delta = data["next_obs"].reshape(-1, model.obs_dim) - obs
     model.out_stats.fit(torch.cat([delta, data["rewards"].reshape(-1, 1)], -1))
+
+
+def train_dynamics(model: EnsembleDynamics, optimizer: torch.optim.Optimizer, replay: TransitionReplay, *,
+                   steps: int, batch_size: int, horizon: int) -> float:
+    """Refit the normalisers, then ``steps`` Adam steps on random k-step windows; mean loss."""
+    fit_normalizers(model, replay)
+    losses = []
+    for _ in range(steps):
+        w = replay.sample_windows(batch_size, horizon)
+        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"dynamics model loss became {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses)) if losses else float("nan")

@@ -164,6 +164,7 @@ def plot_curves(groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]], out: Pa
     cols = min(len(envs), 3)
     rows = math.ceil(len(envs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.2 * rows), squeeze=False)
+    banded = any(len(cs) > 1 for e in envs for cs in groups[e].values())
     for ax, env in zip(axes.flat, envs, strict=False):
         for algo, curves in groups[env].items():
             present = [c for c in curves if len(c.steps)]
@@ -177,12 +178,10 @@ def plot_curves(groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]], out: Pa
         ax.set_xlabel("env steps")
         ax.set_ylabel(_label(metric))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", title=f"seed mean, {CONFIDENCE:.0%} bootstrap CI" if banded else None,
+                  title_fontsize="x-small")
     for ax in list(axes.flat)[len(envs):]:
         ax.set_visible(False)
-    if any(len(cs) > 1 for e in envs for cs in groups[e].values()):
-        fig.text(0.99, 0.005, f"line: mean over seeds; band: {CONFIDENCE:.0%} bootstrap CI of the mean",
-                 ha="right", va="bottom", fontsize="x-small", color="0.4")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

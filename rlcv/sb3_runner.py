@@ -1,9 +1,9 @@
 """Stable-Baselines3 baselines (``--algo sb3-ppo`` / ``sb3-trpo``) behind rlcv's CLI and run-dir format.
 
 A comparison is only fair when the baseline gets the same hyper-parameters and is measured the same
-way, so SB3 runs reuse rlcv's config dataclasses (``PPOConfig`` / ``TRPOConfig``, same keys, and the
-``ppo`` / ``trpo`` presets unless ``presets/sb3-*.yaml`` exists), the same ``metrics.csv`` columns and
-the same evaluation function (:func:`rlcv.evaluation.evaluate`) as rlcv's own agents.
+way, so SB3 runs reuse rlcv's config dataclasses (``PPOConfig`` / ``TRPOConfig``, same keys), the
+``ppo`` / ``trpo`` presets (overlaid by ``presets/sb3-*.yaml`` if one exists), the same ``metrics.csv``
+columns and the same evaluation function (:func:`rlcv.evaluation.evaluate`) as rlcv's own agents.
 
 Run directory, where it differs from :mod:`rlcv.train`::
 
@@ -28,7 +28,6 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,16 @@ from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
 from rlcv.logger import COMMON_METRICS, MetricsLogger
 from rlcv.normalize import ObsNormalizer, _load_rms, _rms_state
-from rlcv.train import TrainRequest, _write_command, check_new_run_dir, default_run_dir
+from rlcv.train import TrainRequest, _write_command, check_new_run_dir, default_run_dir, set_total_steps
 
 CHECKPOINT_FORMAT = "rlcv-sb3-checkpoint-v1"
 STATS_WINDOW = 100  # episodes behind episode_return_mean (SB3's stats_window_size, rlcv's logger)
+SB3Config = PPOConfig | TRPOConfig
 
 
 @dataclass(frozen=True)
 class _Spec:
-    base: str  # the rlcv agent whose config class and preset the baseline shares
+    base: str  # the rlcv agent whose config class (and, via config.PRESET_BASE, preset) it shares
     config_cls: type[CommonConfig]
     model_cls: type[BaseAlgorithm]
     keys: tuple[str, ...]  # config fields passed unchanged to the SB3 constructor (same names by design)
@@ -84,19 +84,19 @@ ALGOS: dict[str, _Spec] = {
               "line_search_max_iter"),
         # rlcv's TRPO reports policy_loss = −(surrogate objective) and kl = the KL of the accepted step.
         metrics={"policy_loss": ("train/policy_objective", -1.0), **_COMMON_TRAIN,
-                 "kl": ("train/kl_divergence_loss", 1.0), "step_accepted": ("train/is_line_search_success", 1.0)}),
+                 "kl": ("train/kl_divergence_loss", 1.0),
+                 "step_accepted": ("train/is_line_search_success", 1.0)}),
 }
 
 
-def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> CommonConfig:
-    """Same resolution as :func:`rlcv.train.resolve_config`, falling back to the rlcv agent's preset."""
+def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> SB3Config:
+    """As :func:`rlcv.train.resolve_config`; ``preset`` starts from the base agent's file (PRESET_BASE)."""
     spec = ALGOS[algo]
-    own_preset = (resources.files("rlcv") / "presets" / f"{algo}.yaml").is_file()
-    values = preset(algo if own_preset else spec.base, env)
+    values = preset(algo, env)
     if config_file:
         values.update(load_yaml(config_file))
     values.update(overrides)
-    return build_config(spec.config_cls, values)
+    return build_config(spec.config_cls, values)  # type: ignore[return-value]
 
 
 # -- envs, model, normaliser statistics -----------------------------------------------------------------
@@ -117,7 +117,7 @@ def make_venv(env_id: str, config: CommonConfig) -> VecEnv:
     return venv
 
 
-def make_model(algo: str, config: Any, venv: VecEnv, seed: int) -> BaseAlgorithm:
+def make_model(algo: str, config: SB3Config, venv: VecEnv, seed: int) -> BaseAlgorithm:
     spec = ALGOS[algo]
     policy_kwargs = {"net_arch": {"pi": list(config.hidden_sizes), "vf": list(config.hidden_sizes)},
                      "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.activation],
@@ -128,15 +128,15 @@ def make_model(algo: str, config: Any, venv: VecEnv, seed: int) -> BaseAlgorithm
         return spec.model_cls("MlpPolicy", venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu",
                               verbose=0, **kwargs)
     except (AssertionError, ValueError) as exc:  # SB3 validates spaces and sizes with both
-        raise RlcvError(f"{algo} cannot run with this env/config ({_first_line(exc)}); fix the config (--set) "
-                        f"or choose another env.") from exc
+        raise RlcvError(f"{algo} cannot run with this env/config ({_first_line(exc)}); fix the config "
+                        f"(--set) or choose another env.") from exc
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _build(algo: str, env_id: str, config: Any, seed: int) -> tuple[VecEnv, BaseAlgorithm]:
+def _build(algo: str, env_id: str, config: SB3Config, seed: int) -> tuple[VecEnv, BaseAlgorithm]:
     torch.set_num_threads(config.num_threads)
     venv = make_venv(env_id, config)
     try:
@@ -185,7 +185,7 @@ class _SB3Policy:
 class _Recorder(BaseCallback):
     """Turns SB3's rollout/train cycle into rlcv rows, evaluations, checkpoints and a progress bar."""
 
-    def __init__(self, *, spec: _Spec, env_id: str, config: Any, seed: int, run_dir: Path,
+    def __init__(self, *, spec: _Spec, env_id: str, config: SB3Config, seed: int, run_dir: Path,
                  metrics: MetricsLogger, bar: tqdm, episodes: int) -> None:
         super().__init__()
         self.spec, self.env_id, self.config, self.seed, self.run_dir = spec, env_id, config, seed, run_dir
@@ -208,9 +208,7 @@ class _Recorder(BaseCallback):
         if self.pending:
             self._update_done()
 
-    def _on_training_end(self) -> None:
-        if self.pending:
-            self._update_done()
+    _on_training_end = _on_rollout_start  # the last update is followed by the end, not by a rollout
 
     def _update_done(self) -> None:
         self.pending = False
@@ -229,7 +227,8 @@ class _Recorder(BaseCallback):
                 row[name] = sign * float(values[key])
         # Cadences count env steps (summed over envs), never callback calls.
         if cfg.eval_freq and step // cfg.eval_freq > prev // cfg.eval_freq:
-            normalizer = _obs_normalizer(cfg, self.model.observation_space.shape, _norm_stats(self.training_env))
+            normalizer = _obs_normalizer(cfg, self.model.observation_space.shape,
+                                         _norm_stats(self.training_env))
             result = evaluate(_SB3Policy(self.model), self.env_id,  # type: ignore[arg-type]
                               episodes=cfg.eval_episodes, obs_normalizer=normalizer, seed=self.seed + 10_000,
                               env_kwargs=cfg.env_kwargs)
@@ -257,7 +256,7 @@ class _Recorder(BaseCallback):
                 "parameters": self.model.get_parameters(), "vecnormalize": _norm_stats(self.training_env)}
 
 
-def _learn(algo: str, env_id: str, config: Any, seed: int, run_dir: Path, *, venv: VecEnv,
+def _learn(algo: str, env_id: str, config: SB3Config, seed: int, run_dir: Path, *, venv: VecEnv,
            model: BaseAlgorithm, total_steps: int, progress: bool, resume_step: int | None = None,
            episodes: int = 0) -> None:
     spec = ALGOS[algo]
@@ -277,9 +276,10 @@ def _learn(algo: str, env_id: str, config: Any, seed: int, run_dir: Path, *, ven
                 raise RlcvError(f"{algo} diverged (NaN in the policy) at step {model.num_timesteps}; lower "
                                 f"learning_rate (--set learning_rate=...) or resume from the last checkpoint "
                                 f"with other settings.") from exc
-        model.save(run_dir / "model.tmp.zip")  # then renamed: a kill never leaves half a model.zip
-        os.replace(run_dir / "model.tmp.zip", run_dir / "model.zip")
+        # model.zip last, written whole then renamed: its presence means the run finished (bench.learn).
         checkpoint.save(_norm_stats(venv), run_dir / "vecnormalize.pt")
+        model.save(run_dir / "model.tmp.zip")
+        os.replace(run_dir / "model.tmp.zip", run_dir / "model.zip")
     finally:
         bar.close()
         metrics.close()
@@ -304,7 +304,7 @@ def train(request: TrainRequest) -> Path:
     return run_dir
 
 
-def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool) -> Path:
+def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | None = None) -> Path:
     algo = meta["algo"]
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     if state.get("format") != CHECKPOINT_FORMAT:
@@ -323,6 +323,7 @@ def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool) -> Path:
         venv.close()
         raise RlcvError(f"checkpoint does not match this run's algorithm/config ({_first_line(exc)}); resume "
                         f"the run that wrote it, or start a new run.") from exc
+    set_total_steps(run_dir, meta, steps)
     model.num_timesteps = step
     # Kept by learn(reset_num_timesteps=False), so episode_return_mean continues where it stopped.
     model.ep_info_buffer = deque(
@@ -355,9 +356,10 @@ def evaluate_run(run_dir: Path, meta: dict[str, Any], *, episodes: int, seed: in
     try:
         model.set_parameters(params, exact_match=True, device="cpu")
         normalizer = _obs_normalizer(config, model.observation_space.shape, stats)
-    except Exception as exc:  # SB3 raises ValueError, KeyError, RuntimeError, ... for a damaged/foreign file
+    except Exception as exc:  # ValueError, KeyError, RuntimeError, ...: a damaged or foreign file
         raise RlcvError(f"cannot load the model in '{run_dir}' ({type(exc).__name__}: {_first_line(exc)}); "
-                        f"the file is damaged or from another config: evaluate another run or retrain.") from exc
+                        f"the file is damaged or from another config: evaluate another run, or retrain."
+                        ) from exc
     finally:
         venv.close()
     return evaluate(_SB3Policy(model), meta["env"],  # type: ignore[arg-type]

@@ -105,23 +105,29 @@ def train(request: TrainRequest) -> Path:
     return run_dir
 
 
+def set_total_steps(run_dir: Path, meta: dict[str, Any], steps: int | None) -> None:
+    """Record a new --steps target; called only once the checkpoint has loaded, so a failed resume
+    leaves config.yaml as it was."""
+    if steps is not None:
+        meta["steps"] = steps
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
 def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = True) -> Path:
     run_dir = Path(run_dir)
     meta_path = run_dir / "config.yaml"
     if not meta_path.is_file():
         raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml); pass the folder `rlcv train` made.")
     meta = yaml.safe_load(meta_path.read_text())
-    if steps is not None:
-        meta["steps"] = steps
-        meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     if meta["algo"] in SB3_ALGOS:
         from rlcv import sb3_runner
 
-        return sb3_runner.resume(run_dir, meta, progress=progress)
+        return sb3_runner.resume(run_dir, meta, progress=progress, steps=steps)
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
     session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     session.load_state_dict(state)
+    set_total_steps(run_dir, meta, steps)
     _write_command(run_dir, "a")
     session.run(run_dir, total_steps=int(meta["steps"]), progress=progress, resume_step=session.step)
     return run_dir
