@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rlcv.agents.base import OnPolicyAgent, explained_variance
 
+from rlcv.agents.base import OnPolicyAgent, explained_variance
 from rlcv.config import CommonConfig
 from rlcv.config import _check as check
 from rlcv.estimators.base import GradientEstimator

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rlcv.agents.base import OnPolicyAgent, explained_variance
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from rlcv.agents.base import OnPolicyAgent, explained_variance
 from rlcv.config import CommonConfig
 from rlcv.config import _check as check
 from rlcv.estimators.base import EstimatorTerms, GradientEstimator

@@ -96,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
     from rlcv.train import TrainRequest, resume, train
 
     if args.resume:
-        run_dir = resume(args.resume, steps=args.steps, progress=not args.no_progress)
+        run_dir = resume(args.resume, steps=args.steps, progress=not args.no_progress, command=argv)
     else:
         missing = [flag for flag, v in (("--algo", args.algo), ("--env", args.env), ("--steps", args.steps))
                    if v is None]
@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace) -> int:
                 overrides[key] = getattr(args, flag)
         run_dir = train(TrainRequest(algo=args.algo, env=args.env, steps=args.steps, seed=args.seed,
                                      config_file=args.config_file, overrides=overrides, run_dir=args.run_dir,
-                                     progress=not args.no_progress))
+                                     progress=not args.no_progress, command=argv))
     print(f"run directory: {run_dir}")
     return 0
 
@@ -173,8 +173,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "eval": _eval, "envs": _envs, "bench": _bench, "plot": _plot}
+    handlers = {"train": lambda a: _train(a, argv), "eval": _eval, "envs": _envs, "bench": _bench, "plot": _plot}
     try:
         return handlers[args.command](args)
     except RlcvError as exc:

@@ -89,7 +89,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if base is str and isinstance(value, str):
         return value
     if base is list and isinstance(value, list | tuple):
-        return list(value)
+        args = typing.get_args(annotation)
+        return [_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)] if args else list(value)
     if base is dict and isinstance(value, dict):
         return dict(value)
     if base is typing.Any:

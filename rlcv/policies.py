@@ -97,6 +97,11 @@ class _LogitsPolicy(Policy):
     """Discrete policies whose ``dist_params`` are normalised log-probabilities [B, ..., n]."""
 
     action_dtype = torch.long
+    start: np.ndarray | int = 0  # Discrete / MultiDiscrete spaces may start at a value other than 0
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        # Policies index categories from 0; the env's first action is ``start``.
+        return action + self.start
 
     def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
         logp0, logp1 = old[0], new[0]
@@ -171,19 +176,21 @@ class GaussianPolicy(Policy):
                 x = act(x)
         return x
 
+    def _mean_like(self, obs: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """μ_θ(s) [B, A], or [B, 1, A] when ``other`` holds a group of G per observation [B, G, A]."""
+        mu = self.mean_net(obs)
+        return mu.unsqueeze(1) if other.dim() == mu.dim() + 1 else mu
+
     def action_from_noise(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """a_θ(s, ξ) = μ_θ(s) + σ_θ ⊙ ξ — differentiable in θ (the reparameterised action)."""
-        return self.mean_net(obs) + self.log_std.exp() * noise
+        return self._mean_like(obs, noise) + self.log_std.exp() * noise
 
     def noise_from_action(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """ξ = (a − μ_θ(s)) / σ_θ: the noise that makes this policy produce ``action`` at ``obs``."""
-        return (action - self.mean_net(obs)) / self.log_std.exp()
+        return (action - self._mean_like(obs, action)) / self.log_std.exp()
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        mu = self.mean_net(obs)
-        if action.dim() == mu.dim() + 1:  # a group of actions per observation
-            mu = mu.unsqueeze(1)
-        z = (action - mu) / self.log_std.exp()
+        z = (action - self._mean_like(obs, action)) / self.log_std.exp()
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1) - self.log_std.sum()
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
@@ -348,15 +355,19 @@ def make_policy(
             f"gymnasium.wrappers.FlattenObservation (or a one-hot wrapper for Discrete observations)."
         )
     obs_dim = int(np.prod(observation_space.shape))
-    common = dict(hidden_sizes=list(hidden_sizes), activation=activation, ortho_init=ortho_init)
+    common = {"hidden_sizes": list(hidden_sizes), "activation": activation, "ortho_init": ortho_init}
     if isinstance(action_space, gym.spaces.Box):
         return GaussianPolicy(obs_dim, action_space, log_std_init=log_std_init, **common)
     if isinstance(action_space, gym.spaces.Discrete):
-        return CategoricalPolicy(obs_dim, int(action_space.n), **common)
+        policy = CategoricalPolicy(obs_dim, int(action_space.n), **common)
+        policy.start = int(action_space.start)
+        return policy
     if isinstance(action_space, gym.spaces.MultiBinary):
         return BernoulliPolicy(obs_dim, int(np.prod(action_space.shape)), **common)
     if isinstance(action_space, gym.spaces.MultiDiscrete):
-        return MultiCategoricalPolicy(obs_dim, action_space.nvec, **common)
+        policy = MultiCategoricalPolicy(obs_dim, action_space.nvec, **common)
+        policy.start = np.asarray(action_space.start).reshape(-1)
+        return policy
     raise RlcvError(
         f"{algo} cannot handle the action space {action_space}; supported: Box, Discrete, MultiBinary, "
         f"MultiDiscrete (flatten Dict/Tuple spaces with a wrapper)."

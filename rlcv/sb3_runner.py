@@ -298,13 +298,14 @@ def train(request: TrainRequest) -> Path:
     meta = {"algo": request.algo, "env": request.env, "steps": request.steps, "seed": request.seed,
             "config": dataclasses.asdict(config)}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    _write_command(run_dir, "w")
+    _write_command(run_dir, "w", request.command)
     _learn(request.algo, request.env, config, request.seed, run_dir, venv=venv, model=model,
            total_steps=request.steps, progress=request.progress)
     return run_dir
 
 
-def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | None = None) -> Path:
+def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | None = None,
+           command: list[str] | None = None) -> Path:
     algo = meta["algo"]
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     if state.get("format") != CHECKPOINT_FORMAT:
@@ -329,7 +330,7 @@ def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | 
     model.ep_info_buffer = deque(
         ({"r": r, "l": int(n), "t": 0.0} for r, n in zip(returns, lengths, strict=True)), maxlen=STATS_WINDOW)
     model.ep_success_buffer = deque(maxlen=STATS_WINDOW)
-    _write_command(run_dir, "a")
+    _write_command(run_dir, "a", command)
     _learn(algo, meta["env"], config, int(meta["seed"]), run_dir, venv=venv, model=model,
            total_steps=int(meta["steps"]), progress=progress, resume_step=step, episodes=episodes)
     return run_dir

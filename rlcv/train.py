@@ -50,6 +50,7 @@ class TrainRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     run_dir: str | None = None
     progress: bool = True
+    command: list[str] | None = None  # the CLI arguments, recorded in command.txt
 
 
 def default_run_dir(algo: str, env: str, seed: int) -> Path:
@@ -76,9 +77,10 @@ def check_new_run_dir(run_dir: Path) -> None:
                         f"{run_dir}` or choose another --run-dir.")
 
 
-def _write_command(run_dir: Path, mode: str) -> None:
+def _write_command(run_dir: Path, mode: str, command: list[str] | None) -> None:
+    args = sys.argv[1:] if command is None else command
     with (run_dir / "command.txt").open(mode) as f:
-        f.write(shlex.join(["rlcv", *sys.argv[1:]]) + "\n")
+        f.write(shlex.join(["rlcv", *args]) + "\n")
 
 
 def train(request: TrainRequest) -> Path:
@@ -99,7 +101,7 @@ def train(request: TrainRequest) -> Path:
     meta = {"algo": request.algo, "env": request.env, "steps": request.steps, "seed": request.seed,
             "config": dataclasses.asdict(config)}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    _write_command(run_dir, "w")
+    _write_command(run_dir, "w", request.command)
     session.reset_envs(request.seed)
     session.run(run_dir, total_steps=request.steps, progress=request.progress)
     return run_dir
@@ -113,7 +115,8 @@ def set_total_steps(run_dir: Path, meta: dict[str, Any], steps: int | None) -> N
         (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = True) -> Path:
+def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = True,
+           command: list[str] | None = None) -> Path:
     run_dir = Path(run_dir)
     meta_path = run_dir / "config.yaml"
     if not meta_path.is_file():
@@ -122,13 +125,13 @@ def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = Tr
     if meta["algo"] in SB3_ALGOS:
         from rlcv import sb3_runner
 
-        return sb3_runner.resume(run_dir, meta, progress=progress, steps=steps)
+        return sb3_runner.resume(run_dir, meta, progress=progress, steps=steps, command=command)
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
     session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     session.load_state_dict(state)
     set_total_steps(run_dir, meta, steps)
-    _write_command(run_dir, "a")
+    _write_command(run_dir, "a", command)
     session.run(run_dir, total_steps=int(meta["steps"]), progress=progress, resume_step=session.step)
     return run_dir
 

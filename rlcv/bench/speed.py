@@ -45,7 +45,8 @@ def train_command(algo: str, env_id: str, steps: int, run_dir: Path, seed: int) 
 def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        proc = subprocess.run(train_command(algo, env_id, steps, run_dir, seed), capture_output=True, text=True)
+        proc = subprocess.run(train_command(algo, env_id, steps, run_dir, seed), capture_output=True, text=True,
+                              check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{algo} failed: {proc.stderr.strip().splitlines()[-1:]}")
         with (run_dir / "metrics.csv").open() as f:

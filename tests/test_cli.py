@@ -1,0 +1,376 @@
+"""The `rlcv` command end to end: run directories, determinism, eval, resume and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import yaml
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+from rlcv import checkpoint
+from rlcv.agents import agent_class
+from rlcv.cli import main
+from rlcv.config import build_config
+from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
+from rlcv.train import Session
+
+ENV = "InvertedPendulum-v5"
+FAST = ["--set", "n_steps=256", "batch_size=64", "n_epochs=2"]
+FAST_TRPO = ["--set", "n_steps=256", "n_critic_updates=2"]
+
+
+# ---------------------------------------------------------------------------- tiny test envs
+
+
+class _DictActionEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)})
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(3, np.float32), 0.0, True, False, {}
+
+
+class _NanRewardEnv(gym.Env):
+    """Finite rewards for the first ``nan_after`` steps of this instance, NaN afterwards."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, nan_after: int = 300) -> None:
+        self.nan_after, self.total, self.t = nan_after, 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.normal(size=3).astype(np.float32), {}
+
+    def step(self, action):
+        self.total += 1
+        self.t += 1
+        reward = float("nan") if self.total > self.nan_after else -float(np.sum(np.square(action)))
+        return self.np_random.normal(size=3).astype(np.float32), reward, self.t >= 10, False, {}
+
+
+DICT_ENV, NAN_ENV = "rlcvtest/DictAction-v0", "rlcvtest/NanReward-v0"
+for _id, _entry in ((DICT_ENV, _DictActionEnv), (NAN_ENV, _NanRewardEnv)):
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=_entry)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _train(run_dir: Path | str, *, algo: str = "ppo", steps: int = 512, seed: int = 1, env: str = ENV,
+           extra: list[str] | None = None) -> int:
+    fast = FAST if algo == "ppo" else FAST_TRPO
+    return main(["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed), *fast,
+                 "--no-progress", "--run-dir", str(run_dir), *(extra or [])])
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _without_wall_clock(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK_METRICS} for r in rows]
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Exact, recursive equality of checkpoint contents (tensors, arrays, dicts, lists, scalars)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{path}: keys {set(a) ^ set(b)}"
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor | np.ndarray) or isinstance(b, torch.Tensor | np.ndarray):
+        # Normaliser statistics round-trip numpy (0-d) arrays <-> tensors / Python floats: compare values.
+        ta, tb = (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)) for x in (a, b))
+        assert ta.shape == tb.shape and torch.equal(ta, tb.to(ta.dtype)), f"{path}: {ta} != {tb}"
+        assert ta.dtype == tb.dtype or not ta.is_floating_point() or ta.dim() == 0, path
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("rlcv: error: "), err
+    assert err.count("\n") == 1 and err.endswith("\n"), f"not a single line: {err!r}"
+    return err
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory) -> Path:
+    """A 512-step PPO run (two updates) on InvertedPendulum-v5 that tests copy, never modify."""
+    run_dir = tmp_path_factory.mktemp("base") / "R"
+    assert _train(run_dir) == 0
+    return run_dir
+
+
+def _copy(base: Path, dst: Path) -> Path:
+    shutil.copytree(base, dst)
+    return dst
+
+
+# ---------------------------------------------------------------------------- run directory
+
+
+@pytest.mark.parametrize("algo", ["ppo", "trpo"])
+def test_train_writes_run_dir(algo: str, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _train("R", algo=algo) == 0
+    assert "run directory: R" in capsys.readouterr().out
+    run = tmp_path / "R"
+    for name in ("config.yaml", "command.txt", "metrics.csv", "checkpoints/last.pt", "model.pt"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    meta = yaml.safe_load((run / "config.yaml").read_text())
+    assert (meta["algo"], meta["env"], meta["steps"], meta["seed"]) == (algo, ENV, 512, 1)
+    assert meta["config"]["n_steps"] == 256 and meta["config"]["gamma"] == 0.98  # --set and env preset
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header[: len(COMMON_METRICS)]) == COMMON_METRICS
+    assert header[:5] == ["step", "time_elapsed", "fps", "episodes", "episode_return_mean"]
+    assert tuple(header[len(COMMON_METRICS):]) == agent_class(algo).metric_names
+    rows = _rows(run)
+    assert [int(r["step"]) for r in rows] == [256, 512]
+    assert all(float(r["episode_return_mean"]) > 0 and float(r["fps"]) > 0 for r in rows)
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["step"] == 512 and state["agent"]["updates"] == 2
+    model = checkpoint.load(run / "model.pt")
+    assert model["algo"] == algo and model["env"] == ENV
+    _assert_same(model["policy"], state["agent"]["policy"])
+    assert not list(tmp_path.glob("runs"))  # nothing outside the run directory
+
+
+def test_command_txt_records_the_command(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _train("R", steps=256) == 0
+    assert "train --algo ppo --env InvertedPendulum-v5" in (tmp_path / "R" / "command.txt").read_text()
+
+
+def test_same_seed_is_deterministic_other_seed_differs(tmp_path, monkeypatch, base_run) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _train("A", seed=1) == 0
+    assert _train("B", seed=2) == 0
+    same, other, base = _rows(tmp_path / "A"), _rows(tmp_path / "B"), _rows(base_run)
+    assert _without_wall_clock(same) == _without_wall_clock(base)
+    assert _without_wall_clock(other) != _without_wall_clock(base)
+    assert [r["policy_loss"] for r in other] != [r["policy_loss"] for r in base]
+    _assert_same(checkpoint.load(tmp_path / "A" / "checkpoints" / "last.pt"),
+                 checkpoint.load(base_run / "checkpoints" / "last.pt"))
+
+
+# ---------------------------------------------------------------------------- eval
+
+
+def test_eval_json(base_run, capsys) -> None:
+    capsys.readouterr()
+    assert main(["eval", str(base_run), "--json", "--episodes", "2"]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert set(result) == {"mean_return", "std_return", "episodes"}
+    assert result["episodes"] == 2
+    assert result["mean_return"] >= 1.0 and result["std_return"] >= 0.0
+    # Deterministic: the same command gives the same numbers.
+    assert main(["eval", str(base_run), "--json", "--episodes", "2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == result
+
+
+def test_eval_text_output(base_run, capsys) -> None:
+    capsys.readouterr()
+    assert main(["eval", str(base_run), "--episodes", "1"]) == 0
+    assert "mean return" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- resume
+
+
+def test_resume_continues_run(tmp_path, base_run) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    assert main(["train", "--resume", str(run), "--steps", "1024", "--no-progress"]) == 0
+    rows = _rows(run)
+    assert [int(r["step"]) for r in rows] == [256, 512, 768, 1024]
+    # The rows before the resume point are kept verbatim.
+    assert rows[:2] == _rows(base_run)
+    assert int(rows[2]["episodes"]) > int(rows[1]["episodes"])  # episode counter carried over
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["step"] == 1024 and state["agent"]["updates"] == 4
+    assert yaml.safe_load((run / "config.yaml").read_text())["steps"] == 1024
+    assert len((run / "command.txt").read_text().splitlines()) == 2  # appended, not overwritten
+
+
+def test_resume_restores_session_state_exactly(base_run) -> None:
+    saved = checkpoint.load(base_run / "checkpoints" / "last.pt")
+    meta = yaml.safe_load((base_run / "config.yaml").read_text())
+    config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
+    torch.manual_seed(12345)  # the load must overwrite whatever RNG state the process had
+    session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
+    try:
+        torch.manual_seed(999)
+        session.load_state_dict(saved)
+        assert session.step == saved["step"] == 512
+        _assert_same(session.agent.state_dict(), saved["agent"])  # policy, value fn, Adam moments, updates
+        _assert_same(session.agent.policy.state_dict(), saved["agent"]["policy"])
+        assert session.agent.optimizer.state_dict()["state"], "Adam state must be restored, not empty"
+        assert torch.equal(torch.get_rng_state(), saved["torch_rng"])
+        _assert_same(session.reward_scaler.state_dict(), saved["reward_scaler"])
+        _assert_same(session.collector.state_dict(), saved["collector"])
+        # load_state_dict starts fresh episodes (env state cannot be restored) and the normaliser
+        # sees that reset observation, exactly as it sees every reset during training.
+        rms = RunningMeanStd(shape=session.obs_normalizer.rms.mean.shape)
+        rms.mean = saved["obs_normalizer"]["mean"].numpy().copy()
+        rms.var = saved["obs_normalizer"]["var"].numpy().copy()
+        rms.count = saved["obs_normalizer"]["count"]
+        rms.update(session.collector._raw_obs)
+        now = session.obs_normalizer.state_dict()
+        np.testing.assert_array_equal(now["mean"], rms.mean)
+        np.testing.assert_array_equal(now["var"], rms.var)
+        assert now["count"] == rms.count == saved["obs_normalizer"]["count"] + config.n_envs
+    finally:
+        session.envs.close()
+
+
+def test_resume_is_deterministic(tmp_path, base_run) -> None:
+    a, b = _copy(base_run, tmp_path / "A"), _copy(base_run, tmp_path / "B")
+    for run in (a, b):
+        assert main(["train", "--resume", str(run), "--steps", "1024", "--no-progress"]) == 0
+    assert _without_wall_clock(_rows(a)) == _without_wall_clock(_rows(b))
+    _assert_same(checkpoint.load(a / "checkpoints" / "last.pt"), checkpoint.load(b / "checkpoints" / "last.pt"))
+
+
+def test_resume_without_new_steps_is_a_no_op_on_metrics(tmp_path, base_run) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert _rows(run) == _rows(base_run)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("argv", "hints"),
+    [
+        (["--algo", "ppo", "--env", "HalfCheetah-v9"], ["HalfCheetah-v9", "Did you mean", "HalfCheetah-v5"]),
+        (["--algo", "ppo", "--env", ENV, "--set", "lerning_rate=1"], ["lerning_rate", "learning_rate"]),
+        (["--algo", "ppo2", "--env", ENV], ["ppo2", "Did you mean: ppo"]),
+        (["--algo", "ppo", "--env", ENV, "--set", "n_steps=0"], ["n_steps"]),
+        (["--algo", "ppo", "--env", ENV, "--set", "learning_rate"], ["key=value"]),
+        (["--algo", "ppo", "--env", DICT_ENV], ["cannot handle the action space", "Dict", "wrapper"]),
+        (["--algo", "trpo", "--env", DICT_ENV], ["trpo cannot handle the action space"]),
+    ],
+)
+def test_bad_train_input(argv: list[str], hints: list[str], tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc = main(["train", *argv, "--steps", "512", "--no-progress", "--run-dir", "R"])
+    assert rc == 2
+    err = _error_line(capsys)
+    for hint in hints:
+        assert hint in err
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_missing_required_flags(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--algo", "ppo", "--env", ENV]) == 2
+    assert "--steps" in _error_line(capsys)
+    assert main(["train", "--algo", "ppo", "--env", ENV, "--steps", "0"]) == 2
+    assert "--steps" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_run_dir_is_not_clobbered(tmp_path, base_run, capsys) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    before = _snapshot(run)
+    assert _train(run, seed=5) == 2
+    err = _error_line(capsys)
+    assert "already exists" in err and "--resume" in err
+    assert _snapshot(run) == before
+
+
+def test_resume_corrupt_checkpoint(tmp_path, base_run, capsys) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    (run / "checkpoints" / "last.pt").write_bytes(b"this is not a checkpoint")
+    before = _snapshot(run)
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    err = _error_line(capsys)
+    assert "corrupt" in err and "last.pt" in err
+    assert _snapshot(run) == before
+
+
+def test_resume_corrupt_checkpoint_with_steps_leaves_dir_untouched(tmp_path, base_run, capsys) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    (run / "checkpoints" / "last.pt").write_bytes(b"this is not a checkpoint")
+    before = _snapshot(run)
+    assert main(["train", "--resume", str(run), "--steps", "1024", "--no-progress"]) == 2
+    assert "corrupt" in _error_line(capsys)
+    assert _snapshot(run) == before
+
+
+def test_resume_and_eval_of_missing_dir(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "nope", "--no-progress"]) == 2
+    assert "not a run directory" in _error_line(capsys)
+    assert main(["eval", "nope", "--episodes", "1"]) == 2
+    err = _error_line(capsys)
+    assert "'nope' not found" in err and "--run-dir" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_of_dir_without_config(tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", str(tmp_path / "empty"), "--episodes", "1"]) == 2
+    assert "not a run directory" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "trpo"])
+def test_nan_loss_stops_and_keeps_previous_checkpoint(algo: str, tmp_path, monkeypatch, capsys) -> None:
+    """NaN rewards from env step 301 on: update 1 (steps 1-256) is fine, update 2 must fail cleanly."""
+    monkeypatch.chdir(tmp_path)
+    assert _train("N", algo=algo, env=NAN_ENV, steps=1024, seed=3) == 2
+    err = _error_line(capsys)
+    assert "nan" in err and ("loss" in err or "surrogate" in err) and "at update 2" in err
+    assert "learning_rate" in err  # the hint
+    run = tmp_path / "N"
+    assert [int(r["step"]) for r in _rows(run)] == [256]
+    assert not (run / "model.pt").exists()
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["step"] == 256 and state["agent"]["updates"] == 1
+    for tensor in state["agent"]["policy"].values():
+        assert torch.isfinite(tensor).all()
+    # It is exactly the checkpoint a clean run stopping after update 1 writes.
+    assert _train("C", algo=algo, env=NAN_ENV, steps=256, seed=3) == 0
+    _assert_same(state, checkpoint.load(tmp_path / "C" / "checkpoints" / "last.pt"))
+
+
+def test_huge_learning_rate_fails_cleanly(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _train("R", extra=["--set", "learning_rate=1e30"]) == 2
+    err = _error_line(capsys)
+    assert "PPO loss became" in err and "learning_rate" in err
+
+
+# ---------------------------------------------------------------------------- envs
+
+
+def test_envs_lists_project_envs(capsys) -> None:
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    assert "rlcv/LQR-v0" in out.split()
