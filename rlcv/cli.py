@@ -89,6 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     grad.add_argument("--seed", type=int, default=0)
     grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
 
+    var = bench_sub.add_parser("variance", help="gradient variance of the MBMF estimator vs k at a checkpoint")
+    var.add_argument("--run", required=True, help="run directory whose checkpoint is analysed")
+    var.add_argument("--checkpoint", default="last.pt", help="file in RUN/checkpoints (e.g. step_000100352.pt)")
+    var.add_argument("--k", type=int, nargs="+", default=[0, 1, 3, 5, 10])
+    var.add_argument("--batches", type=int, default=100, help="independent evaluation batches (common to all k)")
+    var.add_argument("--batch-size", type=int, default=2048, help="env steps per batch")
+    var.add_argument("--ref-batches", type=int, default=100, help="batches for the reference gradient")
+    var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
+    var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
+    var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
+    var.add_argument("--eta-modes", nargs="+", default=["fixed", "fitted"])
+    var.add_argument("--seed", type=int, default=0)
+    var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
+
     plot = sub.add_parser("plot", help="learning curves of runs; runs of the same algo+env form a CI band")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="PNG path (default: RUN_DIR/curve.png for one run, else curves.png)")
@@ -154,6 +168,13 @@ def _bench(args: argparse.Namespace) -> int:
             eval_episodes=args.eval_episodes, workers=args.workers, backend=args.backend, address=args.address,
             out=args.out, overrides=args.overrides, reference=args.reference))
         return 1 if result["failures"] else 0
+    elif args.bench == "variance":
+        import shlex
+
+        from rlcv.bench import variance
+
+        args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
+        variance.main(args)
     elif args.bench == "gradcheck":
         from rlcv.bench import gradcheck
 

@@ -1,0 +1,232 @@
+"""`rlcv bench variance`: how much does the control variate reduce gradient variance, at what bias?
+
+For one checkpoint of a training run (policy, critic and normaliser statistics frozen):
+
+1. fit a dynamics ensemble on ``--fit-steps`` fresh transitions of the frozen policy — data
+   disjoint from every batch below (the critic is the checkpoint's, trained on earlier data);
+2. draw ``--batches`` M independent evaluation batches of ``--batch-size`` B steps; *every*
+   estimator (each k, each η mode) is applied to the *same* batches (common random numbers);
+3. draw ``--ref-batches`` R more batches for a reference gradient (R·B ≥ 100·B samples) from the
+   k = 0 estimator without advantage normalisation — an unbiased estimate of the true gradient.
+
+Per estimator, over the M batches:
+
+- the *consumed* gradient: the gradient of PPO's policy loss at θ_old (ratio 1) with the
+  estimator's advantage normalisation — both terms share the scale — then global grad-norm
+  clipping to ``max_grad_norm`` as the optimiser applies it;
+- ``rel_trace_cov`` = tr Cov(ĝ) / ‖ḡ‖²  (scale free, so normalisation does not flatter anyone);
+  ``var_ratio_vs_k0`` = that ratio relative to k = 0 (< 1 is better) — computed before clipping,
+  with ``rel_trace_cov_clipped`` alongside;
+- ``cos_to_reference`` = mean cosine between ĝ and the reference gradient;
+- ``max_abs_bias_z`` = max over coordinates of |ḡ_raw − g_ref| / se, using the *unnormalised*
+  gradient (normalisation rescales each estimator differently, so only raw means are comparable),
+  with its Bonferroni threshold at level 0.01.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import yaml
+
+from rlcv import checkpoint
+from rlcv.agents import agent_class
+from rlcv.agents.mbmf import MBMFSettings
+from rlcv.config import build_config
+from rlcv.dynamics import EnsembleDynamics, TransitionReplay, cut_windows, train_dynamics
+from rlcv.errors import RlcvError
+from rlcv.estimators.mbmf import MBMFControlVariate
+from rlcv.rollout import RolloutBatch
+from rlcv.train import Session
+
+
+def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: bool = False) -> np.ndarray:
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=retain)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(grads, params, strict=True)]).double().numpy()
+
+
+def policy_gradients(estimator: MBMFControlVariate, batch: RolloutBatch, session: Session) -> tuple[np.ndarray, ...]:
+    """(consumed, raw): −∇ of PPO's policy loss at θ_old with and without advantage normalisation.
+
+    One ``prepare`` serves both. With residual advantages r (mean m, std σ) and pathwise gradient P:
+    raw = ∇ mean ρ r + P;  consumed = (∇ mean ρ r − m ∇ mean ρ) / σ + P / σ  — normalisation divides
+    both terms by the same σ, exactly as the estimator does when ``normalize_advantage`` is on.
+    """
+    policy = session.agent.policy
+    params = list(policy.parameters())
+    terms = estimator.prepare(batch, policy=policy, value_fn=session.agent.value_fn)
+    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+    actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
+    ratio = (policy.log_prob(obs, actions) - batch.log_probs[:, :, 0].reshape(-1)).exp()
+    res = terms.advantages
+    g_score = _flat_grad((ratio * res).mean(), params, retain=True)
+    g_ratio = _flat_grad(ratio.mean(), params)
+    g_path = (_flat_grad(-terms.pathwise_loss(torch.arange(obs.shape[0]), policy), params)
+              if terms.pathwise_loss is not None else np.zeros_like(g_score))
+    sigma = res.std().item() + 1e-8
+    return (g_score - res.mean().item() * g_ratio + g_path) / sigma, g_score + g_path
+
+
+def clip(g: np.ndarray, max_norm: float) -> np.ndarray:
+    norm = float(np.linalg.norm(g))
+    return g * (max_norm / norm) if norm > max_norm else g
+
+
+def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Session]:
+    meta_path = run_dir / "config.yaml"
+    if not meta_path.is_file():
+        raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml).")
+    meta = yaml.safe_load(meta_path.read_text())
+    config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
+    session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=seed)
+    session.load_state_dict(checkpoint.load(run_dir / "checkpoints" / checkpoint_name))
+    session.obs_normalizer.training = False
+    session.reward_scaler.training = False
+    session.collector.reset(seed)
+    return meta, session
+
+
+def collect_batches(session: Session, count: int, steps: int) -> list[RolloutBatch]:
+    return [session.collector.collect(steps) for _ in range(count)]
+
+
+def summarise(consumed: np.ndarray, clipped: np.ndarray, raw: np.ndarray, reference: np.ndarray,
+              ref_se2: np.ndarray) -> dict[str, float]:
+    mean, mean_c = consumed.mean(0), clipped.mean(0)
+    trace = float(consumed.var(0, ddof=1).sum())
+    cos = (consumed @ reference) / (np.linalg.norm(consumed, axis=1) * np.linalg.norm(reference) + 1e-30)
+    bias_z = np.abs(raw.mean(0) - reference) / np.sqrt(raw.var(0, ddof=1) / len(raw) + ref_se2 + 1e-30)
+    return {"rel_trace_cov": trace / float(mean @ mean),
+            "rel_trace_cov_clipped": float(clipped.var(0, ddof=1).sum()) / float(mean_c @ mean_c),
+            "cos_to_reference": float(cos.mean()), "max_abs_bias_z": float(bias_z.max())}
+
+
+def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: int) -> dict[str, float]:
+    """Held-out normalised MSE of the model after 1 and ``horizon`` steps, on the evaluation batches."""
+    per_step = []
+    for b in batches:
+        data = {"obs": b.raw_obs, "actions": b.actions[:, :, 0], "next_obs": b.raw_next_obs, "rewards": b.raw_rewards,
+                "terminated": b.terminated, "done": b.dones}
+        w = cut_windows(data, None, horizon, None)
+        with torch.no_grad():
+            per_step.append(model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1])
+    errors = torch.stack(per_step).mean(0)
+    return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
+
+
+def run_variance(*, run_dir: str, checkpoint_name: str = "last.pt", ks: list[int], batches: int, batch_size: int,
+                 ref_batches: int, fit_steps: int, model_steps: int, model_horizon: int, eta_modes: list[str],
+                 seed: int = 0) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    meta, session = load_session(Path(run_dir), checkpoint_name, seed)
+    cfg = session.config
+    space = session.envs.single_action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
+    steps = max(1, batch_size // cfg.n_envs)
+    # The model of the MBMF preset (the run's own settings when it is an MBMF run).
+    cfg_model = {f: getattr(cfg, f, getattr(MBMFSettings(), f)) for f in ("model_ensemble_size", "model_hidden_sizes")}
+    obs_dim, act_dim = session.envs.single_observation_space.shape[0], space.shape[0]
+
+    # 1. the model, on data no evaluation batch contains
+    model = EnsembleDynamics(obs_dim, act_dim, ensemble_size=cfg_model["model_ensemble_size"],
+                             hidden_sizes=cfg_model["model_hidden_sizes"], action_low=space.low, action_high=space.high)
+    replay = TransitionReplay(fit_steps)
+    for b in collect_batches(session, max(1, fit_steps // (steps * cfg.n_envs)), steps):
+        replay.add(b.raw_obs, b.actions[:, :, 0], b.raw_next_obs, b.raw_rewards, b.terminated, b.truncated)
+    model_loss = train_dynamics(model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5), replay,
+                                steps=model_steps, batch_size=256, horizon=model_horizon)
+
+    def estimator(k: int, eta_mode: str) -> MBMFControlVariate:
+        return MBMFControlVariate(model=model, k=k, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, eta=1.0,
+                                  eta_mode=eta_mode, normalize_advantage=False,
+                                  obs_transform=session.obs_normalizer.torch_transform(),
+                                  reward_scale=session.reward_scaler.scale)
+
+    # 2. evaluation batches shared by every estimator; 3. independent reference batches
+    eval_batches = collect_batches(session, batches, steps)
+    ref_est = estimator(0, "fixed")
+    ref_grads = np.array([policy_gradients(ref_est, b, session)[1]
+                          for b in collect_batches(session, ref_batches, steps)])
+    reference, ref_se2 = ref_grads.mean(0), ref_grads.var(0, ddof=1) / len(ref_grads)
+    max_norm = getattr(cfg, "max_grad_norm", math.inf)
+
+    rows = []
+    for eta_mode in eta_modes:
+        for k in ks:
+            if k == 0 and eta_mode != eta_modes[0]:
+                continue  # k = 0 has no control variate, so η changes nothing
+            est = estimator(k, eta_mode)
+            consumed, raw = (np.array(g) for g in zip(*(policy_gradients(est, b, session) for b in eval_batches),
+                                                      strict=True))
+            clipped = np.array([clip(g, max_norm) for g in consumed])
+            rows.append({"k": k, "eta_mode": "none" if k == 0 else eta_mode,
+                         **summarise(consumed, clipped, raw, reference, ref_se2)})
+    base = next(r for r in rows if r["k"] == 0)
+    for r in rows:
+        r["var_ratio_vs_k0"] = r["rel_trace_cov"] / base["rel_trace_cov"]
+    n_params = reference.shape[0]
+    session.envs.close()
+    return {"run": str(run_dir), "algo": meta["algo"], "env": meta["env"], "checkpoint": checkpoint_name,
+            "step": session.step, "batches": batches, "batch_size": steps * cfg.n_envs, "ref_batches": ref_batches,
+            "fit_steps": fit_steps, "model_steps": model_steps, "model_horizon": model_horizon,
+            "model_train_loss": model_loss, **model_errors(model, eval_batches, max(ks)),
+            "bias_z_threshold": statistics.NormalDist().inv_cdf(1 - 0.01 / (2 * n_params)), "n_params": n_params,
+            "seconds": time.perf_counter() - start, "rows": rows}
+
+
+def plot(result: dict[str, Any], out: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    base = next(r for r in result["rows"] if r["k"] == 0)
+    for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
+        rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
+        ks = [r["k"] for r in rows]
+        axes[0].plot(ks, [r["var_ratio_vs_k0"] for r in rows], "o-", label=f"η {mode}")
+        axes[1].plot(ks, [r["cos_to_reference"] for r in rows], "o-", label=f"η {mode}")
+    axes[0].axhline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
+    axes[0].set(xlabel="k", ylabel="rel. gradient variance / k=0", yscale="log")
+    axes[1].set(xlabel="k", ylabel="mean cosine to reference")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def render_markdown(results: list[dict[str, Any]]) -> str:
+    lines = [("| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov | cos_to_reference "
+             "| max_abs_bias_z (thr.) |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for res in results:
+        for r in res["rows"]:
+            lines.append(f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | {r['rel_trace_cov']:.3g} | "
+                         f"{r['var_ratio_vs_k0']:.3f} | {r['rel_trace_cov_clipped']:.3g} | "
+                         f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def main(args: Any) -> dict[str, Any]:
+    result = run_variance(run_dir=args.run, checkpoint_name=args.checkpoint, ks=args.k, batches=args.batches,
+                          batch_size=args.batch_size, ref_batches=args.ref_batches, fit_steps=args.fit_steps,
+                          model_steps=args.model_steps, model_horizon=args.model_horizon, eta_modes=args.eta_modes,
+                          seed=args.seed)
+    result["command"] = args.command_line
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, out.with_suffix(".png"))
+    print(render_markdown([result]))
+    return result
