@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     var.add_argument("--seed", type=int, default=0)
     var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
 
+    report = bench_sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
+    report.add_argument("--dir", default="results/variance")
+
     plot = sub.add_parser("plot", help="learning curves of runs; runs of the same algo+env form a CI band")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="PNG path (default: RUN_DIR/curve.png for one run, else curves.png)")
@@ -175,6 +178,10 @@ def _bench(args: argparse.Namespace) -> int:
 
         args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
         variance.main(args)
+    elif args.bench == "variance-report":
+        from rlcv.bench import variance
+
+        print(variance.write_report(args.dir))
     elif args.bench == "gradcheck":
         from rlcv.bench import gradcheck
 
