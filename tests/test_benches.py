@@ -1,0 +1,53 @@
+"""`rlcv bench speed` and `rlcv bench variance` end to end at tiny budgets (the numbers live in results/)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlcv.cli import main
+
+
+@pytest.fixture(scope="module")
+def ppo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("var")
+    run = root / "R"
+    code = main(["train", "--algo", "ppo", "--env", "InvertedPendulum-v5", "--steps", "512", "--run-dir", str(run),
+                 "--set", "n_steps=256", "batch_size=64", "n_epochs=1", "--no-progress"])
+    assert code == 0
+    return run
+
+
+def test_variance_harness_writes_json_png_and_report(ppo_run, tmp_path, capsys) -> None:
+    out = tmp_path / "v" / "ip.json"
+    code = main(["bench", "variance", "--run", str(ppo_run), "--k", "0", "1", "3", "--batches", "4", "--batch-size",
+                 "256", "--ref-batches", "4", "--fit-steps", "512", "--model-steps", "10", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert out.with_suffix(".png").is_file()
+    rows = result["rows"]
+    assert [(r["k"], r["eta_mode"]) for r in rows] == [(0, "none"), (1, "fixed"), (3, "fixed"), (1, "fitted"),
+                                                        (3, "fitted")]
+    assert rows[0]["var_ratio_vs_k0"] == 1.0
+    for r in rows:
+        assert {"rel_trace_cov", "var_ratio_vs_k0", "cos_to_reference", "max_abs_bias_z"} <= r.keys()
+        assert -1.0 <= r["cos_to_reference"] <= 1.0 and r["rel_trace_cov"] > 0
+    assert result["batch_size"] == 256 and result["step"] == 512
+    assert "model_error_1step" in result and "model_error_3step" in result
+    assert main(["bench", "variance-report", "--dir", str(out.parent)]) == 0
+    assert "| InvertedPendulum-v5 | 512 | 3 | fitted |" in (out.parent / "table.md").read_text()
+
+
+def test_variance_harness_missing_run(tmp_path, capsys) -> None:
+    code = main(["bench", "variance", "--run", str(tmp_path / "nope"), "--json", str(tmp_path / "x.json")])
+    assert code == 2 and "not a run directory" in capsys.readouterr().err
+
+
+def test_speed_bench_reports_ratio(tmp_path) -> None:
+    code = main(["bench", "speed", "--env", "InvertedPendulum-v5", "--steps", "2048", "--repeats", "1", "--algos", "ppo",
+                 "sb3-ppo", "--out", str(tmp_path)])
+    assert code == 0
+    result = json.loads((tmp_path / "speed.json").read_text())
+    assert set(result["median_fps"]) == {"ppo", "sb3-ppo"} and result["ratios"]["ppo/sb3-ppo"] > 0
+    assert "rlcv bench speed" in (tmp_path / "speed.md").read_text()
