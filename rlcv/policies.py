@@ -148,33 +148,28 @@ class GaussianPolicy(Policy):
         # Acting is one tiny forward per env step; torch's per-op dispatch costs more than the
         # matmuls, so the mean MLP runs in numpy on views of the same weights (no copies, always
         # current). The noise still comes from torch's RNG, so seeding and checkpoints are unchanged.
-        mu = self._numpy_mlp(obs.astype(np.float32, copy=False))[:, None, :]
+        *layers, log_std = self._numpy_views()
+        x = obs.astype(np.float32, copy=False)
+        for i in range(0, len(layers), 2):
+            x = x @ layers[i].T + layers[i + 1]
+            if i < len(layers) - 2:
+                x = np.tanh(x) if self._activation == "tanh" else np.maximum(x, 0.0)
+        mu = x[:, None, :]
         noise = torch.randn(mu.shape[0], group_size, mu.shape[-1]).numpy()
-        log_std = self._numpy_log_std()
         action = mu + np.exp(log_std) * noise
         log_prob = -0.5 * (noise * noise + LOG_2PI).sum(-1) - log_std.sum()
         return action.astype(np.float32), log_prob.astype(np.float32), noise
 
     def _numpy_views(self) -> list[np.ndarray]:
-        params = [*self.mean_net.parameters(), self.log_std]
+        """Numpy views of [W1, b1, ..., Wn, bn, log_std], rebuilt only when a parameter's storage moved."""
+        params = self.__dict__.get("_param_list")
+        if params is None:  # Parameter objects keep their identity; only their storage can change
+            params = self.__dict__["_param_list"] = [*self.mean_net.parameters(), self.log_std]
         key = tuple(p.data_ptr() for p in params)
-        if getattr(self, "_views_key", None) != key:  # storage replaced (e.g. load, vector_to_parameters)
-            self._views = [p.detach().numpy() for p in params]
-            self._views_key = key
-        return self._views
-
-    def _numpy_log_std(self) -> np.ndarray:
-        return self._numpy_views()[-1]
-
-    def _numpy_mlp(self, x: np.ndarray) -> np.ndarray:
-        views = self._numpy_views()
-        act = np.tanh if self._activation == "tanh" else (lambda v: np.maximum(v, 0.0))
-        n_layers = (len(views) - 1) // 2
-        for i in range(n_layers):
-            x = x @ views[2 * i].T + views[2 * i + 1]
-            if i < n_layers - 1:
-                x = act(x)
-        return x
+        if self.__dict__.get("_views_key") != key:  # e.g. load_state_dict, vector_to_parameters
+            self.__dict__["_views"] = [p.detach().numpy() for p in params]
+            self.__dict__["_views_key"] = key
+        return self.__dict__["_views"]
 
     def _mean_like(self, obs: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """μ_θ(s) [B, A], or [B, 1, A] when ``other`` holds a group of G per observation [B, G, A]."""
