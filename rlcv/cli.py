@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--env", default="HalfCheetah-v5")
     speed.add_argument("--steps", type=int, default=20480)
     speed.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
-    speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
+    speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
     speed.add_argument("--out", default="results")
     learn = bench_sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
     learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
