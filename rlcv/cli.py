@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     ev.add_argument("--video", metavar="DIR", help="record mp4 videos into DIR (headless)")
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
+    ev.add_argument("--grid", metavar="FILE.png", help="generator envs (rlcv/BGAN-*): write a grid of samples")
 
     sub.add_parser("envs", help="list the registered rlcv/ environments")
 
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="broken = pathwise term dropped (biased; the test must reject it)")
     grad.add_argument("--eta", type=float, default=1.0)
     grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
+    grad.add_argument("--no-cut-at-terminations", action="store_true",
+                      help="imagine through real episode ends (the setting for envs whose ends depend on actions)")
     grad.add_argument("--seed", type=int, default=0)
     grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
 
@@ -102,6 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
     var.add_argument("--eta-modes", nargs="+", default=["fixed", "fitted"])
     var.add_argument("--seed", type=int, default=0)
     var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
+
+    bgan = bench_sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators on BGAN-Digits")
+    bgan.add_argument("--env", default="rlcv/BGAN-Digits-v0")
+    bgan.add_argument("--algos", nargs="+", default=["bgan", "bgan-reinforce", "bgan-gumbel"])
+    bgan.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    bgan.add_argument("--steps", type=int, default=64_000, help="latents per run (64 per generator update)")
+    bgan.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    bgan.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                      help="config overrides applied to every algorithm alike")
+    bgan.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="env kwargs, for every run")
+    bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*.png")
+    bgan.add_argument("--name", default="bgan", help="file stem of the outputs (e.g. bgan-digits4 for --env ...4)")
+    bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
+
+    hpo = bench_sub.add_parser("hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)")
+    hpo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)")
+    hpo.add_argument("--budget", type=int, default=1500, help="inner SGD steps per full run")
+    hpo.add_argument("--steps-per-action", type=int, default=50, help="inner SGD steps per controller decision")
+    hpo.add_argument("--trials", type=int, default=20, help="Optuna TPE trials (full runs) per seed")
+    hpo.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+                     help="fixed learning rates")
+    hpo.add_argument("--meta-episodes", type=int, default=100, help="inner runs of PPO meta-training per seed")
+    hpo.add_argument("--pbt-population", type=int, nargs="+", default=[4, 2], help="PBT population sizes")
+    hpo.add_argument("--methods", nargs="+", default=["grid", "optuna-tpe", "hpo-ucb1", "hpo-dts", "hpo-hd",
+                                                       "hpo-forward", "hpo-pbt", "ppo"])
+    hpo.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="extra env kwargs for every method")
+    hpo.add_argument("--out", default="results", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
+    hpo.add_argument("--work-dir", help="new folder for run directories and episode logs (default: a temp dir)")
 
     report = bench_sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
     report.add_argument("--dir", default="results/variance")
@@ -140,12 +171,19 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from rlcv.eval_run import eval_run
 
-    result = eval_run(args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video)
+    result = eval_run(args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video,
+                      grid_path=args.grid)
+    metrics = result.get("metrics")  # envs with their own evaluation (generator envs) add metrics
     if args.json:
-        print(json.dumps({"mean_return": result["mean_return"], "std_return": result["std_return"],
-                          "episodes": result["episodes"]}))
+        out = {"mean_return": result["mean_return"], "std_return": result["std_return"],
+               "episodes": result["episodes"]}
+        print(json.dumps({**out, "metrics": metrics} if metrics else out))
     else:
         print(f"{args.episodes} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}")
+        for key, value in (metrics or {}).items():
+            if isinstance(value, list):
+                value = "[" + ", ".join(f"{v:.3f}" for v in value) + "]"
+            print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     return 0
 
 
@@ -182,6 +220,17 @@ def _bench(args: argparse.Namespace) -> int:
         from rlcv.bench import variance
 
         print(variance.write_report(args.dir))
+    elif args.bench == "bgan":
+        from rlcv.bench import bgan
+
+        bgan.main(args)
+    elif args.bench == "hpo":
+        from rlcv.bench.hpo import HPOBenchSpec, run_bench
+
+        run_bench(HPOBenchSpec(
+            seeds=args.seeds, budget=args.budget, steps_per_action=args.steps_per_action, trials=args.trials,
+            grid=args.grid, meta_episodes=args.meta_episodes, pbt_population=args.pbt_population,
+            methods=args.methods, env_kwargs=args.env_kwargs, out=args.out, work_dir=args.work_dir))
     elif args.bench == "gradcheck":
         from rlcv.bench import gradcheck
 

@@ -30,6 +30,7 @@ class Collector:
         self.group_size = group_size
         self.n_envs = envs.num_envs
         self.obs_shape = envs.single_observation_space.shape
+        self.time_limit = envs.spec.max_episode_steps if envs.spec is not None else None
         if group_size > 1 and not isinstance(envs, gym.vector.SyncVectorEnv):
             raise RlcvError("group sampling (group_size > 1) needs vectorization=sync.")
         self._raw_obs: np.ndarray | None = None
@@ -71,6 +72,7 @@ class Collector:
             "raw_rewards": np.zeros((T, N), np.float32),
             "terminated": np.zeros((T, N), bool),
             "truncated": np.zeros((T, N), bool),
+            "episode_step": np.zeros((T, N), np.int64),
         }
         actions, log_probs, noises, group_rewards = [], [], [], []
         raw_obs = self._raw_obs
@@ -93,6 +95,7 @@ class Collector:
             buf["raw_rewards"][t] = reward
             buf["rewards"][t] = self.reward_scaler(np.asarray(reward, np.float64), done)
             buf["terminated"][t], buf["truncated"][t] = terminated, truncated
+            buf["episode_step"][t] = self._ep_length
             actions.append(action)
             log_probs.append(log_prob)
             noises.append(noise)
@@ -116,13 +119,35 @@ class Collector:
             log_probs=torch.from_numpy(np.stack(log_probs)),
             noise=torch.from_numpy(np.stack(noises)),
             group_rewards=torch.from_numpy(np.stack(group_rewards)) if G > 1 else None,
+            time_limit=self.time_limit,
         )
 
+    def _stateful_envs(self) -> list[Any] | None:
+        """The sub-envs, when they carry learned state (a ``state_dict`` hook) in this process."""
+        subs = getattr(self.envs, "envs", None)
+        if not subs or not all(callable(getattr(e.unwrapped, "state_dict", None)) for e in subs):
+            return None
+        return [e.unwrapped for e in subs]
+
+    def env_states(self) -> list[dict[str, Any]] | None:
+        envs = self._stateful_envs()
+        return None if envs is None else [e.state_dict() for e in envs]
+
     def state_dict(self) -> dict[str, Any]:
-        return {"episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
-                "episodes": self.episodes}
+        state: dict[str, Any] = {"episode_returns": list(self.episode_returns),
+                                 "episode_lengths": list(self.episode_lengths), "episodes": self.episodes}
+        env_states = self.env_states()
+        if env_states is not None:  # e.g. a discriminator trained inside the env
+            state["env_states"] = env_states
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.episode_returns.extend(state["episode_returns"])
         self.episode_lengths.extend(state["episode_lengths"])
         self.episodes = int(state["episodes"])
+        envs = self._stateful_envs()
+        if envs is not None and "env_states" in state:
+            if len(state["env_states"]) != len(envs):
+                raise ValueError(f"checkpoint holds {len(state['env_states'])} env states, run has {len(envs)} envs")
+            for env, env_state in zip(envs, state["env_states"]):
+                env.load_state_dict(env_state)

@@ -17,6 +17,8 @@ rewards                   [T, N]               (scaled) reward used for learning
 raw_rewards               [T, N]               reward as the env returned it
 group_rewards             [T, N, G]            reward of every group member (G > 1 only)
 terminated, truncated     [T, N] bool          kept apart: truncation still bootstraps
+episode_step              [T, N] int           steps already taken in the episode before t
+time_limit                int or None          the env's max_episode_steps (TimeLimit)
 ========================  ===================  ==============================================
 """
 
@@ -41,6 +43,8 @@ class RolloutBatch:
     terminated: torch.Tensor
     truncated: torch.Tensor
     group_rewards: torch.Tensor | None = None
+    episode_step: torch.Tensor | None = None
+    time_limit: int | None = None
 
     @property
     def n_steps(self) -> int:
@@ -63,7 +67,8 @@ class RolloutBatch:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.to(dtype) if value is not None and value.is_floating_point() else value
+            is_float = isinstance(value, torch.Tensor) and value.is_floating_point()
+            out[f.name] = value.to(dtype) if is_float else value
         return RolloutBatch(**out)
 
 

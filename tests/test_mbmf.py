@@ -4,6 +4,7 @@ gradient for k ∈ {0, 1, 3, 10} (exact and learned model), and the same test re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -115,21 +116,37 @@ def test_k3_changes_the_update() -> None:
 # ---------------------------------------------------------------------------- the control variate itself
 
 
-def test_one_step_cv_matches_hand_computation_and_cuts_at_episode_ends() -> None:
-    """k = 1 with the exact model: C_t(a) = r(s_t, a) + γ V(f(s_t, a)) unless the episode terminates."""
+def test_one_step_cv_matches_hand_computation() -> None:
+    """k = 1 with the exact model: C_t(a) = r(s_t, a) + γ V(f(s_t, a)) at every step."""
     env = gym.make("rlcv/LQR-v0", **LQR_KWARGS)
     policy = linear_policy(env, seed=0)
     batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": 5}, policy, n_envs=3, seed=0)
     value_fn = ValueFunction(4, hidden_sizes=[8])
-    model = ExactDynamics(env)
-    est = MBMFControlVariate(model=model, k=1, gamma=0.9, gae_lambda=1.0)
+    est = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
     actions = batch.actions[:, :, 0]
     cv = est.control_variate(batch, policy, value_fn, actions)
     with torch.no_grad():
         next_s, reward = env.unwrapped.model_step(batch.raw_obs, actions)
-        expected = reward.float() + 0.9 * value_fn(next_s.float()) * (~batch.terminated)
+        expected = reward.float() + 0.9 * value_fn(next_s.float())
     torch.testing.assert_close(cv, expected)
-    assert batch.terminated[-1].all()  # the LQR horizon ends episodes with termination: no bootstrap there
+
+
+def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
+    """Real episode ends depend on a_t, so they must not shape C_t; the time limit may (it does not)."""
+    env = gym.make("rlcv/LQR-v0", **LQR_KWARGS)
+    policy = linear_policy(env, seed=0)
+    batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": 8}, policy, n_envs=2, seed=0)
+    value_fn = ValueFunction(4, hidden_sizes=[8])
+    est = MBMFControlVariate(model=ExactDynamics(env), k=3, gamma=0.9, gae_lambda=1.0)
+    cv = est.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])
+    flipped = dataclasses.replace(batch, terminated=~batch.terminated, truncated=~batch.truncated)
+    torch.testing.assert_close(est.control_variate(flipped, policy, value_fn, flipped.actions[:, :, 0]), cv)
+    # A time limit of 3 with episode_step = t: step t may imagine up to step 2 only.
+    limited = dataclasses.replace(batch, time_limit=3, episode_step=torch.arange(8)[:, None].expand(8, 2))
+    cv_limited = est.control_variate(limited, policy, value_fn, limited.actions[:, :, 0])
+    k1 = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
+    torch.testing.assert_close(cv_limited[2], k1.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])[2])
+    torch.testing.assert_close(cv_limited[0], cv[0])
 
 
 def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
@@ -157,19 +174,22 @@ def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
     policy.float()
     value_fn.float()
     assert cv[t, n].item() == pytest.approx(total, rel=1e-4)
-    # The last step of the batch (also the episode end: terminated) has only its own reward.
+    # The last step of the batch: its own reward, then the bootstrap (the batch end is a cut).
     with torch.no_grad():
-        _, r_last = env.unwrapped.model_step(batch.raw_obs[-1], batch.actions[-1, :, 0])
-    torch.testing.assert_close(cv[-1], r_last.float())
+        s_last, r_last = env.unwrapped.model_step(batch.raw_obs[-1], batch.actions[-1, :, 0])
+        expected_last = r_last.float() + 0.95 * value_fn(s_last.float())
+    torch.testing.assert_close(cv[-1], expected_last)
 
 
 # ---------------------------------------------------------------------------- unbiasedness with power
 
 
-@pytest.mark.parametrize(("k", "model"), [(0, "exact"), (1, "exact"), (3, "exact"), (10, "exact"),
-                                          (1, "learned"), (3, "learned"), (10, "learned")])
-def test_estimator_is_unbiased(k: int, model: str) -> None:
-    result = run_gradcheck(env_kwargs=LQR_KWARGS, k=k, estimates=1000, episodes=5, model=model, model_steps=600)
+@pytest.mark.parametrize(("k", "model", "cut"), [(0, "exact", True), (1, "exact", True), (3, "exact", True),
+                                                 (10, "exact", True), (1, "learned", True), (3, "learned", True),
+                                                 (10, "learned", True), (3, "exact", False), (10, "learned", False)])
+def test_estimator_is_unbiased(k: int, model: str, cut: bool) -> None:
+    result = run_gradcheck(env_kwargs=LQR_KWARGS, k=k, estimates=1000, episodes=5, model=model, model_steps=600,
+                           cut_at_terminations=cut)
     assert result["passed"], result
     assert result["rel_error"] < 0.15
 

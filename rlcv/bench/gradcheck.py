@@ -93,7 +93,8 @@ def fit_model(batch: RolloutBatch, action_space: gym.spaces.Box, horizon: int, s
 
 def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | None = None, k: int = 3,
                   estimates: int = 2000, episodes: int = 10, model: str = "exact", variant: str = "correct",
-                  eta: float = 1.0, alpha: float = 0.01, seed: int = 0, model_steps: int = 1500) -> dict[str, Any]:
+                  eta: float = 1.0, alpha: float = 0.01, seed: int = 0, model_steps: int = 1500,
+                  cut_at_terminations: bool = True) -> dict[str, Any]:
     env_kwargs = dict(env_kwargs or {})
     torch.manual_seed(seed)
     env = gym.make(env_id, **env_kwargs)
@@ -109,8 +110,11 @@ def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | N
         dynamics = fit_model(train_batch, env.action_space, horizon=max(1, k), steps=model_steps)
     else:
         raise ValueError("model must be 'exact' or 'learned'")
+    # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
+    # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
     estimator = MBMFControlVariate(model=dynamics, k=k, gamma=1.0, gae_lambda=1.0, eta=eta, eta_mode="fixed",
-                                   normalize_advantage=False, drop_pathwise=variant == "broken")
+                                   normalize_advantage=False, cut_at_terminations=cut_at_terminations,
+                                   drop_pathwise=variant == "broken")
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
     terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
@@ -139,6 +143,7 @@ def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | N
     cov_trace = float(scaled.var(0, ddof=1).sum())
     return {
         "env": env_id, "env_kwargs": env_kwargs, "k": k, "model": model, "variant": variant, "eta": eta,
+        "cut_at_terminations": cut_at_terminations,
         "estimates": estimates, "episodes_per_estimate": episodes, "alpha": alpha, "z_threshold": threshold,
         "max_abs_z": max_abs_z, "z": z.tolist(),
         "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(truth)),
@@ -151,7 +156,7 @@ def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | N
 def main(args: Any) -> dict[str, Any]:
     result = run_gradcheck(env_id=args.env, env_kwargs=args.env_kwargs, k=args.k, estimates=args.estimates,
                            episodes=args.episodes, model=args.model, variant=args.variant, eta=args.eta,
-                           alpha=args.alpha, seed=args.seed)
+                           alpha=args.alpha, seed=args.seed, cut_at_terminations=not args.no_cut_at_terminations)
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

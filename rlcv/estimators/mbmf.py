@@ -6,13 +6,22 @@ Policy a = μ_θ(s) + σ_θ ⊙ ξ, ξ ~ N(0, I). For every real step t of a bat
   collector; equal to (a_t − μ_θ(s_t)) / σ_θ at θ = θ_old);
 * k-step control variate, with a model f, r̂, p̂_continue and the *real* future noises:
 
-      C_t(a) = Σ_{i=0}^{h_t−1} γ^i c_i r̂(ŝ_i, â_i) + γ^{h_t} c_{h_t} V(ŝ_{h_t}) · bootstrap_t,
+      C_t(a) = Σ_{i=0}^{h_t−1} γ^i c_i r̂(ŝ_i, â_i) + γ^{h_t} c_{h_t} V(ŝ_{h_t}),
       ŝ_0 = s_t,  â_0 = a,  ŝ_{i+1} = f(ŝ_i, â_i),  â_i = μ̄(ŝ_i) + σ̄ ⊙ ξ_{t+i}  (i ≥ 1),
 
   where μ̄, σ̄ are the policy with parameters held constant (stop-gradient), c_i = Π_{j<i} p̂_j is
-  the model's continuation probability, and h_t = min(k, steps to the real episode end, steps to the
-  batch end). The rollout is cut where the real episode ends: a termination does not bootstrap,
-  a truncation or the batch end does (bootstrap_t). With k = 0, C_t = V(s_t);
+  the model's continuation probability, and h_t = min(k, steps to the batch end, steps to the
+  episode's time limit). With k = 0, C_t = V(s_t);
+
+  *Where the imagined rollout is cut.* Every cut point must be independent of ξ_t, or C_t would
+  depend on a_t beyond its argument and the estimate would be biased. The batch end and the time
+  limit (known from the episode's step counter) are; a real *termination* is not — whether the
+  real episode ends at t+j depends on a_t (a falling Hopper). So terminations are left to the
+  model's p̂_continue, and the real future noises are replayed across a real episode end (the noises
+  of the next episode are as independent of ξ_t as any). A time-limit cut bootstraps, as a
+  truncation does. (Cutting at real terminations — ``cut_at_terminations=True`` — is kept for
+  envs whose episode ends do not depend on actions, like the fixed horizon of ``rlcv/LQR-v0``;
+  it is biased otherwise, measurably so on Hopper.)
 * gradient (η per sample, b(s) = V(s)):
 
       ĝ = mean_t ∇_θ log π_θ(a_t|s_t) · [Â_t − η_t (C_t(a_t) − V(s_t))]
@@ -62,7 +71,7 @@ class MBMFControlVariate(GradientEstimator):
                  eta_mode: str = "fixed", normalize_advantage: bool = True,
                  obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
                  reward_scale: Callable[[], float] = lambda: 1.0, noise_embedding: str = "policy",
-                 drop_pathwise: bool = False) -> None:
+                 cut_at_terminations: bool = False, drop_pathwise: bool = False) -> None:
         if eta_mode not in ETA_MODES:
             raise ValueError(f"eta_mode must be one of {ETA_MODES}")
         if noise_embedding not in ("policy", "model_residual"):
@@ -72,6 +81,7 @@ class MBMFControlVariate(GradientEstimator):
         self.normalize_advantage = normalize_advantage
         self.obs_transform, self.reward_scale = obs_transform, reward_scale
         self.noise_embedding = noise_embedding
+        self.cut_at_terminations = cut_at_terminations
         self.drop_pathwise = drop_pathwise  # a deliberately biased variant, to show tests have power
         self.enabled = True  # the agent disables the CV until its model has seen data
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
@@ -86,37 +96,39 @@ class MBMFControlVariate(GradientEstimator):
             return value_fn(batch.obs.to(dtype))
         frozen = copy.deepcopy(policy).requires_grad_(False)  # μ̄, σ̄: parameters held constant
         frozen_v = copy.deepcopy(value_fn).requires_grad_(False)
-        dones, term = batch.dones, batch.terminated
         idx_t = torch.arange(T)
         noise = batch.noise[:, :, 0].to(dtype)
         residual = self._model_residuals(batch, dtype) if self.noise_embedding == "model_residual" else None
         scale = self.reward_scale()
+        # Last real step index each sample may imagine up to: the batch end, and the time limit.
+        last = torch.full((T, N), T - 1, dtype=torch.long)
+        if batch.time_limit is not None and batch.episode_step is not None:
+            last = torch.minimum(last, idx_t[:, None] + batch.time_limit - 1 - batch.episode_step)
 
         state = batch.raw_obs.to(dtype).reshape(T * N, -1)
         action = actions.reshape(T * N, -1)
         total = torch.zeros(T, N, dtype=dtype)
         cont = torch.ones(T, N, dtype=dtype)
-        alive = torch.ones(T, N, dtype=torch.bool)  # step i is inside the real episode and batch
+        alive = torch.ones(T, N, dtype=torch.bool)  # still imagining at step i
         for i in range(self.k):
+            src = (idx_t + i).clamp(max=T - 1)  # the real step whose noise / residual step i replays
             if i > 0:
-                src = (idx_t + i).clamp(max=T - 1)
-                xi = noise[src].reshape(T * N, -1)
-                action = frozen.action_from_noise(self.obs_transform(state), xi)
+                action = frozen.action_from_noise(self.obs_transform(state), noise[src].reshape(T * N, -1))
             next_state, reward, p_cont = self.model.predict(state, action)
             if residual is not None:
-                src = (idx_t + i).clamp(max=T - 1)
                 next_state = next_state + residual[src].reshape(T * N, -1)
             total = total + alive * (self.gamma ** i) * cont * scale * reward.view(T, N)
             cont = cont * p_cont.view(T, N)
-            src = (idx_t + i).clamp(max=T - 1)
-            real_end = dones[src] & (idx_t + i < T)[:, None]  # the real episode ends after step t+i
-            batch_end = (idx_t + i + 1 >= T)[:, None].expand(T, N)
-            stop_here = alive & (real_end | batch_end | torch.tensor(i == self.k - 1))
-            bootstrap = stop_here & ~(real_end & term[src])
+            stop = alive & ((idx_t[:, None] + i >= last) | torch.tensor(i == self.k - 1))
+            bootstrap = stop.clone()
+            if self.cut_at_terminations:
+                real_end = batch.dones[src] & alive
+                stop = stop | real_end
+                bootstrap = (bootstrap | real_end) & ~(real_end & batch.terminated[src])
             if bootstrap.any():
                 v = frozen_v(self.obs_transform(next_state)).view(T, N)
                 total = total + bootstrap * (self.gamma ** (i + 1)) * cont * v
-            alive = alive & ~stop_here
+            alive = alive & ~stop
             state = next_state
         return total
 
