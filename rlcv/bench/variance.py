@@ -59,7 +59,8 @@ def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: boo
 
 
 def policy_gradients(estimator: MBMFControlVariate, batch: RolloutBatch, session: Session) -> tuple[np.ndarray, ...]:
-    """(consumed, raw): −∇ of PPO's policy loss at θ_old with and without advantage normalisation.
+    """(consumed, raw, consumed score part, consumed pathwise part): −∇ of PPO's policy loss at θ_old
+    with and without advantage normalisation, and the consumed gradient split into its two terms.
 
     One ``prepare`` serves both. With residual advantages r (mean m, std σ) and pathwise gradient P:
     raw = ∇ mean ρ r + P;  consumed = (∇ mean ρ r − m ∇ mean ρ) / σ + P / σ  — normalisation divides
@@ -77,7 +78,8 @@ def policy_gradients(estimator: MBMFControlVariate, batch: RolloutBatch, session
     g_path = (_flat_grad(-terms.pathwise_loss(torch.arange(obs.shape[0]), policy), params)
               if terms.pathwise_loss is not None else np.zeros_like(g_score))
     sigma = res.std().item() + 1e-8
-    return (g_score - res.mean().item() * g_ratio + g_path) / sigma, g_score + g_path
+    score = (g_score - res.mean().item() * g_ratio) / sigma
+    return score + g_path / sigma, g_score + g_path, score, g_path / sigma
 
 
 def clip(g: np.ndarray, max_norm: float) -> np.ndarray:
@@ -171,11 +173,15 @@ def run_variance(*, run_dir: str, checkpoint_name: str = "last.pt", ks: list[int
             if k == 0 and eta_mode != eta_modes[0]:
                 continue  # k = 0 has no control variate, so η changes nothing
             est = estimator(k, eta_mode)
-            consumed, raw = (np.array(g) for g in zip(*(policy_gradients(est, b, session) for b in eval_batches),
-                                                      strict=True))
+            consumed, raw, score, path = (np.array(g) for g in zip(
+                *(policy_gradients(est, b, session) for b in eval_batches), strict=True))
             clipped = np.array([clip(g, max_norm) for g in consumed])
+            # Diagnosis: which term carries the variance (score residual vs pathwise correction).
+            trace = float(consumed.var(0, ddof=1).sum())
             rows.append({"k": k, "eta_mode": "none" if k == 0 else eta_mode,
-                         **summarise(consumed, clipped, raw, reference, ref_se2)})
+                         **summarise(consumed, clipped, raw, reference, ref_se2),
+                         "score_trace_share": float(score.var(0, ddof=1).sum()) / trace,
+                         "pathwise_trace_share": float(path.var(0, ddof=1).sum()) / trace})
     base = next(r for r in rows if r["k"] == 0)
     for r in rows:
         r["var_ratio_vs_k0"] = r["rel_trace_cov"] / base["rel_trace_cov"]
@@ -209,12 +215,13 @@ def plot(result: dict[str, Any], out: Path) -> None:
 
 def render_markdown(results: list[dict[str, Any]]) -> str:
     lines = [("| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov | cos_to_reference "
-             "| max_abs_bias_z (thr.) |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+             "| max_abs_bias_z (thr.) | var share score / pathwise |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for res in results:
         for r in res["rows"]:
             lines.append(f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | {r['rel_trace_cov']:.3g} | "
                          f"{r['var_ratio_vs_k0']:.3f} | {r['rel_trace_cov_clipped']:.3g} | "
-                         f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) |")
+                         f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) | "
+                         f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
