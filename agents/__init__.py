@@ -10,6 +10,14 @@ AGENTS: dict[str, str] = {
     "trpo": "rlcv.agents.trpo:TRPO",
     "mbmf-ppo": "rlcv.agents.mbmf:MBMFPPO",
     "mbmf-trpo": "rlcv.agents.mbmf:MBMFTRPO",
+    "bgan": "rlcv.agents.bgan:BGAN",
+    "bgan-reinforce": "rlcv.agents.bgan:BGANReinforce",
+    "bgan-gumbel": "rlcv.agents.bgan:BGANGumbel",
+    "hpo-ucb1": "rlcv.agents.hpo_controllers:UCB1Agent",
+    "hpo-dts": "rlcv.agents.hpo_controllers:DTSAgent",
+    "hpo-hd": "rlcv.agents.hpo_controllers:HDAgent",
+    "hpo-forward": "rlcv.agents.hpo_controllers:ForwardAgent",
+    "hpo-pbt": "rlcv.agents.hpo_controllers:PBTAgent",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_runner).

@@ -41,10 +41,15 @@ class OnPolicyAgent:
         self.updates = 0
 
     def bind(self, *, env_id: str, env_kwargs: dict[str, Any], obs_normalizer: ObsNormalizer,
-             reward_scaler: RewardScaler) -> None:
-        """Called by the loop once: what model-based agents need about the env and its normalisers."""
+             reward_scaler: RewardScaler, envs: gym.vector.VectorEnv | None = None) -> None:
+        """Called by the loop once: what model-based agents need about the env and its normalisers.
+
+        ``envs`` is the live training vector env, for agents that use an env's own hooks (e.g. a
+        differentiable reward whose parameters the env trains as the loop runs).
+        """
         self.env_id, self.env_kwargs = env_id, env_kwargs
         self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
+        self.envs = envs
 
     # -- pieces subclasses provide ------------------------------------------------------------------
     def default_estimator(self) -> GradientEstimator:

@@ -4,6 +4,10 @@ from gymnasium.envs.registration import register, registry
 
 PROJECT_ENVS: dict[str, str] = {
     "rlcv/LQR-v0": "rlcv.envs.lqr:LQREnv",
+    "rlcv/BGAN-Digits-v0": "rlcv.envs.bgan_digits:BGANDigitsEnv",
+    "rlcv/BGAN-Digits4-v0": "rlcv.envs.bgan_digits:BGANDigits4Env",
+    "rlcv/BGAN-DigitsCont-v0": "rlcv.envs.bgan_digits:BGANDigitsContEnv",
+    "rlcv/OnlineHPO-v0": "rlcv.envs.online_hpo:OnlineHPOEnv",
 }
 
 for _env_id, _entry_point in PROJECT_ENVS.items():

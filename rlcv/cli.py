@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*.png")
     bgan.add_argument("--name", default="bgan", help="file stem of the outputs (e.g. bgan-digits4 for --env ...4)")
     bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
+    bgan.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
 
     hpo = bench_sub.add_parser("hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)")
     hpo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)")
@@ -221,9 +222,14 @@ def _bench(args: argparse.Namespace) -> int:
 
         print(variance.write_report(args.dir))
     elif args.bench == "bgan":
+        from pathlib import Path
+
         from rlcv.bench import bgan
 
-        bgan.main(args)
+        if args.report_only:
+            print(bgan.report_only(Path(args.out), args.name))
+        else:
+            bgan.main(args)
     elif args.bench == "hpo":
         from rlcv.bench.hpo import HPOBenchSpec, run_bench
 

@@ -157,7 +157,7 @@ class Session:
         self.reward_scaler = RewardScaler(config.n_envs, enabled=config.normalize_reward, gamma=config.gamma,
                                           clip=config.clip_reward)
         self.agent.bind(env_id=env_id, env_kwargs=config.env_kwargs, obs_normalizer=self.obs_normalizer,
-                        reward_scaler=self.reward_scaler)
+                        reward_scaler=self.reward_scaler, envs=self.envs)
         self.collector = Collector(self.envs, self.agent.policy, obs_normalizer=self.obs_normalizer,
                                    reward_scaler=self.reward_scaler, group_size=self.agent.group_size)
         self.step = 0
@@ -193,9 +193,13 @@ class Session:
         self.collector.reset(self.seed + 7919 * (self.step + 1))
 
     def model_state(self) -> dict[str, Any]:
-        return {"format": MODEL_FORMAT, "algo": self.algo, "env": self.env_id,
-                "config": dataclasses.asdict(self.config), "policy": self.agent.policy.state_dict(),
-                "obs_normalizer": self.obs_normalizer.state_dict()}
+        state = {"format": MODEL_FORMAT, "algo": self.algo, "env": self.env_id,
+                 "config": dataclasses.asdict(self.config), "policy": self.agent.policy.state_dict(),
+                 "obs_normalizer": self.obs_normalizer.state_dict()}
+        env_states = self.collector.env_states()
+        if env_states is not None:  # envs that learn as the loop runs (e.g. a GAN discriminator)
+            state["env_state"] = env_states[0]
+        return state
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, run_dir: Path, *, total_steps: int, progress: bool, resume_step: int | None = None) -> None:

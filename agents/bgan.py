@@ -1,0 +1,222 @@
+r"""Generators trained as policies: boundary-seeking GANs and the two baselines, in the agent loop.
+
+The env (e.g. ``rlcv/BGAN-Digits-v0``) holds and trains the discriminator and rewards an image x
+with log w(x); the agent is only a policy g_θ(x|z). Each update the loop draws ``n_steps`` latents
+per env and a group of M = ``n_samples`` images for each (the collector's group sampling: member 0
+is executed, the rest are scored by the env's ``group_rewards`` hook), then the agent takes **one**
+Adam step on
+
+    loss = −mean_z Σ_m Â_m log g_θ(x_m|z)  +  pathwise term
+
+with Â and the pathwise term from the agent's estimator:
+
+===================  =====================================================  =====================
+``--algo``           estimator                                              file
+===================  =====================================================  =====================
+``bgan``             self-normalised weights Â_m = w̃_m − 1/M (discrete);    estimators/
+                     continuous objective mean (V − log Z)² (Box actions)   self_normalized.py,
+                                                                            continuous_bgan.py
+``bgan-reinforce``   REINFORCE, Â_m = (log w_m − b)/M, b a moving average    moving_average.py
+``bgan-gumbel``      Gumbel-softmax / straight-through relaxation,          relaxed.py
+                     −mean log w(x_relaxed(θ)) through the env's
+                     ``differentiable_reward``
+===================  =====================================================  =====================
+
+All three see the same latents, the same number of images per latent (so the env's discriminator
+is trained on the same amount of generated data) and take one generator step per update, so equal
+``--steps`` means equal generator updates. Metrics (CSV/TensorBoard): ``generator_loss``,
+``entropy`` (of g(·|z), nats), ``grad_norm``, ``log_w_mean``, ``log_w_var``, ``ess`` (1/Σ w̃², in
+[1, M]), ``log_z`` (mean_z log mean_m w), the estimator's own (``baseline``, ``log_z_ema``) and
+the env's ``disc_loss``, ``disc_real_acc``, ``disc_fake_acc``, ``disc_updates`` when it has a
+``diagnostics`` hook.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlcv.agents.base import OnPolicyAgent
+from rlcv.config import CommonConfig
+from rlcv.config import _check as check
+from rlcv.errors import RlcvError
+from rlcv.estimators.base import GradientEstimator
+from rlcv.estimators.continuous_bgan import ContinuousBoundarySeeking
+from rlcv.estimators.moving_average import MovingAverageBaseline
+from rlcv.estimators.relaxed import RelaxedPathwise
+from rlcv.estimators.self_normalized import SelfNormalizedWeights
+from rlcv.rollout import RolloutBatch
+
+DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z")
+DISC_METRICS = ("disc_loss", "disc_real_acc", "disc_fake_acc", "disc_updates")
+
+
+@dataclass(kw_only=True)
+class BGANConfig(CommonConfig):
+    n_steps: int = 64  # latents per env per update
+    n_samples: int = 20  # M: images drawn per latent (the loop's group size)
+    learning_rate: float = 1e-3
+    adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # β1 = 0.5, as GANs use
+    max_grad_norm: float = 0.0  # 0 disables clipping
+    log_z_decay: float = 0.99  # EMA of log Z in the continuous objective (Box actions)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.n_steps >= 1, "n_steps must be >= 1")
+        check(self.n_samples >= 2, "n_samples must be >= 2 (weights are normalised within a group)")
+        check(self.learning_rate > 0, "learning_rate must be > 0")
+        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+              "adam_betas must be two numbers in [0, 1)")
+        check(self.max_grad_norm >= 0, "max_grad_norm must be >= 0")
+        check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")
+        # The loop's periodic evaluation plays mode actions in a fresh env (an untrained
+        # discriminator): meaningless for a generator. Its metrics come from `rlcv eval RUN_DIR`.
+        check(self.eval_freq == 0, "eval_freq must be 0 for generator agents; evaluate a run's generator on "
+              "held-out data with `rlcv eval RUN_DIR` (it reports C2ST accuracy, class coverage, label entropy)")
+
+
+@dataclass(kw_only=True)
+class ReinforceConfig(BGANConfig):
+    baseline_decay: float = 0.9  # β of the moving-average baseline
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 <= self.baseline_decay < 1, "baseline_decay must be in [0, 1)")
+
+
+@dataclass(kw_only=True)
+class GumbelConfig(BGANConfig):
+    temperature: float = 1.0  # τ of the relaxation
+    straight_through: bool = True  # hard samples forward, relaxed gradient backward
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.temperature > 0, "temperature must be > 0")
+
+
+class BGAN(OnPolicyAgent):
+    """Boundary-seeking GAN generator (see the module docstring)."""
+
+    config_cls = BGANConfig
+    algo = "bgan"
+    metric_names = ("generator_loss", "entropy", "grad_norm", *DIAGNOSTICS, "log_z_ema", *DISC_METRICS)
+    discrete_only = False  # the baselines are for discrete generators only
+
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any,
+                 estimator: GradientEstimator | None = None) -> None:
+        self.continuous = isinstance(action_space, gym.spaces.Box)
+        super().__init__(observation_space=observation_space, action_space=action_space, config=config,
+                         estimator=estimator)
+        self.check_action_space(action_space)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate,
+                                          betas=tuple(config.adam_betas))
+
+    def check_action_space(self, action_space: gym.Space) -> None:
+        if self.discrete_only and self.continuous:
+            raise RlcvError(f"{self.algo} is a baseline for discrete generators; use --algo bgan for Box actions.")
+        if not isinstance(action_space, gym.spaces.MultiBinary | gym.spaces.MultiDiscrete | gym.spaces.Box):
+            raise RlcvError(f"{self.algo} generates whole samples: it needs a MultiBinary, MultiDiscrete or Box "
+                            f"action space, got {action_space}.")
+
+    @property
+    def group_size(self) -> int:  # type: ignore[override]
+        return int(self.config.n_samples)
+
+    def default_estimator(self) -> GradientEstimator:
+        if self.continuous:
+            return ContinuousBoundarySeeking(decay=self.config.log_z_decay)
+        return SelfNormalizedWeights()
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"adam": self.optimizer}
+
+    def bind(self, **kwargs: Any) -> None:
+        super().bind(**kwargs)
+        if hasattr(self.estimator, "reward_fns"):
+            self.estimator.reward_fns = self.env_hooks("differentiable_reward", required=True)
+
+    def env_hooks(self, name: str, *, required: bool) -> list[Any]:
+        """The method ``name`` of every sub-env of the bound (sync) vector env."""
+        subs = getattr(self.envs, "envs", None)
+        hooks = [getattr(e.unwrapped, name, None) for e in subs] if subs else []
+        if required and (not hooks or any(h is None for h in hooks)):
+            where = "this env" if subs else "an async vector env (use --set vectorization=sync)"
+            raise RlcvError(f"{self.algo} back-propagates through the env's reward, which {where} does not "
+                            f"offer (no '{name}' hook); use --algo bgan or bgan-reinforce.")
+        return [h for h in hooks if h is not None]
+
+    # -- the update -------------------------------------------------------------------------------
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        cfg = self.config
+        terms = self.estimator.prepare(batch, policy=self.policy, value_fn=self.value_fn)
+        B = batch.n_steps * batch.n_envs
+        obs = batch.obs.reshape(B, -1)
+        actions = batch.actions.reshape(B, batch.group_size, *batch.actions.shape[3:])
+        loss = torch.zeros(())
+        if terms.advantages.any():
+            log_prob = self.policy.log_prob(obs, actions)  # [B, M]
+            loss = loss - (terms.advantages * log_prob).sum(-1).mean()
+        if terms.pathwise_loss is not None:
+            loss = loss + terms.pathwise_loss(torch.arange(B), self.policy)
+        self.check_finite(f"{self.algo} generator loss", loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm else math.inf)
+        self.optimizer.step()
+        self.updates += 1
+        with torch.no_grad():
+            entropy = self.policy.entropy(obs).mean().item()
+        out = {"generator_loss": loss.item(), "entropy": entropy, "grad_norm": float(grad_norm), **terms.stats}
+        out.update(self.env_diagnostics())
+        return out
+
+    def env_diagnostics(self) -> dict[str, float]:
+        """The env's own statistics (discriminator loss/accuracy), averaged over sub-envs."""
+        rows = [hook() for hook in self.env_hooks("diagnostics", required=False)]
+        if not rows:
+            return {}
+        return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
+                for k in rows[0]}
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if hasattr(self.estimator, "state_dict"):
+            state["estimator"] = self.estimator.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if hasattr(self.estimator, "load_state_dict"):
+            self.estimator.load_state_dict(state["estimator"])
+
+
+class BGANReinforce(BGAN):
+    """REINFORCE with a moving-average baseline on the same groups (no self-normalisation)."""
+
+    config_cls = ReinforceConfig
+    algo = "bgan-reinforce"
+    metric_names = ("generator_loss", "entropy", "grad_norm", *DIAGNOSTICS, "baseline", *DISC_METRICS)
+    discrete_only = True
+
+    def default_estimator(self) -> GradientEstimator:
+        return MovingAverageBaseline(decay=self.config.baseline_decay)
+
+
+class BGANGumbel(BGAN):
+    """A relaxed (Gumbel-softmax / straight-through) generator trained through the reward."""
+
+    config_cls = GumbelConfig
+    algo = "bgan-gumbel"
+    metric_names = ("generator_loss", "entropy", "grad_norm", *DIAGNOSTICS, *DISC_METRICS)
+
+    discrete_only = True
+
+    def default_estimator(self) -> GradientEstimator:
+        return RelaxedPathwise(temperature=self.config.temperature, straight_through=self.config.straight_through)

@@ -1,0 +1,341 @@
+r"""Generating 8×8 digits as a decision problem: ``rlcv/BGAN-Digits-v0`` and its variants.
+
+A GAN generator g(x|z) is a policy: the observation is a latent z, the action is a whole image x,
+and the reward is the discriminator's log importance weight log w(x) ≈ log p(x)/g(x) for the
+chosen f-divergence (:mod:`rlcv.fdivergences`). The discriminator lives *inside* the env and is
+trained on real vs generated images as the agent loop runs, so any agent of the loop can train a
+generator — boundary-seeking GANs (Hjelm et al., ICLR 2018) are the one built for it
+(:mod:`rlcv.agents.bgan`).
+
+Data. scikit-learn's bundled 8×8 digits (1797 images, pixel values 0..16, labels 0..9; no
+download). The split is fixed: image i (in ``load_digits`` order) is **held out** when
+``i % 4 == 0`` (450 images), the other 1347 are the **training** images the discriminator sees.
+Held-out images are used only by :meth:`BGANDigitsEnv.evaluate_policy`.
+
+=============================  =====================  ==========================================
+id                             action space           image x (pixel intensities in [0, 1])
+=============================  =====================  ==========================================
+``rlcv/BGAN-Digits-v0``        MultiBinary(64)        binarised: x = 1[v ≥ 8]
+``rlcv/BGAN-Digits4-v0``       MultiDiscrete([4]*64)  4 levels: q = min(⌊4v/16⌋, 3), x = q/3
+``rlcv/BGAN-DigitsCont-v0``    Box(0, 1, (64,))       grey-scale x = v/16 (continuous generator)
+=============================  =====================  ==========================================
+
+(v is the raw pixel value 0..16; actions are pixels in row-major order.)
+
+Episodes. One step each (a contextual bandit): ``reset`` draws z ~ U(−1, 1)^latent_dim, ``step(x)``
+returns reward log w(x) and ``terminated=True``. ``info["log_w"]`` repeats the reward.
+
+Discriminator. An MLP V(x) (LeakyReLU 0.2) trained with Adam on the f-GAN objective
+max E_real[g_f(V)] − E_gen[f*(g_f(V))]. Every image the env scores (executed by ``step`` or scored
+by ``group_rewards``) goes into a buffer; whenever ``disc_batch_size`` images have accumulated, the
+*next* ``step`` first takes one discriminator step on them against as many training images drawn
+uniformly. Updates therefore happen only at the start of ``step``, never between the executed
+action and the rest of its group, so all G members of a group are scored by the same
+discriminator. Its initial weights are drawn from ``disc_seed`` when given, else from the seed of
+the first ``reset(seed=...)`` (so ``rlcv train --seed`` changes them); its minibatches come from the
+env's ``np_random``.
+
+Hooks beyond the Gymnasium API (all optional for the loop, used when present):
+
+- ``group_rewards(obs, actions)`` — log w of extra group members [G−1] (the collector's hook);
+- ``differentiable_reward(obs, relaxed_actions)`` — log w as a torch function of a *relaxed*
+  action (MultiBinary: [..., 64] in [0, 1]; MultiDiscrete: [..., 64, L] on the simplex; Box:
+  [..., 64], clamped straight-through), differentiable in the action only — what relaxed
+  (Gumbel-softmax) generators and the continuous BGAN objective back-propagate through;
+- ``state_dict()`` / ``load_state_dict()`` — discriminator, its optimiser and the buffer, saved in
+  checkpoints so a resumed run continues the same game;
+- ``diagnostics()`` — discriminator loss/accuracy averaged since the previous call;
+- ``evaluate_policy(policy, ...)`` — held-out metrics, what ``rlcv eval`` reports for this env.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from rlcv.errors import RlcvError
+from rlcv.fdivergences import get_divergence
+
+N_PIXELS = 64
+HELD_OUT_EVERY = 4  # image i is held out iff i % 4 == 0
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@cache
+def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.data.astype(np.float32), data.target.astype(np.int64)
+
+
+def quantize(raw: np.ndarray, levels: int) -> np.ndarray:
+    """Raw pixel values 0..16 → intensities in [0, 1]: ``levels`` ≥ 2 evenly spaced levels, or
+    grey-scale v/16 for ``levels == 0``."""
+    if levels == 0:
+        return (raw / 16.0).astype(np.float32)
+    q = np.minimum(np.floor(raw * levels / 16.0), levels - 1)
+    return (q / (levels - 1)).astype(np.float32)
+
+
+@cache
+def digits(levels: int) -> dict[str, np.ndarray]:
+    """The fixed split: ``x_train`` [1347, 64], ``y_train``, ``x_held_out`` [450, 64], ``y_held_out``."""
+    raw, labels = _raw_digits()
+    x = quantize(raw, levels)
+    held = np.arange(len(x)) % HELD_OUT_EVERY == 0
+    return {"x_train": x[~held], "y_train": labels[~held], "x_held_out": x[held], "y_held_out": labels[held]}
+
+
+@cache
+def digit_classifier(levels: int) -> tuple[Any, float]:
+    """An SVM digit classifier trained on the training images in this representation, with its
+    accuracy on the held-out images (the labeller behind coverage and label entropy)."""
+    from sklearn.svm import SVC
+
+    d = digits(levels)
+    clf = SVC(C=10.0, gamma="scale").fit(d["x_train"], d["y_train"])
+    return clf, float((clf.predict(d["x_held_out"]) == d["y_held_out"]).mean())
+
+
+# ---------------------------------------------------------------------------- discriminator
+
+
+class Discriminator(nn.Module):
+    """V(x): MLP from pixel intensities [B, 64] to an unconstrained score [B]."""
+
+    def __init__(self, hidden_sizes: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        sizes = [N_PIXELS, *hidden_sizes]
+        for a, b in pairwise(sizes):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(sizes[-1], 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+# ---------------------------------------------------------------------------- env
+
+
+class BGANDigitsEnv(gym.Env):
+    """Binarised digits (MultiBinary(64)); see the module docstring for the whole contract.
+
+    Args:
+        latent_dim: dimension of the latent z ~ U(−1, 1)^latent_dim (the observation).
+        divergence: f-divergence of the discriminator and the weight form of the reward — one of
+            ``gan``, ``js``, ``kl``, ``reverse_kl``, ``hellinger``, ``pearson``.
+        disc_hidden_sizes: hidden layers of the discriminator MLP.
+        disc_lr, disc_betas: its Adam settings.
+        disc_batch_size: generated images per discriminator step (and as many real ones).
+        disc_seed: seed of the discriminator's initial weights (default: the first reset seed).
+        eval_samples: generated images behind the held-out metrics of ``evaluate_policy``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    levels: ClassVar[int] = 2  # 2: MultiBinary; L > 2: MultiDiscrete([L] * 64); 0: Box(0, 1) grey-scale
+
+    def __init__(self, *, latent_dim: int = 32, divergence: str = "gan", disc_hidden_sizes: list[int] | None = None,
+                 disc_lr: float = 2e-4, disc_betas: tuple[float, float] | list[float] = (0.5, 0.999),
+                 disc_batch_size: int = 256, disc_seed: int | None = None, eval_samples: int = 1000) -> None:
+        if latent_dim < 1 or disc_batch_size < 1 or eval_samples < 10:
+            raise RlcvError("BGAN-Digits: latent_dim and disc_batch_size must be >= 1, eval_samples >= 10.")
+        self.latent_dim = int(latent_dim)
+        self.divergence = get_divergence(divergence)
+        self.disc_batch_size = int(disc_batch_size)
+        self.eval_samples = int(eval_samples)
+        self.observation_space = spaces.Box(-1.0, 1.0, (self.latent_dim,), np.float32)
+        if self.levels == 2:
+            self.action_space = spaces.MultiBinary(N_PIXELS)
+        elif self.levels > 2:
+            self.action_space = spaces.MultiDiscrete(np.full(N_PIXELS, self.levels, np.int64))
+        else:
+            self.action_space = spaces.Box(0.0, 1.0, (N_PIXELS,), np.float32)
+        data = digits(self.levels)
+        self._x_train = torch.from_numpy(data["x_train"])
+        self._disc_hidden = list(disc_hidden_sizes or [256, 256])
+        self._disc_lr, self._disc_betas = float(disc_lr), (float(disc_betas[0]), float(disc_betas[1]))
+        self._build_disc(0 if disc_seed is None else int(disc_seed))
+        self._disc_seeded = disc_seed is not None
+        self._buffer: list[torch.Tensor] = []
+        self._buffered = 0
+        self.disc_updates = 0
+        self._diag: dict[str, list[float]] = {"disc_loss": [], "disc_real_acc": [], "disc_fake_acc": []}
+        self._z = np.zeros(self.latent_dim, np.float32)
+
+    def _build_disc(self, seed: int) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
+            self.disc = Discriminator(self._disc_hidden)
+        self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self._disc_lr, betas=self._disc_betas)
+
+    # -- actions ↔ images -------------------------------------------------------------------------
+    def to_image(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Actions [..., 64] (as the env receives them) → pixel intensities [..., 64] in [0, 1]."""
+        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, torch.Tensor) else actions)
+        if self.levels == 0:
+            return a.float().clamp(0.0, 1.0)
+        return a.float() / (self.levels - 1)
+
+    def relaxed_to_image(self, relaxed: torch.Tensor) -> torch.Tensor:
+        """A relaxed action → intensities, differentiably (see ``differentiable_reward``)."""
+        if self.levels == 0:  # clamp in the forward pass, identity gradient (straight-through)
+            return relaxed + (relaxed.clamp(0.0, 1.0) - relaxed).detach()
+        if self.levels == 2:
+            return relaxed
+        grid = torch.linspace(0.0, 1.0, self.levels, dtype=relaxed.dtype)
+        return (relaxed * grid).sum(-1)
+
+    # -- discriminator ----------------------------------------------------------------------------
+    def _log_w(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.divergence.log_weight(self.disc(images))
+
+    def _remember(self, images: torch.Tensor) -> None:
+        self._buffer.append(images.reshape(-1, N_PIXELS).detach())
+        self._buffered += images.reshape(-1, N_PIXELS).shape[0]
+
+    def _maybe_train_disc(self) -> None:
+        while self._buffered >= self.disc_batch_size:
+            pool = torch.cat(self._buffer)
+            fake, rest = pool[:self.disc_batch_size], pool[self.disc_batch_size:]
+            self._buffer, self._buffered = ([rest] if len(rest) else []), len(rest)
+            idx = self.np_random.integers(0, len(self._x_train), self.disc_batch_size)
+            real = self._x_train[torch.from_numpy(idx)]
+            v_real, v_fake = self.disc(real), self.disc(fake)
+            loss = self.divergence.disc_loss(v_real, v_fake)
+            if not torch.isfinite(loss):
+                raise RlcvError(f"the BGAN-Digits discriminator loss became {loss.item()} (divergence "
+                                f"{self.divergence.name}); lower disc_lr via --env-kwargs or use divergence=gan.")
+            self.disc_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.disc_optimizer.step()
+            self.disc_updates += 1
+            with torch.no_grad():
+                lw = self.divergence.log_weight
+                self._diag["disc_loss"].append(loss.item())
+                self._diag["disc_real_acc"].append((lw(v_real) > 0).float().mean().item())
+                self._diag["disc_fake_acc"].append((lw(v_fake) <= 0).float().mean().item())
+
+    # -- Gymnasium API ----------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        if seed is not None and not self._disc_seeded:
+            if self.disc_updates == 0:
+                self._build_disc(int(seed))
+            self._disc_seeded = True
+        self._z = self.np_random.uniform(-1.0, 1.0, self.latent_dim).astype(np.float32)
+        return self._z.copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._maybe_train_disc()
+        image = self.to_image(np.asarray(action)[None])
+        log_w = float(self._log_w(image)[0])
+        self._remember(image)
+        return self._z.copy(), log_w, True, False, {"log_w": log_w}
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def group_rewards(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """log w of the other members of a group (actions [G−1, 64]), scored by the same discriminator
+        as the executed member, and remembered for discriminator training."""
+        images = self.to_image(actions)
+        log_w = self._log_w(images)
+        self._remember(images)
+        return log_w.numpy().astype(np.float32)
+
+    def differentiable_reward(self, obs: torch.Tensor, relaxed_actions: torch.Tensor) -> torch.Tensor:
+        """log w of relaxed actions [..., 64(, L)] → [...], differentiable in the actions only (the
+        discriminator's parameters are detached and receive no gradient)."""
+        params = {k: v.detach() for k, v in self.disc.named_parameters()}
+        x = self.relaxed_to_image(relaxed_actions).float()
+        v = torch.func.functional_call(self.disc, params, (x.reshape(-1, N_PIXELS),))
+        return self.divergence.log_weight(v).reshape(x.shape[:-1])
+
+    def diagnostics(self) -> dict[str, float]:
+        """Discriminator statistics averaged over its updates since the last call (NaN if none)."""
+        out = {k: float(np.mean(v)) if v else float("nan") for k, v in self._diag.items()}
+        out["disc_updates"] = float(self.disc_updates)
+        for v in self._diag.values():
+            v.clear()
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        buffer = torch.cat(self._buffer) if self._buffer else torch.zeros(0, N_PIXELS)
+        return {"disc": self.disc.state_dict(), "disc_optimizer": self.disc_optimizer.state_dict(),
+                "buffer": buffer, "disc_updates": self.disc_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.disc.load_state_dict(state["disc"])
+        self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+        buffer = state["buffer"]
+        self._buffer, self._buffered = ([buffer] if len(buffer) else []), len(buffer)
+        self.disc_updates = int(state["disc_updates"])
+        self._disc_seeded = True
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def generate(self, policy: Any, n: int, *, seed: int, obs_normalizer: Any = None) -> np.ndarray:
+        """``n`` images [n, 64] (intensities) sampled from the generator policy for latents drawn
+        from ``seed``; the global torch RNG is left as it was."""
+        z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
+        obs = obs_normalizer(z) if obs_normalizer is not None else z
+        with torch.random.fork_rng(), torch.no_grad():
+            torch.manual_seed(seed)
+            action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].numpy()
+        return self.to_image(policy.env_action(action)).numpy()
+
+    def evaluate_policy(self, policy: Any, *, episodes: int, seed: int = 0, obs_normalizer: Any = None,
+                        grid_path: str | Path | None = None) -> dict[str, Any]:
+        """Held-out metrics of a generator policy (what ``rlcv eval`` reports for this env).
+
+        ``mean_return`` / ``std_return`` are over ``episodes`` sampled images scored by the env's
+        current discriminator (load the run's with ``load_state_dict``). The metrics use
+        ``eval_samples`` images regardless of ``episodes``:
+
+        - ``c2st_accuracy`` — random-forest two-sample test vs the 450 held-out images (0.5 perfect);
+        - ``nn1_accuracy`` — leave-one-out 1-NN two-sample accuracy, same reading;
+        - ``class_coverage`` (of 10) and ``label_entropy`` (nats, max ln 10 ≈ 2.303) of the labels an
+          SVM trained on the real training images assigns; ``classifier_accuracy`` is that SVM's
+          held-out accuracy, ``label_hist`` the label shares.
+        """
+        from rlcv.gan_metrics import label_statistics, nn1_accuracy, save_grid, two_sample_accuracy
+
+        images = self.generate(policy, max(self.eval_samples, episodes), seed=seed, obs_normalizer=obs_normalizer)
+        log_w = self._log_w(torch.from_numpy(images[:episodes])).numpy()
+        held_out = digits(self.levels)["x_held_out"]
+        clf, clf_acc = digit_classifier(self.levels)
+        sample = images[:self.eval_samples]
+        metrics: dict[str, Any] = {
+            "c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
+            "nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
+            **label_statistics(clf.predict(sample)),
+            "classifier_accuracy": clf_acc,
+        }
+        if grid_path is not None:
+            save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
+        return {"mean_return": float(log_w.mean()), "std_return": float(log_w.std()), "episodes": episodes,
+                "returns": [float(v) for v in log_w], "metrics": metrics}
+
+
+class BGANDigits4Env(BGANDigitsEnv):
+    """Digits quantised to 4 levels: MultiDiscrete([4] * 64) (a multinomial generator)."""
+
+    levels: ClassVar[int] = 4
+
+
+class BGANDigitsContEnv(BGANDigitsEnv):
+    """Grey-scale digits in [0, 1]: Box(0, 1, (64,)) for continuous-output generators."""
+
+    levels: ClassVar[int] = 0

@@ -1,0 +1,501 @@
+r"""Online hyper-parameter optimisation as a sequential decision problem: ``rlcv/OnlineHPO-v0``.
+
+One episode is one *inner* training run: an MLP classifier on scikit-learn's bundled digits
+(8×8 images, 10 classes; a fixed train / validation / test split), trained with minibatch SGD for a
+fixed budget of ``budget`` inner SGD steps. Each env step runs ``K = steps_per_action`` inner steps
+with the current hyper-parameters λ = (learning rate η, batch size S, L2 weight λ_wd); the action
+changes them multiplicatively first.
+
+Inner problem (θ: all MLP parameters as one flat vector, m: 1 on weights, 0 on biases)::
+
+    L_B(θ)   = mean cross-entropy on a minibatch B of S training examples (drawn with replacement)
+    g_t      = ∇L_B(θ_t) + λ_wd m ⊙ θ_t
+    θ_{t+1}  = θ_t − η g_t
+
+Action (``Box(−L, L, (3,))``, L = log2(max_factor)): log2-multipliers of (η, S, λ_wd)::
+
+    η ← clip(η · 2^{a_0}),   S ← clip(S · 2^{a_1}),   λ_wd ← clip(λ_wd · 2^{a_2})
+
+clipped to ``lr_range`` / ``batch_size_range`` / ``weight_decay_range`` (S is kept as a real
+number and rounded when a batch is drawn, so small multipliers accumulate). So η/S is controllable.
+
+Observation (``float32 [13]``, field names in :data:`OBS_FIELDS`), after the K inner steps:
+training loss and accuracy (means over the K minibatches), validation loss and accuracy (full
+validation set), log10 of the mean gradient norm, mean cosine between consecutive minibatch
+gradients, log10 η, log2 S, log10 λ_wd, budget used ∈ [0, 1], and three gradient signals for
+hypergradient controllers:
+
+- ``hd_signal`` = Σ_k g_k · g_{k−1} over this env step's inner steps. Since θ_k = θ_{k−1} − η g_{k−1},
+  −g_k · g_{k−1} = ∂L_B(θ_k)/∂η is the one-step hypergradient of hypergradient descent (Baydin et
+  al., 2018); the sum is K HD updates with η frozen inside the env step.
+- ``hypergrad_log_lr`` / ``hypergrad_log_weight_decay`` = Zᵀ ∇L_val(θ), the forward-mode (real-time)
+  hypergradient of the validation loss w.r.t. (log η, log λ_wd) (Franceschi et al., 2017), where
+  Z = dθ/d(log η, log λ_wd) [P, 2] is carried along the run (only with ``hypergradient="forward"``,
+  zero otherwise): Z_{t+1} = (I − η H_t) Z_t − η [g_t, λ_wd m ⊙ θ_t], H_t = ∇²L_B(θ_t) + λ_wd diag(m),
+  with H_t Z_t from Hessian-vector products (double backward; ~3× the cost of a plain step).
+  ``hypergrad_decay`` multiplies Z once per env step (1 = the exact online recursion).
+
+Reward: decrease of the validation loss over the env step, L_val(before) − L_val(after), so an
+episode's return is L_val(θ_0) − L_val(θ_final). Episode end (``terminated``): the budget is spent,
+or the run diverged — a non-finite or > ``max_loss`` training / validation loss or gradient — which
+ends the episode at once with reward −``divergence_penalty``; the loop never sees a NaN.
+
+Inner seeds: every episode draws a fresh inner seed (network init and minibatch order) from the
+env's ``np_random``; ``reset(options={"inner_seed": s, "hparams": {"lr": ..., "batch_size": ...,
+"weight_decay": ...}})`` pins them (benchmarks, tests). ``hparam_init="random"`` starts each episode
+from log-uniform hyper-parameters over the ranges (population-based training's initial population).
+
+Test data is only touched at the end of an episode: the final test loss / accuracy go into
+``info["episode"]`` (with the final validation numbers, compute spent and the hyper-parameter trace)
+and, with ``episode_log=PATH``, are appended to a JSON-lines file — how benchmarks read results
+without the loop knowing about them.
+
+Population-based controllers copy runs between envs through the :attr:`OnlineHPOEnv.member_state`
+property (``vector_env.get_attr("member_state")`` / ``set_attr("member_state", [...])``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+__all__ = ["HPARAMS", "OBS", "OBS_FIELDS", "MLPTask", "OnlineHPOEnv", "digits_split", "sgd_step"]
+
+OBS_FIELDS: tuple[str, ...] = (
+    "train_loss", "val_loss", "train_accuracy", "val_accuracy", "log10_grad_norm", "grad_cosine",
+    "log10_lr", "log2_batch_size", "log10_weight_decay", "budget_used",
+    "hd_signal", "hypergrad_log_lr", "hypergrad_log_weight_decay",
+)
+OBS: dict[str, int] = {name: i for i, name in enumerate(OBS_FIELDS)}
+HPARAMS: tuple[str, ...] = ("lr", "batch_size", "weight_decay")  # the order of the action's components
+_SIGNAL_BOUND = 1e6  # gradient signals are clipped here so the observation stays finite in float32
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+@functools.lru_cache(maxsize=4)
+def digits_split(n_train: int = 1000, n_val: int = 400, split_seed: int = 0) -> dict[str, tuple[torch.Tensor,
+                                                                                                   torch.Tensor]]:
+    """scikit-learn's digits (1797 × 64), split once by ``split_seed``; features standardised with
+    training statistics. Returns ``{"train" | "val" | "test": (X float32 [n, 64], y int64 [n])}``."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    if n_train < 1 or n_val < 1 or n_train + n_val >= len(y):
+        raise ValueError(f"n_train + n_val must leave test data (digits has {len(y)} examples), "
+                         f"got {n_train}, {n_val}")
+    perm = np.random.default_rng(split_seed).permutation(len(y))
+    parts = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    mean, std = X[parts["train"]].mean(0), X[parts["train"]].std(0)
+    std[std < 1e-8] = 1.0  # pixels that are constant on the training set
+    return {k: (torch.tensor((X[i] - mean) / std, dtype=torch.float32), torch.tensor(y[i], dtype=torch.int64))
+            for k, i in parts.items()}
+
+
+class MLPTask:
+    """A one-hidden-layer tanh MLP as a function of one flat parameter vector θ [P].
+
+    Layout of θ: W1 [n_in, h], b1 [h], W2 [h, n_out], b2 [n_out]; ``weight_mask`` [P] is 1 on weights.
+    """
+
+    def __init__(self, n_in: int, hidden: int, n_out: int) -> None:
+        self.shapes = [(n_in, hidden), (hidden,), (hidden, n_out), (n_out,)]
+        sizes = [math.prod(s) for s in self.shapes]
+        self.offsets = np.cumsum([0, *sizes]).tolist()
+        self.n_params = self.offsets[-1]
+        self.weight_mask = torch.zeros(self.n_params)
+        for i in (0, 2):
+            self.weight_mask[self.offsets[i]:self.offsets[i + 1]] = 1.0
+
+    def unpack(self, theta: torch.Tensor) -> list[torch.Tensor]:
+        return [theta[self.offsets[i]:self.offsets[i + 1]].view(s) for i, s in enumerate(self.shapes)]
+
+    def init(self, gen: torch.Generator) -> torch.Tensor:
+        """LeCun-normal weights (variance 1/fan_in, right for tanh), zero biases."""
+        theta = torch.zeros(self.n_params)
+        for i in (0, 2):
+            fan_in = self.shapes[i][0]
+            w = torch.randn(self.shapes[i], generator=gen) / math.sqrt(fan_in)
+            theta[self.offsets[i]:self.offsets[i + 1]] = w.reshape(-1)
+        return theta
+
+    def logits(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        W1, b1, W2, b2 = self.unpack(theta)
+        return torch.tanh(X @ W1 + b1) @ W2 + b2
+
+    def loss(self, theta: torch.Tensor, X: torch.Tensor,
+             y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean cross-entropy, number of correct predictions)."""
+        logits = self.logits(theta, X)
+        return torch.nn.functional.cross_entropy(logits, y), (logits.detach().argmax(1) == y).sum()
+
+
+# ---------------------------------------------------------------------------------- SGD step
+
+
+@dataclass
+class StepResult:
+    theta: torch.Tensor  # θ_{t+1} [P]
+    tangents: torch.Tensor | None  # Z_{t+1} = dθ_{t+1}/d(log η, log λ_wd) [P, 2], or None
+    loss: torch.Tensor  # L_B(θ_t), scalar
+    aux: Any  # second output of the loss function (e.g. number correct)
+    grad: torch.Tensor  # g_t = ∇L_B(θ_t) + λ_wd m ⊙ θ_t [P]
+
+
+def sgd_step(theta: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, Any]], *, lr: float,
+             weight_decay: float, weight_mask: torch.Tensor,
+             tangents: torch.Tensor | None = None) -> StepResult:
+    r"""One SGD step θ' = θ − η (∇ℓ(θ) + λ_wd m ⊙ θ), and with ``tangents`` Z [P, 2] its forward-mode
+    derivative w.r.t. (log η, log λ_wd):
+
+        Z' = (I − η H) Z − η [g, λ_wd m ⊙ θ],   H = ∇²ℓ(θ) + λ_wd diag(m)
+
+    (the columns are ∂θ'/∂log η = −η g and ∂θ'/∂log λ_wd = −η λ_wd m ⊙ θ, the ∂²L/∂θ∂λ term); H Z is
+    two Hessian-vector products by double backward. ``loss_fn(θ) -> (loss, aux)`` is the minibatch loss
+    without the L2 term. Works in any floating dtype (tests use float64 on a quadratic).
+    """
+    theta = theta.detach().requires_grad_(True)
+    loss, aux = loss_fn(theta)
+    second_order = tangents is not None
+    (g_loss,) = torch.autograd.grad(loss, theta, create_graph=second_order)
+    theta0 = theta.detach()
+    grad = g_loss.detach() + weight_decay * weight_mask * theta0
+    new_tangents = None
+    if second_order:
+        assert tangents is not None
+        if g_loss.requires_grad:
+            k = tangents.shape[1]
+            hz = [torch.autograd.grad(g_loss, theta, grad_outputs=tangents[:, j], retain_graph=j + 1 < k)[0]
+                  for j in range(k)]
+            hess_z = torch.stack(hz, 1)
+        else:  # ℓ is linear in θ: its Hessian is zero
+            hess_z = torch.zeros_like(tangents)
+        hess_z = hess_z + weight_decay * weight_mask[:, None] * tangents
+        direct = torch.stack([lr * grad, lr * weight_decay * weight_mask * theta0], 1)
+        new_tangents = tangents - lr * hess_z - direct
+    return StepResult(theta=theta0 - lr * grad, tangents=new_tangents, loss=loss.detach(), aux=aux, grad=grad)
+
+
+# ------------------------------------------------------------------------------------ the env
+
+
+def _pair(name: str, value: Sequence[float]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in value)
+    if not 0 < lo <= hi:
+        raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {value}")
+    return lo, hi
+
+
+@dataclass
+class _Run:
+    """The state of one inner run (what :attr:`OnlineHPOEnv.member_state` copies, minus the RNG)."""
+
+    theta: torch.Tensor
+    lr: float
+    log2_batch_size: float
+    weight_decay: float
+    gen: torch.Generator
+    inner_seed: int
+    steps_done: int = 0  # progress through the budget (inherited when a population member is copied)
+    sgd_steps: int = 0  # SGD steps this env executed in this episode (compute actually spent)
+    examples: int = 0  # training examples this env processed in this episode
+    prev_grad: torch.Tensor | None = None
+    tangents: torch.Tensor | None = None
+    val_loss: float = math.nan
+    val_accuracy: float = math.nan
+    episode_return: float = 0.0
+    trace: list[list[float]] = field(default_factory=list)  # [steps_done, η, S, λ_wd] per env step
+
+
+class OnlineHPOEnv(gym.Env):
+    """Online HPO of an SGD-trained MLP on digits (the module docstring has the full definition).
+
+    Args:
+        budget: inner SGD steps per episode (one full run).
+        steps_per_action: K, inner SGD steps per env step.
+        hidden_size: hidden units of the MLP.
+        lr_init, batch_size_init, weight_decay_init: hyper-parameters at the start of an episode
+            (``hparam_init="fixed"``).
+        lr_range, batch_size_range, weight_decay_range: (low, high) every hyper-parameter is clipped to.
+        max_factor: largest multiplicative change per env step; the action bounds are ±log2(max_factor).
+        hparam_init: ``"fixed"`` (the ``*_init`` values) or ``"random"`` (log-uniform over the ranges).
+        hypergradient: ``"none"`` or ``"forward"`` (carry Z and report Zᵀ∇L_val in the observation).
+        hypergrad_decay: factor applied to Z once per env step.
+        max_loss: a training / validation loss above this counts as divergence.
+        divergence_penalty: the reward of the step on which the run diverged is −divergence_penalty.
+        n_train, n_val, split_seed: the fixed data split (the rest of the 1797 digits is the test set).
+        episode_log: optional path of a JSON-lines file that receives one record per finished episode.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        budget: int = 1500,
+        steps_per_action: int = 50,
+        hidden_size: int = 64,
+        lr_init: float = 0.01,
+        batch_size_init: int = 32,
+        weight_decay_init: float = 1e-4,
+        lr_range: Sequence[float] = (1e-4, 10.0),
+        batch_size_range: Sequence[float] = (8, 512),
+        weight_decay_range: Sequence[float] = (1e-6, 0.1),
+        max_factor: float = 2.0,
+        hparam_init: str = "fixed",
+        hypergradient: str = "none",
+        hypergrad_decay: float = 1.0,
+        max_loss: float = 100.0,
+        divergence_penalty: float = 10.0,
+        n_train: int = 1000,
+        n_val: int = 400,
+        split_seed: int = 0,
+        episode_log: str | None = None,
+    ) -> None:
+        if budget < 1 or steps_per_action < 1 or hidden_size < 1:
+            raise ValueError(f"budget, steps_per_action and hidden_size must be >= 1, got {budget}, "
+                             f"{steps_per_action}, {hidden_size}")
+        if max_factor <= 1.0:
+            raise ValueError(f"max_factor must be > 1, got {max_factor}")
+        if hparam_init not in ("fixed", "random"):
+            raise ValueError(f"hparam_init must be 'fixed' or 'random', got {hparam_init!r}")
+        if hypergradient not in ("none", "forward"):
+            raise ValueError(f"hypergradient must be 'none' or 'forward', got {hypergradient!r}")
+        if not 0.0 <= hypergrad_decay <= 1.0 or max_loss <= 0 or divergence_penalty < 0:
+            raise ValueError("need 0 <= hypergrad_decay <= 1, max_loss > 0 and divergence_penalty >= 0")
+        self.budget, self.steps_per_action = int(budget), int(steps_per_action)
+        self.ranges = {"lr": _pair("lr_range", lr_range),
+                       "batch_size": _pair("batch_size_range", batch_size_range),
+                       "weight_decay": _pair("weight_decay_range", weight_decay_range)}
+        self.inits = {"lr": float(lr_init), "batch_size": float(batch_size_init),
+                      "weight_decay": float(weight_decay_init)}
+        self.hparam_init, self.hypergradient = hparam_init, hypergradient
+        self.hypergrad_decay, self.max_loss = float(hypergrad_decay), float(max_loss)
+        self.divergence_penalty = float(divergence_penalty)
+        self.episode_log = Path(episode_log) if episode_log else None
+        self.data = digits_split(int(n_train), int(n_val), int(split_seed))
+        self.task = MLPTask(self.data["train"][0].shape[1], int(hidden_size), 10)
+
+        bound = math.log2(float(max_factor))
+        self.action_space = spaces.Box(-bound, bound, (len(HPARAMS),), np.float32)
+        (lr_lo, lr_hi), (bs_lo, bs_hi), (wd_lo, wd_hi) = self.ranges.values()
+        low = np.array([0, 0, 0, 0, -10, -1, math.log10(lr_lo), math.log2(bs_lo), math.log10(wd_lo), 0,
+                        -_SIGNAL_BOUND, -_SIGNAL_BOUND, -_SIGNAL_BOUND], np.float32)
+        high = np.array([self.max_loss, self.max_loss, 1, 1, 10, 1, math.log10(lr_hi), math.log2(bs_hi),
+                         math.log10(wd_hi), 1, _SIGNAL_BOUND, _SIGNAL_BOUND, _SIGNAL_BOUND], np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._low, self._high = low, high
+        self.run: _Run | None = None
+
+    # -- hyper-parameters ---------------------------------------------------------------------
+    def _clip(self, name: str, value: float) -> float:
+        lo, hi = self.ranges[name]
+        return float(min(max(value, lo), hi))
+
+    @property
+    def batch_size(self) -> int:
+        assert self.run is not None
+        lo, hi = self.ranges["batch_size"]
+        return int(min(max(round(2.0 ** self.run.log2_batch_size), lo), hi))
+
+    def hparams(self) -> dict[str, float]:
+        """The current (η, S, λ_wd) as used by the next inner step."""
+        assert self.run is not None
+        return {"lr": self.run.lr, "batch_size": self.batch_size, "weight_decay": self.run.weight_decay}
+
+    def _set_hparams(self, values: dict[str, float]) -> None:
+        assert self.run is not None
+        unknown = set(values) - set(HPARAMS)
+        if unknown:
+            raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; known: {', '.join(HPARAMS)}")
+        if "lr" in values:
+            self.run.lr = self._clip("lr", float(values["lr"]))
+        if "batch_size" in values:
+            self.run.log2_batch_size = math.log2(self._clip("batch_size", float(values["batch_size"])))
+        if "weight_decay" in values:
+            self.run.weight_decay = self._clip("weight_decay", float(values["weight_decay"]))
+
+    # -- gym API --------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        options = options or {}
+        if "inner_seed" in options:
+            inner_seed = int(options["inner_seed"])
+        else:
+            inner_seed = int(self.np_random.integers(2**31 - 1))
+        if self.hparam_init == "random":
+            start = {k: float(np.exp(self.np_random.uniform(*np.log(self.ranges[k])))) for k in HPARAMS}
+        else:
+            start = dict(self.inits)
+        gen = torch.Generator().manual_seed(inner_seed)
+        self.run = _Run(theta=self.task.init(gen), lr=0.0, log2_batch_size=0.0, weight_decay=0.0, gen=gen,
+                        inner_seed=inner_seed)
+        self._set_hparams({**start, **options.get("hparams", {})})
+        if self.hypergradient == "forward":
+            self.run.tangents = torch.zeros(self.task.n_params, 2)
+        X, y = self.data["train"]
+        res = sgd_step(self.run.theta, lambda th: self.task.loss(th, X, y), lr=0.0, weight_decay=0.0,
+                       weight_mask=self.task.weight_mask)
+        val_loss, val_acc = self._evaluate("val")
+        self.run.val_loss, self.run.val_accuracy = val_loss, val_acc
+        stats = {"train_loss": float(res.loss), "train_accuracy": float(res.aux) / len(y),
+                 "log10_grad_norm": math.log10(float(res.grad.norm()) + 1e-12)}
+        return self._obs(stats), {"inner_seed": inner_seed}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.run is None:
+            raise RuntimeError("call reset() before step()")
+        run = self.run
+        a = np.clip(np.nan_to_num(np.asarray(action, np.float64).reshape(-1), nan=0.0), self.action_space.low,
+                    self.action_space.high)
+        self._set_hparams({"lr": run.lr * 2.0 ** a[0], "batch_size": 2.0 ** (run.log2_batch_size + a[1]),
+                           "weight_decay": run.weight_decay * 2.0 ** a[2]})
+        bs = self.batch_size
+        run.trace.append([run.steps_done, run.lr, bs, run.weight_decay])
+
+        X, y = self.data["train"]
+        mask = self.task.weight_mask
+        losses, correct, norms, cosines, hd = [], 0, [], [], 0.0
+        diverged = False
+        for _ in range(min(self.steps_per_action, self.budget - run.steps_done)):
+            idx = torch.randint(0, len(y), (bs,), generator=run.gen)
+            xb, yb = X[idx], y[idx]
+            res = sgd_step(run.theta, lambda th, xb=xb, yb=yb: self.task.loss(th, xb, yb), lr=run.lr,
+                           weight_decay=run.weight_decay, weight_mask=mask, tangents=run.tangents)
+            loss = float(res.loss)
+            gnorm = float(res.grad.norm())
+            if not (math.isfinite(loss) and loss <= self.max_loss and math.isfinite(gnorm)):
+                diverged = True
+                break
+            losses.append(loss)
+            correct += int(res.aux)
+            norms.append(gnorm)
+            if run.prev_grad is not None:
+                dot = float(res.grad @ run.prev_grad)
+                hd += dot
+                cosines.append(dot / (gnorm * float(run.prev_grad.norm()) + 1e-12))
+            run.theta, run.tangents, run.prev_grad = res.theta, res.tangents, res.grad
+            run.steps_done += 1
+            run.sgd_steps += 1
+            run.examples += bs
+
+        stats: dict[str, float] = {}
+        if not diverged:
+            val_loss, val_acc = self._evaluate("val")
+            diverged = not (math.isfinite(val_loss) and val_loss <= self.max_loss
+                            and bool(torch.isfinite(run.theta).all()))
+        if diverged:
+            reward = -self.divergence_penalty
+            run.val_loss, run.val_accuracy = self.max_loss, 0.0
+            run.prev_grad = None
+            stats = {"train_loss": self.max_loss, "train_accuracy": 0.0, "log10_grad_norm": 10.0}
+        else:
+            reward = run.val_loss - val_loss
+            run.val_loss, run.val_accuracy = val_loss, val_acc
+            n = max(len(losses), 1)
+            stats = {"train_loss": sum(losses) / n, "train_accuracy": correct / (n * bs),
+                     "log10_grad_norm": math.log10(sum(norms) / n + 1e-12),
+                     "grad_cosine": sum(cosines) / len(cosines) if cosines else 0.0, "hd_signal": hd}
+            if run.tangents is not None:
+                stats["hypergrad_log_lr"], stats["hypergrad_log_weight_decay"] = self._val_hypergradient()
+                run.tangents.mul_(self.hypergrad_decay)
+        run.episode_return += reward
+        terminated = diverged or run.steps_done >= self.budget
+        info: dict[str, Any] = {"inner_steps": run.steps_done, "diverged": diverged}
+        if terminated:
+            info["episode"] = self._finish(diverged)
+        return self._obs(stats), float(reward), terminated, False, info
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _evaluate(self, split: str) -> tuple[float, float]:
+        """(mean loss, accuracy) of the current θ on a split."""
+        assert self.run is not None
+        X, y = self.data[split]
+        with torch.no_grad():
+            loss, correct = self.task.loss(self.run.theta, X, y)
+        return float(loss), float(correct) / len(y)
+
+    def _val_hypergradient(self) -> list[float]:
+        """Zᵀ ∇L_val(θ): d L_val / d(log η, log λ_wd) along the run so far (forward mode)."""
+        assert self.run is not None and self.run.tangents is not None
+        X, y = self.data["val"]
+        theta = self.run.theta.detach().requires_grad_(True)
+        (g_val,) = torch.autograd.grad(self.task.loss(theta, X, y)[0], theta)
+        return (self.run.tangents.T @ g_val).tolist()
+
+    def _finish(self, diverged: bool) -> dict[str, Any]:
+        assert self.run is not None
+        run = self.run
+        test_loss, test_acc = self._evaluate("test")
+        if diverged or not math.isfinite(test_loss):
+            test_loss, test_acc = math.inf, 0.0
+        record = {
+            "inner_seed": run.inner_seed, "budget": self.budget, "steps_done": run.steps_done,
+            "sgd_steps": run.sgd_steps, "examples": run.examples, "diverged": diverged,
+            "val_loss": run.val_loss if not diverged else math.inf, "val_accuracy": run.val_accuracy,
+            "test_loss": test_loss, "test_accuracy": test_acc, "episode_return": run.episode_return,
+            **self.hparams(), "trace": run.trace,
+        }
+        if self.episode_log is not None:
+            self.episode_log.parent.mkdir(parents=True, exist_ok=True)
+            with self.episode_log.open("a") as f:  # one short line per append: safe across processes
+                f.write(json.dumps(record) + "\n")
+        return record
+
+    def _obs(self, stats: dict[str, float]) -> np.ndarray:
+        assert self.run is not None
+        run = self.run
+        values = {"val_loss": run.val_loss, "val_accuracy": run.val_accuracy,
+                  "log10_lr": math.log10(run.lr), "log2_batch_size": run.log2_batch_size,
+                  "log10_weight_decay": math.log10(run.weight_decay),
+                  "budget_used": run.steps_done / self.budget, **stats}
+        obs = np.zeros(len(OBS_FIELDS), np.float64)
+        for name, value in values.items():
+            obs[OBS[name]] = value
+        obs = np.nan_to_num(obs, nan=0.0, posinf=_SIGNAL_BOUND, neginf=-_SIGNAL_BOUND)
+        obs = np.clip(obs, self._low, self._high)
+        return obs.astype(np.float32)
+
+    # -- population-based training ---------------------------------------------------------------
+    @property
+    def member_state(self) -> dict[str, Any]:
+        """A copy of the inner run (θ, hyper-parameters, progress, gradient memory) for PBT's exploit.
+
+        The minibatch RNG and the compute counters stay with the env, so a copied run continues
+        with this env's own data order and compute is never double counted."""
+        if self.run is None:
+            raise RuntimeError("call reset() before reading member_state")
+        run = self.run
+        return {"theta": run.theta.clone(), "lr": run.lr, "batch_size": 2.0 ** run.log2_batch_size,
+                "weight_decay": run.weight_decay, "steps_done": run.steps_done, "val_loss": run.val_loss,
+                "val_accuracy": run.val_accuracy,
+                "prev_grad": None if run.prev_grad is None else run.prev_grad.clone(),
+                "tangents": None if run.tangents is None else run.tangents.clone()}
+
+    @member_state.setter
+    def member_state(self, state: dict[str, Any] | None) -> None:
+        """Load a state from :attr:`member_state` (hyper-parameters clipped); ``None`` keeps the run."""
+        if state is None:
+            return
+        if self.run is None:
+            raise RuntimeError("call reset() before setting member_state")
+        run = self.run
+        run.theta = state["theta"].clone()
+        self._set_hparams({k: state[k] for k in HPARAMS})
+        run.steps_done, run.val_loss, run.val_accuracy = int(state["steps_done"]), state["val_loss"], \
+            state["val_accuracy"]
+        run.prev_grad = None if state["prev_grad"] is None else state["prev_grad"].clone()
+        if run.tangents is not None:
+            tangents = state["tangents"]
+            run.tangents = torch.zeros_like(run.tangents) if tangents is None else tangents.clone()

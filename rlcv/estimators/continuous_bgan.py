@@ -1,0 +1,66 @@
+r"""The continuous boundary-seeking objective, for generators with continuous outputs.
+
+For a reparameterised generator x_θ(z, ξ) (a Gaussian policy: x = μ_θ(z) + σ_θ ⊙ ξ, with the
+collected noise ξ) and the discriminator's log-weight V(x) = log w(x) (the logit for the GAN
+divergence), Hjelm et al. (2018, eq. 9) move samples onto the discriminator's decision boundary:
+
+    loss = mean_{z, m} (V(x_θ(z, ξ_m)) − log Z)²,
+    log Z ← β log Z + (1 − β) log mean_{z, m} exp V(x_m)      (EMA over batches, β = ``decay``)
+
+At the optimum p = g, V ≡ log Z: every sample sits where the discriminator cannot decide. V is the
+env's ``differentiable_reward`` hook, back-propagated into x only. There is no score term:
+advantages are zeros [T·N, M].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from rlcv.errors import RlcvError
+from rlcv.estimators.base import EstimatorTerms, GradientEstimator
+from rlcv.estimators.relaxed import RewardFn, grouped_reward
+from rlcv.estimators.self_normalized import group_log_weights, log_weight_stats
+from rlcv.models import ValueFunction
+from rlcv.policies import Policy
+from rlcv.rollout import RolloutBatch
+
+
+class ContinuousBoundarySeeking(GradientEstimator):
+    name = "continuous_bgan"
+
+    def __init__(self, *, decay: float) -> None:
+        self.decay = decay
+        self.log_z: float | None = None
+        self.reward_fns: list[RewardFn] | None = None
+
+    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+        if self.reward_fns is None:
+            raise RuntimeError("ContinuousBoundarySeeking.reward_fns must be set (the agent's bind does it)")
+        if not hasattr(policy, "action_from_noise"):
+            raise RlcvError("the continuous BGAN objective needs a reparameterised (Box-action) policy.")
+        log_w = group_log_weights(batch)
+        batch_log_z = (torch.logsumexp(log_w.reshape(-1), 0) - math.log(log_w.numel())).item()
+        self.log_z = batch_log_z if self.log_z is None else self.decay * self.log_z + (1 - self.decay) * batch_log_z
+        T, N = batch.n_steps, batch.n_envs
+        obs = batch.obs.reshape(T * N, -1)
+        raw_obs = batch.raw_obs.reshape(T * N, -1)
+        noise = batch.noise.reshape(T * N, *batch.noise.shape[2:])
+        reward_fns, log_z = self.reward_fns, self.log_z
+
+        def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+            x = pol.action_from_noise(obs[idx], noise[idx])  # type: ignore[attr-defined]
+            v = grouped_reward(reward_fns, raw_obs[idx], x, idx % N)
+            return (v - log_z).pow(2).mean()
+
+        zeros = torch.zeros(T * N, dtype=log_w.dtype)
+        return EstimatorTerms(advantages=torch.zeros_like(log_w), returns=zeros, values=zeros,
+                              pathwise_loss=pathwise_loss, stats={**log_weight_stats(log_w), "log_z_ema": self.log_z})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"log_z": self.log_z}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.log_z = state["log_z"]

@@ -1,0 +1,91 @@
+r"""Relaxed discrete generators: the Gumbel-softmax / straight-through pathwise baseline.
+
+Instead of a score function, differentiate the reward through a continuous relaxation of the
+discrete sample (Jang et al. 2017; Maddison et al. 2017), using the *same* noise the collector drew,
+so the relaxed sample rounds to exactly the action the env scored:
+
+- MultiBinary (Bernoulli logits l, collected a = 1[u < σ(l)], u ~ U(0, 1)):
+      y = σ((l − logit u) / τ)                          (binary concrete; y > ½ ⇔ a = 1)
+- MultiDiscrete (log-probabilities log π, collected a = argmax(log π + γ), γ ~ Gumbel):
+      y = softmax((log π + γ) / τ)                      (Gumbel-softmax over each pixel's levels)
+
+With ``straight_through`` the forward value is the hard sample and the gradient that of y:
+x = hard + y − sg(y). The generator ascends the env's differentiable reward (its
+``differentiable_reward(obs, relaxed_action)`` hook, log w for BGAN-Digits):
+
+    loss = −mean_{z, m} log w(x_m(θ))
+
+The estimate is biased (relaxation / straight-through) but has low variance. There is no score
+term: advantages are zeros [T·N, M]. ``reward_fns`` (one per env of the vector env, since each env
+may hold its own discriminator) is set by the agent once the env exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from rlcv.errors import RlcvError
+from rlcv.estimators.base import EstimatorTerms, GradientEstimator
+from rlcv.estimators.self_normalized import group_log_weights, log_weight_stats
+from rlcv.models import ValueFunction
+from rlcv.policies import BernoulliPolicy, MultiCategoricalPolicy, Policy
+from rlcv.rollout import RolloutBatch
+
+RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def relaxed_action(policy: Policy, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float,
+                   straight_through: bool) -> torch.Tensor:
+    """Relaxed sample [B, G, n] (Bernoulli) or [B, G, d, n] (multi-categorical) from ``noise``."""
+    if isinstance(policy, BernoulliPolicy):
+        logits = policy.logits_net(obs).unsqueeze(1)  # [B, 1, n]
+        u = noise.clamp(1e-7, 1.0 - 1e-7)
+        y = torch.sigmoid((logits - (torch.log(u) - torch.log1p(-u))) / temperature)
+        hard = (y > 0.5).to(y.dtype)
+    elif isinstance(policy, MultiCategoricalPolicy):
+        logp = policy._log_probs(obs).unsqueeze(1)  # [B, 1, d, n]
+        y = torch.softmax((logp + noise) / temperature, dim=-1)
+        hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
+    else:
+        raise RlcvError(f"a relaxed generator needs a MultiBinary or MultiDiscrete action space, got "
+                        f"{type(policy).__name__}; use --algo bgan for continuous actions.")
+    return hard + y - y.detach() if straight_through else y
+
+
+def grouped_reward(reward_fns: list[RewardFn], raw_obs: torch.Tensor, actions: torch.Tensor,
+                   env_index: torch.Tensor) -> torch.Tensor:
+    """Differentiable reward [B, G] of actions [B, G, ...]; row b is scored by env ``env_index[b]``."""
+    out = torch.zeros(actions.shape[:2], dtype=actions.dtype)
+    for n, fn in enumerate(reward_fns):
+        rows = (env_index == n).nonzero().squeeze(-1)
+        if len(rows):
+            out = out.index_put((rows,), fn(raw_obs[rows], actions[rows]).to(actions.dtype))
+    return out
+
+
+class RelaxedPathwise(GradientEstimator):
+    name = "relaxed"
+
+    def __init__(self, *, temperature: float, straight_through: bool) -> None:
+        self.temperature, self.straight_through = temperature, straight_through
+        self.reward_fns: list[RewardFn] | None = None
+
+    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+        if self.reward_fns is None:
+            raise RuntimeError("RelaxedPathwise.reward_fns must be set (the agent's bind does it)")
+        log_w = group_log_weights(batch)
+        T, N = batch.n_steps, batch.n_envs
+        obs = batch.obs.reshape(T * N, -1)
+        raw_obs = batch.raw_obs.reshape(T * N, -1)
+        noise = batch.noise.reshape(T * N, *batch.noise.shape[2:])
+        reward_fns, tau, st = self.reward_fns, self.temperature, self.straight_through
+
+        def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+            x = relaxed_action(pol, obs[idx], noise[idx], temperature=tau, straight_through=st)
+            return -grouped_reward(reward_fns, raw_obs[idx], x, idx % N).mean()
+
+        zeros = torch.zeros(T * N, dtype=log_w.dtype)
+        return EstimatorTerms(advantages=torch.zeros_like(log_w), returns=zeros, values=zeros,
+                              pathwise_loss=pathwise_loss, stats=log_weight_stats(log_w))

@@ -1,0 +1,169 @@
+"""BGAN through the `rlcv` command at tiny budgets: train, eval (held-out metrics), resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rlcv import checkpoint
+from rlcv.agents import agent_class
+from rlcv.cli import main
+from rlcv.config import build_config
+from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
+from rlcv.train import Session
+
+ENV = "rlcv/BGAN-Digits-v0"
+TINY = ["--set", "n_steps=16", "n_samples=4", "hidden_sizes=[16]",
+        "--env-kwargs", '{"disc_hidden_sizes": [16], "disc_batch_size": 16, "eval_samples": 60}']
+
+
+def _train(run_dir: Path, *, algo: str = "bgan", env: str = ENV, steps: int = 64, seed: int = 0,
+           extra: list[str] | None = None) -> int:
+    return main(["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed), *TINY,
+                 *(extra or []), "--no-progress", "--run-dir", str(run_dir)])
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def bgan_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("bgan") / "R"
+    assert _train(run_dir) == 0
+    return run_dir
+
+
+def test_train_writes_run_dir_with_bgan_metrics(bgan_run: Path) -> None:
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.pt", "model.pt"):
+        assert (bgan_run / name).is_file(), name
+    assert list((bgan_run / "tb").glob("events.out.tfevents.*"))
+    header = (bgan_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header) == (*COMMON_METRICS, *agent_class("bgan").metric_names)
+    rows = _rows(bgan_run)
+    assert [int(r["step"]) for r in rows] == [16, 32, 48, 64]
+    last = rows[-1]
+    assert 1.0 <= float(last["ess"]) <= 4.0 and float(last["log_w_var"]) >= 0.0
+    assert float(last["disc_updates"]) == 15  # 64 latents × 4 images / 16 per step, minus the last buffer
+    state = checkpoint.load(bgan_run / "checkpoints" / "last.pt")
+    assert state["collector"]["env_states"][0]["disc_updates"] == 15
+    model = checkpoint.load(bgan_run / "model.pt")
+    for k, v in model["env_state"]["disc"].items():  # the discriminator travels with the model
+        assert torch.equal(v, state["collector"]["env_states"][0]["disc"][k])
+
+
+def test_same_seed_same_run(bgan_run: Path, tmp_path: Path) -> None:
+    assert _train(tmp_path / "A") == 0
+    strip = [{k: v for k, v in r.items() if k not in WALL_CLOCK_METRICS} for r in _rows(tmp_path / "A")]
+    assert strip == [{k: v for k, v in r.items() if k not in WALL_CLOCK_METRICS} for r in _rows(bgan_run)]
+
+
+def test_eval_reports_held_out_metrics_and_grid(bgan_run: Path, tmp_path: Path, capsys) -> None:
+    capsys.readouterr()
+    grid = tmp_path / "grid.png"
+    assert main(["eval", str(bgan_run), "--episodes", "20", "--json", "--grid", str(grid)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 20 and result["std_return"] >= 0
+    m = result["metrics"]
+    assert 0.0 <= m["c2st_accuracy"] <= 1.0 and 0.0 <= m["nn1_accuracy"] <= 1.0
+    assert 0 <= m["class_coverage"] <= 10 and 0.0 <= m["label_entropy"] <= m["label_entropy_max"]
+    assert sum(m["label_hist"]) == pytest.approx(1.0) and m["classifier_accuracy"] > 0.9
+    assert grid.is_file() and grid.stat().st_size > 0
+    assert main(["eval", str(bgan_run), "--episodes", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result  # deterministic
+    assert main(["eval", str(bgan_run), "--episodes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "mean return" in out and "c2st_accuracy" in out and "class_coverage" in out
+
+
+def test_resume_continues_the_discriminator(tmp_path: Path) -> None:
+    run = tmp_path / "R"
+    assert _train(run, steps=32) == 0
+    saved = checkpoint.load(run / "checkpoints" / "last.pt")["collector"]["env_states"][0]
+    assert main(["train", "--resume", str(run), "--steps", "64", "--no-progress"]) == 0
+    rows = _rows(run)
+    assert [int(r["step"]) for r in rows] == [16, 32, 48, 64]
+    # 32 latents × 4 images = 128 → 7 steps before the first update's end, then 8 more per 2 updates
+    assert float(rows[1]["disc_updates"]) == saved["disc_updates"] == 7
+    assert float(rows[3]["disc_updates"]) == 15  # continued from 7, not restarted from 0
+    # The resumed session starts from the saved discriminator.
+    meta = yaml.safe_load((run / "config.yaml").read_text())
+    session = Session(algo="bgan", env_id=ENV, config=build_config(agent_class("bgan").config_cls, meta["config"]),
+                      seed=0)
+    session.load_state_dict(checkpoint.load(run / "checkpoints" / "last.pt"))
+    env = session.envs.envs[0].unwrapped
+    final = checkpoint.load(run / "checkpoints" / "last.pt")["collector"]["env_states"][0]
+    assert env.disc_updates == 15
+    for k, v in env.disc.state_dict().items():
+        assert torch.equal(v, final["disc"][k])
+    session.envs.close()
+
+
+@pytest.mark.parametrize(("algo", "env", "extra"), [
+    ("bgan-reinforce", ENV, []),
+    ("bgan-gumbel", ENV, ["--set", "n_envs=2"]),  # one discriminator per env, rows scored by their own
+    ("bgan-gumbel", "rlcv/BGAN-Digits4-v0", ["--set", "straight_through=false"]),
+    ("bgan", "rlcv/BGAN-Digits4-v0", []),
+    ("bgan", "rlcv/BGAN-DigitsCont-v0", ["--set", "log_std_init=-1.0"]),  # the continuous objective
+])
+def test_variants_train_and_eval(algo: str, env: str, extra: list[str], tmp_path: Path, capsys) -> None:
+    run = tmp_path / "R"
+    assert _train(run, algo=algo, env=env, steps=64, extra=extra) == 0
+    rows = _rows(run)
+    assert rows and all(torch.isfinite(torch.tensor(float(r["generator_loss"]))) for r in rows)
+    assert float(rows[-1]["grad_norm"]) > 0
+    if env.endswith("Cont-v0"):
+        assert rows[-1]["log_z_ema"] != ""
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "5", "--json"]) == 0
+    assert "c2st_accuracy" in json.loads(capsys.readouterr().out)["metrics"]
+
+
+def test_baseline_on_continuous_env_is_one_clear_error(tmp_path: Path, capsys) -> None:
+    capsys.readouterr()
+    assert _train(tmp_path / "R", algo="bgan-reinforce", env="rlcv/BGAN-DigitsCont-v0") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlcv: error: ") and err.count("\n") == 1 and "--algo bgan" in err
+    assert not (tmp_path / "R").exists()
+
+
+def test_unknown_config_key_names_the_nearest(tmp_path: Path, capsys) -> None:
+    capsys.readouterr()
+    assert _train(tmp_path / "R", extra=["--set", "n_sample=3"]) == 2
+    assert "n_samples" in capsys.readouterr().err
+
+
+def test_periodic_eval_is_refused_with_the_alternative(tmp_path: Path, capsys) -> None:
+    capsys.readouterr()
+    assert _train(tmp_path / "R", extra=["--eval-freq", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rlcv eval RUN_DIR" in err
+    assert not (tmp_path / "R").exists()
+
+
+def test_bench_report_verdicts(tmp_path: Path) -> None:
+    from rlcv.bench.bgan import write_report
+
+    def run(algo: str, seed: int, c2st: float, classes: int) -> dict:
+        return {"algo": algo, "seed": seed, "run_dir": str(tmp_path / "missing"), "c2st_accuracy": c2st,
+                "nn1_accuracy": 0.6, "class_coverage": classes, "label_entropy": 2.0, "eval_log_w_mean": -1.0,
+                "train": {"ess": 5.0, "entropy": 10.0, "updates": 100}}
+
+    ref = {"c2st_accuracy": 0.5, "nn1_accuracy": 0.5, "class_coverage": 10, "label_entropy": 2.3,
+           "classifier_accuracy": 0.97}
+    payload = {"env": ENV, "steps": 6400, "seeds": 2, "overrides": [], "train_wall_seconds": 60.0, "workers": 2,
+               "runs_root": "runs/x", "command": "rlcv bench bgan --seeds 2", "real_reference": ref,
+               "runs": [run("bgan", 0, 0.80, 10), run("bgan-reinforce", 0, 0.90, 3), run("bgan-gumbel", 0, 0.85, 9),
+                        run("bgan", 1, 0.88, 9), run("bgan-reinforce", 1, 0.86, 4), run("bgan-gumbel", 1, 0.95, 10)]}
+    text = write_report(payload, tmp_path)
+    assert (tmp_path / "bgan.md").read_text() == text
+    assert "two-sample accuracy (mean C2ST closer to 0.5): **yes** (bgan 0.840, bgan-reinforce 0.880" in text
+    assert "on every seed: no" in text  # seed 1: 0.88 > 0.86
+    assert "covers all 10 digit classes: **no** (1 of 2 seeds; classes per seed: 10, 9)" in text
+    assert "rlcv bench bgan --seeds 2" in text and "![bgan](bgan/bgan_s0.png)" in text
