@@ -8,12 +8,13 @@ from typing import Any
 import yaml
 
 from rlcv import checkpoint
-from rlcv.agents import SB3_ALGOS
+from rlcv.agents import SB3_ALGOS, agent_class
+from rlcv.config import build_config
 from rlcv.env_factory import make_env
 from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
 from rlcv.normalize import ObsNormalizer
-from rlcv.policies import Policy, make_policy
+from rlcv.policies import Policy
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
@@ -36,8 +37,12 @@ def load_policy(run_dir: Path) -> tuple[dict[str, Any], Policy, ObsNormalizer]:
     if policy_state is None or norm_state is None:
         raise RlcvError(f"'{run_dir}' holds no policy weights; the model file is from another tool or damaged.")
     env = make_env(meta["env"], cfg.get("env_kwargs"))
-    policy = make_policy(env.observation_space, env.action_space, hidden_sizes=cfg["hidden_sizes"],
-                         activation=cfg["activation"], ortho_init=False, log_std_init=cfg.get("log_std_init", 0.0))
+    # The run's own agent builds the policy, so agents with their own policy classes (controllers,
+    # generators) evaluate like PPO does.
+    config = build_config(agent_class(meta["algo"]).config_cls, cfg)
+    agent = agent_class(meta["algo"])(observation_space=env.observation_space, action_space=env.action_space,
+                                      config=config)
+    policy = agent.policy
     normalizer = ObsNormalizer(env.observation_space.shape, enabled=cfg["normalize_obs"], clip=cfg["clip_obs"])
     env.close()
     try:

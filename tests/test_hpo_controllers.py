@@ -224,3 +224,13 @@ def test_bench_hpo_writes_the_table_at_a_tiny_budget(tmp_path) -> None:
     assert "Regenerate: `rlcv bench hpo --seeds 1 --budget 40" in text and "| hpo-forward |" in text
     assert (out / "hpo.png").is_file()
     assert main(["bench", "hpo", "--methods", "nope", "--out", str(out)]) == 2
+
+
+def test_eval_builds_the_controllers_own_policy(tmp_path, capsys) -> None:
+    run = tmp_path / "R"
+    assert main(["train", "--algo", "hpo-ucb1", "--env", "rlcv/OnlineHPO-v0", "--steps", "60", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["episodes"] == 1 and math.isfinite(result["mean_return"])
