@@ -54,11 +54,35 @@ def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
         return float(rows[-1]["fps"])
 
 
+# SB3's own learn() with its defaults and no rlcv wrapper or callback: a check that the sb3-ppo row
+# (SB3 behind rlcv's run-dir logging) does not flatter rlcv by slowing SB3 down.
+RAW_SB3_PPO = """
+import sys, time, torch
+torch.set_num_threads(1)
+from stable_baselines3 import PPO
+model = PPO("MlpPolicy", sys.argv[1], seed=int(sys.argv[3]), device="cpu")
+start = time.perf_counter()
+model.learn(int(sys.argv[2]))
+print(int(sys.argv[2]) / (time.perf_counter() - start))
+"""
+
+
+def measure_raw_sb3_ppo(env_id: str, steps: int, seed: int) -> float:
+    proc = subprocess.run([sys.executable, "-c", RAW_SB3_PPO, env_id, str(steps), str(seed)], capture_output=True,
+                          text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], out: str) -> dict:
+    if "sb3-ppo" in algos:
+        algos = [*algos, "sb3-ppo-raw"]
     samples: dict[str, list[float]] = {a: [] for a in algos}
     for r in range(repeats):
         for algo in algos:
-            fps = measure(algo, env_id, steps, seed=r)
+            if algo == "sb3-ppo-raw":
+                fps = measure_raw_sb3_ppo(env_id, steps, seed=r)
+            else:
+                fps = measure(algo, env_id, steps, seed=r)
             samples[algo].append(fps)
             print(f"[repeat {r + 1}/{repeats}] {algo:10s} {fps:8.0f} env-steps/s", flush=True)
     medians = {a: statistics.median(v) for a, v in samples.items()}
@@ -67,10 +91,13 @@ def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], 
         base = BASELINE.get(algo)
         if base in medians:
             ratios[f"{algo}/{base}"] = medians[algo] / medians[base]
+    if "sb3-ppo-raw" in medians and "ppo" in medians:
+        ratios["ppo/sb3-ppo-raw"] = medians["ppo"] / medians["sb3-ppo-raw"]
     if "mbmf-ppo" in medians and "ppo" in medians:
         ratios["mbmf-ppo/ppo"] = medians["mbmf-ppo"] / medians["ppo"]
+    asked = [a for a in algos if a != "sb3-ppo-raw"]
     command = shlex.join(["rlcv", "bench", "speed", "--env", env_id, "--steps", str(steps), "--repeats",
-                          str(repeats), "--algos", *algos, "--out", out])
+                          str(repeats), "--algos", *asked, "--out", out])
     result = {"env": env_id, "steps_per_run": steps, "repeats": repeats, "samples_fps": samples,
               "median_fps": medians, "ratios": ratios, "command": command,
               "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
@@ -97,7 +124,9 @@ def render_markdown(result: dict) -> str:
         "defaults for TRPO; 64-64 tanh; no normalisation). Repeats are interleaved; the table reports",
         "medians of the loop's env-steps/s (model updates included). mbmf-ppo is PPO with the k-step",
         "control variate at its preset settings (k, model size, model training steps per update), its",
-        "dynamics-model training included.",
+        "dynamics-model training included. `sb3-ppo-raw` is SB3's own `PPO(\"MlpPolicy\", env).learn()`",
+        "with no rlcv wrapper, logging or callback (the same defaults): a check that the `sb3-ppo` row",
+        "does not flatter rlcv by slowing SB3 down.",
         "",
         "| algo | median env-steps/s | samples |",
         "|---|---:|---|",
