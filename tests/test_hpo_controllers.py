@@ -33,12 +33,7 @@ TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
 EPISODE = TINY["budget"] // TINY["steps_per_action"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train(tmp_path: Path, algo: str, *, steps: int, seed: int = 0, name: str = "run", extra: list[str] = (),

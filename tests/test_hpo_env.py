@@ -16,13 +16,7 @@ from rlcv.envs.online_hpo import HPARAMS, OBS, OnlineHPOEnv, sgd_step
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny matmuls: a second intra-op thread only adds contention on a busy 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(env: OnlineHPOEnv, action: np.ndarray) -> tuple[list[np.ndarray], list[float], dict]:

@@ -116,12 +116,17 @@ def test_k3_changes_the_update() -> None:
 # ---------------------------------------------------------------------------- the control variate itself
 
 
-def test_one_step_cv_matches_hand_computation() -> None:
-    """k = 1 with the exact model: C_t(a) = r(s_t, a) + γ V(f(s_t, a)) at every step."""
+def _lqr_batch(horizon: int, n_envs: int, seed: int = 0):
+    """(env, linear policy, one batch of full episodes, a small critic) on a short-horizon LQR."""
     env = gym.make("rlcv/LQR-v0", **LQR_KWARGS)
     policy = linear_policy(env, seed=0)
-    batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": 5}, policy, n_envs=3, seed=0)
-    value_fn = ValueFunction(4, hidden_sizes=[8])
+    batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": horizon}, policy, n_envs=n_envs, seed=seed)
+    return env, policy, batch, ValueFunction(4, hidden_sizes=[8])
+
+
+def test_one_step_cv_matches_hand_computation() -> None:
+    """k = 1 with the exact model: C_t(a) = r(s_t, a) + γ V(f(s_t, a)) at every step."""
+    env, policy, batch, value_fn = _lqr_batch(horizon=5, n_envs=3)
     est = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
     actions = batch.actions[:, :, 0]
     cv = est.control_variate(batch, policy, value_fn, actions)
@@ -133,10 +138,7 @@ def test_one_step_cv_matches_hand_computation() -> None:
 
 def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
     """Real episode ends depend on a_t, so they must not shape C_t; the time limit may (it does not)."""
-    env = gym.make("rlcv/LQR-v0", **LQR_KWARGS)
-    policy = linear_policy(env, seed=0)
-    batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": 8}, policy, n_envs=2, seed=0)
-    value_fn = ValueFunction(4, hidden_sizes=[8])
+    env, policy, batch, value_fn = _lqr_batch(horizon=8, n_envs=2)
     est = MBMFControlVariate(model=ExactDynamics(env), k=3, gamma=0.9, gae_lambda=1.0)
     cv = est.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])
     flipped = dataclasses.replace(batch, terminated=~batch.terminated, truncated=~batch.truncated)
@@ -150,10 +152,7 @@ def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
 
 
 def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
-    env = gym.make("rlcv/LQR-v0", **LQR_KWARGS)
-    policy = linear_policy(env, seed=0)
-    batch = collect("rlcv/LQR-v0", {**LQR_KWARGS, "horizon": 6}, policy, n_envs=2, seed=1)
-    value_fn = ValueFunction(4, hidden_sizes=[8])
+    env, policy, batch, value_fn = _lqr_batch(horizon=6, n_envs=2, seed=1)
     model = ExactDynamics(env)
     est = MBMFControlVariate(model=model, k=3, gamma=0.95, gae_lambda=1.0)
     cv = est.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])

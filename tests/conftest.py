@@ -1,0 +1,15 @@
+"""Fixtures shared by several test files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny matmuls: a second intra-op thread only adds contention on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
