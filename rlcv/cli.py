@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     hpo.add_argument("--out", default="results", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
     hpo.add_argument("--work-dir", help="new folder for run directories and episode logs (default: a temp dir)")
 
+    gc_report = bench_sub.add_parser("gradcheck-report", help="rebuild DIR/table.md from gradcheck JSONs")
+    gc_report.add_argument("--dir", default="results/gradcheck")
     report = bench_sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
     report.add_argument("--dir", default="results/variance")
 
@@ -217,6 +219,10 @@ def _bench(args: argparse.Namespace) -> int:
 
         args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
         variance.main(args)
+    elif args.bench == "gradcheck-report":
+        from rlcv.bench import gradcheck
+
+        print(gradcheck.write_report(args.dir))
     elif args.bench == "variance-report":
         from rlcv.bench import variance
 

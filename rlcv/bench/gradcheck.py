@@ -164,3 +164,18 @@ def main(args: Any) -> dict[str, Any]:
     print(json.dumps({k: result[k] for k in ("k", "model", "variant", "max_abs_z", "z_threshold", "rel_error",
                                               "rel_trace_cov", "passed")}))
     return result
+
+
+def write_report(directory: str | Path) -> Path:
+    """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
+    results = sorted((json.loads(p.read_text()) for p in Path(directory).glob("*.json")),
+                     key=lambda r: (r["variant"], r["model"], r["k"], r.get("cut_at_terminations", True)))
+    lines = [("| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold | rel error "
+             "| rel tr Cov | passed |"), "|---:|---|---|---|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        lines.append(f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
+                     f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | {r['z_threshold']:.2f} | "
+                     f"{r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |")
+    out = Path(directory) / "table.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
