@@ -215,6 +215,8 @@ def test_gradcheck_cli_json(tmp_path, capsys) -> None:
     saved = json.loads(out.read_text())
     assert code == 0 and printed["passed"] is True and saved["passed"] is True
     assert {"max_abs_z", "rel_error", "passed"} <= printed.keys()
+    assert main(["bench", "gradcheck-report", "--dir", str(tmp_path)]) == 0
+    assert "| 3 | exact | correct | True | 200 × 5 |" in (tmp_path / "table.md").read_text()
 
 
 # ---------------------------------------------------------------------------- the model
