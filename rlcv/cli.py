@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="learning curves of runs; runs of the same algo+env form a CI band")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="PNG path (default: RUN_DIR/curve.png for one run, else curves.png)")
-    plot.add_argument("--metric", choices=["eval_return_mean", "episode_return_mean"], default="eval_return_mean")
+    plot.add_argument("--metric", default="eval_return_mean",
+                      help="any metrics.csv column, e.g. episode_return_mean, model_error_kstep, cv_corr")
     return parser
 
 

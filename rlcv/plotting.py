@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from rlcv.errors import RlcvError
+from rlcv.errors import RlcvError, did_you_mean
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 10_000
 BOOTSTRAP_SEED = 0
-METRICS = ("eval_return_mean", "episode_return_mean")
+METRICS = ("eval_return_mean", "episode_return_mean")  # the usual ones; any metrics.csv column can be plotted
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ def read_metric(metrics_csv: Path, metric: str) -> SeedCurve:
     with metrics_csv.open(newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or metric not in reader.fieldnames:
-            raise RlcvError(f"'{metrics_csv}' has no column '{metric}'; choose one of {', '.join(METRICS)}.")
+            columns = [c for c in reader.fieldnames or [] if c != "step"]
+            raise RlcvError(f"'{metrics_csv}' has no column '{metric}'.{did_you_mean(metric, columns)} "
+                            f"Columns: {', '.join(columns)}.")
         for row in reader:
             text = row.get(metric) or ""
             if text == "":
