@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates results/gradcheck/*.json (issue 3's unbiasedness proof, and the broken variant's rejection).
-cd /work/main
+cd "$(dirname "$0")/../.."
 for model in exact learned; do
   for k in 0 1 3 10; do
     .venv/bin/rlcv bench gradcheck --env rlcv/LQR-v0 --env-kwargs '{"state_dim": 4, "action_dim": 2, "horizon": 30}' --k $k --estimates 2000 --model $model --json results/gradcheck/k${k}_${model}.json
