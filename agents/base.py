@@ -27,21 +27,43 @@ class OnPolicyAgent:
     algo: ClassVar[str]
     metric_names: ClassVar[tuple[str, ...]]
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any,
-                 estimator: GradientEstimator | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: Any,
+        estimator: GradientEstimator | None = None,
+    ) -> None:
         self.config = config
         self.policy: Policy = make_policy(
-            observation_space, action_space, hidden_sizes=config.hidden_sizes, activation=config.activation,
-            ortho_init=config.ortho_init, log_std_init=config.log_std_init, algo=self.algo,
+            observation_space,
+            action_space,
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+            ortho_init=config.ortho_init,
+            log_std_init=config.log_std_init,
+            algo=self.algo,
         )
         obs_dim = int(np.prod(observation_space.shape))
-        self.value_fn = ValueFunction(obs_dim, hidden_sizes=config.hidden_sizes, activation=config.activation,
-                                      ortho_init=config.ortho_init)
+        self.value_fn = ValueFunction(
+            obs_dim,
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+            ortho_init=config.ortho_init,
+        )
         self.estimator = estimator or self.default_estimator()
         self.updates = 0
 
-    def bind(self, *, env_id: str, env_kwargs: dict[str, Any], obs_normalizer: ObsNormalizer,
-             reward_scaler: RewardScaler, envs: gym.vector.VectorEnv | None = None) -> None:
+    def bind(
+        self,
+        *,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        obs_normalizer: ObsNormalizer,
+        reward_scaler: RewardScaler,
+        envs: gym.vector.VectorEnv | None = None,
+    ) -> None:
         """Called by the loop once: what model-based agents need about the env and its normalisers.
 
         ``envs`` is the live training vector env, for agents that use an env's own hooks (e.g. a

@@ -70,14 +70,19 @@ class BGANConfig(CommonConfig):
         check(self.n_steps >= 1, "n_steps must be >= 1")
         check(self.n_samples >= 2, "n_samples must be >= 2 (weights are normalised within a group)")
         check(self.learning_rate > 0, "learning_rate must be > 0")
-        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
-              "adam_betas must be two numbers in [0, 1)")
+        check(
+            len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+            "adam_betas must be two numbers in [0, 1)",
+        )
         check(self.max_grad_norm >= 0, "max_grad_norm must be >= 0")
         check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")
         # The loop's periodic evaluation plays mode actions in a fresh env (an untrained
         # discriminator): meaningless for a generator. Its metrics come from `rlcv eval RUN_DIR`.
-        check(self.eval_freq == 0, "eval_freq must be 0 for generator agents; evaluate a run's generator on "
-              "held-out data with `rlcv eval RUN_DIR` (it reports C2ST accuracy, class coverage, label entropy)")
+        check(
+            self.eval_freq == 0,
+            "eval_freq must be 0 for generator agents; evaluate a run's generator on "
+            "held-out data with `rlcv eval RUN_DIR` (it reports C2ST accuracy, class coverage, label entropy)",
+        )
 
 
 @dataclass(kw_only=True)
@@ -107,21 +112,33 @@ class BGAN(OnPolicyAgent):
     metric_names = ("generator_loss", "entropy", "grad_norm", *DIAGNOSTICS, "log_z_ema", *DISC_METRICS)
     discrete_only = False  # the baselines are for discrete generators only
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any,
-                 estimator: GradientEstimator | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: Any,
+        estimator: GradientEstimator | None = None,
+    ) -> None:
         self.continuous = isinstance(action_space, gym.spaces.Box)
-        super().__init__(observation_space=observation_space, action_space=action_space, config=config,
-                         estimator=estimator)
+        super().__init__(
+            observation_space=observation_space, action_space=action_space, config=config, estimator=estimator
+        )
         self.check_action_space(action_space)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate,
-                                          betas=tuple(config.adam_betas))
+        self.optimizer = torch.optim.Adam(
+            self.policy.parameters(), lr=config.learning_rate, betas=tuple(config.adam_betas)
+        )
 
     def check_action_space(self, action_space: gym.Space) -> None:
         if self.discrete_only and self.continuous:
-            raise RlcvError(f"{self.algo} is a baseline for discrete generators; use --algo bgan for Box actions.")
+            raise RlcvError(
+                f"{self.algo} is a baseline for discrete generators; use --algo bgan for Box actions."
+            )
         if not isinstance(action_space, gym.spaces.MultiBinary | gym.spaces.MultiDiscrete | gym.spaces.Box):
-            raise RlcvError(f"{self.algo} generates whole samples: it needs a MultiBinary, MultiDiscrete or Box "
-                            f"action space, got {action_space}.")
+            raise RlcvError(
+                f"{self.algo} generates whole samples: it needs a MultiBinary, MultiDiscrete or Box "
+                f"action space, got {action_space}."
+            )
 
     @property
     def group_size(self) -> int:  # type: ignore[override]
@@ -146,8 +163,10 @@ class BGAN(OnPolicyAgent):
         hooks = [getattr(e.unwrapped, name, None) for e in subs] if subs else []
         if required and (not hooks or any(h is None for h in hooks)):
             where = "this env" if subs else "an async vector env (use --set vectorization=sync)"
-            raise RlcvError(f"{self.algo} back-propagates through the env's reward, which {where} does not "
-                            f"offer (no '{name}' hook); use --algo bgan or bgan-reinforce.")
+            raise RlcvError(
+                f"{self.algo} back-propagates through the env's reward, which {where} does not "
+                f"offer (no '{name}' hook); use --algo bgan or bgan-reinforce."
+            )
         return [h for h in hooks if h is not None]
 
     # -- the update -------------------------------------------------------------------------------
@@ -167,12 +186,19 @@ class BGAN(OnPolicyAgent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.policy.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm else math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            params, cfg.max_grad_norm if cfg.max_grad_norm else math.inf
+        )
         self.optimizer.step()
         self.updates += 1
         with torch.no_grad():
             entropy = self.policy.entropy(obs).mean().item()
-        out = {"generator_loss": loss.item(), "entropy": entropy, "grad_norm": float(grad_norm), **terms.stats}
+        out = {
+            "generator_loss": loss.item(),
+            "entropy": entropy,
+            "grad_norm": float(grad_norm),
+            **terms.stats,
+        }
         out.update(self.env_diagnostics())
         return out
 
@@ -181,8 +207,10 @@ class BGAN(OnPolicyAgent):
         rows = [hook() for hook in self.env_hooks("diagnostics", required=False)]
         if not rows:
             return {}
-        return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
-                for k in rows[0]}
+        return {
+            k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else math.nan
+            for k in rows[0]
+        }
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -219,4 +247,6 @@ class BGANGumbel(BGAN):
     discrete_only = True
 
     def default_estimator(self) -> GradientEstimator:
-        return RelaxedPathwise(temperature=self.config.temperature, straight_through=self.config.straight_through)
+        return RelaxedPathwise(
+            temperature=self.config.temperature, straight_through=self.config.straight_through
+        )

@@ -39,8 +39,11 @@ from rlcv.policies import Policy, PolicySample
 from rlcv.rollout import RolloutBatch
 
 HPO_METRICS = ("hp_lr", "hp_batch_size", "hp_weight_decay", "val_loss", "val_accuracy", "reward_mean")
-_LOG2_OBS = {"lr": ("log10_lr", math.log2(10.0)), "batch_size": ("log2_batch_size", 1.0),
-             "weight_decay": ("log10_weight_decay", math.log2(10.0))}
+_LOG2_OBS = {
+    "lr": ("log10_lr", math.log2(10.0)),
+    "batch_size": ("log2_batch_size", 1.0),
+    "weight_decay": ("log10_weight_decay", math.log2(10.0)),
+}
 
 
 # ------------------------------------------------------------------------------------ configs
@@ -57,8 +60,10 @@ class ControllerConfig(CommonConfig):
         super().__post_init__()
         check(self.n_steps >= 1, "n_steps must be >= 1")
         check(not self.normalize_obs, "controllers read the raw observation: normalize_obs must be false")
-        check(len(self.controlled) > 0 and set(self.controlled) <= set(HPARAMS),
-              f"controlled must be a non-empty subset of {list(HPARAMS)}")
+        check(
+            len(self.controlled) > 0 and set(self.controlled) <= set(HPARAMS),
+            f"controlled must be a non-empty subset of {list(HPARAMS)}",
+        )
 
 
 @dataclass(kw_only=True)
@@ -68,8 +73,10 @@ class BanditConfig(ControllerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(len(self.multipliers) >= 2 and all(m > 0 for m in self.multipliers),
-              "multipliers must hold >= 2 positive factors")
+        check(
+            len(self.multipliers) >= 2 and all(m > 0 for m in self.multipliers),
+            "multipliers must hold >= 2 positive factors",
+        )
 
 
 @dataclass(kw_only=True)
@@ -88,8 +95,9 @@ class DTSConfig(BanditConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(0.0 < self.discount <= 1.0 and self.prior_count > 0,
-              "need 0 < discount <= 1 and prior_count > 0")
+        check(
+            0.0 < self.discount <= 1.0 and self.prior_count > 0, "need 0 < discount <= 1 and prior_count > 0"
+        )
 
 
 @dataclass(kw_only=True)
@@ -111,10 +119,14 @@ class ForwardConfig(ControllerConfig):
         super().__post_init__()
         # The env computes Z only when asked: this controller cannot work without it.
         self.env_kwargs.setdefault("hypergradient", "forward")
-        check(self.env_kwargs["hypergradient"] == "forward",
-              "hpo-forward needs env_kwargs hypergradient: forward")
-        check(set(self.controlled) <= {"lr", "weight_decay"},
-              "hpo-forward controls lr and/or weight_decay (batch size has no gradient)")
+        check(
+            self.env_kwargs["hypergradient"] == "forward",
+            "hpo-forward needs env_kwargs hypergradient: forward",
+        )
+        check(
+            set(self.controlled) <= {"lr", "weight_decay"},
+            "hpo-forward controls lr and/or weight_decay (batch size has no gradient)",
+        )
 
 
 @dataclass(kw_only=True)
@@ -129,8 +141,9 @@ class PBTConfig(ControllerConfig):
         # PBT's population starts from random configurations of the search space.
         self.env_kwargs.setdefault("hparam_init", "random")
         check(0.0 < self.truncation <= 0.5, "truncation must be in (0, 0.5]")
-        check(len(self.perturb) >= 1 and all(p > 0 for p in self.perturb),
-              "perturb must hold positive factors")
+        check(
+            len(self.perturb) >= 1 and all(p > 0 for p in self.perturb), "perturb must hold positive factors"
+        )
 
 
 # ---------------------------------------------------------------------------------- policies
@@ -188,9 +201,11 @@ class BanditPolicy(ControllerPolicy):
         super().__init__(action_space)
         arms = torch.tensor([math.log2(m) for m in config.multipliers], dtype=torch.float64)
         if arms.abs().max() > self.bound + 1e-9:
-            raise RlcvError(f"{algo}: multipliers {config.multipliers} exceed the env's max_factor "
-                            f"{2 ** self.bound:g}; pass smaller multipliers or --env-kwargs "
-                            f"'{{max_factor: ...}}'.")
+            raise RlcvError(
+                f"{algo}: multipliers {config.multipliers} exceed the env's max_factor "
+                f"{2**self.bound:g}; pass smaller multipliers or --env-kwargs "
+                f"'{{max_factor: ...}}'."
+            )
         self.register_buffer("arms", arms)
         self.dims = [HPARAMS.index(h) for h in config.controlled]
         d, m = len(self.dims), len(arms)
@@ -249,8 +264,11 @@ class UCB1Policy(BanditPolicy):
         if not explore:
             return mean.argmax(1)
         unplayed = self.counts == 0
-        bonus = self.exploration * self.scale() * torch.sqrt(2.0 * torch.log(self.t.clamp(min=1.0))
-                                                             / self.counts.clamp(min=1.0))
+        bonus = (
+            self.exploration
+            * self.scale()
+            * torch.sqrt(2.0 * torch.log(self.t.clamp(min=1.0)) / self.counts.clamp(min=1.0))
+        )
         index = torch.where(unplayed, torch.inf, mean + bonus)
         return index.argmax(1)  # ties (several unplayed arms) go to the lowest index
 
@@ -295,7 +313,7 @@ class HDPolicy(ControllerPolicy):
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
         lr = torch.exp2(_log2_hparam(obs, "lr"))
         new_lr = lr + self.beta * obs[:, OBS["hd_signal"]].double()
-        ratio = torch.where(new_lr > 0, new_lr / lr, torch.full_like(lr, 2.0 ** -self.bound))
+        ratio = torch.where(new_lr > 0, new_lr / lr, torch.full_like(lr, 2.0**-self.bound))
         out = torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
         out[:, HPARAMS.index("lr")] = torch.log2(ratio)
         return out
@@ -308,8 +326,10 @@ class ForwardPolicy(ControllerPolicy):
 
     with Zᵀ∇L_val from the env's ``hypergrad_log_lr`` / ``hypergrad_log_weight_decay`` fields."""
 
-    FIELDS: ClassVar[dict[str, str]] = {"lr": "hypergrad_log_lr",
-                                        "weight_decay": "hypergrad_log_weight_decay"}
+    FIELDS: ClassVar[dict[str, str]] = {
+        "lr": "hypergrad_log_lr",
+        "weight_decay": "hypergrad_log_weight_decay",
+    }
 
     def __init__(self, action_space: gym.spaces.Box, config: ForwardConfig) -> None:
         super().__init__(action_space)
@@ -334,12 +354,18 @@ class HoldPolicy(ControllerPolicy):
 
 
 def check_hpo_spaces(observation_space: gym.Space, action_space: gym.Space, algo: str) -> None:
-    ok = (isinstance(observation_space, gym.spaces.Box) and observation_space.shape == (len(OBS_FIELDS),)
-          and isinstance(action_space, gym.spaces.Box) and action_space.shape == (len(HPARAMS),))
+    ok = (
+        isinstance(observation_space, gym.spaces.Box)
+        and observation_space.shape == (len(OBS_FIELDS),)
+        and isinstance(action_space, gym.spaces.Box)
+        and action_space.shape == (len(HPARAMS),)
+    )
     if not ok:
-        raise RlcvError(f"{algo} is a hyper-parameter controller for rlcv/OnlineHPO-v0 (observation "
-                        f"[{len(OBS_FIELDS)}], log2-multiplier action [{len(HPARAMS)}]); got observation "
-                        f"{observation_space} and action {action_space}. Use --env rlcv/OnlineHPO-v0.")
+        raise RlcvError(
+            f"{algo} is a hyper-parameter controller for rlcv/OnlineHPO-v0 (observation "
+            f"[{len(OBS_FIELDS)}], log2-multiplier action [{len(HPARAMS)}]); got observation "
+            f"{observation_space} and action {action_space}. Use --env rlcv/OnlineHPO-v0."
+        )
 
 
 def hpo_metrics(batch: RolloutBatch) -> dict[str, float]:
@@ -361,8 +387,9 @@ class ControllerAgent(OnPolicyAgent):
     config_cls = ControllerConfig
     extra_metrics: tuple[str, ...] = ()
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any,
-                 estimator: Any = None) -> None:
+    def __init__(
+        self, *, observation_space: gym.Space, action_space: gym.Space, config: Any, estimator: Any = None
+    ) -> None:
         check_hpo_spaces(observation_space, action_space, self.algo)
         self.config = config
         self.policy: ControllerPolicy = self.make_policy(action_space)
@@ -471,8 +498,9 @@ class PBTAgent(ControllerAgent):
 
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         if self.envs is None:
-            raise RlcvError("hpo-pbt needs the loop's vector env (agent.bind(envs=...)); run it with "
-                            "`rlcv train`.")
+            raise RlcvError(
+                "hpo-pbt needs the loop's vector env (agent.bind(envs=...)); run it with `rlcv train`."
+            )
         states = list(self.envs.get_attr("member_state"))
         progress = [s["steps_done"] for s in states]
         best_val = min(s["val_loss"] for s in states)
@@ -480,8 +508,10 @@ class PBTAgent(ControllerAgent):
         if n < 2 or max(progress) == 0 or 2 * top > n:
             return {"pbt_exploits": 0.0, "pbt_best_val_loss": best_val}
         lead = max(progress)
-        key = [(p < lead, s["val_loss"] if math.isfinite(s["val_loss"]) else math.inf) for p, s in
-               zip(progress, states)]
+        key = [
+            (p < lead, s["val_loss"] if math.isfinite(s["val_loss"]) else math.inf)
+            for p, s in zip(progress, states)
+        ]
         order = sorted(range(n), key=lambda i: key[i])  # best first
         new: list[dict[str, Any] | None] = [None] * n
         factors = torch.tensor(self.config.perturb, dtype=torch.float64)

@@ -42,8 +42,10 @@ class PPOConfig(CommonConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.n_steps >= 1 and self.batch_size >= 1 and self.n_epochs >= 1,
-              "n_steps, batch_size and n_epochs must be >= 1")
+        check(
+            self.n_steps >= 1 and self.batch_size >= 1 and self.n_epochs >= 1,
+            "n_steps, batch_size and n_epochs must be >= 1",
+        )
         check(self.learning_rate > 0 and self.clip_range > 0, "learning_rate and clip_range must be > 0")
         check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]")
 
@@ -51,18 +53,30 @@ class PPOConfig(CommonConfig):
 class PPO(OnPolicyAgent):
     config_cls = PPOConfig
     algo = "ppo"
-    metric_names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
-                    "explained_variance", "grad_norm", "n_epochs_run")
+    metric_names = (
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "explained_variance",
+        "grad_norm",
+        "n_epochs_run",
+    )
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         params = [*self.policy.parameters(), *self.value_fn.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate, eps=1e-5,
-                                          fused=True)  # one kernel for all params: fewer dispatches
+        self.optimizer = torch.optim.Adam(
+            params, lr=self.config.learning_rate, eps=1e-5, fused=True
+        )  # one kernel for all params: fewer dispatches
 
     def default_estimator(self) -> GradientEstimator:
-        return StateValueBaseline(gamma=self.config.gamma, gae_lambda=self.config.gae_lambda,
-                                  normalize_advantage=self.config.normalize_advantage)
+        return StateValueBaseline(
+            gamma=self.config.gamma,
+            gae_lambda=self.config.gae_lambda,
+            normalize_advantage=self.config.normalize_advantage,
+        )
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"adam": self.optimizer}
@@ -78,20 +92,23 @@ class PPO(OnPolicyAgent):
         n = obs.shape[0]
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
 
-        logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl",
-                                                          "clip_fraction", "grad_norm")}
+        logs: dict[str, list[float]] = {
+            k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")
+        }
         epochs_run = 0
         for _ in range(cfg.n_epochs):
             epochs_run += 1
             epoch_kl = []
             perm = torch.randperm(n)
             for start in range(0, n, cfg.batch_size):
-                idx = perm[start:start + cfg.batch_size]
+                idx = perm[start : start + cfg.batch_size]
                 log_prob = self.policy.log_prob(obs[idx], actions[idx])
                 log_ratio = log_prob - old_log_probs[idx]
                 ratio = log_ratio.exp()
                 adv = terms.advantages[idx]
-                policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv).mean()
+                policy_loss = -torch.min(
+                    ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
+                ).mean()
                 if terms.pathwise_loss is not None:
                     policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy)
                 value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()

@@ -71,22 +71,33 @@ def conjugate_gradient(matvec, b: torch.Tensor, max_steps: int, tol: float = 1e-
 class TRPO(OnPolicyAgent):
     config_cls = TRPOConfig
     algo = "trpo"
-    metric_names = ("policy_loss", "value_loss", "kl", "line_search_steps", "step_accepted",
-                    "explained_variance", "entropy")
+    metric_names = (
+        "policy_loss",
+        "value_loss",
+        "kl",
+        "line_search_steps",
+        "step_accepted",
+        "explained_variance",
+        "entropy",
+    )
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.value_optimizer = torch.optim.Adam(self.value_fn.parameters(), lr=self.config.learning_rate)
 
     def default_estimator(self) -> GradientEstimator:
-        return StateValueBaseline(gamma=self.config.gamma, gae_lambda=self.config.gae_lambda,
-                                  normalize_advantage=self.config.normalize_advantage)
+        return StateValueBaseline(
+            gamma=self.config.gamma,
+            gae_lambda=self.config.gae_lambda,
+            normalize_advantage=self.config.normalize_advantage,
+        )
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"value_adam": self.value_optimizer}
 
-    def surrogate(self, terms: EstimatorTerms, obs: torch.Tensor, actions: torch.Tensor,
-                  old_log_probs: torch.Tensor) -> torch.Tensor:
+    def surrogate(
+        self, terms: EstimatorTerms, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor
+    ) -> torch.Tensor:
         """L(θ) = mean ρ_θ Â + P(θ); its gradient at θ_old is the estimator's policy gradient."""
         ratio = (self.policy.log_prob(obs, actions) - old_log_probs).exp()
         value = (ratio * terms.advantages).mean()
@@ -140,7 +151,7 @@ class TRPO(OnPolicyAgent):
         for _ in range(cfg.n_critic_updates):
             perm = torch.randperm(n)
             for start in range(0, n, cfg.batch_size):
-                idx = perm[start:start + cfg.batch_size]
+                idx = perm[start : start + cfg.batch_size]
                 value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
                 self.check_finite("TRPO value loss", value_loss)
                 self.value_optimizer.zero_grad(set_to_none=True)

@@ -147,9 +147,18 @@ class BGANDigitsEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     levels: ClassVar[int] = 2  # 2: MultiBinary; L > 2: MultiDiscrete([L] * 64); 0: Box(0, 1) grey-scale
 
-    def __init__(self, *, latent_dim: int = 32, divergence: str = "gan", disc_hidden_sizes: list[int] | None = None,
-                 disc_lr: float = 2e-4, disc_betas: tuple[float, float] | list[float] = (0.5, 0.999),
-                 disc_batch_size: int = 256, disc_seed: int | None = None, eval_samples: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 32,
+        divergence: str = "gan",
+        disc_hidden_sizes: list[int] | None = None,
+        disc_lr: float = 2e-4,
+        disc_betas: tuple[float, float] | list[float] = (0.5, 0.999),
+        disc_batch_size: int = 256,
+        disc_seed: int | None = None,
+        eval_samples: int = 1000,
+    ) -> None:
         if latent_dim < 1 or disc_batch_size < 1 or eval_samples < 10:
             raise RlcvError("BGAN-Digits: latent_dim and disc_batch_size must be >= 1, eval_samples >= 10.")
         self.latent_dim = int(latent_dim)
@@ -180,7 +189,9 @@ class BGANDigitsEnv(gym.Env):
         with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
             self.disc = Discriminator(self._disc_hidden)
-        self.disc_optimizer = torch.optim.Adam(self.disc.parameters(), lr=self._disc_lr, betas=self._disc_betas)
+        self.disc_optimizer = torch.optim.Adam(
+            self.disc.parameters(), lr=self._disc_lr, betas=self._disc_betas
+        )
 
     # -- actions ↔ images -------------------------------------------------------------------------
     def to_image(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -211,15 +222,17 @@ class BGANDigitsEnv(gym.Env):
     def _maybe_train_disc(self) -> None:
         while self._buffered >= self.disc_batch_size:
             pool = torch.cat(self._buffer)
-            fake, rest = pool[:self.disc_batch_size], pool[self.disc_batch_size:]
+            fake, rest = pool[: self.disc_batch_size], pool[self.disc_batch_size :]
             self._buffer, self._buffered = ([rest] if len(rest) else []), len(rest)
             idx = self.np_random.integers(0, len(self._x_train), self.disc_batch_size)
             real = self._x_train[torch.from_numpy(idx)]
             v_real, v_fake = self.disc(real), self.disc(fake)
             loss = self.divergence.disc_loss(v_real, v_fake)
             if not torch.isfinite(loss):
-                raise RlcvError(f"the BGAN-Digits discriminator loss became {loss.item()} (divergence "
-                                f"{self.divergence.name}); lower disc_lr via --env-kwargs or use divergence=gan.")
+                raise RlcvError(
+                    f"the BGAN-Digits discriminator loss became {loss.item()} (divergence "
+                    f"{self.divergence.name}); lower disc_lr via --env-kwargs or use divergence=gan."
+                )
             self.disc_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.disc_optimizer.step()
@@ -231,7 +244,9 @@ class BGANDigitsEnv(gym.Env):
                 self._diag["disc_fake_acc"].append((lw(v_fake) <= 0).float().mean().item())
 
     # -- Gymnasium API ----------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None and not self._disc_seeded:
             if self.disc_updates == 0:
@@ -274,8 +289,12 @@ class BGANDigitsEnv(gym.Env):
 
     def state_dict(self) -> dict[str, Any]:
         buffer = torch.cat(self._buffer) if self._buffer else torch.zeros(0, N_PIXELS)
-        return {"disc": self.disc.state_dict(), "disc_optimizer": self.disc_optimizer.state_dict(),
-                "buffer": buffer, "disc_updates": self.disc_updates}
+        return {
+            "disc": self.disc.state_dict(),
+            "disc_optimizer": self.disc_optimizer.state_dict(),
+            "buffer": buffer,
+            "disc_updates": self.disc_updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.disc.load_state_dict(state["disc"])
@@ -296,8 +315,15 @@ class BGANDigitsEnv(gym.Env):
             action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].numpy()
         return self.to_image(policy.env_action(action)).numpy()
 
-    def evaluate_policy(self, policy: Any, *, episodes: int, seed: int = 0, obs_normalizer: Any = None,
-                        grid_path: str | Path | None = None) -> dict[str, Any]:
+    def evaluate_policy(
+        self,
+        policy: Any,
+        *,
+        episodes: int,
+        seed: int = 0,
+        obs_normalizer: Any = None,
+        grid_path: str | Path | None = None,
+    ) -> dict[str, Any]:
         """Held-out metrics of a generator policy (what ``rlcv eval`` reports for this env).
 
         ``mean_return`` / ``std_return`` are over ``episodes`` sampled images scored by the env's
@@ -312,11 +338,13 @@ class BGANDigitsEnv(gym.Env):
         """
         from rlcv.gan_metrics import label_statistics, nn1_accuracy, save_grid, two_sample_accuracy
 
-        images = self.generate(policy, max(self.eval_samples, episodes), seed=seed, obs_normalizer=obs_normalizer)
+        images = self.generate(
+            policy, max(self.eval_samples, episodes), seed=seed, obs_normalizer=obs_normalizer
+        )
         log_w = self._log_w(torch.from_numpy(images[:episodes])).numpy()
         held_out = digits(self.levels)["x_held_out"]
         clf, clf_acc = digit_classifier(self.levels)
-        sample = images[:self.eval_samples]
+        sample = images[: self.eval_samples]
         metrics: dict[str, Any] = {
             "c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
             "nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
@@ -325,8 +353,13 @@ class BGANDigitsEnv(gym.Env):
         }
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
-        return {"mean_return": float(log_w.mean()), "std_return": float(log_w.std()), "episodes": episodes,
-                "returns": [float(v) for v in log_w], "metrics": metrics}
+        return {
+            "mean_return": float(log_w.mean()),
+            "std_return": float(log_w.std()),
+            "episodes": episodes,
+            "returns": [float(v) for v in log_w],
+            "metrics": metrics,
+        }
 
 
 class BGANDigits4Env(BGANDigitsEnv):

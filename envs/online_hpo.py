@@ -72,9 +72,19 @@ from gymnasium import spaces
 __all__ = ["HPARAMS", "OBS", "OBS_FIELDS", "MLPTask", "OnlineHPOEnv", "digits_split", "sgd_step"]
 
 OBS_FIELDS: tuple[str, ...] = (
-    "train_loss", "val_loss", "train_accuracy", "val_accuracy", "log10_grad_norm", "grad_cosine",
-    "log10_lr", "log2_batch_size", "log10_weight_decay", "budget_used",
-    "hd_signal", "hypergrad_log_lr", "hypergrad_log_weight_decay",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "log10_grad_norm",
+    "grad_cosine",
+    "log10_lr",
+    "log2_batch_size",
+    "log10_weight_decay",
+    "budget_used",
+    "hd_signal",
+    "hypergrad_log_lr",
+    "hypergrad_log_weight_decay",
 )
 OBS: dict[str, int] = {name: i for i, name in enumerate(OBS_FIELDS)}
 HPARAMS: tuple[str, ...] = ("lr", "batch_size", "weight_decay")  # the order of the action's components
@@ -85,22 +95,26 @@ _SIGNAL_BOUND = 1e6  # gradient signals are clipped here so the observation stay
 
 
 @functools.lru_cache(maxsize=4)
-def digits_split(n_train: int = 1000, n_val: int = 400, split_seed: int = 0) -> dict[str, tuple[torch.Tensor,
-                                                                                                   torch.Tensor]]:
+def digits_split(
+    n_train: int = 1000, n_val: int = 400, split_seed: int = 0
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """scikit-learn's digits (1797 × 64), split once by ``split_seed``; features standardised with
     training statistics. Returns ``{"train" | "val" | "test": (X float32 [n, 64], y int64 [n])}``."""
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
     if n_train < 1 or n_val < 1 or n_train + n_val >= len(y):
-        raise ValueError(f"n_train + n_val must leave test data (digits has {len(y)} examples), "
-                         f"got {n_train}, {n_val}")
+        raise ValueError(
+            f"n_train + n_val must leave test data (digits has {len(y)} examples), got {n_train}, {n_val}"
+        )
     perm = np.random.default_rng(split_seed).permutation(len(y))
-    parts = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    parts = {"train": perm[:n_train], "val": perm[n_train : n_train + n_val], "test": perm[n_train + n_val :]}
     mean, std = X[parts["train"]].mean(0), X[parts["train"]].std(0)
     std[std < 1e-8] = 1.0  # pixels that are constant on the training set
-    return {k: (torch.tensor((X[i] - mean) / std, dtype=torch.float32), torch.tensor(y[i], dtype=torch.int64))
-            for k, i in parts.items()}
+    return {
+        k: (torch.tensor((X[i] - mean) / std, dtype=torch.float32), torch.tensor(y[i], dtype=torch.int64))
+        for k, i in parts.items()
+    }
 
 
 class MLPTask:
@@ -116,10 +130,10 @@ class MLPTask:
         self.n_params = self.offsets[-1]
         self.weight_mask = torch.zeros(self.n_params)
         for i in (0, 2):
-            self.weight_mask[self.offsets[i]:self.offsets[i + 1]] = 1.0
+            self.weight_mask[self.offsets[i] : self.offsets[i + 1]] = 1.0
 
     def unpack(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        return [theta[self.offsets[i]:self.offsets[i + 1]].view(s) for i, s in enumerate(self.shapes)]
+        return [theta[self.offsets[i] : self.offsets[i + 1]].view(s) for i, s in enumerate(self.shapes)]
 
     def init(self, gen: torch.Generator) -> torch.Tensor:
         """LeCun-normal weights (variance 1/fan_in, right for tanh), zero biases."""
@@ -127,15 +141,16 @@ class MLPTask:
         for i in (0, 2):
             fan_in = self.shapes[i][0]
             w = torch.randn(self.shapes[i], generator=gen) / math.sqrt(fan_in)
-            theta[self.offsets[i]:self.offsets[i + 1]] = w.reshape(-1)
+            theta[self.offsets[i] : self.offsets[i + 1]] = w.reshape(-1)
         return theta
 
     def logits(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         W1, b1, W2, b2 = self.unpack(theta)
         return torch.tanh(X @ W1 + b1) @ W2 + b2
 
-    def loss(self, theta: torch.Tensor, X: torch.Tensor,
-             y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean cross-entropy, number of correct predictions)."""
         logits = self.logits(theta, X)
         return torch.nn.functional.cross_entropy(logits, y), (logits.detach().argmax(1) == y).sum()
@@ -153,9 +168,15 @@ class StepResult:
     grad: torch.Tensor  # g_t = ∇L_B(θ_t) + λ_wd m ⊙ θ_t [P]
 
 
-def sgd_step(theta: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, Any]], *, lr: float,
-             weight_decay: float, weight_mask: torch.Tensor,
-             tangents: torch.Tensor | None = None) -> StepResult:
+def sgd_step(
+    theta: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], tuple[torch.Tensor, Any]],
+    *,
+    lr: float,
+    weight_decay: float,
+    weight_mask: torch.Tensor,
+    tangents: torch.Tensor | None = None,
+) -> StepResult:
     r"""One SGD step θ' = θ − η (∇ℓ(θ) + λ_wd m ⊙ θ), and with ``tangents`` Z [P, 2] its forward-mode
     derivative w.r.t. (log η, log λ_wd):
 
@@ -176,8 +197,10 @@ def sgd_step(theta: torch.Tensor, loss_fn: Callable[[torch.Tensor], tuple[torch.
         assert tangents is not None
         if g_loss.requires_grad:
             k = tangents.shape[1]
-            hz = [torch.autograd.grad(g_loss, theta, grad_outputs=tangents[:, j], retain_graph=j + 1 < k)[0]
-                  for j in range(k)]
+            hz = [
+                torch.autograd.grad(g_loss, theta, grad_outputs=tangents[:, j], retain_graph=j + 1 < k)[0]
+                for j in range(k)
+            ]
             hess_z = torch.stack(hz, 1)
         else:  # ℓ is linear in θ: its Hessian is zero
             hess_z = torch.zeros_like(tangents)
@@ -263,8 +286,10 @@ class OnlineHPOEnv(gym.Env):
         episode_log: str | None = None,
     ) -> None:
         if budget < 1 or steps_per_action < 1 or hidden_size < 1:
-            raise ValueError(f"budget, steps_per_action and hidden_size must be >= 1, got {budget}, "
-                             f"{steps_per_action}, {hidden_size}")
+            raise ValueError(
+                f"budget, steps_per_action and hidden_size must be >= 1, got {budget}, "
+                f"{steps_per_action}, {hidden_size}"
+            )
         if max_factor <= 1.0:
             raise ValueError(f"max_factor must be > 1, got {max_factor}")
         if hparam_init not in ("fixed", "random"):
@@ -274,11 +299,16 @@ class OnlineHPOEnv(gym.Env):
         if not 0.0 <= hypergrad_decay <= 1.0 or max_loss <= 0 or divergence_penalty < 0:
             raise ValueError("need 0 <= hypergrad_decay <= 1, max_loss > 0 and divergence_penalty >= 0")
         self.budget, self.steps_per_action = int(budget), int(steps_per_action)
-        self.ranges = {"lr": _pair("lr_range", lr_range),
-                       "batch_size": _pair("batch_size_range", batch_size_range),
-                       "weight_decay": _pair("weight_decay_range", weight_decay_range)}
-        self.inits = {"lr": float(lr_init), "batch_size": float(batch_size_init),
-                      "weight_decay": float(weight_decay_init)}
+        self.ranges = {
+            "lr": _pair("lr_range", lr_range),
+            "batch_size": _pair("batch_size_range", batch_size_range),
+            "weight_decay": _pair("weight_decay_range", weight_decay_range),
+        }
+        self.inits = {
+            "lr": float(lr_init),
+            "batch_size": float(batch_size_init),
+            "weight_decay": float(weight_decay_init),
+        }
         self.hparam_init, self.hypergradient = hparam_init, hypergradient
         self.hypergrad_decay, self.max_loss = float(hypergrad_decay), float(max_loss)
         self.divergence_penalty = float(divergence_penalty)
@@ -289,10 +319,42 @@ class OnlineHPOEnv(gym.Env):
         bound = math.log2(float(max_factor))
         self.action_space = spaces.Box(-bound, bound, (len(HPARAMS),), np.float32)
         (lr_lo, lr_hi), (bs_lo, bs_hi), (wd_lo, wd_hi) = self.ranges.values()
-        low = np.array([0, 0, 0, 0, -10, -1, math.log10(lr_lo), math.log2(bs_lo), math.log10(wd_lo), 0,
-                        -_SIGNAL_BOUND, -_SIGNAL_BOUND, -_SIGNAL_BOUND], np.float32)
-        high = np.array([self.max_loss, self.max_loss, 1, 1, 10, 1, math.log10(lr_hi), math.log2(bs_hi),
-                         math.log10(wd_hi), 1, _SIGNAL_BOUND, _SIGNAL_BOUND, _SIGNAL_BOUND], np.float32)
+        low = np.array(
+            [
+                0,
+                0,
+                0,
+                0,
+                -10,
+                -1,
+                math.log10(lr_lo),
+                math.log2(bs_lo),
+                math.log10(wd_lo),
+                0,
+                -_SIGNAL_BOUND,
+                -_SIGNAL_BOUND,
+                -_SIGNAL_BOUND,
+            ],
+            np.float32,
+        )
+        high = np.array(
+            [
+                self.max_loss,
+                self.max_loss,
+                1,
+                1,
+                10,
+                1,
+                math.log10(lr_hi),
+                math.log2(bs_hi),
+                math.log10(wd_hi),
+                1,
+                _SIGNAL_BOUND,
+                _SIGNAL_BOUND,
+                _SIGNAL_BOUND,
+            ],
+            np.float32,
+        )
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._low, self._high = low, high
         self.run: _Run | None = None
@@ -306,7 +368,7 @@ class OnlineHPOEnv(gym.Env):
     def batch_size(self) -> int:
         assert self.run is not None
         lo, hi = self.ranges["batch_size"]
-        return int(min(max(round(2.0 ** self.run.log2_batch_size), lo), hi))
+        return int(min(max(round(2.0**self.run.log2_batch_size), lo), hi))
 
     def hparams(self) -> dict[str, float]:
         """The current (η, S, λ_wd) as used by the next inner step."""
@@ -326,8 +388,9 @@ class OnlineHPOEnv(gym.Env):
             self.run.weight_decay = self._clip("weight_decay", float(values["weight_decay"]))
 
     # -- gym API --------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = options or {}
         if "inner_seed" in options:
@@ -339,28 +402,50 @@ class OnlineHPOEnv(gym.Env):
         else:
             start = dict(self.inits)
         gen = torch.Generator().manual_seed(inner_seed)
-        self.run = _Run(theta=self.task.init(gen), lr=0.0, log2_batch_size=0.0, weight_decay=0.0, gen=gen,
-                        inner_seed=inner_seed)
+        self.run = _Run(
+            theta=self.task.init(gen),
+            lr=0.0,
+            log2_batch_size=0.0,
+            weight_decay=0.0,
+            gen=gen,
+            inner_seed=inner_seed,
+        )
         self._set_hparams({**start, **options.get("hparams", {})})
         if self.hypergradient == "forward":
             self.run.tangents = torch.zeros(self.task.n_params, 2)
         X, y = self.data["train"]
-        res = sgd_step(self.run.theta, lambda th: self.task.loss(th, X, y), lr=0.0, weight_decay=0.0,
-                       weight_mask=self.task.weight_mask)
+        res = sgd_step(
+            self.run.theta,
+            lambda th: self.task.loss(th, X, y),
+            lr=0.0,
+            weight_decay=0.0,
+            weight_mask=self.task.weight_mask,
+        )
         val_loss, val_acc = self._evaluate("val")
         self.run.val_loss, self.run.val_accuracy = val_loss, val_acc
-        stats = {"train_loss": float(res.loss), "train_accuracy": float(res.aux) / len(y),
-                 "log10_grad_norm": math.log10(float(res.grad.norm()) + 1e-12)}
+        stats = {
+            "train_loss": float(res.loss),
+            "train_accuracy": float(res.aux) / len(y),
+            "log10_grad_norm": math.log10(float(res.grad.norm()) + 1e-12),
+        }
         return self._obs(stats), {"inner_seed": inner_seed}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.run is None:
             raise RuntimeError("call reset() before step()")
         run = self.run
-        a = np.clip(np.nan_to_num(np.asarray(action, np.float64).reshape(-1), nan=0.0), self.action_space.low,
-                    self.action_space.high)
-        self._set_hparams({"lr": run.lr * 2.0 ** a[0], "batch_size": 2.0 ** (run.log2_batch_size + a[1]),
-                           "weight_decay": run.weight_decay * 2.0 ** a[2]})
+        a = np.clip(
+            np.nan_to_num(np.asarray(action, np.float64).reshape(-1), nan=0.0),
+            self.action_space.low,
+            self.action_space.high,
+        )
+        self._set_hparams(
+            {
+                "lr": run.lr * 2.0 ** a[0],
+                "batch_size": 2.0 ** (run.log2_batch_size + a[1]),
+                "weight_decay": run.weight_decay * 2.0 ** a[2],
+            }
+        )
         bs = self.batch_size
         run.trace.append([run.steps_done, run.lr, bs, run.weight_decay])
 
@@ -371,8 +456,14 @@ class OnlineHPOEnv(gym.Env):
         for _ in range(min(self.steps_per_action, self.budget - run.steps_done)):
             idx = torch.randint(0, len(y), (bs,), generator=run.gen)
             xb, yb = X[idx], y[idx]
-            res = sgd_step(run.theta, lambda th, xb=xb, yb=yb: self.task.loss(th, xb, yb), lr=run.lr,
-                           weight_decay=run.weight_decay, weight_mask=mask, tangents=run.tangents)
+            res = sgd_step(
+                run.theta,
+                lambda th, xb=xb, yb=yb: self.task.loss(th, xb, yb),
+                lr=run.lr,
+                weight_decay=run.weight_decay,
+                weight_mask=mask,
+                tangents=run.tangents,
+            )
             loss = float(res.loss)
             gnorm = float(res.grad.norm())
             if not (math.isfinite(loss) and loss <= self.max_loss and math.isfinite(gnorm)):
@@ -393,8 +484,11 @@ class OnlineHPOEnv(gym.Env):
         stats: dict[str, float] = {}
         if not diverged:
             val_loss, val_acc = self._evaluate("val")
-            diverged = not (math.isfinite(val_loss) and val_loss <= self.max_loss
-                            and bool(torch.isfinite(run.theta).all()))
+            diverged = not (
+                math.isfinite(val_loss)
+                and val_loss <= self.max_loss
+                and bool(torch.isfinite(run.theta).all())
+            )
         if diverged:
             reward = -self.divergence_penalty
             run.val_loss, run.val_accuracy = self.max_loss, 0.0
@@ -404,9 +498,13 @@ class OnlineHPOEnv(gym.Env):
             reward = run.val_loss - val_loss
             run.val_loss, run.val_accuracy = val_loss, val_acc
             n = max(len(losses), 1)
-            stats = {"train_loss": sum(losses) / n, "train_accuracy": correct / (n * bs),
-                     "log10_grad_norm": math.log10(sum(norms) / n + 1e-12),
-                     "grad_cosine": sum(cosines) / len(cosines) if cosines else 0.0, "hd_signal": hd}
+            stats = {
+                "train_loss": sum(losses) / n,
+                "train_accuracy": correct / (n * bs),
+                "log10_grad_norm": math.log10(sum(norms) / n + 1e-12),
+                "grad_cosine": sum(cosines) / len(cosines) if cosines else 0.0,
+                "hd_signal": hd,
+            }
             if run.tangents is not None:
                 stats["hypergrad_log_lr"], stats["hypergrad_log_weight_decay"] = self._val_hypergradient()
                 run.tangents.mul_(self.hypergrad_decay)
@@ -441,11 +539,19 @@ class OnlineHPOEnv(gym.Env):
         if diverged or not math.isfinite(test_loss):
             test_loss, test_acc = math.inf, 0.0
         record = {
-            "inner_seed": run.inner_seed, "budget": self.budget, "steps_done": run.steps_done,
-            "sgd_steps": run.sgd_steps, "examples": run.examples, "diverged": diverged,
-            "val_loss": run.val_loss if not diverged else math.inf, "val_accuracy": run.val_accuracy,
-            "test_loss": test_loss, "test_accuracy": test_acc, "episode_return": run.episode_return,
-            **self.hparams(), "trace": run.trace,
+            "inner_seed": run.inner_seed,
+            "budget": self.budget,
+            "steps_done": run.steps_done,
+            "sgd_steps": run.sgd_steps,
+            "examples": run.examples,
+            "diverged": diverged,
+            "val_loss": run.val_loss if not diverged else math.inf,
+            "val_accuracy": run.val_accuracy,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "episode_return": run.episode_return,
+            **self.hparams(),
+            "trace": run.trace,
         }
         if self.episode_log is not None:
             self.episode_log.parent.mkdir(parents=True, exist_ok=True)
@@ -456,10 +562,15 @@ class OnlineHPOEnv(gym.Env):
     def _obs(self, stats: dict[str, float]) -> np.ndarray:
         assert self.run is not None
         run = self.run
-        values = {"val_loss": run.val_loss, "val_accuracy": run.val_accuracy,
-                  "log10_lr": math.log10(run.lr), "log2_batch_size": run.log2_batch_size,
-                  "log10_weight_decay": math.log10(run.weight_decay),
-                  "budget_used": run.steps_done / self.budget, **stats}
+        values = {
+            "val_loss": run.val_loss,
+            "val_accuracy": run.val_accuracy,
+            "log10_lr": math.log10(run.lr),
+            "log2_batch_size": run.log2_batch_size,
+            "log10_weight_decay": math.log10(run.weight_decay),
+            "budget_used": run.steps_done / self.budget,
+            **stats,
+        }
         obs = np.zeros(len(OBS_FIELDS), np.float64)
         for name, value in values.items():
             obs[OBS[name]] = value
@@ -477,11 +588,17 @@ class OnlineHPOEnv(gym.Env):
         if self.run is None:
             raise RuntimeError("call reset() before reading member_state")
         run = self.run
-        return {"theta": run.theta.clone(), "lr": run.lr, "batch_size": 2.0 ** run.log2_batch_size,
-                "weight_decay": run.weight_decay, "steps_done": run.steps_done, "val_loss": run.val_loss,
-                "val_accuracy": run.val_accuracy,
-                "prev_grad": None if run.prev_grad is None else run.prev_grad.clone(),
-                "tangents": None if run.tangents is None else run.tangents.clone()}
+        return {
+            "theta": run.theta.clone(),
+            "lr": run.lr,
+            "batch_size": 2.0**run.log2_batch_size,
+            "weight_decay": run.weight_decay,
+            "steps_done": run.steps_done,
+            "val_loss": run.val_loss,
+            "val_accuracy": run.val_accuracy,
+            "prev_grad": None if run.prev_grad is None else run.prev_grad.clone(),
+            "tangents": None if run.tangents is None else run.tangents.clone(),
+        }
 
     @member_state.setter
     def member_state(self, state: dict[str, Any] | None) -> None:
@@ -493,8 +610,11 @@ class OnlineHPOEnv(gym.Env):
         run = self.run
         run.theta = state["theta"].clone()
         self._set_hparams({k: state[k] for k in HPARAMS})
-        run.steps_done, run.val_loss, run.val_accuracy = int(state["steps_done"]), state["val_loss"], \
-            state["val_accuracy"]
+        run.steps_done, run.val_loss, run.val_accuracy = (
+            int(state["steps_done"]),
+            state["val_loss"],
+            state["val_accuracy"],
+        )
         run.prev_grad = None if state["prev_grad"] is None else state["prev_grad"].clone()
         if run.tangents is not None:
             tangents = state["tangents"]

@@ -23,8 +23,15 @@ from rlcv.rollout import RolloutBatch
 
 
 class Collector:
-    def __init__(self, envs: gym.vector.VectorEnv, policy: Policy, *, obs_normalizer: ObsNormalizer,
-                 reward_scaler: RewardScaler, group_size: int = 1) -> None:
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        policy: Policy,
+        *,
+        obs_normalizer: ObsNormalizer,
+        reward_scaler: RewardScaler,
+        group_size: int = 1,
+    ) -> None:
         self.envs, self.policy = envs, policy
         self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
         self.group_size = group_size
@@ -53,8 +60,10 @@ class Collector:
         for i, env in enumerate(self.envs.envs):  # type: ignore[attr-defined]
             hook = getattr(env.unwrapped, "group_rewards", None)
             if hook is None:
-                raise RlcvError(f"{env.spec.id if env.spec else env} has no group_rewards(obs, actions) "
-                                f"hook, so it cannot score a group of actions; use group_size=1.")
+                raise RlcvError(
+                    f"{env.spec.id if env.spec else env} has no group_rewards(obs, actions) "
+                    f"hook, so it cannot score a group of actions; use group_size=1."
+                )
             out[i, 1:] = hook(raw_obs[i], actions[i, 1:])
         return out
 
@@ -134,8 +143,11 @@ class Collector:
         return None if envs is None else [e.state_dict() for e in envs]
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"episode_returns": list(self.episode_returns),
-                                 "episode_lengths": list(self.episode_lengths), "episodes": self.episodes}
+        state: dict[str, Any] = {
+            "episode_returns": list(self.episode_returns),
+            "episode_lengths": list(self.episode_lengths),
+            "episodes": self.episodes,
+        }
         env_states = self.env_states()
         if env_states is not None:  # e.g. a discriminator trained inside the env
             state["env_states"] = env_states
@@ -148,6 +160,8 @@ class Collector:
         envs = self._stateful_envs()
         if envs is not None and "env_states" in state:
             if len(state["env_states"]) != len(envs):
-                raise ValueError(f"checkpoint holds {len(state['env_states'])} env states, run has {len(envs)} envs")
+                raise ValueError(
+                    f"checkpoint holds {len(state['env_states'])} env states, run has {len(envs)} envs"
+                )
             for env, env_state in zip(envs, state["env_states"]):
                 env.load_state_dict(env_state)

@@ -150,8 +150,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 # Variants start from their base algorithm's preset, so "sb3-ppo" and "mbmf-ppo" train with the
 # same hyper-parameters as "ppo" unless their own file says otherwise (fair comparisons).
-PRESET_BASE = {"sb3-ppo": "ppo", "mbmf-ppo": "ppo", "sb3-trpo": "trpo", "mbmf-trpo": "trpo",
-               "bgan-reinforce": "bgan", "bgan-gumbel": "bgan"}
+PRESET_BASE = {
+    "sb3-ppo": "ppo",
+    "mbmf-ppo": "ppo",
+    "sb3-trpo": "trpo",
+    "mbmf-trpo": "trpo",
+    "bgan-reinforce": "bgan",
+    "bgan-gumbel": "bgan",
+}
 
 
 def preset(algo: str, env_id: str) -> dict[str, Any]:

@@ -69,24 +69,39 @@ class _EnsembleLinear(nn.Module):
 
 
 class EnsembleDynamics(DynamicsModel):
-    def __init__(self, obs_dim: int, act_dim: int, *, ensemble_size: int = 5, hidden_sizes: list[int] | None = None,
-                 action_low: np.ndarray | None = None, action_high: np.ndarray | None = None,
-                 predict_termination: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        *,
+        ensemble_size: int = 5,
+        hidden_sizes: list[int] | None = None,
+        action_low: np.ndarray | None = None,
+        action_high: np.ndarray | None = None,
+        predict_termination: bool = True,
+    ) -> None:
         super().__init__()
         hidden_sizes = hidden_sizes or [200, 200]
         self.obs_dim, self.act_dim, self.ensemble_size = obs_dim, act_dim, ensemble_size
         self.predict_termination = predict_termination
         sizes = [obs_dim + act_dim, *hidden_sizes, obs_dim + 2]  # Δs, reward, termination logit
-        self.layers = nn.ModuleList(_EnsembleLinear(ensemble_size, i, o) for i, o in itertools.pairwise(sizes))
+        self.layers = nn.ModuleList(
+            _EnsembleLinear(ensemble_size, i, o) for i, o in itertools.pairwise(sizes)
+        )
         self.in_stats = _RunningStats(obs_dim + act_dim)
         self.out_stats = _RunningStats(obs_dim + 1)
-        low = torch.as_tensor(action_low if action_low is not None else np.full(act_dim, -np.inf), dtype=torch.float32)
-        high = torch.as_tensor(action_high if action_high is not None else np.full(act_dim, np.inf), dtype=torch.float32)
+        low = torch.as_tensor(
+            action_low if action_low is not None else np.full(act_dim, -np.inf), dtype=torch.float32
+        )
+        high = torch.as_tensor(
+            action_high if action_high is not None else np.full(act_dim, np.inf), dtype=torch.float32
+        )
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
 
-    def _members(self, s: torch.Tensor, a: torch.Tensor, *, split: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _members(
+        self, s: torch.Tensor, a: torch.Tensor, *, split: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw predictions of every member: next state [E, B', S], reward [E, B'], termination logit.
 
         With ``split=False`` every member sees the whole batch (B' = B); with ``split=True`` the batch
@@ -112,8 +127,15 @@ class EnsembleDynamics(DynamicsModel):
         p_cont = 1 - torch.sigmoid(term_logit) if self.predict_termination else torch.ones_like(reward)
         return next_s.mean(0), reward.mean(0), p_cont.mean(0)
 
-    def unrolled_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor,
-                      terminated: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def unrolled_loss(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        next_obs: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """k-step loss along real action sequences, every member unrolled on its own predictions.
 
         Windows are [B, h, ...]; ``valid[b, i]`` is false once the window has left its episode.
@@ -135,7 +157,8 @@ class EnsembleDynamics(DynamicsModel):
             step_loss = (mse * mask).sum(-1) / mask.sum().clamp_min(1)
             if self.predict_termination:
                 bce = nn.functional.binary_cross_entropy_with_logits(
-                    term_logit, terminated[:, i].to(term_logit.dtype).expand_as(term_logit), reduction="none")
+                    term_logit, terminated[:, i].to(term_logit.dtype).expand_as(term_logit), reduction="none"
+                )
                 step_loss = step_loss + (bce * mask).sum(-1) / mask.sum().clamp_min(1)
             losses.append(step_loss.sum())
             per_step.append(((mse * mask).sum(-1) / mask.sum().clamp_min(1)).mean().detach())
@@ -162,9 +185,20 @@ class TransitionReplay:
 
     def add(self, raw_obs, actions, raw_next_obs, raw_rewards, terminated, truncated) -> None:
         """Tensors [T, N, ...] of one rollout (actions of the executed group member)."""
-        self.chunks.append({"obs": raw_obs, "actions": actions, "next_obs": raw_next_obs, "rewards": raw_rewards,
-                            "terminated": terminated, "done": terminated | truncated})
-        while sum(c["obs"].shape[0] * c["obs"].shape[1] for c in self.chunks) > self.capacity and len(self.chunks) > 1:
+        self.chunks.append(
+            {
+                "obs": raw_obs,
+                "actions": actions,
+                "next_obs": raw_next_obs,
+                "rewards": raw_rewards,
+                "terminated": terminated,
+                "done": terminated | truncated,
+            }
+        )
+        while (
+            sum(c["obs"].shape[0] * c["obs"].shape[1] for c in self.chunks) > self.capacity
+            and len(self.chunks) > 1
+        ):
             self.chunks.pop(0)
 
     def __len__(self) -> int:
@@ -174,7 +208,9 @@ class TransitionReplay:
         # Chunks are consecutive rollouts of the same envs, so they concatenate along time.
         return {k: torch.cat([c[k] for c in self.chunks]) for k in self.chunks[0]}
 
-    def sample_windows(self, batch_size: int, horizon: int, generator: torch.Generator | None = None) -> Windows:
+    def sample_windows(
+        self, batch_size: int, horizon: int, generator: torch.Generator | None = None
+    ) -> Windows:
         data = self._concat()
         return cut_windows(data, batch_size, horizon, generator)
 
@@ -182,8 +218,9 @@ class TransitionReplay:
         return cut_windows(self._concat(), None, horizon, None)
 
 
-def cut_windows(data: dict[str, torch.Tensor], batch_size: int | None, horizon: int,
-                generator: torch.Generator | None) -> Windows:
+def cut_windows(
+    data: dict[str, torch.Tensor], batch_size: int | None, horizon: int, generator: torch.Generator | None
+) -> Windows:
     """Windows of ``horizon`` consecutive steps (random starts, or every start when batch_size is None)."""
     T, N = data["obs"].shape[:2]
     h = min(horizon, T)
@@ -199,8 +236,14 @@ def cut_windows(data: dict[str, torch.Tensor], batch_size: int | None, horizon: 
     # Step i is valid while no earlier step of the window ended its episode.
     valid = torch.ones_like(done)
     valid[:, 1:] = torch.cumsum(done[:, :-1].int(), 1) == 0
-    return Windows(obs=data["obs"][t, e], actions=data["actions"][t, e], next_obs=data["next_obs"][t, e],
-                   rewards=data["rewards"][t, e], terminated=data["terminated"][t, e], valid=valid)
+    return Windows(
+        obs=data["obs"][t, e],
+        actions=data["actions"][t, e],
+        next_obs=data["next_obs"][t, e],
+        rewards=data["rewards"][t, e],
+        terminated=data["terminated"][t, e],
+        valid=valid,
+    )
 
 
 def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
@@ -213,8 +256,15 @@ def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
     model.out_stats.fit(torch.cat([delta, data["rewards"].reshape(-1, 1)], -1))
 
 
-def train_dynamics(model: EnsembleDynamics, optimizer: torch.optim.Optimizer, replay: TransitionReplay, *,
-                   steps: int, batch_size: int, horizon: int) -> float:
+def train_dynamics(
+    model: EnsembleDynamics,
+    optimizer: torch.optim.Optimizer,
+    replay: TransitionReplay,
+    *,
+    steps: int,
+    batch_size: int,
+    horizon: int,
+) -> float:
     """Refit the normalisers, then ``steps`` Adam steps on random k-step windows; mean loss."""
     fit_normalizers(model, replay)
     losses = []

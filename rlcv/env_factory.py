@@ -30,8 +30,9 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwarg
         raise RlcvError(f"bad env_kwargs {env_kwargs} for {env_id}: {exc}; fix --env-kwargs.") from exc
 
 
-def make_vec_env(env_id: str, *, n_envs: int, vectorization: str = "sync",
-                 env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+def make_vec_env(
+    env_id: str, *, n_envs: int, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv:
     """A Gymnasium vector env whose autoreset happens in the same step.
 
     With ``SAME_STEP`` autoreset the step that ends an episode returns the first observation of
@@ -41,8 +42,11 @@ def make_vec_env(env_id: str, *, n_envs: int, vectorization: str = "sync",
     check_env_id(env_id)
     try:
         return gym.make_vec(
-            env_id, num_envs=n_envs, vectorization_mode=vectorization,
-            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **(env_kwargs or {}),
+            env_id,
+            num_envs=n_envs,
+            vectorization_mode=vectorization,
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            **(env_kwargs or {}),
         )
     except TypeError as exc:
         raise RlcvError(f"bad env_kwargs {env_kwargs} for {env_id}: {exc}; fix --env-kwargs.") from exc

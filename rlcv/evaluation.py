@@ -15,8 +15,16 @@ from rlcv.normalize import ObsNormalizer
 from rlcv.policies import Policy
 
 
-def evaluate(policy: Policy, env_id: str, *, episodes: int, obs_normalizer: ObsNormalizer, seed: int,
-             env_kwargs: dict[str, Any] | None = None, video_dir: str | Path | None = None) -> dict[str, Any]:
+def evaluate(
+    policy: Policy,
+    env_id: str,
+    *,
+    episodes: int,
+    obs_normalizer: ObsNormalizer,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+    video_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Run ``episodes`` episodes with the policy's mode action and frozen normaliser statistics.
 
     Episode i is reset with seed ``seed + i``, so an evaluation is reproducible.
@@ -27,8 +35,9 @@ def evaluate(policy: Policy, env_id: str, *, episodes: int, obs_normalizer: ObsN
         make_kwargs["render_mode"] = "rgb_array"
     env = make_env(env_id, env_kwargs, **make_kwargs)
     if video_dir is not None:
-        env = gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True,
-                                       disable_logger=True)
+        env = gym.wrappers.RecordVideo(
+            env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True
+        )
     was_training = obs_normalizer.training
     obs_normalizer.training = False
     returns, lengths = [], []
@@ -49,5 +58,10 @@ def evaluate(policy: Policy, env_id: str, *, episodes: int, obs_normalizer: ObsN
     finally:
         obs_normalizer.training = was_training
         env.close()
-    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
-            "episodes": episodes, "returns": returns, "mean_length": float(np.mean(lengths))}
+    return {
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "episodes": episodes,
+        "returns": returns,
+        "mean_length": float(np.mean(lengths)),
+    }

@@ -122,6 +122,8 @@ DIVERGENCES: dict[str, FDivergence] = {
 
 def get_divergence(name: str) -> FDivergence:
     if name not in DIVERGENCES:
-        raise RlcvError(f"unknown f-divergence '{name}'.{did_you_mean(name, DIVERGENCES)} "
-                        f"Known: {', '.join(DIVERGENCES)}.")
+        raise RlcvError(
+            f"unknown f-divergence '{name}'.{did_you_mean(name, DIVERGENCES)} "
+            f"Known: {', '.join(DIVERGENCES)}."
+        )
     return DIVERGENCES[name]

@@ -33,8 +33,9 @@ def _balanced(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator) -> t
     return x, y
 
 
-def two_sample_accuracy(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, folds: int = 5,
-                        n_estimators: int = 100) -> float:
+def two_sample_accuracy(
+    real: np.ndarray, fake: np.ndarray, *, seed: int = 0, folds: int = 5, n_estimators: int = 100
+) -> float:
     """Cross-validated accuracy of a random forest separating ``real`` [n, d] from ``fake`` [m, d]
     (the larger set is subsampled to the smaller one, so chance level is exactly 0.5)."""
     from sklearn.ensemble import RandomForestClassifier
@@ -57,20 +58,24 @@ def nn1_accuracy(real: np.ndarray, fake: np.ndarray, *, seed: int = 0) -> float:
     return float((y[dist.argmin(1)] == y).mean())
 
 
-def label_statistics(labels: np.ndarray, n_classes: int = 10,
-                     min_share: float = COVERAGE_MIN_SHARE) -> dict[str, float | list[float]]:
+def label_statistics(
+    labels: np.ndarray, n_classes: int = 10, min_share: float = COVERAGE_MIN_SHARE
+) -> dict[str, float | list[float]]:
     """Class coverage (classes with ≥ ``min_share`` of the samples), label entropy in nats
     (max log n_classes) and the label histogram."""
     hist = np.bincount(np.asarray(labels, np.int64), minlength=n_classes)[:n_classes] / max(len(labels), 1)
     nz = hist[hist > 0]
-    return {"class_coverage": float((hist >= min_share).sum()),
-            "label_entropy": float(-(nz * np.log(nz)).sum()),
-            "label_entropy_max": math.log(n_classes),
-            "label_hist": [float(h) for h in hist]}
+    return {
+        "class_coverage": float((hist >= min_share).sum()),
+        "label_entropy": float(-(nz * np.log(nz)).sum()),
+        "label_entropy_max": math.log(n_classes),
+        "label_hist": [float(h) for h in hist],
+    }
 
 
-def save_grid(images: np.ndarray, path: str | Path, *, ncols: int = 10, scale: int = 4,
-              title: str | None = None) -> Path:
+def save_grid(
+    images: np.ndarray, path: str | Path, *, ncols: int = 10, scale: int = 4, title: str | None = None
+) -> Path:
     """Tile ``images`` [n, h, w] (intensities in [0, 1], 1 = ink) into a PNG, ink dark on white."""
     import matplotlib
 
@@ -84,11 +89,15 @@ def save_grid(images: np.ndarray, path: str | Path, *, ncols: int = 10, scale: i
     canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), 0.5, np.float32)
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
-        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = img
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w
+        ] = img
     canvas = np.kron(canvas, np.ones((scale, scale), np.float32))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(canvas.shape[1] / 50, canvas.shape[0] / 50 + (0.3 if title else 0)), dpi=100)
+    fig, ax = plt.subplots(
+        figsize=(canvas.shape[1] / 50, canvas.shape[0] / 50 + (0.3 if title else 0)), dpi=100
+    )
     ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.axis("off")
     if title:

@@ -21,8 +21,16 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-COMMON_METRICS = ("step", "time_elapsed", "fps", "episodes", "episode_return_mean", "episode_length_mean",
-                  "eval_return_mean", "eval_return_std")
+COMMON_METRICS = (
+    "step",
+    "time_elapsed",
+    "fps",
+    "episodes",
+    "episode_return_mean",
+    "episode_length_mean",
+    "eval_return_mean",
+    "eval_return_std",
+)
 WALL_CLOCK_METRICS = ("time_elapsed", "fps")
 
 
@@ -35,8 +43,14 @@ def _fmt(value: Any) -> str:
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, columns: tuple[str, ...], *, resume_step: int | None = None,
-                 tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        columns: tuple[str, ...],
+        *,
+        resume_step: int | None = None,
+        tensorboard: bool = True,
+    ) -> None:
         self.columns = columns
         self.path = run_dir / "metrics.csv"
         if resume_step is not None and self.path.exists():

@@ -62,8 +62,10 @@ def read_metric(metrics_csv: Path, metric: str) -> SeedCurve:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or metric not in reader.fieldnames:
             columns = [c for c in reader.fieldnames or [] if c != "step"]
-            raise RlcvError(f"'{metrics_csv}' has no column '{metric}'.{did_you_mean(metric, columns)} "
-                            f"Columns: {', '.join(columns)}.")
+            raise RlcvError(
+                f"'{metrics_csv}' has no column '{metric}'.{did_you_mean(metric, columns)} "
+                f"Columns: {', '.join(columns)}."
+            )
         for row in reader:
             text = row.get(metric) or ""
             if text == "":
@@ -81,16 +83,23 @@ def read_metric(metrics_csv: Path, metric: str) -> SeedCurve:
     return SeedCurve(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
 
 
-def bootstrap_ci(values: np.ndarray, *, n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
-                 rng: np.random.Generator | None = None) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray,
+    *,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean of 1-D ``values`` (no NaNs)."""
-    low, high = _bootstrap_columns(np.asarray(values, dtype=np.float64)[:, None], n_boot=n_boot,
-                                   confidence=confidence, rng=rng)
+    low, high = _bootstrap_columns(
+        np.asarray(values, dtype=np.float64)[:, None], n_boot=n_boot, confidence=confidence, rng=rng
+    )
     return float(low[0]), float(high[0])
 
 
-def _bootstrap_columns(matrix: np.ndarray, *, n_boot: int, confidence: float,
-                       rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_columns(
+    matrix: np.ndarray, *, n_boot: int, confidence: float, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap interval of the column means of ``matrix`` (seeds, columns), one resampling shared by all
     columns: seed i is resampled as a whole, as a seed is one unit of randomness."""
     n = matrix.shape[0]
@@ -120,7 +129,9 @@ def align(curves: Sequence[SeedCurve]) -> tuple[np.ndarray, np.ndarray]:
     return grid, matrix
 
 
-def summarize(curves: Sequence[SeedCurve], *, n_boot: int = 2_000, confidence: float = CONFIDENCE) -> CurveSummary:
+def summarize(
+    curves: Sequence[SeedCurve], *, n_boot: int = 2_000, confidence: float = CONFIDENCE
+) -> CurveSummary:
     """Seed mean and bootstrap band on the aligned grid. Grid steps are grouped by which seeds are
     present, and each group is bootstrapped over exactly those seeds."""
     grid, matrix = align(curves)
@@ -146,12 +157,19 @@ def first_step_reaching(summary: CurveSummary, target: float) -> int | None:
 
 
 def _label(metric: str) -> str:
-    return {"eval_return_mean": "evaluation return (deterministic)",
-            "episode_return_mean": "training episode return (last 100)"}.get(metric, metric)
+    return {
+        "eval_return_mean": "evaluation return (deterministic)",
+        "episode_return_mean": "training episode return (last 100)",
+    }.get(metric, metric)
 
 
-def plot_curves(groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]], out: Path, *,
-                metric: str = "eval_return_mean", title: str | None = None) -> Path:
+def plot_curves(
+    groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]],
+    out: Path,
+    *,
+    metric: str = "eval_return_mean",
+    title: str | None = None,
+) -> Path:
     """Draw ``groups[env][algo] = [seed curves]``: one panel per env, one line per algo (seed mean)
     with its bootstrap band; the legend says how many seeds each line averages."""
     import matplotlib
@@ -161,8 +179,10 @@ def plot_curves(groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]], out: Pa
 
     envs = [e for e, algos in groups.items() if any(len(c.steps) for cs in algos.values() for c in cs)]
     if not envs:
-        raise RlcvError(f"no '{metric}' values to plot; train with --eval-freq N for evaluation curves, "
-                        f"or pass --metric episode_return_mean.")
+        raise RlcvError(
+            f"no '{metric}' values to plot; train with --eval-freq N for evaluation curves, "
+            f"or pass --metric episode_return_mean."
+        )
     cols = min(len(envs), 3)
     rows = math.ceil(len(envs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.2 * rows), squeeze=False)
@@ -173,16 +193,21 @@ def plot_curves(groups: Mapping[str, Mapping[str, Sequence[SeedCurve]]], out: Pa
             if not present:
                 continue
             s = summarize(present)
-            line, = ax.plot(s.steps, s.mean, label=f"{algo} ({len(present)} seed{'s' * (len(present) != 1)})")
+            (line,) = ax.plot(
+                s.steps, s.mean, label=f"{algo} ({len(present)} seed{'s' * (len(present) != 1)})"
+            )
             if len(present) > 1:
                 ax.fill_between(s.steps, s.low, s.high, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_title(env if title is None or len(envs) > 1 else title)
         ax.set_xlabel("env steps")
         ax.set_ylabel(_label(metric))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", title=f"seed mean, {CONFIDENCE:.0%} bootstrap CI" if banded else None,
-                  title_fontsize="x-small")
-    for ax in list(axes.flat)[len(envs):]:
+        ax.legend(
+            fontsize="small",
+            title=f"seed mean, {CONFIDENCE:.0%} bootstrap CI" if banded else None,
+            title_fontsize="x-small",
+        )
+    for ax in list(axes.flat)[len(envs) :]:
         ax.set_visible(False)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +220,9 @@ def run_identity(run_dir: Path) -> tuple[str, str]:
     """(algo, env) of a run directory, read from its config.yaml."""
     meta_path = run_dir / "config.yaml"
     if not meta_path.is_file():
-        raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml); pass folders made by `rlcv train`.")
+        raise RlcvError(
+            f"'{run_dir}' is not a run directory (no config.yaml); pass folders made by `rlcv train`."
+        )
     meta = yaml.safe_load(meta_path.read_text()) or {}
     return str(meta.get("algo", "?")), str(meta.get("env", "?"))
 

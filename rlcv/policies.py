@@ -217,8 +217,15 @@ def _gumbel_like(shape: tuple[int, ...]) -> torch.Tensor:
 class CategoricalPolicy(_LogitsPolicy):
     """Categorical over ``n`` actions sampled by Gumbel-max (the Gumbel draw is the noise)."""
 
-    def __init__(self, obs_dim: int, n: int, *, hidden_sizes: list[int], activation: str = "tanh",
-                 ortho_init: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        n: int,
+        *,
+        hidden_sizes: list[int],
+        activation: str = "tanh",
+        ortho_init: bool = True,
+    ) -> None:
         super().__init__()
         self.n = n
         self.action_shape = ()
@@ -252,8 +259,15 @@ class CategoricalPolicy(_LogitsPolicy):
 class MultiCategoricalPolicy(_LogitsPolicy):
     """Independent categoricals for a MultiDiscrete space (padding logits of short dims masked)."""
 
-    def __init__(self, obs_dim: int, nvec: np.ndarray, *, hidden_sizes: list[int], activation: str = "tanh",
-                 ortho_init: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: np.ndarray,
+        *,
+        hidden_sizes: list[int],
+        activation: str = "tanh",
+        ortho_init: bool = True,
+    ) -> None:
         super().__init__()
         nvec = np.asarray(nvec).reshape(-1)
         self.d, self.n_max = len(nvec), int(nvec.max())
@@ -295,8 +309,15 @@ class MultiCategoricalPolicy(_LogitsPolicy):
 class BernoulliPolicy(_LogitsPolicy):
     """Independent Bernoullis for a MultiBinary space: a_i = 1[u_i < sigmoid(logit_i)]."""
 
-    def __init__(self, obs_dim: int, n: int, *, hidden_sizes: list[int], activation: str = "tanh",
-                 ortho_init: bool = True) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        n: int,
+        *,
+        hidden_sizes: list[int],
+        activation: str = "tanh",
+        ortho_init: bool = True,
+    ) -> None:
         super().__init__()
         self.action_shape = (n,)
         self.noise_shape = (n,)
@@ -367,4 +388,3 @@ def make_policy(
         f"{algo} cannot handle the action space {action_space}; supported: Box, Discrete, MultiBinary, "
         f"MultiDiscrete (flatten Dict/Tuple spaces with a wrapper)."
     )
-

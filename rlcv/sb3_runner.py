@@ -67,25 +67,53 @@ class _Spec:
     metrics: dict[str, tuple[str, float]]  # CSV column -> (SB3 logger key, sign)
 
 
-_SHARED = ("n_steps", "batch_size", "learning_rate", "gamma", "gae_lambda", "target_kl",
-           "normalize_advantage")
-_COMMON_TRAIN = {"value_loss": ("train/value_loss", 1.0),
-                 "explained_variance": ("train/explained_variance", 1.0)}
+_SHARED = (
+    "n_steps",
+    "batch_size",
+    "learning_rate",
+    "gamma",
+    "gae_lambda",
+    "target_kl",
+    "normalize_advantage",
+)
+_COMMON_TRAIN = {
+    "value_loss": ("train/value_loss", 1.0),
+    "explained_variance": ("train/explained_variance", 1.0),
+}
 ALGOS: dict[str, _Spec] = {
     "sb3-ppo": _Spec(
-        base="ppo", config_cls=PPOConfig, model_cls=PPO,
+        base="ppo",
+        config_cls=PPOConfig,
+        model_cls=PPO,
         keys=(*_SHARED, "n_epochs", "clip_range", "ent_coef", "vf_coef", "max_grad_norm"),
-        metrics={"policy_loss": ("train/policy_gradient_loss", 1.0), **_COMMON_TRAIN,
-                 "entropy": ("train/entropy_loss", -1.0), "approx_kl": ("train/approx_kl", 1.0),
-                 "clip_fraction": ("train/clip_fraction", 1.0)}),
+        metrics={
+            "policy_loss": ("train/policy_gradient_loss", 1.0),
+            **_COMMON_TRAIN,
+            "entropy": ("train/entropy_loss", -1.0),
+            "approx_kl": ("train/approx_kl", 1.0),
+            "clip_fraction": ("train/clip_fraction", 1.0),
+        },
+    ),
     "sb3-trpo": _Spec(
-        base="trpo", config_cls=TRPOConfig, model_cls=TRPO,
-        keys=(*_SHARED, "n_critic_updates", "cg_max_steps", "cg_damping", "line_search_shrinking_factor",
-              "line_search_max_iter"),
+        base="trpo",
+        config_cls=TRPOConfig,
+        model_cls=TRPO,
+        keys=(
+            *_SHARED,
+            "n_critic_updates",
+            "cg_max_steps",
+            "cg_damping",
+            "line_search_shrinking_factor",
+            "line_search_max_iter",
+        ),
         # rlcv's TRPO reports policy_loss = −(surrogate objective) and kl = the KL of the accepted step.
-        metrics={"policy_loss": ("train/policy_objective", -1.0), **_COMMON_TRAIN,
-                 "kl": ("train/kl_divergence_loss", 1.0),
-                 "step_accepted": ("train/is_line_search_success", 1.0)}),
+        metrics={
+            "policy_loss": ("train/policy_objective", -1.0),
+            **_COMMON_TRAIN,
+            "kl": ("train/kl_divergence_loss", 1.0),
+            "step_accepted": ("train/is_line_search_success", 1.0),
+        },
+    ),
 }
 
 
@@ -112,24 +140,36 @@ def make_venv(env_id: str, config: CommonConfig) -> VecEnv:
     else:
         venv = DummyVecEnv(fns)
     if config.normalize_obs or config.normalize_reward:
-        venv = VecNormalize(venv, norm_obs=config.normalize_obs, norm_reward=config.normalize_reward,
-                            clip_obs=config.clip_obs, clip_reward=config.clip_reward, gamma=config.gamma)
+        venv = VecNormalize(
+            venv,
+            norm_obs=config.normalize_obs,
+            norm_reward=config.normalize_reward,
+            clip_obs=config.clip_obs,
+            clip_reward=config.clip_reward,
+            gamma=config.gamma,
+        )
     return venv
 
 
 def make_model(algo: str, config: SB3Config, venv: VecEnv, seed: int) -> BaseAlgorithm:
     spec = ALGOS[algo]
-    policy_kwargs = {"net_arch": {"pi": list(config.hidden_sizes), "vf": list(config.hidden_sizes)},
-                     "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.activation],
-                     "ortho_init": config.ortho_init, "log_std_init": config.log_std_init}
+    policy_kwargs = {
+        "net_arch": {"pi": list(config.hidden_sizes), "vf": list(config.hidden_sizes)},
+        "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.activation],
+        "ortho_init": config.ortho_init,
+        "log_std_init": config.log_std_init,
+    }
     kwargs = {key: getattr(config, key) for key in spec.keys}
     try:
         # CPU like rlcv's agents: small MLPs gain nothing from a GPU and timings stay comparable.
-        return spec.model_cls("MlpPolicy", venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu",
-                              verbose=0, **kwargs)
+        return spec.model_cls(
+            "MlpPolicy", venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **kwargs
+        )
     except (AssertionError, ValueError) as exc:  # SB3 validates spaces and sizes with both
-        raise RlcvError(f"{algo} cannot run with this env/config ({_first_line(exc)}); fix the config "
-                        f"(--set) or choose another env.") from exc
+        raise RlcvError(
+            f"{algo} cannot run with this env/config ({_first_line(exc)}); fix the config "
+            f"(--set) or choose another env."
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -185,8 +225,18 @@ class _SB3Policy:
 class _Recorder(BaseCallback):
     """Turns SB3's rollout/train cycle into rlcv rows, evaluations, checkpoints and a progress bar."""
 
-    def __init__(self, *, spec: _Spec, env_id: str, config: SB3Config, seed: int, run_dir: Path,
-                 metrics: MetricsLogger, bar: tqdm, episodes: int) -> None:
+    def __init__(
+        self,
+        *,
+        spec: _Spec,
+        env_id: str,
+        config: SB3Config,
+        seed: int,
+        run_dir: Path,
+        metrics: MetricsLogger,
+        bar: tqdm,
+        episodes: int,
+    ) -> None:
         super().__init__()
         self.spec, self.env_id, self.config, self.seed, self.run_dir = spec, env_id, config, seed, run_dir
         self.metrics, self.bar, self.episodes = metrics, bar, episodes
@@ -216,7 +266,9 @@ class _Recorder(BaseCallback):
         elapsed = time.perf_counter() - self.start_time
         episodes = self.model.ep_info_buffer or []
         row: dict[str, Any] = {
-            "step": step, "time_elapsed": elapsed, "fps": (step - self.start_step) / elapsed,
+            "step": step,
+            "time_elapsed": elapsed,
+            "fps": (step - self.start_step) / elapsed,
             "episodes": self.episodes,
             "episode_return_mean": float(np.mean([e["r"] for e in episodes])) if episodes else None,
             "episode_length_mean": float(np.mean([e["l"] for e in episodes])) if episodes else None,
@@ -227,11 +279,17 @@ class _Recorder(BaseCallback):
                 row[name] = sign * float(values[key])
         # Cadences count env steps (summed over envs), never callback calls.
         if cfg.eval_freq and step // cfg.eval_freq > prev // cfg.eval_freq:
-            normalizer = _obs_normalizer(cfg, self.model.observation_space.shape,
-                                         _norm_stats(self.training_env))
-            result = evaluate(_SB3Policy(self.model), self.env_id,  # type: ignore[arg-type]
-                              episodes=cfg.eval_episodes, obs_normalizer=normalizer, seed=self.seed + 10_000,
-                              env_kwargs=cfg.env_kwargs)
+            normalizer = _obs_normalizer(
+                cfg, self.model.observation_space.shape, _norm_stats(self.training_env)
+            )
+            result = evaluate(
+                _SB3Policy(self.model),
+                self.env_id,  # type: ignore[arg-type]
+                episodes=cfg.eval_episodes,
+                obs_normalizer=normalizer,
+                seed=self.seed + 10_000,
+                env_kwargs=cfg.env_kwargs,
+            )
             row["eval_return_mean"], row["eval_return_std"] = result["mean_return"], result["std_return"]
             self.last_eval = result["mean_return"]
         self.metrics.log(row)
@@ -250,21 +308,51 @@ class _Recorder(BaseCallback):
 
     def checkpoint_state(self) -> dict[str, Any]:
         episodes = self.model.ep_info_buffer or []
-        return {"format": CHECKPOINT_FORMAT, "step": self.model.num_timesteps, "episodes": self.episodes,
-                "episode_returns": [float(e["r"]) for e in episodes],
-                "episode_lengths": [float(e["l"]) for e in episodes],
-                "parameters": self.model.get_parameters(), "vecnormalize": _norm_stats(self.training_env)}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.model.num_timesteps,
+            "episodes": self.episodes,
+            "episode_returns": [float(e["r"]) for e in episodes],
+            "episode_lengths": [float(e["l"]) for e in episodes],
+            "parameters": self.model.get_parameters(),
+            "vecnormalize": _norm_stats(self.training_env),
+        }
 
 
-def _learn(algo: str, env_id: str, config: SB3Config, seed: int, run_dir: Path, *, venv: VecEnv,
-           model: BaseAlgorithm, total_steps: int, progress: bool, resume_step: int | None = None,
-           episodes: int = 0) -> None:
+def _learn(
+    algo: str,
+    env_id: str,
+    config: SB3Config,
+    seed: int,
+    run_dir: Path,
+    *,
+    venv: VecEnv,
+    model: BaseAlgorithm,
+    total_steps: int,
+    progress: bool,
+    resume_step: int | None = None,
+    episodes: int = 0,
+) -> None:
     spec = ALGOS[algo]
     metrics = MetricsLogger(run_dir, (*COMMON_METRICS, *spec.metrics), resume_step=resume_step)
-    bar = tqdm(total=total_steps, initial=model.num_timesteps, unit="step", disable=not progress,
-               dynamic_ncols=True, desc=f"{algo} {env_id}")
-    recorder = _Recorder(spec=spec, env_id=env_id, config=config, seed=seed, run_dir=run_dir,
-                         metrics=metrics, bar=bar, episodes=episodes)
+    bar = tqdm(
+        total=total_steps,
+        initial=model.num_timesteps,
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+        desc=f"{algo} {env_id}",
+    )
+    recorder = _Recorder(
+        spec=spec,
+        env_id=env_id,
+        config=config,
+        seed=seed,
+        run_dir=run_dir,
+        metrics=metrics,
+        bar=bar,
+        episodes=episodes,
+    )
     try:
         if total_steps > model.num_timesteps:
             try:
@@ -273,9 +361,11 @@ def _learn(algo: str, env_id: str, config: SB3Config, seed: int, run_dir: Path, 
             except ValueError as exc:
                 if "nan" not in str(exc).lower():
                     raise
-                raise RlcvError(f"{algo} diverged (NaN in the policy) at step {model.num_timesteps}; lower "
-                                f"learning_rate (--set learning_rate=...) or resume from the last checkpoint "
-                                f"with other settings.") from exc
+                raise RlcvError(
+                    f"{algo} diverged (NaN in the policy) at step {model.num_timesteps}; lower "
+                    f"learning_rate (--set learning_rate=...) or resume from the last checkpoint "
+                    f"with other settings."
+                ) from exc
         # model.zip last, written whole then renamed: its presence means the run finished (bench.learn).
         checkpoint.save(_norm_stats(venv), run_dir / "vecnormalize.pt")
         model.save(run_dir / "model.tmp.zip")
@@ -295,22 +385,44 @@ def train(request: TrainRequest) -> Path:
     venv, model = _build(request.algo, request.env, config, request.seed)
     # Everything that can fail on bad input has run: now create files.
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"algo": request.algo, "env": request.env, "steps": request.steps, "seed": request.seed,
-            "config": dataclasses.asdict(config)}
+    meta = {
+        "algo": request.algo,
+        "env": request.env,
+        "steps": request.steps,
+        "seed": request.seed,
+        "config": dataclasses.asdict(config),
+    }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     _write_command(run_dir, "w", request.command)
-    _learn(request.algo, request.env, config, request.seed, run_dir, venv=venv, model=model,
-           total_steps=request.steps, progress=request.progress)
+    _learn(
+        request.algo,
+        request.env,
+        config,
+        request.seed,
+        run_dir,
+        venv=venv,
+        model=model,
+        total_steps=request.steps,
+        progress=request.progress,
+    )
     return run_dir
 
 
-def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | None = None,
-           command: list[str] | None = None) -> Path:
+def resume(
+    run_dir: Path,
+    meta: dict[str, Any],
+    *,
+    progress: bool,
+    steps: int | None = None,
+    command: list[str] | None = None,
+) -> Path:
     algo = meta["algo"]
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise RlcvError(f"'{run_dir}/checkpoints/last.pt' is not an {algo} checkpoint; resume the run that "
-                        f"wrote it, or start a new run.")
+        raise RlcvError(
+            f"'{run_dir}/checkpoints/last.pt' is not an {algo} checkpoint; resume the run that "
+            f"wrote it, or start a new run."
+        )
     config = build_config(ALGOS[algo].config_cls, meta["config"])
     step = int(state["step"])
     # As in rlcv.train: fresh episodes seeded from (seed, step), so a resumed run is itself reproducible.
@@ -322,22 +434,37 @@ def resume(run_dir: Path, meta: dict[str, Any], *, progress: bool, steps: int | 
         episodes = int(state["episodes"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         venv.close()
-        raise RlcvError(f"checkpoint does not match this run's algorithm/config ({_first_line(exc)}); resume "
-                        f"the run that wrote it, or start a new run.") from exc
+        raise RlcvError(
+            f"checkpoint does not match this run's algorithm/config ({_first_line(exc)}); resume "
+            f"the run that wrote it, or start a new run."
+        ) from exc
     set_total_steps(run_dir, meta, steps)
     model.num_timesteps = step
     # Kept by learn(reset_num_timesteps=False), so episode_return_mean continues where it stopped.
     model.ep_info_buffer = deque(
-        ({"r": r, "l": int(n), "t": 0.0} for r, n in zip(returns, lengths, strict=True)), maxlen=STATS_WINDOW)
+        ({"r": r, "l": int(n), "t": 0.0} for r, n in zip(returns, lengths, strict=True)), maxlen=STATS_WINDOW
+    )
     model.ep_success_buffer = deque(maxlen=STATS_WINDOW)
     _write_command(run_dir, "a", command)
-    _learn(algo, meta["env"], config, int(meta["seed"]), run_dir, venv=venv, model=model,
-           total_steps=int(meta["steps"]), progress=progress, resume_step=step, episodes=episodes)
+    _learn(
+        algo,
+        meta["env"],
+        config,
+        int(meta["seed"]),
+        run_dir,
+        venv=venv,
+        model=model,
+        total_steps=int(meta["steps"]),
+        progress=progress,
+        resume_step=step,
+        episodes=episodes,
+    )
     return run_dir
 
 
-def evaluate_run(run_dir: Path, meta: dict[str, Any], *, episodes: int, seed: int,
-                 video_dir: str | None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path, meta: dict[str, Any], *, episodes: int, seed: int, video_dir: str | None
+) -> dict[str, Any]:
     """Deterministic evaluation of ``model.zip`` (else the last checkpoint), frozen normaliser statistics."""
     algo = meta["algo"]
     config = build_config(ALGOS[algo].config_cls, meta["config"])
@@ -349,8 +476,9 @@ def evaluate_run(run_dir: Path, meta: dict[str, Any], *, episodes: int, seed: in
         state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
         params, stats = state.get("parameters"), state.get("vecnormalize", {})
     # Only the spaces matter here: one plain env, no VecNormalize (its statistics are applied by hand).
-    eval_config = dataclasses.replace(config, n_envs=1, vectorization="sync", normalize_obs=False,
-                                      normalize_reward=False)
+    eval_config = dataclasses.replace(
+        config, n_envs=1, vectorization="sync", normalize_obs=False, normalize_reward=False
+    )
     with warnings.catch_warnings():  # e.g. "batch_size does not divide n_steps * n_envs": moot here
         warnings.simplefilter("ignore")
         venv, model = _build(algo, meta["env"], eval_config, seed)
@@ -358,11 +486,18 @@ def evaluate_run(run_dir: Path, meta: dict[str, Any], *, episodes: int, seed: in
         model.set_parameters(params, exact_match=True, device="cpu")
         normalizer = _obs_normalizer(config, model.observation_space.shape, stats)
     except Exception as exc:  # ValueError, KeyError, RuntimeError, ...: a damaged or foreign file
-        raise RlcvError(f"cannot load the model in '{run_dir}' ({type(exc).__name__}: {_first_line(exc)}); "
-                        f"the file is damaged or from another config: evaluate another run, or retrain."
-                        ) from exc
+        raise RlcvError(
+            f"cannot load the model in '{run_dir}' ({type(exc).__name__}: {_first_line(exc)}); "
+            f"the file is damaged or from another config: evaluate another run, or retrain."
+        ) from exc
     finally:
         venv.close()
-    return evaluate(_SB3Policy(model), meta["env"],  # type: ignore[arg-type]
-                    episodes=episodes, obs_normalizer=normalizer, seed=seed, env_kwargs=config.env_kwargs,
-                    video_dir=video_dir)
+    return evaluate(
+        _SB3Policy(model),
+        meta["env"],  # type: ignore[arg-type]
+        episodes=episodes,
+        obs_normalizer=normalizer,
+        seed=seed,
+        env_kwargs=config.env_kwargs,
+        video_dir=video_dir,
+    )

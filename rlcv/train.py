@@ -73,8 +73,10 @@ def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict
 
 def check_new_run_dir(run_dir: Path) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise RlcvError(f"run directory '{run_dir}' already exists; continue it with `rlcv train --resume "
-                        f"{run_dir}` or choose another --run-dir.")
+        raise RlcvError(
+            f"run directory '{run_dir}' already exists; continue it with `rlcv train --resume "
+            f"{run_dir}` or choose another --run-dir."
+        )
 
 
 def _write_command(run_dir: Path, mode: str, command: list[str] | None) -> None:
@@ -93,13 +95,20 @@ def train(request: TrainRequest) -> Path:
         return sb3_runner.train(request)
     check_env_id(request.env)
     config = resolve_config(request.algo, request.env, request.config_file, request.overrides)
-    run_dir = Path(request.run_dir) if request.run_dir else default_run_dir(request.algo, request.env, request.seed)
+    run_dir = (
+        Path(request.run_dir) if request.run_dir else default_run_dir(request.algo, request.env, request.seed)
+    )
     check_new_run_dir(run_dir)
     session = Session(algo=request.algo, env_id=request.env, config=config, seed=request.seed)
     # Everything that can fail on bad input (env id, kwargs, action space) has run: now create files.
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"algo": request.algo, "env": request.env, "steps": request.steps, "seed": request.seed,
-            "config": dataclasses.asdict(config)}
+    meta = {
+        "algo": request.algo,
+        "env": request.env,
+        "steps": request.steps,
+        "seed": request.seed,
+        "config": dataclasses.asdict(config),
+    }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     _write_command(run_dir, "w", request.command)
     session.reset_envs(request.seed)
@@ -115,12 +124,15 @@ def set_total_steps(run_dir: Path, meta: dict[str, Any], steps: int | None) -> N
         (run_dir / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, progress: bool = True,
-           command: list[str] | None = None) -> Path:
+def resume(
+    run_dir: str | Path, *, steps: int | None = None, progress: bool = True, command: list[str] | None = None
+) -> Path:
     run_dir = Path(run_dir)
     meta_path = run_dir / "config.yaml"
     if not meta_path.is_file():
-        raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml); pass the folder `rlcv train` made.")
+        raise RlcvError(
+            f"'{run_dir}' is not a run directory (no config.yaml); pass the folder `rlcv train` made."
+        )
     meta = yaml.safe_load(meta_path.read_text())
     if meta["algo"] in SB3_ALGOS:
         from rlcv import sb3_runner
@@ -143,23 +155,38 @@ class Session:
         torch.set_num_threads(config.num_threads)
         torch.manual_seed(seed)
         self.algo, self.env_id, self.config, self.seed = algo, env_id, config, seed
-        self.envs = make_vec_env(env_id, n_envs=config.n_envs, vectorization=config.vectorization,
-                                 env_kwargs=config.env_kwargs)
+        self.envs = make_vec_env(
+            env_id, n_envs=config.n_envs, vectorization=config.vectorization, env_kwargs=config.env_kwargs
+        )
         try:
             self.agent: OnPolicyAgent = agent_class(algo)(
                 observation_space=self.envs.single_observation_space,
-                action_space=self.envs.single_action_space, config=config)
+                action_space=self.envs.single_action_space,
+                config=config,
+            )
         except Exception:
             self.envs.close()
             raise
-        self.obs_normalizer = ObsNormalizer(self.envs.single_observation_space.shape,
-                                            enabled=config.normalize_obs, clip=config.clip_obs)
-        self.reward_scaler = RewardScaler(config.n_envs, enabled=config.normalize_reward, gamma=config.gamma,
-                                          clip=config.clip_reward)
-        self.agent.bind(env_id=env_id, env_kwargs=config.env_kwargs, obs_normalizer=self.obs_normalizer,
-                        reward_scaler=self.reward_scaler, envs=self.envs)
-        self.collector = Collector(self.envs, self.agent.policy, obs_normalizer=self.obs_normalizer,
-                                   reward_scaler=self.reward_scaler, group_size=self.agent.group_size)
+        self.obs_normalizer = ObsNormalizer(
+            self.envs.single_observation_space.shape, enabled=config.normalize_obs, clip=config.clip_obs
+        )
+        self.reward_scaler = RewardScaler(
+            config.n_envs, enabled=config.normalize_reward, gamma=config.gamma, clip=config.clip_reward
+        )
+        self.agent.bind(
+            env_id=env_id,
+            env_kwargs=config.env_kwargs,
+            obs_normalizer=self.obs_normalizer,
+            reward_scaler=self.reward_scaler,
+            envs=self.envs,
+        )
+        self.collector = Collector(
+            self.envs,
+            self.agent.policy,
+            obs_normalizer=self.obs_normalizer,
+            reward_scaler=self.reward_scaler,
+            group_size=self.agent.group_size,
+        )
         self.step = 0
         self.last_eval: dict[str, Any] | None = None
 
@@ -186,16 +213,23 @@ class Session:
             self.collector.load_state_dict(state["collector"])
             torch.set_rng_state(state["torch_rng"])
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise RlcvError(f"checkpoint does not match this run's algorithm/config ({exc}); resume the run "
-                            f"that wrote it, or start a new run.") from exc
+            raise RlcvError(
+                f"checkpoint does not match this run's algorithm/config ({exc}); resume the run "
+                f"that wrote it, or start a new run."
+            ) from exc
         # An env's internal state cannot be restored in general (MuJoCo, vector envs): start fresh
         # episodes, seeded from (seed, step) so that a resumed run is itself reproducible.
         self.collector.reset(self.seed + 7919 * (self.step + 1))
 
     def model_state(self) -> dict[str, Any]:
-        state = {"format": MODEL_FORMAT, "algo": self.algo, "env": self.env_id,
-                 "config": dataclasses.asdict(self.config), "policy": self.agent.policy.state_dict(),
-                 "obs_normalizer": self.obs_normalizer.state_dict()}
+        state = {
+            "format": MODEL_FORMAT,
+            "algo": self.algo,
+            "env": self.env_id,
+            "config": dataclasses.asdict(self.config),
+            "policy": self.agent.policy.state_dict(),
+            "obs_normalizer": self.obs_normalizer.state_dict(),
+        }
         env_states = self.collector.env_states()
         if env_states is not None:  # envs that learn as the loop runs (e.g. a GAN discriminator)
             state["env_state"] = env_states[0]
@@ -206,8 +240,14 @@ class Session:
         cfg = self.config
         logger = MetricsLogger(run_dir, (*COMMON_METRICS, *self.agent.metric_names), resume_step=resume_step)
         steps_per_update = self.agent.n_steps * cfg.n_envs
-        bar = tqdm(total=total_steps, initial=self.step, unit="step", disable=not progress, dynamic_ncols=True,
-                   desc=f"{self.algo} {self.env_id}")
+        bar = tqdm(
+            total=total_steps,
+            initial=self.step,
+            unit="step",
+            disable=not progress,
+            dynamic_ncols=True,
+            desc=f"{self.algo} {self.env_id}",
+        )
         start_time, start_step = time.perf_counter(), self.step
         try:
             while self.step < total_steps:
@@ -218,18 +258,27 @@ class Session:
                 elapsed = time.perf_counter() - start_time
                 ep = self.collector
                 row: dict[str, Any] = {
-                    "step": self.step, "time_elapsed": elapsed, "fps": (self.step - start_step) / elapsed,
+                    "step": self.step,
+                    "time_elapsed": elapsed,
+                    "fps": (self.step - start_step) / elapsed,
                     "episodes": ep.episodes,
                     "episode_return_mean": sum(ep.episode_returns) / len(ep.episode_returns)
-                    if ep.episode_returns else None,
+                    if ep.episode_returns
+                    else None,
                     "episode_length_mean": sum(ep.episode_lengths) / len(ep.episode_lengths)
-                    if ep.episode_lengths else None,
+                    if ep.episode_lengths
+                    else None,
                     **metrics,
                 }
                 if cfg.eval_freq and self.step // cfg.eval_freq > prev // cfg.eval_freq:
                     self.last_eval = evaluate(
-                        self.agent.policy, self.env_id, episodes=cfg.eval_episodes,
-                        obs_normalizer=self.obs_normalizer, seed=self.seed + 10_000, env_kwargs=cfg.env_kwargs)
+                        self.agent.policy,
+                        self.env_id,
+                        episodes=cfg.eval_episodes,
+                        obs_normalizer=self.obs_normalizer,
+                        seed=self.seed + 10_000,
+                        env_kwargs=cfg.env_kwargs,
+                    )
                     row["eval_return_mean"] = self.last_eval["mean_return"]
                     row["eval_return_std"] = self.last_eval["std_return"]
                 logger.log(row)

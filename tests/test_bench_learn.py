@@ -23,8 +23,23 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def sweep_argv(out: Path, *extra: str) -> list[str]:
-    return ["bench", "learn", "--algos", "ppo", "trpo", "--seeds", "2", *TINY, "--reference", "ppo",
-            "--set", *TINY_SET, *extra, "--out", str(out)]
+    return [
+        "bench",
+        "learn",
+        "--algos",
+        "ppo",
+        "trpo",
+        "--seeds",
+        "2",
+        *TINY,
+        "--reference",
+        "ppo",
+        "--set",
+        *TINY_SET,
+        *extra,
+        "--out",
+        str(out),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +65,12 @@ def test_bootstrap_and_threshold_facts() -> None:
     low, high = bootstrap_ci(np.array([0.0, 1.0, 2.0, 3.0]))
     assert 0.0 <= low < 1.5 < high <= 3.0
     assert bootstrap_ci(np.array([0.0, 1.0, 4.0])) == bootstrap_ci(np.array([0.0, 1.0, 4.0]))  # seeded
-    s = summarize([SeedCurve(np.array([1, 2, 3]), np.array([0.0, 5.0, 9.0])),
-                   SeedCurve(np.array([1, 2, 3]), np.array([2.0, 5.0, 7.0]))])
+    s = summarize(
+        [
+            SeedCurve(np.array([1, 2, 3]), np.array([0.0, 5.0, 9.0])),
+            SeedCurve(np.array([1, 2, 3]), np.array([2.0, 5.0, 7.0])),
+        ]
+    )
     assert s.mean.tolist() == [1.0, 5.0, 8.0] and s.n_seeds.tolist() == [2, 2, 2]
     assert np.all(s.low <= s.mean) and np.all(s.mean <= s.high)
     assert first_step_reaching(s, 5.0) == 2 and first_step_reaching(s, 8.5) is None
@@ -62,7 +81,8 @@ def test_sweep_writes_evaluations_curve_and_tables(sweep: Path) -> None:
     with (sweep / "evaluations.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {(r["algo"], r["env"], r["seed"], r["step"]) for r in rows} == {
-        (a, ENV, str(s), str(step)) for a in ("ppo", "trpo") for s in (0, 1) for step in (256, 512)}
+        (a, ENV, str(s), str(step)) for a in ("ppo", "trpo") for s in (0, 1) for step in (256, 512)
+    }
     assert all(r["eval_return_mean"] and r["eval_return_std"] for r in rows)
     assert (sweep / "curve_rlcv-LQR-v0.png").read_bytes().startswith(PNG_MAGIC)
 
@@ -82,8 +102,9 @@ def test_sweep_writes_evaluations_curve_and_tables(sweep: Path) -> None:
     assert result["failures"] == [] and not (sweep / "failures.txt").exists()
 
 
-def test_reinvocation_skips_finished_runs(sweep: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_reinvocation_skips_finished_runs(
+    sweep: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished run was started again")
 
@@ -93,8 +114,9 @@ def test_reinvocation_skips_finished_runs(sweep: Path, monkeypatch: pytest.Monke
     assert "skipping 4 finished run(s)" in out and "nothing to run" in out
 
 
-def test_finished_runs_made_with_other_settings_are_an_error(sweep: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_finished_runs_made_with_other_settings_are_an_error(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(sweep_argv(sweep, "gamma=0.9")) == 2
     assert "made with other settings" in capsys.readouterr().err
 
@@ -105,8 +127,23 @@ def test_crashing_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     partial.mkdir(parents=True)
     (partial / "metrics.csv").write_text("step\n256\n")
     # clip_range is a PPO key: every trpo run exits non-zero with rlcv's "unknown config key" error
-    argv = ["bench", "learn", "--algos", "trpo", "ppo", "--seeds", "1", *TINY, "--steps", "256",
-            "--set", *TINY_SET, "trpo:clip_range=0.2", "--out", str(out)]
+    argv = [
+        "bench",
+        "learn",
+        "--algos",
+        "trpo",
+        "ppo",
+        "--seeds",
+        "1",
+        *TINY,
+        "--steps",
+        "256",
+        "--set",
+        *TINY_SET,
+        "trpo:clip_range=0.2",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 1
     failures = (out / "failures.txt").read_text()
     assert "trpo/rlcv/LQR-v0/s0 (exit 2)" in failures and "clip_range" in failures and "ppo/" not in failures
@@ -119,14 +156,30 @@ def test_crashing_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
 def test_bad_sweep_arguments_fail_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "learn", "--algos", "ppo", "ppo2", *TINY, "--out", str(tmp_path)]) == 2
     assert "unknown algorithm 'ppo2'" in capsys.readouterr().err
-    assert main(["bench", "learn", "--algos", "ppo", *TINY, "--set", "trpo:gamma=0.9", "--out", str(tmp_path)]) == 2
+    assert (
+        main(["bench", "learn", "--algos", "ppo", *TINY, "--set", "trpo:gamma=0.9", "--out", str(tmp_path)])
+        == 2
+    )
     assert "not in --algos" in capsys.readouterr().err
 
 
-def test_ray_backend_missing_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_ray_backend_missing_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
-    argv = ["bench", "learn", "--algos", "ppo", "--seeds", "1", *TINY, "--backend", "ray", "--out", str(tmp_path)]
+    argv = [
+        "bench",
+        "learn",
+        "--algos",
+        "ppo",
+        "--seeds",
+        "1",
+        *TINY,
+        "--backend",
+        "ray",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(argv) == 2
     assert "pip install" in capsys.readouterr().err
 
@@ -135,8 +188,25 @@ def test_ray_backend_missing_is_one_clear_line(tmp_path: Path, monkeypatch: pyte
 def test_ray_backend_runs_a_sweep(tmp_path: Path) -> None:
     import ray
 
-    argv = ["bench", "learn", "--algos", "ppo", "--seeds", "1", *TINY, "--steps", "256", "--workers", "1",
-            "--backend", "ray", "--set", *TINY_SET, "--out", str(tmp_path)]
+    argv = [
+        "bench",
+        "learn",
+        "--algos",
+        "ppo",
+        "--seeds",
+        "1",
+        *TINY,
+        "--steps",
+        "256",
+        "--workers",
+        "1",
+        "--backend",
+        "ray",
+        "--set",
+        *TINY_SET,
+        "--out",
+        str(tmp_path),
+    ]
     try:
         assert main(argv) == 0
     finally:
@@ -144,7 +214,9 @@ def test_ray_backend_runs_a_sweep(tmp_path: Path) -> None:
             ray.shutdown()
             pytest.fail("the bench left Ray running")
     run_dir = tmp_path / "runs" / "ppo" / "rlcv-LQR-v0" / "s0"
-    assert (run_dir / "model.pt").is_file() and (run_dir / "metrics.csv").is_file()  # shipped back from the task
+    assert (run_dir / "model.pt").is_file() and (
+        run_dir / "metrics.csv"
+    ).is_file()  # shipped back from the task
     assert (tmp_path / "curve_rlcv-LQR-v0.png").is_file()
 
 

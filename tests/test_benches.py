@@ -13,22 +13,65 @@ from rlcv.cli import main
 def ppo_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("var")
     run = root / "R"
-    code = main(["train", "--algo", "ppo", "--env", "InvertedPendulum-v5", "--steps", "512", "--run-dir", str(run),
-                 "--set", "n_steps=256", "batch_size=64", "n_epochs=1", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--algo",
+            "ppo",
+            "--env",
+            "InvertedPendulum-v5",
+            "--steps",
+            "512",
+            "--run-dir",
+            str(run),
+            "--set",
+            "n_steps=256",
+            "batch_size=64",
+            "n_epochs=1",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     return run
 
 
 def test_variance_harness_writes_json_png_and_report(ppo_run, tmp_path, capsys) -> None:
     out = tmp_path / "v" / "ip.json"
-    code = main(["bench", "variance", "--run", str(ppo_run), "--k", "0", "1", "3", "--batches", "4", "--batch-size",
-                 "256", "--ref-batches", "4", "--fit-steps", "512", "--model-steps", "10", "--json", str(out)])
+    code = main(
+        [
+            "bench",
+            "variance",
+            "--run",
+            str(ppo_run),
+            "--k",
+            "0",
+            "1",
+            "3",
+            "--batches",
+            "4",
+            "--batch-size",
+            "256",
+            "--ref-batches",
+            "4",
+            "--fit-steps",
+            "512",
+            "--model-steps",
+            "10",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert out.with_suffix(".png").is_file()
     rows = result["rows"]
-    assert [(r["k"], r["eta_mode"]) for r in rows] == [(0, "none"), (1, "fixed"), (3, "fixed"), (1, "fitted"),
-                                                        (3, "fitted")]
+    assert [(r["k"], r["eta_mode"]) for r in rows] == [
+        (0, "none"),
+        (1, "fixed"),
+        (3, "fixed"),
+        (1, "fitted"),
+        (3, "fitted"),
+    ]
     assert rows[0]["var_ratio_vs_k0"] == 1.0
     for r in rows:
         assert {"rel_trace_cov", "var_ratio_vs_k0", "cos_to_reference", "max_abs_bias_z"} <= r.keys()
@@ -45,10 +88,29 @@ def test_variance_harness_missing_run(tmp_path, capsys) -> None:
 
 
 def test_speed_bench_reports_ratio(tmp_path) -> None:
-    code = main(["bench", "speed", "--env", "InvertedPendulum-v5", "--steps", "2048", "--repeats", "1", "--algos", "ppo",
-                 "sb3-ppo", "--out", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "speed",
+            "--env",
+            "InvertedPendulum-v5",
+            "--steps",
+            "2048",
+            "--repeats",
+            "1",
+            "--algos",
+            "ppo",
+            "sb3-ppo",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "speed.json").read_text())
-    assert set(result["median_fps"]) == {"ppo", "sb3-ppo", "sb3-ppo-raw"}  # raw SB3 learn() as a fairness check
+    assert set(result["median_fps"]) == {
+        "ppo",
+        "sb3-ppo",
+        "sb3-ppo-raw",
+    }  # raw SB3 learn() as a fairness check
     assert result["ratios"]["ppo/sb3-ppo"] > 0 and result["ratios"]["ppo/sb3-ppo-raw"] > 0
     assert "rlcv bench speed" in (tmp_path / "speed.md").read_text()

@@ -49,7 +49,9 @@ def test_weight_is_derivative_of_conjugate_and_inverts_f_prime(name: str) -> Non
     (df,) = torch.autograd.grad(div.f(u).sum(), u)
     torch.testing.assert_close(df, div.activation(v), rtol=1e-9, atol=1e-10)
     # f(1) = 0 makes D_f a divergence; f-GAN's "GAN" f is 2·JS − log 4, offset by f(1) = −log 4.
-    assert div.f(torch.ones((), dtype=F64)).item() == pytest.approx(-math.log(4) if name == "gan" else 0.0, abs=1e-12)
+    assert div.f(torch.ones((), dtype=F64)).item() == pytest.approx(
+        -math.log(4) if name == "gan" else 0.0, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", sorted(DIVERGENCES))
@@ -64,7 +66,9 @@ def test_conjugate_is_the_fenchel_conjugate_of_f(name: str) -> None:
     torch.testing.assert_close(div.conjugate(t), sup, rtol=1e-5, atol=1e-5)
     w = div.log_weight(v).exp()
     torch.testing.assert_close(div.f(w) + div.conjugate(t), w * t, rtol=1e-9, atol=1e-10)
-    torch.testing.assert_close(div.conjugate_of_activation(_v_grid(name)), div.conjugate(div.activation(_v_grid(name))))
+    torch.testing.assert_close(
+        div.conjugate_of_activation(_v_grid(name)), div.conjugate(div.activation(_v_grid(name)))
+    )
 
 
 def test_pearson_clips_negative_weights() -> None:
@@ -81,8 +85,9 @@ def test_trained_discriminator_recovers_density_ratio(name: str) -> None:
     q = torch.tensor([0.25, 0.25, 0.3, 0.2], dtype=F64)
     div = DIVERGENCES[name]
     v = torch.zeros(4, dtype=F64, requires_grad=True)
-    opt = torch.optim.LBFGS([v], lr=1.0, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-14,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [v], lr=1.0, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-14, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -100,7 +105,9 @@ def test_trained_discriminator_recovers_density_ratio(name: str) -> None:
 def _two_bit_space(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """All 4 outcomes x of two independent Bernoulli(σ(θ)) bits, log g(x) and ∇_θ log g(x) = x − σ(θ)."""
     x = torch.tensor(list(itertools.product([0, 1], repeat=2)), dtype=F64)
-    log_g = (x * torch.nn.functional.logsigmoid(theta) + (1 - x) * torch.nn.functional.logsigmoid(-theta)).sum(-1)
+    log_g = (
+        x * torch.nn.functional.logsigmoid(theta) + (1 - x) * torch.nn.functional.logsigmoid(-theta)
+    ).sum(-1)
     return x, log_g, x - torch.sigmoid(theta)
 
 
@@ -181,24 +188,43 @@ def test_log_weight_diagnostics() -> None:
 # ---------------------------------------------------------------------------- the agent's update
 
 
-def _batch(*, group_rewards: torch.Tensor, obs_dim: int = 3, n_actions: int = 4,
-           actions: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> RolloutBatch:
+def _batch(
+    *,
+    group_rewards: torch.Tensor,
+    obs_dim: int = 3,
+    n_actions: int = 4,
+    actions: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+) -> RolloutBatch:
     T, N, G = group_rewards.shape
     obs = torch.randn(T, N, obs_dim)
     if actions is None:
         actions = torch.randint(0, 2, (T, N, G, n_actions))
     zeros, false = torch.zeros(T, N), torch.zeros(T, N, dtype=torch.bool)
-    return RolloutBatch(obs=obs, next_obs=obs, raw_obs=obs, raw_next_obs=obs, actions=actions,
-                        log_probs=torch.zeros(T, N, G), noise=noise if noise is not None else torch.zeros(T, N, G, 1),
-                        rewards=zeros, raw_rewards=zeros, terminated=~false, truncated=false,
-                        group_rewards=group_rewards)
+    return RolloutBatch(
+        obs=obs,
+        next_obs=obs,
+        raw_obs=obs,
+        raw_next_obs=obs,
+        actions=actions,
+        log_probs=torch.zeros(T, N, G),
+        noise=noise if noise is not None else torch.zeros(T, N, G, 1),
+        rewards=zeros,
+        raw_rewards=zeros,
+        terminated=~false,
+        truncated=false,
+        group_rewards=group_rewards,
+    )
 
 
 def _agent(cls=BGAN, config_cls=BGANConfig, **kwargs):
     torch.manual_seed(0)
     config = config_cls(hidden_sizes=[8], n_samples=5, learning_rate=1e-3, **kwargs)
-    return cls(observation_space=gym.spaces.Box(-1, 1, (3,), np.float32), action_space=gym.spaces.MultiBinary(4),
-               config=config)
+    return cls(
+        observation_space=gym.spaces.Box(-1, 1, (3,), np.float32),
+        action_space=gym.spaces.MultiBinary(4),
+        config=config,
+    )
 
 
 @pytest.mark.parametrize("algo", ["bgan", "bgan-reinforce"])
@@ -218,7 +244,7 @@ def test_agent_gradient_is_the_estimator_formula(algo: str) -> None:
     obs, actions = batch.obs.reshape(6, 3), batch.actions.reshape(6, 5, 4)
     for b in range(6):
         for m in range(5):
-            grads = torch.autograd.grad(agent.policy.log_prob(obs[b:b + 1], actions[b, m][None])[0], params)
+            grads = torch.autograd.grad(agent.policy.log_prob(obs[b : b + 1], actions[b, m][None])[0], params)
             for e, g in zip(expected, grads):
                 e += adv[b, m] * g.double() / 6
     agent.optimizer.param_groups[0]["lr"] = 0.0
@@ -234,8 +260,10 @@ def test_relaxed_straight_through_reproduces_collected_actions() -> None:
     the env scored, for Bernoulli and multi-categorical generators, and gradients reach θ."""
     torch.manual_seed(0)
     obs = torch.randn(6, 3)
-    for policy in (BernoulliPolicy(3, 5, hidden_sizes=[8]),
-                   MultiCategoricalPolicy(3, np.full(5, 4), hidden_sizes=[8])):
+    for policy in (
+        BernoulliPolicy(3, 5, hidden_sizes=[8]),
+        MultiCategoricalPolicy(3, np.full(5, 4), hidden_sizes=[8]),
+    ):
         for p in policy.parameters():  # away from the near-uniform init
             p.data.normal_(0, 1)
         s = policy.sample(obs, 7)
@@ -258,7 +286,9 @@ def test_fixed_split_and_quantisation() -> None:
     held = np.arange(1797) % HELD_OUT_EVERY == 0
     np.testing.assert_array_equal(d["y_held_out"], raw.target[held])
     np.testing.assert_array_equal(d["x_held_out"], (raw.data[held] >= 8).astype(np.float32))
-    np.testing.assert_array_equal(quantize(np.array([0, 3, 4, 7, 8, 11, 12, 16.0]), 4) * 3, [0, 0, 1, 1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(
+        quantize(np.array([0, 3, 4, 7, 8, 11, 12, 16.0]), 4) * 3, [0, 0, 1, 1, 2, 2, 3, 3]
+    )
     np.testing.assert_allclose(np.unique(digits(4)["x_train"]), [0.0, 1 / 3, 2 / 3, 1.0], rtol=1e-6)
 
 
@@ -293,7 +323,9 @@ def test_group_is_scored_by_one_discriminator_and_state_round_trips() -> None:
     other.load_state_dict(state)
     other.reset(seed=99)  # a later reset must not re-initialise a loaded discriminator
     probe = torch.from_numpy(rng.integers(0, 2, (5, 64))).float()
-    torch.testing.assert_close(other.differentiable_reward(None, probe), env.differentiable_reward(None, probe))
+    torch.testing.assert_close(
+        other.differentiable_reward(None, probe), env.differentiable_reward(None, probe)
+    )
     assert other.disc_updates == 1 and other._buffered == env._buffered == 4
 
 

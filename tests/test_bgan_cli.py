@@ -18,14 +18,43 @@ from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
 from rlcv.train import Session
 
 ENV = "rlcv/BGAN-Digits-v0"
-TINY = ["--set", "n_steps=16", "n_samples=4", "hidden_sizes=[16]",
-        "--env-kwargs", '{"disc_hidden_sizes": [16], "disc_batch_size": 16, "eval_samples": 60}']
+TINY = [
+    "--set",
+    "n_steps=16",
+    "n_samples=4",
+    "hidden_sizes=[16]",
+    "--env-kwargs",
+    '{"disc_hidden_sizes": [16], "disc_batch_size": 16, "eval_samples": 60}',
+]
 
 
-def _train(run_dir: Path, *, algo: str = "bgan", env: str = ENV, steps: int = 64, seed: int = 0,
-           extra: list[str] | None = None) -> int:
-    return main(["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed), *TINY,
-                 *(extra or []), "--no-progress", "--run-dir", str(run_dir)])
+def _train(
+    run_dir: Path,
+    *,
+    algo: str = "bgan",
+    env: str = ENV,
+    steps: int = 64,
+    seed: int = 0,
+    extra: list[str] | None = None,
+) -> int:
+    return main(
+        [
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            env,
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+            *TINY,
+            *(extra or []),
+            "--no-progress",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -94,8 +123,9 @@ def test_resume_continues_the_discriminator(tmp_path: Path) -> None:
     assert float(rows[3]["disc_updates"]) == 15  # continued from 7, not restarted from 0
     # The resumed session starts from the saved discriminator.
     meta = yaml.safe_load((run / "config.yaml").read_text())
-    session = Session(algo="bgan", env_id=ENV, config=build_config(agent_class("bgan").config_cls, meta["config"]),
-                      seed=0)
+    session = Session(
+        algo="bgan", env_id=ENV, config=build_config(agent_class("bgan").config_cls, meta["config"]), seed=0
+    )
     session.load_state_dict(checkpoint.load(run / "checkpoints" / "last.pt"))
     env = session.envs.envs[0].unwrapped
     final = checkpoint.load(run / "checkpoints" / "last.pt")["collector"]["env_states"][0]
@@ -105,13 +135,16 @@ def test_resume_continues_the_discriminator(tmp_path: Path) -> None:
     session.envs.close()
 
 
-@pytest.mark.parametrize(("algo", "env", "extra"), [
-    ("bgan-reinforce", ENV, []),
-    ("bgan-gumbel", ENV, ["--set", "n_envs=2"]),  # one discriminator per env, rows scored by their own
-    ("bgan-gumbel", "rlcv/BGAN-Digits4-v0", ["--set", "straight_through=false"]),
-    ("bgan", "rlcv/BGAN-Digits4-v0", []),
-    ("bgan", "rlcv/BGAN-DigitsCont-v0", ["--set", "log_std_init=-1.0"]),  # the continuous objective
-])
+@pytest.mark.parametrize(
+    ("algo", "env", "extra"),
+    [
+        ("bgan-reinforce", ENV, []),
+        ("bgan-gumbel", ENV, ["--set", "n_envs=2"]),  # one discriminator per env, rows scored by their own
+        ("bgan-gumbel", "rlcv/BGAN-Digits4-v0", ["--set", "straight_through=false"]),
+        ("bgan", "rlcv/BGAN-Digits4-v0", []),
+        ("bgan", "rlcv/BGAN-DigitsCont-v0", ["--set", "log_std_init=-1.0"]),  # the continuous objective
+    ],
+)
 def test_variants_train_and_eval(algo: str, env: str, extra: list[str], tmp_path: Path, capsys) -> None:
     run = tmp_path / "R"
     assert _train(run, algo=algo, env=env, steps=64, extra=extra) == 0
@@ -151,16 +184,44 @@ def test_bench_report_verdicts(tmp_path: Path) -> None:
     from rlcv.bench.bgan import write_report
 
     def run(algo: str, seed: int, c2st: float, classes: int) -> dict:
-        return {"algo": algo, "seed": seed, "run_dir": str(tmp_path / "missing"), "c2st_accuracy": c2st,
-                "nn1_accuracy": 0.6, "class_coverage": classes, "label_entropy": 2.0, "eval_log_w_mean": -1.0,
-                "train": {"ess": 5.0, "entropy": 10.0, "updates": 100}}
+        return {
+            "algo": algo,
+            "seed": seed,
+            "run_dir": str(tmp_path / "missing"),
+            "c2st_accuracy": c2st,
+            "nn1_accuracy": 0.6,
+            "class_coverage": classes,
+            "label_entropy": 2.0,
+            "eval_log_w_mean": -1.0,
+            "train": {"ess": 5.0, "entropy": 10.0, "updates": 100},
+        }
 
-    ref = {"c2st_accuracy": 0.5, "nn1_accuracy": 0.5, "class_coverage": 10, "label_entropy": 2.3,
-           "classifier_accuracy": 0.97}
-    payload = {"env": ENV, "steps": 6400, "seeds": 2, "overrides": [], "train_wall_seconds": 60.0, "workers": 2,
-               "runs_root": "runs/x", "command": "rlcv bench bgan --seeds 2", "real_reference": ref,
-               "runs": [run("bgan", 0, 0.80, 10), run("bgan-reinforce", 0, 0.90, 3), run("bgan-gumbel", 0, 0.85, 9),
-                        run("bgan", 1, 0.88, 9), run("bgan-reinforce", 1, 0.86, 4), run("bgan-gumbel", 1, 0.95, 10)]}
+    ref = {
+        "c2st_accuracy": 0.5,
+        "nn1_accuracy": 0.5,
+        "class_coverage": 10,
+        "label_entropy": 2.3,
+        "classifier_accuracy": 0.97,
+    }
+    payload = {
+        "env": ENV,
+        "steps": 6400,
+        "seeds": 2,
+        "overrides": [],
+        "train_wall_seconds": 60.0,
+        "workers": 2,
+        "runs_root": "runs/x",
+        "command": "rlcv bench bgan --seeds 2",
+        "real_reference": ref,
+        "runs": [
+            run("bgan", 0, 0.80, 10),
+            run("bgan-reinforce", 0, 0.90, 3),
+            run("bgan-gumbel", 0, 0.85, 9),
+            run("bgan", 1, 0.88, 9),
+            run("bgan-reinforce", 1, 0.86, 4),
+            run("bgan-gumbel", 1, 0.95, 10),
+        ],
+    }
     text = write_report(payload, tmp_path)
     assert (tmp_path / "bgan.md").read_text() == text
     assert "two-sample accuracy (mean C2ST closer to 0.5): **yes** (bgan 0.840, bgan-reinforce 0.880" in text

@@ -32,7 +32,9 @@ FAST_TRPO = ["--set", "n_steps=256", "n_critic_updates=2"]
 
 class _DictActionEnv(gym.Env):
     observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-    action_space = gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)})
+    action_space = gym.spaces.Dict(
+        {"a": gym.spaces.Discrete(2), "b": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)}
+    )
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -72,11 +74,34 @@ for _id, _entry in ((DICT_ENV, _DictActionEnv), (NAN_ENV, _NanRewardEnv)):
 # ---------------------------------------------------------------------------- helpers
 
 
-def _train(run_dir: Path | str, *, algo: str = "ppo", steps: int = 512, seed: int = 1, env: str = ENV,
-           extra: list[str] | None = None) -> int:
+def _train(
+    run_dir: Path | str,
+    *,
+    algo: str = "ppo",
+    steps: int = 512,
+    seed: int = 1,
+    env: str = ENV,
+    extra: list[str] | None = None,
+) -> int:
     fast = FAST if algo == "ppo" else FAST_TRPO
-    return main(["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed), *fast,
-                 "--no-progress", "--run-dir", str(run_dir), *(extra or [])])
+    return main(
+        [
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            env,
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+            *fast,
+            "--no-progress",
+            "--run-dir",
+            str(run_dir),
+            *(extra or []),
+        ]
+    )
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -149,7 +174,7 @@ def test_train_writes_run_dir(algo: str, tmp_path, monkeypatch, capsys) -> None:
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert tuple(header[: len(COMMON_METRICS)]) == COMMON_METRICS
     assert header[:5] == ["step", "time_elapsed", "fps", "episodes", "episode_return_mean"]
-    assert tuple(header[len(COMMON_METRICS):]) == agent_class(algo).metric_names
+    assert tuple(header[len(COMMON_METRICS) :]) == agent_class(algo).metric_names
     rows = _rows(run)
     assert [int(r["step"]) for r in rows] == [256, 512]
     assert all(float(r["episode_return_mean"]) > 0 and float(r["fps"]) > 0 for r in rows)
@@ -175,8 +200,10 @@ def test_same_seed_is_deterministic_other_seed_differs(tmp_path, monkeypatch, ba
     assert _without_wall_clock(same) == _without_wall_clock(base)
     assert _without_wall_clock(other) != _without_wall_clock(base)
     assert [r["policy_loss"] for r in other] != [r["policy_loss"] for r in base]
-    _assert_same(checkpoint.load(tmp_path / "A" / "checkpoints" / "last.pt"),
-                 checkpoint.load(base_run / "checkpoints" / "last.pt"))
+    _assert_same(
+        checkpoint.load(tmp_path / "A" / "checkpoints" / "last.pt"),
+        checkpoint.load(base_run / "checkpoints" / "last.pt"),
+    )
 
 
 # ---------------------------------------------------------------------------- eval
@@ -253,7 +280,9 @@ def test_resume_is_deterministic(tmp_path, base_run) -> None:
     for run in (a, b):
         assert main(["train", "--resume", str(run), "--steps", "1024", "--no-progress"]) == 0
     assert _without_wall_clock(_rows(a)) == _without_wall_clock(_rows(b))
-    _assert_same(checkpoint.load(a / "checkpoints" / "last.pt"), checkpoint.load(b / "checkpoints" / "last.pt"))
+    _assert_same(
+        checkpoint.load(a / "checkpoints" / "last.pt"), checkpoint.load(b / "checkpoints" / "last.pt")
+    )
 
 
 def test_resume_without_new_steps_is_a_no_op_on_metrics(tmp_path, base_run) -> None:

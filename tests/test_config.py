@@ -34,11 +34,17 @@ def test_did_you_mean() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
-    [("n_steps", 2.5, "expected a int"), ("n_steps", "256", "expected a int"),
-     ("normalize_obs", 1, "expected a bool"), ("learning_rate", "fast", "expected a float"),
-     ("learning_rate", True, "expected a float"), ("hidden_sizes", 64, "expected a list"),
-     ("activation", 3, "expected a str"), ("env_kwargs", [1], "expected a dict"),
-     ("target_kl", "x", "expected float | None")],
+    [
+        ("n_steps", 2.5, "expected a int"),
+        ("n_steps", "256", "expected a int"),
+        ("normalize_obs", 1, "expected a bool"),
+        ("learning_rate", "fast", "expected a float"),
+        ("learning_rate", True, "expected a float"),
+        ("hidden_sizes", 64, "expected a list"),
+        ("activation", 3, "expected a str"),
+        ("env_kwargs", [1], "expected a dict"),
+        ("target_kl", "x", "expected float | None"),
+    ],
 )
 def test_wrong_type_is_rejected(key: str, value, expected: str) -> None:
     with pytest.raises(RlcvError, match=f"config key '{key}' got") as info:
@@ -47,8 +53,16 @@ def test_wrong_type_is_rejected(key: str, value, expected: str) -> None:
 
 
 def test_types_are_coerced() -> None:
-    cfg = build_config(PPOConfig, {"learning_rate": 1, "target_kl": None, "hidden_sizes": (32, 32),
-                                   "env_kwargs": {"horizon": 30}, "gamma": 1})
+    cfg = build_config(
+        PPOConfig,
+        {
+            "learning_rate": 1,
+            "target_kl": None,
+            "hidden_sizes": (32, 32),
+            "env_kwargs": {"horizon": 30},
+            "gamma": 1,
+        },
+    )
     assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
     assert cfg.gamma == 1.0 and isinstance(cfg.gamma, float)
     assert cfg.target_kl is None
@@ -64,10 +78,23 @@ def test_list_element_types_are_checked(value) -> None:
 
 
 def test_parse_overrides_types() -> None:
-    out = parse_overrides(["learning_rate=3e-4", "lr2=3.0e-4", "big=1e30", "n_steps=256", "neg=-5",
-                           "hidden_sizes=[64,64]", "normalize_obs=false", "ortho_init=True",
-                           "activation=relu", "target_kl=null", "env_kwargs={horizon: 30}", "empty=",
-                           "expr=a=b"])
+    out = parse_overrides(
+        [
+            "learning_rate=3e-4",
+            "lr2=3.0e-4",
+            "big=1e30",
+            "n_steps=256",
+            "neg=-5",
+            "hidden_sizes=[64,64]",
+            "normalize_obs=false",
+            "ortho_init=True",
+            "activation=relu",
+            "target_kl=null",
+            "env_kwargs={horizon: 30}",
+            "empty=",
+            "expr=a=b",
+        ]
+    )
     assert out["learning_rate"] == 3e-4 and isinstance(out["learning_rate"], float)
     assert out["lr2"] == 3e-4 and out["big"] == 1e30
     assert out["n_steps"] == 256 and isinstance(out["n_steps"], int)
@@ -82,8 +109,10 @@ def test_parse_overrides_types() -> None:
 
 
 def test_parse_overrides_then_build() -> None:
-    cfg = build_config(PPOConfig, parse_overrides(["learning_rate=3e-4", "n_steps=128", "hidden_sizes=[8]",
-                                                   "normalize_obs=true"]))
+    cfg = build_config(
+        PPOConfig,
+        parse_overrides(["learning_rate=3e-4", "n_steps=128", "hidden_sizes=[8]", "normalize_obs=true"]),
+    )
     assert (cfg.learning_rate, cfg.n_steps, cfg.hidden_sizes, cfg.normalize_obs) == (3e-4, 128, [8], True)
 
 
@@ -139,15 +168,25 @@ def test_load_yaml_errors(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("cls", "values", "match"),
-    [(PPOConfig, {"n_steps": 0}, "n_steps"), (PPOConfig, {"batch_size": 0}, "batch_size"),
-     (PPOConfig, {"n_epochs": 0}, "n_epochs"), (PPOConfig, {"learning_rate": 0.0}, "learning_rate"),
-     (PPOConfig, {"learning_rate": float("nan")}, "learning_rate"), (PPOConfig, {"clip_range": -0.1}, "clip_range"),
-     (PPOConfig, {"gae_lambda": 1.5}, "gae_lambda"), (PPOConfig, {"gamma": 0.0}, "gamma"),
-     (PPOConfig, {"gamma": 1.01}, "gamma"), (PPOConfig, {"n_envs": 0}, "n_envs"),
-     (PPOConfig, {"activation": "gelu"}, "activation"), (PPOConfig, {"vectorization": "ray"}, "vectorization"),
-     (PPOConfig, {"hidden_sizes": [64, 0]}, "hidden_sizes"), (PPOConfig, {"eval_episodes": 0}, "eval_episodes"),
-     (TRPOConfig, {"target_kl": 0.0}, "target_kl"), (TRPOConfig, {"n_steps": 0}, "n_steps"),
-     (TRPOConfig, {"line_search_shrinking_factor": 1.0}, "line_search_shrinking_factor")],
+    [
+        (PPOConfig, {"n_steps": 0}, "n_steps"),
+        (PPOConfig, {"batch_size": 0}, "batch_size"),
+        (PPOConfig, {"n_epochs": 0}, "n_epochs"),
+        (PPOConfig, {"learning_rate": 0.0}, "learning_rate"),
+        (PPOConfig, {"learning_rate": float("nan")}, "learning_rate"),
+        (PPOConfig, {"clip_range": -0.1}, "clip_range"),
+        (PPOConfig, {"gae_lambda": 1.5}, "gae_lambda"),
+        (PPOConfig, {"gamma": 0.0}, "gamma"),
+        (PPOConfig, {"gamma": 1.01}, "gamma"),
+        (PPOConfig, {"n_envs": 0}, "n_envs"),
+        (PPOConfig, {"activation": "gelu"}, "activation"),
+        (PPOConfig, {"vectorization": "ray"}, "vectorization"),
+        (PPOConfig, {"hidden_sizes": [64, 0]}, "hidden_sizes"),
+        (PPOConfig, {"eval_episodes": 0}, "eval_episodes"),
+        (TRPOConfig, {"target_kl": 0.0}, "target_kl"),
+        (TRPOConfig, {"n_steps": 0}, "n_steps"),
+        (TRPOConfig, {"line_search_shrinking_factor": 1.0}, "line_search_shrinking_factor"),
+    ],
 )
 def test_validation_errors(cls, values, match: str) -> None:
     with pytest.raises(RlcvError, match="invalid config") as info:

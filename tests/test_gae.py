@@ -25,20 +25,27 @@ DELTAS = torch.tensor([[1.0, 0.0], [1.0, 0.5], [2.5, 0.5], [3.25, -2.25]])
 
 
 def _gae(gae_lambda: float, **overrides) -> tuple[torch.Tensor, torch.Tensor]:
-    kwargs = {"rewards": REWARDS, "values": VALUES, "next_values": NEXT_VALUES, "terminated": TERMINATED,
-              "truncated": TRUNCATED}
+    kwargs = {
+        "rewards": REWARDS,
+        "values": VALUES,
+        "next_values": NEXT_VALUES,
+        "terminated": TERMINATED,
+        "truncated": TRUNCATED,
+    }
     kwargs.update(overrides)
     return compute_gae(**kwargs, gamma=GAMMA, gae_lambda=gae_lambda)
 
 
 def test_gae_hand_computed_lambda_half() -> None:
     adv, ret = _gae(0.5)  # γλ = 0.25
-    expected = torch.tensor([
-        [1.0 + 0.25 * 1.0, 0.0 + 0.25 * (0.5 + 0.25 * 0.5)],  # 1.25, 0.15625
-        [1.0, 0.5 + 0.25 * 0.5],  # env 0 terminated: cut;  0.625
-        [2.5 + 0.25 * 3.25, 0.5],  # 3.3125; env 1 truncated: cut
-        [3.25, -2.25],
-    ])
+    expected = torch.tensor(
+        [
+            [1.0 + 0.25 * 1.0, 0.0 + 0.25 * (0.5 + 0.25 * 0.5)],  # 1.25, 0.15625
+            [1.0, 0.5 + 0.25 * 0.5],  # env 0 terminated: cut;  0.625
+            [2.5 + 0.25 * 3.25, 0.5],  # 3.3125; env 1 truncated: cut
+            [3.25, -2.25],
+        ]
+    )
     torch.testing.assert_close(adv, expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(ret, expected + VALUES, rtol=0, atol=1e-6)
 
@@ -90,8 +97,9 @@ def test_gae_matches_forward_sum_definition(gae_lambda: float) -> None:
     next_values = torch.randn(T, N, generator=g, dtype=torch.float64)
     u = torch.rand(T, N, generator=g)
     terminated, truncated = u < 0.08, (u >= 0.08) & (u < 0.15)
-    adv, ret = compute_gae(rewards, values, next_values, terminated, truncated, gamma=gamma,
-                           gae_lambda=gae_lambda)
+    adv, ret = compute_gae(
+        rewards, values, next_values, terminated, truncated, gamma=gamma, gae_lambda=gae_lambda
+    )
     assert terminated.any() and truncated.any()
     expected = torch.zeros(T, N, dtype=torch.float64)
     for n in range(N):

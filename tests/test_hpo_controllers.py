@@ -36,13 +36,38 @@ EPISODE = TINY["budget"] // TINY["steps_per_action"]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _train(tmp_path: Path, algo: str, *, steps: int, seed: int = 0, name: str = "run", extra: list[str] = (),
-           env_kwargs: dict | None = None) -> tuple[int, Path, Path]:
+def _train(
+    tmp_path: Path,
+    algo: str,
+    *,
+    steps: int,
+    seed: int = 0,
+    name: str = "run",
+    extra: list[str] = (),
+    env_kwargs: dict | None = None,
+) -> tuple[int, Path, Path]:
     log = tmp_path / f"{name}.jsonl"
     run = tmp_path / name
     kwargs = json.dumps({**TINY, **(env_kwargs or {}), "episode_log": str(log)})
-    code = main(["train", "--algo", algo, "--env", ENV, "--steps", str(steps), "--seed", str(seed),
-                 "--run-dir", str(run), "--no-progress", "--env-kwargs", kwargs, *extra])
+    code = main(
+        [
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            ENV,
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+            "--run-dir",
+            str(run),
+            "--no-progress",
+            "--env-kwargs",
+            kwargs,
+            *extra,
+        ]
+    )
     return code, run, log
 
 
@@ -55,11 +80,17 @@ def _metrics(run: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("algo,population,extra", [
-    ("hpo-ucb1", 1, []), ("hpo-dts", 1, []), ("hpo-hd", 1, []), ("hpo-forward", 1, []),
-    ("hpo-pbt", 4, ["--set", "n_steps=2"]),
-    ("ppo", 1, ["--set", "n_steps=4", "batch_size=4", "n_epochs=1"]),
-])
+@pytest.mark.parametrize(
+    "algo,population,extra",
+    [
+        ("hpo-ucb1", 1, []),
+        ("hpo-dts", 1, []),
+        ("hpo-hd", 1, []),
+        ("hpo-forward", 1, []),
+        ("hpo-pbt", 4, ["--set", "n_steps=2"]),
+        ("ppo", 1, ["--set", "n_steps=4", "batch_size=4", "n_epochs=1"]),
+    ],
+)
 def test_controller_runs_an_inner_run_through_the_loop(tmp_path, algo, population, extra) -> None:
     code, run, log = _train(tmp_path, algo, steps=EPISODE * population, extra=extra)
     assert code == 0
@@ -107,8 +138,20 @@ def test_diverging_inner_runs_never_crash_the_loop(tmp_path) -> None:
 
 
 def test_controller_on_another_env_is_a_clear_error(tmp_path, capsys) -> None:
-    code = main(["train", "--algo", "hpo-ucb1", "--env", "rlcv/LQR-v0", "--steps", "10", "--run-dir",
-                 str(tmp_path / "r"), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--algo",
+            "hpo-ucb1",
+            "--env",
+            "rlcv/LQR-v0",
+            "--steps",
+            "10",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ]
+    )
     assert code == 2 and "Use --env rlcv/OnlineHPO-v0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
@@ -167,7 +210,7 @@ def test_dts_discounts_old_rewards() -> None:
     policy.observe(arm_up, 1.0)
     for _ in range(5):
         policy.observe(policy.arm_of(torch.tensor([-1.0, 0.0, 0.0])), 0.1)
-    assert policy.counts[0, 2].item() == pytest.approx(0.5 ** 5)
+    assert policy.counts[0, 2].item() == pytest.approx(0.5**5)
     assert policy.mode(_obs())[0, 0].item() == -1.0  # the recent arm wins on the (discounted) mean
 
 
@@ -200,15 +243,47 @@ def test_pbt_round_copies_the_best_member_into_the_worst() -> None:
 def test_bench_hpo_writes_the_table_at_a_tiny_budget(tmp_path) -> None:
     pytest.importorskip("optuna")
     out = tmp_path / "out"
-    code = main(["bench", "hpo", "--seeds", "1", "--budget", "40", "--steps-per-action", "10",
-                 "--trials", "2", "--grid", "0.01", "0.3", "--meta-episodes", "2", "--pbt-population", "2",
-                 "--env-kwargs", '{"hidden_size": 8}', "--out", str(out),
-                 "--work-dir", str(tmp_path / "work")])
+    code = main(
+        [
+            "bench",
+            "hpo",
+            "--seeds",
+            "1",
+            "--budget",
+            "40",
+            "--steps-per-action",
+            "10",
+            "--trials",
+            "2",
+            "--grid",
+            "0.01",
+            "0.3",
+            "--meta-episodes",
+            "2",
+            "--pbt-population",
+            "2",
+            "--env-kwargs",
+            '{"hidden_size": 8}',
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp_path / "work"),
+        ]
+    )
     assert code == 0
     result = json.loads((out / "hpo.json").read_text())
     methods = [r["method"] for r in result["table"]]
-    assert methods == ["grid", "default", "optuna-tpe", "hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward",
-                       "hpo-pbt-n2", "ppo"]
+    assert methods == [
+        "grid",
+        "default",
+        "optuna-tpe",
+        "hpo-ucb1",
+        "hpo-dts",
+        "hpo-hd",
+        "hpo-forward",
+        "hpo-pbt-n2",
+        "ppo",
+    ]
     by = {r["method"]: r for r in result["table"]}
     assert by["optuna-tpe"]["compute_runs"] == 2.0 and by["grid"]["compute_runs"] == 2.0
     assert by["hpo-pbt-n2"]["compute_runs"] == 2.0 and by["hpo-ucb1"]["compute_runs"] == 1.0
@@ -223,8 +298,23 @@ def test_bench_hpo_writes_the_table_at_a_tiny_budget(tmp_path) -> None:
 
 def test_eval_builds_the_controllers_own_policy(tmp_path, capsys) -> None:
     run = tmp_path / "R"
-    assert main(["train", "--algo", "hpo-ucb1", "--env", "rlcv/OnlineHPO-v0", "--steps", "60", "--run-dir", str(run),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "hpo-ucb1",
+                "--env",
+                "rlcv/OnlineHPO-v0",
+                "--steps",
+                "60",
+                "--run-dir",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["eval", str(run), "--episodes", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

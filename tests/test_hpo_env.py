@@ -71,8 +71,13 @@ def test_same_seed_same_trajectory() -> None:
 
 
 def test_hyperparameters_are_clipped_to_their_ranges() -> None:
-    env = OnlineHPOEnv(**TINY, lr_range=(1e-3, 0.5), batch_size_range=(8, 64),
-                       weight_decay_range=(1e-5, 1e-2), max_factor=1e3)
+    env = OnlineHPOEnv(
+        **TINY,
+        lr_range=(1e-3, 0.5),
+        batch_size_range=(8, 64),
+        weight_decay_range=(1e-5, 1e-2),
+        max_factor=1e3,
+    )
     space = env.observation_space
     env.reset(seed=0)
     for sign in (1.0, -1.0):
@@ -80,8 +85,11 @@ def test_hyperparameters_are_clipped_to_their_ranges() -> None:
         obs, *_ = env.step(np.full(3, 100.0 * sign, np.float32))
         assert space.contains(obs)
         hp = env.hparams()
-        expected = {"lr": 0.5, "batch_size": 64, "weight_decay": 1e-2} if sign > 0 else \
-            {"lr": 1e-3, "batch_size": 8, "weight_decay": 1e-5}
+        expected = (
+            {"lr": 0.5, "batch_size": 64, "weight_decay": 1e-2}
+            if sign > 0
+            else {"lr": 1e-3, "batch_size": 8, "weight_decay": 1e-5}
+        )
         assert hp == pytest.approx(expected)
         assert obs[OBS["log10_lr"]] == pytest.approx(math.log10(expected["lr"]), abs=1e-6)
         assert obs[OBS["log2_batch_size"]] == pytest.approx(math.log2(expected["batch_size"]), abs=1e-6)
@@ -165,8 +173,14 @@ def test_forward_mode_hypergradient_matches_the_closed_form_on_a_quadratic() -> 
 
     theta, Z = theta0.clone(), torch.zeros(4, 2, dtype=torch.float64)
     for _ in range(T):
-        res = sgd_step(theta, lambda th: (0.5 * th @ A @ th - b @ th, None), lr=lr, weight_decay=wd,
-                       weight_mask=mask, tangents=Z)
+        res = sgd_step(
+            theta,
+            lambda th: (0.5 * th @ A @ th - b @ th, None),
+            lr=lr,
+            weight_decay=wd,
+            weight_mask=mask,
+            tangents=Z,
+        )
         theta, Z = res.theta, res.tangents
     hyper = Z.T @ (theta - c)
 
@@ -215,8 +229,13 @@ def test_env_hd_signal_sums_consecutive_gradient_products() -> None:
     expected = 0.0
     for _ in range(TINY["steps_per_action"]):
         idx = torch.randint(0, len(y), (env.batch_size,), generator=gen)
-        res = sgd_step(theta, lambda th, idx=idx: env.task.loss(th, X[idx], y[idx]), lr=run.lr,
-                       weight_decay=run.weight_decay, weight_mask=env.task.weight_mask)
+        res = sgd_step(
+            theta,
+            lambda th, idx=idx: env.task.loss(th, X[idx], y[idx]),
+            lr=run.lr,
+            weight_decay=run.weight_decay,
+            weight_mask=env.task.weight_mask,
+        )
         expected += float(res.grad @ prev)
         theta, prev = res.theta, res.grad
     assert obs[OBS["hd_signal"]] == pytest.approx(expected, rel=1e-4)

@@ -34,8 +34,13 @@ def _initial_return(algo: str, seed: int) -> float:
     config = resolve_config(algo, ENV, None, OVERRIDES[algo])
     session = Session(algo=algo, env_id=ENV, config=config, seed=seed)
     try:
-        return evaluate(session.agent.policy, ENV, episodes=EVAL_EPISODES, obs_normalizer=session.obs_normalizer,
-                        seed=EVAL_SEED)["mean_return"]
+        return evaluate(
+            session.agent.policy,
+            ENV,
+            episodes=EVAL_EPISODES,
+            obs_normalizer=session.obs_normalizer,
+            seed=EVAL_SEED,
+        )["mean_return"]
     finally:
         session.envs.close()
 
@@ -54,8 +59,17 @@ def test_agent_improves_on_lqr(algo: str, tmp_path) -> None:
     seed = 0
     before = _initial_return(algo, seed)
     assert -30.0 < before < -15.0  # ≈ the zero policy (−20)
-    run_dir = train(TrainRequest(algo=algo, env=ENV, steps=STEPS, seed=seed, overrides=OVERRIDES[algo],
-                                 run_dir=str(tmp_path / "run"), progress=False))
+    run_dir = train(
+        TrainRequest(
+            algo=algo,
+            env=ENV,
+            steps=STEPS,
+            seed=seed,
+            overrides=OVERRIDES[algo],
+            run_dir=str(tmp_path / "run"),
+            progress=False,
+        )
+    )
     after = eval_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED)["mean_return"]
     assert after > before + 6.0, (before, after)
     assert after > -13.0, after

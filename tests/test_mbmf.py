@@ -33,8 +33,12 @@ LQR_KWARGS = {"state_dim": 4, "action_dim": 2, "horizon": 30}
 def _batch(env_id: str, policy, n_steps: int, n_envs: int = 2, seed: int = 0, **env_kwargs):
     envs = make_vec_env(env_id, n_envs=n_envs, env_kwargs=env_kwargs)
     shape = envs.single_observation_space.shape
-    collector = Collector(envs, policy, obs_normalizer=ObsNormalizer(shape, enabled=False),
-                          reward_scaler=RewardScaler(n_envs, enabled=False, gamma=0.99))
+    collector = Collector(
+        envs,
+        policy,
+        obs_normalizer=ObsNormalizer(shape, enabled=False),
+        reward_scaler=RewardScaler(n_envs, enabled=False, gamma=0.99),
+    )
     collector.reset(seed)
     torch.manual_seed(seed)
     batch = collector.collect(n_steps)
@@ -44,8 +48,12 @@ def _batch(env_id: str, policy, n_steps: int, n_envs: int = 2, seed: int = 0, **
 
 def _bind(agent, env_id: str) -> None:
     env = gym.make(env_id)
-    agent.bind(env_id=env_id, env_kwargs={}, obs_normalizer=ObsNormalizer(env.observation_space.shape, enabled=False),
-               reward_scaler=RewardScaler(1, enabled=False, gamma=0.99))
+    agent.bind(
+        env_id=env_id,
+        env_kwargs={},
+        obs_normalizer=ObsNormalizer(env.observation_space.shape, enabled=False),
+        reward_scaler=RewardScaler(1, enabled=False, gamma=0.99),
+    )
 
 
 # ---------------------------------------------------------------------------- k = 0 is the baseline
@@ -54,7 +62,9 @@ def _bind(agent, env_id: str) -> None:
 def test_k0_estimator_equals_state_baseline_exactly() -> None:
     env = gym.make("InvertedPendulum-v5")
     torch.manual_seed(0)
-    base = PPO(observation_space=env.observation_space, action_space=env.action_space, config=PPOConfig(n_steps=64))
+    base = PPO(
+        observation_space=env.observation_space, action_space=env.action_space, config=PPOConfig(n_steps=64)
+    )
     batch = _batch("InvertedPendulum-v5", base.policy, 64)
     baseline = StateValueBaseline(gamma=0.99, gae_lambda=0.95, normalize_advantage=True)
     mbmf = MBMFControlVariate(model=ExactDynamics.__new__(ExactDynamics), k=0, gamma=0.99, gae_lambda=0.95)
@@ -66,12 +76,23 @@ def test_k0_estimator_equals_state_baseline_exactly() -> None:
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
 
 
-@pytest.mark.parametrize(("base_cls", "base_cfg", "mb_cls", "mb_cfg"), [
-    (PPO, PPOConfig(n_steps=128, batch_size=32, n_epochs=2), MBMFPPO,
-     MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=2, k=0, model_train_steps=2)),
-    (TRPO, TRPOConfig(n_steps=128, n_critic_updates=2), MBMFTRPO,
-     MBMFTRPOConfig(n_steps=128, n_critic_updates=2, k=0, model_train_steps=2)),
-])
+@pytest.mark.parametrize(
+    ("base_cls", "base_cfg", "mb_cls", "mb_cfg"),
+    [
+        (
+            PPO,
+            PPOConfig(n_steps=128, batch_size=32, n_epochs=2),
+            MBMFPPO,
+            MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=2, k=0, model_train_steps=2),
+        ),
+        (
+            TRPO,
+            TRPOConfig(n_steps=128, n_critic_updates=2),
+            MBMFTRPO,
+            MBMFTRPOConfig(n_steps=128, n_critic_updates=2, k=0, model_train_steps=2),
+        ),
+    ],
+)
 def test_k0_update_equals_base_algorithm(base_cls, base_cfg, mb_cls, mb_cfg) -> None:
     """One full PPO / TRPO update with MBMF at k = 0 gives bit-identical policy and critic weights."""
     env = gym.make("InvertedPendulum-v5")
@@ -88,8 +109,11 @@ def test_k0_update_equals_base_algorithm(base_cls, base_cfg, mb_cls, mb_cfg) -> 
     base.update(batch)
     torch.manual_seed(1)
     mb.update(batch)
-    for p, q in zip([*base.policy.parameters(), *base.value_fn.parameters()],
-                    [*mb.policy.parameters(), *mb.value_fn.parameters()], strict=True):
+    for p, q in zip(
+        [*base.policy.parameters(), *base.value_fn.parameters()],
+        [*mb.policy.parameters(), *mb.value_fn.parameters()],
+        strict=True,
+    ):
         assert torch.equal(p, q)
 
 
@@ -98,7 +122,9 @@ def test_k3_changes_the_update() -> None:
     spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
     torch.manual_seed(0)
     base = PPO(**spaces, config=PPOConfig(n_steps=128, batch_size=32, n_epochs=1))
-    mb = MBMFPPO(**spaces, config=MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=1, k=3, model_train_steps=5))
+    mb = MBMFPPO(
+        **spaces, config=MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=1, k=3, model_train_steps=5)
+    )
     _bind(mb, "InvertedPendulum-v5")
     mb.policy.load_state_dict(base.policy.state_dict())
     mb.value_fn.load_state_dict(base.value_fn.state_dict())
@@ -147,7 +173,9 @@ def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
     limited = dataclasses.replace(batch, time_limit=3, episode_step=torch.arange(8)[:, None].expand(8, 2))
     cv_limited = est.control_variate(limited, policy, value_fn, limited.actions[:, :, 0])
     k1 = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
-    torch.testing.assert_close(cv_limited[2], k1.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])[2])
+    torch.testing.assert_close(
+        cv_limited[2], k1.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])[2]
+    )
     torch.testing.assert_close(cv_limited[0], cv[0])
 
 
@@ -164,12 +192,14 @@ def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
         total = 0.0
         for i in range(3):
             if i > 0:
-                a = (policy.mean_net.double()(s.float().double()) + policy.log_std.double().exp()
-                     * batch.noise[t + i, n, 0].double())
+                a = (
+                    policy.mean_net.double()(s.float().double())
+                    + policy.log_std.double().exp() * batch.noise[t + i, n, 0].double()
+                )
             s_next, r = env.unwrapped.model_step(s, a)
-            total += 0.95 ** i * r.item()
+            total += 0.95**i * r.item()
             s = s_next
-        total += 0.95 ** 3 * value_fn.double()(s).item()
+        total += 0.95**3 * value_fn.double()(s).item()
     policy.float()
     value_fn.float()
     assert cv[t, n].item() == pytest.approx(total, rel=1e-4)
@@ -183,20 +213,39 @@ def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
 # ---------------------------------------------------------------------------- unbiasedness with power
 
 
-@pytest.mark.parametrize(("k", "model", "cut"), [(0, "exact", True), (1, "exact", True), (3, "exact", True),
-                                                 (10, "exact", True), (1, "learned", True), (3, "learned", True),
-                                                 (10, "learned", True), (3, "exact", False), (10, "learned", False)])
+@pytest.mark.parametrize(
+    ("k", "model", "cut"),
+    [
+        (0, "exact", True),
+        (1, "exact", True),
+        (3, "exact", True),
+        (10, "exact", True),
+        (1, "learned", True),
+        (3, "learned", True),
+        (10, "learned", True),
+        (3, "exact", False),
+        (10, "learned", False),
+    ],
+)
 def test_estimator_is_unbiased(k: int, model: str, cut: bool) -> None:
-    result = run_gradcheck(env_kwargs=LQR_KWARGS, k=k, estimates=1000, episodes=5, model=model, model_steps=600,
-                           cut_at_terminations=cut)
+    result = run_gradcheck(
+        env_kwargs=LQR_KWARGS,
+        k=k,
+        estimates=1000,
+        episodes=5,
+        model=model,
+        model_steps=600,
+        cut_at_terminations=cut,
+    )
     assert result["passed"], result
     assert result["rel_error"] < 0.15
 
 
 @pytest.mark.parametrize(("k", "model"), [(3, "exact"), (10, "exact"), (3, "learned")])
 def test_same_test_rejects_dropped_pathwise_term(k: int, model: str) -> None:
-    result = run_gradcheck(env_kwargs=LQR_KWARGS, k=k, estimates=1000, episodes=5, model=model, variant="broken",
-                           model_steps=600)
+    result = run_gradcheck(
+        env_kwargs=LQR_KWARGS, k=k, estimates=1000, episodes=5, model=model, variant="broken", model_steps=600
+    )
     assert not result["passed"]
     assert result["max_abs_z"] > 3 * result["z_threshold"]
 
@@ -209,8 +258,22 @@ def test_control_variate_reduces_variance_on_lqr() -> None:
 
 def test_gradcheck_cli_json(tmp_path, capsys) -> None:
     out = tmp_path / "gc.json"
-    code = main(["bench", "gradcheck", "--env-kwargs", json.dumps(LQR_KWARGS), "--k", "3", "--estimates", "200",
-                 "--episodes", "5", "--json", str(out)])
+    code = main(
+        [
+            "bench",
+            "gradcheck",
+            "--env-kwargs",
+            json.dumps(LQR_KWARGS),
+            "--k",
+            "3",
+            "--estimates",
+            "200",
+            "--episodes",
+            "5",
+            "--json",
+            str(out),
+        ]
+    )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = json.loads(out.read_text())
     assert code == 0 and printed["passed"] is True and saved["passed"] is True
@@ -227,10 +290,18 @@ def test_ensemble_learns_linear_dynamics() -> None:
     batch = collect("rlcv/LQR-v0", LQR_KWARGS, linear_policy(env, 0), n_envs=100, seed=0)
     model = EnsembleDynamics(4, 2, ensemble_size=2, hidden_sizes=[64, 64], predict_termination=False)
     replay = TransitionReplay(10_000)
-    replay.add(batch.raw_obs, batch.actions[:, :, 0], batch.raw_next_obs, batch.raw_rewards, batch.terminated,
-               batch.truncated)
+    replay.add(
+        batch.raw_obs,
+        batch.actions[:, :, 0],
+        batch.raw_next_obs,
+        batch.raw_rewards,
+        batch.terminated,
+        batch.truncated,
+    )
     torch.manual_seed(0)
-    train_dynamics(model, torch.optim.Adam(model.parameters(), lr=3e-3), replay, steps=800, batch_size=256, horizon=2)
+    train_dynamics(
+        model, torch.optim.Adam(model.parameters(), lr=3e-3), replay, steps=800, batch_size=256, horizon=2
+    )
     test = collect("rlcv/LQR-v0", LQR_KWARGS, linear_policy(env, 0), n_envs=20, seed=9)
     s, a = test.raw_obs.reshape(-1, 4), test.actions[:, :, 0].reshape(-1, 2)
     with torch.no_grad():
@@ -245,18 +316,36 @@ def test_windows_stop_at_episode_ends() -> None:
     T, N = 6, 1
     done = torch.zeros(T, N, dtype=torch.bool)
     done[2, 0] = True
-    data = {"obs": torch.arange(T, dtype=torch.float32).view(T, N, 1), "actions": torch.zeros(T, N, 1),
-            "next_obs": torch.zeros(T, N, 1), "rewards": torch.zeros(T, N), "terminated": done, "done": done}
+    data = {
+        "obs": torch.arange(T, dtype=torch.float32).view(T, N, 1),
+        "actions": torch.zeros(T, N, 1),
+        "next_obs": torch.zeros(T, N, 1),
+        "rewards": torch.zeros(T, N),
+        "terminated": done,
+        "done": done,
+    }
     w = cut_windows(data, None, 3, None)
     assert w.obs[:, 0, 0].tolist() == [0, 1, 2, 3]  # every start
-    assert w.valid.tolist() == [[True, True, True], [True, True, False], [True, False, False], [True, True, True]]
+    assert w.valid.tolist() == [
+        [True, True, True],
+        [True, True, False],
+        [True, False, False],
+        [True, True, True],
+    ]
 
 
 def test_replay_keeps_only_recent_rollouts() -> None:
     replay = TransitionReplay(capacity_steps=100)
     for _ in range(5):
         z = torch.zeros(30, 2, 1)
-        replay.add(z, z, z, torch.zeros(30, 2), torch.zeros(30, 2, dtype=torch.bool), torch.zeros(30, 2, dtype=torch.bool))
+        replay.add(
+            z,
+            z,
+            z,
+            torch.zeros(30, 2),
+            torch.zeros(30, 2, dtype=torch.bool),
+            torch.zeros(30, 2, dtype=torch.bool),
+        )
     assert len(replay) == 60
 
 
@@ -265,10 +354,33 @@ def test_replay_keeps_only_recent_rollouts() -> None:
 
 def test_mbmf_ppo_trains_resumes_and_logs_model_error(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    fast = ["--set", "n_steps=256", "batch_size=64", "n_epochs=2", "model_train_steps=5", "model_hidden_sizes=[32,32]",
-            "model_ensemble_size=2", "--no-progress"]
-    assert main(["train", "--algo", "mbmf-ppo", "--env", "InvertedPendulum-v5", "--steps", "768", "--run-dir", "R",
-                 *fast]) == 0
+    fast = [
+        "--set",
+        "n_steps=256",
+        "batch_size=64",
+        "n_epochs=2",
+        "model_train_steps=5",
+        "model_hidden_sizes=[32,32]",
+        "model_ensemble_size=2",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "mbmf-ppo",
+                "--env",
+                "InvertedPendulum-v5",
+                "--steps",
+                "768",
+                "--run-dir",
+                "R",
+                *fast,
+            ]
+        )
+        == 0
+    )
     assert main(["train", "--resume", "R", "--steps", "1024", "--no-progress"]) == 0
     with (tmp_path / "R" / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -279,8 +391,25 @@ def test_mbmf_ppo_trains_resumes_and_logs_model_error(tmp_path, monkeypatch) -> 
 
 def test_mbmf_trpo_with_exact_model_on_lqr(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code = main(["train", "--algo", "mbmf-trpo", "--env", "rlcv/LQR-v0", "--steps", "512", "--run-dir", "R",
-                 "--set", "n_steps=256", "model=exact", "k=3", "n_critic_updates=2", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--algo",
+            "mbmf-trpo",
+            "--env",
+            "rlcv/LQR-v0",
+            "--steps",
+            "512",
+            "--run-dir",
+            "R",
+            "--set",
+            "n_steps=256",
+            "model=exact",
+            "k=3",
+            "n_critic_updates=2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     with (tmp_path / "R" / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -290,11 +419,27 @@ def test_mbmf_trpo_with_exact_model_on_lqr(tmp_path, monkeypatch) -> None:
 def test_mbmf_rejects_discrete_actions() -> None:
     env = gym.make("CartPole-v1")
     with pytest.raises(RlcvError, match="continuous"):
-        MBMFPPO(observation_space=env.observation_space, action_space=env.action_space, config=MBMFPPOConfig())
+        MBMFPPO(
+            observation_space=env.observation_space, action_space=env.action_space, config=MBMFPPOConfig()
+        )
 
 
 def test_exact_model_needs_model_step(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    code = main(["train", "--algo", "mbmf-ppo", "--env", "InvertedPendulum-v5", "--steps", "256", "--set",
-                 "model=exact", "--no-progress", "--run-dir", "R"])
+    code = main(
+        [
+            "train",
+            "--algo",
+            "mbmf-ppo",
+            "--env",
+            "InvertedPendulum-v5",
+            "--steps",
+            "256",
+            "--set",
+            "model=exact",
+            "--no-progress",
+            "--run-dir",
+            "R",
+        ]
+    )
     assert code == 2 and "model=learned" in capsys.readouterr().err

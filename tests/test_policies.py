@@ -170,8 +170,13 @@ def test_gaussian_env_action_unbounded_box_is_identity() -> None:
 def test_gaussian_numpy_act_matches_torch_sample(activation: str) -> None:
     """The collector's numpy fast path draws the same noise as sample() and agrees with log_prob()."""
     torch.manual_seed(0)
-    policy = make_policy(OBS_SPACE, gym.spaces.Box(-1, 1, (2,), np.float32), hidden_sizes=[16, 16],
-                         activation=activation, log_std_init=-0.5)
+    policy = make_policy(
+        OBS_SPACE,
+        gym.spaces.Box(-1, 1, (2,), np.float32),
+        hidden_sizes=[16, 16],
+        activation=activation,
+        log_std_init=-0.5,
+    )
     obs = _obs(batch=6)
     for step in range(3):
         torch.manual_seed(10 + step)
@@ -199,8 +204,11 @@ def test_gaussian_numpy_act_matches_torch_sample(activation: str) -> None:
 
 @pytest.mark.parametrize("name", ["categorical", "bernoulli", "multicategorical"])
 def test_discrete_act_matches_sample(name: str) -> None:
-    space = {"categorical": gym.spaces.Discrete(4), "bernoulli": gym.spaces.MultiBinary(3),
-             "multicategorical": gym.spaces.MultiDiscrete(NVEC)}[name]
+    space = {
+        "categorical": gym.spaces.Discrete(4),
+        "bernoulli": gym.spaces.MultiBinary(3),
+        "multicategorical": gym.spaces.MultiDiscrete(NVEC),
+    }[name]
     policy, obs = _make(space), _obs(batch=4)
     torch.manual_seed(3)
     action, log_prob, noise = policy.act(obs.numpy(), 2)
@@ -223,8 +231,11 @@ DISCRETE_CASES = {
 
 def _discrete(name: str, seed: int = 0):
     policy = _make(DISCRETE_CASES[name], seed=seed)
-    expected = {"categorical": CategoricalPolicy, "bernoulli": BernoulliPolicy,
-                "multicategorical": MultiCategoricalPolicy}[name]
+    expected = {
+        "categorical": CategoricalPolicy,
+        "bernoulli": BernoulliPolicy,
+        "multicategorical": MultiCategoricalPolicy,
+    }[name]
     assert isinstance(policy, expected)
     with torch.no_grad():  # the 0.01 output gain makes near-uniform logits: spread them out
         policy.logits_net[-1].weight.normal_(0.0, 1.0)
@@ -372,7 +383,11 @@ def test_bernoulli_sampling_frequencies() -> None:
 def test_multicategorical_gumbel_max_frequencies() -> None:
     policy = _discrete("multicategorical")
     n_max = max(NVEC)
-    target = [torch.tensor([0.2, 0.3, 0.5]), torch.tensor([0.05, 0.1, 0.15, 0.3, 0.4]), torch.tensor([0.7, 0.3])]
+    target = [
+        torch.tensor([0.2, 0.3, 0.5]),
+        torch.tensor([0.05, 0.1, 0.15, 0.3, 0.4]),
+        torch.tensor([0.7, 0.3]),
+    ]
     bias = torch.full((len(NVEC), n_max), 5.0)  # large padding logits: must still never be picked
     for i, t in enumerate(target):
         bias[i, : len(t)] = t.log()
@@ -383,12 +398,14 @@ def test_multicategorical_gumbel_max_frequencies() -> None:
     acts = s.action.reshape(-1, len(NVEC)).numpy()
     for i, t in enumerate(target):
         counts = np.bincount(acts[:, i], minlength=n_max)
-        assert counts[len(t):].sum() == 0
+        assert counts[len(t) :].sum() == 0
         assert _chi2_pvalue(counts[: len(t)], t.numpy()) > 1e-3
         np.testing.assert_allclose(counts[: len(t)] / counts.sum(), t.numpy(), atol=0.01)
 
 
-@pytest.mark.parametrize("space", [gym.spaces.Discrete(3, start=1), gym.spaces.MultiDiscrete([3, 2], start=[1, 1])])
+@pytest.mark.parametrize(
+    "space", [gym.spaces.Discrete(3, start=1), gym.spaces.MultiDiscrete([3, 2], start=[1, 1])]
+)
 def test_discrete_start_offset_respected(space: gym.Space) -> None:
     policy = _make(space)
     torch.manual_seed(9)

@@ -21,13 +21,32 @@ from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
 from rlcv.train import resolve_config
 
 ENV = "InvertedPendulum-v5"
-TINY = {"sb3-ppo": ["n_steps=128", "batch_size=64", "n_epochs=1"],
-        "sb3-trpo": ["n_steps=128", "batch_size=64", "n_critic_updates=1", "cg_max_steps=3"]}
+TINY = {
+    "sb3-ppo": ["n_steps=128", "batch_size=64", "n_epochs=1"],
+    "sb3-trpo": ["n_steps=128", "batch_size=64", "n_critic_updates=1", "cg_max_steps=3"],
+}
 
 
 def _train(algo: str, run_dir: str, steps: int, *extra: str) -> int:
-    return main(["train", "--algo", algo, "--env", ENV, "--steps", str(steps), "--seed", "1",
-                 "--run-dir", run_dir, "--no-progress", "--set", *TINY[algo], *extra])
+    return main(
+        [
+            "train",
+            "--algo",
+            algo,
+            "--env",
+            ENV,
+            "--steps",
+            str(steps),
+            "--seed",
+            "1",
+            "--run-dir",
+            run_dir,
+            "--no-progress",
+            "--set",
+            *TINY[algo],
+            *extra,
+        ]
+    )
 
 
 def _rows(run_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -43,20 +62,27 @@ def _eval_json(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict:
 
 
 @pytest.mark.parametrize("algo", ["sb3-ppo", "sb3-trpo"])
-def test_train_eval_resume(algo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_eval_resume(
+    algo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     assert _train(algo, "run", 256) == 0
-    for name in ("config.yaml", "command.txt", "metrics.csv", "model.zip", "vecnormalize.pt",
-                 "checkpoints/last.pt"):
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "metrics.csv",
+        "model.zip",
+        "vecnormalize.pt",
+        "checkpoints/last.pt",
+    ):
         assert (run / name).is_file(), name
     assert any((run / "tb").iterdir())
     meta = yaml.safe_load((run / "config.yaml").read_text())
     assert (meta["algo"], meta["env"], meta["steps"], meta["seed"]) == (algo, ENV, 256, 1)
     assert meta["config"]["n_steps"] == 128 and meta["config"]["gamma"] == 0.98  # InvertedPendulum preset
     header, rows = _rows(run)
-    assert tuple(header[:len(COMMON_METRICS)]) == COMMON_METRICS
+    assert tuple(header[: len(COMMON_METRICS)]) == COMMON_METRICS
     assert set(sb3_runner.ALGOS[algo].metrics) <= set(header)
     assert [int(r["step"]) for r in rows] == [128, 256]
     assert all(r["episode_return_mean"] and r["policy_loss"] and r["value_loss"] for r in rows)
@@ -77,8 +103,21 @@ def test_train_eval_resume(algo: str, tmp_path: Path, monkeypatch: pytest.Monkey
 def test_eval_freq_counts_env_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With 2 envs an update is 256 env steps: eval_freq=512 evaluates every second update."""
     monkeypatch.chdir(tmp_path)
-    assert _train("sb3-ppo", "run", 1024, "checkpoint_freq=512", "--n-envs", "2", "--eval-freq", "512",
-                  "--eval-episodes", "2") == 0
+    assert (
+        _train(
+            "sb3-ppo",
+            "run",
+            1024,
+            "checkpoint_freq=512",
+            "--n-envs",
+            "2",
+            "--eval-freq",
+            "512",
+            "--eval-episodes",
+            "2",
+        )
+        == 0
+    )
     _, rows = _rows(tmp_path / "run")
     assert [int(r["step"]) for r in rows] == [256, 512, 768, 1024]
     assert [bool(r["eval_return_mean"]) for r in rows] == [False, True, False, True]
@@ -95,22 +134,40 @@ def test_seeded_runs_are_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert strip[:2] == strip[2:]
 
 
-def test_bad_input_creates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert _train("sb3-ppo", "run", 256, "n_step=64") == 2
     assert "unknown config key 'n_step'" in capsys.readouterr().err
-    assert main(["train", "--algo", "sb3-trpo", "--env", "InvertedPendulumm-v5", "--steps", "64", "--run-dir",
-                 "run"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "sb3-trpo",
+                "--env",
+                "InvertedPendulumm-v5",
+                "--steps",
+                "64",
+                "--run-dir",
+                "run",
+            ]
+        )
+        == 2
+    )
     assert "unknown environment id" in capsys.readouterr().err
     # SB3 refuses unbounded Box actions (rlcv/LQR-v0): a one-line error before anything is written.
-    assert main(["train", "--algo", "sb3-ppo", "--env", "rlcv/LQR-v0", "--steps", "64", "--run-dir", "run"]) == 2
+    assert (
+        main(["train", "--algo", "sb3-ppo", "--env", "rlcv/LQR-v0", "--steps", "64", "--run-dir", "run"]) == 2
+    )
     assert "sb3-ppo cannot run with this env/config" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
 
 
-def test_damaged_files_give_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_damaged_files_give_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert _train("sb3-ppo", "run", 128) == 0
     assert _train("sb3-ppo", "run", 128) == 2  # never overwrites an existing run
@@ -133,8 +190,14 @@ def test_damaged_files_give_one_line_errors(tmp_path: Path, monkeypatch: pytest.
 def test_same_config_and_preset_as_rlcv_agent(algo: str) -> None:
     """`--set key=v` means the same for ppo and sb3-ppo, and every shared key reaches SB3 unchanged."""
     base = sb3_runner.ALGOS[algo].base
-    overrides = {"n_steps": 96, "batch_size": 32, "gae_lambda": 0.8, "hidden_sizes": [16, 8],
-                 "activation": "relu", "log_std_init": -0.5}
+    overrides = {
+        "n_steps": 96,
+        "batch_size": 32,
+        "gae_lambda": 0.8,
+        "hidden_sizes": [16, 8],
+        "activation": "relu",
+        "log_std_init": -0.5,
+    }
     config = sb3_runner.resolve_config(algo, ENV, None, overrides)
     assert dataclasses.asdict(config) == dataclasses.asdict(resolve_config(base, ENV, None, overrides))
     venv, model = sb3_runner._build(algo, ENV, config, seed=0)

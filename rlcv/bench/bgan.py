@@ -44,13 +44,30 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
 EVAL_SEED = 0
 EVAL_EPISODES = 1000
 TRAIN_DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z", "entropy", "disc_real_acc", "disc_fake_acc")
-LABELS = {"bgan": "BGAN (self-normalised weights)", "bgan-reinforce": "REINFORCE + moving-average baseline",
-          "bgan-gumbel": "Gumbel-softmax, straight-through"}
+LABELS = {
+    "bgan": "BGAN (self-normalised weights)",
+    "bgan-reinforce": "REINFORCE + moving-average baseline",
+    "bgan-gumbel": "Gumbel-softmax, straight-through",
+}
 
 
 def _train_args(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -> list[str]:
-    cmd = ["train", "--algo", algo, "--env", args.env, "--steps", str(args.steps), "--seed", str(seed),
-           "--run-dir", str(run_dir), "--num-threads", "1", "--no-progress"]
+    cmd = [
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        args.env,
+        "--steps",
+        str(args.steps),
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--num-threads",
+        "1",
+        "--no-progress",
+    ]
     if args.env_kwargs:
         cmd += ["--env-kwargs", json.dumps(args.env_kwargs)]
     if args.overrides:
@@ -73,8 +90,13 @@ def _run_one(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -> d
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     args_file.write_text(json.dumps(train_args))
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rlcv.cli", *train_args], capture_output=True, text=True, check=False,
-                          env={**os.environ, **SINGLE_THREAD_ENV})
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlcv.cli", *train_args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **SINGLE_THREAD_ENV},
+    )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
         raise RlcvError(f"training {algo} seed {seed} failed (exit {proc.returncode}):\n{tail}")
@@ -85,7 +107,7 @@ def _last_row(run_dir: Path) -> dict[str, float]:
     with (run_dir / "metrics.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     # Diagnostics averaged over the last 10 % of updates: single rows are noisy.
-    tail = rows[-max(1, len(rows) // 10):]
+    tail = rows[-max(1, len(rows) // 10) :]
     out = {}
     for key in TRAIN_DIAGNOSTICS:
         values = [float(r[key]) for r in tail if r.get(key) not in (None, "")]
@@ -113,9 +135,12 @@ def _real_reference(env_id: str, env_kwargs: dict[str, Any], grid: Path) -> dict
     sample = data["x_train"][rng.permutation(len(data["x_train"]))[:n]]
     clf, clf_acc = digit_classifier(levels)
     save_grid(sample[:100].reshape(-1, 8, 8), grid)
-    return {"c2st_accuracy": two_sample_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
-            "nn1_accuracy": nn1_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
-            **label_statistics(clf.predict(sample)), "classifier_accuracy": clf_acc}
+    return {
+        "c2st_accuracy": two_sample_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
+        "nn1_accuracy": nn1_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
+        **label_statistics(clf.predict(sample)),
+        "classifier_accuracy": clf_acc,
+    }
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,11 +151,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     check_env_id(args.env)
     for algo in args.algos:
         if algo not in AGENTS or not algo.startswith("bgan"):
-            raise RlcvError(f"rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got '{algo}'.")
+            raise RlcvError(
+                f"rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got '{algo}'."
+            )
     if args.seeds < 1 or args.steps < 1:
         raise RlcvError("--seeds and --steps must be >= 1.")
-    command = shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else \
-        f"rlcv bench bgan --env {args.env} --steps {args.steps} --seeds {args.seeds}"
+    command = (
+        shlex.join(["rlcv", *sys.argv[1:]])
+        if sys.argv[1:2] == ["bench"]
+        else f"rlcv bench bgan --env {args.env} --steps {args.steps} --seeds {args.seeds}"
+    )
     out = Path(args.out)
     grids = out / args.name
     grids.mkdir(parents=True, exist_ok=True)
@@ -148,14 +178,35 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for (algo, seed, run_dir), info in zip(jobs, trained):
         grid = grids / f"{algo}_s{seed}.png" if seed == 0 else None
         ev = eval_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED, grid_path=str(grid) if grid else None)
-        results.append({**info, "run_dir": str(run_dir), "eval_log_w_mean": ev["mean_return"], **ev["metrics"],
-                        "train": _last_row(run_dir)})
-        print(f"{algo} seed {seed}: C2ST {ev['metrics']['c2st_accuracy']:.3f}, "
-              f"{ev['metrics']['class_coverage']:.0f} classes", flush=True)
+        results.append(
+            {
+                **info,
+                "run_dir": str(run_dir),
+                "eval_log_w_mean": ev["mean_return"],
+                **ev["metrics"],
+                "train": _last_row(run_dir),
+            }
+        )
+        print(
+            f"{algo} seed {seed}: C2ST {ev['metrics']['c2st_accuracy']:.3f}, "
+            f"{ev['metrics']['class_coverage']:.0f} classes",
+            flush=True,
+        )
     reference = _real_reference(args.env, args.env_kwargs, grids / "real.png")
-    payload = {"command": command, "env": args.env, "steps": args.steps, "seeds": args.seeds,
-               "overrides": args.overrides, "env_kwargs": args.env_kwargs, "train_wall_seconds": train_wall,
-               "workers": workers, "eval_seed": EVAL_SEED, "runs_root": str(runs_root), "runs": results, "real_reference": reference}
+    payload = {
+        "command": command,
+        "env": args.env,
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "env_kwargs": args.env_kwargs,
+        "train_wall_seconds": train_wall,
+        "workers": workers,
+        "eval_seed": EVAL_SEED,
+        "runs_root": str(runs_root),
+        "runs": results,
+        "real_reference": reference,
+    }
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=1))
     _plot_curves(jobs, grids / "curves.png")
     report = write_report(payload, out, args.name)
@@ -169,8 +220,12 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [("entropy", "generator entropy (nats)"), ("ess", "ESS of the M weights of a latent"),
-            ("log_w_mean", "mean log w (reward)"), ("disc_fake_acc", "discriminator accuracy on generated")]
+    keys = [
+        ("entropy", "generator entropy (nats)"),
+        ("ess", "ESS of the M weights of a latent"),
+        ("log_w_mean", "mean log w (reward)"),
+        ("disc_fake_acc", "discriminator accuracy on generated"),
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     colours = {}
     for algo, seed, run_dir in jobs:
@@ -182,7 +237,7 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
             y = np.array([float(r[key]) if r[key] else np.nan for r in rows])
             k = max(1, len(y) // 50)  # moving average over 2 % of the run
             smooth = np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="valid")
-            ax.plot(updates[k - 1:], smooth, color=colour, lw=1, label=algo if seed == 0 else None)
+            ax.plot(updates[k - 1 :], smooth, color=colour, lw=1, label=algo if seed == 0 else None)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("generator updates", fontsize=8)
     axes[0].legend(fontsize=8)
@@ -217,16 +272,20 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     lines = [
         "# BGAN on 8×8 digits: discrete generators trained as policies",
         "",
-        (f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
-        f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator updates each "
-        f"({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
-        f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} workers."),
+        (
+            f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
+            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator updates each "
+            f"({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
+            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} workers."
+        ),
         "",
-        ("Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every run); "
-        "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out images "
-        "(lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM trained on the real "
-        f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
-        f"(max ln 10 = {math.log(10):.3f})."),
+        (
+            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every run); "
+            "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out images "
+            "(lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM trained on the real "
+            f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
+            f"(max ln 10 = {math.log(10):.3f})."
+        ),
         "",
         "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS | entropy of g (nats) |",
         "|---|---|---|---|---|---|---|",
@@ -238,22 +297,38 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
             f"| `{algo}` — {LABELS.get(algo, algo)} | {_mean_sd([r['c2st_accuracy'] for r in rs])} | "
             f"{_mean_sd([r['nn1_accuracy'] for r in rs])} | "
             f"{covered} | {_mean_sd([r['label_entropy'] for r in rs])} | "
-            f"{_mean_sd([r['train']['ess'] for r in rs])} | {_mean_sd([r['train']['entropy'] for r in rs])} |")
-    lines.append(f"| real training images (reference) | {ref['c2st_accuracy']:.3f} | {ref['nn1_accuracy']:.3f} | "
-                 f"{ref['class_coverage']:.0f} | {ref['label_entropy']:.3f} | | |")
+            f"{_mean_sd([r['train']['ess'] for r in rs])} | {_mean_sd([r['train']['entropy'] for r in rs])} |"
+        )
+    lines.append(
+        f"| real training images (reference) | {ref['c2st_accuracy']:.3f} | {ref['nn1_accuracy']:.3f} | "
+        f"{ref['class_coverage']:.0f} | {ref['label_entropy']:.3f} | | |"
+    )
     seeds = " / ".join(str(s) for s in range(payload["seeds"]))
-    lines += ["", (f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
-              "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same log w for "
-              "every algorithm)."), ""]
+    lines += [
+        "",
+        (
+            f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
+            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same log w for "
+            "every algorithm)."
+        ),
+        "",
+    ]
 
-    lines += ["## Per seed", "",
-              "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log w (eval) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Per seed",
+        "",
+        "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log w (eval) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
         hist = r.get("label_hist") or []
-        rare = ", ".join(f"{d} ({100 * h:.1f} %)" for d, h in enumerate(hist) if h < COVERAGE_MIN_SHARE) or "—"
-        lines.append(f"| `{r['algo']}` | {r['seed']} | {r['c2st_accuracy']:.3f} | {r['nn1_accuracy']:.3f} | "
-                     f"{r['class_coverage']:.0f} | {rare} | {r['label_entropy']:.3f} | {r['eval_log_w_mean']:.2f} |")
+        rare = (
+            ", ".join(f"{d} ({100 * h:.1f} %)" for d, h in enumerate(hist) if h < COVERAGE_MIN_SHARE) or "—"
+        )
+        lines.append(
+            f"| `{r['algo']}` | {r['seed']} | {r['c2st_accuracy']:.3f} | {r['nn1_accuracy']:.3f} | "
+            f"{r['class_coverage']:.0f} | {rare} | {r['label_entropy']:.3f} | {r['eval_log_w_mean']:.2f} |"
+        )
 
     lines += ["", "## Targets of issue 5", ""]
     if "bgan" in by_algo:
@@ -262,24 +337,43 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         beats = all(c2st["bgan"] < c2st[a] for a in others)
         per_seed = all(
             all(r["c2st_accuracy"] < o["c2st_accuracy"] for o in by_algo[a] if o["seed"] == r["seed"])
-            for r in by_algo["bgan"] for a in others)
+            for r in by_algo["bgan"]
+            for a in others
+        )
         full = [r["seed"] for r in by_algo["bgan"] if r["class_coverage"] == 10]
         means = ", ".join(f"{a} {c2st[a]:.3f}" for a in algos)
         classes = ", ".join(f"{r['class_coverage']:.0f}" for r in by_algo["bgan"])
         lines += [
-            (f"- BGAN beats both baselines on two-sample accuracy (mean C2ST closer to 0.5): "
-            f"**{'yes' if beats else 'no'}** ({means}); on every seed: {'yes' if per_seed else 'no'}."),
-            (f"- BGAN covers all 10 digit classes: **{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
-            f"({len(full)} of {len(by_algo['bgan'])} seeds; classes per seed: {classes})."),
+            (
+                f"- BGAN beats both baselines on two-sample accuracy (mean C2ST closer to 0.5): "
+                f"**{'yes' if beats else 'no'}** ({means}); on every seed: {'yes' if per_seed else 'no'}."
+            ),
+            (
+                f"- BGAN covers all 10 digit classes: **{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
+                f"({len(full)} of {len(by_algo['bgan'])} seeds; classes per seed: {classes})."
+            ),
         ]
     lines += ["", "## Samples (seed 0, 100 samples each)", ""]
     for algo in algos:
         lines += [f"`{algo}`", "", f"![{algo}]({name}/{algo}_s0.png)", ""]
-    lines += ["Real training images:", "", f"![real]({name}/real.png)", "",
-              f"Training diagnostics (seed 0 labelled; all seeds drawn): ![curves]({name}/curves.png)", "",
-              "## Regenerate", "", "```bash", payload["command"], "```", "",
-              (f"Raw numbers: `{name}.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
-              "reprints any row).")]
+    lines += [
+        "Real training images:",
+        "",
+        f"![real]({name}/real.png)",
+        "",
+        f"Training diagnostics (seed 0 labelled; all seeds drawn): ![curves]({name}/curves.png)",
+        "",
+        "## Regenerate",
+        "",
+        "```bash",
+        payload["command"],
+        "```",
+        "",
+        (
+            f"Raw numbers: `{name}.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
+            "reprints any row)."
+        ),
+    ]
     text = "\n".join(lines) + "\n"
     (out / f"{name}.md").write_text(text)
     return text

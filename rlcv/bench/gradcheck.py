@@ -40,7 +40,9 @@ from rlcv.rollout import RolloutBatch, compute_gae
 
 def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
     space = env.single_action_space if hasattr(env, "single_action_space") else env.action_space
-    obs_space = env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
+    obs_space = (
+        env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
+    )
     policy = GaussianPolicy(obs_space.shape[0], space, hidden_sizes=[], ortho_init=False)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -51,14 +53,25 @@ def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
     return policy
 
 
-def collect(env_id: str, env_kwargs: dict[str, Any], policy: GaussianPolicy, n_envs: int, seed: int) -> RolloutBatch:
+def collect(
+    env_id: str, env_kwargs: dict[str, Any], policy: GaussianPolicy, n_envs: int, seed: int
+) -> RolloutBatch:
     """One batch of n_envs complete episodes (the LQR horizon is fixed, so T = H exactly)."""
     horizon = gym.make(env_id, **env_kwargs).unwrapped.horizon
-    envs = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="sync", **env_kwargs,
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs = gym.make_vec(
+        env_id,
+        num_envs=n_envs,
+        vectorization_mode="sync",
+        **env_kwargs,
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     obs_dim = envs.single_observation_space.shape
-    collector = Collector(envs, policy, obs_normalizer=ObsNormalizer(obs_dim, enabled=False),
-                          reward_scaler=RewardScaler(n_envs, enabled=False, gamma=1.0))
+    collector = Collector(
+        envs,
+        policy,
+        obs_normalizer=ObsNormalizer(obs_dim, enabled=False),
+        reward_scaler=RewardScaler(n_envs, enabled=False, gamma=1.0),
+    )
     collector.reset(seed)
     batch = collector.collect(horizon)
     envs.close()
@@ -69,7 +82,9 @@ def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> Value
     """A critic fitted to Monte-Carlo returns of an independent batch (any b(s) keeps the estimate unbiased)."""
     value_fn = ValueFunction(batch.obs.shape[-1], hidden_sizes=hidden)
     zeros = torch.zeros_like(batch.rewards)
-    _, returns = compute_gae(batch.rewards, zeros, zeros, batch.terminated, batch.truncated, gamma=1.0, gae_lambda=1.0)
+    _, returns = compute_gae(
+        batch.rewards, zeros, zeros, batch.terminated, batch.truncated, gamma=1.0, gae_lambda=1.0
+    )
     obs, target = batch.obs.reshape(-1, batch.obs.shape[-1]), returns.reshape(-1)
     opt = torch.optim.Adam(value_fn.parameters(), lr=3e-3)
     for _ in range(steps):
@@ -80,21 +95,51 @@ def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> Value
     return value_fn
 
 
-def fit_model(batch: RolloutBatch, action_space: gym.spaces.Box, horizon: int, steps: int) -> EnsembleDynamics:
-    model = EnsembleDynamics(batch.obs.shape[-1], action_space.shape[0], ensemble_size=3, hidden_sizes=[64, 64],
-                             predict_termination=False)
+def fit_model(
+    batch: RolloutBatch, action_space: gym.spaces.Box, horizon: int, steps: int
+) -> EnsembleDynamics:
+    model = EnsembleDynamics(
+        batch.obs.shape[-1],
+        action_space.shape[0],
+        ensemble_size=3,
+        hidden_sizes=[64, 64],
+        predict_termination=False,
+    )
     replay = TransitionReplay(batch.n_steps * batch.n_envs)
-    replay.add(batch.raw_obs, batch.actions[:, :, 0], batch.raw_next_obs, batch.raw_rewards, batch.terminated,
-               batch.truncated)
-    train_dynamics(model, torch.optim.Adam(model.parameters(), lr=3e-3), replay, steps=steps, batch_size=256,
-                   horizon=horizon)
+    replay.add(
+        batch.raw_obs,
+        batch.actions[:, :, 0],
+        batch.raw_next_obs,
+        batch.raw_rewards,
+        batch.terminated,
+        batch.truncated,
+    )
+    train_dynamics(
+        model,
+        torch.optim.Adam(model.parameters(), lr=3e-3),
+        replay,
+        steps=steps,
+        batch_size=256,
+        horizon=horizon,
+    )
     return model
 
 
-def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | None = None, k: int = 3,
-                  estimates: int = 2000, episodes: int = 10, model: str = "exact", variant: str = "correct",
-                  eta: float = 1.0, alpha: float = 0.01, seed: int = 0, model_steps: int = 1500,
-                  cut_at_terminations: bool = True) -> dict[str, Any]:
+def run_gradcheck(
+    *,
+    env_id: str = "rlcv/LQR-v0",
+    env_kwargs: dict[str, Any] | None = None,
+    k: int = 3,
+    estimates: int = 2000,
+    episodes: int = 10,
+    model: str = "exact",
+    variant: str = "correct",
+    eta: float = 1.0,
+    alpha: float = 0.01,
+    seed: int = 0,
+    model_steps: int = 1500,
+    cut_at_terminations: bool = True,
+) -> dict[str, Any]:
     env_kwargs = dict(env_kwargs or {})
     torch.manual_seed(seed)
     env = gym.make(env_id, **env_kwargs)
@@ -112,9 +157,17 @@ def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | N
         raise ValueError("model must be 'exact' or 'learned'")
     # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
     # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-    estimator = MBMFControlVariate(model=dynamics, k=k, gamma=1.0, gae_lambda=1.0, eta=eta, eta_mode="fixed",
-                                   normalize_advantage=False, cut_at_terminations=cut_at_terminations,
-                                   drop_pathwise=variant == "broken")
+    estimator = MBMFControlVariate(
+        model=dynamics,
+        k=k,
+        gamma=1.0,
+        gae_lambda=1.0,
+        eta=eta,
+        eta_mode="fixed",
+        normalize_advantage=False,
+        cut_at_terminations=cut_at_terminations,
+        drop_pathwise=variant == "broken",
+    )
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
     terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
@@ -142,40 +195,85 @@ def run_gradcheck(*, env_id: str = "rlcv/LQR-v0", env_kwargs: dict[str, Any] | N
     max_abs_z = float(np.abs(z).max())
     cov_trace = float(scaled.var(0, ddof=1).sum())
     return {
-        "env": env_id, "env_kwargs": env_kwargs, "k": k, "model": model, "variant": variant, "eta": eta,
+        "env": env_id,
+        "env_kwargs": env_kwargs,
+        "k": k,
+        "model": model,
+        "variant": variant,
+        "eta": eta,
         "cut_at_terminations": cut_at_terminations,
-        "estimates": estimates, "episodes_per_estimate": episodes, "alpha": alpha, "z_threshold": threshold,
-        "max_abs_z": max_abs_z, "z": z.tolist(),
+        "estimates": estimates,
+        "episodes_per_estimate": episodes,
+        "alpha": alpha,
+        "z_threshold": threshold,
+        "max_abs_z": max_abs_z,
+        "z": z.tolist(),
         "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(truth)),
         "passed": bool(max_abs_z < threshold),
-        "trace_cov": cov_trace, "rel_trace_cov": cov_trace / float(truth @ truth),
-        "exact_gradient": truth.tolist(), "mean_estimate": mean.tolist(),
+        "trace_cov": cov_trace,
+        "rel_trace_cov": cov_trace / float(truth @ truth),
+        "exact_gradient": truth.tolist(),
+        "mean_estimate": mean.tolist(),
     }
 
 
 def main(args: Any) -> dict[str, Any]:
-    result = run_gradcheck(env_id=args.env, env_kwargs=args.env_kwargs, k=args.k, estimates=args.estimates,
-                           episodes=args.episodes, model=args.model, variant=args.variant, eta=args.eta,
-                           alpha=args.alpha, seed=args.seed, cut_at_terminations=not args.no_cut_at_terminations)
+    result = run_gradcheck(
+        env_id=args.env,
+        env_kwargs=args.env_kwargs,
+        k=args.k,
+        estimates=args.estimates,
+        episodes=args.episodes,
+        model=args.model,
+        variant=args.variant,
+        eta=args.eta,
+        alpha=args.alpha,
+        seed=args.seed,
+        cut_at_terminations=not args.no_cut_at_terminations,
+    )
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
-    print(json.dumps({k: result[k] for k in ("k", "model", "variant", "max_abs_z", "z_threshold", "rel_error",
-                                              "rel_trace_cov", "passed")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "k",
+                    "model",
+                    "variant",
+                    "max_abs_z",
+                    "z_threshold",
+                    "rel_error",
+                    "rel_trace_cov",
+                    "passed",
+                )
+            }
+        )
+    )
     return result
 
 
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
-    results = sorted((json.loads(p.read_text()) for p in Path(directory).glob("*.json")),
-                     key=lambda r: (r["variant"], r["model"], r["k"], r.get("cut_at_terminations", True)))
-    lines = [("| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold | rel error "
-             "| rel tr Cov | passed |"), "|---:|---|---|---|---|---:|---:|---:|---:|---|"]
+    results = sorted(
+        (json.loads(p.read_text()) for p in Path(directory).glob("*.json")),
+        key=lambda r: (r["variant"], r["model"], r["k"], r.get("cut_at_terminations", True)),
+    )
+    lines = [
+        (
+            "| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold | rel error "
+            "| rel tr Cov | passed |"
+        ),
+        "|---:|---|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
-                     f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | {r['z_threshold']:.2f} | "
-                     f"{r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |")
+        lines.append(
+            f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
+            f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | {r['z_threshold']:.2f} | "
+            f"{r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |"
+        )
     out = Path(directory) / "table.md"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -59,10 +59,27 @@ class HPOBenchSpec:
 
     def command(self) -> str:
         """The `rlcv bench hpo` command line that regenerates these results."""
-        args = ["rlcv", "bench", "hpo", "--seeds", str(self.seeds), "--budget", str(self.budget),
-                "--steps-per-action", str(self.steps_per_action), "--trials", str(self.trials),
-                "--grid", *(f"{v:g}" for v in self.grid), "--meta-episodes", str(self.meta_episodes),
-                "--pbt-population", *(str(n) for n in self.pbt_population), "--methods", *self.methods]
+        args = [
+            "rlcv",
+            "bench",
+            "hpo",
+            "--seeds",
+            str(self.seeds),
+            "--budget",
+            str(self.budget),
+            "--steps-per-action",
+            str(self.steps_per_action),
+            "--trials",
+            str(self.trials),
+            "--grid",
+            *(f"{v:g}" for v in self.grid),
+            "--meta-episodes",
+            str(self.meta_episodes),
+            "--pbt-population",
+            *(str(n) for n in self.pbt_population),
+            "--methods",
+            *self.methods,
+        ]
         if self.env_kwargs:
             args += ["--env-kwargs", json.dumps(self.env_kwargs)]
         return shlex.join([*args, "--out", self.out])
@@ -101,10 +118,25 @@ def _best(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _summary(best: dict[str, Any], spent: list[dict[str, Any]], wall: float, **extra: Any) -> dict[str, Any]:
     """The reported run ``best`` and the compute of every run in ``spent`` (SGD steps, examples)."""
-    keys = ("test_accuracy", "test_loss", "val_loss", "val_accuracy", "diverged", "lr", "batch_size",
-            "weight_decay", "inner_seed", "trace")
-    return {**{k: best[k] for k in keys}, "sgd_steps": sum(r["sgd_steps"] for r in spent),
-            "examples": sum(r["examples"] for r in spent), "wall_s": wall, **extra}
+    keys = (
+        "test_accuracy",
+        "test_loss",
+        "val_loss",
+        "val_accuracy",
+        "diverged",
+        "lr",
+        "batch_size",
+        "weight_decay",
+        "inner_seed",
+        "trace",
+    )
+    return {
+        **{k: best[k] for k in keys},
+        "sgd_steps": sum(r["sgd_steps"] for r in spent),
+        "examples": sum(r["examples"] for r in spent),
+        "wall_s": wall,
+        **extra,
+    }
 
 
 def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -113,8 +145,9 @@ def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, A
     runs = {lr: fixed_run(spec, seed, {"lr": lr}) for lr in spec.grid}
     wall = time.perf_counter() - start
     best = _best(list(runs.values()))
-    trials = [{"lr": lr, "val_loss": r["val_loss"], "test_accuracy": r["test_accuracy"]}
-              for lr, r in runs.items()]
+    trials = [
+        {"lr": lr, "val_loss": r["val_loss"], "test_accuracy": r["test_accuracy"]} for lr, r in runs.items()
+    ]
     grid = _summary(best, list(runs.values()), wall, trials=trials)
     from rlcv.envs.online_hpo import OnlineHPOEnv
 
@@ -136,10 +169,11 @@ def run_optuna(spec: HPOBenchSpec, seed: int) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
-        hp = {"lr": trial.suggest_float("lr", *ranges["lr"], log=True),
-              "batch_size": trial.suggest_int("batch_size", *(int(v) for v in ranges["batch_size"]),
-                                              log=True),
-              "weight_decay": trial.suggest_float("weight_decay", *ranges["weight_decay"], log=True)}
+        hp = {
+            "lr": trial.suggest_float("lr", *ranges["lr"], log=True),
+            "batch_size": trial.suggest_int("batch_size", *(int(v) for v in ranges["batch_size"]), log=True),
+            "weight_decay": trial.suggest_float("weight_decay", *ranges["weight_decay"], log=True),
+        }
         record = fixed_run(spec, seed, hp)
         records.append(record)
         # A diverged run is the worst possible outcome, as a finite number TPE can model.
@@ -153,16 +187,44 @@ def run_optuna(spec: HPOBenchSpec, seed: int) -> dict[str, Any]:
     return _summary(_best(records), records, wall, trials=[{k: r[k] for k in keys} for r in records])
 
 
-def _train(spec: HPOBenchSpec, algo: str, seed: int, steps: int, run_dir: Path, log: Path,
-           overrides: dict[str, Any] | None = None) -> float:
+def _train(
+    spec: HPOBenchSpec,
+    algo: str,
+    seed: int,
+    steps: int,
+    run_dir: Path,
+    log: Path,
+    overrides: dict[str, Any] | None = None,
+) -> float:
     from rlcv.train import TrainRequest, train
 
     overrides = {"env_kwargs": _env_kwargs(spec, episode_log=str(log)), **(overrides or {})}
-    command = ["train", "--algo", algo, "--env", ENV_ID, "--steps", str(steps), "--seed", str(seed),
-               "--run-dir", str(run_dir)]
+    command = [
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        ENV_ID,
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+    ]
     start = time.perf_counter()
-    train(TrainRequest(algo=algo, env=ENV_ID, steps=steps, seed=seed, overrides=overrides,
-                       run_dir=str(run_dir), progress=False, command=command))
+    train(
+        TrainRequest(
+            algo=algo,
+            env=ENV_ID,
+            steps=steps,
+            seed=seed,
+            overrides=overrides,
+            run_dir=str(run_dir),
+            progress=False,
+            command=command,
+        )
+    )
     return time.perf_counter() - start
 
 
@@ -188,16 +250,25 @@ def run_ppo(spec: HPOBenchSpec, seed: int, work: Path) -> dict[str, Any]:
     from rlcv.eval_run import load_policy
     from rlcv.evaluation import evaluate
 
-    run_dir, meta_log, test_log = (work / f"ppo_s{seed}", work / f"ppo_s{seed}_meta.jsonl",
-                                   work / f"ppo_s{seed}.jsonl")
+    run_dir, meta_log, test_log = (
+        work / f"ppo_s{seed}",
+        work / f"ppo_s{seed}_meta.jsonl",
+        work / f"ppo_s{seed}.jsonl",
+    )
     steps = spec.meta_episodes * episode_env_steps(spec)
     # The preset's rollout (n_steps) spans 5 default runs; never collect more than the meta-training budget.
     n_steps = min(int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
     wall = _train(spec, "ppo", 1000 + seed, steps, run_dir, meta_log, {"n_steps": n_steps})
     start = time.perf_counter()
     _, policy, normalizer = load_policy(run_dir)
-    evaluate(policy, ENV_ID, episodes=1, obs_normalizer=normalizer, seed=seed,
-             env_kwargs=_env_kwargs(spec, episode_log=str(test_log)))
+    evaluate(
+        policy,
+        ENV_ID,
+        episodes=1,
+        obs_normalizer=normalizer,
+        seed=seed,
+        env_kwargs=_env_kwargs(spec, episode_log=str(test_log)),
+    )
     wall_test = time.perf_counter() - start
     test = _read_log(test_log)[-1]
     meta_records = _read_log(meta_log)
@@ -205,10 +276,16 @@ def run_ppo(spec: HPOBenchSpec, seed: int, work: Path) -> dict[str, Any]:
     def mean_accuracy(records: list[dict[str, Any]]) -> float | None:
         return float(np.mean([r["test_accuracy"] for r in records])) if records else None
 
-    return _summary(test, [test], wall_test, meta_sgd_steps=sum(r["sgd_steps"] for r in meta_records),
-                    meta_wall_s=wall, meta_episodes=len(meta_records),
-                    meta_first10_test_accuracy=mean_accuracy(meta_records[:10]),
-                    meta_last10_test_accuracy=mean_accuracy(meta_records[-10:]))
+    return _summary(
+        test,
+        [test],
+        wall_test,
+        meta_sgd_steps=sum(r["sgd_steps"] for r in meta_records),
+        meta_wall_s=wall,
+        meta_episodes=len(meta_records),
+        meta_first10_test_accuracy=mean_accuracy(meta_records[:10]),
+        meta_last10_test_accuracy=mean_accuracy(meta_records[-10:]),
+    )
 
 
 # ------------------------------------------------------------------------------------ the bench
@@ -238,12 +315,15 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
         try:
             import optuna  # noqa: F401
         except ImportError as exc:
-            raise RlcvError("the optuna-tpe baseline needs Optuna: pip install 'rlcv[hpo]' (or leave "
-                            "optuna-tpe out of --methods).") from exc
+            raise RlcvError(
+                "the optuna-tpe baseline needs Optuna: pip install 'rlcv[hpo]' (or leave "
+                "optuna-tpe out of --methods)."
+            ) from exc
     work = Path(spec.work_dir) if spec.work_dir else Path(tempfile.mkdtemp(prefix="rlcv-bench-hpo-"))
     if work.exists() and any(work.iterdir()):
-        raise RlcvError(f"--work-dir '{work}' is not empty; pass a new folder (run directories are never "
-                        f"overwritten).")
+        raise RlcvError(
+            f"--work-dir '{work}' is not empty; pass a new folder (run directories are never overwritten)."
+        )
     work.mkdir(parents=True, exist_ok=True)
     import torch
 
@@ -269,10 +349,17 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
                 results[m].append(run_controller(spec, m, seed, work))
             print(f"[seed {seed}] {m:12s} {time.perf_counter() - t0:7.1f}s", flush=True)
     results = {k: v for k, v in results.items() if v}
-    out = {"spec": asdict(spec), "command": spec.command(), "env_id": ENV_ID, "n_test": n_test_examples(spec),
-           "default_batch_size": default_batch_size(spec), "work_dir": str(work),
-           "wall_s": time.perf_counter() - start,
-           "results": results, "table": summarise(results, spec)}
+    out = {
+        "spec": asdict(spec),
+        "command": spec.command(),
+        "env_id": ENV_ID,
+        "n_test": n_test_examples(spec),
+        "default_batch_size": default_batch_size(spec),
+        "work_dir": str(work),
+        "wall_s": time.perf_counter() - start,
+        "results": results,
+        "table": summarise(results, spec),
+    }
     out["target"] = target_verdict(out["table"])
     out["target_by_examples"] = target_verdict(out["table"], "example_runs")
     write_outputs(out, spec)
@@ -295,8 +382,11 @@ def n_test_examples(spec: HPOBenchSpec) -> int:
 def default_batch_size(spec: HPOBenchSpec) -> int:
     from rlcv.envs.online_hpo import OnlineHPOEnv
 
-    return int(spec.env_kwargs.get("batch_size_init",
-                                   inspect.signature(OnlineHPOEnv).parameters["batch_size_init"].default))
+    return int(
+        spec.env_kwargs.get(
+            "batch_size_init", inspect.signature(OnlineHPOEnv).parameters["batch_size_init"].default
+        )
+    )
 
 
 def summarise(results: dict[str, list[dict[str, Any]]], spec: HPOBenchSpec) -> list[dict[str, Any]]:
@@ -305,8 +395,10 @@ def summarise(results: dict[str, list[dict[str, Any]]], spec: HPOBenchSpec) -> l
     for name, runs in results.items():
         acc = [r["test_accuracy"] for r in runs]
         row = {
-            "method": name, "seeds": len(runs),
-            "test_accuracy_mean": _mean_std(acc)[0], "test_accuracy_std": _mean_std(acc)[1],
+            "method": name,
+            "seeds": len(runs),
+            "test_accuracy_mean": _mean_std(acc)[0],
+            "test_accuracy_std": _mean_std(acc)[1],
             "test_loss_mean": _mean_std([r["test_loss"] for r in runs])[0],
             "val_loss_mean": _mean_std([r["val_loss"] for r in runs])[0],
             "diverged": sum(bool(r["diverged"]) for r in runs),
@@ -336,11 +428,18 @@ def target_verdict(table: list[dict[str, Any]], measure: str = "compute_runs") -
         return {"evaluated": False, "reason": f"no online controller within {TARGET_RUNS:g} runs ({measure})"}
     best = max(eligible, key=lambda r: r["test_accuracy_mean"])
     gap = optuna_acc - best["test_accuracy_mean"]
-    return {"evaluated": True, "measure": measure, "best_online": best["method"],
-            "best_online_accuracy": best["test_accuracy_mean"], "optuna_accuracy": optuna_acc, "gap": gap,
-            "compute_runs": best["compute_runs"], "example_runs": best["example_runs"],
-            "met": bool(gap <= TARGET_GAP),
-            "meta_training_compute_runs": best.get("meta_compute_runs")}
+    return {
+        "evaluated": True,
+        "measure": measure,
+        "best_online": best["method"],
+        "best_online_accuracy": best["test_accuracy_mean"],
+        "optuna_accuracy": optuna_acc,
+        "gap": gap,
+        "compute_runs": best["compute_runs"],
+        "example_runs": best["example_runs"],
+        "met": bool(gap <= TARGET_GAP),
+        "meta_training_compute_runs": best.get("meta_compute_runs"),
+    }
 
 
 # ---------------------------------------------------------------------------------------- output
@@ -354,10 +453,12 @@ def _verdict_line(t: dict[str, Any], trials: int, unit: str) -> list[str]:
     if not t["evaluated"]:
         return [f"- By {unit}: not evaluated ({t['reason']})."]
     verdict = "**met**" if t["met"] else "**not met**"
-    line = (f"- By {unit}: best online controller within {TARGET_RUNS:g} runs is `{t['best_online']}` at "
-            f"{_pct(t['best_online_accuracy'])}% test accuracy ({t['compute_runs']:.2f} runs of SGD steps, "
-            f"{t['example_runs']:.2f} runs of examples) vs Optuna TPE's best configuration "
-            f"{_pct(t['optuna_accuracy'])}% ({trials} trials): gap {100 * t['gap']:+.2f} points → {verdict}.")
+    line = (
+        f"- By {unit}: best online controller within {TARGET_RUNS:g} runs is `{t['best_online']}` at "
+        f"{_pct(t['best_online_accuracy'])}% test accuracy ({t['compute_runs']:.2f} runs of SGD steps, "
+        f"{t['example_runs']:.2f} runs of examples) vs Optuna TPE's best configuration "
+        f"{_pct(t['optuna_accuracy'])}% ({trials} trials): gap {100 * t['gap']:+.2f} points → {verdict}."
+    )
     if t.get("meta_training_compute_runs"):
         line += f" (Its compute excludes {t['meta_training_compute_runs']:.0f} runs of meta-training.)"
     return [line]
@@ -371,20 +472,26 @@ def markdown(out: dict[str, Any]) -> str:
         "",
         f"Regenerate: `{out['command']}`",
         "",
-        (f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed split, "
-         f"{n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
-         f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the inner seed "
-         f"(init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over seeds. "
-         "Online controllers start from the env defaults (lr 0.01, batch 32, L2 1e-4); PBT members start "
-         "from random configurations. Selection everywhere is by final validation loss; the test set is read "
-         "once per finished run."),
+        (
+            f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed split, "
+            f"{n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
+            f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the inner seed "
+            f"(init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over seeds. "
+            "Online controllers start from the env defaults (lr 0.01, batch 32, L2 1e-4); PBT members start "
+            "from random configurations. Selection everywhere is by final validation loss; the test set is read "
+            "once per finished run."
+        ),
         "",
-        ("Compute is counted two ways, in full runs: **SGD steps** executed (the issue's measure) and "
-         f"training **examples** processed, in units of a default run ({spec['budget']} steps × batch "
-         f"{out.get('default_batch_size', 32)}), which also charges a controller for growing the batch."),
+        (
+            "Compute is counted two ways, in full runs: **SGD steps** executed (the issue's measure) and "
+            f"training **examples** processed, in units of a default run ({spec['budget']} steps × batch "
+            f"{out.get('default_batch_size', 32)}), which also charges a controller for growing the batch."
+        ),
         "",
-        ("| method | SGD steps (runs) | examples (runs) | test accuracy % | test loss | final val loss "
-         "| diverged | wall s / seed |"),
+        (
+            "| method | SGD steps (runs) | examples (runs) | test accuracy % | test loss | final val loss "
+            "| diverged | wall s / seed |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in out["table"]:
@@ -393,29 +500,51 @@ def markdown(out: dict[str, Any]) -> str:
             compute += f" (+{r['meta_compute_runs']:.0f} meta-training)"
         wall = f"{r['wall_s']:.1f}" + (f" (+{r['meta_wall_s']:.0f} meta)" if "meta_wall_s" in r else "")
         accuracy = f"{_pct(r['test_accuracy_mean'])} ± {100 * r['test_accuracy_std']:.2f}"
-        lines.append(f"| {r['method']} | {compute} | {r['example_runs']:.2f} | {accuracy} | "
-                     f"{r['test_loss_mean']:.4f} | {r['val_loss_mean']:.4f} | {r['diverged']}/{r['seeds']} | "
-                     f"{wall} |")
-    lines += ["", "## Target: best online controller within 1% test accuracy of Optuna at ≤ 2 full runs", "",
-              "1% is read as 1 percentage point of mean test accuracy over seeds.", ""]
+        lines.append(
+            f"| {r['method']} | {compute} | {r['example_runs']:.2f} | {accuracy} | "
+            f"{r['test_loss_mean']:.4f} | {r['val_loss_mean']:.4f} | {r['diverged']}/{r['seeds']} | "
+            f"{wall} |"
+        )
+    lines += [
+        "",
+        "## Target: best online controller within 1% test accuracy of Optuna at ≤ 2 full runs",
+        "",
+        "1% is read as 1 percentage point of mean test accuracy over seeds.",
+        "",
+    ]
     lines += _verdict_line(out["target"], spec["trials"], "SGD steps")
     if "target_by_examples" in out:
         lines += _verdict_line(out["target_by_examples"], spec["trials"], "examples processed")
-    lines += ["", "Per seed (test accuracy %):", "",
-              "| method | " + " | ".join(f"s{s}" for s in range(spec["seeds"])) + " |",
-              "|---|" + "---|" * spec["seeds"]]
+    lines += [
+        "",
+        "Per seed (test accuracy %):",
+        "",
+        "| method | " + " | ".join(f"s{s}" for s in range(spec["seeds"])) + " |",
+        "|---|" + "---|" * spec["seeds"],
+    ]
     for name, runs in out["results"].items():
         lines.append(f"| {name} | " + " | ".join(_pct(r["test_accuracy"]) for r in runs) + " |")
-    lines += ["", "Notes:", "",
-              (f"- One test example is {100 / n_test:.2f} points of accuracy, so the 1-point target is "
-               f"{n_test / 100:.1f} examples."),
-              "- `default` is the grid's run at lr 0.01, where the online controllers start.",
-              ("- A forward-mode step also computes two Hessian-vector products (≈3× the wall time of a "
-               "plain step); PBT's copies cost no SGD steps. PPO's meta-training runs on other inner seeds "
-               "than the test run."),
-              (f"- Wall times are of a shared machine. Total {out['wall_s'] / 60:.1f} min. Per-seed records "
-               "(final hyper-parameters, traces, Optuna / grid trials): `hpo.json`; schedules of seed 0: "
-               "`hpo.png`."), ""]
+    lines += [
+        "",
+        "Notes:",
+        "",
+        (
+            f"- One test example is {100 / n_test:.2f} points of accuracy, so the 1-point target is "
+            f"{n_test / 100:.1f} examples."
+        ),
+        "- `default` is the grid's run at lr 0.01, where the online controllers start.",
+        (
+            "- A forward-mode step also computes two Hessian-vector products (≈3× the wall time of a "
+            "plain step); PBT's copies cost no SGD steps. PPO's meta-training runs on other inner seeds "
+            "than the test run."
+        ),
+        (
+            f"- Wall times are of a shared machine. Total {out['wall_s'] / 60:.1f} min. Per-seed records "
+            "(final hyper-parameters, traces, Optuna / grid trials): `hpo.json`; schedules of seed 0: "
+            "`hpo.png`."
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -451,4 +580,3 @@ def write_outputs(out: dict[str, Any], spec: HPOBenchSpec) -> None:
     (out_dir / "hpo.md").write_text(markdown(out))
     plot(out, out_dir / "hpo.png")
     print(f"wrote {out_dir / 'hpo.md'}, {out_dir / 'hpo.json'}, {out_dir / 'hpo.png'}")
-

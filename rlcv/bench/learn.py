@@ -86,8 +86,19 @@ class LearnSpec:
 
     def command(self) -> str:
         """The bench command that regenerates these results."""
-        argv = ["rlcv", "bench", "learn", "--algos", *self.algos, "--envs", *self.envs, "--seeds", str(self.seeds),
-                "--steps", str(self.steps)]
+        argv = [
+            "rlcv",
+            "bench",
+            "learn",
+            "--algos",
+            *self.algos,
+            "--envs",
+            *self.envs,
+            "--seeds",
+            str(self.seeds),
+            "--steps",
+            str(self.steps),
+        ]
         if self.steps_per_env:
             argv += ["--steps-per-env", *(f"{e}={n}" for e, n in self.steps_per_env.items())]
         if self.eval_freq is not None:
@@ -152,8 +163,10 @@ def overrides_for(algo: str, overrides: list[str], algos: list[str]) -> list[str
         head, sep, rest = pair.partition(":")
         if sep and "=" not in head:
             if head not in algos:
-                raise RlcvError(f"--set '{pair}' names algo '{head}', which is not in --algos "
-                                f"{' '.join(algos)}.{did_you_mean(head, algos)}")
+                raise RlcvError(
+                    f"--set '{pair}' names algo '{head}', which is not in --algos "
+                    f"{' '.join(algos)}.{did_you_mean(head, algos)}"
+                )
             if head == algo:
                 chosen.append(rest)
         else:
@@ -163,17 +176,36 @@ def overrides_for(algo: str, overrides: list[str], algos: list[str]) -> list[str
 
 def train_args(spec: LearnSpec, job: Job) -> list[str]:
     """``rlcv train`` arguments of one run, without ``--run-dir`` (which a Ray task chooses itself)."""
-    args = ["train", "--algo", job.algo, "--env", job.env, "--steps", str(job.steps), "--seed", str(job.seed),
-            "--eval-freq", str(spec.env_eval_freq(job.env)), "--eval-episodes", str(spec.eval_episodes),
-            "--num-threads", "1", "--no-progress"]
+    args = [
+        "train",
+        "--algo",
+        job.algo,
+        "--env",
+        job.env,
+        "--steps",
+        str(job.steps),
+        "--seed",
+        str(job.seed),
+        "--eval-freq",
+        str(spec.env_eval_freq(job.env)),
+        "--eval-episodes",
+        str(spec.eval_episodes),
+        "--num-threads",
+        "1",
+        "--no-progress",
+    ]
     sets = overrides_for(job.algo, spec.overrides, spec.algos)
     return [*args, "--set", *sets] if sets else args
 
 
 def plan(spec: LearnSpec) -> list[Job]:
     runs = Path(spec.out) / "runs"
-    return [Job(algo=a, env=e, seed=s, steps=spec.env_steps(e), run_dir=runs / a / e.replace("/", "-") / f"s{s}")
-            for s in range(spec.seeds) for e in spec.envs for a in spec.algos]
+    return [
+        Job(algo=a, env=e, seed=s, steps=spec.env_steps(e), run_dir=runs / a / e.replace("/", "-") / f"s{s}")
+        for s in range(spec.seeds)
+        for e in spec.envs
+        for a in spec.algos
+    ]
 
 
 def is_finished(run_dir: Path, steps: int) -> bool:
@@ -215,7 +247,8 @@ def triage(spec: LearnSpec, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
         raise RlcvError(
             f"{len(stale)} finished run(s) in '{Path(spec.out) / 'runs'}' were made with other settings "
             f"(e.g. {job.name}: `rlcv {shlex.join(_recorded_args(job) or [])}`); use another --out, "
-            f"or delete those runs to redo them.")
+            f"or delete those runs to redo them."
+        )
     for job in todo:
         if job.run_dir.exists():
             aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
@@ -230,8 +263,14 @@ def run_local(spec: LearnSpec, jobs: list[Job]) -> Iterator[Outcome]:
     def one(job: Job) -> Outcome:
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "rlcv.cli", *train_args(spec, job), "--run-dir", str(job.run_dir)]
-        proc = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **SINGLE_THREAD_ENV})
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **SINGLE_THREAD_ENV},
+        )
         return Outcome(job, proc.returncode, _tail(proc.stderr), time.perf_counter() - start)
 
     with ThreadPoolExecutor(max_workers=spec.n_workers()) as pool:
@@ -249,9 +288,14 @@ def ray_train(args: list[str]) -> tuple[int, str, bytes, float]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rlcv-bench-") as tmp:
         run_dir = Path(tmp) / "run"
-        proc = subprocess.run([sys.executable, "-m", "rlcv.cli", *args, "--run-dir", str(run_dir)],
-                              check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **SINGLE_THREAD_ENV})
+        proc = subprocess.run(
+            [sys.executable, "-m", "rlcv.cli", *args, "--run-dir", str(run_dir)],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **SINGLE_THREAD_ENV},
+        )
         buffer = io.BytesIO()
         if run_dir.is_dir():
             with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -265,7 +309,9 @@ def run_ray(spec: LearnSpec, jobs: list[Job]) -> Iterator[Outcome]:
     try:
         import ray
     except ImportError as exc:
-        raise RlcvError("--backend ray needs Ray: pip install 'ray[default]' (or use --backend local).") from exc
+        raise RlcvError(
+            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
+        ) from exc
     started = not ray.is_initialized()
     if started:
         if spec.address:
@@ -280,7 +326,9 @@ def run_ray(spec: LearnSpec, jobs: list[Job]) -> Iterator[Outcome]:
             job = pending.pop(ref)
             try:
                 returncode, stderr, tarball, seconds = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # the task itself died (node lost, out of memory): report, go on
+            except (
+                ray.exceptions.RayError
+            ) as exc:  # the task itself died (node lost, out of memory): report, go on
                 yield Outcome(job, -1, f"ray task failed: {type(exc).__name__}: {exc}".splitlines()[0], 0.0)
                 continue
             if tarball:
@@ -312,7 +360,9 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
             job = outcome.job
             ok = outcome.returncode == 0 and is_finished(job.run_dir, job.steps)
             if outcome.returncode == 0 and not ok:
-                outcome = Outcome(job, 0, "exited 0 but left no model / fewer steps than asked", outcome.seconds)
+                outcome = Outcome(
+                    job, 0, "exited 0 but left no model / fewer steps than asked", outcome.seconds
+                )
             if not ok:
                 failures.append(outcome)
             status = "done" if ok else f"FAILED: {outcome.last_line}"
@@ -333,11 +383,20 @@ def _validate(spec: LearnSpec) -> None:
     known = [*AGENTS, *SB3_ALGOS]
     for algo in spec.algos:
         if algo not in known:
-            raise RlcvError(f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}.")
+            raise RlcvError(
+                f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}."
+            )
     for env in spec.steps_per_env:
         if env not in spec.envs:
-            raise RlcvError(f"--steps-per-env names '{env}', which is not in --envs.{did_you_mean(env, spec.envs)}")
-    if spec.seeds < 1 or spec.steps < 1 or spec.eval_episodes < 1 or (spec.workers is not None and spec.workers < 1):
+            raise RlcvError(
+                f"--steps-per-env names '{env}', which is not in --envs.{did_you_mean(env, spec.envs)}"
+            )
+    if (
+        spec.seeds < 1
+        or spec.steps < 1
+        or spec.eval_episodes < 1
+        or (spec.workers is not None and spec.workers < 1)
+    ):
         raise RlcvError("--seeds, --steps, --eval-episodes and --workers must be >= 1.")
     if spec.eval_freq is not None and spec.eval_freq < 1:
         raise RlcvError("--eval-freq must be >= 1 (evaluations are what the bench compares).")
@@ -364,9 +423,17 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict
                 curve = plotting.read_metric(job.run_dir / "metrics.csv", "eval_return_mean")
                 stds = plotting.read_metric(job.run_dir / "metrics.csv", "eval_return_std")
                 std_at = dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
-                evaluations += [{"algo": algo, "env": env, "seed": job.seed, "step": s, "eval_return_mean": v,
-                                 "eval_return_std": std_at.get(s)}
-                                for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)]
+                evaluations += [
+                    {
+                        "algo": algo,
+                        "env": env,
+                        "seed": job.seed,
+                        "step": s,
+                        "eval_return_mean": v,
+                        "eval_return_std": std_at.get(s),
+                    }
+                    for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
+                ]
                 last = _read_rows(job.run_dir / "metrics.csv")[-1]
                 walls.append(float(last["time_elapsed"]))
                 fps.append(float(last["fps"]))
@@ -374,7 +441,10 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict
                     seeds.append(job.seed)
                     finals.append(float(curve.values[-1]))
                     curves[env][algo].append(curve)
-            entry: dict[str, Any] = {"seeds": len(seeds), "final_per_seed": dict(zip(seeds, finals, strict=True))}
+            entry: dict[str, Any] = {
+                "seeds": len(seeds),
+                "final_per_seed": dict(zip(seeds, finals, strict=True)),
+            }
             if finals:
                 low, high = plotting.bootstrap_ci(finals)
                 entry.update(final_mean=statistics.fmean(finals), final_ci95=[low, high])
@@ -386,19 +456,38 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict
             if reference is not None and curves[env][algo]:
                 reached = plotting.first_step_reaching(plotting.summarize(curves[env][algo]), reference)
                 entry["steps_to_reference"] = reached
-        results[env] = {"steps": spec.env_steps(env), "eval_freq": spec.env_eval_freq(env),
-                        "reference_final_mean": reference, "algos": per_algo}
+        results[env] = {
+            "steps": spec.env_steps(env),
+            "eval_freq": spec.env_eval_freq(env),
+            "reference_final_mean": reference,
+            "algos": per_algo,
+        }
     example = plan(spec)[0]
     return {
         "command": spec.command(),
-        "example_train_command": shlex.join(["rlcv", *train_args(spec, example), "--run-dir", str(example.run_dir)]),
-        "algos": spec.algos, "envs": spec.envs, "seeds": spec.seeds, "eval_episodes": spec.eval_episodes,
-        "reference": spec.reference, "overrides": spec.overrides, "results": results,
-        "failures": [{"run": f.job.name, "returncode": f.returncode, "message": f.last_line} for f in failures],
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "workers": spec.n_workers(), "backend": spec.backend,
-                    "torch_threads_per_run": 1},
-        "_curves": curves, "_evaluations": evaluations,  # for write_outputs, not serialised
+        "example_train_command": shlex.join(
+            ["rlcv", *train_args(spec, example), "--run-dir", str(example.run_dir)]
+        ),
+        "algos": spec.algos,
+        "envs": spec.envs,
+        "seeds": spec.seeds,
+        "eval_episodes": spec.eval_episodes,
+        "reference": spec.reference,
+        "overrides": spec.overrides,
+        "results": results,
+        "failures": [
+            {"run": f.job.name, "returncode": f.returncode, "message": f.last_line} for f in failures
+        ],
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "workers": spec.n_workers(),
+            "backend": spec.backend,
+            "torch_threads_per_run": 1,
+        },
+        "_curves": curves,
+        "_evaluations": evaluations,  # for write_outputs, not serialised
     }
 
 
@@ -423,8 +512,12 @@ def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[Outcom
             result["results"][env]["curve_png"] = png.name
     failures_path = out / "failures.txt"
     if failures:
-        failures_path.write_text("".join(
-            f"== {f.job.name} (exit {f.returncode}) — {f.job.run_dir}\n{f.stderr_tail}\n\n" for f in failures))
+        failures_path.write_text(
+            "".join(
+                f"== {f.job.name} (exit {f.returncode}) — {f.job.run_dir}\n{f.stderr_tail}\n\n"
+                for f in failures
+            )
+        )
     elif failures_path.exists():
         failures_path.unlink()  # a clean re-invocation: the old failures were redone successfully
     (out / "learn.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -455,18 +548,24 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         f"    {result['command']}",
         "",
-        (f"Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic evaluation "
-        f"of {result['eval_episodes']} episodes every *eval freq* env steps, identical for every algo. "
-        "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
-        "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
-        f"*Steps to {ref}* is the first env step at which the algo's seed-mean evaluation curve reaches "
-        f"{ref}'s final mean return. Wall time and steps/s are medians over seeds of the run's last "
-        "metrics row (training loop only; process start-up excluded)."),
+        (
+            f"Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic evaluation "
+            f"of {result['eval_episodes']} episodes every *eval freq* env steps, identical for every algo. "
+            "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
+            "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
+            f"*Steps to {ref}* is the first env step at which the algo's seed-mean evaluation curve reaches "
+            f"{ref}'s final mean return. Wall time and steps/s are medians over seeds of the run's last "
+            "metrics row (training loop only; process start-up excluded)."
+        ),
         "",
     ]
     for env, env_result in result["results"].items():
-        lines += [f"## {env}", "",
-                  f"{env_result['steps']} env steps per run, evaluation every {env_result['eval_freq']} steps.", ""]
+        lines += [
+            f"## {env}",
+            "",
+            f"{env_result['steps']} env steps per run, evaluation every {env_result['eval_freq']} steps.",
+            "",
+        ]
         if "curve_png" in env_result:
             lines += [f"![{env}]({env_result['curve_png']})", ""]
         has_ref = env_result["reference_final_mean"] is not None
@@ -488,14 +587,26 @@ def render_markdown(result: dict[str, Any]) -> str:
     if not any(env_result["reference_final_mean"] is not None for env_result in result["results"].values()):
         lines += [f"(No *steps to reach* column: {ref} is not in the sweep or has no finished run.)", ""]
     if result["failures"]:
-        retry = "Re-invoke the same command to retry them (finished runs are skipped); stderr tails are in " \
+        retry = (
+            "Re-invoke the same command to retry them (finished runs are skipped); stderr tails are in "
             "`failures.txt`."
+        )
         lines += ["## Failed runs", "", retry, "", "| run | exit | last stderr line |", "|---|---:|---|"]
-        lines += [f"| {f['run']} | {f['returncode']} | {f['message'].replace('|', '/')} |"
-                  for f in result["failures"]]
+        lines += [
+            f"| {f['run']} | {f['returncode']} | {f['message'].replace('|', '/')} |"
+            for f in result["failures"]
+        ]
         lines.append("")
     machine = result["machine"]
-    lines += ["One train command of the sweep:", "", f"    {result['example_train_command']}", "",
-              (f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent runs "
-               f"({machine['backend']} backend), Python {machine['python']}."), ""]
+    lines += [
+        "One train command of the sweep:",
+        "",
+        f"    {result['example_train_command']}",
+        "",
+        (
+            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent runs "
+            f"({machine['backend']} backend), Python {machine['python']}."
+        ),
+        "",
+    ]
     return "\n".join(lines)

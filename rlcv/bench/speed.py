@@ -21,13 +21,35 @@ import tempfile
 from pathlib import Path
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
-COMMON = ["normalize_obs=false", "normalize_reward=false", "hidden_sizes=[64,64]", "activation=tanh",
-          "log_std_init=0.0", "ortho_init=true", "gamma=0.99", "gae_lambda=0.95", "n_steps=2048"]
+COMMON = [
+    "normalize_obs=false",
+    "normalize_reward=false",
+    "hidden_sizes=[64,64]",
+    "activation=tanh",
+    "log_std_init=0.0",
+    "ortho_init=true",
+    "gamma=0.99",
+    "gae_lambda=0.95",
+    "n_steps=2048",
+]
 FAMILY_SETTINGS = {
-    "ppo": ["batch_size=64", "n_epochs=10", "learning_rate=3e-4", "clip_range=0.2", "ent_coef=0.0",
-            "vf_coef=0.5", "max_grad_norm=0.5"],
-    "trpo": ["batch_size=128", "learning_rate=1e-3", "n_critic_updates=10", "target_kl=0.01",
-             "cg_max_steps=15", "cg_damping=0.1"],
+    "ppo": [
+        "batch_size=64",
+        "n_epochs=10",
+        "learning_rate=3e-4",
+        "clip_range=0.2",
+        "ent_coef=0.0",
+        "vf_coef=0.5",
+        "max_grad_norm=0.5",
+    ],
+    "trpo": [
+        "batch_size=128",
+        "learning_rate=1e-3",
+        "n_critic_updates=10",
+        "target_kl=0.01",
+        "cg_max_steps=15",
+        "cg_damping=0.1",
+    ],
 }
 BASELINE = {"ppo": "sb3-ppo", "trpo": "sb3-trpo"}
 
@@ -37,16 +59,38 @@ def family(algo: str) -> str:
 
 
 def train_command(algo: str, env_id: str, steps: int, run_dir: Path, seed: int) -> list[str]:
-    return [sys.executable, "-m", "rlcv.cli", "train", "--algo", algo, "--env", env_id, "--steps", str(steps),
-            "--seed", str(seed), "--n-envs", "1", "--num-threads", "1", "--no-progress", "--run-dir", str(run_dir),
-            "--set", *COMMON, *FAMILY_SETTINGS[family(algo)]]
+    return [
+        sys.executable,
+        "-m",
+        "rlcv.cli",
+        "train",
+        "--algo",
+        algo,
+        "--env",
+        env_id,
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--n-envs",
+        "1",
+        "--num-threads",
+        "1",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        *COMMON,
+        *FAMILY_SETTINGS[family(algo)],
+    ]
 
 
 def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        proc = subprocess.run(train_command(algo, env_id, steps, run_dir, seed), capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            train_command(algo, env_id, steps, run_dir, seed), capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{algo} failed: {proc.stderr.strip().splitlines()[-1:]}")
         with (run_dir / "metrics.csv").open() as f:
@@ -68,8 +112,12 @@ print(int(sys.argv[2]) / (time.perf_counter() - start))
 
 
 def measure_raw_sb3_ppo(env_id: str, steps: int, seed: int) -> float:
-    proc = subprocess.run([sys.executable, "-c", RAW_SB3_PPO, env_id, str(steps), str(seed)], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", RAW_SB3_PPO, env_id, str(steps), str(seed)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(proc.stdout.strip().splitlines()[-1])
 
 
@@ -96,13 +144,38 @@ def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], 
     if "mbmf-ppo" in medians and "ppo" in medians:
         ratios["mbmf-ppo/ppo"] = medians["mbmf-ppo"] / medians["ppo"]
     asked = [a for a in algos if a != "sb3-ppo-raw"]
-    command = shlex.join(["rlcv", "bench", "speed", "--env", env_id, "--steps", str(steps), "--repeats",
-                          str(repeats), "--algos", *asked, "--out", out])
-    result = {"env": env_id, "steps_per_run": steps, "repeats": repeats, "samples_fps": samples,
-              "median_fps": medians, "ratios": ratios, "command": command,
-              "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                          "torch_threads": 1},
-              "example_train_command": shlex.join(train_command(algos[0], env_id, steps, Path("RUN"), 0)[2:])}
+    command = shlex.join(
+        [
+            "rlcv",
+            "bench",
+            "speed",
+            "--env",
+            env_id,
+            "--steps",
+            str(steps),
+            "--repeats",
+            str(repeats),
+            "--algos",
+            *asked,
+            "--out",
+            out,
+        ]
+    )
+    result = {
+        "env": env_id,
+        "steps_per_run": steps,
+        "repeats": repeats,
+        "samples_fps": samples,
+        "median_fps": medians,
+        "ratios": ratios,
+        "command": command,
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": 1,
+        },
+        "example_train_command": shlex.join(train_command(algos[0], env_id, steps, Path("RUN"), 0)[2:]),
+    }
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -124,7 +197,7 @@ def render_markdown(result: dict) -> str:
         "defaults for TRPO; 64-64 tanh; no normalisation). Repeats are interleaved; the table reports",
         "medians of the loop's env-steps/s (model updates included). mbmf-ppo is PPO with the k-step",
         "control variate at its preset settings (k, model size, model training steps per update), its",
-        "dynamics-model training included. `sb3-ppo-raw` is SB3's own `PPO(\"MlpPolicy\", env).learn()`",
+        'dynamics-model training included. `sb3-ppo-raw` is SB3\'s own `PPO("MlpPolicy", env).learn()`',
         "with no rlcv wrapper, logging or callback (the same defaults): a check that the `sb3-ppo` row",
         "does not flatter rlcv by slowing SB3 down.",
         "",
@@ -136,6 +209,11 @@ def render_markdown(result: dict) -> str:
         lines.append(f"| {algo} | {med:.0f} | {samples} |")
     lines += ["", "| ratio (of medians) | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
-    lines += ["", "A single train command of the benchmark (paths shortened):", "",
-              f"    {result['example_train_command']}", ""]
+    lines += [
+        "",
+        "A single train command of the benchmark (paths shortened):",
+        "",
+        f"    {result['example_train_command']}",
+        "",
+    ]
     return "\n".join(lines)

@@ -54,11 +54,21 @@ from rlcv.train import Session
 
 def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: bool = False) -> np.ndarray:
     grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=retain)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                      for g, p in zip(grads, params, strict=True)]).double().numpy()
+    return (
+        torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(grads, params, strict=True)
+            ]
+        )
+        .double()
+        .numpy()
+    )
 
 
-def policy_gradients(estimator: MBMFControlVariate, batch: RolloutBatch, session: Session) -> tuple[np.ndarray, ...]:
+def policy_gradients(
+    estimator: MBMFControlVariate, batch: RolloutBatch, session: Session
+) -> tuple[np.ndarray, ...]:
     """(consumed, raw, consumed score part, consumed pathwise part): −∇ of PPO's policy loss at θ_old
     with and without advantage normalisation, and the consumed gradient split into its two terms.
 
@@ -75,8 +85,11 @@ def policy_gradients(estimator: MBMFControlVariate, batch: RolloutBatch, session
     res = terms.advantages
     g_score = _flat_grad((ratio * res).mean(), params, retain=True)
     g_ratio = _flat_grad(ratio.mean(), params)
-    g_path = (_flat_grad(-terms.pathwise_loss(torch.arange(obs.shape[0]), policy), params)
-              if terms.pathwise_loss is not None else np.zeros_like(g_score))
+    g_path = (
+        _flat_grad(-terms.pathwise_loss(torch.arange(obs.shape[0]), policy), params)
+        if terms.pathwise_loss is not None
+        else np.zeros_like(g_score)
+    )
     sigma = res.std().item() + 1e-8
     score = (g_score - res.mean().item() * g_ratio) / sigma
     return score + g_path / sigma, g_score + g_path, score, g_path / sigma
@@ -105,33 +118,56 @@ def collect_batches(session: Session, count: int, steps: int) -> list[RolloutBat
     return [session.collector.collect(steps) for _ in range(count)]
 
 
-def summarise(consumed: np.ndarray, clipped: np.ndarray, raw: np.ndarray, reference: np.ndarray,
-              ref_se2: np.ndarray) -> dict[str, float]:
+def summarise(
+    consumed: np.ndarray, clipped: np.ndarray, raw: np.ndarray, reference: np.ndarray, ref_se2: np.ndarray
+) -> dict[str, float]:
     mean, mean_c = consumed.mean(0), clipped.mean(0)
     trace = float(consumed.var(0, ddof=1).sum())
     cos = (consumed @ reference) / (np.linalg.norm(consumed, axis=1) * np.linalg.norm(reference) + 1e-30)
     bias_z = np.abs(raw.mean(0) - reference) / np.sqrt(raw.var(0, ddof=1) / len(raw) + ref_se2 + 1e-30)
-    return {"rel_trace_cov": trace / float(mean @ mean),
-            "rel_trace_cov_clipped": float(clipped.var(0, ddof=1).sum()) / float(mean_c @ mean_c),
-            "cos_to_reference": float(cos.mean()), "max_abs_bias_z": float(bias_z.max())}
+    return {
+        "rel_trace_cov": trace / float(mean @ mean),
+        "rel_trace_cov_clipped": float(clipped.var(0, ddof=1).sum()) / float(mean_c @ mean_c),
+        "cos_to_reference": float(cos.mean()),
+        "max_abs_bias_z": float(bias_z.max()),
+    }
 
 
 def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: int) -> dict[str, float]:
     """Held-out normalised MSE of the model after 1 and ``horizon`` steps, on the evaluation batches."""
     per_step = []
     for b in batches:
-        data = {"obs": b.raw_obs, "actions": b.actions[:, :, 0], "next_obs": b.raw_next_obs, "rewards": b.raw_rewards,
-                "terminated": b.terminated, "done": b.dones}
+        data = {
+            "obs": b.raw_obs,
+            "actions": b.actions[:, :, 0],
+            "next_obs": b.raw_next_obs,
+            "rewards": b.raw_rewards,
+            "terminated": b.terminated,
+            "done": b.dones,
+        }
         w = cut_windows(data, None, horizon, None)
         with torch.no_grad():
-            per_step.append(model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1])
+            per_step.append(
+                model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1]
+            )
     errors = torch.stack(per_step).mean(0)
     return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
 
 
-def run_variance(*, run_dir: str, checkpoint_name: str = "last.pt", ks: list[int], batches: int, batch_size: int,
-                 ref_batches: int, fit_steps: int, model_steps: int, model_horizon: int, eta_modes: list[str],
-                 seed: int = 0) -> dict[str, Any]:
+def run_variance(
+    *,
+    run_dir: str,
+    checkpoint_name: str = "last.pt",
+    ks: list[int],
+    batches: int,
+    batch_size: int,
+    ref_batches: int,
+    fit_steps: int,
+    model_steps: int,
+    model_horizon: int,
+    eta_modes: list[str],
+    seed: int = 0,
+) -> dict[str, Any]:
     torch.manual_seed(seed)
     start = time.perf_counter()
     meta, session = load_session(Path(run_dir), checkpoint_name, seed)
@@ -141,29 +177,51 @@ def run_variance(*, run_dir: str, checkpoint_name: str = "last.pt", ks: list[int
         raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
     steps = max(1, batch_size // cfg.n_envs)
     # The model of the MBMF preset (the run's own settings when it is an MBMF run).
-    cfg_model = {f: getattr(cfg, f, getattr(MBMFSettings(), f)) for f in ("model_ensemble_size", "model_hidden_sizes")}
+    cfg_model = {
+        f: getattr(cfg, f, getattr(MBMFSettings(), f)) for f in ("model_ensemble_size", "model_hidden_sizes")
+    }
     obs_dim, act_dim = session.envs.single_observation_space.shape[0], space.shape[0]
 
     # 1. the model, on data no evaluation batch contains
-    model = EnsembleDynamics(obs_dim, act_dim, ensemble_size=cfg_model["model_ensemble_size"],
-                             hidden_sizes=cfg_model["model_hidden_sizes"], action_low=space.low, action_high=space.high)
+    model = EnsembleDynamics(
+        obs_dim,
+        act_dim,
+        ensemble_size=cfg_model["model_ensemble_size"],
+        hidden_sizes=cfg_model["model_hidden_sizes"],
+        action_low=space.low,
+        action_high=space.high,
+    )
     replay = TransitionReplay(fit_steps)
     for b in collect_batches(session, max(1, fit_steps // (steps * cfg.n_envs)), steps):
         replay.add(b.raw_obs, b.actions[:, :, 0], b.raw_next_obs, b.raw_rewards, b.terminated, b.truncated)
-    model_loss = train_dynamics(model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5), replay,
-                                steps=model_steps, batch_size=256, horizon=model_horizon)
+    model_loss = train_dynamics(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
+        replay,
+        steps=model_steps,
+        batch_size=256,
+        horizon=model_horizon,
+    )
 
     def estimator(k: int, eta_mode: str) -> MBMFControlVariate:
-        return MBMFControlVariate(model=model, k=k, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, eta=1.0,
-                                  eta_mode=eta_mode, normalize_advantage=False,
-                                  obs_transform=session.obs_normalizer.torch_transform(),
-                                  reward_scale=session.reward_scaler.scale)
+        return MBMFControlVariate(
+            model=model,
+            k=k,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            eta=1.0,
+            eta_mode=eta_mode,
+            normalize_advantage=False,
+            obs_transform=session.obs_normalizer.torch_transform(),
+            reward_scale=session.reward_scaler.scale,
+        )
 
     # 2. evaluation batches shared by every estimator; 3. independent reference batches
     eval_batches = collect_batches(session, batches, steps)
     ref_est = estimator(0, "fixed")
-    ref_grads = np.array([policy_gradients(ref_est, b, session)[1]
-                          for b in collect_batches(session, ref_batches, steps)])
+    ref_grads = np.array(
+        [policy_gradients(ref_est, b, session)[1] for b in collect_batches(session, ref_batches, steps)]
+    )
     reference, ref_se2 = ref_grads.mean(0), ref_grads.var(0, ddof=1) / len(ref_grads)
     max_norm = getattr(cfg, "max_grad_norm", math.inf)
 
@@ -173,26 +231,46 @@ def run_variance(*, run_dir: str, checkpoint_name: str = "last.pt", ks: list[int
             if k == 0 and eta_mode != eta_modes[0]:
                 continue  # k = 0 has no control variate, so η changes nothing
             est = estimator(k, eta_mode)
-            consumed, raw, score, path = (np.array(g) for g in zip(
-                *(policy_gradients(est, b, session) for b in eval_batches), strict=True))
+            consumed, raw, score, path = (
+                np.array(g)
+                for g in zip(*(policy_gradients(est, b, session) for b in eval_batches), strict=True)
+            )
             clipped = np.array([clip(g, max_norm) for g in consumed])
             # Diagnosis: which term carries the variance (score residual vs pathwise correction).
             trace = float(consumed.var(0, ddof=1).sum())
-            rows.append({"k": k, "eta_mode": "none" if k == 0 else eta_mode,
-                         **summarise(consumed, clipped, raw, reference, ref_se2),
-                         "score_trace_share": float(score.var(0, ddof=1).sum()) / trace,
-                         "pathwise_trace_share": float(path.var(0, ddof=1).sum()) / trace})
+            rows.append(
+                {
+                    "k": k,
+                    "eta_mode": "none" if k == 0 else eta_mode,
+                    **summarise(consumed, clipped, raw, reference, ref_se2),
+                    "score_trace_share": float(score.var(0, ddof=1).sum()) / trace,
+                    "pathwise_trace_share": float(path.var(0, ddof=1).sum()) / trace,
+                }
+            )
     base = next(r for r in rows if r["k"] == 0)
     for r in rows:
         r["var_ratio_vs_k0"] = r["rel_trace_cov"] / base["rel_trace_cov"]
     n_params = reference.shape[0]
     session.envs.close()
-    return {"run": str(run_dir), "algo": meta["algo"], "env": meta["env"], "checkpoint": checkpoint_name,
-            "step": session.step, "batches": batches, "batch_size": steps * cfg.n_envs, "ref_batches": ref_batches,
-            "fit_steps": fit_steps, "model_steps": model_steps, "model_horizon": model_horizon,
-            "model_train_loss": model_loss, **model_errors(model, eval_batches, max(ks)),
-            "bias_z_threshold": statistics.NormalDist().inv_cdf(1 - 0.01 / (2 * n_params)), "n_params": n_params,
-            "seconds": time.perf_counter() - start, "rows": rows}
+    return {
+        "run": str(run_dir),
+        "algo": meta["algo"],
+        "env": meta["env"],
+        "checkpoint": checkpoint_name,
+        "step": session.step,
+        "batches": batches,
+        "batch_size": steps * cfg.n_envs,
+        "ref_batches": ref_batches,
+        "fit_steps": fit_steps,
+        "model_steps": model_steps,
+        "model_horizon": model_horizon,
+        "model_train_loss": model_loss,
+        **model_errors(model, eval_batches, max(ks)),
+        "bias_z_threshold": statistics.NormalDist().inv_cdf(1 - 0.01 / (2 * n_params)),
+        "n_params": n_params,
+        "seconds": time.perf_counter() - start,
+        "rows": rows,
+    }
 
 
 def plot(result: dict[str, Any], out: Path) -> None:
@@ -214,22 +292,38 @@ def plot(result: dict[str, Any], out: Path) -> None:
 
 
 def render_markdown(results: list[dict[str, Any]]) -> str:
-    lines = [("| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov | cos_to_reference "
-             "| max_abs_bias_z (thr.) | var share score / pathwise |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        (
+            "| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov | cos_to_reference "
+            "| max_abs_bias_z (thr.) | var share score / pathwise |"
+        ),
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
     for res in results:
         for r in res["rows"]:
-            lines.append(f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | {r['rel_trace_cov']:.3g} | "
-                         f"{r['var_ratio_vs_k0']:.3f} | {r['rel_trace_cov_clipped']:.3g} | "
-                         f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) | "
-                         f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} |")
+            lines.append(
+                f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | {r['rel_trace_cov']:.3g} | "
+                f"{r['var_ratio_vs_k0']:.3f} | {r['rel_trace_cov_clipped']:.3g} | "
+                f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) | "
+                f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(args: Any) -> dict[str, Any]:
-    result = run_variance(run_dir=args.run, checkpoint_name=args.checkpoint, ks=args.k, batches=args.batches,
-                          batch_size=args.batch_size, ref_batches=args.ref_batches, fit_steps=args.fit_steps,
-                          model_steps=args.model_steps, model_horizon=args.model_horizon, eta_modes=args.eta_modes,
-                          seed=args.seed)
+    result = run_variance(
+        run_dir=args.run,
+        checkpoint_name=args.checkpoint,
+        ks=args.k,
+        batches=args.batches,
+        batch_size=args.batch_size,
+        ref_batches=args.ref_batches,
+        fit_steps=args.fit_steps,
+        model_steps=args.model_steps,
+        model_horizon=args.model_horizon,
+        eta_modes=args.eta_modes,
+        seed=args.seed,
+    )
     result["command"] = args.command_line
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -242,18 +336,30 @@ def main(args: Any) -> dict[str, Any]:
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every result JSON in ``DIR`` (commands included)."""
     directory = Path(directory)
-    results = sorted((json.loads(p.read_text()) for p in directory.glob("*.json")),
-                     key=lambda r: (r["env"], r["step"]))
+    results = sorted(
+        (json.loads(p.read_text()) for p in directory.glob("*.json")), key=lambda r: (r["env"], r["step"])
+    )
     if not results:
-        raise RlcvError(f"no variance results (*.json) in '{directory}'; run `rlcv bench variance ... --json` first.")
-    lines = ["# Gradient variance of the MBMF estimator (generated by `rlcv bench variance-report`)", "",
-             render_markdown(results), "Per checkpoint: model error (normalised MSE, held out), batches, time.", "",
-             "| env | step | model 1-step | model k_max-step | batches × size | ref batches | params | seconds |",
-             "|---|---:|---:|---:|---|---:|---:|---:|"]
+        raise RlcvError(
+            f"no variance results (*.json) in '{directory}'; run `rlcv bench variance ... --json` first."
+        )
+    lines = [
+        "# Gradient variance of the MBMF estimator (generated by `rlcv bench variance-report`)",
+        "",
+        render_markdown(results),
+        "Per checkpoint: model error (normalised MSE, held out), batches, time.",
+        "",
+        "| env | step | model 1-step | model k_max-step | batches × size | ref batches | params | seconds |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in results:
-        kerr = next(v for key, v in r.items() if key.startswith("model_error_") and key != "model_error_1step")
-        lines.append(f"| {r['env']} | {r['step']} | {r['model_error_1step']:.3f} | {kerr:.3f} | "
-                     f"{r['batches']} × {r['batch_size']} | {r['ref_batches']} | {r['n_params']} | {r['seconds']:.0f} |")
+        kerr = next(
+            v for key, v in r.items() if key.startswith("model_error_") and key != "model_error_1step"
+        )
+        lines.append(
+            f"| {r['env']} | {r['step']} | {r['model_error_1step']:.3f} | {kerr:.3f} | "
+            f"{r['batches']} × {r['batch_size']} | {r['ref_batches']} | {r['n_params']} | {r['seconds']:.0f} |"
+        )
     lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
     out = directory / "table.md"
     out.write_text("\n".join(lines))

@@ -43,7 +43,9 @@ class ContinuousBoundarySeeking(GradientEstimator):
             raise RlcvError("the continuous BGAN objective needs a reparameterised (Box-action) policy.")
         log_w = group_log_weights(batch)
         batch_log_z = (torch.logsumexp(log_w.reshape(-1), 0) - math.log(log_w.numel())).item()
-        self.log_z = batch_log_z if self.log_z is None else self.decay * self.log_z + (1 - self.decay) * batch_log_z
+        self.log_z = (
+            batch_log_z if self.log_z is None else self.decay * self.log_z + (1 - self.decay) * batch_log_z
+        )
         T, N = batch.n_steps, batch.n_envs
         obs = batch.obs.reshape(T * N, -1)
         raw_obs = batch.raw_obs.reshape(T * N, -1)
@@ -56,8 +58,13 @@ class ContinuousBoundarySeeking(GradientEstimator):
             return (v - log_z).pow(2).mean()
 
         zeros = torch.zeros(T * N, dtype=log_w.dtype)
-        return EstimatorTerms(advantages=torch.zeros_like(log_w), returns=zeros, values=zeros,
-                              pathwise_loss=pathwise_loss, stats={**log_weight_stats(log_w), "log_z_ema": self.log_z})
+        return EstimatorTerms(
+            advantages=torch.zeros_like(log_w),
+            returns=zeros,
+            values=zeros,
+            pathwise_loss=pathwise_loss,
+            stats={**log_weight_stats(log_w), "log_z_ema": self.log_z},
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"log_z": self.log_z}

@@ -67,11 +67,22 @@ ETA_MODES = ("fixed", "fitted", "conservative", "aggressive")
 class MBMFControlVariate(GradientEstimator):
     name = "mbmf"
 
-    def __init__(self, *, model: DynamicsModel | None, k: int, gamma: float, gae_lambda: float, eta: float = 1.0,
-                 eta_mode: str = "fixed", normalize_advantage: bool = True,
-                 obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
-                 reward_scale: Callable[[], float] = lambda: 1.0, noise_embedding: str = "policy",
-                 cut_at_terminations: bool = False, drop_pathwise: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        model: DynamicsModel | None,
+        k: int,
+        gamma: float,
+        gae_lambda: float,
+        eta: float = 1.0,
+        eta_mode: str = "fixed",
+        normalize_advantage: bool = True,
+        obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+        reward_scale: Callable[[], float] = lambda: 1.0,
+        noise_embedding: str = "policy",
+        cut_at_terminations: bool = False,
+        drop_pathwise: bool = False,
+    ) -> None:
         if eta_mode not in ETA_MODES:
             raise ValueError(f"eta_mode must be one of {ETA_MODES}")
         if noise_embedding not in ("policy", "model_residual"):
@@ -87,8 +98,9 @@ class MBMFControlVariate(GradientEstimator):
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
 
     # -- the control variate --------------------------------------------------------------------
-    def control_variate(self, batch: RolloutBatch, policy: GaussianPolicy, value_fn: ValueFunction,
-                        actions: torch.Tensor) -> torch.Tensor:
+    def control_variate(
+        self, batch: RolloutBatch, policy: GaussianPolicy, value_fn: ValueFunction, actions: torch.Tensor
+    ) -> torch.Tensor:
         """C_t(a) for every sample, [T, N]; differentiable in ``actions`` [T, N, A]."""
         T, N = batch.n_steps, batch.n_envs
         dtype = actions.dtype
@@ -117,7 +129,7 @@ class MBMFControlVariate(GradientEstimator):
             next_state, reward, p_cont = self.model.predict(state, action)
             if residual is not None:
                 next_state = next_state + residual[src].reshape(T * N, -1)
-            total = total + alive * (self.gamma ** i) * cont * scale * reward.view(T, N)
+            total = total + alive * (self.gamma**i) * cont * scale * reward.view(T, N)
             cont = cont * p_cont.view(T, N)
             stop = alive & ((idx_t[:, None] + i >= last) | torch.tensor(i == self.k - 1))
             bootstrap = stop.clone()
@@ -148,7 +160,9 @@ class MBMFControlVariate(GradientEstimator):
         if self.enabled:
             with torch.enable_grad():
                 cv = self.control_variate(batch, policy, value_fn, actions)
-                grad_a = torch.autograd.grad(cv.sum(), actions)[0] if self.k > 0 else torch.zeros_like(actions)
+                grad_a = (
+                    torch.autograd.grad(cv.sum(), actions)[0] if self.k > 0 else torch.zeros_like(actions)
+                )
             cv = cv.detach()
         else:
             cv, grad_a = values, torch.zeros_like(actions)
@@ -175,8 +189,13 @@ class MBMFControlVariate(GradientEstimator):
             "cv_corr": torch.corrcoef(torch.stack([adv, d]))[0, 1].item() if d.std() > 0 else 0.0,
             "cv_score_var_ratio": raw_residual.var().item() / var_adv if var_adv > 0 else 1.0,
         }
-        return EstimatorTerms(advantages=residual, returns=returns.reshape(-1), values=values.reshape(-1),
-                              pathwise_loss=None if self.drop_pathwise else pathwise_loss, stats=stats)
+        return EstimatorTerms(
+            advantages=residual,
+            returns=returns.reshape(-1),
+            values=values.reshape(-1),
+            pathwise_loss=None if self.drop_pathwise else pathwise_loss,
+            stats=stats,
+        )
 
     def _eta(self, adv: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         if self.eta_mode == "fixed":

@@ -36,8 +36,9 @@ from rlcv.rollout import RolloutBatch
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def relaxed_action(policy: Policy, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float,
-                   straight_through: bool) -> torch.Tensor:
+def relaxed_action(
+    policy: Policy, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float, straight_through: bool
+) -> torch.Tensor:
     """Relaxed sample [B, G, n] (Bernoulli) or [B, G, d, n] (multi-categorical) from ``noise``."""
     if isinstance(policy, BernoulliPolicy):
         logits = policy.logits_net(obs).unsqueeze(1)  # [B, 1, n]
@@ -49,13 +50,16 @@ def relaxed_action(policy: Policy, obs: torch.Tensor, noise: torch.Tensor, *, te
         y = torch.softmax((logp + noise) / temperature, dim=-1)
         hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
     else:
-        raise RlcvError(f"a relaxed generator needs a MultiBinary or MultiDiscrete action space, got "
-                        f"{type(policy).__name__}; use --algo bgan for continuous actions.")
+        raise RlcvError(
+            f"a relaxed generator needs a MultiBinary or MultiDiscrete action space, got "
+            f"{type(policy).__name__}; use --algo bgan for continuous actions."
+        )
     return hard + y - y.detach() if straight_through else y
 
 
-def grouped_reward(reward_fns: list[RewardFn], raw_obs: torch.Tensor, actions: torch.Tensor,
-                   env_index: torch.Tensor) -> torch.Tensor:
+def grouped_reward(
+    reward_fns: list[RewardFn], raw_obs: torch.Tensor, actions: torch.Tensor, env_index: torch.Tensor
+) -> torch.Tensor:
     """Differentiable reward [B, G] of actions [B, G, ...]; row b is scored by env ``env_index[b]``."""
     out = torch.zeros(actions.shape[:2], dtype=actions.dtype)
     for n, fn in enumerate(reward_fns):
@@ -87,5 +91,10 @@ class RelaxedPathwise(GradientEstimator):
             return -grouped_reward(reward_fns, raw_obs[idx], x, idx % N).mean()
 
         zeros = torch.zeros(T * N, dtype=log_w.dtype)
-        return EstimatorTerms(advantages=torch.zeros_like(log_w), returns=zeros, values=zeros,
-                              pathwise_loss=pathwise_loss, stats=log_weight_stats(log_w))
+        return EstimatorTerms(
+            advantages=torch.zeros_like(log_w),
+            returns=zeros,
+            values=zeros,
+            pathwise_loss=pathwise_loss,
+            stats=log_weight_stats(log_w),
+        )

@@ -65,4 +65,6 @@ class SelfNormalizedWeights(GradientEstimator):
         log_w = group_log_weights(batch)
         advantages = normalized_weights(log_w) - 1.0 / log_w.shape[-1]
         zeros = torch.zeros(log_w.shape[0], dtype=log_w.dtype)
-        return EstimatorTerms(advantages=advantages, returns=zeros, values=zeros, stats=log_weight_stats(log_w))
+        return EstimatorTerms(
+            advantages=advantages, returns=zeros, values=zeros, stats=log_weight_stats(log_w)
+        )

@@ -36,8 +36,13 @@ class StateValueBaseline(GradientEstimator):
             values = value_fn(batch.obs)
             next_values = value_fn(batch.next_obs)
         advantages, returns = compute_gae(
-            batch.rewards, values, next_values, batch.terminated, batch.truncated,
-            gamma=self.gamma, gae_lambda=self.gae_lambda,
+            batch.rewards,
+            values,
+            next_values,
+            batch.terminated,
+            batch.truncated,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
         )
         return advantages, returns, values
 
