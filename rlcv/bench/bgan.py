@@ -172,7 +172,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for algo in args.algos:
         if algo not in AGENTS or not algo.startswith("bgan"):
             raise RlcvError(
-                f"rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got '{algo}'."
+                "rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got "
+                f"'{algo}'."
             )
     if args.seeds < 1 or args.steps < 1:
         raise RlcvError("--seeds and --steps must be >= 1.")
@@ -255,7 +256,7 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
         rows = RunDir(run_dir).metrics_rows()
         colour = colours.setdefault(algo, f"C{len(colours)}")
         updates = np.arange(1, len(rows) + 1)
-        for ax, (key, title) in zip(axes, keys):
+        for ax, (key, title) in zip(axes, keys, strict=True):
             y = np.array([float(r[key]) if r[key] else np.nan for r in rows])
             k = max(1, len(y) // 50)  # moving average over 2 % of the run
             smooth = np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="valid")
@@ -294,20 +295,25 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         (
             f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
-            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator updates each "
+            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator "
+            "updates each "
             f"({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
-            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} workers."
+            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} "
+            "workers."
         ),
         "",
         (
-            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every run); "
-            "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out images "
+            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every "
+            "run); "
+            "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out "
+            "images "
             "(lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM trained on the real "
             f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
             f"(max ln 10 = {math.log(10):.3f})."
         ),
         "",
-        "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS | entropy of g (nats) |",
+        "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS | entropy of "
+        "g (nats) |",
         "|---|---|---|---|---|---|---|",
     ]
     for algo in algos:
@@ -328,7 +334,8 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         (
             f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
-            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same log w for "
+            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same "
+            "log w for "
             "every algorithm)."
         ),
         "",
@@ -337,7 +344,8 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     lines += [
         "## Per seed",
         "",
-        "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log w (eval) |",
+        "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log "
+        "w (eval) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -369,7 +377,8 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
                 f"**{'yes' if beats else 'no'}** ({means}); on every seed: {'yes' if per_seed else 'no'}."
             ),
             (
-                f"- BGAN covers all 10 digit classes: **{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
+                "- BGAN covers all 10 digit classes: "
+                f"**{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
                 f"({len(full)} of {len(by_algo['bgan'])} seeds; classes per seed: {classes})."
             ),
         ]

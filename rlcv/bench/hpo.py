@@ -530,12 +530,15 @@ def markdown(out: dict[str, Any]) -> str:
         f"Regenerate: `{out['command']}`",
         "",
         (
-            f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed split, "
+            f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed "
+            "split, "
             f"{n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
-            f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the inner seed "
+            f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the "
+            "inner seed "
             f"(init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over seeds. "
             "Online controllers start from the env defaults (lr 0.01, batch 32, L2 1e-4); PBT members start "
-            "from random configurations. Selection everywhere is by final validation loss; the test set is read "
+            "from random configurations. Selection everywhere is by final validation loss; the test set "
+            "is read "
             "once per finished run."
         ),
         "",
@@ -621,9 +624,9 @@ def plot(out: dict[str, Any], path: Path) -> None:
         if len(trace) == 0:
             continue
         style = "-" if name.startswith("hpo-") or name == "ppo" else "--"
-        for ax, col in zip(axes, (1, 2)):
+        for ax, col in zip(axes, (1, 2), strict=True):
             ax.step(trace[:, 0], trace[:, col], where="post", ls=style, label=name)
-    for ax, label in zip(axes, ("learning rate", "batch size")):
+    for ax, label in zip(axes, ("learning rate", "batch size"), strict=True):
         ax.set_yscale("log")
         ax.set_xlabel("inner SGD step")
         ax.set_ylabel(label)

@@ -424,7 +424,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"    {result['command']}",
         "",
         (
-            f"Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic evaluation "
+            "Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic "
+            "evaluation "
             f"of {result['eval_episodes']} episodes every *eval freq* env steps, identical for every algo. "
             "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
             "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
@@ -479,7 +480,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"    {result['example_train_command']}",
         "",
         (
-            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent runs "
+            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent "
+            "runs "
             f"({machine['backend']} backend), Python {machine['python']}."
         ),
         "",

@@ -2,10 +2,10 @@
 
 Every algorithm trains in its own fresh process (:func:`rlcv.bench.runs.run_one`) with identical
 hyper-parameters (SB3's defaults: n_steps 2048, batch 64, 10 epochs, 64-64 tanh, one env, no
-normalisation, one torch thread and one BLAS thread). Repeats are interleaved (A B C D A B C D ...) so that drift of a noisy machine hits every
-algorithm alike; medians and ratios of medians are reported. Throughput is the ``fps`` column of
-the run's last metrics row: env steps per second of wall time inside the training loop, model
-updates included, process start-up excluded.
+normalisation, one torch thread and one BLAS thread). Repeats are interleaved (A B C D A B C D ...)
+so that drift of a noisy machine hits every algorithm alike; medians and ratios of medians are
+reported. Throughput is the ``fps`` column of the run's last metrics row: env steps per second of
+wall time inside the training loop, model updates included, process start-up excluded.
 """
 
 from __future__ import annotations
