@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench import runs
+from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.errors import RlcvError
 from rlcv.gan_metrics import COVERAGE_MIN_SHARE
 from rlcv.run_dir import RunDir
@@ -71,10 +71,10 @@ def _train_args(args: argparse.Namespace, algo: str, seed: int) -> list[str]:
     return cmd
 
 
-def _train_all(jobs: list[runs.RunJob], workers: int) -> dict[Path, dict[str, Any]]:
+def _train_all(jobs: list[RunJob], workers: int) -> dict[Path, dict[str, Any]]:
     """Train what is missing; per run folder, whether it was reused and how long it trained. Any
     failed run is an error, raised once every run has ended."""
-    report = runs.execute(jobs, workers=workers, fix="pass another --runs folder")
+    report = execute(jobs, workers=workers, fix="pass another --runs folder")
     if report.failures:
         first = report.failures[0]
         more = f" (and {len(report.failures) - 1} more run(s))" if len(report.failures) > 1 else ""
@@ -189,9 +189,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     jobs = [(algo, seed, runs_root / algo / f"s{seed}") for seed in range(args.seeds) for algo in args.algos]
 
     start = time.perf_counter()
-    workers = args.workers or runs.default_workers()
+    workers = args.workers or default_workers()
     run_jobs = [
-        runs.RunJob(f"{algo} seed {seed}", run_dir, _train_args(args, algo, seed), args.steps)
+        RunJob(f"{algo} seed {seed}", run_dir, _train_args(args, algo, seed), args.steps)
         for algo, seed, run_dir in jobs
     ]
     trained = _train_all(run_jobs, workers)
@@ -296,24 +296,24 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         (
             f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
             f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator "
-            "updates each "
-            f"({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
+            f"updates each ({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
             f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} "
             "workers."
         ),
         "",
         (
             "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every "
-            "run); "
-            "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out "
-            "images "
-            "(lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM trained on the real "
+            "run); mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 "
+            "held-out images (lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM "
+            "trained on the real "
             f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
             f"(max ln 10 = {math.log(10):.3f})."
         ),
         "",
-        "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS | entropy of "
-        "g (nats) |",
+        (
+            "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS "
+            "| entropy of g (nats) |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for algo in algos:
@@ -335,8 +335,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         (
             f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
             "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same "
-            "log w for "
-            "every algorithm)."
+            "log w for every algorithm)."
         ),
         "",
     ]
@@ -344,8 +343,10 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     lines += [
         "## Per seed",
         "",
-        "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log "
-        "w (eval) |",
+        (
+            "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy "
+            "| mean log w (eval) |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:

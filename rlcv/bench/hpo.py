@@ -531,15 +531,13 @@ def markdown(out: dict[str, Any]) -> str:
         "",
         (
             f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed "
-            "split, "
-            f"{n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
+            f"split, {n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
             f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the "
-            "inner seed "
-            f"(init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over seeds. "
+            f"inner seed (init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over "
+            "seeds. "
             "Online controllers start from the env defaults (lr 0.01, batch 32, L2 1e-4); PBT members start "
             "from random configurations. Selection everywhere is by final validation loss; the test set "
-            "is read "
-            "once per finished run."
+            "is read once per finished run."
         ),
         "",
         (

@@ -425,8 +425,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         (
             "Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic "
-            "evaluation "
-            f"of {result['eval_episodes']} episodes every *eval freq* env steps, identical for every algo. "
+            f"evaluation of {result['eval_episodes']} episodes every *eval freq* env steps, identical for "
+            "every algo. "
             "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
             "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
             f"*Steps to {ref}* is the first env step at which the algo's seed-mean evaluation curve reaches "
@@ -481,8 +481,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         (
             f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent "
-            "runs "
-            f"({machine['backend']} backend), Python {machine['python']}."
+            f"runs ({machine['backend']} backend), Python {machine['python']}."
         ),
         "",
     ]
