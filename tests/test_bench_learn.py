@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench import learn
+from rlcv.bench import runs
 from rlcv.cli import main
 from rlcv.plotting import SeedCurve, align, bootstrap_ci, first_step_reaching, summarize
+from rlcv.run_dir import RunDir
 
 ENV = "rlcv/LQR-v0"
 TINY = ["--envs", ENV, "--steps", "512", "--eval-freq", "256", "--eval-episodes", "2", "--workers", "2"]
@@ -108,7 +109,7 @@ def test_reinvocation_skips_finished_runs(
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished run was started again")
 
-    monkeypatch.setattr(learn, "run_local", no_training)
+    monkeypatch.setattr(runs, "run_local", no_training)
     assert main(sweep_argv(sweep)) == 0
     out = capsys.readouterr().out
     assert "skipping 4 finished run(s)" in out and "nothing to run" in out
@@ -149,7 +150,7 @@ def test_crashing_run_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert "trpo/rlcv/LQR-v0/s0 (exit 2)" in failures and "clip_range" in failures and "ppo/" not in failures
     md = (out / "learn.md").read_text()
     assert "## Failed runs" in md and "| trpo | 0 |" in md and "| ppo | 1 |" in md
-    assert (partial / "model.pt").is_file()  # restarted from scratch ...
+    assert RunDir(partial).is_finished(256)  # restarted from scratch ...
     assert (partial.parent / "s0.incomplete" / "metrics.csv").is_file()  # ... the old folder kept aside
 
 
@@ -214,9 +215,7 @@ def test_ray_backend_runs_a_sweep(tmp_path: Path) -> None:
             ray.shutdown()
             pytest.fail("the bench left Ray running")
     run_dir = tmp_path / "runs" / "ppo" / "rlcv-LQR-v0" / "s0"
-    assert (run_dir / "model.pt").is_file() and (
-        run_dir / "metrics.csv"
-    ).is_file()  # shipped back from the task
+    assert RunDir(run_dir).is_finished(256)  # shipped back from the task
     assert (tmp_path / "curve_rlcv-LQR-v0.png").is_file()
 
 

@@ -1,12 +1,39 @@
-"""`rlcv bench speed` and `rlcv bench variance` end to end at tiny budgets (the numbers live in results/)."""
+"""`rlcv bench speed` and `rlcv bench variance` end to end at tiny budgets (the numbers live in results/),
+and the bench registry that `rlcv bench` is built from."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 
 import pytest
 
-from rlcv.cli import main
+from rlcv.bench import BENCH_MODULES
+from rlcv.cli import build_parser, main
+
+
+def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None:
+    sub = argparse.ArgumentParser().add_subparsers()
+    for module in BENCH_MODULES:
+        before = set(sub.choices)
+        importlib.import_module(module).register(sub)
+        added = set(sub.choices) - before
+        assert added, f"{module} registered no parser"
+        for name in added:
+            assert callable(sub.choices[name].get_default("bench_run")), name
+    assert set(sub.choices) == {
+        "speed",
+        "learn",
+        "gradcheck",
+        "gradcheck-report",
+        "variance",
+        "variance-report",
+        "bgan",
+        "hpo",
+    }
+    args = build_parser().parse_args(["bench", "bgan", "--report-only"])
+    assert args.bench == "bgan" and args.bench_run.__module__ == "rlcv.bench.bgan"
 
 
 @pytest.fixture(scope="module")

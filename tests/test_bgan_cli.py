@@ -228,3 +228,39 @@ def test_bench_report_verdicts(tmp_path: Path) -> None:
     assert "on every seed: no" in text  # seed 1: 0.88 > 0.86
     assert "covers all 10 digit classes: **no** (1 of 2 seeds; classes per seed: 10, 9)" in text
     assert "rlcv bench bgan --seeds 2" in text and "![bgan](bgan/bgan_s0.png)" in text
+
+
+def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys) -> None:
+    argv = [
+        "bench",
+        "bgan",
+        "--algos",
+        "bgan",
+        "bgan-reinforce",
+        "--seeds",
+        "1",
+        "--steps",
+        "32",
+        "--workers",
+        "2",
+        *TINY,
+        "--out",
+        str(tmp_path / "out"),
+        "--runs",
+        str(tmp_path / "runs"),
+    ]
+    assert main(argv) == 0
+    payload = json.loads((tmp_path / "out" / "bgan.json").read_text())
+    assert [(r["algo"], r["seed"], r["reused"]) for r in payload["runs"]] == [
+        ("bgan", 0, False),
+        ("bgan-reinforce", 0, False),
+    ]
+    assert all(r["train"]["updates"] == 2 and 0.0 <= r["c2st_accuracy"] <= 1.0 for r in payload["runs"])
+    text = (tmp_path / "out" / "bgan.md").read_text()
+    assert "## BGAN against the baselines" in text and "issue" not in text
+    assert (tmp_path / "out" / "bgan" / "bgan_s0.png").is_file()
+    assert main(argv) == 0  # a re-invocation evaluates the finished runs again without training them
+    assert all(r["reused"] for r in json.loads((tmp_path / "out" / "bgan.json").read_text())["runs"])
+    capsys.readouterr()
+    assert main([*argv, "--set", "n_samples=8"]) == 2
+    assert "made with other settings" in capsys.readouterr().err

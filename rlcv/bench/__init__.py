@@ -1,0 +1,21 @@
+"""Benchmarks behind ``rlcv bench``; each writes its tables and figures to results/.
+
+Every module in :data:`BENCH_MODULES` defines ``register(sub)``, which adds its parser(s) to the
+``rlcv bench`` subparsers ``sub`` and sets ``bench_run`` (a function ``args -> exit code``) as their
+default; ``rlcv.cli`` loops over this tuple. Adding a bench is one new module and one line here.
+Modules keep heavy imports (torch, matplotlib, sb3, ray, optuna) inside functions, since building
+the parser imports all of them.
+"""
+
+from __future__ import annotations
+
+BENCH_MODULES: tuple[str, ...] = (
+    "rlcv.bench.speed",
+    "rlcv.bench.learn",
+    # Temporary: registers `gradcheck`, `gradcheck-report`, `variance` and `variance-report` for
+    # rlcv.bench.gradcheck and rlcv.bench.variance until those modules define register() themselves;
+    # then this line becomes "rlcv.bench.gradcheck", "rlcv.bench.variance" and _legacy.py goes.
+    "rlcv.bench._legacy",
+    "rlcv.bench.bgan",
+    "rlcv.bench.hpo",
+)

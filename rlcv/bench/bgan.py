@@ -4,8 +4,9 @@ Every (algo, seed) is a plain ``rlcv train`` in its own process (one torch threa
 preset (``rlcv/presets/bgan.yaml``; the baselines inherit it), the same ``--steps`` and the same
 ``--set`` overrides, so each run draws the same number of latents and images, its env trains the
 discriminator on the same amount of generated data, and every generator takes the same number of
-updates (``steps / n_steps``). Runs go to ``RUNS/ENV/ALGO/sSEED``; a finished run (``model.pt``
-written, same arguments) is reused, an unfinished one is moved aside to ``sSEED.incomplete``.
+updates (``steps / n_steps``). Runs go to ``RUNS/ENV/ALGO/sSEED`` and are launched by
+:mod:`rlcv.bench.runs`: a finished run made with the same arguments is reused, an unfinished one is
+moved aside to ``sSEED.incomplete`` and trained again.
 
 Each final generator is then evaluated by the env's ``evaluate_policy`` (what ``rlcv eval``
 reports) with evaluation seed 0, so all runs see the same latents: random-forest C2ST and 1-NN
@@ -13,34 +14,30 @@ accuracy against the 450 held-out images (0.5 is perfect), class coverage and la
 an SVM trained on the real training images. A *real-data reference* row scores 1000 training
 images the same way (the best a generator could do).
 
-Outputs (NAME = ``--name``, default ``bgan``): ``OUT/NAME.md`` (table, verdict on the issue's
-targets, sample grids, the command), ``OUT/NAME.json`` (every run's metrics and final training
-diagnostics), ``OUT/NAME/*.png``.
+Outputs (NAME = ``--name``, default ``bgan``): ``OUT/NAME.md`` (table, whether BGAN beats both
+baselines on two-sample accuracy and covers every digit class, sample grids, the command),
+``OUT/NAME.json`` (every run's metrics and final training diagnostics), ``OUT/NAME/*.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import os
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.errors import RlcvError
 from rlcv.gan_metrics import COVERAGE_MIN_SHARE
+from rlcv.run_dir import RunDir
 
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 EVAL_SEED = 0
 EVAL_EPISODES = 1000
 TRAIN_DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z", "entropy", "disc_real_acc", "disc_fake_acc")
@@ -51,7 +48,8 @@ LABELS = {
 }
 
 
-def _train_args(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -> list[str]:
+def _train_args(args: argparse.Namespace, algo: str, seed: int) -> list[str]:
+    """``rlcv train`` arguments of one run (the runner adds ``--run-dir``)."""
     cmd = [
         "train",
         "--algo",
@@ -62,8 +60,6 @@ def _train_args(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -
         str(args.steps),
         "--seed",
         str(seed),
-        "--run-dir",
-        str(run_dir),
         "--num-threads",
         "1",
         "--no-progress",
@@ -75,37 +71,24 @@ def _train_args(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -
     return cmd
 
 
-def _run_one(args: argparse.Namespace, algo: str, seed: int, run_dir: Path) -> dict[str, Any]:
-    train_args = _train_args(args, algo, seed, run_dir)
-    args_file = run_dir.with_name(run_dir.name + ".args.json")
-    if (run_dir / "model.pt").is_file():
-        if args_file.is_file() and json.loads(args_file.read_text()) == train_args:
-            return {"algo": algo, "seed": seed, "reused": True}
-        raise RlcvError(f"{run_dir} was trained with other arguments; pass another --runs folder or move it.")
-    if run_dir.exists():
-        aside = run_dir.with_name(run_dir.name + ".incomplete")
-        if aside.exists():
-            shutil.rmtree(aside)
-        run_dir.rename(aside)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    args_file.write_text(json.dumps(train_args))
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "rlcv.cli", *train_args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **SINGLE_THREAD_ENV},
-    )
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
-        raise RlcvError(f"training {algo} seed {seed} failed (exit {proc.returncode}):\n{tail}")
-    return {"algo": algo, "seed": seed, "reused": False, "train_seconds": time.perf_counter() - start}
+def _train_all(jobs: list[RunJob], workers: int) -> dict[Path, dict[str, Any]]:
+    """Train what is missing; per run folder, whether it was reused and how long it trained. Any
+    failed run is an error, raised once every run has ended."""
+    report = execute(jobs, workers=workers, fix="pass another --runs folder")
+    if report.failures:
+        first = report.failures[0]
+        more = f" (and {len(report.failures) - 1} more run(s))" if len(report.failures) > 1 else ""
+        raise RlcvError(
+            f"training {first.job.name} failed (exit {first.returncode}){more}:\n{first.stderr_tail}"
+        )
+    info = {job.run_dir: {"reused": True} for job in report.skipped}
+    for outcome in report.outcomes:
+        info[outcome.job.run_dir] = {"reused": False, "train_seconds": outcome.seconds}
+    return info
 
 
 def _last_row(run_dir: Path) -> dict[str, float]:
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = RunDir(run_dir).metrics_rows()
     # Diagnostics averaged over the last 10 % of updates: single rows are noisy.
     tail = rows[-max(1, len(rows) // 10) :]
     out = {}
@@ -143,6 +126,43 @@ def _real_reference(env_id: str, env_kwargs: dict[str, Any], grid: Path) -> dict
     }
 
 
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench bgan`` to the bench subparsers."""
+    from rlcv.cli import _env_kwargs
+
+    bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators on BGAN-Digits")
+    bgan.add_argument("--env", default="rlcv/BGAN-Digits-v0")
+    bgan.add_argument("--algos", nargs="+", default=["bgan", "bgan-reinforce", "bgan-gumbel"])
+    bgan.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    bgan.add_argument("--steps", type=int, default=64_000, help="latents per run (64 per generator update)")
+    bgan.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    bgan.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides applied to every algorithm alike",
+    )
+    bgan.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="env kwargs, for every run")
+    bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*.png")
+    bgan.add_argument(
+        "--name", default="bgan", help="file stem of the outputs (e.g. bgan-digits4 for --env ...4)"
+    )
+    bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
+    bgan.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
+    bgan.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.report_only:
+        print(report_only(Path(args.out), args.name))
+    else:
+        main(args)
+    return 0
+
+
 def main(args: argparse.Namespace) -> dict[str, Any]:
     from rlcv.agents import AGENTS
     from rlcv.env_factory import check_env_id
@@ -152,7 +172,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for algo in args.algos:
         if algo not in AGENTS or not algo.startswith("bgan"):
             raise RlcvError(
-                f"rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got '{algo}'."
+                "rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got "
+                f"'{algo}'."
             )
     if args.seeds < 1 or args.steps < 1:
         raise RlcvError("--seeds and --steps must be >= 1.")
@@ -168,14 +189,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     jobs = [(algo, seed, runs_root / algo / f"s{seed}") for seed in range(args.seeds) for algo in args.algos]
 
     start = time.perf_counter()
-    workers = args.workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_one, args, algo, seed, run_dir) for algo, seed, run_dir in jobs]
-        trained = [f.result() for f in futures]
+    workers = args.workers or default_workers()
+    run_jobs = [
+        RunJob(f"{algo} seed {seed}", run_dir, _train_args(args, algo, seed), args.steps)
+        for algo, seed, run_dir in jobs
+    ]
+    trained = _train_all(run_jobs, workers)
     train_wall = time.perf_counter() - start
 
     results = []
-    for (algo, seed, run_dir), info in zip(jobs, trained):
+    for algo, seed, run_dir in jobs:
+        info = {"algo": algo, "seed": seed, **trained[run_dir]}
         grid = grids / f"{algo}_s{seed}.png" if seed == 0 else None
         ev = eval_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED, grid_path=str(grid) if grid else None)
         results.append(
@@ -229,11 +253,10 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     colours = {}
     for algo, seed, run_dir in jobs:
-        with (run_dir / "metrics.csv").open(newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = RunDir(run_dir).metrics_rows()
         colour = colours.setdefault(algo, f"C{len(colours)}")
         updates = np.arange(1, len(rows) + 1)
-        for ax, (key, title) in zip(axes, keys):
+        for ax, (key, title) in zip(axes, keys, strict=True):
             y = np.array([float(r[key]) if r[key] else np.nan for r in rows])
             k = max(1, len(y) // 50)  # moving average over 2 % of the run
             smooth = np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="valid")
@@ -247,10 +270,8 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
-    import yaml
-
-    path = run_dir / "config.yaml"
-    return yaml.safe_load(path.read_text())["config"] if path.is_file() else {}
+    run = RunDir(run_dir)
+    return run.read_meta()["config"] if run.is_run() else {}
 
 
 def report_only(out: Path, name: str) -> str:
@@ -274,20 +295,25 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         (
             f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
-            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator updates each "
-            f"({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
-            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} workers."
+            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator "
+            f"updates each ({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
+            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} "
+            "workers."
         ),
         "",
         (
-            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every run); "
-            "mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 held-out images "
-            "(lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM trained on the real "
+            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every "
+            "run); mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 "
+            "held-out images (lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM "
+            "trained on the real "
             f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
             f"(max ln 10 = {math.log(10):.3f})."
         ),
         "",
-        "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS | entropy of g (nats) |",
+        (
+            "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS "
+            "| entropy of g (nats) |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for algo in algos:
@@ -308,8 +334,8 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         (
             f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
-            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same log w for "
-            "every algorithm)."
+            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same "
+            "log w for every algorithm)."
         ),
         "",
     ]
@@ -317,7 +343,10 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     lines += [
         "## Per seed",
         "",
-        "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy | mean log w (eval) |",
+        (
+            "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy "
+            "| mean log w (eval) |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -330,7 +359,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
             f"{r['class_coverage']:.0f} | {rare} | {r['label_entropy']:.3f} | {r['eval_log_w_mean']:.2f} |"
         )
 
-    lines += ["", "## Targets of issue 5", ""]
+    lines += ["", "## BGAN against the baselines", ""]
     if "bgan" in by_algo:
         c2st = {a: statistics.mean(r["c2st_accuracy"] for r in by_algo[a]) for a in algos}
         others = [a for a in algos if a != "bgan"]
@@ -349,7 +378,8 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
                 f"**{'yes' if beats else 'no'}** ({means}); on every seed: {'yes' if per_seed else 'no'}."
             ),
             (
-                f"- BGAN covers all 10 digit classes: **{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
+                "- BGAN covers all 10 digit classes: "
+                f"**{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
                 f"({len(full)} of {len(by_algo['bgan'])} seeds; classes per seed: {classes})."
             ),
         ]

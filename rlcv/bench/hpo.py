@@ -23,6 +23,7 @@ products; a PBT member copy costs none). Every method is also timed.
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import math
@@ -39,8 +40,60 @@ import numpy as np
 ENV_ID = "rlcv/OnlineHPO-v0"
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward")
 ALL_METHODS = ("grid", "optuna-tpe", *CONTROLLERS, "hpo-pbt", "ppo")
-TARGET_GAP = 0.01  # "within 1% test accuracy": at most 1 percentage point below Optuna
-TARGET_RUNS = 2.0  # "... while spending at most 2 full runs' compute"
+# The question the table answers: does an online controller get within MAX_ACCURACY_GAP of Optuna's
+# test accuracy (a fraction: 0.01 = 1 percentage point of the mean over seeds) while spending at most
+# MAX_COMPUTE_RUNS full runs' compute? (Optuna spends --trials full runs.) The JSON keeps the answer
+# under "target" / "target_by_examples".
+MAX_ACCURACY_GAP = 0.01
+MAX_COMPUTE_RUNS = 2.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench hpo`` to the bench subparsers."""
+    from rlcv.cli import _env_kwargs
+
+    hpo = sub.add_parser(
+        "hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)"
+    )
+    hpo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)")
+    hpo.add_argument("--budget", type=int, default=1500, help="inner SGD steps per full run")
+    hpo.add_argument(
+        "--steps-per-action", type=int, default=50, help="inner SGD steps per controller decision"
+    )
+    hpo.add_argument("--trials", type=int, default=20, help="Optuna TPE trials (full runs) per seed")
+    hpo.add_argument(
+        "--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0], help="fixed learning rates"
+    )
+    hpo.add_argument(
+        "--meta-episodes", type=int, default=100, help="inner runs of PPO meta-training per seed"
+    )
+    hpo.add_argument("--pbt-population", type=int, nargs="+", default=[4, 2], help="PBT population sizes")
+    hpo.add_argument("--methods", nargs="+", default=list(ALL_METHODS))
+    hpo.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="extra env kwargs for every method")
+    hpo.add_argument("--out", default="results", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
+    hpo.add_argument(
+        "--work-dir", help="new folder for run directories and episode logs (default: a temp dir)"
+    )
+    hpo.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_bench(
+        HPOBenchSpec(
+            seeds=args.seeds,
+            budget=args.budget,
+            steps_per_action=args.steps_per_action,
+            trials=args.trials,
+            grid=args.grid,
+            meta_episodes=args.meta_episodes,
+            pbt_population=args.pbt_population,
+            methods=args.methods,
+            env_kwargs=args.env_kwargs,
+            out=args.out,
+            work_dir=args.work_dir,
+        )
+    )
+    return 0
 
 
 @dataclass(kw_only=True)
@@ -360,8 +413,8 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
         "results": results,
         "table": summarise(results, spec),
     }
-    out["target"] = target_verdict(out["table"])
-    out["target_by_examples"] = target_verdict(out["table"], "example_runs")
+    out["target"] = budget_verdict(out["table"])
+    out["target_by_examples"] = budget_verdict(out["table"], "example_runs")
     write_outputs(out, spec)
     return out
 
@@ -414,18 +467,22 @@ def summarise(results: dict[str, list[dict[str, Any]]], spec: HPOBenchSpec) -> l
     return rows
 
 
-def target_verdict(table: list[dict[str, Any]], measure: str = "compute_runs") -> dict[str, Any]:
-    """Is the best online controller within 1 point of Optuna's test accuracy at ≤ 2 runs' compute?
+def budget_verdict(table: list[dict[str, Any]], measure: str = "compute_runs") -> dict[str, Any]:
+    """Is the best online controller within MAX_ACCURACY_GAP of Optuna's test accuracy at at most
+    MAX_COMPUTE_RUNS runs' compute?
 
-    ``measure`` is the compute column: ``compute_runs`` (SGD steps, the issue's definition) or
-    ``example_runs`` (training examples processed, which also charges for larger batches)."""
+    ``measure`` is the compute column: ``compute_runs`` (SGD steps executed) or ``example_runs``
+    (training examples processed, which also charges for larger batches)."""
     by_name = {r["method"]: r for r in table}
     if "optuna-tpe" not in by_name:
         return {"evaluated": False, "reason": "optuna-tpe was not run"}
     optuna_acc = by_name["optuna-tpe"]["test_accuracy_mean"]
-    eligible = [r for r in table if r["online"] and r[measure] <= TARGET_RUNS + 1e-9]
+    eligible = [r for r in table if r["online"] and r[measure] <= MAX_COMPUTE_RUNS + 1e-9]
     if not eligible:
-        return {"evaluated": False, "reason": f"no online controller within {TARGET_RUNS:g} runs ({measure})"}
+        return {
+            "evaluated": False,
+            "reason": f"no online controller within {MAX_COMPUTE_RUNS:g} runs ({measure})",
+        }
     best = max(eligible, key=lambda r: r["test_accuracy_mean"])
     gap = optuna_acc - best["test_accuracy_mean"]
     return {
@@ -437,7 +494,7 @@ def target_verdict(table: list[dict[str, Any]], measure: str = "compute_runs") -
         "gap": gap,
         "compute_runs": best["compute_runs"],
         "example_runs": best["example_runs"],
-        "met": bool(gap <= TARGET_GAP),
+        "met": bool(gap <= MAX_ACCURACY_GAP),
         "meta_training_compute_runs": best.get("meta_compute_runs"),
     }
 
@@ -454,7 +511,7 @@ def _verdict_line(t: dict[str, Any], trials: int, unit: str) -> list[str]:
         return [f"- By {unit}: not evaluated ({t['reason']})."]
     verdict = "**met**" if t["met"] else "**not met**"
     line = (
-        f"- By {unit}: best online controller within {TARGET_RUNS:g} runs is `{t['best_online']}` at "
+        f"- By {unit}: best online controller within {MAX_COMPUTE_RUNS:g} runs is `{t['best_online']}` at "
         f"{_pct(t['best_online_accuracy'])}% test accuracy ({t['compute_runs']:.2f} runs of SGD steps, "
         f"{t['example_runs']:.2f} runs of examples) vs Optuna TPE's best configuration "
         f"{_pct(t['optuna_accuracy'])}% ({trials} trials): gap {100 * t['gap']:+.2f} points → {verdict}."
@@ -473,17 +530,18 @@ def markdown(out: dict[str, Any]) -> str:
         f"Regenerate: `{out['command']}`",
         "",
         (
-            f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed split, "
-            f"{n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
-            f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the inner seed "
-            f"(init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over seeds. "
+            f"Inner problem `{out['env_id']}`: one-hidden-layer tanh MLP on scikit-learn digits (fixed "
+            f"split, {n_test} test examples), SGD for **{spec['budget']} steps per full run**, "
+            f"{spec['steps_per_action']} inner steps per controller decision; bench seed s fixes the "
+            f"inner seed (init, minibatch order) for every method. {spec['seeds']} seeds; mean ± std over "
+            "seeds. "
             "Online controllers start from the env defaults (lr 0.01, batch 32, L2 1e-4); PBT members start "
-            "from random configurations. Selection everywhere is by final validation loss; the test set is read "
-            "once per finished run."
+            "from random configurations. Selection everywhere is by final validation loss; the test set "
+            "is read once per finished run."
         ),
         "",
         (
-            "Compute is counted two ways, in full runs: **SGD steps** executed (the issue's measure) and "
+            "Compute is counted two ways, in full runs: **SGD steps** executed and "
             f"training **examples** processed, in units of a default run ({spec['budget']} steps × batch "
             f"{out.get('default_batch_size', 32)}), which also charges a controller for growing the batch."
         ),
@@ -507,9 +565,13 @@ def markdown(out: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "## Target: best online controller within 1% test accuracy of Optuna at ≤ 2 full runs",
+        (
+            f"## Best online controller within {100 * MAX_ACCURACY_GAP:g}% test accuracy of Optuna at "
+            f"≤ {MAX_COMPUTE_RUNS:g} full runs"
+        ),
         "",
-        "1% is read as 1 percentage point of mean test accuracy over seeds.",
+        f"{100 * MAX_ACCURACY_GAP:g}% is read as {100 * MAX_ACCURACY_GAP:g} percentage point of mean test "
+        "accuracy over seeds.",
         "",
     ]
     lines += _verdict_line(out["target"], spec["trials"], "SGD steps")
@@ -529,8 +591,8 @@ def markdown(out: dict[str, Any]) -> str:
         "Notes:",
         "",
         (
-            f"- One test example is {100 / n_test:.2f} points of accuracy, so the 1-point target is "
-            f"{n_test / 100:.1f} examples."
+            f"- One test example is {100 / n_test:.2f} points of accuracy, so the "
+            f"{100 * MAX_ACCURACY_GAP:g}-point gap is {n_test * MAX_ACCURACY_GAP:.1f} examples."
         ),
         "- `default` is the grid's run at lr 0.01, where the online controllers start.",
         (
@@ -560,9 +622,9 @@ def plot(out: dict[str, Any], path: Path) -> None:
         if len(trace) == 0:
             continue
         style = "-" if name.startswith("hpo-") or name == "ppo" else "--"
-        for ax, col in zip(axes, (1, 2)):
+        for ax, col in zip(axes, (1, 2), strict=True):
             ax.step(trace[:, 0], trace[:, col], where="post", ls=style, label=name)
-    for ax, label in zip(axes, ("learning rate", "batch size")):
+    for ax, label in zip(axes, ("learning rate", "batch size"), strict=True):
         ax.set_yscale("log")
         ax.set_xlabel("inner SGD step")
         ax.set_ylabel(label)

@@ -5,54 +5,39 @@ exactly what a user gets from the CLI, and a crash in one run cannot take the sw
 to ``OUT/runs/ALGO/ENV/sSEED`` and are scheduled seed-major (all algos and envs of seed 0 first),
 so that an interrupted sweep still holds comparable algorithms.
 
-Re-invocation. A run whose metrics.csv reaches the requested steps and that saved its model
-(``model.pt``, or ``model.zip`` for SB3) is skipped. An unfinished run (killed sweep, crash) is
-*restarted*, not resumed: a resumed run restarts the wall-clock columns (``time_elapsed``, ``fps``)
-and re-seeds its envs, so its wall time and its curve would not be comparable to the other seeds.
-The unfinished folder is moved aside to ``sSEED.incomplete`` rather than deleted. Next to each run
-the bench records the train arguments it used (``sSEED.args.json``); a finished run made with
-different arguments (other ``--steps``, ``--set``, eval protocol) is an error instead of being
-silently mixed into the results.
+Runs are launched by :mod:`rlcv.bench.runs`: a re-invocation skips finished runs, restarts
+unfinished ones (the old folder kept as ``sSEED.incomplete``), and refuses finished runs made with
+other train arguments (``sSEED.args.json``) instead of silently mixing them into the results.
 
 Evaluation protocol, identical for every algorithm: ``--eval-freq`` env steps between
 deterministic evaluations of ``--eval-episodes`` episodes (the ``eval_return_mean`` rows of
 metrics.csv). The *final* return of a seed is its last evaluation. Summaries are over finished
 runs only; curves and intervals come from :mod:`rlcv.plotting`.
 
-Backends: a local pool of worker threads each waiting on one subprocess (default: one per core),
-or Ray remote tasks (``--backend ray``, optional dependency). A Ray task trains into a temporary
-folder on whichever node runs it and ships the run folder back as a tarball, so the driver's OUT
-holds every run even on a multi-node cluster (whose nodes need rlcv installed).
+Backends (``--backend``): a local pool of one process per worker, or Ray remote tasks whose run
+folders are shipped back into OUT (see :mod:`rlcv.bench.runs`).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import io
 import json
 import os
 import platform
 import shlex
-import shutil
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlcv import plotting
+from rlcv.bench import runs
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.run_dir import RunDir
 
 REFERENCE_ALGO = "sb3-ppo"
-STDERR_TAIL_LINES = 20
-# Numpy/BLAS threads on top of torch's single thread would oversubscribe the cores the pool fills.
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 @dataclass(kw_only=True)
@@ -80,9 +65,7 @@ class LearnSpec:
         return self.eval_freq if self.eval_freq is not None else max(1, self.env_steps(env) // 20)
 
     def n_workers(self) -> int:
-        if self.workers is not None:
-            return self.workers
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return self.workers if self.workers is not None else runs.default_workers()
 
     def command(self) -> str:
         """The bench command that regenerates these results."""
@@ -127,22 +110,11 @@ class Job:
     def name(self) -> str:
         return f"{self.algo}/{self.env}/s{self.seed}"
 
-    @property
-    def args_path(self) -> Path:
-        return self.run_dir.with_name(self.run_dir.name + ".args.json")
+    def run_job(self, spec: LearnSpec) -> runs.RunJob:
+        return runs.RunJob(self.name, self.run_dir, train_args(spec, self), self.steps)
 
-
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    returncode: int
-    stderr_tail: str
-    seconds: float
-
-    @property
-    def last_line(self) -> str:
-        lines = [ln for ln in self.stderr_tail.splitlines() if ln.strip()]
-        return lines[-1].strip() if lines else f"exit code {self.returncode}, no stderr"
+    def is_finished(self) -> bool:
+        return RunDir(self.run_dir).is_finished(self.steps)
 
 
 # -- the sweep ------------------------------------------------------------------------------------
@@ -208,172 +180,24 @@ def plan(spec: LearnSpec) -> list[Job]:
     ]
 
 
-def is_finished(run_dir: Path, steps: int) -> bool:
-    """metrics.csv reaches ``steps`` and the final model was saved (the last thing a run does)."""
-    if not ((run_dir / "model.pt").is_file() or (run_dir / "model.zip").is_file()):
-        return False
-    rows = _read_rows(run_dir / "metrics.csv")
-    return bool(rows) and int(float(rows[-1]["step"])) >= steps
-
-
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _recorded_args(job: Job) -> list[str] | None:
-    try:
-        return json.loads(job.args_path.read_text())["train_args"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def triage(spec: LearnSpec, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
-    """Split into (finished: skip, to run). Fails before launching anything if a finished run was made
-    with other arguments, and moves unfinished run folders aside."""
-    done, todo, stale = [], [], []
-    for job in jobs:
-        if is_finished(job.run_dir, job.steps):
-            recorded = _recorded_args(job)
-            if recorded is not None and recorded != train_args(spec, job):
-                stale.append(job)
-            done.append(job)
-        else:
-            todo.append(job)
-    if stale:
-        job = stale[0]
-        raise RlcvError(
-            f"{len(stale)} finished run(s) in '{Path(spec.out) / 'runs'}' were made with other settings "
-            f"(e.g. {job.name}: `rlcv {shlex.join(_recorded_args(job) or [])}`); use another --out, "
-            f"or delete those runs to redo them."
-        )
-    for job in todo:
-        if job.run_dir.exists():
-            aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
-            shutil.rmtree(aside, ignore_errors=True)
-            job.run_dir.rename(aside)
-    return done, todo
-
-
-def run_local(spec: LearnSpec, jobs: list[Job]) -> Iterator[Outcome]:
-    """One thread per worker, each blocked on its own ``rlcv train`` process."""
-
-    def one(job: Job) -> Outcome:
-        start = time.perf_counter()
-        cmd = [sys.executable, "-m", "rlcv.cli", *train_args(spec, job), "--run-dir", str(job.run_dir)]
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **SINGLE_THREAD_ENV},
-        )
-        return Outcome(job, proc.returncode, _tail(proc.stderr), time.perf_counter() - start)
-
-    with ThreadPoolExecutor(max_workers=spec.n_workers()) as pool:
-        futures = [pool.submit(one, job) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-def _tail(text: str) -> str:
-    return "\n".join(text.strip().splitlines()[-STDERR_TAIL_LINES:])
-
-
-def ray_train(args: list[str]) -> tuple[int, str, bytes, float]:
-    """Body of a Ray task: train into a temporary folder on this node, return it as a gzip tarball."""
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="rlcv-bench-") as tmp:
-        run_dir = Path(tmp) / "run"
-        proc = subprocess.run(
-            [sys.executable, "-m", "rlcv.cli", *args, "--run-dir", str(run_dir)],
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **SINGLE_THREAD_ENV},
-        )
-        buffer = io.BytesIO()
-        if run_dir.is_dir():
-            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-                tar.add(run_dir, arcname=".")
-    return proc.returncode, _tail(proc.stderr), buffer.getvalue(), time.perf_counter() - start
-
-
-def run_ray(spec: LearnSpec, jobs: list[Job]) -> Iterator[Outcome]:
-    """Ray remote tasks of one CPU each. Without --address a local Ray instance is started with
-    --workers CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise RlcvError(
-            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
-        ) from exc
-    started = not ray.is_initialized()
-    if started:
-        if spec.address:
-            ray.init(address=spec.address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=spec.n_workers(), include_dashboard=False, log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=0)(ray_train)
-        pending = {task.remote(train_args(spec, job)): job for job in jobs}
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ref)
-            try:
-                returncode, stderr, tarball, seconds = ray.get(ref)
-            except (
-                ray.exceptions.RayError
-            ) as exc:  # the task itself died (node lost, out of memory): report, go on
-                yield Outcome(job, -1, f"ray task failed: {type(exc).__name__}: {exc}".splitlines()[0], 0.0)
-                continue
-            if tarball:
-                job.run_dir.mkdir(parents=True, exist_ok=True)
-                with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-                    tar.extractall(job.run_dir, filter="data")
-            yield Outcome(job, returncode, stderr, seconds)
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run what is missing, then summarise every finished run into OUT. Returns the learn.json dict."""
     _validate(spec)
     out = Path(spec.out)
     jobs = plan(spec)
-    done, todo = triage(spec, jobs)
-    if done:
-        echo(f"skipping {len(done)} finished run(s) already in {out / 'runs'}")
-    failures: list[Outcome] = []
-    if todo:
-        echo(f"running {len(todo)} run(s) on {spec.n_workers()} {spec.backend} worker(s)")
-        for job in todo:
-            job.run_dir.parent.mkdir(parents=True, exist_ok=True)
-            job.args_path.write_text(json.dumps({"train_args": train_args(spec, job)}, indent=1) + "\n")
-        runner = run_ray if spec.backend == "ray" else run_local
-        for i, outcome in enumerate(runner(spec, todo), start=1):
-            job = outcome.job
-            ok = outcome.returncode == 0 and is_finished(job.run_dir, job.steps)
-            if outcome.returncode == 0 and not ok:
-                outcome = Outcome(
-                    job, 0, "exited 0 but left no model / fewer steps than asked", outcome.seconds
-                )
-            if not ok:
-                failures.append(outcome)
-            status = "done" if ok else f"FAILED: {outcome.last_line}"
-            echo(f"[{i}/{len(todo)}] {job.name} {status} ({outcome.seconds:.0f} s)")
-    else:
-        echo("nothing to run")
-    result = summarise(spec, jobs, failures)
-    write_outputs(spec, result, failures)
+    report = runs.execute(
+        [job.run_job(spec) for job in jobs],
+        workers=spec.n_workers(),
+        backend=spec.backend,
+        address=spec.address,
+        fix="use another --out",
+        echo=echo,
+    )
+    result = summarise(spec, jobs, report.failures)
+    write_outputs(spec, result, report.failures)
     echo(f"wrote {out / 'learn.md'}, {out / 'learn.json'}, {out / 'evaluations.csv'}")
-    if failures:
-        echo(f"{len(failures)} run(s) failed; see {out / 'failures.txt'}")
+    if report.failures:
+        echo(f"{len(report.failures)} run(s) failed; see {out / 'failures.txt'}")
     return result
 
 
@@ -400,14 +224,64 @@ def _validate(spec: LearnSpec) -> None:
         raise RlcvError("--seeds, --steps, --eval-episodes and --workers must be >= 1.")
     if spec.eval_freq is not None and spec.eval_freq < 1:
         raise RlcvError("--eval-freq must be >= 1 (evaluations are what the bench compares).")
-    if spec.backend not in ("local", "ray"):
+    if spec.backend not in runs.BACKENDS:
         raise RlcvError(f"--backend must be 'local' or 'ray', got '{spec.backend}'.")
     for algo in spec.algos:
         overrides_for(algo, spec.overrides, spec.algos)  # raises on an ALGO: prefix outside --algos
 
 
+# -- the command --------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench learn`` to the bench subparsers."""
+    learn = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
+    learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
+    learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
+    learn.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    learn.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
+    learn.add_argument("--steps-per-env", nargs="+", default=[], metavar="ENV=N", help="per-env --steps")
+    learn.add_argument("--eval-freq", type=int, help="env steps between evaluations (default: steps/20)")
+    learn.add_argument("--eval-episodes", type=int, default=10)
+    learn.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    learn.add_argument("--backend", choices=list(runs.BACKENDS), default="local")
+    learn.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    learn.add_argument("--reference", default="sb3-ppo", help="algo whose final return the others must reach")
+    learn.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="[ALGO:]KEY=VALUE",
+        help="config overrides for every run, or for one algo",
+    )
+    learn.add_argument("--out", default="results/learn")
+    learn.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit code 1 when a run failed (the others were still run and summarised)."""
+    result = run_sweep(
+        LearnSpec(
+            algos=args.algos,
+            envs=args.envs,
+            seeds=args.seeds,
+            steps=args.steps,
+            steps_per_env=parse_steps_per_env(args.steps_per_env),
+            eval_freq=args.eval_freq,
+            eval_episodes=args.eval_episodes,
+            workers=args.workers,
+            backend=args.backend,
+            address=args.address,
+            out=args.out,
+            overrides=args.overrides,
+            reference=args.reference,
+        )
+    )
+    return 1 if result["failures"] else 0
+
+
 # -- summaries ------------------------------------------------------------------------------------
-def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict[str, Any]:
+def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome]) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, list[plotting.SeedCurve]]] = {}
     evaluations: list[dict[str, Any]] = []
@@ -418,10 +292,11 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict
             seeds, finals, walls, fps = [], [], [], []
             curves[env][algo] = []
             for job in jobs:
-                if job.env != env or job.algo != algo or not is_finished(job.run_dir, job.steps):
+                if job.env != env or job.algo != algo or not job.is_finished():
                     continue
-                curve = plotting.read_metric(job.run_dir / "metrics.csv", "eval_return_mean")
-                stds = plotting.read_metric(job.run_dir / "metrics.csv", "eval_return_std")
+                run = RunDir(job.run_dir)
+                curve = plotting.read_metric(run.metrics, "eval_return_mean")
+                stds = plotting.read_metric(run.metrics, "eval_return_std")
                 std_at = dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
                 evaluations += [
                     {
@@ -434,7 +309,7 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[Outcome]) -> dict
                     }
                     for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
                 ]
-                last = _read_rows(job.run_dir / "metrics.csv")[-1]
+                last = run.metrics_rows()[-1]
                 walls.append(float(last["time_elapsed"]))
                 fps.append(float(last["fps"]))
                 if len(curve.steps):
@@ -495,7 +370,7 @@ def curve_filename(env: str) -> str:
     return f"curve_{env.replace('/', '-')}.png"
 
 
-def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[Outcome]) -> None:
+def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[runs.RunOutcome]) -> None:
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     curves = result.pop("_curves")
@@ -549,8 +424,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"    {result['command']}",
         "",
         (
-            f"Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic evaluation "
-            f"of {result['eval_episodes']} episodes every *eval freq* env steps, identical for every algo. "
+            "Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic "
+            f"evaluation of {result['eval_episodes']} episodes every *eval freq* env steps, identical for "
+            "every algo. "
             "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
             "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
             f"*Steps to {ref}* is the first env step at which the algo's seed-mean evaluation curve reaches "
@@ -604,8 +480,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"    {result['example_train_command']}",
         "",
         (
-            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent runs "
-            f"({machine['backend']} backend), Python {machine['python']}."
+            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent "
+            f"runs ({machine['backend']} backend), Python {machine['python']}."
         ),
         "",
     ]

@@ -1,17 +1,18 @@
 """`rlcv bench speed`: training throughput of rlcv's agents vs SB3 on the same machine.
 
-Every algorithm trains in its own fresh process with identical hyper-parameters (SB3's
-defaults: n_steps 2048, batch 64, 10 epochs, 64-64 tanh, one env, no normalisation, one torch
-thread). Repeats are interleaved (A B C D A B C D ...) so that drift of a noisy machine hits every
-algorithm alike; medians and ratios of medians are reported. Throughput is the ``fps`` column of
-the run's last metrics row: env steps per second of wall time inside the training loop, model
-updates included, process start-up excluded.
+Every algorithm trains in its own fresh process (:func:`rlcv.bench.runs.run_one`) with identical
+hyper-parameters (SB3's defaults: n_steps 2048, batch 64, 10 epochs, 64-64 tanh, one env, no
+normalisation, one torch thread and one BLAS thread). Repeats are interleaved (A B C D A B C D ...)
+so that drift of a noisy machine hits every algorithm alike; medians and ratios of medians are
+reported. Throughput is the ``fps`` column of the run's last metrics row: env steps per second of
+wall time inside the training loop, model updates included, process start-up excluded.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -19,6 +20,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from rlcv.bench import runs
+from rlcv.errors import RlcvError
+from rlcv.run_dir import RunDir
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
 COMMON = [
@@ -54,15 +59,29 @@ FAMILY_SETTINGS = {
 BASELINE = {"ppo": "sb3-ppo", "trpo": "sb3-trpo"}
 
 
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench speed`` to the bench subparsers."""
+    speed = sub.add_parser("speed", help="env-steps/s of rlcv PPO/TRPO vs SB3 on the same machine")
+    speed.add_argument("--env", default="HalfCheetah-v5")
+    speed.add_argument("--steps", type=int, default=20480)
+    speed.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
+    speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
+    speed.add_argument("--out", default="results")
+    speed.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_speed_bench(env_id=args.env, steps=args.steps, repeats=args.repeats, algos=args.algos, out=args.out)
+    return 0
+
+
 def family(algo: str) -> str:
     return "trpo" if algo.endswith("trpo") else "ppo"
 
 
-def train_command(algo: str, env_id: str, steps: int, run_dir: Path, seed: int) -> list[str]:
+def train_args(algo: str, env_id: str, steps: int, seed: int) -> list[str]:
+    """``rlcv train`` arguments of one timed run (the runner adds ``--run-dir``)."""
     return [
-        sys.executable,
-        "-m",
-        "rlcv.cli",
         "train",
         "--algo",
         algo,
@@ -77,8 +96,6 @@ def train_command(algo: str, env_id: str, steps: int, run_dir: Path, seed: int) 
         "--num-threads",
         "1",
         "--no-progress",
-        "--run-dir",
-        str(run_dir),
         "--set",
         *COMMON,
         *FAMILY_SETTINGS[family(algo)],
@@ -86,16 +103,13 @@ def train_command(algo: str, env_id: str, steps: int, run_dir: Path, seed: int) 
 
 
 def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
+    """Train one run in a fresh process and temporary folder; its env-steps/s."""
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
-        proc = subprocess.run(
-            train_command(algo, env_id, steps, run_dir, seed), capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"{algo} failed: {proc.stderr.strip().splitlines()[-1:]}")
-        with (run_dir / "metrics.csv").open() as f:
-            rows = list(csv.DictReader(f))
-        return float(rows[-1]["fps"])
+        job = runs.RunJob(algo, Path(tmp) / "run", train_args(algo, env_id, steps, seed), steps)
+        outcome = runs.run_one(job)
+        if not outcome.ok:
+            raise RlcvError(f"rlcv bench speed: the {algo} run failed: {outcome.last_line}")
+        return float(RunDir(job.run_dir).metrics_rows()[-1]["fps"])
 
 
 # SB3's own learn() with its defaults and no rlcv wrapper or callback: a check that the sb3-ppo row
@@ -117,6 +131,7 @@ def measure_raw_sb3_ppo(env_id: str, steps: int, seed: int) -> float:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **runs.SINGLE_THREAD_ENV},
     )
     return float(proc.stdout.strip().splitlines()[-1])
 
@@ -174,7 +189,9 @@ def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], 
             "processor": platform.processor() or platform.machine(),
             "torch_threads": 1,
         },
-        "example_train_command": shlex.join(train_command(algos[0], env_id, steps, Path("RUN"), 0)[2:]),
+        "example_train_command": shlex.join(
+            ["rlcv", *train_args(algos[0], env_id, steps, 0), "--run-dir", "RUN"]
+        ),
     }
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

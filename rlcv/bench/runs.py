@@ -1,0 +1,278 @@
+"""The one way benches launch training runs: each run is a plain ``rlcv train`` in its own process.
+
+A bench run is then exactly what a user gets from the CLI, and a crash in one run cannot take the
+bench down: it is reported and the other runs go on. Every process gets one thread (``--num-threads
+1`` in the bench's arguments, and :data:`SINGLE_THREAD_ENV` here), because the pool fills the cores
+and numpy/BLAS threads on top would oversubscribe them.
+
+Re-invocation (:func:`triage`). A run that is finished (:meth:`RunDir.is_finished`: final policy
+saved, metrics.csv reaching the requested steps) is skipped. An unfinished run (killed bench,
+crash) is *restarted*, not resumed: a resumed run restarts the wall-clock columns and re-seeds its
+envs, so its wall time and its curve would not be comparable to the other seeds. Its folder is
+moved aside to ``NAME.incomplete`` rather than deleted. Next to each run the train arguments are
+recorded (``NAME.args.json``); a finished run made with other arguments is an error before anything
+is launched, instead of being silently mixed into the results. A finished run without a record
+(made before records existed) is trusted.
+
+Backends: a local pool of worker threads each waiting on one subprocess, or Ray remote tasks of one
+CPU each (optional dependency). A Ray task trains into a temporary folder on whichever node runs
+it and ships the run folder back as a tarball, so the driver holds every run even on a multi-node
+cluster (whose nodes need rlcv installed).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlcv.errors import RlcvError
+from rlcv.run_dir import RunDir
+
+STDERR_TAIL_LINES = 20
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One ``rlcv train`` run: its arguments without ``--run-dir`` (the runner adds it, since a Ray
+    task picks its own folder) and the steps at which it counts as finished."""
+
+    name: str  # shown in progress lines and failure reports, e.g. "ppo/Hopper-v5/s0"
+    run_dir: Path
+    train_args: list[str]
+    steps: int
+
+    @property
+    def args_path(self) -> Path:
+        return self.run_dir.with_name(self.run_dir.name + ".args.json")
+
+    def is_finished(self) -> bool:
+        return RunDir(self.run_dir).is_finished(self.steps)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job: RunJob
+    returncode: int
+    stderr_tail: str
+    seconds: float
+    finished: bool  # the run folder holds a finished run afterwards
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.finished
+
+    @property
+    def last_line(self) -> str:
+        if self.returncode == 0 and not self.finished:
+            return "exited 0 but left no policy / fewer steps than asked"
+        lines = [ln for ln in self.stderr_tail.splitlines() if ln.strip()]
+        return lines[-1].strip() if lines else f"exit code {self.returncode}, no stderr"
+
+
+@dataclass
+class RunReport:
+    """What :func:`execute` did: runs it skipped as finished, and the outcome of every run it launched."""
+
+    skipped: list[RunJob] = field(default_factory=list)
+    outcomes: list[RunOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress of a long bench, also when stdout is a pipe or a log file
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def train_command(train_args: list[str], run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "rlcv.cli", *train_args, "--run-dir", str(run_dir)]
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-STDERR_TAIL_LINES:])
+
+
+def run_one(job: RunJob) -> RunOutcome:
+    """Train ``job`` in a subprocess in this thread; its stdout is discarded, its stderr tail kept."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        train_command(job.train_args, job.run_dir),
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **SINGLE_THREAD_ENV},
+    )
+    seconds = time.perf_counter() - start
+    return RunOutcome(job, proc.returncode, _tail(proc.stderr), seconds, job.is_finished())
+
+
+# -- re-invocation --------------------------------------------------------------------------------
+def recorded_args(job: RunJob) -> list[str] | None:
+    """The train arguments recorded next to the run, or None without a readable record. Older
+    records are a plain list that includes ``--run-dir``; that pair is dropped."""
+    try:
+        record = json.loads(job.args_path.read_text())
+    except (OSError, ValueError):
+        return None
+    args = record.get("train_args") if isinstance(record, dict) else record
+    if not isinstance(args, list):
+        return None
+    if "--run-dir" in args:
+        i = args.index("--run-dir")
+        args = args[:i] + args[i + 2 :]
+    return [str(a) for a in args]
+
+
+def record_args(job: RunJob) -> None:
+    job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    job.args_path.write_text(json.dumps({"train_args": job.train_args}, indent=1) + "\n")
+
+
+def triage(
+    jobs: list[RunJob], *, fix: str = "use another output folder"
+) -> tuple[list[RunJob], list[RunJob]]:
+    """Split into (finished: skip, to run). Fails before anything is moved if a finished run was made
+    with other arguments (``fix`` says how to keep both), then moves unfinished run folders aside."""
+    done, todo, stale = [], [], []
+    for job in jobs:
+        if job.is_finished():
+            recorded = recorded_args(job)
+            if recorded is not None and recorded != job.train_args:
+                stale.append(job)
+            done.append(job)
+        else:
+            todo.append(job)
+    if stale:
+        job = stale[0]
+        raise RlcvError(
+            f"{len(stale)} finished run(s) were made with other settings (e.g. '{job.run_dir}': "
+            f"`rlcv {shlex.join(recorded_args(job) or [])}`); {fix}, or delete those runs to redo them."
+        )
+    for job in todo:
+        if job.run_dir.exists():
+            aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
+            shutil.rmtree(aside, ignore_errors=True)
+            job.run_dir.rename(aside)
+    return done, todo
+
+
+# -- backends -------------------------------------------------------------------------------------
+def run_local(jobs: list[RunJob], workers: int) -> Iterator[RunOutcome]:
+    """One thread per worker, each blocked on its own ``rlcv train`` process; outcomes as they end."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_one, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
+    """Body of a Ray task: train into a temporary folder on this node, return it as a gzip tarball."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rlcv-bench-") as tmp:
+        run_dir = Path(tmp) / "run"
+        proc = subprocess.run(
+            train_command(train_args, run_dir),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **SINGLE_THREAD_ENV},
+        )
+        buffer = io.BytesIO()
+        if run_dir.is_dir():
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                tar.add(run_dir, arcname=".")
+    return proc.returncode, _tail(proc.stderr), buffer.getvalue(), time.perf_counter() - start
+
+
+def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Iterator[RunOutcome]:
+    """Ray remote tasks of one CPU each. Without ``address`` a local Ray instance is started with
+    ``workers`` CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RlcvError(
+            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
+        ) from exc
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(ray_train)
+        pending = {task.remote(job.train_args): job for job in jobs}
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ref)
+            try:
+                returncode, stderr, tarball, seconds = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the task itself died (node lost, out of memory)
+                message = f"ray task failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                yield RunOutcome(job, -1, message, 0.0, job.is_finished())
+                continue
+            if tarball:
+                job.run_dir.mkdir(parents=True, exist_ok=True)
+                with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+                    tar.extractall(job.run_dir, filter="data")
+            yield RunOutcome(job, returncode, stderr, seconds, job.is_finished())
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# -- the whole job list ---------------------------------------------------------------------------
+def execute(
+    jobs: list[RunJob],
+    *,
+    workers: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    fix: str = "use another output folder",
+    echo: Callable[[str], None] = _say,
+) -> RunReport:
+    """Skip finished runs, restart unfinished ones, and run what is missing on ``workers`` workers
+    (default: one per core). A failed run is reported in the result, never raised, so one crash
+    leaves the others running; a run that exits 0 without finishing counts as failed."""
+    if backend not in BACKENDS:
+        raise RlcvError(f"--backend must be 'local' or 'ray', got '{backend}'.")
+    n_workers = workers or default_workers()
+    done, todo = triage(jobs, fix=fix)
+    report = RunReport(skipped=done)
+    if done:
+        where = os.path.commonpath([str(j.run_dir) for j in done])
+        echo(f"skipping {len(done)} finished run(s) already in {where}")
+    if not todo:
+        echo("nothing to run")
+        return report
+    echo(f"running {len(todo)} run(s) on {n_workers} {backend} worker(s)")
+    for job in todo:
+        record_args(job)
+    outcomes = run_ray(todo, n_workers, address) if backend == "ray" else run_local(todo, n_workers)
+    for i, outcome in enumerate(outcomes, start=1):
+        report.outcomes.append(outcome)
+        status = "done" if outcome.ok else f"FAILED: {outcome.last_line}"
+        echo(f"[{i}/{len(todo)}] {outcome.job.name} {status} ({outcome.seconds:.0f} s)")
+    return report

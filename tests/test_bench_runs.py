@@ -1,0 +1,127 @@
+"""rlcv.bench.runs, the benches' one subprocess runner, with a fake `rlcv train` (a few lines of Python
+that write a run folder or fail), so each test takes a fraction of a second per run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlcv.bench import runs
+from rlcv.errors import RlcvError
+from rlcv.run_dir import RunDir
+
+# Writes what a finished run leaves (metrics.csv reaching --steps, the final policy), or fails like
+# `rlcv train` on a bad setting ("fail" in the arguments), or stops early and exits 0 ("short").
+FAKE_TRAIN = """
+import os, sys, pathlib
+args = sys.argv[1:]
+run = pathlib.Path(args[args.index("--run-dir") + 1])
+if "fail" in args:
+    sys.stderr.write("Traceback ...\\nrlcv: error: unknown config key 'fail'\\n")
+    sys.exit(2)
+steps = int(args[args.index("--steps") + 1])
+run.mkdir(parents=True)
+(run / "metrics.csv").write_text(f"step\\n{steps // 2 if 'short' in args else steps}\\n")
+(run / "policy.pt").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
+"""
+
+
+@pytest.fixture(autouse=True)
+def fake_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        runs,
+        "train_command",
+        lambda train_args, run_dir: [
+            sys.executable,
+            "-c",
+            FAKE_TRAIN,
+            *train_args,
+            "--run-dir",
+            str(run_dir),
+        ],
+    )
+
+
+def job(root: Path, name: str, *extra: str, steps: int = 100) -> runs.RunJob:
+    return runs.RunJob(name, root / name, ["train", "--steps", str(steps), *extra], steps)
+
+
+def test_runs_what_is_missing_then_skips_finished_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = [job(tmp_path, "a"), job(tmp_path, "b")]
+    lines: list[str] = []
+    report = runs.execute(jobs, workers=2, echo=lines.append)
+    assert [o.ok for o in report.outcomes] == [True, True] and report.failures == []
+    assert lines[0] == "running 2 run(s) on 2 local worker(s)"
+    for j in jobs:
+        assert RunDir(j.run_dir).is_finished(100)
+        assert (j.run_dir / "policy.pt").read_text() == "1"  # one BLAS thread per process
+        assert json.loads(j.args_path.read_text()) == {"train_args": j.train_args}
+
+    def no_training(*args: object) -> None:
+        raise AssertionError("a finished run was started again")
+
+    monkeypatch.setattr(runs, "run_local", no_training)
+    lines.clear()
+    report = runs.execute(jobs, workers=2, echo=lines.append)
+    assert report.skipped == jobs and report.outcomes == []
+    assert lines == [f"skipping 2 finished run(s) already in {tmp_path}", "nothing to run"]
+
+
+def test_unfinished_run_is_moved_aside_and_restarted(tmp_path: Path) -> None:
+    partial = tmp_path / "a"
+    partial.mkdir()
+    (partial / "metrics.csv").write_text("step\n50\n")  # killed half-way: no final policy
+    report = runs.execute([job(tmp_path, "a")], workers=1, echo=lambda _: None)
+    assert report.failures == [] and RunDir(partial).is_finished(100)
+    assert (tmp_path / "a.incomplete" / "metrics.csv").read_text() == "step\n50\n"
+
+
+def test_finished_run_made_with_other_arguments_is_an_error_before_anything_runs(tmp_path: Path) -> None:
+    runs.execute([job(tmp_path, "a"), job(tmp_path, "b", "--seed", "1")], workers=1, echo=lambda _: None)
+    (tmp_path / "b").rename(tmp_path / "b_kept")  # b unfinished now: it must not be moved aside on error
+    (tmp_path / "b").mkdir()
+    with pytest.raises(RlcvError, match=r"1 finished run\(s\) were made with other settings") as err:
+        runs.execute(
+            [job(tmp_path, "a", "--set", "gamma=0.9"), job(tmp_path, "b", "--seed", "1")],
+            fix="use another --out",
+            echo=lambda _: None,
+        )
+    message = str(err.value)
+    assert "`rlcv train --steps 100`" in message and "use another --out, or delete" in message
+    assert (tmp_path / "b").is_dir() and not (tmp_path / "b.incomplete").exists()
+
+
+def test_records_of_the_older_list_format_are_read(tmp_path: Path) -> None:
+    a = job(tmp_path, "a")
+    runs.execute([a], workers=1, echo=lambda _: None)
+    a.args_path.write_text(json.dumps(["train", "--run-dir", str(a.run_dir), "--steps", "100"]))
+    assert runs.recorded_args(a) == a.train_args
+    assert runs.triage([a]) == ([a], [])
+    a.args_path.write_text("not json")  # an unreadable record is trusted, like a missing one
+    assert runs.recorded_args(a) is None and runs.triage([a]) == ([a], [])
+
+
+def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    jobs = [job(tmp_path, "bad", "fail"), job(tmp_path, "short", "short"), job(tmp_path, "good")]
+    lines: list[str] = []
+    report = runs.execute(jobs, workers=1, echo=lines.append)
+    assert len(report.outcomes) == 3
+    by_name = {o.job.name: o for o in report.outcomes}
+    assert by_name["good"].ok and RunDir(tmp_path / "good").is_finished(100)
+    assert [o.job.name for o in report.failures] == ["bad", "short"]
+    bad, short = by_name["bad"], by_name["short"]
+    assert bad.returncode == 2 and bad.last_line == "rlcv: error: unknown config key 'fail'"
+    assert "Traceback" in bad.stderr_tail
+    assert short.returncode == 0 and short.last_line.startswith("exited 0 but left no policy")
+    assert "[1/3] bad FAILED: rlcv: error: unknown config key 'fail'" in lines[1]
+
+
+def test_unknown_backend_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RlcvError, match="--backend must be 'local' or 'ray'"):
+        runs.execute([job(tmp_path, "a")], backend="slurm")
+    assert not (tmp_path / "a").exists()
