@@ -186,6 +186,7 @@ def test_ray_backend_missing_is_one_clear_line(
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+@pytest.mark.expensive  # several seconds: CI runs it, the fast local subset skips it
 def test_ray_backend_runs_a_sweep(tmp_path: Path) -> None:
     import ray
 

@@ -114,6 +114,7 @@ def test_variance_harness_missing_run(tmp_path, capsys) -> None:
     assert code == 2 and "not a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.expensive  # several seconds: CI runs it, the fast local subset skips it
 def test_speed_bench_reports_ratio(tmp_path) -> None:
     code = main(
         [

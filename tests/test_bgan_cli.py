@@ -230,6 +230,7 @@ def test_bench_report_verdicts(tmp_path: Path) -> None:
     assert "rlcv bench bgan --seeds 2" in text and "![bgan](bgan/bgan_s0.png)" in text
 
 
+@pytest.mark.expensive  # several seconds: CI runs it, the fast local subset skips it
 def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys) -> None:
     argv = [
         "bench",

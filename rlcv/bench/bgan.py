@@ -81,7 +81,7 @@ def _train_all(jobs: list[RunJob], workers: int) -> dict[Path, dict[str, Any]]:
         raise RlcvError(
             f"training {first.job.name} failed (exit {first.returncode}){more}:\n{first.stderr_tail}"
         )
-    info = {job.run_dir: {"reused": True} for job in report.skipped}
+    info: dict[Path, dict[str, Any]] = {job.run_dir: {"reused": True} for job in report.skipped}
     for outcome in report.outcomes:
         info[outcome.job.run_dir] = {"reused": False, "train_seconds": outcome.seconds}
     return info
@@ -111,7 +111,8 @@ def _real_reference(env_id: str, env_kwargs: dict[str, Any], grid: Path) -> dict
     from rlcv.gan_metrics import label_statistics, nn1_accuracy, save_grid, two_sample_accuracy
 
     env = make_env(env_id, env_kwargs)
-    levels, n = env.unwrapped.levels, env.unwrapped.eval_samples
+    unwrapped: Any = env.unwrapped  # a BGANDigitsEnv
+    levels, n = unwrapped.levels, unwrapped.eval_samples
     env.close()
     data = digits(levels)
     rng = np.random.default_rng(EVAL_SEED)
@@ -251,7 +252,7 @@ def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
         ("disc_fake_acc", "discriminator accuracy on generated"),
     ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
-    colours = {}
+    colours: dict[str, Any] = {}
     for algo, seed, run_dir in jobs:
         rows = RunDir(run_dir).metrics_rows()
         colour = colours.setdefault(algo, f"C{len(colours)}")

@@ -192,7 +192,7 @@ def _summary(best: dict[str, Any], spent: list[dict[str, Any]], wall: float, **e
     }
 
 
-def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(best-of-grid, the run at the env's default lr if it is on the grid)."""
     start = time.perf_counter()
     runs = {lr: fixed_run(spec, seed, {"lr": lr}) for lr in spec.grid}
@@ -402,7 +402,7 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
                 results[m].append(run_controller(spec, m, seed, work))
             print(f"[seed {seed}] {m:12s} {time.perf_counter() - t0:7.1f}s", flush=True)
     results = {k: v for k, v in results.items() if v}
-    out = {
+    out: dict[str, Any] = {
         "spec": asdict(spec),
         "command": spec.command(),
         "env_id": ENV_ID,

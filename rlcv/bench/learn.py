@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rlcv import plotting
 from rlcv.bench import runs
 from rlcv.errors import RlcvError, did_you_mean
@@ -321,7 +323,7 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
                 "final_per_seed": dict(zip(seeds, finals, strict=True)),
             }
             if finals:
-                low, high = plotting.bootstrap_ci(finals)
+                low, high = plotting.bootstrap_ci(np.asarray(finals))
                 entry.update(final_mean=statistics.fmean(finals), final_ci95=[low, high])
             if walls:
                 entry.update(wall_time_median_s=statistics.median(walls), fps_median=statistics.median(fps))
