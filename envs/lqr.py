@@ -151,7 +151,9 @@ class LQREnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Apply ``a_t``; return ``(s_{t+1}, r_t, terminated, False, {})`` with ``r_t`` the cost of ``(s_t, a_t)``."""
+        """Apply ``a_t``; return ``(s_{t+1}, r_t, terminated, False, {})``.
+
+        ``r_t`` is the cost of ``(s_t, a_t)``."""
         if self._state is None:
             raise RuntimeError("LQREnv.step called before reset")
         if self._t >= self.horizon:

@@ -65,7 +65,7 @@ def test_same_seed_same_trajectory() -> None:
         env.reset(seed=7)
         actions = np.random.default_rng(0).uniform(-1, 1, size=(4, 3)).astype(np.float32)
         runs.append([env.step(a)[:2] for a in actions])
-    for (o1, r1), (o2, r2) in zip(*runs):
+    for (o1, r1), (o2, r2) in zip(*runs, strict=True):
         np.testing.assert_array_equal(o1, o2)
         assert r1 == r2
 
