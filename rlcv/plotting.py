@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.run_dir import RunDir
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 10_000
@@ -216,24 +216,18 @@ def plot_curves(
     return out
 
 
-def run_identity(run_dir: Path) -> tuple[str, str]:
+def run_identity(run_dir: str | Path | RunDir) -> tuple[str, str]:
     """(algo, env) of a run directory, read from its config.yaml."""
-    meta_path = run_dir / "config.yaml"
-    if not meta_path.is_file():
-        raise RlcvError(
-            f"'{run_dir}' is not a run directory (no config.yaml); pass folders made by `rlcv train`."
-        )
-    meta = yaml.safe_load(meta_path.read_text()) or {}
-    return str(meta.get("algo", "?")), str(meta.get("env", "?"))
+    meta = (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)).read_meta()
+    return str(meta["algo"]), str(meta["env"])
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: Path, *, metric: str = "eval_return_mean") -> Path:
     """`rlcv plot`: group runs by (env, algo) from their config.yaml, seeds become a CI band."""
     groups: dict[str, dict[str, list[SeedCurve]]] = {}
-    for run_dir in map(Path, run_dirs):
-        algo, env = run_identity(run_dir)
-        metrics_csv = run_dir / "metrics.csv"
-        if not metrics_csv.is_file():
-            raise RlcvError(f"'{run_dir}' has no metrics.csv yet; has the run started?")
-        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(metrics_csv, metric))
+    for run in map(RunDir, run_dirs):
+        algo, env = run_identity(run)
+        if not run.metrics.is_file():
+            raise RlcvError(f"'{run}' has no metrics.csv yet; has the run started?")
+        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(run.metrics, metric))
     return plot_curves(groups, out, metric=metric)
