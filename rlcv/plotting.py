@@ -18,7 +18,6 @@ byte-identical. With one seed the interval collapses to the value itself.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,32 +53,33 @@ class CurveSummary:
     n_seeds: np.ndarray  # (G,) seeds present at each grid step
 
 
-def read_metric(metrics_csv: Path, metric: str) -> SeedCurve:
-    """The non-empty values of ``metric`` in a run's metrics.csv (eval rows only, for eval metrics)."""
+def read_metric(source: RunDir | Path, metric: str) -> SeedCurve:
+    """The non-empty values of ``metric`` in a run's metrics.csv (eval rows only, for eval metrics);
+    ``source`` is the run, or the path of its metrics.csv."""
+    run = source if isinstance(source, RunDir) else RunDir(Path(source).parent)
+    columns = run.metrics_columns()
+    if metric not in columns:
+        others = [c for c in columns if c != "step"]
+        raise RlcvError(
+            f"'{run.metrics}' has no column '{metric}'.{did_you_mean(metric, others)} "
+            f"Columns: {', '.join(others)}."
+        )
     steps: list[int] = []
     values: list[float] = []
-    with metrics_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or metric not in reader.fieldnames:
-            columns = [c for c in reader.fieldnames or [] if c != "step"]
-            raise RlcvError(
-                f"'{metrics_csv}' has no column '{metric}'.{did_you_mean(metric, columns)} "
-                f"Columns: {', '.join(columns)}."
-            )
-        for row in reader:
-            text = row.get(metric) or ""
-            if text == "":
-                continue
-            value = float(text)
-            if math.isnan(value):
-                continue
-            step = int(float(row["step"]))
-            if steps and step <= steps[-1]:  # a resumed run can repeat a step: keep the latest value
-                while steps and steps[-1] >= step:
-                    steps.pop()
-                    values.pop()
-            steps.append(step)
-            values.append(value)
+    for row in run.metrics_rows():
+        text = row.get(metric) or ""
+        if text == "":
+            continue
+        value = float(text)
+        if math.isnan(value):
+            continue
+        step = int(float(row["step"]))
+        if steps and step <= steps[-1]:  # a resumed run can repeat a step: keep the latest value
+            while steps and steps[-1] >= step:
+                steps.pop()
+                values.pop()
+        steps.append(step)
+        values.append(value)
     return SeedCurve(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
 
 
@@ -229,5 +229,5 @@ def plot_runs(run_dirs: Sequence[str | Path], out: Path, *, metric: str = "eval_
         algo, env = run_identity(run)
         if not run.metrics.is_file():
             raise RlcvError(f"'{run}' has no metrics.csv yet; has the run started?")
-        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(run.metrics, metric))
+        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(run, metric))
     return plot_curves(groups, out, metric=metric)

@@ -164,6 +164,13 @@ class RunDir:
         with self.metrics.open(newline="") as f:
             return list(csv.DictReader(f))
 
+    def metrics_columns(self) -> list[str]:
+        """The header of metrics.csv (empty when the run has not logged yet)."""
+        if not self.metrics.is_file():
+            return []
+        with self.metrics.open(newline="") as f:
+            return next(csv.reader(f), [])
+
     def last_step(self) -> int:
         rows = self.metrics_rows()
         return int(float(rows[-1]["step"])) if rows else 0
