@@ -221,6 +221,18 @@ def test_eval_json(base_run, capsys) -> None:
     assert json.loads(capsys.readouterr().out.strip()) == result
 
 
+def test_eval_reads_runs_made_before_the_policy_pt_rename(tmp_path, base_run, capsys) -> None:
+    """Runs written before the final policy file was renamed hold model.pt: `rlcv eval` still reads it."""
+    old = _copy(base_run, tmp_path / "old")
+    (old / "policy.pt").rename(old / "model.pt")
+    capsys.readouterr()
+    assert main(["eval", str(base_run), "--json", "--episodes", "2"]) == 0
+    expected = json.loads(capsys.readouterr().out.strip())
+    (old / "checkpoints" / "last.pt").unlink()  # the policy can come from model.pt only
+    assert main(["eval", str(old), "--json", "--episodes", "2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == expected
+
+
 def test_eval_text_output(base_run, capsys) -> None:
     capsys.readouterr()
     assert main(["eval", str(base_run), "--episodes", "1"]) == 0
