@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
-    from rlcv.train import TrainRequest, resume, train
+    from rlcv.launch import TrainRequest, resume, train
 
     if args.resume:
         run_dir = resume(args.resume, steps=args.steps, progress=not args.no_progress, command=argv)
@@ -117,9 +117,9 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rlcv.eval_run import eval_run
+    from rlcv.launch import evaluate_run
 
-    result = eval_run(
+    result = evaluate_run(
         args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
     )
     metrics = result.get("metrics")  # envs with their own evaluation (generator envs) add metrics

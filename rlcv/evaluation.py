@@ -1,4 +1,9 @@
-"""Deterministic evaluation of a policy, optionally recording videos."""
+"""Deterministic evaluation: of a policy in memory (:func:`evaluate`, called by the training loops for
+their ``eval_*`` columns) and of a finished native run's saved policy (:func:`evaluate_run`, `rlcv eval`).
+
+SB3 runs are evaluated by :func:`rlcv.sb3_backend.evaluate_run`; :func:`rlcv.launch.evaluate_run`
+chooses between the two, so this module never imports a backend.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlcv import checkpoint
+from rlcv.agents import agent_class
+from rlcv.config import build_config
 from rlcv.env_factory import make_env
+from rlcv.errors import RlcvError
 from rlcv.normalize import ObsNormalizer
 from rlcv.policies import Policy
+from rlcv.run_dir import RunDir
 
 
 def evaluate(
@@ -65,3 +75,124 @@ def evaluate(
         "returns": returns,
         "mean_length": float(np.mean(lengths)),
     }
+
+
+def load_policy(run_dir: str | Path | RunDir) -> tuple[dict[str, Any], Policy, ObsNormalizer]:
+    """A native run's final policy (``policy.pt``/``model.pt``, else the last checkpoint), its
+    config.yaml and its frozen observation normaliser."""
+    run = _as_run(run_dir)
+    meta = run.read_meta()
+    cfg = meta["config"]
+    final = run.final_policy
+    if final is not None:
+        state = checkpoint.load(final)
+        policy_state, norm_state = state.get("policy"), state.get("obs_normalizer")
+    else:
+        state = checkpoint.load(run.checkpoint())
+        policy_state, norm_state = state.get("agent", {}).get("policy"), state.get("obs_normalizer")
+    if policy_state is None or norm_state is None:
+        raise RlcvError(f"'{run}' holds no policy weights; the policy file is from another tool or damaged.")
+    env = make_env(meta["env"], cfg.get("env_kwargs"))
+    # The run's own agent builds the policy, so agents with their own policy classes (controllers,
+    # generators) evaluate like PPO does.
+    config = build_config(agent_class(meta["algo"]).config_cls, cfg)
+    agent = agent_class(meta["algo"])(
+        observation_space=env.observation_space, action_space=env.action_space, config=config
+    )
+    policy = agent.policy
+    normalizer = ObsNormalizer(
+        env.observation_space.shape, enabled=cfg["normalize_obs"], clip=cfg["clip_obs"]
+    )
+    env.close()
+    try:
+        policy.load_state_dict(policy_state)
+        normalizer.load_state_dict(norm_state)
+    except (RuntimeError, KeyError) as exc:
+        raise RlcvError(f"the policy in '{run}' does not match its config.yaml ({exc}).") from exc
+    normalizer.training = False
+    return meta, policy, normalizer
+
+
+def evaluate_run(
+    run_dir: str | Path | RunDir,
+    *,
+    episodes: int,
+    seed: int = 0,
+    video_dir: str | None = None,
+    grid_path: str | None = None,
+) -> dict[str, Any]:
+    """`rlcv eval` of a native run: episodes of its saved policy, or the env's own metrics for envs
+    with an ``evaluate_policy`` hook (generator envs)."""
+    run = _as_run(run_dir)
+    meta, policy, normalizer = load_policy(run)
+    env = make_env(meta["env"], meta["config"].get("env_kwargs"))
+    if callable(getattr(env.unwrapped, "evaluate_policy", None)):
+        try:
+            return _eval_with_env_hook(
+                run,
+                env,
+                policy,
+                normalizer,
+                episodes=episodes,
+                seed=seed,
+                video_dir=video_dir,
+                grid_path=grid_path,
+            )
+        finally:
+            env.close()
+    env.close()
+    if grid_path is not None:
+        raise RlcvError(
+            f"--grid draws samples of generator envs (e.g. rlcv/BGAN-Digits-v0); {meta['env']} is not "
+            f"one. Use --video DIR."
+        )
+    return evaluate(
+        policy,
+        meta["env"],
+        episodes=episodes,
+        obs_normalizer=normalizer,
+        seed=seed,
+        env_kwargs=meta["config"].get("env_kwargs"),
+        video_dir=video_dir,
+    )
+
+
+def _as_run(run_dir: str | Path | RunDir) -> RunDir:
+    return run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+
+
+def _saved_env_state(run: RunDir) -> dict[str, Any] | None:
+    """State an env learned during training (e.g. a discriminator), from the final policy file or last.pt."""
+    final = run.final_policy
+    if final is not None:
+        return checkpoint.load(final).get("env_state")
+    states = checkpoint.load(run.checkpoint()).get("collector", {}).get("env_states")
+    return states[0] if states else None
+
+
+def _eval_with_env_hook(
+    run: RunDir,
+    env: Any,
+    policy: Policy,
+    normalizer: ObsNormalizer,
+    *,
+    episodes: int,
+    seed: int,
+    video_dir: str | None,
+    grid_path: str | None,
+) -> dict[str, Any]:
+    """Envs with an ``evaluate_policy`` hook (generator envs) evaluate with their own metrics, after
+    loading what they learned during training."""
+    if video_dir is not None:
+        raise RlcvError("--video is not available for this env; use --grid FILE.png for a sample grid.")
+    state = _saved_env_state(run)
+    if state is not None:
+        try:
+            env.unwrapped.load_state_dict(state)
+        except (RuntimeError, KeyError) as exc:
+            raise RlcvError(
+                f"the env state saved in '{run}' does not match its config.yaml ({exc})."
+            ) from exc
+    return env.unwrapped.evaluate_policy(
+        policy, episodes=episodes, seed=seed, obs_normalizer=normalizer, grid_path=grid_path
+    )

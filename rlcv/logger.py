@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+
+from rlcv.run_dir import RunDir
 
 COMMON_METRICS = (
     "step",
@@ -43,20 +44,22 @@ def _fmt(value: Any) -> str:
 
 
 class MetricsLogger:
+    """Appends one row per update to the run's metrics.csv (flushed, so a killed run keeps its rows)
+    and mirrors the numeric values to TensorBoard."""
+
     def __init__(
         self,
-        run_dir: Path,
+        run: RunDir,
         columns: tuple[str, ...],
         *,
         resume_step: int | None = None,
         tensorboard: bool = True,
     ) -> None:
         self.columns = columns
-        self.path = run_dir / "metrics.csv"
+        self.path = run.metrics
         if resume_step is not None and self.path.exists():
             # Rows written after the checkpoint we resume from would be duplicated: drop them.
-            with self.path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+            rows = [r for r in run.metrics_rows() if int(r["step"]) <= resume_step]
             with self.path.open("w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
                 writer.writeheader()
@@ -67,7 +70,7 @@ class MetricsLogger:
         self._file = self.path.open("a", newline="")
         self._writer = csv.writer(self._file)
         purge = None if resume_step is None else resume_step + 1
-        self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge) if tensorboard else None
+        self.tb = SummaryWriter(str(run.tensorboard), purge_step=purge) if tensorboard else None
 
     def log(self, row: dict[str, Any]) -> None:
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])

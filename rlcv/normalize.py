@@ -16,11 +16,14 @@ import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 
 
-def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+def rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+    """Running statistics as plain arrays (checkpoints hold no pickled objects); also used for SB3's
+    VecNormalize, whose statistics are the same RunningMeanStd."""
     return {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count)}
 
 
-def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+def load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+    """Inverse of :func:`rms_state`, in place."""
     rms.mean = np.array(state["mean"], dtype=np.float64)
     rms.var = np.array(state["var"], dtype=np.float64)
     rms.count = float(state["count"])
@@ -52,10 +55,10 @@ class ObsNormalizer:
         return lambda x: ((x - mean.to(x.dtype)) / std.to(x.dtype)).clamp(-clip, clip)
 
     def state_dict(self) -> dict[str, Any]:
-        return _rms_state(self.rms)
+        return rms_state(self.rms)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _load_rms(self.rms, state)
+        load_rms(self.rms, state)
 
 
 class RewardScaler:
@@ -80,8 +83,8 @@ class RewardScaler:
         return float(1.0 / np.sqrt(self.rms.var + self.eps)) if self.enabled else 1.0
 
     def state_dict(self) -> dict[str, Any]:
-        return {**_rms_state(self.rms), "returns": self.returns.copy()}
+        return {**rms_state(self.rms), "returns": self.returns.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _load_rms(self.rms, state)
+        load_rms(self.rms, state)
         self.returns = np.array(state["returns"], dtype=np.float64)

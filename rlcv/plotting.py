@@ -18,16 +18,15 @@ byte-identical. With one seed the interval collapses to the value itself.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.run_dir import RunDir
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 10_000
@@ -54,32 +53,33 @@ class CurveSummary:
     n_seeds: np.ndarray  # (G,) seeds present at each grid step
 
 
-def read_metric(metrics_csv: Path, metric: str) -> SeedCurve:
-    """The non-empty values of ``metric`` in a run's metrics.csv (eval rows only, for eval metrics)."""
+def read_metric(source: RunDir | Path, metric: str) -> SeedCurve:
+    """The non-empty values of ``metric`` in a run's metrics.csv (eval rows only, for eval metrics);
+    ``source`` is the run, or the path of its metrics.csv."""
+    run = source if isinstance(source, RunDir) else RunDir(Path(source).parent)
+    columns = run.metrics_columns()
+    if metric not in columns:
+        others = [c for c in columns if c != "step"]
+        raise RlcvError(
+            f"'{run.metrics}' has no column '{metric}'.{did_you_mean(metric, others)} "
+            f"Columns: {', '.join(others)}."
+        )
     steps: list[int] = []
     values: list[float] = []
-    with metrics_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or metric not in reader.fieldnames:
-            columns = [c for c in reader.fieldnames or [] if c != "step"]
-            raise RlcvError(
-                f"'{metrics_csv}' has no column '{metric}'.{did_you_mean(metric, columns)} "
-                f"Columns: {', '.join(columns)}."
-            )
-        for row in reader:
-            text = row.get(metric) or ""
-            if text == "":
-                continue
-            value = float(text)
-            if math.isnan(value):
-                continue
-            step = int(float(row["step"]))
-            if steps and step <= steps[-1]:  # a resumed run can repeat a step: keep the latest value
-                while steps and steps[-1] >= step:
-                    steps.pop()
-                    values.pop()
-            steps.append(step)
-            values.append(value)
+    for row in run.metrics_rows():
+        text = row.get(metric) or ""
+        if text == "":
+            continue
+        value = float(text)
+        if math.isnan(value):
+            continue
+        step = int(float(row["step"]))
+        if steps and step <= steps[-1]:  # a resumed run can repeat a step: keep the latest value
+            while steps and steps[-1] >= step:
+                steps.pop()
+                values.pop()
+        steps.append(step)
+        values.append(value)
     return SeedCurve(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64))
 
 
@@ -216,24 +216,18 @@ def plot_curves(
     return out
 
 
-def run_identity(run_dir: Path) -> tuple[str, str]:
+def run_identity(run_dir: str | Path | RunDir) -> tuple[str, str]:
     """(algo, env) of a run directory, read from its config.yaml."""
-    meta_path = run_dir / "config.yaml"
-    if not meta_path.is_file():
-        raise RlcvError(
-            f"'{run_dir}' is not a run directory (no config.yaml); pass folders made by `rlcv train`."
-        )
-    meta = yaml.safe_load(meta_path.read_text()) or {}
-    return str(meta.get("algo", "?")), str(meta.get("env", "?"))
+    meta = (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)).read_meta()
+    return str(meta["algo"]), str(meta["env"])
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: Path, *, metric: str = "eval_return_mean") -> Path:
     """`rlcv plot`: group runs by (env, algo) from their config.yaml, seeds become a CI band."""
     groups: dict[str, dict[str, list[SeedCurve]]] = {}
-    for run_dir in map(Path, run_dirs):
-        algo, env = run_identity(run_dir)
-        metrics_csv = run_dir / "metrics.csv"
-        if not metrics_csv.is_file():
-            raise RlcvError(f"'{run_dir}' has no metrics.csv yet; has the run started?")
-        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(metrics_csv, metric))
+    for run in map(RunDir, run_dirs):
+        algo, env = run_identity(run)
+        if not run.metrics.is_file():
+            raise RlcvError(f"'{run}' has no metrics.csv yet; has the run started?")
+        groups.setdefault(env, {}).setdefault(algo, []).append(read_metric(run, metric))
     return plot_curves(groups, out, metric=metric)

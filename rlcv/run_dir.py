@@ -33,6 +33,11 @@ def default_run_dir(algo: str, env: str, seed: int) -> Path:
     return Path("runs") / f"{algo}_{env.replace('/', '-')}_s{seed}"
 
 
+def new_meta(*, algo: str, env: str, steps: int, seed: int, config: dict[str, Any]) -> dict[str, Any]:
+    """The content of a new run's config.yaml (key order as written)."""
+    return {"algo": algo, "env": env, "steps": steps, "seed": seed, "config": config}
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -113,21 +118,37 @@ class RunDir:
     def read_meta(self) -> dict[str, Any]:
         """config.yaml as a dict: algo, env, steps, seed, config."""
         if not self.path.is_dir():
-            raise RlcvError(f"run directory '{self.path}' not found; pass the folder `rlcv train` wrote (see --run-dir).")
+            raise RlcvError(
+                f"run directory '{self.path}' not found; pass the folder `rlcv train` wrote (see --run-dir)."
+            )
         if not self.config.is_file():
-            raise RlcvError(f"'{self.path}' is not a run directory (no config.yaml); pass a folder made by `rlcv train`.")
+            raise RlcvError(
+                f"'{self.path}' is not a run directory (no config.yaml); pass a folder made by `rlcv train`."
+            )
         try:
             meta = yaml.safe_load(self.config.read_text())
         except yaml.YAMLError as exc:
-            raise RlcvError(f"'{self.config}' is not valid YAML ({str(exc).splitlines()[0]}); restore it or start a new run.") from exc
+            raise RlcvError(
+                f"'{self.config}' is not valid YAML ({str(exc).splitlines()[0]}); restore it or start "
+                "a new run."
+            ) from exc
         if not isinstance(meta, dict) or not {"algo", "env", "steps", "seed", "config"} <= set(meta):
-            raise RlcvError(f"'{self.config}' lacks algo/env/steps/seed/config; it was not written by `rlcv train`.")
+            raise RlcvError(
+                f"'{self.config}' lacks algo/env/steps/seed/config; it was not written by `rlcv train`."
+            )
         return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         tmp = self.config.with_suffix(".yaml.tmp")
         tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
         tmp.replace(self.config)
+
+    def set_total_steps(self, meta: dict[str, Any], steps: int | None) -> None:
+        """Record a new --steps target in ``meta`` and config.yaml (a resume calls it only once the
+        checkpoint has loaded, so a failed resume leaves config.yaml as it was)."""
+        if steps is not None:
+            meta["steps"] = steps
+            self.write_meta(meta)
 
     # -- command.txt ---------------------------------------------------------------------------
     def log_command(self, command: list[str] | None, *, append: bool = True) -> None:
@@ -142,6 +163,13 @@ class RunDir:
             return []
         with self.metrics.open(newline="") as f:
             return list(csv.DictReader(f))
+
+    def metrics_columns(self) -> list[str]:
+        """The header of metrics.csv (empty when the run has not logged yet)."""
+        if not self.metrics.is_file():
+            return []
+        with self.metrics.open(newline="") as f:
+            return next(csv.reader(f), [])
 
     def last_step(self) -> int:
         rows = self.metrics_rows()

@@ -15,7 +15,7 @@ from rlcv.agents import agent_class
 from rlcv.cli import main
 from rlcv.config import build_config
 from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
-from rlcv.train import Session
+from rlcv.loop import Trainer as Session
 
 ENV = "rlcv/BGAN-Digits-v0"
 TINY = [
@@ -70,7 +70,7 @@ def bgan_run(tmp_path_factory) -> Path:
 
 
 def test_train_writes_run_dir_with_bgan_metrics(bgan_run: Path) -> None:
-    for name in ("config.yaml", "metrics.csv", "checkpoints/last.pt", "model.pt"):
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.pt", "policy.pt"):
         assert (bgan_run / name).is_file(), name
     assert list((bgan_run / "tb").glob("events.out.tfevents.*"))
     header = (bgan_run / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -82,7 +82,7 @@ def test_train_writes_run_dir_with_bgan_metrics(bgan_run: Path) -> None:
     assert float(last["disc_updates"]) == 15  # 64 latents × 4 images / 16 per step, minus the last buffer
     state = checkpoint.load(bgan_run / "checkpoints" / "last.pt")
     assert state["collector"]["env_states"][0]["disc_updates"] == 15
-    model = checkpoint.load(bgan_run / "model.pt")
+    model = checkpoint.load(bgan_run / "policy.pt")
     for k, v in model["env_state"]["disc"].items():  # the discriminator travels with the model
         assert torch.equal(v, state["collector"]["env_states"][0]["disc"][k])
 

@@ -20,7 +20,7 @@ from rlcv.agents import agent_class
 from rlcv.cli import main
 from rlcv.config import build_config
 from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
-from rlcv.train import Session
+from rlcv.loop import Trainer
 
 ENV = "InvertedPendulum-v5"
 FAST = ["--set", "n_steps=256", "batch_size=64", "n_epochs=2"]
@@ -165,7 +165,7 @@ def test_train_writes_run_dir(algo: str, tmp_path, monkeypatch, capsys) -> None:
     assert _train("R", algo=algo) == 0
     assert "run directory: R" in capsys.readouterr().out
     run = tmp_path / "R"
-    for name in ("config.yaml", "command.txt", "metrics.csv", "checkpoints/last.pt", "model.pt"):
+    for name in ("config.yaml", "command.txt", "metrics.csv", "checkpoints/last.pt", "policy.pt"):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
     meta = yaml.safe_load((run / "config.yaml").read_text())
@@ -180,9 +180,9 @@ def test_train_writes_run_dir(algo: str, tmp_path, monkeypatch, capsys) -> None:
     assert all(float(r["episode_return_mean"]) > 0 and float(r["fps"]) > 0 for r in rows)
     state = checkpoint.load(run / "checkpoints" / "last.pt")
     assert state["step"] == 512 and state["agent"]["updates"] == 2
-    model = checkpoint.load(run / "model.pt")
-    assert model["algo"] == algo and model["env"] == ENV
-    _assert_same(model["policy"], state["agent"]["policy"])
+    final = checkpoint.load(run / "policy.pt")
+    assert final["algo"] == algo and final["env"] == ENV
+    _assert_same(final["policy"], state["agent"]["policy"])
     assert not list(tmp_path.glob("runs"))  # nothing outside the run directory
 
 
@@ -221,6 +221,18 @@ def test_eval_json(base_run, capsys) -> None:
     assert json.loads(capsys.readouterr().out.strip()) == result
 
 
+def test_eval_reads_runs_made_before_the_policy_pt_rename(tmp_path, base_run, capsys) -> None:
+    """Runs written before the final policy file was renamed hold model.pt: `rlcv eval` still reads it."""
+    old = _copy(base_run, tmp_path / "old")
+    (old / "policy.pt").rename(old / "model.pt")
+    capsys.readouterr()
+    assert main(["eval", str(base_run), "--json", "--episodes", "2"]) == 0
+    expected = json.loads(capsys.readouterr().out.strip())
+    (old / "checkpoints" / "last.pt").unlink()  # the policy can come from model.pt only
+    assert main(["eval", str(old), "--json", "--episodes", "2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == expected
+
+
 def test_eval_text_output(base_run, capsys) -> None:
     capsys.readouterr()
     assert main(["eval", str(base_run), "--episodes", "1"]) == 0
@@ -244,35 +256,35 @@ def test_resume_continues_run(tmp_path, base_run) -> None:
     assert len((run / "command.txt").read_text().splitlines()) == 2  # appended, not overwritten
 
 
-def test_resume_restores_session_state_exactly(base_run) -> None:
+def test_resume_restores_trainer_state_exactly(base_run) -> None:
     saved = checkpoint.load(base_run / "checkpoints" / "last.pt")
     meta = yaml.safe_load((base_run / "config.yaml").read_text())
     config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
     torch.manual_seed(12345)  # the load must overwrite whatever RNG state the process had
-    session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
+    trainer = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     try:
         torch.manual_seed(999)
-        session.load_state_dict(saved)
-        assert session.step == saved["step"] == 512
-        _assert_same(session.agent.state_dict(), saved["agent"])  # policy, value fn, Adam moments, updates
-        _assert_same(session.agent.policy.state_dict(), saved["agent"]["policy"])
-        assert session.agent.optimizer.state_dict()["state"], "Adam state must be restored, not empty"
+        trainer.load_state_dict(saved)
+        assert trainer.step == saved["step"] == 512
+        _assert_same(trainer.agent.state_dict(), saved["agent"])  # policy, value fn, Adam moments, updates
+        _assert_same(trainer.agent.policy.state_dict(), saved["agent"]["policy"])
+        assert trainer.agent.optimizer.state_dict()["state"], "Adam state must be restored, not empty"
         assert torch.equal(torch.get_rng_state(), saved["torch_rng"])
-        _assert_same(session.reward_scaler.state_dict(), saved["reward_scaler"])
-        _assert_same(session.collector.state_dict(), saved["collector"])
+        _assert_same(trainer.reward_scaler.state_dict(), saved["reward_scaler"])
+        _assert_same(trainer.collector.state_dict(), saved["collector"])
         # load_state_dict starts fresh episodes (env state cannot be restored) and the normaliser
         # sees that reset observation, exactly as it sees every reset during training.
-        rms = RunningMeanStd(shape=session.obs_normalizer.rms.mean.shape)
+        rms = RunningMeanStd(shape=trainer.obs_normalizer.rms.mean.shape)
         rms.mean = saved["obs_normalizer"]["mean"].numpy().copy()
         rms.var = saved["obs_normalizer"]["var"].numpy().copy()
         rms.count = saved["obs_normalizer"]["count"]
-        rms.update(session.collector._raw_obs)
-        now = session.obs_normalizer.state_dict()
+        rms.update(trainer.collector._raw_obs)
+        now = trainer.obs_normalizer.state_dict()
         np.testing.assert_array_equal(now["mean"], rms.mean)
         np.testing.assert_array_equal(now["var"], rms.var)
         assert now["count"] == rms.count == saved["obs_normalizer"]["count"] + config.n_envs
     finally:
-        session.envs.close()
+        trainer.envs.close()
 
 
 def test_resume_is_deterministic(tmp_path, base_run) -> None:
@@ -356,7 +368,7 @@ def test_resume_corrupt_checkpoint_with_steps_leaves_dir_untouched(tmp_path, bas
 def test_resume_and_eval_of_missing_dir(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--resume", "nope", "--no-progress"]) == 2
-    assert "not a run directory" in _error_line(capsys)
+    assert "'nope' not found" in _error_line(capsys)
     assert main(["eval", "nope", "--episodes", "1"]) == 2
     err = _error_line(capsys)
     assert "'nope' not found" in err and "--run-dir" in err
@@ -379,7 +391,7 @@ def test_nan_loss_stops_and_keeps_previous_checkpoint(algo: str, tmp_path, monke
     assert "learning_rate" in err  # the hint
     run = tmp_path / "N"
     assert [int(r["step"]) for r in _rows(run)] == [256]
-    assert not (run / "model.pt").exists()
+    assert not (run / "policy.pt").exists()
     state = checkpoint.load(run / "checkpoints" / "last.pt")
     assert state["step"] == 256 and state["agent"]["updates"] == 1
     for tensor in state["agent"]["policy"].values():

@@ -8,7 +8,7 @@ from rlcv.agents.ppo import PPOConfig
 from rlcv.agents.trpo import TRPOConfig
 from rlcv.config import build_config, load_yaml, parse_overrides, preset
 from rlcv.errors import RlcvError, did_you_mean
-from rlcv.train import resolve_config
+from rlcv.launch import resolve_config
 
 
 def test_unknown_key_names_nearest_key() -> None:

@@ -26,7 +26,7 @@ from rlcv.cli import main
 from rlcv.config import build_config
 from rlcv.envs.online_hpo import OBS, OBS_FIELDS, OnlineHPOEnv
 from rlcv.logger import WALL_CLOCK_METRICS
-from rlcv.train import Session
+from rlcv.loop import Trainer as Session
 
 ENV = "rlcv/OnlineHPO-v0"
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
@@ -98,7 +98,7 @@ def test_controller_runs_an_inner_run_through_the_loop(tmp_path, algo, populatio
     assert len(records) == population
     assert all(r["steps_done"] == TINY["budget"] and 0 <= r["test_accuracy"] <= 1 for r in records)
     rows = _metrics(run)
-    assert rows and (run / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert rows and (run / "policy.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
     if algo != "ppo":
         assert math.isfinite(float(rows[-1]["hp_lr"])) and float(rows[-1]["val_loss"]) > 0
     if algo == "hpo-forward":

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from rlcv.envs.lqr import exact_return
-from rlcv.eval_run import eval_run
 from rlcv.evaluation import evaluate
-from rlcv.train import Session, TrainRequest, resolve_config, train
+from rlcv.launch import TrainRequest, evaluate_run, resolve_config, train
+from rlcv.loop import Trainer
 
 ENV = "rlcv/LQR-v0"
 STEPS = 6144
@@ -32,17 +32,17 @@ OVERRIDES = {
 def _initial_return(algo: str, seed: int) -> float:
     """Deterministic evaluation of the policy a run with this seed starts from."""
     config = resolve_config(algo, ENV, None, OVERRIDES[algo])
-    session = Session(algo=algo, env_id=ENV, config=config, seed=seed)
+    trainer = Trainer(algo=algo, env_id=ENV, config=config, seed=seed)
     try:
         return evaluate(
-            session.agent.policy,
+            trainer.agent.policy,
             ENV,
             episodes=EVAL_EPISODES,
-            obs_normalizer=session.obs_normalizer,
+            obs_normalizer=trainer.obs_normalizer,
             seed=EVAL_SEED,
         )["mean_return"]
     finally:
-        session.envs.close()
+        trainer.envs.close()
 
 
 def test_reference_returns_of_lqr() -> None:
@@ -70,7 +70,7 @@ def test_agent_improves_on_lqr(algo: str, tmp_path) -> None:
             progress=False,
         )
     )
-    after = eval_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED)["mean_return"]
+    after = evaluate_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED)["mean_return"]
     assert after > before + 6.0, (before, after)
     assert after > -13.0, after
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 import yaml
 
-from rlcv import sb3_runner
+from rlcv import sb3_backend
 from rlcv.cli import main
+from rlcv.launch import resolve_config
 from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
-from rlcv.train import resolve_config
 
 ENV = "InvertedPendulum-v5"
 TINY = {
@@ -83,7 +83,7 @@ def test_train_eval_resume(
     assert meta["config"]["n_steps"] == 128 and meta["config"]["gamma"] == 0.98  # InvertedPendulum preset
     header, rows = _rows(run)
     assert tuple(header[: len(COMMON_METRICS)]) == COMMON_METRICS
-    assert set(sb3_runner.ALGOS[algo].metrics) <= set(header)
+    assert set(sb3_backend.ALGOS[algo].metrics) <= set(header)
     assert [int(r["step"]) for r in rows] == [128, 256]
     assert all(r["episode_return_mean"] and r["policy_loss"] and r["value_loss"] for r in rows)
     assert int(rows[1]["episodes"]) > int(rows[0]["episodes"]) > 0
@@ -189,7 +189,7 @@ def test_damaged_files_give_one_line_errors(
 @pytest.mark.parametrize("algo", ["sb3-ppo", "sb3-trpo"])
 def test_same_config_and_preset_as_rlcv_agent(algo: str) -> None:
     """`--set key=v` means the same for ppo and sb3-ppo, and every shared key reaches SB3 unchanged."""
-    base = sb3_runner.ALGOS[algo].base
+    base = sb3_backend.ALGOS[algo].base
     overrides = {
         "n_steps": 96,
         "batch_size": 32,
@@ -198,14 +198,14 @@ def test_same_config_and_preset_as_rlcv_agent(algo: str) -> None:
         "activation": "relu",
         "log_std_init": -0.5,
     }
-    config = sb3_runner.resolve_config(algo, ENV, None, overrides)
+    config = resolve_config(algo, ENV, None, overrides)
     assert dataclasses.asdict(config) == dataclasses.asdict(resolve_config(base, ENV, None, overrides))
-    venv, model = sb3_runner._build(algo, ENV, config, seed=0)
+    venv, algorithm = sb3_backend._build(algo, ENV, config, seed=0)
     venv.close()
-    for key in sb3_runner.ALGOS[algo].keys:
-        value = getattr(model, key)
+    for key in sb3_backend.ALGOS[algo].keys:
+        value = getattr(algorithm, key)
         assert (value(1.0) if callable(value) else value) == getattr(config, key), key
-    layers = model.policy.mlp_extractor.policy_net
+    layers = algorithm.policy.mlp_extractor.policy_net
     assert [m.out_features for m in layers if isinstance(m, torch.nn.Linear)] == [16, 8]
     assert all(isinstance(m, torch.nn.ReLU) for m in layers if not isinstance(m, torch.nn.Linear))
-    assert model.policy.log_std.detach().tolist() == pytest.approx([-0.5])
+    assert algorithm.policy.log_std.detach().tolist() == pytest.approx([-0.5])
