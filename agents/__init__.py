@@ -20,7 +20,7 @@ AGENTS: dict[str, str] = {
     "hpo-pbt": "rlcv.agents.hpo_controllers:PBTAgent",
 }
 
-# Baselines run through the same CLI and run-dir format (see rlcv.sb3_runner).
+# Baselines run through the same CLI and run-dir format (see rlcv.sb3_backend).
 SB3_ALGOS: tuple[str, ...] = ("sb3-ppo", "sb3-trpo")
 
 

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     from rlcv.agents import AGENTS
     from rlcv.env_factory import check_env_id
-    from rlcv.eval_run import eval_run
+    from rlcv.launch import evaluate_run as eval_run
 
     check_env_id(args.env)
     for algo in args.algos:

@@ -249,7 +249,7 @@ def _train(
     log: Path,
     overrides: dict[str, Any] | None = None,
 ) -> float:
-    from rlcv.train import TrainRequest, train
+    from rlcv.launch import TrainRequest, train
 
     overrides = {"env_kwargs": _env_kwargs(spec, episode_log=str(log)), **(overrides or {})}
     command = [
@@ -300,8 +300,7 @@ def run_controller(spec: HPOBenchSpec, algo: str, seed: int, work: Path, n_envs:
 def run_ppo(spec: HPOBenchSpec, seed: int, work: Path) -> dict[str, Any]:
     """Meta-train PPO on other inner seeds, then run its deterministic policy once on the bench seed."""
     from rlcv.config import preset
-    from rlcv.eval_run import load_policy
-    from rlcv.evaluation import evaluate
+    from rlcv.evaluation import evaluate, load_policy
 
     run_dir, meta_log, test_log = (
         work / f"ppo_s{seed}",
