@@ -8,16 +8,17 @@ import importlib
 AGENTS: dict[str, str] = {
     "ppo": "rlcv.agents.ppo:PPO",
     "trpo": "rlcv.agents.trpo:TRPO",
-    "mbmf-ppo": "rlcv.agents.mbmf:MBMFPPO",
-    "mbmf-trpo": "rlcv.agents.mbmf:MBMFTRPO",
+    # Presets of ppo / trpo with `estimator: mbmf` (rlcv/presets/mbmf-*.yaml, config.PRESET_BASE).
+    "mbmf-ppo": "rlcv.agents.ppo:PPO",
+    "mbmf-trpo": "rlcv.agents.trpo:TRPO",
     "bgan": "rlcv.agents.bgan:BGAN",
     "bgan-reinforce": "rlcv.agents.bgan:BGANReinforce",
     "bgan-gumbel": "rlcv.agents.bgan:BGANGumbel",
-    "hpo-ucb1": "rlcv.agents.hpo_controllers:UCB1Agent",
-    "hpo-dts": "rlcv.agents.hpo_controllers:DTSAgent",
-    "hpo-hd": "rlcv.agents.hpo_controllers:HDAgent",
-    "hpo-forward": "rlcv.agents.hpo_controllers:ForwardAgent",
-    "hpo-pbt": "rlcv.agents.hpo_controllers:PBTAgent",
+    "hpo-ucb1": "rlcv.agents.hpo.bandits:UCB1Agent",
+    "hpo-dts": "rlcv.agents.hpo.bandits:DTSAgent",
+    "hpo-hd": "rlcv.agents.hpo.hypergradient:HDAgent",
+    "hpo-forward": "rlcv.agents.hpo.hypergradient:ForwardAgent",
+    "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_runner).

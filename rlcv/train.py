@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from rlcv import checkpoint
 from rlcv.agents import AGENTS, SB3_ALGOS, agent_class
-from rlcv.agents.base import OnPolicyAgent
+from rlcv.agents.base import Agent
 from rlcv.collector import Collector
 from rlcv.config import build_config, load_yaml, preset
 from rlcv.env_factory import check_env_id, make_vec_env
+from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.evaluation import evaluate
 from rlcv.logger import COMMON_METRICS, MetricsLogger
@@ -159,7 +160,7 @@ class Session:
             env_id, n_envs=config.n_envs, vectorization=config.vectorization, env_kwargs=config.env_kwargs
         )
         try:
-            self.agent: OnPolicyAgent = agent_class(algo)(
+            self.agent: Agent = agent_class(algo)(
                 observation_space=self.envs.single_observation_space,
                 action_space=self.envs.single_action_space,
                 config=config,
@@ -173,12 +174,16 @@ class Session:
         self.reward_scaler = RewardScaler(
             config.n_envs, enabled=config.normalize_reward, gamma=config.gamma, clip=config.clip_reward
         )
+        # The one facade over the envs' hooks: agents and collector reach the envs only through it.
+        hooks = EnvHooks(self.envs)
         self.agent.bind(
-            env_id=env_id,
-            env_kwargs=config.env_kwargs,
-            obs_normalizer=self.obs_normalizer,
-            reward_scaler=self.reward_scaler,
-            envs=self.envs,
+            BindContext(
+                env_id=env_id,
+                env_kwargs=config.env_kwargs,
+                obs_normalizer=self.obs_normalizer,
+                reward_scaler=self.reward_scaler,
+                hooks=hooks,
+            )
         )
         self.collector = Collector(
             self.envs,
@@ -186,6 +191,7 @@ class Session:
             obs_normalizer=self.obs_normalizer,
             reward_scaler=self.reward_scaler,
             group_size=self.agent.group_size,
+            hooks=hooks,
         )
         self.step = 0
         self.last_eval: dict[str, Any] | None = None

@@ -24,7 +24,7 @@ from rlcv.env_factory import make_vec_env
 from rlcv.errors import RlcvError
 from rlcv.estimators.mbmf import MBMFControlVariate
 from rlcv.estimators.state_baseline import StateValueBaseline
-from rlcv.models import ValueFunction
+from rlcv.value import ValueFunction
 from rlcv.normalize import ObsNormalizer, RewardScaler
 
 LQR_KWARGS = {"state_dim": 4, "action_dim": 2, "horizon": 30}

@@ -32,10 +32,10 @@ from rlcv.collector import Collector
 from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, train_dynamics
 from rlcv.envs.lqr import exact_policy_gradient
 from rlcv.estimators.mbmf import MBMFControlVariate
-from rlcv.models import ValueFunction
 from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.policies import GaussianPolicy
 from rlcv.rollout import RolloutBatch, compute_gae
+from rlcv.value import ValueFunction
 
 
 def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
