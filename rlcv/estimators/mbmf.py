@@ -203,6 +203,11 @@ class MBMFControlVariate(GradientEstimator):
             est.model_fitted = False
         return est
 
+    def use_model(self, model: DynamicsModel) -> None:
+        """Use a model trained elsewhere (or an exact one) as is: the CV is on, nothing is trained here."""
+        self.model, self.model_optimizer, self.replay = model, None, None
+        self.model_fitted = True
+
     def bind(self, context: BindContext) -> None:
         self.obs_transform = context.obs_normalizer.torch_transform
         self.reward_scale = context.reward_scaler.scale
