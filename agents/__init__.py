@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 # name -> "module:Class"; imported lazily so `import rlcv.agents` stays cheap.
 AGENTS: dict[str, str] = {
@@ -25,6 +26,22 @@ AGENTS: dict[str, str] = {
 SB3_ALGOS: tuple[str, ...] = ("sb3-ppo", "sb3-trpo")
 
 
-def agent_class(name: str):
+def agent_class(name: str) -> Any:
     module, cls = AGENTS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def build_agent_config(algo: str, values: dict[str, Any]) -> Any:
+    """The config of ``algo`` from fully resolved ``values`` (e.g. a run's config.yaml ``config``).
+
+    A config written before agents had an ``estimator`` key (an ``mbmf-ppo`` run stored ``k`` etc.
+    flat) gets the estimator of the algorithm's preset, so old runs still evaluate.
+    """
+    from rlcv.config import EstimatorConfig, build_config, preset
+
+    cls = agent_class(algo).config_cls
+    if "estimator" not in values and issubclass(cls, EstimatorConfig):
+        chosen = preset(algo, "").get("estimator")
+        if chosen is not None:
+            values = {**values, "estimator": chosen}
+    return build_config(cls, values)

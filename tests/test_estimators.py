@@ -197,3 +197,13 @@ def test_env_hooks_read_and_set_member_states() -> None:
         assert hooks.differentiable_reward() is None and hooks.env_states() is None
     finally:
         envs.close()
+
+
+def test_configs_saved_before_the_estimator_key_still_build() -> None:
+    """An mbmf-ppo run's config.yaml from before this layout stored the MBMF keys flat."""
+    from rlcv.agents import build_agent_config
+
+    old = {"n_steps": 64, "k": 5, "eta_mode": "fitted", "model_train_steps": 2}
+    config = build_agent_config("mbmf-ppo", old)
+    assert config.estimator == "mbmf" and config.estimator_settings.k == 5
+    assert build_agent_config("ppo", {"n_steps": 64}).estimator == "gae"

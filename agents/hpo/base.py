@@ -17,10 +17,10 @@ algo (``--algo``)         n_steps     what it does
 
 Rewards are the env's raw rewards (decrease of validation loss); bandit statistics restart with
 every episode (``reset_each_episode``), because a new inner run is a new non-stationary problem.
+A meta-trained RL controller needs no code here: ``rlcv train --algo ppo --env rlcv/OnlineHPO-v0``.
 
 This module holds what all controllers share; the families live in :mod:`.bandits`,
 :mod:`.hypergradient` and :mod:`.pbt`.
-A meta-trained RL controller needs no code here: ``rlcv train --algo ppo --env rlcv/OnlineHPO-v0``.
 """
 
 from __future__ import annotations
