@@ -63,7 +63,7 @@ class PBTAgent(ControllerAgent):
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         if self.hooks is None:
             raise RlcvError(
-                "hpo-pbt needs the loop's env hooks (bind a BindContext with hooks); run it with `rlcv train`."
+                "hpo-pbt needs the loop's env hooks (a BindContext with hooks); run it with `rlcv train`."
             )
         states = self.hooks.member_states()
         progress = [s["steps_done"] for s in states]
