@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 # name -> "module:Class"; imported lazily so `import rlcv.agents` stays cheap.
 AGENTS: dict[str, str] = {
     "ppo": "rlcv.agents.ppo:PPO",
     "trpo": "rlcv.agents.trpo:TRPO",
-    "mbmf-ppo": "rlcv.agents.mbmf:MBMFPPO",
-    "mbmf-trpo": "rlcv.agents.mbmf:MBMFTRPO",
+    # Presets of ppo / trpo with `estimator: mbmf` (rlcv/presets/mbmf-*.yaml, config.PRESET_BASE).
+    "mbmf-ppo": "rlcv.agents.ppo:PPO",
+    "mbmf-trpo": "rlcv.agents.trpo:TRPO",
     "bgan": "rlcv.agents.bgan:BGAN",
     "bgan-reinforce": "rlcv.agents.bgan:BGANReinforce",
     "bgan-gumbel": "rlcv.agents.bgan:BGANGumbel",
-    "hpo-ucb1": "rlcv.agents.hpo_controllers:UCB1Agent",
-    "hpo-dts": "rlcv.agents.hpo_controllers:DTSAgent",
-    "hpo-hd": "rlcv.agents.hpo_controllers:HDAgent",
-    "hpo-forward": "rlcv.agents.hpo_controllers:ForwardAgent",
-    "hpo-pbt": "rlcv.agents.hpo_controllers:PBTAgent",
+    "hpo-ucb1": "rlcv.agents.hpo.bandits:UCB1Agent",
+    "hpo-dts": "rlcv.agents.hpo.bandits:DTSAgent",
+    "hpo-hd": "rlcv.agents.hpo.hypergradient:HDAgent",
+    "hpo-forward": "rlcv.agents.hpo.hypergradient:ForwardAgent",
+    "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_backend).
 SB3_ALGOS: tuple[str, ...] = ("sb3-ppo", "sb3-trpo")
 
 
-def agent_class(name: str):
+def agent_class(name: str) -> Any:
     module, cls = AGENTS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def build_agent_config(algo: str, values: dict[str, Any]) -> Any:
+    """The config of ``algo`` from fully resolved ``values`` (e.g. a run's config.yaml ``config``).
+
+    A config written before agents had an ``estimator`` key (an ``mbmf-ppo`` run stored ``k`` etc.
+    flat) gets the estimator of the algorithm's preset, so old runs still evaluate.
+    """
+    from rlcv.config import EstimatorConfig, build_config, preset
+
+    cls = agent_class(algo).config_cls
+    if "estimator" not in values and issubclass(cls, EstimatorConfig):
+        chosen = preset(algo, "").get("estimator")
+        if chosen is not None:
+            values = {**values, "estimator": chosen}
+    return build_config(cls, values)

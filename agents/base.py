@@ -1,41 +1,78 @@
-"""What every on-policy agent shares: a policy, a value function and a gradient estimator.
+"""The agent protocol the loop drives, and the bases of the policy-gradient agents.
 
-The loop (:mod:`rlcv.loop`) only calls :meth:`OnPolicyAgent.update` with a rollout and reads
-``n_steps`` / ``group_size``; everything algorithm-specific lives in the subclasses.
+The loop (:mod:`rlcv.loop`) only builds an agent from (spaces, config), calls :meth:`Agent.bind`
+once with a :class:`~rlcv.env_hooks.BindContext`, then :meth:`Agent.update` with every rollout, and
+reads ``policy``, ``n_steps``, ``group_size``, ``metric_names`` and the state dict. Any class with
+those members is an agent (:class:`Agent`); two bases share the common parts:
+
+- :class:`PolicyGradientAgent`: a policy and a gradient estimator (``config.estimator``) that is
+  built first, bound, checkpointed and logged for every subclass (BGAN generators);
+- :class:`ActorCriticAgent`: the same plus a value function V(s) (PPO, TRPO).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcv.config import CommonConfig
+from rlcv.config import CommonConfig, EstimatorConfig
+from rlcv.env_hooks import BindContext
 from rlcv.errors import RlcvError
-from rlcv.estimators.base import GradientEstimator
-from rlcv.models import ValueFunction
-from rlcv.normalize import ObsNormalizer, RewardScaler
+from rlcv.estimators import build_estimator
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.policies import Policy, make_policy
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
 
 
-class OnPolicyAgent:
+@runtime_checkable
+class Agent(Protocol):
+    """What the loop needs of an agent, built as ``cls(observation_space=, action_space=, config=)``."""
+
     config_cls: ClassVar[type[CommonConfig]]
     algo: ClassVar[str]
-    metric_names: ClassVar[tuple[str, ...]]
+    config: Any
+    policy: Policy
+    metric_names: tuple[str, ...]  # metrics.csv columns after the loop's own, in order
+    updates: int
 
-    def __init__(
-        self,
-        *,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        config: Any,
-        estimator: GradientEstimator | None = None,
-    ) -> None:
+    @property
+    def n_steps(self) -> int: ...  # env steps per env per update
+
+    @property
+    def group_size(self) -> int: ...  # actions drawn per observation (1 but for generators)
+
+    def bind(self, context: BindContext) -> None: ...
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class PolicyGradientAgent:
+    """A policy trained with the gradient terms of a pluggable estimator (``config.estimator``)."""
+
+    config_cls: ClassVar[type[EstimatorConfig]]
+    algo: ClassVar[str]
+    # The agent's own columns; instances log these, then the estimator's, then env_metric_names.
+    own_metrics: ClassVar[tuple[str, ...]] = ()
+    env_metric_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
         self.config = config
+        self.updates = 0
+        self.context: BindContext | None = None
+        # The estimator first: one with parameters (MBMF's model) draws its initial weights before
+        # the policy's, an order seeded runs depend on.
+        self.estimator: GradientEstimator = build_estimator(
+            config.estimator, config.estimator_settings, self.estimator_setup(observation_space, action_space)
+        )
         self.policy: Policy = make_policy(
             observation_space,
             action_space,
@@ -45,39 +82,36 @@ class OnPolicyAgent:
             log_std_init=config.log_std_init,
             algo=self.algo,
         )
-        obs_dim = int(np.prod(observation_space.shape))
-        self.value_fn = ValueFunction(
-            obs_dim,
-            hidden_sizes=config.hidden_sizes,
-            activation=config.activation,
-            ortho_init=config.ortho_init,
+        self.metric_names: tuple[str, ...] = (
+            *self.own_metrics,
+            *self.estimator.metric_names,
+            *self.env_metric_names,
         )
-        self.estimator = estimator or self.default_estimator()
-        self.updates = 0
 
-    def bind(
-        self,
-        *,
-        env_id: str,
-        env_kwargs: dict[str, Any],
-        obs_normalizer: ObsNormalizer,
-        reward_scaler: RewardScaler,
-        envs: gym.vector.VectorEnv | None = None,
-    ) -> None:
-        """Called by the loop once: what model-based agents need about the env and its normalisers.
+    def estimator_setup(self, observation_space: gym.Space, action_space: gym.Space) -> EstimatorSetup:
+        return EstimatorSetup(observation_space=observation_space, action_space=action_space, algo=self.algo)
 
-        ``envs`` is the live training vector env, for agents that use an env's own hooks (e.g. a
-        differentiable reward whose parameters the env trains as the loop runs).
-        """
-        self.env_id, self.env_kwargs = env_id, env_kwargs
-        self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
-        self.envs = envs
+    def bind(self, context: BindContext) -> None:
+        """Called by the loop once; the estimator gets the same context (normalisers, env hooks)."""
+        self.context = context
+        self.estimator.bind(context)
+
+    # -- the update: the estimator's terms, the algorithm's step, then what the estimator learns ----
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        terms = self.estimator.prepare(batch, policy=self.policy, value_fn=self.critic)
+        out = self.learn(batch, terms)
+        self.updates += 1
+        out.update(terms.stats)
+        out.update(self.estimator.after_update(batch))
+        return out
+
+    @property
+    def critic(self) -> ValueFunction | None:
+        return None
 
     # -- pieces subclasses provide ------------------------------------------------------------------
-    def default_estimator(self) -> GradientEstimator:
-        raise NotImplementedError
-
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def learn(self, batch: RolloutBatch, terms: EstimatorTerms) -> dict[str, float]:
+        """One algorithm step on the estimator's ``terms``; returns the agent's own metrics."""
         raise NotImplementedError
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -88,21 +122,23 @@ class OnPolicyAgent:
     def n_steps(self) -> int:
         return int(self.config.n_steps)
 
-    group_size: int = 1
+    @property
+    def group_size(self) -> int:
+        return 1
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy.state_dict(),
-            "value_fn": self.value_fn.state_dict(),
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers().items()},
+            "estimator": self.estimator.state_dict(),
             "updates": self.updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        self.value_fn.load_state_dict(state["value_fn"])
         for key, opt in self.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
+        self.estimator.load_state_dict(state["estimator"])
         self.updates = int(state["updates"])
 
     def check_finite(self, name: str, value: torch.Tensor) -> None:
@@ -113,6 +149,41 @@ class OnPolicyAgent:
                 f"{self.updates + 1}; lower learning_rate (--set learning_rate=...), enable normalize_obs/"
                 f"normalize_reward, or resume from the last checkpoint with other settings."
             )
+
+
+class ActorCriticAgent(PolicyGradientAgent):
+    """A policy-gradient agent with a learned state-value function V(s) (PPO, TRPO)."""
+
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+        super().__init__(observation_space=observation_space, action_space=action_space, config=config)
+        self.value_fn = ValueFunction(
+            int(np.prod(observation_space.shape)),
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+            ortho_init=config.ortho_init,
+        )
+
+    def estimator_setup(self, observation_space: gym.Space, action_space: gym.Space) -> EstimatorSetup:
+        cfg = self.config
+        return EstimatorSetup(
+            observation_space=observation_space,
+            action_space=action_space,
+            algo=self.algo,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            normalize_advantage=cfg.normalize_advantage,
+        )
+
+    @property
+    def critic(self) -> ValueFunction | None:
+        return self.value_fn
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "value_fn": self.value_fn.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.value_fn.load_state_dict(state["value_fn"])
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:

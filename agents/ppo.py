@@ -18,16 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlcv.agents.base import OnPolicyAgent, explained_variance
-from rlcv.config import CommonConfig
-from rlcv.config import _check as check
-from rlcv.estimators.base import GradientEstimator
-from rlcv.estimators.state_baseline import StateValueBaseline
+from rlcv.agents.base import ActorCriticAgent, explained_variance
+from rlcv.config import EstimatorConfig, check
+from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
 
 
 @dataclass(kw_only=True)
-class PPOConfig(CommonConfig):
+class PPOConfig(EstimatorConfig):
     n_steps: int = 2048
     batch_size: int = 64
     n_epochs: int = 10
@@ -50,10 +48,10 @@ class PPOConfig(CommonConfig):
         check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]")
 
 
-class PPO(OnPolicyAgent):
+class PPO(ActorCriticAgent):
     config_cls = PPOConfig
     algo = "ppo"
-    metric_names = (
+    own_metrics = (
         "policy_loss",
         "value_loss",
         "entropy",
@@ -63,6 +61,7 @@ class PPO(OnPolicyAgent):
         "grad_norm",
         "n_epochs_run",
     )
+    metric_names = own_metrics  # with the default estimator (gae); instances add their estimator's
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -71,21 +70,13 @@ class PPO(OnPolicyAgent):
             params, lr=self.config.learning_rate, eps=1e-5, fused=True
         )  # one kernel for all params: fewer dispatches
 
-    def default_estimator(self) -> GradientEstimator:
-        return StateValueBaseline(
-            gamma=self.config.gamma,
-            gae_lambda=self.config.gae_lambda,
-            normalize_advantage=self.config.normalize_advantage,
-        )
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"adam": self.optimizer}
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def learn(self, batch: RolloutBatch, terms: EstimatorTerms) -> dict[str, float]:
         cfg = self.config
         if batch.group_size != 1:
             raise ValueError("PPO uses one action per observation (group_size=1)")
-        terms = self.estimator.prepare(batch, policy=self.policy, value_fn=self.value_fn)
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])
         actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])
         old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
@@ -136,10 +127,8 @@ class PPO(OnPolicyAgent):
             if cfg.target_kl is not None and epoch_kl and epoch_kl[-1] > 1.5 * cfg.target_kl:
                 break
 
-        self.updates += 1
         out = {k: float(np.mean(v)) for k, v in logs.items()}
         out["n_epochs_run"] = float(epochs_run)
         with torch.no_grad():
             out["explained_variance"] = explained_variance(terms.values, terms.returns)
-        out.update(terms.stats)
         return out

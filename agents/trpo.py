@@ -20,16 +20,14 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlcv.agents.base import OnPolicyAgent, explained_variance
-from rlcv.config import CommonConfig
-from rlcv.config import _check as check
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.estimators.state_baseline import StateValueBaseline
+from rlcv.agents.base import ActorCriticAgent, explained_variance
+from rlcv.config import EstimatorConfig, check
+from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
 
 
 @dataclass(kw_only=True)
-class TRPOConfig(CommonConfig):
+class TRPOConfig(EstimatorConfig):
     n_steps: int = 2048
     batch_size: int = 128  # value-function minibatch
     learning_rate: float = 1e-3  # value-function Adam
@@ -68,10 +66,10 @@ def conjugate_gradient(matvec, b: torch.Tensor, max_steps: int, tol: float = 1e-
     return x
 
 
-class TRPO(OnPolicyAgent):
+class TRPO(ActorCriticAgent):
     config_cls = TRPOConfig
     algo = "trpo"
-    metric_names = (
+    own_metrics = (
         "policy_loss",
         "value_loss",
         "kl",
@@ -80,17 +78,11 @@ class TRPO(OnPolicyAgent):
         "explained_variance",
         "entropy",
     )
+    metric_names = own_metrics  # with the default estimator (gae); instances add their estimator's
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.value_optimizer = torch.optim.Adam(self.value_fn.parameters(), lr=self.config.learning_rate)
-
-    def default_estimator(self) -> GradientEstimator:
-        return StateValueBaseline(
-            gamma=self.config.gamma,
-            gae_lambda=self.config.gae_lambda,
-            normalize_advantage=self.config.normalize_advantage,
-        )
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"value_adam": self.value_optimizer}
@@ -105,9 +97,8 @@ class TRPO(OnPolicyAgent):
             value = value - terms.pathwise_loss(torch.arange(obs.shape[0]), self.policy)
         return value
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def learn(self, batch: RolloutBatch, terms: EstimatorTerms) -> dict[str, float]:
         cfg = self.config
-        terms = self.estimator.prepare(batch, policy=self.policy, value_fn=self.value_fn)
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])
         actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])
         old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
@@ -159,7 +150,6 @@ class TRPO(OnPolicyAgent):
                 self.value_optimizer.step()
                 value_losses.append(value_loss.item())
 
-        self.updates += 1
         with torch.no_grad():
             entropy = self.policy.entropy(obs).mean().item()
         return {
@@ -170,5 +160,4 @@ class TRPO(OnPolicyAgent):
             "step_accepted": float(accepted),
             "explained_variance": explained_variance(terms.values, terms.returns),
             "entropy": entropy,
-            **terms.stats,
         }

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlcv.env_hooks import EnvHooks
 from rlcv.errors import RlcvError
 from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.policies import Policy
@@ -31,8 +32,10 @@ class Collector:
         obs_normalizer: ObsNormalizer,
         reward_scaler: RewardScaler,
         group_size: int = 1,
+        hooks: EnvHooks | None = None,
     ) -> None:
         self.envs, self.policy = envs, policy
+        self.hooks = hooks if hooks is not None else EnvHooks(envs)
         self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
         self.group_size = group_size
         self.n_envs = envs.num_envs
@@ -57,11 +60,11 @@ class Collector:
     def _group_rewards(self, raw_obs: np.ndarray, actions: np.ndarray, executed: np.ndarray) -> np.ndarray:
         out = np.zeros((self.n_envs, self.group_size), dtype=np.float32)
         out[:, 0] = executed
-        for i, env in enumerate(self.envs.envs):  # type: ignore[attr-defined]
-            hook = getattr(env.unwrapped, "group_rewards", None)
+        for i in range(self.n_envs):
+            hook = self.hooks.group_rewards(i)
             if hook is None:
                 raise RlcvError(
-                    f"{env.spec.id if env.spec else env} has no group_rewards(obs, actions) "
+                    f"{self.hooks.env_name(i)} has no group_rewards(obs, actions) "
                     f"hook, so it cannot score a group of actions; use group_size=1."
                 )
             out[i, 1:] = hook(raw_obs[i], actions[i, 1:])
@@ -131,16 +134,9 @@ class Collector:
             time_limit=self.time_limit,
         )
 
-    def _stateful_envs(self) -> list[Any] | None:
-        """The sub-envs, when they carry learned state (a ``state_dict`` hook) in this process."""
-        subs = getattr(self.envs, "envs", None)
-        if not subs or not all(callable(getattr(e.unwrapped, "state_dict", None)) for e in subs):
-            return None
-        return [e.unwrapped for e in subs]
-
     def env_states(self) -> list[dict[str, Any]] | None:
-        envs = self._stateful_envs()
-        return None if envs is None else [e.state_dict() for e in envs]
+        """What the envs learn (e.g. a discriminator), one state per sub-env, or None."""
+        return self.hooks.env_states()
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -157,11 +153,5 @@ class Collector:
         self.episode_returns.extend(state["episode_returns"])
         self.episode_lengths.extend(state["episode_lengths"])
         self.episodes = int(state["episodes"])
-        envs = self._stateful_envs()
-        if envs is not None and "env_states" in state:
-            if len(state["env_states"]) != len(envs):
-                raise ValueError(
-                    f"checkpoint holds {len(state['env_states'])} env states, run has {len(envs)} envs"
-                )
-            for env, env_state in zip(envs, state["env_states"]):
-                env.load_state_dict(env_state)
+        if "env_states" in state:
+            self.hooks.load_env_states(state["env_states"])

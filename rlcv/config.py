@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -40,19 +40,23 @@ class CommonConfig:
     eval_episodes: int = 5
     checkpoint_freq: int = 0  # env steps between checkpoints; 0 = one per update
     num_threads: int = 1
+    # Env kwargs an agent needs unless the user says otherwise (e.g. hpo-forward's hypergradient):
+    # build_config merges them *under* the user's env_kwargs, so no config mutates env_kwargs.
+    env_kwarg_defaults: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
-        _check(self.n_envs >= 1, "n_envs must be >= 1")
-        _check(self.vectorization in ("sync", "async"), "vectorization must be 'sync' or 'async'")
-        _check(0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]")
-        _check(self.activation in ("tanh", "relu"), "activation must be 'tanh' or 'relu'")
-        _check(self.eval_freq >= 0 and self.checkpoint_freq >= 0, "eval_freq/checkpoint_freq must be >= 0")
-        _check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
-        _check(self.num_threads >= 1, "num_threads must be >= 1")
-        _check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes must be positive")
+        check(self.n_envs >= 1, "n_envs must be >= 1")
+        check(self.vectorization in ("sync", "async"), "vectorization must be 'sync' or 'async'")
+        check(0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]")
+        check(self.activation in ("tanh", "relu"), "activation must be 'tanh' or 'relu'")
+        check(self.eval_freq >= 0 and self.checkpoint_freq >= 0, "eval_freq/checkpoint_freq must be >= 0")
+        check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        check(self.num_threads >= 1, "num_threads must be >= 1")
+        check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes must be positive")
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """Raise the one-line config error every dataclass config uses for an invalid value."""
     if not ok:
         raise RlcvError(f"invalid config: {message}.")
 
@@ -99,19 +103,87 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     raise RlcvError(f"config key '{name}' got {value!r}; expected a {type_name} (e.g. --set {name}=...).")
 
 
-def build_config(cls: type[T], values: dict[str, Any]) -> T:
-    """Instantiate the dataclass ``cls`` from ``values``, rejecting unknown keys by name."""
+@dataclass(kw_only=True)
+class EstimatorConfig(CommonConfig):
+    """Config of agents with a pluggable gradient estimator (a name in ``rlcv.estimators.ESTIMATORS``).
+
+    The estimator's own keys (e.g. MBMF's ``k``) are given flat, next to the agent's keys
+    (``--set k=5``); :func:`build_config` validates them with the estimator's settings dataclass
+    and stores that object in ``estimator_settings`` (a nested mapping in config.yaml).
+    """
+
+    estimator: str = "gae"
+    estimator_settings: Any = None  # the estimator's settings dataclass; defaults when None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from rlcv.estimators import settings_class
+
+        cls = settings_class(self.estimator)
+        if self.estimator_settings is None:
+            self.estimator_settings = cls()
+        check(
+            isinstance(self.estimator_settings, cls),
+            f"estimator_settings must be a {cls.__name__} for estimator '{self.estimator}'",
+        )
+
+
+def _build_flat(cls: type[T], values: dict[str, Any], extra_names: list[str]) -> T:
     hints = typing.get_type_hints(cls)
     names = field_names(cls)
     kwargs = {}
     for key, value in values.items():
         if key not in names:
             raise RlcvError(
-                f"unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, names)}"
+                f"unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, names + extra_names)}"
                 f" Valid keys: see `rlcv train --algo ... --help` or the preset YAML."
             )
         kwargs[key] = _coerce(key, value, hints[key])
     return cls(**kwargs)
+
+
+def build_config(cls: type[T], values: dict[str, Any]) -> T:
+    """Instantiate the dataclass ``cls`` from ``values``, rejecting unknown keys by name.
+
+    For configs with an estimator (:class:`EstimatorConfig`), keys that are not the agent's go to
+    the chosen estimator's settings (flat, or nested under ``estimator_settings`` as config.yaml
+    stores them); an unknown key names the nearest key of either.
+    """
+    values = dict(values)
+    defaults = getattr(cls, "env_kwarg_defaults", {})
+    if defaults:
+        values["env_kwargs"] = {**defaults, **(values.get("env_kwargs") or {})}
+    if not issubclass(cls, EstimatorConfig):  # type: ignore[arg-type]
+        return _build_flat(cls, values, [])
+    from rlcv.estimators import ESTIMATORS, settings_class
+
+    agent_names = [n for n in field_names(cls) if n != "estimator_settings"]
+    name = values.get("estimator", _field_default(cls, "estimator"))
+    if name not in ESTIMATORS:
+        raise RlcvError(
+            f"unknown estimator '{name}'.{did_you_mean(str(name), list(ESTIMATORS))} "
+            f"Known: {', '.join(ESTIMATORS)}."
+        )
+    settings_cls = settings_class(name)
+    nested = values.pop("estimator_settings", None) or {}
+    own = {k: v for k, v in values.items() if k in agent_names}
+    rest = {**nested, **{k: v for k, v in values.items() if k not in agent_names}}
+    settings_names = field_names(settings_cls)
+    for key in rest:
+        if key not in settings_names:
+            raise RlcvError(
+                f"unknown config key '{key}' for {cls.__name__} with estimator '{name}'."
+                f"{did_you_mean(key, agent_names + settings_names)}"
+                f" Valid keys: see `rlcv train --algo ... --help` or the preset YAML."
+            )
+    own["estimator_settings"] = _build_flat(settings_cls, rest, agent_names)
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: (v if k == "estimator_settings" else _coerce(k, v, hints[k])) for k, v in own.items()}
+    return cls(**kwargs)
+
+
+def _field_default(cls: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from rlcv import checkpoint
-from rlcv.agents import agent_class
-from rlcv.config import build_config
+from rlcv.agents import agent_class, build_agent_config
 from rlcv.env_factory import make_env
 from rlcv.errors import RlcvError
 from rlcv.normalize import ObsNormalizer
@@ -95,7 +94,7 @@ def load_policy(run_dir: str | Path | RunDir) -> tuple[dict[str, Any], Policy, O
     env = make_env(meta["env"], cfg.get("env_kwargs"))
     # The run's own agent builds the policy, so agents with their own policy classes (controllers,
     # generators) evaluate like PPO does.
-    config = build_config(agent_class(meta["algo"]).config_cls, cfg)
+    config = build_agent_config(meta["algo"], cfg)
     agent = agent_class(meta["algo"])(
         observation_space=env.observation_space, action_space=env.action_space, config=config
     )

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 
 from rlcv import checkpoint
-from rlcv.agents import agent_class
-from rlcv.agents.base import OnPolicyAgent
+from rlcv.agents import agent_class, build_agent_config
+from rlcv.agents.base import Agent
 from rlcv.collector import Collector
-from rlcv.config import build_config
 from rlcv.env_factory import make_vec_env
+from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
 from rlcv.normalize import ObsNormalizer, RewardScaler
@@ -43,7 +43,7 @@ def new_trainer(*, algo: str, env_id: str, config: Any, seed: int) -> Trainer:
 def resume_trainer(run: RunDir, meta: dict[str, Any]) -> Trainer:
     """A trainer restored from ``checkpoints/last.pt`` (nothing in the run directory is touched)."""
     state = checkpoint.load(run.checkpoint())
-    config = build_config(config_class(meta["algo"]), meta["config"])
+    config = build_agent_config(meta["algo"], meta["config"])
     trainer = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     trainer.load_state_dict(state)
     return trainer
@@ -60,7 +60,7 @@ class Trainer:
             env_id, n_envs=config.n_envs, vectorization=config.vectorization, env_kwargs=config.env_kwargs
         )
         try:
-            self.agent: OnPolicyAgent = agent_class(algo)(
+            self.agent: Agent = agent_class(algo)(
                 observation_space=self.envs.single_observation_space,
                 action_space=self.envs.single_action_space,
                 config=config,
@@ -74,12 +74,16 @@ class Trainer:
         self.reward_scaler = RewardScaler(
             config.n_envs, enabled=config.normalize_reward, gamma=config.gamma, clip=config.clip_reward
         )
+        # The one facade over the envs' hooks: agents and collector reach the envs only through it.
+        hooks = EnvHooks(self.envs)
         self.agent.bind(
-            env_id=env_id,
-            env_kwargs=config.env_kwargs,
-            obs_normalizer=self.obs_normalizer,
-            reward_scaler=self.reward_scaler,
-            envs=self.envs,
+            BindContext(
+                env_id=env_id,
+                env_kwargs=config.env_kwargs,
+                obs_normalizer=self.obs_normalizer,
+                reward_scaler=self.reward_scaler,
+                hooks=hooks,
+            )
         )
         self.collector = Collector(
             self.envs,
@@ -87,6 +91,7 @@ class Trainer:
             obs_normalizer=self.obs_normalizer,
             reward_scaler=self.reward_scaler,
             group_size=self.agent.group_size,
+            hooks=hooks,
         )
         self.step = 0
         self.last_eval: dict[str, Any] | None = None

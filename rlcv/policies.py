@@ -10,12 +10,17 @@ Every policy samples from explicit noise and returns it, so an action can be rep
 - :class:`MultiCategoricalPolicy` — MultiDiscrete: one Gumbel-max categorical per dimension.
 
 Shapes: ``obs`` is [B, obs_dim]; a group of G actions per observation is [B, G, *action_shape].
+
+What estimators may ask of a policy beyond the score function is typed here, not reached into:
+:class:`Reparameterised` (``action_from_noise``: Gaussian) and :class:`Relaxable`
+(``relaxed_action``: the binary-concrete / Gumbel-softmax relaxation of a discrete sample).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -91,6 +96,27 @@ class Policy(nn.Module):
     def kl(self, old: tuple[torch.Tensor, ...], new: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Mean over the batch of KL(old ‖ new)."""
         raise NotImplementedError
+
+
+@runtime_checkable
+class Reparameterised(Protocol):
+    """A policy whose action is a differentiable function a_θ(s, ξ) of the stored noise ξ."""
+
+    def action_from_noise(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Relaxable(Protocol):
+    """A discrete policy with a continuous relaxation of the sample its stored noise produced."""
+
+    def relaxed_action(
+        self, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float, straight_through: bool
+    ) -> torch.Tensor: ...
+
+
+def _straight_through(y: torch.Tensor, hard: torch.Tensor, straight_through: bool) -> torch.Tensor:
+    """Forward the hard sample, backward the relaxed gradient (x = hard + y − sg(y)), or y itself."""
+    return hard + y - y.detach() if straight_through else y
 
 
 class _LogitsPolicy(Policy):
@@ -302,6 +328,16 @@ class MultiCategoricalPolicy(_LogitsPolicy):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return self._log_probs(obs).argmax(-1)
 
+    def relaxed_action(
+        self, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float, straight_through: bool
+    ) -> torch.Tensor:
+        """Gumbel-softmax y = softmax((log π + γ) / τ) [B, G, d, n] from the collected Gumbel noise γ,
+        so that argmax y is exactly the collected action."""
+        logp = self._log_probs(obs).unsqueeze(1)  # [B, 1, d, n]
+        y = torch.softmax((logp + noise) / temperature, dim=-1)
+        hard = nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
+        return _straight_through(y, hard, straight_through)
+
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (self._log_probs(obs),)
 
@@ -348,6 +384,16 @@ class BernoulliPolicy(_LogitsPolicy):
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return (self.logits_net(obs) > 0).long()
+
+    def relaxed_action(
+        self, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float, straight_through: bool
+    ) -> torch.Tensor:
+        """Binary concrete y = σ((l − logit u) / τ) [B, G, n] from the collected uniforms u, so that
+        y > ½ exactly where the collected action is 1."""
+        logits = self.logits_net(obs).unsqueeze(1)  # [B, 1, n]
+        u = noise.clamp(1e-7, 1.0 - 1e-7)
+        y = torch.sigmoid((logits - (torch.log(u) - torch.log1p(-u))) / temperature)
+        return _straight_through(y, (y > 0.5).to(y.dtype), straight_through)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = self.logits_net(obs)  # each bit as a two-way categorical: (log(1-p), log p)

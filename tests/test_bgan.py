@@ -14,6 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 import rlcv  # noqa: F401  (registers the envs)
 from rlcv.agents.bgan import BGAN, BGANConfig, BGANReinforce, ReinforceConfig
+from rlcv.env_hooks import BindContext
 from rlcv.envs.bgan_digits import HELD_OUT_EVERY, digits, quantize
 from rlcv.estimators.moving_average import MovingAverageBaseline
 from rlcv.estimators.relaxed import relaxed_action
@@ -232,7 +233,7 @@ def test_agent_gradient_is_the_estimator_formula(algo: str) -> None:
     """The gradient of one update equals mean_z Σ_m Â_m ∇_θ log g(x_m|z), with each ∇ log g taken
     per sample by autograd (BGAN: Â = w̃ − 1/M; REINFORCE: Â = (r − b)/M)."""
     agent = _agent() if algo == "bgan" else _agent(BGANReinforce, ReinforceConfig)
-    agent.bind(env_id="none", env_kwargs={}, obs_normalizer=None, reward_scaler=None)  # type: ignore[arg-type]
+    agent.bind(BindContext(env_id="none", env_kwargs={}, obs_normalizer=None, reward_scaler=None))  # type: ignore[arg-type]
     batch = _batch(group_rewards=torch.randn(3, 2, 5))
     if algo == "bgan":
         adv = normalized_weights(batch.group_rewards.reshape(6, 5).double()) - 0.2

@@ -12,16 +12,9 @@ import pytest
 import torch
 import yaml
 
-from rlcv.agents.hpo_controllers import (
-    DTSPolicy,
-    ForwardConfig,
-    ForwardPolicy,
-    HDConfig,
-    HDPolicy,
-    PBTConfig,
-    UCB1Config,
-    UCB1Policy,
-)
+from rlcv.agents.hpo.bandits import DTSPolicy, UCB1Config, UCB1Policy
+from rlcv.agents.hpo.hypergradient import ForwardConfig, ForwardPolicy, HDConfig, HDPolicy
+from rlcv.agents.hpo.pbt import PBTConfig
 from rlcv.cli import main
 from rlcv.config import build_config
 from rlcv.envs.online_hpo import OBS, OBS_FIELDS, OnlineHPOEnv
@@ -203,7 +196,7 @@ def test_ucb1_plays_every_arm_then_the_best_and_restarts_each_episode() -> None:
 
 
 def test_dts_discounts_old_rewards() -> None:
-    from rlcv.agents.hpo_controllers import DTSConfig
+    from rlcv.agents.hpo.bandits import DTSConfig
 
     policy = DTSPolicy(_space(), build_config(DTSConfig, {"controlled": ["lr"], "discount": 0.5}), "hpo-dts")
     arm_up = policy.arm_of(torch.tensor([1.0, 0.0, 0.0]))

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import rlcv  # noqa: F401  (registers rlcv/LQR-v0)
-from rlcv.agents.mbmf import MBMFPPO, MBMFTRPO, MBMFPPOConfig, MBMFTRPOConfig
 from rlcv.agents.ppo import PPO, PPOConfig
 from rlcv.agents.trpo import TRPO, TRPOConfig
 from rlcv.bench.gradcheck import collect, linear_policy, run_gradcheck
@@ -21,11 +20,12 @@ from rlcv.cli import main
 from rlcv.collector import Collector
 from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, cut_windows, train_dynamics
 from rlcv.env_factory import make_vec_env
+from rlcv.env_hooks import BindContext
 from rlcv.errors import RlcvError
-from rlcv.estimators.mbmf import MBMFControlVariate
+from rlcv.estimators.mbmf import MBMFControlVariate, MBMFSettings
 from rlcv.estimators.state_baseline import StateValueBaseline
-from rlcv.models import ValueFunction
 from rlcv.normalize import ObsNormalizer, RewardScaler
+from rlcv.value import ValueFunction
 
 LQR_KWARGS = {"state_dim": 4, "action_dim": 2, "horizon": 30}
 
@@ -49,11 +49,17 @@ def _batch(env_id: str, policy, n_steps: int, n_envs: int = 2, seed: int = 0, **
 def _bind(agent, env_id: str) -> None:
     env = gym.make(env_id)
     agent.bind(
-        env_id=env_id,
-        env_kwargs={},
-        obs_normalizer=ObsNormalizer(env.observation_space.shape, enabled=False),
-        reward_scaler=RewardScaler(1, enabled=False, gamma=0.99),
+        BindContext(
+            env_id=env_id,
+            env_kwargs={},
+            obs_normalizer=ObsNormalizer(env.observation_space.shape, enabled=False),
+            reward_scaler=RewardScaler(1, enabled=False, gamma=0.99),
+        )
     )
+
+
+def _mbmf(k: int, model: object, gamma: float = 0.9) -> MBMFControlVariate:
+    return MBMFControlVariate(MBMFSettings(k=k), gamma=gamma, gae_lambda=1.0, model=model)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- k = 0 is the baseline
@@ -67,7 +73,9 @@ def test_k0_estimator_equals_state_baseline_exactly() -> None:
     )
     batch = _batch("InvertedPendulum-v5", base.policy, 64)
     baseline = StateValueBaseline(gamma=0.99, gae_lambda=0.95, normalize_advantage=True)
-    mbmf = MBMFControlVariate(model=ExactDynamics.__new__(ExactDynamics), k=0, gamma=0.99, gae_lambda=0.95)
+    mbmf = MBMFControlVariate(
+        MBMFSettings(k=0), gamma=0.99, gae_lambda=0.95, model=ExactDynamics.__new__(ExactDynamics)
+    )
     a = baseline.prepare(batch, policy=base.policy, value_fn=base.value_fn)
     b = mbmf.prepare(batch, policy=base.policy, value_fn=base.value_fn)
     assert torch.equal(a.advantages, b.advantages) and torch.equal(a.returns, b.returns)
@@ -82,14 +90,25 @@ def test_k0_estimator_equals_state_baseline_exactly() -> None:
         (
             PPO,
             PPOConfig(n_steps=128, batch_size=32, n_epochs=2),
-            MBMFPPO,
-            MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=2, k=0, model_train_steps=2),
+            PPO,
+            PPOConfig(
+                n_steps=128,
+                batch_size=32,
+                n_epochs=2,
+                estimator="mbmf",
+                estimator_settings=MBMFSettings(k=0, model_train_steps=2),
+            ),
         ),
         (
             TRPO,
             TRPOConfig(n_steps=128, n_critic_updates=2),
-            MBMFTRPO,
-            MBMFTRPOConfig(n_steps=128, n_critic_updates=2, k=0, model_train_steps=2),
+            TRPO,
+            TRPOConfig(
+                n_steps=128,
+                n_critic_updates=2,
+                estimator="mbmf",
+                estimator_settings=MBMFSettings(k=0, model_train_steps=2),
+            ),
         ),
     ],
 )
@@ -103,7 +122,7 @@ def test_k0_update_equals_base_algorithm(base_cls, base_cfg, mb_cls, mb_cfg) -> 
     _bind(mb, "InvertedPendulum-v5")
     mb.policy.load_state_dict(base.policy.state_dict())
     mb.value_fn.load_state_dict(base.value_fn.state_dict())
-    mb.model_fitted = True  # the control variate is on: k = 0 must still change nothing
+    mb.estimator.model_fitted = True  # the control variate is on: k = 0 must still change nothing
     batch = _batch("InvertedPendulum-v5", base.policy, 128)
     torch.manual_seed(1)
     base.update(batch)
@@ -122,8 +141,15 @@ def test_k3_changes_the_update() -> None:
     spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
     torch.manual_seed(0)
     base = PPO(**spaces, config=PPOConfig(n_steps=128, batch_size=32, n_epochs=1))
-    mb = MBMFPPO(
-        **spaces, config=MBMFPPOConfig(n_steps=128, batch_size=32, n_epochs=1, k=3, model_train_steps=5)
+    mb = PPO(
+        **spaces,
+        config=PPOConfig(
+            n_steps=128,
+            batch_size=32,
+            n_epochs=1,
+            estimator="mbmf",
+            estimator_settings=MBMFSettings(k=3, model_train_steps=5),
+        ),
     )
     _bind(mb, "InvertedPendulum-v5")
     mb.policy.load_state_dict(base.policy.state_dict())
@@ -153,7 +179,7 @@ def _lqr_batch(horizon: int, n_envs: int, seed: int = 0):
 def test_one_step_cv_matches_hand_computation() -> None:
     """k = 1 with the exact model: C_t(a) = r(s_t, a) + γ V(f(s_t, a)) at every step."""
     env, policy, batch, value_fn = _lqr_batch(horizon=5, n_envs=3)
-    est = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
+    est = _mbmf(1, ExactDynamics(env))
     actions = batch.actions[:, :, 0]
     cv = est.control_variate(batch, policy, value_fn, actions)
     with torch.no_grad():
@@ -165,14 +191,14 @@ def test_one_step_cv_matches_hand_computation() -> None:
 def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
     """Real episode ends depend on a_t, so they must not shape C_t; the time limit may (it does not)."""
     env, policy, batch, value_fn = _lqr_batch(horizon=8, n_envs=2)
-    est = MBMFControlVariate(model=ExactDynamics(env), k=3, gamma=0.9, gae_lambda=1.0)
+    est = _mbmf(3, ExactDynamics(env))
     cv = est.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])
     flipped = dataclasses.replace(batch, terminated=~batch.terminated, truncated=~batch.truncated)
     torch.testing.assert_close(est.control_variate(flipped, policy, value_fn, flipped.actions[:, :, 0]), cv)
     # A time limit of 3 with episode_step = t: step t may imagine up to step 2 only.
     limited = dataclasses.replace(batch, time_limit=3, episode_step=torch.arange(8)[:, None].expand(8, 2))
     cv_limited = est.control_variate(limited, policy, value_fn, limited.actions[:, :, 0])
-    k1 = MBMFControlVariate(model=ExactDynamics(env), k=1, gamma=0.9, gae_lambda=1.0)
+    k1 = _mbmf(1, ExactDynamics(env))
     torch.testing.assert_close(
         cv_limited[2], k1.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])[2]
     )
@@ -182,7 +208,7 @@ def test_cv_ignores_real_terminations_but_cuts_at_time_limits() -> None:
 def test_multi_step_cv_uses_real_future_noise_and_stops_at_batch_end() -> None:
     env, policy, batch, value_fn = _lqr_batch(horizon=6, n_envs=2, seed=1)
     model = ExactDynamics(env)
-    est = MBMFControlVariate(model=model, k=3, gamma=0.95, gae_lambda=1.0)
+    est = _mbmf(3, model, gamma=0.95)
     cv = est.control_variate(batch, policy, value_fn, batch.actions[:, :, 0])
     # Hand-rolled for t = 1, env 0: three model steps with the real noises of t+1, t+2, then V.
     t, n = 1, 0
@@ -419,8 +445,10 @@ def test_mbmf_trpo_with_exact_model_on_lqr(tmp_path, monkeypatch) -> None:
 def test_mbmf_rejects_discrete_actions() -> None:
     env = gym.make("CartPole-v1")
     with pytest.raises(RlcvError, match="continuous"):
-        MBMFPPO(
-            observation_space=env.observation_space, action_space=env.action_space, config=MBMFPPOConfig()
+        PPO(
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            config=PPOConfig(estimator="mbmf"),
         )
 
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.speed",
     "rlcv.bench.learn",
-    # Temporary: registers `gradcheck`, `gradcheck-report`, `variance` and `variance-report` for
-    # rlcv.bench.gradcheck and rlcv.bench.variance until those modules define register() themselves;
-    # then this line becomes "rlcv.bench.gradcheck", "rlcv.bench.variance" and _legacy.py goes.
-    "rlcv.bench._legacy",
+    "rlcv.bench.gradcheck",
+    "rlcv.bench.variance",
     "rlcv.bench.bgan",
     "rlcv.bench.hpo",
 )

@@ -11,6 +11,11 @@ Test: per-coordinate z-scores z_j = (mean_j − ∇J_j / H) / se_j with a Bonfer
 family-wise level ``alpha``. ``--variant broken`` drops the pathwise term — a biased estimator
 that the same test must reject, otherwise the test has no power.
 
+``--estimator`` names any registered estimator (``rlcv.estimators.ESTIMATORS``) that offers what
+the check needs: ``prepare`` from a batch, a policy and a critic (``gae``, ``mbmf``). Settings it
+has among ``k``, ``eta``, ``eta_mode``, ``cut_at_terminations`` come from the flags; a model-based
+estimator (one with ``use_model``) gets the exact or a learned model fitted on separate data.
+
 All batches are collected in one pass of the real collector (N = estimates × episodes envs) and
 the control variate is computed for every sample at once; the gradient of each estimate is then
 the gradient of the surrogate restricted to its own envs.
@@ -18,27 +23,72 @@ the gradient of the surrogate restricted to its own envs.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
-import numpy as np
-import torch
+if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
+    import gymnasium as gym
 
-from rlcv.collector import Collector
-from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, train_dynamics
-from rlcv.envs.lqr import exact_policy_gradient
-from rlcv.estimators.mbmf import MBMFControlVariate
-from rlcv.models import ValueFunction
-from rlcv.normalize import ObsNormalizer, RewardScaler
-from rlcv.policies import GaussianPolicy
-from rlcv.rollout import RolloutBatch, compute_gae
+    from rlcv.dynamics import EnsembleDynamics
+    from rlcv.estimators.base import GradientEstimator
+    from rlcv.policies import GaussianPolicy
+    from rlcv.rollout import RolloutBatch
+    from rlcv.value import ValueFunction
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
+    from rlcv.cli import _env_kwargs
+
+    grad = sub.add_parser("gradcheck", help="unbiasedness of a gradient estimator vs the exact LQR gradient")
+    grad.add_argument("--env", default="rlcv/LQR-v0")
+    grad.add_argument(
+        "--env-kwargs", type=_env_kwargs, default={"state_dim": 4, "action_dim": 2, "horizon": 30}
+    )
+    grad.add_argument(
+        "--estimator", default="mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae"
+    )
+    grad.add_argument("--k", type=int, default=3, help="control-variate horizon (0 = state-value baseline)")
+    grad.add_argument("--estimates", type=int, default=2000, help="independent gradient estimates")
+    grad.add_argument("--episodes", type=int, default=10, help="episodes per estimate")
+    grad.add_argument("--model", choices=["exact", "learned"], default="exact")
+    grad.add_argument(
+        "--variant",
+        choices=["correct", "broken"],
+        default="correct",
+        help="broken = pathwise term dropped (biased; the test must reject it)",
+    )
+    grad.add_argument("--eta", type=float, default=1.0)
+    grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
+    grad.add_argument(
+        "--no-cut-at-terminations",
+        action="store_true",
+        help="imagine through real episode ends (the setting for envs whose ends depend on actions)",
+    )
+    grad.add_argument("--seed", type=int, default=0)
+    grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
+    grad.set_defaults(bench_run=lambda args: 0 if main(args)["passed"] else 1)
+
+    report = sub.add_parser("gradcheck-report", help="rebuild DIR/table.md from gradcheck JSONs")
+    report.add_argument("--dir", default="results/gradcheck")
+    report.set_defaults(bench_run=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(write_report(args.dir))
+    return 0
 
 
 def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
+    import torch
+
+    from rlcv.policies import GaussianPolicy
+
     space = env.single_action_space if hasattr(env, "single_action_space") else env.action_space
     obs_space = (
         env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
@@ -57,6 +107,11 @@ def collect(
     env_id: str, env_kwargs: dict[str, Any], policy: GaussianPolicy, n_envs: int, seed: int
 ) -> RolloutBatch:
     """One batch of n_envs complete episodes (the LQR horizon is fixed, so T = H exactly)."""
+    import gymnasium as gym
+
+    from rlcv.collector import Collector
+    from rlcv.normalize import ObsNormalizer, RewardScaler
+
     horizon = gym.make(env_id, **env_kwargs).unwrapped.horizon
     envs = gym.make_vec(
         env_id,
@@ -79,7 +134,14 @@ def collect(
 
 
 def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> ValueFunction:
-    """A critic fitted to Monte-Carlo returns of an independent batch (any b(s) keeps the estimate unbiased)."""
+    """A critic fitted to Monte-Carlo returns of an independent batch (any b(s) keeps the estimate
+    unbiased)."""
+
+    import torch
+
+    from rlcv.rollout import compute_gae
+    from rlcv.value import ValueFunction
+
     value_fn = ValueFunction(batch.obs.shape[-1], hidden_sizes=hidden)
     zeros = torch.zeros_like(batch.rewards)
     _, returns = compute_gae(
@@ -98,6 +160,11 @@ def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> Value
 def fit_model(
     batch: RolloutBatch, action_space: gym.spaces.Box, horizon: int, steps: int
 ) -> EnsembleDynamics:
+
+    import torch
+
+    from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
+
     model = EnsembleDynamics(
         batch.obs.shape[-1],
         action_space.shape[0],
@@ -125,8 +192,37 @@ def fit_model(
     return model
 
 
+def make_estimator(
+    name: str, env: gym.Env, *, k: int, eta: float, cut_at_terminations: bool
+) -> GradientEstimator:
+    """Estimator ``name`` for the check: γ = 1, λ = 1, no advantage normalisation, fixed η."""
+    from rlcv.config import field_names
+    from rlcv.errors import RlcvError, did_you_mean
+    from rlcv.estimators import ESTIMATORS, estimator_class
+    from rlcv.estimators.base import EstimatorSetup
+
+    if name not in ESTIMATORS:
+        raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    cls = estimator_class(name)
+    # A model-based estimator gets its model from the check (use_model), so it builds none itself.
+    given = {"k": k, "eta": eta, "eta_mode": "fixed", "cut_at_terminations": cut_at_terminations}
+    given["model"] = "exact"
+    names = field_names(cls.settings_cls)
+    settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
+    setup = EstimatorSetup(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        algo=f"gradcheck --estimator {name}",
+        gamma=1.0,
+        gae_lambda=1.0,
+        normalize_advantage=False,
+    )
+    return cls.from_setup(settings, setup)
+
+
 def run_gradcheck(
     *,
+    estimator: str = "mbmf",
     env_id: str = "rlcv/LQR-v0",
     env_kwargs: dict[str, Any] | None = None,
     k: int = 3,
@@ -140,6 +236,13 @@ def run_gradcheck(
     model_steps: int = 1500,
     cut_at_terminations: bool = True,
 ) -> dict[str, Any]:
+    import gymnasium as gym
+    import numpy as np
+    import torch
+
+    from rlcv.dynamics import ExactDynamics
+    from rlcv.envs.lqr import exact_policy_gradient
+
     env_kwargs = dict(env_kwargs or {})
     torch.manual_seed(seed)
     env = gym.make(env_id, **env_kwargs)
@@ -149,28 +252,22 @@ def run_gradcheck(
     # Critic and learned model are fitted on data disjoint from the evaluation batches.
     train_batch = collect(env_id, env_kwargs, policy, 200, seed + 1)
     value_fn = fit_value(train_batch, hidden=[32, 32])
-    if model == "exact":
-        dynamics = ExactDynamics(env)
-    elif model == "learned":
-        dynamics = fit_model(train_batch, env.action_space, horizon=max(1, k), steps=model_steps)
-    else:
-        raise ValueError("model must be 'exact' or 'learned'")
     # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
     # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-    estimator = MBMFControlVariate(
-        model=dynamics,
-        k=k,
-        gamma=1.0,
-        gae_lambda=1.0,
-        eta=eta,
-        eta_mode="fixed",
-        normalize_advantage=False,
-        cut_at_terminations=cut_at_terminations,
-        drop_pathwise=variant == "broken",
-    )
+    est = make_estimator(estimator, env, k=k, eta=eta, cut_at_terminations=cut_at_terminations)
+    if hasattr(est, "use_model"):
+        if model == "exact":
+            dynamics = ExactDynamics(env)
+        elif model == "learned":
+            dynamics = fit_model(train_batch, env.action_space, horizon=max(1, k), steps=model_steps)
+        else:
+            raise ValueError("model must be 'exact' or 'learned'")
+        est.use_model(dynamics)
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
-    terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
+    terms = est.prepare(batch, policy=policy, value_fn=value_fn)
+    if variant == "broken":
+        terms = dataclasses.replace(terms, pathwise_loss=None)
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
     actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
     old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
@@ -197,6 +294,7 @@ def run_gradcheck(
     return {
         "env": env_id,
         "env_kwargs": env_kwargs,
+        "estimator": estimator,
         "k": k,
         "model": model,
         "variant": variant,
@@ -219,6 +317,7 @@ def run_gradcheck(
 
 def main(args: Any) -> dict[str, Any]:
     result = run_gradcheck(
+        estimator=getattr(args, "estimator", "mbmf"),
         env_id=args.env,
         env_kwargs=args.env_kwargs,
         k=args.k,

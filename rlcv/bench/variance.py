@@ -21,38 +21,82 @@ Per estimator, over the M batches:
 - ``max_abs_bias_z`` = max over coordinates of |ḡ_raw − g_ref| / se, using the *unnormalised*
   gradient (normalisation rescales each estimator differently, so only raw means are comparable),
   with its Bonferroni threshold at level 0.01.
+
+``--estimator`` (default ``mbmf``) names a registered estimator; the k / η sweep applies to the
+settings it has (an estimator without ``k`` gives one row), and a model-based estimator (one with
+``use_model``) gets the model of step 1.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-import torch
-import yaml
 
-from rlcv import checkpoint
-from rlcv.agents import agent_class
-from rlcv.agents.mbmf import MBMFSettings
-from rlcv.config import build_config
-from rlcv.dynamics import EnsembleDynamics, TransitionReplay, cut_windows, train_dynamics
 from rlcv.errors import RlcvError
-from rlcv.estimators.mbmf import MBMFControlVariate
-from rlcv.rollout import RolloutBatch
-from rlcv.train import Session
+
+if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
+    import torch
+
+    from rlcv.dynamics import EnsembleDynamics
+    from rlcv.estimators.base import GradientEstimator
+    from rlcv.loop import Trainer
+    from rlcv.rollout import RolloutBatch
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``rlcv bench variance`` and ``rlcv bench variance-report``."""
+    var = sub.add_parser(
+        "variance", help="gradient variance of an estimator (default MBMF) vs k at a checkpoint"
+    )
+    var.add_argument("--run", required=True, help="run directory whose checkpoint is analysed")
+    var.add_argument(
+        "--checkpoint", default="last.pt", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
+    )
+    var.add_argument(
+        "--estimator", default="mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS)"
+    )
+    var.add_argument("--k", type=int, nargs="+", default=[0, 1, 3, 5, 10])
+    var.add_argument(
+        "--batches", type=int, default=100, help="independent evaluation batches (common to all k)"
+    )
+    var.add_argument("--batch-size", type=int, default=2048, help="env steps per batch")
+    var.add_argument("--ref-batches", type=int, default=100, help="batches for the reference gradient")
+    var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
+    var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
+    var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
+    var.add_argument("--eta-modes", nargs="+", default=["fixed", "fitted"])
+    var.add_argument("--seed", type=int, default=0)
+    var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
+    var.set_defaults(bench_run=_run)
+
+    report = sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
+    report.add_argument("--dir", default="results/variance")
+    report.set_defaults(bench_run=_report)
+
+
+def _run(args: argparse.Namespace) -> int:
+    args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
+    main(args)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(write_report(args.dir))
+    return 0
 
 
 def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: bool = False) -> np.ndarray:
+    import torch
+
     grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=retain)
     return (
         torch.cat(
@@ -67,7 +111,7 @@ def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: boo
 
 
 def policy_gradients(
-    estimator: MBMFControlVariate, batch: RolloutBatch, session: Session
+    estimator: GradientEstimator, batch: RolloutBatch, session: Trainer
 ) -> tuple[np.ndarray, ...]:
     """(consumed, raw, consumed score part, consumed pathwise part): −∇ of PPO's policy loss at θ_old
     with and without advantage normalisation, and the consumed gradient split into its two terms.
@@ -76,6 +120,8 @@ def policy_gradients(
     raw = ∇ mean ρ r + P;  consumed = (∇ mean ρ r − m ∇ mean ρ) / σ + P / σ  — normalisation divides
     both terms by the same σ, exactly as the estimator does when ``normalize_advantage`` is on.
     """
+    import torch
+
     policy = session.agent.policy
     params = list(policy.parameters())
     terms = estimator.prepare(batch, policy=policy, value_fn=session.agent.value_fn)
@@ -100,21 +146,24 @@ def clip(g: np.ndarray, max_norm: float) -> np.ndarray:
     return g * (max_norm / norm) if norm > max_norm else g
 
 
-def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Session]:
-    meta_path = run_dir / "config.yaml"
-    if not meta_path.is_file():
-        raise RlcvError(f"'{run_dir}' is not a run directory (no config.yaml).")
-    meta = yaml.safe_load(meta_path.read_text())
-    config = build_config(agent_class(meta["algo"]).config_cls, meta["config"])
-    session = Session(algo=meta["algo"], env_id=meta["env"], config=config, seed=seed)
-    session.load_state_dict(checkpoint.load(run_dir / "checkpoints" / checkpoint_name))
+def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Trainer]:
+    from rlcv import checkpoint
+    from rlcv.agents import build_agent_config
+    from rlcv.loop import Trainer
+    from rlcv.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    meta = run.read_meta()
+    config = build_agent_config(meta["algo"], meta["config"])
+    session = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=seed)
+    session.load_state_dict(checkpoint.load(run.checkpoint(checkpoint_name)))
     session.obs_normalizer.training = False
     session.reward_scaler.training = False
     session.collector.reset(seed)
     return meta, session
 
 
-def collect_batches(session: Session, count: int, steps: int) -> list[RolloutBatch]:
+def collect_batches(session: Trainer, count: int, steps: int) -> list[RolloutBatch]:
     return [session.collector.collect(steps) for _ in range(count)]
 
 
@@ -135,6 +184,10 @@ def summarise(
 
 def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: int) -> dict[str, float]:
     """Held-out normalised MSE of the model after 1 and ``horizon`` steps, on the evaluation batches."""
+    import torch
+
+    from rlcv.dynamics import cut_windows
+
     per_step = []
     for b in batches:
         data = {
@@ -154,8 +207,48 @@ def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: 
     return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
 
 
+def make_estimator(name: str, session: Trainer, model: Any, k: int, eta_mode: str) -> GradientEstimator:
+    """Estimator ``name`` with the run's γ and λ, no advantage normalisation, η = 1 and ``k`` / ``eta_mode``
+    where its settings have them; bound to the run's (frozen) normalisers."""
+    from rlcv.config import field_names
+    from rlcv.env_hooks import BindContext
+    from rlcv.errors import did_you_mean
+    from rlcv.estimators import ESTIMATORS, estimator_class
+    from rlcv.estimators.base import EstimatorSetup
+
+    if name not in ESTIMATORS:
+        raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    cls = estimator_class(name)
+    cfg = session.config
+    # model "exact": a model-based estimator builds no model of its own; it gets ``model`` instead.
+    given = {"k": k, "eta": 1.0, "eta_mode": eta_mode, "model": "exact"}
+    names = field_names(cls.settings_cls)
+    settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
+    setup = EstimatorSetup(
+        observation_space=session.envs.single_observation_space,
+        action_space=session.envs.single_action_space,
+        algo=f"bench variance --estimator {name}",
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        normalize_advantage=False,
+    )
+    est = cls.from_setup(settings, setup)
+    if hasattr(est, "use_model"):
+        est.use_model(model)
+    est.bind(
+        BindContext(
+            env_id=session.env_id,
+            env_kwargs=cfg.env_kwargs,
+            obs_normalizer=session.obs_normalizer,
+            reward_scaler=session.reward_scaler,
+        )
+    )
+    return est
+
+
 def run_variance(
     *,
+    estimator: str = "mbmf",
     run_dir: str,
     checkpoint_name: str = "last.pt",
     ks: list[int],
@@ -168,6 +261,16 @@ def run_variance(
     eta_modes: list[str],
     seed: int = 0,
 ) -> dict[str, Any]:
+    import gymnasium as gym
+    import torch
+
+    from rlcv.config import field_names
+    from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
+    from rlcv.estimators import ESTIMATORS, settings_class
+    from rlcv.estimators.mbmf import MBMFSettings
+
+    if estimator in ESTIMATORS and "k" not in field_names(settings_class(estimator)):
+        ks, eta_modes = [0], eta_modes[:1]  # nothing to sweep: one row
     torch.manual_seed(seed)
     start = time.perf_counter()
     meta, session = load_session(Path(run_dir), checkpoint_name, seed)
@@ -177,9 +280,10 @@ def run_variance(
         raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
     steps = max(1, batch_size // cfg.n_envs)
     # The model of the MBMF preset (the run's own settings when it is an MBMF run).
-    cfg_model = {
-        f: getattr(cfg, f, getattr(MBMFSettings(), f)) for f in ("model_ensemble_size", "model_hidden_sizes")
-    }
+    run_settings = getattr(cfg, "estimator_settings", None)
+    if not isinstance(run_settings, MBMFSettings):
+        run_settings = MBMFSettings()
+    cfg_model = {f: getattr(run_settings, f) for f in ("model_ensemble_size", "model_hidden_sizes")}
     obs_dim, act_dim = session.envs.single_observation_space.shape[0], space.shape[0]
 
     # 1. the model, on data no evaluation batch contains
@@ -203,22 +307,12 @@ def run_variance(
         horizon=model_horizon,
     )
 
-    def estimator(k: int, eta_mode: str) -> MBMFControlVariate:
-        return MBMFControlVariate(
-            model=model,
-            k=k,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
-            eta=1.0,
-            eta_mode=eta_mode,
-            normalize_advantage=False,
-            obs_transform=session.obs_normalizer.torch_transform(),
-            reward_scale=session.reward_scaler.scale,
-        )
+    def make(k: int, eta_mode: str) -> GradientEstimator:
+        return make_estimator(estimator, session, model, k, eta_mode)
 
     # 2. evaluation batches shared by every estimator; 3. independent reference batches
     eval_batches = collect_batches(session, batches, steps)
-    ref_est = estimator(0, "fixed")
+    ref_est = make(0, "fixed")
     ref_grads = np.array(
         [policy_gradients(ref_est, b, session)[1] for b in collect_batches(session, ref_batches, steps)]
     )
@@ -230,7 +324,7 @@ def run_variance(
         for k in ks:
             if k == 0 and eta_mode != eta_modes[0]:
                 continue  # k = 0 has no control variate, so η changes nothing
-            est = estimator(k, eta_mode)
+            est = make(k, eta_mode)
             consumed, raw, score, path = (
                 np.array(g)
                 for g in zip(*(policy_gradients(est, b, session) for b in eval_batches), strict=True)
@@ -254,6 +348,7 @@ def run_variance(
     session.envs.close()
     return {
         "run": str(run_dir),
+        "estimator": estimator,
         "algo": meta["algo"],
         "env": meta["env"],
         "checkpoint": checkpoint_name,
@@ -274,6 +369,11 @@ def run_variance(
 
 
 def plot(result: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     base = next(r for r in result["rows"] if r["k"] == 0)
     for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
@@ -312,6 +412,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 
 def main(args: Any) -> dict[str, Any]:
     result = run_variance(
+        estimator=getattr(args, "estimator", "mbmf"),
         run_dir=args.run,
         checkpoint_name=args.checkpoint,
         ks=args.k,

@@ -1,4 +1,4 @@
-"""The interface every policy-gradient estimator implements.
+"""The contract every policy-gradient estimator implements.
 
 An estimator turns a rollout into the pieces a policy-gradient algorithm optimises:
 
@@ -9,20 +9,34 @@ An estimator turns a rollout into the pieces a policy-gradient algorithm optimis
 - ``pathwise_loss`` is −P(θ) for a minibatch: a differentiable extra term (zero for the
   state-value baseline, the reparameterised control-variate correction for model-based ones).
 
-Algorithms (PPO, TRPO) consume :class:`EstimatorTerms` and never know which estimator made them.
-Any normalisation of advantages is done here, so that it is applied to both terms identically.
+Algorithms (PPO, TRPO, BGAN) consume :class:`EstimatorTerms` and never know which estimator made
+them. Any normalisation of advantages is done here, so that it is applied to both terms identically.
+
+Life cycle, driven by the agent: built once from its settings and an :class:`EstimatorSetup`
+(spaces and return settings: estimators with parameters create them here, before the policy, so
+a seeded run draws its initial weights in a fixed order); :meth:`GradientEstimator.bind` once with
+the loop's :class:`~rlcv.env_hooks.BindContext` (normalisers, env hooks); per update
+:meth:`~GradientEstimator.prepare` *before* the agent's update and
+:meth:`~GradientEstimator.after_update` after it (what the estimator learns from the batch, e.g.
+MBMF's dynamics model, is learned only there, so it never sees the batch it is applied to). Its
+state is always checkpointed and its ``metric_names`` are always logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import gymnasium as gym
 import torch
 
-from rlcv.models import ValueFunction
 from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+if TYPE_CHECKING:
+    from rlcv.env_hooks import BindContext
 
 
 @dataclass
@@ -37,10 +51,49 @@ class EstimatorTerms:
     stats: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EstimatorSetup:
+    """What the agent tells an estimator when building it: spaces and how returns are formed."""
+
+    observation_space: gym.Space
+    action_space: gym.Space
+    algo: str = "this agent"  # for error messages
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    normalize_advantage: bool = True
+
+
+@dataclass(kw_only=True)
+class NoSettings:
+    """Settings of an estimator that has none (its config keys are the agent's alone)."""
+
+
 class GradientEstimator:
     """Base class; see the module docstring for the contract."""
 
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    settings_cls: ClassVar[type] = NoSettings
+    metric_names: ClassVar[tuple[str, ...]] = ()
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    @classmethod
+    def from_setup(cls, settings: Any, setup: EstimatorSetup) -> GradientEstimator:
+        """Build from the estimator's settings dataclass; estimators without settings ignore it."""
+        return cls()
+
+    def bind(self, context: BindContext) -> None:
+        """Called once by the agent's ``bind`` with what the loop offers (normalisers, env hooks)."""
+
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         raise NotImplementedError
+
+    def after_update(self, batch: RolloutBatch) -> dict[str, float]:
+        """Learn from ``batch`` once the agent's update has used it; returns metrics."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

@@ -15,31 +15,55 @@ advantages are zeros [T·N, M].
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from rlcv.config import check
 from rlcv.errors import RlcvError
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.estimators.relaxed import RewardFn, grouped_reward
-from rlcv.estimators.self_normalized import group_log_weights, log_weight_stats
-from rlcv.models import ValueFunction
-from rlcv.policies import Policy
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
+from rlcv.estimators.relaxed import RewardFn, bound_reward_fns, grouped_reward
+from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
+from rlcv.policies import Policy, Reparameterised
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+if TYPE_CHECKING:
+    from rlcv.env_hooks import BindContext
+
+
+@dataclass(kw_only=True)
+class BoundarySeekingSettings:
+    log_z_decay: float = 0.99  # β of the EMA of log Z (the continuous objective)
+
+    def __post_init__(self) -> None:
+        check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")
 
 
 class ContinuousBoundarySeeking(GradientEstimator):
     name = "continuous_bgan"
+    settings_cls = BoundarySeekingSettings
+    metric_names = (*WEIGHT_METRICS, "log_z_ema")
 
-    def __init__(self, *, decay: float) -> None:
-        self.decay = decay
+    def __init__(self, *, decay: float, algo: str = "bgan") -> None:
+        self.decay, self.algo = decay, algo
         self.log_z: float | None = None
         self.reward_fns: list[RewardFn] | None = None
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    @classmethod
+    def from_setup(cls, settings: Any, setup: EstimatorSetup) -> ContinuousBoundarySeeking:
+        return cls(decay=settings.log_z_decay, algo=setup.algo)
+
+    def bind(self, context: BindContext) -> None:
+        self.reward_fns = bound_reward_fns(context, self.algo)
+
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         if self.reward_fns is None:
-            raise RuntimeError("ContinuousBoundarySeeking.reward_fns must be set (the agent's bind does it)")
-        if not hasattr(policy, "action_from_noise"):
+            raise RuntimeError("ContinuousBoundarySeeking.reward_fns must be set (bind does it)")
+        if not isinstance(policy, Reparameterised):
             raise RlcvError("the continuous BGAN objective needs a reparameterised (Box-action) policy.")
         log_w = group_log_weights(batch)
         batch_log_z = (torch.logsumexp(log_w.reshape(-1), 0) - math.log(log_w.numel())).item()

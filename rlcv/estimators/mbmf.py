@@ -39,8 +39,19 @@ The Q-Prop modes make η_t depend on a_t and are therefore biased; they are prov
 
 Advantage normalisation divides *both* terms by the same scale (std of the residual), so the
 estimate is the gradient of one objective (a pitfall of public Q-Prop code is to normalise only
-the score term). The model must not have been trained on the batch it is applied to (its
-predictions would then depend on a_t); :mod:`rlcv.agents.mbmf` trains it after the update.
+the score term).
+
+*The model never sees the batch its control variate is applied to* (its predictions would then
+depend on a_t). This estimator owns the model and enforces the order, per update:
+
+1. :meth:`MBMFControlVariate.prepare` measures the model's 1-step and k-step error on the new
+   batch — data it has never seen — and builds the control variate from the model as it is;
+2. the agent (PPO / TRPO) updates the policy with those terms;
+3. :meth:`MBMFControlVariate.after_update` adds the batch to the replay of recent real transitions
+   and trains the model on k-step windows.
+
+Until the model has been trained once, the control variate is off (η = 0), a decision that does
+not depend on the batch and so keeps the estimate unbiased.
 
 Optional model-residual noise embedding (``noise_embedding="model_residual"``): each imagined
 step adds the real residual ζ_{t+i} = s_{t+i+1} − f(s_{t+i}, a_{t+i}). Unbiased only for a correct
@@ -51,57 +62,174 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
+import numpy as np
 import torch
 
-from rlcv.dynamics import DynamicsModel
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
+from rlcv.config import check
+from rlcv.dynamics import (
+    DynamicsModel,
+    EnsembleDynamics,
+    ExactDynamics,
+    TransitionReplay,
+    cut_windows,
+    train_dynamics,
+)
+from rlcv.env_factory import make_env
+from rlcv.errors import RlcvError
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.estimators.state_baseline import StateValueBaseline
-from rlcv.models import ValueFunction
-from rlcv.policies import GaussianPolicy, Policy
+from rlcv.policies import Policy, Reparameterised
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+if TYPE_CHECKING:
+    from rlcv.env_hooks import BindContext
 
 ETA_MODES = ("fixed", "fitted", "conservative", "aggressive")
+MBMF_METRICS = (
+    "cv_eta_mean",
+    "cv_corr",
+    "cv_score_var_ratio",
+    "model_loss",
+    "model_error_1step",
+    "model_error_kstep",
+)
+
+
+@dataclass(kw_only=True)
+class MBMFSettings:
+    """The control variate and its dynamics model (config keys of ``estimator: mbmf``)."""
+
+    k: int = 3
+    eta: float = 1.0
+    eta_mode: str = "fixed"  # fixed | fitted | conservative | aggressive (see the module docstring)
+    noise_embedding: str = "policy"  # policy | model_residual (biased unless the model is exact)
+    # Cut imagined rollouts at real episode ends: only for envs whose ends do not depend on actions.
+    cut_at_terminations: bool = False
+    model: str = "learned"  # learned | exact (envs with a model_step, e.g. rlcv/LQR-v0)
+    model_ensemble_size: int = 3
+    model_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
+    model_lr: float = 1e-3
+    model_weight_decay: float = 1e-5
+    model_train_steps: int = 20
+    model_batch_size: int = 256
+    model_horizon: int = 0  # unroll length of the model loss; 0 means max(1, k)
+    model_buffer_size: int = 100_000
+    predict_termination: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.k >= 0, "k must be >= 0")
+        check(self.eta_mode in ETA_MODES, f"eta_mode must be one of {', '.join(ETA_MODES)}")
+        check(
+            self.noise_embedding in ("policy", "model_residual"),
+            "noise_embedding must be policy|model_residual",
+        )
+        check(self.model in ("learned", "exact"), "model must be 'learned' or 'exact'")
+        check(self.model_ensemble_size >= 1 and self.model_train_steps >= 0, "model sizes must be positive")
+
+    @property
+    def unroll(self) -> int:
+        """Unroll length of the model loss."""
+        return self.model_horizon or max(1, self.k)
 
 
 class MBMFControlVariate(GradientEstimator):
     name = "mbmf"
+    settings_cls = MBMFSettings
+    metric_names = MBMF_METRICS
 
     def __init__(
         self,
+        settings: MBMFSettings,
         *,
-        model: DynamicsModel | None,
-        k: int,
         gamma: float,
         gae_lambda: float,
-        eta: float = 1.0,
-        eta_mode: str = "fixed",
         normalize_advantage: bool = True,
-        obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
-        reward_scale: Callable[[], float] = lambda: 1.0,
-        noise_embedding: str = "policy",
-        cut_at_terminations: bool = False,
+        model: DynamicsModel | None = None,
         drop_pathwise: bool = False,
     ) -> None:
-        if eta_mode not in ETA_MODES:
-            raise ValueError(f"eta_mode must be one of {ETA_MODES}")
-        if noise_embedding not in ("policy", "model_residual"):
-            raise ValueError("noise_embedding must be 'policy' or 'model_residual'")
-        self.model, self.k, self.gamma = model, k, gamma
-        self.eta, self.eta_mode = eta, eta_mode
+        """``model``: a fixed model to use as is (e.g. ExactDynamics in tests); None builds nothing
+        here — :meth:`from_setup` gives a learned model, ``settings.model == "exact"`` one at bind."""
+        self.settings = settings
+        self.k, self.gamma = settings.k, gamma
+        self.eta, self.eta_mode = settings.eta, settings.eta_mode
         self.normalize_advantage = normalize_advantage
-        self.obs_transform, self.reward_scale = obs_transform, reward_scale
-        self.noise_embedding = noise_embedding
-        self.cut_at_terminations = cut_at_terminations
+        self.noise_embedding = settings.noise_embedding
+        self.cut_at_terminations = settings.cut_at_terminations
         self.drop_pathwise = drop_pathwise  # a deliberately biased variant, to show tests have power
-        self.enabled = True  # the agent disables the CV until its model has seen data
+        self.model: DynamicsModel | None = model
+        self.model_optimizer: torch.optim.Optimizer | None = None
+        self.replay: TransitionReplay | None = None
+        # The CV is off until the model has been trained once (a fixed model is ready at once).
+        self.model_fitted = model is not None
+        self.obs_transform: Callable[[], Callable[[torch.Tensor], torch.Tensor]] = lambda: lambda x: x
+        self.reward_scale: Callable[[], float] = lambda: 1.0
+        self.updates = 0
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
+
+    @classmethod
+    def from_setup(cls, settings: MBMFSettings, setup: EstimatorSetup) -> MBMFControlVariate:
+        space = setup.action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise RlcvError(
+                f"{setup.algo} with estimator mbmf needs a continuous (Box) action space, got {space}; "
+                f"use ppo / trpo (estimator gae) for discrete actions."
+            )
+        est = cls(
+            settings,
+            gamma=setup.gamma,
+            gae_lambda=setup.gae_lambda,
+            normalize_advantage=setup.normalize_advantage,
+        )
+        if settings.model == "learned":
+            obs_dim = int(np.prod(setup.observation_space.shape))
+            est.model = EnsembleDynamics(
+                obs_dim,
+                int(np.prod(space.shape)),
+                ensemble_size=settings.model_ensemble_size,
+                hidden_sizes=settings.model_hidden_sizes,
+                action_low=space.low.reshape(-1),
+                action_high=space.high.reshape(-1),
+                predict_termination=settings.predict_termination,
+            )
+            est.model_optimizer = torch.optim.Adam(
+                est.model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay
+            )
+            est.replay = TransitionReplay(settings.model_buffer_size)
+            est.model_fitted = False
+        return est
+
+    def use_model(self, model: DynamicsModel) -> None:
+        """Use a model trained elsewhere (or an exact one) as is: the CV is on, nothing is trained here."""
+        self.model, self.model_optimizer, self.replay = model, None, None
+        self.model_fitted = True
+
+    def bind(self, context: BindContext) -> None:
+        self.obs_transform = context.obs_normalizer.torch_transform
+        self.reward_scale = context.reward_scaler.scale
+        if self.settings.model == "exact" and self.model is None:
+            env = make_env(context.env_id, context.env_kwargs)
+            try:
+                self.model = ExactDynamics(env)
+            except ValueError as exc:
+                raise RlcvError(f"{exc} (--set model=learned)") from exc
+            self.model_fitted = True
 
     # -- the control variate --------------------------------------------------------------------
     def control_variate(
-        self, batch: RolloutBatch, policy: GaussianPolicy, value_fn: ValueFunction, actions: torch.Tensor
+        self,
+        batch: RolloutBatch,
+        policy: Reparameterised,
+        value_fn: ValueFunction,
+        actions: torch.Tensor,
+        obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
     ) -> torch.Tensor:
         """C_t(a) for every sample, [T, N]; differentiable in ``actions`` [T, N, A]."""
+        assert self.model is not None
         T, N = batch.n_steps, batch.n_envs
         dtype = actions.dtype
         if self.k == 0:
@@ -125,7 +253,7 @@ class MBMFControlVariate(GradientEstimator):
         for i in range(self.k):
             src = (idx_t + i).clamp(max=T - 1)  # the real step whose noise / residual step i replays
             if i > 0:
-                action = frozen.action_from_noise(self.obs_transform(state), noise[src].reshape(T * N, -1))
+                action = frozen.action_from_noise(obs_transform(state), noise[src].reshape(T * N, -1))
             next_state, reward, p_cont = self.model.predict(state, action)
             if residual is not None:
                 next_state = next_state + residual[src].reshape(T * N, -1)
@@ -138,7 +266,7 @@ class MBMFControlVariate(GradientEstimator):
                 stop = stop | real_end
                 bootstrap = (bootstrap | real_end) & ~(real_end & batch.terminated[src])
             if bootstrap.any():
-                v = frozen_v(self.obs_transform(next_state)).view(T, N)
+                v = frozen_v(obs_transform(next_state)).view(T, N)
                 total = total + bootstrap * (self.gamma ** (i + 1)) * cont * v
             alive = alive & ~stop
             state = next_state
@@ -152,14 +280,21 @@ class MBMFControlVariate(GradientEstimator):
             return batch.raw_next_obs.to(dtype).reshape_as(pred) - pred
 
     # -- the estimator --------------------------------------------------------------------------
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
-        if not isinstance(policy, GaussianPolicy):
-            raise TypeError("the MBMF control variate needs a reparameterisable Gaussian policy")
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
+        if not isinstance(policy, Reparameterised):
+            raise TypeError("the MBMF control variate needs a reparameterisable policy (action_from_noise)")
+        if value_fn is None:
+            raise TypeError("the MBMF control variate needs a value function (an actor-critic agent)")
+        held_out = self.held_out_error(batch)  # step 1: before anything learns from this batch
+        enabled = self.model_fitted
         advantages, returns, values = self.baseline.gae(batch, value_fn)
         actions = batch.actions[:, :, 0].clone().requires_grad_(True)
-        if self.enabled:
+        if enabled:
+            transform = self.obs_transform()  # the normaliser's statistics now, frozen
             with torch.enable_grad():
-                cv = self.control_variate(batch, policy, value_fn, actions)
+                cv = self.control_variate(batch, policy, value_fn, actions, transform)
                 grad_a = (
                     torch.autograd.grad(cv.sum(), actions)[0] if self.k > 0 else torch.zeros_like(actions)
                 )
@@ -167,7 +302,7 @@ class MBMFControlVariate(GradientEstimator):
         else:
             cv, grad_a = values, torch.zeros_like(actions)
         adv, d = advantages.reshape(-1), (cv - values).reshape(-1)
-        eta = self._eta(adv, d) if self.enabled else torch.zeros_like(adv)
+        eta = self._eta(adv, d) if enabled else torch.zeros_like(adv)
         residual = adv - eta * d
         scale = torch.ones((), dtype=adv.dtype)
         if self.normalize_advantage and residual.numel() > 1:
@@ -185,6 +320,7 @@ class MBMFControlVariate(GradientEstimator):
         var_adv = adv.var().item() if adv.numel() > 1 else 0.0
         raw_residual = adv - eta * d
         stats = {
+            **held_out,
             "cv_eta_mean": eta.mean().item(),
             "cv_corr": torch.corrcoef(torch.stack([adv, d]))[0, 1].item() if d.std() > 0 else 0.0,
             "cv_score_var_ratio": raw_residual.var().item() / var_adv if var_adv > 0 else 1.0,
@@ -208,3 +344,72 @@ class MBMFControlVariate(GradientEstimator):
         if self.eta_mode == "conservative":
             return (agree > 0).to(adv.dtype)
         return torch.sign(agree)
+
+    # -- the model: measured before, trained after the update ---------------------------------
+    def held_out_error(self, batch: RolloutBatch) -> dict[str, float]:
+        """Normalised MSE of the learned model after 1 and k steps on ``batch`` (before training on it)."""
+        if not self.model_fitted or not isinstance(self.model, EnsembleDynamics) or self.replay is None:
+            return {}
+        data = {
+            "obs": batch.raw_obs,
+            "actions": batch.actions[:, :, 0],
+            "next_obs": batch.raw_next_obs,
+            "rewards": batch.raw_rewards,
+            "terminated": batch.terminated,
+            "done": batch.dones,
+        }
+        w = cut_windows(data, None, self.settings.unroll, None)
+        with torch.no_grad():
+            _, per_step = self.model.unrolled_loss(
+                w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid
+            )
+        return {"model_error_1step": per_step[0].item(), "model_error_kstep": per_step[-1].item()}
+
+    def after_update(self, batch: RolloutBatch) -> dict[str, float]:
+        """Step 3: add the batch to the replay and train the learned model on it."""
+        self.updates += 1
+        cfg = self.settings
+        if self.replay is None or self.model_optimizer is None or cfg.model_train_steps == 0:
+            return {"model_loss": float("nan")}
+        assert isinstance(self.model, EnsembleDynamics)
+        self.replay.add(
+            batch.raw_obs,
+            batch.actions[:, :, 0],
+            batch.raw_next_obs,
+            batch.raw_rewards,
+            batch.terminated,
+            batch.truncated,
+        )
+        try:
+            loss = train_dynamics(
+                self.model,
+                self.model_optimizer,
+                self.replay,
+                steps=cfg.model_train_steps,
+                batch_size=cfg.model_batch_size,
+                horizon=cfg.unroll,
+            )
+        except FloatingPointError as exc:
+            raise RlcvError(
+                f"{exc} at update {self.updates}; lower model_lr (--set model_lr=...) or resume "
+                f"from the last checkpoint."
+            ) from exc
+        self.model_fitted = True
+        return {"model_loss": loss}
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"model_fitted": self.model_fitted, "updates": self.updates}
+        if isinstance(self.model, EnsembleDynamics):
+            state["model"] = self.model.state_dict()
+        if self.model_optimizer is not None:
+            state["model_adam"] = self.model_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if isinstance(self.model, EnsembleDynamics):
+            self.model.load_state_dict(state["model"])
+        if self.model_optimizer is not None:
+            self.model_optimizer.load_state_dict(state["model_adam"])
+        self.model_fitted = bool(state["model_fitted"])
+        self.updates = int(state["updates"])

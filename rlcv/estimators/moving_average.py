@@ -12,25 +12,43 @@ Advantages are group-shaped [T·N, M] and already carry the 1/M.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.estimators.self_normalized import group_log_weights, log_weight_stats
-from rlcv.models import ValueFunction
+from rlcv.config import check
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
+from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
 from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+
+@dataclass(kw_only=True)
+class MovingAverageSettings:
+    baseline_decay: float = 0.9  # β of the moving-average baseline
+
+    def __post_init__(self) -> None:
+        check(0 <= self.baseline_decay < 1, "baseline_decay must be in [0, 1)")
 
 
 class MovingAverageBaseline(GradientEstimator):
     name = "moving_average"
+    settings_cls = MovingAverageSettings
+    metric_names = (*WEIGHT_METRICS, "baseline")
 
     def __init__(self, *, decay: float) -> None:
         self.decay = decay
         self.baseline: float | None = None
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    @classmethod
+    def from_setup(cls, settings: Any, setup: EstimatorSetup) -> MovingAverageBaseline:
+        return cls(decay=settings.baseline_decay)
+
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy | None, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         rewards = group_log_weights(batch)
         mean = rewards.mean().item()
         b = mean if self.baseline is None else self.baseline

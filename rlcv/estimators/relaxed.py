@@ -17,21 +17,27 @@ x = hard + y − sg(y). The generator ascends the env's differentiable reward (i
 
 The estimate is biased (relaxation / straight-through) but has low variance. There is no score
 term: advantages are zeros [T·N, M]. ``reward_fns`` (one per env of the vector env, since each env
-may hold its own discriminator) is set by the agent once the env exists.
+may hold its own discriminator) come from the env hooks at :meth:`RelaxedPathwise.bind`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from rlcv.config import check
 from rlcv.errors import RlcvError
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.estimators.self_normalized import group_log_weights, log_weight_stats
-from rlcv.models import ValueFunction
-from rlcv.policies import BernoulliPolicy, MultiCategoricalPolicy, Policy
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
+from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
+from rlcv.policies import Policy, Relaxable
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+if TYPE_CHECKING:
+    from rlcv.env_hooks import BindContext
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -40,21 +46,12 @@ def relaxed_action(
     policy: Policy, obs: torch.Tensor, noise: torch.Tensor, *, temperature: float, straight_through: bool
 ) -> torch.Tensor:
     """Relaxed sample [B, G, n] (Bernoulli) or [B, G, d, n] (multi-categorical) from ``noise``."""
-    if isinstance(policy, BernoulliPolicy):
-        logits = policy.logits_net(obs).unsqueeze(1)  # [B, 1, n]
-        u = noise.clamp(1e-7, 1.0 - 1e-7)
-        y = torch.sigmoid((logits - (torch.log(u) - torch.log1p(-u))) / temperature)
-        hard = (y > 0.5).to(y.dtype)
-    elif isinstance(policy, MultiCategoricalPolicy):
-        logp = policy._log_probs(obs).unsqueeze(1)  # [B, 1, d, n]
-        y = torch.softmax((logp + noise) / temperature, dim=-1)
-        hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
-    else:
+    if not isinstance(policy, Relaxable):
         raise RlcvError(
             f"a relaxed generator needs a MultiBinary or MultiDiscrete action space, got "
             f"{type(policy).__name__}; use --algo bgan for continuous actions."
         )
-    return hard + y - y.detach() if straight_through else y
+    return policy.relaxed_action(obs, noise, temperature=temperature, straight_through=straight_through)
 
 
 def grouped_reward(
@@ -69,16 +66,54 @@ def grouped_reward(
     return out
 
 
+def bound_reward_fns(context: BindContext, algo: str) -> list[RewardFn]:
+    """The env's ``differentiable_reward`` per sub-env, or the error saying why there is none."""
+    fns = context.hooks.differentiable_reward() if context.hooks is not None else None
+    if fns is None:
+        where = (
+            "this env"
+            if context.hooks is None or context.hooks.in_process
+            else "an async vector env (use --set vectorization=sync)"
+        )
+        raise RlcvError(
+            f"{algo} back-propagates through the env's reward, which {where} does not "
+            f"offer (no 'differentiable_reward' hook); use --algo bgan or bgan-reinforce."
+        )
+    return fns
+
+
+@dataclass(kw_only=True)
+class RelaxedSettings:
+    temperature: float = 1.0  # τ of the relaxation
+    straight_through: bool = True  # hard samples forward, relaxed gradient backward
+
+    def __post_init__(self) -> None:
+        check(self.temperature > 0, "temperature must be > 0")
+
+
 class RelaxedPathwise(GradientEstimator):
     name = "relaxed"
+    settings_cls = RelaxedSettings
+    metric_names = WEIGHT_METRICS
 
-    def __init__(self, *, temperature: float, straight_through: bool) -> None:
-        self.temperature, self.straight_through = temperature, straight_through
+    def __init__(self, *, temperature: float, straight_through: bool, algo: str = "bgan-gumbel") -> None:
+        self.temperature, self.straight_through, self.algo = temperature, straight_through, algo
         self.reward_fns: list[RewardFn] | None = None
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    @classmethod
+    def from_setup(cls, settings: Any, setup: EstimatorSetup) -> RelaxedPathwise:
+        return cls(
+            temperature=settings.temperature, straight_through=settings.straight_through, algo=setup.algo
+        )
+
+    def bind(self, context: BindContext) -> None:
+        self.reward_fns = bound_reward_fns(context, self.algo)
+
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         if self.reward_fns is None:
-            raise RuntimeError("RelaxedPathwise.reward_fns must be set (the agent's bind does it)")
+            raise RuntimeError("RelaxedPathwise.reward_fns must be set (bind does it)")
         log_w = group_log_weights(batch)
         T, N = batch.n_steps, batch.n_envs
         obs = batch.obs.reshape(T * N, -1)

@@ -29,9 +29,11 @@ import math
 import torch
 
 from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.models import ValueFunction
 from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch
+from rlcv.value import ValueFunction
+
+WEIGHT_METRICS = ("log_w_mean", "log_w_var", "ess", "log_z")  # keys of log_weight_stats
 
 
 def group_log_weights(batch: RolloutBatch) -> torch.Tensor:
@@ -60,8 +62,11 @@ def log_weight_stats(log_w: torch.Tensor) -> dict[str, float]:
 
 class SelfNormalizedWeights(GradientEstimator):
     name = "self_normalized"
+    metric_names = WEIGHT_METRICS
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy | None, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         log_w = group_log_weights(batch)
         advantages = normalized_weights(log_w) - 1.0 / log_w.shape[-1]
         zeros = torch.zeros(log_w.shape[0], dtype=log_w.dtype)

@@ -8,12 +8,14 @@ over the whole batch; there is no pathwise term.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from rlcv.estimators.base import EstimatorTerms, GradientEstimator
-from rlcv.models import ValueFunction
+from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch, compute_gae
+from rlcv.value import ValueFunction
 
 
 def normalize(advantages: torch.Tensor, enabled: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,13 +27,21 @@ def normalize(advantages: torch.Tensor, enabled: bool) -> tuple[torch.Tensor, to
 
 
 class StateValueBaseline(GradientEstimator):
-    name = "state_baseline"
+    name = "gae"
 
     def __init__(self, *, gamma: float, gae_lambda: float, normalize_advantage: bool = True) -> None:
         self.gamma, self.gae_lambda, self.normalize_advantage = gamma, gae_lambda, normalize_advantage
 
-    def gae(self, batch: RolloutBatch, value_fn: ValueFunction) -> tuple[torch.Tensor, ...]:
+    @classmethod
+    def from_setup(cls, settings: Any, setup: EstimatorSetup) -> StateValueBaseline:
+        return cls(
+            gamma=setup.gamma, gae_lambda=setup.gae_lambda, normalize_advantage=setup.normalize_advantage
+        )
+
+    def gae(self, batch: RolloutBatch, value_fn: ValueFunction | None) -> tuple[torch.Tensor, ...]:
         """(advantages, returns, values), each [T, N]."""
+        if value_fn is None:
+            raise ValueError("the GAE estimator needs a value function (an actor-critic agent)")
         with torch.no_grad():
             values = value_fn(batch.obs)
             next_values = value_fn(batch.next_obs)
@@ -46,7 +56,9 @@ class StateValueBaseline(GradientEstimator):
         )
         return advantages, returns, values
 
-    def prepare(self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction) -> EstimatorTerms:
+    def prepare(
+        self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
+    ) -> EstimatorTerms:
         advantages, returns, values = self.gae(batch, value_fn)
         normed, _ = normalize(advantages.reshape(-1), self.normalize_advantage)
         return EstimatorTerms(advantages=normed, returns=returns.reshape(-1), values=values.reshape(-1))
