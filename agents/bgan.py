@@ -81,8 +81,8 @@ class BGANConfig(EstimatorConfig):
         # discriminator): meaningless for a generator. Its metrics come from `rlcv eval RUN_DIR`.
         check(
             self.eval_freq == 0,
-            "eval_freq must be 0 for generator agents; evaluate a run's generator on "
-            "held-out data with `rlcv eval RUN_DIR` (it reports C2ST accuracy, class coverage, label entropy)",
+            "eval_freq must be 0 for generator agents; evaluate a run's generator on held-out data "
+            "with `rlcv eval RUN_DIR` (it reports C2ST accuracy, class coverage, label entropy)",
         )
 
 

@@ -125,7 +125,8 @@ class TRPO(ActorCriticAgent):
         accepted, steps_taken, new_kl, new_surr = False, 0, 0.0, surrogate.item()
         with torch.no_grad():
             coef = 1.0
-            for steps_taken in range(1, cfg.line_search_max_iter + 1):
+            for attempt in range(1, cfg.line_search_max_iter + 1):
+                steps_taken = attempt
                 vector_to_parameters(old_params + coef * step, params)
                 new_kl = self.policy.kl(old_dist, self.policy.dist_params(obs)).item()
                 new_surr = self.surrogate(terms, obs, actions, old_log_probs).item()

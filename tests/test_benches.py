@@ -111,7 +111,7 @@ def test_variance_harness_writes_json_png_and_report(ppo_run, tmp_path, capsys) 
 
 def test_variance_harness_missing_run(tmp_path, capsys) -> None:
     code = main(["bench", "variance", "--run", str(tmp_path / "nope"), "--json", str(tmp_path / "x.json")])
-    assert code == 2 and "not a run directory" in capsys.readouterr().err
+    assert code == 2 and "not found" in capsys.readouterr().err
 
 
 @pytest.mark.expensive  # several seconds: CI runs it, the fast local subset skips it

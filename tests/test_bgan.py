@@ -246,11 +246,11 @@ def test_agent_gradient_is_the_estimator_formula(algo: str) -> None:
     for b in range(6):
         for m in range(5):
             grads = torch.autograd.grad(agent.policy.log_prob(obs[b : b + 1], actions[b, m][None])[0], params)
-            for e, g in zip(expected, grads):
+            for e, g in zip(expected, grads, strict=True):
                 e += adv[b, m] * g.double() / 6
     agent.optimizer.param_groups[0]["lr"] = 0.0
     metrics = agent.update(batch)
-    for p, e in zip(params, expected):
+    for p, e in zip(params, expected, strict=True):
         torch.testing.assert_close(-p.grad.double(), e, rtol=1e-4, atol=1e-6)
     assert metrics["ess"] >= 1.0 and metrics["ess"] <= 5.0
     assert {"generator_loss", "log_w_mean", "log_w_var", "ess", "log_z"} <= set(metrics)
@@ -353,7 +353,7 @@ def test_discriminator_init_follows_the_reset_seed() -> None:
     assert torch.equal(first_weight(1), first_weight(1))
     assert not torch.equal(first_weight(1), first_weight(2))
     fixed = [gym.make("rlcv/BGAN-Digits-v0", disc_seed=5).unwrapped for _ in range(2)]
-    for env, seed in zip(fixed, (1, 2)):
+    for env, seed in zip(fixed, (1, 2), strict=True):
         env.reset(seed=seed)
     assert torch.equal(next(fixed[0].disc.parameters()), next(fixed[1].disc.parameters()))
 

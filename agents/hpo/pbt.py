@@ -74,7 +74,7 @@ class PBTAgent(ControllerAgent):
         lead = max(progress)
         key = [
             (p < lead, s["val_loss"] if math.isfinite(s["val_loss"]) else math.inf)
-            for p, s in zip(progress, states)
+            for p, s in zip(progress, states, strict=True)
         ]
         order = sorted(range(n), key=lambda i: key[i])  # best first
         new: list[dict[str, Any] | None] = [None] * n

@@ -20,7 +20,7 @@ for run in sorted(p.name for p in a.iterdir() if (p / "metrics.csv").is_file()):
     bad += not same
     print(f"{run:12s} {len(ra)} rows: {'identical' if same else 'DIFFERENT'}")
     if not same:
-        for x, y in zip(ra, rb):
+        for x, y in zip(ra, rb, strict=False):  # unequal lengths are reported above
             diff = {k: (x.get(k), y.get(k)) for k in set(x) | set(y) if x.get(k) != y.get(k)}
             if diff:
                 print("   first difference:", diff)

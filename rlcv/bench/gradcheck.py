@@ -362,16 +362,16 @@ def write_report(directory: str | Path) -> Path:
     )
     lines = [
         (
-            "| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold | rel error "
-            "| rel tr Cov | passed |"
+            "| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold "
+            "| rel error | rel tr Cov | passed |"
         ),
         "|---:|---|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
-            f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | {r['z_threshold']:.2f} | "
-            f"{r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |"
+            f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | "
+            f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |"
         )
     out = Path(directory) / "table.md"
     out.write_text("\n".join(lines) + "\n")

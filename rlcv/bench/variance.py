@@ -394,8 +394,8 @@ def plot(result: dict[str, Any], out: Path) -> None:
 def render_markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         (
-            "| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov | cos_to_reference "
-            "| max_abs_bias_z (thr.) | var share score / pathwise |"
+            "| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov "
+            "| cos_to_reference | max_abs_bias_z (thr.) | var share score / pathwise |"
         ),
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -459,7 +459,8 @@ def write_report(directory: str | Path) -> Path:
         )
         lines.append(
             f"| {r['env']} | {r['step']} | {r['model_error_1step']:.3f} | {kerr:.3f} | "
-            f"{r['batches']} × {r['batch_size']} | {r['ref_batches']} | {r['n_params']} | {r['seconds']:.0f} |"
+            f"{r['batches']} × {r['batch_size']} | {r['ref_batches']} | {r['n_params']} | "
+            f"{r['seconds']:.0f} |"
         )
     lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
     out = directory / "table.md"
