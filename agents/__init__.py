@@ -1,4 +1,8 @@
-"""Agents (learning algorithms) of the project, by the name the CLI's ``--algo`` uses."""
+"""Agents (learning algorithms) of the project, by the name the CLI's ``--algo`` uses.
+
+This folder sits at the top of the repository (as users asked) and installs as ``rlcv.agents``.
+Adding an algorithm is one new file here plus one line in :data:`AGENTS`.
+"""
 
 from __future__ import annotations
 

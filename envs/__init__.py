@@ -1,4 +1,8 @@
-"""Gymnasium environments of the project, registered under the ``rlcv/`` namespace."""
+"""Gymnasium environments of the project, registered under the ``rlcv/`` namespace.
+
+This folder sits at the top of the repository (as users asked) and installs as ``rlcv.envs``.
+Adding an environment is one new file here plus one line in :data:`PROJECT_ENVS`.
+"""
 
 from gymnasium.envs.registration import register, registry
 
