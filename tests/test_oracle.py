@@ -54,22 +54,33 @@ def _rows(x: torch.Tensor) -> list[tuple[float, ...]]:
 
 
 def test_minibatches_hold_counted_then_extra_samples_and_the_critic_sees_counted_only(
-    one_torch_thread: None,
+    one_torch_thread: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = 3
     trainer = _trainer(oracle_ratio=r)
     agent = trainer.agent
+    assert trainer.extra is not None
+    inner = trainer.extra.collector
     extra_batches: list[Any] = []
-    inner = trainer.extra.collector  # type: ignore[union-attr]
-    collect = inner.collect
-    inner.collect = lambda n: extra_batches.append(collect(n)) or extra_batches[-1]
+    collect, log_prob = inner.collect, agent.policy.log_prob
     policy_obs: list[torch.Tensor] = []
-    log_prob = agent.policy.log_prob
-    agent.policy.log_prob = lambda o, a: policy_obs.append(o.detach().clone()) or log_prob(o, a)
     critic_sizes: list[int] = []
-    agent.value_fn.register_forward_hook(
-        lambda m, inp, out: critic_sizes.append(inp[0].shape[0]) if torch.is_grad_enabled() else None
-    )
+
+    def spy_collect(n: int) -> Any:
+        extra_batches.append(collect(n))
+        return extra_batches[-1]
+
+    def spy_log_prob(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        policy_obs.append(obs.detach().clone())
+        return log_prob(obs, actions)
+
+    def spy_critic(module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if torch.is_grad_enabled():  # the value loss (the estimator's V(s) runs under no_grad)
+            critic_sizes.append(inputs[0].shape[0])
+
+    monkeypatch.setattr(inner, "collect", spy_collect)
+    monkeypatch.setattr(agent.policy, "log_prob", spy_log_prob)
+    agent.value_fn.register_forward_hook(spy_critic)
     norm_count = trainer.obs_normalizer.rms.count
     try:
         batch = trainer.collector.collect(64)
