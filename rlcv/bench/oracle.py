@@ -211,13 +211,16 @@ def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_
     return out
 
 
-def load_curves(spec: OracleSpec) -> tuple[dict[str, dict[int, dict[int, EvalCurve]]], float]:
-    """``curves[env][ratio][seed]`` from the summaries present, and their summed wall seconds."""
+def load_curves(
+    spec: OracleSpec,
+) -> tuple[dict[str, dict[int, dict[int, EvalCurve]]], dict[str, dict[int, list[float]]]]:
+    """``curves[env][ratio][seed]`` from the summaries present, and ``wall[env][ratio]``: the wall
+    seconds of those runs."""
     out = Path(spec.out)
     curves: dict[str, dict[int, dict[int, EvalCurve]]] = {}
-    wall = 0.0
+    wall: dict[str, dict[int, list[float]]] = {}
     for env in spec.envs:
-        curves[env] = {}
+        curves[env], wall[env] = {}, {}
         for r in spec.ratios:
             for s in range(spec.seeds):
                 path = summary_path(out, env, r, s)
@@ -228,7 +231,7 @@ def load_curves(spec: OracleSpec) -> tuple[dict[str, dict[int, dict[int, EvalCur
                 curves[env].setdefault(r, {})[s] = EvalCurve(
                     np.asarray(ev["steps"], dtype=np.int64), np.asarray(ev["return_mean"], dtype=np.float64)
                 )
-                wall += float(summary.get("wall_seconds") or 0.0)
+                wall[env].setdefault(r, []).append(float(summary.get("wall_seconds") or 0.0))
     return curves, wall
 
 
@@ -241,12 +244,14 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
     result: dict[str, Any] = {
         "command": spec.command(),
         "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
-        "wall_seconds_total": wall,
+        "wall_seconds_total": sum(sum(w) for per_env in wall.values() for w in per_env.values()),
         "envs": {},
     }
     out.mkdir(parents=True, exist_ok=True)
     for env in spec.envs:
         stats = analyse(curves[env], target_step=spec.target_step, final_step=spec.steps)
+        for r, seconds in wall[env].items():
+            stats["ratios"][str(r)]["wall_seconds_mean"] = float(np.mean(seconds))
         groups = {
             f"r={r}": [plotting.SeedCurve(c.steps, c.returns) for _, c in sorted(curves[env][r].items())]
             for r in sorted(curves[env])
@@ -302,8 +307,9 @@ def render_markdown(result: dict[str, Any]) -> str:
             lines.append("No finished runs yet.")
             continue
         lines += [
-            "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 |",
-            "|---|---|---|---|---|---|---|",
+            "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 "
+            "| wall / run |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r, row in stats["ratios"].items():
             never = (
@@ -314,7 +320,8 @@ def render_markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {r} | {row['n_seeds']} | {row['reached']}/{len(row['seeds'])}{never} | "
                 f"{_fmt(row['steps_to_target'])} | {_fmt(row['speedup'], 2, '×')} | "
-                f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} |"
+                f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} | "
+                f"{row.get('wall_seconds_mean', 0) / 60:.1f} min |"
             )
         missing = sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
         if missing:
