@@ -9,6 +9,23 @@ Per rollout: the estimator gives advantages Â (and optionally a pathwise term P
 one Adam step on policy and value parameters together with the global grad norm clipped to
 ``max_grad_norm`` (SB3's defaults: n_steps 2048, batch 64, 10 epochs, lr 3e-4, ε 0.2).
 With ``target_kl`` set, the epochs stop once the approximate KL exceeds 1.5 · target_kl.
+
+Oracle ceiling (``oracle_ratio = r > 1``, `rlcv bench oracle`). The *policy* gradient of every
+minibatch averages over r× the samples, to measure what an unbiased r× variance reduction of the
+policy gradient can buy. Per update the loop's ``BindContext.extra_rollout`` supplies a rollout of
+the same length from (r − 1)·n_envs further envs, run by the same (pre-update) policy with the same,
+frozen, normaliser statistics; those steps are never counted. The extra batch gets its advantages
+from the same estimator (``estimator.prepare`` on it alone, so the counted samples' advantages are
+bit-for-bit those of plain PPO, and each batch is normalised over its own samples, as plain PPO's
+is). Minibatch j of an epoch is then its usual ``batch_size`` counted samples (indices ``idx``) plus
+(r − 1)·|idx| extra samples (indices ``xidx``, a separate permutation of the extra batch):
+
+    L = −mean_{idx ∪ xidx} min(ρ Â, clip(ρ, 1 ± ε) Â) − c_ent · mean_{idx ∪ xidx} H[π]
+        + c_v · mean_{idx} (V(s) − R)²,
+
+so the critic trains on the counted samples only, and the number of minibatches per epoch, the
+learning rate and the clipping are unchanged: only the policy gradient's variance changes.
+``approx_kl`` and ``clip_fraction`` are over all policy samples. ``oracle_ratio = 1`` is plain PPO.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ import torch
 
 from rlcv.agents.base import ActorCriticAgent, explained_variance
 from rlcv.config import EstimatorConfig, check
+from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
 
@@ -37,6 +55,8 @@ class PPOConfig(EstimatorConfig):
     max_grad_norm: float = 0.5
     target_kl: float | None = None
     normalize_advantage: bool = True
+    # r: the policy gradient averages over r× the counted samples (see the module docstring).
+    oracle_ratio: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,6 +66,15 @@ class PPOConfig(EstimatorConfig):
         )
         check(self.learning_rate > 0 and self.clip_range > 0, "learning_rate and clip_range must be > 0")
         check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]")
+        check(
+            isinstance(self.oracle_ratio, int) and self.oracle_ratio >= 1,
+            f"oracle_ratio must be an integer >= 1 (1: plain PPO), got {self.oracle_ratio!r}",
+        )
+        check(
+            self.oracle_ratio == 1 or self.estimator == "gae",
+            f"oracle_ratio > 1 needs estimator 'gae' (extra samples carry no pathwise term), "
+            f"got estimator '{self.estimator}'",
+        )
 
 
 class PPO(ActorCriticAgent):
@@ -77,10 +106,9 @@ class PPO(ActorCriticAgent):
         cfg = self.config
         if batch.group_size != 1:
             raise ValueError("PPO uses one action per observation (group_size=1)")
-        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-        actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])
-        old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
+        obs, actions, old_log_probs = _flat(batch)
         n = obs.shape[0]
+        extra = self._extra_samples(batch) if cfg.oracle_ratio > 1 else None
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
 
         logs: dict[str, list[float]] = {
@@ -91,19 +119,34 @@ class PPO(ActorCriticAgent):
             epochs_run += 1
             epoch_kl = []
             perm = torch.randperm(n)
+            # The extra samples' own permutation (r > 1 only: plain PPO draws exactly what it did).
+            extra_perm = torch.randperm(extra["obs"].shape[0]) if extra is not None else None
             for start in range(0, n, cfg.batch_size):
                 idx = perm[start : start + cfg.batch_size]
-                log_prob = self.policy.log_prob(obs[idx], actions[idx])
-                log_ratio = log_prob - old_log_probs[idx]
+                p_obs, p_actions, p_old, adv = (
+                    obs[idx],
+                    actions[idx],
+                    old_log_probs[idx],
+                    terms.advantages[idx],
+                )
+                if extra is not None and extra_perm is not None:
+                    # (r − 1) extra samples per counted one: minibatch j holds (r − 1)·|idx| of them.
+                    r1 = cfg.oracle_ratio - 1
+                    xidx = extra_perm[start * r1 : (start + len(idx)) * r1]
+                    p_obs = torch.cat([p_obs, extra["obs"][xidx]])
+                    p_actions = torch.cat([p_actions, extra["actions"][xidx]])
+                    p_old = torch.cat([p_old, extra["log_probs"][xidx]])
+                    adv = torch.cat([adv, extra["advantages"][xidx]])
+                log_prob = self.policy.log_prob(p_obs, p_actions)
+                log_ratio = log_prob - p_old
                 ratio = log_ratio.exp()
-                adv = terms.advantages[idx]
                 policy_loss = -torch.min(
                     ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
                 ).mean()
                 if terms.pathwise_loss is not None:
                     policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy)
                 value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
-                entropy = self.policy.entropy(obs[idx]).mean()
+                entropy = self.policy.entropy(p_obs).mean()
                 loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
                 self.check_finite("PPO loss", loss)
 
@@ -132,3 +175,25 @@ class PPO(ActorCriticAgent):
         with torch.no_grad():
             out["explained_variance"] = explained_variance(terms.values, terms.returns)
         return out
+
+    def _extra_samples(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
+        """The (r − 1)·T·N extra policy samples of this update, flat, with their advantages."""
+        extra_rollout = self.context.extra_rollout if self.context is not None else None
+        if extra_rollout is None:
+            raise RlcvError(
+                f"oracle_ratio={self.config.oracle_ratio} needs extra samples, which only the native "
+                "training loop (`rlcv train`) offers; drive PPO through it, or set oracle_ratio=1."
+            )
+        rollout = extra_rollout(batch.n_steps)
+        # The same estimator on the extra batch alone (critic values at collection time, no grad):
+        # the counted batch's advantages stay exactly plain PPO's. Its stats are not logged.
+        terms = self.estimator.prepare(rollout, policy=self.policy, value_fn=self.critic)
+        obs, actions, log_probs = _flat(rollout)
+        return {"obs": obs, "actions": actions, "log_probs": log_probs, "advantages": terms.advantages}
+
+
+def _flat(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Observations [T·N, obs_dim], executed actions [T·N, *a] and their log π_old [T·N]."""
+    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+    actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])
+    return obs, actions, batch.log_probs[:, :, 0].reshape(-1)

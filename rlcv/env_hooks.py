@@ -23,6 +23,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from rlcv.normalize import ObsNormalizer, RewardScaler
+    from rlcv.rollout import RolloutBatch
 
 
 class EnvHooks:
@@ -106,3 +107,6 @@ class BindContext:
     obs_normalizer: ObsNormalizer
     reward_scaler: RewardScaler
     hooks: EnvHooks | None = None
+    # Uncounted extra samples: ``extra_rollout(n_steps)`` collects n_steps from further envs with the
+    # current policy and frozen normaliser statistics (offered only when the config sets oracle_ratio > 1).
+    extra_rollout: Callable[[int], RolloutBatch] | None = None

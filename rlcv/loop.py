@@ -7,7 +7,9 @@ updates (collect a rollout, update the agent, record). What a run directory hold
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -22,6 +24,7 @@ from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
 from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.recorder import Recorder
+from rlcv.rollout import RolloutBatch
 from rlcv.run_dir import RunDir
 
 # The format tag inside the final policy file; the value predates the file's rename to policy.pt
@@ -47,6 +50,37 @@ def resume_trainer(run: RunDir, meta: dict[str, Any]) -> Trainer:
     trainer = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     trainer.load_state_dict(state)
     return trainer
+
+
+# Extra (uncounted) envs are seeded this far from the counted ones, so their episodes differ.
+EXTRA_SEED_OFFSET = 1_000_003
+
+
+class UncountedCollector:
+    """A collector whose steps are not counted: it uses the run's normaliser and reward-scaler objects
+    but leaves their statistics as they are (``training`` off while it collects), and its episodes
+    are never reported, so the run differs from a plain one only by what the agent does with them."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    @contextlib.contextmanager
+    def _frozen(self) -> Iterator[None]:
+        norm, scaler = self.collector.obs_normalizer, self.collector.reward_scaler
+        saved = norm.training, scaler.training
+        norm.training = scaler.training = False
+        try:
+            yield
+        finally:
+            norm.training, scaler.training = saved
+
+    def reset(self, seed: int) -> None:
+        with self._frozen():
+            self.collector.reset(seed)
+
+    def collect(self, n_steps: int) -> RolloutBatch:
+        with self._frozen():
+            return self.collector.collect(n_steps)
 
 
 class Trainer:
@@ -76,6 +110,7 @@ class Trainer:
         )
         # The one facade over the envs' hooks: agents and collector reach the envs only through it.
         hooks = EnvHooks(self.envs)
+        self.extra = self._extra_collector()
         self.agent.bind(
             BindContext(
                 env_id=env_id,
@@ -83,6 +118,7 @@ class Trainer:
                 obs_normalizer=self.obs_normalizer,
                 reward_scaler=self.reward_scaler,
                 hooks=hooks,
+                extra_rollout=self.extra.collect if self.extra is not None else None,
             )
         )
         self.collector = Collector(
@@ -96,8 +132,32 @@ class Trainer:
         self.step = 0
         self.last_eval: dict[str, Any] | None = None
 
+    def _extra_collector(self) -> UncountedCollector | None:
+        """Envs for uncounted extra samples, when the config asks for them (``oracle_ratio`` > 1)."""
+        ratio = int(getattr(self.config, "oracle_ratio", 1))
+        if ratio <= 1:
+            return None
+        cfg = self.config
+        envs = make_vec_env(
+            self.env_id,
+            n_envs=(ratio - 1) * cfg.n_envs,
+            vectorization=cfg.vectorization,
+            env_kwargs=cfg.env_kwargs,
+        )
+        return UncountedCollector(
+            Collector(
+                envs,
+                self.agent.policy,
+                obs_normalizer=self.obs_normalizer,
+                reward_scaler=self.reward_scaler,
+                group_size=self.agent.group_size,
+            )
+        )
+
     def reset_envs(self, seed: int) -> None:
         self.collector.reset(seed)
+        if self.extra is not None:
+            self.extra.reset(seed + EXTRA_SEED_OFFSET)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -125,7 +185,7 @@ class Trainer:
             ) from exc
         # An env's internal state cannot be restored in general (MuJoCo, vector envs): start fresh
         # episodes, seeded from (seed, step) so that a resumed run is itself reproducible.
-        self.collector.reset(self.seed + 7919 * (self.step + 1))
+        self.reset_envs(self.seed + 7919 * (self.step + 1))
 
     def policy_state(self) -> dict[str, Any]:
         """The final policy file (``policy.pt``): what `rlcv eval` needs, without optimiser or critic."""
@@ -183,6 +243,8 @@ class Trainer:
         finally:
             recorder.close()
             self.envs.close()
+            if self.extra is not None:
+                self.extra.collector.envs.close()
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.config

@@ -4,6 +4,7 @@ that write a run folder or fail), so each test takes a fraction of a second per 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,3 +126,54 @@ def test_unknown_backend_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RlcvError, match="--backend must be 'local' or 'ray'"):
         runs.execute([job(tmp_path, "a")], backend="slurm")
     assert not (tmp_path / "a").exists()
+
+
+def summary_job(root: Path, name: str, *extra: str) -> runs.RunJob:
+    j = job(root / "runs", name, *extra)
+    return runs.RunJob(j.name, j.run_dir, j.train_args, j.steps, summary=root / "summaries" / f"{name}.json")
+
+
+def test_summary_is_written_when_a_run_finishes_and_skips_it_without_its_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = summary_job(tmp_path, "a")
+    report = runs.execute([a], workers=1, echo=lambda _: None)
+    assert report.failures == [] and a.summary is not None
+    summary = json.loads(a.summary.read_text())
+    assert summary["name"] == "a" and summary["train_args"] == a.train_args and summary["steps"] == 100
+    assert summary["final"] == {"step": 100.0} and summary["eval"]["steps"] == []
+    assert summary["wall_seconds"] == report.outcomes[0].seconds
+
+    shutil.rmtree(tmp_path / "runs")  # a fresh clone: summaries are committed, run folders are not
+    monkeypatch.setattr(runs, "run_local", lambda *args: (_ for _ in ()).throw(AssertionError("ran again")))
+    lines: list[str] = []
+    report = runs.execute([a], workers=1, echo=lines.append)
+    assert report.skipped == [a] and lines[-1] == "nothing to run"
+    with pytest.raises(RlcvError, match=r"were made with other settings \(e.g. '.*a.json'"):
+        runs.execute([summary_job(tmp_path, "a", "--seed", "1")], echo=lambda _: None)
+
+
+def test_summary_reads_eval_rows_and_is_made_for_runs_finished_before_it_was_asked_for(
+    tmp_path: Path,
+) -> None:
+    a = summary_job(tmp_path, "a")
+    a.run_dir.mkdir(parents=True)
+    (a.run_dir / "metrics.csv").write_text(
+        "step,time_elapsed,eval_return_mean,eval_return_std,value_loss\n50,1.5,,,0.25\n100,3.0,7.5,0.5,nan\n"
+    )
+    (a.run_dir / "policy.pt").write_text("")
+    assert runs.triage([a]) == ([a], [])
+    assert a.summary is not None
+    summary = json.loads(a.summary.read_text())
+    assert summary["eval"] == {"steps": [100], "return_mean": [7.5], "return_std": [0.5]}
+    assert summary["final"] == {
+        "step": 100.0,
+        "time_elapsed": 3.0,
+        "eval_return_mean": 7.5,
+        "eval_return_std": 0.5,
+        "value_loss": None,
+    }
+    assert summary["wall_seconds"] == 3.0
+    a.summary.write_text("{}")
+    with pytest.raises(RlcvError, match="is not a run summary"):
+        runs.triage([a])

@@ -16,4 +16,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.variance",
     "rlcv.bench.bgan",
     "rlcv.bench.hpo",
+    "rlcv.bench.oracle",
 )

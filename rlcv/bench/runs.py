@@ -14,6 +14,13 @@ recorded (``NAME.args.json``); a finished run made with other arguments is an er
 is launched, instead of being silently mixed into the results. A finished run without a record
 (made before records existed) is trusted.
 
+Summaries (optional, ``RunJob.summary``): a small JSON of a finished run — its evaluation curve,
+its last metrics row, its wall time and its train arguments — written as soon as the run ends,
+meant to be committed under ``results/`` while the (large) run folders are not. A job whose summary
+exists is skipped even when its run folder is gone (a fresh clone of an interrupted sweep), and a
+summary made with other arguments is refused like a stale run. Reports built from summaries alone
+can then be regenerated, and a sweep resumed, from what is committed.
+
 Backends: a local pool of worker threads each waiting on one subprocess, or Ray remote tasks of one
 CPU each (optional dependency). A Ray task trains into a temporary folder on whichever node runs
 it and ships the run folder back as a tarball, so the driver holds every run even on a multi-node
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shlex
 import shutil
@@ -36,6 +44,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
@@ -54,6 +63,7 @@ class RunJob:
     run_dir: Path
     train_args: list[str]
     steps: int
+    summary: Path | None = None  # the run's summary JSON, written once it finishes (module docstring)
 
     @property
     def args_path(self) -> Path:
@@ -61,6 +71,9 @@ class RunJob:
 
     def is_finished(self) -> bool:
         return RunDir(self.run_dir).is_finished(self.steps)
+
+    def has_summary(self) -> bool:
+        return self.summary is not None and self.summary.is_file()
 
 
 @dataclass(frozen=True)
@@ -144,9 +157,70 @@ def recorded_args(job: RunJob) -> list[str] | None:
     return [str(a) for a in args]
 
 
+# -- summaries ------------------------------------------------------------------------------------
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+    return None if value is None or math.isnan(value) else value
+
+
+def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
+    """The summary of ``job``'s finished run: eval curve (steps, eval return mean/std), last metrics row
+    (numeric columns), wall time (the process's ``seconds``; else the run's own ``time_elapsed``)."""
+    run = RunDir(job.run_dir)
+    rows = list(run.metrics_rows())
+    steps, means, stds = [], [], []
+    for row in rows:
+        mean = _number(row.get("eval_return_mean"))
+        if mean is not None:
+            steps.append(int(float(row["step"])))
+            means.append(mean)
+            stds.append(_number(row.get("eval_return_std")))
+    final = {k: _number(v) for k, v in rows[-1].items()} if rows else {}
+    return {
+        "name": job.name,
+        "train_args": job.train_args,
+        "steps": job.steps,
+        "wall_seconds": seconds if seconds is not None else final.get("time_elapsed"),
+        "eval": {"steps": steps, "return_mean": means, "return_std": stds},
+        "final": final,
+    }
+
+
+def write_summary(job: RunJob, seconds: float | None = None) -> None:
+    """Write ``job.summary`` (atomically: an interrupted bench never leaves half a summary)."""
+    if job.summary is None:
+        return
+    job.summary.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job.summary.with_name(job.summary.name + ".tmp")
+    tmp.write_text(json.dumps(summarize_run(job, seconds), indent=1) + "\n")
+    tmp.replace(job.summary)
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RlcvError(f"run summary '{path}' is unreadable ({exc}); delete it to redo that run.") from exc
+    if not isinstance(summary, dict) or not {"train_args", "eval", "final"} <= set(summary):
+        raise RlcvError(
+            f"'{path}' is not a run summary (no train_args/eval/final); delete it to redo that run."
+        )
+    return summary
+
+
 def record_args(job: RunJob) -> None:
     job.run_dir.parent.mkdir(parents=True, exist_ok=True)
     job.args_path.write_text(json.dumps({"train_args": job.train_args}, indent=1) + "\n")
+
+
+def _recorded(job: RunJob) -> list[str] | None:
+    """The train arguments a finished job was made with: its summary's, else its run's record."""
+    if job.summary is not None and job.has_summary():
+        return [str(a) for a in read_summary(job.summary)["train_args"]]
+    return recorded_args(job)
 
 
 def triage(
@@ -156,8 +230,8 @@ def triage(
     with other arguments (``fix`` says how to keep both), then moves unfinished run folders aside."""
     done, todo, stale = [], [], []
     for job in jobs:
-        if job.is_finished():
-            recorded = recorded_args(job)
+        if job.has_summary() or job.is_finished():
+            recorded = _recorded(job)
             if recorded is not None and recorded != job.train_args:
                 stale.append(job)
             done.append(job)
@@ -165,10 +239,14 @@ def triage(
             todo.append(job)
     if stale:
         job = stale[0]
+        where = job.summary if job.has_summary() else job.run_dir
         raise RlcvError(
-            f"{len(stale)} finished run(s) were made with other settings (e.g. '{job.run_dir}': "
-            f"`rlcv {shlex.join(recorded_args(job) or [])}`); {fix}, or delete those runs to redo them."
+            f"{len(stale)} finished run(s) were made with other settings (e.g. '{where}': "
+            f"`rlcv {shlex.join(_recorded(job) or [])}`); {fix}, or delete those runs to redo them."
         )
+    for job in done:  # finished before its summary was asked for (or the bench died in between)
+        if job.summary is not None and not job.has_summary():
+            write_summary(job)
     for job in todo:
         if job.run_dir.exists():
             aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
@@ -262,7 +340,7 @@ def execute(
     done, todo = triage(jobs, fix=fix)
     report = RunReport(skipped=done)
     if done:
-        where = os.path.commonpath([str(j.run_dir) for j in done])
+        where = os.path.commonpath([str(j.summary if j.has_summary() else j.run_dir) for j in done])
         echo(f"skipping {len(done)} finished run(s) already in {where}")
     if not todo:
         echo("nothing to run")
@@ -273,6 +351,8 @@ def execute(
     outcomes = run_ray(todo, n_workers, address) if backend == "ray" else run_local(todo, n_workers)
     for i, outcome in enumerate(outcomes, start=1):
         report.outcomes.append(outcome)
+        if outcome.ok:
+            write_summary(outcome.job, outcome.seconds)
         status = "done" if outcome.ok else f"FAILED: {outcome.last_line}"
         echo(f"[{i}/{len(todo)}] {outcome.job.name} {status} ({outcome.seconds:.0f} s)")
     return report

@@ -1,0 +1,399 @@
+"""`rlcv bench oracle`: the oracle ceiling — how much faster PPO learns when its policy gradient
+averages over r× the samples (``--set oracle_ratio=r``, see :mod:`rlcv.agents.ppo`).
+
+The extra samples come from the same policy but are not counted as env steps, and the critic, the
+minibatch count, the learning rate and the clipping are those of plain PPO, so only the variance of
+the policy gradient shrinks (by r× for independent samples). The speed-up measured here is therefore
+the best any unbiased r× variance reduction of the policy gradient (e.g. a control variate) can buy.
+
+Protocol. For every env, ratio r and seed s one plain ``rlcv train --algo ppo --set oracle_ratio=r``
+(the env's preset, ``--steps`` counted steps, evaluations every ``--eval-freq`` steps of
+``--eval-episodes`` deterministic episodes); seeds are paired across ratios (same seed, hence the
+same initial weights and counted-env seeds), and r = 1 is plain PPO. Per (env, seed):
+
+    target_s  = eval return of the r = 1 run at the last evaluation ≤ ``--target-step``
+    steps_r,s = first evaluation step at which the r run's eval return ≥ target_s (None: never)
+    speed-up  = target_step / steps_r,s
+
+reported per r as the mean over seeds with a 95 % percentile-bootstrap interval (seeds resampled;
+:func:`rlcv.plotting.bootstrap_ci`), over the seeds that reach the target; seeds that never reach it
+are counted in the table, not dropped silently. r = 1's own row shows the noise floor of the
+statistic (its first hit can precede ``--target-step``: an eval curve is not monotone). The final
+return (last evaluation ≤ ``--steps``) is reported per r with the paired difference to r = 1.
+
+Resumability. Each finished run's summary (:mod:`rlcv.bench.runs`) is written at once to
+``OUT/summaries/ENV/rR/sS.json``, small enough to commit; runs whose summary exists are skipped, even
+without their run folder (``OUT/runs/...``, not committed). The report (``OUT/oracle.md``,
+``OUT/oracle.json``, ``OUT/oracle_ENV.png``) is built from the summaries alone; ``--report-only``
+rebuilds it without training.
+
+Cost (measured on the shared 2-core machine, one thread per run, load ≈ 5): 150k counted steps take
+about 3.0 / 3.3 / 4.6 min for r = 1 / 2 / 4 on HalfCheetah-v5 and 1.6 / 2.5 / 3.2 min on Hopper-v5,
+evaluations included (5 episodes cost < 1 s), so the default sweep (2 envs × 3 ratios × 5 seeds) is
+about 1.5 core-hours: under an hour of wall time on 2 idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcv.bench import runs
+from rlcv.errors import RlcvError
+
+DEFAULT_ENVS = ["HalfCheetah-v5", "Hopper-v5"]
+
+
+@dataclass(kw_only=True)
+class OracleSpec:
+    """What `rlcv bench oracle` was asked for."""
+
+    envs: list[str] = field(default_factory=lambda: list(DEFAULT_ENVS))
+    ratios: list[int] = field(default_factory=lambda: [1, 2, 4])
+    seeds: int = 5
+    steps: int = 150_000
+    target_step: int = 100_000
+    # 30 curve points of 5 episodes: the step-to-target resolution is 5 % of the target step, and the
+    # evaluation's env steps (≤ 5 × 1000 per point) are a small share of an r-fold training run.
+    eval_freq: int = 5_000
+    eval_episodes: int = 5
+    workers: int | None = None
+    out: str = "results/oracle"
+
+    def command(self) -> str:
+        """The bench command that regenerates these results."""
+        argv = ["rlcv", "bench", "oracle", "--envs", *self.envs, "--ratios", *map(str, self.ratios)]
+        argv += [
+            "--seeds",
+            str(self.seeds),
+            "--steps",
+            str(self.steps),
+            "--target-step",
+            str(self.target_step),
+        ]
+        argv += ["--eval-freq", str(self.eval_freq), "--eval-episodes", str(self.eval_episodes)]
+        if self.workers is not None:
+            argv += ["--workers", str(self.workers)]
+        return shlex.join([*argv, "--out", self.out])
+
+    def validate(self) -> None:
+        if self.seeds < 1 or self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1:
+            raise RlcvError("--seeds, --steps, --eval-freq and --eval-episodes must be >= 1.")
+        if self.workers is not None and self.workers < 1:
+            raise RlcvError("--workers must be >= 1.")
+        if not self.ratios or min(self.ratios) < 1 or 1 not in self.ratios:
+            raise RlcvError("--ratios must be integers >= 1 and include 1 (plain PPO sets the target).")
+        if not self.eval_freq <= self.target_step <= self.steps:
+            raise RlcvError(
+                f"--target-step {self.target_step} must lie in [--eval-freq, --steps] = "
+                f"[{self.eval_freq}, {self.steps}] so that plain PPO has an evaluation there."
+            )
+
+
+def env_dir(env: str) -> str:
+    return env.replace("/", "-")
+
+
+def summary_path(out: Path, env: str, ratio: int, seed: int) -> Path:
+    return out / "summaries" / env_dir(env) / f"r{ratio}" / f"s{seed}.json"
+
+
+def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
+    """``rlcv train`` arguments of one run (without ``--run-dir``)."""
+    return [
+        "train",
+        "--algo",
+        "ppo",
+        "--env",
+        env,
+        "--steps",
+        str(spec.steps),
+        "--seed",
+        str(seed),
+        "--eval-freq",
+        str(spec.eval_freq),
+        "--eval-episodes",
+        str(spec.eval_episodes),
+        "--num-threads",
+        "1",
+        "--no-progress",
+        "--set",
+        f"oracle_ratio={ratio}",
+    ]
+
+
+def plan(spec: OracleSpec) -> list[runs.RunJob]:
+    """Seed-major (every env and ratio of seed 0 first), so an interrupted sweep holds paired seeds."""
+    out = Path(spec.out)
+    return [
+        runs.RunJob(
+            f"{env}/r{r}/s{s}",
+            out / "runs" / env_dir(env) / f"r{r}" / f"s{s}",
+            train_args(spec, env, r, s),
+            spec.steps,
+            summary=summary_path(out, env, r, s),
+        )
+        for s in range(spec.seeds)
+        for env in spec.envs
+        for r in spec.ratios
+    ]
+
+
+# -- analysis (from summaries alone) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalCurve:
+    steps: np.ndarray  # (E,) int, increasing
+    returns: np.ndarray  # (E,) float
+
+
+def value_at(curve: EvalCurve, step: int) -> float | None:
+    """The eval return at the last evaluation ≤ ``step`` (None before the first)."""
+    i = int(np.searchsorted(curve.steps, step, side="right")) - 1
+    return float(curve.returns[i]) if i >= 0 else None
+
+
+def first_reaching(curve: EvalCurve, target: float) -> int | None:
+    """First evaluation step with return ≥ ``target`` (None if never)."""
+    hits = np.flatnonzero(curve.returns >= target)
+    return int(curve.steps[hits[0]]) if len(hits) else None
+
+
+def _ci(values: list[float]) -> dict[str, Any]:
+    """Mean and 95 % bootstrap interval over seeds (fixed generator: regenerated reports are identical)."""
+    from rlcv.plotting import bootstrap_ci
+
+    if not values:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    low, high = bootstrap_ci(np.asarray(values, dtype=np.float64))
+    return {"mean": float(np.mean(values)), "low": low, "high": high, "n": len(values)}
+
+
+def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_step: int) -> dict[str, Any]:
+    """Per-ratio statistics for one env from ``curves[ratio][seed]`` (see the module docstring).
+    Seeds without an r = 1 run have no target and are listed under ``no_baseline``."""
+    base = curves.get(1, {})
+    targets = {s: v for s, c in base.items() if (v := value_at(c, target_step)) is not None}
+    out: dict[str, Any] = {"targets": {str(s): t for s, t in sorted(targets.items())}, "ratios": {}}
+    for ratio in sorted(curves):
+        per_seed: dict[str, Any] = {}
+        speedups, steps_hit, finals, diffs = [], [], [], []
+        never, no_baseline = [], []
+        for seed, curve in sorted(curves[ratio].items()):
+            final = value_at(curve, final_step)
+            if final is not None:
+                finals.append(final)
+                base_final = value_at(base[seed], final_step) if seed in base else None
+                if base_final is not None:
+                    diffs.append(final - base_final)
+            if seed not in targets:
+                no_baseline.append(seed)
+                continue
+            hit = first_reaching(curve, targets[seed])
+            per_seed[str(seed)] = {"target": targets[seed], "steps": hit, "final": final}
+            if hit is None:
+                never.append(seed)
+            else:
+                steps_hit.append(float(hit))
+                speedups.append(target_step / hit)
+        out["ratios"][str(ratio)] = {
+            "seeds": per_seed,
+            "n_seeds": len(curves[ratio]),
+            "reached": len(steps_hit),
+            "never_reached": never,
+            "no_baseline": no_baseline,
+            "steps_to_target": _ci(steps_hit),
+            "speedup": _ci(speedups),
+            "final_return": _ci(finals),
+            "final_minus_r1": _ci(diffs),
+        }
+    return out
+
+
+def load_curves(
+    spec: OracleSpec,
+) -> tuple[dict[str, dict[int, dict[int, EvalCurve]]], dict[str, dict[int, list[float]]]]:
+    """``curves[env][ratio][seed]`` from the summaries present, and ``wall[env][ratio]``: the wall
+    seconds of those runs."""
+    out = Path(spec.out)
+    curves: dict[str, dict[int, dict[int, EvalCurve]]] = {}
+    wall: dict[str, dict[int, list[float]]] = {}
+    for env in spec.envs:
+        curves[env], wall[env] = {}, {}
+        for r in spec.ratios:
+            for s in range(spec.seeds):
+                path = summary_path(out, env, r, s)
+                if not path.is_file():
+                    continue
+                summary = runs.read_summary(path)
+                ev = summary["eval"]
+                curves[env].setdefault(r, {})[s] = EvalCurve(
+                    np.asarray(ev["steps"], dtype=np.int64), np.asarray(ev["return_mean"], dtype=np.float64)
+                )
+                wall[env].setdefault(r, []).append(float(summary.get("wall_seconds") or 0.0))
+    return curves, wall
+
+
+def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build ``oracle.json``, ``oracle.md`` and the curve PNGs from the summaries in OUT."""
+    from rlcv import plotting
+
+    out = Path(spec.out)
+    curves, wall = load_curves(spec)
+    result: dict[str, Any] = {
+        "command": spec.command(),
+        "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
+        "wall_seconds_total": sum(sum(w) for per_env in wall.values() for w in per_env.values()),
+        "envs": {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for env in spec.envs:
+        stats = analyse(curves[env], target_step=spec.target_step, final_step=spec.steps)
+        for r, seconds in wall[env].items():
+            stats["ratios"][str(r)]["wall_seconds_mean"] = float(np.mean(seconds))
+        groups = {
+            f"r={r}": [plotting.SeedCurve(c.steps, c.returns) for _, c in sorted(curves[env][r].items())]
+            for r in sorted(curves[env])
+        }
+        if any(len(c.steps) for cs in groups.values() for c in cs):
+            png = out / f"oracle_{env_dir(env)}.png"
+            plotting.plot_curves({env: groups}, png, title=f"{env}: PPO, policy gradient over r× samples")
+            stats["curve_png"] = png.name
+        result["envs"][env] = stats
+    (out / "oracle.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "oracle.md").write_text(render_markdown(result))
+    echo(f"wrote {out / 'oracle.md'}, {out / 'oracle.json'}")
+    return result
+
+
+def _fmt(ci: dict[str, Any], digits: int = 0, suffix: str = "") -> str:
+    if ci["mean"] is None:
+        return "—"
+    f = f"{{:,.{digits}f}}"
+    mid = f.format(ci["mean"]) + suffix
+    return mid if ci["n"] < 2 else f"{mid} [{f.format(ci['low'])}, {f.format(ci['high'])}]"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    spec = result["spec"]
+    lines = [
+        "# Oracle ceiling: PPO whose policy gradient averages over r× the samples",
+        "",
+        f"Regenerate with `{result['command']}` (skips runs whose summary is in `summaries/`; "
+        "add `--report-only` to rebuild this report from the summaries alone).",
+        "",
+        "Every run is plain `rlcv train --algo ppo --set oracle_ratio=r` with the env's preset. With r > 1 "
+        "each minibatch's policy loss (clipped surrogate, entropy) averages over its usual counted samples "
+        "plus (r − 1)× as many uncounted samples from the same policy; the critic trains on the counted "
+        "samples only; minibatches per epoch, learning rate and clipping are unchanged. So only the "
+        "policy gradient's variance changes, and the speed-up is the most any unbiased r× variance "
+        "reduction of the policy gradient can buy.",
+        "",
+        f"Target (per seed, paired): that seed's r = 1 eval return at the last evaluation ≤ "
+        f"{spec['target_step']:,} steps. Steps to target: first evaluation (every {spec['eval_freq']:,} "
+        f"steps, {spec['eval_episodes']} deterministic episodes) at or above it. Speed-up = "
+        f"{spec['target_step']:,} / steps. Final return: last evaluation ≤ {spec['steps']:,} steps; "
+        "Δ vs r = 1 is the paired per-seed difference. Means over seeds with 95 % percentile-bootstrap "
+        "intervals over seeds; speed-up and steps are over the seeds that reach the target (the "
+        "'reached' column counts them). r = 1's own row is the noise floor of the statistic: its eval "
+        "curve can pass its target before the target step.",
+        "",
+        f"Total wall time of the runs summarised: {result['wall_seconds_total'] / 3600:.1f} h.",
+    ]
+    for env, stats in result["envs"].items():
+        lines += ["", f"## {env}", ""]
+        if not stats["ratios"]:
+            lines.append("No finished runs yet.")
+            continue
+        lines += [
+            "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 "
+            "| wall / run |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r, row in stats["ratios"].items():
+            never = (
+                f" (never: {', '.join(f's{s}' for s in row['never_reached'])})"
+                if row["never_reached"]
+                else ""
+            )
+            lines.append(
+                f"| {r} | {row['n_seeds']} | {row['reached']}/{len(row['seeds'])}{never} | "
+                f"{_fmt(row['steps_to_target'])} | {_fmt(row['speedup'], 2, '×')} | "
+                f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} | "
+                f"{row.get('wall_seconds_mean', 0) / 60:.1f} min |"
+            )
+        missing = sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
+        if missing:
+            lines += ["", f"Seeds without an r = 1 run (no target): {', '.join(f's{s}' for s in missing)}."]
+        lines += ["", "Per seed: target, then steps to reach it for each r (— never).", ""]
+        ratios = list(stats["ratios"])
+        lines += [
+            "| seed | target | " + " | ".join(f"r = {r}" for r in ratios) + " |",
+            "|---|---|" + "---|" * len(ratios),
+        ]
+        for seed, target in stats["targets"].items():
+            cells = []
+            for r in ratios:
+                entry = stats["ratios"][r]["seeds"].get(seed)
+                cells.append(
+                    "" if entry is None else "—" if entry["steps"] is None else f"{entry['steps']:,}"
+                )
+            lines.append(f"| s{seed} | {target:,.0f} | " + " | ".join(cells) + " |")
+        if "curve_png" in stats:
+            lines += ["", f"![{env}]({stats['curve_png']})"]
+    return "\n".join(lines) + "\n"
+
+
+# -- the command --------------------------------------------------------------------------------
+def run_sweep(
+    spec: OracleSpec, *, report_only: bool = False, echo: Callable[[str], None] = print
+) -> tuple[dict[str, Any], int]:
+    """Run the runs whose summary is missing (unless ``report_only``), then the report; returns it
+    with the number of failed runs."""
+    spec.validate()
+    failures: list[runs.RunOutcome] = []
+    if not report_only:
+        report_ = runs.execute(plan(spec), workers=spec.workers, fix="use another --out", echo=echo)
+        failures = report_.failures
+        for f in failures:
+            echo(f"{f.job.name} failed: {f.last_line}")
+    return report(spec, echo=echo), len(failures)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench oracle`` to the bench subparsers."""
+    p = sub.add_parser("oracle", help="PPO with r× policy-gradient samples: the variance-reduction ceiling")
+    p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS))
+    p.add_argument("--ratios", nargs="+", type=int, default=[1, 2, 4], help="r values; must include 1")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, paired across ratios")
+    p.add_argument("--steps", type=int, default=150_000, help="counted env steps per run")
+    p.add_argument("--target-step", type=int, default=100_000, help="step of plain PPO's target return")
+    p.add_argument("--eval-freq", type=int, default=5_000, help="counted env steps between evaluations")
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    p.add_argument("--out", default="results/oracle")
+    p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/summaries")
+    p.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit code 1 when a run failed (the others were still run and reported)."""
+    spec = OracleSpec(
+        envs=args.envs,
+        ratios=args.ratios,
+        seeds=args.seeds,
+        steps=args.steps,
+        target_step=args.target_step,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        workers=args.workers,
+        out=args.out,
+    )
+    _, failed = run_sweep(spec, report_only=args.report_only)
+    return 1 if failed else 0

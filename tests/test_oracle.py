@@ -1,0 +1,193 @@
+"""The oracle ceiling: PPO with ``oracle_ratio = r`` (policy gradient over r× samples, the extra ones
+uncounted) and `rlcv bench oracle` (per-run summaries, skip-on-resume, paired speed-ups)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from rlcv.bench import oracle
+from rlcv.errors import RlcvError
+from rlcv.launch import resolve_config
+from rlcv.loop import Trainer
+from rlcv.run_dir import RunDir
+
+ENV = "InvertedPendulum-v5"
+SMALL = {"n_steps": 64, "batch_size": 32, "n_epochs": 2}
+
+
+def _trainer(**overrides: Any) -> Trainer:
+    config = resolve_config("ppo", ENV, None, {**SMALL, **overrides})
+    trainer = Trainer(algo="ppo", env_id=ENV, config=config, seed=3)
+    trainer.reset_envs(3)
+    return trainer
+
+
+def _updates(n: int, **overrides: Any) -> tuple[Trainer, list[dict[str, float]]]:
+    """A fresh trainer (it seeds the global torch RNG) and its first ``n`` update metrics."""
+    trainer = _trainer(**overrides)
+    try:
+        metrics = [trainer.agent.update(trainer.collector.collect(trainer.agent.n_steps)) for _ in range(n)]
+    finally:
+        trainer.envs.close()
+        if trainer.extra is not None:
+            trainer.extra.collector.envs.close()
+    return trainer, metrics
+
+
+def test_ratio_one_is_plain_ppo_and_offers_no_extra_samples(one_torch_thread: None) -> None:
+    (_, a), (one, b), (_, c) = _updates(2), _updates(2, oracle_ratio=1), _updates(2, oracle_ratio=2)
+    assert one.extra is None and one.agent.context is not None
+    assert one.agent.context.extra_rollout is None
+    assert a == b  # exactly, every metric of every update
+    assert c[0]["value_loss"] != a[0]["value_loss"] or c[0]["policy_loss"] != a[0]["policy_loss"]
+
+
+def _rows(x: torch.Tensor) -> list[tuple[float, ...]]:
+    return [tuple(r) for r in x.tolist()]
+
+
+def test_minibatches_hold_counted_then_extra_samples_and_the_critic_sees_counted_only(
+    one_torch_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = 3
+    trainer = _trainer(oracle_ratio=r)
+    agent = trainer.agent
+    assert trainer.extra is not None
+    inner = trainer.extra.collector
+    extra_batches: list[Any] = []
+    collect, log_prob = inner.collect, agent.policy.log_prob
+    policy_obs: list[torch.Tensor] = []
+    critic_sizes: list[int] = []
+
+    def spy_collect(n: int) -> Any:
+        extra_batches.append(collect(n))
+        return extra_batches[-1]
+
+    def spy_log_prob(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        policy_obs.append(obs.detach().clone())
+        return log_prob(obs, actions)
+
+    def spy_critic(module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if torch.is_grad_enabled():  # the value loss (the estimator's V(s) runs under no_grad)
+            critic_sizes.append(inputs[0].shape[0])
+
+    monkeypatch.setattr(inner, "collect", spy_collect)
+    monkeypatch.setattr(agent.policy, "log_prob", spy_log_prob)
+    agent.value_fn.register_forward_hook(spy_critic)
+    norm_count = trainer.obs_normalizer.rms.count
+    try:
+        batch = trainer.collector.collect(64)
+        assert trainer.obs_normalizer.rms.count > norm_count
+        norm_count = trainer.obs_normalizer.rms.count
+        scaler_var = trainer.reward_scaler.rms.var
+        agent.update(batch)
+        # the extra rollout: same length, (r − 1)× the envs; normaliser statistics untouched
+        (extra,) = extra_batches
+        assert extra.obs.shape[:2] == (64, (r - 1) * trainer.config.n_envs)
+        assert trainer.obs_normalizer.rms.count == norm_count
+        assert trainer.reward_scaler.rms.var == scaler_var
+    finally:
+        trainer.envs.close()
+        inner.envs.close()
+
+    counted = {row: i for i, row in enumerate(_rows(batch.obs.reshape(64, -1)))}
+    extras = {row: i for i, row in enumerate(_rows(extra.obs.reshape(-1, extra.obs.shape[-1])))}
+    assert len(counted) == 64 and len(extras) == 64 * (r - 1)
+    # n_epochs × (64 / 32) minibatches, each 32 counted + (r − 1)·32 extra samples
+    assert [len(o) for o in policy_obs] == [32 * r] * 4
+    for epoch in range(2):
+        seen_counted, seen_extra = [], []
+        for o in policy_obs[2 * epoch : 2 * epoch + 2]:
+            rows = _rows(o)
+            seen_counted += [counted[x] for x in rows[:32]]
+            seen_extra += [extras[x] for x in rows[32:]]
+        assert sorted(seen_counted) == list(range(64))  # every counted sample once per epoch
+        assert sorted(seen_extra) == list(range(64 * (r - 1)))  # and every extra one
+    assert critic_sizes == [32] * 4  # value loss on counted samples only
+
+
+def test_steps_and_episodes_count_only_the_counted_envs(tmp_path: Path, one_torch_thread: None) -> None:
+    trainer = _trainer(oracle_ratio=2)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    trainer.train(run, total_steps=128, progress=False)
+    assert trainer.extra.collector.episodes > 0  # type: ignore[union-attr]
+    steps = [int(row["step"]) for row in run.metrics_rows()]
+    episodes = [int(row["episodes"]) for row in run.metrics_rows()]
+    assert steps == [64, 128] and trainer.step == 128
+    assert episodes[-1] == trainer.collector.episodes
+
+
+def test_bad_oracle_ratio_is_one_config_error() -> None:
+    with pytest.raises(RlcvError, match="oracle_ratio must be an integer >= 1"):
+        resolve_config("ppo", ENV, None, {"oracle_ratio": 0})
+    with pytest.raises(RlcvError, match="oracle_ratio > 1 needs estimator 'gae'"):
+        resolve_config("mbmf-ppo", ENV, None, {"oracle_ratio": 2})
+
+
+def _curve(steps: list[int], returns: list[float]) -> oracle.EvalCurve:
+    return oracle.EvalCurve(np.asarray(steps), np.asarray(returns, dtype=float))
+
+
+def test_paired_speedups_on_synthetic_curves() -> None:
+    s = [10, 20, 30, 40]
+    curves = {
+        1: {0: _curve(s, [1, 2, 3, 4]), 1: _curve(s, [0, 1, 2, 2]), 2: _curve(s, [5, 5, 5, 5])},
+        2: {0: _curve(s, [1, 3, 4, 5]), 1: _curve(s, [2, 2, 2, 2]), 2: _curve(s, [1, 1, 1, 1])},
+    }
+    # target step 35: the last evaluation at or before it is step 30
+    out = oracle.analyse(curves, target_step=35, final_step=40)
+    assert out["targets"] == {"0": 3.0, "1": 2.0, "2": 5.0}
+    r1, r2 = out["ratios"]["1"], out["ratios"]["2"]
+    assert [r1["seeds"][k]["steps"] for k in "012"] == [30, 30, 10]  # r = 1's own noise floor
+    assert [r2["seeds"][k]["steps"] for k in "012"] == [20, 10, None]
+    assert r2["reached"] == 2 and r2["never_reached"] == [2]
+    assert r2["speedup"]["mean"] == pytest.approx((35 / 20 + 35 / 10) / 2)
+    assert 35 / 20 <= r2["speedup"]["low"] <= r2["speedup"]["high"] <= 35 / 10
+    assert r2["steps_to_target"]["mean"] == 15.0
+    assert r2["final_return"]["mean"] == pytest.approx((5 + 2 + 1) / 3)
+    assert r2["final_minus_r1"]["mean"] == pytest.approx((1 + 0 - 4) / 3)
+    # a seed without an r = 1 run has no target and is listed, not dropped silently
+    curves[2][3] = _curve(s, [9, 9, 9, 9])
+    assert oracle.analyse(curves, target_step=35, final_step=40)["ratios"]["2"]["no_baseline"] == [3]
+
+
+def test_bad_bench_settings_are_one_error(tmp_path: Path) -> None:
+    with pytest.raises(RlcvError, match="--ratios must be integers >= 1 and include 1"):
+        oracle.OracleSpec(ratios=[2, 4], out=str(tmp_path)).validate()
+    with pytest.raises(RlcvError, match="--target-step 200000 must lie in"):
+        oracle.OracleSpec(target_step=200_000, out=str(tmp_path)).validate()
+
+
+@pytest.mark.expensive
+def test_bench_oracle_end_to_end_resumes_from_summaries(tmp_path: Path) -> None:
+    from rlcv.cli import main
+
+    out = tmp_path / "oracle"
+    argv = ["bench", "oracle", "--envs", ENV, "--ratios", "1", "2", "--seeds", "2", "--steps", "2048"]
+    argv += ["--target-step", "1024", "--eval-freq", "1024", "--eval-episodes", "2", "--out", str(out)]
+    assert main(argv) == 0
+    summaries = sorted(p.relative_to(out).as_posix() for p in (out / "summaries").rglob("*.json"))
+    assert summaries == [f"summaries/{ENV}/r{r}/s{s}.json" for r in (1, 2) for s in (0, 1)]
+    summary = json.loads((out / f"summaries/{ENV}/r2/s1.json").read_text())
+    assert summary["eval"]["steps"] == [1024, 2048] and summary["final"]["step"] == 2048
+    assert summary["train_args"][-2:] == ["--set", "oracle_ratio=2"]
+    md = (out / "oracle.md").read_text()
+    assert "| r | seeds | reached |" in md and "\n| 2 | 2 | " in md and (out / f"oracle_{ENV}.png").is_file()
+
+    shutil.rmtree(out / "runs")  # a fresh clone: only the committed summaries are left
+    report = md
+    (out / "oracle.md").unlink()
+    assert main(argv) == 0
+    assert not (out / "runs").exists()  # nothing was trained again
+    assert (out / "oracle.md").read_text() == report
+    (out / "oracle.md").unlink()
+    assert main([*argv, "--report-only"]) == 0
+    assert (out / "oracle.md").read_text() == report
