@@ -16,13 +16,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
+from rlcv.errors import RlcvError
+
 if TYPE_CHECKING:
     from rlcv.normalize import ObsNormalizer, RewardScaler
+
+
+@runtime_checkable
+class SupportsAttrs(Protocol):
+    """A vector env that reads and sets sub-env attributes (Gymnasium's sync and async vector envs)."""
+
+    def get_attr(self, name: str) -> tuple[Any, ...]: ...
+
+    def set_attr(self, name: str, values: Any) -> None: ...
 
 
 class EnvHooks:
@@ -42,7 +53,8 @@ class EnvHooks:
         if not subs:
             return None
         hooks = [getattr(e.unwrapped, name, None) for e in subs]
-        return None if any(h is None for h in hooks) else hooks
+        found = [h for h in hooks if h is not None]
+        return found if len(found) == len(hooks) else None
 
     def differentiable_reward(self) -> list[Callable[..., Any]] | None:
         """One ``differentiable_reward(obs, relaxed_action)`` per sub-env (None if not offered)."""
@@ -70,11 +82,20 @@ class EnvHooks:
 
     def member_states(self) -> list[dict[str, Any]]:
         """Every sub-env's ``member_state`` (works for async vector envs too)."""
-        return list(self._envs.get_attr("member_state"))
+        return list(self._attr_env().get_attr("member_state"))
 
     def set_member_states(self, states: list[dict[str, Any] | None]) -> None:
         """Replace the ``member_state`` of the sub-envs whose entry is not None."""
-        self._envs.set_attr("member_state", states)
+        self._attr_env().set_attr("member_state", states)
+
+    def _attr_env(self) -> SupportsAttrs:
+        # gym.vector.VectorEnv itself declares no get_attr/set_attr; its sync and async subclasses do.
+        if not isinstance(self._envs, SupportsAttrs):
+            raise RlcvError(
+                f"{type(self._envs).__name__} cannot read or set sub-env attributes (member_state); "
+                f"use a sync or async Gymnasium vector env."
+            )
+        return self._envs
 
     def _stateful(self) -> list[Any] | None:
         subs = getattr(self._envs, "envs", None)
