@@ -63,7 +63,7 @@ SB3Config: TypeAlias = PPOConfig | TRPOConfig
 @dataclass(frozen=True)
 class _Spec:
     base: str  # the rlcv agent whose config class (and, via config.PRESET_BASE, preset) it shares
-    config_cls: type[CommonConfig]
+    config_cls: type[SB3Config]
     algorithm_cls: type[BaseAlgorithm]
     keys: tuple[str, ...]  # config fields passed unchanged to the SB3 constructor (same names by design)
     metrics: dict[str, tuple[str, float]]  # CSV column -> (SB3 logger key, sign)
@@ -119,7 +119,7 @@ ALGOS: dict[str, _Spec] = {
 }
 
 
-def config_class(algo: str) -> type[CommonConfig]:
+def config_class(algo: str) -> type[SB3Config]:
     """The rlcv config dataclass an SB3 algorithm shares with its rlcv counterpart (same keys)."""
     return ALGOS[algo].config_cls
 
