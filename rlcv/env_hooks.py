@@ -36,6 +36,13 @@ class SupportsAttrs(Protocol):
     def set_attr(self, name: str, values: Any) -> None: ...
 
 
+@runtime_checkable
+class HasSubEnvs(Protocol):
+    """A vector env whose sub-envs live in this process (Gymnasium's sync vector env)."""
+
+    envs: list[gym.Env]
+
+
 class EnvHooks:
     """The hooks of the sub-envs of one vector env (see the module docstring)."""
 
@@ -73,12 +80,16 @@ class EnvHooks:
 
     def group_rewards(self, index: int) -> Callable[..., Any] | None:
         """Sub-env ``index``'s ``group_rewards(obs, actions)``, or None."""
-        env = self._envs.envs[index]  # type: ignore[attr-defined]
-        return getattr(env.unwrapped, "group_rewards", None)
+        return getattr(self._sub_env(index).unwrapped, "group_rewards", None)
 
     def env_name(self, index: int) -> str:
-        env = self._envs.envs[index]  # type: ignore[attr-defined]
+        env = self._sub_env(index)
         return env.spec.id if env.spec else str(env)
+
+    def _sub_env(self, index: int) -> gym.Env:
+        # Only asked for with group sampling, which the collector allows on sync vector envs only.
+        assert isinstance(self._envs, HasSubEnvs), "per-sub-env hooks need a sync vector env"
+        return self._envs.envs[index]
 
     def member_states(self) -> list[dict[str, Any]]:
         """Every sub-env's ``member_state`` (works for async vector envs too)."""
