@@ -39,7 +39,10 @@ class Collector:
         self.obs_normalizer, self.reward_scaler = obs_normalizer, reward_scaler
         self.group_size = group_size
         self.n_envs = envs.num_envs
-        self.obs_shape = envs.single_observation_space.shape
+        obs_shape = envs.single_observation_space.shape
+        # Shapeless spaces (Graph, Sequence) are rejected by the agents and the ObsNormalizer first.
+        assert obs_shape is not None, "the collector needs an observation space with a fixed shape"
+        self.obs_shape: tuple[int, ...] = obs_shape
         self.time_limit = envs.spec.max_episode_steps if envs.spec is not None else None
         if group_size > 1 and not isinstance(envs, gym.vector.SyncVectorEnv):
             raise RlcvError("group sampling (group_size > 1) needs vectorization=sync.")

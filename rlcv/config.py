@@ -153,7 +153,7 @@ def build_config(cls: type[T], values: dict[str, Any]) -> T:
     defaults = getattr(cls, "env_kwarg_defaults", {})
     if defaults:
         values["env_kwargs"] = {**defaults, **(values.get("env_kwargs") or {})}
-    if not issubclass(cls, EstimatorConfig):  # type: ignore[arg-type]
+    if not issubclass(cls, EstimatorConfig):
         return _build_flat(cls, values, [])
     from rlcv.estimators import ESTIMATORS, settings_class
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -30,12 +31,23 @@ class DynamicsModel(nn.Module):
         raise NotImplementedError
 
 
+@runtime_checkable
+class SupportsModelStep(Protocol):
+    """An env with a differentiable exact mean model (``rlcv/LQR-v0``)."""
+
+    def model_step(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(next_state [B, S], reward [B]) for raw s [B, S] and a [B, A]."""
+        ...
+
+
 class ExactDynamics(DynamicsModel):
     def __init__(self, env: gym.Env) -> None:
         super().__init__()
-        self.env = env.unwrapped
-        if not hasattr(self.env, "model_step"):
+        unwrapped = env.unwrapped
+        # isinstance on a runtime-checkable Protocol is a hasattr check on ``model_step``.
+        if not isinstance(unwrapped, SupportsModelStep):
             raise ValueError(f"{env} has no exact model_step(s, a); use the learned model.")
+        self.env: SupportsModelStep = unwrapped
 
     def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         next_s, reward = self.env.model_step(s, a)
@@ -44,6 +56,9 @@ class ExactDynamics(DynamicsModel):
 
 class _RunningStats(nn.Module):
     """Mean/std buffers refitted from the training data (saved in the state dict)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -69,6 +84,10 @@ class _EnsembleLinear(nn.Module):
 
 
 class EnsembleDynamics(DynamicsModel):
+    # Registered buffers (nn.Module.__getattr__ is typed ``Tensor | Module``).
+    action_low: torch.Tensor
+    action_high: torch.Tensor
+
     def __init__(
         self,
         obs_dim: int,

@@ -16,14 +16,32 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
+from rlcv.errors import RlcvError
+
 if TYPE_CHECKING:
     from rlcv.normalize import ObsNormalizer, RewardScaler
     from rlcv.rollout import RolloutBatch
+
+
+@runtime_checkable
+class SupportsAttrs(Protocol):
+    """A vector env that reads and sets sub-env attributes (Gymnasium's sync and async vector envs)."""
+
+    def get_attr(self, name: str) -> tuple[Any, ...]: ...
+
+    def set_attr(self, name: str, values: Any) -> None: ...
+
+
+@runtime_checkable
+class HasSubEnvs(Protocol):
+    """A vector env whose sub-envs live in this process (Gymnasium's sync vector env)."""
+
+    envs: list[gym.Env]
 
 
 class EnvHooks:
@@ -43,7 +61,8 @@ class EnvHooks:
         if not subs:
             return None
         hooks = [getattr(e.unwrapped, name, None) for e in subs]
-        return None if any(h is None for h in hooks) else hooks
+        found = [h for h in hooks if h is not None]
+        return found if len(found) == len(hooks) else None
 
     def differentiable_reward(self) -> list[Callable[..., Any]] | None:
         """One ``differentiable_reward(obs, relaxed_action)`` per sub-env (None if not offered)."""
@@ -62,20 +81,33 @@ class EnvHooks:
 
     def group_rewards(self, index: int) -> Callable[..., Any] | None:
         """Sub-env ``index``'s ``group_rewards(obs, actions)``, or None."""
-        env = self._envs.envs[index]  # type: ignore[attr-defined]
-        return getattr(env.unwrapped, "group_rewards", None)
+        return getattr(self._sub_env(index).unwrapped, "group_rewards", None)
 
     def env_name(self, index: int) -> str:
-        env = self._envs.envs[index]  # type: ignore[attr-defined]
+        env = self._sub_env(index)
         return env.spec.id if env.spec else str(env)
+
+    def _sub_env(self, index: int) -> gym.Env:
+        # Only asked for with group sampling, which the collector allows on sync vector envs only.
+        assert isinstance(self._envs, HasSubEnvs), "per-sub-env hooks need a sync vector env"
+        return self._envs.envs[index]
 
     def member_states(self) -> list[dict[str, Any]]:
         """Every sub-env's ``member_state`` (works for async vector envs too)."""
-        return list(self._envs.get_attr("member_state"))
+        return list(self._attr_env().get_attr("member_state"))
 
     def set_member_states(self, states: list[dict[str, Any] | None]) -> None:
         """Replace the ``member_state`` of the sub-envs whose entry is not None."""
-        self._envs.set_attr("member_state", states)
+        self._attr_env().set_attr("member_state", states)
+
+    def _attr_env(self) -> SupportsAttrs:
+        # gym.vector.VectorEnv itself declares no get_attr/set_attr; its sync and async subclasses do.
+        if not isinstance(self._envs, SupportsAttrs):
+            raise RlcvError(
+                f"{type(self._envs).__name__} cannot read or set sub-env attributes (member_state); "
+                f"use a sync or async Gymnasium vector env."
+            )
+        return self._envs
 
     def _stateful(self) -> list[Any] | None:
         subs = getattr(self._envs, "envs", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -24,8 +24,21 @@ from rlcv.policies import Policy
 from rlcv.run_dir import RunDir
 
 
+class EvalPolicy(Protocol):
+    """What :func:`evaluate` calls on a policy: every :class:`rlcv.policies.Policy`, and SB3's adapter
+    (:class:`rlcv.sb3_backend._SB3Policy`)."""
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action [B, *action_shape] for normalised observations [B, *obs_shape]."""
+        ...
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        """Map one action to what the env accepts."""
+        ...
+
+
 def evaluate(
-    policy: Policy,
+    policy: EvalPolicy,
     env_id: str,
     *,
     episodes: int,

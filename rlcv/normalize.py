@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 
+from rlcv.errors import RlcvError
+
 
 def rms_state(rms: RunningMeanStd) -> dict[str, Any]:
     """Running statistics as plain arrays (checkpoints hold no pickled objects); also used for SB3's
@@ -30,7 +32,16 @@ def load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
 
 
 class ObsNormalizer:
-    def __init__(self, shape: tuple[int, ...], *, enabled: bool, clip: float = 10.0, eps: float = 1e-8):
+    def __init__(
+        self, shape: tuple[int, ...] | None, *, enabled: bool, clip: float = 10.0, eps: float = 1e-8
+    ) -> None:
+        # ``shape`` is an observation space's ``.shape``, which Gymnasium types as optional
+        # (None for spaces without a fixed array shape, such as Graph or Sequence).
+        if shape is None:
+            raise RlcvError(
+                "the observation space has no fixed shape to normalise; flatten it with a wrapper "
+                "(gymnasium.wrappers.FlattenObservation)."
+            )
         self.enabled, self.clip, self.eps = enabled, clip, eps
         self.rms = RunningMeanStd(shape=shape)
         self.training = True

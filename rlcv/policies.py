@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -285,6 +285,8 @@ class CategoricalPolicy(_LogitsPolicy):
 class MultiCategoricalPolicy(_LogitsPolicy):
     """Independent categoricals for a MultiDiscrete space (padding logits of short dims masked)."""
 
+    pad_mask: torch.Tensor  # registered buffer [d, n_max], True past each dimension's category count
+
     def __init__(
         self,
         obs_dim: int,
@@ -400,6 +402,14 @@ class BernoulliPolicy(_LogitsPolicy):
         return (torch.stack([-nn.functional.softplus(logits), -nn.functional.softplus(-logits)], -1),)
 
 
+class _NetKwargs(TypedDict):
+    """The network settings every policy class takes."""
+
+    hidden_sizes: list[int]
+    activation: str
+    ortho_init: bool
+
+
 def make_policy(
     observation_space: gym.Space,
     action_space: gym.Space,
@@ -417,19 +427,23 @@ def make_policy(
             f"gymnasium.wrappers.FlattenObservation (or a one-hot wrapper for Discrete observations)."
         )
     obs_dim = int(np.prod(observation_space.shape))
-    common = {"hidden_sizes": list(hidden_sizes), "activation": activation, "ortho_init": ortho_init}
+    common: _NetKwargs = {
+        "hidden_sizes": list(hidden_sizes),
+        "activation": activation,
+        "ortho_init": ortho_init,
+    }
     if isinstance(action_space, gym.spaces.Box):
         return GaussianPolicy(obs_dim, action_space, log_std_init=log_std_init, **common)
     if isinstance(action_space, gym.spaces.Discrete):
-        policy = CategoricalPolicy(obs_dim, int(action_space.n), **common)
-        policy.start = int(action_space.start)
-        return policy
+        categorical = CategoricalPolicy(obs_dim, int(action_space.n), **common)
+        categorical.start = int(action_space.start)
+        return categorical
     if isinstance(action_space, gym.spaces.MultiBinary):
         return BernoulliPolicy(obs_dim, int(np.prod(action_space.shape)), **common)
     if isinstance(action_space, gym.spaces.MultiDiscrete):
-        policy = MultiCategoricalPolicy(obs_dim, action_space.nvec, **common)
-        policy.start = np.asarray(action_space.start).reshape(-1)
-        return policy
+        multi = MultiCategoricalPolicy(obs_dim, action_space.nvec, **common)
+        multi.start = np.asarray(action_space.start).reshape(-1)
+        return multi
     raise RlcvError(
         f"{algo} cannot handle the action space {action_space}; supported: Box, Discrete, MultiBinary, "
         f"MultiDiscrete (flatten Dict/Tuple spaces with a wrapper)."

@@ -29,9 +29,11 @@ import functools
 import os
 import warnings
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
+import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import TRPO
@@ -39,6 +41,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 from rlcv import checkpoint
@@ -54,13 +57,13 @@ from rlcv.run_dir import RunDir
 
 CHECKPOINT_FORMAT = "rlcv-sb3-checkpoint-v1"
 STATS_WINDOW = 100  # episodes behind episode_return_mean (SB3's stats_window_size, rlcv's logger)
-SB3Config = PPOConfig | TRPOConfig
+SB3Config: TypeAlias = PPOConfig | TRPOConfig
 
 
 @dataclass(frozen=True)
 class _Spec:
     base: str  # the rlcv agent whose config class (and, via config.PRESET_BASE, preset) it shares
-    config_cls: type[CommonConfig]
+    config_cls: type[SB3Config]
     algorithm_cls: type[BaseAlgorithm]
     keys: tuple[str, ...]  # config fields passed unchanged to the SB3 constructor (same names by design)
     metrics: dict[str, tuple[str, float]]  # CSV column -> (SB3 logger key, sign)
@@ -116,7 +119,7 @@ ALGOS: dict[str, _Spec] = {
 }
 
 
-def config_class(algo: str) -> type[CommonConfig]:
+def config_class(algo: str) -> type[SB3Config]:
     """The rlcv config dataclass an SB3 algorithm shares with its rlcv counterpart (same keys)."""
     return ALGOS[algo].config_cls
 
@@ -127,7 +130,9 @@ def _monitored_env(env_id: str, env_kwargs: dict[str, Any]) -> Monitor:
 
 
 def make_venv(env_id: str, config: CommonConfig) -> VecEnv:
-    fns = [functools.partial(_monitored_env, env_id, config.env_kwargs) for _ in range(config.n_envs)]
+    fns: list[Callable[[], gym.Env]] = [
+        functools.partial(_monitored_env, env_id, config.env_kwargs) for _ in range(config.n_envs)
+    ]
     if config.vectorization == "async":
         make_env(env_id, config.env_kwargs).close()  # bad env_kwargs fail here, not in a dead subprocess
         venv: VecEnv = SubprocVecEnv(fns)
@@ -180,19 +185,28 @@ def _build(algo: str, env_id: str, config: SB3Config, seed: int) -> tuple[VecEnv
         raise
 
 
-def _norm_stats(venv: VecEnv) -> dict[str, Any]:
+def _obs_rms(venv: VecNormalize) -> RunningMeanStd:
+    # VecNormalize keeps a dict of statistics only for Dict observation spaces, which MlpPolicy rejects.
+    assert isinstance(venv.obs_rms, RunningMeanStd), "rlcv's SB3 runs have Box observations"
+    return venv.obs_rms
+
+
+def _norm_stats(venv: VecEnv | None) -> dict[str, Any]:
+    """VecNormalize's running statistics ({} without one; ``algorithm.get_env()`` may be None)."""
     if not isinstance(venv, VecNormalize):
         return {}
-    return {"obs_rms": rms_state(venv.obs_rms), "ret_rms": rms_state(venv.ret_rms)}
+    return {"obs_rms": rms_state(_obs_rms(venv)), "ret_rms": rms_state(venv.ret_rms)}
 
 
 def _load_norm_stats(venv: VecEnv, stats: dict[str, Any]) -> None:
     if isinstance(venv, VecNormalize):
-        load_rms(venv.obs_rms, stats["obs_rms"])
+        load_rms(_obs_rms(venv), stats["obs_rms"])
         load_rms(venv.ret_rms, stats["ret_rms"])
 
 
-def _obs_normalizer(config: CommonConfig, shape: tuple[int, ...], stats: dict[str, Any]) -> ObsNormalizer:
+def _obs_normalizer(
+    config: CommonConfig, shape: tuple[int, ...] | None, stats: dict[str, Any]
+) -> ObsNormalizer:
     """Frozen copy of VecNormalize's observation statistics (same formula: clip((x − μ)/√(σ² + 1e-8)))."""
     normalizer = ObsNormalizer(shape, enabled=config.normalize_obs, clip=config.clip_obs)
     if config.normalize_obs:
@@ -245,7 +259,7 @@ class _RecorderCallback(BaseCallback):
     def _update_done(self) -> None:
         self.pending = False
         trainer, step = self.trainer, self.model.num_timesteps
-        episodes = self.model.ep_info_buffer or []
+        episodes: Sequence[dict[str, Any]] = self.model.ep_info_buffer or []
         values = self.model.logger.name_to_value  # train/* of the update that just finished
         metrics = {
             name: sign * float(values[key])
@@ -287,7 +301,7 @@ class SB3Trainer:
         normalizer = _obs_normalizer(cfg, self.algorithm.observation_space.shape, stats)
         return evaluate(
             _SB3Policy(self.algorithm),
-            self.env_id,  # type: ignore[arg-type]
+            self.env_id,
             episodes=cfg.eval_episodes,
             obs_normalizer=normalizer,
             seed=self.seed + 10_000,
@@ -295,7 +309,7 @@ class SB3Trainer:
         )
 
     def checkpoint_state(self) -> dict[str, Any]:
-        episodes = self.algorithm.ep_info_buffer or []
+        episodes: Sequence[dict[str, Any]] = self.algorithm.ep_info_buffer or []
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.algorithm.num_timesteps,
@@ -422,7 +436,7 @@ def evaluate_run(
         venv.close()
     return evaluate(
         _SB3Policy(algorithm),
-        meta["env"],  # type: ignore[arg-type]
+        meta["env"],
         episodes=episodes,
         obs_normalizer=normalizer,
         seed=seed,

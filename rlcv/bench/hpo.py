@@ -151,7 +151,9 @@ def fixed_run(spec: HPOBenchSpec, seed: int, hparams: dict[str, float]) -> dict[
 
     env = OnlineHPOEnv(**_env_kwargs(spec))
     env.reset(seed=seed, options={"hparams": hparams})
-    zero = np.zeros(env.action_space.shape, np.float32)
+    shape = env.action_space.shape
+    assert shape is not None, "OnlineHPOEnv's action space is a Box"
+    zero = np.zeros(shape, np.float32)
     while True:
         _, _, terminated, truncated, info = env.step(zero)
         if terminated or truncated:

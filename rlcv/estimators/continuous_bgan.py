@@ -77,7 +77,8 @@ class ContinuousBoundarySeeking(GradientEstimator):
         reward_fns, log_z = self.reward_fns, self.log_z
 
         def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
-            x = pol.action_from_noise(obs[idx], noise[idx])  # type: ignore[attr-defined]
+            assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
+            x = pol.action_from_noise(obs[idx], noise[idx])
             v = grouped_reward(reward_fns, raw_obs[idx], x, idx % N)
             return (v - log_z).pow(2).mean()
 

@@ -186,7 +186,13 @@ class MBMFControlVariate(GradientEstimator):
             normalize_advantage=setup.normalize_advantage,
         )
         if settings.model == "learned":
-            obs_dim = int(np.prod(setup.observation_space.shape))
+            obs_shape = setup.observation_space.shape
+            if obs_shape is None:
+                raise RlcvError(
+                    f"{setup.algo} with estimator mbmf needs an observation space with a fixed shape, got "
+                    f"{setup.observation_space}; flatten it with gymnasium.wrappers.FlattenObservation."
+                )
+            obs_dim = int(np.prod(obs_shape))
             est.model = EnsembleDynamics(
                 obs_dim,
                 int(np.prod(space.shape)),
@@ -234,7 +240,9 @@ class MBMFControlVariate(GradientEstimator):
         dtype = actions.dtype
         if self.k == 0:
             return value_fn(batch.obs.to(dtype))
-        frozen = copy.deepcopy(policy).requires_grad_(False)  # μ̄, σ̄: parameters held constant
+        frozen = copy.deepcopy(policy)  # μ̄, σ̄: parameters held constant
+        assert isinstance(frozen, torch.nn.Module), "policies are torch modules"
+        frozen.requires_grad_(False)
         frozen_v = copy.deepcopy(value_fn).requires_grad_(False)
         idx_t = torch.arange(T)
         noise = batch.noise[:, :, 0].to(dtype)
@@ -273,6 +281,7 @@ class MBMFControlVariate(GradientEstimator):
         return total
 
     def _model_residuals(self, batch: RolloutBatch, dtype: torch.dtype) -> torch.Tensor:
+        assert self.model is not None  # called by control_variate, which runs only with a model
         with torch.no_grad():
             s = batch.raw_obs.to(dtype).reshape(-1, batch.raw_obs.shape[-1])
             a = batch.actions[:, :, 0].to(dtype).reshape(s.shape[0], -1)
@@ -314,6 +323,7 @@ class MBMFControlVariate(GradientEstimator):
         weight = (eta / scale)[:, None] * grad_a  # η_t ∇_a C_t / scale, fixed during the update
 
         def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+            assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
             a = pol.action_from_noise(obs[idx], noise[idx])  # a_θ(s_t, ξ_t), differentiable in θ
             return -(weight[idx] * a).sum(-1).mean()
 
