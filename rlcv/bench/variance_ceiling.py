@@ -44,7 +44,7 @@ def windowed_sum(deltas: torch.Tensor, dones: torch.Tensor, k: int, weight: floa
     for i in range(k):
         src = (idx + i).clamp(max=T - 1)
         valid = alive & (idx + i < T)[:, None]
-        total = total + valid * (weight**i) * deltas[src]
+        total = total + deltas[src] * (weight**i) * valid  # deltas first: keep their dtype
         alive = valid & ~dones[src]
     return total
 
