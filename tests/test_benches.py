@@ -163,3 +163,10 @@ def test_speed_bench_reports_ratio(tmp_path) -> None:
     }  # raw SB3 learn() as a fairness check
     assert result["ratios"]["ppo/sb3-ppo"] > 0 and result["ratios"]["ppo/sb3-ppo-raw"] > 0
     assert "rlcv bench speed" in (tmp_path / "speed.md").read_text()
+
+
+def test_variance_report_refuses_results_of_the_old_harness(tmp_path, capsys) -> None:
+    old = {"run": "runs/x", "env": "Hopper-v5", "step": 1, "rows": [{"k": 0, "rel_trace_cov": 1.0}]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main(["bench", "variance-report", "--dir", str(tmp_path)]) == 2
+    assert "old harness" in capsys.readouterr().err
