@@ -76,9 +76,9 @@ def test_variance_harness_writes_json_png_and_report(ppo_run, tmp_path, capsys) 
             "1",
             "3",
             "--batches",
-            "4",
-            "--batch-size",
-            "256",
+            "6",
+            "--bootstrap",
+            "50",
             "--ref-batches",
             "4",
             "--fit-steps",
@@ -100,14 +100,35 @@ def test_variance_harness_writes_json_png_and_report(ppo_run, tmp_path, capsys) 
         (1, "fitted"),
         (3, "fitted"),
     ]
-    assert rows[0]["var_ratio_vs_k0"] == 1.0
+    assert rows[0]["var_ratio_vs_k0"] == rows[0]["trace_ratio"] == 1.0
+    assert rows[0]["ci"]["trace_ratio"] == [1.0, 1.0] and rows[0]["ceiling_gamma"] == 1.0
     for r in rows:
         assert {"rel_trace_cov", "var_ratio_vs_k0", "cos_to_reference", "max_abs_bias_z"} <= r.keys()
+        assert {
+            "trace_ratio_minibatch_clipped",
+            "trace_ratio_mom",
+            "rel_trace_cov_uncorrected",
+            "bias_chi2_p",
+            "bias_proj_p",
+            "cv_score_var_ratio",
+            "ceiling_lambda",
+        } <= r.keys()
+        for key in ("trace_ratio", "trace_ratio_minibatch_clipped", "rel_trace_cov", "ceiling_gamma"):
+            lo, hi = r["ci"][key]
+            assert lo <= hi
         assert -1.0 <= r["cos_to_reference"] <= 1.0 and r["rel_trace_cov"] > 0
-    assert result["batch_size"] == 256 and result["step"] == 512
+        assert 0.0 <= r["ceiling_gamma"] <= 1.0 or r["eta_mode"] == "fixed"
+    # defaults from the run: the training batch (n_steps × n_envs) and PPO's minibatch (batch_size)
+    assert result["batch_size"] == 256 and result["minibatch_size"] == 64 and result["step"] == 512
+    assert result["vf_coef"] == 0.5 and result["variant"] == "correct"
+    assert {(c["k"], c["d"], c["eta_mode"]) for c in result["ceiling"]} == {
+        (k, d, m) for k in (0, 1, 3) for d in ("gamma", "lambda") for m in ("fixed", "fitted")
+    }
     assert "model_error_1step" in result and "model_error_3step" in result
     assert main(["bench", "variance-report", "--dir", str(out.parent)]) == 0
-    assert "| InvertedPendulum-v5 | 512 | 3 | fitted |" in (out.parent / "table.md").read_text()
+    table = (out.parent / "table.md").read_text()
+    assert "| InvertedPendulum-v5 | 512 | 3 | fitted | correct |" in table
+    assert "| InvertedPendulum-v5 | 512 | 3 | lambda | fitted |" in table  # the ceiling table
 
 
 def test_variance_harness_missing_run(tmp_path, capsys) -> None:
@@ -143,3 +164,10 @@ def test_speed_bench_reports_ratio(tmp_path) -> None:
     }  # raw SB3 learn() as a fairness check
     assert result["ratios"]["ppo/sb3-ppo"] > 0 and result["ratios"]["ppo/sb3-ppo-raw"] > 0
     assert "rlcv bench speed" in (tmp_path / "speed.md").read_text()
+
+
+def test_variance_report_refuses_results_of_the_old_harness(tmp_path, capsys) -> None:
+    old = {"run": "runs/x", "env": "Hopper-v5", "step": 1, "rows": [{"k": 0, "rel_trace_cov": 1.0}]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main(["bench", "variance-report", "--dir", str(tmp_path)]) == 2
+    assert "old harness" in capsys.readouterr().err

@@ -264,6 +264,9 @@ def test_estimator_is_unbiased(k: int, model: str, cut: bool) -> None:
         cut_at_terminations=cut,
     )
     assert result["passed"], result
+    # The aggregate and projection tests too; 9 cases × 2 tests, so each at ≈ 1e-3 (not the 0.01 of
+    # "passed_*"): a family-wise level of ≈ 2 %.
+    assert result["chi2_p"] > 1e-3 and abs(result["proj_z"]) < 3.3, result
     assert result["rel_error"] < 0.15
 
 
@@ -274,6 +277,9 @@ def test_same_test_rejects_dropped_pathwise_term(k: int, model: str) -> None:
     )
     assert not result["passed"]
     assert result["max_abs_z"] > 3 * result["z_threshold"]
+    # the aggregate and the projection tests reject it too
+    assert not result["passed_chi2"] and result["chi2_p"] < 1e-6, result
+    assert not result["passed_projection"] and abs(result["proj_z"]) > 10, result
 
 
 def test_control_variate_reduces_variance_on_lqr() -> None:
@@ -303,7 +309,9 @@ def test_gradcheck_cli_json(tmp_path, capsys) -> None:
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = json.loads(out.read_text())
     assert code == 0 and printed["passed"] is True and saved["passed"] is True
-    assert {"max_abs_z", "rel_error", "passed"} <= printed.keys()
+    assert {"max_abs_z", "rel_error", "passed", "chi2_p", "passed_chi2", "proj_z", "passed_projection"} <= (
+        printed.keys()
+    )
     assert main(["bench", "gradcheck-report", "--dir", str(tmp_path)]) == 0
     assert "| 3 | exact | correct | True | 200 × 5 |" in (tmp_path / "table.md").read_text()
 

@@ -7,9 +7,14 @@ gradient on each (γ = 1, λ = 1 so that the advantage is Monte-Carlo; no advant
 fixed η), and compare the mean with ∇J / H — the estimators average over the H·E samples of a
 batch, while J sums over the H steps of an episode.
 
-Test: per-coordinate z-scores z_j = (mean_j − ∇J_j / H) / se_j with a Bonferroni threshold at
-family-wise level ``alpha``. ``--variant broken`` drops the pathwise term — a biased estimator
-that the same test must reject, otherwise the test has no power.
+Tests (:func:`rlcv.bench.variance_stats.bias_tests`), each at level ``alpha``:
+
+* per coordinate: z_j = (mean_j − ∇J_j / H) / se_j with a Bonferroni threshold (``passed``);
+* aggregate: Q = Σ_j z_j² against a scaled χ² (Satterthwaite: the z_j are correlated) (``passed_chi2``);
+* projection: the mean of ĝ·u against ∇J·u / H, u = ∇J / ‖∇J‖ (``passed_projection``).
+
+``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
+otherwise they have no power.
 
 ``--estimator`` names any registered estimator (``rlcv.estimators.ESTIMATORS``) that offers what
 the check needs: ``prepare`` from a batch, a policy and a critic (``gae``, ``mbmf``). Settings it
@@ -240,6 +245,7 @@ def run_gradcheck(
     import numpy as np
     import torch
 
+    from rlcv.bench.variance_stats import bias_tests
     from rlcv.dynamics import ExactDynamics
     from rlcv.envs.lqr import exact_policy_gradient
 
@@ -290,6 +296,7 @@ def run_gradcheck(
     z = (mean - truth) / se
     threshold = statistics.NormalDist().inv_cdf(1 - alpha / (2 * len(truth)))
     max_abs_z = float(np.abs(z).max())
+    tests = bias_tests(scaled, truth, alpha=alpha)
     cov_trace = float(scaled.var(0, ddof=1).sum())
     return {
         "env": env_id,
@@ -308,6 +315,14 @@ def run_gradcheck(
         "z": z.tolist(),
         "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(truth)),
         "passed": bool(max_abs_z < threshold),
+        "chi2": tests.chi2_stat,
+        "chi2_df": tests.chi2_df,
+        "chi2_scale": tests.chi2_scale,
+        "chi2_p": tests.chi2_p,
+        "passed_chi2": not tests.rejected["chi2"],
+        "proj_z": tests.proj_z,
+        "proj_p": tests.proj_p,
+        "passed_projection": not tests.rejected["projection"],
         "trace_cov": cov_trace,
         "rel_trace_cov": cov_trace / float(truth @ truth),
         "exact_gradient": truth.tolist(),
@@ -347,6 +362,10 @@ def main(args: Any) -> dict[str, Any]:
                     "rel_error",
                     "rel_trace_cov",
                     "passed",
+                    "chi2_p",
+                    "passed_chi2",
+                    "proj_z",
+                    "passed_projection",
                 )
             }
         )
@@ -363,15 +382,17 @@ def write_report(directory: str | Path) -> Path:
     lines = [
         (
             "| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold "
-            "| rel error | rel tr Cov | passed |"
+            "| rel error | rel tr Cov | passed | χ² p | passed χ² | proj. z | passed proj. |"
         ),
-        "|---:|---|---|---|---|---:|---:|---:|---:|---|",
+        "|---:|---|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
             f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | "
-            f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} |"
+            f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} | "
+            f"{r.get('chi2_p', math.nan):.2g} | {r.get('passed_chi2', '–')} | "
+            f"{r.get('proj_z', math.nan):.1f} | {r.get('passed_projection', '–')} |"
         )
     out = Path(directory) / "table.md"
     out.write_text("\n".join(lines) + "\n")

@@ -1,26 +1,37 @@
-"""`rlcv bench variance`: how much does the control variate reduce gradient variance, at what bias?
+"""`rlcv bench variance`: how much does an estimator reduce gradient variance, at what bias, and how much
+of what is left is model error rather than structure?
 
 For one checkpoint of a training run (policy, critic and normaliser statistics frozen):
 
 1. fit a dynamics ensemble on ``--fit-steps`` fresh transitions of the frozen policy — data
    disjoint from every batch below (the critic is the checkpoint's, trained on earlier data);
-2. draw ``--batches`` M independent evaluation batches of ``--batch-size`` B steps; *every*
-   estimator (each k, each η mode) is applied to the *same* batches (common random numbers);
-3. draw ``--ref-batches`` R more batches for a reference gradient (R·B ≥ 100·B samples) from the
-   k = 0 estimator without advantage normalisation — an unbiased estimate of the true gradient.
+2. draw ``--batches`` M (default 200) independent evaluation batches of ``--batch-size`` B steps
+   (default: the run's training batch n_steps × n_envs); *every* estimator (each k, each η mode) is
+   applied to the *same* batches (common random numbers);
+3. draw ``--ref-batches`` R more batches for a reference gradient from the k = 0 estimator without
+   advantage normalisation — an unbiased estimate of the true gradient.
 
-Per estimator, over the M batches:
+Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats`):
 
-- the *consumed* gradient: the gradient of PPO's policy loss at θ_old (ratio 1) with the
-  estimator's advantage normalisation — both terms share the scale — then global grad-norm
-  clipping to ``max_grad_norm`` as the optimiser applies it;
-- ``rel_trace_cov`` = tr Cov(ĝ) / ‖ḡ‖²  (scale free, so normalisation does not flatter anyone);
-  ``var_ratio_vs_k0`` = that ratio relative to k = 0 (< 1 is better) — computed before clipping,
-  with ``rel_trace_cov_clipped`` alongside;
+- the *consumed* gradient: −∇ of PPO's policy loss at θ_old (ratio 1) with the estimator's advantage
+  normalisation over the full batch (both terms share the scale), on the full batch and on one PPO
+  minibatch (``--minibatch-size``, default the run's ``batch_size``; the same sample indices for every
+  estimator) — PPO consumes minibatch gradients;
+- ``trace_ratio`` = tr Cov(ĝ_k) / tr Cov(ĝ_0) (no denominator to saturate), full batch, clipped and
+  minibatch; ``rel_trace_cov`` = tr Cov / (‖ḡ‖² − tr Cov / M), bias corrected; ``trace_ratio_mom`` the
+  median-of-means version; each ratio with a paired-bootstrap 95 % CI (``--bootstrap`` resamples of the
+  batch indices, one draw for all estimators);
+- clipping as PPO applies it: the factor min(1, max_grad_norm / ‖(∇policy loss, vf_coef ∇value loss)‖)
+  of the joint gradient (the entropy term, ent_coef ≈ 1e-3, is left out);
 - ``cos_to_reference`` = mean cosine between ĝ and the reference gradient;
-- ``max_abs_bias_z`` = max over coordinates of |ḡ_raw − g_ref| / se, using the *unnormalised*
-  gradient (normalisation rescales each estimator differently, so only raw means are comparable),
-  with its Bonferroni threshold at level 0.01.
+- bias of the *unnormalised* gradient (normalisation rescales each estimator differently) against the
+  reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test (scaled χ²)
+  and the test of the projection onto the reference direction, at level 0.01;
+  ``--variant broken`` drops the pathwise term (biased: the tests must reject it for k > 0);
+- the perfect-model ceiling (:mod:`rlcv.bench.variance_ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
+  real batches, for D = Σ γ^i δ (the current CV) and D^λ = Σ (γλ)^i δ, beside the model-based
+  ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model
+  error, 1 − ``ceiling`` is what the structure allows at all.
 
 ``--estimator`` (default ``mbmf``) names a registered estimator; the k / η sweep applies to the
 settings it has (an estimator without ``k`` gives one row), and a model-based estimator (one with
@@ -33,9 +44,9 @@ import argparse
 import json
 import math
 import shlex
-import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +77,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     var.add_argument("--k", type=int, nargs="+", default=[0, 1, 3, 5, 10])
     var.add_argument(
-        "--batches", type=int, default=100, help="independent evaluation batches (common to all k)"
+        "--batches", type=int, default=200, help="independent evaluation batches (common to all k)"
     )
-    var.add_argument("--batch-size", type=int, default=2048, help="env steps per batch")
+    var.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="env steps per batch (default: the run's n_steps × n_envs)",
+    )
+    var.add_argument(
+        "--minibatch-size", type=int, default=None, help="PPO minibatch size (default: the run's batch_size)"
+    )
     var.add_argument("--ref-batches", type=int, default=100, help="batches for the reference gradient")
     var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
     var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
     var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
     var.add_argument("--eta-modes", nargs="+", default=["fixed", "fitted"])
+    var.add_argument(
+        "--variant",
+        choices=["correct", "broken"],
+        default="correct",
+        help="broken = pathwise term dropped (biased for k > 0; the bias tests must reject it)",
+    )
+    var.add_argument("--bootstrap", type=int, default=1000, help="paired-bootstrap resamples for the CIs")
+    var.add_argument("--alpha", type=float, default=0.01, help="level of the bias tests")
     var.add_argument("--seed", type=int, default=0)
     var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
     var.set_defaults(bench_run=_run)
@@ -110,40 +137,83 @@ def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: boo
     )
 
 
-def policy_gradients(
-    estimator: GradientEstimator, batch: RolloutBatch, session: Trainer
-) -> tuple[np.ndarray, ...]:
-    """(consumed, raw, consumed score part, consumed pathwise part): −∇ of PPO's policy loss at θ_old
-    with and without advantage normalisation, and the consumed gradient split into its two terms.
+@dataclass
+class BatchGradients:
+    """One estimator's gradients on one batch, each [d] (d = number of policy parameters)."""
 
-    One ``prepare`` serves both. With residual advantages r (mean m, std σ) and pathwise gradient P:
-    raw = ∇ mean ρ r + P;  consumed = (∇ mean ρ r − m ∇ mean ρ) / σ + P / σ  — normalisation divides
-    both terms by the same σ, exactly as the estimator does when ``normalize_advantage`` is on.
+    consumed: np.ndarray  # what PPO's first step sees: normalised advantages, full batch
+    raw: np.ndarray  # unnormalised (for the bias tests)
+    score: np.ndarray  # consumed score-function part
+    path: np.ndarray  # consumed pathwise part
+    minibatch: np.ndarray  # consumed, restricted to one PPO minibatch
+    value_sq: float  # ‖vf_coef ∇ value loss‖², full batch (joins the norm PPO clips)
+    value_sq_mb: float  # the same on the minibatch
+    stats: dict[str, float]  # the estimator's own diagnostics (cv_score_var_ratio, ...)
+
+
+def policy_gradients(
+    estimator: GradientEstimator,
+    batch: RolloutBatch,
+    session: Trainer,
+    *,
+    minibatch: torch.Tensor | None = None,
+    vf_coef: float = 0.0,
+    broken: bool = False,
+) -> BatchGradients:
+    """−∇ of PPO's policy loss at θ_old with and without advantage normalisation, split into terms.
+
+    One ``prepare`` serves all. With residual advantages r (mean m, std σ over the batch) and pathwise
+    gradient P:  raw = ∇ mean ρ r + P;  consumed = ∇ mean ρ (r − m)/σ + P/σ — normalisation divides both
+    terms by the same σ, as the estimator does when ``normalize_advantage`` is on. The minibatch
+    gradient uses the same full-batch normalisation, restricted to the indices ``minibatch`` (as PPO
+    does). ``broken`` drops the pathwise term P.
     """
+    import dataclasses
+
     import torch
 
-    policy = session.agent.policy
+    policy, value_fn = session.agent.policy, session.agent.value_fn
     params = list(policy.parameters())
-    terms = estimator.prepare(batch, policy=policy, value_fn=session.agent.value_fn)
+    terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
+    if broken:
+        terms = dataclasses.replace(terms, pathwise_loss=None)
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-    actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
+    n = obs.shape[0]
+    actions = batch.actions[:, :, 0].reshape(n, -1)
     ratio = (policy.log_prob(obs, actions) - batch.log_probs[:, :, 0].reshape(-1)).exp()
     res = terms.advantages
+    mean, sigma = res.mean().item(), res.std().item() + 1e-8
+    idx = torch.arange(n) if minibatch is None else minibatch
     g_score = _flat_grad((ratio * res).mean(), params, retain=True)
-    g_ratio = _flat_grad(ratio.mean(), params)
-    g_path = (
-        _flat_grad(-terms.pathwise_loss(torch.arange(obs.shape[0]), policy), params)
-        if terms.pathwise_loss is not None
-        else np.zeros_like(g_score)
+    g_ratio = _flat_grad(ratio.mean(), params, retain=True)
+    g_mb_score = _flat_grad((ratio[idx] * (res[idx] - mean) / sigma).mean(), params)
+
+    def pathwise(rows: torch.Tensor) -> np.ndarray:
+        if terms.pathwise_loss is None:
+            return np.zeros_like(g_score)
+        return _flat_grad(-terms.pathwise_loss(rows, policy), params)
+
+    g_path = pathwise(torch.arange(n))
+    g_mb_path = pathwise(idx)
+
+    def value_sq(rows: torch.Tensor) -> float:
+        if vf_coef == 0.0:
+            return 0.0
+        loss = vf_coef * (value_fn(obs[rows]) - terms.returns[rows]).pow(2).mean()
+        g = _flat_grad(loss, list(value_fn.parameters()))
+        return float(g @ g)
+
+    score = (g_score - mean * g_ratio) / sigma
+    return BatchGradients(
+        consumed=score + g_path / sigma,
+        raw=g_score + g_path,
+        score=score,
+        path=g_path / sigma,
+        minibatch=g_mb_score + g_mb_path / sigma,
+        value_sq=value_sq(torch.arange(n)),
+        value_sq_mb=value_sq(idx),
+        stats=dict(terms.stats),
     )
-    sigma = res.std().item() + 1e-8
-    score = (g_score - res.mean().item() * g_ratio) / sigma
-    return score + g_path / sigma, g_score + g_path, score, g_path / sigma
-
-
-def clip(g: np.ndarray, max_norm: float) -> np.ndarray:
-    norm = float(np.linalg.norm(g))
-    return g * (max_norm / norm) if norm > max_norm else g
 
 
 def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Trainer]:
@@ -165,21 +235,6 @@ def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[s
 
 def collect_batches(session: Trainer, count: int, steps: int) -> list[RolloutBatch]:
     return [session.collector.collect(steps) for _ in range(count)]
-
-
-def summarise(
-    consumed: np.ndarray, clipped: np.ndarray, raw: np.ndarray, reference: np.ndarray, ref_se2: np.ndarray
-) -> dict[str, float]:
-    mean, mean_c = consumed.mean(0), clipped.mean(0)
-    trace = float(consumed.var(0, ddof=1).sum())
-    cos = (consumed @ reference) / (np.linalg.norm(consumed, axis=1) * np.linalg.norm(reference) + 1e-30)
-    bias_z = np.abs(raw.mean(0) - reference) / np.sqrt(raw.var(0, ddof=1) / len(raw) + ref_se2 + 1e-30)
-    return {
-        "rel_trace_cov": trace / float(mean @ mean),
-        "rel_trace_cov_clipped": float(clipped.var(0, ddof=1).sum()) / float(mean_c @ mean_c),
-        "cos_to_reference": float(cos.mean()),
-        "max_abs_bias_z": float(bias_z.max()),
-    }
 
 
 def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: int) -> dict[str, float]:
@@ -246,31 +301,169 @@ def make_estimator(name: str, session: Trainer, model: Any, k: int, eta_mode: st
     return est
 
 
+GRADIENT_KINDS = ("full", "clipped", "minibatch", "minibatch_clipped")
+
+
+def _suffix(kind: str) -> str:
+    return "" if kind == "full" else f"_{kind}"
+
+
+def estimator_rows(
+    make: Any,
+    settings: list[tuple[int, str]],
+    session: Trainer,
+    eval_batches: list[RolloutBatch],
+    minibatches: list[torch.Tensor],
+    ref_grads: np.ndarray,
+    *,
+    vf_coef: float,
+    max_norm: float,
+    broken: bool,
+    alpha: float,
+) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]], list[np.ndarray]]:
+    """Per estimator (k, η mode): its row of point statistics, its Gram matrices per gradient kind
+    ([M, M], for the bootstrap) and its per-batch ``cv_score_var_ratio`` ([M])."""
+    from rlcv.bench.variance_stats import (
+        bias_tests,
+        clip_factors,
+        mean_sq_norm,
+        rel_trace_cov_corrected,
+        trace_cov,
+    )
+
+    reference = ref_grads.mean(0)
+    m, d = len(eval_batches), reference.shape[0]
+    rows, grams, cv_ratios = [], [], []
+    for k, eta_mode in settings:
+        est = make(k, eta_mode)
+        consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
+        score_sq = path_sq = 0.0
+        score_sum, path_sum = np.zeros(d), np.zeros(d)
+        vsq, vsq_mb, cvr = np.empty(m), np.empty(m), np.empty(m)
+        for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
+            g = policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken)
+            consumed[i], raw[i], mini[i] = g.consumed, g.raw, g.minibatch
+            vsq[i], vsq_mb[i] = g.value_sq, g.value_sq_mb
+            cvr[i] = g.stats.get("cv_score_var_ratio", 1.0)
+            score_sum += g.score
+            path_sum += g.path
+            score_sq += float(g.score @ g.score)
+            path_sq += float(g.path @ g.path)
+        gram, gram_mb = consumed @ consumed.T, mini @ mini.T
+        c, c_mb = (
+            clip_factors(np.diag(gram) + vsq, max_norm),
+            clip_factors(np.diag(gram_mb) + vsq_mb, max_norm),
+        )
+        kinds = {
+            "full": gram,
+            "clipped": gram * np.outer(c, c),
+            "minibatch": gram_mb,
+            "minibatch_clipped": gram_mb * np.outer(c_mb, c_mb),
+        }
+        trace = trace_cov(gram)
+        cos = (consumed @ reference) / (np.linalg.norm(consumed, axis=1) * np.linalg.norm(reference) + 1e-30)
+        row: dict[str, Any] = {"k": k, "eta_mode": "none" if k == 0 else eta_mode}
+        for kind, gk in kinds.items():
+            row[f"trace_cov{_suffix(kind)}"] = trace_cov(gk)
+            row[f"rel_trace_cov{_suffix(kind)}"] = rel_trace_cov_corrected(gk)
+        row["rel_trace_cov_uncorrected"] = trace / mean_sq_norm(gram)
+        row["clip_fraction"] = float((c < 1).mean())
+        row["clip_fraction_minibatch"] = float((c_mb < 1).mean())
+        row["cos_to_reference"] = float(cos.mean())
+        row.update(bias_tests(raw, reference, ref_grads, alpha=alpha).as_dict())
+        # Diagnosis: which term carries the variance (score residual vs pathwise correction).
+        row["score_trace_share"] = (score_sq - float(score_sum @ score_sum) / m) / (m - 1) / trace
+        row["pathwise_trace_share"] = (path_sq - float(path_sum @ path_sum) / m) / (m - 1) / trace
+        row["cv_score_var_ratio"] = float(cvr.mean())
+        rows.append(row)
+        grams.append(kinds)
+        cv_ratios.append(cvr)
+    return rows, grams, cv_ratios
+
+
+def add_ratios_and_cis(
+    rows: list[dict[str, Any]],
+    grams: list[dict[str, np.ndarray]],
+    cv_ratios: list[np.ndarray],
+    ceiling: dict[tuple[int, str, str], np.ndarray],
+    *,
+    n_boot: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Ratios to k = 0 (row 0), median-of-means ratios, the ceiling beside the model, and paired-bootstrap
+    95 % CIs for all of them (one resampling of the batch indices shared by every estimator). Returns the
+    ceiling table (every k, D kind, η mode)."""
+    from rlcv.bench.variance_stats import bootstrap_weights, percentile_ci, ratio_cis, trace_cov_mom
+
+    m = len(cv_ratios[0])
+    weights = bootstrap_weights(m, n_boot, seed)
+
+    def mean_ci(per_batch: np.ndarray) -> list[float]:
+        return percentile_ci(weights @ per_batch / m)
+
+    for kind in GRADIENT_KINDS:
+        s = _suffix(kind)
+        cis = ratio_cis([g[kind] for g in grams], 0, weights)
+        base, base_mom = rows[0][f"trace_cov{s}"], trace_cov_mom(grams[0][kind])
+        for row, g, ci in zip(rows, grams, cis, strict=True):
+            row[f"trace_ratio{s}"] = row[f"trace_cov{s}"] / base
+            row.setdefault("ci", {})[f"trace_ratio{s}"] = ci["trace_ratio"]
+            row["ci"][f"rel_trace_cov{s}"] = ci["rel_trace_cov"]
+            if kind in ("full", "minibatch"):
+                row[f"trace_ratio_mom{s}"] = trace_cov_mom(g[kind]) / base_mom
+    for row, cvr in zip(rows, cv_ratios, strict=True):
+        row["var_ratio_vs_k0"] = row["trace_ratio"]  # the headline number (denominator free)
+        row["ci"]["cv_score_var_ratio"] = mean_ci(cvr)
+        mode = row["eta_mode"] if row["eta_mode"] in ("fixed", "fitted") else "fixed"
+        for kind in ("gamma", "lambda"):
+            key = (row["k"], kind, mode)
+            if key in ceiling:
+                row[f"ceiling_{kind}"] = float(ceiling[key].mean())
+                row["ci"][f"ceiling_{kind}"] = mean_ci(ceiling[key])
+    return [
+        {"k": k, "d": kind, "eta_mode": mode, "ratio": float(v.mean()), "ci": mean_ci(v)}
+        for (k, kind, mode), v in sorted(ceiling.items())
+    ]
+
+
 def run_variance(
     *,
     estimator: str = "mbmf",
     run_dir: str,
     checkpoint_name: str = "last.pt",
     ks: list[int],
-    batches: int,
-    batch_size: int,
-    ref_batches: int,
-    fit_steps: int,
-    model_steps: int,
-    model_horizon: int,
+    batches: int = 200,
+    batch_size: int | None = None,
+    minibatch_size: int | None = None,
+    ref_batches: int = 100,
+    fit_steps: int = 30000,
+    model_steps: int = 3000,
+    model_horizon: int = 3,
     eta_modes: list[str],
+    variant: str = "correct",
+    bootstrap: int = 1000,
+    alpha: float = 0.01,
     seed: int = 0,
 ) -> dict[str, Any]:
     import gymnasium as gym
     import torch
 
+    from rlcv.bench.variance_ceiling import ceiling_ratios
     from rlcv.config import field_names
     from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
     from rlcv.estimators import ESTIMATORS, settings_class
     from rlcv.estimators.mbmf import MBMFSettings
 
+    if batches < 3:
+        raise RlcvError(
+            f"--batches {batches} is too few for variances and CIs; use at least 3 (default 200)."
+        )
+    if variant not in ("correct", "broken"):
+        raise RlcvError(f"--variant must be correct or broken, got '{variant}'.")
     if estimator in ESTIMATORS and "k" not in field_names(settings_class(estimator)):
         ks, eta_modes = [0], eta_modes[:1]  # nothing to sweep: one row
+    if 0 not in ks:
+        ks = [0, *ks]  # every ratio is relative to the k = 0 baseline
     torch.manual_seed(seed)
     start = time.perf_counter()
     meta, session = load_session(Path(run_dir), checkpoint_name, seed)
@@ -278,25 +471,29 @@ def run_variance(
     space = session.envs.single_action_space
     if not isinstance(space, gym.spaces.Box):
         raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
+    batch_size = batch_size or cfg.n_steps * cfg.n_envs
     steps = max(1, batch_size // cfg.n_envs)
+    n_samples = steps * cfg.n_envs
+    minibatch_size = min(minibatch_size or getattr(cfg, "batch_size", n_samples), n_samples)
+    vf_coef = float(getattr(cfg, "vf_coef", 0.0))
+    max_norm = float(getattr(cfg, "max_grad_norm", math.inf))
     # The model of the MBMF preset (the run's own settings when it is an MBMF run).
     run_settings = getattr(cfg, "estimator_settings", None)
     if not isinstance(run_settings, MBMFSettings):
         run_settings = MBMFSettings()
-    cfg_model = {f: getattr(run_settings, f) for f in ("model_ensemble_size", "model_hidden_sizes")}
     obs_dim, act_dim = session.envs.single_observation_space.shape[0], space.shape[0]
 
     # 1. the model, on data no evaluation batch contains
     model = EnsembleDynamics(
         obs_dim,
         act_dim,
-        ensemble_size=cfg_model["model_ensemble_size"],
-        hidden_sizes=cfg_model["model_hidden_sizes"],
+        ensemble_size=run_settings.model_ensemble_size,
+        hidden_sizes=run_settings.model_hidden_sizes,
         action_low=space.low,
         action_high=space.high,
     )
     replay = TransitionReplay(fit_steps)
-    for b in collect_batches(session, max(1, fit_steps // (steps * cfg.n_envs)), steps):
+    for b in collect_batches(session, max(1, fit_steps // n_samples), steps):
         replay.add(b.raw_obs, b.actions[:, :, 0], b.raw_next_obs, b.raw_rewards, b.terminated, b.truncated)
     model_loss = train_dynamics(
         model,
@@ -306,65 +503,82 @@ def run_variance(
         batch_size=256,
         horizon=model_horizon,
     )
+    t_model = time.perf_counter() - start
 
     def make(k: int, eta_mode: str) -> GradientEstimator:
         return make_estimator(estimator, session, model, k, eta_mode)
 
-    # 2. evaluation batches shared by every estimator; 3. independent reference batches
+    # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
     eval_batches = collect_batches(session, batches, steps)
+    gen = torch.Generator().manual_seed(seed)
+    minibatches = [torch.randperm(n_samples, generator=gen)[:minibatch_size] for _ in eval_batches]
     ref_est = make(0, "fixed")
     ref_grads = np.array(
-        [policy_gradients(ref_est, b, session)[1] for b in collect_batches(session, ref_batches, steps)]
+        [policy_gradients(ref_est, b, session).raw for b in collect_batches(session, ref_batches, steps)]
     )
-    reference, ref_se2 = ref_grads.mean(0), ref_grads.var(0, ddof=1) / len(ref_grads)
-    max_norm = getattr(cfg, "max_grad_norm", math.inf)
+    t_collect = time.perf_counter() - start - t_model
 
-    rows = []
-    for eta_mode in eta_modes:
-        for k in ks:
-            if k == 0 and eta_mode != eta_modes[0]:
-                continue  # k = 0 has no control variate, so η changes nothing
-            est = make(k, eta_mode)
-            consumed, raw, score, path = (
-                np.array(g)
-                for g in zip(*(policy_gradients(est, b, session) for b in eval_batches), strict=True)
-            )
-            clipped = np.array([clip(g, max_norm) for g in consumed])
-            # Diagnosis: which term carries the variance (score residual vs pathwise correction).
-            trace = float(consumed.var(0, ddof=1).sum())
-            rows.append(
-                {
-                    "k": k,
-                    "eta_mode": "none" if k == 0 else eta_mode,
-                    **summarise(consumed, clipped, raw, reference, ref_se2),
-                    "score_trace_share": float(score.var(0, ddof=1).sum()) / trace,
-                    "pathwise_trace_share": float(path.var(0, ddof=1).sum()) / trace,
-                }
-            )
-    base = next(r for r in rows if r["k"] == 0)
-    for r in rows:
-        r["var_ratio_vs_k0"] = r["rel_trace_cov"] / base["rel_trace_cov"]
-    n_params = reference.shape[0]
+    settings = [(0, eta_modes[0])] + [(k, mode) for mode in eta_modes for k in ks if k != 0]
+    t0 = time.perf_counter()
+    rows, grams, cv_ratios = estimator_rows(
+        make,
+        settings,
+        session,
+        eval_batches,
+        minibatches,
+        ref_grads,
+        vf_coef=vf_coef,
+        max_norm=max_norm,
+        broken=variant == "broken",
+        alpha=alpha,
+    )
+    t_estimators = time.perf_counter() - t0
+    ceiling_modes = [mode for mode in eta_modes if mode in ("fixed", "fitted")] or ["fixed"]
+    per_batch = [
+        ceiling_ratios(
+            b,
+            session.agent.value_fn,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            ks=ks,
+            eta_modes=ceiling_modes,
+        )
+        for b in eval_batches
+    ]
+    ceiling = {key: np.array([p[key] for p in per_batch]) for key in per_batch[0]}
+    ceiling_table = add_ratios_and_cis(rows, grams, cv_ratios, ceiling, n_boot=bootstrap, seed=seed)
+    n_params = ref_grads.shape[1]
     session.envs.close()
     return {
         "run": str(run_dir),
         "estimator": estimator,
+        "variant": variant,
         "algo": meta["algo"],
         "env": meta["env"],
         "checkpoint": checkpoint_name,
         "step": session.step,
         "batches": batches,
-        "batch_size": steps * cfg.n_envs,
+        "batch_size": n_samples,
+        "minibatch_size": minibatch_size,
+        "vf_coef": vf_coef,
+        "max_grad_norm": max_norm,
         "ref_batches": ref_batches,
+        "bootstrap": bootstrap,
+        "alpha": alpha,
         "fit_steps": fit_steps,
         "model_steps": model_steps,
         "model_horizon": model_horizon,
         "model_train_loss": model_loss,
-        **model_errors(model, eval_batches, max(ks)),
-        "bias_z_threshold": statistics.NormalDist().inv_cdf(1 - 0.01 / (2 * n_params)),
+        **model_errors(model, eval_batches, max(ks + [1])),
+        "bias_z_threshold": rows[0]["bias_z_threshold"],
         "n_params": n_params,
         "seconds": time.perf_counter() - start,
+        "seconds_model": t_model,
+        "seconds_collect": t_collect,
+        "seconds_estimators": t_estimators,
+        "seconds_per_estimator_batch": t_estimators / (len(settings) * batches),
         "rows": rows,
+        "ceiling": ceiling_table,
     }
 
 
@@ -379,33 +593,55 @@ def plot(result: dict[str, Any], out: Path) -> None:
     for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
         rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
         ks = [r["k"] for r in rows]
-        axes[0].plot(ks, [r["var_ratio_vs_k0"] for r in rows], "o-", label=f"η {mode}")
+        for key, style in (("trace_ratio", "o-"), ("trace_ratio_minibatch_clipped", "s:")):
+            y = np.array([r[key] for r in rows])
+            ci = np.array([r["ci"][key] for r in rows]).T
+            err = np.clip(np.abs(ci - y), 0, 1e6)
+            axes[0].errorbar(ks, y, yerr=err, fmt=style, capsize=2, label=f"η {mode} {key[12:] or 'full'}")
         axes[1].plot(ks, [r["cos_to_reference"] for r in rows], "o-", label=f"η {mode}")
     axes[0].axhline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
-    axes[0].set(xlabel="k", ylabel="rel. gradient variance / k=0", yscale="log")
+    axes[0].set(xlabel="k", ylabel="tr Cov / tr Cov(k=0)", yscale="log")
     axes[1].set(xlabel="k", ylabel="mean cosine to reference")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
     fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
+def _g(x: float) -> str:
+    """Two significant digits: the CIs of a few hundred batches allow no more."""
+    return "inf" if not math.isfinite(x) else f"{x:.2g}"
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    if key not in row:
+        return "–"
+    lo, hi = row["ci"].get(key, [math.nan, math.nan])
+    return f"{_g(row[key])} [{_g(lo)}, {_g(hi)}]"
+
+
 def render_markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         (
-            "| env | step | k | η | rel_trace_cov | var_ratio_vs_k0 | clipped rel_trace_cov "
-            "| cos_to_reference | max_abs_bias_z (thr.) | var share score / pathwise |"
+            "| env | step | k | η | variant | tr Cov ratio | tr Cov ratio, minibatch clipped "
+            "| tr Cov ratio MoM "
+            "| rel_trace_cov (corr.) | cos_to_reference | bias: max abs z (thr.) / χ² p / proj. p "
+            "| var share score / pathwise | score var ratio: model | ceiling D | ceiling D^λ |"
         ),
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
     ]
     for res in results:
         for r in res["rows"]:
             lines.append(
-                f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | {r['rel_trace_cov']:.3g} | "
-                f"{r['var_ratio_vs_k0']:.3f} | {r['rel_trace_cov_clipped']:.3g} | "
-                f"{r['cos_to_reference']:.3f} | {r['max_abs_bias_z']:.2f} ({res['bias_z_threshold']:.2f}) | "
-                f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} |"
+                f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | "
+                f"{res.get('variant', 'correct')} | "
+                f"{_ci(r, 'trace_ratio')} | {_ci(r, 'trace_ratio_minibatch_clipped')} | "
+                f"{_g(r['trace_ratio_mom'])} | {_ci(r, 'rel_trace_cov')} | {r['cos_to_reference']:.2f} | "
+                f"{r['max_abs_bias_z']:.1f} ({r['bias_z_threshold']:.1f}) / {r['bias_chi2_p']:.2g} / "
+                f"{r['bias_proj_p']:.2g} | "
+                f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} | "
+                f"{_ci(r, 'cv_score_var_ratio')} | {_ci(r, 'ceiling_gamma')} | {_ci(r, 'ceiling_lambda')} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -418,14 +654,18 @@ def main(args: Any) -> dict[str, Any]:
         ks=args.k,
         batches=args.batches,
         batch_size=args.batch_size,
+        minibatch_size=getattr(args, "minibatch_size", None),
         ref_batches=args.ref_batches,
         fit_steps=args.fit_steps,
         model_steps=args.model_steps,
         model_horizon=args.model_horizon,
         eta_modes=args.eta_modes,
+        variant=getattr(args, "variant", "correct"),
+        bootstrap=getattr(args, "bootstrap", 1000),
+        alpha=getattr(args, "alpha", 0.01),
         seed=args.seed,
     )
-    result["command"] = args.command_line
+    result["command"] = getattr(args, "command_line", "")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -438,29 +678,58 @@ def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every result JSON in ``DIR`` (commands included)."""
     directory = Path(directory)
     results = sorted(
-        (json.loads(p.read_text()) for p in directory.glob("*.json")), key=lambda r: (r["env"], r["step"])
+        (json.loads(p.read_text()) for p in directory.glob("*.json")),
+        key=lambda r: (r["env"], r["step"], r.get("variant", "correct")),
     )
     if not results:
         raise RlcvError(
             f"no variance results (*.json) in '{directory}'; run `rlcv bench variance ... --json` first."
         )
+    old = [r for r in results if "trace_ratio" not in r["rows"][0]]
+    if old:
+        raise RlcvError(
+            f"'{old[0]['run']}' in '{directory}' is a result of the old harness (no trace_ratio); "
+            f"rerun `rlcv bench variance` or move the file."
+        )
     lines = [
         "# Gradient variance of the MBMF estimator (generated by `rlcv bench variance-report`)",
         "",
+        "Ratios are tr Cov(ĝ_k) / tr Cov(ĝ_0) with paired-bootstrap 95 % CIs (two significant digits);",
+        "rel_trace_cov = tr Cov / (‖ḡ‖² − tr Cov / M). Score var ratio = Var(Â − ηD) / Var(Â): with the",
+        "learned model (model) and with a perfect model (ceiling: D = Σ γ^i δ, the current CV;",
+        "D^λ = Σ (γλ)^i δ).",
+        "model − ceiling is model error; 1 − ceiling is all the structure of D allows.",
+        "",
         render_markdown(results),
+        "Perfect-model ceiling for every k, D and η mode:",
+        "",
+        "| env | step | k | D | η | Var(Â − ηD) / Var(Â) |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for r in results:
+        if r.get("variant", "correct") != "correct":
+            continue
+        for c in r["ceiling"]:
+            lines.append(
+                f"| {r['env']} | {r['step']} | {c['k']} | {c['d']} | {c['eta_mode']} | "
+                f"{_g(c['ratio'])} [{_g(c['ci'][0])}, {_g(c['ci'][1])}] |"
+            )
+    lines += [
+        "",
         "Per checkpoint: model error (normalised MSE, held out), batches, time.",
         "",
-        "| env | step | model 1-step | model k_max-step | batches × size | ref batches | params | seconds |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        "| env | step | variant | model 1-step | model k_max-step | batches × size (minibatch) | ref batches "
+        "| params | seconds |",
+        "|---|---:|---|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         kerr = next(
             v for key, v in r.items() if key.startswith("model_error_") and key != "model_error_1step"
         )
         lines.append(
-            f"| {r['env']} | {r['step']} | {r['model_error_1step']:.3f} | {kerr:.3f} | "
-            f"{r['batches']} × {r['batch_size']} | {r['ref_batches']} | {r['n_params']} | "
-            f"{r['seconds']:.0f} |"
+            f"| {r['env']} | {r['step']} | {r.get('variant', 'correct')} | {r['model_error_1step']:.3f} | "
+            f"{kerr:.3f} | {r['batches']} × {r['batch_size']} ({r['minibatch_size']}) | {r['ref_batches']} | "
+            f"{r['n_params']} | {r['seconds']:.0f} |"
         )
     lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
     out = directory / "table.md"
