@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
     import gymnasium as gym
+    import torch
 
-    from rlcv.dynamics import EnsembleDynamics
+    from rlcv.dynamics import DynamicsModel, EnsembleDynamics
     from rlcv.estimators.base import GradientEstimator
     from rlcv.policies import GaussianPolicy
     from rlcv.rollout import RolloutBatch
@@ -90,22 +91,33 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
+    import gymnasium as gym
     import torch
 
+    from rlcv.errors import RlcvError
     from rlcv.policies import GaussianPolicy
 
-    space = env.single_action_space if hasattr(env, "single_action_space") else env.action_space
-    obs_space = (
-        env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
-    )
+    space = getattr(env, "single_action_space", env.action_space)
+    obs_space = getattr(env, "single_observation_space", env.observation_space)
+    if not isinstance(space, gym.spaces.Box) or obs_space.shape is None:
+        raise RlcvError(f"gradcheck needs a Box action space and a shaped observation; got {space}.")
     policy = GaussianPolicy(obs_space.shape[0], space, hidden_sizes=[], ortho_init=False)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        linear = policy.mean_net[0]
+        linear = linear_layer(policy)
         linear.weight.copy_(-0.3 * torch.randn(linear.weight.shape, generator=g))
         linear.bias.copy_(0.2 * torch.randn(linear.bias.shape, generator=g))
         policy.log_std.fill_(math.log(0.5))
     return policy
+
+
+def linear_layer(policy: GaussianPolicy) -> torch.nn.Linear:
+    """The one linear layer of a policy made by :func:`linear_policy` (hidden_sizes=[])."""
+    import torch
+
+    layer = policy.mean_net[0]
+    assert isinstance(layer, torch.nn.Linear)
+    return layer
 
 
 def collect(
@@ -117,7 +129,8 @@ def collect(
     from rlcv.collector import Collector
     from rlcv.normalize import ObsNormalizer, RewardScaler
 
-    horizon = gym.make(env_id, **env_kwargs).unwrapped.horizon
+    lqr: Any = gym.make(env_id, **env_kwargs).unwrapped  # an LQREnv: its horizon is fixed
+    horizon = lqr.horizon
     envs = gym.make_vec(
         env_id,
         num_envs=n_envs,
@@ -252,7 +265,8 @@ def run_gradcheck(
     env_kwargs = dict(env_kwargs or {})
     torch.manual_seed(seed)
     env = gym.make(env_id, **env_kwargs)
-    horizon = env.unwrapped.horizon
+    lqr: Any = env.unwrapped  # an LQREnv: its horizon is fixed
+    horizon = lqr.horizon
     policy = linear_policy(env, seed)
 
     # Critic and learned model are fitted on data disjoint from the evaluation batches.
@@ -262,9 +276,11 @@ def run_gradcheck(
     # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
     est = make_estimator(estimator, env, k=k, eta=eta, cut_at_terminations=cut_at_terminations)
     if hasattr(est, "use_model"):
+        dynamics: DynamicsModel
         if model == "exact":
             dynamics = ExactDynamics(env)
         elif model == "learned":
+            assert isinstance(env.action_space, gym.spaces.Box)  # linear_policy checked it
             dynamics = fit_model(train_batch, env.action_space, horizon=max(1, k), steps=model_steps)
         else:
             raise ValueError("model must be 'exact' or 'learned'")
@@ -279,7 +295,8 @@ def run_gradcheck(
     old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
     # Sample (t, n) sits at flat index t·N + n; estimate m owns envs m·E .. (m+1)·E − 1.
     env_of_sample = torch.arange(obs.shape[0]) % batch.n_envs
-    params = [policy.mean_net[0].weight, policy.mean_net[0].bias, policy.log_std]
+    linear = linear_layer(policy)
+    params = [linear.weight, linear.bias, policy.log_std]
     grads = np.zeros((estimates, sum(p.numel() for p in params)))
     for m in range(estimates):
         idx = torch.nonzero((env_of_sample // episodes) == m).squeeze(1)

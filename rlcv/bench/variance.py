@@ -481,7 +481,9 @@ def run_variance(
     run_settings = getattr(cfg, "estimator_settings", None)
     if not isinstance(run_settings, MBMFSettings):
         run_settings = MBMFSettings()
-    obs_dim, act_dim = session.envs.single_observation_space.shape[0], space.shape[0]
+    obs_shape = session.envs.single_observation_space.shape
+    assert obs_shape is not None and space.shape is not None  # the MuJoCo checkpoints this bench reads
+    obs_dim, act_dim = obs_shape[0], space.shape[0]
 
     # 1. the model, on data no evaluation batch contains
     model = EnsembleDynamics(
