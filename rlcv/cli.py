@@ -295,13 +295,18 @@ def main(argv: list[str] | None = None) -> int:
         "plot": _plot,
     }
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a usage error (2, already printed by _Parser.error)
+            return exc.code if isinstance(exc.code, int) else 2
         return handlers[args.command](args)
     except TrainingInterrupted as exc:
         print(f"rlcv: {exc}", file=sys.stderr)
         return 130
     except RlcvError as exc:
-        print(f"rlcv: error: {exc}", file=sys.stderr)
+        # One line even where the message quotes a library's multi-line text (e.g. torch's
+        # state-dict mismatch report).
+        print(f"rlcv: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rlcv: interrupted.", file=sys.stderr)

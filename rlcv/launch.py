@@ -184,6 +184,7 @@ def train(request: TrainRequest) -> Path:
     except BaseException:
         published = not run.is_staged and run.is_run()
         run.discard()
+        lock.release()  # its file sits in the parent folder, which may be ours to remove
         if not published:
             _remove_empty(created)
         raise
@@ -302,6 +303,7 @@ def resume(request: ResumeRequest) -> Path:
     if request.steps is not None and request.steps < 1:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
     name = _checkpoint_name(run, request.checkpoint)
+    run.metrics_rows()  # a damaged metrics.csv is reported before anything is written
     new_config, changes = _resume_changes(meta, request.overrides)
     lock = RunLock(run.path)
     lock.acquire()
@@ -367,6 +369,8 @@ def evaluate_run(
     """`rlcv eval`: deterministic evaluation of a run's final policy (else its last checkpoint)."""
     run = RunDir(run_dir)
     meta = run.read_meta()
+    check_algo(meta["algo"])
+    check_env_id(meta["env"])
     if episodes < 1:
         raise RlcvError(f"--episodes must be >= 1, got {episodes}.")
     if meta["algo"] in SB3_ALGOS:
