@@ -5,6 +5,7 @@ taken before and compared after). The CLI runs in-process (``rlcv.cli.main``), s
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from collections.abc import Callable
@@ -17,7 +18,9 @@ import pytest
 import torch
 import yaml
 
+from rlcv.bench.checks import check_gradcheck_args
 from rlcv.cli import main
+from rlcv.errors import RlcvError
 from rlcv.run_lock import RunLock
 
 ENV = "rlcv/LQR-v0"
@@ -291,8 +294,22 @@ CASES = [
     Case("resume-last-corrupt", RES("--steps", "800"), _write("R/checkpoints/last.pt", b"junk"), True),
     Case("resume-last-list", RES("--steps", "800"), _save("R/checkpoints/last.pt", [1, 2]), True),
     Case("resume-last-wrong-keys", RES("--steps", "800"), _save("R/checkpoints/last.pt", {"x": 1}), True),
-    Case("resume-last-wrong-types", RES("--steps", "800"), _save("R/checkpoints/last.pt", {"step": 1,
-         "agent": 5, "obs_normalizer": {}, "reward_scaler": {}, "collector": {}, "torch_rng": 0}), True),
+    Case(
+        "resume-last-wrong-types",
+        RES("--steps", "800"),
+        _save(
+            "R/checkpoints/last.pt",
+            {
+                "step": 1,
+                "agent": 5,
+                "obs_normalizer": {},
+                "reward_scaler": {},
+                "collector": {},
+                "torch_rng": 0,
+            },
+        ),
+        True,
+    ),
     Case("resume-last-missing", RES("--steps", "800"), _remove("R/checkpoints/last.pt"), True),
     Case("resume-steps-fewer", RES("--steps", "200"), needs_run=True, expect="does not exceed"),
     Case("resume-steps-equal", RES("--steps", "400"), needs_run=True, expect="does not exceed"),
@@ -321,8 +338,12 @@ CASES = [
     Case("eval-render-kwargs", ["eval", "R"], _edit_meta(env_kwargs={"render_mode": "human"}), True),
     Case("eval-policy-list", ["eval", "R"], _save("R/policy.pt", [1]), True),
     Case("eval-policy-no-weights", ["eval", "R"], _save("R/policy.pt", {"format": "x"}), True),
-    Case("eval-policy-wrong-shapes", ["eval", "R"], _save("R/policy.pt", {"policy": {"w": torch.ones(2)},
-         "obs_normalizer": {}}), True),
+    Case(
+        "eval-policy-wrong-shapes",
+        ["eval", "R"],
+        _save("R/policy.pt", {"policy": {"w": torch.ones(2)}, "obs_normalizer": {}}),
+        True,
+    ),
     Case("eval-model-pt-corrupt", ["eval", "R"], _old_layout(b"PK\x03\x04junk"), True, "corrupt"),
     Case("eval-model-pt-list", ["eval", "R"], _old_layout([1, 2]), True, "not an rlcv checkpoint"),
     Case("eval-last-only-corrupt", ["eval", "R"], _last_only(b"junk"), True, "corrupt"),
@@ -363,7 +384,10 @@ def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
-            out[str(path.relative_to(root))] = (path.stat().st_mode, b"" if path.is_dir() else path.read_bytes())
+            out[str(path.relative_to(root))] = (
+                path.stat().st_mode,
+                b"" if path.is_dir() else path.read_bytes(),
+            )
     return out
 
 
@@ -410,3 +434,35 @@ def test_a_held_lock_is_an_error_naming_the_pid(base_run: Path, tmp_path: Path, 
         assert f"pid {os.getpid()}" in capsys.readouterr().err
     assert not (tmp_path / "NEW").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["R"]
+
+
+# ---------------------------------------------------------------------------- bench argument checks
+
+
+def _gradcheck_args(**changes: object) -> argparse.Namespace:
+    values = {"k": 3, "alpha": 0.01, "estimates": 2000, "episodes": 10, "eta": 1.0, "seed": 0, **changes}
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"k": -1}, "--k must be >= 0, got -1"),
+        ({"alpha": 0.0}, "--alpha must be in (0, 1)"),
+        ({"alpha": 1.0}, "--alpha must be in (0, 1)"),
+        ({"alpha": float("nan")}, "--alpha must be in (0, 1)"),
+        ({"estimates": 1}, "--estimates must be >= 2, got 1"),
+        ({"episodes": 0}, "--episodes must be >= 2, got 0"),
+        ({"eta": float("inf")}, "--eta must be a finite number"),
+        ({"seed": -1}, "--seed must be in [0, 2**32)"),
+    ],
+)
+def test_gradcheck_argument_checks(changes: dict, message: str) -> None:
+    with pytest.raises(RlcvError) as info:
+        check_gradcheck_args(_gradcheck_args(**changes))
+    assert message in str(info.value)
+
+
+def test_gradcheck_defaults_and_k_zero_pass() -> None:
+    check_gradcheck_args(_gradcheck_args())
+    check_gradcheck_args(_gradcheck_args(k=0, estimates=2, episodes=2))
