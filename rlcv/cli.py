@@ -223,9 +223,15 @@ def _eval(args: argparse.Namespace) -> int:
         _writable_dir(Path(args.video), "--video")
     if args.grid is not None:
         _writable_file(args.grid, "--grid")
-    result = evaluate_run(
-        args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
-    )
+    try:
+        result = evaluate_run(
+            args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
+        )
+    except OSError as exc:  # e.g. a full disk while writing videos or the grid
+        raise RlcvError(
+            f"cannot write the evaluation's output ({exc.strerror or exc}: {exc.filename or ''}); free "
+            "space or choose another --video/--grid path."
+        ) from exc
     metrics = result.get("metrics")  # envs with their own evaluation (generator envs) add metrics
     if args.json:
         out = {
@@ -280,7 +286,11 @@ def _plot(args: argparse.Namespace) -> int:
         else Path("curves.png")
     )
     _writable_file(str(out), "--out")
-    print(f"wrote {plot_runs(args.run_dirs, out, metric=args.metric)}")
+    try:
+        written = plot_runs(args.run_dirs, out, metric=args.metric)
+    except OSError as exc:  # e.g. a full disk
+        raise RlcvError(f"cannot write '{out}' ({exc.strerror or exc}); choose another --out.") from exc
+    print(f"wrote {written}")
     return 0
 
 

@@ -48,7 +48,7 @@ from rlcv.config import CommonConfig, build_config
 from rlcv.env_factory import make_env
 from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
-from rlcv.finite import check_env_data, check_parameters
+from rlcv.finite import check_env_data, check_parameters, raised_by_a_distribution
 from rlcv.normalize import ObsNormalizer, load_rms, rms_state
 from rlcv.recorder import Recorder
 from rlcv.run_dir import RunDir
@@ -338,10 +338,18 @@ class SB3Trainer:
                         callback=_RecorderCallback(self, recorder),
                         reset_num_timesteps=False,
                     )
-                except (ValueError, RuntimeError):
-                    # A diverged update fails inside SB3 (e.g. a Normal with NaN loc) before our
-                    # callback sees it: name it by the weights, not by the text of the exception.
+                except (ValueError, RuntimeError) as exc:
+                    # A diverged update fails inside SB3 (e.g. a Normal with NaN loc or zero scale)
+                    # before our callback sees it: judged by the weights and by where the exception
+                    # was raised, not by its text.
                     check_parameters(algorithm.policy, self.algo, algorithm.num_timesteps)
+                    if raised_by_a_distribution(exc):
+                        raise RlcvError(
+                            f"{self.algo} diverged: an update before step {algorithm.num_timesteps} made the "
+                            f"policy distribution invalid (the loss, not the env, is the cause); lower "
+                            f"learning_rate (--set learning_rate=...) and, if the run has one, resume "
+                            f"from an earlier checkpoint (`--from step_N.pt`)."
+                        ) from exc
                     raise
             # model.zip last, written whole then renamed: its presence means the run finished
             # (RunDir.is_finished).

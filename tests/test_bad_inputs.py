@@ -21,6 +21,7 @@ import yaml
 from rlcv.bench.checks import check_gradcheck_args
 from rlcv.cli import main
 from rlcv.errors import RlcvError
+from rlcv.finite import check_parameters, raised_by_a_distribution
 from rlcv.run_lock import RunLock
 
 ENV = "rlcv/LQR-v0"
@@ -268,6 +269,13 @@ CASES = [
     Case("nan-obs-first-update", NEW(env="badtest/NanObs-v0"), expect="non-finite observation"),
     Case("trpo-nan-first-update", NEW(env="badtest/NanReward-v0", algo="trpo")),
     Case(
+        "sb3-diverges-first-update",
+        ["train", "--algo", "sb3-ppo", "--env", "Pendulum-v1", "--steps", "512", "--no-progress"]
+        + ["--set", "learning_rate=1e30", "n_steps=128", "batch_size=64", "n_epochs=1"],
+        expect="sb3-ppo diverged",
+    ),
+    Case("sb3-nan-reward", NEW(env="badtest/NanReward-v0", algo="sb3-ppo"), expect="non-finite reward"),
+    Case(
         "bgan-reinforce-on-box",
         ["train", "--algo", "bgan-reinforce", "--env", ENV, "--steps", "9", "--run-dir", "NEW"],
         expect="for Box actions use --algo bgan on a generator env",
@@ -470,3 +478,22 @@ def test_gradcheck_argument_checks(changes: dict, message: str) -> None:
 def test_gradcheck_defaults_and_k_zero_pass() -> None:
     check_gradcheck_args(_gradcheck_args())
     check_gradcheck_args(_gradcheck_args(k=0, estimates=2, episodes=2))
+
+
+def test_non_finite_weights_are_named_as_the_optimisation() -> None:
+    layer = torch.nn.Linear(2, 1)
+    check_parameters(layer, "sb3-ppo", 100)
+    with torch.no_grad():
+        layer.bias.fill_(float("inf"))
+    with pytest.raises(
+        RlcvError, match="sb3-ppo diverged: the update ending at step 100 made 'bias' non-finite"
+    ):
+        check_parameters(layer, "sb3-ppo", 100)
+
+
+def test_a_distribution_error_is_recognised_by_where_it_was_raised() -> None:
+    try:
+        torch.distributions.Normal(torch.zeros(1), torch.zeros(1), validate_args=True)
+    except ValueError as exc:
+        assert raised_by_a_distribution(exc)
+    assert not raised_by_a_distribution(ValueError("nan in the text only"))
