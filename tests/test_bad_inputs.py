@@ -6,6 +6,7 @@ taken before and compared after). The CLI runs in-process (``rlcv.cli.main``), s
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -497,3 +498,33 @@ def test_a_distribution_error_is_recognised_by_where_it_was_raised() -> None:
     except ValueError as exc:
         assert raised_by_a_distribution(exc)
     assert not raised_by_a_distribution(ValueError("nan in the text only"))
+
+
+def _disk_full(*_: object, **__: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_at_the_first_checkpoint_leaves_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("rlcv.checkpoint.torch.save", _disk_full)
+    assert main(NEW()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlcv: error: cannot write to the run directory") and "No space left" in err
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_during_a_resume_keeps_the_run_resumable(
+    base_run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(base_run, tmp_path / "R")
+    monkeypatch.setattr("rlcv.checkpoint.torch.save", _disk_full)
+    assert main(RES("--steps", "800")) == 2
+    assert "No space left" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(RES("--steps", "800")) == 0
+    rows = (tmp_path / "R/metrics.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [200, 400, 600, 800]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R"]
