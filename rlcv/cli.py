@@ -43,21 +43,23 @@ def _writable_file(path_text: str, flag: str) -> Path:
     path = Path(path_text)
     if path.is_dir():
         raise RlcvError(f"{flag} '{path}' is a folder; give a file path.")
-    _writable_dir(path.parent, flag, must_be_dir=True)
+    _writable_dir(path.parent, flag, shown=path)
     return path
 
 
-def _writable_dir(path: Path, flag: str, *, must_be_dir: bool = False) -> None:
-    """``path`` is a writable folder, or the nearest existing folder above it is writable."""
+def _writable_dir(path: Path, flag: str, *, shown: Path | None = None) -> None:
+    """``path`` is a writable folder, or the nearest existing folder above it is writable
+    (``shown``: the path the user gave, for the message)."""
+    shown = shown or path
     existing = path
     while not existing.exists():
         if existing.parent == existing:
             break
         existing = existing.parent
     if not existing.is_dir():
-        raise RlcvError(f"{flag} '{path}' lies below '{existing}', which is a file; choose another path.")
+        raise RlcvError(f"{flag} '{shown}' lies below '{existing}', which is a file; choose another path.")
     if not os.access(existing, os.W_OK | os.X_OK) or str(existing.resolve()).startswith(("/proc", "/sys")):
-        raise RlcvError(f"{flag} '{path}' cannot be written ('{existing}' is read-only); choose another.")
+        raise RlcvError(f"{flag} '{shown}' cannot be written ('{existing}' is read-only); choose another.")
 
 
 def build_parser() -> argparse.ArgumentParser:

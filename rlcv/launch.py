@@ -64,7 +64,11 @@ def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict
     if config_file:
         values.update(load_yaml(config_file))
     values.update(overrides)
-    return build_config(_backend(algo).config_class(algo), values)
+    try:
+        return build_config(_backend(algo).config_class(algo), values)
+    except RlcvError as exc:  # name this algo and env in the `rlcv config` hint
+        text = str(exc).replace("--algo ALGO --env ENV", f"--algo {algo} --env {env}")
+        raise RlcvError(text) from exc
 
 
 SEED_LIMIT = 2**32  # numpy and Gymnasium seeds live in [0, 2**32)
