@@ -331,6 +331,7 @@ def resume(request: ResumeRequest) -> Path:
             if meta_new != meta:
                 run.write_meta(meta_new)
             run.log_command(request.command)
+            run.set_aside_checkpoints_after(trainer.step)  # --from: later ones are another history
             trainer.train(
                 run, total_steps=int(meta_new["steps"]), progress=request.progress, resume_step=trainer.step
             )

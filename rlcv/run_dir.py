@@ -171,6 +171,20 @@ class RunDir:
             object.__setattr__(self, "path", self._final)
             object.__setattr__(self, "_final", None)
 
+    def set_aside_checkpoints_after(self, step: int) -> list[Path]:
+        """Move ``step_M.pt`` with M > ``step`` to ``checkpoints/superseded/`` (a resume ``--from`` an
+        earlier checkpoint starts another history: its own step_M.pt must not mix with the old
+        ones, and nothing is deleted). Returns the new paths."""
+        moved = []
+        for path in sorted(self.checkpoints.glob("step_*.pt")):
+            parsed = _parse_step(path.stem.removeprefix("step_"))
+            if parsed is not None and parsed > step:
+                target = self.checkpoints / "superseded" / path.name
+                target.parent.mkdir(exist_ok=True)
+                os.replace(path, target)
+                moved.append(target)
+        return moved
+
     # -- config.yaml ---------------------------------------------------------------------------
     def is_run(self) -> bool:
         return self.config.is_file()

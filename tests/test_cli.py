@@ -447,15 +447,19 @@ def test_resume_applies_safe_keys_and_records_them(tmp_path: Path) -> None:
 
 
 def test_resume_from_an_earlier_checkpoint_drops_later_rows(tmp_path: Path, capsys) -> None:
-    run, ref = tmp_path / "R", tmp_path / "REF"
+    run = tmp_path / "R"
     _lqr_run(run)
-    _lqr_run(ref, steps=400)
-    assert (
-        main(["train", "--resume", str(run), "--from", "step_200.pt", "--steps", "400", "--no-progress"]) == 0
-    )
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt"))[-1] == "step_000000600.pt"
+    argv = ["train", "--resume", str(run), "--from", "step_200.pt", "--steps", "400", "--no-progress"]
+    assert main(argv) == 0
     assert [int(r["step"]) for r in _rows(run)] == [200, 400]
     assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 400
-    # From step 200 the resumed run is a resumed run (fresh episodes), so only its steps are compared.
+    # The old history's later step checkpoint is set aside, not mixed with the new one, not deleted.
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt")) == [
+        "step_000000200.pt",
+        "step_000000400.pt",
+    ]
+    assert (run / "checkpoints" / "superseded" / "step_000000600.pt").is_file()
     capsys.readouterr()
     assert main(["eval", str(run), "--episodes", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["episodes"] == 1
