@@ -127,7 +127,8 @@ class BGAN(PolicyGradientAgent):
     def check_action_space(self, action_space: gym.Space) -> None:
         if self.discrete_only and self.continuous:
             raise RlcvError(
-                f"{self.algo} is a baseline for discrete generators; use --algo bgan for Box actions."
+                f"{self.algo} is a baseline for discrete generators; for Box actions use --algo bgan on a "
+                f"generator env (rlcv/BGAN-DigitsCont-v0), or --algo ppo/trpo on other envs."
             )
         if not isinstance(action_space, gym.spaces.MultiBinary | gym.spaces.MultiDiscrete | gym.spaces.Box):
             raise RlcvError(

@@ -40,9 +40,15 @@ def load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RlcvError(f"checkpoint '{path}' not found; check the run directory (its checkpoints/ folder).")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged zip / pickle stream
         raise RlcvError(
-            f"checkpoint '{path}' is corrupt or not an rlcv checkpoint ({type(exc).__name__}); resume from "
-            f"another file in checkpoints/ or start a new run with a different --run-dir."
+            f"checkpoint '{path}' is corrupt or not an rlcv checkpoint ({type(exc).__name__}); resume "
+            f"from another file in checkpoints/ (`--from step_N.pt`) or start a new run."
         ) from exc
+    if not isinstance(state, dict):
+        raise RlcvError(
+            f"checkpoint '{path}' holds a {type(state).__name__}, not an rlcv checkpoint; resume from "
+            f"another file in checkpoints/ (`--from step_N.pt`) or start a new run."
+        )
+    return state

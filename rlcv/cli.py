@@ -1,15 +1,32 @@
-"""The `rlcv` command: train, eval, envs, bench."""
+"""The `rlcv` command: train, eval, config, envs, plot, bench.
+
+Every input error ends the same way: one stderr line ``rlcv: error: ...`` and exit status 2, with
+nothing written (argparse's own errors included, see :class:`_Parser`). Ctrl-C exits with 130.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
-from rlcv.errors import RlcvError
+from rlcv.errors import RlcvError, TrainingInterrupted
 
 
-def _env_kwargs(text: str) -> dict:
+class _Parser(argparse.ArgumentParser):
+    """argparse prints its usage and the error on several lines; rlcv promises one line."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("rlcv").strip()
+        hint = f" (see `rlcv {command} --help`)" if command else " (see `rlcv --help`)"
+        print(f"rlcv: error: {command + ': ' if command else ''}{message}{hint}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _env_kwargs(text: str) -> dict[str, Any]:
     import yaml
 
     try:
@@ -21,15 +38,39 @@ def _env_kwargs(text: str) -> dict:
     return value
 
 
+def _writable_file(path_text: str, flag: str) -> Path:
+    """An output file path whose folder exists (or can be made) and is writable; nothing is created."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise RlcvError(f"{flag} '{path}' is a folder; give a file path.")
+    _writable_dir(path.parent, flag, shown=path)
+    return path
+
+
+def _writable_dir(path: Path, flag: str, *, shown: Path | None = None) -> None:
+    """``path`` is a writable folder, or the nearest existing folder above it is writable
+    (``shown``: the path the user gave, for the message)."""
+    shown = shown or path
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RlcvError(f"{flag} '{shown}' lies below '{existing}', which is a file; choose another path.")
+    if not os.access(existing, os.W_OK | os.X_OK) or str(existing.resolve()).startswith(("/proc", "/sys")):
+        raise RlcvError(f"{flag} '{shown}' cannot be written ('{existing}' is read-only); choose another.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlcv", description=__doc__)
+    parser = _Parser(prog="rlcv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train an agent; writes a run directory")
     train.add_argument("--algo", help="ppo, trpo, sb3-ppo, sb3-trpo")
     train.add_argument("--env", help="Gymnasium env id, e.g. HalfCheetah-v5 or rlcv/LQR-v0")
     train.add_argument("--steps", "-n", type=int, help="total env steps")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="in [0, 2**32); default 0")
     train.add_argument("--config", dest="config_file", help="YAML file of config overrides")
     train.add_argument(
         "--set",
@@ -41,12 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024",
     )
     train.add_argument("--run-dir", help="output folder (default runs/ALGO_ENV_sSEED)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its last checkpoint (accepts --steps, --from and --set of the keys "
+        "listed in rlcv.launch.RESUMABLE_KEYS)",
+    )
+    train.add_argument(
+        "--from",
+        dest="from_checkpoint",
+        metavar="step_N.pt",
+        help="with --resume: start from this file of RUN_DIR/checkpoints/ instead of last.pt",
+    )
     train.add_argument("--n-envs", type=int, help="parallel envs (config key n_envs)")
     train.add_argument("--eval-freq", type=int, help="env steps between evaluations (config key eval_freq)")
     train.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
     train.add_argument("--num-threads", type=int, help="torch threads")
-    train.add_argument("--env-kwargs", type=_env_kwargs, help="JSON/YAML mapping passed to gym.make")
+    train.add_argument("--env-kwargs", help="JSON/YAML mapping passed to gym.make")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     ev = sub.add_parser("eval", help="evaluate a run's policy deterministically")
@@ -60,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("envs", help="list the registered rlcv/ environments")
+
+    cfg = sub.add_parser(
+        "config", help="the resolved config of --algo on --env: every key, its type, default and meaning"
+    )
+    cfg.add_argument("--algo", required=True)
+    cfg.add_argument("--env", required=True)
+    cfg.add_argument("--config", dest="config_file", help="YAML file of config overrides")
+    cfg.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
 
     _add_bench_parsers(sub)
 
@@ -75,11 +135,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
-    from rlcv.launch import TrainRequest, resume, train
+    from rlcv.config import parse_overrides
+    from rlcv.launch import ResumeRequest, TrainRequest, check_seed, resume, train
 
+    overrides = parse_overrides(args.overrides)
+    for key in ("n_envs", "eval_freq", "eval_episodes", "num_threads"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.seed is not None:
+        check_seed(args.seed)
     if args.resume:
-        run_dir = resume(args.resume, steps=args.steps, progress=not args.no_progress, command=argv)
+        extra = [
+            flag
+            for flag, given in (
+                ("--config", args.config_file),
+                ("--run-dir", args.run_dir),
+                ("--env-kwargs", args.env_kwargs),
+                ("--n-envs", args.n_envs),
+            )
+            if given is not None
+        ]
+        if extra:
+            raise RlcvError(
+                f"{', '.join(extra)} cannot be used with --resume (they shape the saved state); resume "
+                "accepts --steps, --from and --set of the keys `rlcv train --help` names."
+            )
+        run_dir = resume(
+            ResumeRequest(
+                run_dir=args.resume,
+                steps=args.steps,
+                overrides=overrides,
+                checkpoint=args.from_checkpoint,
+                algo=args.algo,
+                env=args.env,
+                seed=args.seed,
+                progress=not args.no_progress,
+                command=argv,
+            )
+        )
     else:
+        if args.from_checkpoint is not None:
+            raise RlcvError("--from needs --resume RUN_DIR (it names a checkpoint of that run).")
         missing = [
             flag
             for flag, v in (("--algo", args.algo), ("--env", args.env), ("--steps", args.steps))
@@ -87,24 +183,14 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         ]
         if missing:
             raise RlcvError(f"rlcv train needs {', '.join(missing)} (or --resume RUN_DIR).")
-        from rlcv.config import parse_overrides
-
-        overrides = parse_overrides(args.overrides)
-        for key, flag in (
-            ("n_envs", "n_envs"),
-            ("eval_freq", "eval_freq"),
-            ("eval_episodes", "eval_episodes"),
-            ("num_threads", "num_threads"),
-            ("env_kwargs", "env_kwargs"),
-        ):
-            if getattr(args, flag) is not None:
-                overrides[key] = getattr(args, flag)
+        if args.env_kwargs is not None:
+            overrides["env_kwargs"] = _env_kwargs(args.env_kwargs)
         run_dir = train(
             TrainRequest(
                 algo=args.algo,
                 env=args.env,
                 steps=args.steps,
-                seed=args.seed,
+                seed=0 if args.seed is None else args.seed,
                 config_file=args.config_file,
                 overrides=overrides,
                 run_dir=args.run_dir,
@@ -116,12 +202,38 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from rlcv.launch import evaluate_run
+def _config(args: argparse.Namespace) -> int:
+    from rlcv.config import describe, format_config, parse_overrides
+    from rlcv.env_factory import check_env_id
+    from rlcv.launch import check_algo, resolve_config
 
-    result = evaluate_run(
-        args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
-    )
+    check_algo(args.algo)
+    check_env_id(args.env)
+    config = resolve_config(args.algo, args.env, args.config_file, parse_overrides(args.overrides))
+    print(f"# rlcv config --algo {args.algo} --env {args.env}  (value  # type, default: meaning)")
+    print(format_config(describe(config)))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rlcv.launch import check_seed, evaluate_run
+
+    check_seed(args.seed)
+    if args.video is not None:
+        if Path(args.video).exists() and not Path(args.video).is_dir():
+            raise RlcvError(f"--video '{args.video}' is a file; give a folder for the videos.")
+        _writable_dir(Path(args.video), "--video")
+    if args.grid is not None:
+        _writable_file(args.grid, "--grid")
+    try:
+        result = evaluate_run(
+            args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
+        )
+    except OSError as exc:  # e.g. a full disk while writing videos or the grid
+        raise RlcvError(
+            f"cannot write the evaluation's output ({exc.strerror or exc}: {exc.filename or ''}); free "
+            "space or choose another --video/--grid path."
+        ) from exc
     metrics = result.get("metrics")  # envs with their own evaluation (generator envs) add metrics
     if args.json:
         out = {
@@ -166,8 +278,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rlcv.plotting import plot_runs
 
     out = (
@@ -177,28 +287,52 @@ def _plot(args: argparse.Namespace) -> int:
         if len(args.run_dirs) == 1
         else Path("curves.png")
     )
-    print(f"wrote {plot_runs(args.run_dirs, out, metric=args.metric)}")
+    _writable_file(str(out), "--out")
+    try:
+        written = plot_runs(args.run_dirs, out, metric=args.metric)
+    except OSError as exc:  # e.g. a full disk
+        raise RlcvError(f"cannot write '{out}' ({exc.strerror or exc}); choose another --out.") from exc
+    print(f"wrote {written}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
     handlers = {
         "train": lambda a: _train(a, argv),
         "eval": _eval,
+        "config": _config,
         "envs": _envs,
         "bench": _bench,
         "plot": _plot,
     }
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a usage error (2, already printed by _Parser.error)
+            return exc.code if isinstance(exc.code, int) else 2
         return handlers[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"rlcv: {exc}", file=sys.stderr)
+        return 130
     except RlcvError as exc:
-        print(f"rlcv: error: {exc}", file=sys.stderr)
+        # One line even where the message quotes a library's multi-line text (e.g. torch's
+        # state-dict mismatch report).
+        print(f"rlcv: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rlcv: interrupted; resume with `rlcv train --resume RUN_DIR`.", file=sys.stderr)
+        print("rlcv: interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not an input error: still one line, the traceback on request
+        if os.environ.get("RLCV_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(
+            f"rlcv: internal error: {type(exc).__name__}: {first}"
+            " (a bug; rerun with RLCV_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def _build_flat(cls: type[T], values: dict[str, Any], extra_names: list[str]) ->
         if key not in names:
             raise RlcvError(
                 f"unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, names + extra_names)}"
-                f" Valid keys: see `rlcv train --algo ... --help` or the preset YAML."
+                f" List the valid keys with `rlcv config --algo ALGO --env ENV`."
             )
         kwargs[key] = _coerce(key, value, hints[key])
     return cls(**kwargs)
@@ -174,7 +174,7 @@ def build_config(cls: type[T], values: dict[str, Any]) -> T:
             raise RlcvError(
                 f"unknown config key '{key}' for {cls.__name__} with estimator '{name}'."
                 f"{did_you_mean(key, agent_names + settings_names)}"
-                f" Valid keys: see `rlcv train --algo ... --help` or the preset YAML."
+                f" List the valid keys with `rlcv config --algo ALGO --env ENV`."
             )
     own["estimator_settings"] = _build_flat(settings_cls, rest, agent_names)
     hints = typing.get_type_hints(cls)
@@ -212,9 +212,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise RlcvError(f"config file '{path}' not found; pass an existing YAML file to --config.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise RlcvError(f"config file '{path}' is not valid YAML ({str(exc).splitlines()[0]}).") from exc
+    except UnicodeDecodeError as exc:
+        raise RlcvError(f"config file '{path}' is not UTF-8 text; save it as UTF-8 YAML.") from exc
+    except OSError as exc:
+        raise RlcvError(f"cannot read config file '{path}' ({exc.strerror}).") from exc
     if not isinstance(data, dict):
         raise RlcvError(f"config file '{path}' must hold a mapping of key: value pairs.")
     return data
@@ -241,3 +245,120 @@ def preset(algo: str, env_id: str) -> dict[str, Any]:
         merged.update(data.get("default") or {})
         merged.update(data.get(env_id) or {})
     return merged
+
+
+# -- documentation of the keys (`rlcv config`) -----------------------------------------------------------
+# One line per key where the dataclass field carries no comment of its own; a field's trailing
+# comment (or ``metadata={"help": ...}``) wins, so the text stays next to the code where there is one.
+KEY_HELP = {
+    "n_envs": "parallel environments; a rollout has n_steps * n_envs transitions",
+    "env_kwargs": "keyword arguments passed to gymnasium.make (also --env-kwargs)",
+    "normalize_obs": "standardise observations with running mean/std",
+    "normalize_reward": "scale rewards by a running std of the discounted return",
+    "clip_obs": "clip normalised observations to [-clip_obs, clip_obs]",
+    "clip_reward": "clip scaled rewards to [-clip_reward, clip_reward]",
+    "gamma": "discount factor in (0, 1]",
+    "hidden_sizes": "hidden layer widths of the policy and value networks",
+    "activation": "hidden activation: tanh or relu",
+    "log_std_init": "initial log standard deviation of Gaussian policies",
+    "ortho_init": "orthogonal weight initialisation",
+    "eval_episodes": "episodes per deterministic evaluation",
+    "num_threads": "torch intra-op threads",
+    "vectorization": "sync or async vector env",
+    "eta_mode": "how η is chosen: fixed, fitted, conservative or aggressive",
+    "estimator": "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it",
+    "n_steps": "env steps per env per update (rollout length)",
+    "batch_size": "minibatch size",
+    "n_epochs": "passes over each rollout",
+    "learning_rate": "Adam step size",
+    "gae_lambda": "λ of generalised advantage estimation",
+    "clip_range": "PPO ratio clip ε",
+    "ent_coef": "entropy bonus coefficient",
+    "vf_coef": "value-loss coefficient",
+    "max_grad_norm": "gradient-norm clipping threshold",
+    "target_kl": "KL bound (TRPO step size; PPO early stop when set)",
+    "normalize_advantage": "standardise advantages per batch",
+    "n_critic_updates": "value-function epochs per update",
+    "cg_max_steps": "conjugate-gradient iterations",
+    "cg_damping": "damping added to the Fisher-vector product",
+    "line_search_shrinking_factor": "backtracking factor of the line search",
+    "line_search_max_iter": "line-search steps before the update is rejected",
+    "reset_each_episode": "forget the bandit statistics at every episode start",
+    "controlled": "hyper-parameters the controller sets",
+    "perturb": "factors a PBT member's hyper-parameters are multiplied by",
+    "k": "model-rollout horizon of the MBMF control variate (0 = model-free)",
+    "eta": "control-variate scale η (eta_mode fixed)",
+    "cut_at_terminations": "stop model rollouts at predicted terminations",
+    "model_ensemble_size": "dynamics models in the ensemble",
+    "model_hidden_sizes": "hidden layer widths of each dynamics model",
+    "model_lr": "Adam step size of the dynamics model",
+    "model_weight_decay": "weight decay of the dynamics model",
+    "model_train_steps": "dynamics-model gradient steps per update",
+    "model_batch_size": "dynamics-model minibatch size",
+    "model_buffer_size": "transitions kept for dynamics-model training",
+    "predict_termination": "the model also predicts episode termination",
+}
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Trailing ``# comment`` of each field line in the source of ``cls`` and its bases."""
+    import inspect
+    import re
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for match in re.finditer(r"^    (\w+): [^\n=]+=[^\n#]*#\s*(.+)$", source, flags=re.M):
+            out[match.group(1)] = match.group(2).strip()
+    return out
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """One line of `rlcv config`."""
+
+    key: str
+    value: Any
+    default: Any
+    type: str
+    help: str
+
+
+def _type_name(annotation: Any) -> str:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return str(text).replace("typing.", "")
+
+
+def describe(config: Any) -> list[KeyDoc]:
+    """Every key of a resolved config (estimator settings flattened, as ``--set`` takes them) with
+    its value, default, type and meaning."""
+    docs = []
+    for obj in (config, getattr(config, "estimator_settings", None)):
+        if obj is None or not dataclasses.is_dataclass(obj):
+            continue
+        comments = _field_comments(type(obj))
+        for f in dataclasses.fields(obj):
+            if f.name == "estimator_settings":
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            meaning = f.metadata.get("help") or comments.get(f.name) or KEY_HELP.get(f.name, "")
+            docs.append(KeyDoc(f.name, getattr(obj, f.name), default, _type_name(f.type), meaning))
+    return docs
+
+
+def format_config(docs: list[KeyDoc]) -> str:
+    """YAML a --config file can hold; each line's comment gives type, default and meaning."""
+    lines = []
+    for d in docs:
+        value = yaml.safe_dump({d.key: d.value}, default_flow_style=True, width=1000).strip()[1:-1]
+        default = "" if d.default == d.value else f", default {d.default!r}"
+        lines.append(f"{value:<40} # {d.type}{default}: {d.help}".rstrip(": "))
+    return "\n".join(lines)

@@ -22,3 +22,7 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
         lowered = name.lower()
         matches = [c for c in candidates if lowered in c.lower()][:n]
     return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+class TrainingInterrupted(RlcvError):
+    """Ctrl-C during training; the message says where the run is (the CLI exits with 130)."""

@@ -101,8 +101,10 @@ def load_policy(run_dir: str | Path | RunDir) -> tuple[dict[str, Any], Policy, O
         policy_state, norm_state = state.get("policy"), state.get("obs_normalizer")
     else:
         state = checkpoint.load(run.checkpoint())
-        policy_state, norm_state = state.get("agent", {}).get("policy"), state.get("obs_normalizer")
-    if policy_state is None or norm_state is None:
+        agent = state.get("agent")
+        policy_state = agent.get("policy") if isinstance(agent, dict) else None
+        norm_state = state.get("obs_normalizer")
+    if not isinstance(policy_state, dict) or not isinstance(norm_state, dict):
         raise RlcvError(f"'{run}' holds no policy weights; the policy file is from another tool or damaged.")
     env = make_env(meta["env"], cfg.get("env_kwargs"))
     # The run's own agent builds the policy, so agents with their own policy classes (controllers,
@@ -119,7 +121,7 @@ def load_policy(run_dir: str | Path | RunDir) -> tuple[dict[str, Any], Policy, O
     try:
         policy.load_state_dict(policy_state)
         normalizer.load_state_dict(norm_state)
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RlcvError(f"the policy in '{run}' does not match its config.yaml ({exc}).") from exc
     normalizer.training = False
     return meta, policy, normalizer

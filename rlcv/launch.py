@@ -11,6 +11,7 @@ backends import neither this module nor each other, so there is no import cycle;
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +20,9 @@ from typing import Any
 from rlcv.agents import AGENTS, SB3_ALGOS
 from rlcv.config import build_config, load_yaml, preset
 from rlcv.env_factory import check_env_id
-from rlcv.errors import RlcvError, did_you_mean
+from rlcv.errors import RlcvError, TrainingInterrupted, did_you_mean
 from rlcv.run_dir import RunDir, default_run_dir, new_meta
+from rlcv.run_lock import RunLock
 
 
 @dataclass(kw_only=True)
@@ -62,46 +64,303 @@ def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict
     if config_file:
         values.update(load_yaml(config_file))
     values.update(overrides)
-    return build_config(_backend(algo).config_class(algo), values)
+    try:
+        return build_config(_backend(algo).config_class(algo), values)
+    except RlcvError as exc:  # name this algo and env in the `rlcv config` hint
+        text = str(exc).replace("--algo ALGO --env ENV", f"--algo {algo} --env {env}")
+        raise RlcvError(text) from exc
+
+
+SEED_LIMIT = 2**32  # numpy and Gymnasium seeds live in [0, 2**32)
+
+# Keys a resume may change: they steer the optimisation from the next update on and are read from
+# the config at use time (a trainer is rebuilt from the config on resume; the one value restored
+# from the checkpoint instead, the optimiser's learning rate, is set explicitly). Everything else
+# (algo, env, seed, network shapes, n_steps/n_envs, normalisation, the estimator and its model)
+# shapes the state in the checkpoint, so changing it mid-run is an error.
+RESUMABLE_KEYS = (
+    "learning_rate",
+    "clip_range",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "target_kl",
+    "n_epochs",
+    "eval_freq",
+    "eval_episodes",
+    "checkpoint_freq",
+    "num_threads",
+    "eta",
+    "log_z_decay",
+    "baseline_decay",
+    "temperature",
+)
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < SEED_LIMIT:
+        raise RlcvError(f"--seed must be in [0, 2**32), got {seed}.")
+
+
+def _created_parents(path: Path) -> list[Path]:
+    """Create the missing folders above a run (deepest last); returns them so a failed start can
+    remove them again ("no run directory touched")."""
+    missing = []
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            _remove_empty(missing)
+            raise RlcvError(
+                f"cannot create '{folder}' for the run directory ({exc.strerror}); choose a --run-dir in "
+                "a writable folder."
+            ) from exc
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def _check_run_path(path: Path) -> None:
+    """A run path must be a folder (or nothing yet) below folders, not below a file."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RlcvError(f"--run-dir '{path}' lies below '{parent}', which is a file; choose another.")
+            break
+    if path.exists() and not path.is_dir():
+        raise RlcvError(f"--run-dir '{path}' is a file; choose a folder path.")
+
+
+def _os_error(exc: OSError, run: RunDir) -> RlcvError:
+    return RlcvError(
+        f"cannot write to the run directory '{run}' ({exc.strerror or exc}); free space or fix the "
+        f"permissions, then rerun (or `rlcv train --resume {run}` if it holds a checkpoint)."
+    )
 
 
 def train(request: TrainRequest) -> Path:
-    """Start a new run; returns its directory."""
+    """Start a new run; returns its directory.
+
+    Order of effects: every check that needs no env; the run lock (rlcv.run_lock); the trainer
+    (creates and resets the envs); then the run is staged and published at its first checkpoint
+    (rlcv.run_dir). Any failure before the first checkpoint removes everything this process
+    created, so a rerun or another --run-dir is never blocked.
+    """
     check_algo(request.algo)
     if request.steps < 1:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
+    check_seed(request.seed)
     check_env_id(request.env)
     config = resolve_config(request.algo, request.env, request.config_file, request.overrides)
     run = RunDir(request.run_dir or default_run_dir(request.algo, request.env, request.seed))
+    _check_run_path(run.path)
     run.check_new()
-    trainer = _backend(request.algo).new_trainer(
-        algo=request.algo, env_id=request.env, config=config, seed=request.seed
-    )
-    # Everything that can fail on bad input (env id, kwargs, action space) has run: now create files.
-    meta = new_meta(
-        algo=request.algo,
-        env=request.env,
-        steps=request.steps,
-        seed=request.seed,
-        config=dataclasses.asdict(config),
-    )
-    run.create(meta, request.command)
-    trainer.train(run, total_steps=request.steps, progress=request.progress)
+    created = _created_parents(run.path)
+    lock = RunLock(run.path)
+    try:
+        lock.acquire()
+        run.check_new()  # again under the lock: a trainer that held it may have published meanwhile
+        trainer = _start(request.algo, request.env, config, request.seed)
+        meta = new_meta(
+            algo=request.algo,
+            env=request.env,
+            steps=request.steps,
+            seed=request.seed,
+            config=dataclasses.asdict(config),
+        )
+        run.stage(meta, request.command)
+        try:
+            trainer.train(run, total_steps=request.steps, progress=request.progress)
+        except OSError as exc:
+            raise _os_error(exc, run) from exc
+        except KeyboardInterrupt:
+            raise _interrupted(run) from None
+    except BaseException:
+        published = not run.is_staged and run.is_run()
+        run.discard()
+        lock.release()  # its file sits in the parent folder, which may be ours to remove
+        if not published:
+            _remove_empty(created)
+        raise
+    finally:
+        lock.release()
     return run.path
 
 
-def resume(
-    run_dir: str | Path, *, steps: int | None = None, progress: bool = True, command: list[str] | None = None
-) -> Path:
-    """Continue a run from ``checkpoints/last.pt``, optionally to a new ``steps`` target."""
-    run = RunDir(run_dir)
+def _interrupted(run: RunDir) -> TrainingInterrupted:
+    if run.is_staged:
+        return TrainingInterrupted(
+            f"interrupted before the first checkpoint; nothing was kept (rerun the command to start "
+            f"again at '{run._final}')."
+        )
+    return TrainingInterrupted(f"interrupted; resume with `rlcv train --resume {run.path}`.")
+
+
+def _start(algo: str, env: str, config: Any, seed: int) -> Any:
+    """The backend's new trainer; an env that fails to build or reset is a user error (its kwargs)."""
+    try:
+        return _backend(algo).new_trainer(algo=algo, env_id=env, config=config, seed=seed)
+    except (RlcvError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise RlcvError(
+            f"{env} failed to start ({type(exc).__name__}: {_first_line(exc)}); check --env-kwargs "
+            f"{config.env_kwargs} against the env's constructor."
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+@dataclass(kw_only=True)
+class ResumeRequest:
+    """`rlcv train --resume RUN_DIR`: what may change is listed in :data:`RESUMABLE_KEYS`."""
+
+    run_dir: str | Path
+    steps: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None  # --from: a file in checkpoints/ (default last.pt)
+    algo: str | None = None  # given only to be checked against the run's
+    env: str | None = None
+    seed: int | None = None
+    progress: bool = True
+    command: list[str] | None = None
+
+
+def _checkpoint_name(run: RunDir, name: str | None) -> str:
+    if name is None:
+        return "last.pt"
+    base = Path(name).name
+    match = re.fullmatch(r"step_(\d+)\.pt", base)
+    if match and not run.checkpoint(base).is_file():  # step_600.pt names step_000000600.pt
+        base = run.step_checkpoint(int(match.group(1))).name
+    if not run.checkpoint(base).is_file():
+        available = sorted(p.name for p in run.checkpoints.glob("*.pt")) if run.checkpoints.is_dir() else []
+        raise RlcvError(
+            f"--from '{name}': no such checkpoint in '{run.checkpoints}'. "
+            f"Available: {', '.join(available) or 'none'}."
+        )
+    return base
+
+
+def _resume_changes(meta: dict[str, Any], overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's config with ``overrides`` applied, and the changed keys; keys outside
+    :data:`RESUMABLE_KEYS` are an error."""
+    config = dict(meta["config"])
+    settings = dict(config.get("estimator_settings") or {})
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in RESUMABLE_KEYS:
+            raise RlcvError(
+                f"--set {key}=... cannot change on --resume (it shapes the saved state); resume accepts "
+                f"--steps, --from and --set of {', '.join(RESUMABLE_KEYS)}. Start a new run to change {key}."
+            )
+        if key in config:
+            config[key] = value
+        elif key in settings:
+            settings[key] = value
+        else:
+            raise RlcvError(
+                f"--set {key}=... does not apply to this run ({meta['algo']}); see `rlcv config --algo "
+                f"{meta['algo']} --env {meta['env']}` for its keys."
+            )
+        changes[key] = value
+    if "estimator_settings" in config and settings:
+        config["estimator_settings"] = settings
+    # Validate (types, ranges) with the same code as a new run.
+    built = build_config(_backend(meta["algo"]).config_class(meta["algo"]), config)
+    resolved = dataclasses.asdict(built)
+    flat = {**resolved, **(resolved.get("estimator_settings") or {})}
+    return resolved, {k: flat[k] for k in changes}
+
+
+def resume(request: ResumeRequest) -> Path:
+    """Continue a run from ``checkpoints/last.pt`` (or ``--from`` an earlier one), optionally to a new
+    ``steps`` target and with changed :data:`RESUMABLE_KEYS` (recorded in config.yaml's ``changes``
+    with the step they apply from, and in command.txt)."""
+    run = RunDir(request.run_dir)
     meta = run.read_meta()
     check_algo(meta["algo"])
-    trainer = _backend(meta["algo"]).resume_trainer(run, meta)
-    run.set_total_steps(meta, steps)
-    run.log_command(command)
-    trainer.train(run, total_steps=int(meta["steps"]), progress=progress, resume_step=trainer.step)
+    for flag, given, recorded in (
+        ("--algo", request.algo, meta["algo"]),
+        ("--env", request.env, meta["env"]),
+        ("--seed", request.seed, meta["seed"]),
+    ):
+        if given is not None and given != recorded:
+            raise RlcvError(
+                f"{flag} {given} differs from the run's {recorded}; a resume continues the same run "
+                f"(it accepts --steps, --from and --set of {', '.join(RESUMABLE_KEYS)}). Start a new "
+                "run with another --run-dir instead."
+            )
+    if request.steps is not None and request.steps < 1:
+        raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
+    name = _checkpoint_name(run, request.checkpoint)
+    run.metrics_rows()  # a damaged metrics.csv is reported before anything is written
+    new_config, changes = _resume_changes(meta, request.overrides)
+    lock = RunLock(run.path)
+    lock.acquire()
+    try:
+        old_lr = meta["config"].get("learning_rate")
+        meta_new = {**meta, "config": new_config}
+        trainer = _backend(meta["algo"]).resume_trainer(run, meta_new, checkpoint_name=name)
+        if request.steps is not None and request.steps <= trainer.step:
+            _close(trainer)
+            raise RlcvError(
+                f"--steps {request.steps} does not exceed the {trainer.step} steps of checkpoint '{name}'; "
+                f"pass a larger --steps."
+            )
+        if "learning_rate" in changes:
+            _set_learning_rate(trainer, old_lr, changes["learning_rate"])
+        if changes:
+            meta_new["changes"] = [*meta.get("changes", []), {"step": trainer.step, "set": changes}]
+        if request.steps is not None:
+            meta_new["steps"] = request.steps
+        try:
+            if meta_new != meta:
+                run.write_meta(meta_new)
+            run.log_command(request.command)
+            run.set_aside_checkpoints_after(trainer.step)  # --from: later ones are another history
+            trainer.train(
+                run, total_steps=int(meta_new["steps"]), progress=request.progress, resume_step=trainer.step
+            )
+        except OSError as exc:
+            raise _os_error(exc, run) from exc
+        except KeyboardInterrupt:
+            raise _interrupted(run) from None
+    finally:
+        lock.release()
     return run.path
+
+
+def _close(trainer: Any) -> None:
+    """Close the envs of a trainer that will not train (``train`` closes them otherwise)."""
+    envs = getattr(trainer, "envs", None) or getattr(trainer, "venv", None)
+    if envs is not None:
+        envs.close()
+
+
+def _set_learning_rate(trainer: Any, old: Any, new: float) -> None:
+    """A native trainer's optimiser state (restored from the checkpoint) carries the old learning
+    rate: move the groups that use it to the new one. SB3 sets it from its schedule every update."""
+    agent = getattr(trainer, "agent", None)
+    if agent is None:
+        return
+    for optimizer in agent.optimizers().values():
+        for group in optimizer.param_groups:
+            if group["lr"] == old:
+                group["lr"] = new
 
 
 def evaluate_run(
@@ -115,6 +374,8 @@ def evaluate_run(
     """`rlcv eval`: deterministic evaluation of a run's final policy (else its last checkpoint)."""
     run = RunDir(run_dir)
     meta = run.read_meta()
+    check_algo(meta["algo"])
+    check_env_id(meta["env"])
     if episodes < 1:
         raise RlcvError(f"--episodes must be >= 1, got {episodes}.")
     if meta["algo"] in SB3_ALGOS:

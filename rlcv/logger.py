@@ -58,12 +58,9 @@ class MetricsLogger:
         self.columns = columns
         self.path = run.metrics
         if resume_step is not None and self.path.exists():
-            # Rows written after the checkpoint we resume from would be duplicated: drop them.
-            rows = [r for r in run.metrics_rows() if int(r["step"]) <= resume_step]
-            with self.path.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
+            # Rows written after the checkpoint we resume from would be duplicated: drop them
+            # (atomically, see RunDir.truncate_metrics), with any half-written last line.
+            run.truncate_metrics(resume_step, columns)
         elif not self.path.exists():
             with self.path.open("w", newline="") as f:
                 csv.writer(f).writerow(columns)
@@ -71,6 +68,20 @@ class MetricsLogger:
         self._writer = csv.writer(self._file)
         purge = None if resume_step is None else resume_step + 1
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=purge) if tensorboard else None
+
+    def suspend_tensorboard(self) -> bool:
+        """Close TensorBoard's writer before the run folder is renamed (a staged run published,
+        :meth:`RunDir.publish`): the CSV stays open by descriptor, but the event writer reopens its
+        file by path. Returns whether there was one to :meth:`resume_tensorboard`."""
+        if self.tb is None:
+            return False
+        self.tb.close()
+        self.tb = None
+        return True
+
+    def resume_tensorboard(self, run: RunDir) -> None:
+        """A new event writer at the run's new path (a second event file in tb/, read as one run)."""
+        self.tb = SummaryWriter(str(run.tensorboard))
 
     def log(self, row: dict[str, Any]) -> None:
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])

@@ -22,6 +22,7 @@ from rlcv.env_factory import make_vec_env
 from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
+from rlcv.finite import check_env_data
 from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.recorder import Recorder
 from rlcv.rollout import RolloutBatch
@@ -43,9 +44,9 @@ def new_trainer(*, algo: str, env_id: str, config: Any, seed: int) -> Trainer:
     return trainer
 
 
-def resume_trainer(run: RunDir, meta: dict[str, Any]) -> Trainer:
-    """A trainer restored from ``checkpoints/last.pt`` (nothing in the run directory is touched)."""
-    state = checkpoint.load(run.checkpoint())
+def resume_trainer(run: RunDir, meta: dict[str, Any], checkpoint_name: str = "last.pt") -> Trainer:
+    """A trainer restored from ``checkpoints/<checkpoint_name>`` (nothing in the run directory is touched)."""
+    state = checkpoint.load(run.checkpoint(checkpoint_name))
     config = build_agent_config(meta["algo"], meta["config"])
     trainer = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=meta["seed"])
     trainer.load_state_dict(state)
@@ -178,7 +179,7 @@ class Trainer:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
             self.collector.load_state_dict(state["collector"])
             torch.set_rng_state(state["torch_rng"])
-        except (KeyError, RuntimeError, ValueError) as exc:
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
             raise RlcvError(
                 f"checkpoint does not match this run's algorithm/config ({exc}); resume the run "
                 f"that wrote it, or start a new run."
@@ -223,6 +224,7 @@ class Trainer:
                 prev = self.step
                 batch = self.collector.collect(self.agent.n_steps)
                 self.step += steps_per_update
+                check_env_data(self.env_id, self.step, reward=batch.raw_rewards, observation=batch.raw_obs)
                 metrics = self.agent.update(batch)
                 ep = self.collector
                 recorder.record(

@@ -97,6 +97,11 @@ class Recorder:
         self.logger.log(row)
         saved = state()
         checkpoint.save(saved, self.run.checkpoint())
+        if self.run.is_staged:  # a new run appears at its path once it can be resumed (rlcv.run_dir)
+            had_tb = self.logger.suspend_tensorboard()
+            self.run.publish()
+            if had_tb:
+                self.logger.resume_tensorboard(self.run)
         if crossed(self.checkpoint_freq, prev_step, step):
             checkpoint.save(saved, self.run.step_checkpoint(step))
         self._show(row, step - prev_step)

@@ -13,14 +13,27 @@
 
 Readers (``rlcv eval``, ``rlcv plot``, the benches) go through :class:`RunDir` too, so a layout
 change is one edit here.
+
+Safety (issue 12). One process writes a run at a time (:mod:`rlcv.run_lock`). A new run is *staged*:
+it is written in the hidden sibling ``PARENT/.NAME.staging`` and renamed to ``RUN_DIR`` right after
+its first ``checkpoints/last.pt`` is saved (:meth:`RunDir.publish`), so a run that fails or is
+killed before it has anything to resume never leaves a ``RUN_DIR`` behind that would block a rerun;
+a leftover staging folder of a killed process is removed by the next writer (which holds the
+lock, so the folder cannot be live). Staging rather than "remove on failure" because a SIGKILL
+runs no clean-up code. Every file a writer replaces is written beside it and renamed (config.yaml,
+checkpoints, and metrics.csv when a resume drops the rows after its checkpoint), so a kill at any
+instant leaves the old or the new file whole; readers ignore an unfinished last line of metrics.csv.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import os
 import shlex
+import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +54,11 @@ def new_meta(*, algo: str, env: str, steps: int, seed: int, config: dict[str, An
 @dataclass(frozen=True)
 class RunDir:
     path: Path
+    _final: Path | None = field(default=None, init=False, compare=False, repr=False)
 
     def __init__(self, path: str | Path) -> None:
         object.__setattr__(self, "path", Path(path))
+        object.__setattr__(self, "_final", None)  # where a staged run goes once published
 
     def __str__(self) -> str:
         return str(self.path)
@@ -111,6 +126,65 @@ class RunDir:
         self.write_meta(meta)
         self.log_command(command, append=False)
 
+    # -- staging (see the module docstring) ----------------------------------------------------
+    @property
+    def staging_path(self) -> Path:
+        target = self._final or self.path
+        return target.parent / f".{target.name}.staging"
+
+    @property
+    def is_staged(self) -> bool:
+        return self._final is not None
+
+    def stage(self, meta: dict[str, Any], command: list[str] | None) -> None:
+        """Create the run in its staging folder (the caller holds the run lock, so a folder already
+        there is the remains of a killed process and is removed)."""
+        staging = self.staging_path
+        shutil.rmtree(staging, ignore_errors=True)
+        object.__setattr__(self, "_final", self.path)
+        object.__setattr__(self, "path", staging)
+        try:
+            self.create(meta, command)
+        except OSError as exc:
+            self.discard()
+            raise RlcvError(
+                f"cannot write the run directory '{self._final or staging}' ({exc.strerror or exc}); "
+                "choose a --run-dir in a writable folder with free space."
+            ) from exc
+
+    def publish(self) -> None:
+        """Rename a staged run to its real path (a no-op for a run that is not staged)."""
+        final = self._final
+        if final is None:
+            return
+        if final.is_dir() and not any(final.iterdir()):
+            final.rmdir()  # an empty folder the user made for the run: rename() needs it gone
+        os.rename(self.path, final)
+        _fsync_dir(final.parent)
+        object.__setattr__(self, "path", final)
+        object.__setattr__(self, "_final", None)
+
+    def discard(self) -> None:
+        """Remove a staged run that will never be published (a no-op once published)."""
+        if self._final is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            object.__setattr__(self, "path", self._final)
+            object.__setattr__(self, "_final", None)
+
+    def set_aside_checkpoints_after(self, step: int) -> list[Path]:
+        """Move ``step_M.pt`` with M > ``step`` to ``checkpoints/superseded/`` (a resume ``--from`` an
+        earlier checkpoint starts another history: its own step_M.pt must not mix with the old
+        ones, and nothing is deleted). Returns the new paths."""
+        moved = []
+        for path in sorted(self.checkpoints.glob("step_*.pt")):
+            parsed = _parse_step(path.stem.removeprefix("step_"))
+            if parsed is not None and parsed > step:
+                target = self.checkpoints / "superseded" / path.name
+                target.parent.mkdir(exist_ok=True)
+                os.replace(path, target)
+                moved.append(target)
+        return moved
+
     # -- config.yaml ---------------------------------------------------------------------------
     def is_run(self) -> bool:
         return self.config.is_file()
@@ -127,20 +201,32 @@ class RunDir:
             )
         try:
             meta = yaml.safe_load(self.config.read_text())
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise RlcvError(
                 f"'{self.config}' is not valid YAML ({str(exc).splitlines()[0]}); restore it or start "
                 "a new run."
             ) from exc
+        except OSError as exc:
+            raise RlcvError(f"cannot read '{self.config}' ({exc.strerror}).") from exc
         if not isinstance(meta, dict) or not {"algo", "env", "steps", "seed", "config"} <= set(meta):
             raise RlcvError(
                 f"'{self.config}' lacks algo/env/steps/seed/config; it was not written by `rlcv train`."
             )
+        kinds = {"algo": str, "env": str, "steps": int, "seed": int, "config": dict}
+        for key, kind in kinds.items():
+            if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+                raise RlcvError(
+                    f"'{self.config}' is damaged: '{key}' should be a {kind.__name__}, got {meta[key]!r}; "
+                    "restore it or start a new run."
+                )
         return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         tmp = self.config.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+        with tmp.open("w") as f:
+            f.write(yaml.safe_dump(meta, sort_keys=False))
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(self.config)
 
     def set_total_steps(self, meta: dict[str, Any], steps: int | None) -> None:
@@ -157,23 +243,57 @@ class RunDir:
             f.write(shlex.join(["rlcv", *args]) + "\n")
 
     # -- metrics.csv ---------------------------------------------------------------------------
+    def _metrics_text(self) -> str:
+        """metrics.csv up to its last newline: a line a writer has not finished (or a killed writer
+        left half-written) is not a row."""
+        try:
+            data = self.metrics.read_bytes()
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise RlcvError(f"cannot read '{self.metrics}' ({exc.strerror}).") from exc
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            raise RlcvError(f"'{self.metrics}' is not a text file; it is damaged (restore it).") from exc
+        return text[: text.rfind("\n") + 1]
+
     def metrics_rows(self) -> list[dict[str, str]]:
-        """Every complete row of metrics.csv (empty when the run has not logged yet)."""
-        if not self.metrics.is_file():
-            return []
-        with self.metrics.open(newline="") as f:
-            return list(csv.DictReader(f))
+        """Every complete row of metrics.csv (empty when the run has not logged yet); a row whose
+        ``step`` is not an integer is an error naming the line."""
+        rows = list(csv.DictReader(io.StringIO(self._metrics_text(), newline="")))
+        for i, row in enumerate(rows):
+            if _parse_step(row.get("step")) is None:
+                raise RlcvError(
+                    f"'{self.metrics}' line {i + 2} has no valid step ({row.get('step')!r}); the file is "
+                    f"damaged: delete that line or restore the file."
+                )
+        return rows
 
     def metrics_columns(self) -> list[str]:
         """The header of metrics.csv (empty when the run has not logged yet)."""
-        if not self.metrics.is_file():
-            return []
-        with self.metrics.open(newline="") as f:
-            return next(csv.reader(f), [])
+        return next(csv.reader(io.StringIO(self._metrics_text(), newline="")), [])
 
     def last_step(self) -> int:
         rows = self.metrics_rows()
         return int(float(rows[-1]["step"])) if rows else 0
+
+    def truncate_metrics(self, step: int, columns: tuple[str, ...]) -> None:
+        """Keep the rows up to ``step`` (a resume drops what was logged after its checkpoint), never
+        in place: the new file is written beside the old one, fsynced and renamed over it, so a kill
+        at any instant leaves one of the two whole. An unfinished last line is dropped too."""
+        if not self.metrics.exists():
+            return
+        rows = [r for r in self.metrics_rows() if int(float(r["step"])) <= step]
+        tmp = self.metrics.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.metrics)
+        _fsync_dir(self.path)
 
     def is_finished(self, steps: int | None = None) -> bool:
         """The final policy was saved (the last thing a run does) and metrics.csv reaches ``steps``
@@ -185,3 +305,20 @@ class RunDir:
                 return False
             steps = int(self.read_meta()["steps"])
         return self.last_step() >= steps
+
+
+def _parse_step(text: str | None) -> int | None:
+    try:
+        value = float(text or "")
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and value >= 0 else None
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (the directory entry, not only the file, must reach disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

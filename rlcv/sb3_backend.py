@@ -51,6 +51,7 @@ from rlcv.config import CommonConfig, build_config
 from rlcv.env_factory import make_env
 from rlcv.errors import RlcvError
 from rlcv.evaluation import evaluate
+from rlcv.finite import check_env_data, check_parameters, raised_by_a_distribution
 from rlcv.normalize import ObsNormalizer, load_rms, rms_state
 from rlcv.recorder import Recorder
 from rlcv.run_dir import RunDir
@@ -245,6 +246,13 @@ class _RecorderCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         self.trainer.episodes += sum("episode" in info for info in self.locals["infos"])
+        # SB3 checks nothing: a NaN from the env is named here, before it reaches a loss.
+        check_env_data(
+            self.trainer.env_id,
+            self.model.num_timesteps,
+            reward=self.locals.get("rewards"),
+            observation=self.locals.get("new_obs"),
+        )
         return True
 
     def _on_rollout_end(self) -> None:
@@ -259,6 +267,7 @@ class _RecorderCallback(BaseCallback):
     def _update_done(self) -> None:
         self.pending = False
         trainer, step = self.trainer, self.model.num_timesteps
+        check_parameters(self.model.policy, trainer.algo, step)  # before a checkpoint can hold them
         episodes: Sequence[dict[str, Any]] = self.model.ep_info_buffer or []
         values = self.model.logger.name_to_value  # train/* of the update that just finished
         metrics = {
@@ -343,14 +352,19 @@ class SB3Trainer:
                         callback=_RecorderCallback(self, recorder),
                         reset_num_timesteps=False,
                     )
-                except ValueError as exc:
-                    if "nan" not in str(exc).lower():
-                        raise
-                    raise RlcvError(
-                        f"{self.algo} diverged (NaN in the policy) at step {algorithm.num_timesteps}; lower "
-                        f"learning_rate (--set learning_rate=...) or resume from the last checkpoint "
-                        f"with other settings."
-                    ) from exc
+                except (ValueError, RuntimeError) as exc:
+                    # A diverged update fails inside SB3 (e.g. a Normal with NaN loc or zero scale)
+                    # before our callback sees it: judged by the weights and by where the exception
+                    # was raised, not by its text.
+                    check_parameters(algorithm.policy, self.algo, algorithm.num_timesteps)
+                    if raised_by_a_distribution(exc):
+                        raise RlcvError(
+                            f"{self.algo} diverged: an update before step {algorithm.num_timesteps} made the "
+                            f"policy distribution invalid (the loss, not the env, is the cause); lower "
+                            f"learning_rate (--set learning_rate=...) and, if the run has one, resume "
+                            f"from an earlier checkpoint (`--from step_N.pt`)."
+                        ) from exc
+                    raise
             # model.zip last, written whole then renamed: its presence means the run finished
             # (RunDir.is_finished).
             checkpoint.save(_norm_stats(self.venv), run.sb3_vecnormalize)
@@ -368,13 +382,13 @@ def new_trainer(*, algo: str, env_id: str, config: SB3Config, seed: int) -> SB3T
     return SB3Trainer(algo=algo, env_id=env_id, config=config, seed=seed, venv=venv, algorithm=algorithm)
 
 
-def resume_trainer(run: RunDir, meta: dict[str, Any]) -> SB3Trainer:
-    """An SB3 trainer restored from ``checkpoints/last.pt`` (nothing in the run directory is touched)."""
+def resume_trainer(run: RunDir, meta: dict[str, Any], checkpoint_name: str = "last.pt") -> SB3Trainer:
+    """An SB3 trainer restored from ``checkpoints/<checkpoint_name>`` (the run directory is not touched)."""
     algo = meta["algo"]
-    state = checkpoint.load(run.checkpoint())
-    if state.get("format") != CHECKPOINT_FORMAT:
+    state = checkpoint.load(run.checkpoint(checkpoint_name))
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RlcvError(
-            f"'{run.checkpoint()}' is not an {algo} checkpoint; resume the run that "
+            f"'{run.checkpoint(checkpoint_name)}' is not an {algo} checkpoint; resume the run that "
             f"wrote it, or start a new run."
         )
     config = build_config(config_class(algo), meta["config"])

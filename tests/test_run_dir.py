@@ -88,3 +88,73 @@ def test_final_policy_reads_old_model_pt(tmp_path: Path) -> None:
     assert run.final_policy == tmp_path / "model.pt"
     run.policy.write_bytes(b"y")
     assert run.final_policy == run.policy
+
+
+# ---------------------------------------------------------------------------- issue 12: staging, metrics
+
+
+def test_stage_publish_and_discard(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "R")
+    run.stage(META, ["train"])
+    assert run.is_staged and run.path == tmp_path / ".R.staging" and run.read_meta() == META
+    assert not (tmp_path / "R").exists()  # nothing at the real path until the first checkpoint
+    run.publish()
+    assert not run.is_staged and run.path == tmp_path / "R" and run.read_meta() == META
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R"]
+    other = RunDir(tmp_path / "S")
+    other.stage(META, None)
+    other.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R"] and other.path == tmp_path / "S"
+
+
+def test_stage_replaces_a_dead_processes_staging_folder_and_publishes_into_an_empty_dir(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".R.staging").mkdir()
+    (tmp_path / ".R.staging" / "junk").write_text("left by a killed run")
+    (tmp_path / "R").mkdir()  # made by the user for the run
+    run = RunDir(tmp_path / "R")
+    run.stage(META, None)
+    assert sorted(p.name for p in run.path.iterdir()) == ["command.txt", "config.yaml"]
+    run.publish()
+    assert sorted(p.name for p in (tmp_path / "R").iterdir()) == ["command.txt", "config.yaml"]
+
+
+def test_metrics_rows_ignore_an_unfinished_last_line(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    run.metrics.write_text("step,x\n100,1.5\n200,2.5\n30")  # a writer (or a killed one) mid-line
+    assert [r["step"] for r in run.metrics_rows()] == ["100", "200"]
+    assert run.metrics_columns() == ["step", "x"] and run.last_step() == 200
+    run.metrics.write_text("ste")
+    assert run.metrics_rows() == [] and run.metrics_columns() == []
+
+
+def test_metrics_row_without_step_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    run.metrics.write_text("step,x\n100,1.5\n,2.5\n")
+    with pytest.raises(RlcvError, match="line 3 has no valid step"):
+        run.metrics_rows()
+
+
+def test_truncate_metrics_is_atomic_and_drops_the_partial_line(tmp_path: Path, monkeypatch) -> None:
+    run = RunDir(tmp_path)
+    run.metrics.write_text("step,x\n100,1\n200,2\n300,3\n40")
+    run.truncate_metrics(200, ("step", "x"))
+    assert run.metrics.read_text() == "step,x\n100,1\n200,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
+
+    # A kill between writing the new file and the rename leaves the old file whole.
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rlcv.run_dir.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.truncate_metrics(100, ("step", "x"))
+    assert run.metrics.read_text() == "step,x\n100,1\n200,2\n"
+
+
+def test_read_meta_rejects_wrong_types(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    run.create({**META, "steps": "many"}, None)
+    with pytest.raises(RlcvError, match="'steps' should be a int"):
+        run.read_meta()

@@ -47,6 +47,13 @@ if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this mo
     from rlcv.value import ValueFunction
 
 
+def _run(args: argparse.Namespace) -> int:
+    from rlcv.bench.checks import check_gradcheck_args
+
+    check_gradcheck_args(args)  # bad arguments: one error line before any work
+    return 0 if main(args)["passed"] else 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
     from rlcv.cli import _env_kwargs
@@ -78,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     grad.add_argument("--seed", type=int, default=0)
     grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
-    grad.set_defaults(bench_run=lambda args: 0 if main(args)["passed"] else 1)
+    grad.set_defaults(bench_run=_run)
 
     report = sub.add_parser("gradcheck-report", help="rebuild DIR/table.md from gradcheck JSONs")
     report.add_argument("--dir", default="results/gradcheck")

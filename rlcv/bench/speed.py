@@ -71,6 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcv.agents import AGENTS, SB3_ALGOS
+    from rlcv.bench.checks import check_speed_args
+    from rlcv.env_factory import check_env_id
+
+    check_speed_args(args, [*AGENTS, *SB3_ALGOS])
+    check_env_id(args.env)
     run_speed_bench(env_id=args.env, steps=args.steps, repeats=args.repeats, algos=args.algos, out=args.out)
     return 0
 

@@ -75,9 +75,17 @@ def bound_reward_fns(context: BindContext, algo: str) -> list[RewardFn]:
             if context.hooks is None or context.hooks.in_process
             else "an async vector env (use --set vectorization=sync)"
         )
+        # Never point back to an algorithm that fails the same way (bgan on Box actions is the
+        # continuous objective: it needs this hook too, and bgan-reinforce is discrete-only).
+        fix = (
+            "on Box actions, bgan needs a generator env (rlcv/BGAN-DigitsCont-v0); train other envs "
+            "with --algo ppo or trpo"
+            if algo == "bgan"
+            else "use --algo bgan or bgan-reinforce"
+        )
         raise RlcvError(
             f"{algo} back-propagates through the env's reward, which {where} does not "
-            f"offer (no 'differentiable_reward' hook); use --algo bgan or bgan-reinforce."
+            f"offer (no 'differentiable_reward' hook); {fix}."
         )
     return fns
 

@@ -1,0 +1,101 @@
+"""rlcv.run_lock: one writer per run directory (issue 12)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlcv.errors import RlcvError
+from rlcv.run_lock import RunLock, lock_path
+
+
+def test_lock_is_exclusive_names_the_holder_and_cleans_up(tmp_path: Path) -> None:
+    run = tmp_path / "R"
+    with RunLock(run) as lock:
+        assert lock.path == lock_path(run) == tmp_path / ".R.lock"
+        assert lock.path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(RlcvError, match=f"in use by another rlcv process \\(pid {os.getpid()}\\)"):
+            RunLock(run).acquire()
+    assert not lock_path(run).exists()
+    RunLock(run).acquire().release()  # free again
+
+
+def test_a_dead_holders_lock_is_free(tmp_path: Path) -> None:
+    """The kernel drops a flock when its process dies (here: SIGKILL), the file left behind is stale."""
+    run = tmp_path / "R"
+    code = (
+        f"from rlcv.run_lock import RunLock; import os; RunLock({str(run)!r}).acquire(); "
+        "os.kill(os.getpid(), 9)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == -9
+    assert lock_path(run).exists()
+    with RunLock(run) as lock:
+        assert lock.path.read_text() == f"{os.getpid()}\n"
+
+
+def test_unwritable_parent_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(RlcvError, match="cannot create the lock file"):
+        RunLock(Path("/proc/rlcv-run")).acquire()
+
+
+@pytest.mark.expensive
+def test_two_simultaneous_trainers_on_one_run_dir_give_exactly_one_success(tmp_path: Path) -> None:
+    """Started at the same instant (a barrier file releases both), 3 rounds: one run directory
+    with one seed's rows, and one loser whose only stderr line names the winner's pid."""
+    for round_ in range(3):
+        run = tmp_path / f"R{round_}"
+        go = tmp_path / f"go{round_}"
+        script = (
+            "import os, sys, time\n"
+            f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+            "from rlcv.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    script,
+                    "train",
+                    "--algo",
+                    "ppo",
+                    "--env",
+                    "rlcv/LQR-v0",
+                    "--steps",
+                    "600",
+                    "--seed",
+                    str(seed),
+                    "--set",
+                    "n_steps=200",
+                    "--no-progress",
+                    "--run-dir",
+                    str(run),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+            )
+            for seed in (1, 2)
+        ]
+        time.sleep(4.0)  # both imported rlcv and wait at the barrier
+        go.touch()
+        results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+        codes = sorted(r[0] for r in results)
+        assert codes == [0, 2], results
+        loser = next(r for r in results if r[0] == 2)
+        assert loser[2].count("\n") == 1 and loser[2].startswith("rlcv: error: "), loser[2]
+        assert "in use by another rlcv process (pid" in loser[2] or "already exists" in loser[2]
+        with (run / "metrics.csv").open() as f:
+            steps = [int(r["step"]) for r in csv.DictReader(f)]
+        assert steps == [200, 400, 600]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".R", f"R{round_}"))) == [
+            f"R{round_}"
+        ]
