@@ -110,9 +110,9 @@ class BGAN(PolicyGradientAgent):
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
         self.continuous = isinstance(action_space, gym.spaces.Box)
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
-        # Generators have no critic. Until the issue-9 refactor one was built (and never trained);
-        # drawing its initial weights still keeps seeded runs identical to the recorded ones
-        # (results/refactor). Drop these lines together with a re-recording of those runs.
+        # Generators have no critic (none is trained or checkpointed). Earlier versions built one;
+        # drawing its initial weights from the RNG keeps seeded runs identical to those recorded in
+        # results/refactor/before. Drop these lines together with a re-recording of those runs.
         ValueFunction(
             int(np.prod(observation_space.shape)),
             hidden_sizes=config.hidden_sizes,
