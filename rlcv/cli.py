@@ -11,8 +11,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
 from rlcv.errors import RlcvError, TrainingInterrupted
 
 
@@ -24,18 +25,6 @@ class _Parser(argparse.ArgumentParser):
         hint = f" (see `rlcv {command} --help`)" if command else " (see `rlcv --help`)"
         print(f"rlcv: error: {command + ': ' if command else ''}{message}{hint}", file=sys.stderr)
         sys.exit(2)
-
-
-def _env_kwargs(text: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)  # JSON is YAML, and `{state_dim: 4}` is friendlier to type
-    except yaml.YAMLError as exc:
-        raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping, got {text!r}.") from exc
-    if not isinstance(value, dict):
-        raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping like '{{\"horizon\": 30}}', got {text!r}.")
-    return value
 
 
 def _writable_file(path_text: str, flag: str) -> Path:
@@ -72,15 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", "-n", type=int, help="total env steps")
     train.add_argument("--seed", type=int, help="in [0, 2**32); default 0")
     train.add_argument("--config", dest="config_file", help="YAML file of config overrides")
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024",
-    )
+    add_overrides_argument(train, help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024")
     train.add_argument("--run-dir", help="output folder (default runs/ALGO_ENV_sSEED)")
     train.add_argument(
         "--resume",
@@ -119,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--algo", required=True)
     cfg.add_argument("--env", required=True)
     cfg.add_argument("--config", dest="config_file", help="YAML file of config overrides")
-    cfg.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
+    add_overrides_argument(cfg, help="override config keys, as for `rlcv train`")
 
     _add_bench_parsers(sub)
 
@@ -184,7 +165,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         if missing:
             raise RlcvError(f"rlcv train needs {', '.join(missing)} (or --resume RUN_DIR).")
         if args.env_kwargs is not None:
-            overrides["env_kwargs"] = _env_kwargs(args.env_kwargs)
+            overrides["env_kwargs"] = parse_env_kwargs(args.env_kwargs)
         run_dir = train(
             TrainRequest(
                 algo=args.algo,

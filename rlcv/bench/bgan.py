@@ -129,7 +129,7 @@ def _real_reference(env_id: str, env_kwargs: dict[str, Any], grid: Path) -> dict
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench bgan`` to the bench subparsers."""
-    from rlcv.cli import _env_kwargs
+    from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
 
     bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators on BGAN-Digits")
     bgan.add_argument("--env", default="rlcv/BGAN-Digits-v0")
@@ -137,16 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bgan.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     bgan.add_argument("--steps", type=int, default=64_000, help="latents per run (64 per generator update)")
     bgan.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
-    bgan.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config overrides applied to every algorithm alike",
-    )
-    bgan.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="env kwargs, for every run")
+    add_overrides_argument(bgan, help="config overrides applied to every algorithm alike")
+    bgan.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="env kwargs, for every run")
     bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*.png")
     bgan.add_argument(
         "--name", default="bgan", help="file stem of the outputs (e.g. bgan-digits4 for --env ...4)"

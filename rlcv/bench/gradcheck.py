@@ -56,12 +56,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
-    from rlcv.cli import _env_kwargs
+    from rlcv.cli_args import parse_env_kwargs
 
     grad = sub.add_parser("gradcheck", help="unbiasedness of a gradient estimator vs the exact LQR gradient")
     grad.add_argument("--env", default="rlcv/LQR-v0")
     grad.add_argument(
-        "--env-kwargs", type=_env_kwargs, default={"state_dim": 4, "action_dim": 2, "horizon": 30}
+        "--env-kwargs", type=parse_env_kwargs, default={"state_dim": 4, "action_dim": 2, "horizon": 30}
     )
     grad.add_argument(
         "--estimator", default="mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae"

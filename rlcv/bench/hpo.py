@@ -50,7 +50,7 @@ MAX_COMPUTE_RUNS = 2.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench hpo`` to the bench subparsers."""
-    from rlcv.cli import _env_kwargs
+    from rlcv.cli_args import parse_env_kwargs
 
     hpo = sub.add_parser(
         "hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)"
@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     hpo.add_argument("--pbt-population", type=int, nargs="+", default=[4, 2], help="PBT population sizes")
     hpo.add_argument("--methods", nargs="+", default=list(ALL_METHODS))
-    hpo.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="extra env kwargs for every method")
+    hpo.add_argument(
+        "--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every method"
+    )
     hpo.add_argument("--out", default="results", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
     hpo.add_argument(
         "--work-dir", help="new folder for run directories and episode logs (default: a temp dir)"

@@ -235,6 +235,8 @@ def _validate(spec: LearnSpec) -> None:
 # -- the command --------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench learn`` to the bench subparsers."""
+    from rlcv.cli_args import add_overrides_argument
+
     learn = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
     learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
     learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
@@ -247,14 +249,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     learn.add_argument("--backend", choices=list(runs.BACKENDS), default="local")
     learn.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     learn.add_argument("--reference", default="sb3-ppo", help="algo whose final return the others must reach")
-    learn.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="[ALGO:]KEY=VALUE",
-        help="config overrides for every run, or for one algo",
+    add_overrides_argument(
+        learn, metavar="[ALGO:]KEY=VALUE", help="config overrides for every run, or for one algo"
     )
     learn.add_argument("--out", default="results/learn")
     learn.set_defaults(bench_run=run)

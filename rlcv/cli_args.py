@@ -1,0 +1,28 @@
+"""Argument types and flags that several parsers share (`rlcv train`, `rlcv config`, the benches)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rlcv.errors import RlcvError
+
+
+def parse_env_kwargs(text: str) -> dict[str, Any]:
+    """``--env-kwargs``: a JSON or YAML mapping (JSON is YAML, and `{state_dim: 4}` is friendlier to type)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping, got {text!r}.") from exc
+    if not isinstance(value, dict):
+        raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping like '{{\"horizon\": 30}}', got {text!r}.")
+    return value
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, *, help: str, metavar: str = "KEY=VALUE") -> None:
+    """``--set KEY=VALUE ...`` (repeatable), collected into ``args.overrides``."""
+    parser.add_argument(
+        "--set", dest="overrides", nargs="+", action="extend", default=[], metavar=metavar, help=help
+    )
