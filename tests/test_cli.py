@@ -481,4 +481,4 @@ def test_unknown_key_error_points_to_rlcv_config(tmp_path: Path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert _train("X", extra=["--set", "learning_rat=1"]) == 2
     err = _error_line(capsys)
-    assert "Did you mean: learning_rate?" in err and f"`rlcv config --algo ppo --env {ENV}`" in err
+    assert "Did you mean: learning_rate" in err and f"`rlcv config --algo ppo --env {ENV}`" in err
