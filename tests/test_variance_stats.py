@@ -3,6 +3,8 @@ perfect-model ceiling's windowed sums against hand-computed values."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,19 @@ def test_lambda_weighted_d_over_the_whole_batch_is_the_gae_advantage() -> None:
     assert score_var_ratio(a, np.zeros_like(a), "fitted") == 1.0
     noisy = d + np.random.default_rng(0).standard_normal(d.shape)
     assert score_var_ratio(a, noisy, "fitted") == pytest.approx(1 - np.corrcoef(a, noisy)[0, 1] ** 2)
+
+
+def test_projection_test_keeps_its_level_when_the_reference_is_noisy() -> None:
+    """Signal small against the noise (tr Σ / ‖g‖² ≈ 75 per batch, as PPO's gradient late in training):
+    the sample and the reference come from one distribution, so the test must reject at about its
+    level. Taking the direction from the same reference batches it is compared with would not: the
+    reference's noise inflates its own projection, and the test would reject nearly always."""
+    rng = np.random.default_rng(11)
+    d, m, r, trials = 30, 200, 100, 300
+    g = np.full(d, 0.2)  # ‖g‖² = 1.2, tr Σ = 30 · 3 = 90
+    rejections = 0
+    for _ in range(trials):
+        samples = g + math.sqrt(3.0) * rng.standard_normal((m, d))
+        ref_samples = g + math.sqrt(3.0) * rng.standard_normal((r, d))
+        rejections += bias_tests(samples, ref_samples.mean(0), ref_samples).rejected["projection"]
+    assert rejections / trials < 0.04  # α = 0.01, with room for the Monte-Carlo error of 300 trials
