@@ -79,7 +79,7 @@ def solve(
         raise RlcvError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}.")
     if game.m != 2:
         raise RlcvError(
-            f"SGM here solves 2-player games (the sampled-game solver is 2-player PNS); this one has {game.m}."
+            f"SGM here solves 2-player games (the sampled-game solver is 2-player PNS); this has {game.m}."
         )
     start = time.monotonic()
     deadline = start + time_limit
