@@ -89,7 +89,9 @@ def generate_knapsack(m: int, n: int, ins: int, numb_ins: int = 10) -> dict[str,
     :func:`save_game` writes the paper's bytes.
     """
     c = [np.random.randint(-50, 50, n) for _ in range(m)]
-    Q: list[list[np.ndarray]] = [[np.diag(np.random.randint(-100, 100, n)) for _ in range(m)] for _ in range(m)]
+    Q: list[list[np.ndarray]] = [
+        [np.diag(np.random.randint(-100, 100, n)) for _ in range(m)] for _ in range(m)
+    ]
     for p in range(m):
         Q[p][p] = np.zeros((n, n))
     A = [np.random.randint(-100, 100, (1, n)) for _ in range(m)]
