@@ -47,10 +47,12 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
         raise RlcvError(f"--time-limit must be > 0 seconds, got {time_limit:g}.")
     game = load_game(path)
     res = solve(game, method=method, time_limit=time_limit)
-    try:
-        nc: float | None = nash_conv(game, res.strategies, res.probs, time_limit=max(time_limit, 60.0))
-    except SolverTimeout:
-        nc = None
+    nc: float | None = None
+    if res.probs:  # a profile exists (not a time-out before the first sampled game)
+        try:
+            nc = nash_conv(game, res.strategies, res.probs, time_limit=max(time_limit, 60.0))
+        except SolverTimeout:
+            nc = None
     return {
         "instance": str(path),
         "method": method,
@@ -66,8 +68,8 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
         "players": [
             {
                 "strategies": [[int(v) for v in row] for row in res.strategies[p]],
-                "probabilities": [float(q) for q in res.probs[p]],
-                "payoff": res.payoffs[p],
+                "probabilities": [float(q) for q in res.probs[p]] if res.probs else [],
+                "payoff": res.payoffs[p] if res.payoffs else None,
             }
             for p in range(game.m)
         ],
@@ -161,6 +163,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _fmt_nc(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1e}"
+
+
 def _row_cells(rec: dict[str, Any] | None) -> list[str]:
     if rec is None:
         return ["–"] * 5
@@ -227,7 +233,7 @@ def write_report(
                         )
                         else "no"
                     )
-                nc = _fmt(rec.get("nash_conv")) if rec is not None and "nash_conv" in rec else "–"
+                nc = _fmt_nc(rec.get("nash_conv") if rec is not None else None)
                 lines.append(
                     "| " + " | ".join([str(ins), *_row_cells(rec), nc, *_row_cells(pap), same]) + " |"
                 )

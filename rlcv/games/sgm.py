@@ -52,7 +52,7 @@ class SGMResult:
 
     @property
     def pure(self) -> bool:
-        return all(s == 1 for s in self.support_sizes)
+        return bool(self.probs) and all(s == 1 for s in self.support_sizes)
 
 
 def _gain(game: KnapsackGame, p: int, xbar: list[np.ndarray], deadline: float) -> tuple[float, np.ndarray]:
@@ -92,7 +92,10 @@ def solve(
     stack: list[tuple[Iterator[MixedEquilibrium], int]] = []
 
     def result(solved: bool, reason: str = "") -> SGMResult:
-        strategies = [np.array(s) for s in S]
+        strategies = [np.array(s).reshape(len(s), game.n) for s in S]
+        if any(len(s) == 0 for s in S):  # stopped before every player had a strategy: no profile
+            return SGMResult(False, method, time.monotonic() - start, it, back, strategies, [], [], reason)
+        # Without a sampled NE yet (time-out inside the first PNS), report the uniform profile.
         probs = list(ne.probs) if ne is not None else [np.full(len(s), 1.0 / len(s)) for s in S]
         xbar = expected_strategies(strategies, probs)
         return SGMResult(
