@@ -19,6 +19,7 @@ for each n (:func:`paper_knapsack_instances`); b = 0 on ins 0 is the paper's cho
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,12 @@ def _read_arrays(path: Path) -> list[np.ndarray]:
         with open(path, "rb") as f:
             arrays = []
             for name in FIELDS:
+                # Each field must start with the .npy magic: anything else is refused before np.load
+                # (which would otherwise try to unpickle it; object arrays of the layout need pickles).
+                magic = f.read(6)
+                f.seek(-len(magic), 1)
+                if magic and magic != b"\x93NUMPY":
+                    raise ValueError(f"field '{name}' does not start with the .npy magic string")
                 try:
                     arrays.append(np.load(f, allow_pickle=True))
                 except EOFError:
@@ -46,7 +53,11 @@ def _read_arrays(path: Path) -> list[np.ndarray]:
         raise RlcvError(f"instance '{path}' does not exist; give the path of a .npy instance file.") from None
     except IsADirectoryError:
         raise RlcvError(f"instance '{path}' is a folder; give a .npy instance file.") from None
-    except (ValueError, OSError) as exc:  # bad magic string, truncated header, pickle errors
+    except (
+        ValueError,
+        OSError,
+        pickle.UnpicklingError,
+    ) as exc:  # bad magic string, truncated header, pickle errors
         first = (str(exc).strip().splitlines() or [""])[0]
         raise RlcvError(f"instance '{path}' is not a readable .npy game file ({first}).") from None
 
