@@ -33,6 +33,7 @@ from scipy.optimize import linprog
 from rlcv.games.best_response import SolverTimeout
 
 _POSITIVE = 1e-9  # smallest probability that counts as "in the support"
+_FAST = True  # the square-system fast path (off only to compare it with the LP)
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,48 @@ def size_profiles(s1: int, s2: int) -> list[tuple[int, int]]:
     return sorted(profiles, key=lambda k: (abs(k[0] - k[1]), k[0] + k[1], k[0]))
 
 
-def _dominated(U: np.ndarray, a: int, given: list[int] | tuple[int, ...]) -> bool:
-    """Whether row a of U (own action × opponent action) is strictly beaten on the columns ``given``."""
-    cols = U[:, list(given)]
-    return bool(np.any(np.all(cols > cols[a], axis=1)))
+def _dominated(
+    U: np.ndarray, rows: list[int] | tuple[int, ...], given: list[int] | tuple[int, ...]
+) -> np.ndarray:
+    """(len(rows),) bool: whether each row a of U (own action × opponent action) is conditionally
+    dominated given the columns ``given`` (some row beats it strictly on every one of them)."""
+    cols = U[:, list(given)]  # (s_own, |given|)
+    beats = np.all(cols[:, None, :] > cols[None, list(rows), :], axis=2)  # (s_own, len(rows))
+    return np.any(beats, axis=0)
+
+
+def _unique_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None | bool:
+    """Fast path of :func:`_indifference_mix`: when the equalities U[own, other] y = v·1, Σ y = 1 have a
+    unique solution (full column rank), the LP is feasible iff that solution is; returns y, or None
+    when it fails the inequalities, or False when the system is not of full rank (the LP decides)."""
+    k = len(other)
+    if len(own) < k:
+        return False
+    sub = U[list(own)][:, list(other)]
+    M = np.zeros((len(own) + 1, k + 1))
+    M[:-1, :k] = sub
+    M[:-1, k] = -1.0
+    M[-1, :k] = 1.0
+    rhs = np.zeros(len(own) + 1)
+    rhs[-1] = 1.0
+    z, _, rank, sv = np.linalg.lstsq(M, rhs, rcond=None)
+    if rank < k + 1 or sv[-1] < 1e-9 * sv[0]:
+        return False
+    scale = max(1.0, float(np.max(np.abs(sub))))
+    if np.max(np.abs(M @ z - rhs)) > 1e-9 * scale:
+        return None  # over-determined and inconsistent: no mix equalises ``own``
+    y, v = z[:k], z[k]
+    if np.min(y) <= _POSITIVE or np.any(U[:, list(other)] @ y > v + 1e-9 * scale):
+        return None
+    return y / y.sum()
 
 
 def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None:
     """The opponent's mix y over ``other`` that makes every action of ``own`` a best response in U
     (own action × opponent action), maximising min y; None when infeasible or min y ≤ 0."""
+    fast = _unique_mix(U, own, other) if _FAST else False
+    if fast is not False:
+        return fast  # type: ignore[return-value]
     k = len(other)
     # variables: y (k), v, t; minimise −t
     cost = np.zeros(k + 2)
@@ -90,12 +124,17 @@ def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...
 def support_equilibrium(
     U1: np.ndarray, U2: np.ndarray, S1: tuple[int, ...], S2: tuple[int, ...]
 ) -> MixedEquilibrium | None:
-    """The NE with supports exactly (S1, S2), or None (the LP test of the module docstring)."""
-    y = _indifference_mix(U1, S1, S2)
-    if y is None:
-        return None
-    x = _indifference_mix(U2.T, S2, S1)
-    if x is None:
+    """The NE with supports exactly (S1, S2), or None (the LP test of the module docstring).
+
+    The side whose equalities are (over-)determined is checked first: it usually fails, and cheaply
+    (:func:`_unique_mix`), before the other side would need an LP."""
+    if len(S1) >= len(S2):
+        y = _indifference_mix(U1, S1, S2)
+        x = None if y is None else _indifference_mix(U2.T, S2, S1)
+    else:
+        x = _indifference_mix(U2.T, S2, S1)
+        y = None if x is None else _indifference_mix(U1, S1, S2)
+    if x is None or y is None:
         return None
     p1 = np.zeros(U1.shape[0])
     p1[list(S1)] = x
@@ -105,12 +144,24 @@ def support_equilibrium(
 
 
 def _supports(actions: list[int], size: int, forced: int | None) -> Iterator[tuple[int, ...]]:
+    """Subsets of ``actions`` of ``size`` in lexicographic order; with ``forced``, those holding it."""
     if forced is None:
         yield from itertools.combinations(actions, size)
     elif forced in actions:
-        for combo in itertools.combinations(actions, size):
-            if forced in combo:
-                yield combo
+        rest = [a for a in actions if a != forced]
+        for combo in itertools.combinations(rest, size - 1):
+            yield tuple(sorted((*combo, forced)))
+
+
+def _beat_masks(U: np.ndarray, rows: tuple[int, ...]) -> np.ndarray | None:
+    """(s_own · len(rows),) uint64 bit masks: bit j of entry (a', i) says U[a', j] > U[rows[i], j].
+    Row i is conditionally dominated given a column set with mask M iff some entry e has e & M == M.
+    None when there are more than 63 columns (the caller then uses :func:`_dominated`)."""
+    if U.shape[1] > 63:
+        return None
+    beats = U[:, None, :] > U[None, list(rows), :]  # (s_own, len(rows), s_other)
+    weights = np.left_shift(np.uint64(1), np.arange(U.shape[1], dtype=np.uint64))
+    return (beats.astype(np.uint64) * weights).sum(axis=2, dtype=np.uint64).ravel()
 
 
 def pns(
@@ -131,12 +182,20 @@ def pns(
         for S1 in _supports(all1, k1, f1):
             if deadline is not None and time.monotonic() > deadline:
                 raise SolverTimeout
-            A2 = [j for j in all2 if not _dominated(U2.T, j, S1)]
-            if len(A2) < k2 or any(_dominated(U1, i, A2) for i in S1):
+            A2 = [j for j, dom in zip(all2, _dominated(U2.T, all2, S1), strict=True) if not dom]
+            if len(A2) < k2 or np.any(_dominated(U1, S1, A2)):
                 continue
-            for S2 in _supports(A2, k2, f2):
-                if any(_dominated(U1, i, S2) for i in S1):
-                    continue
+            masks = _beat_masks(U1, S1)
+            for count, S2 in enumerate(_supports(A2, k2, f2)):
+                if count % 512 == 511 and deadline is not None and time.monotonic() > deadline:
+                    raise SolverTimeout
+                if masks is None:
+                    if np.any(_dominated(U1, S1, S2)):
+                        continue
+                else:
+                    m2 = np.uint64(sum(1 << j for j in S2))
+                    if np.any((masks & m2) == m2):
+                        continue
                 ne = support_equilibrium(U1, U2, S1, S2)
                 if ne is not None:
                     yield ne
