@@ -16,6 +16,7 @@ from rlcv.games.knapsack import KnapsackGame
 from rlcv.games.nash_conv import nash_conv, regrets
 from rlcv.games.sgm import solve
 from rlcv.games.support_enumeration import pns, size_profiles
+from rlcv.games.support_enumeration_nplayer import pns_n
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "ipg" / "knapsack"
 
@@ -96,10 +97,24 @@ def test_time_out_returns_unsolved() -> None:
     assert not res.solved and "time limit" in res.reason and res.probs == []
 
 
-def test_three_players_are_refused_in_one_line() -> None:
+@pytest.mark.parametrize("method", ["sgm", "m-sgm"])
+def test_sgm_solves_tiny_three_player_games(method: str) -> None:
     np.random.seed(2)
-    with pytest.raises(RlcvError, match="2-player games"):
-        solve(game_from_arrays(generate_knapsack(3, 4, ins=1)))
+    for ins in range(1, 4):
+        game = game_from_arrays(generate_knapsack(3, 5, ins=ins))
+        res = solve(game, method=method, time_limit=30)
+        assert res.solved
+        assert all(game.feasible(p, x) for p in range(3) for x in res.strategies[p])
+        assert nash_conv(game, res.strategies, res.probs) <= 1e-6
+
+
+def test_three_player_pns_finds_a_mixed_equilibrium() -> None:
+    # Player 0 vs 1 play matching pennies; player 2 copies nobody and is indifferent: supports (2, 2, 1).
+    pennies = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    U = [np.repeat(t[:, :, None], 1, axis=2) for t in (pennies, -pennies, np.zeros((2, 2)))]
+    ne = next(pns_n(U))
+    assert ne.supports == ((0, 1), (0, 1), (0,))
+    assert np.allclose(ne.probs[0], 0.5) and np.allclose(ne.probs[1], 0.5)
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="the paper's instances (../shared/ipg) are absent")
@@ -116,3 +131,11 @@ def test_papers_iterations_sizes_and_payoffs_on_two_players_twenty_items(method:
         assert res.solved and res.iterations == iters and [len(s) for s in res.strategies] == sizes, ins
         assert res.payoffs == pytest.approx(profits, rel=1e-9), ins
         assert nash_conv(game, res.strategies, res.probs) <= 1e-6
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="the paper's instances (../shared/ipg) are absent")
+def test_papers_pure_equilibrium_on_three_players_twenty_items() -> None:
+    game = load_game(DATA / "Game_3_20_2.npy")
+    res = solve(game, method="m-sgm", time_limit=60)
+    assert res.solved and res.pure and res.iterations == 4
+    assert res.payoffs == [652.0, 450.0, 596.0]

@@ -12,7 +12,9 @@ next sampled NE is searched only among supports that hold the newly added strate
 game has no such NE, m-SGM backtracks: it drops that strategy and asks the previous game's PNS for its
 next equilibrium (the enumeration continues where it stopped), counting a backtrack.
 
-Two players only for now: the sampled-game solver is the 2-player PNS (LP feasibility per support).
+The sampled-game solver is the 2-player PNS with one LP per support (:mod:`rlcv.games.support_enumeration`)
+for m = 2 and the m-player PNS with a polynomial system per support
+(:mod:`rlcv.games.support_enumeration_nplayer`) for m ≥ 3.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rlcv.games.best_response import SolverTimeout, best_response
 from rlcv.games.knapsack import KnapsackGame
 from rlcv.games.nash_conv import expected_strategies
 from rlcv.games.support_enumeration import MixedEquilibrium, pns
+from rlcv.games.support_enumeration_nplayer import pns_n
 
 METHODS = ("sgm", "m-sgm")
 
@@ -55,6 +58,13 @@ class SGMResult:
         return bool(self.probs) and all(s == 1 for s in self.support_sizes)
 
 
+def _pns(U: list[np.ndarray], forced: tuple[int, int] | None, deadline: float) -> Iterator[MixedEquilibrium]:
+    """The sampled-game solver: LP-based PNS for 2 players, the polynomial-system one beyond."""
+    if len(U) == 2:
+        return pns(U[0], U[1], forced=forced, deadline=deadline)
+    return pns_n(U, forced=forced, deadline=deadline)
+
+
 def _gain(game: KnapsackGame, p: int, xbar: list[np.ndarray], deadline: float) -> tuple[float, np.ndarray]:
     br = best_response(game, p, xbar, time_limit=deadline - time.monotonic())
     return br.value - game.payoff(p, xbar), br.x
@@ -73,17 +83,13 @@ def solve(
 ) -> SGMResult:
     """Run SGM or m-SGM; a time-out or iteration cap returns ``solved=False`` with the last sampled state.
 
-    Raises :class:`RlcvError` for an unknown method, m ≠ 2 or a player without feasible strategies.
+    Raises :class:`RlcvError` for an unknown method or a player without feasible strategies.
     """
     if method not in METHODS:
         raise RlcvError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}.")
-    if game.m != 2:
-        raise RlcvError(
-            f"SGM here solves 2-player games (the sampled-game solver is 2-player PNS); this has {game.m}."
-        )
     start = time.monotonic()
     deadline = start + time_limit
-    S: list[list[np.ndarray]] = [[], []]
+    S: list[list[np.ndarray]] = [[] for _ in range(game.m)]
     it = 0
     back = 0
     ne: MixedEquilibrium | None = None
@@ -117,13 +123,13 @@ def solve(
         forced: tuple[int, int] | None = None
         while it < max_iter:
             it += 1
-            U1, U2 = game.sampled_payoffs([np.array(s) for s in S])
+            U = game.sampled_payoffs([np.array(s) for s in S])
             if method == "sgm":
-                ne = next(pns(U1, U2, deadline=deadline), None)
+                ne = next(_pns(U, None, deadline), None)
                 if ne is None:  # cannot happen for a finite game (Nash); guards against LP tolerance trouble
                     return result(False, "PNS found no equilibrium of the sampled game")
             else:
-                stack.append((pns(U1, U2, forced=forced, deadline=deadline), last_player))
+                stack.append((_pns(U, forced, deadline), last_player))
                 ne = next(stack[-1][0], None)
                 while ne is None:
                     # Backtrack: drop the game's newest strategy, take the previous game's next NE.
