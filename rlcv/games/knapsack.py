@@ -80,9 +80,26 @@ class KnapsackGame:
                 g += self.Q[p, k].T @ np.asarray(others[k], dtype=np.float64)
         return g
 
+    def own_terms(self, p: int, X: np.ndarray) -> np.ndarray:
+        """(s,) the part of u^p that depends on p's strategy alone, c^p·x − ½ xᵀQ^p_p x, for each row of
+        X (s, n). (Q^p_p = 0 in the knapsack game; the lot-sizing game's is its price slope.)"""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        return X @ self.c[p] - 0.5 * np.einsum("si,ij,sj->s", X, self.Q[p, p], X)
+
     def payoff(self, p: int, x: Sequence[np.ndarray]) -> float:
-        """u^p(x) for a profile of (pure or expected) strategies x[k] (n,) each."""
-        return float(self.linear_objective(p, x) @ np.asarray(x[p], dtype=np.float64))
+        """u^p(x) for a profile of strategies x[k] (n,) each; x[p] pure, the others pure or expected."""
+        xp = np.asarray(x[p], dtype=np.float64)
+        return float((self.linear_objective(p, x) - self.c[p]) @ xp + self.own_terms(p, xp)[0])
+
+    def expected_payoff(self, p: int, strategies: Sequence[np.ndarray], probs: Sequence[np.ndarray]) -> float:
+        """E_σ[u^p] = Σ_i π^p_i (c^p·S^p_i − ½ S^p_iᵀQ^p_p S^p_i) + Σ_{k≠p} (x̄^k)ᵀ Q^p_k x̄^p
+        with x̄^k = Σ_i π^k_i S^k_i (the cross terms are bilinear, the own term is not)."""
+        xbar = [
+            np.asarray(q, dtype=np.float64) @ np.asarray(S, dtype=np.float64)
+            for S, q in zip(strategies, probs, strict=True)
+        ]
+        own = float(np.asarray(probs[p], dtype=np.float64) @ self.own_terms(p, strategies[p]))
+        return float((self.linear_objective(p, xbar) - self.c[p]) @ xbar[p]) + own
 
     def sampled_payoffs(self, strategies: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Payoff tensors of the finite game on sampled strategies (strategies[k]: (s_k, n) binary).
@@ -95,7 +112,7 @@ class KnapsackGame:
         out = []
         for p in range(m):
             u = np.zeros(shape)
-            lin = strategies[p] @ self.c[p]
+            lin = self.own_terms(p, strategies[p])
             u += lin.reshape([-1 if a == p else 1 for a in range(m)])
             for k in range(m):
                 if k == p:

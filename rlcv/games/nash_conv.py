@@ -31,8 +31,7 @@ def expected_payoffs(
     game: KnapsackGame, strategies: Sequence[np.ndarray], probs: Sequence[np.ndarray]
 ) -> list[float]:
     """E_σ[u^p] for every p."""
-    xbar = expected_strategies(strategies, probs)
-    return [game.payoff(p, xbar) for p in range(game.m)]
+    return [game.expected_payoff(p, strategies, probs) for p in range(game.m)]
 
 
 def regrets(
@@ -43,7 +42,10 @@ def regrets(
 ) -> list[float]:
     """Per-player regret max_x u^p(x, σ^{-p}) − E_σ[u^p] (≥ 0 up to rounding)."""
     xbar = expected_strategies(strategies, probs)
-    return [best_response(game, p, xbar, time_limit).value - game.payoff(p, xbar) for p in range(game.m)]
+    return [
+        best_response(game, p, xbar, time_limit).value - game.expected_payoff(p, strategies, probs)
+        for p in range(game.m)
+    ]
 
 
 def nash_conv(

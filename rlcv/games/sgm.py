@@ -65,9 +65,12 @@ def _pns(U: list[np.ndarray], forced: tuple[int, int] | None, deadline: float) -
     return pns_n(U, forced=forced, deadline=deadline)
 
 
-def _gain(game: KnapsackGame, p: int, xbar: list[np.ndarray], deadline: float) -> tuple[float, np.ndarray]:
+def _gain(
+    game: KnapsackGame, p: int, strategies: list[np.ndarray], probs: list[np.ndarray], deadline: float
+) -> tuple[float, np.ndarray]:
+    xbar = expected_strategies(strategies, probs)
     br = best_response(game, p, xbar, time_limit=deadline - time.monotonic())
-    return br.value - game.payoff(p, xbar), br.x
+    return br.value - game.expected_payoff(p, strategies, probs), br.x
 
 
 def _contains(rows: list[np.ndarray], x: np.ndarray) -> bool:
@@ -103,7 +106,6 @@ def solve(
             return SGMResult(False, method, time.monotonic() - start, it, back, strategies, [], [], reason)
         # Without a sampled NE yet (time-out inside the first PNS), report the uniform profile.
         probs = list(ne.probs) if ne is not None else [np.full(len(s), 1.0 / len(s)) for s in S]
-        xbar = expected_strategies(strategies, probs)
         return SGMResult(
             solved=solved,
             method=method,
@@ -112,7 +114,7 @@ def solve(
             backtracks=back,
             strategies=strategies,
             probs=probs,
-            payoffs=[game.payoff(p, xbar) for p in range(game.m)],
+            payoffs=[game.expected_payoff(p, strategies, probs) for p in range(game.m)],
             reason=reason,
         )
 
@@ -140,11 +142,11 @@ def solve(
                     back += 1
                     last_player = stack[-1][1]
                     ne = next(stack[-1][0], None)
-            xbar = expected_strategies([np.array(s) for s in S], list(ne.probs))
+            sampled, probs = [np.array(s) for s in S], list(ne.probs)
             added = False
             for step in range(1, game.m + 1):
                 p = (last_player + step) % game.m
-                gain, x = _gain(game, p, xbar, deadline)
+                gain, x = _gain(game, p, sampled, probs, deadline)
                 if gain > tol and not _contains(S[p], x):
                     S[p].append(x)
                     forced = (p, len(S[p]) - 1)
