@@ -38,6 +38,11 @@ def best_response(
     Raises :class:`RlcvError` when player p has no feasible strategy, :class:`SolverTimeout` when HiGHS
     stops at ``time_limit`` seconds without proving optimality.
     """
+    from rlcv.games.lot_sizing import LotSizingGame  # the lot-sizing game's oracle is a DP, not a MILP
+
+    if isinstance(game, LotSizingGame):
+        x, value = game.best_response_dp(p, others)
+        return BestResponse(x=x, value=value)
     g = game.linear_objective(p, others)
     options: dict[str, float | bool] = {"mip_rel_gap": 0.0}
     if time_limit is not None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from rlcv.errors import RlcvError
 from rlcv.games.knapsack import KnapsackGame
+from rlcv.games.lot_sizing import LotSizingGame
 
 FIELDS = ("m", "n_I", "n_C", "n_constr", "c", "Q", "A", "b", "type", "ins", "numb_ins")
 
@@ -63,13 +64,14 @@ def _read_arrays(path: Path) -> list[np.ndarray]:
 
 
 def load_game(path: str | Path) -> KnapsackGame:
-    """Read a knapsack game in the paper's layout; a malformed or wrongly shaped file → :class:`RlcvError`."""
+    """Read a knapsack (or lot-sizing: :class:`LotSizingGame`) game in the paper's layout; a malformed or
+    wrongly shaped file → :class:`RlcvError`."""
     path = Path(path)
     m_, n_i, n_c, n_constr, c, Q, A, b, kind, ins, numb_ins = _read_arrays(path)
     kind_s = str(kind)
-    if kind_s != "Knapsack":
+    if kind_s not in ("Knapsack", "LotSizing"):
         raise RlcvError(
-            f"instance '{path}' is a '{kind_s}' game; only knapsack games (type 'Knapsack') are supported."
+            f"instance '{path}' is a '{kind_s}' game; only types 'Knapsack' and 'LotSizing' are supported."
         )
     try:
         m = int(m_)
@@ -79,15 +81,23 @@ def load_game(path: str | Path) -> KnapsackGame:
         arrays = [np.asarray(a, dtype=np.float64) for a in (c, Q, A, b)]
     except (TypeError, ValueError, IndexError) as exc:
         raise RlcvError(f"instance '{path}' has fields of the wrong type ({exc}).") from None
-    if m < 1 or len(n_i) != m or np.any(n_i != n) or np.any(n_c != 0):
+    lot = kind_s == "LotSizing"
+    if m < 1 or len(n_i) != m or np.any(n_i != n) or (not lot and np.any(n_c != 0)) or len(n_c) != m:
         raise RlcvError(
             f"instance '{path}': m = {m}, n_I = {n_i.tolist()}, n_C = {n_c.tolist()}; a knapsack game needs "
             "m ≥ 1 players with the same number of binary items and no continuous variables."
         )
     c_, Q_, A_, b_ = arrays
-    if c_.shape != (m, n):
-        raise RlcvError(f"instance '{path}': c has shape {c_.shape}, expected {(m, n)} from m and n_I.")
+    width = n + int(n_c[0]) if lot else n
+    if c_.shape != (m, width):
+        raise RlcvError(
+            f"instance '{path}': c has shape {c_.shape}, expected {(m, width)} from m, n_I and n_C."
+        )
+    if b_.ndim == 3:  # the lot-sizing files store b as (m, rows, 1)
+        b_ = b_[..., 0]
     try:
+        if lot:
+            return LotSizingGame(c=c_, Q=Q_, A=A_, b=b_, ins=int(ins), numb_ins=int(numb_ins), T=n)
         return KnapsackGame(c=c_, Q=Q_, A=A_, b=b_, ins=int(ins), numb_ins=int(numb_ins))
     except RlcvError as exc:
         raise RlcvError(f"instance '{path}': {exc}") from None
