@@ -76,7 +76,11 @@ def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
     save_game(wrong, tmp_path / "wrong.npy")
     with pytest.raises(RlcvError, match=r"A has shape \(2, 1, 5\), expected \(2, r, 4\)"):
         load_game(tmp_path / "wrong.npy")
-    lot = dict(arrays, type=np.array("LotSizing"))
+    kidney = dict(arrays, type=np.array("Kidney"))
+    save_game(kidney, tmp_path / "kidney.npy")
+    with pytest.raises(RlcvError, match="only types 'Knapsack' and 'LotSizing'"):
+        load_game(tmp_path / "kidney.npy")
+    lot = dict(arrays, type=np.array("LotSizing"))  # knapsack arrays are not a lot-sizing game
     save_game(lot, tmp_path / "lot.npy")
-    with pytest.raises(RlcvError, match="only knapsack games"):
+    with pytest.raises(RlcvError, match=r"n = 4 variables, expected 4T \+ 1 = 17"):
         load_game(tmp_path / "lot.npy")

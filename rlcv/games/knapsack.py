@@ -86,7 +86,7 @@ class KnapsackGame:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         return X @ self.c[p] - 0.5 * np.einsum("si,ij,sj->s", X, self.Q[p, p], X)
 
-    def payoff(self, p: int, x: Sequence[np.ndarray]) -> float:
+    def payoff(self, p: int, x: Sequence[np.ndarray | None]) -> float:
         """u^p(x) for a profile of strategies x[k] (n,) each; x[p] pure, the others pure or expected."""
         xp = np.asarray(x[p], dtype=np.float64)
         return float((self.linear_objective(p, x) - self.c[p]) @ xp + self.own_terms(p, xp)[0])
