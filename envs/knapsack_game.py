@@ -33,6 +33,7 @@ from rlcv.errors import RlcvError
 from rlcv.games.best_response import best_response
 from rlcv.games.instances import game_from_arrays, generate_knapsack, load_game
 from rlcv.games.knapsack import KnapsackGame
+from rlcv.games.lot_sizing import LotSizingGame
 from rlcv.games.nash_conv import expected_strategies, nash_conv
 
 
@@ -56,6 +57,10 @@ class KnapsackGameEnv(gym.Env):
     ) -> None:
         if instance is not None:
             self.game: KnapsackGame = load_game(instance)
+            if isinstance(self.game, LotSizingGame):
+                raise RlcvError(
+                    f"instance '{instance}' is a lot-sizing game; rlcv/KnapsackGame-v0 needs a knapsack one."
+                )
         else:
             state = np.random.get_state()
             np.random.seed(seed)

@@ -11,9 +11,10 @@ writes OUT = {"solved", "seconds", "nash_conv", "players": [{"strategies", "prob
 after the solve and not counted in ``seconds``. A time-out is ``"solved": false``; a malformed file or an
 infeasible player is a one-line error (exit 2).
 
-Table mode (no ``--instance``): the knapsack sets ``--sets`` (m×n, default the paper's 2×20 2×40 2×80
-3×10 3×20) from ``--data`` (the paper's files, ``../shared/ipg``), one result per (set, instance,
-method) in ``OUT/ipg/knapsack/METHOD/Game_m_n_ins.json`` — an existing file is skipped, so an
+Table mode (no ``--instance``): the sets ``--sets`` (knapsack ``MxN``: the paper's 2x20 2x40 2x80 3x10
+3x20; lot-sizing ``lsMxT``: ls2x10 ls2x20, the periods whose files are shared) from ``--data`` (the
+paper's files, ``../shared/ipg``), one result per (set, instance, method) in
+``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json`` — an existing file is skipped, so an
 interrupted sweep resumes — and the report ``OUT/ipg.md`` + ``OUT/ipg.json`` with the paper's columns
 (from its per-instance ``.txt`` results: CPU s, iterations, sampled sizes |S^p|, support sizes, pure
 or mixed, backtracks) beside ours. The paper ran Gurobi 9 on 2 threads with a 3600 s limit; here HiGHS
@@ -32,7 +33,8 @@ from typing import Any
 
 from rlcv.errors import RlcvError
 
-DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20"]
+DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
+FAMILIES = {"": "knapsack", "ls": "lot_sizing"}
 PAPER_LIMIT_S = 3600.0
 
 
@@ -110,15 +112,19 @@ def paper_result(txt: Path, method: str) -> dict[str, Any] | None:
 
 
 # -- table mode ---------------------------------------------------------------------------------------
-def _parse_set(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", text)
+def _parse_set(text: str) -> tuple[str, int, int]:
+    """'2x20' → knapsack, 2 players, 20 items; 'ls2x10' → lot-sizing, 2 players, 10 periods."""
+    match = re.fullmatch(r"(ls)?(\d+)x(\d+)", text)
     if not match:
-        raise RlcvError(f"--sets entry '{text}' is not of the form MxN (players x items), e.g. 2x20.")
-    return int(match.group(1)), int(match.group(2))
+        raise RlcvError(
+            f"--sets entry '{text}' is not of the form MxN (knapsack: players x items, e.g. 2x20) "
+            "or lsMxT (lot-sizing: players x periods, e.g. ls2x10)."
+        )
+    return FAMILIES[match.group(1) or ""], int(match.group(2)), int(match.group(3))
 
 
-def result_path(out: Path, method: str, m: int, n: int, ins: int) -> Path:
-    return out / "ipg" / "knapsack" / method / f"Game_{m}_{n}_{ins}.json"
+def result_path(out: Path, family: str, method: str, m: int, n: int, ins: int) -> Path:
+    return out / "ipg" / family / method / f"Game_{m}_{n}_{ins}.json"
 
 
 def run_table(
@@ -133,21 +139,23 @@ def run_table(
     """Solve every missing (set, instance, method), then write the report from the result files."""
     parsed = [_parse_set(s) for s in sets]
     if not report_only:
-        for m, n in parsed:
+        for family, m, n in parsed:
             for ins in range(instances):
                 for method in methods:
-                    target = result_path(out, method, m, n, ins)
+                    target = result_path(out, family, method, m, n, ins)
                     if target.exists():
                         continue
-                    inst = data / "knapsack" / f"Game_{m}_{n}_{ins}.npy"
+                    inst = data / family / f"Game_{m}_{n}_{ins}.npy"
                     try:
                         rec = solve_instance(inst, method, time_limit)
-                    except RlcvError as exc:  # e.g. m = 3 before the m-player solver exists
+                    except RlcvError as exc:  # e.g. an instance file that is missing
                         rec = {"instance": str(inst), "method": method, "solved": False, "error": str(exc)}
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(json.dumps(rec) + "\n")
                     shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
-                    print(f"{method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True)
+                    print(
+                        f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True
+                    )
     return write_report(parsed, methods, data, out, time_limit, instances)
 
 
@@ -194,12 +202,17 @@ def _summary(recs: list[dict[str, Any] | None]) -> dict[str, Any]:
 
 
 def write_report(
-    sets: list[tuple[int, int]], methods: list[str], data: Path, out: Path, time_limit: float, instances: int
+    sets: list[tuple[str, int, int]],
+    methods: list[str],
+    data: Path,
+    out: Path,
+    time_limit: float,
+    instances: int,
 ) -> dict[str, Any]:
     """``OUT/ipg.md`` and ``OUT/ipg.json`` from the per-instance files and the paper's ``.txt``."""
     report: dict[str, Any] = {"time_limit_s": time_limit, "sets": {}}
     lines = [
-        "# Integer programming games: SGM / m-SGM on the knapsack game",
+        "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
         "",
         "Ours: HiGHS (scipy) on the shared 2-core machine, per-instance limit "
         f"{time_limit:g} s. Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
@@ -207,19 +220,20 @@ def write_report(
         "`nc` = our exact NashConv. Regenerate: `rlcv bench ipg` (resumes; `--report-only` rebuilds this).",
         "",
     ]
-    for m, n in sets:
+    for family, m, n in sets:
         for method in methods:
             ours: list[dict[str, Any] | None] = []
             paper: list[dict[str, Any] | None] = []
-            lines += [f"## m = {m}, n = {n}, {method}", ""]
+            size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
+            lines += [f"## {family}: m = {m}, {size}, {method}", ""]
             lines.append(
                 "| ins | s | iter | sizes | supp | NE | nc | paper s | iter | sizes | supp | NE | =payoff |"
             )
             lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             for ins in range(instances):
-                path = result_path(out, method, m, n, ins)
+                path = result_path(out, family, method, m, n, ins)
                 rec = json.loads(path.read_text()) if path.exists() else None
-                pap = paper_result(data / "knapsack" / f"Game_{m}_{n}_{ins}.txt", method)
+                pap = paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
                 ours.append(rec)
                 paper.append(pap)
                 same = "–"
@@ -246,7 +260,8 @@ def write_report(
                 f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure.",
                 "",
             ]
-            report["sets"][f"{m}x{n}/{method}"] = {"ours": so, "paper": sp}
+            key = f"{'ls' if family == 'lot_sizing' else ''}{m}x{n}/{method}"
+            report["sets"][key] = {"ours": so, "paper": sp}
     out.mkdir(parents=True, exist_ok=True)
     (out / "ipg.md").write_text("\n".join(lines))
     (out / "ipg.json").write_text(json.dumps(report, indent=1) + "\n")
