@@ -139,3 +139,16 @@ def test_papers_pure_equilibrium_on_three_players_twenty_items() -> None:
     res = solve(game, method="m-sgm", time_limit=60)
     assert res.solved and res.pure and res.iterations == 4
     assert res.payoffs == [652.0, 450.0, 596.0]
+
+
+@pytest.mark.parametrize("method", ["sgm", "m-sgm"])
+def test_stopping_mid_run_returns_a_consistent_profile(method: str) -> None:
+    np.random.seed(11)
+    game = game_from_arrays(generate_knapsack(2, 12, ins=2))
+    full = solve(game, method=method)
+    assert full.iterations > 2
+    res = solve(game, method=method, max_iter=2)
+    assert not res.solved and "within 2 iterations" in res.reason
+    assert [len(q) for q in res.probs] == [len(s) for s in res.strategies]
+    assert res.probs[0][-1] == 0.0 or res.probs[1][-1] == 0.0  # the strategy added last is not played yet
+    assert nash_conv(game, res.strategies, res.probs) > 1e-6

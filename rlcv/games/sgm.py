@@ -105,7 +105,10 @@ def solve(
         if any(len(s) == 0 for s in S):  # stopped before every player had a strategy: no profile
             return SGMResult(False, method, time.monotonic() - start, it, back, strategies, [], [], reason)
         # Without a sampled NE yet (time-out inside the first PNS), report the uniform profile.
-        probs = list(ne.probs) if ne is not None else [np.full(len(s), 1.0 / len(s)) for s in S]
+        if ne is None:
+            probs = [np.full(len(s), 1.0 / len(s)) for s in S]
+        else:  # stopped after a strategy was added: the last sampled NE puts 0 on the newer ones
+            probs = [np.pad(q, (0, len(s) - len(q))) for q, s in zip(ne.probs, S, strict=True)]
         return SGMResult(
             solved=solved,
             method=method,
