@@ -14,6 +14,9 @@ for player 2's mix y over S2 (and symmetrically x over S1)
     max t  s.t.  U1[S1, S2] y = v·1,  U1[i, S2] y ≤ v (i ∉ S1),  Σ y = 1,  y ≥ t,
 
 and (S1, S2) is a NE support when both LPs are feasible with t > 0 (every support action is played).
+Fast path: when the equalities (indifference and Σ y = 1) have full column rank, their unique solution
+decides the LP (feasible iff it satisfies the inequalities), so it is tested by least squares first;
+the LP runs only for rank-deficient (degenerate or under-determined) systems.
 
 m-SGM (see :mod:`rlcv.games.sgm`) asks for equilibria whose support holds one given action (``forced``);
 supports without it are not enumerated. :func:`pns` is a generator: asking it again continues the
