@@ -24,6 +24,9 @@ AGENTS: dict[str, str] = {
     "hpo-hd": "rlcv.agents.hpo.hypergradient:HDAgent",
     "hpo-forward": "rlcv.agents.hpo.hypergradient:ForwardAgent",
     "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
+    "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
+    "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
+    "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_backend).

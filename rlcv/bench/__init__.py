@@ -17,4 +17,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.bgan",
     "rlcv.bench.hpo",
     "rlcv.bench.oracle",
+    "rlcv.bench.ipg",
 )

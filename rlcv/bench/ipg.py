@@ -1,0 +1,310 @@
+"""`rlcv bench ipg`: Nash equilibria of integer programming (knapsack) games by SGM / m-SGM, against
+Carvalho, Dragotto, Lodi, Pedroso, "Computing equilibria for integer programming games" (EJOR 2022).
+
+Single instance (users and checks)::
+
+    rlcv bench ipg --instance FILE.npy --method m-sgm|sgm --time-limit S --json OUT
+
+writes OUT = {"solved", "seconds", "nash_conv", "players": [{"strategies", "probabilities", "payoff"}],
+"method", "instance", "iterations", "backtracks", "sampled_sizes", "support_sizes", "pure", "reason"};
+``nash_conv`` is the exact Σ_p regret of the returned profile (:mod:`rlcv.games.nash_conv`), computed
+after the solve and not counted in ``seconds``. A time-out is ``"solved": false``; a malformed file or an
+infeasible player is a one-line error (exit 2).
+
+Table mode (no ``--instance``): the sets ``--sets`` (knapsack ``MxN``: the paper's 2x20 2x40 2x80 3x10
+3x20; lot-sizing ``lsMxT``: ls2x10 ls2x20, the periods whose files are shared) from ``--data`` (the
+paper's files, ``../shared/ipg``), one result per (set, instance, method) in
+``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json`` — an existing file is skipped, so an
+interrupted sweep resumes — and the report ``OUT/ipg.md`` + ``OUT/ipg.json`` with the paper's columns
+(from its per-instance ``.txt`` results: CPU s, iterations, sampled sizes |S^p|, support sizes, pure
+or mixed, backtracks) beside ours. The paper ran Gurobi 9 on 2 threads with a 3600 s limit; here HiGHS
+on the shared 2-core machine, ``--time-limit`` per instance (600 s default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+from rlcv.errors import RlcvError
+
+DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
+FAMILIES = {"": "knapsack", "ls": "lot_sizing"}
+PAPER_LIMIT_S = 3600.0
+
+
+def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str, Any]:
+    """The single-instance JSON record (module docstring) of one solve."""
+    from rlcv.games.best_response import SolverTimeout
+    from rlcv.games.instances import load_game
+    from rlcv.games.nash_conv import nash_conv
+    from rlcv.games.sgm import solve
+
+    if time_limit <= 0:
+        raise RlcvError(f"--time-limit must be > 0 seconds, got {time_limit:g}.")
+    game = load_game(path)
+    res = solve(game, method=method, time_limit=time_limit)
+    nc: float | None = None
+    if res.probs:  # a profile exists (not a time-out before the first sampled game)
+        try:
+            nc = nash_conv(game, res.strategies, res.probs, time_limit=max(time_limit, 60.0))
+        except SolverTimeout:
+            nc = None
+    return {
+        "instance": str(path),
+        "method": method,
+        "solved": res.solved,
+        "seconds": res.seconds,
+        "nash_conv": nc,
+        "iterations": res.iterations,
+        "backtracks": res.backtracks,
+        "sampled_sizes": [len(s) for s in res.strategies],
+        "support_sizes": res.support_sizes,
+        "pure": res.pure,
+        "reason": res.reason,
+        "players": [
+            {
+                "strategies": [[int(v) for v in row] for row in res.strategies[p]],
+                "probabilities": [float(q) for q in res.probs[p]] if res.probs else [],
+                "payoff": res.payoffs[p] if res.payoffs else None,
+            }
+            for p in range(game.m)
+        ],
+    }
+
+
+# -- the paper's results ------------------------------------------------------------------------------
+def paper_result(txt: Path, method: str) -> dict[str, Any] | None:
+    """The paper's run of ``method`` from an instance's ``.txt`` (None when absent): iterations, sizes,
+    supports, payoffs, backtracks, CPU s; ``solved`` is CPU s < 3600 (its time limit)."""
+    if not txt.exists():
+        return None
+    header = {"m-sgm": "m-SGM results", "sgm": "SGM results"}[method]
+    sections = re.split(r"^(.*results.*)$", txt.read_text(), flags=re.M)
+    for head, body in zip(sections[1::2], sections[2::2], strict=True):
+        if head.strip() != header:
+            continue
+        fields = dict(re.findall(r"^(\w+)=(.*)$", body, flags=re.M))
+        S = ast.literal_eval(fields["S"])
+        ne = ast.literal_eval(fields["ne"])
+        sizes = [len(s) for s in S]
+        supports, i = [], 0
+        for s in sizes:
+            supports.append(sum(1 for q in ne[i : i + s] if q > 1e-9))
+            i += s
+        cpu = float(fields["cpu_time"])
+        return {
+            "solved": cpu < PAPER_LIMIT_S,
+            "seconds": cpu,
+            "iterations": int(fields["numb_iter"]),
+            "backtracks": int(fields.get("numb_back", 0)),
+            "sampled_sizes": sizes,
+            "support_sizes": supports,
+            "pure": all(s == 1 for s in supports),
+            "payoffs": [float(v) for v in ast.literal_eval(fields["Profits"])],
+        }
+    return None
+
+
+# -- table mode ---------------------------------------------------------------------------------------
+def _parse_set(text: str) -> tuple[str, int, int]:
+    """'2x20' → knapsack, 2 players, 20 items; 'ls2x10' → lot-sizing, 2 players, 10 periods."""
+    match = re.fullmatch(r"(ls)?(\d+)x(\d+)", text)
+    if not match:
+        raise RlcvError(
+            f"--sets entry '{text}' is not of the form MxN (knapsack: players x items, e.g. 2x20) "
+            "or lsMxT (lot-sizing: players x periods, e.g. ls2x10)."
+        )
+    return FAMILIES[match.group(1) or ""], int(match.group(2)), int(match.group(3))
+
+
+def result_path(out: Path, family: str, method: str, m: int, n: int, ins: int) -> Path:
+    return out / "ipg" / family / method / f"Game_{m}_{n}_{ins}.json"
+
+
+def run_table(
+    sets: list[str],
+    methods: list[str],
+    data: Path,
+    out: Path,
+    time_limit: float,
+    instances: int,
+    report_only: bool,
+) -> dict[str, Any]:
+    """Solve every missing (set, instance, method), then write the report from the result files."""
+    parsed = [_parse_set(s) for s in sets]
+    if not report_only:
+        for family, m, n in parsed:
+            for ins in range(instances):
+                for method in methods:
+                    target = result_path(out, family, method, m, n, ins)
+                    if target.exists():
+                        continue
+                    inst = data / family / f"Game_{m}_{n}_{ins}.npy"
+                    try:
+                        rec = solve_instance(inst, method, time_limit)
+                    except RlcvError as exc:  # e.g. an instance file that is missing
+                        rec = {"instance": str(inst), "method": method, "solved": False, "error": str(exc)}
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(json.dumps(rec) + "\n")
+                    shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
+                    print(
+                        f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True
+                    )
+    return write_report(parsed, methods, data, out, time_limit, instances)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "pure" if v else "mixed"
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+def _fmt_nc(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1e}"
+
+
+def _row_cells(rec: dict[str, Any] | None) -> list[str]:
+    if rec is None:
+        return ["–"] * 5
+    if not rec.get("solved"):
+        return ["t/o" if "seconds" in rec else "err", _fmt(rec.get("iterations")), "–", "–", "–"]
+    return [
+        _fmt(rec["seconds"]),
+        _fmt(rec["iterations"]),
+        _fmt(rec["sampled_sizes"]),
+        _fmt(rec["support_sizes"]),
+        _fmt(rec["pure"]),
+    ]
+
+
+def _summary(recs: list[dict[str, Any] | None]) -> dict[str, Any]:
+    done = [r for r in recs if r is not None]
+    solved = [r for r in done if r.get("solved")]
+    return {
+        "run": len(done),
+        "solved": len(solved),
+        "mean_seconds": statistics.fmean(r["seconds"] for r in solved) if solved else None,
+        "mean_iterations": statistics.fmean(r["iterations"] for r in solved) if solved else None,
+        "pure": sum(1 for r in solved if r["pure"]),
+    }
+
+
+def write_report(
+    sets: list[tuple[str, int, int]],
+    methods: list[str],
+    data: Path,
+    out: Path,
+    time_limit: float,
+    instances: int,
+) -> dict[str, Any]:
+    """``OUT/ipg.md`` and ``OUT/ipg.json`` from the per-instance files and the paper's ``.txt``."""
+    report: dict[str, Any] = {"time_limit_s": time_limit, "sets": {}}
+    lines = [
+        "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
+        "",
+        "Ours: HiGHS (scipy) on the shared 2-core machine, per-instance limit "
+        f"{time_limit:g} s. Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
+        "Columns: CPU s (t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. "
+        "`nc` = our exact NashConv. Regenerate: `rlcv bench ipg` (resumes; `--report-only` rebuilds this).",
+        "",
+    ]
+    for family, m, n in sets:
+        for method in methods:
+            ours: list[dict[str, Any] | None] = []
+            paper: list[dict[str, Any] | None] = []
+            size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
+            lines += [f"## {family}: m = {m}, {size}, {method}", ""]
+            lines.append(
+                "| ins | s | iter | sizes | supp | NE | nc | paper s | iter | sizes | supp | NE | =payoff |"
+            )
+            lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for ins in range(instances):
+                path = result_path(out, family, method, m, n, ins)
+                rec = json.loads(path.read_text()) if path.exists() else None
+                pap = paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
+                ours.append(rec)
+                paper.append(pap)
+                same = "–"
+                if rec is not None and rec.get("solved") and pap is not None and pap["solved"]:
+                    mine = [pl["payoff"] for pl in rec["players"]]
+                    same = (
+                        "yes"
+                        if all(
+                            abs(a - b) <= 1e-6 * max(1.0, abs(b))
+                            for a, b in zip(mine, pap["payoffs"], strict=True)
+                        )
+                        else "no"
+                    )
+                nc = _fmt_nc(rec.get("nash_conv") if rec is not None else None)
+                lines.append(
+                    "| " + " | ".join([str(ins), *_row_cells(rec), nc, *_row_cells(pap), same]) + " |"
+                )
+            so, sp = _summary(ours), _summary(paper)
+            lines += [
+                "",
+                f"Ours: {so['solved']}/{so['run']} solved, mean {_fmt(so['mean_seconds'])} s, "
+                f"mean {_fmt(so['mean_iterations'])} iterations, {so['pure']} pure. "
+                f"Paper: {sp['solved']}/{sp['run']} solved, mean {_fmt(sp['mean_seconds'])} s, "
+                f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure.",
+                "",
+            ]
+            key = f"{'ls' if family == 'lot_sizing' else ''}{m}x{n}/{method}"
+            report["sets"][key] = {"ours": so, "paper": sp}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ipg.md").write_text("\n".join(lines))
+    (out / "ipg.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out / 'ipg.md'}")
+    return report
+
+
+# -- CLI ----------------------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench ipg`` to the bench subparsers."""
+    p = sub.add_parser("ipg", help="integer programming games: SGM / m-SGM equilibria vs the paper")
+    p.add_argument("--instance", help="solve one .npy instance (the paper's layout) instead of the table")
+    p.add_argument("--method", default="m-sgm", choices=["m-sgm", "sgm"], help="with --instance")
+    p.add_argument("--json", help="with --instance: write the result here (default: print it)")
+    p.add_argument("--time-limit", type=float, default=600.0, help="seconds per instance")
+    p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="table: knapsack sets MxN")
+    p.add_argument("--methods", nargs="+", default=["m-sgm", "sgm"], choices=["m-sgm", "sgm"])
+    p.add_argument("--instances", type=int, default=10, help="table: instances 0..N-1 per set")
+    p.add_argument("--data", default="../shared/ipg", help="the paper's instance folder")
+    p.add_argument("--out", default="results")
+    p.add_argument("--report-only", action="store_true", help="table: rebuild the report from OUT/ipg/")
+    p.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Single instance: exit 0 when solved, 1 when not (time-out); table: 0."""
+    if args.instance:
+        rec = solve_instance(args.instance, args.method, args.time_limit)
+        text = json.dumps(rec)
+        if args.json:
+            try:
+                Path(args.json).write_text(text + "\n")
+            except OSError as exc:
+                raise RlcvError(f"cannot write --json '{args.json}' ({exc.strerror or exc}).") from None
+            nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.3g}"
+            print(f"solved={rec['solved']} seconds={rec['seconds']:.3f} nash_conv={nc} -> {args.json}")
+        else:
+            print(text)
+        return 0 if rec["solved"] else 1
+    data = Path(args.data)
+    if not (data / "knapsack").is_dir():
+        raise RlcvError(f"--data '{data}' has no knapsack/ folder; point it at the paper's instances.")
+    run_table(
+        args.sets, args.methods, data, Path(args.out), args.time_limit, args.instances, args.report_only
+    )
+    return 0

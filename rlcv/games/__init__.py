@@ -1,0 +1,20 @@
+"""Integer programming games (IPG) and their Nash equilibria by sampled generation (SGM / m-SGM).
+
+After Carvalho, Dragotto, Lodi, Pedroso, "Computing equilibria for integer programming games" (EJOR 2022,
+arXiv 2012.07082). Player p picks x^p in the feasible set of an integer programme and maximises a payoff
+that is bilinear in the players' strategies (:mod:`rlcv.games.knapsack`). The sampled generation method
+(:mod:`rlcv.games.sgm`) grows a finite set of pure strategies per player with exact best responses
+(:mod:`rlcv.games.best_response`, HiGHS through scipy) and solves each finite sampled game with
+Porter–Nudelman–Shoham support enumeration (:mod:`rlcv.games.support_enumeration` for two players,
+:mod:`rlcv.games.support_enumeration_nplayer` beyond); the result is graded by its exact NashConv
+(:mod:`rlcv.games.nash_conv`). Games: the knapsack game (:mod:`rlcv.games.knapsack`) and the
+lot-sizing game (:mod:`rlcv.games.lot_sizing`, exact DP best response). Instances:
+:mod:`rlcv.games.instances`.
+"""
+
+from __future__ import annotations
+
+from rlcv.games.knapsack import KnapsackGame
+from rlcv.games.lot_sizing import LotSizingGame
+
+__all__ = ["KnapsackGame", "LotSizingGame"]

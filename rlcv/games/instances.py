@@ -1,0 +1,175 @@
+"""The paper's instance files and generator.
+
+File layout (the paper code's ``Save_Game``): eleven arrays written one after another with ``np.save``
+on one file handle: m, n_I, n_C, n_constr, c, Q, A, b, type, ins, numb_ins. For the knapsack game
+n_I = (n, …, n) (integer variables), n_C = (0, …) (no continuous ones), n_constr = (1, …); c: (m, n)
+int32, Q: (m, m, n, n) float64, A: (m, 1, n) int32, b: (m, 1) int32, type = 'Knapsack'.
+
+Generator (numpy's legacy global RandomState, in this order, for a given ins ∈ 0..numb_ins-1):
+
+    c^p   = randint(−50, 50, n)                     for p = 0..m−1
+    Q^p_k = diag(randint(−100, 100, n))             for p, then k = 0..m−1;  then Q^p_p := 0
+    A^p   = randint(−100, 100, (1, n))              for p = 0..m−1
+    b^p   = int(ins / (numb_ins + 1) · ΣA^p)
+
+The paper's m = 2 files come from ``np.random.seed(1)`` followed by n = 20, 40, 80, 100 and ins = 0..9
+for each n (:func:`paper_knapsack_instances`); b = 0 on ins 0 is the paper's choice, kept.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from rlcv.errors import RlcvError
+from rlcv.games.knapsack import KnapsackGame
+from rlcv.games.lot_sizing import LotSizingGame
+
+FIELDS = ("m", "n_I", "n_C", "n_constr", "c", "Q", "A", "b", "type", "ins", "numb_ins")
+
+
+def _read_arrays(path: Path) -> list[np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            arrays = []
+            for name in FIELDS:
+                # Each field must start with the .npy magic: anything else is refused before np.load
+                # (which would otherwise try to unpickle it; object arrays of the layout need pickles).
+                magic = f.read(6)
+                f.seek(-len(magic), 1)
+                if magic and magic != b"\x93NUMPY":
+                    raise ValueError(f"field '{name}' does not start with the .npy magic string")
+                try:
+                    arrays.append(np.load(f, allow_pickle=True))
+                except EOFError:
+                    raise RlcvError(
+                        f"instance '{path}' ends before field '{name}'; it is not in the paper's layout "
+                        f"({', '.join(FIELDS)} saved one after another with np.save)."
+                    ) from None
+            return arrays
+    except FileNotFoundError:
+        raise RlcvError(f"instance '{path}' does not exist; give the path of a .npy instance file.") from None
+    except IsADirectoryError:
+        raise RlcvError(f"instance '{path}' is a folder; give a .npy instance file.") from None
+    except (
+        ValueError,
+        OSError,
+        pickle.UnpicklingError,
+    ) as exc:  # bad magic string, truncated header, pickle errors
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise RlcvError(f"instance '{path}' is not a readable .npy game file ({first}).") from None
+
+
+def load_game(path: str | Path) -> KnapsackGame:
+    """Read a knapsack (or lot-sizing: :class:`LotSizingGame`) game in the paper's layout; a malformed or
+    wrongly shaped file → :class:`RlcvError`."""
+    path = Path(path)
+    m_, n_i, n_c, n_constr, c, Q, A, b, kind, ins, numb_ins = _read_arrays(path)
+    kind_s = str(kind)
+    if kind_s not in ("Knapsack", "LotSizing"):
+        raise RlcvError(
+            f"instance '{path}' is a '{kind_s}' game; only types 'Knapsack' and 'LotSizing' are supported."
+        )
+    try:
+        m = int(m_)
+        n_i = np.asarray(n_i, dtype=np.int64).reshape(-1)
+        n_c = np.asarray(n_c, dtype=np.int64).reshape(-1)
+        n = int(n_i[0])
+        arrays = [np.asarray(a, dtype=np.float64) for a in (c, Q, A, b)]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise RlcvError(f"instance '{path}' has fields of the wrong type ({exc}).") from None
+    lot = kind_s == "LotSizing"
+    if m < 1 or len(n_i) != m or np.any(n_i != n) or (not lot and np.any(n_c != 0)) or len(n_c) != m:
+        raise RlcvError(
+            f"instance '{path}': m = {m}, n_I = {n_i.tolist()}, n_C = {n_c.tolist()}; a knapsack game needs "
+            "m ≥ 1 players with the same number of binary items and no continuous variables."
+        )
+    c_, Q_, A_, b_ = arrays
+    width = n + int(n_c[0]) if lot else n
+    if c_.shape != (m, width):
+        raise RlcvError(
+            f"instance '{path}': c has shape {c_.shape}, expected {(m, width)} from m, n_I and n_C."
+        )
+    if b_.ndim == 3:  # the lot-sizing files store b as (m, rows, 1)
+        b_ = b_[..., 0]
+    try:
+        if lot:
+            return LotSizingGame(c=c_, Q=Q_, A=A_, b=b_, ins=int(ins), numb_ins=int(numb_ins), T=n)
+        return KnapsackGame(c=c_, Q=Q_, A=A_, b=b_, ins=int(ins), numb_ins=int(numb_ins))
+    except RlcvError as exc:
+        raise RlcvError(f"instance '{path}': {exc}") from None
+
+
+def generate_knapsack(m: int, n: int, ins: int, numb_ins: int = 10) -> dict[str, np.ndarray]:
+    """Draw one instance from numpy's global legacy RandomState (seed it first), as the paper did.
+
+    Returns the arrays of the file layout with the file's dtypes (int32 / float64), so that
+    :func:`save_game` writes the paper's bytes.
+    """
+    c = [np.random.randint(-50, 50, n) for _ in range(m)]
+    Q: list[list[np.ndarray]] = [
+        [np.diag(np.random.randint(-100, 100, n)) for _ in range(m)] for _ in range(m)
+    ]
+    for p in range(m):
+        Q[p][p] = np.zeros((n, n))
+    A = [np.random.randint(-100, 100, (1, n)) for _ in range(m)]
+    b = [[int(ins / (numb_ins + 1) * np.sum(A[p]))] for p in range(m)]
+    i32 = np.int32
+    return {
+        "m": np.array(m, dtype=i32),
+        "n_I": np.full(m, n, dtype=i32),
+        "n_C": np.zeros(m, dtype=i32),
+        "n_constr": np.ones(m, dtype=i32),
+        "c": np.array(c, dtype=i32),
+        "Q": np.array(Q, dtype=np.float64),
+        "A": np.array(A, dtype=i32),
+        "b": np.array(b, dtype=i32),
+        "type": np.array("Knapsack"),
+        "ins": np.array(ins, dtype=i32),
+        "numb_ins": np.array(numb_ins, dtype=i32),
+    }
+
+
+def paper_knapsack_instances(
+    ns: tuple[int, ...] = (20, 40, 80, 100), seed: int = 1, numb_ins: int = 10
+) -> dict[tuple[int, int], dict[str, np.ndarray]]:
+    """The paper's m = 2 knapsack instances {(n, ins): arrays}: seed once, then n-major, ins-minor.
+
+    Note it reseeds numpy's *global* RandomState (the paper's generator is defined by it); the previous
+    state is restored afterwards.
+    """
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return {(n, ins): generate_knapsack(2, n, ins, numb_ins) for n in ns for ins in range(numb_ins)}
+    finally:
+        np.random.set_state(state)
+
+
+def game_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The file's bytes: each field with ``np.save``, in :data:`FIELDS` order."""
+    buf = io.BytesIO()
+    for name in FIELDS:
+        np.save(buf, arrays[name], allow_pickle=True)
+    return buf.getvalue()
+
+
+def save_game(arrays: dict[str, np.ndarray], path: str | Path) -> None:
+    """Write an instance in the paper's layout."""
+    Path(path).write_bytes(game_bytes(arrays))
+
+
+def game_from_arrays(arrays: dict[str, np.ndarray]) -> KnapsackGame:
+    """The :class:`KnapsackGame` of generated arrays (no file round trip)."""
+    f = np.float64
+    return KnapsackGame(
+        c=arrays["c"].astype(f),
+        Q=arrays["Q"].astype(f),
+        A=arrays["A"].astype(f),
+        b=arrays["b"].astype(f),
+        ins=int(arrays["ins"]),
+        numb_ins=int(arrays["numb_ins"]),
+    )
