@@ -35,8 +35,8 @@ algo (``--algo``)  one update
                    profile of the product distribution, as sampled), and NashConv is exact on that σ.
 =================  =====================================================================================
 
-Every oracle call runs under its own torch seed (drawn from the run's seed, update, player), so a run is reproducible and a
-resumed run continues exactly: the state holds the sets/logits and the update count.
+Every oracle call runs under its own torch seed (drawn from the run's seed, the update and the player), so
+a run is reproducible and a resumed run continues exactly: the state holds the sets / logits and counters.
 """
 
 from __future__ import annotations
