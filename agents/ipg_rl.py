@@ -101,7 +101,7 @@ class _PGAgentBase(ExactOracleAgent):
 
     def bind(self, context: BindContext) -> None:
         """One env per player (for its repair), built with the run's env kwargs."""
-        first = gym.make(context.env_id, **context.env_kwargs).unwrapped
+        first: Any = gym.make(context.env_id, **context.env_kwargs).unwrapped
         if not hasattr(first, "game") or not hasattr(first, "repair"):
             raise RlcvError(f"{self.algo} needs --env rlcv/KnapsackGame-v0, not {context.env_id}.")
         self.player = int(first.player)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,7 +91,7 @@ def test_psro_sets_grow_with_feasible_strategies_only() -> None:
     from rlcv.env_hooks import BindContext
     from rlcv.games.nash_conv import nash_conv
 
-    env = gym.make("rlcv/KnapsackGame-v0", n=6).unwrapped
+    env: Any = gym.make("rlcv/KnapsackGame-v0", n=6).unwrapped
     torch.manual_seed(0)
     agent = PSROAgent(
         observation_space=env.observation_space,
@@ -137,3 +138,14 @@ def test_rl_oracle_bad_config_is_one_line(
     assert _train("ipg-psro", 1, tmp_path / "r", *_TINY, "--set", setting) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("algo", ["ipg-psro", "ipg-pg"])
+def test_rl_oracle_resume_continues_exactly(algo: str, tmp_path: Path) -> None:
+    cfg = ("--set", "pg_steps=5", "samples=8")
+    assert _train(algo, 3, tmp_path / "full", *_TINY, *cfg) == 0
+    assert _train(algo, 1, tmp_path / "half", *_TINY, *cfg) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "3", "--no-progress"]) == 0
+    keys = ("nash_conv", "sampled_size", "oracle_calls", "oracle_gain")
+    full, half = ([{k: r[k] for k in keys} for r in _rows(tmp_path / n)] for n in ("full", "half"))
+    assert full == half
