@@ -27,6 +27,8 @@ AGENTS: dict[str, str] = {
     "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
     "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",
+    "ipg-psro": "rlcv.agents.ipg_rl:PSROAgent",
+    "ipg-pg": "rlcv.agents.ipg_rl:PGSelfPlayAgent",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_backend).

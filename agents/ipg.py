@@ -16,8 +16,8 @@ algo (``--algo``)  one update
                    empirical mixtures; σ = the empirical frequencies
 =================  =====================================================================================
 
-The RL-oracle variants of the issue (``ipg-psro`` with a policy-gradient oracle, ``ipg-pg``
-self-play) are not implemented yet. The rollouts the loop collects only feed ``reward_mean`` (the
+The RL-oracle variants (``ipg-psro`` with a policy-gradient oracle, ``ipg-pg`` self-play) live in
+:mod:`rlcv.agents.ipg_rl`. The rollouts the loop collects only feed ``reward_mean`` (the
 payoff of σ_p against the env's opponent profile).
 """
 
