@@ -17,12 +17,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from rlcv.rollout import RolloutBatch
 
 
 class DynamicsModel(nn.Module):
@@ -219,6 +222,17 @@ class TransitionReplay:
             and len(self.chunks) > 1
         ):
             self.chunks.pop(0)
+
+    def add_batch(self, batch: RolloutBatch) -> None:
+        """The real transitions of a collected rollout (raw, unnormalised; the executed actions)."""
+        self.add(
+            batch.raw_obs,
+            batch.actions[:, :, 0],
+            batch.raw_next_obs,
+            batch.raw_rewards,
+            batch.terminated,
+            batch.truncated,
+        )
 
     def __len__(self) -> int:
         return sum(c["obs"].shape[0] * c["obs"].shape[1] for c in self.chunks)

@@ -332,14 +332,7 @@ def test_ensemble_learns_linear_dynamics() -> None:
     batch = collect("rlcv/LQR-v0", LQR_KWARGS, linear_policy(env, 0), n_envs=100, seed=0)
     model = EnsembleDynamics(4, 2, ensemble_size=2, hidden_sizes=[64, 64], predict_termination=False)
     replay = TransitionReplay(10_000)
-    replay.add(
-        batch.raw_obs,
-        batch.actions[:, :, 0],
-        batch.raw_next_obs,
-        batch.raw_rewards,
-        batch.terminated,
-        batch.truncated,
-    )
+    replay.add_batch(batch)
     torch.manual_seed(0)
     train_dynamics(
         model, torch.optim.Adam(model.parameters(), lr=3e-3), replay, steps=800, batch_size=256, horizon=2

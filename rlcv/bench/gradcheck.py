@@ -198,14 +198,7 @@ def fit_model(
         predict_termination=False,
     )
     replay = TransitionReplay(batch.n_steps * batch.n_envs)
-    replay.add(
-        batch.raw_obs,
-        batch.actions[:, :, 0],
-        batch.raw_next_obs,
-        batch.raw_rewards,
-        batch.terminated,
-        batch.truncated,
-    )
+    replay.add_batch(batch)
     train_dynamics(
         model,
         torch.optim.Adam(model.parameters(), lr=3e-3),

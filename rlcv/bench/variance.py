@@ -496,7 +496,7 @@ def run_variance(
     )
     replay = TransitionReplay(fit_steps)
     for b in collect_batches(session, max(1, fit_steps // n_samples), steps):
-        replay.add(b.raw_obs, b.actions[:, :, 0], b.raw_next_obs, b.raw_rewards, b.terminated, b.truncated)
+        replay.add_batch(b)
     model_loss = train_dynamics(
         model,
         torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),

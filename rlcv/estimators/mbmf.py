@@ -382,14 +382,7 @@ class MBMFControlVariate(GradientEstimator):
         if self.replay is None or self.model_optimizer is None or cfg.model_train_steps == 0:
             return {"model_loss": float("nan")}
         assert isinstance(self.model, EnsembleDynamics)
-        self.replay.add(
-            batch.raw_obs,
-            batch.actions[:, :, 0],
-            batch.raw_next_obs,
-            batch.raw_rewards,
-            batch.terminated,
-            batch.truncated,
-        )
+        self.replay.add_batch(batch)
         try:
             loss = train_dynamics(
                 self.model,
