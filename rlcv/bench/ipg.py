@@ -69,6 +69,7 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
     rec: dict[str, Any] = {
         "instance": str(path),
         "method": method,
+        "time_limit": time_limit,
         "solved": res.solved,
         "seconds": res.seconds,
         "nash_conv": nc,
@@ -230,16 +231,18 @@ def write_report(
         "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
         "",
         "Ours: HiGHS (scipy) on the shared 2-core machine, per-instance limit "
-        f"{time_limit:g} s. Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
+        f"{time_limit:g} s (a section's own limit, where its records hold one, is named under it). "
+        "Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
+        "`enum` = full enumeration of every feasible strategy + PNS on that game (the paper's table 08 "
+        "baseline); its sizes/supp columns are the NE supports. "
         "Columns: CPU s (t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. "
         "`nc` = our exact NashConv. Regenerate: `rlcv bench ipg` (resumes; `--report-only` rebuilds this).",
         "",
     ]
     for family, m, n in sets:
         for method in methods:
-            enum_dir = result_path(out, family, method, m, n, 0).parent
-            if method == "enum" and not any(enum_dir.glob(f"Game_{m}_{n}_*.json")):
-                continue  # enum runs only on the small sets; no empty sections elsewhere
+            if not any(result_path(out, family, method, m, n, 0).parent.glob(f"Game_{m}_{n}_*.json")):
+                continue  # e.g. enum runs only on the small sets: no empty sections
             ours: list[dict[str, Any] | None] = []
             paper: list[dict[str, Any] | None] = []
             size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
@@ -270,9 +273,11 @@ def write_report(
                     "| " + " | ".join([str(ins), *_row_cells(rec), nc, *_row_cells(pap), same]) + " |"
                 )
             so, sp = _summary(ours), _summary(paper)
+            limits = sorted({r["time_limit"] for r in ours if r is not None and "time_limit" in r})
+            limit = f" (limit {', '.join(f'{v:g}' for v in limits)} s)" if limits else ""
             lines += [
                 "",
-                f"Ours: {so['solved']}/{so['run']} solved, mean {_fmt(so['mean_seconds'])} s, "
+                f"Ours{limit}: {so['solved']}/{so['run']} solved, mean {_fmt(so['mean_seconds'])} s, "
                 f"mean {_fmt(so['mean_iterations'])} iterations, {so['pure']} pure. "
                 f"Paper: {sp['solved']}/{sp['run']} solved, mean {_fmt(sp['mean_seconds'])} s, "
                 f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure.",
