@@ -139,8 +139,27 @@ def log10_noise_scale(lr: float, batch_size: float) -> float:
 
 
 def hvp(f: FlatLoss, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """H(θ) v by forward-over-reverse differentiation (``torch.func.jvp`` of ``torch.func.grad``)."""
-    return torch.func.jvp(torch.func.grad(f), (theta,), (v,))[1]
+    """H(θ) v by double backward (one product; :func:`hessian_extremes` reuses one graph for many)."""
+    return _HessianOperator(f, theta)(v)
+
+
+class _HessianOperator:
+    """v ↦ H(θ) v by double backward through one retained graph of ∇f(θ): the gradient graph is built
+    once and every product is one backward pass (≈ 3× cheaper here than ``torch.func.jvp(grad)`` per
+    product, whose per-call set-up dominates on small networks)."""
+
+    def __init__(self, f: FlatLoss, theta: torch.Tensor) -> None:
+        self.theta = theta.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (self.grad,) = torch.autograd.grad(f(self.theta), self.theta, create_graph=True)
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.grad.requires_grad:  # f is linear in θ: H = 0
+            return torch.zeros_like(self.theta)
+        (hv,) = torch.autograd.grad(
+            self.grad, self.theta, grad_outputs=v.to(self.theta.dtype), retain_graph=True
+        )
+        return hv.detach()
 
 
 @dataclass(frozen=True)
@@ -173,12 +192,13 @@ def hessian_extremes(
     gen = torch.Generator().manual_seed(int(seed))
     v = torch.randn(n, generator=gen, dtype=dtype)
     q = v / v.norm()
+    H = _HessianOperator(f, theta)
     basis: list[torch.Tensor] = []
     alphas: list[float] = []
     betas: list[float] = []
     for j in range(m):
         basis.append(q)
-        w = hvp(f, theta, q.to(theta.dtype)).detach().to(dtype)
+        w = H(q).to(dtype)
         a = float(w @ q)
         alphas.append(a)
         Q = torch.stack(basis, 1)
