@@ -55,7 +55,8 @@ along each step θ_t + α D_t on α ∈ {0, 0.1, …, 1}, "A walk with SGD"), ``
 their mean L(θ_t) − floor, ``log10_lambda_max`` = the top Hessian eigenvalue by Lanczos
 (``lanczos_iterations`` Hessian-vector products, every ``lambda_every``-th measurement),
 ``dist_init`` = ‖θ − θ_0‖ and ``log10_noise_scale`` = log10 η/S. The final values and one row per
-measurement (:data:`LANDSCAPE_TRACE`) go into ``info["episode"]["landscape"]``. At the default
+measurement (:data:`LANDSCAPE_TRACE`) go into ``info["episode"]["landscape"]``, with
+``lambda_max_final``, λ_max at the final θ. At the default
 cadence they add ~13 % CPU time to a digits episode (~29 % with ``landscape_every=1``; measured by
 ``rlcv bench walk``).
 
@@ -644,7 +645,13 @@ class OnlineHPOEnv(gym.Env):
             "trace": run.trace,
         }
         if self.landscape:
+            final = math.nan
+            if not diverged:  # λ_max at the final θ: what a run ends in, whatever the cadence
+                final = ls.hessian_extremes(
+                    self._probe_loss(), run.theta, iterations=self.lanczos_iterations, seed=run.inner_seed
+                ).lambda_max
             record["landscape"] = {
+                "lambda_max_final": final,
                 **run.landscape,
                 "columns": list(LANDSCAPE_TRACE),
                 "trace": run.landscape_trace,

@@ -142,7 +142,7 @@ def test_landscape_observations_and_episode_trace() -> None:
     )
     lam = [row[LANDSCAPE_TRACE.index("lambda_max")] for row in land["trace"]]
     assert all(math.isfinite(v) for v in lam[::2]) and all(math.isnan(v) for v in lam[1::2])
-    assert set(LANDSCAPE_FIELDS) <= set(land)
+    assert set(LANDSCAPE_FIELDS) <= set(land) and land["lambda_max_final"] > 0
 
 
 def test_batch_as_large_as_the_training_set_is_full_batch_gradient_descent() -> None:

@@ -19,4 +19,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.oracle",
     "rlcv.bench.ipg",
     "rlcv.bench.walk",
+    "rlcv.bench.sharpness",
 )

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--measure-every", type=int, default=2, help="interpolate every N-th step")
     p.add_argument("--lambda-every", type=int, default=25)
     p.add_argument("--lanczos-iterations", type=int, default=20)
-    p.add_argument("--overhead-repeats", type=int, default=5)
+    p.add_argument("--overhead-repeats", type=int, default=5, help="0 skips the overhead measurement")
     p.add_argument("--out", default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png")
     p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/walk/*.json")
     p.set_defaults(bench_run=run)
@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         ("--measure-every", args.measure_every),
         ("--lambda-every", args.lambda_every),
         ("--lanczos-iterations", args.lanczos_iterations),
-        ("--overhead-repeats", args.overhead_repeats),
     ):
         at_least(flag, value, 1)
+    at_least("--overhead-repeats", args.overhead_repeats, 0)
     spec = WalkSpec(**{k: v for k, v in vars(args).items() if k in WalkSpec.__dataclass_fields__})
     run_bench(spec)
     return 0
@@ -353,9 +353,11 @@ def run_bench(spec: WalkSpec) -> dict[str, Any]:
         t0 = time.perf_counter()
         results[name] = store.run(name, params, functools.partial(walk_run, spec, **job))
         print(f"[walk] {name:18s} {time.perf_counter() - t0:6.1f}s", flush=True)
-    over = store.run(
-        "overhead", {"repeats": spec.overhead_repeats}, lambda: {"rows": overhead(spec.overhead_repeats)}
-    )
+    over: dict[str, Any] = {"rows": []}
+    if spec.overhead_repeats > 0:
+        over = store.run(
+            "overhead", {"repeats": spec.overhead_repeats}, lambda: {"rows": overhead(spec.overhead_repeats)}
+        )
     out = {
         "spec": asdict(spec),
         "command": spec.command(),
