@@ -470,7 +470,7 @@ def markdown(out: dict[str, Any]) -> str:
             f"Setting: scikit-learn digits, {spec['n_train']} training examples, tanh MLP with "
             f"{spec['hidden']} hidden units, plain SGD (no L2), {spec['seeds']} seeds (seed = init and "
             f"minibatch order). SGD: batch {spec['sgd_batch']}, {spec['epochs']:g} epochs = {steps_sgd} "
-            f"steps; full-batch GD runs the same {steps_sgd} steps. Every {spec['measure_every']}-th step is "
+            f"steps; full-batch GD runs the same {steps_sgd} steps. One step in {spec['measure_every']} is "
             "interpolated on the full training loss at α ∈ {0, 0.1, …, 1.0} (the paper's {0, …, 0.9} "
             "plus the step's end); *floor inside* = 0 < α* < 1 on that grid (α* = 0, a step that goes "
             "uphill from its start, is counted apart as *uphill*). λ_max: Lanczos "
@@ -605,13 +605,14 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3), squeeze=False)
     for ax, (title, r) in zip(axes[0], panels, strict=True):
         for t, losses in sorted(r.get("shapes", {}).items(), key=lambda kv: int(kv[0])):
-            ls_ = np.asarray(losses)
-            if np.all(np.isfinite(ls_)):
-                ax.plot(DEFAULT_ALPHAS, ls_ - ls_[0], marker=".", label=f"step {t}")
+            ls_ = np.asarray(losses) - losses[0]
+            if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
+                # Each curve scaled to its own largest change: the shape, not the size, is compared.
+                ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("α")
-    axes[0][0].set_ylabel("L(θ_t + α D_t) − L(θ_t)")
+    axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(folder / "walk_shapes.png", dpi=110)
