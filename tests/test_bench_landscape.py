@@ -101,7 +101,7 @@ def test_sharpness_writes_both_protocols_and_the_schedules(tmp_path, monkeypatch
     data = json.loads((out / "sharpness.json").read_text())
     decay, growth = data["schedules"]["lr_decay"][0], data["schedules"]["batch_growth"][0]
     assert decay["sgd_steps"] == growth["sgd_steps"] == 400 and growth["examples"] > decay["examples"]
-    assert [t[2] for t in growth["trace"]] == [16, 16, 32, 64]  # S doubles at 50 % and 75 %
+    assert [t[2] for t in growth["trace"]] == [32, 32, 64, 128]  # S doubles at 50 % and 75 %
     fixed = data["sweeps"]["digits"]["eta"][0][0]["fixed"]
     assert fixed["epochs"] == pytest.approx(1.0, abs=0.02) and fixed["lambda_max"] > 0
 
