@@ -103,7 +103,7 @@ def test_sharpness_writes_both_protocols_and_the_schedules(tmp_path, monkeypatch
     assert decay["sgd_steps"] == growth["sgd_steps"] == 400 and growth["examples"] > decay["examples"]
     assert [t[2] for t in growth["trace"]] == [32, 32, 64, 128]  # S doubles at 50 % and 75 %
     fixed = data["sweeps"]["digits"]["eta"][0][0]["fixed"]
-    assert fixed["epochs"] == pytest.approx(1.0, abs=0.02) and fixed["lambda_max"] > 0
+    assert fixed["epochs"] == pytest.approx(1.0, abs=0.05) and fixed["lambda_max"] > 0  # whole steps
 
     monkeypatch.setattr(sharpness, "sharp_run", lambda *a, **k: pytest.fail("recomputed"))
     monkeypatch.setattr(sharpness, "schedule_run", lambda *a, **k: pytest.fail("recomputed"))
