@@ -57,8 +57,8 @@ their mean L(θ_t) − floor, ``log10_lambda_max`` = the top Hessian eigenvalue 
 ``dist_init`` = ‖θ − θ_0‖ and ``log10_noise_scale`` = log10 η/S. The final values and one row per
 measurement (:data:`LANDSCAPE_TRACE`) go into ``info["episode"]["landscape"]``, with
 ``lambda_max_final``, λ_max at the final θ. At the default
-cadence they add ~13 % CPU time to a digits episode (~29 % with ``landscape_every=1``; measured by
-``rlcv bench walk``).
+cadence they add 16 % CPU time to a digits episode (28 % with ``landscape_every=1``; median of 5,
+``results/walk.md``).
 
 Test data is only touched at the end of an episode: the final test loss / accuracy go into
 ``info["episode"]`` (with the final validation numbers, compute spent and the hyper-parameter trace)

@@ -62,7 +62,8 @@ class SchedulePolicy(ControllerPolicy):
             self.start_log2 = torch.full_like(current, math.nan)
         fresh = (used <= 0) | torch.isnan(self.start_log2)
         self.start_log2 = torch.where(fresh, current, self.start_log2)
-        passed = (used[:, None] >= self.milestones[None, :] - 1e-9).sum(1).double()
+        # budget_used arrives as float32: a milestone at exactly k/budget must count on its step.
+        passed = (used[:, None] >= self.milestones[None, :] - 1e-6).sum(1).double()
         target = self.start_log2 + self.sign * self.log2_factor * passed
         out = torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
         out[:, HPARAMS.index(self.hparam)] = target - current

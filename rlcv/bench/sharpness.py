@@ -228,19 +228,47 @@ def sharp_run(
     }
 
 
+SCHEDULE_MILESTONES = (0.5, 0.75)  # hpo-schedule's defaults: η/S halves at 50 % and 75 %
+SCHEDULE_MODES = ("lr_decay", "batch_growth", "batch_growth_equal_examples")
+
+
+def equal_examples_schedule(
+    steps: int, milestones: tuple[float, ...], factor: float
+) -> tuple[int, list[float]]:
+    """Budget and milestones of a batch-growth run that processes the *same examples* as an lr-decay run
+    of ``steps`` steps: phase i (between milestones) keeps lr decay's examples with S·factor^i, so it
+    takes 1/factor^i of lr decay's steps (the paper's comparison, at equal epochs)."""
+    edges = [0.0, *milestones, 1.0]
+    phase_steps = [
+        (b - a) * steps / factor**i for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))
+    ]
+    total = sum(phase_steps)
+    return round(total), [sum(phase_steps[: i + 1]) / total for i in range(len(milestones))]
+
+
 def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
-    """``hpo-schedule`` through the agent loop (one episode = one inner run); the env's episode record."""
+    """``hpo-schedule`` through the agent loop (one episode = one inner run); the env's episode record.
+
+    ``lr_decay`` and ``batch_growth`` run ``schedule_steps`` SGD steps (the env's budget unit);
+    ``batch_growth_equal_examples`` runs fewer steps, as many examples as ``lr_decay``."""
     from rlcv.launch import TrainRequest, train
 
-    steps_per_action = 100
-    env_steps = math.ceil(spec.schedule_steps / steps_per_action)
+    budget, milestones = spec.schedule_steps, list(SCHEDULE_MILESTONES)
+    agent_mode = mode
+    if mode == "batch_growth_equal_examples":
+        budget, milestones = equal_examples_schedule(spec.schedule_steps, SCHEDULE_MILESTONES, 2.0)
+        agent_mode = "batch_growth"
+    # Env steps must land on the milestones: the largest step count ≤ 100 dividing every phase boundary.
+    bounds = [round(m * budget) for m in milestones] + [budget]
+    steps_per_action = max(k for k in range(1, 101) if all(b % k == 0 for b in bounds))
+    env_steps = math.ceil(budget / steps_per_action)
     with tempfile.TemporaryDirectory(prefix="rlcv-sharpness-") as tmp:
         log = Path(tmp) / "episodes.jsonl"
         env_kwargs = {
             "task": spec.task,
             "model": spec.model,
             "hidden_size": spec.hidden,
-            "budget": spec.schedule_steps,
+            "budget": budget,
             "steps_per_action": steps_per_action,
             "lr_init": spec.schedule_lr,
             "batch_size_init": spec.schedule_batch,
@@ -260,7 +288,13 @@ def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
                 env="rlcv/OnlineHPO-v0",
                 steps=env_steps,
                 seed=seed,
-                overrides={"env_kwargs": env_kwargs, "mode": mode, "num_threads": 1},
+                overrides={
+                    "env_kwargs": env_kwargs,
+                    "mode": agent_mode,
+                    "milestones": milestones,
+                    "factor": 2.0,
+                    "num_threads": 1,
+                },
                 run_dir=str(Path(tmp) / "run"),
                 progress=False,
                 command=["bench", "sharpness", "schedule", mode, str(seed)],
@@ -378,7 +412,7 @@ def run_bench(spec: SharpnessSpec) -> dict[str, Any]:
             "lanczos_iterations",
         )
     }
-    for mode in ("lr_decay", "batch_growth"):
+    for mode in SCHEDULE_MODES:
         schedules[mode] = [
             get(
                 f"schedule_{mode}_s{seed}",
@@ -504,20 +538,27 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
     if sched:
         acc = {m: _mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
         lam = {m: _mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
-        paired_acc = [
-            a["test_accuracy"] - b["test_accuracy"]
-            for a, b in zip(sched["lr_decay"], sched["batch_growth"], strict=True)
-        ]
         v["schedule"] = {
             "accuracy": acc,
             "lambda_max": lam,
-            "paired_acc_diff": paired_acc,
-            "acc_gap": abs(acc["lr_decay"] - acc["batch_growth"]),
-            "lambda_ratio": lam["batch_growth"] / lam["lr_decay"],
             "examples": {m: _mean([r["examples"] for r in runs]) for m, runs in sched.items()},
+            "sgd_steps": {m: _mean([r["sgd_steps"] for r in runs]) for m, runs in sched.items()},
         }
-        s = v["schedule"]
-        s["met"] = bool(s["acc_gap"] <= SCHEDULE_ACC and abs(s["lambda_ratio"] - 1) <= SCHEDULE_LAMBDA)
+        for growth in ("batch_growth", "batch_growth_equal_examples"):
+            if growth not in sched:
+                continue
+            paired = [
+                a["test_accuracy"] - b["test_accuracy"]
+                for a, b in zip(sched["lr_decay"], sched[growth], strict=True)
+            ]
+            gap = abs(acc["lr_decay"] - acc[growth])
+            ratio = lam[growth] / lam["lr_decay"]
+            v["schedule"][growth] = {
+                "paired_acc_diff": paired,
+                "acc_gap": gap,
+                "lambda_ratio": ratio,
+                "met": bool(gap <= SCHEDULE_ACC and abs(ratio - 1) <= SCHEDULE_LAMBDA),
+            }
     return v
 
 
@@ -541,6 +582,94 @@ def _f(x: float, fmt: str = ".3g") -> str:
 
 def _seeds(xs: list[float]) -> str:
     return ", ".join(_f(x, ".2f") for x in xs)
+
+
+def reading(out: dict[str, Any]) -> list[str]:
+    """What reproduces and what does not, read off the verdicts (generated, so it never goes stale)."""
+    spec, v = out["spec"], out["verdicts"]
+    task = spec["task"]
+    lines = ["## Reading", ""]
+    m, f = v.get(f"{task}_matched"), v.get(f"{task}_fixed")
+    if m:
+        lam = (m["eta_rho_lambda"], m["batch_rho_lambda"])
+        verdict = "reproduces" if m["lambda_met"] else "does **not** reproduce"
+        lines.append(
+            f"- {task}, matched loss: a higher η/S finds flatter minima (Spearman(η/S, λ_max) "
+            f"{lam[0]:.2f} in "
+            f"the η sweep, {lam[1]:.2f} in the S sweep) — the paper's sharpness finding {verdict} here."
+        )
+        acc = m["pooled_rho_acc"]
+        if acc >= RHO_ACC_MIN:
+            text = f"flatter minima generalise better (Spearman(η/S, test accuracy) {acc:.2f}): reproduces."
+        elif acc <= -0.3:
+            text = (
+                "the generalisation finding does **not** reproduce at this scale: at the same training "
+                "loss a "
+                f"higher η/S gives *lower* test accuracy (pooled Spearman {acc:.2f}), so the flatter minima "
+                "found here do not generalise better."
+            )
+        else:
+            text = (
+                f"no clear relation between η/S and test accuracy (pooled Spearman {acc:.2f}): not reproduced"
+            )
+        lines.append(f"- {task}, matched loss: {text}")
+        for g in m.get("same_ratio", []):
+            lines.append(
+                f"- Same η/S = {g['ratio']:.3g} across S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
+                "λ_max "
+                f"within {100 * g['lambda_dev']:.1f}% of the group's median, test accuracy within "
+                f"{100 * g['acc_spread']:.1f} points (matched loss)."
+            )
+        if "ratio_10x_lambda_factor" in m:
+            lines.append(
+                f"- A 10× lower η/S gives a {m['ratio_10x_lambda_factor']:.2f}× larger λ_max (matched loss)."
+            )
+        rows = sweep_table(out["sweeps"][task]["eta"], "matched") + sweep_table(
+            out["sweeps"][task]["batch"], "matched"
+        )
+        rows = [r for r in rows if math.isfinite(r["epochs"])]
+        if rows:
+            fastest = min(rows, key=lambda r: r["epochs"])
+            noisiest = max(rows, key=lambda r: r["ratio"])
+            lines.append(
+                f"- Epochs to the matched loss are not monotone in η/S: fewest ({fastest['epochs']:.0f}) at "
+                f"η/S = {fastest['ratio']:.3g}; the noisiest setting (η/S = {noisiest['ratio']:.3g}) needs "
+                f"{noisiest['epochs']:.0f}, its noise keeps it above the target longer."
+            )
+    if f and m:
+        lines.append(
+            f"- {task}, fixed budget ({spec['fixed_epochs']:g} epochs): Spearman(η/S, λ_max) "
+            f"{f['eta_rho_lambda']:.2f} / {f['batch_rho_lambda']:.2f}, Spearman(η/S, test accuracy) "
+            f"{f['pooled_rho_acc']:.2f} (the runs are at different training losses)."
+        )
+    d_m, d_f = v.get("digits_matched"), v.get("digits_fixed")
+    if d_m and d_f and task != "digits":
+        lines.append(
+            f"- digits: at a fixed budget Spearman(η/S, λ_max) is {d_f['eta_rho_lambda']:.2f} / "
+            f"{d_f['batch_rho_lambda']:.2f} (η / S sweep) and Spearman(η/S, test accuracy) "
+            f"{d_f['pooled_rho_acc']:.2f}; "
+            f"at matched loss ({spec['digits_target_loss']:g}) they become {d_m['eta_rho_lambda']:.2f} / "
+            f"{d_m['batch_rho_lambda']:.2f} and {d_m['pooled_rho_acc']:.2f}"
+            + (
+                ": the fixed-budget correlation measures training progress, not the minimum's sharpness."
+                if d_f["lambda_met"] and not d_m["lambda_met"]
+                else "."
+            )
+        )
+    s = v.get("schedule", {})
+    for growth, label in (
+        ("batch_growth_equal_examples", "equal examples"),
+        ("batch_growth", "equal SGD steps"),
+    ):
+        if growth in s:
+            g = s[growth]
+            verdict = "equivalent within the targets" if g["met"] else "**not** equivalent within the targets"
+            lines.append(
+                f"- Schedules at {label}: lr decay vs batch growth test accuracy differs by "
+                f"{100 * g['acc_gap']:.2f} "
+                f"points, λ_max ratio {g['lambda_ratio']:.2f} — {verdict}."
+            )
+    return [*lines, ""]
 
 
 def markdown(out: dict[str, Any]) -> str:
@@ -600,7 +729,7 @@ def markdown(out: dict[str, Any]) -> str:
                         f"±{100 * SAME_RATIO_LAMBDA:.0f}%, accuracy within {100 * SAME_RATIO_ACC:g} points",
                         protocol,
                         f"λ_max {', '.join(_f(x) for x in g['lambda'])} (max deviation from median "
-                        f"{_f(100 * g['lambda_dev'], '.0f')}%); accuracy "
+                        f"{_f(100 * g['lambda_dev'], '.1f')}%); accuracy "
                         f"{', '.join(_f(100 * x, '.1f') for x in g['acc'])} "
                         f"(spread {_f(100 * g['acc_spread'], '.1f')})",
                         "",
@@ -619,19 +748,27 @@ def markdown(out: dict[str, Any]) -> str:
                 )
     if "schedule" in v:
         s = v["schedule"]
-        lines.append(
-            _row(
-                f"lr_decay vs batch_growth: test accuracy within {100 * SCHEDULE_ACC:g} points, λ_max within "
-                f"±{100 * SCHEDULE_LAMBDA:.0f}%",
-                f"{spec['schedule_steps']} SGD steps",
-                f"accuracy {100 * s['accuracy']['lr_decay']:.2f} vs "
-                f"{100 * s['accuracy']['batch_growth']:.2f} "
-                f"(paired differences {', '.join(f'{100 * d:+.1f}' for d in s['paired_acc_diff'])}); λ_max "
-                f"{s['lambda_max']['lr_decay']:.3g} vs {s['lambda_max']['batch_growth']:.3g} "
-                f"(ratio {s['lambda_ratio']:.2f})",
-                _met(s["met"]),
+        for growth, protocol in (
+            ("batch_growth_equal_examples", "equal examples (the paper's)"),
+            ("batch_growth", "equal SGD steps"),
+        ):
+            if growth not in s:
+                continue
+            g = s[growth]
+            lines.append(
+                _row(
+                    f"lr_decay vs batch growth: test accuracy within {100 * SCHEDULE_ACC:g} points, "
+                    f"λ_max within ±{100 * SCHEDULE_LAMBDA:.0f}%",
+                    protocol,
+                    f"accuracy {100 * s['accuracy']['lr_decay']:.2f} vs {100 * s['accuracy'][growth]:.2f} "
+                    f"(paired differences {', '.join(f'{100 * d:+.1f}' for d in g['paired_acc_diff'])}); "
+                    "λ_max "
+                    f"{s['lambda_max']['lr_decay']:.3g} vs {s['lambda_max'][growth]:.3g} "
+                    f"(ratio {g['lambda_ratio']:.2f})",
+                    _met(g["met"]),
+                )
             )
-        )
+    lines += ["", *reading(out)]
     for t, sweeps in out["sweeps"].items():
         for protocol in PROTOCOLS:
             lines += [
@@ -675,10 +812,12 @@ def markdown(out: dict[str, Any]) -> str:
             (
                 f"From η = {spec['schedule_lr']:g}, S = {spec['schedule_batch']}, η/S drops 2× at 50 % and "
                 f"75 % of {spec['schedule_steps']} SGD steps, by η (lr_decay) or by S (batch_growth). "
-                "The env "
-                "counts its budget in SGD steps, so batch growth processes more examples: "
-                f"{s['examples']['lr_decay']:.0f} vs "
-                f"{s['examples']['batch_growth']:.0f} (the paper compares equal epochs)."
+                "The env counts its budget in SGD steps: at equal steps batch growth processes "
+                f"{s['examples']['batch_growth']:.0f} examples against lr decay's "
+                f"{s['examples']['lr_decay']:.0f}; `batch_growth_equal_examples` stops at "
+                f"{s['sgd_steps'].get('batch_growth_equal_examples', math.nan):.0f} steps, with lr decay's "
+                f"{s['examples'].get('batch_growth_equal_examples', math.nan):.0f} examples (the paper's "
+                "comparison, at equal epochs)."
             ),
         ]
     lines += [
