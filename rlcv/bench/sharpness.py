@@ -817,7 +817,8 @@ def markdown(out: dict[str, Any]) -> str:
                 f"{s['examples']['lr_decay']:.0f}; `batch_growth_equal_examples` stops at "
                 f"{s['sgd_steps'].get('batch_growth_equal_examples', math.nan):.0f} steps, with lr decay's "
                 f"{s['examples'].get('batch_growth_equal_examples', math.nan):.0f} examples (the paper's "
-                "comparison, at equal epochs)."
+                "comparison, at equal epochs). Both runs of a seed are identical up to the first milestone "
+                "(same init, same minibatches): the comparison is of what the schedules do after it."
             ),
         ]
     lines += [
@@ -825,10 +826,17 @@ def markdown(out: dict[str, Any]) -> str:
         "Figures: `sharpness_grid.png` (λ_max and test accuracy vs η/S, matched loss vs fixed budget), "
         "`sharpness_curves.png` (full-batch training loss vs epochs of the η and S sweeps, seed 0).",
         "",
-        f"Total wall time {out['wall_s'] / 60:.1f} min on a shared 2-core machine (one thread).",
+        f"Runs took {run_minutes(out):.1f} min of wall time in all (summed from the per-run records), on a "
+        "shared 2-core machine, one thread.",
         "",
     ]
     return "\n".join(lines)
+
+
+def run_minutes(out: dict[str, Any]) -> float:
+    runs = [r for sw in out["sweeps"].values() for rows in sw.values() for rs in rows for r in rs]
+    runs += [r for rs in out["schedules"].values() for r in rs]
+    return sum(r["wall_s"] for r in runs) / 60
 
 
 def plot(out: dict[str, Any], folder: Path) -> None:

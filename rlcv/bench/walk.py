@@ -580,7 +580,9 @@ def markdown(out: dict[str, Any]) -> str:
         "(mean height and floor-inside fraction vs η), `walk_distance.png` (‖θ_T − θ_0‖ vs S), "
         "`walk_lambda.png` (λ_max along training, GD's 2/η stability bound dotted).",
         "",
-        f"Total wall time {out['wall_s'] / 60:.1f} min on a shared 2-core machine (one thread).",
+        f"Runs took {sum(r['wall_s'] for r in out['results'].values()) / 60:.1f} min of wall time in all "
+        "(summed from the per-run records; the overhead measurement comes on top), on a shared 2-core "
+        "machine, one thread.",
         "",
     ]
     return "\n".join(lines)
