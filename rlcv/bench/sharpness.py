@@ -867,6 +867,7 @@ def plot(out: dict[str, Any], folder: Path) -> None:
             axes[0][j].scatter([], [], marker=m, color=f"C{i}", label=label)
         axes[0][j].set(xscale="log", yscale="log", ylabel="λ_max", title=f"{task}: {protocol}")
         axes[1][j].set(xscale="log", xlabel="η / S", ylabel="test accuracy %")
+        axes[1][j].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap otherwise
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "sharpness_grid.png", dpi=110)
