@@ -97,11 +97,13 @@ def test_sharpness_writes_both_protocols_and_the_schedules(tmp_path, monkeypatch
         assert (out / name).is_file(), name
     report = (out / "sharpness.md").read_text()
     assert "## digits, matched loss" in report and "## digits, fixed budget" in report
-    assert "lr_decay vs batch_growth" in report
+    assert "lr_decay vs batch growth" in report and "equal examples" in report
     data = json.loads((out / "sharpness.json").read_text())
     decay, growth = data["schedules"]["lr_decay"][0], data["schedules"]["batch_growth"][0]
     assert decay["sgd_steps"] == growth["sgd_steps"] == 400 and growth["examples"] > decay["examples"]
     assert [t[2] for t in growth["trace"]] == [32, 32, 64, 128]  # S doubles at 50 % and 75 %
+    equal = data["schedules"]["batch_growth_equal_examples"][0]
+    assert equal["examples"] == decay["examples"] and equal["sgd_steps"] == 200 + 50 + 25
     fixed = data["sweeps"]["digits"]["eta"][0][0]["fixed"]
     assert fixed["epochs"] == pytest.approx(1.0, abs=0.05) and fixed["lambda_max"] > 0  # whole steps
 
