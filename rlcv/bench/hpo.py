@@ -10,8 +10,7 @@ same inner seed (network init, minibatch order): the env is reset with seed s.
 - ``optuna-tpe``: Optuna's TPE sampler, ``trials`` full runs over (lr, batch size, L2 weight) log-uniform
   in the env's clipping ranges; objective = final validation loss; the best trial's test numbers.
 - ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-floor``: one inner run each through the
-  agent loop
-  (``rlcv train``), starting from the env's default hyper-parameters.
+  agent loop (``rlcv train``), starting from the env's default hyper-parameters.
 - ``hpo-pbt``: a population of ``--pbt-population`` runs through the loop (random initial
   configurations); the member with the best final validation loss is reported.
 - ``ppo``: PPO meta-trained through the loop for ``meta_episodes`` inner runs on other inner seeds
