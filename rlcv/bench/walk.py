@@ -576,7 +576,8 @@ def markdown(out: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Figures: `walk_shapes.png` (loss along steps, GD vs SGD vs isotropic, seed 0), `walk_height.png` "
+        "Figures: `walk_shapes.png` (loss along three steps of seed 0, GD vs SGD vs isotropic; below, the "
+        "distribution of α* over all measured steps and seeds), `walk_height.png` "
         "(mean height and floor-inside fraction vs η), `walk_distance.png` (‖θ_T − θ_0‖ vs S), "
         "`walk_lambda.png` (λ_max along training, GD's 2/η stability bound dotted).",
         "",
@@ -600,21 +601,26 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     gd, sgd, iso, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_"), _by(res, "dist_")
     # 1. shapes
     panels = (
-        [(f"GD lr {lr:g}", runs[0]) for lr, runs in gd.items()]
-        + [(f"SGD lr {lr:g}", runs[0]) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
-        + [(f"isotropic lr {lr:g}", runs[0]) for lr, runs in iso.items()]
+        [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
+        + [(f"SGD lr {lr:g}", runs) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
+        + [(f"isotropic lr {lr:g}", runs) for lr, runs in iso.items()]
     )
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3), squeeze=False)
-    for ax, (title, r) in zip(axes[0], panels, strict=True):
-        for t, losses in sorted(r.get("shapes", {}).items(), key=lambda kv: int(kv[0])):
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), squeeze=False)
+    for k, (title, runs) in enumerate(panels):
+        ax = axes[0][k]
+        for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
             ls_ = np.asarray(losses) - losses[0]
             if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
                 # Each curve scaled to its own largest change: the shape, not the size, is compared.
                 ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("α")
+        ax.set_title(f"{title} (seed 0)", fontsize=9)
+        # Below: where the floor lies, over every measured step of every seed.
+        counts = np.array([sum(r["alpha_star_hist"].get(f"{a:g}", 0) for r in runs) for a in DEFAULT_ALPHAS])
+        axes[1][k].bar(DEFAULT_ALPHAS, counts / max(counts.sum(), 1), width=0.08)
+        axes[1][k].set_xlabel("α* (position of the floor along the step)")
     axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
+    axes[1][0].set_ylabel("fraction of steps")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(folder / "walk_shapes.png", dpi=110)
