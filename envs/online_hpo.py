@@ -703,6 +703,8 @@ class OnlineHPOEnv(gym.Env):
             "val_accuracy": run.val_accuracy,
             "prev_grad": None if run.prev_grad is None else run.prev_grad.clone(),
             "tangents": None if run.tangents is None else run.tangents.clone(),
+            # The copied run's own θ_0, so dist_init stays the distance travelled by that run.
+            "theta_init": None if run.theta_init is None else run.theta_init.clone(),
         }
 
     @member_state.setter
@@ -721,6 +723,8 @@ class OnlineHPOEnv(gym.Env):
             state["val_accuracy"],
         )
         run.prev_grad = None if state["prev_grad"] is None else state["prev_grad"].clone()
+        if state.get("theta_init") is not None and run.theta_init is not None:
+            run.theta_init = state["theta_init"].clone()
         if run.tangents is not None:
             tangents = state["tangents"]
             run.tangents = torch.zeros_like(run.tangents) if tangents is None else tangents.clone()

@@ -169,3 +169,12 @@ def test_real_mnist1d_generates_offline_with_the_package_shapes() -> None:
     arrays = inner_tasks.mnist1d_arrays()
     assert arrays["x"].shape == (4000, 40) and arrays["x_test"].shape == (1000, 40)
     assert sorted(set(arrays["y"].tolist())) == list(range(10))
+
+
+def test_member_copy_keeps_the_copied_runs_initialisation() -> None:
+    a, b = (OnlineHPOEnv(**TINY, landscape=True) for _ in range(2))
+    a.reset(seed=0)
+    b.reset(seed=1)
+    a.step(np.zeros(3, np.float32))
+    b.member_state = a.member_state
+    torch.testing.assert_close(b.run.theta_init, a.run.theta_init)
