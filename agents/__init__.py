@@ -24,6 +24,8 @@ AGENTS: dict[str, str] = {
     "hpo-hd": "rlcv.agents.hpo.hypergradient:HDAgent",
     "hpo-forward": "rlcv.agents.hpo.hypergradient:ForwardAgent",
     "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
+    "hpo-floor": "rlcv.agents.hpo.floor:FloorAgent",
+    "hpo-schedule": "rlcv.agents.hpo.schedule:ScheduleAgent",
     "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
     "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",

@@ -1,14 +1,16 @@
 r"""Online hyper-parameter optimisation as a sequential decision problem: ``rlcv/OnlineHPO-v0``.
 
 One episode is one *inner* training run: an MLP classifier on scikit-learn's bundled digits
-(8×8 images, 10 classes; a fixed train / validation / test split), trained with minibatch SGD for a
+(8×8 images, 10 classes; a fixed train / validation / test split; ``task="mnist1d"``: MNIST-1D, and
+``model="cnn"``: a small 1-D CNN, see :mod:`rlcv.inner_tasks`), trained with minibatch SGD for a
 fixed budget of ``budget`` inner SGD steps. Each env step runs ``K = steps_per_action`` inner steps
 with the current hyper-parameters λ = (learning rate η, batch size S, L2 weight λ_wd); the action
 changes them multiplicatively first.
 
 Inner problem (θ: all MLP parameters as one flat vector, m: 1 on weights, 0 on biases)::
 
-    L_B(θ)   = mean cross-entropy on a minibatch B of S training examples (drawn with replacement)
+    L_B(θ)   = mean cross-entropy on a minibatch B of S training examples (drawn with replacement;
+               S ≥ the training-set size means the whole set: full-batch gradient descent)
     g_t      = ∇L_B(θ_t) + λ_wd m ⊙ θ_t
     θ_{t+1}  = θ_t − η g_t
 
@@ -45,6 +47,19 @@ env's ``np_random``; ``reset(options={"inner_seed": s, "hparams": {"lr": ..., "b
 "weight_decay": ...}})`` pins them (benchmarks, tests). ``hparam_init="random"`` starts each episode
 from log-uniform hyper-parameters over the ranges (population-based training's initial population).
 
+Landscape observations (``landscape=True``, :mod:`rlcv.landscape`): five fields are appended
+(:data:`LANDSCAPE_FIELDS`), measured on a fixed probe subset of ``probe_size`` training examples
+with the objective SGD descends (cross-entropy + L2 term), every ``landscape_every`` env steps and
+held in between: ``floor_alpha`` = α* of the last ``landscape_steps`` inner steps (mean; the loss
+along each step θ_t + α D_t on α ∈ {0, 0.1, …, 1}, "A walk with SGD"), ``log10_height`` = log10 of
+their mean L(θ_t) − floor, ``log10_lambda_max`` = the top Hessian eigenvalue by Lanczos
+(``lanczos_iterations`` Hessian-vector products, every ``lambda_every``-th measurement),
+``dist_init`` = ‖θ − θ_0‖ and ``log10_noise_scale`` = log10 η/S. The final values and one row per
+measurement (:data:`LANDSCAPE_TRACE`) go into ``info["episode"]["landscape"]``, with
+``lambda_max_final``, λ_max at the final θ. At the default
+cadence they add 16 % CPU time to a digits episode (28 % with ``landscape_every=1``; median of 5,
+``results/walk.md``).
+
 Test data is only touched at the end of an episode: the final test loss / accuracy go into
 ``info["episode"]`` (with the final validation numbers, compute spent and the hyper-parameter trace)
 and, with ``episode_log=PATH``, are appended to a JSON-lines file — how benchmarks read results
@@ -56,7 +71,6 @@ property (``vector_env.get_attr("member_state")`` / ``set_attr("member_state", [
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -69,7 +83,19 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-__all__ = ["HPARAMS", "OBS", "OBS_FIELDS", "MLPTask", "OnlineHPOEnv", "digits_split", "sgd_step"]
+from rlcv import landscape as ls
+from rlcv.inner_tasks import MODELS, TASKS, FlatModel, MLPTask, digits_split, make_model, task_split
+
+__all__ = [
+    "HPARAMS",
+    "LANDSCAPE_FIELDS",
+    "OBS",
+    "OBS_FIELDS",
+    "MLPTask",
+    "OnlineHPOEnv",
+    "digits_split",
+    "sgd_step",
+]
 
 OBS_FIELDS: tuple[str, ...] = (
     "train_loss",
@@ -86,74 +112,28 @@ OBS_FIELDS: tuple[str, ...] = (
     "hypergrad_log_lr",
     "hypergrad_log_weight_decay",
 )
-OBS: dict[str, int] = {name: i for i, name in enumerate(OBS_FIELDS)}
+# Appended to the observation with ``landscape=True`` (``rlcv.landscape``; see the module docstring).
+LANDSCAPE_FIELDS: tuple[str, ...] = (
+    "floor_alpha",
+    "log10_height",
+    "log10_lambda_max",
+    "dist_init",
+    "log10_noise_scale",
+)
+OBS: dict[str, int] = {name: i for i, name in enumerate((*OBS_FIELDS, *LANDSCAPE_FIELDS))}
+# Columns of info["episode"]["landscape"]["trace"], one row per landscape measurement.
+LANDSCAPE_TRACE: tuple[str, ...] = (
+    "steps_done",
+    "floor_alpha",  # mean α* of the measured steps
+    "inside_fraction",  # of the measured steps with the floor strictly inside (0 < α* < 1)
+    "height",  # mean L(θ_t) − floor
+    "convex_fraction",  # of the measured steps roughly convex along the step
+    "lambda_max",  # Lanczos, NaN where not computed
+    "dist_init",
+    "log10_noise_scale",
+)
 HPARAMS: tuple[str, ...] = ("lr", "batch_size", "weight_decay")  # the order of the action's components
 _SIGNAL_BOUND = 1e6  # gradient signals are clipped here so the observation stays finite in float32
-
-
-# ---------------------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=4)
-def digits_split(
-    n_train: int = 1000, n_val: int = 400, split_seed: int = 0
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """scikit-learn's digits (1797 × 64), split once by ``split_seed``; features standardised with
-    training statistics. Returns ``{"train" | "val" | "test": (X float32 [n, 64], y int64 [n])}``."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    if n_train < 1 or n_val < 1 or n_train + n_val >= len(y):
-        raise ValueError(
-            f"n_train + n_val must leave test data (digits has {len(y)} examples), got {n_train}, {n_val}"
-        )
-    perm = np.random.default_rng(split_seed).permutation(len(y))
-    parts = {"train": perm[:n_train], "val": perm[n_train : n_train + n_val], "test": perm[n_train + n_val :]}
-    mean, std = X[parts["train"]].mean(0), X[parts["train"]].std(0)
-    std[std < 1e-8] = 1.0  # pixels that are constant on the training set
-    return {
-        k: (torch.tensor((X[i] - mean) / std, dtype=torch.float32), torch.tensor(y[i], dtype=torch.int64))
-        for k, i in parts.items()
-    }
-
-
-class MLPTask:
-    """A one-hidden-layer tanh MLP as a function of one flat parameter vector θ [P].
-
-    Layout of θ: W1 [n_in, h], b1 [h], W2 [h, n_out], b2 [n_out]; ``weight_mask`` [P] is 1 on weights.
-    """
-
-    def __init__(self, n_in: int, hidden: int, n_out: int) -> None:
-        self.shapes = [(n_in, hidden), (hidden,), (hidden, n_out), (n_out,)]
-        sizes = [math.prod(s) for s in self.shapes]
-        self.offsets = np.cumsum([0, *sizes]).tolist()
-        self.n_params = self.offsets[-1]
-        self.weight_mask = torch.zeros(self.n_params)
-        for i in (0, 2):
-            self.weight_mask[self.offsets[i] : self.offsets[i + 1]] = 1.0
-
-    def unpack(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        return [theta[self.offsets[i] : self.offsets[i + 1]].view(s) for i, s in enumerate(self.shapes)]
-
-    def init(self, gen: torch.Generator) -> torch.Tensor:
-        """LeCun-normal weights (variance 1/fan_in, right for tanh), zero biases."""
-        theta = torch.zeros(self.n_params)
-        for i in (0, 2):
-            fan_in = self.shapes[i][0]
-            w = torch.randn(self.shapes[i], generator=gen) / math.sqrt(fan_in)
-            theta[self.offsets[i] : self.offsets[i + 1]] = w.reshape(-1)
-        return theta
-
-    def logits(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        W1, b1, W2, b2 = self.unpack(theta)
-        return torch.tanh(X @ W1 + b1) @ W2 + b2
-
-    def loss(
-        self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean cross-entropy, number of correct predictions)."""
-        logits = self.logits(theta, X)
-        return torch.nn.functional.cross_entropy(logits, y), (logits.detach().argmax(1) == y).sum()
 
 
 # ---------------------------------------------------------------------------------- SGD step
@@ -239,6 +219,10 @@ class _Run:
     val_accuracy: float = math.nan
     episode_return: float = 0.0
     trace: list[list[float]] = field(default_factory=list)  # [steps_done, η, S, λ_wd] per env step
+    theta_init: torch.Tensor | None = None  # θ_0 (landscape: distance from initialisation)
+    landscape: dict[str, float] = field(default_factory=dict)  # the latest LANDSCAPE_FIELDS values
+    measurements: int = 0  # landscape measurements so far (λ_max every lambda_every-th)
+    landscape_trace: list[list[float]] = field(default_factory=list)  # LANDSCAPE_TRACE rows
 
 
 class OnlineHPOEnv(gym.Env):
@@ -257,7 +241,17 @@ class OnlineHPOEnv(gym.Env):
         hypergrad_decay: factor applied to Z once per env step.
         max_loss: a training / validation loss above this counts as divergence.
         divergence_penalty: the reward of the step on which the run diverged is −divergence_penalty.
-        n_train, n_val, split_seed: the fixed data split (the rest of the 1797 digits is the test set).
+        n_train, n_val, split_seed: the fixed data split (``None``: the task's defaults, digits 1000 /
+            400 with the remaining 397 digits as the test set, MNIST-1D 3000 / 1000 and its 1000 test
+            signals; see :mod:`rlcv.inner_tasks`).
+        task: ``"digits"`` or ``"mnist1d"``; model: ``"mlp"`` (``hidden_size`` tanh units) or ``"cnn"``
+            (``channels`` per 1-D convolution).
+        landscape: append :data:`LANDSCAPE_FIELDS` to the observation (and to ``info["episode"]``).
+        landscape_every: env steps between landscape measurements (values are held in between).
+        landscape_steps: inner steps interpolated per measurement (the last ones of the env step).
+        lambda_every: landscape measurements between Lanczos estimates of λ_max.
+        lanczos_iterations: Lanczos steps per λ_max estimate.
+        probe_size: training examples of the fixed probe subset every landscape quantity is measured on.
         episode_log: optional path of a JSON-lines file that receives one record per finished episode.
     """
 
@@ -280,10 +274,19 @@ class OnlineHPOEnv(gym.Env):
         hypergrad_decay: float = 1.0,
         max_loss: float = 100.0,
         divergence_penalty: float = 10.0,
-        n_train: int = 1000,
-        n_val: int = 400,
+        n_train: int | None = None,
+        n_val: int | None = None,
         split_seed: int = 0,
         episode_log: str | None = None,
+        task: str = "digits",
+        model: str = "mlp",
+        channels: int = 16,
+        landscape: bool = False,
+        landscape_every: int = 2,
+        landscape_steps: int = 1,
+        lambda_every: int = 10,
+        lanczos_iterations: int = 10,
+        probe_size: int = 256,
     ) -> None:
         if budget < 1 or steps_per_action < 1 or hidden_size < 1:
             raise ValueError(
@@ -313,8 +316,28 @@ class OnlineHPOEnv(gym.Env):
         self.hypergrad_decay, self.max_loss = float(hypergrad_decay), float(max_loss)
         self.divergence_penalty = float(divergence_penalty)
         self.episode_log = Path(episode_log) if episode_log else None
-        self.data = digits_split(int(n_train), int(n_val), int(split_seed))
-        self.task = MLPTask(self.data["train"][0].shape[1], int(hidden_size), 10)
+        if task not in TASKS or model not in MODELS:
+            raise ValueError(
+                f"task must be one of {TASKS} and model one of {MODELS}, got {task!r}, {model!r}"
+            )
+        if min(landscape_every, landscape_steps, lambda_every, lanczos_iterations, probe_size, channels) < 1:
+            raise ValueError(
+                "landscape_every, landscape_steps, lambda_every, lanczos_iterations, probe_size and "
+                "channels must be >= 1"
+            )
+        self.data = task_split(task, n_train, n_val, int(split_seed))
+        self.task: FlatModel = make_model(
+            model, self.data["train"][0].shape[1], 10, hidden=int(hidden_size), channels=int(channels)
+        )
+        self.landscape = bool(landscape)
+        self.landscape_every, self.landscape_steps = int(landscape_every), int(landscape_steps)
+        self.lambda_every, self.lanczos_iterations = int(lambda_every), int(lanczos_iterations)
+        # The probe subset is fixed by the split seed: every measurement of every run sees the same data.
+        n_tr = len(self.data["train"][1])
+        probe = torch.randperm(n_tr, generator=torch.Generator().manual_seed(int(split_seed)))[
+            : min(int(probe_size), n_tr)
+        ]
+        self.probe = (self.data["train"][0][probe], self.data["train"][1][probe])
 
         bound = math.log2(float(max_factor))
         self.action_space = spaces.Box(-bound, bound, (len(HPARAMS),), np.float32)
@@ -355,6 +378,11 @@ class OnlineHPOEnv(gym.Env):
             ],
             np.float32,
         )
+        if self.landscape:
+            noise = (math.log10(lr_lo / bs_hi), math.log10(lr_hi / bs_lo))
+            # floor_alpha, log10_height, log10_lambda_max, dist_init, log10_noise_scale
+            low = np.concatenate([low, np.array([0, -12, -12, 0, noise[0]], np.float32)])
+            high = np.concatenate([high, np.array([1, 3, 6, _SIGNAL_BOUND, noise[1]], np.float32)])
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._low, self._high = low, high
         self.run: _Run | None = None
@@ -423,6 +451,9 @@ class OnlineHPOEnv(gym.Env):
         )
         val_loss, val_acc = self._evaluate("val")
         self.run.val_loss, self.run.val_accuracy = val_loss, val_acc
+        if self.landscape:
+            self.run.theta_init = self.run.theta.clone()
+            self._update_landscape([])
         stats = {
             "train_loss": float(res.loss),
             "train_accuracy": float(res.aux) / len(y),
@@ -453,9 +484,15 @@ class OnlineHPOEnv(gym.Env):
         mask = self.task.weight_mask
         losses, correct, norms, cosines, hd = [], 0, [], [], 0.0
         diverged = False
-        for _ in range(min(self.steps_per_action, self.budget - run.steps_done)):
-            idx = torch.randint(0, len(y), (bs,), generator=run.gen)
-            xb, yb = X[idx], y[idx]
+        n_inner = min(self.steps_per_action, self.budget - run.steps_done)
+        measure = self.landscape and (len(run.trace) - 1) % self.landscape_every == 0
+        measured_steps: list[tuple[torch.Tensor, torch.Tensor]] = []  # (θ_t, θ_{t+1})
+        for k in range(n_inner):
+            if bs >= len(y):  # a batch as large as the training set is full-batch gradient descent
+                xb, yb = X, y
+            else:
+                idx = torch.randint(0, len(y), (bs,), generator=run.gen)
+                xb, yb = X[idx], y[idx]
             res = sgd_step(
                 run.theta,
                 lambda th, xb=xb, yb=yb: self.task.loss(th, xb, yb),
@@ -476,6 +513,8 @@ class OnlineHPOEnv(gym.Env):
                 dot = float(res.grad @ run.prev_grad)
                 hd += dot
                 cosines.append(dot / (gnorm * float(run.prev_grad.norm()) + 1e-12))
+            if measure and k >= n_inner - self.landscape_steps:
+                measured_steps.append((run.theta, res.theta))
             run.theta, run.tangents, run.prev_grad = res.theta, res.tangents, res.grad
             run.steps_done += 1
             run.sgd_steps += 1
@@ -505,6 +544,8 @@ class OnlineHPOEnv(gym.Env):
                 "grad_cosine": sum(cosines) / len(cosines) if cosines else 0.0,
                 "hd_signal": hd,
             }
+            if self.landscape:
+                self._update_landscape(measured_steps)
             if run.tangents is not None:
                 stats["hypergrad_log_lr"], stats["hypergrad_log_weight_decay"] = self._val_hypergradient()
                 run.tangents.mul_(self.hypergrad_decay)
@@ -532,13 +573,63 @@ class OnlineHPOEnv(gym.Env):
         (g_val,) = torch.autograd.grad(self.task.loss(theta, X, y)[0], theta)
         return (self.run.tangents.T @ g_val).tolist()
 
+    def _probe_loss(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The objective SGD descends (cross-entropy + L2 term at the current λ_wd) on the probe subset."""
+        assert self.run is not None
+        X, y = self.probe
+        wd, mask = self.run.weight_decay, self.task.weight_mask
+
+        def f(theta: torch.Tensor) -> torch.Tensor:
+            return self.task.loss(theta, X, y)[0] + 0.5 * wd * (mask * theta * theta).sum()
+
+        return f
+
+    def _update_landscape(self, steps: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Refresh :data:`LANDSCAPE_FIELDS` after an env step: interpolate each measured step (mean α*,
+        log10 of the mean height), λ_max every ``lambda_every``-th measurement, distance and η/S always."""
+        run = self.run
+        assert run is not None and run.theta_init is not None
+        f = self._probe_loss()
+        values = run.landscape
+        values["dist_init"] = ls.distance(run.theta, run.theta_init)
+        values["log10_noise_scale"] = ls.log10_noise_scale(run.lr, self.batch_size)
+        values.setdefault("log10_lambda_max", math.nan)
+        if not steps:
+            values.setdefault("floor_alpha", math.nan)
+            values.setdefault("log10_height", math.nan)
+            return
+        inter = [ls.interpolate_step(f, a, b - a) for a, b in steps]
+        height = float(np.mean([i.height for i in inter]))
+        values["floor_alpha"] = float(np.mean([i.alpha_star for i in inter]))
+        values["log10_height"] = math.log10(height + 1e-12)
+        lambda_max = math.nan
+        if run.measurements % self.lambda_every == 0:
+            ext = ls.hessian_extremes(
+                f, run.theta, iterations=self.lanczos_iterations, seed=run.inner_seed + run.steps_done
+            )
+            lambda_max = ext.lambda_max
+            values["log10_lambda_max"] = math.log10(max(lambda_max, 1e-12))
+        run.measurements += 1
+        run.landscape_trace.append(
+            [
+                run.steps_done,
+                values["floor_alpha"],
+                float(np.mean([i.inside for i in inter])),
+                height,
+                float(np.mean([i.convex for i in inter])),
+                lambda_max,
+                values["dist_init"],
+                values["log10_noise_scale"],
+            ]
+        )
+
     def _finish(self, diverged: bool) -> dict[str, Any]:
         assert self.run is not None
         run = self.run
         test_loss, test_acc = self._evaluate("test")
         if diverged or not math.isfinite(test_loss):
             test_loss, test_acc = math.inf, 0.0
-        record = {
+        record: dict[str, Any] = {
             "inner_seed": run.inner_seed,
             "budget": self.budget,
             "steps_done": run.steps_done,
@@ -553,6 +644,18 @@ class OnlineHPOEnv(gym.Env):
             **self.hparams(),
             "trace": run.trace,
         }
+        if self.landscape:
+            final = math.nan
+            if not diverged:  # λ_max at the final θ: what a run ends in, whatever the cadence
+                final = ls.hessian_extremes(
+                    self._probe_loss(), run.theta, iterations=self.lanczos_iterations, seed=run.inner_seed
+                ).lambda_max
+            record["landscape"] = {
+                "lambda_max_final": final,
+                **run.landscape,
+                "columns": list(LANDSCAPE_TRACE),
+                "trace": run.landscape_trace,
+            }
         if self.episode_log is not None:
             self.episode_log.parent.mkdir(parents=True, exist_ok=True)
             with self.episode_log.open("a") as f:  # one short line per append: safe across processes
@@ -571,7 +674,9 @@ class OnlineHPOEnv(gym.Env):
             "budget_used": run.steps_done / self.budget,
             **stats,
         }
-        obs = np.zeros(len(OBS_FIELDS), np.float64)
+        if self.landscape:
+            values.update(run.landscape)
+        obs = np.zeros(len(self._low), np.float64)
         for name, value in values.items():
             obs[OBS[name]] = value
         obs = np.nan_to_num(obs, nan=0.0, posinf=_SIGNAL_BOUND, neginf=-_SIGNAL_BOUND)
@@ -598,6 +703,8 @@ class OnlineHPOEnv(gym.Env):
             "val_accuracy": run.val_accuracy,
             "prev_grad": None if run.prev_grad is None else run.prev_grad.clone(),
             "tangents": None if run.tangents is None else run.tangents.clone(),
+            # The copied run's own θ_0, so dist_init stays the distance travelled by that run.
+            "theta_init": None if run.theta_init is None else run.theta_init.clone(),
         }
 
     @member_state.setter
@@ -616,6 +723,8 @@ class OnlineHPOEnv(gym.Env):
             state["val_accuracy"],
         )
         run.prev_grad = None if state["prev_grad"] is None else state["prev_grad"].clone()
+        if state.get("theta_init") is not None and run.theta_init is not None:
+            run.theta_init = state["theta_init"].clone()
         if run.tangents is not None:
             tangents = state["tangents"]
             run.tangents = torch.zeros_like(run.tangents) if tangents is None else tangents.clone()

@@ -274,6 +274,7 @@ def test_bench_hpo_writes_the_table_at_a_tiny_budget(tmp_path) -> None:
         "hpo-dts",
         "hpo-hd",
         "hpo-forward",
+        "hpo-floor",
         "hpo-pbt-n2",
         "ppo",
     ]

@@ -13,6 +13,10 @@ algo (``--algo``)         n_steps     what it does
 ``hpo-hd``                any         hypergradient descent: η ← η + β Σ_k g_k·g_{k−1}
 ``hpo-forward``           any         forward-mode hypergradient: log λ ← log λ − β Zᵀ∇L_val
 ``hpo-pbt``               ready       synchronous PBT: the ``n_envs`` envs are the population
+``hpo-floor``             any         η up while steps stop short of the valley floor, down when
+                                      they overshoot it (the env's landscape observations)
+``hpo-schedule``          any         step schedule at budget milestones: η decay or the equivalent
+                                      batch-size growth (same η/S)
 ========================  ==========  ============================================================
 
 Rewards are the env's raw rewards (decrease of validation loss); bandit statistics restart with
@@ -35,7 +39,7 @@ import torch
 
 from rlcv.config import CommonConfig, check
 from rlcv.env_hooks import BindContext, EnvHooks
-from rlcv.envs.online_hpo import HPARAMS, OBS, OBS_FIELDS
+from rlcv.envs.online_hpo import HPARAMS, LANDSCAPE_FIELDS, OBS, OBS_FIELDS
 from rlcv.errors import RlcvError
 from rlcv.policies import Policy, PolicySample
 from rlcv.rollout import RolloutBatch
@@ -109,22 +113,33 @@ def log2_hparam(obs: torch.Tensor, name: str) -> torch.Tensor:
 def check_hpo_spaces(observation_space: gym.Space, action_space: gym.Space, algo: str) -> None:
     ok = (
         isinstance(observation_space, gym.spaces.Box)
-        and observation_space.shape == (len(OBS_FIELDS),)
+        and observation_space.shape in ((len(OBS_FIELDS),), (len(OBS_FIELDS) + len(LANDSCAPE_FIELDS),))
         and isinstance(action_space, gym.spaces.Box)
         and action_space.shape == (len(HPARAMS),)
     )
     if not ok:
         raise RlcvError(
             f"{algo} is a hyper-parameter controller for rlcv/OnlineHPO-v0 (observation "
-            f"[{len(OBS_FIELDS)}], log2-multiplier action [{len(HPARAMS)}]); got observation "
+            f"[{len(OBS_FIELDS)}] or [{len(OBS_FIELDS) + len(LANDSCAPE_FIELDS)}] with landscape fields, "
+            f"log2-multiplier action [{len(HPARAMS)}]); got observation "
             f"{observation_space} and action {action_space}. Use --env rlcv/OnlineHPO-v0."
         )
 
 
+def has_landscape(observation_space: gym.Space) -> bool:
+    """Whether the env appends :data:`~rlcv.envs.online_hpo.LANDSCAPE_FIELDS` (``landscape=True``)."""
+    return observation_space.shape == (len(OBS_FIELDS) + len(LANDSCAPE_FIELDS),)
+
+
 def hpo_metrics(batch: RolloutBatch) -> dict[str, float]:
-    """The hyper-parameters and validation numbers at the end of a rollout (mean over envs)."""
+    """The hyper-parameters and validation numbers at the end of a rollout (mean over envs), and the
+    landscape observations when the env has them."""
     last = batch.raw_next_obs[-1].double()
+    landscape = {}
+    if last.shape[-1] == len(OBS_FIELDS) + len(LANDSCAPE_FIELDS):
+        landscape = {k: float(last[:, OBS[k]].mean()) for k in LANDSCAPE_FIELDS}
     return {
+        **landscape,
         "hp_lr": float(torch.exp2(log2_hparam(last, "lr")).mean()),
         "hp_batch_size": float(torch.exp2(log2_hparam(last, "batch_size")).mean()),
         "hp_weight_decay": float(torch.exp2(log2_hparam(last, "weight_decay")).mean()),
@@ -144,6 +159,8 @@ class ControllerAgent:
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
         check_hpo_spaces(observation_space, action_space, self.algo)
+        if has_landscape(observation_space):  # logged as metrics too
+            self.metric_names = (*self.metric_names, *LANDSCAPE_FIELDS)
         self.config = config
         self.policy: ControllerPolicy = self.make_policy(action_space)
         self.updates = 0

@@ -18,4 +18,6 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.hpo",
     "rlcv.bench.oracle",
     "rlcv.bench.ipg",
+    "rlcv.bench.walk",
+    "rlcv.bench.sharpness",
 )

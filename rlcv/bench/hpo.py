@@ -9,8 +9,8 @@ same inner seed (network init, minibatch order): the env is reset with seed s.
   the online controllers start from if they never act.
 - ``optuna-tpe``: Optuna's TPE sampler, ``trials`` full runs over (lr, batch size, L2 weight) log-uniform
   in the env's clipping ranges; objective = final validation loss; the best trial's test numbers.
-- ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``: one inner run each through the agent loop
-  (``rlcv train``), starting from the env's default hyper-parameters.
+- ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-floor``: one inner run each through the
+  agent loop (``rlcv train``), starting from the env's default hyper-parameters.
 - ``hpo-pbt``: a population of ``--pbt-population`` runs through the loop (random initial
   configurations); the member with the best final validation loss is reported.
 - ``ppo``: PPO meta-trained through the loop for ``meta_episodes`` inner runs on other inner seeds
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 ENV_ID = "rlcv/OnlineHPO-v0"
-CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward")
+CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-floor")
 ALL_METHODS = ("grid", "optuna-tpe", *CONTROLLERS, "hpo-pbt", "ppo")
 # The question the table answers: does an online controller get within MAX_ACCURACY_GAP of Optuna's
 # test accuracy (a fraction: 0.01 = 1 percentage point of the mean over seeds) while spending at most

@@ -1,0 +1,145 @@
+"""What `rlcv bench walk` and `rlcv bench sharpness` share: a plain SGD run of an inner task in one
+process, and resumable per-run JSON summaries.
+
+:class:`InnerRun` is one inner training run on a flat-parameter model of :mod:`rlcv.inner_tasks`
+(no L2 term: the landscape studied is the training loss itself). Each :meth:`InnerRun.step` takes
+
+- ``noise="minibatch"``: SGD, a minibatch of S training examples drawn with replacement (as in
+  ``rlcv/OnlineHPO-v0``); S ≥ n_train is full-batch gradient descent;
+- ``noise="isotropic"``: the full-batch gradient plus isotropic Gaussian noise with the *same norm
+  per step* as this step's minibatch noise, (‖g_B − g‖ / √P)·ξ, ξ ~ N(0, I): the same noise
+  magnitude as SGD without its direction (the "isotropic-noise control").
+
+:class:`SummaryStore` keeps one JSON per finished run under a folder (committed under ``results/``),
+keyed by the run's parameters: a bench re-invoked after a kill redoes only the missing runs, and a
+summary made with other parameters under the same name is an error, never silently mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlcv.errors import RlcvError
+from rlcv.inner_tasks import FlatModel, make_model, task_split
+
+NOISES = ("minibatch", "isotropic")
+
+
+class InnerRun:
+    """θ_0 from ``seed`` (the same seed gives the same init and the same minibatch order)."""
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        model: str,
+        lr: float,
+        batch_size: int,
+        seed: int,
+        noise: str = "minibatch",
+        hidden: int = 64,
+        channels: int = 16,
+        n_train: int | None = None,
+        n_val: int | None = None,
+    ) -> None:
+        if noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+        self.data = task_split(task, n_train, n_val)
+        self.X, self.y = self.data["train"]
+        self.model: FlatModel = make_model(model, self.X.shape[1], 10, hidden=hidden, channels=channels)
+        self.lr, self.batch_size, self.noise = float(lr), int(batch_size), noise
+        self.gen = torch.Generator().manual_seed(int(seed))
+        self.theta = self.model.init(self.gen)
+        self.theta0 = self.theta.clone()
+        self.steps = 0
+        self.full_batch = self.batch_size >= len(self.y)
+
+    @property
+    def epochs(self) -> float:
+        """Training examples processed so far / training-set size."""
+        return self.steps * min(self.batch_size, len(self.y)) / len(self.y)
+
+    def loss_fn(self, split: str = "train", n: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """θ ↦ mean cross-entropy on ``split`` (its first ``n`` examples: a fixed probe subset)."""
+        X, y = self.data[split]
+        if n is not None:
+            X, y = X[:n], y[:n]
+        return lambda theta: self.model.loss(theta, X, y)[0]
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        """(mean loss, accuracy) of the current θ."""
+        X, y = self.data[split]
+        with torch.no_grad():
+            loss, correct = self.model.loss(self.theta, X, y)
+        return float(loss), float(correct) / len(y)
+
+    def _grad(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        theta = self.theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(self.model.loss(theta, X, y)[0], theta)
+        return g
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step; returns (θ_t, θ_{t+1})."""
+        before = self.theta
+        if self.full_batch:
+            grad = self._grad(self.X, self.y)
+        else:
+            idx = torch.randint(0, len(self.y), (self.batch_size,), generator=self.gen)
+            grad = self._grad(self.X[idx], self.y[idx])
+            if self.noise == "isotropic":
+                full = self._grad(self.X, self.y)
+                scale = float((grad - full).norm()) / math.sqrt(full.numel())
+                grad = full + scale * torch.randn(full.shape, generator=self.gen)
+        self.theta = before - self.lr * grad
+        self.steps += 1
+        return before, self.theta
+
+
+class SummaryStore:
+    """One JSON file per run: ``DIR/NAME.json`` holding ``{"params": ..., "result": ...}``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        path = self.folder / f"{name}.json"
+        if not path.is_file():
+            return None
+        stored = json.loads(path.read_text())
+        if stored.get("params") != json.loads(json.dumps(params)):
+            raise RlcvError(
+                f"{path} was made with other parameters ({stored.get('params')} vs {params}); move it "
+                "aside or pass another --out to start a new sweep."
+            )
+        return stored["result"]
+
+    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.json"
+        with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
+            json.dump({"params": params, "result": result}, tmp, default=float)
+        os.replace(tmp.name, path)
+
+    def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The stored result, or ``compute()`` stored now."""
+        found = self.get(name, params)
+        if found is not None:
+            return found
+        result = compute()
+        self.put(name, params, result)
+        return result
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (average ranks on ties)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)

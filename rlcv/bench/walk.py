@@ -1,0 +1,694 @@
+"""`rlcv bench walk`: "A Walk with SGD" (Xing et al., arXiv 1802.08770) on the digits MLP.
+
+For every measured step D_t = θ_{t+1} − θ_t the full training loss is evaluated along
+θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:func:`rlcv.landscape.interpolate_step`; the paper's grid is
+{0, …, 0.9}, ours adds the step's end so "floor strictly inside" reads 0 < α* < 1). Runs
+(:class:`rlcv.bench.sgd_paths.InnerRun`, no L2 term, ``--seeds`` seeds, each seed one init and one
+minibatch order):
+
+- full-batch GD at ``--gd-lrs`` for as many steps as SGD takes in ``--epochs`` epochs at batch 32;
+- SGD at batch 32 with ``--sgd-lrs`` for ``--epochs`` epochs (fraction of steps with the floor
+  inside; mean height L(θ_t) − floor vs η);
+- the isotropic-noise control at ``--iso-lrs``: full-batch gradient + isotropic noise of SGD's
+  per-step noise norm at batch 32;
+- SGD at lr ``--distance-lr`` with ``--batch-sizes`` for ``--epochs`` epochs: ‖θ_T − θ_0‖ vs S;
+- λ_max (Lanczos, ``--lanczos-iterations``) every ``--lambda-every`` steps along every run;
+- the wall-clock overhead of ``rlcv/OnlineHPO-v0``'s landscape observations (CPU time of whole
+  episodes with and without them, alternated, median of ``--overhead-repeats``).
+
+Writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png and one JSON per run in OUT/walk/ (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import shlex
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Targets of the issue, read plainly in the report.
+GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
+SGD_INSIDE_MIN = {1.0: 0.25, 10.0: 0.50}  # SGD batch 32: ≥ 25 % at lr 1, ≥ 50 % at lr 10
+HEIGHT_RHO_MIN = 0.8  # Spearman(η, mean height) ≥ 0.8
+DISTANCE_RHO_MAX = -0.9  # Spearman(S, ‖θ_T − θ_0‖) ≤ −0.9
+OVERHEAD_MAX = 0.30  # landscape observations add ≤ 30 % wall-clock to an episode
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "walk", help="'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
+    )
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--epochs", type=float, default=20.0, help="SGD epochs (GD runs as many steps as batch 32)"
+    )
+    p.add_argument("--sgd-lrs", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0])
+    p.add_argument("--gd-lrs", type=float, nargs="+", default=[0.1, 1.0, 3.0])
+    p.add_argument("--iso-lrs", type=float, nargs="+", default=[1.0])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--distance-lr", type=float, default=0.3)
+    p.add_argument("--measure-every", type=int, default=2, help="interpolate every N-th step")
+    p.add_argument("--lambda-every", type=int, default=25)
+    p.add_argument("--lanczos-iterations", type=int, default=20)
+    p.add_argument("--overhead-repeats", type=int, default=5, help="0 skips the overhead measurement")
+    p.add_argument("--out", default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png")
+    p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/walk/*.json")
+    p.set_defaults(bench_run=run)
+
+
+@dataclass(kw_only=True)
+class WalkSpec:
+    seeds: int = 3
+    epochs: float = 20.0
+    sgd_lrs: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
+    gd_lrs: list[float] = field(default_factory=lambda: [0.1, 1.0, 3.0])
+    iso_lrs: list[float] = field(default_factory=lambda: [1.0])
+    batch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
+    distance_lr: float = 0.3
+    measure_every: int = 2
+    lambda_every: int = 25
+    lanczos_iterations: int = 20
+    overhead_repeats: int = 5
+    out: str = "results"
+    report_only: bool = False
+    # Fixed sizes (the issue's setting): digits, 1000 training examples, tanh MLP with 64 units.
+    task: str = "digits"
+    hidden: int = 64
+    n_train: int = 1000
+    sgd_batch: int = 32
+
+    def command(self) -> str:
+        args = ["rlcv", "bench", "walk", "--seeds", str(self.seeds), "--epochs", f"{self.epochs:g}"]
+        for flag, values in (
+            ("--sgd-lrs", self.sgd_lrs),
+            ("--gd-lrs", self.gd_lrs),
+            ("--iso-lrs", self.iso_lrs),
+            ("--batch-sizes", self.batch_sizes),
+        ):
+            args += [flag, *(f"{v:g}" for v in values)]
+        args += ["--distance-lr", f"{self.distance_lr:g}", "--measure-every", str(self.measure_every)]
+        args += [
+            "--lambda-every",
+            str(self.lambda_every),
+            "--lanczos-iterations",
+            str(self.lanczos_iterations),
+        ]
+        args += ["--overhead-repeats", str(self.overhead_repeats), "--out", self.out]
+        return shlex.join(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.checks import at_least
+
+    for flag, value in (
+        ("--seeds", args.seeds),
+        ("--measure-every", args.measure_every),
+        ("--lambda-every", args.lambda_every),
+        ("--lanczos-iterations", args.lanczos_iterations),
+    ):
+        at_least(flag, value, 1)
+    at_least("--overhead-repeats", args.overhead_repeats, 0)
+    spec = WalkSpec(**{k: v for k, v in vars(args).items() if k in WalkSpec.__dataclass_fields__})
+    run_bench(spec)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- one run
+
+
+def walk_run(
+    spec: WalkSpec, *, lr: float, batch: int, seed: int, noise: str, interpolate: bool
+) -> dict[str, Any]:
+    """One run; every ``measure_every``-th step interpolated (when ``interpolate``), λ_max along it."""
+    from rlcv import landscape as ls
+    from rlcv.bench.sgd_paths import InnerRun
+
+    r = InnerRun(
+        task=spec.task,
+        model="mlp",
+        lr=lr,
+        batch_size=batch,
+        seed=seed,
+        noise=noise,
+        hidden=spec.hidden,
+        n_train=spec.n_train,
+    )
+    steps = (
+        math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
+        if batch >= spec.n_train
+        else math.ceil(spec.epochs * spec.n_train / batch)
+    )
+    f = r.loss_fn("train")
+    alpha_star, inside, convex, heights, shapes = [], [], [], [], {}
+    lam: list[list[float]] = []
+    curve: list[list[float]] = []
+    diverged = False
+    start = time.perf_counter()
+    shape_steps = {1, steps // 2, steps - 1}
+    for t in range(steps):
+        if t % spec.lambda_every == 0:
+            ext = ls.hessian_extremes(f, r.theta, iterations=spec.lanczos_iterations, seed=seed)
+            lam.append([t, ext.lambda_max, ext.lambda_min])
+            curve.append([t, float(f(r.theta.detach()))])
+        before, after = r.step()
+        if not bool(torch_isfinite(after)):
+            diverged = True
+            break
+        if interpolate and (t % spec.measure_every == 0 or t in shape_steps):
+            res = ls.interpolate_step(f, before, after - before)
+            if not math.isfinite(res.losses[0]) or not all(math.isfinite(v) for v in res.losses):
+                diverged = True
+                break
+            if t % spec.measure_every == 0:
+                alpha_star.append(res.alpha_star)
+                inside.append(res.inside)
+                convex.append(res.convex)
+                heights.append(res.height)
+            if t in shape_steps:
+                shapes[str(t)] = list(res.losses)
+    train_loss, train_acc = r.evaluate("train")
+    test_loss, test_acc = r.evaluate("test")
+    diverged = diverged or not math.isfinite(train_loss) or train_loss > 1e3
+    out: dict[str, Any] = {
+        "lr": lr,
+        "batch_size": batch,
+        "seed": seed,
+        "noise": noise,
+        "steps": r.steps,
+        "epochs": r.epochs,
+        "diverged": diverged,
+        "dist_init": float((r.theta - r.theta0).norm()) if not diverged else math.nan,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "lambda": lam,
+        "loss_curve": curve,
+        "wall_s": time.perf_counter() - start,
+    }
+    if interpolate:
+        out.update(
+            measured_steps=len(inside),
+            inside_fraction=float(np.mean(inside)) if inside else math.nan,
+            convex_fraction=float(np.mean(convex)) if convex else math.nan,
+            alpha_star_hist={f"{a:g}": int(np.sum(np.isclose(alpha_star, a))) for a in ls.DEFAULT_ALPHAS},
+            height_mean=float(np.mean(heights)) if heights else math.nan,
+            height_median=float(np.median(heights)) if heights else math.nan,
+            shapes=shapes,
+        )
+    return out
+
+
+def torch_isfinite(theta: Any) -> bool:
+    import torch
+
+    return bool(torch.isfinite(theta).all())
+
+
+# ------------------------------------------------------------------------------------ overhead
+
+
+def overhead(repeats: int) -> list[dict[str, Any]]:
+    """CPU seconds of whole OnlineHPO-v0 episodes (zero action) with and without the landscape fields."""
+    from rlcv.envs.online_hpo import OnlineHPOEnv
+
+    def episode(**kw: Any) -> float:
+        env = OnlineHPOEnv(**kw)
+        env.reset(seed=0)
+        start = time.process_time()
+        while True:
+            *_, terminated, _, _ = env.step(np.zeros(3, np.float32))
+            if terminated:
+                return time.process_time() - start
+
+    rows = []
+    for label, base_kw in (
+        ("digits mlp", {}),
+        ("mnist1d mlp", {"task": "mnist1d"}),
+        ("mnist1d cnn", {"task": "mnist1d", "model": "cnn"}),
+    ):
+        for every in (2, 1):  # the default cadence, then every env step
+            episode(**base_kw, landscape=True, landscape_every=every)  # warm-up (first-call set-up)
+            ratios, base_s = [], []
+            for _ in range(repeats):
+                b = episode(**base_kw)
+                lsc = episode(**base_kw, landscape=True, landscape_every=every)
+                ratios.append(lsc / b - 1.0)
+                base_s.append(b)
+            rows.append(
+                {
+                    "setting": label,
+                    "landscape_every": every,
+                    "base_cpu_s": statistics.median(base_s),
+                    "overhead_median": statistics.median(ratios),
+                    "overhead_all": ratios,
+                }
+            )
+    return rows
+
+
+# ----------------------------------------------------------------------------------- the bench
+
+
+def _jobs(spec: WalkSpec) -> list[tuple[str, dict[str, Any]]]:
+    jobs = []
+    for seed in range(spec.seeds):
+        for lr in spec.gd_lrs:
+            jobs.append(
+                (
+                    f"gd_lr{lr:g}_s{seed}",
+                    {
+                        "lr": lr,
+                        "batch": spec.n_train,
+                        "seed": seed,
+                        "noise": "minibatch",
+                        "interpolate": True,
+                    },
+                )
+            )
+        for lr in spec.sgd_lrs:
+            jobs.append(
+                (
+                    f"sgd_lr{lr:g}_s{seed}",
+                    {
+                        "lr": lr,
+                        "batch": spec.sgd_batch,
+                        "seed": seed,
+                        "noise": "minibatch",
+                        "interpolate": True,
+                    },
+                )
+            )
+        for lr in spec.iso_lrs:
+            jobs.append(
+                (
+                    f"iso_lr{lr:g}_s{seed}",
+                    {
+                        "lr": lr,
+                        "batch": spec.sgd_batch,
+                        "seed": seed,
+                        "noise": "isotropic",
+                        "interpolate": True,
+                    },
+                )
+            )
+        for bs in spec.batch_sizes:
+            jobs.append(
+                (
+                    f"dist_bs{bs}_s{seed}",
+                    {
+                        "lr": spec.distance_lr,
+                        "batch": bs,
+                        "seed": seed,
+                        "noise": "minibatch",
+                        "interpolate": False,
+                    },
+                )
+            )
+    return jobs
+
+
+def _run_params(spec: WalkSpec, job: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "epochs",
+        "measure_every",
+        "lambda_every",
+        "lanczos_iterations",
+        "task",
+        "hidden",
+        "n_train",
+        "sgd_batch",
+    )
+    return {**{k: getattr(spec, k) for k in keys}, **job}
+
+
+def run_bench(spec: WalkSpec) -> dict[str, Any]:
+    import torch
+
+    from rlcv.bench.sgd_paths import SummaryStore
+    from rlcv.errors import RlcvError
+
+    torch.set_num_threads(1)
+    store = SummaryStore(Path(spec.out) / "walk")
+    results: dict[str, dict[str, Any]] = {}
+    start = time.perf_counter()
+    for name, job in _jobs(spec):
+        params = _run_params(spec, job)
+        if spec.report_only:
+            found = store.get(name, params)
+            if found is None:
+                raise RlcvError(
+                    f"--report-only: {store.folder / name}.json is missing; run without --report-only."
+                )
+            results[name] = found
+            continue
+        t0 = time.perf_counter()
+        results[name] = store.run(name, params, functools.partial(walk_run, spec, **job))
+        print(f"[walk] {name:18s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    over: dict[str, Any] = {"rows": []}
+    if spec.overhead_repeats > 0:
+        over = store.run(
+            "overhead", {"repeats": spec.overhead_repeats}, lambda: {"rows": overhead(spec.overhead_repeats)}
+        )
+    out = {
+        "spec": asdict(spec),
+        "command": spec.command(),
+        "results": results,
+        "overhead": over["rows"],
+        "wall_s": time.perf_counter() - start,
+    }
+    out["verdicts"] = verdicts(out)
+    write_outputs(out, spec)
+    return out
+
+
+# --------------------------------------------------------------------------------------- analysis
+
+
+def _by(results: dict[str, dict[str, Any]], prefix: str) -> dict[float, list[dict[str, Any]]]:
+    groups: dict[float, list[dict[str, Any]]] = {}
+    for name, r in results.items():
+        if name.startswith(prefix):
+            key = float(r["batch_size"]) if prefix == "dist_" else float(r["lr"])
+            groups.setdefault(key, []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def verdicts(out: dict[str, Any]) -> dict[str, Any]:
+    from rlcv.bench.sgd_paths import spearman
+
+    res = out["results"]
+    gd, sgd, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "dist_")
+    v: dict[str, Any] = {}
+    v["gd_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in gd.items()}
+    v["gd_met"] = all(x <= GD_INSIDE_MAX for xs in v["gd_inside"].values() for x in xs if math.isfinite(x))
+    v["sgd_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in sgd.items()}
+    v["sgd_diverged"] = {lr: sum(r["diverged"] for r in runs) for lr, runs in sgd.items()}
+    v["sgd_met"] = {
+        lr: bool(
+            lr in v["sgd_inside"]
+            and v["sgd_diverged"][lr] == 0
+            and all(x >= need for x in v["sgd_inside"][lr])
+        )
+        for lr, need in SGD_INSIDE_MIN.items()
+    }
+    ok = [lr for lr, runs in sgd.items() if not any(r["diverged"] for r in runs)]
+    heights = [_mean([r["height_mean"] for r in sgd[lr]]) for lr in ok]
+    v["height_lrs"], v["height_means"] = ok, heights
+    v["height_rho"] = spearman(ok, heights) if len(ok) >= 3 else math.nan
+    seeds = out["spec"]["seeds"]
+    v["height_rho_per_seed"] = [
+        spearman(ok, [sgd[lr][s]["height_mean"] for lr in ok]) if len(ok) >= 3 else math.nan
+        for s in range(seeds)
+    ]
+    v["height_met"] = bool(math.isfinite(v["height_rho"]) and min(v["height_rho_per_seed"]) >= HEIGHT_RHO_MIN)
+    sizes = list(dist)
+    v["distance_sizes"] = sizes
+    v["distance_means"] = [_mean([r["dist_init"] for r in dist[s]]) for s in sizes]
+    v["distance_rho_per_seed"] = [
+        spearman(sizes, [dist[s][i]["dist_init"] for s in sizes]) for i in range(seeds)
+    ]
+    v["distance_met"] = bool(max(v["distance_rho_per_seed"]) <= DISTANCE_RHO_MAX)
+    iso = _by(res, "iso_")
+    v["iso_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in iso.items()}
+    v["overhead_met"] = {
+        f"{r['setting']} every {r['landscape_every']}": r["overhead_median"] <= OVERHEAD_MAX
+        for r in out["overhead"]
+    }
+    return v
+
+
+# ----------------------------------------------------------------------------------------- output
+
+
+def _fmt_list(xs: list[float], pct: bool = True) -> str:
+    return ", ".join(f"{100 * x:.0f}%" if pct else f"{x:.3g}" for x in xs)
+
+
+def _met(flag: bool) -> str:
+    return "**met**" if flag else "**missed**"
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _m(runs: list[dict[str, Any]], key: str) -> float:
+    return _mean([r[key] for r in runs])
+
+
+def _uphill(r: dict[str, Any]) -> float:
+    """Fraction of measured steps with α* = 0: the loss rose from the very start of the step."""
+    hist = r.get("alpha_star_hist", {})
+    total = sum(hist.values())
+    return hist.get("0", 0) / total if total else math.nan
+
+
+def markdown(out: dict[str, Any]) -> str:
+    spec, v, res = out["spec"], out["verdicts"], out["results"]
+    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
+    steps_sgd = math.ceil(spec["epochs"] * spec["n_train"] / spec["sgd_batch"])
+    lines = [
+        "# A walk with SGD: step interpolation, height, distance and λ_max (digits MLP)",
+        "",
+        f"Regenerate: `{out['command']}` (report only: add `--report-only`; per-run JSON in `walk/`).",
+        "",
+        (
+            f"Setting: scikit-learn digits, {spec['n_train']} training examples, tanh MLP with "
+            f"{spec['hidden']} hidden units, plain SGD (no L2), {spec['seeds']} seeds (seed = init and "
+            f"minibatch order). SGD: batch {spec['sgd_batch']}, {spec['epochs']:g} epochs = {steps_sgd} "
+            f"steps; full-batch GD runs the same {steps_sgd} steps. One step in {spec['measure_every']} is "
+            "interpolated on the full training loss at α ∈ {0, 0.1, …, 1.0} (the paper's {0, …, 0.9} "
+            "plus the step's end); *floor inside* = 0 < α* < 1 on that grid (α* = 0, a step that goes "
+            "uphill from its start, is counted apart as *uphill*). λ_max: Lanczos "
+            f"({spec['lanczos_iterations']} Hessian-vector products on the full training set) every "
+            f"{spec['lambda_every']} steps. The isotropic control replaces SGD's minibatch noise by "
+            "isotropic Gaussian noise of the same norm per step (batch 32)."
+        ),
+        "",
+        "## Targets",
+        "",
+        "| target | measured (per seed) | verdict |",
+        "|---|---|---|",
+    ]
+    for lr, xs in v["gd_inside"].items():
+        ok = all(x <= GD_INSIDE_MAX for x in xs)
+        lines.append(
+            _row(f"GD lr {lr:g}: floor inside ≤ {100 * GD_INSIDE_MAX:.0f}% of steps", _fmt_list(xs), _met(ok))
+        )
+    for lr, need in SGD_INSIDE_MIN.items():
+        xs = v["sgd_inside"].get(lr, [])
+        div = v["sgd_diverged"].get(lr, 0)
+        note = f" ({div} diverged)" if div else ""
+        target = f"SGD batch 32 lr {lr:g}: floor inside ≥ {100 * need:.0f}%"
+        lines.append(_row(target, _fmt_list(xs) + note, _met(v["sgd_met"][lr])))
+    etas = ", ".join(f"{x:g}" for x in v["height_lrs"])
+    lines.append(
+        _row(
+            f"Spearman(η, mean height) ≥ {HEIGHT_RHO_MIN} over η ∈ {{{etas}}}",
+            f"{_fmt_list(v['height_rho_per_seed'], False)} (seed means: {v['height_rho']:.3g})",
+            _met(v["height_met"]),
+        )
+    )
+    lines.append(
+        _row(
+            f"Spearman(S, ‖θ_T − θ_0‖) ≤ {DISTANCE_RHO_MAX} at {spec['epochs']:g} epochs, "
+            f"lr {spec['distance_lr']:g}",
+            _fmt_list(v["distance_rho_per_seed"], False),
+            _met(v["distance_met"]),
+        )
+    )
+    for r in out["overhead"]:
+        lines.append(
+            _row(
+                f"landscape observations ≤ {100 * OVERHEAD_MAX:.0f}% CPU time, {r['setting']}, "
+                f"landscape_every {r['landscape_every']}",
+                f"median {100 * r['overhead_median']:+.0f}% ({_fmt_list(r['overhead_all'])})",
+                _met(r["overhead_median"] <= OVERHEAD_MAX),
+            )
+        )
+    lines += [
+        "",
+        "## Per setting (means over seeds)",
+        "",
+        _row(
+            "run",
+            "lr",
+            "floor inside",
+            "uphill (α* = 0)",
+            "roughly convex",
+            "mean height",
+            "final train loss",
+            "test acc %",
+            "‖θ_T − θ_0‖",
+            "final λ_max",
+            "diverged",
+        ),
+        "|---" * 11 + "|",
+    ]
+    for label, groups in (("GD", gd), ("SGD b32", sgd), ("isotropic b32", iso)):
+        for lr, runs in groups.items():
+            lam = _mean([r["lambda"][-1][1] for r in runs if r["lambda"]])
+            lines.append(
+                _row(
+                    label,
+                    f"{lr:g}",
+                    f"{100 * _m(runs, 'inside_fraction'):.1f}%",
+                    f"{100 * _mean([_uphill(r) for r in runs]):.1f}%",
+                    f"{100 * _m(runs, 'convex_fraction'):.1f}%",
+                    f"{_m(runs, 'height_mean'):.3g}",
+                    f"{_m(runs, 'train_loss'):.4f}",
+                    f"{100 * _m(runs, 'test_accuracy'):.2f}",
+                    f"{_m(runs, 'dist_init'):.3g}",
+                    f"{lam:.3g}",
+                    f"{sum(r['diverged'] for r in runs)}/{len(runs)}",
+                )
+            )
+    lines += [
+        "",
+        "Distance from initialisation after a fixed number of epochs:",
+        "",
+        "| batch size | steps | ‖θ_T − θ_0‖ (mean) | final train loss | test acc % |",
+        "|---|---|---|---|---|",
+    ]
+    for s, runs in _by(res, "dist_").items():
+        lines.append(
+            _row(
+                f"{s:g}",
+                runs[0]["steps"],
+                f"{_m(runs, 'dist_init'):.3g}",
+                f"{_m(runs, 'train_loss'):.4f}",
+                f"{100 * _m(runs, 'test_accuracy'):.2f}",
+            )
+        )
+    lines += [
+        "",
+        "Figures: `walk_shapes.png` (loss along three steps of seed 0, GD vs SGD vs isotropic; below, the "
+        "distribution of α* over all measured steps and seeds), `walk_height.png` "
+        "(mean height and floor-inside fraction vs η), `walk_distance.png` (‖θ_T − θ_0‖ vs S), "
+        "`walk_lambda.png` (λ_max along training, GD's 2/η stability bound dotted).",
+        "",
+        f"Runs took {sum(r['wall_s'] for r in out['results'].values()) / 60:.1f} min of wall time in all "
+        "(summed from the per-run records; the overhead measurement comes on top), on a shared 2-core "
+        "machine, one thread.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(out: dict[str, Any], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rlcv.landscape import DEFAULT_ALPHAS
+
+    res = out["results"]
+    gd, sgd, iso, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_"), _by(res, "dist_")
+    # 1. shapes
+    panels = (
+        [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
+        + [(f"SGD lr {lr:g}", runs) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
+        + [(f"isotropic lr {lr:g}", runs) for lr, runs in iso.items()]
+    )
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), squeeze=False)
+    for k, (title, runs) in enumerate(panels):
+        ax = axes[0][k]
+        for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
+            ls_ = np.asarray(losses) - losses[0]
+            if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
+                # Each curve scaled to its own largest change: the shape, not the size, is compared.
+                ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(f"{title} (seed 0)", fontsize=9)
+        # Below: where the floor lies, over every measured step of every seed.
+        counts = np.array([sum(r["alpha_star_hist"].get(f"{a:g}", 0) for r in runs) for a in DEFAULT_ALPHAS])
+        axes[1][k].bar(DEFAULT_ALPHAS, counts / max(counts.sum(), 1), width=0.08)
+        axes[1][k].set_xlabel("α* (position of the floor along the step)")
+    axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
+    axes[1][0].set_ylabel("fraction of steps")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "walk_shapes.png", dpi=110)
+    plt.close(fig)
+    # 2. height and inside fraction vs lr
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for lr, runs in sgd.items():
+        for r in runs:
+            if not r["diverged"]:
+                axes[0].scatter(lr, r["height_mean"], color="C0", s=12)
+            axes[1].scatter(lr, r["inside_fraction"], color="C0", s=12)
+    for lr, runs in gd.items():
+        for r in runs:
+            axes[0].scatter(lr, r["height_mean"], color="C1", marker="s", s=12)
+            axes[1].scatter(lr, r["inside_fraction"], color="C1", marker="s", s=12)
+    for lr, runs in iso.items():
+        for r in runs:
+            axes[1].scatter(lr, r["inside_fraction"], color="C2", marker="^", s=12)
+    axes[0].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="mean height L(θ_t) − floor")
+    axes[1].set(xscale="log", xlabel="learning rate", ylabel="fraction of steps with floor inside")
+    axes[1].scatter([], [], color="C0", label="SGD b32")
+    axes[1].scatter([], [], color="C1", marker="s", label="GD")
+    axes[1].scatter([], [], color="C2", marker="^", label="isotropic b32")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "walk_height.png", dpi=110)
+    plt.close(fig)
+    # 3. distance vs batch size
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for s, runs in dist.items():
+        ax.scatter([s] * len(runs), [r["dist_init"] for r in runs], color="C0", s=12)
+    ax.set(
+        xscale="log",
+        xlabel="batch size S",
+        ylabel="‖θ_T − θ_0‖",
+        title=f"{out['spec']['epochs']:g} epochs, lr {out['spec']['distance_lr']:g}",
+    )
+    fig.tight_layout()
+    fig.savefig(folder / "walk_distance.png", dpi=110)
+    plt.close(fig)
+    # 4. lambda_max along training
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (lr, runs) in enumerate(gd.items()):
+        lam = np.asarray(runs[0]["lambda"])
+        ax.plot(lam[:, 0], lam[:, 1], color=f"C{i}", ls="-", label=f"GD lr {lr:g}")
+        ax.axhline(2 / lr, color=f"C{i}", ls=":", lw=0.8)
+    for j, (lr, runs) in enumerate(sgd.items()):
+        lam = np.asarray(runs[0]["lambda"])
+        if len(lam):
+            ax.plot(lam[:, 0], lam[:, 1], color=f"C{len(gd) + j}", ls="--", label=f"SGD b32 lr {lr:g}")
+    ax.set(yscale="log", xlabel="step", ylabel="λ_max (training loss)", title="seed 0; dotted: 2/η for GD")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "walk_lambda.png", dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(out: dict[str, Any], spec: WalkSpec) -> None:
+    folder = Path(spec.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    slim = {
+        **out,
+        "results": {
+            k: {kk: vv for kk, vv in r.items() if kk not in ("shapes", "lambda", "loss_curve")}
+            for k, r in out["results"].items()
+        },
+    }
+    (folder / "walk.json").write_text(json.dumps(slim, indent=1, default=float))
+    (folder / "walk.md").write_text(markdown(out))
+    plot(out, folder)
+    print(f"wrote {folder / 'walk.md'}, {folder / 'walk.json'}, {folder}/walk_*.png")
