@@ -18,4 +18,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.hpo",
     "rlcv.bench.oracle",
     "rlcv.bench.ipg",
+    "rlcv.bench.ldf",
 )
