@@ -55,6 +55,7 @@ from rlcv.config import build_config, check
 from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
+from rlcv.estimators.self_normalized import WEIGHT_METRICS
 from rlcv.patches import N_PATCHES, PATCH_PIXELS, LowerStage, lower_spec, make_encoder
 from rlcv.rollout import RolloutBatch
 
@@ -92,6 +93,7 @@ class BGANBiGAN(BGAN):
     config_cls = BiGANConfig
     algo = "bgan-bigan"
     own_metrics = (*GENERATOR_METRICS, "encoder_loss")
+    metric_names = (*own_metrics, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
         if not (
@@ -266,6 +268,7 @@ class BGANHier(BGAN):
     algo = "bgan-hier"
     own_metrics = (*GENERATOR_METRICS, "stage", *LOWER_METRICS)
     env_metric_names = DISC_METRICS
+    metric_names = (*own_metrics, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
         if not (

@@ -621,13 +621,14 @@ def _targets(
         rows = finals[m]
         seam = statistics.mean(r["seam_discontinuity"] for r in rows)
         conf = statistics.mean(r["confident_share"] for r in rows)
-        loc = max(r["locality_ratio"] for r in rows)
+        finite = [r["locality_ratio"] for r in rows if math.isfinite(r["locality_ratio"])]
+        loc = max(finite) if finite else math.nan  # NaN: no pixel changed inside either
         off = abs(seam - seam_real) / seam_real
         lines.append(
             f"- {m}: seam discontinuity within 20 % of real {_met(off <= SEAM_TOLERANCE)} ({seam:.3f} vs "
             f"{seam_real:.3f}, {100 * off:.0f} % off); confident share within 10 points of real "
             f"{_met(abs(conf - conf_real) <= CONFIDENT_TOLERANCE)} ({conf:.3f} vs {conf_real:.3f}); locality "
-            f"ratio ≤ 0.05 {_met(loc <= LOCALITY_MAX)} (max over seeds {loc:.3f}; 0 by construction)."
+            f"ratio ≤ 0.05 {_met(bool(loc <= LOCALITY_MAX))} (max over seeds {loc:.3f}; 0 by construction)."
         )
     if "flat" in finals:
         rows = finals["flat"]
