@@ -167,9 +167,7 @@ class HierConfig(BGANConfig):
     lower_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # patch generator MLP
     encoder_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # patch encoder MLP
     encoder_learning_rate: float = 1e-3  # Adam step size of the patch encoder
-    lower_env_kwargs: dict[str, Any] = field(
-        default_factory=dict
-    )  # patch env kwargs (disc_*); code_dim is set
+    lower_env_kwargs: dict[str, Any] = field(default_factory=dict)  # patch env kwargs (disc_*), not code_dim
 
     def __post_init__(self) -> None:
         super().__post_init__()

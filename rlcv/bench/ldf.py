@@ -21,7 +21,7 @@ step checkpoint (every U/``--checkpoints`` updates) written before T*.
 Every generator is evaluated on the same 1000 latents (seed 0) by :mod:`rlcv.ldf_metrics` (C2ST and
 1-NN accuracy vs the 450 held-out digits, class coverage, confident share, seam discontinuity; the
 locality ratio for the two-level ones). Outputs: ``OUT/NAME.md``, ``OUT/NAME.json``, ``OUT/NAME/``
-(per-run training summaries ``runs/*.json``, per-run evaluations ``evals/*.json``, PNG grids).
+(per-run training summaries ``summaries/*.json``, per-run evaluations ``evals/*.json``, PNG grids).
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     command = shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "rlcv bench ldf"
     out = Path(args.out)
     folder = out / args.name
-    runs, summaries, evals = Path(args.runs), folder / "runs", folder / "evals"
+    runs, summaries, evals = Path(args.runs), folder / "summaries", folder / "evals"
     folder.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(args, runs, summaries)
     _train([j for m, js in jobs.items() if m != "reuse" for j in js], args.workers)
@@ -563,7 +563,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
         "```",
         "",
         (
-            f"Raw numbers: `{name}.json`; per-run training summaries `{name}/runs/`, evaluations "
+            f"Raw numbers: `{name}.json`; per-run training summaries `{name}/summaries/`, evaluations "
             f"`{name}/evals/`. Runs under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` reprints a "
             "two-level run's metrics)."
         ),
