@@ -286,3 +286,60 @@ def test_wall_checkpoint_takes_the_last_one_within_budget(tmp_path: Path) -> Non
     assert _wall_checkpoint(tmp_path, times, 2.5) == (16, RunDir(tmp_path).step_checkpoint(16))
     with pytest.raises(RlcvError, match="raise --checkpoints"):
         _wall_checkpoint(tmp_path, times, 0.5)
+
+
+def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
+    from rlcv.bench.ldf import write_report
+
+    def metrics(c2st: float, seam: float, conf: float, loc: float | None) -> dict:
+        out = {"c2st_accuracy": c2st, "nn1_accuracy": c2st - 0.05, "class_coverage": 9.0}
+        out |= {"confident_share": conf, "seam_discontinuity": seam}
+        return out if loc is None else {**out, "locality_ratio": loc}
+
+    def runs(method: str, values: list[tuple[float, float, float]], loc: float | None, seeds: range) -> list:
+        return [
+            {
+                "seed": s,
+                "run_dir": f"r/{method}/s{s}",
+                "times": [[64, 10.0]],
+                "summary": {"wall_seconds": 12.0},
+                "final": metrics(*v, loc),
+            }
+            for s, v in zip(seeds, values, strict=True)
+        ]
+
+    payload = {
+        "command": "rlcv bench ldf --seeds 2",
+        "seeds": 2,
+        "updates": 100,
+        "overrides": [],
+        "runs_root": "r",
+        "results": {
+            "flat": runs("flat", [(0.90, 0.27, 0.50), (0.92, 0.27, 0.52)], None, range(2)),
+            "decoupled": runs("decoupled", [(0.95, 0.40, 0.30), (0.97, 0.41, 0.31)], 0.0, range(2)),
+            "reuse": runs("reuse", [(0.95, 0.40, 0.30)], 0.0, range(1, 2)),
+        },
+        "wall": {},
+        "params": {
+            "flat": 1000,
+            "flat_generator": 600,
+            "flat_discriminator": 400,
+            "lower_generator": 100,
+            "lower_encoder": 100,
+            "lower_discriminator": 100,
+            "higher_generator": 150,
+            "higher_discriminator": 150,
+            "stage1": 300,
+            "stage2": 300,
+            "joint": 600,
+        },
+        "real_reference": {**metrics(0.5, 0.27, 0.74, None), "class_coverage": 10.0},
+        "grids": {"flat": ["flat_s0.png"], "decoupled": ["decoupled_s0.png", "decoupled_s0_resample.png"]},
+    }
+    text = write_report(payload, tmp_path, "ldf")
+    assert (tmp_path / "ldf.md").read_text() == text and "**PILOT**" in text
+    assert "on two-sample (C2ST) accuracy: **missed (worse)**" in text  # +0.05 on both seeds
+    assert "≤ 50 % of flat G + D: **met** (300 = 30 %; joint training holds 60 %)" in text
+    assert "reused unchanged by ≥ 2 higher-level seeds: **met**" in text
+    assert "seam discontinuity within 20 % of real **missed**" in text and "ratio ≤ 0.05 **met**" in text
+    assert "![decoupled resampled](ldf/decoupled_s0_resample.png)" in text
