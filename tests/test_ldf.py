@@ -343,3 +343,20 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
     assert "reused unchanged by ≥ 2 higher-level seeds: **met**" in text
     assert "seam discontinuity within 20 % of real **missed**" in text and "ratio ≤ 0.05 **met**" in text
     assert "![decoupled resampled](ldf/decoupled_s0_resample.png)" in text
+
+
+def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
+    from rlcv.bench.ldf import _cached
+
+    calls: list[int] = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"c2st_accuracy": float(len(calls))}
+
+    path = tmp_path / "e.json"
+    assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0}
+    assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0} and len(calls) == 1  # reused
+    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 2.0}  # another run: evaluated again
+    path.write_text("{not json")
+    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 3.0}

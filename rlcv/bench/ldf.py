@@ -152,13 +152,19 @@ def _times(run_dir: Path) -> list[tuple[int, float]]:
     return [(int(float(r["step"])), float(r["time_elapsed"])) for r in RunDir(run_dir).metrics_rows()]
 
 
-def _cached(path: Path, compute: Any) -> dict[str, Any]:
-    if path.is_file():
-        return dict(json.loads(path.read_text()))
+def _cached(path: Path, train_args: list[str], compute: Any) -> dict[str, Any]:
+    """An evaluation saved at ``path``, redone when it is missing, unreadable or of a run made with
+    other train arguments (so a rerun with other settings never reuses a stale number)."""
+    try:
+        saved = json.loads(path.read_text())
+        if saved["train_args"] == train_args:
+            return dict(saved["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    tmp.write_text(json.dumps({"train_args": train_args, "value": value}, indent=1) + "\n")
     tmp.replace(path)
     return dict(value)
 
@@ -322,10 +328,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             seed = int(job.name.rsplit("_s", 1)[1])
             cached = _cached(
                 evals / f"{job.name}.json",
+                job.train_args,
                 lambda job=job: {"final": evaluate_generator(job.run_dir), "times": _times(job.run_dir)},
             )
             summary = read_summary(job.summary) if job.summary is not None else {}
-            results[method].append({"seed": seed, "run_dir": str(job.run_dir), **cached, "summary": summary})
+            results[method].append(
+                {
+                    "seed": seed,
+                    "run_dir": str(job.run_dir),
+                    **cached,
+                    "summary": summary,
+                    "args": job.train_args,
+                }
+            )
             print(f"{job.name}: C2ST {cached['final']['c2st_accuracy']:.3f}", flush=True)
 
     # Equal wall-clock: per seed, the shortest training time among the timed methods.
@@ -342,6 +357,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 if ckpt is None
                 else _cached(
                     evals / f"{name}.json",
+                    r["args"],
                     lambda r=r, ckpt=ckpt: evaluate_generator(Path(r["run_dir"]), ckpt),
                 )
             )
