@@ -139,3 +139,21 @@ def locality_ratio(lower: LowerStage, codes: torch.Tensor, *, seed: int) -> dict
         "locality_changed_inside": inside / len(k),
         "locality_changed_outside": outside / len(k),
     }
+
+
+def lower_stage_diagnostics(lower: LowerStage) -> dict[str, float]:
+    """How well the lower stage inverts: encode the held-out digits' patches, decode with the mode of
+    each pixel (p > ½), and count wrong pixels (``reconstruction_error``; BiGAN never trains on this
+    error, so it measures how far E has learned to invert g). ``code_std``: mean per-dimension std of
+    those real codes, against ``prior_code_std`` = 1/√3 of the U(−1, 1) codes g was trained on."""
+    from rlcv.envs.bgan_digits import digits
+
+    x = torch.from_numpy(digits(BINARY_LEVELS)["x_held_out"])
+    with torch.no_grad():
+        codes = lower.encode_images(x)
+        decoded = lower.decode(codes, torch.full_like(x, 0.5))
+    return {
+        "reconstruction_error": float((decoded != x).float().mean()),
+        "code_std": float(codes.std(0).mean()),
+        "prior_code_std": 1.0 / 3**0.5,
+    }

@@ -134,7 +134,7 @@ def generator_at(run_dir: Path, checkpoint_path: Path | None = None) -> tuple[An
 
 def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> dict[str, Any]:
     """:func:`rlcv.ldf_metrics.image_metrics` of 1000 samples (+ locality for two-level runs)."""
-    from rlcv.ldf_metrics import image_metrics, locality_ratio
+    from rlcv.ldf_metrics import image_metrics, locality_ratio, lower_stage_diagnostics
 
     env, policy, norm = generator_at(run_dir, checkpoint_path)
     out: dict[str, Any] = {}
@@ -142,6 +142,7 @@ def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> di
         codes = env.generate_codes(policy, EVAL_SAMPLES, seed=EVAL_SEED, obs_normalizer=norm)
         images = env.decode(codes, seed=EVAL_SEED)
         out.update(locality_ratio(env.lower, codes, seed=EVAL_SEED))
+        out.update(lower_stage_diagnostics(env.lower))
     else:
         images = env.generate(policy, EVAL_SAMPLES, seed=EVAL_SEED, obs_normalizer=norm)
     out.update(image_metrics(images, seed=EVAL_SEED))
@@ -466,6 +467,30 @@ def _params_table(p: dict[str, int]) -> list[str]:
     ]
 
 
+def _lower_table(finals: dict[str, list[dict[str, Any]]]) -> list[str]:
+    rows = {m: rs for m, rs in finals.items() if rs and "reconstruction_error" in rs[0]}
+    if not rows:
+        return []
+    lines = [
+        "## The lower stage",
+        "",
+        (
+            "How far the patch encoder inverts the patch generator: held-out digits encoded patch by patch "
+            "and decoded with each pixel's mode (wrong pixels: reconstruction error; 0 is perfect, the "
+            "all-blank image scores the ink share, 0.32), and the mean per-dimension spread of those real codes "
+            f"(the codes the higher stage must learn) against the prior's {1 / math.sqrt(3):.3f}."
+        ),
+        "",
+        "| method | reconstruction error | real code std |",
+        "|---|---|---|",
+    ]
+    for m, rs in rows.items():
+        err = " / ".join(f"{r['reconstruction_error']:.3f}" for r in rs)
+        spread = " / ".join(f"{r['code_std']:.3f}" for r in rs)
+        lines.append(f"| {m} | {err} | {spread} |")
+    return [*lines, ""]
+
+
 def _paired_table(by_method: dict[str, list[dict[str, Any]]], keys: tuple[str, ...]) -> list[str]:
     heads = {"c2st_accuracy": "C2ST", "nn1_accuracy": "1-NN", "class_coverage": "classes"}
     heads["confident_share"] = "confident share"
@@ -551,6 +576,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
         ]
         if "flat" in wall:
             lines += _paired_table(wall, ("c2st_accuracy", "nn1_accuracy"))
+    lines += _lower_table(finals)
     lines += _params_table(payload["params"])
     lines += _targets(finals, payload["params"], real, pilot)
     lines += ["", "## Samples (first seed of each method, 100 each; real: held-out digits)", ""]
