@@ -477,8 +477,8 @@ def _lower_table(finals: dict[str, list[dict[str, Any]]]) -> list[str]:
         (
             "How far the patch encoder inverts the patch generator: held-out digits encoded patch by patch "
             "and decoded with each pixel's mode (wrong pixels: reconstruction error; 0 is perfect, the "
-            "all-blank image scores the ink share, 0.32), and the mean per-dimension spread of those real codes "
-            f"(the codes the higher stage must learn) against the prior's {1 / math.sqrt(3):.3f}."
+            "all-blank image scores the ink share, 0.32), and the mean per-dimension spread of those real "
+            f"codes (the codes the higher stage must learn) against the prior's {1 / math.sqrt(3):.3f}."
         ),
         "",
         "| method | reconstruction error | real code std |",
