@@ -10,8 +10,11 @@ Latent Factors".
 - the patch encoder E(p) (:mod:`rlcv.patches`), one Adam step per update on the env's BiGAN encoder
   objective ``encoder_loss`` (backpropagated through the fixed discriminator into E's codes).
 
-It hands E to the env once (``set_encoder``): the env labels real patches with it when it trains
-the discriminator on (p, E(p)) vs (g(c), c). One network pair serves all four patch positions.
+With ``recon_weight`` λ > 0 the encoder step also minimises λ·(−log g(p|E(p)))/16 on real patches, g
+held fixed (an ALICE-style cycle term that speeds up inversion; off by default, so the default is
+the pure BiGAN). It hands E to the env once (``set_encoder``): the env labels real patches with it
+when it trains the discriminator on (p, E(p)) vs (g(c), c). One network pair serves all four patch
+positions.
 
 ``--algo bgan-hier`` on ``rlcv/BGAN-DigitCodes-v0`` (the higher level, the loop's env). The agent's
 policy is the higher generator, a Gaussian over the 4·d concatenated patch codes trained with the
@@ -37,7 +40,7 @@ carries the code env's state with the lower stage, which is what ``rlcv eval`` d
 
 Metrics: the higher generator's (as ``bgan``), ``stage`` (1: lower only, 2: higher only, 3: both),
 and the lower stage's as ``lower_*`` (``lower_generator_loss``, ``lower_entropy``,
-``lower_encoder_loss``, ``lower_ess``, ``lower_log_w_mean``, ``lower_disc_loss``,
+``lower_encoder_loss``, ``lower_recon_loss``, ``lower_ess``, ``lower_log_w_mean``, ``lower_disc_loss``,
 ``lower_disc_real_acc``, ``lower_disc_fake_acc``); empty where that stage did not update.
 """
 
@@ -67,6 +70,7 @@ LOWER_METRICS = tuple(
         "generator_loss",
         "entropy",
         "encoder_loss",
+        "recon_loss",
         "ess",
         "log_w_mean",
         "disc_loss",
@@ -80,11 +84,15 @@ LOWER_METRICS = tuple(
 class BiGANConfig(BGANConfig):
     encoder_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # the patch encoder E
     encoder_learning_rate: float = 1e-3  # Adam step size of E (betas: adam_betas)
+    # Weight λ of an optional cycle term for E, λ·mean −log g(p|E(p))/16 on real patches (ALICE-style,
+    # g held fixed); 0 is the pure BiGAN of the issue.
+    recon_weight: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(all(h > 0 for h in self.encoder_hidden_sizes), "encoder_hidden_sizes must be positive")
         check(self.encoder_learning_rate > 0, "encoder_learning_rate must be > 0")
+        check(self.recon_weight >= 0, "recon_weight must be >= 0")
 
 
 class BGANBiGAN(BGAN):
@@ -92,7 +100,7 @@ class BGANBiGAN(BGAN):
 
     config_cls = BiGANConfig
     algo = "bgan-bigan"
-    own_metrics = (*GENERATOR_METRICS, "encoder_loss")
+    own_metrics = (*GENERATOR_METRICS, "encoder_loss", "recon_loss")
     metric_names = (*own_metrics, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
@@ -139,11 +147,28 @@ class BGANBiGAN(BGAN):
         if self._encoder_loss is None:
             raise RuntimeError("BGANBiGAN.bind must run before learn")
         loss = torch.stack([fn(self.lower.encode) for fn in self._encoder_loss]).mean()
-        self.check_finite("bgan-bigan encoder loss", loss)
+        recon = self.reconstruction_loss() if self.config.recon_weight > 0 else None
+        total = loss if recon is None else loss + self.config.recon_weight * recon
+        self.check_finite("bgan-bigan encoder loss", total)
         self.encoder_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self.encoder_optimizer.step()
-        return {**super().learn(batch, terms), "encoder_loss": loss.item()}
+        out = {**super().learn(batch, terms), "encoder_loss": loss.item()}
+        if recon is not None:
+            out["recon_loss"] = recon.item()
+        return out
+
+    def reconstruction_loss(self) -> torch.Tensor:
+        """mean −log g(p|E(p)) per pixel over a minibatch of real training patches, differentiable in
+        E only (the generator's parameters are detached: g is trained by the BGAN gradient alone)."""
+        from rlcv.envs.bgan_patches import digit_patches
+
+        patches = torch.from_numpy(digit_patches()["train"])
+        batch = patches[torch.randint(0, len(patches), (self.config.n_steps * self.config.n_samples,))]
+        gen = self.lower.generator.logits_net
+        params = {k: v.detach() for k, v in gen.named_parameters()}
+        logits = torch.func.functional_call(gen, params, (self.lower.encode(batch),))
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, batch)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +192,7 @@ class HierConfig(BGANConfig):
     lower_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # patch generator MLP
     encoder_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])  # patch encoder MLP
     encoder_learning_rate: float = 1e-3  # Adam step size of the patch encoder
+    recon_weight: float = 0.0  # optional cycle term of the encoder (bgan-bigan's recon_weight); 0: pure BiGAN
     lower_env_kwargs: dict[str, Any] = field(default_factory=dict)  # patch env kwargs (disc_*), not code_dim
 
     def __post_init__(self) -> None:
@@ -193,6 +219,7 @@ class HierConfig(BGANConfig):
                 "activation": self.activation,
                 "encoder_hidden_sizes": self.encoder_hidden_sizes,
                 "encoder_learning_rate": self.encoder_learning_rate,
+                "recon_weight": self.recon_weight,
                 "num_threads": self.num_threads,
                 "env_kwargs": {**self.lower_env_kwargs, "code_dim": code_dim},
             },
