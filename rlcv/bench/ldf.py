@@ -56,6 +56,12 @@ SEAM_TOLERANCE, CONFIDENT_TOLERANCE, LOCALITY_MAX, PARAM_SHARE = 0.20, 0.10, 0.0
 
 
 # -- the runs ------------------------------------------------------------------------------------
+def _method_dir(args: argparse.Namespace, method: str) -> str:
+    """Runs of the two-level methods made with ``--hier-set`` go to their own folders (the flat runs,
+    identical, are shared), e.g. ``decoupled+recon_weight=1.0``."""
+    return method if method == "flat" or not args.hier_overrides else "+".join([method, *args.hier_overrides])
+
+
 def _job(args: argparse.Namespace, method: str, seed: int, runs: Path, summaries: Path) -> RunJob:
     u = args.updates
     if method == "flat":
@@ -74,10 +80,12 @@ def _job(args: argparse.Namespace, method: str, seed: int, runs: Path, summaries
     train = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed)]
     train += ["--num-threads", "1", "--no-progress"]
     if method == "reuse":
-        train += ["--env-kwargs", json.dumps({"lower": str(runs / "decoupled" / "s0")})]
-    train += ["--set", f"checkpoint_freq={every}", *extra, *args.overrides]
+        train += ["--env-kwargs", json.dumps({"lower": str(runs / _method_dir(args, "decoupled") / "s0")})]
+    hier = args.hier_overrides if method != "flat" else []
+    train += ["--set", f"checkpoint_freq={every}", *extra, *args.overrides, *hier]
     name = f"{method}_s{seed}"
-    return RunJob(name, runs / method / f"s{seed}", train, steps, summary=summaries / f"{name}.json")
+    run_dir = runs / _method_dir(args, method) / f"s{seed}"
+    return RunJob(name, run_dir, train, steps, summary=summaries / f"{name}.json")
 
 
 def _jobs(args: argparse.Namespace, runs: Path, summaries: Path) -> dict[str, list[RunJob]]:
@@ -290,6 +298,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=1, help="concurrent runs (default 1: the machine is shared)"
     )
     add_overrides_argument(p, help="config overrides for every run (keys all three agents accept)")
+    p.add_argument(
+        "--hier-set",
+        dest="hier_overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for the two-level runs only (e.g. recon_weight=1.0); they get own run folders",
+    )
     p.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/")
     p.add_argument("--name", default="ldf", help="file stem of the outputs")
     p.add_argument("--runs", default="runs/bench-ldf", help="where the run directories go")
@@ -381,6 +397,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "seeds": args.seeds,
         "updates": args.updates,
         "overrides": args.overrides,
+        "hier_overrides": args.hier_overrides,
         "runs_root": str(runs),
         "results": results,
         "wall": wall,
@@ -536,6 +553,11 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
             f"BGAN). `joint`: {u // 2} updates of both at once. `reuse`: {u // 2} higher-stage updates on "
             "seed 0's frozen lower stage (seeds 1..N−1). Presets `rlcv/presets/bgan.yaml` and "
             "`bgan-hier.yaml`; seeds paired; every run evaluated on the same 1000 latents (seed 0)."
+            + (
+                f" Two-level runs with `--set {' '.join(payload['hier_overrides'])}`."
+                if payload.get("hier_overrides")
+                else ""
+            )
         ),
         "",
         "## At equal generator updates",
