@@ -542,6 +542,11 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
             ),
             "",
         ]
+    if (out / name / "reading.md").is_file():  # a hand-written reading of the numbers, kept beside them
+        lines += [
+            f"What these numbers say, and what they do not: [`{name}/reading.md`]({name}/reading.md).",
+            "",
+        ]
     seconds = {
         m: [r["summary"].get("wall_seconds") or r["times"][-1][1] for r in rows] for m, rows in res.items()
     }
