@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.runs import RunJob, execute, read_summary
+from rlcv.bench.runs import RunJob, execute, read_summary, write_summary
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
@@ -348,6 +348,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 job.train_args,
                 lambda job=job: {"final": evaluate_generator(job.run_dir), "times": _times(job.run_dir)},
             )
+            if job.summary is not None and not job.has_summary():  # a finished run another report made
+                write_summary(job)
             summary = read_summary(job.summary) if job.summary is not None else {}
             results[method].append(
                 {
