@@ -360,3 +360,28 @@ def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
     assert _cached(path, ["b"], compute) == {"c2st_accuracy": 2.0}  # another run: evaluated again
     path.write_text("{not json")
     assert _cached(path, ["b"], compute) == {"c2st_accuracy": 3.0}
+
+
+def test_bench_jobs_pair_seeds_at_equal_generator_updates(tmp_path: Path) -> None:
+    import argparse
+
+    from rlcv.bench.ldf import _jobs
+
+    args = argparse.Namespace(
+        methods=["flat", "decoupled", "joint", "reuse"],
+        seeds=3,
+        updates=100,
+        checkpoints=10,
+        overrides=["learning_rate=0.001"],
+        hier_overrides=["recon_weight=1.0"],
+    )
+    jobs = _jobs(args, tmp_path / "runs", tmp_path / "sum")
+    steps = {m: {j.steps for j in js} for m, js in jobs.items()}
+    assert steps == {"flat": {6400}, "decoupled": {6400}, "joint": {3200}, "reuse": {3200}}
+    assert [j.name for j in jobs["reuse"]] == ["reuse_s1", "reuse_s2"]  # seed 0 trained the lower stage
+    flat, decoupled = jobs["flat"][0], jobs["decoupled"][0]
+    assert "recon_weight=1.0" not in flat.train_args and flat.run_dir == tmp_path / "runs" / "flat" / "s0"
+    assert {"lower_updates=50", "recon_weight=1.0", "learning_rate=0.001"} <= set(decoupled.train_args)
+    assert decoupled.run_dir == tmp_path / "runs" / "decoupled+recon_weight=1.0" / "s0"
+    lower = json.loads(jobs["reuse"][0].train_args[jobs["reuse"][0].train_args.index("--env-kwargs") + 1])
+    assert lower == {"lower": str(decoupled.run_dir)}
