@@ -33,6 +33,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "hpo",
         "oracle",
         "ipg",
+        "ldf",
     }
     args = build_parser().parse_args(["bench", "bgan", "--report-only"])
     assert args.bench == "bgan" and args.bench_run.__module__ == "rlcv.bench.bgan"

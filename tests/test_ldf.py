@@ -385,3 +385,16 @@ def test_bench_jobs_pair_seeds_at_equal_generator_updates(tmp_path: Path) -> Non
     assert decoupled.run_dir == tmp_path / "runs" / "decoupled+recon_weight=1.0" / "s0"
     lower = json.loads(jobs["reuse"][0].train_args[jobs["reuse"][0].train_args.index("--env-kwargs") + 1])
     assert lower == {"lower": str(decoupled.run_dir)}
+
+
+def test_decoupled_resumes_across_the_stage_switch(tmp_path: Path) -> None:
+    run = tmp_path / "D"
+    assert _hier(run, steps=16) == 0  # stopped inside the lower stage
+    assert main(["train", "--resume", str(run), "--steps", "48", "--no-progress"]) == 0  # switches
+    assert main(["train", "--resume", str(run), "--steps", "64", "--no-progress"]) == 0  # after it
+    assert [float(r["stage"]) for r in _rows(run)] == [1, 1, 2, 2]
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["agent"]["installed"] and state["agent"]["lower_trainer"]["agent"]["updates"] == 2
+    trained = state["agent"]["lower"]["state"]
+    for k, v in state["collector"]["env_states"][0]["lower"]["state"].items():
+        assert torch.equal(v, trained[k])  # the code env still decodes with the frozen lower stage
