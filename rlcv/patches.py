@@ -165,7 +165,9 @@ def load_lower_stage(path: str | Path) -> LowerStage:
     if last.is_file():
         state = checkpoint.load(last)
         agent = state.get("agent") or {}
-        candidates.append(agent.get("lower") if isinstance(agent, dict) else None)
+        # A bgan-hier run in its lower-stage phase (not yet installed) holds an unfinished lower stage.
+        if isinstance(agent, dict) and agent.get("installed", True):
+            candidates.append(agent.get("lower"))
         for env_state in (state.get("collector") or {}).get("env_states") or []:
             candidates.append(env_state.get("lower") if isinstance(env_state, dict) else None)
     for saved in candidates:

@@ -398,3 +398,11 @@ def test_decoupled_resumes_across_the_stage_switch(tmp_path: Path) -> None:
     trained = state["agent"]["lower"]["state"]
     for k, v in state["collector"]["env_states"][0]["lower"]["state"].items():
         assert torch.equal(v, trained[k])  # the code env still decodes with the frozen lower stage
+
+
+def test_an_unfinished_lower_stage_is_not_reused(tmp_path: Path) -> None:
+    from rlcv.errors import RlcvError
+
+    assert _hier(tmp_path / "D", steps=16) == 0  # 1 of the 2 lower-stage updates
+    with pytest.raises(RlcvError, match="holds no trained lower stage"):
+        load_lower_stage(tmp_path / "D")
