@@ -31,6 +31,8 @@ AGENTS: dict[str, str] = {
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",
     "ipg-psro": "rlcv.agents.ipg_rl:PSROAgent",
     "ipg-pg": "rlcv.agents.ipg_rl:PGSelfPlayAgent",
+    "bgan-bigan": "rlcv.agents.bgan_hier:BGANBiGAN",
+    "bgan-hier": "rlcv.agents.bgan_hier:BGANHier",
 }
 
 # Baselines run through the same CLI and run-dir format (see rlcv.sb3_backend).

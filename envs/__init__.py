@@ -13,6 +13,8 @@ PROJECT_ENVS: dict[str, str] = {
     "rlcv/BGAN-DigitsCont-v0": "rlcv.envs.bgan_digits:BGANDigitsContEnv",
     "rlcv/OnlineHPO-v0": "rlcv.envs.online_hpo:OnlineHPOEnv",
     "rlcv/KnapsackGame-v0": "rlcv.envs.knapsack_game:KnapsackGameEnv",
+    "rlcv/BGAN-DigitPatches-v0": "rlcv.envs.bgan_patches:BGANDigitPatchesEnv",
+    "rlcv/BGAN-DigitCodes-v0": "rlcv.envs.bgan_patches:BGANDigitCodesEnv",
 }
 
 for _env_id, _entry_point in PROJECT_ENVS.items():

@@ -35,6 +35,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "ipg",
         "walk",
         "sharpness",
+        "ldf",
     }
     args = build_parser().parse_args(["bench", "bgan", "--report-only"])
     assert args.bench == "bgan" and args.bench_run.__module__ == "rlcv.bench.bgan"

@@ -20,4 +20,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.ipg",
     "rlcv.bench.walk",
     "rlcv.bench.sharpness",
+    "rlcv.bench.ldf",
 )
