@@ -24,6 +24,8 @@ AGENTS: dict[str, str] = {
     "hpo-hd": "rlcv.agents.hpo.hypergradient:HDAgent",
     "hpo-forward": "rlcv.agents.hpo.hypergradient:ForwardAgent",
     "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
+    "hpo-ucb1-joint": "rlcv.agents.hpo.joint:JointUCB1Agent",
+    "hpo-ts": "rlcv.agents.hpo.joint:ThompsonAgent",
     "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
     "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",
