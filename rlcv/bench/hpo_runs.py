@@ -56,14 +56,11 @@ def fixed_run(
     env.reset(options={"inner_seed": seed, "hparams": hparams})
     n = math.ceil(env.budget / env.steps_per_action)
     zero = np.zeros(env.action_space.shape, np.float32)
-    lr0, previous = hparams["lr"], 1.0
+    lr0 = hparams["lr"]
     for k in range(n):
         action = zero.copy()
-        if schedule is not None:
-            factor = schedule(k, n)
-            action[0] = math.log2(factor / previous)
-            previous = factor
-            assert math.isclose(env.hparams()["lr"] * 2.0 ** action[0], lr0 * factor, rel_tol=1e-6) or k == 0
+        if schedule is not None:  # from the lr in use, so a value clipped at the env's lr_range stays clipped
+            action[0] = math.log2(lr0 * schedule(k, n) / env.hparams()["lr"])
         _, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             return info["episode"]
