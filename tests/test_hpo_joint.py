@@ -122,3 +122,34 @@ def test_ts_tunes_alpha_through_the_loop(tmp_path):
     bad = [a if a != json.dumps(kwargs) else json.dumps(TINY) for a in args]
     bad[bad.index(str(tmp_path / "run"))] = str(tmp_path / "bad")
     assert main(bad) == 2
+
+
+def test_log_ratio_credit_is_comparable_across_the_run():
+    """Two decisions that each cut the validation loss by 10 %: equal log-ratio credit, although the raw
+    decreases differ 10x (1.0 -> 0.9 early, 0.1 -> 0.09 late)."""
+    from types import SimpleNamespace
+
+    from rlcv.agents.hpo.joint import ThompsonAgent
+    from rlcv.envs.online_hpo import OBS
+
+    env = OnlineHPOEnv(**TINY)
+    for reward, expected in (("log_ratio", [math.log(1 / 0.9)] * 2), ("raw", [0.1, 0.01])):
+        config = build_config(ThompsonConfig, {"reward": reward, "reset_each_episode": False})
+        agent = ThompsonAgent(
+            observation_space=env.observation_space, action_space=env.action_space, config=config
+        )
+        arm = agent.policy.arms[1]
+        next_obs = torch.zeros(2, 1, 13)
+        next_obs[0, 0, OBS["val_loss"]], next_obs[1, 0, OBS["val_loss"]] = 0.9, 0.09
+        batch = SimpleNamespace(
+            raw_rewards=torch.tensor([[0.1], [0.01]]),
+            raw_next_obs=next_obs,
+            dones=torch.zeros(2, 1, dtype=torch.bool),
+            actions=arm.float().expand(2, 1, 1, 3),
+            n_steps=2,
+            n_envs=1,
+        )
+        agent.adapt(batch)
+        assert float(agent.policy.counts[1]) == 2
+        assert float(agent.policy.sums[1]) == pytest.approx(sum(expected), rel=1e-5)
+        assert float(agent.policy.sumsq[1]) == pytest.approx(sum(e * e for e in expected), rel=1e-5)

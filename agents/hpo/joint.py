@@ -11,6 +11,14 @@ action, so the reward belongs to the arm that earned it. Arm sets (``arms``):
 - ``product``: every combination of the multipliers over the controlled parameters, |multipliers|^d
   arms (27 for 3): the full joint bandit; needs that many decisions just to try each arm once.
 
+Credit (``reward``): ``log_ratio`` (default) credits an arm with log(L_before / L_after) of the
+validation loss, not the raw decrease L_before − L_after the env pays: the raw decrease shrinks by
+orders of magnitude within a run, so whichever arms happened to be played early (the first
+exploration round) looked best for the rest of the episode; under linear convergence the log-ratio
+is roughly constant, so arms played at different times are comparable. The first round visits the
+arms in a random order (torch's seeded RNG) so no arm is systematically first. ``raw`` keeps the
+env's reward.
+
 ``hpo-ts`` is Gaussian Thompson sampling with a *pooled residual* noise scale: arm a's mean has
 posterior N(μ̂_a, σ̂² / n_a), σ̂² the variance of rewards around their own arm's mean (pooled over arms,
 with ``prior_count`` pseudo-observations of the overall reward variance), and every arm is played
@@ -37,6 +45,7 @@ from rlcv.agents.hpo.base import (
     ControllerPolicy,
 )
 from rlcv.config import check
+from rlcv.envs.online_hpo import OBS
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
 
@@ -45,6 +54,9 @@ from rlcv.rollout import RolloutBatch
 class JointConfig(ControllerConfig):
     multipliers: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     arms: str = "coordinate"  # coordinate | product (see the module docstring)
+    reward: str = (
+        "log_ratio"  # credit per decision: log_ratio (log L_before/L_after) | raw (the env's reward)
+    )
     reset_each_episode: bool = True
 
     def __post_init__(self) -> None:
@@ -54,6 +66,7 @@ class JointConfig(ControllerConfig):
             "multipliers must hold >= 2 positive factors including 1.0",
         )
         check(self.arms in ("coordinate", "product"), "arms must be 'coordinate' or 'product'")
+        check(self.reward in ("log_ratio", "raw"), "reward must be 'log_ratio' or 'raw'")
 
 
 @dataclass(kw_only=True)
@@ -152,6 +165,11 @@ class JointPolicy(ControllerPolicy):
     def choose(self, *, explore: bool) -> int:
         raise NotImplementedError
 
+    def unplayed(self) -> int | None:
+        """A uniformly random arm not played yet this episode (None once all were)."""
+        idle = (self.counts == 0).nonzero().flatten()
+        return int(idle[torch.randint(len(idle), ())]) if len(idle) else None
+
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
         rows = [self.arms[self.choose(explore=explore)] for _ in range(obs.shape[0])]
         return torch.stack(rows)
@@ -168,8 +186,9 @@ class JointUCB1Policy(JointPolicy):
         mean = self.sums / self.counts.clamp(min=1.0)
         if not explore:
             return int(torch.where(self.counts > 0, mean, -torch.inf).argmax()) if self.t > 0 else 0
-        if bool((self.counts == 0).any()):
-            return int((self.counts == 0).nonzero()[0])
+        first = self.unplayed()
+        if first is not None:
+            return first
         bonus = self.exploration * self.residual_scale() * torch.sqrt(2.0 * torch.log(self.t) / self.counts)
         return int((mean + bonus).argmax())
 
@@ -185,8 +204,9 @@ class ThompsonPolicy(JointPolicy):
         mean = self.sums / self.counts.clamp(min=1e-12)
         if not explore:
             return int(torch.where(self.counts > 0, mean, -torch.inf).argmax()) if self.t > 0 else 0
-        if bool((self.counts == 0).any()):
-            return int((self.counts == 0).nonzero()[0])
+        first = self.unplayed()
+        if first is not None:
+            return first
         sd = self.residual_scale(self.prior_count) / self.counts.sqrt()
         return int((mean + sd * torch.randn(mean.shape, dtype=torch.float64)).argmax())
 
@@ -197,6 +217,9 @@ class JointAgent(ControllerAgent):
 
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         rewards, dones = batch.raw_rewards.double(), batch.dones
+        if self.config.reward == "log_ratio":
+            after = batch.raw_next_obs[..., OBS["val_loss"]].double().clamp(min=1e-12)
+            rewards = torch.log((after + rewards).clamp(min=1e-12) / after)
         share = float(self.policy.counts.max() / self.policy.counts.sum().clamp(min=1e-12))
         for t in range(batch.n_steps):
             for n in range(batch.n_envs):

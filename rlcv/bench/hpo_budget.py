@@ -8,8 +8,10 @@ sweep resumes where it stopped):
 - ``fixed``: each ``--grid`` learning rate at the env's batch size / L2 (1 run each); ``cosine``: the
   same learning rates with a cosine schedule; the report's ``fixed-best`` / ``cosine-best`` is the grid
   point with the lowest *mean* validation loss over seeds (one setting for all seeds).
-- ``random-{2,20}``, ``tpe-{2,20}``: random search and Optuna TPE (first 2 / all 20 trials of one study;
-  TPE's first 10 trials are its random start-up, so TPE-2 is random search with another seed).
+- ``random-{2,20}``, ``tpe-{2,20}``: random search and Optuna TPE (first 2 / all 20 trials of one study,
+  both samplers seeded with s). TPE's first 10 trials are its random start-up drawn like the random
+  sampler's, so TPE-2 *is* random-2 and TPE-20 differs from random-20 only in its last 10 trials
+  (common random numbers: their paired difference is TPE's model alone).
 - ``sh-2``, ``hyperband-2``: Optuna's successive-halving / Hyperband pruners within 2 runs of SGD steps.
 - ``pbt-8``: PBT through the loop, 8 members, rounds every 3 env steps, perturbations ×{0.5, 2}: over the
   ~9 rounds of a run lr can move 2⁹ = 512× (≥ 100×). 8 runs.
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
                 tmp.write_text(json.dumps(summary, default=float))
                 tmp.replace(path)
                 print(f"[seed {seed}] {stem:28s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    if not (out / "runs").is_dir():
+        raise RlcvError(f"no runs under '{out / 'runs'}': run the bench without --report-only first.")
     write_report(args, out)
     return 0
 
@@ -197,6 +201,12 @@ def analyse(
             },
             "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
             "online": m.startswith("hpo-"),
+            # geometric means over seeds of the reported configuration's final hyper-parameters
+            "final_hparams": {
+                h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
+                for h in ("lr", "batch_size", "weight_decay")
+                if all(h in per_seed[s]["hparams"] for s in seeds)
+            },
         }
         if ref:
             ref_acc = [results[ref][s]["test_accuracy"] for s in seeds]
@@ -259,6 +269,12 @@ def _ci_text(ci: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> 
     return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
+def _hp_text(hp: dict[str, float]) -> str:
+    if len(hp) < 3:
+        return "—"
+    return f"{hp['lr']:.3g} / {hp['batch_size']:.0f} / {hp['weight_decay']:.1e}"
+
+
 def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     results, seeds = load(args, out)
     if not seeds:
@@ -277,11 +293,12 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "training examples, per-example gradient passes (DualCutout branches, forward-mode HVPs and its "
         "validation gradient included) and env wall-clock; `wall s` adds Optuna's / the loop's overhead. "
         f"Δ columns: paired differences to {ref} (method − {ref}), mean [95 % t-interval]; "
-        "accuracy in points.",
+        "accuracy in points. `final lr / batch / L2`: geometric mean over seeds of the reported "
+        "configuration's hyper-parameters at the end of its run.",
         "",
         "| method | SGD steps | examples | grad passes | env wall | test acc % | Δacc vs ref | val loss "
-        "| Δval vs ref | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Δval vs ref | final lr / batch / L2 | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = sorted(a["rows"], key=lambda r: (r["online"], r["method"]))
     for r in order:
@@ -289,7 +306,8 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         lines.append(
             f"| {r['method']} | {u['sgd_steps']:.2f} | {u['examples']:.2f} | {u['example_grads']:.2f} | "
             f"{u['compute_s']:.2f} | {100 * r['test_accuracy']:.2f} | {_ci_text(r.get('acc_vs_ref'), 100)} | "
-            f"{r['val_loss']:.4f} | {_ci_text(r.get('val_vs_ref'), 1, 4)} | {r['wall_s']:.1f} |"
+            f"{r['val_loss']:.4f} | {_ci_text(r.get('val_vs_ref'), 1, 4)} | {_hp_text(r['final_hparams'])} | "
+            f"{r['wall_s']:.1f} |"
         )
     v = a["verdicts"]
     lines += ["", "## Verdicts (computed; the bench refuses a verdict whose interval includes 0)", ""]
