@@ -376,8 +376,10 @@ def plot_anytime(
     show = [m for m in results if not m.startswith(("fixed-lr", "cosine-lr"))]
     fig, axes = plt.subplots(2, len(UNITS), figsize=(4 * len(UNITS), 7), sharey="row")
     grid = np.logspace(-2, math.log10(25), 120)
-    for m in show:
+    colors = plt.get_cmap("tab20")
+    for i, m in enumerate(show):
         style = "-" if m.startswith("hpo-") else "--"
+        color = colors(i % 20)
         for j, u in enumerate(UNITS):
             vals, accs = [], []
             for s in seeds:
@@ -393,14 +395,14 @@ def plot_anytime(
             with warnings.catch_warnings():  # grid points before a method's first row are NaN for every seed
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean_val = np.nanmean(np.asarray(vals), 0)
-            line = axes[0, j].plot(grid, mean_val, style, label=m)[0]
+            axes[0, j].plot(grid, mean_val, style, label=m, color=color)
             # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
             known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
             n = min(len(k[0]) for k in known)
             if n:
                 xs = np.mean([k[0][:n] for k in known], 0)
                 ys = np.mean([k[1][:n] for k in known], 0)
-                axes[1, j].plot(xs, 100 * ys, style, marker="o", ms=3, color=line.get_color())
+                axes[1, j].plot(xs, 100 * ys, style, marker="o", ms=3, color=color)
             axes[1, j].set_xlabel(f"{u} (runs)")
     for ax in axes.flat:
         ax.set_xscale("log")
