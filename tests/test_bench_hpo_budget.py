@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats
 
-from rlcv.bench.hpo_runs import cosine, fixed_run
+from rlcv.bench.hpo_runs import cosine, fixed_run, sh_cost
 from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
 from rlcv.cli import main
 
@@ -62,6 +62,13 @@ def test_cosine_schedule_is_followed_per_env_step():
     assert lrs[0] < 0.5 and lrs[-1] > 0 and lrs == sorted(lrs, reverse=True)
 
 
+def test_successive_halving_cost():
+    # 8 configurations, rungs at 3 and 9 of 30 env steps: 8·3 + 2·6 + 1·21 = 57 env steps (1.9 runs)
+    assert sh_cost(8, 30, 3, 3) == 57
+    assert sh_cost(9, 30, 3, 3) == 9 * 3 + 3 * 6 + 1 * 21
+    assert sh_cost(1, 30, 3, 3) == 30
+
+
 def test_hpo_budget_bench_runs_resumes_and_reports(tmp_path, capsys):
     out = tmp_path / "hb"
     args = [
@@ -82,7 +89,8 @@ def test_hpo_budget_bench_runs_resumes_and_reports(tmp_path, capsys):
     assert summary["seeds"] == [0, 1]
     rows = {r["method"]: r for r in summary["rows"]}
     assert {"fixed-best", "random-2", "random-3", "sh-2", "hpo-ts"} <= set(rows)
-    assert rows["sh-2"]["runs"]["sgd_steps"] == pytest.approx(2.0)  # successive halving within 2 runs
+    # successive halving within 2 runs: 2 configurations (3 env steps each), the better one to the end
+    assert rows["sh-2"]["runs"]["sgd_steps"] == pytest.approx(sh_cost(2, 4, 3, 3) / 4) == pytest.approx(1.75)
     assert rows["random-3"]["runs"]["sgd_steps"] == pytest.approx(3.0)
     assert "vs_fixed-best" in summary["verdicts"] and (out / "anytime.png").is_file()
     capsys.readouterr()

@@ -136,68 +136,84 @@ def first_k(search: dict[str, Any], k: int) -> dict[str, Any]:
     return summary
 
 
-def run_pruned(env_kwargs: dict[str, Any], seed: int, pruner_name: str, budget_runs: float) -> dict[str, Any]:
-    """Successive halving (Optuna's ``SuccessiveHalvingPruner``, i.e. asynchronous SH) or Hyperband
-    (``HyperbandPruner``) over random configurations, reporting the validation loss after every env step;
-    trials start until ``budget_runs`` full runs of SGD steps are spent (the last one is cut at the limit).
-    Rung sizes are in env steps: min_resource 1 (50 SGD steps), reduction factor 3."""
+def sh_cost(n_configs: int, n_steps: int, min_resource: int, rf: int) -> int:
+    """Env steps synchronous successive halving spends: rung r at min_resource·rf^r env steps keeps the
+    best max(1, ⌊m / rf⌋) of its m trials (Optuna's promotion rule), the last survivor runs to the end."""
+    rungs = []
+    r = min_resource
+    while r < n_steps:
+        rungs.append(r)
+        r *= rf
+    total, alive, done = 0, n_configs, 0
+    for r in rungs:
+        total += alive * (r - done)
+        done, alive = r, max(1, alive // rf)
+    return total + alive * (n_steps - done)
+
+
+def run_successive_halving(
+    env_kwargs: dict[str, Any], seed: int, budget_runs: float, min_resource: int = 3, rf: int = 3
+) -> dict[str, Any]:
+    """Synchronous successive halving (Jamieson & Talwalkar, 2016) over random configurations.
+
+    All configurations (Optuna's ``RandomSampler``, seeded by s) start together and advance in
+    lockstep; at each rung (``min_resource``·``rf``^r env steps) the best max(1, ⌊m / rf⌋) of the m live
+    ones by validation loss go on, the last survivor runs to the end of the budget. The number of
+    configurations is the largest whose cost (:func:`sh_cost`) fits ``budget_runs`` full runs.
+    Optuna's own ``SuccessiveHalvingPruner`` / ``HyperbandPruner`` are asynchronous: asked trial by
+    trial, they promote whichever trial reaches a rung first (the first trial always runs to the end,
+    and in lockstep 5 of 8 passed the first rung where ⌊8/3⌋ = 2 should), so the halving is done here
+    and Optuna only samples."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = _env(env_kwargs)
     n_steps = math.ceil(probe.budget / probe.steps_per_action)
-    limit = budget_runs * probe.budget
-    ranges = probe.ranges
-    pruner = (
-        optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-        if pruner_name == "sh"
-        else optuna.pruners.HyperbandPruner(min_resource=1, max_resource=n_steps, reduction_factor=3)
-    )
-    records: list[dict[str, Any]] = []
-    spent = {"sgd_steps": 0.0}
-
-    def objective(trial: Any) -> float:
-        env = _env(env_kwargs)
-        env.reset(options={"inner_seed": seed, "hparams": _suggest(trial, ranges)})
-        zero = np.zeros(env.action_space.shape, np.float32)
-        for k in range(n_steps):
-            _, _, terminated, _, info = env.step(zero)
-            run = env.run
-            if terminated:
-                r = dict(info["episode"], finished=True)
-                spent["sgd_steps"] += r["sgd_steps"]
-                records.append(r)
-                return r["val_loss"] if math.isfinite(r["val_loss"]) else 1e3
-            trial.report(run.val_loss, k)
-            over = spent["sgd_steps"] + run.sgd_steps >= limit
-            if trial.should_prune() or over:
-                records.append(
-                    {
-                        "val_loss": run.val_loss,
-                        "test_accuracy": math.nan,
-                        "finished": False,
-                        **{u: getattr(run, u) for u in UNITS},
-                    }
-                )
-                spent["sgd_steps"] += run.sgd_steps
-                raise optuna.TrialPruned()
-        raise AssertionError("the budget ends the episode")
-
+    n = 1
+    while sh_cost(n + 1, n_steps, min_resource, rf) <= budget_runs * n_steps:
+        n += 1
+    rungs, r = set(), min_resource
+    while r < n_steps:
+        rungs.add(r)
+        r *= rf
     start = time.perf_counter()
-    study = optuna.create_study(
-        direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed), pruner=pruner
-    )
-    while spent["sgd_steps"] < limit:
-        study.optimize(objective, n_trials=1)
-    finished = [r for r in records if r["finished"]]
-    best = min(finished, key=lambda r: r["val_loss"])
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed))
+    envs = []
+    for _ in range(n):
+        env = _env(env_kwargs)
+        env.reset(options={"inner_seed": seed, "hparams": _suggest(study.ask(), probe.ranges)})
+        envs.append(env)
+    zero = np.zeros(probe.action_space.shape, np.float32)
+    alive = list(range(n))
+    records: list[dict[str, Any]] = []
+    for k in range(1, n_steps + 1):
+        for i in alive:
+            _, _, terminated, _, info = envs[i].step(zero)
+            if terminated:  # the budget or a divergence ends the run
+                records.append(dict(info["episode"], finished=True))
+        alive = [
+            i
+            for i in alive
+            if envs[i].run.steps_done < envs[i].budget and envs[i].run.val_loss < envs[i].max_loss
+        ]
+        if k in rungs and alive:
+            ranked = sorted(alive, key=lambda i: envs[i].run.val_loss)
+            keep = max(1, len(ranked) // rf)
+            for i in ranked[keep:]:
+                run = envs[i].run
+                stopped = {"val_loss": run.val_loss, "test_accuracy": math.nan, "finished": False}
+                records.append({**stopped, **{u: getattr(run, u) for u in UNITS}})
+            alive = ranked[:keep]
+        if not alive:
+            break
+    done = [r for r in records if r["finished"] and math.isfinite(r["val_loss"])] or [
+        r for r in records if r["finished"]
+    ]
+    best = min(done, key=lambda r: r["val_loss"])
+    # The anytime curve orders the records by when they stopped: a stopped trial's compute is charged
+    # when it stops, which is when it is known to have been spent for nothing.
     return _summary(
-        best,
-        records,
-        _search_curve(records),
-        time.perf_counter() - start,
-        trials=len(records),
-        completed=len(finished),
+        best, records, _search_curve(records), time.perf_counter() - start, trials=n, completed=len(done)
     )
 
 
