@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
+# Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).
+ALPHA_CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-ucb1-joint", "hpo-ts")
 PAIRS = (("dualcutout", "cutout"), ("cutout", "none"), ("dualcutout", "none"), ("ctrl-dual", "ctrl-none"))
 
 
@@ -141,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.budget < 1 or args.lr <= 0 or args.alpha <= 0:
         raise RlcvError("--seeds and --budget must be >= 1, --lr and --alpha > 0.")
+    if args.controller not in ALPHA_CONTROLLERS and "ctrl-dual" in args.arms:
+        raise RlcvError(
+            f"--controller {args.controller} cannot set DualCutout's α; choose one of "
+            f"{', '.join(ALPHA_CONTROLLERS)} or leave ctrl-dual out of --arms."
+        )
     out = Path(args.out)
     if not args.report_only:
         try:
