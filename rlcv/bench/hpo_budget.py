@@ -252,6 +252,8 @@ def analyse(
                         fixed_name=fixed_name,
                         metric="test accuracy",
                         higher_is_better=True,
+                        scale=100.0,
+                        unit=" points",
                     ),
                     "val": tuned_vs_fixed_verdict(
                         val,

@@ -48,13 +48,17 @@ def tuned_vs_fixed_verdict(
     fixed_name: str,
     metric: str,
     higher_is_better: bool,
+    scale: float = 1.0,
+    unit: str = "",
 ) -> dict[str, Any]:
     """May the report say "tuned ≥ fixed"? Only when the paired interval of tuned − fixed lies on tuned's
     side of 0. When the best fixed setting is within the interval (it includes 0) the verdict is refused
-    and the text says so; when it lies on fixed's side the text says fixed is better."""
+    and the text says so; when it lies on fixed's side the text says fixed is better. The text shows
+    differences × ``scale`` followed by ``unit`` (e.g. 100, " points" for accuracies)."""
     ci = paired_ci(tuned, fixed)
     outcome = compare(ci, higher_is_better)
-    interval = f"{ci['mean']:+.4g} [{ci['low']:+.4g}, {ci['high']:+.4g}] over {ci['n']} paired seeds"
+    m, lo, hi = (scale * ci[k] for k in ("mean", "low", "high"))
+    interval = f"{m:+.3g} [{lo:+.3g}, {hi:+.3g}]{unit} over {ci['n']} paired seeds"
     if outcome == "better":
         text = f"{tuned_name} beats the best fixed setting {fixed_name} on {metric}: "
         text += f"{tuned_name} − fixed = {interval}."
