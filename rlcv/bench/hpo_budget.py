@@ -33,7 +33,6 @@ import math
 import shlex
 import statistics
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +351,8 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         )
     lines += [
         "",
-        "`anytime.png`: mean over seeds of the best validation loss so far (top) and of the incumbent's test "
+        "`anytime.png`: median over seeds of the best validation loss so far (top; where every seed has one) "
+        "and mean of the incumbent's test "
         "accuracy where known (bottom) against each compute unit (runs, log scale); search methods have a "
         "point per finished trial, online controllers one at the end of their run.",
         "",
@@ -394,13 +394,11 @@ def plot_anytime(
                 best = np.where(
                     idx >= 0, c[np.clip(idx, 0, None), ANYTIME_COLUMNS.index("best_val_loss")], np.nan
                 )
-                vals.append(np.minimum(best, 10.0))
+                vals.append(best)
                 acc = c[:, ANYTIME_COLUMNS.index("test_accuracy")]
                 accs.append((x, acc))
-            with warnings.catch_warnings():  # grid points before a method's first row are NaN for every seed
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean_val = np.nanmean(np.asarray(vals), 0)
-            axes[0, j].plot(grid, mean_val, style, label=m, color=color)
+            # median over seeds (a diverged first trial is +inf), drawn where every seed has a value
+            axes[0, j].plot(grid, np.median(np.asarray(vals), 0), style, label=m, color=color)
             # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
             known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
             n = min(len(k[0]) for k in known)
