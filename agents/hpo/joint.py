@@ -24,7 +24,9 @@ posterior N(μ̂_a, σ̂² / n_a), σ̂² the variance of rewards around their o
 with ``prior_count`` pseudo-observations of the overall reward variance), and every arm is played
 once first. The old ``hpo-dts`` took σ̂ = RMS of the rewards, which includes their mean, and shrank
 every arm toward a prior mean of 0 with discounted counts ≤ 1/(1 − γ) = 10: posteriors as wide as
-the differences they should resolve, so its choices were close to a random walk. ``discount`` < 1
+the differences they should resolve (on the HPO env its schedules looked like a random walk; on a
+stationary 3-arm bandit with a gap of 1 σ it plays the best arm ~73 % of the time after 400 pulls,
+where ``hpo-ts`` plays the best of 7 arms ≥ 80 %, see the tests). ``discount`` < 1
 keeps the non-stationary variant available (statistics multiplied by γ per reward).
 """
 
