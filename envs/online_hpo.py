@@ -76,8 +76,6 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rlcv.regularizers import REGULARIZERS, CutoutSpec, cutout, dual_cutout_loss, infer_input_shape
-
 __all__ = ["HPARAMS", "OBS", "OBS_FIELDS", "MLPTask", "OnlineHPOEnv", "digits_split", "sgd_step"]
 
 OBS_FIELDS: tuple[str, ...] = (
@@ -250,18 +248,18 @@ class _Run:
     steps_done: int = 0  # progress through the budget (inherited when a population member is copied)
     sgd_steps: int = 0  # SGD steps this env executed in this episode (compute actually spent)
     examples: int = 0  # training examples this env processed in this episode
+    example_grads: int = 0  # see CURVE_COLUMNS
+    compute_s: float = 0.0  # wall-clock spent in step() this episode
+    curve: list[list[float]] = field(default_factory=list)  # CURVE_COLUMNS rows
+    dual_alpha: float = 0.0  # DualCutout's α (regularizer="dualcutout"; appended to each trace row)
+    # Cutout masks have their own stream, so runs with and without a regulariser see the same minibatches.
+    mask_gen: torch.Generator = field(default_factory=torch.Generator)
     prev_grad: torch.Tensor | None = None
     tangents: torch.Tensor | None = None
     val_loss: float = math.nan
     val_accuracy: float = math.nan
     episode_return: float = 0.0
-    trace: list[list[float]] = field(default_factory=list)  # [steps_done, η, S, λ_wd(, α)] per env step
-    dual_alpha: float = 0.0  # DualCutout's α (regularizer="dualcutout")
-    example_grads: int = 0  # see CURVE_COLUMNS
-    compute_s: float = 0.0  # wall-clock spent in step() this episode
-    curve: list[list[float]] = field(default_factory=list)  # CURVE_COLUMNS rows
-    # Cutout masks have their own stream, so runs with and without a regulariser see the same minibatches.
-    mask_gen: torch.Generator = field(default_factory=torch.Generator)
+    trace: list[list[float]] = field(default_factory=list)  # [steps_done, η, S, λ_wd] per env step
 
 
 class OnlineHPOEnv(gym.Env):
@@ -308,12 +306,6 @@ class OnlineHPOEnv(gym.Env):
         hparam_init: str = "fixed",
         hypergradient: str = "none",
         hypergrad_decay: float = 1.0,
-        max_loss: float = 100.0,
-        divergence_penalty: float = 10.0,
-        n_train: int = 1000,
-        n_val: int = 400,
-        split_seed: int = 0,
-        episode_log: str | None = None,
         regularizer: str = "none",
         input_shape: Sequence[int] | None = None,
         cutout_size: int | Sequence[int] | None = None,
@@ -321,6 +313,12 @@ class OnlineHPOEnv(gym.Env):
         dual_alpha: float = 0.1,
         dual_alpha_range: Sequence[float] = (1e-3, 10.0),
         tune_dual_alpha: bool = False,
+        max_loss: float = 100.0,
+        divergence_penalty: float = 10.0,
+        n_train: int = 1000,
+        n_val: int = 400,
+        split_seed: int = 0,
+        episode_log: str | None = None,
     ) -> None:
         if budget < 1 or steps_per_action < 1 or hidden_size < 1:
             raise ValueError(
@@ -418,6 +416,8 @@ class OnlineHPOEnv(gym.Env):
         dual_alpha_range: Sequence[float],
         tune_dual_alpha: bool,
     ) -> None:
+        from rlcv.regularizers import REGULARIZERS, CutoutSpec, infer_input_shape
+
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
         if tune_dual_alpha and regularizer != "dualcutout":
@@ -435,6 +435,11 @@ class OnlineHPOEnv(gym.Env):
         self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The minibatch loss SGD descends (without the L2 term): CE, CE on cutout inputs, or DualCutout."""
+        from rlcv.regularizers import (
+            cutout,
+            dual_cutout_loss,
+        )  # here, so the module's imports stay the task's
+
         if self.regularizer == "none":
             return self.task.loss(theta, X, y)
         if self.regularizer == "cutout":
