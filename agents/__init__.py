@@ -26,6 +26,8 @@ AGENTS: dict[str, str] = {
     "hpo-pbt": "rlcv.agents.hpo.pbt:PBTAgent",
     "hpo-floor": "rlcv.agents.hpo.floor:FloorAgent",
     "hpo-schedule": "rlcv.agents.hpo.schedule:ScheduleAgent",
+    "hpo-ucb1-joint": "rlcv.agents.hpo.joint:JointUCB1Agent",
+    "hpo-ts": "rlcv.agents.hpo.joint:ThompsonAgent",
     "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
     "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",

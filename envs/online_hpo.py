@@ -65,6 +65,12 @@ Test data is only touched at the end of an episode: the final test loss / accura
 and, with ``episode_log=PATH``, are appended to a JSON-lines file — how benchmarks read results
 without the loop knowing about them.
 
+Regularisers (``regularizer="cutout" | "dualcutout"``, :mod:`rlcv.regularizers`) mask the training
+minibatches only; DualCutout's α can be a 4th action component (``tune_dual_alpha=True``) that the
+same controllers tune. Compute is charged in explicit units per episode (``CURVE_COLUMNS``): SGD steps,
+training examples, per-example gradient passes (two branches of DualCutout and the Hessian-vector
+products of forward mode included) and wall-clock inside ``step()``, with one row per env step.
+
 Population-based controllers copy runs between envs through the :attr:`OnlineHPOEnv.member_state`
 property (``vector_env.get_attr("member_state")`` / ``set_attr("member_state", [...])``).
 """
@@ -73,6 +79,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +140,14 @@ LANDSCAPE_TRACE: tuple[str, ...] = (
     "log10_noise_scale",
 )
 HPARAMS: tuple[str, ...] = ("lr", "batch_size", "weight_decay")  # the order of the action's components
+# With regularizer="dualcutout" and tune_dual_alpha=True the action has a 4th component: DualCutout's α.
+DUAL_ALPHA = "dual_alpha"
+# Columns of info["episode"]["curve"], one row per env step: the compute charged so far and the
+# validation loss reached (anytime curves). example_grads counts per-example gradient-sized passes:
+# a plain step B, a DualCutout step 2B (two branches), a forward-mode step 3B (two Hessian-vector
+# products; each counted as one gradient although a double-backward HVP costs more, which compute_s
+# shows) plus one full validation-set gradient per env step. compute_s: wall-clock inside step().
+CURVE_COLUMNS: tuple[str, ...] = ("sgd_steps", "examples", "example_grads", "compute_s", "val_loss")
 _SIGNAL_BOUND = 1e6  # gradient signals are clipped here so the observation stays finite in float32
 
 
@@ -213,6 +228,12 @@ class _Run:
     steps_done: int = 0  # progress through the budget (inherited when a population member is copied)
     sgd_steps: int = 0  # SGD steps this env executed in this episode (compute actually spent)
     examples: int = 0  # training examples this env processed in this episode
+    example_grads: int = 0  # see CURVE_COLUMNS
+    compute_s: float = 0.0  # wall-clock spent in step() this episode
+    curve: list[list[float]] = field(default_factory=list)  # CURVE_COLUMNS rows
+    dual_alpha: float = 0.0  # DualCutout's α (regularizer="dualcutout"; appended to each trace row)
+    # Cutout masks have their own stream, so runs with and without a regulariser see the same minibatches.
+    mask_gen: torch.Generator = field(default_factory=torch.Generator)
     prev_grad: torch.Tensor | None = None
     tangents: torch.Tensor | None = None
     val_loss: float = math.nan
@@ -253,6 +274,13 @@ class OnlineHPOEnv(gym.Env):
         lanczos_iterations: Lanczos steps per λ_max estimate.
         probe_size: training examples of the fixed probe subset every landscape quantity is measured on.
         episode_log: optional path of a JSON-lines file that receives one record per finished episode.
+        regularizer: ``"none"``, ``"cutout"`` or ``"dualcutout"`` (:mod:`rlcv.regularizers`) on the
+            training minibatches; validation and test data are never masked.
+        input_shape: spatial shape of one example for cutout (``None``: 8×8 for 64 features, else 1-D).
+        cutout_size: box side per spatial dimension (``None``: half of each side); cutout_per_batch:
+            one box per minibatch instead of one per example.
+        dual_alpha, dual_alpha_range: DualCutout's α at the start of an episode and its clipping range.
+        tune_dual_alpha: add α as a 4th action component (log2-multiplier, like the others).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -272,6 +300,13 @@ class OnlineHPOEnv(gym.Env):
         hparam_init: str = "fixed",
         hypergradient: str = "none",
         hypergrad_decay: float = 1.0,
+        regularizer: str = "none",
+        input_shape: Sequence[int] | None = None,
+        cutout_size: int | Sequence[int] | None = None,
+        cutout_per_batch: bool = False,
+        dual_alpha: float = 0.1,
+        dual_alpha_range: Sequence[float] = (1e-3, 10.0),
+        tune_dual_alpha: bool = False,
         max_loss: float = 100.0,
         divergence_penalty: float = 10.0,
         n_train: int | None = None,
@@ -385,7 +420,67 @@ class OnlineHPOEnv(gym.Env):
             high = np.concatenate([high, np.array([1, 3, 6, _SIGNAL_BOUND, noise[1]], np.float32)])
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._low, self._high = low, high
+        self._init_regularizer(
+            regularizer,
+            input_shape,
+            cutout_size,
+            cutout_per_batch,
+            dual_alpha,
+            dual_alpha_range,
+            tune_dual_alpha,
+        )
+        if len(self.hparam_names) > len(HPARAMS):
+            self.action_space = spaces.Box(-bound, bound, (len(self.hparam_names),), np.float32)
         self.run: _Run | None = None
+
+    # -- regulariser ----------------------------------------------------------------------------
+    def _init_regularizer(
+        self,
+        regularizer: str,
+        input_shape: Sequence[int] | None,
+        cutout_size: int | Sequence[int] | None,
+        per_batch: bool,
+        dual_alpha: float,
+        dual_alpha_range: Sequence[float],
+        tune_dual_alpha: bool,
+    ) -> None:
+        from rlcv.regularizers import REGULARIZERS, CutoutSpec, infer_input_shape
+
+        if regularizer not in REGULARIZERS:
+            raise ValueError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
+        if tune_dual_alpha and regularizer != "dualcutout":
+            raise ValueError("tune_dual_alpha needs regularizer='dualcutout'")
+        self.regularizer = regularizer
+        self.hparam_names: tuple[str, ...] = (*HPARAMS, DUAL_ALPHA) if tune_dual_alpha else HPARAMS
+        self.ranges[DUAL_ALPHA] = _pair("dual_alpha_range", dual_alpha_range)
+        self.inits[DUAL_ALPHA] = float(dual_alpha)
+        shape = tuple(input_shape) if input_shape else infer_input_shape(self.data["train"][0].shape[1])
+        size = cutout_size if cutout_size is not None else tuple(max(1, s // 2) for s in shape)
+        self.cutout_spec = CutoutSpec.make(shape, size, per_batch=per_batch)
+        self._branches = 2 if regularizer == "dualcutout" else 1
+
+    def _train_loss(
+        self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The minibatch loss SGD descends (without the L2 term): CE, CE on cutout inputs, or DualCutout."""
+        from rlcv.regularizers import (
+            cutout,
+            dual_cutout_loss,
+        )  # here, so the module's imports stay the task's
+
+        if self.regularizer == "none":
+            return self.task.loss(theta, X, y)
+        if self.regularizer == "cutout":
+            return self.task.loss(theta, cutout(X, self.cutout_spec, generator=gen), y)
+        assert self.run is not None
+        return dual_cutout_loss(
+            lambda x: self.task.logits(theta, x),
+            X,
+            y,
+            self.cutout_spec,
+            alpha=self.run.dual_alpha,
+            generator=gen,
+        )
 
     # -- hyper-parameters ---------------------------------------------------------------------
     def _clip(self, name: str, value: float) -> float:
@@ -401,13 +496,19 @@ class OnlineHPOEnv(gym.Env):
     def hparams(self) -> dict[str, float]:
         """The current (η, S, λ_wd) as used by the next inner step."""
         assert self.run is not None
-        return {"lr": self.run.lr, "batch_size": self.batch_size, "weight_decay": self.run.weight_decay}
+        values = {"lr": self.run.lr, "batch_size": self.batch_size, "weight_decay": self.run.weight_decay}
+        if self.regularizer == "dualcutout":
+            values[DUAL_ALPHA] = self.run.dual_alpha
+        return values
 
     def _set_hparams(self, values: dict[str, float]) -> None:
         assert self.run is not None
-        unknown = set(values) - set(HPARAMS)
+        known = (*HPARAMS, DUAL_ALPHA)
+        unknown = set(values) - set(known)
         if unknown:
-            raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; known: {', '.join(HPARAMS)}")
+            raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; known: {', '.join(known)}")
+        if DUAL_ALPHA in values:
+            self.run.dual_alpha = self._clip(DUAL_ALPHA, float(values[DUAL_ALPHA]))
         if "lr" in values:
             self.run.lr = self._clip("lr", float(values["lr"]))
         if "batch_size" in values:
@@ -426,7 +527,10 @@ class OnlineHPOEnv(gym.Env):
         else:
             inner_seed = int(self.np_random.integers(2**31 - 1))
         if self.hparam_init == "random":
-            start = {k: float(np.exp(self.np_random.uniform(*np.log(self.ranges[k])))) for k in HPARAMS}
+            start = {
+                k: float(np.exp(self.np_random.uniform(*np.log(self.ranges[k])))) for k in self.hparam_names
+            }
+            start.setdefault(DUAL_ALPHA, self.inits[DUAL_ALPHA])
         else:
             start = dict(self.inits)
         gen = torch.Generator().manual_seed(inner_seed)
@@ -439,6 +543,7 @@ class OnlineHPOEnv(gym.Env):
             inner_seed=inner_seed,
         )
         self._set_hparams({**start, **options.get("hparams", {})})
+        self.run.mask_gen.manual_seed(inner_seed + 1_000_003)
         if self.hypergradient == "forward":
             self.run.tangents = torch.zeros(self.task.n_params, 2)
         X, y = self.data["train"]
@@ -465,6 +570,7 @@ class OnlineHPOEnv(gym.Env):
         if self.run is None:
             raise RuntimeError("call reset() before step()")
         run = self.run
+        started = time.perf_counter()
         a = np.clip(
             np.nan_to_num(np.asarray(action, np.float64).reshape(-1), nan=0.0),
             self.action_space.low,
@@ -475,10 +581,14 @@ class OnlineHPOEnv(gym.Env):
                 "lr": run.lr * 2.0 ** a[0],
                 "batch_size": 2.0 ** (run.log2_batch_size + a[1]),
                 "weight_decay": run.weight_decay * 2.0 ** a[2],
+                **({DUAL_ALPHA: run.dual_alpha * 2.0 ** a[3]} if len(a) > 3 else {}),
             }
         )
         bs = self.batch_size
         run.trace.append([run.steps_done, run.lr, bs, run.weight_decay])
+        if self.regularizer == "dualcutout":
+            run.trace[-1].append(run.dual_alpha)
+        grads_per_example = self._branches * (3 if run.tangents is not None else 1)
 
         X, y = self.data["train"]
         mask = self.task.weight_mask
@@ -495,7 +605,7 @@ class OnlineHPOEnv(gym.Env):
                 xb, yb = X[idx], y[idx]
             res = sgd_step(
                 run.theta,
-                lambda th, xb=xb, yb=yb: self.task.loss(th, xb, yb),
+                lambda th, xb=xb, yb=yb: self._train_loss(th, xb, yb, run.mask_gen),
                 lr=run.lr,
                 weight_decay=run.weight_decay,
                 weight_mask=mask,
@@ -519,6 +629,7 @@ class OnlineHPOEnv(gym.Env):
             run.steps_done += 1
             run.sgd_steps += 1
             run.examples += bs
+            run.example_grads += bs * grads_per_example
 
         stats: dict[str, float] = {}
         if not diverged:
@@ -549,7 +660,10 @@ class OnlineHPOEnv(gym.Env):
             if run.tangents is not None:
                 stats["hypergrad_log_lr"], stats["hypergrad_log_weight_decay"] = self._val_hypergradient()
                 run.tangents.mul_(self.hypergrad_decay)
+                run.example_grads += len(self.data["val"][1])
         run.episode_return += reward
+        run.compute_s += time.perf_counter() - started
+        run.curve.append([run.sgd_steps, run.examples, run.example_grads, run.compute_s, run.val_loss])
         terminated = diverged or run.steps_done >= self.budget
         info: dict[str, Any] = {"inner_steps": run.steps_done, "diverged": diverged}
         if terminated:
@@ -635,6 +749,8 @@ class OnlineHPOEnv(gym.Env):
             "steps_done": run.steps_done,
             "sgd_steps": run.sgd_steps,
             "examples": run.examples,
+            "example_grads": run.example_grads,
+            "compute_s": run.compute_s,
             "diverged": diverged,
             "val_loss": run.val_loss if not diverged else math.inf,
             "val_accuracy": run.val_accuracy,
@@ -643,6 +759,7 @@ class OnlineHPOEnv(gym.Env):
             "episode_return": run.episode_return,
             **self.hparams(),
             "trace": run.trace,
+            "curve": run.curve,
         }
         if self.landscape:
             final = math.nan
@@ -698,6 +815,7 @@ class OnlineHPOEnv(gym.Env):
             "lr": run.lr,
             "batch_size": 2.0**run.log2_batch_size,
             "weight_decay": run.weight_decay,
+            DUAL_ALPHA: run.dual_alpha,
             "steps_done": run.steps_done,
             "val_loss": run.val_loss,
             "val_accuracy": run.val_accuracy,
@@ -716,7 +834,7 @@ class OnlineHPOEnv(gym.Env):
             raise RuntimeError("call reset() before setting member_state")
         run = self.run
         run.theta = state["theta"].clone()
-        self._set_hparams({k: state[k] for k in HPARAMS})
+        self._set_hparams({k: state[k] for k in (*HPARAMS, DUAL_ALPHA) if k in state})
         run.steps_done, run.val_loss, run.val_accuracy = (
             int(state["steps_done"]),
             state["val_loss"],

@@ -31,6 +31,8 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "variance-report",
         "bgan",
         "hpo",
+        "hpo-budget",
+        "dualcutout",
         "oracle",
         "ipg",
         "walk",

@@ -9,9 +9,14 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import torch
 
-from rlcv.agents.hpo.base import HPO_METRICS, ControllerAgent, ControllerConfig, ControllerPolicy
+from rlcv.agents.hpo.base import (
+    ACTION_NAMES,
+    HPO_METRICS,
+    ControllerAgent,
+    ControllerConfig,
+    ControllerPolicy,
+)
 from rlcv.config import check
-from rlcv.envs.online_hpo import HPARAMS
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
 
@@ -67,7 +72,7 @@ class BanditPolicy(ControllerPolicy):
                 f"'{{max_factor: ...}}'."
             )
         self.register_buffer("arms", arms)
-        self.dims = [HPARAMS.index(h) for h in config.controlled]
+        self.dims = [ACTION_NAMES.index(h) for h in config.controlled]
         d, m = len(self.dims), len(arms)
         self.register_buffer("counts", torch.zeros(d, m, dtype=torch.float64))
         self.register_buffer("sums", torch.zeros(d, m, dtype=torch.float64))
@@ -103,7 +108,7 @@ class BanditPolicy(ControllerPolicy):
         return (action[self.dims].double()[:, None] - self.arms[None, :]).abs().argmin(1)
 
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
-        out = torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
+        out = torch.zeros(obs.shape[0], self.action_dim, dtype=torch.float64)
         for b in range(obs.shape[0]):
             out[b, self.dims] = self.arms[self.choose(explore=explore)]
         return out

@@ -39,11 +39,13 @@ import torch
 
 from rlcv.config import CommonConfig, check
 from rlcv.env_hooks import BindContext, EnvHooks
-from rlcv.envs.online_hpo import HPARAMS, LANDSCAPE_FIELDS, OBS, OBS_FIELDS
+from rlcv.envs.online_hpo import DUAL_ALPHA, HPARAMS, LANDSCAPE_FIELDS, OBS, OBS_FIELDS
 from rlcv.errors import RlcvError
 from rlcv.policies import Policy, PolicySample
 from rlcv.rollout import RolloutBatch
 
+# The action's components in order: HPARAMS, then DualCutout's α where the env tunes it (a 4th component).
+ACTION_NAMES: tuple[str, ...] = (*HPARAMS, DUAL_ALPHA)
 HPO_METRICS = ("hp_lr", "hp_batch_size", "hp_weight_decay", "val_loss", "val_accuracy", "reward_mean")
 _LOG2_OBS = {
     "lr": ("log10_lr", math.log2(10.0)),
@@ -64,8 +66,8 @@ class ControllerConfig(CommonConfig):
         check(self.n_steps >= 1, "n_steps must be >= 1")
         check(not self.normalize_obs, "controllers read the raw observation: normalize_obs must be false")
         check(
-            len(self.controlled) > 0 and set(self.controlled) <= set(HPARAMS),
-            f"controlled must be a non-empty subset of {list(HPARAMS)}",
+            len(self.controlled) > 0 and set(self.controlled) <= set(ACTION_NAMES),
+            f"controlled must be a non-empty subset of {list(ACTION_NAMES)}",
         )
 
 
@@ -78,8 +80,10 @@ class ControllerPolicy(Policy):
 
     def __init__(self, action_space: gym.spaces.Box) -> None:
         super().__init__()
-        self.action_shape = (len(HPARAMS),)
-        self.noise_shape = (len(HPARAMS),)
+        assert action_space.shape is not None
+        self.action_dim = int(action_space.shape[0])  # 3, or 4 with DualCutout's α
+        self.action_shape = (self.action_dim,)
+        self.noise_shape = (self.action_dim,)
         self.bound = float(action_space.high[0])
 
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
@@ -104,6 +108,11 @@ class ControllerPolicy(Policy):
         return np.clip(action, -self.bound, self.bound)
 
 
+def action_index(name: str) -> int:
+    """The action component of a hyper-parameter."""
+    return ACTION_NAMES.index(name)
+
+
 def log2_hparam(obs: torch.Tensor, name: str) -> torch.Tensor:
     """log2 of a hyper-parameter from its observation field, [B] (float64 for exact ratios)."""
     field_name, scale = _LOG2_OBS[name]
@@ -115,13 +124,13 @@ def check_hpo_spaces(observation_space: gym.Space, action_space: gym.Space, algo
         isinstance(observation_space, gym.spaces.Box)
         and observation_space.shape in ((len(OBS_FIELDS),), (len(OBS_FIELDS) + len(LANDSCAPE_FIELDS),))
         and isinstance(action_space, gym.spaces.Box)
-        and action_space.shape == (len(HPARAMS),)
+        and action_space.shape in ((len(HPARAMS),), (len(ACTION_NAMES),))
     )
     if not ok:
         raise RlcvError(
             f"{algo} is a hyper-parameter controller for rlcv/OnlineHPO-v0 (observation "
             f"[{len(OBS_FIELDS)}] or [{len(OBS_FIELDS) + len(LANDSCAPE_FIELDS)}] with landscape fields, "
-            f"log2-multiplier action [{len(HPARAMS)}]); got observation "
+            f"log2-multiplier action [{len(HPARAMS)}] or [{len(ACTION_NAMES)}] with α); got observation "
             f"{observation_space} and action {action_space}. Use --env rlcv/OnlineHPO-v0."
         )
 
@@ -161,6 +170,12 @@ class ControllerAgent:
         check_hpo_spaces(observation_space, action_space, self.algo)
         if has_landscape(observation_space):  # logged as metrics too
             self.metric_names = (*self.metric_names, *LANDSCAPE_FIELDS)
+        assert action_space.shape is not None
+        if DUAL_ALPHA in config.controlled and action_space.shape[0] < len(ACTION_NAMES):
+            raise RlcvError(
+                f"{self.algo}: controlled includes {DUAL_ALPHA} but the env has no α action; pass "
+                "--env-kwargs '{regularizer: dualcutout, tune_dual_alpha: true}' or drop it from controlled."
+            )
         self.config = config
         self.policy: ControllerPolicy = self.make_policy(action_space)
         self.updates = 0

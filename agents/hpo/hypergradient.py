@@ -15,10 +15,11 @@ from rlcv.agents.hpo.base import (
     ControllerAgent,
     ControllerConfig,
     ControllerPolicy,
+    action_index,
     log2_hparam,
 )
 from rlcv.config import check
-from rlcv.envs.online_hpo import HPARAMS, OBS
+from rlcv.envs.online_hpo import OBS
 from rlcv.rollout import RolloutBatch
 
 
@@ -68,8 +69,8 @@ class HDPolicy(ControllerPolicy):
         lr = torch.exp2(log2_hparam(obs, "lr"))
         new_lr = lr + self.beta * obs[:, OBS["hd_signal"]].double()
         ratio = torch.where(new_lr > 0, new_lr / lr, torch.full_like(lr, 2.0**-self.bound))
-        out = torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
-        out[:, HPARAMS.index("lr")] = torch.log2(ratio)
+        out = torch.zeros(obs.shape[0], self.action_dim, dtype=torch.float64)
+        out[:, action_index("lr")] = torch.log2(ratio)
         return out
 
 
@@ -90,10 +91,10 @@ class ForwardPolicy(ControllerPolicy):
         self.beta, self.controlled = config.beta, list(config.controlled)
 
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
-        out = torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
+        out = torch.zeros(obs.shape[0], self.action_dim, dtype=torch.float64)
         for name in self.controlled:
             # Δ log2 λ = Δ ln λ / ln 2
-            out[:, HPARAMS.index(name)] = -self.beta * obs[:, OBS[self.FIELDS[name]]].double() / math.log(2.0)
+            out[:, action_index(name)] = -self.beta * obs[:, OBS[self.FIELDS[name]]].double() / math.log(2.0)
         return out
 
 

@@ -11,7 +11,6 @@ import torch
 
 from rlcv.agents.hpo.base import HPO_METRICS, ControllerAgent, ControllerConfig, ControllerPolicy
 from rlcv.config import check
-from rlcv.envs.online_hpo import HPARAMS
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
 
@@ -39,7 +38,7 @@ class HoldPolicy(ControllerPolicy):
     """Never changes the hyper-parameters (PBT changes them between rounds, through the env)."""
 
     def decide(self, obs: torch.Tensor, *, explore: bool) -> torch.Tensor:
-        return torch.zeros(obs.shape[0], len(HPARAMS), dtype=torch.float64)
+        return torch.zeros(obs.shape[0], self.action_dim, dtype=torch.float64)
 
 
 class PBTAgent(ControllerAgent):

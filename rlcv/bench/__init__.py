@@ -16,6 +16,8 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.variance",
     "rlcv.bench.bgan",
     "rlcv.bench.hpo",
+    "rlcv.bench.hpo_budget",
+    "rlcv.bench.dualcutout",
     "rlcv.bench.oracle",
     "rlcv.bench.ipg",
     "rlcv.bench.walk",

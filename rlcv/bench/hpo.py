@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     hpo.add_argument(
         "--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every method"
     )
-    hpo.add_argument("--out", default="results", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
+    hpo.add_argument("--out", default="results/hpo_v1", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
     hpo.add_argument(
         "--work-dir", help="new folder for run directories and episode logs (default: a temp dir)"
     )
@@ -109,7 +109,7 @@ class HPOBenchSpec:
     pbt_population: list[int] = field(default_factory=lambda: [4, 2])
     methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    out: str = "results"
+    out: str = "results/hpo_v1"
     work_dir: str | None = None
 
     def command(self) -> str:

@@ -1,0 +1,418 @@
+"""`rlcv bench hpo-budget`: online HPO controllers vs equal-budget baselines, paired seeds, explicit units.
+
+Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``: task, model, regulariser). Bench seed s is
+the inner seed (init, minibatch order) of every run of every method. Methods (summaries by
+:mod:`rlcv.bench.hpo_runs`, one JSON file per method and seed under ``OUT/runs/``, so an interrupted
+sweep resumes where it stopped):
+
+- ``fixed``: each ``--grid`` learning rate at the env's batch size / L2 (1 run each); ``cosine``: the
+  same learning rates with a cosine schedule; the report's ``fixed-best`` / ``cosine-best`` is the grid
+  point with the lowest *mean* validation loss over seeds (one setting for all seeds).
+- ``random-{2,20}``, ``tpe-{2,20}``: random search and Optuna TPE (first 2 / all 20 trials of one study,
+  both samplers seeded with s). TPE's first 10 trials are its random start-up drawn like the random
+  sampler's, so TPE-2 *is* random-2 and TPE-20 differs from random-20 only in its last 10 trials
+  (common random numbers: their paired difference is TPE's model alone).
+- ``sh-2``: synchronous successive halving with Optuna's pruner within 2 runs of SGD steps (8 random
+  configurations, rungs at 3 / 9 env steps keep the best ⌊m/3⌋, the survivor runs to the end: 1.9 runs).
+  Optuna's pruners used sequentially (ASHA / Hyperband) run their first trial to the end and pruned
+  nearly everything else within 2 runs, so they are not used that way.
+- ``pbt-8``: PBT through the loop, 8 members, rounds every 3 env steps, perturbations ×{0.5, 2}: over the
+  ~9 rounds of a run lr can move 2⁹ = 512× (≥ 100×). 8 runs.
+- controllers ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-ucb1-joint``, ``hpo-ts``: 1 run.
+
+Units: one run = one default run (``budget`` SGD steps at the default batch size); ``compute_s`` is
+divided by the same seed's default fixed run's. Statistics: mean ± 95 % t-interval of paired
+differences (:mod:`rlcv.bench.paired`), on test accuracy and on final validation loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
+
+CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
+METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS)
+PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
+BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.cli_args import parse_env_kwargs
+
+    p = sub.add_parser("hpo-budget", help="online HPO controllers vs equal-budget baselines (paired seeds)")
+    p.add_argument("--seeds", type=int, default=20, help="inner seeds 0..N-1, paired across methods")
+    p.add_argument("--budget", type=int, default=1500, help="SGD steps of one full run")
+    p.add_argument("--steps-per-action", type=int, default=50)
+    p.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+    p.add_argument("--trials", type=int, default=20, help="trials of random search / TPE (k=2 is read too)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every run")
+    p.add_argument(
+        "--out", default="results/hpo_budget", help="OUT/runs/*.json, OUT/report.md, OUT/anytime.png"
+    )
+    p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
+    p.set_defaults(bench_run=run)
+
+
+def _command(args: argparse.Namespace) -> str:
+    parts = ["rlcv", "bench", "hpo-budget", "--seeds", str(args.seeds), "--budget", str(args.budget)]
+    parts += ["--steps-per-action", str(args.steps_per_action), "--grid", *(f"{g:g}" for g in args.grid)]
+    parts += ["--trials", str(args.trials), "--methods", *args.methods]
+    if args.env_kwargs:
+        parts += ["--env-kwargs", json.dumps(args.env_kwargs)]
+    return shlex.join([*parts, "--out", args.out])
+
+
+def _tasks(args: argparse.Namespace, seed: int) -> list[tuple[str, Any]]:
+    """(file stem, thunk) for every run of one seed, cheapest first."""
+    from rlcv.bench import hpo_runs as R
+
+    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+    out: list[tuple[str, Any]] = []
+    for m in args.methods:
+        if m in ("fixed", "cosine"):
+            for lr in args.grid:
+                out.append(
+                    (f"{m}-lr{lr:g}_s{seed}", lambda lr=lr, m=m: R.run_fixed(kw, seed, lr, cos=m == "cosine"))
+                )
+        elif m in ("random", "tpe"):
+            out.append((f"{m}_s{seed}", lambda m=m: R.run_search(kw, seed, m, args.trials)))
+        elif m == "sh-2":
+            out.append((f"{m}_s{seed}", lambda: R.run_successive_halving(kw, seed, 2.0)))
+        elif m == "pbt-8":
+            out.append(
+                (f"{m}_s{seed}", lambda: R.run_controller(kw, seed, "hpo-pbt", n_envs=8, overrides=PBT))
+            )
+        else:
+            out.append((f"{m}_s{seed}", lambda m=m: R.run_controller(kw, seed, m)))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlcv.errors import RlcvError
+
+    if args.seeds < 1 or args.trials < 2 or args.budget < 1 or not args.grid:
+        raise RlcvError("--seeds and --budget must be >= 1, --trials >= 2 and --grid non-empty.")
+    out = Path(args.out)
+    runs = out / "runs"
+    if not args.report_only:
+        try:
+            import optuna  # noqa: F401
+        except ImportError as exc:
+            raise RlcvError("this bench needs Optuna: pip install 'rlcv[hpo]'.") from exc
+        try:
+            _ = __import__("rlcv.envs.online_hpo", fromlist=["OnlineHPOEnv"]).OnlineHPOEnv(**args.env_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise RlcvError(f"--env-kwargs rejected by rlcv/OnlineHPO-v0: {exc}") from exc
+        import torch
+
+        torch.set_num_threads(1)
+        runs.mkdir(parents=True, exist_ok=True)
+        for seed in range(args.seeds):  # seed-major: an interrupted sweep holds complete paired seeds
+            for stem, thunk in _tasks(args, seed):
+                path = runs / f"{stem}.json"
+                if path.is_file():
+                    continue
+                t0 = time.perf_counter()
+                summary = thunk()
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(summary, default=float))
+                tmp.replace(path)
+                print(f"[seed {seed}] {stem:28s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    if not (out / "runs").is_dir():
+        raise RlcvError(f"no runs under '{out / 'runs'}': run the bench without --report-only first.")
+    write_report(args, out)
+    return 0
+
+
+# --------------------------------------------------------------------------------------- report
+
+
+def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
+    """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds)."""
+    from rlcv.bench import hpo_runs as R
+
+    raw: dict[str, dict[int, dict[str, Any]]] = {}
+    for seed in range(args.seeds):
+        for stem, _ in _tasks(args, seed):
+            path = out / "runs" / f"{stem}.json"
+            if not path.is_file():
+                continue
+            s = json.loads(path.read_text())
+            name = stem.rsplit("_s", 1)[0]
+            if name in ("random", "tpe"):
+                for k in sorted({2, args.trials}):
+                    raw.setdefault(f"{name}-{k}", {})[seed] = R.first_k(s, k)
+            else:
+                raw.setdefault(name, {})[seed] = s
+    expected = {stem.rsplit("_s", 1)[0] for stem, _ in _tasks(args, 0)}
+    expected = {e for e in expected if e not in ("random", "tpe")} | {
+        f"{m}-{k}" for m in ("random", "tpe") if m in args.methods for k in (2, args.trials)
+    }
+    seeds = [s for s in range(args.seeds) if all(s in raw.get(m, {}) for m in expected)]
+    return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
+
+
+def _pick_best_fixed(results: dict[str, dict[int, dict[str, Any]]], prefix: str) -> str | None:
+    names = [m for m in results if m.startswith(prefix + "-lr")]
+    if not names:
+        return None
+    return min(names, key=lambda m: statistics.fmean(_finite(r["val_loss"]) for r in results[m].values()))
+
+
+def _finite(v: float, worst: float = 1e3) -> float:
+    return v if math.isfinite(v) else worst
+
+
+def analyse(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], trials: int = 20
+) -> dict[str, Any]:
+    from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
+
+    # One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default).
+    unit_run: dict[int, dict[str, float]] = {}
+    default = min((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]), default=None)
+    for s in seeds:
+        base = results[default][s]["cost"] if default else None
+        unit_run[s] = {u: (base[u] if base else math.nan) for u in UNITS}
+    for prefix in ("fixed", "cosine"):
+        best_fixed = _pick_best_fixed(results, prefix)
+        if best_fixed is not None:
+            results[f"{prefix}-best"] = results[best_fixed]
+    rows = []
+    ref = f"tpe-{trials}" if f"tpe-{trials}" in results else None
+    for m, per_seed in results.items():
+        acc = [per_seed[s]["test_accuracy"] for s in seeds]
+        val = [_finite(per_seed[s]["val_loss"]) for s in seeds]
+        row: dict[str, Any] = {
+            "method": m,
+            "test_accuracy": statistics.fmean(acc),
+            "val_loss": statistics.fmean(val),
+            "runs": {
+                u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS
+            },
+            "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
+            "online": m.startswith("hpo-"),
+            # geometric means over seeds of the reported configuration's final hyper-parameters
+            "final_hparams": {
+                h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
+                for h in ("lr", "batch_size", "weight_decay")
+                if all(h in per_seed[s]["hparams"] for s in seeds)
+            },
+        }
+        if ref:
+            ref_acc = [results[ref][s]["test_accuracy"] for s in seeds]
+            ref_val = [_finite(results[ref][s]["val_loss"]) for s in seeds]
+            row["acc_vs_ref"] = paired_ci(acc, ref_acc)
+            row["val_vs_ref"] = paired_ci(val, ref_val)
+        rows.append(row)
+    by = {r["method"]: r for r in rows}
+    online = [r for r in rows if r["online"]]
+    verdicts: dict[str, Any] = {}
+    if online:
+        best = min(online, key=lambda r: r["val_loss"])  # chosen by validation loss, never by test accuracy
+        name = best["method"]
+        acc = [results[name][s]["test_accuracy"] for s in seeds]
+        val = [_finite(results[name][s]["val_loss"]) for s in seeds]
+        verdicts["best_online"] = name
+        verdicts["cost_ratio"] = best["runs"]
+        if ref:
+            ci = paired_ci(acc, [results[ref][s]["test_accuracy"] for s in seeds])
+            verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci["n"] and ci["high"] >= 0)}
+        for b in BASELINES:
+            if b in results:
+                ci = paired_ci(acc, [results[b][s]["test_accuracy"] for s in seeds])
+                civ = paired_ci(val, [_finite(results[b][s]["val_loss"]) for s in seeds])
+                verdicts[f"vs_{b}"] = {
+                    "acc": ci,
+                    "val": civ,
+                    "acc_outcome": compare(ci, True),
+                    "val_outcome": compare(civ, False),
+                }
+        for prefix in ("fixed", "cosine"):
+            f = f"{prefix}-best"
+            if f in results:
+                fixed_name = _pick_best_fixed(results, prefix) or f
+                verdicts[f"vs_{f}"] = {
+                    "acc": tuned_vs_fixed_verdict(
+                        acc,
+                        [results[f][s]["test_accuracy"] for s in seeds],
+                        tuned_name=name,
+                        fixed_name=fixed_name,
+                        metric="test accuracy",
+                        higher_is_better=True,
+                        scale=100.0,
+                        unit=" points",
+                    ),
+                    "val": tuned_vs_fixed_verdict(
+                        val,
+                        [_finite(results[f][s]["val_loss"]) for s in seeds],
+                        tuned_name=name,
+                        fixed_name=fixed_name,
+                        metric="validation loss",
+                        higher_is_better=False,
+                    ),
+                }
+    return {"rows": rows, "by": by, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
+
+
+def _ci_text(ci: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
+    if not ci or not ci["n"]:
+        return "—"
+    m, lo, hi = (scale * ci[k] for k in ("mean", "low", "high"))
+    return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _hp_text(hp: dict[str, float]) -> str:
+    if len(hp) < 3:
+        return "—"
+    return f"{hp['lr']:.3g} / {hp['batch_size']:.0f} / {hp['weight_decay']:.1e}"
+
+
+def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    results, seeds = load(args, out)
+    if not seeds:
+        (out / "report.md").write_text("# hpo-budget\n\nNo seed has finished every method yet.\n")
+        return {}
+    a = analyse(results, seeds, args.trials)
+    ref = a["reference"]
+    lines = [
+        "# Online HPO vs equal-budget baselines (paired seeds, explicit compute units)",
+        "",
+        f"Regenerate: `{_command(args)}` (resumes from `runs/`; `--report-only` rewrites this file).",
+        "",
+        f"{len(seeds)} paired seeds (inner seeds {seeds[0]}..{seeds[-1]}); "
+        f"env kwargs {json.dumps(args.env_kwargs) or '{}'}; "
+        f"{args.budget} SGD steps per run. Compute in *runs* (one default run of the same seed): SGD steps, "
+        "training examples, per-example gradient passes (DualCutout branches, forward-mode HVPs and its "
+        "validation gradient included) and env wall-clock; `wall s` adds Optuna's / the loop's overhead. "
+        f"Δ columns: paired differences to {ref} (method − {ref}), mean [95 % t-interval]; "
+        "accuracy in points. `final lr / batch / L2`: geometric mean over seeds of the reported "
+        "configuration's hyper-parameters at the end of its run.",
+        "",
+        "| method | SGD steps | examples | grad passes | env wall | test acc % | Δacc vs ref | val loss "
+        "| Δval vs ref | final lr / batch / L2 | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = sorted(a["rows"], key=lambda r: (r["online"], r["method"]))
+    for r in order:
+        u = r["runs"]
+        lines.append(
+            f"| {r['method']} | {u['sgd_steps']:.2f} | {u['examples']:.2f} | {u['example_grads']:.2f} | "
+            f"{u['compute_s']:.2f} | {100 * r['test_accuracy']:.2f} | {_ci_text(r.get('acc_vs_ref'), 100)} | "
+            f"{r['val_loss']:.4f} | {_ci_text(r.get('val_vs_ref'), 1, 4)} | {_hp_text(r['final_hparams'])} | "
+            f"{r['wall_s']:.1f} |"
+        )
+    v = a["verdicts"]
+    lines += ["", "## Verdicts (computed; the bench refuses a verdict whose interval includes 0)", ""]
+    if "best_online" in v:
+        cr = v["cost_ratio"]
+        lines.append(
+            f"- Best online controller by mean validation loss: `{v['best_online']}`; its compute in runs: "
+            + ", ".join(f"{k} {cr[k]:.2f}" for k in UNITS)
+            + "."
+        )
+        if "reaches_tpe20" in v:
+            t = v["reaches_tpe20"]
+            lines.append(
+                f"- Reaches {ref}'s test accuracy (paired CI of the difference includes 0 or is positive): "
+                f"{_ci_text(t['ci'], 100)} points → **{'met' if t['met'] else 'not met'}**."
+            )
+        for b in BASELINES:
+            if f"vs_{b}" in v:
+                c = v[f"vs_{b}"]
+                lines.append(
+                    f"- vs `{b}`: test accuracy {_ci_text(c['acc'], 100)} points ({c['acc_outcome']}), "
+                    f"validation loss {_ci_text(c['val'], 1, 4)} ({c['val_outcome']})."
+                )
+        for f in ("fixed-best", "cosine-best"):
+            if f"vs_{f}" in v:
+                lines.append(
+                    f"- vs `{f}`: " + v[f"vs_{f}"]["acc"]["text"] + " " + v[f"vs_{f}"]["val"]["text"]
+                )
+    lines += ["", "Per-seed test accuracy % of the fixed grid:", ""]
+    fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
+    lines.append("| lr | " + " | ".join(f"s{s}" for s in seeds) + " | mean |")
+    lines.append("|---|" + "---|" * (len(seeds) + 1))
+    for m in fixed:
+        accs = [100 * results[m][s]["test_accuracy"] for s in seeds]
+        lines.append(
+            f"| {m[8:]} | " + " | ".join(f"{x:.1f}" for x in accs) + f" | {statistics.fmean(accs):.2f} |"
+        )
+    lines += [
+        "",
+        "`anytime.png`: median over seeds of the best validation loss so far (top; where every seed has one) "
+        "and mean of the incumbent's test "
+        "accuracy where known (bottom) against each compute unit (runs, log scale); search methods have a "
+        "point per finished trial, online controllers one at the end of their run.",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {"seeds": seeds, "rows": a["rows"], "verdicts": a["verdicts"], "command": _command(args)},
+            default=float,
+            indent=1,
+        )
+    )
+    plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
+    print(f"wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'anytime.png'}")
+    return a
+
+
+def plot_anytime(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], unit_run: dict, path: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    show = [m for m in results if not m.startswith(("fixed-lr", "cosine-lr"))]
+    fig, axes = plt.subplots(2, len(UNITS), figsize=(4 * len(UNITS), 7), sharey="row")
+    grid = np.logspace(-2, math.log10(25), 120)
+    colors = plt.get_cmap("tab20")
+    for i, m in enumerate(show):
+        style = "-" if m.startswith("hpo-") else "--"
+        color = colors(i % 20)
+        for j, u in enumerate(UNITS):
+            vals, accs = [], []
+            for s in seeds:
+                c = np.asarray(results[m][s]["curve"], dtype=float)
+                x = c[:, ANYTIME_COLUMNS.index(u)] / unit_run[s][u]
+                idx = np.searchsorted(x, grid, side="right") - 1
+                best = np.where(
+                    idx >= 0, c[np.clip(idx, 0, None), ANYTIME_COLUMNS.index("best_val_loss")], np.nan
+                )
+                vals.append(best)
+                acc = c[:, ANYTIME_COLUMNS.index("test_accuracy")]
+                accs.append((x, acc))
+            # median over seeds (a diverged first trial is +inf), drawn where every seed has a value
+            axes[0, j].plot(grid, np.median(np.asarray(vals), 0), style, label=m, color=color)
+            # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
+            known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
+            n = min(len(k[0]) for k in known)
+            if n:
+                xs = np.mean([k[0][:n] for k in known], 0)
+                ys = np.mean([k[1][:n] for k in known], 0)
+                axes[1, j].plot(xs, 100 * ys, style, marker="o", ms=3, color=color)
+            axes[1, j].set_xlabel(f"{u} (runs)")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].set_ylabel("best val loss so far")
+    axes[1, 0].set_ylabel("incumbent test accuracy %")
+    axes[0, -1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

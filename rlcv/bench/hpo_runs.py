@@ -1,0 +1,272 @@
+"""One method of the equal-budget HPO bench on one inner seed, with its compute in explicit units.
+
+Every runner returns a *summary*: the reported configuration's final numbers (``val_loss``,
+``test_accuracy``, ``test_loss``, selected by validation loss only), the compute charged (``cost``:
+``sgd_steps``, ``examples``, ``example_grads``, ``compute_s`` from the env — see
+``rlcv.envs.online_hpo.CURVE_COLUMNS`` — and the bench's own ``wall_s``, which adds Optuna's and the
+loop's overhead) and an anytime ``curve``: rows of :data:`ANYTIME_COLUMNS` — cumulative compute,
+best validation loss so far, and the test accuracy of that incumbent where it is known (a finished
+trial for search methods; the end of the run for online controllers; NaN elsewhere).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+UNITS: tuple[str, ...] = ("sgd_steps", "examples", "example_grads", "compute_s")
+ANYTIME_COLUMNS: tuple[str, ...] = (*UNITS, "best_val_loss", "test_accuracy")
+ENV_ID = "rlcv/OnlineHPO-v0"
+
+
+def _env(env_kwargs: dict[str, Any], **extra: Any) -> Any:
+    from rlcv.envs.online_hpo import OnlineHPOEnv
+
+    return OnlineHPOEnv(**{**env_kwargs, **extra})
+
+
+def _cost(records: list[dict[str, Any]]) -> dict[str, float]:
+    return {u: float(sum(r[u] for r in records)) for u in UNITS}
+
+
+def _summary(
+    best: dict[str, Any], spent: list[dict[str, Any]], curve: list[list[float]], wall: float, **extra: Any
+):
+    return {
+        **{k: best[k] for k in ("val_loss", "test_accuracy", "test_loss", "diverged")},
+        "hparams": {k: best[k] for k in ("lr", "batch_size", "weight_decay", "dual_alpha") if k in best},
+        "cost": {**_cost(spent), "wall_s": wall},
+        "curve": curve,
+        **extra,
+    }
+
+
+def fixed_run(
+    env_kwargs: dict[str, Any], seed: int, hparams: dict[str, float], schedule=None
+) -> dict[str, Any]:
+    """One full run at constant hyper-parameters, or with ``schedule(k, n) -> lr multiplier`` applied at
+    env step k of n (a cosine schedule is piecewise constant per env step)."""
+    env = _env(env_kwargs, max_factor=2.0**30) if schedule else _env(env_kwargs)
+    env.reset(options={"inner_seed": seed, "hparams": hparams})
+    n = math.ceil(env.budget / env.steps_per_action)
+    zero = np.zeros(env.action_space.shape, np.float32)
+    lr0 = hparams["lr"]
+    for k in range(n):
+        action = zero.copy()
+        if schedule is not None:  # from the lr in use, so a value clipped at the env's lr_range stays clipped
+            action[0] = math.log2(lr0 * schedule(k, n) / env.hparams()["lr"])
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return info["episode"]
+    raise AssertionError("the budget ends the episode")
+
+
+def cosine(k: int, n: int) -> float:
+    """The cosine schedule ½(1 + cos(π t)) at the middle t = (k + ½)/n of env step k: never exactly 0."""
+    return 0.5 * (1.0 + math.cos(math.pi * (k + 0.5) / n))
+
+
+def _search_curve(records: list[dict[str, Any]]) -> list[list[float]]:
+    """Anytime rows after each trial: cumulative cost, best val so far and that trial's test accuracy."""
+    rows, best, acc, spent = [], math.inf, math.nan, {u: 0.0 for u in UNITS}
+    for r in records:
+        for u in UNITS:
+            spent[u] += r[u]
+        if r.get("finished", True) and r["val_loss"] < best:
+            best, acc = r["val_loss"], r["test_accuracy"]
+        rows.append([*(spent[u] for u in UNITS), best, acc])
+    return rows
+
+
+def run_fixed(env_kwargs: dict[str, Any], seed: int, lr: float, *, cos: bool = False) -> dict[str, Any]:
+    start = time.perf_counter()
+    r = fixed_run(env_kwargs, seed, {"lr": lr}, cosine if cos else None)
+    return _summary(r, [r], _search_curve([r]), time.perf_counter() - start)
+
+
+def _space(env_kwargs: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    return _env(env_kwargs).ranges
+
+
+def _suggest(trial: Any, ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    return {
+        "lr": trial.suggest_float("lr", *ranges["lr"], log=True),
+        "batch_size": trial.suggest_int("batch_size", *(int(v) for v in ranges["batch_size"]), log=True),
+        "weight_decay": trial.suggest_float("weight_decay", *ranges["weight_decay"], log=True),
+    }
+
+
+def run_search(env_kwargs: dict[str, Any], seed: int, sampler: str, trials: int) -> dict[str, Any]:
+    """Random search or Optuna TPE over (lr, batch size, L2), ``trials`` full runs; every trial kept so the
+    report can read the first k (random-2 / TPE-2 are the first 2 trials of the same study)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ranges = _space(env_kwargs)
+    records: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        r = fixed_run(env_kwargs, seed, _suggest(trial, ranges))
+        records.append(r)
+        return r["val_loss"] if math.isfinite(r["val_loss"]) else 1e3  # a diverged run, as a finite worst
+
+    samplers = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+    start = time.perf_counter()
+    study = optuna.create_study(direction="minimize", sampler=samplers[sampler](seed=seed))
+    study.optimize(objective, n_trials=trials)
+    keys = ("lr", "batch_size", "weight_decay", "val_loss", "test_accuracy", "test_loss", "diverged", *UNITS)
+    return {
+        "trials": [{k: r[k] for k in keys} for r in records],
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def first_k(search: dict[str, Any], k: int) -> dict[str, Any]:
+    """The summary of a search cut after its first k trials (wall-clock pro rata)."""
+    trials = search["trials"][:k]
+    best = min(trials, key=lambda r: r["val_loss"])
+    summary = _summary(best, trials, _search_curve(trials), search["wall_s"] * k / len(search["trials"]))
+    summary["hparams"] = {h: best[h] for h in ("lr", "batch_size", "weight_decay")}
+    return summary
+
+
+def sh_cost(n_configs: int, n_steps: int, min_resource: int, rf: int) -> int:
+    """Env steps synchronous successive halving spends: rung r at min_resource·rf^r env steps keeps the
+    best max(1, ⌊m / rf⌋) of its m trials (Optuna's promotion rule), the last survivor runs to the end."""
+    rungs = []
+    r = min_resource
+    while r < n_steps:
+        rungs.append(r)
+        r *= rf
+    total, alive, done = 0, n_configs, 0
+    for r in rungs:
+        total += alive * (r - done)
+        done, alive = r, max(1, alive // rf)
+    return total + alive * (n_steps - done)
+
+
+def run_successive_halving(
+    env_kwargs: dict[str, Any], seed: int, budget_runs: float, min_resource: int = 3, rf: int = 3
+) -> dict[str, Any]:
+    """Synchronous successive halving (Jamieson & Talwalkar, 2016) over random configurations.
+
+    All configurations (Optuna's ``RandomSampler``, seeded by s) start together and advance in
+    lockstep; at each rung (``min_resource``·``rf``^r env steps) the best max(1, ⌊m / rf⌋) of the m live
+    ones by validation loss go on, the last survivor runs to the end of the budget. The number of
+    configurations is the largest whose cost (:func:`sh_cost`) fits ``budget_runs`` full runs.
+    Optuna's own ``SuccessiveHalvingPruner`` / ``HyperbandPruner`` are asynchronous: asked trial by
+    trial, they promote whichever trial reaches a rung first (the first trial always runs to the end,
+    and in lockstep 5 of 8 passed the first rung where ⌊8/3⌋ = 2 should), so the halving is done here
+    and Optuna only samples."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    probe = _env(env_kwargs)
+    n_steps = math.ceil(probe.budget / probe.steps_per_action)
+    n = 1
+    while sh_cost(n + 1, n_steps, min_resource, rf) <= budget_runs * n_steps:
+        n += 1
+    rungs, r = set(), min_resource
+    while r < n_steps:
+        rungs.add(r)
+        r *= rf
+    start = time.perf_counter()
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed))
+    envs = []
+    for _ in range(n):
+        env = _env(env_kwargs)
+        env.reset(options={"inner_seed": seed, "hparams": _suggest(study.ask(), probe.ranges)})
+        envs.append(env)
+    zero = np.zeros(probe.action_space.shape, np.float32)
+    alive = list(range(n))
+    records: list[dict[str, Any]] = []
+    for k in range(1, n_steps + 1):
+        for i in alive:
+            _, _, terminated, _, info = envs[i].step(zero)
+            if terminated:  # the budget or a divergence ends the run
+                records.append(dict(info["episode"], finished=True))
+        alive = [
+            i
+            for i in alive
+            if envs[i].run.steps_done < envs[i].budget and envs[i].run.val_loss < envs[i].max_loss
+        ]
+        if k in rungs and alive:
+            ranked = sorted(alive, key=lambda i: envs[i].run.val_loss)
+            keep = max(1, len(ranked) // rf)
+            for i in ranked[keep:]:
+                run = envs[i].run
+                stopped = {"val_loss": run.val_loss, "test_accuracy": math.nan, "finished": False}
+                records.append({**stopped, **{u: getattr(run, u) for u in UNITS}})
+            alive = ranked[:keep]
+        if not alive:
+            break
+    done = [r for r in records if r["finished"] and math.isfinite(r["val_loss"])] or [
+        r for r in records if r["finished"]
+    ]
+    best = min(done, key=lambda r: r["val_loss"])
+    # The anytime curve orders the records by when they stopped: a stopped trial's compute is charged
+    # when it stops, which is when it is known to have been spent for nothing.
+    return _summary(
+        best, records, _search_curve(records), time.perf_counter() - start, trials=n, completed=len(done)
+    )
+
+
+def run_controller(
+    env_kwargs: dict[str, Any],
+    seed: int,
+    algo: str,
+    *,
+    n_envs: int = 1,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One episode per env through the agent loop (``rlcv train``); the best member by validation loss."""
+    from rlcv.bench.hpo import _read_log
+    from rlcv.launch import TrainRequest, train
+
+    work = Path(tempfile.mkdtemp(prefix="rlcv-hpo-budget-"))
+    try:
+        log = work / "episodes.jsonl"
+        env = _env(env_kwargs)
+        steps = math.ceil(env.budget / env.steps_per_action) * n_envs
+        run_dir = work / "run"
+        config = {
+            "env_kwargs": {**env_kwargs, "episode_log": str(log)},
+            "n_envs": n_envs,
+            **(overrides or {}),
+        }
+        start = time.perf_counter()
+        train(
+            TrainRequest(
+                algo=algo,
+                env=ENV_ID,
+                steps=steps,
+                seed=seed,
+                overrides=config,
+                run_dir=str(run_dir),
+                progress=False,
+                command=["bench", "hpo-budget", algo],
+            )
+        )
+        wall = time.perf_counter() - start
+        records = _read_log(log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    finished = [r for r in records if r["steps_done"] >= r["budget"]] or records
+    best = min(finished, key=lambda r: r["val_loss"])
+    # Members run side by side: at env step k the population has spent the sum of its members' rows k.
+    length = max(len(r["curve"]) for r in records)
+    curve = []
+    for k in range(length):
+        rows = [r["curve"][min(k, len(r["curve"]) - 1)] for r in records]
+        cost = [float(sum(row[i] for row in rows)) for i in range(len(UNITS))]
+        best_val = min(row[len(UNITS)] for row in rows)
+        curve.append([*cost, best_val, best["test_accuracy"] if k == length - 1 else math.nan])
+    for i in range(1, len(curve)):  # best so far
+        curve[i][len(UNITS)] = min(curve[i][len(UNITS)], curve[i - 1][len(UNITS)])
+    return _summary(best, records, curve, wall, population=n_envs)

@@ -1,0 +1,112 @@
+"""Paired statistics and refused verdicts; `rlcv bench hpo-budget` / `dualcutout` on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from rlcv.bench.hpo_runs import cosine, fixed_run, sh_cost
+from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
+from rlcv.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_paired_ci_is_the_t_interval_of_the_differences():
+    a, b = [1.0, 2.0, 4.0, 3.5], [0.5, 1.0, 3.0, 3.5]
+    d = [0.5, 1.0, 1.0, 0.0]
+    mean = sum(d) / 4
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 3)
+    half = stats.t.ppf(0.975, 3) * sd / 2
+    ci = paired_ci(a, b)
+    assert ci["n"] == 4 and ci["mean"] == pytest.approx(mean)
+    assert ci["low"] == pytest.approx(mean - half) and ci["high"] == pytest.approx(mean + half)
+    assert paired_ci([1.0, math.inf], [0.0, 0.0])["n"] == 1  # non-finite pairs are dropped
+
+
+def test_verdict_is_refused_when_the_best_fixed_setting_is_within_the_ci():
+    tuned = [0.97, 0.98, 0.96, 0.99, 0.97]
+    close = [0.975, 0.97, 0.97, 0.985, 0.975]  # differences straddle 0
+    v = tuned_vs_fixed_verdict(
+        tuned, close, tuned_name="hpo-x", fixed_name="lr1", metric="test accuracy", higher_is_better=True
+    )
+    assert v["outcome"] == "unresolved" and not v["claims_tuned_ge_fixed"]
+    assert "no verdict" in v["text"] and "does not claim tuned ≥ fixed" in v["text"]
+    assert v["ci"]["low"] < 0 < v["ci"]["high"]
+    worse = [t - 0.02 - 0.001 * i for i, t in enumerate(tuned)]
+    v = tuned_vs_fixed_verdict(
+        tuned, worse, tuned_name="hpo-x", fixed_name="lr1", metric="test accuracy", higher_is_better=True
+    )
+    assert v["claims_tuned_ge_fixed"] and v["text"].startswith("hpo-x beats")
+    # lower is better for a loss: a tuned loss clearly above the fixed one is "fixed beats tuned"
+    v = tuned_vs_fixed_verdict(
+        [0.2, 0.21, 0.22],
+        [0.1, 0.1, 0.12],
+        tuned_name="t",
+        fixed_name="f",
+        metric="val",
+        higher_is_better=False,
+    )
+    assert v["outcome"] == "worse" and not v["claims_tuned_ge_fixed"] and "f beats t" in v["text"]
+    assert compare({"n": 0, "low": math.nan, "high": math.nan}, True) == "unresolved"
+
+
+def test_cosine_schedule_is_followed_per_env_step():
+    kw = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
+    record = fixed_run(kw, 0, {"lr": 0.5}, cosine)
+    lrs = [row[1] for row in record["trace"]]
+    assert lrs == pytest.approx([0.5 * cosine(k, 4) for k in range(4)])
+    assert lrs[0] < 0.5 and lrs[-1] > 0 and lrs == sorted(lrs, reverse=True)
+
+
+def test_successive_halving_cost():
+    # 8 configurations, rungs at 3 and 9 of 30 env steps: 8·3 + 2·6 + 1·21 = 57 env steps (1.9 runs)
+    assert sh_cost(8, 30, 3, 3) == 57
+    assert sh_cost(9, 30, 3, 3) == 9 * 3 + 3 * 6 + 1 * 21
+    assert sh_cost(1, 30, 3, 3) == 30
+
+
+def test_hpo_budget_bench_runs_resumes_and_reports(tmp_path, capsys):
+    out = tmp_path / "hb"
+    args = [
+        "bench",
+        "hpo-budget",
+        "--seeds",
+        "2",
+        "--budget",
+        "40",
+        "--steps-per-action",
+        "10",
+        "--trials",
+        "2",
+    ]
+    args += ["--grid", "0.1", "--methods", "fixed", "random", "sh-2", "hpo-ts", "--out", str(out)]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    rows = {r["method"]: r for r in summary["rows"]}
+    assert {"fixed-best", "random-2", "sh-2", "hpo-ts"} <= set(rows)
+    # successive halving within 2 runs: 2 configurations (3 env steps each), the better one to the end
+    assert rows["sh-2"]["runs"]["sgd_steps"] == pytest.approx(sh_cost(2, 4, 3, 3) / 4) == pytest.approx(1.75)
+    assert rows["random-2"]["runs"]["sgd_steps"] == pytest.approx(2.0)
+    assert "vs_fixed-best" in summary["verdicts"] and (out / "anytime.png").is_file()
+    capsys.readouterr()
+    before = {p.name: p.read_text() for p in (out / "runs").iterdir()}
+    assert main(args) == 0  # everything is on disk: nothing reruns
+    assert "[seed" not in capsys.readouterr().out
+    assert {p.name: p.read_text() for p in (out / "runs").iterdir()} == before
+
+
+def test_dualcutout_bench_and_bad_task(tmp_path, capsys):
+    out = tmp_path / "dc"
+    args = ["bench", "dualcutout", "--seeds", "2", "--budget", "20", "--steps-per-action", "10"]
+    assert main([*args, "--arms", "none", "cutout", "dualcutout", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["pairs"]) == {"dualcutout-cutout", "cutout-none", "dualcutout-none"}
+    assert "paper_order_reproduced" in summary and summary["step_cost"]["ratio_median"] > 0
+    capsys.readouterr()
+    assert main([*args, "--model", "resnet", "--out", str(tmp_path / "bad")]) == 2
+    assert "rlcv: error:" in capsys.readouterr().err and not (tmp_path / "bad").exists()
