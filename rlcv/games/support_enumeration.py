@@ -8,7 +8,7 @@ player 2. Pruning by *conditional dominance*: a ∈ A_p is conditionally dominat
 opponent's actions when some a' ∈ A_p has U_p[a', r] > U_p[a, r] for every r ∈ R. With S1 fixed, player
 2's actions that are conditionally dominated given S1 are dropped (A2'); S1 is skipped when one of its
 actions is conditionally dominated given A2'; S2 ⊂ A2' is skipped when an action of S1 is conditionally
-dominated given S2. Each surviving (S1, S2) is checked by two LPs (HiGHS via ``scipy.optimize.linprog``):
+dominated given S2. Each surviving (S1, S2) is checked by two LPs (HiGHS, :mod:`rlcv.games.lp`):
 for player 2's mix y over S2 (and symmetrically x over S1)
 
     max t  s.t.  U1[S1, S2] y = v·1,  U1[i, S2] y ≤ v (i ∉ S1),  Σ y = 1,  y ≥ t,
@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from rlcv.games.best_response import SolverTimeout
+from rlcv.games.lp import solve_lp
 
 _POSITIVE = 1e-9  # smallest probability that counts as "in the support"
 _FAST = True  # the square-system fast path (off only to compare it with the LP)
@@ -63,7 +63,9 @@ def _dominated(
     return np.any(beats, axis=0)
 
 
-def _unique_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None | bool:
+def _unique_mix(
+    U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...], floor: float = _POSITIVE
+) -> np.ndarray | None | bool:
     """Fast path of :func:`_indifference_mix`: when the equalities U[own, other] y = v·1, Σ y = 1 have a
     unique solution (full column rank), the LP is feasible iff that solution is; returns y, or None
     when it fails the inequalities, or False when the system is not of full rank (the LP decides)."""
@@ -84,15 +86,19 @@ def _unique_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> 
     if np.max(np.abs(M @ z - rhs)) > 1e-9 * scale:
         return None  # over-determined and inconsistent: no mix equalises ``own``
     y, v = z[:k], z[k]
-    if np.min(y) <= _POSITIVE or np.any(U[:, list(other)] @ y > v + 1e-9 * scale):
+    if np.min(y) <= floor or np.any(U[:, list(other)] @ y > v + 1e-9 * scale):
         return None
+    y = np.clip(y, 0.0, None)
     return y / y.sum()
 
 
-def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None:
+def _indifference_mix(
+    U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...], floor: float = _POSITIVE
+) -> np.ndarray | None:
     """The opponent's mix y over ``other`` that makes every action of ``own`` a best response in U
-    (own action × opponent action), maximising min y; None when infeasible or min y ≤ 0."""
-    fast = _unique_mix(U, own, other) if _FAST else False
+    (own action × opponent action), maximising min y; None when infeasible or min y ≤ ``floor`` (a tiny
+    positive number: every support action played; slightly negative: y ≥ 0 suffices, the paper's test)."""
+    fast = _unique_mix(U, own, other, floor) if _FAST else False
     if fast is not False:
         return fast  # type: ignore[return-value]
     k = len(other)
@@ -114,29 +120,32 @@ def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...
     a_ub[: len(rest), k] = -1.0
     a_ub[len(rest) :, :k] = -np.eye(k)  # t − y_j ≤ 0
     a_ub[len(rest) :, -1] = 1.0
-    bounds = [(0, 1)] * k + [(None, None), (None, 1)]
-    res = linprog(
-        cost, A_ub=a_ub, b_ub=np.zeros(len(a_ub)), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs"
-    )
-    if res.status != 0 or res.x[-1] <= _POSITIVE:
+    lower = np.array([0.0] * k + [-np.inf, -np.inf])
+    upper = np.array([1.0] * k + [np.inf, 1.0])
+    sol = solve_lp(cost, a_ub, np.zeros(len(a_ub)), a_eq, b_eq, lower, upper)
+    if sol is None or sol[-1] <= floor:
         return None
-    y = np.clip(res.x[:k], 0.0, None)
+    y = np.clip(sol[:k], 0.0, None)
     return y / y.sum()
 
 
 def support_equilibrium(
-    U1: np.ndarray, U2: np.ndarray, S1: tuple[int, ...], S2: tuple[int, ...]
+    U1: np.ndarray,
+    U2: np.ndarray,
+    S1: tuple[int, ...],
+    S2: tuple[int, ...],
+    floor: float = _POSITIVE,
 ) -> MixedEquilibrium | None:
     """The NE with supports exactly (S1, S2), or None (the LP test of the module docstring).
 
     The side whose equalities are (over-)determined is checked first: it usually fails, and cheaply
     (:func:`_unique_mix`), before the other side would need an LP."""
     if len(S1) >= len(S2):
-        y = _indifference_mix(U1, S1, S2)
-        x = None if y is None else _indifference_mix(U2.T, S2, S1)
+        y = _indifference_mix(U1, S1, S2, floor)
+        x = None if y is None else _indifference_mix(U2.T, S2, S1, floor)
     else:
-        x = _indifference_mix(U2.T, S2, S1)
-        y = None if x is None else _indifference_mix(U1, S1, S2)
+        x = _indifference_mix(U2.T, S2, S1, floor)
+        y = None if x is None else _indifference_mix(U1, S1, S2, floor)
     if x is None or y is None:
         return None
     p1 = np.zeros(U1.shape[0])
