@@ -13,6 +13,7 @@ PROJECT_ENVS: dict[str, str] = {
     "rlcv/BGAN-DigitsCont-v0": "rlcv.envs.bgan_digits:BGANDigitsContEnv",
     "rlcv/OnlineHPO-v0": "rlcv.envs.online_hpo:OnlineHPOEnv",
     "rlcv/KnapsackGame-v0": "rlcv.envs.knapsack_game:KnapsackGameEnv",
+    "rlcv/LotSizingGame-v0": "rlcv.envs.lot_sizing_game:LotSizingGameEnv",
 }
 
 for _env_id, _entry_point in PROJECT_ENVS.items():

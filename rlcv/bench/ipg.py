@@ -48,6 +48,7 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
     """The single-instance JSON record (module docstring) of one solve."""
     from rlcv.games.best_response import SolverTimeout
     from rlcv.games.instances import load_game
+    from rlcv.games.lot_sizing import LotSizingGame
     from rlcv.games.nash_conv import nash_conv
     from rlcv.games.sgm import solve
 
@@ -67,6 +68,7 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
             nc = nash_conv(game, res.strategies, res.probs, time_limit=max(time_limit, 60.0))
         except SolverTimeout:
             nc = None
+    number = float if isinstance(game, LotSizingGame) else int
     rec: dict[str, Any] = {
         "instance": str(path),
         "method": method,
@@ -82,7 +84,8 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
         "reason": res.reason,
         "players": [
             {
-                "strategies": [[int(v) for v in row] for row in res.strategies[p]],
+                # knapsack: 0/1 items; lot-sizing: setups 0/1 and continuous quantities
+                "strategies": [[number(v) for v in row] for row in res.strategies[p]],
                 "probabilities": [float(q) for q in res.probs[p]] if res.probs else [],
                 "payoff": res.payoffs[p] if res.payoffs else None,
             }

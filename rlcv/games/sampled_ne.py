@@ -38,9 +38,16 @@ import numpy as np
 
 from rlcv.games.best_response import SolverTimeout
 from rlcv.games.lp import solve_lp
-from rlcv.games.support_enumeration import MixedEquilibrium, _beat_masks, support_equilibrium
+from rlcv.games.support_enumeration import (
+    MixedEquilibrium,
+    _beat_masks,
+    _lp_mix,
+    support_equilibrium,
+    unique_mix_batch,
+)
 
 _FLOOR = -1e-9  # σ ≥ 0 (up to LP rounding) is enough, as in the paper's feasibility problem
+_CHUNK = 64  # supports whose square systems are solved in one stacked call
 _PREV_POSITIVE = 1e-5  # a previous probability above this counts in the previous support size (paper)
 
 
@@ -163,6 +170,46 @@ def _candidates(order: list[int], k: int, forced: int | None) -> np.ndarray:
     return np.array(combos, dtype=np.int64).reshape(len(combos), k)
 
 
+def _last_of_two(
+    U1: np.ndarray,
+    U2: np.ndarray,
+    cand: np.ndarray,
+    S1: tuple[int, ...],
+    masks: np.ndarray,
+    deadline: float | None,
+) -> Iterator[MixedEquilibrium]:
+    """m = 2, player 1's candidates (in trial order) for a fixed S_0: RS reduces to "is an action of
+    S_0 dominated given S_1?" (S_1's actions were filtered given S_0 one level up), a bit-mask test;
+    the survivors' square-system tests run stacked (:func:`unique_mix_batch`), in chunks, and the
+    supports are then taken in order — the same answers as one :func:`support_equilibrium` each."""
+    bits = np.asarray(np.sum(np.left_shift(np.uint64(1), cand.astype(np.uint64)), axis=1, dtype=np.uint64))
+    beaten = (np.asarray(masks)[None, :] & bits[:, None]) == bits[:, None]
+    cand = cand[~np.any(beaten, axis=1)]
+    own = np.array(S1, dtype=np.int64)
+    for start in range(0, len(cand), _CHUNK):
+        if deadline is not None and time.monotonic() > deadline:
+            raise SolverTimeout
+        part = cand[start : start + _CHUNK]
+        fixed = np.broadcast_to(own, (len(part), len(own)))
+        ys = unique_mix_batch(U1, fixed, part, _FLOOR)
+        xs = unique_mix_batch(U2.T, part, fixed, _FLOOR)
+        for S2_arr, y, x in zip(part, ys, xs, strict=True):
+            if y is None or x is None:
+                continue
+            S2 = tuple(int(a) for a in S2_arr)
+            if y is False:
+                y = _lp_mix(U1, S1, S2, _FLOOR)
+                if y is None:
+                    continue
+            if x is False:
+                x = _lp_mix(U2.T, S2, S1, _FLOOR)
+                if x is None:
+                    continue
+            p1, p2 = np.zeros(U1.shape[0]), np.zeros(U1.shape[1])
+            p1[list(S1)], p2[list(S2)] = x, y
+            yield MixedEquilibrium(probs=(p1, p2), supports=(S1, S2))
+
+
 def ordered_pns(
     poly: Polymatrix,
     forced: tuple[int, int] | None = None,
@@ -202,17 +249,13 @@ def ordered_pns(
                 yield ne
             return
         masks = _beat_masks(bimatrix[0], chosen[0]) if bimatrix is not None and i == 1 else None
+        if bimatrix is not None and masks is not None:
+            yield from _last_of_two(*bimatrix, D[1][::-1], chosen[0], masks, deadline)
+            return
         for r in reversed(range(len(D[i]))):
             if deadline is not None and time.monotonic() > deadline:
                 raise SolverTimeout
             d = tuple(int(a) for a in D[i][r])
-            if masks is not None:
-                # m = 2, last player: RS reduces to "is an action of S_0 dominated given S_1?" (S_1's
-                # actions were filtered given S_0 one level up), a bit-mask test.
-                bits = np.uint64(sum(1 << a for a in d))
-                if not np.any((masks & bits) == bits):
-                    yield from search([], [*chosen, d])
-                continue
             fixed = [np.array([c], dtype=np.int64) for c in (*chosen, d)]
             new = _rs(poly, [*fixed, *(x.copy() for x in D[i + 1 :])])
             if new is not None:
