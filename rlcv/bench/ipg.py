@@ -295,13 +295,21 @@ def write_report(
     lines = [
         "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
         "",
-        "Ours: HiGHS (scipy) on the shared 2-core machine, per-instance limit "
+        "Ours: HiGHS (scipy's MILP for best responses, highspy for the support LPs) on the shared 2-core "
+        "machine, per-instance limit "
         f"{time_limit:g} s (a section's own limit, where its records hold one, is named under it). "
         "Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
         "`enum` = full enumeration of every feasible strategy + PNS on that game (the paper's table 08 "
         "baseline); its sizes/supp columns are the NE supports. "
         "Columns: CPU s (t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. "
-        "`nc` = our exact NashConv. Regenerate: `rlcv bench ipg` (resumes; `--report-only` rebuilds this).",
+        "`nc` = our exact NashConv. Regenerate (each resumes, skipping instances already in `results/ipg/`; "
+        "run single-threaded, `OMP_NUM_THREADS=1`): `rlcv bench ipg --sets 2x10 2x20 2x40 3x10 3x20 ls2x10 "
+        "ls2x20 ls2x50 ls2x100 --methods m-sgm`, `rlcv bench ipg --sets 2x80 --methods m-sgm --time-limit "
+        "120`, `rlcv bench ipg --sets 2x20 2x40 ls2x10 ls2x20 ls2x50 ls2x100 --methods sgm`, `rlcv bench ipg "
+        "--sets 2x10 --methods enum --time-limit 300`; then this report: `rlcv bench ipg --sets 2x10 2x20 "
+        "2x40 2x80 3x10 3x20 ls2x10 ls2x20 ls2x50 ls2x100 --methods m-sgm sgm enum --report-only`. "
+        "Timings are CPU-contended: the machine (2 cores) was shared with other jobs, load average 6–9 "
+        "during these runs (`uptime`), so single-process times are several times those of an idle machine.",
         "",
     ]
     for family, m, n in sets:
