@@ -24,7 +24,8 @@ applied by Adam (learning rate ``lr``).
 algo (``--algo``)  one update
 =================  =====================================================================================
 ``ipg-psro``       PSRO: σ = the first NE that PNS finds in the sampled game on the current sets S^p
-                   (:func:`rlcv.games.support_enumeration.pns`; m ≥ 3: :mod:`rlcv.games.sampled_ne`); every player runs the PG
+                   (:func:`rlcv.games.support_enumeration.pns`; m ≥ 3: :mod:`rlcv.games.sampled_ne`);
+                   every player runs the PG
                    oracle for ``pg_steps`` steps (fresh logits) against σ^{−p} and adds the best feasible
                    candidate (the policy's mode and its last batch, repaired, ranked by exact u^p against
                    σ^{−p}) to S^p if new; σ is re-solved on the grown sets. One oracle call per player per
