@@ -93,6 +93,8 @@ class _PGAgentBase(ExactOracleAgent):
     metric_names: tuple[str, ...] = IPG_RL_METRICS
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+        if not isinstance(action_space, gym.spaces.MultiBinary):  # the PG oracles are item policies
+            raise RlcvError(f"{self.algo} plays rlcv/KnapsackGame-v0 (MultiBinary(n)); got {action_space}.")
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
         self.envs: list[Any] = []
         self.oracle_calls = 0

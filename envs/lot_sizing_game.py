@@ -90,6 +90,12 @@ class LotSizingGameEnv(KnapsackGameEnv):
         self.observation_space = spaces.Box(0.0, high, shape=(len(others) * T,), dtype=np.float32)
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 * T,), dtype=np.float32)
 
+    def action_of(self, x: np.ndarray) -> np.ndarray:
+        """The action (2T,) whose plan is strategy x (setups, and quantities as fractions of a_t / β_t):
+        how the exact-oracle agents play a strategy of the game on this env."""
+        g = self.game
+        return np.concatenate([x[g.y_index], x[g.q_index] * self.slope / self.market]).astype(np.float32)
+
     def plan(self, action: np.ndarray) -> tuple[np.ndarray, bool]:
         """(x (4T + 1,), whether every chosen quantity could be produced) for an action (module
         docstring); unproducible quantities are left out of x."""
