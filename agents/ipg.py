@@ -1,4 +1,4 @@
-r"""Equilibrium learners for ``rlcv/KnapsackGame-v0`` that run through the agent loop.
+r"""Equilibrium learners for ``rlcv/KnapsackGame-v0`` (and ``rlcv/LotSizingGame-v0``) in the agent loop.
 
 The env is one player p of a knapsack integer programming game (:mod:`rlcv.envs.knapsack_game`); the
 agent reads the game from the env it is bound to and keeps a mixed profile σ of *all* players. Its
@@ -93,8 +93,15 @@ class ExactOracleAgent:
     metric_names: tuple[str, ...] = IPG_METRICS
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
-        if not isinstance(action_space, gym.spaces.MultiBinary) or len(action_space.shape) != 1:
-            raise RlcvError(f"{self.algo} plays rlcv/KnapsackGame-v0 (MultiBinary(n)); got {action_space}.")
+        # MultiBinary(n): rlcv/KnapsackGame-v0; Box(2T): rlcv/LotSizingGame-v0 (strategies are encoded)
+        if (
+            not isinstance(action_space, (gym.spaces.MultiBinary, gym.spaces.Box))
+            or len(action_space.shape) != 1
+        ):
+            raise RlcvError(
+                f"{self.algo} plays rlcv/KnapsackGame-v0 (MultiBinary(n)) or rlcv/LotSizingGame-v0 "
+                f"(Box(2T)); got {action_space}."
+            )
         self.config = config
         self.policy = MixturePolicy(int(action_space.shape[0]))
         self.updates = 0
@@ -103,6 +110,7 @@ class ExactOracleAgent:
         self.strategies: list[np.ndarray] = []
         self.probs: list[np.ndarray] = []
         self.converged = False
+        self.encode: Any = None
 
     @property
     def n_steps(self) -> int:
@@ -118,6 +126,8 @@ class ExactOracleAgent:
         if not hasattr(env, "game") or not hasattr(env, "player"):
             raise RlcvError(f"{self.algo} needs --env rlcv/KnapsackGame-v0, not {context.env_id}.")
         self.game, self.player = env.game, int(env.player)
+        # the lot-sizing env's actions are (setups, quantity fractions), not strategies: encode them
+        self.encode = getattr(env, "action_of", None)
         env.close()
         self.replay()
 
@@ -155,7 +165,10 @@ class ExactOracleAgent:
         }
 
     def _publish(self) -> None:
-        self.policy.set_profile(self.strategies[self.player], self.probs[self.player])
+        rows = self.strategies[self.player]
+        if self.encode is not None:
+            rows = np.array([self.encode(x) for x in rows])
+        self.policy.set_profile(rows, self.probs[self.player])
 
 
 class SGMAgent(ExactOracleAgent):

@@ -24,7 +24,8 @@ applied by Adam (learning rate ``lr``).
 algo (``--algo``)  one update
 =================  =====================================================================================
 ``ipg-psro``       PSRO: σ = the first NE that PNS finds in the sampled game on the current sets S^p
-                   (:func:`rlcv.games.support_enumeration.pns`, the SGM solver); every player runs the PG
+                   (:func:`rlcv.games.support_enumeration.pns`; m ≥ 3: :mod:`rlcv.games.sampled_ne`);
+                   every player runs the PG
                    oracle for ``pg_steps`` steps (fresh logits) against σ^{−p} and adds the best feasible
                    candidate (the policy's mode and its last batch, repaired, ranked by exact u^p against
                    σ^{−p}) to S^p if new; σ is re-solved on the grown sets. One oracle call per player per
@@ -92,6 +93,8 @@ class _PGAgentBase(ExactOracleAgent):
     metric_names: tuple[str, ...] = IPG_RL_METRICS
 
     def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+        if not isinstance(action_space, gym.spaces.MultiBinary):  # the PG oracles are item policies
+            raise RlcvError(f"{self.algo} plays rlcv/KnapsackGame-v0 (MultiBinary(n)); got {action_space}.")
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
         self.envs: list[Any] = []
         self.oracle_calls = 0
@@ -196,12 +199,15 @@ class PSROAgent(_PGAgentBase):
         self._solve_meta()
 
     def _solve_meta(self) -> None:
-        """σ = the first NE PNS finds on the sampled game (the SGM sampled-game solver)."""
+        """σ = the first NE support enumeration finds on the sampled game."""
+        from rlcv.games.sampled_ne import Polymatrix, ordered_pns
         from rlcv.games.support_enumeration import pns
-        from rlcv.games.support_enumeration_nplayer import pns_n
 
-        U = self.game.sampled_payoffs(self.strategies)
-        ne = next(pns(U[0], U[1]) if len(U) == 2 else pns_n(U), None)
+        if self.game.m == 2:
+            U = self.game.sampled_payoffs(self.strategies)
+            ne = next(pns(U[0], U[1]), None)
+        else:  # m ≥ 3: the exact polymatrix LP search (the polynomial-system PNS can miss equilibria)
+            ne = next(ordered_pns(Polymatrix(*self.game.sampled_polymatrix(self.strategies))), None)
         if ne is None:
             raise RlcvError("PNS found no equilibrium of the sampled game (LP tolerance trouble).")
         self.probs = [np.asarray(q, dtype=np.float64) for q in ne.probs]

@@ -15,6 +15,7 @@ PROJECT_ENVS: dict[str, str] = {
     "rlcv/KnapsackGame-v0": "rlcv.envs.knapsack_game:KnapsackGameEnv",
     "rlcv/BGAN-DigitPatches-v0": "rlcv.envs.bgan_patches:BGANDigitPatchesEnv",
     "rlcv/BGAN-DigitCodes-v0": "rlcv.envs.bgan_patches:BGANDigitCodesEnv",
+    "rlcv/LotSizingGame-v0": "rlcv.envs.lot_sizing_game:LotSizingGameEnv",
 }
 
 for _env_id, _entry_point in PROJECT_ENVS.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench.ipg import paper_result
+from rlcv.bench.ipg import paper_lot_sizing_table, paper_result
 from rlcv.cli import main
 from rlcv.games.instances import generate_knapsack, save_game
 
@@ -53,8 +53,12 @@ def test_time_out_is_solved_false(tmp_path: Path) -> None:
 def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junk = tmp_path / "junk.npy"
     junk.write_text("hello")
+    np.random.seed(0)
+    wrong = dict(generate_knapsack(2, 4, ins=1), c=np.zeros((2, 5), dtype=np.int32))  # c of 5 items, n_I 4
+    save_game(wrong, tmp_path / "wrong.npy")
     cases = {
         str(junk): "is not a readable .npy game file",
+        str(tmp_path / "wrong.npy"): "c has shape (2, 5), expected (2, 4)",
         str(_tiny(tmp_path, b=-1)): "player 0 has no feasible strategy",
         str(tmp_path / "none.npy"): "does not exist",
     }
@@ -93,3 +97,20 @@ def test_table_resumes_and_reports(tmp_path: Path) -> None:
     assert "| 0 | " in report and "| 99 |" in report and "| 1 | " in report
     summary = json.loads((tmp_path / "ipg.json").read_text())["sets"]["2x20/m-sgm"]
     assert summary["ours"]["solved"] == 2 and summary["paper"]["mean_iterations"] == 9.0
+
+
+@needs_data
+def test_lot_sizing_periods_without_files_are_generated(tmp_path: Path) -> None:
+    """ls2x30 has no shared files: the generator draws them (nothing is kept) and m-SGM ends in a pure NE
+    with continuous quantities in the JSON; the paper's table 07 rows (T = 50, 100) parse."""
+    args = ["bench", "ipg", "--sets", "ls2x30", "--instances", "1", "--methods", "m-sgm", "--data", str(DATA)]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "ipg" / "lot_sizing" / "m-sgm" / "Game_2_30_0.json").read_text())
+    assert (
+        rec["solved"] and rec["pure"] and rec["instance"].startswith("generated: lot_sizing_instances(T=30")
+    )
+    assert any(v != int(v) for v in rec["players"][0]["strategies"][0])  # quantities are not truncated
+    assert not list(tmp_path.rglob("*.npy"))
+    rows = paper_lot_sizing_table(DATA, 2, 50, "m-sgm")
+    assert rows is not None and len(rows) == 10 and rows[5]["iterations"] == 17 and rows[5]["pure"]
+    assert paper_lot_sizing_table(DATA, 2, 100, "sgm")[0]["seconds"] == 0.49

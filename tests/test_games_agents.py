@@ -44,6 +44,18 @@ def test_msgm_agent_reaches_the_papers_equilibrium(tmp_path: Path) -> None:
     assert float(rows[-1]["sampled_size"]) == 5.0
 
 
+def test_msgm_agent_plays_the_lot_sizing_env(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """rlcv/LotSizingGame-v0's default game is the paper's T = 10 instance 0: m-SGM converges after its
+    15 iterations to a pure NE (NashConv ~0), and the policy plays the encoded strategy."""
+    args = ["--env", "rlcv/LotSizingGame-v0", "--env-kwargs", '{"T": 10}']
+    assert _train("ipg-msgm", 16, tmp_path / "r", *args) == 0
+    rows = _rows(tmp_path / "r")
+    assert [r["converged"] for r in rows].index("1.0") == 14
+    assert abs(float(rows[-1]["nash_conv"])) <= 2e-6 and float(rows[-1]["reward_mean"]) > 0
+    assert _train("ipg-psro", 2, tmp_path / "p", *args) == 2  # the PG oracles need MultiBinary items
+    assert "plays rlcv/KnapsackGame-v0 (MultiBinary(n))" in capsys.readouterr().err
+
+
 def test_fictitious_play_logs_exact_nash_conv(tmp_path: Path) -> None:
     assert _train("ipg-fp", 5, tmp_path / "r", "--env-kwargs", '{"n": 8}') == 0
     rows = _rows(tmp_path / "r")

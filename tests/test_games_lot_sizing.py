@@ -6,11 +6,16 @@ import itertools
 import re
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 from scipy.optimize import minimize
 
-from rlcv.games.instances import load_game
+import rlcv.envs  # noqa: F401  (registers the rlcv/ envs)
+from rlcv.errors import RlcvError
+from rlcv.games.best_response import best_response
+from rlcv.games.instances import game_bytes, generate_knapsack, load_game, lot_sizing_instances, save_game
 from rlcv.games.lot_sizing import LotSizingGame
 from rlcv.games.nash_conv import nash_conv
 from rlcv.games.sgm import solve
@@ -106,3 +111,42 @@ def test_papers_pure_equilibria_iterations_and_payoffs() -> None:
         profits = [float(v) for v in re.search(r"Profits=\[(.*)\]", text).group(1).split(",")]
         assert res.payoffs == pytest.approx(profits, rel=1e-5)
         assert nash_conv(game, res.strategies, res.probs) <= 2e-6
+
+
+@needs_data
+def test_generator_reproduces_the_papers_first_instance_bit_for_bit() -> None:
+    """The paper code's seed 6 gives its T = 10 instance 0; the other shared files were drawn elsewhere."""
+    arrays = lot_sizing_instances(10)[0]
+    assert game_bytes(arrays) == (DATA / "Game_2_10_0.npy").read_bytes()
+
+
+def test_generated_long_horizon_game_has_a_pure_equilibrium(tmp_path: Path) -> None:
+    """T = 30 (beyond the shared files): the generated file loads, m-SGM ends in a pure NE, NashConv 0."""
+    save_game(lot_sizing_instances(30, numb_ins=2)[1], tmp_path / "g.npy")
+    game = load_game(tmp_path / "g.npy")
+    assert isinstance(game, LotSizingGame) and game.T == 30
+    res = solve(game, "m-sgm", time_limit=60)
+    assert res.solved and res.pure
+    assert nash_conv(game, res.strategies, res.probs) <= 2e-6 * max(1.0, max(res.payoffs))
+
+
+def test_lot_sizing_env_reward_regret_and_infeasible_quantities(tmp_path: Path) -> None:
+    env = gym.make("rlcv/LotSizingGame-v0", T=6, ins=1, exact_info=True)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.reset(seed=0)
+    u = env.unwrapped
+    br = best_response(u.game, 0, u.xbar).x
+    T = 6
+    action = np.concatenate([br[:T], br[2 * T : 3 * T] * u.slope / u.market]).astype(np.float32)
+    _, reward, done, _, info = env.step(action)
+    assert done and info["feasible"] and info["regret"] == pytest.approx(0.0, abs=1e-6)
+    late = np.concatenate([np.zeros(T), np.full(T, 0.5)]).astype(np.float32)  # no setup: nothing can be made
+    _, reward, _, _, info = env.step(late)
+    assert reward == 0.0 and not info["feasible"] and info["regret"] > 0
+    penal = gym.make("rlcv/LotSizingGame-v0", T=6, infeasible="penalty", penalty=-7.0)
+    penal.reset(seed=0)
+    assert penal.step(late)[1] == -7.0
+    np.random.seed(0)
+    save_game(generate_knapsack(2, 5, ins=1), tmp_path / "k.npy")
+    with pytest.raises(RlcvError, match="needs a lot-sizing one"):
+        gym.make("rlcv/LotSizingGame-v0", instance=str(tmp_path / "k.npy"))

@@ -4,9 +4,11 @@ After Carvalho, Dragotto, Lodi, Pedroso, "Computing equilibria for integer progr
 arXiv 2012.07082). Player p picks x^p in the feasible set of an integer programme and maximises a payoff
 that is bilinear in the players' strategies (:mod:`rlcv.games.knapsack`). The sampled generation method
 (:mod:`rlcv.games.sgm`) grows a finite set of pure strategies per player with exact best responses
-(:mod:`rlcv.games.best_response`, HiGHS through scipy) and solves each finite sampled game with
-Porter–Nudelman–Shoham support enumeration (:mod:`rlcv.games.support_enumeration` for two players,
-:mod:`rlcv.games.support_enumeration_nplayer` beyond); the result is graded by its exact NashConv
+(:mod:`rlcv.games.best_response`, HiGHS through scipy) and solves each finite sampled game by support
+enumeration in the paper's orders (:mod:`rlcv.games.sampled_ne`; the sampled games are polymatrix, so
+each support's test is an LP for any number of players). Plain Porter–Nudelman–Shoham
+(:mod:`rlcv.games.support_enumeration`, :mod:`rlcv.games.support_enumeration_nplayer`) serves the full
+enumeration baseline (:mod:`rlcv.games.enumeration`); every result is graded by its exact NashConv
 (:mod:`rlcv.games.nash_conv`). Games: the knapsack game (:mod:`rlcv.games.knapsack`) and the
 lot-sizing game (:mod:`rlcv.games.lot_sizing`, exact DP best response). Instances:
 :mod:`rlcv.games.instances`.

@@ -28,6 +28,7 @@ from rlcv.errors import RlcvError
 from rlcv.games.knapsack import KnapsackGame
 from rlcv.games.lot_sizing import LotSizingGame
 
+LOT_SIZING_SEED = 6  # the seed of the paper code's main script (Compute_NE.py)
 FIELDS = ("m", "n_I", "n_C", "n_constr", "c", "Q", "A", "b", "type", "ins", "numb_ins")
 
 
@@ -131,6 +132,68 @@ def generate_knapsack(m: int, n: int, ins: int, numb_ins: int = 10) -> dict[str,
         "ins": np.array(ins, dtype=i32),
         "numb_ins": np.array(numb_ins, dtype=i32),
     }
+
+
+def generate_lot_sizing(m: int, T: int, ins: int = 0, numb_ins: int = 10) -> dict[str, np.ndarray]:
+    """Draw one lot-sizing game from numpy's global legacy RandomState, in the paper code's order:
+
+        β_t = randint(1, 3), a_t = randint(20, 30)           (market slope and size, t = 0..T−1)
+        F^p_t = randint(10, 20), C^p_t = randint(5, 10)       (setup and unit production costs, p-major)
+        H^p_t = 0,  M_t = Σ_t a_t / β_t                        (no holding cost; a capacity that never binds)
+
+    Layout (:mod:`rlcv.games.lot_sizing`, n_I = T setups, n_C = 3T + 1): c^p = (−F^p, −C^p, a, 0, −H^p),
+    Q^p_k = diag(0, 0, −β, 0) for k ≠ p and Q^p_p = diag(0, 0, 2β, 0); rows of A^p x ≤ 0: the flow balance
+    h_t + x_t − q_t − h_{t+1} = 0 as two inequalities, x_t − M_t y_t ≤ 0, h_0 ≤ 0, h_T ≤ 0 (b = 0).
+    The paper's generator takes no instance number (``ins`` and ``numb_ins`` are only recorded).
+    """
+    beta = [np.random.randint(1, 3) for _ in range(T)]
+    size = [np.random.randint(20, 30) for _ in range(T)]
+    F = [[-np.random.randint(10, 20) for _ in range(T)] for _ in range(m)]
+    C = [[-np.random.randint(5, 10) for _ in range(T)] for _ in range(m)]
+    H = [[0] * T for _ in range(m)]
+    M = -sum(a / b for a, b in zip(size, beta, strict=True))  # stored negated: M_t y_t + x_t ≤ 0
+    n = 4 * T + 1
+    c = [np.array(F[p] + C[p] + size + [0] + H[p]) for p in range(m)]
+    slope = np.diag([0] * (2 * T) + [-b for b in beta] + [0] * (T + 1))
+    Q = [[2 * -slope if k == p else slope for k in range(m)] for p in range(m)]
+    eye = np.eye(T)
+    # np.diag(−1) rather than −eye: the file's zeros are +0.0 there (−eye would store −0.0)
+    stock = np.hstack([eye, np.zeros((T, 1))]) - np.hstack([np.zeros((T, 1)), eye])
+    balance = np.hstack([np.zeros((T, T)), eye, np.diag([-1.0] * T), stock])
+    capacity = np.hstack([np.diag([M] * T), eye, np.zeros((T, 2 * T + 1))])  # +0.0 off the diagonal
+    ends = np.zeros((2, n))
+    ends[0, 3 * T] = ends[1, 4 * T] = 1.0
+    A = np.vstack([balance, -balance, capacity, ends])
+    i32 = np.int32
+    return {
+        "m": np.array(m, dtype=i32),
+        "n_I": np.full(m, T, dtype=i32),
+        "n_C": np.full(m, 3 * T + 1, dtype=i32),
+        "n_constr": np.full(m, 3 * T + 2, dtype=i32),
+        "c": np.array(c, dtype=i32),
+        "Q": np.array(Q, dtype=i32),
+        "A": np.array([A] * m, dtype=np.float64),
+        "b": np.zeros((m, 3 * T + 2, 1)),
+        "type": np.array("LotSizing"),
+        "ins": np.array(ins, dtype=i32),
+        "numb_ins": np.array(numb_ins, dtype=i32),
+    }
+
+
+def lot_sizing_instances(
+    T: int, m: int = 2, seed: int = LOT_SIZING_SEED, numb_ins: int = 10
+) -> dict[int, dict[str, np.ndarray]]:
+    """Lot-sizing instances {ins: arrays} for the periods the paper's files do not cover: numpy's global
+    RandomState seeded once with ``seed``, then ins = 0..numb_ins−1 drawn one after another. Seed 6 (the
+    paper code's own ``np.random.seed(6)``) reproduces its T = 10 instance 0 bit for bit; its other
+    files came from draws the code does not record, so instances 1.. here are new draws of the same
+    generator. The previous global state is restored afterwards."""
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return {ins: generate_lot_sizing(m, T, ins, numb_ins) for ins in range(numb_ins)}
+    finally:
+        np.random.set_state(state)
 
 
 def paper_knapsack_instances(

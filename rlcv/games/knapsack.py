@@ -101,6 +101,21 @@ class KnapsackGame:
         own = float(np.asarray(probs[p], dtype=np.float64) @ self.own_terms(p, strategies[p]))
         return float((self.linear_objective(p, xbar) - self.c[p]) @ xbar[p]) + own
 
+    def sampled_polymatrix(
+        self, strategies: Sequence[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+        """The sampled game in polymatrix form: (own, pair) with own[p] (s_p,) the terms of u^p that
+        depend on p's strategy alone and pair[p][k] (s_p, s_k) = (S_k[j])ᵀ Q^p_k S_p[i] (an empty array
+        for k = p), so u^p(i_0, …, i_{m−1}) = own[p][i_p] + Σ_{k≠p} pair[p][k][i_p, i_k]. Payoffs of
+        these games are pairwise, which is what keeps the sampled NE check an LP for any m."""
+        S = [np.asarray(s, dtype=np.float64) for s in strategies]
+        own = [self.own_terms(p, S[p]) for p in range(self.m)]
+        pair = [
+            [np.zeros((0, 0)) if k == p else S[p] @ self.Q[p, k].T @ S[k].T for k in range(self.m)]
+            for p in range(self.m)
+        ]
+        return own, pair
+
     def sampled_payoffs(self, strategies: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Payoff tensors of the finite game on sampled strategies (strategies[k]: (s_k, n) binary).
 

@@ -2,8 +2,9 @@
 
 SGM. Each player p keeps a finite list S^p of pure strategies, started with its best response to every
 opponent playing 0. Repeat: σ ← a NE of the finite game on S = S^1 × … × S^m (PNS,
-:mod:`rlcv.games.support_enumeration`); ask the players in rotating order, starting after the one that
-added the last strategy, for an exact best response to σ^{-p}; the first whose gain
+:mod:`rlcv.games.sampled_ne`, searched in the paper's orders from the previous sampled NE); ask the
+players, least recently improved first (the paper's order), for an exact best response to σ^{-p}; the
+first whose gain
 max_x u^p(x, σ^{-p}) − E_σ[u^p] exceeds ``tol`` appends it to S^p and the loop repeats; when nobody gains,
 σ is a NE of the integer programming game (its NashConv is ≤ m·tol).
 
@@ -12,9 +13,8 @@ next sampled NE is searched only among supports that hold the newly added strate
 game has no such NE, m-SGM backtracks: it drops that strategy and asks the previous game's PNS for its
 next equilibrium (the enumeration continues where it stopped), counting a backtrack.
 
-The sampled-game solver is the 2-player PNS with one LP per support (:mod:`rlcv.games.support_enumeration`)
-for m = 2 and the m-player PNS with a polynomial system per support
-(:mod:`rlcv.games.support_enumeration_nplayer`) for m ≥ 3.
+The sampled game is polymatrix, so its per-support NE test is an LP for every m
+(:mod:`rlcv.games.sampled_ne`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from rlcv.errors import RlcvError
 from rlcv.games.best_response import SolverTimeout, best_response
 from rlcv.games.knapsack import KnapsackGame
 from rlcv.games.nash_conv import expected_strategies
-from rlcv.games.support_enumeration import MixedEquilibrium, pns
-from rlcv.games.support_enumeration_nplayer import pns_n
+from rlcv.games.sampled_ne import Polymatrix, ordered_pns
+from rlcv.games.support_enumeration import MixedEquilibrium
 
 METHODS = ("sgm", "m-sgm")
 
@@ -58,11 +58,18 @@ class SGMResult:
         return bool(self.probs) and all(s == 1 for s in self.support_sizes)
 
 
-def _pns(U: list[np.ndarray], forced: tuple[int, int] | None, deadline: float) -> Iterator[MixedEquilibrium]:
-    """The sampled-game solver: LP-based PNS for 2 players, the polynomial-system one beyond."""
-    if len(U) == 2:
-        return pns(U[0], U[1], forced=forced, deadline=deadline)
-    return pns_n(U, forced=forced, deadline=deadline)
+def _pns(
+    game: KnapsackGame,
+    S: list[list[np.ndarray]],
+    forced: tuple[int, int] | None,
+    previous: list[np.ndarray] | None,
+    deadline: float,
+) -> Iterator[MixedEquilibrium]:
+    """The sampled-game solver on the current sampled strategies, in the paper's orders from the
+    previous sampled NE (:mod:`rlcv.games.sampled_ne`)."""
+    own, pair = game.sampled_polymatrix([np.array(s) for s in S])
+    cap = [game.n + 1] * game.m  # the paper's n_I + n_C + 1 (lot-sizing: n counts every variable)
+    return ordered_pns(Polymatrix(own, pair), forced=forced, previous=previous, cap=cap, deadline=deadline)
 
 
 def _gain(
@@ -96,7 +103,7 @@ def solve(
     it = 0
     back = 0
     ne: MixedEquilibrium | None = None
-    last_player = game.m - 1  # so that player 0 is asked first
+    order = list(range(game.m))  # players asked for a best response, least recently improved first
     # m-SGM stack: one PNS generator per sampled game, with the player who added that game's last strategy.
     stack: list[tuple[Iterator[MixedEquilibrium], int]] = []
 
@@ -125,16 +132,16 @@ def solve(
         zeros = [np.zeros(game.n) for _ in range(game.m)]
         for p in range(game.m):
             S[p].append(best_response(game, p, zeros, time_limit=deadline - time.monotonic()).x)
-        forced: tuple[int, int] | None = None
+        forced: tuple[int, int] | None = (game.m - 1, 0)  # the paper's first node: a trivial constraint
+        previous: list[np.ndarray] | None = None  # the last sampled NE's probabilities (search order)
         while it < max_iter:
             it += 1
-            U = game.sampled_payoffs([np.array(s) for s in S])
             if method == "sgm":
-                ne = next(_pns(U, None, deadline), None)
+                ne = next(_pns(game, S, None, previous, deadline), None)
                 if ne is None:  # cannot happen for a finite game (Nash); guards against LP tolerance trouble
                     return result(False, "PNS found no equilibrium of the sampled game")
             else:
-                stack.append((_pns(U, forced, deadline), last_player))
+                stack.append((_pns(game, S, forced, previous, deadline), forced[0] if forced else 0))
                 ne = next(stack[-1][0], None)
                 while ne is None:
                     # Backtrack: drop the game's newest strategy, take the previous game's next NE.
@@ -143,17 +150,17 @@ def solve(
                         return result(False, "m-SGM backtracked past the first sampled game")
                     S[who].pop()
                     back += 1
-                    last_player = stack[-1][1]
                     ne = next(stack[-1][0], None)
             sampled, probs = [np.array(s) for s in S], list(ne.probs)
+            previous = probs
             added = False
-            for step in range(1, game.m + 1):
-                p = (last_player + step) % game.m
+            for p in list(order):
                 gain, x = _gain(game, p, sampled, probs, deadline)
                 if gain > tol and not _contains(S[p], x):
                     S[p].append(x)
                     forced = (p, len(S[p]) - 1)
-                    last_player = p
+                    order.remove(p)  # the paper's order: the player who just added is asked last
+                    order.append(p)
                     added = True
                     break
             if not added:

@@ -8,7 +8,7 @@ player 2. Pruning by *conditional dominance*: a ∈ A_p is conditionally dominat
 opponent's actions when some a' ∈ A_p has U_p[a', r] > U_p[a, r] for every r ∈ R. With S1 fixed, player
 2's actions that are conditionally dominated given S1 are dropped (A2'); S1 is skipped when one of its
 actions is conditionally dominated given A2'; S2 ⊂ A2' is skipped when an action of S1 is conditionally
-dominated given S2. Each surviving (S1, S2) is checked by two LPs (HiGHS via ``scipy.optimize.linprog``):
+dominated given S2. Each surviving (S1, S2) is checked by two LPs (HiGHS, :mod:`rlcv.games.lp`):
 for player 2's mix y over S2 (and symmetrically x over S1)
 
     max t  s.t.  U1[S1, S2] y = v·1,  U1[i, S2] y ≤ v (i ∉ S1),  Σ y = 1,  y ≥ t,
@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from rlcv.games.best_response import SolverTimeout
+from rlcv.games.lp import solve_lp
 
 _POSITIVE = 1e-9  # smallest probability that counts as "in the support"
 _FAST = True  # the square-system fast path (off only to compare it with the LP)
@@ -63,12 +63,21 @@ def _dominated(
     return np.any(beats, axis=0)
 
 
-def _unique_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None | bool:
-    """Fast path of :func:`_indifference_mix`: when the equalities U[own, other] y = v·1, Σ y = 1 have a
-    unique solution (full column rank), the LP is feasible iff that solution is; returns y, or None
-    when it fails the inequalities, or False when the system is not of full rank (the LP decides)."""
+def _unique_mix(
+    U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...], floor: float = _POSITIVE
+) -> np.ndarray | None | bool:
+    """Fast path of :func:`_indifference_mix`, exact without an LP when the equalities
+    U[own, other] y = v·1, Σ y = 1 leave at most one degree of freedom:
+
+    - full column rank: the solution is unique and the LP is feasible iff it is;
+    - a one-dimensional solution line z0 + w·d (rank one short — a degenerate square system, or one
+      own action fewer than ``other``): the LP max_w min_j y_j(w) over the interval of w that keeps
+      every other action ≤ v is a concave piecewise-linear maximisation in one variable, whose optimum
+      lies at an end of that interval or where two of the lines y_j(w) cross.
+
+    Returns y, or None when infeasible (or min y ≤ ``floor``), or False when the LP must decide."""
     k = len(other)
-    if len(own) < k:
+    if len(own) < k - 1:
         return False
     sub = U[list(own)][:, list(other)]
     M = np.zeros((len(own) + 1, k + 1))
@@ -77,24 +86,125 @@ def _unique_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> 
     M[-1, :k] = 1.0
     rhs = np.zeros(len(own) + 1)
     rhs[-1] = 1.0
-    z, _, rank, sv = np.linalg.lstsq(M, rhs, rcond=None)
-    if rank < k + 1 or sv[-1] < 1e-9 * sv[0]:
-        return False
     scale = max(1.0, float(np.max(np.abs(sub))))
+    u, sv, vt = np.linalg.svd(M)
+    rank = int(np.sum(sv > 1e-9 * sv[0]))
+    if rank < k:
+        return False
+    z = vt[:rank].T @ ((u[:, :rank].T @ rhs) / sv[:rank])  # the least-norm solution
     if np.max(np.abs(M @ z - rhs)) > 1e-9 * scale:
-        return None  # over-determined and inconsistent: no mix equalises ``own``
-    y, v = z[:k], z[k]
-    if np.min(y) <= _POSITIVE or np.any(U[:, list(other)] @ y > v + 1e-9 * scale):
-        return None
+        return None  # inconsistent: no mix equalises ``own``
+    cols = U[:, list(other)]
+    if rank == k + 1:
+        y, v = z[:k], z[k]
+        if np.min(y) <= floor or np.any(cols @ y > v + 1e-9 * scale):
+            return None
+    else:
+        y = _best_on_line(cols, z, vt[k], k, 1e-9 * scale)
+        if y is None or np.min(y) <= floor:
+            return None
+    y = np.clip(y, 0.0, None)
     return y / y.sum()
 
 
-def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...]) -> np.ndarray | None:
+def unique_mix_batch(
+    U: np.ndarray, own: np.ndarray, other: np.ndarray, floor: float = _POSITIVE
+) -> list[np.ndarray | None | bool]:
+    """:func:`_unique_mix` for B supports at once (own: (B, r), other: (B, k) index arrays): the same
+    answers, with the small SVDs stacked so that numpy runs them in one call."""
+    B, r = own.shape
+    k = other.shape[1]
+    if r < k - 1:
+        return [False] * B
+    sub = U[own[:, :, None], other[:, None, :]]  # (B, r, k)
+    M = np.zeros((B, r + 1, k + 1))
+    M[:, :-1, :k] = sub
+    M[:, :-1, k] = -1.0
+    M[:, -1, :k] = 1.0
+    rhs = np.zeros(r + 1)
+    rhs[-1] = 1.0
+    scale = np.maximum(1.0, np.max(np.abs(sub), axis=(1, 2)))
+    u, sv, vt = np.linalg.svd(M)
+    q = sv.shape[1]
+    big = sv > 1e-9 * sv[:, :1]
+    rank = big.sum(axis=1)
+    inv = np.where(big, 1.0 / np.where(big, sv, 1.0), 0.0)
+    coef = inv * (u[:, :, :q].transpose(0, 2, 1) @ rhs)  # (B, q)
+    z = np.einsum("bqj,bq->bj", vt[:, :q, :], coef)  # least-norm solutions (B, k + 1)
+    resid = np.max(np.abs(np.einsum("bij,bj->bi", M, z) - rhs), axis=1)
+    cols = np.moveaxis(U[:, other], 1, 0)  # (B, s, k): every row of U on each ``other``
+    out: list[np.ndarray | None | bool] = []
+    for b in range(B):
+        if rank[b] < k:
+            out.append(False)
+            continue
+        if resid[b] > 1e-9 * scale[b]:
+            out.append(None)
+            continue
+        if rank[b] == k + 1:
+            y, v = z[b, :k], z[b, k]
+            if np.min(y) <= floor or np.any(cols[b] @ y > v + 1e-9 * scale[b]):
+                out.append(None)
+                continue
+        else:
+            line = _best_on_line(cols[b], z[b], vt[b, k], k, 1e-9 * scale[b])
+            if line is None or np.min(line) <= floor:
+                out.append(None)
+                continue
+            y = line
+        y = np.clip(y, 0.0, None)
+        out.append(y / y.sum())
+    return out
+
+
+def _best_on_line(cols: np.ndarray, z0: np.ndarray, d: np.ndarray, k: int, tol: float) -> np.ndarray | None:
+    """argmax_w min_j y_j(w) on the line (y, v)(w) = z0 + w·d subject to cols @ y(w) ≤ v(w) + tol
+    (every row of U; the own rows hold with equality on the line); None when no w is feasible."""
+    y0, dy, v0, dv = z0[:k], d[:k], z0[k], d[k]
+    a = cols @ y0 - v0  # row i: a_i + b_i w ≤ tol
+    b = cols @ dy - dv
+    flat = np.abs(b) <= 1e-12 * max(1.0, float(np.max(np.abs(b))))
+    if np.any(a[flat] > tol):
+        return None
+    # The interval is taken without the slack ``tol`` (which would let min y creep above 0 on supports
+    # whose exact optimum is 0); rounding is forgiven only where its ends meet.
+    lo, hi = -np.inf, np.inf
+    up, down = ~flat & (b > 0), ~flat & (b < 0)
+    if np.any(up):
+        hi = float(np.min(-a[up] / b[up]))
+    if np.any(down):
+        lo = float(np.max(-a[down] / b[down]))
+    if lo > hi + 1e-12 * (1.0 + abs(lo) + abs(hi)):
+        return None
+    hi = max(hi, lo)
+    # Candidates: the finite interval ends and the crossings of two lines y_j(w) = y_k(w).
+    diff = dy[:, None] - dy[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = (y0[None, :] - y0[:, None]) / diff
+    cands = cross[np.isfinite(cross) & (np.abs(diff) > 1e-12)]
+    cands = np.concatenate([cands, [w for w in (lo, hi) if np.isfinite(w)]])
+    cands = cands[(cands >= lo) & (cands <= hi)]
+    if len(cands) == 0:  # every y_j(w) parallel (so constant, as Σ_j dy_j = 0): any feasible w
+        cands = np.array([min(max(0.0, lo), hi)])
+    values = np.min(y0[None, :] + cands[:, None] * dy[None, :], axis=1)
+    w = float(cands[int(np.argmax(values))])
+    return y0 + w * dy
+
+
+def _indifference_mix(
+    U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...], floor: float = _POSITIVE
+) -> np.ndarray | None:
     """The opponent's mix y over ``other`` that makes every action of ``own`` a best response in U
-    (own action × opponent action), maximising min y; None when infeasible or min y ≤ 0."""
-    fast = _unique_mix(U, own, other) if _FAST else False
+    (own action × opponent action), maximising min y; None when infeasible or min y ≤ ``floor`` (a tiny
+    positive number: every support action played; slightly negative: y ≥ 0 suffices, the paper's test)."""
+    fast = _unique_mix(U, own, other, floor) if _FAST else False
     if fast is not False:
         return fast  # type: ignore[return-value]
+    return _lp_mix(U, own, other, floor)
+
+
+def _lp_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...], floor: float) -> np.ndarray | None:
+    """The LP of :func:`_indifference_mix` (module docstring)."""
     k = len(other)
     # variables: y (k), v, t; minimise −t
     cost = np.zeros(k + 2)
@@ -114,31 +224,39 @@ def _indifference_mix(U: np.ndarray, own: tuple[int, ...], other: tuple[int, ...
     a_ub[: len(rest), k] = -1.0
     a_ub[len(rest) :, :k] = -np.eye(k)  # t − y_j ≤ 0
     a_ub[len(rest) :, -1] = 1.0
-    bounds = [(0, 1)] * k + [(None, None), (None, 1)]
-    res = linprog(
-        cost, A_ub=a_ub, b_ub=np.zeros(len(a_ub)), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs"
-    )
-    if res.status != 0 or res.x[-1] <= _POSITIVE:
+    lower = np.array([0.0] * k + [-np.inf, -np.inf])
+    upper = np.array([1.0] * k + [np.inf, 1.0])
+    sol = solve_lp(cost, a_ub, np.zeros(len(a_ub)), a_eq, b_eq, lower, upper)
+    if sol is None or sol[-1] <= floor:
         return None
-    y = np.clip(res.x[:k], 0.0, None)
+    y = np.clip(sol[:k], 0.0, None)
     return y / y.sum()
 
 
 def support_equilibrium(
-    U1: np.ndarray, U2: np.ndarray, S1: tuple[int, ...], S2: tuple[int, ...]
+    U1: np.ndarray,
+    U2: np.ndarray,
+    S1: tuple[int, ...],
+    S2: tuple[int, ...],
+    floor: float = _POSITIVE,
 ) -> MixedEquilibrium | None:
     """The NE with supports exactly (S1, S2), or None (the LP test of the module docstring).
 
-    The side whose equalities are (over-)determined is checked first: it usually fails, and cheaply
-    (:func:`_unique_mix`), before the other side would need an LP."""
-    if len(S1) >= len(S2):
-        y = _indifference_mix(U1, S1, S2)
-        x = None if y is None else _indifference_mix(U2.T, S2, S1)
-    else:
-        x = _indifference_mix(U2.T, S2, S1)
-        y = None if x is None else _indifference_mix(U1, S1, S2)
-    if x is None or y is None:
-        return None
+    Both sides get the cheap square-system test (:func:`_unique_mix`) first — the (over-)determined side
+    first, as it usually fails — and an LP runs only when neither side was rejected that way."""
+    sides = [(U1, S1, S2), (U2.T, S2, S1)]  # y: player 2's mix over S2; x: player 1's over S1
+    order = (0, 1) if len(S1) >= len(S2) else (1, 0)
+    mixes: list[np.ndarray | None | bool] = [False, False]
+    for i in order:
+        mixes[i] = _unique_mix(*sides[i], floor) if _FAST else False
+        if mixes[i] is None:
+            return None
+    for i in order:
+        if mixes[i] is False:
+            mixes[i] = _lp_mix(*sides[i], floor)
+            if mixes[i] is None:
+                return None
+    y, x = mixes
     p1 = np.zeros(U1.shape[0])
     p1[list(S1)] = x
     p2 = np.zeros(U1.shape[1])
