@@ -191,7 +191,7 @@ def policy_gradients(
     def pathwise(rows: torch.Tensor) -> np.ndarray:
         if terms.pathwise_loss is None:
             return np.zeros_like(g_score)
-        return _flat_grad(-terms.pathwise_loss(rows, policy), params)
+        return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
 
     g_path = pathwise(torch.arange(n))
     g_mb_path = pathwise(idx)

@@ -153,10 +153,16 @@ class BiasTests:
 
 
 def bias_tests(
-    samples: np.ndarray, reference: np.ndarray, ref_samples: np.ndarray | None = None, alpha: float = 0.01
+    samples: np.ndarray,
+    reference: np.ndarray,
+    ref_samples: np.ndarray | None = None,
+    alpha: float = 0.01,
+    direction: np.ndarray | None = None,
 ) -> BiasTests:
     """Is E[samples] = E[reference]? ``samples`` [M, d]; ``reference`` [d] (exact when ``ref_samples`` is
-    None, else the mean of ``ref_samples`` [R, d], independent of ``samples``). See the module docstring."""
+    None, else the mean of ``ref_samples`` [R, d], independent of ``samples``). See the module docstring.
+    ``direction`` [d]: a fixed projection direction, independent of the data (for a reference of 0, e.g.
+    paired differences, whose own direction is undefined)."""
     m, d = samples.shape
     mean = samples.mean(0)
     var = samples.var(0, ddof=1)
@@ -183,7 +189,10 @@ def bias_tests(
     # from the batches it is compared with: ḡ_ref·(ḡ_ref/‖ḡ_ref‖) = ‖ḡ_ref‖ carries the reference's own
     # noise (E‖ḡ_ref‖² = ‖g‖² + tr Σ_ref/R), so when the signal is small against the noise the test
     # would reject even an unbiased estimator. So: direction from one half, comparison with the other.
-    if ref_samples is not None and len(ref_samples) >= 4:
+    if direction is not None:
+        u = direction / (np.linalg.norm(direction) + 1e-300)
+        ref_value, ref_se2 = float(reference @ u), 0.0
+    elif ref_samples is not None and len(ref_samples) >= 4:
         half = len(ref_samples) // 2
         direction, compared = ref_samples[:half].mean(0), ref_samples[half:]
         u = direction / (np.linalg.norm(direction) + 1e-300)
