@@ -167,12 +167,14 @@ class MBMFSettings:
     model_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
     model_lr: float = 1e-3
     model_weight_decay: float = 1e-5
-    model_train_steps: int = 200  # Adam steps per update: the cap with early stopping, else exact
-    model_patience: int = 5  # held-out checks without improvement before stopping; 0: no early stopping
-    model_eval_every: int = 10  # Adam steps between held-out checks
+    # Adam steps per update: the cap with early stopping, else exact. 40 (×3-step unroll, 5 members) is
+    # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
+    model_train_steps: int = 40
+    model_patience: int = 3  # held-out checks without improvement before stopping; 0: no early stopping
+    model_eval_every: int = 5  # Adam steps between held-out checks
     model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
     model_batch_size: int = 256
-    model_horizon: int = 5  # unroll length of the model loss; 0 means max(1, k)
+    model_horizon: int = 3  # unroll length of the model loss; 0 means max(1, k)
     model_buffer_size: int = 100_000
     predict_termination: bool = True
 
