@@ -12,7 +12,7 @@ for model in exact learned; do
 done
 .venv/bin/rlcv bench gradcheck --env rlcv/LQR-v0 --env-kwargs "$LQR" --k 3 --estimates 2000 --model exact --no-cut-at-terminations --json results/gradcheck/k3_exact_nocut.json
 # γ = 0.95, λ = 0.9 (MBMF v2): reference = the k = 0 GAE surrogate gradient on the same batches (paired).
-V2='--gamma 0.95 --gae-lambda 0.9 --estimates 2000'
+V2='--gamma 0.95 --gae-lambda 0.9 --estimates 1000 --episodes 5'
 .venv/bin/rlcv bench gradcheck --env rlcv/LQR-v0 --env-kwargs "$LQR" $V2 --k 3 --cv-form kstep --model exact --json results/gradcheck/v2_k3_kstep_exact.json
 .venv/bin/rlcv bench gradcheck --env rlcv/LQR-v0 --env-kwargs "$LQR" $V2 --k 10 --cv-form lambda --model exact --json results/gradcheck/v2_k10_lambda_exact.json
 for model in exact learned; do
