@@ -453,6 +453,12 @@ def add_ratios_and_cis(
             row[f"trace_ratio{s}"] = row[f"trace_cov{s}"] / base
             row.setdefault("ci", {})[f"trace_ratio{s}"] = ci["trace_ratio"]
             row["ci"][f"rel_trace_cov{s}"] = ci["rel_trace_cov"]
+            # R_k / R_0 with its paired CI (infinite R_0: the ratio is undefined, NaN)
+            base_rel = rows[0][f"rel_trace_cov{s}"]
+            row[f"rel_ratio{s}"] = (
+                row[f"rel_trace_cov{s}"] / base_rel if math.isfinite(base_rel) else math.nan
+            )
+            row["ci"][f"rel_ratio{s}"] = ci["rel_ratio"]
             if kind in ("full", "minibatch"):
                 row[f"trace_ratio_mom{s}"] = trace_cov_mom(g[kind]) / base_mom
     for row, cvr in zip(rows, cv_ratios, strict=True):

@@ -93,17 +93,33 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:
 def ratio_cis(
     grams: list[np.ndarray], base: int, weights: np.ndarray, level: float = 0.95
 ) -> list[dict[str, list[float]]]:
-    """Paired bootstrap CIs of t̂_k / t̂_base and of the bias-corrected R̂_k, for every Gram in ``grams``."""
+    """Paired bootstrap CIs of t̂_k / t̂_base, of the bias-corrected R̂_k and of R̂_k / R̂_base (one
+    resampling for all, so the last is a paired CI), for every Gram in ``grams``."""
     m = grams[0].shape[0]
     pieces = [weighted_trace_and_norm(g, weights) for g in grams]
     t0 = pieces[base][0]
+
+    def rel_of(t: np.ndarray, n: np.ndarray) -> np.ndarray:
+        corrected_n = n - t / m
+        return np.where(corrected_n > 0, t / np.where(corrected_n > 0, corrected_n, 1.0), np.inf)
+
+    rel0 = rel_of(*pieces[base])
     out = []
     for t, n in pieces:
-        corrected_n = n - t / m
-        rel = np.where(corrected_n > 0, t / np.where(corrected_n > 0, corrected_n, 1.0), np.inf)
+        rel = rel_of(t, n)
         with np.errstate(divide="ignore", invalid="ignore"):  # a resample of one repeated batch: t0 = 0
             ratio = np.where(t0 > 0, t / np.where(t0 > 0, t0, 1.0), np.inf)
-        out.append({"trace_ratio": percentile_ci(ratio, level), "rel_trace_cov": percentile_ci(rel, level)})
+            rel_ratio = np.where(np.isfinite(rel0) & (rel0 > 0), rel / np.where(rel0 > 0, rel0, 1.0), np.nan)
+        out.append(
+            {
+                "trace_ratio": percentile_ci(ratio, level),
+                "rel_trace_cov": percentile_ci(rel, level),
+                # replicates whose R_0 is unresolved (∞) have no ratio and are left out
+                "rel_ratio": percentile_ci(rel_ratio[~np.isnan(rel_ratio)], level)
+                if (~np.isnan(rel_ratio)).any()
+                else [math.nan, math.nan],
+            }
+        )
     return out
 
 
