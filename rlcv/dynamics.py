@@ -330,14 +330,15 @@ def train_dynamics_early_stopping(
     holdout: float,
     patience: int,
     eval_every: int,
-    max_holdout_windows: int = 2048,
+    max_holdout_windows: int = 512,
 ) -> tuple[float, int]:
     """Train on all but the most recent ``holdout`` fraction of the replay's time steps; every
     ``eval_every`` Adam steps measure the loss on windows of the held-out slice, stop after ``patience``
     checks without improvement and keep the best parameters. Returns (best held-out loss, steps run).
 
     The held-out slice is the most recent data — the closest to the next batch, whose error the
-    control variate's gate reads. Windows never straddle the split (each side is cut on its own).
+    control variate's gate reads. Windows never straddle the split (each side is cut on its own). At most
+    ``max_holdout_windows`` held-out windows: a check should cost about two training steps, not more.
     """
     fit_normalizers(model, replay)
     data = replay._concat()

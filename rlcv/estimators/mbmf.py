@@ -167,10 +167,10 @@ class MBMFSettings:
     model_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
     model_lr: float = 1e-3
     model_weight_decay: float = 1e-5
-    # Adam steps per update: the cap with early stopping, else exact. 40 (×3-step unroll, 5 members) is
+    # Adam steps per update: the cap with early stopping, else exact. 20 (×3-step unroll, 5 members) is
     # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
-    model_train_steps: int = 40
-    model_patience: int = 3  # held-out checks without improvement before stopping; 0: no early stopping
+    model_train_steps: int = 20
+    model_patience: int = 2  # held-out checks without improvement before stopping; 0: no early stopping
     model_eval_every: int = 5  # Adam steps between held-out checks
     model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
     model_batch_size: int = 256
