@@ -2,8 +2,8 @@
 # MBMF-PPO (v2 preset) vs rlcv PPO throughput on HalfCheetah-v5, both with the env preset, interleaved
 # (ppo, mbmf-ppo, ppo, mbmf-ppo, ...) so machine drift hits both alike; fps = env steps per second of the
 # training loop, model training and the control variate included (the last metrics row of each run).
-# Writes results/variance/v2/speed.json. Usage: speed.sh [STEPS] [REPEATS]
-cd "$(dirname "$0")/../../.."
+# Writes results/variance/v2_speed.json. Usage: speed.sh [STEPS] [REPEATS]
+cd "$(dirname "$0")/../.."
 STEPS=${1:-10240}; REPEATS=${2:-2}; TMP=$(mktemp -d)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 for rep in $(seq 1 "$REPEATS"); do
@@ -20,7 +20,7 @@ fps = {a: [float(list(csv.DictReader(open(f"{tmp}/{a}_{r}/metrics.csv")))[-1]["f
 out = {"env": "HalfCheetah-v5", "steps": steps, "repeats": reps, "fps": fps,
        "fps_median": {a: statistics.median(v) for a, v in fps.items()}}
 out["ratio_mbmf_over_ppo"] = out["fps_median"]["mbmf-ppo"] / out["fps_median"]["ppo"]
-json.dump(out, open("results/variance/v2/speed.json", "w"), indent=1)
+json.dump(out, open("results/variance/v2_speed.json", "w"), indent=1)
 print(json.dumps(out))
 PY
 rm -rf "$TMP"
