@@ -154,7 +154,7 @@ class BGAN(PolicyGradientAgent):
             log_prob = self.policy.log_prob(obs, actions)  # [B, M]
             loss = loss - (terms.advantages * log_prob).sum(-1).mean()
         if terms.pathwise_loss is not None:
-            loss = loss + terms.pathwise_loss(torch.arange(B), self.policy)
+            loss = loss + terms.pathwise_loss(torch.arange(B), self.policy, None)
         self.check_finite(f"{self.algo} generator loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

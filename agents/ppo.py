@@ -6,6 +6,9 @@ Per rollout: the estimator gives advantages Â (and optionally a pathwise term P
     L = −mean min(ρ Â, clip(ρ, 1 ± ε) Â) − pathwise  − c_ent · H[π]  + c_v · mean (V(s) − R)²,
     ρ = π_θ(a|s) / π_old(a|s),
 
+(the estimator's pathwise term gets the per-sample weights ρ · 1[|ρ − 1| ≤ ε], detached, so that it
+can stay inside the same trust region as the clipped score term),
+
 one Adam step on policy and value parameters together with the global grad norm clipped to
 ``max_grad_norm`` (SB3's defaults: n_steps 2048, batch 64, 10 epochs, lr 3e-4, ε 0.2).
 With ``target_kl`` set, the epochs stop once the approximate KL exceeds 1.5 · target_kl.
@@ -144,7 +147,11 @@ class PPO(ActorCriticAgent):
                     ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
                 ).mean()
                 if terms.pathwise_loss is not None:
-                    policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy)
+                    # The pathwise term under the same trust region as the score term: weighted by the
+                    # ratio, dropped outside the clip range (counted samples only: extras carry none).
+                    counted = ratio[: len(idx)].detach()
+                    weights = counted * ((counted - 1).abs() <= cfg.clip_range)
+                    policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy, weights)
                 value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
                 entropy = self.policy.entropy(p_obs).mean()
                 loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss

@@ -94,7 +94,8 @@ class TRPO(ActorCriticAgent):
         ratio = (self.policy.log_prob(obs, actions) - old_log_probs).exp()
         value = (ratio * terms.advantages).mean()
         if terms.pathwise_loss is not None:
-            value = value - terms.pathwise_loss(torch.arange(obs.shape[0]), self.policy)
+            # No per-sample weights: the line search bounds the whole step, pathwise term included.
+            value = value - terms.pathwise_loss(torch.arange(obs.shape[0]), self.policy, None)
         return value
 
     def learn(self, batch: RolloutBatch, terms: EstimatorTerms) -> dict[str, float]:

@@ -265,7 +265,10 @@ KEY_HELP = {
     "eval_episodes": "episodes per deterministic evaluation",
     "num_threads": "torch intra-op threads",
     "vectorization": "sync or async vector env",
-    "eta_mode": "how η is chosen: fixed, fitted, conservative or aggressive",
+    "eta_mode": (
+        "how η is chosen: split (η_a, η_τ fitted on the previous batch), fixed, fitted (same batch), "
+        "conservative or aggressive (Q-Prop's per-sample η: BIASED, for comparison only)"
+    ),
     "estimator": "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it",
     "n_steps": "env steps per env per update (rollout length)",
     "batch_size": "minibatch size",
@@ -286,7 +289,7 @@ KEY_HELP = {
     "reset_each_episode": "forget the bandit statistics at every episode start",
     "controlled": "hyper-parameters the controller sets",
     "perturb": "factors a PBT member's hyper-parameters are multiplied by",
-    "k": "model-rollout horizon of the MBMF control variate (0 = model-free)",
+    "k": "model-rollout horizon of the MBMF control variate (0 = model-free; null = ceil(2/(1-γλ)) ≤ k_max)",
     "eta": "control-variate scale η (eta_mode fixed)",
     "cut_at_terminations": "stop model rollouts at predicted terminations",
     "model_ensemble_size": "dynamics models in the ensemble",

@@ -311,3 +311,64 @@ def train_dynamics(
         optimizer.step()
         losses.append(loss.item())
     return float(np.mean(losses)) if losses else float("nan")
+
+
+def _held_out_loss(model: EnsembleDynamics, w: Windows) -> float:
+    with torch.no_grad():
+        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+    return loss.item()
+
+
+def train_dynamics_early_stopping(
+    model: EnsembleDynamics,
+    optimizer: torch.optim.Optimizer,
+    replay: TransitionReplay,
+    *,
+    max_steps: int,
+    batch_size: int,
+    horizon: int,
+    holdout: float,
+    patience: int,
+    eval_every: int,
+    max_holdout_windows: int = 512,
+) -> tuple[float, int]:
+    """Train on all but the most recent ``holdout`` fraction of the replay's time steps; every
+    ``eval_every`` Adam steps measure the loss on windows of the held-out slice, stop after ``patience``
+    checks without improvement and keep the best parameters. Returns (best held-out loss, steps run).
+
+    The held-out slice is the most recent data — the closest to the next batch, whose error the
+    control variate's gate reads. Windows never straddle the split (each side is cut on its own). At most
+    ``max_holdout_windows`` held-out windows: a check should cost about two training steps, not more.
+    """
+    fit_normalizers(model, replay)
+    data = replay._concat()
+    T = data["obs"].shape[0]
+    n_hold = max(1, min(T - 1, round(T * holdout)))
+    train = {k: v[: T - n_hold] for k, v in data.items()}
+    held = {k: v[T - n_hold :] for k, v in data.items()}
+    gen = torch.Generator().manual_seed(T)  # reproducible held-out subsample
+    n_windows = (n_hold - min(horizon, n_hold) + 1) * held["obs"].shape[1]
+    held_w = cut_windows(held, min(max_holdout_windows, n_windows), horizon, gen)
+    best = _held_out_loss(model, held_w)
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bad, steps = 0, 0
+    while steps < max_steps:
+        w = cut_windows(train, batch_size, horizon, None)
+        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"dynamics model loss became {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        if steps % eval_every == 0 or steps == max_steps:
+            current = _held_out_loss(model, held_w)
+            if current < best:
+                best, bad = current, 0
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    model.load_state_dict(best_state)
+    return best, steps

@@ -233,3 +233,41 @@ def test_plot_draws_runs_grouped_by_algo_and_env(sweep: Path, tmp_path: Path) ->
 def test_plot_of_a_non_run_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plot", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) -> None:
+    """Per-algo seed counts; a run whose folder is gone but whose committed summary exists counts as
+    finished and is summarised from it (a resumed sweep on a fresh clone)."""
+    from rlcv.bench.learn import LearnSpec, parse_seeds_per_algo, plan, summarise
+    from rlcv.errors import RlcvError
+
+    spec = LearnSpec(
+        algos=["ppo", "trpo"],
+        envs=["Hopper-v5"],
+        seeds=5,
+        seeds_per_algo=parse_seeds_per_algo(["trpo=2"]),
+        steps=100,
+        out=str(tmp_path),
+    )
+    jobs = plan(spec)
+    assert [(j.algo, j.seed) for j in jobs] == [
+        ("ppo", 0), ("trpo", 0), ("ppo", 1), ("trpo", 1), ("ppo", 2), ("ppo", 3), ("ppo", 4)
+    ]  # fmt: skip
+    assert jobs[1].summary == tmp_path / "summaries" / "trpo" / "Hopper-v5" / "s0.json"
+    assert "--seeds-per-algo trpo=2" in spec.command()
+    jobs[1].summary.parent.mkdir(parents=True)
+    jobs[1].summary.write_text(
+        json.dumps(
+            {
+                "train_args": [],
+                "eval": {"steps": [50, 100], "return_mean": [3.0, 7.0], "return_std": [1.0, 2.0]},
+                "final": {"time_elapsed": 9.0, "fps": 11.0},
+            }
+        )
+    )
+    assert jobs[1].is_finished() and not jobs[0].is_finished()
+    result = summarise(spec, jobs, [])
+    trpo = result["results"]["Hopper-v5"]["algos"]["trpo"]
+    assert trpo["final_per_seed"] == {0: 7.0} and trpo["fps_median"] == 11.0
+    with pytest.raises(RlcvError, match="ALGO=N"):
+        parse_seeds_per_algo(["trpo"])

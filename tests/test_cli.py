@@ -469,7 +469,7 @@ def test_config_command_lists_every_key_with_type_default_and_meaning(capsys) ->
     assert main(["config", "--algo", "mbmf-ppo", "--env", "rlcv/LQR-v0", "--set", "k=5"]) == 0
     out = capsys.readouterr().out
     lines = {line.split(":")[0]: line for line in out.splitlines() if not line.startswith("#")}
-    assert lines["k"].startswith("k: 5") and "# int, default 3: model-rollout horizon" in lines["k"]
+    assert lines["k"].startswith("k: 5") and "# int | None, default None: imagined steps" in lines["k"]
     assert "# float: Adam step size" in lines["learning_rate"]
     assert {"eta", "model_lr", "n_envs", "estimator", "hidden_sizes"} <= set(lines)
     body = yaml.safe_load(out)  # the output is a valid --config file

@@ -112,7 +112,15 @@ def test_mbmf_model_learns_only_after_the_update_and_its_state_round_trips() -> 
     torch.manual_seed(0)
     config = build_config(
         PPOConfig,
-        {"estimator": "mbmf", "n_steps": 64, "batch_size": 32, "n_epochs": 1, "model_train_steps": 3},
+        {
+            "estimator": "mbmf",
+            "n_steps": 64,
+            "batch_size": 32,
+            "n_epochs": 1,
+            "model_train_steps": 3,
+            "eta_mode": "fixed",
+            "trust_gate": False,
+        },
     )
     agent = PPO(**_spaces(), config=config)
     assert agent.metric_names == (*PPO.own_metrics, *MBMF_METRICS)

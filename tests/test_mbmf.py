@@ -28,6 +28,8 @@ from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.value import ValueFunction
 
 LQR_KWARGS = {"state_dim": 4, "action_dim": 2, "horizon": 30}
+# The v1 estimator (k-step C, one fixed η, no trust gate): the behaviour these tests pin down.
+V1 = {"cv_form": "kstep", "eta_mode": "fixed", "trust_gate": False}
 
 
 def _batch(env_id: str, policy, n_steps: int, n_envs: int = 2, seed: int = 0, **env_kwargs):
@@ -59,7 +61,7 @@ def _bind(agent, env_id: str) -> None:
 
 
 def _mbmf(k: int, model: object, gamma: float = 0.9) -> MBMFControlVariate:
-    return MBMFControlVariate(MBMFSettings(k=k), gamma=gamma, gae_lambda=1.0, model=model)  # type: ignore[arg-type]
+    return MBMFControlVariate(MBMFSettings(k=k, **V1), gamma=gamma, gae_lambda=1.0, model=model)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- k = 0 is the baseline
@@ -79,7 +81,7 @@ def test_k0_estimator_equals_state_baseline_exactly() -> None:
     a = baseline.prepare(batch, policy=base.policy, value_fn=base.value_fn)
     b = mbmf.prepare(batch, policy=base.policy, value_fn=base.value_fn)
     assert torch.equal(a.advantages, b.advantages) and torch.equal(a.returns, b.returns)
-    loss = b.pathwise_loss(torch.arange(10), base.policy)
+    loss = b.pathwise_loss(torch.arange(10), base.policy, None)
     grads = torch.autograd.grad(loss, list(base.policy.parameters()), allow_unused=True)
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
 
@@ -148,7 +150,7 @@ def test_k3_changes_the_update() -> None:
             batch_size=32,
             n_epochs=1,
             estimator="mbmf",
-            estimator_settings=MBMFSettings(k=3, model_train_steps=5),
+            estimator_settings=MBMFSettings(k=3, model_train_steps=5, **V1),
         ),
     )
     _bind(mb, "InvertedPendulum-v5")
@@ -321,7 +323,8 @@ def test_gradcheck_cli_json(tmp_path, capsys) -> None:
         printed.keys()
     )
     assert main(["bench", "gradcheck-report", "--dir", str(tmp_path)]) == 0
-    assert "| 3 | exact | correct | True | 200 × 5 |" in (tmp_path / "table.md").read_text()
+    row = "| 3 | exact | correct | 1.0 / 1.0 | lambda | fixed | – | exact gradient | True | 200 × 5 |"
+    assert row in (tmp_path / "table.md").read_text()
 
 
 # ---------------------------------------------------------------------------- the model
@@ -397,6 +400,9 @@ def test_mbmf_ppo_trains_resumes_and_logs_model_error(tmp_path, monkeypatch) -> 
         "model_train_steps=5",
         "model_hidden_sizes=[32,32]",
         "model_ensemble_size=2",
+        "cv_form=kstep",
+        "eta_mode=fixed",
+        "trust_gate=false",
         "--no-progress",
     ]
     assert (
@@ -441,6 +447,7 @@ def test_mbmf_trpo_with_exact_model_on_lqr(tmp_path, monkeypatch) -> None:
             "n_steps=256",
             "model=exact",
             "k=3",
+            "eta_mode=fixed",
             "n_critic_updates=2",
             "--no-progress",
         ]

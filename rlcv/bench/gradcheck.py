@@ -16,6 +16,16 @@ Tests (:func:`rlcv.bench.variance_stats.bias_tests`), each at level ``alpha``:
 ``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
 otherwise they have no power.
 
+*γ < 1 or λ < 1* (``--gamma``, ``--gae-lambda``). GAE with λ < 1 and a learned critic is itself a
+biased estimate of ∇J, so the reference is what PPO really estimates: the mean of the k = 0 GAE
+surrogate gradient. The check is *paired*: on every batch the k = 0 estimator's gradient ĝ_0 is
+computed beside ĝ, and the tests ask whether E[ĝ − ĝ_0] = 0 (the projection test projects on the
+exact discounted gradient's direction, which is independent of the data). This covers the λ-matched
+CV (``--cv-form lambda``), the split η (``--eta-mode split``: (η_a, η_τ) fitted on an independent
+batch, then frozen) and PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term at
+θ = θ_old (``--clip-range ε > 0``; at θ_old every ratio is 1, so this checks that the trust-region
+code path leaves the estimate unchanged there).
+
 ``--estimator`` names any registered estimator (``rlcv.estimators.ESTIMATORS``) that offers what
 the check needs: ``prepare`` from a batch, a policy and a critic (``gae``, ``mbmf``). Settings it
 has among ``k``, ``eta``, ``eta_mode``, ``cut_at_terminations`` come from the flags; a model-based
@@ -38,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
     import gymnasium as gym
+    import numpy as np
     import torch
 
     from rlcv.dynamics import DynamicsModel, EnsembleDynamics
@@ -77,6 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="broken = pathwise term dropped (biased; the test must reject it)",
     )
     grad.add_argument("--eta", type=float, default=1.0)
+    grad.add_argument("--gamma", type=float, default=1.0, help="discount (< 1: paired k = 0 reference)")
+    grad.add_argument("--gae-lambda", type=float, default=1.0, help="GAE λ (< 1: paired k = 0 reference)")
+    grad.add_argument("--cv-form", choices=["lambda", "kstep"], default="lambda")
+    grad.add_argument(
+        "--eta-mode",
+        choices=["fixed", "split"],
+        default="fixed",
+        help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen",
+    )
+    grad.add_argument(
+        "--clip-range",
+        type=float,
+        default=0.0,
+        help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
+    )
     grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
     grad.add_argument(
         "--no-cut-at-terminations",
@@ -158,7 +184,7 @@ def collect(
     return batch
 
 
-def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> ValueFunction:
+def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300, gamma: float = 1.0) -> ValueFunction:
     """A critic fitted to Monte-Carlo returns of an independent batch (any b(s) keeps the estimate
     unbiased)."""
 
@@ -170,7 +196,7 @@ def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300) -> Value
     value_fn = ValueFunction(batch.obs.shape[-1], hidden_sizes=hidden)
     zeros = torch.zeros_like(batch.rewards)
     _, returns = compute_gae(
-        batch.rewards, zeros, zeros, batch.terminated, batch.truncated, gamma=1.0, gae_lambda=1.0
+        batch.rewards, zeros, zeros, batch.terminated, batch.truncated, gamma=gamma, gae_lambda=1.0
     )
     obs, target = batch.obs.reshape(-1, batch.obs.shape[-1]), returns.reshape(-1)
     opt = torch.optim.Adam(value_fn.parameters(), lr=3e-3)
@@ -211,9 +237,18 @@ def fit_model(
 
 
 def make_estimator(
-    name: str, env: gym.Env, *, k: int, eta: float, cut_at_terminations: bool
+    name: str,
+    env: gym.Env,
+    *,
+    k: int,
+    eta: float,
+    cut_at_terminations: bool,
+    gamma: float = 1.0,
+    gae_lambda: float = 1.0,
+    cv_form: str = "lambda",
+    eta_mode: str = "fixed",
 ) -> GradientEstimator:
-    """Estimator ``name`` for the check: γ = 1, λ = 1, no advantage normalisation, fixed η."""
+    """Estimator ``name`` for the check: no advantage normalisation, no trust gate, fixed or split η."""
     from rlcv.config import field_names
     from rlcv.errors import RlcvError, did_you_mean
     from rlcv.estimators import ESTIMATORS, estimator_class
@@ -223,7 +258,14 @@ def make_estimator(
         raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
     cls = estimator_class(name)
     # A model-based estimator gets its model from the check (use_model), so it builds none itself.
-    given = {"k": k, "eta": eta, "eta_mode": "fixed", "cut_at_terminations": cut_at_terminations}
+    given = {
+        "k": k,
+        "eta": eta,
+        "eta_mode": eta_mode,
+        "cv_form": cv_form,
+        "trust_gate": False,
+        "cut_at_terminations": cut_at_terminations,
+    }
     given["model"] = "exact"
     names = field_names(cls.settings_cls)
     settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
@@ -231,11 +273,49 @@ def make_estimator(
         observation_space=env.observation_space,
         action_space=env.action_space,
         algo=f"gradcheck --estimator {name}",
-        gamma=1.0,
-        gae_lambda=1.0,
+        gamma=gamma,
+        gae_lambda=gae_lambda,
         normalize_advantage=False,
     )
     return cls.from_setup(settings, setup)
+
+
+def surrogate_gradients(
+    terms: Any,
+    policy: GaussianPolicy,
+    batch: RolloutBatch,
+    estimates: int,
+    episodes: int,
+    clip_range: float,
+) -> np.ndarray:
+    """Per estimate m (its own ``episodes`` envs), the gradient at θ_old of the surrogate the agent
+    optimises: mean ρ Â − pathwise (TRPO's), or PPO's mean min(ρ Â, clip(ρ, 1 ± ε) Â) with the
+    pathwise term weighted by ρ · 1[|ρ − 1| ≤ ε] when ``clip_range`` > 0. [estimates, d]."""
+    import numpy as np
+    import torch
+
+    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+    actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
+    old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
+    # Sample (t, n) sits at flat index t·N + n; estimate m owns envs m·E .. (m+1)·E − 1.
+    env_of_sample = torch.arange(obs.shape[0]) % batch.n_envs
+    linear = linear_layer(policy)
+    params = [linear.weight, linear.bias, policy.log_std]
+    grads = np.zeros((estimates, sum(p.numel() for p in params)))
+    for m in range(estimates):
+        idx = torch.nonzero((env_of_sample // episodes) == m).squeeze(1)
+        ratio = (policy.log_prob(obs[idx], actions[idx]) - old_log_probs[idx]).exp()
+        adv = terms.advantages[idx]
+        weights = None
+        if clip_range > 0:
+            surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip_range, 1 + clip_range) * adv).mean()
+            weights = ratio.detach() * ((ratio.detach() - 1).abs() <= clip_range)
+        else:
+            surrogate = (ratio * adv).mean()
+        if terms.pathwise_loss is not None:
+            surrogate = surrogate - terms.pathwise_loss(idx, policy, weights)
+        grads[m] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, params)]).numpy()
+    return grads
 
 
 def run_gradcheck(
@@ -253,6 +333,11 @@ def run_gradcheck(
     seed: int = 0,
     model_steps: int = 1500,
     cut_at_terminations: bool = True,
+    gamma: float = 1.0,
+    gae_lambda: float = 1.0,
+    cv_form: str = "lambda",
+    eta_mode: str = "fixed",
+    clip_range: float = 0.0,
 ) -> dict[str, Any]:
     import gymnasium as gym
     import numpy as np
@@ -268,13 +353,28 @@ def run_gradcheck(
     lqr: Any = env.unwrapped  # an LQREnv: its horizon is fixed
     horizon = lqr.horizon
     policy = linear_policy(env, seed)
+    paired = gamma < 1.0 or gae_lambda < 1.0  # reference: the k = 0 GAE gradient on the same batches
 
     # Critic and learned model are fitted on data disjoint from the evaluation batches.
     train_batch = collect(env_id, env_kwargs, policy, 200, seed + 1)
-    value_fn = fit_value(train_batch, hidden=[32, 32])
+    value_fn = fit_value(train_batch, hidden=[32, 32], gamma=gamma)
+
     # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
     # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-    est = make_estimator(estimator, env, k=k, eta=eta, cut_at_terminations=cut_at_terminations)
+    def build(k_: int) -> GradientEstimator:
+        return make_estimator(
+            estimator,
+            env,
+            k=k_,
+            eta=eta,
+            cut_at_terminations=cut_at_terminations,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            cv_form=cv_form,
+            eta_mode=eta_mode,
+        )
+
+    est = build(k)
     if hasattr(est, "use_model"):
         dynamics: DynamicsModel
         if model == "exact":
@@ -285,44 +385,53 @@ def run_gradcheck(
         else:
             raise ValueError("model must be 'exact' or 'learned'")
         est.use_model(dynamics)
+    if eta_mode == "split" and hasattr(est, "update_split_eta"):
+        # (η_a, η_τ) from an independent batch, then frozen: the evaluation batches never shape them.
+        est.prepare(collect(env_id, env_kwargs, policy, 200, seed + 3), policy=policy, value_fn=value_fn)
+        est.update_split_eta = False
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
     terms = est.prepare(batch, policy=policy, value_fn=value_fn)
     if variant == "broken":
         terms = dataclasses.replace(terms, pathwise_loss=None)
-    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-    actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
-    old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
-    # Sample (t, n) sits at flat index t·N + n; estimate m owns envs m·E .. (m+1)·E − 1.
-    env_of_sample = torch.arange(obs.shape[0]) % batch.n_envs
+    grads = surrogate_gradients(terms, policy, batch, estimates, episodes, clip_range)
     linear = linear_layer(policy)
     params = [linear.weight, linear.bias, policy.log_std]
-    grads = np.zeros((estimates, sum(p.numel() for p in params)))
-    for m in range(estimates):
-        idx = torch.nonzero((env_of_sample // episodes) == m).squeeze(1)
-        ratio = (policy.log_prob(obs[idx], actions[idx]) - old_log_probs[idx]).exp()
-        surrogate = (ratio * terms.advantages[idx]).mean()
-        if terms.pathwise_loss is not None:
-            surrogate = surrogate - terms.pathwise_loss(idx, policy)
-        grads[m] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, params)]).numpy()
-
-    exact = exact_policy_gradient(env, params[0].detach(), params[1].detach(), params[2].detach(), gamma=1.0)
-    truth = torch.cat([exact["K"].reshape(-1), exact["k0"].reshape(-1), exact["log_std"].reshape(-1)]).numpy()
+    exact = exact_policy_gradient(
+        env, params[0].detach(), params[1].detach(), params[2].detach(), gamma=gamma
+    )
+    exact_vec = torch.cat(
+        [exact["K"].reshape(-1), exact["k0"].reshape(-1), exact["log_std"].reshape(-1)]
+    ).numpy()
     scaled = grads * horizon  # per-sample mean -> per-episode sum
-    mean, se = scaled.mean(0), scaled.std(0, ddof=1) / math.sqrt(estimates)
+    if paired:
+        base_terms = build(0).prepare(batch, policy=policy, value_fn=value_fn)
+        base = surrogate_gradients(base_terms, policy, batch, estimates, episodes, 0.0) * horizon
+        samples, truth, reference = scaled - base, np.zeros_like(exact_vec), base.mean(0)
+        tests = bias_tests(samples, truth, alpha=alpha, direction=exact_vec)
+    else:
+        samples, truth, reference = scaled, exact_vec, exact_vec
+        tests = bias_tests(samples, truth, alpha=alpha)
+    mean, se = samples.mean(0), samples.std(0, ddof=1) / math.sqrt(estimates)
     z = (mean - truth) / se
     threshold = statistics.NormalDist().inv_cdf(1 - alpha / (2 * len(truth)))
     max_abs_z = float(np.abs(z).max())
-    tests = bias_tests(scaled, truth, alpha=alpha)
     cov_trace = float(scaled.var(0, ddof=1).sum())
-    return {
+    out = {
         "env": env_id,
         "env_kwargs": env_kwargs,
         "estimator": estimator,
-        "k": k,
+        "k": getattr(est, "k", k),
         "model": model,
         "variant": variant,
         "eta": eta,
+        "eta_mode": eta_mode,
+        "split_eta": list(getattr(est, "split_eta", ())) if eta_mode == "split" else None,
+        "gamma": gamma,
+        "gae_lambda": gae_lambda,
+        "cv_form": cv_form,
+        "clip_range": clip_range,
+        "reference": "paired k = 0 GAE gradient" if paired else "exact gradient",
         "cut_at_terminations": cut_at_terminations,
         "estimates": estimates,
         "episodes_per_estimate": episodes,
@@ -330,7 +439,7 @@ def run_gradcheck(
         "z_threshold": threshold,
         "max_abs_z": max_abs_z,
         "z": z.tolist(),
-        "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(truth)),
+        "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(reference)),
         "passed": bool(max_abs_z < threshold),
         "chi2": tests.chi2_stat,
         "chi2_df": tests.chi2_df,
@@ -341,10 +450,14 @@ def run_gradcheck(
         "proj_p": tests.proj_p,
         "passed_projection": not tests.rejected["projection"],
         "trace_cov": cov_trace,
-        "rel_trace_cov": cov_trace / float(truth @ truth),
-        "exact_gradient": truth.tolist(),
-        "mean_estimate": mean.tolist(),
+        "rel_trace_cov": cov_trace / float(reference @ reference),
+        "exact_gradient": exact_vec.tolist(),
+        "mean_estimate": scaled.mean(0).tolist(),
     }
+    if paired:
+        out["trace_cov_k0"] = float(base.var(0, ddof=1).sum())
+        out["trace_ratio_vs_k0"] = cov_trace / out["trace_cov_k0"]
+    return out
 
 
 def main(args: Any) -> dict[str, Any]:
@@ -361,6 +474,11 @@ def main(args: Any) -> dict[str, Any]:
         alpha=args.alpha,
         seed=args.seed,
         cut_at_terminations=not args.no_cut_at_terminations,
+        gamma=getattr(args, "gamma", 1.0),
+        gae_lambda=getattr(args, "gae_lambda", 1.0),
+        cv_form=getattr(args, "cv_form", "lambda"),
+        eta_mode=getattr(args, "eta_mode", "fixed"),
+        clip_range=getattr(args, "clip_range", 0.0),
     )
     text = json.dumps(result, indent=2)
     if args.json:
@@ -394,18 +512,33 @@ def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
     results = sorted(
         (json.loads(p.read_text()) for p in Path(directory).glob("*.json")),
-        key=lambda r: (r["variant"], r["model"], r["k"], r.get("cut_at_terminations", True)),
+        key=lambda r: (
+            r.get("gamma", 1.0) < 1 or r.get("gae_lambda", 1.0) < 1,
+            r["variant"],
+            r["model"],
+            r["k"],
+            r.get("cut_at_terminations", True),
+            r.get("eta_mode", "fixed"),
+            r.get("clip_range", 0.0),
+        ),
     )
     lines = [
         (
-            "| k | model | variant | cut at terminations | estimates × episodes | max abs z | threshold "
-            "| rel error | rel tr Cov | passed | χ² p | passed χ² | proj. z | passed proj. |"
+            "| k | model | variant | γ / λ | CV form | η | PPO clip | reference | cut at terminations "
+            "| estimates × episodes | max abs z | threshold | rel error | rel tr Cov | passed | χ² p "
+            "| passed χ² | proj. z | passed proj. |"
         ),
-        "|---:|---|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|",
+        "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|",
     ]
     for r in results:
+        eta = r.get("eta_mode", "fixed")
+        if eta == "split" and r.get("split_eta"):
+            eta = f"split ({r['split_eta'][0]:.2f}, {r['split_eta'][1]:.2f})"
         lines.append(
-            f"| {r['k']} | {r['model']} | {r['variant']} | {r.get('cut_at_terminations', True)} | "
+            f"| {r['k']} | {r['model']} | {r['variant']} | "
+            f"{r.get('gamma', 1.0)} / {r.get('gae_lambda', 1.0)} | "
+            f"{r.get('cv_form', 'kstep')} | {eta} | {r.get('clip_range', 0.0) or '–'} | "
+            f"{r.get('reference', 'exact gradient')} | {r.get('cut_at_terminations', True)} | "
             f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | "
             f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} | "
             f"{r.get('chi2_p', math.nan):.2g} | {r.get('passed_chi2', '–')} | "

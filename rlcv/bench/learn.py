@@ -8,6 +8,11 @@ so that an interrupted sweep still holds comparable algorithms.
 Runs are launched by :mod:`rlcv.bench.runs`: a re-invocation skips finished runs, restarts
 unfinished ones (the old folder kept as ``sSEED.incomplete``), and refuses finished runs made with
 other train arguments (``sSEED.args.json``) instead of silently mixing them into the results.
+Each finished run also leaves a small summary, ``OUT/summaries/ALGO/ENV/sSEED.json`` (eval curve,
+last metrics row, train arguments), written the moment it ends and meant to be committed: a sweep
+resumes from the summaries alone, and the report is rebuilt from them when the run folders
+(``OUT/runs``, not committed) are gone. ``--seeds-per-algo ALGO=N`` gives an algo its own number of
+seeds (default ``--seeds``).
 
 Evaluation protocol, identical for every algorithm: ``--eval-freq`` env steps between
 deterministic evaluations of ``--eval-episodes`` episodes (the ``eval_return_mean`` rows of
@@ -49,6 +54,7 @@ class LearnSpec:
     algos: list[str]
     envs: list[str]
     seeds: int
+    seeds_per_algo: dict[str, int] = field(default_factory=dict)
     steps: int
     steps_per_env: dict[str, int] = field(default_factory=dict)
     eval_freq: int | None = None  # None: steps // 20 per env, so every env gets ~20 curve points
@@ -59,6 +65,9 @@ class LearnSpec:
     out: str = "results/learn"
     overrides: list[str] = field(default_factory=list)  # "key=value" or "ALGO:key=value"
     reference: str = REFERENCE_ALGO
+
+    def algo_seeds(self, algo: str) -> int:
+        return self.seeds_per_algo.get(algo, self.seeds)
 
     def env_steps(self, env: str) -> int:
         return self.steps_per_env.get(env, self.steps)
@@ -84,6 +93,8 @@ class LearnSpec:
             "--steps",
             str(self.steps),
         ]
+        if self.seeds_per_algo:
+            argv += ["--seeds-per-algo", *(f"{a}={n}" for a, n in self.seeds_per_algo.items())]
         if self.steps_per_env:
             argv += ["--steps-per-env", *(f"{e}={n}" for e, n in self.steps_per_env.items())]
         if self.eval_freq is not None:
@@ -112,11 +123,32 @@ class Job:
     def name(self) -> str:
         return f"{self.algo}/{self.env}/s{self.seed}"
 
+    @property
+    def summary(self) -> Path:
+        """OUT/summaries/ALGO/ENV/sSEED.json (the run folder is OUT/runs/ALGO/ENV/sSEED)."""
+        out = self.run_dir.parents[3]
+        return out / "summaries" / self.run_dir.relative_to(out / "runs").with_suffix(".json")
+
     def run_job(self, spec: LearnSpec) -> runs.RunJob:
-        return runs.RunJob(self.name, self.run_dir, train_args(spec, self), self.steps)
+        return runs.RunJob(self.name, self.run_dir, train_args(spec, self), self.steps, summary=self.summary)
 
     def is_finished(self) -> bool:
-        return RunDir(self.run_dir).is_finished(self.steps)
+        return RunDir(self.run_dir).is_finished(self.steps) or self.summary.is_file()
+
+    def record(self) -> tuple[plotting.SeedCurve, dict[str, float | None], dict[str, Any]]:
+        """(eval curve, last metrics row, eval std per step) from the run folder, else its summary."""
+        if RunDir(self.run_dir).is_finished(self.steps):
+            run = RunDir(self.run_dir)
+            curve = plotting.read_metric(run.metrics, "eval_return_mean")
+            stds = plotting.read_metric(run.metrics, "eval_return_std")
+            last = {k: runs._number(v) for k, v in run.metrics_rows()[-1].items()}
+            return curve, last, dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
+        summary = runs.read_summary(self.summary)
+        ev = summary["eval"]
+        curve = plotting.SeedCurve(
+            steps=np.asarray(ev["steps"], dtype=int), values=np.asarray(ev["return_mean"], dtype=float)
+        )
+        return curve, summary["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
 
 
 # -- the sweep ------------------------------------------------------------------------------------
@@ -176,10 +208,21 @@ def plan(spec: LearnSpec) -> list[Job]:
     runs = Path(spec.out) / "runs"
     return [
         Job(algo=a, env=e, seed=s, steps=spec.env_steps(e), run_dir=runs / a / e.replace("/", "-") / f"s{s}")
-        for s in range(spec.seeds)
+        for s in range(max(spec.algo_seeds(a) for a in spec.algos))
         for e in spec.envs
         for a in spec.algos
+        if s < spec.algo_seeds(a)
     ]
+
+
+def parse_seeds_per_algo(pairs: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pair in pairs:
+        algo, sep, value = pair.rpartition("=")
+        if not sep or not algo or not value.isdigit() or int(value) < 1:
+            raise RlcvError(f"--seeds-per-algo expects ALGO=N (N >= 1), got '{pair}' (e.g. ppo=5).")
+        out[algo] = int(value)
+    return out
 
 
 def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -212,6 +255,11 @@ def _validate(spec: LearnSpec) -> None:
             raise RlcvError(
                 f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}."
             )
+    for algo in spec.seeds_per_algo:
+        if algo not in spec.algos:
+            raise RlcvError(
+                f"--seeds-per-algo names '{algo}', which is not in --algos.{did_you_mean(algo, spec.algos)}"
+            )
     for env in spec.steps_per_env:
         if env not in spec.envs:
             raise RlcvError(
@@ -241,6 +289,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
     learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
     learn.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    learn.add_argument(
+        "--seeds-per-algo", nargs="+", default=[], metavar="ALGO=N", help="per-algo --seeds (e.g. trpo=3)"
+    )
     learn.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
     learn.add_argument("--steps-per-env", nargs="+", default=[], metavar="ENV=N", help="per-env --steps")
     learn.add_argument("--eval-freq", type=int, help="env steps between evaluations (default: steps/20)")
@@ -263,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
             algos=args.algos,
             envs=args.envs,
             seeds=args.seeds,
+            seeds_per_algo=parse_seeds_per_algo(args.seeds_per_algo),
             steps=args.steps,
             steps_per_env=parse_steps_per_env(args.steps_per_env),
             eval_freq=args.eval_freq,
@@ -292,10 +344,7 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
             for job in jobs:
                 if job.env != env or job.algo != algo or not job.is_finished():
                     continue
-                run = RunDir(job.run_dir)
-                curve = plotting.read_metric(run.metrics, "eval_return_mean")
-                stds = plotting.read_metric(run.metrics, "eval_return_std")
-                std_at = dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
+                curve, last, std_at = job.record()
                 evaluations += [
                     {
                         "algo": algo,
@@ -307,9 +356,8 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
                     }
                     for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
                 ]
-                last = run.metrics_rows()[-1]
-                walls.append(float(last["time_elapsed"]))
-                fps.append(float(last["fps"]))
+                walls.append(float(last.get("time_elapsed") or "nan"))
+                fps.append(float(last.get("fps") or "nan"))
                 if len(curve.steps):
                     seeds.append(job.seed)
                     finals.append(float(curve.values[-1]))

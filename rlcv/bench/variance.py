@@ -33,6 +33,12 @@ Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats
   ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model
   error, 1 − ``ceiling`` is what the structure allows at all.
 
+*Version 2 of the estimator* (``--cv-form lambda``, ``--eta-modes split``): the split (η_a, η_τ) of
+evaluation batch i are the least-squares fit on batch i − 1 (cyclically; batches are independent, so
+as in training η never sees the batch it is applied to), and the trust gate reads the model's k-step
+error on the reference batches (independent of the evaluation batches). The ceiling of a split row is
+the fitted-η ceiling of its D kind.
+
 ``--estimator`` (default ``mbmf``) names a registered estimator; the k / η sweep applies to the
 settings it has (an estimator without ``k`` gives one row), and a model-based estimator (one with
 ``use_model``) gets the model of step 1.
@@ -92,7 +98,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
     var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
     var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
-    var.add_argument("--eta-modes", nargs="+", default=["fixed", "fitted"])
+    var.add_argument(
+        "--eta-modes",
+        nargs="+",
+        default=["fixed", "fitted"],
+        help="fixed | fitted (same batch) | split (η_a, η_τ fitted on the previous batch)",
+    )
+    var.add_argument(
+        "--cv-form",
+        choices=["kstep", "lambda"],
+        default="kstep",
+        help="kstep: D = C − V (γ^i); lambda: D = Σ (γλ)^i δ̂ (the v2 default of the estimator)",
+    )
+    var.add_argument(
+        "--no-trust-gate", action="store_true", help="v2 rows without the model-error gate (gate = 1)"
+    )
     var.add_argument(
         "--variant",
         choices=["correct", "broken"],
@@ -191,7 +211,7 @@ def policy_gradients(
     def pathwise(rows: torch.Tensor) -> np.ndarray:
         if terms.pathwise_loss is None:
             return np.zeros_like(g_score)
-        return _flat_grad(-terms.pathwise_loss(rows, policy), params)
+        return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
 
     g_path = pathwise(torch.arange(n))
     g_mb_path = pathwise(idx)
@@ -262,9 +282,17 @@ def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: 
     return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
 
 
-def make_estimator(name: str, session: Trainer, model: Any, k: int, eta_mode: str) -> GradientEstimator:
+def make_estimator(
+    name: str,
+    session: Trainer,
+    model: Any,
+    k: int,
+    eta_mode: str,
+    cv_form: str = "kstep",
+    trust_gate: bool = False,
+) -> GradientEstimator:
     """Estimator ``name`` with the run's γ and λ, no advantage normalisation, η = 1 and ``k`` / ``eta_mode``
-    where its settings have them; bound to the run's (frozen) normalisers."""
+    / ``cv_form`` / ``trust_gate`` where its settings have them; bound to the run's (frozen) normalisers."""
     from rlcv.config import field_names
     from rlcv.env_hooks import BindContext
     from rlcv.errors import did_you_mean
@@ -276,7 +304,14 @@ def make_estimator(name: str, session: Trainer, model: Any, k: int, eta_mode: st
     cls = estimator_class(name)
     cfg = session.config
     # model "exact": a model-based estimator builds no model of its own; it gets ``model`` instead.
-    given = {"k": k, "eta": 1.0, "eta_mode": eta_mode, "model": "exact"}
+    given = {
+        "k": k,
+        "eta": 1.0,
+        "eta_mode": eta_mode,
+        "model": "exact",
+        "cv_form": cv_form,
+        "trust_gate": trust_gate,
+    }
     names = field_names(cls.settings_cls)
     settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
     setup = EstimatorSetup(
@@ -336,15 +371,20 @@ def estimator_rows(
     rows, grams, cv_ratios = [], [], []
     for k, eta_mode in settings:
         est = make(k, eta_mode)
+        if getattr(est, "update_split_eta", False) and eta_mode == "split":
+            # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
+            est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=session.agent.value_fn)
         consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
         score_sq = path_sq = 0.0
         score_sum, path_sum = np.zeros(d), np.zeros(d)
         vsq, vsq_mb, cvr = np.empty(m), np.empty(m), np.empty(m)
+        eta_a, eta_tau = np.zeros(m), np.zeros(m)
         for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
             g = policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken)
             consumed[i], raw[i], mini[i] = g.consumed, g.raw, g.minibatch
             vsq[i], vsq_mb[i] = g.value_sq, g.value_sq_mb
             cvr[i] = g.stats.get("cv_score_var_ratio", 1.0)
+            eta_a[i], eta_tau[i] = g.stats.get("cv_eta_a", 0.0), g.stats.get("cv_eta_tau", 0.0)
             score_sum += g.score
             path_sum += g.path
             score_sq += float(g.score @ g.score)
@@ -375,6 +415,10 @@ def estimator_rows(
         row["score_trace_share"] = (score_sq - float(score_sum @ score_sum) / m) / (m - 1) / trace
         row["pathwise_trace_share"] = (path_sq - float(path_sum @ path_sum) / m) / (m - 1) / trace
         row["cv_score_var_ratio"] = float(cvr.mean())
+        row["cv_form"] = getattr(getattr(est, "settings", None), "cv_form", None)
+        row["gate"] = float(est.gate()) if hasattr(est, "gate") else 1.0
+        row["model_error_kstep"] = getattr(est, "last_error", None)  # the gate's input (reference batches)
+        row["eta_a_mean"], row["eta_tau_mean"] = float(np.mean(eta_a)), float(np.mean(eta_tau))
         rows.append(row)
         grams.append(kinds)
         cv_ratios.append(cvr)
@@ -409,12 +453,18 @@ def add_ratios_and_cis(
             row[f"trace_ratio{s}"] = row[f"trace_cov{s}"] / base
             row.setdefault("ci", {})[f"trace_ratio{s}"] = ci["trace_ratio"]
             row["ci"][f"rel_trace_cov{s}"] = ci["rel_trace_cov"]
+            # R_k / R_0 with its paired CI (infinite R_0: the ratio is undefined, NaN)
+            base_rel = rows[0][f"rel_trace_cov{s}"]
+            row[f"rel_ratio{s}"] = (
+                row[f"rel_trace_cov{s}"] / base_rel if math.isfinite(base_rel) else math.nan
+            )
+            row["ci"][f"rel_ratio{s}"] = ci["rel_ratio"]
             if kind in ("full", "minibatch"):
                 row[f"trace_ratio_mom{s}"] = trace_cov_mom(g[kind]) / base_mom
     for row, cvr in zip(rows, cv_ratios, strict=True):
         row["var_ratio_vs_k0"] = row["trace_ratio"]  # the headline number (denominator free)
         row["ci"]["cv_score_var_ratio"] = mean_ci(cvr)
-        mode = row["eta_mode"] if row["eta_mode"] in ("fixed", "fitted") else "fixed"
+        mode = {"fitted": "fitted", "split": "fitted"}.get(row["eta_mode"], "fixed")
         for kind in ("gamma", "lambda"):
             key = (row["k"], kind, mode)
             if key in ceiling:
@@ -440,6 +490,8 @@ def run_variance(
     model_steps: int = 3000,
     model_horizon: int = 3,
     eta_modes: list[str],
+    cv_form: str = "kstep",
+    trust_gate: bool = True,
     variant: str = "correct",
     bootstrap: int = 1000,
     alpha: float = 0.01,
@@ -508,16 +560,20 @@ def run_variance(
     t_model = time.perf_counter() - start
 
     def make(k: int, eta_mode: str) -> GradientEstimator:
-        return make_estimator(estimator, session, model, k, eta_mode)
+        est = make_estimator(estimator, session, model, k, eta_mode, cv_form, trust_gate and k > 0)
+        if hasattr(est, "last_error") and k > 0:
+            # The gate's input: the model's k-step error on batches independent of the evaluation ones.
+            est.last_error = model_errors(model, gate_batches, k)[f"model_error_{k}step"]
+        return est
 
     # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
     eval_batches = collect_batches(session, batches, steps)
     gen = torch.Generator().manual_seed(seed)
     minibatches = [torch.randperm(n_samples, generator=gen)[:minibatch_size] for _ in eval_batches]
+    ref_list = collect_batches(session, ref_batches, steps)
+    gate_batches = ref_list[:20]
     ref_est = make(0, "fixed")
-    ref_grads = np.array(
-        [policy_gradients(ref_est, b, session).raw for b in collect_batches(session, ref_batches, steps)]
-    )
+    ref_grads = np.array([policy_gradients(ref_est, b, session).raw for b in ref_list])
     t_collect = time.perf_counter() - start - t_model
 
     settings = [(0, eta_modes[0])] + [(k, mode) for mode in eta_modes for k in ks if k != 0]
@@ -535,7 +591,10 @@ def run_variance(
         alpha=alpha,
     )
     t_estimators = time.perf_counter() - t0
-    ceiling_modes = [mode for mode in eta_modes if mode in ("fixed", "fitted")] or ["fixed"]
+    ceiling_modes = sorted(
+        {"split": "fitted"}.get(m, m) for m in eta_modes if m in ("fixed", "fitted", "split")
+    )
+    ceiling_modes = ceiling_modes or ["fixed"]
     per_batch = [
         ceiling_ratios(
             b,
@@ -570,6 +629,10 @@ def run_variance(
         "fit_steps": fit_steps,
         "model_steps": model_steps,
         "model_horizon": model_horizon,
+        "cv_form": cv_form,
+        "trust_gate": trust_gate,
+        "gamma": cfg.gamma,
+        "gae_lambda": cfg.gae_lambda,
         "model_train_loss": model_loss,
         **model_errors(model, eval_batches, max(ks + [1])),
         "bias_z_threshold": rows[0]["bias_z_threshold"],
@@ -616,6 +679,16 @@ def _g(x: float) -> str:
     return "inf" if not math.isfinite(x) else f"{x:.2g}"
 
 
+def _eta_label(row: dict[str, Any]) -> str:
+    """η mode, with the CV form, the mean (η_a, η_τ) and the gate of v2 rows."""
+    if row["eta_mode"] != "split":
+        return str(row["eta_mode"])
+    return (
+        f"split {row.get('cv_form', '')} (η_a {row['eta_a_mean']:.2f}, η_τ {row['eta_tau_mean']:.2f}, "
+        f"gate {row['gate']:.2f})"
+    )
+
+
 def _ci(row: dict[str, Any], key: str) -> str:
     if key not in row:
         return "–"
@@ -636,7 +709,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     for res in results:
         for r in res["rows"]:
             lines.append(
-                f"| {res['env']} | {res['step']} | {r['k']} | {r['eta_mode']} | "
+                f"| {res['env']} | {res['step']} | {r['k']} | {_eta_label(r)} | "
                 f"{res.get('variant', 'correct')} | "
                 f"{_ci(r, 'trace_ratio')} | {_ci(r, 'trace_ratio_minibatch_clipped')} | "
                 f"{_g(r['trace_ratio_mom'])} | {_ci(r, 'rel_trace_cov')} | {r['cos_to_reference']:.2f} | "
@@ -662,6 +735,8 @@ def main(args: Any) -> dict[str, Any]:
         model_steps=args.model_steps,
         model_horizon=args.model_horizon,
         eta_modes=args.eta_modes,
+        cv_form=getattr(args, "cv_form", "kstep"),
+        trust_gate=not getattr(args, "no_trust_gate", False),
         variant=getattr(args, "variant", "correct"),
         bootstrap=getattr(args, "bootstrap", 1000),
         alpha=getattr(args, "alpha", 0.01),

@@ -93,17 +93,33 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> list[float]:
 def ratio_cis(
     grams: list[np.ndarray], base: int, weights: np.ndarray, level: float = 0.95
 ) -> list[dict[str, list[float]]]:
-    """Paired bootstrap CIs of t̂_k / t̂_base and of the bias-corrected R̂_k, for every Gram in ``grams``."""
+    """Paired bootstrap CIs of t̂_k / t̂_base, of the bias-corrected R̂_k and of R̂_k / R̂_base (one
+    resampling for all, so the last is a paired CI), for every Gram in ``grams``."""
     m = grams[0].shape[0]
     pieces = [weighted_trace_and_norm(g, weights) for g in grams]
     t0 = pieces[base][0]
+
+    def rel_of(t: np.ndarray, n: np.ndarray) -> np.ndarray:
+        corrected_n = n - t / m
+        return np.where(corrected_n > 0, t / np.where(corrected_n > 0, corrected_n, 1.0), np.inf)
+
+    rel0 = rel_of(*pieces[base])
     out = []
     for t, n in pieces:
-        corrected_n = n - t / m
-        rel = np.where(corrected_n > 0, t / np.where(corrected_n > 0, corrected_n, 1.0), np.inf)
+        rel = rel_of(t, n)
         with np.errstate(divide="ignore", invalid="ignore"):  # a resample of one repeated batch: t0 = 0
             ratio = np.where(t0 > 0, t / np.where(t0 > 0, t0, 1.0), np.inf)
-        out.append({"trace_ratio": percentile_ci(ratio, level), "rel_trace_cov": percentile_ci(rel, level)})
+            rel_ratio = np.where(np.isfinite(rel0) & (rel0 > 0), rel / np.where(rel0 > 0, rel0, 1.0), np.nan)
+        out.append(
+            {
+                "trace_ratio": percentile_ci(ratio, level),
+                "rel_trace_cov": percentile_ci(rel, level),
+                # replicates whose R_0 is unresolved (∞) have no ratio and are left out
+                "rel_ratio": percentile_ci(rel_ratio[~np.isnan(rel_ratio)], level)
+                if (~np.isnan(rel_ratio)).any()
+                else [math.nan, math.nan],
+            }
+        )
     return out
 
 
@@ -153,10 +169,16 @@ class BiasTests:
 
 
 def bias_tests(
-    samples: np.ndarray, reference: np.ndarray, ref_samples: np.ndarray | None = None, alpha: float = 0.01
+    samples: np.ndarray,
+    reference: np.ndarray,
+    ref_samples: np.ndarray | None = None,
+    alpha: float = 0.01,
+    direction: np.ndarray | None = None,
 ) -> BiasTests:
     """Is E[samples] = E[reference]? ``samples`` [M, d]; ``reference`` [d] (exact when ``ref_samples`` is
-    None, else the mean of ``ref_samples`` [R, d], independent of ``samples``). See the module docstring."""
+    None, else the mean of ``ref_samples`` [R, d], independent of ``samples``). See the module docstring.
+    ``direction`` [d]: a fixed projection direction, independent of the data (for a reference of 0, e.g.
+    paired differences, whose own direction is undefined)."""
     m, d = samples.shape
     mean = samples.mean(0)
     var = samples.var(0, ddof=1)
@@ -183,7 +205,10 @@ def bias_tests(
     # from the batches it is compared with: ḡ_ref·(ḡ_ref/‖ḡ_ref‖) = ‖ḡ_ref‖ carries the reference's own
     # noise (E‖ḡ_ref‖² = ‖g‖² + tr Σ_ref/R), so when the signal is small against the noise the test
     # would reject even an unbiased estimator. So: direction from one half, comparison with the other.
-    if ref_samples is not None and len(ref_samples) >= 4:
+    if direction is not None:
+        u = direction / (np.linalg.norm(direction) + 1e-300)
+        ref_value, ref_se2 = float(reference @ u), 0.0
+    elif ref_samples is not None and len(ref_samples) >= 4:
         half = len(ref_samples) // 2
         direction, compared = ref_samples[:half].mean(0), ref_samples[half:]
         u = direction / (np.linalg.norm(direction) + 1e-300)

@@ -6,8 +6,13 @@ An estimator turns a rollout into the pieces a policy-gradient algorithm optimis
 
 - ``advantages`` Â_t [T·N] weight the score function (PPO clips the ratio around them; TRPO uses
   them in its surrogate);
-- ``pathwise_loss`` is −P(θ) for a minibatch: a differentiable extra term (zero for the
-  state-value baseline, the reparameterised control-variate correction for model-based ones).
+- ``pathwise_loss(idx, policy, weights)`` is −P(θ) for the minibatch ``idx``: a differentiable extra
+  term (zero for the state-value baseline, the reparameterised control-variate correction for
+  model-based ones). ``weights`` [len(idx)] (detached, or None = all ones) are per-sample trust-region
+  weights the *agent* supplies: PPO passes ρ_t · 1[|ρ_t − 1| ≤ ε], the ratio of its clipped surrogate
+  and whether the sample is still inside the clip range, so an estimator can keep its pathwise term
+  under the same trust region as the score term (all ones at θ = θ_old); agents without a per-sample
+  trust region (TRPO, whose line search bounds the whole step) pass None.
 
 Algorithms (PPO, TRPO, BGAN) consume :class:`EstimatorTerms` and never know which estimator made
 them. Any normalisation of advantages is done here, so that it is applied to both terms identically.
@@ -46,8 +51,9 @@ class EstimatorTerms:
     advantages: torch.Tensor  # weights of ∇ log π, after any normalisation
     returns: torch.Tensor  # value-function regression targets
     values: torch.Tensor  # V(s_t) at collection time
-    # Minibatch indices → loss whose gradient is −(pathwise part of ĝ) on those samples.
-    pathwise_loss: Callable[[torch.Tensor, Policy], torch.Tensor] | None = None
+    # (minibatch indices, policy, per-sample trust-region weights or None) → loss whose gradient is
+    # −(pathwise part of ĝ) on those samples (see the module docstring).
+    pathwise_loss: Callable[[torch.Tensor, Policy, torch.Tensor | None], torch.Tensor] | None = None
     stats: dict[str, float] = field(default_factory=dict)
 
 

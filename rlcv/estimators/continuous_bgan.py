@@ -76,11 +76,14 @@ class ContinuousBoundarySeeking(GradientEstimator):
         noise = batch.noise.reshape(T * N, *batch.noise.shape[2:])
         reward_fns, log_z = self.reward_fns, self.log_z
 
-        def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+        def pathwise_loss(
+            idx: torch.Tensor, pol: Policy, weights: torch.Tensor | None = None
+        ) -> torch.Tensor:
             assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
             x = pol.action_from_noise(obs[idx], noise[idx])
             v = grouped_reward(reward_fns, raw_obs[idx], x, idx % N)
-            return (v - log_z).pow(2).mean()
+            sq = (v - log_z).pow(2)
+            return (sq if weights is None else weights.detach() * sq).mean()
 
         zeros = torch.zeros(T * N, dtype=log_w.dtype)
         return EstimatorTerms(

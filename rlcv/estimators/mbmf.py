@@ -53,6 +53,34 @@ depend on a_t). This estimator owns the model and enforces the order, per update
 Until the model has been trained once, the control variate is off (η = 0), a decision that does
 not depend on the batch and so keeps the estimate unbiased.
 
+*Version 2 (the defaults; every part has a key, the v1 behaviour is ``cv_form=kstep eta_mode=fixed
+trust_gate=false``)*:
+
+* ``cv_form=lambda`` — the λ-matched control variate. GAE weights the real TD errors by (γλ)^i; the
+  CV does the same with the model's imagined TD errors:
+
+      D^λ_t(a) = Σ_{i<h_t} (γλ)^i c_i δ̂_i,   δ̂_i = r̂_i + γ p̂_i V(ŝ_{i+1}) − V(ŝ_i),   V(ŝ_0) = V(s_t),
+
+  (same ŝ, â, c_i, cuts and bootstrap as above). With λ = 1 the sum telescopes to D_t = C_t − V(s_t),
+  the k-step form. k defaults to ⌈2 / (1 − γλ)⌉ (the horizon after which (γλ)^k < e^{−2} ≈ 0.14 of a
+  TD error's weight is left) capped at ``k_max``.
+* ``eta_mode=split`` — D(a_t) = D_a + D_τ with D_a = D(a_t) − D(μ_t) (the action part: model error
+  and the pathwise correction live here) and D_τ = D(μ_t) (a function of s_t and the future noises
+  ξ_{t+1:} only, so E[∇ log π(a_t|s_t) D_τ] = 0: a free baseline, no correction needed). Both are
+  imagined with the same replayed noises; the residual is Â − η_a D_a − η_τ D_τ and the pathwise term
+  carries η_a only. (η_a, η_τ) are the least-squares coefficients of Â on (D_a, D_τ) over the
+  *previous* batch, so they are fixed when the current batch arrives (no same-batch dependence);
+  η = 0 until one batch has been fitted.
+* ``trust_gate`` — every η is multiplied by a gate g ∈ [0, 1] decided from the *previous* batch's
+  held-out k-step model error e (measured before the model trained on that batch): g = 1 for
+  e ≤ ``gate_error_low``, 0 for e ≥ ``gate_error_high``, linear between. It is fixed before the
+  current batch is seen, so it keeps the estimate unbiased.
+* ``pathwise_trust_region`` — under PPO, each sample's pathwise term is weighted by its (detached)
+  ratio ρ_t and dropped when ρ_t is outside [1 − ε, 1 + ε], as the clipped surrogate drops the score
+  term; at θ = θ_old all weights are 1 and the estimate is the one above.
+* The model trains to held-out early stopping each update (``model_patience``): the most recent
+  ``model_holdout`` of the replay is held out, the best parameters on it are kept.
+
 Optional model-residual noise embedding (``noise_embedding="model_residual"``): each imagined
 step adds the real residual ζ_{t+i} = s_{t+i+1} − f(s_{t+i}, a_{t+i}). Unbiased only for a correct
 model, off by default.
@@ -61,6 +89,7 @@ model, off by default.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -77,6 +106,7 @@ from rlcv.dynamics import (
     TransitionReplay,
     cut_windows,
     train_dynamics,
+    train_dynamics_early_stopping,
 )
 from rlcv.env_factory import make_env
 from rlcv.errors import RlcvError
@@ -89,12 +119,20 @@ from rlcv.value import ValueFunction
 if TYPE_CHECKING:
     from rlcv.env_hooks import BindContext
 
-ETA_MODES = ("fixed", "fitted", "conservative", "aggressive")
+ETA_MODES = ("split", "fixed", "fitted", "conservative", "aggressive")
+CV_FORMS = ("lambda", "kstep")
 MBMF_METRICS = (
     "cv_eta_mean",
+    "cv_eta_a",
+    "cv_eta_tau",
+    "cv_gate",
+    "cv_k",
     "cv_corr",
     "cv_score_var_ratio",
+    "cv_score_share",
+    "cv_pathwise_share",
     "model_loss",
+    "model_train_steps_run",
     "model_error_1step",
     "model_error_kstep",
 )
@@ -104,37 +142,101 @@ MBMF_METRICS = (
 class MBMFSettings:
     """The control variate and its dynamics model (config keys of ``estimator: mbmf``)."""
 
-    k: int = 3
+    cv_form: str = "lambda"  # lambda: Σ (γλ)^i c_i δ̂_i (matches GAE) | kstep: C_t − V(s_t), γ^i-weighted
+    k: int | None = None  # imagined steps; None: ⌈2 / (1 − γλ)⌉ capped at k_max
+    # 16: HalfCheetah's (γλ)^16 = 0.19 of the first TD error's weight is left; longer unrolls cost time
+    # and compound model error faster than they add control (results/variance_v2.md).
+    k_max: int = 16
     eta: float = 1.0
-    eta_mode: str = "fixed"  # fixed | fitted | conservative | aggressive (see the module docstring)
+    # split (η_a, η_τ fitted on the previous batch) | fixed | fitted (same batch) | conservative |
+    # aggressive (Q-Prop's per-sample modes: biased, for comparison; see the module docstring)
+    eta_mode: str = "split"
+    # The CV's weight follows the previous batch's held-out k-step model error (normalised MSE):
+    # 1 at or below gate_error_low, 0 at or above gate_error_high (1.0: no better than predicting the
+    # mean change), linear between.
+    trust_gate: bool = True
+    gate_error_low: float = 0.5
+    gate_error_high: float = 1.0
+    # Under PPO: weight each sample's pathwise term by its detached ratio, drop it outside the clip range.
+    pathwise_trust_region: bool = True
     noise_embedding: str = "policy"  # policy | model_residual (biased unless the model is exact)
     # Cut imagined rollouts at real episode ends: only for envs whose ends do not depend on actions.
     cut_at_terminations: bool = False
     model: str = "learned"  # learned | exact (envs with a model_step, e.g. rlcv/LQR-v0)
-    model_ensemble_size: int = 3
+    model_ensemble_size: int = 5
     model_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
     model_lr: float = 1e-3
     model_weight_decay: float = 1e-5
+    # Adam steps per update: the cap with early stopping, else exact. 20 (×3-step unroll, 5 members) is
+    # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
     model_train_steps: int = 20
+    model_patience: int = 2  # held-out checks without improvement before stopping; 0: no early stopping
+    model_eval_every: int = 5  # Adam steps between held-out checks
+    model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
     model_batch_size: int = 256
-    model_horizon: int = 0  # unroll length of the model loss; 0 means max(1, k)
+    model_horizon: int = 3  # unroll length of the model loss; 0 means max(1, k)
     model_buffer_size: int = 100_000
     predict_termination: bool = True
 
     def __post_init__(self) -> None:
-        check(self.k >= 0, "k must be >= 0")
+        check(self.k is None or self.k >= 0, "k must be >= 0 (or null: ceil(2 / (1 - gamma*lambda)))")
+        check(self.k_max >= 0, "k_max must be >= 0")
+        check(self.cv_form in CV_FORMS, f"cv_form must be one of {', '.join(CV_FORMS)}")
         check(self.eta_mode in ETA_MODES, f"eta_mode must be one of {', '.join(ETA_MODES)}")
+        check(
+            0 <= self.gate_error_low < self.gate_error_high,
+            "gate_error_low must be >= 0 and below gate_error_high",
+        )
         check(
             self.noise_embedding in ("policy", "model_residual"),
             "noise_embedding must be policy|model_residual",
         )
         check(self.model in ("learned", "exact"), "model must be 'learned' or 'exact'")
         check(self.model_ensemble_size >= 1 and self.model_train_steps >= 0, "model sizes must be positive")
+        check(
+            self.model_patience >= 0 and self.model_eval_every >= 1,
+            "model_patience >= 0, model_eval_every >= 1",
+        )
+        check(0 < self.model_holdout < 1, "model_holdout must be in (0, 1)")
 
-    @property
-    def unroll(self) -> int:
+    def horizon(self, gamma: float, gae_lambda: float) -> int:
+        """The CV's k: the setting, or ⌈2 / (1 − γλ)⌉ capped at k_max."""
+        if self.k is not None:
+            return self.k
+        gl = gamma * gae_lambda
+        return self.k_max if gl >= 1 else min(self.k_max, math.ceil(2 / (1 - gl) - 1e-9))
+
+    def unroll(self, k: int) -> int:
         """Unroll length of the model loss."""
-        return self.model_horizon or max(1, self.k)
+        return self.model_horizon or max(1, k)
+
+
+def gate(error: float | None, low: float, high: float) -> float:
+    """1 for error ≤ low, 0 for error ≥ high (or unknown), linear between."""
+    if error is None or not math.isfinite(error):
+        return 0.0
+    return float(min(1.0, max(0.0, (high - error) / (high - low))))
+
+
+def fit_split_eta(adv: torch.Tensor, d_a: torch.Tensor, d_tau: torch.Tensor) -> tuple[float, float]:
+    """Least squares of Â on (D_a, D_τ) with an intercept; the minimum-norm solution when degenerate."""
+    x = torch.stack([d_a, d_tau], 1).double()
+    x = x - x.mean(0)
+    y = (adv.double() - adv.double().mean())[:, None]
+    if x.shape[0] < 3 or not torch.isfinite(x).all():
+        return 0.0, 0.0
+    sol = torch.linalg.lstsq(x, y, driver="gelsd").solution[:, 0]
+    return float(sol[0]), float(sol[1])
+
+
+def variance_shares(score: torch.Tensor, path: torch.Tensor) -> tuple[float, float]:
+    """Shares of the per-sample variance carried by the score and the pathwise term, both as gradients
+    w.r.t. the action mean μ (∂ log π/∂μ · Â = Â ξ/σ; ∂(w·a)/∂μ = w): the chain rule to θ is common to
+    both, so this is the cheap per-update view of where the gradient's noise comes from. [M, A] each."""
+    vs = float((score - score.mean(0)).pow(2).sum()) if score.shape[0] > 1 else 0.0
+    vp = float((path - path.mean(0)).pow(2).sum()) if path.shape[0] > 1 else 0.0
+    total = vs + vp
+    return (vs / total, vp / total) if total > 0 else (1.0, 0.0)
 
 
 class MBMFControlVariate(GradientEstimator):
@@ -155,7 +257,9 @@ class MBMFControlVariate(GradientEstimator):
         """``model``: a fixed model to use as is (e.g. ExactDynamics in tests); None builds nothing
         here — :meth:`from_setup` gives a learned model, ``settings.model == "exact"`` one at bind."""
         self.settings = settings
-        self.k, self.gamma = settings.k, gamma
+        self.gamma, self.gae_lambda = gamma, gae_lambda
+        self.k = settings.horizon(gamma, gae_lambda)
+        self.cv_lambda = gae_lambda if settings.cv_form == "lambda" else 1.0
         self.eta, self.eta_mode = settings.eta, settings.eta_mode
         self.normalize_advantage = normalize_advantage
         self.noise_embedding = settings.noise_embedding
@@ -169,6 +273,10 @@ class MBMFControlVariate(GradientEstimator):
         self.obs_transform: Callable[[], Callable[[torch.Tensor], torch.Tensor]] = lambda: lambda x: x
         self.reward_scale: Callable[[], float] = lambda: 1.0
         self.updates = 0
+        # State carried from the previous batch (decided before the current one is seen):
+        self.split_eta: tuple[float, float] = (0.0, 0.0)  # (η_a, η_τ) fitted on the previous batch
+        self.last_error: float | None = None  # its held-out k-step model error
+        self.update_split_eta = True  # False freezes (η_a, η_τ), e.g. once fitted on independent data
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
 
     @classmethod
@@ -234,12 +342,34 @@ class MBMFControlVariate(GradientEstimator):
         actions: torch.Tensor,
         obs_transform: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
     ) -> torch.Tensor:
-        """C_t(a) for every sample, [T, N]; differentiable in ``actions`` [T, N, A]."""
+        """C_t(a) of the k-step form for every sample, [T, N]; differentiable in ``actions`` [T, N, A]."""
+        values = value_fn(batch.obs.to(actions.dtype))
+        if self.k == 0:
+            return values
+        return values.detach() + self.imagined_d(batch, policy, value_fn, actions, obs_transform, 1.0)
+
+    def imagined_d(
+        self,
+        batch: RolloutBatch,
+        policy: Reparameterised,
+        value_fn: ValueFunction,
+        actions: torch.Tensor,
+        obs_transform: Callable[[torch.Tensor], torch.Tensor],
+        lam: float,
+        values: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """D_t(a) = Σ_{i<h_t} (γ lam)^i c_i δ̂_i for every sample, [T, N]; differentiable in ``actions``.
+
+        lam = 1 is the k-step C_t(a) − V(s_t); lam = λ the λ-matched form. ``values`` = V(s_t) [T, N]
+        (default: the critic on ``batch.obs``), the V(ŝ_0) of δ̂_0."""
         assert self.model is not None
         T, N = batch.n_steps, batch.n_envs
         dtype = actions.dtype
+        if values is None:
+            with torch.no_grad():
+                values = value_fn(batch.obs.to(dtype))
         if self.k == 0:
-            return value_fn(batch.obs.to(dtype))
+            return torch.zeros(T, N, dtype=dtype)
         frozen = copy.deepcopy(policy)  # μ̄, σ̄: parameters held constant
         assert isinstance(frozen, torch.nn.Module), "policies are torch modules"
         frozen.requires_grad_(False)
@@ -256,7 +386,8 @@ class MBMFControlVariate(GradientEstimator):
         state = batch.raw_obs.to(dtype).reshape(T * N, -1)
         action = actions.reshape(T * N, -1)
         total = torch.zeros(T, N, dtype=dtype)
-        cont = torch.ones(T, N, dtype=dtype)
+        weight = torch.ones(T, N, dtype=dtype)  # (γ lam)^i c_i
+        v_prev = values.detach().to(dtype)
         alive = torch.ones(T, N, dtype=torch.bool)  # still imagining at step i
         for i in range(self.k):
             src = (idx_t + i).clamp(max=T - 1)  # the real step whose noise / residual step i replays
@@ -265,19 +396,18 @@ class MBMFControlVariate(GradientEstimator):
             next_state, reward, p_cont = self.model.predict(state, action)
             if residual is not None:
                 next_state = next_state + residual[src].reshape(T * N, -1)
-            total = total + alive * (self.gamma**i) * cont * scale * reward.view(T, N)
-            cont = cont * p_cont.view(T, N)
             stop = alive & ((idx_t[:, None] + i >= last) | torch.tensor(i == self.k - 1))
-            bootstrap = stop.clone()
+            keep_v = torch.ones(T, N, dtype=torch.bool)
             if self.cut_at_terminations:
                 real_end = batch.dones[src] & alive
                 stop = stop | real_end
-                bootstrap = (bootstrap | real_end) & ~(real_end & batch.terminated[src])
-            if bootstrap.any():
-                v = frozen_v(obs_transform(next_state)).view(T, N)
-                total = total + bootstrap * (self.gamma ** (i + 1)) * cont * v
+                keep_v = ~(real_end & batch.terminated[src])  # a real termination has no bootstrap
+            v_next = frozen_v(obs_transform(next_state)).view(T, N)
+            delta = scale * reward.view(T, N) + self.gamma * p_cont.view(T, N) * keep_v * v_next - v_prev
+            total = total + alive * weight * delta
+            weight = weight * (self.gamma * lam) * p_cont.view(T, N)
             alive = alive & ~stop
-            state = next_state
+            state, v_prev = next_state, v_next
         return total
 
     def _model_residuals(self, batch: RolloutBatch, dtype: torch.dtype) -> torch.Tensor:
@@ -288,7 +418,41 @@ class MBMFControlVariate(GradientEstimator):
             pred, _, _ = self.model.predict(s, a)
             return batch.raw_next_obs.to(dtype).reshape_as(pred) - pred
 
+    def features(
+        self, batch: RolloutBatch, policy: Reparameterised, value_fn: ValueFunction, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(D_a [T, N], D_τ [T, N], ∇_a D(a)|_{a_t} [T, N, A]) with the model as it is now.
+
+        Without the split (η modes other than ``split``) D_τ = 0 and D_a = D(a_t): one imagined rollout."""
+        transform = self.obs_transform()  # the normaliser's statistics now, frozen
+        actions = batch.actions[:, :, 0].clone().requires_grad_(True)
+        with torch.enable_grad():
+            d = self.imagined_d(batch, policy, value_fn, actions, transform, self.cv_lambda, values)
+            grad_a = (
+                torch.autograd.grad(d.sum(), actions)[0] if d.requires_grad else torch.zeros_like(actions)
+            )
+        d = d.detach()
+        if self.eta_mode != "split":
+            return d, torch.zeros_like(d), grad_a
+        with torch.no_grad():
+            obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+            mean_action = policy.action_from_noise(
+                obs, torch.zeros_like(batch.noise[:, :, 0]).reshape(obs.shape[0], -1)
+            )
+            d_mu = self.imagined_d(
+                batch, policy, value_fn, mean_action.view_as(actions), transform, self.cv_lambda, values
+            )
+        return d - d_mu, d_mu, grad_a
+
     # -- the estimator --------------------------------------------------------------------------
+    def gate(self) -> float:
+        """The CV's weight for the coming batch, from the previous batch's held-out model error."""
+        if not self.settings.trust_gate:
+            return 1.0
+        if self.replay is None and self.last_error is None:
+            return 1.0  # a fixed model (exact, or trained elsewhere) whose error nobody measured
+        return gate(self.last_error, self.settings.gate_error_low, self.settings.gate_error_high)
+
     def prepare(
         self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
     ) -> EstimatorTerms:
@@ -296,23 +460,26 @@ class MBMFControlVariate(GradientEstimator):
             raise TypeError("the MBMF control variate needs a reparameterisable policy (action_from_noise)")
         if value_fn is None:
             raise TypeError("the MBMF control variate needs a value function (an actor-critic agent)")
-        held_out = self.held_out_error(batch)  # step 1: before anything learns from this batch
-        enabled = self.model_fitted
+        g = self.gate() if self.model_fitted else 0.0  # decided before this batch is looked at
+        held_out = self.held_out_error(batch)  # before anything learns from this batch
         advantages, returns, values = self.baseline.gae(batch, value_fn)
-        actions = batch.actions[:, :, 0].clone().requires_grad_(True)
-        if enabled:
-            transform = self.obs_transform()  # the normaliser's statistics now, frozen
-            with torch.enable_grad():
-                cv = self.control_variate(batch, policy, value_fn, actions, transform)
-                grad_a = (
-                    torch.autograd.grad(cv.sum(), actions)[0] if self.k > 0 else torch.zeros_like(actions)
-                )
-            cv = cv.detach()
+        adv = advantages.reshape(-1)
+        if self.model_fitted and self.k > 0:
+            d_a, d_tau, grad_a = self.features(batch, policy, value_fn, values)
+            d_a, d_tau = d_a.reshape(-1), d_tau.reshape(-1)
         else:
-            cv, grad_a = values, torch.zeros_like(actions)
-        adv, d = advantages.reshape(-1), (cv - values).reshape(-1)
-        eta = self._eta(adv, d) if enabled else torch.zeros_like(adv)
-        residual = adv - eta * d
+            d_a = d_tau = torch.zeros_like(adv)
+            grad_a = torch.zeros_like(batch.actions[:, :, 0])
+        d = d_a + d_tau
+        if self.eta_mode == "split":
+            eta_a = torch.full_like(adv, g * self.split_eta[0])
+            eta_tau = torch.full_like(adv, g * self.split_eta[1])
+            if self.update_split_eta and self.model_fitted and self.k > 0:
+                self.split_eta = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
+        else:
+            eta_a = eta_tau = g * self._eta(adv, d) if self.model_fitted else torch.zeros_like(adv)
+        raw_residual = adv - eta_a * d_a - eta_tau * d_tau
+        residual = raw_residual
         scale = torch.ones((), dtype=adv.dtype)
         if self.normalize_advantage and residual.numel() > 1:
             scale = residual.std() + 1e-8
@@ -320,21 +487,38 @@ class MBMFControlVariate(GradientEstimator):
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])
         noise = batch.noise[:, :, 0].reshape(obs.shape[0], -1)
         grad_a = grad_a.reshape(obs.shape[0], -1)
-        weight = (eta / scale)[:, None] * grad_a  # η_t ∇_a C_t / scale, fixed during the update
+        weight = (eta_a / scale)[:, None] * grad_a  # η_a,t ∇_a D_t / scale, fixed during the update
+        trust_region = self.settings.pathwise_trust_region
 
-        def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+        def pathwise_loss(
+            idx: torch.Tensor, pol: Policy, weights: torch.Tensor | None = None
+        ) -> torch.Tensor:
             assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
             a = pol.action_from_noise(obs[idx], noise[idx])  # a_θ(s_t, ξ_t), differentiable in θ
-            return -(weight[idx] * a).sum(-1).mean()
+            per_sample = (weight[idx] * a).sum(-1)
+            if weights is not None and trust_region:
+                per_sample = weights.detach() * per_sample
+            return -per_sample.mean()
 
         var_adv = adv.var().item() if adv.numel() > 1 else 0.0
-        raw_residual = adv - eta * d
+        std = policy.action_from_noise(obs[:1], torch.ones_like(noise[:1])) - policy.action_from_noise(
+            obs[:1], torch.zeros_like(noise[:1])
+        )
+        score_share, path_share = variance_shares((residual[:, None] * noise / std.detach()).detach(), weight)
         stats = {
             **held_out,
-            "cv_eta_mean": eta.mean().item(),
+            "cv_eta_mean": eta_a.mean().item(),
+            "cv_eta_a": eta_a.mean().item(),
+            "cv_eta_tau": eta_tau.mean().item(),
+            "cv_gate": g,
+            "cv_k": float(self.k),
             "cv_corr": torch.corrcoef(torch.stack([adv, d]))[0, 1].item() if d.std() > 0 else 0.0,
             "cv_score_var_ratio": raw_residual.var().item() / var_adv if var_adv > 0 else 1.0,
+            "cv_score_share": score_share,
+            "cv_pathwise_share": path_share,
         }
+        if "model_error_kstep" in held_out:
+            self.last_error = held_out["model_error_kstep"]  # the next batch's gate
         return EstimatorTerms(
             advantages=residual,
             returns=returns.reshape(-1),
@@ -368,7 +552,7 @@ class MBMFControlVariate(GradientEstimator):
             "terminated": batch.terminated,
             "done": batch.dones,
         }
-        w = cut_windows(data, None, self.settings.unroll, None)
+        w = cut_windows(data, None, max(1, self.k), None)
         with torch.no_grad():
             _, per_step = self.model.unrolled_loss(
                 w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid
@@ -376,7 +560,7 @@ class MBMFControlVariate(GradientEstimator):
         return {"model_error_1step": per_step[0].item(), "model_error_kstep": per_step[-1].item()}
 
     def after_update(self, batch: RolloutBatch) -> dict[str, float]:
-        """Step 3: add the batch to the replay and train the learned model on it."""
+        """Add the batch to the replay and train the learned model on it."""
         self.updates += 1
         cfg = self.settings
         if self.replay is None or self.model_optimizer is None or cfg.model_train_steps == 0:
@@ -384,25 +568,44 @@ class MBMFControlVariate(GradientEstimator):
         assert isinstance(self.model, EnsembleDynamics)
         self.replay.add_batch(batch)
         try:
-            loss = train_dynamics(
-                self.model,
-                self.model_optimizer,
-                self.replay,
-                steps=cfg.model_train_steps,
-                batch_size=cfg.model_batch_size,
-                horizon=cfg.unroll,
-            )
+            if cfg.model_patience > 0:
+                loss, steps = train_dynamics_early_stopping(
+                    self.model,
+                    self.model_optimizer,
+                    self.replay,
+                    max_steps=cfg.model_train_steps,
+                    batch_size=cfg.model_batch_size,
+                    horizon=cfg.unroll(self.k),
+                    holdout=cfg.model_holdout,
+                    patience=cfg.model_patience,
+                    eval_every=cfg.model_eval_every,
+                )
+            else:
+                loss = train_dynamics(
+                    self.model,
+                    self.model_optimizer,
+                    self.replay,
+                    steps=cfg.model_train_steps,
+                    batch_size=cfg.model_batch_size,
+                    horizon=cfg.unroll(self.k),
+                )
+                steps = cfg.model_train_steps
         except FloatingPointError as exc:
             raise RlcvError(
                 f"{exc} at update {self.updates}; lower model_lr (--set model_lr=...) or resume "
                 f"from the last checkpoint."
             ) from exc
         self.model_fitted = True
-        return {"model_loss": loss}
+        return {"model_loss": loss, "model_train_steps_run": float(steps)}
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"model_fitted": self.model_fitted, "updates": self.updates}
+        state: dict[str, Any] = {
+            "model_fitted": self.model_fitted,
+            "updates": self.updates,
+            "split_eta": list(self.split_eta),
+            "last_error": self.last_error,
+        }
         if isinstance(self.model, EnsembleDynamics):
             state["model"] = self.model.state_dict()
         if self.model_optimizer is not None:
@@ -416,3 +619,7 @@ class MBMFControlVariate(GradientEstimator):
             self.model_optimizer.load_state_dict(state["model_adam"])
         self.model_fitted = bool(state["model_fitted"])
         self.updates = int(state["updates"])
+        # Checkpoints from before v2 carry neither: η = 0 and an unknown error, as on a fresh start.
+        eta_a, eta_tau = state.get("split_eta", (0.0, 0.0))
+        self.split_eta = (float(eta_a), float(eta_tau))
+        self.last_error = state.get("last_error")

@@ -129,9 +129,12 @@ class RelaxedPathwise(GradientEstimator):
         noise = batch.noise.reshape(T * N, *batch.noise.shape[2:])
         reward_fns, tau, st = self.reward_fns, self.temperature, self.straight_through
 
-        def pathwise_loss(idx: torch.Tensor, pol: Policy) -> torch.Tensor:
+        def pathwise_loss(
+            idx: torch.Tensor, pol: Policy, weights: torch.Tensor | None = None
+        ) -> torch.Tensor:
             x = relaxed_action(pol, obs[idx], noise[idx], temperature=tau, straight_through=st)
-            return -grouped_reward(reward_fns, raw_obs[idx], x, idx % N).mean()
+            reward = grouped_reward(reward_fns, raw_obs[idx], x, idx % N)
+            return -(reward if weights is None else weights.detach() * reward).mean()
 
         zeros = torch.zeros(T * N, dtype=log_w.dtype)
         return EstimatorTerms(

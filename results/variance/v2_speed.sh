@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# MBMF-PPO (v2 preset) vs rlcv PPO throughput on HalfCheetah-v5, both with the env preset, interleaved
+# (ppo, mbmf-ppo, ppo, mbmf-ppo, ...) so machine drift hits both alike; fps = env steps per second of the
+# training loop, model training and the control variate included (the last metrics row of each run).
+# Writes results/variance/v2_speed.json. Usage: speed.sh [STEPS] [REPEATS]
+cd "$(dirname "$0")/../.."
+STEPS=${1:-10240}; REPEATS=${2:-2}; TMP=$(mktemp -d)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+for rep in $(seq 1 "$REPEATS"); do
+  for algo in ppo mbmf-ppo; do
+    .venv/bin/rlcv train --algo $algo --env HalfCheetah-v5 --steps "$STEPS" --seed $rep --num-threads 1 \
+      --eval-freq 1000000 --no-progress --run-dir "$TMP/${algo}_$rep" > /dev/null
+  done
+done
+.venv/bin/python - "$TMP" "$STEPS" "$REPEATS" <<'PY'
+import csv, json, statistics, sys
+tmp, steps, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fps = {a: [float(list(csv.DictReader(open(f"{tmp}/{a}_{r}/metrics.csv")))[-1]["fps"]) for r in range(1, reps + 1)]
+       for a in ("ppo", "mbmf-ppo")}
+out = {"env": "HalfCheetah-v5", "steps": steps, "repeats": reps, "fps": fps,
+       "fps_median": {a: statistics.median(v) for a, v in fps.items()}}
+out["ratio_mbmf_over_ppo"] = out["fps_median"]["mbmf-ppo"] / out["fps_median"]["ppo"]
+json.dump(out, open("results/variance/v2_speed.json", "w"), indent=1)
+print(json.dumps(out))
+PY
+rm -rf "$TMP"
