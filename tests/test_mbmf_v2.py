@@ -183,7 +183,7 @@ def test_ppo_passes_ratio_and_clip_mask_to_the_pathwise_term() -> None:
         action_space=env.action_space,
         config=PPOConfig(n_steps=64, batch_size=16, n_epochs=4, learning_rate=3e-2, clip_range=0.05),
     )
-    from tests.test_mbmf import _batch
+    from test_mbmf import _batch  # tests/ is on sys.path (pytest rootdir-less prepend import)
 
     batch = _batch("InvertedPendulum-v5", agent.policy, 64, n_envs=1)
     seen: list = []
