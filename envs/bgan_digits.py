@@ -383,6 +383,10 @@ class BGANDigitsEnv(gym.Env):
         self.disc_updates = int(state["disc_updates"])
         self._disc_seeded = True
 
+    def training_images(self) -> np.ndarray:
+        """The images the discriminator trains on [1347, 64] (what density-model agents fit)."""
+        return digits(self.levels)["x_train"]
+
     # -- evaluation -------------------------------------------------------------------------------
     def generate(
         self, policy: Any, n: int, *, seed: int, obs_normalizer: Any = None, per_latent: int = 1
