@@ -190,7 +190,10 @@ class PixelMixture:
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         self.updates += 1
         assert isinstance(self.policy, MixturePolicy)
-        return {"n_components": float(len(self.policy.weights)), "validation_log_likelihood": self.validation_ll}
+        return {
+            "n_components": float(len(self.policy.weights)),
+            "validation_log_likelihood": self.validation_ll,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "updates": self.updates}

@@ -107,12 +107,10 @@ def _fit_categorical(codes: np.ndarray, levels: int, k: int, seed: int) -> Produ
     for _ in range(EM_ITERATIONS):
         counts = resp.T @ onehot + PSEUDOCOUNT  # M-step: [K, 64·L]
         probs = counts.reshape(k, -1, levels)
-        model = ProductMixture(
-            levels=levels,
-            weights=(resp.sum(0) + 1e-12) / (n + k * 1e-12),
-            probs=probs / probs.sum(-1, keepdims=True),
-        )
-        joint = onehot @ np.log(model.probs).reshape(k, -1).T + np.log(model.weights)  # type: ignore[union-attr]
+        probs = probs / probs.sum(-1, keepdims=True)
+        weights = (resp.sum(0) + 1e-12) / (n + k * 1e-12)
+        model = ProductMixture(levels=levels, weights=weights, probs=probs)
+        joint = onehot @ np.log(probs).reshape(k, -1).T + np.log(weights)
         norm = logsumexp(joint, axis=1, keepdims=True)
         resp = np.exp(joint - norm)  # E-step
         mean_ll = float(norm.mean())

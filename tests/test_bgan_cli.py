@@ -301,7 +301,7 @@ def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys)
     assert "## Paired comparisons" in text and "issue" not in text
     for png in ("bgan_s0.png", "real.png", "mixture.png", "independent.png", "curves.png"):
         assert (tmp_path / "out" / "bgan" / png).is_file()
-    summaries = sorted(p.name for p in (tmp_path / "out" / "bgan" / "runs").glob("*.json"))
+    summaries = sorted(p.name for p in (tmp_path / "out" / "bgan" / "summaries").glob("*.json"))
     assert summaries == ["bgan-reinforce_s0.json", "bgan_s0.json"]
     capsys.readouterr()
     assert main(argv) == 0  # a re-invocation reuses the scored runs without training them

@@ -13,7 +13,7 @@ Scoring. Each checkpoint's generator is scored by :func:`rlcv.envs.bgan_digits.s
 100 latents × 10 images for the within-latent collapse check, against the 450 held-out images
 (``--against held-out``) or against 450 *training* images (``--against train``: what a schedule is
 chosen on, so the held-out images never steer a setting). A run's scores are written to
-``OUT/NAME/runs/ALGO_sSEED.json`` as soon as it is scored (commit them; a re-invocation skips a run
+``OUT/NAME/summaries/ALGO_sSEED.json`` as soon as it is scored (commit them; a re-invocation skips a run
 whose summary was made with the same arguments).
 
 Reference rows (per seed, scored by the same function on the same latents): ``real`` — 1000
@@ -28,7 +28,7 @@ wall-clock (per seed, every generator at its last checkpoint within the shortest
 time).
 
 Outputs (NAME = ``--name``): ``OUT/NAME.md``, ``OUT/NAME.json`` (all numbers, seeds, platform),
-``OUT/NAME/*.png`` (sample grids, learning curves), ``OUT/NAME/runs/*.json`` (per-run summaries).
+``OUT/NAME/*.png`` (sample grids, learning curves), ``OUT/NAME/summaries/*.json`` (per-run summaries).
 """
 
 from __future__ import annotations
@@ -267,7 +267,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators vs density models")
     bgan.add_argument("--env", default="rlcv/BGAN-Digits-v0")
-    bgan.add_argument("--algos", nargs="+", default=list(GENERATORS))
+    bgan.add_argument(
+        "--algos", nargs="*", default=list(GENERATORS), help="generators to train (none: reference rows only)"
+    )
     bgan.add_argument("--seeds", type=int, default=5, help="seeds FIRST..FIRST+N-1")
     bgan.add_argument("--first-seed", type=int, default=0)
     bgan.add_argument("--steps", type=int, default=96_000, help="latents per run (n_steps per update)")
@@ -331,7 +333,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     out = Path(args.out)
     grids = out / args.name
-    (grids / "runs").mkdir(parents=True, exist_ok=True)
+    (grids / "summaries").mkdir(parents=True, exist_ok=True)
     runs_root = Path(args.runs) / args.env.replace("/", "-")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     workers = args.workers or default_workers()
@@ -340,7 +342,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for seed in seeds:
         for algo in args.algos:
             train_args = _train_args(args, algo, seed)
-            summary_path = grids / "runs" / f"{algo}_s{seed}.json"
+            summary_path = grids / "summaries" / f"{algo}_s{seed}.json"
             done = _summary_matches(summary_path, train_args, args.against)
             if done is not None:
                 results.append(done)
@@ -402,9 +404,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     payload["comparisons"] = comparisons(payload)
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=1))
-    plot_curves(payload, grids / "curves.png")
-    report = write_report(payload, out, args.name)
-    print(report)
+    if results:
+        plot_curves(payload, grids / "curves.png")
+    print(write_report(payload, out, args.name))
     return payload
 
 
@@ -579,26 +581,35 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     rows = _rows_by_name(payload)
     algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
     refs = payload["references"]
-    first = payload["runs"][0]
-    cfg = first["config"]
     seeds = payload["seeds"]
-    wall = [r["curve"][-1]["wall_seconds"] for r in payload["runs"]]
     against = "450 held-out images" if payload["against"] == "held-out" else "450 *training* images"
+    plat = payload["platform"]
+    machine = (
+        f"one thread of this machine ({plat['machine']}, python {plat['python']}, torch {plat['torch']}, "
+        f"numpy {plat['numpy']}, {plat['blas']})"
+    )
+    if payload["runs"]:
+        first = payload["runs"][0]
+        cfg = first["config"]
+        wall = [r["curve"][-1]["wall_seconds"] for r in payload["runs"]]
+        training = (
+            f"Each generator: {first['final']['updates']} generator updates ({cfg['n_steps']} latents × M = "
+            f"{cfg['n_samples']} images each, Adam lr {cfg['learning_rate']}, betas {cfg['adam_betas']}), "
+            "preset `rlcv/presets/bgan.yaml`"
+            + (f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else "")
+            + (f", env kwargs `{json.dumps(payload['env_kwargs'])}`" if payload["env_kwargs"] else "")
+            + f"; training wall-clock per run {min(wall):.0f}–{max(wall):.0f} s on {machine}."
+        )
+    else:
+        training = f"No generator trained here: reference rows only, scored on {machine}."
+    clf_acc = next(iter(rows["real"].values()))["final"]["classifier_accuracy"]
+    per_pixel = {0: "Gaussian", 2: "Bernoulli"}.get(payload.get("levels", 2), "categorical")
     lines = [
         "# BGAN on 8×8 digits: generators trained as policies, against simple density models",
         "",
         (
             f"Env `{payload['env']}` (sklearn's 8×8 digits; image i held out iff i % 4 == 0). "
-            f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per row; each generator "
-            f"{first['final']['updates']} generator updates ({cfg['n_steps']} latents × M = "
-            f"{cfg['n_samples']} images each, Adam lr {cfg['learning_rate']}, betas {cfg['adam_betas']}), "
-            f"preset `rlcv/presets/bgan.yaml`"
-            + (f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else "")
-            + (f", env kwargs `{json.dumps(payload['env_kwargs'])}`" if payload["env_kwargs"] else "")
-            + f". Training wall-clock per run {min(wall):.0f}–{max(wall):.0f} s on one thread of this "
-            f"machine ({payload['platform']['machine']}, python {payload['platform']['python']}, torch "
-            f"{payload['platform']['torch']}, numpy {payload['platform']['numpy']}, "
-            f"{payload['platform']['blas']})."
+            f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per row. {training}"
         ),
         "",
         (
@@ -609,14 +620,14 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
             "Gaussian kernel on squared distance (Hamming for binary images) with a fixed width. "
             "Confident classes: classes with ≥ 2 % of all samples labelled with probability ≥ 0.9 by "
             "an SVM trained on the training digits (held-out accuracy "
-            f"{first['final']['classifier_accuracy']:.3f}); confident share: the fraction so labelled. "
+            f"{clf_acc:.3f}); confident share: the fraction so labelled. "
             "L1 distances: summed absolute pixel differences (Hamming for binary)."
         ),
         "",
         (
-            f"Reference rows: `real` = 1000 training digits; `independent` = one product distribution "
-            f"fitted to the training digits; `mixture` = K = {refs['k']} components, K chosen by "
-            "validation log-likelihood on an 80/20 split of the training digits (nats per image: "
+            f"Reference rows: `real` = 1000 training digits; `independent` = one {per_pixel} per pixel "
+            f"fitted to the training digits; `mixture` = a mixture of K = {refs['k']} such products, K "
+            "chosen by validation log-likelihood on an 80/20 split of the training digits (nats per image: "
             + ", ".join(f"K={k} {v:.1f}" for k, v in refs["validation_log_likelihood"].items())
             + "), EM started from the row's seed."
         ),
@@ -683,23 +694,27 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
     target_lines = targets(payload)
     if target_lines:
         lines += ["", "## Targets", "", *target_lines]
+    if algos:
+        lines += [
+            "",
+            "## Learning curves",
+            "",
+            "Mean over seeds with 95 % bands, against generator updates (top) and training wall-clock "
+            "(bottom); dashed/dotted lines: the reference rows' means.",
+            "",
+            f"![curves]({name}/curves.png)",
+        ]
     lines += [
-        "",
-        "## Learning curves",
-        "",
-        "Mean over seeds with 95 % bands, against generator updates (top) and training wall-clock "
-        "(bottom); dashed/dotted lines: the reference rows' means.",
-        "",
-        f"![curves]({name}/curves.png)",
         "",
         "## Samples (first seed, 100 each)",
         "",
         "| " + " | ".join(f"`{r}`" for r in [*algos, *REFERENCES]) + " |",
         "|" + "---|" * (len(algos) + len(REFERENCES)),
         "| "
-        + " | ".join(f"![{r}]({name}/{r}_s{seeds[0]}.png)" for r in algos)
-        + " | "
-        + " | ".join(f"![{r}]({name}/{r}.png)" for r in REFERENCES)
+        + " | ".join(
+            [f"![{r}]({name}/{r}_s{seeds[0]}.png)" for r in algos]
+            + [f"![{r}]({name}/{r}.png)" for r in REFERENCES]
+        )
         + " |",
         "",
         "## Per seed (final checkpoints)",
@@ -728,7 +743,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         (
             f"Raw numbers (every seed, the platform): `{name}.json`; per-run summaries "
-            f"`{name}/runs/*.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
+            f"`{name}/summaries/*.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
             "reprints a final row)."
         ),
     ]
