@@ -287,12 +287,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     bgan.add_argument("--name", default="bgan", help="file stem of the outputs")
     bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
     bgan.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
+    bgan.add_argument(
+        "--notes", help="a markdown file whose text goes under '## Reading' (the numbers' interpretation)"
+    )
     bgan.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.report_only:
-        print(report_only(Path(args.out), args.name))
+        print(report_only(Path(args.out), args.name, notes=args.notes))
     else:
         main(args)
     return 0
@@ -406,7 +409,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=1))
     if results:
         plot_curves(payload, grids / "curves.png")
-    print(write_report(payload, out, args.name))
+    print(write_report(payload, out, args.name, notes=args.notes))
     return payload
 
 
@@ -516,12 +519,12 @@ def plot_curves(payload: dict[str, Any], path: Path) -> None:
 # ---------------------------------------------------------------------------- report
 
 
-def report_only(out: Path, name: str) -> str:
+def report_only(out: Path, name: str, notes: str | None = None) -> str:
     """Rebuild OUT/NAME.md from OUT/NAME.json (no training, no evaluation)."""
     path = out / f"{name}.json"
     if not path.is_file():
         raise RlcvError(f"{path} not found; run `rlcv bench bgan` first.")
-    return write_report(json.loads(path.read_text()), out, name)
+    return write_report(json.loads(path.read_text()), out, name, notes=notes)
 
 
 def _diff_cell(d: dict[str, Any]) -> str:
@@ -577,7 +580,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
+def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
     rows = _rows_by_name(payload)
     algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
     refs = payload["references"]
@@ -632,6 +635,13 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
             + "), EM started from the row's seed."
         ),
         "",
+    ]
+    if notes is not None:
+        path = Path(notes)
+        if not path.is_file():
+            raise RlcvError(f"--notes {notes}: no such file.")
+        lines += ["## Reading", "", path.read_text().strip(), "", "## All rows", ""]
+    lines += [
         "| row | " + " | ".join(t for _, t, _ in METRICS) + " |",
         "|---|" + "---|" * len(METRICS),
     ]
@@ -739,6 +749,11 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
         "",
         "```bash",
         payload["command"],
+        *(
+            [f"rlcv bench bgan --report-only --out {out} --name {name} --notes {notes}  # adds the reading"]
+            if notes is not None and "--notes" not in payload["command"]
+            else []
+        ),
         "```",
         "",
         (
