@@ -258,7 +258,14 @@ def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[
                 save_grid(sample[:100].reshape(-1, 8, 8), grids / f"{name}.png")
         if seed == args.first_seed:
             save_grid(real[:100].reshape(-1, 8, 8), grids / "real.png")
-    return {"k": k, "validation_log_likelihood": val_ll, "rows": rows}
+    # The labeller was fitted on the training digits, so on them it is over-confident; the labels it
+    # gives the comparison images (held-out by default) are the real digits' reference for coverage.
+    from rlcv.envs.bgan_digits import digit_classifier
+    from rlcv.gan_metrics import confident_coverage
+
+    reference, _ = comparison_split(levels, args.against)
+    labeller = confident_coverage(digit_classifier(levels)[0].predict_proba(reference))
+    return {"k": k, "validation_log_likelihood": val_ll, "rows": rows, "labeller_on_reference": labeller}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -559,12 +566,18 @@ def targets(payload: dict[str, Any]) -> list[str]:
             f"(BGAN − mixture {_diff_cell(d)})."
         )
     bg = list(rows["bgan"].values())
-    real_share = float(np.mean([r["final"]["confident_share"] for r in rows["real"].values()]))
+    on_ref = payload["references"].get("labeller_on_reference")
+    real_share = (
+        on_ref["confident_share"]
+        if on_ref
+        else float(np.mean([r["final"]["confident_share"] for r in rows["real"].values()]))
+    )
     cov = [r["final"]["confident_coverage"] for r in bg]
     share = [r["final"]["confident_share"] for r in bg]
     ok = all(c == 10 for c in cov) and all(abs(s - real_share) <= 0.15 for s in share)
     lines.append(
-        f"- Confident coverage 10/10 on every seed, confident share within 15 points of real digits' "
+        f"- Confident coverage 10/10 on every seed, confident share within 15 points of the compared real "
+        f"digits' "
         f"({real_share:.3f}): **{'met' if ok else 'missed'}** (classes per seed "
         f"{', '.join(f'{c:.0f}' for c in cov)}; shares {', '.join(f'{s:.3f}' for s in share)})."
     )
@@ -631,8 +644,15 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: 
             "Gaussian kernel on squared distance (Hamming for binary images) with a fixed width. "
             "Confident classes: classes with ≥ 2 % of all samples labelled with probability ≥ 0.9 by "
             "an SVM trained on the training digits (held-out accuracy "
-            f"{clf_acc:.3f}); confident share: the fraction so labelled. "
-            "L1 distances: summed absolute pixel differences (Hamming for binary)."
+            f"{clf_acc:.3f}); confident share: the fraction so labelled"
+            + (
+                f" (the compared real images: {refs['labeller_on_reference']['confident_share']:.3f}, "
+                f"{refs['labeller_on_reference']['confident_coverage']:.0f} confident classes; the "
+                "`real` row's training digits read higher because the SVM was fitted on them). "
+                if refs.get("labeller_on_reference")
+                else ". "
+            )
+            + "L1 distances: summed absolute pixel differences (Hamming for binary)."
         ),
         "",
         (
