@@ -296,6 +296,7 @@ def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys)
         assert r["train"]["updates"] == 2 and [p["updates"] for p in r["curve"]] == [1, 2]
         assert 0.0 <= r["final"]["c2st_accuracy"] <= 1.0 and 0.0 <= r["final"]["mmd_p_value"] <= 1.0
     assert set(payload["references"]["rows"]) == {"real", "independent", "mixture"}
+    assert 0 <= payload["references"]["labeller_on_reference"]["confident_share"] <= 1
     assert payload["platform"]["numpy"] and payload["seeds"] == [0]
     text = (tmp_path / "out" / "bgan.md").read_text()
     assert "## Paired comparisons" in text and "issue" not in text
