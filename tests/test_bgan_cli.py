@@ -263,7 +263,8 @@ def test_bench_comparisons_and_target_verdicts(tmp_path: Path) -> None:
     assert "ahead of `bgan-reinforce` on C2ST with non-overlapping CIs: **met**" in verdicts
     text = write_report(payload, tmp_path)
     assert (tmp_path / "bgan.md").read_text() == text
-    assert "K = 20 such products" in text and "one Bernoulli per pixel" in text and "rlcv bench bgan --seeds 3" in text
+    assert "K = 20 such products" in text and "one Bernoulli per pixel" in text
+    assert "rlcv bench bgan --seeds 3" in text
     assert "![bgan](bgan/bgan_s0.png)" in text and "![mixture](bgan/mixture.png)" in text
 
 
