@@ -180,54 +180,92 @@ def test_periodic_eval_is_refused_with_the_alternative(tmp_path: Path, capsys) -
     assert not (tmp_path / "R").exists()
 
 
-def test_bench_report_verdicts(tmp_path: Path) -> None:
-    from rlcv.bench.bgan import write_report
+def _scores(c2st: float, nn1: float, classes: float, share: float, unique: float) -> dict:
+    return {
+        "c2st_accuracy": c2st,
+        "nn1_accuracy": nn1,
+        "mmd2": c2st / 100,
+        "mmd_p_value": 0.005,
+        "confident_coverage": classes,
+        "confident_share": share,
+        "class_coverage": classes,
+        "label_entropy": 2.0,
+        "unique_fraction": unique,
+        "across_latent_distance": 15.0,
+        "within_latent_distance": 5.0,
+        "classifier_accuracy": 0.97,
+    }
 
-    def run(algo: str, seed: int, c2st: float, classes: int) -> dict:
+
+def test_bench_comparisons_and_target_verdicts(tmp_path: Path) -> None:
+    from rlcv.bench.bgan import comparisons, targets, write_report
+
+    def run(algo: str, seed: int, c2st: float, classes: float = 10, unique: float = 1.0) -> dict:
+        curve = [
+            {
+                "step": 640 * k,
+                "updates": 10 * k,
+                "wall_seconds": (3.0 if algo == "bgan" else 2.0) * k,
+                **_scores(c2st + 0.1 / k, 0.7, classes, 0.7, unique),
+            }
+            for k in (1, 2)
+        ]
         return {
             "algo": algo,
             "seed": seed,
-            "run_dir": str(tmp_path / "missing"),
-            "c2st_accuracy": c2st,
-            "nn1_accuracy": 0.6,
-            "class_coverage": classes,
-            "label_entropy": 2.0,
-            "eval_log_w_mean": -1.0,
-            "train": {"ess": 5.0, "entropy": 10.0, "updates": 100},
+            "final": curve[-1],
+            "curve": curve,
+            "config": {"n_steps": 64, "n_samples": 20, "learning_rate": 1e-3, "adam_betas": [0.5, 0.999]},
+            "train": {"ess": 5.0, "entropy": 10.0, "updates": 20},
         }
 
-    ref = {
-        "c2st_accuracy": 0.5,
-        "nn1_accuracy": 0.5,
-        "class_coverage": 10,
-        "label_entropy": 2.3,
-        "classifier_accuracy": 0.97,
-    }
+    def ref(seed: int, c2st: float, share: float = 0.77) -> dict:
+        return {"seed": seed, "final": _scores(c2st, c2st, 10, share, 0.98)}
+
+    runs = [run("bgan", s, 0.60 + 0.01 * s) for s in range(3)]
+    runs += [run("bgan-reinforce", s, 0.80 + 0.02 * s, classes=4) for s in range(3)]
+    runs[2]["final"]["unique_fraction"] = 0.5  # a collapsed seed
     payload = {
         "env": ENV,
-        "steps": 6400,
-        "seeds": 2,
+        "seeds": [0, 1, 2],
+        "steps": 1280,
         "overrides": [],
-        "train_wall_seconds": 60.0,
-        "workers": 2,
+        "env_kwargs": {},
+        "against": "held-out",
         "runs_root": "runs/x",
-        "command": "rlcv bench bgan --seeds 2",
-        "real_reference": ref,
-        "runs": [
-            run("bgan", 0, 0.80, 10),
-            run("bgan-reinforce", 0, 0.90, 3),
-            run("bgan-gumbel", 0, 0.85, 9),
-            run("bgan", 1, 0.88, 9),
-            run("bgan-reinforce", 1, 0.86, 4),
-            run("bgan-gumbel", 1, 0.95, 10),
-        ],
+        "command": "rlcv bench bgan --seeds 3",
+        "platform": {"machine": "m", "python": "3", "torch": "t", "numpy": "n", "blas": "b"},
+        "runs": runs,
+        "references": {
+            "k": 20,
+            "validation_log_likelihood": {"1": -25.0, "20": -19.0},
+            "rows": {
+                "real": [ref(s, 0.5) for s in range(3)],
+                "independent": [ref(s, 0.93) for s in range(3)],
+                "mixture": [ref(s, 0.70 + 0.001 * s) for s in range(3)],
+            },
+        },
     }
+    payload["comparisons"] = comparisons(payload)
+    eq = payload["comparisons"]["equal_updates"]
+    assert eq["mixture"]["c2st_accuracy"]["diffs"] == pytest.approx([-0.05, -0.041, -0.032])
+    assert eq["mixture"]["c2st_accuracy"]["ci"][1] < 0
+    assert eq["bgan-reinforce"]["c2st_accuracy"]["mean"] == pytest.approx(-0.21)
+    # Equal wall-clock: reinforce's runs end at 4 s, so BGAN is taken at its first point (3 s).
+    wall = payload["comparisons"]["equal_wall_clock"]["bgan-reinforce"]
+    assert wall["bgan_updates"] == [10, 10, 10] and wall["other_updates"] == [20, 20, 20]
+    assert wall["c2st_accuracy"]["mean"] == pytest.approx(0.71 - 0.87)
+    verdicts = "\n".join(targets(payload))
+    assert "c2st_accuracy below the mixture's, paired CI excluding 0: **met**" in verdicts
+    assert "nn1_accuracy below the mixture's, paired CI excluding 0: **missed**" in verdicts
+    assert "Confident coverage 10/10 on every seed" in verdicts and "(0.770): **met**" in verdicts
+    assert "No collapsed seed" in verdicts and "**missed** (1.000, 1.000, 0.500)" in verdicts
+    assert "ahead of `bgan-reinforce` on C2ST with non-overlapping CIs: **met**" in verdicts
     text = write_report(payload, tmp_path)
     assert (tmp_path / "bgan.md").read_text() == text
-    assert "two-sample accuracy (mean C2ST closer to 0.5): **yes** (bgan 0.840, bgan-reinforce 0.880" in text
-    assert "on every seed: no" in text  # seed 1: 0.88 > 0.86
-    assert "covers all 10 digit classes: **no** (1 of 2 seeds; classes per seed: 10, 9)" in text
-    assert "rlcv bench bgan --seeds 2" in text and "![bgan](bgan/bgan_s0.png)" in text
+    assert "K = 20 such products" in text and "one Bernoulli per pixel" in text
+    assert "rlcv bench bgan --seeds 3" in text
+    assert "![bgan](bgan/bgan_s0.png)" in text and "![mixture](bgan/mixture.png)" in text
 
 
 @pytest.mark.expensive  # several seconds: CI runs it, the fast local subset skips it
@@ -242,6 +280,8 @@ def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys)
         "1",
         "--steps",
         "32",
+        "--curve-points",
+        "2",
         "--workers",
         "2",
         *TINY,
@@ -252,16 +292,22 @@ def test_bench_trains_evaluates_and_reuses_finished_runs(tmp_path: Path, capsys)
     ]
     assert main(argv) == 0
     payload = json.loads((tmp_path / "out" / "bgan.json").read_text())
-    assert [(r["algo"], r["seed"], r["reused"]) for r in payload["runs"]] == [
-        ("bgan", 0, False),
-        ("bgan-reinforce", 0, False),
-    ]
-    assert all(r["train"]["updates"] == 2 and 0.0 <= r["c2st_accuracy"] <= 1.0 for r in payload["runs"])
+    assert [(r["algo"], r["seed"]) for r in payload["runs"]] == [("bgan", 0), ("bgan-reinforce", 0)]
+    for r in payload["runs"]:
+        assert r["train"]["updates"] == 2 and [p["updates"] for p in r["curve"]] == [1, 2]
+        assert 0.0 <= r["final"]["c2st_accuracy"] <= 1.0 and 0.0 <= r["final"]["mmd_p_value"] <= 1.0
+    assert set(payload["references"]["rows"]) == {"real", "independent", "mixture"}
+    assert 0 <= payload["references"]["labeller_on_reference"]["confident_share"] <= 1
+    assert payload["platform"]["numpy"] and payload["seeds"] == [0]
     text = (tmp_path / "out" / "bgan.md").read_text()
-    assert "## BGAN against the baselines" in text and "issue" not in text
-    assert (tmp_path / "out" / "bgan" / "bgan_s0.png").is_file()
-    assert main(argv) == 0  # a re-invocation evaluates the finished runs again without training them
-    assert all(r["reused"] for r in json.loads((tmp_path / "out" / "bgan.json").read_text())["runs"])
+    assert "## Paired comparisons" in text and "issue" not in text
+    for png in ("bgan_s0.png", "real.png", "mixture.png", "independent.png", "curves.png"):
+        assert (tmp_path / "out" / "bgan" / png).is_file()
+    summaries = sorted(p.name for p in (tmp_path / "out" / "bgan" / "summaries").glob("*.json"))
+    assert summaries == ["bgan-reinforce_s0.json", "bgan_s0.json"]
     capsys.readouterr()
+    assert main(argv) == 0  # a re-invocation reuses the scored runs without training them
+    assert "reusing 2 scored run(s)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "bgan.json").read_text())["runs"] == payload["runs"]
     assert main([*argv, "--set", "n_samples=8"]) == 2
     assert "made with other settings" in capsys.readouterr().err

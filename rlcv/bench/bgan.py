@@ -1,22 +1,34 @@
-"""`rlcv bench bgan`: BGAN vs REINFORCE vs a Gumbel-softmax generator on BGAN-Digits.
+"""`rlcv bench bgan`: BGAN vs REINFORCE vs Gumbel-ST generators on BGAN-Digits, against density models.
 
-Every (algo, seed) is a plain ``rlcv train`` in its own process (one torch thread) with the *same*
-preset (``rlcv/presets/bgan.yaml``; the baselines inherit it), the same ``--steps`` and the same
-``--set`` overrides, so each run draws the same number of latents and images, its env trains the
-discriminator on the same amount of generated data, and every generator takes the same number of
-updates (``steps / n_steps``). Runs go to ``RUNS/ENV/ALGO/sSEED`` and are launched by
-:mod:`rlcv.bench.runs`: a finished run made with the same arguments is reused, an unfinished one is
-moved aside to ``sSEED.incomplete`` and trained again.
+Training. Every (algo, seed) is a plain ``rlcv train`` in its own process (one torch thread) with
+the *same* preset (``rlcv/presets/bgan.yaml``; the baselines inherit it), the same ``--steps`` and
+``--set`` overrides, so every generator takes the same number of updates (``steps / n_steps``) on
+the same number of images per update, and its env trains the discriminator on as much generated
+data. ``checkpoint_freq`` is set so each run saves ``--curve-points`` step checkpoints (the last is
+the final generator): the learning curves. Runs go to ``RUNS/ENV/ALGO/sSEED``
+(:mod:`rlcv.bench.runs`: a finished run made with the same arguments is reused).
 
-Each final generator is then evaluated by the env's ``evaluate_policy`` (what ``rlcv eval``
-reports) with evaluation seed 0, so all runs see the same latents: random-forest C2ST and 1-NN
-accuracy against the 450 held-out images (0.5 is perfect), class coverage and label entropy from
-an SVM trained on the real training images. A *real-data reference* row scores 1000 training
-images the same way (the best a generator could do).
+Scoring. Each checkpoint's generator is scored by :func:`rlcv.envs.bgan_digits.score_digits` (what
+``rlcv eval`` reports): 1000 images of the evaluation latents (seed 0, the same for every run) and
+100 latents × 10 images for the within-latent collapse check, against the 450 held-out images
+(``--against held-out``) or against 450 *training* images (``--against train``: what a schedule is
+chosen on, so the held-out images never steer a setting). A run's scores are written to
+``OUT/NAME/summaries/ALGO_sSEED.json`` as soon as it is scored (commit them; a re-invocation skips a run
+whose summary was made with the same arguments).
 
-Outputs (NAME = ``--name``, default ``bgan``): ``OUT/NAME.md`` (table, whether BGAN beats both
-baselines on two-sample accuracy and covers every digit class, sample grids, the command),
-``OUT/NAME.json`` (every run's metrics and final training diagnostics), ``OUT/NAME/*.png``.
+Reference rows (per seed, scored by the same function on the same latents): ``real`` — 1000
+training images (the floor: real vs real); ``independent`` — independent pixels (a K = 1 product
+mixture: Bernoulli / categorical per pixel, a Gaussian for grey-scale); ``mixture`` — a product
+mixture with K chosen by validation likelihood on a split of the training images
+(:mod:`rlcv.density_baselines`), EM started from the seed.
+
+Statistics: mean and 95 % t-interval over seeds of every metric; paired differences (same seed) of
+BGAN against every other row at equal generator updates (final checkpoints) and at equal
+wall-clock (per seed, every generator at its last checkpoint within the shortest run's training
+time).
+
+Outputs (NAME = ``--name``): ``OUT/NAME.md``, ``OUT/NAME.json`` (all numbers, seeds, platform),
+``OUT/NAME/*.png`` (sample grids, learning curves), ``OUT/NAME/summaries/*.json`` (per-run summaries).
 """
 
 from __future__ import annotations
@@ -25,9 +37,7 @@ import argparse
 import json
 import math
 import shlex
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,59 +45,100 @@ import numpy as np
 
 from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.errors import RlcvError
-from rlcv.gan_metrics import COVERAGE_MIN_SHARE
 from rlcv.run_dir import RunDir
 
 EVAL_SEED = 0
 EVAL_EPISODES = 1000
+GENERATORS = ("bgan", "bgan-reinforce", "bgan-gumbel")
+REFERENCES = ("real", "independent", "mixture")
 TRAIN_DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z", "entropy", "disc_real_acc", "disc_fake_acc")
 LABELS = {
     "bgan": "BGAN (self-normalised weights)",
     "bgan-reinforce": "REINFORCE + moving-average baseline",
     "bgan-gumbel": "Gumbel-softmax, straight-through",
+    "real": "real training digits (floor)",
+    "independent": "independent pixels",
+    "mixture": "product mixture (EM)",
 }
+# (key, column title, lower is better?) of the tables, in order; None: no direction.
+METRICS: tuple[tuple[str, str, bool | None], ...] = (
+    ("c2st_accuracy", "C2ST acc (RF) ↓", True),
+    ("nn1_accuracy", "1-NN acc ↓", True),
+    ("mmd2", "MMD² ↓", True),
+    ("confident_coverage", "confident classes ↑", False),
+    ("confident_share", "confident share", None),
+    ("class_coverage", "classes ≥ 2 %", False),
+    ("label_entropy", "label entropy", None),
+    ("unique_fraction", "unique fraction", None),
+    ("across_latent_distance", "L1 across latents", None),
+    ("within_latent_distance", "L1 within a latent", None),
+)
+CURVE_KEYS = (
+    "c2st_accuracy",
+    "nn1_accuracy",
+    "mmd2",
+    "confident_coverage",
+    "confident_share",
+    "unique_fraction",
+)
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided t-interval (NaN half-width with fewer than 2 finite values)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m, m - half, m + half
+
+
+def _fmt_ci(values: list[float], digits: int = 3) -> str:
+    m, lo, hi = mean_ci(values)
+    if math.isnan(m):
+        return "—"
+    if math.isnan(lo):
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+# ---------------------------------------------------------------------------- running
 
 
 def _train_args(args: argparse.Namespace, algo: str, seed: int) -> list[str]:
     """``rlcv train`` arguments of one run (the runner adds ``--run-dir``)."""
-    cmd = [
-        "train",
-        "--algo",
-        algo,
-        "--env",
-        args.env,
-        "--steps",
-        str(args.steps),
-        "--seed",
-        str(seed),
-        "--num-threads",
-        "1",
-        "--no-progress",
-    ]
+    cmd = ["train", "--algo", algo, "--env", args.env, "--steps", str(args.steps), "--seed", str(seed)]
+    cmd += ["--num-threads", "1", "--no-progress"]
     if args.env_kwargs:
         cmd += ["--env-kwargs", json.dumps(args.env_kwargs)]
-    if args.overrides:
-        cmd += ["--set", *args.overrides]
+    cmd += ["--set", *args.overrides, f"checkpoint_freq={_checkpoint_freq(args)}"]
     return cmd
 
 
-def _train_all(jobs: list[RunJob], workers: int) -> dict[Path, dict[str, Any]]:
-    """Train what is missing; per run folder, whether it was reused and how long it trained. Any
-    failed run is an error, raised once every run has ended."""
-    report = execute(jobs, workers=workers, fix="pass another --runs folder")
-    if report.failures:
-        first = report.failures[0]
-        more = f" (and {len(report.failures) - 1} more run(s))" if len(report.failures) > 1 else ""
-        raise RlcvError(
-            f"training {first.job.name} failed (exit {first.returncode}){more}:\n{first.stderr_tail}"
-        )
-    info: dict[Path, dict[str, Any]] = {job.run_dir: {"reused": True} for job in report.skipped}
-    for outcome in report.outcomes:
-        info[outcome.job.run_dir] = {"reused": False, "train_seconds": outcome.seconds}
-    return info
+def _checkpoint_freq(args: argparse.Namespace) -> int:
+    """Env steps between step checkpoints: ``--curve-points`` of them, the last at ``--steps``."""
+    if args.steps % args.curve_points:
+        raise RlcvError(f"--steps ({args.steps}) must be a multiple of --curve-points ({args.curve_points}).")
+    return args.steps // args.curve_points
 
 
-def _last_row(run_dir: Path) -> dict[str, float]:
+def _levels(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    from rlcv.env_factory import make_env
+
+    env = make_env(env_id, env_kwargs)
+    levels = int(env.unwrapped.levels)  # type: ignore[attr-defined]
+    env.close()
+    return levels
+
+
+def _last_rows(run_dir: Path) -> dict[str, float]:
     rows = RunDir(run_dir).metrics_rows()
     # Diagnostics averaged over the last 10 % of updates: single rows are noisy.
     tail = rows[-max(1, len(rows) // 10) :]
@@ -99,77 +150,192 @@ def _last_row(run_dir: Path) -> dict[str, float]:
     return out
 
 
-def _mean_sd(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
-
-
-def _real_reference(env_id: str, env_kwargs: dict[str, Any], grid: Path) -> dict[str, Any]:
+def _score_checkpoint(run_dir: Path, ckpt: Path, against: str) -> dict[str, Any]:
+    """``score_digits`` of the generator saved in a step checkpoint (the env's own evaluation)."""
+    from rlcv import checkpoint
     from rlcv.env_factory import make_env
-    from rlcv.envs.bgan_digits import digit_classifier, digits
-    from rlcv.gan_metrics import label_statistics, nn1_accuracy, save_grid, two_sample_accuracy
+    from rlcv.evaluation import load_policy
 
-    env = make_env(env_id, env_kwargs)
-    unwrapped: Any = env.unwrapped  # a BGANDigitsEnv
-    levels, n = unwrapped.levels, unwrapped.eval_samples
-    env.close()
-    data = digits(levels)
-    rng = np.random.default_rng(EVAL_SEED)
-    sample = data["x_train"][rng.permutation(len(data["x_train"]))[:n]]
-    clf, clf_acc = digit_classifier(levels)
-    save_grid(sample[:100].reshape(-1, 8, 8), grid)
+    meta, policy, normalizer = load_policy(run_dir)
+    state = checkpoint.load(ckpt)
+    policy.load_state_dict(state["agent"]["policy"])
+    normalizer.load_state_dict(state["obs_normalizer"])
+    env: Any = make_env(meta["env"], meta["config"].get("env_kwargs")).unwrapped
+    try:
+        return _score_policy(env, policy, normalizer, against)
+    finally:
+        env.close()
+
+
+def _score_policy(env: Any, policy: Any, normalizer: Any, against: str) -> dict[str, Any]:
+    from rlcv.envs.bgan_digits import EVAL_GROUP_SIZE, EVAL_GROUPS, score_digits
+
+    sample = env.generate(policy, env.eval_samples, seed=EVAL_SEED, obs_normalizer=normalizer)
+    groups = env.generate(
+        policy, EVAL_GROUPS, seed=EVAL_SEED + 1, obs_normalizer=normalizer, per_latent=EVAL_GROUP_SIZE
+    )
+    return score_digits(sample, groups, levels=env.levels, seed=EVAL_SEED, against=against)
+
+
+def _wall_at(run_dir: Path) -> dict[int, float]:
+    """Env step → the run's training wall-clock seconds (``time_elapsed``) at that step."""
+    return {int(float(r["step"])): float(r["time_elapsed"]) for r in RunDir(run_dir).metrics_rows()}
+
+
+def _score_run(
+    args: argparse.Namespace, algo: str, seed: int, run_dir: Path, grid: Path | None
+) -> dict[str, Any]:
+    """A run's per-checkpoint scores, final diagnostics and wall time (its summary)."""
+    from rlcv.gan_metrics import save_grid
+
+    freq = _checkpoint_freq(args)
+    walls = _wall_at(run_dir)
+    cfg = RunDir(run_dir).read_meta()["config"]
+    curve = []
+    for k in range(1, args.curve_points + 1):
+        step = k * freq
+        # The final point is last.pt (saved after every update, so after the last one too).
+        ckpt = (
+            RunDir(run_dir).checkpoint() if k == args.curve_points else RunDir(run_dir).step_checkpoint(step)
+        )
+        if not ckpt.is_file():
+            raise RlcvError(f"{ckpt} is missing; delete {run_dir} so the bench trains it again.")
+        scores = _score_checkpoint(run_dir, ckpt, args.against)
+        curve.append(
+            {"step": step, "updates": step // int(cfg["n_steps"]), "wall_seconds": walls[step], **scores}
+        )
+    if grid is not None:
+        from rlcv.env_factory import make_env
+        from rlcv.evaluation import load_policy
+
+        meta, policy, normalizer = load_policy(run_dir)
+        env: Any = make_env(meta["env"], meta["config"].get("env_kwargs")).unwrapped
+        save_grid(
+            env.generate(policy, 100, seed=EVAL_SEED, obs_normalizer=normalizer).reshape(-1, 8, 8), grid
+        )
+        env.close()
     return {
-        "c2st_accuracy": two_sample_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
-        "nn1_accuracy": nn1_accuracy(data["x_held_out"], sample, seed=EVAL_SEED),
-        **label_statistics(clf.predict(sample)),
-        "classifier_accuracy": clf_acc,
+        "algo": algo,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "final": curve[-1],
+        "curve": curve,
+        "train": _last_rows(run_dir),
+        "config": {k: cfg.get(k) for k in ("n_steps", "n_samples", "learning_rate", "adam_betas")},
+        "env_kwargs": cfg.get("env_kwargs") or {},
     }
+
+
+def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[str, Any]:
+    """The reference rows of every seed, and how K was chosen."""
+    from rlcv.density_baselines import fit_mixture, select_components
+    from rlcv.envs.bgan_digits import EVAL_GROUP_SIZE, EVAL_GROUPS, comparison_split, digits, score_digits
+    from rlcv.gan_metrics import save_grid
+
+    x_train = digits(levels)["x_train"]
+    _, other_real = comparison_split(levels, args.against)
+    latent_dim = int(args.env_kwargs.get("latent_dim", 32))
+    z = np.random.default_rng(EVAL_SEED).uniform(-1.0, 1.0, (EVAL_EPISODES, latent_dim))
+    z_groups = np.random.default_rng(EVAL_SEED + 1).uniform(-1.0, 1.0, (EVAL_GROUPS, latent_dim))
+    k, val_ll = select_components(x_train, levels=levels, seed=0)
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in REFERENCES}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        rng = np.random.default_rng(seed)
+        real = other_real[rng.permutation(len(other_real))[:EVAL_EPISODES]]
+        rows["real"].append(
+            {
+                "seed": seed,
+                "final": score_digits(real, None, levels=levels, seed=EVAL_SEED, against=args.against),
+            }
+        )
+        for name, n_comp in (("independent", 1), ("mixture", k)):
+            model = fit_mixture(x_train, levels=levels, k=n_comp, seed=seed)
+            sample = model.sample_from_latents(z, rng)
+            groups = model.sample_from_latents(z_groups, rng, EVAL_GROUP_SIZE)
+            scores = score_digits(sample, groups, levels=levels, seed=EVAL_SEED, against=args.against)
+            rows[name].append({"seed": seed, "k": n_comp, "final": scores})
+            if seed == args.first_seed:
+                save_grid(sample[:100].reshape(-1, 8, 8), grids / f"{name}.png")
+        if seed == args.first_seed:
+            save_grid(real[:100].reshape(-1, 8, 8), grids / "real.png")
+    # The labeller was fitted on the training digits, so on them it is over-confident; the labels it
+    # gives the comparison images (held-out by default) are the real digits' reference for coverage.
+    from rlcv.envs.bgan_digits import digit_classifier
+    from rlcv.gan_metrics import confident_coverage
+
+    reference, _ = comparison_split(levels, args.against)
+    labeller = confident_coverage(digit_classifier(levels)[0].predict_proba(reference))
+    return {"k": k, "validation_log_likelihood": val_ll, "rows": rows, "labeller_on_reference": labeller}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench bgan`` to the bench subparsers."""
     from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
 
-    bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators on BGAN-Digits")
+    bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators vs density models")
     bgan.add_argument("--env", default="rlcv/BGAN-Digits-v0")
-    bgan.add_argument("--algos", nargs="+", default=["bgan", "bgan-reinforce", "bgan-gumbel"])
-    bgan.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
-    bgan.add_argument("--steps", type=int, default=64_000, help="latents per run (64 per generator update)")
+    bgan.add_argument(
+        "--algos", nargs="*", default=list(GENERATORS), help="generators to train (none: reference rows only)"
+    )
+    bgan.add_argument("--seeds", type=int, default=5, help="seeds FIRST..FIRST+N-1")
+    bgan.add_argument("--first-seed", type=int, default=0)
+    bgan.add_argument("--steps", type=int, default=96_000, help="latents per run (n_steps per update)")
+    bgan.add_argument("--curve-points", type=int, default=6, help="checkpoints scored per run")
+    bgan.add_argument(
+        "--against",
+        choices=("held-out", "train"),
+        default="held-out",
+        help="score against the held-out images, or against training images (to choose a schedule)",
+    )
     bgan.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
     add_overrides_argument(bgan, help="config overrides applied to every algorithm alike")
     bgan.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="env kwargs, for every run")
-    bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*.png")
-    bgan.add_argument(
-        "--name", default="bgan", help="file stem of the outputs (e.g. bgan-digits4 for --env ...4)"
-    )
+    bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
+    bgan.add_argument("--name", default="bgan", help="file stem of the outputs")
     bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
     bgan.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
+    bgan.add_argument(
+        "--notes", help="a markdown file whose text goes under '## Reading' (the numbers' interpretation)"
+    )
     bgan.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.report_only:
-        print(report_only(Path(args.out), args.name))
+        print(report_only(Path(args.out), args.name, notes=args.notes))
     else:
         main(args)
     return 0
 
 
+def _summary_matches(path: Path, train_args: list[str], against: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    if summary.get("train_args") == train_args and summary.get("against") == against:
+        return summary
+    raise RlcvError(
+        f"'{path}' was made with other settings (`rlcv {shlex.join(summary.get('train_args', []))}`, "
+        f"against {summary.get('against')}); pass another --name, or delete it to redo that run."
+    )
+
+
 def main(args: argparse.Namespace) -> dict[str, Any]:
+    import time
+
     from rlcv.agents import AGENTS
     from rlcv.env_factory import check_env_id
-    from rlcv.launch import evaluate_run as eval_run
+    from rlcv.gan_metrics import platform_record
 
     check_env_id(args.env)
     for algo in args.algos:
         if algo not in AGENTS or not algo.startswith("bgan"):
             raise RlcvError(
-                "rlcv bench bgan compares generator agents (bgan, bgan-reinforce, bgan-gumbel), got "
-                f"'{algo}'."
+                f"rlcv bench bgan compares generator agents ({', '.join(GENERATORS)}), got '{algo}'."
             )
-    if args.seeds < 1 or args.steps < 1:
-        raise RlcvError("--seeds and --steps must be >= 1.")
+    if args.seeds < 1 or args.steps < 1 or args.curve_points < 1:
+        raise RlcvError("--seeds, --steps and --curve-points must be >= 1.")
+    _checkpoint_freq(args)
     command = (
         shlex.join(["rlcv", *sys.argv[1:]])
         if sys.argv[1:2] == ["bench"]
@@ -177,224 +343,451 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     out = Path(args.out)
     grids = out / args.name
-    grids.mkdir(parents=True, exist_ok=True)
+    (grids / "summaries").mkdir(parents=True, exist_ok=True)
     runs_root = Path(args.runs) / args.env.replace("/", "-")
-    jobs = [(algo, seed, runs_root / algo / f"s{seed}") for seed in range(args.seeds) for algo in args.algos]
-
-    start = time.perf_counter()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     workers = args.workers or default_workers()
-    run_jobs = [
-        RunJob(f"{algo} seed {seed}", run_dir, _train_args(args, algo, seed), args.steps)
-        for algo, seed, run_dir in jobs
-    ]
-    trained = _train_all(run_jobs, workers)
-    train_wall = time.perf_counter() - start
-
-    results = []
-    for algo, seed, run_dir in jobs:
-        info = {"algo": algo, "seed": seed, **trained[run_dir]}
-        grid = grids / f"{algo}_s{seed}.png" if seed == 0 else None
-        ev = eval_run(run_dir, episodes=EVAL_EPISODES, seed=EVAL_SEED, grid_path=str(grid) if grid else None)
-        results.append(
-            {
-                **info,
-                "run_dir": str(run_dir),
-                "eval_log_w_mean": ev["mean_return"],
-                **ev["metrics"],
-                "train": _last_row(run_dir),
+    results: list[dict[str, Any]] = []
+    todo: list[tuple[RunJob, str, int, Path]] = []
+    for seed in seeds:
+        for algo in args.algos:
+            train_args = _train_args(args, algo, seed)
+            summary_path = grids / "summaries" / f"{algo}_s{seed}.json"
+            done = _summary_matches(summary_path, train_args, args.against)
+            if done is not None:
+                results.append(done)
+                continue
+            run_dir = runs_root / algo / f"s{seed}"
+            todo.append(
+                (RunJob(f"{algo} seed {seed}", run_dir, train_args, args.steps), algo, seed, summary_path)
+            )
+    if results:
+        print(f"reusing {len(results)} scored run(s) from {grids / 'runs'}", flush=True)
+    # Train `workers` runs at a time and score each batch at once, so summaries appear as runs end.
+    for i in range(0, len(todo), workers):
+        batch = todo[i : i + workers]
+        report = execute([job for job, *_ in batch], workers=workers, fix="pass another --runs folder")
+        if report.failures:
+            first = report.failures[0]
+            raise RlcvError(
+                f"training {first.job.name} failed (exit {first.returncode}):\n{first.stderr_tail}"
+            )
+        for job, algo, seed, summary_path in batch:
+            start = time.perf_counter()
+            grid = grids / f"{algo}_s{seed}.png" if seed == args.first_seed else None
+            summary = {
+                "train_args": job.train_args,
+                "against": args.against,
+                **_score_run(args, algo, seed, job.run_dir, grid),
             }
-        )
-        print(
-            f"{algo} seed {seed}: C2ST {ev['metrics']['c2st_accuracy']:.3f}, "
-            f"{ev['metrics']['class_coverage']:.0f} classes",
-            flush=True,
-        )
-    reference = _real_reference(args.env, args.env_kwargs, grids / "real.png")
+            summary["score_seconds"] = time.perf_counter() - start
+            tmp = summary_path.with_name(summary_path.name + ".tmp")
+            tmp.write_text(json.dumps(summary, indent=1) + "\n")
+            tmp.replace(summary_path)
+            results.append(summary)
+            f = summary["final"]
+            print(
+                f"{algo} seed {seed}: C2ST {f['c2st_accuracy']:.3f}, 1-NN {f['nn1_accuracy']:.3f}, "
+                f"{f['confident_coverage']:.0f} confident classes "
+                f"({summary['curve'][-1]['wall_seconds']:.0f} s)",
+                flush=True,
+            )
+    order = {(a, s): i for i, (s, a) in enumerate((s, a) for s in seeds for a in args.algos)}
+    results.sort(key=lambda r: order[(r["algo"], r["seed"])])
+    levels = _levels(args.env, args.env_kwargs)
     payload = {
         "command": command,
         "env": args.env,
+        "levels": levels,
         "steps": args.steps,
-        "seeds": args.seeds,
+        "seeds": list(seeds),
+        "eval_seed": EVAL_SEED,
+        "seed_roles": {
+            "training": "each run's seed (rlcv train --seed): generator init, env RNG, discriminator init",
+            "evaluation_latents": EVAL_SEED,
+            "collapse_group_latents": EVAL_SEED + 1,
+            "c2st_1nn_mmd_permutations": EVAL_SEED,
+            "mixture_k_selection_split": 0,
+            "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
+        },
+        "against": args.against,
         "overrides": args.overrides,
         "env_kwargs": args.env_kwargs,
-        "train_wall_seconds": train_wall,
+        "curve_points": args.curve_points,
         "workers": workers,
-        "eval_seed": EVAL_SEED,
         "runs_root": str(runs_root),
+        "platform": platform_record(),
         "runs": results,
-        "real_reference": reference,
+        "references": _reference_rows(args, levels, grids),
     }
+    payload["comparisons"] = comparisons(payload)
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=1))
-    _plot_curves(jobs, grids / "curves.png")
-    report = write_report(payload, out, args.name)
-    print(report)
+    if results:
+        plot_curves(payload, grids / "curves.png")
+    print(write_report(payload, out, args.name, notes=args.notes))
     return payload
 
 
-def _plot_curves(jobs: list[tuple[str, int, Path]], path: Path) -> None:
+# ---------------------------------------------------------------------------- comparisons
+
+
+def _rows_by_name(payload: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Row name → seed → that row's run/reference record."""
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in payload["runs"]:
+        rows.setdefault(r["algo"], {})[r["seed"]] = r
+    for name, refs in payload["references"]["rows"].items():
+        rows[name] = {r["seed"]: r for r in refs}
+    return rows
+
+
+def _at_wall(run: dict[str, Any], budget: float) -> dict[str, Any]:
+    """The run's last curve point trained within ``budget`` seconds (its first if none is)."""
+    within = [p for p in run["curve"] if p["wall_seconds"] <= budget + 1e-9]
+    return within[-1] if within else run["curve"][0]
+
+
+def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
+    """Paired (same-seed) differences ``bgan − other`` of every metric: at equal generator updates
+    against every other row, and at equal wall-clock against the other generators."""
+    rows = _rows_by_name(payload)
+    if "bgan" not in rows:
+        return {}
+    keys = [k for k, _, _ in METRICS]
+    out: dict[str, Any] = {"equal_updates": {}, "equal_wall_clock": {}}
+    for other, by_seed in rows.items():
+        if other == "bgan":
+            continue
+        seeds = sorted(set(rows["bgan"]) & set(by_seed))
+        out["equal_updates"][other] = {
+            k: _paired(
+                [rows["bgan"][s]["final"].get(k) for s in seeds], [by_seed[s]["final"].get(k) for s in seeds]
+            )
+            for k in keys
+        }
+    generators = [a for a in rows if a in {r["algo"] for r in payload["runs"]}]
+    for other in generators:
+        if other == "bgan":
+            continue
+        seeds = sorted(set(rows["bgan"]) & set(rows[other]))
+        a, b, budgets = [], [], []
+        for s in seeds:
+            budget = min(rows[g][s]["curve"][-1]["wall_seconds"] for g in generators if s in rows[g])
+            budgets.append(budget)
+            a.append(_at_wall(rows["bgan"][s], budget))
+            b.append(_at_wall(rows[other][s], budget))
+        out["equal_wall_clock"][other] = {
+            "budget_seconds": budgets,
+            "bgan_updates": [p["updates"] for p in a],
+            "other_updates": [p["updates"] for p in b],
+            **{k: _paired([p.get(k) for p in a], [p.get(k) for p in b]) for k in keys},
+        }
+    return out
+
+
+def _paired(a: list[Any], b: list[Any]) -> dict[str, Any]:
+    diffs = [x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    m, lo, hi = mean_ci(diffs)
+    return {"diffs": diffs, "mean": m, "ci": [lo, hi]}
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def plot_curves(payload: dict[str, Any], path: Path) -> None:
+    """Metrics of the scored checkpoints against generator updates (top) and wall-clock (bottom):
+    mean over seeds with a 95 % t-band; reference rows as horizontal lines (their mean)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [
-        ("entropy", "generator entropy (nats)"),
-        ("ess", "ESS of the M weights of a latent"),
-        ("log_w_mean", "mean log w (reward)"),
-        ("disc_fake_acc", "discriminator accuracy on generated"),
-    ]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
-    colours: dict[str, Any] = {}
-    for algo, seed, run_dir in jobs:
-        rows = RunDir(run_dir).metrics_rows()
-        colour = colours.setdefault(algo, f"C{len(colours)}")
-        updates = np.arange(1, len(rows) + 1)
-        for ax, (key, title) in zip(axes, keys, strict=True):
-            y = np.array([float(r[key]) if r[key] else np.nan for r in rows])
-            k = max(1, len(y) // 50)  # moving average over 2 % of the run
-            smooth = np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="valid")
-            ax.plot(updates[k - 1 :], smooth, color=colour, lw=1, label=algo if seed == 0 else None)
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("generator updates", fontsize=8)
-    axes[0].legend(fontsize=8)
+    rows = _rows_by_name(payload)
+    algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
+    fig, axes = plt.subplots(2, len(CURVE_KEYS), figsize=(3.3 * len(CURVE_KEYS), 6.0), squeeze=False)
+    for col, key in enumerate(CURVE_KEYS):
+        for row, x_key in enumerate(("updates", "wall_seconds")):
+            ax = axes[row][col]
+            for i, algo in enumerate(algos):
+                runs = list(rows[algo].values())
+                n = min(len(r["curve"]) for r in runs)
+                x = np.mean([[p[x_key] for p in r["curve"][:n]] for r in runs], 0)
+                stats = [mean_ci([r["curve"][j].get(key, math.nan) for r in runs]) for j in range(n)]
+                m, lo, hi = (np.array(v, np.float64) for v in zip(*stats, strict=True))
+                ax.plot(x, m, color=f"C{i}", marker="o", ms=3, lw=1.2, label=algo)
+                ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+            for j, (name, style) in enumerate((("mixture", "--"), ("independent", ":"), ("real", "-."))):
+                vals = [r["final"].get(key, math.nan) for r in rows.get(name, {}).values()]
+                if vals:
+                    ax.axhline(np.nanmean(vals), color=f"C{len(algos) + j}", ls=style, lw=1, label=name)
+            ax.set_xlabel(
+                "generator updates" if x_key == "updates" else "training wall-clock (s)", fontsize=8
+            )
+            ax.set_title(key, fontsize=9)
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def _run_config(run_dir: Path) -> dict[str, Any]:
-    run = RunDir(run_dir)
-    return run.read_meta()["config"] if run.is_run() else {}
+# ---------------------------------------------------------------------------- report
 
 
-def report_only(out: Path, name: str) -> str:
+def report_only(out: Path, name: str, notes: str | None = None) -> str:
     """Rebuild OUT/NAME.md from OUT/NAME.json (no training, no evaluation)."""
     path = out / f"{name}.json"
     if not path.is_file():
         raise RlcvError(f"{path} not found; run `rlcv bench bgan` first.")
-    return write_report(json.loads(path.read_text()), out, name)
+    return write_report(json.loads(path.read_text()), out, name, notes=notes)
 
 
-def write_report(payload: dict[str, Any], out: Path, name: str = "bgan") -> str:
-    runs, ref = payload["runs"], payload["real_reference"]
-    algos = list(dict.fromkeys(r["algo"] for r in runs))
-    by_algo = {a: [r for r in runs if r["algo"] == a] for a in algos}
-    updates = runs[0]["train"]["updates"]
-    cfg = _run_config(Path(runs[0]["run_dir"]))
-    per_update = f"{cfg.get('n_steps', '?')} latents × M = {cfg.get('n_samples', '?')} images per update"
-    overrides = f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else ""
-    lines = [
-        "# BGAN on 8×8 digits: discrete generators trained as policies",
-        "",
-        (
-            f"Env `{payload['env']}` (sklearn's 8×8 digits, fixed split: image i held out iff i % 4 == 0), "
-            f"{payload['seeds']} seeds per algorithm, {payload['steps']} latents = {updates} generator "
-            f"updates each ({per_update}), identical preset (`rlcv/presets/bgan.yaml`){overrides}. "
-            f"Training took {payload['train_wall_seconds'] / 60:.1f} min wall on {payload['workers']} "
-            "workers."
-        ),
-        "",
-        (
-            "Held-out metrics of the final generators (evaluation seed 0: the same 1000 latents for every "
-            "run); mean ± sd over seeds. Two-sample accuracies: 0.5 is indistinguishable from the 450 "
-            "held-out images (lower is better). Coverage: classes with ≥ 2 % of the samples, by an SVM "
-            "trained on the real "
-            f"training images (held-out accuracy {ref['classifier_accuracy']:.3f}). Label entropy in nats "
-            f"(max ln 10 = {math.log(10):.3f})."
-        ),
-        "",
-        (
-            "| generator | C2ST acc (RF) ↓ | 1-NN acc ↓ | classes covered | label entropy | ESS "
-            "| entropy of g (nats) |"
-        ),
-        "|---|---|---|---|---|---|---|",
-    ]
-    for algo in algos:
-        rs = by_algo[algo]
-        covered = " / ".join(f"{r['class_coverage']:.0f}" for r in rs)
+def _diff_cell(d: dict[str, Any]) -> str:
+    lo, hi = d["ci"]
+    if math.isnan(d["mean"]):
+        return "—"
+    sign = "" if math.isnan(lo) else (" *" if lo > 0 or hi < 0 else "")
+    return f"{d['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]{sign}"
+
+
+def targets(payload: dict[str, Any]) -> list[str]:
+    """The issue's targets, each read off the numbers (binary digits; any env works)."""
+    rows = _rows_by_name(payload)
+    comp = payload.get("comparisons") or {}
+    if "bgan" not in rows or "mixture" not in rows:
+        return []
+    eq = comp["equal_updates"]
+    lines = []
+    for key in ("c2st_accuracy", "nn1_accuracy"):
+        d = eq["mixture"][key]
+        ok = d["ci"][1] < 0
         lines.append(
-            f"| `{algo}` — {LABELS.get(algo, algo)} | {_mean_sd([r['c2st_accuracy'] for r in rs])} | "
-            f"{_mean_sd([r['nn1_accuracy'] for r in rs])} | "
-            f"{covered} | {_mean_sd([r['label_entropy'] for r in rs])} | "
-            f"{_mean_sd([r['train']['ess'] for r in rs])} | {_mean_sd([r['train']['entropy'] for r in rs])} |"
+            f"- BGAN's {key} below the mixture's, paired CI excluding 0: **{'met' if ok else 'missed'}** "
+            f"(BGAN − mixture {_diff_cell(d)})."
         )
-    lines.append(
-        f"| real training images (reference) | {ref['c2st_accuracy']:.3f} | {ref['nn1_accuracy']:.3f} | "
-        f"{ref['class_coverage']:.0f} | {ref['label_entropy']:.3f} | | |"
+    bg = list(rows["bgan"].values())
+    on_ref = payload["references"].get("labeller_on_reference")
+    real_share = (
+        on_ref["confident_share"]
+        if on_ref
+        else float(np.mean([r["final"]["confident_share"] for r in rows["real"].values()]))
     )
-    seeds = " / ".join(str(s) for s in range(payload["seeds"]))
-    lines += [
-        "",
-        (
-            f"Classes covered are listed per seed (seed {seeds}). ESS and generator entropy are training "
-            "diagnostics averaged over the last 10 % of updates (ESS = 1/Σ w̃², computed from the same "
-            "log w for every algorithm)."
-        ),
-        "",
-    ]
-
-    lines += [
-        "## Per seed",
-        "",
-        (
-            "| generator | seed | C2ST | 1-NN | classes | digits under 2 % (share) | label entropy "
-            "| mean log w (eval) |"
-        ),
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in runs:
-        hist = r.get("label_hist") or []
-        rare = (
-            ", ".join(f"{d} ({100 * h:.1f} %)" for d, h in enumerate(hist) if h < COVERAGE_MIN_SHARE) or "—"
-        )
+    cov = [r["final"]["confident_coverage"] for r in bg]
+    share = [r["final"]["confident_share"] for r in bg]
+    ok = all(c == 10 for c in cov) and all(abs(s - real_share) <= 0.15 for s in share)
+    lines.append(
+        f"- Confident coverage 10/10 on every seed, confident share within 15 points of the compared real "
+        f"digits' "
+        f"({real_share:.3f}): **{'met' if ok else 'missed'}** (classes per seed "
+        f"{', '.join(f'{c:.0f}' for c in cov)}; shares {', '.join(f'{s:.3f}' for s in share)})."
+    )
+    real_unique = float(np.mean([r["final"]["unique_fraction"] for r in rows["real"].values()]))
+    uniq = [r["final"]["unique_fraction"] for r in bg]
+    ok = all(u >= 0.9 * real_unique for u in uniq)
+    lines.append(
+        f"- No collapsed seed (unique fraction ≥ 0.9 × real's {real_unique:.3f}): "
+        f"**{'met' if ok else 'missed'}** "
+        f"({', '.join(f'{u:.3f}' for u in uniq)})."
+    )
+    for other in [a for a in rows if a.startswith("bgan-")]:
+        _, _, hi = mean_ci([r["final"]["c2st_accuracy"] for r in bg])
+        _, lo, _ = mean_ci([r["final"]["c2st_accuracy"] for r in rows[other].values()])
+        d = eq[other]["c2st_accuracy"]
+        ok = hi < lo
         lines.append(
-            f"| `{r['algo']}` | {r['seed']} | {r['c2st_accuracy']:.3f} | {r['nn1_accuracy']:.3f} | "
-            f"{r['class_coverage']:.0f} | {rare} | {r['label_entropy']:.3f} | {r['eval_log_w_mean']:.2f} |"
+            f"- BGAN ahead of `{other}` on C2ST with non-overlapping CIs: **{'met' if ok else 'missed'}** "
+            f"(paired difference BGAN − {other} {_diff_cell(d)})."
         )
+    return lines
 
-    lines += ["", "## BGAN against the baselines", ""]
-    if "bgan" in by_algo:
-        c2st = {a: statistics.mean(r["c2st_accuracy"] for r in by_algo[a]) for a in algos}
-        others = [a for a in algos if a != "bgan"]
-        beats = all(c2st["bgan"] < c2st[a] for a in others)
-        per_seed = all(
-            all(r["c2st_accuracy"] < o["c2st_accuracy"] for o in by_algo[a] if o["seed"] == r["seed"])
-            for r in by_algo["bgan"]
-            for a in others
+
+def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
+    rows = _rows_by_name(payload)
+    algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
+    refs = payload["references"]
+    seeds = payload["seeds"]
+    against = "450 held-out images" if payload["against"] == "held-out" else "450 *training* images"
+    plat = payload["platform"]
+    machine = (
+        f"one thread of this machine ({plat['machine']}, python {plat['python']}, torch {plat['torch']}, "
+        f"numpy {plat['numpy']}, {plat['blas']})"
+    )
+    if payload["runs"]:
+        first = payload["runs"][0]
+        cfg = first["config"]
+        wall = [r["curve"][-1]["wall_seconds"] for r in payload["runs"]]
+        training = (
+            f"Each generator: {first['final']['updates']} generator updates ({cfg['n_steps']} latents × M = "
+            f"{cfg['n_samples']} images each, Adam lr {cfg['learning_rate']}, betas {cfg['adam_betas']}), "
+            "preset `rlcv/presets/bgan.yaml`"
+            + (f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else "")
+            + (f", env kwargs `{json.dumps(payload['env_kwargs'])}`" if payload["env_kwargs"] else "")
+            + f"; training wall-clock per run {min(wall):.0f}–{max(wall):.0f} s on {machine}."
         )
-        full = [r["seed"] for r in by_algo["bgan"] if r["class_coverage"] == 10]
-        means = ", ".join(f"{a} {c2st[a]:.3f}" for a in algos)
-        classes = ", ".join(f"{r['class_coverage']:.0f}" for r in by_algo["bgan"])
-        lines += [
-            (
-                f"- BGAN beats both baselines on two-sample accuracy (mean C2ST closer to 0.5): "
-                f"**{'yes' if beats else 'no'}** ({means}); on every seed: {'yes' if per_seed else 'no'}."
-            ),
-            (
-                "- BGAN covers all 10 digit classes: "
-                f"**{'yes' if len(full) == len(by_algo['bgan']) else 'no'}** "
-                f"({len(full)} of {len(by_algo['bgan'])} seeds; classes per seed: {classes})."
-            ),
-        ]
-    lines += ["", "## Samples (seed 0, 100 samples each)", ""]
-    for algo in algos:
-        lines += [f"`{algo}`", "", f"![{algo}]({name}/{algo}_s0.png)", ""]
+    else:
+        training = f"No generator trained here: reference rows only, scored on {machine}."
+    clf_acc = next(iter(rows["real"].values()))["final"]["classifier_accuracy"]
+    per_pixel = {0: "Gaussian", 2: "Bernoulli"}.get(payload.get("levels", 2), "categorical")
+    lines = [
+        "# BGAN on 8×8 digits: generators trained as policies, against simple density models",
+        "",
+        (
+            f"Env `{payload['env']}` (sklearn's 8×8 digits; image i held out iff i % 4 == 0). "
+            f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per row. {training}"
+        ),
+        "",
+        (
+            f"Every row is scored by `rlcv.envs.bgan_digits.score_digits` against the {against}: 1000 "
+            "images (one per latent; evaluation latents seed 0 for every generator and model) plus "
+            "100 latents × 10 images for the within-latent distance. Cells: mean [95 % t-interval] over "
+            "seeds. C2ST (random forest) and 1-NN accuracy: 0.5 = indistinguishable. MMD²: unbiased, "
+            "Gaussian kernel on squared distance (Hamming for binary images) with a fixed width. "
+            "Confident classes: classes with ≥ 2 % of all samples labelled with probability ≥ 0.9 by "
+            "an SVM trained on the training digits (held-out accuracy "
+            f"{clf_acc:.3f}); confident share: the fraction so labelled"
+            + (
+                f" (the compared real images: {refs['labeller_on_reference']['confident_share']:.3f}, "
+                f"{refs['labeller_on_reference']['confident_coverage']:.0f} confident classes; the "
+                "`real` row's training digits read higher because the SVM was fitted on them). "
+                if refs.get("labeller_on_reference")
+                else ". "
+            )
+            + "L1 distances: summed absolute pixel differences (Hamming for binary)."
+        ),
+        "",
+        (
+            f"Reference rows: `real` = 1000 training digits; `independent` = one {per_pixel} per pixel "
+            f"fitted to the training digits; `mixture` = a mixture of K = {refs['k']} such products, K "
+            "chosen by validation log-likelihood on an 80/20 split of the training digits (nats per image: "
+            + ", ".join(f"K={k} {v:.1f}" for k, v in refs["validation_log_likelihood"].items())
+            + "), EM started from the row's seed."
+        ),
+        "",
+    ]
+    if notes is not None:
+        path = Path(notes)
+        if not path.is_file():
+            raise RlcvError(f"--notes {notes}: no such file.")
+        lines += ["## Reading", "", path.read_text().strip(), "", "## All rows", ""]
     lines += [
-        "Real training images:",
+        "| row | " + " | ".join(t for _, t, _ in METRICS) + " |",
+        "|---|" + "---|" * len(METRICS),
+    ]
+    for row in [*algos, *REFERENCES]:
+        recs = list(rows.get(row, {}).values())
+        if not recs:
+            continue
+        cells = [_fmt_ci([r["final"].get(k, math.nan) for r in recs]) for k, _, _ in METRICS]
+        label = f"`{row}` — {LABELS.get(row, row)}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "MMD permutation p-values (200 permutations; small = distinguishable), per seed:", ""]
+    for row in [*algos, *REFERENCES]:
+        recs = list(rows.get(row, {}).values())
+        if recs:
+            lines.append(f"- `{row}`: " + ", ".join(f"{r['final']['mmd_p_value']:.3f}" for r in recs))
+    comp = payload.get("comparisons") or {}
+    if comp:
+        keys = [
+            (k, t)
+            for k, t, _ in METRICS
+            if k
+            in (
+                "c2st_accuracy",
+                "nn1_accuracy",
+                "mmd2",
+                "confident_coverage",
+                "confident_share",
+                "unique_fraction",
+            )
+        ]
+        lines += [
+            "",
+            "## Paired comparisons (BGAN − other, same seeds)",
+            "",
+            "Mean [95 % t-interval] of the per-seed differences; * = the interval excludes 0. For the "
+            "first three columns negative favours BGAN.",
+            "",
+            "At equal generator updates (final checkpoints):",
+            "",
+            "| BGAN − | " + " | ".join(t for _, t in keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        for other, d in comp["equal_updates"].items():
+            lines.append(f"| `{other}` | " + " | ".join(_diff_cell(d[k]) for k, _ in keys) + " |")
+        lines += [
+            "",
+            "At equal wall-clock (per seed, each generator at its last scored checkpoint within the "
+            "shortest generator's training time):",
+            "",
+            "| BGAN − | budget (s) | updates (BGAN / other) | " + " | ".join(t for _, t in keys) + " |",
+            "|---|---|---|" + "---|" * len(keys),
+        ]
+        for other, d in comp["equal_wall_clock"].items():
+            ups = ", ".join(f"{a}/{b}" for a, b in zip(d["bgan_updates"], d["other_updates"], strict=True))
+            lines.append(
+                f"| `{other}` | {np.mean(d['budget_seconds']):.0f} | {ups} | "
+                + " | ".join(_diff_cell(d[k]) for k, _ in keys)
+                + " |"
+            )
+    target_lines = targets(payload)
+    if target_lines:
+        lines += ["", "## Targets", "", *target_lines]
+    if algos:
+        lines += [
+            "",
+            "## Learning curves",
+            "",
+            "Mean over seeds with 95 % bands, against generator updates (top) and training wall-clock "
+            "(bottom); dashed/dotted lines: the reference rows' means.",
+            "",
+            f"![curves]({name}/curves.png)",
+        ]
+    lines += [
         "",
-        f"![real]({name}/real.png)",
+        "## Samples (first seed, 100 each)",
         "",
-        f"Training diagnostics (seed 0 labelled; all seeds drawn): ![curves]({name}/curves.png)",
+        "| " + " | ".join(f"`{r}`" for r in [*algos, *REFERENCES]) + " |",
+        "|" + "---|" * (len(algos) + len(REFERENCES)),
+        "| "
+        + " | ".join(
+            [f"![{r}]({name}/{r}_s{seeds[0]}.png)" for r in algos]
+            + [f"![{r}]({name}/{r}.png)" for r in REFERENCES]
+        )
+        + " |",
+        "",
+        "## Per seed (final checkpoints)",
+        "",
+        "| row | seed | C2ST | 1-NN | MMD² (p) | confident classes | confident share | unique | ESS "
+        "| entropy of g |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in [*algos, *REFERENCES]:
+        for seed, r in sorted(rows.get(row, {}).items()):
+            f, t = r["final"], r.get("train", {})
+            ess = f"{t['ess']:.2f}" if "ess" in t else ""
+            ent = f"{t['entropy']:.2f}" if "entropy" in t else ""
+            lines.append(
+                f"| `{row}` | {seed} | {f['c2st_accuracy']:.3f} | {f['nn1_accuracy']:.3f} | "
+                f"{f['mmd2']:.5f} ({f['mmd_p_value']:.3f}) | {f['confident_coverage']:.0f} | "
+                f"{f['confident_share']:.3f} | {f['unique_fraction']:.3f} | {ess} | {ent} |"
+            )
+    lines += [
         "",
         "## Regenerate",
         "",
         "```bash",
         payload["command"],
+        *(
+            [f"rlcv bench bgan --report-only --out {out} --name {name} --notes {notes}  # adds the reading"]
+            if notes is not None and "--notes" not in payload["command"]
+            else []
+        ),
         "```",
         "",
         (
-            f"Raw numbers: `{name}.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
-            "reprints any row)."
+            f"Raw numbers (every seed, the platform): `{name}.json`; per-run summaries "
+            f"`{name}/summaries/*.json`. Runs are kept under `{payload['runs_root']}/` (`rlcv eval RUN_DIR` "
+            "reprints a final row)."
         ),
     ]
     text = "\n".join(lines) + "\n"
