@@ -186,6 +186,18 @@ def score_digits(
     }
 
 
+def eval_report(log_w: np.ndarray, episodes: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What ``evaluate_policy`` of the BGAN envs returns: the discriminator's log w of ``episodes``
+    generated samples as returns, and the held-out ``metrics``."""
+    return {
+        "mean_return": float(log_w.mean()),
+        "std_return": float(log_w.std()),
+        "episodes": episodes,
+        "returns": [float(v) for v in log_w],
+        "metrics": metrics,
+    }
+
+
 # ---------------------------------------------------------------------------- env
 
 
@@ -375,13 +387,7 @@ class BGANDigitsEnv(gym.Env):
         metrics = score_digits(sample, groups, levels=self.levels, seed=seed)
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": metrics,
-        }
+        return eval_report(log_w, episodes, metrics)
 
 
 class BGANDigits4Env(BGANDigitsEnv):

@@ -55,6 +55,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from rlcv.envs.bgan_digits import eval_report
 from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
 from rlcv.fdivergences import get_divergence
@@ -250,16 +251,11 @@ class BGANDigitPatchesEnv(_InEnvGAN):
         sample = patches[: self.eval_samples].numpy()
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, PATCH_SIDE, PATCH_SIDE), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": {
-                "patch_c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
-                "patch_nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
-            },
+        metrics = {
+            "patch_c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
+            "patch_nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
         }
+        return eval_report(log_w, episodes, metrics)
 
 
 class BGANDigitCodesEnv(_InEnvGAN):
@@ -434,10 +430,4 @@ class BGANDigitCodesEnv(_InEnvGAN):
         }
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": metrics,
-        }
+        return eval_report(log_w, episodes, metrics)
