@@ -186,6 +186,19 @@ def score_digits(
     }
 
 
+def sample_policy(
+    policy: Any, n: int, dim: int, *, seed: int, obs_normalizer: Any = None, per_latent: int = 1
+) -> tuple[np.ndarray, torch.Tensor]:
+    """(``n`` latents [n, dim] drawn from U(−1, 1) with ``seed``, the policy's actions for them
+    [n, per_latent, ...]) — the samples every BGAN env evaluates; the global torch RNG is left as it was."""
+    z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, dim)).astype(np.float32)
+    obs = obs_normalizer(z) if obs_normalizer is not None else z
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), per_latent).action
+    return z, action
+
+
 def eval_report(log_w: np.ndarray, episodes: int, metrics: dict[str, Any]) -> dict[str, Any]:
     """What ``evaluate_policy`` of the BGAN envs returns: the discriminator's log w of ``episodes``
     generated samples as returns, and the held-out ``metrics``."""
@@ -346,12 +359,10 @@ class BGANDigitsEnv(gym.Env):
         """Images [n, 64] (intensities) sampled from the generator policy for ``n`` latents drawn from
         ``seed`` — [n, per_latent, 64] when ``per_latent`` > 1 (several images of each latent); the
         global torch RNG is left as it was."""
-        z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
-        obs = obs_normalizer(z) if obs_normalizer is not None else z
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), per_latent).action.numpy()
-        images = self.to_image(policy.env_action(action)).numpy()
+        _, action = sample_policy(
+            policy, n, self.latent_dim, seed=seed, obs_normalizer=obs_normalizer, per_latent=per_latent
+        )
+        images = self.to_image(policy.env_action(action.numpy())).numpy()
         return images[:, 0] if per_latent == 1 else images
 
     def evaluate_policy(

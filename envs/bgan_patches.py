@@ -55,7 +55,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rlcv.envs.bgan_digits import eval_report
+from rlcv.envs.bgan_digits import eval_report, sample_policy
 from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
 from rlcv.fdivergences import get_divergence
@@ -240,11 +240,8 @@ class BGANDigitPatchesEnv(_InEnvGAN):
         from rlcv.gan_metrics import nn1_accuracy, save_grid, two_sample_accuracy
 
         n = max(self.eval_samples, episodes)
-        codes = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.obs_dim)).astype(np.float32)
-        obs = obs_normalizer(codes) if obs_normalizer is not None else codes
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            patches = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].float()
+        codes, action = sample_policy(policy, n, self.obs_dim, seed=seed, obs_normalizer=obs_normalizer)
+        patches = action[:, 0].float()
         pairs = torch.cat([patches, torch.from_numpy(codes)], -1)
         log_w = self.disc.log_w(pairs[:episodes]).numpy()
         held_out = digit_patches()["held_out"]
@@ -379,12 +376,8 @@ class BGANDigitCodesEnv(_InEnvGAN):
     # -- evaluation -------------------------------------------------------------------------------
     def generate_codes(self, policy: Any, n: int, *, seed: int, obs_normalizer: Any = None) -> torch.Tensor:
         """``n`` code vectors [n, 4·d] from the higher generator for latents drawn from ``seed``."""
-        z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.obs_dim)).astype(np.float32)
-        obs = obs_normalizer(z) if obs_normalizer is not None else z
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].numpy()
-        return self._codes(policy.env_action(action))
+        _, action = sample_policy(policy, n, self.obs_dim, seed=seed, obs_normalizer=obs_normalizer)
+        return self._codes(policy.env_action(action[:, 0].numpy()))
 
     def decode(self, codes: torch.Tensor, *, seed: int) -> np.ndarray:
         """Images [n, 64] decoded by the lower stage with pixel uniforms drawn from ``seed``."""
