@@ -51,7 +51,6 @@ Hooks beyond the Gymnasium API (all optional for the loop, used when present):
 from __future__ import annotations
 
 from functools import cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,8 +58,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
 
+from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
 from rlcv.fdivergences import get_divergence
 
@@ -187,23 +186,29 @@ def score_digits(
     }
 
 
-# ---------------------------------------------------------------------------- discriminator
+def sample_policy(
+    policy: Any, n: int, dim: int, *, seed: int, obs_normalizer: Any = None, per_latent: int = 1
+) -> tuple[np.ndarray, torch.Tensor]:
+    """(``n`` latents [n, dim] drawn from U(−1, 1) with ``seed``, the policy's actions for them
+    [n, per_latent, ...]) — the samples every BGAN env evaluates; the global torch RNG is left as it was."""
+    z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, dim)).astype(np.float32)
+    obs = obs_normalizer(z) if obs_normalizer is not None else z
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), per_latent).action
+    return z, action
 
 
-class Discriminator(nn.Module):
-    """V(x): MLP from pixel intensities [B, 64] to an unconstrained score [B]."""
-
-    def __init__(self, hidden_sizes: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        sizes = [N_PIXELS, *hidden_sizes]
-        for a, b in pairwise(sizes):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
-        layers.append(nn.Linear(sizes[-1], 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+def eval_report(log_w: np.ndarray, episodes: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What ``evaluate_policy`` of the BGAN envs returns: the discriminator's log w of ``episodes``
+    generated samples as returns, and the held-out ``metrics``."""
+    return {
+        "mean_return": float(log_w.mean()),
+        "std_return": float(log_w.std()),
+        "episodes": episodes,
+        "returns": [float(v) for v in log_w],
+        "metrics": metrics,
+    }
 
 
 # ---------------------------------------------------------------------------- env
@@ -253,24 +258,30 @@ class BGANDigitsEnv(gym.Env):
             self.action_space = spaces.Box(0.0, 1.0, (N_PIXELS,), np.float32)
         data = digits(self.levels)
         self._x_train = torch.from_numpy(data["x_train"])
-        self._disc_hidden = list(disc_hidden_sizes or [256, 256])
-        self._disc_lr, self._disc_betas = float(disc_lr), (float(disc_betas[0]), float(disc_betas[1]))
-        self._build_disc(0 if disc_seed is None else int(disc_seed))
-        self._disc_seeded = disc_seed is not None
-        self._buffer: list[torch.Tensor] = []
-        self._buffered = 0
-        self.disc_updates = 0
-        self._diag: dict[str, list[float]] = {"disc_loss": [], "disc_real_acc": [], "disc_fake_acc": []}
+        self._disc = InEnvDiscriminator(
+            in_dim=N_PIXELS,
+            hidden_sizes=list(disc_hidden_sizes or [256, 256]),
+            lr=float(disc_lr),
+            betas=(float(disc_betas[0]), float(disc_betas[1])),
+            batch_size=self.disc_batch_size,
+            divergence=self.divergence,
+            env_name="BGAN-Digits",
+            seed=disc_seed,
+        )
         self._z = np.zeros(self.latent_dim, np.float32)
 
-    def _build_disc(self, seed: int) -> None:
-        gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
-            self.disc = Discriminator(self._disc_hidden)
-        self.disc_optimizer = torch.optim.Adam(
-            self.disc.parameters(), lr=self._disc_lr, betas=self._disc_betas
-        )
+    @property
+    def disc(self) -> torch.nn.Module:
+        """The discriminator network V(x): [B, 64] → [B]."""
+        return self._disc.net
+
+    @property
+    def disc_optimizer(self) -> torch.optim.Optimizer:
+        return self._disc.optimizer
+
+    @property
+    def disc_updates(self) -> int:
+        return self._disc.updates
 
     # -- actions ↔ images -------------------------------------------------------------------------
     def to_image(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -290,55 +301,25 @@ class BGANDigitsEnv(gym.Env):
         return (relaxed * grid).sum(-1)
 
     # -- discriminator ----------------------------------------------------------------------------
-    def _log_w(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.divergence.log_weight(self.disc(images))
-
-    def _remember(self, images: torch.Tensor) -> None:
-        self._buffer.append(images.reshape(-1, N_PIXELS).detach())
-        self._buffered += images.reshape(-1, N_PIXELS).shape[0]
-
-    def _maybe_train_disc(self) -> None:
-        while self._buffered >= self.disc_batch_size:
-            pool = torch.cat(self._buffer)
-            fake, rest = pool[: self.disc_batch_size], pool[self.disc_batch_size :]
-            self._buffer, self._buffered = ([rest] if len(rest) else []), len(rest)
-            idx = self.np_random.integers(0, len(self._x_train), self.disc_batch_size)
-            real = self._x_train[torch.from_numpy(idx)]
-            v_real, v_fake = self.disc(real), self.disc(fake)
-            loss = self.divergence.disc_loss(v_real, v_fake)
-            if not torch.isfinite(loss):
-                raise RlcvError(
-                    f"the BGAN-Digits discriminator loss became {loss.item()} (divergence "
-                    f"{self.divergence.name}); lower disc_lr via --env-kwargs or use divergence=gan."
-                )
-            self.disc_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.disc_optimizer.step()
-            self.disc_updates += 1
-            with torch.no_grad():
-                lw = self.divergence.log_weight
-                self._diag["disc_loss"].append(loss.item())
-                self._diag["disc_real_acc"].append((lw(v_real) > 0).float().mean().item())
-                self._diag["disc_fake_acc"].append((lw(v_fake) <= 0).float().mean().item())
+    def _real_images(self, n: int) -> torch.Tensor:
+        """``n`` training images drawn uniformly from the env's RNG (the discriminator's real batch)."""
+        idx = self.np_random.integers(0, len(self._x_train), n)
+        return self._x_train[torch.from_numpy(idx)]
 
     # -- Gymnasium API ----------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        if seed is not None and not self._disc_seeded:
-            if self.disc_updates == 0:
-                self._build_disc(int(seed))
-            self._disc_seeded = True
+        self._disc.seed_from_reset(seed)
         self._z = self.np_random.uniform(-1.0, 1.0, self.latent_dim).astype(np.float32)
         return self._z.copy(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._maybe_train_disc()
+        self._disc.maybe_train(self._real_images)
         image = self.to_image(np.asarray(action)[None])
-        log_w = float(self._log_w(image)[0])
-        self._remember(image)
+        log_w = float(self._disc.log_w(image)[0])
+        self._disc.remember(image)
         return self._z.copy(), log_w, True, False, {"log_w": log_w}
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -346,42 +327,26 @@ class BGANDigitsEnv(gym.Env):
         """log w of the other members of a group (actions [G−1, 64]), scored by the same discriminator
         as the executed member, and remembered for discriminator training."""
         images = self.to_image(actions)
-        log_w = self._log_w(images)
-        self._remember(images)
+        log_w = self._disc.log_w(images)
+        self._disc.remember(images)
         return log_w.numpy().astype(np.float32)
 
     def differentiable_reward(self, obs: torch.Tensor, relaxed_actions: torch.Tensor) -> torch.Tensor:
         """log w of relaxed actions [..., 64(, L)] → [...], differentiable in the actions only (the
         discriminator's parameters are detached and receive no gradient)."""
-        params = {k: v.detach() for k, v in self.disc.named_parameters()}
         x = self.relaxed_to_image(relaxed_actions).float()
-        v = torch.func.functional_call(self.disc, params, (x.reshape(-1, N_PIXELS),))
+        v = self._disc.differentiable_score(x.reshape(-1, N_PIXELS))
         return self.divergence.log_weight(v).reshape(x.shape[:-1])
 
     def diagnostics(self) -> dict[str, float]:
         """Discriminator statistics averaged over its updates since the last call (NaN if none)."""
-        out = {k: float(np.mean(v)) if v else float("nan") for k, v in self._diag.items()}
-        out["disc_updates"] = float(self.disc_updates)
-        for v in self._diag.values():
-            v.clear()
-        return out
+        return self._disc.diagnostics()
 
     def state_dict(self) -> dict[str, Any]:
-        buffer = torch.cat(self._buffer) if self._buffer else torch.zeros(0, N_PIXELS)
-        return {
-            "disc": self.disc.state_dict(),
-            "disc_optimizer": self.disc_optimizer.state_dict(),
-            "buffer": buffer,
-            "disc_updates": self.disc_updates,
-        }
+        return self._disc.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.disc.load_state_dict(state["disc"])
-        self.disc_optimizer.load_state_dict(state["disc_optimizer"])
-        buffer = state["buffer"]
-        self._buffer, self._buffered = ([buffer] if len(buffer) else []), len(buffer)
-        self.disc_updates = int(state["disc_updates"])
-        self._disc_seeded = True
+        self._disc.load_state_dict(state)
 
     def training_images(self) -> np.ndarray:
         """The images the discriminator trains on [1347, 64] (what density-model agents fit)."""
@@ -394,12 +359,10 @@ class BGANDigitsEnv(gym.Env):
         """Images [n, 64] (intensities) sampled from the generator policy for ``n`` latents drawn from
         ``seed`` — [n, per_latent, 64] when ``per_latent`` > 1 (several images of each latent); the
         global torch RNG is left as it was."""
-        z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.latent_dim)).astype(np.float32)
-        obs = obs_normalizer(z) if obs_normalizer is not None else z
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), per_latent).action.numpy()
-        images = self.to_image(policy.env_action(action)).numpy()
+        _, action = sample_policy(
+            policy, n, self.latent_dim, seed=seed, obs_normalizer=obs_normalizer, per_latent=per_latent
+        )
+        images = self.to_image(policy.env_action(action.numpy())).numpy()
         return images[:, 0] if per_latent == 1 else images
 
     def evaluate_policy(
@@ -427,7 +390,7 @@ class BGANDigitsEnv(gym.Env):
         images = self.generate(
             policy, max(self.eval_samples, episodes), seed=seed, obs_normalizer=obs_normalizer
         )
-        log_w = self._log_w(torch.from_numpy(images[:episodes])).numpy()
+        log_w = self._disc.log_w(torch.from_numpy(images[:episodes])).numpy()
         sample = images[: self.eval_samples]
         groups = self.generate(
             policy, EVAL_GROUPS, seed=seed + 1, obs_normalizer=obs_normalizer, per_latent=EVAL_GROUP_SIZE
@@ -435,13 +398,7 @@ class BGANDigitsEnv(gym.Env):
         metrics = score_digits(sample, groups, levels=self.levels, seed=seed)
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": metrics,
-        }
+        return eval_report(log_w, episodes, metrics)
 
 
 class BGANDigits4Env(BGANDigitsEnv):

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,8 +55,10 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from rlcv.envs.bgan_digits import eval_report, sample_policy
+from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
-from rlcv.fdivergences import FDivergence, get_divergence
+from rlcv.fdivergences import get_divergence
 from rlcv.patches import (
     N_PATCHES,
     N_PIXELS,
@@ -82,113 +83,6 @@ def digit_patches() -> dict[str, np.ndarray]:
         "train": to_patches(torch.from_numpy(d["x_train"])).reshape(-1, PATCH_PIXELS).numpy(),
         "held_out": to_patches(torch.from_numpy(d["x_held_out"])).reshape(-1, PATCH_PIXELS).numpy(),
     }
-
-
-class MLPDiscriminator(nn.Module):
-    """V(x): MLP [B, in_dim] → [B], LeakyReLU 0.2 (as the flat env's)."""
-
-    def __init__(self, in_dim: int, hidden_sizes: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        sizes = [in_dim, *hidden_sizes]
-        for a, b in pairwise(sizes):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
-        layers.append(nn.Linear(sizes[-1], 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
-
-
-class InEnvDiscriminator:
-    """An f-GAN discriminator trained inside an env on what it scores (the flat env's scheme, with
-    the real minibatch supplied by a callable, since here real data depends on the agent's encoder)."""
-
-    def __init__(
-        self,
-        *,
-        in_dim: int,
-        hidden_sizes: list[int],
-        lr: float,
-        betas: tuple[float, float],
-        batch_size: int,
-        divergence: FDivergence,
-        env_name: str,
-    ) -> None:
-        self.in_dim, self.hidden, self.lr, self.betas = in_dim, list(hidden_sizes), lr, betas
-        self.batch_size, self.divergence, self.env_name = batch_size, divergence, env_name
-        self.build(0)
-        self.buffer: list[torch.Tensor] = []
-        self.buffered = 0
-        self.updates = 0
-        self.diag: dict[str, list[float]] = {"disc_loss": [], "disc_real_acc": [], "disc_fake_acc": []}
-
-    def build(self, seed: int) -> None:
-        gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
-            self.net = MLPDiscriminator(self.in_dim, self.hidden)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=self.betas)
-
-    def log_w(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.divergence.log_weight(self.net(x))
-
-    def differentiable_score(self, x: torch.Tensor) -> torch.Tensor:
-        """V(x) with the discriminator's parameters detached (gradient into x only)."""
-        params = {k: v.detach() for k, v in self.net.named_parameters()}
-        return torch.func.functional_call(self.net, params, (x,))
-
-    def remember(self, x: torch.Tensor) -> None:
-        x = x.reshape(-1, self.in_dim).detach()
-        self.buffer.append(x)
-        self.buffered += x.shape[0]
-
-    def maybe_train(self, real_batch: Callable[[int], torch.Tensor]) -> None:
-        while self.buffered >= self.batch_size:
-            pool = torch.cat(self.buffer)
-            fake, rest = pool[: self.batch_size], pool[self.batch_size :]
-            self.buffer, self.buffered = ([rest] if len(rest) else []), len(rest)
-            real = real_batch(self.batch_size)
-            v_real, v_fake = self.net(real), self.net(fake)
-            loss = self.divergence.disc_loss(v_real, v_fake)
-            if not torch.isfinite(loss):
-                raise RlcvError(
-                    f"the {self.env_name} discriminator loss became {loss.item()}; lower disc_lr via "
-                    f"--env-kwargs or use divergence=gan."
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.updates += 1
-            with torch.no_grad():
-                lw = self.divergence.log_weight
-                self.diag["disc_loss"].append(loss.item())
-                self.diag["disc_real_acc"].append((lw(v_real) > 0).float().mean().item())
-                self.diag["disc_fake_acc"].append((lw(v_fake) <= 0).float().mean().item())
-
-    def diagnostics(self) -> dict[str, float]:
-        out = {k: float(np.mean(v)) if v else float("nan") for k, v in self.diag.items()}
-        out["disc_updates"] = float(self.updates)
-        for v in self.diag.values():
-            v.clear()
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        buffer = torch.cat(self.buffer) if self.buffer else torch.zeros(0, self.in_dim)
-        return {
-            "disc": self.net.state_dict(),
-            "disc_optimizer": self.optimizer.state_dict(),
-            "buffer": buffer,
-            "disc_updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["disc"])
-        self.optimizer.load_state_dict(state["disc_optimizer"])
-        buffer = state["buffer"]
-        self.buffer, self.buffered = ([buffer] if len(buffer) else []), len(buffer)
-        self.updates = int(state["disc_updates"])
 
 
 class _InEnvGAN(gym.Env):
@@ -226,20 +120,15 @@ class _InEnvGAN(gym.Env):
             batch_size=int(disc_batch_size),
             divergence=get_divergence(divergence),
             env_name=self.env_name,
+            seed=disc_seed,
         )
-        if disc_seed is not None:
-            self.disc.build(int(disc_seed))
-        self._disc_seeded = disc_seed is not None
         self._obs = np.zeros(self.obs_dim, np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        if seed is not None and not self._disc_seeded:
-            if self.disc.updates == 0:
-                self.disc.build(int(seed))
-            self._disc_seeded = True
+        self.disc.seed_from_reset(seed)
         self._obs = self.np_random.uniform(-1.0, 1.0, self.obs_dim).astype(np.float32)
         return self._obs.copy(), {}
 
@@ -251,7 +140,6 @@ class _InEnvGAN(gym.Env):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.disc.load_state_dict(state)
-        self._disc_seeded = True
 
 
 class BGANDigitPatchesEnv(_InEnvGAN):
@@ -352,27 +240,19 @@ class BGANDigitPatchesEnv(_InEnvGAN):
         from rlcv.gan_metrics import nn1_accuracy, save_grid, two_sample_accuracy
 
         n = max(self.eval_samples, episodes)
-        codes = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.obs_dim)).astype(np.float32)
-        obs = obs_normalizer(codes) if obs_normalizer is not None else codes
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            patches = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].float()
+        codes, action = sample_policy(policy, n, self.obs_dim, seed=seed, obs_normalizer=obs_normalizer)
+        patches = action[:, 0].float()
         pairs = torch.cat([patches, torch.from_numpy(codes)], -1)
         log_w = self.disc.log_w(pairs[:episodes]).numpy()
         held_out = digit_patches()["held_out"]
         sample = patches[: self.eval_samples].numpy()
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, PATCH_SIDE, PATCH_SIDE), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": {
-                "patch_c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
-                "patch_nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
-            },
+        metrics = {
+            "patch_c2st_accuracy": two_sample_accuracy(held_out, sample, seed=seed),
+            "patch_nn1_accuracy": nn1_accuracy(held_out, sample, seed=seed),
         }
+        return eval_report(log_w, episodes, metrics)
 
 
 class BGANDigitCodesEnv(_InEnvGAN):
@@ -496,12 +376,8 @@ class BGANDigitCodesEnv(_InEnvGAN):
     # -- evaluation -------------------------------------------------------------------------------
     def generate_codes(self, policy: Any, n: int, *, seed: int, obs_normalizer: Any = None) -> torch.Tensor:
         """``n`` code vectors [n, 4·d] from the higher generator for latents drawn from ``seed``."""
-        z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, self.obs_dim)).astype(np.float32)
-        obs = obs_normalizer(z) if obs_normalizer is not None else z
-        with torch.random.fork_rng(), torch.no_grad():
-            torch.manual_seed(seed)
-            action = policy.sample(torch.from_numpy(np.asarray(obs, np.float32)), 1).action[:, 0].numpy()
-        return self._codes(policy.env_action(action))
+        _, action = sample_policy(policy, n, self.obs_dim, seed=seed, obs_normalizer=obs_normalizer)
+        return self._codes(policy.env_action(action[:, 0].numpy()))
 
     def decode(self, codes: torch.Tensor, *, seed: int) -> np.ndarray:
         """Images [n, 64] decoded by the lower stage with pixel uniforms drawn from ``seed``."""
@@ -547,10 +423,4 @@ class BGANDigitCodesEnv(_InEnvGAN):
         }
         if grid_path is not None:
             save_grid(sample[:100].reshape(-1, 8, 8), grid_path)
-        return {
-            "mean_return": float(log_w.mean()),
-            "std_return": float(log_w.std()),
-            "episodes": episodes,
-            "returns": [float(v) for v in log_w],
-            "metrics": metrics,
-        }
+        return eval_report(log_w, episodes, metrics)

@@ -68,6 +68,17 @@ class KnapsackGameEnv(gym.Env):
                 self.game = game_from_arrays(generate_knapsack(m, n, ins))
             finally:
                 np.random.set_state(state)
+        self._configure_play(player, profile, infeasible, penalty, exact_info)
+        n_items, others = self.game.n, [k for k in range(self.game.m) if k != player]
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(len(others) * n_items,), dtype=np.float32)
+        self.action_space = spaces.MultiBinary(n_items)
+        self._obs = np.concatenate([self.xbar[k] for k in others]).astype(np.float32)
+
+    def _configure_play(
+        self, player: int, profile: str | None, infeasible: str, penalty: float, exact_info: bool
+    ) -> None:
+        """Checks and stores how this player plays ``self.game``, and draws the opponents' profile
+        (shared with the lot-sizing env)."""
         if not 0 <= player < self.game.m:
             raise RlcvError(f"player {player} does not exist; this game has players 0..{self.game.m - 1}.")
         if infeasible not in ("repair", "penalty"):
@@ -78,10 +89,6 @@ class KnapsackGameEnv(gym.Env):
         self.exact_info = exact_info
         self.strategies, self.probs = self._profile(profile)
         self.xbar = expected_strategies(self.strategies, self.probs)
-        n_items, others = self.game.n, [k for k in range(self.game.m) if k != player]
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(len(others) * n_items,), dtype=np.float32)
-        self.action_space = spaces.MultiBinary(n_items)
-        self._obs = np.concatenate([self.xbar[k] for k in others]).astype(np.float32)
 
     def _profile(self, profile: str | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         g = self.game
@@ -129,6 +136,12 @@ class KnapsackGameEnv(gym.Env):
         info: dict[str, Any] = {"x": x, "feasible": g.feasible(p, x)}
         if not info["feasible"]:
             return self._obs.copy(), self.penalty, True, False, info
+        return self._play(x, info)
+
+    def _play(self, x: np.ndarray, info: dict[str, Any]):
+        """Plays strategy x against pure strategies drawn from σ_{−p}: the step's result (shared
+        with the lot-sizing env)."""
+        p, g = self.player, self.game
         profile = [
             x if k == p else self.strategies[k][self.np_random.choice(len(self.probs[k]), p=self.probs[k])]
             for k in range(g.m)

@@ -27,10 +27,8 @@ from gymnasium import spaces
 
 from rlcv.envs.knapsack_game import KnapsackGameEnv
 from rlcv.errors import RlcvError
-from rlcv.games.best_response import best_response
 from rlcv.games.instances import LOT_SIZING_SEED, load_game, lot_sizing_instances
 from rlcv.games.lot_sizing import LotSizingGame
-from rlcv.games.nash_conv import expected_strategies
 
 
 class LotSizingGameEnv(KnapsackGameEnv):
@@ -69,16 +67,7 @@ class LotSizingGameEnv(KnapsackGameEnv):
                 T=T,
             )
         self.game: LotSizingGame = game  # type: ignore[assignment]
-        if not 0 <= player < game.m:
-            raise RlcvError(f"player {player} does not exist; this game has players 0..{game.m - 1}.")
-        if infeasible not in ("repair", "penalty"):
-            raise RlcvError(f"infeasible='{infeasible}' is unknown; choose 'repair' or 'penalty'.")
-        self.player = player
-        self.infeasible = infeasible
-        self.penalty = float(penalty)
-        self.exact_info = exact_info
-        self.strategies, self.probs = self._profile(profile)
-        self.xbar = expected_strategies(self.strategies, self.probs)
+        self._configure_play(player, profile, infeasible, penalty, exact_info)
         T = game.T
         q = game.q_index
         others = [k for k in range(game.m) if k != player]
@@ -129,14 +118,4 @@ class LotSizingGameEnv(KnapsackGameEnv):
         info: dict[str, Any] = {"x": x, "feasible": ok and g.feasible(p, x)}
         if not ok and self.infeasible == "penalty":
             return self._obs.copy(), self.penalty, True, False, info
-        profile = [
-            x if k == p else self.strategies[k][self.np_random.choice(len(self.probs[k]), p=self.probs[k])]
-            for k in range(g.m)
-        ]
-        reward = g.payoff(p, profile)
-        if self.exact_info:
-            best = best_response(g, p, self.xbar).value
-            mixed = [x if k == p else self.xbar[k] for k in range(g.m)]
-            info["best_value"] = best
-            info["regret"] = best - g.payoff(p, mixed)
-        return self._obs.copy(), float(reward), True, False, info
+        return self._play(x, info)

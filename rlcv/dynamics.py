@@ -289,6 +289,17 @@ def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
     model.out_stats.fit(torch.cat([delta, data["rewards"].reshape(-1, 1)], -1))
 
 
+def _adam_step(model: EnsembleDynamics, optimizer: torch.optim.Optimizer, w: Windows) -> float:
+    """One optimiser step on the unrolled loss of windows ``w``; the loss before the step."""
+    loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"dynamics model loss became {loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train_dynamics(
     model: EnsembleDynamics,
     optimizer: torch.optim.Optimizer,
@@ -302,14 +313,7 @@ def train_dynamics(
     fit_normalizers(model, replay)
     losses = []
     for _ in range(steps):
-        w = replay.sample_windows(batch_size, horizon)
-        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"dynamics model loss became {loss.item()}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(_adam_step(model, optimizer, replay.sample_windows(batch_size, horizon)))
     return float(np.mean(losses)) if losses else float("nan")
 
 
@@ -353,13 +357,7 @@ def train_dynamics_early_stopping(
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad, steps = 0, 0
     while steps < max_steps:
-        w = cut_windows(train, batch_size, horizon, None)
-        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"dynamics model loss became {loss.item()}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        _adam_step(model, optimizer, cut_windows(train, batch_size, horizon, None))
         steps += 1
         if steps % eval_every == 0 or steps == max_steps:
             current = _held_out_loss(model, held_w)

@@ -327,7 +327,7 @@ def test_group_is_scored_by_one_discriminator_and_state_round_trips() -> None:
     torch.testing.assert_close(
         other.differentiable_reward(None, probe), env.differentiable_reward(None, probe)
     )
-    assert other.disc_updates == 1 and other._buffered == env._buffered == 4
+    assert other.disc_updates == 1 and other._disc.buffered == env._disc.buffered == 4
 
 
 def test_differentiable_reward_gives_gradients_to_actions_only() -> None:

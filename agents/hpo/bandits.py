@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
@@ -166,6 +167,10 @@ class DTSPolicy(BanditPolicy):
 class BanditAgent(ControllerAgent):
     metric_names = (*HPO_METRICS, "reward_scale")
     policy: BanditPolicy
+    policy_cls: ClassVar[type[BanditPolicy]]
+
+    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
+        return self.policy_cls(action_space, self.config, self.algo)
 
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         rewards, dones = batch.raw_rewards.double(), batch.dones
@@ -180,14 +185,10 @@ class BanditAgent(ControllerAgent):
 class UCB1Agent(BanditAgent):
     config_cls = UCB1Config
     algo = "hpo-ucb1"
-
-    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
-        return UCB1Policy(action_space, self.config, self.algo)
+    policy_cls = UCB1Policy
 
 
 class DTSAgent(BanditAgent):
     config_cls = DTSConfig
     algo = "hpo-dts"
-
-    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
-        return DTSPolicy(action_space, self.config, self.algo)
+    policy_cls = DTSPolicy

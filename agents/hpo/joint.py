@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
@@ -216,6 +217,10 @@ class ThompsonPolicy(JointPolicy):
 class JointAgent(ControllerAgent):
     metric_names = (*HPO_METRICS, "reward_scale", "arm_played_max_share")
     policy: JointPolicy
+    policy_cls: ClassVar[type[JointPolicy]]
+
+    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
+        return self.policy_cls(action_space, self.config, self.algo)
 
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         rewards, dones = batch.raw_rewards.double(), batch.dones
@@ -235,14 +240,10 @@ class JointAgent(ControllerAgent):
 class JointUCB1Agent(JointAgent):
     config_cls = JointUCB1Config
     algo = "hpo-ucb1-joint"
-
-    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
-        return JointUCB1Policy(action_space, self.config, self.algo)
+    policy_cls = JointUCB1Policy
 
 
 class ThompsonAgent(JointAgent):
     config_cls = ThompsonConfig
     algo = "hpo-ts"
-
-    def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
-        return ThompsonPolicy(action_space, self.config, self.algo)
+    policy_cls = ThompsonPolicy

@@ -687,19 +687,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: 
             lines.append(f"- `{row}`: " + ", ".join(f"{r['final']['mmd_p_value']:.3f}" for r in recs))
     comp = payload.get("comparisons") or {}
     if comp:
-        keys = [
-            (k, t)
-            for k, t, _ in METRICS
-            if k
-            in (
-                "c2st_accuracy",
-                "nn1_accuracy",
-                "mmd2",
-                "confident_coverage",
-                "confident_share",
-                "unique_fraction",
-            )
-        ]
+        keys = [(k, t) for k, t, _ in METRICS if k in CURVE_KEYS]  # the plotted metrics
         lines += [
             "",
             "## Paired comparisons (BGAN − other, same seeds)",

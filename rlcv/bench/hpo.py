@@ -253,8 +253,6 @@ def _train(
     log: Path,
     overrides: dict[str, Any] | None = None,
 ) -> float:
-    from rlcv.launch import TrainRequest, train
-
     overrides = {"env_kwargs": _env_kwargs(spec, episode_log=str(log)), **(overrides or {})}
     command = [
         "train",
@@ -269,6 +267,15 @@ def _train(
         "--run-dir",
         str(run_dir),
     ]
+    return timed_train(algo, seed, steps, run_dir, overrides, command)
+
+
+def timed_train(
+    algo: str, seed: int, steps: int, run_dir: Path, overrides: dict[str, Any], command: list[str]
+) -> float:
+    """Trains ``algo`` on the HPO env in-process; the wall-clock seconds it took."""
+    from rlcv.launch import TrainRequest, train
+
     start = time.perf_counter()
     train(
         TrainRequest(

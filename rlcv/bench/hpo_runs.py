@@ -226,8 +226,7 @@ def run_controller(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One episode per env through the agent loop (``rlcv train``); the best member by validation loss."""
-    from rlcv.bench.hpo import _read_log
-    from rlcv.launch import TrainRequest, train
+    from rlcv.bench.hpo import _read_log, timed_train
 
     work = Path(tempfile.mkdtemp(prefix="rlcv-hpo-budget-"))
     try:
@@ -240,20 +239,7 @@ def run_controller(
             "n_envs": n_envs,
             **(overrides or {}),
         }
-        start = time.perf_counter()
-        train(
-            TrainRequest(
-                algo=algo,
-                env=ENV_ID,
-                steps=steps,
-                seed=seed,
-                overrides=config,
-                run_dir=str(run_dir),
-                progress=False,
-                command=["bench", "hpo-budget", algo],
-            )
-        )
-        wall = time.perf_counter() - start
+        wall = timed_train(algo, seed, steps, run_dir, config, ["bench", "hpo-budget", algo])
         records = _read_log(log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
