@@ -291,7 +291,8 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
     from rlcv.config import preset
     from rlcv.launch import TrainRequest, train
 
-    steps = episodes * math.ceil(_env(env_kwargs).budget / _env(env_kwargs).steps_per_action)
+    probe = _env(env_kwargs)
+    steps = episodes * math.ceil(probe.budget / probe.steps_per_action)
     # The preset's rollout spans several inner runs; never collect more than the meta-training budget.
     n_steps = min(int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
     shutil.rmtree(run_dir, ignore_errors=True)  # a half-written run from an interrupted sweep
