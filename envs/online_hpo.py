@@ -274,6 +274,8 @@ class OnlineHPOEnv(gym.Env):
         lanczos_iterations: Lanczos steps per λ_max estimate.
         probe_size: training examples of the fixed probe subset every landscape quantity is measured on.
         episode_log: optional path of a JSON-lines file that receives one record per finished episode.
+        inner_seed_range: ``[lo, hi)`` from which unpinned episodes draw their inner seed (default: all
+            31-bit seeds); meta-training draws from a range disjoint from the evaluation seeds.
         regularizer: ``"none"``, ``"cutout"`` or ``"dualcutout"`` (:mod:`rlcv.regularizers`) on the
             training minibatches; validation and test data are never masked.
         input_shape: spatial shape of one example for cutout (``None``: 8×8 for 64 features, else 1-D).
@@ -313,6 +315,7 @@ class OnlineHPOEnv(gym.Env):
         n_val: int | None = None,
         split_seed: int = 0,
         episode_log: str | None = None,
+        inner_seed_range: Sequence[int] | None = None,
         task: str = "digits",
         model: str = "mlp",
         channels: int = 16,
@@ -351,6 +354,15 @@ class OnlineHPOEnv(gym.Env):
         self.hypergrad_decay, self.max_loss = float(hypergrad_decay), float(max_loss)
         self.divergence_penalty = float(divergence_penalty)
         self.episode_log = Path(episode_log) if episode_log else None
+        if inner_seed_range is not None:
+            lo, hi = (int(v) for v in inner_seed_range)
+            if not 0 <= lo < hi <= 2**31 - 1:
+                raise ValueError(
+                    f"inner_seed_range must be [lo, hi) with 0 <= lo < hi < 2**31, got {inner_seed_range}"
+                )
+            self.inner_seed_range: tuple[int, int] = (lo, hi)
+        else:
+            self.inner_seed_range = (0, 2**31 - 1)
         if task not in TASKS or model not in MODELS:
             raise ValueError(
                 f"task must be one of {TASKS} and model one of {MODELS}, got {task!r}, {model!r}"
@@ -525,7 +537,7 @@ class OnlineHPOEnv(gym.Env):
         if "inner_seed" in options:
             inner_seed = int(options["inner_seed"])
         else:
-            inner_seed = int(self.np_random.integers(2**31 - 1))
+            inner_seed = int(self.np_random.integers(*self.inner_seed_range))
         if self.hparam_init == "random":
             start = {
                 k: float(np.exp(self.np_random.uniform(*np.log(self.ranges[k])))) for k in self.hparam_names

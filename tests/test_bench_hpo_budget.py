@@ -94,10 +94,10 @@ def test_hpo_budget_bench_runs_resumes_and_reports(tmp_path, capsys):
     assert rows["random-2"]["runs"]["sgd_steps"] == pytest.approx(2.0)
     assert "vs_fixed-best" in summary["verdicts"] and (out / "anytime.png").is_file()
     capsys.readouterr()
-    before = {p.name: p.read_text() for p in (out / "runs").iterdir()}
+    before = {p.name: p.read_text() for p in (out / "per_run").iterdir()}
     assert main(args) == 0  # everything is on disk: nothing reruns
     assert "[seed" not in capsys.readouterr().out
-    assert {p.name: p.read_text() for p in (out / "runs").iterdir()} == before
+    assert {p.name: p.read_text() for p in (out / "per_run").iterdir()} == before
 
 
 def test_dualcutout_bench_and_bad_task(tmp_path, capsys):
@@ -110,3 +110,39 @@ def test_dualcutout_bench_and_bad_task(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--model", "resnet", "--out", str(tmp_path / "bad")]) == 2
     assert "rlcv: error:" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_meta_training_seeds_come_from_their_own_range_only():
+    from rlcv.bench.hpo_runs import META_SEED_RANGE
+    from rlcv.envs.online_hpo import OnlineHPOEnv
+
+    env = OnlineHPOEnv(budget=10, steps_per_action=10, hidden_size=4, inner_seed_range=[5, 8])
+    drawn = {env.reset(seed=k)[1]["inner_seed"] for k in range(30)}
+    assert drawn == {5, 6, 7}
+    assert env.reset(options={"inner_seed": 0})[1]["inner_seed"] == 0  # a pinned seed is never redrawn
+    assert META_SEED_RANGE[0] > 0
+    with pytest.raises(ValueError, match="inner_seed_range"):
+        OnlineHPOEnv(inner_seed_range=[3, 3])
+
+
+def test_ppo_is_meta_trained_on_seeds_disjoint_from_the_evaluation_seeds(tmp_path, capsys):
+    from rlcv.bench.hpo_runs import META_SEED_RANGE
+
+    out = tmp_path / "hb"
+    args = ["bench", "hpo-budget", "--seeds", "2", "--budget", "20", "--steps-per-action", "10"]
+    args += ["--grid", "0.1", "--methods", "fixed", "ppo", "--meta-episodes", "3", "--out", str(out)]
+    args += ["--env-kwargs", '{"hidden_size": 4}']
+    assert main(args) == 0
+    meta = json.loads((out / "per_run" / "ppo-meta.json").read_text())
+    assert meta["episodes"] == 3 and len(meta["inner_seeds"]) == 3
+    assert all(META_SEED_RANGE[0] <= s < META_SEED_RANGE[1] for s in meta["inner_seeds"])
+    assert not set(meta["inner_seeds"]) & {0, 1}
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["method"]: r for r in summary["rows"]}
+    # the evaluation run is charged one run; meta-training is reported apart, in the env's units
+    assert rows["ppo"]["runs"]["sgd_steps"] == pytest.approx(1.0) and rows["ppo"]["online"]
+    assert summary["ppo_meta"]["cost"]["sgd_steps"] == pytest.approx(3 * 20)
+    assert "meta-trained once" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main([*args[:3], "1000001", *args[4:]]) == 2  # evaluation seeds must stay below the meta range
+    assert "--seeds <=" in capsys.readouterr().err

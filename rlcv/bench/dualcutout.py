@@ -9,7 +9,7 @@ stream) one full run of ``rlcv/OnlineHPO-v0`` per arm:
   and (lr, batch, L2, α) with DualCutout — does α as an action help that controller?
 
 ``--task`` / ``--model`` / ``--cutout-size`` pass through to the env (digits: 8×8 images, 4×4 box by
-default; MNIST-1D: 1-D signals and windows). Results: ``OUT/runs/*.json`` (one per arm and seed:
+default; MNIST-1D: 1-D signals and windows). Results: ``OUT/per_run/*.json`` (one per arm and seed:
 resumable), ``OUT/report.md`` with mean test error and paired 95 % t-intervals of the differences.
 """
 
@@ -159,13 +159,13 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(1)
-        (out / "runs").mkdir(parents=True, exist_ok=True)
+        (out / "per_run").mkdir(parents=True, exist_ok=True)
         cost = step_cost_ratio(args)
         (out / "step_cost.json").write_text(json.dumps(cost, indent=1))
         print(f"dual / single cutout step wall-clock: {cost['ratio_median']:.2f}x", flush=True)
         for seed in range(args.seeds):
             for arm in args.arms:
-                path = out / "runs" / f"{arm}_s{seed}.json"
+                path = out / "per_run" / f"{arm}_s{seed}.json"
                 if path.is_file():
                     continue
                 t0 = time.perf_counter()
@@ -183,7 +183,7 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
     res: dict[str, dict[int, dict[str, Any]]] = {a: {} for a in args.arms}
     for arm in args.arms:
         for seed in range(args.seeds):
-            path = out / "runs" / f"{arm}_s{seed}.json"
+            path = out / "per_run" / f"{arm}_s{seed}.json"
             if path.is_file():
                 res[arm][seed] = json.loads(path.read_text())
     seeds = [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]

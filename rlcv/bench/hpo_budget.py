@@ -2,7 +2,7 @@
 
 Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``: task, model, regulariser). Bench seed s is
 the inner seed (init, minibatch order) of every run of every method. Methods (summaries by
-:mod:`rlcv.bench.hpo_runs`, one JSON file per method and seed under ``OUT/runs/``, so an interrupted
+:mod:`rlcv.bench.hpo_runs`, one JSON file per method and seed under ``OUT/per_run/``, so an interrupted
 sweep resumes where it stopped):
 
 - ``fixed``: each ``--grid`` learning rate at the env's batch size / L2 (1 run each); ``cosine``: the
@@ -19,6 +19,12 @@ sweep resumes where it stopped):
 - ``pbt-8``: PBT through the loop, 8 members, rounds every 3 env steps, perturbations ×{0.5, 2}: over the
   ~9 rounds of a run lr can move 2⁹ = 512× (≥ 100×). 8 runs.
 - controllers ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-ucb1-joint``, ``hpo-ts``: 1 run.
+- ``ppo``: PPO meta-trained once through the loop (``--meta-episodes`` inner runs, training seed
+  ``--meta-seed``) on inner seeds drawn from :data:`rlcv.bench.hpo_runs.META_SEED_RANGE` only, then its
+  deterministic policy for 1 run on each held-out evaluation seed s. The evaluation run is charged like
+  every other method; the meta-training compute is amortised over all evaluation seeds and reported
+  apart (``OUT/per_run/ppo-meta.json``; the policy's run dir is ``OUT/runs/ppo-meta``, not committed,
+  and retrained - deterministically - when missing).
 
 Units: one run = one default run (``budget`` SGD steps at the default batch size); ``compute_s`` is
 divided by the same seed's default fixed run's. Statistics: mean ± 95 % t-interval of paired
@@ -41,7 +47,8 @@ import numpy as np
 from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
-METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS)
+METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo")
+ONLINE = (*CONTROLLERS, "ppo")
 PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
@@ -56,9 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
     p.add_argument("--trials", type=int, default=20, help="trials of random search / TPE (k=2 is read too)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--meta-episodes", type=int, default=100, help="inner runs of PPO meta-training")
+    p.add_argument("--meta-seed", type=int, default=0, help="training seed of PPO meta-training")
     p.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every run")
     p.add_argument(
-        "--out", default="results/hpo_budget", help="OUT/runs/*.json, OUT/report.md, OUT/anytime.png"
+        "--out", default="results/hpo_budget", help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png"
     )
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
     p.set_defaults(bench_run=run)
@@ -68,6 +77,8 @@ def _command(args: argparse.Namespace) -> str:
     parts = ["rlcv", "bench", "hpo-budget", "--seeds", str(args.seeds), "--budget", str(args.budget)]
     parts += ["--steps-per-action", str(args.steps_per_action), "--grid", *(f"{g:g}" for g in args.grid)]
     parts += ["--trials", str(args.trials), "--methods", *args.methods]
+    if "ppo" in args.methods:
+        parts += ["--meta-episodes", str(args.meta_episodes), "--meta-seed", str(args.meta_seed)]
     if args.env_kwargs:
         parts += ["--env-kwargs", json.dumps(args.env_kwargs)]
     return shlex.join([*parts, "--out", args.out])
@@ -93,9 +104,34 @@ def _tasks(args: argparse.Namespace, seed: int) -> list[tuple[str, Any]]:
             out.append(
                 (f"{m}_s{seed}", lambda: R.run_controller(kw, seed, "hpo-pbt", n_envs=8, overrides=PBT))
             )
+        elif m == "ppo":
+            out.append((f"{m}_s{seed}", lambda: R.run_ppo(kw, seed, Path(args.out) / "runs" / "ppo-meta")))
         else:
             out.append((f"{m}_s{seed}", lambda m=m: R.run_controller(kw, seed, m)))
     return out
+
+
+def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
+    """PPO meta-trained on training inner seeds (once per OUT), checked disjoint from the evaluation seeds."""
+    from rlcv.bench import hpo_runs as R
+    from rlcv.errors import RlcvError
+    from rlcv.run_dir import RunDir
+
+    path = per_run / "ppo-meta.json"
+    run_dir = Path(args.out) / "runs" / "ppo-meta"
+    if not path.is_file() or RunDir(run_dir).final_policy is None:
+        kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+        t0 = time.perf_counter()
+        meta = R.ppo_meta_train(kw, run_dir, args.meta_episodes, args.meta_seed)
+        path.write_text(json.dumps(meta, default=float))
+        print(f"[meta] ppo {meta['episodes']} episodes {time.perf_counter() - t0:6.1f}s", flush=True)
+    meta = json.loads(path.read_text())
+    seen = set(meta["inner_seeds"]) & set(range(args.seeds))
+    if seen:
+        raise RlcvError(
+            f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete '{path}' and rerun."
+        )
+    return meta
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,8 +139,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.trials < 2 or args.budget < 1 or not args.grid:
         raise RlcvError("--seeds and --budget must be >= 1, --trials >= 2 and --grid non-empty.")
+    from rlcv.bench.hpo_runs import META_SEED_RANGE
+
+    if "ppo" in args.methods and (args.seeds > META_SEED_RANGE[0] or args.meta_episodes < 1):
+        raise RlcvError(
+            f"with ppo: --meta-episodes >= 1 and --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay "
+            "below PPO's meta-training seeds)."
+        )
     out = Path(args.out)
-    runs = out / "runs"
+    runs = out / "per_run"
     if not args.report_only:
         try:
             import optuna  # noqa: F401
@@ -118,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(1)
         runs.mkdir(parents=True, exist_ok=True)
+        if "ppo" in args.methods:
+            _ensure_meta(args, runs)
         for seed in range(args.seeds):  # seed-major: an interrupted sweep holds complete paired seeds
             for stem, thunk in _tasks(args, seed):
                 path = runs / f"{stem}.json"
@@ -129,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
                 tmp.write_text(json.dumps(summary, default=float))
                 tmp.replace(path)
                 print(f"[seed {seed}] {stem:28s} {time.perf_counter() - t0:6.1f}s", flush=True)
-    if not (out / "runs").is_dir():
-        raise RlcvError(f"no runs under '{out / 'runs'}': run the bench without --report-only first.")
+    if not (out / "per_run").is_dir():
+        raise RlcvError(f"no runs under '{out / 'per_run'}': run the bench without --report-only first.")
     write_report(args, out)
     return 0
 
@@ -145,7 +190,7 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     raw: dict[str, dict[int, dict[str, Any]]] = {}
     for seed in range(args.seeds):
         for stem, _ in _tasks(args, seed):
-            path = out / "runs" / f"{stem}.json"
+            path = out / "per_run" / f"{stem}.json"
             if not path.is_file():
                 continue
             s = json.loads(path.read_text())
@@ -202,7 +247,7 @@ def analyse(
                 u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS
             },
             "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
-            "online": m.startswith("hpo-"),
+            "online": m in ONLINE,
             # geometric means over seeds of the reported configuration's final hyper-parameters
             "final_hparams": {
                 h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
@@ -289,7 +334,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     lines = [
         "# Online HPO vs equal-budget baselines (paired seeds, explicit compute units)",
         "",
-        f"Regenerate: `{_command(args)}` (resumes from `runs/`; `--report-only` rewrites this file).",
+        f"Regenerate: `{_command(args)}` (resumes from `per_run/`; `--report-only` rewrites this file).",
         "",
         f"{len(seeds)} paired seeds (inner seeds {seeds[0]}..{seeds[-1]}); "
         f"env kwargs {json.dumps(args.env_kwargs) or '{}'}; "
@@ -340,6 +385,22 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 lines.append(
                     f"- vs `{f}`: " + v[f"vs_{f}"]["acc"]["text"] + " " + v[f"vs_{f}"]["val"]["text"]
                 )
+    meta_path = out / "per_run" / "ppo-meta.json"
+    meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
+    if meta is not None:
+        mean_unit = {u: statistics.fmean(a["unit_run"][s][u] for s in seeds) for u in UNITS}
+        lo, hi = meta["inner_seed_range"]
+        lines.append(
+            f"- `ppo` was meta-trained once, for {meta['episodes']} inner runs on inner seeds drawn from "
+            f"[{lo}, {hi}) ({len(set(meta['inner_seeds']))} distinct; none of them an evaluation seed), "
+            "training seed "
+            f"{meta['train_seed']}. That compute is amortised over every evaluation seed and is *not* in its "
+            "row: "
+            + ", ".join(f"{u} {meta['cost'][u] / mean_unit[u]:.0f}" for u in UNITS)
+            + f" runs; {meta['cost']['wall_s']:.0f} s. Mean final validation loss of its first / last 10 "
+            f"meta-training runs: {statistics.fmean(meta['val_loss'][:10]):.4f} / "
+            f"{statistics.fmean(meta['val_loss'][-10:]):.4f}."
+        )
     lines += ["", "Per-seed test accuracy % of the fixed grid:", ""]
     fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
     lines.append("| lr | " + " | ".join(f"s{s}" for s in seeds) + " | mean |")
@@ -360,7 +421,13 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     (out / "report.md").write_text("\n".join(lines))
     (out / "summary.json").write_text(
         json.dumps(
-            {"seeds": seeds, "rows": a["rows"], "verdicts": a["verdicts"], "command": _command(args)},
+            {
+                "seeds": seeds,
+                "rows": a["rows"],
+                "verdicts": a["verdicts"],
+                "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
+                "command": _command(args),
+            },
             default=float,
             indent=1,
         )
@@ -383,7 +450,7 @@ def plot_anytime(
     grid = np.logspace(-2, math.log10(25), 120)
     colors = plt.get_cmap("tab20")
     for i, m in enumerate(show):
-        style = "-" if m.startswith("hpo-") else "--"
+        style = "-" if m in ONLINE else "--"
         color = colors(i % 20)
         for j, u in enumerate(UNITS):
             vals, accs = [], []

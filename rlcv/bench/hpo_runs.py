@@ -245,7 +245,12 @@ def run_controller(
         shutil.rmtree(work, ignore_errors=True)
     finished = [r for r in records if r["steps_done"] >= r["budget"]] or records
     best = min(finished, key=lambda r: r["val_loss"])
-    # Members run side by side: at env step k the population has spent the sum of its members' rows k.
+    return _summary(best, records, _population_curve(records, best), wall, population=n_envs)
+
+
+def _population_curve(records: list[dict[str, Any]], best: dict[str, Any]) -> list[list[float]]:
+    """Anytime rows of runs that went side by side: at env step k the population has spent the sum of its
+    members' rows k; the reported member's test accuracy is known at the end only."""
     length = max(len(r["curve"]) for r in records)
     curve = []
     for k in range(length):
@@ -255,4 +260,82 @@ def run_controller(
         curve.append([*cost, best_val, best["test_accuracy"] if k == length - 1 else math.nan])
     for i in range(1, len(curve)):  # best so far
         curve[i][len(UNITS)] = min(curve[i][len(UNITS)], curve[i - 1][len(UNITS)])
-    return _summary(best, records, curve, wall, population=n_envs)
+    return curve
+
+
+# Inner seeds PPO is meta-trained on: the env draws them from this range only, and the bench evaluates on
+# seeds 0..N-1 with N below it, so no evaluation seed is ever seen in meta-training.
+META_SEED_RANGE: tuple[int, int] = (1_000_000, 2_000_000)
+
+
+def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, seed: int) -> dict[str, Any]:
+    """Meta-train PPO through the loop (``rlcv train``) for ``episodes`` inner runs whose inner seeds the
+    env draws from :data:`META_SEED_RANGE`; the policy stays in ``run_dir``. Returns the meta-training
+    summary: the inner seeds seen, its compute in the env's units (amortised over every evaluation
+    seed, so reported apart from the per-run charges) and a learning curve (final validation loss of
+    each meta-training episode)."""
+    from rlcv.config import preset
+    from rlcv.launch import TrainRequest, train
+
+    probe = _env(env_kwargs)
+    steps = episodes * math.ceil(probe.budget / probe.steps_per_action)
+    # The preset's rollout spans several inner runs; never collect more than the meta-training budget.
+    n_steps = min(int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a half-written run from an interrupted sweep
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = run_dir.parent / f"{run_dir.name}.jsonl"
+    log.unlink(missing_ok=True)
+    start = time.perf_counter()
+    train(
+        TrainRequest(
+            algo="ppo",
+            env=ENV_ID,
+            steps=steps,
+            seed=seed,
+            overrides={
+                "env_kwargs": {
+                    **env_kwargs,
+                    "episode_log": str(log),
+                    "inner_seed_range": list(META_SEED_RANGE),
+                },
+                "n_steps": n_steps,
+            },
+            run_dir=str(run_dir),
+            progress=False,
+            command=["bench", "hpo-budget", "ppo-meta"],
+        )
+    )
+    wall = time.perf_counter() - start
+    from rlcv.bench.hpo import _read_log
+
+    records = _read_log(log)
+    return {
+        "episodes": len(records),
+        "env_steps": steps,
+        "train_seed": seed,
+        "inner_seed_range": list(META_SEED_RANGE),
+        "inner_seeds": [int(r["inner_seed"]) for r in records],
+        "cost": {**_cost(records), "wall_s": wall},
+        "val_loss": [float(r["val_loss"]) for r in records],
+    }
+
+
+def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+    """The meta-trained PPO policy's deterministic (mode) actions on one run of inner seed ``seed``:
+    charged like every other method (this episode's compute; wall-clock includes the policy)."""
+    import torch
+
+    from rlcv.evaluation import load_policy
+
+    _, policy, normalizer = load_policy(run_dir)
+    start = time.perf_counter()
+    env = _env(env_kwargs)
+    raw, _ = env.reset(options={"inner_seed": seed})
+    while True:
+        with torch.no_grad():
+            action = policy.mode(torch.from_numpy(normalizer(np.asarray(raw)[None])))[0].numpy()
+        raw, _, terminated, truncated, info = env.step(policy.env_action(action))
+        if terminated or truncated:
+            break
+    record = info["episode"]
+    return _summary(record, [record], _population_curve([record], record), time.perf_counter() - start)
