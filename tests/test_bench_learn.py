@@ -115,6 +115,24 @@ def test_reinvocation_skips_finished_runs(
     assert "skipping 4 finished run(s)" in out and "nothing to run" in out
 
 
+def test_report_only_summarises_the_finished_runs_and_launches_none(
+    sweep: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A sweep in progress: --report-only reports the finished seeds (here 2 of the 3 asked for)."""
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--report-only started a run")
+
+    monkeypatch.setattr(runs, "run_local", no_training)
+    (sweep / "learn.md").unlink()
+    argv = sweep_argv(sweep, "--report-only")
+    argv[argv.index("--seeds") + 1] = "3"
+    assert main(argv) == 0
+    result = json.loads((sweep / "learn.json").read_text())
+    assert sorted(result["results"][ENV]["algos"]["ppo"]["final_per_seed"]) == ["0", "1"]
+    assert (sweep / "learn.md").is_file() and not (sweep / "runs" / "ppo" / "rlcv-LQR-v0" / "s2").exists()
+
+
 def test_finished_runs_made_with_other_settings_are_an_error(
     sweep: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

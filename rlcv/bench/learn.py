@@ -65,6 +65,7 @@ class LearnSpec:
     out: str = "results/learn"
     overrides: list[str] = field(default_factory=list)  # "key=value" or "ALGO:key=value"
     reference: str = REFERENCE_ALGO
+    report_only: bool = False  # summarise the finished runs (folders or summaries) and run nothing
 
     def algo_seeds(self, algo: str) -> int:
         return self.seeds_per_algo.get(algo, self.seeds)
@@ -230,14 +231,17 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
     _validate(spec)
     out = Path(spec.out)
     jobs = plan(spec)
-    report = runs.execute(
-        [job.run_job(spec) for job in jobs],
-        workers=spec.n_workers(),
-        backend=spec.backend,
-        address=spec.address,
-        fix="use another --out",
-        echo=echo,
-    )
+    if spec.report_only:  # a sweep in progress: report what has finished, launch nothing
+        report = runs.RunReport(skipped=[job.run_job(spec) for job in jobs if job.is_finished()])
+    else:
+        report = runs.execute(
+            [job.run_job(spec) for job in jobs],
+            workers=spec.n_workers(),
+            backend=spec.backend,
+            address=spec.address,
+            fix="use another --out",
+            echo=echo,
+        )
     result = summarise(spec, jobs, report.failures)
     write_outputs(spec, result, report.failures)
     echo(f"wrote {out / 'learn.md'}, {out / 'learn.json'}, {out / 'evaluations.csv'}")
@@ -304,6 +308,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         learn, metavar="[ALGO:]KEY=VALUE", help="config overrides for every run, or for one algo"
     )
     learn.add_argument("--out", default="results/learn")
+    learn.add_argument(
+        "--report-only", action="store_true", help="rebuild the report from the finished runs; run nothing"
+    )
     learn.set_defaults(bench_run=run)
 
 
@@ -325,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             overrides=args.overrides,
             reference=args.reference,
+            report_only=args.report_only,
         )
     )
     return 1 if result["failures"] else 0
