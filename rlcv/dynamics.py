@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -157,12 +158,14 @@ class EnsembleDynamics(DynamicsModel):
         rewards: torch.Tensor,
         terminated: torch.Tensor,
         valid: torch.Tensor,
+        td: TDLoss | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """k-step loss along real action sequences, every member unrolled on its own predictions.
 
         Windows are [B, h, ...]; ``valid[b, i]`` is false once the window has left its episode.
         Errors are measured in normalised output units (per-dimension std of Δs and r), so state
-        dimensions and reward weigh alike. Returns (loss, per-step normalised MSE [h]).
+        dimensions and reward weigh alike. With ``td`` the loss adds the error of the imagined TD
+        error (:class:`TDLoss`). Returns (loss, per-step normalised MSE [h] of states and reward).
         """
         h = obs.shape[1]
         state = obs[:, 0].unsqueeze(0).expand(self.ensemble_size, -1, -1)
@@ -182,10 +185,70 @@ class EnsembleDynamics(DynamicsModel):
                     term_logit, terminated[:, i].to(term_logit.dtype).expand_as(term_logit), reduction="none"
                 )
                 step_loss = step_loss + (bce * mask).sum(-1) / mask.sum().clamp_min(1)
+            if td is not None:
+                td_err = td.error(
+                    state,
+                    next_s,
+                    reward,
+                    term_logit,
+                    obs[:, i],
+                    next_obs[:, i],
+                    rewards[:, i],
+                    terminated[:, i],
+                    mask,
+                )
+                step_loss = step_loss + td.weight * (td_err * mask).sum(-1) / mask.sum().clamp_min(1)
             losses.append(step_loss.sum())
             per_step.append(((mse * mask).sum(-1) / mask.sum().clamp_min(1)).mean().detach())
             state = next_s
         return torch.stack(losses).mean(), torch.stack(per_step)
+
+
+@dataclass
+class TDLoss:
+    r"""The error of the model's imagined TD error, the quantity the λ-matched control variate sums.
+
+    A model can predict states well in normalised MSE and still get δ̂ = r̂ + γ V(ŝ') − V(ŝ) wrong:
+    δ is a small difference of large values, and V may be steep along directions the state loss
+    weighs little. Per unrolled step i the loss adds
+
+        weight · ([r̂_i + γ p̂_i V(ŝ_{i+1}) − V(ŝ_i)] − [r_i + γ (1 − term_i) V(s_{i+1}) − V(s_i)])² / Var(δ)
+
+    with r in the critic's units (``reward_scale``), V the critic on raw states (frozen: the model is
+    fitted to the critic as it is, gradients reach the model only) and Var(δ) over the valid real steps
+    of the windows, so ``weight`` 1 weighs δ like the whole state-and-reward term.
+    """
+
+    value: Callable[[torch.Tensor], torch.Tensor]  # raw states [B, S] -> V [B]
+    gamma: float
+    reward_scale: float
+    weight: float
+
+    def error(
+        self,
+        state: torch.Tensor,
+        next_s: torch.Tensor,
+        reward: torch.Tensor,
+        term_logit: torch.Tensor,
+        real_s: torch.Tensor,
+        real_next: torch.Tensor,
+        real_r: torch.Tensor,
+        real_term: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Squared, Var(δ)-normalised TD-error mismatch per member and window, [E, B]."""
+        e = next_s.shape[0]
+        v = self.value(torch.cat([state.reshape(-1, state.shape[-1]), next_s.reshape(-1, next_s.shape[-1])]))
+        v_s, v_next = v.view(2, e, -1)
+        p_cont = 1 - torch.sigmoid(term_logit)
+        imagined = self.reward_scale * reward + self.gamma * p_cont * v_next - v_s
+        with torch.no_grad():
+            rv = self.value(torch.cat([real_s, real_next]))
+            real = self.reward_scale * real_r + self.gamma * (1 - real_term.to(rv.dtype)) * rv[len(real_s) :]
+            real = real - rv[: len(real_s)]
+            m = mask.bool()
+            var = real[m].var() if int(m.sum()) > 1 else torch.ones(())
+        return (imagined - real.unsqueeze(0)).pow(2) / var.clamp_min(1e-8)
 
 
 @dataclass
@@ -289,9 +352,11 @@ def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
     model.out_stats.fit(torch.cat([delta, data["rewards"].reshape(-1, 1)], -1))
 
 
-def _adam_step(model: EnsembleDynamics, optimizer: torch.optim.Optimizer, w: Windows) -> float:
+def _adam_step(
+    model: EnsembleDynamics, optimizer: torch.optim.Optimizer, w: Windows, td: TDLoss | None = None
+) -> float:
     """One optimiser step on the unrolled loss of windows ``w``; the loss before the step."""
-    loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+    loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid, td)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"dynamics model loss became {loss.item()}")
     optimizer.zero_grad(set_to_none=True)
@@ -308,18 +373,19 @@ def train_dynamics(
     steps: int,
     batch_size: int,
     horizon: int,
+    td: TDLoss | None = None,
 ) -> float:
     """Refit the normalisers, then ``steps`` Adam steps on random k-step windows; mean loss."""
     fit_normalizers(model, replay)
     losses = []
     for _ in range(steps):
-        losses.append(_adam_step(model, optimizer, replay.sample_windows(batch_size, horizon)))
+        losses.append(_adam_step(model, optimizer, replay.sample_windows(batch_size, horizon), td))
     return float(np.mean(losses)) if losses else float("nan")
 
 
-def _held_out_loss(model: EnsembleDynamics, w: Windows) -> float:
+def _held_out_loss(model: EnsembleDynamics, w: Windows, td: TDLoss | None = None) -> float:
     with torch.no_grad():
-        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)
+        loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid, td)
     return loss.item()
 
 
@@ -335,6 +401,7 @@ def train_dynamics_early_stopping(
     patience: int,
     eval_every: int,
     max_holdout_windows: int = 512,
+    td: TDLoss | None = None,
 ) -> tuple[float, int]:
     """Train on all but the most recent ``holdout`` fraction of the replay's time steps; every
     ``eval_every`` Adam steps measure the loss on windows of the held-out slice, stop after ``patience``
@@ -353,14 +420,14 @@ def train_dynamics_early_stopping(
     gen = torch.Generator().manual_seed(T)  # reproducible held-out subsample
     n_windows = (n_hold - min(horizon, n_hold) + 1) * held["obs"].shape[1]
     held_w = cut_windows(held, min(max_holdout_windows, n_windows), horizon, gen)
-    best = _held_out_loss(model, held_w)
+    best = _held_out_loss(model, held_w, td)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad, steps = 0, 0
     while steps < max_steps:
-        _adam_step(model, optimizer, cut_windows(train, batch_size, horizon, None))
+        _adam_step(model, optimizer, cut_windows(train, batch_size, horizon, None), td)
         steps += 1
         if steps % eval_every == 0 or steps == max_steps:
-            current = _held_out_loss(model, held_w)
+            current = _held_out_loss(model, held_w, td)
             if current < best:
                 best, bad = current, 0
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}

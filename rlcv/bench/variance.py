@@ -47,6 +47,7 @@ settings it has (an estimator without ``k`` gives one row), and a model-based es
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shlex
@@ -98,6 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
     var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
     var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
+    var.add_argument(
+        "--model-td-weight",
+        type=float,
+        default=0.0,
+        help="weight of the imagined-TD-error term in the model loss (MBMF's model_td_weight; 0: off)",
+    )
     var.add_argument(
         "--eta-modes",
         nargs="+",
@@ -489,6 +496,7 @@ def run_variance(
     fit_steps: int = 30000,
     model_steps: int = 3000,
     model_horizon: int = 3,
+    model_td_weight: float = 0.0,
     eta_modes: list[str],
     cv_form: str = "kstep",
     trust_gate: bool = True,
@@ -502,7 +510,7 @@ def run_variance(
 
     from rlcv.bench.variance_ceiling import ceiling_ratios
     from rlcv.config import field_names
-    from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
+    from rlcv.dynamics import EnsembleDynamics, TDLoss, TransitionReplay, train_dynamics
     from rlcv.estimators import ESTIMATORS, settings_class
     from rlcv.estimators.mbmf import MBMFSettings
 
@@ -549,6 +557,16 @@ def run_variance(
     replay = TransitionReplay(fit_steps)
     for b in collect_batches(session, max(1, fit_steps // n_samples), steps):
         replay.add_batch(b)
+    td = None
+    if model_td_weight > 0:  # against the checkpoint's critic, frozen, as MBMF's model_td_weight does
+        critic = copy.deepcopy(session.agent.value_fn).requires_grad_(False)
+        transform = session.obs_normalizer.torch_transform()
+        td = TDLoss(
+            value=lambda s: critic(transform(s)).reshape(-1),
+            gamma=cfg.gamma,
+            reward_scale=session.reward_scaler.scale(),
+            weight=model_td_weight,
+        )
     model_loss = train_dynamics(
         model,
         torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
@@ -556,6 +574,7 @@ def run_variance(
         steps=model_steps,
         batch_size=256,
         horizon=model_horizon,
+        td=td,
     )
     t_model = time.perf_counter() - start
 
@@ -629,6 +648,7 @@ def run_variance(
         "fit_steps": fit_steps,
         "model_steps": model_steps,
         "model_horizon": model_horizon,
+        "model_td_weight": model_td_weight,
         "cv_form": cv_form,
         "trust_gate": trust_gate,
         "gamma": cfg.gamma,
@@ -734,6 +754,7 @@ def main(args: Any) -> dict[str, Any]:
         fit_steps=args.fit_steps,
         model_steps=args.model_steps,
         model_horizon=args.model_horizon,
+        model_td_weight=args.model_td_weight,
         eta_modes=args.eta_modes,
         cv_form=getattr(args, "cv_form", "kstep"),
         trust_gate=not getattr(args, "no_trust_gate", False),

@@ -103,6 +103,7 @@ from rlcv.dynamics import (
     DynamicsModel,
     EnsembleDynamics,
     ExactDynamics,
+    TDLoss,
     TransitionReplay,
     cut_windows,
     train_dynamics,
@@ -175,6 +176,9 @@ class MBMFSettings:
     model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
     model_batch_size: int = 256
     model_horizon: int = 3  # unroll length of the model loss; 0 means max(1, k)
+    # Weight of the imagined-TD-error term in the model loss (rlcv.dynamics.TDLoss; 0: states and reward
+    # only). The CV sums imagined TD errors, which a small state error can move a lot.
+    model_td_weight: float = 0.0
     model_buffer_size: int = 100_000
     predict_termination: bool = True
 
@@ -198,6 +202,7 @@ class MBMFSettings:
             "model_patience >= 0, model_eval_every >= 1",
         )
         check(0 < self.model_holdout < 1, "model_holdout must be in (0, 1)")
+        check(self.model_td_weight >= 0, "model_td_weight must be >= 0")
 
     def horizon(self, gamma: float, gae_lambda: float) -> int:
         """The CV's k: the setting, or ⌈2 / (1 − γλ)⌉ capped at k_max."""
@@ -278,6 +283,7 @@ class MBMFControlVariate(GradientEstimator):
         self.last_error: float | None = None  # its held-out k-step model error
         self.update_split_eta = True  # False freezes (η_a, η_τ), e.g. once fitted on independent data
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
+        self.critic: ValueFunction | None = None  # the agent's critic, seen at prepare (for the TD loss)
 
     @classmethod
     def from_setup(cls, settings: MBMFSettings, setup: EstimatorSetup) -> MBMFControlVariate:
@@ -460,6 +466,7 @@ class MBMFControlVariate(GradientEstimator):
             raise TypeError("the MBMF control variate needs a reparameterisable policy (action_from_noise)")
         if value_fn is None:
             raise TypeError("the MBMF control variate needs a value function (an actor-critic agent)")
+        self.critic = value_fn
         g = self.gate() if self.model_fitted else 0.0  # decided before this batch is looked at
         held_out = self.held_out_error(batch)  # before anything learns from this batch
         advantages, returns, values = self.baseline.gae(batch, value_fn)
@@ -567,6 +574,7 @@ class MBMFControlVariate(GradientEstimator):
             return {"model_loss": float("nan")}
         assert isinstance(self.model, EnsembleDynamics)
         self.replay.add_batch(batch)
+        td = self.td_loss()
         try:
             if cfg.model_patience > 0:
                 loss, steps = train_dynamics_early_stopping(
@@ -579,6 +587,7 @@ class MBMFControlVariate(GradientEstimator):
                     holdout=cfg.model_holdout,
                     patience=cfg.model_patience,
                     eval_every=cfg.model_eval_every,
+                    td=td,
                 )
             else:
                 loss = train_dynamics(
@@ -588,6 +597,7 @@ class MBMFControlVariate(GradientEstimator):
                     steps=cfg.model_train_steps,
                     batch_size=cfg.model_batch_size,
                     horizon=cfg.unroll(self.k),
+                    td=td,
                 )
                 steps = cfg.model_train_steps
         except FloatingPointError as exc:
@@ -597,6 +607,20 @@ class MBMFControlVariate(GradientEstimator):
             ) from exc
         self.model_fitted = True
         return {"model_loss": loss, "model_train_steps_run": float(steps)}
+
+    def td_loss(self) -> TDLoss | None:
+        """The TD-error term of the model loss, against the critic as updated on this batch — the one the
+        next batch's control variate uses (a frozen copy: the model loss must not train the critic)."""
+        if self.settings.model_td_weight == 0 or self.critic is None:
+            return None
+        frozen = copy.deepcopy(self.critic).requires_grad_(False)
+        transform = self.obs_transform()
+        return TDLoss(
+            value=lambda s: frozen(transform(s)).reshape(-1),
+            gamma=self.gamma,
+            reward_scale=self.reward_scale(),
+            weight=self.settings.model_td_weight,
+        )
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
