@@ -2,16 +2,19 @@
 
 Run from the repository root: `python results/learn_mujoco/paired.py` (reads summaries/, and the run
 folders under runs/ for approx_kl and clip_fraction where they exist). Prints a markdown table.
+The TRPO sweep: `python results/learn_mujoco/paired.py results/learn_mujoco_trpo trpo mbmf-trpo`.
 """
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-OUT = Path("results/learn_mujoco")
+OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "results/learn_mujoco")
+BASE, MBMF = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("ppo", "mbmf-ppo")
 
 
 def final(algo: str, env: str, seed: int) -> tuple[list[int], list[float]] | None:
@@ -35,30 +38,32 @@ def first_step_reaching(steps: list[int], values: list[float], target: float) ->
 
 
 for env in ("HalfCheetah-v5", "Hopper-v5"):
-    seeds = [s for s in range(5) if final("ppo", env, s) and final("mbmf-ppo", env, s)]
-    ppo = {s: final("ppo", env, s) for s in seeds}
-    mb = {s: final("mbmf-ppo", env, s) for s in seeds}
+    seeds = [s for s in range(5) if final(BASE, env, s) and final(MBMF, env, s)]
+    if not seeds:
+        continue
+    ppo = {s: final(BASE, env, s) for s in seeds}
+    mb = {s: final(MBMF, env, s) for s in seeds}
     d = np.array([mb[s][1][-1] - ppo[s][1][-1] for s in seeds])
     half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-    all_ppo = [final("ppo", env, s)[1][-1] for s in range(5) if final("ppo", env, s)]
+    all_ppo = [final(BASE, env, s)[1][-1] for s in range(5) if final(BASE, env, s)]
     # PPO's 100k-step return: the seed-mean of its evaluations at the last eval step <= 100k.
     steps0 = ppo[seeds[0]][0]
     i100 = max(i for i, st in enumerate(steps0) if st <= 100_000)
-    target = float(np.mean([final("ppo", env, s)[1][i100] for s in range(5) if final("ppo", env, s)]))
+    target = float(np.mean([final(BASE, env, s)[1][i100] for s in range(5) if final(BASE, env, s)]))
     print(f"## {env}: {len(seeds)} paired seeds {seeds}")
     print(
-        f"final: ppo {[round(ppo[s][1][-1]) for s in seeds]}, mbmf-ppo {[round(mb[s][1][-1]) for s in seeds]}"
+        f"final: {BASE} {[round(ppo[s][1][-1]) for s in seeds]}, {MBMF} {[round(mb[s][1][-1]) for s in seeds]}"
     )
-    print(f"paired mbmf - ppo: {d.mean():+.0f} [{d.mean() - half:+.0f}, {d.mean() + half:+.0f}] (95% t)")
+    print(f"paired {MBMF} - {BASE}: {d.mean():+.0f} [{d.mean() - half:+.0f}, {d.mean() + half:+.0f}] (95% t)")
     print(
-        f"worst ppo seed (all 5): {min(all_ppo):.0f}; worst mbmf seed: {min(mb[s][1][-1] for s in seeds):.0f}"
+        f"worst {BASE} seed (all): {min(all_ppo):.0f}; worst {MBMF} seed: {min(mb[s][1][-1] for s in seeds):.0f}"
     )
-    print(f"PPO's 100k return (5-seed mean at step {steps0[i100]}): {target:.0f}")
-    for name, runs in (("ppo", ppo), ("mbmf-ppo", mb)):
+    print(f"{BASE}'s 100k return (seed mean at step {steps0[i100]}): {target:.0f}")
+    for name, runs in ((BASE, ppo), (MBMF, mb)):
         reach = [first_step_reaching(*runs[s], target) for s in seeds]
         print(f"  steps to reach it, {name}: {reach}")
     for key in ("approx_kl", "clip_fraction"):
-        row = {a: [mean_metric(a, env, s, key) for s in seeds] for a in ("ppo", "mbmf-ppo")}
+        row = {a: [mean_metric(a, env, s, key) for s in seeds] for a in (BASE, MBMF)}
         print(
             f"  mean {key} per seed: "
             + "; ".join(f"{a} {[None if v is None else round(v, 4) for v in vs]}" for a, vs in row.items())
