@@ -52,11 +52,13 @@ for env in ("HalfCheetah-v5", "Hopper-v5"):
     target = float(np.mean([final(BASE, env, s)[1][i100] for s in range(5) if final(BASE, env, s)]))
     print(f"## {env}: {len(seeds)} paired seeds {seeds}")
     print(
-        f"final: {BASE} {[round(ppo[s][1][-1]) for s in seeds]}, {MBMF} {[round(mb[s][1][-1]) for s in seeds]}"
+        f"final: {BASE} {[round(ppo[s][1][-1]) for s in seeds]}, "
+        f"{MBMF} {[round(mb[s][1][-1]) for s in seeds]}"
     )
     print(f"paired {MBMF} - {BASE}: {d.mean():+.0f} [{d.mean() - half:+.0f}, {d.mean() + half:+.0f}] (95% t)")
     print(
-        f"worst {BASE} seed (all): {min(all_ppo):.0f}; worst {MBMF} seed: {min(mb[s][1][-1] for s in seeds):.0f}"
+        f"worst {BASE} seed (all): {min(all_ppo):.0f}; "
+        f"worst {MBMF} seed: {min(mb[s][1][-1] for s in seeds):.0f}"
     )
     print(f"{BASE}'s 100k return (seed mean at step {steps0[i100]}): {target:.0f}")
     for name, runs in ((BASE, ppo), (MBMF, mb)):
