@@ -1,0 +1,127 @@
+"""Can BGAN's generator network represent the 40-component Bernoulli mixture that beats it?
+
+The generator of `results/bgan.md` is g_θ(x|z) = Π_d Bernoulli(x_d; σ(f_θ(z)_d)), f_θ the preset's MLP
+(32 → 256 → 256 → 64, ReLU, orthogonal init). The mixture reference is itself such a generator:
+z[0] picks component k by inverse CDF of π and x ~ Π_d Bernoulli(p_kd). Here f_θ (same class, same
+sizes, same init, same Adam settings as the preset) is regressed onto the mixture's pixel
+probabilities: each step draws 64 × 20 fresh latents z ~ U(−1, 1)^32 and minimises the Bernoulli
+cross-entropy between σ(f_θ(z)) and p_{k(z)} — the same number of latents and images per step as one
+BGAN update, but with the answer given instead of a discriminator's weights. The distilled generator
+is scored by the bench's `score_digits` on the bench's latents, against the held-out images.
+
+If it reaches the mixture's scores, the network has the capacity and BGAN's gap is in its training
+signal and length; if not, capacity is (part of) the gap.
+
+Run from the repository root (one thread):
+    OMP_NUM_THREADS=1 python results/bgan_capacity.py        # writes results/bgan_capacity.{json,md}
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlcv.bench.bgan import EVAL_SEED, _paired, mean_ci
+from rlcv.density_baselines import fit_mixture
+from rlcv.env_factory import make_env
+from rlcv.envs.bgan_digits import EVAL_GROUP_SIZE, EVAL_GROUPS, digits, score_digits
+from rlcv.policies import BernoulliPolicy
+
+OUT = Path("results")
+SEEDS = range(5)  # the benchmark's seeds; seed s also seeds the mixture it distils (as the bench's row)
+K = 40  # the bench's likelihood-chosen K (results/bgan.md)
+CHECKPOINTS = (300, 600, 1200, 2400)  # Adam steps at which the distilled generator is scored
+LATENTS, M = 64, 20  # one BGAN update's latents and images per latent (rlcv/presets/bgan.yaml)
+KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction")
+
+
+def distil(seed: int) -> dict:
+    torch.manual_seed(seed)
+    env = make_env("rlcv/BGAN-Digits-v0", {"disc_batch_size": 128}).unwrapped
+    mix = fit_mixture(digits(2)["x_train"], levels=2, k=K, seed=seed)
+    assert mix.probs is not None
+    target = torch.as_tensor(mix.probs[:, :, 1], dtype=torch.float32)  # [K, 64] P(pixel on)
+    policy = BernoulliPolicy(32, 64, hidden_sizes=[256, 256], activation="relu", ortho_init=True)
+    opt = torch.optim.Adam(policy.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    rng = np.random.default_rng(1000 + seed)
+    points, start = [], time.perf_counter()
+    for step in range(1, CHECKPOINTS[-1] + 1):
+        z = rng.uniform(-1.0, 1.0, (LATENTS * M, 32)).astype(np.float32)
+        p = target[mix.components_of((z[:, 0].astype(np.float64) + 1.0) / 2.0)]
+        logits = policy.logits_net(torch.from_numpy(z))
+        # Cross-entropy to the soft targets = KL(p_k ‖ σ(f)) + H(p_k): its excess over H is the error.
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, p, reduction="none").sum(-1)
+        entropy = -(p * p.clamp_min(1e-12).log() + (1 - p) * (1 - p).clamp_min(1e-12).log()).sum(-1)
+        opt.zero_grad()
+        loss.mean().backward()
+        opt.step()
+        if step in CHECKPOINTS:
+            seconds = time.perf_counter() - start
+            sample = env.generate(policy, env.eval_samples, seed=EVAL_SEED)
+            groups = env.generate(policy, EVAL_GROUPS, seed=EVAL_SEED + 1, per_latent=EVAL_GROUP_SIZE)
+            scores = score_digits(sample, groups, levels=2, seed=EVAL_SEED)
+            kl = float((loss - entropy).mean().detach())
+            points.append({"steps": step, "train_seconds": seconds, "kl_nats_per_image": kl, **scores})
+            print(
+                f"seed {seed} step {step}: KL {kl:.3f} nats, C2ST {scores['c2st_accuracy']:.3f}", flush=True
+            )
+            start = time.perf_counter()
+    env.close()
+    return {"seed": seed, "curve": points}
+
+
+def main() -> None:
+    runs = [distil(s) for s in SEEDS]
+    bench = json.loads((OUT / "bgan.json").read_text())
+    mixture = {r["seed"]: r["final"] for r in bench["references"]["rows"]["mixture"]}
+    bgan = {r["seed"]: r for r in bench["runs"] if r["algo"] == "bgan"}
+    payload = {"k": K, "checkpoints": CHECKPOINTS, "runs": runs}
+    (OUT / "bgan_capacity.json").write_text(json.dumps(payload, indent=1) + "\n")
+    lines = [
+        "# BGAN's generator network, distilled from the mixture (capacity check)",
+        "",
+        __doc__.split("Run from")[0].strip(),
+        "",
+        "Mean [95 % t-interval] over seeds 0–4 (seed s distils the mixture row of seed s). KL: mean "
+        "KL(p_k ‖ σ(f_θ(z))) over the step's training latents, nats per image.",
+        "",
+        "| Adam steps | KL (nats/image) | " + " | ".join(KEYS) + " |",
+        "|---|---|" + "---|" * len(KEYS),
+    ]
+
+    def cell(values: list[float]) -> str:
+        m, lo, hi = mean_ci(values)
+        return f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    for j, steps in enumerate(CHECKPOINTS):
+        pts = [r["curve"][j] for r in runs]
+        lines.append(
+            f"| {steps} | {cell([p['kl_nats_per_image'] for p in pts])} | "
+            + " | ".join(cell([p[k] for p in pts]) for k in KEYS)
+            + " |"
+        )
+    lines += ["", "Paired differences at the last checkpoint (same seeds; * = CI excludes 0):", ""]
+    lines += ["| difference | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
+    last = {r["seed"]: r["curve"][-1] for r in runs}
+    for name, other in (("distilled − mixture", mixture), ("BGAN (2400 updates) − distilled", None)):
+        cells = []
+        for k in KEYS:
+            if other is not None:
+                d = _paired([last[s][k] for s in SEEDS], [other[s][k] for s in SEEDS])
+            else:
+                d = _paired([bgan[s]["final"][k] for s in SEEDS], [last[s][k] for s in SEEDS])
+            lo, hi = d["ci"]
+            cells.append(f"{d['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" *" if lo > 0 or hi < 0 else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Regenerate: `OMP_NUM_THREADS=1 python results/bgan_capacity.py` (reads `results/bgan.json`, "
+        "written by the `rlcv bench bgan` command of `results/bgan.md`).",
+    ]
+    (OUT / "bgan_capacity.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
