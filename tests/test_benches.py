@@ -177,3 +177,30 @@ def test_variance_report_refuses_results_of_the_old_harness(tmp_path, capsys) ->
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert main(["bench", "variance-report", "--dir", str(tmp_path)]) == 2
     assert "old harness" in capsys.readouterr().err
+
+
+def test_variance_harness_fits_the_model_with_the_td_term(ppo_run, tmp_path) -> None:
+    """`--model-td-weight` trains the model on the imagined TD errors too; it is recorded, the run is
+    seeded (two runs give the same rows), and it changes the model (a different training loss)."""
+    base = [
+        "bench",
+        "variance",
+        "--run",
+        str(ppo_run),
+        "--k",
+        "0",
+        "2",
+        "--batches",
+        "4",
+        "--bootstrap",
+        "20",
+    ]
+    base += ["--ref-batches", "3", "--fit-steps", "512", "--model-steps", "5", "--eta-modes", "split"]
+    out = {}
+    for name, weight in (("a", "1.0"), ("b", "1.0"), ("plain", "0")):
+        assert main([*base, "--model-td-weight", weight, "--json", str(tmp_path / f"{name}.json")]) == 0
+        out[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert out["a"]["model_td_weight"] == 1.0 and out["plain"]["model_td_weight"] == 0.0
+    assert out["a"]["model_train_loss"] == out["b"]["model_train_loss"]
+    assert out["a"]["rows"][1]["trace_cov"] == out["b"]["rows"][1]["trace_cov"]
+    assert out["a"]["model_train_loss"] != out["plain"]["model_train_loss"]

@@ -53,6 +53,7 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this mo
 
     from rlcv.dynamics import EnsembleDynamics
     from rlcv.estimators.base import GradientEstimator
+    from rlcv.estimators.mbmf import MBMFSettings
     from rlcv.loop import Trainer
     from rlcv.rollout import RolloutBatch
 
@@ -483,6 +485,61 @@ def add_ratios_and_cis(
     ]
 
 
+def fit_model(
+    session: Trainer,
+    settings: MBMFSettings,
+    fit_batches: Callable[[], list[RolloutBatch]],
+    *,
+    capacity: int,
+    model_steps: int,
+    model_horizon: int,
+    model_td_weight: float = 0.0,
+) -> tuple[EnsembleDynamics, float]:
+    """The MBMF model of ``settings`` fitted on the batches ``fit_batches()`` returns: ``model_steps`` Adam
+    steps at lr 1e-3 on random windows; with ``model_td_weight`` > 0 also on the imagined TD errors of the
+    session's frozen critic, as MBMF's ``model_td_weight`` does. ``fit_batches`` is called after the model
+    is built, so a seeded run draws model init, then data. Returns (model, mean training loss)."""
+    import gymnasium as gym
+    import torch
+
+    from rlcv.dynamics import EnsembleDynamics, TDLoss, TransitionReplay, train_dynamics
+
+    space = session.envs.single_action_space
+    obs_shape = session.envs.single_observation_space.shape
+    assert isinstance(space, gym.spaces.Box) and obs_shape is not None and space.shape is not None
+    model = EnsembleDynamics(
+        obs_shape[0],
+        space.shape[0],
+        ensemble_size=settings.model_ensemble_size,
+        hidden_sizes=settings.model_hidden_sizes,
+        action_low=space.low,
+        action_high=space.high,
+    )
+    replay = TransitionReplay(capacity)
+    for b in fit_batches():
+        replay.add_batch(b)
+    td = None
+    if model_td_weight > 0:
+        critic = copy.deepcopy(session.agent.value_fn).requires_grad_(False)
+        transform = session.obs_normalizer.torch_transform()
+        td = TDLoss(
+            value=lambda s: critic(transform(s)).reshape(-1),
+            gamma=session.config.gamma,
+            reward_scale=session.reward_scaler.scale(),
+            weight=model_td_weight,
+        )
+    loss = train_dynamics(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
+        replay,
+        steps=model_steps,
+        batch_size=256,
+        horizon=model_horizon,
+        td=td,
+    )
+    return model, loss
+
+
 def run_variance(
     *,
     estimator: str = "mbmf",
@@ -510,7 +567,6 @@ def run_variance(
 
     from rlcv.bench.variance_ceiling import ceiling_ratios
     from rlcv.config import field_names
-    from rlcv.dynamics import EnsembleDynamics, TDLoss, TransitionReplay, train_dynamics
     from rlcv.estimators import ESTIMATORS, settings_class
     from rlcv.estimators.mbmf import MBMFSettings
 
@@ -541,40 +597,15 @@ def run_variance(
     run_settings = getattr(cfg, "estimator_settings", None)
     if not isinstance(run_settings, MBMFSettings):
         run_settings = MBMFSettings()
-    obs_shape = session.envs.single_observation_space.shape
-    assert obs_shape is not None and space.shape is not None  # the MuJoCo checkpoints this bench reads
-    obs_dim, act_dim = obs_shape[0], space.shape[0]
-
     # 1. the model, on data no evaluation batch contains
-    model = EnsembleDynamics(
-        obs_dim,
-        act_dim,
-        ensemble_size=run_settings.model_ensemble_size,
-        hidden_sizes=run_settings.model_hidden_sizes,
-        action_low=space.low,
-        action_high=space.high,
-    )
-    replay = TransitionReplay(fit_steps)
-    for b in collect_batches(session, max(1, fit_steps // n_samples), steps):
-        replay.add_batch(b)
-    td = None
-    if model_td_weight > 0:  # against the checkpoint's critic, frozen, as MBMF's model_td_weight does
-        critic = copy.deepcopy(session.agent.value_fn).requires_grad_(False)
-        transform = session.obs_normalizer.torch_transform()
-        td = TDLoss(
-            value=lambda s: critic(transform(s)).reshape(-1),
-            gamma=cfg.gamma,
-            reward_scale=session.reward_scaler.scale(),
-            weight=model_td_weight,
-        )
-    model_loss = train_dynamics(
-        model,
-        torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
-        replay,
-        steps=model_steps,
-        batch_size=256,
-        horizon=model_horizon,
-        td=td,
+    model, model_loss = fit_model(
+        session,
+        run_settings,
+        lambda: collect_batches(session, max(1, fit_steps // n_samples), steps),
+        capacity=fit_steps,
+        model_steps=model_steps,
+        model_horizon=model_horizon,
+        model_td_weight=model_td_weight,
     )
     t_model = time.perf_counter() - start
 
