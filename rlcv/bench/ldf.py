@@ -614,6 +614,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
     lines += _lower_table(finals)
     lines += _params_table(payload["params"])
     lines += _targets(finals, payload["params"], real, pilot, wall)
+    lines += ["", f"Every figure of this page regenerates with `{payload['command']}`."]
     lines += ["", "## Samples (first seed of each method, 100 each; real: held-out digits)", ""]
     for m, names in payload["grids"].items():
         lines += [LABELS[m], "", f"![{m}]({name}/{names[0]})", ""]
