@@ -458,7 +458,11 @@ def _metric_table(by_method: dict[str, list[dict[str, Any]]], real: dict[str, An
     ]
     for m, rows in by_method.items():
         loc = [r["locality_ratio"] for r in rows if "locality_ratio" in r]
-        cells = [LABELS[m], *(_ms([r[k] for r in rows], d) for k, _, d in COLUMNS), _ms(loc) if loc else "—"]
+        finite = [v for v in loc if math.isfinite(v)]
+        # NaN: resampling a code changed no pixel inside its patch (nor outside), so no ratio exists
+        undefined = f" ({len(loc) - len(finite)} undefined)" if len(finite) < len(loc) else ""
+        loc_cell = (_ms(finite) if finite else "undefined") + undefined if loc else "—"
+        cells = [LABELS[m], *(_ms([r[k] for r in rows], d) for k, _, d in COLUMNS), loc_cell]
         lines.append("| " + " | ".join(cells) + " |")
     if real is not None:
         for label, ref in (
@@ -715,12 +719,15 @@ def _targets(
         conf = statistics.mean(r["confident_share"] for r in rows)
         finite = [r["locality_ratio"] for r in rows if math.isfinite(r["locality_ratio"])]
         loc = max(finite) if finite else math.nan  # NaN: no pixel changed inside either
+        outside = max(r.get("locality_changed_outside", math.nan) for r in rows)
         off = abs(seam - seam_real) / seam_real
         lines.append(
             f"- {m}: seam discontinuity within 20 % of real {_met(off <= SEAM_TOLERANCE)} ({seam:.3f} vs "
             f"{seam_real:.3f}, {100 * off:.0f} % off); confident share within 10 points of real "
             f"{_met(abs(conf - conf_real) <= CONFIDENT_TOLERANCE)} ({conf:.3f} vs {conf_real:.3f}); locality "
-            f"ratio ≤ 0.05 {_met(bool(loc <= LOCALITY_MAX))} (max over seeds {loc:.3f})."
+            f"ratio ≤ 0.05 {_met(bool(loc <= LOCALITY_MAX))} (max over seeds {loc:.3f}, over "
+            f"{len(finite)} of {len(rows)} seeds where a resampled code changed its own patch; pixels "
+            f"changed outside the patch per sample, max over seeds: {outside:.3f})."
         )
     if "flat" in finals:
         rows = finals["flat"]
