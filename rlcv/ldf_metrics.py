@@ -129,3 +129,21 @@ def lower_stage_diagnostics(lower: LowerStage) -> dict[str, float]:
         "code_std": float(codes.std(0).mean()),
         "prior_code_std": 1.0 / 3**0.5,
     }
+
+
+def lower_stage_ceiling(lower: LowerStage, *, n: int, seed: int) -> dict[str, float]:
+    """What a *perfect* higher stage would score through this lower stage: ``n`` training digits (the
+    real reference's sample) encoded patch by patch and decoded as generated samples are (pixels drawn
+    with uniforms from ``seed``), scored like them. Whatever the higher stage learns, its samples are
+    decoded by the same lower stage, so these numbers bound what the two-level generator can reach
+    (``ceiling_*``: C2ST, 1-NN, confident classes and share, seam)."""
+    from rlcv.envs.bgan_digits import digits
+
+    x = digits(BINARY_LEVELS)["x_train"]
+    sample = torch.from_numpy(x[np.random.default_rng(seed).permutation(len(x))[:n]])
+    uniforms = torch.rand(n, IMAGE_SIDE * IMAGE_SIDE, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        images = lower.decode(lower.encode_images(sample), uniforms).numpy()
+    m = image_metrics(images, seed=seed)
+    keys = ("c2st_accuracy", "nn1_accuracy", "confident_coverage", "confident_share", "seam_discontinuity")
+    return {f"ceiling_{k}": float(m[k]) for k in keys}

@@ -366,6 +366,32 @@ def test_image_metrics_are_the_bgan_issues_metrics() -> None:
     assert {"confident_coverage", "confident_share", "unique_fraction", "mmd2"} <= set(got)
 
 
+def test_lower_stage_ceiling_scores_decoded_real_digits() -> None:
+    """The ceiling is image_metrics of training digits passed through encode → decode."""
+    from rlcv.envs.bgan_digits import digits
+    from rlcv.ldf_metrics import image_metrics, lower_stage_ceiling
+
+    torch.manual_seed(0)
+    lower = LowerStage.from_spec(_spec())
+    got = lower_stage_ceiling(lower, n=100, seed=1)
+    x = digits(2)["x_train"]
+    sample = torch.from_numpy(x[np.random.default_rng(1).permutation(len(x))[:100]])
+    uniforms = torch.rand(100, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = image_metrics(lower.decode(lower.encode_images(sample), uniforms).numpy(), seed=1)
+    assert got == {
+        f"ceiling_{k}": want[k]
+        for k in (
+            "c2st_accuracy",
+            "nn1_accuracy",
+            "confident_coverage",
+            "confident_share",
+            "seam_discontinuity",
+        )
+    }
+    assert got["ceiling_c2st_accuracy"] > 0.9  # an untrained lower stage decodes noise
+
+
 def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
     from rlcv.bench.ldf import _cached
 

@@ -56,7 +56,7 @@ LABELS = {
 }
 SEAM_TOLERANCE, CONFIDENT_TOLERANCE, LOCALITY_MAX, PARAM_SHARE = 0.20, 0.10, 0.05, 0.5
 # Names what produced a cached evaluation: one made by other metric code is redone, never reused.
-EVAL_VERSION = "score_digits+seam+locality"
+EVAL_VERSION = "score_digits+seam+locality+ceiling"
 
 
 # -- the runs ------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def generator_at(run_dir: Path, checkpoint_path: Path | None = None) -> tuple[An
 
 def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> dict[str, Any]:
     """:func:`rlcv.ldf_metrics.image_metrics` of 1000 samples (+ locality for two-level runs)."""
-    from rlcv.ldf_metrics import image_metrics, locality_ratio, lower_stage_diagnostics
+    from rlcv.ldf_metrics import image_metrics, locality_ratio, lower_stage_ceiling, lower_stage_diagnostics
 
     env, policy, norm = generator_at(run_dir, checkpoint_path)
     out: dict[str, Any] = {}
@@ -155,6 +155,8 @@ def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> di
         images = env.decode(codes, seed=EVAL_SEED)
         out.update(locality_ratio(env.lower, codes, seed=EVAL_SEED))
         out.update(lower_stage_diagnostics(env.lower))
+        if checkpoint_path is None:  # the final lower stage's bound (a checkpoint's is not reported)
+            out.update(lower_stage_ceiling(env.lower, n=EVAL_SAMPLES, seed=EVAL_SEED))
     else:
         images = env.generate(policy, EVAL_SAMPLES, seed=EVAL_SEED, obs_normalizer=norm)
     out.update(image_metrics(images, seed=EVAL_SEED))
@@ -515,6 +517,23 @@ def _lower_table(finals: dict[str, list[dict[str, Any]]]) -> list[str]:
         err = " / ".join(f"{r['reconstruction_error']:.3f}" for r in rs)
         spread = " / ".join(f"{r['code_std']:.3f}" for r in rs)
         lines.append(f"| {m} | {err} | {spread} |")
+    ceiling = {m: rs for m, rs in rows.items() if "ceiling_c2st_accuracy" in rs[0]}
+    if ceiling:
+        keys = [(k, h, d) for k, h, d in COLUMNS if f"ceiling_{k}" in ceiling[next(iter(ceiling))][0]]
+        lines += [
+            "",
+            (
+                "The lower stage's ceiling: 1000 training digits encoded patch by patch and decoded as "
+                "generated samples are (pixels drawn, not their mode), scored like them: what a *perfect* "
+                "higher stage would reach through this lower stage (mean ± sd over seeds)."
+            ),
+            "",
+            "| lower stage of | " + " | ".join(h for _, h, _ in keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+        ]
+        for m, rs in ceiling.items():
+            cells = [_ms([r[f"ceiling_{k}"] for r in rs], d) for k, _, d in keys]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
