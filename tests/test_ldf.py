@@ -309,6 +309,7 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
             for s, v in zip(seeds, values, strict=True)
         ]
 
+    flat_rows = [{"seed": s, **metrics(0.9, 0.27, 0.5, None)} for s in range(2)]
     payload = {
         "command": "rlcv bench ldf --seeds 2",
         "seeds": 2,
@@ -320,7 +321,13 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
             "decoupled": runs("decoupled", [(0.95, 0.40, 0.30), (0.97, 0.41, 0.31)], 0.0, range(2)),
             "reuse": runs("reuse", [(0.95, 0.40, 0.30)], 0.0, range(1, 2)),
         },
-        "wall": {},
+        "wall": {  # at equal wall-clock decoupled seed 0 was still training its lower stage
+            "flat": [{**r, "budget_seconds": 9.0, "step": 64} for r in flat_rows],
+            "decoupled": [
+                {"seed": 0, "budget_seconds": 9.0, "step": 64, "no_samples": True},
+                {"seed": 1, "budget_seconds": 9.0, "step": 64, **metrics(0.97, 0.41, 0.31, 0.0)},
+            ],
+        },
         "params": {
             "flat": 1000,
             "flat_generator": 600,
@@ -351,6 +358,20 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
     assert "reused unchanged by ≥ 2 higher-level seeds: **met**" in text
     assert "seam discontinuity within 20 % of real **missed**" in text and "ratio ≤ 0.05 **met**" in text
     assert "![decoupled resampled](ldf/decoupled_s0_resample.png)" in text
+    assert "decoupled 1 (lower stage only: no samples yet) / 1" in text
+    assert (
+        "equal wall-clock: decoupled at least as good as flat on 1-NN accuracy: **undetermined (one seed)**"
+        in text
+    )
+
+
+def test_in_lower_stage_reads_the_stage_column(decoupled_run: Path) -> None:
+    from rlcv.bench.ldf import in_lower_stage
+
+    rows = _rows(decoupled_run)
+    assert {float(r["stage"]) for r in rows} == {1.0, 2.0}
+    for r in rows:
+        assert in_lower_stage(decoupled_run, int(float(r["step"]))) == (float(r["stage"]) == 1)
 
 
 def test_image_metrics_are_the_bgan_issues_metrics() -> None:

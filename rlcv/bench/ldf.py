@@ -163,6 +163,15 @@ def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> di
     return out
 
 
+def in_lower_stage(run_dir: Path, step: int) -> bool:
+    """Whether a two-level run was still training its lower stage at ``step`` (metrics column
+    ``stage`` = 1): a decoupled generator has no higher stage yet, so it has no samples to score."""
+    for row in RunDir(run_dir).metrics_rows():
+        if int(float(row["step"])) == step:
+            return row.get("stage") not in (None, "") and float(row["stage"]) == 1
+    return False
+
+
 def _times(run_dir: Path) -> list[tuple[int, float]]:
     return [(int(float(r["step"])), float(r["time_elapsed"])) for r in RunDir(run_dir).metrics_rows()]
 
@@ -378,6 +387,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         budget = min(r["times"][-1][1] for r in rows.values())
         for m, r in rows.items():
             step, ckpt = _wall_checkpoint(Path(r["run_dir"]), [tuple(t) for t in r["times"]], budget)
+            if in_lower_stage(Path(r["run_dir"]), step):
+                wall.setdefault(m, []).append(
+                    {"seed": s, "budget_seconds": budget, "step": step, "no_samples": True}
+                )
+                continue
             name = f"{m}_s{s}_wall{step}"
             ev = (
                 r["final"]
@@ -553,6 +567,7 @@ def _paired_table(by_method: dict[str, list[dict[str, Any]]], keys: tuple[str, .
     return [*lines, ""]
 
 
+LOWER_ONLY = " (lower stage only: no samples yet)"
 PAIRED_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share")
 
 
@@ -614,11 +629,17 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
     ]
     if "flat" in finals:
         lines += _paired_table(finals, PAIRED_KEYS)
+    scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in wall.items()}
+    scored = {m: rows for m, rows in scored.items() if rows}
     if wall:
         first = next(iter(wall.values()))
         budgets = ", ".join(f"seed {r['seed']}: {r['budget_seconds']:.1f} s" for r in first)
         reached = "; ".join(
-            f"{m} " + " / ".join(str(r["step"] // STEPS_PER_UPDATE) for r in rows) for m, rows in wall.items()
+            f"{m} "
+            + " / ".join(
+                f"{r['step'] // STEPS_PER_UPDATE}{LOWER_ONLY if r.get('no_samples') else ''}" for r in rows
+            )
+            for m, rows in wall.items()
         )
         lines += [
             "## At equal wall-clock",
@@ -629,14 +650,14 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
                 f"per seed: {reached}). Wall-clock on a shared machine is noisy."
             ),
             "",
-            *_metric_table(wall, None),
+            *_metric_table(scored, None),
             "",
         ]
-        if "flat" in wall:
-            lines += _paired_table(wall, PAIRED_KEYS)
+        if "flat" in scored:
+            lines += _paired_table(scored, PAIRED_KEYS)
     lines += _lower_table(finals)
     lines += _params_table(payload["params"])
-    lines += _targets(finals, payload["params"], real, pilot, wall)
+    lines += _targets(finals, payload["params"], real, pilot, scored)
     lines += ["", f"Every figure of this page regenerates with `{payload['command']}`."]
     lines += ["", "## Samples (first seed of each method, 100 each; real: held-out digits)", ""]
     for m, names in payload["grids"].items():
