@@ -292,8 +292,9 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
     from rlcv.bench.ldf import write_report
 
     def metrics(c2st: float, seam: float, conf: float, loc: float | None) -> dict:
-        out = {"c2st_accuracy": c2st, "nn1_accuracy": c2st - 0.05, "class_coverage": 9.0}
-        out |= {"confident_share": conf, "seam_discontinuity": seam}
+        out = {"c2st_accuracy": c2st, "nn1_accuracy": c2st - 0.05, "mmd2": c2st / 10, "unique_fraction": 0.9}
+        out |= {"confident_coverage": 9.0 if c2st < 0.93 else 5.0, "confident_share": conf}
+        out |= {"seam_discontinuity": seam}
         return out if loc is None else {**out, "locality_ratio": loc}
 
     def runs(method: str, values: list[tuple[float, float, float]], loc: float | None, seeds: range) -> list:
@@ -308,6 +309,7 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
             for s, v in zip(seeds, values, strict=True)
         ]
 
+    flat_rows = [{"seed": s, **metrics(0.9, 0.27, 0.5, None)} for s in range(2)]
     payload = {
         "command": "rlcv bench ldf --seeds 2",
         "seeds": 2,
@@ -319,7 +321,13 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
             "decoupled": runs("decoupled", [(0.95, 0.40, 0.30), (0.97, 0.41, 0.31)], 0.0, range(2)),
             "reuse": runs("reuse", [(0.95, 0.40, 0.30)], 0.0, range(1, 2)),
         },
-        "wall": {},
+        "wall": {  # at equal wall-clock decoupled seed 0 was still training its lower stage
+            "flat": [{**r, "budget_seconds": 9.0, "step": 64} for r in flat_rows],
+            "decoupled": [
+                {"seed": 0, "budget_seconds": 9.0, "step": 64, "no_samples": True},
+                {"seed": 1, "budget_seconds": 9.0, "step": 64, **metrics(0.97, 0.41, 0.31, 0.0)},
+            ],
+        },
         "params": {
             "flat": 1000,
             "flat_generator": 600,
@@ -333,16 +341,76 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
             "stage2": 300,
             "joint": 600,
         },
-        "real_reference": {**metrics(0.5, 0.27, 0.74, None), "class_coverage": 10.0},
+        "real_reference": {**metrics(0.5, 0.25, 0.99, None), "held_out": metrics(0.5, 0.27, 0.74, None)},
         "grids": {"flat": ["flat_s0.png"], "decoupled": ["decoupled_s0.png", "decoupled_s0_resample.png"]},
     }
     text = write_report(payload, tmp_path, "ldf")
     assert (tmp_path / "ldf.md").read_text() == text and "**PILOT**" in text
-    assert "on two-sample (C2ST) accuracy: **missed (worse)**" in text  # +0.05 on both seeds
+    assert (
+        "equal updates: decoupled at least as good as flat on two-sample (C2ST) accuracy: **missed (worse"
+        in text
+    )
+    assert "flat on confident class coverage: **missed (worse" in text  # 5 vs 9 classes on both seeds
+    assert "on confident class coverage: **" in text and "| real held-out digits" in text
+    # the yardstick of seam and confidence is the held-out digits (0.27, 0.74), not the training ones
+    assert "(0.405 vs 0.270, 50 % off)" in text and "(0.305 vs 0.740)" in text
     assert "≤ 50 % of flat G + D: **met** (300 = 30 %; joint training holds 60 %)" in text
     assert "reused unchanged by ≥ 2 higher-level seeds: **met**" in text
     assert "seam discontinuity within 20 % of real **missed**" in text and "ratio ≤ 0.05 **met**" in text
     assert "![decoupled resampled](ldf/decoupled_s0_resample.png)" in text
+    assert "decoupled 1 (lower stage only: no samples yet) / 1" in text
+    assert (
+        "equal wall-clock: decoupled at least as good as flat on 1-NN accuracy: **undetermined (one seed)**"
+        in text
+    )
+
+
+def test_in_lower_stage_reads_the_stage_column(decoupled_run: Path) -> None:
+    from rlcv.bench.ldf import in_lower_stage
+
+    rows = _rows(decoupled_run)
+    assert {float(r["stage"]) for r in rows} == {1.0, 2.0}
+    for r in rows:
+        assert in_lower_stage(decoupled_run, int(float(r["step"]))) == (float(r["stage"]) == 1)
+
+
+def test_image_metrics_are_the_bgan_issues_metrics() -> None:
+    """Flat and two-level generators are scored by the BGAN issue's one code path (score_digits)."""
+    from rlcv.envs.bgan_digits import digits, score_digits
+    from rlcv.ldf_metrics import image_metrics
+
+    x = digits(2)["x_train"][:200]
+    got = image_metrics(x, seed=3)
+    want = score_digits(x, levels=2, seed=3)
+    assert {k: got[k] for k in want} == want
+    assert got["seam_discontinuity"] == seam_discontinuity(x)
+    assert {"confident_coverage", "confident_share", "unique_fraction", "mmd2"} <= set(got)
+
+
+def test_lower_stage_ceiling_scores_decoded_real_digits() -> None:
+    """The ceiling is image_metrics of training digits passed through encode → decode."""
+    from rlcv.envs.bgan_digits import digits
+    from rlcv.ldf_metrics import image_metrics, lower_stage_ceiling
+
+    torch.manual_seed(0)
+    lower = LowerStage.from_spec(_spec())
+    got = lower_stage_ceiling(lower, n=100, seed=1)
+    x = digits(2)["x_train"]
+    sample = torch.from_numpy(x[np.random.default_rng(1).permutation(len(x))[:100]])
+    uniforms = torch.rand(100, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = image_metrics(lower.decode(lower.encode_images(sample), uniforms).numpy(), seed=1)
+    assert got == {
+        f"ceiling_{k}": want[k]
+        for k in (
+            "c2st_accuracy",
+            "nn1_accuracy",
+            "confident_coverage",
+            "confident_share",
+            "seam_discontinuity",
+        )
+    }
+    assert got["ceiling_c2st_accuracy"] > 0.9  # an untrained lower stage decodes noise
 
 
 def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
@@ -358,8 +426,11 @@ def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
     assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0}
     assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0} and len(calls) == 1  # reused
     assert _cached(path, ["b"], compute) == {"c2st_accuracy": 2.0}  # another run: evaluated again
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "eval_version": "older metric code"}))
+    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 3.0}  # other metric code: evaluated again
     path.write_text("{not json")
-    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 3.0}
+    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 4.0}
 
 
 def test_bench_jobs_pair_seeds_at_equal_generator_updates(tmp_path: Path) -> None:
