@@ -2,60 +2,17 @@
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import estimator, fitted, setup
 
-from rlcv.bench.variance import collect_batches, load_session
-from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
-from rlcv.estimators.mbmf import MBMFControlVariate, MBMFSettings
-
-torch.set_num_threads(1)
 run, ckpt, out, h, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-meta, session = load_session(Path(run), ckpt, 0)
-cfg = session.config
+session, fit_batches, evals = setup(run, ckpt)
 policy, value_fn = session.agent.policy, session.agent.value_fn
-norm = session.obs_normalizer.torch_transform()
-scale = session.reward_scaler.scale()
-steps = cfg.n_steps
-fit_batches = collect_batches(session, 30000 // steps, steps)
-evals = collect_batches(session, 21, steps)
-space = session.envs.single_action_space
-obs_dim = session.envs.single_observation_space.shape[0]
-torch.manual_seed(0)
-model = EnsembleDynamics(
-    obs_dim,
-    space.shape[0],
-    ensemble_size=5,
-    hidden_sizes=[128, 128],
-    action_low=space.low,
-    action_high=space.high,
-)
-replay = TransitionReplay(30000)
-for b in fit_batches:
-    replay.add_batch(b)
-train_dynamics(
-    model,
-    torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
-    replay,
-    steps=n,
-    batch_size=256,
-    horizon=h,
-)
+model = fitted(session, fit_batches, horizon=h, steps=n)
 ks = [1, 2, 4, 8, 16]
-ests = {}
-for k in ks:
-    e = MBMFControlVariate(
-        MBMFSettings(k=k, eta_mode="split", trust_gate=False),
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        normalize_advantage=False,
-        model=model,
-    )
-    e.obs_transform = lambda: norm
-    e.reward_scale = lambda: scale
-    ests[k] = e
+ests = {k: estimator(session, model, k) for k in ks}
 feats = []
 for b in evals:
     adv, _, values = ests[16].baseline.gae(b, value_fn)
