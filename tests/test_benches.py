@@ -182,20 +182,8 @@ def test_variance_report_refuses_results_of_the_old_harness(tmp_path, capsys) ->
 def test_variance_harness_fits_the_model_with_the_td_term(ppo_run, tmp_path) -> None:
     """`--model-td-weight` trains the model on the imagined TD errors too; it is recorded, the run is
     seeded (two runs give the same rows), and it changes the model (a different training loss)."""
-    base = [
-        "bench",
-        "variance",
-        "--run",
-        str(ppo_run),
-        "--k",
-        "0",
-        "2",
-        "--batches",
-        "4",
-        "--bootstrap",
-        "20",
-    ]
-    base += ["--ref-batches", "3", "--fit-steps", "512", "--model-steps", "5", "--eta-modes", "split"]
+    base = f"bench variance --run {ppo_run} --k 0 2 --batches 4 --bootstrap 20 --ref-batches 3".split()
+    base += "--fit-steps 512 --model-steps 5 --eta-modes split".split()
     out = {}
     for name, weight in (("a", "1.0"), ("b", "1.0"), ("plain", "0")):
         assert main([*base, "--model-td-weight", weight, "--json", str(tmp_path / f"{name}.json")]) == 0
