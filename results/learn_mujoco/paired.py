@@ -64,8 +64,10 @@ for env in ("HalfCheetah-v5", "Hopper-v5"):
     for name, runs in ((BASE, ppo), (MBMF, mb)):
         reach = [first_step_reaching(*runs[s], target) for s in seeds]
         print(f"  steps to reach it, {name}: {reach}")
-    for key in ("approx_kl", "clip_fraction"):
+    for key in ("approx_kl", "clip_fraction", "kl"):  # PPO logs the first two, TRPO its step's kl
         row = {a: [mean_metric(a, env, s, key) for s in seeds] for a in (BASE, MBMF)}
+        if all(v is None for vs in row.values() for v in vs):
+            continue
         print(
             f"  mean {key} per seed: "
             + "; ".join(f"{a} {[None if v is None else round(v, 4) for v in vs]}" for a, vs in row.items())
