@@ -80,6 +80,7 @@ class PolicyGradientAgent:
             activation=config.activation,
             ortho_init=config.ortho_init,
             log_std_init=config.log_std_init,
+            squash_output=getattr(config, "squash_output", False),  # a key of the generator configs only
             algo=self.algo,
         )
         self.metric_names: tuple[str, ...] = (

@@ -66,6 +66,7 @@ class BGANConfig(EstimatorConfig):
     learning_rate: float = 1e-3
     adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # β1 = 0.5, as GANs use
     max_grad_norm: float = 0.0  # 0 disables clipping
+    squash_output: bool = False  # Box actions: tanh-squashed Gaussian rescaled to the bounds (as SB3)
 
     def __post_init__(self) -> None:
         super().__post_init__()

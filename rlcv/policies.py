@@ -5,6 +5,8 @@ Every policy samples from explicit noise and returns it, so an action can be rep
 - :class:`GaussianPolicy` — a = μ_θ(s) + σ_θ ⊙ ξ, ξ ~ N(0, I), state-independent log σ. The
   action is a differentiable function of θ for fixed ξ (reparameterisation), and ξ is recovered
   from (s, a) by ξ = (a − μ_θ(s)) / σ_θ — what model-based control variates replay.
+- :class:`SquashedGaussianPolicy` — the same Gaussian pushed through tanh and rescaled to the Box
+  bounds (SB3's ``squash_output``): actions never leave the box, log-probs carry the Jacobian.
 - :class:`CategoricalPolicy` — Gumbel-max: a = argmax(logits + g), g ~ Gumbel(0, 1).
 - :class:`BernoulliPolicy` — MultiBinary: a_i = 1[u_i < sigmoid(logit_i)], u ~ U(0, 1).
 - :class:`MultiCategoricalPolicy` — MultiDiscrete: one Gumbel-max categorical per dimension.
@@ -12,7 +14,7 @@ Every policy samples from explicit noise and returns it, so an action can be rep
 Shapes: ``obs`` is [B, obs_dim]; a group of G actions per observation is [B, G, *action_shape].
 
 What estimators may ask of a policy beyond the score function is typed here, not reached into:
-:class:`Reparameterised` (``action_from_noise``: Gaussian) and :class:`Relaxable`
+:class:`Reparameterised` (``action_from_noise``: the Gaussians) and :class:`Relaxable`
 (``relaxed_action``: the binary-concrete / Gumbel-softmax relaxation of a discrete sample).
 """
 
@@ -235,6 +237,101 @@ class GaussianPolicy(Policy):
         return np.clip(action, self._low, self._high) if self._clip else action
 
 
+# Gauss-Hermite rule for E[f(u)], u ~ N(μ, σ²): Σ_k w_k/√π f(μ + σ√2 x_k); 32 nodes are exact for
+# polynomials of degree 63 and ample for the smooth log-Jacobian of tanh.
+_GH_NODES, _GH_WEIGHTS = (torch.from_numpy(v.astype(np.float32)) for v in np.polynomial.hermite.hermgauss(32))
+
+
+class SquashedGaussianPolicy(GaussianPolicy):
+    """A tanh-squashed diagonal Gaussian rescaled to a bounded Box (SB3's ``squash_output``).
+
+    u = μ_θ(s) + σ_θ ⊙ ξ and a = c + h ⊙ tanh(u), with c, h the centre and half-width of the box, so
+    log π(a|s) = log N(u; μ, σ²) − Σ_i log(h_i (1 − tanh² u_i)) (change of variables). The stored
+    noise is still ξ, so ``action_from_noise`` is exact and differentiable. Why: a clipped Gaussian
+    whose mean leaves the box maps every draw to the same corner, and the clip's gradient cannot pull
+    it back; here every action lies strictly inside (in exact arithmetic) and moves with θ.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: gym.spaces.Box,
+        *,
+        hidden_sizes: list[int],
+        activation: str = "tanh",
+        ortho_init: bool = True,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__(
+            obs_dim,
+            action_space,
+            hidden_sizes=hidden_sizes,
+            activation=activation,
+            ortho_init=ortho_init,
+            log_std_init=log_std_init,
+        )
+        if not self._clip:
+            raise RlcvError(
+                f"squash_output needs a Box with finite bounds, got {action_space}; "
+                f"set squash_output=false for unbounded actions."
+            )
+        self._centre_np = (self._low + self._high) / 2
+        self._half_np = (self._high - self._low) / 2
+        self._centre, self._half = torch.from_numpy(self._centre_np), torch.from_numpy(self._half_np)
+
+    def _squash(self, u: torch.Tensor) -> torch.Tensor:
+        return self._centre + self._half * torch.tanh(u)
+
+    def _unsquash(self, action: torch.Tensor) -> torch.Tensor:
+        # Stored actions at a float32-saturated bound (tanh(u) == ±1) are clamped inside, as SB3's
+        # TanhBijector does, so their log-prob is finite.
+        eps = torch.finfo(action.dtype).eps
+        return torch.atanh(((action - self._centre) / self._half).clamp(-1 + eps, 1 - eps))
+
+    def _log_det(self, u: torch.Tensor) -> torch.Tensor:
+        """Σ_i log |da_i/du_i| = Σ_i log h_i + 2 (log 2 − u_i − softplus(−2 u_i)), stable for large |u|."""
+        log_dtanh = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+        return (torch.log(self._half) + log_dtanh).sum(-1)
+
+    def sample(self, obs: torch.Tensor, group_size: int = 1) -> PolicySample:
+        s = super().sample(obs, group_size)  # s.action is the pre-squash u
+        return PolicySample(
+            action=self._squash(s.action), log_prob=s.log_prob - self._log_det(s.action), noise=s.noise
+        )
+
+    def act(self, obs: np.ndarray, group_size: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        u, log_prob, noise = super().act(obs, group_size)
+        log_dtanh = 2.0 * (math.log(2.0) - u - np.logaddexp(0.0, -2.0 * u))
+        log_prob = log_prob - (np.log(self._half_np) + log_dtanh).sum(-1)
+        action = self._centre_np + self._half_np * np.tanh(u)
+        return action.astype(np.float32), log_prob.astype(np.float32), noise
+
+    def action_from_noise(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """a_θ(s, ξ) = c + h ⊙ tanh(μ_θ(s) + σ_θ ⊙ ξ)."""
+        return self._squash(super().action_from_noise(obs, noise))
+
+    def noise_from_action(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return super().noise_from_action(obs, self._unsquash(action))
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        u = self._unsquash(action)
+        return super().log_prob(obs, u) - self._log_det(u)
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        """H(a) = H(u) + E[Σ_i log |da_i/du_i|], the expectation by Gauss-Hermite quadrature
+        (deterministic, so logging it draws nothing from the RNG)."""
+        mu = self.mean_net(obs).unsqueeze(-1)  # [B, A, 1]
+        u = mu + (self.log_std.exp() * math.sqrt(2.0)).unsqueeze(-1) * _GH_NODES  # [B, A, K]
+        log_dtanh = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+        expected = (log_dtanh * _GH_WEIGHTS).sum(-1) / math.sqrt(math.pi)  # [B, A]
+        return super().entropy(obs) + (torch.log(self._half) + expected).sum(-1)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._squash(self.mean_net(obs))
+
+    # dist_params / kl: those of the Gaussian on u. KL is invariant under the bijection u ↦ a.
+
+
 def _gumbel_like(shape: tuple[int, ...]) -> torch.Tensor:
     u = torch.rand(shape).clamp_(1e-10, 1.0 - 1e-7)
     return -torch.log(-torch.log(u))
@@ -418,9 +515,11 @@ def make_policy(
     activation: str = "tanh",
     ortho_init: bool = True,
     log_std_init: float = 0.0,
+    squash_output: bool = False,
     algo: str = "this agent",
 ) -> Policy:
-    """Build the policy that fits ``action_space``; unsupported spaces raise a clear RlcvError."""
+    """Build the policy that fits ``action_space``; unsupported spaces raise a clear RlcvError.
+    ``squash_output`` picks the tanh-squashed Gaussian for a (bounded) Box."""
     if not isinstance(observation_space, gym.spaces.Box):
         raise RlcvError(
             f"{algo} needs a Box observation space, got {observation_space}; wrap the env with "
@@ -433,7 +532,12 @@ def make_policy(
         "ortho_init": ortho_init,
     }
     if isinstance(action_space, gym.spaces.Box):
-        return GaussianPolicy(obs_dim, action_space, log_std_init=log_std_init, **common)
+        gaussian = SquashedGaussianPolicy if squash_output else GaussianPolicy
+        return gaussian(obs_dim, action_space, log_std_init=log_std_init, **common)
+    if squash_output:
+        raise RlcvError(
+            f"squash_output applies to Box action spaces only, got {action_space}; set squash_output=false."
+        )
     if isinstance(action_space, gym.spaces.Discrete):
         categorical = CategoricalPolicy(obs_dim, int(action_space.n), **common)
         categorical.start = int(action_space.start)
