@@ -20,11 +20,13 @@ def setup(run: str, checkpoint: str):
     return session, collect_batches(session, FIT_STEPS // steps, steps), collect_batches(session, 21, steps)
 
 
-def fitted(session, fit, *, horizon: int, steps: int, td_weight: float = 0.0) -> EnsembleDynamics:
+def fitted(
+    session, fit, *, horizon: int, steps: int, td_weight: float = 0.0, hidden: int = 128
+) -> EnsembleDynamics:
     torch.manual_seed(0)
     model, _ = fit_model(
         session,
-        MBMFSettings(),
+        MBMFSettings(model_hidden_sizes=[hidden, hidden]),
         lambda: fit,
         capacity=FIT_STEPS,
         model_steps=steps,

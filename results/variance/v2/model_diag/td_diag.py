@@ -13,16 +13,16 @@ from rlcv.bench.variance import model_errors
 from rlcv.estimators.mbmf import fit_split_eta
 
 run, ckpt, out = sys.argv[1], sys.argv[2], sys.argv[3]
-variants = [v.split(":") for v in sys.argv[4:]]  # name:td_weight:horizon:steps
+variants = [(v + ":128").split(":")[:5] for v in sys.argv[4:]]  # name:td_weight:horizon:steps[:hidden]
 session, fit_batches, evals = setup(run, ckpt)
 policy, value_fn = session.agent.policy, session.agent.value_fn
 results = json.load(open(out)) if Path(out).exists() else {}
-for name, w, h, n in variants:
+for name, w, h, n, width in variants:
     if name in results:
         continue
-    w, h, n = float(w), int(h), int(n)
+    w, h, n, width = float(w), int(h), int(n), int(width)
     t0 = time.perf_counter()
-    model = fitted(session, fit_batches, horizon=h, steps=n, td_weight=w)
+    model = fitted(session, fit_batches, horizon=h, steps=n, td_weight=w, hidden=width)
     t_fit = time.perf_counter() - t0
     est = estimator(session, model, 16)
     rows, prev = [], None
@@ -42,6 +42,7 @@ for name, w, h, n in variants:
         "td_weight": w,
         "horizon": h,
         "steps": n,
+        "hidden": width,
         "fit_seconds": t_fit,
         "score_var_ratio": float(r[:, 0].mean()),
         "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
