@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -252,24 +252,9 @@ class SquashedGaussianPolicy(GaussianPolicy):
     it back; here every action lies strictly inside (in exact arithmetic) and moves with θ.
     """
 
-    def __init__(
-        self,
-        obs_dim: int,
-        action_space: gym.spaces.Box,
-        *,
-        hidden_sizes: list[int],
-        activation: str = "tanh",
-        ortho_init: bool = True,
-        log_std_init: float = 0.0,
-    ) -> None:
-        super().__init__(
-            obs_dim,
-            action_space,
-            hidden_sizes=hidden_sizes,
-            activation=activation,
-            ortho_init=ortho_init,
-            log_std_init=log_std_init,
-        )
+    def __init__(self, obs_dim: int, action_space: gym.spaces.Box, **kwargs: Any) -> None:
+        """``kwargs``: those of :class:`GaussianPolicy` (network sizes, activation, init)."""
+        super().__init__(obs_dim, action_space, **kwargs)
         if not self._clip:
             raise RlcvError(
                 f"squash_output needs a Box with finite bounds, got {action_space}; "
