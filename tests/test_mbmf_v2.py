@@ -136,6 +136,40 @@ def test_gate_is_decided_from_the_previous_batch_error() -> None:
     assert terms.stats["cv_gate"] == pytest.approx(0.5) and terms.stats["cv_eta_a"] == pytest.approx(0.5)
 
 
+def test_variance_gate_reads_the_previous_batch_held_out_ratio() -> None:
+    """gate_on=variance: closed until a held-out ratio exists; then g follows the ratio the previous
+    batch's ungated η gave on the batch after it, decided before the current batch is seen."""
+    env, policy, batch, value_fn = _lqr(horizon=30, n_envs=8)
+    _, _, other, _ = _lqr(horizon=30, n_envs=8, seed=1)
+    est = _est(env, gamma=0.9, gae_lambda=0.8, eta_mode="split", trust_gate=True, gate_on="variance")
+    first = est.prepare(batch, policy=policy, value_fn=value_fn).stats
+    # No η yet: the held-out ratio of η = (0, 0) is exactly 1, so the next batch's gate is closed.
+    assert first["cv_gate"] == 0.0 and first["cv_heldout_ratio"] == pytest.approx(1.0)
+    second = est.prepare(other, policy=policy, value_fn=value_fn).stats
+    assert second["cv_gate"] == 0.0 and second["cv_eta_a"] == 0.0  # gated off: the estimate is Â's
+    # The exact model's CV transfers across batches: the ratio is well below 1 and opens the gate.
+    assert second["cv_heldout_ratio"] < 0.9
+    third = est.prepare(batch, policy=policy, value_fn=value_fn).stats
+    assert third["cv_gate"] == 1.0 and third["cv_score_var_ratio"] < 1.0
+    # A ratio between the thresholds ramps linearly; it survives a checkpoint round trip.
+    est.last_ratio = 0.95
+    clone = _est(env, gamma=0.9, gae_lambda=0.8, eta_mode="split", trust_gate=True, gate_on="variance")
+    clone.load_state_dict(est.state_dict())
+    assert clone.gate() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gate_on": "loss"}, "gate_on must be one of"),
+        ({"gate_ratio_low": 1.0, "gate_ratio_high": 0.9}, "gate_ratio_low must be"),
+    ],
+)
+def test_variance_gate_settings_are_checked(settings: dict, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        MBMFSettings(**settings)
+
+
 # ---------------------------------------------------------------------------- the model
 
 

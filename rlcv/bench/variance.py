@@ -496,7 +496,7 @@ def fit_model(
     model_td_weight: float = 0.0,
 ) -> tuple[EnsembleDynamics, float]:
     """The MBMF model of ``settings`` fitted on the batches ``fit_batches()`` returns: ``model_steps`` Adam
-    steps at lr 1e-3 on random windows; with ``model_td_weight`` > 0 also on the imagined TD errors of the
+    steps (lr ``settings.model_lr``, batch ``settings.model_batch_size``) on random windows; with ``model_td_weight`` > 0 also on the imagined TD errors of the
     session's frozen critic, as MBMF's ``model_td_weight`` does. ``fit_batches`` is called after the model
     is built, so a seeded run draws model init, then data. Returns (model, mean training loss)."""
     import gymnasium as gym
@@ -530,10 +530,10 @@ def fit_model(
         )
     loss = train_dynamics(
         model,
-        torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5),
+        torch.optim.Adam(model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay),
         replay,
         steps=model_steps,
-        batch_size=256,
+        batch_size=settings.model_batch_size,
         horizon=model_horizon,
         td=td,
     )

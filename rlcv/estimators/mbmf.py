@@ -74,7 +74,13 @@ trust_gate=false``)*:
 * ``trust_gate`` — every η is multiplied by a gate g ∈ [0, 1] decided from the *previous* batch's
   held-out k-step model error e (measured before the model trained on that batch): g = 1 for
   e ≤ ``gate_error_low``, 0 for e ≥ ``gate_error_high``, linear between. It is fixed before the
-  current batch is seen, so it keeps the estimate unbiased.
+  current batch is seen, so it keeps the estimate unbiased. With ``gate_on=variance`` the gate reads
+  instead the previous batch's held-out variance ratio r = Var(Â − η'_a D_a − η'_τ D_τ) / Var(Â),
+  with (η'_a, η'_τ) the ungated coefficients fitted on the batch *before* it (so r is measured on data
+  the coefficients never saw): g = 1 for r ≤ ``gate_ratio_low``, 0 for r ≥ ``gate_ratio_high``. It
+  trusts the CV as far as it helped last time, which the k-step state error does not track
+  (results/variance_v2.md); still decided before the current batch, so still unbiased. (With
+  ``eta_mode=fixed`` r uses the fixed η.)
 * ``pathwise_trust_region`` — under PPO, each sample's pathwise term is weighted by its (detached)
   ratio ρ_t and dropped when ρ_t is outside [1 − ε, 1 + ε], as the clipped surrogate drops the score
   term; at θ = θ_old all weights are 1 and the estimate is the one above.
@@ -122,6 +128,7 @@ if TYPE_CHECKING:
 
 ETA_MODES = ("split", "fixed", "fitted", "conservative", "aggressive")
 CV_FORMS = ("lambda", "kstep")
+GATE_ON = ("model_error", "variance")
 MBMF_METRICS = (
     "cv_eta_mean",
     "cv_eta_a",
@@ -130,6 +137,7 @@ MBMF_METRICS = (
     "cv_k",
     "cv_corr",
     "cv_score_var_ratio",
+    "cv_heldout_ratio",
     "cv_score_share",
     "cv_pathwise_share",
     "model_loss",
@@ -156,8 +164,11 @@ class MBMFSettings:
     # 1 at or below gate_error_low, 0 at or above gate_error_high (1.0: no better than predicting the
     # mean change), linear between.
     trust_gate: bool = True
+    gate_on: str = "model_error"  # model_error (k-step, above) | variance (held-out variance ratio)
     gate_error_low: float = 0.5
     gate_error_high: float = 1.0
+    gate_ratio_low: float = 0.9  # gate_on=variance: open at or below this held-out variance ratio
+    gate_ratio_high: float = 1.0  # closed at or above it (the CV did not reduce the variance)
     # Under PPO: weight each sample's pathwise term by its detached ratio, drop it outside the clip range.
     pathwise_trust_region: bool = True
     noise_embedding: str = "policy"  # policy | model_residual (biased unless the model is exact)
@@ -190,6 +201,11 @@ class MBMFSettings:
         check(
             0 <= self.gate_error_low < self.gate_error_high,
             "gate_error_low must be >= 0 and below gate_error_high",
+        )
+        check(self.gate_on in GATE_ON, f"gate_on must be one of {', '.join(GATE_ON)}")
+        check(
+            0 <= self.gate_ratio_low < self.gate_ratio_high,
+            "gate_ratio_low must be >= 0 and below gate_ratio_high",
         )
         check(
             self.noise_embedding in ("policy", "model_residual"),
@@ -281,6 +297,7 @@ class MBMFControlVariate(GradientEstimator):
         # State carried from the previous batch (decided before the current one is seen):
         self.split_eta: tuple[float, float] = (0.0, 0.0)  # (η_a, η_τ) fitted on the previous batch
         self.last_error: float | None = None  # its held-out k-step model error
+        self.last_ratio: float | None = None  # its held-out variance ratio (gate_on=variance)
         self.update_split_eta = True  # False freezes (η_a, η_τ), e.g. once fitted on independent data
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
         self.critic: ValueFunction | None = None  # the agent's critic, seen at prepare (for the TD loss)
@@ -455,9 +472,12 @@ class MBMFControlVariate(GradientEstimator):
         """The CV's weight for the coming batch, from the previous batch's held-out model error."""
         if not self.settings.trust_gate:
             return 1.0
+        cfg = self.settings
+        if cfg.gate_on == "variance":
+            return gate(self.last_ratio, cfg.gate_ratio_low, cfg.gate_ratio_high)
         if self.replay is None and self.last_error is None:
             return 1.0  # a fixed model (exact, or trained elsewhere) whose error nobody measured
-        return gate(self.last_error, self.settings.gate_error_low, self.settings.gate_error_high)
+        return gate(self.last_error, cfg.gate_error_low, cfg.gate_error_high)
 
     def prepare(
         self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
@@ -478,6 +498,17 @@ class MBMFControlVariate(GradientEstimator):
             d_a = d_tau = torch.zeros_like(adv)
             grad_a = torch.zeros_like(batch.actions[:, :, 0])
         d = d_a + d_tau
+        var_adv = adv.var().item() if adv.numel() > 1 else 0.0
+        heldout_ratio = float("nan")
+        if self.model_fitted and self.k > 0 and var_adv > 0:
+            # The ungated coefficients fitted before this batch, on this batch: the next batch's variance
+            # gate. (eta_mode=fixed: the fixed η; the same-batch modes, biased anyway: in-sample.)
+            if self.eta_mode == "split":
+                heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
+            else:
+                heldout = adv - self._eta(adv, d) * d
+            heldout_ratio = heldout.var().item() / var_adv
+            self.last_ratio = heldout_ratio
         if self.eta_mode == "split":
             eta_a = torch.full_like(adv, g * self.split_eta[0])
             eta_tau = torch.full_like(adv, g * self.split_eta[1])
@@ -507,7 +538,6 @@ class MBMFControlVariate(GradientEstimator):
                 per_sample = weights.detach() * per_sample
             return -per_sample.mean()
 
-        var_adv = adv.var().item() if adv.numel() > 1 else 0.0
         std = policy.action_from_noise(obs[:1], torch.ones_like(noise[:1])) - policy.action_from_noise(
             obs[:1], torch.zeros_like(noise[:1])
         )
@@ -521,6 +551,7 @@ class MBMFControlVariate(GradientEstimator):
             "cv_k": float(self.k),
             "cv_corr": torch.corrcoef(torch.stack([adv, d]))[0, 1].item() if d.std() > 0 else 0.0,
             "cv_score_var_ratio": raw_residual.var().item() / var_adv if var_adv > 0 else 1.0,
+            "cv_heldout_ratio": heldout_ratio,
             "cv_score_share": score_share,
             "cv_pathwise_share": path_share,
         }
@@ -629,6 +660,7 @@ class MBMFControlVariate(GradientEstimator):
             "updates": self.updates,
             "split_eta": list(self.split_eta),
             "last_error": self.last_error,
+            "last_ratio": self.last_ratio,
         }
         if isinstance(self.model, EnsembleDynamics):
             state["model"] = self.model.state_dict()
@@ -647,3 +679,4 @@ class MBMFControlVariate(GradientEstimator):
         eta_a, eta_tau = state.get("split_eta", (0.0, 0.0))
         self.split_eta = (float(eta_a), float(eta_tau))
         self.last_error = state.get("last_error")
+        self.last_ratio = state.get("last_ratio")

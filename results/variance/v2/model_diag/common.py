@@ -21,12 +21,12 @@ def setup(run: str, checkpoint: str):
 
 
 def fitted(
-    session, fit, *, horizon: int, steps: int, td_weight: float = 0.0, hidden: int = 128
+    session, fit, *, horizon: int, steps: int, td_weight: float = 0.0, hidden: int = 128, lr: float = 1e-3
 ) -> EnsembleDynamics:
     torch.manual_seed(0)
     model, _ = fit_model(
         session,
-        MBMFSettings(model_hidden_sizes=[hidden, hidden]),
+        MBMFSettings(model_hidden_sizes=[hidden, hidden], model_lr=lr),
         lambda: fit,
         capacity=FIT_STEPS,
         model_steps=steps,

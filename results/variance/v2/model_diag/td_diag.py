@@ -13,16 +13,17 @@ from rlcv.bench.variance import model_errors
 from rlcv.estimators.mbmf import fit_split_eta
 
 run, ckpt, out = sys.argv[1], sys.argv[2], sys.argv[3]
-variants = [(v + ":128").split(":")[:5] for v in sys.argv[4:]]  # name:td_weight:horizon:steps[:hidden]
+DEFAULTS = ["", "0", "3", "3000", "128", "1e-3"]  # name:td_weight:horizon:steps[:hidden[:lr]]
+variants = [v.split(":") + DEFAULTS[len(v.split(":")) :] for v in sys.argv[4:]]
 session, fit_batches, evals = setup(run, ckpt)
 policy, value_fn = session.agent.policy, session.agent.value_fn
 results = json.load(open(out)) if Path(out).exists() else {}
-for name, w, h, n, width in variants:
+for name, w, h, n, width, lr in variants:
     if name in results:
         continue
-    w, h, n, width = float(w), int(h), int(n), int(width)
+    w, h, n, width, lr = float(w), int(h), int(n), int(width), float(lr)
     t0 = time.perf_counter()
-    model = fitted(session, fit_batches, horizon=h, steps=n, td_weight=w, hidden=width)
+    model = fitted(session, fit_batches, horizon=h, steps=n, td_weight=w, hidden=width, lr=lr)
     t_fit = time.perf_counter() - t0
     est = estimator(session, model, 16)
     rows, prev = [], None
@@ -43,6 +44,7 @@ for name, w, h, n, width in variants:
         "horizon": h,
         "steps": n,
         "hidden": width,
+        "lr": lr,
         "fit_seconds": t_fit,
         "score_var_ratio": float(r[:, 0].mean()),
         "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
