@@ -496,8 +496,9 @@ def fit_model(
     model_td_weight: float = 0.0,
 ) -> tuple[EnsembleDynamics, float]:
     """The MBMF model of ``settings`` fitted on the batches ``fit_batches()`` returns: ``model_steps`` Adam
-    steps (lr ``settings.model_lr``, batch ``settings.model_batch_size``) on random windows; with ``model_td_weight`` > 0 also on the imagined TD errors of the
-    session's frozen critic, as MBMF's ``model_td_weight`` does. ``fit_batches`` is called after the model
+    steps (lr ``settings.model_lr``, batch ``settings.model_batch_size``) on random windows; with
+    ``model_td_weight`` > 0 also on the imagined TD errors of the session's frozen critic, as MBMF's
+    ``model_td_weight`` does. ``fit_batches`` is called after the model
     is built, so a seeded run draws model init, then data. Returns (model, mean training loss)."""
     import gymnasium as gym
     import torch
