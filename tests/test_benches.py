@@ -192,3 +192,15 @@ def test_variance_harness_fits_the_model_with_the_td_term(ppo_run, tmp_path) -> 
     assert out["a"]["model_train_loss"] == out["b"]["model_train_loss"]
     assert out["a"]["rows"][1]["trace_cov"] == out["b"]["rows"][1]["trace_cov"]
     assert out["a"]["model_train_loss"] != out["plain"]["model_train_loss"]
+
+
+def test_variance_harness_model_lr_is_recorded_and_used(ppo_run, tmp_path) -> None:
+    """`--model-lr` sets the model fit's Adam learning rate (recorded; a different fit)."""
+    base = f"bench variance --run {ppo_run} --k 0 2 --batches 4 --bootstrap 20 --ref-batches 3".split()
+    base += "--fit-steps 512 --model-steps 5 --eta-modes split".split()
+    out = {}
+    for name, extra in (("default", []), ("fast", ["--model-lr", "0.01"])):
+        assert main([*base, *extra, "--json", str(tmp_path / f"{name}.json")]) == 0
+        out[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert out["default"]["model_lr"] == 1e-3 and out["fast"]["model_lr"] == 0.01
+    assert out["default"]["model_train_loss"] != out["fast"]["model_train_loss"]

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import shlex
@@ -101,6 +102,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
     var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
     var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
+    var.add_argument(
+        "--model-lr",
+        type=float,
+        default=None,
+        help="Adam learning rate of the model fit (default: the run's model_lr, else MBMF's default 1e-3)",
+    )
     var.add_argument(
         "--model-td-weight",
         type=float,
@@ -197,8 +204,6 @@ def policy_gradients(
     gradient uses the same full-batch normalisation, restricted to the indices ``minibatch`` (as PPO
     does). ``broken`` drops the pathwise term P.
     """
-    import dataclasses
-
     import torch
 
     policy, value_fn = session.agent.policy, session.agent.value_fn
@@ -555,6 +560,7 @@ def run_variance(
     model_steps: int = 3000,
     model_horizon: int = 3,
     model_td_weight: float = 0.0,
+    model_lr: float | None = None,
     eta_modes: list[str],
     cv_form: str = "kstep",
     trust_gate: bool = True,
@@ -598,6 +604,8 @@ def run_variance(
     run_settings = getattr(cfg, "estimator_settings", None)
     if not isinstance(run_settings, MBMFSettings):
         run_settings = MBMFSettings()
+    if model_lr is not None:
+        run_settings = dataclasses.replace(run_settings, model_lr=model_lr)
     # 1. the model, on data no evaluation batch contains
     model, model_loss = fit_model(
         session,
@@ -681,6 +689,7 @@ def run_variance(
         "model_steps": model_steps,
         "model_horizon": model_horizon,
         "model_td_weight": model_td_weight,
+        "model_lr": run_settings.model_lr,
         "cv_form": cv_form,
         "trust_gate": trust_gate,
         "gamma": cfg.gamma,
@@ -787,6 +796,7 @@ def main(args: Any) -> dict[str, Any]:
         model_steps=args.model_steps,
         model_horizon=args.model_horizon,
         model_td_weight=args.model_td_weight,
+        model_lr=getattr(args, "model_lr", None),
         eta_modes=args.eta_modes,
         cv_form=getattr(args, "cv_form", "kstep"),
         trust_gate=not getattr(args, "no_trust_gate", False),
