@@ -142,9 +142,10 @@ def test_variance_gate_reads_the_previous_batch_held_out_ratio() -> None:
     env, policy, batch, value_fn = _lqr(horizon=30, n_envs=8)
     _, _, other, _ = _lqr(horizon=30, n_envs=8, seed=1)
     est = _est(env, gamma=0.9, gae_lambda=0.8, eta_mode="split", trust_gate=True, gate_on="variance")
+    est.replay = TransitionReplay(10)  # a learned-model setting: unknown means closed
     first = est.prepare(batch, policy=policy, value_fn=value_fn).stats
-    # No η yet: the held-out ratio of η = (0, 0) is exactly 1, so the next batch's gate is closed.
-    assert first["cv_gate"] == 0.0 and first["cv_heldout_ratio"] == pytest.approx(1.0)
+    # No coefficients were fitted before this batch, so there is nothing to test yet.
+    assert first["cv_gate"] == 0.0 and np.isnan(first["cv_heldout_ratio"]) and est.last_ratio is None
     second = est.prepare(other, policy=policy, value_fn=value_fn).stats
     assert second["cv_gate"] == 0.0 and second["cv_eta_a"] == 0.0  # gated off: the estimate is Â's
     # The exact model's CV transfers across batches: the ratio is well below 1 and opens the gate.
@@ -155,7 +156,17 @@ def test_variance_gate_reads_the_previous_batch_held_out_ratio() -> None:
     est.last_ratio = 0.95
     clone = _est(env, gamma=0.9, gae_lambda=0.8, eta_mode="split", trust_gate=True, gate_on="variance")
     clone.load_state_dict(est.state_dict())
-    assert clone.gate() == pytest.approx(0.5)
+    assert clone.gate() == pytest.approx(0.5) and clone.split_eta_fitted
+
+
+def test_variance_gate_trusts_a_fixed_model_until_measured() -> None:
+    """As with the model-error gate, a fixed (exact) model starts open; its first measured ratio rules."""
+    env, policy, batch, value_fn = _lqr(horizon=30, n_envs=8)
+    est = _est(env, gamma=0.9, gae_lambda=0.8, eta_mode="fixed", trust_gate=True, gate_on="variance")
+    first = est.prepare(batch, policy=policy, value_fn=value_fn).stats
+    assert first["cv_gate"] == 1.0 and first["cv_eta_a"] == 1.0
+    est.last_ratio = 1.2  # the CV made things worse on the last batch
+    assert est.prepare(batch, policy=policy, value_fn=value_fn).stats["cv_gate"] == 0.0
 
 
 @pytest.mark.parametrize(

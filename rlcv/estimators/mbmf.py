@@ -296,6 +296,7 @@ class MBMFControlVariate(GradientEstimator):
         self.updates = 0
         # State carried from the previous batch (decided before the current one is seen):
         self.split_eta: tuple[float, float] = (0.0, 0.0)  # (η_a, η_τ) fitted on the previous batch
+        self.split_eta_fitted = False
         self.last_error: float | None = None  # its held-out k-step model error
         self.last_ratio: float | None = None  # its held-out variance ratio (gate_on=variance)
         self.update_split_eta = True  # False freezes (η_a, η_τ), e.g. once fitted on independent data
@@ -473,10 +474,11 @@ class MBMFControlVariate(GradientEstimator):
         if not self.settings.trust_gate:
             return 1.0
         cfg = self.settings
+        measured = self.last_ratio if cfg.gate_on == "variance" else self.last_error
+        if self.replay is None and measured is None:
+            return 1.0  # a fixed model (exact, or trained elsewhere) that nothing has measured yet
         if cfg.gate_on == "variance":
             return gate(self.last_ratio, cfg.gate_ratio_low, cfg.gate_ratio_high)
-        if self.replay is None and self.last_error is None:
-            return 1.0  # a fixed model (exact, or trained elsewhere) whose error nobody measured
         return gate(self.last_error, cfg.gate_error_low, cfg.gate_error_high)
 
     def prepare(
@@ -503,17 +505,20 @@ class MBMFControlVariate(GradientEstimator):
         if self.model_fitted and self.k > 0 and var_adv > 0:
             # The ungated coefficients fitted before this batch, on this batch: the next batch's variance
             # gate. (eta_mode=fixed: the fixed η; the same-batch modes, biased anyway: in-sample.)
-            if self.eta_mode == "split":
-                heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
-            else:
-                heldout = adv - self._eta(adv, d) * d
-            heldout_ratio = heldout.var().item() / var_adv
-            self.last_ratio = heldout_ratio
+            # Before any split fit there are no coefficients to test (η = 0 gives 1 trivially): skip.
+            if self.eta_mode != "split" or self.split_eta_fitted:
+                if self.eta_mode == "split":
+                    heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
+                else:
+                    heldout = adv - self._eta(adv, d) * d
+                heldout_ratio = heldout.var().item() / var_adv
+                self.last_ratio = heldout_ratio
         if self.eta_mode == "split":
             eta_a = torch.full_like(adv, g * self.split_eta[0])
             eta_tau = torch.full_like(adv, g * self.split_eta[1])
             if self.update_split_eta and self.model_fitted and self.k > 0:
                 self.split_eta = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
+                self.split_eta_fitted = True
         else:
             eta_a = eta_tau = g * self._eta(adv, d) if self.model_fitted else torch.zeros_like(adv)
         raw_residual = adv - eta_a * d_a - eta_tau * d_tau
@@ -659,6 +664,7 @@ class MBMFControlVariate(GradientEstimator):
             "model_fitted": self.model_fitted,
             "updates": self.updates,
             "split_eta": list(self.split_eta),
+            "split_eta_fitted": self.split_eta_fitted,
             "last_error": self.last_error,
             "last_ratio": self.last_ratio,
         }
@@ -678,5 +684,6 @@ class MBMFControlVariate(GradientEstimator):
         # Checkpoints from before v2 carry neither: η = 0 and an unknown error, as on a fresh start.
         eta_a, eta_tau = state.get("split_eta", (0.0, 0.0))
         self.split_eta = (float(eta_a), float(eta_tau))
+        self.split_eta_fitted = bool(state.get("split_eta_fitted", self.split_eta != (0.0, 0.0)))
         self.last_error = state.get("last_error")
         self.last_ratio = state.get("last_ratio")
