@@ -470,16 +470,18 @@ class MBMFControlVariate(GradientEstimator):
 
     # -- the estimator --------------------------------------------------------------------------
     def gate(self) -> float:
-        """The CV's weight for the coming batch, from the previous batch's held-out model error."""
-        if not self.settings.trust_gate:
-            return 1.0
+        """The CV's weight for the coming batch, from the previous batch's held-out measurement: its
+        k-step model error, or (``gate_on=variance``) its variance ratio."""
         cfg = self.settings
-        measured = self.last_ratio if cfg.gate_on == "variance" else self.last_error
+        if not cfg.trust_gate:
+            return 1.0
+        if cfg.gate_on == "variance":
+            measured, low, high = self.last_ratio, cfg.gate_ratio_low, cfg.gate_ratio_high
+        else:
+            measured, low, high = self.last_error, cfg.gate_error_low, cfg.gate_error_high
         if self.replay is None and measured is None:
             return 1.0  # a fixed model (exact, or trained elsewhere) that nothing has measured yet
-        if cfg.gate_on == "variance":
-            return gate(self.last_ratio, cfg.gate_ratio_low, cfg.gate_ratio_high)
-        return gate(self.last_error, cfg.gate_error_low, cfg.gate_error_high)
+        return gate(measured, low, high)
 
     def prepare(
         self, batch: RolloutBatch, *, policy: Policy, value_fn: ValueFunction | None
