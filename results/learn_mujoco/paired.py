@@ -33,23 +33,28 @@ def mean_metric(algo: str, env: str, seed: int, key: str) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def seeds_of(algo: str, env: str) -> list[int]:
+    """Every seed with a summary (a sweep may be extended past its first --seeds)."""
+    return sorted(int(f.stem[1:]) for f in (OUT / "summaries" / algo / env).glob("s*.json"))
+
+
 def first_step_reaching(steps: list[int], values: list[float], target: float) -> int | None:
     return next((s for s, v in zip(steps, values, strict=True) if v >= target), None)
 
 
 for env in ("HalfCheetah-v5", "Hopper-v5"):
-    seeds = [s for s in range(5) if final(BASE, env, s) and final(MBMF, env, s)]
+    seeds = [s for s in seeds_of(BASE, env) if final(MBMF, env, s)]
     if not seeds:
         continue
     ppo = {s: final(BASE, env, s) for s in seeds}
     mb = {s: final(MBMF, env, s) for s in seeds}
     d = np.array([mb[s][1][-1] - ppo[s][1][-1] for s in seeds])
     half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-    all_ppo = [final(BASE, env, s)[1][-1] for s in range(5) if final(BASE, env, s)]
+    all_ppo = [final(BASE, env, s)[1][-1] for s in seeds_of(BASE, env)]
     # PPO's 100k-step return: the seed-mean of its evaluations at the last eval step <= 100k.
     steps0 = ppo[seeds[0]][0]
     i100 = max(i for i, st in enumerate(steps0) if st <= 100_000)
-    target = float(np.mean([final(BASE, env, s)[1][i100] for s in range(5) if final(BASE, env, s)]))
+    target = float(np.mean([final(BASE, env, s)[1][i100] for s in seeds_of(BASE, env)]))
     print(f"## {env}: {len(seeds)} paired seeds {seeds}")
     print(
         f"final: {BASE} {[round(ppo[s][1][-1]) for s in seeds]}, "
