@@ -20,15 +20,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from rlcv.cli import main  # noqa: E402  (after the thread setting)
 
-# (label, file suffix, function name): the phases of one update of the training loop.
+# (label, file suffix, function name): the phases of one update of the training loop; an indented
+# label is a part of the row above it (cumulative times nest), not an addition to it.
 PHASES = [
     ("training loop", "rlcv/loop.py", "train"),
     ("collect (env + policy)", "rlcv/collector.py", "collect"),
     ("policy/value epochs (PPO learn)", "agents/ppo.py", "learn"),
     ("  of which pathwise loss", "rlcv/estimators/mbmf.py", "pathwise_loss"),
-    ("CV features (imagined D)", "rlcv/estimators/mbmf.py", "prepare"),
+    ("CV features (imagined D, gate, held-out error)", "rlcv/estimators/mbmf.py", "prepare"),
+    ("  of which held-out model error", "rlcv/estimators/mbmf.py", "held_out_error"),
     ("model training", "rlcv/dynamics.py", "train_dynamics"),
-    ("held-out model error", "rlcv/estimators/mbmf.py", "held_out_error"),
 ]
 
 
