@@ -19,10 +19,13 @@ for each n (:func:`paper_knapsack_instances`); b = 0 on ins 0 is the paper's cho
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from rlcv.errors import RlcvError
 from rlcv.games.knapsack import KnapsackGame
@@ -32,36 +35,82 @@ LOT_SIZING_SEED = 6  # the seed of the paper code's main script (Compute_NE.py)
 FIELDS = ("m", "n_I", "n_C", "n_constr", "c", "Q", "A", "b", "type", "ins", "numb_ins")
 
 
+# What an object-array field's pickle may name: numpy's own array and scalar reconstruction, nothing
+# else. np.save writes an object array as a pickle, and an unrestricted unpickler runs whatever
+# callable the file names (an instance file must never run code); these four only rebuild data.
+_SAFE_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which an instance file may not hold")
+        return super().find_class(module, name)
+
+
+def _is_numeric(value: object) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf" or (value.dtype.kind == "O" and all(map(_is_numeric, value.flat)))
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def _read_field(f: Any) -> np.ndarray:
+    """One ``np.save`` record: plain arrays without any unpickling; an object array (the paper code's
+    layout of per-player numeric arrays) through :class:`_ArrayUnpickler`, then checked to hold
+    numbers only."""
+    version = npformat.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = npformat.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = npformat.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if not dtype.hasobject:
+        count = int(np.prod(shape, dtype=np.int64))
+        size = count * dtype.itemsize
+        if size > os.fstat(f.fileno()).st_size - f.tell():  # checked before reading: no huge allocation
+            raise EOFError
+        data = np.frombuffer(f.read(size), dtype=dtype) if count else np.empty(0, dtype)
+        return data.reshape(shape, order="F" if fortran else "C")
+    array = _ArrayUnpickler(f).load()
+    if not isinstance(array, np.ndarray) or not _is_numeric(array):
+        raise ValueError("an object field holds something other than numeric arrays")
+    return array
+
+
 def _read_arrays(path: Path) -> list[np.ndarray]:
     try:
         with open(path, "rb") as f:
             arrays = []
             for name in FIELDS:
-                # Each field must start with the .npy magic: anything else is refused before np.load
-                # (which would otherwise try to unpickle it; object arrays of the layout need pickles).
-                magic = f.read(6)
-                f.seek(-len(magic), 1)
-                if magic and magic != b"\x93NUMPY":
-                    raise ValueError(f"field '{name}' does not start with the .npy magic string")
-                try:
-                    arrays.append(np.load(f, allow_pickle=True))
-                except EOFError:
+                if not f.peek(1):
                     raise RlcvError(
                         f"instance '{path}' ends before field '{name}'; it is not in the paper's layout "
                         f"({', '.join(FIELDS)} saved one after another with np.save)."
+                    )
+                try:
+                    arrays.append(_read_field(f))
+                except EOFError:
+                    raise RlcvError(
+                        f"instance '{path}' ends inside field '{name}'; the file is truncated."
+                    ) from None
+                except (ValueError, pickle.UnpicklingError) as exc:
+                    first = (str(exc).strip().splitlines() or [""])[0]
+                    raise RlcvError(
+                        f"instance '{path}' is not a readable .npy game file (field '{name}': {first}); "
+                        "only numeric arrays in the paper's layout are read."
                     ) from None
             return arrays
     except FileNotFoundError:
         raise RlcvError(f"instance '{path}' does not exist; give the path of a .npy instance file.") from None
     except IsADirectoryError:
         raise RlcvError(f"instance '{path}' is a folder; give a .npy instance file.") from None
-    except (
-        ValueError,
-        OSError,
-        pickle.UnpicklingError,
-    ) as exc:  # bad magic string, truncated header, pickle errors
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise RlcvError(f"instance '{path}' is not a readable .npy game file ({first}).") from None
+    except OSError as exc:
+        raise RlcvError(f"instance '{path}' cannot be read ({exc.strerror or exc}).") from None
 
 
 def load_game(path: str | Path) -> KnapsackGame:
