@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
 from rlcv.errors import RlcvError, TrainingInterrupted
@@ -287,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": _bench,
         "plot": _plot,
     }
+    previous = _handle_sigterm()
     try:
         try:
             args = build_parser().parse_args(argv)
@@ -295,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except TrainingInterrupted as exc:
         print(f"rlcv: {exc}", file=sys.stderr)
-        return 130
+        return _interrupted_code()
     except RlcvError as exc:
         # One line even where the message quotes a library's multi-line text (e.g. torch's
         # state-dict mismatch report).
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("rlcv: interrupted.", file=sys.stderr)
-        return 130
+        return _interrupted_code()
     except Exception as exc:  # a bug, not an input error: still one line, the traceback on request
         if os.environ.get("RLCV_DEBUG"):
             raise
@@ -314,6 +317,36 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or `kill`'s stop) takes Ctrl-C's path: staging removed, lock released,
+    the run directory to resume printed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _handle_sigterm() -> Any:
+    """Install the SIGTERM handler for this call (signals can only be handled on the main thread);
+    returns the previous handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _interrupted_code() -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number, as shells report them)."""
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        if isinstance(exc, _Terminated):
+            return 128 + signal.SIGTERM
+        exc = exc.__context__ or exc.__cause__
+    return 130
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import yaml
 
 from rlcv.errors import RlcvError, did_you_mean
 
+MAX_THREADS = 1024
+
 
 @dataclass(kw_only=True)
 class CommonConfig:
@@ -51,7 +53,9 @@ class CommonConfig:
         check(self.activation in ("tanh", "relu"), "activation must be 'tanh' or 'relu'")
         check(self.eval_freq >= 0 and self.checkpoint_freq >= 0, "eval_freq/checkpoint_freq must be >= 0")
         check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
-        check(self.num_threads >= 1, "num_threads must be >= 1")
+        # An upper bound too: torch's OpenMP pool aborts the process (SIGSEGV, no message) when it
+        # cannot create the threads asked for; past the core count more threads only slow training.
+        check(1 <= self.num_threads <= MAX_THREADS, f"num_threads must be in [1, {MAX_THREADS}]")
         check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes must be positive")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -185,12 +186,15 @@ def train(request: TrainRequest) -> Path:
             raise _os_error(exc, run) from exc
         except KeyboardInterrupt:
             raise _interrupted(run) from None
-    except BaseException:
+    except BaseException as exc:
         published = not run.is_staged and run.is_run()
+        stopped = _interrupted(run) if isinstance(exc, KeyboardInterrupt) else None
         run.discard()
         lock.release()  # its file sits in the parent folder, which may be ours to remove
         if not published:
             _remove_empty(created)
+        if stopped is not None:  # Ctrl-C / SIGTERM at any point: say what was kept
+            raise stopped from None
         raise
     finally:
         lock.release()
@@ -308,7 +312,16 @@ def resume(request: ResumeRequest) -> Path:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
     name = _checkpoint_name(run, request.checkpoint)
     run.metrics_rows()  # a damaged metrics.csv is reported before anything is written
+    run.check_writable()
     new_config, changes = _resume_changes(meta, request.overrides)
+    if request.steps is None and request.checkpoint is None and run.is_finished():
+        # Nothing to train: say so and leave every file as it is (policy.pt, config.yaml, command.txt).
+        print(
+            f"rlcv: run '{run}' is already finished ({meta['steps']} steps); nothing was written. Pass "
+            f"--steps N with N > {meta['steps']} to train it further.",
+            file=sys.stderr,
+        )
+        return run.path
     lock = RunLock(run.path)
     lock.acquire()
     try:
@@ -330,7 +343,12 @@ def resume(request: ResumeRequest) -> Path:
         try:
             if meta_new != meta:
                 run.write_meta(meta_new)
-            run.log_command(request.command)
+            try:
+                run.log_command(request.command)
+            except OSError:
+                if meta_new != meta:  # a resume that fails before training leaves config.yaml as it was
+                    run.write_meta(meta)
+                raise
             run.set_aside_checkpoints_after(trainer.step)  # --from: later ones are another history
             trainer.train(
                 run, total_steps=int(meta_new["steps"]), progress=request.progress, resume_step=trainer.step

@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from rlcv.errors import RlcvError
+from rlcv.run_lock import real_run_path
 
 
 def default_run_dir(algo: str, env: str, seed: int) -> Path:
@@ -129,7 +130,7 @@ class RunDir:
     # -- staging (see the module docstring) ----------------------------------------------------
     @property
     def staging_path(self) -> Path:
-        target = self._final or self.path
+        target = real_run_path(self._final or self.path)  # beside the real folder, like the lock
         return target.parent / f".{target.name}.staging"
 
     @property
@@ -154,14 +155,15 @@ class RunDir:
 
     def publish(self) -> None:
         """Rename a staged run to its real path (a no-op for a run that is not staged)."""
-        final = self._final
-        if final is None:
+        given = self._final
+        if given is None:
             return
+        final = real_run_path(given)  # a symlinked --run-dir: the run goes where the link points
         if final.is_dir() and not any(final.iterdir()):
             final.rmdir()  # an empty folder the user made for the run: rename() needs it gone
         os.rename(self.path, final)
         _fsync_dir(final.parent)
-        object.__setattr__(self, "path", final)
+        object.__setattr__(self, "path", given)
         object.__setattr__(self, "_final", None)
 
     def discard(self) -> None:
@@ -220,6 +222,19 @@ class RunDir:
                     "restore it or start a new run."
                 )
         return meta
+
+    def check_writable(self) -> None:
+        """Before a resume changes anything: every file it replaces or appends to is a regular file
+        (or absent), so a write cannot fail half-way through the resume's changes."""
+        for path in (self.config, self.command_log, self.metrics, self.checkpoint()):
+            if path.exists() and not path.is_file():
+                raise RlcvError(
+                    f"'{path}' is not a regular file, so the run cannot be resumed; restore it (or remove "
+                    "it, for command.txt), then resume."
+                )
+        for folder in (self.path, self.checkpoints):
+            if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+                raise RlcvError(f"cannot write to '{folder}' (permission denied); fix it, then resume.")
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         tmp = self.config.with_suffix(".yaml.tmp")

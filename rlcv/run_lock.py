@@ -1,6 +1,7 @@
 """One writer per run directory: an exclusive OS file lock held for the writer's whole lifetime.
 
-The lock is ``fcntl.flock`` on a hidden sibling file, ``PARENT/.NAME.lock`` (a sibling, not a file
+The lock is ``fcntl.flock`` on a hidden sibling file, ``PARENT/.NAME.lock`` of the *real* directory
+(symlinks resolved, so an alias of a run cannot take a second lock on it; a sibling, not a file
 inside the run, because a new run's folder does not exist until its first checkpoint, see
 :mod:`rlcv.run_dir`). The kernel releases a flock when its process exits in any way (``kill -9``
 included), so a lock file left behind by a dead process is simply free again: stale locks need no
@@ -24,8 +25,17 @@ from pathlib import Path
 from rlcv.errors import RlcvError
 
 
+def real_run_path(run_path: Path) -> Path:
+    """The directory a run path really names: symlinks (of the run or of a parent), ``./``, ``..``, a
+    trailing slash and relative vs absolute spellings all resolve to one path, so two spellings of one
+    directory share one lock and one staging folder. Non-strict: a run that does not exist yet
+    resolves as far as its parents exist (a dangling symlink resolves to its target)."""
+    return Path(os.path.realpath(run_path))
+
+
 def lock_path(run_path: Path) -> Path:
-    return run_path.parent / f".{run_path.name}.lock"
+    real = real_run_path(run_path)
+    return real.parent / f".{real.name}.lock"
 
 
 class RunLock:

@@ -219,6 +219,7 @@ CASES = [
     Case("n-envs-zero", NEW("--n-envs", "0"), expect="n_envs"),
     Case("train-eval-episodes-zero", NEW("--eval-episodes", "0"), expect="eval_episodes"),
     Case("num-threads-zero", NEW("--num-threads", "0"), expect="num_threads"),
+    Case("num-threads-huge", NEW("--num-threads", "100000"), expect="num_threads must be in [1, 1024]"),
     Case("eval-freq-negative", NEW("--eval-freq", "-1"), expect="eval_freq"),
     # -- --set ------------------------------------------------------------------------------
     Case("set-no-equals", NEW("--set", "learning_rate"), expect="key=value"),

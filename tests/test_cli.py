@@ -297,7 +297,7 @@ def test_resume_is_deterministic(tmp_path, base_run) -> None:
     )
 
 
-def test_resume_without_new_steps_is_a_no_op_on_metrics(tmp_path, base_run) -> None:
+def test_resume_without_new_steps_is_a_no_op_on_metrics(tmp_path, base_run) -> None:  # finished: no-op
     run = _copy(base_run, tmp_path / "R")
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
     assert _rows(run) == _rows(base_run)
@@ -346,9 +346,19 @@ def test_existing_run_dir_is_not_clobbered(tmp_path, base_run, capsys) -> None:
     assert _snapshot(run) == before
 
 
+def test_resume_of_a_finished_run_says_so_and_writes_nothing(tmp_path, base_run, capsys) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    before = _snapshot(run)
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "already finished" in err and "nothing was written" in err and "--steps" in err
+    assert _snapshot(run) == before
+
+
 def test_resume_corrupt_checkpoint(tmp_path, base_run, capsys) -> None:
     run = _copy(base_run, tmp_path / "R")
     (run / "checkpoints" / "last.pt").write_bytes(b"this is not a checkpoint")
+    (run / "policy.pt").unlink()  # killed after its last checkpoint: the resume loads last.pt
     before = _snapshot(run)
     assert main(["train", "--resume", str(run), "--no-progress"]) == 2
     err = _error_line(capsys)
@@ -482,3 +492,15 @@ def test_unknown_key_error_points_to_rlcv_config(tmp_path: Path, monkeypatch, ca
     assert _train("X", extra=["--set", "learning_rat=1"]) == 2
     err = _error_line(capsys)
     assert "Did you mean: learning_rate" in err and f"`rlcv config --algo ppo --env {ENV}`" in err
+
+
+def test_a_resume_that_cannot_write_command_txt_changes_nothing(tmp_path, base_run, capsys) -> None:
+    """Issue 27: every check before the first change, so a failed resume leaves the run as it was."""
+    run = _copy(base_run, tmp_path / "R")
+    (run / "command.txt").unlink()
+    (run / "command.txt").mkdir()
+    before = _snapshot(run)
+    config = (run / "config.yaml").read_bytes()
+    assert main(["train", "--resume", str(run), "--steps", "1024", "--set", "learning_rate=1e-4"]) == 2
+    assert "command.txt" in _error_line(capsys)
+    assert _snapshot(run) == before and (run / "config.yaml").read_bytes() == config

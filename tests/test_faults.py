@@ -174,3 +174,43 @@ def test_sigkill_at_random_instants_then_resume_loses_nothing(tmp_path: Path) ->
         text=True,
     )
     assert ev.returncode == 0 and '"mean_return"' in ev.stdout, ev.stderr
+
+
+@pytest.mark.parametrize("when", ["before_publish", "training"])
+def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path, when: str) -> None:
+    """Issue 27: SIGTERM (a scheduler's stop) runs Ctrl-C's clean-up: exit 143, one line naming the run
+    to resume (or saying nothing was kept), the lock released, no staging folder left."""
+    run = tmp_path / "R"
+    go = tmp_path / "go"
+    # The wrapper waits at a barrier inside the chosen phase, so the signal lands there every time.
+    script = (
+        "import os, sys, time\n"
+        "from rlcv import run_dir\n"
+        f"hook = run_dir.RunDir.{'stage' if when == 'before_publish' else 'publish'}\n"
+        "def wait(self, *a, **k):\n"
+        "    out = hook(self, *a, **k)\n"
+        f"    open({str(go)!r}, 'w').close()\n"
+        "    time.sleep(60)\n"
+        "    return out\n"
+        f"run_dir.RunDir.{'stage' if when == 'before_publish' else 'publish'} = wait\n"
+        "from rlcv.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "train", "--algo", "ppo", "--env", "rlcv/LQR-v0", "--steps", "400",
+         "--set", "n_steps=200", "--no-progress", "--run-dir", str(run)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert code == 143, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "go")
+    if when == "before_publish":
+        assert "nothing was kept" in err and leftovers == [], (err, leftovers)
+    else:
+        assert f"--resume {run}" in err and leftovers == ["R"], (err, leftovers)

@@ -99,3 +99,44 @@ def test_two_simultaneous_trainers_on_one_run_dir_give_exactly_one_success(tmp_p
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".R", f"R{round_}"))) == [
             f"R{round_}"
         ]
+
+
+def test_every_spelling_of_one_directory_is_one_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27: the lock keys on the real directory. A symlink alias of the run (or of a parent),
+    ``./``, a trailing slash and relative vs absolute paths all meet the same lock."""
+    real = tmp_path / "R"
+    real.mkdir()
+    (tmp_path / "A").symlink_to(real)
+    (tmp_path / "P").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    spellings = ["R", "./R", "R/", str(real), "A", str(tmp_path / "A"), "P/R", "P/A", "sub/../R"]
+    (tmp_path / "sub").mkdir()
+    assert {lock_path(Path(s)) for s in spellings} == {tmp_path / ".R.lock"}
+    with RunLock(real):
+        for alias in spellings:
+            with pytest.raises(RlcvError, match="in use by another rlcv process"):
+                RunLock(Path(alias)).acquire()
+
+
+def test_resume_through_a_symlink_alias_is_refused_while_the_run_trains(tmp_path: Path) -> None:
+    """The data-loss case of issue 27: `--resume A` (A → R) while another process trains R."""
+    from rlcv.cli import main
+
+    run = tmp_path / "R"
+    args = ["--algo", "ppo", "--env", "rlcv/LQR-v0", "--set", "n_steps=200", "--no-progress"]
+    assert main(["train", *args, "--steps", "400", "--run-dir", str(run)]) == 0
+    (tmp_path / "A").symlink_to(run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with RunLock(run):  # stands for the trainer of R
+        assert main(["train", "--resume", str(tmp_path / "A"), "--steps", "600", "--no-progress"]) == 2
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_a_new_run_through_a_dangling_symlink_lands_at_its_target(tmp_path: Path) -> None:
+    from rlcv.cli import main
+
+    (tmp_path / "A").symlink_to(tmp_path / "R")
+    args = ["--algo", "ppo", "--env", "rlcv/LQR-v0", "--set", "n_steps=200", "--no-progress"]
+    assert main(["train", *args, "--steps", "200", "--run-dir", str(tmp_path / "A")]) == 0
+    assert (tmp_path / "A").is_symlink() and (tmp_path / "R" / "config.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A", "R"]  # no staging or lock left
