@@ -19,6 +19,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.hpo_budget",
     "rlcv.bench.dualcutout",
     "rlcv.bench.oracle",
+    "rlcv.bench.oracle_spent",
     "rlcv.bench.ipg",
     "rlcv.bench.walk",
     "rlcv.bench.sharpness",
