@@ -69,6 +69,9 @@ class PPOConfig(EstimatorConfig):
         )
         check(self.learning_rate > 0 and self.clip_range > 0, "learning_rate and clip_range must be > 0")
         check(0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]")
+        check(self.max_grad_norm > 0, "max_grad_norm must be > 0")
+        check(self.target_kl is None or self.target_kl > 0, "target_kl must be > 0 (or null: no early stop)")
+        check(self.vf_coef >= 0, "vf_coef must be >= 0")
         check(
             isinstance(self.oracle_ratio, int) and self.oracle_ratio >= 1,
             f"oracle_ratio must be an integer >= 1 (1: plain PPO), got {self.oracle_ratio!r}",

@@ -8,6 +8,7 @@ unknown key is an error naming the nearest valid key, so a typo never silently d
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class CommonConfig:
         check(self.activation in ("tanh", "relu"), "activation must be 'tanh' or 'relu'")
         check(self.eval_freq >= 0 and self.checkpoint_freq >= 0, "eval_freq/checkpoint_freq must be >= 0")
         check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        check(self.clip_obs > 0 and self.clip_reward > 0, "clip_obs and clip_reward must be > 0")
         # An upper bound too: torch's OpenMP pool aborts the process (SIGSEGV, no message) when it
         # cannot create the threads asked for; past the core count more threads only slow training.
         check(1 <= self.num_threads <= MAX_THREADS, f"num_threads must be in [1, {MAX_THREADS}]")
@@ -89,6 +91,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         raise RlcvError(f"config key '{name}' got {value!r}; expected {annotation}.")
     base = origin or annotation
     if base is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # NaN / inf would fail much later, blamed on something else
+            raise RlcvError(f"invalid config: {name} must be a finite number, got {value!r}.")
         return float(value)
     if base is int and isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -147,6 +147,9 @@ MBMF_METRICS = (
 )
 
 
+MAX_K = 1000
+
+
 @dataclass(kw_only=True)
 class MBMFSettings:
     """The control variate and its dynamics model (config keys of ``estimator: mbmf``)."""
@@ -194,8 +197,13 @@ class MBMFSettings:
     predict_termination: bool = True
 
     def __post_init__(self) -> None:
-        check(self.k is None or self.k >= 0, "k must be >= 0 (or null: ceil(2 / (1 - gamma*lambda)))")
-        check(self.k_max >= 0, "k_max must be >= 0")
+        # An upper bound too: the model unrolls k steps per sample (k = 10⁹ ran for ever); horizons
+        # past a few hundred steps are discounted away and only compound model error.
+        check(
+            self.k is None or 0 <= self.k <= MAX_K,
+            f"k must be in [0, {MAX_K}] (or null: ceil(2 / (1 - gamma*lambda)))",
+        )
+        check(0 <= self.k_max <= MAX_K, f"k_max must be in [0, {MAX_K}]")
         check(self.cv_form in CV_FORMS, f"cv_form must be one of {', '.join(CV_FORMS)}")
         check(self.eta_mode in ETA_MODES, f"eta_mode must be one of {', '.join(ETA_MODES)}")
         check(
