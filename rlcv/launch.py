@@ -65,8 +65,12 @@ def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict
     if config_file:
         values.update(load_yaml(config_file))
     values.update(overrides)
+    backend = _backend(algo)
     try:
-        return build_config(_backend(algo).config_class(algo), values)
+        config = build_config(backend.config_class(algo), values)
+        if hasattr(backend, "check_config"):  # keys this backend would ignore are an error
+            backend.check_config(algo, config)
+        return config
     except RlcvError as exc:  # name this algo and env in the `rlcv config` hint
         text = str(exc).replace("--algo ALGO --env ENV", f"--algo {algo} --env {env}")
         raise RlcvError(text) from exc

@@ -120,6 +120,18 @@ ALGOS: dict[str, _Spec] = {
 }
 
 
+def check_config(algo: str, config: SB3Config) -> None:
+    """Refuse the keys SB3 would silently ignore: the gradient estimator (SB3 computes its own GAE
+    gradient) and PPO's oracle samples; estimators and the oracle are rlcv agents' features."""
+    if config.estimator != "gae":
+        raise RlcvError(
+            f"--algo {algo} cannot use estimator '{config.estimator}' or its keys (SB3 computes its own "
+            f"policy gradient); use --algo {ALGOS[algo].base} with --set estimator={config.estimator}."
+        )
+    if getattr(config, "oracle_ratio", 1) != 1:
+        raise RlcvError(f"--algo {algo} has no oracle samples; use --algo ppo with --set oracle_ratio=...")
+
+
 def config_class(algo: str) -> type[SB3Config]:
     """The rlcv config dataclass an SB3 algorithm shares with its rlcv counterpart (same keys)."""
     return ALGOS[algo].config_cls

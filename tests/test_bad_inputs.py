@@ -219,6 +219,16 @@ CASES = [
     Case("n-envs-zero", NEW("--n-envs", "0"), expect="n_envs"),
     Case("train-eval-episodes-zero", NEW("--eval-episodes", "0"), expect="eval_episodes"),
     Case("num-threads-zero", NEW("--num-threads", "0"), expect="num_threads"),
+    Case(
+        "sb3-estimator",
+        ["train", "--algo", "sb3-ppo", "--env", ENV, "--steps", "200", "--set", "estimator=mbmf", "k=5"],
+        expect="cannot use estimator 'mbmf'",
+    ),
+    Case(
+        "sb3-oracle",
+        ["train", "--algo", "sb3-ppo", "--env", ENV, "--steps", "200", "--set", "oracle_ratio=2"],
+        expect="has no oracle samples",
+    ),
     Case("num-threads-huge", NEW("--num-threads", "100000"), expect="num_threads must be in [1, 1024]"),
     Case("eval-freq-negative", NEW("--eval-freq", "-1"), expect="eval_freq"),
     # -- --set ------------------------------------------------------------------------------
