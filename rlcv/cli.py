@@ -53,18 +53,55 @@ def _writable_dir(path: Path, flag: str, *, shown: Path | None = None) -> None:
         raise RlcvError(f"{flag} '{shown}' cannot be written ('{existing}' is read-only); choose another.")
 
 
+DESCRIPTION = """Policy-gradient agents around the multi-step model-based control variate (MBMF).
+Start with `rlcv train --help`; `rlcv config --algo A --env E` lists every config key."""
+
+TRAIN_EPILOG = """examples:
+  rlcv train --algo ppo --env HalfCheetah-v5 --steps 300000 --seed 1
+  rlcv train --algo mbmf-ppo --env InvertedPendulum-v5 --steps 30000 --eval-freq 10000
+  rlcv train --algo ppo --env rlcv/LQR-v0 --steps 20000 --set learning_rate=1e-3 n_steps=512
+  rlcv train --algo ppo --env rlcv/LQR-v0 --steps 20000 --env-kwargs '{"state_dim": 6}'
+  rlcv train --resume runs/ppo_HalfCheetah-v5_1 --steps 600000
+  rlcv eval runs/ppo_HalfCheetah-v5_1 --episodes 10
+
+Without --run-dir a new run goes to runs/ALGO_ENV_N, N one more than the highest taken (as in
+rl-baselines3-zoo). Resume may change only the keys that steer the optimisation from the next update
+on (learning_rate, clip_range, ent_coef, ...; see the README's "Resume rules")."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"rlcv {version('rlcv')}"
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "rlcv (not installed)"
+
+
+def _algo_help() -> str:
+    from rlcv.agents import AGENTS, SB3_ALGOS
+
+    return "one of: " + ", ".join([*AGENTS, *SB3_ALGOS])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rlcv", description=__doc__)
+    parser = _Parser(prog="rlcv", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train an agent; writes a run directory")
-    train.add_argument("--algo", help="ppo, trpo, sb3-ppo, sb3-trpo")
+    train = sub.add_parser(
+        "train",
+        help="train an agent; writes a run directory",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--algo", help=_algo_help())
     train.add_argument("--env", help="Gymnasium env id, e.g. HalfCheetah-v5 or rlcv/LQR-v0")
     train.add_argument("--steps", "-n", type=int, help="total env steps")
     train.add_argument("--seed", type=int, help="in [0, 2**32); default 0")
     train.add_argument("--config", dest="config_file", help="YAML file of config overrides")
     add_overrides_argument(train, help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024")
-    train.add_argument("--run-dir", help="output folder (default runs/ALGO_ENV_sSEED)")
+    train.add_argument("--run-dir", help="output folder (default: runs/ALGO_ENV_N, the next free N)")
     train.add_argument(
         "--resume",
         metavar="RUN_DIR",

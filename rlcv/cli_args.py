@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rlcv.config import numbers_as_numbers
 from rlcv.errors import RlcvError
 
 
@@ -18,7 +19,7 @@ def parse_env_kwargs(text: str) -> dict[str, Any]:
         raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping, got {text!r}.") from exc
     if not isinstance(value, dict):
         raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping like '{{\"horizon\": 30}}', got {text!r}.")
-    return value
+    return numbers_as_numbers(value)
 
 
 def add_overrides_argument(parser: argparse.ArgumentParser, *, help: str, metavar: str = "KEY=VALUE") -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -215,12 +216,27 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def numbers_as_numbers(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads ``1e-3`` — a number in JSON, Python and `--set` — as the string
+    "1e-3"; read such strings as floats, recursively through mappings and lists."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: numbers_as_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers_as_numbers(v) for v in value]
+    return value
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise RlcvError(f"config file '{path}' not found; pass an existing YAML file to --config.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = numbers_as_numbers(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except yaml.YAMLError as exc:
         raise RlcvError(f"config file '{path}' is not valid YAML ({str(exc).splitlines()[0]}).") from exc
     except UnicodeDecodeError as exc:

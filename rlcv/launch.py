@@ -167,7 +167,7 @@ def train(request: TrainRequest) -> Path:
     check_seed(request.seed)
     check_env_id(request.env)
     config = resolve_config(request.algo, request.env, request.config_file, request.overrides)
-    run = RunDir(request.run_dir or default_run_dir(request.algo, request.env, request.seed))
+    run = RunDir(request.run_dir or default_run_dir(request.algo, request.env))
     _check_run_path(run.path)
     run.check_new()
     created = _created_parents(run.path)

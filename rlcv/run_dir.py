@@ -43,8 +43,19 @@ from rlcv.errors import RlcvError
 from rlcv.run_lock import real_run_path
 
 
-def default_run_dir(algo: str, env: str, seed: int) -> Path:
-    return Path("runs") / f"{algo}_{env.replace('/', '-')}_s{seed}"
+def default_run_dir(algo: str, env: str, root: Path = Path("runs")) -> Path:
+    """``root/ALGO_ENV_N`` with N one more than the highest N taken (rl-baselines3-zoo's numbering), so
+    rerunning a command without --run-dir starts a new run instead of failing; a staging folder or
+    lock file of a run being started counts as taken."""
+    prefix = f"{algo}_{env.replace('/', '-')}_"
+    taken = [0]
+    if root.is_dir():
+        for entry in root.iterdir():
+            name = entry.name.removeprefix(".").removesuffix(".staging").removesuffix(".lock")
+            number = name.removeprefix(prefix)
+            if name.startswith(prefix) and number.isdigit():
+                taken.append(int(number))
+    return root / f"{prefix}{max(taken) + 1}"
 
 
 def new_meta(*, algo: str, env: str, steps: int, seed: int, config: dict[str, Any]) -> dict[str, Any]:

@@ -504,3 +504,35 @@ def test_a_resume_that_cannot_write_command_txt_changes_nothing(tmp_path, base_r
     assert main(["train", "--resume", str(run), "--steps", "1024", "--set", "learning_rate=1e-4"]) == 2
     assert "command.txt" in _error_line(capsys)
     assert _snapshot(run) == before and (run / "config.yaml").read_bytes() == config
+
+
+def test_version_and_help_name_every_algorithm(capsys) -> None:
+    from rlcv.agents import AGENTS, SB3_ALGOS
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("rlcv ")
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert ":class:" not in top and "``" not in top  # plain text, no docstring markup
+    assert main(["train", "--help"]) == 0
+    text = "".join(capsys.readouterr().out.split())  # argparse wraps lines at hyphens
+    assert all(name in text for name in [*AGENTS, *SB3_ALGOS]) and "examples:" in text
+
+
+def test_env_kwargs_read_numbers_as_set_does() -> None:
+    from rlcv.cli_args import parse_env_kwargs
+
+    assert parse_env_kwargs('{"noise_std": 1e-3, "sizes": [2E2], "name": "e5"}') == {
+        "noise_std": 0.001,
+        "sizes": [200.0],
+        "name": "e5",
+    }
+
+
+def test_runs_without_run_dir_are_numbered(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = ["--env", "rlcv/LQR-v0", "--steps", "200", "--set", "n_steps=200", "--no-progress"]
+    argv = ["train", "--algo", "ppo", *env]
+    assert main(argv) == 0 and main(argv) == 0  # the same command twice: two runs, nothing refused
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ppo_rlcv-LQR-v0_1", "ppo_rlcv-LQR-v0_2"]
+    assert "runs/ppo_rlcv-LQR-v0_2" in capsys.readouterr().out

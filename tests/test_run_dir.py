@@ -21,7 +21,12 @@ def test_paths_and_default_dir(tmp_path: Path) -> None:
     assert run.step_checkpoint(2048).name == "step_000002048.pt"
     assert run.policy.name == "policy.pt" and run.sb3_model.name == "model.zip"
     assert str(run) == str(tmp_path / "R")
-    assert default_run_dir("ppo", "rlcv/LQR-v0", 3) == Path("runs/ppo_rlcv-LQR-v0_s3")
+    root = tmp_path / "runs"
+    assert default_run_dir("ppo", "rlcv/LQR-v0", root) == root / "ppo_rlcv-LQR-v0_1"
+    for name in ("ppo_rlcv-LQR-v0_1", "ppo_rlcv-LQR-v0_7", ".ppo_rlcv-LQR-v0_9.staging", "ppo_rlcv-LQR-v0_x"):
+        (root / name).mkdir(parents=True)
+    (root / "trpo_rlcv-LQR-v0_12").mkdir()
+    assert default_run_dir("ppo", "rlcv/LQR-v0", root) == root / "ppo_rlcv-LQR-v0_10"
 
 
 def test_create_round_trip_and_refuse_existing(tmp_path: Path) -> None:
