@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from rlcv.bench.stats import paired_t, steps_to_target
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "results/learn_mujoco")
 BASE, MBMF = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else ("ppo", "mbmf-ppo")
@@ -38,18 +39,13 @@ def seeds_of(algo: str, env: str) -> list[int]:
     return sorted(int(f.stem[1:]) for f in (OUT / "summaries" / algo / env).glob("s*.json"))
 
 
-def first_step_reaching(steps: list[int], values: list[float], target: float) -> int | None:
-    return next((s for s, v in zip(steps, values, strict=True) if v >= target), None)
-
-
 for env in ("HalfCheetah-v5", "Hopper-v5"):
     seeds = [s for s in seeds_of(BASE, env) if final(MBMF, env, s)]
     if not seeds:
         continue
     ppo = {s: final(BASE, env, s) for s in seeds}
     mb = {s: final(MBMF, env, s) for s in seeds}
-    d = np.array([mb[s][1][-1] - ppo[s][1][-1] for s in seeds])
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+    diff = paired_t([mb[s][1][-1] for s in seeds], [ppo[s][1][-1] for s in seeds])
     all_ppo = [final(BASE, env, s)[1][-1] for s in seeds_of(BASE, env)]
     # PPO's 100k-step return: the seed-mean of its evaluations at the last eval step <= 100k.
     steps0 = ppo[seeds[0]][0]
@@ -60,14 +56,14 @@ for env in ("HalfCheetah-v5", "Hopper-v5"):
         f"final: {BASE} {[round(ppo[s][1][-1]) for s in seeds]}, "
         f"{MBMF} {[round(mb[s][1][-1]) for s in seeds]}"
     )
-    print(f"paired {MBMF} - {BASE}: {d.mean():+.0f} [{d.mean() - half:+.0f}, {d.mean() + half:+.0f}] (95% t)")
+    print(f"paired {MBMF} - {BASE}: {diff.fmt('+.0f')} (95% t)")
     print(
         f"worst {BASE} seed (all): {min(all_ppo):.0f}; "
         f"worst {MBMF} seed: {min(mb[s][1][-1] for s in seeds):.0f}"
     )
     print(f"{BASE}'s 100k return (seed mean at step {steps0[i100]}): {target:.0f}")
     for name, runs in ((BASE, ppo), (MBMF, mb)):
-        reach = [first_step_reaching(*runs[s], target) for s in seeds]
+        reach = [steps_to_target(*runs[s], target) for s in seeds]
         print(f"  steps to reach it, {name}: {reach}")
     for key in ("approx_kl", "clip_fraction", "kl"):  # PPO logs the first two, TRPO its step's kl
         row = {a: [mean_metric(a, env, s, key) for s in seeds] for a in (BASE, MBMF)}

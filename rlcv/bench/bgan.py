@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.runs import RunJob, default_workers, execute
+from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
@@ -87,26 +88,13 @@ CURVE_KEYS = (
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval (NaN half-width with fewer than 2 finite values)."""
-    from scipy import stats
-
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m, m - half, m + half
+    """Mean and two-sided t-interval of the finite values (NaN bounds with fewer than 2): a tuple for the
+    figures and results/bgan_capacity.py, computed by :func:`rlcv.bench.stats.mean_t`."""
+    return mean_t(values, level).as_tuple()
 
 
 def _fmt_ci(values: list[float], digits: int = 3) -> str:
-    m, lo, hi = mean_ci(values)
-    if math.isnan(m):
-        return "—"
-    if math.isnan(lo):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return mean_t(values).fmt(f".{digits}f")
 
 
 # ---------------------------------------------------------------------------- running
@@ -486,9 +474,11 @@ def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _paired(a: list[Any], b: list[Any]) -> dict[str, Any]:
+    """The record ``bgan.json`` stores: the differences (non-finite ones too, as measured) and their
+    paired t interval (finite ones only)."""
     diffs = [x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None]
-    m, lo, hi = mean_ci(diffs)
-    return {"diffs": diffs, "mean": m, "ci": [lo, hi]}
+    ci = paired_t(a, b)
+    return {"diffs": diffs, "mean": ci.point, "ci": [ci.low, ci.high]}
 
 
 # ---------------------------------------------------------------------------- figures
@@ -543,11 +533,10 @@ def report_only(out: Path, name: str, notes: str | None = None) -> str:
 
 
 def _diff_cell(d: dict[str, Any]) -> str:
+    """A stored :func:`_paired` record as a cell; * marks an interval that excludes 0."""
     lo, hi = d["ci"]
-    if math.isnan(d["mean"]):
-        return "—"
-    sign = "" if math.isnan(lo) else (" *" if lo > 0 or hi < 0 else "")
-    return f"{d['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]{sign}"
+    ci = Interval(d["mean"], lo, hi, len(d["diffs"]), "paired t")
+    return ci.fmt("+.3f") + (" *" if ci.excludes(0.0) else "")
 
 
 def targets(payload: dict[str, Any]) -> list[str]:

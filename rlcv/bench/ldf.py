@@ -37,9 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rlcv.bench.runs import RunJob, execute, read_summary, write_summary
+from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
@@ -288,15 +287,9 @@ def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
 
 # -- statistics -------------------------------------------------------------------------------------
 def paired_ci(diffs: list[float]) -> tuple[float, float, float]:
-    """Mean of paired differences and its two-sided 95 % t interval (NaN bounds for one pair)."""
-    from scipy import stats
-
-    n = len(diffs)
-    mean = float(np.mean(diffs))
-    if n < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * statistics.stdev(diffs) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    """Mean of paired differences and its two-sided 95 % t interval (NaN bounds for one pair); kept as
+    a tuple for results/ldf/cycle_ablation.py, computed by :func:`rlcv.bench.stats.mean_t`."""
+    return mean_t(diffs).as_tuple()
 
 
 # -- the bench --------------------------------------------------------------------------------------
@@ -442,14 +435,15 @@ def _ms(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _ci(values: tuple[float, float, float]) -> str:
-    mean, lo, hi = values
-    return f"{mean:+.3f}" if math.isnan(lo) else f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+def _ci(ci: Interval) -> str:
+    return ci.fmt("+.3f")
 
 
-def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> tuple[float, float, float]:
+def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> Interval:
+    """Paired t interval of ``key``, a − b, over the seeds both hold."""
     by_seed = {r["seed"]: r[key] for r in b}
-    return paired_ci([r[key] - by_seed[r["seed"]] for r in a if r["seed"] in by_seed])
+    pairs = [(r[key], by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
+    return paired_t([x for x, _ in pairs], [y for _, y in pairs])
 
 
 def _met(ok: bool) -> str:
@@ -695,11 +689,11 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
     return text
 
 
-def _verdict(ci: tuple[float, float, float], lower_is_better: bool = True) -> str:
+def _verdict(ci: Interval, lower_is_better: bool = True) -> str:
     """Verdict of a paired difference (method − flat) from its 95 % interval."""
-    _, lo, hi = ci if lower_is_better else (-ci[0], -ci[2], -ci[1])
-    if math.isnan(lo):
-        return "undetermined (one seed)"
+    lo, hi = (ci.low, ci.high) if lower_is_better else (-ci.high, -ci.low)
+    if ci.n < 2:
+        return "undetermined (one seed)" if ci.n else "undetermined (no paired seed)"
     if hi < 0:
         return "met (better, interval excludes 0)"
     if lo > 0:

@@ -1,36 +1,26 @@
 """Paired-seed statistics and the verdicts the HPO benches are allowed to print.
 
 Every method of a bench runs on the same inner seeds, so two methods are compared through the per-seed
-differences d_s = a_s − b_s: mean ± a 95 % Student-t interval (n − 1 degrees of freedom). A verdict
+differences d_s = a_s − b_s: mean ± a 95 % Student-t interval (n − 1 degrees of freedom; one pair: NaN
+bounds, see :mod:`rlcv.bench.stats`). A verdict
 "a beats b" needs the interval to exclude 0 on a's side; when it includes 0 the bench says the
 difference is not resolved and names the interval instead of picking a winner.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
+from rlcv.bench.stats import paired_t
 
 __all__ = ["paired_ci", "compare", "tuned_vs_fixed_verdict"]
 
 
 def paired_ci(a: list[float], b: list[float], level: float = 0.95) -> dict[str, Any]:
-    """Mean and ``level`` t-interval of the paired differences a − b (seeds where both are finite)."""
-    from scipy import stats
-
-    if len(a) != len(b):
-        raise ValueError(f"paired samples need equal lengths, got {len(a)} and {len(b)}")
-    d = np.asarray([x - y for x, y in zip(a, b, strict=True) if math.isfinite(x) and math.isfinite(y)])
-    n = len(d)
-    if n == 0:
-        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
-    mean = float(d.mean())
-    if n == 1:
-        return {"mean": mean, "low": -math.inf, "high": math.inf, "n": 1}
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+    """Mean and ``level`` t-interval of the paired differences a − b (seeds where both are finite), as the
+    dict the HPO benches store in their summaries; computed by :func:`rlcv.bench.stats.paired_t`."""
+    ci = paired_t(a, b, level)
+    return {"mean": ci.point, "low": ci.low, "high": ci.high, "n": ci.n}
 
 
 def compare(ci: dict[str, Any], higher_is_better: bool) -> str:
