@@ -38,6 +38,23 @@ def _writable_file(path_text: str, flag: str) -> Path:
     return path
 
 
+def _image_file(path_text: str, flag: str) -> Path:
+    """A writable figure path in a format matplotlib writes; without a suffix, ``.png`` is added (so
+    the path printed is the file written)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path_text)
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise RlcvError(
+            f"{flag} '{path_text}': matplotlib cannot write '{path.suffix}' files; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))} (e.g. {path.with_suffix('.png').name})."
+        )
+    return _writable_file(str(path), flag)
+
+
 def _writable_dir(path: Path, flag: str, *, shown: Path | None = None) -> None:
     """``path`` is a writable folder, or the nearest existing folder above it is writable
     (``shown``: the path the user gave, for the message)."""
@@ -243,11 +260,10 @@ def _eval(args: argparse.Namespace) -> int:
         if Path(args.video).exists() and not Path(args.video).is_dir():
             raise RlcvError(f"--video '{args.video}' is a file; give a folder for the videos.")
         _writable_dir(Path(args.video), "--video")
-    if args.grid is not None:
-        _writable_file(args.grid, "--grid")
+    grid = None if args.grid is None else str(_image_file(args.grid, "--grid"))
     try:
         result = evaluate_run(
-            args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=args.grid
+            args.run_dir, episodes=args.episodes, seed=args.seed, video_dir=args.video, grid_path=grid
         )
     except OSError as exc:  # e.g. a full disk while writing videos or the grid
         raise RlcvError(
@@ -307,7 +323,7 @@ def _plot(args: argparse.Namespace) -> int:
         if len(args.run_dirs) == 1
         else Path("curves.png")
     )
-    _writable_file(str(out), "--out")
+    out = _image_file(str(out), "--out")
     try:
         written = plot_runs(args.run_dirs, out, metric=args.metric)
     except OSError as exc:  # e.g. a full disk

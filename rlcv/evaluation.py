@@ -207,6 +207,12 @@ def _eval_with_env_hook(
             raise RlcvError(
                 f"the env state saved in '{run}' does not match its config.yaml ({exc})."
             ) from exc
-    return env.unwrapped.evaluate_policy(
+    result = env.unwrapped.evaluate_policy(
         policy, episodes=episodes, seed=seed, obs_normalizer=normalizer, grid_path=grid_path
     )
+    if grid_path is not None and not Path(grid_path).is_file():  # an env whose samples are no images
+        raise RlcvError(
+            f"--grid draws sample images of generator envs (rlcv/BGAN-*); {run.read_meta()['env']} draws "
+            "none. Drop --grid."
+        )
+    return result

@@ -232,6 +232,9 @@ class RunDir:
                     f"'{self.config}' is damaged: '{key}' should be a {kind.__name__}, got {meta[key]!r}; "
                     "restore it or start a new run."
                 )
+        problem = _meta_problem(meta)
+        if problem:
+            raise RlcvError(f"'{self.config}' is damaged: {problem}; restore it or start a new run.")
         return meta
 
     def check_writable(self) -> None:
@@ -331,6 +334,23 @@ class RunDir:
                 return False
             steps = int(self.read_meta()["steps"])
         return self.last_step() >= steps
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a (hand-edited) config.yaml whose keys have the right types, or None."""
+    if meta["steps"] < 1:
+        return f"steps must be >= 1, got {meta['steps']}"
+    if not 0 <= meta["seed"] < 2**32:
+        return f"seed must be in [0, 2**32), got {meta['seed']}"
+    if not meta["config"]:
+        return "its config mapping is empty (a run writes every resolved key there)"
+    changes = meta.get("changes", [])
+    if not isinstance(changes, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("step"), int) and isinstance(c.get("set"), dict)
+        for c in changes
+    ):
+        return f"'changes' should be a list of {{step: N, set: {{key: value}}}}, got {changes!r}"
+    return None
 
 
 def _parse_step(text: str | None) -> int | None:

@@ -536,3 +536,35 @@ def test_runs_without_run_dir_are_numbered(tmp_path: Path, monkeypatch, capsys) 
     assert main(argv) == 0 and main(argv) == 0  # the same command twice: two runs, nothing refused
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ppo_rlcv-LQR-v0_1", "ppo_rlcv-LQR-v0_2"]
     assert "runs/ppo_rlcv-LQR-v0_2" in capsys.readouterr().out
+
+
+def test_figure_paths_need_a_format_matplotlib_writes(tmp_path: Path, base_run, capsys) -> None:
+    assert main(["plot", str(base_run), "--out", str(tmp_path / "p.xyz")]) == 2
+    assert "cannot write '.xyz' files" in _error_line(capsys)
+    assert main(["eval", str(base_run), "--episodes", "1", "--grid", str(tmp_path / "g.xyz")]) == 2
+    assert "cannot write '.xyz' files" in _error_line(capsys)
+    argv = ["plot", str(base_run), "--metric", "episode_return_mean", "--out", str(tmp_path / "p")]
+    assert main(argv) == 0  # no suffix: .png added
+    assert f"wrote {tmp_path / 'p.png'}" in capsys.readouterr().out and (tmp_path / "p.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"changes": 5}, "'changes' should be a list"),
+        ({"config": {}}, "config mapping is empty"),
+        ({"seed": -1}, "seed must be in [0, 2**32)"),
+        ({"steps": -5}, "steps must be >= 1"),
+    ],
+)
+def test_hand_edited_config_yaml_is_one_line(tmp_path: Path, base_run, capsys, edit, message) -> None:
+    run = _copy(base_run, tmp_path / "R")
+    meta = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**meta, **edit}, sort_keys=False))
+    before = _snapshot(run)
+    for argv in (["eval", str(run), "--episodes", "1"], ["train", "--resume", str(run), "--steps", "9999"]):
+        assert main(argv) == 2
+        err = _error_line(capsys)
+        assert message in err and "damaged" in err, err
+    assert _snapshot(run) == before
