@@ -54,6 +54,7 @@ def evaluate(
     make_kwargs: dict[str, Any] = {}
     if video_dir is not None:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a screen
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame (classic-control) without a display
         make_kwargs["render_mode"] = "rgb_array"
     env = make_env(env_id, env_kwargs, **make_kwargs)
     if video_dir is not None:

@@ -568,3 +568,12 @@ def test_hand_edited_config_yaml_is_one_line(tmp_path: Path, base_run, capsys, e
         err = _error_line(capsys)
         assert message in err and "damaged" in err, err
     assert _snapshot(run) == before
+
+
+def test_video_of_a_classic_control_env(tmp_path: Path) -> None:
+    """CartPole renders through pygame (gymnasium[classic-control]), headless."""
+    run, videos = tmp_path / "cp", tmp_path / "videos"
+    argv = ["train", "--algo", "ppo", "--env", "CartPole-v1", "--steps", "64", "--set", "n_steps=64"]
+    assert main([*argv, "--run-dir", str(run), "--no-progress"]) == 0
+    assert main(["eval", str(run), "--episodes", "1", "--video", str(videos)]) == 0
+    assert [p.suffix for p in videos.iterdir()] == [".mp4"]
