@@ -7,6 +7,7 @@ truncated checkpoint behind.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,19 @@ def _to_plain(obj: Any) -> Any:
 def save(obj: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(_to_plain(obj), tmp)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(_to_plain(obj), f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, RuntimeError) as exc:
+        # torch reports a full disk as a RuntimeError ("PytorchStreamWriter failed writing file"): an
+        # OSError here lets the caller print its one-line "cannot write" error; no partial file stays.
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise
+        first = (str(exc).strip().splitlines() or ["write failed"])[0]
+        raise OSError(errno.EIO, f"writing '{tmp}' failed ({first})") from exc
     os.replace(tmp, path)
 
 

@@ -72,8 +72,15 @@ class RunLock:
             if not same:  # the previous holder unlinked the file between our open and our lock
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError as exc:  # e.g. a full disk: give the lock back, leave no file
+                self.path.unlink(missing_ok=True)
+                os.close(fd)
+                raise RlcvError(
+                    f"cannot write the lock file '{self.path}' ({exc.strerror}); free space, then rerun."
+                ) from exc
             self._fd = fd
             return self
         raise RlcvError(f"could not lock '{self.path}' (it keeps being replaced); try again.")

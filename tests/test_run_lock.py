@@ -140,3 +140,57 @@ def test_a_new_run_through_a_dangling_symlink_lands_at_its_target(tmp_path: Path
     assert main(["train", *args, "--steps", "200", "--run-dir", str(tmp_path / "A")]) == 0
     assert (tmp_path / "A").is_symlink() and (tmp_path / "R" / "config.yaml").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A", "R"]  # no staging or lock left
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: torch reports ENOSPC as a RuntimeError; it was an internal error and left last.pt.tmp."""
+    import torch
+
+    from rlcv.cli import main
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second checkpoint: the run is published, the first one is kept
+            f.write(b"partial")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file"
+            )
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    run = tmp_path / "R"
+    args = [
+        "--algo",
+        "ppo",
+        "--env",
+        "rlcv/LQR-v0",
+        "--steps",
+        "600",
+        "--set",
+        "n_steps=200",
+        "--no-progress",
+    ]
+    assert main(["train", *args, "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write to the run directory" in err and "--resume" in err, err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt"]  # no last.pt.tmp
+    assert not lock_path(run).exists()
+
+
+def test_a_full_disk_while_writing_the_lock_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def enospc(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", enospc)
+    with pytest.raises(RlcvError, match=r"cannot write the lock file .* \(No space left on device\)"):
+        RunLock(tmp_path / "R").acquire()
+    assert list(tmp_path.iterdir()) == []
