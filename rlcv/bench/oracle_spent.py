@@ -27,7 +27,9 @@ alone; ``--report-only`` rebuilds it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench import oracle, runs
+from rlcv.bench import oracle, runs, stats
 from rlcv.errors import RlcvError
 
 # Fixed before any run (2026-12-06) for HalfCheetah-v5, whose preset is lr 2e-5, clip 0.1, n_steps
@@ -47,7 +49,6 @@ DEFAULT_GRID = [
     "learning_rate=8e-5 clip_range=0.2",
     "n_steps=256 learning_rate=4e-5",
 ]
-N_BOOT = 10_000
 
 
 @dataclass(kw_only=True)
@@ -176,74 +177,50 @@ def eval_jobs(spec: SpentSpec, picks: dict[int, int]) -> list[runs.RunJob]:
 
 
 # -- analysis -------------------------------------------------------------------------------------
-def _median_ci(values: list[float], seed: int = 0) -> dict[str, Any]:
-    """Median over seeds with a 95 % percentile seed bootstrap (fixed generator: reports regenerate
-    identically); ``inf`` entries (a seed that never reached the target) stay in the resampling."""
-    if not values:
-        return {"median": None, "low": None, "high": None, "n": 0}
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return {"median": float(x[0]), "low": None, "high": None, "n": 1}
-    rng = np.random.default_rng(seed)
-    boot = np.median(x[rng.integers(0, len(x), (N_BOOT, len(x)))], axis=1)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return {"median": float(np.median(x)), "low": float(low), "high": float(high), "n": len(x)}
+def _as_dict(iv: stats.Interval) -> dict[str, Any]:
+    """JSON of an interval (NaN → null)."""
+    out = dataclasses.asdict(iv)
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
 
 
 def analyse(spec: SpentSpec, picks: dict[int, int]) -> dict[str, Any]:
-    """Per evaluated arm: steps to plain PPO's target, speed-up, final return and its paired
-    difference to plain PPO, over the evaluation seeds present."""
+    """Per evaluated arm, over the evaluation seeds present: the speed-up — plain PPO's median steps to
+    its target over the arm's (paired seed bootstrap; a seed that never reaches it counts as never) —
+    the final return and its paired difference to plain PPO."""
     base = {s: _curve(job(spec, 1, 0, s).summary) for s in range(spec.eval_seeds)}  # type: ignore[arg-type]
     targets = {s: oracle.value_at(c, spec.target_step) for s, c in base.items() if c is not None}
     arms: dict[str, Any] = {}
     for r, k in sorted({(r, k) for r, best in picks.items() for k in (0, best)}):
-        speedups, finals, diffs, per_seed = [], [], [], {}
+        base_steps: list[int | None] = []
+        steps: list[int | None] = []
+        finals: list[float | None] = []
+        base_finals: list[float | None] = []
+        per_seed = {}
         for s in range(spec.eval_seeds):
-            curve = _curve(job(spec, r, k, s).summary)  # type: ignore[arg-type]
-            target = targets.get(s)
+            curve, target = _curve(job(spec, r, k, s).summary), targets.get(s)  # type: ignore[arg-type]
             if curve is None or target is None:
                 continue
             hit = oracle.first_reaching(curve, target)
-            final = oracle.value_at(curve, spec.steps)
-            base_final = oracle.value_at(base[s], spec.steps)  # type: ignore[arg-type]
-            speedups.append(spec.target_step / hit if hit else 0.0)  # never reached: speed-up 0
-            if final is not None and base_final is not None:
-                finals.append(final)
-                diffs.append(final - base_final)
-            per_seed[str(s)] = {"target": target, "steps": hit, "final": final}
+            base_steps.append(oracle.first_reaching(base[s], target))  # type: ignore[arg-type]
+            steps.append(hit)
+            finals.append(oracle.value_at(curve, spec.steps))
+            base_finals.append(oracle.value_at(base[s], spec.steps))  # type: ignore[arg-type]
+            per_seed[str(s)] = {"target": target, "steps": hit, "final": finals[-1]}
         arms[arm_dir(r, k)] = {
             "ratio": r,
             "config": spec.configs()[k],
             "seeds": per_seed,
-            "speedup": _median_ci(speedups),
-            "final_return": _median_ci(finals),
-            "final_minus_ppo": _paired(diffs),
+            "speedup": _as_dict(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
+            "final_return": _as_dict(stats.median_bootstrap(finals)),
+            "final_minus_ppo": _as_dict(stats.paired_t(finals, base_finals)),
         }
     return arms
 
 
-def _paired(diffs: list[float]) -> dict[str, Any]:
-    """Mean paired difference with a t interval (n ≥ 2)."""
-    from scipy import stats
-
-    if len(diffs) < 2:
-        return {"mean": float(diffs[0]) if diffs else None, "low": None, "high": None, "n": len(diffs)}
-    x = np.asarray(diffs)
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return {
-        "mean": float(x.mean()),
-        "low": float(x.mean() - half),
-        "high": float(x.mean() + half),
-        "n": len(x),
-    }
-
-
 # -- report ---------------------------------------------------------------------------------------
-def _fmt(ci: dict[str, Any], key: str, pattern: str) -> str:
-    if ci[key] is None:
-        return "—"
-    mid = pattern.format(ci[key])
-    return mid if ci["low"] is None else f"{mid} [{pattern.format(ci['low'])}, {pattern.format(ci['high'])}]"
+def _fmt(ci: dict[str, Any], spec: str) -> str:
+    point, low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("point", "low", "high"))
+    return stats.Interval(point, low, high, ci["n"], "").fmt(spec)
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -279,8 +256,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "## Evaluation (medians over seeds, 95 % seed-bootstrap intervals; paired t interval for Δ)",
         "",
         f"Target per seed: plain PPO's (r = 1, preset) eval return at the last evaluation ≤ "
-        f"{spec['target_step']:,} steps. Speed-up = {spec['target_step']:,} / steps to that target (0 for a "
-        "seed that never reaches it).",
+        f"{spec['target_step']:,} steps. Speed-up = plain PPO's median steps to that target / the arm's "
+        "(seeds resampled in pairs; a seed that never reaches the target counts as never, not dropped).",
         "",
         "| arm | config | seeds | speed-up | final return | Δ final vs PPO preset (paired) |",
         "|---|---|---:|---:|---:|---:|",
@@ -288,9 +265,9 @@ def render_markdown(result: dict[str, Any]) -> str:
     for name, arm in result["arms"].items():
         config = " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset"
         cells = [
-            _fmt(arm["speedup"], "median", "{:.2f}×"),
-            _fmt(arm["final_return"], "median", "{:,.0f}"),
-            _fmt(arm["final_minus_ppo"], "mean", "{:+,.0f}"),
+            _fmt(arm["speedup"], ".2f") + "×",
+            _fmt(arm["final_return"], ",.0f"),
+            _fmt(arm["final_minus_ppo"], "+,.0f"),
         ]
         lines.append(f"| {name} | {config} | {len(arm['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -320,6 +297,11 @@ def run_sweep(spec: SpentSpec, *, report_only: bool = False, echo: Callable[[str
     number of failed runs."""
     spec.validate()
     failed = 0
+    if report_only and not any(j.summary is not None and j.summary.is_file() for j in tuning_jobs(spec)):
+        raise RlcvError(
+            f"--report-only: no tuning summaries of --env {spec.env} / --ratio {spec.ratio} / this --grid "
+            f"found under '{Path(spec.out) / 'summaries'}'; run the bench without --report-only first."
+        )
     if not report_only:
         fix = "use another --out"
         failed = len(runs.execute(tuning_jobs(spec), workers=spec.workers, fix=fix, echo=echo).failures)
@@ -333,23 +315,30 @@ def run_sweep(spec: SpentSpec, *, report_only: bool = False, echo: Callable[[str
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count, seed_value
+
     p = sub.add_parser("oracle-spent", help="the oracle ceiling with hyper-parameters re-chosen for it")
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--ratio", type=int, default=4, help="r of the oracle arm (the other arm is r = 1)")
+    p.add_argument(
+        "--ratio", type=int_range(2), default=4, help="r of the oracle arm (the other arm is r = 1)"
+    )
     p.add_argument("--grid", nargs="+", default=list(DEFAULT_GRID), help="configurations besides the preset")
-    p.add_argument("--tune-seeds", nargs="+", type=int, default=[100, 101])
-    p.add_argument("--eval-seeds", type=int, default=5, help="evaluation seeds 0..N-1")
-    p.add_argument("--steps", type=int, default=150_000)
-    p.add_argument("--target-step", type=int, default=100_000)
-    p.add_argument("--eval-freq", type=int, default=5_000)
-    p.add_argument("--eval-episodes", type=int, default=5)
-    p.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", default="results/oracle")
+    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=[100, 101])
+    p.add_argument("--eval-seeds", type=seed_count, default=5, help="evaluation seeds 0..N-1")
+    p.add_argument("--steps", type=positive_int, default=150_000)
+    p.add_argument("--target-step", type=positive_int, default=100_000)
+    p.add_argument("--eval-freq", type=positive_int, default=5_000)
+    p.add_argument("--eval-episodes", type=positive_int, default=5)
+    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
+    p.add_argument("--out", type=out_dir, default="results/oracle")
     p.add_argument("--report-only", action="store_true")
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcv.env_factory import check_env_id
+
+    check_env_id(args.env)
     spec = SpentSpec(
         env=args.env,
         ratio=args.ratio,
