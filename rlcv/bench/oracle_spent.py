@@ -218,9 +218,12 @@ def analyse(spec: SpentSpec, picks: dict[int, int]) -> dict[str, Any]:
 
 
 # -- report ---------------------------------------------------------------------------------------
-def _fmt(ci: dict[str, Any], spec: str) -> str:
+def _fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
+    """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
     point, low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("point", "low", "high"))
-    return stats.Interval(point, low, high, ci["n"], "").fmt(spec)
+    text = stats.Interval(point, low, high, ci["n"], "").fmt(spec)
+    head, sep, tail = text.partition(" [")
+    return head + (unit if head != "—" else "") + sep + tail
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -265,7 +268,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     for name, arm in result["arms"].items():
         config = " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset"
         cells = [
-            _fmt(arm["speedup"], ".2f") + "×",
+            _fmt(arm["speedup"], ".2f", "×"),
             _fmt(arm["final_return"], ",.0f"),
             _fmt(arm["final_minus_ppo"], "+,.0f"),
         ]
