@@ -67,7 +67,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert main(["bench", "ipg", "--instance", str(_tiny(tmp_path)), "--time-limit", "0"]) == 2
-    assert "--time-limit must be > 0" in capsys.readouterr().err
+    assert "argument --time-limit: must be a finite number > 0" in capsys.readouterr().err
 
 
 @needs_data

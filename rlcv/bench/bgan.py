@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcv.bench.checks import check_bgan_run
 from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -258,6 +259,7 @@ def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench bgan`` to the bench subparsers."""
+    from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
     from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
 
     bgan = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators vs density models")
@@ -265,25 +267,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     bgan.add_argument(
         "--algos", nargs="*", default=list(GENERATORS), help="generators to train (none: reference rows only)"
     )
-    bgan.add_argument("--seeds", type=int, default=5, help="seeds FIRST..FIRST+N-1")
-    bgan.add_argument("--first-seed", type=int, default=0)
-    bgan.add_argument("--steps", type=int, default=96_000, help="latents per run (n_steps per update)")
-    bgan.add_argument("--curve-points", type=int, default=6, help="checkpoints scored per run")
+    bgan.add_argument("--seeds", type=seed_count, default=5, help="seeds FIRST..FIRST+N-1")
+    bgan.add_argument("--first-seed", type=seed_value, default=0)
+    bgan.add_argument(
+        "--steps", type=positive_int, default=96_000, help="latents per run (n_steps per update)"
+    )
+    bgan.add_argument("--curve-points", type=positive_int, default=6, help="checkpoints scored per run")
     bgan.add_argument(
         "--against",
         choices=("held-out", "train"),
         default="held-out",
         help="score against the held-out images, or against training images (to choose a schedule)",
     )
-    bgan.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    bgan.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
     add_overrides_argument(bgan, help="config overrides applied to every algorithm alike")
     bgan.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="env kwargs, for every run")
-    bgan.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
+    bgan.add_argument(
+        "--out", type=out_dir, default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*"
+    )
     bgan.add_argument("--name", default="bgan", help="file stem of the outputs")
-    bgan.add_argument("--runs", default="runs/bench-bgan", help="where the run directories go")
+    bgan.add_argument("--runs", type=out_dir, default="runs/bench-bgan", help="where the run directories go")
     bgan.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
     bgan.add_argument(
-        "--notes", help="a markdown file whose text goes under '## Reading' (the numbers' interpretation)"
+        "--notes",
+        type=existing_file,
+        help="a markdown file whose text goes under '## Reading' (the numbers' interpretation)",
     )
     bgan.set_defaults(bench_run=run)
 
@@ -324,6 +332,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.seeds < 1 or args.steps < 1 or args.curve_points < 1:
         raise RlcvError("--seeds, --steps and --curve-points must be >= 1.")
     _checkpoint_freq(args)
+    check_bgan_run(args)  # the env, its kwargs and --set, before the first write
     command = (
         shlex.join(["rlcv", *sys.argv[1:]])
         if sys.argv[1:2] == ["bench"]

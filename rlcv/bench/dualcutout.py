@@ -30,18 +30,24 @@ PAIRS = (("dualcutout", "cutout"), ("cutout", "none"), ("dualcutout", "none"), (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
+
     p = sub.add_parser("dualcutout", help="none vs Cutout vs DualCutout (and α tuned online), paired seeds")
     p.add_argument("--task", default="digits", help="inner task (digits; mnist1d with the inner-task module)")
     p.add_argument("--model", default="mlp", help="inner model (mlp; cnn with the inner-task module)")
-    p.add_argument("--seeds", type=int, default=20)
-    p.add_argument("--budget", type=int, default=1500)
-    p.add_argument("--steps-per-action", type=int, default=50)
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate of the fixed arms")
-    p.add_argument("--alpha", type=float, default=0.1, help="DualCutout α of the fixed arm (and α's start)")
-    p.add_argument("--cutout-size", type=int, default=None, help="box side per dimension (default: half)")
+    p.add_argument("--seeds", type=seed_count, default=20)
+    p.add_argument("--budget", type=positive_int, default=1500)
+    p.add_argument("--steps-per-action", type=positive_int, default=50)
+    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate of the fixed arms")
+    p.add_argument(
+        "--alpha", type=positive_float, default=0.1, help="DualCutout α of the fixed arm (and α's start)"
+    )
+    p.add_argument(
+        "--cutout-size", type=positive_int, default=None, help="box side per dimension (default: half)"
+    )
     p.add_argument("--controller", default="hpo-ts", help="online controller of the ctrl-* arms")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
-    p.add_argument("--out", default="results/dualcutout")
+    p.add_argument("--out", type=out_dir, default="results/dualcutout")
     p.add_argument("--report-only", action="store_true")
     p.set_defaults(bench_run=run)
 
@@ -143,13 +149,22 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.budget < 1 or args.lr <= 0 or args.alpha <= 0:
         raise RlcvError("--seeds and --budget must be >= 1, --lr and --alpha > 0.")
+    if any(arm.startswith("ctrl-") for arm in args.arms):
+        from rlcv.agents import AGENTS
+        from rlcv.bench.checks import check_algos
+
+        check_algos([args.controller], [a for a in AGENTS if a.startswith("hpo-")], flag="--controller")
     if args.controller not in ALPHA_CONTROLLERS and "ctrl-dual" in args.arms:
         raise RlcvError(
             f"--controller {args.controller} cannot set DualCutout's α; choose one of "
             f"{', '.join(ALPHA_CONTROLLERS)} or leave ctrl-dual out of --arms."
         )
     out = Path(args.out)
-    if not args.report_only:
+    if args.report_only:
+        from rlcv.bench.checks import require_summaries
+
+        require_summaries(out / "per_run", "*_s*.json", "per-run results")
+    else:
         try:
             OnlineHPOEnv(**_env_kwargs(args), regularizer="dualcutout")
         except (TypeError, ValueError) as exc:

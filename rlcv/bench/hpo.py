@@ -50,31 +50,44 @@ MAX_COMPUTE_RUNS = 2.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench hpo`` to the bench subparsers."""
+    from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
     from rlcv.cli_args import parse_env_kwargs
 
     hpo = sub.add_parser(
         "hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)"
     )
-    hpo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)")
-    hpo.add_argument("--budget", type=int, default=1500, help="inner SGD steps per full run")
     hpo.add_argument(
-        "--steps-per-action", type=int, default=50, help="inner SGD steps per controller decision"
+        "--seeds", type=seed_count, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)"
     )
-    hpo.add_argument("--trials", type=int, default=20, help="Optuna TPE trials (full runs) per seed")
+    hpo.add_argument("--budget", type=positive_int, default=1500, help="inner SGD steps per full run")
     hpo.add_argument(
-        "--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0], help="fixed learning rates"
+        "--steps-per-action", type=positive_int, default=50, help="inner SGD steps per controller decision"
+    )
+    hpo.add_argument("--trials", type=positive_int, default=20, help="Optuna TPE trials (full runs) per seed")
+    hpo.add_argument(
+        "--grid",
+        type=positive_float,
+        nargs="+",
+        default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+        help="fixed learning rates",
     )
     hpo.add_argument(
-        "--meta-episodes", type=int, default=100, help="inner runs of PPO meta-training per seed"
+        "--meta-episodes", type=positive_int, default=100, help="inner runs of PPO meta-training per seed"
     )
-    hpo.add_argument("--pbt-population", type=int, nargs="+", default=[4, 2], help="PBT population sizes")
+    hpo.add_argument(
+        "--pbt-population", type=int_range(2), nargs="+", default=[4, 2], help="PBT population sizes"
+    )
     hpo.add_argument("--methods", nargs="+", default=list(ALL_METHODS))
     hpo.add_argument(
         "--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every method"
     )
-    hpo.add_argument("--out", default="results/hpo_v1", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
     hpo.add_argument(
-        "--work-dir", help="new folder for run directories and episode logs (default: a temp dir)"
+        "--out", type=out_dir, default="results/hpo_v1", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png"
+    )
+    hpo.add_argument(
+        "--work-dir",
+        type=out_dir,
+        help="new folder for run directories and episode logs (default: a temp dir)",
     )
     hpo.set_defaults(bench_run=run)
 
@@ -382,11 +395,18 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
                 "the optuna-tpe baseline needs Optuna: pip install 'rlcv[hpo]' (or leave "
                 "optuna-tpe out of --methods)."
             ) from exc
-    work = Path(spec.work_dir) if spec.work_dir else Path(tempfile.mkdtemp(prefix="rlcv-bench-hpo-"))
-    if work.exists() and any(work.iterdir()):
+    if spec.work_dir and Path(spec.work_dir).exists() and any(Path(spec.work_dir).iterdir()):
         raise RlcvError(
-            f"--work-dir '{work}' is not empty; pass a new folder (run directories are never overwritten)."
+            f"--work-dir '{spec.work_dir}' is not empty; pass a new folder (run directories are never "
+            "overwritten)."
         )
+    from rlcv.envs.online_hpo import OnlineHPOEnv
+
+    try:  # every method builds this env: bad --env-kwargs fail here, before any run
+        OnlineHPOEnv(**_env_kwargs(spec))
+    except (TypeError, ValueError) as exc:
+        raise RlcvError(f"--env-kwargs rejected by {ENV_ID}: {exc}") from exc
+    work = Path(spec.work_dir) if spec.work_dir else Path(tempfile.mkdtemp(prefix="rlcv-bench-hpo-"))
     work.mkdir(parents=True, exist_ok=True)
     import torch
 

@@ -54,20 +54,26 @@ BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best con
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
     from rlcv.cli_args import parse_env_kwargs
 
     p = sub.add_parser("hpo-budget", help="online HPO controllers vs equal-budget baselines (paired seeds)")
-    p.add_argument("--seeds", type=int, default=20, help="inner seeds 0..N-1, paired across methods")
-    p.add_argument("--budget", type=int, default=1500, help="SGD steps of one full run")
-    p.add_argument("--steps-per-action", type=int, default=50)
-    p.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
-    p.add_argument("--trials", type=int, default=20, help="trials of random search / TPE (k=2 is read too)")
+    p.add_argument("--seeds", type=seed_count, default=20, help="inner seeds 0..N-1, paired across methods")
+    p.add_argument("--budget", type=positive_int, default=1500, help="SGD steps of one full run")
+    p.add_argument("--steps-per-action", type=positive_int, default=50)
+    p.add_argument("--grid", type=positive_float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+    p.add_argument(
+        "--trials", type=int_range(2), default=20, help="trials of random search / TPE (k=2 is read too)"
+    )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--meta-episodes", type=int, default=100, help="inner runs of PPO meta-training")
-    p.add_argument("--meta-seed", type=int, default=0, help="training seed of PPO meta-training")
+    p.add_argument("--meta-episodes", type=positive_int, default=100, help="inner runs of PPO meta-training")
+    p.add_argument("--meta-seed", type=seed_value, default=0, help="training seed of PPO meta-training")
     p.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every run")
     p.add_argument(
-        "--out", default="results/hpo_budget", help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png"
+        "--out",
+        type=out_dir,
+        default="results/hpo_budget",
+        help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png",
     )
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
     p.set_defaults(bench_run=run)
@@ -153,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
             import optuna  # noqa: F401
         except ImportError as exc:
             raise RlcvError("this bench needs Optuna: pip install 'rlcv[hpo]'.") from exc
+        kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
         try:
-            _ = __import__("rlcv.envs.online_hpo", fromlist=["OnlineHPOEnv"]).OnlineHPOEnv(**args.env_kwargs)
+            _ = __import__("rlcv.envs.online_hpo", fromlist=["OnlineHPOEnv"]).OnlineHPOEnv(**kw)
         except (TypeError, ValueError) as exc:
             raise RlcvError(f"--env-kwargs rejected by rlcv/OnlineHPO-v0: {exc}") from exc
         import torch

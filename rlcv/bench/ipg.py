@@ -191,7 +191,11 @@ def run_table(
 ) -> dict[str, Any]:
     """Solve every missing (set, instance, method), then write the report from the result files."""
     parsed = [_parse_set(s) for s in sets]
-    if not report_only:
+    if report_only:
+        from rlcv.bench.checks import require_summaries
+
+        require_summaries(out / "ipg", "Game_*.json", "per-instance results")
+    else:
         with tempfile.TemporaryDirectory() as tmp:
             _solve_missing(parsed, methods, data, out, time_limit, instances, Path(tmp))
     return write_report(parsed, methods, data, out, time_limit, instances)
@@ -495,16 +499,18 @@ def _speed_ratio_section(
 # -- CLI ----------------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench ipg`` to the bench subparsers."""
+    from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int
+
     p = sub.add_parser("ipg", help="integer programming games: SGM / m-SGM equilibria vs the paper")
     p.add_argument("--instance", help="solve one .npy instance (the paper's layout) instead of the table")
     p.add_argument("--method", default="m-sgm", choices=list(METHODS), help="with --instance")
-    p.add_argument("--json", help="with --instance: write the result here (default: print it)")
-    p.add_argument("--time-limit", type=float, default=600.0, help="seconds per instance")
+    p.add_argument("--json", type=out_file, help="with --instance: write the result here (default: print it)")
+    p.add_argument("--time-limit", type=positive_float, default=600.0, help="seconds per instance")
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="table: knapsack sets MxN")
     p.add_argument("--methods", nargs="+", default=["m-sgm", "sgm"], choices=list(METHODS))
-    p.add_argument("--instances", type=int, default=10, help="table: instances 0..N-1 per set")
+    p.add_argument("--instances", type=positive_int, default=10, help="table: instances 0..N-1 per set")
     p.add_argument("--data", default="../shared/ipg", help="the paper's instance folder")
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", type=out_dir, default="results")
     p.add_argument("--report-only", action="store_true", help="table: rebuild the report from OUT/ipg/")
     p.set_defaults(bench_run=run)
 
@@ -516,6 +522,7 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(rec)
         if args.json:
             try:
+                Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # checked creatable at parsing
                 Path(args.json).write_text(text + "\n")
             except OSError as exc:
                 raise RlcvError(f"cannot write --json '{args.json}' ({exc.strerror or exc}).") from None

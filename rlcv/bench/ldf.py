@@ -295,17 +295,20 @@ def paired_ci(diffs: list[float]) -> tuple[float, float, float]:
 # -- the bench --------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench ldf`` to the bench subparsers."""
+    from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count
     from rlcv.cli_args import add_overrides_argument
 
     p = sub.add_parser("ldf", help="two-level (decoupled / joint) generators vs flat BGAN on binary digits")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--seeds", type=int, default=5, help="paired seeds 0..N-1")
+    p.add_argument("--seeds", type=seed_count, default=5, help="paired seeds 0..N-1")
     p.add_argument(
-        "--updates", type=int, default=1000, help="total generator updates U of flat/decoupled/joint"
+        "--updates", type=int_range(2), default=1000, help="total generator updates U of flat/decoupled/joint"
     )
-    p.add_argument("--checkpoints", type=int, default=10, help="step checkpoints per run (equal wall-clock)")
     p.add_argument(
-        "--workers", type=int, default=1, help="concurrent runs (default 1: the machine is shared)"
+        "--checkpoints", type=positive_int, default=10, help="step checkpoints per run (equal wall-clock)"
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="concurrent runs (default 1: the machine is shared)"
     )
     add_overrides_argument(p, help="config overrides for every run (keys all three agents accept)")
     p.add_argument(
@@ -316,9 +319,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="config overrides for the two-level runs only (e.g. recon_weight=1.0); they get own run folders",
     )
-    p.add_argument("--out", default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/")
+    p.add_argument(
+        "--out", type=out_dir, default="results", help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/"
+    )
     p.add_argument("--name", default="ldf", help="file stem of the outputs")
-    p.add_argument("--runs", default="runs/bench-ldf", help="where the run directories go")
+    p.add_argument("--runs", type=out_dir, default="runs/bench-ldf", help="where the run directories go")
     p.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
     p.set_defaults(bench_run=run)
 

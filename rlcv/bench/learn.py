@@ -232,7 +232,13 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
     out = Path(spec.out)
     jobs = plan(spec)
     if spec.report_only:  # a sweep in progress: report what has finished, launch nothing
-        report = runs.RunReport(skipped=[job.run_job(spec) for job in jobs if job.is_finished()])
+        finished = [job.run_job(spec) for job in jobs if job.is_finished()]
+        if not finished:
+            raise RlcvError(
+                f"--report-only: no finished runs or summaries of these --algos/--envs/--seeds under "
+                f"'{out}'; run the bench without --report-only first (or point --out at them)."
+            )
+        report = runs.RunReport(skipped=finished)
     else:
         report = runs.execute(
             [job.run_job(spec) for job in jobs],
@@ -252,6 +258,7 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
 
 def _validate(spec: LearnSpec) -> None:
     from rlcv.agents import AGENTS, SB3_ALGOS
+    from rlcv.env_factory import check_env_id
 
     known = [*AGENTS, *SB3_ALGOS]
     for algo in spec.algos:
@@ -259,6 +266,8 @@ def _validate(spec: LearnSpec) -> None:
             raise RlcvError(
                 f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}."
             )
+    for env in spec.envs:  # before any run starts: a typo would otherwise fail every run of that env
+        check_env_id(env)
     for algo in spec.seeds_per_algo:
         if algo not in spec.algos:
             raise RlcvError(
@@ -287,27 +296,30 @@ def _validate(spec: LearnSpec) -> None:
 # -- the command --------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench learn`` to the bench subparsers."""
+    from rlcv.bench.checks import out_dir, positive_int, seed_count
     from rlcv.cli_args import add_overrides_argument
 
     learn = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
     learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
     learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
-    learn.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    learn.add_argument("--seeds", type=seed_count, default=5, help="seeds 0..N-1")
     learn.add_argument(
         "--seeds-per-algo", nargs="+", default=[], metavar="ALGO=N", help="per-algo --seeds (e.g. trpo=3)"
     )
-    learn.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
+    learn.add_argument("--steps", type=positive_int, default=1_000_000, help="env steps per run")
     learn.add_argument("--steps-per-env", nargs="+", default=[], metavar="ENV=N", help="per-env --steps")
-    learn.add_argument("--eval-freq", type=int, help="env steps between evaluations (default: steps/20)")
-    learn.add_argument("--eval-episodes", type=int, default=10)
-    learn.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
+    learn.add_argument(
+        "--eval-freq", type=positive_int, help="env steps between evaluations (default: steps/20)"
+    )
+    learn.add_argument("--eval-episodes", type=positive_int, default=10)
+    learn.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
     learn.add_argument("--backend", choices=list(runs.BACKENDS), default="local")
     learn.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     learn.add_argument("--reference", default="sb3-ppo", help="algo whose final return the others must reach")
     add_overrides_argument(
         learn, metavar="[ALGO:]KEY=VALUE", help="config overrides for every run, or for one algo"
     )
-    learn.add_argument("--out", default="results/learn")
+    learn.add_argument("--out", type=out_dir, default="results/learn")
     learn.add_argument(
         "--report-only", action="store_true", help="rebuild the report from the finished runs; run nothing"
     )

@@ -351,6 +351,18 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 
 # -- the command --------------------------------------------------------------------------------
+def require_summaries(spec: OracleSpec) -> None:
+    """``--report-only`` reports the summaries of these envs, ratios and seeds; an error when there are
+    none (an empty report would read like a result)."""
+    out = Path(spec.out)
+    paths = [summary_path(out, e, r, s) for e in spec.envs for r in spec.ratios for s in range(spec.seeds)]
+    if not any(p.is_file() for p in paths):
+        raise RlcvError(
+            f"--report-only: no summaries of these --envs/--ratios/--seeds under '{out / 'summaries'}'; run "
+            "the bench without --report-only first (or point --out at the folder that holds them)."
+        )
+
+
 def run_sweep(
     spec: OracleSpec, *, report_only: bool = False, echo: Callable[[str], None] = print
 ) -> tuple[dict[str, Any], int]:
@@ -358,7 +370,9 @@ def run_sweep(
     with the number of failed runs."""
     spec.validate()
     failures: list[runs.RunOutcome] = []
-    if not report_only:
+    if report_only:
+        require_summaries(spec)
+    else:
         report_ = runs.execute(plan(spec), workers=spec.workers, fix="use another --out", echo=echo)
         failures = report_.failures
         for f in failures:
@@ -368,22 +382,34 @@ def run_sweep(
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench oracle`` to the bench subparsers."""
+    from rlcv.bench.checks import out_dir, positive_int, seed_count
+
     p = sub.add_parser("oracle", help="PPO with r× policy-gradient samples: the variance-reduction ceiling")
     p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS))
-    p.add_argument("--ratios", nargs="+", type=int, default=[1, 2, 4], help="r values; must include 1")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, paired across ratios")
-    p.add_argument("--steps", type=int, default=150_000, help="counted env steps per run")
-    p.add_argument("--target-step", type=int, default=100_000, help="step of plain PPO's target return")
-    p.add_argument("--eval-freq", type=int, default=5_000, help="counted env steps between evaluations")
-    p.add_argument("--eval-episodes", type=int, default=5)
-    p.add_argument("--workers", type=int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", default="results/oracle")
+    p.add_argument(
+        "--ratios", nargs="+", type=positive_int, default=[1, 2, 4], help="r values; must include 1"
+    )
+    p.add_argument("--seeds", type=seed_count, default=5, help="seeds 0..N-1, paired across ratios")
+    p.add_argument("--steps", type=positive_int, default=150_000, help="counted env steps per run")
+    p.add_argument(
+        "--target-step", type=positive_int, default=100_000, help="step of plain PPO's target return"
+    )
+    p.add_argument(
+        "--eval-freq", type=positive_int, default=5_000, help="counted env steps between evaluations"
+    )
+    p.add_argument("--eval-episodes", type=positive_int, default=5)
+    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
+    p.add_argument("--out", type=out_dir, default="results/oracle")
     p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/summaries")
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a run failed (the others were still run and reported)."""
+    from rlcv.env_factory import check_env_id
+
+    for env in args.envs:
+        check_env_id(env)
     spec = OracleSpec(
         envs=args.envs,
         ratios=args.ratios,

@@ -61,12 +61,16 @@ BASELINE = {"ppo": "sb3-ppo", "trpo": "sb3-trpo"}
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench speed`` to the bench subparsers."""
+    from rlcv.bench.checks import out_dir, positive_int
+
     speed = sub.add_parser("speed", help="env-steps/s of rlcv PPO/TRPO vs SB3 on the same machine")
-    speed.add_argument("--env", default="HalfCheetah-v5")
-    speed.add_argument("--steps", type=int, default=20480)
-    speed.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
+    speed.add_argument("--env", default="HalfCheetah-v5", help="a continuous-control env (Box actions)")
+    speed.add_argument("--steps", type=positive_int, default=20480)
+    speed.add_argument(
+        "--repeats", type=positive_int, default=3, help="interleaved repeats; medians are reported"
+    )
     speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
-    speed.add_argument("--out", default="results")
+    speed.add_argument("--out", type=out_dir, default="results")
     speed.set_defaults(bench_run=run)
 
 
@@ -77,8 +81,34 @@ def run(args: argparse.Namespace) -> int:
 
     check_speed_args(args, [*AGENTS, *SB3_ALGOS])
     check_env_id(args.env)
+    check_box_actions(args.env, args.algos)
     run_speed_bench(env_id=args.env, steps=args.steps, repeats=args.repeats, algos=args.algos, out=args.out)
     return 0
+
+
+def check_box_actions(env_id: str, algos: list[str]) -> None:
+    """The bench times continuous control with SB3's Gaussian-policy defaults: Box actions only, and
+    bounded ones where the sb3-ppo-raw row (SB3's own learn(), which refuses unbounded actions) runs."""
+    import gymnasium as gym
+    import numpy as np
+
+    try:
+        env = gym.make(env_id)
+    except Exception as exc:  # e.g. MuJoCo missing: its own message names it
+        text = (str(exc).strip().splitlines() or ["no message"])[0]
+        raise RlcvError(f"--env {env_id} could not be created ({type(exc).__name__}: {text}).") from exc
+    space = env.action_space
+    env.close()
+    if not isinstance(space, gym.spaces.Box):
+        raise RlcvError(
+            f"--env {env_id} has {space} actions; bench speed times continuous control (Box actions, "
+            "Gaussian policies): choose e.g. HalfCheetah-v5 or Pendulum-v1."
+        )
+    if "sb3-ppo" in algos and not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise RlcvError(
+            f"--env {env_id} has unbounded actions ({space}), which SB3's own learn() (the sb3-ppo-raw row "
+            "that sb3-ppo adds) refuses; leave sb3-ppo out of --algos or choose a bounded env."
+        )
 
 
 def family(algo: str) -> str:
@@ -122,6 +152,7 @@ def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
 # (SB3 behind rlcv's run-dir logging) does not flatter rlcv by slowing SB3 down.
 RAW_SB3_PPO = """
 import sys, time, torch
+import rlcv.envs  # registers the rlcv/ ids (no wrapper: gym.make builds the env as SB3 would)
 torch.set_num_threads(1)
 from stable_baselines3 import PPO
 model = PPO("MlpPolicy", sys.argv[1], seed=int(sys.argv[3]), device="cpu")
@@ -136,9 +167,11 @@ def measure_raw_sb3_ppo(env_id: str, steps: int, seed: int) -> float:
         [sys.executable, "-c", RAW_SB3_PPO, env_id, str(steps), str(seed)],
         capture_output=True,
         text=True,
-        check=True,
         env={**os.environ, **runs.SINGLE_THREAD_ENV},
     )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RlcvError(f"rlcv bench speed: the sb3-ppo-raw run failed: {last}")
     return float(proc.stdout.strip().splitlines()[-1])
 
 

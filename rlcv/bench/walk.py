@@ -43,23 +43,27 @@ OVERHEAD_MAX = 0.30  # landscape observations add ≤ 30 % wall-clock to an epis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
+
     p = sub.add_parser(
         "walk", help="'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
     )
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=seed_count, default=3)
     p.add_argument(
-        "--epochs", type=float, default=20.0, help="SGD epochs (GD runs as many steps as batch 32)"
+        "--epochs", type=positive_float, default=20.0, help="SGD epochs (GD runs as many steps as batch 32)"
     )
-    p.add_argument("--sgd-lrs", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0])
-    p.add_argument("--gd-lrs", type=float, nargs="+", default=[0.1, 1.0, 3.0])
-    p.add_argument("--iso-lrs", type=float, nargs="+", default=[1.0])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
-    p.add_argument("--distance-lr", type=float, default=0.3)
-    p.add_argument("--measure-every", type=int, default=2, help="interpolate every N-th step")
-    p.add_argument("--lambda-every", type=int, default=25)
-    p.add_argument("--lanczos-iterations", type=int, default=20)
-    p.add_argument("--overhead-repeats", type=int, default=5, help="0 skips the overhead measurement")
-    p.add_argument("--out", default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png")
+    p.add_argument("--sgd-lrs", type=positive_float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0])
+    p.add_argument("--gd-lrs", type=positive_float, nargs="+", default=[0.1, 1.0, 3.0])
+    p.add_argument("--iso-lrs", type=positive_float, nargs="+", default=[1.0])
+    p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--distance-lr", type=positive_float, default=0.3)
+    p.add_argument("--measure-every", type=positive_int, default=2, help="interpolate every N-th step")
+    p.add_argument("--lambda-every", type=positive_int, default=25)
+    p.add_argument("--lanczos-iterations", type=positive_int, default=20)
+    p.add_argument("--overhead-repeats", type=nonneg_int, default=5, help="0 skips the overhead measurement")
+    p.add_argument(
+        "--out", type=out_dir, default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png"
+    )
     p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/walk/*.json")
     p.set_defaults(bench_run=run)
 
