@@ -266,7 +266,10 @@ def test_estimator_is_unbiased(k: int, model: str, cut: bool) -> None:
         model_steps=600,
         cut_at_terminations=cut,
     )
-    assert result["passed"], result
+    # Not rejected. Whether the test could have rejected the broken variant is the verdict's other half
+    # (tests/test_gradcheck_power.py): at k <= 1 the dropped pathwise term is too small for 1000 × 5
+    # estimates, and passed is null ("inconclusive") there.
+    assert result["passed"] is not False and result["max_abs_z"] < result["z_threshold"], result
     # The aggregate and projection tests too; 9 cases × 2 tests, so each at ≈ 1e-3 (not the 0.01 of
     # "passed_*"): a family-wise level of ≈ 2 %.
     assert result["chi2_p"] > 1e-3 and abs(result["proj_z"]) < 3.3, result

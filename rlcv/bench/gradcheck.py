@@ -16,6 +16,21 @@ Tests (:func:`rlcv.bench.variance_stats.bias_tests`), each at level ``alpha``:
 ``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
 otherwise they have no power.
 
+*Verdicts that know their power* (:func:`rlcv.bench.variance_stats.power_check`). "Not rejected" is a
+pass only if the per-coordinate test could have rejected the broken variant at the same settings. The
+pathwise term's gradient is computed on every estimate anyway (correct = score part + pathwise part,
+broken = score part), so the broken variant's bias, −E[pathwise], is estimated on the same batches,
+with its own standard error; the test has power when for some coordinate the lower confidence bound
+of that bias reaches the minimal detectable bias MDB_j = (z_c + z_0.8)·se_j (≥ 80 % power). Where the
+estimator has no pathwise term (k = 0, ``--estimator gae``), or ``--detect-bias ε`` is given, the
+target is a bias ε·∇J (default ε = 0.1). ``passed`` is then true ("unbiased (test has power)"), false
+("biased": max |z| above the threshold, whatever the power) or null ("inconclusive": not rejected, but
+the test could not have rejected the target either); the JSON gives ``min_detectable_bias`` (per
+coordinate; along the target and in any direction, absolute and relative to ‖∇J‖) beside the
+target's size ``target_bias_abs`` / ``_rel``. Exit
+status: 0 passed, 1 biased, 3 inconclusive, 2 bad arguments (one line ``rlcv: error: ...`` before any
+work).
+
 *γ < 1 or λ < 1* (``--gamma``, ``--gae-lambda``). GAE with λ < 1 and a learned critic is itself a
 biased estimate of ∇J, so the reference is what PPO really estimates: the mean of the k = 0 GAE
 surrogate gradient. The check is *paired*: on every batch the k = 0 estimator's gradient ĝ_0 is
@@ -39,7 +54,6 @@ the gradient of the surrogate restricted to its own envs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import statistics
@@ -58,11 +72,54 @@ if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this mo
     from rlcv.value import ValueFunction
 
 
-def _run(args: argparse.Namespace) -> int:
-    from rlcv.bench.checks import check_gradcheck_args
+EXIT_CODES = {True: 0, False: 1, None: 3}  # passed / biased / inconclusive (2: bad arguments)
 
-    check_gradcheck_args(args)  # bad arguments: one error line before any work
-    return 0 if main(args)["passed"] else 1
+
+def check_args(args: argparse.Namespace) -> None:
+    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict): those of
+    :func:`rlcv.bench.checks.check_gradcheck_args`, and γ in (0, 1], λ in [0, 1], ``--clip-range`` >= 0,
+    ``--detect-bias`` > 0, finite numbers, a known estimator, an LQR env that its kwargs can build (the
+    exact gradient exists only there) and a writable ``--json``."""
+    from rlcv.bench.checks import check_gradcheck_args
+    from rlcv.errors import RlcvError, did_you_mean
+
+    check_gradcheck_args(args)
+    gamma, lam = getattr(args, "gamma", 1.0), getattr(args, "gae_lambda", 1.0)
+    if not 0.0 < gamma <= 1.0:
+        raise RlcvError(f"--gamma must be in (0, 1] (a discount), got {gamma}.")
+    if not 0.0 <= lam <= 1.0:
+        raise RlcvError(f"--gae-lambda must be in [0, 1], got {lam}.")
+    clip = getattr(args, "clip_range", 0.0)
+    if not 0.0 <= clip < math.inf:
+        raise RlcvError(f"--clip-range must be a finite number >= 0 (0: no clipping), got {clip}.")
+    detect = getattr(args, "detect_bias", None)
+    if detect is not None and not 0.0 < detect < math.inf:
+        raise RlcvError(f"--detect-bias must be a finite relative size > 0 (e.g. 0.1), got {detect}.")
+    from rlcv.estimators import ESTIMATORS
+
+    name = getattr(args, "estimator", "mbmf")
+    if name not in ESTIMATORS:
+        raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    import gymnasium as gym
+
+    from rlcv.env_factory import check_env_id, make_env
+    from rlcv.envs.lqr import LQREnv
+
+    check_env_id(args.env)
+    if gym.spec(args.env).entry_point not in ("rlcv.envs.lqr:LQREnv", LQREnv):
+        raise RlcvError(
+            f"--env {args.env}: gradcheck needs the exact policy gradient, which only rlcv/LQR-v0 has."
+        )
+    make_env(args.env, args.env_kwargs).close()  # kwargs it cannot take: one line now, not a traceback later
+    if args.json:
+        from rlcv.cli import _writable_file
+
+        _writable_file(args.json, "--json")
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_args(args)  # bad arguments: one error line before any work
+    return EXIT_CODES[main(args)["passed"]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +161,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
     )
     grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
+    grad.add_argument(
+        "--detect-bias",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="power target: a bias EPS × ∇J (default: the broken variant's; 0.1 without a pathwise term)",
+    )
     grad.add_argument(
         "--no-cut-at-terminations",
         action="store_true",
@@ -287,10 +351,12 @@ def surrogate_gradients(
     estimates: int,
     episodes: int,
     clip_range: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per estimate m (its own ``episodes`` envs), the gradient at θ_old of the surrogate the agent
     optimises: mean ρ Â − pathwise (TRPO's), or PPO's mean min(ρ Â, clip(ρ, 1 ± ε) Â) with the
-    pathwise term weighted by ρ · 1[|ρ − 1| ≤ ε] when ``clip_range`` > 0. [estimates, d]."""
+    pathwise term weighted by ρ · 1[|ρ − 1| ≤ ε] when ``clip_range`` > 0; and the pathwise term's
+    part of it (zeros without one; the gradient minus it is the ``broken`` variant's).
+    ([estimates, d], [estimates, d])."""
     import numpy as np
     import torch
 
@@ -302,6 +368,7 @@ def surrogate_gradients(
     linear = linear_layer(policy)
     params = [linear.weight, linear.bias, policy.log_std]
     grads = np.zeros((estimates, sum(p.numel() for p in params)))
+    path = np.zeros_like(grads)
     for m in range(estimates):
         idx = torch.nonzero((env_of_sample // episodes) == m).squeeze(1)
         ratio = (policy.log_prob(obs[idx], actions[idx]) - old_log_probs[idx]).exp()
@@ -312,10 +379,17 @@ def surrogate_gradients(
             weights = ratio.detach() * ((ratio.detach() - 1).abs() <= clip_range)
         else:
             surrogate = (ratio * adv).mean()
-        if terms.pathwise_loss is not None:
-            surrogate = surrogate - terms.pathwise_loss(idx, policy, weights)
         grads[m] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, params)]).numpy()
-    return grads
+        if terms.pathwise_loss is not None:
+            pathwise = -terms.pathwise_loss(idx, policy, weights)
+            parts = torch.autograd.grad(pathwise, params, allow_unused=True)
+            flat = [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(parts, params, strict=True)
+            ]
+            path[m] = torch.cat(flat).numpy()
+            grads[m] += path[m]
+    return grads, path
 
 
 def run_gradcheck(
@@ -338,12 +412,13 @@ def run_gradcheck(
     cv_form: str = "lambda",
     eta_mode: str = "fixed",
     clip_range: float = 0.0,
+    detect_bias: float | None = None,
 ) -> dict[str, Any]:
     import gymnasium as gym
     import numpy as np
     import torch
 
-    from rlcv.bench.variance_stats import bias_tests
+    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
     from rlcv.dynamics import ExactDynamics
     from rlcv.envs.lqr import exact_policy_gradient
 
@@ -392,9 +467,9 @@ def run_gradcheck(
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
     terms = est.prepare(batch, policy=policy, value_fn=value_fn)
+    grads, path = surrogate_gradients(terms, policy, batch, estimates, episodes, clip_range)
     if variant == "broken":
-        terms = dataclasses.replace(terms, pathwise_loss=None)
-    grads = surrogate_gradients(terms, policy, batch, estimates, episodes, clip_range)
+        grads = grads - path  # the pathwise term dropped
     linear = linear_layer(policy)
     params = [linear.weight, linear.bias, policy.log_std]
     exact = exact_policy_gradient(
@@ -406,7 +481,7 @@ def run_gradcheck(
     scaled = grads * horizon  # per-sample mean -> per-episode sum
     if paired:
         base_terms = build(0).prepare(batch, policy=policy, value_fn=value_fn)
-        base = surrogate_gradients(base_terms, policy, batch, estimates, episodes, 0.0) * horizon
+        base = surrogate_gradients(base_terms, policy, batch, estimates, episodes, 0.0)[0] * horizon
         samples, truth, reference = scaled - base, np.zeros_like(exact_vec), base.mean(0)
         tests = bias_tests(samples, truth, alpha=alpha, direction=exact_vec)
     else:
@@ -417,6 +492,17 @@ def run_gradcheck(
     threshold = statistics.NormalDist().inv_cdf(1 - alpha / (2 * len(truth)))
     max_abs_z = float(np.abs(z).max())
     cov_trace = float(scaled.var(0, ddof=1).sum())
+    # The power of the per-coordinate test against the broken variant's bias (or ε·reference).
+    target_bias, target_se, target = power_target(path * horizon, reference, detect_bias)
+    power = power_check(
+        rejected=max_abs_z >= threshold,
+        se=se,
+        z_threshold=threshold,
+        target_bias=target_bias,
+        reference=reference,
+        target_se=target_se,
+        target=target,
+    )
     out = {
         "env": env_id,
         "env_kwargs": env_kwargs,
@@ -440,7 +526,7 @@ def run_gradcheck(
         "max_abs_z": max_abs_z,
         "z": z.tolist(),
         "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(reference)),
-        "passed": bool(max_abs_z < threshold),
+        **power,  # passed (true / false / null), verdict, min_detectable_bias*, target_bias*
         "chi2": tests.chi2_stat,
         "chi2_df": tests.chi2_df,
         "chi2_scale": tests.chi2_scale,
@@ -479,11 +565,13 @@ def main(args: Any) -> dict[str, Any]:
         cv_form=getattr(args, "cv_form", "lambda"),
         eta_mode=getattr(args, "eta_mode", "fixed"),
         clip_range=getattr(args, "clip_range", 0.0),
+        detect_bias=getattr(args, "detect_bias", None),
     )
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
+    print(verdict_line(result))  # the last line stays the JSON summary
     print(
         json.dumps(
             {
@@ -497,6 +585,12 @@ def main(args: Any) -> dict[str, Any]:
                     "rel_error",
                     "rel_trace_cov",
                     "passed",
+                    "verdict",
+                    "min_detectable_bias_abs",
+                    "min_detectable_bias_rel",
+                    "power_target",
+                    "target_bias_abs",
+                    "target_bias_rel",
                     "chi2_p",
                     "passed_chi2",
                     "proj_z",
@@ -506,6 +600,16 @@ def main(args: Any) -> dict[str, Any]:
         )
     )
     return result
+
+
+def verdict_line(result: dict[str, Any]) -> str:
+    """One human line: the verdict, the smallest detectable bias and the target's size (relative)."""
+    return (
+        f"verdict: {result['verdict']} (max |z| {result['max_abs_z']:.2f} vs {result['z_threshold']:.2f}); "
+        f"target: {result['power_target']}, {result['target_bias_rel']:.3g} × ‖reference‖; "
+        f"min detectable bias along it {result['min_detectable_bias_rel']:.3g} × ‖reference‖ "
+        f"(any direction {result['min_detectable_bias_any_direction_rel']:.3g})"
+    )
 
 
 def write_report(directory: str | Path) -> Path:

@@ -22,12 +22,36 @@ Bias tests of a mean against a reference r (exact, or an independent average of 
   Bai–Saranadasa correction of the (d ≫ M) upward bias of tr Ŝ²;
 * projection onto u = r / ‖r‖: z = (mean_m ĝ_m·u − r·u) / se, a 1-d test that keeps its power when d
   is large and the bias has a component along the gradient.
+
+Power of the per-coordinate test (:func:`power_check`), so that "not rejected" is a verdict only where a
+rejection was possible. Coordinate j, two-sided at the Bonferroni threshold z_c, detects a bias b_j with
+probability Φ(|b_j|/s_j − z_c) + Φ(−|b_j|/s_j − z_c) ≥ Φ(|b_j|/s_j − z_c), so with probability ≥ 80 % once
+
+    |b_j| ≥ MDB_j = (z_c + z_0.8) · s_j,     z_0.8 = Φ⁻¹(0.8) ≈ 0.8416
+
+(the minimal detectable bias), and the family-wise test at least as often. The target bias b is the
+broken variant's (pathwise term dropped): E[ĝ_broken − ĝ] = −E[pathwise term], estimated on the same
+batches as the mean P̄ of the per-batch pathwise gradients with standard error s_P; to claim power from
+an estimate we use its lower confidence bound L_j = max(0, |P̄_j| − z_c s_P,j). Where the estimator has
+no pathwise term (k = 0, plain GAE: the broken variant is the estimator itself) or a size is stated, the
+target is ε·r, a bias of relative size ε along the reference (default ε = 0.1); it is exact, L = |ε r|.
+The test *has power* when some coordinate detects the target, max_j L_j / MDB_j ≥ 1. The verdict:
+
+* rejected (max |z| above the threshold) → ``passed`` false, "biased" (a rejection needs no power);
+* not rejected and the test has power → ``passed`` true, "unbiased (test has power)";
+* not rejected without power → ``passed`` null, "inconclusive".
+
+Reported with it (``_rel``: divided by ‖r‖): ``min_detectable_bias`` per coordinate; along the target,
+``min_detectable_bias_abs`` = ‖L‖ / max_j (L_j / MDB_j), the smallest multiple of the target the test
+detects, to compare with ``target_bias_abs`` = ‖L‖ (power ⇔ target ≥ min detectable); in any direction,
+min_j MDB_j (all of the bias on the best-measured coordinate); the point estimate ‖b̂‖.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -145,6 +169,7 @@ class BiasTests:
     proj_z: float
     proj_p: float
     alpha: float
+    se: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [d] s_j (0: coordinate not tested)
 
     @property
     def rejected(self) -> dict[str, bool]:
@@ -219,6 +244,8 @@ def bias_tests(
         ref_value, ref_se2 = float(reference @ u), 0.0
     proj = samples @ u
     proj_se2 = proj.var(ddof=1) / m + ref_se2
+    se = np.zeros(d)
+    se[keep] = s
     proj_z = float((proj.mean() - ref_value) / math.sqrt(proj_se2 + 1e-300))
     return BiasTests(
         max_abs_z=float(np.abs(z).max()),
@@ -230,4 +257,83 @@ def bias_tests(
         proj_z=proj_z,
         proj_p=float(2 * stats.norm.sf(abs(proj_z))),
         alpha=alpha,
+        se=se,
     )
+
+
+POWER = 0.8  # power at which the minimal detectable bias is quoted
+DEFAULT_DETECT_BIAS = 0.1  # relative bias along the reference when there is no broken variant to detect
+
+VERDICTS = {True: "unbiased (test has power)", False: "biased", None: "inconclusive"}
+
+
+def min_detectable_bias(se: np.ndarray, z_threshold: float, power: float = POWER) -> np.ndarray:
+    """(z_c + Φ⁻¹(power)) · s_j per coordinate: the bias the two-sided test at threshold z_c detects with
+    probability ≥ ``power`` (inf where s_j = 0: such coordinates are not tested)."""
+    se = np.asarray(se, dtype=float)
+    return np.where(se > 0, (z_threshold + float(stats.norm.ppf(power))) * se, np.inf)
+
+
+def power_target(
+    path: np.ndarray, reference: np.ndarray, detect_bias: float | None = None
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The bias the test must be able to detect: (b [d], its standard error [d] or None when exact, label).
+
+    ``path`` [M, d]: the pathwise term's gradient on each batch (what ``--variant broken`` drops, so
+    b = −mean). ``detect_bias`` ε (stated), or no pathwise term at all: b = ε·``reference``."""
+    if detect_bias is None and np.any(path != 0):
+        m = path.shape[0]
+        return -path.mean(0), path.std(0, ddof=1) / math.sqrt(m), "broken variant (pathwise term dropped)"
+    eps = DEFAULT_DETECT_BIAS if detect_bias is None else detect_bias
+    why = "stated" if detect_bias is not None else "default: no pathwise term to drop"
+    label = f"relative bias {eps:g} along the reference ({why})"
+    return eps * np.asarray(reference, dtype=float), None, label
+
+
+def power_check(
+    *,
+    rejected: bool,
+    se: np.ndarray,
+    z_threshold: float,
+    target_bias: np.ndarray,
+    reference: np.ndarray,
+    target_se: np.ndarray | None = None,
+    target: str = "",
+    power: float = POWER,
+) -> dict[str, Any]:
+    """Verdict of the per-coordinate test with its power (see the module docstring): ``passed`` true /
+    false / None, ``verdict``, the minimal detectable bias and the target's size."""
+    mdb = min_detectable_bias(se, z_threshold, power)
+    estimate = np.abs(np.asarray(target_bias, dtype=float))
+    lower = estimate if target_se is None else np.maximum(0.0, estimate - z_threshold * np.asarray(target_se))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(np.isfinite(mdb), lower / mdb, 0.0)
+    power_ratio = float(ratios.max()) if ratios.size else 0.0
+    has_power = power_ratio >= 1.0
+    passed: bool | None = False if rejected else (True if has_power else None)
+    ref_norm = float(np.linalg.norm(reference))
+    target_norm = float(np.linalg.norm(lower))
+    # the target scaled until its best coordinate reaches its MDB: ‖L‖ / max_j (L_j / MDB_j)
+    along = target_norm / power_ratio if power_ratio > 0 else math.inf
+    anywhere = float(mdb.min()) if mdb.size else math.inf
+
+    def rel(x: float) -> float:
+        return x / ref_norm if ref_norm > 0 else math.inf
+
+    return {
+        "passed": passed,
+        "verdict": VERDICTS[passed],
+        "power": power,
+        "power_target": target,
+        "has_power": has_power,
+        "power_ratio": power_ratio,
+        "min_detectable_bias": mdb.tolist(),
+        "min_detectable_bias_abs": along,
+        "min_detectable_bias_rel": rel(along),
+        "min_detectable_bias_any_direction_abs": anywhere,
+        "min_detectable_bias_any_direction_rel": rel(anywhere),
+        "target_bias_abs": target_norm,
+        "target_bias_rel": rel(target_norm),
+        "target_bias_estimate_abs": float(np.linalg.norm(estimate)),
+        "target_bias_estimate_rel": rel(float(np.linalg.norm(estimate))),
+    }
