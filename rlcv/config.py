@@ -233,6 +233,10 @@ def numbers_as_numbers(value: Any) -> Any:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise RlcvError(
+            f"--config '{path}' is not a regular file (a folder, device or pipe); pass a YAML file."
+        )
     if not path.is_file():
         raise RlcvError(f"config file '{path}' not found; pass an existing YAML file to --config.")
     try:

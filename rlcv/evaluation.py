@@ -37,6 +37,20 @@ class EvalPolicy(Protocol):
         ...
 
 
+def _check_renders(env_id: str) -> None:
+    """--video needs an env class that declares the rgb_array render mode (checked on the class, before
+    gym.make would warn and the constructor fail on an unexpected render_mode)."""
+    from gymnasium.envs.registration import load_env_creator
+
+    entry = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    modes = (getattr(creator, "metadata", None) or {}).get("render_modes", [])
+    if "rgb_array" not in modes:
+        raise RlcvError(
+            f"{env_id} cannot render frames (render modes: {modes or 'none'}), so --video has none."
+        )
+
+
 def evaluate(
     policy: EvalPolicy,
     env_id: str,
@@ -53,6 +67,7 @@ def evaluate(
     """
     make_kwargs: dict[str, Any] = {}
     if video_dir is not None:
+        _check_renders(env_id)
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a screen
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame (classic-control) without a display
         make_kwargs["render_mode"] = "rgb_array"

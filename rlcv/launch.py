@@ -11,6 +11,7 @@ backends import neither this module nor each other, so there is no import cycle;
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -136,7 +137,23 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def _check_run_path(path: Path) -> None:
-    """A run path must be a folder (or nothing yet) below folders, not below a file."""
+    """A run path must be a folder (or nothing yet) below folders, not below a file; a name the OS
+    accepts; and, for a symlink, one that ends somewhere a folder can be made."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet / below a file: checked below
+        pass
+    except OSError as exc:  # ENAMETOOLONG, ELOOP (a symlink loop), EACCES, ...
+        raise RlcvError(
+            f"--run-dir '{_short(path)}' cannot be used ({exc.strerror}); choose another path."
+        ) from None
+    if path.is_symlink() and not path.exists():
+        target = Path(os.path.realpath(path))
+        if not target.parent.is_dir():
+            raise RlcvError(
+                f"--run-dir '{path}' is a symlink to '{target}', whose folder '{target.parent}' does not "
+                "exist; create it or choose another --run-dir."
+            )
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -144,6 +161,11 @@ def _check_run_path(path: Path) -> None:
             break
     if path.exists() and not path.is_dir():
         raise RlcvError(f"--run-dir '{path}' is a file; choose a folder path.")
+
+
+def _short(path: Path, limit: int = 80) -> str:
+    text = str(path)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _os_error(exc: OSError, run: RunDir) -> RlcvError:

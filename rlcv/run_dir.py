@@ -204,6 +204,14 @@ class RunDir:
 
     def read_meta(self) -> dict[str, Any]:
         """config.yaml as a dict: algo, env, steps, seed, config."""
+        try:
+            os.stat(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a name too long, a symlink loop, no permission
+            raise RlcvError(
+                f"run directory '{str(self.path)[:80]}' cannot be read ({exc.strerror})."
+            ) from None
         if not self.path.is_dir():
             raise RlcvError(
                 f"run directory '{self.path}' not found; pass the folder `rlcv train` wrote (see --run-dir)."

@@ -124,6 +124,14 @@ def _edit_meta(**changes: object) -> Callable[[Path], None]:
     return setup
 
 
+def _symlinks(*pairs: tuple[str, str]) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        for link, target in pairs:
+            (root / link).symlink_to(target)
+
+    return setup
+
+
 def _remove(rel: str) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         (root / rel).unlink()
@@ -228,6 +236,32 @@ CASES = [
         "sb3-oracle",
         ["train", "--algo", "sb3-ppo", "--env", ENV, "--steps", "200", "--set", "oracle_ratio=2"],
         expect="has no oracle samples",
+    ),
+    Case(
+        "run-dir-too-long",
+        T("--algo", "ppo", "--env", ENV, "--steps", "400", *FAST, "--run-dir", "a" * 300),
+        expect="File name too long",
+    ),
+    Case(
+        "run-dir-symlink-loop",
+        NEW(),
+        setup=_symlinks(("NEW", "L2"), ("L2", "NEW")),
+        expect="Too many levels of symbolic links",
+    ),
+    Case(
+        "run-dir-dangling-into-nowhere",
+        NEW(),
+        setup=_symlinks(("NEW", "nowhere/x")),
+        expect="does not exist; create it",
+    ),
+    Case("config-is-a-device", NEW("--config", "/dev/null"), expect="is not a regular file"),
+    Case("eval-name-too-long", ["eval", "a" * 300], expect="cannot be read (File name too long)"),
+    Case(
+        "video-of-an-env-without-frames",
+        ["eval", "R", "--episodes", "1", "--video", "V"],
+        needs_run=True,
+        setup=_edit_meta(env="rlcv/LQR-v0"),
+        expect="cannot render frames",
     ),
     Case("num-threads-huge", NEW("--num-threads", "100000"), expect="num_threads must be in [1, 1024]"),
     Case("eval-freq-negative", NEW("--eval-freq", "-1"), expect="eval_freq"),
@@ -408,6 +442,9 @@ def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
+            if path.is_symlink():  # a link (maybe dangling or looping) as itself: its target text
+                out[str(path.relative_to(root))] = (path.lstat().st_mode, os.readlink(path).encode())
+                continue
             out[str(path.relative_to(root))] = (
                 path.stat().st_mode,
                 b"" if path.is_dir() else path.read_bytes(),
