@@ -28,6 +28,14 @@ Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats
   reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test (scaled χ²)
   and the test of the projection onto the reference direction, at level 0.01;
   ``--variant broken`` drops the pathwise term (biased: the tests must reject it for k > 0);
+- the verdict of the per-coordinate test with its power (:func:`rlcv.bench.variance_stats.power_check`):
+  ``bias_passed`` false ("biased") when rejected; true ("unbiased (test has power)") when not rejected
+  and the test could have rejected the broken variant — its bias −E[pathwise term] is measured on the
+  same batches, also when ``--variant broken`` drops the term — or, for rows without a pathwise term
+  (k = 0) or with ``--detect-bias ε``, a bias ε × the reference (default 0.1); else null
+  ("inconclusive"), with ``min_detectable_bias_rel`` (along the target) beside ``target_bias_rel``.
+  The exit status stays 0 (a measurement; the verdicts are in the JSON, the table and one printed
+  line per row);
 - the perfect-model ceiling (:mod:`rlcv.bench.variance_ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
   real batches, for D = Σ γ^i δ (the current CV) and D^λ = Σ (γλ)^i δ, beside the model-based
   ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model
@@ -137,6 +145,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     var.add_argument("--bootstrap", type=int, default=1000, help="paired-bootstrap resamples for the CIs")
     var.add_argument("--alpha", type=float, default=0.01, help="level of the bias tests")
+    var.add_argument(
+        "--detect-bias",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="power target of the bias tests: a bias EPS × the reference gradient (default: the broken "
+        "variant's bias; 0.1 for rows without a pathwise term)",
+    )
     var.add_argument("--seed", type=int, default=0)
     var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
     var.set_defaults(bench_run=_run)
@@ -146,10 +162,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.set_defaults(bench_run=_report)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict): every ``--k``
+    >= 0, ``--batches`` >= 3, ``--ref-batches`` >= 2, ``--bootstrap`` >= 1, sizes >= 1, ``--alpha`` in
+    (0, 1), ``--detect-bias`` > 0, finite model settings, known η modes and estimator, an existing run
+    and checkpoint, and a writable ``--json``."""
+    from rlcv.bench.checks import at_least, check_seed
+    from rlcv.errors import did_you_mean
+    from rlcv.estimators import ESTIMATORS
+    from rlcv.estimators.mbmf import ETA_MODES
+    from rlcv.run_dir import RunDir
+
+    for k in args.k:
+        at_least("--k", k, 0)
+    at_least("--batches", args.batches, 3)
+    at_least("--ref-batches", args.ref_batches, 2)
+    at_least("--bootstrap", getattr(args, "bootstrap", 1000), 1)
+    at_least("--fit-steps", args.fit_steps, 1)
+    at_least("--model-steps", args.model_steps, 0)
+    at_least("--model-horizon", args.model_horizon, 1)
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--minibatch-size", getattr(args, "minibatch_size", None)),
+    ):
+        if value is not None:
+            at_least(flag, value, 1)
+    alpha = getattr(args, "alpha", 0.01)
+    if not 0.0 < alpha < 1.0:
+        raise RlcvError(f"--alpha must be in (0, 1) (a test level), got {alpha}.")
+    detect = getattr(args, "detect_bias", None)
+    if detect is not None and not 0.0 < detect < math.inf:
+        raise RlcvError(f"--detect-bias must be a finite relative size > 0 (e.g. 0.1), got {detect}.")
+    lr = getattr(args, "model_lr", None)
+    if lr is not None and not 0.0 < lr < math.inf:
+        raise RlcvError(f"--model-lr must be a finite number > 0, got {lr}.")
+    if not 0.0 <= args.model_td_weight < math.inf:
+        raise RlcvError(f"--model-td-weight must be a finite number >= 0, got {args.model_td_weight}.")
+    for mode in args.eta_modes:
+        if mode not in ETA_MODES:
+            raise RlcvError(f"--eta-modes: unknown mode '{mode}'.{did_you_mean(mode, ETA_MODES)}")
+    name = getattr(args, "estimator", "mbmf")
+    if name not in ESTIMATORS:
+        raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    check_seed(args.seed)
+    from rlcv.cli import _writable_file
+
+    _writable_file(args.json, "--json")
+    run = RunDir(Path(args.run))
+    run.read_meta()  # a run directory, or one error line
+    if not run.checkpoint(args.checkpoint).is_file():
+        raise RlcvError(
+            f"--checkpoint '{args.checkpoint}' not found in '{run.checkpoints}'; pass a file of that folder."
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
+    check_args(args)  # bad arguments: one error line before any work
     args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
     main(args)
-    return 0
+    return 0  # a measurement: the bias verdicts are in the JSON and the printed lines
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -185,6 +256,7 @@ class BatchGradients:
     value_sq: float  # ‖vf_coef ∇ value loss‖², full batch (joins the norm PPO clips)
     value_sq_mb: float  # the same on the minibatch
     stats: dict[str, float]  # the estimator's own diagnostics (cv_score_var_ratio, ...)
+    raw_path: np.ndarray  # the unnormalised pathwise term, also when ``broken`` drops it (its bias is −E)
 
 
 def policy_gradients(
@@ -202,15 +274,14 @@ def policy_gradients(
     gradient P:  raw = ∇ mean ρ r + P;  consumed = ∇ mean ρ (r − m)/σ + P/σ — normalisation divides both
     terms by the same σ, as the estimator does when ``normalize_advantage`` is on. The minibatch
     gradient uses the same full-batch normalisation, restricted to the indices ``minibatch`` (as PPO
-    does). ``broken`` drops the pathwise term P.
+    does). ``broken`` drops the pathwise term P (``raw_path`` still holds it: −E[P] is the broken
+    variant's bias, the target of the bias test's power).
     """
     import torch
 
     policy, value_fn = session.agent.policy, session.agent.value_fn
     params = list(policy.parameters())
     terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
-    if broken:
-        terms = dataclasses.replace(terms, pathwise_loss=None)
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
     n = obs.shape[0]
     actions = batch.actions[:, :, 0].reshape(n, -1)
@@ -227,8 +298,9 @@ def policy_gradients(
             return np.zeros_like(g_score)
         return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
 
-    g_path = pathwise(torch.arange(n))
-    g_mb_path = pathwise(idx)
+    raw_path = pathwise(torch.arange(n))
+    g_path = np.zeros_like(raw_path) if broken else raw_path
+    g_mb_path = np.zeros_like(raw_path) if broken else pathwise(idx)
 
     def value_sq(rows: torch.Tensor) -> float:
         if vf_coef == 0.0:
@@ -247,6 +319,7 @@ def policy_gradients(
         value_sq=value_sq(torch.arange(n)),
         value_sq_mb=value_sq(idx),
         stats=dict(terms.stats),
+        raw_path=raw_path,
     )
 
 
@@ -369,6 +442,7 @@ def estimator_rows(
     max_norm: float,
     broken: bool,
     alpha: float,
+    detect_bias: float | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]], list[np.ndarray]]:
     """Per estimator (k, η mode): its row of point statistics, its Gram matrices per gradient kind
     ([M, M], for the bootstrap) and its per-batch ``cv_score_var_ratio`` ([M])."""
@@ -376,6 +450,8 @@ def estimator_rows(
         bias_tests,
         clip_factors,
         mean_sq_norm,
+        power_check,
+        power_target,
         rel_trace_cov_corrected,
         trace_cov,
     )
@@ -389,13 +465,14 @@ def estimator_rows(
             # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
             est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=session.agent.value_fn)
         consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
+        raw_path = np.empty((m, d))
         score_sq = path_sq = 0.0
         score_sum, path_sum = np.zeros(d), np.zeros(d)
         vsq, vsq_mb, cvr = np.empty(m), np.empty(m), np.empty(m)
         eta_a, eta_tau = np.zeros(m), np.zeros(m)
         for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
             g = policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken)
-            consumed[i], raw[i], mini[i] = g.consumed, g.raw, g.minibatch
+            consumed[i], raw[i], mini[i], raw_path[i] = g.consumed, g.raw, g.minibatch, g.raw_path
             vsq[i], vsq_mb[i] = g.value_sq, g.value_sq_mb
             cvr[i] = g.stats.get("cv_score_var_ratio", 1.0)
             eta_a[i], eta_tau[i] = g.stats.get("cv_eta_a", 0.0), g.stats.get("cv_eta_tau", 0.0)
@@ -424,7 +501,21 @@ def estimator_rows(
         row["clip_fraction"] = float((c < 1).mean())
         row["clip_fraction_minibatch"] = float((c_mb < 1).mean())
         row["cos_to_reference"] = float(cos.mean())
-        row.update(bias_tests(raw, reference, ref_grads, alpha=alpha).as_dict())
+        tests = bias_tests(raw, reference, ref_grads, alpha=alpha)
+        row.update(tests.as_dict())
+        # Power of the per-coordinate test against the broken variant's bias (or ε·reference).
+        target_bias, target_se, target = power_target(raw_path, reference, detect_bias)
+        power = power_check(
+            rejected=tests.rejected["per_coordinate"],
+            se=tests.se,
+            z_threshold=tests.z_threshold,
+            target_bias=target_bias,
+            reference=reference,
+            target_se=target_se,
+            target=target,
+        )
+        row["bias_passed"], row["bias_verdict"] = power.pop("passed"), power.pop("verdict")
+        row.update(power)
         # Diagnosis: which term carries the variance (score residual vs pathwise correction).
         row["score_trace_share"] = (score_sq - float(score_sum @ score_sum) / m) / (m - 1) / trace
         row["pathwise_trace_share"] = (path_sq - float(path_sum @ path_sum) / m) / (m - 1) / trace
@@ -568,6 +659,7 @@ def run_variance(
     bootstrap: int = 1000,
     alpha: float = 0.01,
     seed: int = 0,
+    detect_bias: float | None = None,
 ) -> dict[str, Any]:
     import gymnasium as gym
     import torch
@@ -648,6 +740,7 @@ def run_variance(
         max_norm=max_norm,
         broken=variant == "broken",
         alpha=alpha,
+        detect_bias=detect_bias,
     )
     t_estimators = time.perf_counter() - t0
     ceiling_modes = sorted(
@@ -685,6 +778,7 @@ def run_variance(
         "ref_batches": ref_batches,
         "bootstrap": bootstrap,
         "alpha": alpha,
+        "detect_bias": detect_bias,
         "fit_steps": fit_steps,
         "model_steps": model_steps,
         "model_horizon": model_horizon,
@@ -757,15 +851,36 @@ def _ci(row: dict[str, Any], key: str) -> str:
     return f"{_g(row[key])} [{_g(lo)}, {_g(hi)}]"
 
 
+def _verdict_cell(row: dict[str, Any]) -> str:
+    """The bias verdict with the smallest bias (along the target) the test could detect and the target's
+    size, both relative to the reference (– for results written before the power check)."""
+    if "bias_verdict" not in row:
+        return "–"
+    return f"{row['bias_verdict']} ({_g(row['min_detectable_bias_rel'])} / {_g(row['target_bias_rel'])})"
+
+
+def verdict_lines(result: dict[str, Any]) -> list[str]:
+    """One line per row: its bias verdict, the target and the smallest bias the test could detect."""
+    return [
+        f"bias k={r['k']} η {r['eta_mode']} ({result.get('variant', 'correct')}): {r['bias_verdict']} "
+        f"(max |z| {r['max_abs_bias_z']:.2f} vs {r['bias_z_threshold']:.2f}); target: {r['power_target']}, "
+        f"{_g(r['target_bias_rel'])} × ‖ref‖; min detectable bias along it "
+        f"{_g(r['min_detectable_bias_rel'])} × ‖ref‖ "
+        f"(any direction {_g(r['min_detectable_bias_any_direction_rel'])})"
+        for r in result["rows"]
+    ]
+
+
 def render_markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         (
             "| env | step | k | η | variant | tr Cov ratio | tr Cov ratio, minibatch clipped "
             "| tr Cov ratio MoM "
             "| rel_trace_cov (corr.) | cos_to_reference | bias: max abs z (thr.) / χ² p / proj. p "
+            "| bias verdict (min. detectable / target, × ‖ref‖) "
             "| var share score / pathwise | score var ratio: model | ceiling D | ceiling D^λ |"
         ),
-        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|",
     ]
     for res in results:
         for r in res["rows"]:
@@ -775,7 +890,7 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
                 f"{_ci(r, 'trace_ratio')} | {_ci(r, 'trace_ratio_minibatch_clipped')} | "
                 f"{_g(r['trace_ratio_mom'])} | {_ci(r, 'rel_trace_cov')} | {r['cos_to_reference']:.2f} | "
                 f"{r['max_abs_bias_z']:.1f} ({r['bias_z_threshold']:.1f}) / {r['bias_chi2_p']:.2g} / "
-                f"{r['bias_proj_p']:.2g} | "
+                f"{r['bias_proj_p']:.2g} | {_verdict_cell(r)} | "
                 f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} | "
                 f"{_ci(r, 'cv_score_var_ratio')} | {_ci(r, 'ceiling_gamma')} | {_ci(r, 'ceiling_lambda')} |"
             )
@@ -804,6 +919,7 @@ def main(args: Any) -> dict[str, Any]:
         bootstrap=getattr(args, "bootstrap", 1000),
         alpha=getattr(args, "alpha", 0.01),
         seed=args.seed,
+        detect_bias=getattr(args, "detect_bias", None),
     )
     result["command"] = getattr(args, "command_line", "")
     out = Path(args.json)
@@ -811,6 +927,7 @@ def main(args: Any) -> dict[str, Any]:
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot(result, out.with_suffix(".png"))
     print(render_markdown([result]))
+    print("\n".join(verdict_lines(result)))
     return result
 
 
