@@ -78,7 +78,7 @@ def evaluate(
         )
     was_training = obs_normalizer.training
     obs_normalizer.training = False
-    returns, lengths = [], []
+    returns, lengths, summaries = [], [], []
     try:
         for i in range(episodes):
             raw, _ = env.reset(seed=seed + i)
@@ -87,21 +87,44 @@ def evaluate(
                 with torch.no_grad():
                     obs = torch.from_numpy(obs_normalizer(np.asarray(raw)[None]))
                     action = policy.mode(obs)[0].numpy()
-                raw, reward, terminated, truncated, _ = env.step(policy.env_action(action))
+                raw, reward, terminated, truncated, info = env.step(policy.env_action(action))
                 total += float(reward)
                 length += 1
                 done = terminated or truncated
             returns.append(total)
             lengths.append(length)
+            summaries.append(_episode_numbers(info))
     finally:
         obs_normalizer.training = was_training
         env.close()
-    return {
+    result: dict[str, Any] = {
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
         "episodes": episodes,
         "returns": returns,
         "mean_length": float(np.mean(lengths)),
+    }
+    metrics = {
+        k: float(np.mean([s[k] for s in summaries])) for k in summaries[0] if all(k in s for s in summaries)
+    }
+    if metrics:
+        result["metrics"] = metrics
+    return result
+
+
+def _episode_numbers(info: dict[str, Any]) -> dict[str, float]:
+    """The numbers an env reports about a finished episode in ``info["episode"]`` (e.g. the inner
+    task's test accuracy of rlcv/OnlineHPO-v0), averaged by :func:`evaluate` as ``metrics``; Gymnasium's
+    own episode statistics (r, l, t) are the return and length already shown."""
+    episode = info.get("episode")
+    if not isinstance(episode, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in episode.items()
+        if k not in ("r", "l", "t")
+        and isinstance(v, int | float | np.number)
+        and not isinstance(v, bool | np.bool_)
     }
 
 

@@ -327,3 +327,14 @@ def test_eval_builds_the_controllers_own_policy(tmp_path, capsys) -> None:
     assert main(["eval", str(run), "--episodes", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["episodes"] == 1 and math.isfinite(result["mean_return"])
+
+
+def test_eval_of_an_hpo_run_reports_the_inner_tasks_test_accuracy(tmp_path: Path, capsys) -> None:
+    """Issue 27: `rlcv eval` of a controller shows what the user tuned for, not only the return."""
+    code, run, _ = _train(tmp_path, "hpo-dts", steps=EPISODE, seed=1)
+    assert code == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0
+    assert "val_accuracy" in metrics and "r" not in metrics
