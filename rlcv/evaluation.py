@@ -123,6 +123,7 @@ def _episode_numbers(info: dict[str, Any]) -> dict[str, float]:
         k: float(v)
         for k, v in episode.items()
         if k not in ("r", "l", "t")
+        and not k.endswith("seed")  # an identifier, not a number to average
         and isinstance(v, int | float | np.number)
         and not isinstance(v, bool | np.bool_)
     }
