@@ -33,7 +33,6 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +62,21 @@ def new_meta(*, algo: str, env: str, steps: int, seed: int, config: dict[str, An
     return {"algo": algo, "env": env, "steps": steps, "seed": seed, "config": config}
 
 
-@dataclass(frozen=True)
 class RunDir:
-    path: Path
-    _final: Path | None = field(default=None, init=False, compare=False, repr=False)
+    """One run directory. ``path`` is where its files are now: the staging folder while a new run is
+    staged (:meth:`stage`), the run's own path once published."""
 
     def __init__(self, path: str | Path) -> None:
-        object.__setattr__(self, "path", Path(path))
-        object.__setattr__(self, "_final", None)  # where a staged run goes once published
+        self.path = Path(path)
+        self._final: Path | None = None  # where a staged run goes once published
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and self.path == other.path
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (staging moves it): not a dict key
 
     def __str__(self) -> str:
         return str(self.path)
@@ -153,8 +159,8 @@ class RunDir:
         there is the remains of a killed process and is removed)."""
         staging = self.staging_path
         shutil.rmtree(staging, ignore_errors=True)
-        object.__setattr__(self, "_final", self.path)
-        object.__setattr__(self, "path", staging)
+        self._final = self.path
+        self.path = staging
         try:
             self.create(meta, command)
         except OSError as exc:
@@ -174,15 +180,15 @@ class RunDir:
             final.rmdir()  # an empty folder the user made for the run: rename() needs it gone
         os.rename(self.path, final)
         _fsync_dir(final.parent)
-        object.__setattr__(self, "path", given)
-        object.__setattr__(self, "_final", None)
+        self.path = given
+        self._final = None
 
     def discard(self) -> None:
         """Remove a staged run that will never be published (a no-op once published)."""
         if self._final is not None:
             shutil.rmtree(self.path, ignore_errors=True)
-            object.__setattr__(self, "path", self._final)
-            object.__setattr__(self, "_final", None)
+            self.path = self._final
+            self._final = None
 
     def set_aside_checkpoints_after(self, step: int) -> list[Path]:
         """Move ``step_M.pt`` with M > ``step`` to ``checkpoints/superseded/`` (a resume ``--from`` an
