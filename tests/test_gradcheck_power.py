@@ -95,6 +95,8 @@ def test_low_power_lqr_is_inconclusive(tmp_path, capsys, one_torch_thread) -> No
         assert r["min_detectable_bias_rel"] > 100 * r["target_bias_rel"]
     assert saved["max_abs_z"] < saved["z_threshold"] and not saved["has_power"]
     assert saved["power_target"].startswith("broken variant")
+    assert main(["bench", "gradcheck-report", "--dir", str(tmp_path)]) == 0
+    assert "| inconclusive (" in (tmp_path / "table.md").read_text()
 
 
 def test_low_power_lqr_is_inconclusive_for_the_broken_variant_too(one_torch_thread) -> None:
@@ -103,7 +105,7 @@ def test_low_power_lqr_is_inconclusive_for_the_broken_variant_too(one_torch_thre
     assert broken["max_abs_z"] < broken["z_threshold"]  # not rejected: the biased variant "passed" before
 
 
-@pytest.mark.expensive  # ~15 s with one thread: 2 × 1000 episodes of the default LQR
+@pytest.mark.expensive  # 9-20 s with one thread (load): 2 × 1000 episodes of the default LQR
 def test_default_lqr_passes_the_correct_and_rejects_the_broken(tmp_path, capsys, one_torch_thread) -> None:
     argv = ["bench", "gradcheck", "--env-kwargs", json.dumps(DEFAULT), "--k", "3", "--estimates", "200"]
     argv += ["--episodes", "5"]

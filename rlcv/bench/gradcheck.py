@@ -612,6 +612,14 @@ def verdict_line(result: dict[str, Any]) -> str:
     )
 
 
+def _verdict_cell(r: dict[str, Any]) -> str:
+    """Verdict with the smallest detectable bias along the target and the target's size (– for results
+    written before the power check)."""
+    if "verdict" not in r:
+        return "–"
+    return f"{r['verdict']} ({r['min_detectable_bias_rel']:.2g} / {r['target_bias_rel']:.2g})"
+
+
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
     results = sorted(
@@ -630,9 +638,9 @@ def write_report(directory: str | Path) -> Path:
         (
             "| k | model | variant | γ / λ | CV form | η | PPO clip | reference | cut at terminations "
             "| estimates × episodes | max abs z | threshold | rel error | rel tr Cov | passed | χ² p "
-            "| passed χ² | proj. z | passed proj. |"
+            "| passed χ² | proj. z | passed proj. | verdict (min. detectable / target, × ‖ref‖) |"
         ),
-        "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|",
+        "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|---|",
     ]
     for r in results:
         eta = r.get("eta_mode", "fixed")
@@ -646,7 +654,7 @@ def write_report(directory: str | Path) -> Path:
             f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | "
             f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} | "
             f"{r.get('chi2_p', math.nan):.2g} | {r.get('passed_chi2', '–')} | "
-            f"{r.get('proj_z', math.nan):.1f} | {r.get('passed_projection', '–')} |"
+            f"{r.get('proj_z', math.nan):.1f} | {r.get('passed_projection', '–')} | {_verdict_cell(r)} |"
         )
     out = Path(directory) / "table.md"
     out.write_text("\n".join(lines) + "\n")
