@@ -12,13 +12,30 @@ after the solve and not counted in ``seconds``. A time-out is ``"solved": false`
 infeasible player is a one-line error (exit 2).
 
 Table mode (no ``--instance``): the sets ``--sets`` (knapsack ``MxN``: the paper's 2x20 2x40 2x80 3x10
-3x20; lot-sizing ``lsMxT``: ls2x10 ls2x20, the periods whose files are shared) from ``--data`` (the
-paper's files, ``../shared/ipg``), one result per (set, instance, method) in
-``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json`` — an existing file is skipped, so an
-interrupted sweep resumes — and the report ``OUT/ipg.md`` + ``OUT/ipg.json`` with the paper's columns
-(from its per-instance ``.txt`` results: CPU s, iterations, sampled sizes |S^p|, support sizes, pure
-or mixed, backtracks) beside ours. The paper ran Gurobi 9 on 2 threads with a 3600 s limit; here HiGHS
-on the shared 2-core machine, ``--time-limit`` per instance (600 s default).
+3x20; lot-sizing ``lsMxT``: ls2x10 ls2x20, the periods whose files are shared), one result per (set,
+instance, method) in ``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json`` — an existing file is skipped, so an
+interrupted sweep resumes — and the report ``OUT/ipg.md`` + ``OUT/ipg.json``. The paper ran Gurobi 9 on
+2 threads with a 3600 s limit; here HiGHS on the shared 2-core machine, ``--time-limit`` per instance
+(600 s default). Before solving, one line gives the solves left and a time estimate (:func:`estimate_line`).
+
+Where the instances come from (:class:`InstanceSource`; each record's ``source``, each report section's
+"Instances:" line):
+
+- ``--data DIR`` (default ``../shared/ipg`` when that folder is there): the paper's files
+  ``DIR/knapsack|lot_sizing/Game_m_n_ins.npy`` (MIT, github.com/mxmmargarida/IPG), and its per-instance
+  ``.txt`` results as the paper's columns (CPU s, iterations, sampled sizes |S^p|, support sizes, pure
+  or mixed, backtracks) beside ours. A ``--data`` that does not exist is a one-line error.
+- otherwise, and for a file ``DIR`` lacks, the paper's generator (:mod:`rlcv.games.instances`), written
+  into a temporary folder (deterministic, so nothing is kept): knapsack m = 2, n = 20, 40, 80, 100 —
+  :func:`~rlcv.games.instances.paper_knapsack_instances`, numpy seed 1, the paper's files bit for bit
+  (instances 0..9); other knapsack sets (2x10, 3x10, 3x20, ...: the paper's seed for them is not
+  recorded) — ``generate_knapsack(m, n, ins)`` after ``np.random.seed(1)``, instances 0..9 drawn in
+  order, labelled "generated (not the paper's files)"; lot-sizing —
+  :func:`~rlcv.games.instances.lot_sizing_instances`, numpy seed 6, drawn in order (T = 10 instance 0 is
+  the paper's file bit for bit, the others new draws). Paper columns appear only where the paper's
+  results on those same instances are at hand (its ``.txt`` under ``--data``), never for other draws —
+  except lot-sizing periods without shared files under ``--data``, whose section shows the paper's
+  table 07 rows for its own draws, said so, for a comparison of means only.
 """
 
 from __future__ import annotations
@@ -42,6 +59,35 @@ METHODS = ("m-sgm", "sgm", "enum")  # enum: full enumeration + PNS (:mod:`rlcv.g
 # full enumeration + PNS (None = its 3600 s time-out) and of m-SGM.
 PAPER_ENUM_2X10 = [57.03, 3.72, 1.28, None, 21.74, None, 88.04, 12.38, 685.00, 113.41]
 PAPER_MSGM_2X10 = [0.01, 0.02, 0.01, 0.02, 0.01, 0.09, 0.01, 0.01, 0.01, 0.01]
+
+DEFAULT_DATA = Path("../shared/ipg")  # the paper's files on the developers' machines (not in a clone)
+PAPER_KNAPSACK_NS = (20, 40, 80, 100)  # m = 2: paper_knapsack_instances() gives these files bit for bit
+KNAPSACK_SEED = 1  # numpy seed of the generated knapsack sets (the paper's own for its m = 2 files)
+KNAPSACK_INSTANCES = 10  # the knapsack generator's numb_ins: b = ins / (numb_ins + 1) · ΣA, ins 0..9
+PAPER_LOT_SIZING = {(2, 10, 0)}  # (m, T, ins) that lot_sizing_instances() gives bit for bit
+# Typical per-instance seconds (mean over solved instances) of the reference run, results/ipg.json:
+# HiGHS, single-threaded, the shared 2-core machine at load 6–9; 2x80 at --time-limit 120, enum at 300.
+TYPICAL_S = {
+    "2x10/m-sgm": 0.037,
+    "2x10/enum": 4.6,
+    "2x20/m-sgm": 0.048,
+    "2x20/sgm": 0.077,
+    "2x40/m-sgm": 0.73,
+    "2x40/sgm": 0.77,
+    "2x80/m-sgm": 0.60,
+    "3x10/m-sgm": 0.094,
+    "3x20/m-sgm": 0.37,
+    "ls2x10/m-sgm": 0.028,
+    "ls2x10/sgm": 0.038,
+    "ls2x20/m-sgm": 0.050,
+    "ls2x20/sgm": 0.061,
+    "ls2x50/m-sgm": 0.16,
+    "ls2x50/sgm": 0.19,
+    "ls2x100/m-sgm": 0.50,
+    "ls2x100/sgm": 0.61,
+}
+# A record's ``source``: the paper's file, a generated file equal to it, or other draws of the generator.
+PAPER, GENERATED_PAPER, GENERATED = "paper", "generated-paper", "generated"
 
 
 def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str, Any]:
@@ -183,48 +229,114 @@ def result_path(out: Path, family: str, method: str, m: int, n: int, ins: int) -
 def run_table(
     sets: list[str],
     methods: list[str],
-    data: Path,
+    data: Path | None,
     out: Path,
     time_limit: float,
     instances: int,
     report_only: bool,
 ) -> dict[str, Any]:
-    """Solve every missing (set, instance, method), then write the report from the result files."""
+    """Solve every missing (set, instance, method), then write the report from the result files.
+    ``data``: the paper's folder, or None (every instance generated, no paper columns)."""
     parsed = [_parse_set(s) for s in sets]
     if report_only:
         from rlcv.bench.checks import require_summaries
 
         require_summaries(out / "ipg", "Game_*.json", "per-instance results")
     else:
+        line = estimate_line(parsed, methods, out, time_limit, instances)
+        if line:
+            print(line, flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            _solve_missing(parsed, methods, data, out, time_limit, instances, Path(tmp))
+            source = InstanceSource(data, Path(tmp))
+            _solve_missing(parsed, methods, source, out, time_limit, instances)
     return write_report(parsed, methods, data, out, time_limit, instances)
 
 
-def _instance_file(data: Path, family: str, m: int, n: int, ins: int, tmp: Path) -> tuple[Path, str]:
-    """(file, label): the paper's file, or — for lot-sizing periods it did not share — one generated by
-    its generator (:func:`rlcv.games.instances.lot_sizing_instances`) into ``tmp`` (megabytes at T = 100,
-    never kept)."""
-    inst = data / family / f"Game_{m}_{n}_{ins}.npy"
-    if inst.exists() or family != "lot_sizing":
-        return inst, str(inst)
-    from rlcv.games.instances import LOT_SIZING_SEED, lot_sizing_instances, save_game
+def set_key(family: str, m: int, n: int) -> str:
+    """'2x20', 'ls2x10': the set as ``--sets`` writes it."""
+    return f"{'ls' if family == 'lot_sizing' else ''}{m}x{n}"
 
-    target = tmp / f"Game_{m}_{n}_{ins}.npy"
-    if not target.exists():
-        for i, arrays in lot_sizing_instances(n, m=m, numb_ins=max(10, ins + 1)).items():
-            save_game(arrays, tmp / f"Game_{m}_{n}_{i}.npy")
-    return target, f"generated: lot_sizing_instances(T={n}, m={m}, seed={LOT_SIZING_SEED})[{ins}]"
+
+class InstanceSource:
+    """Table mode's instance files: ``data``'s (the paper's files) where it holds the file, else drawn by
+    the paper's generator (module docstring) into ``tmp``, a whole set at its first use. :meth:`get`
+    gives (file, label for the record, source); the file is None where the generator has no such
+    instance (knapsack ins ≥ 10), the label then says why."""
+
+    def __init__(self, data: Path | None, tmp: Path) -> None:
+        self.data, self.tmp = data, tmp
+        self._drawn: dict[tuple[str, int, int], dict[int, tuple[str, str]]] = {}
+
+    def get(self, family: str, m: int, n: int, ins: int, count: int) -> tuple[Path | None, str, str]:
+        if self.data is not None:
+            inst = self.data / family / f"Game_{m}_{n}_{ins}.npy"
+            if inst.exists():
+                return inst, str(inst), PAPER
+        key = (family, m, n)
+        if key not in self._drawn:
+            self._drawn[key] = self._draw(family, m, n, count)
+        if ins not in self._drawn[key]:
+            return None, f"no instance {ins}: the knapsack generator draws instances 0..9", GENERATED
+        label, source = self._drawn[key][ins]
+        return self.tmp / family / f"Game_{m}_{n}_{ins}.npy", label, source
+
+    def _draw(self, family: str, m: int, n: int, count: int) -> dict[int, tuple[str, str]]:
+        """Write the set's instances into ``tmp``; {ins: (label, source)}."""
+        import numpy as np
+
+        from rlcv.games.instances import (
+            LOT_SIZING_SEED,
+            generate_knapsack,
+            lot_sizing_instances,
+            paper_knapsack_instances,
+            save_game,
+        )
+
+        drawn: dict[int, dict[str, Any]]
+        labels: dict[int, tuple[str, str]] = {}
+        if family == "lot_sizing":
+            drawn = lot_sizing_instances(n, m=m, numb_ins=max(10, count))
+            for ins in drawn:
+                exact = (m, n, ins) in PAPER_LOT_SIZING
+                labels[ins] = (
+                    f"generated: lot_sizing_instances(T={n}, m={m}, seed={LOT_SIZING_SEED})[{ins}]"
+                    + (" (the paper's file bit for bit)" if exact else " (not the paper's file)"),
+                    GENERATED_PAPER if exact else GENERATED,
+                )
+        elif m == 2 and n in PAPER_KNAPSACK_NS:
+            drawn = {i: a for (nn, i), a in paper_knapsack_instances(seed=KNAPSACK_SEED).items() if nn == n}
+            for ins in drawn:
+                labels[ins] = (
+                    f"generated: paper_knapsack_instances(seed={KNAPSACK_SEED})[({n}, {ins})] "
+                    "(the paper's file bit for bit)",
+                    GENERATED_PAPER,
+                )
+        else:
+            state = np.random.get_state()
+            try:
+                np.random.seed(KNAPSACK_SEED)
+                drawn = {i: generate_knapsack(m, n, i, KNAPSACK_INSTANCES) for i in range(KNAPSACK_INSTANCES)}
+            finally:
+                np.random.set_state(state)
+            for ins in drawn:
+                labels[ins] = (
+                    f"generated: generate_knapsack(m={m}, n={n}) after np.random.seed({KNAPSACK_SEED}), "
+                    f"instances drawn in order [{ins}] (not the paper's file)",
+                    GENERATED,
+                )
+        (self.tmp / family).mkdir(parents=True, exist_ok=True)
+        for ins, arrays in drawn.items():
+            save_game(arrays, self.tmp / family / f"Game_{m}_{n}_{ins}.npy")
+        return labels
 
 
 def _solve_missing(
     parsed: list[tuple[str, int, int]],
     methods: list[str],
-    data: Path,
+    source: InstanceSource,
     out: Path,
     time_limit: float,
     instances: int,
-    tmp: Path,
 ) -> None:
     for family, m, n in parsed:
         for ins in range(instances):
@@ -232,16 +344,80 @@ def _solve_missing(
                 target = result_path(out, family, method, m, n, ins)
                 if target.exists():
                     continue
-                inst, label = _instance_file(data, family, m, n, ins, tmp)
+                inst, label, origin = source.get(family, m, n, ins, instances)
                 try:
+                    if inst is None:
+                        raise RlcvError(label)
                     rec = solve_instance(inst, method, time_limit)
                     rec["instance"] = label
-                except RlcvError as exc:  # e.g. an instance file that is missing
+                except RlcvError as exc:  # e.g. an instance that does not exist
                     rec = {"instance": label, "method": method, "solved": False, "error": str(exc)}
+                rec["source"] = origin
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(rec) + "\n")
                 shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
                 print(f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_line(
+    sets: list[tuple[str, int, int]], methods: list[str], out: Path, time_limit: float, instances: int
+) -> str | None:
+    """One line before a table run with solves left (None when there are none): their number, an
+    estimate = Σ over (set, method) of a typical per-instance time × the instances left, and the worst
+    case = solves left × ``--time-limit``. The typical time is the mean over solved instances of this
+    ``--out``'s own finished results of that set and method where it has some (this machine), else of
+    the reference run (:data:`TYPICAL_S`, read off results/ipg.json), at most ``--time-limit``; a set
+    and method with neither counts in the worst case only, named. Time-outs count in the worst case."""
+    left: dict[str, int] = {}
+    typical: dict[str, float | None] = {}
+    for family, m, n in sets:
+        for method in methods:
+            key = f"{set_key(family, m, n)}/{method}"
+            todo, seconds = 0, []
+            for ins in range(instances):
+                path = result_path(out, family, method, m, n, ins)
+                if not path.exists():
+                    todo += 1
+                    continue
+                try:
+                    rec = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                if rec.get("solved") and isinstance(rec.get("seconds"), int | float):
+                    seconds.append(float(rec["seconds"]))
+            if todo:
+                left[key] = left.get(key, 0) + todo
+                own = statistics.fmean(seconds) if seconds else None
+                ref = own if own is not None else TYPICAL_S.get(key)
+                typical[key] = None if ref is None else min(ref, time_limit)
+    total = sum(left.values())
+    if not total:
+        return None
+    known = sum(left[k] * t for k, t in typical.items() if t is not None)
+    unknown = [k for k, t in typical.items() if t is None]
+    parts = ", ".join(f"{k} {v}" for k, v in left.items())
+    line = (
+        f"ipg: {total} solve{'' if total == 1 else 's'} left ({parts}); estimate ≈ {_duration(known)} "
+        "at typical per-instance times (this --out's finished solves of a set, else the reference run "
+        f"in results/ipg.json, a 2-core machine at load 6–9), worst case {_duration(total * time_limit)} "
+        f"({total} × --time-limit {time_limit:g} s)"
+    )
+    if unknown:
+        line += (
+            f"; no typical time for {', '.join(unknown)} ({sum(left[k] for k in unknown)} solves): "
+            "worst case only"
+        )
+    return line + "."
 
 
 def _fmt(v: Any) -> str:
@@ -286,15 +462,57 @@ def _summary(recs: list[dict[str, Any] | None]) -> dict[str, Any]:
     }
 
 
+def record_source(rec: dict[str, Any]) -> str:
+    """A record's ``source``; records written before it was kept: from their instance label."""
+    if "source" in rec:
+        return str(rec["source"])
+    return GENERATED if str(rec.get("instance", "")).startswith("generated") else PAPER
+
+
+def _instances_line(family: str, by_ins: dict[int, str], has_paper: bool) -> tuple[str, str]:
+    """(the report's "Instances:" sentence, its short form for ipg.json) from a section's sources."""
+    sources = set(by_ins.values())
+    if sources == {PAPER}:
+        return "Instances: the paper's files (`--data`).", "the paper's files"
+    if sources <= {PAPER, GENERATED_PAPER}:
+        short = "generated by the paper's generator, the paper's files bit for bit"
+        how = (
+            f"`paper_knapsack_instances()`, numpy seed {KNAPSACK_SEED}"
+            if family == "knapsack"
+            else "`lot_sizing_instances()`, numpy seed 6"
+        )
+        text = f"Instances: generated by the paper's generator ({how}), the paper's files bit for bit"
+        if PAPER in sources:
+            text += " where `--data` lacks them"
+        if not has_paper:
+            text += "; the paper's results on them are not at hand (no `--data`), so no paper columns"
+        return text + ".", short
+    if family == "knapsack":
+        how = f"`generate_knapsack(m, n, ins)` after `np.random.seed({KNAPSACK_SEED})`, ins 0..9 in order"
+    else:
+        how = "`lot_sizing_instances()`, numpy seed 6, drawn in order"
+    short = "generated (not the paper's files)"
+    text = f"Instances: generated (not the paper's files): {how}"
+    exact = [str(i) for i, src in sorted(by_ins.items()) if src != GENERATED]
+    if exact:
+        which = f"instance{'s' if len(exact) > 1 else ''} {', '.join(exact)}"
+        short += f"; {which} the paper's"
+        text += f" — except {which}: the paper's file{'s' if len(exact) > 1 else ''} bit for bit"
+    if not has_paper:
+        text += "; no paper columns (the paper's results are for its own instances)"
+    return text + ".", short
+
+
 def write_report(
     sets: list[tuple[str, int, int]],
     methods: list[str],
-    data: Path,
+    data: Path | None,
     out: Path,
     time_limit: float,
     instances: int,
 ) -> dict[str, Any]:
-    """``OUT/ipg.md`` and ``OUT/ipg.json`` from the per-instance files and the paper's ``.txt``."""
+    """``OUT/ipg.md`` and ``OUT/ipg.json`` from the per-instance files and, with ``data``, the paper's
+    ``.txt``; paper columns only in sections with paper results on the same instances."""
     report: dict[str, Any] = {"time_limit_s": time_limit, "sets": {}}
     lines = [
         "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
@@ -302,7 +520,9 @@ def write_report(
         "Ours: HiGHS (scipy's MILP for best responses, highspy for the support LPs) on the shared 2-core "
         "machine, per-instance limit "
         f"{time_limit:g} s (a section's own limit, where its records hold one, is named under it). "
-        "Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results). "
+        "Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results, from `--data`; a section "
+        "shows them only where its instances are the paper's). Each section says where its instances "
+        "come from (the paper's files, or its generator). "
         "`enum` = full enumeration of every feasible strategy + PNS on that game (the paper's table 08 "
         "baseline); its sizes/supp columns are the NE supports. "
         "Columns: CPU s (t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. "
@@ -325,23 +545,32 @@ def write_report(
             # Lot-sizing periods without shared files: the paper's table 07 rows (its own draws).
             table07 = (
                 paper_lot_sizing_table(data, m, n, method)
-                if family == "lot_sizing" and not (data / family / f"Game_{m}_{n}_0.txt").exists()
+                if data is not None
+                and family == "lot_sizing"
+                and not (data / family / f"Game_{m}_{n}_0.txt").exists()
                 else None
             )
-            size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
-            lines += [f"## {family}: m = {m}, {size}, {method}", ""]
-            lines.append(
-                "| ins | s | iter | sizes | supp | NE | nc | paper s | iter | sizes | supp | NE | =payoff |"
-            )
-            lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             for ins in range(instances):
                 path = result_path(out, family, method, m, n, ins)
                 rec = json.loads(path.read_text()) if path.exists() else None
-                pap = paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
+                pap = None
+                # the paper's results only for its own instances (a record of other draws: none)
+                if data is not None and (rec is None or record_source(rec) != GENERATED):
+                    pap = paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
                 if table07 is not None and ins < len(table07):
                     pap = table07[ins]
                 ours.append(rec)
                 paper.append(pap)
+            has_paper = any(p is not None for p in paper)
+            by_ins = {i: record_source(r) for i, r in enumerate(ours) if r is not None}
+            source_text, source_short = _instances_line(family, by_ins, has_paper)
+            size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
+            lines += [f"## {family}: m = {m}, {size}, {method}", "", source_text, ""]
+            head = "| ins | s | iter | sizes | supp | NE | nc |"
+            if has_paper:
+                head += " paper s | iter | sizes | supp | NE | =payoff |"
+            lines += [head, "|---" * head.count(" | ") + "|---|"]
+            for ins, (rec, pap) in enumerate(zip(ours, paper, strict=True)):
                 same = "–"
                 if rec is not None and rec.get("solved") and pap is not None and pap["payoffs"] is not None:
                     mine = [pl["payoff"] for pl in rec["players"]]
@@ -354,20 +583,23 @@ def write_report(
                         else "no"
                     )
                 nc = _fmt_nc(rec.get("nash_conv") if rec is not None else None)
-                lines.append(
-                    "| " + " | ".join([str(ins), *_row_cells(rec), nc, *_row_cells(pap), same]) + " |"
-                )
+                cells = [str(ins), *_row_cells(rec), nc]
+                if has_paper:
+                    cells += [*_row_cells(pap), same]
+                lines.append("| " + " | ".join(cells) + " |")
             so, sp = _summary(ours), _summary(paper)
             limits = sorted({r["time_limit"] for r in ours if r is not None and "time_limit" in r})
             limit = f" (limit {', '.join(f'{v:g}' for v in limits)} s)" if limits else ""
-            lines += [
-                "",
+            summary = (
                 f"Ours{limit}: {so['solved']}/{so['run']} solved, mean {_fmt(so['mean_seconds'])} s, "
-                f"mean {_fmt(so['mean_iterations'])} iterations, {so['pure']} pure. "
-                f"Paper: {sp['solved']}/{sp['run']} solved, mean {_fmt(sp['mean_seconds'])} s, "
-                f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure.",
-                "",
-            ]
+                f"mean {_fmt(so['mean_iterations'])} iterations, {so['pure']} pure."
+            )
+            if has_paper:
+                summary += (
+                    f" Paper: {sp['solved']}/{sp['run']} solved, mean {_fmt(sp['mean_seconds'])} s, "
+                    f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure."
+                )
+            lines += ["", summary, ""]
             if table07 is not None:
                 lines += [
                     "Instances generated by the paper's generator (numpy seed 6, drawn in order; "
@@ -378,8 +610,8 @@ def write_report(
                 ]
             if family == "lot_sizing":
                 lines += _lot_sizing_target(ours, paper, table07 is not None)
-            key = f"{'ls' if family == 'lot_sizing' else ''}{m}x{n}/{method}"
-            report["sets"][key] = {"ours": so, "paper": sp}
+            key = f"{set_key(family, m, n)}/{method}"
+            report["sets"][key] = {"instances": source_short, "ours": so, "paper": sp if has_paper else None}
     if "enum" in methods and "m-sgm" in methods:
         lines += _speed_ratio_section(sets, out, instances, report)
     out.mkdir(parents=True, exist_ok=True)
@@ -420,18 +652,21 @@ def _speed_ratio_section(
 ) -> list[str]:
     """Per knapsack set: ratio r_i = seconds(enum) / seconds(m-sgm) per instance with both run and m-SGM
     solved, and its median. A time-out of enum counts with its limit, so its ratio is a lower bound
-    (marked ≥); the median is then a lower bound too when it lands on such an instance."""
+    (marked ≥); the median is then a lower bound too when it lands on such an instance. The paper's
+    ratios (table 08, m = 2, n = 10) only where every instance here is the paper's file."""
     lines = ["## Full enumeration + PNS vs m-SGM (speed ratio enum s / m-SGM s)", ""]
     for family, m, n in sets:
         if family != "knapsack":
             continue
         ratios: list[tuple[float, bool]] = []  # (ratio, exact: enum solved)
         cells = []
+        papers = True  # every record of the set is of the paper's own file
         for ins in range(instances):
             recs = []
             for method in ("enum", "m-sgm"):
                 path = result_path(out, family, method, m, n, ins)
                 recs.append(json.loads(path.read_text()) if path.exists() else None)
+            papers &= all(record_source(r) != GENERATED for r in recs if r is not None)
             enum, msgm = recs
             if enum is None or msgm is None or "seconds" not in enum or not msgm.get("solved"):
                 cells.append("–")
@@ -450,7 +685,8 @@ def _speed_ratio_section(
             f"{'' if exact else '≥ '}{med:.0f}× over {len(ratios)} instances "
             f"({sum(ok for _, ok in ratios)} enum solved)."
         )
-        if (m, n) == (2, 10):
+        paper_2x10 = (m, n) == (2, 10) and papers
+        if paper_2x10:
             pr = sorted(
                 (e if e is not None else PAPER_LIMIT_S) / q
                 for e, q in zip(PAPER_ENUM_2X10, PAPER_MSGM_2X10, strict=True)
@@ -471,7 +707,7 @@ def _speed_ratio_section(
             for ins in range(instances)
             if (path := result_path(out, family, "m-sgm", m, n, ins)).exists()
         ]
-        paper_s = [v for v in PAPER_ENUM_2X10 if v is not None] if (m, n) == (2, 10) else []
+        paper_s = [v for v in PAPER_ENUM_2X10 if v is not None] if paper_2x10 else []
         if pure_s and msgm_s:
             paper_part = (
                 f"the paper's run of it took {min(paper_s):.1f}–{max(paper_s):.0f} s on the games it solved. "
@@ -509,10 +745,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="table: knapsack sets MxN")
     p.add_argument("--methods", nargs="+", default=["m-sgm", "sgm"], choices=list(METHODS))
     p.add_argument("--instances", type=positive_int, default=10, help="table: instances 0..N-1 per set")
-    p.add_argument("--data", default="../shared/ipg", help="the paper's instance folder")
+    p.add_argument(
+        "--data",
+        help="table: the paper's instance folder (knapsack/, lot_sizing/: its .npy files and .txt results; "
+        f"default {DEFAULT_DATA} when present, else the paper's generator draws the instances)",
+    )
     p.add_argument("--out", type=out_dir, default="results")
     p.add_argument("--report-only", action="store_true", help="table: rebuild the report from OUT/ipg/")
     p.set_defaults(bench_run=run)
+
+
+def _has_instances(folder: Path) -> bool:
+    return any((folder / family).is_dir() for family in FAMILIES.values())
+
+
+def table_data(given: str | None) -> Path | None:
+    """Table mode's paper folder: ``--data`` (it must exist and hold knapsack/ or lot_sizing/), else
+    :data:`DEFAULT_DATA` when present, else None (every instance generated)."""
+    if given is None:
+        return DEFAULT_DATA if _has_instances(DEFAULT_DATA) else None
+    data = Path(given)
+    fix = (
+        "give the folder of the paper's instances (knapsack/, lot_sizing/; github.com/mxmmargarida/IPG) "
+        "or leave --data out to generate them with the paper's generator."
+    )
+    if not data.is_dir():
+        raise RlcvError(f"--data '{given}' does not exist; {fix}")
+    if not _has_instances(data):
+        raise RlcvError(f"--data '{given}' has no knapsack/ or lot_sizing/ folder; {fix}")
+    return data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -531,9 +792,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(text)
         return 0 if rec["solved"] else 1
-    data = Path(args.data)
-    if not (data / "knapsack").is_dir():
-        raise RlcvError(f"--data '{data}' has no knapsack/ folder; point it at the paper's instances.")
+    data = table_data(args.data)
+    if data is None and not args.report_only:
+        print(
+            f"ipg: no --data and {DEFAULT_DATA} (the paper's instance files) is absent: generating the "
+            "instances with the paper's generator (knapsack m = 2, n = 20/40/80/100: the paper's files bit "
+            "for bit; other sets: new draws, labelled) — no paper columns; --data DIR for the paper's files",
+            flush=True,
+        )
     run_table(
         args.sets, args.methods, data, Path(args.out), args.time_limit, args.instances, args.report_only
     )
