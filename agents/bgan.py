@@ -52,6 +52,7 @@ from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.estimators.self_normalized import WEIGHT_METRICS
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 from rlcv.value import ValueFunction
 
 GENERATOR_METRICS = ("generator_loss", "entropy", "grad_norm")
@@ -60,12 +61,15 @@ DISC_METRICS = ("disc_loss", "disc_real_acc", "disc_fake_acc", "disc_updates")
 
 @dataclass(kw_only=True)
 class BGANConfig(EstimatorConfig):
-    estimator: str = "boundary_seeking"
+    estimator: str = setting(
+        "boundary_seeking",
+        "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it",
+    )
     n_steps: int = 64  # latents per env per update
     n_samples: int = 20  # M: images drawn per latent (the loop's group size)
-    learning_rate: float = 1e-3
+    learning_rate: float = setting(1e-3, "Adam step size", resumable=True)
     adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # β1 = 0.5, as GANs use
-    max_grad_norm: float = 0.0  # 0 disables clipping
+    max_grad_norm: float = setting(0.0, resumable=True)  # 0 disables clipping
     squash_output: bool = False  # Box actions: tanh-squashed Gaussian rescaled to the bounds (as SB3)
 
     def __post_init__(self) -> None:
@@ -89,12 +93,17 @@ class BGANConfig(EstimatorConfig):
 
 @dataclass(kw_only=True)
 class ReinforceConfig(BGANConfig):
-    estimator: str = "moving_average"
+    estimator: str = setting(
+        "moving_average",
+        "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it",
+    )
 
 
 @dataclass(kw_only=True)
 class GumbelConfig(BGANConfig):
-    estimator: str = "relaxed"
+    estimator: str = setting(
+        "relaxed", "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it"
+    )
 
 
 class BGAN(PolicyGradientAgent):

@@ -61,6 +61,7 @@ from rlcv.estimators.base import EstimatorTerms
 from rlcv.estimators.self_normalized import WEIGHT_METRICS
 from rlcv.patches import N_PATCHES, PATCH_PIXELS, LowerStage, lower_spec, make_encoder
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 PATCH_ENV_ID = "rlcv/BGAN-DigitPatches-v0"
 MODES = ("decoupled", "joint")
@@ -86,7 +87,7 @@ class BiGANConfig(BGANConfig):
     encoder_learning_rate: float = 1e-3  # Adam step size of E (betas: adam_betas)
     # Weight λ of an optional cycle term for E, λ·mean −log g(p|E(p))/16 on real patches (ALICE-style,
     # g held fixed); 0 is the pure BiGAN of the issue.
-    recon_weight: float = 0.0
+    recon_weight: float = setting(0.0, "weight λ of the encoder's cycle term (0: pure BiGAN)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

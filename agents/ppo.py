@@ -43,23 +43,28 @@ from rlcv.config import EstimatorConfig, check
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
 class PPOConfig(EstimatorConfig):
-    n_steps: int = 2048
-    batch_size: int = 64
-    n_epochs: int = 10
-    learning_rate: float = 3e-4
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = None
-    normalize_advantage: bool = True
+    n_steps: int = setting(2048, "env steps per env per update (rollout length)")
+    batch_size: int = setting(64, "minibatch size")
+    n_epochs: int = setting(10, "passes over each rollout", resumable=True)
+    learning_rate: float = setting(3e-4, "Adam step size", resumable=True)
+    gae_lambda: float = setting(0.95, "λ of generalised advantage estimation")
+    clip_range: float = setting(0.2, "PPO ratio clip ε", resumable=True)
+    ent_coef: float = setting(0.0, "entropy bonus coefficient", resumable=True)
+    vf_coef: float = setting(0.5, "value-loss coefficient", resumable=True)
+    max_grad_norm: float = setting(0.5, "gradient-norm clipping threshold", resumable=True)
+    target_kl: float | None = setting(
+        None, "KL bound (TRPO step size; PPO early stop when set)", resumable=True
+    )
+    normalize_advantage: bool = setting(True, "standardise advantages per batch")
     # r: the policy gradient averages over r× the counted samples (see the module docstring).
-    oracle_ratio: int = 1
+    oracle_ratio: int = setting(
+        1, "r: the policy gradient averages over r× the counted samples (extra ones uncounted; 1 = plain PPO)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

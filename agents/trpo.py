@@ -24,21 +24,22 @@ from rlcv.agents.base import ActorCriticAgent, explained_variance
 from rlcv.config import EstimatorConfig, check
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
 class TRPOConfig(EstimatorConfig):
-    n_steps: int = 2048
+    n_steps: int = setting(2048, "env steps per env per update (rollout length)")
     batch_size: int = 128  # value-function minibatch
-    learning_rate: float = 1e-3  # value-function Adam
-    n_critic_updates: int = 10
-    gae_lambda: float = 0.95
-    target_kl: float = 0.01
-    cg_max_steps: int = 15
-    cg_damping: float = 0.1
-    line_search_shrinking_factor: float = 0.8
-    line_search_max_iter: int = 10
-    normalize_advantage: bool = True
+    learning_rate: float = setting(1e-3, resumable=True)  # value-function Adam
+    n_critic_updates: int = setting(10, "value-function epochs per update")
+    gae_lambda: float = setting(0.95, "λ of generalised advantage estimation")
+    target_kl: float = setting(0.01, "KL bound (TRPO step size; PPO early stop when set)", resumable=True)
+    cg_max_steps: int = setting(15, "conjugate-gradient iterations")
+    cg_damping: float = setting(0.1, "damping added to the Fisher-vector product")
+    line_search_shrinking_factor: float = setting(0.8, "backtracking factor of the line search")
+    line_search_max_iter: int = setting(10, "line-search steps before the update is rejected")
+    normalize_advantage: bool = setting(True, "standardise advantages per batch")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -12,7 +12,7 @@ import math
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.settings import check, setting  # noqa: F401  (check: re-exported for the agents)
 
 MAX_THREADS = 1024
 
@@ -28,22 +29,26 @@ MAX_THREADS = 1024
 class CommonConfig:
     """Settings every on-policy agent shares: environment, normalisation, network, callbacks."""
 
-    n_envs: int = 1
-    vectorization: str = "sync"  # "sync" or "async"; sync is faster on 2 cores (see STYLE.md)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    normalize_obs: bool = False
-    normalize_reward: bool = False
-    clip_obs: float = 10.0
-    clip_reward: float = 10.0
-    gamma: float = 0.99
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "tanh"
-    log_std_init: float = 0.0
-    ortho_init: bool = True
-    eval_freq: int = 0  # env steps between deterministic evaluations; 0 disables
-    eval_episodes: int = 5
-    checkpoint_freq: int = 0  # env steps between checkpoints; 0 = one per update
-    num_threads: int = 1
+    n_envs: int = setting(1, "parallel environments; a rollout has n_steps * n_envs transitions")
+    vectorization: str = setting("sync", "sync or async vector env (sync is faster on 2 cores)")
+    env_kwargs: dict[str, Any] = setting(
+        factory=dict, help="keyword arguments passed to gymnasium.make (also --env-kwargs)"
+    )
+    normalize_obs: bool = setting(False, "standardise observations with running mean/std")
+    normalize_reward: bool = setting(False, "scale rewards by a running std of the discounted return")
+    clip_obs: float = setting(10.0, "clip normalised observations to [-clip_obs, clip_obs]")
+    clip_reward: float = setting(10.0, "clip scaled rewards to [-clip_reward, clip_reward]")
+    gamma: float = setting(0.99, "discount factor in (0, 1]")
+    hidden_sizes: list[int] = setting(
+        factory=lambda: [64, 64], help="hidden layer widths of the policy and value networks"
+    )
+    activation: str = setting("tanh", "hidden activation: tanh or relu")
+    log_std_init: float = setting(0.0, "initial log standard deviation of Gaussian policies")
+    ortho_init: bool = setting(True, "orthogonal weight initialisation")
+    eval_freq: int = setting(0, resumable=True)  # env steps between deterministic evaluations; 0 disables
+    eval_episodes: int = setting(5, "episodes per deterministic evaluation", resumable=True)
+    checkpoint_freq: int = setting(0, resumable=True)  # env steps between checkpoints; 0 = one per update
+    num_threads: int = setting(1, "torch intra-op threads", resumable=True)
     # Env kwargs an agent needs unless the user says otherwise (e.g. hpo-forward's hypergradient):
     # build_config merges them *under* the user's env_kwargs, so no config mutates env_kwargs.
     env_kwarg_defaults: ClassVar[dict[str, Any]] = {}
@@ -60,12 +65,6 @@ class CommonConfig:
         # cannot create the threads asked for; past the core count more threads only slow training.
         check(1 <= self.num_threads <= MAX_THREADS, f"num_threads must be in [1, {MAX_THREADS}]")
         check(all(h > 0 for h in self.hidden_sizes), "hidden_sizes must be positive")
-
-
-def check(ok: bool, message: str) -> None:
-    """Raise the one-line config error every dataclass config uses for an invalid value."""
-    if not ok:
-        raise RlcvError(f"invalid config: {message}.")
 
 
 T = TypeVar("T")
@@ -121,7 +120,9 @@ class EstimatorConfig(CommonConfig):
     and stores that object in ``estimator_settings`` (a nested mapping in config.yaml).
     """
 
-    estimator: str = "gae"
+    estimator: str = setting(
+        "gae", "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it"
+    )
     estimator_settings: Any = None  # the estimator's settings dataclass; defaults when None
 
     def __post_init__(self) -> None:
@@ -276,59 +277,7 @@ def preset(algo: str, env_id: str) -> dict[str, Any]:
 
 
 # -- documentation of the keys (`rlcv config`) -----------------------------------------------------------
-# One line per key where the dataclass field carries no comment of its own; a field's trailing
-# comment (or ``metadata={"help": ...}``) wins, so the text stays next to the code where there is one.
-KEY_HELP = {
-    "n_envs": "parallel environments; a rollout has n_steps * n_envs transitions",
-    "env_kwargs": "keyword arguments passed to gymnasium.make (also --env-kwargs)",
-    "normalize_obs": "standardise observations with running mean/std",
-    "normalize_reward": "scale rewards by a running std of the discounted return",
-    "clip_obs": "clip normalised observations to [-clip_obs, clip_obs]",
-    "clip_reward": "clip scaled rewards to [-clip_reward, clip_reward]",
-    "gamma": "discount factor in (0, 1]",
-    "hidden_sizes": "hidden layer widths of the policy and value networks",
-    "activation": "hidden activation: tanh or relu",
-    "log_std_init": "initial log standard deviation of Gaussian policies",
-    "ortho_init": "orthogonal weight initialisation",
-    "eval_episodes": "episodes per deterministic evaluation",
-    "num_threads": "torch intra-op threads",
-    "vectorization": "sync or async vector env",
-    "eta_mode": (
-        "how η is chosen: split (η_a, η_τ fitted on the previous batch), fixed, fitted (same batch), "
-        "conservative or aggressive (Q-Prop's per-sample η: BIASED, for comparison only)"
-    ),
-    "estimator": "policy-gradient estimator (rlcv.estimators.ESTIMATORS); its keys are listed below it",
-    "n_steps": "env steps per env per update (rollout length)",
-    "batch_size": "minibatch size",
-    "n_epochs": "passes over each rollout",
-    "learning_rate": "Adam step size",
-    "gae_lambda": "λ of generalised advantage estimation",
-    "clip_range": "PPO ratio clip ε",
-    "ent_coef": "entropy bonus coefficient",
-    "vf_coef": "value-loss coefficient",
-    "max_grad_norm": "gradient-norm clipping threshold",
-    "target_kl": "KL bound (TRPO step size; PPO early stop when set)",
-    "normalize_advantage": "standardise advantages per batch",
-    "n_critic_updates": "value-function epochs per update",
-    "cg_max_steps": "conjugate-gradient iterations",
-    "cg_damping": "damping added to the Fisher-vector product",
-    "line_search_shrinking_factor": "backtracking factor of the line search",
-    "line_search_max_iter": "line-search steps before the update is rejected",
-    "reset_each_episode": "forget the bandit statistics at every episode start",
-    "controlled": "hyper-parameters the controller sets",
-    "perturb": "factors a PBT member's hyper-parameters are multiplied by",
-    "k": "model-rollout horizon of the MBMF control variate (0 = model-free; null = ceil(2/(1-γλ)) ≤ k_max)",
-    "eta": "control-variate scale η (eta_mode fixed)",
-    "cut_at_terminations": "stop model rollouts at predicted terminations",
-    "model_ensemble_size": "dynamics models in the ensemble",
-    "model_hidden_sizes": "hidden layer widths of each dynamics model",
-    "model_lr": "Adam step size of the dynamics model",
-    "model_weight_decay": "weight decay of the dynamics model",
-    "model_train_steps": "dynamics-model gradient steps per update",
-    "model_batch_size": "dynamics-model minibatch size",
-    "model_buffer_size": "transitions kept for dynamics-model training",
-    "predict_termination": "the model also predicts episode termination",
-}
+# Each field declares its meaning (rlcv.settings.setting(help=...)) or carries a trailing comment.
 
 
 def _field_comments(cls: type) -> dict[str, str]:
@@ -380,7 +329,7 @@ def describe(config: Any) -> list[KeyDoc]:
                 default = f.default_factory()
             else:
                 default = None
-            meaning = f.metadata.get("help") or comments.get(f.name) or KEY_HELP.get(f.name, "")
+            meaning = f.metadata.get("help") or comments.get(f.name, "")
             docs.append(KeyDoc(f.name, getattr(obj, f.name), default, _type_name(f.type), meaning))
     return docs
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
@@ -42,6 +43,10 @@ def _fmt(value: Any) -> str:
         return repr(value)
     return str(value)
 
+
+# Set by the test suite (tests/conftest.py): an undeclared metric is an error instead of a column
+# that the CSV drops while TensorBoard keeps it.
+STRICT = os.environ.get("RLCV_STRICT_METRICS") == "1"
 
 class MetricsLogger:
     """Appends one row per update to the run's metrics.csv (flushed, so a killed run keeps its rows)
@@ -84,6 +89,10 @@ class MetricsLogger:
         self.tb = SummaryWriter(str(run.tensorboard))
 
     def log(self, row: dict[str, Any]) -> None:
+        if STRICT:  # tests: a stat an agent or estimator forgot to declare must not vanish silently
+            undeclared = sorted(set(row) - set(self.columns))
+            if undeclared:
+                raise RuntimeError(f"metrics {undeclared} are not declared in the backend's metric_names")
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
         self._file.flush()
         if self.tb is not None:

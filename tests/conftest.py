@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+os.environ["RLCV_STRICT_METRICS"] = "1"  # before rlcv.logger is imported: undeclared metrics fail
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture

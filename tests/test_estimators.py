@@ -64,7 +64,7 @@ def test_unknown_key_names_the_nearest_agent_or_estimator_key() -> None:
         build_config(PPOConfig, {"k": 3})  # the gae estimator has no k
     with pytest.raises(RlcvError, match="unknown estimator 'mbfm'.*Did you mean: mbmf"):
         build_config(PPOConfig, {"estimator": "mbfm"})
-    with pytest.raises(RlcvError, match="k must be >= 0"):
+    with pytest.raises(RlcvError, match=r"k must be in \[0, 1000\]"):
         build_config(PPOConfig, {"estimator": "mbmf", "k": -1})
 
 

@@ -20,12 +20,13 @@ from rlcv.agents.hpo.base import (
 from rlcv.config import check
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
 class BanditConfig(ControllerConfig):
     multipliers: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])  # the arms, per hyper-parameter
-    reset_each_episode: bool = True
+    reset_each_episode: bool = setting(True, "forget the bandit statistics at every episode start")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -30,7 +30,7 @@ This module holds what all controllers share; the families live in :mod:`.bandit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -43,6 +43,7 @@ from rlcv.envs.online_hpo import DUAL_ALPHA, HPARAMS, LANDSCAPE_FIELDS, OBS, OBS
 from rlcv.errors import RlcvError
 from rlcv.policies import Policy, PolicySample
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 # The action's components in order: HPARAMS, then DualCutout's α where the env tunes it (a 4th component).
 ACTION_NAMES: tuple[str, ...] = (*HPARAMS, DUAL_ALPHA)
@@ -59,7 +60,9 @@ class ControllerConfig(CommonConfig):
     """Shared by all controllers. ``controlled`` lists the hyper-parameters a controller may change."""
 
     n_steps: int = 1  # env steps per update (the loop's rollout length)
-    controlled: list[str] = field(default_factory=lambda: list(HPARAMS))
+    controlled: list[str] = setting(
+        factory=lambda: list(HPARAMS), help="hyper-parameters the controller sets"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

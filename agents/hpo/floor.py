@@ -17,7 +17,7 @@ reads a mean α* of four steps, not one noisy one).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -27,6 +27,7 @@ from rlcv.agents.hpo.base import ControllerAgent, ControllerConfig, ControllerPo
 from rlcv.config import check
 from rlcv.envs.online_hpo import HPARAMS, OBS
 from rlcv.errors import RlcvError
+from rlcv.settings import setting
 
 _ENV_DEFAULTS = {"landscape": True, "landscape_every": 1, "landscape_steps": 4}
 
@@ -36,9 +37,12 @@ class FloorConfig(ControllerConfig):
     raise_at: float = 0.95  # mean α* at or above this: steps stop short of the floor → raise η
     lower_at: float = 0.5  # mean α* below this: steps overshoot the floor by > 2× → lower η
     factor: float = 1.5  # multiplicative change of η per decision
-    controlled: list[str] = field(default_factory=lambda: ["lr"])
+    controlled: list[str] = setting(factory=lambda: ["lr"], help="hyper-parameters the controller sets")
     env_kwarg_defaults: ClassVar[dict[str, Any]] = dict(_ENV_DEFAULTS)
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: dict(_ENV_DEFAULTS))
+    env_kwargs: dict[str, Any] = setting(
+        factory=lambda: dict(_ENV_DEFAULTS),
+        help="keyword arguments passed to gymnasium.make (also --env-kwargs)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

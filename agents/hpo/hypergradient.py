@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -21,12 +21,13 @@ from rlcv.agents.hpo.base import (
 from rlcv.config import check
 from rlcv.envs.online_hpo import OBS
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
 class HDConfig(ControllerConfig):
     beta: float = 1e-3  # hyper-learning-rate of SGD-HD (Baydin et al., 2018)
-    controlled: list[str] = field(default_factory=lambda: ["lr"])
+    controlled: list[str] = setting(factory=lambda: ["lr"], help="hyper-parameters the controller sets")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -36,10 +37,15 @@ class HDConfig(ControllerConfig):
 @dataclass(kw_only=True)
 class ForwardConfig(ControllerConfig):
     beta: float = 1.0  # step on log λ per unit of d L_val / d log λ
-    controlled: list[str] = field(default_factory=lambda: ["lr", "weight_decay"])
+    controlled: list[str] = setting(
+        factory=lambda: ["lr", "weight_decay"], help="hyper-parameters the controller sets"
+    )
     # The env computes Z only when asked: this controller cannot work without it.
     env_kwarg_defaults: ClassVar[dict[str, Any]] = {"hypergradient": "forward"}
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"hypergradient": "forward"})
+    env_kwargs: dict[str, Any] = setting(
+        factory=lambda: {"hypergradient": "forward"},
+        help="keyword arguments passed to gymnasium.make (also --env-kwargs)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import gymnasium as gym
@@ -51,16 +51,19 @@ from rlcv.config import check
 from rlcv.envs.online_hpo import OBS
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
 class JointConfig(ControllerConfig):
-    multipliers: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
-    arms: str = "coordinate"  # coordinate | product (see the module docstring)
-    reward: str = (
-        "log_ratio"  # credit per decision: log_ratio (log L_before/L_after) | raw (the env's reward)
+    multipliers: list[float] = setting(
+        factory=lambda: [0.5, 1.0, 2.0], help="the arms: factors applied to each hyper-parameter"
     )
-    reset_each_episode: bool = True
+    arms: str = "coordinate"  # coordinate | product (see the module docstring)
+    reward: str = setting(
+        "log_ratio", "credit per decision: log_ratio (log L_before/L_after) | raw (the env's reward)"
+    )
+    reset_each_episode: bool = setting(True, "forget the bandit statistics at every episode start")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -13,6 +13,7 @@ from rlcv.agents.hpo.base import HPO_METRICS, ControllerAgent, ControllerConfig,
 from rlcv.config import check
 from rlcv.errors import RlcvError
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import setting
 
 
 @dataclass(kw_only=True)
@@ -20,11 +21,16 @@ class PBTConfig(ControllerConfig):
     n_envs: int = 4  # the population
     n_steps: int = 5  # env steps between exploit/explore rounds ("ready")
     truncation: float = 0.25  # bottom fraction copies the top fraction
-    perturb: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    perturb: list[float] = setting(
+        factory=lambda: [0.8, 1.2], help="factors a PBT member's hyper-parameters are multiplied by"
+    )
 
     # PBT's population starts from random configurations of the search space.
     env_kwarg_defaults: ClassVar[dict[str, Any]] = {"hparam_init": "random"}
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"hparam_init": "random"})
+    env_kwargs: dict[str, Any] = setting(
+        factory=lambda: {"hparam_init": "random"},
+        help="keyword arguments passed to gymnasium.make (also --env-kwargs)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

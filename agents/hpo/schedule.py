@@ -25,6 +25,7 @@ import torch
 from rlcv.agents.hpo.base import ControllerAgent, ControllerConfig, ControllerPolicy, log2_hparam
 from rlcv.config import check
 from rlcv.envs.online_hpo import HPARAMS, OBS
+from rlcv.settings import setting
 
 MODES = {"lr_decay": ("lr", -1.0), "batch_growth": ("batch_size", 1.0)}
 
@@ -34,7 +35,9 @@ class ScheduleConfig(ControllerConfig):
     mode: str = "lr_decay"  # lr_decay | batch_growth
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of the budget
     factor: float = 2.0  # noise-scale drop per milestone (more than the env's max_factor takes several steps)
-    controlled: list[str] = field(default_factory=lambda: ["lr", "batch_size"])
+    controlled: list[str] = setting(
+        factory=lambda: ["lr", "batch_size"], help="hyper-parameters the controller sets"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rlcv.config import check
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.estimators.relaxed import RewardFn, bound_reward_fns, grouped_reward
 from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
 from rlcv.policies import Policy, Reparameterised
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import check, setting
 from rlcv.value import ValueFunction
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 @dataclass(kw_only=True)
 class BoundarySeekingSettings:
-    log_z_decay: float = 0.99  # β of the EMA of log Z (the continuous objective)
+    log_z_decay: float = setting(0.99, resumable=True)  # β of the EMA of log Z (the continuous objective)
 
     def __post_init__(self) -> None:
         check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")

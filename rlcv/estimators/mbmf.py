@@ -97,14 +97,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcv.config import check
 from rlcv.dynamics import (
     DynamicsModel,
     EnsembleDynamics,
@@ -121,6 +120,7 @@ from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimat
 from rlcv.estimators.state_baseline import StateValueBaseline
 from rlcv.policies import Policy, Reparameterised
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import check, setting
 from rlcv.value import ValueFunction
 
 if TYPE_CHECKING:
@@ -158,43 +158,66 @@ class MBMFSettings:
     k: int | None = None  # imagined steps; None: ⌈2 / (1 − γλ)⌉ capped at k_max
     # 16: HalfCheetah's (γλ)^16 = 0.19 of the first TD error's weight is left; longer unrolls cost time
     # and compound model error faster than they add control (results/variance_v2.md).
-    k_max: int = 16
-    eta: float = 1.0
+    k_max: int = setting(
+        16,
+        "cap of the automatic k (k: null); 16 leaves (γλ)^16 ≈ 0.19 of the first TD error's weight on "
+        "HalfCheetah",
+    )
+    eta: float = setting(1.0, "control-variate scale η (eta_mode fixed)", resumable=True)
     # split (η_a, η_τ fitted on the previous batch) | fixed | fitted (same batch) | conservative |
     # aggressive (Q-Prop's per-sample modes: biased, for comparison; see the module docstring)
-    eta_mode: str = "split"
+    eta_mode: str = setting(
+        "split",
+        "how η is chosen: split (η_a, η_τ fitted on the previous batch), fixed, fitted (same batch), "
+        "conservative or aggressive (Q-Prop's per-sample η: BIASED, for comparison only)",
+    )
     # The CV's weight follows the previous batch's held-out k-step model error (normalised MSE):
     # 1 at or below gate_error_low, 0 at or above gate_error_high (1.0: no better than predicting the
     # mean change), linear between.
-    trust_gate: bool = True
+    trust_gate: bool = setting(
+        True, "scale the control variate by a gate read from the previous batch (gate_on)"
+    )
     gate_on: str = "model_error"  # model_error (k-step, above) | variance (held-out variance ratio)
-    gate_error_low: float = 0.5
-    gate_error_high: float = 1.0
+    gate_error_low: float = setting(
+        0.5, "gate_on=model_error: gate fully open at or below this held-out k-step model error"
+    )
+    gate_error_high: float = setting(
+        1.0, "gate_on=model_error: gate closed at or above this error (1.0: no better than the mean change)"
+    )
     gate_ratio_low: float = 0.9  # gate_on=variance: open at or below this held-out variance ratio
     gate_ratio_high: float = 1.0  # closed at or above it (the CV did not reduce the variance)
     # Under PPO: weight each sample's pathwise term by its detached ratio, drop it outside the clip range.
-    pathwise_trust_region: bool = True
+    pathwise_trust_region: bool = setting(
+        True, "under PPO: weight each sample's pathwise term by its ratio, zero outside the clip range"
+    )
     noise_embedding: str = "policy"  # policy | model_residual (biased unless the model is exact)
     # Cut imagined rollouts at real episode ends: only for envs whose ends do not depend on actions.
-    cut_at_terminations: bool = False
+    cut_at_terminations: bool = setting(
+        False,
+        "cut imagined rollouts at real episode ends (only for envs whose ends do not depend on actions)",
+    )
     model: str = "learned"  # learned | exact (envs with a model_step, e.g. rlcv/LQR-v0)
-    model_ensemble_size: int = 5
-    model_hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
-    model_lr: float = 1e-3
-    model_weight_decay: float = 1e-5
+    model_ensemble_size: int = setting(5, "dynamics models in the ensemble")
+    model_hidden_sizes: list[int] = setting(
+        factory=lambda: [128, 128], help="hidden layer widths of each dynamics model"
+    )
+    model_lr: float = setting(1e-3, "Adam step size of the dynamics model")
+    model_weight_decay: float = setting(1e-5, "weight decay of the dynamics model")
     # Adam steps per update: the cap with early stopping, else exact. 20 (×3-step unroll, 5 members) is
     # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
-    model_train_steps: int = 20
+    model_train_steps: int = setting(20, "dynamics-model gradient steps per update")
     model_patience: int = 2  # held-out checks without improvement before stopping; 0: no early stopping
     model_eval_every: int = 5  # Adam steps between held-out checks
     model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
-    model_batch_size: int = 256
+    model_batch_size: int = setting(256, "dynamics-model minibatch size")
     model_horizon: int = 3  # unroll length of the model loss; 0 means max(1, k)
     # Weight of the imagined-TD-error term in the model loss (rlcv.dynamics.TDLoss; 0: states and reward
     # only). The CV sums imagined TD errors, which a small state error can move a lot.
-    model_td_weight: float = 0.0
-    model_buffer_size: int = 100_000
-    predict_termination: bool = True
+    model_td_weight: float = setting(
+        0.0, "weight of the imagined-TD-error term in the model loss (0: states and reward only)"
+    )
+    model_buffer_size: int = setting(100_000, "transitions kept for dynamics-model training")
+    predict_termination: bool = setting(True, "the model also predicts episode termination")
 
     def __post_init__(self) -> None:
         # An upper bound too: the model unrolls k steps per sample (k = 10⁹ ran for ever); horizons

@@ -17,17 +17,17 @@ from typing import Any
 
 import torch
 
-from rlcv.config import check
 from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
 from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import check, setting
 from rlcv.value import ValueFunction
 
 
 @dataclass(kw_only=True)
 class MovingAverageSettings:
-    baseline_decay: float = 0.9  # β of the moving-average baseline
+    baseline_decay: float = setting(0.9, resumable=True)  # β of the moving-average baseline
 
     def __post_init__(self) -> None:
         check(0 <= self.baseline_decay < 1, "baseline_decay must be in [0, 1)")

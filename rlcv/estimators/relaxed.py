@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rlcv.config import check
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorSetup, EstimatorTerms, GradientEstimator
 from rlcv.estimators.self_normalized import WEIGHT_METRICS, group_log_weights, log_weight_stats
 from rlcv.policies import Policy, Relaxable
 from rlcv.rollout import RolloutBatch
+from rlcv.settings import check, setting
 from rlcv.value import ValueFunction
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def bound_reward_fns(context: BindContext, algo: str) -> list[RewardFn]:
 
 @dataclass(kw_only=True)
 class RelaxedSettings:
-    temperature: float = 1.0  # τ of the relaxation
+    temperature: float = setting(1.0, resumable=True)  # τ of the relaxation
     straight_through: bool = True  # hard samples forward, relaxed gradient backward
 
     def __post_init__(self) -> None:
