@@ -48,6 +48,7 @@ def _fmt(value: Any) -> str:
 # that the CSV drops while TensorBoard keeps it.
 STRICT = os.environ.get("RLCV_STRICT_METRICS") == "1"
 
+
 class MetricsLogger:
     """Appends one row per update to the run's metrics.csv (flushed, so a killed run keeps its rows)
     and mirrors the numeric values to TensorBoard."""
