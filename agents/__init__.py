@@ -13,7 +13,7 @@ from typing import Any
 AGENTS: dict[str, str] = {
     "ppo": "rlcv.agents.ppo:PPO",
     "trpo": "rlcv.agents.trpo:TRPO",
-    # Presets of ppo / trpo with `estimator: mbmf` (rlcv/presets/mbmf-*.yaml, config.PRESET_BASE).
+    # Presets of ppo / trpo with `estimator: mbmf` (rlcv/presets/mbmf-*.yaml, whose `base:` names ppo / trpo).
     "mbmf-ppo": "rlcv.agents.ppo:PPO",
     "mbmf-trpo": "rlcv.agents.trpo:TRPO",
     "bgan": "rlcv.agents.bgan:BGAN",

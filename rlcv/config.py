@@ -253,26 +253,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-# Variants start from their base algorithm's preset, so "sb3-ppo" and "mbmf-ppo" train with the
-# same hyper-parameters as "ppo" unless their own file says otherwise (fair comparisons).
-PRESET_BASE = {
-    "sb3-ppo": "ppo",
-    "mbmf-ppo": "ppo",
-    "sb3-trpo": "trpo",
-    "mbmf-trpo": "trpo",
-    "bgan-reinforce": "bgan",
-    "bgan-gumbel": "bgan",
-}
-
-
 def preset(algo: str, env_id: str) -> dict[str, Any]:
-    """Preset hyper-parameters: the YAML ``default`` block overlaid with the block for ``env_id``."""
-    merged = preset(PRESET_BASE[algo], env_id) if algo in PRESET_BASE else {}
+    """Preset hyper-parameters: the YAML ``default`` block overlaid with the block for ``env_id``.
+
+    A variant's file names its base algorithm (``base: ppo`` in mbmf-ppo.yaml, sb3-ppo.yaml, …) and
+    starts from the base's preset, so "sb3-ppo" and "mbmf-ppo" train with the same hyper-parameters
+    as "ppo" unless their own file says otherwise (fair comparisons)."""
     files = resources.files("rlcv") / "presets"
+    data = {}
     if (files / f"{algo}.yaml").is_file():
         data = yaml.safe_load((files / f"{algo}.yaml").read_text()) or {}
-        merged.update(data.get("default") or {})
-        merged.update(data.get(env_id) or {})
+    merged = preset(data["base"], env_id) if data.get("base") else {}
+    merged.update(data.get("default") or {})
+    merged.update(data.get(env_id) or {})
     return merged
 
 
