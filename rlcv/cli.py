@@ -253,7 +253,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rlcv.launch import check_seed, evaluate_run
+    from rlcv.launch import check_seed, eval_summary, evaluate_run
 
     check_seed(args.seed)
     if args.video is not None:
@@ -272,12 +272,7 @@ def _eval(args: argparse.Namespace) -> int:
         ) from exc
     metrics = result.get("metrics")  # envs with their own evaluation (generator envs) add metrics
     if args.json:
-        out = {
-            "mean_return": result["mean_return"],
-            "std_return": result["std_return"],
-            "episodes": result["episodes"],
-        }
-        print(json.dumps({**out, "metrics": metrics} if metrics else out))
+        print(json.dumps(eval_summary(result)))
     else:
         print(
             f"{args.episodes} episodes: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f}"

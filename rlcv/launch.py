@@ -431,3 +431,29 @@ def evaluate_run(
     return evaluation.evaluate_run(
         run, episodes=episodes, seed=seed, video_dir=video_dir, grid_path=grid_path
     )
+
+
+def eval_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What `rlcv eval --json` prints of :func:`evaluate_run`'s result (and ``rlcv.Agent.evaluate``
+    returns): mean and std of the returns, the episode count, and the env's own metrics if any."""
+    out = {key: result[key] for key in ("mean_return", "std_return", "episodes")}
+    metrics = result.get("metrics")
+    return {**out, "metrics": metrics} if metrics else out
+
+
+def load_policy(run_dir: str | Path) -> tuple[dict[str, Any], Any, Any]:
+    """A run's config.yaml, its policy (the final one, else the last checkpoint's) and its frozen
+    observation normaliser, native or SB3: what `rlcv eval` evaluates and ``rlcv.Agent.predict`` calls.
+    The policy has the :class:`rlcv.evaluation.EvalPolicy` methods (``mode``, ``env_action``)."""
+    run = RunDir(run_dir)
+    meta = run.read_meta()
+    check_algo(meta["algo"])
+    check_env_id(meta["env"])
+    if meta["algo"] in SB3_ALGOS:
+        from rlcv import sb3_backend
+
+        policy, normalizer = sb3_backend.load_policy(run, meta)
+        return meta, policy, normalizer
+    from rlcv import evaluation
+
+    return evaluation.load_policy(run)

@@ -241,6 +241,11 @@ class _SB3Policy:
     def env_action(self, action: np.ndarray) -> np.ndarray:
         return action
 
+    def sample_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """A sampled action [B, *action_shape] (``rlcv.Agent.predict(..., deterministic=False)``)."""
+        action, _ = self.algorithm.predict(obs.numpy(), deterministic=False)
+        return torch.as_tensor(action)
+
 
 # -- the training loop ------------------------------------------------------------------------------------
 class _RecorderCallback(BaseCallback):
@@ -431,10 +436,8 @@ def resume_trainer(run: RunDir, meta: dict[str, Any], checkpoint_name: str = "la
     return trainer
 
 
-def evaluate_run(
-    run: RunDir, meta: dict[str, Any], *, episodes: int, seed: int, video_dir: str | None
-) -> dict[str, Any]:
-    """Deterministic evaluation of ``model.zip`` (else the last checkpoint), frozen normaliser statistics."""
+def load_policy(run: RunDir, meta: dict[str, Any], *, seed: int = 0) -> tuple[_SB3Policy, ObsNormalizer]:
+    """The policy of ``model.zip`` (else the last checkpoint) and its frozen observation normaliser."""
     algo = meta["algo"]
     config = build_config(config_class(algo), meta["config"])
     if run.sb3_model.is_file():
@@ -460,8 +463,17 @@ def evaluate_run(
         ) from exc
     finally:
         venv.close()
+    return _SB3Policy(algorithm), normalizer
+
+
+def evaluate_run(
+    run: RunDir, meta: dict[str, Any], *, episodes: int, seed: int, video_dir: str | None
+) -> dict[str, Any]:
+    """Deterministic evaluation of ``model.zip`` (else the last checkpoint), frozen normaliser statistics."""
+    policy, normalizer = load_policy(run, meta, seed=seed)
+    config = build_config(config_class(meta["algo"]), meta["config"])
     return evaluate(
-        _SB3Policy(algorithm),
+        policy,
         meta["env"],
         episodes=episodes,
         obs_normalizer=normalizer,
