@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its last checkpoint (accepts --steps, --from and --set of the keys "
-        "listed in rlcv.launch.RESUMABLE_KEYS)",
+        "each config class declares resumable: learning_rate, clip_range, ... (`rlcv config` lists them))",
     )
     train.add_argument(
         "--from",

@@ -298,6 +298,7 @@ class KeyDoc:
     default: Any
     type: str
     help: str
+    resumable: bool = False
 
 
 def _type_name(annotation: Any) -> str:
@@ -323,7 +324,8 @@ def describe(config: Any) -> list[KeyDoc]:
             else:
                 default = None
             meaning = f.metadata.get("help") or comments.get(f.name, "")
-            docs.append(KeyDoc(f.name, getattr(obj, f.name), default, _type_name(f.type), meaning))
+            resumable = bool(f.metadata.get("resumable"))
+            docs.append(KeyDoc(f.name, getattr(obj, f.name), default, _type_name(f.type), meaning, resumable))
     return docs
 
 
@@ -333,5 +335,6 @@ def format_config(docs: list[KeyDoc]) -> str:
     for d in docs:
         value = yaml.safe_dump({d.key: d.value}, default_flow_style=True, width=1000).strip()[1:-1]
         default = "" if d.default == d.value else f", default {d.default!r}"
-        lines.append(f"{value:<40} # {d.type}{default}: {d.help}".rstrip(": "))
+        resume = " [--resume may change it]" if d.resumable else ""
+        lines.append(f"{value:<40} # {d.type}{default}: {d.help}{resume}".rstrip(": "))
     return "\n".join(lines)

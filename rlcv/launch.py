@@ -61,7 +61,7 @@ def check_algo(algo: str) -> None:
 
 def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> Any:
     """defaults < preset `default` < preset env block < --config FILE < --set (SB3 algorithms read the
-    preset of the rlcv agent they mirror, see config.PRESET_BASE)."""
+    preset of the rlcv agent they mirror: the `base:` of their preset file)."""
     values = preset(algo, env)
     if config_file:
         values.update(load_yaml(config_file))
@@ -79,28 +79,19 @@ def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict
 
 SEED_LIMIT = 2**32  # numpy and Gymnasium seeds live in [0, 2**32)
 
-# Keys a resume may change: they steer the optimisation from the next update on and are read from
-# the config at use time (a trainer is rebuilt from the config on resume; the one value restored
-# from the checkpoint instead, the optimiser's learning rate, is set explicitly). Everything else
-# (algo, env, seed, network shapes, n_steps/n_envs, normalisation, the estimator and its model)
-# shapes the state in the checkpoint, so changing it mid-run is an error.
-RESUMABLE_KEYS = (
-    "learning_rate",
-    "clip_range",
-    "ent_coef",
-    "vf_coef",
-    "max_grad_norm",
-    "target_kl",
-    "n_epochs",
-    "eval_freq",
-    "eval_episodes",
-    "checkpoint_freq",
-    "num_threads",
-    "eta",
-    "log_z_decay",
-    "baseline_decay",
-    "temperature",
-)
+
+def run_resumable_keys(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The keys a resume of this run may change, as its config class and its estimator's settings
+    class declare them (``setting(..., resumable=True)``, see :mod:`rlcv.settings`): they steer the
+    optimisation from the next update on and are read from the config at use time. Everything else
+    (network shapes, n_steps/n_envs, normalisation, the estimator and its model) shapes the state in
+    the checkpoint, so changing it mid-run is an error."""
+    from rlcv.estimators import ESTIMATORS, settings_class
+    from rlcv.settings import resumable_keys
+
+    estimator = meta["config"].get("estimator")
+    settings = settings_class(estimator) if estimator in ESTIMATORS else None
+    return resumable_keys(_backend(meta["algo"]).config_class(meta["algo"]), settings)
 
 
 def check_seed(seed: int) -> None:
@@ -256,7 +247,7 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass(kw_only=True)
 class ResumeRequest:
-    """`rlcv train --resume RUN_DIR`: what may change is listed in :data:`RESUMABLE_KEYS`."""
+    """`rlcv train --resume RUN_DIR`: what may change is :func:`run_resumable_keys`."""
 
     run_dir: str | Path
     steps: int | None = None
@@ -287,15 +278,16 @@ def _checkpoint_name(run: RunDir, name: str | None) -> str:
 
 def _resume_changes(meta: dict[str, Any], overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's config with ``overrides`` applied, and the changed keys; keys outside
-    :data:`RESUMABLE_KEYS` are an error."""
+    :func:`run_resumable_keys` are an error."""
+    resumable = run_resumable_keys(meta)
     config = dict(meta["config"])
     settings = dict(config.get("estimator_settings") or {})
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
-        if key not in RESUMABLE_KEYS:
+        if key not in resumable:
             raise RlcvError(
                 f"--set {key}=... cannot change on --resume (it shapes the saved state); resume accepts "
-                f"--steps, --from and --set of {', '.join(RESUMABLE_KEYS)}. Start a new run to change {key}."
+                f"--steps, --from and --set of {', '.join(resumable)}. Start a new run to change {key}."
             )
         if key in config:
             config[key] = value
@@ -318,7 +310,7 @@ def _resume_changes(meta: dict[str, Any], overrides: dict[str, Any]) -> tuple[di
 
 def resume(request: ResumeRequest) -> Path:
     """Continue a run from ``checkpoints/last.pt`` (or ``--from`` an earlier one), optionally to a new
-    ``steps`` target and with changed :data:`RESUMABLE_KEYS` (recorded in config.yaml's ``changes``
+    ``steps`` target and with changed :func:`run_resumable_keys` (recorded in config.yaml's ``changes``
     with the step they apply from, and in command.txt)."""
     run = RunDir(request.run_dir)
     meta = run.read_meta()
@@ -331,8 +323,8 @@ def resume(request: ResumeRequest) -> Path:
         if given is not None and given != recorded:
             raise RlcvError(
                 f"{flag} {given} differs from the run's {recorded}; a resume continues the same run "
-                f"(it accepts --steps, --from and --set of {', '.join(RESUMABLE_KEYS)}). Start a new "
-                "run with another --run-dir instead."
+                f"(it accepts --steps, --from and --set of {', '.join(run_resumable_keys(meta))}). Start a "
+                "new run with another --run-dir instead."
             )
     if request.steps is not None and request.steps < 1:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")

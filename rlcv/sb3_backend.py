@@ -63,7 +63,7 @@ SB3Config: TypeAlias = PPOConfig | TRPOConfig
 
 @dataclass(frozen=True)
 class _Spec:
-    base: str  # the rlcv agent whose config class (and, via config.PRESET_BASE, preset) it shares
+    base: str  # the rlcv agent whose config class (and, via the `base:` of its preset file, preset) it shares
     config_cls: type[SB3Config]
     algorithm_cls: type[BaseAlgorithm]
     keys: tuple[str, ...]  # config fields passed unchanged to the SB3 constructor (same names by design)
