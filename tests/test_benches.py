@@ -25,6 +25,8 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
     assert set(sub.choices) == {
         "speed",
         "learn",
+        "compare",
+        "gate",
         "gradcheck",
         "gradcheck-report",
         "variance",

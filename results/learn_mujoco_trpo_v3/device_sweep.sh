@@ -3,7 +3,7 @@
 # whose image has PyTorch but not MuJoCo / Gymnasium / SB3: those travel as wheels in .whl/ (see the
 # tool's README) and rlcv is installed next to them. Seeds 0-2 are skipped (their summaries are
 # committed); the bench runs under a time limit, and every run that finished by then leaves its summary.
-# What comes back: one tarball of the new summaries and the runs' metrics.csv (for gate.py), and the log.
+# What comes back: one tarball of the new summaries and the runs' metrics.csv (for `rlcv bench gate --from-runs`), and the log.
 # Usage (repo root): [PY=python3] [SEEDS=8] [STEPS=300000] [WORKERS=16] [LIMIT=480] [DEST=$OUT] device_sweep.sh
 set -uo pipefail
 PY=${PY:-python3}; SEEDS=${SEEDS:-8}; STEPS=${STEPS:-300000}; WORKERS=${WORKERS:-16}; LIMIT=${LIMIT:-480}

@@ -12,6 +12,8 @@ from __future__ import annotations
 BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.speed",
     "rlcv.bench.learn",
+    "rlcv.bench.compare",
+    "rlcv.bench.gate",
     "rlcv.bench.gradcheck",
     "rlcv.bench.variance",
     "rlcv.bench.bgan",

@@ -1,0 +1,233 @@
+"""`rlcv bench gate`: how often the MBMF control variate was on during training, and how much of the
+score-term variance it removed, from runs' ``metrics.csv`` (one row per update).
+
+Two tables:
+
+- ``--from-runs DIR`` (a sweep's ``OUT/runs/ALGO``, holding ``ENV/sSEED/metrics.csv``): one row per run — the
+  trust gate's mean over updates and over each quarter of them, the median held-out k-step model error,
+  the mean and median in-training score-term variance ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â), and the
+  median held-out ratio the variance gate reads (v3 runs). The run folders are not committed, so only
+  the machine that ran a sweep can regenerate these pages (``gate.md`` beside the sweep).
+- ``--metrics LABEL=CSV ... --windows LO:HI ...``: one row per (labelled metrics file, window of steps
+  LO < step ≤ HI) — score-term ratio mean / median, gate mean, median 1-step model error. For metrics files
+  committed under results/ (the v3 pilot, ``results/learn_mujoco_v3/pilot_50k/gate_pilot.md``), which the
+  drift test regenerates.
+
+Empty and 'nan' cells (an update that logged no value) are left out of every statistic. The page's
+first lines give the command that regenerates it; ``--write-to`` writes it elsewhere (the drift test)
+without changing that command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shlex
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rlcv.bench import report
+from rlcv.errors import RlcvError
+
+RUNS_HEADER = [
+    "env",
+    "seed",
+    "gate mean",
+    "gate by quarter",
+    "median k-step error",
+    "score var ratio mean / median",
+    "held-out ratio median",
+]
+WINDOWS_HEADER = ["setting", "steps", "score var ratio mean / median", "gate mean", "1-step error median"]
+
+
+def _values(rows: list[dict[str, str]], key: str) -> list[float]:
+    """The column's logged values (empty, missing and 'nan' cells left out)."""
+    return [float(r[key]) for r in rows if r.get(key) not in (None, "", "nan")]
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def quarter_means(gate: list[float]) -> list[float]:
+    """Mean of each quarter of the updates (quarters of len // 4 updates; the remainder is left out, and a
+    run of under 4 updates has quarters of one update, the missing ones 0)."""
+    q = max(1, len(gate) // 4)
+    return [statistics.mean(gate[i * q : (i + 1) * q] or [0.0]) for i in range(4)]
+
+
+def run_row(env: str, seed: int, rows: list[dict[str, str]]) -> list[str] | None:
+    """One run's row of the ``--from-runs`` table; None for a run that logged no gate (not an MBMF run)."""
+    gate = _values(rows, "cv_gate")
+    if not gate:
+        return None
+    err, svr = _values(rows, "model_error_kstep"), _values(rows, "cv_score_var_ratio")
+    held = _values(rows, "cv_heldout_ratio")
+    return [
+        env,
+        str(seed),
+        f"{statistics.mean(gate):.2f}",
+        ", ".join(f"{m:.2f}" for m in quarter_means(gate)),
+        f"{statistics.median(err):.2f}" if err else "nan",
+        f"{statistics.mean(svr):.2f} / {statistics.median(svr):.2f}" if svr else "– / –",
+        f"{statistics.median(held):.2f}" if held else "–",
+    ]
+
+
+def runs_table(runs_dir: Path) -> list[list[str]]:
+    """Rows of every ``runs_dir/ENV/sSEED/metrics.csv``, by env and seed."""
+    found = [
+        (p.parent.parent.name, int(p.parent.name[1:]), p)
+        for p in runs_dir.glob("*/s*/metrics.csv")
+        if p.parent.name[1:].isdigit()
+    ]
+    rows = [run_row(env, seed, _read(p)) for env, seed, p in sorted(found)]
+    return [r for r in rows if r is not None]
+
+
+def _column(rows: list[dict[str, str]], key: str) -> np.ndarray:
+    return np.array([float(r[key]) if r.get(key) else np.nan for r in rows])
+
+
+def window_rows(label: str, rows: list[dict[str, str]], windows: list[tuple[int, int]]) -> list[list[str]]:
+    """Rows of the ``--windows`` table for one metrics file: per window LO < step ≤ HI."""
+    step, ratio = _column(rows, "step"), _column(rows, "cv_score_var_ratio")
+    gate, e1 = _column(rows, "cv_gate"), _column(rows, "model_error_1step")
+    out = []
+    for lo, hi in windows:
+        m = (step > lo) & (step <= hi)
+        if not m.any():
+            raise RlcvError(f"--windows {lo}:{hi}: the metrics of '{label}' have no update in it.")
+        out.append(
+            [
+                label,
+                f"{lo // 1000}k–{hi // 1000}k",
+                f"{np.nanmean(ratio[m]):.2f} / {np.nanmedian(ratio[m]):.2f}",
+                f"{np.nanmean(gate[m]):.2f}",
+                f"{np.nanmedian(e1[m]):.3f}",
+            ]
+        )
+    return out
+
+
+@dataclass(kw_only=True)
+class GateSpec:
+    page: str
+    runs: str | None = None
+    metrics: list[tuple[str, str]] | None = None  # (label, csv path)
+    windows: list[tuple[int, int]] | None = None
+    write_to: str | None = None  # None: --page
+
+    def command(self) -> str:
+        parts = ["rlcv", "bench", "gate"]
+        if self.runs:
+            parts += ["--from-runs", self.runs]
+        if self.metrics:
+            parts += ["--metrics", *(f"{label}={path}" for label, path in self.metrics)]
+        if self.windows:
+            parts += ["--windows", *(f"{lo}:{hi}" for lo, hi in self.windows)]
+        return shlex.join([*parts, "--page", self.page])
+
+
+def render(spec: GateSpec, page_lines: list[str]) -> str:
+    if spec.runs:
+        note = (
+            f"Reads `{spec.runs}/ENV/sSEED/metrics.csv` (run folders, not committed: only the machine that "
+            "ran the sweep can regenerate this page). Per run, over its updates: the trust gate's mean and "
+            "the mean of each quarter, the median held-out k-step model error, the in-training score-term "
+            "variance ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â) (mean / median), the median held-out ratio "
+            "the variance gate reads (v3 runs; – before)."
+        )
+    else:
+        note = (
+            "Per labelled metrics file and window of steps (LO < step ≤ HI), over its updates: the "
+            "in-training score-term variance ratio (mean / median), the trust gate's mean, the median "
+            "held-out 1-step model error."
+        )
+    title = "# Trust gate and in-training CV statistics"
+    return "\n".join([title, "", *report.regenerate_block(spec.command()), note, "", *page_lines, ""])
+
+
+def build(spec: GateSpec) -> str:
+    """The page's text."""
+    if spec.runs:
+        runs_dir = Path(spec.runs)
+        rows = runs_table(runs_dir) if runs_dir.is_dir() else []
+        if not rows:
+            raise RlcvError(
+                f"--from-runs: no ENV/sSEED/metrics.csv with a logged cv_gate under '{runs_dir}'."
+            )
+        return render(spec, report.md_table(RUNS_HEADER, rows, "lrrlrlr"))
+    rows = []
+    for label, path in spec.metrics or []:
+        if not Path(path).is_file():
+            raise RlcvError(f"--metrics {label}={path}: no such file.")
+        rows += window_rows(label, _read(Path(path)), spec.windows or [])
+    return render(spec, report.md_table(WINDOWS_HEADER, rows))
+
+
+# -- the command ---------------------------------------------------------------------------------------
+def _labelled(text: str) -> tuple[str, str]:
+    label, sep, path = text.rpartition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"LABEL=CSV, got '{text}'")
+    return label, path
+
+
+def _window(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition(":")
+    if not sep or not lo.isdigit() or not hi.isdigit() or int(lo) >= int(hi):
+        raise argparse.ArgumentTypeError(f"LO:HI with integers 0 <= LO < HI, got '{text}'")
+    return int(lo), int(hi)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rlcv bench gate`` to the bench subparsers."""
+    from rlcv.bench.checks import out_file
+
+    p = sub.add_parser("gate", help="the MBMF trust gate and in-training variance ratio, from metrics.csv")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--from-runs", metavar="DIR", help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run"
+    )
+    src.add_argument(
+        "--metrics", nargs="+", type=_labelled, metavar="LABEL=CSV", help="labelled metrics files (--windows)"
+    )
+    p.add_argument("--windows", nargs="+", type=_window, metavar="LO:HI", help="step windows LO < step <= HI")
+    p.add_argument("--page", type=out_file, help="the markdown page to write (required)")
+    p.add_argument(
+        "--write-to", type=out_file, help="write the page here instead (its command still says --page)"
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="accepted for uniformity: gate only reads files"
+    )
+    p.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.from_runs and not args.metrics:
+        raise RlcvError(
+            "rlcv bench gate needs --from-runs DIR or --metrics LABEL=CSV ... --windows LO:HI ..."
+        )
+    if not args.page:
+        raise RlcvError("rlcv bench gate needs --page FILE.md (the page to write).")
+    if bool(args.metrics) != bool(args.windows):
+        raise RlcvError("--windows goes with --metrics (and --metrics needs --windows).")
+    spec = GateSpec(
+        page=args.page,
+        runs=args.from_runs,
+        metrics=args.metrics,
+        windows=args.windows,
+        write_to=args.write_to,
+    )
+    text = build(spec)
+    target = Path(spec.write_to or spec.page)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {target}")
+    return 0

@@ -1,0 +1,77 @@
+"""Small formatting helpers for the generated results pages: markdown tables, intervals with a unit, and
+one verdict line per interval, worded by where the interval lies relative to its null value.
+
+Everything here returns plain strings (ASCII minus, Python's float formatting), so a regenerated page
+is byte-identical to the committed one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rlcv.bench.stats import Interval
+
+__all__ = ["md_table", "fmt_interval", "verdict_line", "fmt_steps", "regenerate_block"]
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    """A markdown table as lines: ``align`` has one letter per column, 'l' (left, the default for
+    missing letters) or 'r' (right). A '|' inside a cell is replaced by '/' so it cannot split the row."""
+
+    def row(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+
+    rule = "|" + "|".join("---:" if align[i : i + 1] == "r" else "---" for i in range(len(header))) + "|"
+    for r in rows:
+        if len(r) != len(header):
+            raise ValueError(f"a row has {len(r)} cells, the header {len(header)}")
+    return [row(header), rule, *(row(r) for r in rows)]
+
+
+def fmt_interval(iv: Interval, spec: str, unit: str = "") -> str:
+    """'1.46× [1.00, 2.48]' for spec '.2f', unit '×'; the point alone (with its unit) when there is no
+    interval, '—' when there is no point."""
+    if math.isnan(iv.point):
+        return "—"
+    if math.isnan(iv.low):
+        return f"{iv.point:{spec}}{unit}"
+    return f"{iv.point:{spec}}{unit} [{iv.low:{spec}}, {iv.high:{spec}}]"
+
+
+def verdict_line(
+    label: str, iv: Interval, *, null: float, spec: str, unit: str = "", above: str, below: str
+) -> str:
+    """'<label> <point> [<low>, <high>]: <verdict>'. The verdict is ``above`` when the interval lies
+    strictly above ``null``, ``below`` when strictly below, 'not shown (interval contains <null>)'
+    otherwise; without an interval (fewer than 2 pairs, or too many undefined replicates) it says so
+    and draws no conclusion (with 2 or more pairs the interval is undefined only when too many bootstrap
+    replicates are, see :mod:`rlcv.bench.stats`)."""
+    text = f"{label} {fmt_interval(iv, spec, unit)}"
+    if math.isnan(iv.point):
+        return f"{text}: no value, no verdict"
+    if math.isnan(iv.low):
+        why = f"{iv.n} usable pair{'' if iv.n == 1 else 's'}"
+        if iv.n >= 2:
+            why = f"the {iv.method} is undefined on its {iv.n} pairs"
+        return f"{text}: no interval ({why}), no verdict"
+    if iv.low > null:
+        return f"{text}: {above} (interval above {null:g})"
+    if iv.high < null:
+        return f"{text}: {below} (interval below {null:g})"
+    return f"{text}: not shown (interval contains {null:g})"
+
+
+def fmt_steps(steps: float | None) -> str:
+    """Env steps in thousands ('95k'; below 10k three significant digits, '2.5k'); None or +inf (a target
+    never reached) is 'never'."""
+    if steps is None or math.isinf(steps):
+        return "never"
+    if math.isnan(steps):
+        return "—"
+    return f"{steps / 1000:.0f}k" if steps >= 10_000 else f"{steps / 1000:.3g}k"
+
+
+def regenerate_block(command: str) -> list[str]:
+    """The 'Regenerate with:' lines every generated page starts with (after its title)."""
+    return ["Regenerate with:", "", f"    {command}", ""]
