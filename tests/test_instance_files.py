@@ -105,3 +105,13 @@ def test_huge_shape_in_a_header_is_refused_before_allocating(tmp_path: Path) -> 
     path.write_bytes(out.getvalue() + bytes(8))
     with pytest.raises(RlcvError, match="ends inside field 'm'"):
         load_game(path)
+
+
+def test_complex_numbers_are_refused_not_cast(tmp_path: Path) -> None:
+    np.random.seed(0)
+    arrays = dict(generate_knapsack(2, 4, ins=1))
+    arrays["c"] = arrays["c"].astype(np.complex128)
+    path = tmp_path / "complex.npy"
+    path.write_bytes(game_bytes(arrays))
+    with pytest.raises(RlcvError, match="field 'c': dtype complex128 is not a real number type"):
+        load_game(path)

@@ -70,6 +70,8 @@ def _read_field(f: Any) -> np.ndarray:
     else:
         raise ValueError(f"unsupported .npy version {version}")
     if not dtype.hasobject:
+        if dtype.kind not in "biufU":  # complex, bytes, datetimes, structured: not a game's numbers
+            raise ValueError(f"dtype {dtype} is not a real number type")
         count = int(np.prod(shape, dtype=np.int64))
         size = count * dtype.itemsize
         if size > os.fstat(f.fileno()).st_size - f.tell():  # checked before reading: no huge allocation
