@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rlcv.files import save_figure
+
 COVERAGE_MIN_SHARE = 0.02  # a class counts as covered with ≥ 2 % of the samples (uniform is 10 %)
 CONFIDENT_PROB = 0.9  # a label counts for confident coverage when the labeller gives it ≥ 0.9
 MMD_PERMUTATIONS = 200
@@ -244,6 +246,6 @@ def save_grid(
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=8)
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)
+    save_figure(fig, path, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return path

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.files import save_figure
 from rlcv.run_dir import RunDir
 
 CONFIDENCE = 0.95
@@ -211,7 +212,7 @@ def plot_curves(
         ax.set_visible(False)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    save_figure(fig, out, dpi=120)
     plt.close(fig)
     return out
 

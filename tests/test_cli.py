@@ -577,3 +577,21 @@ def test_video_of_a_classic_control_env(tmp_path: Path) -> None:
     assert main([*argv, "--run-dir", str(run), "--no-progress"]) == 0
     assert main(["eval", str(run), "--episodes", "1", "--video", str(videos)]) == 0
     assert [p.suffix for p in videos.iterdir()] == [".mp4"]
+
+
+def test_a_full_disk_while_plotting_leaves_no_file(tmp_path: Path, base_run, monkeypatch, capsys) -> None:
+    """Issue 27: `plot --out` / `eval --grid` / `bench ipg --json` left 0-byte files on a full disk."""
+    import errno
+
+    import matplotlib.figure
+
+    def full(self, fname, *a, **k):
+        Path(fname).write_bytes(b"")  # what a full disk leaves behind
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    out = tmp_path / "p.png"
+    argv = ["plot", str(base_run), "--metric", "episode_return_mean", "--out", str(out)]
+    assert main(argv) == 2
+    assert "No space left on device" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.errors import RlcvError
+from rlcv.files import write_text
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
 FAMILIES = {"": "knapsack", "ls": "lot_sizing"}
@@ -825,7 +826,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             try:
                 Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # checked creatable at parsing
-                Path(args.json).write_text(text + "\n")
+                write_text(args.json, text + "\n")  # atomically: a full disk leaves no 0-byte file
             except OSError as exc:
                 raise RlcvError(f"cannot write --json '{args.json}' ({exc.strerror or exc}).") from None
             nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.3g}"
