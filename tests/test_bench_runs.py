@@ -177,3 +177,13 @@ def test_summary_reads_eval_rows_and_is_made_for_runs_finished_before_it_was_ask
     a.summary.write_text("{}")
     with pytest.raises(RlcvError, match="is not a run summary"):
         runs.triage([a])
+
+
+def test_a_sweep_of_hours_says_so_before_it_starts(tmp_path) -> None:
+    from rlcv.bench.runs import RunJob, duration_warning
+
+    short = [RunJob(f"s{i}", tmp_path / f"s{i}", [], 10_000) for i in range(4)]
+    long = [RunJob(f"s{i}", tmp_path / f"s{i}", [], 1_000_000) for i in range(20)]
+    assert duration_warning(short, 2) is None
+    text = duration_warning(long, 2)
+    assert text is not None and "20 run(s), 20,000,000 env steps" in text and "2.8 h on 2 worker(s)" in text

@@ -322,6 +322,26 @@ def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Ite
 
 
 # -- the whole job list ---------------------------------------------------------------------------
+# Env steps per second of one single-threaded run with its evaluations: PPO on HalfCheetah-v5 on
+# this project's 2-core machines (150k steps in about 3 min, rlcv/bench/oracle.py); MBMF runs are
+# 3-4x slower (results/speed.md).
+REFERENCE_STEPS_PER_S = 1_000
+LONG_S = 3_600
+
+
+def duration_warning(jobs: list[RunJob], workers: int) -> str | None:
+    """A line warning before a sweep that will take hours (None for a short one)."""
+    steps = sum(j.steps for j in jobs)
+    hours = steps / REFERENCE_STEPS_PER_S / max(1, min(workers, len(jobs))) / 3_600
+    if hours * 3_600 < LONG_S:
+        return None
+    return (
+        f"note: {len(jobs)} run(s), {steps:,} env steps in all: about {hours:.1f} h on {workers} worker(s) "
+        f"at {REFERENCE_STEPS_PER_S:,} steps/s per run (PPO on HalfCheetah here; MBMF is 3-4x slower). Each "
+        "finished run is kept: stop any time and rerun the same command to resume."
+    )
+
+
 def execute(
     jobs: list[RunJob],
     *,
@@ -346,6 +366,9 @@ def execute(
         echo("nothing to run")
         return report
     echo(f"running {len(todo)} run(s) on {n_workers} {backend} worker(s)")
+    warning = duration_warning(todo, n_workers)
+    if warning:
+        echo(warning)
     for job in todo:
         record_args(job)
     outcomes = run_ray(todo, n_workers, address) if backend == "ray" else run_local(todo, n_workers)
