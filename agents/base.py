@@ -35,10 +35,12 @@ class Agent(Protocol):
 
     config_cls: ClassVar[type[CommonConfig]]
     algo: ClassVar[str]
-    config: Any
     policy: Policy
     metric_names: tuple[str, ...]  # metrics.csv columns after the loop's own, in order
     updates: int
+
+    @property
+    def config(self) -> CommonConfig: ...  # an instance of config_cls
 
     @property
     def n_steps(self) -> int: ...  # env steps per env per update
@@ -55,16 +57,40 @@ class Agent(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class PolicyGradientConfig(Protocol):
+    """What :class:`PolicyGradientAgent` reads of its config: an :class:`~rlcv.config.EstimatorConfig`
+    with a rollout length (each agent's own dataclass: ``PPOConfig``, ``BGANConfig``, ...)."""
+
+    n_steps: int
+    estimator: str
+    estimator_settings: Any
+    hidden_sizes: list[int]
+    activation: str
+    ortho_init: bool
+    log_std_init: float
+
+
+class ActorCriticConfig(PolicyGradientConfig, Protocol):
+    """What :class:`ActorCriticAgent` reads besides (``PPOConfig``, ``TRPOConfig``)."""
+
+    gamma: float
+    gae_lambda: float
+    normalize_advantage: bool
+
+
 class PolicyGradientAgent:
     """A policy trained with the gradient terms of a pluggable estimator (``config.estimator``)."""
 
     config_cls: ClassVar[type[EstimatorConfig]]
     algo: ClassVar[str]
+    config: PolicyGradientConfig  # subclasses name their dataclass
     # The agent's own columns; instances log these, then the estimator's, then env_metric_names.
     own_metrics: ClassVar[tuple[str, ...]] = ()
     env_metric_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(
+        self, *, observation_space: gym.Space, action_space: gym.Space, config: PolicyGradientConfig
+    ) -> None:
         self.config = config
         self.updates = 0
         self.context: BindContext | None = None
@@ -155,8 +181,13 @@ class PolicyGradientAgent:
 class ActorCriticAgent(PolicyGradientAgent):
     """A policy-gradient agent with a learned state-value function V(s) (PPO, TRPO)."""
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    config: ActorCriticConfig
+
+    def __init__(
+        self, *, observation_space: gym.Space, action_space: gym.Space, config: ActorCriticConfig
+    ) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
+        assert observation_space.shape is not None  # the policy network was built for this shape
         self.value_fn = ValueFunction(
             int(np.prod(observation_space.shape)),
             hidden_sizes=config.hidden_sizes,

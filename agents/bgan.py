@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -111,18 +111,20 @@ class BGAN(PolicyGradientAgent):
 
     config_cls = BGANConfig
     algo = "bgan"
-    own_metrics = GENERATOR_METRICS
-    env_metric_names = DISC_METRICS
+    config: BGANConfig
+    own_metrics: ClassVar[tuple[str, ...]] = GENERATOR_METRICS
+    env_metric_names: ClassVar[tuple[str, ...]] = DISC_METRICS
     # metrics.csv columns with the default estimator; instances use their estimator's.
-    metric_names = (*GENERATOR_METRICS, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
+    metric_names: tuple[str, ...] = (*GENERATOR_METRICS, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
     discrete_only = False  # the baselines are for discrete generators only
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: BGANConfig) -> None:
         self.continuous = isinstance(action_space, gym.spaces.Box)
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
         # Generators have no critic (none is trained or checkpointed). Earlier versions built one;
         # drawing its initial weights from the RNG keeps seeded runs identical to those recorded in
         # results/refactor/before. Drop these lines together with a re-recording of those runs.
+        assert observation_space.shape is not None  # the policy network was built for this shape
         ValueFunction(
             int(np.prod(observation_space.shape)),
             hidden_sizes=config.hidden_sizes,
@@ -131,7 +133,9 @@ class BGAN(PolicyGradientAgent):
         )
         self.check_action_space(action_space)
         self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=config.learning_rate, betas=tuple(config.adam_betas)
+            self.policy.parameters(),
+            lr=config.learning_rate,
+            betas=(config.adam_betas[0], config.adam_betas[1]),
         )
 
     def check_action_space(self, action_space: gym.Space) -> None:
@@ -186,6 +190,7 @@ class BGANReinforce(BGAN):
     """REINFORCE with a moving-average baseline on the same groups (no self-normalisation)."""
 
     config_cls = ReinforceConfig
+    config: ReinforceConfig
     algo = "bgan-reinforce"
     metric_names = (*GENERATOR_METRICS, *WEIGHT_METRICS, "baseline", *DISC_METRICS)
     discrete_only = True
@@ -195,6 +200,7 @@ class BGANGumbel(BGAN):
     """A relaxed (Gumbel-softmax / straight-through) generator trained through the reward."""
 
     config_cls = GumbelConfig
+    config: GumbelConfig
     algo = "bgan-gumbel"
     metric_names = (*GENERATOR_METRICS, *WEIGHT_METRICS, *DISC_METRICS)
     discrete_only = True

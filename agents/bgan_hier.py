@@ -60,6 +60,7 @@ from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.estimators.self_normalized import WEIGHT_METRICS
 from rlcv.patches import N_PATCHES, PATCH_PIXELS, LowerStage, lower_spec, make_encoder
+from rlcv.policies import BernoulliPolicy
 from rlcv.rollout import RolloutBatch
 from rlcv.settings import setting
 
@@ -100,11 +101,12 @@ class BGANBiGAN(BGAN):
     """Patch generator + patch encoder on the patch env (module docstring)."""
 
     config_cls = BiGANConfig
+    config: BiGANConfig
     algo = "bgan-bigan"
     own_metrics = (*GENERATOR_METRICS, "encoder_loss", "recon_loss")
     metric_names = (*own_metrics, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: BiGANConfig) -> None:
         if not (
             isinstance(action_space, gym.spaces.MultiBinary)
             and int(np.prod(action_space.shape)) == PATCH_PIXELS
@@ -121,9 +123,12 @@ class BGANBiGAN(BGAN):
             encoder_hidden_sizes=config.encoder_hidden_sizes,
             activation=config.activation,
         )
-        self.lower = LowerStage(self.policy, make_encoder(spec), spec)  # type: ignore[arg-type]
+        assert isinstance(self.policy, BernoulliPolicy)  # make_policy's for the MultiBinary action space
+        self.lower = LowerStage(self.policy, make_encoder(spec), spec)
         self.encoder_optimizer = torch.optim.Adam(
-            self.lower.encoder.parameters(), lr=config.encoder_learning_rate, betas=tuple(config.adam_betas)
+            self.lower.encoder.parameters(),
+            lr=config.encoder_learning_rate,
+            betas=(config.adam_betas[0], config.adam_betas[1]),
         )
         self._encoder_loss: Any = None
 
@@ -291,12 +296,13 @@ class BGANHier(BGAN):
     """The two-level chain on the code env (module docstring)."""
 
     config_cls = HierConfig
+    config: HierConfig
     algo = "bgan-hier"
     own_metrics = (*GENERATOR_METRICS, "stage", *LOWER_METRICS)
     env_metric_names = DISC_METRICS
     metric_names = (*own_metrics, *WEIGHT_METRICS, "log_z_ema", *DISC_METRICS)
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: HierConfig) -> None:
         if not (
             isinstance(action_space, gym.spaces.Box)
             and len(action_space.shape or ()) == 1

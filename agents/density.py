@@ -69,6 +69,7 @@ class MixturePolicy(Policy):
                 f"density models generate images: they need a MultiBinary, MultiDiscrete or Box action "
                 f"space, got {action_space}."
             )
+        assert action_space.shape is not None  # MultiBinary, MultiDiscrete and Box have one
         d = int(np.prod(action_space.shape))
         self.action_shape = (d,)
         self.noise_shape = (d,)
@@ -146,10 +147,13 @@ class PixelMixture:
     """A product mixture fitted to the env's training images (see the module docstring)."""
 
     config_cls: ClassVar[type[CommonConfig]] = MixtureConfig
+    config: MixtureConfig
     algo: ClassVar[str] = "pixel-mixture"
     metric_names: tuple[str, ...] = ("n_components", "validation_log_likelihood")
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(
+        self, *, observation_space: gym.Space, action_space: gym.Space, config: MixtureConfig
+    ) -> None:
         self.config = config
         self.updates = 0
         self.policy: Policy = MixturePolicy(action_space)
@@ -172,7 +176,8 @@ class PixelMixture:
             return
         env = make_env(context.env_id, context.env_kwargs)
         source = env.unwrapped
-        images = source.training_images() if callable(getattr(source, "training_images", None)) else None
+        training_images = getattr(source, "training_images", None)
+        images = training_images() if callable(training_images) else None
         levels = getattr(source, "levels", None)
         env.close()
         if images is None or levels is None:
@@ -207,4 +212,5 @@ class IndependentPixels(PixelMixture):
     """One product distribution: every pixel independent (K = 1)."""
 
     config_cls = IndependentConfig
+    config: IndependentConfig
     algo = "independent-pixels"

@@ -89,10 +89,11 @@ class ExactOracleAgent:
     """Base of the exact-oracle learners (an :class:`~rlcv.agents.base.Agent`)."""
 
     config_cls: ClassVar[type[IPGConfig]] = IPGConfig
+    config: IPGConfig
     algo: ClassVar[str]
     metric_names: tuple[str, ...] = IPG_METRICS
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: IPGConfig) -> None:
         # MultiBinary(n): rlcv/KnapsackGame-v0; Box(2T): rlcv/LotSizingGame-v0 (strategies are encoded)
         if (
             not isinstance(action_space, (gym.spaces.MultiBinary, gym.spaces.Box))

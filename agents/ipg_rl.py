@@ -90,9 +90,10 @@ def _logit_policy(n: int) -> BernoulliPolicy:
 
 class _PGAgentBase(ExactOracleAgent):
     config_cls: ClassVar[type[IPGConfig]] = IPGPGConfig
+    config: IPGPGConfig
     metric_names: tuple[str, ...] = IPG_RL_METRICS
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: IPGPGConfig) -> None:
         if not isinstance(action_space, gym.spaces.MultiBinary):  # the PG oracles are item policies
             raise RlcvError(f"{self.algo} plays rlcv/KnapsackGame-v0 (MultiBinary(n)); got {action_space}.")
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)

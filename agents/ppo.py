@@ -90,6 +90,7 @@ class PPOConfig(EstimatorConfig):
 
 class PPO(ActorCriticAgent):
     config_cls = PPOConfig
+    config: PPOConfig
     algo = "ppo"
     own_metrics = (
         "policy_loss",

@@ -69,6 +69,7 @@ def conjugate_gradient(matvec, b: torch.Tensor, max_steps: int, tol: float = 1e-
 
 class TRPO(ActorCriticAgent):
     config_cls = TRPOConfig
+    config: TRPOConfig
     algo = "trpo"
     own_metrics = (
         "policy_loss",

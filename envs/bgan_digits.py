@@ -228,7 +228,7 @@ class BGANDigitsEnv(gym.Env):
         eval_samples: generated images behind the held-out metrics of ``evaluate_policy``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # an instance variable of gym.Env
     levels: ClassVar[int] = 2  # 2: MultiBinary; L > 2: MultiDiscrete([L] * 64); 0: Box(0, 1) grey-scale
 
     def __init__(

@@ -89,7 +89,7 @@ class _InEnvGAN(gym.Env):
     """What both levels share: the latent observation, a discriminator seeded like the flat env's
     (``disc_seed``, else the first reset seed), and its hooks."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # an instance variable of gym.Env
     env_name: ClassVar[str] = ""
 
     def _setup(

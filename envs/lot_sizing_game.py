@@ -66,7 +66,7 @@ class LotSizingGameEnv(KnapsackGameEnv):
                 numb_ins=int(arrays["numb_ins"]),
                 T=T,
             )
-        self.game: LotSizingGame = game  # type: ignore[assignment]
+        self.game: LotSizingGame = game
         self._configure_play(player, profile, infeasible, penalty, exact_info)
         T = game.T
         q = game.q_index

@@ -36,7 +36,7 @@ exact policy gradient (:func:`exact_policy_gradient`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -90,7 +90,7 @@ class LQREnv(gym.Env):
     ``s_0`` (useful for tests and for probing the dynamics at a chosen point).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # an instance variable of gym.Env
 
     def __init__(
         self,
@@ -254,7 +254,7 @@ def exact_return(
         0-d float64 tensor ``J``, differentiable w.r.t. ``K``, ``k0`` and ``log_std`` when they
         are tensors requiring grad (inputs of other dtypes are converted to float64).
     """
-    lqr: LQREnv = getattr(env, "unwrapped", env)
+    lqr = cast(LQREnv, getattr(env, "unwrapped", env))
     device = K.device if isinstance(K, torch.Tensor) else None
     n, m = lqr.state_dim, lqr.action_dim
     K, k0, log_std = _as_f64(K, device), _as_f64(k0, device), _as_f64(log_std, device)

@@ -82,8 +82,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -285,7 +286,8 @@ class OnlineHPOEnv(gym.Env):
         tune_dual_alpha: add α as a 4th action component (log2-multiplier, like the others).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # an instance variable of gym.Env
+    action_space: spaces.Box  # log2-multipliers, set in __init__
 
     def __init__(
         self,
@@ -617,7 +619,7 @@ class OnlineHPOEnv(gym.Env):
                 xb, yb = X[idx], y[idx]
             res = sgd_step(
                 run.theta,
-                lambda th, xb=xb, yb=yb: self._train_loss(th, xb, yb, run.mask_gen),
+                partial(self._train_loss, X=xb, y=yb, gen=run.mask_gen),
                 lr=run.lr,
                 weight_decay=run.weight_decay,
                 weight_mask=mask,

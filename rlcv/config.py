@@ -260,7 +260,7 @@ def preset(algo: str, env_id: str) -> dict[str, Any]:
     starts from the base's preset, so "sb3-ppo" and "mbmf-ppo" train with the same hyper-parameters
     as "ppo" unless their own file says otherwise (fair comparisons)."""
     files = resources.files("rlcv") / "presets"
-    data = {}
+    data: dict[str, Any] = {}
     if (files / f"{algo}.yaml").is_file():
         data = yaml.safe_load((files / f"{algo}.yaml").read_text()) or {}
     merged = preset(data["base"], env_id) if data.get("base") else {}
@@ -306,7 +306,7 @@ def _type_name(annotation: Any) -> str:
     return str(text).replace("typing.", "")
 
 
-def describe(config: Any) -> list[KeyDoc]:
+def describe(config: CommonConfig) -> list[KeyDoc]:
     """Every key of a resolved config (estimator settings flattened, as ``--set`` takes them) with
     its value, default, type and meaning."""
     docs = []

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from rlcv.agents import AGENTS, SB3_ALGOS
-from rlcv.config import build_config, load_yaml, preset
+from rlcv.config import CommonConfig, build_config, load_yaml, preset
 from rlcv.env_factory import check_env_id
 from rlcv.errors import RlcvError, TrainingInterrupted, did_you_mean
 from rlcv.run_dir import RunDir, default_run_dir, new_meta
@@ -59,7 +59,7 @@ def check_algo(algo: str) -> None:
         raise RlcvError(f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}.")
 
 
-def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> Any:
+def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> CommonConfig:
     """defaults < preset `default` < preset env block < --config FILE < --set (SB3 algorithms read the
     preset of the rlcv agent they mirror: the `base:` of their preset file)."""
     values = preset(algo, env)
@@ -227,7 +227,7 @@ def _interrupted(run: RunDir) -> TrainingInterrupted:
     return TrainingInterrupted(f"interrupted; resume with `rlcv train --resume {run.path}`.")
 
 
-def _start(algo: str, env: str, config: Any, seed: int) -> Any:
+def _start(algo: str, env: str, config: CommonConfig, seed: int) -> Any:
     """The backend's new trainer; an env that fails to build or reset is a user error (its kwargs)."""
     try:
         return _backend(algo).new_trainer(algo=algo, env_id=env, config=config, seed=seed)

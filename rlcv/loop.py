@@ -18,6 +18,7 @@ from rlcv import checkpoint
 from rlcv.agents import agent_class, build_agent_config
 from rlcv.agents.base import Agent
 from rlcv.collector import Collector
+from rlcv.config import CommonConfig
 from rlcv.env_factory import make_vec_env
 from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError
@@ -37,7 +38,7 @@ def config_class(algo: str) -> type:
     return agent_class(algo).config_cls
 
 
-def new_trainer(*, algo: str, env_id: str, config: Any, seed: int) -> Trainer:
+def new_trainer(*, algo: str, env_id: str, config: CommonConfig, seed: int) -> Trainer:
     """A trainer ready to start at step 0 (everything that can fail on bad input has run)."""
     trainer = Trainer(algo=algo, env_id=env_id, config=config, seed=seed)
     trainer.reset_envs(seed)
@@ -87,7 +88,7 @@ class UncountedCollector:
 class Trainer:
     """One training process: envs, agent, normalisers and counters, and the loop over updates."""
 
-    def __init__(self, *, algo: str, env_id: str, config: Any, seed: int) -> None:
+    def __init__(self, *, algo: str, env_id: str, config: CommonConfig, seed: int) -> None:
         torch.set_num_threads(config.num_threads)
         torch.manual_seed(seed)
         self.algo, self.env_id, self.config, self.seed = algo, env_id, config, seed

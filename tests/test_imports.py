@@ -77,3 +77,10 @@ def test_backends_do_not_import_upward() -> None:
     loop = _imports("rlcv.loop", modules["rlcv.loop"], modules)
     assert not {"rlcv.loop", "rlcv.launch", "rlcv.cli"} & sb3
     assert not {"rlcv.sb3_backend", "rlcv.launch", "rlcv.cli"} & loop
+
+
+def test_agents_and_envs_are_linked_into_rlcv() -> None:
+    """mypy checks agents/ and envs/ as rlcv.agents / rlcv.envs through these links (pyproject.toml)."""
+    for name in ("agents", "envs"):
+        link = ROOT / "rlcv" / name
+        assert link.is_symlink() and link.resolve() == (ROOT / name).resolve()

@@ -64,6 +64,13 @@ class BanditPolicy(ControllerPolicy):
     ``reward_sq`` / ``reward_n`` for the reward scale σ̂ = RMS of the rewards seen, ``t`` updates seen.
     """
 
+    arms: torch.Tensor
+    counts: torch.Tensor
+    sums: torch.Tensor
+    reward_sq: torch.Tensor
+    reward_n: torch.Tensor
+    t: torch.Tensor
+
     def __init__(self, action_space: gym.spaces.Box, config: BanditConfig, algo: str) -> None:
         super().__init__(action_space)
         arms = torch.tensor([math.log2(m) for m in config.multipliers], dtype=torch.float64)
@@ -166,6 +173,7 @@ class DTSPolicy(BanditPolicy):
 
 
 class BanditAgent(ControllerAgent):
+    config: BanditConfig
     metric_names = (*HPO_METRICS, "reward_scale")
     policy: BanditPolicy
     policy_cls: ClassVar[type[BanditPolicy]]
@@ -185,11 +193,13 @@ class BanditAgent(ControllerAgent):
 
 class UCB1Agent(BanditAgent):
     config_cls = UCB1Config
+    config: UCB1Config
     algo = "hpo-ucb1"
     policy_cls = UCB1Policy
 
 
 class DTSAgent(BanditAgent):
     config_cls = DTSConfig
+    config: DTSConfig
     algo = "hpo-dts"
     policy_cls = DTSPolicy

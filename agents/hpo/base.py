@@ -166,14 +166,17 @@ class ControllerAgent:
     no estimator, no value function, no optimiser."""
 
     config_cls: ClassVar[type[ControllerConfig]] = ControllerConfig
+    config: ControllerConfig
     algo: ClassVar[str]
     metric_names: tuple[str, ...] = HPO_METRICS
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(
+        self, *, observation_space: gym.Space, action_space: gym.Space, config: ControllerConfig
+    ) -> None:
         check_hpo_spaces(observation_space, action_space, self.algo)
         if has_landscape(observation_space):  # logged as metrics too
             self.metric_names = (*self.metric_names, *LANDSCAPE_FIELDS)
-        assert action_space.shape is not None
+        assert isinstance(action_space, gym.spaces.Box)  # check_hpo_spaces raised otherwise
         if DUAL_ALPHA in config.controlled and action_space.shape[0] < len(ACTION_NAMES):
             raise RlcvError(
                 f"{self.algo}: controlled includes {DUAL_ALPHA} but the env has no α action; pass "

@@ -71,9 +71,10 @@ class FloorPolicy(ControllerPolicy):
 
 class FloorAgent(ControllerAgent):
     config_cls = FloorConfig
+    config: FloorConfig
     algo = "hpo-floor"
 
-    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: Any) -> None:
+    def __init__(self, *, observation_space: gym.Space, action_space: gym.Space, config: FloorConfig) -> None:
         if not has_landscape(observation_space):
             raise RlcvError(
                 "hpo-floor reads the env's landscape observations: keep env_kwargs landscape: true "

@@ -106,6 +106,7 @@ class ForwardPolicy(ControllerPolicy):
 
 class HDAgent(ControllerAgent):
     config_cls = HDConfig
+    config: HDConfig
     algo = "hpo-hd"
     metric_names = (*HPO_METRICS, "hd_signal")
 
@@ -118,6 +119,7 @@ class HDAgent(ControllerAgent):
 
 class ForwardAgent(ControllerAgent):
     config_cls = ForwardConfig
+    config: ForwardConfig
     algo = "hpo-forward"
     metric_names = (*HPO_METRICS, "hypergrad_log_lr", "hypergrad_log_weight_decay")
 

@@ -123,6 +123,12 @@ class JointPolicy(ControllerPolicy):
     """Shared arm statistics over whole actions. Buffers: ``arms`` [A, D], ``counts`` / ``sums`` /
     ``sumsq`` [A] (possibly discounted), ``t`` rewards seen."""
 
+    arms: torch.Tensor
+    counts: torch.Tensor
+    sums: torch.Tensor
+    sumsq: torch.Tensor
+    t: torch.Tensor
+
     def __init__(self, action_space: gym.spaces.Box, config: JointConfig, algo: str) -> None:
         super().__init__(action_space)
         arms = arm_table(config, self.action_dim)
@@ -218,6 +224,7 @@ class ThompsonPolicy(JointPolicy):
 
 
 class JointAgent(ControllerAgent):
+    config: JointConfig
     metric_names = (*HPO_METRICS, "reward_scale", "arm_played_max_share")
     policy: JointPolicy
     policy_cls: ClassVar[type[JointPolicy]]
@@ -242,11 +249,13 @@ class JointAgent(ControllerAgent):
 
 class JointUCB1Agent(JointAgent):
     config_cls = JointUCB1Config
+    config: JointUCB1Config
     algo = "hpo-ucb1-joint"
     policy_cls = JointUCB1Policy
 
 
 class ThompsonAgent(JointAgent):
     config_cls = ThompsonConfig
+    config: ThompsonConfig
     algo = "hpo-ts"
     policy_cls = ThompsonPolicy

@@ -59,6 +59,7 @@ class PBTAgent(ControllerAgent):
     """
 
     config_cls = PBTConfig
+    config: PBTConfig
     algo = "hpo-pbt"
     metric_names = (*HPO_METRICS, "pbt_exploits", "pbt_best_val_loss")
 

@@ -49,6 +49,8 @@ class ScheduleConfig(ControllerConfig):
 class SchedulePolicy(ControllerPolicy):
     """``start_log2`` [N]: log2 of each env's start value (NaN before its first observation)."""
 
+    milestones: torch.Tensor
+
     def __init__(self, action_space: gym.spaces.Box, config: ScheduleConfig) -> None:
         super().__init__(action_space)
         self.hparam, self.sign = MODES[config.mode]
@@ -75,6 +77,7 @@ class SchedulePolicy(ControllerPolicy):
 
 class ScheduleAgent(ControllerAgent):
     config_cls = ScheduleConfig
+    config: ScheduleConfig
     algo = "hpo-schedule"
 
     policy: SchedulePolicy

@@ -20,6 +20,7 @@ import json
 import shlex
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def step_cost_ratio(args: argparse.Namespace, steps: int = 100, repeats: int = 7
                 xb, yb = X[idx], y[idx]
                 theta = sgd_step(
                     theta,
-                    lambda th, xb=xb, yb=yb, env=env, g=run.mask_gen: env._train_loss(th, xb, yb, g),
+                    partial(env._train_loss, X=xb, y=yb, gen=run.mask_gen),
                     lr=0.1,
                     weight_decay=1e-4,
                     weight_mask=env.task.weight_mask,

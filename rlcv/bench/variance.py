@@ -74,11 +74,14 @@ from rlcv.errors import RlcvError
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
     import torch
 
+    from rlcv.agents.ppo import PPOConfig
+    from rlcv.agents.trpo import TRPOConfig
     from rlcv.dynamics import EnsembleDynamics
     from rlcv.estimators.base import GradientEstimator
     from rlcv.estimators.mbmf import MBMFSettings
     from rlcv.loop import Trainer
     from rlcv.rollout import RolloutBatch
+    from rlcv.value import ValueFunction
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -279,7 +282,7 @@ def policy_gradients(
     """
     import torch
 
-    policy, value_fn = session.agent.policy, session.agent.value_fn
+    policy, value_fn = session.agent.policy, value_function(session)
     params = list(policy.parameters())
     terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
@@ -340,6 +343,23 @@ def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[s
     return meta, session
 
 
+def run_config(session: Trainer) -> PPOConfig | TRPOConfig:
+    """The checkpoint's config: the harness reads actor-critic runs (PPO, TRPO)."""
+    from rlcv.agents.ppo import PPOConfig
+    from rlcv.agents.trpo import TRPOConfig
+
+    assert isinstance(session.config, PPOConfig | TRPOConfig), f"{type(session.config).__name__} has no λ"
+    return session.config
+
+
+def value_function(session: Trainer) -> ValueFunction:
+    """V(s) of the checkpoint's agent: the harness reads actor-critic runs (PPO, TRPO)."""
+    from rlcv.agents.base import ActorCriticAgent
+
+    assert isinstance(session.agent, ActorCriticAgent), f"{type(session.agent).__name__} has no V(s)"
+    return session.agent.value_fn
+
+
 def collect_batches(session: Trainer, count: int, steps: int) -> list[RolloutBatch]:
     return [session.collector.collect(steps) for _ in range(count)]
 
@@ -389,7 +409,7 @@ def make_estimator(
     if name not in ESTIMATORS:
         raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
     cls = estimator_class(name)
-    cfg = session.config
+    cfg = run_config(session)
     # model "exact": a model-based estimator builds no model of its own; it gets ``model`` instead.
     given = {
         "k": k,
@@ -463,7 +483,7 @@ def estimator_rows(
         est = make(k, eta_mode)
         if getattr(est, "update_split_eta", False) and eta_mode == "split":
             # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
-            est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=session.agent.value_fn)
+            est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=value_function(session))
         consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
         raw_path = np.empty((m, d))
         score_sq = path_sq = 0.0
@@ -617,7 +637,7 @@ def fit_model(
         replay.add_batch(b)
     td = None
     if model_td_weight > 0:
-        critic = copy.deepcopy(session.agent.value_fn).requires_grad_(False)
+        critic = copy.deepcopy(value_function(session)).requires_grad_(False)
         transform = session.obs_normalizer.torch_transform()
         td = TDLoss(
             value=lambda s: critic(transform(s)).reshape(-1),
@@ -682,10 +702,10 @@ def run_variance(
     torch.manual_seed(seed)
     start = time.perf_counter()
     meta, session = load_session(Path(run_dir), checkpoint_name, seed)
-    cfg = session.config
     space = session.envs.single_action_space
     if not isinstance(space, gym.spaces.Box):
         raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
+    cfg = run_config(session)
     batch_size = batch_size or cfg.n_steps * cfg.n_envs
     steps = max(1, batch_size // cfg.n_envs)
     n_samples = steps * cfg.n_envs
@@ -750,7 +770,7 @@ def run_variance(
     per_batch = [
         ceiling_ratios(
             b,
-            session.agent.value_fn,
+            value_function(session),
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,
             ks=ks,
