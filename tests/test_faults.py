@@ -176,6 +176,7 @@ def test_sigkill_at_random_instants_then_resume_loses_nothing(tmp_path: Path) ->
     assert ev.returncode == 0 and '"mean_return"' in ev.stdout, ev.stderr
 
 
+@pytest.mark.expensive  # two training subprocesses: ~15 s on a busy machine
 @pytest.mark.parametrize("when", ["before_publish", "training"])
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path, when: str) -> None:
     """Issue 27: SIGTERM (a scheduler's stop) runs Ctrl-C's clean-up: exit 143, one line naming the run
