@@ -140,6 +140,18 @@ CASES = [
         "--report-only: no per-instance results found under 'empty/ipg'",
         _mkdir("empty", "data/knapsack"),
     ),
+    Case(
+        "hpo-report-only-empty",
+        B("hpo", "--report-only", "--out", "empty"),
+        "--report-only: empty/hpo.json not found",
+        _mkdir("empty"),
+    ),
+    Case(
+        "speed-report-only-empty",
+        B("speed", "--report-only", "--out", "empty"),
+        "--report-only: empty/speed.json not found",
+        _mkdir("empty"),
+    ),
     # -- late checks that blamed another flag --------------------------------------------------
     Case(
         "hpo-meta-episodes-negative", B("hpo", "--meta-episodes", "-1"), "argument --meta-episodes: must be"

@@ -6,6 +6,8 @@ equilibrium payoff of the m-SGM solution in results/ipg/knapsack/m-sgm/. Writes 
 and results/ipg_agents/summary.json. Run from the repository root:
 
     .venv/bin/python results/ipg_agents/regenerate.py
+
+With `--report-only` it rebuilds results/ipg_agents.md from the committed summary.json (no training).
 """
 
 import csv
@@ -51,6 +53,10 @@ def main() -> None:
                 }
                 print(algo, ins, out[algo][ins], flush=True)
     Path("results/ipg_agents/summary.json").write_text(json.dumps(out, indent=1))
+    write_page(out)
+
+
+def write_page(out: dict[str, dict[int, dict[str, float | int | None]]]) -> None:
     lines = [
         "# RL oracles vs the exact MIP: knapsack games m = 2, n = 20 (instances 0-9)",
         "",
@@ -87,5 +93,14 @@ def main() -> None:
     Path("results/ipg_agents.md").write_text("\n".join(lines) + "\n")
 
 
+def report_only() -> None:
+    """Rebuild results/ipg_agents.md from the committed summary.json (no training)."""
+    saved = json.loads(Path("results/ipg_agents/summary.json").read_text())
+    write_page({algo: {int(ins): r for ins, r in rows.items()} for algo, rows in saved.items()})
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--report-only"]:
+        report_only()
+    else:
+        main()

@@ -89,10 +89,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=out_dir,
         help="new folder for run directories and episode logs (default: a temp dir)",
     )
+    hpo.add_argument(
+        "--report-only", action="store_true", help="rebuild OUT/hpo.md and OUT/hpo.png from OUT/hpo.json"
+    )
     hpo.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report_only:
+        print(report_only(Path(args.out)))
+        return 0
     run_bench(
         HPOBenchSpec(
             seeds=args.seeds,
@@ -663,6 +669,23 @@ def plot(out: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def report_only(out_dir: Path) -> str:
+    """Rebuild OUT/hpo.md and OUT/hpo.png from OUT/hpo.json (no training); returns the page."""
+    from rlcv.errors import RlcvError
+
+    path = out_dir / "hpo.json"
+    if not path.is_file():
+        raise RlcvError(
+            f"--report-only: {path} not found; run the bench without --report-only first (or point --out "
+            "at the folder that holds it)."
+        )
+    out = json.loads(path.read_text())
+    text = markdown(out)
+    (out_dir / "hpo.md").write_text(text)
+    plot(out, out_dir / "hpo.png")
+    return text
 
 
 def write_outputs(out: dict[str, Any], spec: HPOBenchSpec) -> None:

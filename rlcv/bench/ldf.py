@@ -333,7 +333,9 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.out) / f"{args.name}.json"
         if not path.is_file():
             raise RlcvError(f"{path} not found; run `rlcv bench ldf` first.")
-        print(write_report(json.loads(path.read_text()), Path(args.out), args.name))
+        payload = json.loads(path.read_text())
+        check_payload(payload, path)
+        print(write_report(payload, Path(args.out), args.name))
     else:
         main(args)
     return 0
@@ -464,6 +466,20 @@ COLUMNS = (  # (key, header, digits) of the metric tables
     ("unique_fraction", "unique fraction", 3),
     ("seam_discontinuity", "seam discontinuity", 3),
 )
+
+
+def check_payload(payload: dict[str, Any], path: Path) -> None:
+    """``--report-only`` on a JSON written by an older bench (issue 16 changed the metrics): one error
+    line naming what is missing, not a KeyError from the middle of the report."""
+    need = {key for key, _, _ in COLUMNS}
+    for method, rows in (payload.get("results") or {}).items():
+        missing = sorted({key for r in rows for key in need - set(r.get("final") or {})})
+        if missing:
+            raise RlcvError(
+                f"--report-only: {path} was written by an older `rlcv bench ldf` (its {method} runs have "
+                f"no {', '.join(missing)}); this version cannot rebuild its report: regenerate it with the "
+                "code that made it (its page names the commit)."
+            )
 
 
 def _metric_table(by_method: dict[str, list[dict[str, Any]]], real: dict[str, Any] | None) -> list[str]:

@@ -71,10 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
     speed.add_argument("--out", type=out_dir, default="results")
+    speed.add_argument(
+        "--report-only", action="store_true", help="rebuild OUT/speed.md from OUT/speed.json (no timing)"
+    )
     speed.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report_only:
+        print(report_only(Path(args.out)))
+        return 0
     from rlcv.agents import AGENTS, SB3_ALGOS
     from rlcv.bench.checks import check_speed_args
     from rlcv.env_factory import check_env_id
@@ -238,6 +244,19 @@ def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], 
     (out_dir / "speed.md").write_text(render_markdown(result))
     print(render_markdown(result))
     return result
+
+
+def report_only(out_dir: Path) -> str:
+    """Rebuild OUT/speed.md from OUT/speed.json; returns the page."""
+    path = out_dir / "speed.json"
+    if not path.is_file():
+        raise RlcvError(
+            f"--report-only: {path} not found; run the bench without --report-only first (or point --out "
+            "at the folder that holds it)."
+        )
+    text = render_markdown(json.loads(path.read_text()))
+    (out_dir / "speed.md").write_text(text)
+    return text
 
 
 def render_markdown(result: dict) -> str:

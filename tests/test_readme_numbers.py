@@ -1,0 +1,617 @@
+"""The headline numbers of the README's "## Results" table against the files the table cites (issue 25,
+item 5): each row of :data:`NUMBERS` is a phrase of the README, the file it cites, and where that file
+holds the same number(s) — an exact substring of the page (every number of the phrase must be in it), a
+regular expression whose groups are the numbers, or a JSON path into the bench's output — with the
+README's rounding (``fmt``). Signs are compared as numbers: the README's '−' is the pages' '-'.
+
+Readings written by hand (results/variance.md, results/variance_v2.md) are not checked here; nor are
+derived figures the cited file does not state (e.g. a ratio of two of its numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+_START = README.index("\n## Results\n")
+_END = README.find("\n## ", _START + 1)
+RESULTS = README[_START : _END if _END != -1 else None]
+# A number, not a digit of a name: not after a letter, a dot or 'letter-' (C2ST, v5, TPE-20), not
+# before '-letter' (1-NN); thousands commas allowed (1,178).
+NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z][-−])[-−+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![-−][A-Za-z])")
+
+
+@dataclass(frozen=True)
+class Number:
+    readme: str  # an exact phrase of the README's Results table
+    file: str  # the file it cites
+    # an exact substring of the file / a regex whose groups are the numbers / a JSON path (or several)
+    where: str | re.Pattern[str] | tuple[str, ...] | tuple[tuple[str, ...], ...]
+    fmt: str | None = None  # the README's rounding of the value(s) (regex groups, JSON values)
+    agg: str | None = None  # "range": the README gives min–max of the values; "max": their maximum
+    scale: float = 1.0  # e.g. 100 for a fraction the README gives in %
+
+
+def _norm(number: str) -> str:
+    return number.replace("−", "-").replace(",", "").lstrip("+")
+
+
+def numbers(text: str) -> set[str]:
+    return {_norm(n) for n in NUMBER.findall(text)}
+
+
+def _minus(text: str) -> str:
+    return text.replace("−", "-")
+
+
+def R(pattern: str) -> re.Pattern[str]:
+    """A regex over the whole file ('^' at each line, '.' across lines); NUM: a group holding a number."""
+    return re.compile(pattern.replace("NUM", r"([-+]?\d+(?:\.\d+)?)"), re.M | re.S)
+
+
+SPEED = "results/speed.json"
+V3, V2, TRPO, L095 = (
+    "results/learn_mujoco_v3",
+    "results/learn_mujoco",
+    "results/learn_mujoco_trpo_v3",
+    "results/learn_mujoco_hopper_l095",
+)
+HC, HOP = "HalfCheetah-v5", "Hopper-v5"
+
+
+def final_mean(env: str, algo: str) -> tuple[str, ...]:
+    return ("results", env, "algos", algo, "final_mean")
+
+
+NUMBERS = [
+    # -- speed ---------------------------------------------------------------------------------------------
+    Number("rlcv PPO 4986 env-steps/s", SPEED, ("median_fps", "ppo"), ".0f"),
+    Number("**1.95×** SB3 PPO", SPEED, ("ratios", "ppo/sb3-ppo"), ".2f"),
+    Number("(1.93× SB3's bare `learn()`)", SPEED, ("ratios", "ppo/sb3-ppo-raw"), ".2f"),
+    Number("rlcv TRPO **2.15×** sb3-contrib TRPO", SPEED, ("ratios", "trpo/sb3-trpo"), ".2f"),
+    Number("**0.28×** rlcv PPO, model training included", SPEED, ("ratios", "mbmf-ppo/ppo"), ".2f"),
+    # -- learning sanity, gradient check -------------------------------------------------------------------
+    Number(
+        "eval return 1000 (≥ 900 target) by 20k steps, 3/3 seeds",
+        "results/sanity/learn.md",
+        R(r"^\| ppo \| (3) \| (1000)\.0 \[1000\.0, 1000\.0\] \| (20)480 \|"),  # 20480 steps: "20k"
+    ),
+    Number("Bonferroni threshold of 3.34", "results/gradcheck/table.md", "| 3.34 |"),
+    Number(
+        "max \\|z\\| ≤ 2.3 against",
+        "results/gradcheck/table.md",
+        R(r"^\| \d+ \| (?:exact|learned) \| correct \| 1\.0 / 1\.0 \|(?:[^|\n]*\|){6} NUM \|"),
+        ".1f",
+        agg="max",
+    ),
+    Number(
+        "rejected at \\|z\\| = 66",
+        "results/gradcheck/table.md",
+        R(r"^\| 3 \| exact \| broken \| 1\.0 / 1\.0 \|(?:[^|\n]*\|){6} NUM \|"),
+        ".0f",
+    ),
+    Number(
+        "rel. tr Cov from 5.0 (k = 0)",
+        "results/gradcheck/table.md",
+        R(r"^\| 0 \| exact \| correct \| 1\.0 / 1\.0 \|(?:[^|\n]*\|){9} NUM \|"),
+        ".1f",
+    ),
+    Number(
+        "to 1.33 (k = 10)",
+        "results/gradcheck/table.md",
+        R(r"^\| 10 \| exact \| correct \| 1\.0 / 1\.0 \|(?:[^|\n]*\|){9} NUM \|"),
+    ),
+    # -- the oracle ----------------------------------------------------------------------------------------
+    Number(
+        "1.31× [1.14, 1.48] fewer at r = 2",
+        "results/oracle/oracle.md",
+        "| 2 | 5 | 5/5 | 78,131 [68,096, 88,166] | 1.31× [1.14, 1.48] |",
+    ),
+    Number(
+        "1.50× [1.28, 1.66] at r = 4",
+        "results/oracle/oracle.md",
+        "| 4 | 5 | 5/5 | 68,301 [60,416, 80,179] | 1.50× [1.28, 1.66] |",
+    ),
+    Number("final return +959", "results/oracle/oracle.md", "| 959 [505, 1,413] |"),
+    Number("/ +1,178 (paired", "results/oracle/oracle.md", "| 1,178 [1,093, 1,262] |"),
+    # -- MBMF-PPO v3 ---------------------------------------------------------------------------------------
+    Number("final 4869 vs 4240", f"{V3}/reading.md", "4240 [4085, 4370] | 4869 [4482, 5191]"),
+    Number("paired +629 [+183, +1076]", f"{V3}/reading.md", "**+629 [+183, +1076]**"),
+    Number(
+        "**4667 vs 4271, paired +396 [−104, +896]",
+        f"{V3}/compare.md",
+        "| mean | 4271 | 4667 | +396 |\n\n- final return, mbmf-ppo - ppo, 95 % paired t: +396 [-104, +896]",
+    ),
+    Number(
+        "1.46× [1.00, 2.48] by seed medians (65k vs 95k",
+        f"{V3}/compare.md",
+        R(
+            r"^\| 100k \| 2800 \(90k\) \|[^\n]*\| (95)k / (65)k \|"
+            r".*?speed-up ppo / mbmf-ppo NUM× \[NUM, NUM\]"
+        ),
+    ),
+    Number(
+        "to PPO's 200k return 1.75× [1.17, 2.43]",
+        f"{V3}/compare.md",
+        "to ppo's 200k return (3492): speed-up ppo / mbmf-ppo 1.75× [1.17, 2.43]",
+    ),
+    Number(
+        "in-training score-term variance ratio 0.56–0.60", f"{V3}/reading.md", "| – | 0.56–0.60 / 0.50–0.57 |"
+    ),
+    Number(
+        "with the gate open 91–94 % of updates",
+        f"{V3}/reading.md",
+        R(r"^\| trust gate, mean over updates \| – \| NUM–NUM \|"),
+        ".0f",
+        scale=100,
+    ),
+    Number("(v2: 0.80–0.87)", f"{V3}/reading.md", "ratio 0.80–0.87"),
+    Number("clip_fraction within 1.12×", f"{V3}/reading.md", "clip_fraction within 1.12×"),
+    Number("(gate 0.79–0.94", f"{V3}/reading.md", "| trust gate, mean over updates | – | 0.79–0.94 |"),
+    Number("score-term ratio 0.50–0.74)", f"{V3}/reading.md", "(`gate.md`) | – | 0.59–0.92 / 0.50–0.74 |"),
+    Number(
+        "plateau: +70 [−44, +184]",
+        f"{V3}/compare.md",
+        "95 % paired t: +70 [-44, +184]",
+    ),
+    Number(
+        "the CV leaves 0.17–0.21 of the score-term variance",
+        f"{L095}/reading.md",
+        "score-term variance left is 0.17–0.21",
+    ),
+    Number(
+        "the returns still do not move (+34 [−103, +171])",
+        f"{L095}/compare.md",
+        "95 % paired t: +34 [-103, +171]",
+    ),
+    Number(
+        "SB3 PPO, same preset, 3 seeds: 4389 (HalfCheetah)",
+        f"{V3}/learn.json",
+        final_mean(HC, "sb3-ppo"),
+        ".0f",
+    ),
+    Number("757 (Hopper)", f"{V3}/learn.json", final_mean(HOP, "sb3-ppo"), ".0f"),
+    Number("**0.29×** rlcv PPO's throughput", f"{V3}/reading.md", "Ratio of medians 0.29×"),
+    Number("model training 59 % of the extra time", f"{V3}/reading.md", "| – | 9.9 | 59 % |"),
+    Number("the CV's imagined features 30 %", f"{V3}/reading.md", "| – | 5.0 | 30 % (of which"),
+    # -- MBMF-TRPO v3 --------------------------------------------------------------------------------------
+    Number("the v3 gate opens under TRPO (80–93 % of updates", f"{TRPO}/reading.md", "open 80–93 % of"),
+    Number(
+        "medians 60k vs 81k (HalfCheetah, 1.34× [0.54, 2.93])",
+        f"{TRPO}/compare.md",
+        R(
+            r"## HalfCheetah-v5.*?^\| 100k \|[^\n]*\| (81)k / (60)k \|"
+            r".*?speed-up trpo / mbmf-trpo NUM× \[NUM, NUM\]"
+        ),
+    ),
+    Number(
+        "60k vs 121k (Hopper",
+        f"{TRPO}/compare.md",
+        R(r"## Hopper-v5.*?^\| 100k \|[^\n]*\| (121)k / (60)k \|"),
+    ),
+    Number(
+        "(Hopper, 2.0×",
+        f"{TRPO}/compare.md",
+        R(r"## Hopper-v5.*?to trpo's 100k return [^\n]*speed-up trpo / mbmf-trpo NUM×"),
+        ".1f",
+    ),
+    Number(
+        "[1.11, 3.92], earlier on every seed",
+        f"{TRPO}/compare.md",
+        R(r"## Hopper-v5.*?to trpo's 100k return [^\n]*speed-up trpo / mbmf-trpo [\d.]+× \[NUM, NUM\]"),
+    ),
+    Number("(HalfCheetah +146 [−1532, +1824]", f"{TRPO}/compare.md", "95 % paired t: +146 [-1532, +1824]"),
+    Number("Hopper −464 [−1709, +781]", f"{TRPO}/compare.md", "95 % paired t: -464 [-1709, +781]"),
+    Number("KL within 1.2×", f"{TRPO}/reading.md", "within 1.2× on every seed"),
+    Number("SB3 TRPO (3 seeds): 1057", f"{TRPO}/learn.json", final_mean(HC, "sb3-trpo"), ".0f"),
+    Number("1057 / 2265", f"{TRPO}/learn.json", final_mean(HOP, "sb3-trpo"), ".0f"),
+    Number("below rlcv TRPO's 1890", f"{TRPO}/learn.json", final_mean(HC, "trpo"), ".0f"),
+    Number("1890 / 3400", f"{TRPO}/learn.json", final_mean(HOP, "trpo"), ".0f"),
+    # -- MBMF-PPO v2, v1 -----------------------------------------------------------------------------------
+    Number(
+        "HalfCheetah-v5 final 4486 vs 4240, paired +247 [−645, +1138]",
+        f"{V2}/compare.md",
+        "| mean | 4240 | 4486 | +247 |\n\n- final return, mbmf-ppo - ppo, 95 % paired t: +247 [-645, +1138]",
+    ),
+    Number(
+        "Hopper-v5 1018 vs 702, +316 [−192, +823]",
+        f"{V2}/compare.md",
+        "| mean | 702 | 1018 | +316 |\n\n- final return, mbmf-ppo - ppo, 95 % paired t: +316 [-192, +823]",
+    ),
+    Number(
+        "1.12× [0.89, 1.66] (median 80k vs 90k",
+        f"{V2}/compare.md",
+        R(
+            r"^\| 100k \| 2629 \(90k\) \|[^\n]*\| (90)k / (80)k \|"
+            r".*?speed-up ppo / mbmf-ppo NUM× \[NUM, NUM\]"
+        ),
+    ),
+    Number("approx_kl / clip_fraction within 1.5× of PPO's", f"{V2}/reading.md", "within 1.5× of PPO's"),
+    Number("SB3 PPO rows (3 seeds): 4389", f"{V2}/learn.json", final_mean(HC, "sb3-ppo"), ".0f"),
+    Number("4389 / 757", f"{V2}/learn.json", final_mean(HOP, "sb3-ppo"), ".0f"),
+    Number("(1637 vs 2775", f"{V2}/v1_100k/learn.json", final_mean(HC, "mbmf-ppo"), ".0f"),
+    Number("1637 vs 2775;", f"{V2}/v1_100k/learn.json", final_mean(HC, "sb3-ppo"), ".0f"),
+    Number("rlcv PPO 3155)", f"{V2}/v1_100k/learn.json", final_mean(HC, "ppo"), ".0f"),
+    # -- integer programming games -------------------------------------------------------------------------
+    Number(
+        "10/10 solved, mean 0.73 s (paper 1.61 s",
+        "results/ipg.md",
+        "10/10 solved, mean 0.73 s, mean 14.20 iterations, 0 pure. Paper: 10/10 solved, mean 1.61 s",
+    ),
+    Number(
+        "faster on 5, slower on 5 (median time ratio 0.99",
+        "results/ipg.md",
+        R(
+            r"## knapsack: m = 2, n = 40, m-sgm"
+            r".*?ours faster on (5), slower on (5) of 10; median time ratio ours / paper NUM"
+        ),
+    ),
+    Number(
+        "slower on 10/10 (median ratio 4.5)",
+        "results/ipg.md",
+        R(r"## knapsack: m = 2, n = 20, m-sgm.*?median time ratio ours / paper NUM"),
+        ".1f",
+    ),
+    Number(
+        "9/10, mean 0.60 s (paper 9/10, 5.69 s",
+        "results/ipg.md",
+        "9/10 solved, mean 0.60 s, mean 17.56 iterations, 0 pure. Paper: 9/10 solved, mean 5.69 s",
+    ),
+    Number("10/10, 0.09 s", "results/ipg.md", "Ours (limit 600 s): 10/10 solved, mean 0.09 s"),
+    Number("agree with ours on 0/10 payoffs", "results/ipg.md", "agree with ours on 0 of 10 instances"),
+    Number(
+        "10/10, mean 0.37 s (paper 0.21 s)",
+        "results/ipg.md",
+        "10/10 solved, mean 0.37 s, mean 10.10 iterations, 3 pure. Paper: 10/10 solved, mean 0.21 s",
+    ),
+    Number("median 30× faster", "results/ipg.md", "median ratio 30× over 10 instances"),
+    Number("the paper's ratio is 7254×", "results/ipg.md", "median ratio 7254×"),
+    Number(
+        "`ipg-psro` (REINFORCE oracle) 10/10 instances (median 8 calls",
+        "results/ipg_agents.md",
+        "| `ipg-psro` | 10/10 | 8 | 0 |",
+    ),
+    Number(
+        "`ipg-fp` 0/10 in 25 iterations (median 4.7 %)",
+        "results/ipg_agents.md",
+        R(r"^\| `ipg-fp` \| 0/10 \| — \| NUM \|"),
+        ".1f",
+        scale=100,
+    ),
+    Number("`ipg-pg` self-play 3/10", "results/ipg_agents.md", "| `ipg-pg` | 3/10 |"),
+    # -- BGAN ----------------------------------------------------------------------------------------------
+    Number("C2ST BGAN 0.723", "results/bgan-6000.md", "| `bgan` — BGAN (self-normalised weights) | 0.723 ["),
+    Number(
+        "Gumbel-ST 0.676",
+        "results/bgan-6000.md",
+        "| `bgan-gumbel` — Gumbel-softmax, straight-through | 0.676 [",
+    ),
+    Number("mixture 0.609 — BGAN", "results/bgan-6000.md", "| `mixture` — product mixture (EM) | 0.609 ["),
+    Number(
+        "BGAN − mixture +0.114 [+0.097, +0.132] (missed)",
+        "results/bgan-6000.md",
+        "(BGAN - mixture +0.114 [+0.097, +0.132] *)",
+    ),
+    Number(
+        "unique fraction 0.79–0.88",
+        "results/bgan-6000.md",
+        R(r"No collapsed seed [^\n]*\(NUM, NUM, NUM, NUM, NUM\)"),
+        ".2f",
+        agg="range",
+    ),
+    Number("C2ST BGAN 0.810", "results/bgan.md", "| `bgan` — BGAN (self-normalised weights) | 0.810 ["),
+    Number(
+        "Gumbel-ST 0.730, REINFORCE",
+        "results/bgan.md",
+        "| `bgan-gumbel` — Gumbel-softmax, straight-through | 0.730 [",
+    ),
+    Number(
+        "REINFORCE 0.977 (collapsed)",
+        "results/bgan.md",
+        "| `bgan-reinforce` — REINFORCE + moving-average baseline | 0.977 [",
+    ),
+    Number(
+        "Bernoulli mixture 0.609 (targets", "results/bgan.md", "| `mixture` — product mixture (EM) | 0.609 ["
+    ),
+    Number(
+        "10/10 confident classes — missed, 6–8",
+        "results/bgan.md",
+        R(r"^- Confident coverage 10/10 [^\n]*classes per seed (\d+), (\d+), (\d+), (\d+), (\d+);"),
+        agg="range",
+    ),
+    Number(
+        "BGAN C2ST 0.969 [0.944, 0.994]",
+        "results/bgan-digits4-6000.md",
+        "| `bgan` — BGAN (self-normalised weights) | 0.969 [0.944, 0.994] |",
+    ),
+    Number(
+        "vs categorical mixture 0.646 (missed)",
+        "results/bgan-digits4-6000.md",
+        "| `mixture` — product mixture (EM) | 0.646 [",
+    ),
+    Number(
+        "1–5 confident classes",
+        "results/bgan-digits4-6000.md",
+        R(r"^- Confident coverage 10/10 [^\n]*classes per seed (\d+), (\d+), (\d+), (\d+), (\d+);"),
+        agg="range",
+    ),
+    Number(
+        "seed 0 collapsed (unique 0.690)",
+        "results/bgan-digits4-6000.md",
+        R(r"^\| `bgan` \| 0 \|(?:[^|\n]*\|){5} NUM \|"),
+    ),
+    Number(
+        "Gumbel-ST collapses on every seed (1.000)",
+        "results/bgan-digits4-6000.md",
+        "| `bgan-gumbel` — Gumbel-softmax, straight-through | 1.000 [1.000, 1.000] |",
+    ),
+    Number(
+        "no better than independent pixels** (0.958;",
+        "results/bgan-digits4-6000.md",
+        "| `independent` — independent pixels | 0.958 [",
+    ),
+    Number(
+        "BGAN − independent +0.011 [−0.021, +0.042]",
+        "results/bgan-digits4-6000.md",
+        "| `independent` | +0.011 [-0.021, +0.042] |",
+    ),
+    Number(
+        "BGAN − Gumbel-ST −0.031 [−0.056, −0.006]",
+        "results/bgan-digits4-6000.md",
+        "| `bgan-gumbel` | -0.031 [-0.056, -0.006] *",
+    ),
+    Number(
+        "1-NN plateau 0.876 [0.864, 0.889]",
+        "results/bgan-digitscont-6000.md",
+        "| `bgan` — BGAN (self-normalised weights) | 0.998 [0.996, 1.001] | 0.876 [0.864, 0.889] |",
+    ),
+    Number(
+        "ahead of independent Gaussians on 1-NN (−0.079 [−0.093, −0.065])",
+        "results/bgan-digitscont-6000.md",
+        "| `independent` | +0.001 [-0.002, +0.004] | -0.079 [-0.093, -0.065] *",
+    ),
+    Number(
+        "(0.066 vs 0.023",
+        "results/bgan-digitscont-6000.md",
+        R(
+            r"^\| `bgan` — [^|\n]*\|(?:[^|\n]*\|){2} (\d+\.\d+) \[.*?"
+            r"^\| `independent` — [^|\n]*\|(?:[^|\n]*\|){2} (\d+\.\d+) \["
+        ),
+    ),
+    Number(
+        ": +0.043 [+0.020, +0.066])",
+        "results/bgan-digitscont-6000.md",
+        "| `independent` | +0.001 [-0.002, +0.004] | -0.079 [-0.093, -0.065] * | +0.043 [+0.020, +0.066] *",
+    ),
+    Number(
+        "behind the mixture on both (1-NN 0.730)",
+        "results/bgan-digitscont-6000.md",
+        "| `mixture` — product mixture (EM) | 0.998 [0.997, 0.998] | 0.730 [",
+    ),
+    Number(
+        "unique fraction 1.000 (says little",
+        "results/bgan-digitscont-6000.md",
+        R(r"^- No collapsed seed [^\n]*\(NUM, NUM, NUM, NUM, NUM\)"),
+        agg="range",
+    ),
+    # -- locally disentangled factors ----------------------------------------------------------------------
+    Number("either stage ≤ 34 % of flat G + D's parameters", "results/ldf.md", "(59,289 = 34 %;"),
+    Number(
+        "independent pixels score C2ST 0.932 [0.923, 0.941] on the same digits",
+        "results/bgan.md",
+        "| `independent` — independent pixels | 0.932 [0.923, 0.941] |",
+    ),
+    Number(
+        "so decoupled LDF (0.994)",
+        "results/ldf.md",
+        "| decoupled two-level (`bgan-hier`, mode=decoupled) | 0.994 ± ",
+    ),
+    Number(
+        "decoupled vs flat C2ST +0.076 [+0.038, +0.113], 1-NN +0.112",
+        "results/ldf.md",
+        "| decoupled | +0.076 [+0.038, +0.113] | +0.112 [+0.066, +0.157] |",
+    ),
+    Number(
+        "confident classes −3.0 (0.6 vs 3.6)",
+        "results/ldf.md",
+        R(
+            r"^\| flat BGAN \(`bgan`, BGAN-Digits-v0\) \|(?: [-\d.]+ ± [\d.]+ \|){3} NUM ±.*?"
+            r"^\| decoupled two-level \(`bgan-hier`, mode=decoupled\) \|(?: [-\d.]+ ± [\d.]+ \|){3} NUM ±.*?"
+            r"^\| decoupled \|(?:[^|\n]*\|){3} NUM \["
+        ),
+        ".1f",
+    ),
+    Number(
+        "confident share 0.021 vs real 0.769, seams 25 % off",
+        "results/ldf.md",
+        "missed** (0.341 vs 0.272, 25 % off); confident share within 10 points of real **missed** "
+        "(0.021 vs 0.769)",
+    ),
+    Number("would reach only C2ST 0.973 through it", "results/ldf.md", "| decoupled | 0.973 ± 0.031 |"),
+    Number(
+        "flat improves to 0.799", "results/ldf_long.md", "| flat BGAN (`bgan`, BGAN-Digits-v0) | 0.799 ± "
+    ),
+    Number(
+        "two-level stays at 1.000",
+        "results/ldf_long.md",
+        "| decoupled two-level (`bgan-hier`, mode=decoupled) | 1.000 ± 0.000 |",
+    ),
+    # -- online HPO ----------------------------------------------------------------------------------------
+    Number(
+        "fixed lr 1.0 97.91 % vs TPE-20 97.83 % (+0.08 [−0.25, +0.40] points, 16 paired seeds)",
+        "results/hpo_budget/digits/report.md",
+        R(
+            r"^\| fixed-lr1 \|(?:[^|\n]*\|){4} NUM \| NUM \[NUM, NUM\] \|.*?"
+            r"^\| tpe-20 \|(?:[^|\n]*\|){4} NUM \|.*?over (16) paired seeds"
+        ),
+    ),
+    Number(
+        "`hpo-forward` 97.58 %, short of TPE-20 (−0.25 [−0.50, −0.00])",
+        "results/hpo_budget/digits/report.md",
+        "| hpo-forward | 1.00 | 1.00 | 3.25 | 4.03 | 97.58 | -0.25 [-0.50, -0.00] |",
+    ),
+    Number(
+        "DualCutout 4.87 % test error vs Cutout 2.70 % vs none 2.09 %",
+        "results/dualcutout/digits_mlp/report.md",
+        R(r"^\| none \| NUM \|[^\n]*\n\| cutout \| NUM \|[^\n]*\n\| dualcutout \| NUM \|"),
+    ),
+    Number(
+        "a DualCutout step costs 1.76× a Cutout step (≤ 2.2×: met)",
+        "results/dualcutout/digits_mlp/report.md",
+        "**1.76×** (bound 2.2×: met",
+    ),
+    Number(
+        "−3.2 [−5.0, −1.5] points (MLP, `hpo-ucb1`)",
+        "results/hpo_budget/mnist1d_mlp/summary.json",
+        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
+        ".1f",
+        scale=100,
+    ),
+    Number(
+        "−6.8 [−8.4, −5.1] (CNN, `ppo`)",
+        "results/hpo_budget/mnist1d_cnn/summary.json",
+        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
+        ".1f",
+        scale=100,
+    ),
+    Number("(MLP, `hpo-ucb1`)", "results/hpo_budget/mnist1d_mlp/summary.json", ("verdicts", "best_online")),
+    Number("(CNN, `ppo`)", "results/hpo_budget/mnist1d_cnn/summary.json", ("verdicts", "best_online")),
+    # -- landscape -----------------------------------------------------------------------------------------
+    Number("GD 0–1 % of steps", "results/walk.md", "| GD lr 3: floor inside ≤ 5% of steps | 0%, 1%, 1% |"),
+    Number(
+        "SGD b32 33–38 % at lr 1",
+        "results/walk.md",
+        "| SGD batch 32 lr 1: floor inside ≥ 25% | 36%, 33%, 38% |",
+    ),
+    Number(
+        "71–76 % at lr 10", "results/walk.md", "| SGD batch 32 lr 10: floor inside ≥ 50% | 76%, 73%, 71% |"
+    ),
+    Number(
+        "isotropic noise of the same norm 0 %",
+        "results/walk.md",
+        R(r"^\| isotropic b32 \| 1 \| NUM% \|"),
+        ".0f",
+    ),
+    Number("Spearman(η, height) = 1", "results/walk.md", "| 1, 1, 1 (seed means: 1) |"),
+    Number("Spearman(S, distance) = −1", "results/walk.md", "lr 0.3 | -1, -1, -1 |"),
+    Number(
+        "landscape observations +16 % CPU per episode",
+        "results/walk.md",
+        "digits mlp, landscape_every 2 | median +16% (",
+    ),
+    Number(
+        "Spearman(η/S, λ_max) = −1 in both sweeps",
+        "results/sharpness.md",
+        "| matched | η sweep -1 (per seed -0.90, -1.00, -1.00); S sweep -1 ",
+    ),
+    Number(
+        "equal η/S ⇒ equal λ_max (±25 %",
+        "results/sharpness.md",
+        "λ_max within ±25%, accuracy within 1.5 points | matched",
+    ),
+    Number(
+        "10× η/S ⇒ 2.2× λ_max (met)",
+        "results/sharpness.md",
+        R(r"^\| (10)× lower η/S raises λ_max ≥ 2× \| matched \| NUM× \|"),
+        ".2g",
+    ),
+    Number(
+        "the largest deviation 24.8 %",
+        "results/sharpness.md",
+        "| matched | λ_max 1.55, 1.4, 1.05 (max deviation from median 24.8%)",
+    ),
+    Number("test accuracy falls with η/S (−0.94", "results/sharpness.md", "(pooled Spearman -0.94)"),
+    Number(
+        "(equal η/S ⇒ λ_max within 27.9 %, accuracy spread 3.3 points",
+        "results/sharpness.md",
+        "| fixed | λ_max 1.79, 1.63, 1.17 (max deviation from median 27.9%); accuracy 55.0, 54.0, 51.8 "
+        "(spread 3.3)",
+    ),
+    Number(
+        "10× η/S ⇒ 1.45× λ_max", "results/sharpness.md", "| 10× lower η/S raises λ_max ≥ 2× | fixed | 1.45× |"
+    ),
+    Number(
+        "accuracy −0.21)",
+        "results/sharpness.md",
+        R(r"^\| Spearman\(η/S, test accuracy\) ≥ 0\.7 \(both sweeps pooled\) \| fixed \| NUM "),
+        ".2f",
+    ),
+    Number(
+        "only Spearman(η/S, λ_max) −0.9 holds",
+        "results/sharpness.md",
+        "| fixed | η sweep -0.9 (per seed -0.90, -0.90, -0.90); S sweep -0.9 ",
+    ),
+    Number(
+        "test accuracy falls with η/S (−0.94, target +0.7 missed)",
+        "results/sharpness.md",
+        R(r"^\| Spearman\(η/S, test accuracy\) ≥ (0\.7) \(both sweeps pooled\) \| matched \| NUM "),
+        ".2g",
+    ),
+]
+
+
+def _json_value(path: Path, keys: tuple[str, ...]) -> Any:
+    value: Any = json.loads(path.read_text())
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def _found(n: Number) -> set[str]:
+    """The number(s) the cited file holds, as the README should write them."""
+    path = REPO / n.file
+    assert path.is_file(), f"{n.file}: cited by the README, not in the repository"
+    if isinstance(n.where, tuple):
+        paths = n.where if isinstance(n.where[0], tuple) else (n.where,)
+        raw: list[Any] = [_json_value(path, keys) for keys in paths]
+    elif n.agg is not None:  # a value per matching row
+        raw = [group for match in n.where.finditer(path.read_text()) for group in match.groups()]
+    else:
+        match = n.where.search(path.read_text())
+        assert match, f"{n.file} no longer matches {n.where.pattern!r}"
+        raw = list(match.groups())
+    assert raw, f"{n.file}: nothing found at {n.where!r}"
+    if n.fmt is None and n.scale == 1.0:  # the file's own digits
+        values = [_norm(str(v)) for v in raw]
+    else:
+        values = [_norm(format(float(_norm(str(v))) * n.scale, n.fmt or "g")) for v in raw]
+    if n.agg == "range":
+        values = [min(values, key=float), max(values, key=float)]
+    elif n.agg == "max":
+        values = [max(values, key=float)]
+    return set(values)
+
+
+@pytest.mark.parametrize("n", NUMBERS, ids=[f"{n.file}: {n.readme}" for n in NUMBERS])
+def test_readme_number_is_in_the_file_it_cites(n: Number) -> None:
+    assert n.readme in RESULTS, f"the README's Results table no longer says {n.readme!r}"
+    said = numbers(n.readme)
+    if isinstance(n.where, str):
+        text = _minus((REPO / n.file).read_text())
+        assert _minus(n.where) in text, f"{n.file} no longer says {n.where!r}"
+        missing = said - numbers(n.where)
+        assert not missing, f"README {n.readme!r}: {sorted(missing)} not in {n.file} ({n.where!r})"
+    elif (
+        isinstance(n.where, tuple)
+        and isinstance(n.where[0], str)
+        and isinstance(name := _json_value(REPO / n.file, n.where), str)
+    ):
+        assert name in n.readme, f"README {n.readme!r} vs {n.file}: the file names {name!r}"
+    else:
+        found = _found(n)
+        assert found <= said, f"README {n.readme!r} vs {n.file}: the file gives {sorted(found)}"
+
+
+def test_every_cited_results_file_exists() -> None:
+    """Every `results/...` path the Results table names is in the repository."""
+    cited = set(re.findall(r"`(results/[^`{}*\s]+)`", RESULTS))
+    assert cited, "no results/ path found in the README's Results table"
+    missing = sorted(p for p in cited if not (REPO / p.rstrip("/")).exists())
+    assert not missing, f"the README cites missing files: {missing}"
