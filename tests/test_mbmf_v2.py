@@ -108,11 +108,14 @@ def test_split_eta_comes_from_the_previous_batch() -> None:
     est = _est(env, gamma=0.9, gae_lambda=0.8, cv_form="lambda", eta_mode="split")
     first = est.prepare(_lqr(seed=1)[2], policy=policy, value_fn=value_fn)
     assert first.stats["cv_eta_a"] == 0.0 and first.stats["cv_eta_tau"] == 0.0  # no previous batch
+    assert est.split_eta == (0.0, 0.0)  # prepare only measures: learning waits for after_update
+    est.learn_from_batch()
     fitted = est.split_eta
     assert fitted != (0.0, 0.0)
     second = est.prepare(_lqr(seed=2)[2], policy=policy, value_fn=value_fn)
     assert second.stats["cv_eta_a"] == pytest.approx(fitted[0])  # applied to the next batch
     assert second.stats["cv_eta_tau"] == pytest.approx(fitted[1])
+    est.learn_from_batch()
     assert est.split_eta != fitted  # and refitted on this one, for the one after
     state = est.state_dict()
     fresh = _est(env, gamma=0.9, gae_lambda=0.8, cv_form="lambda", eta_mode="split")
@@ -146,10 +149,12 @@ def test_variance_gate_reads_the_previous_batch_held_out_ratio() -> None:
     first = est.prepare(batch, policy=policy, value_fn=value_fn).stats
     # No coefficients were fitted before this batch, so there is nothing to test yet.
     assert first["cv_gate"] == 0.0 and np.isnan(first["cv_heldout_ratio"]) and est.last_ratio is None
+    est.learn_from_batch()  # between two updates (after_update in training)
     second = est.prepare(other, policy=policy, value_fn=value_fn).stats
     assert second["cv_gate"] == 0.0 and second["cv_eta_a"] == 0.0  # gated off: the estimate is Â's
     # The exact model's CV transfers across batches: the ratio is well below 1 and opens the gate.
     assert second["cv_heldout_ratio"] < 0.9
+    est.learn_from_batch()
     third = est.prepare(batch, policy=policy, value_fn=value_fn).stats
     assert third["cv_gate"] == 1.0 and third["cv_score_var_ratio"] < 1.0
     # A ratio between the thresholds ramps linearly; it survives a checkpoint round trip.

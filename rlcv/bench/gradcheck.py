@@ -463,6 +463,7 @@ def run_gradcheck(
     if eta_mode == "split" and hasattr(est, "update_split_eta"):
         # (η_a, η_τ) from an independent batch, then frozen: the evaluation batches never shape them.
         est.prepare(collect(env_id, env_kwargs, policy, 200, seed + 3), policy=policy, value_fn=value_fn)
+        est.learn_from_batch()  # the fit becomes the η of the next batch
         est.update_split_eta = False
 
     batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)

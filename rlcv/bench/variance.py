@@ -285,6 +285,7 @@ def policy_gradients(
     policy, value_fn = session.agent.policy, value_function(session)
     params = list(policy.parameters())
     terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
+    estimator.learn_from_batch()  # this batch's η for the next, as after_update does in training
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
     n = obs.shape[0]
     actions = batch.actions[:, :, 0].reshape(n, -1)
@@ -484,6 +485,7 @@ def estimator_rows(
         if getattr(est, "update_split_eta", False) and eta_mode == "split":
             # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
             est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=value_function(session))
+            est.learn_from_batch()
         consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
         raw_path = np.empty((m, d))
         score_sq = path_sq = 0.0

@@ -94,8 +94,14 @@ class GradientEstimator:
     ) -> EstimatorTerms:
         raise NotImplementedError
 
+    def learn_from_batch(self) -> None:
+        """Turn what :meth:`prepare` measured on the last batch into the state the next batch uses
+        (e.g. MBMF's η fitted on the previous batch). Called by :meth:`after_update`; harnesses that
+        prepare batch after batch without an update call it between batches. Default: nothing."""
+
     def after_update(self, batch: RolloutBatch) -> dict[str, float]:
         """Learn from ``batch`` once the agent's update has used it; returns metrics."""
+        self.learn_from_batch()
         return {}
 
     def state_dict(self) -> dict[str, Any]:

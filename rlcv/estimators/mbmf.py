@@ -331,6 +331,7 @@ class MBMFControlVariate(GradientEstimator):
         self.last_error: float | None = None  # its held-out k-step model error
         self.last_ratio: float | None = None  # its held-out variance ratio (gate_on=variance)
         self.update_split_eta = True  # False freezes (η_a, η_τ), e.g. once fitted on independent data
+        self._pending: dict[str, Any] = {}  # prepare's measurements, applied by learn_from_batch
         self.baseline = StateValueBaseline(gamma=gamma, gae_lambda=gae_lambda, normalize_advantage=False)
         self.critic: ValueFunction | None = None  # the agent's critic, seen at prepare (for the TD loss)
 
@@ -522,6 +523,7 @@ class MBMFControlVariate(GradientEstimator):
         if value_fn is None:
             raise TypeError("the MBMF control variate needs a value function (an actor-critic agent)")
         self.critic = value_fn
+        self._pending = {}  # what this batch teaches, applied by learn_from_batch (after the update)
         g = self.gate() if self.model_fitted else 0.0  # decided before this batch is looked at
         held_out = self.held_out_error(batch)  # before anything learns from this batch
         advantages, returns, values = self.baseline.gae(batch, value_fn)
@@ -545,13 +547,12 @@ class MBMFControlVariate(GradientEstimator):
                 else:
                     heldout = adv - self._eta(adv, d) * d
                 heldout_ratio = heldout.var().item() / var_adv
-                self.last_ratio = heldout_ratio
+                self._pending["last_ratio"] = heldout_ratio
         if self.eta_mode == "split":
             eta_a = torch.full_like(adv, g * self.split_eta[0])
             eta_tau = torch.full_like(adv, g * self.split_eta[1])
             if self.update_split_eta and self.model_fitted and self.k > 0:
-                self.split_eta = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
-                self.split_eta_fitted = True
+                self._pending["split_eta"] = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
         else:
             eta_a = eta_tau = g * self._eta(adv, d) if self.model_fitted else torch.zeros_like(adv)
         raw_residual = adv - eta_a * d_a - eta_tau * d_tau
@@ -594,7 +595,7 @@ class MBMFControlVariate(GradientEstimator):
             "cv_pathwise_share": path_share,
         }
         if "model_error_kstep" in held_out:
-            self.last_error = held_out["model_error_kstep"]  # the next batch's gate
+            self._pending["last_error"] = held_out["model_error_kstep"]  # the next batch's gate
         return EstimatorTerms(
             advantages=residual,
             returns=returns.reshape(-1),
@@ -635,8 +636,24 @@ class MBMFControlVariate(GradientEstimator):
             )
         return {"model_error_1step": per_step[0].item(), "model_error_kstep": per_step[-1].item()}
 
+    def learn_from_batch(self) -> None:
+        """What :meth:`prepare` measured on the last batch becomes the next batch's state: the split
+        (η_a, η_τ) fitted on it and the gate's inputs (its held-out variance ratio and k-step model
+        error). Learning happens here, after the update (estimators/base.py), not in ``prepare``;
+        harnesses that prepare batch after batch without training call it between batches."""
+        pending, self._pending = self._pending, {}
+        if "split_eta" in pending:
+            self.split_eta = pending["split_eta"]
+            self.split_eta_fitted = True
+        if "last_ratio" in pending:
+            self.last_ratio = pending["last_ratio"]
+        if "last_error" in pending:
+            self.last_error = pending["last_error"]
+
     def after_update(self, batch: RolloutBatch) -> dict[str, float]:
-        """Add the batch to the replay and train the learned model on it."""
+        """Fix the next batch's η and gate inputs, add the batch to the replay and train the learned
+        model on it."""
+        self.learn_from_batch()
         self.updates += 1
         cfg = self.settings
         if self.replay is None or self.model_optimizer is None or cfg.model_train_steps == 0:
