@@ -7,7 +7,7 @@ Latent Factors".
 - the patch generator g(p|c), its policy: a Bernoulli policy over the 16 pixels of a patch given a
   code, trained like ``--algo bgan`` (one Adam step per update with the ``boundary_seeking``
   estimator: self-normalised weights of the env's pair discriminator over M patches per code);
-- the patch encoder E(p) (:mod:`rlcv.patches`), one Adam step per update on the env's BiGAN encoder
+- the patch encoder E(p) (:mod:`rlcv.gan.patches`), one Adam step per update on the env's BiGAN encoder
   objective ``encoder_loss`` (backpropagated through the fixed discriminator into E's codes).
 
 With ``recon_weight`` λ > 0 the encoder step also minimises λ·(−log g(p|E(p)))/16 on real patches, g
@@ -59,7 +59,7 @@ from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.estimators.self_normalized import WEIGHT_METRICS
-from rlcv.patches import N_PATCHES, PATCH_PIXELS, LowerStage, lower_spec, make_encoder
+from rlcv.gan.patches import N_PATCHES, PATCH_PIXELS, LowerStage, lower_spec, make_encoder
 from rlcv.policies import BernoulliPolicy
 from rlcv.rollout import RolloutBatch
 from rlcv.settings import setting

@@ -1,7 +1,7 @@
 r"""Simple density models as generator agents, so ``rlcv train`` / ``rlcv eval`` compare any generator
 with them on the same footing (``--algo pixel-mixture``, ``--algo independent-pixels``).
 
-The model is a product mixture (:mod:`rlcv.density_baselines`) fitted by EM, once, to the env's
+The model is a product mixture (:mod:`rlcv.gan.density_baselines`) fitted by EM, once, to the env's
 *training* images when the loop binds the agent; K is ``n_components`` (``independent-pixels``: 1)
 or, with 0 (``pixel-mixture``'s default), the K of best validation likelihood on a split of the
 training images. Its policy g(x|z) reads the component off the latent's first coordinate (inverse
@@ -82,7 +82,7 @@ class MixturePolicy(Policy):
         self.fitted = False
 
     def set_model(self, model: Any) -> None:
-        """Copy a fitted :class:`~rlcv.density_baselines.ProductMixture` into the buffers."""
+        """Copy a fitted :class:`~rlcv.gan.density_baselines.ProductMixture` into the buffers."""
         self.weights = torch.as_tensor(model.weights, dtype=torch.float32)
         if model.levels == 0:
             self.means = torch.as_tensor(model.means, dtype=torch.float32)
@@ -168,8 +168,8 @@ class PixelMixture:
         return 1
 
     def bind(self, context: BindContext) -> None:
-        from rlcv.density_baselines import fit_mixture, select_components
         from rlcv.env_factory import make_env
+        from rlcv.gan.density_baselines import fit_mixture, select_components
 
         assert isinstance(self.policy, MixturePolicy)
         if self.policy.fitted:  # resumed: the checkpoint holds the fitted model

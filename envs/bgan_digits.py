@@ -2,7 +2,7 @@ r"""Generating 8×8 digits as a decision problem: ``rlcv/BGAN-Digits-v0`` and it
 
 A GAN generator g(x|z) is a policy: the observation is a latent z, the action is a whole image x,
 and the reward is the discriminator's log importance weight log w(x) ≈ log p(x)/g(x) for the
-chosen f-divergence (:mod:`rlcv.fdivergences`). The discriminator lives *inside* the env and is
+chosen f-divergence (:mod:`rlcv.gan.fdivergences`). The discriminator lives *inside* the env and is
 trained on real vs generated images as the agent loop runs, so any agent of the loop can train a
 generator — boundary-seeking GANs (Hjelm et al., ICLR 2018) are the one built for it
 (:mod:`rlcv.agents.bgan`).
@@ -61,7 +61,7 @@ from gymnasium import spaces
 
 from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
-from rlcv.fdivergences import get_divergence
+from rlcv.gan.fdivergences import get_divergence
 
 N_PIXELS = 64
 HELD_OUT_EVERY = 4  # image i is held out iff i % 4 == 0
@@ -121,7 +121,7 @@ def digit_classifier(levels: int) -> tuple[Any, float]:
 def mmd_bandwidth(levels: int) -> float:
     """The MMD kernel width of this representation: the median squared distance between training
     images, fixed so every generator is measured on one scale."""
-    from rlcv.gan_metrics import median_sq_distance
+    from rlcv.gan.metrics import median_sq_distance
 
     return median_sq_distance(digits(levels)["x_train"])
 
@@ -155,7 +155,7 @@ def score_digits(
 
     ``sample`` [n, 64] holds one image per latent (intensities as the env's ``to_image`` gives
     them), ``groups`` [L, S, 64] optionally S images for each of L latents (the within-latent
-    collapse check). Metrics (:mod:`rlcv.gan_metrics`): ``c2st_accuracy``, ``nn1_accuracy`` (0.5 is
+    collapse check). Metrics (:mod:`rlcv.gan.metrics`): ``c2st_accuracy``, ``nn1_accuracy`` (0.5 is
     indistinguishable from the 450 held-out images), ``mmd2`` / ``mmd_p_value`` (kernel width
     :func:`mmd_bandwidth`), ``class_coverage`` / ``label_entropy`` / ``label_hist`` (labels = the
     SVM's most probable class), ``confident_coverage`` / ``confident_share`` (labels the SVM gives
@@ -163,7 +163,7 @@ def score_digits(
     ``within_latent_distance`` (collapse), ``classifier_accuracy`` (the SVM's held-out accuracy).
     ``against="train"`` compares with training images instead (:func:`comparison_split`).
     """
-    from rlcv.gan_metrics import (
+    from rlcv.gan.metrics import (
         collapse_statistics,
         confident_coverage,
         label_statistics,
@@ -385,7 +385,7 @@ class BGANDigitsEnv(gym.Env):
         drawn from ``seed + 1``): two-sample accuracies, MMD, coverage (plain and confident), label
         entropy, collapse statistics.
         """
-        from rlcv.gan_metrics import save_grid
+        from rlcv.gan.metrics import save_grid
 
         images = self.generate(
             policy, max(self.eval_samples, episodes), seed=seed, obs_normalizer=obs_normalizer

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rlcv.errors import RlcvError
-from rlcv.fdivergences import FDivergence
+from rlcv.gan.fdivergences import FDivergence
 
 
 class MLPDiscriminator(nn.Module):

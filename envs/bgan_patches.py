@@ -6,7 +6,7 @@ observation is a latent, the action a whole sample, the reward the log importanc
 log w ≈ log p/g of an f-GAN discriminator that lives in the env and trains on the generated
 samples it scores (a step whenever ``disc_batch_size`` of them have accumulated, taken at the start
 of the next ``step`` so that a group is scored by one discriminator). Geometry and the lower-stage
-networks are in :mod:`rlcv.patches`.
+networks are in :mod:`rlcv.gan.patches`.
 
 **Lower level: ``rlcv/BGAN-DigitPatches-v0`` — a BiGAN / ALI on (patch, code) pairs.** The 8×8
 binarised digits are cut into four 4×4 patches (16 binary pixels). Observation: a code
@@ -38,7 +38,7 @@ agent (``set_lower_stage``: a frozen copy when decoupled, the live networks when
 has one, the env is *inactive*: rewards are 0 and its discriminator neither stores nor trains
 (the lower-stage phase of a decoupled ``bgan-hier`` run). ``evaluate_policy`` decodes the
 generated codes with the lower stage's patch generator and reports the same held-out metrics as
-the flat env (through :func:`rlcv.ldf_metrics.held_out_metrics`), plus seam discontinuity,
+the flat env (through :func:`rlcv.gan.ldf_metrics.held_out_metrics`), plus seam discontinuity,
 confident share and the locality ratio.
 """
 
@@ -58,8 +58,8 @@ from torch import nn
 from rlcv.envs.bgan_digits import eval_report, sample_policy
 from rlcv.envs.bgan_discriminator import InEnvDiscriminator
 from rlcv.errors import RlcvError
-from rlcv.fdivergences import get_divergence
-from rlcv.patches import (
+from rlcv.gan.fdivergences import get_divergence
+from rlcv.gan.patches import (
     N_PATCHES,
     N_PIXELS,
     PATCH_PIXELS,
@@ -237,7 +237,7 @@ class BGANDigitPatchesEnv(_InEnvGAN):
     ) -> dict[str, Any]:
         """Patch-level metrics of a patch generator: RF two-sample and 1-NN accuracy of
         ``eval_samples`` patches (codes from the prior) against the held-out digits' patches."""
-        from rlcv.gan_metrics import nn1_accuracy, save_grid, two_sample_accuracy
+        from rlcv.gan.metrics import nn1_accuracy, save_grid, two_sample_accuracy
 
         n = max(self.eval_samples, episodes)
         codes, action = sample_policy(policy, n, self.obs_dim, seed=seed, obs_normalizer=obs_normalizer)
@@ -408,8 +408,8 @@ class BGANDigitCodesEnv(_InEnvGAN):
         """The flat env's held-out metrics of ``eval_samples`` decoded images (C2ST, 1-NN, class
         coverage, label entropy), seam discontinuity, confident share and the locality ratio;
         ``mean_return`` is the code discriminator's mean log w over ``episodes`` generated codes."""
-        from rlcv.gan_metrics import save_grid
-        from rlcv.ldf_metrics import image_metrics, locality_ratio
+        from rlcv.gan.ldf_metrics import image_metrics, locality_ratio
+        from rlcv.gan.metrics import save_grid
 
         n = max(self.eval_samples, episodes)
         codes = self.generate_codes(policy, n, seed=seed, obs_normalizer=obs_normalizer)

@@ -2,7 +2,7 @@ r"""Online hyper-parameter optimisation as a sequential decision problem: ``rlcv
 
 One episode is one *inner* training run: an MLP classifier on scikit-learn's bundled digits
 (8×8 images, 10 classes; a fixed train / validation / test split; ``task="mnist1d"``: MNIST-1D, and
-``model="cnn"``: a small 1-D CNN, see :mod:`rlcv.inner_tasks`), trained with minibatch SGD for a
+``model="cnn"``: a small 1-D CNN, see :mod:`rlcv.hpo.inner_tasks`), trained with minibatch SGD for a
 fixed budget of ``budget`` inner SGD steps. Each env step runs ``K = steps_per_action`` inner steps
 with the current hyper-parameters λ = (learning rate η, batch size S, L2 weight λ_wd); the action
 changes them multiplicatively first.
@@ -47,7 +47,7 @@ env's ``np_random``; ``reset(options={"inner_seed": s, "hparams": {"lr": ..., "b
 "weight_decay": ...}})`` pins them (benchmarks, tests). ``hparam_init="random"`` starts each episode
 from log-uniform hyper-parameters over the ranges (population-based training's initial population).
 
-Landscape observations (``landscape=True``, :mod:`rlcv.landscape`): five fields are appended
+Landscape observations (``landscape=True``, :mod:`rlcv.hpo.landscape`): five fields are appended
 (:data:`LANDSCAPE_FIELDS`), measured on a fixed probe subset of ``probe_size`` training examples
 with the objective SGD descends (cross-entropy + L2 term), every ``landscape_every`` env steps and
 held in between: ``floor_alpha`` = α* of the last ``landscape_steps`` inner steps (mean; the loss
@@ -65,7 +65,7 @@ Test data is only touched at the end of an episode: the final test loss / accura
 and, with ``episode_log=PATH``, are appended to a JSON-lines file — how benchmarks read results
 without the loop knowing about them.
 
-Regularisers (``regularizer="cutout" | "dualcutout"``, :mod:`rlcv.regularizers`) mask the training
+Regularisers (``regularizer="cutout" | "dualcutout"``, :mod:`rlcv.hpo.regularizers`) mask the training
 minibatches only; DualCutout's α can be a 4th action component (``tune_dual_alpha=True``) that the
 same controllers tune. Compute is charged in explicit units per episode (``CURVE_COLUMNS``): SGD steps,
 training examples, per-example gradient passes (two branches of DualCutout and the Hessian-vector
@@ -91,8 +91,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rlcv import landscape as ls
-from rlcv.inner_tasks import MODELS, TASKS, FlatModel, MLPTask, digits_split, make_model, task_split
+from rlcv.hpo import landscape as ls
+from rlcv.hpo.inner_tasks import MODELS, TASKS, FlatModel, MLPTask, digits_split, make_model, task_split
 
 __all__ = [
     "HPARAMS",
@@ -120,7 +120,7 @@ OBS_FIELDS: tuple[str, ...] = (
     "hypergrad_log_lr",
     "hypergrad_log_weight_decay",
 )
-# Appended to the observation with ``landscape=True`` (``rlcv.landscape``; see the module docstring).
+# Appended to the observation with ``landscape=True`` (``rlcv.hpo.landscape``; see the module docstring).
 LANDSCAPE_FIELDS: tuple[str, ...] = (
     "floor_alpha",
     "log10_height",
@@ -265,7 +265,7 @@ class OnlineHPOEnv(gym.Env):
         divergence_penalty: the reward of the step on which the run diverged is −divergence_penalty.
         n_train, n_val, split_seed: the fixed data split (``None``: the task's defaults, digits 1000 /
             400 with the remaining 397 digits as the test set, MNIST-1D 3000 / 1000 and its 1000 test
-            signals; see :mod:`rlcv.inner_tasks`).
+            signals; see :mod:`rlcv.hpo.inner_tasks`).
         task: ``"digits"`` or ``"mnist1d"``; model: ``"mlp"`` (``hidden_size`` tanh units) or ``"cnn"``
             (``channels`` per 1-D convolution).
         landscape: append :data:`LANDSCAPE_FIELDS` to the observation (and to ``info["episode"]``).
@@ -277,7 +277,7 @@ class OnlineHPOEnv(gym.Env):
         episode_log: optional path of a JSON-lines file that receives one record per finished episode.
         inner_seed_range: ``[lo, hi)`` from which unpinned episodes draw their inner seed (default: all
             31-bit seeds); meta-training draws from a range disjoint from the evaluation seeds.
-        regularizer: ``"none"``, ``"cutout"`` or ``"dualcutout"`` (:mod:`rlcv.regularizers`) on the
+        regularizer: ``"none"``, ``"cutout"`` or ``"dualcutout"`` (:mod:`rlcv.hpo.regularizers`) on the
             training minibatches; validation and test data are never masked.
         input_shape: spatial shape of one example for cutout (``None``: 8×8 for 64 features, else 1-D).
         cutout_size: box side per spatial dimension (``None``: half of each side); cutout_per_batch:
@@ -458,7 +458,7 @@ class OnlineHPOEnv(gym.Env):
         dual_alpha_range: Sequence[float],
         tune_dual_alpha: bool,
     ) -> None:
-        from rlcv.regularizers import REGULARIZERS, CutoutSpec, infer_input_shape
+        from rlcv.hpo.regularizers import REGULARIZERS, CutoutSpec, infer_input_shape
 
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
@@ -477,7 +477,7 @@ class OnlineHPOEnv(gym.Env):
         self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The minibatch loss SGD descends (without the L2 term): CE, CE on cutout inputs, or DualCutout."""
-        from rlcv.regularizers import (
+        from rlcv.hpo.regularizers import (
             cutout,
             dual_cutout_loss,
         )  # here, so the module's imports stay the task's

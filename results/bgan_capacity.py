@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from rlcv.bench.bgan import EVAL_SEED, _paired, mean_ci
-from rlcv.density_baselines import fit_mixture
 from rlcv.env_factory import make_env
 from rlcv.envs.bgan_digits import EVAL_GROUP_SIZE, EVAL_GROUPS, digits, score_digits
+from rlcv.gan.density_baselines import fit_mixture
 from rlcv.policies import BernoulliPolicy
 
 OUT = Path("results")

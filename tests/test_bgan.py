@@ -19,7 +19,7 @@ from rlcv.envs.bgan_digits import HELD_OUT_EVERY, digits, quantize
 from rlcv.estimators.moving_average import MovingAverageBaseline
 from rlcv.estimators.relaxed import relaxed_action
 from rlcv.estimators.self_normalized import log_weight_stats, normalized_weights
-from rlcv.fdivergences import DIVERGENCES, PEARSON_FLOOR
+from rlcv.gan.fdivergences import DIVERGENCES, PEARSON_FLOOR
 from rlcv.policies import BernoulliPolicy, MultiCategoricalPolicy
 from rlcv.rollout import RolloutBatch
 

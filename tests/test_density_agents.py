@@ -12,8 +12,8 @@ import torch
 
 from rlcv.agents.density import MixturePolicy
 from rlcv.cli import main
-from rlcv.density_baselines import fit_mixture
 from rlcv.envs.bgan_digits import digits
+from rlcv.gan.density_baselines import fit_mixture
 
 SMALL = ["--env-kwargs", '{"eval_samples": 200}']
 

@@ -8,9 +8,9 @@ import itertools
 import numpy as np
 import pytest
 
-from rlcv.density_baselines import fit_mixture, select_components
 from rlcv.envs.bgan_digits import comparison_split, digits, score_digits
-from rlcv.gan_metrics import (
+from rlcv.gan.density_baselines import fit_mixture, select_components
+from rlcv.gan.metrics import (
     collapse_statistics,
     confident_coverage,
     mean_pairwise_distance,

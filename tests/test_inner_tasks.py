@@ -1,4 +1,4 @@
-"""rlcv.inner_tasks (MNIST-1D generation and cache, models) and OnlineHPO-v0's landscape observations."""
+"""rlcv.hpo.inner_tasks (MNIST-1D generation and cache, models) and OnlineHPO-v0's landscape observations."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rlcv import inner_tasks
 from rlcv.envs.online_hpo import LANDSCAPE_FIELDS, LANDSCAPE_TRACE, OBS, OBS_FIELDS, OnlineHPOEnv
-from rlcv.inner_tasks import Conv1dTask, MLPTask, make_model
+from rlcv.hpo import inner_tasks
+from rlcv.hpo.inner_tasks import Conv1dTask, MLPTask, make_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}

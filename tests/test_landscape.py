@@ -1,4 +1,4 @@
-"""rlcv.landscape: closed forms on a quadratic, Lanczos vs dense eigvalsh, and the training-loop probe."""
+"""rlcv.hpo.landscape: closed forms on a quadratic, Lanczos vs dense eigvalsh, and the training-loop probe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlcv.landscape import (
+from rlcv.hpo.landscape import (
     DEFAULT_ALPHAS,
     LandscapeProbe,
     distance,

@@ -16,9 +16,9 @@ from rlcv.agents import agent_class
 from rlcv.bench.ldf import _wall_checkpoint, paired_ci
 from rlcv.cli import main
 from rlcv.env_factory import make_env
-from rlcv.ldf_metrics import locality_ratio, resample_one_patch, seam_discontinuity
+from rlcv.gan.ldf_metrics import locality_ratio, resample_one_patch, seam_discontinuity
+from rlcv.gan.patches import LowerStage, from_patches, load_lower_stage, lower_spec, patch_mask, to_patches
 from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
-from rlcv.patches import LowerStage, from_patches, load_lower_stage, lower_spec, patch_mask, to_patches
 
 CODES, PATCHES = "rlcv/BGAN-DigitCodes-v0", "rlcv/BGAN-DigitPatches-v0"
 D = 4  # code_dim of the tiny runs
@@ -377,7 +377,7 @@ def test_in_lower_stage_reads_the_stage_column(decoupled_run: Path) -> None:
 def test_image_metrics_are_the_bgan_issues_metrics() -> None:
     """Flat and two-level generators are scored by the BGAN issue's one code path (score_digits)."""
     from rlcv.envs.bgan_digits import digits, score_digits
-    from rlcv.ldf_metrics import image_metrics
+    from rlcv.gan.ldf_metrics import image_metrics
 
     x = digits(2)["x_train"][:200]
     got = image_metrics(x, seed=3)
@@ -390,7 +390,7 @@ def test_image_metrics_are_the_bgan_issues_metrics() -> None:
 def test_lower_stage_ceiling_scores_decoded_real_digits() -> None:
     """The ceiling is image_metrics of training digits passed through encode → decode."""
     from rlcv.envs.bgan_digits import digits
-    from rlcv.ldf_metrics import image_metrics, lower_stage_ceiling
+    from rlcv.gan.ldf_metrics import image_metrics, lower_stage_ceiling
 
     torch.manual_seed(0)
     lower = LowerStage.from_spec(_spec())

@@ -1,4 +1,4 @@
-"""Cutout masks and the DualCutout loss (rlcv/regularizers.py)."""
+"""Cutout masks and the DualCutout loss (rlcv/hpo/regularizers.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlcv.regularizers import CutoutSpec, cutout, cutout_mask, dual_cutout_loss, infer_input_shape
+from rlcv.hpo.regularizers import CutoutSpec, cutout, cutout_mask, dual_cutout_loss, infer_input_shape
 
 
 def _net(d_in: int, n_out: int = 5) -> torch.nn.Module:

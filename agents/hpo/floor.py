@@ -1,7 +1,7 @@
 r"""``hpo-floor``: steer the learning rate by where each step's valley floor lies ("A walk with SGD").
 
 The env's landscape observation ``floor_alpha`` is α*, the position of the minimum of the training
-loss along the last step(s) θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:mod:`rlcv.landscape`). α* = 1: the loss
+loss along the last step(s) θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:mod:`rlcv.hpo.landscape`). α* = 1: the loss
 still falls at the end of the step — the step stopped short of the floor, so η can grow. α* well
 inside the step: the step crossed the floor and climbed the far wall — η is too large. The rule::
 

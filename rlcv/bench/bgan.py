@@ -20,7 +20,7 @@ Reference rows (per seed, scored by the same function on the same latents): ``re
 training images (the floor: real vs real); ``independent`` — independent pixels (a K = 1 product
 mixture: Bernoulli / categorical per pixel, a Gaussian for grey-scale); ``mixture`` — a product
 mixture with K chosen by validation likelihood on a split of the training images
-(:mod:`rlcv.density_baselines`), EM started from the seed.
+(:mod:`rlcv.gan.density_baselines`), EM started from the seed.
 
 Statistics: mean and 95 % t-interval over seeds of every metric; paired differences (same seed) of
 BGAN against every other row at equal generator updates (final checkpoints) and at equal
@@ -175,7 +175,7 @@ def _score_run(
     args: argparse.Namespace, algo: str, seed: int, run_dir: Path, grid: Path | None
 ) -> dict[str, Any]:
     """A run's per-checkpoint scores, final diagnostics and wall time (its summary)."""
-    from rlcv.gan_metrics import save_grid
+    from rlcv.gan.metrics import save_grid
 
     freq = _checkpoint_freq(args)
     walls = _wall_at(run_dir)
@@ -217,9 +217,9 @@ def _score_run(
 
 def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[str, Any]:
     """The reference rows of every seed, and how K was chosen."""
-    from rlcv.density_baselines import fit_mixture, select_components
     from rlcv.envs.bgan_digits import EVAL_GROUP_SIZE, EVAL_GROUPS, comparison_split, digits, score_digits
-    from rlcv.gan_metrics import save_grid
+    from rlcv.gan.density_baselines import fit_mixture, select_components
+    from rlcv.gan.metrics import save_grid
 
     x_train = digits(levels)["x_train"]
     _, other_real = comparison_split(levels, args.against)
@@ -250,7 +250,7 @@ def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[
     # The labeller was fitted on the training digits, so on them it is over-confident; the labels it
     # gives the comparison images (held-out by default) are the real digits' reference for coverage.
     from rlcv.envs.bgan_digits import digit_classifier
-    from rlcv.gan_metrics import confident_coverage
+    from rlcv.gan.metrics import confident_coverage
 
     reference, _ = comparison_split(levels, args.against)
     labeller = confident_coverage(digit_classifier(levels)[0].predict_proba(reference))
@@ -321,7 +321,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     from rlcv.agents import AGENTS
     from rlcv.env_factory import check_env_id
-    from rlcv.gan_metrics import platform_record
+    from rlcv.gan.metrics import platform_record
 
     check_env_id(args.env)
     for algo in args.algos:

@@ -18,7 +18,7 @@ step of one generator network), and the decoupled and joint stages each get U/2.
 flat, decoupled and joint (the run's own ``time_elapsed``), and each of them is evaluated at its last
 step checkpoint (every U/``--checkpoints`` updates) written before T*.
 
-Every generator is evaluated on the same 1000 latents (seed 0) by :mod:`rlcv.ldf_metrics`: the BGAN
+Every generator is evaluated on the same 1000 latents (seed 0) by :mod:`rlcv.gan.ldf_metrics`: the BGAN
 issue's metrics through :func:`rlcv.envs.bgan_digits.score_digits` (C2ST, 1-NN and MMD² vs the 450
 held-out digits, confident class coverage and confident share, unique fraction), plus seam
 discontinuity, and the locality ratio for the two-level ones. Outputs: ``OUT/NAME.md``,
@@ -144,8 +144,13 @@ def generator_at(run_dir: Path, checkpoint_path: Path | None = None) -> tuple[An
 
 
 def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> dict[str, Any]:
-    """:func:`rlcv.ldf_metrics.image_metrics` of 1000 samples (+ locality for two-level runs)."""
-    from rlcv.ldf_metrics import image_metrics, locality_ratio, lower_stage_ceiling, lower_stage_diagnostics
+    """:func:`rlcv.gan.ldf_metrics.image_metrics` of 1000 samples (+ locality for two-level runs)."""
+    from rlcv.gan.ldf_metrics import (
+        image_metrics,
+        locality_ratio,
+        lower_stage_ceiling,
+        lower_stage_diagnostics,
+    )
 
     env, policy, norm = generator_at(run_dir, checkpoint_path)
     out: dict[str, Any] = {}
@@ -212,7 +217,7 @@ def parameter_counts() -> dict[str, int]:
     from rlcv.config import preset
     from rlcv.env_factory import make_env
     from rlcv.envs.bgan_patches import PATCH_ENV_ID
-    from rlcv.patches import LowerStage, count_parameters, lower_spec
+    from rlcv.gan.patches import LowerStage, count_parameters, lower_spec
 
     def agent_and_env(algo: str, env_id: str) -> tuple[Any, Any]:
         env: Any = make_env(env_id).unwrapped
@@ -257,8 +262,8 @@ def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
     another sample (pixel uniforms fixed), so only region k may change."""
     import torch
 
-    from rlcv.gan_metrics import save_grid
-    from rlcv.patches import N_PATCHES
+    from rlcv.gan.metrics import save_grid
+    from rlcv.gan.patches import N_PATCHES
 
     env, policy, norm = generator_at(run_dir)
     names = [f"{stem}.png"]
@@ -404,8 +409,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             )
             wall.setdefault(m, []).append({"seed": s, "budget_seconds": budget, "step": step, **ev})
 
-    from rlcv.gan_metrics import save_grid
-    from rlcv.ldf_metrics import real_reference
+    from rlcv.gan.ldf_metrics import real_reference
+    from rlcv.gan.metrics import save_grid
 
     grids = {
         m: save_grids(Path(rows[0]["run_dir"]), f"{m}_s{rows[0]['seed']}", folder)

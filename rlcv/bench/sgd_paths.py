@@ -1,7 +1,7 @@
 """What `rlcv bench walk` and `rlcv bench sharpness` share: a plain SGD run of an inner task in one
 process, and resumable per-run JSON summaries.
 
-:class:`InnerRun` is one inner training run on a flat-parameter model of :mod:`rlcv.inner_tasks`
+:class:`InnerRun` is one inner training run on a flat-parameter model of :mod:`rlcv.hpo.inner_tasks`
 (no L2 term: the landscape studied is the training loss itself). Each :meth:`InnerRun.step` takes
 
 - ``noise="minibatch"``: SGD, a minibatch of S training examples drawn with replacement (as in
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from rlcv.errors import RlcvError
-from rlcv.inner_tasks import FlatModel, make_model, task_split
+from rlcv.hpo.inner_tasks import FlatModel, make_model, task_split
 
 NOISES = ("minibatch", "isotropic")
 

@@ -165,8 +165,8 @@ def sharp_run(
     spec: SharpnessSpec, *, task: str, hidden: int, lr: float, batch: int, seed: int, target_loss: float
 ) -> dict[str, Any]:
     """Train until both the fixed budget and the matched loss are measured (or ``max_epochs``)."""
-    from rlcv import landscape as ls
     from rlcv.bench.sgd_paths import InnerRun
+    from rlcv.hpo import landscape as ls
 
     r = InnerRun(task=task, model=spec.model, lr=lr, batch_size=batch, seed=seed, hidden=hidden)
     n = len(r.y)

@@ -1,7 +1,7 @@
 """`rlcv bench walk`: "A Walk with SGD" (Xing et al., arXiv 1802.08770) on the digits MLP.
 
 For every measured step D_t = θ_{t+1} − θ_t the full training loss is evaluated along
-θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:func:`rlcv.landscape.interpolate_step`; the paper's grid is
+θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:func:`rlcv.hpo.landscape.interpolate_step`; the paper's grid is
 {0, …, 0.9}, ours adds the step's end so "floor strictly inside" reads 0 < α* < 1). Runs
 (:class:`rlcv.bench.sgd_paths.InnerRun`, no L2 term, ``--seeds`` seeds, each seed one init and one
 minibatch order):
@@ -132,8 +132,8 @@ def walk_run(
     spec: WalkSpec, *, lr: float, batch: int, seed: int, noise: str, interpolate: bool
 ) -> dict[str, Any]:
     """One run; every ``measure_every``-th step interpolated (when ``interpolate``), λ_max along it."""
-    from rlcv import landscape as ls
     from rlcv.bench.sgd_paths import InnerRun
+    from rlcv.hpo import landscape as ls
 
     r = InnerRun(
         task=spec.task,
@@ -599,7 +599,7 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rlcv.landscape import DEFAULT_ALPHAS
+    from rlcv.hpo.landscape import DEFAULT_ALPHAS
 
     res = out["results"]
     gd, sgd, iso, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_"), _by(res, "dist_")

@@ -16,7 +16,7 @@ Factors"): one network pair shared by all four patch positions,
 Decoding a whole image from four codes c_1..c_4 applies g to each code and places patch k in its
 region. Patch k's pixels depend on c_k and on the uniforms of region k only, so resampling one code
 cannot change another patch's pixels when the uniforms are held fixed — locality by construction
-(tested in ``tests/test_ldf.py``; measured by :func:`rlcv.ldf_metrics.locality_ratio`).
+(tested in ``tests/test_ldf.py``; measured by :func:`rlcv.gan.ldf_metrics.locality_ratio`).
 
 A lower stage is saved as ``{"spec": ..., "state": ...}`` (:meth:`LowerStage.to_state`), in a
 ``bgan-bigan`` run's checkpoint (agent state) and in a ``bgan-hier`` run's code env (its env state,

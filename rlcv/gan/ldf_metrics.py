@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rlcv.patches import IMAGE_SIDE, N_PATCHES, PATCH_SIDE, patch_mask
+from rlcv.gan.patches import IMAGE_SIDE, N_PATCHES, PATCH_SIDE, patch_mask
 
 if TYPE_CHECKING:
-    from rlcv.patches import LowerStage
+    from rlcv.gan.patches import LowerStage
 
 BINARY_LEVELS = 2  # the flat env's binarised representation (rlcv/BGAN-Digits-v0)
 

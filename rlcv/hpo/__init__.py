@@ -1,0 +1,1 @@
+"""Online hyper-parameter optimisation: the inner tasks, their regularisers and the loss-landscape probes."""
