@@ -90,6 +90,7 @@ IPG_SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", 
 CASES = [
     Report(pages=("results/speed.md",), inputs=("results/speed.json",)),
     folder("results/oracle", "oracle.md", ("summaries",), also=("oracle.json",)),
+    folder("results/oracle", "spent_HalfCheetah-v5.md", ("summaries",), also=("spent_HalfCheetah-v5.json",)),
     Report(
         pages=("results/ipg.md", "results/ipg.json"),
         inputs=("results/ipg",),
