@@ -120,9 +120,9 @@ NUMBERS = [
         "| 4 | 5 | 5/5 | 68,301 [60,416, 80,179] | 1.50× [1.28, 1.66] |",
     ),
     Number("final return +959", "results/oracle/oracle.md", "| 959 [505, 1,413] |"),
-    Number("/ +1,178 / +1,503 (paired", "results/oracle/oracle.md", "| 1,178 [1,093, 1,262] |"),
-    Number("1.70× [1.55, 1.81] at r = 8", "results/oracle/oracle.md", "| 1.70× [1.55, 1.81] |"),
-    Number("+1,503 (paired", "results/oracle/oracle.md", "| 1,503 [1,118, 1,888] |"),
+    Number("/ +1,178 /", "results/oracle/oracle.md", "| 1,178 [1,093, 1,262] |"),
+    Number("1.70× [1.55, 1.81]", "results/oracle/oracle.md", "| 1.70× [1.55, 1.81] |"),
+    Number("/ +1,503 (paired", "results/oracle/oracle.md", "| 1,503 [1,118, 1,888] |"),
     # -- MBMF-PPO v3 ---------------------------------------------------------------------------------------
     Number("final 4869 vs 4240", f"{V3}/reading.md", "4240 [4085, 4370] | 4869 [4482, 5191]"),
     Number("paired +629 [+183, +1076]", f"{V3}/reading.md", "**+629 [+183, +1076]**"),
