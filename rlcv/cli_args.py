@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from rlcv.config import numbers_as_numbers
@@ -19,7 +20,12 @@ def parse_env_kwargs(text: str) -> dict[str, Any]:
         raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping, got {text!r}.") from exc
     if not isinstance(value, dict):
         raise RlcvError(f"--env-kwargs must be a JSON/YAML mapping like '{{\"horizon\": 30}}', got {text!r}.")
-    return numbers_as_numbers(value)
+    value = numbers_as_numbers(value)
+    for key, item in value.items():
+        # JSON's NaN / Infinity (YAML reads them as strings; .nan / .inf as floats): never a setting
+        if (isinstance(item, float) and not math.isfinite(item)) or item in ("NaN", "Infinity", "-Infinity"):
+            raise RlcvError(f"--env-kwargs {key}={item} is not a finite number; give a finite value.")
+    return value
 
 
 def add_overrides_argument(parser: argparse.ArgumentParser, *, help: str, metavar: str = "KEY=VALUE") -> None:

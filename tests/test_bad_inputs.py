@@ -263,6 +263,16 @@ CASES = [
         setup=_edit_meta(env="rlcv/LQR-v0"),
         expect="cannot render frames",
     ),
+    Case(
+        "env-kwargs-nan",
+        NEW("--env-kwargs", '{"noise_std": NaN}'),
+        expect="noise_std=NaN is not a finite number",
+    ),
+    Case(
+        "env-kwargs-yaml-inf",
+        NEW("--env-kwargs", "{noise_std: .inf}"),
+        expect="noise_std=inf is not a finite number",
+    ),
     Case("num-threads-huge", NEW("--num-threads", "100000"), expect="num_threads must be in [1, 1024]"),
     Case("eval-freq-negative", NEW("--eval-freq", "-1"), expect="eval_freq"),
     # -- --set ------------------------------------------------------------------------------
