@@ -38,6 +38,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "oracle",
         "oracle-spent",
         "ipg",
+        "ipg-agents",
         "walk",
         "sharpness",
         "ldf",

@@ -112,8 +112,7 @@ CASES = [
     Report(
         pages=("results/ipg_agents.md",),
         inputs=("results/ipg_agents/summary.json",),
-        script="results/ipg_agents/regenerate.py",
-        script_args=("--report-only",),
+        argv=("bench", "ipg-agents", "--report-only"),
     ),
     # BGAN: the bench's JSON (+ the reading under '## Reading'), the per-schedule pilots, and the
     # pages that scripts under results/ write from the bench's JSON (their timings / distillations cached).

@@ -23,6 +23,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.oracle",
     "rlcv.bench.oracle_spent",
     "rlcv.bench.ipg",
+    "rlcv.bench.ipg_agents",
     "rlcv.bench.walk",
     "rlcv.bench.sharpness",
     "rlcv.bench.ldf",
