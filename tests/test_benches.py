@@ -42,6 +42,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "walk",
         "sharpness",
         "ldf",
+        "ldf-cycle",
     }
     args = build_parser().parse_args(["bench", "bgan", "--report-only"])
     assert args.bench == "bgan" and args.bench_run.__module__ == "rlcv.bench.bgan"

@@ -143,6 +143,11 @@ CASES = [
     ldf("ldf", reading=True),
     ldf("ldf_long"),
     ldf("ldf_nocycle"),
+    Report(
+        pages=("results/ldf_cycle.md",),
+        inputs=("results/ldf.json", "results/ldf_nocycle.json"),
+        argv=("bench", "ldf-cycle", "--report-only"),
+    ),
     # HPO: `rlcv bench hpo` pages from their JSON, hpo-budget / dualcutout reports from per_run/.
     *(
         folder(out, "hpo.md", ("hpo.json",))
