@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import check_bgan_run
+from rlcv.bench.report import md_table
 from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -53,6 +54,15 @@ EVAL_SEED = 0
 EVAL_EPISODES = 1000
 GENERATORS = ("bgan", "bgan-reinforce", "bgan-gumbel")
 REFERENCES = ("real", "independent", "mixture")
+# What each seed seeds, stored in the bench's JSON.
+SEED_ROLES = {
+    "training": "each run's seed (rlcv train --seed): generator init, env RNG, discriminator init",
+    "evaluation_latents": EVAL_SEED,
+    "collapse_group_latents": EVAL_SEED + 1,
+    "c2st_1nn_mmd_permutations": EVAL_SEED,
+    "mixture_k_selection_split": 0,
+    "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
+}
 TRAIN_DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z", "entropy", "disc_real_acc", "disc_fake_acc")
 LABELS = {
     "bgan": "BGAN (self-normalised weights)",
@@ -316,12 +326,9 @@ def _summary_matches(path: Path, train_args: list[str], against: str) -> dict[st
     )
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    import time
-
+def _check_args(args: argparse.Namespace) -> None:
     from rlcv.agents import AGENTS
     from rlcv.env_factory import check_env_id
-    from rlcv.gan.metrics import platform_record
 
     check_env_id(args.env)
     for algo in args.algos:
@@ -333,17 +340,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         raise RlcvError("--seeds, --steps and --curve-points must be >= 1.")
     _checkpoint_freq(args)
     check_bgan_run(args)  # the env, its kwargs and --set, before the first write
-    command = (
-        shlex.join(["rlcv", *sys.argv[1:]])
-        if sys.argv[1:2] == ["bench"]
-        else f"rlcv bench bgan --env {args.env} --steps {args.steps} --seeds {args.seeds}"
-    )
-    out = Path(args.out)
-    grids = out / args.name
-    (grids / "summaries").mkdir(parents=True, exist_ok=True)
-    runs_root = Path(args.runs) / args.env.replace("/", "-")
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    workers = args.workers or default_workers()
+
+
+def _pending(
+    args: argparse.Namespace, seeds: range, grids: Path, runs_root: Path
+) -> tuple[list[dict[str, Any]], list[tuple[RunJob, str, int, Path]]]:
+    """The runs already scored with these settings, and the jobs still to train and score."""
     results: list[dict[str, Any]] = []
     todo: list[tuple[RunJob, str, int, Path]] = []
     for seed in seeds:
@@ -358,9 +360,41 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             todo.append(
                 (RunJob(f"{algo} seed {seed}", run_dir, train_args, args.steps), algo, seed, summary_path)
             )
-    if results:
-        print(f"reusing {len(results)} scored run(s) from {grids / 'runs'}", flush=True)
-    # Train `workers` runs at a time and score each batch at once, so summaries appear as runs end.
+    return results, todo
+
+
+def _score_and_save(
+    args: argparse.Namespace, job: RunJob, algo: str, seed: int, summary_path: Path, grids: Path
+) -> dict[str, Any]:
+    """Score one trained run, write its summary atomically and print its final row."""
+    import time
+
+    start = time.perf_counter()
+    grid = grids / f"{algo}_s{seed}.png" if seed == args.first_seed else None
+    summary = {
+        "train_args": job.train_args,
+        "against": args.against,
+        **_score_run(args, algo, seed, job.run_dir, grid),
+    }
+    summary["score_seconds"] = time.perf_counter() - start
+    tmp = summary_path.with_name(summary_path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    tmp.replace(summary_path)
+    f = summary["final"]
+    print(
+        f"{algo} seed {seed}: C2ST {f['c2st_accuracy']:.3f}, 1-NN {f['nn1_accuracy']:.3f}, "
+        f"{f['confident_coverage']:.0f} confident classes "
+        f"({summary['curve'][-1]['wall_seconds']:.0f} s)",
+        flush=True,
+    )
+    return summary
+
+
+def _train_and_score(
+    args: argparse.Namespace, todo: list[tuple[RunJob, str, int, Path]], workers: int, grids: Path
+) -> list[dict[str, Any]]:
+    """Train `workers` runs at a time and score each batch at once, so summaries appear as runs end."""
+    results = []
     for i in range(0, len(todo), workers):
         batch = todo[i : i + workers]
         report = execute([job for job, *_ in batch], workers=workers, fix="pass another --runs folder")
@@ -370,25 +404,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 f"training {first.job.name} failed (exit {first.returncode}):\n{first.stderr_tail}"
             )
         for job, algo, seed, summary_path in batch:
-            start = time.perf_counter()
-            grid = grids / f"{algo}_s{seed}.png" if seed == args.first_seed else None
-            summary = {
-                "train_args": job.train_args,
-                "against": args.against,
-                **_score_run(args, algo, seed, job.run_dir, grid),
-            }
-            summary["score_seconds"] = time.perf_counter() - start
-            tmp = summary_path.with_name(summary_path.name + ".tmp")
-            tmp.write_text(json.dumps(summary, indent=1) + "\n")
-            tmp.replace(summary_path)
-            results.append(summary)
-            f = summary["final"]
-            print(
-                f"{algo} seed {seed}: C2ST {f['c2st_accuracy']:.3f}, 1-NN {f['nn1_accuracy']:.3f}, "
-                f"{f['confident_coverage']:.0f} confident classes "
-                f"({summary['curve'][-1]['wall_seconds']:.0f} s)",
-                flush=True,
-            )
+            results.append(_score_and_save(args, job, algo, seed, summary_path, grids))
+    return results
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    from rlcv.gan.metrics import platform_record
+
+    _check_args(args)
+    command = (
+        shlex.join(["rlcv", *sys.argv[1:]])
+        if sys.argv[1:2] == ["bench"]
+        else f"rlcv bench bgan --env {args.env} --steps {args.steps} --seeds {args.seeds}"
+    )
+    out = Path(args.out)
+    grids = out / args.name
+    (grids / "summaries").mkdir(parents=True, exist_ok=True)
+    runs_root = Path(args.runs) / args.env.replace("/", "-")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    workers = args.workers or default_workers()
+    results, todo = _pending(args, seeds, grids, runs_root)
+    if results:
+        print(f"reusing {len(results)} scored run(s) from {grids / 'runs'}", flush=True)
+    results += _train_and_score(args, todo, workers, grids)
     order = {(a, s): i for i, (s, a) in enumerate((s, a) for s in seeds for a in args.algos)}
     results.sort(key=lambda r: order[(r["algo"], r["seed"])])
     levels = _levels(args.env, args.env_kwargs)
@@ -399,14 +437,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.steps,
         "seeds": list(seeds),
         "eval_seed": EVAL_SEED,
-        "seed_roles": {
-            "training": "each run's seed (rlcv train --seed): generator init, env RNG, discriminator init",
-            "evaluation_latents": EVAL_SEED,
-            "collapse_group_latents": EVAL_SEED + 1,
-            "c2st_1nn_mmd_permutations": EVAL_SEED,
-            "mixture_k_selection_split": 0,
-            "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
-        },
+        "seed_roles": SEED_ROLES,
         "against": args.against,
         "overrides": args.overrides,
         "env_kwargs": args.env_kwargs,
@@ -599,59 +630,70 @@ def targets(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
-    rows = _rows_by_name(payload)
-    algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
-    refs = payload["references"]
-    seeds = payload["seeds"]
-    against = "450 held-out images" if payload["against"] == "held-out" else "450 *training* images"
+def _machine(payload: dict[str, Any]) -> str:
     plat = payload["platform"]
-    machine = (
+    return (
         f"one thread of this machine ({plat['machine']}, python {plat['python']}, torch {plat['torch']}, "
         f"numpy {plat['numpy']}, {plat['blas']})"
     )
-    if payload["runs"]:
-        first = payload["runs"][0]
-        cfg = first["config"]
-        wall = [r["curve"][-1]["wall_seconds"] for r in payload["runs"]]
-        training = (
-            f"Each generator: {first['final']['updates']} generator updates ({cfg['n_steps']} latents × M = "
-            f"{cfg['n_samples']} images each, Adam lr {cfg['learning_rate']}, betas {cfg['adam_betas']}), "
-            "preset `rlcv/presets/bgan.yaml`"
-            + (f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else "")
-            + (f", env kwargs `{json.dumps(payload['env_kwargs'])}`" if payload["env_kwargs"] else "")
-            + f"; training wall-clock per run {min(wall):.0f}–{max(wall):.0f} s on {machine}."
+
+
+def _training_sentence(payload: dict[str, Any]) -> str:
+    """How the generators were trained (or that none was), and on what machine."""
+    machine = _machine(payload)
+    if not payload["runs"]:
+        return f"No generator trained here: reference rows only, scored on {machine}."
+    first = payload["runs"][0]
+    cfg = first["config"]
+    wall = [r["curve"][-1]["wall_seconds"] for r in payload["runs"]]
+    return (
+        f"Each generator: {first['final']['updates']} generator updates ({cfg['n_steps']} latents × M = "
+        f"{cfg['n_samples']} images each, Adam lr {cfg['learning_rate']}, betas {cfg['adam_betas']}), "
+        "preset `rlcv/presets/bgan.yaml`"
+        + (f", overrides `{' '.join(payload['overrides'])}`" if payload["overrides"] else "")
+        + (f", env kwargs `{json.dumps(payload['env_kwargs'])}`" if payload["env_kwargs"] else "")
+        + f"; training wall-clock per run {min(wall):.0f}–{max(wall):.0f} s on {machine}."
+    )
+
+
+def _scoring_paragraph(payload: dict[str, Any], clf_acc: float) -> str:
+    refs = payload["references"]
+    against = "450 held-out images" if payload["against"] == "held-out" else "450 *training* images"
+    return (
+        f"Every row is scored by `rlcv.envs.bgan_digits.score_digits` against the {against}: 1000 "
+        "images (one per latent; evaluation latents seed 0 for every generator and model) plus "
+        "100 latents × 10 images for the within-latent distance. Cells: mean [95 % t-interval] over "
+        "seeds. C2ST (random forest) and 1-NN accuracy: 0.5 = indistinguishable. MMD²: unbiased, "
+        "Gaussian kernel on squared distance (Hamming for binary images) with a fixed width. "
+        "Confident classes: classes with ≥ 2 % of all samples labelled with probability ≥ 0.9 by "
+        "an SVM trained on the training digits (held-out accuracy "
+        f"{clf_acc:.3f}); confident share: the fraction so labelled"
+        + (
+            f" (the compared real images: {refs['labeller_on_reference']['confident_share']:.3f}, "
+            f"{refs['labeller_on_reference']['confident_coverage']:.0f} confident classes; the "
+            "`real` row's training digits read higher because the SVM was fitted on them). "
+            if refs.get("labeller_on_reference")
+            else ". "
         )
-    else:
-        training = f"No generator trained here: reference rows only, scored on {machine}."
+        + "L1 distances: summed absolute pixel differences (Hamming for binary)."
+    )
+
+
+def _intro_lines(payload: dict[str, Any], rows: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """The title and the paragraphs on the env, the training, the scoring and the reference rows."""
+    refs = payload["references"]
+    seeds = payload["seeds"]
     clf_acc = next(iter(rows["real"].values()))["final"]["classifier_accuracy"]
     per_pixel = {0: "Gaussian", 2: "Bernoulli"}.get(payload.get("levels", 2), "categorical")
-    lines = [
+    return [
         "# BGAN on 8×8 digits: generators trained as policies, against simple density models",
         "",
         (
             f"Env `{payload['env']}` (sklearn's 8×8 digits; image i held out iff i % 4 == 0). "
-            f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per row. {training}"
+            f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per row. {_training_sentence(payload)}"
         ),
         "",
-        (
-            f"Every row is scored by `rlcv.envs.bgan_digits.score_digits` against the {against}: 1000 "
-            "images (one per latent; evaluation latents seed 0 for every generator and model) plus "
-            "100 latents × 10 images for the within-latent distance. Cells: mean [95 % t-interval] over "
-            "seeds. C2ST (random forest) and 1-NN accuracy: 0.5 = indistinguishable. MMD²: unbiased, "
-            "Gaussian kernel on squared distance (Hamming for binary images) with a fixed width. "
-            "Confident classes: classes with ≥ 2 % of all samples labelled with probability ≥ 0.9 by "
-            "an SVM trained on the training digits (held-out accuracy "
-            f"{clf_acc:.3f}); confident share: the fraction so labelled"
-            + (
-                f" (the compared real images: {refs['labeller_on_reference']['confident_share']:.3f}, "
-                f"{refs['labeller_on_reference']['confident_coverage']:.0f} confident classes; the "
-                "`real` row's training digits read higher because the SVM was fitted on them). "
-                if refs.get("labeller_on_reference")
-                else ". "
-            )
-            + "L1 distances: summed absolute pixel differences (Hamming for binary)."
-        ),
+        _scoring_paragraph(payload, clf_acc),
         "",
         (
             f"Reference rows: `real` = 1000 training digits; `independent` = one {per_pixel} per pixel "
@@ -662,110 +704,121 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: 
         ),
         "",
     ]
-    if notes is not None:
-        path = Path(notes)
-        if not path.is_file():
-            raise RlcvError(f"--notes {notes}: no such file.")
-        lines += ["## Reading", "", path.read_text().strip(), "", "## All rows", ""]
-    lines += [
-        "| row | " + " | ".join(t for _, t, _ in METRICS) + " |",
-        "|---|" + "---|" * len(METRICS),
-    ]
+
+
+def _notes_lines(notes: str | None) -> list[str]:
+    if notes is None:
+        return []
+    path = Path(notes)
+    if not path.is_file():
+        raise RlcvError(f"--notes {notes}: no such file.")
+    return ["## Reading", "", path.read_text().strip(), "", "## All rows", ""]
+
+
+def _all_rows_lines(rows: dict[str, dict[int, dict[str, Any]]], algos: list[str]) -> list[str]:
+    """Every row's mean [t-interval] of each metric, then the MMD p-values per seed."""
+    table = []
     for row in [*algos, *REFERENCES]:
         recs = list(rows.get(row, {}).values())
-        if not recs:
-            continue
-        cells = [_fmt_ci([r["final"].get(k, math.nan) for r in recs]) for k, _, _ in METRICS]
-        label = f"`{row}` — {LABELS.get(row, row)}"
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if recs:
+            cells = [_fmt_ci([r["final"].get(k, math.nan) for r in recs]) for k, _, _ in METRICS]
+            table.append([f"`{row}` — {LABELS.get(row, row)}", *cells])
+    lines = md_table(["row", *(t for _, t, _ in METRICS)], table)
     lines += ["", "MMD permutation p-values (200 permutations; small = distinguishable), per seed:", ""]
     for row in [*algos, *REFERENCES]:
         recs = list(rows.get(row, {}).values())
         if recs:
             lines.append(f"- `{row}`: " + ", ".join(f"{r['final']['mmd_p_value']:.3f}" for r in recs))
-    # The command sits next to every figure too, so a table or image quoted alone says how it was made.
-    regen = f"Regenerated by `{payload['command']}`."
-    lines += ["", regen]
-    comp = payload.get("comparisons") or {}
-    if comp:
-        keys = [(k, t) for k, t, _ in METRICS if k in CURVE_KEYS]  # the plotted metrics
-        lines += [
-            "",
-            "## Paired comparisons (BGAN − other, same seeds)",
-            "",
-            "Mean [95 % t-interval] of the per-seed differences; * = the interval excludes 0. For the "
-            "first three columns negative favours BGAN.",
-            "",
-            "At equal generator updates (final checkpoints):",
-            "",
-            "| BGAN − | " + " | ".join(t for _, t in keys) + " |",
-            "|---|" + "---|" * len(keys),
-        ]
-        for other, d in comp["equal_updates"].items():
-            lines.append(f"| `{other}` | " + " | ".join(_diff_cell(d[k]) for k, _ in keys) + " |")
-        lines += [
-            "",
-            "At equal wall-clock (per seed, each generator at its last scored checkpoint within the "
-            "shortest generator's training time):",
-            "",
-            "| BGAN − | budget (s) | updates (BGAN / other) | " + " | ".join(t for _, t in keys) + " |",
-            "|---|---|---|" + "---|" * len(keys),
-        ]
-        for other, d in comp["equal_wall_clock"].items():
-            ups = ", ".join(f"{a}/{b}" for a, b in zip(d["bgan_updates"], d["other_updates"], strict=True))
-            lines.append(
-                f"| `{other}` | {np.mean(d['budget_seconds']):.0f} | {ups} | "
-                + " | ".join(_diff_cell(d[k]) for k, _ in keys)
-                + " |"
-            )
-        lines += ["", regen]
-    target_lines = targets(payload)
-    if target_lines:
-        lines += ["", "## Targets", "", *target_lines, "", regen]
-    if algos:
-        lines += [
-            "",
-            "## Learning curves",
-            "",
-            "Mean over seeds with 95 % bands, against generator updates (top) and training wall-clock "
-            "(bottom); dashed/dotted lines: the reference rows' means.",
-            "",
-            f"![curves]({name}/curves.png)",
-            "",
-            regen,
-        ]
-    lines += [
+    return lines
+
+
+def _comparison_lines(comp: dict[str, Any], regen: str) -> list[str]:
+    """The paired BGAN − other tables, at equal generator updates and at equal wall-clock."""
+    if not comp:
+        return []
+    keys = [(k, t) for k, t, _ in METRICS if k in CURVE_KEYS]  # the plotted metrics
+    titles = [t for _, t in keys]
+    updates = [[f"`{o}`", *(_diff_cell(d[k]) for k, _ in keys)] for o, d in comp["equal_updates"].items()]
+    wall = []
+    for other, d in comp["equal_wall_clock"].items():
+        ups = ", ".join(f"{a}/{b}" for a, b in zip(d["bgan_updates"], d["other_updates"], strict=True))
+        wall.append(
+            [f"`{other}`", f"{np.mean(d['budget_seconds']):.0f}", ups, *(_diff_cell(d[k]) for k, _ in keys)]
+        )
+    return [
+        "",
+        "## Paired comparisons (BGAN − other, same seeds)",
+        "",
+        "Mean [95 % t-interval] of the per-seed differences; * = the interval excludes 0. For the "
+        "first three columns negative favours BGAN.",
+        "",
+        "At equal generator updates (final checkpoints):",
+        "",
+        *md_table(["BGAN −", *titles], updates),
+        "",
+        "At equal wall-clock (per seed, each generator at its last scored checkpoint within the "
+        "shortest generator's training time):",
+        "",
+        *md_table(["BGAN −", "budget (s)", "updates (BGAN / other)", *titles], wall),
+        "",
+        regen,
+    ]
+
+
+def _curves_lines(algos: list[str], name: str, regen: str) -> list[str]:
+    if not algos:
+        return []
+    return [
+        "",
+        "## Learning curves",
+        "",
+        "Mean over seeds with 95 % bands, against generator updates (top) and training wall-clock "
+        "(bottom); dashed/dotted lines: the reference rows' means.",
+        "",
+        f"![curves]({name}/curves.png)",
+        "",
+        regen,
+    ]
+
+
+def _samples_lines(algos: list[str], name: str, first_seed: int, regen: str) -> list[str]:
+    images = [f"![{r}]({name}/{r}_s{first_seed}.png)" for r in algos]
+    images += [f"![{r}]({name}/{r}.png)" for r in REFERENCES]
+    return [
         "",
         "## Samples (first seed, 100 each)",
         "",
-        "| " + " | ".join(f"`{r}`" for r in [*algos, *REFERENCES]) + " |",
-        "|" + "---|" * (len(algos) + len(REFERENCES)),
-        "| "
-        + " | ".join(
-            [f"![{r}]({name}/{r}_s{seeds[0]}.png)" for r in algos]
-            + [f"![{r}]({name}/{r}.png)" for r in REFERENCES]
-        )
-        + " |",
+        *md_table([f"`{r}`" for r in [*algos, *REFERENCES]], [images]),
         "",
         regen,
-        "",
-        "## Per seed (final checkpoints)",
-        "",
-        "| row | seed | C2ST | 1-NN | MMD² (p) | confident classes | confident share | unique | ESS "
-        "| entropy of g |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+
+def _per_seed_lines(rows: dict[str, dict[int, dict[str, Any]]], algos: list[str]) -> list[str]:
+    header = ["row", "seed", "C2ST", "1-NN", "MMD² (p)", "confident classes", "confident share", "unique"]
+    table = []
     for row in [*algos, *REFERENCES]:
         for seed, r in sorted(rows.get(row, {}).items()):
             f, t = r["final"], r.get("train", {})
-            ess = f"{t['ess']:.2f}" if "ess" in t else ""
-            ent = f"{t['entropy']:.2f}" if "entropy" in t else ""
-            lines.append(
-                f"| `{row}` | {seed} | {f['c2st_accuracy']:.3f} | {f['nn1_accuracy']:.3f} | "
-                f"{f['mmd2']:.5f} ({f['mmd_p_value']:.3f}) | {f['confident_coverage']:.0f} | "
-                f"{f['confident_share']:.3f} | {f['unique_fraction']:.3f} | {ess} | {ent} |"
+            table.append(
+                [
+                    f"`{row}`",
+                    str(seed),
+                    f"{f['c2st_accuracy']:.3f}",
+                    f"{f['nn1_accuracy']:.3f}",
+                    f"{f['mmd2']:.5f} ({f['mmd_p_value']:.3f})",
+                    f"{f['confident_coverage']:.0f}",
+                    f"{f['confident_share']:.3f}",
+                    f"{f['unique_fraction']:.3f}",
+                    f"{t['ess']:.2f}" if "ess" in t else "",
+                    f"{t['entropy']:.2f}" if "entropy" in t else "",
+                ]
             )
-    lines += [
+    return ["", "## Per seed (final checkpoints)", "", *md_table([*header, "ESS", "entropy of g"], table)]
+
+
+def _regenerate_lines(payload: dict[str, Any], out: Path, name: str, notes: str | None) -> list[str]:
+    return [
         "",
         "## Regenerate",
         "",
@@ -784,6 +837,22 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: 
             "reprints a final row)."
         ),
     ]
+
+
+def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
+    rows = _rows_by_name(payload)
+    algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
+    # The command sits next to every figure too, so a table or image quoted alone says how it was made.
+    regen = f"Regenerated by `{payload['command']}`."
+    lines = [*_intro_lines(payload, rows), *_notes_lines(notes), *_all_rows_lines(rows, algos), "", regen]
+    lines += _comparison_lines(payload.get("comparisons") or {}, regen)
+    target_lines = targets(payload)
+    if target_lines:
+        lines += ["", "## Targets", "", *target_lines, "", regen]
+    lines += _curves_lines(algos, name, regen)
+    lines += _samples_lines(algos, name, payload["seeds"][0], regen)
+    lines += _per_seed_lines(rows, algos)
+    lines += _regenerate_lines(payload, out, name, notes)
     text = "\n".join(lines) + "\n"
     (out / f"{name}.md").write_text(text)
     return text
