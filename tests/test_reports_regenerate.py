@@ -133,7 +133,7 @@ CASES = [
     Report(
         pages=("results/bgan_update_cost.md",),
         inputs=("results/bgan.json", "results/bgan_update_cost.json"),
-        script="results/bgan_update_cost.py",
+        argv=("bench", "bgan-update-cost", "--report-only"),
     ),
     Report(
         pages=("results/bgan_capacity.md",),
