@@ -486,81 +486,84 @@ def _rho(table: list[dict[str, Any]], key: str, seed: int | None = None) -> floa
     return spearman([a for a, _ in pts], [b for _, b in pts]) if len(pts) >= 3 else math.nan
 
 
+def _same_ratio_verdicts(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """Groups of settings with the same η/S: λ_max deviation and accuracy spread, and the 10× factor."""
+    groups: dict[float, list[dict[str, Any]]] = {}
+    for t in table:
+        groups.setdefault(round(t["ratio"], 12), []).append(t)
+    same: list[dict[str, Any]] = []
+    for ratio, ts in sorted(groups.items(), reverse=True):
+        lams = [t["lambda_max"] for t in ts]
+        accs = [t["test_accuracy"] for t in ts]
+        mid = statistics.median(lams)
+        dev = max(abs(x / mid - 1) for x in lams) if all(math.isfinite(x) for x in lams) else math.nan
+        spread = max(accs) - min(accs) if all(math.isfinite(x) for x in accs) else math.nan
+        same.append({"ratio": ratio, "lambda": lams, "acc": accs, "lambda_dev": dev, "acc_spread": spread})
+    tv: dict[str, Any] = {"same_ratio": same}
+    tv["same_ratio_met"] = bool(
+        all(g["lambda_dev"] <= SAME_RATIO_LAMBDA and g["acc_spread"] <= SAME_RATIO_ACC for g in same)
+    )
+    if len(same) >= 2:
+        hi, lo = _mean(same[0]["lambda"]), _mean(same[-1]["lambda"])
+        tv["ratio_10x_lambda_factor"] = lo / hi
+        tv["ratio_10x_met"] = bool(lo / hi >= RATIO_10X_LAMBDA)
+    return tv
+
+
+def _protocol_verdicts(sweeps: dict[str, Any], protocol: str, seeds: int) -> dict[str, Any]:
+    """One task's rank correlations and targets under one protocol."""
+    tv: dict[str, Any] = {}
+    for sweep in ("eta", "batch"):
+        if sweep not in sweeps:
+            continue
+        table = sweep_table(sweeps[sweep], protocol)
+        tv[f"{sweep}_rho_lambda"] = _rho(table, "lambda_max")
+        tv[f"{sweep}_rho_lambda_per_seed"] = [_rho(table, "lambda_max", s) for s in range(seeds)]
+        tv[f"{sweep}_rho_acc"] = _rho(table, "test_accuracy")
+    both = sweep_table(sweeps["eta"], protocol) + sweep_table(sweeps["batch"], protocol)
+    tv["pooled_rho_acc"] = _rho(both, "test_accuracy")
+    tv["lambda_met"] = bool(max(tv["eta_rho_lambda"], tv["batch_rho_lambda"]) <= RHO_LAMBDA_MAX)
+    tv["acc_met"] = bool(tv["pooled_rho_acc"] >= RHO_ACC_MIN)
+    if "ratio" in sweeps:
+        tv.update(_same_ratio_verdicts(sweep_table(sweeps["ratio"], protocol)))
+    return tv
+
+
+def _schedule_verdicts(sched: dict[str, Any]) -> dict[str, Any]:
+    acc = {m: _mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
+    lam = {m: _mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
+    out: dict[str, Any] = {
+        "accuracy": acc,
+        "lambda_max": lam,
+        "examples": {m: _mean([r["examples"] for r in runs]) for m, runs in sched.items()},
+        "sgd_steps": {m: _mean([r["sgd_steps"] for r in runs]) for m, runs in sched.items()},
+    }
+    for growth in ("batch_growth", "batch_growth_equal_examples"):
+        if growth not in sched:
+            continue
+        paired = [
+            a["test_accuracy"] - b["test_accuracy"]
+            for a, b in zip(sched["lr_decay"], sched[growth], strict=True)
+        ]
+        gap = abs(acc["lr_decay"] - acc[growth])
+        ratio = lam[growth] / lam["lr_decay"]
+        out[growth] = {
+            "paired_acc_diff": paired,
+            "acc_gap": gap,
+            "lambda_ratio": ratio,
+            "met": bool(gap <= SCHEDULE_ACC and abs(ratio - 1) <= SCHEDULE_LAMBDA),
+        }
+    return out
+
+
 def verdicts(out: dict[str, Any]) -> dict[str, Any]:
     spec = out["spec"]
     v: dict[str, Any] = {}
     for task, sweeps in out["sweeps"].items():
         for protocol in PROTOCOLS:
-            tv: dict[str, Any] = {}
-            for sweep in ("eta", "batch"):
-                if sweep not in sweeps:
-                    continue
-                table = sweep_table(sweeps[sweep], protocol)
-                tv[f"{sweep}_rho_lambda"] = _rho(table, "lambda_max")
-                tv[f"{sweep}_rho_lambda_per_seed"] = [
-                    _rho(table, "lambda_max", s) for s in range(spec["seeds"])
-                ]
-                tv[f"{sweep}_rho_acc"] = _rho(table, "test_accuracy")
-            both = sweep_table(sweeps["eta"], protocol) + sweep_table(sweeps["batch"], protocol)
-            tv["pooled_rho_acc"] = _rho(both, "test_accuracy")
-            tv["lambda_met"] = bool(max(tv["eta_rho_lambda"], tv["batch_rho_lambda"]) <= RHO_LAMBDA_MAX)
-            tv["acc_met"] = bool(tv["pooled_rho_acc"] >= RHO_ACC_MIN)
-            if "ratio" in sweeps:
-                table = sweep_table(sweeps["ratio"], protocol)
-                groups: dict[float, list[dict[str, Any]]] = {}
-                for t in table:
-                    groups.setdefault(round(t["ratio"], 12), []).append(t)
-                same: list[dict[str, Any]] = []
-                for ratio, ts in sorted(groups.items(), reverse=True):
-                    lams = [t["lambda_max"] for t in ts]
-                    accs = [t["test_accuracy"] for t in ts]
-                    mid = statistics.median(lams)
-                    dev = (
-                        max(abs(x / mid - 1) for x in lams)
-                        if all(math.isfinite(x) for x in lams)
-                        else math.nan
-                    )
-                    spread = max(accs) - min(accs) if all(math.isfinite(x) for x in accs) else math.nan
-                    same.append(
-                        {"ratio": ratio, "lambda": lams, "acc": accs, "lambda_dev": dev, "acc_spread": spread}
-                    )
-                tv["same_ratio"] = same
-                tv["same_ratio_met"] = bool(
-                    all(
-                        g["lambda_dev"] <= SAME_RATIO_LAMBDA and g["acc_spread"] <= SAME_RATIO_ACC
-                        for g in same
-                    )
-                )
-                if len(same) >= 2:
-                    hi, lo = _mean(same[0]["lambda"]), _mean(same[-1]["lambda"])
-                    tv["ratio_10x_lambda_factor"] = lo / hi
-                    tv["ratio_10x_met"] = bool(lo / hi >= RATIO_10X_LAMBDA)
-            v[f"{task}_{protocol}"] = tv
-    sched = out["schedules"]
-    if sched:
-        acc = {m: _mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
-        lam = {m: _mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
-        v["schedule"] = {
-            "accuracy": acc,
-            "lambda_max": lam,
-            "examples": {m: _mean([r["examples"] for r in runs]) for m, runs in sched.items()},
-            "sgd_steps": {m: _mean([r["sgd_steps"] for r in runs]) for m, runs in sched.items()},
-        }
-        for growth in ("batch_growth", "batch_growth_equal_examples"):
-            if growth not in sched:
-                continue
-            paired = [
-                a["test_accuracy"] - b["test_accuracy"]
-                for a, b in zip(sched["lr_decay"], sched[growth], strict=True)
-            ]
-            gap = abs(acc["lr_decay"] - acc[growth])
-            ratio = lam[growth] / lam["lr_decay"]
-            v["schedule"][growth] = {
-                "paired_acc_diff": paired,
-                "acc_gap": gap,
-                "lambda_ratio": ratio,
-                "met": bool(gap <= SCHEDULE_ACC and abs(ratio - 1) <= SCHEDULE_LAMBDA),
-            }
+            v[f"{task}_{protocol}"] = _protocol_verdicts(sweeps, protocol, spec["seeds"])
+    if out["schedules"]:
+        v["schedule"] = _schedule_verdicts(out["schedules"])
     return v
 
 
@@ -586,66 +589,62 @@ def _seeds(xs: list[float]) -> str:
     return ", ".join(_f(x, ".2f") for x in xs)
 
 
-def reading(out: dict[str, Any]) -> list[str]:
-    """What reproduces and what does not, read off the verdicts (generated, so it never goes stale)."""
-    spec, v = out["spec"], out["verdicts"]
+def _matched_reading(out: dict[str, Any], m: dict[str, Any]) -> list[str]:
+    """The reading of the matched-loss protocol on the bench's task."""
+    spec = out["spec"]
     task = spec["task"]
-    lines = ["## Reading", ""]
-    m, f = v.get(f"{task}_matched"), v.get(f"{task}_fixed")
-    if m:
-        lam = (m["eta_rho_lambda"], m["batch_rho_lambda"])
-        verdict = "reproduces" if m["lambda_met"] else "does **not** reproduce"
+    lines = []
+    lam = (m["eta_rho_lambda"], m["batch_rho_lambda"])
+    verdict = "reproduces" if m["lambda_met"] else "does **not** reproduce"
+    lines.append(
+        f"- {task}, matched loss: a higher η/S finds flatter minima (Spearman(η/S, λ_max) "
+        f"{lam[0]:.2f} in "
+        f"the η sweep, {lam[1]:.2f} in the S sweep) — the paper's sharpness finding {verdict} here."
+    )
+    acc = m["pooled_rho_acc"]
+    if acc >= RHO_ACC_MIN:
+        text = f"flatter minima generalise better (Spearman(η/S, test accuracy) {acc:.2f}): reproduces."
+    elif acc <= -0.3:
+        text = (
+            "the generalisation finding does **not** reproduce at this scale: at the same training "
+            "loss a "
+            f"higher η/S gives *lower* test accuracy (pooled Spearman {acc:.2f}), so the flatter minima "
+            "found here do not generalise better."
+        )
+    else:
+        text = f"no clear relation between η/S and test accuracy (pooled Spearman {acc:.2f}): not reproduced"
+    lines.append(f"- {task}, matched loss: {text}")
+    for g in m.get("same_ratio", []):
         lines.append(
-            f"- {task}, matched loss: a higher η/S finds flatter minima (Spearman(η/S, λ_max) "
-            f"{lam[0]:.2f} in "
-            f"the η sweep, {lam[1]:.2f} in the S sweep) — the paper's sharpness finding {verdict} here."
+            f"- Same η/S = {g['ratio']:.3g} across S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
+            "λ_max "
+            f"within {100 * g['lambda_dev']:.1f}% of the group's median, test accuracy within "
+            f"{100 * g['acc_spread']:.1f} points (matched loss)."
         )
-        acc = m["pooled_rho_acc"]
-        if acc >= RHO_ACC_MIN:
-            text = f"flatter minima generalise better (Spearman(η/S, test accuracy) {acc:.2f}): reproduces."
-        elif acc <= -0.3:
-            text = (
-                "the generalisation finding does **not** reproduce at this scale: at the same training "
-                "loss a "
-                f"higher η/S gives *lower* test accuracy (pooled Spearman {acc:.2f}), so the flatter minima "
-                "found here do not generalise better."
-            )
-        else:
-            text = (
-                f"no clear relation between η/S and test accuracy (pooled Spearman {acc:.2f}): not reproduced"
-            )
-        lines.append(f"- {task}, matched loss: {text}")
-        for g in m.get("same_ratio", []):
-            lines.append(
-                f"- Same η/S = {g['ratio']:.3g} across S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
-                "λ_max "
-                f"within {100 * g['lambda_dev']:.1f}% of the group's median, test accuracy within "
-                f"{100 * g['acc_spread']:.1f} points (matched loss)."
-            )
-        if "ratio_10x_lambda_factor" in m:
-            lines.append(
-                f"- A 10× lower η/S gives a {m['ratio_10x_lambda_factor']:.2f}× larger λ_max (matched loss)."
-            )
-        rows = sweep_table(out["sweeps"][task]["eta"], "matched") + sweep_table(
-            out["sweeps"][task]["batch"], "matched"
-        )
-        rows = [r for r in rows if math.isfinite(r["epochs"])]
-        if rows:
-            fastest = min(rows, key=lambda r: r["epochs"])
-            noisiest = max(rows, key=lambda r: r["ratio"])
-            lines.append(
-                f"- Epochs to the matched loss are not monotone in η/S: fewest ({fastest['epochs']:.0f}) at "
-                f"η/S = {fastest['ratio']:.3g}; the noisiest setting (η/S = {noisiest['ratio']:.3g}) needs "
-                f"{noisiest['epochs']:.0f}, its noise keeps it above the target longer."
-            )
-    if f and m:
+    if "ratio_10x_lambda_factor" in m:
         lines.append(
-            f"- {task}, fixed budget ({spec['fixed_epochs']:g} epochs): Spearman(η/S, λ_max) "
-            f"{f['eta_rho_lambda']:.2f} / {f['batch_rho_lambda']:.2f}, Spearman(η/S, test accuracy) "
-            f"{f['pooled_rho_acc']:.2f} (the runs are at different training losses)."
+            f"- A 10× lower η/S gives a {m['ratio_10x_lambda_factor']:.2f}× larger λ_max (matched loss)."
         )
+    rows = sweep_table(out["sweeps"][task]["eta"], "matched") + sweep_table(
+        out["sweeps"][task]["batch"], "matched"
+    )
+    rows = [r for r in rows if math.isfinite(r["epochs"])]
+    if rows:
+        fastest = min(rows, key=lambda r: r["epochs"])
+        noisiest = max(rows, key=lambda r: r["ratio"])
+        lines.append(
+            f"- Epochs to the matched loss are not monotone in η/S: fewest ({fastest['epochs']:.0f}) at "
+            f"η/S = {fastest['ratio']:.3g}; the noisiest setting (η/S = {noisiest['ratio']:.3g}) needs "
+            f"{noisiest['epochs']:.0f}, its noise keeps it above the target longer."
+        )
+    return lines
+
+
+def _digits_reading(out: dict[str, Any]) -> list[str]:
+    spec, v = out["spec"], out["verdicts"]
+    lines: list[str] = []
     d_m, d_f = v.get("digits_matched"), v.get("digits_fixed")
-    if d_m and d_f and task != "digits":
+    if d_m and d_f and spec["task"] != "digits":
         lines.append(
             f"- digits: at a fixed budget Spearman(η/S, λ_max) is {d_f['eta_rho_lambda']:.2f} / "
             f"{d_f['batch_rho_lambda']:.2f} (η / S sweep) and Spearman(η/S, test accuracy) "
@@ -658,6 +657,11 @@ def reading(out: dict[str, Any]) -> list[str]:
                 else "."
             )
         )
+    return lines
+
+
+def _schedule_reading(v: dict[str, Any]) -> list[str]:
+    lines = []
     s = v.get("schedule", {})
     for growth, label in (
         ("batch_growth_equal_examples", "equal examples"),
@@ -671,20 +675,38 @@ def reading(out: dict[str, Any]) -> list[str]:
                 f"{100 * g['acc_gap']:.2f} "
                 f"points, λ_max ratio {g['lambda_ratio']:.2f} — {verdict}."
             )
+    return lines
+
+
+def reading(out: dict[str, Any]) -> list[str]:
+    """What reproduces and what does not, read off the verdicts (generated, so it never goes stale)."""
+    spec, v = out["spec"], out["verdicts"]
+    task = spec["task"]
+    lines = ["## Reading", ""]
+    m, f = v.get(f"{task}_matched"), v.get(f"{task}_fixed")
+    if m:
+        lines += _matched_reading(out, m)
+    if f and m:
+        lines.append(
+            f"- {task}, fixed budget ({spec['fixed_epochs']:g} epochs): Spearman(η/S, λ_max) "
+            f"{f['eta_rho_lambda']:.2f} / {f['batch_rho_lambda']:.2f}, Spearman(η/S, test accuracy) "
+            f"{f['pooled_rho_acc']:.2f} (the runs are at different training losses)."
+        )
+    lines += _digits_reading(out)
+    lines += _schedule_reading(v)
     return [*lines, ""]
 
 
-def markdown(out: dict[str, Any]) -> str:
-    spec, v = out["spec"], out["verdicts"]
-    task = spec["task"]
-    lines = [
+def _setting_lines(out: dict[str, Any]) -> list[str]:
+    spec = out["spec"]
+    return [
         "# Three factors: noise scale η/S, sharpness and generalisation (MNIST-1D, digits)",
         "",
         f"Regenerate: `{out['command']}` (report only: add `--report-only`; per-run JSON in `sharpness/`).",
         "",
         (
-            f"Setting: {task} ({spec['model']}, {spec['hidden']} hidden units; MNIST-1D: 3000 training "
-            "signals "
+            f"Setting: {spec['task']} ({spec['model']}, {spec['hidden']} hidden units; MNIST-1D: 3000 "
+            "training signals "
             "generated offline by the `mnist1d` package, its 1000 test signals), plain SGD without L2, "
             f"minibatches drawn with replacement, {spec['seeds']} seeds (seed = init and minibatch order, "
             "shared by all settings). **Matched loss**: measured the first time the full-batch training "
@@ -695,82 +717,120 @@ def markdown(out: dict[str, Any]) -> str:
             f"{spec['probe']} training examples."
         ),
         "",
-        "## Targets",
-        "",
-        "| target | protocol | measured | verdict |",
-        "|---|---|---|---|",
     ]
-    for protocol in PROTOCOLS:
-        tv = v.get(f"{task}_{protocol}")
-        if not tv:
+
+
+def _same_ratio_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) -> list[str]:
+    """The same-η/S targets of one protocol: one row per group, their joint verdict, the 10× row."""
+    lines = []
+    for g in tv["same_ratio"]:
+        lines.append(
+            _row(
+                f"η/S = {g['ratio']:.3g} with S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
+                "λ_max within "
+                f"±{100 * SAME_RATIO_LAMBDA:.0f}%, accuracy within {100 * SAME_RATIO_ACC:g} points",
+                protocol,
+                f"λ_max {', '.join(_f(x) for x in g['lambda'])} (max deviation from median "
+                f"{_f(100 * g['lambda_dev'], '.1f')}%); accuracy "
+                f"{', '.join(_f(100 * x, '.1f') for x in g['acc'])} "
+                f"(spread {_f(100 * g['acc_spread'], '.1f')})",
+                "",
+            )
+        )
+    devs = [x for g in tv["same_ratio"] for x in (g["lambda_dev"], g["acc_spread"])]
+    lines.append(_row("… both groups", protocol, "", _met(tv["same_ratio_met"], *devs)))
+    if "ratio_10x_lambda_factor" in tv:
+        lines.append(
+            _row(
+                f"10× lower η/S raises λ_max ≥ {RATIO_10X_LAMBDA:g}×",
+                protocol,
+                f"{_f(tv['ratio_10x_lambda_factor'])}×",
+                _met(tv["ratio_10x_met"], tv["ratio_10x_lambda_factor"]),
+            )
+        )
+    return lines
+
+
+def _sweep_target_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) -> list[str]:
+    """The target rows of one protocol's η and S sweeps (and same-ratio groups, where run)."""
+    lines = [
+        _row(
+            f"Spearman(η/S, λ_max) ≤ {RHO_LAMBDA_MAX} in the η and the S sweep",
+            protocol,
+            f"η sweep {_f(tv['eta_rho_lambda'])} (per seed {_seeds(tv['eta_rho_lambda_per_seed'])}); "
+            f"S sweep {_f(tv['batch_rho_lambda'])} (per seed {_seeds(tv['batch_rho_lambda_per_seed'])})",
+            _met(tv["lambda_met"], tv["eta_rho_lambda"], tv["batch_rho_lambda"]),
+        ),
+        _row(
+            f"Spearman(η/S, test accuracy) ≥ {RHO_ACC_MIN} (both sweeps pooled)",
+            protocol,
+            f"{_f(tv['pooled_rho_acc'])} (η sweep {_f(tv['eta_rho_acc'])}, "
+            f"S sweep {_f(tv['batch_rho_acc'])})",
+            _met(tv["acc_met"], tv["pooled_rho_acc"]),
+        ),
+    ]
+    if "same_ratio" in tv:
+        lines += _same_ratio_rows(spec, protocol, tv)
+    return lines
+
+
+def _schedule_target_rows(v: dict[str, Any]) -> list[str]:
+    if "schedule" not in v:
+        return []
+    s = v["schedule"]
+    lines = []
+    for growth, protocol in (
+        ("batch_growth_equal_examples", "equal examples (the paper's)"),
+        ("batch_growth", "equal SGD steps"),
+    ):
+        if growth not in s:
             continue
+        g = s[growth]
         lines.append(
             _row(
-                f"Spearman(η/S, λ_max) ≤ {RHO_LAMBDA_MAX} in the η and the S sweep",
+                f"lr_decay vs batch growth: test accuracy within {100 * SCHEDULE_ACC:g} points, "
+                f"λ_max within ±{100 * SCHEDULE_LAMBDA:.0f}%",
                 protocol,
-                f"η sweep {_f(tv['eta_rho_lambda'])} (per seed {_seeds(tv['eta_rho_lambda_per_seed'])}); "
-                f"S sweep {_f(tv['batch_rho_lambda'])} (per seed {_seeds(tv['batch_rho_lambda_per_seed'])})",
-                _met(tv["lambda_met"], tv["eta_rho_lambda"], tv["batch_rho_lambda"]),
+                f"accuracy {100 * s['accuracy']['lr_decay']:.2f} vs {100 * s['accuracy'][growth]:.2f} "
+                f"(paired differences {', '.join(f'{100 * d:+.1f}' for d in g['paired_acc_diff'])}); "
+                "λ_max "
+                f"{s['lambda_max']['lr_decay']:.3g} vs {s['lambda_max'][growth]:.3g} "
+                f"(ratio {g['lambda_ratio']:.2f})",
+                _met(g["met"]),
             )
         )
-        lines.append(
-            _row(
-                f"Spearman(η/S, test accuracy) ≥ {RHO_ACC_MIN} (both sweeps pooled)",
-                protocol,
-                f"{_f(tv['pooled_rho_acc'])} (η sweep {_f(tv['eta_rho_acc'])}, "
-                f"S sweep {_f(tv['batch_rho_acc'])})",
-                _met(tv["acc_met"], tv["pooled_rho_acc"]),
-            )
-        )
-        if "same_ratio" in tv:
-            for g in tv["same_ratio"]:
-                lines.append(
-                    _row(
-                        f"η/S = {g['ratio']:.3g} with S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
-                        "λ_max within "
-                        f"±{100 * SAME_RATIO_LAMBDA:.0f}%, accuracy within {100 * SAME_RATIO_ACC:g} points",
-                        protocol,
-                        f"λ_max {', '.join(_f(x) for x in g['lambda'])} (max deviation from median "
-                        f"{_f(100 * g['lambda_dev'], '.1f')}%); accuracy "
-                        f"{', '.join(_f(100 * x, '.1f') for x in g['acc'])} "
-                        f"(spread {_f(100 * g['acc_spread'], '.1f')})",
-                        "",
-                    )
-                )
-            devs = [x for g in tv["same_ratio"] for x in (g["lambda_dev"], g["acc_spread"])]
-            lines.append(_row("… both groups", protocol, "", _met(tv["same_ratio_met"], *devs)))
-            if "ratio_10x_lambda_factor" in tv:
-                lines.append(
-                    _row(
-                        f"10× lower η/S raises λ_max ≥ {RATIO_10X_LAMBDA:g}×",
-                        protocol,
-                        f"{_f(tv['ratio_10x_lambda_factor'])}×",
-                        _met(tv["ratio_10x_met"], tv["ratio_10x_lambda_factor"]),
-                    )
-                )
-    if "schedule" in v:
-        s = v["schedule"]
-        for growth, protocol in (
-            ("batch_growth_equal_examples", "equal examples (the paper's)"),
-            ("batch_growth", "equal SGD steps"),
-        ):
-            if growth not in s:
-                continue
-            g = s[growth]
-            lines.append(
-                _row(
-                    f"lr_decay vs batch growth: test accuracy within {100 * SCHEDULE_ACC:g} points, "
-                    f"λ_max within ±{100 * SCHEDULE_LAMBDA:.0f}%",
-                    protocol,
-                    f"accuracy {100 * s['accuracy']['lr_decay']:.2f} vs {100 * s['accuracy'][growth]:.2f} "
-                    f"(paired differences {', '.join(f'{100 * d:+.1f}' for d in g['paired_acc_diff'])}); "
-                    "λ_max "
-                    f"{s['lambda_max']['lr_decay']:.3g} vs {s['lambda_max'][growth]:.3g} "
-                    f"(ratio {g['lambda_ratio']:.2f})",
-                    _met(g["met"]),
-                )
-            )
-    lines += ["", *reading(out)]
+    return lines
+
+
+def _targets_lines(out: dict[str, Any]) -> list[str]:
+    spec, v = out["spec"], out["verdicts"]
+    lines = ["## Targets", "", "| target | protocol | measured | verdict |", "|---|---|---|---|"]
+    for protocol in PROTOCOLS:
+        tv = v.get(f"{spec['task']}_{protocol}")
+        if tv:
+            lines += _sweep_target_rows(spec, protocol, tv)
+    return lines + _schedule_target_rows(v)
+
+
+def _sweep_row(sweep: str, t_: dict[str, Any]) -> str:
+    return _row(
+        sweep,
+        f"{t_['lr']:.4g}",
+        t_["batch_size"],
+        f"{t_['ratio']:.3g}",
+        f"{t_['reached']}/{t_['seeds']}" + (f" ({t_['diverged']} div.)" if t_["diverged"] else ""),
+        _f(t_["epochs"], ".1f"),
+        _f(t_["train_loss"], ".3f"),
+        _f(t_["lambda_max"]),
+        _f(t_["lambda_min"]),
+        _f(100 * t_["test_accuracy"], ".2f"),
+    )
+
+
+def _sweep_tables(out: dict[str, Any]) -> list[str]:
+    """One table per task and protocol: every setting's means over seeds, then its rank correlations."""
+    v = out["verdicts"]
+    lines: list[str] = []
     for t, sweeps in out["sweeps"].items():
         for protocol in PROTOCOLS:
             lines += [
@@ -781,22 +841,7 @@ def markdown(out: dict[str, Any]) -> str:
                 "|---|---|---|---|---|---|---|---|---|---|",
             ]
             for sweep, rows in sweeps.items():
-                for t_ in sweep_table(rows, protocol):
-                    lines.append(
-                        _row(
-                            sweep,
-                            f"{t_['lr']:.4g}",
-                            t_["batch_size"],
-                            f"{t_['ratio']:.3g}",
-                            f"{t_['reached']}/{t_['seeds']}"
-                            + (f" ({t_['diverged']} div.)" if t_["diverged"] else ""),
-                            _f(t_["epochs"], ".1f"),
-                            _f(t_["train_loss"], ".3f"),
-                            _f(t_["lambda_max"]),
-                            _f(t_["lambda_min"]),
-                            _f(100 * t_["test_accuracy"], ".2f"),
-                        )
-                    )
+                lines += [_sweep_row(sweep, t_) for t_ in sweep_table(rows, protocol)]
             tv = v.get(f"{t}_{protocol}", {})
             if tv:
                 lines += [
@@ -805,24 +850,36 @@ def markdown(out: dict[str, Any]) -> str:
                     f"S sweep {_f(tv['batch_rho_lambda'])}; "
                     f"Spearman(η/S, test accuracy) pooled {_f(tv['pooled_rho_acc'])}.",
                 ]
-    if "schedule" in v:
-        s = v["schedule"]
-        lines += [
-            "",
-            "## Schedules through the agent loop (`hpo-schedule` on `rlcv/OnlineHPO-v0`)",
-            "",
-            (
-                f"From η = {spec['schedule_lr']:g}, S = {spec['schedule_batch']}, η/S drops 2× at 50 % and "
-                f"75 % of {spec['schedule_steps']} SGD steps, by η (lr_decay) or by S (batch_growth). "
-                "The env counts its budget in SGD steps: at equal steps batch growth processes "
-                f"{s['examples']['batch_growth']:.0f} examples against lr decay's "
-                f"{s['examples']['lr_decay']:.0f}; `batch_growth_equal_examples` stops at "
-                f"{s['sgd_steps'].get('batch_growth_equal_examples', math.nan):.0f} steps, with lr decay's "
-                f"{s['examples'].get('batch_growth_equal_examples', math.nan):.0f} examples (the paper's "
-                "comparison, at equal epochs). Both runs of a seed are identical up to the first milestone "
-                "(same init, same minibatches): the comparison is of what the schedules do after it."
-            ),
-        ]
+    return lines
+
+
+def _schedule_section(out: dict[str, Any]) -> list[str]:
+    spec, v = out["spec"], out["verdicts"]
+    if "schedule" not in v:
+        return []
+    s = v["schedule"]
+    return [
+        "",
+        "## Schedules through the agent loop (`hpo-schedule` on `rlcv/OnlineHPO-v0`)",
+        "",
+        (
+            f"From η = {spec['schedule_lr']:g}, S = {spec['schedule_batch']}, η/S drops 2× at 50 % and "
+            f"75 % of {spec['schedule_steps']} SGD steps, by η (lr_decay) or by S (batch_growth). "
+            "The env counts its budget in SGD steps: at equal steps batch growth processes "
+            f"{s['examples']['batch_growth']:.0f} examples against lr decay's "
+            f"{s['examples']['lr_decay']:.0f}; `batch_growth_equal_examples` stops at "
+            f"{s['sgd_steps'].get('batch_growth_equal_examples', math.nan):.0f} steps, with lr decay's "
+            f"{s['examples'].get('batch_growth_equal_examples', math.nan):.0f} examples (the paper's "
+            "comparison, at equal epochs). Both runs of a seed are identical up to the first milestone "
+            "(same init, same minibatches): the comparison is of what the schedules do after it."
+        ),
+    ]
+
+
+def markdown(out: dict[str, Any]) -> str:
+    lines = [*_setting_lines(out), *_targets_lines(out), "", *reading(out)]
+    lines += _sweep_tables(out)
+    lines += _schedule_section(out)
     lines += [
         "",
         "Figures: `sharpness_grid.png` (λ_max and test accuracy vs η/S, matched loss vs fixed budget), "
