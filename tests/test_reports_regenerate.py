@@ -138,7 +138,7 @@ CASES = [
     Report(
         pages=("results/bgan_capacity.md",),
         inputs=("results/bgan.json", "results/bgan_capacity"),
-        script="results/bgan_capacity.py",
+        argv=("bench", "bgan-capacity", "--report-only"),
     ),
     ldf("ldf", reading=True),
     ldf("ldf_long"),

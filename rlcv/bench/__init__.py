@@ -17,6 +17,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.gradcheck",
     "rlcv.bench.variance",
     "rlcv.bench.bgan",
+    "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",
     "rlcv.bench.hpo",
     "rlcv.bench.hpo_budget",
