@@ -136,20 +136,10 @@ def walk_run(
     from rlcv.hpo import landscape as ls
 
     r = InnerRun(
-        task=spec.task,
-        model="mlp",
-        lr=lr,
-        batch_size=batch,
-        seed=seed,
-        noise=noise,
-        hidden=spec.hidden,
+        task=spec.task, model="mlp", lr=lr, batch_size=batch, seed=seed, noise=noise, hidden=spec.hidden,
         n_train=spec.n_train,
-    )
-    steps = (
-        math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
-        if batch >= spec.n_train
-        else math.ceil(spec.epochs * spec.n_train / batch)
-    )
+    )  # fmt: skip
+    steps = _run_steps(spec, batch)
     f = r.loss_fn("train")
     alpha_star, inside, convex, heights, shapes = [], [], [], [], {}
     lam: list[list[float]] = []
@@ -178,14 +168,20 @@ def walk_run(
                 heights.append(res.height)
             if t in shape_steps:
                 shapes[str(t)] = list(res.losses)
+    out: dict[str, Any] = {"lr": lr, "batch_size": batch, "seed": seed, "noise": noise}
+    out.update(_final_record(r, diverged))
+    out.update({"lambda": lam, "loss_curve": curve, "wall_s": time.perf_counter() - start})
+    if interpolate:
+        out.update(_interpolation_record(alpha_star, inside, convex, heights, shapes))
+    return out
+
+
+def _final_record(r: Any, diverged: bool) -> dict[str, Any]:
+    """A finished run's size, losses and accuracies (diverged also when its final loss is not finite)."""
     train_loss, train_acc = r.evaluate("train")
     test_loss, test_acc = r.evaluate("test")
     diverged = diverged or not math.isfinite(train_loss) or train_loss > 1e3
-    out: dict[str, Any] = {
-        "lr": lr,
-        "batch_size": batch,
-        "seed": seed,
-        "noise": noise,
+    return {
         "steps": r.steps,
         "epochs": r.epochs,
         "diverged": diverged,
@@ -194,21 +190,31 @@ def walk_run(
         "train_accuracy": train_acc,
         "test_accuracy": test_acc,
         "test_loss": test_loss,
-        "lambda": lam,
-        "loss_curve": curve,
-        "wall_s": time.perf_counter() - start,
     }
-    if interpolate:
-        out.update(
-            measured_steps=len(inside),
-            inside_fraction=float(np.mean(inside)) if inside else math.nan,
-            convex_fraction=float(np.mean(convex)) if convex else math.nan,
-            alpha_star_hist={f"{a:g}": int(np.sum(np.isclose(alpha_star, a))) for a in ls.DEFAULT_ALPHAS},
-            height_mean=float(np.mean(heights)) if heights else math.nan,
-            height_median=float(np.median(heights)) if heights else math.nan,
-            shapes=shapes,
-        )
-    return out
+
+
+def _run_steps(spec: WalkSpec, batch: int) -> int:
+    """SGD steps of a run: full-batch GD runs as many steps as SGD with the bench's batch size."""
+    if batch >= spec.n_train:
+        return math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
+    return math.ceil(spec.epochs * spec.n_train / batch)
+
+
+def _interpolation_record(
+    alpha_star: list[float], inside: list[bool], convex: list[bool], heights: list[float], shapes: dict
+) -> dict[str, Any]:
+    """What a run's interpolated steps add to its record."""
+    from rlcv.hpo import landscape as ls
+
+    return dict(
+        measured_steps=len(inside),
+        inside_fraction=float(np.mean(inside)) if inside else math.nan,
+        convex_fraction=float(np.mean(convex)) if convex else math.nan,
+        alpha_star_hist={f"{a:g}": int(np.sum(np.isclose(alpha_star, a))) for a in ls.DEFAULT_ALPHAS},
+        height_mean=float(np.mean(heights)) if heights else math.nan,
+        height_median=float(np.median(heights)) if heights else math.nan,
+        shapes=shapes,
+    )
 
 
 def torch_isfinite(theta: Any) -> bool:
@@ -461,11 +467,10 @@ def _uphill(r: dict[str, Any]) -> float:
     return hist.get("0", 0) / total if total else math.nan
 
 
-def markdown(out: dict[str, Any]) -> str:
-    spec, v, res = out["spec"], out["verdicts"], out["results"]
-    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
+def _setting_lines(out: dict[str, Any]) -> list[str]:
+    spec = out["spec"]
     steps_sgd = math.ceil(spec["epochs"] * spec["n_train"] / spec["sgd_batch"])
-    lines = [
+    return [
         "# A walk with SGD: step interpolation, height, distance and λ_max (digits MLP)",
         "",
         f"Regenerate: `{out['command']}` (report only: add `--report-only`; per-run JSON in `walk/`).",
@@ -483,11 +488,12 @@ def markdown(out: dict[str, Any]) -> str:
             "isotropic Gaussian noise of the same norm per step (batch 32)."
         ),
         "",
-        "## Targets",
-        "",
-        "| target | measured (per seed) | verdict |",
-        "|---|---|---|",
     ]
+
+
+def _floor_target_rows(v: dict[str, Any]) -> list[str]:
+    """GD's and SGD's floor-inside targets, one row per learning rate."""
+    lines = []
     for lr, xs in v["gd_inside"].items():
         ok = all(x <= GD_INSIDE_MAX for x in xs)
         lines.append(
@@ -499,6 +505,13 @@ def markdown(out: dict[str, Any]) -> str:
         note = f" ({div} diverged)" if div else ""
         target = f"SGD batch 32 lr {lr:g}: floor inside ≥ {100 * need:.0f}%"
         lines.append(_row(target, _fmt_list(xs) + note, _met(v["sgd_met"][lr])))
+    return lines
+
+
+def _targets_lines(out: dict[str, Any]) -> list[str]:
+    spec, v = out["spec"], out["verdicts"]
+    lines = ["## Targets", "", "| target | measured (per seed) | verdict |", "|---|---|---|"]
+    lines += _floor_target_rows(v)
     etas = ", ".join(f"{x:g}" for x in v["height_lrs"])
     lines.append(
         _row(
@@ -524,43 +537,47 @@ def markdown(out: dict[str, Any]) -> str:
                 _met(r["overhead_median"] <= OVERHEAD_MAX),
             )
         )
-    lines += [
-        "",
-        "## Per setting (means over seeds)",
-        "",
-        _row(
-            "run",
-            "lr",
-            "floor inside",
-            "uphill (α* = 0)",
-            "roughly convex",
-            "mean height",
-            "final train loss",
-            "test acc %",
-            "‖θ_T − θ_0‖",
-            "final λ_max",
-            "diverged",
-        ),
-        "|---" * 11 + "|",
-    ]
+    return lines
+
+
+SETTING_COLUMNS = (
+    "run",
+    "lr",
+    "floor inside",
+    "uphill (α* = 0)",
+    "roughly convex",
+    "mean height",
+    "final train loss",
+    "test acc %",
+    "‖θ_T − θ_0‖",
+    "final λ_max",
+    "diverged",
+)
+
+
+def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> str:
+    lam = _mean([r["lambda"][-1][1] for r in runs if r["lambda"]])
+    return _row(
+        label,
+        f"{lr:g}",
+        f"{100 * _m(runs, 'inside_fraction'):.1f}%",
+        f"{100 * _mean([_uphill(r) for r in runs]):.1f}%",
+        f"{100 * _m(runs, 'convex_fraction'):.1f}%",
+        f"{_m(runs, 'height_mean'):.3g}",
+        f"{_m(runs, 'train_loss'):.4f}",
+        f"{100 * _m(runs, 'test_accuracy'):.2f}",
+        f"{_m(runs, 'dist_init'):.3g}",
+        f"{lam:.3g}",
+        f"{sum(r['diverged'] for r in runs)}/{len(runs)}",
+    )
+
+
+def _settings_lines(res: dict[str, dict[str, Any]]) -> list[str]:
+    """Means over seeds of every GD / SGD / isotropic setting, then the distance-by-batch table."""
+    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
+    lines = ["", "## Per setting (means over seeds)", "", _row(*SETTING_COLUMNS), "|---" * 11 + "|"]
     for label, groups in (("GD", gd), ("SGD b32", sgd), ("isotropic b32", iso)):
-        for lr, runs in groups.items():
-            lam = _mean([r["lambda"][-1][1] for r in runs if r["lambda"]])
-            lines.append(
-                _row(
-                    label,
-                    f"{lr:g}",
-                    f"{100 * _m(runs, 'inside_fraction'):.1f}%",
-                    f"{100 * _mean([_uphill(r) for r in runs]):.1f}%",
-                    f"{100 * _m(runs, 'convex_fraction'):.1f}%",
-                    f"{_m(runs, 'height_mean'):.3g}",
-                    f"{_m(runs, 'train_loss'):.4f}",
-                    f"{100 * _m(runs, 'test_accuracy'):.2f}",
-                    f"{_m(runs, 'dist_init'):.3g}",
-                    f"{lam:.3g}",
-                    f"{sum(r['diverged'] for r in runs)}/{len(runs)}",
-                )
-            )
+        lines += [_setting_row(label, lr, runs) for lr, runs in groups.items()]
     lines += [
         "",
         "Distance from initialisation after a fixed number of epochs:",
@@ -578,6 +595,11 @@ def markdown(out: dict[str, Any]) -> str:
                 f"{100 * _m(runs, 'test_accuracy'):.2f}",
             )
         )
+    return lines
+
+
+def markdown(out: dict[str, Any]) -> str:
+    lines = [*_setting_lines(out), *_targets_lines(out), *_settings_lines(out["results"])]
     lines += [
         "",
         "Figures: `walk_shapes.png` (loss along three steps of seed 0, GD vs SGD vs isotropic; below, the "
@@ -593,17 +615,11 @@ def markdown(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(out: dict[str, Any], folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _plot_shapes(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+    """Loss along three steps of seed 0 per setting (top), where the floor lies over all steps (below)."""
     from rlcv.hpo.landscape import DEFAULT_ALPHAS
 
-    res = out["results"]
-    gd, sgd, iso, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_"), _by(res, "dist_")
-    # 1. shapes
+    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
     panels = (
         [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
         + [(f"SGD lr {lr:g}", runs) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
@@ -629,7 +645,11 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "walk_shapes.png", dpi=110)
     plt.close(fig)
-    # 2. height and inside fraction vs lr
+
+
+def _plot_height(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+    """Mean height and floor-inside fraction against the learning rate."""
+    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for lr, runs in sgd.items():
         for r in runs:
@@ -652,7 +672,10 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "walk_height.png", dpi=110)
     plt.close(fig)
-    # 3. distance vs batch size
+
+
+def _plot_distance(plt: Any, out: dict[str, Any], folder: Path) -> None:
+    dist = _by(out["results"], "dist_")
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for s, runs in dist.items():
         ax.scatter([s] * len(runs), [r["dist_init"] for r in runs], color="C0", s=12)
@@ -665,7 +688,11 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "walk_distance.png", dpi=110)
     plt.close(fig)
-    # 4. lambda_max along training
+
+
+def _plot_lambda(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+    """λ_max along training (seed 0), GD's 2/η stability bound dotted."""
+    gd, sgd = _by(res, "gd_"), _by(res, "sgd_")
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (lr, runs) in enumerate(gd.items()):
         lam = np.asarray(runs[0]["lambda"])
@@ -680,6 +707,19 @@ def plot(out: dict[str, Any], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "walk_lambda.png", dpi=110)
     plt.close(fig)
+
+
+def plot(out: dict[str, Any], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = out["results"]
+    _plot_shapes(plt, res, folder)
+    _plot_height(plt, res, folder)
+    _plot_distance(plt, out, folder)
+    _plot_lambda(plt, res, folder)
 
 
 def write_outputs(out: dict[str, Any], spec: WalkSpec) -> None:
