@@ -1,8 +1,8 @@
 """Every generated page under results/ regenerates byte for byte from its committed inputs (issue 25,
 item 5): each case copies the page's committed inputs (per-run summaries, the bench's JSON, notes) to
 the same paths under a temporary root, runs the page's own command there with ``--report-only`` (the
-CLI in-process; a few pages are written by a script under results/), and compares the written page —
-and the JSON / CSV written beside it, where those are deterministic — with the committed bytes.
+CLI in-process), and compares the written page — and the JSON / CSV written beside it, where those are
+deterministic — with the committed bytes.
 
 Pages that cannot be regenerated from committed data are listed in :data:`NOT_REGENERABLE` with the
 reason; pages of benches being reworked elsewhere that drift today are strict xfails
@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-import runpy
 import shlex
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +37,6 @@ class Report:
     pages: tuple[str, ...]  # what it writes, compared byte for byte; the first is the page
     inputs: tuple[str, ...]  # committed files and folders it reads
     argv: tuple[str, ...] | None = None  # rlcv arguments; None: the page's own command + --report-only
-    script: str | None = None  # or a python script under results/, run with script_args
-    script_args: tuple[str, ...] = ()
-    heredoc: str | None = None  # or the `python - <<'PY'` block of this shell script
     paper_data: bool = False  # reads the IPG paper's files (../shared/ipg, outside the repository)
 
     @property
@@ -115,7 +110,7 @@ CASES = [
         argv=("bench", "ipg-agents", "--report-only"),
     ),
     # BGAN: the bench's JSON (+ the reading under '## Reading'), the per-schedule pilots, and the
-    # pages that scripts under results/ write from the bench's JSON (their timings / distillations cached).
+    # pages of bgan-schedule / bgan-update-cost / bgan-capacity (their timings / distillations committed).
     bgan("bgan", notes=True),
     bgan("bgan-600", notes=True),
     bgan("bgan-6000"),
@@ -127,8 +122,11 @@ CASES = [
     *(bgan(name, out="results/bgan-digitscont_schedule") for name in CONT_SCHEDULES),
     Report(
         pages=("results/bgan_schedule.md",),
-        inputs=tuple(f"results/bgan_schedule/{name}.json" for name in BGAN_SCHEDULES),
-        heredoc="results/bgan_schedule_commands.sh",
+        inputs=(
+            "results/bgan_schedule_notes.md",
+            *(f"results/bgan_schedule/{name}.json" for name in BGAN_SCHEDULES),
+        ),
+        argv=("bench", "bgan-schedule", "--pilot", "binary", "--report-only"),
     ),
     Report(
         pages=("results/bgan_update_cost.md",),
@@ -183,8 +181,8 @@ NOT_REGENERABLE = {
     "results/ldf_pilot.md": "made by commit 190b120's metrics: its JSON lacks mmd2 / unique_fraction / "
     "confident_coverage, so `--report-only` refuses it (test below); the page says to regenerate it there",
     "results/ldf_recon.md": "as ldf_pilot.md: commit 190b120's metrics (the page says so)",
-    "results/bgan-digitscont_schedule.md": "the summary in bgan-digitscont_schedule_commands.sh reads the "
-    "run folders (runs/schedule-cont-*), not committed",
+    "results/bgan-digitscont_schedule.md": "`bench bgan-schedule --pilot cont` reads the runs' final "
+    "policies (runs/schedule-cont-*, not committed) for the generator-mode columns",
     "results/learn/learn.md": "its runs predate committed summaries/: only the run folders held them",
     "results/sanity/learn.md": "its runs predate committed summaries/: only the run folders held them",
     "results/learn_mujoco/v1_100k/learn.md": "its runs predate committed summaries/ (run folders only)",
@@ -257,6 +255,8 @@ HAND_WRITTEN = {
     "results/bgan-digits4-6000_notes.md",
     "results/bgan-digitscont_notes.md",
     "results/bgan-digitscont-6000_notes.md",
+    "results/bgan_schedule_notes.md",
+    "results/bgan-digitscont_schedule_notes.md",
 }
 
 
@@ -279,13 +279,6 @@ def page_command(page: str) -> list[str]:
     return [*argv[1:], *([] if "--report-only" in argv else ["--report-only"])]
 
 
-def heredoc(script: Path) -> str:
-    """The python block of a shell script (between `python - <<'PY'` and `PY`)."""
-    text = script.read_text()
-    start = text.index("python - <<'PY'\n") + len("python - <<'PY'\n")
-    return text[start : text.index("\nPY\n", start)]
-
-
 def regenerate(report: Report, root: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """Copy the inputs under ``root``, run the report's command there; its exit code."""
     for rel in report.inputs:
@@ -299,13 +292,6 @@ def regenerate(report: Report, root: Path, monkeypatch: pytest.MonkeyPatch) -> i
     for rel in report.pages:  # an input folder may hold the page itself: it must be written anew
         (root / rel).unlink(missing_ok=True)
     monkeypatch.chdir(root)  # the commands name their paths from the repository root
-    if report.script is not None:
-        monkeypatch.setattr(sys, "argv", [report.script, *report.script_args])
-        runpy.run_path(str(REPO / report.script), run_name="__main__")
-        return 0
-    if report.heredoc is not None:
-        exec(compile(heredoc(REPO / report.heredoc), report.heredoc, "exec"), {"__name__": "__main__"})
-        return 0
     argv = list(report.argv) if report.argv is not None else page_command(report.pages[0])
     return main(argv)
 

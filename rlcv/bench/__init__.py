@@ -19,6 +19,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.bgan",
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",
+    "rlcv.bench.bgan_schedule",
     "rlcv.bench.hpo",
     "rlcv.bench.hpo_budget",
     "rlcv.bench.dualcutout",
