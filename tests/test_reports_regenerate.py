@@ -240,6 +240,7 @@ HAND_WRITTEN = {
     "results/variance_v2.md",
     "results/variance/v1/variance.md",
     "results/refactor/README.md",
+    "results/gradcheck/README.md",
     "results/learn_mujoco/pilot_model50/README.md",
     "results/ldf/reading.md",
     "results/ldf_pilot/reading.md",
