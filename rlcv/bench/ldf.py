@@ -346,21 +346,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.seeds < 1 or args.updates < 2 or args.checkpoints < 1 or args.workers < 1:
-        raise RlcvError("--seeds, --checkpoints and --workers must be >= 1 and --updates >= 2.")
-    if "reuse" in args.methods and ("decoupled" not in args.methods or args.seeds < 2):
-        raise RlcvError("method reuse needs method decoupled (its seed 0 lower stage) and --seeds >= 2.")
-    command = shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "rlcv bench ldf"
-    out = Path(args.out)
-    folder = out / args.name
-    runs, summaries, evals = Path(args.runs), folder / "summaries", folder / "evals"
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs = _jobs(args, runs, summaries)
-    _train([j for m, js in jobs.items() if m != "reuse" for j in js], args.workers)
-    if "reuse" in jobs:  # after decoupled seed 0 has its lower stage
-        _train(jobs["reuse"], args.workers)
-
+def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each finished run's final evaluation (cached under ``evals``) and training summary."""
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in jobs}
     for method, js in jobs.items():
         for job in js:
@@ -383,11 +370,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print(f"{job.name}: C2ST {cached['final']['c2st_accuracy']:.3f}", flush=True)
+    return results
 
-    # Equal wall-clock: per seed, the shortest training time among the timed methods.
+
+def _wall_results(
+    results: dict[str, list[dict[str, Any]]], seeds: int, evals: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """Equal wall-clock: per seed, the shortest training time among the timed methods; each run at its
+    last checkpoint within it."""
     wall: dict[str, list[dict[str, Any]]] = {}
     timed = [m for m in TIMED if m in results]
-    for s in range(args.seeds):
+    for s in range(seeds):
         rows = {m: next(r for r in results[m] if r["seed"] == s) for m in timed}
         budget = min(r["times"][-1][1] for r in rows.values())
         for m, r in rows.items():
@@ -408,6 +401,26 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             wall.setdefault(m, []).append({"seed": s, "budget_seconds": budget, "step": step, **ev})
+    return wall
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.seeds < 1 or args.updates < 2 or args.checkpoints < 1 or args.workers < 1:
+        raise RlcvError("--seeds, --checkpoints and --workers must be >= 1 and --updates >= 2.")
+    if "reuse" in args.methods and ("decoupled" not in args.methods or args.seeds < 2):
+        raise RlcvError("method reuse needs method decoupled (its seed 0 lower stage) and --seeds >= 2.")
+    command = shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "rlcv bench ldf"
+    out = Path(args.out)
+    folder = out / args.name
+    runs, summaries, evals = Path(args.runs), folder / "summaries", folder / "evals"
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = _jobs(args, runs, summaries)
+    _train([j for m, js in jobs.items() if m != "reuse" for j in js], args.workers)
+    if "reuse" in jobs:  # after decoupled seed 0 has its lower stage
+        _train(jobs["reuse"], args.workers)
+
+    results = _evaluate_runs(jobs, evals)
+    wall = _wall_results(results, args.seeds, evals)
 
     from rlcv.gan.ldf_metrics import real_reference
     from rlcv.gan.metrics import save_grid
@@ -591,16 +604,14 @@ LOWER_ONLY = " (lower stage only: no samples yet)"
 PAIRED_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share")
 
 
-def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
-    res, wall, real = payload["results"], payload["wall"], payload["real_reference"]
-    finals = {m: [{"seed": r["seed"], **r["final"]} for r in rows] for m, rows in res.items()}
+def _intro_lines(payload: dict[str, Any], out: Path, name: str) -> list[str]:
+    """The title, the pilot warning (fewer than 5 seeds) and the link to a hand-written reading."""
     n, u = payload["seeds"], payload["updates"]
-    pilot = n < 5
     lines = [
         "# Locally disentangled latent factors: two-level generators vs flat BGAN (8×8 binary digits)",
         "",
     ]
-    if pilot:
+    if n < 5:
         lines += [
             (
                 f"> **PILOT** ({n} seed{'s' if n > 1 else ''}, U = {u} generator updates): it proves the "
@@ -614,10 +625,16 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
             f"What these numbers say, and what they do not: [`{name}/reading.md`]({name}/reading.md).",
             "",
         ]
+    return lines
+
+
+def _updates_section(payload: dict[str, Any], finals: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The protocol paragraph and the metrics at equal generator updates (paired against flat)."""
+    res, u = payload["results"], payload["updates"]
     seconds = {
         m: [r["summary"].get("wall_seconds") or r["times"][-1][1] for r in rows] for m, rows in res.items()
     }
-    lines += [
+    lines = [
         (
             f"U = {u} generator updates (64 latents × M = 20 samples each). `flat`: U updates of the flat "
             f"generator. `decoupled`: {u // 2} lower-stage updates (patch generator + encoder, a BiGAN on "
@@ -634,7 +651,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
         "",
         "## At equal generator updates",
         "",
-        *_metric_table(finals, real),
+        *_metric_table(finals, payload["real_reference"]),
         "",
         (
             "Mean ± sd over seeds. Every metric but the seam is the BGAN issue's, computed by the same "
@@ -649,37 +666,43 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
     ]
     if "flat" in finals:
         lines += _paired_table(finals, PAIRED_KEYS)
-    scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in wall.items()}
-    scored = {m: rows for m, rows in scored.items() if rows}
-    if wall:
-        first = next(iter(wall.values()))
-        budgets = ", ".join(f"seed {r['seed']}: {r['budget_seconds']:.1f} s" for r in first)
-        reached = "; ".join(
-            f"{m} "
-            + " / ".join(
-                f"{r['step'] // STEPS_PER_UPDATE}{LOWER_ONLY if r.get('no_samples') else ''}" for r in rows
-            )
-            for m, rows in wall.items()
+    return lines
+
+
+def _wall_section(
+    wall: dict[str, list[dict[str, Any]]], scored: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    """The metrics at equal wall-clock: each run at its last checkpoint within the per-seed budget."""
+    if not wall:
+        return []
+    first = next(iter(wall.values()))
+    budgets = ", ".join(f"seed {r['seed']}: {r['budget_seconds']:.1f} s" for r in first)
+    reached = "; ".join(
+        f"{m} "
+        + " / ".join(
+            f"{r['step'] // STEPS_PER_UPDATE}{LOWER_ONLY if r.get('no_samples') else ''}" for r in rows
         )
-        lines += [
-            "## At equal wall-clock",
-            "",
-            (
-                f"Per seed, the budget is the shortest in-process training time of flat / decoupled / joint "
-                f"({budgets}); each run is evaluated at its last checkpoint within it (loop updates reached, "
-                f"per seed: {reached}). Wall-clock on a shared machine is noisy."
-            ),
-            "",
-            *_metric_table(scored, None),
-            "",
-        ]
-        if "flat" in scored:
-            lines += _paired_table(scored, PAIRED_KEYS)
-    lines += _lower_table(finals)
-    lines += _params_table(payload["params"])
-    lines += _targets(finals, payload["params"], real, pilot, scored)
-    lines += ["", f"Every figure of this page regenerates with `{payload['command']}`."]
-    lines += ["", "## Samples (first seed of each method, 100 each; real: held-out digits)", ""]
+        for m, rows in wall.items()
+    )
+    lines = [
+        "## At equal wall-clock",
+        "",
+        (
+            f"Per seed, the budget is the shortest in-process training time of flat / decoupled / joint "
+            f"({budgets}); each run is evaluated at its last checkpoint within it (loop updates reached, "
+            f"per seed: {reached}). Wall-clock on a shared machine is noisy."
+        ),
+        "",
+        *_metric_table(scored, None),
+        "",
+    ]
+    if "flat" in scored:
+        lines += _paired_table(scored, PAIRED_KEYS)
+    return lines
+
+
+def _samples_lines(payload: dict[str, Any], name: str) -> list[str]:
+    lines = ["", "## Samples (first seed of each method, 100 each; real: held-out digits)", ""]
     for m, names in payload["grids"].items():
         lines += [LABELS[m], "", f"![{m}]({name}/{names[0]})", ""]
         if len(names) > 1:
@@ -693,11 +716,11 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
                 f"![{m} resampled]({name}/{names[1]})",
                 "",
             ]
-    lines += [
-        "Real held-out digits:",
-        "",
-        f"![real]({name}/real.png)",
-        "",
+    return [*lines, "Real held-out digits:", "", f"![real]({name}/real.png)", ""]
+
+
+def _regenerate_lines(payload: dict[str, Any], name: str) -> list[str]:
+    return [
         "## Regenerate",
         "",
         "```bash",
@@ -710,6 +733,21 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
             "two-level run's metrics)."
         ),
     ]
+
+
+def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
+    res, wall, real = payload["results"], payload["wall"], payload["real_reference"]
+    finals = {m: [{"seed": r["seed"], **r["final"]} for r in rows] for m, rows in res.items()}
+    scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in wall.items()}
+    scored = {m: rows for m, rows in scored.items() if rows}
+    lines = [*_intro_lines(payload, out, name), *_updates_section(payload, finals)]
+    lines += _wall_section(wall, scored)
+    lines += _lower_table(finals)
+    lines += _params_table(payload["params"])
+    lines += _targets(finals, payload["params"], real, payload["seeds"] < 5, scored)
+    lines += ["", f"Every figure of this page regenerates with `{payload['command']}`."]
+    lines += _samples_lines(payload, name)
+    lines += _regenerate_lines(payload, name)
     text = "\n".join(lines) + "\n"
     (out / f"{name}.md").write_text(text)
     return text
