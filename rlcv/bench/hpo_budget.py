@@ -226,95 +226,133 @@ def _finite(v: float, worst: float = 1e3) -> float:
     return v if math.isfinite(v) else worst
 
 
-def analyse(
-    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], trials: int = 20
-) -> dict[str, Any]:
-    from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
-
-    # One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default).
+def _unit_run(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[int, dict[str, float]]:
+    """One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default)."""
     unit_run: dict[int, dict[str, float]] = {}
     default = min((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]), default=None)
     for s in seeds:
         base = results[default][s]["cost"] if default else None
         unit_run[s] = {u: (base[u] if base else math.nan) for u in UNITS}
+    return unit_run
+
+
+def _method_row(
+    results: dict[str, dict[int, dict[str, Any]]],
+    m: str,
+    seeds: list[int],
+    unit_run: dict[int, dict[str, float]],
+    ref: str | None,
+) -> dict[str, Any]:
+    """One method's means over seeds, its compute in runs and (with a reference) its paired Δs."""
+    from rlcv.bench.paired import paired_ci
+
+    per_seed = results[m]
+    acc = [per_seed[s]["test_accuracy"] for s in seeds]
+    val = [_finite(per_seed[s]["val_loss"]) for s in seeds]
+    row: dict[str, Any] = {
+        "method": m,
+        "test_accuracy": statistics.fmean(acc),
+        "val_loss": statistics.fmean(val),
+        "runs": {u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS},
+        "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
+        "online": m in ONLINE,
+        # geometric means over seeds of the reported configuration's final hyper-parameters
+        "final_hparams": {
+            h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
+            for h in ("lr", "batch_size", "weight_decay")
+            if all(h in per_seed[s]["hparams"] for s in seeds)
+        },
+    }
+    if ref:
+        ref_acc = [results[ref][s]["test_accuracy"] for s in seeds]
+        ref_val = [_finite(results[ref][s]["val_loss"]) for s in seeds]
+        row["acc_vs_ref"] = paired_ci(acc, ref_acc)
+        row["val_vs_ref"] = paired_ci(val, ref_val)
+    return row
+
+
+def _vs_best_fixed(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], name: str, prefix: str
+) -> dict[str, Any]:
+    """The best online controller against the best fixed (or cosine) schedule of the grid."""
+    from rlcv.bench.paired import tuned_vs_fixed_verdict
+
+    f = f"{prefix}-best"
+    fixed_name = _pick_best_fixed(results, prefix) or f
+    acc = [results[name][s]["test_accuracy"] for s in seeds]
+    val = [_finite(results[name][s]["val_loss"]) for s in seeds]
+    return {
+        "acc": tuned_vs_fixed_verdict(
+            acc,
+            [results[f][s]["test_accuracy"] for s in seeds],
+            tuned_name=name,
+            fixed_name=fixed_name,
+            metric="test accuracy",
+            higher_is_better=True,
+            scale=100.0,
+            unit=" points",
+        ),
+        "val": tuned_vs_fixed_verdict(
+            val,
+            [_finite(results[f][s]["val_loss"]) for s in seeds],
+            tuned_name=name,
+            fixed_name=fixed_name,
+            metric="validation loss",
+            higher_is_better=False,
+        ),
+    }
+
+
+def _online_verdicts(
+    results: dict[str, dict[int, dict[str, Any]]],
+    seeds: list[int],
+    rows: list[dict[str, Any]],
+    ref: str | None,
+) -> dict[str, Any]:
+    """The best online controller (by validation loss, never by test accuracy) against each baseline."""
+    from rlcv.bench.paired import compare, paired_ci
+
+    online = [r for r in rows if r["online"]]
+    verdicts: dict[str, Any] = {}
+    if not online:
+        return verdicts
+    best = min(online, key=lambda r: r["val_loss"])
+    name = best["method"]
+    acc = [results[name][s]["test_accuracy"] for s in seeds]
+    val = [_finite(results[name][s]["val_loss"]) for s in seeds]
+    verdicts["best_online"] = name
+    verdicts["cost_ratio"] = best["runs"]
+    if ref:
+        ci = paired_ci(acc, [results[ref][s]["test_accuracy"] for s in seeds])
+        verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci["n"] and ci["high"] >= 0)}
+    for b in BASELINES:
+        if b in results:
+            ci = paired_ci(acc, [results[b][s]["test_accuracy"] for s in seeds])
+            civ = paired_ci(val, [_finite(results[b][s]["val_loss"]) for s in seeds])
+            verdicts[f"vs_{b}"] = {
+                "acc": ci,
+                "val": civ,
+                "acc_outcome": compare(ci, True),
+                "val_outcome": compare(civ, False),
+            }
+    for prefix in ("fixed", "cosine"):
+        if f"{prefix}-best" in results:
+            verdicts[f"vs_{prefix}-best"] = _vs_best_fixed(results, seeds, name, prefix)
+    return verdicts
+
+
+def analyse(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], trials: int = 20
+) -> dict[str, Any]:
+    unit_run = _unit_run(results, seeds)
     for prefix in ("fixed", "cosine"):
         best_fixed = _pick_best_fixed(results, prefix)
         if best_fixed is not None:
             results[f"{prefix}-best"] = results[best_fixed]
-    rows = []
     ref = f"tpe-{trials}" if f"tpe-{trials}" in results else None
-    for m, per_seed in results.items():
-        acc = [per_seed[s]["test_accuracy"] for s in seeds]
-        val = [_finite(per_seed[s]["val_loss"]) for s in seeds]
-        row: dict[str, Any] = {
-            "method": m,
-            "test_accuracy": statistics.fmean(acc),
-            "val_loss": statistics.fmean(val),
-            "runs": {
-                u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS
-            },
-            "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
-            "online": m in ONLINE,
-            # geometric means over seeds of the reported configuration's final hyper-parameters
-            "final_hparams": {
-                h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
-                for h in ("lr", "batch_size", "weight_decay")
-                if all(h in per_seed[s]["hparams"] for s in seeds)
-            },
-        }
-        if ref:
-            ref_acc = [results[ref][s]["test_accuracy"] for s in seeds]
-            ref_val = [_finite(results[ref][s]["val_loss"]) for s in seeds]
-            row["acc_vs_ref"] = paired_ci(acc, ref_acc)
-            row["val_vs_ref"] = paired_ci(val, ref_val)
-        rows.append(row)
+    rows = [_method_row(results, m, seeds, unit_run, ref) for m in results]
     by = {r["method"]: r for r in rows}
-    online = [r for r in rows if r["online"]]
-    verdicts: dict[str, Any] = {}
-    if online:
-        best = min(online, key=lambda r: r["val_loss"])  # chosen by validation loss, never by test accuracy
-        name = best["method"]
-        acc = [results[name][s]["test_accuracy"] for s in seeds]
-        val = [_finite(results[name][s]["val_loss"]) for s in seeds]
-        verdicts["best_online"] = name
-        verdicts["cost_ratio"] = best["runs"]
-        if ref:
-            ci = paired_ci(acc, [results[ref][s]["test_accuracy"] for s in seeds])
-            verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci["n"] and ci["high"] >= 0)}
-        for b in BASELINES:
-            if b in results:
-                ci = paired_ci(acc, [results[b][s]["test_accuracy"] for s in seeds])
-                civ = paired_ci(val, [_finite(results[b][s]["val_loss"]) for s in seeds])
-                verdicts[f"vs_{b}"] = {
-                    "acc": ci,
-                    "val": civ,
-                    "acc_outcome": compare(ci, True),
-                    "val_outcome": compare(civ, False),
-                }
-        for prefix in ("fixed", "cosine"):
-            f = f"{prefix}-best"
-            if f in results:
-                fixed_name = _pick_best_fixed(results, prefix) or f
-                verdicts[f"vs_{f}"] = {
-                    "acc": tuned_vs_fixed_verdict(
-                        acc,
-                        [results[f][s]["test_accuracy"] for s in seeds],
-                        tuned_name=name,
-                        fixed_name=fixed_name,
-                        metric="test accuracy",
-                        higher_is_better=True,
-                        scale=100.0,
-                        unit=" points",
-                    ),
-                    "val": tuned_vs_fixed_verdict(
-                        val,
-                        [_finite(results[f][s]["val_loss"]) for s in seeds],
-                        tuned_name=name,
-                        fixed_name=fixed_name,
-                        metric="validation loss",
-                        higher_is_better=False,
-                    ),
-                }
+    verdicts = _online_verdicts(results, seeds, rows, ref)
     return {"rows": rows, "by": by, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
 
 
@@ -331,14 +369,8 @@ def _hp_text(hp: dict[str, float]) -> str:
     return f"{hp['lr']:.3g} / {hp['batch_size']:.0f} / {hp['weight_decay']:.1e}"
 
 
-def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    results, seeds = load(args, out)
-    if not seeds:
-        (out / "report.md").write_text("# hpo-budget\n\nNo seed has finished every method yet.\n")
-        return {}
-    a = analyse(results, seeds, args.trials)
-    ref = a["reference"]
-    lines = [
+def _intro_lines(args: argparse.Namespace, seeds: list[int], ref: str | None) -> list[str]:
+    return [
         "# Online HPO vs equal-budget baselines (paired seeds, explicit compute units)",
         "",
         f"Regenerate: `{_command(args)}` (resumes from `per_run/`; `--report-only` rewrites this file).",
@@ -352,12 +384,16 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "accuracy in points. `final lr / batch / L2`: geometric mean over seeds of the reported "
         "configuration's hyper-parameters at the end of its run.",
         "",
+    ]
+
+
+def _methods_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
         "| method | SGD steps | examples | grad passes | env wall | test acc % | Δacc vs ref | val loss "
         "| Δval vs ref | final lr / batch / L2 | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    order = sorted(a["rows"], key=lambda r: (r["online"], r["method"]))
-    for r in order:
+    for r in sorted(rows, key=lambda r: (r["online"], r["method"])):
         u = r["runs"]
         lines.append(
             f"| {r['method']} | {u['sgd_steps']:.2f} | {u['examples']:.2f} | {u['example_grads']:.2f} | "
@@ -365,50 +401,57 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"{r['val_loss']:.4f} | {_ci_text(r.get('val_vs_ref'), 1, 4)} | {_hp_text(r['final_hparams'])} | "
             f"{r['wall_s']:.1f} |"
         )
-    v = a["verdicts"]
-    lines += ["", "## Verdicts (computed; the bench refuses a verdict whose interval includes 0)", ""]
-    if "best_online" in v:
-        cr = v["cost_ratio"]
+    return lines
+
+
+def _verdict_lines(v: dict[str, Any], ref: str | None) -> list[str]:
+    lines = ["", "## Verdicts (computed; the bench refuses a verdict whose interval includes 0)", ""]
+    if "best_online" not in v:
+        return lines
+    cr = v["cost_ratio"]
+    lines.append(
+        f"- Best online controller by mean validation loss: `{v['best_online']}`; its compute in runs: "
+        + ", ".join(f"{k} {cr[k]:.2f}" for k in UNITS)
+        + "."
+    )
+    if "reaches_tpe20" in v:
+        t = v["reaches_tpe20"]
         lines.append(
-            f"- Best online controller by mean validation loss: `{v['best_online']}`; its compute in runs: "
-            + ", ".join(f"{k} {cr[k]:.2f}" for k in UNITS)
-            + "."
+            f"- Reaches {ref}'s test accuracy (paired CI of the difference includes 0 or is positive): "
+            f"{_ci_text(t['ci'], 100)} points → **{'met' if t['met'] else 'not met'}**."
         )
-        if "reaches_tpe20" in v:
-            t = v["reaches_tpe20"]
+    for b in BASELINES:
+        if f"vs_{b}" in v:
+            c = v[f"vs_{b}"]
             lines.append(
-                f"- Reaches {ref}'s test accuracy (paired CI of the difference includes 0 or is positive): "
-                f"{_ci_text(t['ci'], 100)} points → **{'met' if t['met'] else 'not met'}**."
+                f"- vs `{b}`: test accuracy {_ci_text(c['acc'], 100)} points ({c['acc_outcome']}), "
+                f"validation loss {_ci_text(c['val'], 1, 4)} ({c['val_outcome']})."
             )
-        for b in BASELINES:
-            if f"vs_{b}" in v:
-                c = v[f"vs_{b}"]
-                lines.append(
-                    f"- vs `{b}`: test accuracy {_ci_text(c['acc'], 100)} points ({c['acc_outcome']}), "
-                    f"validation loss {_ci_text(c['val'], 1, 4)} ({c['val_outcome']})."
-                )
-        for f in ("fixed-best", "cosine-best"):
-            if f"vs_{f}" in v:
-                lines.append(
-                    f"- vs `{f}`: " + v[f"vs_{f}"]["acc"]["text"] + " " + v[f"vs_{f}"]["val"]["text"]
-                )
-    meta_path = out / "per_run" / "ppo-meta.json"
-    meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
-    if meta is not None:
-        mean_unit = {u: statistics.fmean(a["unit_run"][s][u] for s in seeds) for u in UNITS}
-        lo, hi = meta["inner_seed_range"]
-        lines.append(
-            f"- `ppo` was meta-trained once, for {meta['episodes']} inner runs on inner seeds drawn from "
-            f"[{lo}, {hi}) ({len(set(meta['inner_seeds']))} distinct; none of them an evaluation seed), "
-            "training seed "
-            f"{meta['train_seed']}. That compute is amortised over every evaluation seed and is *not* in its "
-            "row: "
-            + ", ".join(f"{u} {meta['cost'][u] / mean_unit[u]:.0f}" for u in UNITS)
-            + f" runs; {meta['cost']['wall_s']:.0f} s. Mean final validation loss of its first / last 10 "
-            f"meta-training runs: {statistics.fmean(meta['val_loss'][:10]):.4f} / "
-            f"{statistics.fmean(meta['val_loss'][-10:]):.4f}."
-        )
-    lines += ["", "Per-seed test accuracy % of the fixed grid:", ""]
+    for f in ("fixed-best", "cosine-best"):
+        if f"vs_{f}" in v:
+            lines.append(f"- vs `{f}`: " + v[f"vs_{f}"]["acc"]["text"] + " " + v[f"vs_{f}"]["val"]["text"])
+    return lines
+
+
+def _meta_line(meta: dict[str, Any], unit_run: dict[int, dict[str, float]], seeds: list[int]) -> str:
+    """What meta-training `ppo` cost, amortised over the evaluation seeds (not in its row)."""
+    mean_unit = {u: statistics.fmean(unit_run[s][u] for s in seeds) for u in UNITS}
+    lo, hi = meta["inner_seed_range"]
+    return (
+        f"- `ppo` was meta-trained once, for {meta['episodes']} inner runs on inner seeds drawn from "
+        f"[{lo}, {hi}) ({len(set(meta['inner_seeds']))} distinct; none of them an evaluation seed), "
+        "training seed "
+        f"{meta['train_seed']}. That compute is amortised over every evaluation seed and is *not* in its "
+        "row: "
+        + ", ".join(f"{u} {meta['cost'][u] / mean_unit[u]:.0f}" for u in UNITS)
+        + f" runs; {meta['cost']['wall_s']:.0f} s. Mean final validation loss of its first / last 10 "
+        f"meta-training runs: {statistics.fmean(meta['val_loss'][:10]):.4f} / "
+        f"{statistics.fmean(meta['val_loss'][-10:]):.4f}."
+    )
+
+
+def _fixed_grid_lines(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> list[str]:
+    lines = ["", "Per-seed test accuracy % of the fixed grid:", ""]
     fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
     lines.append("| lr | " + " | ".join(f"s{s}" for s in seeds) + " | mean |")
     lines.append("|---|" + "---|" * (len(seeds) + 1))
@@ -417,6 +460,22 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         lines.append(
             f"| {m[8:]} | " + " | ".join(f"{x:.1f}" for x in accs) + f" | {statistics.fmean(accs):.2f} |"
         )
+    return lines
+
+
+def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    results, seeds = load(args, out)
+    if not seeds:
+        (out / "report.md").write_text("# hpo-budget\n\nNo seed has finished every method yet.\n")
+        return {}
+    a = analyse(results, seeds, args.trials)
+    lines = [*_intro_lines(args, seeds, a["reference"]), *_methods_table(a["rows"])]
+    lines += _verdict_lines(a["verdicts"], a["reference"])
+    meta_path = out / "per_run" / "ppo-meta.json"
+    meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
+    if meta is not None:
+        lines.append(_meta_line(meta, a["unit_run"], seeds))
+    lines += _fixed_grid_lines(results, seeds)
     lines += [
         "",
         "`anytime.png`: median over seeds of the best validation loss so far (top; where every seed has one) "
