@@ -31,6 +31,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "gradcheck-report",
         "variance",
         "variance-report",
+        "mbmf-speed",
         "bgan",
         "bgan-capacity",
         "bgan-schedule",

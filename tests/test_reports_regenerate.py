@@ -171,6 +171,21 @@ CASES = [
     learn("results/learn_mujoco_v3"),
     learn("results/learn_mujoco_trpo_v3"),
     learn("results/learn_mujoco_hopper_l095"),
+    # MBMF-PPO vs PPO throughput: the page beside each JSON (its input, rewritten from its own fps).
+    *(
+        Report(
+            pages=(str(Path(j).with_suffix(".md")),),
+            inputs=(j,),
+            argv=("bench", "mbmf-speed", "--json", j, "--report-only"),
+        )
+        for j in (
+            "results/variance/v2_speed.json",
+            "results/variance/v2_speed_40step_cap.json",
+            "results/learn_mujoco_v3/speed.json",
+            "results/learn_mujoco/pilot_model50/speed.json",
+            "results/learn_mujoco/pilot_model50/speed_default.json",
+        )
+    ),
     # Landscape benches: their JSON beside the page holds the report's own wall time, so only the page.
     Report(pages=("results/walk.md",), inputs=("results/walk",)),
     Report(pages=("results/sharpness.md",), inputs=("results/sharpness",)),

@@ -16,6 +16,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.gate",
     "rlcv.bench.gradcheck",
     "rlcv.bench.variance",
+    "rlcv.bench.mbmf_speed",
     "rlcv.bench.bgan",
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",
