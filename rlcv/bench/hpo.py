@@ -385,7 +385,8 @@ def method_names(spec: HPOBenchSpec) -> list[str]:
     return names
 
 
-def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
+def _check_spec(spec: HPOBenchSpec) -> None:
+    """Every refusal before the first run: unknown methods, sizes, Optuna, the work folder, the env."""
     from rlcv.errors import RlcvError
 
     unknown = [m for m in spec.methods if m not in ALL_METHODS]
@@ -412,6 +413,30 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
         OnlineHPOEnv(**_env_kwargs(spec))
     except (TypeError, ValueError) as exc:
         raise RlcvError(f"--env-kwargs rejected by {ENV_ID}: {exc}") from exc
+
+
+def _run_method(
+    spec: HPOBenchSpec, m: str, seed: int, work: Path, results: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Run method ``m`` on ``seed`` and append its record(s) to ``results``."""
+    if m == "grid":
+        grid, default = run_grid(spec, seed)
+        results["grid"].append(grid)
+        if default is not None:
+            results["default"].append(default)
+    elif m == "optuna-tpe":
+        results[m].append(run_optuna(spec, seed))
+    elif m == "hpo-pbt":
+        for n in spec.pbt_population:
+            results[f"hpo-pbt-n{n}"].append(run_controller(spec, m, seed, work, n_envs=n))
+    elif m == "ppo":
+        results[m].append(run_ppo(spec, seed, work))
+    else:
+        results[m].append(run_controller(spec, m, seed, work))
+
+
+def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
+    _check_spec(spec)
     work = Path(spec.work_dir) if spec.work_dir else Path(tempfile.mkdtemp(prefix="rlcv-bench-hpo-"))
     work.mkdir(parents=True, exist_ok=True)
     import torch
@@ -422,20 +447,7 @@ def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
     for seed in range(spec.seeds):
         for m in spec.methods:
             t0 = time.perf_counter()
-            if m == "grid":
-                grid, default = run_grid(spec, seed)
-                results["grid"].append(grid)
-                if default is not None:
-                    results["default"].append(default)
-            elif m == "optuna-tpe":
-                results[m].append(run_optuna(spec, seed))
-            elif m == "hpo-pbt":
-                for n in spec.pbt_population:
-                    results[f"hpo-pbt-n{n}"].append(run_controller(spec, m, seed, work, n_envs=n))
-            elif m == "ppo":
-                results[m].append(run_ppo(spec, seed, work))
-            else:
-                results[m].append(run_controller(spec, m, seed, work))
+            _run_method(spec, m, seed, work, results)
             print(f"[seed {seed}] {m:12s} {time.perf_counter() - t0:7.1f}s", flush=True)
     results = {k: v for k, v in results.items() if v}
     out: dict[str, Any] = {
@@ -557,10 +569,10 @@ def _verdict_line(t: dict[str, Any], trials: int, unit: str) -> list[str]:
     return [line]
 
 
-def markdown(out: dict[str, Any]) -> str:
+def _intro_lines(out: dict[str, Any]) -> list[str]:
     spec = out["spec"]
     n_test = out.get("n_test", 397)
-    lines = [
+    return [
         "# Online hyper-parameter optimisation: controllers vs Optuna TPE vs a fixed-lr grid",
         "",
         f"Regenerate: `{out['command']}`",
@@ -588,17 +600,24 @@ def markdown(out: dict[str, Any]) -> str:
         ),
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in out["table"]:
-        compute = f"{r['compute_runs']:.2f}"
-        if "meta_compute_runs" in r:
-            compute += f" (+{r['meta_compute_runs']:.0f} meta-training)"
-        wall = f"{r['wall_s']:.1f}" + (f" (+{r['meta_wall_s']:.0f} meta)" if "meta_wall_s" in r else "")
-        accuracy = f"{_pct(r['test_accuracy_mean'])} ± {100 * r['test_accuracy_std']:.2f}"
-        lines.append(
-            f"| {r['method']} | {compute} | {r['example_runs']:.2f} | {accuracy} | "
-            f"{r['test_loss_mean']:.4f} | {r['val_loss_mean']:.4f} | {r['diverged']}/{r['seeds']} | "
-            f"{wall} |"
-        )
+
+
+def _method_row(r: dict[str, Any]) -> str:
+    compute = f"{r['compute_runs']:.2f}"
+    if "meta_compute_runs" in r:
+        compute += f" (+{r['meta_compute_runs']:.0f} meta-training)"
+    wall = f"{r['wall_s']:.1f}" + (f" (+{r['meta_wall_s']:.0f} meta)" if "meta_wall_s" in r else "")
+    accuracy = f"{_pct(r['test_accuracy_mean'])} ± {100 * r['test_accuracy_std']:.2f}"
+    return (
+        f"| {r['method']} | {compute} | {r['example_runs']:.2f} | {accuracy} | "
+        f"{r['test_loss_mean']:.4f} | {r['val_loss_mean']:.4f} | {r['diverged']}/{r['seeds']} | "
+        f"{wall} |"
+    )
+
+
+def _target_lines(out: dict[str, Any]) -> list[str]:
+    spec = out["spec"]
+    lines: list[str] = []
     lines += [
         "",
         (
@@ -613,6 +632,12 @@ def markdown(out: dict[str, Any]) -> str:
     lines += _verdict_line(out["target"], spec["trials"], "SGD steps")
     if "target_by_examples" in out:
         lines += _verdict_line(out["target_by_examples"], spec["trials"], "examples processed")
+    return lines
+
+
+def _per_seed_lines(out: dict[str, Any]) -> list[str]:
+    spec = out["spec"]
+    lines: list[str] = []
     lines += [
         "",
         "Per seed (test accuracy %):",
@@ -622,7 +647,12 @@ def markdown(out: dict[str, Any]) -> str:
     ]
     for name, runs in out["results"].items():
         lines.append(f"| {name} | " + " | ".join(_pct(r["test_accuracy"]) for r in runs) + " |")
-    lines += [
+    return lines
+
+
+def _notes_lines(out: dict[str, Any]) -> list[str]:
+    n_test = out.get("n_test", 397)
+    return [
         "",
         "Notes:",
         "",
@@ -643,6 +673,13 @@ def markdown(out: dict[str, Any]) -> str:
         ),
         "",
     ]
+
+
+def markdown(out: dict[str, Any]) -> str:
+    lines = [*_intro_lines(out), *(_method_row(r) for r in out["table"])]
+    lines += _target_lines(out)
+    lines += _per_seed_lines(out)
+    lines += _notes_lines(out)
     return "\n".join(lines)
 
 
