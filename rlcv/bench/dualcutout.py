@@ -193,26 +193,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_report(args: argparse.Namespace, out: Path) -> None:
-    from rlcv.bench.paired import compare, paired_ci
-
+def _load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
+    """Every arm's finished runs by seed, and the seeds every arm has finished."""
     res: dict[str, dict[int, dict[str, Any]]] = {a: {} for a in args.arms}
     for arm in args.arms:
         for seed in range(args.seeds):
             path = out / "per_run" / f"{arm}_s{seed}.json"
             if path.is_file():
                 res[arm][seed] = json.loads(path.read_text())
-    seeds = [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]
+    return res, [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]
+
+
+def _arms_table(
+    args: argparse.Namespace, res: dict[str, dict[int, dict[str, Any]]], seeds: list[int], err: dict
+) -> list[str]:
     lines = [
-        "# DualCutout vs Cutout vs no regulariser (paired seeds)",
-        "",
-        f"Regenerate: `{_command(args)}`",
-        "",
-    ]
-    if not seeds:
-        (out / "report.md").write_text("\n".join([*lines, "No seed has finished every arm yet.", ""]))
-        return
-    lines += [
         f"{len(seeds)} paired seeds; task {args.task}, model {args.model}, {args.budget} SGD steps; "
         "fixed arms at "
         f"lr {args.lr:g} with the env's batch size and L2, DualCutout α = {args.alpha:g}; `ctrl-*`: "
@@ -223,7 +218,6 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
         "| arm | test error % | test loss | val loss | grad passes (runs) | env wall (runs) |",
         "|---|---|---|---|---|---|",
     ]
-    err = {a: [100 * (1 - res[a][s]["test_accuracy"]) for s in seeds] for a in args.arms}
     base = res[args.arms[0]]
     for a in args.arms:
         grads = statistics.fmean(
@@ -235,12 +229,18 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
             f"{statistics.fmean(res[a][s]['test_loss'] for s in seeds):.4f} | "
             f"{statistics.fmean(res[a][s]['val_loss'] for s in seeds):.4f} | {grads:.2f} | {wall:.2f} |"
         )
-    lines += [
+    return lines
+
+
+def _pair_lines(err: dict[str, list[float]], summary: dict[str, Any]) -> list[str]:
+    """Paired differences of test error (recorded in ``summary``), then the paper's order."""
+    from rlcv.bench.paired import compare, paired_ci
+
+    lines = [
         "",
         "Paired differences of test error (points; negative = first arm better), mean [95 % t-interval]:",
         "",
     ]
-    summary: dict[str, Any] = {"seeds": seeds, "command": _command(args), "pairs": {}}
     for x, y in PAIRS:
         if x in err and y in err:
             ci = paired_ci(err[x], err[y])
@@ -258,19 +258,42 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
             f"**{'reproduced' if ordered and resolved else 'not reproduced'}** at this scale "
             f"(means {m['dualcutout']:.2f} / {m['cutout']:.2f} / {m['none']:.2f} %).",
         ]
+    return lines
+
+
+def _step_cost_lines(out: Path, summary: dict[str, Any]) -> list[str]:
     cost_path = out / "step_cost.json"
-    if cost_path.is_file():
-        cost = json.loads(cost_path.read_text())
-        summary["step_cost"] = cost
-        lines += [
-            "",
-            "Cost of a DualCutout SGD step / a single-cutout step (wall-clock, batch "
-            f"{cost['batch_size']}, median of {len(cost['ratios'])} interleaved repeats of {cost['steps']} "
-            f"steps): **{cost['ratio_median']:.2f}×** "
-            f"(bound 2.2×: {'met' if cost['ratio_median'] <= 2.2 else 'missed'}; ratios "
-            + ", ".join(f"{r:.2f}" for r in cost["ratios"])
-            + ").",
-        ]
+    if not cost_path.is_file():
+        return []
+    cost = json.loads(cost_path.read_text())
+    summary["step_cost"] = cost
+    return [
+        "",
+        "Cost of a DualCutout SGD step / a single-cutout step (wall-clock, batch "
+        f"{cost['batch_size']}, median of {len(cost['ratios'])} interleaved repeats of {cost['steps']} "
+        f"steps): **{cost['ratio_median']:.2f}×** "
+        f"(bound 2.2×: {'met' if cost['ratio_median'] <= 2.2 else 'missed'}; ratios "
+        + ", ".join(f"{r:.2f}" for r in cost["ratios"])
+        + ").",
+    ]
+
+
+def write_report(args: argparse.Namespace, out: Path) -> None:
+    res, seeds = _load(args, out)
+    lines = [
+        "# DualCutout vs Cutout vs no regulariser (paired seeds)",
+        "",
+        f"Regenerate: `{_command(args)}`",
+        "",
+    ]
+    if not seeds:
+        (out / "report.md").write_text("\n".join([*lines, "No seed has finished every arm yet.", ""]))
+        return
+    err = {a: [100 * (1 - res[a][s]["test_accuracy"]) for s in seeds] for a in args.arms}
+    lines += _arms_table(args, res, seeds, err)
+    summary: dict[str, Any] = {"seeds": seeds, "command": _command(args), "pairs": {}}
+    lines += _pair_lines(err, summary)
+    lines += _step_cost_lines(out, summary)
     lines.append("")
     (out / "report.md").write_text("\n".join(lines))
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
