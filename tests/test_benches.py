@@ -32,6 +32,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "variance",
         "variance-report",
         "mbmf-speed",
+        "model-diag",
         "bgan",
         "bgan-capacity",
         "bgan-schedule",

@@ -186,6 +186,21 @@ CASES = [
             "results/learn_mujoco/pilot_model50/speed_default.json",
         )
     ),
+    # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
+    *(
+        Report(
+            pages=(f"results/variance/v2/model_diag/{name}.md",),
+            inputs=(f"results/variance/v2/model_diag/{name}.json",),
+            argv=(
+                "bench",
+                "model-diag",
+                "--json",
+                f"results/variance/v2/model_diag/{name}.json",
+                "--report-only",
+            ),
+        )
+        for name in ("hc100k", "blocks_hc100k")
+    ),
     # Landscape benches: their JSON beside the page holds the report's own wall time, so only the page.
     Report(pages=("results/walk.md",), inputs=("results/walk",)),
     Report(pages=("results/sharpness.md",), inputs=("results/sharpness",)),

@@ -17,6 +17,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.gradcheck",
     "rlcv.bench.variance",
     "rlcv.bench.mbmf_speed",
+    "rlcv.bench.model_diag",
     "rlcv.bench.bgan",
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",

@@ -1,0 +1,92 @@
+"""`rlcv bench model-diag`: its pure parts on hand-made inputs (the committed pages' drift tests are in
+tests/test_reports_regenerate.py; the diagnostics themselves load a checkpoint and fit models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlcv.bench import model_diag
+from rlcv.cli import main
+
+
+def test_parse_variant_fills_defaults() -> None:
+    assert model_diag.parse_variant("s10k:0:3:10000") == {
+        "name": "s10k",
+        "td_weight": 0.0,
+        "horizon": 3,
+        "steps": 10000,
+        "hidden": 128,
+        "lr": 1e-3,
+    }
+    assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
+    with pytest.raises(ValueError, match="expected NAME"):
+        model_diag.parse_variant("a:1:2:3:4:5:6")
+
+
+def test_held_out_ratio_is_zero_for_an_exact_linear_fit_and_one_for_noise() -> None:
+    rng = np.random.default_rng(0)
+    exact = []
+    for _ in range(3):
+        x = rng.standard_normal((200, 2))
+        exact.append((x @ np.array([2.0, -1.0]) + 5.0, x))
+    assert model_diag.held_out_ratio(exact, lambda x: x)[0] == pytest.approx(0.0, abs=1e-20)
+    noise = [(rng.standard_normal(5000), rng.standard_normal((5000, 2))) for _ in range(3)]
+    mean, se = model_diag.held_out_ratio(noise, lambda x: x)
+    assert mean == pytest.approx(1.0, abs=0.01) and se < 0.01
+
+
+def test_block_columns_difference_consecutive_horizons() -> None:
+    x = np.arange(10.0)[None, :] ** 2  # (D_a, D_τ) for k = 1, 2, 4, 8, 16 side by side
+    assert model_diag.block_columns(x, 3).tolist() == [[0.0, 1.0, 4.0, 8.0, 12.0, 16.0]]
+
+
+def test_block_ratios_names() -> None:
+    rng = np.random.default_rng(1)
+    feats = [(rng.standard_normal(50), rng.standard_normal((50, 10))) for _ in range(3)]
+    assert list(model_diag.block_ratios(feats)) == [
+        *(f"k{k}_split" for k in model_diag.KS),
+        *(f"blocks_to_k{k}" for k in model_diag.KS[1:]),
+        "all_ks_tau_only_plus_a16",
+    ]
+
+
+def test_report_only_pages(tmp_path: Path) -> None:
+    row = {
+        "td_weight": 0.0,
+        "horizon": 3,
+        "steps": 3000,
+        "fit_seconds": 12.4,
+        "score_var_ratio": 0.5608,
+        "score_var_ratio_se": 0.0601,
+        "corr": 0.6509,
+        "eta_a": 0.9079,
+        "eta_tau": 0.8489,
+        "model_error_1step": 0.01787,
+        "model_error_16step": 0.7345,
+    }
+    (tmp_path / "v.json").write_text(json.dumps({"base": row, "w64": {**row, "hidden": 64, "lr": 3e-3}}))
+    assert main(["bench", "model-diag", "--json", str(tmp_path / "v.json"), "--report-only"]) == 0
+    page = (tmp_path / "v.md").read_text()
+    assert (
+        "| base | 128 | 0.001 | 3 | 3000 | 0 | 0.56 ± 0.06 | 0.65 | 0.91 / 0.85 | 0.018 / 0.73 | 12 |" in page
+    )
+    assert "| w64 | 64 | 0.003 |" in page
+    blocks = {"model_horizon": 3, "model_steps": 3000, "ratios": {"k1_split": [0.8896, 0.0212]}}
+    (tmp_path / "b.json").write_text(json.dumps(blocks))
+    assert main(["bench", "model-diag", "--json", str(tmp_path / "b.json"), "--report-only"]) == 0
+    assert "| k1_split | 0.890 ± 0.021 |" in (tmp_path / "b.md").read_text()
+
+
+def test_a_run_needs_its_checkpoint_and_one_diagnostic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["bench", "model-diag", "--json", str(tmp_path / "x.json"), "--run", "r", "--checkpoint", "c"])
+        == 2
+    )
+    assert "either variants or --blocks" in capsys.readouterr().err
+    assert main(["bench", "model-diag", "--json", str(tmp_path / "x.json"), "--report-only"]) == 2
