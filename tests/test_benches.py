@@ -33,6 +33,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "variance-report",
         "mbmf-speed",
         "model-diag",
+        "cost-profile",
         "bgan",
         "bgan-capacity",
         "bgan-schedule",

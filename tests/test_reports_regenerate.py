@@ -201,6 +201,11 @@ CASES = [
         )
         for name in ("hc100k", "blocks_hc100k")
     ),
+    Report(
+        pages=("results/learn_mujoco_v3/cost_profile.md",),
+        inputs=("results/learn_mujoco_v3/cost_profile.json",),
+        argv=("bench", "cost-profile", "--report-only"),
+    ),
     # Landscape benches: their JSON beside the page holds the report's own wall time, so only the page.
     Report(pages=("results/walk.md",), inputs=("results/walk",)),
     Report(pages=("results/sharpness.md",), inputs=("results/sharpness",)),

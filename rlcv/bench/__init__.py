@@ -18,6 +18,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.variance",
     "rlcv.bench.mbmf_speed",
     "rlcv.bench.model_diag",
+    "rlcv.bench.cost_profile",
     "rlcv.bench.bgan",
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",

@@ -1,0 +1,110 @@
+"""`rlcv bench cost-profile`: where MBMF-PPO's extra time goes — cProfile of one short `rlcv train` per
+algo (ppo, mbmf-ppo) on HalfCheetah-v5, in this process, one thread.
+
+Times are cProfile's cumulative seconds of the training loop's phases (:data:`PHASES`; the profiler
+slows Python-heavy code more than torch kernels, so read the shares, not the absolute seconds; the
+throughput ratio is `rlcv bench mbmf-speed`'s). Writes ``--json`` and the page beside it (same name,
+``.md``): per phase, both algos' seconds and the phase's share of MBMF-PPO's extra loop time.
+``--report-only`` rebuilds the page from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# (label, file suffix, function name): the phases of one update of the training loop; an indented
+# label is a part of the row above it (cumulative times nest), not an addition to it.
+PHASES = [
+    ("training loop", "rlcv/loop.py", "train"),
+    ("collect (env + policy)", "rlcv/collector.py", "collect"),
+    ("policy/value epochs (PPO learn)", "agents/ppo.py", "learn"),
+    ("  of which pathwise loss", "rlcv/estimators/mbmf.py", "pathwise_loss"),
+    ("CV features (imagined D, gate, held-out error)", "rlcv/estimators/mbmf.py", "prepare"),
+    ("  of which held-out model error", "rlcv/estimators/mbmf.py", "held_out_error"),
+    ("model training", "rlcv/dynamics.py", "train_dynamics"),
+]
+
+
+def phase_seconds(stats: Mapping[tuple[str, int, str], tuple[Any, ...]]) -> dict[str, float]:
+    """Each phase's cumulative seconds (field 3 of a ``pstats`` entry), summed over matching functions."""
+    return {
+        label: sum(v[3] for (f, _, fn), v in stats.items() if f.endswith(suffix) and fn == name)
+        for label, suffix, name in PHASES
+    }
+
+
+def profile(algo: str, env: str, steps: int, root: Path) -> dict[str, float]:
+    import cProfile
+    import pstats
+
+    from rlcv.cli import main
+
+    prof = cProfile.Profile()
+    args = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", "1"]
+    args += ["--num-threads", "1", "--eval-freq", "1000000", "--no-progress", "--run-dir", str(root / algo)]
+    prof.runcall(main, args)
+    return phase_seconds(pstats.Stats(prof).stats)  # type: ignore[attr-defined]
+
+
+def render(result: Mapping[str, Any], json_path: str) -> str:
+    ppo, mbmf = result["cumulative_seconds"]["ppo"], result["cumulative_seconds"]["mbmf-ppo"]
+    extra = mbmf["training loop"] - ppo["training loop"]
+    lines = [
+        f"# Where MBMF-PPO's extra time goes ({result['env']}, one {result['steps']}-step run per algo)",
+        "",
+        "cProfile's cumulative seconds of the training loop's phases (an indented phase is part of the "
+        "row above it); the profiler slows Python-heavy code more than torch kernels, so read the shares, "
+        "not the absolute seconds.",
+        "",
+        f"| phase | PPO s | MBMF-PPO s | share of MBMF's extra {extra:.1f} s |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, _, _ in PHASES:
+        share = (mbmf[label] - ppo[label]) / extra if extra > 0 else math.nan
+        share = round(share, 2) + 0.0  # no "-0%" for a phase that costs both alike
+        lines.append(f"| {label} | {ppo[label]:.1f} | {mbmf[label]:.1f} | {share:.0%} |")
+    lines += [
+        "",
+        f"Regenerate: `rlcv bench cost-profile --json {json_path} --report-only` (without `--report-only` "
+        f"and with `--steps {result['steps']}` it profiles the runs again, one thread).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import out_file, positive_int
+
+    p = sub.add_parser("cost-profile", help="cProfile of MBMF-PPO vs PPO training: where the extra time goes")
+    p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--steps", type=positive_int, default=10240)
+    p.add_argument("--json", type=out_file, default="results/learn_mujoco_v3/cost_profile.json")
+    p.add_argument("--report-only", action="store_true", help="rebuild the page from --json")
+    p.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.json)
+    if args.report_only:
+        if not path.is_file():
+            print(f"rlcv bench cost-profile: {path} is missing (run without --report-only)", file=sys.stderr)
+            return 2
+        result = json.loads(path.read_text())
+    else:
+        import os
+
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = {algo: profile(algo, args.env, args.steps, Path(tmp)) for algo in ("ppo", "mbmf-ppo")}
+        result = {"env": args.env, "steps": args.steps, "cumulative_seconds": seconds}
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    page = path.with_suffix(".md")
+    page.write_text(render(result, args.json))
+    print(f"wrote {page}")
+    return 0
