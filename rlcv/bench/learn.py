@@ -41,6 +41,7 @@ import numpy as np
 
 from rlcv import plotting
 from rlcv.bench import runs
+from rlcv.bench.report import regenerate_block
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.run_dir import RunDir
 
@@ -351,58 +352,88 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- summaries ------------------------------------------------------------------------------------
+def _algo_entry(
+    env: str, algo: str, jobs: list[Job], curves: list[plotting.SeedCurve], evaluations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One algorithm on one env: final returns per seed, their mean and bootstrap CI, wall time and fps;
+    appends its seeds' curves to ``curves`` and their evaluations to ``evaluations``."""
+    seeds, finals, walls, fps = [], [], [], []
+    for job in jobs:
+        if job.env != env or job.algo != algo or not job.is_finished():
+            continue
+        curve, last, std_at = job.record()
+        evaluations += [
+            {
+                "algo": algo,
+                "env": env,
+                "seed": job.seed,
+                "step": s,
+                "eval_return_mean": v,
+                "eval_return_std": std_at.get(s),
+            }
+            for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
+        ]
+        walls.append(float(last.get("time_elapsed") or "nan"))
+        fps.append(float(last.get("fps") or "nan"))
+        if len(curve.steps):
+            seeds.append(job.seed)
+            finals.append(float(curve.values[-1]))
+            curves.append(curve)
+    entry: dict[str, Any] = {
+        "seeds": len(seeds),
+        "final_per_seed": dict(zip(seeds, finals, strict=True)),
+    }
+    if finals:
+        low, high = plotting.bootstrap_ci(np.asarray(finals))
+        entry.update(final_mean=statistics.fmean(finals), final_ci95=[low, high])
+    if walls:
+        entry.update(wall_time_median_s=statistics.median(walls), fps_median=statistics.median(fps))
+    return entry
+
+
+def _env_result(
+    spec: LearnSpec,
+    env: str,
+    jobs: list[Job],
+    curves: dict[str, list[plotting.SeedCurve]],
+    evaluations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One env's entries per algorithm, each with its steps to the reference's final mean."""
+    per_algo: dict[str, Any] = {}
+    for algo in spec.algos:
+        curves[algo] = []
+        per_algo[algo] = _algo_entry(env, algo, jobs, curves[algo], evaluations)
+    reference = per_algo.get(spec.reference, {}).get("final_mean")
+    for algo, entry in per_algo.items():
+        if reference is not None and curves[algo]:
+            reached = plotting.first_step_reaching(plotting.summarize(curves[algo]), reference)
+            entry["steps_to_reference"] = reached
+    return {
+        "steps": spec.env_steps(env),
+        "eval_freq": spec.env_eval_freq(env),
+        "reference_final_mean": reference,
+        "algos": per_algo,
+    }
+
+
+def _machine(spec: LearnSpec) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "workers": spec.n_workers(),
+        "backend": spec.backend,
+        "torch_threads_per_run": 1,
+    }
+
+
 def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome]) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, list[plotting.SeedCurve]]] = {}
     evaluations: list[dict[str, Any]] = []
     for env in spec.envs:
-        per_algo: dict[str, Any] = {}
         curves[env] = {}
-        for algo in spec.algos:
-            seeds, finals, walls, fps = [], [], [], []
-            curves[env][algo] = []
-            for job in jobs:
-                if job.env != env or job.algo != algo or not job.is_finished():
-                    continue
-                curve, last, std_at = job.record()
-                evaluations += [
-                    {
-                        "algo": algo,
-                        "env": env,
-                        "seed": job.seed,
-                        "step": s,
-                        "eval_return_mean": v,
-                        "eval_return_std": std_at.get(s),
-                    }
-                    for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
-                ]
-                walls.append(float(last.get("time_elapsed") or "nan"))
-                fps.append(float(last.get("fps") or "nan"))
-                if len(curve.steps):
-                    seeds.append(job.seed)
-                    finals.append(float(curve.values[-1]))
-                    curves[env][algo].append(curve)
-            entry: dict[str, Any] = {
-                "seeds": len(seeds),
-                "final_per_seed": dict(zip(seeds, finals, strict=True)),
-            }
-            if finals:
-                low, high = plotting.bootstrap_ci(np.asarray(finals))
-                entry.update(final_mean=statistics.fmean(finals), final_ci95=[low, high])
-            if walls:
-                entry.update(wall_time_median_s=statistics.median(walls), fps_median=statistics.median(fps))
-            per_algo[algo] = entry
-        reference = per_algo.get(spec.reference, {}).get("final_mean")
-        for algo, entry in per_algo.items():
-            if reference is not None and curves[env][algo]:
-                reached = plotting.first_step_reaching(plotting.summarize(curves[env][algo]), reference)
-                entry["steps_to_reference"] = reached
-        results[env] = {
-            "steps": spec.env_steps(env),
-            "eval_freq": spec.env_eval_freq(env),
-            "reference_final_mean": reference,
-            "algos": per_algo,
-        }
+        results[env] = _env_result(spec, env, jobs, curves[env], evaluations)
     example = plan(spec)[0]
     return {
         "command": spec.command(),
@@ -419,14 +450,7 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
         "failures": [
             {"run": f.job.name, "returncode": f.returncode, "message": f.last_line} for f in failures
         ],
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "workers": spec.n_workers(),
-            "backend": spec.backend,
-            "torch_threads_per_run": 1,
-        },
+        "machine": _machine(spec),
         "_curves": curves,
         "_evaluations": evaluations,  # for write_outputs, not serialised
     }
@@ -480,15 +504,55 @@ def _fmt_return(entry: dict[str, Any]) -> str:
     return f"{entry['final_mean']:.1f} [{low:.1f}, {high:.1f}]"
 
 
+def _algo_row(algo: str, entry: dict[str, Any], has_ref: bool) -> str:
+    row = f"| {algo} | {entry['seeds']} | {_fmt_return(entry)} |"
+    if has_ref:
+        reached = entry.get("steps_to_reference", "—")
+        row += f" {'not reached' if reached is None else reached} |"
+    if "wall_time_median_s" in entry:
+        row += f" {_fmt_seconds(entry['wall_time_median_s'])} | {entry['fps_median']:.0f} |"
+    else:
+        row += " — | — |"
+    return row
+
+
+def _env_section(env: str, env_result: dict[str, Any], ref: str) -> list[str]:
+    """One env: its budget, its curve figure and one row per algo."""
+    lines = [
+        f"## {env}",
+        "",
+        f"{env_result['steps']} env steps per run, evaluation every {env_result['eval_freq']} steps.",
+        "",
+    ]
+    if "curve_png" in env_result:
+        lines += [f"![{env}]({env_result['curve_png']})", ""]
+    has_ref = env_result["reference_final_mean"] is not None
+    header = "| algo | seeds | final eval return, mean [95% CI] |"
+    header += f" steps to reach {ref} ({env_result['reference_final_mean']:.1f}) |" if has_ref else ""
+    header += " wall time | steps/s |"
+    lines += [header, "|---|---:|---:|" + ("---:|" if has_ref else "") + "---:|---:|"]
+    lines += [_algo_row(algo, entry, has_ref) for algo, entry in env_result["algos"].items()]
+    return [*lines, ""]
+
+
+def _failures_lines(failures: list[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return []
+    retry = (
+        "Re-invoke the same command to retry them (finished runs are skipped); stderr tails are in "
+        "`failures.txt`."
+    )
+    lines = ["## Failed runs", "", retry, "", "| run | exit | last stderr line |", "|---|---:|---|"]
+    lines += [f"| {f['run']} | {f['returncode']} | {f['message'].replace('|', '/')} |" for f in failures]
+    return [*lines, ""]
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     ref = result["reference"]
     lines = [
         "# Learning curves",
         "",
-        "Regenerate with:",
-        "",
-        f"    {result['command']}",
-        "",
+        *regenerate_block(result["command"]),
         (
             "Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic "
             f"evaluation of {result['eval_episodes']} episodes every *eval freq* env steps, identical for "
@@ -502,43 +566,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
     ]
     for env, env_result in result["results"].items():
-        lines += [
-            f"## {env}",
-            "",
-            f"{env_result['steps']} env steps per run, evaluation every {env_result['eval_freq']} steps.",
-            "",
-        ]
-        if "curve_png" in env_result:
-            lines += [f"![{env}]({env_result['curve_png']})", ""]
-        has_ref = env_result["reference_final_mean"] is not None
-        header = "| algo | seeds | final eval return, mean [95% CI] |"
-        header += f" steps to reach {ref} ({env_result['reference_final_mean']:.1f}) |" if has_ref else ""
-        header += " wall time | steps/s |"
-        lines += [header, "|---|---:|---:|" + ("---:|" if has_ref else "") + "---:|---:|"]
-        for algo, entry in env_result["algos"].items():
-            row = f"| {algo} | {entry['seeds']} | {_fmt_return(entry)} |"
-            if has_ref:
-                reached = entry.get("steps_to_reference", "—")
-                row += f" {'not reached' if reached is None else reached} |"
-            if "wall_time_median_s" in entry:
-                row += f" {_fmt_seconds(entry['wall_time_median_s'])} | {entry['fps_median']:.0f} |"
-            else:
-                row += " — | — |"
-            lines.append(row)
-        lines.append("")
+        lines += _env_section(env, env_result, ref)
     if not any(env_result["reference_final_mean"] is not None for env_result in result["results"].values()):
         lines += [f"(No *steps to reach* column: {ref} is not in the sweep or has no finished run.)", ""]
-    if result["failures"]:
-        retry = (
-            "Re-invoke the same command to retry them (finished runs are skipped); stderr tails are in "
-            "`failures.txt`."
-        )
-        lines += ["## Failed runs", "", retry, "", "| run | exit | last stderr line |", "|---|---:|---|"]
-        lines += [
-            f"| {f['run']} | {f['returncode']} | {f['message'].replace('|', '/')} |"
-            for f in result["failures"]
-        ]
-        lines.append("")
+    lines += _failures_lines(result["failures"])
     machine = result["machine"]
     lines += [
         "One train command of the sweep:",
