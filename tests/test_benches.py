@@ -34,6 +34,7 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "mbmf-speed",
         "model-diag",
         "cost-profile",
+        "seeded-runs",
         "bgan",
         "bgan-capacity",
         "bgan-schedule",

@@ -19,6 +19,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.mbmf_speed",
     "rlcv.bench.model_diag",
     "rlcv.bench.cost_profile",
+    "rlcv.bench.seeded_runs",
     "rlcv.bench.bgan",
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",
