@@ -280,9 +280,9 @@ def _fmt(ci: dict[str, Any], digits: int = 0, suffix: str = "") -> str:
     return mid if ci["n"] < 2 else f"{mid} [{f.format(ci['low'])}, {f.format(ci['high'])}]"
 
 
-def render_markdown(result: dict[str, Any]) -> str:
+def _intro_lines(result: dict[str, Any]) -> list[str]:
     spec = result["spec"]
-    lines = [
+    return [
         "# Oracle ceiling: PPO whose policy gradient averages over r× the samples",
         "",
         f"Regenerate with `{result['command']}` (skips runs whose summary is in `summaries/`; "
@@ -306,47 +306,59 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         f"Total wall time of the runs summarised: {result['wall_seconds_total'] / 3600:.1f} h.",
     ]
+
+
+def _ratio_row(r: str, row: dict[str, Any]) -> str:
+    never = f" (never: {', '.join(f's{s}' for s in row['never_reached'])})" if row["never_reached"] else ""
+    return (
+        f"| {r} | {row['n_seeds']} | {row['reached']}/{len(row['seeds'])}{never} | "
+        f"{_fmt(row['steps_to_target'])} | {_fmt(row['speedup'], 2, '×')} | "
+        f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} | "
+        f"{row.get('wall_seconds_mean', 0) / 60:.1f} min |"
+    )
+
+
+def _per_seed_lines(stats: dict[str, Any]) -> list[str]:
+    """Per seed: its target, then the steps to reach it for each r (— never)."""
+    ratios = list(stats["ratios"])
+    lines = [
+        "",
+        "Per seed: target, then steps to reach it for each r (— never).",
+        "",
+        "| seed | target | " + " | ".join(f"r = {r}" for r in ratios) + " |",
+        "|---|---|" + "---|" * len(ratios),
+    ]
+    for seed, target in stats["targets"].items():
+        cells = []
+        for r in ratios:
+            entry = stats["ratios"][r]["seeds"].get(seed)
+            cells.append("" if entry is None else "—" if entry["steps"] is None else f"{entry['steps']:,}")
+        lines.append(f"| s{seed} | {target:,.0f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _env_section(env: str, stats: dict[str, Any]) -> list[str]:
+    lines = ["", f"## {env}", ""]
+    if not stats["ratios"]:
+        return [*lines, "No finished runs yet."]
+    lines += [
+        "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 | wall / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_ratio_row(r, row) for r, row in stats["ratios"].items()]
+    missing = sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
+    if missing:
+        lines += ["", f"Seeds without an r = 1 run (no target): {', '.join(f's{s}' for s in missing)}."]
+    lines += _per_seed_lines(stats)
+    if "curve_png" in stats:
+        lines += ["", f"![{env}]({stats['curve_png']})"]
+    return lines
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    lines = _intro_lines(result)
     for env, stats in result["envs"].items():
-        lines += ["", f"## {env}", ""]
-        if not stats["ratios"]:
-            lines.append("No finished runs yet.")
-            continue
-        lines += [
-            "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 "
-            "| wall / run |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r, row in stats["ratios"].items():
-            never = (
-                f" (never: {', '.join(f's{s}' for s in row['never_reached'])})"
-                if row["never_reached"]
-                else ""
-            )
-            lines.append(
-                f"| {r} | {row['n_seeds']} | {row['reached']}/{len(row['seeds'])}{never} | "
-                f"{_fmt(row['steps_to_target'])} | {_fmt(row['speedup'], 2, '×')} | "
-                f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} | "
-                f"{row.get('wall_seconds_mean', 0) / 60:.1f} min |"
-            )
-        missing = sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
-        if missing:
-            lines += ["", f"Seeds without an r = 1 run (no target): {', '.join(f's{s}' for s in missing)}."]
-        lines += ["", "Per seed: target, then steps to reach it for each r (— never).", ""]
-        ratios = list(stats["ratios"])
-        lines += [
-            "| seed | target | " + " | ".join(f"r = {r}" for r in ratios) + " |",
-            "|---|---|" + "---|" * len(ratios),
-        ]
-        for seed, target in stats["targets"].items():
-            cells = []
-            for r in ratios:
-                entry = stats["ratios"][r]["seeds"].get(seed)
-                cells.append(
-                    "" if entry is None else "—" if entry["steps"] is None else f"{entry['steps']:,}"
-                )
-            lines.append(f"| s{seed} | {target:,.0f} | " + " | ".join(cells) + " |")
-        if "curve_png" in stats:
-            lines += ["", f"![{env}]({stats['curve_png']})"]
+        lines += _env_section(env, stats)
     return "\n".join(lines) + "\n"
 
 
