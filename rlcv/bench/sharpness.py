@@ -161,12 +161,31 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ one run
 
 
+def _snapshot(r: Any, probe: Any, lanczos_iterations: int, seed: int) -> dict[str, Any]:
+    """λ_max / λ_min on the probe, losses and accuracies, and the distance from init of run ``r`` now."""
+    from rlcv.hpo import landscape as ls
+
+    ext = ls.hessian_extremes(probe, r.theta, iterations=lanczos_iterations, seed=seed)
+    train_loss, train_acc = r.evaluate("train")
+    test_loss, test_acc = r.evaluate("test")
+    return {
+        "epochs": r.epochs,
+        "steps": r.steps,
+        "lambda_max": ext.lambda_max,
+        "lambda_min": ext.lambda_min,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+        "dist_init": float((r.theta - r.theta0).norm()),
+    }
+
+
 def sharp_run(
     spec: SharpnessSpec, *, task: str, hidden: int, lr: float, batch: int, seed: int, target_loss: float
 ) -> dict[str, Any]:
     """Train until both the fixed budget and the matched loss are measured (or ``max_epochs``)."""
     from rlcv.bench.sgd_paths import InnerRun
-    from rlcv.hpo import landscape as ls
 
     r = InnerRun(task=task, model=spec.model, lr=lr, batch_size=batch, seed=seed, hidden=hidden)
     n = len(r.y)
@@ -176,20 +195,7 @@ def sharp_run(
     probe = r.loss_fn("train", n=spec.probe)
 
     def snapshot() -> dict[str, Any]:
-        ext = ls.hessian_extremes(probe, r.theta, iterations=spec.lanczos_iterations, seed=seed)
-        train_loss, train_acc = r.evaluate("train")
-        test_loss, test_acc = r.evaluate("test")
-        return {
-            "epochs": r.epochs,
-            "steps": r.steps,
-            "lambda_max": ext.lambda_max,
-            "lambda_min": ext.lambda_min,
-            "train_loss": train_loss,
-            "train_accuracy": train_acc,
-            "test_loss": test_loss,
-            "test_accuracy": test_acc,
-            "dist_init": float((r.theta - r.theta0).norm()),
-        }
+        return _snapshot(r, probe, spec.lanczos_iterations, seed)
 
     start = time.perf_counter()
     snaps: dict[str, Any] = {}
@@ -248,6 +254,29 @@ def equal_examples_schedule(
     return round(total), [sum(phase_steps[: i + 1]) / total for i in range(len(milestones))]
 
 
+def _schedule_env_kwargs(
+    spec: SharpnessSpec, budget: int, steps_per_action: int, env_steps: int, log: Path
+) -> dict[str, Any]:
+    """``rlcv/OnlineHPO-v0``'s kwargs for one schedule run: the sweeps' model, no L2, λ_max at the end."""
+    return {
+        "task": spec.task,
+        "model": spec.model,
+        "hidden_size": spec.hidden,
+        "budget": budget,
+        "steps_per_action": steps_per_action,
+        "lr_init": spec.schedule_lr,
+        "batch_size_init": spec.schedule_batch,
+        "batch_size_range": [1, 4096],
+        "weight_decay_init": 1e-6,
+        "weight_decay_range": [1e-6, 1e-6],  # (nearly) no L2, as in the sweeps
+        "landscape": True,
+        "landscape_every": env_steps + 1,  # one measurement at the start; λ_max_final at the end
+        "probe_size": spec.probe,
+        "lanczos_iterations": spec.lanczos_iterations,
+        "episode_log": str(log),
+    }
+
+
 def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
     """``hpo-schedule`` through the agent loop (one episode = one inner run); the env's episode record.
 
@@ -266,23 +295,7 @@ def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
     env_steps = math.ceil(budget / steps_per_action)
     with tempfile.TemporaryDirectory(prefix="rlcv-sharpness-") as tmp:
         log = Path(tmp) / "episodes.jsonl"
-        env_kwargs = {
-            "task": spec.task,
-            "model": spec.model,
-            "hidden_size": spec.hidden,
-            "budget": budget,
-            "steps_per_action": steps_per_action,
-            "lr_init": spec.schedule_lr,
-            "batch_size_init": spec.schedule_batch,
-            "batch_size_range": [1, 4096],
-            "weight_decay_init": 1e-6,
-            "weight_decay_range": [1e-6, 1e-6],  # (nearly) no L2, as in the sweeps
-            "landscape": True,
-            "landscape_every": env_steps + 1,  # one measurement at the start; λ_max_final at the end
-            "probe_size": spec.probe,
-            "lanczos_iterations": spec.lanczos_iterations,
-            "episode_log": str(log),
-        }
+        env_kwargs = _schedule_env_kwargs(spec, budget, steps_per_action, env_steps, log)
         start = time.perf_counter()
         train(
             TrainRequest(
@@ -338,31 +351,47 @@ def _name(task: str, lr: float, batch: int, seed: int) -> str:
     return f"{task}_lr{lr:.6g}_bs{batch}_s{seed}"
 
 
-def run_bench(spec: SharpnessSpec) -> dict[str, Any]:
-    import torch
-
-    from rlcv.bench.sgd_paths import SummaryStore
+def _fetch(
+    spec: SharpnessSpec, store: Any, name: str, params: dict[str, Any], compute: Any
+) -> dict[str, Any]:
+    """A run's summary: from the store (``--report-only``: only from it), else computed and stored."""
     from rlcv.errors import RlcvError
 
-    torch.set_num_threads(1)
-    store = SummaryStore(Path(spec.out) / "sharpness")
-    start = time.perf_counter()
+    if spec.report_only:
+        found = store.get(name, params)
+        if found is None:
+            raise RlcvError(
+                f"--report-only: {store.folder / name}.json is missing; run without --report-only."
+            )
+        return found
+    t0 = time.perf_counter()
+    out = store.run(name, params, compute)
+    print(f"[sharpness] {name:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    return out
+
+
+def _sweep_rows(
+    spec: SharpnessSpec, store: Any, task: str, hidden: int, target: float, settings: list[tuple[float, int]]
+) -> list[list[dict[str, Any]]]:
+    """One sweep of one task: per (η, S) setting, one run per seed."""
     common = {k: getattr(spec, k) for k in ("model", "fixed_epochs", "max_epochs", "check_epochs", "probe")}
     common["lanczos_iterations"] = spec.lanczos_iterations
+    rows = []
+    for lr, batch in settings:
+        runs = []
+        for seed in range(spec.seeds):
+            params = {**common, "task": task, "hidden": hidden, "lr": lr, "batch": batch, "seed": seed}
+            params["target_loss"] = target
+            job = functools.partial(
+                sharp_run, spec, task=task, hidden=hidden, lr=lr, batch=batch, seed=seed, target_loss=target
+            )
+            runs.append(_fetch(spec, store, _name(task, lr, batch, seed), params, job))
+        rows.append(runs)
+    return rows
 
-    def get(name: str, params: dict[str, Any], compute: Any) -> dict[str, Any]:
-        if spec.report_only:
-            found = store.get(name, params)
-            if found is None:
-                raise RlcvError(
-                    f"--report-only: {store.folder / name}.json is missing; run without --report-only."
-                )
-            return found
-        t0 = time.perf_counter()
-        out = store.run(name, params, compute)
-        print(f"[sharpness] {name:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
-        return out
 
+def _sweeps(spec: SharpnessSpec, store: Any) -> dict[str, dict[str, list[list[dict[str, Any]]]]]:
+    """Every sweep of the bench's task, and the η and S sweeps on digits when asked for."""
     tasks: list[tuple[str, int, float, tuple[str, ...]]] = [
         (spec.task, spec.hidden, spec.target_loss, ("eta", "batch", "ratio"))
     ]
@@ -372,57 +401,50 @@ def run_bench(spec: SharpnessSpec) -> dict[str, Any]:
     for task, hidden, target, which in tasks:
         sweeps[task] = {}
         for sweep, settings in _sweep_jobs(spec).items():
-            if sweep not in which:
-                continue
-            rows = []
-            for lr, batch in settings:
-                runs = []
-                for seed in range(spec.seeds):
-                    params = {
-                        **common,
-                        "task": task,
-                        "hidden": hidden,
-                        "lr": lr,
-                        "batch": batch,
-                        "seed": seed,
-                    }
-                    params["target_loss"] = target
-                    job = functools.partial(
-                        sharp_run,
-                        spec,
-                        task=task,
-                        hidden=hidden,
-                        lr=lr,
-                        batch=batch,
-                        seed=seed,
-                        target_loss=target,
-                    )
-                    runs.append(get(_name(task, lr, batch, seed), params, job))
-                rows.append(runs)
-            sweeps[task][sweep] = rows
-    schedules: dict[str, list[dict[str, Any]]] = {}
-    sched_params = {
-        k: getattr(spec, k)
-        for k in (
-            "task",
-            "model",
-            "hidden",
-            "schedule_steps",
-            "schedule_lr",
-            "schedule_batch",
-            "probe",
-            "lanczos_iterations",
-        )
-    }
-    for mode in SCHEDULE_MODES:
-        schedules[mode] = [
-            get(
+            if sweep in which:
+                sweeps[task][sweep] = _sweep_rows(spec, store, task, hidden, target, settings)
+    return sweeps
+
+
+SCHEDULE_PARAMS = (
+    "task",
+    "model",
+    "hidden",
+    "schedule_steps",
+    "schedule_lr",
+    "schedule_batch",
+    "probe",
+    "lanczos_iterations",
+)
+
+
+def _schedules(spec: SharpnessSpec, store: Any) -> dict[str, list[dict[str, Any]]]:
+    sched_params = {k: getattr(spec, k) for k in SCHEDULE_PARAMS}
+    return {
+        mode: [
+            _fetch(
+                spec,
+                store,
                 f"schedule_{mode}_s{seed}",
                 {**sched_params, "mode": mode, "seed": seed},
                 functools.partial(schedule_run, spec, mode, seed),
             )
             for seed in range(spec.seeds)
         ]
+        for mode in SCHEDULE_MODES
+    }
+
+
+def run_bench(spec: SharpnessSpec) -> dict[str, Any]:
+    import torch
+
+    from rlcv.bench.sgd_paths import SummaryStore
+
+    torch.set_num_threads(1)
+    store = SummaryStore(Path(spec.out) / "sharpness")
+    start = time.perf_counter()
+    sweeps = _sweeps(spec, store)
+    schedules = _schedules(spec, store)
     out: dict[str, Any] = {
         "spec": asdict(spec),
         "command": spec.command(),
