@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import check_bgan_run
-from rlcv.bench.report import md_table
+from rlcv.bench.report import md_table, met
 from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -591,7 +591,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
         d = eq["mixture"][key]
         ok = d["ci"][1] < 0
         lines.append(
-            f"- BGAN's {key} below the mixture's, paired CI excluding 0: **{'met' if ok else 'missed'}** "
+            f"- BGAN's {key} below the mixture's, paired CI excluding 0: {met(ok)} "
             f"(BGAN − mixture {_diff_cell(d)})."
         )
     bg = list(rows["bgan"].values())
@@ -607,7 +607,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
     lines.append(
         f"- Confident coverage 10/10 on every seed, confident share within 15 points of the compared real "
         f"digits' "
-        f"({real_share:.3f}): **{'met' if ok else 'missed'}** (classes per seed "
+        f"({real_share:.3f}): {met(ok)} (classes per seed "
         f"{', '.join(f'{c:.0f}' for c in cov)}; shares {', '.join(f'{s:.3f}' for s in share)})."
     )
     real_unique = float(np.mean([r["final"]["unique_fraction"] for r in rows["real"].values()]))
@@ -615,7 +615,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
     ok = all(u >= 0.9 * real_unique for u in uniq)
     lines.append(
         f"- No collapsed seed (unique fraction ≥ 0.9 × real's {real_unique:.3f}): "
-        f"**{'met' if ok else 'missed'}** "
+        f"{met(ok)} "
         f"({', '.join(f'{u:.3f}' for u in uniq)})."
     )
     for other in [a for a in rows if a.startswith("bgan-")]:
@@ -624,7 +624,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
         d = eq[other]["c2st_accuracy"]
         ok = hi < lo
         lines.append(
-            f"- BGAN ahead of `{other}` on C2ST with non-overlapping CIs: **{'met' if ok else 'missed'}** "
+            f"- BGAN ahead of `{other}` on C2ST with non-overlapping CIs: {met(ok)} "
             f"(paired difference BGAN − {other} {_diff_cell(d)})."
         )
     return lines

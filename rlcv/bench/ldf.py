@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.report import met
 from rlcv.bench.runs import RunJob, execute, read_summary, write_summary
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -471,10 +472,6 @@ def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> Inter
     return paired_t([x for x, _ in pairs], [y for _, y in pairs])
 
 
-def _met(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
-
-
 COLUMNS = (  # (key, header, digits) of the metric tables
     ("c2st_accuracy", "C2ST ↓", 3),
     ("nn1_accuracy", "1-NN ↓", 3),
@@ -797,13 +794,13 @@ def _targets(
     peak, flat = max(params["stage1"], params["stage2"]), params["flat"]
     lines.append(
         "- peak trainable parameters of either stage ≤ 50 % of flat G + D: "
-        f"{_met(peak <= PARAM_SHARE * flat)} "
+        f"{met(peak <= PARAM_SHARE * flat)} "
         f"({peak:,} = {100 * peak / flat:.0f} %; joint training holds {100 * params['joint'] / flat:.0f} %)."
     )
     if "reuse" in finals:
         k = len(finals["reuse"])
         lines.append(
-            f"- one lower stage reused unchanged by ≥ 2 higher-level seeds: {_met(k + 1 >= 2)} (decoupled "
+            f"- one lower stage reused unchanged by ≥ 2 higher-level seeds: {met(k + 1 >= 2)} (decoupled "
             f"seed 0 and {k} reuse seed{'s' if k != 1 else ''} train their higher stage on the same frozen "
             "lower stage)."
         )
@@ -820,10 +817,10 @@ def _targets(
         outside = max(r.get("locality_changed_outside", math.nan) for r in rows)
         off = abs(seam - seam_real) / seam_real
         lines.append(
-            f"- {m}: seam discontinuity within 20 % of real {_met(off <= SEAM_TOLERANCE)} ({seam:.3f} vs "
+            f"- {m}: seam discontinuity within 20 % of real {met(off <= SEAM_TOLERANCE)} ({seam:.3f} vs "
             f"{seam_real:.3f}, {100 * off:.0f} % off); confident share within 10 points of real "
-            f"{_met(abs(conf - conf_real) <= CONFIDENT_TOLERANCE)} ({conf:.3f} vs {conf_real:.3f}); locality "
-            f"ratio ≤ 0.05 {_met(bool(loc <= LOCALITY_MAX))} (max over seeds {loc:.3f}, over "
+            f"{met(abs(conf - conf_real) <= CONFIDENT_TOLERANCE)} ({conf:.3f} vs {conf_real:.3f}); locality "
+            f"ratio ≤ 0.05 {met(bool(loc <= LOCALITY_MAX))} (max over seeds {loc:.3f}, over "
             f"{len(finite)} of {len(rows)} seeds where a resampled code changed its own patch; pixels "
             f"changed outside the patch per sample, max over seeds: {outside:.3f})."
         )

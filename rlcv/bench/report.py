@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from rlcv.bench.stats import Interval
 
-__all__ = ["md_table", "fmt_interval", "verdict_line", "fmt_steps", "regenerate_block"]
+__all__ = ["md_table", "md_row", "fmt_interval", "verdict_line", "met", "fmt_steps", "regenerate_block"]
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
@@ -27,6 +27,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = 
         if len(r) != len(header):
             raise ValueError(f"a row has {len(r)} cells, the header {len(header)}")
     return [row(header), rule, *(row(r) for r in rows)]
+
+
+def md_row(*cells: object) -> str:
+    """One markdown table row, each cell as ``str(cell)``: '| a | b |'. Unlike :func:`md_table` it
+    escapes nothing (a caller's cells are its own text and numbers)."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def fmt_interval(iv: Interval, spec: str, unit: str = "") -> str:
@@ -60,6 +66,14 @@ def verdict_line(
     if iv.high < null:
         return f"{text}: {below} (interval below {null:g})"
     return f"{text}: not shown (interval contains {null:g})"
+
+
+def met(ok: bool, *values: float) -> str:
+    """A target's verdict in bold: '**met**' or '**missed**'; '**not measured**' when a value it rests on
+    is not finite (a point never reached, an undefined statistic)."""
+    if any(not math.isfinite(v) for v in values):
+        return "**not measured**"
+    return "**met**" if ok else "**missed**"
 
 
 def fmt_steps(steps: float | None) -> str:

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from rlcv.bench.report import md_row, met
+
 # Targets of the issue.
 RHO_LAMBDA_MAX = -0.8  # Spearman(η/S, λ_max) ≤ −0.8 in both sweeps, at matched loss
 RHO_ACC_MIN = 0.7  # Spearman(η/S, test accuracy) ≥ 0.7
@@ -592,17 +594,6 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- output
 
 
-def _row(*cells: Any) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def _met(flag: bool, *values: float) -> str:
-    """The verdict; "not measured" when a value it rests on is missing (a point never reached)."""
-    if any(not math.isfinite(v) for v in values):
-        return "**not measured**"
-    return "**met**" if flag else "**missed**"
-
-
 def _f(x: float, fmt: str = ".3g") -> str:
     return format(x, fmt) if math.isfinite(x) else "—"
 
@@ -747,7 +738,7 @@ def _same_ratio_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) ->
     lines = []
     for g in tv["same_ratio"]:
         lines.append(
-            _row(
+            md_row(
                 f"η/S = {g['ratio']:.3g} with S ∈ {{{', '.join(map(str, spec['ratio_batches']))}}}: "
                 "λ_max within "
                 f"±{100 * SAME_RATIO_LAMBDA:.0f}%, accuracy within {100 * SAME_RATIO_ACC:g} points",
@@ -760,14 +751,14 @@ def _same_ratio_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) ->
             )
         )
     devs = [x for g in tv["same_ratio"] for x in (g["lambda_dev"], g["acc_spread"])]
-    lines.append(_row("… both groups", protocol, "", _met(tv["same_ratio_met"], *devs)))
+    lines.append(md_row("… both groups", protocol, "", met(tv["same_ratio_met"], *devs)))
     if "ratio_10x_lambda_factor" in tv:
         lines.append(
-            _row(
+            md_row(
                 f"10× lower η/S raises λ_max ≥ {RATIO_10X_LAMBDA:g}×",
                 protocol,
                 f"{_f(tv['ratio_10x_lambda_factor'])}×",
-                _met(tv["ratio_10x_met"], tv["ratio_10x_lambda_factor"]),
+                met(tv["ratio_10x_met"], tv["ratio_10x_lambda_factor"]),
             )
         )
     return lines
@@ -776,19 +767,19 @@ def _same_ratio_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) ->
 def _sweep_target_rows(spec: dict[str, Any], protocol: str, tv: dict[str, Any]) -> list[str]:
     """The target rows of one protocol's η and S sweeps (and same-ratio groups, where run)."""
     lines = [
-        _row(
+        md_row(
             f"Spearman(η/S, λ_max) ≤ {RHO_LAMBDA_MAX} in the η and the S sweep",
             protocol,
             f"η sweep {_f(tv['eta_rho_lambda'])} (per seed {_seeds(tv['eta_rho_lambda_per_seed'])}); "
             f"S sweep {_f(tv['batch_rho_lambda'])} (per seed {_seeds(tv['batch_rho_lambda_per_seed'])})",
-            _met(tv["lambda_met"], tv["eta_rho_lambda"], tv["batch_rho_lambda"]),
+            met(tv["lambda_met"], tv["eta_rho_lambda"], tv["batch_rho_lambda"]),
         ),
-        _row(
+        md_row(
             f"Spearman(η/S, test accuracy) ≥ {RHO_ACC_MIN} (both sweeps pooled)",
             protocol,
             f"{_f(tv['pooled_rho_acc'])} (η sweep {_f(tv['eta_rho_acc'])}, "
             f"S sweep {_f(tv['batch_rho_acc'])})",
-            _met(tv["acc_met"], tv["pooled_rho_acc"]),
+            met(tv["acc_met"], tv["pooled_rho_acc"]),
         ),
     ]
     if "same_ratio" in tv:
@@ -809,7 +800,7 @@ def _schedule_target_rows(v: dict[str, Any]) -> list[str]:
             continue
         g = s[growth]
         lines.append(
-            _row(
+            md_row(
                 f"lr_decay vs batch growth: test accuracy within {100 * SCHEDULE_ACC:g} points, "
                 f"λ_max within ±{100 * SCHEDULE_LAMBDA:.0f}%",
                 protocol,
@@ -818,7 +809,7 @@ def _schedule_target_rows(v: dict[str, Any]) -> list[str]:
                 "λ_max "
                 f"{s['lambda_max']['lr_decay']:.3g} vs {s['lambda_max'][growth]:.3g} "
                 f"(ratio {g['lambda_ratio']:.2f})",
-                _met(g["met"]),
+                met(g["met"]),
             )
         )
     return lines
@@ -835,7 +826,7 @@ def _targets_lines(out: dict[str, Any]) -> list[str]:
 
 
 def _sweep_row(sweep: str, t_: dict[str, Any]) -> str:
-    return _row(
+    return md_row(
         sweep,
         f"{t_['lr']:.4g}",
         t_["batch_size"],

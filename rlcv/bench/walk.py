@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from rlcv.bench.report import md_row, met
+
 # Targets of the issue, read plainly in the report.
 GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
 SGD_INSIDE_MIN = {1.0: 0.25, 10.0: 0.50}  # SGD batch 32: ≥ 25 % at lr 1, ≥ 50 % at lr 10
@@ -448,14 +450,6 @@ def _fmt_list(xs: list[float], pct: bool = True) -> str:
     return ", ".join(f"{100 * x:.0f}%" if pct else f"{x:.3g}" for x in xs)
 
 
-def _met(flag: bool) -> str:
-    return "**met**" if flag else "**missed**"
-
-
-def _row(*cells: Any) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
 def _m(runs: list[dict[str, Any]], key: str) -> float:
     return _mean([r[key] for r in runs])
 
@@ -497,14 +491,16 @@ def _floor_target_rows(v: dict[str, Any]) -> list[str]:
     for lr, xs in v["gd_inside"].items():
         ok = all(x <= GD_INSIDE_MAX for x in xs)
         lines.append(
-            _row(f"GD lr {lr:g}: floor inside ≤ {100 * GD_INSIDE_MAX:.0f}% of steps", _fmt_list(xs), _met(ok))
+            md_row(
+                f"GD lr {lr:g}: floor inside ≤ {100 * GD_INSIDE_MAX:.0f}% of steps", _fmt_list(xs), met(ok)
+            )
         )
     for lr, need in SGD_INSIDE_MIN.items():
         xs = v["sgd_inside"].get(lr, [])
         div = v["sgd_diverged"].get(lr, 0)
         note = f" ({div} diverged)" if div else ""
         target = f"SGD batch 32 lr {lr:g}: floor inside ≥ {100 * need:.0f}%"
-        lines.append(_row(target, _fmt_list(xs) + note, _met(v["sgd_met"][lr])))
+        lines.append(md_row(target, _fmt_list(xs) + note, met(v["sgd_met"][lr])))
     return lines
 
 
@@ -514,27 +510,27 @@ def _targets_lines(out: dict[str, Any]) -> list[str]:
     lines += _floor_target_rows(v)
     etas = ", ".join(f"{x:g}" for x in v["height_lrs"])
     lines.append(
-        _row(
+        md_row(
             f"Spearman(η, mean height) ≥ {HEIGHT_RHO_MIN} over η ∈ {{{etas}}}",
             f"{_fmt_list(v['height_rho_per_seed'], False)} (seed means: {v['height_rho']:.3g})",
-            _met(v["height_met"]),
+            met(v["height_met"]),
         )
     )
     lines.append(
-        _row(
+        md_row(
             f"Spearman(S, ‖θ_T − θ_0‖) ≤ {DISTANCE_RHO_MAX} at {spec['epochs']:g} epochs, "
             f"lr {spec['distance_lr']:g}",
             _fmt_list(v["distance_rho_per_seed"], False),
-            _met(v["distance_met"]),
+            met(v["distance_met"]),
         )
     )
     for r in out["overhead"]:
         lines.append(
-            _row(
+            md_row(
                 f"landscape observations ≤ {100 * OVERHEAD_MAX:.0f}% CPU time, {r['setting']}, "
                 f"landscape_every {r['landscape_every']}",
                 f"median {100 * r['overhead_median']:+.0f}% ({_fmt_list(r['overhead_all'])})",
-                _met(r["overhead_median"] <= OVERHEAD_MAX),
+                met(r["overhead_median"] <= OVERHEAD_MAX),
             )
         )
     return lines
@@ -557,7 +553,7 @@ SETTING_COLUMNS = (
 
 def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> str:
     lam = _mean([r["lambda"][-1][1] for r in runs if r["lambda"]])
-    return _row(
+    return md_row(
         label,
         f"{lr:g}",
         f"{100 * _m(runs, 'inside_fraction'):.1f}%",
@@ -575,7 +571,7 @@ def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> str:
 def _settings_lines(res: dict[str, dict[str, Any]]) -> list[str]:
     """Means over seeds of every GD / SGD / isotropic setting, then the distance-by-batch table."""
     gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
-    lines = ["", "## Per setting (means over seeds)", "", _row(*SETTING_COLUMNS), "|---" * 11 + "|"]
+    lines = ["", "## Per setting (means over seeds)", "", md_row(*SETTING_COLUMNS), "|---" * 11 + "|"]
     for label, groups in (("GD", gd), ("SGD b32", sgd), ("isotropic b32", iso)):
         lines += [_setting_row(label, lr, runs) for lr, runs in groups.items()]
     lines += [
@@ -587,7 +583,7 @@ def _settings_lines(res: dict[str, dict[str, Any]]) -> list[str]:
     ]
     for s, runs in _by(res, "dist_").items():
         lines.append(
-            _row(
+            md_row(
                 f"{s:g}",
                 runs[0]["steps"],
                 f"{_m(runs, 'dist_init'):.3g}",

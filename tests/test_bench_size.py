@@ -1,0 +1,35 @@
+"""Issue 25, item 2: a bench module holds its protocol and little else, and no function in
+``rlcv/bench/`` is over 60 lines. A ratchet: the count of longer functions may only go down."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "rlcv" / "bench"
+MAX_LINES = 60
+# Functions over MAX_LINES today (variance*.py, gradcheck.py, hpo_runs.py, speed.py). This number must
+# only go down: lower it when you split one, never raise it. The goal is 0.
+ALLOWED = 9
+
+
+def long_functions() -> list[str]:
+    """'module.function (N lines)' for every function or method in rlcv/bench/ over MAX_LINES lines
+    (decorators excluded, docstring included)."""
+    found = []
+    for path in sorted(BENCH.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_LINES:
+                    found.append(f"{path.stem}.{node.name} ({lines} lines)")
+    return found
+
+
+def test_no_new_function_over_60_lines() -> None:
+    found = long_functions()
+    assert len(found) <= ALLOWED, (
+        f"{len(found)} functions in rlcv/bench/ are over {MAX_LINES} lines (at most {ALLOWED} allowed; "
+        "split the new one into named helpers, tables and verdicts through rlcv.bench.report):\n"
+        + "\n".join(found)
+    )
