@@ -314,9 +314,11 @@ def test_random_values_are_refused_while_parsing_or_reach_the_bench_unchanged(
         for action in _declared(parser):
             flag, kind = action.option_strings[0], action.type.kind
             lists = action.nargs in ("+", "*")
+            fixed = action.nargs if isinstance(action.nargs, int) else 0  # e.g. --blocks UNROLL STEPS
             for text in POOL + _random_values(rng, 12):
                 # list arguments: the bad value after a good one (each element is checked)
-                argv = ["bench", name, flag, *([str(action.default[0])] if lists else []), text]
+                good = [str(action.default[0])] if lists else ["1"] * max(0, fixed - 1)
+                argv = ["bench", name, flag, *good, text]
                 stubbed.clear()
                 code = main(argv)
                 captured = capsys.readouterr()
@@ -326,7 +328,7 @@ def test_random_values_are_refused_while_parsing_or_reach_the_bench_unchanged(
                 if number is not None and _inside(number, action.type) and not option_like:
                     assert code == 0 and len(stubbed) == 1, (argv, captured.err)
                     got = getattr(stubbed[0], action.dest)
-                    assert (got[-1] if lists else got) == number, (argv, got)
+                    assert (got[-1] if lists or fixed else got) == number, (argv, got)
                     assert captured.err == ""
                 else:
                     _check_one_line(code, captured.err, captured.out)

@@ -254,7 +254,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--blocks", nargs=2, type=positive_int, metavar=("UNROLL", "STEPS"), help="the block diagnostic"
     )
-    p.add_argument("--json", type=out_file, required=True)
+    p.add_argument(
+        "--json",
+        type=out_file,
+        default="results/variance/v2/model_diag/hc100k.json",
+        help="results file (the page is written beside it)",
+    )
     p.add_argument("--report-only", action="store_true", help="rebuild the page from --json")
     p.set_defaults(bench_run=run)
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlcv.bench.checks import out_dir
+
 WALL = {"time_elapsed", "fps"}
 
 PENDULUM, DIGITS, HPO = (
@@ -90,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "seeded-runs", help="short seeded runs to compare across refactors (results/refactor/)"
     )
-    p.add_argument("--out", help="record the runs into this folder")
+    p.add_argument("--out", type=out_dir, help="record the runs into this folder")
     p.add_argument(
         "--code", default=".", help="the checkout whose code runs them (default: the current folder)"
     )
