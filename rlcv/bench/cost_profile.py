@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from rlcv.errors import RlcvError
 
 # (label, file suffix, function name): the phases of one update of the training loop; an indented
 # label is a part of the row above it (cumulative times nest), not an addition to it.
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.json)
     if args.report_only:
         if not path.is_file():
-            print(f"rlcv bench cost-profile: {path} is missing (run without --report-only)", file=sys.stderr)
-            return 2
+            raise RlcvError(
+                f"--report-only: {path} is missing; run `rlcv bench cost-profile` without --report-only."
+            )
         result = json.loads(path.read_text())
     else:
         import os

@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from rlcv.errors import RlcvError
+
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
 INSTANCES = range(10)
@@ -130,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
     path = out / "ipg_agents" / "summary.json"
     if args.report_only:
         if not path.is_file():
-            print(f"rlcv bench ipg-agents: {path} is missing (run without --report-only)", file=sys.stderr)
-            return 2
+            raise RlcvError(
+                f"--report-only: {path} is missing; run `rlcv bench ipg-agents` without --report-only."
+            )
         summary = load(path)
     else:
         summary = sweep(Path(args.data), out)

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcv.errors import RlcvError
+
 ARMS = ("ppo", "mbmf-ppo")
 
 
@@ -103,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.json)
     if args.report_only:
         if not path.is_file():
-            print(f"rlcv bench mbmf-speed: {path} is missing (run without --report-only)", file=sys.stderr)
-            return 2
+            raise RlcvError(
+                f"--report-only: {path} is missing; run `rlcv bench mbmf-speed` without --report-only."
+            )
         saved = json.loads(path.read_text())
         record = summarise(saved["env"], saved["steps"], saved["fps"], saved.get("mbmf_set"))
     else:

@@ -30,6 +30,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from rlcv.errors import RlcvError
+
 FIT_STEPS = 30_000
 KS = (1, 2, 4, 8, 16)
 DEFAULTS = ("", "0", "3", "3000", "128", "1e-3")  # name:td_weight:horizon:steps[:hidden[:lr]]
@@ -269,8 +271,9 @@ def run(args: argparse.Namespace) -> int:
     page = path.with_suffix(".md")
     if args.report_only:
         if not path.is_file():
-            print(f"rlcv bench model-diag: {path} is missing (run without --report-only)", file=sys.stderr)
-            return 2
+            raise RlcvError(
+                f"--report-only: {path} is missing; run `rlcv bench model-diag` without --report-only."
+            )
         saved = json.loads(path.read_text())
         command = f"rlcv bench model-diag --json {args.json} --report-only"
         page.write_text(
