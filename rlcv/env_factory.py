@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -55,7 +56,12 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwarg
 
 
 def make_vec_env(
-    env_id: str, *, n_envs: int, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+    env_id: str,
+    *,
+    n_envs: int,
+    vectorization: str = "sync",
+    env_kwargs: dict[str, Any] | None = None,
+    wrappers: Sequence[Callable[[gym.Env], gym.Wrapper]] = (),
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env whose autoreset happens in the same step.
 
@@ -71,6 +77,7 @@ def make_vec_env(
             num_envs=n_envs,
             vectorization_mode=vectorization,
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            wrappers=list(wrappers) or None,
             **(env_kwargs or {}),
         )
     except RlcvError:

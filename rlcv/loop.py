@@ -28,6 +28,7 @@ from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.recorder import Recorder
 from rlcv.rollout import RolloutBatch
 from rlcv.run_dir import RunDir
+from rlcv.unclipped import env_wrappers, pre_clip
 
 # The format tag inside the final policy file; the value predates the file's rename to policy.pt
 # and stays, so files of older runs and newer runs read alike.
@@ -93,7 +94,11 @@ class Trainer:
         torch.manual_seed(seed)
         self.algo, self.env_id, self.config, self.seed = algo, env_id, config, seed
         self.envs = make_vec_env(
-            env_id, n_envs=config.n_envs, vectorization=config.vectorization, env_kwargs=config.env_kwargs
+            env_id,
+            n_envs=config.n_envs,
+            vectorization=config.vectorization,
+            env_kwargs=config.env_kwargs,
+            wrappers=env_wrappers(config),
         )
         try:
             self.agent: Agent = agent_class(algo)(
@@ -105,7 +110,10 @@ class Trainer:
             self.envs.close()
             raise
         self.obs_normalizer = ObsNormalizer(
-            self.envs.single_observation_space.shape, enabled=config.normalize_obs, clip=config.clip_obs
+            self.envs.single_observation_space.shape,
+            enabled=config.normalize_obs,
+            clip=config.clip_obs,
+            pre_clip=pre_clip(self.envs) if env_wrappers(config) else None,
         )
         self.reward_scaler = RewardScaler(
             config.n_envs, enabled=config.normalize_reward, gamma=config.gamma, clip=config.clip_reward
@@ -145,6 +153,7 @@ class Trainer:
             n_envs=(ratio - 1) * cfg.n_envs,
             vectorization=cfg.vectorization,
             env_kwargs=cfg.env_kwargs,
+            wrappers=env_wrappers(cfg),
         )
         return UncountedCollector(
             Collector(

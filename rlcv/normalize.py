@@ -33,8 +33,16 @@ def load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
 
 class ObsNormalizer:
     def __init__(
-        self, shape: tuple[int, ...] | None, *, enabled: bool, clip: float = 10.0, eps: float = 1e-8
+        self,
+        shape: tuple[int, ...] | None,
+        *,
+        enabled: bool,
+        clip: float = 10.0,
+        eps: float = 1e-8,
+        pre_clip: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        """``pre_clip``: per-dimension (low, high) applied before anything else — the env's own clip,
+        when the raw observation carries what the env would clip away (rlcv.unclipped)."""
         # ``shape`` is an observation space's ``.shape``, which Gymnasium types as optional
         # (None for spaces without a fixed array shape, such as Graph or Sequence).
         if shape is None:
@@ -42,15 +50,19 @@ class ObsNormalizer:
                 "the observation space has no fixed shape to normalise; flatten it with a wrapper "
                 "(gymnasium.wrappers.FlattenObservation)."
             )
-        self.enabled, self.clip, self.eps = enabled, clip, eps
+        self.enabled, self.clip, self.eps, self.pre_clip = enabled, clip, eps, pre_clip
         self.rms = RunningMeanStd(shape=shape)
         self.training = True
 
+    def _pre(self, obs: np.ndarray) -> np.ndarray:
+        return obs if self.pre_clip is None else np.clip(obs, *self.pre_clip)
+
     def update(self, obs: np.ndarray) -> None:
         if self.enabled and self.training:
-            self.rms.update(obs.reshape(-1, *self.rms.mean.shape))
+            self.rms.update(self._pre(obs).reshape(-1, *self.rms.mean.shape))
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = self._pre(obs)
         if not self.enabled:
             return obs.astype(np.float32, copy=False)
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
@@ -58,12 +70,20 @@ class ObsNormalizer:
 
     def torch_transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """A differentiable torch version with the current statistics frozen (for imagined states)."""
+        pre = self._torch_pre()
         if not self.enabled:
-            return lambda x: x
+            return pre
         mean = torch.as_tensor(self.rms.mean, dtype=torch.float32)
         std = torch.as_tensor(np.sqrt(self.rms.var + self.eps), dtype=torch.float32)
         clip = self.clip
-        return lambda x: ((x - mean.to(x.dtype)) / std.to(x.dtype)).clamp(-clip, clip)
+        return lambda x: ((pre(x) - mean.to(x.dtype)) / std.to(x.dtype)).clamp(-clip, clip)
+
+    def _torch_pre(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if self.pre_clip is None:
+            return lambda x: x
+        low, high = (torch.as_tensor(b, dtype=torch.float64) for b in self.pre_clip)
+        # clamp with tensor bounds: a.e. differentiable (slope 0 where the env clips, as the env does)
+        return lambda x: torch.clamp(x, low.to(x.dtype), high.to(x.dtype))
 
     def state_dict(self) -> dict[str, Any]:
         return rms_state(self.rms)

@@ -121,6 +121,7 @@ from rlcv.estimators.state_baseline import StateValueBaseline
 from rlcv.policies import Policy, Reparameterised
 from rlcv.rollout import RolloutBatch
 from rlcv.settings import check, setting
+from rlcv.unclipped import MODEL_OBSERVATIONS
 from rlcv.value import ValueFunction
 
 if TYPE_CHECKING:
@@ -197,6 +198,13 @@ class MBMFSettings:
         "cut imagined rollouts at real episode ends (only for envs whose ends do not depend on actions)",
     )
     model: str = "learned"  # learned | exact (envs with a model_step, e.g. rlcv/LQR-v0)
+    # What the model reads: the env's observation, or (Hopper / Walker2d) the observation with the
+    # simulator's unclipped joint velocities; the policy sees the env's observation either way.
+    model_observation: str = setting(
+        "env",
+        "what the dynamics model reads: env (the observation) or unclipped (Hopper-v5 / Walker2d-v5: "
+        "the simulator's unclipped joint velocities; the policy still sees the env's own observation)",
+    )
     model_ensemble_size: int = setting(5, "dynamics models in the ensemble")
     model_hidden_sizes: list[int] = setting(
         factory=lambda: [128, 128], help="hidden layer widths of each dynamics model"
@@ -243,6 +251,10 @@ class MBMFSettings:
             "noise_embedding must be policy|model_residual",
         )
         check(self.model in ("learned", "exact"), "model must be 'learned' or 'exact'")
+        check(
+            self.model_observation in MODEL_OBSERVATIONS,
+            f"model_observation must be one of {', '.join(MODEL_OBSERVATIONS)}",
+        )
         check(self.model_ensemble_size >= 1 and self.model_train_steps >= 0, "model sizes must be positive")
         check(
             self.model_patience >= 0 and self.model_eval_every >= 1,
