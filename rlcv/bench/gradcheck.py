@@ -57,6 +57,7 @@ import argparse
 import json
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -392,109 +393,142 @@ def surrogate_gradients(
     return grads, path
 
 
-def run_gradcheck(
-    *,
-    estimator: str = "mbmf",
-    env_id: str = "rlcv/LQR-v0",
-    env_kwargs: dict[str, Any] | None = None,
-    k: int = 3,
-    estimates: int = 2000,
-    episodes: int = 10,
-    model: str = "exact",
-    variant: str = "correct",
-    eta: float = 1.0,
-    alpha: float = 0.01,
-    seed: int = 0,
-    model_steps: int = 1500,
-    cut_at_terminations: bool = True,
-    gamma: float = 1.0,
-    gae_lambda: float = 1.0,
-    cv_form: str = "lambda",
-    eta_mode: str = "fixed",
-    clip_range: float = 0.0,
-    detect_bias: float | None = None,
-) -> dict[str, Any]:
-    import gymnasium as gym
-    import numpy as np
-    import torch
+@dataclass(frozen=True)
+class GradcheckSpec:
+    """One check's settings: the flags of `rlcv bench gradcheck` (module docstring)."""
 
-    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
-    from rlcv.dynamics import ExactDynamics
-    from rlcv.envs.lqr import exact_policy_gradient
+    estimator: str = "mbmf"
+    env_id: str = "rlcv/LQR-v0"
+    env_kwargs: dict[str, Any] | None = None
+    k: int = 3
+    estimates: int = 2000
+    episodes: int = 10
+    model: str = "exact"
+    variant: str = "correct"
+    eta: float = 1.0
+    alpha: float = 0.01
+    seed: int = 0
+    model_steps: int = 1500
+    cut_at_terminations: bool = True
+    gamma: float = 1.0
+    gae_lambda: float = 1.0
+    cv_form: str = "lambda"
+    eta_mode: str = "fixed"
+    clip_range: float = 0.0
+    detect_bias: float | None = None
 
-    env_kwargs = dict(env_kwargs or {})
-    torch.manual_seed(seed)
-    env = gym.make(env_id, **env_kwargs)
-    lqr: Any = env.unwrapped  # an LQREnv: its horizon is fixed
-    horizon = lqr.horizon
-    policy = linear_policy(env, seed)
-    paired = gamma < 1.0 or gae_lambda < 1.0  # reference: the k = 0 GAE gradient on the same batches
+    @property
+    def paired(self) -> bool:
+        """γ < 1 or λ < 1: the reference is the k = 0 GAE gradient on the same batches."""
+        return self.gamma < 1.0 or self.gae_lambda < 1.0
 
-    # Critic and learned model are fitted on data disjoint from the evaluation batches.
-    train_batch = collect(env_id, env_kwargs, policy, 200, seed + 1)
-    value_fn = fit_value(train_batch, hidden=[32, 32], gamma=gamma)
-
-    # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
-    # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-    def build(k_: int) -> GradientEstimator:
+    def build(self, env: gym.Env, k: int) -> GradientEstimator:
+        # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
+        # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
         return make_estimator(
-            estimator,
+            self.estimator,
             env,
-            k=k_,
-            eta=eta,
-            cut_at_terminations=cut_at_terminations,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            cv_form=cv_form,
-            eta_mode=eta_mode,
+            k=k,
+            eta=self.eta,
+            cut_at_terminations=self.cut_at_terminations,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            cv_form=self.cv_form,
+            eta_mode=self.eta_mode,
         )
 
-    est = build(k)
+
+def _dynamics(spec: GradcheckSpec, env: gym.Env, train_batch: RolloutBatch) -> DynamicsModel:
+    import gymnasium as gym
+
+    from rlcv.dynamics import ExactDynamics
+
+    if spec.model == "exact":
+        return ExactDynamics(env)
+    if spec.model == "learned":
+        assert isinstance(env.action_space, gym.spaces.Box)  # linear_policy checked it
+        return fit_model(train_batch, env.action_space, horizon=max(1, spec.k), steps=spec.model_steps)
+    raise ValueError("model must be 'exact' or 'learned'")
+
+
+def _checked_estimator(
+    spec: GradcheckSpec,
+    env: gym.Env,
+    policy: GaussianPolicy,
+    value_fn: ValueFunction,
+    train_batch: RolloutBatch,
+) -> GradientEstimator:
+    """The estimator under check, with its model (exact, or learned on the critic's data) and, with
+    ``--eta-mode split``, its (η_a, η_τ) fitted on an independent batch and then frozen."""
+    est = spec.build(env, spec.k)
     if hasattr(est, "use_model"):
-        dynamics: DynamicsModel
-        if model == "exact":
-            dynamics = ExactDynamics(env)
-        elif model == "learned":
-            assert isinstance(env.action_space, gym.spaces.Box)  # linear_policy checked it
-            dynamics = fit_model(train_batch, env.action_space, horizon=max(1, k), steps=model_steps)
-        else:
-            raise ValueError("model must be 'exact' or 'learned'")
-        est.use_model(dynamics)
-    if eta_mode == "split" and hasattr(est, "update_split_eta"):
-        # (η_a, η_τ) from an independent batch, then frozen: the evaluation batches never shape them.
-        est.prepare(collect(env_id, env_kwargs, policy, 200, seed + 3), policy=policy, value_fn=value_fn)
+        est.use_model(_dynamics(spec, env, train_batch))
+    if spec.eta_mode == "split" and hasattr(est, "update_split_eta"):
+        # The evaluation batches never shape η: it comes from a batch of its own.
+        extra = collect(spec.env_id, dict(spec.env_kwargs or {}), policy, 200, spec.seed + 3)
+        est.prepare(extra, policy=policy, value_fn=value_fn)
         est.learn_from_batch()  # the fit becomes the η of the next batch
         est.update_split_eta = False
+    return est
 
-    batch = collect(env_id, env_kwargs, policy, estimates * episodes, seed + 2)
-    terms = est.prepare(batch, policy=policy, value_fn=value_fn)
-    grads, path = surrogate_gradients(terms, policy, batch, estimates, episodes, clip_range)
-    if variant == "broken":
-        grads = grads - path  # the pathwise term dropped
+
+def _exact_gradient(env: gym.Env, policy: GaussianPolicy, gamma: float) -> np.ndarray:
+    """∇J of the linear policy as one vector (K, k0, log σ), from the LQR's closed form."""
+    import torch
+
+    from rlcv.envs.lqr import exact_policy_gradient
+
     linear = linear_layer(policy)
-    params = [linear.weight, linear.bias, policy.log_std]
     exact = exact_policy_gradient(
-        env, params[0].detach(), params[1].detach(), params[2].detach(), gamma=gamma
+        env, linear.weight.detach(), linear.bias.detach(), policy.log_std.detach(), gamma=gamma
     )
-    exact_vec = torch.cat(
-        [exact["K"].reshape(-1), exact["k0"].reshape(-1), exact["log_std"].reshape(-1)]
-    ).numpy()
-    scaled = grads * horizon  # per-sample mean -> per-episode sum
-    if paired:
-        base_terms = build(0).prepare(batch, policy=policy, value_fn=value_fn)
-        base = surrogate_gradients(base_terms, policy, batch, estimates, episodes, 0.0)[0] * horizon
+    return torch.cat([exact["K"].reshape(-1), exact["k0"].reshape(-1), exact["log_std"].reshape(-1)]).numpy()
+
+
+def _settings_record(spec: GradcheckSpec, est: GradientEstimator) -> dict[str, Any]:
+    """The result's first keys: what was checked, and how."""
+    return {
+        "env": spec.env_id,
+        "env_kwargs": dict(spec.env_kwargs or {}),
+        "estimator": spec.estimator,
+        "k": getattr(est, "k", spec.k),
+        "model": spec.model,
+        "variant": spec.variant,
+        "eta": spec.eta,
+        "eta_mode": spec.eta_mode,
+        "split_eta": list(getattr(est, "split_eta", ())) if spec.eta_mode == "split" else None,
+        "gamma": spec.gamma,
+        "gae_lambda": spec.gae_lambda,
+        "cv_form": spec.cv_form,
+        "clip_range": spec.clip_range,
+        "reference": "paired k = 0 GAE gradient" if spec.paired else "exact gradient",
+        "cut_at_terminations": spec.cut_at_terminations,
+        "estimates": spec.estimates,
+        "episodes_per_estimate": spec.episodes,
+        "alpha": spec.alpha,
+    }
+
+
+def _test_record(
+    spec: GradcheckSpec, scaled: np.ndarray, base: np.ndarray | None, exact_vec: np.ndarray, path: np.ndarray
+) -> dict[str, Any]:
+    """The bias tests of per-episode gradients ``scaled`` (against ∇J, or paired against the k = 0
+    gradients ``base``), with their power against the pathwise term's bias ``path`` (or ε·reference)."""
+    import numpy as np
+
+    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
+
+    if base is not None:
         samples, truth, reference = scaled - base, np.zeros_like(exact_vec), base.mean(0)
-        tests = bias_tests(samples, truth, alpha=alpha, direction=exact_vec)
+        tests = bias_tests(samples, truth, alpha=spec.alpha, direction=exact_vec)
     else:
         samples, truth, reference = scaled, exact_vec, exact_vec
-        tests = bias_tests(samples, truth, alpha=alpha)
-    mean, se = samples.mean(0), samples.std(0, ddof=1) / math.sqrt(estimates)
+        tests = bias_tests(samples, truth, alpha=spec.alpha)
+    mean, se = samples.mean(0), samples.std(0, ddof=1) / math.sqrt(spec.estimates)
     z = (mean - truth) / se
-    threshold = statistics.NormalDist().inv_cdf(1 - alpha / (2 * len(truth)))
+    threshold = statistics.NormalDist().inv_cdf(1 - spec.alpha / (2 * len(truth)))
     max_abs_z = float(np.abs(z).max())
-    cov_trace = float(scaled.var(0, ddof=1).sum())
-    # The power of the per-coordinate test against the broken variant's bias (or ε·reference).
-    target_bias, target_se, target = power_target(path * horizon, reference, detect_bias)
+    target_bias, target_se, target = power_target(path, reference, spec.detect_bias)
     power = power_check(
         rejected=max_abs_z >= threshold,
         se=se,
@@ -504,25 +538,7 @@ def run_gradcheck(
         target_se=target_se,
         target=target,
     )
-    out = {
-        "env": env_id,
-        "env_kwargs": env_kwargs,
-        "estimator": estimator,
-        "k": getattr(est, "k", k),
-        "model": model,
-        "variant": variant,
-        "eta": eta,
-        "eta_mode": eta_mode,
-        "split_eta": list(getattr(est, "split_eta", ())) if eta_mode == "split" else None,
-        "gamma": gamma,
-        "gae_lambda": gae_lambda,
-        "cv_form": cv_form,
-        "clip_range": clip_range,
-        "reference": "paired k = 0 GAE gradient" if paired else "exact gradient",
-        "cut_at_terminations": cut_at_terminations,
-        "estimates": estimates,
-        "episodes_per_estimate": episodes,
-        "alpha": alpha,
+    return {
         "z_threshold": threshold,
         "max_abs_z": max_abs_z,
         "z": z.tolist(),
@@ -536,20 +552,79 @@ def run_gradcheck(
         "proj_z": tests.proj_z,
         "proj_p": tests.proj_p,
         "passed_projection": not tests.rejected["projection"],
+    }
+
+
+def run_gradcheck(**settings: Any) -> dict[str, Any]:
+    """The check of ``GradcheckSpec(**settings)`` (module docstring), as one JSON-ready dict."""
+    import gymnasium as gym
+    import torch
+
+    spec = GradcheckSpec(**settings)
+    env_kwargs = dict(spec.env_kwargs or {})
+    torch.manual_seed(spec.seed)
+    env = gym.make(spec.env_id, **env_kwargs)
+    horizon = env.unwrapped.horizon  # type: ignore[attr-defined]  # an LQREnv: its horizon is fixed
+    policy = linear_policy(env, spec.seed)
+    # Critic and learned model are fitted on data disjoint from the evaluation batches.
+    train_batch = collect(spec.env_id, env_kwargs, policy, 200, spec.seed + 1)
+    value_fn = fit_value(train_batch, hidden=[32, 32], gamma=spec.gamma)
+    est = _checked_estimator(spec, env, policy, value_fn, train_batch)
+    batch = collect(spec.env_id, env_kwargs, policy, spec.estimates * spec.episodes, spec.seed + 2)
+    terms = est.prepare(batch, policy=policy, value_fn=value_fn)
+    grads, path = surrogate_gradients(terms, policy, batch, spec.estimates, spec.episodes, spec.clip_range)
+    if spec.variant == "broken":
+        grads = grads - path  # the pathwise term dropped
+    exact_vec = _exact_gradient(env, policy, spec.gamma)
+    scaled = grads * horizon  # per-sample mean -> per-episode sum
+    base = None
+    if spec.paired:
+        base_terms = spec.build(env, 0).prepare(batch, policy=policy, value_fn=value_fn)
+        base = surrogate_gradients(base_terms, policy, batch, spec.estimates, spec.episodes, 0.0)[0] * horizon
+    reference = exact_vec if base is None else base.mean(0)
+    cov_trace = float(scaled.var(0, ddof=1).sum())
+    out = {
+        **_settings_record(spec, est),
+        **_test_record(spec, scaled, base, exact_vec, path * horizon),
         "trace_cov": cov_trace,
         "rel_trace_cov": cov_trace / float(reference @ reference),
         "exact_gradient": exact_vec.tolist(),
         "mean_estimate": scaled.mean(0).tolist(),
     }
-    if paired:
+    if base is not None:
         out["trace_cov_k0"] = float(base.var(0, ddof=1).sum())
         out["trace_ratio_vs_k0"] = cov_trace / out["trace_cov_k0"]
     return out
 
 
-def main(args: Any) -> dict[str, Any]:
-    result = run_gradcheck(
-        estimator=getattr(args, "estimator", "mbmf"),
+# The summary line's keys (printed last, as JSON, after the verdict line).
+SUMMARY_KEYS = (
+    "k",
+    "model",
+    "variant",
+    "max_abs_z",
+    "z_threshold",
+    "rel_error",
+    "rel_trace_cov",
+    "passed",
+    "verdict",
+    "min_detectable_bias_abs",
+    "min_detectable_bias_rel",
+    "power_target",
+    "target_bias_abs",
+    "target_bias_rel",
+    "chi2_p",
+    "passed_chi2",
+    "proj_z",
+    "passed_projection",
+)
+
+
+def spec_of(args: Any) -> GradcheckSpec:
+    """The check the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
+    d = GradcheckSpec()
+    return GradcheckSpec(
+        estimator=getattr(args, "estimator", d.estimator),
         env_id=args.env,
         env_kwargs=args.env_kwargs,
         k=args.k,
@@ -561,45 +636,21 @@ def main(args: Any) -> dict[str, Any]:
         alpha=args.alpha,
         seed=args.seed,
         cut_at_terminations=not args.no_cut_at_terminations,
-        gamma=getattr(args, "gamma", 1.0),
-        gae_lambda=getattr(args, "gae_lambda", 1.0),
-        cv_form=getattr(args, "cv_form", "lambda"),
-        eta_mode=getattr(args, "eta_mode", "fixed"),
-        clip_range=getattr(args, "clip_range", 0.0),
-        detect_bias=getattr(args, "detect_bias", None),
+        **{f: getattr(args, f, getattr(d, f)) for f in OPTIONAL_FLAGS},
     )
+
+
+OPTIONAL_FLAGS = ("gamma", "gae_lambda", "cv_form", "eta_mode", "clip_range", "detect_bias")
+
+
+def main(args: Any) -> dict[str, Any]:
+    result = run_gradcheck(**vars(spec_of(args)))
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
     print(verdict_line(result))  # the last line stays the JSON summary
-    print(
-        json.dumps(
-            {
-                k: result[k]
-                for k in (
-                    "k",
-                    "model",
-                    "variant",
-                    "max_abs_z",
-                    "z_threshold",
-                    "rel_error",
-                    "rel_trace_cov",
-                    "passed",
-                    "verdict",
-                    "min_detectable_bias_abs",
-                    "min_detectable_bias_rel",
-                    "power_target",
-                    "target_bias_abs",
-                    "target_bias_rel",
-                    "chi2_p",
-                    "passed_chi2",
-                    "proj_z",
-                    "passed_projection",
-                )
-            }
-        )
-    )
+    print(json.dumps({k: result[k] for k in SUMMARY_KEYS}))
     return result
 
 
