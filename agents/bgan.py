@@ -6,7 +6,7 @@ per env and a group of M = ``n_samples`` images for each (the collector's group 
 is executed, the rest are scored by the env's ``group_rewards`` hook), then the agent takes **one**
 Adam step on
 
-    loss = −mean_z Σ_m Â_m log g_θ(x_m|z)  +  pathwise term
+    loss = −mean_z Σ_m Â_m log g_θ(x_m|z)  +  pathwise term  −  ent_coef · mean_z H(g_θ(·|z))
 
 with Â and the pathwise term from the agent's estimator:
 
@@ -71,6 +71,12 @@ class BGANConfig(EstimatorConfig):
     adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # β1 = 0.5, as GANs use
     max_grad_norm: float = setting(0.0, resumable=True)  # 0 disables clipping
     squash_output: bool = False  # Box actions: tanh-squashed Gaussian rescaled to the bounds (as SB3)
+    ent_coef: float = setting(
+        0.0,
+        "entropy bonus: the loss subtracts ent_coef × mean_z H(g(·|z)) (keeps the policy from "
+        "collapsing onto one image per latent)",
+        resumable=True,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,6 +88,7 @@ class BGANConfig(EstimatorConfig):
             "adam_betas must be two numbers in [0, 1)",
         )
         check(self.max_grad_norm >= 0, "max_grad_norm must be >= 0")
+        check(self.ent_coef >= 0, "ent_coef must be >= 0")
         # The loop's periodic evaluation plays mode actions in a fresh env (an untrained
         # discriminator): meaningless for a generator. Its metrics come from `rlcv eval RUN_DIR`.
         check(
@@ -169,6 +176,8 @@ class BGAN(PolicyGradientAgent):
             loss = loss - (terms.advantages * log_prob).sum(-1).mean()
         if terms.pathwise_loss is not None:
             loss = loss + terms.pathwise_loss(torch.arange(B), self.policy, None)
+        if cfg.ent_coef > 0:
+            loss = loss - cfg.ent_coef * self.policy.entropy(obs).mean()
         self.check_finite(f"{self.algo} generator loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -66,6 +66,7 @@ from rlcv.gan.fdivergences import get_divergence
 N_PIXELS = 64
 HELD_OUT_EVERY = 4  # image i is held out iff i % 4 == 0
 EVAL_GROUPS, EVAL_GROUP_SIZE = 100, 10  # latents × images per latent of the within-latent check
+EVAL_SAMPLES = 1000  # images (one per latent) behind every held-out metric
 
 
 # ---------------------------------------------------------------------------- data
@@ -118,6 +119,26 @@ def digit_classifier(levels: int) -> tuple[Any, float]:
 
 
 @cache
+def collapse_thresholds(levels: int) -> Any:
+    """The collapse detector's thresholds in this representation (:mod:`rlcv.gan.collapse`), from
+    the training images alone: 1000-image subsets (the size of every scored sample) and the true
+    labels of the training digits."""
+    from rlcv.gan.collapse import real_thresholds
+
+    d = digits(levels)
+    return real_thresholds(d["x_train"], d["y_train"], n=EVAL_SAMPLES)
+
+
+@cache
+def comparison_labels(levels: int, against: str) -> np.ndarray:
+    """The labeller's labels of the images metrics compare against: the histogram a generated
+    sample's labels are measured against (``label_tv``)."""
+    reference, _ = comparison_split(levels, against)
+    clf, _ = digit_classifier(levels)
+    return np.asarray(clf.classes_[clf.predict_proba(reference).argmax(1)])
+
+
+@cache
 def mmd_bandwidth(levels: int) -> float:
     """The MMD kernel width of this representation: the median squared distance between training
     images, fixed so every generator is measured on one scale."""
@@ -160,11 +181,11 @@ def score_digits(
     :func:`mmd_bandwidth`), ``class_coverage`` / ``label_entropy`` / ``label_hist`` (labels = the
     SVM's most probable class), ``confident_coverage`` / ``confident_share`` (labels the SVM gives
     with probability ≥ 0.9), ``unique_fraction`` / ``across_latent_distance`` /
-    ``within_latent_distance`` (collapse), ``classifier_accuracy`` (the SVM's held-out accuracy).
+    ``within_latent_distance`` (collapse), ``glyphs`` / ``label_tv`` / ``collapse`` (the collapse
+    detector, :func:`collapse_report`), ``classifier_accuracy`` (the SVM's held-out accuracy).
     ``against="train"`` compares with training images instead (:func:`comparison_split`).
     """
     from rlcv.gan.metrics import (
-        collapse_statistics,
         confident_coverage,
         label_statistics,
         mmd_test,
@@ -175,15 +196,38 @@ def score_digits(
     reference, _ = comparison_split(levels, against)
     clf, clf_acc = digit_classifier(levels)
     proba = clf.predict_proba(sample)
+    collapse = collapse_report(sample, clf.classes_[proba.argmax(1)], groups, levels=levels, against=against)
     return {
         "c2st_accuracy": two_sample_accuracy(reference, sample, seed=seed),
         "nn1_accuracy": nn1_accuracy(reference, sample, seed=seed),
         **mmd_test(reference, sample, bandwidth=mmd_bandwidth(levels), seed=seed),
         **label_statistics(clf.classes_[proba.argmax(1)]),
         **confident_coverage(proba),
-        **collapse_statistics(sample, groups),
+        **collapse,
         "classifier_accuracy": clf_acc,
     }
+
+
+def collapse_report(
+    sample: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, *, levels: int, against: str
+) -> dict[str, Any]:
+    """The collapse statistics of a sample [n, 64] with its labels (and ``groups`` [L, S, 64]), and
+    the detector's verdict against :func:`collapse_thresholds` (glyph counts are scaled to 1000
+    images when ``sample`` has another size)."""
+    from rlcv.gan.collapse import collapse_verdict, glyph_count, label_tv
+    from rlcv.gan.metrics import collapse_statistics
+
+    th = collapse_thresholds(levels)
+    ref = np.bincount(comparison_labels(levels, against), minlength=10) / len(
+        comparison_labels(levels, against)
+    )
+    stats: dict[str, Any] = {
+        **collapse_statistics(sample, groups),
+        "glyphs": glyph_count(sample, th.radius) * th.n / len(sample),
+        "label_tv": label_tv(labels, ref),
+    }
+    stats["collapse"] = collapse_verdict(stats, th)
+    return stats
 
 
 def sample_policy(
@@ -225,6 +269,8 @@ class BGANDigitsEnv(gym.Env):
         disc_lr, disc_betas: its Adam settings.
         disc_batch_size: generated images per discriminator step (and as many real ones).
         disc_seed: seed of the discriminator's initial weights (default: the first reset seed).
+        disc_spectral_norm, disc_instance_noise: the discriminator's regularisers
+            (:class:`~rlcv.envs.bgan_discriminator.InEnvDiscriminator`; off by default).
         eval_samples: generated images behind the held-out metrics of ``evaluate_policy``.
     """
 
@@ -241,7 +287,9 @@ class BGANDigitsEnv(gym.Env):
         disc_betas: tuple[float, float] | list[float] = (0.5, 0.999),
         disc_batch_size: int = 256,
         disc_seed: int | None = None,
-        eval_samples: int = 1000,
+        disc_spectral_norm: bool = False,
+        disc_instance_noise: float = 0.0,
+        eval_samples: int = EVAL_SAMPLES,
     ) -> None:
         if latent_dim < 1 or disc_batch_size < 1 or eval_samples < 10:
             raise RlcvError("BGAN-Digits: latent_dim and disc_batch_size must be >= 1, eval_samples >= 10.")
@@ -267,6 +315,8 @@ class BGANDigitsEnv(gym.Env):
             divergence=self.divergence,
             env_name="BGAN-Digits",
             seed=disc_seed,
+            spectral_norm=bool(disc_spectral_norm),
+            instance_noise=float(disc_instance_noise),
         )
         self._z = np.zeros(self.latent_dim, np.float32)
 

@@ -23,15 +23,17 @@ from rlcv.gan.fdivergences import FDivergence
 
 
 class MLPDiscriminator(nn.Module):
-    """V(x): MLP [B, in_dim] → [B], LeakyReLU 0.2."""
+    """V(x): MLP [B, in_dim] → [B], LeakyReLU 0.2; ``spectral_norm`` divides every weight matrix by
+    its largest singular value (Miyato et al., 2018), bounding V's Lipschitz constant."""
 
-    def __init__(self, in_dim: int, hidden_sizes: list[int]) -> None:
+    def __init__(self, in_dim: int, hidden_sizes: list[int], *, spectral_norm: bool = False) -> None:
         super().__init__()
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         sizes = [in_dim, *hidden_sizes]
         for a, b in pairwise(sizes):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
-        layers.append(nn.Linear(sizes[-1], 1))
+            layers += [wrap(nn.Linear(a, b)), nn.LeakyReLU(0.2)]
+        layers.append(wrap(nn.Linear(sizes[-1], 1)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +45,10 @@ class InEnvDiscriminator:
 
     Its initial weights are drawn from ``seed`` when given, else from the seed of the env's first
     ``reset(seed=...)`` (``seed_from_reset``), so ``rlcv train --seed`` changes them.
+    Regularisers (both off by default): ``spectral_norm`` (see :class:`MLPDiscriminator`) and
+    ``instance_noise`` σ — Gaussian noise N(0, σ²) added to real and generated inputs of every
+    training step (Sønderby et al., 2017), so the two distributions overlap and log w stays smooth;
+    samples are scored without noise.
     """
 
     def __init__(
@@ -56,7 +62,12 @@ class InEnvDiscriminator:
         divergence: FDivergence,
         env_name: str,
         seed: int | None = None,
+        spectral_norm: bool = False,
+        instance_noise: float = 0.0,
     ) -> None:
+        if instance_noise < 0:
+            raise RlcvError(f"{env_name}: disc_instance_noise must be >= 0, got {instance_noise}.")
+        self.spectral_norm, self.instance_noise = bool(spectral_norm), float(instance_noise)
         self.in_dim, self.hidden, self.lr, self.betas = in_dim, list(hidden_sizes), lr, betas
         self.batch_size, self.divergence, self.env_name = batch_size, divergence, env_name
         self.build(0 if seed is None else int(seed))
@@ -70,7 +81,7 @@ class InEnvDiscriminator:
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
-            self.net = MLPDiscriminator(self.in_dim, self.hidden)
+            self.net = MLPDiscriminator(self.in_dim, self.hidden, spectral_norm=self.spectral_norm)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=self.betas)
 
     def seed_from_reset(self, seed: int | None) -> None:
@@ -100,6 +111,9 @@ class InEnvDiscriminator:
             fake, rest = pool[: self.batch_size], pool[self.batch_size :]
             self.buffer, self.buffered = ([rest] if len(rest) else []), len(rest)
             real = real_batch(self.batch_size)
+            if self.instance_noise > 0:  # drawn from the global torch RNG, which the run seeds
+                real = real + self.instance_noise * torch.randn_like(real)
+                fake = fake + self.instance_noise * torch.randn_like(fake)
             v_real, v_fake = self.net(real), self.net(fake)
             loss = self.divergence.disc_loss(v_real, v_fake)
             if not torch.isfinite(loss):

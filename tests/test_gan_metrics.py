@@ -149,3 +149,58 @@ def test_gaussian_mixture_samples_lie_in_the_unit_box() -> None:
 def test_platform_record_names_versions() -> None:
     rec = platform_record()
     assert rec["python"].count(".") == 2 and rec["numpy"] == np.__version__ and rec["torch"]
+
+
+# ---------------------------------------------------------------------------- collapse detector
+
+
+def test_glyph_count_groups_within_the_radius() -> None:
+    from rlcv.gan.collapse import glyph_count
+
+    one = np.zeros((50, 64), np.float32)
+    assert glyph_count(one, 0.0) == 1
+    eye = np.eye(64, dtype=np.float32)  # any two rows at L1 distance 2
+    assert glyph_count(eye, 1.9) == 64
+    assert glyph_count(eye, 2.0) == 1
+
+
+def test_label_tv_is_half_the_l1_between_histograms() -> None:
+    from rlcv.gan.collapse import label_tv
+
+    ref = np.full(10, 0.1)
+    assert label_tv(np.arange(10).repeat(3), ref) == pytest.approx(0.0)
+    assert label_tv(np.zeros(20, np.int64), ref) == pytest.approx(0.9)
+
+
+def test_real_thresholds_follow_the_rule_and_the_verdict_names_the_symptom() -> None:
+    from rlcv.gan.collapse import collapse_verdict, real_thresholds
+
+    rng = np.random.default_rng(0)
+    pool = (rng.random((60, 16)) < 0.5).astype(np.float32)
+    labels = np.repeat(np.arange(4), [30, 20, 6, 4])
+    th = real_thresholds(pool, labels, n=40, subsets=2)
+    assert th.max_label_tv == pytest.approx(10 / 60)  # the two rarest classes: (6 + 4) / 60
+    assert th.min_glyphs == pytest.approx(th.real_glyphs * (1 - 10 / 60))
+    assert th.min_within_latent == th.radius > 0
+    ok = {"glyphs": th.real_glyphs, "label_tv": 0.0, "within_latent_distance": 2 * th.radius}
+    assert collapse_verdict(ok, th)["collapsed"] is False
+    bad = collapse_verdict({**ok, "within_latent_distance": 0.0}, th)
+    assert bad["collapsed"] is True and bad["fired"] == ["low_within_latent"]
+    assert collapse_verdict({"glyphs": 1, "label_tv": 0.5}, th)["fired"] == ["few_glyphs", "labels_far"]
+    with pytest.raises(ValueError, match="needs >= 40"):
+        real_thresholds(pool[:10], labels, n=40)
+
+
+@pytest.mark.expensive
+def test_collapse_detector_passes_real_digits_and_fires_on_one_repeated_glyph() -> None:
+    from rlcv.envs.bgan_digits import collapse_report
+
+    real = _real(1000)
+    labels = np.zeros(1000, np.int64)  # labels only move label_tv; real ones come from score_digits
+    ok = score_digits(real, None, levels=2)
+    assert ok["collapse"]["collapsed"] is False
+    glyph = np.repeat(real[:3], 334, axis=0)[:1000]
+    flipped = glyph.copy()
+    flipped[np.arange(1000), np.random.default_rng(0).integers(0, 64, 1000)] = 1.0  # one-pixel variants
+    bad = collapse_report(flipped, labels, flipped[:100].reshape(10, 10, 64), levels=2, against="held-out")
+    assert bad["collapse"]["flags"] == {"few_glyphs": True, "labels_far": True, "low_within_latent": True}

@@ -36,7 +36,7 @@ class BoundarySeeking(GradientEstimator):
     def from_setup(cls, settings: Any, setup: EstimatorSetup) -> BoundarySeeking:
         if isinstance(setup.action_space, gym.spaces.Box):
             return cls(ContinuousBoundarySeeking.from_setup(settings, setup))
-        return cls(SelfNormalizedWeights())
+        return cls(SelfNormalizedWeights(power=float(getattr(settings, "weight_power", 1.0))))
 
     def bind(self, context: BindContext) -> None:
         self.inner.bind(context)

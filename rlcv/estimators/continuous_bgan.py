@@ -36,9 +36,16 @@ if TYPE_CHECKING:
 @dataclass(kw_only=True)
 class BoundarySeekingSettings:
     log_z_decay: float = setting(0.99, resumable=True)  # β of the EMA of log Z (the continuous objective)
+    weight_power: float = setting(
+        1.0,
+        "discrete generators: self-normalised weights softmax(weight_power · log w); < 1 tempers "
+        "them (higher ESS, a target between g and the reweighted p̃)",
+        resumable=True,
+    )
 
     def __post_init__(self) -> None:
         check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")
+        check(0 < self.weight_power <= 1, "weight_power must be in (0, 1]")
 
 
 class ContinuousBoundarySeeking(GradientEstimator):

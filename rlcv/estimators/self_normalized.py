@@ -61,14 +61,20 @@ def log_weight_stats(log_w: torch.Tensor) -> dict[str, float]:
 
 
 class SelfNormalizedWeights(GradientEstimator):
+    """``power`` β < 1 tempers the weights, w̃ = softmax(β log w) (``boundary_seeking``'s
+    ``weight_power``); the logged diagnostics are always those of the untempered log w."""
+
     name = "self_normalized"
     metric_names = WEIGHT_METRICS
+
+    def __init__(self, power: float = 1.0) -> None:
+        self.power = float(power)
 
     def prepare(
         self, batch: RolloutBatch, *, policy: Policy | None, value_fn: ValueFunction | None
     ) -> EstimatorTerms:
         log_w = group_log_weights(batch)
-        advantages = normalized_weights(log_w) - 1.0 / log_w.shape[-1]
+        advantages = normalized_weights(self.power * log_w) - 1.0 / log_w.shape[-1]
         zeros = torch.zeros(log_w.shape[0], dtype=log_w.dtype)
         return EstimatorTerms(
             advantages=advantages, returns=zeros, values=zeros, stats=log_weight_stats(log_w)
