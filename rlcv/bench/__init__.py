@@ -24,6 +24,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.bgan_capacity",
     "rlcv.bench.bgan_update_cost",
     "rlcv.bench.bgan_schedule",
+    "rlcv.bench.bgan_collapse",
     "rlcv.bench.hpo",
     "rlcv.bench.hpo_budget",
     "rlcv.bench.dualcutout",
