@@ -1,11 +1,12 @@
-"""The headline numbers of the README's "## Results" table against the files the table cites (issue 25,
-item 5): each row of :data:`NUMBERS` is a phrase of the README, the file it cites, and where that file
-holds the same number(s) — an exact substring of the page (every number of the phrase must be in it), a
-regular expression whose groups are the numbers, or a JSON path into the bench's output — with the
-README's rounding (``fmt``). Signs are compared as numbers: the README's '−' is the pages' '-'.
+"""The headline numbers of the README's "## Results" table, of the docs pages and of CHANGELOG.md against
+the files they cite (issue 25 item 5, issue 31): each row of :data:`NUMBERS` is a phrase of those texts,
+the file it cites, and where that file holds the same number(s) — an exact substring of the page (every
+number of the phrase must be in it), a regular expression whose groups are the numbers, or a JSON path
+into the bench's output — with the text's rounding (``fmt``). Signs are compared as numbers: the texts'
+'−' is the pages' '-'.
 
-Readings written by hand (results/variance.md, results/variance_v2.md) are not checked here; nor are
-derived figures the cited file does not state (e.g. a ratio of two of its numbers).
+Readings written by hand (results/variance.md, results/variance_v2.md) are checked only where a phrase
+quotes them; derived figures the cited file does not state (e.g. a ratio of two of its numbers) are not.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
 _START = README.index("\n## Results\n")
 _END = README.find("\n## ", _START + 1)
-RESULTS = README[_START : _END if _END != -1 else None]
+# Where a checked phrase may stand: the README's Results section, every docs page, the changelog.
+TEXTS = {
+    "README.md (Results)": README[_START : _END if _END != -1 else None],
+    **{str(p.relative_to(REPO)): p.read_text() for p in sorted((REPO / "docs").rglob("*.md"))},
+    "CHANGELOG.md": (REPO / "CHANGELOG.md").read_text(),
+}
+RESULTS = "\n".join(TEXTS.values())
 # A number, not a digit of a name: not after a letter, a dot or 'letter-' (C2ST, v5, TPE-20), not
 # before '-letter' (1-NN); thousands commas allowed (1,178).
 NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z][-−])[-−+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![-−][A-Za-z])")
@@ -30,7 +37,7 @@ NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z][-−])[-−+]?(?:\d{1,3}(?:,\d{3})+
 
 @dataclass(frozen=True)
 class Number:
-    readme: str  # an exact phrase of the README's Results table
+    readme: str  # an exact phrase of the README's Results table, a docs page or the changelog
     file: str  # the file it cites
     # an exact substring of the file / a regex whose groups are the numbers / a JSON path (or several)
     where: str | re.Pattern[str] | tuple[str, ...] | tuple[tuple[str, ...], ...]
@@ -71,6 +78,63 @@ def final_mean(env: str, algo: str) -> tuple[str, ...]:
 
 
 NUMBERS = [
+    # -- the README's table and its sentence on MBMF ------------------------------------------------------
+    Number(
+        "max \\|z\\| 2.3 vs",
+        "results/gradcheck/table.md",
+        R(r"^\| \d+ \| (?:exact|learned) \| correct \| 1\.0 / 1\.0 \|(?:[^|\n]*\|){6} NUM \|"),
+        ".1f",
+        agg="max",
+    ),
+    Number("vs threshold 3.34", "results/gradcheck/table.md", "| 3.34 |"),
+    Number(
+        "| 1.46× [1.00, 2.48] | missed |",
+        f"{V3}/compare.md",
+        "speed-up ppo / mbmf-ppo 1.46× [1.00, 2.48]: not shown",
+    ),
+    Number("in 1.46× fewer steps", f"{V3}/compare.md", "speed-up ppo / mbmf-ppo 1.46× [1.00, 2.48]"),
+    Number("(interval [1.00, 2.48];", f"{V3}/compare.md", "1.46× [1.00, 2.48]"),
+    Number("the 1.5× target missed", f"{V3}/reading.md", "met at the oracle bound, not at 1.5×"),
+    Number("| +396 [−104, +896] | not shown |", f"{V3}/compare.md", "paired t: +396 [-104, +896]: not shown"),
+    Number(
+        "| 2.00× [1.11, 3.92] | shown |",
+        f"{TRPO}/compare.md",
+        "speed-up trpo / mbmf-trpo 2.00× [1.11, 3.92]: mbmf-trpo faster",
+    ),
+    Number(
+        "| 0.42 [0.35, 0.51] | missed |",
+        "results/variance_v2.md",
+        "**0.42 [0.35, 0.51]** at 100k (30k steps)",
+    ),
+    Number("| 0.29× (no interval) |", f"{V3}/reading.md", "Ratio of medians 0.29×"),
+    Number("runs at 0.29× PPO's throughput", f"{V3}/reading.md", "Ratio of medians 0.29×"),
+    Number("| 1.95× (no interval) |", SPEED, ("ratios", "ppo/sb3-ppo"), ".2f"),
+    Number(
+        "| +0.114 [+0.097, +0.132] | missed |",
+        "results/bgan-6000.md",
+        "| `mixture` | +0.114 [+0.097, +0.132] *",
+    ),
+    Number(
+        "| +0.076 [+0.038, +0.113] | missed |", "results/ldf.md", "| decoupled | +0.076 [+0.038, +0.113] |"
+    ),
+    Number(
+        "| −3.2 [−5.0, −1.5] | missed |",
+        "results/hpo_budget/mnist1d_mlp/summary.json",
+        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
+        ".1f",
+        scale=100,
+    ),
+    Number(
+        "| median 0.99 (no interval) |",
+        "results/ipg.md",
+        R(r"## knapsack: m = 2, n = 40, m-sgm.*?median time ratio ours / paper NUM"),
+    ),
+    Number(
+        "| −1 in both sweeps | met |",
+        "results/sharpness.md",
+        "| matched | η sweep -1 (per seed -0.90, -1.00, -1.00); S sweep -1 ",
+    ),
+    Number("(1.46× [1.00, 2.48] by seed medians)", f"{V3}/compare.md", "1.46× [1.00, 2.48]"),
     # -- speed ---------------------------------------------------------------------------------------------
     Number("rlcv PPO 4986 env-steps/s", SPEED, ("median_fps", "ppo"), ".0f"),
     Number("**1.95×** SB3 PPO", SPEED, ("ratios", "ppo/sb3-ppo"), ".2f"),
@@ -593,7 +657,7 @@ def _found(n: Number) -> set[str]:
 
 @pytest.mark.parametrize("n", NUMBERS, ids=[f"{n.file}: {n.readme}" for n in NUMBERS])
 def test_readme_number_is_in_the_file_it_cites(n: Number) -> None:
-    assert n.readme in RESULTS, f"the README's Results table no longer says {n.readme!r}"
+    assert n.readme in RESULTS, f"neither the README's Results, docs/ nor CHANGELOG.md says {n.readme!r}"
     said = numbers(n.readme)
     if isinstance(n.where, str):
         text = _minus((REPO / n.file).read_text())
@@ -612,7 +676,7 @@ def test_readme_number_is_in_the_file_it_cites(n: Number) -> None:
 
 
 def test_every_cited_results_file_exists() -> None:
-    """Every `results/...` path the Results table names is in the repository."""
+    """Every `results/...` path the README's Results, docs/ and CHANGELOG.md name is in the repository."""
     cited = set(re.findall(r"`(results/[^`{}*\s]+)`", RESULTS))
     assert cited, "no results/ path found in the README's Results table"
     missing = sorted(p for p in cited if not (REPO / p.rstrip("/")).exists())

@@ -1,0 +1,39 @@
+"""MkDocs hook: the site shows the repository's results pages, their figures and the changelog where
+they live, instead of copies that would drift. ``results/**`` (pages, figures) and ``CHANGELOG.md`` are
+added to the site's files under the same paths, so a docs page links to ``../results/oracle.md`` and
+shows ``../results/learn_mujoco_v3/curve_HalfCheetah-v5.png``, and ``mkdocs build --strict`` checks
+those links like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parent.parent
+# Per-run folders hold thousands of summaries and metrics files that no page shows.
+SKIP_PARTS = {"runs", "summaries", "evals"}
+SUFFIXES = {".md", ".png", ".txt", ".json"}
+
+
+def _results_files() -> list[Path]:
+    return sorted(
+        p
+        for p in (ROOT / "results").rglob("*")
+        if p.is_file() and p.suffix in SUFFIXES and not SKIP_PARTS & set(p.relative_to(ROOT).parts)
+    )
+
+
+def _changelog() -> str:
+    """CHANGELOG.md, its links made relative to the site's root (where docs/ pages live) instead of the
+    repository's."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    return text.replace("](docs/", "](").replace("](README.md)", "](index.md)")
+
+
+def on_files(files: Files, config: Any) -> Files:
+    for path in _results_files():
+        files.append(File.generated(config, path.relative_to(ROOT).as_posix(), abs_src_path=str(path)))
+    files.append(File.generated(config, "changelog.md", content=_changelog()))
+    return files
