@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import json
 import math
 import shlex
@@ -110,6 +111,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--minibatch-size", type=int, default=None, help="PPO minibatch size (default: the run's batch_size)"
     )
     var.add_argument("--ref-batches", type=int, default=100, help="batches for the reference gradient")
+    _add_model_flags(var)
+    _add_estimator_flags(var)
+    var.add_argument("--seed", type=int, default=0)
+    var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
+    var.set_defaults(bench_run=_run)
+
+    report = sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
+    report.add_argument("--dir", default="results/variance")
+    report.set_defaults(bench_run=_report)
+
+
+def _add_model_flags(var: argparse.ArgumentParser) -> None:
+    """The flags of step 1: the model's data and fit."""
     var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
     var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
     var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
@@ -125,6 +139,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="weight of the imagined-TD-error term in the model loss (MBMF's model_td_weight; 0: off)",
     )
+
+
+def _add_estimator_flags(var: argparse.ArgumentParser) -> None:
+    """The flags of the estimators compared and of their bias tests."""
     var.add_argument(
         "--eta-modes",
         nargs="+",
@@ -156,13 +174,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="power target of the bias tests: a bias EPS × the reference gradient (default: the broken "
         "variant's bias; 0.1 for rows without a pathwise term)",
     )
-    var.add_argument("--seed", type=int, default=0)
-    var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
-    var.set_defaults(bench_run=_run)
-
-    report = sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
-    report.add_argument("--dir", default="results/variance")
-    report.set_defaults(bench_run=_report)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -296,23 +307,9 @@ def policy_gradients(
     g_score = _flat_grad((ratio * res).mean(), params, retain=True)
     g_ratio = _flat_grad(ratio.mean(), params, retain=True)
     g_mb_score = _flat_grad((ratio[idx] * (res[idx] - mean) / sigma).mean(), params)
-
-    def pathwise(rows: torch.Tensor) -> np.ndarray:
-        if terms.pathwise_loss is None:
-            return np.zeros_like(g_score)
-        return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
-
-    raw_path = pathwise(torch.arange(n))
+    raw_path = _pathwise(terms, policy, params, torch.arange(n), like=g_score)
     g_path = np.zeros_like(raw_path) if broken else raw_path
-    g_mb_path = np.zeros_like(raw_path) if broken else pathwise(idx)
-
-    def value_sq(rows: torch.Tensor) -> float:
-        if vf_coef == 0.0:
-            return 0.0
-        loss = vf_coef * (value_fn(obs[rows]) - terms.returns[rows]).pow(2).mean()
-        g = _flat_grad(loss, list(value_fn.parameters()))
-        return float(g @ g)
-
+    g_mb_path = np.zeros_like(raw_path) if broken else _pathwise(terms, policy, params, idx, like=g_score)
     score = (g_score - mean * g_ratio) / sigma
     return BatchGradients(
         consumed=score + g_path / sigma,
@@ -320,11 +317,29 @@ def policy_gradients(
         score=score,
         path=g_path / sigma,
         minibatch=g_mb_score + g_mb_path / sigma,
-        value_sq=value_sq(torch.arange(n)),
-        value_sq_mb=value_sq(idx),
+        value_sq=_value_sq(value_fn, obs, terms.returns, torch.arange(n), vf_coef),
+        value_sq_mb=_value_sq(value_fn, obs, terms.returns, idx, vf_coef),
         stats=dict(terms.stats),
         raw_path=raw_path,
     )
+
+
+def _pathwise(terms: Any, policy: Any, params: list[Any], rows: torch.Tensor, like: np.ndarray) -> np.ndarray:
+    """The gradient of the estimator's pathwise term on ``rows`` (zeros without one)."""
+    if terms.pathwise_loss is None:
+        return np.zeros_like(like)
+    return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
+
+
+def _value_sq(
+    value_fn: ValueFunction, obs: torch.Tensor, returns: torch.Tensor, rows: torch.Tensor, vf_coef: float
+) -> float:
+    """‖vf_coef ∇ value loss‖² on ``rows``: the critic's part of the norm PPO clips."""
+    if vf_coef == 0.0:
+        return 0.0
+    loss = vf_coef * (value_fn(obs[rows]) - returns[rows]).pow(2).mean()
+    g = _flat_grad(loss, list(value_fn.parameters()))
+    return float(g @ g)
 
 
 def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Trainer]:
@@ -451,6 +466,154 @@ def _suffix(kind: str) -> str:
     return "" if kind == "full" else f"_{kind}"
 
 
+@dataclass
+class EstimatorSweep:
+    """One estimator's gradients on the M evaluation batches: [M, d] arrays, [M] per-batch scalars,
+    and the sums the variance shares of the score and pathwise terms need."""
+
+    consumed: np.ndarray
+    raw: np.ndarray
+    minibatch: np.ndarray
+    raw_path: np.ndarray
+    value_sq: np.ndarray
+    value_sq_mb: np.ndarray
+    cv_ratio: np.ndarray  # cv_score_var_ratio per batch
+    eta_a: np.ndarray
+    eta_tau: np.ndarray
+    score_sum: np.ndarray
+    path_sum: np.ndarray
+    score_sq: float = 0.0
+    path_sq: float = 0.0
+
+    @classmethod
+    def empty(cls, m: int, d: int) -> EstimatorSweep:
+        def grads() -> np.ndarray:
+            return np.empty((m, d))
+
+        def scalars() -> np.ndarray:
+            return np.empty(m)
+
+        return cls(grads(), grads(), grads(), grads(), scalars(), scalars(), scalars(), np.zeros(m),
+                   np.zeros(m), np.zeros(d), np.zeros(d))  # fmt: skip
+
+    def add(self, i: int, g: BatchGradients) -> None:
+        self.consumed[i], self.raw[i], self.minibatch[i], self.raw_path[i] = (
+            g.consumed,
+            g.raw,
+            g.minibatch,
+            g.raw_path,
+        )
+        self.value_sq[i], self.value_sq_mb[i] = g.value_sq, g.value_sq_mb
+        self.cv_ratio[i] = g.stats.get("cv_score_var_ratio", 1.0)
+        self.eta_a[i], self.eta_tau[i] = g.stats.get("cv_eta_a", 0.0), g.stats.get("cv_eta_tau", 0.0)
+        self.score_sum += g.score
+        self.path_sum += g.path
+        self.score_sq += float(g.score @ g.score)
+        self.path_sq += float(g.path @ g.path)
+
+
+def sweep_estimator(
+    est: GradientEstimator,
+    session: Trainer,
+    eval_batches: list[RolloutBatch],
+    minibatches: list[torch.Tensor],
+    d: int,
+    *,
+    vf_coef: float,
+    broken: bool,
+) -> EstimatorSweep:
+    """``est``'s gradients on every evaluation batch (with its minibatch)."""
+    sweep = EstimatorSweep.empty(len(eval_batches), d)
+    for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
+        sweep.add(i, policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken))
+    return sweep
+
+
+def gram_kinds(
+    sweep: EstimatorSweep, max_norm: float
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The Gram matrix [M, M] of each gradient kind (full, clipped, minibatch, minibatch clipped) and
+    PPO's clip factors on the full batch and on the minibatch."""
+    from rlcv.bench.variance_stats import clip_factors
+
+    gram, gram_mb = sweep.consumed @ sweep.consumed.T, sweep.minibatch @ sweep.minibatch.T
+    c = clip_factors(np.diag(gram) + sweep.value_sq, max_norm)
+    c_mb = clip_factors(np.diag(gram_mb) + sweep.value_sq_mb, max_norm)
+    kinds = {
+        "full": gram,
+        "clipped": gram * np.outer(c, c),
+        "minibatch": gram_mb,
+        "minibatch_clipped": gram_mb * np.outer(c_mb, c_mb),
+    }
+    return kinds, c, c_mb
+
+
+def variance_fields(
+    sweep: EstimatorSweep,
+    kinds: dict[str, np.ndarray],
+    c: np.ndarray,
+    c_mb: np.ndarray,
+    reference: np.ndarray,
+) -> dict[str, Any]:
+    """A row's point statistics of spread: tr Cov per kind, clip fractions, cosine to the reference."""
+    from rlcv.bench.variance_stats import mean_sq_norm, rel_trace_cov_corrected, trace_cov
+
+    row: dict[str, Any] = {}
+    for kind, gk in kinds.items():
+        row[f"trace_cov{_suffix(kind)}"] = trace_cov(gk)
+        row[f"rel_trace_cov{_suffix(kind)}"] = rel_trace_cov_corrected(gk)
+    row["rel_trace_cov_uncorrected"] = trace_cov(kinds["full"]) / mean_sq_norm(kinds["full"])
+    row["clip_fraction"] = float((c < 1).mean())
+    row["clip_fraction_minibatch"] = float((c_mb < 1).mean())
+    norms = np.linalg.norm(sweep.consumed, axis=1) * np.linalg.norm(reference) + 1e-30
+    row["cos_to_reference"] = float(((sweep.consumed @ reference) / norms).mean())
+    return row
+
+
+def bias_fields(
+    sweep: EstimatorSweep, ref_grads: np.ndarray, alpha: float, detect_bias: float | None
+) -> dict[str, Any]:
+    """A row's bias tests against the reference gradient, with their power against the broken
+    variant's bias (or ε·reference)."""
+    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
+
+    reference = ref_grads.mean(0)
+    tests = bias_tests(sweep.raw, reference, ref_grads, alpha=alpha)
+    target_bias, target_se, target = power_target(sweep.raw_path, reference, detect_bias)
+    power = power_check(
+        rejected=tests.rejected["per_coordinate"],
+        se=tests.se,
+        z_threshold=tests.z_threshold,
+        target_bias=target_bias,
+        reference=reference,
+        target_se=target_se,
+        target=target,
+    )
+    row = tests.as_dict()
+    row["bias_passed"], row["bias_verdict"] = power.pop("passed"), power.pop("verdict")
+    return {**row, **power}
+
+
+def diagnosis_fields(sweep: EstimatorSweep, est: GradientEstimator, trace: float) -> dict[str, Any]:
+    """Which term carries the variance (score residual vs pathwise correction), and the estimator's
+    own state (CV form, gate, the gate's model error, mean η)."""
+    m = len(sweep.cv_ratio)
+    return {
+        "score_trace_share": (sweep.score_sq - float(sweep.score_sum @ sweep.score_sum) / m)
+        / (m - 1)
+        / trace,
+        "pathwise_trace_share": (sweep.path_sq - float(sweep.path_sum @ sweep.path_sum) / m)
+        / (m - 1)
+        / trace,
+        "cv_score_var_ratio": float(sweep.cv_ratio.mean()),
+        "cv_form": getattr(getattr(est, "settings", None), "cv_form", None),
+        "gate": float(est.gate()) if hasattr(est, "gate") else 1.0,
+        "model_error_kstep": getattr(est, "last_error", None),  # the gate's input (reference batches)
+        "eta_a_mean": float(np.mean(sweep.eta_a)),
+        "eta_tau_mean": float(np.mean(sweep.eta_tau)),
+    }
+
+
 def estimator_rows(
     make: Any,
     settings: list[tuple[int, str]],
@@ -458,27 +621,14 @@ def estimator_rows(
     eval_batches: list[RolloutBatch],
     minibatches: list[torch.Tensor],
     ref_grads: np.ndarray,
-    *,
-    vf_coef: float,
-    max_norm: float,
-    broken: bool,
-    alpha: float,
-    detect_bias: float | None = None,
+    shape: BatchShape,
+    spec: VarianceSpec,
 ) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]], list[np.ndarray]]:
     """Per estimator (k, η mode): its row of point statistics, its Gram matrices per gradient kind
     ([M, M], for the bootstrap) and its per-batch ``cv_score_var_ratio`` ([M])."""
-    from rlcv.bench.variance_stats import (
-        bias_tests,
-        clip_factors,
-        mean_sq_norm,
-        power_check,
-        power_target,
-        rel_trace_cov_corrected,
-        trace_cov,
-    )
+    from rlcv.bench.variance_stats import trace_cov
 
     reference = ref_grads.mean(0)
-    m, d = len(eval_batches), reference.shape[0]
     rows, grams, cv_ratios = [], [], []
     for k, eta_mode in settings:
         est = make(k, eta_mode)
@@ -486,69 +636,22 @@ def estimator_rows(
             # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
             est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=value_function(session))
             est.learn_from_batch()
-        consumed, raw, mini = np.empty((m, d)), np.empty((m, d)), np.empty((m, d))
-        raw_path = np.empty((m, d))
-        score_sq = path_sq = 0.0
-        score_sum, path_sum = np.zeros(d), np.zeros(d)
-        vsq, vsq_mb, cvr = np.empty(m), np.empty(m), np.empty(m)
-        eta_a, eta_tau = np.zeros(m), np.zeros(m)
-        for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
-            g = policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken)
-            consumed[i], raw[i], mini[i], raw_path[i] = g.consumed, g.raw, g.minibatch, g.raw_path
-            vsq[i], vsq_mb[i] = g.value_sq, g.value_sq_mb
-            cvr[i] = g.stats.get("cv_score_var_ratio", 1.0)
-            eta_a[i], eta_tau[i] = g.stats.get("cv_eta_a", 0.0), g.stats.get("cv_eta_tau", 0.0)
-            score_sum += g.score
-            path_sum += g.path
-            score_sq += float(g.score @ g.score)
-            path_sq += float(g.path @ g.path)
-        gram, gram_mb = consumed @ consumed.T, mini @ mini.T
-        c, c_mb = (
-            clip_factors(np.diag(gram) + vsq, max_norm),
-            clip_factors(np.diag(gram_mb) + vsq_mb, max_norm),
+        d, broken = reference.shape[0], spec.variant == "broken"
+        sweep = sweep_estimator(
+            est, session, eval_batches, minibatches, d, vf_coef=shape.vf_coef, broken=broken
         )
-        kinds = {
-            "full": gram,
-            "clipped": gram * np.outer(c, c),
-            "minibatch": gram_mb,
-            "minibatch_clipped": gram_mb * np.outer(c_mb, c_mb),
-        }
-        trace = trace_cov(gram)
-        cos = (consumed @ reference) / (np.linalg.norm(consumed, axis=1) * np.linalg.norm(reference) + 1e-30)
-        row: dict[str, Any] = {"k": k, "eta_mode": "none" if k == 0 else eta_mode}
-        for kind, gk in kinds.items():
-            row[f"trace_cov{_suffix(kind)}"] = trace_cov(gk)
-            row[f"rel_trace_cov{_suffix(kind)}"] = rel_trace_cov_corrected(gk)
-        row["rel_trace_cov_uncorrected"] = trace / mean_sq_norm(gram)
-        row["clip_fraction"] = float((c < 1).mean())
-        row["clip_fraction_minibatch"] = float((c_mb < 1).mean())
-        row["cos_to_reference"] = float(cos.mean())
-        tests = bias_tests(raw, reference, ref_grads, alpha=alpha)
-        row.update(tests.as_dict())
-        # Power of the per-coordinate test against the broken variant's bias (or ε·reference).
-        target_bias, target_se, target = power_target(raw_path, reference, detect_bias)
-        power = power_check(
-            rejected=tests.rejected["per_coordinate"],
-            se=tests.se,
-            z_threshold=tests.z_threshold,
-            target_bias=target_bias,
-            reference=reference,
-            target_se=target_se,
-            target=target,
+        kinds, c, c_mb = gram_kinds(sweep, shape.max_norm)
+        rows.append(
+            {
+                "k": k,
+                "eta_mode": "none" if k == 0 else eta_mode,
+                **variance_fields(sweep, kinds, c, c_mb, reference),
+                **bias_fields(sweep, ref_grads, spec.alpha, spec.detect_bias),
+                **diagnosis_fields(sweep, est, trace_cov(kinds["full"])),
+            }
         )
-        row["bias_passed"], row["bias_verdict"] = power.pop("passed"), power.pop("verdict")
-        row.update(power)
-        # Diagnosis: which term carries the variance (score residual vs pathwise correction).
-        row["score_trace_share"] = (score_sq - float(score_sum @ score_sum) / m) / (m - 1) / trace
-        row["pathwise_trace_share"] = (path_sq - float(path_sum @ path_sum) / m) / (m - 1) / trace
-        row["cv_score_var_ratio"] = float(cvr.mean())
-        row["cv_form"] = getattr(getattr(est, "settings", None), "cv_form", None)
-        row["gate"] = float(est.gate()) if hasattr(est, "gate") else 1.0
-        row["model_error_kstep"] = getattr(est, "last_error", None)  # the gate's input (reference batches)
-        row["eta_a_mean"], row["eta_tau_mean"] = float(np.mean(eta_a)), float(np.mean(eta_tau))
-        rows.append(row)
         grams.append(kinds)
-        cv_ratios.append(cvr)
+        cv_ratios.append(sweep.cv_ratio)
     return rows, grams, cv_ratios
 
 
@@ -659,168 +762,209 @@ def fit_model(
     return model, loss
 
 
-def run_variance(
-    *,
-    estimator: str = "mbmf",
-    run_dir: str,
-    checkpoint_name: str = "last.pt",
-    ks: list[int],
-    batches: int = 200,
-    batch_size: int | None = None,
-    minibatch_size: int | None = None,
-    ref_batches: int = 100,
-    fit_steps: int = 30000,
-    model_steps: int = 3000,
-    model_horizon: int = 3,
-    model_td_weight: float = 0.0,
-    model_lr: float | None = None,
-    eta_modes: list[str],
-    cv_form: str = "kstep",
-    trust_gate: bool = True,
-    variant: str = "correct",
-    bootstrap: int = 1000,
-    alpha: float = 0.01,
-    seed: int = 0,
-    detect_bias: float | None = None,
-) -> dict[str, Any]:
-    import gymnasium as gym
-    import torch
+@dataclass(frozen=True)
+class VarianceSpec:
+    """One measurement's settings: the flags of `rlcv bench variance` (module docstring)."""
 
-    from rlcv.bench.variance_ceiling import ceiling_ratios
-    from rlcv.config import field_names
-    from rlcv.estimators import ESTIMATORS, settings_class
+    run_dir: str
+    ks: list[int]
+    eta_modes: list[str]
+    estimator: str = "mbmf"
+    checkpoint_name: str = "last.pt"
+    batches: int = 200
+    batch_size: int | None = None
+    minibatch_size: int | None = None
+    ref_batches: int = 100
+    fit_steps: int = 30000
+    model_steps: int = 3000
+    model_horizon: int = 3
+    model_td_weight: float = 0.0
+    model_lr: float | None = None
+    cv_form: str = "kstep"
+    trust_gate: bool = True
+    variant: str = "correct"
+    bootstrap: int = 1000
+    alpha: float = 0.01
+    seed: int = 0
+    detect_bias: float | None = None
+
+    def checked(self) -> VarianceSpec:
+        """Refuses too few batches and unknown variants; sweeps k = 0 always (every ratio is relative
+        to it) and nothing else for an estimator without ``k``."""
+        from rlcv.config import field_names
+        from rlcv.estimators import ESTIMATORS, settings_class
+
+        if self.batches < 3:
+            raise RlcvError(
+                f"--batches {self.batches} is too few for variances and CIs; use at least 3 (default 200)."
+            )
+        if self.variant not in ("correct", "broken"):
+            raise RlcvError(f"--variant must be correct or broken, got '{self.variant}'.")
+        ks, modes = self.ks, self.eta_modes
+        if self.estimator in ESTIMATORS and "k" not in field_names(settings_class(self.estimator)):
+            ks, modes = [0], modes[:1]  # nothing to sweep: one row
+        return dataclasses.replace(self, ks=ks if 0 in ks else [0, *ks], eta_modes=modes)
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """Batch and minibatch sizes, and the PPO settings that shape the consumed gradient."""
+
+    steps: int  # per env
+    n_samples: int
+    minibatch_size: int
+    vf_coef: float
+    max_norm: float
+
+    @classmethod
+    def of(cls, cfg: PPOConfig | TRPOConfig, spec: VarianceSpec) -> BatchShape:
+        steps = max(1, (spec.batch_size or cfg.n_steps * cfg.n_envs) // cfg.n_envs)
+        n_samples = steps * cfg.n_envs
+        minibatch = min(spec.minibatch_size or getattr(cfg, "batch_size", n_samples), n_samples)
+        vf_coef, max_norm = (
+            float(getattr(cfg, "vf_coef", 0.0)),
+            float(getattr(cfg, "max_grad_norm", math.inf)),
+        )
+        return cls(steps, n_samples, minibatch, vf_coef, max_norm)
+
+
+def model_settings(cfg: PPOConfig | TRPOConfig, model_lr: float | None) -> MBMFSettings:
+    """The model of the MBMF preset (the run's own settings when it is an MBMF run)."""
     from rlcv.estimators.mbmf import MBMFSettings
 
-    if batches < 3:
-        raise RlcvError(
-            f"--batches {batches} is too few for variances and CIs; use at least 3 (default 200)."
-        )
-    if variant not in ("correct", "broken"):
-        raise RlcvError(f"--variant must be correct or broken, got '{variant}'.")
-    if estimator in ESTIMATORS and "k" not in field_names(settings_class(estimator)):
-        ks, eta_modes = [0], eta_modes[:1]  # nothing to sweep: one row
-    if 0 not in ks:
-        ks = [0, *ks]  # every ratio is relative to the k = 0 baseline
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    meta, session = load_session(Path(run_dir), checkpoint_name, seed)
-    space = session.envs.single_action_space
-    if not isinstance(space, gym.spaces.Box):
-        raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
+    settings = getattr(cfg, "estimator_settings", None)
+    if not isinstance(settings, MBMFSettings):
+        settings = MBMFSettings()
+    return settings if model_lr is None else dataclasses.replace(settings, model_lr=model_lr)
+
+
+def ceiling_table(
+    session: Trainer, spec: VarianceSpec, eval_batches: list[RolloutBatch]
+) -> dict[tuple[int, str, str], np.ndarray]:
+    """The perfect-model ceiling per (k, D kind, η mode), per evaluation batch."""
+    from rlcv.bench.variance_ceiling import ceiling_ratios
+
+    modes = sorted({"split": "fitted"}.get(m, m) for m in spec.eta_modes if m in ("fixed", "fitted", "split"))
     cfg = run_config(session)
-    batch_size = batch_size or cfg.n_steps * cfg.n_envs
-    steps = max(1, batch_size // cfg.n_envs)
-    n_samples = steps * cfg.n_envs
-    minibatch_size = min(minibatch_size or getattr(cfg, "batch_size", n_samples), n_samples)
-    vf_coef = float(getattr(cfg, "vf_coef", 0.0))
-    max_norm = float(getattr(cfg, "max_grad_norm", math.inf))
-    # The model of the MBMF preset (the run's own settings when it is an MBMF run).
-    run_settings = getattr(cfg, "estimator_settings", None)
-    if not isinstance(run_settings, MBMFSettings):
-        run_settings = MBMFSettings()
-    if model_lr is not None:
-        run_settings = dataclasses.replace(run_settings, model_lr=model_lr)
-    # 1. the model, on data no evaluation batch contains
-    model, model_loss = fit_model(
-        session,
-        run_settings,
-        lambda: collect_batches(session, max(1, fit_steps // n_samples), steps),
-        capacity=fit_steps,
-        model_steps=model_steps,
-        model_horizon=model_horizon,
-        model_td_weight=model_td_weight,
-    )
-    t_model = time.perf_counter() - start
-
-    def make(k: int, eta_mode: str) -> GradientEstimator:
-        est = make_estimator(estimator, session, model, k, eta_mode, cv_form, trust_gate and k > 0)
-        if hasattr(est, "last_error") and k > 0:
-            # The gate's input: the model's k-step error on batches independent of the evaluation ones.
-            est.last_error = model_errors(model, gate_batches, k)[f"model_error_{k}step"]
-        return est
-
-    # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
-    eval_batches = collect_batches(session, batches, steps)
-    gen = torch.Generator().manual_seed(seed)
-    minibatches = [torch.randperm(n_samples, generator=gen)[:minibatch_size] for _ in eval_batches]
-    ref_list = collect_batches(session, ref_batches, steps)
-    gate_batches = ref_list[:20]
-    ref_est = make(0, "fixed")
-    ref_grads = np.array([policy_gradients(ref_est, b, session).raw for b in ref_list])
-    t_collect = time.perf_counter() - start - t_model
-
-    settings = [(0, eta_modes[0])] + [(k, mode) for mode in eta_modes for k in ks if k != 0]
-    t0 = time.perf_counter()
-    rows, grams, cv_ratios = estimator_rows(
-        make,
-        settings,
-        session,
-        eval_batches,
-        minibatches,
-        ref_grads,
-        vf_coef=vf_coef,
-        max_norm=max_norm,
-        broken=variant == "broken",
-        alpha=alpha,
-        detect_bias=detect_bias,
-    )
-    t_estimators = time.perf_counter() - t0
-    ceiling_modes = sorted(
-        {"split": "fitted"}.get(m, m) for m in eta_modes if m in ("fixed", "fitted", "split")
-    )
-    ceiling_modes = ceiling_modes or ["fixed"]
     per_batch = [
         ceiling_ratios(
             b,
             value_function(session),
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,
-            ks=ks,
-            eta_modes=ceiling_modes,
+            ks=spec.ks,
+            eta_modes=modes or ["fixed"],
         )
         for b in eval_batches
     ]
-    ceiling = {key: np.array([p[key] for p in per_batch]) for key in per_batch[0]}
-    ceiling_table = add_ratios_and_cis(rows, grams, cv_ratios, ceiling, n_boot=bootstrap, seed=seed)
-    n_params = ref_grads.shape[1]
+    return {key: np.array([p[key] for p in per_batch]) for key in per_batch[0]}
+
+
+def run_variance(**settings: Any) -> dict[str, Any]:
+    """The measurement of ``VarianceSpec(**settings)`` (module docstring), as one JSON-ready dict."""
+    import gymnasium as gym
+    import torch
+
+    spec = VarianceSpec(**settings).checked()
+    torch.manual_seed(spec.seed)
+    start = time.perf_counter()
+    meta, session = load_session(Path(spec.run_dir), spec.checkpoint_name, spec.seed)
+    space = session.envs.single_action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
+    cfg = run_config(session)
+    shape, mbmf = BatchShape.of(cfg, spec), model_settings(cfg, spec.model_lr)
+    # 1. the model, on data no evaluation batch contains
+    fit_batches = max(1, spec.fit_steps // shape.n_samples)
+    model, model_loss = fit_model(
+        session,
+        mbmf,
+        lambda: collect_batches(session, fit_batches, shape.steps),
+        capacity=spec.fit_steps,
+        model_steps=spec.model_steps,
+        model_horizon=spec.model_horizon,
+        model_td_weight=spec.model_td_weight,
+    )
+    seconds = {"seconds_model": time.perf_counter() - start}
+    # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
+    eval_batches = collect_batches(session, spec.batches, shape.steps)
+    gen = torch.Generator().manual_seed(spec.seed)
+    minibatches = [
+        torch.randperm(shape.n_samples, generator=gen)[: shape.minibatch_size] for _ in eval_batches
+    ]
+    ref_list = collect_batches(session, spec.ref_batches, shape.steps)
+    make = functools.partial(estimator_for, spec, session, model, ref_list[:20])
+    ref_grads = np.array([policy_gradients(make(0, "fixed"), b, session).raw for b in ref_list])
+    seconds["seconds_collect"] = time.perf_counter() - start - seconds["seconds_model"]
+    settings_ = [(0, spec.eta_modes[0])] + [(k, mode) for mode in spec.eta_modes for k in spec.ks if k != 0]
+    t0 = time.perf_counter()
+    rows, grams, cv_ratios = estimator_rows(
+        make, settings_, session, eval_batches, minibatches, ref_grads, shape, spec
+    )
+    seconds["seconds_estimators"] = time.perf_counter() - t0
+    ceiling = ceiling_table(session, spec, eval_batches)
+    table = add_ratios_and_cis(rows, grams, cv_ratios, ceiling, n_boot=spec.bootstrap, seed=spec.seed)
     session.envs.close()
+    record = result_record(spec, meta, session, shape, mbmf, model_loss)
+    record.update(model_errors(model, eval_batches, max(spec.ks + [1])))
+    record.update(bias_z_threshold=rows[0]["bias_z_threshold"], n_params=ref_grads.shape[1])
+    record.update(seconds=time.perf_counter() - start, **seconds)
+    record["seconds_per_estimator_batch"] = seconds["seconds_estimators"] / (len(settings_) * spec.batches)
+    return {**record, "rows": rows, "ceiling": table}
+
+
+def estimator_for(
+    spec: VarianceSpec,
+    session: Trainer,
+    model: EnsembleDynamics,
+    gate_batches: list[RolloutBatch],
+    k: int,
+    eta_mode: str,
+) -> GradientEstimator:
+    est = make_estimator(spec.estimator, session, model, k, eta_mode, spec.cv_form, spec.trust_gate and k > 0)
+    if hasattr(est, "last_error") and k > 0:
+        # The gate's input: the model's k-step error on batches independent of the evaluation ones.
+        est.last_error = model_errors(model, gate_batches, k)[f"model_error_{k}step"]
+    return est
+
+
+def result_record(
+    spec: VarianceSpec,
+    meta: dict[str, Any],
+    session: Trainer,
+    shape: BatchShape,
+    mbmf: MBMFSettings,
+    model_loss: float,
+) -> dict[str, Any]:
+    """The result's first keys: what was measured, and how."""
+    cfg = run_config(session)
     return {
-        "run": str(run_dir),
-        "estimator": estimator,
-        "variant": variant,
+        "run": str(spec.run_dir),
+        "estimator": spec.estimator,
+        "variant": spec.variant,
         "algo": meta["algo"],
         "env": meta["env"],
-        "checkpoint": checkpoint_name,
+        "checkpoint": spec.checkpoint_name,
         "step": session.step,
-        "batches": batches,
-        "batch_size": n_samples,
-        "minibatch_size": minibatch_size,
-        "vf_coef": vf_coef,
-        "max_grad_norm": max_norm,
-        "ref_batches": ref_batches,
-        "bootstrap": bootstrap,
-        "alpha": alpha,
-        "detect_bias": detect_bias,
-        "fit_steps": fit_steps,
-        "model_steps": model_steps,
-        "model_horizon": model_horizon,
-        "model_td_weight": model_td_weight,
-        "model_lr": run_settings.model_lr,
-        "cv_form": cv_form,
-        "trust_gate": trust_gate,
+        "batches": spec.batches,
+        "batch_size": shape.n_samples,
+        "minibatch_size": shape.minibatch_size,
+        "vf_coef": shape.vf_coef,
+        "max_grad_norm": shape.max_norm,
+        "ref_batches": spec.ref_batches,
+        "bootstrap": spec.bootstrap,
+        "alpha": spec.alpha,
+        "detect_bias": spec.detect_bias,
+        "fit_steps": spec.fit_steps,
+        "model_steps": spec.model_steps,
+        "model_horizon": spec.model_horizon,
+        "model_td_weight": spec.model_td_weight,
+        "model_lr": mbmf.model_lr,
+        "cv_form": spec.cv_form,
+        "trust_gate": spec.trust_gate,
         "gamma": cfg.gamma,
         "gae_lambda": cfg.gae_lambda,
         "model_train_loss": model_loss,
-        **model_errors(model, eval_batches, max(ks + [1])),
-        "bias_z_threshold": rows[0]["bias_z_threshold"],
-        "n_params": n_params,
-        "seconds": time.perf_counter() - start,
-        "seconds_model": t_model,
-        "seconds_collect": t_collect,
-        "seconds_estimators": t_estimators,
-        "seconds_per_estimator_batch": t_estimators / (len(settings) * batches),
-        "rows": rows,
-        "ceiling": ceiling_table,
     }
 
 
@@ -919,30 +1063,39 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(args: Any) -> dict[str, Any]:
-    result = run_variance(
-        estimator=getattr(args, "estimator", "mbmf"),
+def spec_of(args: Any) -> VarianceSpec:
+    """The measurement the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
+    d = VarianceSpec(run_dir="", ks=[], eta_modes=[])
+    optional = (
+        "estimator",
+        "minibatch_size",
+        "model_lr",
+        "cv_form",
+        "variant",
+        "bootstrap",
+        "alpha",
+        "detect_bias",
+    )
+    return VarianceSpec(
         run_dir=args.run,
         checkpoint_name=args.checkpoint,
         ks=args.k,
         batches=args.batches,
         batch_size=args.batch_size,
-        minibatch_size=getattr(args, "minibatch_size", None),
         ref_batches=args.ref_batches,
         fit_steps=args.fit_steps,
         model_steps=args.model_steps,
         model_horizon=args.model_horizon,
         model_td_weight=args.model_td_weight,
-        model_lr=getattr(args, "model_lr", None),
         eta_modes=args.eta_modes,
-        cv_form=getattr(args, "cv_form", "kstep"),
         trust_gate=not getattr(args, "no_trust_gate", False),
-        variant=getattr(args, "variant", "correct"),
-        bootstrap=getattr(args, "bootstrap", 1000),
-        alpha=getattr(args, "alpha", 0.01),
         seed=args.seed,
-        detect_bias=getattr(args, "detect_bias", None),
+        **{f: getattr(args, f, getattr(d, f)) for f in optional},
     )
+
+
+def main(args: Any) -> dict[str, Any]:
+    result = run_variance(**vars(spec_of(args)))
     result["command"] = getattr(args, "command_line", "")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -985,15 +1138,28 @@ def write_report(directory: str | Path) -> Path:
         "| env | step | k | D | η | Var(Â − ηD) / Var(Â) |",
         "|---|---:|---:|---|---|---:|",
     ]
-    for r in results:
-        if r.get("variant", "correct") != "correct":
-            continue
-        for c in r["ceiling"]:
-            lines.append(
-                f"| {r['env']} | {r['step']} | {c['k']} | {c['d']} | {c['eta_mode']} | "
-                f"{_g(c['ratio'])} [{_g(c['ci'][0])}, {_g(c['ci'][1])}] |"
-            )
-    lines += [
+    lines += ceiling_lines(results)
+    lines += checkpoint_lines(results)
+    lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
+    out = directory / "table.md"
+    out.write_text("\n".join(lines))
+    return out
+
+
+def ceiling_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The rows of the perfect-model ceiling table (correct variants only)."""
+    return [
+        f"| {r['env']} | {r['step']} | {c['k']} | {c['d']} | {c['eta_mode']} | "
+        f"{_g(c['ratio'])} [{_g(c['ci'][0])}, {_g(c['ci'][1])}] |"
+        for r in results
+        if r.get("variant", "correct") == "correct"
+        for c in r["ceiling"]
+    ]
+
+
+def checkpoint_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The per-checkpoint table: model error (normalised MSE, held out), batches, time."""
+    lines = [
         "",
         "Per checkpoint: model error (normalised MSE, held out), batches, time.",
         "",
@@ -1010,7 +1176,4 @@ def write_report(directory: str | Path) -> Path:
             f"{kerr:.3f} | {r['batches']} × {r['batch_size']} ({r['minibatch_size']}) | {r['ref_batches']} | "
             f"{r['n_params']} | {r['seconds']:.0f} |"
         )
-    lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
-    out = directory / "table.md"
-    out.write_text("\n".join(lines))
-    return out
+    return lines
