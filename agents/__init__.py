@@ -13,6 +13,8 @@ from typing import Any
 AGENTS: dict[str, str] = {
     "ppo": "rlcv.agents.ppo:PPO",
     "trpo": "rlcv.agents.trpo:TRPO",
+    # PPO whose policy gradient averages over r× the samples, the extra ones uncounted (`rlcv bench oracle`).
+    "ppo-oracle": "rlcv.agents.ppo_oracle:PPOOracle",
     # Presets of ppo / trpo with `estimator: mbmf` (rlcv/presets/mbmf-*.yaml, whose `base:` names ppo / trpo).
     "mbmf-ppo": "rlcv.agents.ppo:PPO",
     "mbmf-trpo": "rlcv.agents.trpo:TRPO",
@@ -31,6 +33,8 @@ AGENTS: dict[str, str] = {
     "hpo-schedule": "rlcv.agents.hpo.schedule:ScheduleAgent",
     "hpo-ucb1-joint": "rlcv.agents.hpo.joint:JointUCB1Agent",
     "hpo-ts": "rlcv.agents.hpo.joint:ThompsonAgent",
+    "hpo-range": "rlcv.agents.hpo.range_test:RangeTestAgent",
+    "hpo-pb2": "rlcv.agents.hpo.pb2:PB2Agent",
     "ipg-sgm": "rlcv.agents.ipg:SGMAgent",
     "ipg-msgm": "rlcv.agents.ipg:MSGMAgent",
     "ipg-fp": "rlcv.agents.ipg:FictitiousPlayAgent",

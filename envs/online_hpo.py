@@ -208,6 +208,33 @@ def sgd_step(
 
 # ------------------------------------------------------------------------------------ the env
 
+# How the applied learning rate follows the controlled one: "constant" applies η as set; "cosine" treats
+# η as the *scale* of a cosine schedule over the run, η_k = η · ½(1 + cos(π (k + ½) / n)) at env step k of
+# n (piecewise constant per env step, like the benchmark's cosine baseline), so an action that does
+# nothing is a plain cosine run and an action rescales the rest of the schedule instead of replacing it.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
+
+def _make_problem(
+    spec: dict[str, Any], n_train: int | None, n_val: int | None, split_seed: int
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], FlatModel]:
+    """(data split, flat model) of one inner problem: ``spec`` holds task, model, hidden_size, channels."""
+    unknown = set(spec) - {"task", "model", "hidden_size", "channels"}
+    if unknown or spec["task"] not in TASKS or spec["model"] not in MODELS:
+        raise ValueError(
+            f"task must be one of {TASKS} and model one of {MODELS} (meta_tasks entries hold only task, "
+            f"model, hidden_size, channels), got {spec}"
+        )
+    data = task_split(spec["task"], n_train, n_val, split_seed)
+    model = make_model(
+        spec["model"],
+        data["train"][0].shape[1],
+        10,
+        hidden=int(spec["hidden_size"]),
+        channels=int(spec["channels"]),
+    )
+    return data, model
+
 
 def _pair(name: str, value: Sequence[float]) -> tuple[float, float]:
     lo, hi = (float(v) for v in value)
@@ -284,6 +311,11 @@ class OnlineHPOEnv(gym.Env):
             one box per minibatch instead of one per example.
         dual_alpha, dual_alpha_range: DualCutout's α at the start of an episode and its clipping range.
         tune_dual_alpha: add α as a 4th action component (log2-multiplier, like the others).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (the controlled η is the scale of a cosine schedule,
+            :data:`LR_SCHEDULES`); with a wide ``max_factor`` an action reaches any η in one env step.
+        meta_tasks: optional list of inner problems (dicts of task, model, hidden_size, channels; missing
+            keys from the arguments above); each episode draws one uniformly (``reset(options=
+            {"meta_task": i})`` pins it) — meta-training a controller across tasks.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # an instance variable of gym.Env
@@ -327,6 +359,8 @@ class OnlineHPOEnv(gym.Env):
         lambda_every: int = 10,
         lanczos_iterations: int = 10,
         probe_size: int = 256,
+        lr_schedule: str = "constant",
+        meta_tasks: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         if budget < 1 or steps_per_action < 1 or hidden_size < 1:
             raise ValueError(
@@ -374,10 +408,17 @@ class OnlineHPOEnv(gym.Env):
                 "landscape_every, landscape_steps, lambda_every, lanczos_iterations, probe_size and "
                 "channels must be >= 1"
             )
-        self.data = task_split(task, n_train, n_val, int(split_seed))
-        self.task: FlatModel = make_model(
-            model, self.data["train"][0].shape[1], 10, hidden=int(hidden_size), channels=int(channels)
-        )
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
+        self.lr_schedule = lr_schedule
+        base = {"task": task, "model": model, "hidden_size": hidden_size, "channels": channels}
+        self.problems = [
+            _make_problem({**base, **spec}, n_train, n_val, int(split_seed)) for spec in (meta_tasks or [{}])
+        ]
+        if meta_tasks and (landscape or regularizer != "none"):
+            raise ValueError("meta_tasks cannot be combined with landscape observations or a regularizer")
+        self.data, self.task = self.problems[0]
+        self.problem_index = 0
         self.landscape = bool(landscape)
         self.landscape_every, self.landscape_steps = int(landscape_every), int(landscape_steps)
         self.lambda_every, self.lanczos_iterations = int(lambda_every), int(lanczos_iterations)
@@ -507,6 +548,16 @@ class OnlineHPOEnv(gym.Env):
         lo, hi = self.ranges["batch_size"]
         return int(min(max(round(2.0**self.run.log2_batch_size), lo), hi))
 
+    def applied_lr(self) -> float:
+        """The learning rate the next inner steps use: η itself, or η times the cosine factor of the
+        current env step (``lr_schedule="cosine"``, see :data:`LR_SCHEDULES`)."""
+        assert self.run is not None
+        if self.lr_schedule == "constant":
+            return self.run.lr
+        n = math.ceil(self.budget / self.steps_per_action)
+        k = min(self.run.steps_done // self.steps_per_action, n - 1)
+        return self.run.lr * 0.5 * (1.0 + math.cos(math.pi * (k + 0.5) / n))
+
     def hparams(self) -> dict[str, float]:
         """The current (η, S, λ_wd) as used by the next inner step."""
         assert self.run is not None
@@ -536,6 +587,14 @@ class OnlineHPOEnv(gym.Env):
     ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = options or {}
+        if len(self.problems) > 1:  # drawn only with meta_tasks, so single-task RNG streams are unchanged
+            index = options.get("meta_task", None)
+            if index is None:
+                index = int(self.np_random.integers(len(self.problems)))
+            if not 0 <= int(index) < len(self.problems):
+                raise ValueError(f"meta_task must be in [0, {len(self.problems)}), got {index}")
+            self.problem_index = int(index)
+            self.data, self.task = self.problems[self.problem_index]
         if "inner_seed" in options:
             inner_seed = int(options["inner_seed"])
         else:
@@ -599,7 +658,8 @@ class OnlineHPOEnv(gym.Env):
             }
         )
         bs = self.batch_size
-        run.trace.append([run.steps_done, run.lr, bs, run.weight_decay])
+        lr = self.applied_lr()
+        run.trace.append([run.steps_done, lr, bs, run.weight_decay])
         if self.regularizer == "dualcutout":
             run.trace[-1].append(run.dual_alpha)
         grads_per_example = self._branches * (3 if run.tangents is not None else 1)
@@ -620,7 +680,7 @@ class OnlineHPOEnv(gym.Env):
             res = sgd_step(
                 run.theta,
                 partial(self._train_loss, X=xb, y=yb, gen=run.mask_gen),
-                lr=run.lr,
+                lr=lr,
                 weight_decay=run.weight_decay,
                 weight_mask=mask,
                 tangents=run.tangents,
@@ -720,7 +780,7 @@ class OnlineHPOEnv(gym.Env):
         f = self._probe_loss()
         values = run.landscape
         values["dist_init"] = ls.distance(run.theta, run.theta_init)
-        values["log10_noise_scale"] = ls.log10_noise_scale(run.lr, self.batch_size)
+        values["log10_noise_scale"] = ls.log10_noise_scale(self.applied_lr(), self.batch_size)
         values.setdefault("log10_lambda_max", math.nan)
         if not steps:
             values.setdefault("floor_alpha", math.nan)
@@ -759,6 +819,7 @@ class OnlineHPOEnv(gym.Env):
             test_loss, test_acc = math.inf, 0.0
         record: dict[str, Any] = {
             "inner_seed": run.inner_seed,
+            "meta_task": self.problem_index,
             "budget": self.budget,
             "steps_done": run.steps_done,
             "sgd_steps": run.sgd_steps,

@@ -66,6 +66,12 @@ class PBTAgent(ControllerAgent):
     def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
         return HoldPolicy(action_space)
 
+    def explore(self, state: dict[str, Any], factors: torch.Tensor) -> dict[str, Any]:
+        """PBT's explore step on a copied member: each controlled hyper-parameter × a random factor."""
+        for name in self.config.controlled:
+            state[name] = state[name] * float(factors[int(torch.randint(len(factors), ()))])
+        return state
+
     def adapt(self, batch: RolloutBatch) -> dict[str, float]:
         if self.hooks is None:
             raise RlcvError(
@@ -87,9 +93,6 @@ class PBTAgent(ControllerAgent):
         factors = torch.tensor(self.config.perturb, dtype=torch.float64)
         for loser in order[-top:]:
             donor = order[int(torch.randint(top, ()))]
-            state = dict(states[donor])
-            for name in self.config.controlled:
-                state[name] = state[name] * float(factors[int(torch.randint(len(factors), ()))])
-            new[loser] = state
+            new[loser] = self.explore(dict(states[donor]), factors)
         self.hooks.set_member_states(new)
         return {"pbt_exploits": float(top), "pbt_best_val_loss": best_val}

@@ -44,11 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from rlcv.bench.hpo_cosine_methods import COSINE_METHODS
 from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
-METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo")
-ONLINE = (*CONTROLLERS, "ppo")
+METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
+ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "ppo-x")
 PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
@@ -59,6 +60,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("hpo-budget", help="online HPO controllers vs equal-budget baselines (paired seeds)")
     p.add_argument("--seeds", type=seed_count, default=20, help="inner seeds 0..N-1, paired across methods")
+    p.add_argument(
+        "--first-seed", type=seed_value, default=0, help="seeds FIRST..FIRST+N-1 (tuning seeds: 100)"
+    )
+    p.add_argument(
+        "--range-config", type=json.loads, default=None, help="hpo-range settings (JSON; default: tuned)"
+    )
+    p.add_argument(
+        "--ppo-x-dir", default="results/hpo_budget/ppo_x", help="ppo-x's meta-training (shared by benches)"
+    )
+    p.add_argument(
+        "--cosine-lr", type=positive_float, default=None, help="the cosine lr chosen on tuning seeds (report)"
+    )
+    p.add_argument(
+        "--ppo-x-episodes", type=positive_int, default=200, help="inner runs of ppo-x meta-training"
+    )
     p.add_argument("--budget", type=positive_int, default=1500, help="SGD steps of one full run")
     p.add_argument("--steps-per-action", type=positive_int, default=50)
     p.add_argument("--grid", type=positive_float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
@@ -77,10 +93,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
     p.set_defaults(bench_run=run)
+    from rlcv.bench import hpo_tuning
+
+    hpo_tuning.register(sub)  # its tuning-seed table lives beside this bench
 
 
 def _command(args: argparse.Namespace) -> str:
     parts = ["rlcv", "bench", "hpo-budget", "--seeds", str(args.seeds), "--budget", str(args.budget)]
+    if args.first_seed:
+        parts += ["--first-seed", str(args.first_seed)]
+    if args.cosine_lr is not None:
+        parts += ["--cosine-lr", f"{args.cosine_lr:g}"]
+    if args.range_config is not None:
+        parts += ["--range-config", json.dumps(args.range_config)]
+    if "ppo-x" in args.methods:
+        parts += ["--ppo-x-dir", args.ppo_x_dir, "--ppo-x-episodes", str(args.ppo_x_episodes)]
     parts += ["--steps-per-action", str(args.steps_per_action), "--grid", *(f"{g:g}" for g in args.grid)]
     parts += ["--trials", str(args.trials), "--methods", *args.methods]
     if "ppo" in args.methods:
@@ -112,9 +139,18 @@ def _tasks(args: argparse.Namespace, seed: int) -> list[tuple[str, Any]]:
             )
         elif m == "ppo":
             out.append((f"{m}_s{seed}", lambda: R.run_ppo(kw, seed, Path(args.out) / "runs" / "ppo-meta")))
+        elif m in COSINE_METHODS:
+            out.append((f"{m}_s{seed}", lambda m=m: _cosine_method(args, m, kw, seed)))
         else:
             out.append((f"{m}_s{seed}", lambda m=m: R.run_controller(kw, seed, m)))
     return out
+
+
+def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], seed: int) -> dict[str, Any]:
+    from rlcv.bench.hpo_cosine_methods import RANGE_CONFIG, run_method
+
+    config = RANGE_CONFIG if args.range_config is None else args.range_config
+    return run_method(method, kw, seed, Path(args.ppo_x_dir), config)
 
 
 def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
@@ -132,7 +168,7 @@ def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
         path.write_text(json.dumps(meta, default=float))
         print(f"[meta] ppo {meta['episodes']} episodes {time.perf_counter() - t0:6.1f}s", flush=True)
     meta = json.loads(path.read_text())
-    seen = set(meta["inner_seeds"]) & set(range(args.seeds))
+    seen = set(meta["inner_seeds"]) & set(_seeds(args))
     if seen:
         raise RlcvError(
             f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete '{path}' and rerun."
@@ -147,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         raise RlcvError("--seeds and --budget must be >= 1, --trials >= 2 and --grid non-empty.")
     from rlcv.bench.hpo_runs import META_SEED_RANGE
 
-    if "ppo" in args.methods and (args.seeds > META_SEED_RANGE[0] or args.meta_episodes < 1):
+    uses_meta = "ppo" in args.methods or "ppo-x" in args.methods
+    if uses_meta and (args.first_seed + args.seeds > META_SEED_RANGE[0] or args.meta_episodes < 1):
         raise RlcvError(
             f"with ppo: --meta-episodes >= 1 and --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay "
             "below PPO's meta-training seeds)."
@@ -170,7 +207,11 @@ def run(args: argparse.Namespace) -> int:
         runs.mkdir(parents=True, exist_ok=True)
         if "ppo" in args.methods:
             _ensure_meta(args, runs)
-        for seed in range(args.seeds):  # seed-major: an interrupted sweep holds complete paired seeds
+        if "ppo-x" in args.methods:
+            from rlcv.bench.hpo_cosine_methods import ensure_ppo_x
+
+            ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
+        for seed in _seeds(args):  # seed-major: an interrupted sweep holds complete paired seeds
             for stem, thunk in _tasks(args, seed):
                 path = runs / f"{stem}.json"
                 if path.is_file():
@@ -187,6 +228,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(args: argparse.Namespace) -> range:
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
 # --------------------------------------------------------------------------------------- report
 
 
@@ -195,7 +240,7 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     from rlcv.bench import hpo_runs as R
 
     raw: dict[str, dict[int, dict[str, Any]]] = {}
-    for seed in range(args.seeds):
+    for seed in _seeds(args):
         for stem, _ in _tasks(args, seed):
             path = out / "per_run" / f"{stem}.json"
             if not path.is_file():
@@ -211,7 +256,7 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     expected = {e for e in expected if e not in ("random", "tpe")} | {
         f"{m}-{k}" for m in ("random", "tpe") if m in args.methods for k in (2, args.trials)
     }
-    seeds = [s for s in range(args.seeds) if all(s in raw.get(m, {}) for m in expected)]
+    seeds = [s for s in _seeds(args) if all(s in raw.get(m, {}) for m in expected)]
     return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
 
 
@@ -229,7 +274,11 @@ def _finite(v: float, worst: float = 1e3) -> float:
 def _unit_run(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[int, dict[str, float]]:
     """One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default)."""
     unit_run: dict[int, dict[str, float]] = {}
-    default = min((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]), default=None)
+    # a tuning sweep without the fixed grid measures in cosine runs (same SGD steps and examples)
+    prefix = "fixed-lr" if any(m.startswith("fixed-lr") for m in results) else "cosine-lr"
+    default = min(
+        (m for m in results if m.startswith(prefix)), key=lambda m: float(m[len(prefix) :]), default=None
+    )
     for s in seeds:
         base = results[default][s]["cost"] if default else None
         unit_run[s] = {u: (base[u] if base else math.nan) for u in UNITS}
@@ -471,6 +520,10 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     a = analyse(results, seeds, args.trials)
     lines = [*_intro_lines(args, seeds, a["reference"]), *_methods_table(a["rows"])]
     lines += _verdict_lines(a["verdicts"], a["reference"])
+    from rlcv.bench.hpo_targets import issue30_targets, target_lines
+
+    targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
+    lines += target_lines(targets)
     meta_path = out / "per_run" / "ppo-meta.json"
     meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
     if meta is not None:
@@ -491,6 +544,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 "seeds": seeds,
                 "rows": a["rows"],
                 "verdicts": a["verdicts"],
+                "issue30_targets": targets,
                 "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
                 "command": _command(args),
             },
@@ -498,7 +552,8 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             indent=1,
         )
     )
-    plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
+    if all(math.isfinite(v) for units in a["unit_run"].values() for v in units.values()):
+        plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
     print(f"wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'anytime.png'}")
     return a
 

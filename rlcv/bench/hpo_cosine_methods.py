@@ -1,0 +1,89 @@
+"""The hpo-budget methods that act on a cosine schedule, and the equal-examples baselines (issue 30).
+
+The controllers of ``results/hpo.md`` started at η = 0.01 and moved it by at most ×2 per decision, so on
+the MNIST-1D CNN they never reached the useful range. The methods here run ``rlcv/OnlineHPO-v0`` with
+``lr_schedule="cosine"`` (the controlled η scales a cosine schedule, so doing nothing is a plain cosine
+run) and the batch size pinned at the env default (``batch_size_range`` = [32, 32]): one run of SGD
+steps is one run of examples, so none of them buys accuracy with a bigger batch.
+
+- ``hpo-range``: the range-test controller (:mod:`rlcv.agents.hpo.range_test`), η from 0.01 with a
+  one-step reach over the whole ``lr_range`` (``max_factor`` 2¹⁰). Its settings
+  (:data:`RANGE_CONFIG`) were chosen on tuning seeds (``results/hpo_tuning.md``).
+- ``ppo-x``: PPO meta-trained *across tasks* — digits MLP and MNIST-1D MLP, drawn per episode
+  (``meta_tasks``), inner seeds from :data:`~rlcv.bench.hpo_runs.META_SEED_RANGE` — never on the
+  MNIST-1D CNN, its held-out task. It acts on the cosine scale (×4 per decision at most, from
+  η = 0.1) and on L2. The policy is trained once per ``--ppo-x-dir`` and shared by every bench.
+- ``sh-2-b32``, ``pbt-2-b32``, ``pb2-2-b32``: successive halving within 2 runs, PBT and PB2 (our own,
+  :mod:`rlcv.agents.hpo.pb2`: Ray Tune's needs ``ray[tune]``, not installed) with 2 members, all with
+  the batch pinned, i.e. at 2 runs of examples (``sh-2`` / ``pbt-8`` pick batch sizes up to 512 and spend
+  8–40 runs of examples).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+PINNED_BATCH: dict[str, Any] = {"batch_size_range": [32, 32]}
+RANGE_ENV: dict[str, Any] = {**PINNED_BATCH, "lr_schedule": "cosine", "max_factor": 1024.0, "lr_init": 0.01}
+# Chosen on tuning seeds 100..104 of both MNIST-1D models (results/hpo_tuning.md lists every setting tried).
+RANGE_CONFIG: dict[str, Any] = {"growth": 2.0, "backoff": 2.0}
+PPO_X_ENV: dict[str, Any] = {**PINNED_BATCH, "lr_schedule": "cosine", "max_factor": 4.0, "lr_init": 0.1}
+PPO_X_TASKS: list[dict[str, str]] = [{"task": "digits", "model": "mlp"}, {"task": "mnist1d", "model": "mlp"}]
+PBT2: dict[str, Any] = {"n_steps": 3, "perturb": [0.5, 2.0], "truncation": 0.5}
+PB2_2: dict[str, Any] = {"n_steps": 3, "truncation": 0.5, "kappa": 1.0}
+COSINE_METHODS = ("hpo-range", "ppo-x", "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
+
+
+def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The bench's env kwargs without the inner problem (task / model), which ppo-x's meta-training draws."""
+    return {k: v for k, v in env_kwargs.items() if k not in ("task", "model", "hidden_size", "channels")}
+
+
+def run_method(
+    method: str, env_kwargs: dict[str, Any], seed: int, ppo_x_dir: Path, range_config: dict[str, Any]
+) -> dict[str, Any]:
+    """One of :data:`COSINE_METHODS` on inner seed ``seed``: a per-run summary (``rlcv.bench.hpo_runs``)."""
+    from rlcv.bench import hpo_runs as R
+
+    if method == "hpo-range":
+        return R.run_controller({**env_kwargs, **RANGE_ENV}, seed, "hpo-range", overrides=range_config)
+    if method == "ppo-x":
+        return R.run_ppo({**env_kwargs, **PPO_X_ENV}, seed, ppo_x_dir / "runs" / "policy")
+    if method == "sh-2-b32":
+        return R.run_successive_halving({**env_kwargs, **PINNED_BATCH}, seed, 2.0)
+    if method == "pbt-2-b32":
+        return R.run_controller({**env_kwargs, **PINNED_BATCH}, seed, "hpo-pbt", n_envs=2, overrides=PBT2)
+    if method == "pb2-2-b32":
+        return R.run_controller({**env_kwargs, **PINNED_BATCH}, seed, "hpo-pb2", n_envs=2, overrides=PB2_2)
+    raise ValueError(f"unknown method {method!r}; known: {', '.join(COSINE_METHODS)}")
+
+
+def ensure_ppo_x(
+    env_kwargs: dict[str, Any], ppo_x_dir: Path, episodes: int, train_seed: int
+) -> dict[str, Any]:
+    """Meta-train ``ppo-x`` once per directory (``meta.json`` committed; the policy under ``runs/``,
+    retrained deterministically when missing). Only budget / steps per action come from the bench."""
+    from rlcv.bench import hpo_runs as R
+    from rlcv.run_dir import RunDir
+
+    path = ppo_x_dir / "meta.json"
+    run_dir = ppo_x_dir / "runs" / "policy"
+    if not path.is_file() or RunDir(run_dir).final_policy is None:
+        kw = {**_inner(env_kwargs), **PPO_X_ENV, "meta_tasks": PPO_X_TASKS}
+        t0 = time.perf_counter()
+        meta = R.ppo_meta_train(kw, run_dir, episodes, train_seed)
+        meta["meta_tasks"] = PPO_X_TASKS
+        meta["task_per_episode"] = _task_per_episode(run_dir)
+        ppo_x_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta, default=float))
+        print(f"[meta] ppo-x {meta['episodes']} episodes {time.perf_counter() - t0:6.1f}s", flush=True)
+    return json.loads(path.read_text())
+
+
+def _task_per_episode(run_dir: Path) -> list[int]:
+    from rlcv.bench.hpo import _read_log
+
+    return [int(r["meta_task"]) for r in _read_log(run_dir.parent / f"{run_dir.name}.jsonl")]

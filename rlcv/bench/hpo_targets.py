@@ -1,0 +1,97 @@
+"""Issue 30's targets for `rlcv bench hpo-budget`, read off paired intervals of test accuracy.
+
+1. The best online controller at ≤ 1 run of examples (chosen by mean validation loss, never by test
+   accuracy) is ahead of one cosine run: interval of (controller − cosine) above 0. Two cosine rows:
+   the learning rate chosen on *tuning* seeds (``--cosine-lr``) and ``cosine-best``, the grid point with
+   the lowest mean validation loss over the *evaluation* seeds (an oracle, labelled so).
+2. The best online controller at ≤ 2 runs of examples is within 1 point of TPE-20 or ahead: the
+   interval's lower end ≥ −1 point.
+3. That controller is ahead of successive halving and PBT at equal examples (``sh-2-b32``,
+   ``pbt-2-b32``: the batch pinned, 2 runs of examples): interval above 0 against each.
+4. ``ppo-x`` (meta-trained on other tasks) is no worse than the best hand-designed controller on this
+   task, read as non-inferiority with the same 1-point margin: lower end ≥ −1 point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlcv.bench.paired import paired_ci
+
+MARGIN = 0.01  # 1 point of test accuracy
+LEARNED = ("ppo", "ppo-x")
+
+
+def _acc(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
+    return [results[m][s]["test_accuracy"] for s in seeds]
+
+
+def _best_within(rows: list[dict[str, Any]], examples: float, hand_only: bool = False) -> str | None:
+    ok = [
+        r
+        for r in rows
+        if r["online"]
+        and r["runs"]["examples"] <= examples + 1e-9
+        and not (hand_only and r["method"] in LEARNED)
+    ]
+    return min(ok, key=lambda r: r["val_loss"])["method"] if ok else None
+
+
+def _check(results: dict, seeds: list[int], a: str, b: str, low_at_least: float) -> dict[str, Any]:
+    ci = paired_ci(_acc(results, a, seeds), _acc(results, b, seeds))
+    return {
+        "a": a,
+        "b": b,
+        "ci": ci,
+        "met": bool(ci["n"] > 1 and ci["low"] >= low_at_least),
+        "bar": low_at_least,
+    }
+
+
+def issue30_targets(
+    results: dict[str, dict[int, dict[str, Any]]],
+    rows: list[dict[str, Any]],
+    seeds: list[int],
+    cosine_lr: float | None,
+) -> dict[str, Any]:
+    """The four targets (module docstring) as {name: check or None where a method is missing}."""
+    out: dict[str, Any] = {}
+    one = _best_within(rows, 1.0)
+    two = _best_within(rows, 2.0)
+    tuned = f"cosine-lr{cosine_lr:g}" if cosine_lr is not None else None
+    for name, ref in (("vs_cosine_tuned", tuned), ("vs_cosine_oracle", "cosine-best")):
+        out[name] = _check(results, seeds, one, ref, 1e-12) if one and ref in results else None
+    out["vs_tpe20"] = _check(results, seeds, two, "tpe-20", -MARGIN) if two and "tpe-20" in results else None
+    for b in ("sh-2-b32", "pbt-2-b32", "sh-2"):
+        out[f"vs_{b}"] = _check(results, seeds, two, b, 1e-12) if two and b in results else None
+    hand = _best_within(rows, 1.0, hand_only=True)
+    out["learned_vs_hand"] = (
+        _check(results, seeds, "ppo-x", hand, -MARGIN) if hand and "ppo-x" in results else None
+    )
+    return out
+
+
+def target_lines(targets: dict[str, Any]) -> list[str]:
+    """The report's section: one line per target with its interval (points) and met / missed."""
+    labels = {
+        "vs_cosine_tuned": "1. best online at ≤ 1 run of examples vs one cosine run (lr from tuning seeds)",
+        "vs_cosine_oracle": "1'. the same vs `cosine-best` (grid lr chosen on the evaluation seeds: oracle)",
+        "vs_tpe20": "2. best online at ≤ 2 runs of examples within 1 point of TPE-20 (lower end ≥ −1)",
+        "vs_sh-2-b32": "3. that controller vs successive halving at equal examples (`sh-2-b32`)",
+        "vs_pbt-2-b32": "3. that controller vs PBT at equal examples (`pbt-2-b32`)",
+        "vs_sh-2": "3'. that controller vs `sh-2` (batch searched: more examples than 2 runs)",
+        "learned_vs_hand": "4. `ppo-x` vs the best hand-designed controller (non-inferiority, 1 point)",
+    }
+    lines = ["", "## Issue 30 targets (paired test accuracy, points, 95 % t-interval)", ""]
+    for key, label in labels.items():
+        t = targets.get(key)
+        if t is None:
+            lines.append(f"- {label}: not measured (a method is missing).")
+            continue
+        ci = t["ci"]
+        verdict = "met" if t["met"] else "missed"
+        lines.append(
+            f"- {label}: `{t['a']}` − `{t['b']}` = {100 * ci['mean']:+.2f} [{100 * ci['low']:+.2f}, "
+            f"{100 * ci['high']:+.2f}] → **{verdict}**."
+        )
+    return lines
