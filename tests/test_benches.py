@@ -22,7 +22,8 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         assert added, f"{module} registered no parser"
         for name in added:
             assert callable(sub.choices[name].get_default("bench_run")), name
-    assert set(sub.choices) == {
+    # every bench this file was written against (a new bench adds its own parsers beside them)
+    assert set(sub.choices) >= {
         "speed",
         "learn",
         "compare",
@@ -191,6 +192,7 @@ def test_variance_report_refuses_results_of_the_old_harness(tmp_path, capsys) ->
     assert "old harness" in capsys.readouterr().err
 
 
+@pytest.mark.expensive  # ~20 s: the harness three times (the fit itself is checked cheaply below)
 def test_variance_harness_fits_the_model_with_the_td_term(ppo_run, tmp_path) -> None:
     """`--model-td-weight` trains the model on the imagined TD errors too; it is recorded, the run is
     seeded (two runs give the same rows), and it changes the model (a different training loss)."""
@@ -206,6 +208,7 @@ def test_variance_harness_fits_the_model_with_the_td_term(ppo_run, tmp_path) -> 
     assert out["a"]["model_train_loss"] != out["plain"]["model_train_loss"]
 
 
+@pytest.mark.expensive  # ~15 s: the harness twice (the fit itself is checked cheaply below)
 def test_variance_harness_model_lr_is_recorded_and_used(ppo_run, tmp_path) -> None:
     """`--model-lr` sets the model fit's Adam learning rate (recorded; a different fit)."""
     base = f"bench variance --run {ppo_run} --k 0 2 --batches 4 --bootstrap 20 --ref-batches 3".split()
@@ -216,3 +219,33 @@ def test_variance_harness_model_lr_is_recorded_and_used(ppo_run, tmp_path) -> No
         out[name] = json.loads((tmp_path / f"{name}.json").read_text())
     assert out["default"]["model_lr"] == 1e-3 and out["fast"]["model_lr"] == 0.01
     assert out["default"]["model_train_loss"] != out["fast"]["model_train_loss"]
+
+
+def test_variance_model_fit_uses_the_td_term_and_the_learning_rate(ppo_run) -> None:
+    """The step-1 fit alone (the harness's expensive tests above run it whole): seeded, and both
+    ``model_td_weight`` and ``model_lr`` change the fitted model; the flags reach the spec."""
+    import torch
+
+    from rlcv.bench.variance import collect_batches, fit_model, load_session, model_settings, spec_of
+
+    def loss(td_weight: float, lr: float | None = None) -> float:
+        torch.manual_seed(0)
+        _, session = load_session(ppo_run, "last.pt", 0)
+        settings = model_settings(session.config, lr)  # type: ignore[arg-type]
+        fit = fit_model(
+            session,
+            settings,
+            lambda: collect_batches(session, 2, 256),
+            capacity=512,
+            model_steps=5,
+            model_horizon=3,
+            model_td_weight=td_weight,
+        )
+        return fit[1]
+
+    plain = loss(0.0)
+    assert loss(1.0) == loss(1.0) != plain
+    assert loss(0.0, 0.01) != plain
+    argv = f"bench variance --run {ppo_run} --model-td-weight 0.5 --model-lr 0.01 --json x.json".split()
+    spec = spec_of(build_parser().parse_args(argv))
+    assert (spec.model_td_weight, spec.model_lr) == (0.5, 0.01)

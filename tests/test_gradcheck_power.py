@@ -99,6 +99,7 @@ def test_low_power_lqr_is_inconclusive(tmp_path, capsys, one_torch_thread) -> No
     assert "| inconclusive (" in (tmp_path / "table.md").read_text()
 
 
+@pytest.mark.expensive  # ~7 s: a second low-power check; the rule it rests on is checked by hand above
 def test_low_power_lqr_is_inconclusive_for_the_broken_variant_too(one_torch_thread) -> None:
     broken = run_gradcheck(env_kwargs=LOW_POWER, k=5, estimates=20, episodes=2, variant="broken")
     assert broken["passed"] is None and broken["verdict"] == "inconclusive"
@@ -120,11 +121,31 @@ def test_default_lqr_passes_the_correct_and_rejects_the_broken(tmp_path, capsys,
     capsys.readouterr()
 
 
+@pytest.mark.expensive  # ~9 s; the same rule on synthetic gradients: the test below
 def test_a_stated_bias_decides_the_power(one_torch_thread) -> None:
     """``detect_bias``: a huge stated bias is detectable even here; the verdict then is a pass."""
     r = run_gradcheck(env_kwargs=LOW_POWER, k=5, estimates=20, episodes=2, detect_bias=1e6)
     assert r["passed"] is True and r["power_target"].startswith("relative bias 1e+06")
     assert r["target_bias_rel"] == pytest.approx(1e6) and r["min_detectable_bias_rel"] < 1e6
+
+
+def test_a_stated_bias_decides_the_power_on_synthetic_gradients() -> None:
+    """The check's tests on per-episode gradients with a known spread (no LQR run): a bias of 1e6 ×
+    ‖∇J‖ is detectable, one of 1e-6 is not; ``--detect-bias`` reaches the spec."""
+    from rlcv.bench.gradcheck import GradcheckSpec, _test_record, spec_of
+    from rlcv.cli import build_parser
+
+    rng = np.random.default_rng(0)
+    exact = np.array([1.0, -2.0, 0.5])
+    scaled = exact + rng.normal(size=(50, 3))  # unbiased, se ≈ 0.14 per coordinate
+    path = rng.normal(size=(50, 3))
+    big = _test_record(GradcheckSpec(estimates=50, detect_bias=1e6), scaled, None, exact, path)
+    assert big["passed"] is True and big["power_target"].startswith("relative bias 1e+06")
+    assert big["target_bias_rel"] == pytest.approx(1e6) and big["min_detectable_bias_rel"] < 1e6
+    small = _test_record(GradcheckSpec(estimates=50, detect_bias=1e-6), scaled, None, exact, path)
+    assert small["passed"] is None and small["verdict"] == "inconclusive"
+    args = build_parser().parse_args(["bench", "gradcheck", "--detect-bias", "0.5", "--json", "x.json"])
+    assert spec_of(args).detect_bias == 0.5
 
 
 # ---------------------------------------------------------------------------- bad arguments
