@@ -181,9 +181,8 @@ def measure_raw_sb3_ppo(env_id: str, steps: int, seed: int) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], out: str) -> dict:
-    if "sb3-ppo" in algos:
-        algos = [*algos, "sb3-ppo-raw"]
+def sample_fps(env_id: str, steps: int, repeats: int, algos: list[str]) -> dict[str, list[float]]:
+    """Env steps/s of every algorithm in every repeat, repeats interleaved (repeat r: seed r for all)."""
     samples: dict[str, list[float]] = {a: [] for a in algos}
     for r in range(repeats):
         for algo in algos:
@@ -193,42 +192,32 @@ def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], 
                 fps = measure(algo, env_id, steps, seed=r)
             samples[algo].append(fps)
             print(f"[repeat {r + 1}/{repeats}] {algo:10s} {fps:8.0f} env-steps/s", flush=True)
+    return samples
+
+
+def ratio_pairs(algos: list[str]) -> list[tuple[str, str]]:
+    """(numerator, denominator) of every ratio reported: each rlcv algorithm over its SB3 baseline,
+    PPO over SB3's raw learn(), MBMF-PPO over PPO."""
+    pairs = [(a, BASELINE[a]) for a in algos if BASELINE.get(a) in algos]
+    pairs += [(a, b) for a, b in (("ppo", "sb3-ppo-raw"), ("mbmf-ppo", "ppo")) if a in algos and b in algos]
+    return pairs
+
+
+def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], out: str) -> dict:
+    if "sb3-ppo" in algos:
+        algos = [*algos, "sb3-ppo-raw"]
+    samples = sample_fps(env_id, steps, repeats, algos)
     medians = {a: statistics.median(v) for a, v in samples.items()}
-    ratios = {}
-    for algo in algos:
-        base = BASELINE.get(algo)
-        if base in medians:
-            ratios[f"{algo}/{base}"] = medians[algo] / medians[base]
-    if "sb3-ppo-raw" in medians and "ppo" in medians:
-        ratios["ppo/sb3-ppo-raw"] = medians["ppo"] / medians["sb3-ppo-raw"]
-    if "mbmf-ppo" in medians and "ppo" in medians:
-        ratios["mbmf-ppo/ppo"] = medians["mbmf-ppo"] / medians["ppo"]
     asked = [a for a in algos if a != "sb3-ppo-raw"]
-    command = shlex.join(
-        [
-            "rlcv",
-            "bench",
-            "speed",
-            "--env",
-            env_id,
-            "--steps",
-            str(steps),
-            "--repeats",
-            str(repeats),
-            "--algos",
-            *asked,
-            "--out",
-            out,
-        ]
-    )
+    command = ["rlcv", "bench", "speed", "--env", env_id, "--steps", str(steps), "--repeats", str(repeats)]
     result = {
         "env": env_id,
         "steps_per_run": steps,
         "repeats": repeats,
         "samples_fps": samples,
         "median_fps": medians,
-        "ratios": ratios,
-        "command": command,
+        "ratios": {f"{a}/{b}": medians[a] / medians[b] for a, b in ratio_pairs(algos)},
+        "command": shlex.join([*command, "--algos", *asked, "--out", out]),
         "machine": {
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
@@ -282,8 +271,7 @@ def render_markdown(result: dict) -> str:
     for algo, med in result["median_fps"].items():
         samples = ", ".join(f"{v:.0f}" for v in result["samples_fps"][algo])
         lines.append(f"| {algo} | {med:.0f} | {samples} |")
-    lines += ["", "| ratio (of medians) | value |", "|---|---:|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
+    lines += ["", *ratio_lines(result)]
     lines += [
         "",
         "A single train command of the benchmark (paths shortened):",
@@ -292,3 +280,22 @@ def render_markdown(result: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def ratio_lines(result: dict) -> list[str]:
+    """The ratios of medians, each with its 95 % interval: a percentile bootstrap over the repeats,
+    resampled by pair (repeat r of both algorithms ran with seed r, side by side in time)."""
+    from rlcv.bench.report import fmt_interval, md_table
+    from rlcv.bench.stats import median_ratio_bootstrap
+
+    samples, rows = result["samples_fps"], []
+    for key in result["ratios"]:
+        num, den = key.split("/")
+        iv = median_ratio_bootstrap(samples[num], samples[den], paired=True)
+        rows.append([key, fmt_interval(iv, ".2f", "×")])
+    note = (
+        f"Intervals: 95 % percentile bootstrap of the ratio of medians over the {result['repeats']} "
+        "repeats, resampled by pair (repeat r of both algorithms: seed r, run side by side in time); "
+        "with few repeats they are coarse (a bootstrap median can only take the sampled values)."
+    )
+    return [*md_table(["ratio of medians", "value [95 % CI]"], rows, "lr"), "", note]
