@@ -6,6 +6,7 @@ those links like any other."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Per-run folders hold thousands of summaries and metrics files that no page shows.
 SKIP_PARTS = {"runs", "summaries", "evals"}
 SUFFIXES = {".md", ".png", ".txt", ".json"}
+# Docstrings cross-reference in Sphinx's roles (:class:`X`); the Markdown renderer keeps the role's
+# name in front of the code span, which the API reference drops.
+SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|data|exc|obj):(?=<code>)")
 
 
 def _results_files() -> list[Path]:
@@ -37,3 +41,7 @@ def on_files(files: Files, config: Any) -> Files:
         files.append(File.generated(config, path.relative_to(ROOT).as_posix(), abs_src_path=str(path)))
     files.append(File.generated(config, "changelog.md", content=_changelog()))
     return files
+
+
+def on_page_content(html: str, **kwargs: Any) -> str:
+    return SPHINX_ROLE.sub("", html)
