@@ -363,3 +363,55 @@ def test_unknown_divergence_is_a_clear_error() -> None:
 
     with pytest.raises(RlcvError, match="did you mean|Did you mean"):
         gym.make("rlcv/BGAN-Digits-v0", divergence="hellinge")
+
+
+def test_entropy_bonus_adds_its_gradient_and_tempered_weights_are_a_softmax_power() -> None:
+    """ent_coef c adds −c ∇ mean_z H(g(·|z)) to the loss gradient; weight_power β makes the
+    advantages softmax(β log w) − 1/M (β = 1: the plain estimator)."""
+    from rlcv.estimators.base import EstimatorSetup
+    from rlcv.estimators.boundary_seeking import BoundarySeeking
+    from rlcv.estimators.continuous_bgan import BoundarySeekingSettings
+
+    ctx = BindContext(env_id="none", env_kwargs={}, obs_normalizer=None, reward_scaler=None)  # type: ignore[arg-type]
+    batch = _batch(group_rewards=torch.randn(3, 2, 5))
+    grads = []
+    for coef in (0.0, 0.5):
+        agent = _agent(ent_coef=coef)
+        agent.bind(ctx)
+        agent.optimizer.param_groups[0]["lr"] = 0.0
+        agent.update(batch)
+        grads.append([p.grad.clone() for p in agent.policy.parameters()])
+    agent = _agent()
+    params = list(agent.policy.parameters())
+    h = torch.autograd.grad(agent.policy.entropy(batch.obs.reshape(6, 3)).mean(), params)
+    for g0, g1, gh in zip(*grads, h, strict=True):
+        torch.testing.assert_close(g1 - g0, -0.5 * gh, rtol=1e-4, atol=1e-6)
+    setup = EstimatorSetup(
+        observation_space=gym.spaces.Box(-1, 1, (3,)), action_space=gym.spaces.MultiBinary(4)
+    )
+    est = BoundarySeeking.from_setup(BoundarySeekingSettings(weight_power=0.5), setup)
+    terms = est.prepare(batch, policy=agent.policy, value_fn=None)
+    log_w = batch.group_rewards.reshape(6, 5)
+    torch.testing.assert_close(terms.advantages, torch.softmax(0.5 * log_w, -1) - 0.2)
+    assert terms.stats["ess"] == pytest.approx(log_weight_stats(log_w)["ess"])  # untempered
+    with pytest.raises(Exception, match="weight_power must be in"):
+        BoundarySeekingSettings(weight_power=0.0)
+
+
+def test_discriminator_regularisers_spectral_norm_and_instance_noise() -> None:
+    env = gym.make("rlcv/BGAN-Digits-v0", disc_batch_size=8, disc_hidden_sizes=[16], disc_spectral_norm=True)
+    disc = env.unwrapped.disc
+    env.reset(seed=0)
+    for _ in range(20):  # the power iteration converges as the net is called in training mode
+        disc(torch.rand(4, 64))
+    for layer in (m for m in disc.modules() if isinstance(m, torch.nn.Linear)):
+        assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1.0, rel=0.05)
+    noisy = gym.make("rlcv/BGAN-Digits-v0", disc_batch_size=8, disc_instance_noise=0.5).unwrapped
+    noisy.reset(seed=0)
+    torch.manual_seed(0)
+    for _ in range(3):
+        noisy.step(np.zeros(64, np.int8))
+        noisy.group_rewards(noisy._z, np.zeros((3, 64), np.int8))
+    assert noisy.disc_updates == 1 and np.isfinite(noisy.diagnostics()["disc_loss"])
+    with pytest.raises(Exception, match="disc_instance_noise must be >= 0"):
+        gym.make("rlcv/BGAN-Digits-v0", disc_instance_noise=-1.0)
