@@ -43,6 +43,7 @@ class PB2Agent(PBTAgent):
     config_cls = PB2Config
     config: PB2Config
     algo = "hpo-pb2"
+    metric_names = (*PBTAgent.metric_names, "pb2_points")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -61,7 +61,7 @@ class PBTAgent(ControllerAgent):
     config_cls = PBTConfig
     config: PBTConfig
     algo = "hpo-pbt"
-    metric_names = (*HPO_METRICS, "pbt_exploits", "pbt_best_val_loss")
+    metric_names: tuple[str, ...] = (*HPO_METRICS, "pbt_exploits", "pbt_best_val_loss")
 
     def make_policy(self, action_space: gym.spaces.Box) -> ControllerPolicy:
         return HoldPolicy(action_space)
