@@ -193,6 +193,27 @@ class BiasTests:
         }
 
 
+def _projection_reference(
+    reference: np.ndarray, ref_samples: np.ndarray | None, direction: np.ndarray | None
+) -> tuple[np.ndarray, float, float]:
+    """The projection test's unit direction u, the reference's value along it and that value's squared
+    standard error. With a sampled reference, the direction must not come from the batches it is
+    compared with: ḡ_ref·(ḡ_ref/‖ḡ_ref‖) = ‖ḡ_ref‖ carries the reference's own noise (E‖ḡ_ref‖² = ‖g‖² +
+    tr Σ_ref/R), so when the signal is small against the noise the test would reject even an unbiased
+    estimator. So: direction from one half, comparison with the other."""
+    if direction is not None:
+        u = direction / (np.linalg.norm(direction) + 1e-300)
+        return u, float(reference @ u), 0.0
+    if ref_samples is not None and len(ref_samples) >= 4:
+        half = len(ref_samples) // 2
+        first, compared = ref_samples[:half].mean(0), ref_samples[half:]
+        u = first / (np.linalg.norm(first) + 1e-300)
+        ref_proj = compared @ u
+        return u, float(ref_proj.mean()), float(ref_proj.var(ddof=1)) / len(compared)
+    u = reference / (np.linalg.norm(reference) + 1e-300)
+    return u, float(reference @ u), 0.0
+
+
 def bias_tests(
     samples: np.ndarray,
     reference: np.ndarray,
@@ -226,22 +247,7 @@ def bias_tests(
     tr_p2 = max(tr_p2, float(d_eff))  # tr P² ≥ (tr P)² / d = d
     q = float((z**2).sum())
     scale, df = tr_p2 / d_eff, d_eff**2 / tr_p2
-    # Projection onto the reference direction. With a sampled reference, the direction must not come
-    # from the batches it is compared with: ḡ_ref·(ḡ_ref/‖ḡ_ref‖) = ‖ḡ_ref‖ carries the reference's own
-    # noise (E‖ḡ_ref‖² = ‖g‖² + tr Σ_ref/R), so when the signal is small against the noise the test
-    # would reject even an unbiased estimator. So: direction from one half, comparison with the other.
-    if direction is not None:
-        u = direction / (np.linalg.norm(direction) + 1e-300)
-        ref_value, ref_se2 = float(reference @ u), 0.0
-    elif ref_samples is not None and len(ref_samples) >= 4:
-        half = len(ref_samples) // 2
-        direction, compared = ref_samples[:half].mean(0), ref_samples[half:]
-        u = direction / (np.linalg.norm(direction) + 1e-300)
-        ref_proj = compared @ u
-        ref_value, ref_se2 = float(ref_proj.mean()), float(ref_proj.var(ddof=1)) / len(compared)
-    else:
-        u = reference / (np.linalg.norm(reference) + 1e-300)
-        ref_value, ref_se2 = float(reference @ u), 0.0
+    u, ref_value, ref_se2 = _projection_reference(reference, ref_samples, direction)
     proj = samples @ u
     proj_se2 = proj.var(ddof=1) / m + ref_se2
     se = np.zeros(d)
