@@ -1,0 +1,83 @@
+"""`rlcv bench bgan-collapse`: run arguments, argument errors and the page built from summaries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from rlcv.bench import bgan_collapse as bc
+from rlcv.errors import RlcvError
+from rlcv.gan.collapse import CollapseThresholds
+
+
+def _args(**kw: object) -> argparse.Namespace:
+    base = {"env": "rlcv/BGAN-Digits4-v0", "variants": ["base", "ent"], "baseline": "base", "steps": 640}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_train_args_carry_the_variant_overrides_and_env_kwargs() -> None:
+    args = _args()
+    ent = bc.train_args(args, "ent", 3)
+    assert ent[ent.index("--set") + 1 :] == ["ent_coef=0.05", "checkpoint_freq=640"]
+    sn = bc.train_args(args, "sn", 3)
+    assert json.loads(sn[sn.index("--env-kwargs") + 1]) == {
+        "disc_batch_size": 128,
+        "disc_spectral_norm": True,
+    }
+    assert bc.train_args(args, "gumbel", 0)[:3] == ["train", "--algo", "bgan-gumbel"]
+
+
+def test_bad_arguments_are_one_clear_error() -> None:
+    with pytest.raises(RlcvError, match="--baseline sn must be one of --variants"):
+        bc._check(_args(baseline="sn"))
+    with pytest.raises(RlcvError, match="multiple of 64"):
+        bc._check(_args(steps=100))
+    with pytest.raises(RlcvError, match="--report-only needs"):
+        bc.run(argparse.Namespace(report_only=True, out="/nonexistent-rlcv", name="x", notes=None))
+
+
+def _record(variant: str, seed: int, c2st: float, within: float, fired: list[str]) -> dict[str, object]:
+    final = {k: 0.5 for k, _ in bc.METRICS}
+    final.update(c2st_accuracy=c2st, within_latent_distance=within, glyphs=600.0, label_tv=0.1)
+    final["collapse"] = {"flags": {f: True for f in fired}, "fired": fired, "collapsed": bool(fired)}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "final": final,
+        "train": {"ess": 6.0, "entropy": 5.0},
+        "wall_seconds": 10.0,
+    }
+
+
+def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> None:
+    th = CollapseThresholds(
+        radius=3.0,
+        real_glyphs=700,
+        two_rarest_share=0.2,
+        n=1000,
+        min_glyphs=560,
+        max_label_tv=0.2,
+        min_within_latent=3.0,
+    )
+    runs = [_record("base", s, 0.9 + 0.01 * s, 2.0, ["low_within_latent"]) for s in (0, 1, 2)]
+    runs += [_record("ent", s, 0.8 + 0.01 * s, 5.0, []) for s in (0, 1, 2)]
+    payload = {
+        "command": "rlcv bench bgan-collapse",
+        "env": "rlcv/BGAN-Digits4-v0",
+        "steps": 640,
+        "seeds": [0, 1, 2],
+        "against": "train",
+        "baseline": "base",
+        "thresholds": th.as_dict(),
+        "variants": {n: {"label": n, "train_args": ["train"]} for n in ("base", "ent")},
+        "runs": runs,
+    }
+    text = bc.write_report(payload, tmp_path, "page")
+    assert "| `ent` | -0.100 [-0.100, -0.100] * |" in text  # same seeds: a constant difference
+    assert "| `base` | 2 | 0.920 | 600 | 0.100 | 2.00 | 6.00 | 5.00 | low_within_latent |" in text
+    assert "3/3" in text and "0/3" in text
+    assert "![ent s2](page/ent_s2.png)" in text
+    assert (tmp_path / "page.md").read_text() == text
