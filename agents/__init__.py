@@ -21,7 +21,7 @@ AGENTS: dict[str, str] = {
     "bgan": "rlcv.agents.bgan:BGAN",
     "bgan-reinforce": "rlcv.agents.bgan:BGANReinforce",
     "bgan-gumbel": "rlcv.agents.bgan:BGANGumbel",
-    # Density models of the generator envs' training images (reference rows for generators).
+    # Density baselines: fits of the generator envs' training images (reference rows for generators).
     "pixel-mixture": "rlcv.agents.density:PixelMixture",
     "independent-pixels": "rlcv.agents.density:IndependentPixels",
     "hpo-ucb1": "rlcv.agents.hpo.bandits:UCB1Agent",

@@ -94,7 +94,7 @@ class PolicyGradientAgent:
         self.config = config
         self.updates = 0
         self.context: BindContext | None = None
-        # The estimator first: one with parameters (MBMF's model) draws its initial weights before
+        # The estimator first: one with parameters (MBMF's dynamics model) draws its initial weights before
         # the policy's, an order seeded runs depend on.
         self.estimator: GradientEstimator = build_estimator(
             config.estimator, config.estimator_settings, self.estimator_setup(observation_space, action_space)

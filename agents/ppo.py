@@ -13,34 +13,22 @@ one Adam step on policy and value parameters together with the global grad norm 
 ``max_grad_norm`` (SB3's defaults: n_steps 2048, batch 64, 10 epochs, lr 3e-4, ε 0.2).
 With ``target_kl`` set, the epochs stop once the approximate KL exceeds 1.5 · target_kl.
 
-Oracle ceiling (``oracle_ratio = r > 1``, `rlcv bench oracle`). The *policy* gradient of every
-minibatch averages over r× the samples, to measure what an unbiased r× variance reduction of the
-policy gradient can buy. Per update the loop's ``BindContext.extra_rollout`` supplies a rollout of
-the same length from (r − 1)·n_envs further envs, run by the same (pre-update) policy with the same,
-frozen, normaliser statistics; those steps are never counted. The extra batch gets its advantages
-from the same estimator (``estimator.prepare`` on it alone, so the counted samples' advantages are
-bit-for-bit those of plain PPO, and each batch is normalised over its own samples, as plain PPO's
-is). Minibatch j of an epoch is then its usual ``batch_size`` counted samples (indices ``idx``) plus
-(r − 1)·|idx| extra samples (indices ``xidx``, a separate permutation of the extra batch):
-
-    L = −mean_{idx ∪ xidx} min(ρ Â, clip(ρ, 1 ± ε) Â) − c_ent · mean_{idx ∪ xidx} H[π]
-        + c_v · mean_{idx} (V(s) − R)²,
-
-so the critic trains on the counted samples only, and the number of minibatches per epoch, the
-learning rate and the clipping are unchanged: only the policy gradient's variance changes.
-``approx_kl`` and ``clip_fraction`` are over all policy samples. ``oracle_ratio = 1`` is plain PPO.
+Each epoch's minibatches come from :meth:`PPO.minibatches`: ``batch_size`` counted samples (indices
+``idx``, a fresh permutation per epoch) and the :class:`PolicySamples` the policy loss averages over
+(those same samples here; the oracle of :mod:`rlcv.agents.ppo_oracle` appends uncounted ones).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from rlcv.agents.base import ActorCriticAgent, explained_variance
 from rlcv.config import EstimatorConfig, check
-from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
 from rlcv.settings import setting
@@ -61,10 +49,6 @@ class PPOConfig(EstimatorConfig):
         None, "KL bound (TRPO step size; PPO early stop when set)", resumable=True
     )
     normalize_advantage: bool = setting(True, "standardise advantages per batch")
-    # r: the policy gradient averages over r× the counted samples (see the module docstring).
-    oracle_ratio: int = setting(
-        1, "r: the policy gradient averages over r× the counted samples (extra ones uncounted; 1 = plain PPO)"
-    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,15 +61,6 @@ class PPOConfig(EstimatorConfig):
         check(self.max_grad_norm > 0, "max_grad_norm must be > 0")
         check(self.target_kl is None or self.target_kl > 0, "target_kl must be > 0 (or null: no early stop)")
         check(self.vf_coef >= 0, "vf_coef must be >= 0")
-        check(
-            isinstance(self.oracle_ratio, int) and self.oracle_ratio >= 1,
-            f"oracle_ratio must be an integer >= 1 (1: plain PPO), got {self.oracle_ratio!r}",
-        )
-        check(
-            self.oracle_ratio == 1 or self.estimator == "gae",
-            f"oracle_ratio > 1 needs estimator 'gae' (extra samples carry no pathwise term), "
-            f"got estimator '{self.estimator}'",
-        )
 
 
 class PPO(ActorCriticAgent):
@@ -118,11 +93,9 @@ class PPO(ActorCriticAgent):
         cfg = self.config
         if batch.group_size != 1:
             raise ValueError("PPO uses one action per observation (group_size=1)")
-        obs, actions, old_log_probs = _flat(batch)
-        n = obs.shape[0]
-        extra = self._extra_samples(batch) if cfg.oracle_ratio > 1 else None
+        obs, actions, old_log_probs = flat_samples(batch)
+        counted = PolicySamples(obs, actions, old_log_probs, terms.advantages)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-
         logs: dict[str, list[float]] = {
             k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")
         }
@@ -130,56 +103,8 @@ class PPO(ActorCriticAgent):
         for _ in range(cfg.n_epochs):
             epochs_run += 1
             epoch_kl = []
-            perm = torch.randperm(n)
-            # The extra samples' own permutation (r > 1 only: plain PPO draws exactly what it did).
-            extra_perm = torch.randperm(extra["obs"].shape[0]) if extra is not None else None
-            for start in range(0, n, cfg.batch_size):
-                idx = perm[start : start + cfg.batch_size]
-                p_obs, p_actions, p_old, adv = (
-                    obs[idx],
-                    actions[idx],
-                    old_log_probs[idx],
-                    terms.advantages[idx],
-                )
-                if extra is not None and extra_perm is not None:
-                    # (r − 1) extra samples per counted one: minibatch j holds (r − 1)·|idx| of them.
-                    r1 = cfg.oracle_ratio - 1
-                    xidx = extra_perm[start * r1 : (start + len(idx)) * r1]
-                    p_obs = torch.cat([p_obs, extra["obs"][xidx]])
-                    p_actions = torch.cat([p_actions, extra["actions"][xidx]])
-                    p_old = torch.cat([p_old, extra["log_probs"][xidx]])
-                    adv = torch.cat([adv, extra["advantages"][xidx]])
-                log_prob = self.policy.log_prob(p_obs, p_actions)
-                log_ratio = log_prob - p_old
-                ratio = log_ratio.exp()
-                policy_loss = -torch.min(
-                    ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
-                ).mean()
-                if terms.pathwise_loss is not None:
-                    # The pathwise term under the same trust region as the score term: weighted by the
-                    # ratio, dropped outside the clip range (counted samples only: extras carry none).
-                    counted = ratio[: len(idx)].detach()
-                    weights = counted * ((counted - 1).abs() <= cfg.clip_range)
-                    policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy, weights)
-                value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
-                entropy = self.policy.entropy(p_obs).mean()
-                loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
-                self.check_finite("PPO loss", loss)
-
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizer.step()
-
-                with torch.no_grad():
-                    # (ρ − 1) − log ρ: the low-variance KL estimator of CleanRL / SB3.
-                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
-                    logs["clip_fraction"].append(((ratio - 1).abs() > cfg.clip_range).float().mean().item())
-                logs["policy_loss"].append(policy_loss.item())
-                logs["value_loss"].append(value_loss.item())
-                logs["entropy"].append(entropy.item())
-                logs["approx_kl"].append(approx_kl)
-                logs["grad_norm"].append(float(grad_norm))
+            for idx, samples in self.minibatches(counted):
+                approx_kl = self._step(idx, samples, obs, terms, params, logs)
                 epoch_kl.append(approx_kl)
                 if cfg.target_kl is not None and approx_kl > 1.5 * cfg.target_kl:
                     break
@@ -192,23 +117,77 @@ class PPO(ActorCriticAgent):
             out["explained_variance"] = explained_variance(terms.values, terms.returns)
         return out
 
-    def _extra_samples(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
-        """The (r − 1)·T·N extra policy samples of this update, flat, with their advantages."""
-        extra_rollout = self.context.extra_rollout if self.context is not None else None
-        if extra_rollout is None:
-            raise RlcvError(
-                f"oracle_ratio={self.config.oracle_ratio} needs extra samples, which only the native "
-                "training loop (`rlcv train`) offers; drive PPO through it, or set oracle_ratio=1."
-            )
-        rollout = extra_rollout(batch.n_steps)
-        # The same estimator on the extra batch alone (critic values at collection time, no grad):
-        # the counted batch's advantages stay exactly plain PPO's. Its stats are not logged.
-        terms = self.estimator.prepare(rollout, policy=self.policy, value_fn=self.critic)
-        obs, actions, log_probs = _flat(rollout)
-        return {"obs": obs, "actions": actions, "log_probs": log_probs, "advantages": terms.advantages}
+    def minibatches(self, counted: PolicySamples) -> Iterator[tuple[torch.Tensor, PolicySamples]]:
+        """One epoch: the indices of each minibatch's counted samples (a fresh permutation, split into
+        ``batch_size`` pieces) and the samples its policy loss averages over (here the same ones)."""
+        perm = torch.randperm(len(counted.obs))
+        for start in range(0, len(perm), self.config.batch_size):
+            idx = perm[start : start + self.config.batch_size]
+            yield idx, counted.take(idx)
+
+    def _step(
+        self,
+        idx: torch.Tensor,
+        samples: PolicySamples,
+        obs: torch.Tensor,
+        terms: EstimatorTerms,
+        params: list[torch.Tensor],
+        logs: dict[str, list[float]],
+    ) -> float:
+        """One Adam step on one minibatch: the policy loss over ``samples``, the value loss and the
+        pathwise term over the counted samples ``idx``; appends its metrics, returns its approx KL."""
+        cfg = self.config
+        log_prob = self.policy.log_prob(samples.obs, samples.actions)
+        log_ratio = log_prob - samples.log_probs
+        ratio = log_ratio.exp()
+        adv = samples.advantages
+        clipped = ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)
+        policy_loss = -torch.min(ratio * adv, clipped * adv).mean()
+        if terms.pathwise_loss is not None:
+            # The pathwise term under the same trust region as the score term: weighted by the
+            # ratio, dropped outside the clip range (counted samples only: they come first).
+            counted = ratio[: len(idx)].detach()
+            weights = counted * ((counted - 1).abs() <= cfg.clip_range)
+            policy_loss = policy_loss + terms.pathwise_loss(idx, self.policy, weights)
+        value_loss = (self.value_fn(obs[idx]) - terms.returns[idx]).pow(2).mean()
+        entropy = self.policy.entropy(samples.obs).mean()
+        loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+        self.check_finite("PPO loss", loss)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        self.optimizer.step()
+
+        with torch.no_grad():
+            # (ρ − 1) − log ρ: the low-variance KL estimator of CleanRL / SB3.
+            approx_kl = ((ratio - 1) - log_ratio).mean().item()
+            logs["clip_fraction"].append(((ratio - 1).abs() > cfg.clip_range).float().mean().item())
+        logs["policy_loss"].append(policy_loss.item())
+        logs["value_loss"].append(value_loss.item())
+        logs["entropy"].append(entropy.item())
+        logs["approx_kl"].append(approx_kl)
+        logs["grad_norm"].append(float(grad_norm))
+        return approx_kl
 
 
-def _flat(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+class PolicySamples(NamedTuple):
+    """Flat samples of the policy loss: observations, executed actions, log π_old, advantages."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    advantages: torch.Tensor
+
+    def take(self, idx: torch.Tensor) -> PolicySamples:
+        return PolicySamples(*(x[idx] for x in self))
+
+    def cat(self, other: PolicySamples) -> PolicySamples:
+        """These samples first, then ``other``'s."""
+        return PolicySamples(*(torch.cat([a, b]) for a, b in zip(self, other, strict=True)))
+
+
+def flat_samples(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Observations [T·N, obs_dim], executed actions [T·N, *a] and their log π_old [T·N]."""
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
     actions = batch.actions[:, :, 0].reshape(-1, *batch.actions.shape[3:])

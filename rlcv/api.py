@@ -71,7 +71,7 @@ class Agent:
         launch.check_seed(seed)
         check_env_id(env)
         config_text = None if config_file is None else str(config_file)
-        config = launch.resolve_config(algo, env, config_text, overrides)
+        algo, config = launch.resolve(algo, env, config_text, overrides)  # an old spelling: the new algo
         if run_dir is not None:
             _check_new(Path(run_dir))
         self.algo, self.env_id, self.seed = algo, env, seed

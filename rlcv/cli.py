@@ -242,12 +242,12 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 def _config(args: argparse.Namespace) -> int:
     from rlcv.config import describe, format_config, parse_overrides
     from rlcv.env_factory import check_env_id
-    from rlcv.launch import check_algo, resolve_config
+    from rlcv.launch import check_algo, resolve
 
     check_algo(args.algo)
     check_env_id(args.env)
-    config = resolve_config(args.algo, args.env, args.config_file, parse_overrides(args.overrides))
-    print(f"# rlcv config --algo {args.algo} --env {args.env}  (value  # type, default: meaning)")
+    algo, config = resolve(args.algo, args.env, args.config_file, parse_overrides(args.overrides))
+    print(f"# rlcv config --algo {algo} --env {args.env}  (value  # type, default: meaning)")
     print(format_config(describe(config)))
     return 0
 

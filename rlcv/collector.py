@@ -9,7 +9,9 @@ generator-as-policy problems where a state can be evaluated for many actions).
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -158,3 +160,31 @@ class Collector:
         self.episodes = int(state["episodes"])
         if "env_states" in state:
             self.hooks.load_env_states(state["env_states"])
+
+
+class UncountedCollector:
+    """A collector whose steps are not counted: it uses the run's normaliser and reward-scaler objects
+    but leaves their statistics as they are (``training`` off while it collects), and its episodes
+    are never reported, so the run differs from a plain one only by what the agent does with them
+    (the loop offers these to agents, ``BindContext.uncounted_collector``)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    @contextlib.contextmanager
+    def _frozen(self) -> Iterator[None]:
+        norm, scaler = self.collector.obs_normalizer, self.collector.reward_scaler
+        saved = norm.training, scaler.training
+        norm.training = scaler.training = False
+        try:
+            yield
+        finally:
+            norm.training, scaler.training = saved
+
+    def reset(self, seed: int) -> None:
+        with self._frozen():
+            self.collector.reset(seed)
+
+    def collect(self, n_steps: int) -> RolloutBatch:
+        with self._frozen():
+            return self.collector.collect(n_steps)

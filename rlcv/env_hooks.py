@@ -24,8 +24,8 @@ import numpy as np
 from rlcv.errors import RlcvError
 
 if TYPE_CHECKING:
+    from rlcv.collector import UncountedCollector
     from rlcv.normalize import ObsNormalizer, RewardScaler
-    from rlcv.rollout import RolloutBatch
 
 
 @runtime_checkable
@@ -139,6 +139,7 @@ class BindContext:
     obs_normalizer: ObsNormalizer
     reward_scaler: RewardScaler
     hooks: EnvHooks | None = None
-    # Uncounted extra samples: ``extra_rollout(n_steps)`` collects n_steps from further envs with the
-    # current policy and frozen normaliser statistics (offered only when the config sets oracle_ratio > 1).
-    extra_rollout: Callable[[int], RolloutBatch] | None = None
+    # Envs whose samples the run does not count: ``uncounted_collector(n_envs)`` builds n_envs more
+    # envs run by the agent's policy with the run's normalisers frozen; the loop resets and closes them
+    # with its own (the ppo-oracle agent's extra samples). None outside the native loop.
+    uncounted_collector: Callable[[int], UncountedCollector] | None = None

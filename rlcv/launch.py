@@ -23,6 +23,7 @@ from rlcv.agents import AGENTS, SB3_ALGOS
 from rlcv.config import CommonConfig, build_config, load_yaml, preset
 from rlcv.env_factory import check_env_id
 from rlcv.errors import RlcvError, TrainingInterrupted, did_you_mean
+from rlcv.legacy import upgrade_request
 from rlcv.run_dir import RunDir, default_run_dir, new_meta
 from rlcv.run_lock import RunLock
 
@@ -59,13 +60,27 @@ def check_algo(algo: str) -> None:
         raise RlcvError(f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}.")
 
 
-def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> CommonConfig:
-    """defaults < preset `default` < preset env block < --config FILE < --set (SB3 algorithms read the
-    preset of the rlcv agent they mirror: the `base:` of their preset file)."""
+def resolve(
+    algo: str, env: str, config_file: str | None, overrides: dict[str, Any]
+) -> tuple[str, CommonConfig]:
+    """The algorithm and its config: defaults < preset `default` < preset env block < --config FILE <
+    --set (SB3 algorithms read the preset of the rlcv agent they mirror: the `base:` of their preset
+    file). An old spelling of the algorithm or a key is rewritten first (one deprecation line,
+    :mod:`rlcv.legacy`), so the algorithm returned may differ from ``algo``."""
+    user = load_yaml(config_file) if config_file else {}
+    user.update(overrides)
+    algo, user = upgrade_request(algo, user)
     values = preset(algo, env)
-    if config_file:
-        values.update(load_yaml(config_file))
-    values.update(overrides)
+    values.update(user)
+    return algo, _build(algo, env, values)
+
+
+def resolve_config(algo: str, env: str, config_file: str | None, overrides: dict[str, Any]) -> CommonConfig:
+    """The config of :func:`resolve` (which also says the algorithm an old spelling stands for)."""
+    return resolve(algo, env, config_file, overrides)[1]
+
+
+def _build(algo: str, env: str, values: dict[str, Any]) -> CommonConfig:
     backend = _backend(algo)
     try:
         config = build_config(backend.config_class(algo), values)
@@ -84,7 +99,7 @@ def run_resumable_keys(meta: dict[str, Any]) -> tuple[str, ...]:
     """The keys a resume of this run may change, as its config class and its estimator's settings
     class declare them (``setting(..., resumable=True)``, see :mod:`rlcv.settings`): they steer the
     optimisation from the next update on and are read from the config at use time. Everything else
-    (network shapes, n_steps/n_envs, normalisation, the estimator and its model) shapes the state in
+    (network shapes, n_steps/n_envs, normalisation, the estimator and its dynamics model) shapes the state in
     the checkpoint, so changing it mid-run is an error."""
     from rlcv.estimators import ESTIMATORS, settings_class
     from rlcv.settings import resumable_keys
@@ -179,8 +194,8 @@ def train(request: TrainRequest) -> Path:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
     check_seed(request.seed)
     check_env_id(request.env)
-    config = resolve_config(request.algo, request.env, request.config_file, request.overrides)
-    run = RunDir(request.run_dir or default_run_dir(request.algo, request.env))
+    algo, config = resolve(request.algo, request.env, request.config_file, request.overrides)
+    run = RunDir(request.run_dir or default_run_dir(algo, request.env))
     _check_run_path(run.path)
     run.check_new()
     created = _created_parents(run.path)
@@ -188,9 +203,9 @@ def train(request: TrainRequest) -> Path:
     try:
         lock.acquire()
         run.check_new()  # again under the lock: a trainer that held it may have published meanwhile
-        trainer = _start(request.algo, request.env, config, request.seed)
+        trainer = _start(algo, request.env, config, request.seed)
         meta = new_meta(
-            algo=request.algo,
+            algo=algo,
             env=request.env,
             steps=request.steps,
             seed=request.seed,

@@ -7,9 +7,7 @@ updates (collect a rollout, update the agent, record). What a run directory hold
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -17,7 +15,7 @@ import torch
 from rlcv import checkpoint
 from rlcv.agents import agent_class, build_agent_config
 from rlcv.agents.base import Agent
-from rlcv.collector import Collector
+from rlcv.collector import Collector, UncountedCollector
 from rlcv.config import CommonConfig
 from rlcv.env_factory import make_vec_env
 from rlcv.env_hooks import BindContext, EnvHooks
@@ -26,7 +24,6 @@ from rlcv.evaluation import evaluate
 from rlcv.finite import check_env_data
 from rlcv.normalize import ObsNormalizer, RewardScaler
 from rlcv.recorder import Recorder
-from rlcv.rollout import RolloutBatch
 from rlcv.run_dir import RunDir
 from rlcv.unclipped import env_wrappers, pre_clip
 
@@ -57,33 +54,6 @@ def resume_trainer(run: RunDir, meta: dict[str, Any], checkpoint_name: str = "la
 
 # Extra (uncounted) envs are seeded this far from the counted ones, so their episodes differ.
 EXTRA_SEED_OFFSET = 1_000_003
-
-
-class UncountedCollector:
-    """A collector whose steps are not counted: it uses the run's normaliser and reward-scaler objects
-    but leaves their statistics as they are (``training`` off while it collects), and its episodes
-    are never reported, so the run differs from a plain one only by what the agent does with them."""
-
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    @contextlib.contextmanager
-    def _frozen(self) -> Iterator[None]:
-        norm, scaler = self.collector.obs_normalizer, self.collector.reward_scaler
-        saved = norm.training, scaler.training
-        norm.training = scaler.training = False
-        try:
-            yield
-        finally:
-            norm.training, scaler.training = saved
-
-    def reset(self, seed: int) -> None:
-        with self._frozen():
-            self.collector.reset(seed)
-
-    def collect(self, n_steps: int) -> RolloutBatch:
-        with self._frozen():
-            return self.collector.collect(n_steps)
 
 
 class Trainer:
@@ -120,7 +90,7 @@ class Trainer:
         )
         # The one facade over the envs' hooks: agents and collector reach the envs only through it.
         hooks = EnvHooks(self.envs)
-        self.extra = self._extra_collector()
+        self.uncounted: list[UncountedCollector] = []  # built by the agent in bind, if it asks
         self.agent.bind(
             BindContext(
                 env_id=env_id,
@@ -128,7 +98,7 @@ class Trainer:
                 obs_normalizer=self.obs_normalizer,
                 reward_scaler=self.reward_scaler,
                 hooks=hooks,
-                extra_rollout=self.extra.collect if self.extra is not None else None,
+                uncounted_collector=self.uncounted_collector,
             )
         )
         self.collector = Collector(
@@ -142,20 +112,18 @@ class Trainer:
         self.step = 0
         self.last_eval: dict[str, Any] | None = None
 
-    def _extra_collector(self) -> UncountedCollector | None:
-        """Envs for uncounted extra samples, when the config asks for them (``oracle_ratio`` > 1)."""
-        ratio = int(getattr(self.config, "oracle_ratio", 1))
-        if ratio <= 1:
-            return None
+    def uncounted_collector(self, n_envs: int) -> UncountedCollector:
+        """``n_envs`` further envs whose samples the run does not count (``BindContext``): run by the
+        agent's policy with the run's normalisers frozen, reset and closed with the run's own envs."""
         cfg = self.config
         envs = make_vec_env(
             self.env_id,
-            n_envs=(ratio - 1) * cfg.n_envs,
+            n_envs=n_envs,
             vectorization=cfg.vectorization,
             env_kwargs=cfg.env_kwargs,
             wrappers=env_wrappers(cfg),
         )
-        return UncountedCollector(
+        collector = UncountedCollector(
             Collector(
                 envs,
                 self.agent.policy,
@@ -164,11 +132,13 @@ class Trainer:
                 group_size=self.agent.group_size,
             )
         )
+        self.uncounted.append(collector)
+        return collector
 
     def reset_envs(self, seed: int) -> None:
         self.collector.reset(seed)
-        if self.extra is not None:
-            self.extra.reset(seed + EXTRA_SEED_OFFSET)
+        for i, extra in enumerate(self.uncounted):
+            extra.reset(seed + EXTRA_SEED_OFFSET * (i + 1))
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -255,8 +225,8 @@ class Trainer:
         finally:
             recorder.close()
             self.envs.close()
-            if self.extra is not None:
-                self.extra.collector.envs.close()
+            for extra in self.uncounted:
+                extra.collector.envs.close()
 
     def _evaluate(self) -> dict[str, Any]:
         cfg = self.config

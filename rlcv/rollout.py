@@ -8,7 +8,7 @@ field                     shape                meaning
 obs                       [T, N, obs_dim]      normalised observation the policy saw
 next_obs                  [T, N, obs_dim]      normalised *true* next observation (also the
                                                final observation at termination/truncation)
-raw_obs, raw_next_obs     [T, N, obs_dim]      the same before normalisation (for models)
+raw_obs, raw_next_obs     [T, N, obs_dim]      the same before normalisation (dynamics models)
 actions                   [T, N, G, *a]        G actions drawn for the same observation;
                                                member 0 is the one the env executed
 log_probs                 [T, N, G]            log π_old(a|s) at collection time

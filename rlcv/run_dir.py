@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from rlcv.errors import RlcvError
+from rlcv.legacy import upgrade_meta
 from rlcv.run_lock import real_run_path
 
 
@@ -122,7 +123,8 @@ class RunDir:
         return None
 
     @property
-    def sb3_model(self) -> Path:
+    def sb3_algorithm(self) -> Path:
+        """A finished SB3 run's saved algorithm (SB3 calls it a model and names the file model.zip)."""
         return self.path / "model.zip"
 
     @property
@@ -209,7 +211,7 @@ class RunDir:
         return self.config.is_file()
 
     def read_meta(self) -> dict[str, Any]:
-        """config.yaml as a dict: algo, env, steps, seed, config."""
+        """config.yaml as a dict: algo, env, steps, seed, config (in the current spelling, rlcv.legacy)."""
         try:
             os.stat(self.path)
         except FileNotFoundError:
@@ -249,7 +251,7 @@ class RunDir:
         problem = _meta_problem(meta)
         if problem:
             raise RlcvError(f"'{self.config}' is damaged: {problem}; restore it or start a new run.")
-        return meta
+        return upgrade_meta(meta)  # an older version's spelling, read in the current one
 
     def check_writable(self) -> None:
         """Before a resume changes anything: every file it replaces or appends to is a regular file
@@ -341,7 +343,7 @@ class RunDir:
     def is_finished(self, steps: int | None = None) -> bool:
         """The final policy was saved (the last thing a run does) and metrics.csv reaches ``steps``
         (default: the steps recorded in config.yaml)."""
-        if self.final_policy is None and not self.sb3_model.is_file():
+        if self.final_policy is None and not self.sb3_algorithm.is_file():
             return False
         if steps is None:
             if not self.config.is_file():

@@ -122,14 +122,13 @@ ALGOS: dict[str, _Spec] = {
 
 def check_config(algo: str, config: SB3Config) -> None:
     """Refuse the keys SB3 would silently ignore: the gradient estimator (SB3 computes its own GAE
-    gradient) and PPO's oracle samples; estimators and the oracle are rlcv agents' features."""
+    gradient); estimators are rlcv agents' features (so is ppo-oracle's ``oracle_ratio``, which SB3's
+    config classes do not have)."""
     if config.estimator != "gae":
         raise RlcvError(
             f"--algo {algo} cannot use estimator '{config.estimator}' or its keys (SB3 computes its own "
             f"policy gradient); use --algo {ALGOS[algo].base} with --set estimator={config.estimator}."
         )
-    if getattr(config, "oracle_ratio", 1) != 1:
-        raise RlcvError(f"--algo {algo} has no oracle samples; use --algo ppo with --set oracle_ratio=...")
 
 
 def config_class(algo: str) -> type[SB3Config]:
@@ -387,7 +386,7 @@ class SB3Trainer:
             checkpoint.save(_norm_stats(self.venv), run.sb3_vecnormalize)
             tmp = run.path / "model.tmp.zip"
             algorithm.save(tmp)
-            os.replace(tmp, run.sb3_model)
+            os.replace(tmp, run.sb3_algorithm)
         finally:
             recorder.close()
             self.venv.close()
@@ -440,8 +439,8 @@ def load_policy(run: RunDir, meta: dict[str, Any], *, seed: int = 0) -> tuple[_S
     """The policy of ``model.zip`` (else the last checkpoint) and its frozen observation normaliser."""
     algo = meta["algo"]
     config = build_config(config_class(algo), meta["config"])
-    if run.sb3_model.is_file():
-        params: Any = str(run.sb3_model)
+    if run.sb3_algorithm.is_file():
+        params: Any = str(run.sb3_algorithm)
         stats = checkpoint.load(run.sb3_vecnormalize) if config.normalize_obs else {}
     else:
         state = checkpoint.load(run.checkpoint())
@@ -458,7 +457,7 @@ def load_policy(run: RunDir, meta: dict[str, Any], *, seed: int = 0) -> tuple[_S
         normalizer = _obs_normalizer(config, algorithm.observation_space.shape, stats)
     except Exception as exc:  # ValueError, KeyError, RuntimeError, ...: a damaged or foreign file
         raise RlcvError(
-            f"cannot load the model in '{run}' ({type(exc).__name__}: {_first_line(exc)}); "
+            f"cannot load the SB3 algorithm in '{run}' ({type(exc).__name__}: {_first_line(exc)}); "
             f"the file is damaged or from another config: evaluate another run, or retrain."
         ) from exc
     finally:

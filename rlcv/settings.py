@@ -31,7 +31,7 @@ def setting(
 
     ``resumable``: the key steers the optimisation from the next update on and is read from the
     config at use time, so `--resume --set` may change it; anything that shapes the checkpointed
-    state (network shapes, rollout length, normalisation, the estimator and its model) must not be.
+    state (network shapes, rollout length, normalisation, the estimator and its dynamics model) must not be.
     """
     metadata = {"help": help, "resumable": resumable}
     if factory is not None:

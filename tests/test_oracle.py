@@ -1,8 +1,10 @@
-"""The oracle ceiling: PPO with ``oracle_ratio = r`` (policy gradient over r× samples, the extra ones
-uncounted) and `rlcv bench oracle` (per-run summaries, skip-on-resume, paired speed-ups)."""
+"""The oracle ceiling: the ``ppo-oracle`` agent (PPO whose policy gradient averages over
+``oracle_ratio = r``× samples, the extra ones uncounted), its old spelling ``--algo ppo --set
+oracle_ratio=r``, and `rlcv bench oracle` (per-run summaries, skip-on-resume, paired speed-ups)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from rlcv.bench import oracle
 from rlcv.errors import RlcvError
-from rlcv.launch import resolve_config
+from rlcv.launch import resolve, resolve_config
+from rlcv.legacy import upgrade_train_args
 from rlcv.loop import Trainer
 from rlcv.run_dir import RunDir
 
@@ -22,29 +26,33 @@ ENV = "InvertedPendulum-v5"
 SMALL = {"n_steps": 64, "batch_size": 32, "n_epochs": 2}
 
 
-def _trainer(**overrides: Any) -> Trainer:
-    config = resolve_config("ppo", ENV, None, {**SMALL, **overrides})
-    trainer = Trainer(algo="ppo", env_id=ENV, config=config, seed=3)
+def _trainer(algo: str = "ppo-oracle", **overrides: Any) -> Trainer:
+    config = resolve_config(algo, ENV, None, {**SMALL, **overrides})
+    trainer = Trainer(algo=algo, env_id=ENV, config=config, seed=3)
     trainer.reset_envs(3)
     return trainer
 
 
-def _updates(n: int, **overrides: Any) -> tuple[Trainer, list[dict[str, float]]]:
+def _close(trainer: Trainer) -> None:
+    trainer.envs.close()
+    for extra in trainer.uncounted:
+        extra.collector.envs.close()
+
+
+def _updates(n: int, algo: str = "ppo-oracle", **overrides: Any) -> tuple[Trainer, list[dict[str, float]]]:
     """A fresh trainer (it seeds the global torch RNG) and its first ``n`` update metrics."""
-    trainer = _trainer(**overrides)
+    trainer = _trainer(algo, **overrides)
     try:
         metrics = [trainer.agent.update(trainer.collector.collect(trainer.agent.n_steps)) for _ in range(n)]
     finally:
-        trainer.envs.close()
-        if trainer.extra is not None:
-            trainer.extra.collector.envs.close()
+        _close(trainer)
     return trainer, metrics
 
 
-def test_ratio_one_is_plain_ppo_and_offers_no_extra_samples(one_torch_thread: None) -> None:
-    (_, a), (one, b), (_, c) = _updates(2), _updates(2, oracle_ratio=1), _updates(2, oracle_ratio=2)
-    assert one.extra is None and one.agent.context is not None
-    assert one.agent.context.extra_rollout is None
+def test_ratio_one_is_plain_ppo_and_asks_for_no_uncounted_envs(one_torch_thread: None) -> None:
+    (_, a), (one, b), (two, c) = _updates(2, "ppo"), _updates(2, oracle_ratio=1), _updates(2, oracle_ratio=2)
+    assert one.uncounted == [] and one.agent.extra is None  # type: ignore[attr-defined]
+    assert len(two.uncounted) == 1 and two.agent.extra is two.uncounted[0]  # type: ignore[attr-defined]
     assert a == b  # exactly, every metric of every update
     assert c[0]["value_loss"] != a[0]["value_loss"] or c[0]["policy_loss"] != a[0]["policy_loss"]
 
@@ -59,8 +67,8 @@ def test_minibatches_hold_counted_then_extra_samples_and_the_critic_sees_counted
     r = 3
     trainer = _trainer(oracle_ratio=r)
     agent = trainer.agent
-    assert trainer.extra is not None
-    inner = trainer.extra.collector
+    assert agent.extra is not None  # type: ignore[attr-defined]
+    inner = agent.extra.collector  # type: ignore[attr-defined]
     extra_batches: list[Any] = []
     collect, log_prob = inner.collect, agent.policy.log_prob
     policy_obs: list[torch.Tensor] = []
@@ -80,7 +88,7 @@ def test_minibatches_hold_counted_then_extra_samples_and_the_critic_sees_counted
 
     monkeypatch.setattr(inner, "collect", spy_collect)
     monkeypatch.setattr(agent.policy, "log_prob", spy_log_prob)
-    agent.value_fn.register_forward_hook(spy_critic)
+    agent.value_fn.register_forward_hook(spy_critic)  # type: ignore[attr-defined]
     norm_count = trainer.obs_normalizer.rms.count
     try:
         batch = trainer.collector.collect(64)
@@ -94,8 +102,7 @@ def test_minibatches_hold_counted_then_extra_samples_and_the_critic_sees_counted
         assert trainer.obs_normalizer.rms.count == norm_count
         assert trainer.reward_scaler.rms.var == scaler_var
     finally:
-        trainer.envs.close()
-        inner.envs.close()
+        _close(trainer)
 
     counted = {row: i for i, row in enumerate(_rows(batch.obs.reshape(64, -1)))}
     extras = {row: i for i, row in enumerate(_rows(extra.obs.reshape(-1, extra.obs.shape[-1])))}
@@ -118,7 +125,7 @@ def test_steps_and_episodes_count_only_the_counted_envs(tmp_path: Path, one_torc
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     trainer.train(run, total_steps=128, progress=False)
-    assert trainer.extra.collector.episodes > 0  # type: ignore[union-attr]
+    assert trainer.uncounted[0].collector.episodes > 0
     steps = [int(row["step"]) for row in run.metrics_rows()]
     episodes = [int(row["episodes"]) for row in run.metrics_rows()]
     assert steps == [64, 128] and trainer.step == 128
@@ -127,9 +134,66 @@ def test_steps_and_episodes_count_only_the_counted_envs(tmp_path: Path, one_torc
 
 def test_bad_oracle_ratio_is_one_config_error() -> None:
     with pytest.raises(RlcvError, match="oracle_ratio must be an integer >= 1"):
-        resolve_config("ppo", ENV, None, {"oracle_ratio": 0})
+        resolve_config("ppo-oracle", ENV, None, {"oracle_ratio": 0})
     with pytest.raises(RlcvError, match="oracle_ratio > 1 needs estimator 'gae'"):
-        resolve_config("mbmf-ppo", ENV, None, {"oracle_ratio": 2})
+        resolve_config("ppo-oracle", ENV, None, {"oracle_ratio": 2, "estimator": "mbmf"})
+    for algo in ("mbmf-ppo", "sb3-ppo", "trpo"):
+        with pytest.raises(RlcvError, match=f"--algo {algo} has no oracle samples.*--algo ppo-oracle"):
+            resolve_config(algo, ENV, None, {"oracle_ratio": 2})
+
+
+def test_the_old_spelling_trains_the_oracle_agent_with_one_deprecation_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    algo, config = resolve("ppo", ENV, None, {"oracle_ratio": 4})
+    assert algo == "ppo-oracle" and config == resolve_config("ppo-oracle", ENV, None, {"oracle_ratio": 4})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "rlcv: deprecated: --algo ppo --set oracle_ratio=4 is now --algo ppo-oracle --set oracle_ratio=4 "
+        "(the same training); use that spelling."
+    ]
+    assert resolve("ppo-oracle", ENV, None, {"oracle_ratio": 4})[0] == "ppo-oracle"
+    assert resolve("mbmf-ppo", ENV, None, {"oracle_ratio": 1})[0] == "mbmf-ppo"  # the old default: dropped
+    assert capsys.readouterr().err.count("rlcv: deprecated:") == 1
+    old = ["train", "--algo", "ppo", "--env", ENV, "--set", "oracle_ratio=2"]
+    assert upgrade_train_args(old) == [
+        "train",
+        "--algo",
+        "ppo-oracle",
+        "--env",
+        ENV,
+        "--set",
+        "oracle_ratio=2",
+    ]
+    assert upgrade_train_args(old[:-2]) == old[:-2]
+
+
+@pytest.mark.parametrize(("ratio", "algo"), [(1, "ppo"), (2, "ppo-oracle")])
+def test_run_folders_of_the_old_spelling_read_in_the_new_one(tmp_path: Path, ratio: int, algo: str) -> None:
+    """config.yaml of a run made before the agent existed: PPO's config held oracle_ratio."""
+    config = {**dataclasses.asdict(resolve_config("ppo", ENV, None, {})), "oracle_ratio": ratio}
+    old = yaml.safe_dump({"algo": "ppo", "env": ENV, "steps": 64, "seed": 0, "config": config})
+    (tmp_path / "config.yaml").write_text(old)
+    meta = RunDir(tmp_path).read_meta()
+    assert meta["algo"] == algo and ("oracle_ratio" in meta["config"]) == (ratio > 1)
+    assert (tmp_path / "config.yaml").read_text() == old  # the file itself is left as written
+
+
+@pytest.mark.expensive  # ~3 s: two short trainings through the CLI
+def test_a_run_of_the_old_spelling_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rlcv.cli import main
+
+    run = tmp_path / "run"
+    sets = [f"{k}={v}" for k, v in SMALL.items()]
+    args = ["train", "--env", ENV, "--steps", "64", "--no-progress", "--run-dir", str(run), "--set", *sets]
+    assert main([*args[:1], "--algo", "ppo", *args[1:], "oracle_ratio=2"]) == 0
+    assert "rlcv: deprecated: --algo ppo --set oracle_ratio=2" in capsys.readouterr().err
+    assert yaml.safe_load((run / "config.yaml").read_text())["algo"] == "ppo-oracle"
+    # as an older version wrote it: PPO's algo name with the key
+    meta = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**meta, "algo": "ppo"}))
+    assert main(["train", "--resume", str(run), "--steps", "128", "--no-progress"]) == 0
+    assert [row["step"] for row in RunDir(run).metrics_rows()] == ["64", "128"]
 
 
 def _curve(steps: list[int], returns: list[float]) -> oracle.EvalCurve:

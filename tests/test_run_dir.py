@@ -19,7 +19,7 @@ def test_paths_and_default_dir(tmp_path: Path) -> None:
     assert run.command_log.name == "command.txt" and run.metrics.name == "metrics.csv"
     assert run.checkpoint() == tmp_path / "R" / "checkpoints" / "last.pt"
     assert run.step_checkpoint(2048).name == "step_000002048.pt"
-    assert run.policy.name == "policy.pt" and run.sb3_model.name == "model.zip"
+    assert run.policy.name == "policy.pt" and run.sb3_algorithm.name == "model.zip"
     assert str(run) == str(tmp_path / "R")
     root = tmp_path / "runs"
     assert default_run_dir("ppo", "rlcv/LQR-v0", root) == root / "ppo_rlcv-LQR-v0_1"

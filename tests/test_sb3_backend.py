@@ -175,7 +175,7 @@ def test_damaged_files_give_one_line_errors(
     (tmp_path / "run" / "model.zip").write_bytes(b"not a zip")
     assert main(["eval", "run"]) == 2
     err = capsys.readouterr().err
-    assert "cannot load the model" in err and len(err.strip().splitlines()) == 1
+    assert "cannot load the SB3 algorithm" in err and len(err.strip().splitlines()) == 1
     (tmp_path / "run" / "model.zip").unlink()
     assert main(["eval", "run", "--episodes", "1"]) == 0  # a run killed before the end: last checkpoint
     shutil.copy(tmp_path / "run" / "vecnormalize.pt", tmp_path / "run" / "checkpoints" / "last.pt")

@@ -1,12 +1,12 @@
 """`rlcv bench oracle`: the oracle ceiling — how much faster PPO learns when its policy gradient
-averages over r× the samples (``--set oracle_ratio=r``, see :mod:`rlcv.agents.ppo`).
+averages over r× the samples (``--algo ppo-oracle --set oracle_ratio=r``, :mod:`rlcv.agents.ppo_oracle`).
 
 The extra samples come from the same policy but are not counted as env steps, and the critic, the
 minibatch count, the learning rate and the clipping are those of plain PPO, so only the variance of
 the policy gradient shrinks (by r× for independent samples). The speed-up measured here is therefore
 the best any unbiased r× variance reduction of the policy gradient (e.g. a control variate) can buy.
 
-Protocol. For every env, ratio r and seed s one plain ``rlcv train --algo ppo --set oracle_ratio=r``
+Protocol. For every env, ratio r and seed s one ``rlcv train --algo ppo-oracle --set oracle_ratio=r``
 (the env's preset, ``--steps`` counted steps, evaluations every ``--eval-freq`` steps of
 ``--eval-episodes`` deterministic episodes); seeds are paired across ratios (same seed, hence the
 same initial weights and counted-env seeds), and r = 1 is plain PPO. Per (env, seed):
@@ -110,7 +110,7 @@ def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
     return [
         "train",
         "--algo",
-        "ppo",
+        "ppo-oracle",  # summaries of older runs say `ppo` (the same training, rlcv.legacy)
         "--env",
         env,
         "--steps",
@@ -288,7 +288,8 @@ def _intro_lines(result: dict[str, Any]) -> list[str]:
         f"Regenerate with `{result['command']}` (skips runs whose summary is in `summaries/`; "
         "add `--report-only` to rebuild this report from the summaries alone).",
         "",
-        "Every run is plain `rlcv train --algo ppo --set oracle_ratio=r` with the env's preset. With r > 1 "
+        "Every run is `rlcv train --algo ppo-oracle --set oracle_ratio=r` with the env's preset (runs made "
+        "before that agent existed were `--algo ppo --set oracle_ratio=r`, the same training). With r > 1 "
         "each minibatch's policy loss (clipped surrogate, entropy) averages over its usual counted samples "
         "plus (r − 1)× as many uncounted samples from the same policy; the critic trains on the counted "
         "samples only; minibatches per epoch, learning rate and clipping are unchanged. So only the "
