@@ -33,3 +33,36 @@ def add_overrides_argument(parser: argparse.ArgumentParser, *, help: str, metava
     parser.add_argument(
         "--set", dest="overrides", nargs="+", action="extend", default=[], metavar=metavar, help=help
     )
+
+
+class _OldSpelling(argparse.Action):
+    """A flag's old spelling: stores into the new flag's destination, with one deprecation line."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        from rlcv.legacy import deprecated
+
+        deprecated(f"{option} is now {self.new}; use that spelling.")
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_flag(parser: argparse.ArgumentParser, new: str, old: str, **kwargs: Any) -> None:
+    """``parser.add_argument(new, **kwargs)`` plus ``old``, the flag's former spelling, which still
+    works (same type and choices, one deprecation line) and is left out of ``--help``."""
+    action = parser.add_argument(new, **kwargs)
+    parser.add_argument(
+        old,
+        dest=action.dest,
+        action=_OldSpelling,
+        new=new,
+        type=kwargs.get("type"),
+        choices=kwargs.get("choices"),
+        nargs=kwargs.get("nargs"),
+        default=argparse.SUPPRESS,  # the new flag's default stands unless the old one is given
+        help=argparse.SUPPRESS,
+    )

@@ -595,3 +595,29 @@ def test_a_full_disk_while_plotting_leaves_no_file(tmp_path: Path, base_run, mon
     assert main(argv) == 2
     assert "No space left on device" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_renamed_flag_still_works_with_one_deprecation_line(capsys) -> None:
+    """Item 6 of issue 26: an inner-task network is a `--network`; `--model` still works, once warned."""
+    import argparse
+
+    from rlcv.cli_args import add_renamed_flag
+
+    parser = argparse.ArgumentParser()
+    add_renamed_flag(parser, "--network", "--model", dest="model", default="mlp", choices=["mlp", "cnn"])
+    assert parser.parse_args([]).model == "mlp" and capsys.readouterr().err == ""
+    assert parser.parse_args(["--network", "cnn"]).model == "cnn" and capsys.readouterr().err == ""
+    assert parser.parse_args(["--model", "cnn"]).model == "cnn"
+    assert capsys.readouterr().err == "rlcv: deprecated: --model is now --network; use that spelling.\n"
+    assert "--model" not in parser.format_help()
+    with pytest.raises(SystemExit):  # the old spelling keeps the new one's choices
+        parser.parse_args(["--model", "resnet"])
+
+
+def test_the_benches_take_the_inner_network_as_network(tmp_path, capsys) -> None:
+    for bench in ("dualcutout", "sharpness"):
+        out = tmp_path / bench
+        assert main(["bench", bench, "--model", "mlp", "--report-only", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == "rlcv: deprecated: --model is now --network; use that spelling."
+        assert len(err) == 2 and err[1].startswith("rlcv: error: --report-only")  # parsed, then no data

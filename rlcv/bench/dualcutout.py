@@ -32,10 +32,13 @@ PAIRS = (("dualcutout", "cutout"), ("cutout", "none"), ("dualcutout", "none"), (
 
 def register(sub: argparse._SubParsersAction) -> None:
     from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
+    from rlcv.cli_args import add_renamed_flag
 
     p = sub.add_parser("dualcutout", help="none vs Cutout vs DualCutout (and α tuned online), paired seeds")
     p.add_argument("--task", default="digits", help="inner task (digits; mnist1d with the inner-task module)")
-    p.add_argument("--model", default="mlp", help="inner model (mlp; cnn with the inner-task module)")
+    add_renamed_flag(  # `--model` before issue 26 ("model" means the dynamics model only)
+        p, "--network", "--model", dest="model", default="mlp", help="inner-task network (mlp or cnn)"
+    )
     p.add_argument("--seeds", type=seed_count, default=20)
     p.add_argument("--budget", type=positive_int, default=1500)
     p.add_argument("--steps-per-action", type=positive_int, default=50)
@@ -72,7 +75,7 @@ def _command(args: argparse.Namespace) -> str:
         "dualcutout",
         "--task",
         args.task,
-        "--model",
+        "--network",
         args.model,
         "--seeds",
         str(args.seeds),

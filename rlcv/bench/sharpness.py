@@ -57,11 +57,13 @@ PROTOCOLS = ("matched", "fixed")
 
 def register(sub: argparse._SubParsersAction) -> None:
     from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
+    from rlcv.cli_args import add_renamed_flag
 
     p = sub.add_parser("sharpness", help="'Three factors': η/S vs λ_max and test accuracy (MNIST-1D, digits)")
     p.add_argument("--seeds", type=seed_count, default=3)
     p.add_argument("--task", default="mnist1d", choices=["mnist1d", "digits"])
-    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    # the inner-task network (`--model` before issue 26: "model" means the dynamics model only)
+    add_renamed_flag(p, "--network", "--model", dest="model", default="mlp", choices=["mlp", "cnn"])
     p.add_argument("--hidden", type=positive_int, default=100)
     p.add_argument("--eta-sweep", type=positive_float, nargs="+", default=[0.05, 0.15, 0.4, 0.8, 1.5])
     p.add_argument("--eta-sweep-batch", type=positive_int, default=32)
@@ -111,7 +113,7 @@ class SharpnessSpec:
 
     def command(self) -> str:
         args = ["rlcv", "bench", "sharpness", "--seeds", str(self.seeds), "--task", self.task]
-        args += ["--model", self.model, "--hidden", str(self.hidden)]
+        args += ["--network", self.model, "--hidden", str(self.hidden)]
         args += [
             "--eta-sweep",
             *(f"{v:g}" for v in self.eta_sweep),
