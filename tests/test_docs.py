@@ -28,6 +28,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,12 @@ BLOCKS = [b for page in PAGES for b in _blocks(page)]
 BY_LANG = {lang: [b for b in BLOCKS if b.lang == lang] for lang in ("python", "bash", "text")}
 
 
+@cache
+def _parser() -> argparse.ArgumentParser:
+    """The CLI's parser, built once: building it imports every bench module."""
+    return build_parser()
+
+
 def _commands(block: Block) -> list[list[str]]:
     """The ``rlcv`` commands of a bash block, as argv lists without the program name (``&&`` chains
     split, ``# ...`` comments dropped, ``$R`` given a value)."""
@@ -120,7 +127,7 @@ def test_bash_commands_parse_and_resolve(
     assert commands or block.kind in {"quickstart", "skip"}, f"{block.id}: a bash block holds rlcv commands"
     for argv in commands:
         try:
-            args = build_parser().parse_args(argv)
+            args = _parser().parse_args(argv)
         except SystemExit as exc:  # argparse's error, already printed on stderr
             raise AssertionError(f"{block.id}: `rlcv {shlex.join(argv)}` does not parse") from exc
         if args.command == "train" and not args.resume:
@@ -220,6 +227,7 @@ def test_quickstart_main_job_runs(tmp_path: Path) -> None:
     main_job = [b for b in QUICKSTART if b.page == "README.md"][0].code.strip()
     setup, job = main_job.split(' -e ".[dev]" && ', 1)
     assert setup.endswith("pip install")
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the job calls .venv/bin/rlcv
     _bash(job, tmp_path)
     assert len(list((tmp_path / "runs").glob("quickstart-*/policy.pt"))) == 1
 
@@ -251,7 +259,7 @@ def test_cli_synopsis_names_real_commands_and_flags() -> None:
     """Each line `rlcv CMD [SUB] ...` of the CLI page's synopsis names a real (sub)command, and every
     `--flag` on it is one of that command's."""
     synopsis = next(b for b in BY_LANG["text"] if b.page == "docs/cli.md")
-    top = _subcommands(build_parser())
+    top = _subcommands(_parser())
     lines = [line for line in synopsis.code.splitlines() if line.startswith("rlcv ")]
     assert len(lines) > 10
     for line in lines:
