@@ -1,7 +1,7 @@
-r"""Simple density models as generator agents, so ``rlcv train`` / ``rlcv eval`` compare any generator
+r"""Density baselines as generator agents, so ``rlcv train`` / ``rlcv eval`` compare any generator
 with them on the same footing (``--algo pixel-mixture``, ``--algo independent-pixels``).
 
-The model is a product mixture (:mod:`rlcv.gan.density_baselines`) fitted by EM, once, to the env's
+The baseline is a product mixture (:mod:`rlcv.gan.density_baselines`) fitted by EM, once, to the env's
 *training* images when the loop binds the agent; K is ``n_components`` (``independent-pixels``: 1)
 or, with 0 (``pixel-mixture``'s default), the K of best validation likelihood on a split of the
 training images. Its policy g(x|z) reads the component off the latent's first coordinate (inverse
@@ -66,7 +66,7 @@ class MixturePolicy(Policy):
             self.levels = 0
         else:
             raise RlcvError(
-                f"density models generate images: they need a MultiBinary, MultiDiscrete or Box action "
+                f"density baselines generate images: they need a MultiBinary, MultiDiscrete or Box action "
                 f"space, got {action_space}."
             )
         assert action_space.shape is not None  # MultiBinary, MultiDiscrete and Box have one
@@ -81,14 +81,14 @@ class MixturePolicy(Policy):
         self.register_buffer("log_vars", torch.zeros(1, d))
         self.fitted = False
 
-    def set_model(self, model: Any) -> None:
+    def set_mixture(self, mixture: Any) -> None:
         """Copy a fitted :class:`~rlcv.gan.density_baselines.ProductMixture` into the buffers."""
-        self.weights = torch.as_tensor(model.weights, dtype=torch.float32)
-        if model.levels == 0:
-            self.means = torch.as_tensor(model.means, dtype=torch.float32)
-            self.log_vars = torch.as_tensor(np.log(model.variances), dtype=torch.float32)
+        self.weights = torch.as_tensor(mixture.weights, dtype=torch.float32)
+        if mixture.levels == 0:
+            self.means = torch.as_tensor(mixture.means, dtype=torch.float32)
+            self.log_vars = torch.as_tensor(np.log(mixture.variances), dtype=torch.float32)
         else:
-            self.table = torch.as_tensor(np.log(model.probs), dtype=torch.float32)
+            self.table = torch.as_tensor(np.log(mixture.probs), dtype=torch.float32)
         self.fitted = True
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
@@ -172,7 +172,7 @@ class PixelMixture:
         from rlcv.gan.density_baselines import fit_mixture, select_components
 
         assert isinstance(self.policy, MixturePolicy)
-        if self.policy.fitted:  # resumed: the checkpoint holds the fitted model
+        if self.policy.fitted:  # resumed: the checkpoint holds the fitted mixture
             return
         env = make_env(context.env_id, context.env_kwargs)
         source = env.unwrapped
@@ -190,7 +190,7 @@ class PixelMixture:
         if k == 0:
             k, scores = select_components(images, levels=levels, seed=cfg.fit_seed)
             self.validation_ll = scores[k]
-        self.policy.set_model(fit_mixture(images, levels=levels, k=k, seed=cfg.fit_seed))
+        self.policy.set_mixture(fit_mixture(images, levels=levels, k=k, seed=cfg.fit_seed))
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         self.updates += 1

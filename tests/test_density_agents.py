@@ -1,4 +1,4 @@
-"""Density models as agents: `rlcv train --algo pixel-mixture` fits the env's training images and
+"""Density baselines as agents: `rlcv train --algo pixel-mixture` fits the env's training images and
 `rlcv eval` scores it like any generator."""
 
 from __future__ import annotations
@@ -42,22 +42,22 @@ def test_density_agent_trains_and_evaluates(algo: str, env: str, k: int, tmp_pat
 def test_mixture_policy_samples_the_fitted_mixture() -> None:
     import gymnasium as gym
 
-    model = fit_mixture(digits(2)["x_train"], levels=2, k=5, seed=0)
+    mixture = fit_mixture(digits(2)["x_train"], levels=2, k=5, seed=0)
     policy = MixturePolicy(gym.spaces.MultiBinary(64))
-    policy.set_model(model)
+    policy.set_mixture(mixture)
     z = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (3000, 8)).astype(np.float32))
     torch.manual_seed(0)
     s = policy.sample(z, 2)
     assert s.action.shape == (3000, 2, 64)
     comp = policy._component(z).numpy()
-    assert comp.tolist() == model.components_of((z[:, 0].numpy().astype(np.float64) + 1) / 2).tolist()
+    assert comp.tolist() == mixture.components_of((z[:, 0].numpy().astype(np.float64) + 1) / 2).tolist()
     # Pixel frequencies of each component's samples match its Bernoulli parameters.
     for c in range(5):
         rows = s.action[torch.from_numpy(comp == c)].reshape(-1, 64).float().mean(0).numpy()
-        assert np.abs(rows - model.probs[c, :, 1]).max() < 0.15
+        assert np.abs(rows - mixture.probs[c, :, 1]).max() < 0.15
     # log_prob is the component's log-likelihood of the image.
     images = s.action[:, 0].float().numpy()
-    expected = model.component_log_likelihood(images)[np.arange(3000), comp]
+    expected = mixture.component_log_likelihood(images)[np.arange(3000), comp]
     assert policy.log_prob(z, s.action[:, 0]).numpy() == pytest.approx(expected, abs=1e-3)
 
 
