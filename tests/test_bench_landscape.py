@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rlcv.bench import sharpness, walk
-from rlcv.bench.sgd_paths import InnerRun, SummaryStore
+from rlcv.bench.runs import SummaryStore
+from rlcv.bench.sgd_paths import InnerRun
 from rlcv.cli import main
 from rlcv.errors import RlcvError
 

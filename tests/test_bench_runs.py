@@ -187,3 +187,49 @@ def test_a_sweep_of_hours_says_so_before_it_starts(tmp_path) -> None:
     assert duration_warning(short, 2) is None
     text = duration_warning(long, 2)
     assert text is not None and "20 run(s), 20,000,000 env steps" in text and "2.8 h on 2 worker(s)" in text
+
+
+# -- in-process tasks (run_tasks) -------------------------------------------------------------------
+def _task(name: str, value: float, calls: list[str] | None = None) -> runs.Task:
+    def compute() -> dict[str, float]:
+        if calls is not None:
+            calls.append(name)
+        return {"value": value}
+
+    return runs.Task(name, {"name": name}, compute)
+
+
+def test_run_tasks_computes_what_is_missing_stores_it_and_reuses_it(tmp_path: Path) -> None:
+    store, calls, lines = runs.SummaryStore(tmp_path), [], []
+    tasks = [_task("a", 1.0, calls), _task("b", 2.0, calls)]
+    assert runs.run_tasks(store, tasks, echo=lines.append) == {"a": {"value": 1.0}, "b": {"value": 2.0}}
+    assert calls == ["a", "b"] and lines[0].startswith("running 2 run(s) on 1 local worker(s); 0 finished")
+    stored = json.loads((tmp_path / "a.json").read_text())
+    assert stored == {"params": {"name": "a"}, "result": {"value": 1.0}}
+    more = [*tasks, _task("c", float("nan"), calls)]  # a NaN result reads back as NaN
+    out = runs.run_tasks(store, more, echo=lines.append)
+    assert calls == ["a", "b", "c"] and list(out) == ["a", "b", "c"]
+    assert out["c"]["value"] != out["c"]["value"]
+    assert runs.run_tasks(store, more, report_only=True, echo=lines.append)["b"] == {"value": 2.0}
+
+
+def test_run_tasks_refuses_stale_or_missing_summaries_before_running_anything(tmp_path: Path) -> None:
+    store, calls = runs.SummaryStore(tmp_path), []
+    store.put("b", {"name": "other"}, {"value": 0.0})  # made with other params
+    with pytest.raises(RlcvError, match="made with other parameters"):
+        runs.run_tasks(store, [_task("a", 1.0, calls), _task("b", 2.0, calls)], echo=lambda _: None)
+    with pytest.raises(RlcvError, match=r"--report-only: .*a\.json is missing \(1 run\(s\) missing\)"):
+        runs.run_tasks(store, [_task("a", 1.0, calls)], report_only=True, echo=lambda _: None)
+    with pytest.raises(RlcvError, match="--backend must be"):
+        runs.run_tasks(store, [_task("a", 1.0, calls)], backend="slurm")
+    assert calls == [] and not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.expensive  # ~2 s: two spawned worker processes start
+def test_run_tasks_on_a_process_pool(tmp_path: Path) -> None:
+    import functools
+
+    store = runs.SummaryStore(tmp_path)
+    tasks = [runs.Task(f"t{i}", {"i": i}, functools.partial(dict, i=i)) for i in range(3)]  # picklable
+    out = runs.run_tasks(store, tasks, workers=2, echo=lambda _: None)
+    assert out == {"t0": {"i": 0}, "t1": {"i": 1}, "t2": {"i": 2}} and len(list(tmp_path.glob("*.json"))) == 3

@@ -1,5 +1,5 @@
 """What `rlcv bench walk` and `rlcv bench sharpness` share: a plain SGD run of an inner task in one
-process, and resumable per-run JSON summaries.
+process (their per-run JSON summaries and their launching: :mod:`rlcv.bench.runs`).
 
 :class:`InnerRun` is one inner training run on a flat-parameter model of :mod:`rlcv.hpo.inner_tasks`
 (no L2 term: the landscape studied is the training loss itself). Each :meth:`InnerRun.step` takes
@@ -9,25 +9,15 @@ process, and resumable per-run JSON summaries.
 - ``noise="isotropic"``: the full-batch gradient plus isotropic Gaussian noise with the *same norm
   per step* as this step's minibatch noise, (‖g_B − g‖ / √P)·ξ, ξ ~ N(0, I): the same noise
   magnitude as SGD without its direction (the "isotropic-noise control").
-
-:class:`SummaryStore` keeps one JSON per finished run under a folder (committed under ``results/``),
-keyed by the run's parameters: a bench re-invoked after a kill redoes only the missing runs, and a
-summary made with other parameters under the same name is an error, never silently mixed in.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import torch
 
-from rlcv.errors import RlcvError
 from rlcv.hpo.inner_tasks import FlatModel, make_model, task_split
 
 NOISES = ("minibatch", "isotropic")
@@ -101,41 +91,6 @@ class InnerRun:
         self.theta = before - self.lr * grad
         self.steps += 1
         return before, self.theta
-
-
-class SummaryStore:
-    """One JSON file per run: ``DIR/NAME.json`` holding ``{"params": ..., "result": ...}``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-
-    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.folder / f"{name}.json"
-        if not path.is_file():
-            return None
-        stored = json.loads(path.read_text())
-        if stored.get("params") != json.loads(json.dumps(params)):
-            raise RlcvError(
-                f"{path} was made with other parameters ({stored.get('params')} vs {params}); move it "
-                "aside or pass another --out to start a new sweep."
-            )
-        return stored["result"]
-
-    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{name}.json"
-        with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
-            json.dump({"params": params, "result": result}, tmp, default=float)
-        os.replace(tmp.name, path)
-
-    def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The stored result, or ``compute()`` stored now."""
-        found = self.get(name, params)
-        if found is not None:
-            return found
-        result = compute()
-        self.put(name, params, result)
-        return result
 
 
 def spearman(x: list[float], y: list[float]) -> float:

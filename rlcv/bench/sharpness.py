@@ -36,6 +36,7 @@ import shlex
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.report import md_row, met
+from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue.
 RHO_LAMBDA_MAX = -0.8  # Spearman(η/S, λ_max) ≤ −0.8 in both sweeps, at matched loss
@@ -83,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--digits-target-loss", type=nonneg_float, default=0.05, help="0 skips the digits sweeps")
     p.add_argument("--out", type=out_dir, default="results")
     p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/sharpness/*.json")
+    add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
 
@@ -158,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if min(args.fixed_epochs, args.max_epochs, args.check_epochs, args.target_loss) <= 0:
         raise RlcvError("--fixed-epochs, --max-epochs, --check-epochs and --target-loss must be > 0.")
     spec = SharpnessSpec(**{k: v for k, v in vars(args).items() if k in SharpnessSpec.__dataclass_fields__})
-    run_bench(spec)
+    run_bench(spec, **pool_of(args))
     return 0
 
 
@@ -355,46 +358,37 @@ def _name(task: str, lr: float, batch: int, seed: int) -> str:
     return f"{task}_lr{lr:.6g}_bs{batch}_s{seed}"
 
 
-def _fetch(
-    spec: SharpnessSpec, store: Any, name: str, params: dict[str, Any], compute: Any
-) -> dict[str, Any]:
-    """A run's summary: from the store (``--report-only``: only from it), else computed and stored."""
-    from rlcv.errors import RlcvError
-
-    if spec.report_only:
-        found = store.get(name, params)
-        if found is None:
-            raise RlcvError(
-                f"--report-only: {store.folder / name}.json is missing; run without --report-only."
-            )
-        return found
-    t0 = time.perf_counter()
-    out = store.run(name, params, compute)
-    print(f"[sharpness] {name:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
-    return out
+# A run's summary by name, params and how to compute it: a bench's sweeps are walked twice, once to list
+# the runs (rlcv.bench.run_tasks launches the missing ones), once to read their summaries.
+Fetch = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
 def _sweep_rows(
-    spec: SharpnessSpec, store: Any, task: str, hidden: int, target: float, settings: list[tuple[float, int]]
+    spec: SharpnessSpec,
+    fetch: Fetch,
+    task: str,
+    hidden: int,
+    target: float,
+    settings: list[tuple[float, int]],
 ) -> list[list[dict[str, Any]]]:
     """One sweep of one task: per (η, S) setting, one run per seed."""
     common = {k: getattr(spec, k) for k in ("model", "fixed_epochs", "max_epochs", "check_epochs", "probe")}
     common["lanczos_iterations"] = spec.lanczos_iterations
     rows = []
     for lr, batch in settings:
-        runs = []
+        seeds = []
         for seed in range(spec.seeds):
             params = {**common, "task": task, "hidden": hidden, "lr": lr, "batch": batch, "seed": seed}
             params["target_loss"] = target
             job = functools.partial(
                 sharp_run, spec, task=task, hidden=hidden, lr=lr, batch=batch, seed=seed, target_loss=target
             )
-            runs.append(_fetch(spec, store, _name(task, lr, batch, seed), params, job))
-        rows.append(runs)
+            seeds.append(fetch(_name(task, lr, batch, seed), params, job))
+        rows.append(seeds)
     return rows
 
 
-def _sweeps(spec: SharpnessSpec, store: Any) -> dict[str, dict[str, list[list[dict[str, Any]]]]]:
+def _sweeps(spec: SharpnessSpec, fetch: Fetch) -> dict[str, dict[str, list[list[dict[str, Any]]]]]:
     """Every sweep of the bench's task, and the η and S sweeps on digits when asked for."""
     tasks: list[tuple[str, int, float, tuple[str, ...]]] = [
         (spec.task, spec.hidden, spec.target_loss, ("eta", "batch", "ratio"))
@@ -406,7 +400,7 @@ def _sweeps(spec: SharpnessSpec, store: Any) -> dict[str, dict[str, list[list[di
         sweeps[task] = {}
         for sweep, settings in _sweep_jobs(spec).items():
             if sweep in which:
-                sweeps[task][sweep] = _sweep_rows(spec, store, task, hidden, target, settings)
+                sweeps[task][sweep] = _sweep_rows(spec, fetch, task, hidden, target, settings)
     return sweeps
 
 
@@ -422,13 +416,11 @@ SCHEDULE_PARAMS = (
 )
 
 
-def _schedules(spec: SharpnessSpec, store: Any) -> dict[str, list[dict[str, Any]]]:
+def _schedules(spec: SharpnessSpec, fetch: Fetch) -> dict[str, list[dict[str, Any]]]:
     sched_params = {k: getattr(spec, k) for k in SCHEDULE_PARAMS}
     return {
         mode: [
-            _fetch(
-                spec,
-                store,
+            fetch(
                 f"schedule_{mode}_s{seed}",
                 {**sched_params, "mode": mode, "seed": seed},
                 functools.partial(schedule_run, spec, mode, seed),
@@ -439,16 +431,25 @@ def _schedules(spec: SharpnessSpec, store: Any) -> dict[str, list[dict[str, Any]
     }
 
 
-def run_bench(spec: SharpnessSpec) -> dict[str, Any]:
+def run_bench(spec: SharpnessSpec, **pool: Any) -> dict[str, Any]:
+    """Every run of the bench through :func:`rlcv.bench.run_tasks` (``pool``: its workers /
+    backend / address keywords), then the report from their summaries."""
     import torch
 
-    from rlcv.bench.sgd_paths import SummaryStore
-
     torch.set_num_threads(1)
-    store = SummaryStore(Path(spec.out) / "sharpness")
     start = time.perf_counter()
-    sweeps = _sweeps(spec, store)
-    schedules = _schedules(spec, store)
+    planned: list[Task] = []
+
+    def plan(name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        planned.append(Task(name, params, compute))
+        return {}
+
+    _sweeps(spec, plan)
+    _schedules(spec, plan)
+    store = SummaryStore(Path(spec.out) / "sharpness")
+    done = run_tasks(store, planned, report_only=spec.report_only, **pool)
+    sweeps = _sweeps(spec, lambda name, params, compute: done[name])
+    schedules = _schedules(spec, lambda name, params, compute: done[name])
     out: dict[str, Any] = {
         "spec": asdict(spec),
         "command": spec.command(),

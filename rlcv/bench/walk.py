@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.report import md_row, met
+from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue, read plainly in the report.
 GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
@@ -67,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", type=out_dir, default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png"
     )
     p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/walk/*.json")
+    add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
 
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         at_least(flag, value, 1)
     at_least("--overhead-repeats", args.overhead_repeats, 0)
     spec = WalkSpec(**{k: v for k, v in vars(args).items() if k in WalkSpec.__dataclass_fields__})
-    run_bench(spec)
+    run_bench(spec, **pool_of(args))
     return 0
 
 
@@ -342,34 +344,32 @@ def _run_params(spec: WalkSpec, job: dict[str, Any]) -> dict[str, Any]:
     return {**{k: getattr(spec, k) for k in keys}, **job}
 
 
-def run_bench(spec: WalkSpec) -> dict[str, Any]:
-    import torch
+def _overhead_rows(repeats: int) -> dict[str, Any]:
+    return {"rows": overhead(repeats)}
 
-    from rlcv.bench.sgd_paths import SummaryStore
-    from rlcv.errors import RlcvError
+
+def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
+    """Every run through :func:`rlcv.bench.runs.run_tasks` (``pool``: its workers / backend / address
+    keywords), then the overhead measurement alone in this process (a timing: nothing beside it), then
+    the report from the summaries."""
+    import torch
 
     torch.set_num_threads(1)
     store = SummaryStore(Path(spec.out) / "walk")
-    results: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    for name, job in _jobs(spec):
-        params = _run_params(spec, job)
-        if spec.report_only:
-            found = store.get(name, params)
-            if found is None:
-                raise RlcvError(
-                    f"--report-only: {store.folder / name}.json is missing; run without --report-only."
-                )
-            results[name] = found
-            continue
-        t0 = time.perf_counter()
-        results[name] = store.run(name, params, functools.partial(walk_run, spec, **job))
-        print(f"[walk] {name:18s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    tasks = [
+        Task(name, _run_params(spec, job), functools.partial(walk_run, spec, **job))
+        for name, job in _jobs(spec)
+    ]
+    results = run_tasks(store, tasks, report_only=spec.report_only, **pool)
     over: dict[str, Any] = {"rows": []}
     if spec.overhead_repeats > 0:
-        over = store.run(
-            "overhead", {"repeats": spec.overhead_repeats}, lambda: {"rows": overhead(spec.overhead_repeats)}
+        timing = Task(
+            "overhead",
+            {"repeats": spec.overhead_repeats},
+            functools.partial(_overhead_rows, spec.overhead_repeats),
         )
+        over = run_tasks(store, [timing], report_only=spec.report_only)["overhead"]
     out = {
         "spec": asdict(spec),
         "command": spec.command(),
