@@ -31,9 +31,8 @@ import gymnasium as gym
 import torch
 
 from rlcv.agents.ppo import PPO, PolicySamples, PPOConfig, flat_samples
-from rlcv.collector import UncountedCollector
 from rlcv.config import check
-from rlcv.env_hooks import BindContext
+from rlcv.env_hooks import BindContext, UncountedRollouts
 from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.rollout import RolloutBatch
@@ -68,7 +67,7 @@ class PPOOracle(PPO):
         self, *, observation_space: gym.Space, action_space: gym.Space, config: PPOOracleConfig
     ) -> None:
         super().__init__(observation_space=observation_space, action_space=action_space, config=config)
-        self.extra: UncountedCollector | None = None  # the (r − 1)·n_envs uncounted envs, from bind
+        self.extra: UncountedRollouts | None = None  # the (r − 1)·n_envs uncounted envs, from bind
         self._extra_batch: PolicySamples | None = None  # this update's extra samples, during learn
 
     def bind(self, context: BindContext) -> None:

@@ -55,14 +55,13 @@ def add_renamed_flag(parser: argparse.ArgumentParser, new: str, old: str, **kwar
     """``parser.add_argument(new, **kwargs)`` plus ``old``, the flag's former spelling, which still
     works (same type and choices, one deprecation line) and is left out of ``--help``."""
     action = parser.add_argument(new, **kwargs)
+    same = {k: v for k, v in kwargs.items() if k in ("type", "choices", "nargs")}
     parser.add_argument(
         old,
         dest=action.dest,
         action=_OldSpelling,
         new=new,
-        type=kwargs.get("type"),
-        choices=kwargs.get("choices"),
-        nargs=kwargs.get("nargs"),
         default=argparse.SUPPRESS,  # the new flag's default stands unless the old one is given
         help=argparse.SUPPRESS,
+        **same,
     )

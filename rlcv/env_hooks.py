@@ -24,8 +24,8 @@ import numpy as np
 from rlcv.errors import RlcvError
 
 if TYPE_CHECKING:
-    from rlcv.collector import UncountedCollector
     from rlcv.normalize import ObsNormalizer, RewardScaler
+    from rlcv.rollout import RolloutBatch
 
 
 @runtime_checkable
@@ -130,6 +130,12 @@ class EnvHooks:
             env.load_state_dict(state)
 
 
+class UncountedRollouts(Protocol):
+    """Rollouts from envs whose steps the run does not count (:class:`rlcv.collector.UncountedCollector`)."""
+
+    def collect(self, n_steps: int) -> RolloutBatch: ...
+
+
 @dataclass(frozen=True)
 class BindContext:
     """What the loop hands an agent (and the agent its estimator) once, before the first update."""
@@ -142,4 +148,4 @@ class BindContext:
     # Envs whose samples the run does not count: ``uncounted_collector(n_envs)`` builds n_envs more
     # envs run by the agent's policy with the run's normalisers frozen; the loop resets and closes them
     # with its own (the ppo-oracle agent's extra samples). None outside the native loop.
-    uncounted_collector: Callable[[int], UncountedCollector] | None = None
+    uncounted_collector: Callable[[int], UncountedRollouts] | None = None
