@@ -196,6 +196,25 @@ def test_a_run_of_the_old_spelling_resumes(tmp_path: Path, capsys: pytest.Captur
     assert [row["step"] for row in RunDir(run).metrics_rows()] == ["64", "128"]
 
 
+def test_summaries_of_the_old_spelling_count_as_the_same_runs(tmp_path: Path) -> None:
+    """The committed summaries say `--algo ppo --set oracle_ratio=r`; the bench now passes `--algo
+    ppo-oracle`: it skips them (no "made with other settings" error), and still sees other changes."""
+    from rlcv.bench import runs
+
+    spec = oracle.OracleSpec(envs=[ENV], ratios=[1, 2], seeds=1, out=str(tmp_path))
+    jobs = oracle.plan(spec)
+    for job in jobs:
+        old = [a if a != "ppo-oracle" else "ppo" for a in job.train_args]
+        assert old != job.train_args and job.summary is not None
+        job.summary.parent.mkdir(parents=True, exist_ok=True)
+        job.summary.write_text(json.dumps({"train_args": old, "eval": {}, "final": {}}))
+    done, todo = runs.triage(jobs)
+    assert done == jobs and todo == []
+    changed = jobs[0].train_args[:-1] + ["oracle_ratio=4"]
+    with pytest.raises(RlcvError, match="made with other settings"):
+        runs.triage([runs.RunJob(jobs[0].name, jobs[0].run_dir, changed, 1, summary=jobs[0].summary)])
+
+
 def _curve(steps: list[int], returns: list[float]) -> oracle.EvalCurve:
     return oracle.EvalCurve(np.asarray(steps), np.asarray(returns, dtype=float))
 
