@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlcv.bench import mbmf_speed
+from rlcv.bench.stats import median_ratio_bootstrap
 from rlcv.cli import main
 
 FPS = {"ppo": [400.0, 300.0, 500.0], "mbmf-ppo": [100.0, 150.0, 120.0]}
@@ -25,7 +26,12 @@ def test_summarise_takes_medians_and_their_ratio() -> None:
 def test_page() -> None:
     page = mbmf_speed.render(mbmf_speed.summarise("E-v0", 64, FPS, "a=1 b=2"), "x/s.json")
     assert "| `ppo` | 400, 300, 500 | 400 |" in page and "| `mbmf-ppo` | 100, 150, 120 | 120 |" in page
-    assert "MBMF-PPO / PPO (ratio of medians): 0.30×." in page
+    iv = median_ratio_bootstrap(FPS["mbmf-ppo"], FPS["ppo"], paired=True)  # repeats paired by seed
+    assert 0 < iv.low <= 0.30 <= iv.high
+    assert f"MBMF-PPO / PPO (ratio of medians): 0.30× [{iv.low:.2f}, {iv.high:.2f}] (95 % CI: paired" in page
+    single = mbmf_speed.summarise("E-v0", 64, {"ppo": [400], "mbmf-ppo": [100]}, None)
+    one = mbmf_speed.render(single, "s.json")
+    assert "(ratio of medians): 0.25× (no interval: 1 pair)." in one
     assert "mbmf-ppo with `--set a=1 b=2`" in page
     assert "`--steps 64 --repeats 3 --mbmf-set a=1 b=2` it trains" in page
 

@@ -11,13 +11,10 @@ per-repeat fps, their medians and the ratio of medians) and the page beside it (
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
+import math
 import shlex
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,7 +54,7 @@ def render(record: Mapping[str, Any], json_path: str) -> str:
         "|---|---|---:|",
         *(f"| `{a}` | {', '.join(f'{x:.0f}' for x in fps[a])} | {median[a]:.0f} |" for a in ARMS),
         "",
-        f"MBMF-PPO / PPO (ratio of medians): {record['ratio_mbmf_over_ppo']:.2f}×.",
+        f"MBMF-PPO / PPO (ratio of medians): {ratio_text(record)}.",
         "",
         f"Regenerate: `rlcv bench mbmf-speed --json {json_path} --report-only` (without `--report-only` and "
         f"with `--steps {record['steps']} --repeats {record['repeats']}"
@@ -67,14 +64,36 @@ def render(record: Mapping[str, Any], json_path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ratio_text(record: Mapping[str, Any]) -> str:
+    """mbmf-ppo's median fps over ppo's with its 95 % interval: a percentile bootstrap over the repeats,
+    resampled by pair (repeat r of both arms: seed r, run one after the other)."""
+    from rlcv.bench.report import fmt_interval
+    from rlcv.bench.stats import median_ratio_bootstrap
+
+    iv = median_ratio_bootstrap(record["fps"]["mbmf-ppo"], record["fps"]["ppo"], paired=True)
+    text = fmt_interval(iv, ".2f", "×")
+    if math.isnan(iv.low):
+        return f"{text} (no interval: {iv.n} pair{'' if iv.n == 1 else 's'})"
+    return f"{text} (95 % CI: paired bootstrap over the {iv.n} repeats; coarse with few repeats)"
+
+
+def train_args(algo: str, env: str, steps: int, seed: int, extra: list[str]) -> list[str]:
+    """The `rlcv train` arguments of one arm's run (no evaluation during it: its cost is not the arm's)."""
+    args = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed)]
+    args += ["--num-threads", "1", "--eval-freq", "1000000", "--no-progress"]
+    return [*args, *(["--set", *extra] if extra else [])]
+
+
 def _fps(algo: str, env: str, steps: int, seed: int, run_dir: Path, extra: list[str]) -> float:
-    cmd = [sys.executable, "-m", "rlcv.cli", "train", "--algo", algo, "--env", env, "--steps", str(steps)]
-    cmd += ["--seed", str(seed), "--num-threads", "1", "--eval-freq", "1000000", "--no-progress"]
-    cmd += ["--run-dir", str(run_dir), *(["--set", *extra] if extra else [])]
-    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, **threads})
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        return float(list(csv.DictReader(f))[-1]["fps"])
+    """One run through the bench runner (rlcv.bench.runs.run_one: a fresh process, one thread)."""
+    from rlcv.bench import runs
+    from rlcv.run_dir import RunDir
+
+    job = runs.RunJob(f"{algo}/s{seed}", run_dir, train_args(algo, env, steps, seed, extra), steps)
+    outcome = runs.run_one(job)
+    if not outcome.ok:
+        raise RlcvError(f"rlcv bench mbmf-speed: the {algo} run (seed {seed}) failed: {outcome.last_line}")
+    return float(RunDir(run_dir).metrics_rows()[-1]["fps"])
 
 
 def measure(env: str, steps: int, repeats: int, mbmf_set: list[str]) -> dict[str, list[float]]:
