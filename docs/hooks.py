@@ -2,7 +2,11 @@
 they live, instead of copies that would drift. ``results/**`` (pages, figures) and ``CHANGELOG.md`` are
 added to the site's files under the same paths, so a docs page links to ``../results/oracle.md`` and
 shows ``../results/learn_mujoco_v3/curve_HalfCheetah-v5.png``, and ``mkdocs build --strict`` checks
-those links like any other."""
+those links like any other.
+
+The results pages themselves are the benches' output, written for the repository: a link of theirs to
+a file the site does not hold (a per-run summary, a source file) is shown as its text instead of
+failing the build, so a new bench page cannot break the docs; the docs pages' own links stay strict."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ SUFFIXES = {".md", ".png", ".txt", ".json"}
 # Docstrings cross-reference in Sphinx's roles (:class:`X`); the Markdown renderer keeps the role's
 # name in front of the code span, which the API reference drops.
 SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|data|exc|obj):(?=<code>)")
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s#]*)(#[^)\s]*)?\)")
 
 
 def _results_files() -> list[Path]:
@@ -36,9 +41,28 @@ def _changelog() -> str:
     return text.replace("](docs/", "](").replace("](README.md)", "](index.md)")
 
 
+def _results_page(path: Path, in_site: set[Path]) -> str:
+    """A results page with each relative link or image of a file outside the site reduced to its text."""
+
+    def keep(match: re.Match[str]) -> str:
+        target = match.group(3)
+        if not target or "://" in target or target.startswith("mailto:"):
+            return match.group(0)
+        resolved = (path.parent / target).resolve()
+        return match.group(0) if resolved in in_site else match.group(2)
+
+    return LINK.sub(keep, path.read_text(encoding="utf-8"))
+
+
 def on_files(files: Files, config: Any) -> Files:
-    for path in _results_files():
-        files.append(File.generated(config, path.relative_to(ROOT).as_posix(), abs_src_path=str(path)))
+    results = _results_files()
+    in_site = {p.resolve() for p in results}
+    for path in results:
+        uri = path.relative_to(ROOT).as_posix()
+        if path.suffix == ".md":
+            files.append(File.generated(config, uri, content=_results_page(path, in_site)))
+        else:
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
     files.append(File.generated(config, "changelog.md", content=_changelog()))
     return files
 
