@@ -64,8 +64,13 @@ def test_each_arm_keeps_its_best_config_and_is_scored_on_fresh_seeds(tmp_path: P
     assert arms["r4-g1"]["seeds"]["2"]["steps"] is None
     assert arms["r4"]["final_minus_ppo"]["point"] == pytest.approx(1.0)
     assert arms["r4"]["final_minus_ppo"]["low"] == arms["r4"]["final_minus_ppo"]["high"] == 1.0
+    # Tuned against tuned: the chosen oracle arm against plain PPO's chosen arm (here its preset).
+    h2h = result["head_to_head"]["r4-g1"]
+    assert h2h["vs"] == "r1" and h2h["seeds"] == ["0", "1", "2"] and h2h["speedup"]["point"] == 2.0
+    assert h2h["final_minus_tuned_ppo"]["point"] == pytest.approx(0.0)  # finals 6, 6, 0 against 4, 4, 4
     page = (tmp_path / "spent_E-v0.md").read_text()
     assert "g1: learning_rate=1e-3" in page and "**chosen**" in page and "2.00×" in page
+    assert "| r4-g1 | r1 | 3 | 2.00× [" in page
 
 
 def test_evaluation_waits_for_every_tuning_run(tmp_path: Path) -> None:

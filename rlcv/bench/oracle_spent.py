@@ -217,6 +217,33 @@ def analyse(spec: SpentSpec, picks: dict[int, int]) -> dict[str, Any]:
     return arms
 
 
+def head_to_head(arms: dict[str, Any], picks: dict[int, int]) -> dict[str, Any]:
+    """Each tuned r > 1 arm against tuned plain PPO on their common seeds — what the variance reduction
+    buys once both arms spend their tuning budget: the ratio of median steps to the (preset PPO's)
+    target, tuned PPO's over the oracle's (paired seed bootstrap), and the paired final difference."""
+    base = arms.get(arm_dir(1, picks.get(1, 0)), {}).get("seeds", {})
+    out = {}
+    for r, k in sorted(picks.items()):
+        if r == 1:
+            continue
+        seeds = arms[arm_dir(r, k)]["seeds"]
+        common = sorted(set(seeds) & set(base), key=int)
+        pairs = [(base[s], seeds[s]) for s in common]
+        out[arm_dir(r, k)] = {
+            "vs": arm_dir(1, picks.get(1, 0)),
+            "seeds": common,
+            "speedup": _as_dict(
+                stats.median_ratio_bootstrap(
+                    [b["steps"] for b, _ in pairs], [a["steps"] for _, a in pairs], paired=True
+                )
+            ),
+            "final_minus_tuned_ppo": _as_dict(
+                stats.paired_t([a["final"] for _, a in pairs], [b["final"] for b, _ in pairs])
+            ),
+        }
+    return out
+
+
 # -- report ---------------------------------------------------------------------------------------
 def _fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
     """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
@@ -273,7 +300,26 @@ def render_markdown(result: dict[str, Any]) -> str:
             _fmt(arm["final_minus_ppo"], "+,.0f"),
         ]
         lines.append(f"| {name} | {config} | {len(arm['seeds'])} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _head_to_head_lines(result.get("head_to_head") or {})) + "\n"
+
+
+def _head_to_head_lines(rows: dict[str, Any]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Tuned against tuned (what the reduction buys once both arms spend the same tuning budget)",
+        "",
+        "Speed-up = the tuned PPO arm's median steps to the target above / the tuned oracle arm's, on their "
+        "common seeds (paired seed bootstrap); Δ final: paired t interval.",
+        "",
+        "| arm | vs | seeds | speed-up | Δ final |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        cells = [_fmt(row["speedup"], ".2f", "×"), _fmt(row["final_minus_tuned_ppo"], "+,.0f")]
+        lines.append(f"| {name} | {row['vs']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def report(spec: SpentSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -286,6 +332,8 @@ def report(spec: SpentSpec, *, echo: Callable[[str], None] = print) -> dict[str,
         "chosen": None if picks is None else {str(r): k for r, k in picks.items()},
         "arms": {} if picks is None else analyse(spec, picks),
     }
+    if picks is not None:
+        result["head_to_head"] = head_to_head(result["arms"], picks)
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"spent_{oracle.env_dir(spec.env)}"
