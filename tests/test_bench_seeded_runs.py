@@ -47,11 +47,12 @@ def test_cli_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_record_runs_each_run_with_the_given_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_run(cmd: list[str], cwd: Path, env: dict[str, str], **_: object) -> None:
+    def fake_run(cmd: list[str], cwd: Path, env: dict[str, str], **_: object) -> subprocess.CompletedProcess:
         calls.append((cmd, cwd, env["PYTHONPATH"]))
         run_dir = Path(cmd[cmd.index("--run-dir") + 1])
         run_dir.mkdir(parents=True)
         (run_dir / "metrics.csv").write_text("step\n1\n")
+        return subprocess.CompletedProcess(cmd, 0, None, "")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     code = tmp_path / "checkout"
@@ -62,7 +63,8 @@ def test_record_runs_each_run_with_the_given_code(tmp_path: Path, monkeypatch: p
     assert cwd == code and pythonpath == str(code.resolve())
     assert cmd[3:9] == ["train", "--seed", "3", "--no-progress", "--num-threads", "1"]
     hpo = next(c for c, _, _ in calls if "hpo-pbt" in c)
-    assert hpo[-len(shlex.split(seeded_runs.RUNS["hpo-pbt"])) :] == [
+    assert hpo[-2] == "--run-dir"  # the runner names the run folder last
+    assert hpo[-2 - len(shlex.split(seeded_runs.RUNS["hpo-pbt"])) : -2] == [
         "--algo",
         "hpo-pbt",
         "--env",

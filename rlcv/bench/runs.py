@@ -65,6 +65,7 @@ class RunJob:
     train_args: list[str]
     steps: int
     summary: Path | None = None  # the run's summary JSON, written once it finishes (module docstring)
+    code: Path | None = None  # a checkout whose code trains it (working directory and PYTHONPATH)
 
     @property
     def args_path(self) -> Path:
@@ -129,13 +130,15 @@ def _tail(text: str) -> str:
 def run_one(job: RunJob) -> RunOutcome:
     """Train ``job`` in a subprocess in this thread; its stdout is discarded, its stderr tail kept."""
     start = time.perf_counter()
+    code = {} if job.code is None else {"PYTHONPATH": str(job.code.resolve())}
     proc = subprocess.run(
-        train_command(job.train_args, job.run_dir),
+        train_command(job.train_args, job.run_dir.resolve() if job.code else job.run_dir),
         check=False,
+        cwd=job.code,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **SINGLE_THREAD_ENV},
+        env={**os.environ, **SINGLE_THREAD_ENV, **code},
     )
     seconds = time.perf_counter() - start
     return RunOutcome(job, proc.returncode, _tail(proc.stderr), seconds, job.is_finished())

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -47,21 +45,23 @@ RUNS: dict[str, str] = {  # name → `rlcv train` arguments (besides the seed, t
 
 
 def record(code: Path, out: Path) -> None:
-    """Train every run of :data:`RUNS` with the code of ``code`` into ``out/NAME``."""
+    """Train every run of :data:`RUNS` with the code of ``code`` into ``out/NAME``, one after the other
+    through the bench runner (:func:`rlcv.bench.runs.run_one`); a run's stderr tail goes to err.log."""
+    from rlcv.bench import runs
+
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(code.resolve())}
-    base = [sys.executable, "-m", "rlcv.cli", "train", "--seed", "3", "--no-progress", "--num-threads", "1"]
+    base = ["train", "--seed", "3", "--no-progress", "--num-threads", "1"]
     with (out / "err.log").open("a") as err:
         for name, args in RUNS.items():
             shutil.rmtree(out / name, ignore_errors=True)
-            cmd = [*base, "--run-dir", str(out / name), *shlex.split(args)]
-            subprocess.run(cmd, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=err, check=False)
-            print(
-                name,
-                "recorded" if (out / name / "metrics.csv").is_file() else "FAILED (see err.log)",
-                flush=True,
-            )
+            argv = [*base, *shlex.split(args)]
+            steps = int(argv[argv.index("--steps") + 1])
+            outcome = runs.run_one(runs.RunJob(name, out / name, argv, steps, code=code))
+            if outcome.stderr_tail:
+                err.write(f"{name}:\n{outcome.stderr_tail}\n")
+            ok = outcome.returncode == 0 and (out / name / "metrics.csv").is_file()
+            print(name, "recorded" if ok else "FAILED (see err.log)", flush=True)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
