@@ -325,7 +325,7 @@ def _head_to_head_lines(rows: dict[str, Any]) -> list[str]:
 def report(spec: SpentSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
     scores = tuning_scores(spec)
     picks = chosen(scores)
-    result = {
+    result: dict[str, Any] = {
         "command": spec.command(),
         "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
         "tuning": {str(r): rows for r, rows in scores.items()},
