@@ -477,3 +477,13 @@ def test_an_unfinished_lower_stage_is_not_reused(tmp_path: Path) -> None:
     assert _hier(tmp_path / "D", steps=16) == 0  # 1 of the 2 lower-stage updates
     with pytest.raises(RlcvError, match="holds no trained lower stage"):
         load_lower_stage(tmp_path / "D")
+
+
+def test_trivial_target_reads_decoupled_against_independent_pixels() -> None:
+    from rlcv.bench.ldf import _trivial_target
+
+    finals = {"decoupled": [{"c2st_accuracy": v} for v in (0.80, 0.82, 0.84)]}
+    real = {"independent": {"c2st_accuracy": 0.93}}
+    (line,) = _trivial_target(finals, real)
+    assert "**met**" in line and "-0.110 [" in line and "independent pixels 0.930" in line
+    assert _trivial_target(finals, {}) == []

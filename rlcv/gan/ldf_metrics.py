@@ -67,19 +67,26 @@ def real_reference(*, n: int, seed: int) -> dict[str, Any]:
     (the flat bench's ``real`` row: a floor for the two-sample metrics; its label metrics read high
     because the SVM was fitted on those digits). ``held_out``: the 450 held-out digits themselves
     (compared with training digits), whose seam discontinuity and confident share are the targets'
-    yardstick (as the BGAN issue's "compared real images")."""
+    yardstick (as the BGAN issue's "compared real images"). ``independent``: ``n`` images of
+    independent pixels (one Bernoulli per pixel fitted to the training digits, drawn from ``seed``),
+    the trivial generator every method must beat."""
     from rlcv.envs.bgan_digits import digits
+    from rlcv.gan.density_baselines import fit_mixture
 
     data = digits(BINARY_LEVELS)
     rng = np.random.default_rng(seed)
     sample = data["x_train"][rng.permutation(len(data["x_train"]))[:n]]
     held_out = data["x_held_out"]
+    independent = fit_mixture(data["x_train"], levels=BINARY_LEVELS, k=1, seed=seed).sample_from_latents(
+        np.zeros((n, 1)), np.random.default_rng(seed)
+    )
     return {
         **image_metrics(sample, seed=seed),
         "held_out": {
             **held_out_metrics(held_out, seed=seed, against="train"),
             "seam_discontinuity": seam_discontinuity(held_out),
         },
+        "independent": image_metrics(independent, seed=seed),
     }
 
 
