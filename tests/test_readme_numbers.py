@@ -134,7 +134,6 @@ NUMBERS = [
         "results/sharpness.md",
         "| matched | η sweep -1 (per seed -0.90, -1.00, -1.00); S sweep -1 ",
     ),
-    Number("(1.46× [1.00, 2.48] by seed medians)", f"{V3}/compare.md", "1.46× [1.00, 2.48]"),
     # -- speed ---------------------------------------------------------------------------------------------
     Number("rlcv PPO 4986 env-steps/s", SPEED, ("median_fps", "ppo"), ".0f"),
     Number("**1.95×** SB3 PPO", SPEED, ("ratios", "ppo/sb3-ppo"), ".2f"),
