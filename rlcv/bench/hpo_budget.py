@@ -26,6 +26,12 @@ sweep resumes where it stopped):
   apart (``OUT/per_run/ppo-meta.json``; the policy's run dir is ``OUT/runs/ppo-meta``, not committed,
   and retrained - deterministically - when missing).
 
+- issue 30 (:mod:`rlcv.bench.hpo_cosine_methods`): ``hpo-range`` (range test, then cosine; 1 run),
+  ``ppo-x`` (PPO meta-trained across digits + MNIST-1D MLP, acting on a cosine scale; 1 run) and the
+  equal-examples baselines ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32`` (batch pinned; 2 runs). The
+  report adds issue 30's targets (:mod:`rlcv.bench.hpo_targets`; ``--cosine-lr``: the cosine lr chosen
+  on tuning seeds, ``--first-seed 100`` runs tuning seeds, ``rlcv bench hpo-tuning`` tabulates them).
+
 Units: one run = one default run (``budget`` SGD steps at the default batch size); ``compute_s`` is
 divided by the same seed's default fixed run's. Statistics: mean ± 95 % t-interval of paired
 differences (:mod:`rlcv.bench.paired`), on test accuracy and on final validation loss.
@@ -528,6 +534,11 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
     if meta is not None:
         lines.append(_meta_line(meta, a["unit_run"], seeds))
+    x_path = Path(args.ppo_x_dir) / "meta.json"
+    if "ppo-x" in results and x_path.is_file():
+        from rlcv.bench.hpo_cosine_methods import meta_line
+
+        lines.append(meta_line(json.loads(x_path.read_text())))
     lines += _fixed_grid_lines(results, seeds)
     lines += [
         "",

@@ -22,6 +22,7 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,24 @@ def _task_per_episode(run_dir: Path) -> list[int]:
     from rlcv.bench.hpo import _read_log
 
     return [int(r["meta_task"]) for r in _read_log(run_dir.parent / f"{run_dir.name}.jsonl")]
+
+
+def meta_line(meta: dict[str, Any]) -> str:
+    """The report's line on ppo-x's meta-training: tasks, seeds, compute (amortised, not in its row) and
+    the mean final validation loss of its first / last 10 runs per task."""
+    parts = []
+    for i, spec in enumerate(meta["meta_tasks"]):
+        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
+        if vals:
+            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
+            parts.append(f"{spec['task']} {spec['model']}: {len(vals)} runs, {first:.4f} → {last:.4f}")
+    lo, hi = meta["inner_seed_range"]
+    return (
+        f"- `ppo-x` was meta-trained once on {meta['episodes']} inner runs drawn from "
+        + ", ".join(f"{t['task']} {t['model']}" for t in meta["meta_tasks"])
+        + f" (never this bench's evaluation seeds: inner seeds from [{lo}, {hi}); never the MNIST-1D CNN), "
+        f"training seed {meta['train_seed']}; {meta['cost']['sgd_steps']:.0f} SGD steps, "
+        f"{meta['cost']['examples']:.0f} examples, {meta['cost']['wall_s']:.0f} s "
+        "(amortised, not in its row). "
+        "Mean final validation loss of its first → last 10 runs per task: " + "; ".join(parts) + "."
+    )
