@@ -209,6 +209,16 @@ CASES = [
     # Landscape benches: their JSON beside the page holds the report's own wall time, so only the page.
     Report(pages=("results/walk.md",), inputs=("results/walk",)),
     Report(pages=("results/sharpness.md",), inputs=("results/sharpness",)),
+    # Gradient checks and variance harness: their tables from the result JSONs of each folder.
+    Report(
+        pages=("results/gradcheck/table.md",),
+        inputs=("results/gradcheck",),
+        argv=("bench", "gradcheck-report", "--dir", "results/gradcheck"),
+    ),
+    *(
+        Report(pages=(f"{d}/table.md",), inputs=(d,), argv=("bench", "variance-report", "--dir", d))
+        for d in ("results/variance", "results/variance/v2")
+    ),
 ]
 
 # Pages whose inputs were never committed (or that only older code can rebuild): not regenerable here.
@@ -227,44 +237,13 @@ NOT_REGENERABLE = {
     },
     "results/learn_mujoco_trpo/gate.md": "made by an early script (since replaced by `bench gate`) from "
     "run folders, not committed",
+    "results/variance/v1/table.md": "made by the first variance harness: `bench variance-report` refuses "
+    "its JSONs (no trace_ratio; tests/test_benches.py checks that refusal)",
 }
 
-# Regenerable pages that drift today, of benches reworked elsewhere (rlcv/bench/gradcheck.py,
-# rlcv/bench/variance*.py): strict xfails, so that a fix shows up here as a failure to move them to CASES.
-KNOWN_DRIFT = {
-    "results/gradcheck/table.md": (
-        Report(
-            pages=("results/gradcheck/table.md",),
-            inputs=("results/gradcheck",),
-            argv=("bench", "gradcheck-report", "--dir", "results/gradcheck"),
-        ),
-        "gradcheck-report has since added the verdict column (min. detectable / target bias)",
-    ),
-    "results/variance/table.md": (
-        Report(
-            pages=("results/variance/table.md",),
-            inputs=("results/variance",),
-            argv=("bench", "variance-report", "--dir", "results/variance"),
-        ),
-        "variance-report fails on the folder (KeyError 'step': it reads v2_speed*.json as results)",
-    ),
-    "results/variance/v1/table.md": (
-        Report(
-            pages=("results/variance/v1/table.md",),
-            inputs=("results/variance/v1",),
-            argv=("bench", "variance-report", "--dir", "results/variance/v1"),
-        ),
-        "variance-report refuses the first harness's JSONs (no trace_ratio)",
-    ),
-    "results/variance/v2/table.md": (
-        Report(
-            pages=("results/variance/v2/table.md",),
-            inputs=("results/variance/v2",),
-            argv=("bench", "variance-report", "--dir", "results/variance/v2"),
-        ),
-        "variance-report has since added the bias-verdict column",
-    ),
-}
+# Regenerable pages that drift today, of benches reworked elsewhere: strict xfails, so that a fix shows
+# up here as a failure to move them to CASES. (None today.)
+KNOWN_DRIFT: dict[str, tuple[Report, str]] = {}
 
 # Readings, notes and indexes written by hand (a generated page's notes are among its inputs above).
 HAND_WRITTEN = {

@@ -672,42 +672,49 @@ def _verdict_cell(r: dict[str, Any]) -> str:
     return f"{r['verdict']} ({r['min_detectable_bias_rel']:.2g} / {r['target_bias_rel']:.2g})"
 
 
+GRADCHECK_COLUMNS = (
+    "k", "model", "variant", "γ / λ", "CV form", "η", "PPO clip", "reference", "cut at terminations",
+    "estimates × episodes", "max abs z", "threshold", "rel error", "rel tr Cov", "passed", "χ² p",
+    "passed χ²", "proj. z", "passed proj.", "verdict (min. detectable / target, × ‖ref‖)",
+)  # fmt: skip
+GRADCHECK_ALIGN = "rlllllrlllrrrrlrlrll"
+
+
+def _sort_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """Unpaired checks first, then by variant, model, k and the settings that change the estimator."""
+    paired = r.get("gamma", 1.0) < 1 or r.get("gae_lambda", 1.0) < 1
+    settings = (r.get("cut_at_terminations", True), r.get("eta_mode", "fixed"), r.get("clip_range", 0.0))
+    return (paired, r["variant"], r["model"], r["k"], *settings)
+
+
+def _table_row(r: dict[str, Any]) -> list[str]:
+    eta = r.get("eta_mode", "fixed")
+    if eta == "split" and r.get("split_eta"):
+        eta = f"split ({r['split_eta'][0]:.2f}, {r['split_eta'][1]:.2f})"
+    return [
+        str(r["k"]), r["model"], r["variant"], f"{r.get('gamma', 1.0)} / {r.get('gae_lambda', 1.0)}",
+        r.get("cv_form", "kstep"), eta, str(r.get("clip_range", 0.0) or "–"),
+        r.get("reference", "exact gradient"), str(r.get("cut_at_terminations", True)),
+        f"{r['estimates']} × {r['episodes_per_estimate']}", f"{r['max_abs_z']:.2f}",
+        f"{r['z_threshold']:.2f}", f"{r['rel_error']:.3f}", f"{r['rel_trace_cov']:.2f}",
+        str(r["passed"]), f"{r.get('chi2_p', math.nan):.2g}", str(r.get("passed_chi2", "–")),
+        f"{r.get('proj_z', math.nan):.1f}", str(r.get("passed_projection", "–")), _verdict_cell(r),
+    ]  # fmt: skip
+
+
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
-    results = sorted(
-        (json.loads(p.read_text()) for p in Path(directory).glob("*.json")),
-        key=lambda r: (
-            r.get("gamma", 1.0) < 1 or r.get("gae_lambda", 1.0) < 1,
-            r["variant"],
-            r["model"],
-            r["k"],
-            r.get("cut_at_terminations", True),
-            r.get("eta_mode", "fixed"),
-            r.get("clip_range", 0.0),
-        ),
-    )
+    from rlcv.bench.report import md_table, regenerate_block
+
+    results = sorted((json.loads(p.read_text()) for p in Path(directory).glob("*.json")), key=_sort_key)
     lines = [
-        (
-            "| k | model | variant | γ / λ | CV form | η | PPO clip | reference | cut at terminations "
-            "| estimates × episodes | max abs z | threshold | rel error | rel tr Cov | passed | χ² p "
-            "| passed χ² | proj. z | passed proj. | verdict (min. detectable / target, × ‖ref‖) |"
-        ),
-        "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|---|",
+        "# Unbiasedness checks against the exact LQR gradient (`rlcv bench gradcheck`)",
+        "",
+        *regenerate_block(f"rlcv bench gradcheck-report --dir {Path(directory).as_posix()}"),
+        "One row per result JSON in this folder; the JSON holds the command's settings.",
+        "",
+        *md_table(GRADCHECK_COLUMNS, [_table_row(r) for r in results], GRADCHECK_ALIGN),
     ]
-    for r in results:
-        eta = r.get("eta_mode", "fixed")
-        if eta == "split" and r.get("split_eta"):
-            eta = f"split ({r['split_eta'][0]:.2f}, {r['split_eta'][1]:.2f})"
-        lines.append(
-            f"| {r['k']} | {r['model']} | {r['variant']} | "
-            f"{r.get('gamma', 1.0)} / {r.get('gae_lambda', 1.0)} | "
-            f"{r.get('cv_form', 'kstep')} | {eta} | {r.get('clip_range', 0.0) or '–'} | "
-            f"{r.get('reference', 'exact gradient')} | {r.get('cut_at_terminations', True)} | "
-            f"{r['estimates']} × {r['episodes_per_estimate']} | {r['max_abs_z']:.2f} | "
-            f"{r['z_threshold']:.2f} | {r['rel_error']:.3f} | {r['rel_trace_cov']:.2f} | {r['passed']} | "
-            f"{r.get('chi2_p', math.nan):.2g} | {r.get('passed_chi2', '–')} | "
-            f"{r.get('proj_z', math.nan):.1f} | {r.get('passed_projection', '–')} | {_verdict_cell(r)} |"
-        )
     out = Path(directory) / "table.md"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -1109,8 +1109,9 @@ def main(args: Any) -> dict[str, Any]:
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every result JSON in ``DIR`` (commands included)."""
     directory = Path(directory)
+    loaded = (json.loads(p.read_text()) for p in directory.glob("*.json"))
     results = sorted(
-        (json.loads(p.read_text()) for p in directory.glob("*.json")),
+        (r for r in loaded if isinstance(r, dict) and "rows" in r),  # beside them: e.g. mbmf-speed's JSONs
         key=lambda r: (r["env"], r["step"], r.get("variant", "correct")),
     )
     if not results:
