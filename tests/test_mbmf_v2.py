@@ -15,6 +15,7 @@ from rlcv.agents.ppo import PPO, PPOConfig
 from rlcv.agents.trpo import TRPO, TRPOConfig
 from rlcv.bench.gradcheck import collect, linear_policy, run_gradcheck
 from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, train_dynamics_early_stopping
+from rlcv.errors import RlcvError
 from rlcv.estimators.base import EstimatorTerms
 from rlcv.estimators.mbmf import MBMFControlVariate, MBMFSettings, fit_split_eta, gate
 from rlcv.value import ValueFunction
@@ -342,3 +343,17 @@ def test_paired_gradcheck_v2_is_unbiased_and_rejects_the_broken_variant(
     assert abs(ok["proj_z"]) < 3.3 and ok["trace_ratio_vs_k0"] < 1.0
     broken = run_gradcheck(**kw, variant="broken")
     assert not broken["passed"] and not broken["passed_chi2"], broken
+
+
+# ---------------------------------------------------------------------------- the model's budget
+def test_model_budget_per_transition_scales_with_the_batch() -> None:
+    """model_train_steps null: one Adam step per model_transitions_per_step transitions of the batch, so
+    the model's budget per env step is the same at any n_steps; a number keeps the fixed budget."""
+    env, _, batch, _ = _lqr(horizon=8, n_envs=3)  # 8 steps x 3 envs = 24 transitions
+    assert batch.n_steps * batch.n_envs == 24
+    per = _est(env, gamma=0.99, gae_lambda=0.95, model_train_steps=None, model_transitions_per_step=5.0)
+    assert per.model_steps(batch) == 5  # ceil(24 / 5)
+    fixed = _est(env, gamma=0.99, gae_lambda=0.95, model_train_steps=7)
+    assert fixed.model_steps(batch) == 7
+    with pytest.raises(RlcvError, match="model_transitions_per_step must be > 0"):
+        MBMFSettings(model_transitions_per_step=0)

@@ -213,7 +213,15 @@ class MBMFSettings:
     model_weight_decay: float = setting(1e-5, "weight decay of the dynamics model")
     # Adam steps per update: the cap with early stopping, else exact. 20 (×3-step unroll, 5 members) is
     # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
-    model_train_steps: int = setting(20, "dynamics-model gradient steps per update")
+    model_train_steps: int | None = setting(
+        20,
+        "dynamics-model gradient steps per update (the cap with early stopping); null: one per "
+        "model_transitions_per_step transitions of the update's batch, so the model's budget per env step "
+        "does not depend on n_steps",
+    )
+    model_transitions_per_step: float = setting(
+        10.0, "model_train_steps null: batch transitions per dynamics-model gradient step"
+    )
     model_patience: int = 2  # held-out checks without improvement before stopping; 0: no early stopping
     model_eval_every: int = 5  # Adam steps between held-out checks
     model_holdout: float = 0.2  # the most recent fraction of the replay, held out for early stopping
@@ -255,7 +263,11 @@ class MBMFSettings:
             self.model_observation in MODEL_OBSERVATIONS,
             f"model_observation must be one of {', '.join(MODEL_OBSERVATIONS)}",
         )
-        check(self.model_ensemble_size >= 1 and self.model_train_steps >= 0, "model sizes must be positive")
+        check(
+            self.model_ensemble_size >= 1 and (self.model_train_steps or 0) >= 0,
+            "model sizes must be positive",
+        )
+        check(self.model_transitions_per_step > 0, "model_transitions_per_step must be > 0")
         check(
             self.model_patience >= 0 and self.model_eval_every >= 1,
             "model_patience >= 0, model_eval_every >= 1",
@@ -668,7 +680,8 @@ class MBMFControlVariate(GradientEstimator):
         self.learn_from_batch()
         self.updates += 1
         cfg = self.settings
-        if self.replay is None or self.model_optimizer is None or cfg.model_train_steps == 0:
+        budget = self.model_steps(batch)
+        if self.replay is None or self.model_optimizer is None or budget == 0:
             return {"model_loss": float("nan")}
         assert isinstance(self.model, EnsembleDynamics)
         self.replay.add_batch(batch)
@@ -679,7 +692,7 @@ class MBMFControlVariate(GradientEstimator):
                     self.model,
                     self.model_optimizer,
                     self.replay,
-                    max_steps=cfg.model_train_steps,
+                    max_steps=budget,
                     batch_size=cfg.model_batch_size,
                     horizon=cfg.unroll(self.k),
                     holdout=cfg.model_holdout,
@@ -692,12 +705,12 @@ class MBMFControlVariate(GradientEstimator):
                     self.model,
                     self.model_optimizer,
                     self.replay,
-                    steps=cfg.model_train_steps,
+                    steps=budget,
                     batch_size=cfg.model_batch_size,
                     horizon=cfg.unroll(self.k),
                     td=td,
                 )
-                steps = cfg.model_train_steps
+                steps = budget
         except FloatingPointError as exc:
             raise RlcvError(
                 f"{exc} at update {self.updates}; lower model_lr (--set model_lr=...) or resume "
@@ -705,6 +718,14 @@ class MBMFControlVariate(GradientEstimator):
             ) from exc
         self.model_fitted = True
         return {"model_loss": loss, "model_train_steps_run": float(steps)}
+
+    def model_steps(self, batch: RolloutBatch) -> int:
+        """This update's dynamics-model Adam steps: the setting, or one per model_transitions_per_step
+        transitions of the batch (model_train_steps null)."""
+        cfg = self.settings
+        if cfg.model_train_steps is not None:
+            return cfg.model_train_steps
+        return math.ceil(batch.n_steps * batch.n_envs / cfg.model_transitions_per_step)
 
     def td_loss(self) -> TDLoss | None:
         """The TD-error term of the model loss, against the critic as updated on this batch — the one the
