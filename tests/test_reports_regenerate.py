@@ -248,6 +248,7 @@ KNOWN_DRIFT: dict[str, tuple[Report, str]] = {}
 # Readings, notes and indexes written by hand (a generated page's notes are among its inputs above).
 HAND_WRITTEN = {
     "results/oracle.md",
+    "results/mbmf_v4.md",
     "results/hpo.md",
     "results/dualcutout.md",
     "results/variance.md",
