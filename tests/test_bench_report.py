@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from rlcv.bench import report
 
 
@@ -19,3 +21,16 @@ def test_met_is_bold_and_not_measured_without_a_finite_value() -> None:
     assert report.met(True, 0.5, -1.0) == "**met**"
     assert report.met(True, 0.5, math.nan) == "**not measured**"
     assert report.met(False, math.inf) == "**not measured**"
+
+
+def test_figure_writes_the_png_and_closes_it_also_when_drawing_fails(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    from rlcv.bench.report import figure
+
+    with figure(tmp_path / "a.png", 1, 2, figsize=(2, 1)) as (_, axes):
+        axes[0].plot([0, 1], [1, 0])
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plt.get_fignums() == []
+    with pytest.raises(ZeroDivisionError), figure(tmp_path / "b.png") as (_, ax):
+        ax.plot([1 / 0])
+    assert not (tmp_path / "b.png").exists() and plt.get_fignums() == []

@@ -8,11 +8,23 @@ is byte-identical to the committed one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from rlcv.bench.stats import Interval
 
-__all__ = ["md_table", "md_row", "fmt_interval", "verdict_line", "met", "fmt_steps", "regenerate_block"]
+__all__ = [
+    "md_table",
+    "md_row",
+    "fmt_interval",
+    "verdict_line",
+    "met",
+    "fmt_steps",
+    "regenerate_block",
+    "figure",
+]
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
@@ -89,3 +101,22 @@ def fmt_steps(steps: float | None) -> str:
 def regenerate_block(command: str) -> list[str]:
     """The 'Regenerate with:' lines every generated page starts with (after its title)."""
     return ["Regenerate with:", "", f"    {command}", ""]
+
+
+@contextmanager
+def figure(path: str | Path, *grid: int, dpi: int = 110, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """``with figure(path, rows, cols, figsize=...) as (fig, axes):`` draw, and on leaving the figure is
+    laid out, written to ``path`` (PNG) and closed. matplotlib's non-interactive backend, imported here
+    only (building the CLI parser imports every bench)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(*grid, **subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)

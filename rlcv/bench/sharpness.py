@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.report import md_row, met
+from rlcv.bench.report import figure, md_row, met
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue.
@@ -914,23 +914,16 @@ def run_minutes(out: dict[str, Any]) -> float:
     return sum(r["wall_s"] for r in runs) / 60
 
 
-def plot(out: dict[str, Any], folder: Path) -> None:
-    import matplotlib
+MARKERS = {"eta": ("o", "η sweep"), "batch": ("s", "S sweep"), "ratio": ("^", "same η/S, S ∈ {8, 32, 128}")}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    task = out["spec"]["task"]
-    sweeps = out["sweeps"][task]
-    markers = {
-        "eta": ("o", "η sweep"),
-        "batch": ("s", "S sweep"),
-        "ratio": ("^", "same η/S, S ∈ {8, 32, 128}"),
-    }
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+def _draw_grid(axes: Any, task: str, sweeps: dict[str, Any]) -> None:
+    """λ_max (top) and test accuracy (bottom) against η/S, one column per protocol."""
+    from matplotlib.ticker import NullFormatter
+
     for j, protocol in enumerate(PROTOCOLS):
         for i, (sweep, rows) in enumerate(sweeps.items()):
-            m, label = markers[sweep]
+            m, label = MARKERS[sweep]
             for runs in rows:
                 for r in runs:
                     snap = r.get(protocol)
@@ -942,24 +935,30 @@ def plot(out: dict[str, Any], folder: Path) -> None:
             axes[0][j].scatter([], [], marker=m, color=f"C{i}", label=label)
         axes[0][j].set(xscale="log", yscale="log", ylabel="λ_max", title=f"{task}: {protocol}")
         axes[1][j].set(xscale="log", xlabel="η / S", ylabel="test accuracy %")
-        axes[1][j].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labels overlap otherwise
+        axes[1][j].xaxis.set_minor_formatter(NullFormatter())  # labels overlap otherwise
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "sharpness_grid.png", dpi=110)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+
+
+def _draw_curves(axes: Any, sweeps: dict[str, Any], target_loss: float) -> None:
+    """Training-loss curves of seed 0 in the η and S sweeps, the matched-loss target dotted."""
     for ax, sweep in zip(axes, ("eta", "batch"), strict=True):
         for runs in sweeps.get(sweep, []):
             curve = np.asarray(runs[0]["loss_curve"])
             if len(curve):
                 ax.plot(curve[:, 0], curve[:, 1], label=f"η {runs[0]['lr']:g}, S {runs[0]['batch_size']}")
-        ax.axhline(out["spec"]["target_loss"], color="grey", ls=":")
+        ax.axhline(target_loss, color="grey", ls=":")
         ax.set(xscale="log", yscale="log", xlabel="epochs", title=f"{sweeps and sweep} sweep (seed 0)")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("full-batch training loss")
-    fig.tight_layout()
-    fig.savefig(folder / "sharpness_curves.png", dpi=110)
-    plt.close(fig)
+
+
+def plot(out: dict[str, Any], folder: Path) -> None:
+    task = out["spec"]["task"]
+    sweeps = out["sweeps"][task]
+    with figure(folder / "sharpness_grid.png", 2, 2, figsize=(10, 7), sharex=True) as (_, axes):
+        _draw_grid(axes, task, sweeps)
+    with figure(folder / "sharpness_curves.png", 1, 2, figsize=(10, 3.8), sharey=True) as (_, axes):
+        _draw_curves(axes, sweeps, out["spec"]["target_loss"])
 
 
 def write_outputs(out: dict[str, Any], spec: SharpnessSpec) -> None:

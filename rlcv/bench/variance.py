@@ -969,12 +969,14 @@ def result_record(
 
 
 def plot(result: dict[str, Any], out: Path) -> None:
-    import matplotlib
+    from rlcv.bench.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with figure(out, 1, 2, figsize=(9, 3.4)) as (fig, axes):
+        _draw(fig, axes, result)
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+
+def _draw(fig: Any, axes: Any, result: dict[str, Any]) -> None:
+    """tr Cov ratio (full and minibatch clipped, with CIs) and the cosine to the reference, against k."""
     base = next(r for r in result["rows"] if r["k"] == 0)
     for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
         rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
@@ -990,9 +992,6 @@ def plot(result: dict[str, Any], out: Path) -> None:
     axes[1].set(xlabel="k", ylabel="mean cosine to reference")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
 
 
 def _g(x: float) -> str:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.report import md_row, met
+from rlcv.bench.report import figure, md_row, met
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue, read plainly in the report.
@@ -611,17 +611,22 @@ def markdown(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plot_shapes(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+def _plot_shapes(res: dict[str, dict[str, Any]], folder: Path) -> None:
     """Loss along three steps of seed 0 per setting (top), where the floor lies over all steps (below)."""
-    from rlcv.hpo.landscape import DEFAULT_ALPHAS
-
     gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
     panels = (
         [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
         + [(f"SGD lr {lr:g}", runs) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
         + [(f"isotropic lr {lr:g}", runs) for lr, runs in iso.items()]
     )
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), squeeze=False)
+    size = (3.2 * len(panels), 5.6)
+    with figure(folder / "walk_shapes.png", 2, len(panels), figsize=size, squeeze=False) as (_, axes):
+        _draw_shapes(axes, panels)
+
+
+def _draw_shapes(axes: Any, panels: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    from rlcv.hpo.landscape import DEFAULT_ALPHAS
+
     for k, (title, runs) in enumerate(panels):
         ax = axes[0][k]
         for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
@@ -638,15 +643,16 @@ def _plot_shapes(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None
     axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
     axes[1][0].set_ylabel("fraction of steps")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "walk_shapes.png", dpi=110)
-    plt.close(fig)
 
 
-def _plot_height(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+def _plot_height(res: dict[str, dict[str, Any]], folder: Path) -> None:
     """Mean height and floor-inside fraction against the learning rate."""
+    with figure(folder / "walk_height.png", 1, 2, figsize=(9, 3.5)) as (_, axes):
+        _draw_height(axes, res)
+
+
+def _draw_height(axes: Any, res: dict[str, dict[str, Any]]) -> None:
     gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for lr, runs in sgd.items():
         for r in runs:
             if not r["diverged"]:
@@ -665,57 +671,45 @@ def _plot_height(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None
     axes[1].scatter([], [], color="C1", marker="s", label="GD")
     axes[1].scatter([], [], color="C2", marker="^", label="isotropic b32")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "walk_height.png", dpi=110)
-    plt.close(fig)
 
 
-def _plot_distance(plt: Any, out: dict[str, Any], folder: Path) -> None:
+def _plot_distance(out: dict[str, Any], folder: Path) -> None:
     dist = _by(out["results"], "dist_")
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    for s, runs in dist.items():
-        ax.scatter([s] * len(runs), [r["dist_init"] for r in runs], color="C0", s=12)
-    ax.set(
-        xscale="log",
-        xlabel="batch size S",
-        ylabel="‖θ_T − θ_0‖",
-        title=f"{out['spec']['epochs']:g} epochs, lr {out['spec']['distance_lr']:g}",
-    )
-    fig.tight_layout()
-    fig.savefig(folder / "walk_distance.png", dpi=110)
-    plt.close(fig)
+    with figure(folder / "walk_distance.png", figsize=(4.5, 3.5)) as (_, ax):
+        for s, runs in dist.items():
+            ax.scatter([s] * len(runs), [r["dist_init"] for r in runs], color="C0", s=12)
+        ax.set(
+            xscale="log",
+            xlabel="batch size S",
+            ylabel="‖θ_T − θ_0‖",
+            title=f"{out['spec']['epochs']:g} epochs, lr {out['spec']['distance_lr']:g}",
+        )
 
 
-def _plot_lambda(plt: Any, res: dict[str, dict[str, Any]], folder: Path) -> None:
+def _plot_lambda(res: dict[str, dict[str, Any]], folder: Path) -> None:
     """λ_max along training (seed 0), GD's 2/η stability bound dotted."""
     gd, sgd = _by(res, "gd_"), _by(res, "sgd_")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (lr, runs) in enumerate(gd.items()):
-        lam = np.asarray(runs[0]["lambda"])
-        ax.plot(lam[:, 0], lam[:, 1], color=f"C{i}", ls="-", label=f"GD lr {lr:g}")
-        ax.axhline(2 / lr, color=f"C{i}", ls=":", lw=0.8)
-    for j, (lr, runs) in enumerate(sgd.items()):
-        lam = np.asarray(runs[0]["lambda"])
-        if len(lam):
-            ax.plot(lam[:, 0], lam[:, 1], color=f"C{len(gd) + j}", ls="--", label=f"SGD b32 lr {lr:g}")
-    ax.set(yscale="log", xlabel="step", ylabel="λ_max (training loss)", title="seed 0; dotted: 2/η for GD")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / "walk_lambda.png", dpi=110)
-    plt.close(fig)
+    with figure(folder / "walk_lambda.png", figsize=(6, 4)) as (_, ax):
+        for i, (lr, runs) in enumerate(gd.items()):
+            lam = np.asarray(runs[0]["lambda"])
+            ax.plot(lam[:, 0], lam[:, 1], color=f"C{i}", ls="-", label=f"GD lr {lr:g}")
+            ax.axhline(2 / lr, color=f"C{i}", ls=":", lw=0.8)
+        for j, (lr, runs) in enumerate(sgd.items()):
+            lam = np.asarray(runs[0]["lambda"])
+            if len(lam):
+                ax.plot(lam[:, 0], lam[:, 1], color=f"C{len(gd) + j}", ls="--", label=f"SGD b32 lr {lr:g}")
+        ax.set(
+            yscale="log", xlabel="step", ylabel="λ_max (training loss)", title="seed 0; dotted: 2/η for GD"
+        )
+        ax.legend(fontsize=7)
 
 
 def plot(out: dict[str, Any], folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     res = out["results"]
-    _plot_shapes(plt, res, folder)
-    _plot_height(plt, res, folder)
-    _plot_distance(plt, out, folder)
-    _plot_lambda(plt, res, folder)
+    _plot_shapes(res, folder)
+    _plot_height(res, folder)
+    _plot_distance(out, folder)
+    _plot_lambda(res, folder)
 
 
 def write_outputs(out: dict[str, Any], spec: WalkSpec) -> None:
