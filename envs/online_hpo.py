@@ -2,7 +2,7 @@ r"""Online hyper-parameter optimisation as a sequential decision problem: ``rlcv
 
 One episode is one *inner* training run: an MLP classifier on scikit-learn's bundled digits
 (8×8 images, 10 classes; a fixed train / validation / test split; ``task="mnist1d"``: MNIST-1D, and
-``model="cnn"``: a small 1-D CNN, see :mod:`rlcv.hpo.inner_tasks`), trained with minibatch SGD for a
+``network="cnn"``: a small 1-D CNN, see :mod:`rlcv.hpo.inner_tasks`), trained with minibatch SGD for a
 fixed budget of ``budget`` inner SGD steps. Each env step runs ``K = steps_per_action`` inner steps
 with the current hyper-parameters λ = (learning rate η, batch size S, L2 weight λ_wd); the action
 changes them multiplicatively first.
@@ -93,6 +93,7 @@ from gymnasium import spaces
 
 from rlcv.hpo import landscape as ls
 from rlcv.hpo.inner_tasks import MODELS, TASKS, FlatModel, MLPTask, digits_split, make_model, task_split
+from rlcv.legacy import deprecated
 
 __all__ = [
     "HPARAMS",
@@ -218,22 +219,34 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 def _make_problem(
     spec: dict[str, Any], n_train: int | None, n_val: int | None, split_seed: int
 ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], FlatModel]:
-    """(data split, flat model) of one inner problem: ``spec`` holds task, model, hidden_size, channels."""
-    unknown = set(spec) - {"task", "model", "hidden_size", "channels"}
-    if unknown or spec["task"] not in TASKS or spec["model"] not in MODELS:
+    """(data split, flat network) of one inner problem: ``spec`` has task, network, hidden_size, channels."""
+    unknown = set(spec) - {"task", "network", "hidden_size", "channels"}
+    if unknown or spec["task"] not in TASKS or spec["network"] not in MODELS:
         raise ValueError(
-            f"task must be one of {TASKS} and model one of {MODELS} (meta_tasks entries hold only task, "
-            f"model, hidden_size, channels), got {spec}"
+            f"task must be one of {TASKS} and network one of {MODELS} (meta_tasks entries hold only task, "
+            f"network, hidden_size, channels), got {spec}"
         )
     data = task_split(spec["task"], n_train, n_val, split_seed)
-    model = make_model(
-        spec["model"],
+    network = make_model(
+        spec["network"],
         data["train"][0].shape[1],
         10,
         hidden=int(spec["hidden_size"]),
         channels=int(spec["channels"]),
     )
-    return data, model
+    return data, network
+
+
+# Before issue 26 the inner-task network was the key "model"; only dynamics models are called models now.
+RENAMED = "rlcv/OnlineHPO-v0's key 'model' (the inner-task network) is now 'network'; use that spelling."
+
+
+def _current_spelling(spec: dict[str, Any]) -> dict[str, Any]:
+    """A meta_tasks entry with ``network`` for its old key ``model`` (one deprecation line)."""
+    if "model" not in spec:
+        return spec
+    deprecated(RENAMED, once=True)
+    return {("network" if k == "model" else k): v for k, v in spec.items()}
 
 
 def _pair(name: str, value: Sequence[float]) -> tuple[float, float]:
@@ -293,7 +306,7 @@ class OnlineHPOEnv(gym.Env):
         n_train, n_val, split_seed: the fixed data split (``None``: the task's defaults, digits 1000 /
             400 with the remaining 397 digits as the test set, MNIST-1D 3000 / 1000 and its 1000 test
             signals; see :mod:`rlcv.hpo.inner_tasks`).
-        task: ``"digits"`` or ``"mnist1d"``; model: ``"mlp"`` (``hidden_size`` tanh units) or ``"cnn"``
+        task: ``"digits"`` or ``"mnist1d"``; network: ``"mlp"`` (``hidden_size`` tanh units) or ``"cnn"``
             (``channels`` per 1-D convolution).
         landscape: append :data:`LANDSCAPE_FIELDS` to the observation (and to ``info["episode"]``).
         landscape_every: env steps between landscape measurements (values are held in between).
@@ -313,7 +326,7 @@ class OnlineHPOEnv(gym.Env):
         tune_dual_alpha: add α as a 4th action component (log2-multiplier, like the others).
         lr_schedule: ``"constant"`` or ``"cosine"`` (the controlled η is the scale of a cosine schedule,
             :data:`LR_SCHEDULES`); with a wide ``max_factor`` an action reaches any η in one env step.
-        meta_tasks: optional list of inner problems (dicts of task, model, hidden_size, channels; missing
+        meta_tasks: optional list of inner problems (dicts of task, network, hidden_size, channels; missing
             keys from the arguments above); each episode draws one uniformly (``reset(options=
             {"meta_task": i})`` pins it) — meta-training a controller across tasks.
     """
@@ -351,7 +364,7 @@ class OnlineHPOEnv(gym.Env):
         episode_log: str | None = None,
         inner_seed_range: Sequence[int] | None = None,
         task: str = "digits",
-        model: str = "mlp",
+        network: str = "mlp",
         channels: int = 16,
         landscape: bool = False,
         landscape_every: int = 2,
@@ -361,7 +374,11 @@ class OnlineHPOEnv(gym.Env):
         probe_size: int = 256,
         lr_schedule: str = "constant",
         meta_tasks: Sequence[dict[str, Any]] | None = None,
+        model: str | None = None,  # the old name of `network` (one deprecation line)
     ) -> None:
+        if model is not None:
+            deprecated(RENAMED, once=True)
+            network = model
         if budget < 1 or steps_per_action < 1 or hidden_size < 1:
             raise ValueError(
                 f"budget, steps_per_action and hidden_size must be >= 1, got {budget}, "
@@ -399,9 +416,9 @@ class OnlineHPOEnv(gym.Env):
             self.inner_seed_range: tuple[int, int] = (lo, hi)
         else:
             self.inner_seed_range = (0, 2**31 - 1)
-        if task not in TASKS or model not in MODELS:
+        if task not in TASKS or network not in MODELS:
             raise ValueError(
-                f"task must be one of {TASKS} and model one of {MODELS}, got {task!r}, {model!r}"
+                f"task must be one of {TASKS} and network one of {MODELS}, got {task!r}, {network!r}"
             )
         if min(landscape_every, landscape_steps, lambda_every, lanczos_iterations, probe_size, channels) < 1:
             raise ValueError(
@@ -411,9 +428,10 @@ class OnlineHPOEnv(gym.Env):
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         self.lr_schedule = lr_schedule
-        base = {"task": task, "model": model, "hidden_size": hidden_size, "channels": channels}
+        base = {"task": task, "network": network, "hidden_size": hidden_size, "channels": channels}
         self.problems = [
-            _make_problem({**base, **spec}, n_train, n_val, int(split_seed)) for spec in (meta_tasks or [{}])
+            _make_problem({**base, **_current_spelling(spec)}, n_train, n_val, int(split_seed))
+            for spec in (meta_tasks or [{}])
         ]
         if meta_tasks and (landscape or regularizer != "none"):
             raise ValueError("meta_tasks cannot be combined with landscape observations or a regularizer")

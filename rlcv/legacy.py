@@ -9,6 +9,8 @@ Spellings kept:
 - ``--algo ppo --set oracle_ratio=R``: the oracle experiment was a branch inside PPO; it is the
   ``ppo-oracle`` agent now (:mod:`rlcv.agents.ppo_oracle`), whose key is still ``oracle_ratio``. Every
   PPO-config run of that time (ppo, mbmf-ppo, sb3-ppo) stored ``oracle_ratio: 1``.
+- ``rlcv bench sharpness / dualcutout --model``: now ``--network`` (:func:`rlcv.cli_args.add_renamed_flag`).
+- ``rlcv/OnlineHPO-v0``'s ``model`` (env kwarg and meta_tasks key): now ``network`` (envs/online_hpo.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ from rlcv.errors import RlcvError
 ORACLE_KEY, ORACLE_ALGO = "oracle_ratio", "ppo-oracle"
 
 
-def deprecated(message: str) -> None:
-    """The one line an old spelling costs (stderr, so a command's output stays parseable)."""
+_SAID: set[str] = set()  # messages given with once=True in this process
+
+
+def deprecated(message: str, *, once: bool = False) -> None:
+    """The one line an old spelling costs (stderr, so a command's output stays parseable); ``once``:
+    only the first time in this process (an env built once per vector-env member and evaluation)."""
+    if once and message in _SAID:
+        return
+    _SAID.add(message)
     print(f"rlcv: deprecated: {message}", file=sys.stderr)
 
 

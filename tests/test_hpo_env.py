@@ -261,3 +261,19 @@ def test_env_forward_hypergradient_matches_finite_differences() -> None:
         fd = (plus - minus) / (2 * eps)
         assert obs[OBS[field_name]] == pytest.approx(fd, rel=0.05, abs=1e-6), name
     assert set(HPARAMS) == {"lr", "batch_size", "weight_decay"}
+
+
+def test_online_hpo_takes_the_inner_network_as_network(capsys, monkeypatch) -> None:
+    """OnlineHPO's `model` (env kwarg and meta_tasks key) is `network`; the old key still builds the same
+    problem, with one deprecation line per process however many envs are built."""
+    from rlcv import legacy
+
+    monkeypatch.setattr(legacy, "_SAID", set())
+    small = {"budget": 20, "steps_per_action": 10, "hidden_size": 4}
+    new = OnlineHPOEnv(**small, network="mlp")
+    assert capsys.readouterr().err == ""
+    olds = [OnlineHPOEnv(**small, model="mlp"), OnlineHPOEnv(**small, meta_tasks=[{"model": "mlp"}])]
+    assert capsys.readouterr().err.count("rlcv: deprecated: rlcv/OnlineHPO-v0's key 'model'") == 1
+    assert all(type(env.task) is type(new.task) for env in olds)
+    with pytest.raises(ValueError, match="network one of"):
+        OnlineHPOEnv(**small, network="resnet")

@@ -62,7 +62,7 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.task != "digits":
         kw["task"] = args.task
     if args.model != "mlp":
-        kw["model"] = args.model
+        kw["network"] = args.model
     if args.cutout_size is not None:
         kw["cutout_size"] = args.cutout_size
     return kw
