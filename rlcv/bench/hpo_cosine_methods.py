@@ -32,7 +32,10 @@ RANGE_ENV: dict[str, Any] = {**PINNED_BATCH, "lr_schedule": "cosine", "max_facto
 # Chosen on tuning seeds 100..104 of both MNIST-1D models (results/hpo_tuning.md lists every setting tried).
 RANGE_CONFIG: dict[str, Any] = {"growth": 2.0, "backoff": 2.0}
 PPO_X_ENV: dict[str, Any] = {**PINNED_BATCH, "lr_schedule": "cosine", "max_factor": 4.0, "lr_init": 0.1}
-PPO_X_TASKS: list[dict[str, str]] = [{"task": "digits", "model": "mlp"}, {"task": "mnist1d", "model": "mlp"}]
+PPO_X_TASKS: list[dict[str, str]] = [
+    {"task": "digits", "network": "mlp"},
+    {"task": "mnist1d", "network": "mlp"},
+]
 PBT2: dict[str, Any] = {"n_steps": 3, "perturb": [0.5, 2.0], "truncation": 0.5}
 PB2_2: dict[str, Any] = {"n_steps": 3, "truncation": 0.5, "kappa": 1.0}
 COSINE_METHODS = ("hpo-range", "ppo-x", "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
@@ -40,7 +43,8 @@ COSINE_METHODS = ("hpo-range", "ppo-x", "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
 
 def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The bench's env kwargs without the inner problem (task / model), which ppo-x's meta-training draws."""
-    return {k: v for k, v in env_kwargs.items() if k not in ("task", "model", "hidden_size", "channels")}
+    drop = ("task", "network", "model", "hidden_size", "channels")  # "model": the old key of "network"
+    return {k: v for k, v in env_kwargs.items() if k not in drop}
 
 
 def run_method(
@@ -90,6 +94,11 @@ def _task_per_episode(run_dir: Path) -> list[int]:
     return [int(r["meta_task"]) for r in _read_log(run_dir.parent / f"{run_dir.name}.jsonl")]
 
 
+def _name(spec: dict[str, str]) -> str:
+    """'task network' of a meta_tasks entry (meta.json written before the rename says 'model')."""
+    return f"{spec['task']} {spec.get('network', spec.get('model'))}"
+
+
 def meta_line(meta: dict[str, Any]) -> str:
     """The report's line on ppo-x's meta-training: tasks, seeds, compute (amortised, not in its row) and
     the mean final validation loss of its first / last 10 runs per task."""
@@ -98,11 +107,11 @@ def meta_line(meta: dict[str, Any]) -> str:
         vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
         if vals:
             first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
-            parts.append(f"{spec['task']} {spec['model']}: {len(vals)} runs, {first:.4f} → {last:.4f}")
+            parts.append(f"{_name(spec)}: {len(vals)} runs, {first:.4f} → {last:.4f}")
     lo, hi = meta["inner_seed_range"]
     return (
         f"- `ppo-x` was meta-trained once on {meta['episodes']} inner runs drawn from "
-        + ", ".join(f"{t['task']} {t['model']}" for t in meta["meta_tasks"])
+        + ", ".join(_name(t) for t in meta["meta_tasks"])
         + f" (never this bench's evaluation seeds: inner seeds from [{lo}, {hi}); never the MNIST-1D CNN), "
         f"training seed {meta['train_seed']}; {meta['cost']['sgd_steps']:.0f} SGD steps, "
         f"{meta['cost']['examples']:.0f} examples, {meta['cost']['wall_s']:.0f} s "
