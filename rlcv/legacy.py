@@ -59,13 +59,34 @@ def upgrade_request(algo: str, values: dict[str, Any]) -> tuple[str, dict[str, A
 def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """A run's config.yaml content in the current spelling (a new dict; nothing is printed)."""
     config = meta.get("config")
-    if not isinstance(config, dict) or ORACLE_KEY not in config or meta.get("algo") == ORACLE_ALGO:
+    if not isinstance(config, dict):
         return meta
-    if meta.get("algo") == "ppo" and config[ORACLE_KEY] != 1:
-        return {**meta, "algo": ORACLE_ALGO}
+    algo, config = _oracle_meta(str(meta.get("algo")), config)
+    if meta.get("env") == "rlcv/OnlineHPO-v0" and isinstance(config.get("env_kwargs"), dict):
+        config = {**config, "env_kwargs": _network_key(config["env_kwargs"])}
+    return {**meta, "algo": algo, "config": config}
+
+
+def _oracle_meta(algo: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if ORACLE_KEY not in config or algo == ORACLE_ALGO:
+        return algo, config
+    if algo == "ppo" and config[ORACLE_KEY] != 1:
+        return ORACLE_ALGO, config
     if config[ORACLE_KEY] == 1:
-        return {**meta, "config": {k: v for k, v in config.items() if k != ORACLE_KEY}}
-    return meta
+        return algo, {k: v for k, v in config.items() if k != ORACLE_KEY}
+    return algo, config
+
+
+def _network_key(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """OnlineHPO's kwargs with ``network`` for the inner-task network's old key ``model``."""
+
+    def renamed(d: dict[str, Any]) -> dict[str, Any]:
+        return {("network" if k == "model" else k): v for k, v in d.items()}
+
+    out = renamed(kwargs)
+    if isinstance(out.get("meta_tasks"), list):
+        out["meta_tasks"] = [renamed(t) if isinstance(t, dict) else t for t in out["meta_tasks"]]
+    return out
 
 
 def upgrade_train_args(args: list[str]) -> list[str]:

@@ -277,3 +277,15 @@ def test_online_hpo_takes_the_inner_network_as_network(capsys, monkeypatch) -> N
     assert all(type(env.task) is type(new.task) for env in olds)
     with pytest.raises(ValueError, match="network one of"):
         OnlineHPOEnv(**small, network="resnet")
+
+
+def test_run_folders_with_the_old_key_read_with_network(tmp_path) -> None:
+    import yaml
+
+    from rlcv.run_dir import RunDir
+
+    kwargs = {"model": "cnn", "meta_tasks": [{"task": "digits", "model": "mlp"}]}
+    meta = {"algo": "hpo-ucb1", "env": "rlcv/OnlineHPO-v0", "steps": 8, "seed": 0}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**meta, "config": {"env_kwargs": kwargs}}))
+    read = RunDir(tmp_path).read_meta()["config"]["env_kwargs"]
+    assert read == {"network": "cnn", "meta_tasks": [{"task": "digits", "network": "mlp"}]}
