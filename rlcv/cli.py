@@ -83,7 +83,7 @@ TRAIN_EPILOG = """examples:
 
 Without --run-dir a new run goes to runs/ALGO_ENV_N, N one more than the highest taken (as in
 rl-baselines3-zoo). Resume may change only the keys that steer the optimisation from the next update
-on (learning_rate, clip_range, ent_coef, ...; see the README's "Resume rules")."""
+on (learning_rate, clip_range, ent_coef, ...; see "Resume rules" in docs/run-directory.md)."""
 
 
 def _version() -> str:
