@@ -274,6 +274,20 @@ def test_cli_synopsis_names_real_commands_and_flags() -> None:
         assert flags <= known, f"`{' '.join(words[:3])}`: {sorted(flags - known)} are not its flags"
 
 
+def test_bench_table_names_real_benches() -> None:
+    """Each bench the CLI page's table names is a `rlcv bench` subcommand."""
+    text = (ROOT / "docs/cli.md").read_text()
+    table = text[text.index("| bench | measures | page |") :]
+    named = {
+        n
+        for row in table.splitlines()[2:]
+        if row.startswith("| ")
+        for n in re.findall(r"`([a-z-]+)`", row.split("|")[1])
+    }
+    benches = set(_subcommands(_subcommands(_parser())["bench"]))
+    assert len(named) > 20 and named <= benches, sorted(named - benches)
+
+
 LINK = re.compile(r"(?:\]\(|<img src=\")([^)\"#\s]+)")
 
 
