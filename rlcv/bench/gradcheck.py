@@ -54,6 +54,7 @@ the gradient of the surrogate restricted to its own envs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -622,25 +623,11 @@ SUMMARY_KEYS = (
 
 def spec_of(args: Any) -> GradcheckSpec:
     """The check the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
-    d = GradcheckSpec()
-    return GradcheckSpec(
-        estimator=getattr(args, "estimator", d.estimator),
-        env_id=args.env,
-        env_kwargs=args.env_kwargs,
-        k=args.k,
-        estimates=args.estimates,
-        episodes=args.episodes,
-        model=args.model,
-        variant=args.variant,
-        eta=args.eta,
-        alpha=args.alpha,
-        seed=args.seed,
-        cut_at_terminations=not args.no_cut_at_terminations,
-        **{f: getattr(args, f, getattr(d, f)) for f in OPTIONAL_FLAGS},
-    )
-
-
-OPTIONAL_FLAGS = ("gamma", "gae_lambda", "cv_form", "eta_mode", "clip_range", "detect_bias")
+    values: dict[str, Any] = {
+        f.name: getattr(args, "env" if f.name == "env_id" else f.name, getattr(GradcheckSpec, f.name, None))
+        for f in dataclasses.fields(GradcheckSpec)
+    }
+    return GradcheckSpec(**{**values, "cut_at_terminations": not args.no_cut_at_terminations})
 
 
 def main(args: Any) -> dict[str, Any]:

@@ -1064,33 +1064,13 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 
 def spec_of(args: Any) -> VarianceSpec:
     """The measurement the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
-    d = VarianceSpec(run_dir="", ks=[], eta_modes=[])
-    optional = (
-        "estimator",
-        "minibatch_size",
-        "model_lr",
-        "cv_form",
-        "variant",
-        "bootstrap",
-        "alpha",
-        "detect_bias",
-    )
-    return VarianceSpec(
-        run_dir=args.run,
-        checkpoint_name=args.checkpoint,
-        ks=args.k,
-        batches=args.batches,
-        batch_size=args.batch_size,
-        ref_batches=args.ref_batches,
-        fit_steps=args.fit_steps,
-        model_steps=args.model_steps,
-        model_horizon=args.model_horizon,
-        model_td_weight=args.model_td_weight,
-        eta_modes=args.eta_modes,
-        trust_gate=not getattr(args, "no_trust_gate", False),
-        seed=args.seed,
-        **{f: getattr(args, f, getattr(d, f)) for f in optional},
-    )
+    default = VarianceSpec(run_dir="", ks=[], eta_modes=[])
+    flag = {"run_dir": "run", "checkpoint_name": "checkpoint", "ks": "k"}  # where the names differ
+    values = {
+        f.name: getattr(args, flag.get(f.name, f.name), getattr(default, f.name))
+        for f in dataclasses.fields(VarianceSpec)
+    }
+    return VarianceSpec(**{**values, "trust_gate": not getattr(args, "no_trust_gate", False)})
 
 
 def main(args: Any) -> dict[str, Any]:
