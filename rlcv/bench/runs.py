@@ -1,6 +1,11 @@
-"""The one way benches launch training runs: each run is a plain ``rlcv train`` in its own process.
+"""The one way benches launch their runs. Two kinds, one contract (resume, skip what is finished,
+per-run summaries, a local pool or Ray):
 
-A bench run is then exactly what a user gets from the CLI, and a crash in one run cannot take the
+- training runs (:class:`RunJob`, :func:`execute`): each a plain ``rlcv train`` in its own process;
+- in-process runs (:class:`Task`, :func:`run_tasks`, at the end of this module): a bench's own
+  function (an SGD path, a gradient check), its JSON summary kept by :class:`SummaryStore`.
+
+A training run is then exactly what a user gets from the CLI, and a crash in one run cannot take the
 bench down: it is reported and the other runs go on. Every process gets one thread (``--num-threads
 1`` in the bench's arguments, and :data:`SINGLE_THREAD_ENV` here), because the pool fills the cores
 and numpy/BLAS threads on top would oversubscribe them.
