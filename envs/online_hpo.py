@@ -92,7 +92,7 @@ import torch
 from gymnasium import spaces
 
 from rlcv.hpo import landscape as ls
-from rlcv.hpo.inner_tasks import MODELS, TASKS, FlatModel, MLPTask, digits_split, make_model, task_split
+from rlcv.hpo.inner_tasks import NETWORKS, TASKS, FlatNetwork, MLPTask, digits_split, make_network, task_split
 from rlcv.legacy import deprecated
 
 __all__ = [
@@ -218,16 +218,16 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 def _make_problem(
     spec: dict[str, Any], n_train: int | None, n_val: int | None, split_seed: int
-) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], FlatModel]:
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], FlatNetwork]:
     """(data split, flat network) of one inner problem: ``spec`` has task, network, hidden_size, channels."""
     unknown = set(spec) - {"task", "network", "hidden_size", "channels"}
-    if unknown or spec["task"] not in TASKS or spec["network"] not in MODELS:
+    if unknown or spec["task"] not in TASKS or spec["network"] not in NETWORKS:
         raise ValueError(
-            f"task must be one of {TASKS} and network one of {MODELS} (meta_tasks entries hold only task, "
+            f"task must be one of {TASKS} and network one of {NETWORKS} (meta_tasks entries hold only task, "
             f"network, hidden_size, channels), got {spec}"
         )
     data = task_split(spec["task"], n_train, n_val, split_seed)
-    network = make_model(
+    network = make_network(
         spec["network"],
         data["train"][0].shape[1],
         10,
@@ -416,9 +416,9 @@ class OnlineHPOEnv(gym.Env):
             self.inner_seed_range: tuple[int, int] = (lo, hi)
         else:
             self.inner_seed_range = (0, 2**31 - 1)
-        if task not in TASKS or network not in MODELS:
+        if task not in TASKS or network not in NETWORKS:
             raise ValueError(
-                f"task must be one of {TASKS} and network one of {MODELS}, got {task!r}, {network!r}"
+                f"task must be one of {TASKS} and network one of {NETWORKS}, got {task!r}, {network!r}"
             )
         if min(landscape_every, landscape_steps, lambda_every, lanczos_iterations, probe_size, channels) < 1:
             raise ValueError(

@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rlcv.envs.online_hpo import LANDSCAPE_FIELDS, LANDSCAPE_TRACE, OBS, OBS_FIELDS, OnlineHPOEnv
 from rlcv.hpo import inner_tasks
-from rlcv.hpo.inner_tasks import Conv1dTask, MLPTask, make_model
+from rlcv.hpo.inner_tasks import Conv1dTask, MLPTask, make_network
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
@@ -103,7 +103,7 @@ def test_online_hpo_on_mnist1d_learns_with_either_model(fake_mnist1d, model: str
 
 
 def test_conv1d_task_matches_torch_modules() -> None:
-    task = make_model("cnn", 40, 10, channels=4)
+    task = make_network("cnn", 40, 10, channels=4)
     assert task.out_length == 5
     theta = task.init(torch.Generator().manual_seed(0))
     X = torch.randn(3, 40)
@@ -178,3 +178,10 @@ def test_member_copy_keeps_the_copied_runs_initialisation() -> None:
     a.step(np.zeros(3, np.float32))
     b.member_state = a.member_state
     torch.testing.assert_close(b.run.theta_init, a.run.theta_init)
+
+
+def test_the_pre_issue_26_names_still_import() -> None:
+    """Inner-task networks are networks (only dynamics models are models); the old names stay usable."""
+    from rlcv.hpo.inner_tasks import MODELS, NETWORKS, FlatModel, FlatNetwork, make_model
+
+    assert (MODELS, FlatModel, make_model) == (NETWORKS, FlatNetwork, make_network)

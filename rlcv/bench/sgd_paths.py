@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from rlcv.hpo.inner_tasks import FlatModel, make_model, task_split
+from rlcv.hpo.inner_tasks import FlatNetwork, make_network, task_split
 
 NOISES = ("minibatch", "isotropic")
 
@@ -44,7 +44,7 @@ class InnerRun:
             raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
         self.data = task_split(task, n_train, n_val)
         self.X, self.y = self.data["train"]
-        self.model: FlatModel = make_model(model, self.X.shape[1], 10, hidden=hidden, channels=channels)
+        self.model: FlatNetwork = make_network(model, self.X.shape[1], 10, hidden=hidden, channels=channels)
         self.lr, self.batch_size, self.noise = float(lr), int(batch_size), noise
         self.gen = torch.Generator().manual_seed(int(seed))
         self.theta = self.model.init(self.gen)

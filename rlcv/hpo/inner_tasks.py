@@ -12,7 +12,7 @@ Data (:func:`task_split`): ``{"train" | "val" | "test": (X float32 [n, d], y int
   set; train / val are drawn from its 4000 training signals by ``split_seed``. It separates models
   (its README: logistic ~32 %, MLP ~68 %, CNN ~94 %), which digits does not.
 
-Models (:func:`make_model`) are functions of one flat parameter vector θ [P] (what SGD, Hessian-vector
+Networks (:func:`make_network`) are functions of one flat parameter vector θ [P] (what SGD, Hessian-vector
 products and forward-mode hypergradients act on), with ``weight_mask`` [P] = 1 on weights (the L2
 term's support), ``init(gen)``, ``logits(θ, X)`` and ``loss(θ, X, y) -> (mean CE, #correct)``:
 
@@ -39,14 +39,14 @@ import torch
 from rlcv.errors import RlcvError
 
 __all__ = [
-    "MODELS",
+    "NETWORKS",
     "TASKS",
     "Conv1dTask",
-    "FlatModel",
+    "FlatNetwork",
     "MLPTask",
     "cache_dir",
     "digits_split",
-    "make_model",
+    "make_network",
     "mnist1d_arrays",
     "mnist1d_split",
     "task_defaults",
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 TASKS: tuple[str, ...] = ("digits", "mnist1d")
-MODELS: tuple[str, ...] = ("mlp", "cnn")
+NETWORKS: tuple[str, ...] = ("mlp", "cnn")
 Split = dict[str, tuple[torch.Tensor, torch.Tensor]]
 # (n_train, n_val) when not given: digits keeps 397 test digits; MNIST-1D uses its 4000 training signals.
 _DEFAULT_SIZES = {"digits": (1000, 400), "mnist1d": (3000, 1000)}
@@ -167,10 +167,10 @@ def mnist1d_split(n_train: int = 3000, n_val: int = 1000, split_seed: int = 0) -
     }
 
 
-# -------------------------------------------------------------------------------------- models
+# ------------------------------------------------------------------------------------ networks
 
 
-class FlatModel:
+class FlatNetwork:
     """A classifier as a function of one flat parameter vector θ [P].
 
     ``shapes`` lists the parameter tensors in θ's order; ``weights`` their indices that are weights
@@ -212,7 +212,7 @@ class FlatModel:
         return torch.nn.functional.cross_entropy(logits, y), (logits.detach().argmax(1) == y).sum()
 
 
-class MLPTask(FlatModel):
+class MLPTask(FlatNetwork):
     """A one-hidden-layer tanh MLP. Layout of θ: W1 [n_in, h], b1 [h], W2 [h, n_out], b2 [n_out];
     LeCun-normal weights (variance 1/fan_in, right for tanh), zero biases."""
 
@@ -229,7 +229,7 @@ class MLPTask(FlatModel):
         return torch.tanh(X @ W1 + b1) @ W2 + b2
 
 
-class Conv1dTask(FlatModel):
+class Conv1dTask(FlatNetwork):
     """Three 1-D convolutions (kernels 5, 3, 3; stride 2; ``channels`` each; ReLU) and a linear read-out,
     after MNIST-1D's reference CNN (25 channels there). Input X [n, length], treated as one channel.
     He-normal convolution weights (variance 2/fan_in, right for ReLU), LeCun-normal read-out."""
@@ -258,10 +258,14 @@ class Conv1dTask(FlatModel):
         return h.flatten(1) @ W + b
 
 
-def make_model(model: str, n_in: int, n_out: int, *, hidden: int = 64, channels: int = 16) -> FlatModel:
+def make_network(network: str, n_in: int, n_out: int, *, hidden: int = 64, channels: int = 16) -> FlatNetwork:
     """``mlp`` (``hidden`` tanh units) or ``cnn`` (``channels`` per convolution) for inputs [n, n_in]."""
-    if model == "mlp":
+    if network == "mlp":
         return MLPTask(n_in, hidden, n_out)
-    if model == "cnn":
+    if network == "cnn":
         return Conv1dTask(n_in, channels, n_out)
-    raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+
+
+# The names before issue 26 ("model" means the dynamics model only); kept for code that uses them.
+MODELS, FlatModel, make_model = NETWORKS, FlatNetwork, make_network
