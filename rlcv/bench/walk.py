@@ -273,60 +273,22 @@ def overhead(repeats: int) -> list[dict[str, Any]]:
 
 
 def _jobs(spec: WalkSpec) -> list[tuple[str, dict[str, Any]]]:
+    """(name, walk_run keywords) of every run, seed by seed: GD, SGD, the isotropic control, distance."""
+
+    def job(
+        name: str, lr: float, batch: int, seed: int, noise: str = "minibatch", interpolate: bool = True
+    ) -> tuple[str, dict[str, Any]]:
+        return name, {"lr": lr, "batch": batch, "seed": seed, "noise": noise, "interpolate": interpolate}
+
     jobs = []
     for seed in range(spec.seeds):
-        for lr in spec.gd_lrs:
-            jobs.append(
-                (
-                    f"gd_lr{lr:g}_s{seed}",
-                    {
-                        "lr": lr,
-                        "batch": spec.n_train,
-                        "seed": seed,
-                        "noise": "minibatch",
-                        "interpolate": True,
-                    },
-                )
-            )
-        for lr in spec.sgd_lrs:
-            jobs.append(
-                (
-                    f"sgd_lr{lr:g}_s{seed}",
-                    {
-                        "lr": lr,
-                        "batch": spec.sgd_batch,
-                        "seed": seed,
-                        "noise": "minibatch",
-                        "interpolate": True,
-                    },
-                )
-            )
-        for lr in spec.iso_lrs:
-            jobs.append(
-                (
-                    f"iso_lr{lr:g}_s{seed}",
-                    {
-                        "lr": lr,
-                        "batch": spec.sgd_batch,
-                        "seed": seed,
-                        "noise": "isotropic",
-                        "interpolate": True,
-                    },
-                )
-            )
-        for bs in spec.batch_sizes:
-            jobs.append(
-                (
-                    f"dist_bs{bs}_s{seed}",
-                    {
-                        "lr": spec.distance_lr,
-                        "batch": bs,
-                        "seed": seed,
-                        "noise": "minibatch",
-                        "interpolate": False,
-                    },
-                )
-            )
+        jobs += [job(f"gd_lr{lr:g}_s{seed}", lr, spec.n_train, seed) for lr in spec.gd_lrs]
+        jobs += [job(f"sgd_lr{lr:g}_s{seed}", lr, spec.sgd_batch, seed) for lr in spec.sgd_lrs]
+        jobs += [job(f"iso_lr{lr:g}_s{seed}", lr, spec.sgd_batch, seed, "isotropic") for lr in spec.iso_lrs]
+        jobs += [
+            job(f"dist_bs{bs}_s{seed}", spec.distance_lr, bs, seed, interpolate=False)
+            for bs in spec.batch_sizes
+        ]
     return jobs
 
 
