@@ -466,6 +466,25 @@ NUMBERS = [
         R(r"^- No collapsed seed [^\n]*\(NUM, NUM, NUM, NUM, NUM\)"),
         agg="range",
     ),
+    # -- docs/methods/bgan.md, reading -----------------------------------------------------------------------
+    Number(
+        "0.723 / 0.702 against 0.609 / 0.593",
+        "results/bgan-6000.md",
+        R(
+            r"^\| `bgan` — [^|\n]*\| NUM \[[^|\n]*\| NUM \[.*?"
+            r"^\| `mixture` — [^|\n]*\| NUM \[[^|\n]*\| NUM \["
+        ),
+    ),
+    Number(
+        "BGAN − Gumbel-ST +0.047 [−0.021, +0.115]",
+        "results/bgan-6000.md",
+        "| `bgan-gumbel` | +0.047 [-0.021, +0.115] |",
+    ),
+    Number(
+        "BGAN reaches 0.969 against the",
+        "results/bgan-digits4-6000.md",
+        R(r"^\| `bgan` — [^|\n]*\| NUM \["),
+    ),
     # -- locally disentangled factors ----------------------------------------------------------------------
     Number("either stage ≤ 34 % of flat G + D's parameters", "results/ldf.md", "(59,289 = 34 %;"),
     Number(
