@@ -30,6 +30,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.dualcutout",
     "rlcv.bench.oracle",
     "rlcv.bench.oracle_spent",
+    "rlcv.bench.tuned_pair",
     "rlcv.bench.ipg",
     "rlcv.bench.ipg_agents",
     "rlcv.bench.walk",

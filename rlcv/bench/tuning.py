@@ -1,0 +1,369 @@
+"""Arms that tune on one grid with one budget, then meet on fresh seeds (issue 24 items 1 and 3).
+
+The protocol shared by `rlcv bench oracle-spent` (plain PPO against the r× oracle) and `rlcv bench
+tuned-pair` (rlcv PPO against MBMF-PPO, or any two algorithms):
+
+1. Tuning. Every grid configuration (``g0`` is the env preset; ``--grid`` adds one configuration per
+   argument, ``KEY=VALUE`` pairs separated by spaces) runs on the tuning seeds for each arm. Its score
+   is the mean eval return over all evaluations of the run (the area under the eval curve, which
+   rewards learning early as well as ending high), averaged over the tuning seeds. Each arm keeps its
+   best configuration; every configuration tried is in the report.
+2. Evaluation. Each arm's preset and chosen configuration run on the evaluation seeds 0..N−1 (disjoint
+   from the tuning seeds). Per seed the target is the base arm's (preset) eval return at the last
+   evaluation ≤ ``target_step``; steps to it, the speed-up (the base arm's median steps over the arm's,
+   paired seed bootstrap) and the final return with its paired difference to the base arm are reported,
+   then each tuned arm against the tuned base arm ("tuned against tuned": what an arm buys once both
+   spend the same tuning budget).
+
+A spec (:class:`TunedArms`) says what the arms are and how one run is launched; the rest is here. The
+report is built from per-run summaries alone, so ``--report-only`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rlcv.bench import oracle, runs, stats
+from rlcv.errors import RlcvError
+
+
+class TunedArms(Protocol):
+    """What :mod:`rlcv.bench.tuning` needs of a bench's spec."""
+
+    env: str
+    grid: list[str]
+    tune_seeds: list[int]
+    eval_seeds: int
+    steps: int
+    target_step: int
+    workers: int | None
+    out: str
+
+    def arms(self) -> Sequence[Hashable]: ...  # the first is the base arm
+
+    def arm_label(self, arm: Hashable) -> str: ...  # e.g. "r = 4", "mbmf-ppo"
+
+    def arm_dir(self, arm: Hashable, k: int) -> str: ...  # its summaries' folder name
+
+    def arm_fields(self, arm: Hashable) -> dict[str, Any]: ...  # extra JSON fields of an evaluated arm
+
+    def train_args(self, arm: Hashable, seed: int) -> list[str]: ...  # ending in its --set pairs, if any
+
+    def configs(self) -> list[dict[str, str]]: ...
+
+    def command(self) -> str: ...
+
+    def title(self) -> str: ...
+
+    def stem(self) -> Path: ...  # the report's path without suffix
+
+    def validate(self) -> None: ...
+
+
+def parse_config(text: str, reserved: Sequence[str] = ()) -> dict[str, str]:
+    """One ``--grid`` entry: ``KEY=VALUE`` pairs separated by spaces (``reserved`` keys refused)."""
+    config = {}
+    for pair in text.split():
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise RlcvError(
+                f"--grid entry '{text}': '{pair}' is not KEY=VALUE; write e.g. 'learning_rate=4e-5'."
+            )
+        if key in reserved:
+            raise RlcvError(f"--grid may not set {key} (the arms set it); use the bench's own flag.")
+        config[key] = value
+    if not config:
+        raise RlcvError("--grid entries must hold at least one KEY=VALUE pair.")
+    return config
+
+
+def check_seeds(spec: TunedArms) -> None:
+    if not spec.tune_seeds or min(spec.tune_seeds) < 0:
+        raise RlcvError("--tune-seeds must be one or more seeds >= 0.")
+    overlap = sorted(set(spec.tune_seeds) & set(range(spec.eval_seeds)))
+    if overlap:
+        raise RlcvError(
+            f"tuning seeds {overlap} are also evaluation seeds (0..{spec.eval_seeds - 1}); choose "
+            "--tune-seeds >= --eval-seeds so that the evaluation is on fresh seeds."
+        )
+
+
+def job(spec: TunedArms, arm: Hashable, k: int, seed: int) -> runs.RunJob:
+    """One run: the arm's arguments, then grid configuration k's pairs after its ``--set``."""
+    args = spec.train_args(arm, seed)
+    pairs = [f"{key}={value}" for key, value in spec.configs()[k].items()]
+    if pairs and "--set" not in args:
+        args.append("--set")
+    name, env, out = spec.arm_dir(arm, k), oracle.env_dir(spec.env), Path(spec.out)
+    return runs.RunJob(
+        f"{env}/{name}/s{seed}",
+        out / "runs" / env / name / f"s{seed}",
+        args + pairs,
+        spec.steps,
+        summary=out / "summaries" / env / name / f"s{seed}.json",
+    )
+
+
+def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
+    ks = range(len(spec.configs()))
+    return [job(spec, a, k, s) for s in spec.tune_seeds for k in ks for a in spec.arms()]
+
+
+def curve(path: Path | None) -> oracle.EvalCurve | None:
+    if path is None or not path.is_file():
+        return None
+    ev = runs.read_summary(path)["eval"]
+    return oracle.EvalCurve(np.asarray(ev["steps"], np.int64), np.asarray(ev["return_mean"], np.float64))
+
+
+def tuning_scores(spec: TunedArms) -> dict[Hashable, list[list[float | None]]]:
+    """``scores[arm][k]``: the score of each tuning seed (None where the run is missing)."""
+    out: dict[Hashable, list[list[float | None]]] = {}
+    for a in spec.arms():
+        out[a] = []
+        for k in range(len(spec.configs())):
+            row = []
+            for s in spec.tune_seeds:
+                c = curve(job(spec, a, k, s).summary)
+                row.append(None if c is None or not len(c.returns) else float(np.mean(c.returns)))
+            out[a].append(row)
+    return out
+
+
+def chosen(scores: dict[Hashable, list[list[float | None]]]) -> dict[Hashable, int] | None:
+    """Each arm's best configuration by mean tuning score; None until every tuning run is there."""
+    if any(v is None for rows in scores.values() for row in rows for v in row):
+        return None
+    return {a: int(np.argmax([np.mean(row) for row in rows])) for a, rows in scores.items()}  # type: ignore[arg-type]
+
+
+def eval_pairs(spec: TunedArms, picks: dict[Hashable, int]) -> list[tuple[Hashable, int]]:
+    """(arm, configuration) of every evaluated arm: each arm's preset and its choice, in arm order."""
+    order = list(spec.arms())
+    pairs = {(a, k) for a, best in picks.items() for k in (0, best)}
+    return sorted(pairs, key=lambda p: (order.index(p[0]), p[1]))
+
+
+def eval_jobs(spec: TunedArms, picks: dict[Hashable, int]) -> list[runs.RunJob]:
+    return [job(spec, a, k, s) for s in range(spec.eval_seeds) for a, k in eval_pairs(spec, picks)]
+
+
+def as_dict(iv: stats.Interval) -> dict[str, Any]:
+    """JSON of an interval (NaN → null)."""
+    out = dataclasses.asdict(iv)
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
+
+
+def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
+    """Per evaluated arm, over the evaluation seeds present: the speed-up — the base arm's median steps
+    to its target over the arm's (paired seed bootstrap; a seed that never reaches it counts as never) —
+    the final return and its paired difference to the base arm's preset."""
+    base_arm = spec.arms()[0]
+    base = {s: curve(job(spec, base_arm, 0, s).summary) for s in range(spec.eval_seeds)}
+    targets = {s: oracle.value_at(c, spec.target_step) for s, c in base.items() if c is not None}
+    arms: dict[str, Any] = {}
+    for a, k in eval_pairs(spec, picks):
+        base_steps: list[int | None] = []
+        steps: list[int | None] = []
+        finals: list[float | None] = []
+        base_finals: list[float | None] = []
+        per_seed = {}
+        for s in range(spec.eval_seeds):
+            c, target, b = curve(job(spec, a, k, s).summary), targets.get(s), base.get(s)
+            if c is None or target is None or b is None:
+                continue
+            steps.append(oracle.first_reaching(c, target))
+            base_steps.append(oracle.first_reaching(b, target))
+            finals.append(oracle.value_at(c, spec.steps))
+            base_finals.append(oracle.value_at(b, spec.steps))
+            per_seed[str(s)] = {"target": target, "steps": steps[-1], "final": finals[-1]}
+        arms[spec.arm_dir(a, k)] = {
+            **spec.arm_fields(a),
+            "config": spec.configs()[k],
+            "seeds": per_seed,
+            "speedup": as_dict(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
+            "final_return": as_dict(stats.median_bootstrap(finals)),
+            "final_minus_ppo": as_dict(stats.paired_t(finals, base_finals)),
+        }
+    return arms
+
+
+def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, int]) -> dict[str, Any]:
+    """Each tuned arm against the tuned base arm on their common seeds: the ratio of median steps to the
+    (base preset's) target, the base's over the arm's (paired seed bootstrap), and the paired final
+    difference."""
+    base_arm = spec.arms()[0]
+    vs = spec.arm_dir(base_arm, picks.get(base_arm, 0))
+    base = arms.get(vs, {}).get("seeds", {})
+    out = {}
+    for a in spec.arms()[1:]:
+        name = spec.arm_dir(a, picks[a])
+        seeds = arms[name]["seeds"]
+        common = sorted(set(seeds) & set(base), key=int)
+        pairs = [(base[s], seeds[s]) for s in common]
+        b_steps, a_steps = [b["steps"] for b, _ in pairs], [x["steps"] for _, x in pairs]
+        out[name] = {
+            "vs": vs,
+            "seeds": common,
+            "speedup": as_dict(stats.median_ratio_bootstrap(b_steps, a_steps, paired=True)),
+            "final_minus_tuned_ppo": as_dict(
+                stats.paired_t([x["final"] for _, x in pairs], [b["final"] for b, _ in pairs])
+            ),
+        }
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------------
+def fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
+    """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
+    point, low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("point", "low", "high"))
+    text = stats.Interval(point, low, high, ci["n"], "").fmt(spec)
+    head, sep, tail = text.partition(" [")
+    return head + (unit if head != "—" else "") + sep + tail
+
+
+def tuning_lines(result: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    spec = result["spec"]
+    lines = [
+        "## Tuning (every configuration tried)",
+        "",
+        "| config | " + " | ".join(f"{labels[a]} score per seed" for a in result["tuning"]) + " |",
+        "|---|" + "---|" * len(result["tuning"]),
+    ]
+    for k, text in enumerate(["preset", *spec["grid"]]):
+        cells = []
+        for a, rows in result["tuning"].items():
+            mark = " **chosen**" if result["chosen"] and result["chosen"].get(a) == k else ""
+            cells.append(", ".join("—" if v is None else f"{v:,.0f}" for v in rows[k]) + mark)
+        lines.append(f"| g{k}: {text} | " + " | ".join(cells) + " |")
+    return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class Words:
+    """How a report names its arms in prose."""
+
+    target_owner: str  # "plain PPO's (r = 1, preset)": whose return is the target
+    steps_owner: str  # "plain PPO's": whose median steps the speed-up divides
+    base_short: str  # "PPO preset": the Δ column's reference
+    base_tuned: str  # "PPO": the tuned base arm
+    other: str  # "oracle": the tuned other arm(s)
+
+
+def evaluation_lines(result: dict[str, Any], words: Words) -> list[str]:
+    spec = result["spec"]
+    lines = [
+        "",
+        "## Evaluation (medians over seeds, 95 % seed-bootstrap intervals; paired t interval for Δ)",
+        "",
+        f"Target per seed: {words.target_owner} eval return at the last evaluation ≤ "
+        f"{spec['target_step']:,} steps. Speed-up = {words.steps_owner} median steps to that target / the "
+        "arm's (seeds resampled in pairs; a seed that never reaches the target counts as never, "
+        "not dropped).",
+        "",
+        f"| arm | config | seeds | speed-up | final return | Δ final vs {words.base_short} (paired) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, arm in result["arms"].items():
+        config = " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset"
+        cells = [fmt(arm["speedup"], ".2f", "×"), fmt(arm["final_return"], ",.0f")]
+        cells.append(fmt(arm["final_minus_ppo"], "+,.0f"))
+        lines.append(f"| {name} | {config} | {len(arm['seeds'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def head_to_head_lines(rows: dict[str, Any], words: Words) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Tuned against tuned (what the reduction buys once both arms spend the same tuning budget)",
+        "",
+        f"Speed-up = the tuned {words.base_tuned} arm's median steps to the target above / the tuned "
+        f"{words.other} arm's, on their common seeds (paired seed bootstrap); Δ final: paired t interval.",
+        "",
+        "| arm | vs | seeds | speed-up | Δ final |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        cells = [fmt(row["speedup"], ".2f", "×"), fmt(row["final_minus_tuned_ppo"], "+,.0f")]
+        lines.append(f"| {name} | {row['vs']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words) -> str:
+    spec = result["spec"]
+    lines = [
+        result["title"],
+        "",
+        f"Regenerate with `{result['command']}` (add `--report-only` to rebuild from the summaries).",
+        "",
+        f"Tuning seeds {spec['tune_seeds']}, score = mean eval return over all evaluations of a run "
+        "(area under the curve), averaged over the tuning seeds. Evaluation seeds "
+        f"0..{spec['eval_seeds'] - 1}.",
+        "",
+        *tuning_lines(result, labels),
+    ]
+    if not result["arms"]:
+        return "\n".join([*lines, "", "Evaluation not run yet: tuning is incomplete."]) + "\n"
+    lines += evaluation_lines(result, words)
+    return "\n".join(lines + head_to_head_lines(result.get("head_to_head") or {}, words)) + "\n"
+
+
+def report(
+    spec: TunedArms, *, words: Words, spec_json: dict[str, Any], echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Write ``spec.stem()`` .json and .md from the summaries (``spec_json``: the spec as the JSON
+    records it)."""
+    scores = tuning_scores(spec)
+    picks = chosen(scores)
+    result: dict[str, Any] = {
+        "command": spec.command(),
+        "spec": spec_json,
+        "tuning": {str(a): rows for a, rows in scores.items()},
+        "chosen": None if picks is None else {str(a): k for a, k in picks.items()},
+        "arms": {} if picks is None else analyse(spec, picks),
+    }
+    if picks is not None:
+        result["head_to_head"] = head_to_head(spec, result["arms"], picks)
+    stem = spec.stem()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    labels = {str(a): spec.arm_label(a) for a in spec.arms()}
+    page = {**result, "title": spec.title()}
+    stem.with_suffix(".md").write_text(render_markdown(page, labels, words))
+    echo(f"wrote {stem.with_suffix('.md')}")
+    return result
+
+
+def run_sweep(
+    spec: TunedArms,
+    *,
+    write_report: Callable[[], object],
+    report_only: bool = False,
+    missing: str,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Tuning runs, then (once all are there) the evaluation runs, then ``write_report``; returns the
+    number of failed runs. ``missing``: the error when ``--report-only`` finds no tuning summary."""
+    spec.validate()
+    failed = 0
+    if report_only and not any(j.summary is not None and j.summary.is_file() for j in tuning_jobs(spec)):
+        raise RlcvError(missing)
+    if not report_only:
+        fix = "use another --out"
+        failed = len(runs.execute(tuning_jobs(spec), workers=spec.workers, fix=fix, echo=echo).failures)
+        picks = chosen(tuning_scores(spec))
+        if picks is not None:
+            failed += len(
+                runs.execute(eval_jobs(spec, picks), workers=spec.workers, fix=fix, echo=echo).failures
+            )
+    write_report()
+    return failed

@@ -1,0 +1,111 @@
+"""`rlcv bench tuned-pair`: two algorithms tune on one grid and budget, then meet on fresh seeds
+(analysis on hand-made summaries; bad arguments; one tiny real sweep in the expensive set)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlcv.bench import tuned_pair, tuning
+from rlcv.cli import main
+from rlcv.errors import RlcvError
+
+STEPS = [1000, 2000, 3000, 4000]
+
+
+def _spec(tmp_path: Path, **kw) -> tuned_pair.PairSpec:
+    base = dict(env="Pendulum-v1", grid=["learning_rate=1e-3"], tune_seeds=[10], eval_seeds=3, steps=4000)
+    base.update(target_step=4000, eval_freq=1000, eval_episodes=1, out=str(tmp_path))
+    base.update(kw)
+    return tuned_pair.PairSpec(**base)
+
+
+def _write(spec: tuned_pair.PairSpec, algo: str, k: int, seed: int, returns: list[float]) -> None:
+    path = tuning.job(spec, algo, k, seed).summary
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"train_args": [], "eval": {"steps": STEPS, "return_mean": returns}, "final": {}}
+    path.write_text(json.dumps(summary))
+
+
+def test_runs_are_the_algorithms_own_presets_plus_the_grid(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    preset, tuned = tuning.job(spec, "mbmf-ppo", 0, 0), tuning.job(spec, "mbmf-ppo", 1, 0)
+    assert preset.summary == tmp_path / "summaries" / "Pendulum-v1" / "mbmf-ppo" / "s0.json"
+    assert tuned.summary == tmp_path / "summaries" / "Pendulum-v1" / "mbmf-ppo-g1" / "s0.json"
+    assert preset.train_args[:3] == ["train", "--algo", "mbmf-ppo"] and "--set" not in preset.train_args
+    assert tuned.train_args[-2:] == ["--set", "learning_rate=1e-3"]
+    names = [j.name.removeprefix("Pendulum-v1/") for j in tuning.tuning_jobs(spec)]
+    assert names == ["ppo/s10", "mbmf-ppo/s10", "ppo-g1/s10", "mbmf-ppo-g1/s10"]
+
+
+def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    _write(spec, "ppo", 0, 10, [1, 2, 3, 4])  # PPO prefers its preset
+    _write(spec, "ppo", 1, 10, [0, 1, 2, 3])
+    _write(spec, "mbmf-ppo", 0, 10, [1, 2, 3, 4])
+    _write(spec, "mbmf-ppo", 1, 10, [3, 4, 5, 6])  # MBMF prefers g1
+    for s in range(3):  # target: PPO's return at 4000 = 4, reached at 4000 by PPO, at 2000 by MBMF-g1
+        _write(spec, "ppo", 0, s, [1, 2, 3, 4])
+        _write(spec, "mbmf-ppo", 0, s, [1, 2, 3, 4])
+        _write(spec, "mbmf-ppo", 1, s, [3, 4, 5, 6])
+    result = tuned_pair.report(spec, echo=lambda _: None)
+    assert result["chosen"] == {"ppo": 0, "mbmf-ppo": 1}
+    assert list(result["arms"]) == ["ppo", "mbmf-ppo", "mbmf-ppo-g1"]
+    assert result["arms"]["mbmf-ppo-g1"]["speedup"]["point"] == 2.0
+    assert result["arms"]["mbmf-ppo-g1"]["algo"] == "mbmf-ppo"
+    h2h = result["head_to_head"]["mbmf-ppo-g1"]
+    assert h2h["vs"] == "ppo" and h2h["speedup"]["point"] == 2.0
+    assert h2h["final_minus_tuned_ppo"]["point"] == pytest.approx(2.0)
+    page = (tmp_path / "Pendulum-v1.md").read_text()
+    assert "| g0: preset | 2 **chosen** | 2 |" in page  # each tuning seed's score (mean eval return)
+    assert "| g1: learning_rate=1e-3 | 2 | 4 **chosen** |" in page
+    assert "ppo score per seed | mbmf-ppo score per seed" in page and "**chosen**" in page
+    assert "Δ final vs ppo preset (paired)" in page and "| mbmf-ppo-g1 | ppo | 3 | 2.00× [" in page
+    assert f"Regenerate with `{spec.command()}`" in page
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--algos", "ppo", "ppo"], "two different algorithms"),
+        (["--algos", "ppo", "mbmf-ppp"], "unknown algorithm 'mbmf-ppp'"),
+        (["--grid", "learning_rat=1e-3"], "unknown config key 'learning_rat'"),
+        (["--grid", "learning_rate"], "is not KEY=VALUE"),
+        (["--tune-seeds", "1"], "also evaluation seeds"),
+        (["--steps", "1000", "--target-step", "2000"], "--target-step 2000 must lie in"),
+        (["--report-only"], "no tuning summaries"),
+        (["--set", "n_step=64"], "unknown config key 'n_step'"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_and_write_nothing(
+    argv: list[str], message: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    args = ["bench", "tuned-pair", "--env", "Pendulum-v1", "--eval-seeds", "3", "--eval-freq", "500"]
+    assert main([*args, *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlcv: error:") and message in err[0]
+    assert not out.exists()
+
+
+def test_reserved_grid_keys_are_refused() -> None:
+    with pytest.raises(RlcvError, match="may not set oracle_ratio"):
+        tuning.parse_config("oracle_ratio=8", reserved=("oracle_ratio",))
+
+
+@pytest.mark.expensive  # eight tiny training runs in subprocesses
+def test_a_tiny_sweep_tunes_then_evaluates_then_reports(tmp_path: Path) -> None:
+    out = tmp_path / "tp"
+    argv = ["bench", "tuned-pair", "--env", "InvertedPendulum-v5", "--algos", "ppo", "mbmf-ppo"]
+    argv += ["--grid", "learning_rate=1e-3", "--tune-seeds", "5", "--eval-seeds", "1", "--steps", "512"]
+    argv += ["--eval-freq", "256", "--eval-episodes", "1", "--workers", "1", "--out", str(out)]
+    argv += ["--set", "n_steps=256", "batch_size=64", "n_epochs=1"]
+    assert main(argv) == 0
+    result = json.loads((out / "InvertedPendulum-v5.json").read_text())
+    assert set(result["chosen"]) == {"ppo", "mbmf-ppo"} and result["arms"]
+    page = (out / "InvertedPendulum-v5.md").read_text()
+    assert main([*argv, "--report-only"]) == 0
+    assert (out / "InvertedPendulum-v5.md").read_text() == page  # rebuilt from the summaries alone
