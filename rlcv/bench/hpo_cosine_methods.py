@@ -54,7 +54,8 @@ def run_method(
     from rlcv.bench import hpo_runs as R
 
     if method == "hpo-range":
-        return R.run_controller({**env_kwargs, **RANGE_ENV}, seed, "hpo-range", overrides=range_config)
+        # the bench's env kwargs may override the start (tuning passes lr_init; the evaluation does not)
+        return R.run_controller({**RANGE_ENV, **env_kwargs}, seed, "hpo-range", overrides=range_config)
     if method == "ppo-x":
         return R.run_ppo({**env_kwargs, **PPO_X_ENV}, seed, ppo_x_dir / "runs" / "policy")
     if method == "sh-2-b32":
