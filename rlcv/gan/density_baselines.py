@@ -1,4 +1,4 @@
-r"""Simple density models of 8×8 digits: the reference rows a generator has to beat.
+r"""Density baselines of 8×8 digits (simple mixtures): the reference rows a generator has to beat.
 
 A mixture of K product distributions over the 64 pixels,
 
@@ -7,7 +7,7 @@ A mixture of K product distributions over the 64 pixels,
 with per-pixel Bernoulli / categorical factors for quantised images (``levels`` ≥ 2, fitted by EM
 here: scikit-learn has no categorical mixture) and per-pixel Gaussians for grey-scale images
 (``levels`` = 0, scikit-learn's diagonal :class:`~sklearn.mixture.GaussianMixture`; samples are
-clipped to [0, 1] like the continuous generator's). K = 1 is the independent-pixel model.
+clipped to [0, 1] like the continuous generator's). K = 1 is the independent-pixel baseline.
 
 K is chosen on the *training* images only (:func:`select_components`): fit on a seeded 80 % of
 them, keep the K with the highest mean log-likelihood on the other 20 %, refit on all of them. The
@@ -103,13 +103,13 @@ def _fit_categorical(codes: np.ndarray, levels: int, k: int, seed: int) -> Produ
     onehot = np.eye(levels)[codes].reshape(n, -1)  # [n, 64·L]
     resp = rng.dirichlet(np.ones(k), n)  # [n, K]
     previous = -np.inf
-    model = ProductMixture(levels=levels, weights=np.full(k, 1.0 / k))
+    mixture = ProductMixture(levels=levels, weights=np.full(k, 1.0 / k))
     for _ in range(EM_ITERATIONS):
         counts = resp.T @ onehot + PSEUDOCOUNT  # M-step: [K, 64·L]
         probs = counts.reshape(k, -1, levels)
         probs = probs / probs.sum(-1, keepdims=True)
         weights = (resp.sum(0) + 1e-12) / (n + k * 1e-12)
-        model = ProductMixture(levels=levels, weights=weights, probs=probs)
+        mixture = ProductMixture(levels=levels, weights=weights, probs=probs)
         joint = onehot @ np.log(probs).reshape(k, -1).T + np.log(weights)
         norm = logsumexp(joint, axis=1, keepdims=True)
         resp = np.exp(joint - norm)  # E-step
@@ -117,7 +117,7 @@ def _fit_categorical(codes: np.ndarray, levels: int, k: int, seed: int) -> Produ
         if mean_ll - previous < EM_TOL:
             break
         previous = mean_ll
-    return model
+    return mixture
 
 
 def _fit_gaussian(images: np.ndarray, k: int, seed: int) -> ProductMixture:
