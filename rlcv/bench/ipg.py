@@ -62,6 +62,8 @@ METHODS = ("m-sgm", "sgm", "enum")  # enum: full enumeration + PNS (:mod:`rlcv.g
 PAPER_ENUM_2X10 = [57.03, 3.72, 1.28, None, 21.74, None, 88.04, 12.38, 685.00, 113.41]
 PAPER_MSGM_2X10 = [0.01, 0.02, 0.01, 0.02, 0.01, 0.09, 0.01, 0.01, 0.01, 0.01]
 
+FRESH_SIZES = ("2x20", "2x40", "3x20", "3x10", "2x80")  # rlcv bench ipg --fresh (rlcv.bench.ipg_fresh)
+FRESH_CPU_LIMIT_S = 60.0
 DEFAULT_DATA = Path("../shared/ipg")  # the paper's files on the developers' machines (not in a clone)
 PAPER_KNAPSACK_NS = (20, 40, 80, 100)  # m = 2: paper_knapsack_instances() gives these files bit for bit
 KNAPSACK_SEED = 1  # numpy seed of the generated knapsack sets (the paper's own for its m = 2 files)
@@ -824,7 +826,7 @@ def _speed_ratio_section(
 # -- CLI ----------------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench ipg`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int
+    from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, seed_value
 
     p = sub.add_parser("ipg", help="integer programming games: SGM / m-SGM equilibria vs the paper")
     p.add_argument("--instance", help="solve one .npy instance (the paper's layout) instead of the table")
@@ -841,6 +843,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=out_dir, default="results")
     p.add_argument("--report-only", action="store_true", help="table: rebuild the report from OUT/ipg/")
+    p.add_argument(
+        "--fresh",
+        type=positive_int,
+        help="N new games per size (--sizes) by the paper's generator, m-SGM each",
+    )
+    p.add_argument("--sizes", nargs="+", default=list(FRESH_SIZES), help="with --fresh: knapsack sizes MxN")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, help="with --fresh: the seed the games are drawn from"
+    )
+    p.add_argument(
+        "--cpu-limit",
+        type=positive_float,
+        default=FRESH_CPU_LIMIT_S,
+        help="with --fresh: CPU seconds per game",
+    )
     p.set_defaults(bench_run=run)
 
 
@@ -866,7 +883,12 @@ def table_data(given: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Single instance: exit 0 when solved, 1 when not (time-out); table: 0."""
+    """Single instance: exit 0 when solved, 1 when not (time-out); table and fresh: 0."""
+    if args.fresh is not None:
+        from rlcv.bench.ipg_fresh import run_fresh
+
+        run_fresh(args.sizes, args.fresh, args.seed, args.cpu_limit, Path(args.out), args.report_only)
+        return 0
     if args.instance:
         rec = solve_instance(args.instance, args.method, args.time_limit)
         text = json.dumps(rec)

@@ -17,11 +17,10 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from rlcv.errors import RlcvError
+from rlcv.games.clock import SolverTimeout
 from rlcv.games.knapsack import KnapsackGame
 
-
-class SolverTimeout(Exception):
-    """A solver call ran out of its time budget (callers turn it into ``"solved": false``)."""
+__all__ = ["BestResponse", "SolverTimeout", "best_response"]
 
 
 @dataclass(frozen=True)

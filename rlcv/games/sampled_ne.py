@@ -31,13 +31,14 @@ whose own strategies become dominated is dropped.
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from rlcv.games.best_response import SolverTimeout
+from rlcv.games.clock import Deadline, as_deadline
 from rlcv.games.lp import solve_lp
+from rlcv.games.sampled_milp import milp_equilibrium
 from rlcv.games.support_enumeration import (
     MixedEquilibrium,
     _beat_masks,
@@ -49,6 +50,16 @@ from rlcv.games.support_enumeration import (
 _FLOOR = -1e-9  # σ ≥ 0 (up to LP rounding) is enough, as in the paper's feasibility problem
 _CHUNK = 64  # supports whose square systems are solved in one stacked call
 _PREV_POSITIVE = 1e-5  # a previous probability above this counts in the previous support size (paper)
+# Units of enumeration work per sampled game before the MILP is asked (:func:`first_equilibrium`): for
+# m = 2 a unit is one stacked square-system test (~0.1 ms), for m ≥ 3 one joint LP or RS reduction
+# (~1 ms). On the paper's instances the enumeration needs at most 35,001 units (m = 2, n = 40,
+# instance 9; every other m = 2 file of n = 20, 40, 80 but n = 80 instance 4 ≤ 10,331) and 3,175
+# (m = 3, n = 20, instance 6); where they exceed these budgets the MILP found the same equilibrium.
+ENUMERATION_BUDGET = {2: 20_000, 3: 1_000}
+
+
+def default_budget(m: int) -> int:
+    return ENUMERATION_BUDGET[min(m, 3)]
 
 
 class Polymatrix:
@@ -104,7 +115,7 @@ def _rs(poly: Polymatrix, D: list[np.ndarray]) -> list[np.ndarray] | None:
     while changed:
         changed = False
         for p in range(poly.m):
-            unions = [np.unique(d) for d in D]
+            unions = [_union(d, s) for d, s in zip(D, poly.sizes, strict=True)]
             dom = poly.dominated(p, unions)
             if np.any(dom[unions[p]]):
                 D[p] = D[p][~np.any(dom[D[p]], axis=1)]
@@ -114,42 +125,54 @@ def _rs(poly: Polymatrix, D: list[np.ndarray]) -> list[np.ndarray] | None:
     return D
 
 
+def _union(d: np.ndarray, size: int) -> np.ndarray:
+    """The sorted distinct strategies of the candidate supports ``d`` (np.unique's answer, by a mask)."""
+    seen = np.zeros(size, dtype=bool)
+    seen[d.ravel()] = True
+    return np.flatnonzero(seen)
+
+
 def _joint_lp(poly: Polymatrix, supports: Sequence[tuple[int, ...]]) -> MixedEquilibrium | None:
-    """The m-player support LP of the module docstring (maximise min σ); None when infeasible."""
+    """The m-player support LP of the module docstring (maximise min σ); None when infeasible.
+    Rows: per player its support rows (equalities) and simplex row, its other rows (≤), then t ≤ σ_j."""
     m = poly.m
     ks = [len(s) for s in supports]
     offs = np.cumsum([0, *ks])
-    nv = int(offs[-1]) + m + 1  # σ, v_0..v_{m−1}, t
+    nsig = int(offs[-1])
+    nv = nsig + m + 1  # σ, v_0..v_{m−1}, t
     eq_rows, eq_rhs, ub_rows, ub_rhs = [], [], [], []
     for p in range(m):
-        for a in range(poly.sizes[p]):
-            row = np.zeros(nv)
-            for k in range(m):
-                if k != p:
-                    row[offs[k] : offs[k + 1]] = poly.pair[p][k][a, list(supports[k])]
-            row[offs[-1] + p] = -1.0
-            if a in supports[p]:
-                eq_rows.append(row)
-                eq_rhs.append(-poly.own[p][a])
-            else:
-                ub_rows.append(row)
-                ub_rhs.append(-poly.own[p][a])
-        simplex = np.zeros(nv)
-        simplex[offs[p] : offs[p + 1]] = 1.0
-        eq_rows.append(simplex)
-        eq_rhs.append(1.0)
-    for j in range(int(offs[-1])):  # t − σ_j ≤ 0
-        row = np.zeros(nv)
-        row[j], row[-1] = -1.0, 1.0
-        ub_rows.append(row)
-        ub_rhs.append(0.0)
+        block = np.zeros((poly.sizes[p], nv))
+        for k in range(m):
+            if k != p:
+                block[:, offs[k] : offs[k + 1]] = poly.pair[p][k][:, list(supports[k])]
+        block[:, nsig + p] = -1.0
+        played = np.zeros(poly.sizes[p], dtype=bool)
+        played[list(supports[p])] = True
+        simplex = np.zeros((1, nv))
+        simplex[0, offs[p] : offs[p + 1]] = 1.0
+        eq_rows += [block[played], simplex]
+        eq_rhs += [-poly.own[p][played], np.ones(1)]
+        ub_rows.append(block[~played])
+        ub_rhs.append(-poly.own[p][~played])
+    floor_rows = np.zeros((nsig, nv))  # t − σ_j ≤ 0
+    floor_rows[np.arange(nsig), np.arange(nsig)] = -1.0
+    floor_rows[:, -1] = 1.0
+    ub_rows.append(floor_rows)
+    ub_rhs.append(np.zeros(nsig))
     cost = np.zeros(nv)
     cost[-1] = -1.0
-    nsig = int(offs[-1])
     lower = np.array([0.0] * nsig + [-np.inf] * m + [-np.inf])
     upper = np.array([1.0] * nsig + [np.inf] * m + [1.0])
-    a_ub, a_eq = np.array(ub_rows), np.array(eq_rows)
-    sol = solve_lp(cost, a_ub, np.array(ub_rhs), a_eq, np.array(eq_rhs), lower, upper)
+    sol = solve_lp(
+        cost,
+        np.vstack(ub_rows),
+        np.concatenate(ub_rhs),
+        np.vstack(eq_rows),
+        np.concatenate(eq_rhs),
+        lower,
+        upper,
+    )
     if sol is None or sol[-1] <= _FLOOR:
         return None
     probs = []
@@ -170,13 +193,32 @@ def _candidates(order: list[int], k: int, forced: int | None) -> np.ndarray:
     return np.array(combos, dtype=np.int64).reshape(len(combos), k)
 
 
+class _BudgetSpent(Exception):
+    """The enumeration used its work budget (:func:`first_equilibrium` then asks the MILP)."""
+
+
+class _Work:
+    """The search's meter: support tests and RS reductions counted against ``budget`` (None: no
+    limit), the deadline checked as they are spent."""
+
+    def __init__(self, deadline: Deadline | None, budget: int | None = None) -> None:
+        self.deadline, self.budget, self.used = deadline, budget, 0
+
+    def spend(self, n: int = 1) -> None:
+        self.used += n
+        if self.deadline is not None:
+            self.deadline.check()
+        if self.budget is not None and self.used > self.budget:
+            raise _BudgetSpent
+
+
 def _last_of_two(
     U1: np.ndarray,
     U2: np.ndarray,
     cand: np.ndarray,
     S1: tuple[int, ...],
     masks: np.ndarray,
-    deadline: float | None,
+    work: _Work,
 ) -> Iterator[MixedEquilibrium]:
     """m = 2, player 1's candidates (in trial order) for a fixed S_0: RS reduces to "is an action of
     S_0 dominated given S_1?" (S_1's actions were filtered given S_0 one level up), a bit-mask test;
@@ -187,9 +229,8 @@ def _last_of_two(
     cand = cand[~np.any(beaten, axis=1)]
     own = np.array(S1, dtype=np.int64)
     for start in range(0, len(cand), _CHUNK):
-        if deadline is not None and time.monotonic() > deadline:
-            raise SolverTimeout
         part = cand[start : start + _CHUNK]
+        work.spend(len(part))
         fixed = np.broadcast_to(own, (len(part), len(own)))
         ys = unique_mix_batch(U1, fixed, part, _FLOOR)
         xs = unique_mix_batch(U2.T, part, fixed, _FLOOR)
@@ -210,62 +251,157 @@ def _last_of_two(
             yield MixedEquilibrium(probs=(p1, p2), supports=(S1, S2))
 
 
-def ordered_pns(
-    poly: Polymatrix,
-    forced: tuple[int, int] | None = None,
-    previous: Sequence[np.ndarray] | None = None,
-    cap: Sequence[int] | None = None,
-    deadline: float | None = None,
-) -> Iterator[MixedEquilibrium]:
-    """Equilibria of the sampled game in the paper's order (module docstring).
+def support_test(poly: Polymatrix) -> Callable[[Sequence[tuple[int, ...]]], MixedEquilibrium | None]:
+    """The exact NE test of one support profile (module docstring): two small LPs or square systems for
+    m = 2, one joint LP for m ≥ 3."""
+    if poly.m == 2:
+        U1, U2 = poly.bimatrix()
+        return lambda chosen: support_equilibrium(U1, U2, chosen[0], chosen[1], floor=_FLOOR)
+    return lambda chosen: _joint_lp(poly, chosen)
 
-    ``forced = (p, i)``: only supports in which p plays i (m-SGM). ``previous[p]``: the previous sampled
-    NE's probabilities over p's first strategies (shorter than s_p when p has new ones; None: none yet).
-    ``cap[p]``: largest support size tried (the paper: n_I + n_C + 1). Past ``deadline``
-    (``time.monotonic()``) raise :class:`SolverTimeout`.
-    """
-    m = poly.m
-    sizes = poly.sizes
-    prev = [np.zeros(0) for _ in range(m)] if previous is None else [np.asarray(q) for q in previous]
-    prev_sizes = [int(np.sum(q > _PREV_POSITIVE)) for q in prev]
+
+def _orders(
+    poly: Polymatrix, prev: list[np.ndarray], forced: tuple[int, int] | None, playable: Sequence[int]
+) -> list[list[int]]:
+    """Each player's playable strategies by previous probability, ascending (ties in index order)."""
     orders = []
-    for p in range(m):
-        aux = np.zeros(sizes[p])
-        aux[: len(prev[p])] = prev[p][: sizes[p]]
-        idx = [i for i in range(sizes[p]) if not (forced is not None and forced == (p, i))]
-        orders.append([idx[j] for j in np.argsort(aux[idx], kind="stable")])  # ties keep index order
-    bimatrix = poly.bimatrix() if m == 2 else None
+    for p in range(poly.m):
+        aux = np.zeros(playable[p])
+        aux[: min(len(prev[p]), playable[p])] = prev[p][: playable[p]]
+        idx = [i for i in range(playable[p]) if not (forced is not None and forced == (p, i))]
+        orders.append([idx[j] for j in np.argsort(aux[idx], kind="stable")])
+    return orders
 
-    def check(chosen: list[tuple[int, ...]]) -> MixedEquilibrium | None:
-        if bimatrix is not None:
-            return support_equilibrium(bimatrix[0], bimatrix[1], chosen[0], chosen[1], floor=_FLOOR)
-        return _joint_lp(poly, chosen)
+
+def _previous(m: int, previous: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    return [np.zeros(0) for _ in range(m)] if previous is None else [np.asarray(q) for q in previous]
+
+
+def _profiles(
+    prev: list[np.ndarray], cap: Sequence[int] | None, playable: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """The support-size profiles in the paper's order around the previous NE's sizes."""
+    return size_order(playable, [int(np.sum(q > _PREV_POSITIVE)) for q in prev], cap)
+
+
+def _indexed_pns(
+    poly: Polymatrix,
+    forced: tuple[int, int] | None,
+    previous: Sequence[np.ndarray] | None,
+    cap: Sequence[int] | None,
+    playable: Sequence[int],
+    start: int,
+    work: _Work,
+) -> Iterator[tuple[int, MixedEquilibrium]]:
+    """(size-profile index, NE) in the paper's order from profile ``start`` on (:func:`ordered_pns`)."""
+    m = poly.m
+    prev = _previous(m, previous)
+    orders = _orders(poly, prev, forced, playable)
+    bimatrix = poly.bimatrix() if m == 2 else None
+    check = support_test(poly)
 
     def search(D: list[np.ndarray], chosen: list[tuple[int, ...]]) -> Iterator[MixedEquilibrium]:
         i = len(chosen)
         if i == m:
+            work.spend()
             ne = check(chosen)
             if ne is not None:
                 yield ne
             return
         masks = _beat_masks(bimatrix[0], chosen[0]) if bimatrix is not None and i == 1 else None
         if bimatrix is not None and masks is not None:
-            yield from _last_of_two(*bimatrix, D[1][::-1], chosen[0], masks, deadline)
+            yield from _last_of_two(*bimatrix, D[1][::-1], chosen[0], masks, work)
             return
         for r in reversed(range(len(D[i]))):
-            if deadline is not None and time.monotonic() > deadline:
-                raise SolverTimeout
+            work.spend()
             d = tuple(int(a) for a in D[i][r])
             fixed = [np.array([c], dtype=np.int64) for c in (*chosen, d)]
             new = _rs(poly, [*fixed, *(x.copy() for x in D[i + 1 :])])
             if new is not None:
                 yield from search(new, [*chosen, d])
 
-    for ks in size_order(sizes, prev_sizes, cap):
+    profiles = _profiles(prev, cap, playable)
+    for j in range(start, len(profiles)):
+        ks = profiles[j]
         D = [
             _candidates(orders[p], ks[p], forced[1] if forced is not None and forced[0] == p else None)
             for p in range(m)
         ]
         if any(len(d) == 0 for d in D):
             continue
-        yield from search(D, [])
+        for ne in search(D, []):
+            yield j, ne
+
+
+def ordered_pns(
+    poly: Polymatrix,
+    forced: tuple[int, int] | None = None,
+    previous: Sequence[np.ndarray] | None = None,
+    cap: Sequence[int] | None = None,
+    deadline: Deadline | float | None = None,
+    playable: Sequence[int] | None = None,
+    start: int = 0,
+) -> Iterator[MixedEquilibrium]:
+    """Equilibria of the sampled game in the paper's order (module docstring).
+
+    ``forced = (p, i)``: only supports in which p plays i (m-SGM). ``previous[p]``: the previous sampled
+    NE's probabilities over p's first strategies (shorter than s_p when p has new ones; None: none yet).
+    ``cap[p]``: largest support size tried (the paper: n_I + n_C + 1). ``playable[p]``: only p's first
+    playable[p] strategies may be in a support; the others stay in the game as deviations that must not
+    pay (m-SGM's backtracking; default: all). ``start``: the first size profile tried (an index into the
+    order). Past ``deadline`` (a :class:`Deadline`, or a ``time.monotonic()`` reading) raise
+    :class:`SolverTimeout`.
+    """
+    play = list(poly.sizes) if playable is None else list(playable)
+    work = _Work(as_deadline(deadline))
+    for _, ne in _indexed_pns(poly, forced, previous, cap, play, start, work):
+        yield ne
+
+
+@dataclass(frozen=True)
+class Found:
+    """:func:`first_equilibrium`'s answer: the NE, the index of its size profile in the paper's order
+    (where a later search of the same game resumes), and which search found it."""
+
+    ne: MixedEquilibrium
+    profile: int
+    by: str  # "enumeration" or "milp"
+    work: int  # enumeration work spent (support tests + RS reductions)
+
+
+def first_equilibrium(
+    poly: Polymatrix,
+    forced: tuple[int, int] | None = None,
+    previous: Sequence[np.ndarray] | None = None,
+    cap: Sequence[int] | None = None,
+    deadline: Deadline | None = None,
+    playable: Sequence[int] | None = None,
+    start: int = 0,
+    budget: int | None = -1,
+) -> Found | None:
+    """The first equilibrium of :func:`ordered_pns` when the enumeration finds it within ``budget`` units
+    of work (support tests and RS reductions; None: no limit); past the budget, one MILP
+    (:mod:`rlcv.games.sampled_milp`) finds an equilibrium or shows there is none, and only where the
+    MILP cannot decide does the enumeration go on to the end. None: no equilibrium with these
+    constraints (m-SGM then backtracks). ``budget = -1``: :func:`default_budget`."""
+    play = list(poly.sizes) if playable is None else list(playable)
+    budget = default_budget(poly.m) if budget == -1 else budget
+    try:
+        work = _Work(deadline, budget)
+        for j, ne in _indexed_pns(poly, forced, previous, cap, play, start, work):
+            return Found(ne, j, "enumeration", work.used)
+        return None
+    except _BudgetSpent:
+        pass
+    found = milp_equilibrium(poly.own, poly.pair, play, forced, support_test(poly), deadline)
+    if found is None:
+        return None
+    if isinstance(found, MixedEquilibrium):
+        sizes = tuple(len(s) for s in found.supports)
+        profiles = _profiles(_previous(poly.m, previous), cap, play)
+        return Found(found, profiles.index(sizes) if sizes in profiles else start, "milp", work.used)
+    spent = work.used
+    work = _Work(deadline)
+    for j, ne in _indexed_pns(poly, forced, previous, cap, play, start, work):
+        return Found(ne, j, "enumeration", spent + work.used)
+    return None
