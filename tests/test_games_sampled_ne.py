@@ -9,7 +9,7 @@ from rlcv.games import lp
 from rlcv.games import support_enumeration as se
 from rlcv.games.instances import game_from_arrays, generate_knapsack
 from rlcv.games.nash_conv import nash_conv
-from rlcv.games.sampled_ne import Polymatrix, ordered_pns, size_order
+from rlcv.games.sampled_ne import Polymatrix, first_equilibrium, ordered_pns, size_order
 from rlcv.games.sgm import solve
 
 
@@ -125,11 +125,83 @@ def test_square_and_line_fast_paths_agree_with_the_lp() -> None:
     assert decided > 300
 
 
-def test_m_sgm_backtracks_and_still_ends_in_an_exact_equilibrium() -> None:
-    """A 3-player game (found by search) where a newly added strategy is in no NE of the next sampled
-    game: m-SGM drops it, takes the previous game's next NE, and still ends with NashConv 0."""
+def _regrets(poly: Polymatrix, probs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """Each player's regret of every sampled strategy against the others' mixes (exact arithmetic)."""
+    out = []
+    for p in range(poly.m):
+        u = poly.own[p] + sum(poly.pair[p][k] @ probs[k] for k in range(poly.m) if k != p)
+        out.append(u.max() - u)
+    return out
+
+
+def test_unplayable_strategies_stay_as_constraints() -> None:
+    """Player 0's strategy 1 may not be played (playable [1, 1]) but pays 2 > 1 against (0, 0): no
+    equilibrium — by enumeration and by the MILP alike; once playable, (1, 0) is the equilibrium."""
+    poly = _bimatrix_poly(np.array([[1.0], [2.0]]), np.array([[0.0], [0.0]]))
+    for budget in (None, 0):
+        assert first_equilibrium(poly, playable=[1, 1], budget=budget) is None
+        found = first_equilibrium(poly, playable=[2, 1], budget=budget)
+        assert found is not None and found.ne.supports == ((1,), (0,))
+    assert next(ordered_pns(poly, playable=[1, 1]), None) is None
+
+
+def test_milp_and_enumeration_agree_on_whether_a_forced_equilibrium_exists() -> None:
+    """On random polymatrix games with a forced strategy and unplayable ones, the MILP (budget 0)
+    finds an equilibrium exactly when the full enumeration does, and its answer is exact: no regret
+    above 1e-9, the forced strategy a best response, nothing unplayable played."""
+    rng = np.random.default_rng(1)
+    agree = found_some = 0
+    for trial in range(12):
+        m = 2 + trial % 2
+        sizes = [int(s) for s in rng.integers(2, 5, m)]
+        own = [rng.integers(-5, 6, s).astype(float) for s in sizes]
+        pair = [[rng.integers(-5, 6, (sizes[p], sizes[k])).astype(float) for k in range(m)] for p in range(m)]
+        poly = Polymatrix(own, pair)
+        playable = [max(1, s - int(rng.integers(0, 2))) for s in sizes]
+        q = int(rng.integers(0, m))
+        forced = (q, int(rng.integers(0, playable[q])))
+        full = first_equilibrium(poly, forced=forced, playable=playable, budget=None)
+        milp = first_equilibrium(poly, forced=forced, playable=playable, budget=0)
+        agree += (full is None) == (milp is None)
+        if milp is None:
+            continue
+        found_some += 1
+        regret = _regrets(poly, milp.ne.probs)
+        for reg, pr in zip(regret, milp.ne.probs, strict=True):
+            assert np.all(reg[pr > 0] <= 1e-9)  # every played strategy a best response
+        assert regret[q][forced[1]] <= 1e-9
+        assert all(np.all(pr[playable[p] :] == 0) for p, pr in enumerate(milp.ne.probs))
+    assert agree == 12 and 0 < found_some < 12  # both answers occur
+
+
+def test_m_sgm_keeps_the_dropped_strategy_as_a_constraint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a game that backtracks, the sampled game solved after a failed one still holds the failed
+    game's forced strategy — unplayable — and that strategy does not pay against the new equilibrium."""
+    from rlcv.games import sgm
+
+    calls = []
+    real = sgm._search
+
+    def spy(game, S, frame, deadline, budget):  # noqa: ANN001, ANN202 - a pass-through recorder
+        found = real(game, S, frame, deadline, budget)
+        own, pair = game.sampled_polymatrix([np.array(s) for s in S])
+        calls.append(([len(s) for s in S], list(frame.playable), found, Polymatrix(own, pair)))
+        return found
+
+    monkeypatch.setattr(sgm, "_search", spy)
     np.random.seed(346)
     game = game_from_arrays(generate_knapsack(3, 6, ins=6))
     res = solve(game, "m-sgm", time_limit=60)
     assert res.solved and res.backtracks >= 1
+    after = [calls[i + 1] for i, c in enumerate(calls[:-1]) if c[2] is None]
+    assert after
+    for sizes, playable, found, poly in after:
+        assert any(pl < s for pl, s in zip(playable, sizes, strict=True))  # the dropped one is still there
+        if found is not None:
+            regret = _regrets(poly, found.ne.probs)
+            for p in range(3):
+                assert np.all(regret[p][playable[p] :] >= -1e-9)  # unplayable: no better than the NE value
+                assert np.all(found.ne.probs[p][playable[p] :] == 0)
+    # strategies are only ever added: one per iteration that found a NE, but the last
+    assert sum(len(s) for s in res.strategies) == 3 + res.iterations - res.backtracks - 1
     assert abs(nash_conv(game, res.strategies, res.probs)) <= 1e-6

@@ -152,3 +152,13 @@ def test_stopping_mid_run_returns_a_consistent_profile(method: str) -> None:
     assert [len(q) for q in res.probs] == [len(s) for s in res.strategies]
     assert res.probs[0][-1] == 0.0 or res.probs[1][-1] == 0.0  # the strategy added last is not played yet
     assert nash_conv(game, res.strategies, res.probs) > 1e-6
+
+
+@pytest.mark.expensive
+def test_issue_28_heavy_tail_game_is_solved_exactly() -> None:
+    """The fresh m = 3, n = 20 game that took 321 s of CPU (one sampled game: 139,683 support LPs)."""
+    np.random.seed(7774)
+    game = game_from_arrays(generate_knapsack(3, 20, 5))
+    res = solve(game, method="m-sgm", time_limit=120, clock="cpu")
+    assert res.solved and res.milp_solves >= 1
+    assert nash_conv(game, res.strategies, res.probs) <= 1e-6
