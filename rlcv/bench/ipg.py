@@ -5,8 +5,9 @@ Single instance (users and checks)::
 
     rlcv bench ipg --instance FILE.npy --method m-sgm|sgm --time-limit S --json OUT
 
-writes OUT = {"solved", "seconds", "nash_conv", "players": [{"strategies", "probabilities", "payoff"}],
-"method", "instance", "iterations", "backtracks", "sampled_sizes", "support_sizes", "pure", "reason"};
+writes OUT = {"solved", "seconds" (wall), "cpu_seconds", "nash_conv",
+"players": [{"strategies", "probabilities", "payoff"}], "method", "instance", "iterations", "backtracks",
+"sampled_sizes", "support_sizes", "pure", "reason"};
 ``nash_conv`` is the exact Σ_p regret of the returned profile (:mod:`rlcv.games.nash_conv`), computed
 after the solve and not counted in ``seconds``. A time-out is ``"solved": false``; a malformed file or an
 infeasible player is a one-line error (exit 2).
@@ -50,6 +51,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.report import fmt_interval
+from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 
@@ -125,9 +128,11 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
         "time_limit": time_limit,
         "solved": res.solved,
         "seconds": res.seconds,
+        "cpu_seconds": res.cpu_seconds,
         "nash_conv": nc,
         "iterations": res.iterations,
         "backtracks": res.backtracks,
+        "milp_solves": res.milp_solves,
         "sampled_sizes": [len(s) for s in res.strategies],
         "support_sizes": res.support_sizes,
         "pure": res.pure,
@@ -675,10 +680,10 @@ def _per_instance_lines(
     if pairs:
         faster = sum(1 for a, b in pairs if a < b)
         slower = sum(1 for a, b in pairs if a > b)
-        ratio = statistics.median(a / b if b > 0 else math.inf for a, b in pairs)
+        ratio = median_bootstrap([a / b if b > 0 else math.inf for a, b in pairs])
         lines += [
             f"Per instance (both solved): ours faster on {faster}, slower on {slower} of {len(pairs)}; "
-            f"median time ratio ours / paper {ratio:.2f}.",
+            f"median time ratio ours / paper {fmt_interval(ratio, '.2f')} (instance bootstrap, 95 %).",
             "",
         ]
     compared = [s for s in sames if s != "–"]

@@ -94,6 +94,29 @@ def _tail_lines(out: Path) -> list[str]:
     ]
 
 
+def _paper_lines(out: Path) -> list[str]:
+    """Paper instances the solver could not finish before (``rlcv bench ipg --instance ... --json
+    OUT/ipg_fresh/paper/NAME.json``)."""
+    lines = []
+    for path in sorted((out / "ipg_fresh" / "paper").glob("Game_*.json")):
+        r = json.loads(path.read_text())
+        nc = "–" if r["nash_conv"] is None else f"{r['nash_conv']:.1e}"
+        lines.append(
+            f"- `{Path(r['instance']).name}`: solved {r['solved']}, {r['cpu_seconds']:.2f} s CPU "
+            f"({r['seconds']:.0f} s wall, limit {r['time_limit']:g} s wall), {r['iterations']} iterations, "
+            f"{r['milp_solves']} sampled games settled by the MILP, sizes {r['sampled_sizes']}, supports "
+            f"{r['support_sizes']}, NashConv {nc}. Regenerate: `rlcv bench ipg --instance ../shared/ipg/"
+            f"knapsack/{Path(r['instance']).name} --time-limit {r['time_limit']:g} --json {path}`."
+        )
+    if not lines:
+        return []
+    intro = (
+        "The paper's m = 2, n = 80 instance 4 timed out for the paper (3600 s, Gurobi) and for rlcv before "
+        "this change (120 s wall, `results/ipg.md`):"
+    )
+    return ["## Paper instances that timed out before", "", intro, "", *lines, ""]
+
+
 def write_report(out: Path, sizes: list[str]) -> dict[str, Any]:
     """``OUT/ipg_fresh.md``, ``.json`` and the figure, from the per-game summaries."""
     summaries = {key: size_summary(_records(out, key)) for key in sizes}
@@ -119,6 +142,7 @@ def write_report(out: Path, sizes: list[str]) -> dict[str, Any]:
     lines += md_table(header, [_row(k, s) for k, s in summaries.items()], align="lrrrrrrr")
     lines += ["", "Targets (issue 28):", "", *_target_lines(summaries), ""]
     lines += _tail_lines(out)
+    lines += _paper_lines(out)
     if summaries:
         lines += [f"Figure: `{FIGURE}` (CPU seconds per game by size, log scale; × = over the cap).", ""]
         _figure(out, list(summaries))

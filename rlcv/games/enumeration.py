@@ -56,14 +56,15 @@ def solve_enumeration(game: KnapsackGame, time_limit: float = 3600.0) -> tuple[S
     lists are 2^n long) and ``result.probs[p]`` its probabilities; ``feasible_sizes[p] = s_p``. A time-out
     is ``solved=False`` with no profile; ``iterations`` is 1 (one finite game), ``backtracks`` 0.
     """
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     deadline = start + time_limit
     X = [feasible_strategies(game, p) for p in range(game.m)]
     sizes = [len(x) for x in X]
 
     def stop(reason: str) -> tuple[SGMResult, list[int]]:
         empty = [np.zeros((0, game.n)) for _ in range(game.m)]
-        return SGMResult(False, "enum", time.monotonic() - start, 1, 0, empty, [], [], reason), sizes
+        seconds, cpu = time.monotonic() - start, time.process_time() - cpu0
+        return SGMResult(False, "enum", seconds, 1, 0, empty, [], [], reason, cpu), sizes
 
     if float(np.prod(sizes, dtype=np.float64)) * game.m > 2e8:  # > 1.6 GB of float64 payoff tensors
         return stop(f"the enumerated game has {' x '.join(map(str, sizes))} profiles: too large to build")
@@ -80,4 +81,5 @@ def solve_enumeration(game: KnapsackGame, time_limit: float = 3600.0) -> tuple[S
     probs = [q[s] / q[s].sum() for q, s in zip(ne.probs, supports, strict=True)]
     seconds = time.monotonic() - start
     payoffs = [game.expected_payoff(p, strategies, probs) for p in range(game.m)]
-    return SGMResult(True, "enum", seconds, 1, 0, strategies, probs, payoffs), sizes
+    cpu = time.process_time() - cpu0
+    return SGMResult(True, "enum", seconds, 1, 0, strategies, probs, payoffs, "", cpu), sizes
