@@ -23,7 +23,8 @@ seed one init and one minibatch order, the same for every setting):
 - with ``--digits-target-loss``: the η and S sweeps on digits too (matched-loss numbers for digits).
 
 Writes OUT/sharpness.md, OUT/sharpness.json, OUT/sharpness_*.png and one JSON per run in
-OUT/sharpness/ (resumable).
+OUT/sharpness/ (resumable). Runs are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers N``
+processes or ``--backend ray``).
 """
 
 from __future__ import annotations

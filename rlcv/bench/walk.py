@@ -17,6 +17,8 @@ minibatch order):
   episodes with and without them, alternated, median of ``--overhead-repeats``).
 
 Writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png and one JSON per run in OUT/walk/ (resumable).
+Runs are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers N`` processes or ``--backend ray``);
+the overhead timing runs alone in this process.
 """
 
 from __future__ import annotations
