@@ -102,6 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=out_dir, default="runs/bench-bgan-collapse", help="run directories")
     p.add_argument("--notes", type=existing_file, help="markdown placed under '## Reading'")
     p.add_argument("--report-only", action="store_true", help="rebuild OUT/NAME.md from OUT/NAME.json")
+    p.add_argument(
+        "--score-finished",
+        action="store_true",
+        help="train nothing: score the finished runs, leave the others (e.g. still training elsewhere)",
+    )
     p.set_defaults(bench_run=run)
 
 
@@ -195,19 +200,39 @@ def _train_and_score(
         if report.failures:
             f = report.failures[0]
             raise RlcvError(f"training {f.job.name} failed (exit {f.returncode}):\n{f.stderr_tail}")
-        for job, name, seed in batch:
-            s = score_run(args, name, seed, job, grids)
-            path = grids / "summaries" / f"{name}_s{seed}.json"
-            path.with_suffix(".tmp").write_text(json.dumps(s, indent=1) + "\n")
-            path.with_suffix(".tmp").replace(path)
-            fin = s["final"]
-            print(
-                f"{name} seed {seed}: C2ST {fin['c2st_accuracy']:.3f}, glyphs {fin['glyphs']:.0f}, "
-                f"collapse {fin['collapse']['fired'] or 'none'}",
-                flush=True,
-            )
-            out.append(s)
+        out += [_score_and_save(args, job, name, seed, grids) for job, name, seed in batch]
     return out
+
+
+def _score_and_save(
+    args: argparse.Namespace, job: RunJob, name: str, seed: int, grids: Path
+) -> dict[str, Any]:
+    s = score_run(args, name, seed, job, grids)
+    path = grids / "summaries" / f"{name}_s{seed}.json"
+    path.with_suffix(".tmp").write_text(json.dumps(s, indent=1) + "\n")
+    path.with_suffix(".tmp").replace(path)
+    fin = s["final"]
+    print(
+        f"{name} seed {seed}: C2ST {fin['c2st_accuracy']:.3f}, glyphs {fin['glyphs']:.0f}, "
+        f"collapse {fin['collapse']['fired'] or 'none'}",
+        flush=True,
+    )
+    return s
+
+
+def _references(args: argparse.Namespace, levels: int, grids: Path, compute: Any) -> dict[str, Any]:
+    """The reference rows (``compute`` = :func:`rlcv.bench.bgan._reference_rows`), kept in
+    ``OUT/NAME/references.json`` so a re-invocation does not refit the mixtures."""
+    path = grids / "references.json"
+    key = {"env": args.env, "seeds": args.seeds, "first_seed": args.first_seed, "against": args.against}
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            return dict(stored["references"])
+    ref_args = argparse.Namespace(**{**vars(args), "env_kwargs": BASE_ENV_KWARGS})
+    refs = compute(ref_args, levels, grids)
+    path.write_text(json.dumps({"key": key, "references": refs}, indent=1))
+    return dict(refs)
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -219,7 +244,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out, grids = Path(args.out), Path(args.out) / args.name
     (grids / "summaries").mkdir(parents=True, exist_ok=True)
     done, todo = _jobs(args, grids)
-    runs = done + _train_and_score(args, todo, args.workers or default_workers(), grids)
+    if getattr(args, "score_finished", False):
+        ready = [t for t in todo if t[0].is_finished()]
+        for job, _, _ in (t for t in todo if t not in ready):
+            print(f"{job.name}: not finished, left out", flush=True)
+        runs = done + [_score_and_save(args, job, name, seed, grids) for job, name, seed in ready]
+    else:
+        runs = done + _train_and_score(args, todo, args.workers or default_workers(), grids)
     levels = _levels(args.env, BASE_ENV_KWARGS)
     payload: dict[str, Any] = {
         "command": shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "",
@@ -237,8 +268,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "runs": sorted(runs, key=lambda r: (args.variants.index(r["variant"]), r["seed"])),
     }
     if args.references:
-        ref_args = argparse.Namespace(**{**vars(args), "env_kwargs": BASE_ENV_KWARGS})
-        payload["references"] = _reference_rows(ref_args, levels, grids)
+        payload["references"] = _references(args, levels, grids, _reference_rows)
     (out / f"{args.name}.json").write_text(json.dumps(payload, indent=1, default=list))
     print(write_report(payload, out, args.name, args.notes))
     return payload
