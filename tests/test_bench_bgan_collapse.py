@@ -81,3 +81,18 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
     assert "3/3" in text and "0/3" in text
     assert "![ent s2](page/ent_s2.png)" in text
     assert (tmp_path / "page.md").read_text() == text
+
+
+def test_reference_rows_are_computed_once_per_settings(tmp_path: Path) -> None:
+    calls = []
+
+    def compute(args: argparse.Namespace, levels: int, grids: Path) -> dict[str, object]:
+        calls.append(args.env_kwargs)
+        return {"k": levels, "rows": {}}
+
+    args = _args(seeds=2, first_seed=0, against="held-out")
+    assert bc._references(args, 4, tmp_path, compute) == {"k": 4, "rows": {}}
+    assert bc._references(args, 4, tmp_path, compute) == {"k": 4, "rows": {}}
+    assert calls == [bc.BASE_ENV_KWARGS]  # the second call read references.json
+    bc._references(_args(seeds=3, first_seed=0, against="held-out"), 4, tmp_path, compute)
+    assert len(calls) == 2  # other seeds: recomputed
