@@ -158,7 +158,7 @@ def run_fresh(
                 _solve_one(summary_path(out, key, i), spec, cpu_limit)
     from rlcv.bench.ipg_fresh_report import write_report
 
-    write_report(out, [s for s, _, _ in parsed])
+    write_report(out, [s for s, _, _ in parsed], count)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -117,14 +117,14 @@ def _paper_lines(out: Path) -> list[str]:
     return ["## Paper instances that timed out before", "", intro, "", *lines, ""]
 
 
-def write_report(out: Path, sizes: list[str]) -> dict[str, Any]:
+def write_report(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
     """``OUT/ipg_fresh.md``, ``.json`` and the figure, from the per-game summaries."""
     summaries = {key: size_summary(_records(out, key)) for key in sizes}
     summaries = {k: s for k, s in summaries.items() if s["games"]}
     seeds = sorted({r["seed"] for key in summaries for r in _records(out, key)})
     limits = sorted({v for s in summaries.values() for v in s["cpu_limit_s"]})
     command = (
-        f"rlcv bench ipg --fresh N --sizes {' '.join(sizes)} --seed {' '.join(map(str, seeds)) or 'S'} "
+        f"rlcv bench ipg --fresh {count} --sizes {' '.join(sizes)} --seed {' '.join(map(str, seeds)) or 'S'} "
         f"--cpu-limit {' '.join(f'{v:g}' for v in limits) or '60'} --out {out}"
     )
     lines = ["# Integer programming games: m-SGM on fresh knapsack games", ""]
@@ -145,7 +145,7 @@ def write_report(out: Path, sizes: list[str]) -> dict[str, Any]:
     lines += _paper_lines(out)
     if summaries:
         lines += [f"Figure: `{FIGURE}` (CPU seconds per game by size, log scale; × = over the cap).", ""]
-        _figure(out, list(summaries))
+        plot(out, list(summaries))
     out.mkdir(parents=True, exist_ok=True)
     (out / "ipg_fresh.md").write_text("\n".join(lines))
     report = {"command": command, "sizes": summaries}
@@ -154,7 +154,7 @@ def write_report(out: Path, sizes: list[str]) -> dict[str, Any]:
     return report
 
 
-def _figure(out: Path, keys: list[str]) -> None:
+def plot(out: Path, keys: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

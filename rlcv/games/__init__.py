@@ -6,7 +6,8 @@ that is bilinear in the players' strategies (:mod:`rlcv.games.knapsack`). The sa
 (:mod:`rlcv.games.sgm`) grows a finite set of pure strategies per player with exact best responses
 (:mod:`rlcv.games.best_response`, HiGHS through scipy) and solves each finite sampled game by support
 enumeration in the paper's orders (:mod:`rlcv.games.sampled_ne`; the sampled games are polymatrix, so
-each support's test is an LP for any number of players). Plain Porter–Nudelman–Shoham
+each support's test is an LP for any number of players), and past a work budget by one MIP-Nash MILP
+(:mod:`rlcv.games.sampled_milp`) whose answer passes the same exact support test. Plain Porter–Nudelman–Shoham
 (:mod:`rlcv.games.support_enumeration`, :mod:`rlcv.games.support_enumeration_nplayer`) serves the full
 enumeration baseline (:mod:`rlcv.games.enumeration`); every result is graded by its exact NashConv
 (:mod:`rlcv.games.nash_conv`). Games: the knapsack game (:mod:`rlcv.games.knapsack`) and the

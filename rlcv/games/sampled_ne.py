@@ -25,7 +25,12 @@ fixed one after another (recursive backtracking); after each choice the remainin
 filtered by iterated removal of conditionally dominated strategies (the paper's ``RS``), and a choice
 whose own strategies become dominated is dropped.
 
-:func:`ordered_pns` is a generator, so m-SGM backtracks by asking an older game's search for its next NE.
+:func:`ordered_pns` yields the equilibria in that order; ``playable`` keeps strategies in the game (as
+deviations that must not pay) without letting them into a support, and ``start`` resumes at a size
+profile — how m-SGM re-solves an older game after a backtrack (:mod:`rlcv.games.sgm`).
+:func:`first_equilibrium` is what SGM / m-SGM call: the enumeration up to a work budget, then one MILP
+(:mod:`rlcv.games.sampled_milp`) — on a fresh m = 3, n = 20 game the enumeration alone spent 139,683
+support LPs on one sampled game without reaching the equilibrium's supports.
 """
 
 from __future__ import annotations
