@@ -98,6 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png",
     )
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
+    p.add_argument(
+        "--per-run", default=None, help="read / write per-run summaries here (default OUT/per_run)"
+    )
     p.set_defaults(bench_run=run)
     from rlcv.bench import hpo_tuning
 
@@ -120,6 +123,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--meta-episodes", str(args.meta_episodes), "--meta-seed", str(args.meta_seed)]
     if args.env_kwargs:
         parts += ["--env-kwargs", json.dumps(args.env_kwargs)]
+    if getattr(args, "per_run", None):
+        parts += ["--per-run", args.per_run]
     return shlex.join([*parts, "--out", args.out])
 
 
@@ -196,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             "below PPO's meta-training seeds)."
         )
     out = Path(args.out)
-    runs = out / "per_run"
+    runs = _per_run(args)
     if not args.report_only:
         try:
             import optuna  # noqa: F401
@@ -228,10 +233,15 @@ def run(args: argparse.Namespace) -> int:
                 tmp.write_text(json.dumps(summary, default=float))
                 tmp.replace(path)
                 print(f"[seed {seed}] {stem:28s} {time.perf_counter() - t0:6.1f}s", flush=True)
-    if not (out / "per_run").is_dir():
-        raise RlcvError(f"no runs under '{out / 'per_run'}': run the bench without --report-only first.")
+    if not runs.is_dir():
+        raise RlcvError(f"no runs under '{runs}': run the bench without --report-only first.")
     write_report(args, out)
     return 0
+
+
+def _per_run(args: argparse.Namespace) -> Path:
+    """Where the per-run summaries live: OUT/per_run, or --per-run (a report over another sweep's runs)."""
+    return Path(args.per_run) if getattr(args, "per_run", None) else Path(args.out) / "per_run"
 
 
 def _seeds(args: argparse.Namespace) -> range:
@@ -248,7 +258,7 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     raw: dict[str, dict[int, dict[str, Any]]] = {}
     for seed in _seeds(args):
         for stem, _ in _tasks(args, seed):
-            path = out / "per_run" / f"{stem}.json"
+            path = _per_run(args) / f"{stem}.json"
             if not path.is_file():
                 continue
             s = json.loads(path.read_text())
@@ -530,7 +540,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
     lines += target_lines(targets)
-    meta_path = out / "per_run" / "ppo-meta.json"
+    meta_path = _per_run(args) / "ppo-meta.json"
     meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
     if meta is not None:
         lines.append(_meta_line(meta, a["unit_run"], seeds))
