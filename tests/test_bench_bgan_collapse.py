@@ -79,6 +79,8 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
     assert "| `ent` | -0.100 [-0.100, -0.100] * |" in text  # same seeds: a constant difference
     assert "| `base` | 2 | 0.920 | 600 | 0.100 | 2.00 | 6.00 | 5.00 | low_within_latent |" in text
     assert "3/3" in text and "0/3" in text
+    assert "- `base`: no collapsed seed: **missed** (s0: low_within_latent;" in text
+    assert "- `ent`: no collapsed seed: **met** (s0: none; s1: none; s2: none)." in text
     assert "![ent s2](page/ent_s2.png)" in text
     assert (tmp_path / "page.md").read_text() == text
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.report import md_table
+from rlcv.bench.report import md_table, met
 from rlcv.bench.runs import RunJob, default_workers, execute
 from rlcv.bench.stats import mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -347,6 +347,31 @@ def _per_seed_table(rows: dict[str, dict[int, dict[str, Any]]], variants: dict[s
     return md_table(header, body)
 
 
+def _targets(payload: dict[str, Any], rows: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """Issue 29's targets per variant: no collapsed seed; ahead of independent pixels on the three
+    two-sample metrics (paired intervals below 0), when the reference rows are there."""
+    lines = []
+    for name in payload["variants"]:
+        recs = rows.get(name, {})
+        fired = [
+            f"s{s}: {', '.join(r['final']['collapse']['fired']) or 'none'}" for s, r in sorted(recs.items())
+        ]
+        ok = bool(recs) and not any(r["final"]["collapse"]["collapsed"] for r in recs.values())
+        lines.append(f"- `{name}`: no collapsed seed: {met(ok)} ({'; '.join(fired)}).")
+        if "independent" not in rows or not recs:
+            continue
+        seeds = sorted(set(recs) & set(rows["independent"]))
+        for key, title in METRICS[:3]:
+            iv = paired_t(
+                [_value(recs[s], key) for s in seeds], [_value(rows["independent"][s], key) for s in seeds]
+            )
+            lines.append(
+                f"- `{name}` ahead of independent pixels on {title.rstrip(' ↓')} (interval below 0): "
+                f"{met(iv.high < 0, iv.high)} ({name} − independent {iv.fmt('+.3f')})."
+            )
+    return lines
+
+
 def _threshold_lines(th: dict[str, Any]) -> list[str]:
     return [
         f"Collapse detector (`rlcv.gan.collapse`), thresholds from {th['n']}-image subsets of the real "
@@ -398,6 +423,10 @@ def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | Non
         "## Paired differences (same seed; * = the 95 % interval excludes 0)",
         "",
         *_paired_table(payload, rows),
+        "",
+        "## Targets (issue 29)",
+        "",
+        *_targets(payload, rows),
         "",
         "## Per seed (collapse detector)",
         "",
