@@ -11,6 +11,7 @@ import pytest
 
 from rlcv.bench import model_diag
 from rlcv.cli import main
+from rlcv.errors import RlcvError
 
 
 def test_parse_variant_fills_defaults() -> None:
@@ -21,10 +22,16 @@ def test_parse_variant_fills_defaults() -> None:
         "steps": 10000,
         "hidden": 128,
         "lr": 1e-3,
+        "members": 5,
     }
     assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
-    with pytest.raises(ValueError, match="expected NAME"):
-        model_diag.parse_variant("a:1:2:3:4:5:6")
+    assert model_diag.parse_variant("e2:0:3:3000:128:3e-3:2")["members"] == 2
+    with pytest.raises(RlcvError, match="expected NAME"):
+        model_diag.parse_variant("a:1:2:3:4:5:6:7")
+    with pytest.raises(RlcvError, match="MEMBERS must be >= 1"):
+        model_diag.parse_variant("e0:0:3:3000:128:3e-3:0")
+    with pytest.raises(RlcvError, match="with numbers"):
+        model_diag.parse_variant("x:0:three")
 
 
 def test_held_out_ratio_is_zero_for_an_exact_linear_fit_and_one_for_noise() -> None:
@@ -72,9 +79,9 @@ def test_report_only_pages(tmp_path: Path) -> None:
     assert main(["bench", "model-diag", "--json", str(tmp_path / "v.json"), "--report-only"]) == 0
     page = (tmp_path / "v.md").read_text()
     assert (
-        "| base | 128 | 0.001 | 3 | 3000 | 0 | 0.56 ± 0.06 | 0.65 | 0.91 / 0.85 | 0.018 / 0.73 | 12 |" in page
+        "| base | 5 | 128 | 0.001 | 3 | 3000 | 0 | 0.56 ± 0.06 | 0.65 | 0.91 / 0.85 | 0.018 / 0.73 | 12 |" in page
     )
-    assert "| w64 | 64 | 0.003 |" in page
+    assert "| w64 | 5 | 64 | 0.003 |" in page
     blocks = {"model_horizon": 3, "model_steps": 3000, "ratios": {"k1_split": [0.8896, 0.0212]}}
     (tmp_path / "b.json").write_text(json.dumps(blocks))
     assert main(["bench", "model-diag", "--json", str(tmp_path / "b.json"), "--report-only"]) == 0

@@ -5,8 +5,8 @@ Setup (seeded, so every invocation sees the same data): the checkpoint ``--check
 ``--run`` is loaded with `rlcv bench variance`'s session; 30k fresh transitions are collected to fit
 on and 21 evaluation batches of the run's ``n_steps``. Two diagnostics:
 
-* variants (``NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR]]``; defaults 0, 3, 3000, 128, 1e-3): per
-  variant, the estimator's default ensemble fitted with those settings (torch seed 0), then the
+* variants (``NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS]]]``; defaults 0, 3, 3000, 128, 1e-3, 5):
+  per variant, an ensemble of MEMBERS fitted with those settings (torch seed 0), then the
   λ-matched CV with split η at k = 16: on each evaluation batch after the first, the score-term
   ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â) with η fitted on the previous batch, corr(Â, D_a + D_τ),
   the η's, and the model's 1- and 16-step state errors on 5 batches. Finished variants already in
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,23 +33,27 @@ from rlcv.errors import RlcvError
 
 FIT_STEPS = 30_000
 KS = (1, 2, 4, 8, 16)
-DEFAULTS = ("", "0", "3", "3000", "128", "1e-3")  # name:td_weight:horizon:steps[:hidden[:lr]]
+DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5")  # name:td_weight:horizon:steps[:hidden[:lr[:members]]]
+VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS]]]"
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    """``NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR]]`` (trailing fields default to :data:`DEFAULTS`)."""
+    """:data:`VARIANT_SYNTAX` (trailing fields default to :data:`DEFAULTS`)."""
     parts = text.split(":")
     if not 1 <= len(parts) <= len(DEFAULTS) or not parts[0]:
-        raise ValueError(f"variant {text!r}: expected NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR]]")
-    name, w, h, n, width, lr = [*parts, *DEFAULTS[len(parts) :]]
-    return {
-        "name": name,
-        "td_weight": float(w),
-        "horizon": int(h),
-        "steps": int(n),
-        "hidden": int(width),
-        "lr": float(lr),
-    }
+        raise RlcvError(f"variant {text!r}: expected {VARIANT_SYNTAX}, e.g. e2:0:3:3000:128:3e-3:2.")
+    name, w, h, n, width, lr, members = [*parts, *DEFAULTS[len(parts) :]]
+    try:
+        sizes = {"horizon": int(h), "steps": int(n), "hidden": int(width), "members": int(members)}
+        rates = {"td_weight": float(w), "lr": float(lr)}
+    except ValueError as exc:
+        raise RlcvError(f"variant {text!r}: {exc}; expected {VARIANT_SYNTAX} with numbers.") from exc
+    if min(sizes.values()) < 1 or not 0 < rates["lr"] < 1 or rates["td_weight"] < 0:
+        raise RlcvError(
+            f"variant {text!r}: UNROLL, STEPS, WIDTH and MEMBERS must be >= 1, LR in (0, 1), TD_WEIGHT >= 0."
+        )
+    v: dict[str, Any] = {"name": name, "td_weight": rates["td_weight"], **sizes, "lr": rates["lr"]}
+    return v
 
 
 def held_out_ratio(
@@ -110,7 +113,11 @@ def _fitted(session: Any, fit: list, v: Mapping[str, Any]) -> Any:
     from rlcv.estimators.mbmf import MBMFSettings
 
     torch.manual_seed(0)
-    settings = MBMFSettings(model_hidden_sizes=[v["hidden"], v["hidden"]], model_lr=v["lr"])
+    settings = MBMFSettings(
+        model_hidden_sizes=[v["hidden"], v["hidden"]],
+        model_lr=v["lr"],
+        model_ensemble_size=v.get("members", 5),
+    )
     model, _ = fit_model(
         session,
         settings,
@@ -171,7 +178,7 @@ def run_variants(
             prev = fit_split_eta(a, da, dt)
         r = np.array(rows)
         saved[v["name"]] = {
-            **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr")},
+            **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr", "members")},
             "fit_seconds": t_fit,
             "score_var_ratio": float(r[:, 0].mean()),
             "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
@@ -212,13 +219,14 @@ def render_variants(saved: Mapping[str, Mapping[str, Any]], command: str) -> str
         "fitted on the previous batch; ± the standard error over batches; state errors on 5 batches. "
         "Fit seconds depend on the machine's load when the row ran. Reading: `results/variance_v2.md`.",
         "",
-        "| variant | width | lr | unroll | Adam steps | TD weight | score var ratio | corr(Â, D) | η_a / η_τ "
-        "| 1-step / 16-step state error | fit s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+        "| variant | members | width | lr | unroll | Adam steps | TD weight | score var ratio | corr(Â, D) "
+        "| η_a / η_τ | 1-step / 16-step state error | fit s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for name, r in saved.items():
         lines.append(
-            f"| {name} | {r.get('hidden', 128)} | {r.get('lr', 1e-3):g} | {r['horizon']} | {r['steps']} | "
+            f"| {name} | {r.get('members', 5)} | {r.get('hidden', 128)} | {r.get('lr', 1e-3):g} | "
+            f"{r['horizon']} | {r['steps']} | "
             f"{r['td_weight']:g} | {r['score_var_ratio']:.2f} ± {r['score_var_ratio_se']:.2f} | "
             f"{r['corr']:.2f} | {r['eta_a']:.2f} / {r['eta_tau']:.2f} | "
             f"{r['model_error_1step']:.3f} / {r['model_error_16step']:.2f} | {r['fit_seconds']:.0f} |"
@@ -250,7 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from rlcv.bench.checks import out_file, positive_int
 
     p = sub.add_parser("model-diag", help="how well learned models serve MBMF's CV, at one checkpoint")
-    p.add_argument("variants", nargs="*", help="NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR]]")
+    p.add_argument("variants", nargs="*", help=VARIANT_SYNTAX)
     p.add_argument("--run", help="a run folder of `rlcv train` with checkpoints")
     p.add_argument("--checkpoint", help="the checkpoint's file name in the run's checkpoints/")
     p.add_argument(
@@ -282,21 +290,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {page}")
         return 0
     if not args.run or not args.checkpoint or bool(args.blocks) == bool(args.variants):
-        print(
-            "rlcv bench model-diag: give --run, --checkpoint and either variants or --blocks", file=sys.stderr
-        )
-        return 2
+        raise RlcvError("bench model-diag: give --run, --checkpoint and either variants or --blocks.")
     command = f"rlcv bench model-diag --json {args.json} --report-only"
     if args.blocks:
         blocks = run_blocks(args.run, args.checkpoint, *args.blocks)
         path.write_text(json.dumps(blocks, indent=1))
         page.write_text(render_blocks(blocks, command))
     else:
-        try:
-            variants = [parse_variant(text) for text in args.variants]
-        except ValueError as e:
-            print(f"rlcv bench model-diag: {e}", file=sys.stderr)
-            return 2
+        variants = [parse_variant(text) for text in args.variants]
         saved = json.loads(path.read_text()) if path.is_file() else {}
         run_variants(args.run, args.checkpoint, variants, saved, path)
         page.write_text(render_variants(saved, command))
