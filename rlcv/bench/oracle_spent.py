@@ -168,41 +168,18 @@ def run_sweep(spec: SpentSpec, *, report_only: bool = False, echo: Callable[[str
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count, seed_value
+    from rlcv.bench.checks import int_range
 
     p = sub.add_parser("oracle-spent", help="the oracle ceiling with hyper-parameters re-chosen for it")
-    p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument(
         "--ratio", type=int_range(2), default=4, help="r of the oracle arm (the other arm is r = 1)"
     )
-    p.add_argument("--grid", nargs="+", default=list(DEFAULT_GRID), help="configurations besides the preset")
-    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=[100, 101])
-    p.add_argument("--eval-seeds", type=seed_count, default=5, help="evaluation seeds 0..N-1")
-    p.add_argument("--steps", type=positive_int, default=150_000)
-    p.add_argument("--target-step", type=positive_int, default=100_000)
-    p.add_argument("--eval-freq", type=positive_int, default=5_000)
-    p.add_argument("--eval-episodes", type=positive_int, default=5)
-    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", type=out_dir, default="results/oracle")
-    p.add_argument("--report-only", action="store_true")
+    tuning.add_arguments(
+        p, tuning.Defaults(DEFAULT_GRID, 5, 150_000, 100_000, 5_000, 5, out="results/oracle")
+    )
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.env_factory import check_env_id
-
-    check_env_id(args.env)
-    spec = SpentSpec(
-        env=args.env,
-        ratio=args.ratio,
-        grid=args.grid,
-        tune_seeds=args.tune_seeds,
-        eval_seeds=args.eval_seeds,
-        steps=args.steps,
-        target_step=args.target_step,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        workers=args.workers,
-        out=args.out,
-    )
+    spec = SpentSpec(ratio=args.ratio, **tuning.spec_kwargs(args))
     return 1 if run_sweep(spec, report_only=args.report_only) else 0

@@ -143,41 +143,15 @@ def run_sweep(spec: PairSpec, *, report_only: bool = False, echo: Callable[[str]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir, positive_int, seed_count, seed_value
-
     p = sub.add_parser("tuned-pair", help="two algorithms tuned on one grid and budget, then fresh seeds")
-    p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--algos", nargs=2, default=["ppo", "mbmf-ppo"], metavar=("BASE", "OTHER"))
-    p.add_argument("--grid", nargs="+", default=list(DEFAULT_GRID), help="configurations besides the preset")
-    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=[100, 101])
-    p.add_argument("--eval-seeds", type=seed_count, default=10, help="evaluation seeds 0..N-1")
-    p.add_argument("--steps", type=positive_int, default=300_000)
-    p.add_argument("--target-step", type=positive_int, help="default: --steps")
-    p.add_argument("--eval-freq", type=positive_int, default=10_000)
-    p.add_argument("--eval-episodes", type=positive_int, default=10)
     p.add_argument("--set", dest="sets", nargs="+", default=[], metavar="KEY=VALUE", help="for both arms")
-    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", type=out_dir, default="results/tuned_pair")
-    p.add_argument("--report-only", action="store_true")
+    tuning.add_arguments(
+        p, tuning.Defaults(DEFAULT_GRID, 10, 300_000, None, 10_000, 10, out="results/tuned_pair")
+    )
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.env_factory import check_env_id
-
-    check_env_id(args.env)
-    spec = PairSpec(
-        env=args.env,
-        algos=args.algos,
-        grid=args.grid,
-        tune_seeds=args.tune_seeds,
-        eval_seeds=args.eval_seeds,
-        steps=args.steps,
-        target_step=args.target_step or args.steps,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        sets=args.sets,
-        workers=args.workers,
-        out=args.out,
-    )
+    spec = PairSpec(algos=args.algos, sets=args.sets, **tuning.spec_kwargs(args))
     return 1 if run_sweep(spec, report_only=args.report_only) else 0

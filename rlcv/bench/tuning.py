@@ -21,6 +21,7 @@ report is built from per-run summaries alone, so ``--report-only`` rebuilds it.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -367,3 +368,53 @@ def run_sweep(
             )
     write_report()
     return failed
+
+
+# -- the command line both benches share ------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Defaults:
+    grid: list[str]
+    eval_seeds: int
+    steps: int
+    target_step: int | None  # None: --steps
+    eval_freq: int
+    eval_episodes: int
+    out: str
+
+
+def add_arguments(p: argparse.ArgumentParser, d: Defaults) -> None:
+    """The flags of a tune-then-evaluate bench (its arm flags are its own)."""
+    from rlcv.bench.checks import out_dir, positive_int, seed_count, seed_value
+
+    p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--grid", nargs="+", default=list(d.grid), help="configurations besides the preset")
+    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=[100, 101])
+    p.add_argument("--eval-seeds", type=seed_count, default=d.eval_seeds, help="evaluation seeds 0..N-1")
+    p.add_argument("--steps", type=positive_int, default=d.steps)
+    p.add_argument(
+        "--target-step", type=positive_int, default=d.target_step, help="the base preset's return there"
+    )
+    p.add_argument("--eval-freq", type=positive_int, default=d.eval_freq)
+    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes)
+    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
+    p.add_argument("--out", type=out_dir, default=d.out)
+    p.add_argument("--report-only", action="store_true")
+
+
+def spec_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared flags as spec fields (the env id checked first)."""
+    from rlcv.env_factory import check_env_id
+
+    check_env_id(args.env)
+    names = (
+        "env",
+        "grid",
+        "tune_seeds",
+        "eval_seeds",
+        "steps",
+        "eval_freq",
+        "eval_episodes",
+        "workers",
+        "out",
+    )
+    return {**{n: getattr(args, n) for n in names}, "target_step": args.target_step or args.steps}
