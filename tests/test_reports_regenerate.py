@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from test_bench_compare import PAGES as COMPARE_PAGES  # compare / gate pages: their drift test is there
 
+import rlcv.bench.ipg_fresh_report
 import rlcv.bench.sharpness
 import rlcv.bench.walk
 from rlcv.cli import main
@@ -83,6 +84,7 @@ CONT_SCHEDULES = [
     "F_squash_logstd-3",
 ]
 IPG_SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
+IPG_FRESH_SIZES = ["2x20", "2x40", "3x20", "3x10", "2x80"]
 
 CASES = [
     Report(pages=("results/speed.md",), inputs=("results/speed.json",)),
@@ -106,6 +108,11 @@ CASES = [
             str(PAPER_DATA),
         ),
         paper_data=True,
+    ),
+    Report(
+        pages=("results/ipg_fresh.md", "results/ipg_fresh.json"),
+        inputs=("results/ipg_fresh",),
+        argv=("bench", "ipg", "--fresh", "50", "--sizes", *IPG_FRESH_SIZES, "--seed", "28", "--report-only"),
     ),
     Report(
         pages=("results/ipg_agents.md",),
@@ -335,7 +342,11 @@ def assert_identical(report: Report, root: Path) -> None:
 
 # Figures are not compared, and drawing them was most of the two slowest cases' time: their benches'
 # plot functions are skipped here (tests/test_bench_landscape.py draws them).
-NO_FIGURES = {"results/walk.md": rlcv.bench.walk, "results/sharpness.md": rlcv.bench.sharpness}
+NO_FIGURES = {
+    "results/walk.md": rlcv.bench.walk,
+    "results/sharpness.md": rlcv.bench.sharpness,
+    "results/ipg_fresh.md": rlcv.bench.ipg_fresh_report,
+}
 
 
 # Each case takes 0.1-4 s (the slowest: hpo-budget), all about 20 s of CPU: none is marked expensive.
