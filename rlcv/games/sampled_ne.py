@@ -120,7 +120,7 @@ def _rs(poly: Polymatrix, D: list[np.ndarray]) -> list[np.ndarray] | None:
     while changed:
         changed = False
         for p in range(poly.m):
-            unions = [_union(d, s) for d, s in zip(D, poly.sizes, strict=True)]
+            unions = [np.unique(d) for d in D]
             dom = poly.dominated(p, unions)
             if np.any(dom[unions[p]]):
                 D[p] = D[p][~np.any(dom[D[p]], axis=1)]
@@ -128,13 +128,6 @@ def _rs(poly: Polymatrix, D: list[np.ndarray]) -> list[np.ndarray] | None:
                 if len(D[p]) == 0:
                     return None
     return D
-
-
-def _union(d: np.ndarray, size: int) -> np.ndarray:
-    """The sorted distinct strategies of the candidate supports ``d`` (np.unique's answer, by a mask)."""
-    seen = np.zeros(size, dtype=bool)
-    seen[d.ravel()] = True
-    return np.flatnonzero(seen)
 
 
 def _joint_lp(poly: Polymatrix, supports: Sequence[tuple[int, ...]]) -> MixedEquilibrium | None:
