@@ -135,7 +135,9 @@ def write_report(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
         "work budget, backtracking with the forced strategy kept as a constraint) under a CPU cap per "
         "game, and graded by its exact NashConv (independent MILP best responses). CPU seconds of the "
         "solving process on the shared 2-core machine (other jobs running: wall time is longer). A game "
-        "over the cap counts with the seconds it used. Median: seed-bootstrap 95 % interval over games.",
+        "over the cap counts with the seconds it used. Median: seed-bootstrap 95 % interval over games. "
+        "On the paper's own files, rlcv vs the paper per instance (wins / losses, median time ratio with "
+        "its interval): `results/ipg.md`.",
         "",
     ]
     header = ["size", "solved", "median CPU s", "p90", "max", "worst NashConv", "MILP used", "backtracked"]
