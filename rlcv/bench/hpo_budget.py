@@ -221,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
         if "ppo-x" in args.methods:
             from rlcv.bench.hpo_cosine_methods import ensure_ppo_x
 
-            ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
+            meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
+            # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
+            (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
         for seed in _seeds(args):  # seed-major: an interrupted sweep holds complete paired seeds
             for stem, thunk in _tasks(args, seed):
                 path = runs / f"{stem}.json"
@@ -538,13 +540,15 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     lines += _verdict_lines(a["verdicts"], a["reference"])
     from rlcv.bench.hpo_targets import issue30_targets, target_lines
 
-    targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
-    lines += target_lines(targets)
+    targets = None
+    if any(m in results for m in COSINE_METHODS):  # benches without the issue-30 methods keep their page
+        targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
+        lines += target_lines(targets)
     meta_path = _per_run(args) / "ppo-meta.json"
     meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
     if meta is not None:
         lines.append(_meta_line(meta, a["unit_run"], seeds))
-    x_path = Path(args.ppo_x_dir) / "meta.json"
+    x_path = _per_run(args) / "ppo-x-meta.json"
     if "ppo-x" in results and x_path.is_file():
         from rlcv.bench.hpo_cosine_methods import meta_line
 
@@ -565,7 +569,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 "seeds": seeds,
                 "rows": a["rows"],
                 "verdicts": a["verdicts"],
-                "issue30_targets": targets,
+                **({"issue30_targets": targets} if targets is not None else {}),
                 "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
                 "command": _command(args),
             },
