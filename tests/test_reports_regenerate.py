@@ -219,6 +219,11 @@ CASES = [
         for name in ("hc100k", "blocks_hc100k")
     ),
     Report(
+        pages=("results/mbmf_v4/model_diag_hc100k.md",),
+        inputs=("results/mbmf_v4/model_diag_hc100k.json",),
+        argv=("bench", "model-diag", "--json", "results/mbmf_v4/model_diag_hc100k.json", "--report-only"),
+    ),
+    Report(
         pages=("results/learn_mujoco_v3/cost_profile.md",),
         inputs=("results/learn_mujoco_v3/cost_profile.json",),
         argv=("bench", "cost-profile", "--report-only"),
