@@ -51,7 +51,6 @@ def test_pb2_without_data_suggests_inside_the_ranges():
     assert len(picks) == 3 and all(1e-4 <= lr <= 10 and 1e-6 <= wd <= 0.1 for lr, wd in picks)
 
 
-@pytest.mark.expensive  # the agent loop with two envs: seconds
 def test_pb2_two_members_through_the_loop_cost_two_runs(tmp_path: Path):
     summary = run_method("pb2-2-b32", TINY, 0, tmp_path, {})
     assert summary["cost"]["sgd_steps"] == 2 * TINY["budget"]
