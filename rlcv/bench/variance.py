@@ -1123,7 +1123,41 @@ def write_report(directory: str | Path) -> Path:
     lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
     out = directory / "table.md"
     out.write_text("\n".join(lines))
+    ceiling_figure(results, directory / "ceiling.png")
     return out
+
+
+def ceiling_figure(results: list[dict[str, Any]], out: Path) -> None:
+    """Bars of the score-term variance left per CV row: the learned model against the perfect-model
+    ceilings (D, D^λ), with their 95 % intervals — how much of the gap is the model's."""
+    from rlcv.bench.report import figure
+
+    rows = [
+        (
+            f"{r['env'].removesuffix('-v5')} {r['step'] // 1000}k k={row['k']} λ={r.get('gae_lambda', '?')}",
+            row,
+        )
+        for r in results
+        if r.get("variant", "correct") == "correct"
+        for row in r["rows"]
+        if row["k"] > 0 and "ceiling_gamma" in row
+    ]
+    if not rows:
+        return
+    keys = [("cv_score_var_ratio", "learned model"), ("ceiling_gamma", "perfect model, D")]
+    keys.append(("ceiling_lambda", "perfect model, D^λ"))
+    y = np.arange(len(rows))
+    with figure(out, 1, 1, figsize=(8, 0.32 * len(rows) + 1.4)) as (_, ax):
+        for j, (key, label) in enumerate(keys):
+            vals = np.array([row[key] for _, row in rows])
+            ci = np.array([row["ci"][key] for _, row in rows]).T
+            err = np.clip(np.abs(ci - vals), 0, None)
+            ax.barh(y + (j - 1) * 0.27, vals, height=0.27, xerr=err, capsize=1.5, label=label)
+        ax.axvline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
+        ax.set_yticks(y, [label for label, _ in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set(xlabel="score-term variance left, Var(Â − ηD) / Var(Â)", xlim=(0, 1.05))
+        ax.legend(fontsize=7, loc="lower right")
 
 
 def ceiling_lines(results: list[dict[str, Any]]) -> list[str]:
