@@ -550,7 +550,7 @@ NUMBERS = [
         "**1.76×** (bound 2.2×: met",
     ),
     Number(
-        "−3.2 [−5.0, −1.5] points (MLP, `hpo-ucb1`)",
+        "+1.0 [−0.2, +2.2] points (MLP, `ppo-x`",
         "results/hpo_budget/mnist1d_mlp/summary.json",
         tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
         ".1f",
@@ -563,7 +563,7 @@ NUMBERS = [
         ".1f",
         scale=100,
     ),
-    Number("(MLP, `hpo-ucb1`)", "results/hpo_budget/mnist1d_mlp/summary.json", ("verdicts", "best_online")),
+    Number("(MLP, `ppo-x`", "results/hpo_budget/mnist1d_mlp/summary.json", ("verdicts", "best_online")),
     Number("(CNN, `ppo`)", "results/hpo_budget/mnist1d_cnn/summary.json", ("verdicts", "best_online")),
     # -- landscape -----------------------------------------------------------------------------------------
     Number("GD 0–1 % of steps", "results/walk.md", "| GD lr 3: floor inside ≤ 5% of steps | 0%, 1%, 1% |"),
