@@ -18,9 +18,11 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from rlcv.bench.checks import out_file
+
     p = sub.add_parser("hpo-tuning", help="settings tried on the HPO tuning seeds and the ones chosen")
     p.add_argument("--dir", default="results/hpo_tuning", help="DIR/<model>/<setting>/per_run/*.json")
-    p.add_argument("--out", default="results/hpo_tuning.md", help="the markdown page to write")
+    p.add_argument("--out", type=out_file, default="results/hpo_tuning.md", help="the markdown page to write")
     p.set_defaults(bench_run=run)
 
 
