@@ -79,7 +79,8 @@ def test_report_only_pages(tmp_path: Path) -> None:
     assert main(["bench", "model-diag", "--json", str(tmp_path / "v.json"), "--report-only"]) == 0
     page = (tmp_path / "v.md").read_text()
     assert (
-        "| base | 5 | 128 | 0.001 | 3 | 3000 | 0 | 0.56 ± 0.06 | 0.65 | 0.91 / 0.85 | 0.018 / 0.73 | 12 |" in page
+        "| base | 5 | 128 | 0.001 | 3 | 3000 | 0 | 0.56 ± 0.06 | 0.65 | 0.91 / 0.85 | 0.018 / 0.73 | 12 |"
+        in page
     )
     assert "| w64 | 5 | 64 | 0.003 |" in page
     blocks = {"model_horizon": 3, "model_steps": 3000, "ratios": {"k1_split": [0.8896, 0.0212]}}

@@ -201,6 +201,34 @@ CASES = [
             "results/learn_mujoco_v3/speed.json",
             "results/learn_mujoco/pilot_model50/speed.json",
             "results/learn_mujoco/pilot_model50/speed_default.json",
+            "results/mbmf_v4/speed_e2.json",
+            "results/mbmf_v4/speed_e5.json",
+        )
+    ),
+    # BGAN collapse remedies (issue 29): the page from the bench's JSON, the grids it links committed beside.
+    *(
+        Report(
+            pages=(f"results/{name}.md",),
+            inputs=(
+                f"results/{name}.json",
+                f"results/{name}",
+                *([f"results/{name}_notes.md"] if notes else []),
+            ),
+            argv=(
+                "bench",
+                "bgan-collapse",
+                "--report-only",
+                "--out",
+                "results",
+                "--name",
+                name,
+                *(["--notes", f"results/{name}_notes.md"] if notes else []),
+            ),
+        )
+        for name, notes in (
+            ("bgan_collapse_digits4", True),
+            ("bgan_collapse_pilot_binary", False),
+            ("bgan_collapse_pilot_digits4", True),
         )
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
@@ -269,6 +297,8 @@ KNOWN_DRIFT: dict[str, tuple[Report, str]] = {}
 
 # Readings, notes and indexes written by hand (a generated page's notes are among its inputs above).
 HAND_WRITTEN = {
+    "results/bgan_collapse_digits4_notes.md",
+    "results/bgan_collapse_pilot_digits4_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
