@@ -147,24 +147,12 @@ def eval_jobs(spec: SpentSpec, picks: dict[Hashable, int]) -> list[runs.RunJob]:
 
 
 def report(spec: SpentSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    spec_json = {k: v for k, v in vars(spec).items() if k != "workers"}
-    return tuning.report(spec, words=WORDS, spec_json=spec_json, echo=echo)
+    return tuning.report(spec, words=WORDS, echo=echo)
 
 
 def run_sweep(spec: SpentSpec, *, report_only: bool = False, echo: Callable[[str], None] = print) -> int:
-    """Tuning runs, then (once all are there) the evaluation runs, then the report; returns the
-    number of failed runs."""
-    missing = (
-        f"--report-only: no tuning summaries of --env {spec.env} / --ratio {spec.ratio} / this --grid "
-        f"found under '{Path(spec.out) / 'summaries'}'; run the bench without --report-only first."
-    )
-    return tuning.run_sweep(
-        spec,
-        write_report=lambda: report(spec, echo=echo),
-        report_only=report_only,
-        missing=missing,
-        echo=echo,
-    )
+    arms = f"--ratio {spec.ratio}"
+    return tuning.run_sweep(spec, words=WORDS, arms_flag=arms, report_only=report_only, echo=echo)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

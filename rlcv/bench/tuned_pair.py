@@ -124,22 +124,12 @@ class PairSpec:
 
 
 def report(spec: PairSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    spec_json = {k: v for k, v in vars(spec).items() if k != "workers"}
-    return tuning.report(spec, words=spec.words(), spec_json=spec_json, echo=echo)
+    return tuning.report(spec, words=spec.words(), echo=echo)
 
 
 def run_sweep(spec: PairSpec, *, report_only: bool = False, echo: Callable[[str], None] = print) -> int:
-    missing = (
-        f"--report-only: no tuning summaries of --env {spec.env} / --algos {' '.join(spec.algos)} / this "
-        f"--grid found under '{Path(spec.out) / 'summaries'}'; run the bench without --report-only first."
-    )
-    return tuning.run_sweep(
-        spec,
-        write_report=lambda: report(spec, echo=echo),
-        report_only=report_only,
-        missing=missing,
-        echo=echo,
-    )
+    arms = f"--algos {' '.join(spec.algos)}"
+    return tuning.run_sweep(spec, words=spec.words(), arms_flag=arms, report_only=report_only, echo=echo)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

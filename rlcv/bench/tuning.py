@@ -318,16 +318,14 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
     return "\n".join(lines + head_to_head_lines(result.get("head_to_head") or {}, words)) + "\n"
 
 
-def report(
-    spec: TunedArms, *, words: Words, spec_json: dict[str, Any], echo: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """Write ``spec.stem()`` .json and .md from the summaries (``spec_json``: the spec as the JSON
-    records it)."""
+def report(spec: TunedArms, *, words: Words, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write ``spec.stem()`` .json and .md from the summaries (the JSON records the spec's fields but
+    ``workers``)."""
     scores = tuning_scores(spec)
     picks = chosen(scores)
     result: dict[str, Any] = {
         "command": spec.command(),
-        "spec": spec_json,
+        "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
         "tuning": {str(a): rows for a, rows in scores.items()},
         "chosen": None if picks is None else {str(a): k for a, k in picks.items()},
         "arms": {} if picks is None else analyse(spec, picks),
@@ -347,17 +345,20 @@ def report(
 def run_sweep(
     spec: TunedArms,
     *,
-    write_report: Callable[[], object],
+    words: Words,
+    arms_flag: str,
     report_only: bool = False,
-    missing: str,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Tuning runs, then (once all are there) the evaluation runs, then ``write_report``; returns the
-    number of failed runs. ``missing``: the error when ``--report-only`` finds no tuning summary."""
+    """Tuning runs, then (once all are there) the evaluation runs, then the report; returns the number
+    of failed runs. ``arms_flag`` names the arms in the error of a ``--report-only`` with no summaries."""
     spec.validate()
     failed = 0
     if report_only and not any(j.summary is not None and j.summary.is_file() for j in tuning_jobs(spec)):
-        raise RlcvError(missing)
+        raise RlcvError(
+            f"--report-only: no tuning summaries of --env {spec.env} / {arms_flag} / this --grid found "
+            f"under '{Path(spec.out) / 'summaries'}'; run the bench without --report-only first."
+        )
     if not report_only:
         fix = "use another --out"
         failed = len(runs.execute(tuning_jobs(spec), workers=spec.workers, fix=fix, echo=echo).failures)
@@ -366,7 +367,7 @@ def run_sweep(
             failed += len(
                 runs.execute(eval_jobs(spec, picks), workers=spec.workers, fix=fix, echo=echo).failures
             )
-    write_report()
+    report(spec, words=words, echo=echo)
     return failed
 
 
