@@ -222,6 +222,12 @@ def _check_writable(path: Path, shown: str, *, file: bool = False) -> None:
         )
 
 
+def require_report_input(path: Path, bench: str) -> None:
+    """``--report-only`` rebuilds a page from ``path``: one error line when it is not there."""
+    if not path.is_file():
+        raise RlcvError(f"--report-only: {path} is missing; run `rlcv bench {bench}` without --report-only.")
+
+
 def require_summaries(folder: Path, pattern: str, what: str) -> None:
     """``--report-only`` needs something to report: at least one ``pattern`` file below ``folder``."""
     if not folder.is_dir() or next(folder.rglob(pattern), None) is None:

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rlcv.errors import RlcvError
-
 # (label, file suffix, function name): the phases of one update of the training loop; an indented
 # label is a part of the row above it (cumulative times nest), not an addition to it.
 PHASES = [
@@ -93,10 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.json)
     if args.report_only:
-        if not path.is_file():
-            raise RlcvError(
-                f"--report-only: {path} is missing; run `rlcv bench cost-profile` without --report-only."
-            )
+        from rlcv.bench.checks import require_report_input
+
+        require_report_input(path, "cost-profile")
         result = json.loads(path.read_text())
     else:
         import os

@@ -18,8 +18,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from rlcv.errors import RlcvError
-
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
 INSTANCES = range(10)
@@ -131,10 +129,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path = out / "ipg_agents" / "summary.json"
     if args.report_only:
-        if not path.is_file():
-            raise RlcvError(
-                f"--report-only: {path} is missing; run `rlcv bench ipg-agents` without --report-only."
-            )
+        from rlcv.bench.checks import require_report_input
+
+        require_report_input(path, "ipg-agents")
         summary = load(path)
     else:
         summary = sweep(Path(args.data), out)

@@ -123,10 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.json)
     if args.report_only:
-        if not path.is_file():
-            raise RlcvError(
-                f"--report-only: {path} is missing; run `rlcv bench mbmf-speed` without --report-only."
-            )
+        from rlcv.bench.checks import require_report_input
+
+        require_report_input(path, "mbmf-speed")
         saved = json.loads(path.read_text())
         record = summarise(saved["env"], saved["steps"], saved["fps"], saved.get("mbmf_set"))
     else:

@@ -278,10 +278,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.json)
     page = path.with_suffix(".md")
     if args.report_only:
-        if not path.is_file():
-            raise RlcvError(
-                f"--report-only: {path} is missing; run `rlcv bench model-diag` without --report-only."
-            )
+        from rlcv.bench.checks import require_report_input
+
+        require_report_input(path, "model-diag")
         saved = json.loads(path.read_text())
         command = f"rlcv bench model-diag --json {args.json} --report-only"
         page.write_text(
