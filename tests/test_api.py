@@ -225,16 +225,18 @@ def test_import_rlcv_stays_cheap() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 1, "the Python API section holds one ```python example"
-    return blocks[0]
+def _python_blocks(page: str, heading: str) -> list[str]:
+    text = "\n" + (ROOT / page).read_text()
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's example, verbatim, with every Agent shrunk to tiny updates and learn() to 64 steps."""
+    """The README's example, verbatim, then the API page's resume / copy block, with every Agent shrunk
+    to tiny updates and learn() to 64 steps."""
+    (readme,) = _python_blocks("README.md", "## Python API")
+    page = _python_blocks("docs/api.md", "# Python API")
+    assert page[0] == readme and len(page) == 2, "docs/api.md shows the README's block, then one more"
     monkeypatch.chdir(tmp_path)
     tiny = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "model_train_steps": 2, "model_ensemble_size": 2}
     init, learn = Agent.__init__, Agent.learn
@@ -249,7 +251,8 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(Agent, "__init__", small_init)
     monkeypatch.setattr(Agent, "learn", short_learn)
-    exec(compile(_readme_example(), "README.md (Python API)", "exec"), {"__name__": "readme_example"})
+    for name, block in (("README.md", readme), ("docs/api.md", page[1])):
+        exec(compile(block, f"{name} (Python API)", "exec"), {"__name__": "api_example"})
     assert learned == [30_000, 10_000]
     assert (tmp_path / "runs" / "api-demo" / "policy.pt").is_file()
     assert (tmp_path / "runs" / "api-demo-copy" / "policy.pt").is_file()

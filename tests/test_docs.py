@@ -245,7 +245,7 @@ def test_the_api_page_shows_the_readmes_example() -> None:
     """tests/test_api.py runs the README's example; the docs page shows the same block."""
     readme = [b.code for b in BY_LANG["python"] if b.page == "README.md"]
     api = [b.code for b in BY_LANG["python"] if b.page == "docs/api.md"]
-    assert len(readme) == 1 and api == readme
+    assert len(readme) == 1 and api[:1] == readme
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
