@@ -8,9 +8,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "rlcv" / "bench"
 MAX_LINES = 60
-# Functions over MAX_LINES today (hpo_runs.py). This number must
-# only go down: lower it when you split one, never raise it. The goal is 0.
-ALLOWED = 1
+# Functions over MAX_LINES today: none (the last, hpo_runs.run_successive_halving, was split). Keep it
+# at 0: split a new long function into named helpers instead of raising this.
+ALLOWED = 0
 
 
 def long_functions() -> list[str]:

@@ -136,16 +136,20 @@ def first_k(search: dict[str, Any], k: int) -> dict[str, Any]:
     return summary
 
 
-def sh_cost(n_configs: int, n_steps: int, min_resource: int, rf: int) -> int:
-    """Env steps synchronous successive halving spends: rung r at min_resource·rf^r env steps keeps the
-    best max(1, ⌊m / rf⌋) of its m trials (Optuna's promotion rule), the last survivor runs to the end."""
-    rungs = []
-    r = min_resource
+def _rungs(n_steps: int, min_resource: int, rf: int) -> list[int]:
+    """The env steps at which successive halving cuts: min_resource·rf^r below ``n_steps``."""
+    rungs, r = [], min_resource
     while r < n_steps:
         rungs.append(r)
         r *= rf
+    return rungs
+
+
+def sh_cost(n_configs: int, n_steps: int, min_resource: int, rf: int) -> int:
+    """Env steps synchronous successive halving spends: rung r at min_resource·rf^r env steps keeps the
+    best max(1, ⌊m / rf⌋) of its m trials (Optuna's promotion rule), the last survivor runs to the end."""
     total, alive, done = 0, n_configs, 0
-    for r in rungs:
+    for r in _rungs(n_steps, min_resource, rf):
         total += alive * (r - done)
         done, alive = r, max(1, alive // rf)
     return total + alive * (n_steps - done)
@@ -172,10 +176,6 @@ def run_successive_halving(
     n = 1
     while sh_cost(n + 1, n_steps, min_resource, rf) <= budget_runs * n_steps:
         n += 1
-    rungs, r = set(), min_resource
-    while r < n_steps:
-        rungs.add(r)
-        r *= rf
     start = time.perf_counter()
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed))
     envs = []
@@ -183,8 +183,23 @@ def run_successive_halving(
         env = _env(env_kwargs)
         env.reset(options={"inner_seed": seed, "hparams": _suggest(study.ask(), probe.ranges)})
         envs.append(env)
-    zero = np.zeros(probe.action_space.shape, np.float32)
-    alive = list(range(n))
+    records = _lockstep(envs, n_steps, set(_rungs(n_steps, min_resource, rf)), rf)
+    done = [r for r in records if r["finished"] and math.isfinite(r["val_loss"])] or [
+        r for r in records if r["finished"]
+    ]
+    best = min(done, key=lambda r: r["val_loss"])
+    # The anytime curve orders the records by when they stopped: a stopped trial's compute is charged
+    # when it stops, which is when it is known to have been spent for nothing.
+    return _summary(
+        best, records, _search_curve(records), time.perf_counter() - start, trials=n, completed=len(done)
+    )
+
+
+def _lockstep(envs: list[Any], n_steps: int, rungs: set[int], rf: int) -> list[dict[str, Any]]:
+    """Step every live env together; at each rung keep the best max(1, ⌊m / rf⌋) by validation loss.
+    One record per trial, in the order they stopped (finished, diverged, or cut at a rung)."""
+    zero = np.zeros(envs[0].action_space.shape, np.float32)
+    alive = list(range(len(envs)))
     records: list[dict[str, Any]] = []
     for k in range(1, n_steps + 1):
         for i in alive:
@@ -206,15 +221,7 @@ def run_successive_halving(
             alive = ranked[:keep]
         if not alive:
             break
-    done = [r for r in records if r["finished"] and math.isfinite(r["val_loss"])] or [
-        r for r in records if r["finished"]
-    ]
-    best = min(done, key=lambda r: r["val_loss"])
-    # The anytime curve orders the records by when they stopped: a stopped trial's compute is charged
-    # when it stops, which is when it is known to have been spent for nothing.
-    return _summary(
-        best, records, _search_curve(records), time.perf_counter() - start, trials=n, completed=len(done)
-    )
+    return records
 
 
 def run_controller(
