@@ -33,6 +33,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.tuned_pair",
     "rlcv.bench.ipg",
     "rlcv.bench.ipg_agents",
+    "rlcv.bench.ipg_versions",
     "rlcv.bench.walk",
     "rlcv.bench.sharpness",
     "rlcv.bench.ldf",
