@@ -21,11 +21,14 @@ def _spec(tmp_path: Path, **kw) -> oracle_spent.SpentSpec:
     return oracle_spent.SpentSpec(**base)
 
 
-def _write(spec: oracle_spent.SpentSpec, ratio: int, k: int, seed: int, returns: list[float]) -> None:
+def _write(
+    spec: oracle_spent.SpentSpec, ratio: int, k: int, seed: int, returns: list[float], wall: float = 100.0
+) -> None:
     path = oracle_spent.job(spec, ratio, k, seed).summary
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"train_args": [], "eval": {"steps": STEPS, "return_mean": returns}, "final": {}}
+    summary["wall_seconds"] = wall
     path.write_text(json.dumps(summary))
 
 

@@ -22,11 +22,14 @@ def _spec(tmp_path: Path, **kw) -> tuned_pair.PairSpec:
     return tuned_pair.PairSpec(**base)
 
 
-def _write(spec: tuned_pair.PairSpec, algo: str, k: int, seed: int, returns: list[float]) -> None:
+def _write(
+    spec: tuned_pair.PairSpec, algo: str, k: int, seed: int, returns: list[float], wall: float = 100.0
+) -> None:
     path = tuning.job(spec, algo, k, seed).summary
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"train_args": [], "eval": {"steps": STEPS, "return_mean": returns}, "final": {}}
+    summary["wall_seconds"] = wall
     path.write_text(json.dumps(summary))
 
 
@@ -50,7 +53,7 @@ def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path
     for s in range(3):  # target: PPO's return at 4000 = 4, reached at 4000 by PPO, at 2000 by MBMF-g1
         _write(spec, "ppo", 0, s, [1, 2, 3, 4])
         _write(spec, "mbmf-ppo", 0, s, [1, 2, 3, 4])
-        _write(spec, "mbmf-ppo", 1, s, [3, 4, 5, 6])
+        _write(spec, "mbmf-ppo", 1, s, [3, 4, 5, 6], wall=300.0)  # 3x PPO's wall-clock per run
     result = tuned_pair.report(spec, echo=lambda _: None)
     assert result["chosen"] == {"ppo": 0, "mbmf-ppo": 1}
     assert list(result["arms"]) == ["ppo", "mbmf-ppo", "mbmf-ppo-g1"]
@@ -59,6 +62,9 @@ def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path
     h2h = result["head_to_head"]["mbmf-ppo-g1"]
     assert h2h["vs"] == "ppo" and h2h["speedup"]["point"] == 2.0
     assert h2h["final_minus_tuned_ppo"]["point"] == pytest.approx(2.0)
+    # to the target: PPO 100 s (all 4000 steps), MBMF-g1 300 s x 2000 / 4000 = 150 s
+    assert h2h["wallclock_speedup"]["point"] == pytest.approx(100 / 150)
+    assert h2h["throughput"]["point"] == pytest.approx(1 / 3)
     page = (tmp_path / "Pendulum-v1.md").read_text()
     assert "| g0: preset | 2 **chosen** | 2 |" in page  # each tuning seed's score (mean eval return)
     assert "| g1: learning_rate=1e-3 | 2 | 4 **chosen** |" in page

@@ -124,6 +124,18 @@ def curve(path: Path | None) -> oracle.EvalCurve | None:
     return oracle.EvalCurve(np.asarray(ev["steps"], np.int64), np.asarray(ev["return_mean"], np.float64))
 
 
+def wall_seconds(path: Path | None) -> float | None:
+    """A run's wall-clock seconds (start-up and evaluations included, alike for every arm)."""
+    if path is None or not path.is_file():
+        return None
+    return float(runs.read_summary(path)["wall_seconds"])
+
+
+def seconds_to(steps: int | None, wall: float | None, total: int) -> float | None:
+    """Wall-clock to ``steps`` of a run of ``total`` steps, at the run's mean rate (None: never)."""
+    return None if steps is None or wall is None else wall * steps / total
+
+
 def tuning_scores(spec: TunedArms) -> dict[Hashable, list[list[float | None]]]:
     """``scores[arm][k]``: the score of each tuning seed (None where the run is missing)."""
     out: dict[Hashable, list[list[float | None]]] = {}
@@ -177,14 +189,19 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
         base_finals: list[float | None] = []
         per_seed = {}
         for s in range(spec.eval_seeds):
-            c, target, b = curve(job(spec, a, k, s).summary), targets.get(s), base.get(s)
+            summary = job(spec, a, k, s).summary
+            c, target, b = curve(summary), targets.get(s), base.get(s)
             if c is None or target is None or b is None:
                 continue
             steps.append(oracle.first_reaching(c, target))
             base_steps.append(oracle.first_reaching(b, target))
             finals.append(oracle.value_at(c, spec.steps))
             base_finals.append(oracle.value_at(b, spec.steps))
-            per_seed[str(s)] = {"target": target, "steps": steps[-1], "final": finals[-1]}
+            wall = wall_seconds(summary)
+            per_seed[str(s)] = {
+                **{"target": target, "steps": steps[-1], "final": finals[-1], "wall_seconds": wall},
+                "seconds_to_target": seconds_to(steps[-1], wall, spec.steps),
+            }
         arms[spec.arm_dir(a, k)] = {
             **spec.arm_fields(a),
             "config": spec.configs()[k],
@@ -194,6 +211,9 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
             "final_minus_ppo": as_dict(stats.paired_t(finals, base_finals)),
         }
     return arms
+
+
+SECONDS = ("seconds_to_target", "wall_seconds")
 
 
 def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, int]) -> dict[str, Any]:
@@ -210,10 +230,16 @@ def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, in
         common = sorted(set(seeds) & set(base), key=int)
         pairs = [(base[s], seeds[s]) for s in common]
         b_steps, a_steps = [b["steps"] for b, _ in pairs], [x["steps"] for _, x in pairs]
+        column = {key: ([b[key] for b, _ in pairs], [x[key] for _, x in pairs]) for key in SECONDS}
         out[name] = {
             "vs": vs,
             "seeds": common,
             "speedup": as_dict(stats.median_ratio_bootstrap(b_steps, a_steps, paired=True)),
+            # the base's median seconds over the arm's: > 1 is faster to the target / more steps a second
+            "wallclock_speedup": as_dict(
+                stats.median_ratio_bootstrap(*column["seconds_to_target"], paired=True)
+            ),
+            "throughput": as_dict(stats.median_ratio_bootstrap(*column["wall_seconds"], paired=True)),
             "final_minus_tuned_ppo": as_dict(
                 stats.paired_t([x["final"] for _, x in pairs], [b["final"] for b, _ in pairs])
             ),
@@ -288,13 +314,17 @@ def head_to_head_lines(rows: dict[str, Any], words: Words) -> list[str]:
         "## Tuned against tuned (what the reduction buys once both arms spend the same tuning budget)",
         "",
         f"Speed-up = the tuned {words.base_tuned} arm's median steps to the target above / the tuned "
-        f"{words.other} arm's, on their common seeds (paired seed bootstrap); Δ final: paired t interval.",
+        f"{words.other} arm's, on their common seeds (paired seed bootstrap); Δ final: paired t interval. "
+        "Wall-clock: the same ratio in seconds to the target (a run's wall-clock × its steps to the target "
+        "/ its steps); throughput: the base's median wall-clock of a whole run over the arm's. The runs "
+        "of one seed were queued next to each other in one sweep, so machine load hits both arms alike.",
         "",
-        "| arm | vs | seeds | speed-up | Δ final |",
-        "|---|---|---:|---:|---:|",
+        "| arm | vs | seeds | speed-up | wall-clock speed-up | throughput | Δ final |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
-        cells = [fmt(row["speedup"], ".2f", "×"), fmt(row["final_minus_tuned_ppo"], "+,.0f")]
+        cells = [fmt(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
+        cells.append(fmt(row["final_minus_tuned_ppo"], "+,.0f"))
         lines.append(f"| {name} | {row['vs']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     return lines
 
