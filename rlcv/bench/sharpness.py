@@ -33,17 +33,18 @@ import argparse
 import functools
 import json
 import math
-import shlex
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import figure, md_row, met
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
@@ -59,110 +60,45 @@ PROTOCOLS = ("matched", "fixed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
-    from rlcv.cli_args import add_renamed_flag
-
     p = sub.add_parser("sharpness", help="'Three factors': η/S vs λ_max and test accuracy (MNIST-1D, digits)")
-    p.add_argument("--seeds", type=seed_count, default=3)
-    p.add_argument("--task", default="mnist1d", choices=["mnist1d", "digits"])
-    # the inner-task network (`--model` before issue 26: "model" means the dynamics model only)
-    add_renamed_flag(p, "--network", "--model", dest="model", default="mlp", choices=["mlp", "cnn"])
-    p.add_argument("--hidden", type=positive_int, default=100)
-    p.add_argument("--eta-sweep", type=positive_float, nargs="+", default=[0.05, 0.15, 0.4, 0.8, 1.5])
-    p.add_argument("--eta-sweep-batch", type=positive_int, default=32)
-    p.add_argument("--batch-sweep", type=positive_int, nargs="+", default=[8, 16, 32, 96, 256])
-    p.add_argument("--batch-sweep-lr", type=positive_float, default=0.4)
-    p.add_argument("--ratios", type=positive_float, nargs="+", default=[0.4 / 32, 0.04 / 32])
-    p.add_argument("--ratio-batches", type=positive_int, nargs="+", default=[8, 32, 128])
-    p.add_argument("--target-loss", type=positive_float, default=0.3, help="matched full-batch training loss")
-    p.add_argument("--fixed-epochs", type=positive_float, default=20.0)
-    p.add_argument("--max-epochs", type=positive_float, default=400.0)
-    p.add_argument("--check-epochs", type=positive_float, default=0.5)
-    p.add_argument("--probe", type=positive_int, default=1000, help="training examples λ_max is measured on")
-    p.add_argument("--lanczos-iterations", type=positive_int, default=20)
-    p.add_argument("--schedule-steps", type=positive_int, default=6000)
-    p.add_argument("--schedule-lr", type=positive_float, default=0.4)
-    p.add_argument("--schedule-batch", type=positive_int, default=32)
-    p.add_argument("--digits-target-loss", type=nonneg_float, default=0.05, help="0 skips the digits sweeps")
-    p.add_argument("--out", type=out_dir, default="results")
-    p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/sharpness/*.json")
+    add_flags(p, SharpnessSpec)
     add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
 
 @dataclass(kw_only=True)
 class SharpnessSpec:
-    seeds: int = 3
-    task: str = "mnist1d"
-    model: str = "mlp"
-    hidden: int = 100
-    eta_sweep: list[float] = field(default_factory=lambda: [0.05, 0.15, 0.4, 0.8, 1.5])
-    eta_sweep_batch: int = 32
-    batch_sweep: list[int] = field(default_factory=lambda: [8, 16, 32, 96, 256])
-    batch_sweep_lr: float = 0.4
-    ratios: list[float] = field(default_factory=lambda: [0.4 / 32, 0.04 / 32])
-    ratio_batches: list[int] = field(default_factory=lambda: [8, 32, 128])
-    target_loss: float = 0.3
-    fixed_epochs: float = 20.0
-    max_epochs: float = 400.0
-    check_epochs: float = 0.5
-    probe: int = 1000
-    lanczos_iterations: int = 20
-    schedule_steps: int = 6000
-    schedule_lr: float = 0.4
-    schedule_batch: int = 32
-    digits_target_loss: float = 0.05
-    out: str = "results"
-    report_only: bool = False
+    seeds: int = flag(3, type=seed_count)
+    task: str = flag("mnist1d", choices=["mnist1d", "digits"])
+    # the inner-task network (`--model` before issue 26: "model" means the dynamics model only)
+    model: str = flag("mlp", name="--network", old="--model", choices=["mlp", "cnn"])
+    hidden: int = flag(100, type=positive_int)
+    eta_sweep: list[float] = flag([0.05, 0.15, 0.4, 0.8, 1.5], type=positive_float)
+    eta_sweep_batch: int = flag(32, type=positive_int)
+    batch_sweep: list[int] = flag([8, 16, 32, 96, 256], type=positive_int)
+    batch_sweep_lr: float = flag(0.4, type=positive_float)
+    ratios: list[float] = flag([0.4 / 32, 0.04 / 32], type=positive_float)
+    ratio_batches: list[int] = flag([8, 32, 128], type=positive_int)
+    target_loss: float = flag(0.3, type=positive_float, help="matched full-batch training loss")
+    fixed_epochs: float = flag(20.0, type=positive_float)
+    max_epochs: float = flag(400.0, type=positive_float)
+    check_epochs: float = flag(0.5, type=positive_float)
+    probe: int = flag(1000, type=positive_int, help="training examples λ_max is measured on")
+    lanczos_iterations: int = flag(20, type=positive_int)
+    schedule_steps: int = flag(6000, type=positive_int)
+    schedule_lr: float = flag(0.4, type=positive_float)
+    schedule_batch: int = flag(32, type=positive_int)
+    digits_target_loss: float = flag(0.05, type=nonneg_float, help="0 skips the digits sweeps")
+    out: str = flag("results", type=out_dir)
+    report_only: bool = flag(False, command=False, help="rebuild the report from OUT/sharpness/*.json")
 
     def command(self) -> str:
-        args = ["rlcv", "bench", "sharpness", "--seeds", str(self.seeds), "--task", self.task]
-        args += ["--network", self.model, "--hidden", str(self.hidden)]
-        args += [
-            "--eta-sweep",
-            *(f"{v:g}" for v in self.eta_sweep),
-            "--eta-sweep-batch",
-            str(self.eta_sweep_batch),
-        ]
-        args += [
-            "--batch-sweep",
-            *(str(v) for v in self.batch_sweep),
-            "--batch-sweep-lr",
-            f"{self.batch_sweep_lr:g}",
-        ]
-        args += [
-            "--ratios",
-            *(f"{v:g}" for v in self.ratios),
-            "--ratio-batches",
-            *(str(v) for v in self.ratio_batches),
-        ]
-        for flag, value in (
-            ("--target-loss", self.target_loss),
-            ("--fixed-epochs", self.fixed_epochs),
-            ("--max-epochs", self.max_epochs),
-            ("--check-epochs", self.check_epochs),
-            ("--probe", self.probe),
-            ("--lanczos-iterations", self.lanczos_iterations),
-            ("--schedule-steps", self.schedule_steps),
-            ("--schedule-lr", self.schedule_lr),
-            ("--schedule-batch", self.schedule_batch),
-            ("--digits-target-loss", self.digits_target_loss),
-        ):
-            args += [flag, f"{value:g}"]
-        return shlex.join([*args, "--out", self.out])
+        return command_line("rlcv bench sharpness", self)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.checks import at_least
-    from rlcv.errors import RlcvError
-
-    at_least("--seeds", args.seeds, 1)
-    at_least("--lanczos-iterations", args.lanczos_iterations, 1)
-    at_least("--probe", args.probe, 1)
-    if min(args.fixed_epochs, args.max_epochs, args.check_epochs, args.target_loss) <= 0:
-        raise RlcvError("--fixed-epochs, --max-epochs, --check-epochs and --target-loss must be > 0.")
-    spec = SharpnessSpec(**{k: v for k, v in vars(args).items() if k in SharpnessSpec.__dataclass_fields__})
-    run_bench(spec, **pool_of(args))
+    # every flag's range is checked by its argparse type (rlcv.bench.checks) before this runs
+    run_bench(spec_of(SharpnessSpec, args), **pool_of(args))
     return 0
 
 

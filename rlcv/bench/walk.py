@@ -27,15 +27,16 @@ import argparse
 import functools
 import json
 import math
-import shlex
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import figure, md_row, met
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
@@ -48,47 +49,29 @@ OVERHEAD_MAX = 0.30  # landscape observations add ≤ 30 % wall-clock to an epis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
-
     p = sub.add_parser(
         "walk", help="'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
     )
-    p.add_argument("--seeds", type=seed_count, default=3)
-    p.add_argument(
-        "--epochs", type=positive_float, default=20.0, help="SGD epochs (GD runs as many steps as batch 32)"
-    )
-    p.add_argument("--sgd-lrs", type=positive_float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0])
-    p.add_argument("--gd-lrs", type=positive_float, nargs="+", default=[0.1, 1.0, 3.0])
-    p.add_argument("--iso-lrs", type=positive_float, nargs="+", default=[1.0])
-    p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[8, 16, 32, 64, 128, 256])
-    p.add_argument("--distance-lr", type=positive_float, default=0.3)
-    p.add_argument("--measure-every", type=positive_int, default=2, help="interpolate every N-th step")
-    p.add_argument("--lambda-every", type=positive_int, default=25)
-    p.add_argument("--lanczos-iterations", type=positive_int, default=20)
-    p.add_argument("--overhead-repeats", type=nonneg_int, default=5, help="0 skips the overhead measurement")
-    p.add_argument(
-        "--out", type=out_dir, default="results", help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png"
-    )
-    p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/walk/*.json")
+    add_flags(p, WalkSpec)
     add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
 
 @dataclass(kw_only=True)
 class WalkSpec:
-    seeds: int = 3
-    epochs: float = 20.0
-    sgd_lrs: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
-    gd_lrs: list[float] = field(default_factory=lambda: [0.1, 1.0, 3.0])
-    iso_lrs: list[float] = field(default_factory=lambda: [1.0])
-    batch_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
-    distance_lr: float = 0.3
-    measure_every: int = 2
-    lambda_every: int = 25
-    lanczos_iterations: int = 20
-    overhead_repeats: int = 5
-    out: str = "results"
-    report_only: bool = False
+    seeds: int = flag(3, type=seed_count)
+    epochs: float = flag(20.0, type=positive_float, help="SGD epochs (GD runs as many steps as batch 32)")
+    sgd_lrs: list[float] = flag([0.1, 0.3, 1.0, 3.0, 10.0], type=positive_float)
+    gd_lrs: list[float] = flag([0.1, 1.0, 3.0], type=positive_float)
+    iso_lrs: list[float] = flag([1.0], type=positive_float)
+    batch_sizes: list[int] = flag([8, 16, 32, 64, 128, 256], type=positive_int)
+    distance_lr: float = flag(0.3, type=positive_float)
+    measure_every: int = flag(2, type=positive_int, help="interpolate every N-th step")
+    lambda_every: int = flag(25, type=positive_int)
+    lanczos_iterations: int = flag(20, type=positive_int)
+    overhead_repeats: int = flag(5, type=nonneg_int, help="0 skips the overhead measurement")
+    out: str = flag("results", type=out_dir, help="writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png")
+    report_only: bool = flag(False, command=False, help="rebuild the report from OUT/walk/*.json")
     # Fixed sizes (the setting): digits, 1000 training examples, tanh MLP with 64 units.
     task: str = "digits"
     hidden: int = 64
@@ -96,38 +79,12 @@ class WalkSpec:
     sgd_batch: int = 32
 
     def command(self) -> str:
-        args = ["rlcv", "bench", "walk", "--seeds", str(self.seeds), "--epochs", f"{self.epochs:g}"]
-        for flag, values in (
-            ("--sgd-lrs", self.sgd_lrs),
-            ("--gd-lrs", self.gd_lrs),
-            ("--iso-lrs", self.iso_lrs),
-            ("--batch-sizes", self.batch_sizes),
-        ):
-            args += [flag, *(f"{v:g}" for v in values)]
-        args += ["--distance-lr", f"{self.distance_lr:g}", "--measure-every", str(self.measure_every)]
-        args += [
-            "--lambda-every",
-            str(self.lambda_every),
-            "--lanczos-iterations",
-            str(self.lanczos_iterations),
-        ]
-        args += ["--overhead-repeats", str(self.overhead_repeats), "--out", self.out]
-        return shlex.join(args)
+        return command_line("rlcv bench walk", self)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.checks import at_least
-
-    for flag, value in (
-        ("--seeds", args.seeds),
-        ("--measure-every", args.measure_every),
-        ("--lambda-every", args.lambda_every),
-        ("--lanczos-iterations", args.lanczos_iterations),
-    ):
-        at_least(flag, value, 1)
-    at_least("--overhead-repeats", args.overhead_repeats, 0)
-    spec = WalkSpec(**{k: v for k, v in vars(args).items() if k in WalkSpec.__dataclass_fields__})
-    run_bench(spec, **pool_of(args))
+    # every flag's range is checked by its argparse type (rlcv.bench.checks) before this runs
+    run_bench(spec_of(WalkSpec, args), **pool_of(args))
     return 0
 
 
