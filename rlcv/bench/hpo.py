@@ -27,15 +27,18 @@ import argparse
 import inspect
 import json
 import math
-import shlex
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.cli_args import parse_env_kwargs
 
 ENV_ID = "rlcv/OnlineHPO-v0"
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-floor")
@@ -50,45 +53,10 @@ MAX_COMPUTE_RUNS = 2.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench hpo`` to the bench subparsers."""
-    from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
-    from rlcv.cli_args import parse_env_kwargs
-
     hpo = sub.add_parser(
         "hpo", help="online HPO controllers vs Optuna TPE vs a fixed-lr grid (rlcv/OnlineHPO-v0)"
     )
-    hpo.add_argument(
-        "--seeds", type=seed_count, default=5, help="seeds 0..N-1 (each fixes the inner run's seed)"
-    )
-    hpo.add_argument("--budget", type=positive_int, default=1500, help="inner SGD steps per full run")
-    hpo.add_argument(
-        "--steps-per-action", type=positive_int, default=50, help="inner SGD steps per controller decision"
-    )
-    hpo.add_argument("--trials", type=positive_int, default=20, help="Optuna TPE trials (full runs) per seed")
-    hpo.add_argument(
-        "--grid",
-        type=positive_float,
-        nargs="+",
-        default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
-        help="fixed learning rates",
-    )
-    hpo.add_argument(
-        "--meta-episodes", type=positive_int, default=100, help="inner runs of PPO meta-training per seed"
-    )
-    hpo.add_argument(
-        "--pbt-population", type=int_range(2), nargs="+", default=[4, 2], help="PBT population sizes"
-    )
-    hpo.add_argument("--methods", nargs="+", default=list(ALL_METHODS))
-    hpo.add_argument(
-        "--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every method"
-    )
-    hpo.add_argument(
-        "--out", type=out_dir, default="results/hpo_v1", help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png"
-    )
-    hpo.add_argument(
-        "--work-dir",
-        type=out_dir,
-        help="new folder for run directories and episode logs (default: a temp dir)",
-    )
+    add_flags(hpo, HPOBenchSpec)
     hpo.add_argument(
         "--report-only", action="store_true", help="rebuild OUT/hpo.md and OUT/hpo.png from OUT/hpo.json"
     )
@@ -99,64 +67,34 @@ def run(args: argparse.Namespace) -> int:
     if args.report_only:
         print(report_only(Path(args.out)))
         return 0
-    run_bench(
-        HPOBenchSpec(
-            seeds=args.seeds,
-            budget=args.budget,
-            steps_per_action=args.steps_per_action,
-            trials=args.trials,
-            grid=args.grid,
-            meta_episodes=args.meta_episodes,
-            pbt_population=args.pbt_population,
-            methods=args.methods,
-            env_kwargs=args.env_kwargs,
-            out=args.out,
-            work_dir=args.work_dir,
-        )
-    )
+    run_bench(spec_of(HPOBenchSpec, args))
     return 0
 
 
 @dataclass(kw_only=True)
 class HPOBenchSpec:
-    seeds: int = 5
-    budget: int = 1500
-    steps_per_action: int = 50
-    trials: int = 20
-    grid: list[float] = field(default_factory=lambda: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
-    meta_episodes: int = 100
-    pbt_population: list[int] = field(default_factory=lambda: [4, 2])
-    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    out: str = "results/hpo_v1"
-    work_dir: str | None = None
+    seeds: int = flag(5, type=seed_count, help="seeds 0..N-1 (each fixes the inner run's seed)")
+    budget: int = flag(1500, type=positive_int, help="inner SGD steps per full run")
+    steps_per_action: int = flag(50, type=positive_int, help="inner SGD steps per controller decision")
+    trials: int = flag(20, type=positive_int, help="Optuna TPE trials (full runs) per seed")
+    grid: list[float] = flag(
+        [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], type=positive_float, help="fixed learning rates"
+    )
+    meta_episodes: int = flag(100, type=positive_int, help="inner runs of PPO meta-training per seed")
+    pbt_population: list[int] = flag([4, 2], type=int_range(2), help="PBT population sizes")
+    methods: list[str] = flag(list(ALL_METHODS))
+    env_kwargs: dict[str, Any] = flag({}, type=parse_env_kwargs, help="extra env kwargs for every method")
+    out: str = flag("results/hpo_v1", type=out_dir, help="writes OUT/hpo.md, OUT/hpo.json, OUT/hpo.png")
+    work_dir: str | None = flag(
+        None,
+        command=False,
+        type=out_dir,
+        help="new folder for run directories and episode logs (default: a temp dir)",
+    )
 
     def command(self) -> str:
         """The `rlcv bench hpo` command line that regenerates these results."""
-        args = [
-            "rlcv",
-            "bench",
-            "hpo",
-            "--seeds",
-            str(self.seeds),
-            "--budget",
-            str(self.budget),
-            "--steps-per-action",
-            str(self.steps_per_action),
-            "--trials",
-            str(self.trials),
-            "--grid",
-            *(f"{v:g}" for v in self.grid),
-            "--meta-episodes",
-            str(self.meta_episodes),
-            "--pbt-population",
-            *(str(n) for n in self.pbt_population),
-            "--methods",
-            *self.methods,
-        ]
-        if self.env_kwargs:
-            args += ["--env-kwargs", json.dumps(self.env_kwargs)]
-        return shlex.join([*args, "--out", self.out])
+        return command_line("rlcv bench hpo", self)
 
 
 # ------------------------------------------------------------------------------- single runs
