@@ -171,14 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace, argv: list[str]) -> int:
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`rlcv train`'s config overrides: --set pairs, then the flags that are config keys."""
     from rlcv.config import parse_overrides
-    from rlcv.launch import ResumeRequest, TrainRequest, check_seed, resume, train
 
     overrides = parse_overrides(args.overrides)
     for key in ("n_envs", "eval_freq", "eval_episodes", "num_threads"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    return overrides
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
+    from rlcv.launch import ResumeRequest, TrainRequest, check_seed, resume, train
+
+    overrides = train_overrides(args)
     if args.seed is not None:
         check_seed(args.seed)
     if args.resume:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import runs
+from rlcv.bench import run_config, runs
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
@@ -233,3 +233,28 @@ def test_run_tasks_on_a_process_pool(tmp_path: Path) -> None:
     tasks = [runs.Task(f"t{i}", {"i": i}, functools.partial(dict, i=i)) for i in range(3)]  # picklable
     out = runs.run_tasks(store, tasks, workers=2, echo=lambda _: None)
     assert out == {"t0": {"i": 0}, "t1": {"i": 1}, "t2": {"i": 2}} and len(list(tmp_path.glob("*.json"))) == 3
+
+
+def test_a_summary_whose_preset_changed_since_is_refused_and_a_new_key_is_not(tmp_path: Path) -> None:
+    """Same arguments, other resolved config (a preset edited after the run): refused before anything
+    runs; a key the run did not know (added since with a default) does not count."""
+    args = ["train", "--algo", "ppo", "--env", "Pendulum-v1", "--steps", "100"]
+    a = runs.RunJob("a", tmp_path / "runs" / "a", args, 100, summary=tmp_path / "summaries" / "a.json")
+    planned = run_config.planned_config(args)
+    assert planned is not None and "ent_coef" in planned and a.summary is not None
+    assert run_config.planned_config([*args, "--set", "gamma=0.5"])["gamma"] == 0.5  # type: ignore[index]
+    a.summary.parent.mkdir(parents=True)
+    old = {k: v for k, v in planned.items() if k != "ent_coef"}  # made before ent_coef existed
+    a.summary.write_text(json.dumps({"train_args": args, "eval": {}, "final": {}, "config": old}))
+    assert runs.triage([a]) == ([a], [])
+    old["estimator_settings"] = {**(old.get("estimator_settings") or {}), "unknown_then": 1}
+    old["gamma"] = planned["gamma"] / 2  # the preset's gamma changed since
+    a.summary.write_text(json.dumps({"train_args": args, "eval": {}, "final": {}, "config": old}))
+    with pytest.raises(RlcvError, match=r"1 finished run\(s\) were made with a config their arguments no"):
+        runs.triage([a], fix="use another --out")
+
+
+def test_config_differs_compares_shared_keys_recursively() -> None:
+    assert not run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 2, "new": 0}, "b": 3})
+    assert run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 3}})
+    assert not run_config.differs({"a": 1}, None)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench import run_config
 from rlcv.errors import RlcvError
 from rlcv.legacy import upgrade_train_args
 from rlcv.run_dir import RunDir
@@ -195,6 +196,7 @@ def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
         "wall_seconds": seconds if seconds is not None else final.get("time_elapsed"),
         "eval": {"steps": steps, "return_mean": means, "return_std": stds},
         "final": final,
+        "config": run_config.run_config(job.run_dir),
     }
 
 
@@ -225,6 +227,15 @@ def record_args(job: RunJob) -> None:
     job.args_path.write_text(json.dumps({"train_args": job.train_args}, indent=1) + "\n")
 
 
+def _config_changed(job: RunJob) -> bool:
+    """A summary that recorded its resolved config, which the job's arguments no longer resolve to
+    (a preset changed since): :mod:`rlcv.bench.run_config`."""
+    if job.summary is None or not job.has_summary():
+        return False
+    made = read_summary(job.summary).get("config")
+    return made is not None and run_config.differs(made, run_config.planned_config(job.train_args))
+
+
 def _recorded(job: RunJob) -> list[str] | None:
     """The train arguments a finished job was made with: its summary's, else its run's record."""
     if job.summary is not None and job.has_summary():
@@ -237,12 +248,14 @@ def triage(
 ) -> tuple[list[RunJob], list[RunJob]]:
     """Split into (finished: skip, to run). Fails before anything is moved if a finished run was made
     with other arguments (``fix`` says how to keep both), then moves unfinished run folders aside."""
-    done, todo, stale = [], [], []
+    done, todo, stale, changed = [], [], [], []
     for job in jobs:
         if job.has_summary() or job.is_finished():
             recorded = _recorded(job)
             if recorded is not None and upgrade_train_args(recorded) != upgrade_train_args(job.train_args):
                 stale.append(job)
+            elif _config_changed(job):
+                changed.append(job)
             done.append(job)
         else:
             todo.append(job)
@@ -252,6 +265,12 @@ def triage(
         raise RlcvError(
             f"{len(stale)} finished run(s) were made with other settings (e.g. '{where}': "
             f"`rlcv {shlex.join(_recorded(job) or [])}`); {fix}, or delete those runs to redo them."
+        )
+    if changed:
+        raise RlcvError(
+            f"{len(changed)} finished run(s) were made with a config their arguments no longer resolve "
+            f"to (a preset changed since; e.g. '{changed[0].summary}'); {fix}, or delete those runs to "
+            "redo them."
         )
     for job in done:  # finished before its summary was asked for (or the bench died in between)
         if job.summary is not None and not job.has_summary():
