@@ -50,6 +50,11 @@ def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path
     _write(spec, "ppo", 1, 10, [0, 1, 2, 3])
     _write(spec, "mbmf-ppo", 0, 10, [1, 2, 3, 4])
     _write(spec, "mbmf-ppo", 1, 10, [3, 4, 5, 6])  # MBMF prefers g1
+    # every seed of the headline pair (PPO preset = target, MBMF's choice) before MBMF's preset
+    names = [j.name.removeprefix("Pendulum-v1/") for j in tuning.eval_jobs(spec, {"ppo": 0, "mbmf-ppo": 1})]
+    assert names == ["ppo/s0", "mbmf-ppo-g1/s0", "ppo/s1", "mbmf-ppo-g1/s1", "ppo/s2", "mbmf-ppo-g1/s2"] + [
+        f"mbmf-ppo/s{s}" for s in range(3)
+    ]
     for s in range(3):  # target: PPO's return at 4000 = 4, reached at 4000 by PPO, at 2000 by MBMF-g1
         _write(spec, "ppo", 0, s, [1, 2, 3, 4])
         _write(spec, "mbmf-ppo", 0, s, [1, 2, 3, 4])

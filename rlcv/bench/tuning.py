@@ -165,7 +165,14 @@ def eval_pairs(spec: TunedArms, picks: dict[Hashable, int]) -> list[tuple[Hashab
 
 
 def eval_jobs(spec: TunedArms, picks: dict[Hashable, int]) -> list[runs.RunJob]:
-    return [job(spec, a, k, s) for s in range(spec.eval_seeds) for a, k in eval_pairs(spec, picks)]
+    """Seed by seed, first what the tuned-against-tuned comparison needs (the base preset, which sets
+    each seed's target, and every arm's choice), then the other arms' presets: a sweep cut short still
+    leaves whole seeds of the headline comparison."""
+    base = spec.arms()[0]
+    pairs = eval_pairs(spec, picks)
+    first = [(a, k) for a, k in pairs if (a == base and k == 0) or picks[a] == k]
+    rest = [p for p in pairs if p not in first]
+    return [job(spec, a, k, s) for group in (first, rest) for s in range(spec.eval_seeds) for a, k in group]
 
 
 def as_dict(iv: stats.Interval) -> dict[str, Any]:
