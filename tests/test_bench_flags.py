@@ -22,6 +22,7 @@ class Toy:
     cap: float | None = flag(None, type=float)
     network: str = flag("mlp", name="--net", old="--model", choices=["mlp", "cnn"])
     fast: bool = flag(False)
+    gate: bool = flag(True, name="--no-gate")
     out: str = flag("results")
     report_only: bool = flag(False, command=False)
     fixed: int = 7  # no flag
@@ -40,15 +41,20 @@ def test_defaults_and_command_line() -> None:
     assert command_line("rlcv bench toy", spec) == (
         "rlcv bench toy --seeds 3 --lrs 0.1 1e-05 --net mlp --out results"
     )
-    other = _parse(Toy, ["--cap", "2.5", "--fast", "--model", "cnn", "--kwargs", "4", "--report-only"])
-    assert (other.cap, other.fast, other.network, other.kwargs, other.report_only) == (
+    argv = ["--cap", "2.5", "--fast", "--model", "cnn", "--kwargs", "4", "--report-only", "--no-gate"]
+    other = _parse(Toy, argv)
+    assert (other.cap, other.fast, other.gate, other.network, other.kwargs, other.report_only) == (
         2.5,
         True,
+        False,
         "cnn",
         {"n": 4},
         True,
     )
-    assert command_line("x", other).endswith("--kwargs '{\"n\": 4}' --cap 2.5 --net cnn --fast --out results")
+    # switches are written when flipped
+    assert command_line("x", other).endswith(
+        "--kwargs '{\"n\": 4}' --cap 2.5 --net cnn --fast --no-gate --out results"
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ one declaration: a default or a flag name cannot drift between the three.
         report_only: bool = flag(False, command=False, help="...")     # a bool: store_true
         task: str = "digits"                                           # no flag: fixed by the bench
 
-In a command line a float is written with ``:g``, a dict as JSON, a list item by item; a flag whose
-value is None or an empty dict is left out, as is one declared ``command=False``.
+A bool field is a switch (``--x`` when it defaults to False, ``--no-x`` when to True), written only when
+flipped. In a command line a float is written with ``:g``, a dict as JSON, a list item by item; a flag
+whose value is None or an empty dict is left out, as is one declared ``command=False``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def add_flags(parser: argparse.ArgumentParser, spec_cls: Any) -> None:
     for f, meta in _flags(spec_cls):
         default = f.default if f.default_factory is MISSING else f.default_factory()
         options = {"dest": f.name, **meta["options"]}
-        if isinstance(default, bool):
-            options.setdefault("action", "store_true")
+        if isinstance(default, bool):  # a switch: '--no-x' for a field that defaults to True
+            options.setdefault("action", "store_false" if default else "store_true")
         else:
             options["default"] = default
             if isinstance(default, list):
@@ -84,7 +85,9 @@ def command_line(prog: str, spec: Any) -> str:
     words = shlex.split(prog)
     for f, meta in _flags(type(spec)):
         value = getattr(spec, f.name)
-        if not meta["command"] or value is None or value == {} or value is False:
-            continue
-        words += [_name(f, meta)] + ([] if value is True else _words(value))
+        if isinstance(value, bool):  # a switch is written when it is flipped
+            if meta["command"] and value != f.default:
+                words.append(_name(f, meta))
+        elif meta["command"] and value is not None and value != {}:
+            words += [_name(f, meta), *_words(value)]
     return shlex.join(words)

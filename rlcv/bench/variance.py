@@ -70,6 +70,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rlcv.bench import flags
+from rlcv.bench.flags import add_flags, flag
 from rlcv.errors import RlcvError
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
@@ -90,30 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     var = sub.add_parser(
         "variance", help="gradient variance of an estimator (default MBMF) vs k at a checkpoint"
     )
-    var.add_argument("--run", required=True, help="run directory whose checkpoint is analysed")
-    var.add_argument(
-        "--checkpoint", default="last.pt", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
-    )
-    var.add_argument(
-        "--estimator", default="mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS)"
-    )
-    var.add_argument("--k", type=int, nargs="+", default=[0, 1, 3, 5, 10])
-    var.add_argument(
-        "--batches", type=int, default=200, help="independent evaluation batches (common to all k)"
-    )
-    var.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="env steps per batch (default: the run's n_steps × n_envs)",
-    )
-    var.add_argument(
-        "--minibatch-size", type=int, default=None, help="PPO minibatch size (default: the run's batch_size)"
-    )
-    var.add_argument("--ref-batches", type=int, default=100, help="batches for the reference gradient")
-    _add_model_flags(var)
-    _add_estimator_flags(var)
-    var.add_argument("--seed", type=int, default=0)
+    add_flags(var, VarianceSpec)
     var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
     var.set_defaults(bench_run=_run)
 
@@ -122,61 +101,86 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.set_defaults(bench_run=_report)
 
 
-def _add_model_flags(var: argparse.ArgumentParser) -> None:
-    """The flags of step 1: the model's data and fit."""
-    var.add_argument("--fit-steps", type=int, default=30000, help="fresh env steps to fit the model on")
-    var.add_argument("--model-steps", type=int, default=3000, help="model gradient steps")
-    var.add_argument("--model-horizon", type=int, default=3, help="unroll length of the model loss")
-    var.add_argument(
-        "--model-lr",
+@dataclass(frozen=True, kw_only=True)
+class VarianceSpec:
+    """One measurement's settings, each with its flag of `rlcv bench variance` (module docstring)."""
+
+    run_dir: str = flag("", name="--run", required=True, help="run directory whose checkpoint is analysed")
+    checkpoint_name: str = flag(
+        "last.pt", name="--checkpoint", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
+    )
+    estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS)")
+    ks: list[int] = flag([0, 1, 3, 5, 10], name="--k", type=int)
+    batches: int = flag(200, type=int, help="independent evaluation batches (common to all k)")
+    batch_size: int | None = flag(
+        None, type=int, help="env steps per batch (default: the run's n_steps × n_envs)"
+    )
+    minibatch_size: int | None = flag(
+        None, type=int, help="PPO minibatch size (default: the run's batch_size)"
+    )
+    ref_batches: int = flag(100, type=int, help="batches for the reference gradient")
+    # step 1: the model's data and fit
+    fit_steps: int = flag(30000, type=int, help="fresh env steps to fit the model on")
+    model_steps: int = flag(3000, type=int, help="model gradient steps")
+    model_horizon: int = flag(3, type=int, help="unroll length of the model loss")
+    model_lr: float | None = flag(
+        None,
         type=float,
-        default=None,
         help="Adam learning rate of the model fit (default: the run's model_lr, else MBMF's default 1e-3)",
     )
-    var.add_argument(
-        "--model-td-weight",
+    model_td_weight: float = flag(
+        0.0,
         type=float,
-        default=0.0,
         help="weight of the imagined-TD-error term in the model loss (MBMF's model_td_weight; 0: off)",
     )
-
-
-def _add_estimator_flags(var: argparse.ArgumentParser) -> None:
-    """The flags of the estimators compared and of their bias tests."""
-    var.add_argument(
-        "--eta-modes",
-        nargs="+",
-        default=["fixed", "fitted"],
+    # the estimators compared and their bias tests
+    eta_modes: list[str] = flag(
+        ["fixed", "fitted"],
         help="fixed | fitted (same batch) | split (η_a, η_τ fitted on the previous batch)",
     )
-    var.add_argument(
-        "--cv-form",
+    cv_form: str = flag(
+        "kstep",
         choices=["kstep", "lambda"],
-        default="kstep",
         help="kstep: D = C − V (γ^i); lambda: D = Σ (γλ)^i δ̂ (the v2 default of the estimator)",
     )
-    var.add_argument(
-        "--no-trust-gate", action="store_true", help="v2 rows without the model-error gate (gate = 1)"
+    trust_gate: bool = flag(
+        True, name="--no-trust-gate", help="v2 rows without the model-error gate (gate = 1)"
     )
-    var.add_argument(
-        "--variant",
+    variant: str = flag(
+        "correct",
         choices=["correct", "broken"],
-        default="correct",
         help="broken = pathwise term dropped (biased for k > 0; the bias tests must reject it)",
     )
-    var.add_argument("--bootstrap", type=int, default=1000, help="paired-bootstrap resamples for the CIs")
-    var.add_argument("--alpha", type=float, default=0.01, help="level of the bias tests")
-    var.add_argument(
-        "--detect-bias",
+    bootstrap: int = flag(1000, type=int, help="paired-bootstrap resamples for the CIs")
+    alpha: float = flag(0.01, type=float, help="level of the bias tests")
+    detect_bias: float | None = flag(
+        None,
         type=float,
-        default=None,
         metavar="EPS",
         help="power target of the bias tests: a bias EPS × the reference gradient (default: the broken "
         "variant's bias; 0.1 for rows without a pathwise term)",
     )
+    seed: int = flag(0, type=int)
+
+    def checked(self) -> VarianceSpec:
+        """Refuses too few batches and unknown variants; sweeps k = 0 always (every ratio is relative
+        to it) and nothing else for an estimator without ``k``."""
+        from rlcv.config import field_names
+        from rlcv.estimators import ESTIMATORS, settings_class
+
+        if self.batches < 3:
+            raise RlcvError(
+                f"--batches {self.batches} is too few for variances and CIs; use at least 3 (default 200)."
+            )
+        if self.variant not in ("correct", "broken"):
+            raise RlcvError(f"--variant must be correct or broken, got '{self.variant}'.")
+        ks, modes = self.ks, self.eta_modes
+        if self.estimator in ESTIMATORS and "k" not in field_names(settings_class(self.estimator)):
+            ks, modes = [0], modes[:1]  # nothing to sweep: one row
+        return dataclasses.replace(self, ks=ks if 0 in ks else [0, *ks], eta_modes=modes)
 
 
-def check_args(args: argparse.Namespace) -> None:
+def check_args(spec: VarianceSpec, json_path: str) -> None:
     """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict): every ``--k``
     >= 0, ``--batches`` >= 3, ``--ref-batches`` >= 2, ``--bootstrap`` >= 1, sizes >= 1, ``--alpha`` in
     (0, 1), ``--detect-bias`` > 0, finite model settings, known η modes and estimator, an existing run
@@ -187,51 +191,49 @@ def check_args(args: argparse.Namespace) -> None:
     from rlcv.estimators.mbmf import ETA_MODES
     from rlcv.run_dir import RunDir
 
-    for k in args.k:
+    for k in spec.ks:
         at_least("--k", k, 0)
-    at_least("--batches", args.batches, 3)
-    at_least("--ref-batches", args.ref_batches, 2)
-    at_least("--bootstrap", getattr(args, "bootstrap", 1000), 1)
-    at_least("--fit-steps", args.fit_steps, 1)
-    at_least("--model-steps", args.model_steps, 0)
-    at_least("--model-horizon", args.model_horizon, 1)
-    for flag, value in (
-        ("--batch-size", args.batch_size),
-        ("--minibatch-size", getattr(args, "minibatch_size", None)),
+    for name, value, low in (
+        ("--batches", spec.batches, 3),
+        ("--ref-batches", spec.ref_batches, 2),
+        ("--bootstrap", spec.bootstrap, 1),
+        ("--fit-steps", spec.fit_steps, 1),
+        ("--model-steps", spec.model_steps, 0),
+        ("--model-horizon", spec.model_horizon, 1),
+        ("--batch-size", spec.batch_size, 1),
+        ("--minibatch-size", spec.minibatch_size, 1),
     ):
         if value is not None:
-            at_least(flag, value, 1)
-    alpha = getattr(args, "alpha", 0.01)
-    if not 0.0 < alpha < 1.0:
-        raise RlcvError(f"--alpha must be in (0, 1) (a test level), got {alpha}.")
-    detect = getattr(args, "detect_bias", None)
+            at_least(name, value, low)
+    if not 0.0 < spec.alpha < 1.0:
+        raise RlcvError(f"--alpha must be in (0, 1) (a test level), got {spec.alpha}.")
+    detect, lr = spec.detect_bias, spec.model_lr
     if detect is not None and not 0.0 < detect < math.inf:
         raise RlcvError(f"--detect-bias must be a finite relative size > 0 (e.g. 0.1), got {detect}.")
-    lr = getattr(args, "model_lr", None)
     if lr is not None and not 0.0 < lr < math.inf:
         raise RlcvError(f"--model-lr must be a finite number > 0, got {lr}.")
-    if not 0.0 <= args.model_td_weight < math.inf:
-        raise RlcvError(f"--model-td-weight must be a finite number >= 0, got {args.model_td_weight}.")
-    for mode in args.eta_modes:
+    if not 0.0 <= spec.model_td_weight < math.inf:
+        raise RlcvError(f"--model-td-weight must be a finite number >= 0, got {spec.model_td_weight}.")
+    for mode in spec.eta_modes:
         if mode not in ETA_MODES:
             raise RlcvError(f"--eta-modes: unknown mode '{mode}'.{did_you_mean(mode, ETA_MODES)}")
-    name = getattr(args, "estimator", "mbmf")
+    name = spec.estimator
     if name not in ESTIMATORS:
         raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
-    check_seed(args.seed)
+    check_seed(spec.seed)
     from rlcv.cli import _writable_file
 
-    _writable_file(args.json, "--json")
-    run = RunDir(Path(args.run))
+    _writable_file(json_path, "--json")
+    run, checkpoint = RunDir(Path(spec.run_dir)), spec.checkpoint_name
     run.read_meta()  # a run directory, or one error line
-    if not run.checkpoint(args.checkpoint).is_file():
+    if not run.checkpoint(checkpoint).is_file():
         raise RlcvError(
-            f"--checkpoint '{args.checkpoint}' not found in '{run.checkpoints}'; pass a file of that folder."
+            f"--checkpoint '{checkpoint}' not found in '{run.checkpoints}'; pass a file of that folder."
         )
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_args(args)  # bad arguments: one error line before any work
+    check_args(spec_of(args), args.json)  # bad arguments: one error line before any work
     args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
     main(args)
     return 0  # a measurement: the bias verdicts are in the JSON and the printed lines
@@ -763,50 +765,6 @@ def fit_model(
 
 
 @dataclass(frozen=True)
-class VarianceSpec:
-    """One measurement's settings: the flags of `rlcv bench variance` (module docstring)."""
-
-    run_dir: str
-    ks: list[int]
-    eta_modes: list[str]
-    estimator: str = "mbmf"
-    checkpoint_name: str = "last.pt"
-    batches: int = 200
-    batch_size: int | None = None
-    minibatch_size: int | None = None
-    ref_batches: int = 100
-    fit_steps: int = 30000
-    model_steps: int = 3000
-    model_horizon: int = 3
-    model_td_weight: float = 0.0
-    model_lr: float | None = None
-    cv_form: str = "kstep"
-    trust_gate: bool = True
-    variant: str = "correct"
-    bootstrap: int = 1000
-    alpha: float = 0.01
-    seed: int = 0
-    detect_bias: float | None = None
-
-    def checked(self) -> VarianceSpec:
-        """Refuses too few batches and unknown variants; sweeps k = 0 always (every ratio is relative
-        to it) and nothing else for an estimator without ``k``."""
-        from rlcv.config import field_names
-        from rlcv.estimators import ESTIMATORS, settings_class
-
-        if self.batches < 3:
-            raise RlcvError(
-                f"--batches {self.batches} is too few for variances and CIs; use at least 3 (default 200)."
-            )
-        if self.variant not in ("correct", "broken"):
-            raise RlcvError(f"--variant must be correct or broken, got '{self.variant}'.")
-        ks, modes = self.ks, self.eta_modes
-        if self.estimator in ESTIMATORS and "k" not in field_names(settings_class(self.estimator)):
-            ks, modes = [0], modes[:1]  # nothing to sweep: one row
-        return dataclasses.replace(self, ks=ks if 0 in ks else [0, *ks], eta_modes=modes)
-
-
-@dataclass(frozen=True)
 class BatchShape:
     """Batch and minibatch sizes, and the PPO settings that shape the consumed gradient."""
 
@@ -1062,15 +1020,9 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def spec_of(args: Any) -> VarianceSpec:
-    """The measurement the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
-    default = VarianceSpec(run_dir="", ks=[], eta_modes=[])
-    flag = {"run_dir": "run", "checkpoint_name": "checkpoint", "ks": "k"}  # where the names differ
-    values = {
-        f.name: getattr(args, flag.get(f.name, f.name), getattr(default, f.name))
-        for f in dataclasses.fields(VarianceSpec)
-    }
-    return VarianceSpec(**{**values, "trust_gate": not getattr(args, "no_trust_gate", False)})
+def spec_of(args: argparse.Namespace) -> VarianceSpec:
+    """The measurement the parsed flags ask for."""
+    return flags.spec_of(VarianceSpec, args)
 
 
 def main(args: Any) -> dict[str, Any]:
