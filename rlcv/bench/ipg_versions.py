@@ -43,11 +43,14 @@ FOLDER = "ipg_versions"
 # The worker: JSON jobs on stdin, one JSON answer per line on stdout. It imports only what both commits
 # have, from the code on its PYTHONPATH (checked by the handshake line).
 WORKER = r"""
-import json, sys, time
+import json, os, sys, time
+out = os.fdopen(os.dup(1), "w")  # the answers' own channel: what a solver prints goes to stderr
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 import rlcv
 from rlcv.games.instances import load_game
 from rlcv.games.sgm import solve
-print(json.dumps({"rlcv": rlcv.__file__}), flush=True)
+print(json.dumps({"rlcv": rlcv.__file__}), file=out, flush=True)
 for line in sys.stdin:
     job = json.loads(line)
     game = load_game(job["path"])
@@ -58,7 +61,7 @@ for line in sys.stdin:
         "cpu_seconds": cpu, "wall_seconds": wall, "solved": bool(res.solved),
         "iterations": int(res.iterations), "payoffs": [float(v) for v in res.payoffs],
         "sampled_sizes": [len(s) for s in res.strategies], "support_sizes": res.support_sizes,
-    }), flush=True)
+    }), file=out, flush=True)
 """
 
 
@@ -117,7 +120,10 @@ class Worker:
             self.err.seek(0)
             tail = self.err.read().strip().splitlines()[-5:]
             raise RlcvError(f"the {self.name} worker died: {' | '.join(tail) or 'no stderr'}")
-        answer: dict[str, Any] = json.loads(line)
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except ValueError:
+            raise RlcvError(f"the {self.name} worker answered '{line.strip()[:200]}', not JSON.") from None
         return answer
 
     def solve(self, path: Path, method: str, time_limit: float) -> dict[str, Any]:
