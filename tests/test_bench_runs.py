@@ -258,3 +258,17 @@ def test_config_differs_compares_shared_keys_recursively() -> None:
     assert not run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 2, "new": 0}, "b": 3})
     assert run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 3}})
     assert not run_config.differs({"a": 1}, None)
+
+
+def test_result_store_keeps_the_result_alone_and_run_tasks_reuses_it(tmp_path: Path) -> None:
+    store, calls = runs.ResultStore(tmp_path), []
+
+    def compute() -> dict[str, float]:
+        calls.append(1)
+        return {"x": 1.5}
+
+    task = runs.Task("a_s0", {}, compute)
+    assert runs.run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}}
+    assert (tmp_path / "a_s0.json").read_text() == '{"x": 1.5}'  # as the HPO benches' per_run/ files
+    assert runs.run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}} and calls == [1]
+    assert store.get("missing", {}) is None

@@ -10,7 +10,8 @@ stream) one full run of ``rlcv/OnlineHPO-v0`` per arm:
 
 ``--task`` / ``--model`` / ``--cutout-size`` pass through to the env (digits: 8×8 images, 4×4 box by
 default; MNIST-1D: 1-D signals and windows). Results: ``OUT/per_run/*.json`` (one per arm and seed:
-resumable), ``OUT/report.md`` with mean test error and paired 95 % t-intervals of the differences.
+resumable; launched by :func:`rlcv.bench.runs.run_tasks`, ``--workers N`` or ``--backend ray``),
+``OUT/report.md`` with mean test error and paired 95 % t-intervals of the differences.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
 # Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).
@@ -53,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     p.add_argument("--out", type=out_dir, default="results/dualcutout")
     p.add_argument("--report-only", action="store_true")
+    add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
 
@@ -182,16 +186,9 @@ def run(args: argparse.Namespace) -> int:
         cost = step_cost_ratio(args)
         (out / "step_cost.json").write_text(json.dumps(cost, indent=1))
         print(f"dual / single cutout step wall-clock: {cost['ratio_median']:.2f}x", flush=True)
-        for seed in range(args.seeds):
-            for arm in args.arms:
-                path = out / "per_run" / f"{arm}_s{seed}.json"
-                if path.is_file():
-                    continue
-                t0 = time.perf_counter()
-                summary = run_arm(args, arm, seed)
-                path.with_suffix(".tmp").write_text(json.dumps(summary, default=float))
-                path.with_suffix(".tmp").replace(path)
-                print(f"[seed {seed}] {arm:11s} {time.perf_counter() - t0:6.1f}s", flush=True)
+        seeds_arms = [(seed, arm) for seed in range(args.seeds) for arm in args.arms]
+        tasks = [Task(f"{arm}_s{seed}", {}, partial(run_arm, args, arm, seed)) for seed, arm in seeds_arms]
+        run_tasks(ResultStore(out / "per_run"), tasks, **pool_of(args))  # seed-major: paired seeds first
     write_report(args, out)
     return 0
 
@@ -199,11 +196,12 @@ def run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
     """Every arm's finished runs by seed, and the seeds every arm has finished."""
     res: dict[str, dict[int, dict[str, Any]]] = {a: {} for a in args.arms}
+    store = ResultStore(out / "per_run")
     for arm in args.arms:
         for seed in range(args.seeds):
-            path = out / "per_run" / f"{arm}_s{seed}.json"
-            if path.is_file():
-                res[arm][seed] = json.loads(path.read_text())
+            found = store.get(f"{arm}_s{seed}", {})
+            if found is not None:
+                res[arm][seed] = found
     return res, [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]
 
 

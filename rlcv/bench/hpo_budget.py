@@ -3,7 +3,8 @@
 Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``: task, model, regulariser). Bench seed s is
 the inner seed (init, minibatch order) of every run of every method. Methods (summaries by
 :mod:`rlcv.bench.hpo_runs`, one JSON file per method and seed under ``OUT/per_run/``, so an interrupted
-sweep resumes where it stopped):
+sweep resumes where it stopped; launched by :func:`rlcv.bench.runs.run_tasks`, ``--workers N`` or
+``--backend ray``):
 
 - ``fixed``: each ``--grid`` learning rate at the env's batch size / L2 (1 run each); ``cosine``: the
   same learning rates with a cosine schedule; the report's ``fixed-best`` / ``cosine-best`` is the grid
@@ -45,6 +46,7 @@ import math
 import shlex
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ import numpy as np
 
 from rlcv.bench.hpo_cosine_methods import COSINE_METHODS
 from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
+from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
@@ -101,6 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--per-run", default=None, help="read / write per-run summaries here (default OUT/per_run)"
     )
+    add_pool_flags(p)
     p.set_defaults(bench_run=run)
     from rlcv.bench import hpo_tuning
 
@@ -128,32 +132,32 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join([*parts, "--out", args.out])
 
 
-def _tasks(args: argparse.Namespace, seed: int) -> list[tuple[str, Any]]:
-    """(file stem, thunk) for every run of one seed, cheapest first."""
+def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
+    """Every run of one seed, cheapest first (a pool pickles them: partials of module functions)."""
     from rlcv.bench import hpo_runs as R
 
     kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
-    out: list[tuple[str, Any]] = []
+    out: list[Task] = []
     for m in args.methods:
         if m in ("fixed", "cosine"):
             for lr in args.grid:
                 out.append(
-                    (f"{m}-lr{lr:g}_s{seed}", lambda lr=lr, m=m: R.run_fixed(kw, seed, lr, cos=m == "cosine"))
+                    Task(f"{m}-lr{lr:g}_s{seed}", {}, partial(R.run_fixed, kw, seed, lr, cos=m == "cosine"))
                 )
-        elif m in ("random", "tpe"):
-            out.append((f"{m}_s{seed}", lambda m=m: R.run_search(kw, seed, m, args.trials)))
+            continue
+        if m in ("random", "tpe"):
+            compute = partial(R.run_search, kw, seed, m, args.trials)
         elif m == "sh-2":
-            out.append((f"{m}_s{seed}", lambda: R.run_successive_halving(kw, seed, 2.0)))
+            compute = partial(R.run_successive_halving, kw, seed, 2.0)
         elif m == "pbt-8":
-            out.append(
-                (f"{m}_s{seed}", lambda: R.run_controller(kw, seed, "hpo-pbt", n_envs=8, overrides=PBT))
-            )
+            compute = partial(R.run_controller, kw, seed, "hpo-pbt", n_envs=8, overrides=PBT)
         elif m == "ppo":
-            out.append((f"{m}_s{seed}", lambda: R.run_ppo(kw, seed, Path(args.out) / "runs" / "ppo-meta")))
+            compute = partial(R.run_ppo, kw, seed, Path(args.out) / "runs" / "ppo-meta")
         elif m in COSINE_METHODS:
-            out.append((f"{m}_s{seed}", lambda m=m: _cosine_method(args, m, kw, seed)))
+            compute = partial(_cosine_method, args, m, kw, seed)
         else:
-            out.append((f"{m}_s{seed}", lambda m=m: R.run_controller(kw, seed, m)))
+            compute = partial(R.run_controller, kw, seed, m)
+        out.append(Task(f"{m}_s{seed}", {}, compute))
     return out
 
 
@@ -224,17 +228,9 @@ def run(args: argparse.Namespace) -> int:
             meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
             # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
             (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
-        for seed in _seeds(args):  # seed-major: an interrupted sweep holds complete paired seeds
-            for stem, thunk in _tasks(args, seed):
-                path = runs / f"{stem}.json"
-                if path.is_file():
-                    continue
-                t0 = time.perf_counter()
-                summary = thunk()
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(summary, default=float))
-                tmp.replace(path)
-                print(f"[seed {seed}] {stem:28s} {time.perf_counter() - t0:6.1f}s", flush=True)
+        # seed-major: an interrupted sweep holds complete paired seeds
+        tasks = [task for seed in _seeds(args) for task in _tasks(args, seed)]
+        run_tasks(ResultStore(runs), tasks, **pool_of(args))
     if not runs.is_dir():
         raise RlcvError(f"no runs under '{runs}': run the bench without --report-only first.")
     write_report(args, out)
@@ -258,19 +254,19 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     from rlcv.bench import hpo_runs as R
 
     raw: dict[str, dict[int, dict[str, Any]]] = {}
+    store = ResultStore(_per_run(args))
     for seed in _seeds(args):
-        for stem, _ in _tasks(args, seed):
-            path = _per_run(args) / f"{stem}.json"
-            if not path.is_file():
+        for task in _tasks(args, seed):
+            s = store.get(task.name, task.params)
+            if s is None:
                 continue
-            s = json.loads(path.read_text())
-            name = stem.rsplit("_s", 1)[0]
+            name = task.name.rsplit("_s", 1)[0]
             if name in ("random", "tpe"):
                 for k in sorted({2, args.trials}):
                     raw.setdefault(f"{name}-{k}", {})[seed] = R.first_k(s, k)
             else:
                 raw.setdefault(name, {})[seed] = s
-    expected = {stem.rsplit("_s", 1)[0] for stem, _ in _tasks(args, 0)}
+    expected = {task.name.rsplit("_s", 1)[0] for task in _tasks(args, 0)}
     expected = {e for e in expected if e not in ("random", "tpe")} | {
         f"{m}-{k}" for m in ("random", "tpe") if m in args.methods for k in (2, args.trials)
     }

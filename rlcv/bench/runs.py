@@ -439,10 +439,13 @@ class SummaryStore:
         return result
 
     def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self._write(name, {"params": params, "result": result})
+
+    def _write(self, name: str, payload: dict[str, Any]) -> None:
         """Write atomically: an interrupted bench never leaves half a summary."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
-            json.dump({"params": params, "result": result}, tmp, default=float)
+            json.dump(payload, tmp, default=float)
         os.replace(tmp.name, self.path(name))
 
     def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -452,6 +455,18 @@ class SummaryStore:
             found = compute()
             self.put(name, params, found)
         return found
+
+
+class ResultStore(SummaryStore):
+    """``DIR/NAME.json`` holding the result alone, as the HPO benches' committed ``per_run/`` files do:
+    nothing is compared on reuse (their names carry the settings that vary between runs)."""
+
+    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        path = self.path(name)
+        return dict(json.loads(path.read_text())) if path.is_file() else None
+
+    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self._write(name, result)
 
 
 @dataclass(frozen=True)
