@@ -101,11 +101,7 @@ def _algo_help() -> str:
     return "one of: " + ", ".join([*AGENTS, *SB3_ALGOS])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rlcv", description=DESCRIPTION)
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train",
         help="train an agent; writes a run directory",
@@ -137,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-threads", type=int, help="torch threads")
     train.add_argument("--env-kwargs", help="JSON/YAML mapping passed to gym.make")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rlcv", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_train_parser(sub)
 
     ev = sub.add_parser("eval", help="evaluate a run's policy deterministically")
     ev.add_argument("run_dir")
@@ -182,41 +186,47 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _resume(args: argparse.Namespace, overrides: dict[str, Any], argv: list[str]) -> Path:
+    from rlcv.launch import ResumeRequest, resume
+
+    extra = [
+        flag
+        for flag, given in (
+            ("--config", args.config_file),
+            ("--run-dir", args.run_dir),
+            ("--env-kwargs", args.env_kwargs),
+            ("--n-envs", args.n_envs),
+        )
+        if given is not None
+    ]
+    if extra:
+        raise RlcvError(
+            f"{', '.join(extra)} cannot be used with --resume (they shape the saved state); resume "
+            "accepts --steps, --from and --set of the keys `rlcv train --help` names."
+        )
+    return resume(
+        ResumeRequest(
+            run_dir=args.resume,
+            steps=args.steps,
+            overrides=overrides,
+            checkpoint=args.from_checkpoint,
+            algo=args.algo,
+            env=args.env,
+            seed=args.seed,
+            progress=not args.no_progress,
+            command=argv,
+        )
+    )
+
+
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
-    from rlcv.launch import ResumeRequest, TrainRequest, check_seed, resume, train
+    from rlcv.launch import TrainRequest, check_seed, train
 
     overrides = train_overrides(args)
     if args.seed is not None:
         check_seed(args.seed)
     if args.resume:
-        extra = [
-            flag
-            for flag, given in (
-                ("--config", args.config_file),
-                ("--run-dir", args.run_dir),
-                ("--env-kwargs", args.env_kwargs),
-                ("--n-envs", args.n_envs),
-            )
-            if given is not None
-        ]
-        if extra:
-            raise RlcvError(
-                f"{', '.join(extra)} cannot be used with --resume (they shape the saved state); resume "
-                "accepts --steps, --from and --set of the keys `rlcv train --help` names."
-            )
-        run_dir = resume(
-            ResumeRequest(
-                run_dir=args.resume,
-                steps=args.steps,
-                overrides=overrides,
-                checkpoint=args.from_checkpoint,
-                algo=args.algo,
-                env=args.env,
-                seed=args.seed,
-                progress=not args.no_progress,
-                command=argv,
-            )
-        )
+        run_dir = _resume(args, overrides, argv)
     else:
         if args.from_checkpoint is not None:
             raise RlcvError("--from needs --resume RUN_DIR (it names a checkpoint of that run).")

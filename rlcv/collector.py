@@ -25,6 +25,17 @@ from rlcv.policies import Policy
 from rlcv.rollout import RolloutBatch
 
 
+def final_observations(next_raw: np.ndarray, done: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+    """The observations each env step really ended in: a vector env that auto-resets returns the next
+    episode's first observation and keeps the last one in ``info["final_obs"]``."""
+    if not (done.any() and "final_obs" in info):
+        return next_raw
+    true_next = next_raw.copy()
+    for i in np.flatnonzero(info["_final_obs"]):
+        true_next[i] = info["final_obs"][i]
+    return true_next
+
+
 class Collector:
     def __init__(
         self,
@@ -98,11 +109,7 @@ class Collector:
             action, log_prob, noise = policy.act(obs, G)
             next_raw, reward, terminated, truncated, info = self.envs.step(policy.env_action(action[:, 0]))
             done = terminated | truncated
-            true_next = next_raw
-            if done.any() and "final_obs" in info:
-                true_next = next_raw.copy()
-                for i in np.flatnonzero(info["_final_obs"]):
-                    true_next[i] = info["final_obs"][i]
+            true_next = final_observations(next_raw, done, info)
             if G > 1:
                 group_rewards.append(self._group_rewards(raw_obs, action, reward))
 
@@ -117,14 +124,7 @@ class Collector:
             log_probs.append(log_prob)
             noises.append(noise)
 
-            self._ep_return += reward
-            self._ep_length += 1
-            for i in np.flatnonzero(done):
-                self.episode_returns.append(float(self._ep_return[i]))
-                self.episode_lengths.append(int(self._ep_length[i]))
-                self.episodes += 1
-            self._ep_return[done] = 0.0
-            self._ep_length[done] = 0
+            self._count_episodes(reward, done)
             raw_obs = next_raw
             obs = self.obs_normalizer(raw_obs)
         self._raw_obs = raw_obs
@@ -138,6 +138,16 @@ class Collector:
             group_rewards=torch.from_numpy(np.stack(group_rewards)) if G > 1 else None,
             time_limit=self.time_limit,
         )
+
+    def _count_episodes(self, reward: np.ndarray, done: np.ndarray) -> None:
+        self._ep_return += reward
+        self._ep_length += 1
+        for i in np.flatnonzero(done):
+            self.episode_returns.append(float(self._ep_return[i]))
+            self.episode_lengths.append(int(self._ep_length[i]))
+            self.episodes += 1
+        self._ep_return[done] = 0.0
+        self._ep_length[done] = 0
 
     def env_states(self) -> list[dict[str, Any]] | None:
         """What the envs learn (e.g. a discriminator), one state per sub-env, or None."""

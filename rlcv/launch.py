@@ -330,17 +330,7 @@ def resume(request: ResumeRequest) -> Path:
     run = RunDir(request.run_dir)
     meta = run.read_meta()
     check_algo(meta["algo"])
-    for flag, given, recorded in (
-        ("--algo", request.algo, meta["algo"]),
-        ("--env", request.env, meta["env"]),
-        ("--seed", request.seed, meta["seed"]),
-    ):
-        if given is not None and given != recorded:
-            raise RlcvError(
-                f"{flag} {given} differs from the run's {recorded}; a resume continues the same run "
-                f"(it accepts --steps, --from and --set of {', '.join(run_resumable_keys(meta))}). Start a "
-                "new run with another --run-dir instead."
-            )
+    _check_same_run(request, meta)
     if request.steps is not None and request.steps < 1:
         raise RlcvError(f"--steps must be >= 1, got {request.steps}.")
     name = _checkpoint_name(run, request.checkpoint)
@@ -393,6 +383,21 @@ def resume(request: ResumeRequest) -> Path:
     finally:
         lock.release()
     return run.path
+
+
+def _check_same_run(request: ResumeRequest, meta: dict[str, Any]) -> None:
+    """--algo / --env / --seed may be repeated on a resume, but only with the run's own values."""
+    for flag, given, recorded in (
+        ("--algo", request.algo, meta["algo"]),
+        ("--env", request.env, meta["env"]),
+        ("--seed", request.seed, meta["seed"]),
+    ):
+        if given is not None and given != recorded:
+            raise RlcvError(
+                f"{flag} {given} differs from the run's {recorded}; a resume continues the same run "
+                f"(it accepts --steps, --from and --set of {', '.join(run_resumable_keys(meta))}). Start a "
+                "new run with another --run-dir instead."
+            )
 
 
 def _close(trainer: Any) -> None:

@@ -315,6 +315,15 @@ def variance_shares(score: torch.Tensor, path: torch.Tensor) -> tuple[float, flo
     return (vs / total, vp / total) if total > 0 else (1.0, 0.0)
 
 
+def last_real_step(batch: RolloutBatch) -> torch.Tensor:
+    """[T, N]: the last real step index each sample may imagine up to (the batch end, the time limit)."""
+    T, N = batch.n_steps, batch.n_envs
+    last = torch.full((T, N), T - 1, dtype=torch.long)
+    if batch.time_limit is not None and batch.episode_step is not None:
+        last = torch.minimum(last, torch.arange(T)[:, None] + batch.time_limit - 1 - batch.episode_step)
+    return last
+
+
 class MBMFControlVariate(GradientEstimator):
     name = "mbmf"
     settings_cls = MBMFSettings
@@ -458,11 +467,7 @@ class MBMFControlVariate(GradientEstimator):
         noise = batch.noise[:, :, 0].to(dtype)
         residual = self._model_residuals(batch, dtype) if self.noise_embedding == "model_residual" else None
         scale = self.reward_scale()
-        # Last real step index each sample may imagine up to: the batch end, and the time limit.
-        last = torch.full((T, N), T - 1, dtype=torch.long)
-        if batch.time_limit is not None and batch.episode_step is not None:
-            last = torch.minimum(last, idx_t[:, None] + batch.time_limit - 1 - batch.episode_step)
-
+        last = last_real_step(batch)
         state = batch.raw_obs.to(dtype).reshape(T * N, -1)
         action = actions.reshape(T * N, -1)
         total = torch.zeros(T, N, dtype=dtype)
@@ -552,33 +557,10 @@ class MBMFControlVariate(GradientEstimator):
         held_out = self.held_out_error(batch)  # before anything learns from this batch
         advantages, returns, values = self.baseline.gae(batch, value_fn)
         adv = advantages.reshape(-1)
-        if self.model_fitted and self.k > 0:
-            d_a, d_tau, grad_a = self.features(batch, policy, value_fn, values)
-            d_a, d_tau = d_a.reshape(-1), d_tau.reshape(-1)
-        else:
-            d_a = d_tau = torch.zeros_like(adv)
-            grad_a = torch.zeros_like(batch.actions[:, :, 0])
-        d = d_a + d_tau
+        d_a, d_tau, grad_a = self._cv_terms(batch, policy, value_fn, values, adv)
         var_adv = adv.var().item() if adv.numel() > 1 else 0.0
-        heldout_ratio = float("nan")
-        if self.model_fitted and self.k > 0 and var_adv > 0:
-            # The ungated coefficients fitted before this batch, on this batch: the next batch's variance
-            # gate. (eta_mode=fixed: the fixed η; the same-batch modes, biased anyway: in-sample.)
-            # Before any split fit there are no coefficients to test (η = 0 gives 1 trivially): skip.
-            if self.eta_mode != "split" or self.split_eta_fitted:
-                if self.eta_mode == "split":
-                    heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
-                else:
-                    heldout = adv - self._eta(adv, d) * d
-                heldout_ratio = heldout.var().item() / var_adv
-                self._pending["last_ratio"] = heldout_ratio
-        if self.eta_mode == "split":
-            eta_a = torch.full_like(adv, g * self.split_eta[0])
-            eta_tau = torch.full_like(adv, g * self.split_eta[1])
-            if self.update_split_eta and self.model_fitted and self.k > 0:
-                self._pending["split_eta"] = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
-        else:
-            eta_a = eta_tau = g * self._eta(adv, d) if self.model_fitted else torch.zeros_like(adv)
+        heldout_ratio = self._heldout_ratio(adv, d_a, d_tau, var_adv)
+        eta_a, eta_tau = self._etas(g, adv, d_a, d_tau)
         raw_residual = adv - eta_a * d_a - eta_tau * d_tau
         residual = raw_residual
         scale = torch.ones((), dtype=adv.dtype)
@@ -587,24 +569,12 @@ class MBMFControlVariate(GradientEstimator):
             residual = (residual - residual.mean()) / scale
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])
         noise = batch.noise[:, :, 0].reshape(obs.shape[0], -1)
-        grad_a = grad_a.reshape(obs.shape[0], -1)
-        weight = (eta_a / scale)[:, None] * grad_a  # η_a,t ∇_a D_t / scale, fixed during the update
-        trust_region = self.settings.pathwise_trust_region
-
-        def pathwise_loss(
-            idx: torch.Tensor, pol: Policy, weights: torch.Tensor | None = None
-        ) -> torch.Tensor:
-            assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
-            a = pol.action_from_noise(obs[idx], noise[idx])  # a_θ(s_t, ξ_t), differentiable in θ
-            per_sample = (weight[idx] * a).sum(-1)
-            if weights is not None and trust_region:
-                per_sample = weights.detach() * per_sample
-            return -per_sample.mean()
-
+        weight = (eta_a / scale)[:, None] * grad_a.reshape(obs.shape[0], -1)  # η_a,t ∇_a D_t / scale
         std = policy.action_from_noise(obs[:1], torch.ones_like(noise[:1])) - policy.action_from_noise(
             obs[:1], torch.zeros_like(noise[:1])
         )
         score_share, path_share = variance_shares((residual[:, None] * noise / std.detach()).detach(), weight)
+        d = d_a + d_tau
         stats = {
             **held_out,
             "cv_eta_mean": eta_a.mean().item(),
@@ -624,9 +594,72 @@ class MBMFControlVariate(GradientEstimator):
             advantages=residual,
             returns=returns.reshape(-1),
             values=values.reshape(-1),
-            pathwise_loss=None if self.drop_pathwise else pathwise_loss,
+            pathwise_loss=None if self.drop_pathwise else self._pathwise_loss(obs, noise, weight),
             stats=stats,
         )
+
+    def _cv_terms(
+        self,
+        batch: RolloutBatch,
+        policy: Reparameterised,
+        value_fn: ValueFunction,
+        values: torch.Tensor,
+        adv: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D's action and noise parts per sample and ∇_a D (zeros before the model is fitted)."""
+        if self.model_fitted and self.k > 0:
+            d_a, d_tau, grad_a = self.features(batch, policy, value_fn, values)
+            return d_a.reshape(-1), d_tau.reshape(-1), grad_a
+        zeros = torch.zeros_like(adv)
+        return zeros, zeros, torch.zeros_like(batch.actions[:, :, 0])
+
+    def _heldout_ratio(
+        self, adv: torch.Tensor, d_a: torch.Tensor, d_tau: torch.Tensor, var_adv: float
+    ) -> float:
+        """The ungated coefficients fitted before this batch, on this batch: the next batch's variance
+        gate (eta_mode=fixed: the fixed η; the same-batch modes, biased anyway: in-sample). Before any
+        split fit there are no coefficients to test (η = 0 gives 1 trivially): NaN."""
+        if not (self.model_fitted and self.k > 0 and var_adv > 0):
+            return float("nan")
+        if self.eta_mode == "split" and not self.split_eta_fitted:
+            return float("nan")
+        if self.eta_mode == "split":
+            heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
+        else:
+            heldout = adv - self._eta(adv, d_a + d_tau) * (d_a + d_tau)
+        ratio = heldout.var().item() / var_adv
+        self._pending["last_ratio"] = ratio
+        return ratio
+
+    def _etas(
+        self, g: float, adv: torch.Tensor, d_a: torch.Tensor, d_tau: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gated coefficients of D's two parts for this batch (split: fitted on earlier batches;
+        this batch's fit is kept for the next one)."""
+        if self.eta_mode == "split":
+            if self.update_split_eta and self.model_fitted and self.k > 0:
+                self._pending["split_eta"] = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
+            return torch.full_like(adv, g * self.split_eta[0]), torch.full_like(adv, g * self.split_eta[1])
+        eta = g * self._eta(adv, d_a + d_tau) if self.model_fitted else torch.zeros_like(adv)
+        return eta, eta
+
+    def _pathwise_loss(
+        self, obs: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor
+    ) -> Callable[[torch.Tensor, Policy, torch.Tensor | None], torch.Tensor]:
+        """−mean_t η_a,t ∇_a D_t · a_θ(s_t, ξ_t) / scale, the weight fixed during the update."""
+        trust_region = self.settings.pathwise_trust_region
+
+        def pathwise_loss(
+            idx: torch.Tensor, pol: Policy, weights: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            assert isinstance(pol, Reparameterised)  # the policy prepare() was given (checked there)
+            a = pol.action_from_noise(obs[idx], noise[idx])  # a_θ(s_t, ξ_t), differentiable in θ
+            per_sample = (weight[idx] * a).sum(-1)
+            if weights is not None and trust_region:
+                per_sample = weights.detach() * per_sample
+            return -per_sample.mean()
+
+        return pathwise_loss
 
     def _eta(self, adv: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         if self.eta_mode == "fixed":
