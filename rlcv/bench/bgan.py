@@ -38,6 +38,7 @@ import json
 import math
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ import numpy as np
 
 from rlcv.bench.checks import check_bgan_run
 from rlcv.bench.report import md_table, met
-from rlcv.bench.runs import RunJob, default_workers, execute
+from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
@@ -390,24 +391,6 @@ def _score_and_save(
     return summary
 
 
-def _train_and_score(
-    args: argparse.Namespace, todo: list[tuple[RunJob, str, int, Path]], workers: int, grids: Path
-) -> list[dict[str, Any]]:
-    """Train `workers` runs at a time and score each batch at once, so summaries appear as runs end."""
-    results = []
-    for i in range(0, len(todo), workers):
-        batch = todo[i : i + workers]
-        report = execute([job for job, *_ in batch], workers=workers, fix="pass another --runs folder")
-        if report.failures:
-            first = report.failures[0]
-            raise RlcvError(
-                f"training {first.job.name} failed (exit {first.returncode}):\n{first.stderr_tail}"
-            )
-        for job, algo, seed, summary_path in batch:
-            results.append(_score_and_save(args, job, algo, seed, summary_path, grids))
-    return results
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     from rlcv.gan.metrics import platform_record
 
@@ -426,7 +409,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     results, todo = _pending(args, seeds, grids, runs_root)
     if results:
         print(f"reusing {len(results)} scored run(s) from {grids / 'runs'}", flush=True)
-    results += _train_and_score(args, todo, workers, grids)
+    results += train_then_score(
+        [
+            (job, partial(_score_and_save, args, job, algo, seed, path, grids))
+            for job, algo, seed, path in todo
+        ],
+        workers,
+    )
     order = {(a, s): i for i, (s, a) in enumerate((s, a) for s in seeds for a in args.algos)}
     results.sort(key=lambda r: order[(r["algo"], r["seed"])])
     levels = _levels(args.env, args.env_kwargs)

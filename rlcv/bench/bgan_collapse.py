@@ -25,11 +25,12 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rlcv.bench.report import md_table, met
-from rlcv.bench.runs import RunJob, default_workers, execute
+from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.stats import mean_t, paired_t
 from rlcv.errors import RlcvError
 
@@ -189,21 +190,6 @@ def _jobs(
     return done, todo
 
 
-def _train_and_score(
-    args: argparse.Namespace, todo: list[tuple[RunJob, str, int]], workers: int, grids: Path
-) -> list[dict[str, Any]]:
-    """Train ``workers`` runs at a time; score and save each batch as it ends."""
-    out = []
-    for i in range(0, len(todo), workers):
-        batch = todo[i : i + workers]
-        report = execute([j for j, _, _ in batch], workers=workers, fix="pass another --runs folder")
-        if report.failures:
-            f = report.failures[0]
-            raise RlcvError(f"training {f.job.name} failed (exit {f.returncode}):\n{f.stderr_tail}")
-        out += [_score_and_save(args, job, name, seed, grids) for job, name, seed in batch]
-    return out
-
-
 def _score_and_save(
     args: argparse.Namespace, job: RunJob, name: str, seed: int, grids: Path
 ) -> dict[str, Any]:
@@ -250,7 +236,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{job.name}: not finished, left out", flush=True)
         runs = done + [_score_and_save(args, job, name, seed, grids) for job, name, seed in ready]
     else:
-        runs = done + _train_and_score(args, todo, args.workers or default_workers(), grids)
+        scores = [(job, partial(_score_and_save, args, job, name, seed, grids)) for job, name, seed in todo]
+        runs = done + train_then_score(scores, args.workers or default_workers())
     levels = _levels(args.env, BASE_ENV_KWARGS)
     payload: dict[str, Any] = {
         "command": shlex.join(["rlcv", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "",

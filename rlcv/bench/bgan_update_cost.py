@@ -11,10 +11,8 @@ equal-compute comparison against `rlcv bench bgan`'s ``OUT/bgan.json`` (see :dat
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -47,12 +45,13 @@ Cost = Mapping[str, Sequence[float]]  # generator → seconds per update, one pe
 
 
 def _seconds_per_update(algo: str, updates: int, run_dir: Path) -> float:
-    cmd = [sys.executable, "-m", "rlcv.cli", "train", "--algo", algo, "--env", "rlcv/BGAN-Digits-v0"]
-    cmd += ["--steps", str(64 * updates), "--seed", "0", "--num-threads", "1", "--no-progress"]
-    cmd += ["--env-kwargs", '{"disc_batch_size": 128}', "--run-dir", str(run_dir)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    from rlcv.bench.runs import RunJob, train_or_fail
+    from rlcv.run_dir import RunDir
+
+    args = ["train", "--algo", algo, "--env", "rlcv/BGAN-Digits-v0", "--steps", str(64 * updates)]
+    args += ["--seed", "0", "--num-threads", "1", "--no-progress", "--env-kwargs", '{"disc_batch_size": 128}']
+    train_or_fail([RunJob(f"{algo} timing", run_dir, args, 64 * updates)], workers=1, fix="rerun the bench")
+    rows = RunDir(run_dir).metrics_rows()
     return float(rows[-1]["time_elapsed"]) / len(rows)
 
 

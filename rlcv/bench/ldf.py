@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.report import met
-from rlcv.bench.runs import RunJob, execute, read_summary, write_summary
+from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
@@ -98,13 +98,6 @@ def _jobs(args: argparse.Namespace, runs: Path, summaries: Path) -> dict[str, li
         seeds = range(1, args.seeds) if method == "reuse" else range(args.seeds)
         out[method] = [_job(args, method, s, runs, summaries) for s in seeds]
     return out
-
-
-def _train(jobs: list[RunJob], workers: int) -> None:
-    report = execute(jobs, workers=workers, fix="pass another --runs folder")
-    if report.failures:
-        first = report.failures[0]
-        raise RlcvError(f"training {first.job.name} failed (exit {first.returncode}):\n{first.stderr_tail}")
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -427,9 +420,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     runs, summaries, evals = Path(args.runs), folder / "summaries", folder / "evals"
     folder.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(args, runs, summaries)
-    _train([j for m, js in jobs.items() if m != "reuse" for j in js], args.workers)
+    train_or_fail([j for m, js in jobs.items() if m != "reuse" for j in js], args.workers)
     if "reuse" in jobs:  # after decoupled seed 0 has its lower stage
-        _train(jobs["reuse"], args.workers)
+        train_or_fail(jobs["reuse"], args.workers)
 
     results = _evaluate_runs(jobs, evals)
     wall = _wall_results(results, args.seeds, evals)

@@ -45,7 +45,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,6 +407,29 @@ def execute(
         status = "done" if outcome.ok else f"FAILED: {outcome.last_line}"
         echo(f"[{i}/{len(todo)}] {outcome.job.name} {status} ({outcome.seconds:.0f} s)")
     return report
+
+
+def train_or_fail(
+    jobs: list[RunJob], workers: int | None = None, fix: str = "pass another --runs folder"
+) -> None:
+    """:func:`execute` for a bench that needs every run: the first failure ends it, as one error."""
+    report = execute(jobs, workers=workers, fix=fix)
+    if report.failures:
+        first = report.failures[0]
+        raise RlcvError(f"training {first.job.name} failed (exit {first.returncode}):\n{first.stderr_tail}")
+
+
+def train_then_score(
+    todo: Sequence[tuple[RunJob, Callable[[], dict[str, Any]]]], workers: int
+) -> list[dict[str, Any]]:
+    """Train ``workers`` runs at a time (:func:`train_or_fail`) and call each one's ``score`` as its
+    batch ends, so a long sweep writes its scored summaries as it goes; the scores in order."""
+    scores = []
+    for i in range(0, len(todo), workers):
+        batch = todo[i : i + workers]
+        train_or_fail([job for job, _ in batch], workers)
+        scores += [score() for _, score in batch]
+    return scores
 
 
 # -- in-process tasks -----------------------------------------------------------------------------
