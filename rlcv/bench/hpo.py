@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.cli_args import parse_env_kwargs
 
 ENV_ID = "rlcv/OnlineHPO-v0"
@@ -60,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     hpo.add_argument(
         "--report-only", action="store_true", help="rebuild OUT/hpo.md and OUT/hpo.png from OUT/hpo.json"
     )
+    add_pool_flags(hpo)
     hpo.set_defaults(bench_run=run)
 
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report_only:
         print(report_only(Path(args.out)))
         return 0
-    run_bench(spec_of(HPOBenchSpec, args))
+    run_bench(spec_of(HPOBenchSpec, args), **pool_of(args))
     return 0
 
 
@@ -153,8 +156,8 @@ def _summary(best: dict[str, Any], spent: list[dict[str, Any]], wall: float, **e
     }
 
 
-def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(best-of-grid, the run at the env's default lr if it is on the grid)."""
+def run_grid(spec: HPOBenchSpec, seed: int) -> dict[str, Any]:
+    """{"grid": best-of-grid, "default": the run at the env's default lr if it is on the grid, else None}."""
     start = time.perf_counter()
     runs = {lr: fixed_run(spec, seed, {"lr": lr}) for lr in spec.grid}
     wall = time.perf_counter() - start
@@ -170,7 +173,7 @@ def run_grid(spec: HPOBenchSpec, seed: int) -> tuple[dict[str, Any], dict[str, A
     for lr, r in runs.items():
         if math.isclose(lr, default_lr):
             default = _summary(r, [r], wall / len(runs))
-    return grid, default
+    return {"grid": grid, "default": default}
 
 
 def run_optuna(spec: HPOBenchSpec, seed: int) -> dict[str, Any]:
@@ -353,41 +356,58 @@ def _check_spec(spec: HPOBenchSpec) -> None:
         raise RlcvError(f"--env-kwargs rejected by {ENV_ID}: {exc}") from exc
 
 
-def _run_method(
-    spec: HPOBenchSpec, m: str, seed: int, work: Path, results: dict[str, list[dict[str, Any]]]
-) -> None:
-    """Run method ``m`` on ``seed`` and append its record(s) to ``results``."""
-    if m == "grid":
-        grid, default = run_grid(spec, seed)
-        results["grid"].append(grid)
-        if default is not None:
-            results["default"].append(default)
-    elif m == "optuna-tpe":
-        results[m].append(run_optuna(spec, seed))
-    elif m == "hpo-pbt":
-        for n in spec.pbt_population:
-            results[f"hpo-pbt-n{n}"].append(run_controller(spec, m, seed, work, n_envs=n))
-    elif m == "ppo":
-        results[m].append(run_ppo(spec, seed, work))
-    else:
-        results[m].append(run_controller(spec, m, seed, work))
+def _tasks(spec: HPOBenchSpec, work: Path) -> list[Task]:
+    """Every run of the bench, seed-major (an interrupted bench holds complete paired seeds); a PBT
+    population size is a run of its own."""
+    params = {k: getattr(spec, k) for k in ("budget", "steps_per_action", "trials", "grid", "meta_episodes")}
+    params["env_kwargs"] = spec.env_kwargs
+    tasks = []
+    for seed in range(spec.seeds):
+        for m in spec.methods:
+            if m == "hpo-pbt":
+                for n in spec.pbt_population:
+                    compute = partial(run_controller, spec, m, seed, work, n_envs=n)
+                    tasks.append(Task(f"hpo-pbt-n{n}_s{seed}", params, compute))
+                continue
+            if m == "grid":
+                compute = partial(run_grid, spec, seed)
+            elif m == "optuna-tpe":
+                compute = partial(run_optuna, spec, seed)
+            elif m == "ppo":
+                compute = partial(run_ppo, spec, seed, work)
+            else:
+                compute = partial(run_controller, spec, m, seed, work)
+            tasks.append(Task(f"{m}_s{seed}", params, compute))
+    return tasks
 
 
-def run_bench(spec: HPOBenchSpec) -> dict[str, Any]:
+def _results(spec: HPOBenchSpec, done: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Method name (grid and default apart, one per PBT size) → its records over seeds."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in method_names(spec)}
+    for seed in range(spec.seeds):
+        for name in method_names(spec):
+            if name == "default":
+                continue
+            r = done[f"{name}_s{seed}"]
+            if name == "grid":
+                results["default"] += [r["default"]] if r["default"] is not None else []
+                r = r["grid"]
+            results[name].append(r)
+    return {k: v for k, v in results.items() if v}
+
+
+def run_bench(spec: HPOBenchSpec, **pool: Any) -> dict[str, Any]:
+    """Every run through :func:`rlcv.bench.runs.run_tasks` (summaries in OUT/per_run, so a rerun
+    resumes; ``pool``: its workers / backend / address), then the page."""
     _check_spec(spec)
     work = Path(spec.work_dir) if spec.work_dir else Path(tempfile.mkdtemp(prefix="rlcv-bench-hpo-"))
     work.mkdir(parents=True, exist_ok=True)
     import torch
 
     torch.set_num_threads(1)  # as every training run does: tiny matmuls, and a shared machine
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in method_names(spec)}
     start = time.perf_counter()
-    for seed in range(spec.seeds):
-        for m in spec.methods:
-            t0 = time.perf_counter()
-            _run_method(spec, m, seed, work, results)
-            print(f"[seed {seed}] {m:12s} {time.perf_counter() - t0:7.1f}s", flush=True)
-    results = {k: v for k, v in results.items() if v}
+    done = run_tasks(SummaryStore(Path(spec.out) / "per_run"), _tasks(spec, work), **pool)
+    results = _results(spec, done)
     out: dict[str, Any] = {
         "spec": asdict(spec),
         "command": spec.command(),
@@ -622,28 +642,19 @@ def markdown(out: dict[str, Any]) -> str:
 
 
 def plot(out: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from rlcv.bench.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, runs in out["results"].items():
-        trace = np.asarray(runs[0]["trace"], dtype=float)
-        if len(trace) == 0:
-            continue
-        style = "-" if name.startswith("hpo-") or name == "ppo" else "--"
-        for ax, col in zip(axes, (1, 2), strict=True):
-            ax.step(trace[:, 0], trace[:, col], where="post", ls=style, label=name)
-    for ax, label in zip(axes, ("learning rate", "batch size"), strict=True):
-        ax.set_yscale("log")
-        ax.set_xlabel("inner SGD step")
-        ax.set_ylabel(label)
-    axes[0].set_title("seed 0 (dashed: fixed configurations)")
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, 2, dpi=120, figsize=(11, 4)) as (_, axes):
+        for name, runs in out["results"].items():
+            trace = np.asarray(runs[0]["trace"], dtype=float)
+            style = "-" if name.startswith("hpo-") or name == "ppo" else "--"
+            for ax, col in zip(axes, (1, 2), strict=True):
+                if len(trace):
+                    ax.step(trace[:, 0], trace[:, col], where="post", ls=style, label=name)
+        for ax, label in zip(axes, ("learning rate", "batch size"), strict=True):
+            ax.set(yscale="log", xlabel="inner SGD step", ylabel=label)
+        axes[0].set_title("seed 0 (dashed: fixed configurations)")
+        axes[1].legend(fontsize=7, ncol=2)
 
 
 def report_only(out_dir: Path) -> str:
