@@ -115,6 +115,12 @@ CASES = [
         argv=("bench", "ipg", "--fresh", "50", "--sizes", *IPG_FRESH_SIZES, "--seed", "28", "--report-only"),
     ),
     Report(
+        pages=("results/ipg_versions.md", "results/ipg_versions.json"),
+        inputs=("results/ipg_versions",),
+        argv=("bench", "ipg-versions", "--report-only", "--out", "results", "--data", str(PAPER_DATA)),
+        paper_data=True,
+    ),
+    Report(
         pages=("results/ipg_agents.md",),
         inputs=("results/ipg_agents/summary.json",),
         argv=("bench", "ipg-agents", "--report-only"),
