@@ -14,7 +14,8 @@ one declaration: a default or a flag name cannot drift between the three.
 
 A bool field is a switch (``--x`` when it defaults to False, ``--no-x`` when to True), written only when
 flipped. In a command line a float is written with ``:g``, a dict as JSON, a list item by item; a flag
-whose value is None or an empty dict is left out, as is one declared ``command=False``.
+whose value is None or an empty dict is left out (unless its ``show`` says otherwise), as is one declared
+``command=False``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import copy
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import MISSING, Field, field, fields
 from typing import Any
 
@@ -30,12 +32,19 @@ __all__ = ["flag", "add_flags", "spec_of", "command_line"]
 
 
 def flag(
-    default: Any, *, name: str | None = None, old: str | None = None, command: bool = True, **options: Any
+    default: Any,
+    *,
+    name: str | None = None,
+    old: str | None = None,
+    command: bool = True,
+    show: Callable[[Any], bool] | None = None,
+    **options: Any,
 ) -> Any:
     """A dataclass field with a flag: ``--field-name`` (or ``name``), argparse ``options`` (type, choices,
     help, metavar ...), ``old``: a former spelling that still works (:func:`rlcv.cli_args.add_renamed_flag`);
-    ``command``: whether :func:`command_line` writes it."""
-    meta = {"flag": {"name": name, "old": old, "command": command, "options": options}}
+    ``command``: whether :func:`command_line` writes it; ``show(spec)``: whether it does for these
+    settings (e.g. only when another flag asks for what it sets)."""
+    meta = {"flag": {"name": name, "old": old, "command": command, "show": show, "options": options}}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -85,9 +94,11 @@ def command_line(prog: str, spec: Any) -> str:
     words = shlex.split(prog)
     for f, meta in _flags(type(spec)):
         value = getattr(spec, f.name)
+        if not meta["command"] or (meta["show"] is not None and not meta["show"](spec)):
+            continue
         if isinstance(value, bool):  # a switch is written when it is flipped
-            if meta["command"] and value != f.default:
+            if value != f.default:
                 words.append(_name(f, meta))
-        elif meta["command"] and value is not None and value != {}:
+        elif meta["show"] is not None or (value is not None and value != {}):
             words += [_name(f, meta), *_words(value)]
     return shlex.join(words)

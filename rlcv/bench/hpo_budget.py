@@ -43,18 +43,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shlex
 import statistics
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.hpo_cosine_methods import COSINE_METHODS
 from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
+from rlcv.cli_args import parse_env_kwargs
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
@@ -63,47 +66,58 @@ PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
-    from rlcv.cli_args import parse_env_kwargs
+def _ppo_x(spec: Any) -> bool:
+    return "ppo-x" in spec.methods
 
+
+def _ppo(spec: Any) -> bool:
+    return "ppo" in spec.methods
+
+
+@dataclass(kw_only=True)
+class BudgetFlags:
+    """The flags of `rlcv bench hpo-budget`, in the order its pages' command lines write them."""
+
+    seeds: int = flag(20, type=seed_count, help="inner seeds 0..N-1, paired across methods")
+    budget: int = flag(1500, type=positive_int, help="SGD steps of one full run")
+    first_seed: int = flag(
+        0,
+        type=seed_value,
+        help="seeds FIRST..FIRST+N-1 (tuning seeds: 100)",
+        show=lambda s: s.first_seed != 0,
+    )
+    cosine_lr: float | None = flag(
+        None, type=positive_float, help="the cosine lr chosen on tuning seeds (report)"
+    )
+    range_config: dict[str, Any] | None = flag(
+        None,
+        type=json.loads,
+        help="hpo-range settings (JSON; default: tuned)",
+        show=lambda s: s.range_config is not None,
+    )
+    ppo_x_dir: str = flag(
+        "results/hpo_budget/ppo_x", help="ppo-x's meta-training (shared by benches)", show=_ppo_x
+    )
+    ppo_x_episodes: int = flag(200, type=positive_int, help="inner runs of ppo-x meta-training", show=_ppo_x)
+    steps_per_action: int = flag(50, type=positive_int)
+    grid: list[float] = flag([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], type=positive_float)
+    trials: int = flag(20, type=int_range(2), help="trials of random search / TPE (k=2 is read too)")
+    methods: list[str] = flag(list(METHODS), choices=METHODS)
+    meta_episodes: int = flag(100, type=positive_int, help="inner runs of PPO meta-training", show=_ppo)
+    meta_seed: int = flag(0, type=seed_value, help="training seed of PPO meta-training", show=_ppo)
+    env_kwargs: dict[str, Any] = flag({}, type=parse_env_kwargs, help="extra env kwargs for every run")
+    per_run: str | None = flag(
+        None, help="read / write per-run summaries here (default OUT/per_run)", show=lambda s: bool(s.per_run)
+    )
+    out: str = flag(
+        "results/hpo_budget", type=out_dir, help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png"
+    )
+    report_only: bool = flag(False, command=False, help="rewrite the report from OUT/runs")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hpo-budget", help="online HPO controllers vs equal-budget baselines (paired seeds)")
-    p.add_argument("--seeds", type=seed_count, default=20, help="inner seeds 0..N-1, paired across methods")
-    p.add_argument(
-        "--first-seed", type=seed_value, default=0, help="seeds FIRST..FIRST+N-1 (tuning seeds: 100)"
-    )
-    p.add_argument(
-        "--range-config", type=json.loads, default=None, help="hpo-range settings (JSON; default: tuned)"
-    )
-    p.add_argument(
-        "--ppo-x-dir", default="results/hpo_budget/ppo_x", help="ppo-x's meta-training (shared by benches)"
-    )
-    p.add_argument(
-        "--cosine-lr", type=positive_float, default=None, help="the cosine lr chosen on tuning seeds (report)"
-    )
-    p.add_argument(
-        "--ppo-x-episodes", type=positive_int, default=200, help="inner runs of ppo-x meta-training"
-    )
-    p.add_argument("--budget", type=positive_int, default=1500, help="SGD steps of one full run")
-    p.add_argument("--steps-per-action", type=positive_int, default=50)
-    p.add_argument("--grid", type=positive_float, nargs="+", default=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
-    p.add_argument(
-        "--trials", type=int_range(2), default=20, help="trials of random search / TPE (k=2 is read too)"
-    )
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--meta-episodes", type=positive_int, default=100, help="inner runs of PPO meta-training")
-    p.add_argument("--meta-seed", type=seed_value, default=0, help="training seed of PPO meta-training")
-    p.add_argument("--env-kwargs", type=parse_env_kwargs, default={}, help="extra env kwargs for every run")
-    p.add_argument(
-        "--out",
-        type=out_dir,
-        default="results/hpo_budget",
-        help="OUT/per_run/*.json, OUT/report.md, OUT/anytime.png",
-    )
-    p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/runs")
-    p.add_argument(
-        "--per-run", default=None, help="read / write per-run summaries here (default OUT/per_run)"
-    )
+    add_flags(p, BudgetFlags)
     add_pool_flags(p)
     p.set_defaults(bench_run=run)
     from rlcv.bench import hpo_tuning
@@ -112,24 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _command(args: argparse.Namespace) -> str:
-    parts = ["rlcv", "bench", "hpo-budget", "--seeds", str(args.seeds), "--budget", str(args.budget)]
-    if args.first_seed:
-        parts += ["--first-seed", str(args.first_seed)]
-    if args.cosine_lr is not None:
-        parts += ["--cosine-lr", f"{args.cosine_lr:g}"]
-    if args.range_config is not None:
-        parts += ["--range-config", json.dumps(args.range_config)]
-    if "ppo-x" in args.methods:
-        parts += ["--ppo-x-dir", args.ppo_x_dir, "--ppo-x-episodes", str(args.ppo_x_episodes)]
-    parts += ["--steps-per-action", str(args.steps_per_action), "--grid", *(f"{g:g}" for g in args.grid)]
-    parts += ["--trials", str(args.trials), "--methods", *args.methods]
-    if "ppo" in args.methods:
-        parts += ["--meta-episodes", str(args.meta_episodes), "--meta-seed", str(args.meta_seed)]
-    if args.env_kwargs:
-        parts += ["--env-kwargs", json.dumps(args.env_kwargs)]
-    if getattr(args, "per_run", None):
-        parts += ["--per-run", args.per_run]
-    return shlex.join([*parts, "--out", args.out])
+    return command_line("rlcv bench hpo-budget", spec_of(BudgetFlags, args))
 
 
 def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
