@@ -78,10 +78,31 @@ def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path
     assert f"Regenerate with `{spec.command()}`" in page
 
 
+def test_one_algorithm_tunes_its_own_preset_with_no_head_to_head(tmp_path: Path) -> None:
+    """`--algos ppo`: fix PPO's preset on a grid (e.g. Hopper's, before both arms share it)."""
+    spec = _spec(tmp_path, algos=["ppo"])
+    spec.validate()
+    _write(spec, "ppo", 0, 10, [1, 1, 1, 1])  # the preset stands still
+    _write(spec, "ppo", 1, 10, [1, 2, 3, 4])
+    assert [j.name for j in tuning.eval_jobs(spec, {"ppo": 1})][:2] == [
+        "Pendulum-v1/ppo/s0",
+        "Pendulum-v1/ppo-g1/s0",
+    ]
+    for s in range(3):
+        _write(spec, "ppo", 0, s, [1, 1, 1, 1])
+        _write(spec, "ppo", 1, s, [1, 2, 3, 4])
+    result = tuned_pair.report(spec, echo=lambda _: None)
+    assert result["chosen"] == {"ppo": 1} and result["head_to_head"] == {}
+    assert result["arms"]["ppo-g1"]["final_minus_ppo"]["point"] == pytest.approx(3.0)
+    page = (tmp_path / "Pendulum-v1.md").read_text()
+    assert page.startswith("# Tuned ppo on Pendulum-v1:") and "Tuned against tuned" not in page
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--algos", "ppo", "ppo"], "two different algorithms"),
+        (["--algos", "ppo", "ppo"], "or two different ones"),
+        (["--algos", "ppo", "trpo", "mbmf-ppo"], "takes one algorithm, or two"),
         (["--algos", "ppo", "mbmf-ppp"], "unknown algorithm 'mbmf-ppp'"),
         (["--grid", "learning_rat=1e-3"], "unknown config key 'learning_rat'"),
         (["--grid", "learning_rate"], "is not KEY=VALUE"),

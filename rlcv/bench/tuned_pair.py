@@ -76,7 +76,12 @@ class PairSpec:
         return [{}, *(tuning.parse_config(text) for text in self.grid)]
 
     def title(self) -> str:
-        base, other = self.algos
+        base, other = self.algos[0], self.algos[-1]
+        if len(self.algos) == 1:  # one algorithm: its own preset fixed on a grid (e.g. Hopper's PPO)
+            return (
+                f"# Tuned {base} on {self.env}: hyper-parameters chosen from a grid on the tuning seeds, "
+                "then its preset and its choice on fresh seeds"
+            )
         return (
             f"# Tuned pair on {self.env}: {base} vs {other}, each with hyper-parameters chosen from the "
             "same grid on the same tuning seeds"
@@ -98,8 +103,10 @@ class PairSpec:
         from rlcv.config import parse_overrides
         from rlcv.launch import check_algo, resolve_config
 
-        if len(self.algos) != 2 or self.algos[0] == self.algos[1]:
-            raise RlcvError(f"--algos takes two different algorithms (base first), got {self.algos}.")
+        if len(self.algos) not in (1, 2) or len(set(self.algos)) != len(self.algos):
+            raise RlcvError(
+                f"--algos takes one algorithm, or two different ones (base first), got {self.algos}."
+            )
         if not 0 < self.target_step <= self.steps or self.eval_freq > self.target_step:
             raise RlcvError(
                 f"--target-step {self.target_step} must lie in [--eval-freq, --steps] = "
@@ -113,7 +120,7 @@ class PairSpec:
                 resolve_config(algo, self.env, None, parse_overrides([*self.sets, *text.split()]))
 
     def words(self) -> tuning.Words:
-        base, other = self.algos
+        base, other = self.algos[0], self.algos[-1]
         return tuning.Words(
             target_owner=f"{base}'s (preset)",
             steps_owner=f"{base}'s",
@@ -134,7 +141,13 @@ def run_sweep(spec: PairSpec, *, report_only: bool = False, echo: Callable[[str]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tuned-pair", help="two algorithms tuned on one grid and budget, then fresh seeds")
-    p.add_argument("--algos", nargs=2, default=["ppo", "mbmf-ppo"], metavar=("BASE", "OTHER"))
+    p.add_argument(
+        "--algos",
+        nargs="+",
+        default=["ppo", "mbmf-ppo"],
+        metavar="ALGO",
+        help="BASE OTHER; or one algorithm, to fix its preset on the grid (no head-to-head)",
+    )
     p.add_argument("--set", dest="sets", nargs="+", default=[], metavar="KEY=VALUE", help="for both arms")
     tuning.add_arguments(
         p, tuning.Defaults(DEFAULT_GRID, 10, 300_000, None, 10_000, 10, out="results/tuned_pair")
