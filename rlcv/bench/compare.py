@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import re
-import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench import report
+from rlcv.bench.checks import out_dir, positive_int
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.stats import (
     Interval,
     median_bootstrap,
@@ -79,27 +80,46 @@ class Run:
         return (self.steps[at[-1]], self.returns[at[-1]]) if at else None
 
 
+def _page_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text) or text.startswith("."):
+        raise argparse.ArgumentTypeError(
+            f"a file name without folders (letters, digits, _ . -), got '{text}'"
+        )
+    return text
+
+
 @dataclass(kw_only=True)
 class CompareSpec:
-    """What `rlcv bench compare` was asked for."""
+    """What `rlcv bench compare` was asked for, each setting with its flag."""
 
-    out: str
-    base: str
-    arm: str
-    envs: list[str] | None = None  # None: every env both arms have summaries for
-    targets: list[int] = field(default_factory=lambda: list(DEFAULT_TARGETS))
-    name: str = "compare"
-    page_dir: str | None = None  # None: the pages go to --out
+    out: str = flag(
+        "results/learn",
+        type=out_dir,
+        help="the sweep's folder (rlcv bench learn --out): reads OUT/summaries, writes the pages there",
+    )
+    base: str = flag("ppo", help="the reference algo")
+    arm: str = flag("mbmf-ppo", help="the algo compared with it")
+    envs: list[str] | None = flag(None, nargs="+", help="default: every env both algos have summaries for")
+    targets: list[int] = flag(
+        list(DEFAULT_TARGETS),
+        type=positive_int,
+        help="steps T: steps of each arm to the base's return at T (the final return is always added)",
+    )
+    name: str = flag(
+        "compare", type=_page_name, help="pages NAME.md and NAME.json", show=lambda s: s.name != "compare"
+    )
+    page_dir: str | None = flag(
+        None, command=False, type=out_dir, help="write the pages here instead of --out"
+    )
+    report_only: bool = flag(
+        False,
+        command=False,
+        help="accepted for uniformity with the other benches: compare only ever reads summaries",
+    )
 
     def command(self) -> str:
         """The command that regenerates this page (without --page-dir: the committed location)."""
-        parts = ["rlcv", "bench", "compare", "--out", self.out, "--base", self.base, "--arm", self.arm]
-        if self.envs:
-            parts += ["--envs", *self.envs]
-        parts += ["--targets", *map(str, self.targets)]
-        if self.name != "compare":
-            parts += ["--name", self.name]
-        return shlex.join([*parts, "--report-only"])
+        return command_line("rlcv bench compare", self) + " --report-only"
 
 
 # -- reading the summaries -------------------------------------------------------------------------
@@ -429,55 +449,15 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 
 # -- the command ---------------------------------------------------------------------------------------
-def _page_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text) or text.startswith("."):
-        raise argparse.ArgumentTypeError(
-            f"a file name without folders (letters, digits, _ . -), got '{text}'"
-        )
-    return text
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench compare`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, positive_int
-
     p = sub.add_parser("compare", help="paired comparison of two algos of a learn sweep, from its summaries")
-    p.add_argument(
-        "--out",
-        type=out_dir,
-        default="results/learn",
-        help="the sweep's folder (rlcv bench learn --out): reads OUT/summaries, writes the pages there",
-    )
-    p.add_argument("--base", default="ppo", help="the reference algo")
-    p.add_argument("--arm", default="mbmf-ppo", help="the algo compared with it")
-    p.add_argument("--envs", nargs="+", help="default: every env both algos have summaries for")
-    p.add_argument(
-        "--targets",
-        nargs="+",
-        type=positive_int,
-        default=list(DEFAULT_TARGETS),
-        help="steps T: steps of each arm to the base's return at T (the final return is always added)",
-    )
-    p.add_argument("--name", type=_page_name, default="compare", help="pages NAME.md and NAME.json")
-    p.add_argument("--page-dir", type=out_dir, help="write the pages here instead of --out")
-    p.add_argument(
-        "--report-only",
-        action="store_true",
-        help="accepted for uniformity with the other benches: compare only ever reads summaries",
-    )
+    add_flags(p, CompareSpec)
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = CompareSpec(
-        out=args.out,
-        base=args.base,
-        arm=args.arm,
-        envs=args.envs,
-        targets=args.targets,
-        name=args.name,
-        page_dir=args.page_dir,
-    )
+    spec = spec_of(CompareSpec, args)
     if spec.base == spec.arm:
         raise RlcvError(f"--base and --arm are both '{spec.base}'; compare two different algos.")
     print(f"wrote {write_outputs(spec, compare(spec))}")
