@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ def test_verdict_only_where_the_interval_excludes_one() -> None:
     old_out = {"runs": [run("old", 0, 120.0, solved=False), run("new", 0, 20.0)]}
     new_out = {"runs": [run("old", 0, 3.0), run("new", 0, 120.0, solved=False)]}
     assert compare(old_out)["verdict"] == FASTER and compare(new_out)["verdict"] == SLOWER
+    # a wall-clock time-out after fewer CPU seconds than the other arm needed says nothing
+    early = {"runs": [run("old", 0, 17.0), run("new", 0, 15.0, solved=False)]}
+    assert compare(early)["verdict"] == ""
     other = {"runs": [run("old", 0, 1.0), run("new", 0, 1.0, payoffs=[1.0, 2.5])]}
     assert compare(other)["same_ne"] is False
 
@@ -87,11 +91,18 @@ def test_page_from_fake_summaries(tmp_path: Path) -> None:
     page = (out / "ipg_versions.md").read_text()
     assert "--old aaaaaaa --new bbbbbbb --repeats 3 --time-limit 120" in page
     assert "above 1 (slower) on 1 (knapsack m-sgm Game_2_20_0)" in page
-    assert "1 slower: **missed**" in page and "1 of 2: **missed**" in page
+    assert "1 slower in the sweep: **missed**" in page and "1 of 2: **missed**" in page
     assert "| 0 | 1.000 | 2.100 | 2.10 [" in page and "| slower | yes | yes |" in page
     assert report["summary"]["slower"] == ["knapsack m-sgm Game_2_20_0"]
     assert main(["bench", "ipg-versions", "--report-only", "--out", str(out), "--data", str(data)]) == 0
     assert (out / "ipg_versions.md").read_text() == page
+    # --confirm's re-measurement of the slower cell, within the noise: the confirmed target is met
+    store = SummaryStore(out / "ipg_versions" / "confirm" / "knapsack" / "m-sgm")
+    old = json.loads((out / "ipg_versions" / "knapsack" / "m-sgm" / "Game_2_20_0.json").read_text())
+    store.put("Game_2_20_0", old["params"], {**old["result"], **record([1.0, 1.1, 0.9], [1.05, 0.95, 1.0])})
+    page = (out / "ipg_versions.md").read_text() if write_report(out, data) else ""
+    assert "--time-limit 120 --confirm --out" in page and "| slower; again 1.00 [" in page
+    assert "0 of 1 again slower: **met**" in page
 
 
 @pytest.mark.parametrize(

@@ -172,22 +172,50 @@ def _ins(path: Path) -> int:
     return int(path.stem.rsplit("_", 1)[1])
 
 
+Todo = list[tuple[SummaryStore, str, str, Path]]  # (store, method, name, file) of the cells to measure
+
+
 def measure(args: argparse.Namespace, repo: Path, data: Path, out: Path) -> None:
-    """Solve every instance without a summary, interleaved, writing each summary as it is measured."""
+    """Solve every instance without a summary, interleaved, writing each summary as it is measured;
+    with ``--confirm``, then re-measure each cell found slower into ``OUT/ipg_versions/confirm/``."""
+    from rlcv.bench.ipg_versions_report import SLOWER, compare
+
     old, new = code_identity(repo, args.old), code_identity(repo, args.new)
     params = {"old": old["games_tree"], "new": new["games_tree"], "repeats": args.repeats}
     params["time_limit"] = args.time_limit
-    stores: dict[tuple[str, str], SummaryStore] = {}
+    files = {
+        (family, method, name): path for family, method, name, path in plan(data, args.methods, args.sets)
+    }
+    todo = _missing(out / FOLDER, files, params)
+    if todo:
+        _measure(todo, repo, old, new, params)
+    if args.confirm:
+        stored = {k: _stored(out / FOLDER, k, params) for k in files}
+        flagged = {k: files[k] for k, rec in stored.items() if rec and compare(rec)["verdict"] == SLOWER}
+        if todo := _missing(out / FOLDER / "confirm", flagged, params):
+            print(f"ipg-versions: confirming {len(todo)} cell(s) found slower, with fresh pairs", flush=True)
+            _measure(todo, repo, old, new, params)
+
+
+def _stored(folder: Path, key: tuple[str, str, str], params: dict[str, Any]) -> dict[str, Any] | None:
+    return SummaryStore(folder / key[0] / key[1]).get(key[2], params)
+
+
+def _missing(folder: Path, files: dict[tuple[str, str, str], Path], params: dict[str, Any]) -> Todo:
     todo = []
-    for family, method, name, path in plan(data, args.methods, args.sets):
-        store = stores.setdefault((family, method), SummaryStore(out / FOLDER / family / method))
+    for (family, method, name), path in files.items():
+        store = SummaryStore(folder / family / method)
         if store.get(name, params) is None:
             todo.append((store, method, name, path))
-    if not todo:
-        return
-    print(
-        f"ipg-versions: {len(todo)} instance(s) to measure, {args.repeats} interleaved pairs each", flush=True
-    )
+    return todo
+
+
+def _measure(
+    todo: Todo, repo: Path, old: dict[str, str], new: dict[str, str], params: dict[str, Any]
+) -> None:
+    """Two fresh workers; each cell's interleaved runs, its summary written as soon as it is measured."""
+    repeats, limit = int(params["repeats"]), float(params["time_limit"])
+    print(f"ipg-versions: {len(todo)} instance(s) to measure, {repeats} interleaved pairs each", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         workers: list[Worker] = []
         try:
@@ -196,9 +224,9 @@ def measure(args: argparse.Namespace, repo: Path, data: Path, out: Path) -> None
             warm = {path.parent: (method, path) for _, method, _, path in reversed(todo)}
             for w in workers:
                 for method, path in warm.values():
-                    w.solve(path, method, args.time_limit)
+                    w.solve(path, method, limit)
             for store, method, name, path in todo:
-                runs = interleave(workers[0], workers[1], path, method, args.repeats, args.time_limit)
+                runs = interleave(workers[0], workers[1], path, method, repeats, limit)
                 rel = f"{path.parent.name}/{path.name}"
                 store.put(name, params, {"instance": rel, "old": old, "new": new, "runs": runs})
                 cpu = {w.name: [r["cpu_seconds"] for r in runs if r["arm"] == w.name] for w in workers}
@@ -227,6 +255,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="../shared/ipg", help="the paper's files (knapsack/, lot_sizing/)")
     p.add_argument("--out", type=out_dir, default="results")
     p.add_argument("--report-only", action="store_true", help="rebuild the page from OUT/ipg_versions/")
+    p.add_argument("--confirm", action="store_true", help="re-measure the cells found slower, fresh pairs")
     p.set_defaults(bench_run=run)
 
 
