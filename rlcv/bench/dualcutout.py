@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
@@ -33,29 +35,28 @@ ALPHA_CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-ucb1-joint", "hpo-ts")
 PAIRS = (("dualcutout", "cutout"), ("cutout", "none"), ("dualcutout", "none"), ("ctrl-dual", "ctrl-none"))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
-    from rlcv.cli_args import add_renamed_flag
+@dataclass(kw_only=True)
+class DualcutoutFlags:
+    """The flags of `rlcv bench dualcutout`, in the order its pages' command lines write them."""
 
+    task: str = flag("digits", help="inner task (digits; mnist1d with the inner-task module)")
+    # `--model` before issue 26 ("model" means the dynamics model only)
+    model: str = flag("mlp", name="--network", old="--model", help="inner-task network (mlp or cnn)")
+    seeds: int = flag(20, type=seed_count)
+    budget: int = flag(1500, type=positive_int)
+    steps_per_action: int = flag(50, type=positive_int)
+    lr: float = flag(0.1, type=positive_float, help="learning rate of the fixed arms")
+    alpha: float = flag(0.1, type=positive_float, help="DualCutout α of the fixed arm (and α's start)")
+    controller: str = flag("hpo-ts", help="online controller of the ctrl-* arms")
+    arms: list[str] = flag(list(ARMS), choices=ARMS)
+    cutout_size: int | None = flag(None, type=positive_int, help="box side per dimension (default: half)")
+    out: str = flag("results/dualcutout", type=out_dir)
+    report_only: bool = flag(False, command=False)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dualcutout", help="none vs Cutout vs DualCutout (and α tuned online), paired seeds")
-    p.add_argument("--task", default="digits", help="inner task (digits; mnist1d with the inner-task module)")
-    add_renamed_flag(  # `--model` before issue 26 ("model" means the dynamics model only)
-        p, "--network", "--model", dest="model", default="mlp", help="inner-task network (mlp or cnn)"
-    )
-    p.add_argument("--seeds", type=seed_count, default=20)
-    p.add_argument("--budget", type=positive_int, default=1500)
-    p.add_argument("--steps-per-action", type=positive_int, default=50)
-    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate of the fixed arms")
-    p.add_argument(
-        "--alpha", type=positive_float, default=0.1, help="DualCutout α of the fixed arm (and α's start)"
-    )
-    p.add_argument(
-        "--cutout-size", type=positive_int, default=None, help="box side per dimension (default: half)"
-    )
-    p.add_argument("--controller", default="hpo-ts", help="online controller of the ctrl-* arms")
-    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
-    p.add_argument("--out", type=out_dir, default="results/dualcutout")
-    p.add_argument("--report-only", action="store_true")
+    add_flags(p, DualcutoutFlags)
     add_pool_flags(p)
     p.set_defaults(bench_run=run)
 
@@ -73,29 +74,7 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _command(args: argparse.Namespace) -> str:
-    parts = [
-        "rlcv",
-        "bench",
-        "dualcutout",
-        "--task",
-        args.task,
-        "--network",
-        args.model,
-        "--seeds",
-        str(args.seeds),
-    ]
-    parts += [
-        "--budget",
-        str(args.budget),
-        "--steps-per-action",
-        str(args.steps_per_action),
-        "--lr",
-        f"{args.lr:g}",
-    ]
-    parts += ["--alpha", f"{args.alpha:g}", "--controller", args.controller, "--arms", *args.arms]
-    if args.cutout_size is not None:
-        parts += ["--cutout-size", str(args.cutout_size)]
-    return shlex.join([*parts, "--out", args.out])
+    return command_line("rlcv bench dualcutout", spec_of(DualcutoutFlags, args))
 
 
 def run_arm(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
