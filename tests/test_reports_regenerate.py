@@ -121,6 +121,20 @@ CASES = [
         paper_data=True,
     ),
     Report(
+        pages=("results/ipg_versions_aa/ipg_versions.md", "results/ipg_versions_aa/ipg_versions.json"),
+        inputs=("results/ipg_versions_aa/ipg_versions",),
+        argv=(
+            "bench",
+            "ipg-versions",
+            "--report-only",
+            "--out",
+            "results/ipg_versions_aa",
+            "--data",
+            str(PAPER_DATA),
+        ),
+        paper_data=True,
+    ),
+    Report(
         pages=("results/ipg_agents.md",),
         inputs=("results/ipg_agents/summary.json",),
         argv=("bench", "ipg-agents", "--report-only"),

@@ -169,27 +169,22 @@ def write_report(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
 
 
 def plot(out: Path, keys: list[str]) -> None:
-    import matplotlib
+    from rlcv.bench.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(1.4 * len(keys) + 2, 3.6))
     rng = np.random.default_rng(0)  # horizontal jitter only, fixed so the figure is reproducible
-    for x, key in enumerate(keys):
-        recs = _records(out, key)
-        cpu = np.array([r["cpu_seconds"] for r in recs])
-        ok = np.array([bool(r.get("solved")) for r in recs])
-        jitter = x + rng.uniform(-0.18, 0.18, len(cpu))
-        ax.scatter(jitter[ok], cpu[ok], s=9, alpha=0.6, color="tab:blue")
-        ax.scatter(jitter[~ok], cpu[~ok], s=30, marker="x", color="tab:red")
-        ax.boxplot([cpu], positions=[x], widths=0.5, showfliers=False)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(keys)), keys)
-    ax.set_xlabel("size (players x items)")
-    ax.set_ylabel("CPU seconds per game")
-    ax.set_title("m-SGM on fresh knapsack games")
-    fig.tight_layout()
-    fig.savefig(out / FIGURE, dpi=120)
-    plt.close(fig)
+    with figure(out / FIGURE, figsize=(1.4 * len(keys) + 2, 3.6), dpi=120) as (_, ax):
+        for x, key in enumerate(keys):
+            recs = _records(out, key)
+            cpu = np.array([r["cpu_seconds"] for r in recs])
+            ok = np.array([bool(r.get("solved")) for r in recs])
+            jitter = x + rng.uniform(-0.18, 0.18, len(cpu))
+            ax.scatter(jitter[ok], cpu[ok], s=9, alpha=0.6, color="tab:blue")
+            ax.scatter(jitter[~ok], cpu[~ok], s=30, marker="x", color="tab:red")
+            ax.boxplot([cpu], positions=[x], widths=0.5, showfliers=False)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(keys)), keys)
+        ax.set(
+            xlabel="size (players x items)",
+            ylabel="CPU seconds per game",
+            title="m-SGM on fresh knapsack games",
+        )

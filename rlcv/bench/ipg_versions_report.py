@@ -167,7 +167,8 @@ def _target_lines(
         return [
             f"A/A calibration: both arms run the same solver code, so each `slower` / `faster` verdict "
             f"here is a false positive of the method on this machine ({len(slower)} slower; a 95 % "
-            f"interval alone would put {chance} above 1 by chance).",
+            f"interval alone would put {chance} above 1 by chance; re-measured with fresh pairs, "
+            f"{sum(1 for c in confirmed if c['verdict'] == SLOWER)} of {len(confirmed)} again).",
         ]
     lines = [
         "Targets (issue 28, on the paper's instances):",
