@@ -6,6 +6,12 @@ that the episode continues:  f(s, a) -> (s', r, p_continue).  All models are dif
 
 - :class:`EnsembleDynamics` — an ensemble of MLPs predicting Δs = s' − s, r and a termination
   logit from normalised (s, a); outputs are de-normalised; the ensemble mean is the prediction.
+  ``structure="affine"``: the MLP reads s alone and outputs, per output, coefficients of
+  φ(a) = [1, a, a²] (per action dimension, normalised a): a control-affine model with a quadratic
+  action cost, the shape of MuJoCo's one-step response to torques (accelerations affine in the
+  torque, a quadratic control cost in the reward). The action response — all the control variate
+  uses of the model beyond its baseline — is then a per-state matrix, not whatever an MLP in (s, a)
+  extrapolates from the policy's small noise.
   Trained online on recent real transitions with a k-step unrolled loss along real action
   sequences (:class:`TransitionReplay` supplies the windows).
 - :class:`ExactDynamics` — wraps an env's own ``model_step`` (``rlcv/LQR-v0``): the exact mean
@@ -27,6 +33,9 @@ from torch import nn
 
 if TYPE_CHECKING:
     from rlcv.rollout import RolloutBatch
+
+
+STRUCTURES = ("mlp", "affine")
 
 
 class DynamicsModel(nn.Module):
@@ -102,12 +111,20 @@ class EnsembleDynamics(DynamicsModel):
         action_low: np.ndarray | None = None,
         action_high: np.ndarray | None = None,
         predict_termination: bool = True,
+        structure: str = "mlp",
     ) -> None:
         super().__init__()
+        if structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
         hidden_sizes = hidden_sizes or [200, 200]
         self.obs_dim, self.act_dim, self.ensemble_size = obs_dim, act_dim, ensemble_size
         self.predict_termination = predict_termination
-        sizes = [obs_dim + act_dim, *hidden_sizes, obs_dim + 2]  # Δs, reward, termination logit
+        self.structure = structure
+        outputs = obs_dim + 2  # Δs, reward, termination logit
+        if structure == "affine":  # s -> coefficients of φ(a) = [1, a, a²] for every output
+            sizes = [obs_dim, *hidden_sizes, outputs * (1 + 2 * act_dim)]
+        else:
+            sizes = [obs_dim + act_dim, *hidden_sizes, outputs]
         self.layers = nn.ModuleList(
             _EnsembleLinear(ensemble_size, i, o) for i, o in itertools.pairwise(sizes)
         )
@@ -137,13 +154,27 @@ class EnsembleDynamics(DynamicsModel):
         x = (torch.cat([s, a], -1) - self.in_stats.mean) / self.in_stats.std
         e = self.ensemble_size
         h = x.view(e, -1, x.shape[-1]) if split else x.unsqueeze(0).expand(e, -1, -1)
+        if self.structure == "affine":
+            h = self._affine(h)
+        else:
+            h = self._mlp(h)
+        delta_r = h[..., :-1] * self.out_stats.std + self.out_stats.mean
+        base = s.view(e, -1, s.shape[-1]) if split else s.unsqueeze(0)
+        return base + delta_r[..., :-1], delta_r[..., -1], h[..., -1]
+
+    def _mlp(self, h: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
                 h = nn.functional.silu(h)
-        delta_r = h[..., :-1] * self.out_stats.std + self.out_stats.mean
-        base = s.view(e, -1, s.shape[-1]) if split else s.unsqueeze(0)
-        return base + delta_r[..., :-1], delta_r[..., -1], h[..., -1]
+        return h
+
+    def _affine(self, x: torch.Tensor) -> torch.Tensor:
+        """[E, B, S + A] normalised (s, a) -> [E, B, S + 2]: Σ_j c_j(s) φ_j(a), φ = [1, a, a²]."""
+        s, a = x[..., : self.obs_dim], x[..., self.obs_dim :]
+        phi = torch.cat([torch.ones_like(a[..., :1]), a, a * a], -1)  # [E, B, 1 + 2A]
+        coef = self._mlp(s).view(*s.shape[:-1], self.obs_dim + 2, phi.shape[-1])
+        return (coef * phi.unsqueeze(-2)).sum(-1)
 
     def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         next_s, reward, term_logit = self._members(s, a)

@@ -23,11 +23,15 @@ def test_parse_variant_fills_defaults() -> None:
         "hidden": 128,
         "lr": 1e-3,
         "members": 5,
+        "structure": "mlp",
     }
     assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
+    assert model_diag.parse_variant("a:0:3:3000:128:3e-3:1:affine")["structure"] == "affine"
+    with pytest.raises(RlcvError, match="STRUCTURE must be one of mlp, affine"):
+        model_diag.parse_variant("a:0:3:3000:128:3e-3:1:linear")
     assert model_diag.parse_variant("e2:0:3:3000:128:3e-3:2")["members"] == 2
     with pytest.raises(RlcvError, match="expected NAME"):
-        model_diag.parse_variant("a:1:2:3:4:5:6:7")
+        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8")
     with pytest.raises(RlcvError, match="MEMBERS must be >= 1"):
         model_diag.parse_variant("e0:0:3:3000:128:3e-3:0")
     with pytest.raises(RlcvError, match="with numbers"):

@@ -5,8 +5,9 @@ Setup (seeded, so every invocation sees the same data): the checkpoint ``--check
 ``--run`` is loaded with `rlcv bench variance`'s session; 30k fresh transitions are collected to fit
 on and 21 evaluation batches of the run's ``n_steps``. Two diagnostics:
 
-* variants (``NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS]]]``; defaults 0, 3, 3000, 128, 1e-3, 5):
-  per variant, an ensemble of MEMBERS fitted with those settings (torch seed 0), then the
+* variants (``NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS[:STRUCTURE]]]]``; defaults 0, 3, 3000,
+  128, 1e-3, 5, mlp; STRUCTURE mlp or affine, :mod:`rlcv.dynamics`): per variant, an ensemble of
+  MEMBERS fitted with those settings (torch seed 0), then the
   λ-matched CV with split η at k = 16: on each evaluation batch after the first, the score-term
   ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â) with η fitted on the previous batch, corr(Â, D_a + D_τ),
   the η's, and the model's 1- and 16-step state errors on 5 batches. Finished variants already in
@@ -29,12 +30,13 @@ from typing import Any, cast
 
 import numpy as np
 
+from rlcv.dynamics import STRUCTURES
 from rlcv.errors import RlcvError
 
 FIT_STEPS = 30_000
 KS = (1, 2, 4, 8, 16)
-DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5")  # name:td_weight:horizon:steps[:hidden[:lr[:members]]]
-VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS]]]"
+DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5", "mlp")  # name:td_weight:horizon:steps[:hidden[...]]
+VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS[:STRUCTURE]]]]"
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def parse_variant(text: str) -> dict[str, Any]:
     parts = text.split(":")
     if not 1 <= len(parts) <= len(DEFAULTS) or not parts[0]:
         raise RlcvError(f"variant {text!r}: expected {VARIANT_SYNTAX}, e.g. e2:0:3:3000:128:3e-3:2.")
-    name, w, h, n, width, lr, members = [*parts, *DEFAULTS[len(parts) :]]
+    name, w, h, n, width, lr, members, structure = [*parts, *DEFAULTS[len(parts) :]]
     try:
         sizes = {"horizon": int(h), "steps": int(n), "hidden": int(width), "members": int(members)}
         rates = {"td_weight": float(w), "lr": float(lr)}
@@ -52,8 +54,10 @@ def parse_variant(text: str) -> dict[str, Any]:
         raise RlcvError(
             f"variant {text!r}: UNROLL, STEPS, WIDTH and MEMBERS must be >= 1, LR in (0, 1), TD_WEIGHT >= 0."
         )
+    if structure not in STRUCTURES:
+        raise RlcvError(f"variant {text!r}: STRUCTURE must be one of {', '.join(STRUCTURES)}.")
     v: dict[str, Any] = {"name": name, "td_weight": rates["td_weight"], **sizes, "lr": rates["lr"]}
-    return v
+    return {**v, "structure": structure}
 
 
 def held_out_ratio(
@@ -117,6 +121,7 @@ def _fitted(session: Any, fit: list, v: Mapping[str, Any]) -> Any:
         model_hidden_sizes=[v["hidden"], v["hidden"]],
         model_lr=v["lr"],
         model_ensemble_size=v.get("members", 5),
+        model_structure=v.get("structure", "mlp"),
     )
     model, _ = fit_model(
         session,
@@ -179,6 +184,7 @@ def run_variants(
         r = np.array(rows)
         saved[v["name"]] = {
             **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr", "members")},
+            **({"structure": v["structure"]} if v.get("structure", "mlp") != "mlp" else {}),
             "fit_seconds": t_fit,
             "score_var_ratio": float(r[:, 0].mean()),
             "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
@@ -223,9 +229,15 @@ def render_variants(saved: Mapping[str, Mapping[str, Any]], command: str) -> str
         "| η_a / η_τ | 1-step / 16-step state error | fit s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
+    # the model's structure, in its own column once a row has another than the MLP (older pages keep
+    # their columns)
+    structured = any(r.get("structure", "mlp") != "mlp" for r in saved.values())
+    if structured:
+        lines[-2:] = [lines[-2].replace("| members |", "| structure | members |"), lines[-1] + "---|"]
     for name, r in saved.items():
+        cell = f" {r.get('structure', 'mlp')} |" if structured else ""
         lines.append(
-            f"| {name} | {r.get('members', 5)} | {r.get('hidden', 128)} | {r.get('lr', 1e-3):g} | "
+            f"| {name} |{cell} {r.get('members', 5)} | {r.get('hidden', 128)} | {r.get('lr', 1e-3):g} | "
             f"{r['horizon']} | {r['steps']} | "
             f"{r['td_weight']:g} | {r['score_var_ratio']:.2f} ± {r['score_var_ratio_se']:.2f} | "
             f"{r['corr']:.2f} | {r['eta_a']:.2f} / {r['eta_tau']:.2f} | "

@@ -738,6 +738,7 @@ def fit_model(
         hidden_sizes=settings.model_hidden_sizes,
         action_low=space.low,
         action_high=space.high,
+        structure=settings.model_structure,
     )
     replay = TransitionReplay(capacity)
     for b in fit_batches():

@@ -105,6 +105,7 @@ import numpy as np
 import torch
 
 from rlcv.dynamics import (
+    STRUCTURES,
     DynamicsModel,
     EnsembleDynamics,
     ExactDynamics,
@@ -206,6 +207,11 @@ class MBMFSettings:
         "the simulator's unclipped joint velocities; the policy still sees the env's own observation)",
     )
     model_ensemble_size: int = setting(5, "dynamics models in the ensemble")
+    model_structure: str = setting(
+        "mlp",
+        "mlp (an MLP of (s, a)) or affine (an MLP of s giving each output's coefficients of [1, a, a²]: "
+        "a control-affine model with a quadratic action cost, rlcv/dynamics.py)",
+    )
     model_hidden_sizes: list[int] = setting(
         factory=lambda: [128, 128], help="hidden layer widths of each dynamics model"
     )
@@ -262,6 +268,10 @@ class MBMFSettings:
         check(
             self.model_observation in MODEL_OBSERVATIONS,
             f"model_observation must be one of {', '.join(MODEL_OBSERVATIONS)}",
+        )
+        check(
+            self.model_structure in STRUCTURES,
+            f"model_structure must be one of {', '.join(STRUCTURES)}",
         )
         check(
             self.model_ensemble_size >= 1 and (self.model_train_steps or 0) >= 0,
@@ -398,6 +408,7 @@ class MBMFControlVariate(GradientEstimator):
                 action_low=space.low.reshape(-1),
                 action_high=space.high.reshape(-1),
                 predict_termination=settings.predict_termination,
+                structure=settings.model_structure,
             )
             est.model_optimizer = torch.optim.Adam(
                 est.model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay
