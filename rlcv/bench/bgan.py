@@ -516,38 +516,36 @@ def _paired(a: list[Any], b: list[Any]) -> dict[str, Any]:
 def plot_curves(payload: dict[str, Any], path: Path) -> None:
     """Metrics of the scored checkpoints against generator updates (top) and wall-clock (bottom):
     mean over seeds with a 95 % t-band; reference rows as horizontal lines (their mean)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rlcv.bench.report import figure
 
     rows = _rows_by_name(payload)
     algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
-    fig, axes = plt.subplots(2, len(CURVE_KEYS), figsize=(3.3 * len(CURVE_KEYS), 6.0), squeeze=False)
-    for col, key in enumerate(CURVE_KEYS):
-        for row, x_key in enumerate(("updates", "wall_seconds")):
-            ax = axes[row][col]
-            for i, algo in enumerate(algos):
-                runs = list(rows[algo].values())
-                n = min(len(r["curve"]) for r in runs)
-                x = np.mean([[p[x_key] for p in r["curve"][:n]] for r in runs], 0)
-                stats = [mean_ci([r["curve"][j].get(key, math.nan) for r in runs]) for j in range(n)]
-                m, lo, hi = (np.array(v, np.float64) for v in zip(*stats, strict=True))
-                ax.plot(x, m, color=f"C{i}", marker="o", ms=3, lw=1.2, label=algo)
-                ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
-            for j, (name, style) in enumerate((("mixture", "--"), ("independent", ":"), ("real", "-."))):
-                vals = [r["final"].get(key, math.nan) for r in rows.get(name, {}).values()]
-                if vals:
-                    ax.axhline(np.nanmean(vals), color=f"C{len(algos) + j}", ls=style, lw=1, label=name)
-            ax.set_xlabel(
-                "generator updates" if x_key == "updates" else "training wall-clock (s)", fontsize=8
-            )
-            ax.set_title(key, fontsize=9)
-            ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    grid = (2, len(CURVE_KEYS))
+    with figure(path, *grid, dpi=90, figsize=(3.3 * len(CURVE_KEYS), 6.0), squeeze=False) as (_, axes):
+        for col, key in enumerate(CURVE_KEYS):
+            for row, x_key in enumerate(("updates", "wall_seconds")):
+                _draw_curve(axes[row][col], rows, algos, key, x_key)
+        axes[0][0].legend(fontsize=7)
+
+
+def _draw_curve(
+    ax: Any, rows: dict[str, dict[int, dict[str, Any]]], algos: list[str], key: str, x_key: str
+) -> None:
+    for i, algo in enumerate(algos):
+        runs = list(rows[algo].values())
+        n = min(len(r["curve"]) for r in runs)
+        x = np.mean([[p[x_key] for p in r["curve"][:n]] for r in runs], 0)
+        stats = [mean_ci([r["curve"][j].get(key, math.nan) for r in runs]) for j in range(n)]
+        m, lo, hi = (np.array(v, np.float64) for v in zip(*stats, strict=True))
+        ax.plot(x, m, color=f"C{i}", marker="o", ms=3, lw=1.2, label=algo)
+        ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+    for j, (name, style) in enumerate((("mixture", "--"), ("independent", ":"), ("real", "-."))):
+        vals = [r["final"].get(key, math.nan) for r in rows.get(name, {}).values()]
+        if vals:
+            ax.axhline(np.nanmean(vals), color=f"C{len(algos) + j}", ls=style, lw=1, label=name)
+    ax.set_xlabel("generator updates" if x_key == "updates" else "training wall-clock (s)", fontsize=8)
+    ax.set_title(key, fontsize=9)
+    ax.tick_params(labelsize=7)
 
 
 # ---------------------------------------------------------------------------- report
