@@ -44,7 +44,6 @@ import argparse
 import json
 import math
 import statistics
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -169,21 +168,16 @@ def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
     """PPO meta-trained on training inner seeds (once per OUT), checked disjoint from the evaluation seeds."""
     from rlcv.bench import hpo_runs as R
     from rlcv.errors import RlcvError
-    from rlcv.run_dir import RunDir
 
-    path = per_run / "ppo-meta.json"
     run_dir = Path(args.out) / "runs" / "ppo-meta"
-    if not path.is_file() or RunDir(run_dir).final_policy is None:
-        kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
-        t0 = time.perf_counter()
-        meta = R.ppo_meta_train(kw, run_dir, args.meta_episodes, args.meta_seed)
-        path.write_text(json.dumps(meta, default=float))
-        print(f"[meta] ppo {meta['episodes']} episodes {time.perf_counter() - t0:6.1f}s", flush=True)
-    meta = json.loads(path.read_text())
+    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+    train = partial(R.ppo_meta_train, kw, run_dir, args.meta_episodes, args.meta_seed)
+    meta = R.meta_trained(per_run, "ppo-meta", run_dir, train)
     seen = set(meta["inner_seeds"]) & set(_seeds(args))
     if seen:
         raise RlcvError(
-            f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete '{path}' and rerun."
+            f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete '{per_run / 'ppo-meta.json'}' "
+            "and rerun."
         )
     return meta
 

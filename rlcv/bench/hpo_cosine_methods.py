@@ -21,9 +21,8 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
 
 from __future__ import annotations
 
-import json
 import statistics
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +73,17 @@ def ensure_ppo_x(
     """Meta-train ``ppo-x`` once per directory (``meta.json`` committed; the policy under ``runs/``,
     retrained deterministically when missing). Only budget / steps per action come from the bench."""
     from rlcv.bench import hpo_runs as R
-    from rlcv.run_dir import RunDir
 
-    path = ppo_x_dir / "meta.json"
     run_dir = ppo_x_dir / "runs" / "policy"
-    if not path.is_file() or RunDir(run_dir).final_policy is None:
-        kw = {**_inner(env_kwargs), **PPO_X_ENV, "meta_tasks": PPO_X_TASKS}
-        t0 = time.perf_counter()
-        meta = R.ppo_meta_train(kw, run_dir, episodes, train_seed)
-        meta["meta_tasks"] = PPO_X_TASKS
-        meta["task_per_episode"] = _task_per_episode(run_dir)
-        ppo_x_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta, default=float))
-        print(f"[meta] ppo-x {meta['episodes']} episodes {time.perf_counter() - t0:6.1f}s", flush=True)
-    return json.loads(path.read_text())
+    kw = {**_inner(env_kwargs), **PPO_X_ENV, "meta_tasks": PPO_X_TASKS}
+    return R.meta_trained(ppo_x_dir, "meta", run_dir, partial(_meta_train, kw, run_dir, episodes, train_seed))
+
+
+def _meta_train(kw: dict[str, Any], run_dir: Path, episodes: int, train_seed: int) -> dict[str, Any]:
+    from rlcv.bench import hpo_runs as R
+
+    meta = R.ppo_meta_train(kw, run_dir, episodes, train_seed)
+    return {**meta, "meta_tasks": PPO_X_TASKS, "task_per_episode": _task_per_episode(run_dir)}
 
 
 def _task_per_episode(run_dir: Path) -> list[int]:

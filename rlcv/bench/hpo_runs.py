@@ -327,6 +327,19 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
     }
 
 
+def meta_trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
+    """The meta-training summary ``folder/NAME.json`` (committed), made by ``train()`` through
+    :func:`rlcv.bench.runs.run_tasks` when it is missing, or when the policy it made (``run_dir``, not
+    committed) is: the policy is then retrained, deterministically, and the summary rewritten."""
+    from rlcv.bench.runs import ResultStore, Task, run_tasks
+    from rlcv.run_dir import RunDir
+
+    store = ResultStore(folder)
+    if RunDir(run_dir).final_policy is None:
+        store.path(name).unlink(missing_ok=True)
+    return run_tasks(store, [Task(name, {}, train)])[name]
+
+
 def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     """The meta-trained PPO policy's deterministic (mode) actions on one run of inner seed ``seed``:
     charged like every other method (this episode's compute; wall-clock includes the policy)."""
