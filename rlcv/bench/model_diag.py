@@ -233,7 +233,7 @@ def render_variants(saved: Mapping[str, Mapping[str, Any]], command: str) -> str
     # their columns)
     structured = any(r.get("structure", "mlp") != "mlp" for r in saved.values())
     if structured:
-        lines[-2:] = [lines[-2].replace("| members |", "| structure | members |"), lines[-1] + "---|"]
+        lines[-2:] = [lines[-2].replace("| members |", "| structure | members |"), "|---" + lines[-1]]
     for name, r in saved.items():
         cell = f" {r.get('structure', 'mlp')} |" if structured else ""
         lines.append(
