@@ -38,12 +38,16 @@ def flag(
     old: str | None = None,
     command: bool = True,
     show: Callable[[Any], bool] | None = None,
+    cli_default: Any = MISSING,
     **options: Any,
 ) -> Any:
     """A dataclass field with a flag: ``--field-name`` (or ``name``), argparse ``options`` (type, choices,
     help, metavar ...), ``old``: a former spelling that still works (:func:`rlcv.cli_args.add_renamed_flag`);
     ``command``: whether :func:`command_line` writes it; ``show(spec)``: whether it does for these
-    settings (e.g. only when another flag asks for what it sets)."""
+    settings (e.g. only when another flag asks for what it sets); ``cli_default``: the flag's default where
+    it differs from the field's (a Python caller's)."""
+    if cli_default is not MISSING:
+        options["default"] = cli_default
     meta = {"flag": {"name": name, "old": old, "command": command, "show": show, "options": options}}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
@@ -65,10 +69,12 @@ def add_flags(parser: argparse.ArgumentParser, spec_cls: Any) -> None:
     for f, meta in _flags(spec_cls):
         default = f.default if f.default_factory is MISSING else f.default_factory()
         options = {"dest": f.name, **meta["options"]}
+        if meta["name"] and not isinstance(default, bool) and "choices" not in options:  # --env: metavar ENV
+            options.setdefault("metavar", meta["name"].lstrip("-").upper().replace("-", "_"))
         if isinstance(default, bool):  # a switch: '--no-x' for a field that defaults to True
             options.setdefault("action", "store_false" if default else "store_true")
         else:
-            options["default"] = default
+            options.setdefault("default", default)  # a CLI default of its own may differ from the field's
             if isinstance(default, list):
                 options.setdefault("nargs", "+")
         if meta["old"]:

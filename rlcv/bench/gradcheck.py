@@ -54,13 +54,16 @@ the gradient of the surrogate restricted to its own envs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rlcv.bench import flags
+from rlcv.bench.flags import add_flags, flag
+from rlcv.cli_args import parse_env_kwargs
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
     import gymnasium as gym
@@ -107,12 +110,14 @@ def check_args(args: argparse.Namespace) -> None:
     from rlcv.env_factory import check_env_id, make_env
     from rlcv.envs.lqr import LQREnv
 
-    check_env_id(args.env)
-    if gym.spec(args.env).entry_point not in ("rlcv.envs.lqr:LQREnv", LQREnv):
+    check_env_id(args.env_id)
+    if gym.spec(args.env_id).entry_point not in ("rlcv.envs.lqr:LQREnv", LQREnv):
         raise RlcvError(
-            f"--env {args.env}: gradcheck needs the exact policy gradient, which only rlcv/LQR-v0 has."
+            f"--env {args.env_id}: gradcheck needs the exact policy gradient, which only rlcv/LQR-v0 has."
         )
-    make_env(args.env, args.env_kwargs).close()  # kwargs it cannot take: one line now, not a traceback later
+    make_env(
+        args.env_id, args.env_kwargs
+    ).close()  # kwargs it cannot take: one line now, not a traceback later
     if args.json:
         from rlcv.cli import _writable_file
 
@@ -126,56 +131,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
-    from rlcv.cli_args import parse_env_kwargs
-
     grad = sub.add_parser("gradcheck", help="unbiasedness of a gradient estimator vs the exact LQR gradient")
-    grad.add_argument("--env", default="rlcv/LQR-v0")
-    grad.add_argument(
-        "--env-kwargs", type=parse_env_kwargs, default={"state_dim": 4, "action_dim": 2, "horizon": 30}
-    )
-    grad.add_argument(
-        "--estimator", default="mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae"
-    )
-    grad.add_argument("--k", type=int, default=3, help="control-variate horizon (0 = state-value baseline)")
-    grad.add_argument("--estimates", type=int, default=2000, help="independent gradient estimates")
-    grad.add_argument("--episodes", type=int, default=10, help="episodes per estimate")
-    grad.add_argument("--model", choices=["exact", "learned"], default="exact")
-    grad.add_argument(
-        "--variant",
-        choices=["correct", "broken"],
-        default="correct",
-        help="broken = pathwise term dropped (biased; the test must reject it)",
-    )
-    grad.add_argument("--eta", type=float, default=1.0)
-    grad.add_argument("--gamma", type=float, default=1.0, help="discount (< 1: paired k = 0 reference)")
-    grad.add_argument("--gae-lambda", type=float, default=1.0, help="GAE λ (< 1: paired k = 0 reference)")
-    grad.add_argument("--cv-form", choices=["lambda", "kstep"], default="lambda")
-    grad.add_argument(
-        "--eta-mode",
-        choices=["fixed", "split"],
-        default="fixed",
-        help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen",
-    )
-    grad.add_argument(
-        "--clip-range",
-        type=float,
-        default=0.0,
-        help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
-    )
-    grad.add_argument("--alpha", type=float, default=0.01, help="family-wise level of the Bonferroni z-test")
-    grad.add_argument(
-        "--detect-bias",
-        type=float,
-        default=None,
-        metavar="EPS",
-        help="power target: a bias EPS × ∇J (default: the broken variant's; 0.1 without a pathwise term)",
-    )
-    grad.add_argument(
-        "--no-cut-at-terminations",
-        action="store_true",
-        help="imagine through real episode ends (the setting for envs whose ends depend on actions)",
-    )
-    grad.add_argument("--seed", type=int, default=0)
+    add_flags(grad, GradcheckSpec)
     grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
     grad.set_defaults(bench_run=_run)
 
@@ -396,27 +353,51 @@ def surrogate_gradients(
 
 @dataclass(frozen=True)
 class GradcheckSpec:
-    """One check's settings: the flags of `rlcv bench gradcheck` (module docstring)."""
+    """One check's settings, each with its flag of `rlcv bench gradcheck` (module docstring). Called
+    from Python, ``env_kwargs`` None is the env's defaults; the CLI's default is a 4 × 2 LQR, horizon 30."""
 
-    estimator: str = "mbmf"
-    env_id: str = "rlcv/LQR-v0"
-    env_kwargs: dict[str, Any] | None = None
-    k: int = 3
-    estimates: int = 2000
-    episodes: int = 10
-    model: str = "exact"
-    variant: str = "correct"
-    eta: float = 1.0
-    alpha: float = 0.01
-    seed: int = 0
+    env_id: str = flag("rlcv/LQR-v0", name="--env")
+    env_kwargs: dict[str, Any] | None = flag(
+        None, type=parse_env_kwargs, cli_default={"state_dim": 4, "action_dim": 2, "horizon": 30}
+    )
+    estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae")
+    k: int = flag(3, type=int, help="control-variate horizon (0 = state-value baseline)")
+    estimates: int = flag(2000, type=int, help="independent gradient estimates")
+    episodes: int = flag(10, type=int, help="episodes per estimate")
+    model: str = flag("exact", choices=["exact", "learned"])
+    variant: str = flag(
+        "correct",
+        choices=["correct", "broken"],
+        help="broken = pathwise term dropped (biased; the test must reject it)",
+    )
+    eta: float = flag(1.0, type=float)
+    gamma: float = flag(1.0, type=float, help="discount (< 1: paired k = 0 reference)")
+    gae_lambda: float = flag(1.0, type=float, help="GAE λ (< 1: paired k = 0 reference)")
+    cv_form: str = flag("lambda", choices=["lambda", "kstep"])
+    eta_mode: str = flag(
+        "fixed",
+        choices=["fixed", "split"],
+        help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen",
+    )
+    clip_range: float = flag(
+        0.0,
+        type=float,
+        help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
+    )
+    alpha: float = flag(0.01, type=float, help="family-wise level of the Bonferroni z-test")
+    detect_bias: float | None = flag(
+        None,
+        type=float,
+        metavar="EPS",
+        help="power target: a bias EPS × ∇J (default: the broken variant's; 0.1 without a pathwise term)",
+    )
+    cut_at_terminations: bool = flag(
+        True,
+        name="--no-cut-at-terminations",
+        help="imagine through real episode ends (the setting for envs whose ends depend on actions)",
+    )
+    seed: int = flag(0, type=int)
     model_steps: int = 1500
-    cut_at_terminations: bool = True
-    gamma: float = 1.0
-    gae_lambda: float = 1.0
-    cv_form: str = "lambda"
-    eta_mode: str = "fixed"
-    clip_range: float = 0.0
-    detect_bias: float | None = None
 
     @property
     def paired(self) -> bool:
@@ -621,13 +602,9 @@ SUMMARY_KEYS = (
 )
 
 
-def spec_of(args: Any) -> GradcheckSpec:
-    """The check the parsed flags ask for (flags a caller's namespace lacks keep their defaults)."""
-    values: dict[str, Any] = {
-        f.name: getattr(args, "env" if f.name == "env_id" else f.name, getattr(GradcheckSpec, f.name, None))
-        for f in dataclasses.fields(GradcheckSpec)
-    }
-    return GradcheckSpec(**{**values, "cut_at_terminations": not args.no_cut_at_terminations})
+def spec_of(args: argparse.Namespace) -> GradcheckSpec:
+    """The check the parsed flags ask for."""
+    return flags.spec_of(GradcheckSpec, args)
 
 
 def main(args: Any) -> dict[str, Any]:
