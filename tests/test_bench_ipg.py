@@ -203,3 +203,21 @@ def test_generated_instances_are_the_papers_files(tmp_path: Path) -> None:
     assert path.read_bytes() == (DATA / "lot_sizing" / "Game_2_10_0.npy").read_bytes()
     assert source.get("lot_sizing", 2, 10, 1, 10)[2] == "generated"
     assert source.get("knapsack", 2, 20, 10, 11)[0] is None  # the paper's sets hold instances 0..9
+
+
+def test_per_instance_lines_count_cpu_seconds_and_withhold_a_non_comparable_set() -> None:
+    """Wins / losses compare our CPU seconds (wall only for a record without them) with the paper's;
+    a set whose paper answers agree with ours on no payoff gets the warning alone, no wins / losses."""
+    ours = [
+        {"solved": True, "seconds": 9.0, "cpu_seconds": 0.5},  # faster by CPU, slower by wall
+        {"solved": True, "seconds": 3.0},  # an old record: its wall seconds
+    ]
+    paper = [{"solved": True, "seconds": 1.0}, {"solved": True, "seconds": 2.0}]
+    lines = ipg._per_instance_lines(ours, paper, ["yes", "yes"])
+    assert lines[0].startswith("Per instance (both solved): ours faster on 1, slower on 1 of 2;")
+    assert ipg.cpu(ours[0]) == 0.5 and ipg.cpu(ours[1]) == 3.0
+    lines = ipg._per_instance_lines(ours, paper, ["no", "no"])
+    assert lines[0].startswith(
+        "**Not comparable:** the paper's equilibrium payoffs agree with ours on 0 of 2"
+    )
+    assert not any("faster on" in line for line in lines)

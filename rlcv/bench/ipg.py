@@ -51,7 +51,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.report import fmt_interval
+from rlcv.bench.report import fmt_interval, md_table
 from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
@@ -72,8 +72,8 @@ PAPER_KNAPSACK_NS = (20, 40, 80, 100)  # m = 2: paper_knapsack_instances() gives
 KNAPSACK_SEED = 1  # numpy seed of the generated knapsack sets (the paper's own for its m = 2 files)
 KNAPSACK_INSTANCES = 10  # the knapsack generator's numb_ins: b = ins / (numb_ins + 1) · ΣA, ins 0..9
 PAPER_LOT_SIZING = {(2, 10, 0)}  # (m, T, ins) that lot_sizing_instances() gives bit for bit
-# Typical per-instance seconds (mean over solved instances) of the reference run, results/ipg.json:
-# HiGHS, single-threaded, the shared 2-core machine at load 6–9; 2x80 at --time-limit 120, enum at 300.
+# Typical per-instance wall seconds (mean over solved instances) of a reference run (commits c6ededb,
+# cc887f4, c949672): HiGHS, one thread, the shared 2-core machine at load 6–9; for the estimate only.
 TYPICAL_S = {
     "2x10/m-sgm": 0.037,
     "2x10/enum": 4.6,
@@ -429,6 +429,12 @@ def estimate_line(
     return line + "."
 
 
+def cpu(rec: dict[str, Any]) -> float:
+    """A record's CPU seconds (the paper's ``.txt`` report CPU time too); wall seconds for a record made
+    before records held both."""
+    return float(rec.get("cpu_seconds", rec["seconds"]))
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
@@ -451,7 +457,7 @@ def _row_cells(rec: dict[str, Any] | None) -> list[str]:
     if not rec.get("solved"):
         return ["t/o" if "seconds" in rec else "err", _fmt(rec.get("iterations")), "–", "–", "–"]
     return [
-        _fmt(rec["seconds"]),
+        _fmt(cpu(rec)),
         _fmt(rec["iterations"]),
         _fmt(rec["sampled_sizes"]),
         _fmt(rec["support_sizes"]),
@@ -465,7 +471,7 @@ def _summary(recs: list[dict[str, Any] | None]) -> dict[str, Any]:
     return {
         "run": len(done),
         "solved": len(solved),
-        "mean_seconds": statistics.fmean(r["seconds"] for r in solved) if solved else None,
+        "mean_seconds": statistics.fmean(cpu(r) for r in solved) if solved else None,
         "mean_iterations": statistics.fmean(r["iterations"] for r in solved) if solved else None,
         "pure": sum(1 for r in solved if r["pure"]),
     }
@@ -513,26 +519,25 @@ def _instances_line(family: str, by_ins: dict[int, str], has_paper: bool) -> tup
 
 
 def _intro_lines(time_limit: float) -> list[str]:
+    sets = "2x10 2x20 2x40 2x80 3x10 3x20 ls2x10 ls2x20 ls2x50 ls2x100"
     return [
         "# Integer programming games: SGM / m-SGM on the knapsack and lot-sizing games",
         "",
-        "Ours: HiGHS (scipy's MILP for best responses, highspy for the support LPs) on the shared 2-core "
-        "machine, per-instance limit "
-        f"{time_limit:g} s (a section's own limit, where its records hold one, is named under it). "
-        "Paper: Gurobi 9, 2 threads, 3600 s (its per-instance `.txt` results, from `--data`; a section "
-        "shows them only where its instances are the paper's). Each section says where its instances "
-        "come from (the paper's files, or its generator). "
-        "`enum` = full enumeration of every feasible strategy + PNS on that game (the paper's table 08 "
-        "baseline); its sizes/supp columns are the NE supports. "
-        "Columns: CPU s (t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. "
-        "`nc` = our exact NashConv. Regenerate (each resumes, skipping instances already in `results/ipg/`; "
-        "run single-threaded, `OMP_NUM_THREADS=1`): `rlcv bench ipg --sets 2x10 2x20 2x40 3x10 3x20 ls2x10 "
-        "ls2x20 ls2x50 ls2x100 --methods m-sgm`, `rlcv bench ipg --sets 2x80 --methods m-sgm --time-limit "
-        "120`, `rlcv bench ipg --sets 2x20 2x40 ls2x10 ls2x20 ls2x50 ls2x100 --methods sgm`, `rlcv bench ipg "
-        "--sets 2x10 --methods enum --time-limit 300`; then this report: `rlcv bench ipg --sets 2x10 2x20 "
-        "2x40 2x80 3x10 3x20 ls2x10 ls2x20 ls2x50 ls2x100 --methods m-sgm sgm enum --report-only`. "
-        "Timings are CPU-contended: the machine (2 cores) was shared with other jobs, load average 6–9 "
-        "during these runs (`uptime`), so single-process times are several times those of an idle machine.",
+        "Ours: HiGHS (scipy's MILP for best responses, highspy for the support LPs), one thread, on the "
+        f"shared 2-core machine, per-instance wall-clock limit {time_limit:g} s (a section's own limit, "
+        "where its records hold one, is named under it). Paper: Gurobi 9, 2 threads, 3600 s (its "
+        "per-instance `.txt` results, from `--data`; a section shows them only where its instances are "
+        "the paper's). Each section says where its instances come from (the paper's files, or its "
+        "generator). `enum` = full enumeration of every feasible strategy + PNS on that game (the "
+        "paper's table 08 baseline); its sizes/supp columns are the NE supports. Columns: CPU s (ours: "
+        "the solving process's CPU seconds, so other jobs on the machine lengthen the wall time, not "
+        "these; t/o = time-out), iterations, sampled sizes |S^p|, NE support sizes, pure/mixed. `nc` = "
+        "our exact NashConv. Regenerate (each resumes, skipping instances already in `results/ipg/`; "
+        f"`OMP_NUM_THREADS=1`): `rlcv bench ipg --sets {sets} --methods m-sgm`, `rlcv bench ipg --sets "
+        "2x20 2x40 ls2x10 ls2x20 ls2x50 ls2x100 --methods sgm`, `rlcv bench ipg --sets 2x10 --methods "
+        f"enum --time-limit 300`; then this report: `rlcv bench ipg --sets {sets} --methods m-sgm sgm "
+        "enum --report-only`. The solver now against the code before issue 28 on these files, "
+        "interleaved: `results/ipg_versions.md`.",
         "",
     ]
 
@@ -567,8 +572,8 @@ def _section_records(
 
 def _same_payoff(rec: dict[str, Any] | None, pap: dict[str, Any] | None) -> str:
     """'yes' / 'no': our solved equilibrium's payoffs equal the paper's; '–' when either is missing."""
-    if rec is None or not rec.get("solved") or pap is None or pap["payoffs"] is None:
-        return "–"
+    if rec is None or not rec.get("solved") or pap is None or not pap["solved"] or pap["payoffs"] is None:
+        return "–"  # e.g. the paper's time-out on m = 2, n = 80 instance 4 (no equilibrium to compare)
     mine = [pl["payoff"] for pl in rec["players"]]
     ok = all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(mine, pap["payoffs"], strict=True))
     return "yes" if ok else "no"
@@ -578,20 +583,16 @@ def _instance_rows(
     ours: list[dict[str, Any] | None], paper: list[dict[str, Any] | None], has_paper: bool
 ) -> tuple[list[str], list[str]]:
     """The section's table (ours, then the paper's columns where it has them) and the payoff checks."""
-    head = "| ins | s | iter | sizes | supp | NE | nc |"
-    if has_paper:
-        head += " paper s | iter | sizes | supp | NE | =payoff |"
-    lines = [head, "|---" * head.count(" | ") + "|---|"]
-    sames: list[str] = []
+    head = ["ins", "s", "iter", "sizes", "supp", "NE", "nc"]
+    head += ["paper s", "iter", "sizes", "supp", "NE", "=payoff"] if has_paper else []
+    rows, sames = [], []
     for ins, (rec, pap) in enumerate(zip(ours, paper, strict=True)):
-        same = _same_payoff(rec, pap)
         nc = _fmt_nc(rec.get("nash_conv") if rec is not None else None)
-        cells = [str(ins), *_row_cells(rec), nc]
+        rows.append([str(ins), *_row_cells(rec), nc])
         if has_paper:
-            cells += [*_row_cells(pap), same]
-            sames.append(same)
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines, sames
+            sames.append(_same_payoff(rec, pap))
+            rows[-1] += [*_row_cells(pap), sames[-1]]
+    return md_table(head, rows), sames
 
 
 def _set_section(
@@ -669,33 +670,33 @@ def _summary_line(ours: list[dict[str, Any] | None], so: dict[str, Any], sp: dic
 def _per_instance_lines(
     ours: list[dict[str, Any] | None], paper: list[dict[str, Any] | None], sames: list[str]
 ) -> list[str]:
-    """Wins and losses per instance beside the means (a mean can rest on one slow instance), and a
-    warning where the paper's answers cannot be of these files (no equilibrium payoff agrees)."""
-    pairs = [
-        (r["seconds"], p["seconds"])
-        for r, p in zip(ours, paper, strict=True)
-        if r is not None and r.get("solved") and p is not None and p.get("solved")
-    ]
-    lines = []
-    if pairs:
-        faster = sum(1 for a, b in pairs if a < b)
-        slower = sum(1 for a, b in pairs if a > b)
-        ratio = median_bootstrap([a / b if b > 0 else math.inf for a, b in pairs])
-        lines += [
-            f"Per instance (both solved): ours faster on {faster}, slower on {slower} of {len(pairs)}; "
-            f"median time ratio ours / paper {fmt_interval(ratio, '.2f')} (instance bootstrap, 95 %).",
-            "",
-        ]
+    """Wins and losses per instance beside the means (a mean can rest on one slow instance) — or, where
+    the paper's answers cannot be of these files (no equilibrium payoff agrees), only that warning."""
     compared = [s for s in sames if s != "–"]
     if compared and "yes" not in compared:
-        lines += [
+        return [
             f"**Not comparable:** the paper's equilibrium payoffs agree with ours on 0 of {len(compared)} "
             "instances (on the m = 2 sets they agree on every instance), so the paper's `.txt` answers "
             "are most likely not of these instance files — its strategies are infeasible or score other "
-            "payoffs on them; its time and iteration columns are not comparable with ours here.",
+            "payoffs on them; its time and iteration columns (and means) are not comparable with ours "
+            "here, and no wins / losses are counted.",
             "",
         ]
-    return lines
+    pairs = [
+        (cpu(r), cpu(p))
+        for r, p in zip(ours, paper, strict=True)
+        if r is not None and r.get("solved") and p is not None and p.get("solved")
+    ]
+    if not pairs:
+        return []
+    faster = sum(1 for a, b in pairs if a < b)
+    slower = sum(1 for a, b in pairs if a > b)
+    ratio = median_bootstrap([a / b if b > 0 else math.inf for a, b in pairs])
+    return [
+        f"Per instance (both solved): ours faster on {faster}, slower on {slower} of {len(pairs)}; "
+        f"median time ratio ours / paper {fmt_interval(ratio, '.2f')} (instance bootstrap, 95 %).",
+        "",
+    ]
 
 
 def _lot_sizing_target(
@@ -710,11 +711,11 @@ def _lot_sizing_target(
         return []
     if other_draws:
         bound = 2 * statistics.fmean(times)
-        within = sum(1 for r in solved if r["seconds"] <= bound)
+        within = sum(1 for r in solved if cpu(r) <= bound)
         how = f"≤ 2 × the paper's mean = {bound:.2f} s"
     else:
         pairs = [(r, p) for r, p in zip(ours, paper, strict=True) if r and r.get("solved") and p]
-        within = sum(1 for r, p in pairs if r["seconds"] <= 2 * p["seconds"])
+        within = sum(1 for r, p in pairs if cpu(r) <= 2 * cpu(p))
         how = "≤ 2 × the paper's time on the same instance"
     n = len(ours)
     ok = pure == n and within == n
@@ -742,7 +743,7 @@ def _set_ratios(
         if enum is None or msgm is None or "seconds" not in enum or not msgm.get("solved"):
             cells.append("–")
             continue
-        r = enum["seconds"] / max(msgm["seconds"], 1e-9)
+        r = cpu(enum) / max(cpu(msgm), 1e-9)
         ratios.append((r, bool(enum["solved"])))
         cells.append(f"{r:.0f}" if enum["solved"] else f"≥{r:.0f}")
     return ratios, cells, papers
@@ -766,9 +767,9 @@ def _why_lines(out: Path, family: str, m: int, n: int, instances: int, paper_2x1
         for ins in range(instances)
         if (path := result_path(out, family, "enum", m, n, ins)).exists()
     ]
-    pure_s = [r["seconds"] for r in pure_enum if r.get("solved") and r.get("pure")]
+    pure_s = [cpu(r) for r in pure_enum if r.get("solved") and r.get("pure")]
     msgm_s = [
-        json.loads(path.read_text())["seconds"]
+        cpu(json.loads(path.read_text()))
         for ins in range(instances)
         if (path := result_path(out, family, "m-sgm", m, n, ins)).exists()
     ]
