@@ -124,7 +124,7 @@ def _paper_lines(out: Path) -> list[str]:
         return []
     intro = (
         "The paper's m = 2, n = 80 instance 4 timed out for the paper (3600 s, Gurobi) and for rlcv before "
-        "this change (120 s wall, `results/ipg.md`):"
+        "issue 28's change (120 s wall; the old code against the new on it: `results/ipg_versions.md`):"
     )
     return ["## Paper instances that timed out before", "", intro, "", *lines, ""]
 
