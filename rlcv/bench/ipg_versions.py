@@ -111,6 +111,7 @@ class Worker:
         )
         where = Path(self._read()["rlcv"]).resolve()
         if code.resolve() not in where.parents:  # an installed rlcv must not shadow the commit's code
+            self.close()
             raise RlcvError(f"the {name} worker imported rlcv from {where}, not from {code}.")
 
     def _read(self) -> dict[str, Any]:
