@@ -97,12 +97,37 @@ TYPICAL_S = {
 PAPER, GENERATED_PAPER, GENERATED = "paper", "generated-paper", "generated"
 
 
+def graded(game: Any, res: Any, nash_conv_limit: float) -> dict[str, Any]:
+    """The fields every IPG record shares (``bench ipg --instance`` and ``--fresh``): the outcome and
+    its exact NashConv, computed after the solve (not in its time; None where there is no profile yet
+    or the best responses time out)."""
+    from rlcv.games.best_response import SolverTimeout
+    from rlcv.games.nash_conv import nash_conv
+
+    nc: float | None = None
+    if res.probs:  # a profile exists (not a time-out before the first sampled game)
+        try:
+            nc = nash_conv(game, res.strategies, res.probs, time_limit=nash_conv_limit)
+        except SolverTimeout:
+            nc = None
+    return {
+        "solved": res.solved,
+        "cpu_seconds": res.cpu_seconds,
+        "nash_conv": nc,
+        "iterations": res.iterations,
+        "backtracks": res.backtracks,
+        "milp_solves": res.milp_solves,
+        "sampled_sizes": [len(s) for s in res.strategies],
+        "support_sizes": res.support_sizes,
+        "pure": res.pure,
+        "reason": res.reason,
+    }
+
+
 def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str, Any]:
     """The single-instance JSON record (module docstring) of one solve."""
-    from rlcv.games.best_response import SolverTimeout
     from rlcv.games.instances import load_game
     from rlcv.games.lot_sizing import LotSizingGame
-    from rlcv.games.nash_conv import nash_conv
     from rlcv.games.sgm import solve
 
     if time_limit <= 0:
@@ -115,38 +140,18 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
         res, feasible_sizes = solve_enumeration(game, time_limit=time_limit)
     else:
         res = solve(game, method=method, time_limit=time_limit)
-    nc: float | None = None
-    if res.probs:  # a profile exists (not a time-out before the first sampled game)
-        try:
-            nc = nash_conv(game, res.strategies, res.probs, time_limit=max(time_limit, 60.0))
-        except SolverTimeout:
-            nc = None
     number = float if isinstance(game, LotSizingGame) else int
-    rec: dict[str, Any] = {
-        "instance": str(path),
-        "method": method,
-        "time_limit": time_limit,
-        "solved": res.solved,
-        "seconds": res.seconds,
-        "cpu_seconds": res.cpu_seconds,
-        "nash_conv": nc,
-        "iterations": res.iterations,
-        "backtracks": res.backtracks,
-        "milp_solves": res.milp_solves,
-        "sampled_sizes": [len(s) for s in res.strategies],
-        "support_sizes": res.support_sizes,
-        "pure": res.pure,
-        "reason": res.reason,
-        "players": [
-            {
-                # knapsack: 0/1 items; lot-sizing: setups 0/1 and continuous quantities
-                "strategies": [[number(v) for v in row] for row in res.strategies[p]],
-                "probabilities": [float(q) for q in res.probs[p]] if res.probs else [],
-                "payoff": res.payoffs[p] if res.payoffs else None,
-            }
-            for p in range(game.m)
-        ],
-    }
+    rec: dict[str, Any] = {"instance": str(path), "method": method, "time_limit": time_limit}
+    rec |= {"seconds": res.seconds, **graded(game, res, max(time_limit, 60.0))}
+    rec["players"] = [
+        {
+            # knapsack: 0/1 items; lot-sizing: setups 0/1 and continuous quantities
+            "strategies": [[number(v) for v in row] for row in res.strategies[p]],
+            "probabilities": [float(q) for q in res.probs[p]] if res.probs else [],
+            "payoff": res.payoffs[p] if res.payoffs else None,
+        }
+        for p in range(game.m)
+    ]
     if feasible_sizes is not None:  # enum: sampled_sizes are the NE supports, these the full lists
         rec["feasible_sizes"] = feasible_sizes
     return rec

@@ -63,38 +63,19 @@ def draw(seed_value: int, m: int, n: int, ins: int) -> dict[str, np.ndarray]:
 
 def solve_game(arrays: dict[str, np.ndarray], cpu_limit: float) -> dict[str, Any]:
     """m-SGM under a CPU cap, graded by exact NashConv: the summary's result fields."""
-    from rlcv.games.best_response import SolverTimeout
+    from rlcv.bench.ipg import graded
     from rlcv.games.instances import game_from_arrays
-    from rlcv.games.nash_conv import nash_conv
     from rlcv.games.sgm import solve
 
     game = game_from_arrays(arrays)
     res = solve(game, method="m-sgm", time_limit=cpu_limit, clock="cpu")
-    nc: float | None = None
-    if res.probs:
-        try:
-            nc = nash_conv(game, res.strategies, res.probs, time_limit=60.0)
-        except SolverTimeout:
-            nc = None
-    return {
-        "solved": res.solved,
-        "cpu_seconds": res.cpu_seconds,
-        "wall_seconds": res.seconds,
-        "nash_conv": nc,
-        "iterations": res.iterations,
-        "backtracks": res.backtracks,
-        "milp_solves": res.milp_solves,
-        "sampled_sizes": [len(s) for s in res.strategies],
-        "support_sizes": res.support_sizes,
-        "pure": res.pure,
-        "payoffs": res.payoffs,
-        "reason": res.reason,
-        "players": [
-            {"strategies": res.strategies[p].astype(int).tolist(), "probabilities": res.probs[p].tolist()}
-            for p in range(game.m)
-            if res.probs
-        ],
-    }
+    rec = {"wall_seconds": res.seconds, **graded(game, res, 60.0), "payoffs": res.payoffs}
+    rec["players"] = [
+        {"strategies": res.strategies[p].astype(int).tolist(), "probabilities": res.probs[p].tolist()}
+        for p in range(game.m)
+        if res.probs
+    ]
+    return rec
 
 
 def summary_path(out: Path, key: str, i: int) -> Path:
