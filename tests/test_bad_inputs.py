@@ -5,7 +5,6 @@ taken before and compared after). The CLI runs in-process (``rlcv.cli.main``), s
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import shutil
@@ -19,7 +18,6 @@ import pytest
 import torch
 import yaml
 
-from rlcv.bench.checks import check_gradcheck_args
 from rlcv.cli import main
 from rlcv.errors import RlcvError
 from rlcv.finite import check_parameters, raised_by_a_distribution
@@ -508,35 +506,6 @@ def test_a_held_lock_is_an_error_naming_the_pid(base_run: Path, tmp_path: Path, 
 
 
 # ---------------------------------------------------------------------------- bench argument checks
-
-
-def _gradcheck_args(**changes: object) -> argparse.Namespace:
-    values = {"k": 3, "alpha": 0.01, "estimates": 2000, "episodes": 10, "eta": 1.0, "seed": 0, **changes}
-    return argparse.Namespace(**values)
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"k": -1}, "--k must be >= 0, got -1"),
-        ({"alpha": 0.0}, "--alpha must be in (0, 1)"),
-        ({"alpha": 1.0}, "--alpha must be in (0, 1)"),
-        ({"alpha": float("nan")}, "--alpha must be in (0, 1)"),
-        ({"estimates": 1}, "--estimates must be >= 2, got 1"),
-        ({"episodes": 0}, "--episodes must be >= 2, got 0"),
-        ({"eta": float("inf")}, "--eta must be a finite number"),
-        ({"seed": -1}, "--seed must be in [0, 2**32)"),
-    ],
-)
-def test_gradcheck_argument_checks(changes: dict, message: str) -> None:
-    with pytest.raises(RlcvError) as info:
-        check_gradcheck_args(_gradcheck_args(**changes))
-    assert message in str(info.value)
-
-
-def test_gradcheck_defaults_and_k_zero_pass() -> None:
-    check_gradcheck_args(_gradcheck_args())
-    check_gradcheck_args(_gradcheck_args(k=0, estimates=2, episodes=2))
 
 
 def test_non_finite_weights_are_named_as_the_optimisation() -> None:

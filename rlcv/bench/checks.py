@@ -26,19 +26,6 @@ def at_least(flag: str, value: int, low: int) -> None:
         raise RlcvError(f"{flag} must be >= {low}, got {value}.")
 
 
-def check_gradcheck_args(args: argparse.Namespace) -> None:
-    """`rlcv bench gradcheck`: ``--k`` >= 0, ``--alpha`` in (0, 1), ``--estimates`` and ``--episodes``
-    >= 2 (a variance and a z-test need two samples), ``--eta`` finite, ``--seed`` in [0, 2**32)."""
-    at_least("--k", args.k, 0)
-    if not 0.0 < args.alpha < 1.0:
-        raise RlcvError(f"--alpha must be in (0, 1) (a test level), got {args.alpha}.")
-    at_least("--estimates", args.estimates, 2)
-    at_least("--episodes", args.episodes, 2)
-    if getattr(args, "eta", None) is not None and not abs(args.eta) < float("inf"):
-        raise RlcvError(f"--eta must be a finite number, got {args.eta}.")
-    check_seed(getattr(args, "seed", 0))
-
-
 def check_seed(seed: int, flag: str = "--seed") -> None:
     if not 0 <= seed < 2**32:
         raise RlcvError(f"{flag} must be in [0, 2**32), got {seed}.")

@@ -62,6 +62,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlcv.bench import flags
+from rlcv.bench.checks import (
+    float_range,
+    int_range,
+    nonneg_float,
+    nonneg_int,
+    out_file,
+    positive_float,
+    prob,
+    seed_value,
+)
 from rlcv.bench.flags import add_flags, flag
 from rlcv.cli_args import parse_env_kwargs
 
@@ -81,28 +91,15 @@ EXIT_CODES = {True: 0, False: 1, None: 3}  # passed / biased / inconclusive (2: 
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict): those of
-    :func:`rlcv.bench.checks.check_gradcheck_args`, and γ in (0, 1], λ in [0, 1], ``--clip-range`` >= 0,
-    ``--detect-bias`` > 0, finite numbers, a known estimator, an LQR env that its kwargs can build (the
-    exact gradient exists only there) and a writable ``--json``."""
-    from rlcv.bench.checks import check_gradcheck_args
+    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict). Each number's
+    range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing; here: a finite ``--eta``, a
+    known estimator, and an LQR env that its kwargs can build (the exact gradient exists only there)."""
     from rlcv.errors import RlcvError, did_you_mean
-
-    check_gradcheck_args(args)
-    gamma, lam = getattr(args, "gamma", 1.0), getattr(args, "gae_lambda", 1.0)
-    if not 0.0 < gamma <= 1.0:
-        raise RlcvError(f"--gamma must be in (0, 1] (a discount), got {gamma}.")
-    if not 0.0 <= lam <= 1.0:
-        raise RlcvError(f"--gae-lambda must be in [0, 1], got {lam}.")
-    clip = getattr(args, "clip_range", 0.0)
-    if not 0.0 <= clip < math.inf:
-        raise RlcvError(f"--clip-range must be a finite number >= 0 (0: no clipping), got {clip}.")
-    detect = getattr(args, "detect_bias", None)
-    if detect is not None and not 0.0 < detect < math.inf:
-        raise RlcvError(f"--detect-bias must be a finite relative size > 0 (e.g. 0.1), got {detect}.")
     from rlcv.estimators import ESTIMATORS
 
-    name = getattr(args, "estimator", "mbmf")
+    if not math.isfinite(args.eta):
+        raise RlcvError(f"--eta must be a finite number, got {args.eta}.")
+    name = args.estimator
     if name not in ESTIMATORS:
         raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
     import gymnasium as gym
@@ -115,13 +112,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise RlcvError(
             f"--env {args.env_id}: gradcheck needs the exact policy gradient, which only rlcv/LQR-v0 has."
         )
-    make_env(
-        args.env_id, args.env_kwargs
-    ).close()  # kwargs it cannot take: one line now, not a traceback later
-    if args.json:
-        from rlcv.cli import _writable_file
-
-        _writable_file(args.json, "--json")
+    make_env(args.env_id, args.env_kwargs).close()  # bad kwargs: one line now, not a traceback later
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -133,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
     grad = sub.add_parser("gradcheck", help="unbiasedness of a gradient estimator vs the exact LQR gradient")
     add_flags(grad, GradcheckSpec)
-    grad.add_argument("--json", metavar="OUT", help="write the full result as JSON")
+    grad.add_argument("--json", type=out_file, metavar="OUT", help="write the full result as JSON")
     grad.set_defaults(bench_run=_run)
 
     report = sub.add_parser("gradcheck-report", help="rebuild DIR/table.md from gradcheck JSONs")
@@ -361,18 +352,20 @@ class GradcheckSpec:
         None, type=parse_env_kwargs, cli_default={"state_dim": 4, "action_dim": 2, "horizon": 30}
     )
     estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae")
-    k: int = flag(3, type=int, help="control-variate horizon (0 = state-value baseline)")
-    estimates: int = flag(2000, type=int, help="independent gradient estimates")
-    episodes: int = flag(10, type=int, help="episodes per estimate")
+    k: int = flag(3, type=nonneg_int, help="control-variate horizon (0 = state-value baseline)")
+    estimates: int = flag(2000, type=int_range(2), help="independent gradient estimates")
+    episodes: int = flag(10, type=int_range(2), help="episodes per estimate")
     model: str = flag("exact", choices=["exact", "learned"])
     variant: str = flag(
         "correct",
         choices=["correct", "broken"],
         help="broken = pathwise term dropped (biased; the test must reject it)",
     )
-    eta: float = flag(1.0, type=float)
-    gamma: float = flag(1.0, type=float, help="discount (< 1: paired k = 0 reference)")
-    gae_lambda: float = flag(1.0, type=float, help="GAE λ (< 1: paired k = 0 reference)")
+    eta: float = flag(1.0, type=float)  # any finite η (a declared range may not be unbounded below)
+    gamma: float = flag(
+        1.0, type=float_range(0.0, 1.0, low_open=True), help="discount (< 1: paired k = 0 reference)"
+    )
+    gae_lambda: float = flag(1.0, type=float_range(0.0, 1.0), help="GAE λ (< 1: paired k = 0 reference)")
     cv_form: str = flag("lambda", choices=["lambda", "kstep"])
     eta_mode: str = flag(
         "fixed",
@@ -381,13 +374,13 @@ class GradcheckSpec:
     )
     clip_range: float = flag(
         0.0,
-        type=float,
+        type=nonneg_float,
         help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
     )
-    alpha: float = flag(0.01, type=float, help="family-wise level of the Bonferroni z-test")
+    alpha: float = flag(0.01, type=prob, help="family-wise level of the Bonferroni z-test")
     detect_bias: float | None = flag(
         None,
-        type=float,
+        type=positive_float,
         metavar="EPS",
         help="power target: a bias EPS × ∇J (default: the broken variant's; 0.1 without a pathwise term)",
     )
@@ -396,7 +389,7 @@ class GradcheckSpec:
         name="--no-cut-at-terminations",
         help="imagine through real episode ends (the setting for envs whose ends depend on actions)",
     )
-    seed: int = flag(0, type=int)
+    seed: int = flag(0, type=seed_value)
     model_steps: int = 1500
 
     @property
