@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rlcv.cli_args import add_overrides_argument, parse_env_kwargs
+from rlcv.cli_args import add_overrides_argument, add_train_arguments, parse_env_kwargs, train_overrides
 from rlcv.errors import RlcvError, TrainingInterrupted
 
 
@@ -108,31 +108,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--algo", help=_algo_help())
-    train.add_argument("--env", help="Gymnasium env id, e.g. HalfCheetah-v5 or rlcv/LQR-v0")
-    train.add_argument("--steps", "-n", type=int, help="total env steps")
-    train.add_argument("--seed", type=int, help="in [0, 2**32); default 0")
-    train.add_argument("--config", dest="config_file", help="YAML file of config overrides")
-    add_overrides_argument(train, help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024")
-    train.add_argument("--run-dir", help="output folder (default: runs/ALGO_ENV_N, the next free N)")
-    train.add_argument(
-        "--resume",
-        metavar="RUN_DIR",
-        help="continue a run from its last checkpoint (accepts --steps, --from and --set of the keys "
-        "each config class declares resumable: learning_rate, clip_range, ... (`rlcv config` lists them))",
-    )
-    train.add_argument(
-        "--from",
-        dest="from_checkpoint",
-        metavar="step_N.pt",
-        help="with --resume: start from this file of RUN_DIR/checkpoints/ instead of last.pt",
-    )
-    train.add_argument("--n-envs", type=int, help="parallel envs (config key n_envs)")
-    train.add_argument("--eval-freq", type=int, help="env steps between evaluations (config key eval_freq)")
-    train.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
-    train.add_argument("--num-threads", type=int, help="torch threads")
-    train.add_argument("--env-kwargs", help="JSON/YAML mapping passed to gym.make")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_train_arguments(train, algo_help=_algo_help())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,17 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="any metrics.csv column, e.g. episode_return_mean, model_error_kstep, cv_corr",
     )
     return parser
-
-
-def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """`rlcv train`'s config overrides: --set pairs, then the flags that are config keys."""
-    from rlcv.config import parse_overrides
-
-    overrides = parse_overrides(args.overrides)
-    for key in ("n_envs", "eval_freq", "eval_episodes", "num_threads"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    return overrides
 
 
 def _resume(args: argparse.Namespace, overrides: dict[str, Any], argv: list[str]) -> Path:

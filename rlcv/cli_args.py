@@ -65,3 +65,44 @@ def add_renamed_flag(parser: argparse.ArgumentParser, new: str, old: str, **kwar
         help=argparse.SUPPRESS,
         **same,
     )
+
+
+def add_train_arguments(train: argparse.ArgumentParser, *, algo_help: str = "") -> None:
+    """`rlcv train`'s flags (also read by the bench runner, which resolves a run's config from its
+    train arguments without importing the CLI)."""
+    train.add_argument("--algo", help=algo_help)
+    train.add_argument("--env", help="Gymnasium env id, e.g. HalfCheetah-v5 or rlcv/LQR-v0")
+    train.add_argument("--steps", "-n", type=int, help="total env steps")
+    train.add_argument("--seed", type=int, help="in [0, 2**32); default 0")
+    train.add_argument("--config", dest="config_file", help="YAML file of config overrides")
+    add_overrides_argument(train, help="override config keys, e.g. --set learning_rate=1e-4 n_steps=1024")
+    train.add_argument("--run-dir", help="output folder (default: runs/ALGO_ENV_N, the next free N)")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its last checkpoint (accepts --steps, --from and --set of the keys "
+        "each config class declares resumable: learning_rate, clip_range, ... (`rlcv config` lists them))",
+    )
+    train.add_argument(
+        "--from",
+        dest="from_checkpoint",
+        metavar="step_N.pt",
+        help="with --resume: start from this file of RUN_DIR/checkpoints/ instead of last.pt",
+    )
+    train.add_argument("--n-envs", type=int, help="parallel envs (config key n_envs)")
+    train.add_argument("--eval-freq", type=int, help="env steps between evaluations (config key eval_freq)")
+    train.add_argument("--eval-episodes", type=int, help="episodes per evaluation")
+    train.add_argument("--num-threads", type=int, help="torch threads")
+    train.add_argument("--env-kwargs", help="JSON/YAML mapping passed to gym.make")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`rlcv train`'s config overrides: --set pairs, then the flags that are config keys."""
+    from rlcv.config import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    for key in ("n_envs", "eval_freq", "eval_episodes", "num_threads"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    return overrides

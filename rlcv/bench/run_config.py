@@ -27,17 +27,26 @@ def normalised(config: dict[str, Any]) -> dict[str, Any]:
 def planned_config(train_args: list[str]) -> dict[str, Any] | None:
     """What ``rlcv train ARGS`` would resolve its config to now; None if ARGS do not start a new run
     (a resume) or do not resolve (the run itself will then say why)."""
-    from rlcv.cli import build_parser, train_overrides
+    import argparse
+
+    from rlcv.cli_args import add_train_arguments, parse_env_kwargs, train_overrides
     from rlcv.launch import resolve
 
-    try:
-        args = build_parser().parse_args([*train_args, "--run-dir", "unused"])
-    except SystemExit:
+    if train_args[:1] != ["train"]:
         return None
-    if args.command != "train" or args.resume or not (args.algo and args.env):
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_train_arguments(parser)
+    try:
+        args, _ = parser.parse_known_args(train_args[1:])
+    except (argparse.ArgumentError, SystemExit):  # e.g. --seed x: the run itself will say so
+        return None
+    if args.resume or not (args.algo and args.env):
         return None
     try:
-        _, config = resolve(args.algo, args.env, args.config_file, train_overrides(args))
+        overrides = train_overrides(args)
+        if args.env_kwargs is not None:
+            overrides["env_kwargs"] = parse_env_kwargs(args.env_kwargs)
+        _, config = resolve(args.algo, args.env, args.config_file, overrides)
     except RlcvError:
         return None
     return normalised(dataclasses.asdict(config))
