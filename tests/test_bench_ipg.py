@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 
 from rlcv.bench import ipg
-from rlcv.bench.ipg import InstanceSource, estimate_line, paper_lot_sizing_table, paper_result, result_path
+from rlcv.bench.ipg import estimate_line, result_path
 from rlcv.cli import main
 from rlcv.games.instances import (
-    game_bytes,
     generate_knapsack,
-    lot_sizing_instances,
-    paper_knapsack_instances,
     save_game,
 )
 
@@ -78,21 +75,6 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @needs_data
-def test_paper_result_parses_the_papers_runs() -> None:
-    rec = paper_result(DATA / "knapsack" / "Game_2_20_0.txt", "m-sgm")
-    assert rec is not None
-    assert (rec["iterations"], rec["sampled_sizes"], rec["support_sizes"], rec["pure"]) == (
-        10,
-        [5, 6],
-        [3, 3],
-        False,
-    )
-    assert rec["payoffs"] == pytest.approx([149.0, 272.63235294117646])
-    timed_out = paper_result(DATA / "knapsack" / "Game_2_80_4.txt", "m-sgm")
-    assert timed_out is not None and timed_out["solved"] is False
-
-
-@needs_data
 def test_table_resumes_and_reports(tmp_path: Path) -> None:
     args = ["bench", "ipg", "--sets", "2x20", "--instances", "2", "--methods", "m-sgm", "--data", str(DATA)]
     assert main([*args, "--out", str(tmp_path)]) == 0
@@ -109,7 +91,7 @@ def test_table_resumes_and_reports(tmp_path: Path) -> None:
 @needs_data
 def test_lot_sizing_periods_without_files_are_generated(tmp_path: Path) -> None:
     """ls2x30 has no shared files: the generator draws them (nothing is kept) and m-SGM ends in a pure NE
-    with continuous quantities in the JSON; the paper's table 07 rows (T = 50, 100) parse."""
+    with continuous quantities in the JSON."""
     args = ["bench", "ipg", "--sets", "ls2x30", "--instances", "1", "--methods", "m-sgm", "--data", str(DATA)]
     assert main([*args, "--out", str(tmp_path)]) == 0
     rec = json.loads((tmp_path / "ipg" / "lot_sizing" / "m-sgm" / "Game_2_30_0.json").read_text())
@@ -118,10 +100,6 @@ def test_lot_sizing_periods_without_files_are_generated(tmp_path: Path) -> None:
     )
     assert any(v != int(v) for v in rec["players"][0]["strategies"][0])  # quantities are not truncated
     assert not list(tmp_path.rglob("*.npy"))
-    rows = paper_lot_sizing_table(DATA, 2, 50, "m-sgm")
-    assert rows is not None and len(rows) == 10 and rows[5]["iterations"] == 17 and rows[5]["pure"]
-    rows = paper_lot_sizing_table(DATA, 2, 100, "sgm")
-    assert rows is not None and rows[0]["seconds"] == 0.49
 
 
 # -- instances without ../shared (issue 27, item 6) ------------------------------------------------
@@ -170,39 +148,22 @@ def test_missing_data_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_estimate_line(tmp_path: Path) -> None:
-    """Per set and method: this --out's mean solved time, else the reference run's, else worst case only."""
+    """Per set and method: this --out's mean solved time, else the committed run's, else worst case only."""
     own = result_path(tmp_path, "knapsack", "m-sgm", 2, 40, 0)
     own.parent.mkdir(parents=True)
     own.write_text(json.dumps({"solved": True, "seconds": 3.0}) + "\n")
     sets = [("knapsack", 2, 40), ("lot_sizing", 2, 100), ("knapsack", 4, 7)]
     line = estimate_line(sets, ["m-sgm"], tmp_path, 100.0, 2)
     assert line is not None
-    # 2x40: 1 left × 3 s (own); ls2x100: 2 × 0.50 s (reference); 4x7: unknown
+    # 2x40: 1 left × 3 s (own); ls2x100: 2 × the committed run's mean wall seconds; 4x7: unknown
+    committed = (ipg.REFERENCE_OUT / "ipg/lot_sizing/m-sgm").glob("Game_2_100_*.json")
+    ref = np.mean([json.loads(p.read_text())["seconds"] for p in committed])
     assert line.startswith(
-        "ipg: 5 solves left (2x40/m-sgm 1, ls2x100/m-sgm 2, 4x7/m-sgm 2); estimate ≈ 4.0 s"
+        f"ipg: 5 solves left (2x40/m-sgm 1, ls2x100/m-sgm 2, 4x7/m-sgm 2); estimate ≈ {3 + 2 * ref:.1f} s"
     )
     assert "worst case 8 min (5 × --time-limit 100 s)" in line
     assert line.endswith("no typical time for 4x7/m-sgm (2 solves): worst case only.")
     assert estimate_line([("knapsack", 2, 40)], ["m-sgm"], tmp_path, 100.0, 1) is None
-
-
-@needs_data
-def test_generated_instances_are_the_papers_files(tmp_path: Path) -> None:
-    """The m = 2 knapsack files (n = 20, 40, 80, 100) and lot-sizing T = 10 instance 0, bit for bit, also
-    as table mode writes them when the paper's folder lacks them."""
-    for (n, ins), arrays in paper_knapsack_instances().items():
-        assert game_bytes(arrays) == (DATA / "knapsack" / f"Game_2_{n}_{ins}.npy").read_bytes(), (n, ins)
-    assert game_bytes(lot_sizing_instances(10)[0]) == (DATA / "lot_sizing" / "Game_2_10_0.npy").read_bytes()
-    source = InstanceSource(None, tmp_path)
-    for n in (20, 80):
-        path, label, origin = source.get("knapsack", 2, n, 7, 10)
-        assert path is not None and origin == "generated-paper"
-        assert path.read_bytes() == (DATA / "knapsack" / f"Game_2_{n}_7.npy").read_bytes()
-    path, _, origin = source.get("lot_sizing", 2, 10, 0, 10)
-    assert path is not None and origin == "generated-paper"
-    assert path.read_bytes() == (DATA / "lot_sizing" / "Game_2_10_0.npy").read_bytes()
-    assert source.get("lot_sizing", 2, 10, 1, 10)[2] == "generated"
-    assert source.get("knapsack", 2, 20, 10, 11)[0] is None  # the paper's sets hold instances 0..9
 
 
 def test_per_instance_lines_count_cpu_seconds_and_withhold_a_non_comparable_set() -> None:

@@ -19,82 +19,87 @@ interrupted sweep resumes — and the report ``OUT/ipg.md`` + ``OUT/ipg.json``. 
 2 threads with a 3600 s limit; here HiGHS on the shared 2-core machine, ``--time-limit`` per instance
 (600 s default). Before solving, one line gives the solves left and a time estimate (:func:`estimate_line`).
 
-Where the instances come from (:class:`InstanceSource`; each record's ``source``, each report section's
-"Instances:" line):
-
-- ``--data DIR`` (default ``../shared/ipg`` when that folder is there): the paper's files
-  ``DIR/knapsack|lot_sizing/Game_m_n_ins.npy`` (MIT, github.com/mxmmargarida/IPG), and its per-instance
-  ``.txt`` results as the paper's columns (CPU s, iterations, sampled sizes |S^p|, support sizes, pure
-  or mixed, backtracks) beside ours. A ``--data`` that does not exist is a one-line error.
-- otherwise, and for a file ``DIR`` lacks, the paper's generator (:mod:`rlcv.games.instances`), written
-  into a temporary folder (deterministic, so nothing is kept): knapsack m = 2, n = 20, 40, 80, 100 —
-  :func:`~rlcv.games.instances.paper_knapsack_instances`, numpy seed 1, the paper's files bit for bit
-  (instances 0..9); other knapsack sets (2x10, 3x10, 3x20, ...: the paper's seed for them is not
-  recorded) — ``generate_knapsack(m, n, ins)`` after ``np.random.seed(1)``, instances 0..9 drawn in
-  order, labelled "generated (not the paper's files)"; lot-sizing —
-  :func:`~rlcv.games.instances.lot_sizing_instances`, numpy seed 6, drawn in order (T = 10 instance 0 is
-  the paper's file bit for bit, the others new draws). Paper columns appear only where the paper's
-  results on those same instances are at hand (its ``.txt`` under ``--data``), never for other draws —
-  except lot-sizing periods without shared files under ``--data``, whose section shows the paper's
-  table 07 rows for its own draws, said so, for a comparison of means only.
+Where the instances come from (:class:`~rlcv.games.paper_files.InstanceSource`; each record's
+``source``, each report section's "Instances:" line): ``--data DIR`` (default ``../shared/ipg`` when that
+folder is there) — the paper's files ``DIR/knapsack|lot_sizing/Game_m_n_ins.npy``, and its per-instance
+``.txt`` results as the paper's columns (CPU s, iterations, sampled sizes |S^p|, support sizes, pure or
+mixed, backtracks) beside ours; a ``--data`` that does not exist is a one-line error. Otherwise, and for
+a file ``DIR`` lacks, the paper's generator draws them into a temporary folder (deterministic, so nothing
+is kept; :mod:`rlcv.games.paper_files` says which draws are the paper's files bit for bit). Paper columns
+appear only where the paper's results on those same instances are at hand (its ``.txt`` under
+``--data``), never for other draws — except lot-sizing periods without shared files under ``--data``,
+whose section shows the paper's table 07 rows for its own draws, said so, for a comparison of means only.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import re
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, seed_value
+from rlcv.bench.flags import add_flags, flag, spec_of
 from rlcv.bench.report import fmt_interval, md_table
 from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
+from rlcv.games.paper_files import (
+    GENERATED,
+    GENERATED_PAPER,
+    KNAPSACK_SEED,
+    PAPER,
+    PAPER_ENUM_2X10,
+    PAPER_LIMIT_S,
+    PAPER_MSGM_2X10,
+    InstanceSource,
+    paper_lot_sizing_table,
+    paper_result,
+)
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
 FAMILIES = {"": "knapsack", "ls": "lot_sizing"}
-PAPER_LIMIT_S = 3600.0
 METHODS = ("m-sgm", "sgm", "enum")  # enum: full enumeration + PNS (:mod:`rlcv.games.enumeration`)
-# The paper's table 08 (results/08KnapsackGeneralTable_only_PNS.txt), m = 2, n = 10, ins 0..9: CPU s of
-# full enumeration + PNS (None = its 3600 s time-out) and of m-SGM.
-PAPER_ENUM_2X10 = [57.03, 3.72, 1.28, None, 21.74, None, 88.04, 12.38, 685.00, 113.41]
-PAPER_MSGM_2X10 = [0.01, 0.02, 0.01, 0.02, 0.01, 0.09, 0.01, 0.01, 0.01, 0.01]
-
 FRESH_SIZES = ("2x20", "2x40", "3x20", "3x10", "2x80")  # rlcv bench ipg --fresh (rlcv.bench.ipg_fresh)
-FRESH_CPU_LIMIT_S = 60.0
 DEFAULT_DATA = Path("../shared/ipg")  # the paper's files on the developers' machines (not in a clone)
-PAPER_KNAPSACK_NS = (20, 40, 80, 100)  # m = 2: paper_knapsack_instances() gives these files bit for bit
-KNAPSACK_SEED = 1  # numpy seed of the generated knapsack sets (the paper's own for its m = 2 files)
-KNAPSACK_INSTANCES = 10  # the knapsack generator's numb_ins: b = ins / (numb_ins + 1) · ΣA, ins 0..9
-PAPER_LOT_SIZING = {(2, 10, 0)}  # (m, T, ins) that lot_sizing_instances() gives bit for bit
-# Typical per-instance wall seconds (mean over solved instances) of a reference run (commits c6ededb,
-# cc887f4, c949672): HiGHS, one thread, the shared 2-core machine at load 6–9; for the estimate only.
-TYPICAL_S = {
-    "2x10/m-sgm": 0.037,
-    "2x10/enum": 4.6,
-    "2x20/m-sgm": 0.048,
-    "2x20/sgm": 0.077,
-    "2x40/m-sgm": 0.73,
-    "2x40/sgm": 0.77,
-    "2x80/m-sgm": 0.60,
-    "3x10/m-sgm": 0.094,
-    "3x20/m-sgm": 0.37,
-    "ls2x10/m-sgm": 0.028,
-    "ls2x10/sgm": 0.038,
-    "ls2x20/m-sgm": 0.050,
-    "ls2x20/sgm": 0.061,
-    "ls2x50/m-sgm": 0.16,
-    "ls2x50/sgm": 0.19,
-    "ls2x100/m-sgm": 0.50,
-    "ls2x100/sgm": 0.61,
-}
-# A record's ``source``: the paper's file, a generated file equal to it, or other draws of the generator.
-PAPER, GENERATED_PAPER, GENERATED = "paper", "generated-paper", "generated"
+# The committed run (a checkout's results/ipg/): its per-instance wall seconds estimate a sweep's time.
+REFERENCE_OUT = Path(__file__).resolve().parents[2] / "results"
+Record = dict[str, Any] | None  # a per-instance result (ours or the paper's); None where there is none
+
+
+@dataclass(kw_only=True)
+class IpgSpec:
+    """`rlcv bench ipg`'s flags: one instance, the table, or fresh games (:mod:`rlcv.bench.ipg_fresh`)."""
+
+    instance: str | None = flag(
+        None, help="solve one .npy instance (the paper's layout) instead of the table"
+    )
+    method: str = flag("m-sgm", choices=list(METHODS), help="with --instance")
+    json: str | None = flag(
+        None, type=out_file, help="with --instance: write the result here (default: print it)"
+    )
+    time_limit: float = flag(600.0, type=positive_float, help="seconds per instance")
+    sets: list[str] = flag(DEFAULT_SETS, help="table: knapsack sets MxN")
+    methods: list[str] = flag(["m-sgm", "sgm"], choices=list(METHODS))
+    instances: int = flag(10, type=positive_int, help="table: instances 0..N-1 per set")
+    data: str | None = flag(
+        None,
+        help="table: the paper's instance folder (knapsack/, lot_sizing/: its .npy files and .txt results; "
+        f"default {DEFAULT_DATA} when present, else the paper's generator draws the instances)",
+    )
+    out: str = flag("results", type=out_dir)
+    report_only: bool = flag(False, help="table: rebuild the report from OUT/ipg/")
+    fresh: int | None = flag(
+        None, type=positive_int, help="N new games per size (--sizes) by the paper's generator, m-SGM each"
+    )
+    sizes: list[str] = flag(list(FRESH_SIZES), help="with --fresh: knapsack sizes MxN")
+    seed: int = flag(0, type=seed_value, help="with --fresh: the seed the games are drawn from")
+    cpu_limit: float = flag(60.0, type=positive_float, help="with --fresh: CPU seconds per game")
 
 
 def graded(game: Any, res: Any, nash_conv_limit: float) -> dict[str, Any]:
@@ -157,73 +162,6 @@ def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str
     return rec
 
 
-# -- the paper's results ------------------------------------------------------------------------------
-def paper_result(txt: Path, method: str) -> dict[str, Any] | None:
-    """The paper's run of ``method`` from an instance's ``.txt`` (None when absent): iterations, sizes,
-    supports, payoffs, backtracks, CPU s; ``solved`` is CPU s < 3600 (its time limit)."""
-    headers = {"m-sgm": "m-SGM results", "sgm": "SGM results"}
-    if not txt.exists() or method not in headers:  # the .txt files hold no full-enumeration runs
-        return None
-    header = headers[method]
-    sections = re.split(r"^(.*results.*)$", txt.read_text(), flags=re.M)
-    for head, body in zip(sections[1::2], sections[2::2], strict=True):
-        if head.strip() != header:
-            continue
-        fields = dict(re.findall(r"^(\w+)=(.*)$", body, flags=re.M))
-        S = ast.literal_eval(fields["S"])
-        ne = ast.literal_eval(fields["ne"])
-        sizes = [len(s) for s in S]
-        supports, i = [], 0
-        for s in sizes:
-            supports.append(sum(1 for q in ne[i : i + s] if q > 1e-9))
-            i += s
-        cpu = float(fields["cpu_time"])
-        return {
-            "solved": cpu < PAPER_LIMIT_S,
-            "seconds": cpu,
-            "iterations": int(fields["numb_iter"]),
-            "backtracks": int(fields.get("numb_back", 0)),
-            "sampled_sizes": sizes,
-            "support_sizes": supports,
-            "pure": all(s == 1 for s in supports),
-            "payoffs": [float(v) for v in ast.literal_eval(fields["Profits"])],
-        }
-    return None
-
-
-def paper_lot_sizing_table(data: Path, m: int, T: int, method: str) -> list[dict[str, Any]] | None:
-    """The paper's table 07 rows (``results/07LS_table.txt``) for m players and T periods: per instance
-    CPU s, iterations, sampled sizes, pure — m-SGM is the first block of a row, SGM the second. None when
-    the table or the (m, T) section is absent. For periods whose files were not shared these are the
-    paper's own draws of the generator, not the games generated here (same index, different game)."""
-    table = data / "results" / "07LS_table.txt"
-    if not table.exists() or method not in ("m-sgm", "sgm"):
-        return None
-    blocks = re.split(r"^m =(\d+) players, n = (\d+) items", table.read_text(), flags=re.M)
-    for mm, tt, body in zip(blocks[1::3], blocks[2::3], blocks[3::3], strict=True):
-        if (int(mm), int(tt)) != (m, T):
-            continue
-        rows = []
-        block = r"([\d.]+) & (\d+) & (\d) & (\d) &(\[[\d, ]+\])"  # time, iter, pNE, mNE, sizes
-        pattern = rf"^&(\d+) & {block} & \d+ & & {block}"
-        for match in re.finditer(pattern, body, flags=re.M):
-            g = match.groups()
-            t, it, pne, sizes = (g[1], g[2], g[3], g[5]) if method == "m-sgm" else (g[6], g[7], g[8], g[10])
-            rows.append(
-                {
-                    "solved": True,
-                    "seconds": float(t),
-                    "iterations": int(it),
-                    "sampled_sizes": ast.literal_eval(sizes),
-                    "support_sizes": [1] * m if pne == "1" else None,
-                    "pure": pne == "1",
-                    "payoffs": None,
-                }
-            )
-        return rows
-    return None
-
-
 # -- table mode ---------------------------------------------------------------------------------------
 def _parse_set(text: str) -> tuple[str, int, int]:
     """'2x20' → knapsack, 2 players, 20 items; 'ls2x10' → lot-sizing, 2 players, 10 periods."""
@@ -240,30 +178,10 @@ def result_path(out: Path, family: str, method: str, m: int, n: int, ins: int) -
     return out / "ipg" / family / method / f"Game_{m}_{n}_{ins}.json"
 
 
-def run_table(
-    sets: list[str],
-    methods: list[str],
-    data: Path | None,
-    out: Path,
-    time_limit: float,
-    instances: int,
-    report_only: bool,
-) -> dict[str, Any]:
-    """Solve every missing (set, instance, method), then write the report from the result files.
-    ``data``: the paper's folder, or None (every instance generated, no paper columns)."""
-    parsed = [_parse_set(s) for s in sets]
-    if report_only:
-        from rlcv.bench.checks import require_summaries
-
-        require_summaries(out / "ipg", "Game_*.json", "per-instance results")
-    else:
-        line = estimate_line(parsed, methods, out, time_limit, instances)
-        if line:
-            print(line, flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            source = InstanceSource(data, Path(tmp))
-            _solve_missing(parsed, methods, source, out, time_limit, instances)
-    return write_report(parsed, methods, data, out, time_limit, instances)
+def _records(out: Path, family: str, method: str, m: int, n: int, instances: int) -> list[Record]:
+    """Our record per instance 0..instances-1 (None where it is not there)."""
+    paths = [result_path(out, family, method, m, n, ins) for ins in range(instances)]
+    return [json.loads(path.read_text()) if path.exists() else None for path in paths]
 
 
 def set_key(family: str, m: int, n: int) -> str:
@@ -271,106 +189,47 @@ def set_key(family: str, m: int, n: int) -> str:
     return f"{'ls' if family == 'lot_sizing' else ''}{m}x{n}"
 
 
-class InstanceSource:
-    """Table mode's instance files: ``data``'s (the paper's files) where it holds the file, else drawn by
-    the paper's generator (module docstring) into ``tmp``, a whole set at its first use. :meth:`get`
-    gives (file, label for the record, source); the file is None where the generator has no such
-    instance (knapsack ins ≥ 10), the label then says why."""
+def run_table(spec: IpgSpec, data: Path | None) -> dict[str, Any]:
+    """Solve every missing (set, instance, method), then write the report from the result files.
+    ``data``: the paper's folder, or None (every instance generated, no paper columns)."""
+    parsed = [_parse_set(s) for s in spec.sets]
+    out = Path(spec.out)
+    if spec.report_only:
+        from rlcv.bench.checks import require_summaries
 
-    def __init__(self, data: Path | None, tmp: Path) -> None:
-        self.data, self.tmp = data, tmp
-        self._drawn: dict[tuple[str, int, int], dict[int, tuple[str, str]]] = {}
-
-    def get(self, family: str, m: int, n: int, ins: int, count: int) -> tuple[Path | None, str, str]:
-        if self.data is not None:
-            inst = self.data / family / f"Game_{m}_{n}_{ins}.npy"
-            if inst.exists():
-                return inst, str(inst), PAPER
-        key = (family, m, n)
-        if key not in self._drawn:
-            self._drawn[key] = self._draw(family, m, n, count)
-        if ins not in self._drawn[key]:
-            return None, f"no instance {ins}: the knapsack generator draws instances 0..9", GENERATED
-        label, source = self._drawn[key][ins]
-        return self.tmp / family / f"Game_{m}_{n}_{ins}.npy", label, source
-
-    def _draw(self, family: str, m: int, n: int, count: int) -> dict[int, tuple[str, str]]:
-        """Write the set's instances into ``tmp``; {ins: (label, source)}."""
-        import numpy as np
-
-        from rlcv.games.instances import (
-            LOT_SIZING_SEED,
-            generate_knapsack,
-            lot_sizing_instances,
-            paper_knapsack_instances,
-            save_game,
-        )
-
-        drawn: dict[int, dict[str, Any]]
-        labels: dict[int, tuple[str, str]] = {}
-        if family == "lot_sizing":
-            drawn = lot_sizing_instances(n, m=m, numb_ins=max(10, count))
-            for ins in drawn:
-                exact = (m, n, ins) in PAPER_LOT_SIZING
-                labels[ins] = (
-                    f"generated: lot_sizing_instances(T={n}, m={m}, seed={LOT_SIZING_SEED})[{ins}]"
-                    + (" (the paper's file bit for bit)" if exact else " (not the paper's file)"),
-                    GENERATED_PAPER if exact else GENERATED,
-                )
-        elif m == 2 and n in PAPER_KNAPSACK_NS:
-            drawn = {i: a for (nn, i), a in paper_knapsack_instances(seed=KNAPSACK_SEED).items() if nn == n}
-            for ins in drawn:
-                labels[ins] = (
-                    f"generated: paper_knapsack_instances(seed={KNAPSACK_SEED})[({n}, {ins})] "
-                    "(the paper's file bit for bit)",
-                    GENERATED_PAPER,
-                )
-        else:
-            state = np.random.get_state()
-            try:
-                np.random.seed(KNAPSACK_SEED)
-                drawn = {i: generate_knapsack(m, n, i, KNAPSACK_INSTANCES) for i in range(KNAPSACK_INSTANCES)}
-            finally:
-                np.random.set_state(state)
-            for ins in drawn:
-                labels[ins] = (
-                    f"generated: generate_knapsack(m={m}, n={n}) after np.random.seed({KNAPSACK_SEED}), "
-                    f"instances drawn in order [{ins}] (not the paper's file)",
-                    GENERATED,
-                )
-        (self.tmp / family).mkdir(parents=True, exist_ok=True)
-        for ins, arrays in drawn.items():
-            save_game(arrays, self.tmp / family / f"Game_{m}_{n}_{ins}.npy")
-        return labels
+        require_summaries(out / "ipg", "Game_*.json", "per-instance results")
+    else:
+        line = estimate_line(parsed, spec.methods, out, spec.time_limit, spec.instances)
+        if line:
+            print(line, flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = InstanceSource(data, Path(tmp))
+            for family, m, n in parsed:
+                for ins in range(spec.instances):
+                    for method in spec.methods:
+                        _solve_missing(source, spec, (family, method, m, n, ins))
+    return write_report(parsed, spec.methods, data, out, spec.time_limit, spec.instances)
 
 
-def _solve_missing(
-    parsed: list[tuple[str, int, int]],
-    methods: list[str],
-    source: InstanceSource,
-    out: Path,
-    time_limit: float,
-    instances: int,
-) -> None:
-    for family, m, n in parsed:
-        for ins in range(instances):
-            for method in methods:
-                target = result_path(out, family, method, m, n, ins)
-                if target.exists():
-                    continue
-                inst, label, origin = source.get(family, m, n, ins, instances)
-                try:
-                    if inst is None:
-                        raise RlcvError(label)
-                    rec = solve_instance(inst, method, time_limit)
-                    rec["instance"] = label
-                except RlcvError as exc:  # e.g. an instance that does not exist
-                    rec = {"instance": label, "method": method, "solved": False, "error": str(exc)}
-                rec["source"] = origin
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(json.dumps(rec) + "\n")
-                shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
-                print(f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True)
+def _solve_missing(source: InstanceSource, spec: IpgSpec, cell: tuple[str, str, int, int, int]) -> None:
+    """One (family, method, m, n, ins) solved and its record written, unless it is there."""
+    family, method, m, n, ins = cell
+    target = result_path(Path(spec.out), *cell)
+    if target.exists():
+        return
+    inst, label, origin = source.get(family, m, n, ins, spec.instances)
+    try:
+        if inst is None:
+            raise RlcvError(label)
+        rec = solve_instance(inst, method, spec.time_limit)
+        rec["instance"] = label
+    except RlcvError as exc:  # e.g. an instance that does not exist
+        rec = {"instance": label, "method": method, "solved": False, "error": str(exc)}
+    rec["source"] = origin
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(rec) + "\n")
+    shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
+    print(f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True)
 
 
 def _duration(seconds: float) -> str:
@@ -383,37 +242,41 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _solved_seconds(paths: list[Path]) -> list[float]:
+    """The wall seconds of the solved records among ``paths`` (unreadable ones skipped)."""
+    seconds = []
+    for path in paths:
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if rec.get("solved") and isinstance(rec.get("seconds"), int | float):
+            seconds.append(float(rec["seconds"]))
+    return seconds
+
+
 def estimate_line(
     sets: list[tuple[str, int, int]], methods: list[str], out: Path, time_limit: float, instances: int
 ) -> str | None:
     """One line before a table run with solves left (None when there are none): their number, an
     estimate = Σ over (set, method) of a typical per-instance time × the instances left, and the worst
-    case = solves left × ``--time-limit``. The typical time is the mean over solved instances of this
-    ``--out``'s own finished results of that set and method where it has some (this machine), else of
-    the reference run (:data:`TYPICAL_S`, read off results/ipg.json), at most ``--time-limit``; a set
-    and method with neither counts in the worst case only, named. Time-outs count in the worst case."""
+    case = solves left × ``--time-limit``. The typical time is the mean wall seconds over solved
+    instances of this ``--out``'s own finished results of that set and method where it has some (this
+    machine), else of the committed run (:data:`REFERENCE_OUT`, when this is a checkout), at most
+    ``--time-limit``; a set and method with neither counts in the worst case only, named. Time-outs
+    count in the worst case."""
     left: dict[str, int] = {}
     typical: dict[str, float | None] = {}
     for family, m, n in sets:
         for method in methods:
             key = f"{set_key(family, m, n)}/{method}"
-            todo, seconds = 0, []
-            for ins in range(instances):
-                path = result_path(out, family, method, m, n, ins)
-                if not path.exists():
-                    todo += 1
-                    continue
-                try:
-                    rec = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    continue
-                if rec.get("solved") and isinstance(rec.get("seconds"), int | float):
-                    seconds.append(float(rec["seconds"]))
+            paths = [result_path(out, family, method, m, n, ins) for ins in range(instances)]
+            todo = sum(1 for path in paths if not path.exists())
             if todo:
+                ref = result_path(REFERENCE_OUT, family, method, m, n, 0).parent
+                seconds = _solved_seconds(paths) or _solved_seconds(sorted(ref.glob(f"Game_{m}_{n}_*.json")))
                 left[key] = left.get(key, 0) + todo
-                own = statistics.fmean(seconds) if seconds else None
-                ref = own if own is not None else TYPICAL_S.get(key)
-                typical[key] = None if ref is None else min(ref, time_limit)
+                typical[key] = min(statistics.fmean(seconds), time_limit) if seconds else None
     total = sum(left.values())
     if not total:
         return None
@@ -421,10 +284,10 @@ def estimate_line(
     unknown = [k for k, t in typical.items() if t is None]
     parts = ", ".join(f"{k} {v}" for k, v in left.items())
     line = (
-        f"ipg: {total} solve{'' if total == 1 else 's'} left ({parts}); estimate ≈ {_duration(known)} "
-        "at typical per-instance times (this --out's finished solves of a set, else the reference run "
-        f"in results/ipg.json, a 2-core machine at load 6–9), worst case {_duration(total * time_limit)} "
-        f"({total} × --time-limit {time_limit:g} s)"
+        f"ipg: {total} solve{'' if total == 1 else 's'} left ({parts}); "
+        f"estimate ≈ {_duration(known)} at typical per-instance times (this --out's finished solves of a "
+        "set, else the committed run's in results/ipg/, a shared 2-core machine), worst case "
+        f"{_duration(total * time_limit)} ({total} × --time-limit {time_limit:g} s)"
     )
     if unknown:
         line += (
@@ -434,6 +297,7 @@ def estimate_line(
     return line + "."
 
 
+# -- the report ---------------------------------------------------------------------------------------
 def cpu(rec: dict[str, Any]) -> float:
     """A record's CPU seconds (the paper's ``.txt`` report CPU time too); wall seconds for a record made
     before records held both."""
@@ -452,25 +316,18 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _fmt_nc(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1e}"
-
-
-def _row_cells(rec: dict[str, Any] | None) -> list[str]:
+def _row_cells(rec: Record) -> list[str]:
     if rec is None:
         return ["–"] * 5
     if not rec.get("solved"):
         return ["t/o" if "seconds" in rec else "err", _fmt(rec.get("iterations")), "–", "–", "–"]
     return [
-        _fmt(cpu(rec)),
-        _fmt(rec["iterations"]),
-        _fmt(rec["sampled_sizes"]),
-        _fmt(rec["support_sizes"]),
-        _fmt(rec["pure"]),
+        _fmt(v)
+        for v in (cpu(rec), rec["iterations"], rec["sampled_sizes"], rec["support_sizes"], rec["pure"])
     ]
 
 
-def _summary(recs: list[dict[str, Any] | None]) -> dict[str, Any]:
+def _summary(recs: list[Record]) -> dict[str, Any]:
     done = [r for r in recs if r is not None]
     solved = [r for r in done if r.get("solved")]
     return {
@@ -494,30 +351,32 @@ def _instances_line(family: str, by_ins: dict[int, str], has_paper: bool) -> tup
     sources = set(by_ins.values())
     if sources == {PAPER}:
         return "Instances: the paper's files (`--data`).", "the paper's files"
+    lot_sizing = "`lot_sizing_instances()`, numpy seed 6"
     if sources <= {PAPER, GENERATED_PAPER}:
-        short = "generated by the paper's generator, the paper's files bit for bit"
         how = (
             f"`paper_knapsack_instances()`, numpy seed {KNAPSACK_SEED}"
             if family == "knapsack"
-            else "`lot_sizing_instances()`, numpy seed 6"
+            else lot_sizing
         )
         text = f"Instances: generated by the paper's generator ({how}), the paper's files bit for bit"
-        if PAPER in sources:
-            text += " where `--data` lacks them"
+        text += " where `--data` lacks them" if PAPER in sources else ""
         if not has_paper:
             text += "; the paper's results on them are not at hand (no `--data`), so no paper columns"
-        return text + ".", short
-    if family == "knapsack":
-        how = f"`generate_knapsack(m, n, ins)` after `np.random.seed({KNAPSACK_SEED})`, ins 0..9 in order"
-    else:
-        how = "`lot_sizing_instances()`, numpy seed 6, drawn in order"
-    short = "generated (not the paper's files)"
-    text = f"Instances: generated (not the paper's files): {how}"
+        return text + ".", "generated by the paper's generator, the paper's files bit for bit"
+    how = (
+        f"`generate_knapsack(m, n, ins)` after `np.random.seed({KNAPSACK_SEED})`, ins 0..9 in order"
+        if family == "knapsack"
+        else f"{lot_sizing}, drawn in order"
+    )
+    short, text = "generated (not the paper's files)", f"Instances: generated (not the paper's files): {how}"
     exact = [str(i) for i, src in sorted(by_ins.items()) if src != GENERATED]
     if exact:
-        which = f"instance{'s' if len(exact) > 1 else ''} {', '.join(exact)}"
+        which, s = (
+            f"instance{'s' if len(exact) > 1 else ''} {', '.join(exact)}",
+            "s" if len(exact) > 1 else "",
+        )
         short += f"; {which} the paper's"
-        text += f" — except {which}: the paper's file{'s' if len(exact) > 1 else ''} bit for bit"
+        text += f" — except {which}: the paper's file{s} bit for bit"
     if not has_paper:
         text += "; no paper columns (the paper's results are for its own instances)"
     return text + ".", short
@@ -547,35 +406,27 @@ def _intro_lines(time_limit: float) -> list[str]:
     ]
 
 
-def _section_records(
-    data: Path | None, out: Path, family: str, method: str, m: int, n: int, instances: int
-) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None], list[dict[str, Any]] | None]:
-    """Our record and the paper's result per instance, and table 07's rows where they stand in."""
-    ours: list[dict[str, Any] | None] = []
-    paper: list[dict[str, Any] | None] = []
-    # Lot-sizing periods without shared files: the paper's table 07 rows (its own draws).
-    table07 = (
-        paper_lot_sizing_table(data, m, n, method)
-        if data is not None
-        and family == "lot_sizing"
-        and not (data / family / f"Game_{m}_{n}_0.txt").exists()
+def _paper_records(
+    data: Path | None, ours: list[Record], family: str, method: str, m: int, n: int
+) -> tuple[list[Record], bool]:
+    """The paper's result per instance (only for its own instances: none for a record of other draws,
+    none at all without ``data``), or — for lot-sizing periods without shared files — table 07's rows
+    for its own draws; whether those rows stand in."""
+    if data is None:
+        return [None] * len(ours), False
+    if family == "lot_sizing" and not (data / family / f"Game_{m}_{n}_0.txt").exists():
+        rows = paper_lot_sizing_table(data, m, n, method)
+        if rows is not None:
+            return [rows[ins] if ins < len(rows) else None for ins in range(len(ours))], True
+    return [
+        paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
+        if rec is None or record_source(rec) != GENERATED
         else None
-    )
-    for ins in range(instances):
-        path = result_path(out, family, method, m, n, ins)
-        rec = json.loads(path.read_text()) if path.exists() else None
-        pap = None
-        # the paper's results only for its own instances (a record of other draws: none)
-        if data is not None and (rec is None or record_source(rec) != GENERATED):
-            pap = paper_result(data / family / f"Game_{m}_{n}_{ins}.txt", method)
-        if table07 is not None and ins < len(table07):
-            pap = table07[ins]
-        ours.append(rec)
-        paper.append(pap)
-    return ours, paper, table07
+        for ins, rec in enumerate(ours)
+    ], False
 
 
-def _same_payoff(rec: dict[str, Any] | None, pap: dict[str, Any] | None) -> str:
+def _same_payoff(rec: Record, pap: Record) -> str:
     """'yes' / 'no': our solved equilibrium's payoffs equal the paper's; '–' when either is missing."""
     if rec is None or not rec.get("solved") or pap is None or not pap["solved"] or pap["payoffs"] is None:
         return "–"  # e.g. the paper's time-out on m = 2, n = 80 instance 4 (no equilibrium to compare)
@@ -584,16 +435,14 @@ def _same_payoff(rec: dict[str, Any] | None, pap: dict[str, Any] | None) -> str:
     return "yes" if ok else "no"
 
 
-def _instance_rows(
-    ours: list[dict[str, Any] | None], paper: list[dict[str, Any] | None], has_paper: bool
-) -> tuple[list[str], list[str]]:
+def _instance_rows(ours: list[Record], paper: list[Record], has_paper: bool) -> tuple[list[str], list[str]]:
     """The section's table (ours, then the paper's columns where it has them) and the payoff checks."""
     head = ["ins", "s", "iter", "sizes", "supp", "NE", "nc"]
     head += ["paper s", "iter", "sizes", "supp", "NE", "=payoff"] if has_paper else []
     rows, sames = [], []
     for ins, (rec, pap) in enumerate(zip(ours, paper, strict=True)):
-        nc = _fmt_nc(rec.get("nash_conv") if rec is not None else None)
-        rows.append([str(ins), *_row_cells(rec), nc])
+        nc = None if rec is None else rec.get("nash_conv")
+        rows.append([str(ins), *_row_cells(rec), "–" if nc is None else f"{nc:.1e}"])
         if has_paper:
             sames.append(_same_payoff(rec, pap))
             rows[-1] += [*_row_cells(pap), sames[-1]]
@@ -604,19 +453,20 @@ def _set_section(
     data: Path | None, out: Path, family: str, method: str, m: int, n: int, instances: int
 ) -> tuple[list[str], dict[str, Any]]:
     """One set and method: its page section, and its record for ``ipg.json``."""
-    ours, paper, table07 = _section_records(data, out, family, method, m, n, instances)
+    ours = _records(out, family, method, m, n, instances)
+    paper, table07 = _paper_records(data, ours, family, method, m, n)
     has_paper = any(p is not None for p in paper)
-    by_ins = {i: record_source(r) for i, r in enumerate(ours) if r is not None}
-    source_text, source_short = _instances_line(family, by_ins, has_paper)
+    source_text, source_short = _instances_line(
+        family, {i: record_source(r) for i, r in enumerate(ours) if r is not None}, has_paper
+    )
     size = f"T = {n}" if family == "lot_sizing" else f"n = {n}"
     lines = [f"## {family}: m = {m}, {size}, {method}", "", source_text, ""]
     rows, sames = _instance_rows(ours, paper, has_paper)
-    lines += rows
     so, sp = _summary(ours), _summary(paper)
-    lines += ["", _summary_line(ours, so, sp if has_paper else None), ""]
-    if has_paper and table07 is None:
+    lines += [*rows, "", _summary_line(ours, so, sp if has_paper else None), ""]
+    if has_paper and not table07:
         lines += _per_instance_lines(ours, paper, sames)
-    if table07 is not None:
+    if table07:
         lines += [
             "Instances generated by the paper's generator (numpy seed 6, drawn in order; "
             "`rlcv.games.instances.lot_sizing_instances`): the paper did not share its files for "
@@ -625,7 +475,7 @@ def _set_section(
             "",
         ]
     if family == "lot_sizing":
-        lines += _lot_sizing_target(ours, paper, table07 is not None)
+        lines += _lot_sizing_target(ours, paper, table07)
     return lines, {"instances": source_short, "ours": so, "paper": sp if has_paper else None}
 
 
@@ -657,24 +507,17 @@ def write_report(
     return report
 
 
-def _summary_line(ours: list[dict[str, Any] | None], so: dict[str, Any], sp: dict[str, Any] | None) -> str:
+def _summary_line(ours: list[Record], so: dict[str, Any], sp: dict[str, Any] | None) -> str:
     limits = sorted({r["time_limit"] for r in ours if r is not None and "time_limit" in r})
     limit = f" (limit {', '.join(f'{v:g}' for v in limits)} s)" if limits else ""
-    summary = (
-        f"Ours{limit}: {so['solved']}/{so['run']} solved, mean {_fmt(so['mean_seconds'])} s, "
-        f"mean {_fmt(so['mean_iterations'])} iterations, {so['pure']} pure."
+    return " ".join(
+        f"{who}: {s['solved']}/{s['run']} solved, mean {_fmt(s['mean_seconds'])} s, "
+        f"mean {_fmt(s['mean_iterations'])} iterations, {s['pure']} pure."
+        for who, s in [(f"Ours{limit}", so), *([("Paper", sp)] if sp is not None else [])]
     )
-    if sp is not None:
-        summary += (
-            f" Paper: {sp['solved']}/{sp['run']} solved, mean {_fmt(sp['mean_seconds'])} s, "
-            f"mean {_fmt(sp['mean_iterations'])} iterations, {sp['pure']} pure."
-        )
-    return summary
 
 
-def _per_instance_lines(
-    ours: list[dict[str, Any] | None], paper: list[dict[str, Any] | None], sames: list[str]
-) -> list[str]:
+def _per_instance_lines(ours: list[Record], paper: list[Record], sames: list[str]) -> list[str]:
     """Wins and losses per instance beside the means (a mean can rest on one slow instance) — or, where
     the paper's answers cannot be of these files (no equilibrium payoff agrees), only that warning."""
     compared = [s for s in sames if s != "–"]
@@ -704,9 +547,7 @@ def _per_instance_lines(
     ]
 
 
-def _lot_sizing_target(
-    ours: list[dict[str, Any] | None], paper: list[dict[str, Any] | None], other_draws: bool
-) -> list[str]:
+def _lot_sizing_target(ours: list[Record], paper: list[Record], other_draws: bool) -> list[str]:
     """The issue's lot-sizing target: every instance a pure NE within 2× the paper's time — per instance
     where the games are the paper's, against 2× the paper's mean where they are other draws."""
     solved = [r for r in ours if r is not None and r.get("solved")]
@@ -730,28 +571,18 @@ def _lot_sizing_target(
     ]
 
 
-def _set_ratios(
-    out: Path, family: str, m: int, n: int, instances: int
-) -> tuple[list[tuple[float, bool]], list[str], bool]:
-    """Per instance: enum s / m-SGM s (exact when enum solved) and its cell; whether every record of
-    the set is of the paper's own file."""
-    ratios: list[tuple[float, bool]] = []  # (ratio, exact: enum solved)
+def _set_ratios(enums: list[Record], msgms: list[Record]) -> tuple[list[tuple[float, bool]], list[str]]:
+    """Per instance: enum s / m-SGM s with whether it is exact (enum solved), and its cell."""
+    ratios: list[tuple[float, bool]] = []
     cells = []
-    papers = True  # every record of the set is of the paper's own file
-    for ins in range(instances):
-        recs = []
-        for method in ("enum", "m-sgm"):
-            path = result_path(out, family, method, m, n, ins)
-            recs.append(json.loads(path.read_text()) if path.exists() else None)
-        papers &= all(record_source(r) != GENERATED for r in recs if r is not None)
-        enum, msgm = recs
+    for enum, msgm in zip(enums, msgms, strict=True):
         if enum is None or msgm is None or "seconds" not in enum or not msgm.get("solved"):
             cells.append("–")
             continue
         r = cpu(enum) / max(cpu(msgm), 1e-9)
         ratios.append((r, bool(enum["solved"])))
         cells.append(f"{r:.0f}" if enum["solved"] else f"≥{r:.0f}")
-    return ratios, cells, papers
+    return ratios, cells
 
 
 def _paper_ratio_text() -> str:
@@ -765,19 +596,10 @@ def _paper_ratio_text() -> str:
     )
 
 
-def _why_lines(out: Path, family: str, m: int, n: int, instances: int, paper_2x10: bool) -> list[str]:
+def _why_lines(enums: list[Record], msgms: list[Record], paper_2x10: bool) -> list[str]:
     """Why the ratio is what it is: the fixed cost of enumeration on the pure-NE instances."""
-    pure_enum = [
-        json.loads(path.read_text())
-        for ins in range(instances)
-        if (path := result_path(out, family, "enum", m, n, ins)).exists()
-    ]
-    pure_s = [cpu(r) for r in pure_enum if r.get("solved") and r.get("pure")]
-    msgm_s = [
-        cpu(json.loads(path.read_text()))
-        for ins in range(instances)
-        if (path := result_path(out, family, "m-sgm", m, n, ins)).exists()
-    ]
+    pure_s = [cpu(r) for r in enums if r is not None and r.get("solved") and r.get("pure")]
+    msgm_s = [cpu(r) for r in msgms if r is not None]
     paper_s = [v for v in PAPER_ENUM_2X10 if v is not None] if paper_2x10 else []
     if not (pure_s and msgm_s):
         return []
@@ -808,23 +630,21 @@ def _speed_ratio_section(
     for family, m, n in sets:
         if family != "knapsack":
             continue
-        ratios, cells, papers = _set_ratios(out, family, m, n, instances)
+        enums, msgms = (_records(out, family, method, m, n, instances) for method in ("enum", "m-sgm"))
+        ratios, cells = _set_ratios(enums, msgms)
         if not ratios:
             continue
-        ordered = sorted(ratios)
-        med = statistics.median(r for r, _ in ordered)
-        # The median is exact only if no time-out (a lower bound) sits at or below it.
-        exact = all(ok for r, ok in ordered if r <= med)
+        med = statistics.median(r for r, _ in ratios)
+        exact = all(ok for r, ok in ratios if r <= med)  # no time-out (a lower bound) at or below it
         line = (
             f"m = {m}, n = {n}: per instance {', '.join(cells)}; median ratio "
             f"{'' if exact else '≥ '}{med:.0f}× over {len(ratios)} instances "
             f"({sum(ok for _, ok in ratios)} enum solved)."
         )
-        paper_2x10 = (m, n) == (2, 10) and papers
-        if paper_2x10:
-            line += _paper_ratio_text()
-        lines += [line, ""]
-        lines += _why_lines(out, family, m, n, instances, paper_2x10)
+        # the paper's ratios only where every record of the set is of the paper's own file
+        paper_2x10 = (m, n) == (2, 10) and all(record_source(r) != GENERATED for r in enums + msgms if r)
+        lines += [line + (_paper_ratio_text() if paper_2x10 else ""), ""]
+        lines += _why_lines(enums, msgms, paper_2x10)
         report.setdefault("speed_ratio", {})[f"{m}x{n}"] = {
             "ratios": [r for r, _ in ratios],
             "enum_solved": [ok for _, ok in ratios],
@@ -837,38 +657,8 @@ def _speed_ratio_section(
 # -- CLI ----------------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench ipg`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, seed_value
-
     p = sub.add_parser("ipg", help="integer programming games: SGM / m-SGM equilibria vs the paper")
-    p.add_argument("--instance", help="solve one .npy instance (the paper's layout) instead of the table")
-    p.add_argument("--method", default="m-sgm", choices=list(METHODS), help="with --instance")
-    p.add_argument("--json", type=out_file, help="with --instance: write the result here (default: print it)")
-    p.add_argument("--time-limit", type=positive_float, default=600.0, help="seconds per instance")
-    p.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="table: knapsack sets MxN")
-    p.add_argument("--methods", nargs="+", default=["m-sgm", "sgm"], choices=list(METHODS))
-    p.add_argument("--instances", type=positive_int, default=10, help="table: instances 0..N-1 per set")
-    p.add_argument(
-        "--data",
-        help="table: the paper's instance folder (knapsack/, lot_sizing/: its .npy files and .txt results; "
-        f"default {DEFAULT_DATA} when present, else the paper's generator draws the instances)",
-    )
-    p.add_argument("--out", type=out_dir, default="results")
-    p.add_argument("--report-only", action="store_true", help="table: rebuild the report from OUT/ipg/")
-    p.add_argument(
-        "--fresh",
-        type=positive_int,
-        help="N new games per size (--sizes) by the paper's generator, m-SGM each",
-    )
-    p.add_argument("--sizes", nargs="+", default=list(FRESH_SIZES), help="with --fresh: knapsack sizes MxN")
-    p.add_argument(
-        "--seed", type=seed_value, default=0, help="with --fresh: the seed the games are drawn from"
-    )
-    p.add_argument(
-        "--cpu-limit",
-        type=positive_float,
-        default=FRESH_CPU_LIMIT_S,
-        help="with --fresh: CPU seconds per game",
-    )
+    add_flags(p, IpgSpec)
     p.set_defaults(bench_run=run)
 
 
@@ -893,36 +683,40 @@ def table_data(given: str | None) -> Path | None:
     return data
 
 
+def _run_instance(spec: IpgSpec) -> int:
+    """Solve ``--instance``; its record printed, or written to ``--json``. 0 when solved, 1 when not."""
+    assert spec.instance is not None
+    rec = solve_instance(spec.instance, spec.method, spec.time_limit)
+    if not spec.json:
+        print(json.dumps(rec))
+        return 0 if rec["solved"] else 1
+    try:
+        Path(spec.json).parent.mkdir(parents=True, exist_ok=True)  # checked creatable at parsing
+        write_text(spec.json, json.dumps(rec) + "\n")  # atomically: a full disk leaves no 0-byte file
+    except OSError as exc:
+        raise RlcvError(f"cannot write --json '{spec.json}' ({exc.strerror or exc}).") from None
+    nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.3g}"
+    print(f"solved={rec['solved']} seconds={rec['seconds']:.3f} nash_conv={nc} -> {spec.json}")
+    return 0 if rec["solved"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
     """Single instance: exit 0 when solved, 1 when not (time-out); table and fresh: 0."""
-    if args.fresh is not None:
+    spec = spec_of(IpgSpec, args)
+    if spec.fresh is not None:
         from rlcv.bench.ipg_fresh import run_fresh
 
-        run_fresh(args.sizes, args.fresh, args.seed, args.cpu_limit, Path(args.out), args.report_only)
+        run_fresh(spec.sizes, spec.fresh, spec.seed, spec.cpu_limit, Path(spec.out), spec.report_only)
         return 0
-    if args.instance:
-        rec = solve_instance(args.instance, args.method, args.time_limit)
-        text = json.dumps(rec)
-        if args.json:
-            try:
-                Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # checked creatable at parsing
-                write_text(args.json, text + "\n")  # atomically: a full disk leaves no 0-byte file
-            except OSError as exc:
-                raise RlcvError(f"cannot write --json '{args.json}' ({exc.strerror or exc}).") from None
-            nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.3g}"
-            print(f"solved={rec['solved']} seconds={rec['seconds']:.3f} nash_conv={nc} -> {args.json}")
-        else:
-            print(text)
-        return 0 if rec["solved"] else 1
-    data = table_data(args.data)
-    if data is None and not args.report_only:
+    if spec.instance:
+        return _run_instance(spec)
+    data = table_data(spec.data)
+    if data is None and not spec.report_only:
         print(
             f"ipg: no --data and {DEFAULT_DATA} (the paper's instance files) is absent: generating the "
             "instances with the paper's generator (knapsack m = 2, n = 20/40/80/100: the paper's files bit "
             "for bit; other sets: new draws, labelled) — no paper columns; --data DIR for the paper's files",
             flush=True,
         )
-    run_table(
-        args.sets, args.methods, data, Path(args.out), args.time_limit, args.instances, args.report_only
-    )
+    run_table(spec, data)
     return 0

@@ -89,7 +89,7 @@ def _ratio_cell(c: dict[str, Any]) -> str:
 
 
 def paper_payoffs(data: Path, rec: dict[str, Any]) -> list[float] | None:
-    from rlcv.bench.ipg import paper_result
+    from rlcv.games.paper_files import paper_result
 
     found = paper_result(data / rec["family"] / f"{rec['name']}.txt", rec["method"])
     return None if found is None else found["payoffs"]
