@@ -71,6 +71,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlcv.bench import flags
+from rlcv.bench.checks import (
+    int_range,
+    nonneg_float,
+    nonneg_int,
+    out_file,
+    positive_float,
+    positive_int,
+    prob,
+    seed_value,
+)
 from rlcv.bench.flags import add_flags, flag
 from rlcv.errors import RlcvError
 
@@ -93,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "variance", help="gradient variance of an estimator (default MBMF) vs k at a checkpoint"
     )
     add_flags(var, VarianceSpec)
-    var.add_argument("--json", required=True, metavar="OUT", help="JSON output (a PNG is written beside it)")
+    var.add_argument(
+        "--json", type=out_file, required=True, metavar="OUT", help="JSON output (a PNG is written beside it)"
+    )
     var.set_defaults(bench_run=_run)
 
     report = sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
@@ -110,27 +122,27 @@ class VarianceSpec:
         "last.pt", name="--checkpoint", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
     )
     estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS)")
-    ks: list[int] = flag([0, 1, 3, 5, 10], name="--k", type=int)
-    batches: int = flag(200, type=int, help="independent evaluation batches (common to all k)")
+    ks: list[int] = flag([0, 1, 3, 5, 10], name="--k", type=nonneg_int)
+    batches: int = flag(200, type=int_range(3), help="independent evaluation batches (common to all k)")
     batch_size: int | None = flag(
-        None, type=int, help="env steps per batch (default: the run's n_steps × n_envs)"
+        None, type=positive_int, help="env steps per batch (default: the run's n_steps × n_envs)"
     )
     minibatch_size: int | None = flag(
-        None, type=int, help="PPO minibatch size (default: the run's batch_size)"
+        None, type=positive_int, help="PPO minibatch size (default: the run's batch_size)"
     )
-    ref_batches: int = flag(100, type=int, help="batches for the reference gradient")
+    ref_batches: int = flag(100, type=int_range(2), help="batches for the reference gradient")
     # step 1: the model's data and fit
-    fit_steps: int = flag(30000, type=int, help="fresh env steps to fit the model on")
-    model_steps: int = flag(3000, type=int, help="model gradient steps")
-    model_horizon: int = flag(3, type=int, help="unroll length of the model loss")
+    fit_steps: int = flag(30000, type=positive_int, help="fresh env steps to fit the model on")
+    model_steps: int = flag(3000, type=nonneg_int, help="model gradient steps")
+    model_horizon: int = flag(3, type=positive_int, help="unroll length of the model loss")
     model_lr: float | None = flag(
         None,
-        type=float,
+        type=positive_float,
         help="Adam learning rate of the model fit (default: the run's model_lr, else MBMF's default 1e-3)",
     )
     model_td_weight: float = flag(
         0.0,
-        type=float,
+        type=nonneg_float,
         help="weight of the imagined-TD-error term in the model loss (MBMF's model_td_weight; 0: off)",
     )
     # the estimators compared and their bias tests
@@ -151,16 +163,16 @@ class VarianceSpec:
         choices=["correct", "broken"],
         help="broken = pathwise term dropped (biased for k > 0; the bias tests must reject it)",
     )
-    bootstrap: int = flag(1000, type=int, help="paired-bootstrap resamples for the CIs")
-    alpha: float = flag(0.01, type=float, help="level of the bias tests")
+    bootstrap: int = flag(1000, type=positive_int, help="paired-bootstrap resamples for the CIs")
+    alpha: float = flag(0.01, type=prob, help="level of the bias tests")
     detect_bias: float | None = flag(
         None,
-        type=float,
+        type=positive_float,
         metavar="EPS",
         help="power target of the bias tests: a bias EPS × the reference gradient (default: the broken "
         "variant's bias; 0.1 for rows without a pathwise term)",
     )
-    seed: int = flag(0, type=int)
+    seed: int = flag(0, type=seed_value)
 
     def checked(self) -> VarianceSpec:
         """Refuses too few batches and unknown variants; sweeps k = 0 always (every ratio is relative
@@ -180,50 +192,21 @@ class VarianceSpec:
         return dataclasses.replace(self, ks=ks if 0 in ks else [0, *ks], eta_modes=modes)
 
 
-def check_args(spec: VarianceSpec, json_path: str) -> None:
-    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict): every ``--k``
-    >= 0, ``--batches`` >= 3, ``--ref-batches`` >= 2, ``--bootstrap`` >= 1, sizes >= 1, ``--alpha`` in
-    (0, 1), ``--detect-bias`` > 0, finite model settings, known η modes and estimator, an existing run
-    and checkpoint, and a writable ``--json``."""
-    from rlcv.bench.checks import at_least, check_seed
+def check_args(spec: VarianceSpec) -> None:
+    """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict). Each number's
+    range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing, as is an unwritable
+    ``--json``; here: known η modes and estimator, an existing run and checkpoint."""
     from rlcv.errors import did_you_mean
     from rlcv.estimators import ESTIMATORS
     from rlcv.estimators.mbmf import ETA_MODES
     from rlcv.run_dir import RunDir
 
-    for k in spec.ks:
-        at_least("--k", k, 0)
-    for name, value, low in (
-        ("--batches", spec.batches, 3),
-        ("--ref-batches", spec.ref_batches, 2),
-        ("--bootstrap", spec.bootstrap, 1),
-        ("--fit-steps", spec.fit_steps, 1),
-        ("--model-steps", spec.model_steps, 0),
-        ("--model-horizon", spec.model_horizon, 1),
-        ("--batch-size", spec.batch_size, 1),
-        ("--minibatch-size", spec.minibatch_size, 1),
-    ):
-        if value is not None:
-            at_least(name, value, low)
-    if not 0.0 < spec.alpha < 1.0:
-        raise RlcvError(f"--alpha must be in (0, 1) (a test level), got {spec.alpha}.")
-    detect, lr = spec.detect_bias, spec.model_lr
-    if detect is not None and not 0.0 < detect < math.inf:
-        raise RlcvError(f"--detect-bias must be a finite relative size > 0 (e.g. 0.1), got {detect}.")
-    if lr is not None and not 0.0 < lr < math.inf:
-        raise RlcvError(f"--model-lr must be a finite number > 0, got {lr}.")
-    if not 0.0 <= spec.model_td_weight < math.inf:
-        raise RlcvError(f"--model-td-weight must be a finite number >= 0, got {spec.model_td_weight}.")
     for mode in spec.eta_modes:
         if mode not in ETA_MODES:
             raise RlcvError(f"--eta-modes: unknown mode '{mode}'.{did_you_mean(mode, ETA_MODES)}")
     name = spec.estimator
     if name not in ESTIMATORS:
         raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
-    check_seed(spec.seed)
-    from rlcv.cli import _writable_file
-
-    _writable_file(json_path, "--json")
     run, checkpoint = RunDir(Path(spec.run_dir)), spec.checkpoint_name
     run.read_meta()  # a run directory, or one error line
     if not run.checkpoint(checkpoint).is_file():
@@ -233,7 +216,7 @@ def check_args(spec: VarianceSpec, json_path: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_args(spec_of(args), args.json)  # bad arguments: one error line before any work
+    check_args(spec_of(args))  # bad arguments: one error line before any work
     args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
     main(args)
     return 0  # a measurement: the bias verdicts are in the JSON and the printed lines
