@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench.ipg_fresh import draw, numpy_seed, quantile, summary_path
-from rlcv.bench.ipg_fresh_report import size_summary
+from rlcv.bench.ipg_fresh import draw, numpy_seed, summary_path
+from rlcv.bench.ipg_fresh_report import quantile, size_summary
 from rlcv.cli import main
 
 

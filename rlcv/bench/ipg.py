@@ -102,35 +102,9 @@ class IpgSpec:
     cpu_limit: float = flag(60.0, type=positive_float, help="with --fresh: CPU seconds per game")
 
 
-def graded(game: Any, res: Any, nash_conv_limit: float) -> dict[str, Any]:
-    """The fields every IPG record shares (``bench ipg --instance`` and ``--fresh``): the outcome and
-    its exact NashConv, computed after the solve (not in its time; None where there is no profile yet
-    or the best responses time out)."""
-    from rlcv.games.best_response import SolverTimeout
-    from rlcv.games.nash_conv import nash_conv
-
-    nc: float | None = None
-    if res.probs:  # a profile exists (not a time-out before the first sampled game)
-        try:
-            nc = nash_conv(game, res.strategies, res.probs, time_limit=nash_conv_limit)
-        except SolverTimeout:
-            nc = None
-    return {
-        "solved": res.solved,
-        "cpu_seconds": res.cpu_seconds,
-        "nash_conv": nc,
-        "iterations": res.iterations,
-        "backtracks": res.backtracks,
-        "milp_solves": res.milp_solves,
-        "sampled_sizes": [len(s) for s in res.strategies],
-        "support_sizes": res.support_sizes,
-        "pure": res.pure,
-        "reason": res.reason,
-    }
-
-
 def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str, Any]:
     """The single-instance JSON record (module docstring) of one solve."""
+    from rlcv.bench.ipg_fresh import graded
     from rlcv.games.instances import load_game
     from rlcv.games.lot_sizing import LotSizingGame
     from rlcv.games.sgm import solve

@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 
-# The page's module holds the targets and the quantile rule; importing it here (not the reverse) keeps
-# the two modules free of an import cycle. quantile is re-exported for the tests.
-from rlcv.bench.ipg_fresh_report import TARGETS, quantile, write_report  # noqa: F401
+from rlcv.bench.ipg_fresh_report import write_report
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 
@@ -52,18 +50,42 @@ def numpy_seed(seed: int, m: int, n: int, i: int) -> int:
 def draw(seed_value: int, m: int, n: int, ins: int) -> dict[str, np.ndarray]:
     """The game's arrays: numpy's global RandomState seeded, one generator call, the state restored."""
     from rlcv.games.instances import generate_knapsack
+    from rlcv.games.paper_files import numpy_seeded
 
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed_value)
+    with numpy_seeded(seed_value):
         return generate_knapsack(m, n, ins, 10)
-    finally:
-        np.random.set_state(state)
+
+
+def graded(game: Any, res: Any, nash_conv_limit: float) -> dict[str, Any]:
+    """The fields every IPG record shares (``bench ipg --instance`` and ``--fresh``; here, not in
+    :mod:`rlcv.bench.ipg`, which imports this module for ``--fresh``): the outcome and
+    its exact NashConv, computed after the solve (not in its time; None where there is no profile yet
+    or the best responses time out)."""
+    from rlcv.games.best_response import SolverTimeout
+    from rlcv.games.nash_conv import nash_conv
+
+    nc: float | None = None
+    if res.probs:  # a profile exists (not a time-out before the first sampled game)
+        try:
+            nc = nash_conv(game, res.strategies, res.probs, time_limit=nash_conv_limit)
+        except SolverTimeout:
+            nc = None
+    return {
+        "solved": res.solved,
+        "cpu_seconds": res.cpu_seconds,
+        "nash_conv": nc,
+        "iterations": res.iterations,
+        "backtracks": res.backtracks,
+        "milp_solves": res.milp_solves,
+        "sampled_sizes": [len(s) for s in res.strategies],
+        "support_sizes": res.support_sizes,
+        "pure": res.pure,
+        "reason": res.reason,
+    }
 
 
 def solve_game(arrays: dict[str, np.ndarray], cpu_limit: float) -> dict[str, Any]:
     """m-SGM under a CPU cap, graded by exact NashConv: the summary's result fields."""
-    from rlcv.bench.ipg import graded
     from rlcv.games.instances import game_from_arrays
     from rlcv.games.sgm import solve
 

@@ -53,20 +53,26 @@ def size_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _nc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1e}"
+
+
 def _row(key: str, s: dict[str, Any]) -> list[str]:
     low, high = s["median_cpu_s_ci"]
     ci = "" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]"
-    worst = "–" if s["worst_nash_conv"] is None else f"{s['worst_nash_conv']:.1e}"
-    return [
-        key,
-        f"{s['solved']}/{s['games']}",
-        f"{s['median_cpu_s']:.2f}{ci}",
-        f"{s['p90_cpu_s']:.2f}",
-        f"{s['max_cpu_s']:.2f}",
-        worst,
-        str(s["milp_games"]),
-        str(s["backtracking_games"]),
-    ]
+    cpu = [f"{s['median_cpu_s']:.2f}{ci}", f"{s['p90_cpu_s']:.2f}", f"{s['max_cpu_s']:.2f}"]
+    counts = [str(s["milp_games"]), str(s["backtracking_games"])]
+    return [key, f"{s['solved']}/{s['games']}", *cpu, _nc(s["worst_nash_conv"]), *counts]
+
+
+def _solve_text(r: dict[str, Any], wall: str = "") -> str:
+    """One solve in words: outcome, CPU seconds (``wall``: what follows them), iterations, MILP use,
+    sizes, supports, NashConv."""
+    return (
+        f"solved {r['solved']}, {r['cpu_seconds']:.2f} s CPU{wall}, {r['iterations']} iterations, "
+        f"{r['milp_solves']} sampled games settled by the MILP, sizes {r['sampled_sizes']}, supports "
+        f"{r['support_sizes']}, NashConv {_nc(r['nash_conv'])}."
+    )
 
 
 def _target_lines(summaries: dict[str, dict[str, Any]]) -> list[str]:
@@ -92,16 +98,12 @@ def _tail_lines(out: Path) -> list[str]:
     recs = _records(out, "tail")
     if not recs:
         return []
-    r = recs[0]
-    nc = "–" if r["nash_conv"] is None else f"{r['nash_conv']:.1e}"
     return [
         "## The heavy-tail game of issue 28",
         "",
         "`np.random.seed(7774)`, then `generate_knapsack(3, 20, 5)`: 321 s of CPU before (one sampled game "
         "of sizes (9, 8, 8) took 139,683 support LPs without reaching the equilibrium's supports). Now: "
-        f"solved {r['solved']}, {r['cpu_seconds']:.2f} s CPU, {r['iterations']} iterations, "
-        f"{r['milp_solves']} sampled games settled by the MILP, sizes {r['sampled_sizes']}, supports "
-        f"{r['support_sizes']}, NashConv {nc}.",
+        + _solve_text(recs[0]),
         "",
     ]
 
@@ -112,13 +114,13 @@ def _paper_lines(out: Path) -> list[str]:
     lines = []
     for path in sorted((out / "ipg_fresh" / "paper").glob("Game_*.json")):
         r = json.loads(path.read_text())
-        nc = "–" if r["nash_conv"] is None else f"{r['nash_conv']:.1e}"
+        name, wall = (
+            Path(r["instance"]).name,
+            f" ({r['seconds']:.0f} s wall, limit {r['time_limit']:g} s wall)",
+        )
         lines.append(
-            f"- `{Path(r['instance']).name}`: solved {r['solved']}, {r['cpu_seconds']:.2f} s CPU "
-            f"({r['seconds']:.0f} s wall, limit {r['time_limit']:g} s wall), {r['iterations']} iterations, "
-            f"{r['milp_solves']} sampled games settled by the MILP, sizes {r['sampled_sizes']}, supports "
-            f"{r['support_sizes']}, NashConv {nc}. Regenerate: `rlcv bench ipg --instance ../shared/ipg/"
-            f"knapsack/{Path(r['instance']).name} --time-limit {r['time_limit']:g} --json {path}`."
+            f"- `{name}`: {_solve_text(r, wall)} Regenerate: `rlcv bench ipg --instance ../shared/ipg/"
+            f"knapsack/{name} --time-limit {r['time_limit']:g} --json {path}`."
         )
     if not lines:
         return []
