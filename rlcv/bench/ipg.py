@@ -60,6 +60,7 @@ from rlcv.games.paper_files import (
     InstanceSource,
     paper_lot_sizing_table,
     paper_result,
+    same_payoffs,
 )
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
@@ -404,9 +405,7 @@ def _same_payoff(rec: Record, pap: Record) -> str:
     """'yes' / 'no': our solved equilibrium's payoffs equal the paper's; '–' when either is missing."""
     if rec is None or not rec.get("solved") or pap is None or not pap["solved"] or pap["payoffs"] is None:
         return "–"  # e.g. the paper's time-out on m = 2, n = 80 instance 4 (no equilibrium to compare)
-    mine = [pl["payoff"] for pl in rec["players"]]
-    ok = all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(mine, pap["payoffs"], strict=True))
-    return "yes" if ok else "no"
+    return "yes" if same_payoffs([pl["payoff"] for pl in rec["players"]], pap["payoffs"]) else "no"
 
 
 def _instance_rows(ours: list[Record], paper: list[Record], has_paper: bool) -> tuple[list[str], list[str]]:

@@ -30,15 +30,35 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rlcv.bench.checks import out_dir, positive_float, positive_int
+from rlcv.bench.flags import add_flags, flag, spec_of
+from rlcv.bench.ipg_versions_report import FOLDER, SLOWER, compare, write_report
 from rlcv.bench.runs import SINGLE_THREAD_ENV, SummaryStore
 from rlcv.errors import RlcvError
 
-SETS = ("2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20")
+SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
 SGM_SETS = ("2x20", "2x40", "ls2x10", "ls2x20")  # where results/ipg.md runs SGM too
-FOLDER = "ipg_versions"
+
+
+@dataclass(kw_only=True)
+class VersionsSpec:
+    """`rlcv bench ipg-versions`'s flags."""
+
+    old: str | None = flag(None, help="the commit whose code is the baseline (required unless --report-only)")
+    new: str = flag("HEAD", help="the commit measured against it (default HEAD)")
+    sets: list[str] = flag(SETS, help="instance sets (as rlcv bench ipg)")
+    methods: list[str] = flag(["m-sgm", "sgm"], choices=["m-sgm", "sgm"])
+    repeats: int = flag(9, type=positive_int, help="interleaved old/new pairs per instance")
+    time_limit: float = flag(120.0, type=positive_float, help="wall seconds per solve")
+    data: str = flag("../shared/ipg", help="the paper's files (knapsack/, lot_sizing/)")
+    out: str = flag("results", type=out_dir)
+    report_only: bool = flag(False, help="rebuild the page from OUT/ipg_versions/")
+    confirm: bool = flag(False, help="re-measure the cells found slower, fresh pairs")
+
 
 # The worker: JSON jobs on stdin, one JSON answer per line on stdout. It imports only what both commits
 # have, from the code on its PYTHONPATH (checked by the handshake line).
@@ -176,21 +196,22 @@ def _ins(path: Path) -> int:
 Todo = list[tuple[SummaryStore, str, str, Path]]  # (store, method, name, file) of the cells to measure
 
 
-def measure(args: argparse.Namespace, repo: Path, data: Path, out: Path) -> None:
+def measure(spec: VersionsSpec, data: Path, out: Path) -> None:
     """Solve every instance without a summary, interleaved, writing each summary as it is measured;
     with ``--confirm``, then re-measure each cell found slower into ``OUT/ipg_versions/confirm/``."""
-    from rlcv.bench.ipg_versions_report import SLOWER, compare
-
-    old, new = code_identity(repo, args.old), code_identity(repo, args.new)
-    params = {"old": old["games_tree"], "new": new["games_tree"], "repeats": args.repeats}
-    params["time_limit"] = args.time_limit
+    if not spec.old:
+        raise RlcvError("--old is required: the commit whose code is the baseline (e.g. --old 305583f).")
+    repo = Path(git(Path(__file__).parent, "rev-parse", "--show-toplevel").decode().strip())
+    old, new = code_identity(repo, spec.old), code_identity(repo, spec.new)
+    params = {"old": old["games_tree"], "new": new["games_tree"], "repeats": spec.repeats}
+    params["time_limit"] = spec.time_limit
     files = {
-        (family, method, name): path for family, method, name, path in plan(data, args.methods, args.sets)
+        (family, method, name): path for family, method, name, path in plan(data, spec.methods, spec.sets)
     }
     todo = _missing(out / FOLDER, files, params)
     if todo:
         _measure(todo, repo, old, new, params)
-    if args.confirm:
+    if spec.confirm:
         stored = {k: _stored(out / FOLDER, k, params) for k in files}
         flagged = {k: files[k] for k, rec in stored.items() if rec and compare(rec)["verdict"] == SLOWER}
         if todo := _missing(out / FOLDER / "confirm", flagged, params):
@@ -244,39 +265,24 @@ def _fmt_list(values: list[float]) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir, positive_float, positive_int
-
     p = sub.add_parser("ipg-versions", help="integer programming games: old vs new code on the paper's files")
-    p.add_argument("--old", help="the commit whose code is the baseline (required unless --report-only)")
-    p.add_argument("--new", default="HEAD", help="the commit measured against it (default HEAD)")
-    p.add_argument("--sets", nargs="+", default=list(SETS), help="instance sets (as rlcv bench ipg)")
-    p.add_argument("--methods", nargs="+", default=["m-sgm", "sgm"], choices=["m-sgm", "sgm"])
-    p.add_argument("--repeats", type=positive_int, default=9, help="interleaved old/new pairs per instance")
-    p.add_argument("--time-limit", type=positive_float, default=120.0, help="wall seconds per solve")
-    p.add_argument("--data", default="../shared/ipg", help="the paper's files (knapsack/, lot_sizing/)")
-    p.add_argument("--out", type=out_dir, default="results")
-    p.add_argument("--report-only", action="store_true", help="rebuild the page from OUT/ipg_versions/")
-    p.add_argument("--confirm", action="store_true", help="re-measure the cells found slower, fresh pairs")
+    add_flags(p, VersionsSpec)
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.ipg_versions_report import write_report
-
-    data, out = Path(args.data), Path(args.out)
+    spec = spec_of(VersionsSpec, args)
+    data, out = Path(spec.data), Path(spec.out)
     if not (data / "knapsack").is_dir():
         raise RlcvError(
             f"--data '{data}' has no knapsack/ folder: give the folder of the paper's instance files "
             "(github.com/mxmmargarida/IPG); this bench times those files."
         )
-    if args.report_only:
+    if spec.report_only:
         from rlcv.bench.checks import require_summaries
 
         require_summaries(out / FOLDER, "Game_*.json", "per-instance summaries")
     else:
-        if not args.old:
-            raise RlcvError("--old is required: the commit whose code is the baseline (e.g. --old 305583f).")
-        repo = Path(git(Path(__file__).parent, "rev-parse", "--show-toplevel").decode().strip())
-        measure(args, repo, data, out)
+        measure(spec, data, out)
     write_report(out, data)
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from rlcv.bench.report import fmt_interval, md_table, met, regenerate_block
 from rlcv.bench.stats import Interval, median_bootstrap, median_ratio_bootstrap
+from rlcv.games.paper_files import paper_result, same_payoffs
 
 FOLDER = "ipg_versions"
 SLOWER, FASTER = "slower", "faster"
@@ -41,13 +42,6 @@ def _order(path: Path) -> tuple[str, str, int, int, int]:
 
 def arm(rec: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [r for r in rec["runs"] if r["arm"] == name]
-
-
-def same_payoffs(a: list[float] | None, b: list[float] | None) -> bool:
-    """Equal equilibrium payoffs, player by player (relative 1e-6, as results/ipg.md's =payoff)."""
-    if not a or not b or len(a) != len(b):
-        return False
-    return all(abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True))
 
 
 def compare(rec: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +83,6 @@ def _ratio_cell(c: dict[str, Any]) -> str:
 
 
 def paper_payoffs(data: Path, rec: dict[str, Any]) -> list[float] | None:
-    from rlcv.games.paper_files import paper_result
-
     found = paper_result(data / rec["family"] / f"{rec['name']}.txt", rec["method"])
     return None if found is None else found["payoffs"]
 

@@ -46,6 +46,14 @@ PAPER_LOT_SIZING = {(2, 10, 0)}  # (m, T, ins) that lot_sizing_instances() gives
 PAPER, GENERATED_PAPER, GENERATED = "paper", "generated-paper", "generated"
 
 
+def same_payoffs(a: list[float] | None, b: list[float] | None) -> bool:
+    """Equal equilibrium payoffs, player by player (relative 1e-6): how an answer is checked against the
+    paper's (or another solver's)."""
+    if not a or not b or len(a) != len(b):
+        return False
+    return all(abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True))
+
+
 def paper_result(txt: Path, method: str) -> dict[str, Any] | None:
     """The paper's run of ``method`` from an instance's ``.txt`` (None when absent): iterations, sizes,
     supports, payoffs, backtracks, CPU s; ``solved`` is CPU s < 3600 (its time limit)."""
