@@ -39,10 +39,10 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.hpo_runs import ENV_ID, _suggest, read_log, timed_train
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.cli_args import parse_env_kwargs
 
-ENV_ID = "rlcv/OnlineHPO-v0"
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-floor")
 ALL_METHODS = ("grid", "optuna-tpe", *CONTROLLERS, "hpo-pbt", "ppo")
 # The question the table answers: does an online controller get within MAX_ACCURACY_GAP of Optuna's
@@ -122,12 +122,6 @@ def fixed_run(spec: HPOBenchSpec, seed: int, hparams: dict[str, float]) -> dict[
             return info["episode"]
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _best(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The record with the lowest final validation loss (diverged runs have +inf)."""
     return min(records, key=lambda r: r["val_loss"])
@@ -186,12 +180,7 @@ def run_optuna(spec: HPOBenchSpec, seed: int) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
-        hp = {
-            "lr": trial.suggest_float("lr", *ranges["lr"], log=True),
-            "batch_size": trial.suggest_int("batch_size", *(int(v) for v in ranges["batch_size"]), log=True),
-            "weight_decay": trial.suggest_float("weight_decay", *ranges["weight_decay"], log=True),
-        }
-        record = fixed_run(spec, seed, hp)
+        record = fixed_run(spec, seed, _suggest(trial, ranges))
         records.append(record)
         # A diverged run is the worst possible outcome, as a finite number TPE can model.
         return record["val_loss"] if math.isfinite(record["val_loss"]) else 1e3
@@ -230,28 +219,6 @@ def _train(
     return timed_train(algo, seed, steps, run_dir, overrides, command)
 
 
-def timed_train(
-    algo: str, seed: int, steps: int, run_dir: Path, overrides: dict[str, Any], command: list[str]
-) -> float:
-    """Trains ``algo`` on the HPO env in-process; the wall-clock seconds it took."""
-    from rlcv.launch import TrainRequest, train
-
-    start = time.perf_counter()
-    train(
-        TrainRequest(
-            algo=algo,
-            env=ENV_ID,
-            steps=steps,
-            seed=seed,
-            overrides=overrides,
-            run_dir=str(run_dir),
-            progress=False,
-            command=command,
-        )
-    )
-    return time.perf_counter() - start
-
-
 def episode_env_steps(spec: HPOBenchSpec) -> int:
     return math.ceil(spec.budget / spec.steps_per_action)
 
@@ -263,7 +230,7 @@ def run_controller(spec: HPOBenchSpec, algo: str, seed: int, work: Path, n_envs:
     overrides = {"n_envs": n_envs} if algo == "hpo-pbt" else {}
     steps = episode_env_steps(spec) * n_envs
     wall = _train(spec, algo, seed, steps, work / f"{name}_s{seed}", log, overrides)
-    records = _read_log(log)
+    records = read_log(log)
     finished = [r for r in records if r["steps_done"] >= spec.budget] or records
     return _summary(_best(finished), records, wall, population=n_envs)
 
@@ -293,8 +260,8 @@ def run_ppo(spec: HPOBenchSpec, seed: int, work: Path) -> dict[str, Any]:
         env_kwargs=_env_kwargs(spec, episode_log=str(test_log)),
     )
     wall_test = time.perf_counter() - start
-    test = _read_log(test_log)[-1]
-    meta_records = _read_log(meta_log)
+    test = read_log(test_log)[-1]
+    meta_records = read_log(meta_log)
 
     def mean_accuracy(records: list[dict[str, Any]]) -> float | None:
         return float(np.mean([r["test_accuracy"] for r in records])) if records else None

@@ -87,9 +87,9 @@ def _meta_train(kw: dict[str, Any], run_dir: Path, episodes: int, train_seed: in
 
 
 def _task_per_episode(run_dir: Path) -> list[int]:
-    from rlcv.bench.hpo import _read_log
+    from rlcv.bench.hpo_runs import read_log
 
-    return [int(r["meta_task"]) for r in _read_log(run_dir.parent / f"{run_dir.name}.jsonl")]
+    return [int(r["meta_task"]) for r in read_log(run_dir.parent / f"{run_dir.name}.jsonl")]
 
 
 def _name(spec: dict[str, str]) -> str:

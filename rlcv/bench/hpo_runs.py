@@ -11,6 +11,7 @@ trial for search methods; the end of the run for online controllers; NaN elsewhe
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -29,6 +30,35 @@ def _env(env_kwargs: dict[str, Any], **extra: Any) -> Any:
     from rlcv.envs.online_hpo import OnlineHPOEnv
 
     return OnlineHPOEnv(**{**env_kwargs, **extra})
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of an episode log (JSON lines); none when it was never written."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def timed_train(
+    algo: str, seed: int, steps: int, run_dir: Path, overrides: dict[str, Any], command: list[str]
+) -> float:
+    """Trains ``algo`` on the HPO env in-process; the wall-clock seconds it took."""
+    from rlcv.launch import TrainRequest, train
+
+    start = time.perf_counter()
+    train(
+        TrainRequest(
+            algo=algo,
+            env=ENV_ID,
+            steps=steps,
+            seed=seed,
+            overrides=overrides,
+            run_dir=str(run_dir),
+            progress=False,
+            command=command,
+        )
+    )
+    return time.perf_counter() - start
 
 
 def _cost(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -233,8 +263,6 @@ def run_controller(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One episode per env through the agent loop (``rlcv train``); the best member by validation loss."""
-    from rlcv.bench.hpo import _read_log, timed_train
-
     work = Path(tempfile.mkdtemp(prefix="rlcv-hpo-budget-"))
     try:
         log = work / "episodes.jsonl"
@@ -247,7 +275,7 @@ def run_controller(
             **(overrides or {}),
         }
         wall = timed_train(algo, seed, steps, run_dir, config, ["bench", "hpo-budget", algo])
-        records = _read_log(log)
+        records = read_log(log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     finished = [r for r in records if r["steps_done"] >= r["budget"]] or records
@@ -282,7 +310,6 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
     seed, so reported apart from the per-run charges) and a learning curve (final validation loss of
     each meta-training episode)."""
     from rlcv.config import preset
-    from rlcv.launch import TrainRequest, train
 
     probe = _env(env_kwargs)
     steps = episodes * math.ceil(probe.budget / probe.steps_per_action)
@@ -292,30 +319,10 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     log = run_dir.parent / f"{run_dir.name}.jsonl"
     log.unlink(missing_ok=True)
-    start = time.perf_counter()
-    train(
-        TrainRequest(
-            algo="ppo",
-            env=ENV_ID,
-            steps=steps,
-            seed=seed,
-            overrides={
-                "env_kwargs": {
-                    **env_kwargs,
-                    "episode_log": str(log),
-                    "inner_seed_range": list(META_SEED_RANGE),
-                },
-                "n_steps": n_steps,
-            },
-            run_dir=str(run_dir),
-            progress=False,
-            command=["bench", "hpo-budget", "ppo-meta"],
-        )
-    )
-    wall = time.perf_counter() - start
-    from rlcv.bench.hpo import _read_log
-
-    records = _read_log(log)
+    env = {**env_kwargs, "episode_log": str(log), "inner_seed_range": list(META_SEED_RANGE)}
+    config = {"env_kwargs": env, "n_steps": n_steps}
+    wall = timed_train("ppo", seed, steps, run_dir, config, ["bench", "hpo-budget", "ppo-meta"])
+    records = read_log(log)
     return {
         "episodes": len(records),
         "env_steps": steps,
