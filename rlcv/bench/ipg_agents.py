@@ -13,10 +13,11 @@ import argparse
 import csv
 import json
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from rlcv.bench.report import md_table
 
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
@@ -40,10 +41,12 @@ def grade(nash_conv: list[float], calls: list[int], mean_ne_payoff: float) -> Ro
 
 
 def _train(algo: str, instance: Path, run_dir: Path) -> list[dict[str, str]]:
-    cmd = [sys.executable, "-m", "rlcv.cli", "train", "--algo", algo, "--env", "rlcv/KnapsackGame-v0"]
-    cmd += ["--steps", str(UPDATES), "--seed", "0", "--no-progress", "--num-threads", "1"]
-    cmd += ["--run-dir", str(run_dir), "--env-kwargs", json.dumps({"instance": str(instance.resolve())})]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    from rlcv.bench.runs import train_command
+
+    args = ["train", "--algo", algo, "--env", "rlcv/KnapsackGame-v0", "--steps", str(UPDATES), "--seed", "0"]
+    args += ["--no-progress", "--num-threads", "1"]
+    args += ["--env-kwargs", json.dumps({"instance": str(instance.resolve())})]
+    subprocess.run(train_command(args, run_dir), check=True, capture_output=True, text=True)
     with (run_dir / "metrics.csv").open(newline="") as f:
         return list(csv.DictReader(f))
 
@@ -80,31 +83,27 @@ def render(summary: Mapping[str, Mapping[int, Row]]) -> str:
         f"(`results/ipg.md`). Regenerate: `{COMMAND}` (without `--report-only` it trains the agents; "
         "`--data` names the paper's folder, default `../shared/ipg`).",
         "",
-        "| agent | reached ≤ 1 % | oracle calls / iterations to 1 % (median over reached) "
-        "| final NashConv / payoff (median) |",
-        "|---|---:|---:|---:|",
     ]
+    rows = []
     for algo in ALGOS:
-        rows = list(summary[algo].values())
-        hits = [r["calls_to_1pct"] for r in rows if r["calls_to_1pct"] is not None]
-        med_hit = _median(hits) if hits else "—"
-        rel = _median([r["final_rel"] for r in rows])
-        lines.append(f"| `{algo}` | {len(hits)}/{len(rows)} | {med_hit} | {rel:.3g} |")
-    lines += [
-        "",
-        "Per instance (calls to 1 %, — = not within the budget; final NashConv):",
-        "",
-        "| ins | mean NE payoff | " + " | ".join(ALGOS) + " |",
-        "|---|---:|" + "---:|" * len(ALGOS),
-    ]
+        runs = list(summary[algo].values())
+        hits = [r["calls_to_1pct"] for r in runs if r["calls_to_1pct"] is not None]
+        rel = _median([r["final_rel"] for r in runs])
+        rows.append(
+            [f"`{algo}`", f"{len(hits)}/{len(runs)}", str(_median(hits)) if hits else "—", f"{rel:.3g}"]
+        )
+    head = ["agent", "reached ≤ 1 %", "oracle calls / iterations to 1 % (median over reached)"]
+    lines += md_table([*head, "final NashConv / payoff (median)"], rows, align="lrrr")
+    lines += ["", "Per instance (calls to 1 %, — = not within the budget; final NashConv):", ""]
+    rows = []
     for ins in sorted(summary[ALGOS[0]]):
-        cells = []
-        for algo in ALGOS:
-            r = summary[algo][ins]
-            hit = r["calls_to_1pct"] if r["calls_to_1pct"] is not None else "—"
-            cells.append(f"{hit} ({r['final_nash_conv']:.3g})")
-        payoff = summary[ALGOS[0]][ins]["mean_ne_payoff"]
-        lines.append(f"| {ins} | {payoff:.1f} | " + " | ".join(cells) + " |")
+        runs = [summary[algo][ins] for algo in ALGOS]
+        cells = [
+            f"{'—' if r['calls_to_1pct'] is None else r['calls_to_1pct']} ({r['final_nash_conv']:.3g})"
+            for r in runs
+        ]
+        rows.append([str(ins), f"{summary[ALGOS[0]][ins]['mean_ne_payoff']:.1f}", *cells])
+    lines += md_table(["ins", "mean NE payoff", *ALGOS], rows, align="lr" + "r" * len(ALGOS))
     return "\n".join(lines) + "\n"
 
 
