@@ -226,7 +226,7 @@ def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
 
     ``lr_decay`` and ``batch_growth`` run ``schedule_steps`` SGD steps (the env's budget unit);
     ``batch_growth_equal_examples`` runs fewer steps, as many examples as ``lr_decay``."""
-    from rlcv.launch import TrainRequest, train
+    from rlcv.bench.hpo_runs import read_log, timed_train
 
     budget, milestones = spec.schedule_steps, list(SCHEDULE_MILESTONES)
     agent_mode = mode
@@ -240,26 +240,11 @@ def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rlcv-sharpness-") as tmp:
         log = Path(tmp) / "episodes.jsonl"
         env_kwargs = _schedule_env_kwargs(spec, budget, steps_per_action, env_steps, log)
-        start = time.perf_counter()
-        train(
-            TrainRequest(
-                algo="hpo-schedule",
-                env="rlcv/OnlineHPO-v0",
-                steps=env_steps,
-                seed=seed,
-                overrides={
-                    "env_kwargs": env_kwargs,
-                    "mode": agent_mode,
-                    "milestones": milestones,
-                    "factor": 2.0,
-                    "num_threads": 1,
-                },
-                run_dir=str(Path(tmp) / "run"),
-                progress=False,
-                command=["bench", "sharpness", "schedule", mode, str(seed)],
-            )
-        )
-        record = json.loads(log.read_text().splitlines()[-1])
+        config = {"env_kwargs": env_kwargs, "mode": agent_mode, "milestones": milestones, "factor": 2.0}
+        config["num_threads"] = 1  # as every training run of the bench
+        command = ["bench", "sharpness", "schedule", mode, str(seed)]
+        wall = timed_train("hpo-schedule", seed, env_steps, Path(tmp) / "run", config, command)
+        record = read_log(log)[-1]
     keys = (
         "test_accuracy",
         "test_loss",
@@ -275,7 +260,7 @@ def schedule_run(spec: SharpnessSpec, mode: str, seed: int) -> dict[str, Any]:
         "seed": seed,
         **{k: record[k] for k in keys},
         "lambda_max": record["landscape"]["lambda_max_final"],
-        "wall_s": time.perf_counter() - start,
+        "wall_s": wall,
     }
 
 
