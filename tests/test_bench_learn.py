@@ -256,14 +256,14 @@ def test_plot_of_a_non_run_folder_is_an_error(tmp_path: Path, capsys: pytest.Cap
 def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) -> None:
     """Per-algo seed counts; a run whose folder is gone but whose committed summary exists counts as
     finished and is summarised from it (a resumed sweep on a fresh clone)."""
-    from rlcv.bench.learn import LearnSpec, parse_seeds_per_algo, plan, summarise
+    from rlcv.bench.learn import LearnSpec, parse_pairs, plan, summarise
     from rlcv.errors import RlcvError
 
     spec = LearnSpec(
         algos=["ppo", "trpo"],
         envs=["Hopper-v5"],
         seeds=5,
-        seeds_per_algo=parse_seeds_per_algo(["trpo=2"]),
+        seeds_per_algo=parse_pairs(["trpo=2"], "--seeds-per-algo", "ALGO", "ppo=5"),
         steps=100,
         out=str(tmp_path),
     )
@@ -288,4 +288,4 @@ def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) ->
     trpo = result["results"]["Hopper-v5"]["algos"]["trpo"]
     assert trpo["final_per_seed"] == {0: 7.0} and trpo["fps_median"] == 11.0
     with pytest.raises(RlcvError, match="ALGO=N"):
-        parse_seeds_per_algo(["trpo"])
+        parse_pairs(["trpo"], "--seeds-per-algo", "ALGO", "ppo=5")

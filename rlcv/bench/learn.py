@@ -154,13 +154,14 @@ class Job:
 
 
 # -- the sweep ------------------------------------------------------------------------------------
-def parse_steps_per_env(pairs: list[str]) -> dict[str, int]:
+def parse_pairs(pairs: list[str], flag: str, key: str, example: str) -> dict[str, int]:
+    """``KEY=N`` pairs (N >= 1) as a dict, or one error naming ``flag`` and an example."""
     out: dict[str, int] = {}
     for pair in pairs:
-        env, sep, value = pair.rpartition("=")
-        if not sep or not env or not value.isdigit() or int(value) < 1:
-            raise RlcvError(f"--steps-per-env expects ENV=STEPS, got '{pair}' (e.g. Hopper-v5=1000000).")
-        out[env] = int(value)
+        name, sep, value = pair.rpartition("=")
+        if not sep or not name or not value.isdigit() or int(value) < 1:
+            raise RlcvError(f"{flag} expects {key}=N (N >= 1), got '{pair}' (e.g. {example}).")
+        out[name] = int(value)
     return out
 
 
@@ -215,16 +216,6 @@ def plan(spec: LearnSpec) -> list[Job]:
         for a in spec.algos
         if s < spec.algo_seeds(a)
     ]
-
-
-def parse_seeds_per_algo(pairs: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for pair in pairs:
-        algo, sep, value = pair.rpartition("=")
-        if not sep or not algo or not value.isdigit() or int(value) < 1:
-            raise RlcvError(f"--seeds-per-algo expects ALGO=N (N >= 1), got '{pair}' (e.g. ppo=5).")
-        out[algo] = int(value)
-    return out
 
 
 def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -334,9 +325,9 @@ def run(args: argparse.Namespace) -> int:
             algos=args.algos,
             envs=args.envs,
             seeds=args.seeds,
-            seeds_per_algo=parse_seeds_per_algo(args.seeds_per_algo),
+            seeds_per_algo=parse_pairs(args.seeds_per_algo, "--seeds-per-algo", "ALGO", "ppo=5"),
             steps=args.steps,
-            steps_per_env=parse_steps_per_env(args.steps_per_env),
+            steps_per_env=parse_pairs(args.steps_per_env, "--steps-per-env", "ENV", "Hopper-v5=1000000"),
             eval_freq=args.eval_freq,
             eval_episodes=args.eval_episodes,
             workers=args.workers,
