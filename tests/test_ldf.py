@@ -13,7 +13,7 @@ import torch
 
 from rlcv import checkpoint
 from rlcv.agents import agent_class
-from rlcv.bench.ldf import _wall_checkpoint, paired_ci
+from rlcv.bench.ldf import _wall_checkpoint
 from rlcv.cli import main
 from rlcv.env_factory import make_env
 from rlcv.gan.ldf_metrics import locality_ratio, resample_one_patch, seam_discontinuity
@@ -267,12 +267,6 @@ def test_reuse_errors_name_the_fix(decoupled_run: Path, tmp_path: Path, capsys) 
 
 
 # -- the bench's helpers ---------------------------------------------------------------------------------
-def test_paired_ci_is_the_t_interval() -> None:
-    mean, lo, hi = paired_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and (lo, hi) == pytest.approx((2.0 - 4.302653 / 3**0.5, 2.0 + 4.302653 / 3**0.5))
-    assert np.isnan(paired_ci([1.0])[1])
-
-
 def test_wall_checkpoint_takes_the_last_one_within_budget(tmp_path: Path) -> None:
     from rlcv.errors import RlcvError
     from rlcv.run_dir import RunDir

@@ -96,19 +96,6 @@ CURVE_KEYS = (
 )
 
 
-# ---------------------------------------------------------------------------- statistics
-
-
-def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval of the finite values (NaN bounds with fewer than 2): a tuple for the
-    figures and results/bgan_capacity.py, computed by :func:`rlcv.bench.stats.mean_t`."""
-    return mean_t(values, level).as_tuple()
-
-
-def _fmt_ci(values: list[float], digits: int = 3) -> str:
-    return mean_t(values).fmt(f".{digits}f")
-
-
 # ---------------------------------------------------------------------------- running
 
 
@@ -535,7 +522,7 @@ def _draw_curve(
         runs = list(rows[algo].values())
         n = min(len(r["curve"]) for r in runs)
         x = np.mean([[p[x_key] for p in r["curve"][:n]] for r in runs], 0)
-        stats = [mean_ci([r["curve"][j].get(key, math.nan) for r in runs]) for j in range(n)]
+        stats = [mean_t([r["curve"][j].get(key, math.nan) for r in runs]).as_tuple() for j in range(n)]
         m, lo, hi = (np.array(v, np.float64) for v in zip(*stats, strict=True))
         ax.plot(x, m, color=f"C{i}", marker="o", ms=3, lw=1.2, label=algo)
         ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
@@ -606,8 +593,8 @@ def targets(payload: dict[str, Any]) -> list[str]:
         f"({', '.join(f'{u:.3f}' for u in uniq)})."
     )
     for other in [a for a in rows if a.startswith("bgan-")]:
-        _, _, hi = mean_ci([r["final"]["c2st_accuracy"] for r in bg])
-        _, lo, _ = mean_ci([r["final"]["c2st_accuracy"] for r in rows[other].values()])
+        hi = mean_t([r["final"]["c2st_accuracy"] for r in bg]).high
+        lo = mean_t([r["final"]["c2st_accuracy"] for r in rows[other].values()]).low
         d = eq[other]["c2st_accuracy"]
         ok = hi < lo
         lines.append(
@@ -708,7 +695,7 @@ def _all_rows_lines(rows: dict[str, dict[int, dict[str, Any]]], algos: list[str]
     for row in [*algos, *REFERENCES]:
         recs = list(rows.get(row, {}).values())
         if recs:
-            cells = [_fmt_ci([r["final"].get(k, math.nan) for r in recs]) for k, _, _ in METRICS]
+            cells = [mean_t([r["final"].get(k, math.nan) for r in recs]).fmt(".3f") for k, _, _ in METRICS]
             table.append([f"`{row}` — {LABELS.get(row, row)}", *cells])
     lines = md_table(["row", *(t for _, t, _ in METRICS)], table)
     lines += ["", "MMD permutation p-values (200 permutations; small = distinguishable), per seed:", ""]

@@ -284,13 +284,6 @@ def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
     return names
 
 
-# -- statistics -------------------------------------------------------------------------------------
-def paired_ci(diffs: list[float]) -> tuple[float, float, float]:
-    """Mean of paired differences and its two-sided 95 % t interval (NaN bounds for one pair); kept as
-    a tuple for results/ldf/cycle_ablation.py, computed by :func:`rlcv.bench.stats.mean_t`."""
-    return mean_t(diffs).as_tuple()
-
-
 # -- the bench --------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench ldf`` to the bench subparsers."""
