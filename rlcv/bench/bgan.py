@@ -173,8 +173,6 @@ def _score_run(
     args: argparse.Namespace, algo: str, seed: int, run_dir: Path, grid: Path | None
 ) -> dict[str, Any]:
     """A run's per-checkpoint scores, final diagnostics and wall time (its summary)."""
-    from rlcv.gan.metrics import save_grid
-
     freq = _checkpoint_freq(args)
     walls = _wall_at(run_dir)
     cfg = RunDir(run_dir).read_meta()["config"]
@@ -192,15 +190,7 @@ def _score_run(
             {"step": step, "updates": step // int(cfg["n_steps"]), "wall_seconds": walls[step], **scores}
         )
     if grid is not None:
-        from rlcv.env_factory import make_env
-        from rlcv.evaluation import load_policy
-
-        meta, policy, normalizer = load_policy(run_dir)
-        env: Any = make_env(meta["env"], meta["config"].get("env_kwargs")).unwrapped
-        save_grid(
-            env.generate(policy, 100, seed=EVAL_SEED, obs_normalizer=normalizer).reshape(-1, 8, 8), grid
-        )
-        env.close()
+        save_sample_grid(run_dir, grid)
     return {
         "algo": algo,
         "seed": seed,
@@ -211,6 +201,22 @@ def _score_run(
         "config": {k: cfg.get(k) for k in ("n_steps", "n_samples", "learning_rate", "adam_betas")},
         "env_kwargs": cfg.get("env_kwargs") or {},
     }
+
+
+def save_sample_grid(run_dir: Path, path: Path) -> None:
+    """100 images of the run's final generator, from the evaluation latents, as one grid (PNG)."""
+    from rlcv.env_factory import make_env
+    from rlcv.evaluation import load_policy
+    from rlcv.gan.metrics import save_grid
+
+    meta, policy, normalizer = load_policy(run_dir)
+    env: Any = make_env(meta["env"], meta["config"].get("env_kwargs")).unwrapped
+    try:
+        save_grid(
+            env.generate(policy, 100, seed=EVAL_SEED, obs_normalizer=normalizer).reshape(-1, 8, 8), path
+        )
+    finally:
+        env.close()
 
 
 def _reference_rows(args: argparse.Namespace, levels: int, grids: Path) -> dict[str, Any]:

@@ -145,20 +145,13 @@ def _summary(path: Path, targs: list[str], against: str) -> dict[str, Any] | Non
 
 def score_run(args: argparse.Namespace, name: str, seed: int, job: RunJob, grids: Path) -> dict[str, Any]:
     """Score a finished run's final generator, save its grid and return its summary."""
-    from rlcv.bench.bgan import EVAL_SEED, _last_rows, _score_checkpoint
-    from rlcv.env_factory import make_env
-    from rlcv.evaluation import load_policy
-    from rlcv.gan.metrics import save_grid
+    from rlcv.bench.bgan import _last_rows, _score_checkpoint, save_sample_grid
     from rlcv.run_dir import RunDir
 
     start = time.perf_counter()
     rd = RunDir(job.run_dir)
     final = _score_checkpoint(job.run_dir, rd.checkpoint(), args.against)
-    meta, policy, normalizer = load_policy(job.run_dir)
-    env: Any = make_env(meta["env"], meta["config"].get("env_kwargs")).unwrapped
-    images = env.generate(policy, 100, seed=EVAL_SEED, obs_normalizer=normalizer)
-    env.close()
-    save_grid(images.reshape(-1, 8, 8), grids / f"{name}_s{seed}.png")
+    save_sample_grid(job.run_dir, grids / f"{name}_s{seed}.png")
     rows = rd.metrics_rows()
     return {
         "variant": name,
