@@ -53,28 +53,22 @@ def profile(algo: str, env: str, steps: int, root: Path) -> dict[str, float]:
 
 
 def render(result: Mapping[str, Any], json_path: str) -> str:
+    from rlcv.bench.report import render as page
+
     ppo, mbmf = result["cumulative_seconds"]["ppo"], result["cumulative_seconds"]["mbmf-ppo"]
     extra = mbmf["training loop"] - ppo["training loop"]
-    lines = [
-        f"# Where MBMF-PPO's extra time goes ({result['env']}, one {result['steps']}-step run per algo)",
-        "",
-        "cProfile's cumulative seconds of the training loop's phases (an indented phase is part of the "
-        "row above it); the profiler slows Python-heavy code more than torch kernels, so read the shares, "
-        "not the absolute seconds.",
-        "",
-        f"| phase | PPO s | MBMF-PPO s | share of MBMF's extra {extra:.1f} s |",
-        "|---|---:|---:|---:|",
-    ]
+    rows = []
     for label, _, _ in PHASES:
         share = (mbmf[label] - ppo[label]) / extra if extra > 0 else math.nan
-        share = round(share, 2) + 0.0  # no "-0%" for a phase that costs both alike
-        lines.append(f"| {label} | {ppo[label]:.1f} | {mbmf[label]:.1f} | {share:.0%} |")
-    lines += [
-        "",
-        f"Regenerate: `rlcv bench cost-profile --json {json_path} --report-only` (without `--report-only` "
-        f"and with `--steps {result['steps']}` it profiles the runs again, one thread).",
-    ]
-    return "\n".join(lines) + "\n"
+        rows.append((label, ppo[label], mbmf[label], round(share, 2) + 0.0))  # +0.0: no "-0%"
+    return page(
+        "cost_profile.md.j2",
+        env=result["env"],
+        steps=result["steps"],
+        extra=extra,
+        rows=rows,
+        json_path=json_path,
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from rlcv.bench.stats import Interval
 
 __all__ = [
+    "render",
     "md_table",
     "md_row",
     "fmt_interval",
@@ -25,6 +26,34 @@ __all__ = [
     "regenerate_block",
     "figure",
 ]
+
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def render(template: str, /, **data: Any) -> str:
+    """A page from ``rlcv/bench/templates/<template>`` (Jinja2) and ``data``: the bench computes numbers,
+    the template holds the prose. Blocks trim their own line ends; an undefined name is an error (a
+    typo must not print an empty cell). Filters: ``interval(iv, spec, unit)``, ``steps``, ``verdict(iv,
+    ...)``, ``met(ok, *values)``, ``table(header, rows, align)`` (:func:`md_table`, as lines joined)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # markdown, not HTML
+    )
+    env.filters.update(
+        interval=fmt_interval,
+        steps=fmt_steps,
+        verdict=lambda iv, label, **kw: verdict_line(label, iv, **kw),
+        met=met,
+        table=lambda rows, header, align="": "\n".join(md_table(header, rows, align)),
+    )
+    return env.get_template(template).render(**data)
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
