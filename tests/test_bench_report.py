@@ -34,3 +34,22 @@ def test_figure_writes_the_png_and_closes_it_also_when_drawing_fails(tmp_path) -
     with pytest.raises(ZeroDivisionError), figure(tmp_path / "b.png") as (_, ax):
         ax.plot([1 / 0])
     assert not (tmp_path / "b.png").exists() and plt.get_fignums() == []
+
+
+def test_render_fills_a_template_with_the_filters_and_refuses_an_undefined_name(
+    tmp_path, monkeypatch
+) -> None:
+    import jinja2
+
+    from rlcv.bench.stats import Interval
+
+    monkeypatch.setattr(report, "_TEMPLATES", tmp_path)
+    (tmp_path / "t.md.j2").write_text(
+        "# {{ title }}\n{% for r in rows %}\n- {{ r }}\n{% endfor %}\n{{ iv | interval('.2f', '×') }}, "
+        "{{ 95000 | steps }}, {{ true | met(0.5) }}\n{{ [['a', 1]] | table(['k', 'v'], 'lr') }}\n"
+    )
+    iv = Interval(point=1.46, low=0.95, high=2.48, n=8, method="bootstrap")
+    page = report.render("t.md.j2", title="T", rows=[1, 2], iv=iv)
+    assert page == "# T\n- 1\n- 2\n1.46× [0.95, 2.48], 95k, **met**\n| k | v |\n|---|---:|\n| a | 1 |\n"
+    with pytest.raises(jinja2.UndefinedError):
+        report.render("t.md.j2", title="T", rows=[])
