@@ -8,9 +8,9 @@ import math
 import pytest
 from scipy import stats
 
-from rlcv.bench.hpo_runs import cosine, fixed_run, sh_cost
 from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
 from rlcv.cli import main
+from rlcv.hpo.runners import cosine, fixed_run, sh_cost
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -113,8 +113,8 @@ def test_dualcutout_bench_and_bad_task(tmp_path, capsys):
 
 
 def test_meta_training_seeds_come_from_their_own_range_only():
-    from rlcv.bench.hpo_runs import META_SEED_RANGE
     from rlcv.envs.online_hpo import OnlineHPOEnv
+    from rlcv.hpo.runners import META_SEED_RANGE
 
     env = OnlineHPOEnv(budget=10, steps_per_action=10, hidden_size=4, inner_seed_range=[5, 8])
     drawn = {env.reset(seed=k)[1]["inner_seed"] for k in range(30)}
@@ -126,7 +126,7 @@ def test_meta_training_seeds_come_from_their_own_range_only():
 
 
 def test_ppo_is_meta_trained_on_seeds_disjoint_from_the_evaluation_seeds(tmp_path, capsys):
-    from rlcv.bench.hpo_runs import META_SEED_RANGE
+    from rlcv.hpo.runners import META_SEED_RANGE
 
     out = tmp_path / "hb"
     args = ["bench", "hpo-budget", "--seeds", "2", "--budget", "20", "--steps-per-action", "10"]

@@ -8,9 +8,10 @@ import pytest
 
 from rlcv.bench import sharpness, walk
 from rlcv.bench.runs import SummaryStore
-from rlcv.bench.sgd_paths import InnerRun
 from rlcv.cli import main
 from rlcv.errors import RlcvError
+from rlcv.hpo import landscape_runs
+from rlcv.hpo.sgd_paths import InnerRun
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +44,7 @@ def test_walk_writes_its_report_and_resumes_from_its_summaries(tmp_path, monkeyp
     def boom(*a, **k):
         raise AssertionError("a finished run was recomputed")
 
-    monkeypatch.setattr(walk, "walk_run", boom)
+    monkeypatch.setattr(walk, "_walk_run", boom)
     assert main([*WALK, "--out", str(out)]) == 0  # every run from its summary
     assert main([*WALK, "--out", str(out), "--report-only"]) == 0
 
@@ -108,6 +109,6 @@ def test_sharpness_writes_both_protocols_and_the_schedules(tmp_path, monkeypatch
     fixed = data["sweeps"]["digits"]["eta"][0][0]["fixed"]
     assert fixed["epochs"] == pytest.approx(1.0, abs=0.05) and fixed["lambda_max"] > 0  # whole steps
 
-    monkeypatch.setattr(sharpness, "sharp_run", lambda *a, **k: pytest.fail("recomputed"))
-    monkeypatch.setattr(sharpness, "schedule_run", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(landscape_runs, "sharp_run", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(landscape_runs, "schedule_run", lambda *a, **k: pytest.fail("recomputed"))
     assert main([*SHARP, "--out", str(out), "--report-only"]) == 0

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rlcv.agents.hpo.pb2 import PB2Agent, PB2Config
-from rlcv.bench.hpo_cosine_methods import run_method
 from rlcv.envs.online_hpo import OnlineHPOEnv
+from rlcv.hpo.cosine_methods import run_method
 
 TINY = {"budget": 60, "steps_per_action": 10, "hidden_size": 8}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from rlcv.agents.hpo.range_test import RangeTestConfig, RangeTestPolicy
-from rlcv.bench.hpo_cosine_methods import run_method
-from rlcv.bench.hpo_runs import cosine, fixed_run
 from rlcv.cli import main
 from rlcv.envs.online_hpo import OBS, OBS_FIELDS, OnlineHPOEnv
 from rlcv.errors import RlcvError
+from rlcv.hpo.cosine_methods import run_method
+from rlcv.hpo.runners import cosine, fixed_run
 
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

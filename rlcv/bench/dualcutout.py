@@ -78,7 +78,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_arm(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
-    from rlcv.bench import hpo_runs as R
+    from rlcv.hpo import runners as R
 
     kw = _env_kwargs(args)
     if arm in ("none", "cutout", "dualcutout"):

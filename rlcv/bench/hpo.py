@@ -39,9 +39,9 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.hpo_runs import ENV_ID, _suggest, read_log, timed_train
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.cli_args import parse_env_kwargs
+from rlcv.hpo.runners import ENV_ID, _suggest, read_log, timed_train
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-floor")
 ALL_METHODS = ("grid", "optuna-tpe", *CONTROLLERS, "hpo-pbt", "ppo")

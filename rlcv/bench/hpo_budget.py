@@ -2,7 +2,7 @@
 
 Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``: task, model, regulariser). Bench seed s is
 the inner seed (init, minibatch order) of every run of every method. Methods (summaries by
-:mod:`rlcv.bench.hpo_runs`, one JSON file per method and seed under ``OUT/per_run/``, so an interrupted
+:mod:`rlcv.hpo.runners`, one JSON file per method and seed under ``OUT/per_run/``, so an interrupted
 sweep resumes where it stopped; launched by :func:`rlcv.bench.runs.run_tasks`, ``--workers N`` or
 ``--backend ray``):
 
@@ -21,13 +21,13 @@ sweep resumes where it stopped; launched by :func:`rlcv.bench.runs.run_tasks`, `
   ~9 rounds of a run lr can move 2⁹ = 512× (≥ 100×). 8 runs.
 - controllers ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-ucb1-joint``, ``hpo-ts``: 1 run.
 - ``ppo``: PPO meta-trained once through the loop (``--meta-episodes`` inner runs, training seed
-  ``--meta-seed``) on inner seeds drawn from :data:`rlcv.bench.hpo_runs.META_SEED_RANGE` only, then its
+  ``--meta-seed``) on inner seeds drawn from :data:`rlcv.hpo.runners.META_SEED_RANGE` only, then its
   deterministic policy for 1 run on each held-out evaluation seed s. The evaluation run is charged like
   every other method; the meta-training compute is amortised over all evaluation seeds and reported
   apart (``OUT/per_run/ppo-meta.json``; the policy's run dir is ``OUT/runs/ppo-meta``, not committed,
   and retrained - deterministically - when missing).
 
-- issue 30 (:mod:`rlcv.bench.hpo_cosine_methods`): ``hpo-range`` (range test, then cosine; 1 run),
+- issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range`` (range test, then cosine; 1 run),
   ``ppo-x`` (PPO meta-trained across digits + MNIST-1D MLP, acting on a cosine scale; 1 run) and the
   equal-examples baselines ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32`` (batch pinned; 2 runs). The
   report adds issue 30's targets (:mod:`rlcv.bench.hpo_targets`; ``--cosine-lr``: the cosine lr chosen
@@ -53,10 +53,10 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.hpo_cosine_methods import COSINE_METHODS
-from rlcv.bench.hpo_runs import ANYTIME_COLUMNS, UNITS
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.cli_args import parse_env_kwargs
+from rlcv.hpo.cosine_methods import COSINE_METHODS
+from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
@@ -130,7 +130,7 @@ def _command(args: argparse.Namespace) -> str:
 
 def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
     """Every run of one seed, cheapest first (a pool pickles them: partials of module functions)."""
-    from rlcv.bench import hpo_runs as R
+    from rlcv.hpo import runners as R
 
     kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
     out: list[Task] = []
@@ -158,7 +158,7 @@ def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
 
 
 def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], seed: int) -> dict[str, Any]:
-    from rlcv.bench.hpo_cosine_methods import RANGE_CONFIG, run_method
+    from rlcv.hpo.cosine_methods import RANGE_CONFIG, run_method
 
     config = RANGE_CONFIG if args.range_config is None else args.range_config
     return run_method(method, kw, seed, Path(args.ppo_x_dir), config)
@@ -166,13 +166,13 @@ def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], se
 
 def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
     """PPO meta-trained on training inner seeds (once per OUT), checked disjoint from the evaluation seeds."""
-    from rlcv.bench import hpo_runs as R
     from rlcv.errors import RlcvError
+    from rlcv.hpo import runners as R
 
     run_dir = Path(args.out) / "runs" / "ppo-meta"
     kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
     train = partial(R.ppo_meta_train, kw, run_dir, args.meta_episodes, args.meta_seed)
-    meta = R.meta_trained(per_run, "ppo-meta", run_dir, train)
+    meta = meta_trained(per_run, "ppo-meta", run_dir, train)
     seen = set(meta["inner_seeds"]) & set(_seeds(args))
     if seen:
         raise RlcvError(
@@ -182,12 +182,37 @@ def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
     return meta
 
 
+def meta_trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
+    """The meta-training summary ``folder/NAME.json`` (committed), made by ``train()`` through
+    :func:`rlcv.bench.runs.run_tasks` when it is missing, or when the policy it made (``run_dir``, not
+    committed) is: the policy is then retrained, deterministically, and the summary rewritten."""
+    from rlcv.run_dir import RunDir
+
+    store = ResultStore(folder)
+    if RunDir(run_dir).final_policy is None:
+        store.path(name).unlink(missing_ok=True)
+    return run_tasks(store, [Task(name, {}, train)])[name]
+
+
+def ensure_ppo_x(
+    env_kwargs: dict[str, Any], ppo_x_dir: Path, episodes: int, train_seed: int
+) -> dict[str, Any]:
+    """Meta-train ``ppo-x`` once per directory (``meta.json`` committed; the policy under ``runs/``,
+    retrained deterministically when missing)."""
+    from rlcv.hpo.cosine_methods import meta_train_ppo_x
+
+    run_dir = ppo_x_dir / "runs" / "policy"
+    return meta_trained(
+        ppo_x_dir, "meta", run_dir, partial(meta_train_ppo_x, env_kwargs, run_dir, episodes, train_seed)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from rlcv.errors import RlcvError
 
     if args.seeds < 1 or args.trials < 2 or args.budget < 1 or not args.grid:
         raise RlcvError("--seeds and --budget must be >= 1, --trials >= 2 and --grid non-empty.")
-    from rlcv.bench.hpo_runs import META_SEED_RANGE
+    from rlcv.hpo.runners import META_SEED_RANGE
 
     uses_meta = "ppo" in args.methods or "ppo-x" in args.methods
     if uses_meta and (args.first_seed + args.seeds > META_SEED_RANGE[0] or args.meta_episodes < 1):
@@ -214,8 +239,6 @@ def run(args: argparse.Namespace) -> int:
         if "ppo" in args.methods:
             _ensure_meta(args, runs)
         if "ppo-x" in args.methods:
-            from rlcv.bench.hpo_cosine_methods import ensure_ppo_x
-
             meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
             # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
             (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
@@ -242,7 +265,7 @@ def _seeds(args: argparse.Namespace) -> range:
 
 def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
     """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds)."""
-    from rlcv.bench import hpo_runs as R
+    from rlcv.hpo import runners as R
 
     raw: dict[str, dict[int, dict[str, Any]]] = {}
     store = ResultStore(_per_run(args))
@@ -537,8 +560,6 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         lines.append(_meta_line(meta, a["unit_run"], seeds))
     x_path = _per_run(args) / "ppo-x-meta.json"
     if "ppo-x" in results and x_path.is_file():
-        from rlcv.bench.hpo_cosine_methods import meta_line
-
         lines.append(meta_line(json.loads(x_path.read_text())))
     lines += _fixed_grid_lines(results, seeds)
     lines += [
@@ -616,3 +637,29 @@ def plot_anytime(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _name(spec: dict[str, str]) -> str:
+    """'task network' of a meta_tasks entry (meta.json written before the rename says 'model')."""
+    return f"{spec['task']} {spec.get('network', spec.get('model'))}"
+
+
+def meta_line(meta: dict[str, Any]) -> str:
+    """The report's line on ppo-x's meta-training: tasks, seeds, compute (amortised, not in its row) and
+    the mean final validation loss of its first / last 10 runs per task."""
+    parts = []
+    for i, spec in enumerate(meta["meta_tasks"]):
+        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
+        if vals:
+            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
+            parts.append(f"{_name(spec)}: {len(vals)} runs, {first:.4f} → {last:.4f}")
+    lo, hi = meta["inner_seed_range"]
+    return (
+        f"- `ppo-x` was meta-trained once on {meta['episodes']} inner runs drawn from "
+        + ", ".join(_name(t) for t in meta["meta_tasks"])
+        + f" (never this bench's evaluation seeds: inner seeds from [{lo}, {hi}); never the MNIST-1D CNN), "
+        f"training seed {meta['train_seed']}; {meta['cost']['sgd_steps']:.0f} SGD steps, "
+        f"{meta['cost']['examples']:.0f} examples, {meta['cost']['wall_s']:.0f} s "
+        "(amortised, not in its row). "
+        "Mean final validation loss of its first → last 10 runs per task: " + "; ".join(parts) + "."
+    )

@@ -3,7 +3,7 @@
 For every measured step D_t = θ_{t+1} − θ_t the full training loss is evaluated along
 θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:func:`rlcv.hpo.landscape.interpolate_step`; the paper's grid is
 {0, …, 0.9}, ours adds the step's end so "floor strictly inside" reads 0 < α* < 1). Runs
-(:class:`rlcv.bench.sgd_paths.InnerRun`, no L2 term, ``--seeds`` seeds, each seed one init and one
+(:class:`rlcv.hpo.sgd_paths.InnerRun`, no L2 term, ``--seeds`` seeds, each seed one init and one
 minibatch order):
 
 - full-batch GD at ``--gd-lrs`` for as many steps as SGD takes in ``--epochs`` epochs at batch 32;
@@ -17,8 +17,9 @@ minibatch order):
   episodes with and without them, alternated, median of ``--overhead-repeats``).
 
 Writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png and one JSON per run in OUT/walk/ (resumable).
-Runs are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers N`` processes or ``--backend ray``);
-the overhead timing runs alone in this process.
+Runs (:func:`rlcv.hpo.landscape_runs.walk_run`) are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers
+N`` processes or ``--backend ray``); the overhead timing runs alone in this process. The page:
+``templates/walk.md.j2``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import argparse
 import functools
 import json
 import math
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ import numpy as np
 
 from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.report import figure, md_row, met
+from rlcv.bench.report import figure
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue, read plainly in the report.
@@ -88,146 +88,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------------- one run
-
-
-def walk_run(
-    spec: WalkSpec, *, lr: float, batch: int, seed: int, noise: str, interpolate: bool
-) -> dict[str, Any]:
-    """One run; every ``measure_every``-th step interpolated (when ``interpolate``), λ_max along it."""
-    from rlcv.bench.sgd_paths import InnerRun
-    from rlcv.hpo import landscape as ls
-
-    r = InnerRun(
-        task=spec.task, model="mlp", lr=lr, batch_size=batch, seed=seed, noise=noise, hidden=spec.hidden,
-        n_train=spec.n_train,
-    )  # fmt: skip
-    steps = _run_steps(spec, batch)
-    f = r.loss_fn("train")
-    alpha_star, inside, convex, heights, shapes = [], [], [], [], {}
-    lam: list[list[float]] = []
-    curve: list[list[float]] = []
-    diverged = False
-    start = time.perf_counter()
-    shape_steps = {1, steps // 2, steps - 1}
-    for t in range(steps):
-        if t % spec.lambda_every == 0:
-            ext = ls.hessian_extremes(f, r.theta, iterations=spec.lanczos_iterations, seed=seed)
-            lam.append([t, ext.lambda_max, ext.lambda_min])
-            curve.append([t, float(f(r.theta.detach()))])
-        before, after = r.step()
-        if not bool(torch_isfinite(after)):
-            diverged = True
-            break
-        if interpolate and (t % spec.measure_every == 0 or t in shape_steps):
-            res = ls.interpolate_step(f, before, after - before)
-            if not math.isfinite(res.losses[0]) or not all(math.isfinite(v) for v in res.losses):
-                diverged = True
-                break
-            if t % spec.measure_every == 0:
-                alpha_star.append(res.alpha_star)
-                inside.append(res.inside)
-                convex.append(res.convex)
-                heights.append(res.height)
-            if t in shape_steps:
-                shapes[str(t)] = list(res.losses)
-    out: dict[str, Any] = {"lr": lr, "batch_size": batch, "seed": seed, "noise": noise}
-    out.update(_final_record(r, diverged))
-    out.update({"lambda": lam, "loss_curve": curve, "wall_s": time.perf_counter() - start})
-    if interpolate:
-        out.update(_interpolation_record(alpha_star, inside, convex, heights, shapes))
-    return out
-
-
-def _final_record(r: Any, diverged: bool) -> dict[str, Any]:
-    """A finished run's size, losses and accuracies (diverged also when its final loss is not finite)."""
-    train_loss, train_acc = r.evaluate("train")
-    test_loss, test_acc = r.evaluate("test")
-    diverged = diverged or not math.isfinite(train_loss) or train_loss > 1e3
-    return {
-        "steps": r.steps,
-        "epochs": r.epochs,
-        "diverged": diverged,
-        "dist_init": float((r.theta - r.theta0).norm()) if not diverged else math.nan,
-        "train_loss": train_loss,
-        "train_accuracy": train_acc,
-        "test_accuracy": test_acc,
-        "test_loss": test_loss,
-    }
-
-
-def _run_steps(spec: WalkSpec, batch: int) -> int:
-    """SGD steps of a run: full-batch GD runs as many steps as SGD with the bench's batch size."""
-    if batch >= spec.n_train:
-        return math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
-    return math.ceil(spec.epochs * spec.n_train / batch)
-
-
-def _interpolation_record(
-    alpha_star: list[float], inside: list[bool], convex: list[bool], heights: list[float], shapes: dict
-) -> dict[str, Any]:
-    """What a run's interpolated steps add to its record."""
-    from rlcv.hpo import landscape as ls
-
-    return dict(
-        measured_steps=len(inside),
-        inside_fraction=float(np.mean(inside)) if inside else math.nan,
-        convex_fraction=float(np.mean(convex)) if convex else math.nan,
-        alpha_star_hist={f"{a:g}": int(np.sum(np.isclose(alpha_star, a))) for a in ls.DEFAULT_ALPHAS},
-        height_mean=float(np.mean(heights)) if heights else math.nan,
-        height_median=float(np.median(heights)) if heights else math.nan,
-        shapes=shapes,
-    )
-
-
-def torch_isfinite(theta: Any) -> bool:
-    import torch
-
-    return bool(torch.isfinite(theta).all())
-
-
-# ------------------------------------------------------------------------------------ overhead
-
-
-def overhead(repeats: int) -> list[dict[str, Any]]:
-    """CPU seconds of whole OnlineHPO-v0 episodes (zero action) with and without the landscape fields."""
-    from rlcv.envs.online_hpo import OnlineHPOEnv
-
-    def episode(**kw: Any) -> float:
-        env = OnlineHPOEnv(**kw)
-        env.reset(seed=0)
-        start = time.process_time()
-        while True:
-            *_, terminated, _, _ = env.step(np.zeros(3, np.float32))
-            if terminated:
-                return time.process_time() - start
-
-    rows = []
-    for label, base_kw in (
-        ("digits mlp", {}),
-        ("mnist1d mlp", {"task": "mnist1d"}),
-        ("mnist1d cnn", {"task": "mnist1d", "model": "cnn"}),
-    ):
-        for every in (2, 1):  # the default cadence, then every env step
-            episode(**base_kw, landscape=True, landscape_every=every)  # warm-up (first-call set-up)
-            ratios, base_s = [], []
-            for _ in range(repeats):
-                b = episode(**base_kw)
-                lsc = episode(**base_kw, landscape=True, landscape_every=every)
-                ratios.append(lsc / b - 1.0)
-                base_s.append(b)
-            rows.append(
-                {
-                    "setting": label,
-                    "landscape_every": every,
-                    "base_cpu_s": statistics.median(base_s),
-                    "overhead_median": statistics.median(ratios),
-                    "overhead_all": ratios,
-                }
-            )
-    return rows
-
-
 # ----------------------------------------------------------------------------------- the bench
 
 
@@ -266,7 +126,23 @@ def _run_params(spec: WalkSpec, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _overhead_rows(repeats: int) -> dict[str, Any]:
-    return {"rows": overhead(repeats)}
+    from rlcv.hpo.landscape_runs import landscape_overhead
+
+    return {"rows": landscape_overhead(repeats)}
+
+
+def _walk_run(spec: WalkSpec, **job: Any) -> dict[str, Any]:
+    from rlcv.hpo.landscape_runs import walk_run
+
+    keys = ("task", "hidden", "n_train", "measure_every", "lambda_every", "lanczos_iterations")
+    return walk_run(steps=_run_steps(spec, job["batch"]), **{k: getattr(spec, k) for k in keys}, **job)
+
+
+def _run_steps(spec: WalkSpec, batch: int) -> int:
+    """SGD steps of a run: full-batch GD runs as many steps as SGD with the bench's batch size."""
+    if batch >= spec.n_train:
+        return math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
+    return math.ceil(spec.epochs * spec.n_train / batch)
 
 
 def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
@@ -279,7 +155,7 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
     store = SummaryStore(Path(spec.out) / "walk")
     start = time.perf_counter()
     tasks = [
-        Task(name, _run_params(spec, job), functools.partial(walk_run, spec, **job))
+        Task(name, _run_params(spec, job), functools.partial(_walk_run, spec, **job))
         for name, job in _jobs(spec)
     ]
     results = run_tasks(store, tasks, report_only=spec.report_only, **pool)
@@ -321,7 +197,7 @@ def _mean(values: list[float]) -> float:
 
 
 def verdicts(out: dict[str, Any]) -> dict[str, Any]:
-    from rlcv.bench.sgd_paths import spearman
+    from rlcv.hpo.sgd_paths import spearman
 
     res = out["results"]
     gd, sgd, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "dist_")
@@ -367,14 +243,6 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- output
 
 
-def _fmt_list(xs: list[float], pct: bool = True) -> str:
-    return ", ".join(f"{100 * x:.0f}%" if pct else f"{x:.3g}" for x in xs)
-
-
-def _m(runs: list[dict[str, Any]], key: str) -> float:
-    return _mean([r[key] for r in runs])
-
-
 def _uphill(r: dict[str, Any]) -> float:
     """Fraction of measured steps with α* = 0: the loss rose from the very start of the step."""
     hist = r.get("alpha_star_hist", {})
@@ -382,154 +250,55 @@ def _uphill(r: dict[str, Any]) -> float:
     return hist.get("0", 0) / total if total else math.nan
 
 
-def _setting_lines(out: dict[str, Any]) -> list[str]:
-    spec = out["spec"]
-    steps_sgd = math.ceil(spec["epochs"] * spec["n_train"] / spec["sgd_batch"])
-    return [
-        "# A walk with SGD: step interpolation, height, distance and λ_max (digits MLP)",
-        "",
-        f"Regenerate: `{out['command']}` (report only: add `--report-only`; per-run JSON in `walk/`).",
-        "",
-        (
-            f"Setting: scikit-learn digits, {spec['n_train']} training examples, tanh MLP with "
-            f"{spec['hidden']} hidden units, plain SGD (no L2), {spec['seeds']} seeds (seed = init and "
-            f"minibatch order). SGD: batch {spec['sgd_batch']}, {spec['epochs']:g} epochs = {steps_sgd} "
-            f"steps; full-batch GD runs the same {steps_sgd} steps. One step in {spec['measure_every']} is "
-            "interpolated on the full training loss at α ∈ {0, 0.1, …, 1.0} (the paper's {0, …, 0.9} "
-            "plus the step's end); *floor inside* = 0 < α* < 1 on that grid (α* = 0, a step that goes "
-            "uphill from its start, is counted apart as *uphill*). λ_max: Lanczos "
-            f"({spec['lanczos_iterations']} Hessian-vector products on the full training set) every "
-            f"{spec['lambda_every']} steps. The isotropic control replaces SGD's minibatch noise by "
-            "isotropic Gaussian noise of the same norm per step (batch 32)."
-        ),
-        "",
-    ]
-
-
-def _floor_target_rows(v: dict[str, Any]) -> list[str]:
-    """GD's and SGD's floor-inside targets, one row per learning rate."""
-    lines = []
-    for lr, xs in v["gd_inside"].items():
-        ok = all(x <= GD_INSIDE_MAX for x in xs)
-        lines.append(
-            md_row(
-                f"GD lr {lr:g}: floor inside ≤ {100 * GD_INSIDE_MAX:.0f}% of steps", _fmt_list(xs), met(ok)
-            )
-        )
-    for lr, need in SGD_INSIDE_MIN.items():
-        xs = v["sgd_inside"].get(lr, [])
-        div = v["sgd_diverged"].get(lr, 0)
-        note = f" ({div} diverged)" if div else ""
-        target = f"SGD batch 32 lr {lr:g}: floor inside ≥ {100 * need:.0f}%"
-        lines.append(md_row(target, _fmt_list(xs) + note, met(v["sgd_met"][lr])))
-    return lines
-
-
-def _targets_lines(out: dict[str, Any]) -> list[str]:
-    spec, v = out["spec"], out["verdicts"]
-    lines = ["## Targets", "", "| target | measured (per seed) | verdict |", "|---|---|---|"]
-    lines += _floor_target_rows(v)
-    etas = ", ".join(f"{x:g}" for x in v["height_lrs"])
-    lines.append(
-        md_row(
-            f"Spearman(η, mean height) ≥ {HEIGHT_RHO_MIN} over η ∈ {{{etas}}}",
-            f"{_fmt_list(v['height_rho_per_seed'], False)} (seed means: {v['height_rho']:.3g})",
-            met(v["height_met"]),
-        )
-    )
-    lines.append(
-        md_row(
-            f"Spearman(S, ‖θ_T − θ_0‖) ≤ {DISTANCE_RHO_MAX} at {spec['epochs']:g} epochs, "
-            f"lr {spec['distance_lr']:g}",
-            _fmt_list(v["distance_rho_per_seed"], False),
-            met(v["distance_met"]),
-        )
-    )
-    for r in out["overhead"]:
-        lines.append(
-            md_row(
-                f"landscape observations ≤ {100 * OVERHEAD_MAX:.0f}% CPU time, {r['setting']}, "
-                f"landscape_every {r['landscape_every']}",
-                f"median {100 * r['overhead_median']:+.0f}% ({_fmt_list(r['overhead_all'])})",
-                met(r["overhead_median"] <= OVERHEAD_MAX),
-            )
-        )
-    return lines
-
-
-SETTING_COLUMNS = (
-    "run",
-    "lr",
-    "floor inside",
-    "uphill (α* = 0)",
-    "roughly convex",
-    "mean height",
-    "final train loss",
-    "test acc %",
-    "‖θ_T − θ_0‖",
-    "final λ_max",
-    "diverged",
-)
-
-
-def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> str:
-    lam = _mean([r["lambda"][-1][1] for r in runs if r["lambda"]])
-    return md_row(
-        label,
-        f"{lr:g}",
-        f"{100 * _m(runs, 'inside_fraction'):.1f}%",
-        f"{100 * _mean([_uphill(r) for r in runs]):.1f}%",
-        f"{100 * _m(runs, 'convex_fraction'):.1f}%",
-        f"{_m(runs, 'height_mean'):.3g}",
-        f"{_m(runs, 'train_loss'):.4f}",
-        f"{100 * _m(runs, 'test_accuracy'):.2f}",
-        f"{_m(runs, 'dist_init'):.3g}",
-        f"{lam:.3g}",
-        f"{sum(r['diverged'] for r in runs)}/{len(runs)}",
-    )
-
-
-def _settings_lines(res: dict[str, dict[str, Any]]) -> list[str]:
-    """Means over seeds of every GD / SGD / isotropic setting, then the distance-by-batch table."""
-    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
-    lines = ["", "## Per setting (means over seeds)", "", md_row(*SETTING_COLUMNS), "|---" * 11 + "|"]
-    for label, groups in (("GD", gd), ("SGD b32", sgd), ("isotropic b32", iso)):
-        lines += [_setting_row(label, lr, runs) for lr, runs in groups.items()]
-    lines += [
-        "",
-        "Distance from initialisation after a fixed number of epochs:",
-        "",
-        "| batch size | steps | ‖θ_T − θ_0‖ (mean) | final train loss | test acc % |",
-        "|---|---|---|---|---|",
-    ]
-    for s, runs in _by(res, "dist_").items():
-        lines.append(
-            md_row(
-                f"{s:g}",
-                runs[0]["steps"],
-                f"{_m(runs, 'dist_init'):.3g}",
-                f"{_m(runs, 'train_loss'):.4f}",
-                f"{100 * _m(runs, 'test_accuracy'):.2f}",
-            )
-        )
-    return lines
+def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over seeds of one GD / SGD / isotropic setting."""
+    keys = ("inside_fraction", "convex_fraction", "height_mean", "train_loss", "test_accuracy", "dist_init")
+    row = {k: _mean([r[k] for r in runs]) for k in keys}
+    return {
+        "label": label,
+        "lr": lr,
+        "inside": row["inside_fraction"],
+        "convex": row["convex_fraction"],
+        "height": row["height_mean"],
+        "uphill": _mean([_uphill(r) for r in runs]),
+        "lambda_max": _mean([r["lambda"][-1][1] for r in runs if r["lambda"]]),
+        "diverged": sum(r["diverged"] for r in runs),
+        "runs": len(runs),
+        **{k: row[k] for k in ("train_loss", "test_accuracy", "dist_init")},
+    }
 
 
 def markdown(out: dict[str, Any]) -> str:
-    lines = [*_setting_lines(out), *_targets_lines(out), *_settings_lines(out["results"])]
-    lines += [
-        "",
-        "Figures: `walk_shapes.png` (loss along three steps of seed 0, GD vs SGD vs isotropic; below, the "
-        "distribution of α* over all measured steps and seeds), `walk_height.png` "
-        "(mean height and floor-inside fraction vs η), `walk_distance.png` (‖θ_T − θ_0‖ vs S), "
-        "`walk_lambda.png` (λ_max along training, GD's 2/η stability bound dotted).",
-        "",
-        f"Runs took {sum(r['wall_s'] for r in out['results'].values()) / 60:.1f} min of wall time in all "
-        "(summed from the per-run records; the overhead measurement comes on top), on a shared 2-core "
-        "machine, one thread.",
-        "",
+    """The page (``templates/walk.md.j2``) from the runs' summaries and the verdicts."""
+    from rlcv.bench.report import render
+
+    res, spec, v = out["results"], out["spec"], out["verdicts"]
+    groups = (("GD", "gd_"), ("SGD b32", "sgd_"), ("isotropic b32", "iso_"))
+    settings = [_setting_row(label, lr, runs) for label, pre in groups for lr, runs in _by(res, pre).items()]
+    distance = [
+        {"batch": s, "steps": runs[0]["steps"], **{k: _mean([r[k] for r in runs]) for k in DIST_KEYS}}
+        for s, runs in _by(res, "dist_").items()
     ]
-    return "\n".join(lines)
+    return render(
+        "walk.md.j2",
+        command=out["command"],
+        spec=spec,
+        v=v,
+        sgd_steps=math.ceil(spec["epochs"] * spec["n_train"] / spec["sgd_batch"]),
+        gd_ok={lr: all(x <= GD_INSIDE_MAX for x in xs) for lr, xs in v["gd_inside"].items()},
+        gd_max=GD_INSIDE_MAX,
+        sgd_min=SGD_INSIDE_MIN,
+        height_min=HEIGHT_RHO_MIN,
+        distance_max=DISTANCE_RHO_MAX,
+        overhead_max=OVERHEAD_MAX,
+        overhead=out["overhead"],
+        settings=settings,
+        distance=distance,
+        run_minutes=sum(r["wall_s"] for r in res.values()) / 60,
+    )
+
+
+DIST_KEYS = ("dist_init", "train_loss", "test_accuracy")
 
 
 def _plot_shapes(res: dict[str, dict[str, Any]], folder: Path) -> None:

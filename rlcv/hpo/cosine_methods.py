@@ -1,4 +1,5 @@
-"""The hpo-budget methods that act on a cosine schedule, and the equal-examples baselines (issue 30).
+"""Issue 30's `rlcv bench hpo-budget` methods: those acting on a cosine schedule, and the
+equal-examples baselines.
 
 The controllers of ``results/hpo.md`` started at η = 0.01 and moved it by at most ×2 per decision, so on
 the MNIST-1D CNN they never reached the useful range. The methods here run ``rlcv/OnlineHPO-v0`` with
@@ -10,7 +11,7 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
   one-step reach over the whole ``lr_range`` (``max_factor`` 2¹⁰). Its settings
   (:data:`RANGE_CONFIG`) were chosen on tuning seeds (``results/hpo_tuning.md``).
 - ``ppo-x``: PPO meta-trained *across tasks* — digits MLP and MNIST-1D MLP, drawn per episode
-  (``meta_tasks``), inner seeds from :data:`~rlcv.bench.hpo_runs.META_SEED_RANGE` — never on the
+  (``meta_tasks``), inner seeds from :data:`~rlcv.hpo.runners.META_SEED_RANGE` — never on the
   MNIST-1D CNN, its held-out task. It acts on the cosine scale (×4 per decision at most, from
   η = 0.1) and on L2. The policy is trained once per ``--ppo-x-dir`` and shared by every bench.
 - ``sh-2-b32``, ``pbt-2-b32``, ``pb2-2-b32``: successive halving within 2 runs, PBT and PB2 (our own,
@@ -21,8 +22,6 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
 
 from __future__ import annotations
 
-import statistics
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +49,8 @@ def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:
 def run_method(
     method: str, env_kwargs: dict[str, Any], seed: int, ppo_x_dir: Path, range_config: dict[str, Any]
 ) -> dict[str, Any]:
-    """One of :data:`COSINE_METHODS` on inner seed ``seed``: a per-run summary (``rlcv.bench.hpo_runs``)."""
-    from rlcv.bench import hpo_runs as R
+    """One of :data:`COSINE_METHODS` on inner seed ``seed``: a per-run summary (:mod:`rlcv.hpo.runners`)."""
+    from rlcv.hpo import runners as R
 
     if method == "hpo-range":
         # the bench's env kwargs may override the start (tuning passes lr_init; the evaluation does not)
@@ -67,52 +66,20 @@ def run_method(
     raise ValueError(f"unknown method {method!r}; known: {', '.join(COSINE_METHODS)}")
 
 
-def ensure_ppo_x(
-    env_kwargs: dict[str, Any], ppo_x_dir: Path, episodes: int, train_seed: int
+def meta_train_ppo_x(
+    env_kwargs: dict[str, Any], run_dir: Path, episodes: int, train_seed: int
 ) -> dict[str, Any]:
-    """Meta-train ``ppo-x`` once per directory (``meta.json`` committed; the policy under ``runs/``,
-    retrained deterministically when missing). Only budget / steps per action come from the bench."""
-    from rlcv.bench import hpo_runs as R
+    """Meta-train ``ppo-x`` (policy in ``run_dir``) across :data:`PPO_X_TASKS`; only budget / steps per
+    action (and other non-task kwargs) come from the bench's ``env_kwargs``. The meta-training summary
+    of :func:`rlcv.hpo.runners.ppo_meta_train` plus the task of each meta-training episode."""
+    from rlcv.hpo import runners as R
 
-    run_dir = ppo_x_dir / "runs" / "policy"
     kw = {**_inner(env_kwargs), **PPO_X_ENV, "meta_tasks": PPO_X_TASKS}
-    return R.meta_trained(ppo_x_dir, "meta", run_dir, partial(_meta_train, kw, run_dir, episodes, train_seed))
-
-
-def _meta_train(kw: dict[str, Any], run_dir: Path, episodes: int, train_seed: int) -> dict[str, Any]:
-    from rlcv.bench import hpo_runs as R
-
     meta = R.ppo_meta_train(kw, run_dir, episodes, train_seed)
     return {**meta, "meta_tasks": PPO_X_TASKS, "task_per_episode": _task_per_episode(run_dir)}
 
 
 def _task_per_episode(run_dir: Path) -> list[int]:
-    from rlcv.bench.hpo_runs import read_log
+    from rlcv.hpo.runners import read_log
 
     return [int(r["meta_task"]) for r in read_log(run_dir.parent / f"{run_dir.name}.jsonl")]
-
-
-def _name(spec: dict[str, str]) -> str:
-    """'task network' of a meta_tasks entry (meta.json written before the rename says 'model')."""
-    return f"{spec['task']} {spec.get('network', spec.get('model'))}"
-
-
-def meta_line(meta: dict[str, Any]) -> str:
-    """The report's line on ppo-x's meta-training: tasks, seeds, compute (amortised, not in its row) and
-    the mean final validation loss of its first / last 10 runs per task."""
-    parts = []
-    for i, spec in enumerate(meta["meta_tasks"]):
-        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
-        if vals:
-            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
-            parts.append(f"{_name(spec)}: {len(vals)} runs, {first:.4f} → {last:.4f}")
-    lo, hi = meta["inner_seed_range"]
-    return (
-        f"- `ppo-x` was meta-trained once on {meta['episodes']} inner runs drawn from "
-        + ", ".join(_name(t) for t in meta["meta_tasks"])
-        + f" (never this bench's evaluation seeds: inner seeds from [{lo}, {hi}); never the MNIST-1D CNN), "
-        f"training seed {meta['train_seed']}; {meta['cost']['sgd_steps']:.0f} SGD steps, "
-        f"{meta['cost']['examples']:.0f} examples, {meta['cost']['wall_s']:.0f} s "
-        "(amortised, not in its row). "
-        "Mean final validation loss of its first → last 10 runs per task: " + "; ".join(parts) + "."
-    )

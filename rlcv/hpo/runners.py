@@ -1,4 +1,7 @@
-"""One method of the equal-budget HPO bench on one inner seed, with its compute in explicit units.
+"""The HPO methods as callable runners: one method on one inner seed of ``rlcv/OnlineHPO-v0``, with its
+compute in explicit units (fixed and cosine-schedule runs, random search and Optuna TPE, synchronous
+successive halving, a controller or PBT population through the agent loop, PPO meta-training and its
+policy's run). `rlcv bench hpo`, `hpo-budget` and `dualcutout` launch them.
 
 Every runner returns a *summary*: the reported configuration's final numbers (``val_loss``,
 ``test_accuracy``, ``test_loss``, selected by validation loss only), the compute charged (``cost``:
@@ -73,6 +76,8 @@ def _summary(
         "hparams": {k: best[k] for k in ("lr", "batch_size", "weight_decay", "dual_alpha") if k in best},
         "cost": {**_cost(spent), "wall_s": wall},
         "curve": curve,
+        # the hyper-parameters along the run (env steps), where the env recorded them
+        **({"trace": best["trace"]} if "trace" in best else {}),
         **extra,
     }
 
@@ -332,19 +337,6 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
         "cost": {**_cost(records), "wall_s": wall},
         "val_loss": [float(r["val_loss"]) for r in records],
     }
-
-
-def meta_trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
-    """The meta-training summary ``folder/NAME.json`` (committed), made by ``train()`` through
-    :func:`rlcv.bench.runs.run_tasks` when it is missing, or when the policy it made (``run_dir``, not
-    committed) is: the policy is then retrained, deterministically, and the summary rewritten."""
-    from rlcv.bench.runs import ResultStore, Task, run_tasks
-    from rlcv.run_dir import RunDir
-
-    store = ResultStore(folder)
-    if RunDir(run_dir).final_policy is None:
-        store.path(name).unlink(missing_ok=True)
-    return run_tasks(store, [Task(name, {}, train)])[name]
 
 
 def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:

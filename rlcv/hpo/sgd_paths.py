@@ -1,4 +1,4 @@
-"""What `rlcv bench walk` and `rlcv bench sharpness` share: a plain SGD run of an inner task in one
+"""What `rlcv bench walk` and `rlcv bench sharpness` run: a plain SGD path of an inner task in one
 process (their per-run JSON summaries and their launching: :mod:`rlcv.bench.runs`).
 
 :class:`InnerRun` is one inner training run on a flat-parameter model of :mod:`rlcv.hpo.inner_tasks`
