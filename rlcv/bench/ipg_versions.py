@@ -1,47 +1,42 @@
 """`rlcv bench ipg-versions --old REF`: is m-SGM / SGM slower on the paper's instances than at REF?
 
-Every paper instance that ``results/ipg.md`` covers (the files under ``--data``: knapsack 2x10 2x20 2x40
-2x80 3x10 3x20, lot-sizing 2x10 2x20; SGM on the sets the page runs it on) is solved by the code of two
-commits, each extracted with ``git archive`` into a temporary folder and run by its own worker process
-(``PYTHONPATH`` = that folder, one thread). Both workers call the same two functions, present at both
-commits: ``rlcv.games.instances.load_game`` and ``rlcv.games.sgm.solve`` (wall-clock ``--time-limit``,
-the only clock the old code has). A worker first solves one instance of each family untimed (imports,
-lazy solver set-up), then times each solve by its own process CPU seconds (``time.process_time``, the
-game's loading not counted).
-
-Interleaved: per instance, ``--repeats`` pairs, old then new on even repeats and new then old on odd ones,
-so the other jobs of a shared machine load both arms alike; repeat k of both arms is pair k. An instance
-whose solve times out in either arm stops after that pair (its row then shows a bound).
-
-Per instance the summary ``OUT/ipg_versions/FAMILY/METHOD/Game_m_n_ins.json`` (a
-:class:`~rlcv.bench.runs.SummaryStore` entry; params: the two commits' ``rlcv/games`` trees, repeats,
-time limit) is written as soon as it is measured; an existing one is skipped, so a sweep resumes; one
-made with other params is an error. The page ``OUT/ipg_versions.md`` (+ ``.json``) is rebuilt from the
-summaries (``--report-only``: only that) by :mod:`rlcv.bench.ipg_versions_report`.
+Every paper instance that ``results/ipg.md`` covers (the files under ``--data``; SGM on the sets the page
+runs it on) is solved by the code of two commits in their own worker processes
+(:mod:`rlcv.games.versions`): a worker first solves one instance of each family untimed (imports, lazy
+solver set-up), then per instance ``--repeats`` interleaved old / new pairs (:func:`~rlcv.games.versions.
+interleave`; after a pair with a time-out no further pair). Per instance the summary
+``OUT/ipg_versions/FAMILY/METHOD/Game_m_n_ins.json`` (a :class:`~rlcv.bench.runs.SummaryStore` entry;
+params: the two commits' ``rlcv/games`` trees, repeats, time limit) is written as soon as it is measured;
+an existing one is skipped, so a sweep resumes; one made with other params is an error. ``--confirm``
+re-measures each cell found slower into ``OUT/ipg_versions/confirm/``. The page ``OUT/ipg_versions.md``
+(+ ``.json``; template ``ipg_versions.md.j2``) is rebuilt from the summaries (``--report-only``: only
+that): per instance the medians, the ratio new / old with its paired bootstrap interval over the repeats,
+its verdict read off the interval, and issue 28's targets.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
-import subprocess
-import sys
-import tarfile
+import math
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rlcv.bench.checks import out_dir, positive_float, positive_int
 from rlcv.bench.flags import add_flags, flag, spec_of
-from rlcv.bench.ipg_versions_report import FOLDER, SLOWER, compare, write_report
-from rlcv.bench.runs import SINGLE_THREAD_ENV, SummaryStore
+from rlcv.bench.report import fmt_interval, render
+from rlcv.bench.runs import SummaryStore
+from rlcv.bench.stats import median_bootstrap, median_ratio_bootstrap
 from rlcv.errors import RlcvError
+from rlcv.games.paper_files import paper_result, same_payoffs
+from rlcv.games.versions import Worker, code_identity, git, interleave, plan
 
 SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
-SGM_SETS = ("2x20", "2x40", "ls2x10", "ls2x20")  # where results/ipg.md runs SGM too
+FOLDER = "ipg_versions"
+SLOWER, FASTER = "slower", "faster"
 
 
 @dataclass(kw_only=True)
@@ -60,139 +55,8 @@ class VersionsSpec:
     confirm: bool = flag(False, help="re-measure the cells found slower, fresh pairs")
 
 
-# The worker: JSON jobs on stdin, one JSON answer per line on stdout. It imports only what both commits
-# have, from the code on its PYTHONPATH (checked by the handshake line).
-WORKER = r"""
-import json, os, sys, time
-out = os.fdopen(os.dup(1), "w")  # the answers' own channel: what a solver prints goes to stderr
-os.dup2(2, 1)
-sys.stdout = sys.stderr
-import rlcv
-from rlcv.games.instances import load_game
-from rlcv.games.sgm import solve
-print(json.dumps({"rlcv": rlcv.__file__}), file=out, flush=True)
-for line in sys.stdin:
-    job = json.loads(line)
-    game = load_game(job["path"])
-    cpu, wall = time.process_time(), time.perf_counter()
-    res = solve(game, method=job["method"], time_limit=job["time_limit"])
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(json.dumps({
-        "cpu_seconds": cpu, "wall_seconds": wall, "solved": bool(res.solved),
-        "iterations": int(res.iterations), "payoffs": [float(v) for v in res.payoffs],
-        "sampled_sizes": [len(s) for s in res.strategies], "support_sizes": res.support_sizes,
-    }), file=out, flush=True)
-"""
-
-
-class Solver(Protocol):
-    name: str
-
-    def solve(self, path: Path, method: str, time_limit: float) -> dict[str, Any]: ...
-
-
-def git(repo: Path, *args: str) -> bytes:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True)
-    if proc.returncode != 0:
-        raise RlcvError(f"git {' '.join(args)} failed: {proc.stderr.decode().strip()}")
-    return proc.stdout
-
-
-def code_identity(repo: Path, ref: str) -> dict[str, str]:
-    """The full commit of ``ref`` and the tree of its ``rlcv/games`` (the solver code: summaries made
-    with the same trees are reused whatever the commit)."""
-    try:
-        commit = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
-    except RlcvError:
-        raise RlcvError(f"'{ref}' is not a commit of {repo}; give a commit, tag or branch.") from None
-    tree = git(repo, "rev-parse", f"{commit}:rlcv/games").decode().strip()
-    return {"commit": commit, "games_tree": tree}
-
-
-class Worker:
-    """One commit's code in its own process (module docstring)."""
-
-    def __init__(self, name: str, repo: Path, commit: str, tmp: Path) -> None:
-        self.name = name
-        code = tmp / name
-        code.mkdir()
-        with tarfile.open(fileobj=io.BytesIO(git(repo, "archive", "--format=tar", commit, "rlcv"))) as tar:
-            tar.extractall(code, filter="data")
-        self.err = (tmp / f"{name}.err").open("w+")
-        env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONPATH": str(code)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            cwd=code,
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.err,
-        )
-        where = Path(self._read()["rlcv"]).resolve()
-        if code.resolve() not in where.parents:  # an installed rlcv must not shadow the commit's code
-            self.close()
-            raise RlcvError(f"the {name} worker imported rlcv from {where}, not from {code}.")
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.err.seek(0)
-            tail = self.err.read().strip().splitlines()[-5:]
-            raise RlcvError(f"the {self.name} worker died: {' | '.join(tail) or 'no stderr'}")
-        try:
-            answer: dict[str, Any] = json.loads(line)
-        except ValueError:
-            raise RlcvError(f"the {self.name} worker answered '{line.strip()[:200]}', not JSON.") from None
-        return answer
-
-    def solve(self, path: Path, method: str, time_limit: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        job = {"path": str(path), "method": method, "time_limit": time_limit}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-        self.err.close()
-
-
-def interleave(old: Solver, new: Solver, path: Path, method: str, repeats: int, limit: float) -> list[dict]:
-    """The runs of one instance, in the order they ran: ``repeats`` pairs, old first on even repeats
-    and new first on odd ones; after a pair with a time-out no further pair (module docstring)."""
-    runs: list[dict[str, Any]] = []
-    for k in range(repeats):
-        pair = (old, new) if k % 2 == 0 else (new, old)
-        done = [{"arm": arm.name, "repeat": k, **arm.solve(path, method, limit)} for arm in pair]
-        runs += done
-        if not all(r["solved"] for r in done):
-            break
-    return runs
-
-
-def plan(data: Path, methods: list[str], sets: list[str]) -> list[tuple[str, str, str, Path]]:
-    """(family, method, name, file) of every paper instance of ``sets`` (the ones under ``data``)."""
-    from rlcv.bench.ipg import _parse_set
-
-    jobs = []
-    for text in sets:
-        family, m, n = _parse_set(text)
-        for method in methods:
-            if method == "sgm" and text not in SGM_SETS:
-                continue
-            for path in sorted((data / family).glob(f"Game_{m}_{n}_*.npy"), key=_ins):
-                jobs.append((family, method, path.stem, path.resolve()))
-    return jobs
-
-
-def _ins(path: Path) -> int:
-    return int(path.stem.rsplit("_", 1)[1])
-
-
+# -- measuring -----------------------------------------------------------------------------------------
+Cell = tuple[str, str, str]  # (family, method, name)
 Todo = list[tuple[SummaryStore, str, str, Path]]  # (store, method, name, file) of the cells to measure
 
 
@@ -205,31 +69,20 @@ def measure(spec: VersionsSpec, data: Path, out: Path) -> None:
     old, new = code_identity(repo, spec.old), code_identity(repo, spec.new)
     params = {"old": old["games_tree"], "new": new["games_tree"], "repeats": spec.repeats}
     params["time_limit"] = spec.time_limit
-    files = {
-        (family, method, name): path for family, method, name, path in plan(data, spec.methods, spec.sets)
-    }
-    todo = _missing(out / FOLDER, files, params)
-    if todo:
+    files = {(fam, method, name): path for fam, method, name, path in plan(data, spec.methods, spec.sets)}
+    if todo := _missing(out / FOLDER, files, params):
         _measure(todo, repo, old, new, params)
     if spec.confirm:
-        stored = {k: _stored(out / FOLDER, k, params) for k in files}
+        stored = {k: SummaryStore(out / FOLDER / k[0] / k[1]).get(k[2], params) for k in files}
         flagged = {k: files[k] for k, rec in stored.items() if rec and compare(rec)["verdict"] == SLOWER}
         if todo := _missing(out / FOLDER / "confirm", flagged, params):
             print(f"ipg-versions: confirming {len(todo)} cell(s) found slower, with fresh pairs", flush=True)
             _measure(todo, repo, old, new, params)
 
 
-def _stored(folder: Path, key: tuple[str, str, str], params: dict[str, Any]) -> dict[str, Any] | None:
-    return SummaryStore(folder / key[0] / key[1]).get(key[2], params)
-
-
-def _missing(folder: Path, files: dict[tuple[str, str, str], Path], params: dict[str, Any]) -> Todo:
-    todo = []
-    for (family, method, name), path in files.items():
-        store = SummaryStore(folder / family / method)
-        if store.get(name, params) is None:
-            todo.append((store, method, name, path))
-    return todo
+def _missing(folder: Path, files: dict[Cell, Path], params: dict[str, Any]) -> Todo:
+    stores = {key: SummaryStore(folder / key[0] / key[1]) for key in files}
+    return [(stores[k], k[1], k[2], path) for k, path in files.items() if stores[k].get(k[2], params) is None]
 
 
 def _measure(
@@ -251,17 +104,179 @@ def _measure(
                 runs = interleave(workers[0], workers[1], path, method, repeats, limit)
                 rel = f"{path.parent.name}/{path.name}"
                 store.put(name, params, {"instance": rel, "old": old, "new": new, "runs": runs})
-                cpu = {w.name: [r["cpu_seconds"] for r in runs if r["arm"] == w.name] for w in workers}
-                print(
-                    f"{rel} {method}: old {_fmt_list(cpu['old'])} new {_fmt_list(cpu['new'])} s", flush=True
-                )
+                cpu = {
+                    w.name: ", ".join(f"{r['cpu_seconds']:.2f}" for r in arm(runs, w.name)) for w in workers
+                }
+                print(f"{rel} {method}: old [{cpu['old']}] new [{cpu['new']}] s", flush=True)
         finally:
             for w in workers:
                 w.close()
 
 
-def _fmt_list(values: list[float]) -> str:
-    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
+# -- the page ------------------------------------------------------------------------------------------
+def load(folder: Path) -> list[dict[str, Any]]:
+    """Every summary under ``folder/FAMILY/METHOD/``, with its family, method and name."""
+
+    def order(path: Path) -> tuple[str, str, int, int, int]:
+        m, n, ins = (int(v) for v in path.stem.split("_")[1:])
+        return path.parent.parent.name, path.parent.name, m, n, ins
+
+    rows = []
+    for path in sorted(folder.glob("*/*/Game_*.json"), key=order):
+        stored = json.loads(path.read_text())
+        where = {"family": path.parent.parent.name, "method": path.parent.name, "name": path.stem}
+        rows.append({**stored["result"], **where, "params": stored["params"]})
+    return rows
+
+
+def arm(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in runs if r["arm"] == name]
+
+
+def compare(rec: dict[str, Any]) -> dict[str, Any]:
+    """One instance: medians, the ratio new / old with its interval, and its verdict, read off the
+    interval (its side of 1). A time-out (wall clock) makes its arm's CPU seconds a lower bound: where
+    only old timed out, 'faster' if new solved in fewer CPU seconds than old had used; where only new
+    did, 'slower' if it had used more than old needed; else no verdict."""
+    old, new = arm(rec["runs"], "old"), arm(rec["runs"], "new")
+    old_cpu, new_cpu = [r["cpu_seconds"] for r in old], [r["cpu_seconds"] for r in new]
+    old_ok, new_ok = all(r["solved"] for r in old), all(r["solved"] for r in new)
+    iv = median_ratio_bootstrap(new_cpu, old_cpu, paired=True)
+    old_s, new_s = statistics.median(old_cpu), statistics.median(new_cpu)
+    verdict = ""
+    if old_ok and new_ok:
+        verdict = SLOWER if iv.low > 1 else FASTER if iv.high < 1 else ""
+    elif new_ok or old_ok:
+        verdict = FASTER if new_ok and new_s < old_s else SLOWER if old_ok and new_s > old_s else ""
+    return {
+        **{"old_s": old_s, "new_s": new_s, "old_solved": old_ok, "new_solved": new_ok},
+        "ratio": iv,
+        "verdict": verdict,
+        "same_ne": same_payoffs(new[0]["payoffs"], old[0]["payoffs"]) if old_ok and new_ok else None,
+        "payoffs": new[0]["payoffs"] if new_ok else None,
+    }
+
+
+def _seconds(value: float, solved: bool) -> str:
+    return f"{value:.3f}" if solved else f"t/o (≥ {value:.1f})"
+
+
+def _ratio_cell(c: dict[str, Any]) -> str:
+    if c["old_solved"] and c["new_solved"]:
+        return fmt_interval(c["ratio"], ".2f")
+    return f"{'≤' if c['new_solved'] else '≥'} {c['new_s'] / c['old_s']:.2f}"
+
+
+def _agrees_with_paper(data: Path, rec: dict[str, Any], c: dict[str, Any]) -> bool:
+    found = paper_result(data / rec["family"] / f"{rec['name']}.txt", rec["method"])
+    return same_payoffs(c["payoffs"], None if found is None else found["payoffs"])
+
+
+def _is_2x20(rec: dict[str, Any]) -> bool:
+    return bool(rec["family"] == "knapsack" and rec["name"].startswith("Game_2_20_"))
+
+
+def section(
+    recs: list[dict[str, Any]], comps: list[dict[str, Any]], data: Path
+) -> tuple[str, list, list, str]:
+    """One set and method: (title, header, a row per instance, align); the paper's payoffs beside ours
+    on m = 2, n = 20."""
+    first, with_paper = recs[0], _is_2x20(recs[0])
+    header = ["ins", "old CPU s", "new CPU s", "new / old [95 %]", "verdict", "same NE as old"]
+    rows = []
+    for rec, c in zip(recs, comps, strict=True):
+        verdict = c["verdict"]
+        if again := c.get("confirm"):
+            verdict += f"; again {_ratio_cell(again)}: {again['verdict'] or 'not shown'}"
+        same = "–" if c["same_ne"] is None else "yes" if c["same_ne"] else "no"
+        row = [rec["name"].rsplit("_", 1)[1], _seconds(c["old_s"], c["old_solved"])]
+        row += [_seconds(c["new_s"], c["new_solved"]), _ratio_cell(c), verdict, same]
+        rows.append(row + (["yes" if _agrees_with_paper(data, rec, c) else "no"] if with_paper else []))
+    _, m, n, _ = first["name"].split("_")
+    size = f"T = {n}" if first["family"] == "lot_sizing" else f"n = {n}"
+    title = f"{first['family']}: m = {m}, {size}, {first['method']}"
+    return title, header + ["= paper's payoffs"] * with_paper, rows, "lrrrll" + "l" * with_paper
+
+
+def summary(recs: list[dict[str, Any]], comps: list[dict[str, Any]], data: Path) -> dict[str, Any]:
+    """The counts, the worst ratio, and what issue 28's targets (or an A/A run's calibration) read."""
+    label = [f"{r['family']} {r['method']} {r['name']}" for r in recs]
+    slower = [lab for lab, c in zip(label, comps, strict=True) if c["verdict"] == SLOWER]
+    confirmed = [c["confirm"] for c in comps if c["verdict"] == SLOWER and c["confirm"] is not None]
+    points = [c["new_s"] / c["old_s"] for c in comps]
+    worst = max(range(len(comps)), key=lambda i: points[i])
+    twenty = [(r, c) for r, c in zip(recs, comps, strict=True) if _is_2x20(r)]
+    return {
+        "cells": len(comps),
+        "lower": sum(1 for p in points if p < 1),
+        "higher": sum(1 for p in points if p > 1),
+        "faster": sum(1 for c in comps if c["verdict"] == FASTER),
+        "slower": slower,
+        "worst": label[worst],
+        "worst_ratio": points[worst],
+        "worst_cell": _ratio_cell(comps[worst]),
+        "pooled": median_bootstrap(points),
+        "same": sum(1 for c in comps if c["same_ne"]),
+        "both": sum(1 for c in comps if c["same_ne"] is not None),
+        "aa": all(r["params"]["old"] == r["params"]["new"] for r in recs),
+        "confirmed": len(confirmed),
+        "still": sum(1 for c in confirmed if c["verdict"] == SLOWER),
+        "twenty": len(twenty),
+        "equal": sum(1 for r, c in twenty if _agrees_with_paper(data, r, c)),
+    }
+
+
+def _command(recs: list[dict[str, Any]], out: Path, confirm: bool) -> str:
+    """The command that made the summaries (the first summary's commits: every summary of one tree is
+    reused by any commit with that tree)."""
+    repeats = " ".join(map(str, sorted({r["params"]["repeats"] for r in recs})))
+    limits = " ".join(f"{v:g}" for v in sorted({r["params"]["time_limit"] for r in recs}))
+    old, new = (recs[0][a]["commit"][:7] if recs else "REF" for a in ("old", "new"))
+    return (
+        f"rlcv bench ipg-versions --old {old} --new {new} --repeats {repeats} "
+        f"--time-limit {limits}{' --confirm' if confirm else ''} --out {out}"
+    )
+
+
+def write_report(out: Path, data: Path) -> dict[str, Any]:
+    """``OUT/ipg_versions.md`` and ``.json`` from the summaries."""
+    recs = load(out / FOLDER)
+    again = {(r["family"], r["method"], r["name"]): compare(r) for r in load(out / FOLDER / "confirm")}
+    comps = [{**compare(r), "confirm": again.get((r["family"], r["method"], r["name"]))} for r in recs]
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, r in enumerate(recs):
+        groups.setdefault((r["family"], r["method"], r["name"].rsplit("_", 1)[0]), []).append(i)
+    s = summary(recs, comps, data) if recs else None
+    code = [
+        (a, *(", ".join(sorted({r[a][k][:7] for r in recs})) for k in ("games_tree", "commit")))
+        for a in ("old", "new")
+    ]
+    command = _command(recs, out, bool(again))
+    sections = [section([recs[i] for i in idx], [comps[i] for i in idx], data) for idx in groups.values()]
+    page = render("ipg_versions.md.j2", command=command, code=code, s=s, sections=sections)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ipg_versions.md").write_text(page)
+    record = {} if s is None else {k: s[k] for k in ("cells", "slower", "faster", "worst", "worst_ratio")}
+    if s is not None:
+        record |= {"median_ratio": s["pooled"].as_tuple(), "equal_2x20": s["equal"]}
+    cells = {
+        f"{r['family']}/{r['method']}/{r['name']}": _json_cell(c) for r, c in zip(recs, comps, strict=True)
+    }
+    report = {"command": command, "summary": record, "cells": cells}
+    (out / "ipg_versions.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out / 'ipg_versions.md'}")
+    return report
+
+
+def _json_cell(c: dict[str, Any]) -> dict[str, Any]:
+    ratio = [v if math.isfinite(v) else None for v in c["ratio"].as_tuple()]
+    return {
+        "old_s": c["old_s"],
+        "new_s": c["new_s"],
+        "ratio": ratio,
+        "verdict": c["verdict"],
+        "same_ne": c["same_ne"],
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:

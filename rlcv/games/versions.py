@@ -1,0 +1,156 @@
+"""Two commits' IPG solvers side by side: each commit's ``rlcv`` extracted with ``git archive`` into a
+folder and run by its own worker process (``PYTHONPATH`` = that folder, one thread), both calling the two
+functions every commit has, :func:`rlcv.games.instances.load_game` and :func:`rlcv.games.sgm.solve`
+(wall-clock limit, the only clock old code has). A worker times each solve by its process CPU seconds
+(``time.process_time``, loading the game not counted). :func:`interleave` runs old / new pairs per
+instance, the order alternating, so the other jobs of a shared machine load both arms alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from rlcv.errors import RlcvError
+from rlcv.games.sweep import parse_set
+
+SGM_SETS = ("2x20", "2x40", "ls2x10", "ls2x20")  # where results/ipg.md runs SGM too
+# one thread per worker (what the benches' runner sets for its subprocesses)
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+# The worker: JSON jobs on stdin, one JSON answer per line on stdout. It imports only what both commits
+# have, from the code on its PYTHONPATH (checked by the handshake line).
+WORKER = r"""
+import json, os, sys, time
+out = os.fdopen(os.dup(1), "w")  # the answers' own channel: what a solver prints goes to stderr
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+import rlcv
+from rlcv.games.instances import load_game
+from rlcv.games.sgm import solve
+print(json.dumps({"rlcv": rlcv.__file__}), file=out, flush=True)
+for line in sys.stdin:
+    job = json.loads(line)
+    game = load_game(job["path"])
+    cpu, wall = time.process_time(), time.perf_counter()
+    res = solve(game, method=job["method"], time_limit=job["time_limit"])
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(json.dumps({
+        "cpu_seconds": cpu, "wall_seconds": wall, "solved": bool(res.solved),
+        "iterations": int(res.iterations), "payoffs": [float(v) for v in res.payoffs],
+        "sampled_sizes": [len(s) for s in res.strategies], "support_sizes": res.support_sizes,
+    }), file=out, flush=True)
+"""
+
+
+class Solver(Protocol):
+    name: str
+
+    def solve(self, path: Path, method: str, time_limit: float) -> dict[str, Any]: ...
+
+
+def git(repo: Path, *args: str) -> bytes:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True)
+    if proc.returncode != 0:
+        raise RlcvError(f"git {' '.join(args)} failed: {proc.stderr.decode().strip()}")
+    return proc.stdout
+
+
+def code_identity(repo: Path, ref: str) -> dict[str, str]:
+    """The full commit of ``ref`` and the tree of its ``rlcv/games`` (the solver code: summaries made
+    with the same trees are reused whatever the commit)."""
+    try:
+        commit = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
+    except RlcvError:
+        raise RlcvError(f"'{ref}' is not a commit of {repo}; give a commit, tag or branch.") from None
+    tree = git(repo, "rev-parse", f"{commit}:rlcv/games").decode().strip()
+    return {"commit": commit, "games_tree": tree}
+
+
+class Worker:
+    """One commit's code in its own process (module docstring)."""
+
+    def __init__(self, name: str, repo: Path, commit: str, tmp: Path) -> None:
+        self.name = name
+        code = tmp / name
+        code.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(git(repo, "archive", "--format=tar", commit, "rlcv"))) as tar:
+            tar.extractall(code, filter="data")
+        self.err = (tmp / f"{name}.err").open("w+")
+        env = {**os.environ, **SINGLE_THREAD_ENV, "PYTHONPATH": str(code)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            cwd=code,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
+        )
+        where = Path(self._read()["rlcv"]).resolve()
+        if code.resolve() not in where.parents:  # an installed rlcv must not shadow the commit's code
+            self.close()
+            raise RlcvError(f"the {name} worker imported rlcv from {where}, not from {code}.")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.err.seek(0)
+            tail = self.err.read().strip().splitlines()[-5:]
+            raise RlcvError(f"the {self.name} worker died: {' | '.join(tail) or 'no stderr'}")
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except ValueError:
+            raise RlcvError(f"the {self.name} worker answered '{line.strip()[:200]}', not JSON.") from None
+        return answer
+
+    def solve(self, path: Path, method: str, time_limit: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        job = {"path": str(path), "method": method, "time_limit": time_limit}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.err.close()
+
+
+def interleave(old: Solver, new: Solver, path: Path, method: str, repeats: int, limit: float) -> list[dict]:
+    """The runs of one instance, in the order they ran: ``repeats`` pairs, old first on even repeats
+    and new first on odd ones; after a pair with a time-out no further pair (module docstring)."""
+    runs: list[dict[str, Any]] = []
+    for k in range(repeats):
+        pair = (old, new) if k % 2 == 0 else (new, old)
+        done = [{"arm": arm.name, "repeat": k, **arm.solve(path, method, limit)} for arm in pair]
+        runs += done
+        if not all(r["solved"] for r in done):
+            break
+    return runs
+
+
+def plan(data: Path, methods: list[str], sets: list[str]) -> list[tuple[str, str, str, Path]]:
+    """(family, method, name, file) of every paper instance of ``sets`` (the ones under ``data``)."""
+    jobs = []
+    for text in sets:
+        family, m, n = parse_set(text)
+        for method in methods:
+            if method == "sgm" and text not in SGM_SETS:
+                continue
+            for path in sorted((data / family).glob(f"Game_{m}_{n}_*.npy"), key=_ins):
+                jobs.append((family, method, path.stem, path.resolve()))
+    return jobs
+
+
+def _ins(path: Path) -> int:
+    return int(path.stem.rsplit("_", 1)[1])
