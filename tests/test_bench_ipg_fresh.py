@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench.ipg_fresh import draw, numpy_seed, summary_path
-from rlcv.bench.ipg_fresh_report import quantile, size_summary
+from rlcv.bench.ipg_fresh import quantile, size_summary
 from rlcv.cli import main
+from rlcv.games.sweep import draw, fresh_path, numpy_seed
 
 
 def test_draws_are_seeded_distinct_and_leave_numpys_state_alone() -> None:
@@ -28,7 +28,7 @@ def test_draws_are_seeded_distinct_and_leave_numpys_state_alone() -> None:
 def test_sweep_writes_summaries_resumes_and_reports(tmp_path: Path) -> None:
     args = ["bench", "ipg", "--fresh", "2", "--sizes", "2x6", "3x4", "--seed", "3", "--out", str(tmp_path)]
     assert main(args) == 0
-    first = summary_path(tmp_path, "2x6", 0)
+    first = fresh_path(tmp_path, "2x6", 0)
     rec = json.loads(first.read_text())
     assert rec["solved"] and rec["nash_conv"] <= 1e-6 and rec["numpy_seed"] == numpy_seed(3, 2, 6, 0)
     assert rec["ins"] == 0 and rec["cpu_seconds"] > 0 and rec["cpu_limit"] == 60.0

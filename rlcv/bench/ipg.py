@@ -105,7 +105,7 @@ class IpgSpec:
 
 def solve_instance(path: str | Path, method: str, time_limit: float) -> dict[str, Any]:
     """The single-instance JSON record (module docstring) of one solve."""
-    from rlcv.bench.ipg_fresh import graded
+    from rlcv.games.records import graded
     from rlcv.games.instances import load_game
     from rlcv.games.lot_sizing import LotSizingGame
     from rlcv.games.sgm import solve

@@ -1,163 +1,145 @@
 """`rlcv bench ipg --fresh N --sizes 2x20 2x40 3x20 --seed S`: m-SGM on games the paper never saw.
 
 Ten fixed instances per size measure the mean of the easy ones; what a user's own games cost shows in
-the tail. This bench draws N new knapsack games per size with the paper's generator
-(:func:`rlcv.games.instances.generate_knapsack`), solves each with m-SGM under a CPU cap per game, and
-grades the answer by its exact NashConv (independent MILP best responses, not counted in the time).
-
-Game i of size MxN: numpy's legacy RandomState seeded with ``SeedSequence([S, M, N, i])``'s first word
-(recorded in the game's summary as ``numpy_seed``), then ``generate_knapsack(M, N, ins = i mod 10)`` —
-the capacity classes b = ins/11 · ΣA of the paper's ten instances, in turn. The issue's heavy-tail
-game (``np.random.seed(7774)``, then ``generate_knapsack(3, 20, 5)``) is solved too when 3x20 is among
-the sizes, and reported apart.
-
-Each game's summary is ``OUT/ipg_fresh/MxN/game_III.json`` (the tail game: ``OUT/ipg_fresh/tail/``),
-written as soon as it is solved; an existing one is skipped, so an interrupted sweep resumes (a summary
-made under another ``--cpu-limit`` is refused). A game over the cap is recorded ``"solved": false``
-with its CPU time, never dropped. The page ``OUT/ipg_fresh.md`` (+ ``.json`` and the figure
-``ipg_fresh_cpu.png``, CPU seconds per game by size) is rebuilt from the summaries; ``--report-only``
-does only that.
+the tail. N new knapsack games per size are drawn with the paper's generator and solved with m-SGM under
+a CPU cap per game, each graded by its exact NashConv (:func:`rlcv.games.sweep.solve_fresh`: seeds,
+per-game records ``OUT/ipg_fresh/MxN/game_III.json``, resume, issue 28's heavy-tail game). The page
+``OUT/ipg_fresh.md`` (template ``ipg_fresh.md.j2``; + ``.json`` and the figure ``ipg_fresh_cpu.png``,
+CPU seconds per game by size) is rebuilt from the records; ``--report-only`` does only that. Per size:
+the solved fraction, the median CPU seconds with its seed-bootstrap interval over games, p90, max, the
+worst NashConv, and issue 28's targets read off them.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlcv.bench.ipg_fresh_report import write_report
-from rlcv.errors import RlcvError
-from rlcv.files import write_text
+from rlcv.bench.report import render
+from rlcv.bench.stats import median_bootstrap
+from rlcv.games.sweep import parse_size, solve_fresh
 
-TAIL_GAME = {"numpy_seed": 7774, "m": 3, "n": 20, "ins": 5}  # issue 28's 321 s game
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", text)
-    if not match or int(match.group(1)) < 2 or int(match.group(2)) < 1:
-        raise RlcvError(f"--sizes entry '{text}' is not of the form MxN (players ≥ 2 x items, e.g. 3x20).")
-    return int(match.group(1)), int(match.group(2))
+# Targets of issue 28 (CPU seconds per game): size → (p90 bound, max bound, every game solved).
+TARGETS = {"2x40": (5.0, 30.0, True), "3x20": (5.0, 30.0, True), "2x20": (None, 5.0, False)}
+FIGURE = "ipg_fresh_cpu.png"
 
 
-def numpy_seed(seed: int, m: int, n: int, i: int) -> int:
-    """The legacy numpy seed of game i of size m x n (module docstring)."""
-    return int(np.random.SeedSequence([seed, m, n, i]).generate_state(1)[0])
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile as an order statistic (numpy's inverted_cdf: a value that occurred)."""
+    if not values:
+        return math.nan
+    return float(np.quantile(np.asarray(values), q, method="inverted_cdf"))
 
 
-def draw(seed_value: int, m: int, n: int, ins: int) -> dict[str, np.ndarray]:
-    """The game's arrays: numpy's global RandomState seeded, one generator call, the state restored."""
-    from rlcv.games.instances import generate_knapsack
-    from rlcv.games.paper_files import numpy_seeded
-
-    with numpy_seeded(seed_value):
-        return generate_knapsack(m, n, ins, 10)
+def _records(out: Path, key: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((out / "ipg_fresh" / key).glob("game_*.json"))]
 
 
-def graded(game: Any, res: Any, nash_conv_limit: float) -> dict[str, Any]:
-    """The fields every IPG record shares (``bench ipg --instance`` and ``--fresh``; here, not in
-    :mod:`rlcv.bench.ipg`, which imports this module for ``--fresh``): the outcome and
-    its exact NashConv, computed after the solve (not in its time; None where there is no profile yet
-    or the best responses time out)."""
-    from rlcv.games.best_response import SolverTimeout
-    from rlcv.games.nash_conv import nash_conv
-
-    nc: float | None = None
-    if res.probs:  # a profile exists (not a time-out before the first sampled game)
-        try:
-            nc = nash_conv(game, res.strategies, res.probs, time_limit=nash_conv_limit)
-        except SolverTimeout:
-            nc = None
+def size_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size's numbers. Unsolved games (over the cap) count in every CPU statistic with the CPU
+    seconds they used: a quantile over solved games only would hide the tail."""
+    cpu = [float(r["cpu_seconds"]) for r in recs]
+    ncs = [r["nash_conv"] for r in recs if r.get("solved") and r.get("nash_conv") is not None]
+    med = median_bootstrap(cpu)
     return {
-        "solved": res.solved,
-        "cpu_seconds": res.cpu_seconds,
-        "nash_conv": nc,
-        "iterations": res.iterations,
-        "backtracks": res.backtracks,
-        "milp_solves": res.milp_solves,
-        "sampled_sizes": [len(s) for s in res.strategies],
-        "support_sizes": res.support_sizes,
-        "pure": res.pure,
-        "reason": res.reason,
+        "games": len(recs),
+        "solved": sum(1 for r in recs if r.get("solved")),
+        "median_cpu_s": med.point,
+        "median_cpu_s_ci": [med.low, med.high],
+        "p90_cpu_s": quantile(cpu, 0.9),
+        "max_cpu_s": max(cpu) if cpu else math.nan,
+        "worst_nash_conv": max(ncs) if ncs else None,
+        "milp_games": sum(1 for r in recs if r.get("milp_solves", 0) > 0),
+        "backtracking_games": sum(1 for r in recs if r.get("backtracks", 0) > 0),
+        "cpu_limit_s": sorted({r["cpu_limit"] for r in recs}),
     }
 
 
-def solve_game(arrays: dict[str, np.ndarray], cpu_limit: float) -> dict[str, Any]:
-    """m-SGM under a CPU cap, graded by exact NashConv: the summary's result fields."""
-    from rlcv.games.instances import game_from_arrays
-    from rlcv.games.sgm import solve
-
-    game = game_from_arrays(arrays)
-    res = solve(game, method="m-sgm", time_limit=cpu_limit, clock="cpu")
-    rec = {"wall_seconds": res.seconds, **graded(game, res, 60.0), "payoffs": res.payoffs}
-    rec["players"] = [
-        {"strategies": res.strategies[p].astype(int).tolist(), "probabilities": res.probs[p].tolist()}
-        for p in range(game.m)
-        if res.probs
-    ]
-    return rec
+def _nc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1e}"
 
 
-def summary_path(out: Path, key: str, i: int) -> Path:
-    return out / "ipg_fresh" / key / f"game_{i:03d}.json"
+def _row(key: str, s: dict[str, Any]) -> list[str]:
+    low, high = s["median_cpu_s_ci"]
+    ci = "" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]"
+    cpu = [f"{s['median_cpu_s']:.2f}{ci}", f"{s['p90_cpu_s']:.2f}", f"{s['max_cpu_s']:.2f}"]
+    counts = [str(s["milp_games"]), str(s["backtracking_games"])]
+    return [key, f"{s['solved']}/{s['games']}", *cpu, _nc(s["worst_nash_conv"]), *counts]
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RlcvError(
-            f"cannot read the summary '{path}' ({exc}); delete it to solve that game again."
-        ) from None
+def _shown(rec: dict[str, Any]) -> dict[str, Any]:
+    return {**rec, "nc": _nc(rec["nash_conv"])}
 
 
-def _solve_one(path: Path, spec: dict[str, Any], cpu_limit: float) -> None:
-    """Solve one game unless its summary exists (made under the same cap); write the summary."""
-    if path.exists():
-        old = _read(path)
-        if old.get("cpu_limit") != cpu_limit:
-            raise RlcvError(
-                f"'{path}' was solved with --cpu-limit {old.get('cpu_limit')}, not {cpu_limit:g}; "
-                "give the same cap, or another --out."
-            )
-        return
-    rec = {**spec, "method": "m-sgm", "cpu_limit": cpu_limit}
-    rec.update(solve_game(draw(spec["numpy_seed"], spec["m"], spec["n"], spec["ins"]), cpu_limit))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(rec) + "\n")
-    nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.1e}"
-    print(
-        f"ipg fresh {spec['m']}x{spec['n']} game {spec.get('game', 'tail')}: solved={rec['solved']} "
-        f"cpu={rec['cpu_seconds']:.2f} s nash_conv={nc}",
-        flush=True,
+def write_report(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
+    """``OUT/ipg_fresh.md``, ``.json`` and the figure, from the per-game records; the paper instances
+    the solver could not finish before (``rlcv bench ipg --instance ... --json
+    OUT/ipg_fresh/paper/NAME.json``) listed apart."""
+    summaries = {key: size_summary(_records(out, key)) for key in sizes}
+    summaries = {k: s for k, s in summaries.items() if s["games"]}
+    seeds = sorted({r["seed"] for key in summaries for r in _records(out, key)})
+    limits = sorted({v for s in summaries.values() for v in s["cpu_limit_s"]})
+    command = (
+        f"rlcv bench ipg --fresh {count} --sizes {' '.join(sizes)} --seed {' '.join(map(str, seeds)) or 'S'} "
+        f"--cpu-limit {' '.join(f'{v:g}' for v in limits) or '60'} --out {out}"
     )
+    tail = _records(out, "tail")
+    paper = sorted((out / "ipg_fresh" / "paper").glob("Game_*.json"))
+    page = render(
+        "ipg_fresh.md.j2",
+        command=command,
+        rows=[_row(k, s) for k, s in summaries.items()],
+        targets=[(k, summaries[k], *t) for k, t in TARGETS.items() if k in summaries],
+        tail=_shown(tail[0]) if tail else None,
+        paper=[(Path(r["instance"]).name, p, _shown(r)) for p in paper for r in [json.loads(p.read_text())]],
+        figure=FIGURE,
+    )
+    if summaries:
+        plot(out, list(summaries))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ipg_fresh.md").write_text(page)
+    report = {"command": command, "sizes": summaries}
+    (out / "ipg_fresh.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out / 'ipg_fresh.md'}")
+    return report
 
 
 def run_fresh(
     sizes: list[str], count: int, seed: int, cpu_limit: float, out: Path, report_only: bool
 ) -> None:
-    """Solve what is missing (games interleaved across sizes, so a partial sweep covers every size),
-    then write the page."""
-    parsed = [(s, *parse_size(s)) for s in sizes]
+    """Solve what is missing (games interleaved across sizes), then write the page."""
+    for size in sizes:
+        parse_size(size)
     if report_only:
         from rlcv.bench.checks import require_summaries
 
         require_summaries(out / "ipg_fresh", "game_*.json", "per-game summaries")
     else:
-        if "3x20" in sizes:  # the issue's heavy-tail game belongs to that size
-            _solve_one(summary_path(out, "tail", 0), {**TAIL_GAME, "seed": None}, cpu_limit)
-        for i in range(count):
-            for key, m, n in parsed:
-                spec = {
-                    "seed": seed,
-                    "game": i,
-                    "m": m,
-                    "n": n,
-                    "ins": i % 10,
-                    "numpy_seed": numpy_seed(seed, m, n, i),
-                }
-                _solve_one(summary_path(out, key, i), spec, cpu_limit)
+        solve_fresh(sizes, count, seed, cpu_limit, out)
+    write_report(out, sizes, count)
 
-    write_report(out, [s for s, _, _ in parsed], count)
+
+def plot(out: Path, keys: list[str]) -> None:
+    from rlcv.bench.report import figure
+
+    rng = np.random.default_rng(0)  # horizontal jitter only, fixed so the figure is reproducible
+    with figure(out / FIGURE, figsize=(1.4 * len(keys) + 2, 3.6), dpi=120) as (_, ax):
+        for x, key in enumerate(keys):
+            recs = _records(out, key)
+            cpu = np.array([r["cpu_seconds"] for r in recs])
+            ok = np.array([bool(r.get("solved")) for r in recs])
+            jitter = x + rng.uniform(-0.18, 0.18, len(cpu))
+            ax.scatter(jitter[ok], cpu[ok], s=9, alpha=0.6, color="tab:blue")
+            ax.scatter(jitter[~ok], cpu[~ok], s=30, marker="x", color="tab:red")
+            ax.boxplot([cpu], positions=[x], widths=0.5, showfliers=False)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(keys)), keys)
+        ax.set(
+            xlabel="size (players x items)",
+            ylabel="CPU seconds per game",
+            title="m-SGM on fresh knapsack games",
+        )
