@@ -434,6 +434,7 @@ def analyse(
 
 
 def _ci_text(ci: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
+    """'+0.51 [-0.72, +1.74]' (× ``scale``) of a paired interval; '—' without one."""
     if not ci or not ci["n"]:
         return "—"
     m, lo, hi = (scale * ci[k] for k in ("mean", "low", "high"))
@@ -446,145 +447,104 @@ def _hp_text(hp: dict[str, float]) -> str:
     return f"{hp['lr']:.3g} / {hp['batch_size']:.0f} / {hp['weight_decay']:.1e}"
 
 
-def _intro_lines(args: argparse.Namespace, seeds: list[int], ref: str | None) -> list[str]:
-    return [
-        "# Online HPO vs equal-budget baselines (paired seeds, explicit compute units)",
-        "",
-        f"Regenerate: `{_command(args)}` (resumes from `per_run/`; `--report-only` rewrites this file).",
-        "",
-        f"{len(seeds)} paired seeds (inner seeds {seeds[0]}..{seeds[-1]}); "
-        f"env kwargs {json.dumps(args.env_kwargs) or '{}'}; "
-        f"{args.budget} SGD steps per run. Compute in *runs* (one default run of the same seed): SGD steps, "
-        "training examples, per-example gradient passes (DualCutout branches, forward-mode HVPs and its "
-        "validation gradient included) and env wall-clock; `wall s` adds Optuna's / the loop's overhead. "
-        f"Δ columns: paired differences to {ref} (method − {ref}), mean [95 % t-interval]; "
-        "accuracy in points. `final lr / batch / L2`: geometric mean over seeds of the reported "
-        "configuration's hyper-parameters at the end of its run.",
-        "",
-    ]
-
-
-def _methods_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| method | SGD steps | examples | grad passes | env wall | test acc % | Δacc vs ref | val loss "
-        "| Δval vs ref | final lr / batch / L2 | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in sorted(rows, key=lambda r: (r["online"], r["method"])):
-        u = r["runs"]
-        lines.append(
-            f"| {r['method']} | {u['sgd_steps']:.2f} | {u['examples']:.2f} | {u['example_grads']:.2f} | "
-            f"{u['compute_s']:.2f} | {100 * r['test_accuracy']:.2f} | {_ci_text(r.get('acc_vs_ref'), 100)} | "
-            f"{r['val_loss']:.4f} | {_ci_text(r.get('val_vs_ref'), 1, 4)} | {_hp_text(r['final_hparams'])} | "
-            f"{r['wall_s']:.1f} |"
-        )
-    return lines
-
-
-def _verdict_lines(v: dict[str, Any], ref: str | None) -> list[str]:
-    lines = ["", "## Verdicts (computed; the bench refuses a verdict whose interval includes 0)", ""]
-    if "best_online" not in v:
-        return lines
-    cr = v["cost_ratio"]
-    lines.append(
-        f"- Best online controller by mean validation loss: `{v['best_online']}`; its compute in runs: "
-        + ", ".join(f"{k} {cr[k]:.2f}" for k in UNITS)
-        + "."
-    )
-    if "reaches_tpe20" in v:
-        t = v["reaches_tpe20"]
-        lines.append(
-            f"- Reaches {ref}'s test accuracy (paired CI of the difference includes 0 or is positive): "
-            f"{_ci_text(t['ci'], 100)} points → **{'met' if t['met'] else 'not met'}**."
-        )
-    for b in BASELINES:
-        if f"vs_{b}" in v:
-            c = v[f"vs_{b}"]
-            lines.append(
-                f"- vs `{b}`: test accuracy {_ci_text(c['acc'], 100)} points ({c['acc_outcome']}), "
-                f"validation loss {_ci_text(c['val'], 1, 4)} ({c['val_outcome']})."
-            )
-    for f in ("fixed-best", "cosine-best"):
-        if f"vs_{f}" in v:
-            lines.append(f"- vs `{f}`: " + v[f"vs_{f}"]["acc"]["text"] + " " + v[f"vs_{f}"]["val"]["text"])
-    return lines
-
-
-def _meta_line(meta: dict[str, Any], unit_run: dict[int, dict[str, float]], seeds: list[int]) -> str:
-    """What meta-training `ppo` cost, amortised over the evaluation seeds (not in its row)."""
+def _ppo_meta(
+    meta: dict[str, Any], unit_run: dict[int, dict[str, float]], seeds: list[int]
+) -> dict[str, Any]:
+    """What meta-training `ppo` cost, in runs amortised over the evaluation seeds (not in its row)."""
     mean_unit = {u: statistics.fmean(unit_run[s][u] for s in seeds) for u in UNITS}
     lo, hi = meta["inner_seed_range"]
-    return (
-        f"- `ppo` was meta-trained once, for {meta['episodes']} inner runs on inner seeds drawn from "
-        f"[{lo}, {hi}) ({len(set(meta['inner_seeds']))} distinct; none of them an evaluation seed), "
-        "training seed "
-        f"{meta['train_seed']}. That compute is amortised over every evaluation seed and is *not* in its "
-        "row: "
-        + ", ".join(f"{u} {meta['cost'][u] / mean_unit[u]:.0f}" for u in UNITS)
-        + f" runs; {meta['cost']['wall_s']:.0f} s. Mean final validation loss of its first / last 10 "
-        f"meta-training runs: {statistics.fmean(meta['val_loss'][:10]):.4f} / "
-        f"{statistics.fmean(meta['val_loss'][-10:]):.4f}."
-    )
+    return {
+        "episodes": meta["episodes"],
+        "lo": lo,
+        "hi": hi,
+        "distinct": len(set(meta["inner_seeds"])),
+        "train_seed": meta["train_seed"],
+        "runs": {u: meta["cost"][u] / mean_unit[u] for u in UNITS},
+        "wall_s": meta["cost"]["wall_s"],
+        "first10": statistics.fmean(meta["val_loss"][:10]),
+        "last10": statistics.fmean(meta["val_loss"][-10:]),
+    }
 
 
-def _fixed_grid_lines(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> list[str]:
-    lines = ["", "Per-seed test accuracy % of the fixed grid:", ""]
+def _ppo_x_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``ppo-x``'s meta-training: its tasks, seeds, compute and first / last 10 validation losses per task."""
+
+    def name(spec: dict[str, str]) -> str:  # meta.json written before the rename says 'model'
+        return f"{spec['task']} {spec.get('network', spec.get('model'))}"
+
+    per_task = []
+    for i, spec in enumerate(meta["meta_tasks"]):
+        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
+        if vals:
+            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
+            per_task.append({"name": name(spec), "n": len(vals), "first": first, "last": last})
+    lo, hi = meta["inner_seed_range"]
+    tasks = [name(t) for t in meta["meta_tasks"]]
+    keep = ("episodes", "train_seed", "cost")
+    return {**{k: meta[k] for k in keep}, "lo": lo, "hi": hi, "tasks": tasks, "per_task": per_task}
+
+
+def _fixed_grid(
+    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]
+) -> list[tuple[str, list[float]]]:
+    """Per-seed test accuracy % of each fixed-grid learning rate."""
     fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
-    lines.append("| lr | " + " | ".join(f"s{s}" for s in seeds) + " | mean |")
-    lines.append("|---|" + "---|" * (len(seeds) + 1))
-    for m in fixed:
-        accs = [100 * results[m][s]["test_accuracy"] for s in seeds]
-        lines.append(
-            f"| {m[8:]} | " + " | ".join(f"{x:.1f}" for x in accs) + f" | {statistics.fmean(accs):.2f} |"
-        )
-    return lines
+    return [(m[8:], [100 * results[m][s]["test_accuracy"] for s in seeds]) for m in fixed]
+
+
+def _metas(
+    args: argparse.Namespace, results: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The meta-training summaries of ``ppo`` and ``ppo-x`` beside the per-run summaries, where used."""
+    paths = {m: _per_run(args) / f"{m}-meta.json" for m in ("ppo", "ppo-x")}
+    return tuple(  # type: ignore[return-value]
+        json.loads(paths[m].read_text()) if m in results and paths[m].is_file() else None for m in paths
+    )
 
 
 def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """OUT/report.md (``templates/hpo_budget.md.j2``), OUT/summary.json and OUT/anytime.png."""
+    from rlcv.bench.hpo_targets import issue30_targets
+    from rlcv.bench.report import render
+
     results, seeds = load(args, out)
     if not seeds:
-        (out / "report.md").write_text("# hpo-budget\n\nNo seed has finished every method yet.\n")
+        (out / "report.md").write_text(render("hpo_budget.md.j2", seeds=[]))
         return {}
     a = analyse(results, seeds, args.trials)
-    lines = [*_intro_lines(args, seeds, a["reference"]), *_methods_table(a["rows"])]
-    lines += _verdict_lines(a["verdicts"], a["reference"])
-    from rlcv.bench.hpo_targets import issue30_targets, target_lines
-
     targets = None
     if any(m in results for m in COSINE_METHODS):  # benches without the issue-30 methods keep their page
         targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
-        lines += target_lines(targets)
-    meta_path = _per_run(args) / "ppo-meta.json"
-    meta = json.loads(meta_path.read_text()) if "ppo" in results and meta_path.is_file() else None
-    if meta is not None:
-        lines.append(_meta_line(meta, a["unit_run"], seeds))
-    x_path = _per_run(args) / "ppo-x-meta.json"
-    if "ppo-x" in results and x_path.is_file():
-        lines.append(meta_line(json.loads(x_path.read_text())))
-    lines += _fixed_grid_lines(results, seeds)
-    lines += [
-        "",
-        "`anytime.png`: median over seeds of the best validation loss so far (top; where every seed has one) "
-        "and mean of the incumbent's test "
-        "accuracy where known (bottom) against each compute unit (runs, log scale); search methods have a "
-        "point per finished trial, online controllers one at the end of their run.",
-        "",
-    ]
-    (out / "report.md").write_text("\n".join(lines))
-    (out / "summary.json").write_text(
-        json.dumps(
-            {
-                "seeds": seeds,
-                "rows": a["rows"],
-                "verdicts": a["verdicts"],
-                **({"issue30_targets": targets} if targets is not None else {}),
-                "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
-                "command": _command(args),
-            },
-            default=float,
-            indent=1,
-        )
+    meta, meta_x = _metas(args, results)
+    page = render(
+        "hpo_budget.md.j2",
+        command=_command(args),
+        seeds=seeds,
+        env_json=json.dumps(args.env_kwargs),
+        budget=args.budget,
+        ref=a["reference"],
+        rows=sorted(a["rows"], key=lambda r: (r["online"], r["method"])),
+        v=a["verdicts"],
+        units=UNITS,
+        baselines=BASELINES,
+        targets=targets,
+        ppo_meta=_ppo_meta(meta, a["unit_run"], seeds) if meta else None,
+        ppo_x=_ppo_x_meta(meta_x) if meta_x else None,
+        fixed_grid=_fixed_grid(results, seeds),
+        ci=_ci_text,
+        hp=_hp_text,
+        mean=statistics.fmean,
     )
+    (out / "report.md").write_text(page)
+    summary = {
+        "seeds": seeds,
+        "rows": a["rows"],
+        "verdicts": a["verdicts"],
+        **({"issue30_targets": targets} if targets is not None else {}),
+        "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
+        "command": _command(args),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, default=float, indent=1))
     if all(math.isfinite(v) for units in a["unit_run"].values() for v in units.values()):
         plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
     print(f"wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'anytime.png'}")
@@ -594,72 +554,51 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 def plot_anytime(
     results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], unit_run: dict, path: Path
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Best validation loss so far (median over seeds, top) and the incumbent's test accuracy (mean over
+    seeds where known, bottom) against each compute unit, in runs."""
+    from rlcv.bench.report import figure
 
     show = [m for m in results if not m.startswith(("fixed-lr", "cosine-lr"))]
-    fig, axes = plt.subplots(2, len(UNITS), figsize=(4 * len(UNITS), 7), sharey="row")
-    grid = np.logspace(-2, math.log10(25), 120)
-    colors = plt.get_cmap("tab20")
-    for i, m in enumerate(show):
-        style = "-" if m in ONLINE else "--"
-        color = colors(i % 20)
-        for j, u in enumerate(UNITS):
-            vals, accs = [], []
-            for s in seeds:
-                c = np.asarray(results[m][s]["curve"], dtype=float)
-                x = c[:, ANYTIME_COLUMNS.index(u)] / unit_run[s][u]
-                idx = np.searchsorted(x, grid, side="right") - 1
-                best = np.where(
-                    idx >= 0, c[np.clip(idx, 0, None), ANYTIME_COLUMNS.index("best_val_loss")], np.nan
+    with figure(path, 2, len(UNITS), figsize=(4 * len(UNITS), 7), sharey="row") as (_, axes):
+        for i, m in enumerate(show):
+            for j, u in enumerate(UNITS):
+                _draw_anytime(
+                    axes[:, j],
+                    [results[m][s]["curve"] for s in seeds],
+                    [unit_run[s][u] for s in seeds],
+                    u,
+                    m,
+                    i,
                 )
-                vals.append(best)
-                acc = c[:, ANYTIME_COLUMNS.index("test_accuracy")]
-                accs.append((x, acc))
-            # median over seeds (a diverged first trial is +inf), drawn where every seed has a value
-            axes[0, j].plot(grid, np.median(np.asarray(vals), 0), style, label=m, color=color)
-            # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
-            known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
-            n = min(len(k[0]) for k in known)
-            if n:
-                xs = np.mean([k[0][:n] for k in known], 0)
-                ys = np.mean([k[1][:n] for k in known], 0)
-                axes[1, j].plot(xs, 100 * ys, style, marker="o", ms=3, color=color)
-            axes[1, j].set_xlabel(f"{u} (runs)")
-    for ax in axes.flat:
-        ax.set_xscale("log")
-    axes[0, 0].set_yscale("log")
-    axes[0, 0].set_ylabel("best val loss so far")
-    axes[1, 0].set_ylabel("incumbent test accuracy %")
-    axes[0, -1].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        for ax in axes.flat:
+            ax.set_xscale("log")
+        axes[0, 0].set_yscale("log")
+        axes[0, 0].set_ylabel("best val loss so far")
+        axes[1, 0].set_ylabel("incumbent test accuracy %")
+        axes[0, -1].legend(fontsize=6, ncol=2)
 
 
-def _name(spec: dict[str, str]) -> str:
-    """'task network' of a meta_tasks entry (meta.json written before the rename says 'model')."""
-    return f"{spec['task']} {spec.get('network', spec.get('model'))}"
+def _draw_anytime(axes: Any, curves: list[Any], units: list[float], u: str, m: str, i: int) -> None:
+    """One method's two panels for unit ``u`` (``units``: one run's worth of it, per seed)."""
+    import matplotlib.pyplot as plt
 
-
-def meta_line(meta: dict[str, Any]) -> str:
-    """The report's line on ppo-x's meta-training: tasks, seeds, compute (amortised, not in its row) and
-    the mean final validation loss of its first / last 10 runs per task."""
-    parts = []
-    for i, spec in enumerate(meta["meta_tasks"]):
-        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
-        if vals:
-            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
-            parts.append(f"{_name(spec)}: {len(vals)} runs, {first:.4f} → {last:.4f}")
-    lo, hi = meta["inner_seed_range"]
-    return (
-        f"- `ppo-x` was meta-trained once on {meta['episodes']} inner runs drawn from "
-        + ", ".join(_name(t) for t in meta["meta_tasks"])
-        + f" (never this bench's evaluation seeds: inner seeds from [{lo}, {hi}); never the MNIST-1D CNN), "
-        f"training seed {meta['train_seed']}; {meta['cost']['sgd_steps']:.0f} SGD steps, "
-        f"{meta['cost']['examples']:.0f} examples, {meta['cost']['wall_s']:.0f} s "
-        "(amortised, not in its row). "
-        "Mean final validation loss of its first → last 10 runs per task: " + "; ".join(parts) + "."
-    )
+    style, color = "-" if m in ONLINE else "--", plt.get_cmap("tab20")(i % 20)
+    grid = np.logspace(-2, math.log10(25), 120)
+    vals, accs = [], []
+    for curve, unit in zip(curves, units, strict=True):
+        c = np.asarray(curve, dtype=float)
+        x = c[:, ANYTIME_COLUMNS.index(u)] / unit
+        idx = np.searchsorted(x, grid, side="right") - 1
+        vals.append(
+            np.where(idx >= 0, c[np.clip(idx, 0, None), ANYTIME_COLUMNS.index("best_val_loss")], np.nan)
+        )
+        accs.append((x, c[:, ANYTIME_COLUMNS.index("test_accuracy")]))
+    # median over seeds (a diverged first trial is +inf), drawn where every seed has a value
+    axes[0].plot(grid, np.median(np.asarray(vals), 0), style, label=m, color=color)
+    # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
+    known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
+    n = min(len(k[0]) for k in known)
+    if n:
+        xs, ys = np.mean([k[0][:n] for k in known], 0), np.mean([k[1][:n] for k in known], 0)
+        axes[1].plot(xs, 100 * ys, style, marker="o", ms=3, color=color)
+    axes[1].set_xlabel(f"{u} (runs)")

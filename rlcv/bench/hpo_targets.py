@@ -72,26 +72,8 @@ def issue30_targets(
 
 
 def target_lines(targets: dict[str, Any]) -> list[str]:
-    """The report's section: one line per target with its interval (points) and met / missed."""
-    labels = {
-        "vs_cosine_tuned": "1. best online at ≤ 1 run of examples vs one cosine run (lr from tuning seeds)",
-        "vs_cosine_oracle": "1'. the same vs `cosine-best` (grid lr chosen on the evaluation seeds: oracle)",
-        "vs_tpe20": "2. best online at ≤ 2 runs of examples within 1 point of TPE-20 (lower end ≥ −1)",
-        "vs_sh-2-b32": "3. that controller vs successive halving at equal examples (`sh-2-b32`)",
-        "vs_pbt-2-b32": "3. that controller vs PBT at equal examples (`pbt-2-b32`)",
-        "vs_sh-2": "3'. that controller vs `sh-2` (batch searched: more examples than 2 runs)",
-        "learned_vs_hand": "4. `ppo-x` vs the best hand-designed controller (non-inferiority, 1 point)",
-    }
-    lines = ["", "## Issue 30 targets (paired test accuracy, points, 95 % t-interval)", ""]
-    for key, label in labels.items():
-        t = targets.get(key)
-        if t is None:
-            lines.append(f"- {label}: not measured (a method is missing).")
-            continue
-        ci = t["ci"]
-        verdict = "met" if t["met"] else "missed"
-        lines.append(
-            f"- {label}: `{t['a']}` − `{t['b']}` = {100 * ci['mean']:+.2f} [{100 * ci['low']:+.2f}, "
-            f"{100 * ci['high']:+.2f}] → **{verdict}**."
-        )
-    return lines
+    """The report's section (``templates/hpo_targets.md.j2``): one line per target with its interval
+    (points) and met / missed, or 'not measured' where a method is missing."""
+    from rlcv.bench.report import render
+
+    return render("hpo_targets.md.j2", targets=targets).splitlines()
