@@ -1,11 +1,9 @@
 """`rlcv bench hpo-tuning`: the table of every setting tried on the tuning seeds, and which one was chosen.
 
-Reads sweeps of ``rlcv bench hpo-budget --first-seed 100`` laid out as ``DIR/<model>/<setting>/`` (each
-with ``per_run/`` and the ``summary.json`` that holds its command) and writes one markdown page:
-per model and setting the mean final validation loss and test accuracy over the tuning seeds. The
-choice reads validation loss only: per model, the cosine grid point with the lowest mean; across
-models, the ``hpo-range`` setting with the lowest mean over models of (its validation loss / that
-model's chosen cosine run's), so one setting serves both models.
+Reads sweeps of ``rlcv bench hpo-budget --first-seed 100`` laid out as ``DIR/<model>/<setting>/`` and
+writes one page (``templates/hpo_tuning.md.j2``, which says how the choice is made: validation loss
+only, per model the best cosine grid point, across models the ``hpo-range`` setting with the lowest
+mean ratio to it).
 """
 
 from __future__ import annotations
@@ -45,7 +43,24 @@ def _command(setting_dir: Path) -> str:
     return json.loads(path.read_text())["command"] if path.is_file() else "(no summary.json)"
 
 
+def _model(model: Path, ratios: dict[str, list[float]]) -> dict[str, Any]:
+    """One model's table; each hpo-range setting's val loss / the chosen cosine's is added to ``ratios``."""
+    settings = _settings(model)
+    cosine = {m: r for s in settings.values() for m, r in s.items() if m.startswith("cosine-lr")}
+    best = min(cosine, key=lambda m: _mean(cosine[m], "val_loss")) if cosine else None
+    rows = []
+    for name, methods in settings.items():
+        for m, runs in sorted(methods.items()):
+            val, acc = _mean(runs, "val_loss"), 100 * _mean(runs, "test_accuracy")
+            rows.append({"setting": name, "method": m, "seeds": len(runs), "val": val, "acc": acc})
+            if m == "hpo-range" and best:
+                ratios.setdefault(name, []).append(val / _mean(cosine[best], "val_loss"))
+    commands = [(n, _command(model / n)) for n in settings]
+    return {"name": model.name, "rows": rows, "best_cosine": best, "commands": commands}
+
+
 def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.report import render
     from rlcv.errors import RlcvError
 
     root = Path(args.dir)
@@ -54,34 +69,11 @@ def run(args: argparse.Namespace) -> int:
         raise RlcvError(
             f"no tuning sweeps under '{root}': run `rlcv bench hpo-budget --first-seed 100` first."
         )
-    lines = ["# HPO settings tried on tuning seeds", "", f"Regenerate: `rlcv bench hpo-tuning --dir {root}`."]
-    lines += ["", __doc__.split("\n\n", 1)[1].strip(), ""]
     ratios: dict[str, list[float]] = {}
-    for model in models:
-        settings = _settings(model)
-        cosine = {m: r for s in settings.values() for m, r in s.items() if m.startswith("cosine-lr")}
-        best_cos = min(cosine, key=lambda m: _mean(cosine[m], "val_loss")) if cosine else None
-        lines += [
-            f"## {model.name}",
-            "",
-            "| setting | method | seeds | val loss | test acc % |",
-            "|---|---|---|---|---|",
-        ]
-        for name, methods in settings.items():
-            for m, runs in sorted(methods.items()):
-                val = _mean(runs, "val_loss")
-                tag = " (chosen cosine)" if m == best_cos else ""
-                acc = 100 * _mean(runs, "test_accuracy")
-                lines.append(f"| {name} | {m}{tag} | {len(runs)} | {val:.4f} | {acc:.2f} |")
-                if m == "hpo-range" and best_cos:
-                    ratios.setdefault(name, []).append(val / _mean(cosine[best_cos], "val_loss"))
-        lines += ["", *(f"- `{n}`: `{_command(model / n)}`" for n in settings), ""]
-    full = {n: r for n, r in ratios.items() if len(r) == len(models)}
-    if full:
-        chosen = min(full, key=lambda n: statistics.fmean(full[n]))
-        lines.append("`hpo-range` settings, mean over models of val loss / chosen cosine val loss:")
-        lines += ["", *(f"- `{n}`: {statistics.fmean(r):.4f}" for n, r in sorted(full.items()))]
-        lines += ["", f"Chosen: `{chosen}`.", ""]
-    Path(args.out).write_text("\n".join(lines))
+    tables = [_model(model, ratios) for model in models]
+    full = {n: statistics.fmean(r) for n, r in sorted(ratios.items()) if len(r) == len(models)}
+    chosen = min(full, key=full.__getitem__) if full else None
+    page = render("hpo_tuning.md.j2", root=root, models=tables, ratios=list(full.items()), chosen=chosen)
+    Path(args.out).write_text(page)
     print(f"wrote {args.out}")
     return 0
