@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +32,7 @@ ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
 # Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).
 ALPHA_CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-ucb1-joint", "hpo-ts")
 PAIRS = (("dualcutout", "cutout"), ("cutout", "none"), ("dualcutout", "none"), ("ctrl-dual", "ctrl-none"))
+STEP_COST_BOUND = 2.2  # the issue's bound on a DualCutout step / a single-cutout step (wall-clock)
 
 
 @dataclass(kw_only=True)
@@ -94,42 +94,6 @@ def run_arm(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
     )
 
 
-def step_cost_ratio(args: argparse.Namespace, steps: int = 100, repeats: int = 7) -> dict[str, Any]:
-    """Wall-clock of a DualCutout SGD step over a single-cutout step on the same model and minibatches:
-    the median over ``repeats`` of the ratio of ``steps`` steps each (interleaved, so machine load hits
-    both alike). The issue's bound is 2.2×: both branches go through the model as one 2B batch."""
-    import numpy as np
-    import torch
-
-    from rlcv.envs.online_hpo import OnlineHPOEnv, sgd_step
-
-    envs = {r: OnlineHPOEnv(**_env_kwargs(args), regularizer=r) for r in ("cutout", "dualcutout")}
-    X, y = envs["cutout"].data["train"]
-    gen = torch.Generator().manual_seed(0)
-    batches = [torch.randint(0, len(y), (32,), generator=gen) for _ in range(steps)]
-    ratios = []
-    for rep in range(repeats):
-        times = {}
-        for r, env in envs.items():
-            env.reset(options={"inner_seed": rep})
-            run = env.run
-            assert run is not None
-            theta = run.theta
-            t0 = time.perf_counter()
-            for idx in batches:
-                xb, yb = X[idx], y[idx]
-                theta = sgd_step(
-                    theta,
-                    partial(env._train_loss, X=xb, y=yb, gen=run.mask_gen),
-                    lr=0.1,
-                    weight_decay=1e-4,
-                    weight_mask=env.task.weight_mask,
-                ).theta
-            times[r] = time.perf_counter() - t0
-        ratios.append(times["dualcutout"] / times["cutout"])
-    return {"ratio_median": float(np.median(ratios)), "ratios": ratios, "steps": steps, "batch_size": 32}
-
-
 def run(args: argparse.Namespace) -> int:
     from rlcv.envs.online_hpo import OnlineHPOEnv
     from rlcv.errors import RlcvError
@@ -162,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(1)
         (out / "per_run").mkdir(parents=True, exist_ok=True)
-        cost = step_cost_ratio(args)
+        from rlcv.hpo.runners import dualcutout_step_cost
+
+        cost = dualcutout_step_cost(_env_kwargs(args))
         (out / "step_cost.json").write_text(json.dumps(cost, indent=1))
         print(f"dual / single cutout step wall-clock: {cost['ratio_median']:.2f}x", flush=True)
         seeds_arms = [(seed, arm) for seed in range(args.seeds) for arm in args.arms]
@@ -184,97 +150,67 @@ def _load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict
     return res, [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]
 
 
-def _arms_table(
+def _arm_rows(
     args: argparse.Namespace, res: dict[str, dict[int, dict[str, Any]]], seeds: list[int], err: dict
-) -> list[str]:
-    lines = [
-        f"{len(seeds)} paired seeds; task {args.task}, model {args.model}, {args.budget} SGD steps; "
-        "fixed arms at "
-        f"lr {args.lr:g} with the env's batch size and L2, DualCutout α = {args.alpha:g}; `ctrl-*`: "
-        f"`{args.controller}` online (α as a 4th action in `ctrl-dual`). Test error in %, mean over seeds; "
-        "grad passes: per-example gradient passes in runs of the `none` arm "
-        "(DualCutout's two branches count).",
-        "",
-        "| arm | test error % | test loss | val loss | grad passes (runs) | env wall (runs) |",
-        "|---|---|---|---|---|---|",
-    ]
+) -> list[dict[str, Any]]:
+    """Each arm's means over seeds; its compute in runs of the first arm (`none`)."""
     base = res[args.arms[0]]
-    for a in args.arms:
-        grads = statistics.fmean(
-            res[a][s]["cost"]["example_grads"] / base[s]["cost"]["example_grads"] for s in seeds
-        )
-        wall = statistics.fmean(res[a][s]["cost"]["compute_s"] / base[s]["cost"]["compute_s"] for s in seeds)
-        lines.append(
-            f"| {a} | {statistics.fmean(err[a]):.2f} | "
-            f"{statistics.fmean(res[a][s]['test_loss'] for s in seeds):.4f} | "
-            f"{statistics.fmean(res[a][s]['val_loss'] for s in seeds):.4f} | {grads:.2f} | {wall:.2f} |"
-        )
-    return lines
+
+    def runs(a: str, unit: str) -> float:
+        return statistics.fmean(res[a][s]["cost"][unit] / base[s]["cost"][unit] for s in seeds)
+
+    return [
+        {
+            "arm": a,
+            "error": statistics.fmean(err[a]),
+            "test_loss": statistics.fmean(res[a][s]["test_loss"] for s in seeds),
+            "val_loss": statistics.fmean(res[a][s]["val_loss"] for s in seeds),
+            "grads": runs(a, "example_grads"),
+            "wall": runs(a, "compute_s"),
+        }
+        for a in args.arms
+    ]
 
 
-def _pair_lines(err: dict[str, list[float]], summary: dict[str, Any]) -> list[str]:
-    """Paired differences of test error (recorded in ``summary``), then the paper's order."""
+def _pairs(err: dict[str, list[float]], summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Paired differences of test error into ``summary["pairs"]``; the paper's order, where all three
+    fixed arms ran (also recorded in ``summary``)."""
     from rlcv.bench.paired import compare, paired_ci
 
-    lines = [
-        "",
-        "Paired differences of test error (points; negative = first arm better), mean [95 % t-interval]:",
-        "",
-    ]
     for x, y in PAIRS:
         if x in err and y in err:
             ci = paired_ci(err[x], err[y])
-            outcome = compare(ci, higher_is_better=False)
-            summary["pairs"][f"{x}-{y}"] = {**ci, "outcome": outcome}
-            lines.append(f"- {x} − {y}: {ci['mean']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}] → {outcome}")
-    if all(a in err for a in ("none", "cutout", "dualcutout")):
-        m = {a: statistics.fmean(err[a]) for a in ("none", "cutout", "dualcutout")}
-        ordered = m["dualcutout"] < m["cutout"] < m["none"]
-        resolved = summary["pairs"].get("dualcutout-cutout", {}).get("outcome") == "better"
-        summary["paper_order_reproduced"] = bool(ordered and resolved)
-        lines += [
-            "",
-            f"Paper's order (dual < single < none with the dual − single CI excluding 0): "
-            f"**{'reproduced' if ordered and resolved else 'not reproduced'}** at this scale "
-            f"(means {m['dualcutout']:.2f} / {m['cutout']:.2f} / {m['none']:.2f} %).",
-        ]
-    return lines
-
-
-def _step_cost_lines(out: Path, summary: dict[str, Any]) -> list[str]:
-    cost_path = out / "step_cost.json"
-    if not cost_path.is_file():
-        return []
-    cost = json.loads(cost_path.read_text())
-    summary["step_cost"] = cost
-    return [
-        "",
-        "Cost of a DualCutout SGD step / a single-cutout step (wall-clock, batch "
-        f"{cost['batch_size']}, median of {len(cost['ratios'])} interleaved repeats of {cost['steps']} "
-        f"steps): **{cost['ratio_median']:.2f}×** "
-        f"(bound 2.2×: {'met' if cost['ratio_median'] <= 2.2 else 'missed'}; ratios "
-        + ", ".join(f"{r:.2f}" for r in cost["ratios"])
-        + ").",
-    ]
+            summary["pairs"][f"{x} − {y}"] = {**ci, "outcome": compare(ci, higher_is_better=False)}
+    if not all(a in err for a in ("none", "cutout", "dualcutout")):
+        return None
+    m = {a: statistics.fmean(err[a]) for a in ("none", "cutout", "dualcutout")}
+    resolved = summary["pairs"].get("dualcutout − cutout", {}).get("outcome") == "better"
+    summary["paper_order_reproduced"] = bool(m["dualcutout"] < m["cutout"] < m["none"] and resolved)
+    return {**m, "reproduced": summary["paper_order_reproduced"]}
 
 
 def write_report(args: argparse.Namespace, out: Path) -> None:
+    """OUT/report.md (``templates/dualcutout.md.j2``) and OUT/summary.json from OUT/per_run."""
+    from rlcv.bench.report import render
+
     res, seeds = _load(args, out)
-    lines = [
-        "# DualCutout vs Cutout vs no regulariser (paired seeds)",
-        "",
-        f"Regenerate: `{_command(args)}`",
-        "",
-    ]
+    page = {"command": _command(args), "seeds": seeds, "a": args, "g": lambda x: f"{x:g}"}
     if not seeds:
-        (out / "report.md").write_text("\n".join([*lines, "No seed has finished every arm yet.", ""]))
+        (out / "report.md").write_text(render("dualcutout.md.j2", **page))
         return
     err = {a: [100 * (1 - res[a][s]["test_accuracy"]) for s in seeds] for a in args.arms}
-    lines += _arms_table(args, res, seeds, err)
     summary: dict[str, Any] = {"seeds": seeds, "command": _command(args), "pairs": {}}
-    lines += _pair_lines(err, summary)
-    lines += _step_cost_lines(out, summary)
-    lines.append("")
-    (out / "report.md").write_text("\n".join(lines))
+    order = _pairs(err, summary)
+    pairs = dict(summary["pairs"])
+    summary["pairs"] = {k.replace(" − ", "-"): v for k, v in pairs.items()}
+    cost_path = out / "step_cost.json"
+    cost = json.loads(cost_path.read_text()) if cost_path.is_file() else None
+    if cost is not None:
+        summary["step_cost"] = cost
+    rows = _arm_rows(args, res, seeds, err)
+    text = render(
+        "dualcutout.md.j2", **page, arms=rows, pairs=pairs, order=order, cost=cost, bound=STEP_COST_BOUND
+    )
+    (out / "report.md").write_text(text)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     print(f"wrote {out / 'report.md'}")

@@ -358,3 +358,35 @@ def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, A
             break
     record = info["episode"]
     return _summary(record, [record], _population_curve([record], record), time.perf_counter() - start)
+
+
+def dualcutout_step_cost(env_kwargs: dict[str, Any], steps: int = 100, repeats: int = 7) -> dict[str, Any]:
+    """Wall-clock of a DualCutout SGD step over a single-cutout step on the same model and minibatches
+    (batch 32): the median over ``repeats`` of the ratio of ``steps`` steps each, interleaved so machine
+    load hits both alike. Both branches go through the model as one 2B batch, so it should stay near 2."""
+    from functools import partial
+
+    import torch
+
+    from rlcv.envs.online_hpo import sgd_step
+
+    envs = {r: _env(env_kwargs, regularizer=r) for r in ("cutout", "dualcutout")}
+    X, y = envs["cutout"].data["train"]
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, len(y), (32,), generator=gen) for _ in range(steps)]
+    ratios = []
+    for rep in range(repeats):
+        times = {}
+        for r, env in envs.items():
+            env.reset(options={"inner_seed": rep})
+            run = env.run
+            theta = run.theta
+            t0 = time.perf_counter()
+            for idx in batches:
+                loss = partial(env._train_loss, X=X[idx], y=y[idx], gen=run.mask_gen)
+                theta = sgd_step(
+                    theta, loss, lr=0.1, weight_decay=1e-4, weight_mask=env.task.weight_mask
+                ).theta
+            times[r] = time.perf_counter() - t0
+        ratios.append(times["dualcutout"] / times["cutout"])
+    return {"ratio_median": float(np.median(ratios)), "ratios": ratios, "steps": steps, "batch_size": 32}
