@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from rlcv.bench import ipg
-from rlcv.bench.ipg import estimate_line, result_path
 from rlcv.cli import main
 from rlcv.games.instances import (
     generate_knapsack,
     save_game,
 )
+from rlcv.games.records import cpu
+from rlcv.games.sweep import estimate_line, result_path
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "ipg"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="the paper's instances (../shared/ipg) are absent")
@@ -153,7 +154,7 @@ def test_estimate_line(tmp_path: Path) -> None:
     own.parent.mkdir(parents=True)
     own.write_text(json.dumps({"solved": True, "seconds": 3.0}) + "\n")
     sets = [("knapsack", 2, 40), ("lot_sizing", 2, 100), ("knapsack", 4, 7)]
-    line = estimate_line(sets, ["m-sgm"], tmp_path, 100.0, 2)
+    line = estimate_line(sets, ["m-sgm"], tmp_path, 100.0, 2, ipg.REFERENCE_OUT)
     assert line is not None
     # 2x40: 1 left × 3 s (own); ls2x100: 2 × the committed run's mean wall seconds; 4x7: unknown
     committed = (ipg.REFERENCE_OUT / "ipg/lot_sizing/m-sgm").glob("Game_2_100_*.json")
@@ -163,7 +164,7 @@ def test_estimate_line(tmp_path: Path) -> None:
     )
     assert "worst case 8 min (5 × --time-limit 100 s)" in line
     assert line.endswith("no typical time for 4x7/m-sgm (2 solves): worst case only.")
-    assert estimate_line([("knapsack", 2, 40)], ["m-sgm"], tmp_path, 100.0, 1) is None
+    assert estimate_line([("knapsack", 2, 40)], ["m-sgm"], tmp_path, 100.0, 1, ipg.REFERENCE_OUT) is None
 
 
 def test_per_instance_lines_count_cpu_seconds_and_withhold_a_non_comparable_set() -> None:
@@ -174,11 +175,7 @@ def test_per_instance_lines_count_cpu_seconds_and_withhold_a_non_comparable_set(
         {"solved": True, "seconds": 3.0},  # an old record: its wall seconds
     ]
     paper = [{"solved": True, "seconds": 1.0}, {"solved": True, "seconds": 2.0}]
-    lines = ipg._per_instance_lines(ours, paper, ["yes", "yes"])
-    assert lines[0].startswith("Per instance (both solved): ours faster on 1, slower on 1 of 2;")
-    assert ipg.cpu(ours[0]) == 0.5 and ipg.cpu(ours[1]) == 3.0
-    lines = ipg._per_instance_lines(ours, paper, ["no", "no"])
-    assert lines[0].startswith(
-        "**Not comparable:** the paper's equilibrium payoffs agree with ours on 0 of 2"
-    )
-    assert not any("faster on" in line for line in lines)
+    wins = ipg._per_instance(ours, paper, ["yes", "yes"])["wins"]
+    assert (wins["faster"], wins["slower"], wins["n"]) == (1, 1, 2)
+    assert cpu(ours[0]) == 0.5 and cpu(ours[1]) == 3.0
+    assert ipg._per_instance(ours, paper, ["no", "no"]) == {"not_comparable": 2}

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench.ipg import result_path, solve_instance, write_report
+from rlcv.bench.ipg import write_report
 from rlcv.errors import RlcvError
 from rlcv.games.enumeration import feasible_strategies, solve_enumeration
 from rlcv.games.instances import game_from_arrays, generate_knapsack, save_game
 from rlcv.games.knapsack import KnapsackGame
 from rlcv.games.nash_conv import nash_conv
+from rlcv.games.records import solve_instance
 from rlcv.games.sgm import solve
 from rlcv.games.support_enumeration import pns
+from rlcv.games.sweep import result_path
 
 
 def _game(c: list[list[float]], Q12: list[float], Q21: list[float], A: list[list[float]], b: list[float]):
