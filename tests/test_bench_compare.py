@@ -101,16 +101,14 @@ def test_a_speedup_of_two_on_every_seed_is_shown_with_a_degenerate_interval(tmp_
     for seed, reach in enumerate((4000, 6000, 8000)):
         _write_summary(out, "base", "E-v0", seed, [10.0 * (s >= reach) for s in steps], steps)
         _write_summary(out, "arm", "E-v0", seed, [10.0 * (s >= reach // 2) for s in steps], steps)
-    env = compare.compare(compare.CompareSpec(out=str(out), base="base", arm="arm", targets=[]))["results"][
-        "E-v0"
-    ]
+    result = compare.compare(compare.CompareSpec(out=str(out), base="base", arm="arm", targets=[]))
+    env = result["results"]["E-v0"]
     (t,) = env["targets"]
     assert t["target_return"] == 10.0
     assert t["base_steps"] == [4000, 6000, 8000] and t["arm_steps"] == [2000, 3000, 4000]
     assert t["speedup"].as_tuple() == (2.0, 2.0, 2.0)
-    line = compare._speedup_line(t, "base", "arm", 3)
     expected = "to base's final return (10): speed-up base / arm 2.00× [2.00, 2.00]"
-    assert line == f"{expected}: arm faster (interval above 1)"
+    assert f"\n- {expected}: arm faster (interval above 1)\n" in compare.render_markdown(result)
 
 
 def test_cli_writes_the_page_and_strict_json(sweep: Path, tmp_path: Path, capsys) -> None:

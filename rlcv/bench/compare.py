@@ -272,111 +272,25 @@ def write_outputs(spec: CompareSpec, result: dict[str, Any]) -> Path:
     return page
 
 
-# -- the page ----------------------------------------------------------------------------------------
+# -- the page (template compare.md.j2) ----------------------------------------------------------------
 def _g(x: float | None) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.3g}"
 
 
-def _bootstrap_note(t: Interval, boot: Interval) -> str:
-    """The bootstrap interval beside the t verdict: it carries no verdict of its own, and where it
-    excludes 0 while the t interval does not, the page says why the t interval decides."""
-    text = report.fmt_interval(boot, "+.0f")
-    if boot.excludes(0.0) and not t.excludes(0.0):
-        text += (
-            f" (excludes 0 where the t interval does not: over {boot.n} pairs a percentile bootstrap is "
-            "too narrow, so the verdict is the t interval's)"
-        )
-    return text
-
-
-def _final_section(env: dict[str, Any], base: str, arm: str) -> list[str]:
-    f = env["final"]
-    rows = [
-        [str(s), f"{b:.0f}", f"{a:.0f}", f"{a - b:+.0f}"]
-        for s, b, a in zip(env["seeds"], f["base"], f["arm"], strict=True)
-    ]
-    rows.append(
-        ["mean", f"{f['base_mean']:.0f}", f"{f['arm_mean']:.0f}", f"{f['arm_mean'] - f['base_mean']:+.0f}"]
-    )
-    wb, wa = f["worst_base"], f["worst_arm"]
-    diff = f"final return, {arm} − {base},"
-    return [
-        "### Final return (each seed's last evaluation)",
-        "",
-        *report.md_table(["seed", base, arm, f"{arm} − {base}"], rows, "rrrr"),
-        "",
-        "- "
-        + report.verdict_line(
-            f"{diff} 95 % paired t:",
-            f["paired_t"],
-            null=0.0,
-            spec="+.0f",
-            above=f"{arm} higher",
-            below=f"{arm} lower",
-        ),
-        f"- {diff} 95 % paired bootstrap: {_bootstrap_note(f['paired_t'], f['paired_bootstrap'])}",
-        f"- worst seed: {base} {wb['return']:.0f} (seed {wb['seed']}), {arm} {wa['return']:.0f} "
-        f"(seed {wa['seed']}); every {arm} seed above {base}'s worst: "
-        f"{'yes' if f['arm_all_above_base_worst'] else 'no'}",
-        "",
-    ]
-
-
-def _target_name(t: dict[str, Any]) -> str:
-    return "final" if t["step"] is None else report.fmt_steps(t["step"])
-
-
 def _target_row(t: dict[str, Any]) -> list[str]:
-    name = _target_name(t)
     if "skipped" in t:
-        return [name, f"— ({t['skipped']})", "", "", "", ""]
-    first, last = t["eval_steps"][0], t["eval_steps"][-1]
-    at = report.fmt_steps(first) if first == last else f"{report.fmt_steps(first)}–{report.fmt_steps(last)}"
-    return [
-        name,
-        f"{t['target_return']:.0f} ({at})",
-        ", ".join(report.fmt_steps(s) for s in t["base_steps"]),
-        ", ".join(report.fmt_steps(s) for s in t["arm_steps"]),
-        f"{report.fmt_steps(t['base_median'].point)} / {report.fmt_steps(t['arm_median'].point)}",
-        f"{report.fmt_steps(t['base_curve_reaches'])} / {report.fmt_steps(t['arm_curve_reaches'])}",
-    ]
-
-
-def _speedup_line(t: dict[str, Any], base: str, arm: str, n: int) -> str:
-    label = f"to {base}'s {_target_name(t)} return ({t['target_return']:.0f}): speed-up {base} / {arm}"
-    line = report.verdict_line(
-        label, t["speedup"], null=1.0, spec=".2f", unit="×", above=f"{arm} faster", below=f"{arm} slower"
+        return [t["name"], f"— ({t['skipped']})", "", "", "", ""]
+    first, last = (report.fmt_steps(s) for s in (t["eval_steps"][0], t["eval_steps"][-1]))
+    pairs = (
+        (t["base_median"].point, t["arm_median"].point),
+        (t["base_curve_reaches"], t["arm_curve_reaches"]),
     )
-    never = t["speedup"].never
-    if any(never):
-        line += f"; never reached: {base} {never[0]} of {n} seeds, {arm} {never[1]} of {n}"
-    grid = t["first_eval_step"]
-    if max(t["base_median"].point, t["arm_median"].point) <= 2 * grid:
-        line += (
-            f"; both medians at or before the second evaluation ({report.fmt_steps(2 * grid)}): "
-            "the ratio reads the evaluation grid, not a speed"
-        )
-    return line
-
-
-def _targets_section(env: dict[str, Any], base: str, arm: str) -> list[str]:
-    header = [
-        "target",
-        f"{base}'s return (seed mean at eval step)",
-        f"steps per seed, {base}",
-        f"steps per seed, {arm}",
-        f"median steps, {base} / {arm}",
-        f"seed-mean curves reach it, {base} / {arm}",
+    return [
+        t["name"],
+        f"{t['target_return']:.0f} ({first if first == last else f'{first}–{last}'})",
+        *(", ".join(report.fmt_steps(s) for s in t[k]) for k in ("base_steps", "arm_steps")),
+        *(f"{report.fmt_steps(b)} / {report.fmt_steps(a)}" for b, a in pairs),
     ]
-    lines = [
-        f"### Steps to {base}'s return at each target",
-        "",
-        *report.md_table(header, [_target_row(t) for t in env["targets"]], "lrllll"),
-        "",
-    ]
-    n = len(env["seeds"])
-    lines += [f"- {_speedup_line(t, base, arm, n)}" for t in env["targets"] if "skipped" not in t]
-    return [*lines, ""]
 
 
 def _ratio_range(base: list[float | None], arm: list[float | None]) -> str:
@@ -384,68 +298,41 @@ def _ratio_range(base: list[float | None], arm: list[float | None]) -> str:
     return f"{min(r):.2f}–{max(r):.2f}" if r else "—"
 
 
-def _last_update_section(env: dict[str, Any], base: str, arm: str) -> list[str]:
-    if not env["last_update"]:
-        return []
-    rows = [
+def _env_view(name: str, env: dict[str, Any], base: str, arm: str) -> dict[str, Any]:
+    """One env's tables and lines as the template shows them."""
+    f = env["final"]
+    final_rows = [
+        [str(s), f"{b:.0f}", f"{a:.0f}", f"{a - b:+.0f}"]
+        for s, b, a in zip(env["seeds"], f["base"], f["arm"], strict=True)
+    ]
+    final_rows.append(
+        ["mean", f"{f['base_mean']:.0f}", f"{f['arm_mean']:.0f}", f"{f['arm_mean'] - f['base_mean']:+.0f}"]
+    )
+    targets = [
+        {**t, "name": "final" if t["step"] is None else report.fmt_steps(t["step"])} for t in env["targets"]
+    ]
+    last_rows = [
         [key, ", ".join(map(_g, v["base"])), ", ".join(map(_g, v["arm"])), _ratio_range(v["base"], v["arm"])]
         for key, v in env["last_update"].items()
     ]
-    return [
-        "### Last update of each run (the summaries' last metrics row)",
-        "",
-        *report.md_table(
-            ["metric", f"{base} per seed", f"{arm} per seed", f"{arm} / {base} over seeds"], rows
-        ),
-        "",
-    ]
-
-
-def _env_section(name: str, env: dict[str, Any], base: str, arm: str) -> list[str]:
-    seeds = ", ".join(map(str, env["seeds"]))
-    n = len(env["seeds"])
-    lines = [f"## {name}: {n} paired seed{'' if n == 1 else 's'} ({seeds})", ""]
     left = [
         f"{algo} {', '.join(f's{s}' for s in env[key])}"
         for algo, key in ((base, "unpaired_base"), (arm, "unpaired_arm"))
         if env[key]
     ]
-    if left:
-        lines += [f"Not paired, left out: {'; '.join(left)}.", ""]
-    return [
-        *lines,
-        *_final_section(env, base, arm),
-        *_targets_section(env, base, arm),
-        *_last_update_section(env, base, arm),
-    ]
+    view = {"name": name, "seeds": env["seeds"], "left": left, "final": f, "final_rows": final_rows}
+    return view | {
+        "targets": targets,
+        "target_rows": [_target_row(t) for t in targets],
+        "last_rows": last_rows,
+    }
 
 
 def render_markdown(result: dict[str, Any]) -> str:
     base, arm = result["base"], result["arm"]
-    lines = [f"# {arm} vs {base}: paired comparison from the committed summaries", ""]
-    lines += report.regenerate_block(result["command"])
-    lines += [
-        (
-            f"Reads only `summaries/` (each run's eval curve and last metrics row), on the seeds both "
-            f"{base} and {arm} have finished. *Final* return: a seed's last evaluation; intervals are 95 %, "
-            "the paired ones over seeds (t: Student-t of the per-seed differences; bootstrap: pairs "
-            "resampled, 10,000 replicates, seed 0). *Target return* at step T: "
-            f"{base}'s seed-mean return at each seed's last evaluation at or before T (*final*: its "
-            f"seed-mean final return). *Steps*: the first evaluation at which a seed's curve reaches it "
-            f"(never: counted as +inf steps). *Speed-up*: median steps of {base} / median steps of {arm}, "
-            "with a paired seed-bootstrap interval; a verdict needs the interval to exclude 1. A percentile "
-            "bootstrap over 5–8 seeds tends to be too narrow: the final-return verdict is the t interval's, "
-            "and a speed-up interval that barely excludes 1 is weak evidence. "
-            "*Seed-mean curves reach it*: the first evaluation at which the seed-mean curve does. "
-            "*Last update*: the summaries hold only the last metrics row; means over updates (the gate's and "
-            "the score-term ratio's in `gate.md`, approx_kl / clip_fraction per seed) need the run folders, "
-            "which are not committed, and are not stated here."
-        ),
-        "",
-    ]
-    for name, env in result["results"].items():
-        lines += _env_section(name, env, base, arm)
-    return "\n".join(lines)
+    envs = [_env_view(name, env, base, arm) for name, env in result["results"].items()]
+    page = report.render("compare.md.j2", base=base, arm=arm, command=result["command"], envs=envs)
+    return page.rstrip("\n") + "\n"
 
 
 # -- the command ---------------------------------------------------------------------------------------
