@@ -1,5 +1,6 @@
-"""`rlcv bench model-diag`: its pure parts on hand-made inputs (the committed pages' drift tests are in
-tests/test_reports_regenerate.py; the diagnostics themselves load a checkpoint and fit models)."""
+"""`rlcv bench model-diag`: its pure parts and its regressions (rlcv/diagnostics/cv_regression.py) on
+hand-made inputs (the committed pages' drift tests are in tests/test_reports_regenerate.py; the
+diagnostics themselves load a checkpoint and fit models)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from rlcv.bench import model_diag
 from rlcv.cli import main
+from rlcv.diagnostics import cv_regression
 from rlcv.errors import RlcvError
 
 
@@ -44,23 +46,23 @@ def test_held_out_ratio_is_zero_for_an_exact_linear_fit_and_one_for_noise() -> N
     for _ in range(3):
         x = rng.standard_normal((200, 2))
         exact.append((x @ np.array([2.0, -1.0]) + 5.0, x))
-    assert model_diag.held_out_ratio(exact, lambda x: x)[0] == pytest.approx(0.0, abs=1e-20)
+    assert cv_regression.held_out_ratio(exact, lambda x: x)[0] == pytest.approx(0.0, abs=1e-20)
     noise = [(rng.standard_normal(5000), rng.standard_normal((5000, 2))) for _ in range(3)]
-    mean, se = model_diag.held_out_ratio(noise, lambda x: x)
+    mean, se = cv_regression.held_out_ratio(noise, lambda x: x)
     assert mean == pytest.approx(1.0, abs=0.01) and se < 0.01
 
 
 def test_block_columns_difference_consecutive_horizons() -> None:
     x = np.arange(10.0)[None, :] ** 2  # (D_a, D_τ) for k = 1, 2, 4, 8, 16 side by side
-    assert model_diag.block_columns(x, 3).tolist() == [[0.0, 1.0, 4.0, 8.0, 12.0, 16.0]]
+    assert cv_regression.block_columns(x, 3).tolist() == [[0.0, 1.0, 4.0, 8.0, 12.0, 16.0]]
 
 
 def test_block_ratios_names() -> None:
     rng = np.random.default_rng(1)
     feats = [(rng.standard_normal(50), rng.standard_normal((50, 10))) for _ in range(3)]
-    assert list(model_diag.block_ratios(feats)) == [
-        *(f"k{k}_split" for k in model_diag.KS),
-        *(f"blocks_to_k{k}" for k in model_diag.KS[1:]),
+    assert list(cv_regression.block_ratios(feats)) == [
+        *(f"k{k}_split" for k in cv_regression.KS),
+        *(f"blocks_to_k{k}" for k in cv_regression.KS[1:]),
         "all_ks_tau_only_plus_a16",
     ]
 

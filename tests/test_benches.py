@@ -226,7 +226,8 @@ def test_variance_model_fit_uses_the_td_term_and_the_learning_rate(ppo_run) -> N
     ``model_td_weight`` and ``model_lr`` change the fitted model; the flags reach the spec."""
     import torch
 
-    from rlcv.bench.variance import collect_batches, fit_model, load_session, model_settings, spec_of
+    from rlcv.bench.variance import spec_of
+    from rlcv.diagnostics.checkpoint import collect_batches, fit_model, load_session, model_settings
 
     def loss(td_weight: float, lr: float | None = None) -> float:
         torch.manual_seed(0)

@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from rlcv.bench.gradcheck import run_gradcheck
-from rlcv.bench.variance_stats import min_detectable_bias, power_check, power_target
 from rlcv.cli import main
+from rlcv.diagnostics.gradient_stats import min_detectable_bias, power_check, power_target
 
 Z_08 = 0.8416212335729143  # Φ⁻¹(0.8)
 # Closed loop unstable at this size: rel. tr Cov ~ 1e8, the test cannot see a bias of ‖∇J‖'s order.
@@ -132,17 +132,18 @@ def test_a_stated_bias_decides_the_power(one_torch_thread) -> None:
 def test_a_stated_bias_decides_the_power_on_synthetic_gradients() -> None:
     """The check's tests on per-episode gradients with a known spread (no LQR run): a bias of 1e6 ×
     ‖∇J‖ is detectable, one of 1e-6 is not; ``--detect-bias`` reaches the spec."""
-    from rlcv.bench.gradcheck import GradcheckSpec, _test_record, spec_of
+    from rlcv.bench.gradcheck import spec_of
     from rlcv.cli import build_parser
+    from rlcv.diagnostics.lqr import bias_record
 
     rng = np.random.default_rng(0)
     exact = np.array([1.0, -2.0, 0.5])
     scaled = exact + rng.normal(size=(50, 3))  # unbiased, se ≈ 0.14 per coordinate
     path = rng.normal(size=(50, 3))
-    big = _test_record(GradcheckSpec(estimates=50, detect_bias=1e6), scaled, None, exact, path)
+    big = bias_record(scaled, None, exact, path, detect_bias=1e6)
     assert big["passed"] is True and big["power_target"].startswith("relative bias 1e+06")
     assert big["target_bias_rel"] == pytest.approx(1e6) and big["min_detectable_bias_rel"] < 1e6
-    small = _test_record(GradcheckSpec(estimates=50, detect_bias=1e-6), scaled, None, exact, path)
+    small = bias_record(scaled, None, exact, path, detect_bias=1e-6)
     assert small["passed"] is None and small["verdict"] == "inconclusive"
     args = build_parser().parse_args(["bench", "gradcheck", "--detect-bias", "0.5", "--json", "x.json"])
     assert spec_of(args).detect_bias == 0.5

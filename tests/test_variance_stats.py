@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlcv.bench.variance_ceiling import score_var_ratio, windowed_sum
-from rlcv.bench.variance_stats import (
+from rlcv.diagnostics.ceiling import score_var_ratio, windowed_sum
+from rlcv.diagnostics.gradient_stats import (
     bias_tests,
     bootstrap_weights,
     clip_factors,

@@ -7,7 +7,7 @@ gradient on each (γ = 1, λ = 1 so that the advantage is Monte-Carlo; no advant
 fixed η), and compare the mean with ∇J / H — the estimators average over the H·E samples of a
 batch, while J sums over the H steps of an episode.
 
-Tests (:func:`rlcv.bench.variance_stats.bias_tests`), each at level ``alpha``:
+Tests (:func:`rlcv.diagnostics.gradient_stats.bias_tests`), each at level ``alpha``:
 
 * per coordinate: z_j = (mean_j − ∇J_j / H) / se_j with a Bonferroni threshold (``passed``);
 * aggregate: Q = Σ_j z_j² against a scaled χ² (Satterthwaite: the z_j are correlated) (``passed_chi2``);
@@ -16,7 +16,7 @@ Tests (:func:`rlcv.bench.variance_stats.bias_tests`), each at level ``alpha``:
 ``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
 otherwise they have no power.
 
-*Verdicts that know their power* (:func:`rlcv.bench.variance_stats.power_check`). "Not rejected" is a
+*Verdicts that know their power* (:func:`rlcv.diagnostics.gradient_stats.power_check`). "Not rejected" is a
 pass only if the per-coordinate test could have rejected the broken variant at the same settings. The
 pathwise term's gradient is computed on every estimate anyway (correct = score part + pathwise part,
 broken = score part), so the broken variant's bias, −E[pathwise], is estimated on the same batches,
@@ -56,7 +56,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,10 +76,8 @@ from rlcv.cli_args import parse_env_kwargs
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
     import gymnasium as gym
-    import numpy as np
-    import torch
 
-    from rlcv.dynamics import DynamicsModel, EnsembleDynamics
+    from rlcv.dynamics import DynamicsModel
     from rlcv.estimators.base import GradientEstimator
     from rlcv.policies import GaussianPolicy
     from rlcv.rollout import RolloutBatch
@@ -135,211 +132,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     print(write_report(args.dir))
     return 0
-
-
-def linear_policy(env: gym.Env, seed: int) -> GaussianPolicy:
-    import gymnasium as gym
-    import torch
-
-    from rlcv.errors import RlcvError
-    from rlcv.policies import GaussianPolicy
-
-    space = getattr(env, "single_action_space", env.action_space)
-    obs_space = getattr(env, "single_observation_space", env.observation_space)
-    if not isinstance(space, gym.spaces.Box) or obs_space.shape is None:
-        raise RlcvError(f"gradcheck needs a Box action space and a shaped observation; got {space}.")
-    policy = GaussianPolicy(obs_space.shape[0], space, hidden_sizes=[], ortho_init=False)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        linear = linear_layer(policy)
-        linear.weight.copy_(-0.3 * torch.randn(linear.weight.shape, generator=g))
-        linear.bias.copy_(0.2 * torch.randn(linear.bias.shape, generator=g))
-        policy.log_std.fill_(math.log(0.5))
-    return policy
-
-
-def linear_layer(policy: GaussianPolicy) -> torch.nn.Linear:
-    """The one linear layer of a policy made by :func:`linear_policy` (hidden_sizes=[])."""
-    import torch
-
-    layer = policy.mean_net[0]
-    assert isinstance(layer, torch.nn.Linear)
-    return layer
-
-
-def collect(
-    env_id: str, env_kwargs: dict[str, Any], policy: GaussianPolicy, n_envs: int, seed: int
-) -> RolloutBatch:
-    """One batch of n_envs complete episodes (the LQR horizon is fixed, so T = H exactly)."""
-    import gymnasium as gym
-
-    from rlcv.collector import Collector
-    from rlcv.normalize import ObsNormalizer, RewardScaler
-
-    lqr: Any = gym.make(env_id, **env_kwargs).unwrapped  # an LQREnv: its horizon is fixed
-    horizon = lqr.horizon
-    envs = gym.make_vec(
-        env_id,
-        num_envs=n_envs,
-        vectorization_mode="sync",
-        **env_kwargs,
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    )
-    obs_dim = envs.single_observation_space.shape
-    collector = Collector(
-        envs,
-        policy,
-        obs_normalizer=ObsNormalizer(obs_dim, enabled=False),
-        reward_scaler=RewardScaler(n_envs, enabled=False, gamma=1.0),
-    )
-    collector.reset(seed)
-    batch = collector.collect(horizon)
-    envs.close()
-    return batch
-
-
-def fit_value(batch: RolloutBatch, hidden: list[int], steps: int = 300, gamma: float = 1.0) -> ValueFunction:
-    """A critic fitted to Monte-Carlo returns of an independent batch (any b(s) keeps the estimate
-    unbiased)."""
-
-    import torch
-
-    from rlcv.rollout import compute_gae
-    from rlcv.value import ValueFunction
-
-    value_fn = ValueFunction(batch.obs.shape[-1], hidden_sizes=hidden)
-    zeros = torch.zeros_like(batch.rewards)
-    _, returns = compute_gae(
-        batch.rewards, zeros, zeros, batch.terminated, batch.truncated, gamma=gamma, gae_lambda=1.0
-    )
-    obs, target = batch.obs.reshape(-1, batch.obs.shape[-1]), returns.reshape(-1)
-    opt = torch.optim.Adam(value_fn.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss = (value_fn(obs) - target).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return value_fn
-
-
-def fit_model(
-    batch: RolloutBatch, action_space: gym.spaces.Box, horizon: int, steps: int
-) -> EnsembleDynamics:
-
-    import torch
-
-    from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
-
-    model = EnsembleDynamics(
-        batch.obs.shape[-1],
-        action_space.shape[0],
-        ensemble_size=3,
-        hidden_sizes=[64, 64],
-        predict_termination=False,
-    )
-    replay = TransitionReplay(batch.n_steps * batch.n_envs)
-    replay.add_batch(batch)
-    train_dynamics(
-        model,
-        torch.optim.Adam(model.parameters(), lr=3e-3),
-        replay,
-        steps=steps,
-        batch_size=256,
-        horizon=horizon,
-    )
-    return model
-
-
-def make_estimator(
-    name: str,
-    env: gym.Env,
-    *,
-    k: int,
-    eta: float,
-    cut_at_terminations: bool,
-    gamma: float = 1.0,
-    gae_lambda: float = 1.0,
-    cv_form: str = "lambda",
-    eta_mode: str = "fixed",
-) -> GradientEstimator:
-    """Estimator ``name`` for the check: no advantage normalisation, no trust gate, fixed or split η."""
-    from rlcv.config import field_names
-    from rlcv.errors import RlcvError, did_you_mean
-    from rlcv.estimators import ESTIMATORS, estimator_class
-    from rlcv.estimators.base import EstimatorSetup
-
-    if name not in ESTIMATORS:
-        raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
-    cls = estimator_class(name)
-    # A model-based estimator gets its model from the check (use_model), so it builds none itself.
-    given = {
-        "k": k,
-        "eta": eta,
-        "eta_mode": eta_mode,
-        "cv_form": cv_form,
-        "trust_gate": False,
-        "cut_at_terminations": cut_at_terminations,
-    }
-    given["model"] = "exact"
-    names = field_names(cls.settings_cls)
-    settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
-    setup = EstimatorSetup(
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        algo=f"gradcheck --estimator {name}",
-        gamma=gamma,
-        gae_lambda=gae_lambda,
-        normalize_advantage=False,
-    )
-    return cls.from_setup(settings, setup)
-
-
-def surrogate_gradients(
-    terms: Any,
-    policy: GaussianPolicy,
-    batch: RolloutBatch,
-    estimates: int,
-    episodes: int,
-    clip_range: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per estimate m (its own ``episodes`` envs), the gradient at θ_old of the surrogate the agent
-    optimises: mean ρ Â − pathwise (TRPO's), or PPO's mean min(ρ Â, clip(ρ, 1 ± ε) Â) with the
-    pathwise term weighted by ρ · 1[|ρ − 1| ≤ ε] when ``clip_range`` > 0; and the pathwise term's
-    part of it (zeros without one; the gradient minus it is the ``broken`` variant's).
-    ([estimates, d], [estimates, d])."""
-    import numpy as np
-    import torch
-
-    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-    actions = batch.actions[:, :, 0].reshape(obs.shape[0], -1)
-    old_log_probs = batch.log_probs[:, :, 0].reshape(-1)
-    # Sample (t, n) sits at flat index t·N + n; estimate m owns envs m·E .. (m+1)·E − 1.
-    env_of_sample = torch.arange(obs.shape[0]) % batch.n_envs
-    linear = linear_layer(policy)
-    params = [linear.weight, linear.bias, policy.log_std]
-    grads = np.zeros((estimates, sum(p.numel() for p in params)))
-    path = np.zeros_like(grads)
-    for m in range(estimates):
-        idx = torch.nonzero((env_of_sample // episodes) == m).squeeze(1)
-        ratio = (policy.log_prob(obs[idx], actions[idx]) - old_log_probs[idx]).exp()
-        adv = terms.advantages[idx]
-        weights = None
-        if clip_range > 0:
-            surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip_range, 1 + clip_range) * adv).mean()
-            weights = ratio.detach() * ((ratio.detach() - 1).abs() <= clip_range)
-        else:
-            surrogate = (ratio * adv).mean()
-        grads[m] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, params)]).numpy()
-        if terms.pathwise_loss is not None:
-            pathwise = -terms.pathwise_loss(idx, policy, weights)
-            parts = torch.autograd.grad(pathwise, params, allow_unused=True)
-            flat = [
-                (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                for g, p in zip(parts, params, strict=True)
-            ]
-            path[m] = torch.cat(flat).numpy()
-            grads[m] += path[m]
-    return grads, path
 
 
 @dataclass(frozen=True)
@@ -398,31 +190,38 @@ class GradcheckSpec:
         return self.gamma < 1.0 or self.gae_lambda < 1.0
 
     def build(self, env: gym.Env, k: int) -> GradientEstimator:
+        """The estimator at horizon ``k``: no advantage normalisation, no trust gate, fixed or split η."""
+        from rlcv.diagnostics.estimator import estimator_with
+
         # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
         # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-        return make_estimator(
+        return estimator_with(
             self.estimator,
-            env,
-            k=k,
-            eta=self.eta,
-            cut_at_terminations=self.cut_at_terminations,
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            algo=f"gradcheck --estimator {self.estimator}",
             gamma=self.gamma,
             gae_lambda=self.gae_lambda,
-            cv_form=self.cv_form,
+            k=k,
+            eta=self.eta,
             eta_mode=self.eta_mode,
+            cv_form=self.cv_form,
+            trust_gate=False,
+            cut_at_terminations=self.cut_at_terminations,
         )
 
 
 def _dynamics(spec: GradcheckSpec, env: gym.Env, train_batch: RolloutBatch) -> DynamicsModel:
     import gymnasium as gym
 
+    from rlcv.diagnostics.lqr import fit_ensemble
     from rlcv.dynamics import ExactDynamics
 
     if spec.model == "exact":
         return ExactDynamics(env)
     if spec.model == "learned":
         assert isinstance(env.action_space, gym.spaces.Box)  # linear_policy checked it
-        return fit_model(train_batch, env.action_space, horizon=max(1, spec.k), steps=spec.model_steps)
+        return fit_ensemble(train_batch, env.action_space, horizon=max(1, spec.k), steps=spec.model_steps)
     raise ValueError("model must be 'exact' or 'learned'")
 
 
@@ -435,6 +234,8 @@ def _checked_estimator(
 ) -> GradientEstimator:
     """The estimator under check, with its model (exact, or learned on the critic's data) and, with
     ``--eta-mode split``, its (η_a, η_τ) fitted on an independent batch and then frozen."""
+    from rlcv.diagnostics.lqr import collect
+
     est = spec.build(env, spec.k)
     if hasattr(est, "use_model"):
         est.use_model(_dynamics(spec, env, train_batch))
@@ -445,19 +246,6 @@ def _checked_estimator(
         est.learn_from_batch()  # the fit becomes the η of the next batch
         est.update_split_eta = False
     return est
-
-
-def _exact_gradient(env: gym.Env, policy: GaussianPolicy, gamma: float) -> np.ndarray:
-    """∇J of the linear policy as one vector (K, k0, log σ), from the LQR's closed form."""
-    import torch
-
-    from rlcv.envs.lqr import exact_policy_gradient
-
-    linear = linear_layer(policy)
-    exact = exact_policy_gradient(
-        env, linear.weight.detach(), linear.bias.detach(), policy.log_std.detach(), gamma=gamma
-    )
-    return torch.cat([exact["K"].reshape(-1), exact["k0"].reshape(-1), exact["log_std"].reshape(-1)]).numpy()
 
 
 def _settings_record(spec: GradcheckSpec, est: GradientEstimator) -> dict[str, Any]:
@@ -484,56 +272,19 @@ def _settings_record(spec: GradcheckSpec, est: GradientEstimator) -> dict[str, A
     }
 
 
-def _test_record(
-    spec: GradcheckSpec, scaled: np.ndarray, base: np.ndarray | None, exact_vec: np.ndarray, path: np.ndarray
-) -> dict[str, Any]:
-    """The bias tests of per-episode gradients ``scaled`` (against ∇J, or paired against the k = 0
-    gradients ``base``), with their power against the pathwise term's bias ``path`` (or ε·reference)."""
-    import numpy as np
-
-    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
-
-    if base is not None:
-        samples, truth, reference = scaled - base, np.zeros_like(exact_vec), base.mean(0)
-        tests = bias_tests(samples, truth, alpha=spec.alpha, direction=exact_vec)
-    else:
-        samples, truth, reference = scaled, exact_vec, exact_vec
-        tests = bias_tests(samples, truth, alpha=spec.alpha)
-    mean, se = samples.mean(0), samples.std(0, ddof=1) / math.sqrt(spec.estimates)
-    z = (mean - truth) / se
-    threshold = statistics.NormalDist().inv_cdf(1 - spec.alpha / (2 * len(truth)))
-    max_abs_z = float(np.abs(z).max())
-    target_bias, target_se, target = power_target(path, reference, spec.detect_bias)
-    power = power_check(
-        rejected=max_abs_z >= threshold,
-        se=se,
-        z_threshold=threshold,
-        target_bias=target_bias,
-        reference=reference,
-        target_se=target_se,
-        target=target,
-    )
-    return {
-        "z_threshold": threshold,
-        "max_abs_z": max_abs_z,
-        "z": z.tolist(),
-        "rel_error": float(np.linalg.norm(mean - truth) / np.linalg.norm(reference)),
-        **power,  # passed (true / false / null), verdict, min_detectable_bias*, target_bias*
-        "chi2": tests.chi2_stat,
-        "chi2_df": tests.chi2_df,
-        "chi2_scale": tests.chi2_scale,
-        "chi2_p": tests.chi2_p,
-        "passed_chi2": not tests.rejected["chi2"],
-        "proj_z": tests.proj_z,
-        "proj_p": tests.proj_p,
-        "passed_projection": not tests.rejected["projection"],
-    }
-
-
 def run_gradcheck(**settings: Any) -> dict[str, Any]:
     """The check of ``GradcheckSpec(**settings)`` (module docstring), as one JSON-ready dict."""
     import gymnasium as gym
     import torch
+
+    from rlcv.diagnostics.lqr import (
+        bias_record,
+        collect,
+        exact_gradient,
+        fit_value,
+        linear_policy,
+        surrogate_gradients,
+    )
 
     spec = GradcheckSpec(**settings)
     env_kwargs = dict(spec.env_kwargs or {})
@@ -550,7 +301,7 @@ def run_gradcheck(**settings: Any) -> dict[str, Any]:
     grads, path = surrogate_gradients(terms, policy, batch, spec.estimates, spec.episodes, spec.clip_range)
     if spec.variant == "broken":
         grads = grads - path  # the pathwise term dropped
-    exact_vec = _exact_gradient(env, policy, spec.gamma)
+    exact_vec = exact_gradient(env, policy, spec.gamma)
     scaled = grads * horizon  # per-sample mean -> per-episode sum
     base = None
     if spec.paired:
@@ -560,7 +311,9 @@ def run_gradcheck(**settings: Any) -> dict[str, Any]:
     cov_trace = float(scaled.var(0, ddof=1).sum())
     out = {
         **_settings_record(spec, est),
-        **_test_record(spec, scaled, base, exact_vec, path * horizon),
+        **bias_record(
+            scaled, base, exact_vec, path * horizon, alpha=spec.alpha, detect_bias=spec.detect_bias
+        ),
         "trace_cov": cov_trace,
         "rel_trace_cov": cov_trace / float(reference @ reference),
         "exact_gradient": exact_vec.tolist(),
@@ -574,25 +327,10 @@ def run_gradcheck(**settings: Any) -> dict[str, Any]:
 
 # The summary line's keys (printed last, as JSON, after the verdict line).
 SUMMARY_KEYS = (
-    "k",
-    "model",
-    "variant",
-    "max_abs_z",
-    "z_threshold",
-    "rel_error",
-    "rel_trace_cov",
-    "passed",
-    "verdict",
-    "min_detectable_bias_abs",
-    "min_detectable_bias_rel",
-    "power_target",
-    "target_bias_abs",
-    "target_bias_rel",
-    "chi2_p",
-    "passed_chi2",
-    "proj_z",
-    "passed_projection",
-)
+    "k", "model", "variant", "max_abs_z", "z_threshold", "rel_error", "rel_trace_cov", "passed", "verdict",
+    "min_detectable_bias_abs", "min_detectable_bias_rel", "power_target", "target_bias_abs",
+    "target_bias_rel", "chi2_p", "passed_chi2", "proj_z", "passed_projection",
+)  # fmt: skip
 
 
 def spec_of(args: argparse.Namespace) -> GradcheckSpec:
@@ -629,14 +367,6 @@ def _verdict_cell(r: dict[str, Any]) -> str:
     return f"{r['verdict']} ({r['min_detectable_bias_rel']:.2g} / {r['target_bias_rel']:.2g})"
 
 
-GRADCHECK_COLUMNS = (
-    "k", "model", "variant", "γ / λ", "CV form", "η", "PPO clip", "reference", "cut at terminations",
-    "estimates × episodes", "max abs z", "threshold", "rel error", "rel tr Cov", "passed", "χ² p",
-    "passed χ²", "proj. z", "passed proj.", "verdict (min. detectable / target, × ‖ref‖)",
-)  # fmt: skip
-GRADCHECK_ALIGN = "rlllllrlllrrrrlrlrll"
-
-
 def _sort_key(r: dict[str, Any]) -> tuple[Any, ...]:
     """Unpaired checks first, then by variant, model, k and the settings that change the estimator."""
     paired = r.get("gamma", 1.0) < 1 or r.get("gae_lambda", 1.0) < 1
@@ -661,17 +391,15 @@ def _table_row(r: dict[str, Any]) -> list[str]:
 
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
-    from rlcv.bench.report import md_table, regenerate_block
+    from rlcv.bench.report import render
 
     results = sorted((json.loads(p.read_text()) for p in Path(directory).glob("*.json")), key=_sort_key)
-    lines = [
-        "# Unbiasedness checks against the exact LQR gradient (`rlcv bench gradcheck`)",
-        "",
-        *regenerate_block(f"rlcv bench gradcheck-report --dir {Path(directory).as_posix()}"),
-        "One row per result JSON in this folder; the JSON holds the command's settings.",
-        "",
-        *md_table(GRADCHECK_COLUMNS, [_table_row(r) for r in results], GRADCHECK_ALIGN),
-    ]
     out = Path(directory) / "table.md"
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text(
+        render(
+            "gradcheck_table.md.j2",
+            directory=Path(directory).as_posix(),
+            rows=[_table_row(r) for r in results],
+        )
+    )
     return out

@@ -11,7 +11,7 @@ For one checkpoint of a training run (policy, critic and normaliser statistics f
 3. draw ``--ref-batches`` R more batches for a reference gradient from the k = 0 estimator without
    advantage normalisation — an unbiased estimate of the true gradient.
 
-Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats`):
+Per estimator, over the M batches (statistics in :mod:`rlcv.diagnostics.gradient_stats`):
 
 - the *consumed* gradient: −∇ of PPO's policy loss at θ_old (ratio 1) with the estimator's advantage
   normalisation over the full batch (both terms share the scale), on the full batch and on one PPO
@@ -28,7 +28,7 @@ Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats
   reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test (scaled χ²)
   and the test of the projection onto the reference direction, at level 0.01;
   ``--variant broken`` drops the pathwise term (biased: the tests must reject it for k > 0);
-- the verdict of the per-coordinate test with its power (:func:`rlcv.bench.variance_stats.power_check`):
+- the verdict of the per-coordinate test with its power (:func:`rlcv.diagnostics.gradient_stats.power_check`):
   ``bias_passed`` false ("biased") when rejected; true ("unbiased (test has power)") when not rejected
   and the test could have rejected the broken variant — its bias −E[pathwise term] is measured on the
   same batches, also when ``--variant broken`` drops the term — or, for rows without a pathwise term
@@ -36,7 +36,7 @@ Per estimator, over the M batches (statistics in :mod:`rlcv.bench.variance_stats
   ("inconclusive"), with ``min_detectable_bias_rel`` (along the target) beside ``target_bias_rel``.
   The exit status stays 0 (a measurement; the verdicts are in the JSON, the table and one printed
   line per row);
-- the perfect-model ceiling (:mod:`rlcv.bench.variance_ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
+- the perfect-model ceiling (:mod:`rlcv.diagnostics.ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
   real batches, for D = Σ γ^i δ (the current CV) and D^λ = Σ (γλ)^i δ, beside the model-based
   ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model
   error, 1 − ``ceiling`` is what the structure allows at all.
@@ -55,7 +55,6 @@ settings it has (an estimator without ``k`` gives one row), and a model-based es
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import functools
 import json
@@ -63,7 +62,6 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,16 +83,12 @@ from rlcv.bench.flags import add_flags, flag
 from rlcv.errors import RlcvError
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
-    import torch
-
     from rlcv.agents.ppo import PPOConfig
     from rlcv.agents.trpo import TRPOConfig
     from rlcv.dynamics import EnsembleDynamics
     from rlcv.estimators.base import GradientEstimator
-    from rlcv.estimators.mbmf import MBMFSettings
     from rlcv.loop import Trainer
     from rlcv.rollout import RolloutBatch
-    from rlcv.value import ValueFunction
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -227,527 +221,6 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain: bool = False) -> np.ndarray:
-    import torch
-
-    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=retain)
-    return (
-        torch.cat(
-            [
-                (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                for g, p in zip(grads, params, strict=True)
-            ]
-        )
-        .double()
-        .numpy()
-    )
-
-
-@dataclass
-class BatchGradients:
-    """One estimator's gradients on one batch, each [d] (d = number of policy parameters)."""
-
-    consumed: np.ndarray  # what PPO's first step sees: normalised advantages, full batch
-    raw: np.ndarray  # unnormalised (for the bias tests)
-    score: np.ndarray  # consumed score-function part
-    path: np.ndarray  # consumed pathwise part
-    minibatch: np.ndarray  # consumed, restricted to one PPO minibatch
-    value_sq: float  # ‖vf_coef ∇ value loss‖², full batch (joins the norm PPO clips)
-    value_sq_mb: float  # the same on the minibatch
-    stats: dict[str, float]  # the estimator's own diagnostics (cv_score_var_ratio, ...)
-    raw_path: np.ndarray  # the unnormalised pathwise term, also when ``broken`` drops it (its bias is −E)
-
-
-def policy_gradients(
-    estimator: GradientEstimator,
-    batch: RolloutBatch,
-    session: Trainer,
-    *,
-    minibatch: torch.Tensor | None = None,
-    vf_coef: float = 0.0,
-    broken: bool = False,
-) -> BatchGradients:
-    """−∇ of PPO's policy loss at θ_old with and without advantage normalisation, split into terms.
-
-    One ``prepare`` serves all. With residual advantages r (mean m, std σ over the batch) and pathwise
-    gradient P:  raw = ∇ mean ρ r + P;  consumed = ∇ mean ρ (r − m)/σ + P/σ — normalisation divides both
-    terms by the same σ, as the estimator does when ``normalize_advantage`` is on. The minibatch
-    gradient uses the same full-batch normalisation, restricted to the indices ``minibatch`` (as PPO
-    does). ``broken`` drops the pathwise term P (``raw_path`` still holds it: −E[P] is the broken
-    variant's bias, the target of the bias test's power).
-    """
-    import torch
-
-    policy, value_fn = session.agent.policy, value_function(session)
-    params = list(policy.parameters())
-    terms = estimator.prepare(batch, policy=policy, value_fn=value_fn)
-    estimator.learn_from_batch()  # this batch's η for the next, as after_update does in training
-    obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-    n = obs.shape[0]
-    actions = batch.actions[:, :, 0].reshape(n, -1)
-    ratio = (policy.log_prob(obs, actions) - batch.log_probs[:, :, 0].reshape(-1)).exp()
-    res = terms.advantages
-    mean, sigma = res.mean().item(), res.std().item() + 1e-8
-    idx = torch.arange(n) if minibatch is None else minibatch
-    g_score = _flat_grad((ratio * res).mean(), params, retain=True)
-    g_ratio = _flat_grad(ratio.mean(), params, retain=True)
-    g_mb_score = _flat_grad((ratio[idx] * (res[idx] - mean) / sigma).mean(), params)
-    raw_path = _pathwise(terms, policy, params, torch.arange(n), like=g_score)
-    g_path = np.zeros_like(raw_path) if broken else raw_path
-    g_mb_path = np.zeros_like(raw_path) if broken else _pathwise(terms, policy, params, idx, like=g_score)
-    score = (g_score - mean * g_ratio) / sigma
-    return BatchGradients(
-        consumed=score + g_path / sigma,
-        raw=g_score + g_path,
-        score=score,
-        path=g_path / sigma,
-        minibatch=g_mb_score + g_mb_path / sigma,
-        value_sq=_value_sq(value_fn, obs, terms.returns, torch.arange(n), vf_coef),
-        value_sq_mb=_value_sq(value_fn, obs, terms.returns, idx, vf_coef),
-        stats=dict(terms.stats),
-        raw_path=raw_path,
-    )
-
-
-def _pathwise(terms: Any, policy: Any, params: list[Any], rows: torch.Tensor, like: np.ndarray) -> np.ndarray:
-    """The gradient of the estimator's pathwise term on ``rows`` (zeros without one)."""
-    if terms.pathwise_loss is None:
-        return np.zeros_like(like)
-    return _flat_grad(-terms.pathwise_loss(rows, policy, None), params)
-
-
-def _value_sq(
-    value_fn: ValueFunction, obs: torch.Tensor, returns: torch.Tensor, rows: torch.Tensor, vf_coef: float
-) -> float:
-    """‖vf_coef ∇ value loss‖² on ``rows``: the critic's part of the norm PPO clips."""
-    if vf_coef == 0.0:
-        return 0.0
-    loss = vf_coef * (value_fn(obs[rows]) - returns[rows]).pow(2).mean()
-    g = _flat_grad(loss, list(value_fn.parameters()))
-    return float(g @ g)
-
-
-def load_session(run_dir: Path, checkpoint_name: str, seed: int) -> tuple[dict[str, Any], Trainer]:
-    from rlcv import checkpoint
-    from rlcv.agents import build_agent_config
-    from rlcv.loop import Trainer
-    from rlcv.run_dir import RunDir
-
-    run = RunDir(run_dir)
-    meta = run.read_meta()
-    config = build_agent_config(meta["algo"], meta["config"])
-    session = Trainer(algo=meta["algo"], env_id=meta["env"], config=config, seed=seed)
-    session.load_state_dict(checkpoint.load(run.checkpoint(checkpoint_name)))
-    session.obs_normalizer.training = False
-    session.reward_scaler.training = False
-    session.collector.reset(seed)
-    return meta, session
-
-
-def run_config(session: Trainer) -> PPOConfig | TRPOConfig:
-    """The checkpoint's config: the harness reads actor-critic runs (PPO, TRPO)."""
-    from rlcv.agents.ppo import PPOConfig
-    from rlcv.agents.trpo import TRPOConfig
-
-    assert isinstance(session.config, PPOConfig | TRPOConfig), f"{type(session.config).__name__} has no λ"
-    return session.config
-
-
-def value_function(session: Trainer) -> ValueFunction:
-    """V(s) of the checkpoint's agent: the harness reads actor-critic runs (PPO, TRPO)."""
-    from rlcv.agents.base import ActorCriticAgent
-
-    assert isinstance(session.agent, ActorCriticAgent), f"{type(session.agent).__name__} has no V(s)"
-    return session.agent.value_fn
-
-
-def collect_batches(session: Trainer, count: int, steps: int) -> list[RolloutBatch]:
-    return [session.collector.collect(steps) for _ in range(count)]
-
-
-def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: int) -> dict[str, float]:
-    """Held-out normalised MSE of the model after 1 and ``horizon`` steps, on the evaluation batches."""
-    import torch
-
-    from rlcv.dynamics import cut_windows
-
-    per_step = []
-    for b in batches:
-        data = {
-            "obs": b.raw_obs,
-            "actions": b.actions[:, :, 0],
-            "next_obs": b.raw_next_obs,
-            "rewards": b.raw_rewards,
-            "terminated": b.terminated,
-            "done": b.dones,
-        }
-        w = cut_windows(data, None, horizon, None)
-        with torch.no_grad():
-            per_step.append(
-                model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1]
-            )
-    errors = torch.stack(per_step).mean(0)
-    return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
-
-
-def make_estimator(
-    name: str,
-    session: Trainer,
-    model: Any,
-    k: int,
-    eta_mode: str,
-    cv_form: str = "kstep",
-    trust_gate: bool = False,
-) -> GradientEstimator:
-    """Estimator ``name`` with the run's γ and λ, no advantage normalisation, η = 1 and ``k`` / ``eta_mode``
-    / ``cv_form`` / ``trust_gate`` where its settings have them; bound to the run's (frozen) normalisers."""
-    from rlcv.config import field_names
-    from rlcv.env_hooks import BindContext
-    from rlcv.errors import did_you_mean
-    from rlcv.estimators import ESTIMATORS, estimator_class
-    from rlcv.estimators.base import EstimatorSetup
-
-    if name not in ESTIMATORS:
-        raise RlcvError(f"unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
-    cls = estimator_class(name)
-    cfg = run_config(session)
-    # model "exact": a model-based estimator builds no model of its own; it gets ``model`` instead.
-    given = {
-        "k": k,
-        "eta": 1.0,
-        "eta_mode": eta_mode,
-        "model": "exact",
-        "cv_form": cv_form,
-        "trust_gate": trust_gate,
-    }
-    names = field_names(cls.settings_cls)
-    settings = cls.settings_cls(**{key: v for key, v in given.items() if key in names})
-    setup = EstimatorSetup(
-        observation_space=session.envs.single_observation_space,
-        action_space=session.envs.single_action_space,
-        algo=f"bench variance --estimator {name}",
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        normalize_advantage=False,
-    )
-    est = cls.from_setup(settings, setup)
-    if hasattr(est, "use_model"):
-        est.use_model(model)
-    est.bind(
-        BindContext(
-            env_id=session.env_id,
-            env_kwargs=cfg.env_kwargs,
-            obs_normalizer=session.obs_normalizer,
-            reward_scaler=session.reward_scaler,
-        )
-    )
-    return est
-
-
-GRADIENT_KINDS = ("full", "clipped", "minibatch", "minibatch_clipped")
-
-
-def _suffix(kind: str) -> str:
-    return "" if kind == "full" else f"_{kind}"
-
-
-@dataclass
-class EstimatorSweep:
-    """One estimator's gradients on the M evaluation batches: [M, d] arrays, [M] per-batch scalars,
-    and the sums the variance shares of the score and pathwise terms need."""
-
-    consumed: np.ndarray
-    raw: np.ndarray
-    minibatch: np.ndarray
-    raw_path: np.ndarray
-    value_sq: np.ndarray
-    value_sq_mb: np.ndarray
-    cv_ratio: np.ndarray  # cv_score_var_ratio per batch
-    eta_a: np.ndarray
-    eta_tau: np.ndarray
-    score_sum: np.ndarray
-    path_sum: np.ndarray
-    score_sq: float = 0.0
-    path_sq: float = 0.0
-
-    @classmethod
-    def empty(cls, m: int, d: int) -> EstimatorSweep:
-        def grads() -> np.ndarray:
-            return np.empty((m, d))
-
-        def scalars() -> np.ndarray:
-            return np.empty(m)
-
-        return cls(grads(), grads(), grads(), grads(), scalars(), scalars(), scalars(), np.zeros(m),
-                   np.zeros(m), np.zeros(d), np.zeros(d))  # fmt: skip
-
-    def add(self, i: int, g: BatchGradients) -> None:
-        self.consumed[i], self.raw[i], self.minibatch[i], self.raw_path[i] = (
-            g.consumed,
-            g.raw,
-            g.minibatch,
-            g.raw_path,
-        )
-        self.value_sq[i], self.value_sq_mb[i] = g.value_sq, g.value_sq_mb
-        self.cv_ratio[i] = g.stats.get("cv_score_var_ratio", 1.0)
-        self.eta_a[i], self.eta_tau[i] = g.stats.get("cv_eta_a", 0.0), g.stats.get("cv_eta_tau", 0.0)
-        self.score_sum += g.score
-        self.path_sum += g.path
-        self.score_sq += float(g.score @ g.score)
-        self.path_sq += float(g.path @ g.path)
-
-
-def sweep_estimator(
-    est: GradientEstimator,
-    session: Trainer,
-    eval_batches: list[RolloutBatch],
-    minibatches: list[torch.Tensor],
-    d: int,
-    *,
-    vf_coef: float,
-    broken: bool,
-) -> EstimatorSweep:
-    """``est``'s gradients on every evaluation batch (with its minibatch)."""
-    sweep = EstimatorSweep.empty(len(eval_batches), d)
-    for i, (b, idx) in enumerate(zip(eval_batches, minibatches, strict=True)):
-        sweep.add(i, policy_gradients(est, b, session, minibatch=idx, vf_coef=vf_coef, broken=broken))
-    return sweep
-
-
-def gram_kinds(
-    sweep: EstimatorSweep, max_norm: float
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The Gram matrix [M, M] of each gradient kind (full, clipped, minibatch, minibatch clipped) and
-    PPO's clip factors on the full batch and on the minibatch."""
-    from rlcv.bench.variance_stats import clip_factors
-
-    gram, gram_mb = sweep.consumed @ sweep.consumed.T, sweep.minibatch @ sweep.minibatch.T
-    c = clip_factors(np.diag(gram) + sweep.value_sq, max_norm)
-    c_mb = clip_factors(np.diag(gram_mb) + sweep.value_sq_mb, max_norm)
-    kinds = {
-        "full": gram,
-        "clipped": gram * np.outer(c, c),
-        "minibatch": gram_mb,
-        "minibatch_clipped": gram_mb * np.outer(c_mb, c_mb),
-    }
-    return kinds, c, c_mb
-
-
-def variance_fields(
-    sweep: EstimatorSweep,
-    kinds: dict[str, np.ndarray],
-    c: np.ndarray,
-    c_mb: np.ndarray,
-    reference: np.ndarray,
-) -> dict[str, Any]:
-    """A row's point statistics of spread: tr Cov per kind, clip fractions, cosine to the reference."""
-    from rlcv.bench.variance_stats import mean_sq_norm, rel_trace_cov_corrected, trace_cov
-
-    row: dict[str, Any] = {}
-    for kind, gk in kinds.items():
-        row[f"trace_cov{_suffix(kind)}"] = trace_cov(gk)
-        row[f"rel_trace_cov{_suffix(kind)}"] = rel_trace_cov_corrected(gk)
-    row["rel_trace_cov_uncorrected"] = trace_cov(kinds["full"]) / mean_sq_norm(kinds["full"])
-    row["clip_fraction"] = float((c < 1).mean())
-    row["clip_fraction_minibatch"] = float((c_mb < 1).mean())
-    norms = np.linalg.norm(sweep.consumed, axis=1) * np.linalg.norm(reference) + 1e-30
-    row["cos_to_reference"] = float(((sweep.consumed @ reference) / norms).mean())
-    return row
-
-
-def bias_fields(
-    sweep: EstimatorSweep, ref_grads: np.ndarray, alpha: float, detect_bias: float | None
-) -> dict[str, Any]:
-    """A row's bias tests against the reference gradient, with their power against the broken
-    variant's bias (or ε·reference)."""
-    from rlcv.bench.variance_stats import bias_tests, power_check, power_target
-
-    reference = ref_grads.mean(0)
-    tests = bias_tests(sweep.raw, reference, ref_grads, alpha=alpha)
-    target_bias, target_se, target = power_target(sweep.raw_path, reference, detect_bias)
-    power = power_check(
-        rejected=tests.rejected["per_coordinate"],
-        se=tests.se,
-        z_threshold=tests.z_threshold,
-        target_bias=target_bias,
-        reference=reference,
-        target_se=target_se,
-        target=target,
-    )
-    row = tests.as_dict()
-    row["bias_passed"], row["bias_verdict"] = power.pop("passed"), power.pop("verdict")
-    return {**row, **power}
-
-
-def diagnosis_fields(sweep: EstimatorSweep, est: GradientEstimator, trace: float) -> dict[str, Any]:
-    """Which term carries the variance (score residual vs pathwise correction), and the estimator's
-    own state (CV form, gate, the gate's model error, mean η)."""
-    m = len(sweep.cv_ratio)
-    return {
-        "score_trace_share": (sweep.score_sq - float(sweep.score_sum @ sweep.score_sum) / m)
-        / (m - 1)
-        / trace,
-        "pathwise_trace_share": (sweep.path_sq - float(sweep.path_sum @ sweep.path_sum) / m)
-        / (m - 1)
-        / trace,
-        "cv_score_var_ratio": float(sweep.cv_ratio.mean()),
-        "cv_form": getattr(getattr(est, "settings", None), "cv_form", None),
-        "gate": float(est.gate()) if hasattr(est, "gate") else 1.0,
-        "model_error_kstep": getattr(est, "last_error", None),  # the gate's input (reference batches)
-        "eta_a_mean": float(np.mean(sweep.eta_a)),
-        "eta_tau_mean": float(np.mean(sweep.eta_tau)),
-    }
-
-
-def estimator_rows(
-    make: Any,
-    settings: list[tuple[int, str]],
-    session: Trainer,
-    eval_batches: list[RolloutBatch],
-    minibatches: list[torch.Tensor],
-    ref_grads: np.ndarray,
-    shape: BatchShape,
-    spec: VarianceSpec,
-) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]], list[np.ndarray]]:
-    """Per estimator (k, η mode): its row of point statistics, its Gram matrices per gradient kind
-    ([M, M], for the bootstrap) and its per-batch ``cv_score_var_ratio`` ([M])."""
-    from rlcv.bench.variance_stats import trace_cov
-
-    reference = ref_grads.mean(0)
-    rows, grams, cv_ratios = [], [], []
-    for k, eta_mode in settings:
-        est = make(k, eta_mode)
-        if getattr(est, "update_split_eta", False) and eta_mode == "split":
-            # η of batch 0 from the last batch (cyclic): every batch's η comes from another batch.
-            est.prepare(eval_batches[-1], policy=session.agent.policy, value_fn=value_function(session))
-            est.learn_from_batch()
-        d, broken = reference.shape[0], spec.variant == "broken"
-        sweep = sweep_estimator(
-            est, session, eval_batches, minibatches, d, vf_coef=shape.vf_coef, broken=broken
-        )
-        kinds, c, c_mb = gram_kinds(sweep, shape.max_norm)
-        rows.append(
-            {
-                "k": k,
-                "eta_mode": "none" if k == 0 else eta_mode,
-                **variance_fields(sweep, kinds, c, c_mb, reference),
-                **bias_fields(sweep, ref_grads, spec.alpha, spec.detect_bias),
-                **diagnosis_fields(sweep, est, trace_cov(kinds["full"])),
-            }
-        )
-        grams.append(kinds)
-        cv_ratios.append(sweep.cv_ratio)
-    return rows, grams, cv_ratios
-
-
-def add_ratios_and_cis(
-    rows: list[dict[str, Any]],
-    grams: list[dict[str, np.ndarray]],
-    cv_ratios: list[np.ndarray],
-    ceiling: dict[tuple[int, str, str], np.ndarray],
-    *,
-    n_boot: int,
-    seed: int,
-) -> list[dict[str, Any]]:
-    """Ratios to k = 0 (row 0), median-of-means ratios, the ceiling beside the model, and paired-bootstrap
-    95 % CIs for all of them (one resampling of the batch indices shared by every estimator). Returns the
-    ceiling table (every k, D kind, η mode)."""
-    from rlcv.bench.variance_stats import bootstrap_weights, percentile_ci, ratio_cis, trace_cov_mom
-
-    m = len(cv_ratios[0])
-    weights = bootstrap_weights(m, n_boot, seed)
-
-    def mean_ci(per_batch: np.ndarray) -> list[float]:
-        return percentile_ci(weights @ per_batch / m)
-
-    for kind in GRADIENT_KINDS:
-        s = _suffix(kind)
-        cis = ratio_cis([g[kind] for g in grams], 0, weights)
-        base, base_mom = rows[0][f"trace_cov{s}"], trace_cov_mom(grams[0][kind])
-        for row, g, ci in zip(rows, grams, cis, strict=True):
-            row[f"trace_ratio{s}"] = row[f"trace_cov{s}"] / base
-            row.setdefault("ci", {})[f"trace_ratio{s}"] = ci["trace_ratio"]
-            row["ci"][f"rel_trace_cov{s}"] = ci["rel_trace_cov"]
-            # R_k / R_0 with its paired CI (infinite R_0: the ratio is undefined, NaN)
-            base_rel = rows[0][f"rel_trace_cov{s}"]
-            row[f"rel_ratio{s}"] = (
-                row[f"rel_trace_cov{s}"] / base_rel if math.isfinite(base_rel) else math.nan
-            )
-            row["ci"][f"rel_ratio{s}"] = ci["rel_ratio"]
-            if kind in ("full", "minibatch"):
-                row[f"trace_ratio_mom{s}"] = trace_cov_mom(g[kind]) / base_mom
-    for row, cvr in zip(rows, cv_ratios, strict=True):
-        row["var_ratio_vs_k0"] = row["trace_ratio"]  # the headline number (denominator free)
-        row["ci"]["cv_score_var_ratio"] = mean_ci(cvr)
-        mode = {"fitted": "fitted", "split": "fitted"}.get(row["eta_mode"], "fixed")
-        for kind in ("gamma", "lambda"):
-            key = (row["k"], kind, mode)
-            if key in ceiling:
-                row[f"ceiling_{kind}"] = float(ceiling[key].mean())
-                row["ci"][f"ceiling_{kind}"] = mean_ci(ceiling[key])
-    return [
-        {"k": k, "d": kind, "eta_mode": mode, "ratio": float(v.mean()), "ci": mean_ci(v)}
-        for (k, kind, mode), v in sorted(ceiling.items())
-    ]
-
-
-def fit_model(
-    session: Trainer,
-    settings: MBMFSettings,
-    fit_batches: Callable[[], list[RolloutBatch]],
-    *,
-    capacity: int,
-    model_steps: int,
-    model_horizon: int,
-    model_td_weight: float = 0.0,
-) -> tuple[EnsembleDynamics, float]:
-    """The MBMF model of ``settings`` fitted on the batches ``fit_batches()`` returns: ``model_steps`` Adam
-    steps (lr ``settings.model_lr``, batch ``settings.model_batch_size``) on random windows; with
-    ``model_td_weight`` > 0 also on the imagined TD errors of the session's frozen critic, as MBMF's
-    ``model_td_weight`` does. ``fit_batches`` is called after the model
-    is built, so a seeded run draws model init, then data. Returns (model, mean training loss)."""
-    import gymnasium as gym
-    import torch
-
-    from rlcv.dynamics import EnsembleDynamics, TDLoss, TransitionReplay, train_dynamics
-
-    space = session.envs.single_action_space
-    obs_shape = session.envs.single_observation_space.shape
-    assert isinstance(space, gym.spaces.Box) and obs_shape is not None and space.shape is not None
-    model = EnsembleDynamics(
-        obs_shape[0],
-        space.shape[0],
-        ensemble_size=settings.model_ensemble_size,
-        hidden_sizes=settings.model_hidden_sizes,
-        action_low=space.low,
-        action_high=space.high,
-        structure=settings.model_structure,
-    )
-    replay = TransitionReplay(capacity)
-    for b in fit_batches():
-        replay.add_batch(b)
-    td = None
-    if model_td_weight > 0:
-        critic = copy.deepcopy(value_function(session)).requires_grad_(False)
-        transform = session.obs_normalizer.torch_transform()
-        td = TDLoss(
-            value=lambda s: critic(transform(s)).reshape(-1),
-            gamma=session.config.gamma,
-            reward_scale=session.reward_scaler.scale(),
-            weight=model_td_weight,
-        )
-    loss = train_dynamics(
-        model,
-        torch.optim.Adam(model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay),
-        replay,
-        steps=model_steps,
-        batch_size=settings.model_batch_size,
-        horizon=model_horizon,
-        td=td,
-    )
-    return model, loss
-
-
 @dataclass(frozen=True)
 class BatchShape:
     """Batch and minibatch sizes, and the PPO settings that shape the consumed gradient."""
@@ -770,63 +243,22 @@ class BatchShape:
         return cls(steps, n_samples, minibatch, vf_coef, max_norm)
 
 
-def model_settings(cfg: PPOConfig | TRPOConfig, model_lr: float | None) -> MBMFSettings:
-    """The model of the MBMF preset (the run's own settings when it is an MBMF run)."""
-    from rlcv.estimators.mbmf import MBMFSettings
-
-    settings = getattr(cfg, "estimator_settings", None)
-    if not isinstance(settings, MBMFSettings):
-        settings = MBMFSettings()
-    return settings if model_lr is None else dataclasses.replace(settings, model_lr=model_lr)
-
-
-def ceiling_table(
-    session: Trainer, spec: VarianceSpec, eval_batches: list[RolloutBatch]
-) -> dict[tuple[int, str, str], np.ndarray]:
-    """The perfect-model ceiling per (k, D kind, η mode), per evaluation batch."""
-    from rlcv.bench.variance_ceiling import ceiling_ratios
-
-    modes = sorted({"split": "fitted"}.get(m, m) for m in spec.eta_modes if m in ("fixed", "fitted", "split"))
-    cfg = run_config(session)
-    per_batch = [
-        ceiling_ratios(
-            b,
-            value_function(session),
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
-            ks=spec.ks,
-            eta_modes=modes or ["fixed"],
-        )
-        for b in eval_batches
-    ]
-    return {key: np.array([p[key] for p in per_batch]) for key in per_batch[0]}
-
-
 def run_variance(**settings: Any) -> dict[str, Any]:
     """The measurement of ``VarianceSpec(**settings)`` (module docstring), as one JSON-ready dict."""
     import gymnasium as gym
     import torch
 
+    from rlcv.diagnostics.checkpoint import collect_batches, load_session, model_errors, run_config
+    from rlcv.diagnostics.gradients import Clip, add_ratios_and_cis, estimator_rows, policy_gradients
+
     spec = VarianceSpec(**settings).checked()
     torch.manual_seed(spec.seed)
     start = time.perf_counter()
     meta, session = load_session(Path(spec.run_dir), spec.checkpoint_name, spec.seed)
-    space = session.envs.single_action_space
-    if not isinstance(space, gym.spaces.Box):
+    if not isinstance(space := session.envs.single_action_space, gym.spaces.Box):
         raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
-    cfg = run_config(session)
-    shape, mbmf = BatchShape.of(cfg, spec), model_settings(cfg, spec.model_lr)
-    # 1. the model, on data no evaluation batch contains
-    fit_batches = max(1, spec.fit_steps // shape.n_samples)
-    model, model_loss = fit_model(
-        session,
-        mbmf,
-        lambda: collect_batches(session, fit_batches, shape.steps),
-        capacity=spec.fit_steps,
-        model_steps=spec.model_steps,
-        model_horizon=spec.model_horizon,
-        model_td_weight=spec.model_td_weight,
-    )
+    shape = BatchShape.of(run_config(session), spec)
+    model, record = _fitted_model(spec, session, shape)  # 1. on data no evaluation batch contains
     seconds = {"seconds_model": time.perf_counter() - start}
     # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
     eval_batches = collect_batches(session, spec.batches, shape.steps)
@@ -841,18 +273,58 @@ def run_variance(**settings: Any) -> dict[str, Any]:
     settings_ = [(0, spec.eta_modes[0])] + [(k, mode) for mode in spec.eta_modes for k in spec.ks if k != 0]
     t0 = time.perf_counter()
     rows, grams, cv_ratios = estimator_rows(
-        make, settings_, session, eval_batches, minibatches, ref_grads, shape, spec
-    )
+        make, settings_, session, eval_batches, minibatches, ref_grads, Clip(shape.vf_coef, shape.max_norm),
+        broken=spec.variant == "broken", alpha=spec.alpha, detect_bias=spec.detect_bias,
+    )  # fmt: skip
     seconds["seconds_estimators"] = time.perf_counter() - t0
-    ceiling = ceiling_table(session, spec, eval_batches)
+    ceiling = _ceiling(session, spec, eval_batches)
     table = add_ratios_and_cis(rows, grams, cv_ratios, ceiling, n_boot=spec.bootstrap, seed=spec.seed)
     session.envs.close()
-    record = result_record(spec, meta, session, shape, mbmf, model_loss)
+    record = {**_settings_record(spec, meta, session, shape), **record}
     record.update(model_errors(model, eval_batches, max(spec.ks + [1])))
     record.update(bias_z_threshold=rows[0]["bias_z_threshold"], n_params=ref_grads.shape[1])
     record.update(seconds=time.perf_counter() - start, **seconds)
     record["seconds_per_estimator_batch"] = seconds["seconds_estimators"] / (len(settings_) * spec.batches)
     return {**record, "rows": rows, "ceiling": table}
+
+
+def _fitted_model(spec: VarianceSpec, session: Trainer, shape: BatchShape) -> tuple[Any, dict[str, Any]]:
+    """Step 1: the MBMF preset's model (the run's own when it is an MBMF run) fitted on ``--fit-steps``
+    fresh transitions; with the record of its learning rate and training loss."""
+    from rlcv.diagnostics.checkpoint import collect_batches, fit_model, model_settings, run_config
+
+    mbmf = model_settings(run_config(session), spec.model_lr)
+    fit_batches = max(1, spec.fit_steps // shape.n_samples)
+    model, loss = fit_model(
+        session,
+        mbmf,
+        lambda: collect_batches(session, fit_batches, shape.steps),
+        capacity=spec.fit_steps,
+        model_steps=spec.model_steps,
+        model_horizon=spec.model_horizon,
+        model_td_weight=spec.model_td_weight,
+    )
+    return model, {"model_lr": mbmf.model_lr, "model_train_loss": loss}
+
+
+def _ceiling(
+    session: Trainer, spec: VarianceSpec, eval_batches: list[RolloutBatch]
+) -> dict[tuple[int, str, str], np.ndarray]:
+    """The perfect-model ceiling per (k, D kind, η mode), per evaluation batch; a split row's ceiling is
+    the fitted-η one."""
+    from rlcv.diagnostics.ceiling import ceiling_table
+    from rlcv.diagnostics.checkpoint import run_config, value_function
+
+    modes = sorted({"split": "fitted"}.get(m, m) for m in spec.eta_modes if m in ("fixed", "fitted", "split"))
+    cfg = run_config(session)
+    return ceiling_table(
+        eval_batches,
+        value_function(session),
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        ks=spec.ks,
+        eta_modes=modes or ["fixed"],
+    )
 
 
 def estimator_for(
@@ -863,6 +335,8 @@ def estimator_for(
     k: int,
     eta_mode: str,
 ) -> GradientEstimator:
+    from rlcv.diagnostics.checkpoint import make_estimator, model_errors
+
     est = make_estimator(spec.estimator, session, model, k, eta_mode, spec.cv_form, spec.trust_gate and k > 0)
     if hasattr(est, "last_error") and k > 0:
         # The gate's input: the model's k-step error on batches independent of the evaluation ones.
@@ -870,75 +344,71 @@ def estimator_for(
     return est
 
 
-def result_record(
-    spec: VarianceSpec,
-    meta: dict[str, Any],
-    session: Trainer,
-    shape: BatchShape,
-    mbmf: MBMFSettings,
-    model_loss: float,
+# The result's settings keys, in the order of the JSON (each a VarianceSpec field unless renamed here).
+_SPEC_KEYS = ("estimator", "variant", "algo", "env", "checkpoint", "step", "batches", "batch_size",
+    "minibatch_size", "vf_coef", "max_grad_norm", "ref_batches", "bootstrap", "alpha", "detect_bias",
+    "fit_steps", "model_steps", "model_horizon", "model_td_weight", "model_lr", "cv_form", "trust_gate",
+    "gamma", "gae_lambda")  # fmt: skip
+
+
+def _settings_record(
+    spec: VarianceSpec, meta: dict[str, Any], session: Trainer, shape: BatchShape
 ) -> dict[str, Any]:
-    """The result's first keys: what was measured, and how."""
+    """The result's first keys: what was measured, and how (``model_lr`` is filled in by the fit)."""
+    from rlcv.diagnostics.checkpoint import run_config
+
     cfg = run_config(session)
-    return {
-        "run": str(spec.run_dir),
-        "estimator": spec.estimator,
-        "variant": spec.variant,
+    known = {
+        **vars(spec),
         "algo": meta["algo"],
         "env": meta["env"],
         "checkpoint": spec.checkpoint_name,
         "step": session.step,
-        "batches": spec.batches,
         "batch_size": shape.n_samples,
         "minibatch_size": shape.minibatch_size,
         "vf_coef": shape.vf_coef,
         "max_grad_norm": shape.max_norm,
-        "ref_batches": spec.ref_batches,
-        "bootstrap": spec.bootstrap,
-        "alpha": spec.alpha,
-        "detect_bias": spec.detect_bias,
-        "fit_steps": spec.fit_steps,
-        "model_steps": spec.model_steps,
-        "model_horizon": spec.model_horizon,
-        "model_td_weight": spec.model_td_weight,
-        "model_lr": mbmf.model_lr,
-        "cv_form": spec.cv_form,
-        "trust_gate": spec.trust_gate,
+        "model_lr": None,
         "gamma": cfg.gamma,
         "gae_lambda": cfg.gae_lambda,
-        "model_train_loss": model_loss,
     }
+    return {"run": str(spec.run_dir), **{key: known[key] for key in _SPEC_KEYS}}
 
 
 def plot(result: dict[str, Any], out: Path) -> None:
+    """tr Cov ratio (full and minibatch clipped, with CIs) and the cosine to the reference, against k."""
     from rlcv.bench.report import figure
 
     with figure(out, 1, 2, figsize=(9, 3.4)) as (fig, axes):
-        _draw(fig, axes, result)
+        base = next(r for r in result["rows"] if r["k"] == 0)
+        for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
+            rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
+            ks = [r["k"] for r in rows]
+            for key, style in (("trace_ratio", "o-"), ("trace_ratio_minibatch_clipped", "s:")):
+                y = np.array([r[key] for r in rows])
+                err = np.clip(np.abs(np.array([r["ci"][key] for r in rows]).T - y), 0, 1e6)
+                axes[0].errorbar(
+                    ks, y, yerr=err, fmt=style, capsize=2, label=f"η {mode} {key[12:] or 'full'}"
+                )
+            axes[1].plot(ks, [r["cos_to_reference"] for r in rows], "o-", label=f"η {mode}")
+        axes[0].axhline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
+        axes[0].set(xlabel="k", ylabel="tr Cov / tr Cov(k=0)", yscale="log")
+        axes[1].set(xlabel="k", ylabel="mean cosine to reference")
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
 
 
-def _draw(fig: Any, axes: Any, result: dict[str, Any]) -> None:
-    """tr Cov ratio (full and minibatch clipped, with CIs) and the cosine to the reference, against k."""
-    base = next(r for r in result["rows"] if r["k"] == 0)
-    for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
-        rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
-        ks = [r["k"] for r in rows]
-        for key, style in (("trace_ratio", "o-"), ("trace_ratio_minibatch_clipped", "s:")):
-            y = np.array([r[key] for r in rows])
-            ci = np.array([r["ci"][key] for r in rows]).T
-            err = np.clip(np.abs(ci - y), 0, 1e6)
-            axes[0].errorbar(ks, y, yerr=err, fmt=style, capsize=2, label=f"η {mode} {key[12:] or 'full'}")
-        axes[1].plot(ks, [r["cos_to_reference"] for r in rows], "o-", label=f"η {mode}")
-    axes[0].axhline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
-    axes[0].set(xlabel="k", ylabel="tr Cov / tr Cov(k=0)", yscale="log")
-    axes[1].set(xlabel="k", ylabel="mean cosine to reference")
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
-
-
+# -- the page: cells computed here, prose and headers in templates/variance_table.md.j2 --------------
 def _g(x: float) -> str:
     """Two significant digits: the CIs of a few hundred batches allow no more."""
     return "inf" if not math.isfinite(x) else f"{x:.2g}"
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    if key not in row:
+        return "–"
+    lo, hi = row["ci"].get(key, [math.nan, math.nan])
+    return f"{_g(row[key])} [{_g(lo)}, {_g(hi)}]"
 
 
 def _eta_label(row: dict[str, Any]) -> str:
@@ -951,19 +421,55 @@ def _eta_label(row: dict[str, Any]) -> str:
     )
 
 
-def _ci(row: dict[str, Any], key: str) -> str:
-    if key not in row:
-        return "–"
-    lo, hi = row["ci"].get(key, [math.nan, math.nan])
-    return f"{_g(row[key])} [{_g(lo)}, {_g(hi)}]"
-
-
 def _verdict_cell(row: dict[str, Any]) -> str:
     """The bias verdict with the smallest bias (along the target) the test could detect and the target's
     size, both relative to the reference (– for results written before the power check)."""
     if "bias_verdict" not in row:
         return "–"
     return f"{row['bias_verdict']} ({_g(row['min_detectable_bias_rel'])} / {_g(row['target_bias_rel'])})"
+
+
+def _row_cells(res: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    bias = f"{r['max_abs_bias_z']:.1f} ({r['bias_z_threshold']:.1f}) / {r['bias_chi2_p']:.2g} / "
+    bias += f"{r['bias_proj_p']:.2g}"
+    return [
+        res["env"], str(res["step"]), str(r["k"]), _eta_label(r), res.get("variant", "correct"),
+        _ci(r, "trace_ratio"), _ci(r, "trace_ratio_minibatch_clipped"), _g(r["trace_ratio_mom"]),
+        _ci(r, "rel_trace_cov"), f"{r['cos_to_reference']:.2f}", bias, _verdict_cell(r),
+        f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f}", _ci(r, "cv_score_var_ratio"),
+        _ci(r, "ceiling_gamma"), _ci(r, "ceiling_lambda"),
+    ]  # fmt: skip
+
+
+def _checkpoint_cells(r: dict[str, Any]) -> list[str]:
+    """Model error (normalised MSE, held out) after 1 and k_max steps, batches, time."""
+    kerr = next(v for key, v in r.items() if key.startswith("model_error_") and key != "model_error_1step")
+    return [
+        r["env"], str(r["step"]), r.get("variant", "correct"), f"{r['model_error_1step']:.3f}", f"{kerr:.3f}",
+        f"{r['batches']} × {r['batch_size']} ({r['minibatch_size']})", str(r["ref_batches"]),
+        str(r["n_params"]), f"{r['seconds']:.0f}",
+    ]  # fmt: skip
+
+
+def render_markdown(results: list[dict[str, Any]], directory: str = "") -> str:
+    """The page of ``results`` (the rows alone, without ``directory``: what `bench variance` prints)."""
+    from rlcv.bench.report import render
+
+    correct = [r for r in results if r.get("variant", "correct") == "correct"]
+    ceiling = [
+        [r["env"], str(r["step"]), str(c["k"]), c["d"], c["eta_mode"], f"{_g(c['ratio'])} [{_g(c['ci'][0])}, "
+         f"{_g(c['ci'][1])}]"]
+        for r in correct
+        for c in r["ceiling"]
+    ]  # fmt: skip
+    return render(
+        "variance_table.md.j2",
+        directory=directory,
+        rows=[_row_cells(res, r) for res in results for r in res["rows"]],
+        ceiling=ceiling,
+        checkpoints=[_checkpoint_cells(r) for r in results],
+        commands=[r.get("command", "") for r in results],
+    )
 
 
 def verdict_lines(result: dict[str, Any]) -> list[str]:
@@ -976,32 +482,6 @@ def verdict_lines(result: dict[str, Any]) -> list[str]:
         f"(any direction {_g(r['min_detectable_bias_any_direction_rel'])})"
         for r in result["rows"]
     ]
-
-
-def render_markdown(results: list[dict[str, Any]]) -> str:
-    lines = [
-        (
-            "| env | step | k | η | variant | tr Cov ratio | tr Cov ratio, minibatch clipped "
-            "| tr Cov ratio MoM "
-            "| rel_trace_cov (corr.) | cos_to_reference | bias: max abs z (thr.) / χ² p / proj. p "
-            "| bias verdict (min. detectable / target, × ‖ref‖) "
-            "| var share score / pathwise | score var ratio: model | ceiling D | ceiling D^λ |"
-        ),
-        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|",
-    ]
-    for res in results:
-        for r in res["rows"]:
-            lines.append(
-                f"| {res['env']} | {res['step']} | {r['k']} | {_eta_label(r)} | "
-                f"{res.get('variant', 'correct')} | "
-                f"{_ci(r, 'trace_ratio')} | {_ci(r, 'trace_ratio_minibatch_clipped')} | "
-                f"{_g(r['trace_ratio_mom'])} | {_ci(r, 'rel_trace_cov')} | {r['cos_to_reference']:.2f} | "
-                f"{r['max_abs_bias_z']:.1f} ({r['bias_z_threshold']:.1f}) / {r['bias_chi2_p']:.2g} / "
-                f"{r['bias_proj_p']:.2g} | {_verdict_cell(r)} | "
-                f"{r['score_trace_share']:.2f} / {r['pathwise_trace_share']:.2f} | "
-                f"{_ci(r, 'cv_score_var_ratio')} | {_ci(r, 'ceiling_gamma')} | {_ci(r, 'ceiling_lambda')} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def spec_of(args: argparse.Namespace) -> VarianceSpec:
@@ -1022,7 +502,7 @@ def main(args: Any) -> dict[str, Any]:
 
 
 def write_report(directory: str | Path) -> Path:
-    """Rebuild ``DIR/table.md`` from every result JSON in ``DIR`` (commands included)."""
+    """Rebuild ``DIR/table.md`` (and ``DIR/ceiling.png``) from every result JSON in ``DIR``."""
     directory = Path(directory)
     loaded = (json.loads(p.read_text()) for p in directory.glob("*.json"))
     results = sorted(
@@ -1039,26 +519,8 @@ def write_report(directory: str | Path) -> Path:
             f"'{old[0]['run']}' in '{directory}' is a result of the old harness (no trace_ratio); "
             f"rerun `rlcv bench variance` or move the file."
         )
-    lines = [
-        "# Gradient variance of the MBMF estimator (generated by `rlcv bench variance-report`)",
-        "",
-        "Ratios are tr Cov(ĝ_k) / tr Cov(ĝ_0) with paired-bootstrap 95 % CIs (two significant digits);",
-        "rel_trace_cov = tr Cov / (‖ḡ‖² − tr Cov / M). Score var ratio = Var(Â − ηD) / Var(Â): with the",
-        "learned model (model) and with a perfect model (ceiling: D = Σ γ^i δ, the current CV;",
-        "D^λ = Σ (γλ)^i δ).",
-        "model − ceiling is model error; 1 − ceiling is all the structure of D allows.",
-        "",
-        render_markdown(results),
-        "Perfect-model ceiling for every k, D and η mode:",
-        "",
-        "| env | step | k | D | η | Var(Â − ηD) / Var(Â) |",
-        "|---|---:|---:|---|---|---:|",
-    ]
-    lines += ceiling_lines(results)
-    lines += checkpoint_lines(results)
-    lines += ["", "Commands:", ""] + [f"    {r.get('command', '')}" for r in results] + [""]
     out = directory / "table.md"
-    out.write_text("\n".join(lines))
+    out.write_text(render_markdown(results, directory.as_posix()))
     ceiling_figure(results, directory / "ceiling.png")
     return out
 
@@ -1086,44 +548,10 @@ def ceiling_figure(results: list[dict[str, Any]], out: Path) -> None:
     with figure(out, 1, 1, figsize=(8, 0.32 * len(rows) + 1.4)) as (_, ax):
         for j, (key, label) in enumerate(keys):
             vals = np.array([row[key] for _, row in rows])
-            ci = np.array([row["ci"][key] for _, row in rows]).T
-            err = np.clip(np.abs(ci - vals), 0, None)
+            err = np.clip(np.abs(np.array([row["ci"][key] for _, row in rows]).T - vals), 0, None)
             ax.barh(y + (j - 1) * 0.27, vals, height=0.27, xerr=err, capsize=1.5, label=label)
         ax.axvline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
         ax.set_yticks(y, [label for label, _ in rows], fontsize=7)
         ax.invert_yaxis()
         ax.set(xlabel="score-term variance left, Var(Â − ηD) / Var(Â)", xlim=(0, 1.05))
         ax.legend(fontsize=7, loc="lower right")
-
-
-def ceiling_lines(results: list[dict[str, Any]]) -> list[str]:
-    """The rows of the perfect-model ceiling table (correct variants only)."""
-    return [
-        f"| {r['env']} | {r['step']} | {c['k']} | {c['d']} | {c['eta_mode']} | "
-        f"{_g(c['ratio'])} [{_g(c['ci'][0])}, {_g(c['ci'][1])}] |"
-        for r in results
-        if r.get("variant", "correct") == "correct"
-        for c in r["ceiling"]
-    ]
-
-
-def checkpoint_lines(results: list[dict[str, Any]]) -> list[str]:
-    """The per-checkpoint table: model error (normalised MSE, held out), batches, time."""
-    lines = [
-        "",
-        "Per checkpoint: model error (normalised MSE, held out), batches, time.",
-        "",
-        "| env | step | variant | model 1-step | model k_max-step | batches × size (minibatch) | ref batches "
-        "| params | seconds |",
-        "|---|---:|---|---:|---:|---|---:|---:|---:|",
-    ]
-    for r in results:
-        kerr = next(
-            v for key, v in r.items() if key.startswith("model_error_") and key != "model_error_1step"
-        )
-        lines.append(
-            f"| {r['env']} | {r['step']} | {r.get('variant', 'correct')} | {r['model_error_1step']:.3f} | "
-            f"{kerr:.3f} | {r['batches']} × {r['batch_size']} ({r['minibatch_size']}) | {r['ref_batches']} | "
-            f"{r['n_params']} | {r['seconds']:.0f} |"
-        )
-    return lines

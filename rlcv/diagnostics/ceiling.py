@@ -1,4 +1,5 @@
-r"""The perfect-model ceiling of the k-step control variate, from real batches and no model.
+r"""The perfect-model ceiling of the k-step control variate, from real batches and no model (the
+ceiling columns of `rlcv bench variance`).
 
 With a perfect model of a deterministic simulator, replaying the real future noises reproduces the
 real trajectory, so C_t(a_t) is the real k-step return
@@ -98,3 +99,20 @@ def ceiling_ratios(
             for mode in eta_modes:
                 out[(k, kind, mode)] = 1.0 if k == 0 else score_var_ratio(a, flat, mode)
     return out
+
+
+def ceiling_table(
+    batches: list[RolloutBatch],
+    value_fn: ValueFunction,
+    *,
+    gamma: float,
+    gae_lambda: float,
+    ks: list[int],
+    eta_modes: list[str],
+) -> dict[tuple[int, str, str], np.ndarray]:
+    """:func:`ceiling_ratios` of every batch: {(k, D kind, η mode): [ratio per batch]}."""
+    per_batch = [
+        ceiling_ratios(b, value_fn, gamma=gamma, gae_lambda=gae_lambda, ks=ks, eta_modes=eta_modes)
+        for b in batches
+    ]
+    return {key: np.array([p[key] for p in per_batch]) for key in per_batch[0]}

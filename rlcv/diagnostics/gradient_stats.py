@@ -1,4 +1,5 @@
-r"""Statistics of the variance harness and the gradient check: pure numpy / scipy.stats, no torch.
+r"""Statistics of gradient estimates (the variance harness, the gradient check): pure numpy / scipy.stats,
+no torch.
 
 Notation: M independent gradient estimates ĝ_1..ĝ_M ∈ R^d (rows of G, [M, d]) of a true gradient g with
 covariance Σ; ḡ = mean_m ĝ_m.
