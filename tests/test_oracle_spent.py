@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import oracle_spent
+from rlcv.bench import oracle_spent, tuning
 from rlcv.errors import RlcvError
 
 STEPS = [1000, 2000, 3000, 4000]
@@ -24,7 +24,7 @@ def _spec(tmp_path: Path, **kw) -> oracle_spent.SpentSpec:
 def _write(
     spec: oracle_spent.SpentSpec, ratio: int, k: int, seed: int, returns: list[float], wall: float = 100.0
 ) -> None:
-    path = oracle_spent.job(spec, ratio, k, seed).summary
+    path = tuning.job(spec, ratio, k, seed).summary
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"train_args": [], "eval": {"steps": STEPS, "return_mean": returns}, "final": {}}
@@ -34,11 +34,11 @@ def _write(
 
 def test_layout_shares_the_oracle_bench_runs_and_appends_the_grid_to_set(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    preset, tuned = oracle_spent.job(spec, 4, 0, 0), oracle_spent.job(spec, 4, 1, 0)
+    preset, tuned = tuning.job(spec, 4, 0, 0), tuning.job(spec, 4, 1, 0)
     assert preset.summary == tmp_path / "summaries" / "E-v0" / "r4" / "s0.json"  # as `bench oracle`
     assert tuned.summary == tmp_path / "summaries" / "E-v0" / "r4-g1" / "s0.json"
     assert tuned.train_args[-3:] == ["--set", "oracle_ratio=4", "learning_rate=1e-3"]
-    assert [j.name for j in oracle_spent.tuning_jobs(spec)] == [
+    assert [j.name for j in tuning.tuning_jobs(spec)] == [
         "E-v0/r1/s10", "E-v0/r4/s10", "E-v0/r1-g1/s10", "E-v0/r4-g1/s10"
     ]  # fmt: skip
 
@@ -50,7 +50,7 @@ def test_each_arm_keeps_its_best_config_and_is_scored_on_fresh_seeds(tmp_path: P
     _write(spec, 1, 1, 10, [0, 1, 2, 3])
     _write(spec, 4, 0, 10, [1, 2, 3, 4])
     _write(spec, 4, 1, 10, [3, 4, 5, 6])
-    assert oracle_spent.eval_jobs(spec, {1: 0, 4: 1})[0].name == "E-v0/r1/s0"
+    assert tuning.eval_jobs(spec, {1: 0, 4: 1})[0].name == "E-v0/r1/s0"
     # Evaluation: plain PPO reaches 2.0 at 2000 steps (its own target); the oracle preset at 2000;
     # the chosen oracle config at 1000 on seeds 0, 1 and never on seed 2.
     for s in range(3):
@@ -79,7 +79,7 @@ def test_each_arm_keeps_its_best_config_and_is_scored_on_fresh_seeds(tmp_path: P
 def test_evaluation_waits_for_every_tuning_run(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     _write(spec, 1, 0, 10, [1, 2, 3, 4])
-    assert oracle_spent.chosen(oracle_spent.tuning_scores(spec)) is None
+    assert tuning.chosen(tuning.tuning_scores(spec)) is None
     result = oracle_spent.report(spec, echo=lambda _: None)
     assert result["arms"] == {} and "tuning is incomplete" in (tmp_path / "spent_E-v0.md").read_text()
 

@@ -16,7 +16,7 @@ same initial weights and counted-env seeds), and r = 1 is plain PPO. Per (env, s
     speed-up  = target_step / steps_r,s
 
 reported per r as the mean over seeds with a 95 % percentile-bootstrap interval (seeds resampled;
-:func:`rlcv.plotting.bootstrap_ci`), over the seeds that reach the target; seeds that never reach it
+:mod:`rlcv.bench.stats`), over the seeds that reach the target; seeds that never reach it
 are counted in the table, not dropped silently. r = 1's own row shows the noise floor of the
 statistic (its first hit can precede ``--target-step``: an eval curve is not monotone). The final
 return (last evaluation ≤ ``--steps``) is reported per r with the paired difference to r = 1.
@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlcv.bench import runs
+from rlcv.bench.checks import out_dir, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.errors import RlcvError
 
 DEFAULT_ENVS = ["HalfCheetah-v5", "Hopper-v5"]
@@ -53,35 +54,24 @@ DEFAULT_ENVS = ["HalfCheetah-v5", "Hopper-v5"]
 
 @dataclass(kw_only=True)
 class OracleSpec:
-    """What `rlcv bench oracle` was asked for."""
+    """What `rlcv bench oracle` was asked for, each setting with its flag."""
 
-    envs: list[str] = field(default_factory=lambda: list(DEFAULT_ENVS))
-    ratios: list[int] = field(default_factory=lambda: [1, 2, 4])
-    seeds: int = 5
-    steps: int = 150_000
-    target_step: int = 100_000
+    envs: list[str] = flag(list(DEFAULT_ENVS))
+    ratios: list[int] = flag([1, 2, 4], type=positive_int, help="r values; must include 1")
+    seeds: int = flag(5, type=seed_count, help="seeds 0..N-1, paired across ratios")
+    steps: int = flag(150_000, type=positive_int, help="counted env steps per run")
+    target_step: int = flag(100_000, type=positive_int, help="step of plain PPO's target return")
     # 30 curve points of 5 episodes: the step-to-target resolution is 5 % of the target step, and the
     # evaluation's env steps (≤ 5 × 1000 per point) are a small share of an r-fold training run.
-    eval_freq: int = 5_000
-    eval_episodes: int = 5
-    workers: int | None = None
-    out: str = "results/oracle"
+    eval_freq: int = flag(5_000, type=positive_int, help="counted env steps between evaluations")
+    eval_episodes: int = flag(5, type=positive_int)
+    workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
+    out: str = flag("results/oracle", type=out_dir)
+    report_only: bool = flag(False, command=False, help="rebuild the report from OUT/summaries")
 
     def command(self) -> str:
         """The bench command that regenerates these results."""
-        argv = ["rlcv", "bench", "oracle", "--envs", *self.envs, "--ratios", *map(str, self.ratios)]
-        argv += [
-            "--seeds",
-            str(self.seeds),
-            "--steps",
-            str(self.steps),
-            "--target-step",
-            str(self.target_step),
-        ]
-        argv += ["--eval-freq", str(self.eval_freq), "--eval-episodes", str(self.eval_episodes)]
-        if self.workers is not None:
-            argv += ["--workers", str(self.workers)]
-        return shlex.join([*argv, "--out", self.out])
+        return command_line("rlcv bench oracle", self)
 
     def validate(self) -> None:
         if self.seeds < 1 or self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1:
@@ -106,27 +96,13 @@ def summary_path(out: Path, env: str, ratio: int, seed: int) -> Path:
 
 
 def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
-    """``rlcv train`` arguments of one run (without ``--run-dir``)."""
+    """``rlcv train`` arguments of one run (without ``--run-dir``); summaries of older runs say
+    ``--algo ppo`` (the same training, :mod:`rlcv.legacy`)."""
     return [
-        "train",
-        "--algo",
-        "ppo-oracle",  # summaries of older runs say `ppo` (the same training, rlcv.legacy)
-        "--env",
-        env,
-        "--steps",
-        str(spec.steps),
-        "--seed",
-        str(seed),
-        "--eval-freq",
-        str(spec.eval_freq),
-        "--eval-episodes",
-        str(spec.eval_episodes),
-        "--num-threads",
-        "1",
-        "--no-progress",
-        "--set",
-        f"oracle_ratio={ratio}",
-    ]
+        "train", "--algo", "ppo-oracle", "--env", env, "--steps", str(spec.steps), "--seed", str(seed),
+        "--eval-freq", str(spec.eval_freq), "--eval-episodes", str(spec.eval_episodes),
+        "--num-threads", "1", "--no-progress", "--set", f"oracle_ratio={ratio}",
+    ]  # fmt: skip
 
 
 def plan(spec: OracleSpec) -> list[runs.RunJob]:
@@ -165,14 +141,60 @@ def first_reaching(curve: EvalCurve, target: float) -> int | None:
     return int(curve.steps[hits[0]]) if len(hits) else None
 
 
-def _ci(values: list[float]) -> dict[str, Any]:
-    """Mean and 95 % bootstrap interval over seeds (fixed generator: regenerated reports are identical)."""
-    from rlcv.plotting import bootstrap_ci
+def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
+    """Mean over seeds (of the paired differences to ``base``) with its 95 % seed-bootstrap interval
+    (:func:`rlcv.bench.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
+    mean); None bounds below 2 seeds."""
+    from rlcv.bench.stats import paired_bootstrap
 
-    if not values:
+    iv = paired_bootstrap(values, base if base is not None else [0.0] * len(values))
+    if iv.n == 0:
         return {"mean": None, "low": None, "high": None, "n": 0}
-    low, high = bootstrap_ci(np.asarray(values, dtype=np.float64))
-    return {"mean": float(np.mean(values)), "low": low, "high": high, "n": len(values)}
+    low, high = (None, None) if iv.n < 2 else (iv.low, iv.high)
+    return {"mean": iv.point, "low": low, "high": high, "n": iv.n}
+
+
+def _seed_stats(
+    curves: dict[int, EvalCurve], base: dict[int, EvalCurve], targets: dict[int, float], **at: int
+) -> dict[str, Any]:
+    """One ratio's per-seed steps to target, speed-ups and final returns (paired with r = 1's)."""
+    per_seed: dict[str, Any] = {}
+    speedups: list[float] = []
+    steps_hit: list[float] = []
+    finals: list[float] = []
+    paired_finals: list[float] = []  # this ratio's and r = 1's final return, over the seeds with both
+    base_finals: list[float] = []
+    never: list[int] = []
+    no_baseline: list[int] = []
+    for seed, curve in sorted(curves.items()):
+        final = value_at(curve, at["final_step"])
+        if final is not None:
+            finals.append(final)
+            base_final = value_at(base[seed], at["final_step"]) if seed in base else None
+            if base_final is not None:
+                paired_finals.append(final)
+                base_finals.append(base_final)
+        if seed not in targets:
+            no_baseline.append(seed)
+            continue
+        hit = first_reaching(curve, targets[seed])
+        per_seed[str(seed)] = {"target": targets[seed], "steps": hit, "final": final}
+        if hit is None:
+            never.append(seed)
+        else:
+            steps_hit.append(float(hit))
+            speedups.append(at["target_step"] / hit)
+    return {
+        "seeds": per_seed,
+        "n_seeds": len(curves),
+        "reached": len(steps_hit),
+        "never_reached": never,
+        "no_baseline": no_baseline,
+        "steps_to_target": _ci(steps_hit),
+        "speedup": _ci(speedups),
+        "final_return": _ci(finals),
+        "final_minus_r1": _ci(paired_finals, base_finals),
+    }
 
 
 def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_step: int) -> dict[str, Any]:
@@ -182,37 +204,9 @@ def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_
     targets = {s: v for s, c in base.items() if (v := value_at(c, target_step)) is not None}
     out: dict[str, Any] = {"targets": {str(s): t for s, t in sorted(targets.items())}, "ratios": {}}
     for ratio in sorted(curves):
-        per_seed: dict[str, Any] = {}
-        speedups, steps_hit, finals, diffs = [], [], [], []
-        never, no_baseline = [], []
-        for seed, curve in sorted(curves[ratio].items()):
-            final = value_at(curve, final_step)
-            if final is not None:
-                finals.append(final)
-                base_final = value_at(base[seed], final_step) if seed in base else None
-                if base_final is not None:
-                    diffs.append(final - base_final)
-            if seed not in targets:
-                no_baseline.append(seed)
-                continue
-            hit = first_reaching(curve, targets[seed])
-            per_seed[str(seed)] = {"target": targets[seed], "steps": hit, "final": final}
-            if hit is None:
-                never.append(seed)
-            else:
-                steps_hit.append(float(hit))
-                speedups.append(target_step / hit)
-        out["ratios"][str(ratio)] = {
-            "seeds": per_seed,
-            "n_seeds": len(curves[ratio]),
-            "reached": len(steps_hit),
-            "never_reached": never,
-            "no_baseline": no_baseline,
-            "steps_to_target": _ci(steps_hit),
-            "speedup": _ci(speedups),
-            "final_return": _ci(finals),
-            "final_minus_r1": _ci(diffs),
-        }
+        out["ratios"][str(ratio)] = _seed_stats(
+            curves[ratio], base, targets, target_step=target_step, final_step=final_step
+        )
     return out
 
 
@@ -248,7 +242,7 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
     curves, wall = load_curves(spec)
     result: dict[str, Any] = {
         "command": spec.command(),
-        "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
+        "spec": {k: v for k, v in vars(spec).items() if k not in ("workers", "report_only")},
         "wall_seconds_total": sum(sum(w) for per_env in wall.values() for w in per_env.values()),
         "envs": {},
     }
@@ -272,95 +266,56 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
     return result
 
 
-def _fmt(ci: dict[str, Any], digits: int = 0, suffix: str = "") -> str:
-    if ci["mean"] is None:
-        return "—"
-    f = f"{{:,.{digits}f}}"
-    mid = f.format(ci["mean"]) + suffix
-    return mid if ci["n"] < 2 else f"{mid} [{f.format(ci['low'])}, {f.format(ci['high'])}]"
+# -- the page: cells here, prose in templates/oracle.md.j2 ------------------------------------------
+def _fmt(ci: dict[str, Any], spec: str = ",.0f", unit: str = "") -> str:
+    """'1.70× [1.55, 1.81]': the mean and its interval (:func:`rlcv.bench.report.fmt_interval`)."""
+    from rlcv.bench.report import fmt_interval
+    from rlcv.bench.stats import Interval
+
+    def num(x: float | None) -> float:
+        return np.nan if x is None else x
+
+    return fmt_interval(Interval(num(ci["mean"]), num(ci["low"]), num(ci["high"]), ci["n"], ""), spec, unit)
 
 
-def _intro_lines(result: dict[str, Any]) -> list[str]:
-    spec = result["spec"]
-    return [
-        "# Oracle ceiling: PPO whose policy gradient averages over r× the samples",
-        "",
-        f"Regenerate with `{result['command']}` (skips runs whose summary is in `summaries/`; "
-        "add `--report-only` to rebuild this report from the summaries alone).",
-        "",
-        "Every run is `rlcv train --algo ppo-oracle --set oracle_ratio=r` with the env's preset (runs made "
-        "before that agent existed were `--algo ppo --set oracle_ratio=r`, the same training). With r > 1 "
-        "each minibatch's policy loss (clipped surrogate, entropy) averages over its usual counted samples "
-        "plus (r − 1)× as many uncounted samples from the same policy; the critic trains on the counted "
-        "samples only; minibatches per epoch, learning rate and clipping are unchanged. So only the "
-        "policy gradient's variance changes, and the speed-up is the most any unbiased r× variance "
-        "reduction of the policy gradient can buy.",
-        "",
-        f"Target (per seed, paired): that seed's r = 1 eval return at the last evaluation ≤ "
-        f"{spec['target_step']:,} steps. Steps to target: first evaluation (every {spec['eval_freq']:,} "
-        f"steps, {spec['eval_episodes']} deterministic episodes) at or above it. Speed-up = "
-        f"{spec['target_step']:,} / steps. Final return: last evaluation ≤ {spec['steps']:,} steps; "
-        "Δ vs r = 1 is the paired per-seed difference. Means over seeds with 95 % percentile-bootstrap "
-        "intervals over seeds; speed-up and steps are over the seeds that reach the target (the "
-        "'reached' column counts them). r = 1's own row is the noise floor of the statistic: its eval "
-        "curve can pass its target before the target step.",
-        "",
-        f"Total wall time of the runs summarised: {result['wall_seconds_total'] / 3600:.1f} h.",
-    ]
-
-
-def _ratio_row(r: str, row: dict[str, Any]) -> str:
+def _ratio_cells(r: str, row: dict[str, Any]) -> list[str]:
     never = f" (never: {', '.join(f's{s}' for s in row['never_reached'])})" if row["never_reached"] else ""
-    return (
-        f"| {r} | {row['n_seeds']} | {row['reached']}/{len(row['seeds'])}{never} | "
-        f"{_fmt(row['steps_to_target'])} | {_fmt(row['speedup'], 2, '×')} | "
-        f"{_fmt(row['final_return'])} | {_fmt(row['final_minus_r1']) if r != '1' else '—'} | "
-        f"{row.get('wall_seconds_mean', 0) / 60:.1f} min |"
-    )
+    return [
+        r, str(row["n_seeds"]), f"{row['reached']}/{len(row['seeds'])}{never}", _fmt(row["steps_to_target"]),
+        _fmt(row["speedup"], ".2f", "×"), _fmt(row["final_return"]),
+        _fmt(row["final_minus_r1"]) if r != "1" else "—", f"{row.get('wall_seconds_mean', 0) / 60:.1f} min",
+    ]  # fmt: skip
 
 
-def _per_seed_lines(stats: dict[str, Any]) -> list[str]:
-    """Per seed: its target, then the steps to reach it for each r (— never)."""
-    ratios = list(stats["ratios"])
-    lines = [
-        "",
-        "Per seed: target, then steps to reach it for each r (— never).",
-        "",
-        "| seed | target | " + " | ".join(f"r = {r}" for r in ratios) + " |",
-        "|---|---|" + "---|" * len(ratios),
-    ]
+def _per_seed_cells(stats: dict[str, Any]) -> list[list[str]]:
+    """Per seed: its target, then the steps to reach it for each r (— never, empty: no run)."""
+    rows = []
     for seed, target in stats["targets"].items():
-        cells = []
-        for r in ratios:
+        cells = [f"s{seed}", f"{target:,.0f}"]
+        for r in stats["ratios"]:
             entry = stats["ratios"][r]["seeds"].get(seed)
             cells.append("" if entry is None else "—" if entry["steps"] is None else f"{entry['steps']:,}")
-        lines.append(f"| s{seed} | {target:,.0f} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _env_section(env: str, stats: dict[str, Any]) -> list[str]:
-    lines = ["", f"## {env}", ""]
-    if not stats["ratios"]:
-        return [*lines, "No finished runs yet."]
-    lines += [
-        "| r | seeds | reached | steps to target | speed-up | final return | Δ final vs r = 1 | wall / run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [_ratio_row(r, row) for r, row in stats["ratios"].items()]
-    missing = sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
-    if missing:
-        lines += ["", f"Seeds without an r = 1 run (no target): {', '.join(f's{s}' for s in missing)}."]
-    lines += _per_seed_lines(stats)
-    if "curve_png" in stats:
-        lines += ["", f"![{env}]({stats['curve_png']})"]
-    return lines
+        rows.append(cells)
+    return rows
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    lines = _intro_lines(result)
-    for env, stats in result["envs"].items():
-        lines += _env_section(env, stats)
-    return "\n".join(lines) + "\n"
+    from rlcv.bench.report import render
+
+    envs = [
+        {
+            "name": env,
+            "ratios": [f"r = {r}" for r in stats["ratios"]],
+            "rows": [_ratio_cells(r, row) for r, row in stats["ratios"].items()],
+            "missing": [
+                f"s{s}" for s in sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
+            ],
+            "per_seed": _per_seed_cells(stats),
+            "png": stats.get("curve_png"),
+        }
+        for env, stats in result["envs"].items()
+    ]
+    return render("oracle.md.j2", result=result, spec=result["spec"], envs=envs)
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -395,25 +350,8 @@ def run_sweep(
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench oracle`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, positive_int, seed_count
-
     p = sub.add_parser("oracle", help="PPO with r× policy-gradient samples: the variance-reduction ceiling")
-    p.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS))
-    p.add_argument(
-        "--ratios", nargs="+", type=positive_int, default=[1, 2, 4], help="r values; must include 1"
-    )
-    p.add_argument("--seeds", type=seed_count, default=5, help="seeds 0..N-1, paired across ratios")
-    p.add_argument("--steps", type=positive_int, default=150_000, help="counted env steps per run")
-    p.add_argument(
-        "--target-step", type=positive_int, default=100_000, help="step of plain PPO's target return"
-    )
-    p.add_argument(
-        "--eval-freq", type=positive_int, default=5_000, help="counted env steps between evaluations"
-    )
-    p.add_argument("--eval-episodes", type=positive_int, default=5)
-    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", type=out_dir, default="results/oracle")
-    p.add_argument("--report-only", action="store_true", help="rebuild the report from OUT/summaries")
+    add_flags(p, OracleSpec)
     p.set_defaults(bench_run=run)
 
 
@@ -423,16 +361,6 @@ def run(args: argparse.Namespace) -> int:
 
     for env in args.envs:
         check_env_id(env)
-    spec = OracleSpec(
-        envs=args.envs,
-        ratios=args.ratios,
-        seeds=args.seeds,
-        steps=args.steps,
-        target_step=args.target_step,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        workers=args.workers,
-        out=args.out,
-    )
-    _, failed = run_sweep(spec, report_only=args.report_only)
+    spec = spec_of(OracleSpec, args)
+    _, failed = run_sweep(spec, report_only=spec.report_only)
     return 1 if failed else 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench import oracle, runs, tuning
+from rlcv.bench import oracle, tuning
 from rlcv.errors import RlcvError
 
 # Fixed before any run (2026-12-06) for HalfCheetah-v5, whose preset is lr 2e-5, clip 0.1, n_steps
@@ -125,25 +125,6 @@ class SpentSpec:
 
 def arm_dir(ratio: int, k: int) -> str:
     return f"r{ratio}" if k == 0 else f"r{ratio}-g{k}"
-
-
-def job(spec: SpentSpec, ratio: int, k: int, seed: int) -> runs.RunJob:
-    return tuning.job(spec, ratio, k, seed)
-
-
-def tuning_jobs(spec: SpentSpec) -> list[runs.RunJob]:
-    return tuning.tuning_jobs(spec)
-
-
-def tuning_scores(spec: SpentSpec) -> dict[Hashable, list[list[float | None]]]:
-    return tuning.tuning_scores(spec)
-
-
-chosen = tuning.chosen
-
-
-def eval_jobs(spec: SpentSpec, picks: dict[Hashable, int]) -> list[runs.RunJob]:
-    return tuning.eval_jobs(spec, picks)
 
 
 def report(spec: SpentSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
