@@ -41,7 +41,7 @@ import numpy as np
 
 from rlcv import plotting
 from rlcv.bench import runs
-from rlcv.bench.report import regenerate_block
+from rlcv.bench.report import render
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.run_dir import RunDir
 
@@ -488,89 +488,32 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _fmt_return(entry: dict[str, Any]) -> str:
-    if "final_mean" not in entry:
-        return "—"
-    low, high = entry["final_ci95"]
-    return f"{entry['final_mean']:.1f} [{low:.1f}, {high:.1f}]"
-
-
-def _algo_row(algo: str, entry: dict[str, Any], has_ref: bool) -> str:
-    row = f"| {algo} | {entry['seeds']} | {_fmt_return(entry)} |"
+def _algo_row(algo: str, entry: dict[str, Any], has_ref: bool) -> list[str]:
+    row = [algo, str(entry["seeds"])]
+    if "final_mean" in entry:
+        low, high = entry["final_ci95"]
+        row.append(f"{entry['final_mean']:.1f} [{low:.1f}, {high:.1f}]")
+    else:
+        row.append("—")
     if has_ref:
         reached = entry.get("steps_to_reference", "—")
-        row += f" {'not reached' if reached is None else reached} |"
+        row.append("not reached" if reached is None else str(reached))
     if "wall_time_median_s" in entry:
-        row += f" {_fmt_seconds(entry['wall_time_median_s'])} | {entry['fps_median']:.0f} |"
-    else:
-        row += " — | — |"
-    return row
-
-
-def _env_section(env: str, env_result: dict[str, Any], ref: str) -> list[str]:
-    """One env: its budget, its curve figure and one row per algo."""
-    lines = [
-        f"## {env}",
-        "",
-        f"{env_result['steps']} env steps per run, evaluation every {env_result['eval_freq']} steps.",
-        "",
-    ]
-    if "curve_png" in env_result:
-        lines += [f"![{env}]({env_result['curve_png']})", ""]
-    has_ref = env_result["reference_final_mean"] is not None
-    header = "| algo | seeds | final eval return, mean [95% CI] |"
-    header += f" steps to reach {ref} ({env_result['reference_final_mean']:.1f}) |" if has_ref else ""
-    header += " wall time | steps/s |"
-    lines += [header, "|---|---:|---:|" + ("---:|" if has_ref else "") + "---:|---:|"]
-    lines += [_algo_row(algo, entry, has_ref) for algo, entry in env_result["algos"].items()]
-    return [*lines, ""]
-
-
-def _failures_lines(failures: list[dict[str, Any]]) -> list[str]:
-    if not failures:
-        return []
-    retry = (
-        "Re-invoke the same command to retry them (finished runs are skipped); stderr tails are in "
-        "`failures.txt`."
-    )
-    lines = ["## Failed runs", "", retry, "", "| run | exit | last stderr line |", "|---|---:|---|"]
-    lines += [f"| {f['run']} | {f['returncode']} | {f['message'].replace('|', '/')} |" for f in failures]
-    return [*lines, ""]
+        return [*row, _fmt_seconds(entry["wall_time_median_s"]), f"{entry['fps_median']:.0f}"]
+    return [*row, "—", "—"]
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    ref = result["reference"]
-    lines = [
-        "# Learning curves",
-        "",
-        *regenerate_block(result["command"]),
+    """The page (template learn.md.j2): per env its budget, curve figure and one row per algo."""
+    envs = [
         (
-            "Every (algo, env, seed) is one `rlcv train` process with one torch thread; deterministic "
-            f"evaluation of {result['eval_episodes']} episodes every *eval freq* env steps, identical for "
-            "every algo. "
-            "*Final* return is each seed's last evaluation; the table gives its mean over seeds and the 95% "
-            "percentile-bootstrap interval of that mean. Curves: seed mean with the same bootstrap band. "
-            f"*Steps to {ref}* is the first env step at which the algo's seed-mean evaluation curve reaches "
-            f"{ref}'s final mean return. Wall time and steps/s are medians over seeds of the run's last "
-            "metrics row (training loop only; process start-up excluded)."
-        ),
-        "",
+            env,
+            e,
+            [_algo_row(a, entry, e["reference_final_mean"] is not None) for a, entry in e["algos"].items()],
+        )
+        for env, e in result["results"].items()
     ]
-    for env, env_result in result["results"].items():
-        lines += _env_section(env, env_result, ref)
-    if not any(env_result["reference_final_mean"] is not None for env_result in result["results"].values()):
-        lines += [f"(No *steps to reach* column: {ref} is not in the sweep or has no finished run.)", ""]
-    lines += _failures_lines(result["failures"])
-    machine = result["machine"]
-    lines += [
-        "One train command of the sweep:",
-        "",
-        f"    {result['example_train_command']}",
-        "",
-        (
-            f"Machine: {machine['processor']}, {machine['cores']} cores, {machine['workers']} concurrent "
-            f"runs ({machine['backend']} backend), Python {machine['python']}."
-        ),
-        "",
-    ]
-    return "\n".join(lines)
+    has_reference = any(e["reference_final_mean"] is not None for e in result["results"].values())
+    failure_rows = [[f["run"], f["returncode"], f["message"]] for f in result["failures"]]
+    page = render("learn.md.j2", r=result, envs=envs, has_reference=has_reference, failure_rows=failure_rows)
+    return page.rstrip("\n") + "\n"
