@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcv.errors import RlcvError
-
 ARMS = ("ppo", "mbmf-ppo")
 
 
@@ -39,42 +37,26 @@ def summarise(
 
 
 def render(record: Mapping[str, Any], json_path: str) -> str:
-    fps, median = record["fps"], record["fps_median"]
-    extra = record.get("mbmf_set") or ""
-    lines = [
-        f"# MBMF-PPO vs rlcv PPO throughput on {record['env']} (interleaved)",
-        "",
-        f"{record['repeats']} interleaved pairs of {record['steps']}-step runs, "
-        "both arms with the env's preset"
-        + (f"; mbmf-ppo with `--set {extra}`" if extra else "")
-        + ". fps: env steps per second of the training loop (model training and the control variate "
-        "included), the last metrics row of each run.",
-        "",
-        "| arm | fps, each repeat | median |",
-        "|---|---|---:|",
-        *(f"| `{a}` | {', '.join(f'{x:.0f}' for x in fps[a])} | {median[a]:.0f} |" for a in ARMS),
-        "",
-        f"MBMF-PPO / PPO (ratio of medians): {ratio_text(record)}.",
-        "",
-        f"Regenerate: `rlcv bench mbmf-speed --json {json_path} --report-only` (without `--report-only` and "
-        f"with `--steps {record['steps']} --repeats {record['repeats']}"
-        + (f" --mbmf-set {shlex.join(extra.split())}" if extra else "")
-        + "` it trains the pairs again).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def ratio_text(record: Mapping[str, Any]) -> str:
-    """mbmf-ppo's median fps over ppo's with its 95 % interval: a percentile bootstrap over the repeats,
-    resampled by pair (repeat r of both arms: seed r, run one after the other)."""
-    from rlcv.bench.report import fmt_interval
+    """The page (template mbmf_speed.md.j2): mbmf-ppo's median fps over ppo's with its 95 % interval, a
+    percentile bootstrap over the repeats resampled by pair (repeat r of both arms: seed r, one after
+    the other)."""
+    from rlcv.bench.report import render as page
     from rlcv.bench.stats import median_ratio_bootstrap
 
-    iv = median_ratio_bootstrap(record["fps"]["mbmf-ppo"], record["fps"]["ppo"], paired=True)
-    text = fmt_interval(iv, ".2f", "×")
-    if math.isnan(iv.low):
-        return f"{text} (no interval: {iv.n} pair{'' if iv.n == 1 else 's'})"
-    return f"{text} (95 % CI: paired bootstrap over the {iv.n} repeats; coarse with few repeats)"
+    fps, extra = record["fps"], record.get("mbmf_set") or ""
+    rows = [[f"`{a}`", ", ".join(f"{x:.0f}" for x in fps[a]), f"{record['fps_median'][a]:.0f}"] for a in ARMS]
+    ratio = median_ratio_bootstrap(fps["mbmf-ppo"], fps["ppo"], paired=True)
+    words = shlex.join(extra.split())
+    return page(
+        "mbmf_speed.md.j2",
+        r=record,
+        rows=rows,
+        ratio=ratio,
+        has_ci=not math.isnan(ratio.low),
+        extra=extra,
+        extra_words=words,
+        json_path=json_path,
+    )
 
 
 def train_args(algo: str, env: str, steps: int, seed: int, extra: list[str]) -> list[str]:
@@ -84,25 +66,17 @@ def train_args(algo: str, env: str, steps: int, seed: int, extra: list[str]) -> 
     return [*args, *(["--set", *extra] if extra else [])]
 
 
-def _fps(algo: str, env: str, steps: int, seed: int, run_dir: Path, extra: list[str]) -> float:
-    """One run through the bench runner (rlcv.bench.runs.run_one: a fresh process, one thread)."""
-    from rlcv.bench import runs
-    from rlcv.run_dir import RunDir
-
-    job = runs.RunJob(f"{algo}/s{seed}", run_dir, train_args(algo, env, steps, seed, extra), steps)
-    outcome = runs.run_one(job)
-    if not outcome.ok:
-        raise RlcvError(f"rlcv bench mbmf-speed: the {algo} run (seed {seed}) failed: {outcome.last_line}")
-    return float(RunDir(run_dir).metrics_rows()[-1]["fps"])
-
-
 def measure(env: str, steps: int, repeats: int, mbmf_set: list[str]) -> dict[str, list[float]]:
+    from rlcv.bench.speed import train_fps
+
     fps: dict[str, list[float]] = {a: [] for a in ARMS}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(1, repeats + 1):
             for algo in ARMS:
                 extra = mbmf_set if algo == "mbmf-ppo" else []
-                fps[algo].append(_fps(algo, env, steps, rep, Path(tmp) / f"{algo}_{rep}", extra))
+                args = train_args(algo, env, steps, rep, extra)
+                run_dir = Path(tmp) / f"{algo}_{rep}"
+                fps[algo].append(train_fps(f"{algo}/s{rep}", run_dir, args, steps, "mbmf-speed"))
                 print(f"repeat {rep} {algo}: {fps[algo][-1]:.0f} fps", flush=True)
     return fps
 

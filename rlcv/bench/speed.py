@@ -144,14 +144,19 @@ def train_args(algo: str, env_id: str, steps: int, seed: int) -> list[str]:
     ]
 
 
+def train_fps(name: str, run_dir: Path, args: list[str], steps: int, bench: str) -> float:
+    """One ``rlcv train`` through the bench runner (a fresh process, one thread); the env-steps/s of its
+    last metrics row (the training loop's, process start-up excluded)."""
+    outcome = runs.run_one(runs.RunJob(name, run_dir, args, steps))
+    if not outcome.ok:
+        raise RlcvError(f"rlcv bench {bench}: the {name} run failed: {outcome.last_line}")
+    return float(RunDir(run_dir).metrics_rows()[-1]["fps"])
+
+
 def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
     """Train one run in a fresh process and temporary folder; its env-steps/s."""
     with tempfile.TemporaryDirectory() as tmp:
-        job = runs.RunJob(algo, Path(tmp) / "run", train_args(algo, env_id, steps, seed), steps)
-        outcome = runs.run_one(job)
-        if not outcome.ok:
-            raise RlcvError(f"rlcv bench speed: the {algo} run failed: {outcome.last_line}")
-        return float(RunDir(job.run_dir).metrics_rows()[-1]["fps"])
+        return train_fps(algo, Path(tmp) / "run", train_args(algo, env_id, steps, seed), steps, "speed")
 
 
 # SB3's own learn() with its defaults and no rlcv wrapper or callback: a check that the sb3-ppo row
@@ -249,53 +254,20 @@ def report_only(out_dir: Path) -> str:
 
 
 def render_markdown(result: dict) -> str:
-    lines = [
-        f"# Training throughput on {result['env']}",
-        "",
-        "Regenerate with:",
-        "",
-        f"    {result['command']}",
-        "",
-        f"Each run trains {result['steps_per_run']} env steps in a fresh process, one env, one torch thread,",
-        "identical hyper-parameters (SB3 defaults: n_steps 2048, batch 64, 10 epochs for PPO; sb3-contrib",
-        "defaults for TRPO; 64-64 tanh; no normalisation). Repeats are interleaved; the table reports",
-        "medians of the loop's env-steps/s (model updates included). mbmf-ppo is PPO with the k-step",
-        "control variate at its preset settings (k, model size, model training steps per update), its",
-        'dynamics-model training included. `sb3-ppo-raw` is SB3\'s own `PPO("MlpPolicy", env).learn()`',
-        "with no rlcv wrapper, logging or callback (the same defaults): a check that the `sb3-ppo` row",
-        "does not flatter rlcv by slowing SB3 down.",
-        "",
-        "| algo | median env-steps/s | samples |",
-        "|---|---:|---|",
-    ]
-    for algo, med in result["median_fps"].items():
-        samples = ", ".join(f"{v:.0f}" for v in result["samples_fps"][algo])
-        lines.append(f"| {algo} | {med:.0f} | {samples} |")
-    lines += ["", *ratio_lines(result)]
-    lines += [
-        "",
-        "A single train command of the benchmark (paths shortened):",
-        "",
-        f"    {result['example_train_command']}",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def ratio_lines(result: dict) -> list[str]:
-    """The ratios of medians, each with its 95 % interval: a percentile bootstrap over the repeats,
-    resampled by pair (repeat r of both algorithms ran with seed r, side by side in time)."""
-    from rlcv.bench.report import fmt_interval, md_table
+    """The page (template speed.md.j2): medians per algo, and the ratios of medians, each with its 95 %
+    interval — a percentile bootstrap over the repeats, resampled by pair (repeat r of both algorithms
+    ran with seed r, side by side in time)."""
+    from rlcv.bench.report import fmt_interval, render
     from rlcv.bench.stats import median_ratio_bootstrap
 
-    samples, rows = result["samples_fps"], []
+    samples = result["samples_fps"]
+    rows = [
+        [a, f"{m:.0f}", ", ".join(f"{v:.0f}" for v in samples[a])] for a, m in result["median_fps"].items()
+    ]
+    ratios = []
     for key in result["ratios"]:
         num, den = key.split("/")
-        iv = median_ratio_bootstrap(samples[num], samples[den], paired=True)
-        rows.append([key, fmt_interval(iv, ".2f", "×")])
-    note = (
-        f"Intervals: 95 % percentile bootstrap of the ratio of medians over the {result['repeats']} "
-        "repeats, resampled by pair (repeat r of both algorithms: seed r, run side by side in time); "
-        "with few repeats they are coarse (a bootstrap median can only take the sampled values)."
-    )
-    return [*md_table(["ratio of medians", "value [95 % CI]"], rows, "lr"), "", note]
+        ratios.append(
+            [key, fmt_interval(median_ratio_bootstrap(samples[num], samples[den], paired=True), ".2f", "×")]
+        )
+    return render("speed.md.j2", r=result, rows=rows, ratios=ratios)
