@@ -32,17 +32,6 @@ import numpy as np
 from rlcv.bench import report
 from rlcv.errors import RlcvError
 
-RUNS_HEADER = [
-    "env",
-    "seed",
-    "gate mean",
-    "gate by quarter",
-    "median k-step error",
-    "score var ratio mean / median",
-    "held-out ratio median",
-]
-WINDOWS_HEADER = ["setting", "steps", "score var ratio mean / median", "gate mean", "1-step error median"]
-
 
 def _values(rows: list[dict[str, str]], key: str) -> list[float]:
     """The column's logged values (empty, missing and 'nan' cells left out)."""
@@ -134,27 +123,8 @@ class GateSpec:
         return shlex.join([*parts, "--page", self.page])
 
 
-def render(spec: GateSpec, page_lines: list[str]) -> str:
-    if spec.runs:
-        note = (
-            f"Reads `{spec.runs}/ENV/sSEED/metrics.csv` (run folders, not committed: only the machine that "
-            "ran the sweep can regenerate this page). Per run, over its updates: the trust gate's mean and "
-            "the mean of each quarter, the median held-out k-step model error, the in-training score-term "
-            "variance ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â) (mean / median), the median held-out ratio "
-            "the variance gate reads (v3 runs; – before)."
-        )
-    else:
-        note = (
-            "Per labelled metrics file and window of steps (LO < step ≤ HI), over its updates: the "
-            "in-training score-term variance ratio (mean / median), the trust gate's mean, the median "
-            "held-out 1-step model error."
-        )
-    title = "# Trust gate and in-training CV statistics"
-    return "\n".join([title, "", *report.regenerate_block(spec.command()), note, "", *page_lines, ""])
-
-
 def build(spec: GateSpec) -> str:
-    """The page's text."""
+    """The page's text (template gate.md.j2)."""
     if spec.runs:
         runs_dir = Path(spec.runs)
         rows = runs_table(runs_dir) if runs_dir.is_dir() else []
@@ -162,13 +132,13 @@ def build(spec: GateSpec) -> str:
             raise RlcvError(
                 f"--from-runs: no ENV/sSEED/metrics.csv with a logged cv_gate under '{runs_dir}'."
             )
-        return render(spec, report.md_table(RUNS_HEADER, rows, "lrrlrlr"))
-    rows = []
-    for label, path in spec.metrics or []:
-        if not Path(path).is_file():
-            raise RlcvError(f"--metrics {label}={path}: no such file.")
-        rows += window_rows(label, _read(Path(path)), spec.windows or [])
-    return render(spec, report.md_table(WINDOWS_HEADER, rows))
+    else:
+        rows = []
+        for label, path in spec.metrics or []:
+            if not Path(path).is_file():
+                raise RlcvError(f"--metrics {label}={path}: no such file.")
+            rows += window_rows(label, _read(Path(path)), spec.windows or [])
+    return report.render("gate.md.j2", command=spec.command(), runs=spec.runs, rows=rows)
 
 
 # -- the command ---------------------------------------------------------------------------------------
