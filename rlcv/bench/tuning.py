@@ -263,23 +263,6 @@ def fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
     return head + (unit if head != "—" else "") + sep + tail
 
 
-def tuning_lines(result: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    spec = result["spec"]
-    lines = [
-        "## Tuning (every configuration tried)",
-        "",
-        "| config | " + " | ".join(f"{labels[a]} score per seed" for a in result["tuning"]) + " |",
-        "|---|" + "---|" * len(result["tuning"]),
-    ]
-    for k, text in enumerate(["preset", *spec["grid"]]):
-        cells = []
-        for a, rows in result["tuning"].items():
-            mark = " **chosen**" if result["chosen"] and result["chosen"].get(a) == k else ""
-            cells.append(", ".join("—" if v is None else f"{v:,.0f}" for v in rows[k]) + mark)
-        lines.append(f"| g{k}: {text} | " + " | ".join(cells) + " |")
-    return lines
-
-
 @dataclasses.dataclass(frozen=True)
 class Words:
     """How a report names its arms in prose."""
@@ -291,68 +274,43 @@ class Words:
     other: str  # "oracle": the tuned other arm(s)
 
 
-def evaluation_lines(result: dict[str, Any], words: Words) -> list[str]:
-    spec = result["spec"]
-    lines = [
-        "",
-        "## Evaluation (medians over seeds, 95 % seed-bootstrap intervals; paired t interval for Δ)",
-        "",
-        f"Target per seed: {words.target_owner} eval return at the last evaluation ≤ "
-        f"{spec['target_step']:,} steps. Speed-up = {words.steps_owner} median steps to that target / the "
-        "arm's (seeds resampled in pairs; a seed that never reaches the target counts as never, "
-        "not dropped).",
-        "",
-        f"| arm | config | seeds | speed-up | final return | Δ final vs {words.base_short} (paired) |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for name, arm in result["arms"].items():
-        config = " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset"
-        cells = [fmt(arm["speedup"], ".2f", "×"), fmt(arm["final_return"], ",.0f")]
-        cells.append(fmt(arm["final_minus_ppo"], "+,.0f"))
-        lines.append(f"| {name} | {config} | {len(arm['seeds'])} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def head_to_head_lines(rows: dict[str, Any], words: Words) -> list[str]:
-    if not rows:
-        return []
-    lines = [
-        "",
-        "## Tuned against tuned (what the reduction buys once both arms spend the same tuning budget)",
-        "",
-        f"Speed-up = the tuned {words.base_tuned} arm's median steps to the target above / the tuned "
-        f"{words.other} arm's, on their common seeds (paired seed bootstrap); Δ final: paired t interval. "
-        "Wall-clock: the same ratio in seconds to the target (a run's wall-clock × its steps to the target "
-        "/ its steps); throughput: the base's median wall-clock of a whole run over the arm's. The runs "
-        "of one seed were queued next to each other in one sweep, so machine load hits both arms alike.",
-        "",
-        "| arm | vs | seeds | speed-up | wall-clock speed-up | throughput | Δ final |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for name, row in rows.items():
-        cells = [fmt(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
-        cells.append(fmt(row["final_minus_tuned_ppo"], "+,.0f"))
-        lines.append(f"| {name} | {row['vs']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
-    return lines
-
-
 def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words) -> str:
-    spec = result["spec"]
-    lines = [
-        result["title"],
-        "",
-        f"Regenerate with `{result['command']}` (add `--report-only` to rebuild from the summaries).",
-        "",
-        f"Tuning seeds {spec['tune_seeds']}, score = mean eval return over all evaluations of a run "
-        "(area under the curve), averaged over the tuning seeds. Evaluation seeds "
-        f"0..{spec['eval_seeds'] - 1}.",
-        "",
-        *tuning_lines(result, labels),
+    """The page (template tuning.md.j2): every configuration tried, the evaluation of each arm's preset
+    and chosen configuration, and each tuned arm against the tuned base arm."""
+    from rlcv.bench.report import render
+
+    tuning_rows = []
+    for k, text in enumerate(["preset", *result["spec"]["grid"]]):
+        cells = [f"g{k}: {text}"]
+        for a, rows in result["tuning"].items():
+            mark = " **chosen**" if result["chosen"] and result["chosen"].get(a) == k else ""
+            cells.append(", ".join("—" if v is None else f"{v:,.0f}" for v in rows[k]) + mark)
+        tuning_rows.append(cells)
+    eval_rows = [
+        [name, " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset", str(len(arm["seeds"]))]
+        + [
+            fmt(arm["speedup"], ".2f", "×"),
+            fmt(arm["final_return"], ",.0f"),
+            fmt(arm["final_minus_ppo"], "+,.0f"),
+        ]
+        for name, arm in result["arms"].items()
     ]
-    if not result["arms"]:
-        return "\n".join([*lines, "", "Evaluation not run yet: tuning is incomplete."]) + "\n"
-    lines += evaluation_lines(result, words)
-    return "\n".join(lines + head_to_head_lines(result.get("head_to_head") or {}, words)) + "\n"
+    h2h_rows = [
+        [name, row["vs"], str(len(row["seeds"]))]
+        + [fmt(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
+        + [fmt(row["final_minus_tuned_ppo"], "+,.0f")]
+        for name, row in (result.get("head_to_head") or {}).items()
+    ]
+    heads = [f"{labels[a]} score per seed" for a in result["tuning"]]
+    return render(
+        "tuning.md.j2",
+        r=result,
+        w=words,
+        tuning_heads=heads,
+        tuning_rows=tuning_rows,
+        eval_rows=eval_rows,
+        h2h_rows=h2h_rows,
+    )
 
 
 def report(spec: TunedArms, *, words: Words, echo: Callable[[str], None] = print) -> dict[str, Any]:
