@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +43,18 @@ from rlcv.bench.report import render
 from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
+from rlcv.games.comparisons import (
+    enum_speed_ratio,
+    lot_sizing_target,
+    paper_records,
+    same_payoff,
+    set_summary,
+)
 from rlcv.games.paper_files import (
     GENERATED,
     GENERATED_PAPER,
     KNAPSACK_SEED,
     PAPER,
-    PAPER_ENUM_2X10,
-    PAPER_LIMIT_S,
-    PAPER_MSGM_2X10,
-    paper_lot_sizing_table,
-    paper_result,
-    same_payoffs,
 )
 from rlcv.games.records import METHODS, cpu, record_source, solve_instance
 from rlcv.games.sweep import (
@@ -143,17 +143,6 @@ def _row_cells(rec: Record) -> list[str]:
     return [_fmt(v) for v in fields]
 
 
-def _summary(recs: list[Record]) -> dict[str, Any]:
-    solved = [r for r in recs if r is not None and r.get("solved")]
-    return {
-        "run": sum(1 for r in recs if r is not None),
-        "solved": len(solved),
-        "mean_seconds": statistics.fmean(cpu(r) for r in solved) if solved else None,
-        "mean_iterations": statistics.fmean(r["iterations"] for r in solved) if solved else None,
-        "pure": sum(1 for r in solved if r["pure"]),
-    }
-
-
 def _instances(family: str, by_ins: dict[int, str]) -> tuple[dict[str, Any], str]:
     """Where a section's instances come from (the template words it), and its short form for ipg.json."""
     sources = set(by_ins.values())
@@ -169,31 +158,6 @@ def _instances(family: str, by_ins: dict[int, str]) -> tuple[dict[str, Any], str
     return {"kind": GENERATED, "exact": exact}, short
 
 
-def _paper_records(
-    data: Path | None, ours: list[Record], family: str, method: str, m: int, n: int
-) -> tuple[list[Record], bool]:
-    """The paper's result per instance (only for its own instances: none for a record of other draws,
-    none at all without ``data``), or — for lot-sizing periods without shared files — table 07's rows
-    for its own draws; whether those rows stand in."""
-    if data is None:
-        return [None] * len(ours), False
-    if family == "lot_sizing" and not (data / family / f"Game_{m}_{n}_0.txt").exists():
-        if (rows := paper_lot_sizing_table(data, m, n, method)) is not None:
-            return [rows[ins] if ins < len(rows) else None for ins in range(len(ours))], True
-    txt = [data / family / f"Game_{m}_{n}_{ins}.txt" for ins in range(len(ours))]
-    return [
-        paper_result(t, method) if rec is None or record_source(rec) != GENERATED else None
-        for t, rec in zip(txt, ours, strict=True)
-    ], False
-
-
-def _same_payoff(rec: Record, pap: Record) -> str:
-    """'yes' / 'no': our solved equilibrium's payoffs equal the paper's; '–' when either is missing."""
-    if rec is None or not rec.get("solved") or pap is None or not pap["solved"] or pap["payoffs"] is None:
-        return "–"  # e.g. the paper's time-out on m = 2, n = 80 instance 4 (no equilibrium to compare)
-    return "yes" if same_payoffs([pl["payoff"] for pl in rec["players"]], pap["payoffs"]) else "no"
-
-
 def _instance_rows(
     ours: list[Record], paper: list[Record], has_paper: bool
 ) -> tuple[list[list[str]], list[str]]:
@@ -203,7 +167,7 @@ def _instance_rows(
         nc = None if rec is None else rec.get("nash_conv")
         rows.append([str(ins), *_row_cells(rec), "–" if nc is None else f"{nc:.1e}"])
         if has_paper:
-            sames.append(_same_payoff(rec, pap))
+            sames.append(same_payoff(rec, pap))
             rows[-1] += [*_row_cells(pap), sames[-1]]
     return rows, sames
 
@@ -227,42 +191,26 @@ def _per_instance(ours: list[Record], paper: list[Record], sames: list[str]) -> 
     return {"wins": {"faster": faster, "slower": slower, "n": len(pairs), "ratio": ratio}}
 
 
-def _lot_sizing_target(ours: list[Record], paper: list[Record], other_draws: bool) -> dict[str, Any] | None:
-    """The issue's lot-sizing target: every instance a pure NE within 2× the paper's time — per instance
-    where the games are the paper's, against 2× the paper's mean (``bound``) where they are other draws."""
-    solved = [r for r in ours if r is not None and r.get("solved")]
-    times = [p["seconds"] for p in paper if p is not None]
-    if not times:
-        return None
-    bound = 2 * statistics.fmean(times) if other_draws else None
-    if bound is not None:
-        within = sum(1 for r in solved if cpu(r) <= bound)
-    else:
-        pairs = [(r, p) for r, p in zip(ours, paper, strict=True) if r and r.get("solved") and p]
-        within = sum(1 for r, p in pairs if cpu(r) <= 2 * cpu(p))
-    return {"bound": bound, "pure": sum(1 for r in solved if r["pure"]), "within": within, "n": len(ours)}
-
-
 def _section(
     data: Path | None, out: Path, cell: tuple[str, str, int, int], instances: int
 ) -> tuple[dict, dict]:
     """One set and method: its page section's data, and its record for ``ipg.json``."""
     family, method, m, n = cell
     ours = read_records(out, family, method, m, n, instances)
-    paper, table07 = _paper_records(data, ours, family, method, m, n)
+    paper, table07 = paper_records(data, ours, family, method, m, n)
     has_paper = any(p is not None for p in paper)
     where, short = _instances(family, {i: record_source(r) for i, r in enumerate(ours) if r is not None})
     rows, sames = _instance_rows(ours, paper, has_paper)
     header = ["ins", "s", "iter", "sizes", "supp", "NE", "nc"]
     header += ["paper s", "iter", "sizes", "supp", "NE", "=payoff"] if has_paper else []
     limits = sorted({r["time_limit"] for r in ours if r is not None and "time_limit" in r})
-    so, sp = _summary(ours), _summary(paper)
+    so, sp = set_summary(ours), set_summary(paper)
     section = {"family": family, "method": method, "m": m, "n": n, "instances": where, "has_paper": has_paper}
     section |= {"header": header, "rows": rows, "table07": table07, "wins": None, "not_comparable": None}
     section |= {"limit": f" (limit {', '.join(f'{v:g}' for v in limits)} s)" if limits else ""}
     section |= {"ours": _shown(so), "paper": _shown(sp)}
     section |= _per_instance(ours, paper, sames) if has_paper and not table07 else {}
-    section["target"] = _lot_sizing_target(ours, paper, table07) if family == "lot_sizing" else None
+    section["target"] = lot_sizing_target(ours, paper, table07) if family == "lot_sizing" else None
     return section, {"instances": short, "ours": so, "paper": sp if has_paper else None}
 
 
@@ -293,7 +241,7 @@ def write_report(
             section, record = _section(data, out, (family, method, m, n), instances)
             sections.append(section)
             report["sets"][f"{set_key(family, m, n)}/{method}"] = record
-    ratios = _speed_ratios(sets, out, instances, report) if "enum" in methods and "m-sgm" in methods else None
+    ratios = _speed_ratios(sets, out, instances, report) if {"enum", "m-sgm"} <= set(methods) else None
     page = render(
         "ipg.md.j2", time_limit=time_limit, knapsack_seed=KNAPSACK_SEED, sections=sections, ratios=ratios
     )
@@ -304,64 +252,22 @@ def write_report(
     return report
 
 
-def _set_ratios(enums: list[Record], msgms: list[Record]) -> tuple[list[tuple[float, bool]], list[str]]:
-    """Per instance: enum s / m-SGM s with whether it is exact (enum solved), and its cell."""
-    ratios: list[tuple[float, bool]] = []
-    cells = []
-    for enum, msgm in zip(enums, msgms, strict=True):
-        if enum is None or msgm is None or "seconds" not in enum or not msgm.get("solved"):
-            cells.append("–")
-            continue
-        r = cpu(enum) / max(cpu(msgm), 1e-9)
-        ratios.append((r, bool(enum["solved"])))
-        cells.append(f"{r:.0f}" if enum["solved"] else f"≥{r:.0f}")
-    return ratios, cells
-
-
-def _why(enums: list[Record], msgms: list[Record], paper_2x10: bool) -> dict[str, Any] | None:
-    """Why the ratio is what it is: the fixed cost of enumeration on the pure-NE instances."""
-    pure_s = [cpu(r) for r in enums if r is not None and r.get("solved") and r.get("pure")]
-    msgm_s = [cpu(r) for r in msgms if r is not None]
-    paper_s = [v for v in PAPER_ENUM_2X10 if v is not None] if paper_2x10 else []
-    if not (pure_s and msgm_s):
-        return None
-    spans = {"pure_s": pure_s, "msgm_s": msgm_s, "paper_s": paper_s}
-    return {"pure": len(pure_s), **{k: (min(v), max(v)) if v else None for k, v in spans.items()}}
-
-
 def _speed_ratios(
     sets: list[tuple[str, int, int]], out: Path, instances: int, report: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Per knapsack set: ratio r_i = seconds(enum) / seconds(m-sgm) per instance with both run and m-SGM
-    solved, and its median. A time-out of enum counts with its limit, so its ratio is a lower bound
-    (marked ≥); the median is then a lower bound too when it lands on such an instance. The paper's
-    ratios (table 08, m = 2, n = 10) only where every instance here is the paper's file."""
+    """Per knapsack set with both enum and m-SGM records: :func:`~rlcv.games.comparisons.enum_speed_ratio`
+    for the page (each instance's ratio as its cell, ≥ for a lower bound) and ``ipg.json``."""
     shown = []
     for family, m, n in sets:
-        if family != "knapsack":
-            continue
         enums, msgms = (read_records(out, family, method, m, n, instances) for method in ("enum", "m-sgm"))
-        ratios, cells = _set_ratios(enums, msgms)
-        if not ratios:
+        if family != "knapsack" or (ratio := enum_speed_ratio(enums, msgms, m, n)) is None:
             continue
-        med = statistics.median(r for r, _ in ratios)
-        exact = all(ok for r, ok in ratios if r <= med)  # no time-out (a lower bound) at or below it
-        # the paper's ratios only where every record of the set is of the paper's own file
-        paper_2x10 = (m, n) == (2, 10) and all(record_source(r) != GENERATED for r in enums + msgms if r)
-        paper = [
-            (e if e is not None else PAPER_LIMIT_S) / q
-            for e, q in zip(PAPER_ENUM_2X10, PAPER_MSGM_2X10, strict=True)
-        ]
-        shown.append(
-            {"m": m, "n": n, "cells": cells, "median": med, "exact": exact, "count": len(ratios)}
-            | {"solved": sum(ok for _, ok in ratios), "why": _why(enums, msgms, paper_2x10)}
-            | {"paper": statistics.median(paper) if paper_2x10 else None}
-        )
-        report.setdefault("speed_ratio", {})[f"{m}x{n}"] = {
-            "ratios": [r for r, _ in ratios],
-            "enum_solved": [ok for _, ok in ratios],
-            "median": med,
-            "median_is_lower_bound": not exact,
+        cells = ["–" if r is None else f"{'' if r[1] else '≥'}{r[0]:.0f}" for r in ratio["per_instance"]]
+        shown.append({**ratio, "m": m, "n": n, "cells": cells, "count": len(ratio["ratios"])})
+        shown[-1]["solved"] = sum(ratio["enum_solved"])
+        keys = ("ratios", "enum_solved", "median")
+        report.setdefault("speed_ratio", {})[f"{m}x{n}"] = {k: ratio[k] for k in keys} | {
+            "median_is_lower_bound": not ratio["exact"]
         }
     return shown
 
