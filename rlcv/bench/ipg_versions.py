@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import statistics
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from rlcv.bench.runs import SummaryStore
 from rlcv.bench.stats import median_bootstrap, median_ratio_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.games.paper_files import paper_result, same_payoffs
-from rlcv.games.versions import Worker, code_identity, git, interleave, plan
+from rlcv.games.versions import arm, code_identity, git, measure_cells, plan
 
 SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
 FOLDER = "ipg_versions"
@@ -71,46 +70,18 @@ def measure(spec: VersionsSpec, data: Path, out: Path) -> None:
     params["time_limit"] = spec.time_limit
     files = {(fam, method, name): path for fam, method, name, path in plan(data, spec.methods, spec.sets)}
     if todo := _missing(out / FOLDER, files, params):
-        _measure(todo, repo, old, new, params)
+        measure_cells(todo, repo, old, new, params)
     if spec.confirm:
         stored = {k: SummaryStore(out / FOLDER / k[0] / k[1]).get(k[2], params) for k in files}
         flagged = {k: files[k] for k, rec in stored.items() if rec and compare(rec)["verdict"] == SLOWER}
         if todo := _missing(out / FOLDER / "confirm", flagged, params):
             print(f"ipg-versions: confirming {len(todo)} cell(s) found slower, with fresh pairs", flush=True)
-            _measure(todo, repo, old, new, params)
+            measure_cells(todo, repo, old, new, params)
 
 
 def _missing(folder: Path, files: dict[Cell, Path], params: dict[str, Any]) -> Todo:
     stores = {key: SummaryStore(folder / key[0] / key[1]) for key in files}
     return [(stores[k], k[1], k[2], path) for k, path in files.items() if stores[k].get(k[2], params) is None]
-
-
-def _measure(
-    todo: Todo, repo: Path, old: dict[str, str], new: dict[str, str], params: dict[str, Any]
-) -> None:
-    """Two fresh workers; each cell's interleaved runs, its summary written as soon as it is measured."""
-    repeats, limit = int(params["repeats"]), float(params["time_limit"])
-    print(f"ipg-versions: {len(todo)} instance(s) to measure, {repeats} interleaved pairs each", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        workers: list[Worker] = []
-        try:
-            workers += [Worker("old", repo, old["commit"], Path(tmp))]
-            workers += [Worker("new", repo, new["commit"], Path(tmp))]
-            warm = {path.parent: (method, path) for _, method, _, path in reversed(todo)}
-            for w in workers:
-                for method, path in warm.values():
-                    w.solve(path, method, limit)
-            for store, method, name, path in todo:
-                runs = interleave(workers[0], workers[1], path, method, repeats, limit)
-                rel = f"{path.parent.name}/{path.name}"
-                store.put(name, params, {"instance": rel, "old": old, "new": new, "runs": runs})
-                cpu = {
-                    w.name: ", ".join(f"{r['cpu_seconds']:.2f}" for r in arm(runs, w.name)) for w in workers
-                }
-                print(f"{rel} {method}: old [{cpu['old']}] new [{cpu['new']}] s", flush=True)
-        finally:
-            for w in workers:
-                w.close()
 
 
 # -- the page ------------------------------------------------------------------------------------------
@@ -127,10 +98,6 @@ def load(folder: Path) -> list[dict[str, Any]]:
         where = {"family": path.parent.parent.name, "method": path.parent.name, "name": path.stem}
         rows.append({**stored["result"], **where, "params": stored["params"]})
     return rows
-
-
-def arm(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [r for r in runs if r["arm"] == name]
 
 
 def compare(rec: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -154,3 +155,42 @@ def plan(data: Path, methods: list[str], sets: list[str]) -> list[tuple[str, str
 
 def _ins(path: Path) -> int:
     return int(path.stem.rsplit("_", 1)[1])
+
+
+def measure_cells(
+    todo: list[tuple[Any, str, str, Path]],
+    repo: Path,
+    old: dict[str, str],
+    new: dict[str, str],
+    params: dict[str, Any],
+) -> None:
+    """Two fresh workers (``old`` and ``new``: a commit and its ``rlcv/games`` tree each); per cell
+    (store, method, name, file) its interleaved runs, stored at once with ``store.put(name, params, ...)``
+    (``params``: repeats, time limit and whatever keys the caller's store reads)."""
+    repeats, limit = int(params["repeats"]), float(params["time_limit"])
+    print(f"ipg-versions: {len(todo)} instance(s) to measure, {repeats} interleaved pairs each", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        workers: list[Worker] = []
+        try:
+            workers += [Worker("old", repo, old["commit"], Path(tmp))]
+            workers += [Worker("new", repo, new["commit"], Path(tmp))]
+            warm = {path.parent: (method, path) for _, method, _, path in reversed(todo)}
+            for w in workers:
+                for method, path in warm.values():
+                    w.solve(path, method, limit)
+            for store, method, name, path in todo:
+                runs = interleave(workers[0], workers[1], path, method, repeats, limit)
+                rel = f"{path.parent.name}/{path.name}"
+                store.put(name, params, {"instance": rel, "old": old, "new": new, "runs": runs})
+                cpu = {
+                    w.name: ", ".join(f"{r['cpu_seconds']:.2f}" for r in arm(runs, w.name)) for w in workers
+                }
+                print(f"{rel} {method}: old [{cpu['old']}] new [{cpu['new']}] s", flush=True)
+        finally:
+            for w in workers:
+                w.close()
+
+
+def arm(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The runs of one arm ('old' or 'new'), in the order they ran."""
+    return [r for r in runs if r["arm"] == name]
