@@ -17,8 +17,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from rlcv.bench.report import md_table
-
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
 INSTANCES = range(10)
@@ -73,38 +71,34 @@ def _median(values: list) -> float | int:
 
 
 def render(summary: Mapping[str, Mapping[int, Row]]) -> str:
-    lines = [
-        "# RL oracles vs the exact MIP: knapsack games m = 2, n = 20 (instances 0-9)",
-        "",
-        f"Each agent: `rlcv train --algo A --env rlcv/KnapsackGame-v0 --steps {UPDATES} --seed 0 "
-        "--env-kwargs '{instance: ../shared/ipg/knapsack/Game_2_20_i.npy}'` (defaults: oracle = 100 "
-        "REINFORCE steps × 64 samples per call). NashConv is exact (HiGHS best responses) every update; "
-        "the target is NashConv ≤ 1 % of the mean equilibrium payoff of the m-SGM solution "
-        f"(`results/ipg.md`). Regenerate: `{COMMAND}` (without `--report-only` it trains the agents; "
-        "`--data` names the paper's folder, default `../shared/ipg`).",
-        "",
-    ]
-    rows = []
+    """The page (template ipg_agents.md.j2): per agent how many instances reached 1 %, the median calls
+    to it and the median final NashConv / payoff; then per instance."""
+    from rlcv.bench.report import render as page
+
+    agents = []
     for algo in ALGOS:
         runs = list(summary[algo].values())
         hits = [r["calls_to_1pct"] for r in runs if r["calls_to_1pct"] is not None]
         rel = _median([r["final_rel"] for r in runs])
-        rows.append(
+        agents.append(
             [f"`{algo}`", f"{len(hits)}/{len(runs)}", str(_median(hits)) if hits else "—", f"{rel:.3g}"]
         )
-    head = ["agent", "reached ≤ 1 %", "oracle calls / iterations to 1 % (median over reached)"]
-    lines += md_table([*head, "final NashConv / payoff (median)"], rows, align="lrrr")
-    lines += ["", "Per instance (calls to 1 %, — = not within the budget; final NashConv):", ""]
-    rows = []
-    for ins in sorted(summary[ALGOS[0]]):
-        runs = [summary[algo][ins] for algo in ALGOS]
-        cells = [
+    instances = [
+        [str(ins), f"{summary[ALGOS[0]][ins]['mean_ne_payoff']:.1f}"]
+        + [
             f"{'—' if r['calls_to_1pct'] is None else r['calls_to_1pct']} ({r['final_nash_conv']:.3g})"
-            for r in runs
+            for r in (summary[algo][ins] for algo in ALGOS)
         ]
-        rows.append([str(ins), f"{summary[ALGOS[0]][ins]['mean_ne_payoff']:.1f}", *cells])
-    lines += md_table(["ins", "mean NE payoff", *ALGOS], rows, align="lr" + "r" * len(ALGOS))
-    return "\n".join(lines) + "\n"
+        for ins in sorted(summary[ALGOS[0]])
+    ]
+    return page(
+        "ipg_agents.md.j2",
+        updates=UPDATES,
+        command=COMMAND,
+        agents=agents,
+        instances=instances,
+        algos=list(ALGOS),
+    )
 
 
 def load(path: Path) -> dict[str, dict[int, Row]]:
