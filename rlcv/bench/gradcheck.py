@@ -16,20 +16,11 @@ Tests (:func:`rlcv.diagnostics.gradient_stats.bias_tests`), each at level ``alph
 ``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
 otherwise they have no power.
 
-*Verdicts that know their power* (:func:`rlcv.diagnostics.gradient_stats.power_check`). "Not rejected" is a
-pass only if the per-coordinate test could have rejected the broken variant at the same settings. The
-pathwise term's gradient is computed on every estimate anyway (correct = score part + pathwise part,
-broken = score part), so the broken variant's bias, −E[pathwise], is estimated on the same batches,
-with its own standard error; the test has power when for some coordinate the lower confidence bound
-of that bias reaches the minimal detectable bias MDB_j = (z_c + z_0.8)·se_j (≥ 80 % power). Where the
-estimator has no pathwise term (k = 0, ``--estimator gae``), or ``--detect-bias ε`` is given, the
-target is a bias ε·∇J (default ε = 0.1). ``passed`` is then true ("unbiased (test has power)"), false
-("biased": max |z| above the threshold, whatever the power) or null ("inconclusive": not rejected, but
-the test could not have rejected the target either); the JSON gives ``min_detectable_bias`` (per
-coordinate; along the target and in any direction, absolute and relative to ‖∇J‖) beside the
-target's size ``target_bias_abs`` / ``_rel``. Exit
-status: 0 passed, 1 biased, 3 inconclusive, 2 bad arguments (one line ``rlcv: error: ...`` before any
-work).
+*Verdicts that know their power* (:func:`rlcv.diagnostics.gradient_stats.power_check`; the rule and the
+JSON fields: docs/methods/mbmf.md). "Not rejected" is a pass only if the per-coordinate test could have
+rejected the broken variant's bias −E[pathwise], estimated on the same batches (or, without a pathwise
+term or with ``--detect-bias ε``, a bias ε·∇J, default 0.1). Exit status: 0 passed ("unbiased (test has
+power)"), 1 biased, 3 inconclusive, 2 bad arguments (one line ``rlcv: error: ...`` before any work).
 
 *γ < 1 or λ < 1* (``--gamma``, ``--gae-lambda``). GAE with λ < 1 and a learned critic is itself a
 biased estimate of ∇J, so the reference is what PPO really estimates: the mean of the k = 0 GAE

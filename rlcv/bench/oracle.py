@@ -137,8 +137,9 @@ def value_at(curve: EvalCurve, step: int) -> float | None:
 
 def first_reaching(curve: EvalCurve, target: float) -> int | None:
     """First evaluation step with return ≥ ``target`` (None if never)."""
-    hits = np.flatnonzero(curve.returns >= target)
-    return int(curve.steps[hits[0]]) if len(hits) else None
+    from rlcv.bench.stats import steps_to_target
+
+    return steps_to_target(curve.steps.tolist(), curve.returns.tolist(), target)
 
 
 def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:

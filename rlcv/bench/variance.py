@@ -28,14 +28,11 @@ Per estimator, over the M batches (statistics in :mod:`rlcv.diagnostics.gradient
   reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test (scaled χ²)
   and the test of the projection onto the reference direction, at level 0.01;
   ``--variant broken`` drops the pathwise term (biased: the tests must reject it for k > 0);
-- the verdict of the per-coordinate test with its power (:func:`rlcv.diagnostics.gradient_stats.power_check`):
-  ``bias_passed`` false ("biased") when rejected; true ("unbiased (test has power)") when not rejected
-  and the test could have rejected the broken variant — its bias −E[pathwise term] is measured on the
-  same batches, also when ``--variant broken`` drops the term — or, for rows without a pathwise term
-  (k = 0) or with ``--detect-bias ε``, a bias ε × the reference (default 0.1); else null
-  ("inconclusive"), with ``min_detectable_bias_rel`` (along the target) beside ``target_bias_rel``.
-  The exit status stays 0 (a measurement; the verdicts are in the JSON, the table and one printed
-  line per row);
+- the per-coordinate test's verdict with its power (``bias_passed`` true / false / null, "inconclusive";
+  the rule: docs/methods/mbmf.md, "Verdicts that know their power"); the target is the broken variant's
+  bias −E[pathwise term], measured on the same batches, or ε × the reference (``--detect-bias``; 0.1
+  without a pathwise term). The exit status stays 0: the verdicts are in the JSON, the table and one
+  printed line per row;
 - the perfect-model ceiling (:mod:`rlcv.diagnostics.ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
   real batches, for D = Σ γ^i δ (the current CV) and D^λ = Σ (γλ)^i δ, beside the model-based
   ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model

@@ -10,6 +10,9 @@ top of these.
   model fitted on them, an estimator bound to the checkpoint.
 - :mod:`rlcv.diagnostics.gradients`: an estimator's policy gradients on many batches and their spread,
   bias and variance shares.
-- :mod:`rlcv.diagnostics.lqr`: a linear-Gaussian policy on ``rlcv/LQR-v0``, its exact gradient and
-  per-estimate surrogate gradients.
+- :mod:`rlcv.diagnostics.lqr`: a linear-Gaussian policy on ``rlcv/LQR-v0``, its exact gradient,
+  per-estimate surrogate gradients and their bias tests.
+- :mod:`rlcv.diagnostics.cv_regression`: held-out regressions of the advantage on the CV's features
+  (split η, one η per horizon block).
+- :mod:`rlcv.diagnostics.estimator`: a registered estimator set up for a diagnostic.
 """
