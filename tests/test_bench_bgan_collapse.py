@@ -35,8 +35,15 @@ def test_bad_arguments_are_one_clear_error() -> None:
         bc._check(_args(baseline="sn"))
     with pytest.raises(RlcvError, match="multiple of 64"):
         bc._check(_args(steps=100))
-    with pytest.raises(RlcvError, match="--report-only needs"):
-        bc.run(argparse.Namespace(report_only=True, out="/nonexistent-rlcv", name="x", notes=None))
+
+
+def test_report_only_without_its_json_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlcv.cli import main
+
+    assert main(["bench", "bgan-collapse", "--report-only", "--out", str(tmp_path), "--name", "x"]) == 2
+    assert "--report-only needs" in capsys.readouterr().err
 
 
 def _record(variant: str, seed: int, c2st: float, within: float, fired: list[str]) -> dict[str, object]:
@@ -88,13 +95,13 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
 def test_reference_rows_are_computed_once_per_settings(tmp_path: Path) -> None:
     calls = []
 
-    def compute(args: argparse.Namespace, levels: int, grids: Path) -> dict[str, object]:
-        calls.append(args.env_kwargs)
+    def compute(levels: int, against: str, seeds: range, latent_dim: int, grids: Path) -> dict[str, object]:
+        calls.append((against, list(seeds), latent_dim))
         return {"k": levels, "rows": {}}
 
     args = _args(seeds=2, first_seed=0, against="held-out")
     assert bc._references(args, 4, tmp_path, compute) == {"k": 4, "rows": {}}
     assert bc._references(args, 4, tmp_path, compute) == {"k": 4, "rows": {}}
-    assert calls == [bc.BASE_ENV_KWARGS]  # the second call read references.json
+    assert calls == [("held-out", [0, 1], 32)]  # the second call read references.json
     bc._references(_args(seeds=3, first_seed=0, against="held-out"), 4, tmp_path, compute)
     assert len(calls) == 2  # other seeds: recomputed

@@ -35,26 +35,32 @@ def _payload(n_steps: int, disc_batch: int | None, overrides: list[str] | None =
     return {"runs": [run], "overrides": overrides or []}
 
 
+def _rows(pilot: str, payloads: dict, mode=None) -> list[str]:
+    page = bs.render(pilot, "<!-- table -->\n", payloads, "cmd", mode=mode)
+    return [line for line in page.splitlines() if line.startswith("| ") and not line.startswith("| schedule")]
+
+
 def test_binary_row_counts_discriminator_steps() -> None:
     # 64 latents × M = 20 over the default disc_batch_size 256: 5 steps; over 128: 10
-    assert bs.binary_row("A", _payload(64, None)) == (
-        "| A | 0.001 | 64 | 5 | 1500 | 153 | 0.909 | 0.870 | 0.0138 | 4 | 0.307 |"
-    )
-    assert bs.binary_row("C", _payload(32, 128)).startswith("| C | 0.001 | 32 | 5 |")
+    names = bs.PILOTS["binary"].names
+    payloads = {n: _payload(64, None) for n in names} | {names[2]: _payload(32, 128)}
+    rows = _rows("binary", payloads)
+    assert rows[0] == f"| {names[0]} | 0.001 | 64 | 5 | 1500 | 153 | 0.909 | 0.870 | 0.0138 | 4 | 0.307 |"
+    assert rows[2].startswith(f"| {names[2]} | 0.001 | 32 | 5 |")
 
 
 def test_cont_row_shows_the_mode() -> None:
-    row = bs.cont_row(
-        "D", _payload(64, 128, ["squash_output=true", "log_std_init=0.0"]), lambda _: (0.0, 1.0, 0.9642)
-    )
-    assert row == (
-        "| D | squash_output=true log_std_init=0.0 | 1500 | 153 | 0.909 | 0.870 | 0.0138 | 4 | 0.307 | 1.000 "
-        "| 13.48 | -330.8 | 0 .. 1 | 0.964 |"
+    names = bs.PILOTS["cont"].names
+    payloads = {n: _payload(64, 128, ["squash_output=true", "log_std_init=0.0"]) for n in names}
+    rows = _rows("cont", payloads, mode=lambda run_dir: (0.0, 1.0, 0.9642))
+    assert rows[0] == (
+        f"| {names[0]} | squash_output=true log_std_init=0.0 | 1500 | 153 | 0.909 | 0.870 | 0.0138 | 4 "
+        "| 0.307 | 1.000 | 13.48 | -330.8 | 0 .. 1 | 0.964 |"
     )
 
 
 def _pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: str) -> None:
-    pilot = bs.Pilot(out="o", names=("A", "B"), page="page.md", notes="notes.md", header=("| h |", "|---|"))
+    pilot = bs.Pilot(out="o", names=("A", "B"), page="page.md", notes="notes.md")
     monkeypatch.setitem(bs.PILOTS, "binary", pilot)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "o").mkdir()
@@ -67,7 +73,7 @@ def test_page_is_the_notes_around_the_table(tmp_path: Path, monkeypatch: pytest.
     _pilot(tmp_path, monkeypatch, "# Title\n\n<!-- table -->\n\nChosen: A.\n")
     assert main(["bench", "bgan-schedule", "--report-only"]) == 0
     page = (tmp_path / "page.md").read_text().splitlines()
-    assert page[:4] == ["# Title", "", "| h |", "|---|"]
+    assert page[:2] == ["# Title", ""] and page[2].startswith("| schedule | gen lr |")
     assert page[4].startswith("| A | 0.001 | 64 | 10 |") and page[5].startswith("| B | 0.001 | 32 | 5 |")
     assert page[6:9] == ["", "Chosen: A.", ""]
     assert page[9].startswith("Regenerate: `rlcv bench bgan-schedule --pilot binary --report-only`")

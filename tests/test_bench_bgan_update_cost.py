@@ -39,9 +39,21 @@ def test_ratios_and_bracket() -> None:
 def test_equal_compute_rows() -> None:
     rows = cost_bench.equal_compute(COST, _bench())
     # reinforce costs BGAN's: 1000 updates, checkpoint 1000; BGAN − reinforce = 0.71 − 0.9 on average
-    assert rows[0].startswith("| `bgan-reinforce` | 1.00 | 1000 | 1000 | -0.190 [-0.215, -0.165] * |")
+    assert (rows[0]["algo"], rows[0]["ratio"], rows[0]["budget"], rows[0]["at"]) == (
+        "bgan-reinforce",
+        1,
+        1000,
+        1000,
+    )
+    assert rows[0]["cells"][0] == "-0.190 [-0.215, -0.165] *"
     # gumbel costs 1.25×: BGAN's 1000 updates buy it 800, a checkpoint; BGAN 0.71 − gumbel 0.7
-    assert rows[1].startswith("| `bgan-gumbel` | 1.25 | 800 | 800 | +0.010 [-0.015, +0.035] |")
+    assert (rows[1]["algo"], rows[1]["ratio"], rows[1]["budget"], rows[1]["at"]) == (
+        "bgan-gumbel",
+        1.25,
+        800,
+        800,
+    )
+    assert rows[1]["cells"][0] == "+0.010 [-0.015, +0.035]"
     assert len(rows) == 2
 
 
@@ -55,3 +67,4 @@ def test_report_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "train 50 updates each" in page and "repeated 3 times" in page
     assert "| `bgan-gumbel` | 125.0, 250.0, 125.0 | 125.0 | 1.25, 1.25, 1.25 |" in page
     assert "## Equal compute (BGAN's 1000 updates; paired over the bench's 3 seeds" in page
+    assert "| `bgan-gumbel` | 1.25 | 800 | 800 | +0.010 [-0.015, +0.035] |" in page

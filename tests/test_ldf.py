@@ -13,9 +13,9 @@ import torch
 
 from rlcv import checkpoint
 from rlcv.agents import agent_class
-from rlcv.bench.ldf import _wall_checkpoint
 from rlcv.cli import main
 from rlcv.env_factory import make_env
+from rlcv.gan.ldf_eval import wall_checkpoint
 from rlcv.gan.ldf_metrics import locality_ratio, resample_one_patch, seam_discontinuity
 from rlcv.gan.patches import LowerStage, from_patches, load_lower_stage, lower_spec, patch_mask, to_patches
 from rlcv.logger import COMMON_METRICS, WALL_CLOCK_METRICS
@@ -275,11 +275,11 @@ def test_wall_checkpoint_takes_the_last_one_within_budget(tmp_path: Path) -> Non
     for step in (16, 48):  # checkpoints written every 32 steps
         RunDir(tmp_path).step_checkpoint(step).parent.mkdir(exist_ok=True)
         RunDir(tmp_path).step_checkpoint(step).touch()
-    assert _wall_checkpoint(tmp_path, times, 10.0) == (64, None)  # the final policy
-    assert _wall_checkpoint(tmp_path, times, 3.5) == (48, RunDir(tmp_path).step_checkpoint(48))
-    assert _wall_checkpoint(tmp_path, times, 2.5) == (16, RunDir(tmp_path).step_checkpoint(16))
+    assert wall_checkpoint(tmp_path, times, 10.0) == (64, None)  # the final policy
+    assert wall_checkpoint(tmp_path, times, 3.5) == (48, RunDir(tmp_path).step_checkpoint(48))
+    assert wall_checkpoint(tmp_path, times, 2.5) == (16, RunDir(tmp_path).step_checkpoint(16))
     with pytest.raises(RlcvError, match="raise --checkpoints"):
-        _wall_checkpoint(tmp_path, times, 0.5)
+        wall_checkpoint(tmp_path, times, 0.5)
 
 
 def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
@@ -360,7 +360,7 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
 
 
 def test_in_lower_stage_reads_the_stage_column(decoupled_run: Path) -> None:
-    from rlcv.bench.ldf import in_lower_stage
+    from rlcv.gan.ldf_eval import in_lower_stage
 
     rows = _rows(decoupled_run)
     assert {float(r["stage"]) for r in rows} == {1.0, 2.0}
@@ -474,10 +474,12 @@ def test_an_unfinished_lower_stage_is_not_reused(tmp_path: Path) -> None:
 
 
 def test_trivial_target_reads_decoupled_against_independent_pixels() -> None:
-    from rlcv.bench.ldf import _trivial_target
+    from rlcv.bench.ldf import _trivial
 
     finals = {"decoupled": [{"c2st_accuracy": v} for v in (0.80, 0.82, 0.84)]}
     real = {"independent": {"c2st_accuracy": 0.93}}
-    (line,) = _trivial_target(finals, real)
-    assert "**met**" in line and "-0.110 [" in line and "independent pixels 0.930" in line
-    assert _trivial_target(finals, {}) == []
+    trivial = _trivial(finals, real)
+    assert trivial is not None
+    ci, ref = trivial
+    assert ci.point == pytest.approx(-0.11) and ci.high < 0 and ref == 0.93
+    assert _trivial(finals, {}) is None

@@ -2,18 +2,17 @@
 side, and what BGAN's compute buys the others.
 
 Timing: the three generators train ``--updates`` updates each (the bench's schedule: 64 latents × M =
-20, disc_batch_size 128, one thread), in the order bgan, reinforce, gumbel, ``--repeats`` times, so
-load drifts hit them alike; ``OUT/bgan_update_cost.json`` keeps the seconds per update. Report: the
-equal-compute comparison against `rlcv bench bgan`'s ``OUT/bgan.json`` (see :data:`INTRO`), written to
-``OUT/bgan_update_cost.md``; ``--report-only`` rebuilds it from both JSONs without timing.
+20, disc_batch_size 128, one thread; :func:`rlcv.bench.runs.train_or_fail`), in the order bgan,
+reinforce, gumbel, ``--repeats`` times, so load drifts hit them alike; ``OUT/bgan_update_cost.json``
+keeps the seconds per update. Report (template ``bgan_update_cost.md.j2``): the equal-compute
+comparison against `rlcv bench bgan`'s ``OUT/bgan.json``, written to ``OUT/bgan_update_cost.md``;
+``--report-only`` rebuilds it from both JSONs without timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,23 +23,6 @@ import numpy as np
 from rlcv.bench.stats import paired_t
 
 ALGOS = ("bgan", "bgan-reinforce", "bgan-gumbel")
-COMMAND = "rlcv bench bgan-update-cost"
-
-INTRO = """\
-Cost of one generator update of each generator, timed side by side (interleaved) on this machine.
-
-The bench's wall-clock columns come from runs trained at different times on a shared 2-core machine,
-so load differs between them (the same 600 BGAN updates took 28–44 s inside one sweep and 104–141 s in
-another). Here the three generators train {updates} updates each (the bench's schedule: 64 latents × M = 20,
-disc_batch_size 128, one thread), in the order bgan, reinforce, gumbel, repeated {repeats} times, so
-load drifts hit them alike; the per-update cost is the run's recorded training time over its updates,
-and the ratio to BGAN's is taken within each repeat.
-
-Equal compute: with generator X costing r × BGAN's per update, BGAN's {b} updates buy X {b} / r
-updates. The bench scores checkpoints every 600 updates only, so X's score at that budget is
-bracketed by its scores at the checkpoints on either side; the paired differences BGAN − X at both
-(from ``results/bgan.json``) bound the equal-compute difference if X's curve is monotone there."""
-
 Cost = Mapping[str, Sequence[float]]  # generator → seconds per update, one per repeat
 
 
@@ -77,15 +59,12 @@ def bracket(grid: Sequence[int], budget: float) -> list[int]:
     return list(dict.fromkeys((below, above)))
 
 
-def _difference(a: list[float], b: list[float]) -> str:
-    d = paired_t(a, b)
-    star = " *" if not math.isnan(d.low) and (d.low > 0 or d.high < 0) else ""
-    return f"{d.point:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{star}"
+def equal_compute(cost: Cost, bench: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per other generator and bracketing checkpoint: the cost ratio (median over repeats), the updates
+    BGAN's compute buys it, and BGAN's final C2ST / 1-NN minus its at that checkpoint (paired over the
+    bench's seeds, :func:`rlcv.bench.bgan.starred` cells)."""
+    from rlcv.bench.bgan import starred
 
-
-def equal_compute(cost: Cost, bench: Mapping[str, Any]) -> list[str]:
-    """Table rows: BGAN's final checkpoint against each other generator's checkpoints that bracket
-    the update count BGAN's compute buys it (paired over the bench's seeds)."""
     runs: dict[str, dict[int, dict]] = {}
     for r in bench["runs"]:
         runs.setdefault(r["algo"], {})[r["seed"]] = r
@@ -94,46 +73,33 @@ def equal_compute(cost: Cost, bench: Mapping[str, Any]) -> list[str]:
     rows = []
     for algo in ALGOS[1:]:
         ratio = float(np.median(ratios(cost, algo)))
-        budget = bgan_updates / ratio
-        for at in bracket([p["updates"] for p in runs[algo][seeds[0]]["curve"]], budget):
+        for at in bracket([p["updates"] for p in runs[algo][seeds[0]]["curve"]], bgan_updates / ratio):
             cells = []
             for key in ("c2st_accuracy", "nn1_accuracy"):
                 other = [next(p for p in runs[algo][s]["curve"] if p["updates"] == at)[key] for s in seeds]
-                cells.append(_difference([runs["bgan"][s]["final"][key] for s in seeds], other))
-            rows.append(f"| `{algo}` | {ratio:.2f} | {budget:.0f} | {at} | " + " | ".join(cells) + " |")
+                cells.append(starred(paired_t([runs["bgan"][s]["final"][key] for s in seeds], other)))
+            rows.append(
+                {"algo": algo, "ratio": ratio, "budget": bgan_updates / ratio, "at": at, "cells": cells}
+            )
     return rows
 
 
 def render(timing: Mapping[str, Any], bench: Mapping[str, Any]) -> str:
+    from rlcv.bench.report import render as page
+
     cost = timing["seconds_per_update"]
     bgan_runs = [r for r in bench["runs"] if r["algo"] == "bgan"]
-    bgan_updates = bgan_runs[0]["final"]["updates"]
-    intro = INTRO.format(updates=timing["updates"], repeats=len(cost["bgan"]), b=bgan_updates)
-    lines = [
-        "# Cost of one generator update (interleaved timing)",
-        "",
-        intro,
-        "",
-        "| generator | ms per update, each repeat | median | × BGAN's (per repeat) |",
-        "|---|---|---|---|",
-    ]
-    for algo in ALGOS:
-        each = ", ".join(f"{1000 * c:.1f}" for c in cost[algo])
-        relative = ", ".join(f"{r:.2f}" for r in ratios(cost, algo))
-        lines.append(f"| `{algo}` | {each} | {1000 * float(np.median(cost[algo])):.1f} | {relative} |")
-    lines += [
-        "",
-        f"## Equal compute (BGAN's {bgan_updates} updates; paired over the bench's {len(bgan_runs)} seeds, "
-        "* = CI excludes 0)",
-        "",
-        "| BGAN − | cost ratio (median) | updates at BGAN's cost | checkpoint compared | C2ST | 1-NN |",
-        "|---|---|---|---|---|---|",
-        *equal_compute(cost, bench),
-        "",
-        f"Regenerate: `{COMMAND} --report-only` (reads `results/bgan.json` and "
-        f"`results/bgan_update_cost.json`; `OMP_NUM_THREADS=1 {COMMAND}` times the updates again).",
-    ]
-    return "\n".join(lines) + "\n"
+    return page(
+        "bgan_update_cost.md.j2",
+        updates=timing["updates"],
+        cost=cost,
+        algos=ALGOS,
+        ratios={a: ratios(cost, a) for a in ALGOS},
+        median={a: float(np.median(cost[a])) for a in ALGOS},
+        bgan_updates=bgan_runs[0]["final"]["updates"],
+        n_seeds=len(bgan_runs),
+        rows=equal_compute(cost, bench),
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,19 +114,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.checks import require_report_input
+
     out = Path(args.out)
     bench_path, timing_path = out / "bgan.json", out / "bgan_update_cost.json"
-    for path in (bench_path, *([timing_path] if args.report_only else [])):
-        if not path.is_file():
-            print(f"rlcv bench bgan-update-cost: {path} is missing", file=sys.stderr)
-            return 2
-    bench = json.loads(bench_path.read_text())
+    require_report_input(bench_path, "bgan")
     if args.report_only:
+        require_report_input(timing_path, "bgan-update-cost")
         timing = json.loads(timing_path.read_text())
     else:
         timing = {"updates": args.updates, "seconds_per_update": time_updates(args.updates, args.repeats)}
         timing_path.write_text(json.dumps(timing, indent=1) + "\n")
     page = out / "bgan_update_cost.md"
-    page.write_text(render(timing, bench))
+    page.write_text(render(timing, json.loads(bench_path.read_text())))
     print(f"wrote {page}")
     return 0

@@ -2,21 +2,23 @@
 
 Reads two committed `rlcv bench ldf` outputs on the same seeds — one run with the cycle term
 (``--hier-set recon_weight=1.0``, default ``OUT/ldf.json``) and one without (default
-``OUT/ldf_nocycle.json``) — and writes ``OUT/ldf_cycle.md``: per method, for each final metric, the
-mean of the paired differences (with − without, seeds are the pairs) and its two-sided 95 % t
-interval. It trains nothing: ``--report-only`` is accepted for symmetry with the other benches.
+``OUT/ldf_nocycle.json``) — and writes ``OUT/ldf_cycle.md`` (template ``ldf_cycle.md.j2``): per method,
+for each final metric, the mean of the paired differences (with − without, seeds are the pairs) and its
+two-sided 95 % t interval. It trains nothing: ``--report-only`` is accepted for symmetry.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.stats import Interval, mean_t
+from rlcv.bench.checks import out_dir
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.stats import Interval, paired_t
 
 METHODS = ("decoupled", "joint", "reuse")
 METRICS = {  # key in the bench's ``final`` dict → column label
@@ -30,11 +32,28 @@ METRICS = {  # key in the bench's ``final`` dict → column label
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]  # method → [{"seed": s, "final": {metric: value}}]
 
 
+def _named(spec: Any) -> bool:
+    return (spec.with_name, spec.without_name) != ("ldf", "ldf_nocycle")
+
+
+@dataclass(kw_only=True)
+class CycleSpec:
+    out: str = flag(
+        "results",
+        type=out_dir,
+        show=lambda s: s.out != "results",
+        help="folder of both JSONs and of the page",
+    )
+    with_name: str = flag("ldf", name="--with", show=_named, help="name of the run with the cycle term")
+    without_name: str = flag("ldf_nocycle", name="--without", show=_named, help="name of the run without")
+    report_only: bool = flag(False, command=False, help="accepted; this bench only reports")
+
+
 def paired_effects(with_cycle: Runs, without: Runs, method: str) -> dict[str, Interval]:
     """Per metric, the mean of (with − without) over the seeds both runs hold, and its t interval."""
     base = {r["seed"]: r["final"] for r in without[method]}
     pairs = [(r["final"], base[r["seed"]]) for r in with_cycle[method] if r["seed"] in base]
-    return {key: mean_t([a[key] - b[key] for a, b in pairs]) for key in METRICS}
+    return {key: paired_t([a[key] for a, _ in pairs], [b[key] for _, b in pairs]) for key in METRICS}
 
 
 def _signed(x: float) -> str:
@@ -48,51 +67,31 @@ def cell(effect: Interval) -> str:
 
 
 def render(with_cycle: Runs, without: Runs, with_name: str, without_name: str, command: str) -> str:
-    lines = [
-        "# The cycle term: paired effect per two-level method",
-        "",
-        f"With − without the cycle term: `{with_name}.json` minus `{without_name}.json` (written by `rlcv "
-        "bench ldf`), paired by seed; mean and two-sided 95 % t interval over the pairs. Reading: "
-        f"`ldf/reading.md`. Regenerate: `{command}`.",
-        "",
-        "| method | " + " | ".join(f"Δ {label}" for label in METRICS.values()) + " |",
-        "|---" * (len(METRICS) + 1) + "|",
-    ]
-    counts = []
-    for method in METHODS:
-        effects = paired_effects(with_cycle, without, method)
-        lines.append(f"| {method} | " + " | ".join(cell(effects[key]) for key in METRICS) + " |")
-        counts.append(f"{method} {next(iter(effects.values())).n}")
-    lines += ["", "Pairs (seeds in both runs): " + ", ".join(counts) + "."]
-    return "\n".join(lines) + "\n"
+    from rlcv.bench.report import render as page
+
+    effects = {m: paired_effects(with_cycle, without, m) for m in METHODS}
+    return page(
+        "ldf_cycle.md.j2", effects=effects, metrics=METRICS, cell=cell, with_name=with_name,
+        without_name=without_name, command=command,
+    )  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir
-
     p = sub.add_parser("ldf-cycle", help="paired effect of the ldf cycle term (two `bench ldf` outputs)")
-    p.add_argument("--out", type=out_dir, default="results", help="folder of both JSONs and of the page")
-    p.add_argument("--with", dest="with_name", default="ldf", help="name of the run with the cycle term")
-    p.add_argument("--without", dest="without_name", default="ldf_nocycle", help="name of the run without")
-    p.add_argument("--report-only", action="store_true", help="accepted; this bench only reports")
+    add_flags(p, CycleSpec)
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    loaded = []
-    for name in (args.with_name, args.without_name):
-        path = out / f"{name}.json"
-        if not path.is_file():
-            print(f"rlcv bench ldf-cycle: {path} is missing (written by `rlcv bench ldf`)", file=sys.stderr)
-            return 2
-        loaded.append(json.loads(path.read_text())["results"])
-    command = "rlcv bench ldf-cycle --report-only"
-    if args.out != "results":
-        command += f" --out {args.out}"
-    if (args.with_name, args.without_name) != ("ldf", "ldf_nocycle"):
-        command += f" --with {args.with_name} --without {args.without_name}"
+    from rlcv.bench.checks import require_report_input
+
+    spec = spec_of(CycleSpec, args)
+    out, loaded = Path(spec.out), []
+    for name in (spec.with_name, spec.without_name):
+        require_report_input(out / f"{name}.json", "ldf")
+        loaded.append(json.loads((out / f"{name}.json").read_text())["results"])
+    command = command_line("rlcv bench ldf-cycle --report-only", spec)
     page = out / "ldf_cycle.md"
-    page.write_text(render(loaded[0], loaded[1], args.with_name, args.without_name, command))
+    page.write_text(render(loaded[0], loaded[1], spec.with_name, spec.without_name, command))
     print(f"wrote {page}")
     return 0

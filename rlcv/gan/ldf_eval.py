@@ -1,0 +1,178 @@
+"""Evaluating two-level (locally disentangled) and flat digit generators from their run folders
+(``rlcv bench ldf``): the generator at its final policy or a step checkpoint, its
+:mod:`rlcv.gan.ldf_metrics` on fixed latents, where a run stood at a wall-clock budget, the trainable
+parameters of each stage as the presets build them, and sample / patch-resampling grids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlcv.errors import RlcvError
+from rlcv.run_dir import RunDir
+
+FLAT_ENV, CODE_ENV = "rlcv/BGAN-Digits-v0", "rlcv/BGAN-DigitCodes-v0"
+EVAL_SEED, EVAL_SAMPLES = 0, 1000
+
+
+def generator_at(run_dir: Path, checkpoint_path: Path | None = None) -> tuple[Any, Any, Any]:
+    """(unwrapped env with the run's learned state, generator policy, obs normaliser) from the final
+    policy file, or from a step checkpoint."""
+    from rlcv import checkpoint
+    from rlcv.agents import agent_class, build_agent_config
+    from rlcv.env_factory import make_env
+    from rlcv.normalize import ObsNormalizer
+
+    run = RunDir(run_dir)
+    meta = run.read_meta()
+    cfg = meta["config"]
+    env: Any = make_env(meta["env"], cfg.get("env_kwargs")).unwrapped
+    agent = agent_class(meta["algo"])(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        config=build_agent_config(meta["algo"], cfg),
+    )
+    norm = ObsNormalizer(env.observation_space.shape, enabled=cfg["normalize_obs"], clip=cfg["clip_obs"])
+    if checkpoint_path is None:
+        final = run.final_policy
+        if final is None:
+            raise RlcvError(f"'{run_dir}' has no final policy; rerun `rlcv bench ldf` to finish it.")
+        state = checkpoint.load(final)
+        policy_state, norm_state, env_state = state["policy"], state["obs_normalizer"], state.get("env_state")
+    else:
+        state = checkpoint.load(checkpoint_path)
+        policy_state, norm_state = state["agent"]["policy"], state["obs_normalizer"]
+        env_state = (state["collector"].get("env_states") or [None])[0]
+    agent.policy.load_state_dict(policy_state)
+    norm.load_state_dict(norm_state)
+    norm.training = False
+    if env_state is not None:
+        env.load_state_dict(env_state)
+    return env, agent.policy, norm
+
+
+def evaluate_generator(run_dir: Path, checkpoint_path: Path | None = None) -> dict[str, Any]:
+    """:func:`rlcv.gan.ldf_metrics.image_metrics` of 1000 samples (+ locality for two-level runs)."""
+    from rlcv.gan.ldf_metrics import (
+        image_metrics,
+        locality_ratio,
+        lower_stage_ceiling,
+        lower_stage_diagnostics,
+    )
+
+    env, policy, norm = generator_at(run_dir, checkpoint_path)
+    out: dict[str, Any] = {}
+    if hasattr(env, "generate_codes"):  # two-level: decode the higher generator's codes
+        codes = env.generate_codes(policy, EVAL_SAMPLES, seed=EVAL_SEED, obs_normalizer=norm)
+        images = env.decode(codes, seed=EVAL_SEED)
+        out.update(locality_ratio(env.lower, codes, seed=EVAL_SEED))
+        out.update(lower_stage_diagnostics(env.lower))
+        if checkpoint_path is None:  # the final lower stage's bound (a checkpoint's is not reported)
+            out.update(lower_stage_ceiling(env.lower, n=EVAL_SAMPLES, seed=EVAL_SEED))
+    else:
+        images = env.generate(policy, EVAL_SAMPLES, seed=EVAL_SEED, obs_normalizer=norm)
+    out.update(image_metrics(images, seed=EVAL_SEED))
+    return out
+
+
+def in_lower_stage(run_dir: Path, step: int) -> bool:
+    """Whether a two-level run was still training its lower stage at ``step`` (metrics column
+    ``stage`` = 1): a decoupled generator has no higher stage yet, so it has no samples to score."""
+    for row in RunDir(run_dir).metrics_rows():
+        if int(float(row["step"])) == step:
+            return row.get("stage") not in (None, "") and float(row["stage"]) == 1
+    return False
+
+
+def run_times(run_dir: Path) -> list[tuple[int, float]]:
+    return [(int(float(r["step"])), float(r["time_elapsed"])) for r in RunDir(run_dir).metrics_rows()]
+
+
+def wall_checkpoint(run_dir: Path, times: list[tuple[int, float]], budget: float) -> tuple[int, Path | None]:
+    """The last step checkpoint written at or before ``budget`` seconds (None: the final policy)."""
+    if times[-1][1] <= budget:
+        return times[-1][0], None
+    run = RunDir(run_dir)
+    saved = [(s, t) for s, t in times if t <= budget and run.step_checkpoint(s).is_file()]
+    if not saved:
+        raise RlcvError(f"'{run_dir}' saved no checkpoint within {budget:.1f} s; raise --checkpoints.")
+    return saved[-1][0], run.step_checkpoint(saved[-1][0])
+
+
+def parameter_counts() -> dict[str, int]:
+    """Trainable parameters of each stage as the presets build them (flat: generator + discriminator)."""
+    from rlcv.agents import agent_class, build_agent_config
+    from rlcv.config import preset
+    from rlcv.env_factory import make_env
+    from rlcv.envs.bgan_patches import PATCH_ENV_ID
+    from rlcv.gan.patches import LowerStage, count_parameters, lower_spec
+
+    def agent_and_env(algo: str, env_id: str) -> tuple[Any, Any]:
+        env: Any = make_env(env_id).unwrapped
+        config = build_agent_config(algo, preset(algo, env_id))
+        agent = agent_class(algo)(
+            observation_space=env.observation_space, action_space=env.action_space, config=config
+        )
+        return agent, env
+
+    flat, flat_env = agent_and_env("bgan", FLAT_ENV)
+    hier, code_env = agent_and_env("bgan-hier", CODE_ENV)
+    lower_cfg = hier.config.lower_config(hier.code_dim)
+    lower = LowerStage.from_spec(
+        lower_spec(
+            code_dim=hier.code_dim,
+            generator_hidden_sizes=lower_cfg.hidden_sizes,
+            encoder_hidden_sizes=lower_cfg.encoder_hidden_sizes,
+            activation=lower_cfg.activation,
+        )
+    )
+    patch_env: Any = make_env(PATCH_ENV_ID, lower_cfg.env_kwargs).unwrapped
+    counts = {
+        "flat_generator": count_parameters(flat.policy),
+        "flat_discriminator": count_parameters(flat_env.disc),
+        "lower_generator": count_parameters(lower.generator),
+        "lower_encoder": count_parameters(lower.encoder),
+        "lower_discriminator": count_parameters(patch_env.disc.net),
+        "higher_generator": count_parameters(hier.policy),
+        "higher_discriminator": count_parameters(code_env.disc.net),
+    }
+    counts["flat"] = counts["flat_generator"] + counts["flat_discriminator"]
+    counts["stage1"] = counts["lower_generator"] + counts["lower_encoder"] + counts["lower_discriminator"]
+    counts["stage2"] = counts["higher_generator"] + counts["higher_discriminator"]
+    counts["joint"] = counts["stage1"] + counts["stage2"]
+    return counts
+
+
+def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
+    """Samples of a run (100) and, for two-level runs, the resampling grid: 10 samples (columns);
+    row 1 as generated, then for each patch k two rows with only code k replaced by the code k of
+    another sample (pixel uniforms fixed), so only region k may change."""
+    import torch
+
+    from rlcv.gan.metrics import save_grid
+    from rlcv.gan.patches import N_PATCHES
+
+    env, policy, norm = generator_at(run_dir)
+    names = [f"{stem}.png"]
+    if not hasattr(env, "generate_codes"):
+        save_grid(
+            env.generate(policy, 100, seed=EVAL_SEED, obs_normalizer=norm).reshape(-1, 8, 8),
+            folder / names[0],
+        )
+        return names
+    codes = env.generate_codes(policy, 100, seed=EVAL_SEED, obs_normalizer=norm)
+    save_grid(env.decode(codes, seed=EVAL_SEED).reshape(-1, 8, 8), folder / names[0])
+    base, d = codes[:10], env.code_dim
+    uniforms = torch.rand(10, 64, generator=torch.Generator().manual_seed(EVAL_SEED))
+    rows = [base]
+    for k in range(N_PATCHES):
+        for donor_row in (1, 2):
+            new = base.reshape(10, N_PATCHES, d).clone()
+            new[:, k] = codes[10 * donor_row : 10 * donor_row + 10].reshape(10, N_PATCHES, d)[:, k]
+            rows.append(new.reshape(10, -1))
+    with torch.no_grad():
+        images = torch.cat([env.lower.decode(r, uniforms) for r in rows]).numpy()
+    names.append(f"{stem}_resample.png")
+    save_grid(images.reshape(-1, 8, 8), folder / names[1])
+    return names
