@@ -25,9 +25,12 @@ import argparse
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from rlcv.bench.checks import out_file, positive_int
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.diagnostics.cv_regression import KS
 from rlcv.dynamics import STRUCTURES
 from rlcv.errors import RlcvError
@@ -165,45 +168,53 @@ def _variant_cells(name: str, r: Mapping[str, Any], structured: bool) -> list[st
     ]  # fmt: skip
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_file, positive_int
+@dataclass(kw_only=True)
+class ModelDiagSpec:
+    """`rlcv bench model-diag`'s options, each with its flag (the variants are its positional arguments)."""
 
-    p = sub.add_parser("model-diag", help="how well learned models serve MBMF's CV, at one checkpoint")
-    p.add_argument("variants", nargs="*", help=VARIANT_SYNTAX)
-    p.add_argument("--run", help="a run folder of `rlcv train` with checkpoints")
-    p.add_argument("--checkpoint", help="the checkpoint's file name in the run's checkpoints/")
-    p.add_argument(
-        "--blocks", nargs=2, type=positive_int, metavar=("UNROLL", "STEPS"), help="the block diagnostic"
+    run: str | None = flag(None, help="a run folder of `rlcv train` with checkpoints")
+    checkpoint: str | None = flag(None, help="the checkpoint's file name in the run's checkpoints/")
+    blocks: list[int] | None = flag(
+        None, nargs=2, type=positive_int, metavar=("UNROLL", "STEPS"), help="the block diagnostic"
     )
-    p.add_argument(
-        "--json",
+    json: str = flag(
+        "results/variance/v2/model_diag/hc100k.json",
         type=out_file,
-        default="results/variance/v2/model_diag/hc100k.json",
         help="results file (the page is written beside it)",
     )
-    p.add_argument("--report-only", action="store_true", help="rebuild the page from --json")
+    report_only: bool = flag(False, command=False, help="rebuild the page from --json")
+
+    def page_command(self) -> str:
+        """What the page names to regenerate itself: its ``--json`` with ``--report-only``."""
+        return command_line("rlcv bench model-diag", ModelDiagSpec(json=self.json)) + " --report-only"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model-diag", help="how well learned models serve MBMF's CV, at one checkpoint")
+    p.add_argument("variants", nargs="*", help=VARIANT_SYNTAX)
+    add_flags(p, ModelDiagSpec)
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.json)
+    spec: ModelDiagSpec = spec_of(ModelDiagSpec, args)
+    path = Path(spec.json)
     page = path.with_suffix(".md")
-    command = f"rlcv bench model-diag --json {args.json} --report-only"
-    if args.report_only:
+    if spec.report_only:
         from rlcv.bench.checks import require_report_input
 
         require_report_input(path, "model-diag")
-        page.write_text(render_page(json.loads(path.read_text()), command))
+        page.write_text(render_page(json.loads(path.read_text()), spec.page_command()))
         print(f"wrote {page}")
         return 0
-    if not args.run or not args.checkpoint or bool(args.blocks) == bool(args.variants):
+    if not spec.run or not spec.checkpoint or bool(spec.blocks) == bool(args.variants):
         raise RlcvError("bench model-diag: give --run, --checkpoint and either variants or --blocks.")
-    if args.blocks:
-        saved = run_blocks(args.run, args.checkpoint, *args.blocks)
+    if spec.blocks:
+        saved = run_blocks(spec.run, spec.checkpoint, *spec.blocks)
         path.write_text(json.dumps(saved, indent=1))
     else:
         saved = json.loads(path.read_text()) if path.is_file() else {}
-        run_variants(args.run, args.checkpoint, [parse_variant(text) for text in args.variants], saved, path)
-    page.write_text(render_page(saved, command))
+        run_variants(spec.run, spec.checkpoint, [parse_variant(text) for text in args.variants], saved, path)
+    page.write_text(render_page(saved, spec.page_command()))
     print(f"wrote {path} and {page}")
     return 0
