@@ -263,7 +263,7 @@ def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) ->
         algos=["ppo", "trpo"],
         envs=["Hopper-v5"],
         seeds=5,
-        seeds_per_algo=parse_pairs(["trpo=2"], "--seeds-per-algo", "ALGO", "ppo=5"),
+        seeds_per_algo=["trpo=2"],
         steps=100,
         out=str(tmp_path),
     )

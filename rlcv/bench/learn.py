@@ -33,7 +33,7 @@ import platform
 import shlex
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ import numpy as np
 
 from rlcv import plotting
 from rlcv.bench import runs
+from rlcv.bench.checks import check_algos, out_dir, positive_int, seed_count
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import render
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.run_dir import RunDir
@@ -50,29 +52,57 @@ REFERENCE_ALGO = "sb3-ppo"
 
 @dataclass(kw_only=True)
 class LearnSpec:
-    """What `rlcv bench learn` was asked for (flags of the CLI, already parsed)."""
+    """What `rlcv bench learn` was asked for, each setting with its flag (:mod:`rlcv.bench.flags`; the
+    field order is the order of the regenerating command line)."""
 
-    algos: list[str]
-    envs: list[str]
-    seeds: int
-    seeds_per_algo: dict[str, int] = field(default_factory=dict)
-    steps: int
-    steps_per_env: dict[str, int] = field(default_factory=dict)
-    eval_freq: int | None = None  # None: steps // 20 per env, so every env gets ~20 curve points
-    eval_episodes: int = 10
-    workers: int | None = None  # None: one per available core
-    backend: str = "local"
-    address: str | None = None
-    out: str = "results/learn"
-    overrides: list[str] = field(default_factory=list)  # "key=value" or "ALGO:key=value"
-    reference: str = REFERENCE_ALGO
-    report_only: bool = False  # summarise the finished runs (folders or summaries) and run nothing
+    algos: list[str] = flag(["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
+    envs: list[str] = flag(["HalfCheetah-v5", "Hopper-v5"])
+    seeds: int = flag(5, type=seed_count, help="seeds 0..N-1")
+    steps: int = flag(1_000_000, type=positive_int, help="env steps per run")
+    seeds_per_algo: list[str] = flag(
+        [], metavar="ALGO=N", help="per-algo --seeds (e.g. trpo=3)", show=lambda s: bool(s.seeds_per_algo)
+    )
+    steps_per_env: list[str] = flag(
+        [], metavar="ENV=N", help="per-env --steps", show=lambda s: bool(s.steps_per_env)
+    )
+    # None: steps // 20 per env, so every env gets ~20 curve points
+    eval_freq: int | None = flag(
+        None, type=positive_int, help="env steps between evaluations (default: steps/20)"
+    )
+    eval_episodes: int = flag(10, type=positive_int)
+    workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
+    backend: str = flag("local", choices=list(runs.BACKENDS), show=lambda s: s.backend != "local")
+    address: str | None = flag(None, help="Ray cluster address (default: start a local Ray)")
+    reference: str = flag(
+        REFERENCE_ALGO,
+        help="algo whose final return the others must reach",
+        show=lambda s: s.reference != REFERENCE_ALGO,
+    )
+    overrides: list[str] = flag(  # "key=value" or "ALGO:key=value"
+        [],
+        name="--set",
+        action="extend",
+        metavar="[ALGO:]KEY=VALUE",
+        show=lambda s: bool(s.overrides),
+        help="config overrides for every run, or for one algo",
+    )
+    out: str = flag("results/learn", type=out_dir)
+    # summarise the finished runs (folders or summaries) and run nothing
+    report_only: bool = flag(
+        False, command=False, help="rebuild the report from the finished runs; run nothing"
+    )
+
+    def seeds_by_algo(self) -> dict[str, int]:
+        return parse_pairs(self.seeds_per_algo, "--seeds-per-algo", "ALGO", "ppo=5")
+
+    def steps_by_env(self) -> dict[str, int]:
+        return parse_pairs(self.steps_per_env, "--steps-per-env", "ENV", "Hopper-v5=1000000")
 
     def algo_seeds(self, algo: str) -> int:
-        return self.seeds_per_algo.get(algo, self.seeds)
+        return self.seeds_by_algo().get(algo, self.seeds)
 
     def env_steps(self, env: str) -> int:
-        return self.steps_per_env.get(env, self.steps)
+        return self.steps_by_env().get(env, self.steps)
 
     def env_eval_freq(self, env: str) -> int:
         return self.eval_freq if self.eval_freq is not None else max(1, self.env_steps(env) // 20)
@@ -82,35 +112,7 @@ class LearnSpec:
 
     def command(self) -> str:
         """The bench command that regenerates these results."""
-        argv = [
-            "rlcv",
-            "bench",
-            "learn",
-            "--algos",
-            *self.algos,
-            "--envs",
-            *self.envs,
-            "--seeds",
-            str(self.seeds),
-            "--steps",
-            str(self.steps),
-        ]
-        if self.seeds_per_algo:
-            argv += ["--seeds-per-algo", *(f"{a}={n}" for a, n in self.seeds_per_algo.items())]
-        if self.steps_per_env:
-            argv += ["--steps-per-env", *(f"{e}={n}" for e, n in self.steps_per_env.items())]
-        if self.eval_freq is not None:
-            argv += ["--eval-freq", str(self.eval_freq)]
-        argv += ["--eval-episodes", str(self.eval_episodes), "--workers", str(self.n_workers())]
-        if self.backend != "local":
-            argv += ["--backend", self.backend]
-        if self.address:
-            argv += ["--address", self.address]
-        if self.reference != REFERENCE_ALGO:
-            argv += ["--reference", self.reference]
-        if self.overrides:
-            argv += ["--set", *self.overrides]
-        return shlex.join([*argv, "--out", self.out])
+        return command_line("rlcv bench learn", self)
 
 
 @dataclass(frozen=True)
@@ -252,20 +254,15 @@ def _validate(spec: LearnSpec) -> None:
     from rlcv.agents import AGENTS, SB3_ALGOS
     from rlcv.env_factory import check_env_id
 
-    known = [*AGENTS, *SB3_ALGOS]
-    for algo in spec.algos:
-        if algo not in known:
-            raise RlcvError(
-                f"unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}."
-            )
+    check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
     for env in spec.envs:  # before any run starts: a typo would otherwise fail every run of that env
         check_env_id(env)
-    for algo in spec.seeds_per_algo:
+    for algo in spec.seeds_by_algo():
         if algo not in spec.algos:
             raise RlcvError(
                 f"--seeds-per-algo names '{algo}', which is not in --algos.{did_you_mean(algo, spec.algos)}"
             )
-    for env in spec.steps_per_env:
+    for env in spec.steps_by_env():
         if env not in spec.envs:
             raise RlcvError(
                 f"--steps-per-env names '{env}', which is not in --envs.{did_you_mean(env, spec.envs)}"
@@ -288,58 +285,14 @@ def _validate(spec: LearnSpec) -> None:
 # -- the command --------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench learn`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, positive_int, seed_count
-    from rlcv.cli_args import add_overrides_argument
-
-    learn = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
-    learn.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
-    learn.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
-    learn.add_argument("--seeds", type=seed_count, default=5, help="seeds 0..N-1")
-    learn.add_argument(
-        "--seeds-per-algo", nargs="+", default=[], metavar="ALGO=N", help="per-algo --seeds (e.g. trpo=3)"
-    )
-    learn.add_argument("--steps", type=positive_int, default=1_000_000, help="env steps per run")
-    learn.add_argument("--steps-per-env", nargs="+", default=[], metavar="ENV=N", help="per-env --steps")
-    learn.add_argument(
-        "--eval-freq", type=positive_int, help="env steps between evaluations (default: steps/20)"
-    )
-    learn.add_argument("--eval-episodes", type=positive_int, default=10)
-    learn.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
-    learn.add_argument("--backend", choices=list(runs.BACKENDS), default="local")
-    learn.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    learn.add_argument("--reference", default="sb3-ppo", help="algo whose final return the others must reach")
-    add_overrides_argument(
-        learn, metavar="[ALGO:]KEY=VALUE", help="config overrides for every run, or for one algo"
-    )
-    learn.add_argument("--out", type=out_dir, default="results/learn")
-    learn.add_argument(
-        "--report-only", action="store_true", help="rebuild the report from the finished runs; run nothing"
-    )
-    learn.set_defaults(bench_run=run)
+    p = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
+    add_flags(p, LearnSpec)
+    p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 1 when a run failed (the others were still run and summarised)."""
-    result = run_sweep(
-        LearnSpec(
-            algos=args.algos,
-            envs=args.envs,
-            seeds=args.seeds,
-            seeds_per_algo=parse_pairs(args.seeds_per_algo, "--seeds-per-algo", "ALGO", "ppo=5"),
-            steps=args.steps,
-            steps_per_env=parse_pairs(args.steps_per_env, "--steps-per-env", "ENV", "Hopper-v5=1000000"),
-            eval_freq=args.eval_freq,
-            eval_episodes=args.eval_episodes,
-            workers=args.workers,
-            backend=args.backend,
-            address=args.address,
-            out=args.out,
-            overrides=args.overrides,
-            reference=args.reference,
-            report_only=args.report_only,
-        )
-    )
-    return 1 if result["failures"] else 0
+    return 1 if run_sweep(spec_of(LearnSpec, args))["failures"] else 0
 
 
 # -- summaries ------------------------------------------------------------------------------------
