@@ -11,23 +11,14 @@ For one checkpoint of a training run (policy, critic and normaliser statistics f
 3. draw ``--ref-batches`` R more batches for a reference gradient from the k = 0 estimator without
    advantage normalisation — an unbiased estimate of the true gradient.
 
-Per estimator, over the M batches (statistics in :mod:`rlcv.diagnostics.gradient_stats`):
+Per estimator, over the M batches (:mod:`rlcv.diagnostics.gradients`, whose docstring defines each
+statistic): the consumed gradient on the full batch and on one PPO minibatch (``--minibatch-size``,
+default the run's ``batch_size``; the same indices for every estimator), unclipped and clipped as PPO
+clips; ``trace_ratio`` tr Cov(ĝ_k) / tr Cov(ĝ_0), ``rel_trace_cov``, ``trace_ratio_mom`` with
+paired-bootstrap 95 % CIs (``--bootstrap`` resamples); ``cos_to_reference``; three bias tests of the
+unnormalised gradient at level ``--alpha`` (``--variant broken`` drops the pathwise term: the tests
+must reject it for k > 0). Beside them:
 
-- the *consumed* gradient: −∇ of PPO's policy loss at θ_old (ratio 1) with the estimator's advantage
-  normalisation over the full batch (both terms share the scale), on the full batch and on one PPO
-  minibatch (``--minibatch-size``, default the run's ``batch_size``; the same sample indices for every
-  estimator) — PPO consumes minibatch gradients;
-- ``trace_ratio`` = tr Cov(ĝ_k) / tr Cov(ĝ_0) (no denominator to saturate), full batch, clipped and
-  minibatch; ``rel_trace_cov`` = tr Cov / (‖ḡ‖² − tr Cov / M), bias corrected; ``trace_ratio_mom`` the
-  median-of-means version; each ratio with a paired-bootstrap 95 % CI (``--bootstrap`` resamples of the
-  batch indices, one draw for all estimators);
-- clipping as PPO applies it: the factor min(1, max_grad_norm / ‖(∇policy loss, vf_coef ∇value loss)‖)
-  of the joint gradient (the entropy term, ent_coef ≈ 1e-3, is left out);
-- ``cos_to_reference`` = mean cosine between ĝ and the reference gradient;
-- bias of the *unnormalised* gradient (normalisation rescales each estimator differently) against the
-  reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test (scaled χ²)
-  and the test of the projection onto the reference direction, at level 0.01;
-  ``--variant broken`` drops the pathwise term (biased: the tests must reject it for k > 0);
 - the per-coordinate test's verdict with its power (``bias_passed`` true / false / null, "inconclusive";
   the rule: docs/methods/mbmf.md, "Verdicts that know their power"); the target is the broken variant's
   bias −E[pathwise term], measured on the same batches, or ε × the reference (``--detect-bias``; 0.1

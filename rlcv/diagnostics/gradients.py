@@ -1,11 +1,23 @@
 """An estimator's policy gradients at a frozen checkpoint, on many independent batches, and what they
-say about it: spread (tr Cov per gradient kind, clipped as PPO clips), bias against a reference with the
-test's power, which term carries the variance, and paired-bootstrap intervals of every ratio to the
-k = 0 estimator (statistics in :mod:`rlcv.diagnostics.gradient_stats`).
+say about it (statistics in :mod:`rlcv.diagnostics.gradient_stats`). Used by `rlcv bench variance`;
+per estimator, over the M batches:
 
-The consumed gradient is −∇ of PPO's policy loss at θ_old (ratio 1) with the estimator's advantage
-normalisation over the full batch; ``raw`` is the unnormalised one (for the bias tests, since
-normalisation rescales each estimator differently). Used by `rlcv bench variance`.
+- the *consumed* gradient: −∇ of PPO's policy loss at θ_old (ratio 1) with the estimator's advantage
+  normalisation over the full batch (both terms share the scale), on the full batch and on one PPO
+  minibatch — PPO consumes minibatch gradients;
+- ``trace_ratio`` = tr Cov(ĝ_k) / tr Cov(ĝ_0) (no denominator to saturate), full batch, clipped and
+  minibatch; ``rel_trace_cov`` = tr Cov / (‖ḡ‖² − tr Cov / M), bias corrected; ``trace_ratio_mom`` the
+  median-of-means version; each ratio with a paired-bootstrap 95 % CI (resamples of the batch indices,
+  one draw for all estimators);
+- clipping as PPO applies it: the factor min(1, max_grad_norm / ‖(∇policy loss, vf_coef ∇value loss)‖)
+  of the joint gradient (the entropy term, ent_coef ≈ 1e-3, is left out);
+- ``cos_to_reference`` = mean cosine between ĝ and the reference gradient;
+- bias of the *unnormalised* gradient ``raw`` (normalisation rescales each estimator differently)
+  against the reference: per-coordinate max |z| with its Bonferroni threshold, the aggregate Σ z² test
+  (scaled χ²) and the test of the projection onto the reference direction, with the per-coordinate
+  test's power against the broken variant's bias (pathwise term dropped) or ε × the reference;
+- which term carries the variance (score residual vs pathwise correction) and the estimator's own
+  state (CV form, gate, mean η).
 """
 
 from __future__ import annotations
