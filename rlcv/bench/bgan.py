@@ -58,17 +58,12 @@ LABELS = {
     "mixture": "product mixture (EM)",
 }
 METRICS = (  # (key, column title) of the tables, in order
-    ("c2st_accuracy", "C2ST acc (RF) ↓"),
-    ("nn1_accuracy", "1-NN acc ↓"),
-    ("mmd2", "MMD² ↓"),
-    ("confident_coverage", "confident classes ↑"),
-    ("confident_share", "confident share"),
-    ("class_coverage", "classes ≥ 2 %"),
-    ("label_entropy", "label entropy"),
-    ("unique_fraction", "unique fraction"),
-    ("across_latent_distance", "L1 across latents"),
+    ("c2st_accuracy", "C2ST acc (RF) ↓"), ("nn1_accuracy", "1-NN acc ↓"), ("mmd2", "MMD² ↓"),
+    ("confident_coverage", "confident classes ↑"), ("confident_share", "confident share"),
+    ("class_coverage", "classes ≥ 2 %"), ("label_entropy", "label entropy"),
+    ("unique_fraction", "unique fraction"), ("across_latent_distance", "L1 across latents"),
     ("within_latent_distance", "L1 within a latent"),
-)
+)  # fmt: skip
 CURVE_KEYS = (
     "c2st_accuracy",
     "nn1_accuracy",
@@ -95,8 +90,9 @@ class BganSpec:
     )
     workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
     overrides: list[str] = flag(
-        [], name="--set", action="extend", metavar="KEY=VALUE", help="config overrides, every algorithm alike"
-    )
+        [], name="--set", action="extend", metavar="KEY=VALUE", show=lambda s: bool(s.overrides),
+        help="config overrides applied to every algorithm alike",
+    )  # fmt: skip
     env_kwargs: dict[str, Any] = flag({}, type=parse_env_kwargs, help="env kwargs, for every run")
     out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
     name: str = flag("bgan", help="file stem of the outputs")
@@ -229,22 +225,19 @@ def main(spec: BganSpec) -> dict[str, Any]:
     latent_dim = int(spec.env_kwargs.get("latent_dim", 32))
     payload = {
         "command": command_line("rlcv bench bgan", spec),
-        "env": spec.env,
         "levels": levels,
-        "steps": spec.steps,
         "seeds": list(spec.seed_range),
+    }
+    payload |= {
+        k: getattr(spec, k) for k in ("env", "steps", "against", "overrides", "env_kwargs", "curve_points")
+    }
+    payload |= {
         "eval_seed": EVAL_SEED,
         "seed_roles": SEED_ROLES,
-        "against": spec.against,
-        "overrides": spec.overrides,
-        "env_kwargs": spec.env_kwargs,
-        "curve_points": spec.curve_points,
         "workers": spec.workers or default_workers(),
-        "runs_root": str(runs_root),
-        "platform": platform_record(),
-        "runs": results,
-        "references": reference_rows(levels, spec.against, spec.seed_range, latent_dim, grids),
     }
+    payload |= {"runs_root": str(runs_root), "platform": platform_record(), "runs": results}
+    payload["references"] = reference_rows(levels, spec.against, spec.seed_range, latent_dim, grids)
     payload["comparisons"] = comparisons(payload)
     (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1))
     if results:
@@ -256,12 +249,12 @@ def main(spec: BganSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- comparisons
 
 
-def rows_by_name(payload: dict[str, Any]) -> Rows:
-    """Row name → seed → that row's run/reference record (generators, then reference rows)."""
+def rows_by_name(payload: dict[str, Any], key: str = "algo") -> Rows:
+    """Row name (a run's ``key``) → seed → that row's run/reference record (runs, then reference rows)."""
     rows: Rows = {}
     for r in payload["runs"]:
-        rows.setdefault(r["algo"], {})[r["seed"]] = r
-    for name, refs in payload["references"]["rows"].items():
+        rows.setdefault(r[key], {})[r["seed"]] = r
+    for name, refs in (payload.get("references") or {}).get("rows", {}).items():
         rows[name] = {r["seed"]: r for r in refs}
     return rows
 

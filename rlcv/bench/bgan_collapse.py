@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import scored_summary, starred, write_json
+from rlcv.bench.bgan import rows_by_name, scored_summary, starred, write_json
 from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
@@ -67,7 +67,6 @@ METRICS = (  # (summary key, column title) of the tables; the collapse statistic
     ("within_latent_distance", "L1 within latent ↑"),
     ("confident_coverage", "confident classes ↑"),
 )
-Rows = dict[str, dict[int, dict[str, Any]]]
 
 
 @dataclass(kw_only=True)
@@ -224,16 +223,6 @@ def main(spec: CollapseSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- report
 
 
-def _rows(payload: dict[str, Any]) -> Rows:
-    """Row name → seed → record with ``final`` scores (variants, then reference rows)."""
-    rows: Rows = {}
-    for r in payload["runs"]:
-        rows.setdefault(r["variant"], {})[r["seed"]] = r
-    for name, refs in (payload.get("references") or {}).get("rows", {}).items():
-        rows[name] = {r["seed"]: r for r in refs}
-    return rows
-
-
 def _value(rec: dict[str, Any], key: str) -> float:
     v = rec.get("train", {}).get("ess") if key == "ess" else rec["final"].get(key)
     return math.nan if v is None else float(v)
@@ -256,7 +245,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | Non
         "bgan_collapse.md.j2",
         p=payload,
         name=name,
-        rows=_rows(payload),
+        rows=rows_by_name(payload, "variant"),
         metrics=METRICS,
         reading=Path(notes).read_text().strip() if notes else None,
         mean=_mean,
