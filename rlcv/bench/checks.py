@@ -258,3 +258,22 @@ def check_bgan_run(args: argparse.Namespace) -> None:
         except RlcvError as exc:
             raise RlcvError(f"--set / --env-kwargs for {algo}: {exc}") from exc
     make_env(args.env, args.env_kwargs).close()
+
+
+def check_online_hpo(
+    env_kwargs: dict[str, Any], *, optuna: str | None = None, flags: str = "--env-kwargs"
+) -> None:
+    """The HPO benches (`hpo`, `hpo-budget`, `dualcutout`), before their first write: ``rlcv/OnlineHPO-v0``
+    accepts ``env_kwargs`` (made from ``flags``; every run builds the env), and Optuna is installed where
+    ``optuna`` (what needs it, and how to do without) says it is used."""
+    from rlcv.envs.online_hpo import OnlineHPOEnv
+
+    if optuna is not None:
+        try:
+            import optuna as _  # noqa: F401
+        except ImportError as exc:
+            raise RlcvError(f"{optuna} needs Optuna: pip install 'rlcv[hpo]'.") from exc
+    try:
+        OnlineHPOEnv(**env_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise RlcvError(f"rlcv/OnlineHPO-v0 rejects these env kwargs ({exc}); check {flags}.") from exc

@@ -1,17 +1,10 @@
 """`rlcv bench dualcutout`: no regulariser vs Cutout vs DualCutout, and α tuned online, on paired seeds.
 
-For each inner seed s (init and minibatch order shared by every arm; the cutout masks have their own
-stream) one full run of ``rlcv/OnlineHPO-v0`` per arm:
-
-- ``none`` / ``cutout`` / ``dualcutout``: fixed hyper-parameters (``--lr``, the env's batch size and L2),
-  DualCutout at ``--alpha`` (0.1 in the paper);
-- ``ctrl-none`` / ``ctrl-dual``: the online ``--controller`` tuning (lr, batch, L2) without a regulariser,
-  and (lr, batch, L2, α) with DualCutout — does α as an action help that controller?
-
-``--task`` / ``--model`` / ``--cutout-size`` pass through to the env (digits: 8×8 images, 4×4 box by
-default; MNIST-1D: 1-D signals and windows). Results: ``OUT/per_run/*.json`` (one per arm and seed:
-resumable; launched by :func:`rlcv.bench.runs.run_tasks`, ``--workers N`` or ``--backend ray``),
-``OUT/report.md`` with mean test error and paired 95 % t-intervals of the differences.
+Per inner seed (shared by every arm) one full run of ``rlcv/OnlineHPO-v0`` per arm: ``none`` /
+``cutout`` / ``dualcutout`` at fixed hyper-parameters (``--lr``, DualCutout at ``--alpha``), ``ctrl-none``
+/ ``ctrl-dual``: the online ``--controller`` without a regulariser, and with DualCutout and α as a 4th
+action. Runs: :mod:`rlcv.hpo.runners` (OUT/per_run, resumable); the page: ``templates/dualcutout.md.j2``
+(mean test error, paired 95 % t-intervals, the DualCutout / Cutout step-cost ratio).
 """
 
 from __future__ import annotations
@@ -95,11 +88,9 @@ def run_arm(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.envs.online_hpo import OnlineHPOEnv
     from rlcv.errors import RlcvError
 
-    if args.seeds < 1 or args.budget < 1 or args.lr <= 0 or args.alpha <= 0:
-        raise RlcvError("--seeds and --budget must be >= 1, --lr and --alpha > 0.")
+    # the flags' ranges are checked by their argparse types (rlcv.bench.checks) before this runs
     if any(arm.startswith("ctrl-") for arm in args.arms):
         from rlcv.agents import AGENTS
         from rlcv.bench.checks import check_algos
@@ -116,12 +107,11 @@ def run(args: argparse.Namespace) -> int:
 
         require_summaries(out / "per_run", "*_s*.json", "per-run results")
     else:
-        try:
-            OnlineHPOEnv(**_env_kwargs(args), regularizer="dualcutout")
-        except (TypeError, ValueError) as exc:
-            raise RlcvError(
-                f"rlcv/OnlineHPO-v0 rejects --task {args.task} / --model {args.model} / --cutout-size: {exc}"
-            ) from exc
+        from rlcv.bench.checks import check_online_hpo
+
+        check_online_hpo(
+            {**_env_kwargs(args), "regularizer": "dualcutout"}
+        )  # --task / --network / --cutout-size
         import torch
 
         torch.set_num_threads(1)

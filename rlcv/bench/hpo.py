@@ -194,29 +194,19 @@ def _env_default(spec: HPOBenchSpec, name: str) -> Any:
 
 def _check_spec(spec: HPOBenchSpec) -> None:
     """Every refusal before the first run: unknown methods, Optuna, the work folder, the env."""
-    from rlcv.envs.online_hpo import OnlineHPOEnv
+    from rlcv.bench.checks import check_online_hpo
     from rlcv.errors import RlcvError
 
     unknown = [m for m in spec.methods if m not in ALL_METHODS]
     if unknown:
         raise RlcvError(f"unknown --methods {unknown}; choose from {', '.join(ALL_METHODS)}.")
-    if "optuna-tpe" in spec.methods:
-        try:
-            import optuna  # noqa: F401
-        except ImportError as exc:
-            raise RlcvError(
-                "the optuna-tpe baseline needs Optuna: pip install 'rlcv[hpo]' (or leave "
-                "optuna-tpe out of --methods)."
-            ) from exc
+    tpe = "the optuna-tpe baseline (or leave it out of --methods)" if "optuna-tpe" in spec.methods else None
+    check_online_hpo(spec.env_kwargs_full(), optuna=tpe)
     if spec.work_dir and Path(spec.work_dir).exists() and any(Path(spec.work_dir).iterdir()):
         raise RlcvError(
             f"--work-dir '{spec.work_dir}' is not empty; pass a new folder (run directories are never "
             "overwritten)."
         )
-    try:  # every method builds this env: bad --env-kwargs fail here, before any run
-        OnlineHPOEnv(**spec.env_kwargs_full())
-    except (TypeError, ValueError) as exc:
-        raise RlcvError(f"--env-kwargs rejected by rlcv/OnlineHPO-v0: {exc}") from exc
 
 
 def _meta(spec: HPOBenchSpec, per_run: Path) -> dict[str, Any] | None:
@@ -385,9 +375,13 @@ def plot(out: dict[str, Any], path: Path) -> None:
 
 def report_only(out_dir: Path) -> str:
     """Rebuild OUT/hpo.md and OUT/hpo.png from OUT/hpo.json (no training); returns the page."""
-    from rlcv.bench.checks import require_report_input
+    from rlcv.errors import RlcvError
 
-    require_report_input(out_dir / "hpo.json", "hpo")
+    if not (out_dir / "hpo.json").is_file():
+        raise RlcvError(
+            f"--report-only: {out_dir / 'hpo.json'} not found; run the bench without --report-only first "
+            "(or point --out at the folder that holds it)."
+        )
     out = json.loads((out_dir / "hpo.json").read_text())
     (out_dir / "hpo.md").write_text(markdown(out))
     plot(out, out_dir / "hpo.png")

@@ -1,41 +1,23 @@
 """`rlcv bench hpo-budget`: online HPO controllers vs equal-budget baselines, paired seeds, explicit units.
 
-Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``: task, model, regulariser). Bench seed s is
-the inner seed (init, minibatch order) of every run of every method. Methods (summaries by
-:mod:`rlcv.hpo.runners`, one JSON file per method and seed under ``OUT/per_run/``, so an interrupted
-sweep resumes where it stopped; launched by :func:`rlcv.bench.runs.run_tasks`, ``--workers N`` or
-``--backend ray``):
+Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``); bench seed s is the inner seed of every run
+of every method. Methods, all runners of :mod:`rlcv.hpo.runners` (one summary per method and seed under
+OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
 
-- ``fixed``: each ``--grid`` learning rate at the env's batch size / L2 (1 run each); ``cosine``: the
-  same learning rates with a cosine schedule; the report's ``fixed-best`` / ``cosine-best`` is the grid
-  point with the lowest *mean* validation loss over seeds (one setting for all seeds).
-- ``random-{2,20}``, ``tpe-{2,20}``: random search and Optuna TPE (first 2 / all 20 trials of one study,
-  both samplers seeded with s). TPE's first 10 trials are its random start-up drawn like the random
-  sampler's, so TPE-2 *is* random-2 and TPE-20 differs from random-20 only in its last 10 trials
-  (common random numbers: their paired difference is TPE's model alone).
-- ``sh-2``: synchronous successive halving with Optuna's pruner within 2 runs of SGD steps (8 random
-  configurations, rungs at 3 / 9 env steps keep the best ⌊m/3⌋, the survivor runs to the end: 1.9 runs).
-  Optuna's pruners used sequentially (ASHA / Hyperband) run their first trial to the end and pruned
-  nearly everything else within 2 runs, so they are not used that way.
-- ``pbt-8``: PBT through the loop, 8 members, rounds every 3 env steps, perturbations ×{0.5, 2}: over the
-  ~9 rounds of a run lr can move 2⁹ = 512× (≥ 100×). 8 runs.
-- controllers ``hpo-ucb1``, ``hpo-dts``, ``hpo-hd``, ``hpo-forward``, ``hpo-ucb1-joint``, ``hpo-ts``: 1 run.
-- ``ppo``: PPO meta-trained once through the loop (``--meta-episodes`` inner runs, training seed
-  ``--meta-seed``) on inner seeds drawn from :data:`rlcv.hpo.runners.META_SEED_RANGE` only, then its
-  deterministic policy for 1 run on each held-out evaluation seed s. The evaluation run is charged like
-  every other method; the meta-training compute is amortised over all evaluation seeds and reported
-  apart (``OUT/per_run/ppo-meta.json``; the policy's run dir is ``OUT/runs/ppo-meta``, not committed,
-  and retrained - deterministically - when missing).
+- ``fixed`` / ``cosine``: each ``--grid`` lr (constant / cosine schedule); ``fixed-best`` /
+  ``cosine-best``: the grid point with the lowest *mean* validation loss over seeds.
+- ``random-{2,20}``, ``tpe-{2,20}``: the first 2 / all ``--trials`` trials of one study seeded with s
+  (TPE's first 10 trials are its random start-up, so TPE-2 *is* random-2: common random numbers).
+- ``sh-2``: synchronous successive halving within 2 runs; ``pbt-8``: PBT, 8 members (:data:`PBT`).
+- controllers (:data:`CONTROLLERS`): 1 run each; ``ppo``: PPO meta-trained once on inner seeds of
+  :data:`rlcv.hpo.runners.META_SEED_RANGE` only (``per_run/ppo-meta.json``; compute reported apart),
+  then its deterministic policy for 1 run per evaluation seed.
+- issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range``, ``ppo-x`` and the equal-examples baselines
+  ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32``; their targets: :mod:`rlcv.bench.hpo_targets`.
 
-- issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range`` (range test, then cosine; 1 run),
-  ``ppo-x`` (PPO meta-trained across digits + MNIST-1D MLP, acting on a cosine scale; 1 run) and the
-  equal-examples baselines ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32`` (batch pinned; 2 runs). The
-  report adds issue 30's targets (:mod:`rlcv.bench.hpo_targets`; ``--cosine-lr``: the cosine lr chosen
-  on tuning seeds, ``--first-seed 100`` runs tuning seeds, ``rlcv bench hpo-tuning`` tabulates them).
-
-Units: one run = one default run (``budget`` SGD steps at the default batch size); ``compute_s`` is
-divided by the same seed's default fixed run's. Statistics: mean ± 95 % t-interval of paired
-differences (:mod:`rlcv.bench.paired`), on test accuracy and on final validation loss.
+One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
+wall-clock); comparisons are paired 95 % t-intervals (:mod:`rlcv.bench.paired`). The page:
+``templates/hpo_budget.md.j2``.
 """
 
 from __future__ import annotations
@@ -208,47 +190,45 @@ def ensure_ppo_x(
 
 
 def run(args: argparse.Namespace) -> int:
+    # the flags' ranges are checked by their argparse types (rlcv.bench.checks) before this runs
     from rlcv.errors import RlcvError
-
-    if args.seeds < 1 or args.trials < 2 or args.budget < 1 or not args.grid:
-        raise RlcvError("--seeds and --budget must be >= 1, --trials >= 2 and --grid non-empty.")
     from rlcv.hpo.runners import META_SEED_RANGE
 
-    uses_meta = "ppo" in args.methods or "ppo-x" in args.methods
-    if uses_meta and (args.first_seed + args.seeds > META_SEED_RANGE[0] or args.meta_episodes < 1):
+    if ("ppo" in args.methods or "ppo-x" in args.methods) and args.first_seed + args.seeds > META_SEED_RANGE[
+        0
+    ]:
         raise RlcvError(
-            f"with ppo: --meta-episodes >= 1 and --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay "
-            "below PPO's meta-training seeds)."
+            f"with ppo: --first-seed + --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay below PPO's "
+            "meta-training seeds)."
         )
-    out = Path(args.out)
     runs = _per_run(args)
     if not args.report_only:
-        try:
-            import optuna  # noqa: F401
-        except ImportError as exc:
-            raise RlcvError("this bench needs Optuna: pip install 'rlcv[hpo]'.") from exc
-        kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
-        try:
-            _ = __import__("rlcv.envs.online_hpo", fromlist=["OnlineHPOEnv"]).OnlineHPOEnv(**kw)
-        except (TypeError, ValueError) as exc:
-            raise RlcvError(f"--env-kwargs rejected by rlcv/OnlineHPO-v0: {exc}") from exc
-        import torch
-
-        torch.set_num_threads(1)
-        runs.mkdir(parents=True, exist_ok=True)
-        if "ppo" in args.methods:
-            _ensure_meta(args, runs)
-        if "ppo-x" in args.methods:
-            meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
-            # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
-            (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
-        # seed-major: an interrupted sweep holds complete paired seeds
-        tasks = [task for seed in _seeds(args) for task in _tasks(args, seed)]
-        run_tasks(ResultStore(runs), tasks, **pool_of(args))
+        _sweep(args, runs)
     if not runs.is_dir():
         raise RlcvError(f"no runs under '{runs}': run the bench without --report-only first.")
-    write_report(args, out)
+    write_report(args, Path(args.out))
     return 0
+
+
+def _sweep(args: argparse.Namespace, runs: Path) -> None:
+    """Meta-training where a method needs it, then every missing run, seed-major (an interrupted sweep
+    holds complete paired seeds)."""
+    from rlcv.bench.checks import check_online_hpo
+
+    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+    check_online_hpo(kw, optuna="this bench")
+    import torch
+
+    torch.set_num_threads(1)
+    runs.mkdir(parents=True, exist_ok=True)
+    if "ppo" in args.methods:
+        _ensure_meta(args, runs)
+    if "ppo-x" in args.methods:
+        meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
+        # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
+        (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
+    tasks = [task for seed in _seeds(args) for task in _tasks(args, seed)]
+    run_tasks(ResultStore(runs), tasks, **pool_of(args))
 
 
 def _per_run(args: argparse.Namespace) -> Path:

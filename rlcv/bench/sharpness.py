@@ -1,31 +1,15 @@
 """`rlcv bench sharpness`: "Three Factors Influencing Minima in SGD" (Jastrzębski et al., arXiv
 1711.04623) on MNIST-1D (and digits): does the noise scale η/S decide how sharp a minimum SGD finds?
 
-Every run (:func:`rlcv.hpo.landscape_runs.sharp_run`: plain SGD, no L2, minibatches drawn with
-replacement) is measured twice:
-
-- **fixed budget**: after ``--fixed-epochs`` epochs (training examples / training-set size);
-- **matched loss**: the first time the full-batch training loss falls to ``--target-loss`` (checked
-  every ``--check-epochs``; a run that has not got there by ``--max-epochs`` is reported as such).
-
-Sharpness compared at a fixed budget mostly measures training progress (a run that is further
-along sits in a sharper, lower region); at matched loss it compares minima of equal depth.
-At each point: λ_max (Lanczos, ``--lanczos-iterations`` Hessian-vector products, on a fixed probe
-of ``--probe`` training examples), train / test loss and accuracy. Sweeps (``--seeds`` seeds, each
-seed one init and one minibatch order, the same for every setting):
-
-- η sweep at S = ``--eta-sweep-batch``: η ∈ ``--eta-sweep``;
-- S sweep at η = ``--batch-sweep-lr``: S ∈ ``--batch-sweep``;
-- equal ratio: η/S ∈ ``--ratios`` each realised with S ∈ ``--ratio-batches`` (η = ratio · S);
-- schedules through the agent loop (``hpo-schedule`` on ``rlcv/OnlineHPO-v0``): ``lr_decay`` vs
-  ``batch_growth`` with the same η/S at every step, ``--schedule-steps`` SGD steps from η = ``--schedule-lr``,
-  S = ``--schedule-batch``; test accuracy and λ_max at the end (the env's ``lambda_max_final``);
-- with ``--digits-target-loss``: the η and S sweeps on digits too (matched-loss numbers for digits).
-
-Writes OUT/sharpness.md, OUT/sharpness.json, OUT/sharpness_*.png and one JSON per run in
-OUT/sharpness/ (resumable). Runs are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers N``
-processes or ``--backend ray``).
+Every run (:func:`rlcv.hpo.landscape_runs.sharp_run`) is measured at a **fixed budget** and at a
+**matched training loss** — at a fixed budget sharpness mostly measures training progress, at matched
+loss it compares minima of equal depth. Sweeps: η at S = ``--eta-sweep-batch``, S at η =
+``--batch-sweep-lr``, equal η/S across ``--ratio-batches``; lr decay vs batch growth through the agent
+loop (:func:`rlcv.hpo.landscape_runs.schedule_run`); with ``--digits-target-loss`` the η and S sweeps on
+digits too. One JSON per run in OUT/sharpness/ (resumable, :func:`rlcv.bench.runs.run_tasks`); the
+page OUT/sharpness.md (``templates/sharpness.md.j2``), OUT/sharpness.json, OUT/sharpness_*.png.
 """
+
 
 from __future__ import annotations
 

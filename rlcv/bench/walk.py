@@ -1,26 +1,14 @@
 """`rlcv bench walk`: "A Walk with SGD" (Xing et al., arXiv 1802.08770) on the digits MLP.
 
-For every measured step D_t = θ_{t+1} − θ_t the full training loss is evaluated along
-θ_t + α D_t, α ∈ {0, 0.1, …, 1} (:func:`rlcv.hpo.landscape.interpolate_step`; the paper's grid is
-{0, …, 0.9}, ours adds the step's end so "floor strictly inside" reads 0 < α* < 1). Runs
-(:class:`rlcv.hpo.sgd_paths.InnerRun`, no L2 term, ``--seeds`` seeds, each seed one init and one
-minibatch order):
-
-- full-batch GD at ``--gd-lrs`` for as many steps as SGD takes in ``--epochs`` epochs at batch 32;
-- SGD at batch 32 with ``--sgd-lrs`` for ``--epochs`` epochs (fraction of steps with the floor
-  inside; mean height L(θ_t) − floor vs η);
-- the isotropic-noise control at ``--iso-lrs``: full-batch gradient + isotropic noise of SGD's
-  per-step noise norm at batch 32;
-- SGD at lr ``--distance-lr`` with ``--batch-sizes`` for ``--epochs`` epochs: ‖θ_T − θ_0‖ vs S;
-- λ_max (Lanczos, ``--lanczos-iterations``) every ``--lambda-every`` steps along every run;
-- the wall-clock overhead of ``rlcv/OnlineHPO-v0``'s landscape observations (CPU time of whole
-  episodes with and without them, alternated, median of ``--overhead-repeats``).
-
-Writes OUT/walk.md, OUT/walk.json, OUT/walk_*.png and one JSON per run in OUT/walk/ (resumable).
-Runs (:func:`rlcv.hpo.landscape_runs.walk_run`) are launched by :func:`rlcv.bench.runs.run_tasks` (``--workers
-N`` processes or ``--backend ray``); the overhead timing runs alone in this process. The page:
-``templates/walk.md.j2``.
+Runs (:func:`rlcv.hpo.landscape_runs.walk_run`, one JSON summary each in OUT/walk/, launched by
+:func:`rlcv.bench.runs.run_tasks`): full-batch GD at ``--gd-lrs``, SGD at batch 32 with ``--sgd-lrs``, the
+isotropic-noise control at ``--iso-lrs``, SGD at ``--distance-lr`` with ``--batch-sizes`` (distance
+from init), every ``--measure-every``-th step interpolated and λ_max every ``--lambda-every`` steps;
+then the CPU overhead of ``rlcv/OnlineHPO-v0``'s landscape observations, alone in this process. The
+targets below are read in OUT/walk.md (``templates/walk.md.j2``, which states the protocol),
+OUT/walk.json and OUT/walk_*.png.
 """
+
 
 from __future__ import annotations
 
