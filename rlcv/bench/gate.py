@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shlex
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from rlcv.bench import report
+from rlcv.bench.checks import out_file
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.errors import RlcvError
 
 
@@ -104,23 +105,49 @@ def window_rows(label: str, rows: list[dict[str, str]], windows: list[tuple[int,
     return out
 
 
+def _labelled(text: str) -> str:
+    """A ``--metrics`` word, LABEL=CSV (kept as written: the page's command repeats it)."""
+    label, sep, path = text.rpartition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"LABEL=CSV, got '{text}'")
+    return text
+
+
+def _window(text: str) -> str:
+    """A ``--windows`` word, LO:HI with integers 0 <= LO < HI."""
+    lo, sep, hi = text.partition(":")
+    if not sep or not lo.isdigit() or not hi.isdigit() or int(lo) >= int(hi):
+        raise argparse.ArgumentTypeError(f"LO:HI with integers 0 <= LO < HI, got '{text}'")
+    return text
+
+
 @dataclass(kw_only=True)
 class GateSpec:
-    page: str
-    runs: str | None = None
-    metrics: list[tuple[str, str]] | None = None  # (label, csv path)
-    windows: list[tuple[int, int]] | None = None
-    write_to: str | None = None  # None: --page
+    """`rlcv bench gate`'s flags (:mod:`rlcv.bench.flags`); the field order is the page's command's."""
+
+    runs: str | None = flag(
+        None, name="--from-runs", help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run"
+    )
+    metrics: list[str] | None = flag(
+        None, nargs="+", type=_labelled, metavar="LABEL=CSV", help="labelled metrics files (--windows)"
+    )
+    windows: list[str] | None = flag(
+        None, nargs="+", type=_window, metavar="LO:HI", help="step windows LO < step <= HI"
+    )
+    page: str | None = flag(None, type=out_file, help="the markdown page to write (required)")
+    write_to: str | None = flag(
+        None, type=out_file, command=False, help="write the page here instead (its command still says --page)"
+    )
+    report_only: bool = flag(False, command=False, help="accepted for uniformity: gate only reads files")
+
+    def labelled(self) -> list[tuple[str, str]]:
+        return [(label, path) for label, _, path in (w.rpartition("=") for w in self.metrics or [])]
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(int(lo), int(hi)) for lo, _, hi in (w.partition(":") for w in self.windows or [])]
 
     def command(self) -> str:
-        parts = ["rlcv", "bench", "gate"]
-        if self.runs:
-            parts += ["--from-runs", self.runs]
-        if self.metrics:
-            parts += ["--metrics", *(f"{label}={path}" for label, path in self.metrics)]
-        if self.windows:
-            parts += ["--windows", *(f"{lo}:{hi}" for lo, hi in self.windows)]
-        return shlex.join([*parts, "--page", self.page])
+        return command_line("rlcv bench gate", self)
 
 
 def build(spec: GateSpec) -> str:
@@ -134,69 +161,35 @@ def build(spec: GateSpec) -> str:
             )
     else:
         rows = []
-        for label, path in spec.metrics or []:
+        for label, path in spec.labelled():
             if not Path(path).is_file():
                 raise RlcvError(f"--metrics {label}={path}: no such file.")
-            rows += window_rows(label, _read(Path(path)), spec.windows or [])
+            rows += window_rows(label, _read(Path(path)), spec.spans())
     return report.render("gate.md.j2", command=spec.command(), runs=spec.runs, rows=rows)
 
 
 # -- the command ---------------------------------------------------------------------------------------
-def _labelled(text: str) -> tuple[str, str]:
-    label, sep, path = text.rpartition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"LABEL=CSV, got '{text}'")
-    return label, path
-
-
-def _window(text: str) -> tuple[int, int]:
-    lo, sep, hi = text.partition(":")
-    if not sep or not lo.isdigit() or not hi.isdigit() or int(lo) >= int(hi):
-        raise argparse.ArgumentTypeError(f"LO:HI with integers 0 <= LO < HI, got '{text}'")
-    return int(lo), int(hi)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rlcv bench gate`` to the bench subparsers."""
-    from rlcv.bench.checks import out_file
-
     p = sub.add_parser("gate", help="the MBMF trust gate and in-training variance ratio, from metrics.csv")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "--from-runs", metavar="DIR", help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run"
-    )
-    src.add_argument(
-        "--metrics", nargs="+", type=_labelled, metavar="LABEL=CSV", help="labelled metrics files (--windows)"
-    )
-    p.add_argument("--windows", nargs="+", type=_window, metavar="LO:HI", help="step windows LO < step <= HI")
-    p.add_argument("--page", type=out_file, help="the markdown page to write (required)")
-    p.add_argument(
-        "--write-to", type=out_file, help="write the page here instead (its command still says --page)"
-    )
-    p.add_argument(
-        "--report-only", action="store_true", help="accepted for uniformity: gate only reads files"
-    )
+    add_flags(p, GateSpec)
     p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.from_runs and not args.metrics:
+    spec = spec_of(GateSpec, args)
+    if spec.runs and spec.metrics:
+        raise RlcvError("--from-runs and --metrics are two tables: give one of them.")
+    if not spec.runs and not spec.metrics:
         raise RlcvError(
             "rlcv bench gate needs --from-runs DIR or --metrics LABEL=CSV ... --windows LO:HI ..."
         )
-    if not args.page:
+    if not spec.page:
         raise RlcvError("rlcv bench gate needs --page FILE.md (the page to write).")
-    if bool(args.metrics) != bool(args.windows):
+    if bool(spec.metrics) != bool(spec.windows):
         raise RlcvError("--windows goes with --metrics (and --metrics needs --windows).")
-    spec = GateSpec(
-        page=args.page,
-        runs=args.from_runs,
-        metrics=args.metrics,
-        windows=args.windows,
-        write_to=args.write_to,
-    )
-    text = build(spec)
     target = Path(spec.write_to or spec.page)
+    text = build(spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     print(f"wrote {target}")
