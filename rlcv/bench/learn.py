@@ -187,24 +187,9 @@ def overrides_for(algo: str, overrides: list[str], algos: list[str]) -> list[str
 
 def train_args(spec: LearnSpec, job: Job) -> list[str]:
     """``rlcv train`` arguments of one run, without ``--run-dir`` (which a Ray task chooses itself)."""
-    args = [
-        "train",
-        "--algo",
-        job.algo,
-        "--env",
-        job.env,
-        "--steps",
-        str(job.steps),
-        "--seed",
-        str(job.seed),
-        "--eval-freq",
-        str(spec.env_eval_freq(job.env)),
-        "--eval-episodes",
-        str(spec.eval_episodes),
-        "--num-threads",
-        "1",
-        "--no-progress",
-    ]
+    args = ["train", "--algo", job.algo, "--env", job.env, "--steps", str(job.steps), "--seed", str(job.seed)]
+    args += ["--eval-freq", str(spec.env_eval_freq(job.env)), "--eval-episodes", str(spec.eval_episodes)]
+    args += ["--num-threads", "1", "--no-progress"]
     sets = overrides_for(job.algo, spec.overrides, spec.algos)
     return [*args, "--set", *sets] if sets else args
 

@@ -26,35 +26,15 @@ from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
-COMMON = [
-    "normalize_obs=false",
-    "normalize_reward=false",
-    "hidden_sizes=[64,64]",
-    "activation=tanh",
-    "log_std_init=0.0",
-    "ortho_init=true",
-    "gamma=0.99",
-    "gae_lambda=0.95",
-    "n_steps=2048",
-]
+COMMON = (
+    "normalize_obs=false normalize_reward=false hidden_sizes=[64,64] activation=tanh log_std_init=0.0 "
+    "ortho_init=true gamma=0.99 gae_lambda=0.95 n_steps=2048"
+).split()
 FAMILY_SETTINGS = {
-    "ppo": [
-        "batch_size=64",
-        "n_epochs=10",
-        "learning_rate=3e-4",
-        "clip_range=0.2",
-        "ent_coef=0.0",
-        "vf_coef=0.5",
-        "max_grad_norm=0.5",
-    ],
-    "trpo": [
-        "batch_size=128",
-        "learning_rate=1e-3",
-        "n_critic_updates=10",
-        "target_kl=0.01",
-        "cg_max_steps=15",
-        "cg_damping=0.1",
-    ],
+    "ppo": "batch_size=64 n_epochs=10 learning_rate=3e-4 clip_range=0.2 ent_coef=0.0 vf_coef=0.5 "
+    "max_grad_norm=0.5",
+    "trpo": "batch_size=128 learning_rate=1e-3 n_critic_updates=10 target_kl=0.01 cg_max_steps=15 "
+    "cg_damping=0.1",
 }
 BASELINE = {"ppo": "sb3-ppo", "trpo": "sb3-trpo"}
 
@@ -123,25 +103,9 @@ def family(algo: str) -> str:
 
 def train_args(algo: str, env_id: str, steps: int, seed: int) -> list[str]:
     """``rlcv train`` arguments of one timed run (the runner adds ``--run-dir``)."""
-    return [
-        "train",
-        "--algo",
-        algo,
-        "--env",
-        env_id,
-        "--steps",
-        str(steps),
-        "--seed",
-        str(seed),
-        "--n-envs",
-        "1",
-        "--num-threads",
-        "1",
-        "--no-progress",
-        "--set",
-        *COMMON,
-        *FAMILY_SETTINGS[family(algo)],
-    ]
+    args = ["train", "--algo", algo, "--env", env_id, "--steps", str(steps), "--seed", str(seed)]
+    args += ["--n-envs", "1", "--num-threads", "1", "--no-progress"]
+    return [*args, "--set", *COMMON, *FAMILY_SETTINGS[family(algo)].split()]
 
 
 def train_fps(name: str, run_dir: Path, args: list[str], steps: int, bench: str) -> float:
