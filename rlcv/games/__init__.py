@@ -12,7 +12,10 @@ each support's test is an LP for any number of players), and past a work budget 
 enumeration baseline (:mod:`rlcv.games.enumeration`); every result is graded by its exact NashConv
 (:mod:`rlcv.games.nash_conv`). Games: the knapsack game (:mod:`rlcv.games.knapsack`) and the
 lot-sizing game (:mod:`rlcv.games.lot_sizing`, exact DP best response). Instances:
-:mod:`rlcv.games.instances`.
+:mod:`rlcv.games.instances`, the paper's files :mod:`rlcv.games.paper_files`. Solving at scale: one solve
+as a graded JSON record (:mod:`rlcv.games.records`), resumable sweeps over instance sets and fresh draws
+(:mod:`rlcv.games.sweep`), readings against the paper and full enumeration (:mod:`rlcv.games.comparisons`),
+two commits' solvers side by side (:mod:`rlcv.games.versions`).
 """
 
 from __future__ import annotations
