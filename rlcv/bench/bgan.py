@@ -25,6 +25,7 @@ import json
 import math
 import shlex
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -173,41 +174,68 @@ def _check(spec: BganSpec) -> None:
     check_bgan_run(argparse.Namespace(**vars(spec)))  # the env, its kwargs and --set, before the first write
 
 
-def _score_and_save(spec: BganSpec, job: RunJob, algo: str, seed: int, grids: Path) -> dict[str, Any]:
-    """Score one trained run's checkpoints, write its summary and print its final row."""
+Scorer = Callable[[RunJob], dict[str, Any]]  # a trained run → its scores (the summary's other fields)
+
+
+def scored_runs(
+    planned: Sequence[tuple[RunJob, Path, Scorer]], against: str, workers: int, finished_only: bool = False
+) -> list[dict[str, Any]]:
+    """The scored summary of every planned (job, summary path, scorer): reused when one was made with
+    these settings, else trained (:func:`rlcv.bench.runs.train_then_score`; ``finished_only``: train
+    nothing, score the runs already finished) and scored, its summary written as soon as it is."""
+    done, todo = [], []
+    for job, path, score in planned:
+        summary = scored_summary(path, job.train_args, against)
+        if summary is not None:
+            done.append(summary)
+        else:
+            todo.append((job, partial(_score_and_save, job, path, against, score)))
+    if done:
+        print(f"reusing {len(done)} scored run(s) from {planned[0][1].parent}", flush=True)
+    if not finished_only:
+        return done + train_then_score(todo, workers)
+    for job, _ in (t for t in todo if not t[0].is_finished()):
+        print(f"{job.name}: not finished, left out", flush=True)
+    return done + [score() for job, score in todo if job.is_finished()]
+
+
+def _score_and_save(job: RunJob, path: Path, against: str, score: Scorer) -> dict[str, Any]:
+    start = time.perf_counter()
+    summary = {"train_args": job.train_args, "against": against, **score(job)}
+    summary["score_seconds"] = time.perf_counter() - start
+    write_json(path, summary)
+    return summary
+
+
+def _score(spec: BganSpec, algo: str, seed: int, grids: Path, job: RunJob) -> dict[str, Any]:
+    """One trained run's scores at its checkpoints (and the first seed's grid); prints its final row."""
     from rlcv.gan.scoring import save_sample_grid, score_run
 
-    start, freq = time.perf_counter(), spec.checkpoint_freq()
+    freq = spec.checkpoint_freq()
     scores = score_run(job.run_dir, [k * freq for k in range(1, spec.curve_points + 1)], spec.against)
     if seed == spec.first_seed:
         save_sample_grid(job.run_dir, grids / f"{algo}_s{seed}.png")
-    summary: dict[str, Any] = {"train_args": job.train_args, "against": spec.against, "algo": algo}
-    summary.update(seed=seed, run_dir=str(job.run_dir), **scores, score_seconds=time.perf_counter() - start)
-    write_json(grids / "summaries" / f"{algo}_s{seed}.json", summary)
     f = scores["final"]
     print(
         f"{algo} seed {seed}: C2ST {f['c2st_accuracy']:.3f}, 1-NN {f['nn1_accuracy']:.3f}, "
         f"{f['confident_coverage']:.0f} confident classes ({f['wall_seconds']:.0f} s)",
         flush=True,
     )
-    return summary
+    return {"algo": algo, "seed": seed, "run_dir": str(job.run_dir), **scores}
 
 
 def _runs(spec: BganSpec, grids: Path, runs_root: Path) -> list[dict[str, Any]]:
-    """Every run's summary: those already scored with these settings, the others trained and scored."""
-    results, todo = [], []
+    """Every (algo, seed)'s scored summary, in seed then ``--algos`` order."""
+    planned = []
     for seed in spec.seed_range:
         for algo in spec.algos:
-            train_args = spec.train_args(algo, seed)
-            done = scored_summary(grids / "summaries" / f"{algo}_s{seed}.json", train_args, spec.against)
-            if done is not None:
-                results.append(done)
-                continue
-            job = RunJob(f"{algo} seed {seed}", runs_root / algo / f"s{seed}", train_args, spec.steps)
-            todo.append((job, partial(_score_and_save, spec, job, algo, seed, grids)))
-    if results:
-        print(f"reusing {len(results)} scored run(s) from {grids / 'summaries'}", flush=True)
-    results += train_then_score(todo, spec.workers or default_workers())
+            job = RunJob(
+                f"{algo} seed {seed}", runs_root / algo / f"s{seed}", spec.train_args(algo, seed), spec.steps
+            )
+            planned.append(
+                (job, grids / "summaries" / f"{algo}_s{seed}.json", partial(_score, spec, algo, seed, grids))
+            )
+    results = scored_runs(planned, spec.against, spec.workers or default_workers())
     order = [(a, s) for s in spec.seed_range for a in spec.algos]
     return sorted(results, key=lambda r: order.index((r["algo"], r["seed"])))
 

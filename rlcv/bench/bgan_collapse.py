@@ -20,16 +20,15 @@ import argparse
 import json
 import math
 import shlex
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import rows_by_name, scored_summary, starred, write_json
+from rlcv.bench.bgan import rows_by_name, scored_runs, starred
 from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.runs import RunJob, default_workers, train_then_score
+from rlcv.bench.runs import RunJob, default_workers
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 
@@ -133,44 +132,40 @@ def _check(spec: Any) -> None:
         raise RlcvError(f"--steps ({spec.steps}) must be a multiple of 64 (the latents of one update).")
 
 
-def _score_and_save(spec: CollapseSpec, job: RunJob, name: str, seed: int, grids: Path) -> dict[str, Any]:
-    """Score a finished run's final generator, save its grid and summary, print its verdict."""
+def _score(spec: CollapseSpec, name: str, seed: int, grids: Path, job: RunJob) -> dict[str, Any]:
+    """A finished run's final scores and grid; prints the detector's verdict."""
     from rlcv.gan.scoring import save_sample_grid, score_run
 
-    start = time.perf_counter()
     scores = score_run(job.run_dir, [spec.steps], spec.against)
     save_sample_grid(job.run_dir, grids / f"{name}_s{seed}.png")
-    s: dict[str, Any] = {"variant": name, "seed": seed, "train_args": job.train_args, "against": spec.against}
-    s.update(final=scores["final"], train=scores["train"], wall_seconds=scores["final"]["wall_seconds"])
-    s["score_seconds"] = time.perf_counter() - start
-    write_json(grids / "summaries" / f"{name}_s{seed}.json", s)
     fin = scores["final"]
     print(
         f"{name} seed {seed}: C2ST {fin['c2st_accuracy']:.3f}, glyphs {fin['glyphs']:.0f}, "
         f"collapse {fin['collapse']['fired'] or 'none'}",
         flush=True,
     )
-    return s
+    return {
+        "variant": name,
+        "seed": seed,
+        "final": fin,
+        "train": scores["train"],
+        "wall_seconds": fin["wall_seconds"],
+    }
 
 
 def _runs(spec: CollapseSpec, grids: Path) -> list[dict[str, Any]]:
     """The scored summaries: reused, or trained and scored (``--score-finished``: finished runs only)."""
-    done, todo = [], []
     root = Path(spec.runs) / spec.env.replace("/", "-")
-    for seed in spec.seed_range:
-        for name in spec.variants:
-            targs = train_args(spec, name, seed)
-            s = scored_summary(grids / "summaries" / f"{name}_s{seed}.json", targs, spec.against)
-            if s is not None:
-                done.append(s)
-            else:
-                job = RunJob(f"{name} seed {seed}", root / name / f"s{seed}", targs, spec.steps)
-                todo.append((job, partial(_score_and_save, spec, job, name, seed, grids)))
-    if not spec.score_finished:
-        return done + train_then_score(todo, spec.workers or default_workers())
-    for job, _ in (t for t in todo if not t[0].is_finished()):
-        print(f"{job.name}: not finished, left out", flush=True)
-    return done + [score() for job, score in todo if job.is_finished()]
+    planned = [
+        (
+            RunJob(f"{n} seed {s}", root / n / f"s{s}", train_args(spec, n, s), spec.steps),
+            grids / "summaries" / f"{n}_s{s}.json",
+            partial(_score, spec, n, s, grids),
+        )
+        for s in spec.seed_range
+        for n in spec.variants
+    ]
+    return scored_runs(planned, spec.against, spec.workers or default_workers(), spec.score_finished)
 
 
 def _references(spec: Any, levels: int, grids: Path, compute: Any = None) -> dict[str, Any]:
