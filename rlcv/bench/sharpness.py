@@ -10,7 +10,6 @@ digits too. One JSON per run in OUT/sharpness/ (resumable, :func:`rlcv.bench.run
 page OUT/sharpness.md (``templates/sharpness.md.j2``), OUT/sharpness.json, OUT/sharpness_*.png.
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -307,6 +306,8 @@ def _protocol_verdicts(sweeps: dict[str, Any], protocol: str, seeds: int) -> dic
 
 
 def _schedule_verdicts(sched: dict[str, Any]) -> dict[str, Any]:
+    from rlcv.bench.stats import mean_t
+
     acc = {m: _mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
     lam = {m: _mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
     out: dict[str, Any] = {
@@ -326,6 +327,8 @@ def _schedule_verdicts(sched: dict[str, Any]) -> dict[str, Any]:
         ratio = lam[growth] / lam["lr_decay"]
         out[growth] = {
             "paired_acc_diff": paired,
+            # mean and 95 % t-interval of the paired differences (lr decay − growth), in points
+            "paired_acc_ci": [100 * x for x in mean_t(paired).as_tuple()],
             "acc_gap": gap,
             "lambda_ratio": ratio,
             "met": bool(gap <= SCHEDULE_ACC and abs(ratio - 1) <= SCHEDULE_LAMBDA),
@@ -423,6 +426,9 @@ def markdown(out: dict[str, Any]) -> str:
         run_minutes=run_minutes(out),
         f=_f,
         g=lambda x: f"{x:g}",
+        ci=lambda iv: (
+            f"{iv[0]:+.2f} [{iv[1]:+.2f}, {iv[2]:+.2f}]" if math.isfinite(iv[1]) else f"{iv[0]:+.2f}"
+        ),
         nan=math.nan,
     )
 
