@@ -43,7 +43,9 @@ def test_report_only_without_its_json_is_one_error(
     from rlcv.cli import main
 
     assert main(["bench", "bgan-collapse", "--report-only", "--out", str(tmp_path), "--name", "x"]) == 2
-    assert "--report-only needs" in capsys.readouterr().err
+    assert (
+        "x.json is missing; run `rlcv bench bgan-collapse` without --report-only" in capsys.readouterr().err
+    )
 
 
 def _record(variant: str, seed: int, c2st: float, within: float, fired: list[str]) -> dict[str, object]:

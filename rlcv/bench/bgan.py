@@ -345,10 +345,8 @@ def plot_curves(payload: dict[str, Any], path: Path) -> None:
     from rlcv.bench.report import figure
 
     rows, algos = rows_by_name(payload), list(dict.fromkeys(r["algo"] for r in payload["runs"]))
-    with figure(path, 2, len(CURVE_KEYS), dpi=90, figsize=(3.3 * len(CURVE_KEYS), 6.0), squeeze=False) as (
-        _,
-        axes,
-    ):
+    size = (3.3 * len(CURVE_KEYS), 6.0)
+    with figure(path, 2, len(CURVE_KEYS), dpi=90, figsize=size, squeeze=False) as (_, axes):
         for col, key in enumerate(CURVE_KEYS):
             for row, x_key in enumerate(("updates", "wall_seconds")):
                 _draw_curve(axes[row][col], rows, algos, key, x_key)
@@ -378,9 +376,10 @@ def _draw_curve(ax: Any, rows: Rows, algos: list[str], key: str, x_key: str) -> 
 
 def report_only(out: Path, name: str, notes: str | None = None) -> str:
     """Rebuild OUT/NAME.md from OUT/NAME.json (no training, no evaluation)."""
+    from rlcv.bench.checks import require_report_input
+
     path = out / f"{name}.json"
-    if not path.is_file():
-        raise RlcvError(f"{path} not found; run `rlcv bench bgan` first.")
+    require_report_input(path, "bgan")
     return write_report(json.loads(path.read_text()), out, name, notes=notes)
 
 

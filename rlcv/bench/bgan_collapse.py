@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.bgan import rows_by_name, scored_runs, starred
-from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
+from rlcv.bench.checks import (
+    existing_file,
+    out_dir,
+    positive_int,
+    require_report_input,
+    seed_count,
+    seed_value,
+)
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import RunJob, default_workers
 from rlcv.bench.stats import Interval, mean_t, paired_t
@@ -114,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_of(CollapseSpec, args)
     if spec.report_only:
         path = Path(spec.out) / f"{spec.name}.json"
-        if not path.is_file():
-            raise RlcvError(f"--report-only needs {path}; run the bench without --report-only first.")
+        require_report_input(path, "bgan-collapse")
         print(write_report(json.loads(path.read_text()), Path(spec.out), spec.name, spec.notes))
     else:
         main(spec)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count
+from rlcv.bench.checks import int_range, out_dir, positive_int, require_report_input, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.bench.stats import Interval, mean_t, paired_t
@@ -283,8 +283,7 @@ def run(args: argparse.Namespace) -> int:
         main(spec)
         return 0
     path = Path(spec.out) / f"{spec.name}.json"
-    if not path.is_file():
-        raise RlcvError(f"{path} not found; run `rlcv bench ldf` first.")
+    require_report_input(path, "ldf")
     payload = json.loads(path.read_text())
     check_payload(payload, path)
     if spec.refresh_references:
