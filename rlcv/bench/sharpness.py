@@ -146,38 +146,20 @@ def _sweeps(spec: SharpnessSpec, fetch: Fetch) -> dict[str, dict[str, list[list[
     return sweeps
 
 
-SCHEDULE_PARAMS = (
-    "task",
-    "model",
-    "hidden",
-    "schedule_steps",
-    "schedule_lr",
-    "schedule_batch",
-    "probe",
-    "lanczos_iterations",
-)
+SCHEDULE_PARAMS = ("task", "model", "hidden", "schedule_steps", "schedule_lr", "schedule_batch", "probe")
 
 
 def _schedules(spec: SharpnessSpec, fetch: Fetch) -> dict[str, list[dict[str, Any]]]:
     from rlcv.hpo import landscape_runs
 
-    sched_params = {k: getattr(spec, k) for k in SCHEDULE_PARAMS}
-    jobs = {
-        (mode, seed): {**sched_params, "mode": mode, "seed": seed}
-        for mode in landscape_runs.SCHEDULE_MODES
-        for seed in range(spec.seeds)
-    }
-    return {
-        mode: [
-            fetch(
-                f"schedule_{mode}_s{seed}",
-                jobs[mode, seed],
-                functools.partial(landscape_runs.schedule_run, **jobs[mode, seed]),
-            )
-            for seed in range(spec.seeds)
-        ]
-        for mode in landscape_runs.SCHEDULE_MODES
-    }
+    common = {k: getattr(spec, k) for k in SCHEDULE_PARAMS} | {"lanczos_iterations": spec.lanczos_iterations}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for mode in landscape_runs.SCHEDULE_MODES:
+        for seed in range(spec.seeds):
+            params = {**common, "mode": mode, "seed": seed}
+            job = functools.partial(landscape_runs.schedule_run, **params)
+            out.setdefault(mode, []).append(fetch(f"schedule_{mode}_s{seed}", params, job))
+    return out
 
 
 def run_bench(spec: SharpnessSpec, **pool: Any) -> dict[str, Any]:

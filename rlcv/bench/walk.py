@@ -9,7 +9,6 @@ targets below are read in OUT/walk.md (``templates/walk.md.j2``, which states th
 OUT/walk.json and OUT/walk_*.png.
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -99,18 +98,12 @@ def _jobs(spec: WalkSpec) -> list[tuple[str, dict[str, Any]]]:
     return jobs
 
 
+RUN_PARAMS = ("epochs", "measure_every", "lambda_every", "lanczos_iterations", "task", "hidden", "n_train")
+
+
 def _run_params(spec: WalkSpec, job: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "epochs",
-        "measure_every",
-        "lambda_every",
-        "lanczos_iterations",
-        "task",
-        "hidden",
-        "n_train",
-        "sgd_batch",
-    )
-    return {**{k: getattr(spec, k) for k in keys}, **job}
+    """What a run's summary depends on (a summary made with others is refused, not mixed in)."""
+    return {**{k: getattr(spec, k) for k in RUN_PARAMS}, "sgd_batch": spec.sgd_batch, **job}
 
 
 def _overhead_rows(repeats: int) -> dict[str, Any]:
