@@ -279,6 +279,15 @@ def _finite(v: float, worst: float = 1e3) -> float:
     return v if math.isfinite(v) else worst
 
 
+def _acc(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
+    return [results[m][s]["test_accuracy"] for s in seeds]
+
+
+def _val(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
+    """Final validation losses per seed, a diverged run's as a finite worst (1e3)."""
+    return [_finite(results[m][s]["val_loss"]) for s in seeds]
+
+
 def _unit_run(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[int, dict[str, float]]:
     """One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default)."""
     unit_run: dict[int, dict[str, float]] = {}
@@ -304,8 +313,7 @@ def _method_row(
     from rlcv.bench.paired import paired_ci
 
     per_seed = results[m]
-    acc = [per_seed[s]["test_accuracy"] for s in seeds]
-    val = [_finite(per_seed[s]["val_loss"]) for s in seeds]
+    acc, val = _acc(results, m, seeds), _val(results, m, seeds)
     row: dict[str, Any] = {
         "method": m,
         "test_accuracy": statistics.fmean(acc),
@@ -321,10 +329,8 @@ def _method_row(
         },
     }
     if ref:
-        ref_acc = [results[ref][s]["test_accuracy"] for s in seeds]
-        ref_val = [_finite(results[ref][s]["val_loss"]) for s in seeds]
-        row["acc_vs_ref"] = paired_ci(acc, ref_acc)
-        row["val_vs_ref"] = paired_ci(val, ref_val)
+        row["acc_vs_ref"] = paired_ci(acc, _acc(results, ref, seeds))
+        row["val_vs_ref"] = paired_ci(val, _val(results, ref, seeds))
     return row
 
 
@@ -336,12 +342,10 @@ def _vs_best_fixed(
 
     f = f"{prefix}-best"
     fixed_name = _pick_best_fixed(results, prefix) or f
-    acc = [results[name][s]["test_accuracy"] for s in seeds]
-    val = [_finite(results[name][s]["val_loss"]) for s in seeds]
     return {
         "acc": tuned_vs_fixed_verdict(
-            acc,
-            [results[f][s]["test_accuracy"] for s in seeds],
+            _acc(results, name, seeds),
+            _acc(results, f, seeds),
             tuned_name=name,
             fixed_name=fixed_name,
             metric="test accuracy",
@@ -350,8 +354,8 @@ def _vs_best_fixed(
             unit=" points",
         ),
         "val": tuned_vs_fixed_verdict(
-            val,
-            [_finite(results[f][s]["val_loss"]) for s in seeds],
+            _val(results, name, seeds),
+            _val(results, f, seeds),
             tuned_name=name,
             fixed_name=fixed_name,
             metric="validation loss",
@@ -375,17 +379,15 @@ def _online_verdicts(
         return verdicts
     best = min(online, key=lambda r: r["val_loss"])
     name = best["method"]
-    acc = [results[name][s]["test_accuracy"] for s in seeds]
-    val = [_finite(results[name][s]["val_loss"]) for s in seeds]
+    acc, val = _acc(results, name, seeds), _val(results, name, seeds)
     verdicts["best_online"] = name
     verdicts["cost_ratio"] = best["runs"]
     if ref:
-        ci = paired_ci(acc, [results[ref][s]["test_accuracy"] for s in seeds])
+        ci = paired_ci(acc, _acc(results, ref, seeds))
         verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci["n"] and ci["high"] >= 0)}
     for b in BASELINES:
         if b in results:
-            ci = paired_ci(acc, [results[b][s]["test_accuracy"] for s in seeds])
-            civ = paired_ci(val, [_finite(results[b][s]["val_loss"]) for s in seeds])
+            ci, civ = paired_ci(acc, _acc(results, b, seeds)), paired_ci(val, _val(results, b, seeds))
             verdicts[f"vs_{b}"] = {
                 "acc": ci,
                 "val": civ,
