@@ -126,7 +126,10 @@ class GateSpec:
     """`rlcv bench gate`'s flags (:mod:`rlcv.bench.flags`); the field order is the page's command's."""
 
     runs: str | None = flag(
-        None, name="--from-runs", help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run"
+        None,
+        name="--from-runs",
+        metavar="DIR",
+        help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run",
     )
     metrics: list[str] | None = flag(
         None, nargs="+", type=_labelled, metavar="LABEL=CSV", help="labelled metrics files (--windows)"
