@@ -15,10 +15,10 @@ import argparse
 import csv
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 from rlcv.bench.checks import out_dir
+from rlcv.errors import RlcvError
 
 WALL = {"time_elapsed", "fps"}
 
@@ -102,13 +102,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if bool(args.out) == bool(args.compare):
-        print("rlcv bench seeded-runs: give either --out DIR or --compare A B", file=sys.stderr)
-        return 2
+        raise RlcvError(
+            "rlcv bench seeded-runs needs either --out DIR (record) or --compare A B (compare), not both."
+        )
     if args.compare:
         a, b = (Path(p) for p in args.compare)
         if not a.is_dir() or not b.is_dir():
-            print(f"rlcv bench seeded-runs: {a if not a.is_dir() else b} is not a folder", file=sys.stderr)
-            return 2
+            raise RlcvError(
+                f"--compare: {a if not a.is_dir() else b} is not a folder (give two --out folders)."
+            )
         lines = compare(a, b)
         print("\n".join(lines))
         return 1 if any("DIFFERENT" in line for line in lines) else 0
