@@ -257,10 +257,10 @@ def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, in
 # -- report ---------------------------------------------------------------------------------------
 def fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
     """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
+    from rlcv.bench.report import fmt_interval
+
     point, low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("point", "low", "high"))
-    text = stats.Interval(point, low, high, ci["n"], "").fmt(spec)
-    head, sep, tail = text.partition(" [")
-    return head + (unit if head != "—" else "") + sep + tail
+    return fmt_interval(stats.Interval(point, low, high, ci["n"], ""), spec, unit)
 
 
 @dataclasses.dataclass(frozen=True)
