@@ -146,3 +146,23 @@ def test_ppo_is_meta_trained_on_seeds_disjoint_from_the_evaluation_seeds(tmp_pat
     capsys.readouterr()
     assert main([*args[:3], "1000001", *args[4:]]) == 2  # evaluation seeds must stay below the meta range
     assert "--seeds <=" in capsys.readouterr().err
+
+
+@pytest.mark.expensive  # ~45 s: MNIST-1D generated for ppo-x's meta-training tasks
+def test_ppo_x_is_meta_trained_once_and_its_copy_kept_beside_the_runs(tmp_path, capsys):
+    args = ["bench", "hpo-budget", "--seeds", "1", "--budget", "20", "--steps-per-action", "10"]
+    args += ["--grid", "0.1", "--methods", "fixed", "ppo-x", "--ppo-x-episodes", "2"]
+    args += [
+        "--ppo-x-dir",
+        str(tmp_path / "px"),
+        "--env-kwargs",
+        '{"hidden_size": 4}',
+        "--out",
+        str(tmp_path / "hb"),
+    ]
+    assert main(args) == 0
+    meta = json.loads((tmp_path / "px" / "meta.json").read_text())
+    assert meta["episodes"] == 2 and set(meta["task_per_episode"]) <= {0, 1}
+    copy = json.loads((tmp_path / "hb" / "per_run" / "ppo-x-meta.json").read_text())
+    assert copy["inner_seeds"] == meta["inner_seeds"]
+    assert "`ppo-x` was meta-trained once on 2 inner runs" in (tmp_path / "hb" / "report.md").read_text()
