@@ -271,6 +271,8 @@ class BGANDigitsEnv(gym.Env):
         disc_seed: seed of the discriminator's initial weights (default: the first reset seed).
         disc_spectral_norm, disc_instance_noise: the discriminator's regularisers
             (:class:`~rlcv.envs.bgan_discriminator.InEnvDiscriminator`; off by default).
+        disc_minibatch_kernels: K > 0 adds minibatch discrimination with K kernels, each image's
+            features taken against a reference batch (see ``InEnvDiscriminator``); 0 (default) is off.
         eval_samples: generated images behind the held-out metrics of ``evaluate_policy``.
     """
 
@@ -289,6 +291,7 @@ class BGANDigitsEnv(gym.Env):
         disc_seed: int | None = None,
         disc_spectral_norm: bool = False,
         disc_instance_noise: float = 0.0,
+        disc_minibatch_kernels: int = 0,
         eval_samples: int = EVAL_SAMPLES,
     ) -> None:
         if latent_dim < 1 or disc_batch_size < 1 or eval_samples < 10:
@@ -317,6 +320,7 @@ class BGANDigitsEnv(gym.Env):
             seed=disc_seed,
             spectral_norm=bool(disc_spectral_norm),
             instance_noise=float(disc_instance_noise),
+            minibatch_kernels=disc_minibatch_kernels,
         )
         self._z = np.zeros(self.latent_dim, np.float32)
 

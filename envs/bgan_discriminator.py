@@ -40,6 +40,39 @@ class MLPDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+MINIBATCH_KERNEL_DIM = 5  # C, the width of each minibatch kernel's projection (Salimans et al. use 3-5)
+
+
+class MinibatchFeatures(nn.Module):
+    """Minibatch discrimination (Salimans et al., 2016) against a *reference batch*: x [N, D] and
+    ref [R, D] → o(x) [N, K] with o_k(x) = mean_r exp(−‖(xT)_k − (ref T)_k‖₁), T a learned projection
+    to K kernels of width C. o_k(x) is high when x lies close to many reference images in kernel k's
+    projection: an image of a mode every latent produces is close to most of a collapsed generator's
+    batch and far from most of a real batch, so the discriminator can tell it apart per image."""
+
+    def __init__(self, in_dim: int, kernels: int, kernel_dim: int = MINIBATCH_KERNEL_DIM) -> None:
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.project = nn.Linear(in_dim, kernels * kernel_dim, bias=False)
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        m = self.project(x).view(-1, 1, self.kernels, self.kernel_dim)
+        r = self.project(ref).view(1, -1, self.kernels, self.kernel_dim)
+        return torch.exp(-(m - r).abs().sum(-1)).mean(1)  # mean, not sum: o(x) does not grow with R
+
+
+class MinibatchDiscriminator(nn.Module):
+    """V(x | ref): the MLP of :class:`MLPDiscriminator` on [x, o(x)] (:class:`MinibatchFeatures`)."""
+
+    def __init__(self, in_dim: int, hidden_sizes: list[int], kernels: int, *, spectral_norm: bool) -> None:
+        super().__init__()
+        self.mlp = MLPDiscriminator(in_dim + kernels, hidden_sizes, spectral_norm=spectral_norm)
+        self.features = MinibatchFeatures(in_dim, kernels)
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([x, self.features(x, ref)], dim=-1))
+
+
 class InEnvDiscriminator:
     """An f-GAN discriminator trained inside an env on what it scores.
 
@@ -49,6 +82,20 @@ class InEnvDiscriminator:
     ``instance_noise`` σ — Gaussian noise N(0, σ²) added to real and generated inputs of every
     training step (Sønderby et al., 2017), so the two distributions overlap and log w stays smooth;
     samples are scored without noise.
+
+    ``minibatch_kernels`` K > 0 adds minibatch discrimination (:class:`MinibatchFeatures`), off by
+    default. Where the batch statistic comes from: images are *scored* one at a time (``step``) or
+    G−1 at a time (``group_rewards``), all from one latent, so the batch an image is scored in says
+    nothing about the generator's marginal — and the statistic must be computed the same way in
+    training and in scoring, or log w is read off-distribution. So every image's features are taken
+    against a reference batch of ``batch_size`` *other* images from its own source: a real image
+    (training) against a second real minibatch drawn with it; a generated image against the
+    previous generated training batch, in training and in scoring alike (scoring uses the last
+    batch the discriminator trained on — earlier latents' images, never the scored image's own
+    group, which is remembered only after it is scored). In training the two consecutive generated
+    batches can share the one latent whose group straddles the boundary. Before the first
+    discriminator step there is no previous batch: the first training batch, and any image scored
+    before it, is its own reference (the untrained discriminator's log w is arbitrary then anyway).
     """
 
     def __init__(
@@ -64,10 +111,18 @@ class InEnvDiscriminator:
         seed: int | None = None,
         spectral_norm: bool = False,
         instance_noise: float = 0.0,
+        minibatch_kernels: int = 0,
     ) -> None:
         if instance_noise < 0:
             raise RlcvError(f"{env_name}: disc_instance_noise must be >= 0, got {instance_noise}.")
+        if type(minibatch_kernels) is not int or minibatch_kernels < 0:  # bool is an int: refused too
+            raise RlcvError(
+                f"{env_name}: disc_minibatch_kernels must be an integer >= 0 (0 = off, e.g. 16), "
+                f"got {minibatch_kernels!r}."
+            )
         self.spectral_norm, self.instance_noise = bool(spectral_norm), float(instance_noise)
+        self.kernels = minibatch_kernels
+        self.fake_ref: torch.Tensor | None = None  # the previous generated training batch (kernels > 0)
         self.in_dim, self.hidden, self.lr, self.betas = in_dim, list(hidden_sizes), lr, betas
         self.batch_size, self.divergence, self.env_name = batch_size, divergence, env_name
         self.build(0 if seed is None else int(seed))
@@ -81,7 +136,12 @@ class InEnvDiscriminator:
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng():  # draw the init from ``seed`` without touching the global RNG
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
-            self.net = MLPDiscriminator(self.in_dim, self.hidden, spectral_norm=self.spectral_norm)
+            sn = self.spectral_norm
+            self.net: nn.Module = (
+                MinibatchDiscriminator(self.in_dim, self.hidden, self.kernels, spectral_norm=sn)
+                if self.kernels
+                else MLPDiscriminator(self.in_dim, self.hidden, spectral_norm=sn)
+            )
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=self.betas)
 
     def seed_from_reset(self, seed: int | None) -> None:
@@ -91,14 +151,20 @@ class InEnvDiscriminator:
                 self.build(int(seed))
             self.seeded = True
 
+    def _inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The network's arguments for scoring generated images x: (x,), or (x, reference batch)."""
+        if not self.kernels:
+            return (x,)
+        return (x, (self.fake_ref if self.fake_ref is not None else x).detach())
+
     def log_w(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.divergence.log_weight(self.net(x))
+            return self.divergence.log_weight(self.net(*self._inputs(x)))
 
     def differentiable_score(self, x: torch.Tensor) -> torch.Tensor:
         """V(x) with the discriminator's parameters detached (gradient into x only)."""
         params = {k: v.detach() for k, v in self.net.named_parameters()}
-        return torch.func.functional_call(self.net, params, (x,))
+        return torch.func.functional_call(self.net, params, self._inputs(x))
 
     def remember(self, x: torch.Tensor) -> None:
         x = x.reshape(-1, self.in_dim).detach()
@@ -111,10 +177,7 @@ class InEnvDiscriminator:
             fake, rest = pool[: self.batch_size], pool[self.batch_size :]
             self.buffer, self.buffered = ([rest] if len(rest) else []), len(rest)
             real = real_batch(self.batch_size)
-            if self.instance_noise > 0:  # drawn from the global torch RNG, which the run seeds
-                real = real + self.instance_noise * torch.randn_like(real)
-                fake = fake + self.instance_noise * torch.randn_like(fake)
-            v_real, v_fake = self.net(real), self.net(fake)
+            v_real, v_fake = self._train_scores(real, fake, real_batch)
             loss = self.divergence.disc_loss(v_real, v_fake)
             if not torch.isfinite(loss):
                 raise RlcvError(
@@ -131,6 +194,25 @@ class InEnvDiscriminator:
                 self.diag["disc_real_acc"].append((lw(v_real) > 0).float().mean().item())
                 self.diag["disc_fake_acc"].append((lw(v_fake) <= 0).float().mean().item())
 
+    def _train_scores(
+        self, real: torch.Tensor, fake: torch.Tensor, real_batch: Callable[[int], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """V of one training step's real and generated batches (noised when instance_noise > 0;
+        with minibatch kernels, each against its reference batch, see the class docstring)."""
+        clean_fake = fake
+        real_ref = real_batch(self.batch_size) if self.kernels else real
+        fake_ref = self.fake_ref if self.fake_ref is not None else fake
+        if self.instance_noise > 0:  # drawn from the global torch RNG, which the run seeds
+            real = real + self.instance_noise * torch.randn_like(real)
+            fake = fake + self.instance_noise * torch.randn_like(fake)
+            if self.kernels:  # the references are inputs too: noised like them, in the same order
+                real_ref = real_ref + self.instance_noise * torch.randn_like(real_ref)
+                fake_ref = fake_ref + self.instance_noise * torch.randn_like(fake_ref)
+        if not self.kernels:
+            return self.net(real), self.net(fake)
+        self.fake_ref = clean_fake  # scored images are compared with the batch trained on last
+        return self.net(real, real_ref), self.net(fake, fake_ref)
+
     def diagnostics(self) -> dict[str, float]:
         """Statistics averaged over the updates since the last call (NaN if none)."""
         out = {k: float(np.mean(v)) if v else float("nan") for k, v in self.diag.items()}
@@ -146,6 +228,7 @@ class InEnvDiscriminator:
             "disc_optimizer": self.optimizer.state_dict(),
             "buffer": buffer,
             "disc_updates": self.updates,
+            **({"fake_ref": self.fake_ref} if self.kernels and self.fake_ref is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -154,4 +237,5 @@ class InEnvDiscriminator:
         buffer = state["buffer"]
         self.buffer, self.buffered = ([buffer] if len(buffer) else []), len(buffer)
         self.updates = int(state["disc_updates"])
+        self.fake_ref = state.get("fake_ref")
         self.seeded = True

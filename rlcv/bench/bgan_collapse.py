@@ -60,6 +60,17 @@ VARIANTS: dict[str, Variant] = {
     "noise": Variant(
         "bgan", "instance noise σ = 0.3 in the discriminator", env_kwargs={"disc_instance_noise": 0.3}
     ),
+    "noise_ent": Variant(
+        "bgan",
+        "instance noise σ = 0.3 and entropy bonus 0.05 together",
+        ("ent_coef=0.05",),
+        {"disc_instance_noise": 0.3},
+    ),
+    "mbd": Variant(
+        "bgan",
+        "minibatch discrimination, 16 kernels, in the discriminator",
+        env_kwargs={"disc_minibatch_kernels": 16},
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
