@@ -166,3 +166,11 @@ def test_ppo_x_is_meta_trained_once_and_its_copy_kept_beside_the_runs(tmp_path, 
     copy = json.loads((tmp_path / "hb" / "per_run" / "ppo-x-meta.json").read_text())
     assert copy["inner_seeds"] == meta["inner_seeds"]
     assert "`ppo-x` was meta-trained once on 2 inner runs" in (tmp_path / "hb" / "report.md").read_text()
+
+
+def test_one_paired_seed_gives_no_interval_and_no_verdict():
+    v = tuned_vs_fixed_verdict(
+        [0.5], [0.6], tuned_name="t", fixed_name="f", metric="acc", higher_is_better=True, scale=100.0
+    )
+    assert v["outcome"] == "unresolved" and not v["claims_tuned_ge_fixed"]
+    assert "no interval" in v["text"] and "nan" not in v["text"]

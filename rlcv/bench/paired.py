@@ -49,12 +49,16 @@ def tuned_vs_fixed_verdict(
     outcome = compare(ci, higher_is_better)
     m, lo, hi = (scale * ci[k] for k in ("mean", "low", "high"))
     interval = f"{m:+.3g} [{lo:+.3g}, {hi:+.3g}]{unit} over {ci['n']} paired seeds"
+    if ci["n"] < 2:  # no spread to estimate: no interval (rlcv.bench.stats), so no verdict either
+        interval = f"{m:+.3g}{unit} on {ci['n']} paired seed{'s' if ci['n'] != 1 else ''}, no interval"
     if outcome == "better":
         text = f"{tuned_name} beats the best fixed setting {fixed_name} on {metric}: "
         text += f"{tuned_name} − fixed = {interval}."
     elif outcome == "worse":
         text = f"the best fixed setting {fixed_name} beats {tuned_name} on {metric}: "
         text += f"{tuned_name} − fixed = {interval}."
+    elif ci["n"] < 2:
+        text = f"no verdict on {metric} against {fixed_name}: {tuned_name} − fixed = {interval}."
     else:
         text = (
             f"no verdict on {metric}: the best fixed setting {fixed_name} is within the 95 % CI of "
