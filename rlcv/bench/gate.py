@@ -125,9 +125,8 @@ def _window(text: str) -> str:
 class GateSpec:
     """`rlcv bench gate`'s flags (:mod:`rlcv.bench.flags`); the field order is the page's command's."""
 
-    runs: str | None = flag(
+    from_runs: str | None = flag(
         None,
-        name="--from-runs",
         metavar="DIR",
         help="a sweep's OUT/runs/ALGO (ENV/sSEED/metrics.csv): a row per run",
     )
@@ -155,8 +154,8 @@ class GateSpec:
 
 def build(spec: GateSpec) -> str:
     """The page's text (template gate.md.j2)."""
-    if spec.runs:
-        runs_dir = Path(spec.runs)
+    if spec.from_runs:
+        runs_dir = Path(spec.from_runs)
         rows = runs_table(runs_dir) if runs_dir.is_dir() else []
         if not rows:
             raise RlcvError(
@@ -168,7 +167,7 @@ def build(spec: GateSpec) -> str:
             if not Path(path).is_file():
                 raise RlcvError(f"--metrics {label}={path}: no such file.")
             rows += window_rows(label, _read(Path(path)), spec.spans())
-    return report.render("gate.md.j2", command=spec.command(), runs=spec.runs, rows=rows)
+    return report.render("gate.md.j2", command=spec.command(), runs=spec.from_runs, rows=rows)
 
 
 # -- the command ---------------------------------------------------------------------------------------
@@ -181,9 +180,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(GateSpec, args)
-    if spec.runs and spec.metrics:
+    if spec.from_runs and spec.metrics:
         raise RlcvError("--from-runs and --metrics are two tables: give one of them.")
-    if not spec.runs and not spec.metrics:
+    if not spec.from_runs and not spec.metrics:
         raise RlcvError(
             "rlcv bench gate needs --from-runs DIR or --metrics LABEL=CSV ... --windows LO:HI ..."
         )
