@@ -371,9 +371,10 @@ class BGANDigitsEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._disc.maybe_train(self._real_images)
+        self._disc.next_latent()  # one step per latent; its group follows in group_rewards
         image = self.to_image(np.asarray(action)[None])
         log_w = float(self._disc.log_w(image)[0])
-        self._disc.remember(image)
+        self._disc.remember(image, executed=True)
         return self._z.copy(), log_w, True, False, {"log_w": log_w}
 
     # -- hooks ------------------------------------------------------------------------------------

@@ -55,12 +55,17 @@ class MinibatchFeatures(nn.Module):
         self.kernels, self.kernel_dim = kernels, kernel_dim
         self.project = nn.Linear(in_dim, kernels * kernel_dim, bias=False)
 
-    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` [N, R] (optional): which reference images count for each x (0 features if none)."""
         m = self.project(x).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # [K, N, C]
         r = self.project(ref).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # [K, R, C]
-        # cdist: half the CPU time of broadcasting to [N, R, K, C]; mean, not sum, over the R
+        # cdist: half the CPU time of broadcasting to [N, R, K, C]; mean, not sum, over the
         # reference images, so o(x) does not grow with the batch size
-        return torch.exp(-torch.cdist(m, r, p=1)).mean(-1).T
+        k = torch.exp(-torch.cdist(m, r, p=1))  # [K, N, R]
+        if mask is None:
+            return k.mean(-1).T
+        w = mask.to(k.dtype)
+        return ((k * w).sum(-1) / w.sum(-1).clamp(min=1.0)).T
 
 
 class MinibatchDiscriminator(nn.Module):
@@ -71,8 +76,45 @@ class MinibatchDiscriminator(nn.Module):
         self.mlp = MLPDiscriminator(in_dim + kernels, hidden_sizes, spectral_norm=spectral_norm)
         self.features = MinibatchFeatures(in_dim, kernels)
 
-    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        return self.mlp(torch.cat([x, self.features(x, ref)], dim=-1))
+    def forward(self, x: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mlp(torch.cat([x, self.features(x, ref, mask)], dim=-1))
+
+
+class GeneratedReference:
+    """The generated reference batch of minibatch features: the executed image of each of the last
+    ``size`` latents (one per latent, so an i.i.d. draw from the generator's marginal, as the real
+    reference is from the data's — a batch of whole groups would be clumped by latent, its statistic
+    unlike a real batch's even for a perfect generator, and the discriminator could always win), and
+    the latent id of every image remembered for training, so that no image is ever compared with
+    an image of its own latent."""
+
+    def __init__(self, size: int, in_dim: int) -> None:
+        self.size, self.latent = size, 0
+        self.x, self.ids = torch.zeros(0, in_dim), torch.zeros(0, dtype=torch.long)
+        self.buffer_ids: list[torch.Tensor] = []  # parallel to InEnvDiscriminator.buffer
+
+    def add(self, x: torch.Tensor, executed: bool) -> None:
+        ids = torch.full((len(x),), self.latent, dtype=torch.long)
+        self.buffer_ids.append(ids)
+        if executed:
+            self.x, self.ids = torch.cat([self.x, x])[-self.size :], torch.cat([self.ids, ids])[-self.size :]
+
+    def take_ids(self, n: int) -> torch.Tensor:
+        """The latent ids of the ``n`` oldest buffered images (the next training batch), removed."""
+        pool = torch.cat(self.buffer_ids)
+        self.buffer_ids = [pool[n:]] if len(pool) > n else []
+        return pool[:n]
+
+    def mask(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids[:, None] != self.ids[None, :]
+
+    def state_dict(self) -> dict[str, Any]:
+        ids = torch.cat(self.buffer_ids) if self.buffer_ids else torch.zeros(0, dtype=torch.long)
+        return {"ref_x": self.x, "ref_ids": self.ids, "ref_latent": self.latent, "buffer_ids": ids}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.x, self.ids, self.latent = state["ref_x"], state["ref_ids"], int(state["ref_latent"])
+        self.buffer_ids = [state["buffer_ids"]] if len(state["buffer_ids"]) else []
 
 
 class InEnvDiscriminator:
@@ -87,17 +129,17 @@ class InEnvDiscriminator:
 
     ``minibatch_kernels`` K > 0 adds minibatch discrimination (:class:`MinibatchFeatures`), off by
     default. Where the batch statistic comes from: images are *scored* one at a time (``step``) or
-    G−1 at a time (``group_rewards``), all from one latent, so the batch an image is scored in says
+    G−1 at a time (``group_rewards``), all of one latent, so the batch an image is scored in says
     nothing about the generator's marginal — and the statistic must be computed the same way in
     training and in scoring, or log w is read off-distribution. So every image's features are taken
-    against a reference batch of ``batch_size`` *other* images from its own source: a real image
-    (training) against a second real minibatch drawn with it; a generated image against the
-    previous generated training batch, in training and in scoring alike (scoring uses the last
-    batch the discriminator trained on — earlier latents' images, never the scored image's own
-    group, which is remembered only after it is scored). In training the two consecutive generated
-    batches can share the one latent whose group straddles the boundary. Before the first
-    discriminator step there is no previous batch: the first training batch, and any image scored
-    before it, is its own reference (the untrained discriminator's log w is arbitrary then anyway).
+    against a reference batch of ``batch_size`` images drawn the same way for both sources: a real
+    image (training) against a second real minibatch drawn with it; a generated image, in training
+    and in scoring alike, against the executed images of the last ``batch_size`` latents
+    (:class:`GeneratedReference`), leaving out its own latent's. The env marks each new latent
+    (``next_latent``, at the start of ``step``) and the executed image (``remember(..., executed=True)``).
+    Before the first executed image the reference is empty and the features are 0. ``differentiable_score``
+    (relaxed generators) masks only the current latent: the latents it scores in an update may be
+    in the reference.
     """
 
     def __init__(
@@ -124,7 +166,7 @@ class InEnvDiscriminator:
             )
         self.spectral_norm, self.instance_noise = bool(spectral_norm), float(instance_noise)
         self.kernels = minibatch_kernels
-        self.fake_ref: torch.Tensor | None = None  # the previous generated training batch (kernels > 0)
+        self.reference = GeneratedReference(batch_size, in_dim)  # used only when kernels > 0
         self.in_dim, self.hidden, self.lr, self.betas = in_dim, list(hidden_sizes), lr, betas
         self.batch_size, self.divergence, self.env_name = batch_size, divergence, env_name
         self.build(0 if seed is None else int(seed))
@@ -153,11 +195,17 @@ class InEnvDiscriminator:
                 self.build(int(seed))
             self.seeded = True
 
+    def next_latent(self) -> None:
+        """The images scored from now on are of a new latent (see the class docstring)."""
+        self.reference.latent += 1
+
     def _inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The network's arguments for scoring generated images x: (x,), or (x, reference batch)."""
+        """The network's arguments for scoring generated images x of the current latent: (x,), or
+        (x, reference batch, mask leaving out the current latent)."""
         if not self.kernels:
             return (x,)
-        return (x, (self.fake_ref if self.fake_ref is not None else x).detach())
+        ids = torch.full((len(x),), self.reference.latent, dtype=torch.long)
+        return (x, self.reference.x, self.reference.mask(ids))
 
     def log_w(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -168,10 +216,13 @@ class InEnvDiscriminator:
         params = {k: v.detach() for k, v in self.net.named_parameters()}
         return torch.func.functional_call(self.net, params, self._inputs(x))
 
-    def remember(self, x: torch.Tensor) -> None:
+    def remember(self, x: torch.Tensor, *, executed: bool = False) -> None:
+        """Buffer scored images for training; ``executed``: the image the env executed for this latent."""
         x = x.reshape(-1, self.in_dim).detach()
         self.buffer.append(x)
         self.buffered += x.shape[0]
+        if self.kernels:
+            self.reference.add(x, executed)
 
     def maybe_train(self, real_batch: Callable[[int], torch.Tensor]) -> None:
         while self.buffered >= self.batch_size:
@@ -201,9 +252,8 @@ class InEnvDiscriminator:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """V of one training step's real and generated batches (noised when instance_noise > 0;
         with minibatch kernels, each against its reference batch, see the class docstring)."""
-        clean_fake = fake
         real_ref = real_batch(self.batch_size) if self.kernels else real
-        fake_ref = self.fake_ref if self.fake_ref is not None else fake
+        fake_ref = self.reference.x
         if self.instance_noise > 0:  # drawn from the global torch RNG, which the run seeds
             real = real + self.instance_noise * torch.randn_like(real)
             fake = fake + self.instance_noise * torch.randn_like(fake)
@@ -212,8 +262,8 @@ class InEnvDiscriminator:
                 fake_ref = fake_ref + self.instance_noise * torch.randn_like(fake_ref)
         if not self.kernels:
             return self.net(real), self.net(fake)
-        self.fake_ref = clean_fake  # scored images are compared with the batch trained on last
-        return self.net(real, real_ref), self.net(fake, fake_ref)
+        fake_mask = self.reference.mask(self.reference.take_ids(len(fake)))
+        return self.net(real, real_ref), self.net(fake, fake_ref, fake_mask)
 
     def diagnostics(self) -> dict[str, float]:
         """Statistics averaged over the updates since the last call (NaN if none)."""
@@ -230,7 +280,7 @@ class InEnvDiscriminator:
             "disc_optimizer": self.optimizer.state_dict(),
             "buffer": buffer,
             "disc_updates": self.updates,
-            **({"fake_ref": self.fake_ref} if self.kernels and self.fake_ref is not None else {}),
+            **(self.reference.state_dict() if self.kernels else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -239,5 +289,6 @@ class InEnvDiscriminator:
         buffer = state["buffer"]
         self.buffer, self.buffered = ([buffer] if len(buffer) else []), len(buffer)
         self.updates = int(state["disc_updates"])
-        self.fake_ref = state.get("fake_ref")
+        if self.kernels:
+            self.reference.load_state_dict(state)
         self.seeded = True

@@ -62,7 +62,7 @@ def test_default_is_the_plain_discriminator_unchanged() -> None:
     assert "fake_ref" not in default.state_dict()
 
 
-def test_kernels_score_against_the_last_generated_training_batch() -> None:
+def test_kernels_score_against_other_latents_executed_images() -> None:
     def make() -> BGANDigits4Env:
         torch.manual_seed(0)
         return BGANDigits4Env(disc_batch_size=8, disc_minibatch_kernels=4)
@@ -71,10 +71,14 @@ def test_kernels_score_against_the_last_generated_training_batch() -> None:
     log_w = _trace(env)
     assert np.isfinite(log_w).all()
     np.testing.assert_array_equal(log_w, _trace(make()))  # seeded runs reproduce
-    ref = env._disc.fake_ref
-    assert ref is not None and ref.shape == (8, 64)
+    ref = env._disc.reference
+    rng = np.random.default_rng(1)  # the executed images of _trace's last 8 latents
+    executed = [rng.integers(0, 4, (4, 64))[0] for _ in range(12)][-8:]
+    assert torch.equal(ref.x, env.to_image(np.stack(executed)))
+    assert ref.ids.tolist() == list(range(5, 13))
     x = env.to_image(np.full((2, 64), 3))
-    want = env.divergence.log_weight(env.disc(x, ref)).detach()
+    mask = torch.tensor([[True] * 7 + [False]] * 2)  # the current (12th) latent's own image is left out
+    want = env.divergence.log_weight(env.disc(x, ref.x, mask)).detach()
     assert torch.equal(env._disc.log_w(x), want)
     relaxed = torch.nn.functional.one_hot(torch.full((2, 64), 3), 4).float().requires_grad_()
     grad_reward = env.differentiable_reward(torch.zeros(2, 32), relaxed)
@@ -84,6 +88,13 @@ def test_kernels_score_against_the_last_generated_training_batch() -> None:
     copy = make()
     copy.load_state_dict(env.state_dict())
     assert torch.equal(copy._disc.log_w(x), want)
+
+
+def test_masked_out_reference_images_do_not_count() -> None:
+    feats, x, ref = _features(0), _images(3, 0), _images(6, 1)
+    mask = torch.tensor([[True, True, True, False, False, False]] * 3)
+    assert torch.allclose(feats(x, ref, mask), feats(x, ref[:3]))
+    assert torch.equal(feats(x, ref[:0], mask[:, :0]), torch.zeros(3, 8))  # empty reference: 0
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "16"])
