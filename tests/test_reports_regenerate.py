@@ -249,6 +249,7 @@ CASES = [
             ("bgan_collapse_digits4", True),
             ("bgan_collapse_pilot_binary", False),
             ("bgan_collapse_pilot_digits4", True),
+            ("bgan_collapse_pilot_digits4_mbd", True),
         )
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
@@ -319,6 +320,7 @@ KNOWN_DRIFT: dict[str, tuple[Report, str]] = {}
 HAND_WRITTEN = {
     "results/bgan_collapse_digits4_notes.md",
     "results/bgan_collapse_pilot_digits4_notes.md",
+    "results/bgan_collapse_pilot_digits4_mbd_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
