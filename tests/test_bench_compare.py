@@ -192,6 +192,9 @@ def test_gate_runs_table_by_hand(tmp_path: Path) -> None:
         ["E-v0", "0", "1.00", "1.00, 1.00, 1.00, 1.00", "nan", "0.50 / 0.50", "–"],
         ["E-v0", "1", "0.75", "0.00, 1.00, 1.00, 1.00", "0.45", "0.56 / 0.50", "–"],
     ]
+    # over runs: the median of the per-run medians (0.5 and 0.5), with its seed bootstrap
+    iv = gate.pooled(tmp_path / "runs")["E-v0"]
+    assert (iv.point, iv.low, iv.high, iv.n) == (0.5, 0.5, 0.5, 2)
 
 
 def test_gate_windows_table_by_hand(tmp_path: Path) -> None:
@@ -229,7 +232,8 @@ def _committed_pages() -> list[tuple[Path, list[str]]]:
         if "Regenerate with:" not in lines[:4]:
             continue
         command = lines[lines.index("Regenerate with:") + 2].strip()
-        if command.startswith("rlcv bench compare") or command.startswith("rlcv bench gate --metrics"):
+        committed_runs = command.startswith("rlcv bench gate --from-runs results/tuned_pair/metrics/")
+        if command.startswith(("rlcv bench compare", "rlcv bench gate --metrics")) or committed_runs:
             found.append((page, shlex.split(command)[1:]))
     return found
 
@@ -245,6 +249,7 @@ def test_the_drift_test_sees_every_page() -> None:
         "results/learn_mujoco_trpo_v3/compare.md",
         "results/learn_mujoco_hopper_l095/compare.md",
         "results/learn_mujoco_v3/pilot_50k/gate_pilot.md",
+        "results/tuned_pair/gate_HalfCheetah-v5_mbmf-ppo-g2.md",
     } <= names
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from rlcv.bench import report
 from rlcv.bench.checks import out_file
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.stats import Interval, median_bootstrap
 from rlcv.errors import RlcvError
 
 
@@ -78,6 +79,17 @@ def runs_table(runs_dir: Path) -> list[list[str]]:
     ]
     rows = [run_row(env, seed, _read(p)) for env, seed, p in sorted(found)]
     return [r for r in rows if r is not None]
+
+
+def pooled(runs_dir: Path) -> dict[str, Interval]:
+    """Per env, the median over runs of each run's median score-term variance ratio, with a seed-bootstrap
+    interval: the issue's "median in training" read over seeds, so that one run's luck is not the verdict."""
+    per_env: dict[str, list[float]] = {}
+    for p in sorted(runs_dir.glob("*/s*/metrics.csv")):
+        svr = _values(_read(p), "cv_score_var_ratio") if p.parent.name[1:].isdigit() else []
+        if svr:
+            per_env.setdefault(p.parent.parent.name, []).append(statistics.median(svr))
+    return {env: median_bootstrap(v) for env, v in per_env.items()}
 
 
 def _column(rows: list[dict[str, str]], key: str) -> np.ndarray:
@@ -157,17 +169,20 @@ def build(spec: GateSpec) -> str:
     if spec.from_runs:
         runs_dir = Path(spec.from_runs)
         rows = runs_table(runs_dir) if runs_dir.is_dir() else []
+        overall = pooled(runs_dir) if rows else {}
         if not rows:
             raise RlcvError(
                 f"--from-runs: no ENV/sSEED/metrics.csv with a logged cv_gate under '{runs_dir}'."
             )
     else:
-        rows = []
+        rows, overall = [], {}
         for label, path in spec.labelled():
             if not Path(path).is_file():
                 raise RlcvError(f"--metrics {label}={path}: no such file.")
             rows += window_rows(label, _read(Path(path)), spec.spans())
-    return report.render("gate.md.j2", command=spec.command(), runs=spec.from_runs, rows=rows)
+    return report.render(
+        "gate.md.j2", command=spec.command(), runs=spec.from_runs, rows=rows, overall=overall
+    )
 
 
 # -- the command ---------------------------------------------------------------------------------------
