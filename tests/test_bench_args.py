@@ -107,9 +107,6 @@ CASES = [
     Case("oracle-unknown-env", B("oracle", "--envs", "Nope-v9"), "unknown environment id 'Nope-v9'"),
     Case("oracle-spent-unknown-env", B("oracle-spent", "--env", "Nope-v9"), "unknown environment id"),
     # -- hangs on accepted nonsense ------------------------------------------------------------
-    Case(
-        "hpo-grid-negative", B("hpo", "--grid", "0.1", "-1"), "--grid: must be a finite number > 0, got '-1'"
-    ),
     Case("hpo-budget-grid-nan", B("hpo-budget", "--grid", "nan"), "--grid: must be a finite number > 0"),
     # -- silently accepted ---------------------------------------------------------------------
     Case("ipg-time-limit-nan", B("ipg", "--time-limit", "nan"), "--time-limit: must be a finite number > 0"),
@@ -141,22 +138,12 @@ CASES = [
         _mkdir("empty", "data/knapsack"),
     ),
     Case(
-        "hpo-report-only-empty",
-        B("hpo", "--report-only", "--out", "empty"),
-        "--report-only: empty/hpo.json not found",
-        _mkdir("empty"),
-    ),
-    Case(
         "speed-report-only-empty",
         B("speed", "--report-only", "--out", "empty"),
         "--report-only: empty/speed.json not found",
         _mkdir("empty"),
     ),
     # -- late checks that blamed another flag --------------------------------------------------
-    Case(
-        "hpo-meta-episodes-negative", B("hpo", "--meta-episodes", "-1"), "argument --meta-episodes: must be"
-    ),
-    Case("hpo-pbt-population-zero", B("hpo", "--pbt-population", "4", "0"), "--pbt-population: must be"),
     Case("bgan-set-n-samples-zero", B("bgan", "--set", "n_samples=0"), "n_samples must be >= 2"),
     Case(
         "bgan-set-unknown-key",
@@ -187,7 +174,6 @@ CASES = [
     ),
     Case("walk-out-is-file", B("walk", "--out", "f"), "argument --out: 'f' is a file", _file("f")),
     Case("learn-out-under-file", B("learn", "--out", "f/x"), "argument --out", _file("f")),
-    Case("hpo-work-dir-proc", B("hpo", "--work-dir", "/proc/w"), "argument --work-dir"),
     Case("bgan-runs-proc", B("bgan", "--runs", "/sys/r"), "argument --runs"),
     Case("ldf-out-proc", B("ldf", "--out", "/proc/o"), "argument --out"),
 ]

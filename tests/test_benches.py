@@ -40,7 +40,6 @@ def test_every_bench_module_registers_parsers_that_carry_their_handler() -> None
         "bgan-capacity",
         "bgan-schedule",
         "bgan-update-cost",
-        "hpo",
         "hpo-budget",
         "dualcutout",
         "oracle",

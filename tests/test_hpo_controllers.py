@@ -1,4 +1,4 @@
-"""HPO controllers through the agent loop (`rlcv train`), their update rules, and `rlcv bench hpo`."""
+"""HPO controllers through the agent loop (`rlcv train`) and their update rules."""
 
 from __future__ import annotations
 
@@ -242,66 +242,6 @@ def test_pbt_round_copies_the_best_member_into_the_worst() -> None:
         assert any(np.isclose(ratio, f) for f in (0.8, 1.2)) or after[worst][name] in ranges[name]
     for i in order[:-1]:
         assert torch.equal(after[i]["theta"], before[i]["theta"]) and after[i]["lr"] == before[i]["lr"]
-
-
-# ------------------------------------------------------------------------------------- bench
-
-
-def test_bench_hpo_writes_the_table_at_a_tiny_budget(tmp_path) -> None:
-    pytest.importorskip("optuna")
-    out = tmp_path / "out"
-    code = main(
-        [
-            "bench",
-            "hpo",
-            "--seeds",
-            "1",
-            "--budget",
-            "40",
-            "--steps-per-action",
-            "10",
-            "--trials",
-            "2",
-            "--grid",
-            "0.01",
-            "0.3",
-            "--meta-episodes",
-            "2",
-            "--pbt-population",
-            "2",
-            "--env-kwargs",
-            '{"hidden_size": 8}',
-            "--out",
-            str(out),
-            "--work-dir",
-            str(tmp_path / "work"),
-        ]
-    )
-    assert code == 0
-    result = json.loads((out / "hpo.json").read_text())
-    methods = [r["method"] for r in result["table"]]
-    assert methods == [
-        "grid",
-        "default",
-        "optuna-tpe",
-        "hpo-ucb1",
-        "hpo-dts",
-        "hpo-hd",
-        "hpo-forward",
-        "hpo-floor",
-        "hpo-pbt-n2",
-        "ppo",
-    ]
-    by = {r["method"]: r for r in result["table"]}
-    assert by["optuna-tpe"]["compute_runs"] == 2.0 and by["grid"]["compute_runs"] == 2.0
-    assert by["hpo-pbt-n2"]["compute_runs"] == 2.0 and by["hpo-ucb1"]["compute_runs"] == 1.0
-    assert by["ppo"]["meta_compute_runs"] == 2.0
-    assert by["default"]["example_runs"] == 1.0 and by["hpo-ucb1"]["example_runs"] > 0
-    assert result["target"]["evaluated"] and result["target_by_examples"]["measure"] == "example_runs"
-    text = (out / "hpo.md").read_text()
-    assert "Regenerate: `rlcv bench hpo --seeds 1 --budget 40" in text and "| hpo-forward |" in text
-    assert (out / "hpo.png").is_file()
-    assert main(["bench", "hpo", "--methods", "nope", "--out", str(out)]) == 2
 
 
 def test_eval_builds_the_controllers_own_policy(tmp_path, capsys) -> None:

@@ -25,7 +25,6 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.bgan_update_cost",
     "rlcv.bench.bgan_schedule",
     "rlcv.bench.bgan_collapse",
-    "rlcv.bench.hpo",
     "rlcv.bench.hpo_budget",
     "rlcv.bench.dualcutout",
     "rlcv.bench.oracle",
