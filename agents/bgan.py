@@ -78,9 +78,17 @@ class BGANConfig(EstimatorConfig):
         resumable=True,
     )
 
+    out_init_gain: float = setting(
+        0.0,
+        "orthogonal-init gain of the policy's output layer; 0 keeps the policy's own (0.01: every "
+        "latent starts at one near-uniform distribution, which the self-normalised update keeps "
+        "symmetric — all latents drift to one glyph); ~10 starts each latent at its own distribution",
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.n_steps >= 1, "n_steps must be >= 1")
+        check(self.out_init_gain >= 0, "out_init_gain must be >= 0 (0 = the policy's default init)")
         check(self.n_samples >= 2, "n_samples must be >= 2 (weights are normalised within a group)")
         check(self.learning_rate > 0, "learning_rate must be > 0")
         check(
@@ -113,6 +121,25 @@ class GumbelConfig(BGANConfig):
     )
 
 
+def reinit_output_layer(policy: torch.nn.Module, gain: float) -> None:
+    """Orthogonal init with ``gain`` of the last linear layer of the policy's output network
+    (logits, or the Gaussian's mean), bias 0.
+
+    Why (``results/bgan_collapse_digits4_init_notes.md``): with the optimal discriminator, w = p/g
+    for the marginal g = E_z g(·|z), and the self-normalised update moves each g(·|z) towards
+    g(x|z) p(x) / g(x) — the M-step of EM for a mixture whose components are the latents. EM started
+    from identical components stays symmetric: at gain 0.01 every latent begins at the same
+    near-uniform distribution and they move together, to one glyph. A larger gain starts each
+    latent at its own distribution, as EM starts each component at its own random parameters."""
+    net = getattr(policy, "logits_net", None) or getattr(policy, "mean_net", None)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)] if net is not None else []
+    if not linears:
+        name = type(policy).__name__
+        raise RlcvError(f"out_init_gain: {name} has no logits_net / mean_net to re-initialise.")
+    torch.nn.init.orthogonal_(linears[-1].weight, gain=gain)
+    torch.nn.init.zeros_(linears[-1].bias)
+
+
 class BGAN(PolicyGradientAgent):
     """Boundary-seeking GAN generator (see the module docstring)."""
 
@@ -139,6 +166,8 @@ class BGAN(PolicyGradientAgent):
             ortho_init=config.ortho_init,
         )
         self.check_action_space(action_space)
+        if config.out_init_gain > 0:  # only then: the default path draws no extra random numbers
+            reinit_output_layer(self.policy, config.out_init_gain)
         self.optimizer = torch.optim.Adam(
             self.policy.parameters(),
             lr=config.learning_rate,

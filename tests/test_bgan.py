@@ -415,3 +415,18 @@ def test_discriminator_regularisers_spectral_norm_and_instance_noise() -> None:
     assert noisy.disc_updates == 1 and np.isfinite(noisy.diagnostics()["disc_loss"])
     with pytest.raises(Exception, match="disc_instance_noise must be >= 0"):
         gym.make("rlcv/BGAN-Digits-v0", disc_instance_noise=-1.0)
+
+
+def test_out_init_gain_reinitialises_only_the_output_layer() -> None:
+    """out_init_gain g > 0 re-draws the policy's last linear layer as an orthogonal matrix times g
+    (bias 0) and leaves every other parameter as the default init draws it; 0 is the default."""
+    default, scaled = _agent(), _agent(out_init_gain=10.0)
+    layers = [m for m in scaled.policy.logits_net.modules() if isinstance(m, torch.nn.Linear)]
+    w = layers[-1].weight.detach().double()  # [4, 8]: orthonormal rows times g
+    torch.testing.assert_close(w @ w.T, 100.0 * torch.eye(4, dtype=F64), rtol=1e-5, atol=1e-4)
+    assert not layers[-1].bias.any()
+    named = dict(default.policy.named_parameters())
+    for n, p in scaled.policy.named_parameters():  # the default's output weight has gain 0.01
+        assert torch.equal(p, named[n]) != (p is layers[-1].weight)
+    with pytest.raises(Exception, match="out_init_gain must be >= 0"):
+        BGANConfig(out_init_gain=-1.0)

@@ -71,6 +71,14 @@ VARIANTS: dict[str, Variant] = {
         "minibatch discrimination, 16 kernels, in the discriminator",
         env_kwargs={"disc_minibatch_kernels": 16},
     ),
+    "init10": Variant(
+        "bgan", "policy output layer initialised with gain 10 (latents start apart)", ("out_init_gain=10",)
+    ),
+    "init10_ent": Variant(
+        "bgan",
+        "output-layer init gain 10 and entropy bonus 0.05 together",
+        ("out_init_gain=10", "ent_coef=0.05"),
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
