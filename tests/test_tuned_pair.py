@@ -141,3 +141,22 @@ def test_a_tiny_sweep_tunes_then_evaluates_then_reports(tmp_path: Path) -> None:
     page = (out / "InvertedPendulum-v5.md").read_text()
     assert main([*argv, "--report-only"]) == 0
     assert (out / "InvertedPendulum-v5.md").read_text() == page  # rebuilt from the summaries alone
+
+
+def test_spread_row_by_hand() -> None:
+    """Worst/best seed by final return; last-update columns as median [min–max], '–' where not logged."""
+    from rlcv.bench.tuning import spread_row
+
+    seeds = {
+        "0": {"final": 10.0, "approx_kl": 0.1, "clip_fraction": 0.5},
+        "1": {"final": 30.0, "approx_kl": 0.3, "clip_fraction": 0.7},
+        "2": {"final": None, "approx_kl": 0.2, "clip_fraction": 0.6},
+    }
+    assert spread_row("a", seeds) == [
+        "a",
+        "s0: 10",
+        "s1: 30",
+        "0.200 [0.100–0.300]",
+        "0.600 [0.500–0.700]",
+        "–",
+    ]

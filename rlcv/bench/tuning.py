@@ -31,8 +31,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rlcv import learning_curves as curves
 from rlcv.bench import oracle, runs, stats
 from rlcv.errors import RlcvError
+from rlcv.plotting import SeedCurve
 
 
 class TunedArms(Protocol):
@@ -117,11 +119,11 @@ def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
     return [job(spec, a, k, s) for s in spec.tune_seeds for k in ks for a in spec.arms()]
 
 
-def curve(path: Path | None) -> oracle.EvalCurve | None:
+def curve(path: Path | None) -> SeedCurve | None:
+    """A run's eval curve from its summary (None while the summary is missing)."""
     if path is None or not path.is_file():
         return None
-    ev = runs.read_summary(path)["eval"]
-    return oracle.EvalCurve(np.asarray(ev["steps"], np.int64), np.asarray(ev["return_mean"], np.float64))
+    return curves.from_summary(runs.read_summary(path))
 
 
 def wall_seconds(path: Path | None) -> float | None:
@@ -129,6 +131,28 @@ def wall_seconds(path: Path | None) -> float | None:
     if path is None or not path.is_file():
         return None
     return float(runs.read_summary(path)["wall_seconds"])
+
+
+LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
+
+
+def last_update(path: Path | None) -> dict[str, float]:
+    """The run's last update's KL, clip fraction and (MBMF) score-term variance ratio, where logged: how
+    far each arm's chosen step size pushes the policy per update, read beside its returns."""
+    final = runs.read_summary(path).get("final", {}) if path is not None and path.is_file() else {}
+    return {k: float(final[k]) for k in LAST_UPDATE if isinstance(final.get(k), (int, float))}
+
+
+def plot(spec: TunedArms, picks: dict[Hashable, int], out: Path) -> None:
+    """Each evaluated arm's eval curves over the evaluation seeds: seed mean with a bootstrap band."""
+    from rlcv.plotting import SeedCurve, plot_curves
+
+    arms: dict[str, list[SeedCurve]] = {}
+    for a, k in eval_pairs(spec, picks):
+        found = [curve(job(spec, a, k, s).summary) for s in range(spec.eval_seeds)]
+        arms[spec.arm_dir(a, k)] = [SeedCurve(c.steps, c.returns) for c in found if c is not None]
+    if any(arms.values()):
+        plot_curves({spec.env: arms}, out, title=f"{spec.env}: evaluation seeds")
 
 
 def seconds_to(steps: int | None, wall: float | None, total: int) -> float | None:
@@ -145,7 +169,7 @@ def tuning_scores(spec: TunedArms) -> dict[Hashable, list[list[float | None]]]:
             row = []
             for s in spec.tune_seeds:
                 c = curve(job(spec, a, k, s).summary)
-                row.append(None if c is None or not len(c.returns) else float(np.mean(c.returns)))
+                row.append(None if c is None else curves.mean_return(c))
             out[a].append(row)
     return out
 
@@ -187,7 +211,7 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
     the final return and its paired difference to the base arm's preset."""
     base_arm = spec.arms()[0]
     base = {s: curve(job(spec, base_arm, 0, s).summary) for s in range(spec.eval_seeds)}
-    targets = {s: oracle.value_at(c, spec.target_step) for s, c in base.items() if c is not None}
+    targets = {s: curves.value_at(c, spec.target_step) for s, c in base.items() if c is not None}
     arms: dict[str, Any] = {}
     for a, k in eval_pairs(spec, picks):
         base_steps: list[int | None] = []
@@ -200,14 +224,15 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
             c, target, b = curve(summary), targets.get(s), base.get(s)
             if c is None or target is None or b is None:
                 continue
-            steps.append(oracle.first_reaching(c, target))
-            base_steps.append(oracle.first_reaching(b, target))
-            finals.append(oracle.value_at(c, spec.steps))
-            base_finals.append(oracle.value_at(b, spec.steps))
+            steps.append(curves.first_reaching(c, target))
+            base_steps.append(curves.first_reaching(b, target))
+            finals.append(curves.value_at(c, spec.steps))
+            base_finals.append(curves.value_at(b, spec.steps))
             wall = wall_seconds(summary)
             per_seed[str(s)] = {
                 **{"target": target, "steps": steps[-1], "final": finals[-1], "wall_seconds": wall},
                 "seconds_to_target": seconds_to(steps[-1], wall, spec.steps),
+                **last_update(summary),
             }
         arms[spec.arm_dir(a, k)] = {
             **spec.arm_fields(a),
@@ -301,6 +326,7 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
         + [fmt(row["final_minus_tuned_ppo"], "+,.0f")]
         for name, row in (result.get("head_to_head") or {}).items()
     ]
+    seed_rows = [spread_row(name, arm["seeds"]) for name, arm in result["arms"].items() if arm["seeds"]]
     heads = [f"{labels[a]} score per seed" for a in result["tuning"]]
     return render(
         "tuning.md.j2",
@@ -310,7 +336,20 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
         tuning_rows=tuning_rows,
         eval_rows=eval_rows,
         h2h_rows=h2h_rows,
+        seed_rows=seed_rows,
     )
+
+
+def spread_row(name: str, seeds: dict[str, dict[str, Any]]) -> list[str]:
+    """An arm's worst and best seed by final return, and the median [min–max] over seeds of its last
+    update's KL, clip fraction and score-term variance ratio (– where not logged)."""
+    by_final = sorted((x["final"], s) for s, x in seeds.items() if x["final"] is not None)
+    ends = [f"s{s}: {v:,.0f}" for v, s in (by_final[0], by_final[-1])] if by_final else ["—", "—"]
+    cells = []
+    for key in LAST_UPDATE:
+        v = [x[key] for x in seeds.values() if key in x]
+        cells.append(f"{np.median(v):.3f} [{min(v):.3f}–{max(v):.3f}]" if v else "–")
+    return [name, *ends, *cells]
 
 
 def report(spec: TunedArms, *, words: Words, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -331,8 +370,10 @@ def report(spec: TunedArms, *, words: Words, echo: Callable[[str], None] = print
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     labels = {str(a): spec.arm_label(a) for a in spec.arms()}
-    page = {**result, "title": spec.title()}
+    page = {**result, "title": spec.title(), "curves": f"{stem.name}_curves.png"}
     stem.with_suffix(".md").write_text(render_markdown(page, labels, words))
+    if picks is not None:
+        plot(spec, picks, stem.with_name(f"{stem.name}_curves.png"))
     echo(f"wrote {stem.with_suffix('.md')}")
     return result
 
