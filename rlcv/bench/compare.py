@@ -11,7 +11,7 @@ that. Per env, on the seeds both arms have finished (the *paired* seeds):
 - *steps to the base's return at a target step*: the target return is the base's seed-mean return at
   each seed's last evaluation at or before the target step (at 100k steps with evaluations every ~10k:
   the 90k evaluation); per seed, the first evaluation step at which each arm's curve reaches it (None =
-  never, see :func:`rlcv.bench.stats.steps_to_target`); the speed-up is the ratio of median steps,
+  never, see :func:`rlcv.learning_curves.steps_to_target`); the speed-up is the ratio of median steps,
   base / arm, with a paired seed-bootstrap 95 % interval (:func:`rlcv.bench.stats.median_ratio_bootstrap`,
   where a seed that never reaches counts as +inf steps); the step at which each arm's seed-mean curve
   reaches the target, when the seeds share one evaluation grid. The last target, *final*, is the base's
@@ -36,18 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from rlcv import learning_curves as curves
 from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.stats import (
-    Interval,
-    median_bootstrap,
-    median_ratio_bootstrap,
-    paired_bootstrap,
-    paired_t,
-    steps_to_target,
-)
+from rlcv.bench.stats import Interval, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
 from rlcv.errors import RlcvError
+from rlcv.plotting import SeedCurve
 
 DEFAULT_TARGETS = (100_000, 200_000)
 LAST_UPDATE_KEYS = (
@@ -66,18 +61,15 @@ class Run:
     """One finished run as its summary holds it: the eval curve and the last metrics row."""
 
     seed: int
-    steps: tuple[int, ...]
-    returns: tuple[float, ...]
+    curve: SeedCurve
     last: dict[str, float] = field(default_factory=dict)
 
     @property
     def final(self) -> float:
-        return self.returns[-1]
+        return float(self.curve.values[-1])
 
-    def return_at(self, step: int) -> tuple[int, float] | None:
-        """(eval step, return) of the last evaluation at or before ``step``; None if there is none."""
-        at = [i for i, s in enumerate(self.steps) if s <= step]
-        return (self.steps[at[-1]], self.returns[at[-1]]) if at else None
+    def steps_to(self, target: float) -> int | None:
+        return curves.first_reaching(self.curve, target)
 
 
 def _page_name(text: str) -> str:
@@ -130,13 +122,10 @@ def load_runs(out: Path, algo: str, env: str) -> dict[int, Run]:
         if not path.stem[1:].isdigit():
             continue
         summary = json.loads(path.read_text())
-        ev = summary["eval"]
-        if not ev["steps"]:
+        if not summary["eval"]["steps"]:
             continue
         last = {k: float(v) for k, v in (summary.get("final") or {}).items() if isinstance(v, int | float)}
-        found[int(path.stem[1:])] = Run(
-            int(path.stem[1:]), tuple(int(s) for s in ev["steps"]), tuple(ev["return_mean"]), last
-        )
+        found[int(path.stem[1:])] = Run(int(path.stem[1:]), curves.from_summary(summary), last)
     return dict(sorted(found.items()))
 
 
@@ -167,33 +156,26 @@ def final_block(base: list[Run], arm: list[Run]) -> dict[str, Any]:
     }
 
 
-def mean_curve(runs: list[Run]) -> tuple[tuple[int, ...], list[float]] | None:
-    """The seed-mean eval curve, when every run was evaluated at the same steps (else None)."""
-    if len({r.steps for r in runs}) != 1:
-        return None
-    return runs[0].steps, [float(x) for x in np.mean([r.returns for r in runs], axis=0)]
-
-
 def _curve_reach(runs: list[Run], target: float) -> int | None:
-    curve = mean_curve(runs)
-    return steps_to_target(*curve, target) if curve else None
+    """Where the seed-mean curve reaches ``target`` (None: never, or the seeds' grids differ)."""
+    mean = curves.mean_curve([r.curve for r in runs])
+    return curves.first_reaching(mean, target) if mean else None
 
 
 def target_block(base: list[Run], arm: list[Run], step: int | None) -> dict[str, Any]:
     """Steps of each arm to the base's seed-mean return at ``step`` (None: at the final evaluation)."""
     if step is None:
-        points = [(r.steps[-1], r.final) for r in base]
+        points = [(int(r.curve.steps[-1]), r.final) for r in base]
     else:
-        found = [r.return_at(step) for r in base]
+        found = [curves.point_at(r.curve, step) for r in base]
         if any(p is None for p in found):
             return {"step": step, "skipped": "a base seed has no evaluation at or before this step"}
         points = [p for p in found if p is not None]
     target = float(np.mean([p[1] for p in points]))
-    sb = [steps_to_target(r.steps, r.returns, target) for r in base]
-    sa = [steps_to_target(r.steps, r.returns, target) for r in arm]
+    sb, sa = [r.steps_to(target) for r in base], [r.steps_to(target) for r in arm]
     return {
         "step": step,
-        "first_eval_step": min(r.steps[0] for r in (*base, *arm)),
+        "first_eval_step": min(int(r.curve.steps[0]) for r in (*base, *arm)),
         "eval_steps": sorted({p[0] for p in points}),
         "target_return": target,
         "base_steps": sb,

@@ -45,6 +45,7 @@ from rlcv.bench.checks import check_algos, out_dir, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import render
 from rlcv.errors import RlcvError, did_you_mean
+from rlcv.learning_curves import from_summary
 from rlcv.run_dir import RunDir
 
 REFERENCE_ALGO = "sb3-ppo"
@@ -149,10 +150,7 @@ class Job:
             return curve, last, dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
         summary = runs.read_summary(self.summary)
         ev = summary["eval"]
-        curve = plotting.SeedCurve(
-            steps=np.asarray(ev["steps"], dtype=int), values=np.asarray(ev["return_mean"], dtype=float)
-        )
-        return curve, summary["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
+        return from_summary(summary), summary["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
 
 
 # -- the sweep ------------------------------------------------------------------------------------

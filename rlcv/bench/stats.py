@@ -11,13 +11,14 @@ one pair one copy answered ±inf and another NaN. The conventions, for every fun
 - Bootstraps resample seeds with replacement from ``np.random.default_rng(seed)``: a regenerated
   report is byte-identical. Paired samples are resampled by pair (one index draws both sides).
 
-Steps to a target. :func:`steps_to_target` gives None for a seed that never reaches the target. The
-median functions read None (and +inf) as "never": the seed's steps are +inf, so a median stays defined
-while fewer than half the seeds never reach, and becomes +inf (an interval bound too) when at least
-half do. The never-reaching seeds are counted per arm in :attr:`Interval.never`, never dropped. A
-ratio of medians is then: finite / +inf = 0, +inf / finite = +inf, +inf / +inf undefined (NaN). A
-bootstrap replicate with an undefined ratio says nothing on it and is dropped; when more than
-(1 − level) / 2 of the replicates are, the interval is NaN, since either bound could then be anything.
+Steps to a target. :func:`steps_to_target` (of :mod:`rlcv.learning_curves`) gives None for a seed
+that never reaches the target. The median functions read None (and +inf) as "never": the seed's steps
+are +inf, so a median stays defined while fewer than half the seeds never reach, and becomes +inf (an
+interval bound too) when at least half do. The never-reaching seeds are counted per arm in
+:attr:`Interval.never`, never dropped. A ratio of medians is then: finite / +inf = 0, +inf / finite =
++inf, +inf / +inf undefined (NaN). A bootstrap replicate with an undefined ratio says nothing on it and
+is dropped; when more than (1 − level) / 2 of the replicates are, the interval is NaN, since either
+bound could then be anything.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from rlcv.learning_curves import steps_to_target  # re-exported: a curve's steps to a target
 
 __all__ = [
     "Interval",
@@ -197,8 +200,3 @@ def median_ratio_bootstrap(
     ib = ia if paired else rng.integers(0, len(y), size=(n_boot, len(y)))
     low, high = _bounds(_ratio(np.median(x[ia], axis=1), np.median(y[ib], axis=1)), level)
     return Interval(point, low, high, n, method, never)
-
-
-def steps_to_target(steps: Sequence[int], returns: Sequence[float], target: float) -> int | None:
-    """First evaluation step whose return is ≥ ``target``; None if the curve never reaches it."""
-    return next((int(s) for s, r in zip(steps, returns, strict=True) if r >= target), None)

@@ -145,12 +145,12 @@ def last_update(path: Path | None) -> dict[str, float]:
 
 def plot(spec: TunedArms, picks: dict[Hashable, int], out: Path) -> None:
     """Each evaluated arm's eval curves over the evaluation seeds: seed mean with a bootstrap band."""
-    from rlcv.plotting import SeedCurve, plot_curves
+    from rlcv.plotting import plot_curves
 
     arms: dict[str, list[SeedCurve]] = {}
     for a, k in eval_pairs(spec, picks):
         found = [curve(job(spec, a, k, s).summary) for s in range(spec.eval_seeds)]
-        arms[spec.arm_dir(a, k)] = [SeedCurve(c.steps, c.returns) for c in found if c is not None]
+        arms[spec.arm_dir(a, k)] = [c for c in found if c is not None]
     if any(arms.values()):
         plot_curves({spec.env: arms}, out, title=f"{spec.env}: evaluation seeds")
 
