@@ -8,7 +8,7 @@ SEEDS = list(range(6))
 
 
 def _method(acc: list[float]) -> dict[int, dict]:
-    return {s: {"test_accuracy": a} for s, a in zip(SEEDS, acc, strict=True)}
+    return {s: {"test_accuracy": a, "val_loss": 1.0 - a} for s, a in zip(SEEDS, acc, strict=True)}
 
 
 def _row(method: str, val: float, examples: float, online: bool = True) -> dict:
@@ -39,7 +39,10 @@ def test_targets_pick_the_best_online_method_by_validation_within_each_examples_
     learned = t["learned_vs_hand"]
     assert (learned["a"], learned["b"]) == ("ppo-x", "hpo-range")
     assert learned["met"] == (learned["ci"]["low"] >= -0.01)
+    each = t["each_vs_cosine"]  # every online method within 1 run of examples, by mean val loss
+    assert [(e["a"], e["b"]) for e in each] == [("hpo-range", "cosine-lr1"), ("ppo-x", "cosine-lr1")]
+    assert each[0]["val"]["mean"] < 0 < each[0]["acc"]["mean"]
     text = "\n".join(target_lines(t))
-    assert "not measured" in text and "**met**" in text
+    assert "not measured" in text and "**met**" in text and "`ppo-x` − `cosine-lr1`" in text
     worse = {**results, "hpo-range": _method([a - 0.03 + 0.001 * i for i, a in enumerate(base)])}
     assert not issue30_targets(worse, rows, SEEDS, 1.0)["vs_cosine_tuned"]["met"]

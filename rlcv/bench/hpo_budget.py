@@ -12,8 +12,9 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
 - controllers (:data:`CONTROLLERS`): 1 run each; ``ppo``: PPO meta-trained once on inner seeds of
   :data:`rlcv.hpo.runners.META_SEED_RANGE` only (``per_run/ppo-meta.json``; compute reported apart),
   then its deterministic policy for 1 run per evaluation seed.
-- issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range``, ``ppo-x`` and the equal-examples baselines
-  ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32``; their targets: :mod:`rlcv.bench.hpo_targets`.
+- issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range``, ``hpo-sweep``, ``ppo-x`` and the
+  equal-examples baselines ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32``; their targets:
+  :mod:`rlcv.bench.hpo_targets`.
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
 wall-clock); comparisons are paired 95 % t-intervals (:mod:`rlcv.bench.paired`). The page:
@@ -39,10 +40,11 @@ from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_task
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.hpo.cosine_methods import COSINE_METHODS
 from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
+from rlcv.hpo.sweep_cosine import config_arg
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
-ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "ppo-x")
+ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "hpo-sweep", "ppo-x")
 PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
@@ -75,6 +77,12 @@ class BudgetFlags:
         type=json.loads,
         help="hpo-range settings (JSON; default: tuned)",
         show=lambda s: s.range_config is not None,
+    )
+    sweep_config: dict[str, Any] | None = flag(
+        None,
+        type=config_arg,
+        help="hpo-sweep settings (JSON; default: tuned)",
+        show=lambda s: s.sweep_config is not None,
     )
     ppo_x_dir: str = flag(
         "results/hpo_budget/ppo_x", help="ppo-x's meta-training (shared by benches)", show=_ppo_x
@@ -143,7 +151,7 @@ def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], se
     from rlcv.hpo.cosine_methods import RANGE_CONFIG, run_method
 
     config = RANGE_CONFIG if args.range_config is None else args.range_config
-    return run_method(method, kw, seed, Path(args.ppo_x_dir), config)
+    return run_method(method, kw, seed, Path(args.ppo_x_dir), config, args.sweep_config)
 
 
 def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Reads sweeps of ``rlcv bench hpo-budget --first-seed 100`` laid out as ``DIR/<model>/<setting>/`` and
 writes one page (``templates/hpo_tuning.md.j2``, which says how the choice is made: validation loss
-only, per model the best cosine grid point, across models the ``hpo-range`` setting with the lowest
-mean ratio to it).
+only, per model the best cosine grid point, across models for each tuned method (``hpo-range``,
+``hpo-sweep``) the setting with the lowest mean ratio to it).
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def _command(setting_dir: Path) -> str:
     return json.loads(path.read_text())["command"] if path.is_file() else "(no summary.json)"
 
 
-def _model(model: Path, ratios: dict[str, list[float]]) -> dict[str, Any]:
-    """One model's table; each hpo-range setting's val loss / the chosen cosine's is added to ``ratios``."""
+TUNED = ("hpo-range", "hpo-sweep")  # methods whose settings are chosen across models on these seeds
+
+
+def _model(model: Path, ratios: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """One model's table; each tuned method's setting's val loss / the chosen cosine's is added to
+    ``ratios[method][setting]``."""
     settings = _settings(model)
     cosine = {m: r for s in settings.values() for m, r in s.items() if m.startswith("cosine-lr")}
     best = min(cosine, key=lambda m: _mean(cosine[m], "val_loss")) if cosine else None
@@ -53,8 +57,8 @@ def _model(model: Path, ratios: dict[str, list[float]]) -> dict[str, Any]:
         for m, runs in sorted(methods.items()):
             val, acc = _mean(runs, "val_loss"), 100 * _mean(runs, "test_accuracy")
             rows.append({"setting": name, "method": m, "seeds": len(runs), "val": val, "acc": acc})
-            if m == "hpo-range" and best:
-                ratios.setdefault(name, []).append(val / _mean(cosine[best], "val_loss"))
+            if m in TUNED and best:
+                ratios.setdefault(m, {}).setdefault(name, []).append(val / _mean(cosine[best], "val_loss"))
     commands = [(n, _command(model / n)) for n in settings]
     return {"name": model.name, "rows": rows, "best_cosine": best, "commands": commands}
 
@@ -69,11 +73,15 @@ def run(args: argparse.Namespace) -> int:
         raise RlcvError(
             f"no tuning sweeps under '{root}': run `rlcv bench hpo-budget --first-seed 100` first."
         )
-    ratios: dict[str, list[float]] = {}
+    ratios: dict[str, dict[str, list[float]]] = {}
     tables = [_model(model, ratios) for model in models]
-    full = {n: statistics.fmean(r) for n, r in sorted(ratios.items()) if len(r) == len(models)}
-    chosen = min(full, key=full.__getitem__) if full else None
-    page = render("hpo_tuning.md.j2", root=root, models=tables, ratios=list(full.items()), chosen=chosen)
+    tuned = []
+    for method, settings in sorted(ratios.items()):
+        full = {n: statistics.fmean(r) for n, r in sorted(settings.items()) if len(r) == len(models)}
+        if full:
+            chosen = min(full, key=full.__getitem__)
+            tuned.append({"method": method, "ratios": list(full.items()), "chosen": chosen})
+    page = render("hpo_tuning.md.j2", root=root, models=tables, tuned=tuned)
     Path(args.out).write_text(page)
     print(f"wrote {args.out}")
     return 0

@@ -14,6 +14,9 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
   (``meta_tasks``), inner seeds from :data:`~rlcv.hpo.runners.META_SEED_RANGE` — never on the
   MNIST-1D CNN, its held-out task. It acts on the cosine scale (×4 per decision at most, from
   η = 0.1) and on L2. The policy is trained once per ``--ppo-x-dir`` and shared by every bench.
+- ``hpo-sweep``: a fine learning-rate sweep as the run's own warm-up, then a cosine schedule from the η
+  it found (:mod:`rlcv.hpo.sweep_cosine`), batch pinned, sweep and run together one run of examples;
+  its settings (:data:`SWEEP_CONFIG`) chosen on tuning seeds (``results/hpo_tuning.md``).
 - ``sh-2-b32``, ``pbt-2-b32``, ``pb2-2-b32``: successive halving within 2 runs, PBT and PB2 (our own,
   :mod:`rlcv.agents.hpo.pb2`: Ray Tune's needs ``ray[tune]``, not installed) with 2 members, all with
   the batch pinned, i.e. at 2 runs of examples (``sh-2`` / ``pbt-8`` pick batch sizes up to 512 and spend
@@ -37,7 +40,9 @@ PPO_X_TASKS: list[dict[str, str]] = [
 ]
 PBT2: dict[str, Any] = {"n_steps": 3, "perturb": [0.5, 2.0], "truncation": 0.5}
 PB2_2: dict[str, Any] = {"n_steps": 3, "truncation": 0.5, "kappa": 1.0}
-COSINE_METHODS = ("hpo-range", "ppo-x", "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
+# Chosen on tuning seeds 100..104 of both MNIST-1D models (results/hpo_tuning.md lists every setting tried).
+SWEEP_CONFIG: dict[str, Any] = {}
+COSINE_METHODS = ("hpo-range", "hpo-sweep", "ppo-x", "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
 
 
 def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -47,10 +52,20 @@ def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_method(
-    method: str, env_kwargs: dict[str, Any], seed: int, ppo_x_dir: Path, range_config: dict[str, Any]
+    method: str,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    ppo_x_dir: Path,
+    range_config: dict[str, Any],
+    sweep_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One of :data:`COSINE_METHODS` on inner seed ``seed``: a per-run summary (:mod:`rlcv.hpo.runners`)."""
     from rlcv.hpo import runners as R
+    from rlcv.hpo.sweep_cosine import run_sweep_cosine
+
+    if method == "hpo-sweep":
+        config = SWEEP_CONFIG if sweep_config is None else sweep_config
+        return run_sweep_cosine({**env_kwargs, **PINNED_BATCH}, seed, config)
 
     if method == "hpo-range":
         # the bench's env kwargs may override the start (tuning passes lr_init; the evaluation does not)

@@ -1,0 +1,179 @@
+r"""``hpo-sweep``: a learning-rate sweep as the run's own warm-up, then a cosine schedule from what it found.
+
+Issue 30 asked for a controller that can reach any useful η within one run and a start informed by a
+cheap probe charged to the run. ``hpo-range`` (:mod:`rlcv.agents.hpo.range_test`) probes at the env's
+grain (one η per 50 SGD steps, ×2 per step), so on the MNIST-1D CNN it spends 3–5 of 30 decisions
+probing and stops one doubling past the edge (``results/hpo.md``). Here the probe is finer and
+cheaper, and its steps are not thrown away:
+
+1. *sweep*: from θ_0, η grows geometrically from ``lr_low`` to ``lr_high`` over ``sweep_steps`` SGD
+   steps, one η per ``every`` steps (an LR range test, Smith 2017), the validation loss read after
+   each group. The sweep stops early once that loss exceeds ``stop_ratio`` × its minimum, or diverges.
+2. *pick*: η* = ``factor`` × the η whose group reached the lowest validation loss; with ``refine``
+   the vertex of the parabola through that point and its two neighbours in (log η, val loss), kept
+   between the neighbours (the sweep's grid is coarse — ×1.6 per group by default — and its single
+   reads are noisy, so a neighbour-aware estimate moves less from seed to seed).
+3. *run*: with ``warm``, training continues from θ at that lowest point (the sweep up to it was an
+   exponential warm-up), else from θ_0; a cosine schedule of scale η* spends the SGD steps the sweep
+   left of the budget (``rlcv/OnlineHPO-v0`` with ``lr_schedule="cosine"``). ``guard`` > 0: after an
+   env step whose validation loss is above (1 + ``guard``) × the lowest seen, the scale is halved.
+
+Every SGD step of the sweep is charged: sweep + run = one run of SGD steps and of examples (the batch
+is the env's, pinned by the bench). Validation forwards are not charged, as for every method.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rlcv.hpo.runners import UNITS, _env, _population_curve, _summary
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    sweep_steps: int = 100  # SGD steps the sweep may spend (it stops earlier once the loss blows up)
+    every: int = 5  # SGD steps per η of the sweep (one validation read each)
+    lr_low: float = 1e-3
+    lr_high: float = 10.0
+    factor: float = 1.0  # η* = factor × the sweep's best η
+    stop_ratio: float = 4.0  # the sweep stops once val loss > stop_ratio × its minimum
+    warm: bool = True  # continue from θ at the sweep's best point (else restart from θ_0)
+    guard: float = 0.0  # > 0: halve the scale after an env step whose val loss exceeds best × (1 + guard)
+    refine: bool = False  # the parabola's vertex around the lowest point instead of the point itself
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.every <= self.sweep_steps and self.sweep_steps // self.every >= 2):
+            raise ValueError("need 1 <= every and at least two sweep groups (sweep_steps // every >= 2)")
+        if not 0 < self.lr_low < self.lr_high:
+            raise ValueError(f"need 0 < lr_low < lr_high, got {self.lr_low}, {self.lr_high}")
+        if self.factor <= 0 or self.stop_ratio <= 1 or self.guard < 0:
+            raise ValueError("need factor > 0, stop_ratio > 1 and guard >= 0")
+
+
+def make_config(values: dict[str, Any] | None) -> SweepConfig:
+    """A :class:`SweepConfig` from a JSON dict; unknown keys are an error naming the known ones."""
+    values = values or {}
+    known = set(SweepConfig.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown hpo-sweep settings {sorted(unknown)}; known: {sorted(known)}")
+    return SweepConfig(**values)
+
+
+def config_arg(text: str) -> dict[str, Any]:
+    """``--sweep-config``'s argparse type: a JSON object of :class:`SweepConfig` settings, checked while
+    the command line is parsed (one ``rlcv: error:`` line naming the problem)."""
+    import argparse
+    import json
+
+    try:
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError("expected a JSON object such as '{\"factor\": 1.5}'")
+        make_config(values)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"{e} (got {text!r})") from None
+    return values
+
+
+def _spent(run: Any) -> dict[str, float]:
+    return {u: float(getattr(run, u)) for u in UNITS}
+
+
+def sweep(env_kwargs: dict[str, Any], seed: int, c: SweepConfig) -> dict[str, Any]:
+    """The sweep from θ_0 of inner seed ``seed``: η, validation loss and θ (the env's member state)
+    after each group, and the compute it spent."""
+    groups = c.sweep_steps // c.every
+    ratio = (c.lr_high / c.lr_low) ** (1.0 / (groups - 1))
+    env = _env(
+        env_kwargs,
+        budget=groups * c.every,
+        steps_per_action=c.every,
+        lr_schedule="constant",
+        lr_init=c.lr_low,
+        lr_range=(c.lr_low, c.lr_high * 1.0001),
+        max_factor=ratio * 1.0001,
+    )
+    env.reset(options={"inner_seed": seed, "hparams": {"lr": c.lr_low}})
+    step = np.zeros(env.action_space.shape, np.float32)
+    lrs, vals, states = [], [], []
+    for g in range(groups):
+        step[0] = 0.0 if g == 0 else math.log2(ratio)
+        lr = env.hparams()["lr"] * 2.0 ** float(step[0])
+        _, _, terminated, _, info = env.step(step)
+        if info["diverged"]:
+            break
+        lrs.append(min(lr, c.lr_high))
+        vals.append(env.run.val_loss)
+        states.append(env.member_state)
+        if terminated or env.run.val_loss > c.stop_ratio * min(vals):
+            break
+    return {"lr": lrs, "val_loss": vals, "states": states, "spent": _spent(env.run), "trace": env.run.trace}
+
+
+def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, Any] | None) -> dict[str, Any]:
+    """``hpo-sweep`` on inner seed ``seed`` (module docstring): a per-run summary charged sweep + run."""
+    c = make_config(config)
+    start = time.perf_counter()
+    probe = sweep(env_kwargs, seed, c)
+    budget = _env(env_kwargs).budget
+    left = budget - int(probe["spent"]["sgd_steps"])
+    best = int(np.argmin(probe["val_loss"])) if probe["val_loss"] else None
+    lr_star = c.factor * (pick(probe["lr"], probe["val_loss"], c.refine) if best is not None else c.lr_low)
+    main = _env(env_kwargs, budget=left, lr_schedule="cosine", lr_init=lr_star, max_factor=2.0**30)
+    main.reset(options={"inner_seed": seed, "hparams": {"lr": lr_star}})
+    if c.warm and best is not None:
+        main.member_state = {**probe["states"][best], "lr": lr_star, "steps_done": 0}
+    record = _guarded_run(main, c.guard)
+    record = _charge_sweep(record, probe["spent"])
+    summary = _summary(record, [record], _population_curve([record], record), time.perf_counter() - start)
+    summary["sweep"] = {
+        "lr": probe["lr"],
+        "val_loss": probe["val_loss"],
+        "best_lr": probe["lr"][best] if best is not None else None,
+        "lr_star": lr_star,
+        "sgd_steps": probe["spent"]["sgd_steps"],
+        "config": asdict(c),
+    }
+    return summary
+
+
+def pick(lrs: list[float], vals: list[float], refine: bool) -> float:
+    """The sweep's best η: the lowest point, or with ``refine`` the vertex of the parabola in log η
+    through it and its neighbours (clipped to them; the point itself at an end of the sweep or where
+    the three are not convex)."""
+    i = int(np.argmin(vals))
+    if not refine or i == 0 or i == len(vals) - 1:
+        return lrs[i]
+    x = np.log(lrs[i - 1 : i + 2])
+    a, b, _ = np.polyfit(x, vals[i - 1 : i + 2], 2)
+    if a <= 0:
+        return lrs[i]
+    return float(np.exp(np.clip(-b / (2 * a), x[0], x[2])))
+
+
+def _guarded_run(env: Any, guard: float) -> dict[str, Any]:
+    """The cosine run to its end: no action, or with ``guard`` a halved scale after a bad env step."""
+    action = np.zeros(env.action_space.shape, np.float32)
+    best = math.inf
+    while True:
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return info["episode"]
+        val = env.run.val_loss
+        action[0] = -1.0 if guard > 0 and val > best * (1.0 + guard) else 0.0
+        best = min(best, val)
+
+
+def _charge_sweep(record: dict[str, Any], spent: dict[str, float]) -> dict[str, Any]:
+    """The run's record with the sweep's compute added to its totals and to every curve row."""
+    out = {**record, **{u: record[u] + spent[u] for u in UNITS}}
+    out["curve"] = [
+        [row[i] + spent[u] for i, u in enumerate(UNITS)] + row[len(UNITS) :] for row in record["curve"]
+    ]
+    return out

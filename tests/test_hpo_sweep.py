@@ -1,0 +1,94 @@
+"""`hpo-sweep` (rlcv.hpo.sweep_cosine): a learning-rate sweep charged to the run, then a cosine schedule
+from the rate it found (issue 30)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from rlcv.cli import main
+from rlcv.hpo.cosine_methods import run_method
+from rlcv.hpo.sweep_cosine import SweepConfig, make_config, pick, run_sweep_cosine, sweep
+
+TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8, "batch_size_range": [32, 32]}
+SMALL_SWEEP = {"sweep_steps": 12, "every": 2, "lr_low": 0.01, "lr_high": 1.0}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_sweep_grows_the_rate_geometrically_and_stops_when_the_loss_blows_up():
+    c = SweepConfig(**SMALL_SWEEP, stop_ratio=1.0001)  # any rise above the minimum stops it
+    out = sweep(TINY, 0, c)
+    ratio = (1.0 / 0.01) ** (1 / 5)
+    assert out["lr"][0] == pytest.approx(0.01)
+    assert [b / a for a, b in zip(out["lr"], out["lr"][1:], strict=False)] == pytest.approx(
+        [ratio] * (len(out["lr"]) - 1)
+    )
+    stopped = len(out["val_loss"]) < 6
+    assert stopped == (out["val_loss"][-1] > min(out["val_loss"]) * 1.0001)
+    assert out["spent"]["sgd_steps"] == 2 * len(out["lr"])  # only the groups it ran are charged
+    assert len(out["states"]) == len(out["lr"])
+
+
+def test_sweep_and_run_together_cost_exactly_one_run_and_are_reproducible():
+    a = run_sweep_cosine(TINY, 3, {**SMALL_SWEEP, "factor": 0.5})
+    b = run_sweep_cosine(TINY, 3, {**SMALL_SWEEP, "factor": 0.5})
+    assert a["cost"]["sgd_steps"] == TINY["budget"]
+    assert a["cost"]["examples"] == 32 * TINY["budget"]  # batch pinned: one run of examples
+    assert a["curve"][-1][0] == TINY["budget"]  # the anytime curve includes the sweep's steps
+    assert a["sweep"]["lr_star"] == pytest.approx(0.5 * a["sweep"]["best_lr"])
+    assert a["hparams"]["lr"] == pytest.approx(a["sweep"]["lr_star"])  # the cosine scale is η*
+    assert (a["val_loss"], a["test_accuracy"]) == (b["val_loss"], b["test_accuracy"])
+    assert math.isfinite(a["val_loss"])
+
+
+def test_warm_start_continues_from_the_sweep_and_a_cold_start_does_not():
+    warm = run_sweep_cosine(TINY, 1, {**SMALL_SWEEP, "warm": True})
+    cold = run_sweep_cosine(TINY, 1, {**SMALL_SWEEP, "warm": False})
+    assert warm["sweep"]["lr_star"] == cold["sweep"]["lr_star"]  # the same sweep picks the same η*
+    assert warm["val_loss"] != cold["val_loss"]
+
+
+def test_the_refined_pick_is_the_parabola_vertex_between_the_neighbours_of_the_lowest_point():
+    lrs = [0.1, 0.2, 0.4, 0.8]
+    assert pick(lrs, [2.0, 1.5, 1.6, 3.0], refine=False) == 0.2
+    assert pick(lrs, [2.0, 1.5, 1.5, 3.0], refine=True) == pytest.approx(math.sqrt(0.2 * 0.4))  # symmetric
+    assert 0.2 < pick(lrs, [2.0, 1.5, 1.6, 3.0], refine=True) < math.sqrt(0.2 * 0.4)  # leans to 0.4
+    assert pick(lrs[:3], [2.0, 1.5, 1.4], refine=True) == 0.4  # the lowest at the end: no neighbour
+    assert pick(lrs, [2.0, 1.9, 1.0, 1.0], refine=True) <= 0.8  # never beyond the neighbours
+
+
+def test_bad_settings_are_refused_with_the_known_names():
+    with pytest.raises(ValueError, match="known: .*factor"):
+        make_config({"factr": 2})
+    with pytest.raises(ValueError, match="lr_low < lr_high"):
+        SweepConfig(lr_low=1.0, lr_high=0.1)
+    with pytest.raises(ValueError, match="two sweep groups"):
+        SweepConfig(sweep_steps=5, every=5)
+
+
+def test_bench_refuses_a_bad_sweep_config_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture):
+    out = tmp_path / "b"
+    args = ["bench", "hpo-budget", "--methods", "hpo-sweep", "--sweep-config", '{"factor": -1}']
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sweep-config" in err[0] and "factor > 0" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.expensive  # the bench CLI end to end: seconds
+def test_bench_runs_hpo_sweep_with_its_config_and_reports_it(tmp_path: Path):
+    out = tmp_path / "b"
+    args = ["bench", "hpo-budget", "--seeds", "1", "--budget", "40", "--steps-per-action", "10"]
+    args += ["--grid", "0.1", "--methods", "cosine", "hpo-sweep", "--sweep-config", json.dumps(SMALL_SWEEP)]
+    args += ["--env-kwargs", json.dumps({"hidden_size": 8})]
+    assert main([*args, "--out", str(out)]) == 0
+    summary = json.loads((out / "per_run" / "hpo-sweep_s0.json").read_text())
+    assert summary["sweep"]["config"]["sweep_steps"] == 12
+    assert '"every": 2' in (out / "report.md").read_text()
+    direct = run_method(
+        "hpo-sweep", {"budget": 40, "steps_per_action": 10, "hidden_size": 8}, 0, out, {}, SMALL_SWEEP
+    )
+    assert direct["val_loss"] == summary["val_loss"]
