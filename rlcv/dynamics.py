@@ -373,6 +373,23 @@ def cut_windows(
     )
 
 
+def held_out_errors(model: EnsembleDynamics, batch: RolloutBatch, horizon: int) -> torch.Tensor:
+    """Per-step normalised MSE [h] of ``model`` unrolled up to ``horizon`` steps along every window of
+    ``batch``'s real transitions (raw values, the executed actions), without gradients: the held-out
+    error of a model not trained on ``batch``."""
+    data = {
+        "obs": batch.raw_obs,
+        "actions": batch.actions[:, :, 0],
+        "next_obs": batch.raw_next_obs,
+        "rewards": batch.raw_rewards,
+        "terminated": batch.terminated,
+        "done": batch.dones,
+    }
+    w = cut_windows(data, None, horizon, None)
+    with torch.no_grad():
+        return model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1]
+
+
 def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
     data = replay._concat()
     obs = data["obs"].reshape(-1, model.obs_dim)

@@ -66,24 +66,9 @@ def model_errors(model: EnsembleDynamics, batches: list[RolloutBatch], horizon: 
     """Held-out normalised MSE of the model after 1 and ``horizon`` steps, on the evaluation batches."""
     import torch
 
-    from rlcv.dynamics import cut_windows
+    from rlcv.dynamics import held_out_errors
 
-    per_step = []
-    for b in batches:
-        data = {
-            "obs": b.raw_obs,
-            "actions": b.actions[:, :, 0],
-            "next_obs": b.raw_next_obs,
-            "rewards": b.raw_rewards,
-            "terminated": b.terminated,
-            "done": b.dones,
-        }
-        w = cut_windows(data, None, horizon, None)
-        with torch.no_grad():
-            per_step.append(
-                model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1]
-            )
-    errors = torch.stack(per_step).mean(0)
+    errors = torch.stack([held_out_errors(model, b, horizon) for b in batches]).mean(0)
     return {"model_error_1step": errors[0].item(), f"model_error_{horizon}step": errors[-1].item()}
 
 

@@ -111,7 +111,7 @@ from rlcv.dynamics import (
     ExactDynamics,
     TDLoss,
     TransitionReplay,
-    cut_windows,
+    held_out_errors,
     train_dynamics,
     train_dynamics_early_stopping,
 )
@@ -689,19 +689,7 @@ class MBMFControlVariate(GradientEstimator):
         """Normalised MSE of the learned model after 1 and k steps on ``batch`` (before training on it)."""
         if not self.model_fitted or not isinstance(self.model, EnsembleDynamics) or self.replay is None:
             return {}
-        data = {
-            "obs": batch.raw_obs,
-            "actions": batch.actions[:, :, 0],
-            "next_obs": batch.raw_next_obs,
-            "rewards": batch.raw_rewards,
-            "terminated": batch.terminated,
-            "done": batch.dones,
-        }
-        w = cut_windows(data, None, max(1, self.k), None)
-        with torch.no_grad():
-            _, per_step = self.model.unrolled_loss(
-                w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid
-            )
+        per_step = held_out_errors(self.model, batch, max(1, self.k))
         return {"model_error_1step": per_step[0].item(), "model_error_kstep": per_step[-1].item()}
 
     def learn_from_batch(self) -> None:
