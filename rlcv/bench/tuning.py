@@ -241,6 +241,10 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
             "speedup": as_dict(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
             "final_return": as_dict(stats.median_bootstrap(finals)),
             "final_minus_ppo": as_dict(stats.paired_t(finals, base_finals)),
+            # the cost side: a seed that never reaches the target never gets there in wall-clock either
+            "seconds_to_target": as_dict(
+                stats.median_bootstrap([x["seconds_to_target"] for x in per_seed.values()])
+            ),
         }
     return arms
 
@@ -317,6 +321,7 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
             fmt(arm["speedup"], ".2f", "×"),
             fmt(arm["final_return"], ",.0f"),
             fmt(arm["final_minus_ppo"], "+,.0f"),
+            fmt(arm["seconds_to_target"], ",.0f", " s") if "seconds_to_target" in arm else "—",
         ]
         for name, arm in result["arms"].items()
     ]
