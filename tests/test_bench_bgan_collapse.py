@@ -107,3 +107,15 @@ def test_reference_rows_are_computed_once_per_settings(tmp_path: Path) -> None:
     assert calls == [("held-out", [0, 1], 32)]  # the second call read references.json
     bc._references(_args(seeds=3, first_seed=0, against="held-out"), 4, tmp_path, compute)
     assert len(calls) == 2  # other seeds: recomputed
+
+
+@pytest.mark.expensive  # two envs and generators built: ~1-2 s of CPU
+def test_init_spread_grows_with_the_output_gain() -> None:
+    """At the default init every latent has one near-uniform distribution (across-latent L1 at the
+    Monte-Carlo floor, far below within-latent); gain 10 moves the latents apart."""
+    from rlcv.gan.init_spread import init_spread
+
+    default = init_spread("rlcv/BGAN-Digits-v0", 0.0, latents=12)
+    apart = init_spread("rlcv/BGAN-Digits-v0", 10.0, latents=12)
+    assert default["across"] < 0.2 * default["within"]
+    assert apart["across"] > 3 * default["across"] and apart["within"] < default["within"]

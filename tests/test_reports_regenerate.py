@@ -288,6 +288,11 @@ NOT_REGENERABLE = {
     "results/ldf_pilot.md": "made by commit 190b120's metrics: its JSON lacks mmd2 / unique_fraction / "
     "confident_coverage, so `--report-only` refuses it (test below); the page says to regenerate it there",
     "results/ldf_recon.md": "as ldf_pilot.md: commit 190b120's metrics (the page says so)",
+    **{
+        f"results/bgan_init_spread_{env}.md": "`bench bgan-collapse --init-spread` computes it from "
+        "untrained generators (no runs, no JSON to report from): its own command, seeded, ~5 s of CPU"
+        for env in ("binary", "digits4", "digitscont")
+    },
     "results/bgan-digitscont_schedule.md": "`bench bgan-schedule --pilot cont` reads the runs' final "
     "policies (runs/schedule-cont-*, not committed) for the generator-mode columns",
     "results/learn/learn.md": "its runs predate committed summaries/: only the run folders held them",
