@@ -82,13 +82,27 @@ def test_bench_refuses_a_bad_sweep_config_in_one_line(tmp_path: Path, capsys: py
 def test_bench_runs_hpo_sweep_with_its_config_and_reports_it(tmp_path: Path):
     out = tmp_path / "b"
     args = ["bench", "hpo-budget", "--seeds", "1", "--budget", "40", "--steps-per-action", "10"]
-    args += ["--grid", "0.1", "--methods", "cosine", "hpo-sweep", "--sweep-config", json.dumps(SMALL_SWEEP)]
-    args += ["--env-kwargs", json.dumps({"hidden_size": 8})]
+    args += [
+        "--grid",
+        "0.1",
+        "--cosine-grid",
+        "0.2",
+        "--cosine-lr",
+        "0.2",
+        "--methods",
+        "cosine",
+        "hpo-sweep",
+    ]
+    args += ["--sweep-config", json.dumps(SMALL_SWEEP), "--env-kwargs", json.dumps({"hidden_size": 8})]
     assert main([*args, "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "per_run").iterdir()) == [
+        "cosine-lr0.2_s0.json",
+        "hpo-sweep_s0.json",
+    ]
     summary = json.loads((out / "per_run" / "hpo-sweep_s0.json").read_text())
     assert summary["sweep"]["config"]["sweep_steps"] == 12
-    assert '"every": 2' in (out / "report.md").read_text()
-    direct = run_method(
-        "hpo-sweep", {"budget": 40, "steps_per_action": 10, "hidden_size": 8}, 0, out, {}, SMALL_SWEEP
-    )
-    assert direct["val_loss"] == summary["val_loss"]
+    report = (out / "report.md").read_text()
+    assert '"every": 2' in report and "--cosine-grid 0.2" in report
+    assert "`hpo-sweep` − `cosine-lr0.2`: test accuracy" in report  # compared with the tuned cosine run
+    kw = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
+    assert run_method("hpo-sweep", kw, 0, out, {}, SMALL_SWEEP)["val_loss"] == summary["val_loss"]

@@ -4,7 +4,8 @@ Inner problem ``rlcv/OnlineHPO-v0`` (any ``--env-kwargs``); bench seed s is the 
 of every method. Methods, all runners of :mod:`rlcv.hpo.runners` (one summary per method and seed under
 OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
 
-- ``fixed`` / ``cosine``: each ``--grid`` lr (constant / cosine schedule); ``fixed-best`` /
+- ``fixed`` / ``cosine``: each ``--grid`` lr (constant / cosine schedule; ``--cosine-grid``: the cosine
+  runs' own grid); ``fixed-best`` /
   ``cosine-best``: the grid point with the lowest *mean* validation loss over seeds.
 - ``random-{2,20}``, ``tpe-{2,20}``: the first 2 / all ``--trials`` trials of one study seeded with s
   (TPE's first 10 trials are its random start-up, so TPE-2 *is* random-2: common random numbers).
@@ -69,8 +70,11 @@ class BudgetFlags:
         help="seeds FIRST..FIRST+N-1 (tuning seeds: 100)",
         show=lambda s: s.first_seed != 0,
     )
-    cosine_lr: float | None = flag(
-        None, type=positive_float, help="the cosine lr chosen on tuning seeds (report)"
+    cosine_lr: list[float] | None = flag(
+        None,
+        type=positive_float,
+        nargs="+",
+        help="cosine lr(s) chosen on tuning seeds (report: each compared; the first is target 1's)",
     )
     range_config: dict[str, Any] | None = flag(
         None,
@@ -90,6 +94,12 @@ class BudgetFlags:
     ppo_x_episodes: int = flag(200, type=positive_int, help="inner runs of ppo-x meta-training", show=_ppo_x)
     steps_per_action: int = flag(50, type=positive_int)
     grid: list[float] = flag([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], type=positive_float)
+    cosine_grid: list[float] | None = flag(
+        None,
+        type=positive_float,
+        nargs="+",
+        help="learning rates of the cosine runs (default: --grid)",
+    )
     trials: int = flag(20, type=int_range(2), help="trials of random search / TPE (k=2 is read too)")
     methods: list[str] = flag(list(METHODS), choices=METHODS)
     meta_episodes: int = flag(100, type=positive_int, help="inner runs of PPO meta-training", show=_ppo)
@@ -126,7 +136,8 @@ def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
     out: list[Task] = []
     for m in args.methods:
         if m in ("fixed", "cosine"):
-            for lr in args.grid:
+            grid = args.cosine_grid if m == "cosine" and args.cosine_grid else args.grid
+            for lr in grid:
                 out.append(
                     Task(f"{m}-lr{lr:g}_s{seed}", {}, partial(R.run_fixed, kw, seed, lr, cos=m == "cosine"))
                 )

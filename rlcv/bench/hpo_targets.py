@@ -11,9 +11,10 @@
 4. ``ppo-x`` (meta-trained on other tasks) is no worse than the best hand-designed controller on this
    task, read as non-inferiority with the same 1-point margin: lower end ≥ −1 point.
 
-Target 1 is read for the controller the rule selects; ``each_vs_cosine`` lists every online method within
-1 run of examples against the tuned cosine run as well (test accuracy and validation loss), so a
-controller the rule did not select is still compared, with its interval.
+Target 1 is read for the controller the rule selects, against the first ``--cosine-lr``;
+``each_vs_cosine`` lists every online method within 1 run of examples against each given cosine run
+as well (test accuracy and validation loss), so a controller the rule did not select is still
+compared, with its interval.
 """
 
 from __future__ import annotations
@@ -56,19 +57,21 @@ def issue30_targets(
     results: dict[str, dict[int, dict[str, Any]]],
     rows: list[dict[str, Any]],
     seeds: list[int],
-    cosine_lr: float | None,
+    cosine_lr: float | list[float] | None,
 ) -> dict[str, Any]:
     """The four targets (module docstring) as {name: check or None where a method is missing}."""
     out: dict[str, Any] = {}
     one = _best_within(rows, 1.0)
     two = _best_within(rows, 2.0)
-    tuned = f"cosine-lr{cosine_lr:g}" if cosine_lr is not None else None
+    lrs = [cosine_lr] if isinstance(cosine_lr, float | int) else list(cosine_lr or [])
+    refs = [f"cosine-lr{lr:g}" for lr in lrs]
+    tuned = refs[0] if refs else None
     for name, ref in (("vs_cosine_tuned", tuned), ("vs_cosine_oracle", "cosine-best")):
         out[name] = _check(results, seeds, one, ref, 1e-12) if one and ref in results else None
     out["vs_tpe20"] = _check(results, seeds, two, "tpe-20", -MARGIN) if two and "tpe-20" in results else None
     for b in ("sh-2-b32", "pbt-2-b32", "sh-2"):
         out[f"vs_{b}"] = _check(results, seeds, two, b, 1e-12) if two and b in results else None
-    out["each_vs_cosine"] = _each_vs(results, rows, seeds, tuned) if tuned in results else []
+    out["each_vs_cosine"] = [e for ref in refs if ref in results for e in _each_vs(results, rows, seeds, ref)]
     hand = _best_within(rows, 1.0, hand_only=True)
     out["learned_vs_hand"] = (
         _check(results, seeds, "ppo-x", hand, -MARGIN) if hand and "ppo-x" in results else None
@@ -84,9 +87,9 @@ def _each_vs(
     for r in sorted(rows, key=lambda r: r["val_loss"]):
         if r["online"] and r["runs"]["examples"] <= 1.0 + 1e-9:
             m = r["method"]
-            val = [[min(results[x][s]["val_loss"], 1e3) for s in seeds] for x in (m, ref)]
+            val_a, val_b = ([min(results[x][s]["val_loss"], 1e3) for s in seeds] for x in (m, ref))
             acc = paired_ci(_acc(results, m, seeds), _acc(results, ref, seeds))
-            out.append({"a": m, "b": ref, "acc": acc, "val": paired_ci(*val)})
+            out.append({"a": m, "b": ref, "acc": acc, "val": paired_ci(val_a, val_b)})
     return out
 
 
