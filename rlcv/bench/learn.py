@@ -142,15 +142,9 @@ class Job:
 
     def record(self) -> tuple[plotting.SeedCurve, dict[str, float | None], dict[str, Any]]:
         """(eval curve, last metrics row, eval std per step) from the run folder, else its summary."""
-        if RunDir(self.run_dir).is_finished(self.steps):
-            run = RunDir(self.run_dir)
-            curve = plotting.read_metric(run.metrics, "eval_return_mean")
-            stds = plotting.read_metric(run.metrics, "eval_return_std")
-            last = {k: runs._number(v) for k, v in run.metrics_rows()[-1].items()}
-            return curve, last, dict(zip(stds.steps.tolist(), stds.values.tolist(), strict=True))
-        summary = runs.read_summary(self.summary)
-        ev = summary["eval"]
-        return from_summary(summary), summary["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
+        record = runs.finished_record(self.run_dir, self.steps, self.summary)
+        ev = record["eval"]
+        return from_summary(record), record["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
 
 
 # -- the sweep ------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,11 +177,10 @@ def _number(text: str | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
-    """The summary of ``job``'s finished run: eval curve (steps, eval return mean/std), last metrics row
-    (numeric columns), wall time (the process's ``seconds``; else the run's own ``time_elapsed``)."""
-    run = RunDir(job.run_dir)
-    rows = list(run.metrics_rows())
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """What a summary holds of a run folder's metrics.csv: ``eval`` (steps, eval return mean/std) and
+    ``final``, its last row (numeric columns)."""
+    rows = list(RunDir(run_dir).metrics_rows())
     steps, means, stds = [], [], []
     for row in rows:
         mean = _number(row.get("eval_return_mean"))
@@ -189,15 +189,27 @@ def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
             means.append(mean)
             stds.append(_number(row.get("eval_return_std")))
     final = {k: _number(v) for k, v in rows[-1].items()} if rows else {}
+    return {"eval": {"steps": steps, "return_mean": means, "return_std": stds}, "final": final}
+
+
+def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
+    """The summary of ``job``'s finished run: eval curve and last metrics row (:func:`read_run`), wall
+    time (the process's ``seconds``; else the run's own ``time_elapsed``), train arguments, config."""
+    record = read_run(job.run_dir)
     return {
         "name": job.name,
         "train_args": job.train_args,
         "steps": job.steps,
-        "wall_seconds": seconds if seconds is not None else final.get("time_elapsed"),
-        "eval": {"steps": steps, "return_mean": means, "return_std": stds},
-        "final": final,
+        "wall_seconds": seconds if seconds is not None else record["final"].get("time_elapsed"),
+        **record,
         "config": run_config.run_config(job.run_dir),
     }
+
+
+def finished_record(run_dir: Path, steps: int, summary: Path) -> dict[str, Any]:
+    """A finished run's ``eval`` and ``final``: from its folder while that holds the finished run, else
+    from its committed summary (the folders are not committed)."""
+    return read_run(run_dir) if RunDir(run_dir).is_finished(steps) else read_summary(summary)
 
 
 def write_summary(job: RunJob, seconds: float | None = None) -> None:
@@ -312,9 +324,10 @@ def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
     return proc.returncode, _tail(proc.stderr), buffer.getvalue(), time.perf_counter() - start
 
 
-def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Iterator[RunOutcome]:
-    """Ray remote tasks of one CPU each. Without ``address`` a local Ray instance is started with
-    ``workers`` CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
+@contextmanager
+def ray_session(workers: int, address: str | None) -> Iterator[Any]:
+    """The ``ray`` module, initialised: on the cluster at ``address``, else a local instance of
+    ``workers`` CPUs; shut down on leaving when this call started it (not when the caller had)."""
     try:
         import ray
     except ImportError as exc:
@@ -323,11 +336,19 @@ def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Ite
         ) from exc
     started = not ray.is_initialized()
     if started:
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        where = {"address": address} if address else {"num_cpus": workers}
+        ray.init(**where, include_dashboard=False, log_to_driver=False)
     try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Iterator[RunOutcome]:
+    """Ray remote tasks of one CPU each. Without ``address`` a local Ray instance is started with
+    ``workers`` CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
+    with ray_session(workers, address) as ray:
         task = ray.remote(num_cpus=1, max_retries=0)(ray_train)
         pending = {task.remote(job.train_args): job for job in jobs}
         while pending:
@@ -344,9 +365,6 @@ def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Ite
                 with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
                     tar.extractall(job.run_dir, filter="data")
             yield RunOutcome(job, returncode, stderr, seconds, job.is_finished())
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # -- the whole job list ---------------------------------------------------------------------------
@@ -407,6 +425,15 @@ def execute(
         status = "done" if outcome.ok else f"FAILED: {outcome.last_line}"
         echo(f"[{i}/{len(todo)}] {outcome.job.name} {status} ({outcome.seconds:.0f} s)")
     return report
+
+
+def train_once(job: RunJob, bench: str) -> list[dict[str, str]]:
+    """Train ``job`` now in a fresh process (:func:`run_one`: no skipping, no summary: a timing run
+    measures this machine now); its metrics.csv rows, or an error naming the bench and the run."""
+    outcome = run_one(job)
+    if not outcome.ok:
+        raise RlcvError(f"rlcv bench {bench}: the {job.name} run failed: {outcome.last_line}")
+    return RunDir(job.run_dir).metrics_rows()
 
 
 def train_or_fail(
@@ -530,29 +557,13 @@ def _tasks_local(tasks: list[Task], workers: int) -> Iterator[tuple[Task, dict[s
 def _tasks_ray(
     tasks: list[Task], workers: int, address: str | None
 ) -> Iterator[tuple[Task, dict[str, Any], float]]:
-    try:
-        import ray
-    except ImportError as exc:
-        raise RlcvError(
-            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
-        ) from exc
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            **({"address": address} if address else {"num_cpus": workers}),
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    try:
+    with ray_session(workers, address) as ray:
         remote = ray.remote(num_cpus=1, max_retries=0)(timed_call)
         pending = {remote.remote(task.compute): task for task in tasks}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(ref)
             yield (task, *ray.get(ref))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_tasks(

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from rlcv.bench import runs
 from rlcv.errors import RlcvError
-from rlcv.run_dir import RunDir
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
 COMMON = (
@@ -111,10 +110,7 @@ def train_args(algo: str, env_id: str, steps: int, seed: int) -> list[str]:
 def train_fps(name: str, run_dir: Path, args: list[str], steps: int, bench: str) -> float:
     """One ``rlcv train`` through the bench runner (a fresh process, one thread); the env-steps/s of its
     last metrics row (the training loop's, process start-up excluded)."""
-    outcome = runs.run_one(runs.RunJob(name, run_dir, args, steps))
-    if not outcome.ok:
-        raise RlcvError(f"rlcv bench {bench}: the {name} run failed: {outcome.last_line}")
-    return float(RunDir(run_dir).metrics_rows()[-1]["fps"])
+    return float(runs.train_once(runs.RunJob(name, run_dir, args, steps), bench)[-1]["fps"])
 
 
 def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
