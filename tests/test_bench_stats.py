@@ -1,5 +1,6 @@
 """rlcv.bench.stats against known values: scipy's t interval, a hand computation, constructed ratios."""
 
+import json
 import math
 
 import numpy as np
@@ -110,3 +111,15 @@ def test_fmt_and_excludes() -> None:
     assert ci.fmt("+.0f") == "+396 [-104, +896]" and not ci.excludes(0.0) and ci.excludes(-200.0)
     assert Interval(0.5, math.nan, math.nan, 1, "t").fmt(".3f") == "0.500"
     assert Interval(math.nan, math.nan, math.nan, 0, "t").fmt() == "—"
+
+
+def test_jsonable_writes_intervals_as_strict_json() -> None:
+    iv = stats.Interval(1.5, math.nan, math.inf, 1, "median bootstrap", (0,))
+    out = stats.jsonable({1: [iv, (2.0, -math.inf)]})
+    assert out == {
+        "1": [
+            {"point": 1.5, "low": None, "high": "inf", "n": 1, "method": "median bootstrap", "never": [0]},
+            [2.0, "-inf"],
+        ]
+    }
+    json.dumps(out, allow_nan=False)  # strict: no NaN / Infinity tokens

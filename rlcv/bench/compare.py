@@ -30,7 +30,7 @@ import argparse
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from rlcv import learning_curves as curves
 from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.stats import Interval, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
+from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
 
@@ -232,23 +232,10 @@ def compare(spec: CompareSpec) -> dict[str, Any]:
 
 
 # -- writing -----------------------------------------------------------------------------------------
-def _jsonable(obj: Any) -> Any:
-    """Intervals as dicts; NaN as null, ±inf as "inf" / "-inf" (compare.json stays strict JSON)."""
-    if isinstance(obj, Interval):
-        return _jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
 def write_outputs(spec: CompareSpec, result: dict[str, Any]) -> Path:
     folder = Path(spec.page_dir or spec.out)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{spec.name}.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
+    (folder / f"{spec.name}.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
     page = folder / f"{spec.name}.md"
     page.write_text(render_markdown(result))
     return page

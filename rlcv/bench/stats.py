@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from rlcv.learning_curves import steps_to_target  # re-exported: a curve's steps
 
 __all__ = [
     "Interval",
+    "jsonable",
     "mean_t",
     "paired_diffs",
     "paired_t",
@@ -76,6 +78,23 @@ class Interval:
         if math.isnan(self.low):
             return f"{self.point:{spec}}"
         return f"{self.point:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` as strict JSON: each :class:`Interval` a dict of its fields, NaN null, ±inf the strings
+    "inf" / "-inf" (a median of steps when half the seeds or more never reach), dict keys strings,
+    tuples lists. The one interval-to-JSON conversion for new bench JSON (tuned-pair's and the oracle
+    benches' files keep their older NaN-only conversion, which writes ±inf as JSON's non-standard
+    Infinity)."""
+    if isinstance(obj, Interval):
+        return jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
 
 
 def _nan(n: int, method: str, point: float = math.nan, never: tuple[int, ...] = ()) -> Interval:
