@@ -241,6 +241,7 @@ CASES = [
             ("bgan_collapse_pilot_binary", False),
             ("bgan_collapse_pilot_digits4", True),
             ("bgan_collapse_pilot_digits4_mbd", True),
+            ("bgan_collapse_pilot_digits4_init", True),
         )
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
@@ -322,6 +323,7 @@ HAND_WRITTEN = {
     "results/bgan_collapse_digits4_notes.md",
     "results/bgan_collapse_pilot_digits4_notes.md",
     "results/bgan_collapse_pilot_digits4_mbd_notes.md",
+    "results/bgan_collapse_pilot_digits4_init_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
