@@ -308,25 +308,40 @@ def _population_curve(records: list[dict[str, Any]], best: dict[str, Any]) -> li
 META_SEED_RANGE: tuple[int, int] = (1_000_000, 2_000_000)
 
 
-def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, seed: int) -> dict[str, Any]:
+def ppo_meta_train(
+    env_kwargs: dict[str, Any], run_dir: Path, episodes: int, seed: int, n_steps: int | None = None
+) -> dict[str, Any]:
     """Meta-train PPO through the loop (``rlcv train``) for ``episodes`` inner runs whose inner seeds the
     env draws from :data:`META_SEED_RANGE`; the policy stays in ``run_dir``. Returns the meta-training
     summary: the inner seeds seen, its compute in the env's units (amortised over every evaluation
     seed, so reported apart from the per-run charges) and a learning curve (final validation loss of
-    each meta-training episode)."""
+    each meta-training episode). ``n_steps``: PPO's rollout length (default: the preset's).
+
+    Resumable: a run in ``run_dir`` that stopped after a checkpoint (``checkpoints/last.pt``, written
+    after every PPO update) but before its final policy is continued with ``rlcv train --resume``, and
+    the episode log is cut back to the episodes that checkpoint had seen (the interrupted rollout's
+    episodes are collected again, from fresh inner seeds), up to ``episodes`` inner runs — so a finished
+    meta-training whose policy file was removed can also be extended. ``wall_s`` is then the resumed
+    part's."""
     from rlcv.config import preset
 
     probe = _env(env_kwargs)
     steps = episodes * math.ceil(probe.budget / probe.steps_per_action)
     # The preset's rollout spans several inner runs; never collect more than the meta-training budget.
-    n_steps = min(int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
-    shutil.rmtree(run_dir, ignore_errors=True)  # a half-written run from an interrupted sweep
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    n_steps = min(n_steps or int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
     log = run_dir.parent / f"{run_dir.name}.jsonl"
-    log.unlink(missing_ok=True)
-    env = {**env_kwargs, "episode_log": str(log), "inner_seed_range": list(META_SEED_RANGE)}
-    config = {"env_kwargs": env, "n_steps": n_steps}
-    wall = timed_train("ppo", seed, steps, run_dir, config, ["bench", "hpo-budget", "ppo-meta"])
+    resume_step = resume_point(run_dir)
+    command = ["bench", "hpo-budget", "ppo-meta"]
+    if resume_step is None:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a run that never reached a checkpoint
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
+        env = {**env_kwargs, "episode_log": str(log), "inner_seed_range": list(META_SEED_RANGE)}
+        config = {"env_kwargs": env, "n_steps": n_steps}
+        wall = timed_train("ppo", seed, steps, run_dir, config, command)
+    else:
+        trim_log(log, resume_step)
+        wall = timed_resume(run_dir, command, steps if steps > resume_step else None)
     records = read_log(log)
     return {
         "episodes": len(records),
@@ -336,7 +351,42 @@ def ppo_meta_train(env_kwargs: dict[str, Any], run_dir: Path, episodes: int, see
         "inner_seeds": [int(r["inner_seed"]) for r in records],
         "cost": {**_cost(records), "wall_s": wall},
         "val_loss": [float(r["val_loss"]) for r in records],
+        **({"resumed_from_step": resume_step} if resume_step is not None else {}),
     }
+
+
+def resume_point(run_dir: Path) -> int | None:
+    """The env step of ``run_dir``'s last checkpoint when the run stopped before its final policy;
+    ``None`` when there is nothing to resume (no run, no checkpoint, or a finished run)."""
+    from rlcv import checkpoint
+    from rlcv.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    if run.final_policy is not None or not run.checkpoint().is_file() or not run.config.is_file():
+        return None
+    return int(checkpoint.load(run.checkpoint())["step"])
+
+
+def trim_log(log: Path, step: int) -> None:
+    """Keep the episode records a checkpoint at env step ``step`` had seen: each record's curve has one
+    row per env step, so the episodes whose cumulative length stays within ``step`` (one env)."""
+    kept, used = [], 0
+    for record in read_log(log):
+        used += len(record["curve"])
+        if used > step:
+            break
+        kept.append(json.dumps(record))
+    log.write_text("".join(line + "\n" for line in kept))
+
+
+def timed_resume(run_dir: Path, command: list[str], steps: int | None) -> float:
+    """``rlcv train --resume run_dir`` in-process, to ``steps`` (``None``: the run's own target); the
+    seconds it took."""
+    from rlcv.launch import ResumeRequest, resume
+
+    start = time.perf_counter()
+    resume(ResumeRequest(run_dir=str(run_dir), steps=steps, progress=False, command=command))
+    return time.perf_counter() - start
 
 
 def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
