@@ -124,22 +124,6 @@ def run_fresh(
 
 
 def plot(out: Path, keys: list[str]) -> None:
-    from rlcv.bench.report import figure
+    from rlcv.bench.figures import ipg_fresh_figure
 
-    rng = np.random.default_rng(0)  # horizontal jitter only, fixed so the figure is reproducible
-    with figure(out / FIGURE, figsize=(1.4 * len(keys) + 2, 3.6), dpi=120) as (_, ax):
-        for x, key in enumerate(keys):
-            recs = _records(out, key)
-            cpu = np.array([r["cpu_seconds"] for r in recs])
-            ok = np.array([bool(r.get("solved")) for r in recs])
-            jitter = x + rng.uniform(-0.18, 0.18, len(cpu))
-            ax.scatter(jitter[ok], cpu[ok], s=9, alpha=0.6, color="tab:blue")
-            ax.scatter(jitter[~ok], cpu[~ok], s=30, marker="x", color="tab:red")
-            ax.boxplot([cpu], positions=[x], widths=0.5, showfliers=False)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(keys)), keys)
-        ax.set(
-            xlabel="size (players x items)",
-            ylabel="CPU seconds per game",
-            title="m-SGM on fresh knapsack games",
-        )
+    ipg_fresh_figure(out / FIGURE, {key: _records(out, key) for key in keys})

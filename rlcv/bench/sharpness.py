@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.figures import sharpness_figures as plot
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.report import figure
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue.
@@ -419,53 +419,6 @@ def run_minutes(out: dict[str, Any]) -> float:
     runs = [r for sw in out["sweeps"].values() for rows in sw.values() for rs in rows for r in rs]
     runs += [r for rs in out["schedules"].values() for r in rs]
     return sum(r["wall_s"] for r in runs) / 60
-
-
-MARKERS = {"eta": ("o", "η sweep"), "batch": ("s", "S sweep"), "ratio": ("^", "same η/S, S ∈ {8, 32, 128}")}
-
-
-def _draw_grid(axes: Any, task: str, sweeps: dict[str, Any]) -> None:
-    """λ_max (top) and test accuracy (bottom) against η/S, one column per protocol."""
-    from matplotlib.ticker import NullFormatter
-
-    for j, protocol in enumerate(PROTOCOLS):
-        for i, (sweep, rows) in enumerate(sweeps.items()):
-            m, label = MARKERS[sweep]
-            for runs in rows:
-                for r in runs:
-                    snap = r.get(protocol)
-                    if snap:
-                        axes[0][j].scatter(r["ratio"], snap["lambda_max"], marker=m, color=f"C{i}", s=14)
-                        axes[1][j].scatter(
-                            r["ratio"], 100 * snap["test_accuracy"], marker=m, color=f"C{i}", s=14
-                        )
-            axes[0][j].scatter([], [], marker=m, color=f"C{i}", label=label)
-        axes[0][j].set(xscale="log", yscale="log", ylabel="λ_max", title=f"{task}: {protocol}")
-        axes[1][j].set(xscale="log", xlabel="η / S", ylabel="test accuracy %")
-        axes[1][j].xaxis.set_minor_formatter(NullFormatter())  # labels overlap otherwise
-    axes[0][0].legend(fontsize=8)
-
-
-def _draw_curves(axes: Any, sweeps: dict[str, Any], target_loss: float) -> None:
-    """Training-loss curves of seed 0 in the η and S sweeps, the matched-loss target dotted."""
-    for ax, sweep in zip(axes, ("eta", "batch"), strict=True):
-        for runs in sweeps.get(sweep, []):
-            curve = np.asarray(runs[0]["loss_curve"])
-            if len(curve):
-                ax.plot(curve[:, 0], curve[:, 1], label=f"η {runs[0]['lr']:g}, S {runs[0]['batch_size']}")
-        ax.axhline(target_loss, color="grey", ls=":")
-        ax.set(xscale="log", yscale="log", xlabel="epochs", title=f"{sweeps and sweep} sweep (seed 0)")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("full-batch training loss")
-
-
-def plot(out: dict[str, Any], folder: Path) -> None:
-    task = out["spec"]["task"]
-    sweeps = out["sweeps"][task]
-    with figure(folder / "sharpness_grid.png", 2, 2, figsize=(10, 7), sharex=True) as (_, axes):
-        _draw_grid(axes, task, sweeps)
-    with figure(folder / "sharpness_curves.png", 1, 2, figsize=(10, 3.8), sharey=True) as (_, axes):
-        _draw_curves(axes, sweeps, out["spec"]["target_loss"])
 
 
 def write_outputs(out: dict[str, Any], spec: SharpnessSpec) -> None:

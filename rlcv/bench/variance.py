@@ -67,6 +67,7 @@ from rlcv.bench.checks import (
     prob,
     seed_value,
 )
+from rlcv.bench.figures import ceiling_figure, variance_figure
 from rlcv.bench.flags import add_flags, flag
 from rlcv.errors import RlcvError
 
@@ -363,29 +364,6 @@ def _settings_record(
     return {"run": str(spec.run_dir), **{key: known[key] for key in _SPEC_KEYS}}
 
 
-def plot(result: dict[str, Any], out: Path) -> None:
-    """tr Cov ratio (full and minibatch clipped, with CIs) and the cosine to the reference, against k."""
-    from rlcv.bench.report import figure
-
-    with figure(out, 1, 2, figsize=(9, 3.4)) as (fig, axes):
-        base = next(r for r in result["rows"] if r["k"] == 0)
-        for mode in sorted({r["eta_mode"] for r in result["rows"]} - {"none"}):
-            rows = [base] + sorted((r for r in result["rows"] if r["eta_mode"] == mode), key=lambda r: r["k"])
-            ks = [r["k"] for r in rows]
-            for key, style in (("trace_ratio", "o-"), ("trace_ratio_minibatch_clipped", "s:")):
-                y = np.array([r[key] for r in rows])
-                err = np.clip(np.abs(np.array([r["ci"][key] for r in rows]).T - y), 0, 1e6)
-                axes[0].errorbar(
-                    ks, y, yerr=err, fmt=style, capsize=2, label=f"η {mode} {key[12:] or 'full'}"
-                )
-            axes[1].plot(ks, [r["cos_to_reference"] for r in rows], "o-", label=f"η {mode}")
-        axes[0].axhline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
-        axes[0].set(xlabel="k", ylabel="tr Cov / tr Cov(k=0)", yscale="log")
-        axes[1].set(xlabel="k", ylabel="mean cosine to reference")
-        axes[0].legend(fontsize=7)
-        fig.suptitle(f"{result['env']} @ {result['step']} steps ({result['algo']} checkpoint)", fontsize=10)
-
-
 # -- the page: cells computed here, prose and headers in templates/variance_table.md.j2 --------------
 def _g(x: float) -> str:
     """Two significant digits: the CIs of a few hundred batches allow no more."""
@@ -483,7 +461,7 @@ def main(args: Any) -> dict[str, Any]:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, out.with_suffix(".png"))
+    variance_figure(result, out.with_suffix(".png"))
     print(render_markdown([result]))
     print("\n".join(verdict_lines(result)))
     return result
@@ -511,35 +489,3 @@ def write_report(directory: str | Path) -> Path:
     out.write_text(render_markdown(results, directory.as_posix()))
     ceiling_figure(results, directory / "ceiling.png")
     return out
-
-
-def ceiling_figure(results: list[dict[str, Any]], out: Path) -> None:
-    """Bars of the score-term variance left per CV row: the learned model against the perfect-model
-    ceilings (D, D^λ), with their 95 % intervals — how much of the gap is the model's."""
-    from rlcv.bench.report import figure
-
-    rows = [
-        (
-            f"{r['env'].removesuffix('-v5')} {r['step'] // 1000}k k={row['k']} λ={r.get('gae_lambda', '?')}",
-            row,
-        )
-        for r in results
-        if r.get("variant", "correct") == "correct"
-        for row in r["rows"]
-        if row["k"] > 0 and "ceiling_gamma" in row
-    ]
-    if not rows:
-        return
-    keys = [("cv_score_var_ratio", "learned model"), ("ceiling_gamma", "perfect model, D")]
-    keys.append(("ceiling_lambda", "perfect model, D^λ"))
-    y = np.arange(len(rows))
-    with figure(out, 1, 1, figsize=(8, 0.32 * len(rows) + 1.4)) as (_, ax):
-        for j, (key, label) in enumerate(keys):
-            vals = np.array([row[key] for _, row in rows])
-            err = np.clip(np.abs(np.array([row["ci"][key] for _, row in rows]).T - vals), 0, None)
-            ax.barh(y + (j - 1) * 0.27, vals, height=0.27, xerr=err, capsize=1.5, label=label)
-        ax.axvline(1 / 3, color="grey", ls="--", lw=0.8, label="target 1/3")
-        ax.set_yticks(y, [label for label, _ in rows], fontsize=7)
-        ax.invert_yaxis()
-        ax.set(xlabel="score-term variance left, Var(Â − ηD) / Var(Â)", xlim=(0, 1.05))
-        ax.legend(fontsize=7, loc="lower right")

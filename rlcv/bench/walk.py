@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
+from rlcv.bench.figures import walk_figures as plot
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.report import figure
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 
 # Targets of the issue, read plainly in the report.
@@ -163,7 +163,9 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- analysis
 
 
-def _by(results: dict[str, dict[str, Any]], prefix: str) -> dict[float, list[dict[str, Any]]]:
+def group_runs(results: dict[str, dict[str, Any]], prefix: str) -> dict[float, list[dict[str, Any]]]:
+    """The runs whose name starts with ``prefix``, by setting (the batch size for ``dist_``, else the
+    learning rate), settings in increasing order."""
     groups: dict[float, list[dict[str, Any]]] = {}
     for name, r in results.items():
         if name.startswith(prefix):
@@ -181,7 +183,7 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
     from rlcv.hpo.sgd_paths import spearman
 
     res = out["results"]
-    gd, sgd, dist = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "dist_")
+    gd, sgd, dist = group_runs(res, "gd_"), group_runs(res, "sgd_"), group_runs(res, "dist_")
     v: dict[str, Any] = {}
     v["gd_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in gd.items()}
     v["gd_met"] = all(x <= GD_INSIDE_MAX for xs in v["gd_inside"].values() for x in xs if math.isfinite(x))
@@ -212,7 +214,7 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
         spearman(sizes, [dist[s][i]["dist_init"] for s in sizes]) for i in range(seeds)
     ]
     v["distance_met"] = bool(max(v["distance_rho_per_seed"]) <= DISTANCE_RHO_MAX)
-    iso = _by(res, "iso_")
+    iso = group_runs(res, "iso_")
     v["iso_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in iso.items()}
     v["overhead_met"] = {
         f"{r['setting']} every {r['landscape_every']}": r["overhead_median"] <= OVERHEAD_MAX
@@ -255,10 +257,12 @@ def markdown(out: dict[str, Any]) -> str:
 
     res, spec, v = out["results"], out["spec"], out["verdicts"]
     groups = (("GD", "gd_"), ("SGD b32", "sgd_"), ("isotropic b32", "iso_"))
-    settings = [_setting_row(label, lr, runs) for label, pre in groups for lr, runs in _by(res, pre).items()]
+    settings = [
+        _setting_row(label, lr, runs) for label, pre in groups for lr, runs in group_runs(res, pre).items()
+    ]
     distance = [
         {"batch": s, "steps": runs[0]["steps"], **{k: _mean([r[k] for r in runs]) for k in DIST_KEYS}}
-        for s, runs in _by(res, "dist_").items()
+        for s, runs in group_runs(res, "dist_").items()
     ]
     return render(
         "walk.md.j2",
@@ -280,107 +284,6 @@ def markdown(out: dict[str, Any]) -> str:
 
 
 DIST_KEYS = ("dist_init", "train_loss", "test_accuracy")
-
-
-def _plot_shapes(res: dict[str, dict[str, Any]], folder: Path) -> None:
-    """Loss along three steps of seed 0 per setting (top), where the floor lies over all steps (below)."""
-    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
-    panels = (
-        [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
-        + [(f"SGD lr {lr:g}", runs) for lr, runs in sgd.items() if lr in (1.0, 10.0)]
-        + [(f"isotropic lr {lr:g}", runs) for lr, runs in iso.items()]
-    )
-    size = (3.2 * len(panels), 5.6)
-    with figure(folder / "walk_shapes.png", 2, len(panels), figsize=size, squeeze=False) as (_, axes):
-        _draw_shapes(axes, panels)
-
-
-def _draw_shapes(axes: Any, panels: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    from rlcv.hpo.landscape import DEFAULT_ALPHAS
-
-    for k, (title, runs) in enumerate(panels):
-        ax = axes[0][k]
-        for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
-            ls_ = np.asarray(losses) - losses[0]
-            if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
-                # Each curve scaled to its own largest change: the shape, not the size, is compared.
-                ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(f"{title} (seed 0)", fontsize=9)
-        # Below: where the floor lies, over every measured step of every seed.
-        counts = np.array([sum(r["alpha_star_hist"].get(f"{a:g}", 0) for r in runs) for a in DEFAULT_ALPHAS])
-        axes[1][k].bar(DEFAULT_ALPHAS, counts / max(counts.sum(), 1), width=0.08)
-        axes[1][k].set_xlabel("α* (position of the floor along the step)")
-    axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
-    axes[1][0].set_ylabel("fraction of steps")
-    axes[0][-1].legend(fontsize=7)
-
-
-def _plot_height(res: dict[str, dict[str, Any]], folder: Path) -> None:
-    """Mean height and floor-inside fraction against the learning rate."""
-    with figure(folder / "walk_height.png", 1, 2, figsize=(9, 3.5)) as (_, axes):
-        _draw_height(axes, res)
-
-
-def _draw_height(axes: Any, res: dict[str, dict[str, Any]]) -> None:
-    gd, sgd, iso = _by(res, "gd_"), _by(res, "sgd_"), _by(res, "iso_")
-    for lr, runs in sgd.items():
-        for r in runs:
-            if not r["diverged"]:
-                axes[0].scatter(lr, r["height_mean"], color="C0", s=12)
-            axes[1].scatter(lr, r["inside_fraction"], color="C0", s=12)
-    for lr, runs in gd.items():
-        for r in runs:
-            axes[0].scatter(lr, r["height_mean"], color="C1", marker="s", s=12)
-            axes[1].scatter(lr, r["inside_fraction"], color="C1", marker="s", s=12)
-    for lr, runs in iso.items():
-        for r in runs:
-            axes[1].scatter(lr, r["inside_fraction"], color="C2", marker="^", s=12)
-    axes[0].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="mean height L(θ_t) − floor")
-    axes[1].set(xscale="log", xlabel="learning rate", ylabel="fraction of steps with floor inside")
-    axes[1].scatter([], [], color="C0", label="SGD b32")
-    axes[1].scatter([], [], color="C1", marker="s", label="GD")
-    axes[1].scatter([], [], color="C2", marker="^", label="isotropic b32")
-    axes[1].legend(fontsize=8)
-
-
-def _plot_distance(out: dict[str, Any], folder: Path) -> None:
-    dist = _by(out["results"], "dist_")
-    with figure(folder / "walk_distance.png", figsize=(4.5, 3.5)) as (_, ax):
-        for s, runs in dist.items():
-            ax.scatter([s] * len(runs), [r["dist_init"] for r in runs], color="C0", s=12)
-        ax.set(
-            xscale="log",
-            xlabel="batch size S",
-            ylabel="‖θ_T − θ_0‖",
-            title=f"{out['spec']['epochs']:g} epochs, lr {out['spec']['distance_lr']:g}",
-        )
-
-
-def _plot_lambda(res: dict[str, dict[str, Any]], folder: Path) -> None:
-    """λ_max along training (seed 0), GD's 2/η stability bound dotted."""
-    gd, sgd = _by(res, "gd_"), _by(res, "sgd_")
-    with figure(folder / "walk_lambda.png", figsize=(6, 4)) as (_, ax):
-        for i, (lr, runs) in enumerate(gd.items()):
-            lam = np.asarray(runs[0]["lambda"])
-            ax.plot(lam[:, 0], lam[:, 1], color=f"C{i}", ls="-", label=f"GD lr {lr:g}")
-            ax.axhline(2 / lr, color=f"C{i}", ls=":", lw=0.8)
-        for j, (lr, runs) in enumerate(sgd.items()):
-            lam = np.asarray(runs[0]["lambda"])
-            if len(lam):
-                ax.plot(lam[:, 0], lam[:, 1], color=f"C{len(gd) + j}", ls="--", label=f"SGD b32 lr {lr:g}")
-        ax.set(
-            yscale="log", xlabel="step", ylabel="λ_max (training loss)", title="seed 0; dotted: 2/η for GD"
-        )
-        ax.legend(fontsize=7)
-
-
-def plot(out: dict[str, Any], folder: Path) -> None:
-    res = out["results"]
-    _plot_shapes(res, folder)
-    _plot_height(res, folder)
-    _plot_distance(out, folder)
-    _plot_lambda(res, folder)
 
 
 def write_outputs(out: dict[str, Any], spec: WalkSpec) -> None:
