@@ -509,6 +509,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from rlcv.bench.report import render
 
     results, seeds = load(args, out)
+    out.mkdir(parents=True, exist_ok=True)  # with --per-run the runs live elsewhere and OUT may be new
     if not seeds:
         (out / "report.md").write_text(render("hpo_budget.md.j2", seeds=[]))
         return {}
