@@ -246,7 +246,23 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
                 stats.median_bootstrap([x["seconds_to_target"] for x in per_seed.values()])
             ),
         }
+    wallclock_vs_base(arms, arms.get(spec.arm_dir(base_arm, 0), {}).get("seeds", {}))
     return arms
+
+
+def wallclock_vs_base(arms: dict[str, Any], base: dict[str, dict[str, Any]]) -> None:
+    """Add each arm's wall-clock speed-up to the target over the base arm's preset: the base's median
+    seconds over the arm's on their common seeds (paired seed bootstrap), so that a faster learner that
+    computes more per step is read in the unit a user pays."""
+    for arm in arms.values():
+        common = [s for s in arm["seeds"] if s in base]
+        arm["wallclock_speedup"] = as_dict(
+            stats.median_ratio_bootstrap(
+                [base[s]["seconds_to_target"] for s in common],
+                [arm["seeds"][s]["seconds_to_target"] for s in common],
+                paired=True,
+            )
+        )
 
 
 SECONDS = ("seconds_to_target", "wall_seconds")
@@ -322,6 +338,7 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
             fmt(arm["final_return"], ",.0f"),
             fmt(arm["final_minus_ppo"], "+,.0f"),
             fmt(arm["seconds_to_target"], ",.0f", " s") if "seconds_to_target" in arm else "—",
+            fmt(arm["wallclock_speedup"], ".2f", "×") if "wallclock_speedup" in arm else "—",
         ]
         for name, arm in result["arms"].items()
     ]
