@@ -271,10 +271,11 @@ def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) ->
     assert [(j.algo, j.seed) for j in jobs] == [
         ("ppo", 0), ("trpo", 0), ("ppo", 1), ("trpo", 1), ("ppo", 2), ("ppo", 3), ("ppo", 4)
     ]  # fmt: skip
-    assert jobs[1].summary == tmp_path / "summaries" / "trpo" / "Hopper-v5" / "s0.json"
+    summary = jobs[1].run.summary
+    assert summary == tmp_path / "summaries" / "trpo" / "Hopper-v5" / "s0.json"
     assert "--seeds-per-algo trpo=2" in spec.command()
-    jobs[1].summary.parent.mkdir(parents=True)
-    jobs[1].summary.write_text(
+    summary.parent.mkdir(parents=True)
+    summary.write_text(
         json.dumps(
             {
                 "train_args": [],
@@ -283,7 +284,8 @@ def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) ->
             }
         )
     )
-    assert jobs[1].is_finished() and not jobs[0].is_finished()
+    assert jobs[1].run.is_done() and not jobs[0].run.is_done()
+    assert jobs[1].run.run_dir == tmp_path / "runs" / "trpo" / "Hopper-v5" / "s0"
     result = summarise(spec, jobs, [])
     trpo = result["results"]["Hopper-v5"]["algos"]["trpo"]
     assert trpo["final_per_seed"] == {0: 7.0} and trpo["fps_median"] == 11.0

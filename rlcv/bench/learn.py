@@ -46,7 +46,6 @@ from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import render
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.learning_curves import from_summary
-from rlcv.run_dir import RunDir
 
 REFERENCE_ALGO = "sb3-ppo"
 
@@ -118,31 +117,17 @@ class LearnSpec:
 
 @dataclass(frozen=True)
 class Job:
+    """One (algo, env, seed) of the sweep and its run: OUT/runs/ALGO/ENV/sSEED, summary
+    OUT/summaries/ALGO/ENV/sSEED.json (:func:`rlcv.bench.runs.sweep_job`)."""
+
     algo: str
     env: str
     seed: int
-    steps: int
-    run_dir: Path
-
-    @property
-    def name(self) -> str:
-        return f"{self.algo}/{self.env}/s{self.seed}"
-
-    @property
-    def summary(self) -> Path:
-        """OUT/summaries/ALGO/ENV/sSEED.json (the run folder is OUT/runs/ALGO/ENV/sSEED)."""
-        out = self.run_dir.parents[3]
-        return out / "summaries" / self.run_dir.relative_to(out / "runs").with_suffix(".json")
-
-    def run_job(self, spec: LearnSpec) -> runs.RunJob:
-        return runs.RunJob(self.name, self.run_dir, train_args(spec, self), self.steps, summary=self.summary)
-
-    def is_finished(self) -> bool:
-        return RunDir(self.run_dir).is_finished(self.steps) or self.summary.is_file()
+    run: runs.RunJob
 
     def record(self) -> tuple[plotting.SeedCurve, dict[str, float | None], dict[str, Any]]:
         """(eval curve, last metrics row, eval std per step) from the run folder, else its summary."""
-        record = runs.finished_record(self.run_dir, self.steps, self.summary)
+        record = self.run.record()
         ev = record["eval"]
         return from_summary(record), record["final"], dict(zip(ev["steps"], ev["return_std"], strict=True))
 
@@ -177,19 +162,24 @@ def overrides_for(algo: str, overrides: list[str], algos: list[str]) -> list[str
     return chosen
 
 
-def train_args(spec: LearnSpec, job: Job) -> list[str]:
+def train_args(spec: LearnSpec, algo: str, env: str, seed: int) -> list[str]:
     """``rlcv train`` arguments of one run, without ``--run-dir`` (which a Ray task chooses itself)."""
-    args = ["train", "--algo", job.algo, "--env", job.env, "--steps", str(job.steps), "--seed", str(job.seed)]
-    args += ["--eval-freq", str(spec.env_eval_freq(job.env)), "--eval-episodes", str(spec.eval_episodes)]
+    args = ["train", "--algo", algo, "--env", env, "--steps", str(spec.env_steps(env)), "--seed", str(seed)]
+    args += ["--eval-freq", str(spec.env_eval_freq(env)), "--eval-episodes", str(spec.eval_episodes)]
     args += ["--num-threads", "1", "--no-progress"]
-    sets = overrides_for(job.algo, spec.overrides, spec.algos)
+    sets = overrides_for(algo, spec.overrides, spec.algos)
     return [*args, "--set", *sets] if sets else args
 
 
+def _job(spec: LearnSpec, algo: str, env: str, seed: int) -> Job:
+    where, name = (algo, env.replace("/", "-")), f"{algo}/{env}/s{seed}"
+    args, steps = train_args(spec, algo, env, seed), spec.env_steps(env)
+    return Job(algo, env, seed, runs.sweep_job(Path(spec.out), where, seed, args, steps, name))
+
+
 def plan(spec: LearnSpec) -> list[Job]:
-    runs = Path(spec.out) / "runs"
     return [
-        Job(algo=a, env=e, seed=s, steps=spec.env_steps(e), run_dir=runs / a / e.replace("/", "-") / f"s{s}")
+        _job(spec, a, e, s)
         for s in range(max(spec.algo_seeds(a) for a in spec.algos))
         for e in spec.envs
         for a in spec.algos
@@ -203,7 +193,7 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
     out = Path(spec.out)
     jobs = plan(spec)
     if spec.report_only:  # a sweep in progress: report what has finished, launch nothing
-        finished = [job.run_job(spec) for job in jobs if job.is_finished()]
+        finished = [job.run for job in jobs if job.run.is_done()]
         if not finished:
             raise RlcvError(
                 f"--report-only: no finished runs or summaries of these --algos/--envs/--seeds under "
@@ -212,7 +202,7 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
         report = runs.RunReport(skipped=finished)
     else:
         report = runs.execute(
-            [job.run_job(spec) for job in jobs],
+            [job.run for job in jobs],
             workers=spec.n_workers(),
             backend=spec.backend,
             address=spec.address,
@@ -280,7 +270,7 @@ def _algo_entry(
     appends its seeds' curves to ``curves`` and their evaluations to ``evaluations``."""
     seeds, finals, walls, fps = [], [], [], []
     for job in jobs:
-        if job.env != env or job.algo != algo or not job.is_finished():
+        if job.env != env or job.algo != algo or not job.run.is_done():
             continue
         curve, last, std_at = job.record()
         evaluations += [
@@ -359,7 +349,7 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
     return {
         "command": spec.command(),
         "example_train_command": shlex.join(
-            ["rlcv", *train_args(spec, example), "--run-dir", str(example.run_dir)]
+            ["rlcv", *example.run.train_args, "--run-dir", str(example.run.run_dir)]
         ),
         "algos": spec.algos,
         "envs": spec.envs,

@@ -84,6 +84,27 @@ class RunJob:
     def has_summary(self) -> bool:
         return self.summary is not None and self.summary.is_file()
 
+    def is_done(self) -> bool:
+        """Its folder holds the finished run, or its summary is there (a fresh clone of a sweep)."""
+        return self.is_finished() or self.has_summary()
+
+    def record(self) -> dict[str, Any]:
+        """The finished run's ``eval`` and ``final`` (:func:`finished_record`)."""
+        if self.summary is None:
+            return read_run(self.run_dir)
+        return finished_record(self.run_dir, self.steps, self.summary)
+
+
+def sweep_job(
+    out: Path, where: Sequence[str], seed: int, train_args: list[str], steps: int, name: str | None = None
+) -> RunJob:
+    """Seed ``seed``'s run of a sweep in ``out``: its folder OUT/runs/WHERE.../sSEED and its summary
+    OUT/summaries/WHERE.../sSEED.json (committed; the folders are not), named 'WHERE.../sSEED' unless
+    ``name`` says otherwise."""
+    rel = Path(*where, f"s{seed}")
+    summary = out / "summaries" / rel.with_suffix(".json")
+    return RunJob(name or rel.as_posix(), out / "runs" / rel, train_args, steps, summary=summary)
+
 
 @dataclass(frozen=True)
 class RunOutcome:
