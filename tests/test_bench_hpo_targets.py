@@ -40,9 +40,11 @@ def test_targets_pick_the_best_online_method_by_validation_within_each_examples_
     assert (learned["a"], learned["b"]) == ("ppo-x", "hpo-range")
     assert learned["met"] == (learned["ci"]["low"] >= -0.01)
     each = t["each_vs_cosine"]  # every online method within 1 run of examples, by mean val loss
-    assert [(e["a"], e["b"]) for e in each] == [("hpo-range", "cosine-lr1"), ("ppo-x", "cosine-lr1")]
-    assert each[0]["val"]["mean"] < 0 < each[0]["acc"]["mean"]
+    assert each["refs"] == ["cosine-lr1", "tpe-20", "sh-2-b32"]  # the tuned cosine run, then what was run
+    assert [r["method"] for r in each["rows"]] == ["hpo-range", "ppo-x"]
+    assert each["rows"][0]["val"][0]["mean"] < 0 < each["rows"][0]["acc"][0]["mean"]
     text = "\n".join(target_lines(t))
-    assert "not measured" in text and "**met**" in text and "`ppo-x` − `cosine-lr1`" in text
+    assert "not measured" in text and "**met**" in text
+    assert "| method | cosine-lr1 | tpe-20 | sh-2-b32 |" in text and "| ppo-x | +1." in text
     worse = {**results, "hpo-range": _method([a - 0.03 + 0.001 * i for i, a in enumerate(base)])}
     assert not issue30_targets(worse, rows, SEEDS, 1.0)["vs_cosine_tuned"]["met"]
