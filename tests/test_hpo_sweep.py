@@ -103,6 +103,6 @@ def test_bench_runs_hpo_sweep_with_its_config_and_reports_it(tmp_path: Path):
     assert summary["sweep"]["config"]["sweep_steps"] == 12
     report = (out / "report.md").read_text()
     assert '"every": 2' in report and "--cosine-grid 0.2" in report
-    assert "`hpo-sweep` − `cosine-lr0.2`: test accuracy" in report  # compared with the tuned cosine run
+    assert "| method | cosine-lr0.2 |" in report and "| hpo-sweep | " in report  # vs the tuned cosine run
     kw = {"budget": 40, "steps_per_action": 10, "hidden_size": 8}
     assert run_method("hpo-sweep", kw, 0, out, {}, SMALL_SWEEP)["val_loss"] == summary["val_loss"]

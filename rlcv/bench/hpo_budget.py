@@ -45,7 +45,7 @@ from rlcv.hpo.sweep_cosine import config_arg
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
-ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "hpo-sweep", "ppo-x")
+ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "hpo-sweep", "hpo-sweep-r1", "ppo-x")
 PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
