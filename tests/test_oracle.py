@@ -20,6 +20,7 @@ from rlcv.errors import RlcvError
 from rlcv.launch import resolve, resolve_config
 from rlcv.legacy import upgrade_train_args
 from rlcv.loop import Trainer
+from rlcv.plotting import SeedCurve
 from rlcv.run_dir import RunDir
 
 ENV = "InvertedPendulum-v5"
@@ -215,8 +216,8 @@ def test_summaries_of_the_old_spelling_count_as_the_same_runs(tmp_path: Path) ->
         runs.triage([runs.RunJob(jobs[0].name, jobs[0].run_dir, changed, 1, summary=jobs[0].summary)])
 
 
-def _curve(steps: list[int], returns: list[float]) -> oracle.EvalCurve:
-    return oracle.EvalCurve(np.asarray(steps), np.asarray(returns, dtype=float))
+def _curve(steps: list[int], returns: list[float]) -> SeedCurve:
+    return SeedCurve(np.asarray(steps), np.asarray(returns, dtype=float))
 
 
 def test_paired_speedups_on_synthetic_curves() -> None:

@@ -44,10 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from rlcv import learning_curves as lc
 from rlcv.bench import runs
 from rlcv.bench.checks import out_dir, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.errors import RlcvError
+from rlcv.plotting import SeedCurve
 
 DEFAULT_ENVS = ["HalfCheetah-v5", "Hopper-v5"]
 
@@ -91,10 +93,6 @@ def env_dir(env: str) -> str:
     return env.replace("/", "-")
 
 
-def summary_path(out: Path, env: str, ratio: int, seed: int) -> Path:
-    return out / "summaries" / env_dir(env) / f"r{ratio}" / f"s{seed}.json"
-
-
 def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
     """``rlcv train`` arguments of one run (without ``--run-dir``); summaries of older runs say
     ``--algo ppo`` (the same training, :mod:`rlcv.legacy`)."""
@@ -105,43 +103,19 @@ def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
     ]  # fmt: skip
 
 
+def job(spec: OracleSpec, env: str, ratio: int, seed: int) -> runs.RunJob:
+    """One run: its folder OUT/runs/ENV/rR/sS and its summary OUT/summaries/ENV/rR/sS.json."""
+    return runs.sweep_job(
+        Path(spec.out), [env_dir(env), f"r{ratio}"], seed, train_args(spec, env, ratio, seed), spec.steps
+    )
+
+
 def plan(spec: OracleSpec) -> list[runs.RunJob]:
     """Seed-major (every env and ratio of seed 0 first), so an interrupted sweep holds paired seeds."""
-    out = Path(spec.out)
-    return [
-        runs.RunJob(
-            f"{env}/r{r}/s{s}",
-            out / "runs" / env_dir(env) / f"r{r}" / f"s{s}",
-            train_args(spec, env, r, s),
-            spec.steps,
-            summary=summary_path(out, env, r, s),
-        )
-        for s in range(spec.seeds)
-        for env in spec.envs
-        for r in spec.ratios
-    ]
+    return [job(spec, env, r, s) for s in range(spec.seeds) for env in spec.envs for r in spec.ratios]
 
 
 # -- analysis (from summaries alone) ----------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalCurve:
-    steps: np.ndarray  # (E,) int, increasing
-    returns: np.ndarray  # (E,) float
-
-
-def value_at(curve: EvalCurve, step: int) -> float | None:
-    """The eval return at the last evaluation ≤ ``step`` (None before the first)."""
-    i = int(np.searchsorted(curve.steps, step, side="right")) - 1
-    return float(curve.returns[i]) if i >= 0 else None
-
-
-def first_reaching(curve: EvalCurve, target: float) -> int | None:
-    """First evaluation step with return ≥ ``target`` (None if never)."""
-    from rlcv.bench.stats import steps_to_target
-
-    return steps_to_target(curve.steps.tolist(), curve.returns.tolist(), target)
-
-
 def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
     """Mean over seeds (of the paired differences to ``base``) with its 95 % seed-bootstrap interval
     (:func:`rlcv.bench.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
@@ -156,7 +130,7 @@ def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
 
 
 def _seed_stats(
-    curves: dict[int, EvalCurve], base: dict[int, EvalCurve], targets: dict[int, float], **at: int
+    curves: dict[int, SeedCurve], base: dict[int, SeedCurve], targets: dict[int, float], **at: int
 ) -> dict[str, Any]:
     """One ratio's per-seed steps to target, speed-ups and final returns (paired with r = 1's)."""
     per_seed: dict[str, Any] = {}
@@ -168,17 +142,17 @@ def _seed_stats(
     never: list[int] = []
     no_baseline: list[int] = []
     for seed, curve in sorted(curves.items()):
-        final = value_at(curve, at["final_step"])
+        final = lc.value_at(curve, at["final_step"])
         if final is not None:
             finals.append(final)
-            base_final = value_at(base[seed], at["final_step"]) if seed in base else None
+            base_final = lc.value_at(base[seed], at["final_step"]) if seed in base else None
             if base_final is not None:
                 paired_finals.append(final)
                 base_finals.append(base_final)
         if seed not in targets:
             no_baseline.append(seed)
             continue
-        hit = first_reaching(curve, targets[seed])
+        hit = lc.first_reaching(curve, targets[seed])
         per_seed[str(seed)] = {"target": targets[seed], "steps": hit, "final": final}
         if hit is None:
             never.append(seed)
@@ -198,11 +172,11 @@ def _seed_stats(
     }
 
 
-def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_step: int) -> dict[str, Any]:
+def analyse(curves: dict[int, dict[int, SeedCurve]], *, target_step: int, final_step: int) -> dict[str, Any]:
     """Per-ratio statistics for one env from ``curves[ratio][seed]`` (see the module docstring).
     Seeds without an r = 1 run have no target and are listed under ``no_baseline``."""
     base = curves.get(1, {})
-    targets = {s: v for s, c in base.items() if (v := value_at(c, target_step)) is not None}
+    targets = {s: v for s, c in base.items() if (v := lc.value_at(c, target_step)) is not None}
     out: dict[str, Any] = {"targets": {str(s): t for s, t in sorted(targets.items())}, "ratios": {}}
     for ratio in sorted(curves):
         out["ratios"][str(ratio)] = _seed_stats(
@@ -213,24 +187,20 @@ def analyse(curves: dict[int, dict[int, EvalCurve]], *, target_step: int, final_
 
 def load_curves(
     spec: OracleSpec,
-) -> tuple[dict[str, dict[int, dict[int, EvalCurve]]], dict[str, dict[int, list[float]]]]:
+) -> tuple[dict[str, dict[int, dict[int, SeedCurve]]], dict[str, dict[int, list[float]]]]:
     """``curves[env][ratio][seed]`` from the summaries present, and ``wall[env][ratio]``: the wall
     seconds of those runs."""
-    out = Path(spec.out)
-    curves: dict[str, dict[int, dict[int, EvalCurve]]] = {}
+    curves: dict[str, dict[int, dict[int, SeedCurve]]] = {}
     wall: dict[str, dict[int, list[float]]] = {}
     for env in spec.envs:
         curves[env], wall[env] = {}, {}
         for r in spec.ratios:
             for s in range(spec.seeds):
-                path = summary_path(out, env, r, s)
-                if not path.is_file():
+                path = job(spec, env, r, s).summary
+                if path is None or not path.is_file():
                     continue
                 summary = runs.read_summary(path)
-                ev = summary["eval"]
-                curves[env].setdefault(r, {})[s] = EvalCurve(
-                    np.asarray(ev["steps"], dtype=np.int64), np.asarray(ev["return_mean"], dtype=np.float64)
-                )
+                curves[env].setdefault(r, {})[s] = lc.from_summary(summary)
                 wall[env].setdefault(r, []).append(float(summary.get("wall_seconds") or 0.0))
     return curves, wall
 
@@ -252,10 +222,7 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
         stats = analyse(curves[env], target_step=spec.target_step, final_step=spec.steps)
         for r, seconds in wall[env].items():
             stats["ratios"][str(r)]["wall_seconds_mean"] = float(np.mean(seconds))
-        groups = {
-            f"r={r}": [plotting.SeedCurve(c.steps, c.returns) for _, c in sorted(curves[env][r].items())]
-            for r in sorted(curves[env])
-        }
+        groups = {f"r={r}": [c for _, c in sorted(curves[env][r].items())] for r in sorted(curves[env])}
         if any(len(c.steps) for cs in groups.values() for c in cs):
             png = out / f"oracle_{env_dir(env)}.png"
             plotting.plot_curves({env: groups}, png, title=f"{env}: PPO, policy gradient over r× samples")
@@ -324,8 +291,7 @@ def require_summaries(spec: OracleSpec) -> None:
     """``--report-only`` reports the summaries of these envs, ratios and seeds; an error when there are
     none (an empty report would read like a result)."""
     out = Path(spec.out)
-    paths = [summary_path(out, e, r, s) for e in spec.envs for r in spec.ratios for s in range(spec.seeds)]
-    if not any(p.is_file() for p in paths):
+    if not any(j.has_summary() for j in plan(spec)):
         raise RlcvError(
             f"--report-only: no summaries of these --envs/--ratios/--seeds under '{out / 'summaries'}'; run "
             "the bench without --report-only first (or point --out at the folder that holds them)."

@@ -104,14 +104,8 @@ def job(spec: TunedArms, arm: Hashable, k: int, seed: int) -> runs.RunJob:
     pairs = [f"{key}={value}" for key, value in spec.configs()[k].items()]
     if pairs and "--set" not in args:
         args.append("--set")
-    name, env, out = spec.arm_dir(arm, k), oracle.env_dir(spec.env), Path(spec.out)
-    return runs.RunJob(
-        f"{env}/{name}/s{seed}",
-        out / "runs" / env / name / f"s{seed}",
-        args + pairs,
-        spec.steps,
-        summary=out / "summaries" / env / name / f"s{seed}.json",
-    )
+    where = [oracle.env_dir(spec.env), spec.arm_dir(arm, k)]
+    return runs.sweep_job(Path(spec.out), where, seed, args + pairs, spec.steps)
 
 
 def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
