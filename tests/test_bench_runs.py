@@ -272,3 +272,24 @@ def test_result_store_keeps_the_result_alone_and_run_tasks_reuses_it(tmp_path: P
     assert (tmp_path / "a_s0.json").read_text() == '{"x": 1.5}'  # as the HPO benches' per_run/ files
     assert runs.run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}} and calls == [1]
     assert store.get("missing", {}) is None
+
+
+def test_run_local_stopped_starts_nothing_more_and_stops_what_runs(tmp_path, monkeypatch) -> None:
+    """A sweep stopped by Ctrl-C / SIGTERM (here: its consumer closes the generator) cancels the queued
+    runs and terminates the running one, instead of waiting for the whole queue (a bug: the thread pool
+    went on launching every queued run after the bench had been told to stop)."""
+    import time
+
+    def command(train_args: list[str], run_dir: Path) -> list[str]:
+        code = f"import pathlib, time; pathlib.Path({str(run_dir)!r}).touch(); time.sleep({train_args[0]})"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(runs, "train_command", command)
+    jobs = [runs.RunJob(f"j{i}", tmp_path / f"j{i}", [t], 1) for i, t in enumerate(["0", "30", "0"])]
+    start = time.perf_counter()
+    gen = runs.run_local(jobs, 1)
+    assert next(gen).job.name == "j0"
+    time.sleep(0.5)  # let j1 start
+    gen.close()
+    assert time.perf_counter() - start < 20  # j1 was terminated, not waited for
+    assert (tmp_path / "j1").exists() and not (tmp_path / "j2").exists()  # j2 never started

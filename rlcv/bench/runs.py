@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -159,17 +160,42 @@ def run_one(job: RunJob) -> RunOutcome:
     """Train ``job`` in a subprocess in this thread; its stdout is discarded, its stderr tail kept."""
     start = time.perf_counter()
     code = {} if job.code is None else {"PYTHONPATH": str(job.code.resolve())}
-    proc = subprocess.run(
+    with subprocess.Popen(
         train_command(job.train_args, job.run_dir.resolve() if job.code else job.run_dir),
-        check=False,
         cwd=job.code,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **SINGLE_THREAD_ENV, **code},
-    )
+    ) as proc:
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        try:
+            _, stderr = proc.communicate()
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
     seconds = time.perf_counter() - start
-    return RunOutcome(job, proc.returncode, _tail(proc.stderr), seconds, job.is_finished())
+    return RunOutcome(job, proc.returncode, _tail(stderr), seconds, job.is_finished())
+
+
+# The local backend's running `rlcv train` processes, so that a stopped sweep stops them too.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _stop_running() -> None:
+    """SIGTERM every running train process (each removes its staging and releases its lock, as on
+    Ctrl-C) and wait for them; a sweep started again resumes from the finished summaries."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 # -- re-invocation --------------------------------------------------------------------------------
@@ -319,10 +345,17 @@ def triage(
 # -- backends -------------------------------------------------------------------------------------
 def run_local(jobs: list[RunJob], workers: int) -> Iterator[RunOutcome]:
     """One thread per worker, each blocked on its own ``rlcv train`` process; outcomes as they end."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_one, job) for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(run_one, job) for job in jobs]
+    try:
         for future in as_completed(futures):
             yield future.result()
+    except BaseException:  # Ctrl-C, SIGTERM, or the caller gave up: start nothing more, stop what runs
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_running()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
