@@ -207,7 +207,7 @@ def load_curves(
 
 def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Build ``oracle.json``, ``oracle.md`` and the curve PNGs from the summaries in OUT."""
-    from rlcv import plotting
+    from rlcv.bench.figures import seed_curves_figure
 
     out = Path(spec.out)
     curves, wall = load_curves(spec)
@@ -223,9 +223,8 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
         for r, seconds in wall[env].items():
             stats["ratios"][str(r)]["wall_seconds_mean"] = float(np.mean(seconds))
         groups = {f"r={r}": [c for _, c in sorted(curves[env][r].items())] for r in sorted(curves[env])}
-        if any(len(c.steps) for cs in groups.values() for c in cs):
-            png = out / f"oracle_{env_dir(env)}.png"
-            plotting.plot_curves({env: groups}, png, title=f"{env}: PPO, policy gradient over r× samples")
+        png = out / f"oracle_{env_dir(env)}.png"
+        if seed_curves_figure(env, groups, png, f"{env}: PPO, policy gradient over r× samples"):
             stats["curve_png"] = png.name
         result["envs"][env] = stats
     (out / "oracle.json").write_text(json.dumps(result, indent=2) + "\n")

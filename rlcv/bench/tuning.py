@@ -138,15 +138,14 @@ def last_update(path: Path | None) -> dict[str, float]:
 
 
 def plot(spec: TunedArms, picks: dict[Hashable, int], out: Path) -> None:
-    """Each evaluated arm's eval curves over the evaluation seeds: seed mean with a bootstrap band."""
-    from rlcv.plotting import plot_curves
+    """Each evaluated arm's eval curves over the evaluation seeds (:mod:`rlcv.bench.figures`)."""
+    from rlcv.bench.figures import seed_curves_figure
 
     arms: dict[str, list[SeedCurve]] = {}
     for a, k in eval_pairs(spec, picks):
         found = [curve(job(spec, a, k, s).summary) for s in range(spec.eval_seeds)]
         arms[spec.arm_dir(a, k)] = [c for c in found if c is not None]
-    if any(arms.values()):
-        plot_curves({spec.env: arms}, out, title=f"{spec.env}: evaluation seeds")
+    seed_curves_figure(spec.env, arms, out, f"{spec.env}: evaluation seeds")
 
 
 def seconds_to(steps: int | None, wall: float | None, total: int) -> float | None:
