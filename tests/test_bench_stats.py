@@ -123,3 +123,6 @@ def test_jsonable_writes_intervals_as_strict_json() -> None:
         ]
     }
     json.dumps(out, allow_nan=False)  # strict: no NaN / Infinity tokens
+    back = stats.from_jsonable(json.loads(json.dumps(out))["1"][0])  # as a report reads its JSON back
+    assert back.point == 1.5 and math.isnan(back.low) and back.high == math.inf
+    assert (back.n, back.method, back.never) == (1, "median bootstrap", (0,))

@@ -233,11 +233,11 @@ def test_paired_speedups_on_synthetic_curves() -> None:
     assert [r1["seeds"][k]["steps"] for k in "012"] == [30, 30, 10]  # r = 1's own noise floor
     assert [r2["seeds"][k]["steps"] for k in "012"] == [20, 10, None]
     assert r2["reached"] == 2 and r2["never_reached"] == [2]
-    assert r2["speedup"]["mean"] == pytest.approx((35 / 20 + 35 / 10) / 2)
+    assert r2["speedup"]["point"] == pytest.approx((35 / 20 + 35 / 10) / 2)
     assert 35 / 20 <= r2["speedup"]["low"] <= r2["speedup"]["high"] <= 35 / 10
-    assert r2["steps_to_target"]["mean"] == 15.0
-    assert r2["final_return"]["mean"] == pytest.approx((5 + 2 + 1) / 3)
-    assert r2["final_minus_r1"]["mean"] == pytest.approx((1 + 0 - 4) / 3)
+    assert r2["steps_to_target"]["point"] == 15.0
+    assert r2["final_return"]["point"] == pytest.approx((5 + 2 + 1) / 3)
+    assert r2["final_minus_r1"]["point"] == pytest.approx((1 + 0 - 4) / 3)
     # a seed without an r = 1 run has no target and is listed, not dropped silently
     curves[2][3] = _curve(s, [9, 9, 9, 9])
     assert oracle.analyse(curves, target_step=35, final_step=40)["ratios"]["2"]["no_baseline"] == [3]

@@ -119,14 +119,13 @@ def plan(spec: OracleSpec) -> list[runs.RunJob]:
 def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
     """Mean over seeds (of the paired differences to ``base``) with its 95 % seed-bootstrap interval
     (:func:`rlcv.bench.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
-    mean); None bounds below 2 seeds."""
-    from rlcv.bench.stats import paired_bootstrap
+    mean), as strict JSON (:func:`rlcv.bench.stats.jsonable`; null bounds below 2 seeds)."""
+    from rlcv.bench.stats import jsonable, paired_bootstrap
 
-    iv = paired_bootstrap(values, base if base is not None else [0.0] * len(values))
-    if iv.n == 0:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    low, high = (None, None) if iv.n < 2 else (iv.low, iv.high)
-    return {"mean": iv.point, "low": low, "high": high, "n": iv.n}
+    result: dict[str, Any] = jsonable(
+        paired_bootstrap(values, base if base is not None else [0.0] * len(values))
+    )
+    return result
 
 
 def _seed_stats(
@@ -237,12 +236,9 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
 def _fmt(ci: dict[str, Any], spec: str = ",.0f", unit: str = "") -> str:
     """'1.70× [1.55, 1.81]': the mean and its interval (:func:`rlcv.bench.report.fmt_interval`)."""
     from rlcv.bench.report import fmt_interval
-    from rlcv.bench.stats import Interval
+    from rlcv.bench.stats import from_jsonable
 
-    def num(x: float | None) -> float:
-        return np.nan if x is None else x
-
-    return fmt_interval(Interval(num(ci["mean"]), num(ci["low"]), num(ci["high"]), ci["n"], ""), spec, unit)
+    return fmt_interval(from_jsonable(ci), spec, unit)
 
 
 def _ratio_cells(r: str, row: dict[str, Any]) -> list[str]:

@@ -35,6 +35,7 @@ from rlcv.learning_curves import steps_to_target  # re-exported: a curve's steps
 __all__ = [
     "Interval",
     "jsonable",
+    "from_jsonable",
     "mean_t",
     "paired_diffs",
     "paired_t",
@@ -83,9 +84,8 @@ class Interval:
 def jsonable(obj: Any) -> Any:
     """``obj`` as strict JSON: each :class:`Interval` a dict of its fields, NaN null, ±inf the strings
     "inf" / "-inf" (a median of steps when half the seeds or more never reach), dict keys strings,
-    tuples lists. The one interval-to-JSON conversion for new bench JSON (tuned-pair's and the oracle
-    benches' files keep their older NaN-only conversion, which writes ±inf as JSON's non-standard
-    Infinity)."""
+    tuples lists. The one interval-to-JSON conversion of the benches (:func:`from_jsonable` reads an
+    interval back)."""
     if isinstance(obj, Interval):
         return jsonable(asdict(obj))
     if isinstance(obj, dict):
@@ -95,6 +95,16 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
+
+
+def from_jsonable(d: dict[str, Any]) -> Interval:
+    """The :class:`Interval` that :func:`jsonable` wrote as ``d`` (null NaN, "inf" / "-inf" ±inf)."""
+
+    def num(x: float | str | None) -> float:
+        return math.nan if x is None else float(x)
+
+    never = tuple(d.get("never", ()))
+    return Interval(num(d["point"]), num(d["low"]), num(d["high"]), d["n"], d.get("method", ""), never)
 
 
 def _nan(n: int, method: str, point: float = math.nan, never: tuple[int, ...] = ()) -> Interval:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,12 +191,6 @@ def eval_jobs(spec: TunedArms, picks: dict[Hashable, int]) -> list[runs.RunJob]:
     return [job(spec, a, k, s) for group in (first, rest) for s in range(spec.eval_seeds) for a, k in group]
 
 
-def as_dict(iv: stats.Interval) -> dict[str, Any]:
-    """JSON of an interval (NaN → null)."""
-    out = dataclasses.asdict(iv)
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
-
-
 def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
     """Per evaluated arm, over the evaluation seeds present: the speed-up — the base arm's median steps
     to its target over the arm's (paired seed bootstrap; a seed that never reaches it counts as never) —
@@ -231,11 +224,11 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
             **spec.arm_fields(a),
             "config": spec.configs()[k],
             "seeds": per_seed,
-            "speedup": as_dict(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
-            "final_return": as_dict(stats.median_bootstrap(finals)),
-            "final_minus_ppo": as_dict(stats.paired_t(finals, base_finals)),
+            "speedup": stats.jsonable(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
+            "final_return": stats.jsonable(stats.median_bootstrap(finals)),
+            "final_minus_ppo": stats.jsonable(stats.paired_t(finals, base_finals)),
             # the cost side: a seed that never reaches the target never gets there in wall-clock either
-            "seconds_to_target": as_dict(
+            "seconds_to_target": stats.jsonable(
                 stats.median_bootstrap([x["seconds_to_target"] for x in per_seed.values()])
             ),
         }
@@ -249,7 +242,7 @@ def wallclock_vs_base(arms: dict[str, Any], base: dict[str, dict[str, Any]]) -> 
     computes more per step is read in the unit a user pays."""
     for arm in arms.values():
         common = [s for s in arm["seeds"] if s in base]
-        arm["wallclock_speedup"] = as_dict(
+        arm["wallclock_speedup"] = stats.jsonable(
             stats.median_ratio_bootstrap(
                 [base[s]["seconds_to_target"] for s in common],
                 [arm["seeds"][s]["seconds_to_target"] for s in common],
@@ -279,13 +272,13 @@ def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, in
         out[name] = {
             "vs": vs,
             "seeds": common,
-            "speedup": as_dict(stats.median_ratio_bootstrap(b_steps, a_steps, paired=True)),
+            "speedup": stats.jsonable(stats.median_ratio_bootstrap(b_steps, a_steps, paired=True)),
             # the base's median seconds over the arm's: > 1 is faster to the target / more steps a second
-            "wallclock_speedup": as_dict(
+            "wallclock_speedup": stats.jsonable(
                 stats.median_ratio_bootstrap(*column["seconds_to_target"], paired=True)
             ),
-            "throughput": as_dict(stats.median_ratio_bootstrap(*column["wall_seconds"], paired=True)),
-            "final_minus_tuned_ppo": as_dict(
+            "throughput": stats.jsonable(stats.median_ratio_bootstrap(*column["wall_seconds"], paired=True)),
+            "final_minus_tuned_ppo": stats.jsonable(
                 stats.paired_t([x["final"] for _, x in pairs], [b["final"] for b, _ in pairs])
             ),
         }
@@ -297,8 +290,7 @@ def fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
     """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
     from rlcv.bench.report import fmt_interval
 
-    point, low, high = (math.nan if ci[k] is None else float(ci[k]) for k in ("point", "low", "high"))
-    return fmt_interval(stats.Interval(point, low, high, ci["n"], ""), spec, unit)
+    return fmt_interval(stats.from_jsonable(ci), spec, unit)
 
 
 @dataclasses.dataclass(frozen=True)
