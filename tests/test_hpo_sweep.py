@@ -11,7 +11,7 @@ import pytest
 
 from rlcv.cli import main
 from rlcv.hpo.cosine_methods import run_method
-from rlcv.hpo.sweep_cosine import SweepConfig, make_config, pick, run_sweep_cosine, sweep
+from rlcv.hpo.sweep_cosine import SweepConfig, make_config, pick, run_sweep_cosine, smoothed, sweep
 
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8, "batch_size_range": [32, 32]}
 SMALL_SWEEP = {"sweep_steps": 12, "every": 2, "lr_low": 0.01, "lr_high": 1.0}
@@ -58,6 +58,16 @@ def test_the_refined_pick_is_the_parabola_vertex_between_the_neighbours_of_the_l
     assert 0.2 < pick(lrs, [2.0, 1.5, 1.6, 3.0], refine=True) < math.sqrt(0.2 * 0.4)  # leans to 0.4
     assert pick(lrs[:3], [2.0, 1.5, 1.4], refine=True) == 0.4  # the lowest at the end: no neighbour
     assert pick(lrs, [2.0, 1.9, 1.0, 1.0], refine=True) <= 0.8  # never beyond the neighbours
+
+
+def test_smoothing_keeps_one_low_read_from_deciding_the_rate():
+    vals = [2.3, 2.2, 2.1, 2.0, 2.05, 2.4, 1.95, 2.6, 2.7]  # a lone low read (6) on a curve bottoming at 3
+    assert smoothed(vals, 1) == vals
+    assert min(range(9), key=vals.__getitem__) == 6
+    assert min(range(9), key=smoothed(vals, 3).__getitem__) == 3
+    assert smoothed(vals, 3)[0] == pytest.approx((2.3 + 2.2) / 2)  # shorter window at the ends
+    with pytest.raises(ValueError, match="odd"):
+        SweepConfig(smooth=2)
 
 
 def test_bad_settings_are_refused_with_the_known_names():

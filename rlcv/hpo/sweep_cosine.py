@@ -9,7 +9,8 @@ cheaper, and its steps are not thrown away:
 1. *sweep*: from θ_0, η grows geometrically from ``lr_low`` to ``lr_high`` over ``sweep_steps`` SGD
    steps, one η per ``every`` steps (an LR range test, Smith 2017), the validation loss read after
    each group. The sweep stops early once that loss exceeds ``stop_ratio`` × its minimum, or diverges.
-2. *pick*: η* = ``factor`` × the η whose group reached the lowest validation loss; with ``refine``
+2. *pick*: η* = ``factor`` × the η whose group reached the lowest validation loss (with ``smooth``
+   > 1, of its moving average over that many groups); with ``refine``
    the vertex of the parabola through that point and its two neighbours in (log η, val loss), kept
    between the neighbours (the sweep's grid is coarse — ×1.6 per group by default — and its single
    reads are noisy, so a neighbour-aware estimate moves less from seed to seed).
@@ -45,6 +46,7 @@ class SweepConfig:
     warm: bool = True  # continue from θ at the sweep's best point (else restart from θ_0)
     guard: float = 0.0  # > 0: halve the scale after an env step whose val loss exceeds best × (1 + guard)
     refine: bool = False  # the parabola's vertex around the lowest point instead of the point itself
+    smooth: int = 1  # pick on the moving average of this many neighbouring reads (odd; 1: the raw reads)
 
     def __post_init__(self) -> None:
         if not (1 <= self.every <= self.sweep_steps and self.sweep_steps // self.every >= 2):
@@ -53,6 +55,8 @@ class SweepConfig:
             raise ValueError(f"need 0 < lr_low < lr_high, got {self.lr_low}, {self.lr_high}")
         if self.factor <= 0 or self.stop_ratio <= 1 or self.guard < 0:
             raise ValueError("need factor > 0, stop_ratio > 1 and guard >= 0")
+        if self.smooth < 1 or self.smooth % 2 == 0:
+            raise ValueError(f"smooth must be an odd window >= 1, got {self.smooth}")
 
 
 def make_config(values: dict[str, Any] | None) -> SweepConfig:
@@ -124,7 +128,8 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
     budget = _env(env_kwargs).budget
     left = budget - int(probe["spent"]["sgd_steps"])
     best = int(np.argmin(probe["val_loss"])) if probe["val_loss"] else None
-    lr_star = c.factor * (pick(probe["lr"], probe["val_loss"], c.refine) if best is not None else c.lr_low)
+    vals = smoothed(probe["val_loss"], c.smooth)
+    lr_star = c.factor * (pick(probe["lr"], vals, c.refine) if best is not None else c.lr_low)
     main = _env(env_kwargs, budget=left, lr_schedule="cosine", lr_init=lr_star, max_factor=2.0**30)
     main.reset(options={"inner_seed": seed, "hparams": {"lr": lr_star}})
     if c.warm and best is not None:
@@ -141,6 +146,13 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
         "config": asdict(c),
     }
     return summary
+
+
+def smoothed(vals: list[float], window: int) -> list[float]:
+    """The centred moving average of ``vals`` over ``window`` reads (shorter at the ends): one noisy read
+    on the CNN's flat early curve otherwise decides the rate (results/hpo.md)."""
+    half = window // 2
+    return [float(np.mean(vals[max(0, i - half) : i + half + 1])) for i in range(len(vals))]
 
 
 def pick(lrs: list[float], vals: list[float], refine: bool) -> float:
