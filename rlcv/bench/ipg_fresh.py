@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.report import render
-from rlcv.bench.stats import median_bootstrap
+from rlcv.bench.report import fmt_interval, render
+from rlcv.bench.stats import jsonable, median_bootstrap
 from rlcv.games.sweep import parse_size, solve_fresh
 
 # Targets of issue 28 (CPU seconds per game): size → (p90 bound, max bound, every game solved).
@@ -44,12 +44,10 @@ def size_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
     seconds they used: a quantile over solved games only would hide the tail."""
     cpu = [float(r["cpu_seconds"]) for r in recs]
     ncs = [r["nash_conv"] for r in recs if r.get("solved") and r.get("nash_conv") is not None]
-    med = median_bootstrap(cpu)
     return {
         "games": len(recs),
         "solved": sum(1 for r in recs if r.get("solved")),
-        "median_cpu_s": med.point,
-        "median_cpu_s_ci": [med.low, med.high],
+        "median_cpu_s": median_bootstrap(cpu),
         "p90_cpu_s": quantile(cpu, 0.9),
         "max_cpu_s": max(cpu) if cpu else math.nan,
         "worst_nash_conv": max(ncs) if ncs else None,
@@ -64,9 +62,7 @@ def _nc(value: float | None) -> str:
 
 
 def _row(key: str, s: dict[str, Any]) -> list[str]:
-    low, high = s["median_cpu_s_ci"]
-    ci = "" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]"
-    cpu = [f"{s['median_cpu_s']:.2f}{ci}", f"{s['p90_cpu_s']:.2f}", f"{s['max_cpu_s']:.2f}"]
+    cpu = [fmt_interval(s["median_cpu_s"], ".2f"), f"{s['p90_cpu_s']:.2f}", f"{s['max_cpu_s']:.2f}"]
     counts = [str(s["milp_games"]), str(s["backtracking_games"])]
     return [key, f"{s['solved']}/{s['games']}", *cpu, _nc(s["worst_nash_conv"]), *counts]
 
@@ -103,7 +99,7 @@ def write_report(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ipg_fresh.md").write_text(page)
     report = {"command": command, "sizes": summaries}
-    (out / "ipg_fresh.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "ipg_fresh.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
     print(f"wrote {out / 'ipg_fresh.md'}")
     return report
 

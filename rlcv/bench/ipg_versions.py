@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from rlcv.bench.checks import out_dir, positive_float, positive_int
 from rlcv.bench.flags import add_flags, flag, spec_of
 from rlcv.bench.report import fmt_interval, render
 from rlcv.bench.runs import SummaryStore
-from rlcv.bench.stats import median_bootstrap, median_ratio_bootstrap
+from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.games.paper_files import paper_result, same_payoffs
 from rlcv.games.versions import arm, code_identity, git, measure_cells, plan
@@ -225,25 +224,18 @@ def write_report(out: Path, data: Path) -> dict[str, Any]:
     (out / "ipg_versions.md").write_text(page)
     record = {} if s is None else {k: s[k] for k in ("cells", "slower", "faster", "worst", "worst_ratio")}
     if s is not None:
-        record |= {"median_ratio": s["pooled"].as_tuple(), "equal_2x20": s["equal"]}
+        record |= {"median_ratio": s["pooled"], "equal_2x20": s["equal"]}
     cells = {
         f"{r['family']}/{r['method']}/{r['name']}": _json_cell(c) for r, c in zip(recs, comps, strict=True)
     }
     report = {"command": command, "summary": record, "cells": cells}
-    (out / "ipg_versions.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "ipg_versions.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
     print(f"wrote {out / 'ipg_versions.md'}")
     return report
 
 
 def _json_cell(c: dict[str, Any]) -> dict[str, Any]:
-    ratio = [v if math.isfinite(v) else None for v in c["ratio"].as_tuple()]
-    return {
-        "old_s": c["old_s"],
-        "new_s": c["new_s"],
-        "ratio": ratio,
-        "verdict": c["verdict"],
-        "same_ne": c["same_ne"],
-    }
+    return {k: c[k] for k in ("old_s", "new_s", "ratio", "verdict", "same_ne")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
