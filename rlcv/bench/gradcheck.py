@@ -57,12 +57,11 @@ from rlcv.bench.checks import (
     int_range,
     nonneg_float,
     nonneg_int,
-    out_file,
     positive_float,
     prob,
     seed_value,
 )
-from rlcv.bench.flags import add_flags, flag
+from rlcv.bench.flags import flag
 from rlcv.cli_args import parse_env_kwargs
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
@@ -110,19 +109,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
-    grad = sub.add_parser("gradcheck", help="unbiasedness of a gradient estimator vs the exact LQR gradient")
-    add_flags(grad, GradcheckSpec)
-    grad.add_argument("--json", type=out_file, metavar="OUT", help="write the full result as JSON")
-    grad.set_defaults(bench_run=_run)
+    from rlcv.bench.report import add_result_benches
 
-    report = sub.add_parser("gradcheck-report", help="rebuild DIR/table.md from gradcheck JSONs")
-    report.add_argument("--dir", default="results/gradcheck")
-    report.set_defaults(bench_run=_report)
-
-
-def _report(args: argparse.Namespace) -> int:
-    print(write_report(args.dir))
-    return 0
+    add_result_benches(
+        sub, "gradcheck", GradcheckSpec, _run, write_report,
+        help="unbiasedness of a gradient estimator vs the exact LQR gradient",
+        json_help="write the full result as JSON", json_required=False,
+        report_help="rebuild DIR/table.md from gradcheck JSONs", default_dir="results/gradcheck",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -330,11 +324,11 @@ def spec_of(args: argparse.Namespace) -> GradcheckSpec:
 
 
 def main(args: Any) -> dict[str, Any]:
+    from rlcv.bench.report import write_json
+
     result = run_gradcheck(**vars(spec_of(args)))
-    text = json.dumps(result, indent=2)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+        write_json(args.json, result)
     print(verdict_line(result))  # the last line stays the JSON summary
     print(json.dumps({k: result[k] for k in SUMMARY_KEYS}))
     return result
@@ -382,9 +376,9 @@ def _table_row(r: dict[str, Any]) -> list[str]:
 
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
-    from rlcv.bench.report import render
+    from rlcv.bench.report import render, results_in
 
-    results = sorted((json.loads(p.read_text()) for p in Path(directory).glob("*.json")), key=_sort_key)
+    results = results_in(Path(directory), _sort_key)
     out = Path(directory) / "table.md"
     out.write_text(
         render(

@@ -7,9 +7,11 @@ is byte-identical to the committed one.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,10 @@ __all__ = [
     "fmt_steps",
     "regenerate_block",
     "figure",
+    "write_json",
+    "saved_or_measured",
+    "results_in",
+    "add_result_benches",
 ]
 
 
@@ -149,3 +155,69 @@ def figure(path: str | Path, *grid: int, dpi: int = 110, **subplots: Any) -> Ite
         fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)
+
+
+# -- where a page's data comes from -----------------------------------------------------------------
+def write_json(path: str | Path, data: Any) -> None:
+    """``data`` as indented JSON with a final newline at ``path`` (its folder made)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def saved_or_measured(
+    path: Path, bench: str, report_only: bool, measure: Callable[[], Any], *, save: bool = True
+) -> Any:
+    """A page's data: with ``--report-only`` the JSON at ``path`` (one error line when it is missing),
+    else ``measure()``, written to ``path`` first when ``save`` (a bench that writes a derived record
+    there itself passes False)."""
+    from rlcv.bench.checks import require_report_input
+
+    if report_only:
+        require_report_input(path, bench)
+        return json.loads(path.read_text())
+    data = measure()
+    if save:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def results_in(
+    directory: Path, key: Callable[[dict[str, Any]], Any], keep: Callable[[Any], bool] = lambda _: True
+) -> list[dict[str, Any]]:
+    """The result JSONs of a folder that ``keep`` accepts, sorted by ``key`` (a table's row order)."""
+    loaded = (json.loads(p.read_text()) for p in directory.glob("*.json"))
+    return sorted((r for r in loaded if keep(r)), key=key)
+
+
+def _print_report(write: Callable[[Path], Path], args: Any) -> int:
+    print(write(Path(args.dir)))
+    return 0
+
+
+def add_result_benches(
+    sub: Any,
+    name: str,
+    spec: type,
+    run: Callable[[Any], int],
+    write: Callable[[Path], Path],
+    *,
+    help: str,  # noqa: A002 (argparse's word)
+    json_help: str,
+    json_required: bool,
+    report_help: str,
+    default_dir: str,
+) -> None:
+    """A bench that writes one result JSON per call (``rlcv bench NAME``: the spec's flags and ``--json
+    OUT``) and its table page, rebuilt from every result JSON of a folder (``rlcv bench NAME-report
+    --dir DIR``: ``write(DIR)`` returns the page's path, printed)."""
+    from rlcv.bench.checks import out_file
+    from rlcv.bench.flags import add_flags
+
+    bench = sub.add_parser(name, help=help)
+    add_flags(bench, spec)
+    bench.add_argument("--json", type=out_file, required=json_required, metavar="OUT", help=json_help)
+    bench.set_defaults(bench_run=run)
+    report = sub.add_parser(f"{name}-report", help=report_help)
+    report.add_argument("--dir", default=default_dir)
+    report.set_defaults(bench_run=partial(_print_report, write))

@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import math
 import shlex
 import sys
@@ -61,14 +60,14 @@ from rlcv.bench.checks import (
     int_range,
     nonneg_float,
     nonneg_int,
-    out_file,
     positive_float,
     positive_int,
     prob,
     seed_value,
 )
 from rlcv.bench.figures import ceiling_figure, variance_figure
-from rlcv.bench.flags import add_flags, flag
+from rlcv.bench.flags import flag
+from rlcv.bench.report import add_result_benches, render, results_in, write_json
 from rlcv.errors import RlcvError
 
 if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
@@ -82,18 +81,12 @@ if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this mo
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench variance`` and ``rlcv bench variance-report``."""
-    var = sub.add_parser(
-        "variance", help="gradient variance of an estimator (default MBMF) vs k at a checkpoint"
-    )
-    add_flags(var, VarianceSpec)
-    var.add_argument(
-        "--json", type=out_file, required=True, metavar="OUT", help="JSON output (a PNG is written beside it)"
-    )
-    var.set_defaults(bench_run=_run)
-
-    report = sub.add_parser("variance-report", help="rebuild DIR/table.md from variance result JSONs")
-    report.add_argument("--dir", default="results/variance")
-    report.set_defaults(bench_run=_report)
+    add_result_benches(
+        sub, "variance", VarianceSpec, _run, write_report,
+        help="gradient variance of an estimator (default MBMF) vs k at a checkpoint",
+        json_help="JSON output (a PNG is written beside it)", json_required=True,
+        report_help="rebuild DIR/table.md from variance result JSONs", default_dir="results/variance",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,11 +196,6 @@ def _run(args: argparse.Namespace) -> int:
     args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
     main(args)
     return 0  # a measurement: the bias verdicts are in the JSON and the printed lines
-
-
-def _report(args: argparse.Namespace) -> int:
-    print(write_report(args.dir))
-    return 0
 
 
 @dataclass(frozen=True)
@@ -419,7 +407,6 @@ def _checkpoint_cells(r: dict[str, Any]) -> list[str]:
 
 def render_markdown(results: list[dict[str, Any]], directory: str = "") -> str:
     """The page of ``results`` (the rows alone, without ``directory``: what `bench variance` prints)."""
-    from rlcv.bench.report import render
 
     correct = [r for r in results if r.get("variant", "correct") == "correct"]
     ceiling = [
@@ -458,10 +445,8 @@ def spec_of(args: argparse.Namespace) -> VarianceSpec:
 def main(args: Any) -> dict[str, Any]:
     result = run_variance(**vars(spec_of(args)))
     result["command"] = getattr(args, "command_line", "")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    variance_figure(result, out.with_suffix(".png"))
+    write_json(args.json, result)
+    variance_figure(result, Path(args.json).with_suffix(".png"))
     print(render_markdown([result]))
     print("\n".join(verdict_lines(result)))
     return result
@@ -470,10 +455,10 @@ def main(args: Any) -> dict[str, Any]:
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` (and ``DIR/ceiling.png``) from every result JSON in ``DIR``."""
     directory = Path(directory)
-    loaded = (json.loads(p.read_text()) for p in directory.glob("*.json"))
-    results = sorted(
-        (r for r in loaded if isinstance(r, dict) and "rows" in r),  # beside them: e.g. mbmf-speed's JSONs
+    results = results_in(
+        directory,
         key=lambda r: (r["env"], r["step"], r.get("variant", "correct")),
+        keep=lambda r: isinstance(r, dict) and "rows" in r,  # beside them: e.g. mbmf-speed's JSONs
     )
     if not results:
         raise RlcvError(
