@@ -11,7 +11,6 @@ throughput ratio is `rlcv bench mbmf-speed`'s). Writes ``--json`` and the page b
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 from collections.abc import Mapping
@@ -82,21 +81,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(bench_run=run)
 
 
+def measure(env: str, steps: int) -> dict[str, Any]:
+    """Both algos' cumulative seconds per phase, one thread."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = {algo: profile(algo, env, steps, Path(tmp)) for algo in ("ppo", "mbmf-ppo")}
+    return {"env": env, "steps": steps, "cumulative_seconds": seconds}
+
+
 def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.report import saved_or_measured
+
     path = Path(args.json)
-    if args.report_only:
-        from rlcv.bench.checks import require_report_input
-
-        require_report_input(path, "cost-profile")
-        result = json.loads(path.read_text())
-    else:
-        import os
-
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        with tempfile.TemporaryDirectory() as tmp:
-            seconds = {algo: profile(algo, args.env, args.steps, Path(tmp)) for algo in ("ppo", "mbmf-ppo")}
-        result = {"env": args.env, "steps": args.steps, "cumulative_seconds": seconds}
-        path.write_text(json.dumps(result, indent=1) + "\n")
+    result = saved_or_measured(path, "cost-profile", args.report_only, lambda: measure(args.env, args.steps))
     page = path.with_suffix(".md")
     page.write_text(render(result, args.json))
     print(f"wrote {page}")

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
@@ -101,8 +102,8 @@ def render(summary: Mapping[str, Mapping[int, Row]]) -> str:
     )
 
 
-def load(path: Path) -> dict[str, dict[int, Row]]:
-    saved = json.loads(path.read_text())
+def by_instance(saved: dict[str, dict[Any, Row]]) -> dict[str, dict[int, Row]]:
+    """Rows keyed by the instance number (JSON's keys are strings)."""
     return {algo: {int(ins): r for ins, r in rows.items()} for algo, rows in saved.items()}
 
 
@@ -119,17 +120,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.report import saved_or_measured
+
     out = Path(args.out)
     path = out / "ipg_agents" / "summary.json"
-    if args.report_only:
-        from rlcv.bench.checks import require_report_input
-
-        require_report_input(path, "ipg-agents")
-        summary = load(path)
-    else:
-        summary = sweep(Path(args.data), out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=1))
+    summary = by_instance(
+        saved_or_measured(path, "ipg-agents", args.report_only, lambda: sweep(Path(args.data), out))
+    )
     (out / "ipg_agents.md").write_text(render(summary))
     print(f"wrote {out / 'ipg_agents.md'}")
     return 0

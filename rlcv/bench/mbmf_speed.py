@@ -95,16 +95,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.json)
-    if args.report_only:
-        from rlcv.bench.checks import require_report_input
+    from rlcv.bench.report import saved_or_measured
 
-        require_report_input(path, "mbmf-speed")
-        saved = json.loads(path.read_text())
-        record = summarise(saved["env"], saved["steps"], saved["fps"], saved.get("mbmf_set"))
-    else:
+    path = Path(args.json)
+
+    def timed() -> dict[str, Any]:
         fps = measure(args.env, args.steps, args.repeats, args.mbmf_set)
-        record = summarise(args.env, args.steps, fps, " ".join(args.mbmf_set))
+        return {"env": args.env, "steps": args.steps, "fps": fps, "mbmf_set": " ".join(args.mbmf_set)}
+
+    # the per-repeat fps, measured now or as the JSON holds them; the JSON is rewritten from them below
+    saved = saved_or_measured(path, "mbmf-speed", args.report_only, timed, save=False)
+    record = summarise(saved["env"], saved["steps"], saved["fps"], saved.get("mbmf_set"))
     path.write_text(json.dumps(record, indent=1))
     path.with_suffix(".md").write_text(render(record, args.json))
     print(f"wrote {path} and {path.with_suffix('.md')}")
