@@ -64,6 +64,7 @@ def R(pattern: str) -> re.Pattern[str]:
 
 
 SPEED = "results/speed.json"
+PAIR = "results/tuned_pair/HalfCheetah-v5"
 V3, V2, TRPO, L095 = (
     "results/learn_mujoco_v3",
     "results/learn_mujoco",
@@ -87,27 +88,39 @@ NUMBERS = [
         agg="max",
     ),
     Number("vs threshold 3.34", "results/gradcheck/table.md", "| 3.34 |"),
+    Number("| 2.35× [1.26, 3.69] | met |", f"{PAIR}.md", "| 2.35× [1.26, 3.69] |"),
     Number(
-        "| 1.46× [1.00, 2.48] | missed |",
-        f"{V3}/compare.md",
-        "speed-up ppo / mbmf-ppo 1.46× [1.00, 2.48]: not shown",
+        "in\n2.35× fewer steps (interval [1.26, 3.69], 10 seeds)",
+        f"{PAIR}.md",
+        "clip_range=0.2 | 10 | 2.35× [1.26, 3.69] |",
     ),
-    Number("in 1.46× fewer steps", f"{V3}/compare.md", "speed-up ppo / mbmf-ppo 1.46× [1.00, 2.48]"),
-    Number("(interval [1.00, 2.48];", f"{V3}/compare.md", "1.46× [1.00, 2.48]"),
-    Number("the 1.5× target missed", f"{V3}/reading.md", "met at the oracle bound, not at 1.5×"),
-    Number("| +396 [−104, +896] | not shown |", f"{V3}/compare.md", "paired t: +396 [-104, +896]: not shown"),
+    Number("| −606 [−1,421, +208] | not shown |", f"{PAIR}.md", "| -606 [-1,421, +208] |"),
+    Number("| 0.84× [0.53, 1.38] | not shown |", f"{PAIR}.md", "| 0.84× [0.53, 1.38] |"),
+    Number("at 0.41× PPO's throughput (interval [0.39,\n0.46]", f"{PAIR}.md", "| 0.41× [0.39, 0.46] |"),
+    Number(
+        "| 0.61 [0.61, 0.63] | missed |",
+        "results/tuned_pair/gate_HalfCheetah-v5_mbmf-ppo-g2.md",
+        "variance ratio: 0.61 [0.61, 0.63]",
+    ),
+    Number(
+        "2.35× [1.26, 3.69] fewer steps to the target, wall-clock speed-up 0.84× [0.53, 1.38], "
+        "final\n−606 [−1,421, +208]",
+        f"{PAIR}.md",
+        "| 2.35× [1.26, 3.69] | 3,548 [2,867, 4,396] | -606 [-1,421, +208] | 541 s [306, 869] | "
+        "0.84× [0.53, 1.38] |",
+    ),
+    Number("(−1,034 [−1,963, −106])", f"{PAIR}.md", "| -1,034 [-1,963, -106] |"),
+    Number("throughput is 0.41× [0.39, 0.46]", f"{PAIR}.md", "| 0.41× [0.39, 0.46] |"),
+    Number(
+        "left 0.61 [0.61, 0.63] of the score-term variance",
+        "results/tuned_pair/gate_HalfCheetah-v5_mbmf-ppo-g2.md",
+        "variance ratio: 0.61 [0.61, 0.63]",
+    ),
     Number(
         "| 2.00× [1.11, 3.92] | shown |",
         f"{TRPO}/compare.md",
         "speed-up trpo / mbmf-trpo 2.00× [1.11, 3.92]: mbmf-trpo faster",
     ),
-    Number(
-        "| 0.42 [0.35, 0.51] | missed |",
-        "results/variance_v2.md",
-        "**0.42 [0.35, 0.51]** at 100k (30k steps)",
-    ),
-    Number("| 0.29× [0.28, 0.29] | missed |", f"{V3}/speed.md", "(ratio of medians): 0.29× [0.28, 0.29]"),
-    Number("runs at 0.29× PPO's throughput", f"{V3}/reading.md", "Ratio of medians 0.29×"),
     Number("| 1.95× [1.92, 1.99] | faster |", "results/speed.md", "| ppo/sb3-ppo | 1.95× [1.92, 1.99] |"),
     Number(
         "| +0.114 [+0.097, +0.132] | missed |",
