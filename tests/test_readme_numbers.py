@@ -576,14 +576,16 @@ NUMBERS = [
         scale=100,
     ),
     Number(
-        "−6.8 [−8.4, −5.1] (CNN, `ppo`)",
+        "−5.7 [−14.4, +3.0] (CNN, `hpo-sweep-r1`",
         "results/hpo_budget/mnist1d_cnn/summary.json",
         tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
         ".1f",
         scale=100,
     ),
     Number("(MLP, `ppo-x`", "results/hpo_budget/mnist1d_mlp/summary.json", ("verdicts", "best_online")),
-    Number("(CNN, `ppo`)", "results/hpo_budget/mnist1d_cnn/summary.json", ("verdicts", "best_online")),
+    Number(
+        "(CNN, `hpo-sweep-r1`", "results/hpo_budget/mnist1d_cnn/summary.json", ("verdicts", "best_online")
+    ),
     # -- landscape -----------------------------------------------------------------------------------------
     Number("GD 0–1 % of steps", "results/walk.md", "| GD lr 3: floor inside ≤ 5% of steps | 0%, 1%, 1% |"),
     Number(
