@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rlcv.bench import run_config, runs
+from rlcv.bench.tasks import ResultStore, SummaryStore, Task, run_tasks
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 
@@ -190,38 +193,38 @@ def test_a_sweep_of_hours_says_so_before_it_starts(tmp_path) -> None:
 
 
 # -- in-process tasks (run_tasks) -------------------------------------------------------------------
-def _task(name: str, value: float, calls: list[str] | None = None) -> runs.Task:
+def _task(name: str, value: float, calls: list[str] | None = None) -> Task:
     def compute() -> dict[str, float]:
         if calls is not None:
             calls.append(name)
         return {"value": value}
 
-    return runs.Task(name, {"name": name}, compute)
+    return Task(name, {"name": name}, compute)
 
 
 def test_run_tasks_computes_what_is_missing_stores_it_and_reuses_it(tmp_path: Path) -> None:
-    store, calls, lines = runs.SummaryStore(tmp_path), [], []
+    store, calls, lines = SummaryStore(tmp_path), [], []
     tasks = [_task("a", 1.0, calls), _task("b", 2.0, calls)]
-    assert runs.run_tasks(store, tasks, echo=lines.append) == {"a": {"value": 1.0}, "b": {"value": 2.0}}
+    assert run_tasks(store, tasks, echo=lines.append) == {"a": {"value": 1.0}, "b": {"value": 2.0}}
     assert calls == ["a", "b"] and lines[0].startswith("running 2 run(s) on 1 local worker(s); 0 finished")
     stored = json.loads((tmp_path / "a.json").read_text())
     assert stored == {"params": {"name": "a"}, "result": {"value": 1.0}}
     more = [*tasks, _task("c", float("nan"), calls)]  # a NaN result reads back as NaN
-    out = runs.run_tasks(store, more, echo=lines.append)
+    out = run_tasks(store, more, echo=lines.append)
     assert calls == ["a", "b", "c"] and list(out) == ["a", "b", "c"]
     assert out["c"]["value"] != out["c"]["value"]
-    assert runs.run_tasks(store, more, report_only=True, echo=lines.append)["b"] == {"value": 2.0}
+    assert run_tasks(store, more, report_only=True, echo=lines.append)["b"] == {"value": 2.0}
 
 
 def test_run_tasks_refuses_stale_or_missing_summaries_before_running_anything(tmp_path: Path) -> None:
-    store, calls = runs.SummaryStore(tmp_path), []
+    store, calls = SummaryStore(tmp_path), []
     store.put("b", {"name": "other"}, {"value": 0.0})  # made with other params
     with pytest.raises(RlcvError, match="made with other parameters"):
-        runs.run_tasks(store, [_task("a", 1.0, calls), _task("b", 2.0, calls)], echo=lambda _: None)
+        run_tasks(store, [_task("a", 1.0, calls), _task("b", 2.0, calls)], echo=lambda _: None)
     with pytest.raises(RlcvError, match=r"--report-only: .*a\.json is missing \(1 run\(s\) missing\)"):
-        runs.run_tasks(store, [_task("a", 1.0, calls)], report_only=True, echo=lambda _: None)
+        run_tasks(store, [_task("a", 1.0, calls)], report_only=True, echo=lambda _: None)
     with pytest.raises(RlcvError, match="--backend must be"):
-        runs.run_tasks(store, [_task("a", 1.0, calls)], backend="slurm")
+        run_tasks(store, [_task("a", 1.0, calls)], backend="slurm")
     assert calls == [] and not (tmp_path / "a.json").exists()
 
 
@@ -229,9 +232,9 @@ def test_run_tasks_refuses_stale_or_missing_summaries_before_running_anything(tm
 def test_run_tasks_on_a_process_pool(tmp_path: Path) -> None:
     import functools
 
-    store = runs.SummaryStore(tmp_path)
-    tasks = [runs.Task(f"t{i}", {"i": i}, functools.partial(dict, i=i)) for i in range(3)]  # picklable
-    out = runs.run_tasks(store, tasks, workers=2, echo=lambda _: None)
+    store = SummaryStore(tmp_path)
+    tasks = [Task(f"t{i}", {"i": i}, functools.partial(dict, i=i)) for i in range(3)]  # picklable
+    out = run_tasks(store, tasks, workers=2, echo=lambda _: None)
     assert out == {"t0": {"i": 0}, "t1": {"i": 1}, "t2": {"i": 2}} and len(list(tmp_path.glob("*.json"))) == 3
 
 
@@ -261,16 +264,16 @@ def test_config_differs_compares_shared_keys_recursively() -> None:
 
 
 def test_result_store_keeps_the_result_alone_and_run_tasks_reuses_it(tmp_path: Path) -> None:
-    store, calls = runs.ResultStore(tmp_path), []
+    store, calls = ResultStore(tmp_path), []
 
     def compute() -> dict[str, float]:
         calls.append(1)
         return {"x": 1.5}
 
-    task = runs.Task("a_s0", {}, compute)
-    assert runs.run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}}
+    task = Task("a_s0", {}, compute)
+    assert run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}}
     assert (tmp_path / "a_s0.json").read_text() == '{"x": 1.5}'  # as the HPO benches' per_run/ files
-    assert runs.run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}} and calls == [1]
+    assert run_tasks(store, [task], echo=lambda _: None) == {"a_s0": {"x": 1.5}} and calls == [1]
     assert store.get("missing", {}) is None
 
 
@@ -293,3 +296,19 @@ def test_run_local_stopped_starts_nothing_more_and_stops_what_runs(tmp_path, mon
     gen.close()
     assert time.perf_counter() - start < 20  # j1 was terminated, not waited for
     assert (tmp_path / "j1").exists() and not (tmp_path / "j2").exists()  # j2 never started
+
+
+def test_ray_finished_yields_each_call_once_as_its_task_ends() -> None:
+    """The Ray backends' shared wait loop, on a stand-in for ``ray`` (Ray is optional): every key comes
+    back once with its own result, in the order the tasks end (here: last submitted first)."""
+
+    class FakeRay:
+        def remote(self, **options: Any) -> Any:
+            assert options == {"num_cpus": 1, "max_retries": 0}
+            return lambda body: types.SimpleNamespace(remote=lambda arg: ("ref", body(arg)))
+
+        def wait(self, refs: list[Any], num_returns: int) -> tuple[list[Any], list[Any]]:
+            return [refs[-1]], refs[:-1]
+
+    out = list(runs.ray_finished(FakeRay(), lambda x: x * 10, [("a", 1), ("b", 2), ("c", 3)]))
+    assert out == [("c", ("ref", 30)), ("b", ("ref", 20)), ("a", ("ref", 10))]

@@ -26,8 +26,8 @@ from typing import Any
 from rlcv.bench.checks import out_dir, positive_float, positive_int
 from rlcv.bench.flags import add_flags, flag, spec_of
 from rlcv.bench.report import fmt_interval, render
-from rlcv.bench.runs import SummaryStore
 from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap
+from rlcv.bench.tasks import SummaryStore
 from rlcv.errors import RlcvError
 from rlcv.games.paper_files import paper_result, same_payoffs
 from rlcv.games.versions import arm, code_identity, git, measure_cells, plan

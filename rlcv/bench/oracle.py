@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from rlcv import learning_curves as lc
-from rlcv.bench import runs
+from rlcv.bench import runs, summaries
 from rlcv.bench.checks import out_dir, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.errors import RlcvError
@@ -198,7 +198,7 @@ def load_curves(
                 path = job(spec, env, r, s).summary
                 if path is None or not path.is_file():
                     continue
-                summary = runs.read_summary(path)
+                summary = summaries.read_summary(path)
                 curves[env].setdefault(r, {})[s] = lc.from_summary(summary)
                 wall[env].setdefault(r, []).append(float(summary.get("wall_seconds") or 0.0))
     return curves, wall

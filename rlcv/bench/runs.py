@@ -2,8 +2,9 @@
 per-run summaries, a local pool or Ray):
 
 - training runs (:class:`RunJob`, :func:`execute`): each a plain ``rlcv train`` in its own process;
-- in-process runs (:class:`Task`, :func:`run_tasks`, at the end of this module): a bench's own
-  function (an SGD path, a gradient check), its JSON summary kept by :class:`SummaryStore`.
+- in-process runs (:class:`~rlcv.bench.tasks.Task`, :func:`~rlcv.bench.tasks.run_tasks`): a bench's
+  own function (an SGD path, a gradient check), its JSON summary kept by
+  :class:`~rlcv.bench.tasks.SummaryStore` (:mod:`rlcv.bench.tasks`).
 
 A training run is then exactly what a user gets from the CLI, and a crash in one run cannot take the
 bench down: it is reported and the other runs go on. Every process gets one thread (``--num-threads
@@ -19,9 +20,10 @@ recorded (``NAME.args.json``); a finished run made with other arguments is an er
 is launched, instead of being silently mixed into the results. A finished run without a record
 (made before records existed) is trusted.
 
-Summaries (optional, ``RunJob.summary``): a small JSON of a finished run — its evaluation curve,
-its last metrics row, its wall time and its train arguments — written as soon as the run ends,
-meant to be committed under ``results/`` while the (large) run folders are not. A job whose summary
+Summaries (optional, ``RunJob.summary``; :mod:`rlcv.bench.summaries`): a small JSON of a finished
+run — its evaluation curve, its last metrics row, its wall time and its train arguments — written as
+soon as the run ends, meant to be committed under ``results/`` while the (large) run folders are not. A
+job whose summary
 exists is skipped even when its run folder is gone (a fresh clone of an interrupted sweep), and a
 summary made with other arguments is refused like a stale run. Reports built from summaries alone
 can then be regenerated, and a sweep resumed, from what is committed.
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import shlex
 import shutil
@@ -48,19 +49,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench import run_config
+from rlcv.bench import run_config, summaries
+from rlcv.bench.pool import BACKENDS, SINGLE_THREAD_ENV, default_workers, ray_finished, ray_session, say
+from rlcv.bench.summaries import finished_record, read_run, read_summary
+
+# The in-process runner, re-exported for the benches that import it from here (walk, sharpness,
+# dualcutout, hpo-budget, bgan-capacity).
+from rlcv.bench.tasks import ResultStore, SummaryStore, Task, add_pool_flags, pool_of, run_tasks  # noqa: F401
 from rlcv.errors import RlcvError
 from rlcv.legacy import upgrade_train_args
 from rlcv.run_dir import RunDir
 
 STDERR_TAIL_LINES = 20
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -139,15 +143,6 @@ class RunReport:
         return [o for o in self.outcomes if not o.ok]
 
 
-def _say(line: str) -> None:
-    print(line, flush=True)  # progress of a long bench, also when stdout is a pipe or a log file
-
-
-def default_workers() -> int:
-    """One worker per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def train_command(train_args: list[str], run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "rlcv.cli", *train_args, "--run-dir", str(run_dir)]
 
@@ -215,70 +210,11 @@ def recorded_args(job: RunJob) -> list[str] | None:
     return [str(a) for a in args]
 
 
-# -- summaries ------------------------------------------------------------------------------------
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-    return None if value is None or math.isnan(value) else value
-
-
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """What a summary holds of a run folder's metrics.csv: ``eval`` (steps, eval return mean/std) and
-    ``final``, its last row (numeric columns)."""
-    rows = list(RunDir(run_dir).metrics_rows())
-    steps, means, stds = [], [], []
-    for row in rows:
-        mean = _number(row.get("eval_return_mean"))
-        if mean is not None:
-            steps.append(int(float(row["step"])))
-            means.append(mean)
-            stds.append(_number(row.get("eval_return_std")))
-    final = {k: _number(v) for k, v in rows[-1].items()} if rows else {}
-    return {"eval": {"steps": steps, "return_mean": means, "return_std": stds}, "final": final}
-
-
-def summarize_run(job: RunJob, seconds: float | None = None) -> dict[str, Any]:
-    """The summary of ``job``'s finished run: eval curve and last metrics row (:func:`read_run`), wall
-    time (the process's ``seconds``; else the run's own ``time_elapsed``), train arguments, config."""
-    record = read_run(job.run_dir)
-    return {
-        "name": job.name,
-        "train_args": job.train_args,
-        "steps": job.steps,
-        "wall_seconds": seconds if seconds is not None else record["final"].get("time_elapsed"),
-        **record,
-        "config": run_config.run_config(job.run_dir),
-    }
-
-
-def finished_record(run_dir: Path, steps: int, summary: Path) -> dict[str, Any]:
-    """A finished run's ``eval`` and ``final``: from its folder while that holds the finished run, else
-    from its committed summary (the folders are not committed)."""
-    return read_run(run_dir) if RunDir(run_dir).is_finished(steps) else read_summary(summary)
-
-
 def write_summary(job: RunJob, seconds: float | None = None) -> None:
-    """Write ``job.summary`` (atomically: an interrupted bench never leaves half a summary)."""
-    if job.summary is None:
-        return
-    job.summary.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job.summary.with_name(job.summary.name + ".tmp")
-    tmp.write_text(json.dumps(summarize_run(job, seconds), indent=1) + "\n")
-    tmp.replace(job.summary)
-
-
-def read_summary(path: Path) -> dict[str, Any]:
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RlcvError(f"run summary '{path}' is unreadable ({exc}); delete it to redo that run.") from exc
-    if not isinstance(summary, dict) or not {"train_args", "eval", "final"} <= set(summary):
-        raise RlcvError(
-            f"'{path}' is not a run summary (no train_args/eval/final); delete it to redo that run."
-        )
-    return summary
+    """Write ``job.summary`` (:func:`rlcv.bench.summaries.write`) of its finished run."""
+    if job.summary is not None:
+        summary = summaries.summarize(job.run_dir, job.name, job.train_args, job.steps, seconds)
+        summaries.write(job.summary, summary)
 
 
 def record_args(job: RunJob) -> None:
@@ -378,36 +314,11 @@ def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
     return proc.returncode, _tail(proc.stderr), buffer.getvalue(), time.perf_counter() - start
 
 
-@contextmanager
-def ray_session(workers: int, address: str | None) -> Iterator[Any]:
-    """The ``ray`` module, initialised: on the cluster at ``address``, else a local instance of
-    ``workers`` CPUs; shut down on leaving when this call started it (not when the caller had)."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise RlcvError(
-            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
-        ) from exc
-    started = not ray.is_initialized()
-    if started:
-        where = {"address": address} if address else {"num_cpus": workers}
-        ray.init(**where, include_dashboard=False, log_to_driver=False)
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Iterator[RunOutcome]:
     """Ray remote tasks of one CPU each. Without ``address`` a local Ray instance is started with
     ``workers`` CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
     with ray_session(workers, address) as ray:
-        task = ray.remote(num_cpus=1, max_retries=0)(ray_train)
-        pending = {task.remote(job.train_args): job for job in jobs}
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ref)
+        for job, ref in ray_finished(ray, ray_train, [(job, job.train_args) for job in jobs]):
             try:
                 returncode, stderr, tarball, seconds = ray.get(ref)
             except ray.exceptions.RayError as exc:  # the task itself died (node lost, out of memory)
@@ -449,7 +360,7 @@ def execute(
     backend: str = "local",
     address: str | None = None,
     fix: str = "use another output folder",
-    echo: Callable[[str], None] = _say,
+    echo: Callable[[str], None] = say,
 ) -> RunReport:
     """Skip finished runs, restart unfinished ones, and run what is missing on ``workers`` workers
     (default: one per core). A failed run is reported in the result, never raised, so one crash
@@ -511,165 +422,3 @@ def train_then_score(
         train_or_fail([job for job, _ in batch], workers)
         scores += [score() for _, score in batch]
     return scores
-
-
-# -- in-process tasks -----------------------------------------------------------------------------
-# Benches whose runs are not `rlcv train` runs (an SGD path of an inner task, a gradient check) launch
-# them here, with the same contract: a finished run is skipped (its summary reused), a summary made
-# with other settings is an error before anything runs, each summary is written as its run ends, and
-# the runs go to a local process pool or to Ray tasks.
-class SummaryStore:
-    """One JSON file per run: ``DIR/NAME.json`` holding ``{"params": ..., "result": ...}``; ``params``
-    are the settings the result depends on, compared on reuse."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-
-    def path(self, name: str) -> Path:
-        return self.folder / f"{name}.json"
-
-    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored result, None when there is none; an error when it was made with other params."""
-        path = self.path(name)
-        if not path.is_file():
-            return None
-        stored = json.loads(path.read_text())
-        if stored.get("params") != json.loads(json.dumps(params)):
-            raise RlcvError(
-                f"{path} was made with other parameters ({stored.get('params')} vs {params}); move it "
-                "aside or pass another --out to start a new sweep."
-            )
-        result: dict[str, Any] = stored["result"]
-        return result
-
-    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-        self._write(name, {"params": params, "result": result})
-
-    def _write(self, name: str, payload: dict[str, Any]) -> None:
-        """Write atomically: an interrupted bench never leaves half a summary."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
-            json.dump(payload, tmp, default=float)
-        os.replace(tmp.name, self.path(name))
-
-    def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The stored result, or ``compute()`` stored now."""
-        found = self.get(name, params)
-        if found is None:
-            found = compute()
-            self.put(name, params, found)
-        return found
-
-
-class ResultStore(SummaryStore):
-    """``DIR/NAME.json`` holding the result alone, as the HPO benches' committed ``per_run/`` files do:
-    nothing is compared on reuse (their names carry the settings that vary between runs)."""
-
-    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.path(name)
-        return dict(json.loads(path.read_text())) if path.is_file() else None
-
-    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-        self._write(name, result)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One in-process run. ``compute`` must pickle for a pool or Ray (a module-level function, or a
-    ``functools.partial`` of one); it returns the run's JSON-ready summary."""
-
-    name: str
-    params: dict[str, Any]
-    compute: Callable[[], dict[str, Any]]
-
-
-def timed_call(compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
-    """Body of a pool worker or Ray task: one thread (the pool fills the cores), the result, its seconds."""
-    os.environ.update(SINGLE_THREAD_ENV)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    start = time.perf_counter()
-    return compute(), time.perf_counter() - start
-
-
-def _tasks_local(tasks: list[Task], workers: int) -> Iterator[tuple[Task, dict[str, Any], float]]:
-    if workers <= 1:  # in this process: no start-up cost, and a debugger or profiler sees the run
-        for task in tasks:
-            yield (task, *timed_call(task.compute))
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn, not fork: a forked child of a process that has run torch can deadlock in its thread pools.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(timed_call, task.compute): task for task in tasks}
-        for future in as_completed(futures):
-            yield (futures[future], *future.result())
-
-
-def _tasks_ray(
-    tasks: list[Task], workers: int, address: str | None
-) -> Iterator[tuple[Task, dict[str, Any], float]]:
-    with ray_session(workers, address) as ray:
-        remote = ray.remote(num_cpus=1, max_retries=0)(timed_call)
-        pending = {remote.remote(task.compute): task for task in tasks}
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            task = pending.pop(ref)
-            yield (task, *ray.get(ref))
-
-
-def run_tasks(
-    store: SummaryStore,
-    tasks: list[Task],
-    *,
-    report_only: bool = False,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
-    echo: Callable[[str], None] = _say,
-) -> dict[str, dict[str, Any]]:
-    """Every task's summary by name, in task order: stored ones reused, the others computed on
-    ``workers`` processes (1: in this process) or Ray tasks and stored as each ends. Before anything
-    runs, a summary made with other params is an error, and with ``report_only`` so is a missing one.
-    A run that raises stops the bench (in-process runs have no crash to survive: an exception is a
-    bug or bad input); the runs finished before it are kept."""
-    if backend not in BACKENDS:
-        raise RlcvError(f"--backend must be 'local' or 'ray', got '{backend}'.")
-    found = {task.name: store.get(task.name, task.params) for task in tasks}
-    todo = [task for task in tasks if found[task.name] is None]
-    if report_only and todo:
-        raise RlcvError(
-            f"--report-only: {store.path(todo[0].name)} is missing ({len(todo)} run(s) missing); "
-            "run without --report-only."
-        )
-    if todo:
-        done = len(tasks) - len(todo)
-        echo(
-            f"running {len(todo)} run(s) on {workers} {backend} worker(s); {done} finished in {store.folder}"
-        )
-    outcomes = _tasks_ray(todo, workers, address) if backend == "ray" else _tasks_local(todo, workers)
-    for i, (task, result, seconds) in enumerate(outcomes, start=1):
-        store.put(task.name, task.params, result)
-        found[task.name] = json.loads(json.dumps(result, default=float))  # as a rerun would read it
-        echo(f"[{i}/{len(todo)}] {task.name} done ({seconds:.1f} s)")
-    return {name: result for name, result in found.items() if result is not None}
-
-
-def add_pool_flags(parser: Any, *, default_workers: int | None = 1) -> None:
-    """``--workers`` / ``--backend`` / ``--address`` on a bench's parser, as ``rlcv bench learn`` has
-    them (``default_workers`` None: one per core)."""
-    from rlcv.bench.checks import positive_int
-
-    default = "one per core" if default_workers is None else str(default_workers)
-    parser.add_argument(
-        "--workers", type=positive_int, default=default_workers, help=f"concurrent runs (default: {default})"
-    )
-    parser.add_argument("--backend", choices=list(BACKENDS), default="local")
-    parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-
-
-def pool_of(args: Any) -> dict[str, Any]:
-    """The keywords of :func:`run_tasks` that :func:`add_pool_flags` set."""
-    return {"workers": args.workers or default_workers(), "backend": args.backend, "address": args.address}

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlcv import learning_curves as curves
-from rlcv.bench import oracle, runs, stats
+from rlcv.bench import oracle, runs, stats, summaries
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
 
@@ -116,14 +116,14 @@ def curve(path: Path | None) -> SeedCurve | None:
     """A run's eval curve from its summary (None while the summary is missing)."""
     if path is None or not path.is_file():
         return None
-    return curves.from_summary(runs.read_summary(path))
+    return curves.from_summary(summaries.read_summary(path))
 
 
 def wall_seconds(path: Path | None) -> float | None:
     """A run's wall-clock seconds (start-up and evaluations included, alike for every arm)."""
     if path is None or not path.is_file():
         return None
-    return float(runs.read_summary(path)["wall_seconds"])
+    return float(summaries.read_summary(path)["wall_seconds"])
 
 
 LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
@@ -132,7 +132,7 @@ LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
 def last_update(path: Path | None) -> dict[str, float]:
     """The run's last update's KL, clip fraction and (MBMF) score-term variance ratio, where logged: how
     far each arm's chosen step size pushes the policy per update, read beside its returns."""
-    final = runs.read_summary(path).get("final", {}) if path is not None and path.is_file() else {}
+    final = summaries.read_summary(path).get("final", {}) if path is not None and path.is_file() else {}
     return {k: float(final[k]) for k in LAST_UPDATE if isinstance(final.get(k), (int, float))}
 
 
