@@ -91,6 +91,7 @@ CASES = [
     folder("results/oracle", "oracle.md", ("summaries",), also=("oracle.json",)),
     folder("results/oracle", "spent_HalfCheetah-v5.md", ("summaries",), also=("spent_HalfCheetah-v5.json",)),
     folder("results/tuned_pair", "HalfCheetah-v5.md", ("summaries",), also=("HalfCheetah-v5.json",)),
+    folder("results/tuned_hopper_ppo", "Hopper-v5.md", ("summaries",), also=("Hopper-v5.json",)),
     Report(
         pages=("results/ipg.md", "results/ipg.json"),
         inputs=("results/ipg",),
