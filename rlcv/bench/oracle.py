@@ -233,20 +233,16 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
 
 
 # -- the page: cells here, prose in templates/oracle.md.j2 ------------------------------------------
-def _fmt(ci: dict[str, Any], spec: str = ",.0f", unit: str = "") -> str:
-    """'1.70× [1.55, 1.81]': the mean and its interval (:func:`rlcv.bench.report.fmt_interval`)."""
-    from rlcv.bench.report import fmt_interval
-    from rlcv.bench.stats import from_jsonable
-
-    return fmt_interval(from_jsonable(ci), spec, unit)
-
-
 def _ratio_cells(r: str, row: dict[str, Any]) -> list[str]:
+    from rlcv.bench.report import fmt_interval
+
     never = f" (never: {', '.join(f's{s}' for s in row['never_reached'])})" if row["never_reached"] else ""
     return [
-        r, str(row["n_seeds"]), f"{row['reached']}/{len(row['seeds'])}{never}", _fmt(row["steps_to_target"]),
-        _fmt(row["speedup"], ".2f", "×"), _fmt(row["final_return"]),
-        _fmt(row["final_minus_r1"]) if r != "1" else "—", f"{row.get('wall_seconds_mean', 0) / 60:.1f} min",
+        r, str(row["n_seeds"]), f"{row['reached']}/{len(row['seeds'])}{never}",
+        fmt_interval(row["steps_to_target"], ",.0f"), fmt_interval(row["speedup"], ".2f", "×"),
+        fmt_interval(row["final_return"], ",.0f"),
+        fmt_interval(row["final_minus_r1"], ",.0f") if r != "1" else "—",
+        f"{row.get('wall_seconds_mean', 0) / 60:.1f} min",
     ]  # fmt: skip
 
 

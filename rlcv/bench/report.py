@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.stats import Interval
+from rlcv.bench.stats import Interval, from_jsonable
 
 __all__ = [
     "render",
@@ -82,9 +82,12 @@ def md_row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def fmt_interval(iv: Interval, spec: str, unit: str = "") -> str:
+def fmt_interval(iv: Interval | dict[str, Any], spec: str, unit: str = "") -> str:
     """'1.46× [1.00, 2.48]' for spec '.2f', unit '×'; the point alone (with its unit) when there is no
-    interval, '—' when there is no point."""
+    interval, '—' when there is no point. ``iv`` may be an interval's JSON
+    (:func:`~rlcv.bench.stats.jsonable`)."""
+    if isinstance(iv, dict):
+        iv = from_jsonable(iv)
     if math.isnan(iv.point):
         return "—"
     if math.isnan(iv.low):

@@ -286,13 +286,6 @@ def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, in
 
 
 # -- report ---------------------------------------------------------------------------------------
-def fmt(ci: dict[str, Any], spec: str, unit: str = "") -> str:
-    """'2.00× [1.10, 2.50]' from an interval's JSON (``unit`` after the point)."""
-    from rlcv.bench.report import fmt_interval
-
-    return fmt_interval(stats.from_jsonable(ci), spec, unit)
-
-
 @dataclasses.dataclass(frozen=True)
 class Words:
     """How a report names its arms in prose."""
@@ -307,7 +300,7 @@ class Words:
 def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words) -> str:
     """The page (template tuning.md.j2): every configuration tried, the evaluation of each arm's preset
     and chosen configuration, and each tuned arm against the tuned base arm."""
-    from rlcv.bench.report import render
+    from rlcv.bench.report import fmt_interval, render
 
     tuning_rows = []
     for k, text in enumerate(["preset", *result["spec"]["grid"]]):
@@ -319,18 +312,18 @@ def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words
     eval_rows = [
         [name, " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset", str(len(arm["seeds"]))]
         + [
-            fmt(arm["speedup"], ".2f", "×"),
-            fmt(arm["final_return"], ",.0f"),
-            fmt(arm["final_minus_ppo"], "+,.0f"),
-            fmt(arm["seconds_to_target"], ",.0f", " s") if "seconds_to_target" in arm else "—",
-            fmt(arm["wallclock_speedup"], ".2f", "×") if "wallclock_speedup" in arm else "—",
+            fmt_interval(arm["speedup"], ".2f", "×"),
+            fmt_interval(arm["final_return"], ",.0f"),
+            fmt_interval(arm["final_minus_ppo"], "+,.0f"),
+            fmt_interval(arm["seconds_to_target"], ",.0f", " s") if "seconds_to_target" in arm else "—",
+            fmt_interval(arm["wallclock_speedup"], ".2f", "×") if "wallclock_speedup" in arm else "—",
         ]
         for name, arm in result["arms"].items()
     ]
     h2h_rows = [
         [name, row["vs"], str(len(row["seeds"]))]
-        + [fmt(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
-        + [fmt(row["final_minus_tuned_ppo"], "+,.0f")]
+        + [fmt_interval(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
+        + [fmt_interval(row["final_minus_tuned_ppo"], "+,.0f")]
         for name, row in (result.get("head_to_head") or {}).items()
     ]
     seed_rows = [spread_row(name, arm["seeds"]) for name, arm in result["arms"].items() if arm["seeds"]]
