@@ -243,6 +243,8 @@ CASES = [
             ("bgan_collapse_pilot_digits4", True),
             ("bgan_collapse_pilot_digits4_mbd", True),
             ("bgan_collapse_pilot_digits4_init", True),
+            ("bgan_collapse_pilot_digits4_init2", True),
+            ("bgan_collapse_digits4_init", True),
         )
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
@@ -325,6 +327,8 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digits4_notes.md",
     "results/bgan_collapse_pilot_digits4_mbd_notes.md",
     "results/bgan_collapse_pilot_digits4_init_notes.md",
+    "results/bgan_collapse_pilot_digits4_init2_notes.md",
+    "results/bgan_collapse_digits4_init_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
