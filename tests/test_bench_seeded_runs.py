@@ -47,14 +47,27 @@ def test_cli_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_record_runs_each_run_with_the_given_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_run(cmd: list[str], cwd: Path, env: dict[str, str], **_: object) -> subprocess.CompletedProcess:
-        calls.append((cmd, cwd, env["PYTHONPATH"]))
-        run_dir = Path(cmd[cmd.index("--run-dir") + 1])
-        run_dir.mkdir(parents=True)
-        (run_dir / "metrics.csv").write_text("step\n1\n")
-        return subprocess.CompletedProcess(cmd, 0, None, "")
+    class FakePopen:
+        """Stands in for the runner's ``rlcv train`` process: records the call, writes a finished run."""
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+        returncode = 0
+
+        def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str], **_: object) -> None:
+            calls.append((cmd, cwd, env["PYTHONPATH"]))
+            run_dir = Path(cmd[cmd.index("--run-dir") + 1])
+            run_dir.mkdir(parents=True)
+            (run_dir / "metrics.csv").write_text("step\n1\n")
+
+        def __enter__(self) -> FakePopen:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def communicate(self) -> tuple[str, str]:
+            return "", ""
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
     code = tmp_path / "checkout"
     code.mkdir()
     assert main(["bench", "seeded-runs", "--out", str(tmp_path / "out"), "--code", str(code)]) == 0
