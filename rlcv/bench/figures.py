@@ -38,7 +38,9 @@ def walk_figures(out: dict[str, Any], folder: Path) -> None:
 
 
 def _walk_groups(res: dict[str, dict[str, Any]], *prefixes: str) -> list[dict[float, list[dict[str, Any]]]]:
-    from rlcv.bench.walk import group_runs  # the bench's grouping of its runs, as its tables use it
+    from rlcv.hpo.landscape_records import (
+        group_runs,  # the bench's grouping of its runs, as its tables use it
+    )
 
     return [group_runs(res, p) for p in prefixes]
 
@@ -158,7 +160,7 @@ def _sharpness_grid(axes: Any, task: str, sweeps: dict[str, Any]) -> None:
     """λ_max (top) and test accuracy (bottom) against η/S, one column per protocol."""
     from matplotlib.ticker import NullFormatter
 
-    from rlcv.bench.sharpness import PROTOCOLS
+    from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS as PROTOCOLS
 
     for j, protocol in enumerate(PROTOCOLS):
         for i, (sweep, rows) in enumerate(sweeps.items()):

@@ -29,6 +29,7 @@ from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_in
 from rlcv.bench.figures import sharpness_figures as plot
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
+from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS
 
 # Targets of the issue.
 RHO_LAMBDA_MAX = -0.8  # Spearman(η/S, λ_max) ≤ −0.8 in both sweeps, at matched loss
@@ -38,7 +39,7 @@ SAME_RATIO_ACC = 0.015  # test accuracy within 1.5 points across S at the same �
 RATIO_10X_LAMBDA = 2.0  # a 10× ratio change moves λ_max by ≥ 2×
 SCHEDULE_ACC = 0.015  # lr_decay vs batch_growth: test accuracy within 1.5 points
 SCHEDULE_LAMBDA = 0.30  # and λ_max within ±30 %
-PROTOCOLS = ("matched", "fixed")
+PROTOCOLS = SNAPSHOT_PROTOCOLS  # matched loss / fixed steps
 
 
 def register(sub: argparse._SubParsersAction) -> None:

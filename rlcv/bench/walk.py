@@ -26,6 +26,7 @@ from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int,
 from rlcv.bench.figures import walk_figures as plot
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
+from rlcv.hpo.landscape_records import group_runs
 
 # Targets of the issue, read plainly in the report.
 GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
@@ -161,17 +162,6 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- analysis
-
-
-def group_runs(results: dict[str, dict[str, Any]], prefix: str) -> dict[float, list[dict[str, Any]]]:
-    """The runs whose name starts with ``prefix``, by setting (the batch size for ``dist_``, else the
-    learning rate), settings in increasing order."""
-    groups: dict[float, list[dict[str, Any]]] = {}
-    for name, r in results.items():
-        if name.startswith(prefix):
-            key = float(r["batch_size"]) if prefix == "dist_" else float(r["lr"])
-            groups.setdefault(key, []).append(r)
-    return dict(sorted(groups.items()))
 
 
 def _mean(values: list[float]) -> float:
