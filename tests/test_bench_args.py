@@ -288,6 +288,15 @@ def _inside(value: float, rng_: Range) -> bool:
     return low_ok and high_ok
 
 
+def _good(action: argparse.Action) -> str:
+    """A value the flag accepts: its default's first element, or (a list flag defaulting to None) the
+    first of a few plain numbers inside its range."""
+    if action.default:
+        return str(action.default[0])
+    rng_ = action.type
+    return next(c for c in ("1", "0.5", "2", "10", "0") if _inside(_as_number(c, rng_.kind), rng_))
+
+
 @pytest.fixture
 def stubbed(monkeypatch, tmp_path: Path) -> list[argparse.Namespace]:
     """The parser built once (argparse keeps no state between parses) and ``bench_run`` replaced by a
@@ -313,7 +322,7 @@ def test_random_values_are_refused_while_parsing_or_reach_the_bench_unchanged(
             fixed = action.nargs if isinstance(action.nargs, int) else 0  # e.g. --blocks UNROLL STEPS
             for text in POOL + _random_values(rng, 12):
                 # list arguments: the bad value after a good one (each element is checked)
-                good = [str(action.default[0])] if lists else ["1"] * max(0, fixed - 1)
+                good = [_good(action)] if lists else ["1"] * max(0, fixed - 1)
                 argv = ["bench", name, *_required(parser), flag, *good, text]
                 stubbed.clear()
                 code = main(argv)
