@@ -1,5 +1,5 @@
-"""rlcv.bench.report's row and verdict helpers (md_table, fmt_interval and verdict_line are tested in
-tests/test_bench_compare.py)."""
+"""rlcv.bench.report's verdict, figure and template helpers (md_table, fmt_interval and verdict_line
+are tested in tests/test_bench_compare.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ import math
 import pytest
 
 from rlcv.bench import report
-
-
-def test_md_row_formats_cells_as_str_and_escapes_nothing() -> None:
-    assert report.md_row("a", 1, 2.5, "") == "| a | 1 | 2.5 |  |"
-    assert report.md_row("x|y") == "| x|y |"  # md_table escapes; a row of the caller's own text does not
-    assert report.md_table(["h"], [["v"]])[2] == report.md_row("v")
 
 
 def test_met_is_bold_and_not_measured_without_a_finite_value() -> None:

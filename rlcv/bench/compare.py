@@ -39,7 +39,8 @@ import numpy as np
 from rlcv import learning_curves as curves
 from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
@@ -306,10 +307,8 @@ def render_markdown(result: dict[str, Any]) -> str:
 
 # -- the command ---------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench compare`` to the bench subparsers."""
-    p = sub.add_parser("compare", help="paired comparison of two algos of a learn sweep, from its summaries")
-    add_flags(p, CompareSpec)
-    p.set_defaults(bench_run=run)
+    about = "paired comparison of two algos of a learn sweep, from its summaries"
+    add_bench(sub, "compare", CompareSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

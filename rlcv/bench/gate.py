@@ -30,7 +30,8 @@ import numpy as np
 
 from rlcv.bench import report
 from rlcv.bench.checks import out_file
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.stats import Interval, median_bootstrap
 from rlcv.errors import RlcvError
 
@@ -187,10 +188,8 @@ def build(spec: GateSpec) -> str:
 
 # -- the command ---------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench gate`` to the bench subparsers."""
-    p = sub.add_parser("gate", help="the MBMF trust gate and in-training variance ratio, from metrics.csv")
-    add_flags(p, GateSpec)
-    p.set_defaults(bench_run=run)
+    about = "the MBMF trust gate and in-training variance ratio, from metrics.csv"
+    add_bench(sub, "gate", GateSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, seed_value
-from rlcv.bench.flags import add_flags, flag, spec_of
-from rlcv.bench.report import render
+from rlcv.bench.flags import flag, spec_of
+from rlcv.bench.report import add_bench, render
 from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
@@ -274,10 +274,7 @@ def _speed_ratios(
 
 # -- CLI ----------------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench ipg`` to the bench subparsers."""
-    p = sub.add_parser("ipg", help="integer programming games: SGM / m-SGM equilibria vs the paper")
-    add_flags(p, IpgSpec)
-    p.set_defaults(bench_run=run)
+    add_bench(sub, "ipg", IpgSpec, run, help="integer programming games: SGM / m-SGM equilibria vs the paper")
 
 
 def _has_instances(folder: Path) -> bool:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import out_dir, positive_float, positive_int
-from rlcv.bench.flags import add_flags, flag, spec_of
-from rlcv.bench.report import fmt_interval, render
+from rlcv.bench.flags import flag, spec_of
+from rlcv.bench.report import add_bench, fmt_interval, render
 from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap
 from rlcv.bench.tasks import SummaryStore
 from rlcv.errors import RlcvError
@@ -239,9 +239,8 @@ def _json_cell(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ipg-versions", help="integer programming games: old vs new code on the paper's files")
-    add_flags(p, VersionsSpec)
-    p.set_defaults(bench_run=run)
+    about = "integer programming games: old vs new code on the paper's files"
+    add_bench(sub, "ipg-versions", VersionsSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import int_range, out_dir, positive_int, require_report_input, seed_count
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -249,10 +250,8 @@ def main(spec: LdfSpec) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench ldf`` to the bench subparsers."""
-    p = sub.add_parser("ldf", help="two-level (decoupled / joint) generators vs flat BGAN on binary digits")
-    add_flags(p, LdfSpec)
-    p.set_defaults(bench_run=run)
+    about = "two-level (decoupled / joint) generators vs flat BGAN on binary digits"
+    add_bench(sub, "ldf", LdfSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

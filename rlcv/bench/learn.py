@@ -42,8 +42,8 @@ import numpy as np
 from rlcv import plotting
 from rlcv.bench import runs
 from rlcv.bench.checks import check_algos, out_dir, positive_int, seed_count
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.report import render
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench, render
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.learning_curves import from_summary
 
@@ -251,10 +251,8 @@ def _validate(spec: LearnSpec) -> None:
 
 # -- the command --------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench learn`` to the bench subparsers."""
-    p = sub.add_parser("learn", help="learning curves of every (algo, env, seed), one eval protocol")
-    add_flags(p, LearnSpec)
-    p.set_defaults(bench_run=run)
+    about = "learning curves of every (algo, env, seed), one eval protocol"
+    add_bench(sub, "learn", LearnSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,7 +47,8 @@ import numpy as np
 from rlcv import learning_curves as lc
 from rlcv.bench import runs, summaries
 from rlcv.bench.checks import out_dir, positive_int, seed_count
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
 
@@ -307,10 +308,8 @@ def run_sweep(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench oracle`` to the bench subparsers."""
-    p = sub.add_parser("oracle", help="PPO with r× policy-gradient samples: the variance-reduction ceiling")
-    add_flags(p, OracleSpec)
-    p.set_defaults(bench_run=run)
+    about = "PPO with r× policy-gradient samples: the variance-reduction ceiling"
+    add_bench(sub, "oracle", OracleSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,16 +20,15 @@ from rlcv.bench.stats import Interval, from_jsonable
 __all__ = [
     "render",
     "md_table",
-    "md_row",
     "fmt_interval",
     "verdict_line",
     "met",
     "fmt_steps",
-    "regenerate_block",
     "figure",
     "write_json",
     "saved_or_measured",
     "results_in",
+    "add_bench",
     "add_result_benches",
 ]
 
@@ -74,12 +73,6 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = 
         if len(r) != len(header):
             raise ValueError(f"a row has {len(r)} cells, the header {len(header)}")
     return [row(header), rule, *(row(r) for r in rows)]
-
-
-def md_row(*cells: object) -> str:
-    """One markdown table row, each cell as ``str(cell)``: '| a | b |'. Unlike :func:`md_table` it
-    escapes nothing (a caller's cells are its own text and numbers)."""
-    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def fmt_interval(iv: Interval | dict[str, Any], spec: str, unit: str = "") -> str:
@@ -134,11 +127,6 @@ def fmt_steps(steps: float | None) -> str:
     if math.isnan(steps):
         return "—"
     return f"{steps / 1000:.0f}k" if steps >= 10_000 else f"{steps / 1000:.3g}k"
-
-
-def regenerate_block(command: str) -> list[str]:
-    """The 'Regenerate with:' lines every generated page starts with (after its title)."""
-    return ["Regenerate with:", "", f"    {command}", ""]
 
 
 @contextmanager
@@ -198,6 +186,24 @@ def _print_report(write: Callable[[Path], Path], args: Any) -> int:
     return 0
 
 
+def add_bench(
+    sub: Any,
+    name: str,
+    spec: type,
+    run: Callable[[Any], int],
+    *,
+    help: str,  # noqa: A002 (argparse's word)
+) -> Any:
+    """``rlcv bench NAME`` with the flags of ``spec`` (:mod:`rlcv.bench.flags`) and ``run(args)`` (its exit
+    code) as ``bench_run``; returns the parser, for arguments of its own."""
+    from rlcv.bench.flags import add_flags
+
+    parser = sub.add_parser(name, help=help)
+    add_flags(parser, spec)
+    parser.set_defaults(bench_run=run)
+    return parser
+
+
 def add_result_benches(
     sub: Any,
     name: str,
@@ -215,12 +221,9 @@ def add_result_benches(
     OUT``) and its table page, rebuilt from every result JSON of a folder (``rlcv bench NAME-report
     --dir DIR``: ``write(DIR)`` returns the page's path, printed)."""
     from rlcv.bench.checks import out_file
-    from rlcv.bench.flags import add_flags
 
-    bench = sub.add_parser(name, help=help)
-    add_flags(bench, spec)
+    bench = add_bench(sub, name, spec, run, help=help)
     bench.add_argument("--json", type=out_file, required=json_required, metavar="OUT", help=json_help)
-    bench.set_defaults(bench_run=run)
     report = sub.add_parser(f"{name}-report", help=report_help)
     report.add_argument("--dir", default=default_dir)
     report.set_defaults(bench_run=partial(_print_report, write))

@@ -27,7 +27,8 @@ import numpy as np
 
 from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import sharpness_figures as plot
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS
 
@@ -43,10 +44,9 @@ PROTOCOLS = SNAPSHOT_PROTOCOLS  # matched loss / fixed steps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sharpness", help="'Three factors': η/S vs λ_max and test accuracy (MNIST-1D, digits)")
-    add_flags(p, SharpnessSpec)
+    about = "'Three factors': η/S vs λ_max and test accuracy (MNIST-1D, digits)"
+    p = add_bench(sub, "sharpness", SharpnessSpec, run, help=about)
     add_pool_flags(p)
-    p.set_defaults(bench_run=run)
 
 
 @dataclass(kw_only=True)

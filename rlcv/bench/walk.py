@@ -24,7 +24,8 @@ import numpy as np
 
 from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import walk_figures as plot
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.hpo.landscape_records import group_runs
 
@@ -37,12 +38,9 @@ OVERHEAD_MAX = 0.30  # landscape observations add ≤ 30 % wall-clock to an epis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "walk", help="'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
-    )
-    add_flags(p, WalkSpec)
+    about = "'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
+    p = add_bench(sub, "walk", WalkSpec, run, help=about)
     add_pool_flags(p)
-    p.set_defaults(bench_run=run)
 
 
 @dataclass(kw_only=True)
