@@ -112,6 +112,7 @@ class EnsembleDynamics(DynamicsModel):
         action_high: np.ndarray | None = None,
         predict_termination: bool = True,
         structure: str = "mlp",
+        action_smooth: float = 0.0,
     ) -> None:
         super().__init__()
         if structure not in STRUCTURES:
@@ -120,6 +121,7 @@ class EnsembleDynamics(DynamicsModel):
         self.obs_dim, self.act_dim, self.ensemble_size = obs_dim, act_dim, ensemble_size
         self.predict_termination = predict_termination
         self.structure = structure
+        self.action_smooth = action_smooth
         outputs = obs_dim + 2  # Δs, reward, termination logit
         if structure == "affine":  # s -> coefficients of φ(a) = [1, a, a²] for every output
             sizes = [obs_dim, *hidden_sizes, outputs * (1 + 2 * act_dim)]
@@ -175,6 +177,21 @@ class EnsembleDynamics(DynamicsModel):
         phi = torch.cat([torch.ones_like(a[..., :1]), a, a * a], -1)  # [E, B, 1 + 2A]
         coef = self._mlp(s).view(*s.shape[:-1], self.obs_dim + 2, phi.shape[-1])
         return (coef * phi.unsqueeze(-2)).sum(-1)
+
+    def action_roughness(self, s: torch.Tensor, a: torch.Tensor, scale: float = 0.1) -> torch.Tensor:
+        """‖∂f/∂a‖²_F per output in normalised units, estimated by a random finite difference.
+
+        On-policy data shows the model the action response only through the policy's small noise, so
+        an MLP of (s, a) is free to bend along a between samples; that spurious response is what the
+        control variate reads (results/mbmf_v4.md §2). E‖f(s, a + δ) − f(s, a)‖² = scale² ‖J‖²_F for
+        δ ~ N(0, scale²) in normalised action units, without a double backward pass.
+        """
+        delta = torch.randn_like(a) * scale * self.in_stats.std[self.obs_dim :]
+        n0, r0, _ = self._members(s, a)
+        n1, r1, _ = self._members(s, a + delta)
+        std = self.out_stats.std
+        sq = ((n1 - n0) / std[:-1]).pow(2).sum(-1) + ((r1 - r0) / std[-1]).pow(2)
+        return sq.mean() / ((self.obs_dim + 1) * scale**2)
 
     def predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         next_s, reward, term_logit = self._members(s, a)
@@ -403,8 +420,11 @@ def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
 def _adam_step(
     model: EnsembleDynamics, optimizer: torch.optim.Optimizer, w: Windows, td: TDLoss | None = None
 ) -> float:
-    """One optimiser step on the unrolled loss of windows ``w``; the loss before the step."""
+    """One optimiser step on the unrolled loss of windows ``w`` (plus the action-roughness penalty
+    of the model's ``action_smooth`` weight, at the windows' first, real states); the loss before it."""
     loss, _ = model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid, td)
+    if model.action_smooth > 0:
+        loss = loss + model.action_smooth * model.action_roughness(w.obs[:, 0], w.actions[:, 0])
     if not torch.isfinite(loss):
         raise FloatingPointError(f"dynamics model loss became {loss.item()}")
     optimizer.zero_grad(set_to_none=True)

@@ -26,18 +26,22 @@ def test_parse_variant_fills_defaults() -> None:
         "lr": 1e-3,
         "members": 5,
         "structure": "mlp",
+        "smooth": 0.0,
     }
     assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
+    assert model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:0.5")["smooth"] == 0.5
     assert model_diag.parse_variant("a:0:3:3000:128:3e-3:1:affine")["structure"] == "affine"
     with pytest.raises(RlcvError, match="STRUCTURE must be one of mlp, affine"):
         model_diag.parse_variant("a:0:3:3000:128:3e-3:1:linear")
     assert model_diag.parse_variant("e2:0:3:3000:128:3e-3:2")["members"] == 2
     with pytest.raises(RlcvError, match="expected NAME"):
-        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8")
+        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8:9")
     with pytest.raises(RlcvError, match="MEMBERS must be >= 1"):
         model_diag.parse_variant("e0:0:3:3000:128:3e-3:0")
     with pytest.raises(RlcvError, match="with numbers"):
         model_diag.parse_variant("x:0:three")
+    with pytest.raises(RlcvError, match="SMOOTH >= 0"):
+        model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:-1")
 
 
 def test_held_out_ratio_is_zero_for_an_exact_linear_fit_and_one_for_noise() -> None:

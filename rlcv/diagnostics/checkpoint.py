@@ -144,6 +144,7 @@ def fit_model(
         action_low=space.low,
         action_high=space.high,
         structure=settings.model_structure,
+        action_smooth=settings.model_action_smooth,
     )
     replay = TransitionReplay(capacity)
     for b in fit_batches():

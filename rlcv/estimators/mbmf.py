@@ -212,6 +212,11 @@ class MBMFSettings:
         "mlp (an MLP of (s, a)) or affine (an MLP of s giving each output's coefficients of [1, a, a²]: "
         "a control-affine model with a quadratic action cost, rlcv/dynamics.py)",
     )
+    # The action response is all the CV reads beyond its baseline, and on-policy data constrains it only
+    # through the policy's noise (rlcv.dynamics.EnsembleDynamics.action_roughness).
+    model_action_smooth: float = setting(
+        0.0, "weight of the penalty on the model's action Jacobian ‖∂f/∂a‖² in its loss (0: none)"
+    )
     model_hidden_sizes: list[int] = setting(
         factory=lambda: [128, 128], help="hidden layer widths of each dynamics model"
     )
@@ -284,6 +289,7 @@ class MBMFSettings:
         )
         check(0 < self.model_holdout < 1, "model_holdout must be in (0, 1)")
         check(self.model_td_weight >= 0, "model_td_weight must be >= 0")
+        check(self.model_action_smooth >= 0, "model_action_smooth must be >= 0")
 
     def horizon(self, gamma: float, gae_lambda: float) -> int:
         """The CV's k: the setting, or ⌈2 / (1 − γλ)⌉ capped at k_max."""
@@ -409,6 +415,7 @@ class MBMFControlVariate(GradientEstimator):
                 action_high=space.high.reshape(-1),
                 predict_termination=settings.predict_termination,
                 structure=settings.model_structure,
+                action_smooth=settings.model_action_smooth,
             )
             est.model_optimizer = torch.optim.Adam(
                 est.model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay
