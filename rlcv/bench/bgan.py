@@ -36,7 +36,7 @@ import numpy as np
 from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
-from rlcv.bench.stats import Interval, mean_t, paired_t
+from rlcv.bench.stats import Interval, from_jsonable, jsonable, mean_t, paired_t
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.errors import RlcvError
 from rlcv.gan.scoring import EVAL_SEED, REFERENCES
@@ -257,7 +257,7 @@ def main(spec: BganSpec) -> dict[str, Any]:
     payload |= {"runs_root": str(runs_root), "platform": platform_record(), "runs": results}
     payload["references"] = reference_rows(levels, spec.against, spec.seed_range, latent_dim, grids)
     payload["comparisons"] = comparisons(payload)
-    (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1))
+    write_json(out / f"{spec.name}.json", jsonable(payload))
     if results:
         plot_curves(payload, grids / "curves.png")
     print(write_report(payload, out, spec.name, notes=spec.notes))
@@ -285,10 +285,9 @@ def _at_wall(run: dict[str, Any], budget: float) -> dict[str, Any]:
 
 def _paired(a: list[Any], b: list[Any]) -> dict[str, Any]:
     """The record the JSON stores: the differences (non-finite ones too, as measured) and their paired
-    t interval (finite ones only)."""
-    ci = paired_t(a, b)
+    t interval (finite ones only), both as strict JSON (:func:`rlcv.bench.stats.jsonable`)."""
     diffs = [x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None]
-    return {"diffs": diffs, "mean": ci.point, "ci": [ci.low, ci.high]}
+    return jsonable({"diffs": diffs, "paired_t": paired_t(a, b)})
 
 
 def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
@@ -365,12 +364,16 @@ def _draw_curve(ax: Any, rows: Rows, algos: list[str], key: str, x_key: str) -> 
 
 
 def report_only(out: Path, name: str, notes: str | None = None) -> str:
-    """Rebuild OUT/NAME.md from OUT/NAME.json (no training, no evaluation)."""
+    """Rebuild OUT/NAME.md from OUT/NAME.json (no training, no evaluation). The paired comparisons are
+    recomputed from the runs and written back, so the JSON follows the statistics code."""
     from rlcv.bench.checks import require_report_input
 
     path = out / f"{name}.json"
     require_report_input(path, "bgan")
-    return write_report(json.loads(path.read_text()), out, name, notes=notes)
+    payload = json.loads(path.read_text())
+    payload["comparisons"] = comparisons(payload)
+    write_json(path, jsonable(payload))
+    return write_report(payload, out, name, notes=notes)
 
 
 def starred(iv: Interval) -> str:
@@ -378,9 +381,14 @@ def starred(iv: Interval) -> str:
     return iv.fmt("+.3f") + (" *" if iv.excludes(0.0) else "")
 
 
+def diff(d: dict[str, Any]) -> Interval:
+    """The paired interval of a stored :func:`_paired` record."""
+    return from_jsonable(d["paired_t"])
+
+
 def diff_cell(d: dict[str, Any]) -> str:
     """A stored :func:`_paired` record as a :func:`starred` cell."""
-    return starred(Interval(d["mean"], d["ci"][0], d["ci"][1], len(d["diffs"]), "paired t"))
+    return starred(diff(d))
 
 
 def targets(payload: dict[str, Any]) -> list[str]:
@@ -412,6 +420,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
         unique_ok=all(f["unique_fraction"] >= 0.9 * unique for f in bg),
         others=others,
         cell=diff_cell,
+        diff=diff,
         join=_join,
     )
     return text.splitlines()
