@@ -48,6 +48,7 @@ from rlcv.errors import RlcvError, did_you_mean
 from rlcv.learning_curves import from_summary
 
 REFERENCE_ALGO = "sb3-ppo"
+EVAL_COLUMNS = ("algo", "env", "seed", "step", "eval_return_mean", "eval_return_std")  # evaluations.csv
 
 
 @dataclass(kw_only=True)
@@ -218,6 +219,8 @@ def run_sweep(spec: LearnSpec, *, echo: Callable[[str], None] = print) -> dict[s
 
 
 def _validate(spec: LearnSpec) -> None:
+    """What the flags' types cannot check (each number's range is its flag's type): known algos and env
+    ids, and per-algo / per-env settings that name one of them."""
     from rlcv.agents import AGENTS, SB3_ALGOS
     from rlcv.env_factory import check_env_id
 
@@ -234,17 +237,6 @@ def _validate(spec: LearnSpec) -> None:
             raise RlcvError(
                 f"--steps-per-env names '{env}', which is not in --envs.{did_you_mean(env, spec.envs)}"
             )
-    if (
-        spec.seeds < 1
-        or spec.steps < 1
-        or spec.eval_episodes < 1
-        or (spec.workers is not None and spec.workers < 1)
-    ):
-        raise RlcvError("--seeds, --steps, --eval-episodes and --workers must be >= 1.")
-    if spec.eval_freq is not None and spec.eval_freq < 1:
-        raise RlcvError("--eval-freq must be >= 1 (evaluations are what the bench compares).")
-    if spec.backend not in runs.BACKENDS:
-        raise RlcvError(f"--backend must be 'local' or 'ray', got '{spec.backend}'.")
     for algo in spec.algos:
         overrides_for(algo, spec.overrides, spec.algos)  # raises on an ALGO: prefix outside --algos
 
@@ -272,14 +264,7 @@ def _algo_entry(
             continue
         curve, last, std_at = job.record()
         evaluations += [
-            {
-                "algo": algo,
-                "env": env,
-                "seed": job.seed,
-                "step": s,
-                "eval_return_mean": v,
-                "eval_return_std": std_at.get(s),
-            }
+            dict(zip(EVAL_COLUMNS, (algo, env, job.seed, s, v, std_at.get(s)), strict=True))
             for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
         ]
         walls.append(float(last.get("time_elapsed") or "nan"))
@@ -374,9 +359,8 @@ def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[runs.R
     out.mkdir(parents=True, exist_ok=True)
     curves = result.pop("_curves")
     evaluations = result.pop("_evaluations")
-    columns = ["algo", "env", "seed", "step", "eval_return_mean", "eval_return_std"]
     with (out / "evaluations.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = csv.DictWriter(f, fieldnames=EVAL_COLUMNS)
         writer.writeheader()
         writer.writerows(evaluations)
     for env in spec.envs:
