@@ -77,10 +77,7 @@ class OracleSpec:
         return command_line("rlcv bench oracle", self)
 
     def validate(self) -> None:
-        if self.seeds < 1 or self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1:
-            raise RlcvError("--seeds, --steps, --eval-freq and --eval-episodes must be >= 1.")
-        if self.workers is not None and self.workers < 1:
-            raise RlcvError("--workers must be >= 1.")
+        """What the flags' types (each number's range) cannot check: r = 1 present, the target step."""
         if not self.ratios or min(self.ratios) < 1 or 1 not in self.ratios:
             raise RlcvError("--ratios must be integers >= 1 and include 1 (plain PPO sets the target).")
         if not self.eval_freq <= self.target_step <= self.steps:
