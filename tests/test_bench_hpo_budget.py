@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
-from scipy import stats
 
-from rlcv.bench.paired import compare, paired_ci, tuned_vs_fixed_verdict
+from rlcv.bench.paired import outcome, tuned_vs_fixed_verdict
+from rlcv.bench.stats import Interval, paired_t
 from rlcv.cli import main
 from rlcv.hpo.runners import cosine, fixed_run, sh_cost
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_paired_ci_is_the_t_interval_of_the_differences():
-    a, b = [1.0, 2.0, 4.0, 3.5], [0.5, 1.0, 3.0, 3.5]
-    d = [0.5, 1.0, 1.0, 0.0]
-    mean = sum(d) / 4
-    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 3)
-    half = stats.t.ppf(0.975, 3) * sd / 2
-    ci = paired_ci(a, b)
-    assert ci["n"] == 4 and ci["mean"] == pytest.approx(mean)
-    assert ci["low"] == pytest.approx(mean - half) and ci["high"] == pytest.approx(mean + half)
-    assert paired_ci([1.0, math.inf], [0.0, 0.0])["n"] == 1  # non-finite pairs are dropped
+def test_outcome_reads_the_side_of_zero_the_interval_lies_on():
+    above, below = Interval(0.5, 0.1, 0.9, 5, "paired t"), Interval(-0.5, -0.9, -0.1, 5, "paired t")
+    assert outcome(above, higher_is_better=True) == "better" == outcome(below, higher_is_better=False)
+    assert outcome(below, higher_is_better=True) == "worse" == outcome(above, higher_is_better=False)
+    assert outcome(Interval(0.5, -0.1, 0.9, 5, "paired t"), True) == "unresolved"
+    assert outcome(paired_t([2.0], [1.0]), True) == "unresolved"  # one pair: no interval, no verdict
 
 
 def test_verdict_is_refused_when_the_best_fixed_setting_is_within_the_ci():
@@ -35,7 +30,7 @@ def test_verdict_is_refused_when_the_best_fixed_setting_is_within_the_ci():
     )
     assert v["outcome"] == "unresolved" and not v["claims_tuned_ge_fixed"]
     assert "no verdict" in v["text"] and "does not claim tuned ≥ fixed" in v["text"]
-    assert v["ci"]["low"] < 0 < v["ci"]["high"]
+    assert v["ci"].low < 0 < v["ci"].high and v["ci"] == paired_t(tuned, close)
     worse = [t - 0.02 - 0.001 * i for i, t in enumerate(tuned)]
     v = tuned_vs_fixed_verdict(
         tuned, worse, tuned_name="hpo-x", fixed_name="lr1", metric="test accuracy", higher_is_better=True
@@ -51,7 +46,7 @@ def test_verdict_is_refused_when_the_best_fixed_setting_is_within_the_ci():
         higher_is_better=False,
     )
     assert v["outcome"] == "worse" and not v["claims_tuned_ge_fixed"] and "f beats t" in v["text"]
-    assert compare({"n": 0, "low": math.nan, "high": math.nan}, True) == "unresolved"
+    assert outcome(paired_t([], []), True) == "unresolved"
 
 
 def test_cosine_schedule_is_followed_per_env_step():
@@ -93,6 +88,9 @@ def test_hpo_budget_bench_runs_resumes_and_reports(tmp_path, capsys):
     assert rows["sh-2"]["runs"]["sgd_steps"] == pytest.approx(sh_cost(2, 4, 3, 3) / 4) == pytest.approx(1.75)
     assert rows["random-2"]["runs"]["sgd_steps"] == pytest.approx(2.0)
     assert "vs_fixed-best" in summary["verdicts"] and (out / "anytime.png").is_file()
+    # intervals in the stats.jsonable shape, strict JSON
+    assert set(summary["verdicts"]["vs_sh-2"]["acc"]) == {"point", "low", "high", "n", "method", "never"}
+    assert "NaN" not in (out / "summary.json").read_text()
     capsys.readouterr()
     before = {p.name: p.read_text() for p in (out / "per_run").iterdir()}
     assert main(args) == 0  # everything is on disk: nothing reruns
@@ -106,6 +104,7 @@ def test_dualcutout_bench_and_bad_task(tmp_path, capsys):
     assert main([*args, "--arms", "none", "cutout", "dualcutout", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["pairs"]) == {"dualcutout-cutout", "cutout-none", "dualcutout-none"}
+    assert summary["pairs"]["cutout-none"]["paired_t"]["n"] == 2
     assert "paper_order_reproduced" in summary and summary["step_cost"]["ratio_median"] > 0
     capsys.readouterr()
     assert main([*args, "--model", "resnet", "--out", str(tmp_path / "bad")]) == 2

@@ -38,11 +38,11 @@ def test_targets_pick_the_best_online_method_by_validation_within_each_examples_
     assert t["vs_pbt-2-b32"] is None  # not run: reported as not measured, never as met
     learned = t["learned_vs_hand"]
     assert (learned["a"], learned["b"]) == ("ppo-x", "hpo-range")
-    assert learned["met"] == (learned["ci"]["low"] >= -0.01)
+    assert learned["met"] == (learned["ci"].low >= -0.01)
     each = t["each_vs_cosine"]  # every online method within 1 run of examples, by mean val loss
     assert each["refs"] == ["cosine-lr1", "tpe-20", "sh-2-b32"]  # the tuned cosine run, then what was run
     assert [r["method"] for r in each["rows"]] == ["hpo-range", "ppo-x"]
-    assert each["rows"][0]["val"][0]["mean"] < 0 < each["rows"][0]["acc"][0]["mean"]
+    assert each["rows"][0]["val"][0].point < 0 < each["rows"][0]["acc"][0].point
     text = "\n".join(target_lines(t))
     assert "not measured" in text and "**met**" in text
     assert "| method | cosine-lr1 | tpe-20 | sh-2-b32 |" in text and "| ppo-x | +1." in text

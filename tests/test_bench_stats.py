@@ -8,7 +8,6 @@ import pytest
 from scipy import stats as sps
 
 from rlcv.bench import stats
-from rlcv.bench.paired import paired_ci
 from rlcv.bench.stats import Interval
 from rlcv.plotting import bootstrap_ci
 
@@ -33,8 +32,8 @@ def test_zero_and_one_pair_are_nan_intervals_not_infinite() -> None:
     for ci in (stats.paired_t([3.0], [1.0]), stats.paired_bootstrap([3.0], [1.0]), stats.mean_t([2.0])):
         assert ci.n == 1 and ci.point == 2.0 and math.isnan(ci.low) and math.isnan(ci.high)
     assert not stats.paired_t([3.0], [1.0]).excludes(0.0)
-    one = paired_ci([3.0], [1.0])  # the HPO benches' dict: NaN too now (it was ±inf)
-    assert one["n"] == 1 and math.isnan(one["low"]) and math.isnan(one["high"])
+    one = stats.jsonable(stats.paired_t([3.0], [1.0]))  # as the benches store it: null bounds, strict JSON
+    assert one == {"point": 2.0, "low": None, "high": None, "n": 1, "method": "paired t", "never": []}
 
 
 def test_missing_and_non_finite_pairs_are_dropped_and_counted() -> None:
@@ -126,3 +125,12 @@ def test_jsonable_writes_intervals_as_strict_json() -> None:
     back = stats.from_jsonable(json.loads(json.dumps(out))["1"][0])  # as a report reads its JSON back
     assert back.point == 1.5 and math.isnan(back.low) and back.high == math.inf
     assert (back.n, back.method, back.never) == (1, "median bootstrap", (0,))
+
+
+def test_scaled_multiplies_point_and_bounds_and_refuses_a_non_positive_factor() -> None:
+    iv = stats.paired_t([0.51, 0.52, 0.56], [0.5, 0.5, 0.5])
+    assert iv.scaled(100.0).as_tuple() == (100.0 * iv.point, 100.0 * iv.low, 100.0 * iv.high)
+    assert (iv.scaled(100.0).n, iv.scaled(100.0).method) == (3, "paired t")
+    assert math.isnan(stats.paired_t([1.0], [0.0]).scaled(2.0).low)
+    with pytest.raises(ValueError, match="positive factor"):
+        iv.scaled(-1.0)

@@ -20,6 +20,7 @@ from typing import Any
 from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
+from rlcv.bench.stats import jsonable
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
 # Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).
@@ -163,14 +164,15 @@ def _arm_rows(
 
 
 def _pairs(err: dict[str, list[float]], summary: dict[str, Any]) -> dict[str, Any] | None:
-    """Paired differences of test error into ``summary["pairs"]``; the paper's order, where all three
-    fixed arms ran (also recorded in ``summary``)."""
-    from rlcv.bench.paired import compare, paired_ci
+    """Paired differences of test error (:func:`rlcv.bench.stats.paired_t` and its verdict) into
+    ``summary["pairs"]``; the paper's order, where all three fixed arms ran (also recorded in ``summary``)."""
+    from rlcv.bench.paired import outcome
+    from rlcv.bench.stats import paired_t
 
     for x, y in PAIRS:
         if x in err and y in err:
-            ci = paired_ci(err[x], err[y])
-            summary["pairs"][f"{x} − {y}"] = {**ci, "outcome": compare(ci, higher_is_better=False)}
+            ci = paired_t(err[x], err[y])
+            summary["pairs"][f"{x} − {y}"] = {"paired_t": ci, "outcome": outcome(ci, higher_is_better=False)}
     if not all(a in err for a in ("none", "cutout", "dualcutout")):
         return None
     m = {a: statistics.fmean(err[a]) for a in ("none", "cutout", "dualcutout")}
@@ -202,5 +204,5 @@ def write_report(args: argparse.Namespace, out: Path) -> None:
         "dualcutout.md.j2", **page, arms=rows, pairs=pairs, order=order, cost=cost, bound=STEP_COST_BOUND
     )
     (out / "report.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=1))
     print(f"wrote {out / 'report.md'}")

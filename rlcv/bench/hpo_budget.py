@@ -18,7 +18,8 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
   :mod:`rlcv.bench.hpo_targets`.
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
-wall-clock); comparisons are paired 95 % t-intervals (:mod:`rlcv.bench.paired`). The page:
+wall-clock); comparisons are paired 95 % t-intervals (:func:`rlcv.bench.stats.paired_t`, verdicts
+:mod:`rlcv.bench.paired`). The page:
 ``templates/hpo_budget.md.j2``.
 """
 
@@ -37,7 +38,9 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.hpo_targets import Results, acc, finite, val
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
+from rlcv.bench.stats import Interval, jsonable
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.hpo.cosine_methods import COSINE_METHODS
 from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
@@ -262,11 +265,11 @@ def _seeds(args: argparse.Namespace) -> range:
 # --------------------------------------------------------------------------------------- report
 
 
-def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
+def load(args: argparse.Namespace, out: Path) -> tuple[Results, list[int]]:
     """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds)."""
     from rlcv.hpo import runners as R
 
-    raw: dict[str, dict[int, dict[str, Any]]] = {}
+    raw: Results = {}
     store = ResultStore(_per_run(args))
     for seed in _seeds(args):
         for task in _tasks(args, seed):
@@ -287,27 +290,14 @@ def load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[
     return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
 
 
-def _pick_best_fixed(results: dict[str, dict[int, dict[str, Any]]], prefix: str) -> str | None:
+def _pick_best_fixed(results: Results, prefix: str) -> str | None:
     names = [m for m in results if m.startswith(prefix + "-lr")]
     if not names:
         return None
-    return min(names, key=lambda m: statistics.fmean(_finite(r["val_loss"]) for r in results[m].values()))
+    return min(names, key=lambda m: statistics.fmean(finite(r["val_loss"]) for r in results[m].values()))
 
 
-def _finite(v: float, worst: float = 1e3) -> float:
-    return v if math.isfinite(v) else worst
-
-
-def _acc(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
-    return [results[m][s]["test_accuracy"] for s in seeds]
-
-
-def _val(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
-    """Final validation losses per seed, a diverged run's as a finite worst (1e3)."""
-    return [_finite(results[m][s]["val_loss"]) for s in seeds]
-
-
-def _unit_run(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -> dict[int, dict[str, float]]:
+def _unit_run(results: Results, seeds: list[int]) -> dict[int, dict[str, float]]:
     """One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default)."""
     unit_run: dict[int, dict[str, float]] = {}
     # a tuning sweep without the fixed grid measures in cosine runs (same SGD steps and examples)
@@ -322,21 +312,21 @@ def _unit_run(results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]) -
 
 
 def _method_row(
-    results: dict[str, dict[int, dict[str, Any]]],
+    results: Results,
     m: str,
     seeds: list[int],
     unit_run: dict[int, dict[str, float]],
     ref: str | None,
 ) -> dict[str, Any]:
     """One method's means over seeds, its compute in runs and (with a reference) its paired Δs."""
-    from rlcv.bench.paired import paired_ci
+    from rlcv.bench.stats import paired_t
 
     per_seed = results[m]
-    acc, val = _acc(results, m, seeds), _val(results, m, seeds)
+    a, v = acc(results, m, seeds), val(results, m, seeds)
     row: dict[str, Any] = {
         "method": m,
-        "test_accuracy": statistics.fmean(acc),
-        "val_loss": statistics.fmean(val),
+        "test_accuracy": statistics.fmean(a),
+        "val_loss": statistics.fmean(v),
         "runs": {u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS},
         "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
         "online": m in ONLINE,
@@ -348,14 +338,12 @@ def _method_row(
         },
     }
     if ref:
-        row["acc_vs_ref"] = paired_ci(acc, _acc(results, ref, seeds))
-        row["val_vs_ref"] = paired_ci(val, _val(results, ref, seeds))
+        row["acc_vs_ref"] = paired_t(a, acc(results, ref, seeds))
+        row["val_vs_ref"] = paired_t(v, val(results, ref, seeds))
     return row
 
 
-def _vs_best_fixed(
-    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], name: str, prefix: str
-) -> dict[str, Any]:
+def _vs_best_fixed(results: Results, seeds: list[int], name: str, prefix: str) -> dict[str, Any]:
     """The best online controller against the best fixed (or cosine) schedule of the grid."""
     from rlcv.bench.paired import tuned_vs_fixed_verdict
 
@@ -363,8 +351,8 @@ def _vs_best_fixed(
     fixed_name = _pick_best_fixed(results, prefix) or f
     return {
         "acc": tuned_vs_fixed_verdict(
-            _acc(results, name, seeds),
-            _acc(results, f, seeds),
+            acc(results, name, seeds),
+            acc(results, f, seeds),
             tuned_name=name,
             fixed_name=fixed_name,
             metric="test accuracy",
@@ -373,8 +361,8 @@ def _vs_best_fixed(
             unit=" points",
         ),
         "val": tuned_vs_fixed_verdict(
-            _val(results, name, seeds),
-            _val(results, f, seeds),
+            val(results, name, seeds),
+            val(results, f, seeds),
             tuned_name=name,
             fixed_name=fixed_name,
             metric="validation loss",
@@ -384,13 +372,14 @@ def _vs_best_fixed(
 
 
 def _online_verdicts(
-    results: dict[str, dict[int, dict[str, Any]]],
+    results: Results,
     seeds: list[int],
     rows: list[dict[str, Any]],
     ref: str | None,
 ) -> dict[str, Any]:
     """The best online controller (by validation loss, never by test accuracy) against each baseline."""
-    from rlcv.bench.paired import compare, paired_ci
+    from rlcv.bench.paired import outcome
+    from rlcv.bench.stats import paired_t
 
     online = [r for r in rows if r["online"]]
     verdicts: dict[str, Any] = {}
@@ -398,20 +387,20 @@ def _online_verdicts(
         return verdicts
     best = min(online, key=lambda r: r["val_loss"])
     name = best["method"]
-    acc, val = _acc(results, name, seeds), _val(results, name, seeds)
+    a, v = acc(results, name, seeds), val(results, name, seeds)
     verdicts["best_online"] = name
     verdicts["cost_ratio"] = best["runs"]
     if ref:
-        ci = paired_ci(acc, _acc(results, ref, seeds))
-        verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci["n"] and ci["high"] >= 0)}
+        ci = paired_t(a, acc(results, ref, seeds))
+        verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci.n and ci.high >= 0)}
     for b in BASELINES:
         if b in results:
-            ci, civ = paired_ci(acc, _acc(results, b, seeds)), paired_ci(val, _val(results, b, seeds))
+            ci, civ = paired_t(a, acc(results, b, seeds)), paired_t(v, val(results, b, seeds))
             verdicts[f"vs_{b}"] = {
                 "acc": ci,
                 "val": civ,
-                "acc_outcome": compare(ci, True),
-                "val_outcome": compare(civ, False),
+                "acc_outcome": outcome(ci, True),
+                "val_outcome": outcome(civ, False),
             }
     for prefix in ("fixed", "cosine"):
         if f"{prefix}-best" in results:
@@ -419,9 +408,7 @@ def _online_verdicts(
     return verdicts
 
 
-def analyse(
-    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], trials: int = 20
-) -> dict[str, Any]:
+def analyse(results: Results, seeds: list[int], trials: int = 20) -> dict[str, Any]:
     unit_run = _unit_run(results, seeds)
     for prefix in ("fixed", "cosine"):
         best_fixed = _pick_best_fixed(results, prefix)
@@ -434,11 +421,11 @@ def analyse(
     return {"rows": rows, "by": by, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
 
 
-def _ci_text(ci: dict[str, Any] | None, scale: float = 1.0, digits: int = 2) -> str:
+def _ci_text(ci: Interval | None, scale: float = 1.0, digits: int = 2) -> str:
     """'+0.51 [-0.72, +1.74]' (× ``scale``) of a paired interval; '—' without one."""
-    if not ci or not ci["n"]:
+    if not ci or not ci.n:
         return "—"
-    m, lo, hi = (scale * ci[k] for k in ("mean", "low", "high"))
+    m, lo, hi = ci.scaled(scale).as_tuple()
     return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
@@ -485,9 +472,7 @@ def _ppo_x_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {**{k: meta[k] for k in keep}, "lo": lo, "hi": hi, "tasks": tasks, "per_task": per_task}
 
 
-def _fixed_grid(
-    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int]
-) -> list[tuple[str, list[float]]]:
+def _fixed_grid(results: Results, seeds: list[int]) -> list[tuple[str, list[float]]]:
     """Per-seed test accuracy % of each fixed-grid learning rate."""
     fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
     return [(m[8:], [100 * results[m][s]["test_accuracy"] for s in seeds]) for m in fixed]
@@ -546,16 +531,14 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
         "command": _command(args),
     }
-    (out / "summary.json").write_text(json.dumps(summary, default=float, indent=1))
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=1))
     if all(math.isfinite(v) for units in a["unit_run"].values() for v in units.values()):
         plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
     print(f"wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'anytime.png'}")
     return a
 
 
-def plot_anytime(
-    results: dict[str, dict[int, dict[str, Any]]], seeds: list[int], unit_run: dict, path: Path
-) -> None:
+def plot_anytime(results: Results, seeds: list[int], unit_run: dict, path: Path) -> None:
     """Best validation loss so far (median over seeds, top) and the incumbent's test accuracy (mean over
     seeds where known, bottom) against each compute unit, in runs."""
     from rlcv.bench.report import figure

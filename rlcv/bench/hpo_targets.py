@@ -19,16 +19,29 @@ the rule did not select is still compared, with its intervals.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from rlcv.bench.paired import paired_ci
+from rlcv.bench.stats import paired_t
 
 MARGIN = 0.01  # 1 point of test accuracy
 LEARNED = ("ppo", "ppo-x")
+WORST_VAL = 1e3  # a diverged run's validation loss (inf or NaN) counts as this finite worst
+Results = dict[str, dict[int, dict[str, Any]]]  # method → inner seed → per-run summary
 
 
-def _acc(results: dict[str, dict[int, dict[str, Any]]], m: str, seeds: list[int]) -> list[float]:
+def acc(results: Results, m: str, seeds: list[int]) -> list[float]:
+    """Test accuracy of method ``m`` per seed."""
     return [results[m][s]["test_accuracy"] for s in seeds]
+
+
+def val(results: Results, m: str, seeds: list[int]) -> list[float]:
+    """Final validation loss of method ``m`` per seed, a diverged run's as :data:`WORST_VAL`."""
+    return [finite(results[m][s]["val_loss"]) for s in seeds]
+
+
+def finite(v: float) -> float:
+    return v if math.isfinite(v) else WORST_VAL
 
 
 def _best_within(rows: list[dict[str, Any]], examples: float, hand_only: bool = False) -> str | None:
@@ -42,19 +55,13 @@ def _best_within(rows: list[dict[str, Any]], examples: float, hand_only: bool = 
     return min(ok, key=lambda r: r["val_loss"])["method"] if ok else None
 
 
-def _check(results: dict, seeds: list[int], a: str, b: str, low_at_least: float) -> dict[str, Any]:
-    ci = paired_ci(_acc(results, a, seeds), _acc(results, b, seeds))
-    return {
-        "a": a,
-        "b": b,
-        "ci": ci,
-        "met": bool(ci["n"] > 1 and ci["low"] >= low_at_least),
-        "bar": low_at_least,
-    }
+def _check(results: Results, seeds: list[int], a: str, b: str, low_at_least: float) -> dict[str, Any]:
+    ci = paired_t(acc(results, a, seeds), acc(results, b, seeds))
+    return {"a": a, "b": b, "ci": ci, "met": bool(ci.n > 1 and ci.low >= low_at_least), "bar": low_at_least}
 
 
 def issue30_targets(
-    results: dict[str, dict[int, dict[str, Any]]],
+    results: Results,
     rows: list[dict[str, Any]],
     seeds: list[int],
     cosine_lr: float | list[float] | None,
@@ -82,23 +89,21 @@ def issue30_targets(
 
 
 def _each_vs(
-    results: dict[str, dict[int, dict[str, Any]]],
-    rows: list[dict[str, Any]],
-    seeds: list[int],
-    refs: list[str],
+    results: Results, rows: list[dict[str, Any]], seeds: list[int], refs: list[str]
 ) -> dict[str, Any]:
     """Every online method within 1 run of examples (by mean validation loss) − each of ``refs``:
-    {"refs", "rows": [{"method", "acc": [ci per ref], "val": [ci per ref]}]}."""
+    {"refs", "rows": [{"method", "acc": [interval per ref], "val": [interval per ref]}]}."""
     out = []
     for r in sorted(rows, key=lambda r: r["val_loss"]):
         if r["online"] and r["runs"]["examples"] <= 1.0 + 1e-9:
             m = r["method"]
-            acc, val = [], []
-            for ref in refs:
-                acc.append(paired_ci(_acc(results, m, seeds), _acc(results, ref, seeds)))
-                val_a, val_b = ([min(results[x][s]["val_loss"], 1e3) for s in seeds] for x in (m, ref))
-                val.append(paired_ci(val_a, val_b))
-            out.append({"method": m, "acc": acc, "val": val})
+            out.append(
+                {
+                    "method": m,
+                    "acc": [paired_t(acc(results, m, seeds), acc(results, ref, seeds)) for ref in refs],
+                    "val": [paired_t(val(results, m, seeds), val(results, ref, seeds)) for ref in refs],
+                }
+            )
     return {"refs": refs, "rows": out}
 
 

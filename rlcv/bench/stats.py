@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,12 @@ class Interval:
 
     def as_tuple(self) -> tuple[float, float, float]:
         return self.point, self.low, self.high
+
+    def scaled(self, factor: float) -> Interval:
+        """The interval of ``factor`` × the statistic (e.g. 100: a fraction in points); ``factor`` > 0."""
+        if not factor > 0:
+            raise ValueError(f"an interval scales by a positive factor, got {factor}")
+        return replace(self, point=factor * self.point, low=factor * self.low, high=factor * self.high)
 
     def fmt(self, spec: str = "+.3g") -> str:
         """'+396 [-104, +896]' for spec '+.0f'; the point alone without an interval, '—' without a point.
