@@ -200,6 +200,13 @@ class HierConfig(BGANConfig):
     encoder_learning_rate: float = 1e-3  # Adam step size of the patch encoder
     recon_weight: float = 0.0  # optional cycle term of the encoder (bgan-bigan's recon_weight); 0: pure BiGAN
     lower_env_kwargs: dict[str, Any] = field(default_factory=dict)  # patch env kwargs (disc_*), not code_dim
+    # The patch generator's output layer starts at gain 0.01 (the policy default): every code then
+    # decodes to the same near-uniform patch and the self-normalised update keeps it that way (the
+    # symmetric start that collapses flat BGAN). The defaults keep the lower stage as it was.
+    lower_out_init_gain: float = setting(
+        0.0, "the patch generator's out_init_gain (bgan's; 0: the policy's default init)"
+    )
+    lower_ent_coef: float = setting(0.0, "the patch generator's entropy bonus (bgan's ent_coef)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -210,6 +217,8 @@ class HierConfig(BGANConfig):
         )
         check(self.lower_learning_rate > 0 and self.encoder_learning_rate > 0, "learning rates must be > 0")
         check("code_dim" not in self.lower_env_kwargs, "lower_env_kwargs takes no code_dim (the code env's)")
+        check(self.lower_out_init_gain >= 0, "lower_out_init_gain must be >= 0 (0 = the default init)")
+        check(self.lower_ent_coef >= 0, "lower_ent_coef must be >= 0")
 
     def lower_config(self, code_dim: int) -> BiGANConfig:
         """The config of the lower-stage agent (a bgan-bigan on the patch env)."""
@@ -226,6 +235,8 @@ class HierConfig(BGANConfig):
                 "encoder_hidden_sizes": self.encoder_hidden_sizes,
                 "encoder_learning_rate": self.encoder_learning_rate,
                 "recon_weight": self.recon_weight,
+                "out_init_gain": self.lower_out_init_gain,
+                "ent_coef": self.lower_ent_coef,
                 "num_threads": self.num_threads,
                 "env_kwargs": {**self.lower_env_kwargs, "code_dim": code_dim},
             },

@@ -37,4 +37,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.sharpness",
     "rlcv.bench.ldf",
     "rlcv.bench.ldf_cycle",
+    "rlcv.bench.ldf_lower",
 )

@@ -1,0 +1,236 @@
+"""`rlcv bench ldf-lower`: the lower stage of the two-level (LDF) generator alone, on paired seeds.
+
+``results/ldf.md`` found the lower stage to be the limit: a perfect higher stage decoded through it
+scores C2ST 0.973. This bench trains just that stage — ``rlcv train --algo bgan-hier --set
+mode=decoupled lower_updates=U`` for U·64 steps, so the run stops as the frozen lower stage is
+installed, the very lower stage ``rlcv bench ldf`` trains on the same seed (default settings) — for
+each *variant* (:data:`VARIANTS`: ``--set`` overrides on top of ``ldf.md``'s ``recon_weight=1.0``) and
+seed, and scores it (:func:`_score`):
+
+- the ceiling (:func:`rlcv.gan.ldf_metrics.lower_stage_ceiling`): 1000 training digits encoded and
+  decoded as samples are, scored by ``score_digits`` (the ``ceiling_*`` keys, as ``ldf.md``);
+- inversion (:func:`rlcv.gan.ldf_metrics.lower_stage_diagnostics`): wrong pixels, real codes' spread;
+- whether the patch generator uses its code (:mod:`rlcv.gan.lower_spread`): L1 across codes of the
+  prior and of real patches, within a code.
+
+Summaries go to ``OUT/NAME/summaries/VARIANT_sSEED.json`` as each run is scored (a rerun reuses them);
+the page (``ldf_lower.md.j2``) holds mean [t-interval] per variant, paired differences against
+``--baseline``, each ceiling against independent pixels (the trivial generator, scored by the same
+code), and the untrained patch generator's spread at each output gain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rlcv.bench.checks import (
+    existing_file,
+    int_range,
+    out_dir,
+    positive_int,
+    require_report_input,
+    seed_count,
+    seed_value,
+)
+from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.runs import RunJob
+from rlcv.bench.stats import Interval, mean_t, paired_t
+from rlcv.errors import RlcvError
+
+CODE_ENV = "rlcv/BGAN-DigitCodes-v0"
+STEPS_PER_UPDATE = 64
+BASE_SET = ("mode=decoupled", "recon_weight=1.0")  # results/ldf.md's two-level settings
+INIT_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)  # the untrained patch generator's spread at these gains
+VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set overrides)
+    "base": ("lower stage of results/ldf.md (recon_weight 1.0)", ()),
+    "init10": ("patch generator output-layer init gain 10", ("lower_out_init_gain=10",)),
+    "init30": ("patch generator output-layer init gain 30", ("lower_out_init_gain=30",)),
+    "init10_ent": (
+        "output-layer init gain 10 and entropy bonus 0.05",
+        ("lower_out_init_gain=10", "lower_ent_coef=0.05"),
+    ),
+}
+METRICS = (  # summary key, whether lower is better
+    ("ceiling_c2st_accuracy", True),
+    ("ceiling_nn1_accuracy", True),
+    ("ceiling_confident_coverage", False),
+    ("ceiling_seam_discontinuity", True),
+    ("reconstruction_error", True),
+    ("code_std", False),
+    ("across_prior", False),
+    ("across_real", False),
+    ("within_prior", False),
+)
+
+
+@dataclass(kw_only=True)
+class LowerSpec:
+    variants: list[str] = flag(["base"], choices=sorted(VARIANTS))
+    baseline: str = flag("base", help="the variant every other is paired against")
+    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
+    first_seed: int = flag(0, type=seed_value)
+    lower_updates: int = flag(500, type=int_range(1), help="lower-stage updates (results/ldf.md: 500)")
+    workers: int = flag(1, type=positive_int, help="concurrent runs (default 1: the machine is shared)")
+    out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/")
+    name: str = flag("ldf_lower", help="file stem of the outputs")
+    runs: str = flag("runs/bench-ldf-lower", type=out_dir, help="run directories")
+    notes: str | None = flag(None, type=existing_file, help="markdown placed under '## Reading'")
+    report_only: bool = flag(False, command=False, help="rebuild OUT/NAME.md from OUT/NAME.json")
+    score_finished: bool = flag(False, help="train nothing: score the finished runs, leave the others")
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
+
+
+def train_args(spec: Any, name: str, seed: int) -> list[str]:
+    """``rlcv train`` arguments of one run (the runner adds ``--run-dir``)."""
+    steps = spec.lower_updates * STEPS_PER_UPDATE
+    cmd = ["train", "--algo", "bgan-hier", "--env", CODE_ENV, "--steps", str(steps), "--seed", str(seed)]
+    cmd += ["--num-threads", "1", "--no-progress", "--set", f"checkpoint_freq={steps}"]
+    return [*cmd, *BASE_SET, f"lower_updates={spec.lower_updates}", *VARIANTS[name][1]]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ldf-lower", help="the LDF lower stage alone: its ceiling and code use, paired seeds")
+    add_flags(p, LowerSpec)
+    p.set_defaults(bench_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = spec_of(LowerSpec, args)
+    if spec.report_only:
+        path = Path(spec.out) / f"{spec.name}.json"
+        require_report_input(path, "ldf-lower")
+        print(write_report(json.loads(path.read_text()), Path(spec.out), spec.name, spec.notes))
+    else:
+        main(spec)
+    return 0
+
+
+def _score(name: str, seed: int, job: RunJob) -> dict[str, Any]:
+    """A finished run's lower stage: ceiling, inversion and code spread (module docstring)."""
+    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED, run_times
+    from rlcv.gan.ldf_metrics import lower_stage_ceiling, lower_stage_diagnostics
+    from rlcv.gan.lower_spread import code_spread, real_code_spread
+    from rlcv.gan.patches import load_lower_stage
+
+    lower = load_lower_stage(job.run_dir)
+    prior, real = code_spread(lower, seed=EVAL_SEED), real_code_spread(lower, seed=EVAL_SEED)
+    final = {
+        **lower_stage_ceiling(lower, n=EVAL_SAMPLES, seed=EVAL_SEED),
+        **lower_stage_diagnostics(lower),
+        "across_prior": prior["across"],
+        "within_prior": prior["within"],
+        "across_real": real["across"],
+        "within_real": real["within"],
+    }
+    print(f"{name} seed {seed}: ceiling C2ST {final['ceiling_c2st_accuracy']:.3f}", flush=True)
+    return {"variant": name, "seed": seed, "final": final, "wall_seconds": run_times(job.run_dir)[-1][1]}
+
+
+def _runs(spec: LowerSpec, folder: Path) -> list[dict[str, Any]]:
+    from rlcv.bench.bgan import scored_runs
+
+    planned = [
+        (
+            RunJob(f"{n} seed {s}", Path(spec.runs) / n / f"s{s}", train_args(spec, n, s), _steps(spec)),
+            folder / "summaries" / f"{n}_s{s}.json",
+            partial(_score, n, s),
+        )
+        for s in spec.seed_range
+        for n in spec.variants
+    ]
+    # the ceiling is scored against the held-out digits (score_digits' default)
+    return scored_runs(planned, "held-out", spec.workers, spec.score_finished)
+
+
+def _steps(spec: LowerSpec) -> int:
+    return spec.lower_updates * STEPS_PER_UPDATE
+
+
+def _references(folder: Path) -> dict[str, Any]:
+    """Independent pixels and the real digits, scored as the ceilings are; kept in
+    ``OUT/NAME/references.json`` (they need no run)."""
+    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED
+    from rlcv.gan.ldf_metrics import real_reference
+    from rlcv.gan.lower_spread import init_spread, real_patch_l1
+
+    path = folder / "references.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    real = real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED)
+    refs = {
+        "independent": real["independent"],
+        "real": {k: v for k, v in real.items() if k not in ("independent", "held_out")},
+        "real_patch_l1": real_patch_l1(seed=EVAL_SEED),
+        "init_spread": [init_spread(g, seed=EVAL_SEED) for g in INIT_GAINS],
+    }
+    path.write_text(json.dumps(refs, indent=1))
+    return refs
+
+
+def main(spec: LowerSpec) -> dict[str, Any]:
+    if spec.baseline not in spec.variants:
+        raise RlcvError(f"--baseline {spec.baseline} must be one of --variants ({' '.join(spec.variants)}).")
+    out, folder = Path(spec.out), Path(spec.out) / spec.name
+    (folder / "summaries").mkdir(parents=True, exist_ok=True)
+    runs = _runs(spec, folder)
+    payload = {
+        "command": command_line("rlcv bench ldf-lower", spec),
+        "seeds": list(spec.seed_range),
+        "lower_updates": spec.lower_updates,
+        "baseline": spec.baseline,
+        "variants": {
+            n: {"label": VARIANTS[n][0], "train_args": train_args(spec, n, 0)} for n in spec.variants
+        },
+        "runs": sorted(runs, key=lambda r: (spec.variants.index(r["variant"]), r["seed"])),
+        "references": _references(folder),
+    }
+    (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1))
+    print(write_report(payload, out, spec.name, spec.notes))
+    return payload
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def _by_seed(payload: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in payload["runs"]:
+        rows.setdefault(r["variant"], {})[r["seed"]] = r["final"]
+    return rows
+
+
+def _paired(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]], key: str) -> Interval:
+    """Paired t interval of ``key``, a − b, over the seeds both hold."""
+    seeds = sorted(set(a) & set(b))
+    return paired_t([a[s][key] for s in seeds], [b[s][key] for s in seeds])
+
+
+def _vs_fixed(a: dict[int, dict[str, Any]], key: str, ref: float) -> Interval:
+    """A row against one fixed reference value: a one-sample t interval of the per-seed differences."""
+    return mean_t([r[key] - ref for r in a.values()])
+
+
+def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | None = None) -> str:
+    from rlcv.bench.report import render
+
+    text = render(
+        "ldf_lower.md.j2",
+        p=payload,
+        name=name,
+        rows=_by_seed(payload),
+        metrics=METRICS,
+        reading=Path(notes).read_text().strip() if notes else None,
+        mean=lambda by_seed, key: mean_t([r[key] for r in by_seed.values()]),
+        paired=_paired,
+        vs_fixed=_vs_fixed,
+    )
+    (out / f"{name}.md").write_text(text)
+    return text
