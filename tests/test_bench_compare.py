@@ -30,6 +30,7 @@ def _write_summary(
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         "name": f"{algo}/{env}/s{seed}",
+        "train_args": ["train", "--algo", algo, "--env", env, "--seed", str(seed)],
         "eval": {"steps": steps, "return_mean": returns, "return_std": [0.0] * len(returns)},
         "final": {"step": steps[-1], "eval_return_mean": returns[-1], **last},
     }

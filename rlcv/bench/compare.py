@@ -30,7 +30,7 @@ import argparse
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,11 @@ from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
+from rlcv.bench.summaries import Finished, finished
 from rlcv.errors import RlcvError
-from rlcv.plotting import SeedCurve
 
 DEFAULT_TARGETS = (100_000, 200_000)
+Runs = dict[int, Finished]  # one arm's finished runs on one env, by seed
 LAST_UPDATE_KEYS = (
     "approx_kl",
     "clip_fraction",
@@ -55,22 +56,6 @@ LAST_UPDATE_KEYS = (
     "cv_heldout_ratio",
     "model_error_kstep",
 )
-
-
-@dataclass(frozen=True)
-class Run:
-    """One finished run as its summary holds it: the eval curve and the last metrics row."""
-
-    seed: int
-    curve: SeedCurve
-    last: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def final(self) -> float:
-        return float(self.curve.values[-1])
-
-    def steps_to(self, target: float) -> int | None:
-        return curves.first_reaching(self.curve, target)
 
 
 def _page_name(text: str) -> str:
@@ -116,18 +101,11 @@ class CompareSpec:
 
 
 # -- reading the summaries -------------------------------------------------------------------------
-def load_runs(out: Path, algo: str, env: str) -> dict[int, Run]:
-    """Every summary ``out/summaries/algo/env/sSEED.json``, by seed."""
-    found: dict[int, Run] = {}
-    for path in (out / "summaries" / algo / env).glob("s*.json"):
-        if not path.stem[1:].isdigit():
-            continue
-        summary = json.loads(path.read_text())
-        if not summary["eval"]["steps"]:
-            continue
-        last = {k: float(v) for k, v in (summary.get("final") or {}).items() if isinstance(v, int | float)}
-        found[int(path.stem[1:])] = Run(int(path.stem[1:]), curves.from_summary(summary), last)
-    return dict(sorted(found.items()))
+def load_runs(out: Path, algo: str, env: str) -> Runs:
+    """Every summary ``out/summaries/algo/env/sSEED.json`` with an evaluation, by seed."""
+    paths = (out / "summaries" / algo / env).glob("s*.json")
+    found = {int(p.stem[1:]): finished(p, int(p.stem[1:])) for p in paths if p.stem[1:].isdigit()}
+    return {seed: run for seed, run in sorted(found.items()) if run is not None and len(run.curve.steps)}
 
 
 def envs_of(out: Path, algo: str) -> set[str]:
@@ -140,7 +118,7 @@ def envs_of(out: Path, algo: str) -> set[str]:
 
 
 # -- the statistics ----------------------------------------------------------------------------------
-def final_block(base: list[Run], arm: list[Run]) -> dict[str, Any]:
+def final_block(base: list[Finished], arm: list[Finished]) -> dict[str, Any]:
     """Final returns per seed, the paired difference arm − base (t and bootstrap), each arm's worst seed."""
     fb, fa = [r.final for r in base], [r.final for r in arm]
     worst_b, worst_a = int(np.argmin(fb)), int(np.argmin(fa))
@@ -157,13 +135,13 @@ def final_block(base: list[Run], arm: list[Run]) -> dict[str, Any]:
     }
 
 
-def _curve_reach(runs: list[Run], target: float) -> int | None:
+def _curve_reach(runs: list[Finished], target: float) -> int | None:
     """Where the seed-mean curve reaches ``target`` (None: never, or the seeds' grids differ)."""
     mean = curves.mean_curve([r.curve for r in runs])
     return curves.first_reaching(mean, target) if mean else None
 
 
-def target_block(base: list[Run], arm: list[Run], step: int | None) -> dict[str, Any]:
+def target_block(base: list[Finished], arm: list[Finished], step: int | None) -> dict[str, Any]:
     """Steps of each arm to the base's seed-mean return at ``step`` (None: at the final evaluation)."""
     if step is None:
         points = [(int(r.curve.steps[-1]), r.final) for r in base]
@@ -189,7 +167,7 @@ def target_block(base: list[Run], arm: list[Run], step: int | None) -> dict[str,
     }
 
 
-def last_update_block(base: list[Run], arm: list[Run]) -> dict[str, dict[str, list[float | None]]]:
+def last_update_block(base: list[Finished], arm: list[Finished]) -> dict[str, dict[str, list[float | None]]]:
     """The summaries' last metrics row, per key that either arm logged: per-seed values of each arm."""
     return {
         key: {"base": [r.last.get(key) for r in base], "arm": [r.last.get(key) for r in arm]}
@@ -198,7 +176,9 @@ def last_update_block(base: list[Run], arm: list[Run]) -> dict[str, dict[str, li
     }
 
 
-def compare_env(base_runs: dict[int, Run], arm_runs: dict[int, Run], targets: list[int]) -> dict[str, Any]:
+def compare_env(
+    base_runs: dict[int, Finished], arm_runs: dict[int, Finished], targets: list[int]
+) -> dict[str, Any]:
     seeds = sorted(set(base_runs) & set(arm_runs))
     base, arm = [base_runs[s] for s in seeds], [arm_runs[s] for s in seeds]
     return {

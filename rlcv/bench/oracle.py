@@ -193,12 +193,9 @@ def load_curves(
         curves[env], wall[env] = {}, {}
         for r in spec.ratios:
             for s in range(spec.seeds):
-                path = job(spec, env, r, s).summary
-                if path is None or not path.is_file():
-                    continue
-                summary = summaries.read_summary(path)
-                curves[env].setdefault(r, {})[s] = lc.from_summary(summary)
-                wall[env].setdefault(r, []).append(float(summary.get("wall_seconds") or 0.0))
+                if (run := summaries.finished(job(spec, env, r, s).summary)) is not None:
+                    curves[env].setdefault(r, {})[s] = run.curve
+                    wall[env].setdefault(r, []).append(run.wall_seconds or 0.0)
     return curves, wall
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlcv import learning_curves
 from rlcv.bench import run_config
 from rlcv.errors import RlcvError
+from rlcv.plotting import SeedCurve
 from rlcv.run_dir import RunDir
 
 
@@ -80,3 +83,34 @@ def read_summary(path: Path) -> dict[str, Any]:
             f"'{path}' is not a run summary (no train_args/eval/final); delete it to redo that run."
         )
     return summary
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished run as its summary holds it: the eval curve, the numbers of the last metrics row and
+    the wall seconds (None where the summary has none)."""
+
+    curve: SeedCurve
+    last: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float | None = None
+    seed: int | None = None  # where the caller knows it
+
+    @property
+    def final(self) -> float:
+        """The return of the last evaluation."""
+        return float(self.curve.values[-1])
+
+    def steps_to(self, target: float) -> int | None:
+        """The first evaluation step whose return reaches ``target`` (None: never)."""
+        return learning_curves.first_reaching(self.curve, target)
+
+
+def finished(path: Path | None, seed: int | None = None) -> Finished | None:
+    """The summary at ``path`` as a :class:`Finished` run; None while there is none."""
+    if path is None or not path.is_file():
+        return None
+    summary = read_summary(path)
+    last = {k: float(v) for k, v in (summary.get("final") or {}).items() if isinstance(v, int | float)}
+    wall = summary.get("wall_seconds")
+    curve = learning_curves.from_summary(summary)
+    return Finished(curve, last, None if wall is None else float(wall), seed)

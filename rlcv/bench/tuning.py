@@ -114,26 +114,11 @@ def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
 
 def curve(path: Path | None) -> SeedCurve | None:
     """A run's eval curve from its summary (None while the summary is missing)."""
-    if path is None or not path.is_file():
-        return None
-    return curves.from_summary(summaries.read_summary(path))
-
-
-def wall_seconds(path: Path | None) -> float | None:
-    """A run's wall-clock seconds (start-up and evaluations included, alike for every arm)."""
-    if path is None or not path.is_file():
-        return None
-    return float(summaries.read_summary(path)["wall_seconds"])
+    run = summaries.finished(path)
+    return None if run is None else run.curve
 
 
 LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
-
-
-def last_update(path: Path | None) -> dict[str, float]:
-    """The run's last update's KL, clip fraction and (MBMF) score-term variance ratio, where logged: how
-    far each arm's chosen step size pushes the policy per update, read beside its returns."""
-    final = summaries.read_summary(path).get("final", {}) if path is not None and path.is_file() else {}
-    return {k: float(final[k]) for k in LAST_UPDATE if isinstance(final.get(k), (int, float))}
 
 
 def plot(spec: TunedArms, picks: dict[Hashable, int], out: Path) -> None:
@@ -206,19 +191,19 @@ def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
         base_finals: list[float | None] = []
         per_seed = {}
         for s in range(spec.eval_seeds):
-            summary = job(spec, a, k, s).summary
-            c, target, b = curve(summary), targets.get(s), base.get(s)
-            if c is None or target is None or b is None:
+            run, target, b = summaries.finished(job(spec, a, k, s).summary), targets.get(s), base.get(s)
+            if run is None or target is None or b is None:
                 continue
-            steps.append(curves.first_reaching(c, target))
+            steps.append(run.steps_to(target))
             base_steps.append(curves.first_reaching(b, target))
-            finals.append(curves.value_at(c, spec.steps))
+            finals.append(curves.value_at(run.curve, spec.steps))
             base_finals.append(curves.value_at(b, spec.steps))
-            wall = wall_seconds(summary)
+            wall = run.wall_seconds
             per_seed[str(s)] = {
                 **{"target": target, "steps": steps[-1], "final": finals[-1], "wall_seconds": wall},
                 "seconds_to_target": seconds_to(steps[-1], wall, spec.steps),
-                **last_update(summary),
+                # how far the chosen step size pushes the policy per update, read beside the returns
+                **{key: run.last[key] for key in LAST_UPDATE if key in run.last},
             }
         arms[spec.arm_dir(a, k)] = {
             **spec.arm_fields(a),
