@@ -263,6 +263,7 @@ def main(spec: CollapseSpec) -> dict[str, Any]:
 def write_init_spread(spec: CollapseSpec) -> str:
     """OUT/NAME.md: across- vs within-latent L1 of the untrained generator at each gain
     (:func:`rlcv.gan.init_spread.init_spread`), the real digits' pairwise L1 beside them."""
+    from rlcv.bench.report import render
     from rlcv.env_factory import check_env_id
     from rlcv.gan.init_spread import init_spread, real_pairwise_l1
 
@@ -270,23 +271,14 @@ def write_init_spread(spec: CollapseSpec) -> str:
     if any(g < 0 for g in spec.init_spread or []):
         raise RlcvError(f"--init-spread gains must be >= 0 (0 = the default init), got {spec.init_spread}.")
     rows = [init_spread(spec.env, g, seed=spec.first_seed) for g in spec.init_spread or []]
-    lines = [
-        f"# Initial spread of the BGAN generator's latents on `{spec.env}`",
-        "",
-        "Regenerate with:",
-        "",
-        "    " + command_line("rlcv bench bgan-collapse", spec),
-        "",
-        "L1 over 64 pixels. across: mean distance between two latents' expected images (256 draws "
-        "each; identical latents still differ by the Monte-Carlo noise, the floor gain 0 shows); within: "
-        "two images drawn for one latent. 200 latents, untrained `bgan` preset, seed "
-        f"{spec.first_seed}. Real training digits' mean pairwise L1: {real_pairwise_l1(spec.env):.2f}.",
-        "",
-        "| out_init_gain | across | within |",
-        "|---|---|---|",
-        *(f"| {r['gain']:g} | {r['across']:.2f} | {r['within']:.2f} |" for r in rows),
-    ]
-    text = "\n".join(lines) + "\n"
+    text = render(
+        "bgan_init_spread.md.j2",
+        env=spec.env,
+        command=command_line("rlcv bench bgan-collapse", spec),
+        seed=spec.first_seed,
+        real_l1=real_pairwise_l1(spec.env),
+        rows=rows,
+    )
     (Path(spec.out) / f"{spec.name}.md").write_text(text)
     return text
 

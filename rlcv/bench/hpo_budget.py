@@ -39,6 +39,7 @@ import numpy as np
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.hpo_targets import Results, acc, finite, val
+from rlcv.bench.report import fmt_interval
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.bench.stats import Interval, jsonable
 from rlcv.cli_args import parse_env_kwargs
@@ -131,11 +132,16 @@ def _command(args: argparse.Namespace) -> str:
     return command_line("rlcv bench hpo-budget", spec_of(BudgetFlags, args))
 
 
+def _env_kw(args: argparse.Namespace) -> dict[str, Any]:
+    """The inner env's kwargs of every run: ``--env-kwargs`` with the budget flags."""
+    return {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+
+
 def _tasks(args: argparse.Namespace, seed: int) -> list[Task]:
     """Every run of one seed, cheapest first (a pool pickles them: partials of module functions)."""
     from rlcv.hpo import runners as R
 
-    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+    kw = _env_kw(args)
     out: list[Task] = []
     for m in args.methods:
         if m in ("fixed", "cosine"):
@@ -174,8 +180,7 @@ def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
     from rlcv.hpo import runners as R
 
     run_dir = Path(args.out) / "runs" / "ppo-meta"
-    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
-    train = partial(R.ppo_meta_train, kw, run_dir, args.meta_episodes, args.meta_seed)
+    train = partial(R.ppo_meta_train, _env_kw(args), run_dir, args.meta_episodes, args.meta_seed)
     meta = meta_trained(per_run, "ppo-meta", run_dir, train)
     seen = set(meta["inner_seeds"]) & set(_seeds(args))
     if seen:
@@ -216,9 +221,8 @@ def run(args: argparse.Namespace) -> int:
     from rlcv.errors import RlcvError
     from rlcv.hpo.runners import META_SEED_RANGE
 
-    if ("ppo" in args.methods or "ppo-x" in args.methods) and args.first_seed + args.seeds > META_SEED_RANGE[
-        0
-    ]:
+    meta = "ppo" in args.methods or "ppo-x" in args.methods
+    if meta and args.first_seed + args.seeds > META_SEED_RANGE[0]:
         raise RlcvError(
             f"with ppo: --first-seed + --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay below PPO's "
             "meta-training seeds)."
@@ -237,7 +241,7 @@ def _sweep(args: argparse.Namespace, runs: Path) -> None:
     holds complete paired seeds)."""
     from rlcv.bench.checks import check_online_hpo
 
-    kw = {**args.env_kwargs, "budget": args.budget, "steps_per_action": args.steps_per_action}
+    kw = _env_kw(args)
     check_online_hpo(kw, optuna="this bench")
     import torch
 
@@ -270,22 +274,16 @@ def load(args: argparse.Namespace, out: Path) -> tuple[Results, list[int]]:
     from rlcv.hpo import runners as R
 
     raw: Results = {}
-    store = ResultStore(_per_run(args))
+    store, expected = ResultStore(_per_run(args)), set()
     for seed in _seeds(args):
         for task in _tasks(args, seed):
-            s = store.get(task.name, task.params)
-            if s is None:
-                continue
-            name = task.name.rsplit("_s", 1)[0]
-            if name in ("random", "tpe"):
-                for k in sorted({2, args.trials}):
-                    raw.setdefault(f"{name}-{k}", {})[seed] = R.first_k(s, k)
-            else:
-                raw.setdefault(name, {})[seed] = s
-    expected = {task.name.rsplit("_s", 1)[0] for task in _tasks(args, 0)}
-    expected = {e for e in expected if e not in ("random", "tpe")} | {
-        f"{m}-{k}" for m in ("random", "tpe") if m in args.methods for k in (2, args.trials)
-    }
+            method, s = task.name.rsplit("_s", 1)[0], store.get(task.name, task.params)
+            # a search's first 2 trials are read as the 2-trial method (common random numbers)
+            for k in sorted({2, args.trials}) if method in ("random", "tpe") else [0]:
+                name = f"{method}-{k}" if k else method
+                expected.add(name)
+                if s is not None:
+                    raw.setdefault(name, {})[seed] = R.first_k(s, k) if k else s
     seeds = [s for s in _seeds(args) if all(s in raw.get(m, {}) for m in expected)]
     return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
 
@@ -348,23 +346,21 @@ def _vs_best_fixed(results: Results, seeds: list[int], name: str, prefix: str) -
     from rlcv.bench.paired import tuned_vs_fixed_verdict
 
     f = f"{prefix}-best"
-    fixed_name = _pick_best_fixed(results, prefix) or f
+    verdict = partial(
+        tuned_vs_fixed_verdict, tuned_name=name, fixed_name=_pick_best_fixed(results, prefix) or f
+    )
     return {
-        "acc": tuned_vs_fixed_verdict(
+        "acc": verdict(
             acc(results, name, seeds),
             acc(results, f, seeds),
-            tuned_name=name,
-            fixed_name=fixed_name,
             metric="test accuracy",
             higher_is_better=True,
             scale=100.0,
             unit=" points",
         ),
-        "val": tuned_vs_fixed_verdict(
+        "val": verdict(
             val(results, name, seeds),
             val(results, f, seeds),
-            tuned_name=name,
-            fixed_name=fixed_name,
             metric="validation loss",
             higher_is_better=False,
         ),
@@ -423,10 +419,7 @@ def analyse(results: Results, seeds: list[int], trials: int = 20) -> dict[str, A
 
 def _ci_text(ci: Interval | None, scale: float = 1.0, digits: int = 2) -> str:
     """'+0.51 [-0.72, +1.74]' (× ``scale``) of a paired interval; '—' without one."""
-    if not ci or not ci.n:
-        return "—"
-    m, lo, hi = ci.scaled(scale).as_tuple()
-    return f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return "—" if ci is None else fmt_interval(ci.scaled(scale), f"+.{digits}f")
 
 
 def _hp_text(hp: dict[str, float]) -> str:
@@ -478,14 +471,10 @@ def _fixed_grid(results: Results, seeds: list[int]) -> list[tuple[str, list[floa
     return [(m[8:], [100 * results[m][s]["test_accuracy"] for s in seeds]) for m in fixed]
 
 
-def _metas(
-    args: argparse.Namespace, results: dict[str, Any]
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The meta-training summaries of ``ppo`` and ``ppo-x`` beside the per-run summaries, where used."""
-    paths = {m: _per_run(args) / f"{m}-meta.json" for m in ("ppo", "ppo-x")}
-    return tuple(  # type: ignore[return-value]
-        json.loads(paths[m].read_text()) if m in results and paths[m].is_file() else None for m in paths
-    )
+def _meta(args: argparse.Namespace, results: Results, method: str) -> dict[str, Any] | None:
+    """The meta-training summary of ``ppo`` / ``ppo-x`` beside the per-run summaries, where used."""
+    path = _per_run(args) / f"{method}-meta.json"
+    return json.loads(path.read_text()) if method in results and path.is_file() else None
 
 
 def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -502,7 +491,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     targets = None
     if any(m in results for m in COSINE_METHODS):  # benches without the issue-30 methods keep their page
         targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
-    meta, meta_x = _metas(args, results)
+    meta, meta_x = _meta(args, results, "ppo"), _meta(args, results, "ppo-x")
     page = render(
         "hpo_budget.md.j2",
         command=_command(args),
