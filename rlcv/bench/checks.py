@@ -4,7 +4,7 @@ runs anything.
 
 Ranges are declared with the argument, as its argparse ``type=`` (:class:`Range` and the ready-made
 :data:`positive_int`, :data:`nonneg_int`, :data:`positive_float`, :data:`nonneg_float`,
-:data:`finite_float`, :data:`prob`, :data:`seed_value`, :data:`seed_count`, or :func:`int_range` /
+:data:`prob`, :data:`seed_value`, :data:`seed_count`, or :func:`int_range` /
 :func:`float_range`), and so are output paths (:func:`out_dir`, :func:`out_file`): argparse checks them
 while parsing, before ``bench_run``. What needs several arguments or the registries (env ids, config
 keys) is checked by the bench's ``run`` before its first write, with the helpers below."""
@@ -21,16 +21,6 @@ from typing import Any
 from rlcv.errors import RlcvError, did_you_mean
 
 
-def at_least(flag: str, value: int, low: int) -> None:
-    if value < low:
-        raise RlcvError(f"{flag} must be >= {low}, got {value}.")
-
-
-def check_seed(seed: int, flag: str = "--seed") -> None:
-    if not 0 <= seed < 2**32:
-        raise RlcvError(f"{flag} must be in [0, 2**32), got {seed}.")
-
-
 def check_algos(algos: Iterable[str], known: Iterable[str], flag: str = "--algos") -> None:
     known = list(known)
     for algo in algos:
@@ -38,15 +28,6 @@ def check_algos(algos: Iterable[str], known: Iterable[str], flag: str = "--algos
             raise RlcvError(
                 f"{flag}: unknown algorithm '{algo}'.{did_you_mean(algo, known)} Known: {', '.join(known)}."
             )
-
-
-def check_speed_args(args: argparse.Namespace, known_algos: Iterable[str]) -> None:
-    """`rlcv bench speed`: ``--steps`` and ``--repeats`` >= 1, ``--algos`` known."""
-    at_least("--steps", args.steps, 1)
-    at_least("--repeats", args.repeats, 1)
-    if not args.algos:
-        raise RlcvError("--algos needs at least one algorithm.")
-    check_algos(args.algos, known_algos)
 
 
 # ---------------------------------------------------------------------------- declared ranges
@@ -154,7 +135,6 @@ nonneg_int = int_range(0)
 positive_float = float_range(0.0, low_open=True)
 """Finite and > 0: learning rates, time limits, epochs, losses to reach."""
 nonneg_float = float_range(0.0)
-finite_float = float_range()
 prob = float_range(0.0, 1.0, low_open=True, high_open=True)
 """A level or fraction strictly inside (0, 1)."""
 seed_value = int_range(0, SEED_LIMIT, high_open=True)

@@ -19,9 +19,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from rlcv.bench import runs
+from rlcv.bench.checks import check_algos, out_dir, positive_int
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench, write_json
 from rlcv.errors import RlcvError
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
@@ -38,36 +42,36 @@ FAMILY_SETTINGS = {
 BASELINE = {"ppo": "sb3-ppo", "trpo": "sb3-trpo"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``rlcv bench speed`` to the bench subparsers."""
-    from rlcv.bench.checks import out_dir, positive_int
+@dataclass(kw_only=True)
+class SpeedSpec:
+    """`rlcv bench speed`'s flags (:mod:`rlcv.bench.flags`; the field order is the page's command's)."""
 
-    speed = sub.add_parser("speed", help="env-steps/s of rlcv PPO/TRPO vs SB3 on the same machine")
-    speed.add_argument("--env", default="HalfCheetah-v5", help="a continuous-control env (Box actions)")
-    speed.add_argument("--steps", type=positive_int, default=20480)
-    speed.add_argument(
-        "--repeats", type=positive_int, default=3, help="interleaved repeats; medians are reported"
+    env: str = flag("HalfCheetah-v5", help="a continuous-control env (Box actions)")
+    steps: int = flag(20480, type=positive_int)
+    repeats: int = flag(3, type=positive_int, help="interleaved repeats; medians are reported")
+    algos: list[str] = flag(["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
+    out: str = flag("results", type=out_dir)
+    report_only: bool = flag(
+        False, command=False, help="rebuild OUT/speed.md from OUT/speed.json (no timing)"
     )
-    speed.add_argument("--algos", nargs="+", default=["ppo", "sb3-ppo", "mbmf-ppo", "trpo", "sb3-trpo"])
-    speed.add_argument("--out", type=out_dir, default="results")
-    speed.add_argument(
-        "--report-only", action="store_true", help="rebuild OUT/speed.md from OUT/speed.json (no timing)"
-    )
-    speed.set_defaults(bench_run=run)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_bench(sub, "speed", SpeedSpec, run, help="env-steps/s of rlcv PPO/TRPO vs SB3 on the same machine")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.report_only:
-        print(report_only(Path(args.out)))
+    spec = spec_of(SpeedSpec, args)
+    if spec.report_only:
+        print(report_only(Path(spec.out)))
         return 0
     from rlcv.agents import AGENTS, SB3_ALGOS
-    from rlcv.bench.checks import check_speed_args
     from rlcv.env_factory import check_env_id
 
-    check_speed_args(args, [*AGENTS, *SB3_ALGOS])
-    check_env_id(args.env)
-    check_box_actions(args.env, args.algos)
-    run_speed_bench(env_id=args.env, steps=args.steps, repeats=args.repeats, algos=args.algos, out=args.out)
+    check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
+    check_env_id(spec.env)
+    check_box_actions(spec.env, spec.algos)
+    run_speed_bench(spec)
     return 0
 
 
@@ -168,48 +172,43 @@ def ratio_pairs(algos: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def run_speed_bench(*, env_id: str, steps: int, repeats: int, algos: list[str], out: str) -> dict:
-    if "sb3-ppo" in algos:
-        algos = [*algos, "sb3-ppo-raw"]
-    samples = sample_fps(env_id, steps, repeats, algos)
+def run_speed_bench(spec: SpeedSpec) -> dict:
+    algos = [*spec.algos, "sb3-ppo-raw"] if "sb3-ppo" in spec.algos else spec.algos
+    samples = sample_fps(spec.env, spec.steps, spec.repeats, algos)
     medians = {a: statistics.median(v) for a, v in samples.items()}
-    asked = [a for a in algos if a != "sb3-ppo-raw"]
-    command = ["rlcv", "bench", "speed", "--env", env_id, "--steps", str(steps), "--repeats", str(repeats)]
     result = {
-        "env": env_id,
-        "steps_per_run": steps,
-        "repeats": repeats,
+        "env": spec.env,
+        "steps_per_run": spec.steps,
+        "repeats": spec.repeats,
         "samples_fps": samples,
         "median_fps": medians,
         "ratios": {f"{a}/{b}": medians[a] / medians[b] for a, b in ratio_pairs(algos)},
-        "command": shlex.join([*command, "--algos", *asked, "--out", out]),
+        "command": command_line("rlcv bench speed", spec),
         "machine": {
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
             "torch_threads": 1,
         },
         "example_train_command": shlex.join(
-            ["rlcv", *train_args(algos[0], env_id, steps, 0), "--run-dir", "RUN"]
+            ["rlcv", *train_args(algos[0], spec.env, spec.steps, 0), "--run-dir", "RUN"]
         ),
     }
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "speed.md").write_text(render_markdown(result))
-    print(render_markdown(result))
+    write_json(Path(spec.out) / "speed.json", result)
+    (Path(spec.out) / "speed.md").write_text(page := render_markdown(result))
+    print(page)
     return result
 
 
-def report_only(out_dir: Path) -> str:
+def report_only(folder: Path) -> str:
     """Rebuild OUT/speed.md from OUT/speed.json; returns the page."""
-    path = out_dir / "speed.json"
+    path = folder / "speed.json"
     if not path.is_file():
         raise RlcvError(
             f"--report-only: {path} not found; run the bench without --report-only first (or point --out "
             "at the folder that holds it)."
         )
     text = render_markdown(json.loads(path.read_text()))
-    (out_dir / "speed.md").write_text(text)
+    (folder / "speed.md").write_text(text)
     return text
 
 
