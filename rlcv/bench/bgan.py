@@ -283,16 +283,10 @@ def _at_wall(run: dict[str, Any], budget: float) -> dict[str, Any]:
     return within[-1] if within else run["curve"][0]
 
 
-def _paired(a: list[Any], b: list[Any]) -> dict[str, Any]:
-    """The record the JSON stores: the differences (non-finite ones too, as measured) and their paired
-    t interval (finite ones only), both as strict JSON (:func:`rlcv.bench.stats.jsonable`)."""
-    diffs = [x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None]
-    return jsonable({"diffs": diffs, "paired_t": paired_t(a, b)})
-
-
 def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
     """Paired (same-seed) differences ``bgan − other`` of every metric: at equal generator updates
-    against every other row, and at equal wall-clock against the other generators."""
+    against every other row, and at equal wall-clock against the other generators. Each is the paired t
+    interval (pairs with a missing or non-finite side dropped) as strict JSON (:func:`stats.jsonable`)."""
     rows = rows_by_name(payload)
     if "bgan" not in rows:
         return {}
@@ -302,7 +296,7 @@ def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
         seeds = sorted(set(bgan) & set(by_seed))
         if other != "bgan":
             pairs = [(bgan[s]["final"], by_seed[s]["final"]) for s in seeds]
-            out["equal_updates"][other] = {k: _paired(*_sides(pairs, k)) for k in keys}
+            out["equal_updates"][other] = {k: jsonable(paired_t(*_sides(pairs, k))) for k in keys}
     generators = [a for a in rows if a in {r["algo"] for r in payload["runs"]}]
     for other in (g for g in generators if g != "bgan"):
         seeds = sorted(set(bgan) & set(rows[other]))
@@ -316,7 +310,7 @@ def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
             "budget_seconds": budgets,
             "bgan_updates": [a["updates"] for a, _ in pairs],
             "other_updates": [b["updates"] for _, b in pairs],
-            **{k: _paired(*_sides(pairs, k)) for k in keys},
+            **{k: jsonable(paired_t(*_sides(pairs, k))) for k in keys},
         }
     return out
 
@@ -381,14 +375,9 @@ def starred(iv: Interval) -> str:
     return iv.fmt("+.3f") + (" *" if iv.excludes(0.0) else "")
 
 
-def diff(d: dict[str, Any]) -> Interval:
-    """The paired interval of a stored :func:`_paired` record."""
-    return from_jsonable(d["paired_t"])
-
-
 def diff_cell(d: dict[str, Any]) -> str:
-    """A stored :func:`_paired` record as a :func:`starred` cell."""
-    return starred(diff(d))
+    """A stored paired interval (:func:`comparisons`) as a :func:`starred` cell."""
+    return starred(from_jsonable(d))
 
 
 def targets(payload: dict[str, Any]) -> list[str]:
@@ -420,7 +409,7 @@ def targets(payload: dict[str, Any]) -> list[str]:
         unique_ok=all(f["unique_fraction"] >= 0.9 * unique for f in bg),
         others=others,
         cell=diff_cell,
-        diff=diff,
+        diff=from_jsonable,
         join=_join,
     )
     return text.splitlines()
