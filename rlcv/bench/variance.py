@@ -151,17 +151,11 @@ class VarianceSpec:
     seed: int = flag(0, type=seed_value)
 
     def checked(self) -> VarianceSpec:
-        """Refuses too few batches and unknown variants; sweeps k = 0 always (every ratio is relative
-        to it) and nothing else for an estimator without ``k``."""
+        """The k values swept: k = 0 always (every ratio is relative to it), and nothing else for an
+        estimator without ``k`` (too few batches and unknown variants are refused by the flags' types)."""
         from rlcv.config import field_names
         from rlcv.estimators import ESTIMATORS, settings_class
 
-        if self.batches < 3:
-            raise RlcvError(
-                f"--batches {self.batches} is too few for variances and CIs; use at least 3 (default 200)."
-            )
-        if self.variant not in ("correct", "broken"):
-            raise RlcvError(f"--variant must be correct or broken, got '{self.variant}'.")
         ks, modes = self.ks, self.eta_modes
         if self.estimator in ESTIMATORS and "k" not in field_names(settings_class(self.estimator)):
             ks, modes = [0], modes[:1]  # nothing to sweep: one row
