@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, seed_value
+from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, require_summaries, seed_value
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, render
 from rlcv.bench.stats import median_bootstrap
@@ -111,8 +111,6 @@ def run_table(spec: IpgSpec, data: Path | None) -> dict[str, Any]:
     parsed = [parse_set(s) for s in spec.sets]
     out = Path(spec.out)
     if spec.report_only:
-        from rlcv.bench.checks import require_summaries
-
         require_summaries(out / "ipg", "Game_*.json", "per-instance results")
     else:
         if line := estimate_line(parsed, spec.methods, out, spec.time_limit, spec.instances, REFERENCE_OUT):

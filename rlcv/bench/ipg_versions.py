@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import out_dir, positive_float, positive_int
+from rlcv.bench.checks import out_dir, positive_float, positive_int, require_summaries
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render
 from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap
@@ -252,8 +252,6 @@ def run(args: argparse.Namespace) -> int:
             "(github.com/mxmmargarida/IPG); this bench times those files."
         )
     if spec.report_only:
-        from rlcv.bench.checks import require_summaries
-
         require_summaries(out / FOLDER, "Game_*.json", "per-instance summaries")
     else:
         measure(spec, data, out)
