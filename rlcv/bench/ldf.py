@@ -104,12 +104,8 @@ def _job(args: Any, method: str, seed: int, runs: Path, summaries: Path) -> RunJ
     elif method == "decoupled":
         algo, env, updates, extra = "bgan-hier", CODE_ENV, u, ["mode=decoupled", f"lower_updates={u // 2}"]
     else:  # joint, reuse
-        algo, env, updates, extra = (
-            "bgan-hier",
-            CODE_ENV,
-            u // 2,
-            [f"mode={'joint' if method == 'joint' else 'decoupled'}"],
-        )
+        mode = "joint" if method == "joint" else "decoupled"
+        algo, env, updates, extra = "bgan-hier", CODE_ENV, u // 2, [f"mode={mode}"]
     steps = updates * STEPS_PER_UPDATE
     every = max(1, updates // args.checkpoints) * STEPS_PER_UPDATE
     train = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed)]
@@ -165,15 +161,8 @@ def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list
             if job.summary is not None and not job.has_summary():  # a finished run another report made
                 write_summary(job)
             summary = read_summary(job.summary) if job.summary is not None else {}
-            results[method].append(
-                {
-                    "seed": seed,
-                    "run_dir": str(job.run_dir),
-                    **cached,
-                    "summary": summary,
-                    "args": job.train_args,
-                }
-            )
+            record = {"seed": seed, "run_dir": str(job.run_dir), **cached, "summary": summary}
+            results[method].append({**record, "args": job.train_args})
             print(f"{job.name}: C2ST {cached['final']['c2st_accuracy']:.3f}", flush=True)
     return results
 
