@@ -431,24 +431,20 @@ def _hp_text(hp: dict[str, float]) -> str:
 def _ppo_meta(
     meta: dict[str, Any], unit_run: dict[int, dict[str, float]], seeds: list[int]
 ) -> dict[str, Any]:
-    """What meta-training `ppo` cost, in runs amortised over the evaluation seeds (not in its row)."""
+    """What meta-training `ppo` cost, in runs amortised over the evaluation seeds (not in its row), and its
+    first / last 10 validation losses; the template reads the rest off ``meta``."""
     mean_unit = {u: statistics.fmean(unit_run[s][u] for s in seeds) for u in UNITS}
-    lo, hi = meta["inner_seed_range"]
     return {
-        "episodes": meta["episodes"],
-        "lo": lo,
-        "hi": hi,
-        "distinct": len(set(meta["inner_seeds"])),
-        "train_seed": meta["train_seed"],
+        "meta": meta,
         "runs": {u: meta["cost"][u] / mean_unit[u] for u in UNITS},
-        "wall_s": meta["cost"]["wall_s"],
         "first10": statistics.fmean(meta["val_loss"][:10]),
         "last10": statistics.fmean(meta["val_loss"][-10:]),
     }
 
 
 def _ppo_x_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """``ppo-x``'s meta-training: its tasks, seeds, compute and first / last 10 validation losses per task."""
+    """``ppo-x``'s meta-training tasks and first / last 10 validation losses per task (the template reads
+    the rest off ``meta``)."""
 
     def name(spec: dict[str, str]) -> str:  # meta.json written before the rename says 'model'
         return f"{spec['task']} {spec.get('network', spec.get('model'))}"
@@ -459,10 +455,7 @@ def _ppo_x_meta(meta: dict[str, Any]) -> dict[str, Any]:
         if vals:
             first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
             per_task.append({"name": name(spec), "n": len(vals), "first": first, "last": last})
-    lo, hi = meta["inner_seed_range"]
-    tasks = [name(t) for t in meta["meta_tasks"]]
-    keep = ("episodes", "train_seed", "cost")
-    return {**{k: meta[k] for k in keep}, "lo": lo, "hi": hi, "tasks": tasks, "per_task": per_task}
+    return {"meta": meta, "tasks": [name(t) for t in meta["meta_tasks"]], "per_task": per_task}
 
 
 def _fixed_grid(results: Results, seeds: list[int]) -> list[tuple[str, list[float]]]:
