@@ -128,3 +128,28 @@ def test_report_pairs_seeds_and_marks_an_incomplete_variant(tmp_path: Path) -> N
     assert "-0.185 [-0.249, -0.121] *" in text  # init10 − base over seeds 0 and 1: −0.19, −0.18
     assert "- `base`: ceiling below independent pixels on C2ST (interval below 0): **missed**" in text
     assert "- `init10`: ceiling below independent pixels on C2ST (interval below 0): **met**" in text
+
+
+def test_higher_updates_run_on_and_score_the_decoupled_samples(tmp_path: Path) -> None:
+    spec = ldf_lower.LowerSpec(variants=["base"], lower_updates=500, higher_updates=500)
+    args = ldf_lower.train_args(spec, "base", 0)
+    assert args[args.index("--steps") + 1] == str(1000 * 64) and "lower_updates=500" in args
+    keys = [k for k, _ in ldf_lower.METRICS] + [f"sample_{k}" for k in ldf_lower.SAMPLE_KEYS]
+    ref = dict.fromkeys(ldf_lower.SAMPLE_KEYS, 0.9)
+    payload = {
+        "command": "rlcv bench ldf-lower --higher-updates 500",
+        "seeds": [0, 1],
+        "lower_updates": 500,
+        "higher_updates": 500,
+        "baseline": "base",
+        "variants": {"base": {"label": "base", "train_args": args}},
+        "runs": [
+            {"variant": "base", "seed": s, "final": dict.fromkeys(keys, 0.8 + s / 100), "wall_seconds": 1.0}
+            for s in (0, 1)
+        ],
+        "references": {"independent": ref, "real": ref, "real_patch_l1": 6.75, "init_spread": []},
+    }
+    text = ldf_lower.write_report(payload, tmp_path, "x")
+    assert "then 500 higher-stage updates" in text
+    # decoupled C2ST − independent pixels over the two seeds: −0.10, −0.09
+    assert "| `base` | — | — | — | — | — | -0.095 [-0.159, -0.031] * |" in text

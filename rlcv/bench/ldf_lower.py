@@ -54,6 +54,14 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
         "output-layer init gain 10 and entropy bonus 0.05",
         ("lower_out_init_gain=10", "lower_ent_coef=0.05"),
     ),
+    # The higher generator starts symmetric too (code means 0.002 apart across latents at gain 0);
+    # gain 3 spreads them by ~0.5 per dimension, the spread of real codes through a gain-10 lower
+    # stage. Its re-init draws from the run's RNG before the lower stage's seed is drawn, so this
+    # variant's lower stage is another draw than init10's on the same seed.
+    "init10_hi3": (
+        "init10, and the higher generator's output-layer init gain 3",
+        ("lower_out_init_gain=10", "out_init_gain=3"),
+    ),
 }
 METRICS = (  # summary key, whether lower is better
     ("ceiling_c2st_accuracy", True),
@@ -66,6 +74,7 @@ METRICS = (  # summary key, whether lower is better
     ("across_real", False),
     ("within_prior", False),
 )
+SAMPLE_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "seam_discontinuity")
 
 
 @dataclass(kw_only=True)
@@ -75,6 +84,13 @@ class LowerSpec:
     seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
     first_seed: int = flag(0, type=seed_value)
     lower_updates: int = flag(500, type=int_range(1), help="lower-stage updates (results/ldf.md: 500)")
+    higher_updates: int = flag(
+        0,
+        type=int_range(0),
+        show=lambda s: s.higher_updates > 0,
+        help="then this many higher-stage updates, and the decoupled generator's samples are scored too "
+        "(0: stop at the lower stage)",
+    )
     workers: int = flag(1, type=positive_int, help="concurrent runs (default 1: the machine is shared)")
     out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/")
     name: str = flag("ldf_lower", help="file stem of the outputs")
@@ -90,7 +106,7 @@ class LowerSpec:
 
 def train_args(spec: Any, name: str, seed: int) -> list[str]:
     """``rlcv train`` arguments of one run (the runner adds ``--run-dir``)."""
-    steps = spec.lower_updates * STEPS_PER_UPDATE
+    steps = _steps(spec)
     cmd = ["train", "--algo", "bgan-hier", "--env", CODE_ENV, "--steps", str(steps), "--seed", str(seed)]
     cmd += ["--num-threads", "1", "--no-progress", "--set", f"checkpoint_freq={steps}"]
     return [*cmd, *BASE_SET, f"lower_updates={spec.lower_updates}", *VARIANTS[name][1]]
@@ -113,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(name: str, seed: int, job: RunJob) -> dict[str, Any]:
-    """A finished run's lower stage: ceiling, inversion and code spread (module docstring)."""
+def _score(name: str, seed: int, samples: bool, job: RunJob) -> dict[str, Any]:
+    """A finished run's lower stage: ceiling, inversion and code spread (module docstring); with
+    ``samples``, also the decoupled generator's 1000 samples (``sample_*``: ``rlcv bench ldf``'s scores)."""
     from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED, run_times
     from rlcv.gan.ldf_metrics import lower_stage_ceiling, lower_stage_diagnostics
     from rlcv.gan.lower_spread import code_spread, real_code_spread
@@ -130,6 +147,11 @@ def _score(name: str, seed: int, job: RunJob) -> dict[str, Any]:
         "across_real": real["across"],
         "within_real": real["within"],
     }
+    if samples:
+        from rlcv.gan.ldf_eval import evaluate_generator
+
+        scored = evaluate_generator(job.run_dir)
+        final.update({f"sample_{k}": float(scored[k]) for k in SAMPLE_KEYS})
     print(f"{name} seed {seed}: ceiling C2ST {final['ceiling_c2st_accuracy']:.3f}", flush=True)
     return {"variant": name, "seed": seed, "final": final, "wall_seconds": run_times(job.run_dir)[-1][1]}
 
@@ -141,7 +163,7 @@ def _runs(spec: LowerSpec, folder: Path) -> list[dict[str, Any]]:
         (
             RunJob(f"{n} seed {s}", Path(spec.runs) / n / f"s{s}", train_args(spec, n, s), _steps(spec)),
             folder / "summaries" / f"{n}_s{s}.json",
-            partial(_score, n, s),
+            partial(_score, n, s, spec.higher_updates > 0),
         )
         for s in spec.seed_range
         for n in spec.variants
@@ -150,8 +172,8 @@ def _runs(spec: LowerSpec, folder: Path) -> list[dict[str, Any]]:
     return scored_runs(planned, "held-out", spec.workers, spec.score_finished)
 
 
-def _steps(spec: LowerSpec) -> int:
-    return spec.lower_updates * STEPS_PER_UPDATE
+def _steps(spec: Any) -> int:
+    return (spec.lower_updates + spec.higher_updates) * STEPS_PER_UPDATE
 
 
 def _references(folder: Path) -> dict[str, Any]:
@@ -185,6 +207,7 @@ def main(spec: LowerSpec) -> dict[str, Any]:
         "command": command_line("rlcv bench ldf-lower", spec),
         "seeds": list(spec.seed_range),
         "lower_updates": spec.lower_updates,
+        "higher_updates": spec.higher_updates,
         "baseline": spec.baseline,
         "variants": {
             n: {"label": VARIANTS[n][0], "train_args": train_args(spec, n, 0)} for n in spec.variants
@@ -227,6 +250,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | Non
         name=name,
         rows=_by_seed(payload),
         metrics=METRICS,
+        sample_keys=SAMPLE_KEYS,
         reading=Path(notes).read_text().strip() if notes else None,
         mean=lambda by_seed, key: mean_t([r[key] for r in by_seed.values()]),
         paired=_paired,
