@@ -63,7 +63,8 @@ CURVE_KEYS = (
     "confident_share",
     "unique_fraction",
 )
-Rows = dict[str, dict[int, dict[str, Any]]]  # row name → seed → run / reference record
+Seeds = dict[int, dict[str, Any]]  # seed → a row's run / reference record
+Rows = dict[str, Seeds]  # row name → its records
 
 
 @dataclass(kw_only=True)
@@ -283,40 +284,52 @@ def _at_wall(run: dict[str, Any], budget: float) -> dict[str, Any]:
     return within[-1] if within else run["curve"][0]
 
 
+def final_value(rec: dict[str, Any], key: str) -> float:
+    """A row's final value of ``key`` (``ess``: its training's), NaN where it has none."""
+    v = rec.get("train", {}).get("ess") if key == "ess" else rec["final"].get(key)
+    return math.nan if v is None else float(v)
+
+
+def paired_final(a: Seeds, b: Seeds, key: str) -> Interval:
+    """Paired t interval of ``key``, a − b, over the seeds both rows hold (a NaN side drops the pair)."""
+    seeds = sorted(set(a) & set(b))
+    return paired_t([final_value(a[s], key) for s in seeds], [final_value(b[s], key) for s in seeds])
+
+
+def mean_cell(by_seed: Seeds, key: str, spec: str = ".3f") -> str:
+    """A row's mean [95 % t-interval] over its seeds."""
+    return mean_t([final_value(r, key) for r in by_seed.values()]).fmt(spec)
+
+
 def comparisons(payload: dict[str, Any]) -> dict[str, Any]:
     """Paired (same-seed) differences ``bgan − other`` of every metric: at equal generator updates
     against every other row, and at equal wall-clock against the other generators. Each is the paired t
-    interval (pairs with a missing or non-finite side dropped) as strict JSON (:func:`stats.jsonable`)."""
+    interval (:func:`paired_final`) as strict JSON (:func:`stats.jsonable`)."""
     rows = rows_by_name(payload)
     if "bgan" not in rows:
         return {}
-    bgan, keys = rows["bgan"], METRICS
-    out: dict[str, Any] = {"equal_updates": {}, "equal_wall_clock": {}}
-    for other, by_seed in rows.items():
-        seeds = sorted(set(bgan) & set(by_seed))
-        if other != "bgan":
-            pairs = [(bgan[s]["final"], by_seed[s]["final"]) for s in seeds]
-            out["equal_updates"][other] = {k: jsonable(paired_t(*_sides(pairs, k))) for k in keys}
+    bgan = rows["bgan"]
+
+    def paired(a: Seeds, b: Seeds) -> dict[str, Any]:
+        return {k: jsonable(paired_final(a, b, k)) for k in METRICS}
+
+    out: dict[str, Any] = {"equal_updates": {o: paired(bgan, r) for o, r in rows.items() if o != "bgan"}}
+    out["equal_wall_clock"] = {}
     generators = [a for a in rows if a in {r["algo"] for r in payload["runs"]}]
     for other in (g for g in generators if g != "bgan"):
-        seeds = sorted(set(bgan) & set(rows[other]))
-        budgets = [
-            min(rows[g][s]["curve"][-1]["wall_seconds"] for g in generators if s in rows[g]) for s in seeds
-        ]
-        pairs = [
-            (_at_wall(bgan[s], t), _at_wall(rows[other][s], t)) for s, t in zip(seeds, budgets, strict=True)
-        ]
+        budgets = {  # per seed, the shortest generator's training time
+            s: min(rows[g][s]["curve"][-1]["wall_seconds"] for g in generators if s in rows[g])
+            for s in sorted(set(bgan) & set(rows[other]))
+        }
+        a = {s: {"final": _at_wall(bgan[s], t)} for s, t in budgets.items()}
+        b = {s: {"final": _at_wall(rows[other][s], t)} for s, t in budgets.items()}
         out["equal_wall_clock"][other] = {
-            "budget_seconds": budgets,
-            "bgan_updates": [a["updates"] for a, _ in pairs],
-            "other_updates": [b["updates"] for _, b in pairs],
-            **{k: jsonable(paired_t(*_sides(pairs, k))) for k in keys},
+            "budget_seconds": list(budgets.values()),
+            "bgan_updates": [a[s]["final"]["updates"] for s in budgets],
+            "other_updates": [b[s]["final"]["updates"] for s in budgets],
+            **paired(a, b),
         }
     return out
-
-
-def _sides(pairs: list[tuple[dict[str, Any], dict[str, Any]]], key: str) -> tuple[list[Any], list[Any]]:
-    return [a.get(key) for a, _ in pairs], [b.get(key) for _, b in pairs]
 
 
 # ---------------------------------------------------------------------------- figures
@@ -427,10 +440,6 @@ def _training(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"updates": runs[0]["final"]["updates"], "cfg": runs[0]["config"], "wall": (min(wall), max(wall))}
 
 
-def _mean_cell(by_seed: dict[int, dict[str, Any]], key: str) -> str:
-    return mean_t([r["final"].get(key, math.nan) for r in by_seed.values()]).fmt(".3f")
-
-
 def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
     from rlcv.bench.report import render
 
@@ -453,7 +462,7 @@ def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: 
         targets=targets(payload),
         train=_training(payload["runs"]),
         per_pixel={0: "Gaussian", 2: "Bernoulli"}.get(payload.get("levels", 2), "categorical"),
-        mean_cell=_mean_cell,
+        mean_cell=mean_cell,
         cell=diff_cell,
         json=json.dumps,
         avg=lambda xs: float(np.mean(xs)),

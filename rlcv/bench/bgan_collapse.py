@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import rows_by_name, scored_runs, starred
+from rlcv.bench.bgan import final_value, mean_cell, paired_final, rows_by_name, scored_runs, starred
 from rlcv.bench.checks import (
     existing_file,
     nonneg_float,
@@ -37,7 +37,6 @@ from rlcv.bench.checks import (
 )
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import RunJob, default_workers
-from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 
 BASE_ENV_KWARGS: dict[str, Any] = {"disc_batch_size": 128}  # as results/bgan-6000.md
@@ -283,21 +282,6 @@ def write_init_spread(spec: CollapseSpec) -> str:
     return text
 
 
-def _value(rec: dict[str, Any], key: str) -> float:
-    v = rec.get("train", {}).get("ess") if key == "ess" else rec["final"].get(key)
-    return math.nan if v is None else float(v)
-
-
-def _paired(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]], key: str) -> Interval:
-    """Paired t interval of ``key``, a − b, over the seeds both rows hold."""
-    seeds = sorted(set(a) & set(b))
-    return paired_t([_value(a[s], key) for s in seeds], [_value(b[s], key) for s in seeds])
-
-
-def _mean(by_seed: dict[int, dict[str, Any]], key: str, spec: str = ".3f") -> str:
-    return mean_t([_value(r, key) for r in by_seed.values()]).fmt(spec)
-
-
 def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | None = None) -> str:
     from rlcv.bench.report import render
 
@@ -308,10 +292,10 @@ def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | Non
         rows=rows_by_name(payload, "variant"),
         metrics=METRICS,
         reading=Path(notes).read_text().strip() if notes else None,
-        mean=_mean,
-        diff=lambda a, b, key: starred(_paired(a, b, key)),
-        paired=_paired,
-        value=_value,
+        mean=mean_cell,
+        diff=lambda a, b, key: starred(paired_final(a, b, key)),
+        paired=paired_final,
+        value=final_value,
         shlex_join=shlex.join,
         nan=math.nan,
     )
