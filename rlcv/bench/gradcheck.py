@@ -233,28 +233,24 @@ def _checked_estimator(
     return est
 
 
+# The result's settings keys, in the order of the JSON (each a GradcheckSpec field unless set below).
+_SPEC_KEYS = ("env", "env_kwargs", "estimator", "k", "model", "variant", "eta", "eta_mode", "split_eta",
+    "gamma", "gae_lambda", "cv_form", "clip_range", "reference", "cut_at_terminations", "estimates",
+    "episodes_per_estimate", "alpha")  # fmt: skip
+
+
 def _settings_record(spec: GradcheckSpec, est: GradientEstimator) -> dict[str, Any]:
     """The result's first keys: what was checked, and how."""
-    return {
+    known = {
+        **vars(spec),
         "env": spec.env_id,
         "env_kwargs": dict(spec.env_kwargs or {}),
-        "estimator": spec.estimator,
         "k": getattr(est, "k", spec.k),
-        "model": spec.model,
-        "variant": spec.variant,
-        "eta": spec.eta,
-        "eta_mode": spec.eta_mode,
         "split_eta": list(getattr(est, "split_eta", ())) if spec.eta_mode == "split" else None,
-        "gamma": spec.gamma,
-        "gae_lambda": spec.gae_lambda,
-        "cv_form": spec.cv_form,
-        "clip_range": spec.clip_range,
         "reference": "paired k = 0 GAE gradient" if spec.paired else "exact gradient",
-        "cut_at_terminations": spec.cut_at_terminations,
-        "estimates": spec.estimates,
         "episodes_per_estimate": spec.episodes,
-        "alpha": spec.alpha,
     }
+    return {key: known[key] for key in _SPEC_KEYS}
 
 
 def run_gradcheck(**settings: Any) -> dict[str, Any]:
