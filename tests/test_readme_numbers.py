@@ -571,14 +571,14 @@ NUMBERS = [
     Number(
         "+1.0 [−0.2, +2.2] points (MLP, `ppo-x`",
         "results/hpo_budget/mnist1d_mlp/summary.json",
-        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
+        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("point", "low", "high")),
         ".1f",
         scale=100,
     ),
     Number(
         "−5.7 [−14.4, +3.0] (CNN, `hpo-sweep-r1`",
         "results/hpo_budget/mnist1d_cnn/summary.json",
-        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("mean", "low", "high")),
+        tuple(("verdicts", "reaches_tpe20", "ci", key) for key in ("point", "low", "high")),
         ".1f",
         scale=100,
     ),
