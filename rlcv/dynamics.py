@@ -433,6 +433,28 @@ def _adam_step(
     return loss.item()
 
 
+class _CosineLR:
+    """Each parameter group's step size along a cosine from its base to ``final`` × base over ``steps``
+    steps of one fit, restored afterwards (the optimiser persists across fits). A constant step size
+    leaves the fit at Adam's noise floor, and the model is compute-bound (results/mbmf_v4.md §2)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, steps: int, final: float) -> None:
+        self.optimizer, self.steps, self.final = optimizer, max(steps, 1), final
+        self.base = [g["lr"] for g in optimizer.param_groups]
+
+    def at(self, step: int) -> None:
+        if self.final == 1.0:
+            return
+        cos = 0.5 * (1 + math.cos(math.pi * min(step, self.steps) / self.steps))
+        frac = self.final + (1 - self.final) * cos
+        for g, base in zip(self.optimizer.param_groups, self.base, strict=True):
+            g["lr"] = base * frac
+
+    def restore(self) -> None:
+        for g, base in zip(self.optimizer.param_groups, self.base, strict=True):
+            g["lr"] = base
+
+
 def train_dynamics(
     model: EnsembleDynamics,
     optimizer: torch.optim.Optimizer,
@@ -442,13 +464,19 @@ def train_dynamics(
     batch_size: int,
     horizon: int,
     td: TDLoss | None = None,
+    lr_final: float = 1.0,
 ) -> float:
-    """Refit the normalisers, then ``steps`` Adam steps on random k-step windows; mean loss."""
+    """Refit the normalisers, then ``steps`` Adam steps on random k-step windows (step size on a cosine
+    to ``lr_final`` × its own, :class:`_CosineLR`); mean loss."""
     fit_normalizers(model, replay)
     data = replay._concat()  # once: re-concatenating a full replay per step cost ~15 % of model training
-    losses = []
-    for _ in range(steps):
-        losses.append(_adam_step(model, optimizer, cut_windows(data, batch_size, horizon, None), td))
+    losses, schedule = [], _CosineLR(optimizer, steps, lr_final)
+    try:
+        for i in range(steps):
+            schedule.at(i)
+            losses.append(_adam_step(model, optimizer, cut_windows(data, batch_size, horizon, None), td))
+    finally:
+        schedule.restore()
     return float(np.mean(losses)) if losses else float("nan")
 
 
@@ -471,6 +499,7 @@ def train_dynamics_early_stopping(
     eval_every: int,
     max_holdout_windows: int = 512,
     td: TDLoss | None = None,
+    lr_final: float = 1.0,
 ) -> tuple[float, int]:
     """Train on all but the most recent ``holdout`` fraction of the replay's time steps; every
     ``eval_every`` Adam steps measure the loss on windows of the held-out slice, stop after ``patience``
@@ -491,18 +520,22 @@ def train_dynamics_early_stopping(
     held_w = cut_windows(held, min(max_holdout_windows, n_windows), horizon, gen)
     best = _held_out_loss(model, held_w, td)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    bad, steps = 0, 0
-    while steps < max_steps:
-        _adam_step(model, optimizer, cut_windows(train, batch_size, horizon, None), td)
-        steps += 1
-        if steps % eval_every == 0 or steps == max_steps:
-            current = _held_out_loss(model, held_w, td)
-            if current < best:
-                best, bad = current, 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
+    bad, steps, schedule = 0, 0, _CosineLR(optimizer, max_steps, lr_final)
+    try:
+        while steps < max_steps:
+            schedule.at(steps)
+            _adam_step(model, optimizer, cut_windows(train, batch_size, horizon, None), td)
+            steps += 1
+            if steps % eval_every == 0 or steps == max_steps:
+                current = _held_out_loss(model, held_w, td)
+                if current < best:
+                    best, bad = current, 0
+                    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                else:
+                    bad += 1
+                    if bad >= patience:
+                        break
+    finally:
+        schedule.restore()
     model.load_state_dict(best_state)
     return best, steps

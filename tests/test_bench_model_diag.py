@@ -27,6 +27,7 @@ def test_parse_variant_fills_defaults() -> None:
         "members": 5,
         "structure": "mlp",
         "smooth": 0.0,
+        "lr_final": 1.0,
     }
     assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
     assert model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:0.5")["smooth"] == 0.5
@@ -35,11 +36,14 @@ def test_parse_variant_fills_defaults() -> None:
         model_diag.parse_variant("a:0:3:3000:128:3e-3:1:linear")
     assert model_diag.parse_variant("e2:0:3:3000:128:3e-3:2")["members"] == 2
     with pytest.raises(RlcvError, match="expected NAME"):
-        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8:9")
+        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8:9:1")
     with pytest.raises(RlcvError, match="MEMBERS must be >= 1"):
         model_diag.parse_variant("e0:0:3:3000:128:3e-3:0")
     with pytest.raises(RlcvError, match="with numbers"):
         model_diag.parse_variant("x:0:three")
+    assert model_diag.parse_variant("d:0:3:3000:128:3e-3:1:mlp:0:0.05")["lr_final"] == 0.05
+    with pytest.raises(RlcvError, match="LR_FINAL in"):
+        model_diag.parse_variant("d:0:3:3000:128:3e-3:1:mlp:0:0")
     with pytest.raises(RlcvError, match="SMOOTH >= 0"):
         model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:-1")
 

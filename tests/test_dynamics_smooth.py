@@ -1,13 +1,14 @@
 """The action-roughness penalty of the dynamics model (``model_action_smooth``, rlcv.dynamics):
 its finite-difference estimate matches the exact action Jacobian, it shrinks the fitted action
-response, and a zero weight leaves training bit-identical."""
+response, and a zero weight leaves training bit-identical. The cosine step size within a fit
+(``model_lr_final``): its shape, the step size restored after the fit, and 1 = constant."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rlcv.dynamics import EnsembleDynamics, TransitionReplay, train_dynamics
+from rlcv.dynamics import EnsembleDynamics, TransitionReplay, _CosineLR, train_dynamics
 from rlcv.estimators.mbmf import MBMFSettings
 
 
@@ -89,3 +90,39 @@ def test_negative_weight_is_refused() -> None:
 
     with pytest.raises((RlcvError, ValueError), match="model_action_smooth"):
         MBMFSettings(model_action_smooth=-1.0)
+
+
+def test_cosine_step_size_runs_from_the_base_to_its_final_fraction_and_is_restored() -> None:
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+    schedule = _CosineLR(opt, 10, 0.1)
+    seen = []
+    for i in range(11):
+        schedule.at(i)
+        seen.append(opt.param_groups[0]["lr"])
+    assert (
+        seen[0] == pytest.approx(2e-3)
+        and seen[5] == pytest.approx(1.1e-3)
+        and seen[10] == pytest.approx(2e-4)
+    )
+    assert all(a >= b for a, b in zip(seen, seen[1:], strict=False))
+    schedule.restore()
+    assert opt.param_groups[0]["lr"] == 2e-3
+
+
+def test_a_fit_with_a_decaying_step_size_leaves_the_optimiser_at_its_base_and_differs() -> None:
+    torch.manual_seed(0)
+    model = EnsembleDynamics(3, 2, ensemble_size=2, hidden_sizes=[32, 32])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    torch.manual_seed(5)
+    train_dynamics(model, opt, _replay(), steps=10, batch_size=64, horizon=1, lr_final=0.1)
+    assert opt.param_groups[0]["lr"] == 1e-2
+    plain = _trained(0.0, steps=10)
+    assert not torch.equal(model.layers[0].weight, plain.layers[0].weight)
+
+
+def test_lr_final_out_of_range_is_refused() -> None:
+    from rlcv.errors import RlcvError
+
+    for bad in (0.0, 1.5):
+        with pytest.raises((RlcvError, ValueError), match="model_lr_final"):
+            MBMFSettings(model_lr_final=bad)

@@ -36,8 +36,8 @@ from rlcv.dynamics import STRUCTURES
 from rlcv.errors import RlcvError
 
 FIT_STEPS = 30_000
-DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5", "mlp", "0")  # name:td_weight:horizon:steps[:...]
-VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS[:STRUCTURE[:SMOOTH]]]]]"
+DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5", "mlp", "0", "1")  # name:td_weight:horizon:steps[:...]
+VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS[:STRUCTURE[:SMOOTH[:LR_FINAL]]]]]]"
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -45,21 +45,26 @@ def parse_variant(text: str) -> dict[str, Any]:
     parts = text.split(":")
     if not 1 <= len(parts) <= len(DEFAULTS) or not parts[0]:
         raise RlcvError(f"variant {text!r}: expected {VARIANT_SYNTAX}, e.g. e2:0:3:3000:128:3e-3:2.")
-    name, w, h, n, width, lr, members, structure, smooth = [*parts, *DEFAULTS[len(parts) :]]
+    name, w, h, n, width, lr, members, structure, smooth, lr_final = [*parts, *DEFAULTS[len(parts) :]]
     try:
         sizes = {"horizon": int(h), "steps": int(n), "hidden": int(width), "members": int(members)}
-        rates = {"td_weight": float(w), "lr": float(lr), "smooth": float(smooth)}
+        rates = {"td_weight": float(w), "lr": float(lr), "smooth": float(smooth), "lr_final": float(lr_final)}
     except ValueError as exc:
         raise RlcvError(f"variant {text!r}: {exc}; expected {VARIANT_SYNTAX} with numbers.") from exc
-    if min(sizes.values()) < 1 or not 0 < rates["lr"] < 1 or min(rates["td_weight"], rates["smooth"]) < 0:
+    if (
+        min(sizes.values()) < 1
+        or not 0 < rates["lr"] < 1
+        or min(rates["td_weight"], rates["smooth"]) < 0
+        or not 0 < rates["lr_final"] <= 1
+    ):
         raise RlcvError(
             f"variant {text!r}: UNROLL, STEPS, WIDTH and MEMBERS must be >= 1, LR in (0, 1), "
-            "TD_WEIGHT and SMOOTH >= 0."
+            "TD_WEIGHT and SMOOTH >= 0, LR_FINAL in (0, 1]."
         )
     if structure not in STRUCTURES:
         raise RlcvError(f"variant {text!r}: STRUCTURE must be one of {', '.join(STRUCTURES)}.")
     v: dict[str, Any] = {"name": name, "td_weight": rates["td_weight"], **sizes, "lr": rates["lr"]}
-    return {**v, "structure": structure, "smooth": rates["smooth"]}
+    return {**v, "structure": structure, "smooth": rates["smooth"], "lr_final": rates["lr_final"]}
 
 
 # ---------------------------------------------------------------------------- the checkpoint's data
@@ -87,6 +92,7 @@ def _fitted(session: Any, fit: list, v: Mapping[str, Any]) -> Any:
         model_ensemble_size=v.get("members", 5),
         model_structure=v.get("structure", "mlp"),
         model_action_smooth=v.get("smooth", 0.0),
+        model_lr_final=v.get("lr_final", 1.0),
     )
     model, _ = fit_model(
         session,
@@ -124,6 +130,7 @@ def run_variants(
             **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr", "members")},
             **({"structure": v["structure"]} if v.get("structure", "mlp") != "mlp" else {}),
             **({"smooth": v["smooth"]} if v.get("smooth", 0.0) > 0 else {}),
+            **({"lr_final": v["lr_final"]} if v.get("lr_final", 1.0) < 1 else {}),
             "fit_seconds": t_fit,
             "score_var_ratio": float(r[:, 0].mean()),
             "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
@@ -151,23 +158,26 @@ def run_blocks(run: str, checkpoint: str, horizon: int, steps: int) -> dict[str,
 def render_page(saved: Mapping[str, Any], command: str) -> str:
     """The blocks page (a result with ``ratios``) or the variants page, from templates/model_diag_*.md.j2;
     the model's structure gets its own column once a variant has another than the MLP, the action-smoothness
-    weight once a variant has one (older pages keep their columns)."""
+    weight once a variant has one, the final step-size fraction likewise (older pages keep their columns)."""
     from rlcv.bench.report import render
 
     if "ratios" in saved:
         return render("model_diag_blocks.md.j2", saved=saved, ks=", ".join(map(str, KS)), command=command)
     structured = any(r.get("structure", "mlp") != "mlp" for r in saved.values())
     smoothed = any(r.get("smooth", 0.0) > 0 for r in saved.values())
-    rows = [_variant_cells(name, r, structured, smoothed) for name, r in saved.items()]
-    return render(
-        "model_diag_variants.md.j2", rows=rows, structured=structured, smoothed=smoothed, command=command
-    )
+    decayed = any(r.get("lr_final", 1.0) < 1 for r in saved.values())
+    rows = [_variant_cells(name, r, structured, smoothed, decayed) for name, r in saved.items()]
+    flags = {"structured": structured, "smoothed": smoothed, "decayed": decayed}
+    return render("model_diag_variants.md.j2", rows=rows, command=command, **flags)
 
 
-def _variant_cells(name: str, r: Mapping[str, Any], structured: bool, smoothed: bool) -> list[str]:
+def _variant_cells(
+    name: str, r: Mapping[str, Any], structured: bool, smoothed: bool, decayed: bool
+) -> list[str]:
     return [
         name, *([r.get("structure", "mlp")] if structured else []), str(r.get("members", 5)),
-        str(r.get("hidden", 128)), f"{r.get('lr', 1e-3):g}", str(r["horizon"]), str(r["steps"]),
+        str(r.get("hidden", 128)), f"{r.get('lr', 1e-3):g}",
+        *([f"{r.get('lr_final', 1.0):g}"] if decayed else []), str(r["horizon"]), str(r["steps"]),
         f"{r['td_weight']:g}", *([f"{r.get('smooth', 0.0):g}"] if smoothed else []),
         f"{r['score_var_ratio']:.2f} ± {r['score_var_ratio_se']:.2f}",
         f"{r['corr']:.2f}", f"{r['eta_a']:.2f} / {r['eta_tau']:.2f}",

@@ -167,6 +167,7 @@ def fit_model(
         batch_size=settings.model_batch_size,
         horizon=model_horizon,
         td=td,
+        lr_final=settings.model_lr_final,
     )
     return model, loss
 

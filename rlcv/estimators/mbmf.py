@@ -221,6 +221,10 @@ class MBMFSettings:
         factory=lambda: [128, 128], help="hidden layer widths of each dynamics model"
     )
     model_lr: float = setting(1e-3, "Adam step size of the dynamics model")
+    model_lr_final: float = setting(
+        1.0,
+        "the model's step size at the end of each update's fit, a fraction of model_lr (cosine; 1: constant)",
+    )
     model_weight_decay: float = setting(1e-5, "weight decay of the dynamics model")
     # Adam steps per update: the cap with early stopping, else exact. 20 (×3-step unroll, 5 members) is
     # what keeps MBMF-PPO's throughput near half of PPO's on HalfCheetah (results/variance_v2.md).
@@ -290,6 +294,7 @@ class MBMFSettings:
         check(0 < self.model_holdout < 1, "model_holdout must be in (0, 1)")
         check(self.model_td_weight >= 0, "model_td_weight must be >= 0")
         check(self.model_action_smooth >= 0, "model_action_smooth must be >= 0")
+        check(0 < self.model_lr_final <= 1, "model_lr_final must be in (0, 1]")
 
     def horizon(self, gamma: float, gae_lambda: float) -> int:
         """The CV's k: the setting, or ⌈2 / (1 − γλ)⌉ capped at k_max."""
@@ -738,6 +743,7 @@ class MBMFControlVariate(GradientEstimator):
                     patience=cfg.model_patience,
                     eval_every=cfg.model_eval_every,
                     td=td,
+                    lr_final=cfg.model_lr_final,
                 )
             else:
                 loss = train_dynamics(
@@ -748,6 +754,7 @@ class MBMFControlVariate(GradientEstimator):
                     batch_size=cfg.model_batch_size,
                     horizon=cfg.unroll(self.k),
                     td=td,
+                    lr_final=cfg.model_lr_final,
                 )
                 steps = budget
         except FloatingPointError as exc:
