@@ -233,7 +233,8 @@ def _committed_pages() -> list[tuple[Path, list[str]]]:
         if "Regenerate with:" not in lines[:4]:
             continue
         command = lines[lines.index("Regenerate with:") + 2].strip()
-        committed_runs = command.startswith("rlcv bench gate --from-runs results/tuned_pair/metrics/")
+        # --from-runs pages whose runs' metrics.csv are committed (under a sweep's metrics/ folder)
+        committed_runs = command.startswith("rlcv bench gate --from-runs results/") and "/metrics/" in command
         if command.startswith(("rlcv bench compare", "rlcv bench gate --metrics")) or committed_runs:
             found.append((page, shlex.split(command)[1:]))
     return found
@@ -251,6 +252,8 @@ def test_the_drift_test_sees_every_page() -> None:
         "results/learn_mujoco_hopper_l095/compare.md",
         "results/learn_mujoco_v3/pilot_50k/gate_pilot.md",
         "results/tuned_pair/gate_HalfCheetah-v5_mbmf-ppo-g2.md",
+        "results/learn_ant_v4/compare.md",
+        "results/learn_ant_v4/gate_Ant-v5_mbmf-ppo.md",
     } <= names
 
 

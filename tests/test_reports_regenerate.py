@@ -200,6 +200,7 @@ CASES = [
     learn("results/learn_mujoco_v3"),
     learn("results/learn_mujoco_trpo_v3"),
     learn("results/learn_mujoco_hopper_l095"),
+    learn("results/learn_ant_v4"),
     # MBMF-PPO vs PPO throughput: the page beside each JSON (its input, rewritten from its own fps).
     *(
         Report(
