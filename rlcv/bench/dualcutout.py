@@ -19,6 +19,7 @@ from typing import Any
 
 from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.hpo_targets import Results
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.bench.stats import jsonable
 
@@ -108,30 +109,33 @@ def run(args: argparse.Namespace) -> int:
 
         require_summaries(out / "per_run", "*_s*.json", "per-run results")
     else:
-        from rlcv.bench.checks import check_online_hpo
-
-        check_online_hpo(
-            {**_env_kwargs(args), "regularizer": "dualcutout"}
-        )  # --task / --network / --cutout-size
-        import torch
-
-        torch.set_num_threads(1)
-        (out / "per_run").mkdir(parents=True, exist_ok=True)
-        from rlcv.hpo.runners import dualcutout_step_cost
-
-        cost = dualcutout_step_cost(_env_kwargs(args))
-        (out / "step_cost.json").write_text(json.dumps(cost, indent=1))
-        print(f"dual / single cutout step wall-clock: {cost['ratio_median']:.2f}x", flush=True)
-        seeds_arms = [(seed, arm) for seed in range(args.seeds) for arm in args.arms]
-        tasks = [Task(f"{arm}_s{seed}", {}, partial(run_arm, args, arm, seed)) for seed, arm in seeds_arms]
-        run_tasks(ResultStore(out / "per_run"), tasks, **pool_of(args))  # seed-major: paired seeds first
+        _sweep(args, out)
     write_report(args, out)
     return 0
 
 
-def _load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict[str, Any]]], list[int]]:
+def _sweep(args: argparse.Namespace, out: Path) -> None:
+    """The DualCutout / Cutout step cost (OUT/step_cost.json), then every missing run, seed-major (an
+    interrupted sweep holds complete paired seeds)."""
+    from rlcv.bench.checks import check_online_hpo
+    from rlcv.hpo.runners import dualcutout_step_cost
+
+    check_online_hpo({**_env_kwargs(args), "regularizer": "dualcutout"})  # --task / --network / --cutout-size
+    import torch
+
+    torch.set_num_threads(1)
+    (out / "per_run").mkdir(parents=True, exist_ok=True)
+    cost = dualcutout_step_cost(_env_kwargs(args))
+    (out / "step_cost.json").write_text(json.dumps(cost, indent=1))
+    print(f"dual / single cutout step wall-clock: {cost['ratio_median']:.2f}x", flush=True)
+    seeds_arms = [(seed, arm) for seed in range(args.seeds) for arm in args.arms]
+    tasks = [Task(f"{arm}_s{seed}", {}, partial(run_arm, args, arm, seed)) for seed, arm in seeds_arms]
+    run_tasks(ResultStore(out / "per_run"), tasks, **pool_of(args))
+
+
+def _load(args: argparse.Namespace, out: Path) -> tuple[Results, list[int]]:
     """Every arm's finished runs by seed, and the seeds every arm has finished."""
-    res: dict[str, dict[int, dict[str, Any]]] = {a: {} for a in args.arms}
+    res: Results = {a: {} for a in args.arms}
     store = ResultStore(out / "per_run")
     for arm in args.arms:
         for seed in range(args.seeds):
@@ -141,9 +145,7 @@ def _load(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[int, dict
     return res, [s for s in range(args.seeds) if all(s in res[a] for a in args.arms)]
 
 
-def _arm_rows(
-    args: argparse.Namespace, res: dict[str, dict[int, dict[str, Any]]], seeds: list[int], err: dict
-) -> list[dict[str, Any]]:
+def _arm_rows(args: argparse.Namespace, res: Results, seeds: list[int], err: dict) -> list[dict[str, Any]]:
     """Each arm's means over seeds; its compute in runs of the first arm (`none`)."""
     base = res[args.arms[0]]
 

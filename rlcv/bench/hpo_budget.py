@@ -19,8 +19,7 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
 wall-clock); comparisons are paired 95 % t-intervals (:func:`rlcv.bench.stats.paired_t`, verdicts
-:mod:`rlcv.bench.paired`). The page:
-``templates/hpo_budget.md.j2``.
+:mod:`rlcv.bench.paired`). The page: ``templates/hpo_budget.md.j2``.
 """
 
 from __future__ import annotations
@@ -412,9 +411,8 @@ def analyse(results: Results, seeds: list[int], trials: int = 20) -> dict[str, A
             results[f"{prefix}-best"] = results[best_fixed]
     ref = f"tpe-{trials}" if f"tpe-{trials}" in results else None
     rows = [_method_row(results, m, seeds, unit_run, ref) for m in results]
-    by = {r["method"]: r for r in rows}
     verdicts = _online_verdicts(results, seeds, rows, ref)
-    return {"rows": rows, "by": by, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
+    return {"rows": rows, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
 
 
 def _ci_text(ci: Interval | None, scale: float = 1.0, digits: int = 2) -> str:
