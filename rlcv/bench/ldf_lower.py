@@ -62,6 +62,10 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
         "init10, and the higher generator's output-layer init gain 3",
         ("lower_out_init_gain=10", "out_init_gain=3"),
     ),
+    "init30_hi3": (
+        "init30, and the higher generator's output-layer init gain 3",
+        ("lower_out_init_gain=30", "out_init_gain=3"),
+    ),
 }
 METRICS = (  # summary key, whether lower is better
     ("ceiling_c2st_accuracy", True),
