@@ -38,22 +38,20 @@ the fitted-η ceiling of its D kind.
 ``--estimator`` (default ``mbmf``) names a registered estimator; the k / η sweep applies to the
 settings it has (an estimator without ``k`` gives one row), and a model-based estimator (one with
 ``use_model``) gets the model of step 1.
+
+The measurement is :func:`rlcv.diagnostics.variance.measure_variance`; this module holds its flags,
+the argument checks and the page.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import math
 import shlex
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from rlcv.bench import flags
 from rlcv.bench.checks import (
@@ -68,15 +66,10 @@ from rlcv.bench.checks import (
 from rlcv.bench.figures import ceiling_figure, variance_figure
 from rlcv.bench.flags import flag
 from rlcv.bench.report import add_result_benches, render, results_in, write_json
+from rlcv.diagnostics.variance import VarianceSettings
 from rlcv.errors import RlcvError
 
-if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
-    from rlcv.agents.ppo import PPOConfig
-    from rlcv.agents.trpo import TRPOConfig
-    from rlcv.dynamics import EnsembleDynamics
-    from rlcv.estimators.base import GradientEstimator
-    from rlcv.loop import Trainer
-    from rlcv.rollout import RolloutBatch
+_D = VarianceSettings()  # the measurement's defaults, which the flags share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,76 +83,70 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VarianceSpec:
-    """One measurement's settings, each with its flag of `rlcv bench variance` (module docstring)."""
+class VarianceSpec(VarianceSettings):
+    """The measurement's settings (:class:`rlcv.diagnostics.variance.VarianceSettings`, whose defaults
+    these are), each with its flag of `rlcv bench variance` (module docstring)."""
 
-    run_dir: str = flag("", name="--run", required=True, help="run directory whose checkpoint is analysed")
-    checkpoint_name: str = flag(
-        "last.pt", name="--checkpoint", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
+    run_dir: str = flag(
+        _D.run_dir, name="--run", required=True, help="run directory whose checkpoint is analysed"
     )
-    estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS)")
-    ks: list[int] = flag([0, 1, 3, 5, 10], name="--k", type=nonneg_int)
-    batches: int = flag(200, type=int_range(3), help="independent evaluation batches (common to all k)")
+    checkpoint_name: str = flag(
+        _D.checkpoint_name, name="--checkpoint", help="file in RUN/checkpoints (e.g. step_000100352.pt)"
+    )
+    estimator: str = flag(_D.estimator, help="a registered estimator (rlcv.estimators.ESTIMATORS)")
+    ks: list[int] = flag(_D.ks, name="--k", type=nonneg_int)
+    batches: int = flag(
+        _D.batches, type=int_range(3), help="independent evaluation batches (common to all k)"
+    )
     batch_size: int | None = flag(
-        None, type=positive_int, help="env steps per batch (default: the run's n_steps × n_envs)"
+        _D.batch_size, type=positive_int, help="env steps per batch (default: the run's n_steps × n_envs)"
     )
     minibatch_size: int | None = flag(
-        None, type=positive_int, help="PPO minibatch size (default: the run's batch_size)"
+        _D.minibatch_size, type=positive_int, help="PPO minibatch size (default: the run's batch_size)"
     )
-    ref_batches: int = flag(100, type=int_range(2), help="batches for the reference gradient")
+    ref_batches: int = flag(_D.ref_batches, type=int_range(2), help="batches for the reference gradient")
     # step 1: the model's data and fit
-    fit_steps: int = flag(30000, type=positive_int, help="fresh env steps to fit the model on")
-    model_steps: int = flag(3000, type=nonneg_int, help="model gradient steps")
-    model_horizon: int = flag(3, type=positive_int, help="unroll length of the model loss")
+    fit_steps: int = flag(_D.fit_steps, type=positive_int, help="fresh env steps to fit the model on")
+    model_steps: int = flag(_D.model_steps, type=nonneg_int, help="model gradient steps")
+    model_horizon: int = flag(_D.model_horizon, type=positive_int, help="unroll length of the model loss")
     model_lr: float | None = flag(
-        None,
+        _D.model_lr,
         type=positive_float,
         help="Adam learning rate of the model fit (default: the run's model_lr, else MBMF's default 1e-3)",
     )
     model_td_weight: float = flag(
-        0.0,
+        _D.model_td_weight,
         type=nonneg_float,
         help="weight of the imagined-TD-error term in the model loss (MBMF's model_td_weight; 0: off)",
     )
     # the estimators compared and their bias tests
     eta_modes: list[str] = flag(
-        ["fixed", "fitted"],
+        _D.eta_modes,
         help="fixed | fitted (same batch) | split (η_a, η_τ fitted on the previous batch)",
     )
     cv_form: str = flag(
-        "kstep",
+        _D.cv_form,
         choices=["kstep", "lambda"],
         help="kstep: D = C − V (γ^i); lambda: D = Σ (γλ)^i δ̂ (the v2 default of the estimator)",
     )
     trust_gate: bool = flag(
-        True, name="--no-trust-gate", help="v2 rows without the model-error gate (gate = 1)"
+        _D.trust_gate, name="--no-trust-gate", help="v2 rows without the model-error gate (gate = 1)"
     )
     variant: str = flag(
-        "correct",
+        _D.variant,
         choices=["correct", "broken"],
         help="broken = pathwise term dropped (biased for k > 0; the bias tests must reject it)",
     )
-    bootstrap: int = flag(1000, type=positive_int, help="paired-bootstrap resamples for the CIs")
-    alpha: float = flag(0.01, type=prob, help="level of the bias tests")
+    bootstrap: int = flag(_D.bootstrap, type=positive_int, help="paired-bootstrap resamples for the CIs")
+    alpha: float = flag(_D.alpha, type=prob, help="level of the bias tests")
     detect_bias: float | None = flag(
-        None,
+        _D.detect_bias,
         type=positive_float,
         metavar="EPS",
         help="power target of the bias tests: a bias EPS × the reference gradient (default: the broken "
         "variant's bias; 0.1 for rows without a pathwise term)",
     )
-    seed: int = flag(0, type=seed_value)
-
-    def checked(self) -> VarianceSpec:
-        """The k values swept: k = 0 always (every ratio is relative to it), and nothing else for an
-        estimator without ``k`` (too few batches and unknown variants are refused by the flags' types)."""
-        from rlcv.config import field_names
-        from rlcv.estimators import ESTIMATORS, settings_class
-
-        ks, modes = self.ks, self.eta_modes
-        if self.estimator in ESTIMATORS and "k" not in field_names(settings_class(self.estimator)):
-            ks, modes = [0], modes[:1]  # nothing to sweep: one row
-        return dataclasses.replace(self, ks=ks if 0 in ks else [0, *ks], eta_modes=modes)
+    seed: int = flag(_D.seed, type=seed_value)
 
 
 def check_args(spec: VarianceSpec) -> None:
@@ -190,160 +177,6 @@ def _run(args: argparse.Namespace) -> int:
     args.command_line = shlex.join(["rlcv", *sys.argv[1:]])
     main(args)
     return 0  # a measurement: the bias verdicts are in the JSON and the printed lines
-
-
-@dataclass(frozen=True)
-class BatchShape:
-    """Batch and minibatch sizes, and the PPO settings that shape the consumed gradient."""
-
-    steps: int  # per env
-    n_samples: int
-    minibatch_size: int
-    vf_coef: float
-    max_norm: float
-
-    @classmethod
-    def of(cls, cfg: PPOConfig | TRPOConfig, spec: VarianceSpec) -> BatchShape:
-        steps = max(1, (spec.batch_size or cfg.n_steps * cfg.n_envs) // cfg.n_envs)
-        n_samples = steps * cfg.n_envs
-        minibatch = min(spec.minibatch_size or getattr(cfg, "batch_size", n_samples), n_samples)
-        vf_coef, max_norm = (
-            float(getattr(cfg, "vf_coef", 0.0)),
-            float(getattr(cfg, "max_grad_norm", math.inf)),
-        )
-        return cls(steps, n_samples, minibatch, vf_coef, max_norm)
-
-
-def run_variance(**settings: Any) -> dict[str, Any]:
-    """The measurement of ``VarianceSpec(**settings)`` (module docstring), as one JSON-ready dict."""
-    import gymnasium as gym
-    import torch
-
-    from rlcv.diagnostics.checkpoint import collect_batches, load_session, model_errors, run_config
-    from rlcv.diagnostics.gradients import Clip, add_ratios_and_cis, estimator_rows, policy_gradients
-
-    spec = VarianceSpec(**settings).checked()
-    torch.manual_seed(spec.seed)
-    start = time.perf_counter()
-    meta, session = load_session(Path(spec.run_dir), spec.checkpoint_name, spec.seed)
-    if not isinstance(space := session.envs.single_action_space, gym.spaces.Box):
-        raise RlcvError(f"the variance harness needs a continuous action space, got {space}.")
-    shape = BatchShape.of(run_config(session), spec)
-    model, record = _fitted_model(spec, session, shape)  # 1. on data no evaluation batch contains
-    seconds = {"seconds_model": time.perf_counter() - start}
-    # 2. evaluation batches shared by every estimator (and one minibatch each); 3. reference batches
-    eval_batches = collect_batches(session, spec.batches, shape.steps)
-    gen = torch.Generator().manual_seed(spec.seed)
-    minibatches = [
-        torch.randperm(shape.n_samples, generator=gen)[: shape.minibatch_size] for _ in eval_batches
-    ]
-    ref_list = collect_batches(session, spec.ref_batches, shape.steps)
-    make = functools.partial(estimator_for, spec, session, model, ref_list[:20])
-    ref_grads = np.array([policy_gradients(make(0, "fixed"), b, session).raw for b in ref_list])
-    seconds["seconds_collect"] = time.perf_counter() - start - seconds["seconds_model"]
-    settings_ = [(0, spec.eta_modes[0])] + [(k, mode) for mode in spec.eta_modes for k in spec.ks if k != 0]
-    t0 = time.perf_counter()
-    rows, grams, cv_ratios = estimator_rows(
-        make, settings_, session, eval_batches, minibatches, ref_grads, Clip(shape.vf_coef, shape.max_norm),
-        broken=spec.variant == "broken", alpha=spec.alpha, detect_bias=spec.detect_bias,
-    )  # fmt: skip
-    seconds["seconds_estimators"] = time.perf_counter() - t0
-    ceiling = _ceiling(session, spec, eval_batches)
-    table = add_ratios_and_cis(rows, grams, cv_ratios, ceiling, n_boot=spec.bootstrap, seed=spec.seed)
-    session.envs.close()
-    record = {**_settings_record(spec, meta, session, shape), **record}
-    record.update(model_errors(model, eval_batches, max(spec.ks + [1])))
-    record.update(bias_z_threshold=rows[0]["bias_z_threshold"], n_params=ref_grads.shape[1])
-    record.update(seconds=time.perf_counter() - start, **seconds)
-    record["seconds_per_estimator_batch"] = seconds["seconds_estimators"] / (len(settings_) * spec.batches)
-    return {**record, "rows": rows, "ceiling": table}
-
-
-def _fitted_model(spec: VarianceSpec, session: Trainer, shape: BatchShape) -> tuple[Any, dict[str, Any]]:
-    """Step 1: the MBMF preset's model (the run's own when it is an MBMF run) fitted on ``--fit-steps``
-    fresh transitions; with the record of its learning rate and training loss."""
-    from rlcv.diagnostics.checkpoint import collect_batches, fit_model, model_settings, run_config
-
-    mbmf = model_settings(run_config(session), spec.model_lr)
-    fit_batches = max(1, spec.fit_steps // shape.n_samples)
-    model, loss = fit_model(
-        session,
-        mbmf,
-        lambda: collect_batches(session, fit_batches, shape.steps),
-        capacity=spec.fit_steps,
-        model_steps=spec.model_steps,
-        model_horizon=spec.model_horizon,
-        model_td_weight=spec.model_td_weight,
-    )
-    return model, {"model_lr": mbmf.model_lr, "model_train_loss": loss}
-
-
-def _ceiling(
-    session: Trainer, spec: VarianceSpec, eval_batches: list[RolloutBatch]
-) -> dict[tuple[int, str, str], np.ndarray]:
-    """The perfect-model ceiling per (k, D kind, η mode), per evaluation batch; a split row's ceiling is
-    the fitted-η one."""
-    from rlcv.diagnostics.ceiling import ceiling_table
-    from rlcv.diagnostics.checkpoint import run_config, value_function
-
-    modes = sorted({"split": "fitted"}.get(m, m) for m in spec.eta_modes if m in ("fixed", "fitted", "split"))
-    cfg = run_config(session)
-    return ceiling_table(
-        eval_batches,
-        value_function(session),
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        ks=spec.ks,
-        eta_modes=modes or ["fixed"],
-    )
-
-
-def estimator_for(
-    spec: VarianceSpec,
-    session: Trainer,
-    model: EnsembleDynamics,
-    gate_batches: list[RolloutBatch],
-    k: int,
-    eta_mode: str,
-) -> GradientEstimator:
-    from rlcv.diagnostics.checkpoint import make_estimator, model_errors
-
-    est = make_estimator(spec.estimator, session, model, k, eta_mode, spec.cv_form, spec.trust_gate and k > 0)
-    if hasattr(est, "last_error") and k > 0:
-        # The gate's input: the model's k-step error on batches independent of the evaluation ones.
-        est.last_error = model_errors(model, gate_batches, k)[f"model_error_{k}step"]
-    return est
-
-
-# The result's settings keys, in the order of the JSON (each a VarianceSpec field unless renamed here).
-_SPEC_KEYS = ("estimator", "variant", "algo", "env", "checkpoint", "step", "batches", "batch_size",
-    "minibatch_size", "vf_coef", "max_grad_norm", "ref_batches", "bootstrap", "alpha", "detect_bias",
-    "fit_steps", "model_steps", "model_horizon", "model_td_weight", "model_lr", "cv_form", "trust_gate",
-    "gamma", "gae_lambda")  # fmt: skip
-
-
-def _settings_record(
-    spec: VarianceSpec, meta: dict[str, Any], session: Trainer, shape: BatchShape
-) -> dict[str, Any]:
-    """The result's first keys: what was measured, and how (``model_lr`` is filled in by the fit)."""
-    from rlcv.diagnostics.checkpoint import run_config
-
-    cfg = run_config(session)
-    known = {
-        **vars(spec),
-        "algo": meta["algo"],
-        "env": meta["env"],
-        "checkpoint": spec.checkpoint_name,
-        "step": session.step,
-        "batch_size": shape.n_samples,
-        "minibatch_size": shape.minibatch_size,
-        "vf_coef": shape.vf_coef,
-        "max_grad_norm": shape.max_norm,
-        "model_lr": None,
-        "gamma": cfg.gamma,
-        "gae_lambda": cfg.gae_lambda,
-    }
-    return {"run": str(spec.run_dir), **{key: known[key] for key in _SPEC_KEYS}}
 
 
 # -- the page: cells computed here, prose and headers in templates/variance_table.md.j2 --------------
@@ -437,7 +270,9 @@ def spec_of(args: argparse.Namespace) -> VarianceSpec:
 
 
 def main(args: Any) -> dict[str, Any]:
-    result = run_variance(**vars(spec_of(args)))
+    from rlcv.diagnostics.variance import measure_variance
+
+    result = measure_variance(spec_of(args))
     result["command"] = getattr(args, "command_line", "")
     write_json(args.json, result)
     variance_figure(result, Path(args.json).with_suffix(".png"))

@@ -15,4 +15,6 @@ top of these.
 - :mod:`rlcv.diagnostics.cv_regression`: held-out regressions of the advantage on the CV's features
   (split η, one η per horizon block).
 - :mod:`rlcv.diagnostics.estimator`: a registered estimator set up for a diagnostic.
+- :mod:`rlcv.diagnostics.variance`: the whole variance measurement at a checkpoint (every k and η
+  mode on common batches, the reference gradient, the ceiling) as one call.
 """
