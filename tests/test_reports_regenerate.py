@@ -248,6 +248,16 @@ CASES = [
             ("bgan_collapse_digits4_init", True),
         )
     ),
+    # The LDF lower stage alone (issue 29).
+    *(
+        Report(
+            pages=(f"results/{name}.md",),
+            inputs=(f"results/{name}.json", f"results/{name}_notes.md"),
+            argv=("bench", "ldf-lower", "--report-only", "--out", "results", "--name", name)
+            + ("--notes", f"results/{name}_notes.md"),
+        )
+        for name in ("ldf_lower_pilot",)
+    ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
     *(
         Report(
@@ -330,6 +340,7 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digits4_init_notes.md",
     "results/bgan_collapse_pilot_digits4_init2_notes.md",
     "results/bgan_collapse_digits4_init_notes.md",
+    "results/ldf_lower_pilot_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
