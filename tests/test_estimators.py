@@ -15,7 +15,7 @@ from rlcv.agents import AGENTS, agent_class
 from rlcv.agents.base import Agent
 from rlcv.agents.bgan import BGAN, BGANConfig
 from rlcv.agents.ppo import PPO, PPOConfig
-from rlcv.bench.gradcheck import run_gradcheck
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.collector import Collector
 from rlcv.config import EstimatorConfig, build_config, preset
 from rlcv.env_factory import make_vec_env

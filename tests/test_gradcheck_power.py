@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlcv.bench.gradcheck import run_gradcheck
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.cli import main
 from rlcv.diagnostics.gradient_stats import min_detectable_bias, power_check, power_target
 

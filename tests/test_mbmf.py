@@ -15,7 +15,7 @@ import torch
 import rlcv  # noqa: F401  (registers rlcv/LQR-v0)
 from rlcv.agents.ppo import PPO, PPOConfig
 from rlcv.agents.trpo import TRPO, TRPOConfig
-from rlcv.bench.gradcheck import run_gradcheck
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.cli import main
 from rlcv.collector import Collector
 from rlcv.diagnostics.lqr import collect, linear_policy

@@ -13,7 +13,7 @@ import torch
 import rlcv  # noqa: F401  (registers rlcv/LQR-v0)
 from rlcv.agents.ppo import PPO, PPOConfig
 from rlcv.agents.trpo import TRPO, TRPOConfig
-from rlcv.bench.gradcheck import run_gradcheck
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.diagnostics.lqr import collect, linear_policy
 from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, train_dynamics_early_stopping
 from rlcv.errors import RlcvError

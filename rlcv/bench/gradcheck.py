@@ -40,6 +40,9 @@ estimator (one with ``use_model``) gets the exact or a learned model fitted on s
 All batches are collected in one pass of the real collector (N = estimates × episodes envs) and
 the control variate is computed for every sample at once; the gradient of each estimate is then
 the gradient of the surrogate restricted to its own envs.
+
+The check is :func:`rlcv.diagnostics.gradcheck.run_gradcheck`; this module holds its flags, the
+argument checks, the exit status and the page.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rlcv.bench import flags
 from rlcv.bench.checks import (
@@ -63,15 +66,9 @@ from rlcv.bench.checks import (
 )
 from rlcv.bench.flags import flag
 from rlcv.cli_args import parse_env_kwargs
+from rlcv.diagnostics.gradcheck import GradcheckSettings
 
-if TYPE_CHECKING:  # heavy imports stay in the functions: cli.py imports this module for its parser
-    import gymnasium as gym
-
-    from rlcv.dynamics import DynamicsModel
-    from rlcv.estimators.base import GradientEstimator
-    from rlcv.policies import GaussianPolicy
-    from rlcv.rollout import RolloutBatch
-    from rlcv.value import ValueFunction
+_D = GradcheckSettings()  # the check's defaults, which the flags share
 
 
 EXIT_CODES = {True: 0, False: 1, None: 3}  # passed / biased / inconclusive (2: bad arguments)
@@ -119,191 +116,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class GradcheckSpec:
-    """One check's settings, each with its flag of `rlcv bench gradcheck` (module docstring). Called
-    from Python, ``env_kwargs`` None is the env's defaults; the CLI's default is a 4 × 2 LQR, horizon 30."""
+@dataclass(frozen=True, kw_only=True)
+class GradcheckSpec(GradcheckSettings):
+    """The check's settings (:class:`rlcv.diagnostics.gradcheck.GradcheckSettings`, whose defaults these
+    are), each with its flag of `rlcv bench gradcheck` (module docstring); the CLI's default env is a
+    4 × 2 LQR, horizon 30."""
 
-    env_id: str = flag("rlcv/LQR-v0", name="--env")
+    env_id: str = flag(_D.env_id, name="--env")
     env_kwargs: dict[str, Any] | None = flag(
-        None, type=parse_env_kwargs, cli_default={"state_dim": 4, "action_dim": 2, "horizon": 30}
+        _D.env_kwargs, type=parse_env_kwargs, cli_default={"state_dim": 4, "action_dim": 2, "horizon": 30}
     )
-    estimator: str = flag("mbmf", help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae")
-    k: int = flag(3, type=nonneg_int, help="control-variate horizon (0 = state-value baseline)")
-    estimates: int = flag(2000, type=int_range(2), help="independent gradient estimates")
-    episodes: int = flag(10, type=int_range(2), help="episodes per estimate")
-    model: str = flag("exact", choices=["exact", "learned"])
+    estimator: str = flag(_D.estimator, help="a registered estimator (rlcv.estimators.ESTIMATORS), e.g. gae")
+    k: int = flag(_D.k, type=nonneg_int, help="control-variate horizon (0 = state-value baseline)")
+    estimates: int = flag(_D.estimates, type=int_range(2), help="independent gradient estimates")
+    episodes: int = flag(_D.episodes, type=int_range(2), help="episodes per estimate")
+    model: str = flag(_D.model, choices=["exact", "learned"])
     variant: str = flag(
-        "correct",
+        _D.variant,
         choices=["correct", "broken"],
         help="broken = pathwise term dropped (biased; the test must reject it)",
     )
-    eta: float = flag(1.0, type=float)  # any finite η (a declared range may not be unbounded below)
+    eta: float = flag(_D.eta, type=float)  # any finite η (a declared range may not be unbounded below)
     gamma: float = flag(
-        1.0, type=float_range(0.0, 1.0, low_open=True), help="discount (< 1: paired k = 0 reference)"
+        _D.gamma, type=float_range(0.0, 1.0, low_open=True), help="discount (< 1: paired k = 0 reference)"
     )
-    gae_lambda: float = flag(1.0, type=float_range(0.0, 1.0), help="GAE λ (< 1: paired k = 0 reference)")
-    cv_form: str = flag("lambda", choices=["lambda", "kstep"])
+    gae_lambda: float = flag(
+        _D.gae_lambda, type=float_range(0.0, 1.0), help="GAE λ (< 1: paired k = 0 reference)"
+    )
+    cv_form: str = flag(_D.cv_form, choices=["lambda", "kstep"])
     eta_mode: str = flag(
-        "fixed",
+        _D.eta_mode,
         choices=["fixed", "split"],
         help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen",
     )
     clip_range: float = flag(
-        0.0,
+        _D.clip_range,
         type=nonneg_float,
         help="> 0: PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term (θ = θ_old)",
     )
-    alpha: float = flag(0.01, type=prob, help="family-wise level of the Bonferroni z-test")
+    alpha: float = flag(_D.alpha, type=prob, help="family-wise level of the Bonferroni z-test")
     detect_bias: float | None = flag(
-        None,
+        _D.detect_bias,
         type=positive_float,
         metavar="EPS",
         help="power target: a bias EPS × ∇J (default: the broken variant's; 0.1 without a pathwise term)",
     )
     cut_at_terminations: bool = flag(
-        True,
+        _D.cut_at_terminations,
         name="--no-cut-at-terminations",
         help="imagine through real episode ends (the setting for envs whose ends depend on actions)",
     )
-    seed: int = flag(0, type=seed_value)
-    model_steps: int = 1500
-
-    @property
-    def paired(self) -> bool:
-        """γ < 1 or λ < 1: the reference is the k = 0 GAE gradient on the same batches."""
-        return self.gamma < 1.0 or self.gae_lambda < 1.0
-
-    def build(self, env: gym.Env, k: int) -> GradientEstimator:
-        """The estimator at horizon ``k``: no advantage normalisation, no trust gate, fixed or split η."""
-        from rlcv.diagnostics.estimator import estimator_with
-
-        # LQR episodes end at a fixed horizon, independent of the actions, so cutting imagined rollouts
-        # there keeps C_t a function of a alone (see rlcv.estimators.mbmf) and sharpens the CV.
-        return estimator_with(
-            self.estimator,
-            observation_space=env.observation_space,
-            action_space=env.action_space,
-            algo=f"gradcheck --estimator {self.estimator}",
-            gamma=self.gamma,
-            gae_lambda=self.gae_lambda,
-            k=k,
-            eta=self.eta,
-            eta_mode=self.eta_mode,
-            cv_form=self.cv_form,
-            trust_gate=False,
-            cut_at_terminations=self.cut_at_terminations,
-        )
-
-
-def _dynamics(spec: GradcheckSpec, env: gym.Env, train_batch: RolloutBatch) -> DynamicsModel:
-    import gymnasium as gym
-
-    from rlcv.diagnostics.lqr import fit_ensemble
-    from rlcv.dynamics import ExactDynamics
-
-    if spec.model == "exact":
-        return ExactDynamics(env)
-    if spec.model == "learned":
-        assert isinstance(env.action_space, gym.spaces.Box)  # linear_policy checked it
-        return fit_ensemble(train_batch, env.action_space, horizon=max(1, spec.k), steps=spec.model_steps)
-    raise ValueError("model must be 'exact' or 'learned'")
-
-
-def _checked_estimator(
-    spec: GradcheckSpec,
-    env: gym.Env,
-    policy: GaussianPolicy,
-    value_fn: ValueFunction,
-    train_batch: RolloutBatch,
-) -> GradientEstimator:
-    """The estimator under check, with its model (exact, or learned on the critic's data) and, with
-    ``--eta-mode split``, its (η_a, η_τ) fitted on an independent batch and then frozen."""
-    from rlcv.diagnostics.lqr import collect
-
-    est = spec.build(env, spec.k)
-    if hasattr(est, "use_model"):
-        est.use_model(_dynamics(spec, env, train_batch))
-    if spec.eta_mode == "split" and hasattr(est, "update_split_eta"):
-        # The evaluation batches never shape η: it comes from a batch of its own.
-        extra = collect(spec.env_id, dict(spec.env_kwargs or {}), policy, 200, spec.seed + 3)
-        est.prepare(extra, policy=policy, value_fn=value_fn)
-        est.learn_from_batch()  # the fit becomes the η of the next batch
-        est.update_split_eta = False
-    return est
-
-
-# The result's settings keys, in the order of the JSON (each a GradcheckSpec field unless set below).
-_SPEC_KEYS = ("env", "env_kwargs", "estimator", "k", "model", "variant", "eta", "eta_mode", "split_eta",
-    "gamma", "gae_lambda", "cv_form", "clip_range", "reference", "cut_at_terminations", "estimates",
-    "episodes_per_estimate", "alpha")  # fmt: skip
-
-
-def _settings_record(spec: GradcheckSpec, est: GradientEstimator) -> dict[str, Any]:
-    """The result's first keys: what was checked, and how."""
-    known = {
-        **vars(spec),
-        "env": spec.env_id,
-        "env_kwargs": dict(spec.env_kwargs or {}),
-        "k": getattr(est, "k", spec.k),
-        "split_eta": list(getattr(est, "split_eta", ())) if spec.eta_mode == "split" else None,
-        "reference": "paired k = 0 GAE gradient" if spec.paired else "exact gradient",
-        "episodes_per_estimate": spec.episodes,
-    }
-    return {key: known[key] for key in _SPEC_KEYS}
-
-
-def run_gradcheck(**settings: Any) -> dict[str, Any]:
-    """The check of ``GradcheckSpec(**settings)`` (module docstring), as one JSON-ready dict."""
-    import gymnasium as gym
-    import torch
-
-    from rlcv.diagnostics.lqr import (
-        bias_record,
-        collect,
-        exact_gradient,
-        fit_value,
-        linear_policy,
-        surrogate_gradients,
-    )
-
-    spec = GradcheckSpec(**settings)
-    env_kwargs = dict(spec.env_kwargs or {})
-    torch.manual_seed(spec.seed)
-    env = gym.make(spec.env_id, **env_kwargs)
-    horizon = env.unwrapped.horizon  # type: ignore[attr-defined]  # an LQREnv: its horizon is fixed
-    policy = linear_policy(env, spec.seed)
-    # Critic and learned model are fitted on data disjoint from the evaluation batches.
-    train_batch = collect(spec.env_id, env_kwargs, policy, 200, spec.seed + 1)
-    value_fn = fit_value(train_batch, hidden=[32, 32], gamma=spec.gamma)
-    est = _checked_estimator(spec, env, policy, value_fn, train_batch)
-    batch = collect(spec.env_id, env_kwargs, policy, spec.estimates * spec.episodes, spec.seed + 2)
-    terms = est.prepare(batch, policy=policy, value_fn=value_fn)
-    grads, path = surrogate_gradients(terms, policy, batch, spec.estimates, spec.episodes, spec.clip_range)
-    if spec.variant == "broken":
-        grads = grads - path  # the pathwise term dropped
-    exact_vec = exact_gradient(env, policy, spec.gamma)
-    scaled = grads * horizon  # per-sample mean -> per-episode sum
-    base = None
-    if spec.paired:
-        base_terms = spec.build(env, 0).prepare(batch, policy=policy, value_fn=value_fn)
-        base = surrogate_gradients(base_terms, policy, batch, spec.estimates, spec.episodes, 0.0)[0] * horizon
-    reference = exact_vec if base is None else base.mean(0)
-    cov_trace = float(scaled.var(0, ddof=1).sum())
-    out = {
-        **_settings_record(spec, est),
-        **bias_record(
-            scaled, base, exact_vec, path * horizon, alpha=spec.alpha, detect_bias=spec.detect_bias
-        ),
-        "trace_cov": cov_trace,
-        "rel_trace_cov": cov_trace / float(reference @ reference),
-        "exact_gradient": exact_vec.tolist(),
-        "mean_estimate": scaled.mean(0).tolist(),
-    }
-    if base is not None:
-        out["trace_cov_k0"] = float(base.var(0, ddof=1).sum())
-        out["trace_ratio_vs_k0"] = cov_trace / out["trace_cov_k0"]
-    return out
+    seed: int = flag(_D.seed, type=seed_value)
 
 
 # The summary line's keys (printed last, as JSON, after the verdict line).
@@ -321,6 +184,7 @@ def spec_of(args: argparse.Namespace) -> GradcheckSpec:
 
 def main(args: Any) -> dict[str, Any]:
     from rlcv.bench.report import write_json
+    from rlcv.diagnostics.gradcheck import run_gradcheck
 
     result = run_gradcheck(**vars(spec_of(args)))
     if args.json:

@@ -12,6 +12,8 @@ top of these.
   bias and variance shares.
 - :mod:`rlcv.diagnostics.lqr`: a linear-Gaussian policy on ``rlcv/LQR-v0``, its exact gradient,
   per-estimate surrogate gradients and their bias tests.
+- :mod:`rlcv.diagnostics.gradcheck`: the whole bias check of an estimator against that exact
+  gradient as one call.
 - :mod:`rlcv.diagnostics.cv_regression`: held-out regressions of the advantage on the CV's features
   (split η, one η per horizon block).
 - :mod:`rlcv.diagnostics.estimator`: a registered estimator set up for a diagnostic.
