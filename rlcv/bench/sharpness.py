@@ -16,14 +16,11 @@ import argparse
 import functools
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import sharpness_figures as plot
@@ -31,6 +28,7 @@ from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS
+from rlcv.hpo.noise_scale import finite_mean, ratio_rho, same_ratio_groups, sweep_table
 
 # Targets of the issue.
 RHO_LAMBDA_MAX = -0.8  # Spearman(η/S, λ_max) ≤ −0.8 in both sweeps, at matched loss
@@ -194,76 +192,19 @@ def run_bench(spec: SharpnessSpec, **pool: Any) -> dict[str, Any]:
     return out
 
 
-# -------------------------------------------------------------------------------------- analysis
-
-
-def _get(r: dict[str, Any], protocol: str, key: str) -> float:
-    snap = r.get(protocol)
-    return float(snap[key]) if snap else math.nan
-
-
-def _mean(xs: list[float]) -> float:
-    finite = [x for x in xs if math.isfinite(x)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
-def sweep_table(rows: list[list[dict[str, Any]]], protocol: str) -> list[dict[str, Any]]:
-    """One entry per setting: η, S, η/S, seed means (NaN where a seed did not reach the point)."""
-    out = []
-    for runs in rows:
-        r0 = runs[0]
-        out.append(
-            {
-                "lr": r0["lr"],
-                "batch_size": r0["batch_size"],
-                "ratio": r0["ratio"],
-                "reached": sum(protocol in r for r in runs),
-                "seeds": len(runs),
-                "diverged": sum(bool(r["diverged"]) for r in runs),
-                **{
-                    k: _mean([_get(r, protocol, k) for r in runs])
-                    for k in ("lambda_max", "test_accuracy", "train_loss", "epochs", "lambda_min")
-                },
-                "lambda_per_seed": [_get(r, protocol, "lambda_max") for r in runs],
-                "acc_per_seed": [_get(r, protocol, "test_accuracy") for r in runs],
-            }
-        )
-    return out
-
-
-def _rho(table: list[dict[str, Any]], key: str, seed: int | None = None) -> float:
-    from rlcv.hpo.sgd_paths import spearman
-
-    pts = [
-        (
-            t["ratio"],
-            t[key] if seed is None else t["lambda_per_seed" if key == "lambda_max" else "acc_per_seed"][seed],
-        )
-        for t in table
-    ]
-    pts = [(a, b) for a, b in pts if math.isfinite(b)]
-    return spearman([a for a, _ in pts], [b for _, b in pts]) if len(pts) >= 3 else math.nan
+# ------------------------------------------------------- verdicts (the readings: rlcv.hpo.noise_scale)
 
 
 def _same_ratio_verdicts(table: list[dict[str, Any]]) -> dict[str, Any]:
-    """Groups of settings with the same η/S: λ_max deviation and accuracy spread, and the 10× factor."""
-    groups: dict[float, list[dict[str, Any]]] = {}
-    for t in table:
-        groups.setdefault(round(t["ratio"], 12), []).append(t)
-    same: list[dict[str, Any]] = []
-    for ratio, ts in sorted(groups.items(), reverse=True):
-        lams = [t["lambda_max"] for t in ts]
-        accs = [t["test_accuracy"] for t in ts]
-        mid = statistics.median(lams)
-        dev = max(abs(x / mid - 1) for x in lams) if all(math.isfinite(x) for x in lams) else math.nan
-        spread = max(accs) - min(accs) if all(math.isfinite(x) for x in accs) else math.nan
-        same.append({"ratio": ratio, "lambda": lams, "acc": accs, "lambda_dev": dev, "acc_spread": spread})
+    """Groups of settings with the same η/S against their targets: λ_max deviation and accuracy spread,
+    and the 10× factor."""
+    same = same_ratio_groups(table)
     tv: dict[str, Any] = {"same_ratio": same}
     tv["same_ratio_met"] = bool(
         all(g["lambda_dev"] <= SAME_RATIO_LAMBDA and g["acc_spread"] <= SAME_RATIO_ACC for g in same)
     )
     if len(same) >= 2:
-        hi, lo = _mean(same[0]["lambda"]), _mean(same[-1]["lambda"])
+        hi, lo = finite_mean(same[0]["lambda"]), finite_mean(same[-1]["lambda"])
         tv["ratio_10x_lambda_factor"] = lo / hi
         tv["ratio_10x_met"] = bool(lo / hi >= RATIO_10X_LAMBDA)
     return tv
@@ -276,11 +217,11 @@ def _protocol_verdicts(sweeps: dict[str, Any], protocol: str, seeds: int) -> dic
         if sweep not in sweeps:
             continue
         table = sweep_table(sweeps[sweep], protocol)
-        tv[f"{sweep}_rho_lambda"] = _rho(table, "lambda_max")
-        tv[f"{sweep}_rho_lambda_per_seed"] = [_rho(table, "lambda_max", s) for s in range(seeds)]
-        tv[f"{sweep}_rho_acc"] = _rho(table, "test_accuracy")
+        tv[f"{sweep}_rho_lambda"] = ratio_rho(table, "lambda_max")
+        tv[f"{sweep}_rho_lambda_per_seed"] = [ratio_rho(table, "lambda_max", s) for s in range(seeds)]
+        tv[f"{sweep}_rho_acc"] = ratio_rho(table, "test_accuracy")
     both = sweep_table(sweeps["eta"], protocol) + sweep_table(sweeps["batch"], protocol)
-    tv["pooled_rho_acc"] = _rho(both, "test_accuracy")
+    tv["pooled_rho_acc"] = ratio_rho(both, "test_accuracy")
     tv["lambda_met"] = bool(max(tv["eta_rho_lambda"], tv["batch_rho_lambda"]) <= RHO_LAMBDA_MAX)
     tv["acc_met"] = bool(tv["pooled_rho_acc"] >= RHO_ACC_MIN)
     if "ratio" in sweeps:
@@ -291,13 +232,13 @@ def _protocol_verdicts(sweeps: dict[str, Any], protocol: str, seeds: int) -> dic
 def _schedule_verdicts(sched: dict[str, Any]) -> dict[str, Any]:
     from rlcv.bench.stats import mean_t
 
-    acc = {m: _mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
-    lam = {m: _mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
+    acc = {m: finite_mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
+    lam = {m: finite_mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}
     out: dict[str, Any] = {
         "accuracy": acc,
         "lambda_max": lam,
-        "examples": {m: _mean([r["examples"] for r in runs]) for m, runs in sched.items()},
-        "sgd_steps": {m: _mean([r["sgd_steps"] for r in runs]) for m, runs in sched.items()},
+        "examples": {m: finite_mean([r["examples"] for r in runs]) for m, runs in sched.items()},
+        "sgd_steps": {m: finite_mean([r["sgd_steps"] for r in runs]) for m, runs in sched.items()},
     }
     for growth in ("batch_growth", "batch_growth_equal_examples"):
         if growth not in sched:
