@@ -95,6 +95,16 @@ NUMBERS = [
         "clip_range=0.2 | 10 | 2.35× [1.26, 3.69] |",
     ),
     Number("| −606 [−1,421, +208] | not shown |", f"{PAIR}.md", "| -606 [-1,421, +208] |"),
+    Number(
+        "(final +71 [−53, +196])",
+        "results/learn_ant_v4/compare.md",
+        "mbmf-ppo − ppo, 95 % paired t: +71 [-53, +196]",
+    ),
+    Number(
+        "its CV leaves\n0.88 [0.86, 0.90] of the score variance",
+        "results/learn_ant_v4/gate_Ant-v5_mbmf-ppo.md",
+        "each run's median score-term variance ratio: 0.88 [0.86, 0.90]",
+    ),
     Number("| 0.84× [0.53, 1.38] | not shown |", f"{PAIR}.md", "| 0.84× [0.53, 1.38] |"),
     Number("at 0.41× PPO's throughput (interval [0.39,\n0.46]", f"{PAIR}.md", "| 0.41× [0.39, 0.46] |"),
     Number(
