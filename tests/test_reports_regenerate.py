@@ -246,6 +246,8 @@ CASES = [
             ("bgan_collapse_pilot_digits4_init", True),
             ("bgan_collapse_pilot_digits4_init2", True),
             ("bgan_collapse_digits4_init", True),
+            ("bgan_collapse_pilot_binary_init", True),
+            ("bgan_collapse_pilot_digitscont_init", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
@@ -341,6 +343,8 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digits4_init2_notes.md",
     "results/bgan_collapse_digits4_init_notes.md",
     "results/ldf_lower_pilot_notes.md",
+    "results/bgan_collapse_pilot_binary_init_notes.md",
+    "results/bgan_collapse_pilot_digitscont_init_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
