@@ -27,8 +27,8 @@ from rlcv.bench.figures import sharpness_figures as plot
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
-from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS
-from rlcv.hpo.noise_scale import finite_mean, ratio_rho, same_ratio_groups, sweep_table
+from rlcv.hpo.landscape_records import SNAPSHOT_PROTOCOLS, finite_mean
+from rlcv.hpo.noise_scale import ratio_rho, same_ratio_groups, sweep_table
 
 # Targets of the issue.
 RHO_LAMBDA_MAX = -0.8  # Spearman(η/S, λ_max) ≤ −0.8 in both sweeps, at matched loss

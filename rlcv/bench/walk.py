@@ -20,14 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import walk_figures as plot
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
-from rlcv.hpo.landscape_records import group_runs
+from rlcv.hpo.landscape_records import finite_mean, group_runs, walk_setting
 
 # Targets of the issue, read plainly in the report.
 GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
@@ -162,11 +160,6 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- analysis
 
 
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
 def verdicts(out: dict[str, Any]) -> dict[str, Any]:
     from rlcv.hpo.sgd_paths import spearman
 
@@ -186,7 +179,7 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
         for lr, need in SGD_INSIDE_MIN.items()
     }
     ok = [lr for lr, runs in sgd.items() if not any(r["diverged"] for r in runs)]
-    heights = [_mean([r["height_mean"] for r in sgd[lr]]) for lr in ok]
+    heights = [finite_mean([r["height_mean"] for r in sgd[lr]]) for lr in ok]
     v["height_lrs"], v["height_means"] = ok, heights
     v["height_rho"] = spearman(ok, heights) if len(ok) >= 3 else math.nan
     seeds = out["spec"]["seeds"]
@@ -197,7 +190,7 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
     v["height_met"] = bool(math.isfinite(v["height_rho"]) and min(v["height_rho_per_seed"]) >= HEIGHT_RHO_MIN)
     sizes = list(dist)
     v["distance_sizes"] = sizes
-    v["distance_means"] = [_mean([r["dist_init"] for r in dist[s]]) for s in sizes]
+    v["distance_means"] = [finite_mean([r["dist_init"] for r in dist[s]]) for s in sizes]
     v["distance_rho_per_seed"] = [
         spearman(sizes, [dist[s][i]["dist_init"] for s in sizes]) for i in range(seeds)
     ]
@@ -214,31 +207,6 @@ def verdicts(out: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- output
 
 
-def _uphill(r: dict[str, Any]) -> float:
-    """Fraction of measured steps with α* = 0: the loss rose from the very start of the step."""
-    hist = r.get("alpha_star_hist", {})
-    total = sum(hist.values())
-    return hist.get("0", 0) / total if total else math.nan
-
-
-def _setting_row(label: str, lr: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means over seeds of one GD / SGD / isotropic setting."""
-    keys = ("inside_fraction", "convex_fraction", "height_mean", "train_loss", "test_accuracy", "dist_init")
-    row = {k: _mean([r[k] for r in runs]) for k in keys}
-    return {
-        "label": label,
-        "lr": lr,
-        "inside": row["inside_fraction"],
-        "convex": row["convex_fraction"],
-        "height": row["height_mean"],
-        "uphill": _mean([_uphill(r) for r in runs]),
-        "lambda_max": _mean([r["lambda"][-1][1] for r in runs if r["lambda"]]),
-        "diverged": sum(r["diverged"] for r in runs),
-        "runs": len(runs),
-        **{k: row[k] for k in ("train_loss", "test_accuracy", "dist_init")},
-    }
-
-
 def markdown(out: dict[str, Any]) -> str:
     """The page (``templates/walk.md.j2``) from the runs' summaries and the verdicts."""
     from rlcv.bench.report import render
@@ -246,10 +214,10 @@ def markdown(out: dict[str, Any]) -> str:
     res, spec, v = out["results"], out["spec"], out["verdicts"]
     groups = (("GD", "gd_"), ("SGD b32", "sgd_"), ("isotropic b32", "iso_"))
     settings = [
-        _setting_row(label, lr, runs) for label, pre in groups for lr, runs in group_runs(res, pre).items()
+        walk_setting(label, lr, runs) for label, pre in groups for lr, runs in group_runs(res, pre).items()
     ]
     distance = [
-        {"batch": s, "steps": runs[0]["steps"], **{k: _mean([r[k] for r in runs]) for k in DIST_KEYS}}
+        {"batch": s, "steps": runs[0]["steps"], **{k: finite_mean([r[k] for r in runs]) for k in DIST_KEYS}}
         for s, runs in group_runs(res, "dist_").items()
     ]
     return render(

@@ -12,19 +12,13 @@ import math
 import statistics
 from typing import Any
 
-import numpy as np
+from rlcv.hpo.landscape_records import finite_mean
 
 
 def snapshot_value(run: dict[str, Any], protocol: str, key: str) -> float:
     """``key`` of a run at its ``protocol`` snapshot (NaN where the run never reached it)."""
     snap = run.get(protocol)
     return float(snap[key]) if snap else math.nan
-
-
-def finite_mean(xs: list[float]) -> float:
-    """The mean of the finite values (NaN if none)."""
-    finite = [x for x in xs if math.isfinite(x)]
-    return float(np.mean(finite)) if finite else math.nan
 
 
 def sweep_table(rows: list[list[dict[str, Any]]], protocol: str) -> list[dict[str, Any]]:
