@@ -19,9 +19,9 @@ from typing import Any
 
 from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.hpo_targets import Results
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.bench.stats import jsonable
+from rlcv.hpo.method_results import Results
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
 # Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).

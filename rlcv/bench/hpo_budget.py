@@ -37,12 +37,12 @@ import numpy as np
 
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.hpo_targets import Results, acc, finite, val
 from rlcv.bench.report import fmt_interval
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.bench.stats import Interval, jsonable
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.hpo.cosine_methods import COSINE_METHODS
+from rlcv.hpo.method_results import Results, acc, best_grid_point, unit_run, val
 from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
 from rlcv.hpo.sweep_cosine import config_arg
 
@@ -287,27 +287,6 @@ def load(args: argparse.Namespace, out: Path) -> tuple[Results, list[int]]:
     return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
 
 
-def _pick_best_fixed(results: Results, prefix: str) -> str | None:
-    names = [m for m in results if m.startswith(prefix + "-lr")]
-    if not names:
-        return None
-    return min(names, key=lambda m: statistics.fmean(finite(r["val_loss"]) for r in results[m].values()))
-
-
-def _unit_run(results: Results, seeds: list[int]) -> dict[int, dict[str, float]]:
-    """One run's worth of each unit, per seed: the default fixed run (lowest grid lr: the env default)."""
-    unit_run: dict[int, dict[str, float]] = {}
-    # a tuning sweep without the fixed grid measures in cosine runs (same SGD steps and examples)
-    prefix = "fixed-lr" if any(m.startswith("fixed-lr") for m in results) else "cosine-lr"
-    default = min(
-        (m for m in results if m.startswith(prefix)), key=lambda m: float(m[len(prefix) :]), default=None
-    )
-    for s in seeds:
-        base = results[default][s]["cost"] if default else None
-        unit_run[s] = {u: (base[u] if base else math.nan) for u in UNITS}
-    return unit_run
-
-
 def _method_row(
     results: Results,
     m: str,
@@ -346,7 +325,7 @@ def _vs_best_fixed(results: Results, seeds: list[int], name: str, prefix: str) -
 
     f = f"{prefix}-best"
     verdict = partial(
-        tuned_vs_fixed_verdict, tuned_name=name, fixed_name=_pick_best_fixed(results, prefix) or f
+        tuned_vs_fixed_verdict, tuned_name=name, fixed_name=best_grid_point(results, prefix) or f
     )
     return {
         "acc": verdict(
@@ -404,15 +383,15 @@ def _online_verdicts(
 
 
 def analyse(results: Results, seeds: list[int], trials: int = 20) -> dict[str, Any]:
-    unit_run = _unit_run(results, seeds)
+    units = unit_run(results, seeds)
     for prefix in ("fixed", "cosine"):
-        best_fixed = _pick_best_fixed(results, prefix)
+        best_fixed = best_grid_point(results, prefix)
         if best_fixed is not None:
             results[f"{prefix}-best"] = results[best_fixed]
     ref = f"tpe-{trials}" if f"tpe-{trials}" in results else None
-    rows = [_method_row(results, m, seeds, unit_run, ref) for m in results]
+    rows = [_method_row(results, m, seeds, units, ref) for m in results]
     verdicts = _online_verdicts(results, seeds, rows, ref)
-    return {"rows": rows, "verdicts": verdicts, "unit_run": unit_run, "reference": ref}
+    return {"rows": rows, "verdicts": verdicts, "unit_run": units, "reference": ref}
 
 
 def _ci_text(ci: Interval | None, scale: float = 1.0, digits: int = 2) -> str:

@@ -19,29 +19,13 @@ the rule did not select is still compared, with its intervals.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rlcv.bench.stats import paired_t
+from rlcv.hpo.method_results import Results, acc, val
 
 MARGIN = 0.01  # 1 point of test accuracy
 LEARNED = ("ppo", "ppo-x")
-WORST_VAL = 1e3  # a diverged run's validation loss (inf or NaN) counts as this finite worst
-Results = dict[str, dict[int, dict[str, Any]]]  # method → inner seed → per-run summary
-
-
-def acc(results: Results, m: str, seeds: list[int]) -> list[float]:
-    """Test accuracy of method ``m`` per seed."""
-    return [results[m][s]["test_accuracy"] for s in seeds]
-
-
-def val(results: Results, m: str, seeds: list[int]) -> list[float]:
-    """Final validation loss of method ``m`` per seed, a diverged run's as :data:`WORST_VAL`."""
-    return [finite(results[m][s]["val_loss"]) for s in seeds]
-
-
-def finite(v: float) -> float:
-    return v if math.isfinite(v) else WORST_VAL
 
 
 def _best_within(rows: list[dict[str, Any]], examples: float, hand_only: bool = False) -> str | None:
