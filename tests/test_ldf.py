@@ -408,7 +408,7 @@ def test_lower_stage_ceiling_scores_decoded_real_digits() -> None:
 
 
 def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
-    from rlcv.bench.ldf import _cached
+    from rlcv.gan.ldf_eval import cached_evaluation
 
     calls: list[int] = []
 
@@ -417,14 +417,15 @@ def test_evaluations_are_redone_for_other_train_args(tmp_path: Path) -> None:
         return {"c2st_accuracy": float(len(calls))}
 
     path = tmp_path / "e.json"
-    assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0}
-    assert _cached(path, ["a"], compute) == {"c2st_accuracy": 1.0} and len(calls) == 1  # reused
-    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 2.0}  # another run: evaluated again
+    assert cached_evaluation(path, ["a"], compute) == {"c2st_accuracy": 1.0}
+    assert cached_evaluation(path, ["a"], compute) == {"c2st_accuracy": 1.0} and len(calls) == 1  # reused
+    assert cached_evaluation(path, ["b"], compute) == {"c2st_accuracy": 2.0}  # another run: evaluated again
     saved = json.loads(path.read_text())
     path.write_text(json.dumps({**saved, "eval_version": "older metric code"}))
-    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 3.0}  # other metric code: evaluated again
+    # other metric code: evaluated again
+    assert cached_evaluation(path, ["b"], compute) == {"c2st_accuracy": 3.0}
     path.write_text("{not json")
-    assert _cached(path, ["b"], compute) == {"c2st_accuracy": 4.0}
+    assert cached_evaluation(path, ["b"], compute) == {"c2st_accuracy": 4.0}
 
 
 def test_bench_jobs_pair_seeds_at_equal_generator_updates(tmp_path: Path) -> None:

@@ -44,18 +44,16 @@ from rlcv.gan.ldf_eval import (
     EVAL_SAMPLES,
     EVAL_SEED,
     FLAT_ENV,
+    cached_evaluation,
+    equal_wall_clock,
     evaluate_generator,
-    in_lower_stage,
     run_times,
-    wall_checkpoint,
 )
 
 METHODS = ("flat", "decoupled", "joint", "reuse")
 TIMED = ("flat", "decoupled", "joint")  # methods whose wall-clock includes every stage they train
 STEPS_PER_UPDATE = 64  # n_steps of every preset involved (latents per update)
 SEAM_TOLERANCE, CONFIDENT_TOLERANCE, LOCALITY_MAX, PARAM_SHARE = 0.20, 0.10, 0.05, 0.5
-# Names what produced a cached evaluation: one made by other metric code is redone, never reused.
-EVAL_VERSION = "score_digits+seam+locality+ceiling"
 # The metrics of the tables, in column order (their headers and digits are the template's)
 KEYS = (
     "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
@@ -128,32 +126,13 @@ def _jobs(args: Any, runs: Path, summaries: Path) -> dict[str, list[RunJob]]:
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-def _cached(path: Path, train_args: list[str], compute: Any) -> dict[str, Any]:
-    """An evaluation saved at ``path``, redone when it is missing, unreadable, of a run made with
-    other train arguments or made by other metric code (:data:`EVAL_VERSION`), so a rerun never
-    reuses a stale number."""
-    try:
-        saved = json.loads(path.read_text())
-        if saved["train_args"] == train_args and saved.get("eval_version") == EVAL_VERSION:
-            return dict(saved["value"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    record = {"train_args": train_args, "eval_version": EVAL_VERSION, "value": value}
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)
-    return dict(value)
-
-
 def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list[dict[str, Any]]]:
     """Each finished run's final evaluation (cached under ``evals``) and training summary."""
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in jobs}
     for method, js in jobs.items():
         for job in js:
             seed = int(job.name.rsplit("_s", 1)[1])
-            cached = _cached(
+            cached = cached_evaluation(
                 evals / f"{job.name}.json",
                 job.train_args,
                 lambda job=job: {"final": evaluate_generator(job.run_dir), "times": run_times(job.run_dir)},
@@ -165,37 +144,6 @@ def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list
             results[method].append({**record, "args": job.train_args})
             print(f"{job.name}: C2ST {cached['final']['c2st_accuracy']:.3f}", flush=True)
     return results
-
-
-def _wall_results(
-    results: dict[str, list[dict[str, Any]]], seeds: int, evals: Path
-) -> dict[str, list[dict[str, Any]]]:
-    """Equal wall-clock: per seed, the shortest training time among the timed methods; each run at its
-    last checkpoint within it."""
-    wall: dict[str, list[dict[str, Any]]] = {}
-    timed = [m for m in TIMED if m in results]
-    for s in range(seeds):
-        rows = {m: next(r for r in results[m] if r["seed"] == s) for m in timed}
-        budget = min(r["times"][-1][1] for r in rows.values())
-        for m, r in rows.items():
-            step, ckpt = wall_checkpoint(Path(r["run_dir"]), [tuple(t) for t in r["times"]], budget)
-            if in_lower_stage(Path(r["run_dir"]), step):
-                wall.setdefault(m, []).append(
-                    {"seed": s, "budget_seconds": budget, "step": step, "no_samples": True}
-                )
-                continue
-            name = f"{m}_s{s}_wall{step}"
-            ev = (
-                r["final"]
-                if ckpt is None
-                else _cached(
-                    evals / f"{name}.json",
-                    r["args"],
-                    lambda r=r, ckpt=ckpt: evaluate_generator(Path(r["run_dir"]), ckpt),
-                )
-            )
-            wall.setdefault(m, []).append({"seed": s, "budget_seconds": budget, "step": step, **ev})
-    return wall
 
 
 def main(spec: LdfSpec) -> dict[str, Any]:
@@ -228,7 +176,7 @@ def main(spec: LdfSpec) -> dict[str, Any]:
         "hier_overrides": spec.hier_overrides,
         "runs_root": str(runs),
         "results": results,
-        "wall": _wall_results(results, spec.seeds, evals),
+        "wall": equal_wall_clock(results, TIMED, spec.seeds, evals),
         "params": parameter_counts(),
         "real_reference": real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED),
         "grids": grids,

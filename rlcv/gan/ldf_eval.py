@@ -1,11 +1,13 @@
 """Evaluating two-level (locally disentangled) and flat digit generators from their run folders
 (``rlcv bench ldf``): the generator at its final policy or a step checkpoint, its
-:mod:`rlcv.gan.ldf_metrics` on fixed latents, where a run stood at a wall-clock budget, the trainable
-parameters of each stage as the presets build them, and sample / patch-resampling grids.
+:mod:`rlcv.gan.ldf_metrics` on fixed latents (cached per run), where a run stood at a wall-clock budget
+and several methods compared at equal wall-clock, the trainable parameters of each stage as the
+presets build them, and sample / patch-resampling grids.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from rlcv.run_dir import RunDir
 
 FLAT_ENV, CODE_ENV = "rlcv/BGAN-Digits-v0", "rlcv/BGAN-DigitCodes-v0"
 EVAL_SEED, EVAL_SAMPLES = 0, 1000
+# Names what produced a cached evaluation: one made by other metric code is redone, never reused.
+EVAL_VERSION = "score_digits+seam+locality+ceiling"
 
 
 def generator_at(run_dir: Path, checkpoint_path: Path | None = None) -> tuple[Any, Any, Any]:
@@ -176,3 +180,56 @@ def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
     names.append(f"{stem}_resample.png")
     save_grid(images.reshape(-1, 8, 8), folder / names[1])
     return names
+
+
+def cached_evaluation(path: Path, train_args: list[str], compute: Any) -> dict[str, Any]:
+    """``compute()`` (an evaluation of a run made with ``train_args``) saved at ``path``; redone when the
+    file is missing, unreadable, of a run made with other train arguments or made by other metric code
+    (:data:`EVAL_VERSION`), so a rerun never reuses a stale number."""
+    try:
+        saved = json.loads(path.read_text())
+        if saved["train_args"] == train_args and saved.get("eval_version") == EVAL_VERSION:
+            return dict(saved["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    record = {"train_args": train_args, "eval_version": EVAL_VERSION, "value": value}
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return dict(value)
+
+
+def equal_wall_clock(
+    results: dict[str, list[dict[str, Any]]], timed: tuple[str, ...], seeds: int, evals: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """The ``timed`` methods compared at equal wall-clock: per seed 0..``seeds``−1 the budget is the
+    shortest training time among them, and each run is evaluated (:func:`evaluate_generator`, cached
+    under ``evals``) at its last step checkpoint within that budget — or marked ``no_samples`` where a
+    two-level run was still in its lower stage then. ``results``: per method, each run's record (its
+    ``seed``, ``run_dir``, ``times`` from :func:`run_times`, ``final`` evaluation and train ``args``)."""
+    wall: dict[str, list[dict[str, Any]]] = {}
+    timed = tuple(m for m in timed if m in results)
+    for s in range(seeds):
+        rows = {m: next(r for r in results[m] if r["seed"] == s) for m in timed}
+        budget = min(r["times"][-1][1] for r in rows.values())
+        for m, r in rows.items():
+            step, ckpt = wall_checkpoint(Path(r["run_dir"]), [tuple(t) for t in r["times"]], budget)
+            if in_lower_stage(Path(r["run_dir"]), step):
+                wall.setdefault(m, []).append(
+                    {"seed": s, "budget_seconds": budget, "step": step, "no_samples": True}
+                )
+                continue
+            name = f"{m}_s{s}_wall{step}"
+            ev = (
+                r["final"]
+                if ckpt is None
+                else cached_evaluation(
+                    evals / f"{name}.json",
+                    r["args"],
+                    lambda r=r, ckpt=ckpt: evaluate_generator(Path(r["run_dir"]), ckpt),
+                )
+            )
+            wall.setdefault(m, []).append({"seed": s, "budget_seconds": budget, "step": step, **ev})
+    return wall
