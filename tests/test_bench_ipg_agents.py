@@ -10,10 +10,11 @@ import pytest
 
 from rlcv.bench import ipg_agents
 from rlcv.cli import main
+from rlcv.games.comparisons import nash_conv_grade
 
 
 def test_grade_takes_the_first_update_within_one_percent() -> None:
-    row = ipg_agents.grade([5.0, 1.5, 0.9, 0.2], [2, 4, 6, 8], mean_ne_payoff=100.0)
+    row = nash_conv_grade([5.0, 1.5, 0.9, 0.2], [2, 4, 6, 8], mean_ne_payoff=100.0)
     assert row == {
         "mean_ne_payoff": 100.0,
         "final_nash_conv": 0.2,
@@ -24,7 +25,7 @@ def test_grade_takes_the_first_update_within_one_percent() -> None:
 
 
 def test_grade_without_a_hit() -> None:
-    row = ipg_agents.grade([3.0, 2.0], [1, 2], mean_ne_payoff=50.0)
+    row = nash_conv_grade([3.0, 2.0], [1, 2], mean_ne_payoff=50.0)
     assert row["calls_to_1pct"] is None and row["final_rel"] == pytest.approx(0.04)
 
 

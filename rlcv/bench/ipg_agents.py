@@ -18,25 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rlcv.games.comparisons import Row, nash_conv_grade
+
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
 INSTANCES = range(10)
 COMMAND = "rlcv bench ipg-agents --report-only"
-
-Row = dict[str, float | int | None]
-
-
-def grade(nash_conv: list[float], calls: list[int], mean_ne_payoff: float) -> Row:
-    """One run's row: the final NashConv (absolute and relative to the payoff), and the oracle calls
-    (or iterations) at the first update whose NashConv is ≤ 1 % of ``mean_ne_payoff`` (None if none)."""
-    hit = next((c for c, v in zip(calls, nash_conv, strict=True) if v <= 0.01 * mean_ne_payoff), None)
-    return {
-        "mean_ne_payoff": mean_ne_payoff,
-        "final_nash_conv": nash_conv[-1],
-        "final_rel": nash_conv[-1] / mean_ne_payoff,
-        "calls_to_1pct": hit,
-        "calls": calls[-1],
-    }
 
 
 def _train(algo: str, instance: Path, run_dir: Path) -> list[dict[str, str]]:
@@ -61,7 +48,7 @@ def sweep(data: Path, out: Path) -> dict[str, dict[int, Row]]:
                 rows = _train(algo, data / "knapsack" / f"Game_2_20_{ins}.npy", Path(tmp) / f"{algo}_{ins}")
                 nc = [float(r["nash_conv"]) for r in rows]
                 calls = [int(float(r.get("oracle_calls") or i + 1)) for i, r in enumerate(rows)]
-                summary[algo][ins] = grade(nc, calls, scale)
+                summary[algo][ins] = nash_conv_grade(nc, calls, scale)
                 print(algo, ins, summary[algo][ins], flush=True)
     return summary
 

@@ -5,7 +5,8 @@ paper's; :func:`paper_records` gives the paper's result per instance — only fo
 for lot-sizing periods whose files the paper did not share, its table 07 rows for its own draws;
 :func:`same_payoff` checks an equilibrium against the paper's; :func:`lot_sizing_target` reads the
 lot-sizing target (every instance a pure NE within 2× the paper's time); :func:`enum_speed_ratio` the
-speed of m-SGM against full enumeration + PNS (the paper's table 08 baseline).
+speed of m-SGM against full enumeration + PNS (the paper's table 08 baseline); :func:`nash_conv_grade`
+grades a learning agent's NashConv curve against the exact solution (`rlcv bench ipg-agents`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from rlcv.games.paper_files import (
 )
 from rlcv.games.records import cpu, record_source
 from rlcv.games.sweep import Record
+
+Row = dict[str, float | int | None]  # one graded run
 
 
 def set_summary(recs: list[Record]) -> dict[str, Any]:
@@ -125,4 +128,18 @@ def enum_speed_ratio(enums: list[Record], msgms: list[Record], m: int, n: int) -
         "exact": all(ok for r, ok in ratios if r <= med),  # no time-out (a lower bound) at or below it
         "paper": statistics.median(paper) if paper_2x10 else None,
         "why": _why(enums, msgms, paper_2x10),
+    }
+
+
+def nash_conv_grade(nash_conv: list[float], calls: list[int], mean_ne_payoff: float) -> Row:
+    """An equilibrium-finding run graded against an exact solution: its final NashConv (absolute and
+    relative to ``mean_ne_payoff``, the exact equilibrium's mean payoff), and the oracle calls (or
+    iterations) ``calls`` at the first update whose NashConv is ≤ 1 % of it (None if none)."""
+    hit = next((c for c, v in zip(calls, nash_conv, strict=True) if v <= 0.01 * mean_ne_payoff), None)
+    return {
+        "mean_ne_payoff": mean_ne_payoff,
+        "final_nash_conv": nash_conv[-1],
+        "final_rel": nash_conv[-1] / mean_ne_payoff,
+        "calls_to_1pct": hit,
+        "calls": calls[-1],
     }
