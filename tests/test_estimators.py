@@ -15,9 +15,9 @@ from rlcv.agents import AGENTS, agent_class
 from rlcv.agents.base import Agent
 from rlcv.agents.bgan import BGAN, BGANConfig
 from rlcv.agents.ppo import PPO, PPOConfig
-from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.collector import Collector
 from rlcv.config import EstimatorConfig, build_config, preset
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.env_factory import make_vec_env
 from rlcv.env_hooks import BindContext, EnvHooks
 from rlcv.errors import RlcvError

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.cli import main
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.diagnostics.gradient_stats import min_detectable_bias, power_check, power_target
 
 Z_08 = 0.8416212335729143  # Φ⁻¹(0.8)

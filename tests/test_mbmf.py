@@ -15,9 +15,9 @@ import torch
 import rlcv  # noqa: F401  (registers rlcv/LQR-v0)
 from rlcv.agents.ppo import PPO, PPOConfig
 from rlcv.agents.trpo import TRPO, TRPOConfig
-from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.cli import main
 from rlcv.collector import Collector
+from rlcv.diagnostics.gradcheck import run_gradcheck
 from rlcv.diagnostics.lqr import collect, linear_policy
 from rlcv.dynamics import EnsembleDynamics, ExactDynamics, TransitionReplay, cut_windows, train_dynamics
 from rlcv.env_factory import make_vec_env
