@@ -254,6 +254,8 @@ def test_the_drift_test_sees_every_page() -> None:
         "results/tuned_pair/gate_HalfCheetah-v5_mbmf-ppo-g2.md",
         "results/learn_ant_v4/compare.md",
         "results/learn_ant_v4/gate_Ant-v5_mbmf-ppo.md",
+        "results/learn_hopper_v4/compare.md",
+        "results/learn_hopper_v4/gate_Hopper-v5_mbmf-ppo.md",
     } <= names
 
 

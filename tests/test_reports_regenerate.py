@@ -201,6 +201,7 @@ CASES = [
     learn("results/learn_mujoco_trpo_v3"),
     learn("results/learn_mujoco_hopper_l095"),
     learn("results/learn_ant_v4"),
+    learn("results/learn_hopper_v4"),
     # MBMF-PPO vs PPO throughput: the page beside each JSON (its input, rewritten from its own fps).
     *(
         Report(
@@ -258,7 +259,7 @@ CASES = [
             argv=("bench", "ldf-lower", "--report-only", "--out", "results", "--name", name)
             + ("--notes", f"results/{name}_notes.md"),
         )
-        for name in ("ldf_lower_pilot", "ldf_full_pilot")
+        for name in ("ldf_lower", "ldf_lower_pilot", "ldf_full_pilot")
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
     *(
@@ -343,6 +344,7 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digits4_init2_notes.md",
     "results/bgan_collapse_digits4_init_notes.md",
     "results/ldf_lower_pilot_notes.md",
+    "results/ldf_lower_notes.md",
     "results/ldf_full_pilot_notes.md",
     "results/bgan_collapse_pilot_binary_init_notes.md",
     "results/bgan_collapse_pilot_digitscont_init_notes.md",
