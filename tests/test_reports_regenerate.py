@@ -374,6 +374,7 @@ HAND_WRITTEN = {
     "results/bgan-digitscont-6000_notes.md",
     "results/bgan_schedule_notes.md",
     "results/bgan-digitscont_schedule_notes.md",
+    "results/learn_hc_lr_v4/reading.md",
 }
 
 
