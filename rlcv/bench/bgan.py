@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, seed_value
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.stats import Interval, from_jsonable, jsonable, mean_t, paired_t
 from rlcv.cli_args import parse_env_kwargs
@@ -114,9 +115,9 @@ class BganSpec:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bgan", help="BGAN vs REINFORCE vs Gumbel-softmax generators vs density models")
-    add_flags(p, BganSpec)
-    p.set_defaults(bench_run=run)
+    add_bench(
+        sub, "bgan", BganSpec, run, help="BGAN vs REINFORCE vs Gumbel-softmax generators vs density models"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,8 @@ from rlcv.bench.checks import (
     seed_count,
     seed_value,
 )
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers
 from rlcv.errors import RlcvError
 
@@ -143,11 +144,13 @@ def train_args(spec: Any, name: str, seed: int) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bgan-collapse", help="BGAN variants against collapse, paired seeds, detector per seed"
+    add_bench(
+        sub,
+        "bgan-collapse",
+        CollapseSpec,
+        run,
+        help="BGAN variants against collapse, paired seeds, detector per seed",
     )
-    add_flags(p, CollapseSpec)
-    p.set_defaults(bench_run=run)
 
 
 def run(args: argparse.Namespace) -> int:

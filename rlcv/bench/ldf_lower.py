@@ -37,7 +37,8 @@ from rlcv.bench.checks import (
     seed_count,
     seed_value,
 )
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob
 from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
@@ -117,9 +118,13 @@ def train_args(spec: Any, name: str, seed: int) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ldf-lower", help="the LDF lower stage alone: its ceiling and code use, paired seeds")
-    add_flags(p, LowerSpec)
-    p.set_defaults(bench_run=run)
+    add_bench(
+        sub,
+        "ldf-lower",
+        LowerSpec,
+        run,
+        help="the LDF lower stage alone: its ceiling and code use, paired seeds",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
