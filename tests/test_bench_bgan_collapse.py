@@ -73,17 +73,7 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
     )
     runs = [_record("base", s, 0.9 + 0.01 * s, 2.0, ["low_within_latent"]) for s in (0, 1, 2)]
     runs += [_record("ent", s, 0.8 + 0.01 * s, 5.0, []) for s in (0, 1, 2)]
-    payload = {
-        "command": "rlcv bench bgan-collapse",
-        "env": "rlcv/BGAN-Digits4-v0",
-        "steps": 640,
-        "seeds": [0, 1, 2],
-        "against": "train",
-        "baseline": "base",
-        "thresholds": th.as_dict(),
-        "variants": {n: {"label": n, "train_args": ["train"]} for n in ("base", "ent")},
-        "runs": runs,
-    }
+    payload = _payload("rlcv bench bgan-collapse", th, runs)
     text = bc.write_report(payload, tmp_path, "page")
     assert "| `ent` | -0.100 [-0.100, -0.100] * |" in text  # same seeds: a constant difference
     assert "| `base` | 2 | 0.920 | 600 | 0.100 | 2.00 | 6.00 | 5.00 | low_within_latent |" in text
@@ -94,15 +84,10 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
     assert (tmp_path / "page.md").read_text() == text
 
 
-def test_a_variant_missing_seeds_is_marked_incomplete_and_its_targets_open(tmp_path: Path) -> None:
-    th = CollapseThresholds(
-        radius=3.0, real_glyphs=700, two_rarest_share=0.2, n=1000, min_glyphs=560, max_label_tv=0.2,
-        min_within_latent=3.0,
-    )  # fmt: skip
-    runs = [_record("base", s, 0.9, 2.0, ["low_within_latent"]) for s in (0, 1, 2)]
-    runs += [_record("ent", s, 0.8, 5.0, []) for s in (0, 1)]  # seed 2 still training
-    payload = {
-        "command": "rlcv bench bgan-collapse --score-finished",
+def _payload(command: str, th: CollapseThresholds, runs: list) -> dict:
+    """A bench JSON of variants base and ent on seeds 0-2 (Digits4, 640 steps, against train)."""
+    return {
+        "command": command,
         "env": "rlcv/BGAN-Digits4-v0",
         "steps": 640,
         "seeds": [0, 1, 2],
@@ -112,6 +97,16 @@ def test_a_variant_missing_seeds_is_marked_incomplete_and_its_targets_open(tmp_p
         "variants": {n: {"label": n, "train_args": ["train"]} for n in ("base", "ent")},
         "runs": runs,
     }
+
+
+def test_a_variant_missing_seeds_is_marked_incomplete_and_its_targets_open(tmp_path: Path) -> None:
+    th = CollapseThresholds(
+        radius=3.0, real_glyphs=700, two_rarest_share=0.2, n=1000, min_glyphs=560, max_label_tv=0.2,
+        min_within_latent=3.0,
+    )  # fmt: skip
+    runs = [_record("base", s, 0.9, 2.0, ["low_within_latent"]) for s in (0, 1, 2)]
+    runs += [_record("ent", s, 0.8, 5.0, []) for s in (0, 1)]  # seed 2 still training
+    payload = _payload("rlcv bench bgan-collapse --score-finished", th, runs)
     text = bc.write_report(payload, tmp_path, "page")
     assert "**`ent` is incomplete**: seeds 0, 1 of 0, 1, 2" in text
     assert "- `ent`: no collapsed seed: **open** (2 of 3 seeds) (s0: none; s1: none)." in text
