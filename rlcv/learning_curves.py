@@ -5,7 +5,7 @@ A curve is :class:`rlcv.plotting.SeedCurve` (increasing env ``steps``, matching 
 ``rlcv plot`` draws it, whether it was read from a run folder (:func:`rlcv.plotting.read_metric`) or
 from a run's committed summary (:func:`from_summary`; summaries are written by
 :mod:`rlcv.bench.runs`). The seed bootstraps of medians and of ratios of steps to a target, read off
-these numbers, are :mod:`rlcv.bench.stats`'s.
+these numbers, are :mod:`rlcv.stats`'s.
 
 "Never" is None: a curve that never reaches a target has no steps to it, and the statistics count such
 a seed as never reaching, not as missing.

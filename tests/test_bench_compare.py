@@ -13,8 +13,8 @@ import pytest
 from scipy import stats as sps
 
 from rlcv.bench import compare, gate, report
-from rlcv.bench.stats import Interval
 from rlcv.cli import main
+from rlcv.stats import Interval
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = [1000, 2000, 3000, 4000]
@@ -86,7 +86,7 @@ def test_steps_to_the_base_return_and_the_speedup(sweep: Path) -> None:
     assert at_2500["speedup"].point == 1.25 and at_2500["speedup"].never == (0, 0)
     assert at_2500["base_curve_reaches"] == 2000 and at_2500["arm_curve_reaches"] == 2000
     # Final: the base's seed-mean final return, 250. Two base seeds never reach it, one arm seed does not:
-    # the base's median is +inf, so the ratio's point is +inf (never dropped, see rlcv.bench.stats).
+    # the base's median is +inf, so the ratio's point is +inf (never dropped, see rlcv.stats).
     assert final["step"] is None and final["target_return"] == 250.0
     assert final["base_steps"] == [None, None, 4000, 4000] and final["arm_steps"] == [None, 4000, 4000, 4000]
     assert final["speedup"].never == (2, 1) and math.isinf(final["speedup"].point)

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from rlcv.bench.paired import outcome, tuned_vs_fixed_verdict
-from rlcv.bench.stats import Interval, paired_t
 from rlcv.cli import main
 from rlcv.hpo.runners import cosine, fixed_run, sh_cost
+from rlcv.stats import Interval, paired_t
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

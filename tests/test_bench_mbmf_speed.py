@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rlcv.bench import mbmf_speed
-from rlcv.bench.stats import median_ratio_bootstrap
 from rlcv.cli import main
+from rlcv.stats import median_ratio_bootstrap
 
 FPS = {"ppo": [400.0, 300.0, 500.0], "mbmf-ppo": [100.0, 150.0, 120.0]}
 

@@ -35,7 +35,7 @@ def test_render_fills_a_template_with_the_filters_and_refuses_an_undefined_name(
 ) -> None:
     import jinja2
 
-    from rlcv.bench.stats import Interval
+    from rlcv.stats import Interval
 
     monkeypatch.setattr(report, "_TEMPLATES", tmp_path)
     (tmp_path / "t.md.j2").write_text(

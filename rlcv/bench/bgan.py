@@ -12,7 +12,7 @@ to ``OUT/NAME/summaries/ALGO_sSEED.json`` as soon as it is scored (a rerun skips
 seed, by the same code on the same latents: ``real``, ``independent`` (K = 1 product mixture),
 ``mixture`` (K by validation likelihood).
 
-Statistics (:mod:`rlcv.bench.stats`): mean and t-interval over seeds; paired differences BGAN − every
+Statistics (:mod:`rlcv.stats`): mean and t-interval over seeds; paired differences BGAN − every
 other row at equal updates (final checkpoints) and at equal wall-clock (per seed, each generator at its
 last checkpoint within the shortest run's training time). Outputs: ``OUT/NAME.md`` (template
 ``bgan.md.j2``), ``OUT/NAME.json``, ``OUT/NAME/*.png``, ``OUT/NAME/summaries/*.json``.
@@ -37,10 +37,10 @@ from rlcv.bench.checks import existing_file, out_dir, positive_int, seed_count, 
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
-from rlcv.bench.stats import Interval, from_jsonable, jsonable, mean_t, paired_t
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.errors import RlcvError
 from rlcv.gan.scoring import EVAL_SEED, REFERENCES
+from rlcv.stats import Interval, from_jsonable, jsonable, mean_t, paired_t
 
 GENERATORS = ("bgan", "bgan-reinforce", "bgan-gumbel")
 SEED_ROLES = {  # what each seed seeds, stored in the bench's JSON

@@ -14,8 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.stats import mean_t, paired_t
 from rlcv.errors import RlcvError
+from rlcv.stats import mean_t, paired_t
 
 SEEDS = (0, 1, 2, 3, 4)  # the benchmark's seeds; seed s also seeds the mixture it distils (as the bench's)
 K = 40  # the bench's likelihood-chosen K (results/bgan.md)

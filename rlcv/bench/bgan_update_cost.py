@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.stats import paired_t
+from rlcv.stats import paired_t
 
 ALGOS = ("bgan", "bgan-reinforce", "bgan-gumbel")
 Cost = Mapping[str, Sequence[float]]  # generator → seconds per update, one per repeat

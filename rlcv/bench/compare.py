@@ -12,7 +12,7 @@ that. Per env, on the seeds both arms have finished (the *paired* seeds):
   each seed's last evaluation at or before the target step (at 100k steps with evaluations every ~10k:
   the 90k evaluation); per seed, the first evaluation step at which each arm's curve reaches it (None =
   never, see :func:`rlcv.learning_curves.steps_to_target`); the speed-up is the ratio of median steps,
-  base / arm, with a paired seed-bootstrap 95 % interval (:func:`rlcv.bench.stats.median_ratio_bootstrap`,
+  base / arm, with a paired seed-bootstrap 95 % interval (:func:`rlcv.stats.median_ratio_bootstrap`,
   where a seed that never reaches counts as +inf steps); the step at which each arm's seed-mean curve
   reaches the target, when the seeds share one evaluation grid. The last target, *final*, is the base's
   seed-mean final return;
@@ -41,9 +41,9 @@ from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
-from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
 from rlcv.bench.summaries import Finished, finished
 from rlcv.errors import RlcvError
+from rlcv.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
 
 DEFAULT_TARGETS = (100_000, 200_000)
 Runs = dict[int, Finished]  # one arm's finished runs on one env, by seed

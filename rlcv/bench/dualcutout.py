@@ -20,8 +20,8 @@ from typing import Any
 from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
-from rlcv.bench.stats import jsonable
 from rlcv.hpo.method_results import Results
+from rlcv.stats import jsonable
 
 ARMS = ("none", "cutout", "dualcutout", "ctrl-none", "ctrl-dual")
 # Controllers that can take α as a 4th action (the hypergradient ones only know lr / L2).
@@ -166,10 +166,10 @@ def _arm_rows(args: argparse.Namespace, res: Results, seeds: list[int], err: dic
 
 
 def _pairs(err: dict[str, list[float]], summary: dict[str, Any]) -> dict[str, Any] | None:
-    """Paired differences of test error (:func:`rlcv.bench.stats.paired_t` and its verdict) into
+    """Paired differences of test error (:func:`rlcv.stats.paired_t` and its verdict) into
     ``summary["pairs"]``; the paper's order, where all three fixed arms ran (also recorded in ``summary``)."""
     from rlcv.bench.paired import outcome
-    from rlcv.bench.stats import paired_t
+    from rlcv.stats import paired_t
 
     for x, y in PAIRS:
         if x in err and y in err:

@@ -32,8 +32,8 @@ from rlcv.bench import report
 from rlcv.bench.checks import out_file
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
-from rlcv.bench.stats import Interval, median_bootstrap
 from rlcv.errors import RlcvError
+from rlcv.stats import Interval, median_bootstrap
 
 
 def _values(rows: list[dict[str, str]], key: str) -> list[float]:

@@ -18,7 +18,7 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
   :mod:`rlcv.bench.hpo_targets`.
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
-wall-clock); comparisons are paired 95 % t-intervals (:func:`rlcv.bench.stats.paired_t`, verdicts
+wall-clock); comparisons are paired 95 % t-intervals (:func:`rlcv.stats.paired_t`, verdicts
 :mod:`rlcv.bench.paired`). The page: ``templates/hpo_budget.md.j2``.
 """
 
@@ -39,12 +39,12 @@ from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, 
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
 from rlcv.bench.report import fmt_interval
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
-from rlcv.bench.stats import Interval, jsonable
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.hpo.cosine_methods import COSINE_METHODS
 from rlcv.hpo.method_results import Results, acc, best_grid_point, unit_run, val
 from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
 from rlcv.hpo.sweep_cosine import config_arg
+from rlcv.stats import Interval, jsonable
 
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
@@ -295,7 +295,7 @@ def _method_row(
     ref: str | None,
 ) -> dict[str, Any]:
     """One method's means over seeds, its compute in runs and (with a reference) its paired Δs."""
-    from rlcv.bench.stats import paired_t
+    from rlcv.stats import paired_t
 
     per_seed = results[m]
     a, v = acc(results, m, seeds), val(results, m, seeds)
@@ -353,7 +353,7 @@ def _online_verdicts(
 ) -> dict[str, Any]:
     """The best online controller (by validation loss, never by test accuracy) against each baseline."""
     from rlcv.bench.paired import outcome
-    from rlcv.bench.stats import paired_t
+    from rlcv.stats import paired_t
 
     online = [r for r in rows if r["online"]]
     verdicts: dict[str, Any] = {}

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlcv.bench.stats import paired_t
 from rlcv.hpo.method_results import Results, acc, val
+from rlcv.stats import paired_t
 
 MARGIN = 0.01  # 1 point of test accuracy
 LEARNED = ("ppo", "ppo-x")

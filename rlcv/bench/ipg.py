@@ -40,7 +40,6 @@ from typing import Any
 from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, require_summaries, seed_value
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, render
-from rlcv.bench.stats import median_bootstrap
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 from rlcv.games.comparisons import (
@@ -67,6 +66,7 @@ from rlcv.games.sweep import (
     set_key,
     solve_sets,
 )
+from rlcv.stats import median_bootstrap
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
 FRESH_SIZES = ("2x20", "2x40", "3x20", "3x10", "2x80")  # rlcv bench ipg --fresh (rlcv.bench.ipg_fresh)

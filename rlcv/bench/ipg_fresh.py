@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.report import fmt_interval, render
-from rlcv.bench.stats import jsonable, median_bootstrap
 from rlcv.games.sweep import parse_size, solve_fresh
+from rlcv.stats import jsonable, median_bootstrap
 
 # Targets of issue 28 (CPU seconds per game): size → (p90 bound, max bound, every game solved).
 TARGETS = {"2x40": (5.0, 30.0, True), "3x20": (5.0, 30.0, True), "2x20": (None, 5.0, False)}

@@ -26,11 +26,11 @@ from typing import Any
 from rlcv.bench.checks import out_dir, positive_float, positive_int, require_summaries
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render
-from rlcv.bench.stats import jsonable, median_bootstrap, median_ratio_bootstrap
 from rlcv.bench.tasks import SummaryStore
 from rlcv.errors import RlcvError
 from rlcv.games.paper_files import paper_result, same_payoffs
 from rlcv.games.versions import arm, code_identity, git, measure_cells, plan
+from rlcv.stats import jsonable, median_bootstrap, median_ratio_bootstrap
 
 SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
 FOLDER = "ipg_versions"

@@ -37,7 +37,6 @@ from rlcv.bench.checks import int_range, out_dir, positive_int, require_report_i
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
-from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
 from rlcv.gan.ldf_eval import (
     CODE_ENV,
@@ -49,6 +48,7 @@ from rlcv.gan.ldf_eval import (
     evaluate_generator,
     run_times,
 )
+from rlcv.stats import Interval, mean_t, paired_t
 
 METHODS = ("flat", "decoupled", "joint", "reuse")
 TIMED = ("flat", "decoupled", "joint")  # methods whose wall-clock includes every stage they train

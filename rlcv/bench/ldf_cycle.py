@@ -18,7 +18,7 @@ from typing import Any
 
 from rlcv.bench.checks import out_dir
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.stats import Interval, paired_t
+from rlcv.stats import Interval, paired_t
 
 METHODS = ("decoupled", "joint", "reuse")
 METRICS = {  # key in the bench's ``final`` dict → column label

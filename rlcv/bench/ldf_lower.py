@@ -40,8 +40,8 @@ from rlcv.bench.checks import (
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob
-from rlcv.bench.stats import Interval, mean_t, paired_t
 from rlcv.errors import RlcvError
+from rlcv.stats import Interval, mean_t, paired_t
 
 CODE_ENV = "rlcv/BGAN-DigitCodes-v0"
 STEPS_PER_UPDATE = 64

@@ -41,7 +41,7 @@ def render(record: Mapping[str, Any], json_path: str) -> str:
     percentile bootstrap over the repeats resampled by pair (repeat r of both arms: seed r, one after
     the other)."""
     from rlcv.bench.report import render as page
-    from rlcv.bench.stats import median_ratio_bootstrap
+    from rlcv.stats import median_ratio_bootstrap
 
     fps, extra = record["fps"], record.get("mbmf_set") or ""
     rows = [[f"`{a}`", ", ".join(f"{x:.0f}" for x in fps[a]), f"{record['fps_median'][a]:.0f}"] for a in ARMS]

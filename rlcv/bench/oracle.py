@@ -16,7 +16,7 @@ same initial weights and counted-env seeds), and r = 1 is plain PPO. Per (env, s
     speed-up  = target_step / steps_r,s
 
 reported per r as the mean over seeds with a 95 % percentile-bootstrap interval (seeds resampled;
-:mod:`rlcv.bench.stats`), over the seeds that reach the target; seeds that never reach it
+:mod:`rlcv.stats`), over the seeds that reach the target; seeds that never reach it
 are counted in the table, not dropped silently. r = 1's own row shows the noise floor of the
 statistic (its first hit can precede ``--target-step``: an eval curve is not monotone). The final
 return (last evaluation ≤ ``--steps``) is reported per r with the paired difference to r = 1.
@@ -116,9 +116,9 @@ def plan(spec: OracleSpec) -> list[runs.RunJob]:
 # -- analysis (from summaries alone) ----------------------------------------------------------------
 def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
     """Mean over seeds (of the paired differences to ``base``) with its 95 % seed-bootstrap interval
-    (:func:`rlcv.bench.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
-    mean), as strict JSON (:func:`rlcv.bench.stats.jsonable`; null bounds below 2 seeds)."""
-    from rlcv.bench.stats import jsonable, paired_bootstrap
+    (:func:`rlcv.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
+    mean), as strict JSON (:func:`rlcv.stats.jsonable`; null bounds below 2 seeds)."""
+    from rlcv.stats import jsonable, paired_bootstrap
 
     result: dict[str, Any] = jsonable(
         paired_bootstrap(values, base if base is not None else [0.0] * len(values))

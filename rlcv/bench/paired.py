@@ -1,7 +1,7 @@
-"""The verdicts the HPO benches are allowed to print, read off a paired interval of :mod:`rlcv.bench.stats`.
+"""The verdicts the HPO benches are allowed to print, read off a paired interval of :mod:`rlcv.stats`.
 
 Every method of a bench runs on the same inner seeds, so two methods are compared through the per-seed
-differences d_s = a_s − b_s (:func:`rlcv.bench.stats.paired_t`: mean and 95 % Student-t interval; one
+differences d_s = a_s − b_s (:func:`rlcv.stats.paired_t`: mean and 95 % Student-t interval; one
 pair: no interval). A verdict "a beats b" needs the interval to exclude 0 on a's side; when it includes
 0 the bench says the difference is not resolved and names the interval instead of picking a winner.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlcv.bench.stats import Interval, paired_t
+from rlcv.stats import Interval, paired_t
 
 __all__ = ["outcome", "tuned_vs_fixed_verdict"]
 
@@ -24,7 +24,7 @@ def outcome(iv: Interval, higher_is_better: bool) -> str:
 
 
 def _interval_text(iv: Interval, unit: str) -> str:
-    if iv.n < 2:  # no spread to estimate: no interval (rlcv.bench.stats), so no verdict either
+    if iv.n < 2:  # no spread to estimate: no interval (rlcv.stats), so no verdict either
         return f"{iv.point:+.3g}{unit} on {iv.n} paired seed{'s' if iv.n != 1 else ''}, no interval"
     return f"{iv.fmt('+.3g')}{unit} over {iv.n} paired seeds"
 

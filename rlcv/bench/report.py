@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.stats import Interval, from_jsonable
+from rlcv.stats import Interval, from_jsonable
 
 __all__ = [
     "render",
@@ -78,7 +78,7 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = 
 def fmt_interval(iv: Interval | dict[str, Any], spec: str, unit: str = "") -> str:
     """'1.46× [1.00, 2.48]' for spec '.2f', unit '×'; the point alone (with its unit) when there is no
     interval, '—' when there is no point. ``iv`` may be an interval's JSON
-    (:func:`~rlcv.bench.stats.jsonable`)."""
+    (:func:`~rlcv.stats.jsonable`)."""
     if isinstance(iv, dict):
         iv = from_jsonable(iv)
     if math.isnan(iv.point):
@@ -95,7 +95,7 @@ def verdict_line(
     strictly above ``null``, ``below`` when strictly below, 'not shown (interval contains <null>)'
     otherwise; without an interval (fewer than 2 pairs, or too many undefined replicates) it says so
     and draws no conclusion (with 2 or more pairs the interval is undefined only when too many bootstrap
-    replicates are, see :mod:`rlcv.bench.stats`)."""
+    replicates are, see :mod:`rlcv.stats`)."""
     text = f"{label} {fmt_interval(iv, spec, unit)}"
     if math.isnan(iv.point):
         return f"{text}: no value, no verdict"

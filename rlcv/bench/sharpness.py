@@ -230,7 +230,7 @@ def _protocol_verdicts(sweeps: dict[str, Any], protocol: str, seeds: int) -> dic
 
 
 def _schedule_verdicts(sched: dict[str, Any]) -> dict[str, Any]:
-    from rlcv.bench.stats import mean_t
+    from rlcv.stats import mean_t
 
     acc = {m: finite_mean([r["test_accuracy"] for r in runs]) for m, runs in sched.items()}
     lam = {m: finite_mean([r["lambda_max"] for r in runs]) for m, runs in sched.items()}

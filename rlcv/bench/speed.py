@@ -217,7 +217,7 @@ def render_markdown(result: dict) -> str:
     interval — a percentile bootstrap over the repeats, resampled by pair (repeat r of both algorithms
     ran with seed r, side by side in time)."""
     from rlcv.bench.report import fmt_interval, render
-    from rlcv.bench.stats import median_ratio_bootstrap
+    from rlcv.stats import median_ratio_bootstrap
 
     samples = result["samples_fps"]
     rows = [

@@ -31,7 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlcv import learning_curves as curves
-from rlcv.bench import oracle, runs, stats, summaries
+from rlcv import stats
+from rlcv.bench import oracle, runs, summaries
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
 

@@ -1,4 +1,4 @@
-"""rlcv.bench.stats against known values: scipy's t interval, a hand computation, constructed ratios."""
+"""rlcv.stats against known values: scipy's t interval, a hand computation, constructed ratios."""
 
 import json
 import math
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from rlcv.bench import stats
-from rlcv.bench.stats import Interval
+from rlcv import stats
 from rlcv.plotting import bootstrap_ci
+from rlcv.stats import Interval
 
 
 def test_paired_t_is_scipys_one_sample_interval_and_the_hand_computation() -> None:
