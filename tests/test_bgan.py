@@ -430,3 +430,43 @@ def test_out_init_gain_reinitialises_only_the_output_layer() -> None:
         assert torch.equal(p, named[n]) != (p is layers[-1].weight)
     with pytest.raises(Exception, match="out_init_gain must be >= 0"):
         BGANConfig(out_init_gain=-1.0)
+
+
+def test_continuous_objective_weights_is_the_self_normalised_gradient_on_box_generators() -> None:
+    """With ``continuous_objective=weights`` a Box generator gets the discrete estimator's update:
+    mean_z Σ_m (w̃_m − 1/M) ∇_θ log g(x_m|z) with the (squashed) Gaussian's log-density, and no
+    pathwise term; the default stays the (V − log Z)² objective. A bad value is one clear error."""
+    from rlcv.estimators.base import EstimatorSetup
+    from rlcv.estimators.boundary_seeking import BoundarySeeking
+    from rlcv.estimators.continuous_bgan import BoundarySeekingSettings, ContinuousBoundarySeeking
+    from rlcv.estimators.self_normalized import SelfNormalizedWeights
+
+    box = gym.spaces.Box(0.0, 1.0, (4,), np.float32)
+    setup = EstimatorSetup(observation_space=gym.spaces.Box(-1, 1, (3,)), action_space=box)
+    assert isinstance(
+        BoundarySeeking.from_setup(BoundarySeekingSettings(), setup).inner, ContinuousBoundarySeeking
+    )
+    weights = BoundarySeekingSettings(continuous_objective="weights")
+    assert isinstance(BoundarySeeking.from_setup(weights, setup).inner, SelfNormalizedWeights)
+    with pytest.raises(Exception, match="continuous_objective must be 'boundary' or 'weights'"):
+        BoundarySeekingSettings(continuous_objective="boundry")
+
+    torch.manual_seed(0)
+    config = BGANConfig(hidden_sizes=[8], n_samples=5, squash_output=True, estimator_settings=weights)
+    agent = BGAN(observation_space=gym.spaces.Box(-1, 1, (3,), np.float32), action_space=box, config=config)
+    agent.bind(BindContext(env_id="none", env_kwargs={}, obs_normalizer=None, reward_scaler=None))  # type: ignore[arg-type]
+    batch = _batch(group_rewards=torch.randn(3, 2, 5), actions=torch.rand(3, 2, 5, 4) * 0.9 + 0.05)
+    adv = normalized_weights(batch.group_rewards.reshape(6, 5).double()) - 0.2
+    params = list(agent.policy.parameters())
+    expected = [torch.zeros_like(p, dtype=F64) for p in params]
+    obs, actions = batch.obs.reshape(6, 3), batch.actions.reshape(6, 5, 4)
+    for b in range(6):
+        for m in range(5):
+            grads = torch.autograd.grad(agent.policy.log_prob(obs[b : b + 1], actions[b, m][None])[0], params)
+            for e, g in zip(expected, grads, strict=True):
+                e += adv[b, m] * g.double() / 6
+    agent.optimizer.param_groups[0]["lr"] = 0.0
+    metrics = agent.update(batch)
+    for p, e in zip(params, expected, strict=True):
+        torch.testing.assert_close(-p.grad.double(), e, rtol=1e-4, atol=1e-6)
+    assert 1.0 <= metrics["ess"] <= 5.0

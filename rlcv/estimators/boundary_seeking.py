@@ -2,7 +2,12 @@
 
 Discrete generators (MultiBinary / MultiDiscrete) use the self-normalised importance weights
 (:mod:`rlcv.estimators.self_normalized`); continuous ones (Box) the continuous objective
-(V − log Z)² (:mod:`rlcv.estimators.continuous_bgan`). Both log the same columns, so a run's
+(V − log Z)² (:mod:`rlcv.estimators.continuous_bgan`), or with ``continuous_objective=weights`` the
+same self-normalised weights with the Gaussian's log-density. Why the option: the continuous
+objective moves every sample towards the decision boundary on its own, so nothing asks different
+latents to draw different images, and on DigitsCont the latents drift to one glyph
+(``results/bgan_collapse_pilot_digitscont_init_notes.md``); the weights make a latent's samples
+compete, the M-step of EM whose symmetry ``out_init_gain`` breaks. Both log the same columns, so a run's
 metrics.csv has one layout whatever the space (``log_z_ema`` stays empty for discrete generators).
 The equations live with the two estimators; this file only picks one.
 """
@@ -34,7 +39,8 @@ class BoundarySeeking(GradientEstimator):
 
     @classmethod
     def from_setup(cls, settings: Any, setup: EstimatorSetup) -> BoundarySeeking:
-        if isinstance(setup.action_space, gym.spaces.Box):
+        continuous = isinstance(setup.action_space, gym.spaces.Box)
+        if continuous and getattr(settings, "continuous_objective", "boundary") == "boundary":
             return cls(ContinuousBoundarySeeking.from_setup(settings, setup))
         return cls(SelfNormalizedWeights(power=float(getattr(settings, "weight_power", 1.0))))
 

@@ -43,8 +43,19 @@ class BoundarySeekingSettings:
         resumable=True,
     )
 
+    continuous_objective: str = setting(
+        "boundary",
+        "Box generators: 'boundary', the (V − log Z)² objective, each sample moved on its own; or "
+        "'weights', the discrete estimator's self-normalised weights over the M samples of a latent "
+        "with the Gaussian's log-density (the latents then compete for the data, as in EM)",
+    )
+
     def __post_init__(self) -> None:
         check(0 <= self.log_z_decay < 1, "log_z_decay must be in [0, 1)")
+        check(
+            self.continuous_objective in ("boundary", "weights"),
+            f"continuous_objective must be 'boundary' or 'weights', got {self.continuous_objective!r}",
+        )
         check(0 < self.weight_power <= 1, "weight_power must be in (0, 1]")
 
 
