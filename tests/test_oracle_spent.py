@@ -8,21 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import oracle_spent, tuning
+from rlcv.bench import tuning
+from rlcv.diagnostics.learning_runs import best_configs
 from rlcv.errors import RlcvError
 
 STEPS = [1000, 2000, 3000, 4000]
 
 
-def _spec(tmp_path: Path, **kw) -> oracle_spent.SpentSpec:
+def _spec(tmp_path: Path, **kw) -> tuning.SpentSpec:
     base = dict(env="E-v0", ratio=4, grid=["learning_rate=1e-3"], tune_seeds=[10], eval_seeds=3, steps=4000)
     base.update(target_step=2000, eval_freq=1000, out=str(tmp_path))
     base.update(kw)
-    return oracle_spent.SpentSpec(**base)
+    return tuning.SpentSpec(**base)
 
 
 def _write(
-    spec: oracle_spent.SpentSpec, ratio: int, k: int, seed: int, returns: list[float], wall: float = 100.0
+    spec: tuning.SpentSpec, ratio: int, k: int, seed: int, returns: list[float], wall: float = 100.0
 ) -> None:
     path = tuning.job(spec, ratio, k, seed).summary
     assert path is not None
@@ -57,7 +58,7 @@ def test_each_arm_keeps_its_best_config_and_is_scored_on_fresh_seeds(tmp_path: P
         _write(spec, 1, 0, s, [1, 2, 3, 4])
         _write(spec, 4, 0, s, [1, 2, 3, 5])
         _write(spec, 4, 1, s, [2, 3, 4, 6] if s < 2 else [0, 0, 0, 0])
-    result = oracle_spent.report(spec, echo=lambda _: None)
+    result = tuning.report(spec, echo=lambda _: None)
     assert result["chosen"] == {"1": 0, "4": 1}
     arms = result["arms"]
     assert set(arms) == {"r1", "r4", "r4-g1"}
@@ -79,8 +80,8 @@ def test_each_arm_keeps_its_best_config_and_is_scored_on_fresh_seeds(tmp_path: P
 def test_evaluation_waits_for_every_tuning_run(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     _write(spec, 1, 0, 10, [1, 2, 3, 4])
-    assert tuning.chosen(tuning.tuning_scores(spec)) is None
-    result = oracle_spent.report(spec, echo=lambda _: None)
+    assert best_configs(tuning.tuning_scores(spec)) is None
+    result = tuning.report(spec, echo=lambda _: None)
     assert result["arms"] == {} and "tuning is incomplete" in (tmp_path / "spent_E-v0.md").read_text()
 
 

@@ -8,22 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import tuned_pair, tuning
+from rlcv.bench import tuning
 from rlcv.cli import main
 from rlcv.errors import RlcvError
 
 STEPS = [1000, 2000, 3000, 4000]
 
 
-def _spec(tmp_path: Path, **kw) -> tuned_pair.PairSpec:
+def _spec(tmp_path: Path, **kw) -> tuning.PairSpec:
     base = dict(env="Pendulum-v1", grid=["learning_rate=1e-3"], tune_seeds=[10], eval_seeds=3, steps=4000)
     base.update(target_step=4000, eval_freq=1000, eval_episodes=1, out=str(tmp_path))
     base.update(kw)
-    return tuned_pair.PairSpec(**base)
+    return tuning.PairSpec(**base)
 
 
 def _write(
-    spec: tuned_pair.PairSpec, algo: str, k: int, seed: int, returns: list[float], wall: float = 100.0
+    spec: tuning.PairSpec, algo: str, k: int, seed: int, returns: list[float], wall: float = 100.0
 ) -> None:
     path = tuning.job(spec, algo, k, seed).summary
     assert path is not None
@@ -59,7 +59,7 @@ def test_each_algorithm_keeps_its_best_config_and_meets_the_other_tuned(tmp_path
         _write(spec, "ppo", 0, s, [1, 2, 3, 4])
         _write(spec, "mbmf-ppo", 0, s, [1, 2, 3, 4])
         _write(spec, "mbmf-ppo", 1, s, [3, 4, 5, 6], wall=300.0)  # 3x PPO's wall-clock per run
-    result = tuned_pair.report(spec, echo=lambda _: None)
+    result = tuning.report(spec, echo=lambda _: None)
     assert result["chosen"] == {"ppo": 0, "mbmf-ppo": 1}
     assert list(result["arms"]) == ["ppo", "mbmf-ppo", "mbmf-ppo-g1"]
     assert result["arms"]["mbmf-ppo-g1"]["speedup"]["point"] == 2.0
@@ -91,7 +91,7 @@ def test_one_algorithm_tunes_its_own_preset_with_no_head_to_head(tmp_path: Path)
     for s in range(3):
         _write(spec, "ppo", 0, s, [1, 1, 1, 1])
         _write(spec, "ppo", 1, s, [1, 2, 3, 4])
-    result = tuned_pair.report(spec, echo=lambda _: None)
+    result = tuning.report(spec, echo=lambda _: None)
     assert result["chosen"] == {"ppo": 1} and result["head_to_head"] == {}
     assert result["arms"]["ppo-g1"]["final_minus_ppo"]["point"] == pytest.approx(3.0)
     page = (tmp_path / "Pendulum-v1.md").read_text()

@@ -1,22 +1,23 @@
-"""Arms that tune on one grid with one budget, then meet on fresh seeds (issue 24 items 1 and 3).
+"""Arms that tune on one grid with one budget, then meet on fresh seeds (issue 24 items 1 and 3):
+`rlcv bench oracle-spent` (plain PPO, r = 1, against the r× oracle of `rlcv bench oracle`, whose runs and
+``--out`` it shares) and `rlcv bench tuned-pair` (two algorithms, base first, e.g. ``ppo mbmf-ppo``; or
+one, to fix its preset on a grid).
 
-The protocol shared by `rlcv bench oracle-spent` (plain PPO against the r× oracle) and `rlcv bench
-tuned-pair` (rlcv PPO against MBMF-PPO, or any two algorithms):
-
-1. Tuning. Every grid configuration (``g0`` is the env preset; ``--grid`` adds one configuration per
-   argument, ``KEY=VALUE`` pairs separated by spaces) runs on the tuning seeds for each arm. Its score
-   is the mean eval return over all evaluations of the run (the area under the eval curve, which
-   rewards learning early as well as ending high), averaged over the tuning seeds. Each arm keeps its
-   best configuration; every configuration tried is in the report.
+1. Tuning. Every grid configuration (``g0`` is the preset; ``--grid`` adds one configuration per
+   argument, ``KEY=VALUE`` pairs separated by spaces) runs on the tuning seeds for each arm. Its score is
+   the mean eval return over all evaluations of the run (the area under the eval curve, which rewards
+   learning early as well as ending high), averaged over the tuning seeds. Each arm keeps its best
+   configuration; every configuration tried is in the report.
 2. Evaluation. Each arm's preset and chosen configuration run on the evaluation seeds 0..N−1 (disjoint
    from the tuning seeds). Per seed the target is the base arm's (preset) eval return at the last
-   evaluation ≤ ``target_step``; steps to it, the speed-up (the base arm's median steps over the arm's,
-   paired seed bootstrap) and the final return with its paired difference to the base arm are reported,
-   then each tuned arm against the tuned base arm ("tuned against tuned": what an arm buys once both
-   spend the same tuning budget).
+   evaluation ≤ ``--target-step`` (tuned-pair's default: ``--steps``); steps to it, the speed-up and the
+   final return with its paired difference to the base arm, then each tuned arm against the tuned base
+   arm (:mod:`rlcv.diagnostics.learning_runs`).
 
-A spec (:class:`TunedArms`) says what the arms are and how one run is launched; the rest is here. The
-report is built from per-run summaries alone, so ``--report-only`` rebuilds it.
+Summaries: ``OUT/summaries/ENV/ARM[-gK]/sS.json`` (ARM ``rR`` or the algorithm); every summary records
+its train arguments, so a grid that changes after runs were made is refused by the runner. The report
+(oracle-spent: ``OUT/spent_ENV.md`` / ``.json``; tuned-pair: ``OUT/ENV.md`` / ``.json``) is built from
+the summaries alone; ``--report-only`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -24,50 +25,233 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from rlcv import learning_curves as curves
-from rlcv import stats
+from rlcv import learning_curves as lc
 from rlcv.bench import oracle, runs, summaries
+from rlcv.diagnostics import learning_runs as lr
 from rlcv.errors import RlcvError
-from rlcv.plotting import SeedCurve
+
+LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
 
 
-class TunedArms(Protocol):
-    """What :mod:`rlcv.bench.tuning` needs of a bench's spec."""
+@dataclasses.dataclass(frozen=True)
+class Words:
+    """How a report names its arms in prose."""
 
+    target_owner: str  # "plain PPO's (r = 1, preset)": whose return is the target
+    steps_owner: str  # "plain PPO's": whose median steps the speed-up divides
+    base_short: str  # "PPO preset": the Δ column's reference
+    base_tuned: str  # "PPO": the tuned base arm
+    other: str  # "oracle": the tuned other arm(s)
+
+
+class TunedArms:
+    """What both benches' specs share: the grid, the seeds, the runs' layout, the command line (every
+    field but ``workers``, in field order; ``sets`` only when given)."""
+
+    NAME = ""
     env: str
     grid: list[str]
     tune_seeds: list[int]
     eval_seeds: int
     steps: int
     target_step: int
+    eval_freq: int
+    eval_episodes: int
     workers: int | None
     out: str
 
-    def arms(self) -> Sequence[Hashable]: ...  # the first is the base arm
+    def arms(self) -> list[Hashable]:  # the first is the base arm
+        raise NotImplementedError
 
-    def arm_label(self, arm: Hashable) -> str: ...  # e.g. "r = 4", "mbmf-ppo"
+    def arm_dir(self, arm: Hashable, k: int) -> str:  # its summaries' folder name
+        raise NotImplementedError
 
-    def arm_dir(self, arm: Hashable, k: int) -> str: ...  # its summaries' folder name
+    def train_args(self, arm: Hashable, seed: int) -> list[str]:  # ending in its --set pairs, if any
+        raise NotImplementedError
 
-    def arm_fields(self, arm: Hashable) -> dict[str, Any]: ...  # extra JSON fields of an evaluated arm
+    def configs(self) -> list[dict[str, str]]:
+        return [{}, *(parse_config(text, reserved=self.reserved()) for text in self.grid)]
 
-    def train_args(self, arm: Hashable, seed: int) -> list[str]: ...  # ending in its --set pairs, if any
+    def reserved(self) -> tuple[str, ...]:
+        return ()
 
-    def configs(self) -> list[dict[str, str]]: ...
+    def record(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "workers"}
 
-    def command(self) -> str: ...
+    def command(self) -> str:
+        argv = ["rlcv", "bench", self.NAME]
+        for key, value in self.record().items():
+            if key != "sets" or value:
+                argv += ["--set" if key == "sets" else "--" + key.replace("_", "-")]
+                argv += map(str, value if isinstance(value, list) else [value])
+        return shlex.join(argv)
 
-    def title(self) -> str: ...
+    def check(self) -> None:
+        """The target step and the seeds: what every spec refuses."""
+        if not 0 < self.target_step <= self.steps or self.eval_freq > self.target_step:
+            raise RlcvError(
+                f"--target-step {self.target_step} must lie in [--eval-freq, --steps] = "
+                f"[{self.eval_freq}, {self.steps}]."
+            )
+        if not self.tune_seeds or min(self.tune_seeds) < 0:
+            raise RlcvError("--tune-seeds must be one or more seeds >= 0.")
+        overlap = sorted(set(self.tune_seeds) & set(range(self.eval_seeds)))
+        if overlap:
+            raise RlcvError(
+                f"tuning seeds {overlap} are also evaluation seeds (0..{self.eval_seeds - 1}); choose "
+                "--tune-seeds >= --eval-seeds so that the evaluation is on fresh seeds."
+            )
+        self.configs()  # the grid's own message for a malformed entry
 
-    def stem(self) -> Path: ...  # the report's path without suffix
 
-    def validate(self) -> None: ...
+# Fixed before any run (2026-12-06) for HalfCheetah-v5, whose preset is lr 2e-5, clip 0.1, n_steps 512,
+# batch 64, 20 epochs: a larger step (lr ×2; lr ×4 with a wider clip), and more updates per sample (half
+# the rollout per update). The same grid serves both arms.
+SPENT_GRID = ["learning_rate=4e-5", "learning_rate=8e-5 clip_range=0.2", "n_steps=256 learning_rate=4e-5"]
+# Fixed 2026-12-06, before any run: the grid on which the oracle spent its r = 4 reduction, plus the
+# oracle's chosen point with half the rollout (its best point sat at the grid's edge).
+PAIR_GRID = [*SPENT_GRID, "n_steps=256 learning_rate=8e-5 clip_range=0.2"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class SpentSpec(TunedArms):
+    """`rlcv bench oracle-spent`: arms r = 1 and r = ``ratio``, keyed by r."""
+
+    NAME = "oracle-spent"
+    env: str = "HalfCheetah-v5"
+    ratio: int = 4
+    grid: list[str] = dataclasses.field(default_factory=lambda: list(SPENT_GRID))
+    tune_seeds: list[int] = dataclasses.field(default_factory=lambda: [100, 101])
+    eval_seeds: int = 5
+    steps: int = 150_000
+    target_step: int = 100_000
+    eval_freq: int = 5_000
+    eval_episodes: int = 5
+    workers: int | None = None
+    out: str = "results/oracle"
+
+    def arms(self) -> list[Hashable]:
+        return [1, self.ratio]
+
+    def arm_dir(self, arm: Hashable, k: int) -> str:
+        return f"r{arm}" if k == 0 else f"r{arm}-g{k}"
+
+    def arm_label(self, arm: Hashable) -> str:
+        return f"r = {arm}"
+
+    def arm_fields(self, arm: Hashable) -> dict[str, Any]:
+        return {"ratio": arm}
+
+    def train_args(self, arm: Hashable, seed: int) -> list[str]:
+        return oracle.train_args(self.oracle_spec(), self.env, int(arm), seed)  # type: ignore[call-overload]
+
+    def reserved(self) -> tuple[str, ...]:
+        return ("oracle_ratio",)
+
+    def title(self) -> str:
+        return (
+            f"# Spent oracle on {self.env}: PPO vs PPO with r = {self.ratio}× policy-gradient samples, "
+            "each with hyper-parameters chosen from the same grid"
+        )
+
+    def stem(self) -> Path:
+        return Path(self.out) / f"spent_{oracle.env_dir(self.env)}"
+
+    def words(self) -> Words:
+        return Words("plain PPO's (r = 1, preset)", "plain PPO's", "PPO preset", "PPO", "oracle")
+
+    def oracle_spec(self) -> oracle.OracleSpec:
+        kept = ("steps", "target_step", "eval_freq", "eval_episodes", "out")
+        fields = {k: getattr(self, k) for k in kept}
+        return oracle.OracleSpec(envs=[self.env], ratios=[1, self.ratio], seeds=self.eval_seeds, **fields)
+
+    def validate(self) -> None:
+        self.oracle_spec().validate()
+        if self.ratio < 2:
+            raise RlcvError(f"--ratio must be >= 2 (r = 1 is plain PPO, the other arm), got {self.ratio}.")
+        self.check()
+
+
+@dataclasses.dataclass(kw_only=True)
+class PairSpec(TunedArms):
+    """`rlcv bench tuned-pair`: arms keyed by algorithm, each from its own preset."""
+
+    NAME = "tuned-pair"
+    env: str = "HalfCheetah-v5"
+    algos: list[str] = dataclasses.field(default_factory=lambda: ["ppo", "mbmf-ppo"])
+    grid: list[str] = dataclasses.field(default_factory=lambda: list(PAIR_GRID))
+    tune_seeds: list[int] = dataclasses.field(default_factory=lambda: [100, 101])
+    eval_seeds: int = 10
+    steps: int = 300_000
+    target_step: int = 300_000  # the CLI's default: --steps
+    eval_freq: int = 10_000
+    eval_episodes: int = 10
+    sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE for every run of both arms
+    workers: int | None = None
+    out: str = "results/tuned_pair"
+
+    def arms(self) -> list[Hashable]:
+        return list(self.algos)
+
+    def arm_dir(self, arm: Hashable, k: int) -> str:
+        return str(arm) if k == 0 else f"{arm}-g{k}"
+
+    def arm_label(self, arm: Hashable) -> str:
+        return str(arm)
+
+    def arm_fields(self, arm: Hashable) -> dict[str, Any]:
+        return {"algo": arm}
+
+    def train_args(self, arm: Hashable, seed: int) -> list[str]:
+        return [
+            *("train", "--algo", str(arm), "--env", self.env, "--steps", str(self.steps)),
+            *("--seed", str(seed), "--eval-freq", str(self.eval_freq)),
+            *("--eval-episodes", str(self.eval_episodes), "--num-threads", "1", "--no-progress"),
+            *(["--set", *self.sets] if self.sets else []),
+        ]
+
+    def title(self) -> str:
+        base, other = self.algos[0], self.algos[-1]
+        if len(self.algos) == 1:  # one algorithm: its own preset fixed on a grid (e.g. Hopper's PPO)
+            return (
+                f"# Tuned {base} on {self.env}: hyper-parameters chosen from a grid on the tuning seeds, "
+                "then its preset and its choice on fresh seeds"
+            )
+        return (
+            f"# Tuned pair on {self.env}: {base} vs {other}, each with hyper-parameters chosen from the "
+            "same grid on the same tuning seeds"
+        )
+
+    def stem(self) -> Path:
+        return Path(self.out) / oracle.env_dir(self.env)
+
+    def words(self) -> Words:
+        base, other = self.algos[0], self.algos[-1]
+        return Words(f"{base}'s (preset)", f"{base}'s", f"{base} preset", base, other)
+
+    def validate(self) -> None:
+        from rlcv.config import parse_overrides
+        from rlcv.launch import check_algo, resolve_config
+
+        if len(self.algos) not in (1, 2) or len(set(self.algos)) != len(self.algos):
+            raise RlcvError(
+                f"--algos takes one algorithm, or two different ones (base first), got {self.algos}."
+            )
+        self.check()
+        for algo in self.algos:
+            check_algo(algo)
+            for text in ["", *self.grid]:  # a bad key fails here, not in every run
+                resolve_config(algo, self.env, None, parse_overrides([*self.sets, *text.split()]))
+
+
+Spec = SpentSpec | PairSpec
 
 
 def parse_config(text: str, reserved: Sequence[str] = ()) -> dict[str, str]:
@@ -87,17 +271,7 @@ def parse_config(text: str, reserved: Sequence[str] = ()) -> dict[str, str]:
     return config
 
 
-def check_seeds(spec: TunedArms) -> None:
-    if not spec.tune_seeds or min(spec.tune_seeds) < 0:
-        raise RlcvError("--tune-seeds must be one or more seeds >= 0.")
-    overlap = sorted(set(spec.tune_seeds) & set(range(spec.eval_seeds)))
-    if overlap:
-        raise RlcvError(
-            f"tuning seeds {overlap} are also evaluation seeds (0..{spec.eval_seeds - 1}); choose "
-            "--tune-seeds >= --eval-seeds so that the evaluation is on fresh seeds."
-        )
-
-
+# -- the runs ----------------------------------------------------------------------------------------
 def job(spec: TunedArms, arm: Hashable, k: int, seed: int) -> runs.RunJob:
     """One run: the arm's arguments, then grid configuration k's pairs after its ``--set``."""
     args = spec.train_args(arm, seed)
@@ -108,34 +282,15 @@ def job(spec: TunedArms, arm: Hashable, k: int, seed: int) -> runs.RunJob:
     return runs.sweep_job(Path(spec.out), where, seed, args + pairs, spec.steps)
 
 
+def finished(spec: TunedArms, arm: Hashable, k: int, seeds: Sequence[int]) -> dict[int, summaries.Finished]:
+    """The finished runs of ``arm``'s configuration ``k`` on ``seeds``, by seed."""
+    found = {s: summaries.finished(job(spec, arm, k, s).summary) for s in seeds}
+    return {s: run for s, run in found.items() if run is not None}
+
+
 def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
     ks = range(len(spec.configs()))
     return [job(spec, a, k, s) for s in spec.tune_seeds for k in ks for a in spec.arms()]
-
-
-def curve(path: Path | None) -> SeedCurve | None:
-    """A run's eval curve from its summary (None while the summary is missing)."""
-    run = summaries.finished(path)
-    return None if run is None else run.curve
-
-
-LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
-
-
-def plot(spec: TunedArms, picks: dict[Hashable, int], out: Path) -> None:
-    """Each evaluated arm's eval curves over the evaluation seeds (:mod:`rlcv.bench.figures`)."""
-    from rlcv.bench.figures import seed_curves_figure
-
-    arms: dict[str, list[SeedCurve]] = {}
-    for a, k in eval_pairs(spec, picks):
-        found = [curve(job(spec, a, k, s).summary) for s in range(spec.eval_seeds)]
-        arms[spec.arm_dir(a, k)] = [c for c in found if c is not None]
-    seed_curves_figure(spec.env, arms, out, f"{spec.env}: evaluation seeds")
-
-
-def seconds_to(steps: int | None, wall: float | None, total: int) -> float | None:
-    """Wall-clock to ``steps`` of a run of ``total`` steps, at the run's mean rate (None: never)."""
-    return None if steps is None or wall is None else wall * steps / total
 
 
 def tuning_scores(spec: TunedArms) -> dict[Hashable, list[list[float | None]]]:
@@ -144,19 +299,9 @@ def tuning_scores(spec: TunedArms) -> dict[Hashable, list[list[float | None]]]:
     for a in spec.arms():
         out[a] = []
         for k in range(len(spec.configs())):
-            row = []
-            for s in spec.tune_seeds:
-                c = curve(job(spec, a, k, s).summary)
-                row.append(None if c is None else curves.mean_return(c))
-            out[a].append(row)
+            done = finished(spec, a, k, spec.tune_seeds)
+            out[a].append([lc.mean_return(done[s].curve) if s in done else None for s in spec.tune_seeds])
     return out
-
-
-def chosen(scores: dict[Hashable, list[list[float | None]]]) -> dict[Hashable, int] | None:
-    """Each arm's best configuration by mean tuning score; None until every tuning run is there."""
-    if any(v is None for rows in scores.values() for row in rows for v in row):
-        return None
-    return {a: int(np.argmax([np.mean(row) for row in rows])) for a, rows in scores.items()}  # type: ignore[arg-type]
 
 
 def eval_pairs(spec: TunedArms, picks: dict[Hashable, int]) -> list[tuple[Hashable, int]]:
@@ -177,152 +322,79 @@ def eval_jobs(spec: TunedArms, picks: dict[Hashable, int]) -> list[runs.RunJob]:
     return [job(spec, a, k, s) for group in (first, rest) for s in range(spec.eval_seeds) for a, k in group]
 
 
-def analyse(spec: TunedArms, picks: dict[Hashable, int]) -> dict[str, Any]:
-    """Per evaluated arm, over the evaluation seeds present: the speed-up — the base arm's median steps
-    to its target over the arm's (paired seed bootstrap; a seed that never reaches it counts as never) —
-    the final return and its paired difference to the base arm's preset."""
-    base_arm = spec.arms()[0]
-    base = {s: curve(job(spec, base_arm, 0, s).summary) for s in range(spec.eval_seeds)}
-    targets = {s: curves.value_at(c, spec.target_step) for s, c in base.items() if c is not None}
+# -- the report ----------------------------------------------------------------------------------------
+def evaluate(spec: Spec, picks: dict[Hashable, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per evaluated arm, its reading against the base preset; then each tuned arm against the tuned base."""
+    seeds, base_arm = range(spec.eval_seeds), spec.arms()[0]
+    base = finished(spec, base_arm, 0, seeds)
     arms: dict[str, Any] = {}
     for a, k in eval_pairs(spec, picks):
-        base_steps: list[int | None] = []
-        steps: list[int | None] = []
-        finals: list[float | None] = []
-        base_finals: list[float | None] = []
-        per_seed = {}
-        for s in range(spec.eval_seeds):
-            run, target, b = summaries.finished(job(spec, a, k, s).summary), targets.get(s), base.get(s)
-            if run is None or target is None or b is None:
-                continue
-            steps.append(run.steps_to(target))
-            base_steps.append(curves.first_reaching(b, target))
-            finals.append(curves.value_at(run.curve, spec.steps))
-            base_finals.append(curves.value_at(b, spec.steps))
-            wall = run.wall_seconds
-            per_seed[str(s)] = {
-                **{"target": target, "steps": steps[-1], "final": finals[-1], "wall_seconds": wall},
-                "seconds_to_target": seconds_to(steps[-1], wall, spec.steps),
-                # how far the chosen step size pushes the policy per update, read beside the returns
-                **{key: run.last[key] for key in LAST_UPDATE if key in run.last},
-            }
-        arms[spec.arm_dir(a, k)] = {
-            **spec.arm_fields(a),
-            "config": spec.configs()[k],
-            "seeds": per_seed,
-            "speedup": stats.jsonable(stats.median_ratio_bootstrap(base_steps, steps, paired=True)),
-            "final_return": stats.jsonable(stats.median_bootstrap(finals)),
-            "final_minus_ppo": stats.jsonable(stats.paired_t(finals, base_finals)),
-            # the cost side: a seed that never reaches the target never gets there in wall-clock either
-            "seconds_to_target": stats.jsonable(
-                stats.median_bootstrap([x["seconds_to_target"] for x in per_seed.values()])
-            ),
-        }
-    wallclock_vs_base(arms, arms.get(spec.arm_dir(base_arm, 0), {}).get("seeds", {}))
-    return arms
-
-
-def wallclock_vs_base(arms: dict[str, Any], base: dict[str, dict[str, Any]]) -> None:
-    """Add each arm's wall-clock speed-up to the target over the base arm's preset: the base's median
-    seconds over the arm's on their common seeds (paired seed bootstrap), so that a faster learner that
-    computes more per step is read in the unit a user pays."""
-    for arm in arms.values():
-        common = [s for s in arm["seeds"] if s in base]
-        arm["wallclock_speedup"] = stats.jsonable(
-            stats.median_ratio_bootstrap(
-                [base[s]["seconds_to_target"] for s in common],
-                [arm["seeds"][s]["seconds_to_target"] for s in common],
-                paired=True,
-            )
+        reading = lr.arm_against_base(
+            base,
+            finished(spec, a, k, seeds),
+            target_step=spec.target_step,
+            steps=spec.steps,
+            keys=LAST_UPDATE,
         )
-
-
-SECONDS = ("seconds_to_target", "wall_seconds")
-
-
-def head_to_head(spec: TunedArms, arms: dict[str, Any], picks: dict[Hashable, int]) -> dict[str, Any]:
-    """Each tuned arm against the tuned base arm on their common seeds: the ratio of median steps to the
-    (base preset's) target, the base's over the arm's (paired seed bootstrap), and the paired final
-    difference."""
-    base_arm = spec.arms()[0]
+        arms[spec.arm_dir(a, k)] = {**spec.arm_fields(a), "config": spec.configs()[k], **reading}
+    lr.wallclock_vs_base(arms, arms.get(spec.arm_dir(base_arm, 0), {}).get("seeds", {}))
     vs = spec.arm_dir(base_arm, picks.get(base_arm, 0))
-    base = arms.get(vs, {}).get("seeds", {})
-    out = {}
+    tuned_base = arms.get(vs, {}).get("seeds", {})
+    h2h = {}
     for a in spec.arms()[1:]:
         name = spec.arm_dir(a, picks[a])
-        seeds = arms[name]["seeds"]
-        common = sorted(set(seeds) & set(base), key=int)
-        pairs = [(base[s], seeds[s]) for s in common]
-        b_steps, a_steps = [b["steps"] for b, _ in pairs], [x["steps"] for _, x in pairs]
-        column = {key: ([b[key] for b, _ in pairs], [x[key] for _, x in pairs]) for key in SECONDS}
-        out[name] = {
-            "vs": vs,
-            "seeds": common,
-            "speedup": stats.jsonable(stats.median_ratio_bootstrap(b_steps, a_steps, paired=True)),
-            # the base's median seconds over the arm's: > 1 is faster to the target / more steps a second
-            "wallclock_speedup": stats.jsonable(
-                stats.median_ratio_bootstrap(*column["seconds_to_target"], paired=True)
-            ),
-            "throughput": stats.jsonable(stats.median_ratio_bootstrap(*column["wall_seconds"], paired=True)),
-            "final_minus_tuned_ppo": stats.jsonable(
-                stats.paired_t([x["final"] for _, x in pairs], [b["final"] for b, _ in pairs])
-            ),
+        h2h[name] = {"vs": vs, **lr.tuned_vs_tuned(tuned_base, arms[name]["seeds"])}
+    return arms, h2h
+
+
+def report(spec: Spec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write ``spec.stem()`` .json and .md (and the evaluation seeds' curves) from the summaries."""
+    scores = tuning_scores(spec)
+    picks = lr.best_configs(scores)
+    result: dict[str, Any] = {
+        "command": spec.command(),
+        "spec": spec.record(),
+        "tuning": {str(a): rows for a, rows in scores.items()},
+        "chosen": None if picks is None else {str(a): k for a, k in picks.items()},
+        "arms": {},
+    }
+    if picks is not None:
+        result["arms"], result["head_to_head"] = evaluate(spec, picks)
+    stem = spec.stem()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    labels = {str(a): spec.arm_label(a) for a in spec.arms()}
+    page = {**result, "title": spec.title(), "curves": f"{stem.name}_curves.png"}
+    stem.with_suffix(".md").write_text(render_markdown(page, labels, spec.words()))
+    if picks is not None:
+        from rlcv.plotting import plot_curves
+
+        groups = {
+            spec.arm_dir(a, k): finished(spec, a, k, range(spec.eval_seeds))
+            for a, k in eval_pairs(spec, picks)
         }
-    return out
-
-
-# -- report ---------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Words:
-    """How a report names its arms in prose."""
-
-    target_owner: str  # "plain PPO's (r = 1, preset)": whose return is the target
-    steps_owner: str  # "plain PPO's": whose median steps the speed-up divides
-    base_short: str  # "PPO preset": the Δ column's reference
-    base_tuned: str  # "PPO": the tuned base arm
-    other: str  # "oracle": the tuned other arm(s)
+        curves = {name: [r.curve for _, r in sorted(done.items())] for name, done in groups.items()}
+        if any(curves.values()):
+            png = stem.with_name(f"{stem.name}_curves.png")
+            plot_curves({spec.env: curves}, png, title=f"{spec.env}: evaluation seeds")
+    echo(f"wrote {stem.with_suffix('.md')}")
+    return result
 
 
 def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words) -> str:
     """The page (template tuning.md.j2): every configuration tried, the evaluation of each arm's preset
     and chosen configuration, and each tuned arm against the tuned base arm."""
-    from rlcv.bench.report import fmt_interval, render
+    from rlcv.bench.report import render
 
-    tuning_rows = []
-    for k, text in enumerate(["preset", *result["spec"]["grid"]]):
-        cells = [f"g{k}: {text}"]
-        for a, rows in result["tuning"].items():
-            mark = " **chosen**" if result["chosen"] and result["chosen"].get(a) == k else ""
-            cells.append(", ".join("—" if v is None else f"{v:,.0f}" for v in rows[k]) + mark)
-        tuning_rows.append(cells)
-    eval_rows = [
-        [name, " ".join(f"{k}={v}" for k, v in arm["config"].items()) or "preset", str(len(arm["seeds"]))]
-        + [
-            fmt_interval(arm["speedup"], ".2f", "×"),
-            fmt_interval(arm["final_return"], ",.0f"),
-            fmt_interval(arm["final_minus_ppo"], "+,.0f"),
-            fmt_interval(arm["seconds_to_target"], ",.0f", " s") if "seconds_to_target" in arm else "—",
-            fmt_interval(arm["wallclock_speedup"], ".2f", "×") if "wallclock_speedup" in arm else "—",
-        ]
-        for name, arm in result["arms"].items()
-    ]
-    h2h_rows = [
-        [name, row["vs"], str(len(row["seeds"]))]
-        + [fmt_interval(row[key], ".2f", "×") for key in ("speedup", "wallclock_speedup", "throughput")]
-        + [fmt_interval(row["final_minus_tuned_ppo"], "+,.0f")]
-        for name, row in (result.get("head_to_head") or {}).items()
+    chosen = result["chosen"] or {}
+    tuning_rows = [
+        [f"g{k}: {text}", *([rows[k], chosen.get(a) == k] for a, rows in result["tuning"].items())]
+        for k, text in enumerate(["preset", *result["spec"]["grid"]])
     ]
     seed_rows = [spread_row(name, arm["seeds"]) for name, arm in result["arms"].items() if arm["seeds"]]
     heads = [f"{labels[a]} score per seed" for a in result["tuning"]]
     return render(
-        "tuning.md.j2",
-        r=result,
-        w=words,
-        tuning_heads=heads,
-        tuning_rows=tuning_rows,
-        eval_rows=eval_rows,
-        h2h_rows=h2h_rows,
-        seed_rows=seed_rows,
+        "tuning.md.j2", r=result, w=words, tuning_heads=heads, tuning_rows=tuning_rows, seed_rows=seed_rows
     )
 
 
@@ -338,80 +410,60 @@ def spread_row(name: str, seeds: dict[str, dict[str, Any]]) -> list[str]:
     return [name, *ends, *cells]
 
 
-def report(spec: TunedArms, *, words: Words, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Write ``spec.stem()`` .json and .md from the summaries (the JSON records the spec's fields but
-    ``workers``)."""
-    scores = tuning_scores(spec)
-    picks = chosen(scores)
-    result: dict[str, Any] = {
-        "command": spec.command(),
-        "spec": {k: v for k, v in vars(spec).items() if k != "workers"},
-        "tuning": {str(a): rows for a, rows in scores.items()},
-        "chosen": None if picks is None else {str(a): k for a, k in picks.items()},
-        "arms": {} if picks is None else analyse(spec, picks),
-    }
-    if picks is not None:
-        result["head_to_head"] = head_to_head(spec, result["arms"], picks)
-    stem = spec.stem()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    labels = {str(a): spec.arm_label(a) for a in spec.arms()}
-    page = {**result, "title": spec.title(), "curves": f"{stem.name}_curves.png"}
-    stem.with_suffix(".md").write_text(render_markdown(page, labels, words))
-    if picks is not None:
-        plot(spec, picks, stem.with_name(f"{stem.name}_curves.png"))
-    echo(f"wrote {stem.with_suffix('.md')}")
-    return result
-
-
-def run_sweep(
-    spec: TunedArms,
-    *,
-    words: Words,
-    arms_flag: str,
-    report_only: bool = False,
-    echo: Callable[[str], None] = print,
-) -> int:
+def run_sweep(spec: Spec, *, report_only: bool = False, echo: Callable[[str], None] = print) -> int:
     """Tuning runs, then (once all are there) the evaluation runs, then the report; returns the number
-    of failed runs. ``arms_flag`` names the arms in the error of a ``--report-only`` with no summaries."""
+    of failed runs."""
     spec.validate()
     failed = 0
-    if report_only and not any(j.summary is not None and j.summary.is_file() for j in tuning_jobs(spec)):
+    if report_only and not any(j.has_summary() for j in tuning_jobs(spec)):
+        arms = f"--ratio {spec.ratio}" if isinstance(spec, SpentSpec) else f"--algos {' '.join(spec.algos)}"
         raise RlcvError(
-            f"--report-only: no tuning summaries of --env {spec.env} / {arms_flag} / this --grid found "
+            f"--report-only: no tuning summaries of --env {spec.env} / {arms} / this --grid found "
             f"under '{Path(spec.out) / 'summaries'}'; run the bench without --report-only first."
         )
     if not report_only:
         fix = "use another --out"
         failed = len(runs.execute(tuning_jobs(spec), workers=spec.workers, fix=fix, echo=echo).failures)
-        picks = chosen(tuning_scores(spec))
+        picks = lr.best_configs(tuning_scores(spec))
         if picks is not None:
             failed += len(
                 runs.execute(eval_jobs(spec, picks), workers=spec.workers, fix=fix, echo=echo).failures
             )
-    report(spec, words=words, echo=echo)
+    report(spec, echo=echo)
     return failed
 
 
-# -- the command line both benches share ------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Defaults:
-    grid: list[str]
-    eval_seeds: int
-    steps: int
-    target_step: int | None  # None: --steps
-    eval_freq: int
-    eval_episodes: int
-    out: str
+# -- the command lines --------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    """``rlcv bench oracle-spent`` and ``rlcv bench tuned-pair``."""
+    from rlcv.bench.checks import int_range
+
+    spent = sub.add_parser("oracle-spent", help="the oracle ceiling with hyper-parameters re-chosen for it")
+    spent.add_argument(
+        "--ratio", type=int_range(2), default=4, help="r of the oracle arm (the other arm is r = 1)"
+    )
+    pair = sub.add_parser("tuned-pair", help="two algorithms tuned on one grid and budget, then fresh seeds")
+    pair.add_argument(
+        "--algos",
+        nargs="+",
+        default=["ppo", "mbmf-ppo"],
+        metavar="ALGO",
+        help="BASE OTHER; or one algorithm, to fix its preset on the grid (no head-to-head)",
+    )
+    pair.add_argument("--set", dest="sets", nargs="+", default=[], metavar="KEY=VALUE", help="for both arms")
+    _add_shared(spent, SpentSpec())
+    _add_shared(pair, PairSpec(target_step=None))  # type: ignore[arg-type]
+    spent.set_defaults(bench_run=lambda args: _run(SpentSpec, args))
+    pair.set_defaults(bench_run=lambda args: _run(PairSpec, args))
 
 
-def add_arguments(p: argparse.ArgumentParser, d: Defaults) -> None:
-    """The flags of a tune-then-evaluate bench (its arm flags are its own)."""
+def _add_shared(p: argparse.ArgumentParser, d: TunedArms) -> None:
+    """The flags of a tune-then-evaluate bench, with ``d``'s defaults (its arm flags are its own)."""
     from rlcv.bench.checks import out_dir, positive_int, seed_count, seed_value
 
-    p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--env", default=d.env)
     p.add_argument("--grid", nargs="+", default=list(d.grid), help="configurations besides the preset")
-    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=[100, 101])
+    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=list(d.tune_seeds))
     p.add_argument("--eval-seeds", type=seed_count, default=d.eval_seeds, help="evaluation seeds 0..N-1")
     p.add_argument("--steps", type=positive_int, default=d.steps)
     p.add_argument(
@@ -424,20 +476,11 @@ def add_arguments(p: argparse.ArgumentParser, d: Defaults) -> None:
     p.add_argument("--report-only", action="store_true")
 
 
-def spec_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The shared flags as spec fields (the env id checked first)."""
+def _run(cls: type[Spec], args: argparse.Namespace) -> int:
+    """The spec of the parsed flags (the env id checked first); exit code 1 when a run failed."""
     from rlcv.env_factory import check_env_id
 
     check_env_id(args.env)
-    names = (
-        "env",
-        "grid",
-        "tune_seeds",
-        "eval_seeds",
-        "steps",
-        "eval_freq",
-        "eval_episodes",
-        "workers",
-        "out",
-    )
-    return {**{n: getattr(args, n) for n in names}, "target_step": args.target_step or args.steps}
+    spec = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    spec.target_step = spec.target_step or spec.steps
+    return 1 if run_sweep(spec, report_only=args.report_only) else 0
