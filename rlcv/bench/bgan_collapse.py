@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import final_value, mean_cell, paired_final, rows_by_name, scored_runs, starred
+from rlcv.bench.bgan import scored_sweep, starred
 from rlcv.bench.checks import (
     existing_file,
     nonneg_float,
@@ -39,6 +39,7 @@ from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers
 from rlcv.errors import RlcvError
+from rlcv.gan.rows import mean, paired, rows_by_name, value
 
 BASE_ENV_KWARGS: dict[str, Any] = {"disc_batch_size": 128}  # as results/bgan-6000.md
 
@@ -144,25 +145,23 @@ def train_args(spec: Any, name: str, seed: int) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_bench(
-        sub,
-        "bgan-collapse",
-        CollapseSpec,
-        run,
-        help="BGAN variants against collapse, paired seeds, detector per seed",
-    )
+    about = "BGAN variants against collapse, paired seeds, detector per seed"
+    add_bench(sub, "bgan-collapse", CollapseSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(CollapseSpec, args)
+    out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
     if spec.report_only:
-        path = Path(spec.out) / f"{spec.name}.json"
         require_report_input(path, "bgan-collapse")
-        print(write_report(json.loads(path.read_text()), Path(spec.out), spec.name, spec.notes))
+        payload = json.loads(path.read_text())
     elif spec.init_spread:
         print(write_init_spread(spec))
+        return 0
     else:
-        main(spec)
+        payload = measure(spec)
+        path.write_text(json.dumps(payload, indent=1, default=list))
+    print(write_report(payload, out, spec.name, spec.notes))
     return 0
 
 
@@ -176,7 +175,7 @@ def _check(spec: Any) -> None:
         raise RlcvError(f"--steps ({spec.steps}) must be a multiple of 64 (the latents of one update).")
 
 
-def _score(spec: CollapseSpec, name: str, seed: int, grids: Path, job: RunJob) -> dict[str, Any]:
+def _score(spec: CollapseSpec, grids: Path, name: str, seed: int, job: RunJob) -> dict[str, Any]:
     """A finished run's final scores and grid; prints the detector's verdict."""
     from rlcv.gan.scoring import save_sample_grid, score_run
 
@@ -197,21 +196,6 @@ def _score(spec: CollapseSpec, name: str, seed: int, grids: Path, job: RunJob) -
     }
 
 
-def _runs(spec: CollapseSpec, grids: Path) -> list[dict[str, Any]]:
-    """The scored summaries: reused, or trained and scored (``--score-finished``: finished runs only)."""
-    root = Path(spec.runs) / spec.env.replace("/", "-")
-    planned = [
-        (
-            RunJob(f"{n} seed {s}", root / n / f"s{s}", train_args(spec, n, s), spec.steps),
-            grids / "summaries" / f"{n}_s{s}.json",
-            partial(_score, spec, n, s, grids),
-        )
-        for s in spec.seed_range
-        for n in spec.variants
-    ]
-    return scored_runs(planned, spec.against, spec.workers or default_workers(), spec.score_finished)
-
-
 def _references(spec: Any, levels: int, grids: Path, compute: Any = None) -> dict[str, Any]:
     """The reference rows (``compute``: :func:`rlcv.gan.scoring.reference_rows`), kept in
     ``OUT/NAME/references.json`` so a re-invocation does not refit the mixtures."""
@@ -227,15 +211,20 @@ def _references(spec: Any, levels: int, grids: Path, compute: Any = None) -> dic
     return dict(refs)
 
 
-def main(spec: CollapseSpec) -> dict[str, Any]:
+def measure(spec: CollapseSpec) -> dict[str, Any]:
+    """Train and score every (variant, seed) (``--score-finished``: the finished runs only): the JSON."""
     from rlcv.envs.bgan_digits import collapse_thresholds
     from rlcv.gan.metrics import platform_record
     from rlcv.gan.scoring import env_levels
 
     _check(spec)
-    out, grids = Path(spec.out), Path(spec.out) / spec.name
+    grids = Path(spec.out) / spec.name
     (grids / "summaries").mkdir(parents=True, exist_ok=True)
-    runs = _runs(spec, grids)
+    found = scored_sweep(
+        spec.variants, spec.seed_range, root=Path(spec.runs) / spec.env.replace("/", "-"), steps=spec.steps,
+        train_args=partial(train_args, spec), folder=grids, score=partial(_score, spec, grids),
+        against=spec.against, workers=spec.workers or default_workers(), finished_only=spec.score_finished,
+    )  # fmt: skip
     levels = env_levels(spec.env, BASE_ENV_KWARGS)
     payload: dict[str, Any] = {
         "command": command_line("rlcv bench bgan-collapse", spec),
@@ -250,12 +239,10 @@ def main(spec: CollapseSpec) -> dict[str, Any]:
         "against": spec.against,
         "thresholds": collapse_thresholds(levels).as_dict(),
         "platform": platform_record(),
-        "runs": sorted(runs, key=lambda r: (spec.variants.index(r["variant"]), r["seed"])),
+        "runs": [found[n, s] for n in spec.variants for s in spec.seed_range if (n, s) in found],
     }
     if spec.references:
         payload["references"] = _references(spec, levels, grids)
-    (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1, default=list))
-    print(write_report(payload, out, spec.name, spec.notes))
     return payload
 
 
@@ -289,18 +276,9 @@ def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | Non
     from rlcv.bench.report import render
 
     text = render(
-        "bgan_collapse.md.j2",
-        p=payload,
-        name=name,
-        rows=rows_by_name(payload, "variant"),
-        metrics=METRICS,
-        reading=Path(notes).read_text().strip() if notes else None,
-        mean=mean_cell,
-        diff=lambda a, b, key: starred(paired_final(a, b, key)),
-        paired=paired_final,
-        value=final_value,
-        shlex_join=shlex.join,
-        nan=math.nan,
-    )
+        "bgan_collapse.md.j2", p=payload, name=name, rows=rows_by_name(payload, "variant"), metrics=METRICS,
+        reading=Path(notes).read_text().strip() if notes else None, mean=mean, paired=paired,
+        starred=starred, value=value, shlex_join=shlex.join, nan=math.nan,
+    )  # fmt: skip
     (out / f"{name}.md").write_text(text)
     return text

@@ -5,13 +5,9 @@ scores C2ST 0.973. This bench trains just that stage — ``rlcv train --algo bga
 mode=decoupled lower_updates=U`` for U·64 steps, so the run stops as the frozen lower stage is
 installed, the very lower stage ``rlcv bench ldf`` trains on the same seed (default settings) — for
 each *variant* (:data:`VARIANTS`: ``--set`` overrides on top of ``ldf.md``'s ``recon_weight=1.0``) and
-seed, and scores it (:func:`_score`):
-
-- the ceiling (:func:`rlcv.gan.ldf_metrics.lower_stage_ceiling`): 1000 training digits encoded and
-  decoded as samples are, scored by ``score_digits`` (the ``ceiling_*`` keys, as ``ldf.md``);
-- inversion (:func:`rlcv.gan.ldf_metrics.lower_stage_diagnostics`): wrong pixels, real codes' spread;
-- whether the patch generator uses its code (:mod:`rlcv.gan.lower_spread`): L1 across codes of the
-  prior and of real patches, within a code.
+seed, and scores it (:func:`rlcv.gan.lower_spread.lower_stage_scores`): its ceiling (1000 training digits
+encoded and decoded as samples are), its inversion (wrong pixels, real codes' spread) and whether the
+patch generator uses its code (L1 across codes of the prior and of real patches, within a code).
 
 Summaries go to ``OUT/NAME/summaries/VARIANT_sSEED.json`` as each run is scored (a rerun reuses them);
 the page (``ldf_lower.md.j2``) holds mean [t-interval] per variant, paired differences against
@@ -28,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.bgan import scored_sweep
 from rlcv.bench.checks import (
     existing_file,
     int_range,
@@ -41,7 +38,8 @@ from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob
 from rlcv.errors import RlcvError
-from rlcv.stats import Interval, mean_t, paired_t
+from rlcv.gan.ldf_eval import SAMPLE_KEYS
+from rlcv.gan.rows import mean, paired, rows_by_name, vs_fixed
 
 CODE_ENV = "rlcv/BGAN-DigitCodes-v0"
 STEPS_PER_UPDATE = 64
@@ -79,7 +77,6 @@ METRICS = (  # summary key, whether lower is better
     ("across_real", False),
     ("within_prior", False),
 )
-SAMPLE_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "seam_discontinuity")
 
 
 @dataclass(kw_only=True)
@@ -118,67 +115,30 @@ def train_args(spec: Any, name: str, seed: int) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_bench(
-        sub,
-        "ldf-lower",
-        LowerSpec,
-        run,
-        help="the LDF lower stage alone: its ceiling and code use, paired seeds",
-    )
+    about = "the LDF lower stage alone: its ceiling and code use, paired seeds"
+    add_bench(sub, "ldf-lower", LowerSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(LowerSpec, args)
+    out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
     if spec.report_only:
-        path = Path(spec.out) / f"{spec.name}.json"
         require_report_input(path, "ldf-lower")
-        print(write_report(json.loads(path.read_text()), Path(spec.out), spec.name, spec.notes))
+        payload = json.loads(path.read_text())
     else:
-        main(spec)
+        payload = measure(spec)
+        path.write_text(json.dumps(payload, indent=1))
+    print(write_report(payload, out, spec.name, spec.notes))
     return 0
 
 
-def _score(name: str, seed: int, samples: bool, job: RunJob) -> dict[str, Any]:
-    """A finished run's lower stage: ceiling, inversion and code spread (module docstring); with
-    ``samples``, also the decoupled generator's 1000 samples (``sample_*``: ``rlcv bench ldf``'s scores)."""
-    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED, run_times
-    from rlcv.gan.ldf_metrics import lower_stage_ceiling, lower_stage_diagnostics
-    from rlcv.gan.lower_spread import code_spread, real_code_spread
-    from rlcv.gan.patches import load_lower_stage
+def _score(samples: bool, name: str, seed: int, job: RunJob) -> dict[str, Any]:
+    from rlcv.gan.ldf_eval import run_times
+    from rlcv.gan.lower_spread import lower_stage_scores
 
-    lower = load_lower_stage(job.run_dir)
-    prior, real = code_spread(lower, seed=EVAL_SEED), real_code_spread(lower, seed=EVAL_SEED)
-    final = {
-        **lower_stage_ceiling(lower, n=EVAL_SAMPLES, seed=EVAL_SEED),
-        **lower_stage_diagnostics(lower),
-        "across_prior": prior["across"],
-        "within_prior": prior["within"],
-        "across_real": real["across"],
-        "within_real": real["within"],
-    }
-    if samples:
-        from rlcv.gan.ldf_eval import evaluate_generator
-
-        scored = evaluate_generator(job.run_dir)
-        final.update({f"sample_{k}": float(scored[k]) for k in SAMPLE_KEYS})
+    final = lower_stage_scores(job.run_dir, samples)
     print(f"{name} seed {seed}: ceiling C2ST {final['ceiling_c2st_accuracy']:.3f}", flush=True)
     return {"variant": name, "seed": seed, "final": final, "wall_seconds": run_times(job.run_dir)[-1][1]}
-
-
-def _runs(spec: LowerSpec, folder: Path) -> list[dict[str, Any]]:
-    from rlcv.bench.bgan import scored_runs
-
-    planned = [
-        (
-            RunJob(f"{n} seed {s}", Path(spec.runs) / n / f"s{s}", train_args(spec, n, s), _steps(spec)),
-            folder / "summaries" / f"{n}_s{s}.json",
-            partial(_score, n, s, spec.higher_updates > 0),
-        )
-        for s in spec.seed_range
-        for n in spec.variants
-    ]
-    # the ceiling is scored against the held-out digits (score_digits' default)
-    return scored_runs(planned, "held-out", spec.workers, spec.score_finished)
 
 
 def _steps(spec: Any) -> int:
@@ -186,33 +146,29 @@ def _steps(spec: Any) -> int:
 
 
 def _references(folder: Path) -> dict[str, Any]:
-    """Independent pixels and the real digits, scored as the ceilings are; kept in
-    ``OUT/NAME/references.json`` (they need no run)."""
-    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED
-    from rlcv.gan.ldf_metrics import real_reference
-    from rlcv.gan.lower_spread import init_spread, real_patch_l1
+    """:func:`rlcv.gan.lower_spread.lower_references`, kept in ``OUT/NAME/references.json``."""
+    from rlcv.gan.lower_spread import lower_references
 
     path = folder / "references.json"
     if path.is_file():
         return dict(json.loads(path.read_text()))
-    real = real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED)
-    refs = {
-        "independent": real["independent"],
-        "real": {k: v for k, v in real.items() if k not in ("independent", "held_out")},
-        "real_patch_l1": real_patch_l1(seed=EVAL_SEED),
-        "init_spread": [init_spread(g, seed=EVAL_SEED) for g in INIT_GAINS],
-    }
+    refs = lower_references(INIT_GAINS)
     path.write_text(json.dumps(refs, indent=1))
     return refs
 
 
-def main(spec: LowerSpec) -> dict[str, Any]:
+def measure(spec: LowerSpec) -> dict[str, Any]:
+    """Train and score every (variant, seed) (``--score-finished``: the finished runs only): the JSON."""
     if spec.baseline not in spec.variants:
         raise RlcvError(f"--baseline {spec.baseline} must be one of --variants ({' '.join(spec.variants)}).")
-    out, folder = Path(spec.out), Path(spec.out) / spec.name
+    folder = Path(spec.out) / spec.name
     (folder / "summaries").mkdir(parents=True, exist_ok=True)
-    runs = _runs(spec, folder)
-    payload = {
+    found = scored_sweep(  # the ceiling is scored against the held-out digits (score_digits' default)
+        spec.variants, spec.seed_range, root=Path(spec.runs), train_args=partial(train_args, spec),
+        steps=_steps(spec), folder=folder, score=partial(_score, spec.higher_updates > 0), against="held-out",
+        workers=spec.workers, finished_only=spec.score_finished,
+    )  # fmt: skip
+    return {
         "command": command_line("rlcv bench ldf-lower", spec),
         "seeds": list(spec.seed_range),
         "lower_updates": spec.lower_updates,
@@ -221,49 +177,18 @@ def main(spec: LowerSpec) -> dict[str, Any]:
         "variants": {
             n: {"label": VARIANTS[n][0], "train_args": train_args(spec, n, 0)} for n in spec.variants
         },
-        "runs": sorted(runs, key=lambda r: (spec.variants.index(r["variant"]), r["seed"])),
+        "runs": [found[n, s] for n in spec.variants for s in spec.seed_range if (n, s) in found],
         "references": _references(folder),
     }
-    (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1))
-    print(write_report(payload, out, spec.name, spec.notes))
-    return payload
-
-
-# ---------------------------------------------------------------------------- report
-
-
-def _by_seed(payload: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
-    rows: dict[str, dict[int, dict[str, Any]]] = {}
-    for r in payload["runs"]:
-        rows.setdefault(r["variant"], {})[r["seed"]] = r["final"]
-    return rows
-
-
-def _paired(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]], key: str) -> Interval:
-    """Paired t interval of ``key``, a − b, over the seeds both hold."""
-    seeds = sorted(set(a) & set(b))
-    return paired_t([a[s][key] for s in seeds], [b[s][key] for s in seeds])
-
-
-def _vs_fixed(a: dict[int, dict[str, Any]], key: str, ref: float) -> Interval:
-    """A row against one fixed reference value: a one-sample t interval of the per-seed differences."""
-    return mean_t([r[key] - ref for r in a.values()])
 
 
 def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | None = None) -> str:
     from rlcv.bench.report import render
 
     text = render(
-        "ldf_lower.md.j2",
-        p=payload,
-        name=name,
-        rows=_by_seed(payload),
-        metrics=METRICS,
-        sample_keys=SAMPLE_KEYS,
-        reading=Path(notes).read_text().strip() if notes else None,
-        mean=lambda by_seed, key: mean_t([r[key] for r in by_seed.values()]),
-        paired=_paired,
-        vs_fixed=_vs_fixed,
-    )
+        "ldf_lower.md.j2", p=payload, name=name, rows=rows_by_name(payload, "variant"), metrics=METRICS,
+        sample_keys=SAMPLE_KEYS, reading=Path(notes).read_text().strip() if notes else None, mean=mean,
+        paired=paired, vs_fixed=vs_fixed,
+    )  # fmt: skip
     (out / f"{name}.md").write_text(text)
     return text

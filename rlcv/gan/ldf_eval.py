@@ -16,6 +16,7 @@ from rlcv.run_dir import RunDir
 
 FLAT_ENV, CODE_ENV = "rlcv/BGAN-Digits-v0", "rlcv/BGAN-DigitCodes-v0"
 EVAL_SEED, EVAL_SAMPLES = 0, 1000
+SAMPLE_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "seam_discontinuity")
 # Names what produced a cached evaluation: one made by other metric code is redone, never reused.
 EVAL_VERSION = "score_digits+seam+locality+ceiling"
 

@@ -11,10 +11,13 @@ probabilities (no Monte-Carlo floor): *across*, the mean L1 between the expected
 different codes; *within*, the mean L1 between two patches drawn for one code (Σ_j 2 p_j (1 − p_j)).
 :func:`init_spread` applies it to an untrained patch generator at a given output gain, and
 :func:`real_patch_l1` gives the yardstick: the mean L1 between two real training patches.
+:func:`lower_stage_scores` scores a trained lower stage (``rlcv bench ldf-lower``) and
+:func:`lower_references` the rows it is read against.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,3 +86,43 @@ def init_spread(gain: float, *, seed: int = 0, config: dict[str, Any] | None = N
         )
     env.close()
     return {"gain": float(gain), **code_spread(agent.lower, seed=seed)}
+
+
+def lower_stage_scores(run_dir: Path, samples: bool = False) -> dict[str, float]:
+    """A trained run's lower stage: its ceiling (training digits encoded and decoded as samples are,
+    ``ceiling_*``) and inversion (:mod:`rlcv.gan.ldf_metrics`), and :func:`code_spread` of prior codes
+    (``across_prior`` / ``within_prior``) and of real patches' codes (``*_real``); with ``samples``,
+    also the decoupled generator's 1000 samples (``sample_*``: ``rlcv bench ldf``'s scores)."""
+    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED, SAMPLE_KEYS, evaluate_generator
+    from rlcv.gan.ldf_metrics import lower_stage_ceiling, lower_stage_diagnostics
+    from rlcv.gan.patches import load_lower_stage
+
+    lower = load_lower_stage(run_dir)
+    prior, real = code_spread(lower, seed=EVAL_SEED), real_code_spread(lower, seed=EVAL_SEED)
+    final = {
+        **lower_stage_ceiling(lower, n=EVAL_SAMPLES, seed=EVAL_SEED),
+        **lower_stage_diagnostics(lower),
+        "across_prior": prior["across"],
+        "within_prior": prior["within"],
+        "across_real": real["across"],
+        "within_real": real["within"],
+    }
+    if samples:
+        scored = evaluate_generator(run_dir)
+        final.update({f"sample_{k}": float(scored[k]) for k in SAMPLE_KEYS})
+    return final
+
+
+def lower_references(gains: tuple[float, ...]) -> dict[str, Any]:
+    """Independent pixels and the real digits, scored as the ceilings are; the real patches' L1 and the
+    untrained patch generator's :func:`init_spread` at each of ``gains``."""
+    from rlcv.gan.ldf_eval import EVAL_SAMPLES, EVAL_SEED
+    from rlcv.gan.ldf_metrics import real_reference
+
+    real = real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED)
+    return {
+        "independent": real["independent"],
+        "real": {k: v for k, v in real.items() if k not in ("independent", "held_out")},
+        "real_patch_l1": real_patch_l1(seed=EVAL_SEED),
+        "init_spread": [init_spread(g, seed=EVAL_SEED) for g in gains],
+    }
