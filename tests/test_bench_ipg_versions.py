@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rlcv.bench.ipg_versions import FASTER, SLOWER, compare, write_report
-from rlcv.bench.tasks import SummaryStore
+from rlcv.bench.runs import SummaryStore
 from rlcv.cli import main
 from rlcv.games.versions import interleave, plan
 

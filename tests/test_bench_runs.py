@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rlcv.bench import run_config, runs
-from rlcv.bench.tasks import ResultStore, SummaryStore, Task, run_tasks
+from rlcv.bench.runs import ResultStore, SummaryStore, Task, run_tasks
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
 

@@ -26,7 +26,7 @@ from typing import Any
 from rlcv.bench.checks import out_dir, positive_float, positive_int, require_summaries
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render
-from rlcv.bench.tasks import SummaryStore
+from rlcv.bench.runs import SummaryStore
 from rlcv.errors import RlcvError
 from rlcv.games.paper_files import paper_result, same_payoffs
 from rlcv.games.versions import arm, code_identity, git, measure_cells, plan

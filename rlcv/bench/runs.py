@@ -1,37 +1,24 @@
-"""The one way benches launch their runs. Two kinds, one contract (resume, skip what is finished,
-per-run summaries, a local pool or Ray):
+"""The one runner of the benches: every run goes through :func:`launch` (a local pool or Ray tasks of one
+CPU each, one thread per run), and each kind of run keeps one contract — skip what is finished, refuse
+what was made with other settings before anything starts, write a per-run summary as each run ends:
 
-- training runs (:class:`RunJob`, :func:`execute`): each a plain ``rlcv train`` in its own process;
-- in-process runs (:class:`~rlcv.bench.tasks.Task`, :func:`~rlcv.bench.tasks.run_tasks`): a bench's
-  own function (an SGD path, a gradient check), its JSON summary kept by
-  :class:`~rlcv.bench.tasks.SummaryStore` (:mod:`rlcv.bench.tasks`).
+- training runs (:class:`RunJob`, :func:`execute`): each a plain ``rlcv train`` in its own process, so a
+  run is exactly what a user gets from the CLI and a crash in one is reported while the others go on;
+- in-process runs (:class:`Task`, :func:`run_tasks`): a bench's own function (an SGD path, a gradient
+  check), its JSON summary kept by a :class:`SummaryStore`; an exception there is a bug and stops the bench.
 
-A training run is then exactly what a user gets from the CLI, and a crash in one run cannot take the
-bench down: it is reported and the other runs go on. Every process gets one thread (``--num-threads
-1`` in the bench's arguments, and :data:`SINGLE_THREAD_ENV` here), because the pool fills the cores
-and numpy/BLAS threads on top would oversubscribe them.
+Re-invocation (:func:`triage`). A finished run (:meth:`RunDir.is_finished`) is skipped. An unfinished one
+is *restarted*, not resumed (a resumed run restarts its wall clock and re-seeds its envs, so it would not
+be comparable to the other seeds); its folder is moved aside to ``NAME.incomplete``. The train arguments
+are recorded next to each run (``NAME.args.json``); a finished run made with other arguments, or whose
+summary's resolved config the arguments no longer resolve to (:mod:`rlcv.bench.run_config`), is an error.
 
-Re-invocation (:func:`triage`). A run that is finished (:meth:`RunDir.is_finished`: final policy
-saved, metrics.csv reaching the requested steps) is skipped. An unfinished run (killed bench,
-crash) is *restarted*, not resumed: a resumed run restarts the wall-clock columns and re-seeds its
-envs, so its wall time and its curve would not be comparable to the other seeds. Its folder is
-moved aside to ``NAME.incomplete`` rather than deleted. Next to each run the train arguments are
-recorded (``NAME.args.json``); a finished run made with other arguments is an error before anything
-is launched, instead of being silently mixed into the results. A finished run without a record
-(made before records existed) is trusted.
+Summaries (``RunJob.summary``, :mod:`rlcv.bench.summaries`) are meant to be committed under ``results/``
+while the run folders are not: a job whose summary exists is skipped even without its folder (a fresh
+clone of an interrupted sweep), so reports regenerate and sweeps resume from what is committed.
 
-Summaries (optional, ``RunJob.summary``; :mod:`rlcv.bench.summaries`): a small JSON of a finished
-run — its evaluation curve, its last metrics row, its wall time and its train arguments — written as
-soon as the run ends, meant to be committed under ``results/`` while the (large) run folders are not. A
-job whose summary
-exists is skipped even when its run folder is gone (a fresh clone of an interrupted sweep), and a
-summary made with other arguments is refused like a stale run. Reports built from summaries alone
-can then be regenerated, and a sweep resumed, from what is committed.
-
-Backends: a local pool of worker threads each waiting on one subprocess, or Ray remote tasks of one
-CPU each (optional dependency). A Ray task trains into a temporary folder on whichever node runs
-it and ships the run folder back as a tarball, so the driver holds every run even on a multi-node
-cluster (whose nodes need rlcv installed).
+A Ray task trains into a temporary folder on its node and ships the run folder back as a tarball, so the
+driver holds every run even on a multi-node cluster (whose nodes need rlcv installed).
 """
 
 from __future__ import annotations
@@ -47,26 +34,136 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rlcv.bench import run_config, summaries
-from rlcv.bench.pool import BACKENDS, SINGLE_THREAD_ENV, default_workers, ray_finished, ray_session, say
 from rlcv.bench.summaries import finished_record, read_run, read_summary
-
-# The in-process runner, re-exported for the benches that import it from here (walk, sharpness,
-# dualcutout, hpo-budget, bgan-capacity).
-from rlcv.bench.tasks import ResultStore, SummaryStore, Task, add_pool_flags, pool_of, run_tasks  # noqa: F401
 from rlcv.errors import RlcvError
 from rlcv.legacy import upgrade_train_args
 from rlcv.run_dir import RunDir
 
+# The pool fills the cores: numpy / BLAS threads on top of it would oversubscribe them.
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+BACKENDS = ("local", "ray")
 STDERR_TAIL_LINES = 20
+T = TypeVar("T")
 
 
+def say(line: str) -> None:
+    print(line, flush=True)  # progress of a long bench, also when stdout is a pipe or a log file
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise RlcvError(f"--backend must be 'local' or 'ray', got '{backend}'.")
+
+
+# -- the pool -------------------------------------------------------------------------------------
+@contextmanager
+def ray_session(workers: int, address: str | None) -> Iterator[Any]:
+    """The ``ray`` module, initialised: on the cluster at ``address``, else a local instance of
+    ``workers`` CPUs; shut down on leaving when this call started it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RlcvError(
+            "--backend ray needs Ray: pip install 'ray[default]' (or use --backend local)."
+        ) from exc
+    started = not ray.is_initialized()
+    if started:
+        where = {"address": address} if address else {"num_cpus": workers}
+        ray.init(**where, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_finished(
+    ray: Any, body: Callable[[Any], Any], calls: Sequence[tuple[T, Any]]
+) -> Iterator[tuple[T, Any]]:
+    """``body(arg)`` as a Ray task of one CPU per (key, arg) of ``calls``; (key, result ref) as each ends."""
+    remote = ray.remote(num_cpus=1, max_retries=0)(body)
+    pending = {remote.remote(arg): key for key, arg in calls}
+    while pending:
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        yield pending.pop(ref), ref
+
+
+def launch(
+    body: Callable[[Any], Any],
+    calls: Sequence[tuple[T, Any]],
+    workers: int,
+    backend: str = "local",
+    address: str | None = None,
+    *,
+    processes: bool = False,
+) -> Generator[tuple[T, Any], None, None]:
+    """``body(arg)`` for each (key, arg) of ``calls``, ``workers`` at a time; (key, result) as each ends.
+    Local: threads (``body`` waits on a subprocess), or with ``processes`` spawned processes (in this
+    process when ``workers`` is 1: a debugger or profiler sees the run); or Ray tasks of one CPU, where
+    a task that died (node lost, out of memory) yields its exception. A stopped sweep (Ctrl-C, SIGTERM,
+    the caller closing the generator) starts nothing more and terminates the running train processes."""
+    if backend == "ray":
+        with ray_session(workers, address) as ray:
+            for key, ref in ray_finished(ray, body, calls):
+                try:
+                    yield key, ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    yield key, exc
+        return
+    if processes and workers <= 1:
+        yield from ((key, body(arg)) for key, arg in calls)
+        return
+    pool: Executor = ThreadPoolExecutor(max_workers=workers)
+    if processes:  # spawn, not fork: a forked child of a process that ran torch can deadlock
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    futures = {pool.submit(body, arg): key for key, arg in calls}
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_running()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+# The local pool's running `rlcv train` processes, so that a stopped sweep stops them too.
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _stop_running() -> None:
+    """SIGTERM every running train process (each removes its staging and releases its lock, as on
+    Ctrl-C) and wait for them; a sweep started again resumes from the finished summaries."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# -- training runs --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunJob:
     """One ``rlcv train`` run: its arguments without ``--run-dir`` (the runner adds it, since a Ray
@@ -170,128 +267,17 @@ def run_one(job: RunJob) -> RunOutcome:
         finally:
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
-    seconds = time.perf_counter() - start
-    return RunOutcome(job, proc.returncode, _tail(stderr), seconds, job.is_finished())
+    return RunOutcome(job, proc.returncode, _tail(stderr), time.perf_counter() - start, job.is_finished())
 
 
-# The local backend's running `rlcv train` processes, so that a stopped sweep stops them too.
-_RUNNING: set[subprocess.Popen[str]] = set()
-_RUNNING_LOCK = threading.Lock()
-
-
-def _stop_running() -> None:
-    """SIGTERM every running train process (each removes its staging and releases its lock, as on
-    Ctrl-C) and wait for them; a sweep started again resumes from the finished summaries."""
-    with _RUNNING_LOCK:
-        procs = list(_RUNNING)
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-# -- re-invocation --------------------------------------------------------------------------------
-def recorded_args(job: RunJob) -> list[str] | None:
-    """The train arguments recorded next to the run, or None without a readable record. Older
-    records are a plain list that includes ``--run-dir``; that pair is dropped."""
-    try:
-        record = json.loads(job.args_path.read_text())
-    except (OSError, ValueError):
-        return None
-    args = record.get("train_args") if isinstance(record, dict) else record
-    if not isinstance(args, list):
-        return None
-    if "--run-dir" in args:
-        i = args.index("--run-dir")
-        args = args[:i] + args[i + 2 :]
-    return [str(a) for a in args]
-
-
-def write_summary(job: RunJob, seconds: float | None = None) -> None:
-    """Write ``job.summary`` (:func:`rlcv.bench.summaries.write`) of its finished run."""
-    if job.summary is not None:
-        summary = summaries.summarize(job.run_dir, job.name, job.train_args, job.steps, seconds)
-        summaries.write(job.summary, summary)
-
-
-def record_args(job: RunJob) -> None:
-    job.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    job.args_path.write_text(json.dumps({"train_args": job.train_args}, indent=1) + "\n")
-
-
-def _config_changed(job: RunJob) -> bool:
-    """A summary that recorded its resolved config, which the job's arguments no longer resolve to
-    (a preset changed since): :mod:`rlcv.bench.run_config`."""
-    if job.summary is None or not job.has_summary():
-        return False
-    made = read_summary(job.summary).get("config")
-    return made is not None and run_config.differs(made, run_config.planned_config(job.train_args))
-
-
-def _recorded(job: RunJob) -> list[str] | None:
-    """The train arguments a finished job was made with: its summary's, else its run's record."""
-    if job.summary is not None and job.has_summary():
-        return [str(a) for a in read_summary(job.summary)["train_args"]]
-    return recorded_args(job)
-
-
-def triage(
-    jobs: list[RunJob], *, fix: str = "use another output folder"
-) -> tuple[list[RunJob], list[RunJob]]:
-    """Split into (finished: skip, to run). Fails before anything is moved if a finished run was made
-    with other arguments (``fix`` says how to keep both), then moves unfinished run folders aside."""
-    done, todo, stale, changed = [], [], [], []
-    for job in jobs:
-        if job.has_summary() or job.is_finished():
-            recorded = _recorded(job)
-            if recorded is not None and upgrade_train_args(recorded) != upgrade_train_args(job.train_args):
-                stale.append(job)
-            elif _config_changed(job):
-                changed.append(job)
-            done.append(job)
-        else:
-            todo.append(job)
-    if stale:
-        job = stale[0]
-        where = job.summary if job.has_summary() else job.run_dir
-        raise RlcvError(
-            f"{len(stale)} finished run(s) were made with other settings (e.g. '{where}': "
-            f"`rlcv {shlex.join(_recorded(job) or [])}`); {fix}, or delete those runs to redo them."
-        )
-    if changed:
-        raise RlcvError(
-            f"{len(changed)} finished run(s) were made with a config their arguments no longer resolve "
-            f"to (a preset changed since; e.g. '{changed[0].summary}'); {fix}, or delete those runs to "
-            "redo them."
-        )
-    for job in done:  # finished before its summary was asked for (or the bench died in between)
-        if job.summary is not None and not job.has_summary():
-            write_summary(job)
-    for job in todo:
-        if job.run_dir.exists():
-            aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
-            shutil.rmtree(aside, ignore_errors=True)
-            job.run_dir.rename(aside)
-    return done, todo
-
-
-# -- backends -------------------------------------------------------------------------------------
 def run_local(jobs: list[RunJob], workers: int) -> Iterator[RunOutcome]:
-    """One thread per worker, each blocked on its own ``rlcv train`` process; outcomes as they end."""
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures = [pool.submit(run_one, job) for job in jobs]
+    """:func:`run_one` on ``workers`` threads (:func:`launch`); outcomes as the runs end."""
+    calls = launch(run_one, [(job, job) for job in jobs], workers)
     try:
-        for future in as_completed(futures):
-            yield future.result()
-    except BaseException:  # Ctrl-C, SIGTERM, or the caller gave up: start nothing more, stop what runs
-        pool.shutdown(wait=False, cancel_futures=True)
-        _stop_running()
-        raise
+        for _, outcome in calls:
+            yield outcome
     finally:
-        pool.shutdown(wait=True)
+        calls.close()
 
 
 def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
@@ -315,24 +301,94 @@ def ray_train(train_args: list[str]) -> tuple[int, str, bytes, float]:
 
 
 def run_ray(jobs: list[RunJob], workers: int, address: str | None = None) -> Iterator[RunOutcome]:
-    """Ray remote tasks of one CPU each. Without ``address`` a local Ray instance is started with
-    ``workers`` CPUs (and shut down afterwards); with one, the cluster's CPUs set the parallelism."""
-    with ray_session(workers, address) as ray:
-        for job, ref in ray_finished(ray, ray_train, [(job, job.train_args) for job in jobs]):
-            try:
-                returncode, stderr, tarball, seconds = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # the task itself died (node lost, out of memory)
-                message = f"ray task failed: {type(exc).__name__}: {exc}".splitlines()[0]
-                yield RunOutcome(job, -1, message, 0.0, job.is_finished())
-                continue
-            if tarball:
-                job.run_dir.mkdir(parents=True, exist_ok=True)
-                with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-                    tar.extractall(job.run_dir, filter="data")
-            yield RunOutcome(job, returncode, stderr, seconds, job.is_finished())
+    """:func:`ray_train` as Ray tasks (:func:`launch`; without ``address`` a local Ray of ``workers``
+    CPUs), each run folder unpacked into its ``run_dir``."""
+    for job, result in launch(ray_train, [(job, job.train_args) for job in jobs], workers, "ray", address):
+        if isinstance(result, BaseException):
+            message = f"ray task failed: {type(result).__name__}: {result}".splitlines()[0]
+            yield RunOutcome(job, -1, message, 0.0, job.is_finished())
+            continue
+        returncode, stderr, tarball, seconds = result
+        if tarball:
+            job.run_dir.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+                tar.extractall(job.run_dir, filter="data")
+        yield RunOutcome(job, returncode, stderr, seconds, job.is_finished())
 
 
-# -- the whole job list ---------------------------------------------------------------------------
+def recorded_args(job: RunJob) -> list[str] | None:
+    """The train arguments recorded next to the run, or None without a readable record. Older
+    records are a plain list that includes ``--run-dir``; that pair is dropped."""
+    try:
+        record = json.loads(job.args_path.read_text())
+    except (OSError, ValueError):
+        return None
+    args = record.get("train_args") if isinstance(record, dict) else record
+    if not isinstance(args, list):
+        return None
+    if "--run-dir" in args:
+        i = args.index("--run-dir")
+        args = args[:i] + args[i + 2 :]
+    return [str(a) for a in args]
+
+
+def write_summary(job: RunJob, seconds: float | None = None) -> None:
+    """Write ``job.summary`` (:func:`rlcv.bench.summaries.write`) of its finished run."""
+    if job.summary is not None:
+        summary = summaries.summarize(job.run_dir, job.name, job.train_args, job.steps, seconds)
+        summaries.write(job.summary, summary)
+
+
+def _recorded(job: RunJob) -> list[str] | None:
+    """The train arguments a finished job was made with: its summary's, else its run's record."""
+    if job.summary is not None and job.has_summary():
+        return [str(a) for a in read_summary(job.summary)["train_args"]]
+    return recorded_args(job)
+
+
+def _config_changed(job: RunJob) -> bool:
+    """A summary that recorded its resolved config, which the job's arguments no longer resolve to."""
+    if job.summary is None or not job.has_summary():
+        return False
+    made = read_summary(job.summary).get("config")
+    return made is not None and run_config.differs(made, run_config.planned_config(job.train_args))
+
+
+def triage(
+    jobs: list[RunJob], *, fix: str = "use another output folder"
+) -> tuple[list[RunJob], list[RunJob]]:
+    """Split into (finished: skip, to run). Fails before anything is moved if a finished run was made
+    with other arguments (``fix`` says how to keep both), then moves unfinished run folders aside."""
+    done: list[RunJob] = []
+    todo: list[RunJob] = []
+    for job in jobs:
+        (done if job.is_done() else todo).append(job)
+    upgraded = upgrade_train_args
+    stale = [j for j in done if (r := _recorded(j)) is not None and upgraded(r) != upgraded(j.train_args)]
+    if stale:
+        job = stale[0]
+        where = job.summary if job.has_summary() else job.run_dir
+        raise RlcvError(
+            f"{len(stale)} finished run(s) were made with other settings (e.g. '{where}': "
+            f"`rlcv {shlex.join(_recorded(job) or [])}`); {fix}, or delete those runs to redo them."
+        )
+    if changed := [job for job in done if _config_changed(job)]:
+        raise RlcvError(
+            f"{len(changed)} finished run(s) were made with a config their arguments no longer resolve "
+            f"to (a preset changed since; e.g. '{changed[0].summary}'); {fix}, or delete those runs to "
+            "redo them."
+        )
+    for job in done:  # finished before its summary was asked for (or the bench died in between)
+        if job.summary is not None and not job.has_summary():
+            write_summary(job)
+    for job in todo:
+        if job.run_dir.exists():
+            aside = job.run_dir.with_name(job.run_dir.name + ".incomplete")
+            shutil.rmtree(aside, ignore_errors=True)
+            job.run_dir.rename(aside)
+    return done, todo
+
+
 # Env steps per second of one single-threaded run with its evaluations: PPO on HalfCheetah-v5 on
 # this project's 2-core machines (150k steps in about 3 min, rlcv/bench/oracle.py); MBMF runs are
 # 3-4x slower (results/speed.md).
@@ -365,8 +421,7 @@ def execute(
     """Skip finished runs, restart unfinished ones, and run what is missing on ``workers`` workers
     (default: one per core). A failed run is reported in the result, never raised, so one crash
     leaves the others running; a run that exits 0 without finishing counts as failed."""
-    if backend not in BACKENDS:
-        raise RlcvError(f"--backend must be 'local' or 'ray', got '{backend}'.")
+    _check_backend(backend)
     n_workers = workers or default_workers()
     done, todo = triage(jobs, fix=fix)
     report = RunReport(skipped=done)
@@ -377,11 +432,11 @@ def execute(
         echo("nothing to run")
         return report
     echo(f"running {len(todo)} run(s) on {n_workers} {backend} worker(s)")
-    warning = duration_warning(todo, n_workers)
-    if warning:
+    if warning := duration_warning(todo, n_workers):
         echo(warning)
     for job in todo:
-        record_args(job)
+        job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        job.args_path.write_text(json.dumps({"train_args": job.train_args}, indent=1) + "\n")
     outcomes = run_ray(todo, n_workers, address) if backend == "ray" else run_local(todo, n_workers)
     for i, outcome in enumerate(outcomes, start=1):
         report.outcomes.append(outcome)
@@ -422,3 +477,136 @@ def train_then_score(
         train_or_fail([job for job, _ in batch], workers)
         scores += [score() for _, score in batch]
     return scores
+
+
+# -- in-process runs ------------------------------------------------------------------------------
+class SummaryStore:
+    """One JSON file per run: ``DIR/NAME.json`` holding ``{"params": ..., "result": ...}``; ``params``
+    are the settings the result depends on, compared on reuse."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored result, None when there is none; an error when it was made with other params."""
+        path = self.path(name)
+        if not path.is_file():
+            return None
+        stored = json.loads(path.read_text())
+        if stored.get("params") != json.loads(json.dumps(params)):
+            raise RlcvError(
+                f"{path} was made with other parameters ({stored.get('params')} vs {params}); move it "
+                "aside or pass another --out to start a new sweep."
+            )
+        result: dict[str, Any] = stored["result"]
+        return result
+
+    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self._write(name, {"params": params, "result": result})
+
+    def _write(self, name: str, payload: dict[str, Any]) -> None:
+        """Write atomically: an interrupted bench never leaves half a summary."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
+            json.dump(payload, tmp, default=float)
+        os.replace(tmp.name, self.path(name))
+
+    def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The stored result, or ``compute()`` stored now."""
+        found = self.get(name, params)
+        if found is None:
+            found = compute()
+            self.put(name, params, found)
+        return found
+
+
+class ResultStore(SummaryStore):
+    """``DIR/NAME.json`` holding the result alone, as the HPO benches' committed ``per_run/`` files do:
+    nothing is compared on reuse (their names carry the settings that vary between runs)."""
+
+    def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        path = self.path(name)
+        return dict(json.loads(path.read_text())) if path.is_file() else None
+
+    def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self._write(name, result)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One in-process run. ``compute`` must pickle for a pool or Ray (a module-level function, or a
+    ``functools.partial`` of one); it returns the run's JSON-ready summary."""
+
+    name: str
+    params: dict[str, Any]
+    compute: Callable[[], dict[str, Any]]
+
+
+def timed_call(compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
+    """Body of an in-process run: one thread (the pool fills the cores), the result, its seconds."""
+    os.environ.update(SINGLE_THREAD_ENV)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    start = time.perf_counter()
+    return compute(), time.perf_counter() - start
+
+
+def run_tasks(
+    store: SummaryStore,
+    tasks: list[Task],
+    *,
+    report_only: bool = False,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    echo: Callable[[str], None] = say,
+) -> dict[str, dict[str, Any]]:
+    """Every task's summary by name, in task order: stored ones reused, the others computed on
+    ``workers`` processes (1: in this process) or Ray tasks (:func:`launch`) and stored as each ends.
+    Before anything runs, a summary made with other params is an error, and with ``report_only`` so is a
+    missing one. A run that raises stops the bench; the runs finished before it are kept."""
+    _check_backend(backend)
+    found = {task.name: store.get(task.name, task.params) for task in tasks}
+    todo = [task for task in tasks if found[task.name] is None]
+    if report_only and todo:
+        raise RlcvError(
+            f"--report-only: {store.path(todo[0].name)} is missing ({len(todo)} run(s) missing); "
+            "run without --report-only."
+        )
+    if todo:
+        done = len(tasks) - len(todo)
+        echo(
+            f"running {len(todo)} run(s) on {workers} {backend} worker(s); {done} finished in {store.folder}"
+        )
+    calls = [(task, task.compute) for task in todo]
+    for i, (task, outcome) in enumerate(
+        launch(timed_call, calls, workers, backend, address, processes=True), 1
+    ):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        result, seconds = outcome
+        store.put(task.name, task.params, result)
+        found[task.name] = json.loads(json.dumps(result, default=float))  # as a rerun would read it
+        echo(f"[{i}/{len(todo)}] {task.name} done ({seconds:.1f} s)")
+    return {name: result for name, result in found.items() if result is not None}
+
+
+def add_pool_flags(parser: Any, *, default_workers: int | None = 1) -> None:
+    """``--workers`` / ``--backend`` / ``--address`` on a bench's parser, as ``rlcv bench learn`` has
+    them (``default_workers`` None: one per core)."""
+    from rlcv.bench.checks import positive_int
+
+    default = "one per core" if default_workers is None else str(default_workers)
+    parser.add_argument(
+        "--workers", type=positive_int, default=default_workers, help=f"concurrent runs (default: {default})"
+    )
+    parser.add_argument("--backend", choices=list(BACKENDS), default="local")
+    parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+
+
+def pool_of(args: Any) -> dict[str, Any]:
+    """The keywords of :func:`run_tasks` that :func:`add_pool_flags` set."""
+    return {"workers": args.workers or default_workers(), "backend": args.backend, "address": args.address}
