@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from rlcv.bench import oracle
+from rlcv.diagnostics.learning_runs import speedups_over_base
 from rlcv.errors import RlcvError
 from rlcv.launch import resolve, resolve_config
 from rlcv.legacy import upgrade_train_args
@@ -227,7 +228,7 @@ def test_paired_speedups_on_synthetic_curves() -> None:
         2: {0: _curve(s, [1, 3, 4, 5]), 1: _curve(s, [2, 2, 2, 2]), 2: _curve(s, [1, 1, 1, 1])},
     }
     # target step 35: the last evaluation at or before it is step 30
-    out = oracle.analyse(curves, target_step=35, final_step=40)
+    out = speedups_over_base(curves, target_step=35, final_step=40)
     assert out["targets"] == {"0": 3.0, "1": 2.0, "2": 5.0}
     r1, r2 = out["ratios"]["1"], out["ratios"]["2"]
     assert [r1["seeds"][k]["steps"] for k in "012"] == [30, 30, 10]  # r = 1's own noise floor
@@ -240,7 +241,7 @@ def test_paired_speedups_on_synthetic_curves() -> None:
     assert r2["final_minus_r1"]["point"] == pytest.approx((1 + 0 - 4) / 3)
     # a seed without an r = 1 run has no target and is listed, not dropped silently
     curves[2][3] = _curve(s, [9, 9, 9, 9])
-    assert oracle.analyse(curves, target_step=35, final_step=40)["ratios"]["2"]["no_baseline"] == [3]
+    assert speedups_over_base(curves, target_step=35, final_step=40)["ratios"]["2"]["no_baseline"] == [3]
 
 
 def test_bad_bench_settings_are_one_error(tmp_path: Path) -> None:

@@ -44,11 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from rlcv import learning_curves as lc
 from rlcv.bench import runs, summaries
 from rlcv.bench.checks import out_dir, positive_int, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
+from rlcv.diagnostics.learning_runs import speedups_over_base
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
 
@@ -113,75 +113,7 @@ def plan(spec: OracleSpec) -> list[runs.RunJob]:
     return [job(spec, env, r, s) for s in range(spec.seeds) for env in spec.envs for r in spec.ratios]
 
 
-# -- analysis (from summaries alone) ----------------------------------------------------------------
-def _ci(values: list[float], base: list[float] | None = None) -> dict[str, Any]:
-    """Mean over seeds (of the paired differences to ``base``) with its 95 % seed-bootstrap interval
-    (:func:`rlcv.stats.paired_bootstrap`; without ``base`` the differences to 0, i.e. the plain
-    mean), as strict JSON (:func:`rlcv.stats.jsonable`; null bounds below 2 seeds)."""
-    from rlcv.stats import jsonable, paired_bootstrap
-
-    result: dict[str, Any] = jsonable(
-        paired_bootstrap(values, base if base is not None else [0.0] * len(values))
-    )
-    return result
-
-
-def _seed_stats(
-    curves: dict[int, SeedCurve], base: dict[int, SeedCurve], targets: dict[int, float], **at: int
-) -> dict[str, Any]:
-    """One ratio's per-seed steps to target, speed-ups and final returns (paired with r = 1's)."""
-    per_seed: dict[str, Any] = {}
-    speedups: list[float] = []
-    steps_hit: list[float] = []
-    finals: list[float] = []
-    paired_finals: list[float] = []  # this ratio's and r = 1's final return, over the seeds with both
-    base_finals: list[float] = []
-    never: list[int] = []
-    no_baseline: list[int] = []
-    for seed, curve in sorted(curves.items()):
-        final = lc.value_at(curve, at["final_step"])
-        if final is not None:
-            finals.append(final)
-            base_final = lc.value_at(base[seed], at["final_step"]) if seed in base else None
-            if base_final is not None:
-                paired_finals.append(final)
-                base_finals.append(base_final)
-        if seed not in targets:
-            no_baseline.append(seed)
-            continue
-        hit = lc.first_reaching(curve, targets[seed])
-        per_seed[str(seed)] = {"target": targets[seed], "steps": hit, "final": final}
-        if hit is None:
-            never.append(seed)
-        else:
-            steps_hit.append(float(hit))
-            speedups.append(at["target_step"] / hit)
-    return {
-        "seeds": per_seed,
-        "n_seeds": len(curves),
-        "reached": len(steps_hit),
-        "never_reached": never,
-        "no_baseline": no_baseline,
-        "steps_to_target": _ci(steps_hit),
-        "speedup": _ci(speedups),
-        "final_return": _ci(finals),
-        "final_minus_r1": _ci(paired_finals, base_finals),
-    }
-
-
-def analyse(curves: dict[int, dict[int, SeedCurve]], *, target_step: int, final_step: int) -> dict[str, Any]:
-    """Per-ratio statistics for one env from ``curves[ratio][seed]`` (see the module docstring).
-    Seeds without an r = 1 run have no target and are listed under ``no_baseline``."""
-    base = curves.get(1, {})
-    targets = {s: v for s, c in base.items() if (v := lc.value_at(c, target_step)) is not None}
-    out: dict[str, Any] = {"targets": {str(s): t for s, t in sorted(targets.items())}, "ratios": {}}
-    for ratio in sorted(curves):
-        out["ratios"][str(ratio)] = _seed_stats(
-            curves[ratio], base, targets, target_step=target_step, final_step=final_step
-        )
-    return out
-
-
+# -- the report (from summaries alone) ------------------------------------------------------------
 def load_curves(
     spec: OracleSpec,
 ) -> tuple[dict[str, dict[int, dict[int, SeedCurve]]], dict[str, dict[int, list[float]]]]:
@@ -200,8 +132,10 @@ def load_curves(
 
 
 def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build ``oracle.json``, ``oracle.md`` and the curve PNGs from the summaries in OUT."""
-    from rlcv.bench.figures import seed_curves_figure
+    """Build ``oracle.json``, ``oracle.md`` and the curve PNGs from the summaries in OUT: per env, the
+    speed-ups over r = 1 (:func:`rlcv.diagnostics.learning_runs.speedups_over_base`)."""
+    from rlcv.bench.report import render
+    from rlcv.plotting import plot_curves
 
     out = Path(spec.out)
     curves, wall = load_curves(spec)
@@ -213,77 +147,22 @@ def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str
     }
     out.mkdir(parents=True, exist_ok=True)
     for env in spec.envs:
-        stats = analyse(curves[env], target_step=spec.target_step, final_step=spec.steps)
+        stats = speedups_over_base(curves[env], target_step=spec.target_step, final_step=spec.steps)
         for r, seconds in wall[env].items():
             stats["ratios"][str(r)]["wall_seconds_mean"] = float(np.mean(seconds))
         groups = {f"r={r}": [c for _, c in sorted(curves[env][r].items())] for r in sorted(curves[env])}
-        png = out / f"oracle_{env_dir(env)}.png"
-        if seed_curves_figure(env, groups, png, f"{env}: PPO, policy gradient over r× samples"):
+        if any(len(c.steps) for g in groups.values() for c in g):
+            png = out / f"oracle_{env_dir(env)}.png"
+            plot_curves({env: groups}, png, title=f"{env}: PPO, policy gradient over r× samples")
             stats["curve_png"] = png.name
         result["envs"][env] = stats
     (out / "oracle.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "oracle.md").write_text(render_markdown(result))
+    (out / "oracle.md").write_text(render("oracle.md.j2", result=result, spec=result["spec"]))
     echo(f"wrote {out / 'oracle.md'}, {out / 'oracle.json'}")
     return result
 
 
-# -- the page: cells here, prose in templates/oracle.md.j2 ------------------------------------------
-def _ratio_cells(r: str, row: dict[str, Any]) -> list[str]:
-    from rlcv.bench.report import fmt_interval
-
-    never = f" (never: {', '.join(f's{s}' for s in row['never_reached'])})" if row["never_reached"] else ""
-    return [
-        r, str(row["n_seeds"]), f"{row['reached']}/{len(row['seeds'])}{never}",
-        fmt_interval(row["steps_to_target"], ",.0f"), fmt_interval(row["speedup"], ".2f", "×"),
-        fmt_interval(row["final_return"], ",.0f"),
-        fmt_interval(row["final_minus_r1"], ",.0f") if r != "1" else "—",
-        f"{row.get('wall_seconds_mean', 0) / 60:.1f} min",
-    ]  # fmt: skip
-
-
-def _per_seed_cells(stats: dict[str, Any]) -> list[list[str]]:
-    """Per seed: its target, then the steps to reach it for each r (— never, empty: no run)."""
-    rows = []
-    for seed, target in stats["targets"].items():
-        cells = [f"s{seed}", f"{target:,.0f}"]
-        for r in stats["ratios"]:
-            entry = stats["ratios"][r]["seeds"].get(seed)
-            cells.append("" if entry is None else "—" if entry["steps"] is None else f"{entry['steps']:,}")
-        rows.append(cells)
-    return rows
-
-
-def render_markdown(result: dict[str, Any]) -> str:
-    from rlcv.bench.report import render
-
-    envs = [
-        {
-            "name": env,
-            "ratios": [f"r = {r}" for r in stats["ratios"]],
-            "rows": [_ratio_cells(r, row) for r, row in stats["ratios"].items()],
-            "missing": [
-                f"s{s}" for s in sorted({s for row in stats["ratios"].values() for s in row["no_baseline"]})
-            ],
-            "per_seed": _per_seed_cells(stats),
-            "png": stats.get("curve_png"),
-        }
-        for env, stats in result["envs"].items()
-    ]
-    return render("oracle.md.j2", result=result, spec=result["spec"], envs=envs)
-
-
 # -- the command --------------------------------------------------------------------------------
-def require_summaries(spec: OracleSpec) -> None:
-    """``--report-only`` reports the summaries of these envs, ratios and seeds; an error when there are
-    none (an empty report would read like a result)."""
-    out = Path(spec.out)
-    if not any(j.has_summary() for j in plan(spec)):
-        raise RlcvError(
-            f"--report-only: no summaries of these --envs/--ratios/--seeds under '{out / 'summaries'}'; run "
-            "the bench without --report-only first (or point --out at the folder that holds them)."
-        )
-
-
 def run_sweep(
     spec: OracleSpec, *, report_only: bool = False, echo: Callable[[str], None] = print
 ) -> tuple[dict[str, Any], int]:
@@ -292,7 +171,12 @@ def run_sweep(
     spec.validate()
     failures: list[runs.RunOutcome] = []
     if report_only:
-        require_summaries(spec)
+        if not any(j.has_summary() for j in plan(spec)):  # an empty report would read like a result
+            raise RlcvError(
+                f"--report-only: no summaries of these --envs/--ratios/--seeds under "
+                f"'{Path(spec.out) / 'summaries'}'; run the bench without --report-only first (or point "
+                "--out at the folder that holds them)."
+            )
     else:
         report_ = runs.execute(plan(spec), workers=spec.workers, fix="use another --out", echo=echo)
         failures = report_.failures

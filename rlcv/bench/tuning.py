@@ -374,7 +374,7 @@ def report(spec: Spec, *, echo: Callable[[str], None] = print) -> dict[str, Any]
             for a, k in eval_pairs(spec, picks)
         }
         curves = {name: [r.curve for _, r in sorted(done.items())] for name, done in groups.items()}
-        if any(curves.values()):
+        if any(len(c.steps) for g in curves.values() for c in g):
             png = stem.with_name(f"{stem.name}_curves.png")
             plot_curves({spec.env: curves}, png, title=f"{spec.env}: evaluation seeds")
     echo(f"wrote {stem.with_suffix('.md')}")
