@@ -10,6 +10,7 @@ import pytest
 
 from rlcv.bench import ipg
 from rlcv.cli import main
+from rlcv.games.comparisons import per_instance
 from rlcv.games.instances import (
     generate_knapsack,
     save_game,
@@ -175,7 +176,7 @@ def test_per_instance_lines_count_cpu_seconds_and_withhold_a_non_comparable_set(
         {"solved": True, "seconds": 3.0},  # an old record: its wall seconds
     ]
     paper = [{"solved": True, "seconds": 1.0}, {"solved": True, "seconds": 2.0}]
-    wins = ipg._per_instance(ours, paper, ["yes", "yes"])["wins"]
+    wins = per_instance(ours, paper, ["yes", "yes"])["wins"]
     assert (wins["faster"], wins["slower"], wins["n"]) == (1, 1, 2)
     assert cpu(ours[0]) == 0.5 and cpu(ours[1]) == 3.0
-    assert ipg._per_instance(ours, paper, ["no", "no"]) == {"not_comparable": 2}
+    assert per_instance(ours, paper, ["no", "no"]) == {"not_comparable": 2}

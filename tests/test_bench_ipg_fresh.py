@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench.ipg_fresh import quantile, size_summary
 from rlcv.cli import main
+from rlcv.games.comparisons import fresh_summary, quantile
 from rlcv.games.sweep import draw, fresh_path, numpy_seed
 
 
@@ -48,7 +48,7 @@ def test_unsolved_games_count_with_their_time() -> None:
         {"solved": True, "cpu_seconds": 1.0, "nash_conv": 0.0, "cpu_limit": 5.0},
         {"solved": False, "cpu_seconds": 5.2, "nash_conv": 3.0, "cpu_limit": 5.0},
     ]
-    s = size_summary(recs)
+    s = fresh_summary(recs)
     assert s["solved"] == 1 and s["max_cpu_s"] == 5.2 and s["worst_nash_conv"] == 0.0
 
 

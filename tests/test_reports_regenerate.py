@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from test_bench_compare import PAGES as COMPARE_PAGES  # compare / gate pages: their drift test is there
 
-import rlcv.bench.ipg_fresh
+import rlcv.bench.ipg
 import rlcv.bench.sharpness
 import rlcv.bench.walk
 from rlcv.cli import main
@@ -437,7 +437,7 @@ def assert_identical(report: Report, root: Path) -> None:
 NO_FIGURES = {
     "results/walk.md": rlcv.bench.walk,
     "results/sharpness.md": rlcv.bench.sharpness,
-    "results/ipg_fresh.md": rlcv.bench.ipg_fresh,
+    "results/ipg_fresh.md": rlcv.bench.ipg,
 }
 
 
