@@ -34,16 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rlcv import learning_curves as curves
 from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.summaries import Finished, finished
+from rlcv.diagnostics.learning_runs import paired_reading
 from rlcv.errors import RlcvError
-from rlcv.stats import jsonable, median_bootstrap, median_ratio_bootstrap, paired_bootstrap, paired_t
+from rlcv.stats import jsonable
 
 DEFAULT_TARGETS = (100_000, 200_000)
 Runs = dict[int, Finished]  # one arm's finished runs on one env, by seed
@@ -117,80 +115,6 @@ def envs_of(out: Path, algo: str) -> set[str]:
     )
 
 
-# -- the statistics ----------------------------------------------------------------------------------
-def final_block(base: list[Finished], arm: list[Finished]) -> dict[str, Any]:
-    """Final returns per seed, the paired difference arm − base (t and bootstrap), each arm's worst seed."""
-    fb, fa = [r.final for r in base], [r.final for r in arm]
-    worst_b, worst_a = int(np.argmin(fb)), int(np.argmin(fa))
-    return {
-        "base": fb,
-        "arm": fa,
-        "base_mean": float(np.mean(fb)),
-        "arm_mean": float(np.mean(fa)),
-        "paired_t": paired_t(fa, fb),
-        "paired_bootstrap": paired_bootstrap(fa, fb),
-        "worst_base": {"seed": base[worst_b].seed, "return": fb[worst_b]},
-        "worst_arm": {"seed": arm[worst_a].seed, "return": fa[worst_a]},
-        "arm_all_above_base_worst": min(fa) > min(fb),
-    }
-
-
-def _curve_reach(runs: list[Finished], target: float) -> int | None:
-    """Where the seed-mean curve reaches ``target`` (None: never, or the seeds' grids differ)."""
-    mean = curves.mean_curve([r.curve for r in runs])
-    return curves.first_reaching(mean, target) if mean else None
-
-
-def target_block(base: list[Finished], arm: list[Finished], step: int | None) -> dict[str, Any]:
-    """Steps of each arm to the base's seed-mean return at ``step`` (None: at the final evaluation)."""
-    if step is None:
-        points = [(int(r.curve.steps[-1]), r.final) for r in base]
-    else:
-        found = [curves.point_at(r.curve, step) for r in base]
-        if any(p is None for p in found):
-            return {"step": step, "skipped": "a base seed has no evaluation at or before this step"}
-        points = [p for p in found if p is not None]
-    target = float(np.mean([p[1] for p in points]))
-    sb, sa = [r.steps_to(target) for r in base], [r.steps_to(target) for r in arm]
-    return {
-        "step": step,
-        "first_eval_step": min(int(r.curve.steps[0]) for r in (*base, *arm)),
-        "eval_steps": sorted({p[0] for p in points}),
-        "target_return": target,
-        "base_steps": sb,
-        "arm_steps": sa,
-        "base_median": median_bootstrap(sb),
-        "arm_median": median_bootstrap(sa),
-        "speedup": median_ratio_bootstrap(sb, sa, paired=True),
-        "base_curve_reaches": _curve_reach(base, target),
-        "arm_curve_reaches": _curve_reach(arm, target),
-    }
-
-
-def last_update_block(base: list[Finished], arm: list[Finished]) -> dict[str, dict[str, list[float | None]]]:
-    """The summaries' last metrics row, per key that either arm logged: per-seed values of each arm."""
-    return {
-        key: {"base": [r.last.get(key) for r in base], "arm": [r.last.get(key) for r in arm]}
-        for key in LAST_UPDATE_KEYS
-        if any(key in r.last for r in (*base, *arm))
-    }
-
-
-def compare_env(
-    base_runs: dict[int, Finished], arm_runs: dict[int, Finished], targets: list[int]
-) -> dict[str, Any]:
-    seeds = sorted(set(base_runs) & set(arm_runs))
-    base, arm = [base_runs[s] for s in seeds], [arm_runs[s] for s in seeds]
-    return {
-        "seeds": seeds,
-        "unpaired_base": sorted(set(base_runs) - set(seeds)),
-        "unpaired_arm": sorted(set(arm_runs) - set(seeds)),
-        "final": final_block(base, arm),
-        "targets": [target_block(base, arm, t) for t in [*targets, None]],
-        "last_update": last_update_block(base, arm),
-    }
-
-
 def compare(spec: CompareSpec) -> dict[str, Any]:
     """The whole comparison (intervals as :class:`Interval`); refuses envs without a paired seed."""
     out = Path(spec.out)
@@ -206,7 +130,7 @@ def compare(spec: CompareSpec) -> dict[str, Any]:
                 f"{env}: no seed has a summary of both '{spec.base}' ({sorted(base_runs)}) and "
                 f"'{spec.arm}' ({sorted(arm_runs)}) under '{out / 'summaries'}'."
             )
-        results[env] = compare_env(base_runs, arm_runs, spec.targets)
+        results[env] = paired_reading(base_runs, arm_runs, spec.targets, LAST_UPDATE_KEYS)
     if not results:
         raise RlcvError(f"'{spec.base}' and '{spec.arm}' have no env in common under '{out / 'summaries'}'.")
     return {"command": spec.command(), "base": spec.base, "arm": spec.arm, "results": results}
@@ -227,60 +151,32 @@ def _g(x: float | None) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.3g}"
 
 
-def _target_row(t: dict[str, Any]) -> list[str]:
-    if "skipped" in t:
-        return [t["name"], f"— ({t['skipped']})", "", "", "", ""]
-    first, last = (report.fmt_steps(s) for s in (t["eval_steps"][0], t["eval_steps"][-1]))
-    pairs = (
-        (t["base_median"].point, t["arm_median"].point),
-        (t["base_curve_reaches"], t["arm_curve_reaches"]),
-    )
-    return [
-        t["name"],
-        f"{t['target_return']:.0f} ({first if first == last else f'{first}–{last}'})",
-        *(", ".join(report.fmt_steps(s) for s in t[k]) for k in ("base_steps", "arm_steps")),
-        *(f"{report.fmt_steps(b)} / {report.fmt_steps(a)}" for b, a in pairs),
+def _last_row(key: str, v: dict[str, list[float | None]]) -> list[str]:
+    """A last-update row: each arm's values per seed, and the range of the per-seed ratios arm / base."""
+    r = [
+        a / b
+        for a, b in zip(v["arm"], v["base"], strict=True)
+        if a is not None and b and not math.isnan(a / b)
     ]
-
-
-def _ratio_range(base: list[float | None], arm: list[float | None]) -> str:
-    r = [a / b for a, b in zip(arm, base, strict=True) if a is not None and b and not math.isnan(a / b)]
-    return f"{min(r):.2f}–{max(r):.2f}" if r else "—"
-
-
-def _env_view(name: str, env: dict[str, Any], base: str, arm: str) -> dict[str, Any]:
-    """One env's tables and lines as the template shows them."""
-    f = env["final"]
-    final_rows = [
-        [str(s), f"{b:.0f}", f"{a:.0f}", f"{a - b:+.0f}"]
-        for s, b, a in zip(env["seeds"], f["base"], f["arm"], strict=True)
-    ]
-    final_rows.append(
-        ["mean", f"{f['base_mean']:.0f}", f"{f['arm_mean']:.0f}", f"{f['arm_mean'] - f['base_mean']:+.0f}"]
-    )
-    targets = [
-        {**t, "name": "final" if t["step"] is None else report.fmt_steps(t["step"])} for t in env["targets"]
-    ]
-    last_rows = [
-        [key, ", ".join(map(_g, v["base"])), ", ".join(map(_g, v["arm"])), _ratio_range(v["base"], v["arm"])]
-        for key, v in env["last_update"].items()
-    ]
-    left = [
-        f"{algo} {', '.join(f's{s}' for s in env[key])}"
-        for algo, key in ((base, "unpaired_base"), (arm, "unpaired_arm"))
-        if env[key]
-    ]
-    view = {"name": name, "seeds": env["seeds"], "left": left, "final": f, "final_rows": final_rows}
-    return view | {
-        "targets": targets,
-        "target_rows": [_target_row(t) for t in targets],
-        "last_rows": last_rows,
-    }
+    spread = f"{min(r):.2f}–{max(r):.2f}" if r else "—"
+    return [key, ", ".join(map(_g, v["base"])), ", ".join(map(_g, v["arm"])), spread]
 
 
 def render_markdown(result: dict[str, Any]) -> str:
     base, arm = result["base"], result["arm"]
-    envs = [_env_view(name, env, base, arm) for name, env in result["results"].items()]
+    envs = [
+        {
+            **env,
+            "name": name,
+            "last_rows": [_last_row(key, v) for key, v in env["last_update"].items()],
+            "left": [
+                f"{algo} {', '.join(f's{s}' for s in env[key])}"
+                for algo, key in ((base, "unpaired_base"), (arm, "unpaired_arm"))
+                if env[key]
+            ],
+        }
+        for name, env in result["results"].items()
+    ]
     page = report.render("compare.md.j2", base=base, arm=arm, command=result["command"], envs=envs)
     return page.rstrip("\n") + "\n"
 
