@@ -8,14 +8,11 @@ matplotlib / FreeType build.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from rlcv.bench.report import figure
-
-if TYPE_CHECKING:
-    from rlcv.plotting import SeedCurve
 
 __all__ = [
     "walk_figures",
@@ -23,7 +20,6 @@ __all__ = [
     "variance_figure",
     "ceiling_figure",
     "ipg_fresh_figure",
-    "seed_curves_figure",
 ]
 
 
@@ -267,16 +263,3 @@ def ipg_fresh_figure(path: Path, records: dict[str, list[dict[str, Any]]]) -> No
             ylabel="CPU seconds per game",
             title="m-SGM on fresh knapsack games",
         )
-
-
-# -- rlcv bench oracle / oracle-spent / tuned-pair ------------------------------------------------
-def seed_curves_figure(env: str, groups: dict[str, list[SeedCurve]], png: Path, title: str) -> bool:
-    """One env's eval curves per group (an oracle ratio, an evaluated arm): the seed mean with its
-    bootstrap band (:func:`rlcv.plotting.plot_curves`). False, and nothing drawn, while no group has
-    an evaluation yet."""
-    from rlcv.plotting import plot_curves
-
-    if not any(len(c.steps) for curves in groups.values() for c in curves):
-        return False
-    plot_curves({env: groups}, png, title=title)
-    return True
