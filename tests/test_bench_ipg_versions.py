@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rlcv.bench.ipg_versions import FASTER, SLOWER, compare, write_report
+from rlcv.bench.ipg_versions import write_report
 from rlcv.bench.runs import SummaryStore
 from rlcv.cli import main
-from rlcv.games.versions import interleave, plan
+from rlcv.games.versions import FASTER, SLOWER, compare, interleave, plan
 
 PAPER_DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "ipg"
 

@@ -1,24 +1,23 @@
 """`rlcv bench ipg-agents`: RL oracles vs the exact MIP on knapsack m = 2, n = 20 (instances 0-9).
 
-Runs `rlcv train` for ipg-psro, ipg-fp and ipg-pg on every instance of the IPG paper (25 updates;
-PSRO with m = 2 makes 50 oracle calls), reads the exact NashConv each update logged, and grades it
+Trains ipg-psro, ipg-fp and ipg-pg on every instance of the IPG paper (25 updates; PSRO with m = 2 makes
+50 oracle calls) through the bench runner, reads the exact NashConv each update logged, and grades it
 against 1 % of the mean equilibrium payoff of the m-SGM solution in ``results/ipg/knapsack/m-sgm/``
-(written by `rlcv bench ipg`). Writes ``OUT/ipg_agents/summary.json`` and ``OUT/ipg_agents.md``;
-``--report-only`` rebuilds the page from the summary (no training).
+(written by `rlcv bench ipg`; :func:`rlcv.games.comparisons.nash_conv_grade`). Writes
+``OUT/ipg_agents/summary.json`` and ``OUT/ipg_agents.md``; ``--report-only`` rebuilds the page from the
+summary (no training).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rlcv.games.comparisons import Row, nash_conv_grade
+from rlcv.games.comparisons import Row, agent_summary, nash_conv_grade
 
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
@@ -26,26 +25,24 @@ INSTANCES = range(10)
 COMMAND = "rlcv bench ipg-agents --report-only"
 
 
-def _train(algo: str, instance: Path, run_dir: Path) -> list[dict[str, str]]:
-    from rlcv.bench.runs import train_command
-
-    args = ["train", "--algo", algo, "--env", "rlcv/KnapsackGame-v0", "--steps", str(UPDATES), "--seed", "0"]
-    args += ["--no-progress", "--num-threads", "1"]
-    args += ["--env-kwargs", json.dumps({"instance": str(instance.resolve())})]
-    subprocess.run(train_command(args, run_dir), check=True, capture_output=True, text=True)
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def sweep(data: Path, out: Path) -> dict[str, dict[int, Row]]:
-    """Train every agent on every instance; the summary, by agent then instance."""
+    """Train every agent on every instance (:func:`rlcv.bench.runs.train_or_fail`); the summary, by
+    agent then instance."""
+    from rlcv.bench.runs import RunJob, train_or_fail
+    from rlcv.run_dir import RunDir
+
     summary: dict[str, dict[int, Row]] = {a: {} for a in ALGOS}
     with tempfile.TemporaryDirectory() as tmp:
         for ins in INSTANCES:
             exact = json.loads((out / "ipg" / "knapsack" / "m-sgm" / f"Game_2_20_{ins}.json").read_text())
             scale = sum(p["payoff"] for p in exact["players"]) / len(exact["players"])
+            instance = json.dumps({"instance": str((data / "knapsack" / f"Game_2_20_{ins}.npy").resolve())})
             for algo in ALGOS:
-                rows = _train(algo, data / "knapsack" / f"Game_2_20_{ins}.npy", Path(tmp) / f"{algo}_{ins}")
+                args = ["train", "--algo", algo, "--env", "rlcv/KnapsackGame-v0", "--steps", str(UPDATES)]
+                args += ["--seed", "0", "--no-progress", "--num-threads", "1", "--env-kwargs", instance]
+                job = RunJob(f"{algo}/{ins}", Path(tmp) / f"{algo}_{ins}", args, UPDATES)
+                train_or_fail([job], workers=1)
+                rows = RunDir(job.run_dir).metrics_rows()
                 nc = [float(r["nash_conv"]) for r in rows]
                 calls = [int(float(r.get("oracle_calls") or i + 1)) for i, r in enumerate(rows)]
                 summary[algo][ins] = nash_conv_grade(nc, calls, scale)
@@ -53,24 +50,17 @@ def sweep(data: Path, out: Path) -> dict[str, dict[int, Row]]:
     return summary
 
 
-def _median(values: list) -> float | int:
-    """The upper median (the element at n // 2 of the sorted values), as the page has always shown."""
-    return sorted(values)[len(values) // 2]
-
-
 def render(summary: Mapping[str, Mapping[int, Row]]) -> str:
     """The page (template ipg_agents.md.j2): per agent how many instances reached 1 %, the median calls
-    to it and the median final NashConv / payoff; then per instance."""
+    to it and the median final NashConv / payoff (:func:`~rlcv.games.comparisons.agent_summary`); then
+    per instance."""
     from rlcv.bench.report import render as page
 
     agents = []
     for algo in ALGOS:
-        runs = list(summary[algo].values())
-        hits = [r["calls_to_1pct"] for r in runs if r["calls_to_1pct"] is not None]
-        rel = _median([r["final_rel"] for r in runs])
-        agents.append(
-            [f"`{algo}`", f"{len(hits)}/{len(runs)}", str(_median(hits)) if hits else "—", f"{rel:.3g}"]
-        )
+        a = agent_summary(list(summary[algo].values()))
+        calls = "—" if a["calls"] is None else str(a["calls"])
+        agents.append([f"`{algo}`", f"{a['reached']}/{a['runs']}", calls, f"{a['rel']:.3g}"])
     instances = [
         [str(ins), f"{summary[ALGOS[0]][ins]['mean_ne_payoff']:.1f}"]
         + [

@@ -10,15 +10,15 @@ params: the two commits' ``rlcv/games`` trees, repeats, time limit) is written a
 an existing one is skipped, so a sweep resumes; one made with other params is an error. ``--confirm``
 re-measures each cell found slower into ``OUT/ipg_versions/confirm/``. The page ``OUT/ipg_versions.md``
 (+ ``.json``; template ``ipg_versions.md.j2``) is rebuilt from the summaries (``--report-only``: only
-that): per instance the medians, the ratio new / old with its paired bootstrap interval over the repeats,
-its verdict read off the interval, and issue 28's targets.
+that): per instance the medians, the ratio new / old with its paired bootstrap interval over the repeats
+and its verdict (:func:`rlcv.games.versions.compare`), and issue 28's targets
+(:func:`rlcv.games.versions.summarize`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,22 @@ from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render
 from rlcv.bench.runs import SummaryStore
 from rlcv.errors import RlcvError
-from rlcv.games.paper_files import paper_result, same_payoffs
-from rlcv.games.versions import arm, code_identity, git, measure_cells, plan
-from rlcv.stats import jsonable, median_bootstrap, median_ratio_bootstrap
+from rlcv.games.versions import (
+    SLOWER,
+    agrees_with_paper,
+    code_identity,
+    compare,
+    git,
+    is_2x20,
+    load,
+    measure_cells,
+    plan,
+    summarize,
+)
+from rlcv.stats import jsonable
 
 SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
 FOLDER = "ipg_versions"
-SLOWER, FASTER = "slower", "faster"
 
 
 @dataclass(kw_only=True)
@@ -84,45 +93,6 @@ def _missing(folder: Path, files: dict[Cell, Path], params: dict[str, Any]) -> T
 
 
 # -- the page ------------------------------------------------------------------------------------------
-def load(folder: Path) -> list[dict[str, Any]]:
-    """Every summary under ``folder/FAMILY/METHOD/``, with its family, method and name."""
-
-    def order(path: Path) -> tuple[str, str, int, int, int]:
-        m, n, ins = (int(v) for v in path.stem.split("_")[1:])
-        return path.parent.parent.name, path.parent.name, m, n, ins
-
-    rows = []
-    for path in sorted(folder.glob("*/*/Game_*.json"), key=order):
-        stored = json.loads(path.read_text())
-        where = {"family": path.parent.parent.name, "method": path.parent.name, "name": path.stem}
-        rows.append({**stored["result"], **where, "params": stored["params"]})
-    return rows
-
-
-def compare(rec: dict[str, Any]) -> dict[str, Any]:
-    """One instance: medians, the ratio new / old with its interval, and its verdict, read off the
-    interval (its side of 1). A time-out (wall clock) makes its arm's CPU seconds a lower bound: where
-    only old timed out, 'faster' if new solved in fewer CPU seconds than old had used; where only new
-    did, 'slower' if it had used more than old needed; else no verdict."""
-    old, new = arm(rec["runs"], "old"), arm(rec["runs"], "new")
-    old_cpu, new_cpu = [r["cpu_seconds"] for r in old], [r["cpu_seconds"] for r in new]
-    old_ok, new_ok = all(r["solved"] for r in old), all(r["solved"] for r in new)
-    iv = median_ratio_bootstrap(new_cpu, old_cpu, paired=True)
-    old_s, new_s = statistics.median(old_cpu), statistics.median(new_cpu)
-    verdict = ""
-    if old_ok and new_ok:
-        verdict = SLOWER if iv.low > 1 else FASTER if iv.high < 1 else ""
-    elif new_ok or old_ok:
-        verdict = FASTER if new_ok and new_s < old_s else SLOWER if old_ok and new_s > old_s else ""
-    return {
-        **{"old_s": old_s, "new_s": new_s, "old_solved": old_ok, "new_solved": new_ok},
-        "ratio": iv,
-        "verdict": verdict,
-        "same_ne": same_payoffs(new[0]["payoffs"], old[0]["payoffs"]) if old_ok and new_ok else None,
-        "payoffs": new[0]["payoffs"] if new_ok else None,
-    }
-
-
 def _seconds(value: float, solved: bool) -> str:
     return f"{value:.3f}" if solved else f"t/o (≥ {value:.1f})"
 
@@ -133,21 +103,12 @@ def _ratio_cell(c: dict[str, Any]) -> str:
     return f"{'≤' if c['new_solved'] else '≥'} {c['new_s'] / c['old_s']:.2f}"
 
 
-def _agrees_with_paper(data: Path, rec: dict[str, Any], c: dict[str, Any]) -> bool:
-    found = paper_result(data / rec["family"] / f"{rec['name']}.txt", rec["method"])
-    return same_payoffs(c["payoffs"], None if found is None else found["payoffs"])
-
-
-def _is_2x20(rec: dict[str, Any]) -> bool:
-    return bool(rec["family"] == "knapsack" and rec["name"].startswith("Game_2_20_"))
-
-
 def section(
     recs: list[dict[str, Any]], comps: list[dict[str, Any]], data: Path
 ) -> tuple[str, list, list, str]:
     """One set and method: (title, header, a row per instance, align); the paper's payoffs beside ours
     on m = 2, n = 20."""
-    first, with_paper = recs[0], _is_2x20(recs[0])
+    first, with_paper = recs[0], is_2x20(recs[0])
     header = ["ins", "old CPU s", "new CPU s", "new / old [95 %]", "verdict", "same NE as old"]
     rows = []
     for rec, c in zip(recs, comps, strict=True):
@@ -157,39 +118,11 @@ def section(
         same = "–" if c["same_ne"] is None else "yes" if c["same_ne"] else "no"
         row = [rec["name"].rsplit("_", 1)[1], _seconds(c["old_s"], c["old_solved"])]
         row += [_seconds(c["new_s"], c["new_solved"]), _ratio_cell(c), verdict, same]
-        rows.append(row + (["yes" if _agrees_with_paper(data, rec, c) else "no"] if with_paper else []))
+        rows.append(row + (["yes" if agrees_with_paper(data, rec, c) else "no"] if with_paper else []))
     _, m, n, _ = first["name"].split("_")
     size = f"T = {n}" if first["family"] == "lot_sizing" else f"n = {n}"
     title = f"{first['family']}: m = {m}, {size}, {first['method']}"
     return title, header + ["= paper's payoffs"] * with_paper, rows, "lrrrll" + "l" * with_paper
-
-
-def summary(recs: list[dict[str, Any]], comps: list[dict[str, Any]], data: Path) -> dict[str, Any]:
-    """The counts, the worst ratio, and what issue 28's targets (or an A/A run's calibration) read."""
-    label = [f"{r['family']} {r['method']} {r['name']}" for r in recs]
-    slower = [lab for lab, c in zip(label, comps, strict=True) if c["verdict"] == SLOWER]
-    confirmed = [c["confirm"] for c in comps if c["verdict"] == SLOWER and c["confirm"] is not None]
-    points = [c["new_s"] / c["old_s"] for c in comps]
-    worst = max(range(len(comps)), key=lambda i: points[i])
-    twenty = [(r, c) for r, c in zip(recs, comps, strict=True) if _is_2x20(r)]
-    return {
-        "cells": len(comps),
-        "lower": sum(1 for p in points if p < 1),
-        "higher": sum(1 for p in points if p > 1),
-        "faster": sum(1 for c in comps if c["verdict"] == FASTER),
-        "slower": slower,
-        "worst": label[worst],
-        "worst_ratio": points[worst],
-        "worst_cell": _ratio_cell(comps[worst]),
-        "pooled": median_bootstrap(points),
-        "same": sum(1 for c in comps if c["same_ne"]),
-        "both": sum(1 for c in comps if c["same_ne"] is not None),
-        "aa": all(r["params"]["old"] == r["params"]["new"] for r in recs),
-        "confirmed": len(confirmed),
-        "still": sum(1 for c in confirmed if c["verdict"] == SLOWER),
-        "twenty": len(twenty),
-        "equal": sum(1 for r, c in twenty if _agrees_with_paper(data, r, c)),
-    }
 
 
 def _command(recs: list[dict[str, Any]], out: Path, confirm: bool) -> str:
@@ -212,7 +145,9 @@ def write_report(out: Path, data: Path) -> dict[str, Any]:
     groups: dict[tuple[str, str, str], list[int]] = {}
     for i, r in enumerate(recs):
         groups.setdefault((r["family"], r["method"], r["name"].rsplit("_", 1)[0]), []).append(i)
-    s = summary(recs, comps, data) if recs else None
+    s = summarize(recs, comps, data) if recs else None
+    if s is not None:
+        s["worst_cell"] = _ratio_cell(comps[s["worst_index"]])
     code = [
         (a, *(", ".join(sorted({r[a][k][:7] for r in recs})) for k in ("games_tree", "commit")))
         for a in ("old", "new")

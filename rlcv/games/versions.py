@@ -4,6 +4,8 @@ functions every commit has, :func:`rlcv.games.instances.load_game` and :func:`rl
 (wall-clock limit, the only clock old code has). A worker times each solve by its process CPU seconds
 (``time.process_time``, loading the game not counted). :func:`interleave` runs old / new pairs per
 instance, the order alternating, so the other jobs of a shared machine load both arms alike.
+:func:`compare` reads one instance's pairs (ratio new / old with its paired interval, and its verdict),
+:func:`summarize` a whole sweep (`rlcv bench ipg-versions`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -19,8 +22,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rlcv.errors import RlcvError
+from rlcv.games.paper_files import paper_result, same_payoffs
 from rlcv.games.sweep import parse_set
+from rlcv.stats import median_bootstrap, median_ratio_bootstrap
 
+SLOWER, FASTER = "slower", "faster"
 SGM_SETS = ("2x20", "2x40", "ls2x10", "ls2x20")  # where results/ipg.md runs SGM too
 # one thread per worker (what the benches' runner sets for its subprocesses)
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -194,3 +200,83 @@ def measure_cells(
 def arm(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     """The runs of one arm ('old' or 'new'), in the order they ran."""
     return [r for r in runs if r["arm"] == name]
+
+
+def load(folder: Path) -> list[dict[str, Any]]:
+    """Every stored instance under ``folder/FAMILY/METHOD/`` (a summary store's ``{"params", "result"}``
+    files), in family, method, m, n, instance order, with its family, method, name and params."""
+
+    def order(path: Path) -> tuple[str, str, int, int, int]:
+        m, n, ins = (int(v) for v in path.stem.split("_")[1:])
+        return path.parent.parent.name, path.parent.name, m, n, ins
+
+    rows = []
+    for path in sorted(folder.glob("*/*/Game_*.json"), key=order):
+        stored = json.loads(path.read_text())
+        where = {"family": path.parent.parent.name, "method": path.parent.name, "name": path.stem}
+        rows.append({**stored["result"], **where, "params": stored["params"]})
+    return rows
+
+
+def compare(rec: dict[str, Any]) -> dict[str, Any]:
+    """One instance: medians, the ratio new / old with its interval, and its verdict, read off the
+    interval (its side of 1). A time-out (wall clock) makes its arm's CPU seconds a lower bound: where
+    only old timed out, 'faster' if new solved in fewer CPU seconds than old had used; where only new
+    did, 'slower' if it had used more than old needed; else no verdict."""
+    old, new = arm(rec["runs"], "old"), arm(rec["runs"], "new")
+    old_cpu, new_cpu = [r["cpu_seconds"] for r in old], [r["cpu_seconds"] for r in new]
+    old_ok, new_ok = all(r["solved"] for r in old), all(r["solved"] for r in new)
+    iv = median_ratio_bootstrap(new_cpu, old_cpu, paired=True)
+    old_s, new_s = statistics.median(old_cpu), statistics.median(new_cpu)
+    verdict = ""
+    if old_ok and new_ok:
+        verdict = SLOWER if iv.low > 1 else FASTER if iv.high < 1 else ""
+    elif new_ok or old_ok:
+        verdict = FASTER if new_ok and new_s < old_s else SLOWER if old_ok and new_s > old_s else ""
+    return {
+        **{"old_s": old_s, "new_s": new_s, "old_solved": old_ok, "new_solved": new_ok},
+        "ratio": iv,
+        "verdict": verdict,
+        "same_ne": same_payoffs(new[0]["payoffs"], old[0]["payoffs"]) if old_ok and new_ok else None,
+        "payoffs": new[0]["payoffs"] if new_ok else None,
+    }
+
+
+def agrees_with_paper(data: Path, rec: dict[str, Any], c: dict[str, Any]) -> bool:
+    """The new code's equilibrium payoffs on a stored instance equal the paper's (its .txt under ``data``)."""
+    found = paper_result(data / rec["family"] / f"{rec['name']}.txt", rec["method"])
+    return same_payoffs(c["payoffs"], None if found is None else found["payoffs"])
+
+
+def is_2x20(rec: dict[str, Any]) -> bool:
+    return bool(rec["family"] == "knapsack" and rec["name"].startswith("Game_2_20_"))
+
+
+def summarize(recs: list[dict[str, Any]], comps: list[dict[str, Any]], data: Path) -> dict[str, Any]:
+    """A sweep's counts, its worst ratio (``worst_index``: its cell), the median ratio over the cells
+    with its cell bootstrap, and what issue 28's targets (or an A/A run's calibration) read: the cells
+    re-measured by ``--confirm`` (``comps[i]["confirm"]``) and m = 2, n = 20's payoffs against the paper."""
+    label = [f"{r['family']} {r['method']} {r['name']}" for r in recs]
+    slower = [lab for lab, c in zip(label, comps, strict=True) if c["verdict"] == SLOWER]
+    confirmed = [c["confirm"] for c in comps if c["verdict"] == SLOWER and c["confirm"] is not None]
+    points = [c["new_s"] / c["old_s"] for c in comps]
+    worst = max(range(len(comps)), key=lambda i: points[i])
+    twenty = [(r, c) for r, c in zip(recs, comps, strict=True) if is_2x20(r)]
+    return {
+        "cells": len(comps),
+        "lower": sum(1 for p in points if p < 1),
+        "higher": sum(1 for p in points if p > 1),
+        "faster": sum(1 for c in comps if c["verdict"] == FASTER),
+        "slower": slower,
+        "worst": label[worst],
+        "worst_ratio": points[worst],
+        "worst_index": worst,
+        "pooled": median_bootstrap(points),
+        "same": sum(1 for c in comps if c["same_ne"]),
+        "both": sum(1 for c in comps if c["same_ne"] is not None),
+        "aa": all(r["params"]["old"] == r["params"]["new"] for r in recs),
+        "confirmed": len(confirmed),
+        "still": sum(1 for c in confirmed if c["verdict"] == SLOWER),
+        "twenty": len(twenty),
+        "equal": sum(1 for r, c in twenty if agrees_with_paper(data, r, c)),
+    }
