@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from scipy import stats as sps
 
-from rlcv.bench import compare, gate, report
+from rlcv.bench import compare, report
 from rlcv.cli import main
+from rlcv.diagnostics import training_metrics
 from rlcv.stats import Interval
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,13 +189,20 @@ def test_gate_runs_table_by_hand(tmp_path: Path) -> None:
         cv_heldout_ratio=["nan"] * 4,
     )
     (tmp_path / "runs" / "E-v0" / "s2").mkdir()  # no metrics: left out
-    rows = gate.runs_table(tmp_path / "runs")
-    assert rows == [
-        ["E-v0", "0", "1.00", "1.00, 1.00, 1.00, 1.00", "nan", "0.50 / 0.50", "–"],
-        ["E-v0", "1", "0.75", "0.00, 1.00, 1.00, 1.00", "0.45", "0.56 / 0.50", "–"],
-    ]
+    runs = training_metrics.runs_stats(tmp_path / "runs")
+    assert [(env, seed) for env, seed, _ in runs] == [("E-v0", 0), ("E-v0", 1)]
+    r0, r1 = runs[0][2], runs[1][2]
+    assert r0["gate_quarters"] == [1, 1, 1, 1] and r0["kstep_error_median"] is None
+    assert r0["heldout_ratio_median"] is None  # only 'nan' cells logged
+    assert r1["gate_mean"] == 0.75 and r1["gate_quarters"] == [0, 1, 1, 1]
+    assert r1["kstep_error_median"] == pytest.approx(0.45) and r1["score_var_ratio_mean"] == 0.5625
+    page = tmp_path / "gate.md"
+    assert main(["bench", "gate", "--from-runs", str(tmp_path / "runs"), "--page", str(page)]) == 0
+    text = page.read_text()
+    assert "| E-v0 | 0 | 1.00 | 1.00, 1.00, 1.00, 1.00 | nan | 0.50 / 0.50 | – |" in text
+    assert "| E-v0 | 1 | 0.75 | 0.00, 1.00, 1.00, 1.00 | 0.45 | 0.56 / 0.50 | – |" in text
     # over runs: the median of the per-run medians (0.5 and 0.5), with its seed bootstrap
-    iv = gate.pooled(tmp_path / "runs")["E-v0"]
+    iv = training_metrics.pooled(runs)["E-v0"]
     assert (iv.point, iv.low, iv.high, iv.n) == (0.5, 0.5, 0.5, 2)
 
 
