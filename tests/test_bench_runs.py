@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rlcv.bench import run_config, runs
+from rlcv.bench import runs, summaries
 from rlcv.bench.runs import ResultStore, SummaryStore, Task, run_tasks
 from rlcv.errors import RlcvError
 from rlcv.run_dir import RunDir
@@ -243,9 +243,9 @@ def test_a_summary_whose_preset_changed_since_is_refused_and_a_new_key_is_not(tm
     runs; a key the run did not know (added since with a default) does not count."""
     args = ["train", "--algo", "ppo", "--env", "Pendulum-v1", "--steps", "100"]
     a = runs.RunJob("a", tmp_path / "runs" / "a", args, 100, summary=tmp_path / "summaries" / "a.json")
-    planned = run_config.planned_config(args)
+    planned = summaries.planned_config(args)
     assert planned is not None and "ent_coef" in planned and a.summary is not None
-    assert run_config.planned_config([*args, "--set", "gamma=0.5"])["gamma"] == 0.5  # type: ignore[index]
+    assert summaries.planned_config([*args, "--set", "gamma=0.5"])["gamma"] == 0.5  # type: ignore[index]
     a.summary.parent.mkdir(parents=True)
     old = {k: v for k, v in planned.items() if k != "ent_coef"}  # made before ent_coef existed
     a.summary.write_text(json.dumps({"train_args": args, "eval": {}, "final": {}, "config": old}))
@@ -258,9 +258,9 @@ def test_a_summary_whose_preset_changed_since_is_refused_and_a_new_key_is_not(tm
 
 
 def test_config_differs_compares_shared_keys_recursively() -> None:
-    assert not run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 2, "new": 0}, "b": 3})
-    assert run_config.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 3}})
-    assert not run_config.differs({"a": 1}, None)
+    assert not summaries.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 2, "new": 0}, "b": 3})
+    assert summaries.differs({"a": 1, "s": {"k": 2}}, {"a": 1, "s": {"k": 3}})
+    assert not summaries.differs({"a": 1}, None)
 
 
 def test_result_store_keeps_the_result_alone_and_run_tasks_reuses_it(tmp_path: Path) -> None:

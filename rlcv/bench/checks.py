@@ -15,6 +15,7 @@ import argparse
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,40 +32,27 @@ def check_algos(algos: Iterable[str], known: Iterable[str], flag: str = "--algos
 
 
 # ---------------------------------------------------------------------------- declared ranges
-#
-# Each bench declares the range of a numeric argument where it adds it, as its argparse ``type=``:
-#
-#     p.add_argument("--grid", type=positive_float, nargs="+", ...)
-#
-# argparse applies the type to every value (each list element too) while the command line is parsed,
-# so a value out of range is refused before the bench runs anything: one line ``rlcv: error: bench
-# NAME: argument --grid: must be a finite number > 0, got '-1' (see `rlcv bench NAME --help`)``, exit 2.
-# Checks that relate several arguments (``--target-step`` within ``--steps``) or need the registry (env
-# ids) stay in the bench's ``run``, before its first write.
-
 SEED_LIMIT = 2**32  # numpy and Gymnasium seeds live in [0, 2**32)
 
 
+@dataclass(frozen=True)
 class Range:
-    """An argparse ``type=``: a number (``int`` or finite ``float``) within a declared range.
+    """An argparse ``type=``: a number (``int`` or finite ``float``) within a declared range, so a value
+    out of range is refused while the command line is parsed, before the bench runs anything (one line
+    ``rlcv: error: bench NAME: argument --grid: must be a finite number > 0, got '-1' ...``, exit 2).
 
     ``low`` / ``high`` are inclusive unless ``low_open`` / ``high_open``; ``None`` is unbounded. Integer
-    ranges accept integral notation such as ``1e6``, never ``1.5``. The range stays readable
-    (:meth:`contains`, :meth:`describe`) for tests and help texts."""
+    ranges accept integral notation such as ``1e6``, never ``1.5``."""
 
-    def __init__(
-        self,
-        kind: type,
-        low: float | None = None,
-        high: float | None = None,
-        *,
-        low_open: bool = False,
-        high_open: bool = False,
-        name: str = "",
-    ) -> None:
-        self.kind, self.low, self.high = kind, low, high
-        self.low_open, self.high_open = low_open, high_open
-        self.__name__ = name or f"{kind.__name__}_range"  # argparse names a type by it
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    @property
+    def __name__(self) -> str:  # argparse names a type by it
+        return self.kind.__name__
 
     def describe(self) -> str:
         noun = "an integer" if self.kind is int else "a finite number"
@@ -93,9 +81,6 @@ class Range:
             raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {text!r}")
         return value
 
-    def __repr__(self) -> str:
-        return f"Range({self.describe()})"
-
 
 def _num(x: float) -> str:
     return "2**32" if x == SEED_LIMIT else f"{x:g}"
@@ -119,14 +104,14 @@ def _parse_float(text: str) -> float | None:
 
 def int_range(low: int | None = None, high: int | None = None, *, high_open: bool = False) -> Range:
     """Integers in [low, high] (``high_open``: [low, high))."""
-    return Range(int, low, high, high_open=high_open, name="int")
+    return Range(int, low, high, high_open=high_open)
 
 
 def float_range(
     low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
 ) -> Range:
     """Finite numbers between ``low`` and ``high`` (inclusive unless the side is open)."""
-    return Range(float, low, high, low_open=low_open, high_open=high_open, name="float")
+    return Range(float, low, high, low_open=low_open, high_open=high_open)
 
 
 positive_int = int_range(1)

@@ -11,7 +11,7 @@ Re-invocation (:func:`triage`). A finished run (:meth:`RunDir.is_finished`) is s
 is *restarted*, not resumed (a resumed run restarts its wall clock and re-seeds its envs, so it would not
 be comparable to the other seeds); its folder is moved aside to ``NAME.incomplete``. The train arguments
 are recorded next to each run (``NAME.args.json``); a finished run made with other arguments, or whose
-summary's resolved config the arguments no longer resolve to (:mod:`rlcv.bench.run_config`), is an error.
+summary's resolved config its arguments no longer resolve to (:mod:`rlcv.bench.summaries`), is refused.
 
 Summaries (``RunJob.summary``, :mod:`rlcv.bench.summaries`) are meant to be committed under ``results/``
 while the run folders are not: a job whose summary exists is skipped even without its folder (a fresh
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcv.bench import run_config, summaries
+from rlcv.bench import summaries
 from rlcv.bench.summaries import finished_record, read_run, read_summary
 from rlcv.errors import RlcvError
 from rlcv.legacy import upgrade_train_args
@@ -351,7 +351,7 @@ def _config_changed(job: RunJob) -> bool:
     if job.summary is None or not job.has_summary():
         return False
     made = read_summary(job.summary).get("config")
-    return made is not None and run_config.differs(made, run_config.planned_config(job.train_args))
+    return made is not None and summaries.differs(made, summaries.planned_config(job.train_args))
 
 
 def triage(
