@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import bgan_update_cost as cost_bench
+from rlcv.bench.bgan import starred
 from rlcv.cli import main
+from rlcv.gan.rows import bracket, cost_ratios, equal_compute
 
 COST = {"bgan": [0.1, 0.2, 0.1], "bgan-reinforce": [0.1, 0.2, 0.1], "bgan-gumbel": [0.125, 0.25, 0.125]}
 
@@ -30,14 +31,14 @@ def _bench() -> dict:
 
 
 def test_ratios_and_bracket() -> None:
-    assert cost_bench.ratios(COST, "bgan-gumbel") == [1.25, 1.25, 1.25]
-    assert cost_bench.bracket([400, 800, 1000], 800.0) == [800]
-    assert cost_bench.bracket([400, 800, 1000], 900.0) == [800, 1000]
-    assert cost_bench.bracket([400, 800], 300.0) == [400]  # below the grid: its first checkpoint
+    assert cost_ratios(COST, "bgan-gumbel") == [1.25, 1.25, 1.25]
+    assert bracket([400, 800, 1000], 800.0) == [800]
+    assert bracket([400, 800, 1000], 900.0) == [800, 1000]
+    assert bracket([400, 800], 300.0) == [400]  # below the grid: its first checkpoint
 
 
 def test_equal_compute_rows() -> None:
-    rows = cost_bench.equal_compute(COST, _bench())
+    rows = equal_compute(COST, _bench())
     # reinforce costs BGAN's: 1000 updates, checkpoint 1000; BGAN − reinforce = 0.71 − 0.9 on average
     assert (rows[0]["algo"], rows[0]["ratio"], rows[0]["budget"], rows[0]["at"]) == (
         "bgan-reinforce",
@@ -45,7 +46,7 @@ def test_equal_compute_rows() -> None:
         1000,
         1000,
     )
-    assert rows[0]["cells"][0] == "-0.190 [-0.215, -0.165] *"
+    assert starred(rows[0]["diffs"][0]) == "-0.190 [-0.215, -0.165] *"
     # gumbel costs 1.25×: BGAN's 1000 updates buy it 800, a checkpoint; BGAN 0.71 − gumbel 0.7
     assert (rows[1]["algo"], rows[1]["ratio"], rows[1]["budget"], rows[1]["at"]) == (
         "bgan-gumbel",
@@ -53,7 +54,7 @@ def test_equal_compute_rows() -> None:
         800,
         800,
     )
-    assert rows[1]["cells"][0] == "+0.010 [-0.015, +0.035]"
+    assert starred(rows[1]["diffs"][0]) == "+0.010 [-0.015, +0.035]"
     assert len(rows) == 2
 
 

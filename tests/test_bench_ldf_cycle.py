@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import ldf_cycle
+from rlcv.bench.ldf import CYCLE_METRICS
 from rlcv.cli import main
+from rlcv.gan.rows import paired
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +22,7 @@ def _runs(offset: float, seeds: dict[str, list[int]]) -> dict[str, list[dict]]:
         runs[method] = [
             {
                 "seed": s,
-                "final": dict.fromkeys(ldf_cycle.METRICS, s / 10 + offset * (1 + s * (method == "joint"))),
+                "final": dict.fromkeys(CYCLE_METRICS, s / 10 + offset * (1 + s * (method == "joint"))),
             }
             for s in ss
         ]
@@ -34,19 +35,21 @@ SEEDS = {"decoupled": [0, 1, 2], "joint": [0, 1, 2], "reuse": [0, 1]}
 def test_paired_effects_pair_by_seed() -> None:
     with_cycle = _runs(0.5, SEEDS)
     without = _runs(0.0, {**SEEDS, "reuse": [1, 0, 7]})  # order and an unpaired seed do not matter
-    decoupled = ldf_cycle.paired_effects(with_cycle, without, "decoupled")["c2st_accuracy"]
+    decoupled = paired(with_cycle["decoupled"], without["decoupled"], "c2st_accuracy")
     assert decoupled.point == pytest.approx(0.5) and decoupled.n == 3
     assert decoupled.high - decoupled.low < 1e-12
-    joint = ldf_cycle.paired_effects(with_cycle, without, "joint")["seam_discontinuity"]
+    joint = paired(with_cycle["joint"], without["joint"], "seam_discontinuity")
     # differences 0.5, 1.0, 1.5: mean 1, sd 0.5, t(2, 0.975) = 4.303 → half-width 4.303 * 0.5 / sqrt(3)
     assert joint.point == pytest.approx(1.0) and joint.high - joint.point == pytest.approx(1.2421, abs=1e-4)
-    assert ldf_cycle.paired_effects(with_cycle, without, "reuse")["nn1_accuracy"].n == 2
+    assert paired(with_cycle["reuse"], without["reuse"], "nn1_accuracy").n == 2
 
 
-def test_cells() -> None:
-    page = ldf_cycle.render(
-        _runs(-0.25, SEEDS), _runs(0.0, SEEDS), "a", "b", "rlcv bench ldf-cycle"
-    ).splitlines()
+def test_cells(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps({"results": _runs(-0.25, SEEDS)}))
+    (tmp_path / "b.json").write_text(json.dumps({"results": _runs(0.0, SEEDS)}))
+    argv = ["bench", "ldf-cycle", "--out", str(tmp_path), "--with", "a", "--without", "b"]
+    assert main(argv) == 0
+    page = (tmp_path / "ldf_cycle.md").read_text().splitlines()
     assert page[6].startswith("| decoupled | −0.250 (all pairs equal) |")
     assert page[7].startswith("| joint | −0.500 [−1.121, +0.121] |")
     assert page[-1] == "Pairs (seeds in both runs): decoupled 3, joint 3, reuse 2."

@@ -475,12 +475,8 @@ def test_an_unfinished_lower_stage_is_not_reused(tmp_path: Path) -> None:
 
 
 def test_trivial_target_reads_decoupled_against_independent_pixels() -> None:
-    from rlcv.bench.ldf import _trivial
+    from rlcv.gan.rows import vs_fixed
 
-    finals = {"decoupled": [{"c2st_accuracy": v} for v in (0.80, 0.82, 0.84)]}
-    real = {"independent": {"c2st_accuracy": 0.93}}
-    trivial = _trivial(finals, real)
-    assert trivial is not None
-    ci, ref = trivial
-    assert ci.point == pytest.approx(-0.11) and ci.high < 0 and ref == 0.93
-    assert _trivial(finals, {}) is None
+    decoupled = [{"seed": s, "c2st_accuracy": v} for s, v in enumerate((0.80, 0.82, 0.84))]
+    ci = vs_fixed(decoupled, "c2st_accuracy", 0.93)  # independent pixels: one fixed sample
+    assert ci.point == pytest.approx(-0.11) and ci.high < 0 and ci.n == 3

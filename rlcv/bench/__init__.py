@@ -35,6 +35,5 @@ BENCH_MODULES: tuple[str, ...] = (
     "rlcv.bench.walk",
     "rlcv.bench.sharpness",
     "rlcv.bench.ldf",
-    "rlcv.bench.ldf_cycle",
     "rlcv.bench.ldf_lower",
 )

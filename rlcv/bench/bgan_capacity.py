@@ -14,7 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.bgan import starred
+from rlcv.bench.checks import out_dir, require_report_input
+from rlcv.bench.report import render
 from rlcv.errors import RlcvError
+from rlcv.gan.rows import seeded
 from rlcv.stats import mean_t, paired_t
 
 SEEDS = (0, 1, 2, 3, 4)  # the benchmark's seeds; seed s also seeds the mixture it distils (as the bench's)
@@ -30,25 +34,16 @@ VARIANTS: dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]] = {
 }
 
 
-def cell(values: list[float]) -> str:
-    """Mean [95 % t interval]; the mean alone for one value."""
-    return mean_t(values).fmt(".3f")
-
-
-def paired_cell(a: list[float], b: list[float]) -> str:
-    """Mean of a − b [paired 95 % t interval], * when the interval excludes 0."""
-    from rlcv.bench.bgan import starred
-
-    return starred(paired_t(a, b))
-
-
 def distil_variant(variant: str) -> dict[str, Any]:
     """Every seed of one variant (a task of :func:`rlcv.bench.runs.run_tasks`: module level, pickles)."""
     from rlcv.gan.distil import distil
 
     assignment, seeds, checkpoints = VARIANTS[variant]
-    runs = [distil(s, assignment, checkpoints, K) for s in seeds]
-    return {"k": K, "checkpoints": list(checkpoints), "runs": runs}
+    return {
+        "k": K,
+        "checkpoints": list(checkpoints),
+        "runs": [distil(s, assignment, checkpoints, K) for s in seeds],
+    }
 
 
 def variant_runs(out: Path, report_only: bool) -> dict[str, list[dict[str, Any]]]:
@@ -56,8 +51,9 @@ def variant_runs(out: Path, report_only: bool) -> dict[str, list[dict[str, Any]]
     from rlcv.bench.runs import ResultStore, Task, run_tasks
 
     store = ResultStore(out / "bgan_capacity")
-    tasks = [Task(v, {}, partial(distil_variant, v)) for v in VARIANTS]
-    stored = run_tasks(store, tasks, report_only=report_only)
+    stored = run_tasks(
+        store, [Task(v, {}, partial(distil_variant, v)) for v in VARIANTS], report_only=report_only
+    )
     for variant, (_, seeds, checkpoints) in VARIANTS.items():
         saved = stored[variant]
         if saved["checkpoints"] != list(checkpoints) or [r["seed"] for r in saved["runs"]] != list(seeds):
@@ -68,29 +64,7 @@ def variant_runs(out: Path, report_only: bool) -> dict[str, list[dict[str, Any]]
     return {v: stored[v]["runs"] for v in VARIANTS}
 
 
-def render(bench: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> str:
-    """The page from `rlcv bench bgan`'s JSON and each variant's distillations."""
-    from rlcv.bench.report import render as page
-
-    mixture = {r["seed"]: r["final"] for r in bench["references"]["rows"]["mixture"]}
-    bgan = {r["seed"]: r["final"] for r in bench["runs"] if r["algo"] == "bgan"}
-    return page(
-        "bgan_capacity.md.j2",
-        variants=VARIANTS,
-        runs=runs,
-        keys=KEYS,
-        seeds=SEEDS,
-        mixture=mixture,
-        bgan=bgan,
-        cell=cell,
-        paired_cell=paired_cell,
-        pick=lambda by_seed, seeds, key: [by_seed[s][key] for s in seeds],
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir
-
     p = sub.add_parser("bgan-capacity", help="BGAN's generator network distilled from the mixture reference")
     p.add_argument("--out", type=out_dir, default="results", help="folder of bgan.json and of the page")
     p.add_argument("--report-only", action="store_true", help="rebuild the page from the saved distillations")
@@ -98,12 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.checks import require_report_input
-
     out = Path(args.out)
     require_report_input(out / "bgan.json", "bgan")
     runs = variant_runs(out, args.report_only)
-    page = out / "bgan_capacity.md"
-    page.write_text(render(json.loads((out / "bgan.json").read_text()), runs))
-    print(f"wrote {page}")
+    bench = json.loads((out / "bgan.json").read_text())
+    mixture = {s: r["final"] for s, r in seeded(bench["references"]["rows"]["mixture"]).items()}
+    bgan = {r["seed"]: r["final"] for r in bench["runs"] if r["algo"] == "bgan"}
+    text = render(
+        "bgan_capacity.md.j2", variants=VARIANTS, runs=runs, keys=KEYS, seeds=SEEDS, mixture=mixture,
+        cell=lambda values: mean_t(values).fmt(".3f"), paired_cell=lambda a, b: starred(paired_t(a, b)),
+        bgan=bgan, pick=lambda by_seed, seeds, key: [by_seed[s][key] for s in seeds],
+    )  # fmt: skip
+    (out / "bgan_capacity.md").write_text(text)
+    print(f"wrote {out / 'bgan_capacity.md'}")
     return 0

@@ -1,4 +1,5 @@
-"""`rlcv bench ldf`: locally disentangled two-level generators vs flat BGAN on 8×8 binary digits.
+"""`rlcv bench ldf`: locally disentangled two-level generators vs flat BGAN on 8×8 binary digits, and
+`rlcv bench ldf-cycle`: the paired effect of its cycle term, from two of its outputs.
 
 Methods (every run a plain ``rlcv train`` in its own process, one thread, launched by
 :mod:`rlcv.bench.runs`: finished runs and per-run summaries are reused, so the bench resumes):
@@ -21,6 +22,10 @@ Every generator is evaluated on the same 1000 latents (seed 0) by :mod:`rlcv.gan
 metrics of :func:`rlcv.envs.bgan_digits.score_digits`, seam discontinuity, and the locality ratio for
 the two-level ones). Outputs: ``OUT/NAME.md`` (template ``ldf.md.j2``), ``OUT/NAME.json``,
 ``OUT/NAME/`` (per-run training summaries ``summaries/*.json``, evaluations ``evals/*.json``, grids).
+
+``ldf-cycle`` reads one output made with the cycle term (``--hier-set recon_weight=1.0``, default
+``OUT/ldf.json``) and one without (``OUT/ldf_nocycle.json``) and writes ``OUT/ldf_cycle.md`` (template
+``ldf_cycle.md.j2``): per method and final metric, with − without paired by seed, with its t interval.
 """
 
 from __future__ import annotations
@@ -35,31 +40,28 @@ from typing import Any
 
 from rlcv.bench.checks import int_range, out_dir, positive_int, require_report_input, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, render
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.errors import RlcvError
-from rlcv.gan.ldf_eval import (
-    CODE_ENV,
-    EVAL_SAMPLES,
-    EVAL_SEED,
-    FLAT_ENV,
-    cached_evaluation,
-    equal_wall_clock,
-    evaluate_generator,
-    run_times,
-)
-from rlcv.stats import Interval, mean_t, paired_t
+from rlcv.gan.ldf_eval import CODE_ENV, EVAL_SAMPLES, EVAL_SEED, FLAT_ENV, stage_targets
+from rlcv.gan.rows import paired, vs_fixed
 
 METHODS = ("flat", "decoupled", "joint", "reuse")
 TIMED = ("flat", "decoupled", "joint")  # methods whose wall-clock includes every stage they train
 STEPS_PER_UPDATE = 64  # n_steps of every preset involved (latents per update)
-SEAM_TOLERANCE, CONFIDENT_TOLERANCE, LOCALITY_MAX, PARAM_SHARE = 0.20, 0.10, 0.05, 0.5
+PARAM_SHARE = 0.5  # target: either stage trains at most this share of flat G + D's parameters
 # The metrics of the tables, in column order (their headers and digits are the template's)
 KEYS = (
     "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
     "seam_discontinuity",
 )  # fmt: skip
-Rows = dict[str, list[dict[str, Any]]]  # method → one record per seed
+CYCLE_METRICS = {  # ldf-cycle's columns: key in the bench's ``final`` dict → label
+    "c2st_accuracy": "C2ST",
+    "nn1_accuracy": "1-NN",
+    "confident_share": "confident share",
+    "seam_discontinuity": "seam",
+    "reconstruction_error": "reconstruction error",
+}
 
 
 @dataclass(kw_only=True)
@@ -86,6 +88,30 @@ class LdfSpec:
         help="with --report-only: recompute the reference rows (real digits, independent pixels; no runs "
         "needed) into OUT/NAME.json first",
     )  # fmt: skip
+
+
+def _named(spec: Any) -> bool:
+    return (spec.with_name, spec.without_name) != ("ldf", "ldf_nocycle")
+
+
+@dataclass(kw_only=True)
+class CycleSpec:
+    out: str = flag(
+        "results",
+        type=out_dir,
+        show=lambda s: s.out != "results",
+        help="folder of both JSONs and of the page",
+    )
+    with_name: str = flag("ldf", name="--with", show=_named, help="name of the run with the cycle term")
+    without_name: str = flag("ldf_nocycle", name="--without", show=_named, help="name of the run without")
+    report_only: bool = flag(False, command=False, help="accepted; this bench only reports")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    about = "two-level (decoupled / joint) generators vs flat BGAN on binary digits"
+    add_bench(sub, "ldf", LdfSpec, run, help=about)
+    about = "paired effect of the ldf cycle term (two `bench ldf` outputs)"
+    add_bench(sub, "ldf-cycle", CycleSpec, run_cycle, help=about)
 
 
 # -- the runs ------------------------------------------------------------------------------------
@@ -125,13 +151,13 @@ def _jobs(args: Any, runs: Path, summaries: Path) -> dict[str, list[RunJob]]:
     return out
 
 
-# -- evaluation -----------------------------------------------------------------------------------
 def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list[dict[str, Any]]]:
     """Each finished run's final evaluation (cached under ``evals``) and training summary."""
+    from rlcv.gan.ldf_eval import cached_evaluation, evaluate_generator, run_times
+
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in jobs}
     for method, js in jobs.items():
         for job in js:
-            seed = int(job.name.rsplit("_s", 1)[1])
             cached = cached_evaluation(
                 evals / f"{job.name}.json",
                 job.train_args,
@@ -140,35 +166,36 @@ def _evaluate_runs(jobs: dict[str, list[RunJob]], evals: Path) -> dict[str, list
             if job.summary is not None and not job.has_summary():  # a finished run another report made
                 write_summary(job)
             summary = read_summary(job.summary) if job.summary is not None else {}
+            seed = int(job.name.rsplit("_s", 1)[1])
             record = {"seed": seed, "run_dir": str(job.run_dir), **cached, "summary": summary}
             results[method].append({**record, "args": job.train_args})
             print(f"{job.name}: C2ST {cached['final']['c2st_accuracy']:.3f}", flush=True)
     return results
 
 
-def main(spec: LdfSpec) -> dict[str, Any]:
+def measure(spec: LdfSpec) -> dict[str, Any]:
+    """Train (reuse after decoupled seed 0 has its lower stage), evaluate, draw the grids: the JSON."""
     from rlcv.envs.bgan_digits import digits
-    from rlcv.gan.ldf_eval import parameter_counts, save_grids
+    from rlcv.gan.ldf_eval import equal_wall_clock, parameter_counts, save_grids
     from rlcv.gan.ldf_metrics import real_reference
     from rlcv.gan.metrics import save_grid
 
     if "reuse" in spec.methods and ("decoupled" not in spec.methods or spec.seeds < 2):
         raise RlcvError("method reuse needs method decoupled (its seed 0 lower stage) and --seeds >= 2.")
-    out, folder = Path(spec.out), Path(spec.out) / spec.name
-    runs, summaries, evals = Path(spec.runs), folder / "summaries", folder / "evals"
+    folder, runs = Path(spec.out) / spec.name, Path(spec.runs)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = _jobs(spec, runs, summaries)
+    jobs = _jobs(spec, runs, folder / "summaries")
     train_or_fail([j for m, js in jobs.items() if m != "reuse" for j in js], spec.workers)
-    if "reuse" in jobs:  # after decoupled seed 0 has its lower stage
+    if "reuse" in jobs:
         train_or_fail(jobs["reuse"], spec.workers)
-    results = _evaluate_runs(jobs, evals)
+    results = _evaluate_runs(jobs, folder / "evals")
     grids = {
         m: save_grids(Path(rs[0]["run_dir"]), f"{m}_s{rs[0]['seed']}", folder)
         for m, rs in results.items()
         if rs
     }
     save_grid(digits(2)["x_held_out"][:100].reshape(-1, 8, 8), folder / "real.png")
-    payload = {
+    return {
         "command": command_line("rlcv bench ldf", spec),
         "seeds": spec.seeds,
         "updates": spec.updates,
@@ -176,46 +203,38 @@ def main(spec: LdfSpec) -> dict[str, Any]:
         "hier_overrides": spec.hier_overrides,
         "runs_root": str(runs),
         "results": results,
-        "wall": equal_wall_clock(results, TIMED, spec.seeds, evals),
+        "wall": equal_wall_clock(results, TIMED, spec.seeds, folder / "evals"),
         "params": parameter_counts(),
         "real_reference": real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED),
         "grids": grids,
     }
-    (out / f"{spec.name}.json").write_text(json.dumps(payload, indent=1))
-    print(write_report(payload, out, spec.name))
-    return payload
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    about = "two-level (decoupled / joint) generators vs flat BGAN on binary digits"
-    add_bench(sub, "ldf", LdfSpec, run, help=about)
 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(LdfSpec, args)
-    if not spec.report_only:
-        main(spec)
-        return 0
     path = Path(spec.out) / f"{spec.name}.json"
-    require_report_input(path, "ldf")
-    payload = json.loads(path.read_text())
-    check_payload(payload, path)
-    if spec.refresh_references:
-        from rlcv.gan.ldf_metrics import real_reference
-
-        payload["real_reference"] = real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED)
+    if not spec.report_only:
+        payload = measure(spec)
         path.write_text(json.dumps(payload, indent=1))
+    else:
+        require_report_input(path, "ldf")
+        payload = json.loads(path.read_text())
+        check_payload(payload, path)
+        if spec.refresh_references:
+            from rlcv.gan.ldf_metrics import real_reference
+
+            payload["real_reference"] = real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED)
+            path.write_text(json.dumps(payload, indent=1))
     print(write_report(payload, Path(spec.out), spec.name))
     return 0
 
 
-# -- the report -------------------------------------------------------------------------------------
+# -- the reports ------------------------------------------------------------------------------------
 def check_payload(payload: dict[str, Any], path: Path) -> None:
     """``--report-only`` on a JSON written by an older bench (issue 16 changed the metrics): one error
     line naming what is missing, not a KeyError from the middle of the report."""
-    need = set(KEYS)
     for method, rows in (payload.get("results") or {}).items():
-        missing = sorted({key for r in rows for key in need - set(r.get("final") or {})})
+        missing = sorted({key for r in rows for key in set(KEYS) - set(r.get("final") or {})})
         if missing:
             raise RlcvError(
                 f"--report-only: {path} was written by an older `rlcv bench ldf` (its {method} runs have "
@@ -231,13 +250,6 @@ def _ms(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _paired(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> Interval:
-    """Paired t interval of ``key``, a − b, over the seeds both hold."""
-    by_seed = {r["seed"]: r[key] for r in b}
-    pairs = [(r[key], by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
-    return paired_t([x for x, _ in pairs], [y for _, y in pairs])
-
-
 def _locality_cell(rows: list[dict[str, Any]]) -> str:
     loc = [r["locality_ratio"] for r in rows if "locality_ratio" in r]
     finite = [v for v in loc if math.isfinite(v)]
@@ -246,59 +258,42 @@ def _locality_cell(rows: list[dict[str, Any]]) -> str:
     return (_ms(finite) if finite else "undefined") + undefined if loc else "—"
 
 
-def _stage_targets(rows: list[dict[str, Any]], real: dict[str, Any]) -> dict[str, Any]:
-    """Seam, confident share and locality of a two-level method against the real held-out digits."""
-    ref = real.get("held_out", real)
-    seam = statistics.mean(r["seam_discontinuity"] for r in rows)
-    conf = statistics.mean(r["confident_share"] for r in rows)
-    finite = [r["locality_ratio"] for r in rows if math.isfinite(r["locality_ratio"])]
-    loc = max(finite) if finite else math.nan  # NaN: no pixel changed inside either
-    off = abs(seam - ref["seam_discontinuity"]) / ref["seam_discontinuity"]
-    return {
-        "seam": seam, "seam_real": ref["seam_discontinuity"], "off": off, "seam_ok": off <= SEAM_TOLERANCE,
-        "conf": conf, "conf_real": ref["confident_share"],
-        "conf_ok": abs(conf - ref["confident_share"]) <= CONFIDENT_TOLERANCE,
-        "loc": loc, "loc_ok": bool(loc <= LOCALITY_MAX), "finite": len(finite), "n": len(rows),
-        "outside": max(r.get("locality_changed_outside", math.nan) for r in rows),
-    }  # fmt: skip
-
-
-def _trivial(finals: Rows, real: dict[str, Any]) -> tuple[Interval, float] | None:
-    """Decoupled − independent pixels on C2ST (issue 29): one fixed reference, so a one-sample
-    t-interval over seeds of the per-seed difference."""
-    if "independent" not in real or "decoupled" not in finals:
-        return None
-    ref = real["independent"]["c2st_accuracy"]
-    return mean_t([r["c2st_accuracy"] - ref for r in finals["decoupled"]]), ref
-
-
 def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
-    from rlcv.bench.report import render
-
     finals = {m: [{"seed": r["seed"], **r["final"]} for r in rows] for m, rows in payload["results"].items()}
     scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in payload["wall"].items()}
     lower = {m: rs for m, rs in finals.items() if rs and "reconstruction_error" in rs[0]}
     ceiling = {m: rs for m, rs in lower.items() if "ceiling_c2st_accuracy" in rs[0]}
-    real = payload["real_reference"]
     text = render(
-        "ldf.md.j2",
-        p=payload,
-        name=name,
+        "ldf.md.j2", p=payload, name=name, finals=finals, lower=lower, ceiling=ceiling,
         reading=(out / name / "reading.md").is_file(),  # a hand-written reading, kept beside the numbers
-        finals=finals,
         scored={m: rows for m, rows in scored.items() if rows},
         seconds={
             m: [r["summary"].get("wall_seconds") or r["times"][-1][1] for r in rows]
             for m, rows in payload["results"].items()
         },
-        lower=lower,
-        ceiling=ceiling,
         ceiling_keys=[k for k in KEYS if ceiling and f"ceiling_{k}" in [*ceiling.values()][0][0]],
-        stages={m: _stage_targets(finals[m], real) for m in ("decoupled", "joint", "reuse") if m in finals},
-        trivial=_trivial(finals, real),
-        param_share=PARAM_SHARE,
-        steps_per_update=STEPS_PER_UPDATE, prior_std=1 / math.sqrt(3),
-        ms=_ms, paired=_paired, locality_cell=_locality_cell, mean=statistics.mean,
+        stages={m: stage_targets(finals[m], payload["real_reference"]) for m in METHODS[1:] if m in finals},
+        param_share=PARAM_SHARE, steps_per_update=STEPS_PER_UPDATE, prior_std=1 / math.sqrt(3),
+        ms=_ms, paired=paired, vs_fixed=vs_fixed, locality_cell=_locality_cell, mean=statistics.mean,
     )  # fmt: skip
     (out / f"{name}.md").write_text(text)
     return text
+
+
+def run_cycle(args: argparse.Namespace) -> int:
+    spec = spec_of(CycleSpec, args)
+    out, loaded = Path(spec.out), []
+    for name in (spec.with_name, spec.without_name):
+        require_report_input(out / f"{name}.json", "ldf")
+        loaded.append(json.loads((out / f"{name}.json").read_text())["results"])
+    effects = {
+        m: {k: paired(loaded[0][m], loaded[1][m], k) for k in CYCLE_METRICS}
+        for m in ("decoupled", "joint", "reuse")
+    }
+    text = render(
+        "ldf_cycle.md.j2", effects=effects, metrics=CYCLE_METRICS, with_name=spec.with_name,
+        without_name=spec.without_name, command=command_line("rlcv bench ldf-cycle --report-only", spec),
+    )  # fmt: skip
+    (out / "ldf_cycle.md").write_text(text)
+    print(f"wrote {out / 'ldf_cycle.md'}")
+    return 0

@@ -2,7 +2,8 @@
 (``rlcv bench ldf``): the generator at its final policy or a step checkpoint, its
 :mod:`rlcv.gan.ldf_metrics` on fixed latents (cached per run), where a run stood at a wall-clock budget
 and several methods compared at equal wall-clock, the trainable parameters of each stage as the
-presets build them, and sample / patch-resampling grids.
+presets build them, sample / patch-resampling grids, and a two-level method against the issue's
+targets (:func:`stage_targets`).
 """
 
 from __future__ import annotations
@@ -234,3 +235,29 @@ def equal_wall_clock(
             )
             wall.setdefault(m, []).append({"seed": s, "budget_seconds": budget, "step": step, **ev})
     return wall
+
+
+# The issue's targets for a two-level generator, against the real held-out digits
+SEAM_TOLERANCE, CONFIDENT_TOLERANCE, LOCALITY_MAX = 0.20, 0.10, 0.05
+
+
+def stage_targets(finals: list[dict[str, Any]], real: dict[str, Any]) -> dict[str, Any]:
+    """A two-level method's seam discontinuity, confident share and locality ratio (its runs' final
+    evaluations) against the real digits' (``real_reference``'s held-out row): the means, how far off,
+    and whether each target is met (locality: the largest finite ratio over seeds)."""
+    import math
+    import statistics
+
+    ref = real.get("held_out", real)
+    seam = statistics.mean(r["seam_discontinuity"] for r in finals)
+    conf = statistics.mean(r["confident_share"] for r in finals)
+    finite = [r["locality_ratio"] for r in finals if math.isfinite(r["locality_ratio"])]
+    loc = max(finite) if finite else math.nan  # NaN: resampling a code changed no pixel inside its patch
+    off = abs(seam - ref["seam_discontinuity"]) / ref["seam_discontinuity"]
+    return {
+        "seam": seam, "seam_real": ref["seam_discontinuity"], "off": off, "seam_ok": off <= SEAM_TOLERANCE,
+        "conf": conf, "conf_real": ref["confident_share"],
+        "conf_ok": abs(conf - ref["confident_share"]) <= CONFIDENT_TOLERANCE,
+        "loc": loc, "loc_ok": bool(loc <= LOCALITY_MAX), "finite": len(finite), "n": len(finals),
+        "outside": max(r.get("locality_changed_outside", math.nan) for r in finals),
+    }  # fmt: skip
