@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.stats import Interval, from_jsonable
+from rlcv.stats import Interval, from_jsonable, jsonable
 
 __all__ = [
     "render",
@@ -26,6 +26,7 @@ __all__ = [
     "fmt_steps",
     "figure",
     "write_json",
+    "write_page",
     "saved_or_measured",
     "results_in",
     "add_bench",
@@ -153,6 +154,16 @@ def write_json(path: str | Path, data: Any) -> None:
     """``data`` as indented JSON with a final newline at ``path`` (its folder made)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_page(out: Path, name: str, page: str, data: Any = None) -> None:
+    """A bench's page ``OUT/NAME.md`` and, with ``data``, its numbers ``OUT/NAME.json`` (strict JSON,
+    :func:`~rlcv.stats.jsonable`); then one line naming the page."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(page)
+    if data is not None:
+        (out / f"{name}.json").write_text(json.dumps(jsonable(data), indent=1) + "\n")
+    print(f"wrote {out / name}.md")
 
 
 def saved_or_measured(
