@@ -43,7 +43,7 @@ from typing import Any
 
 from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, require_summaries, seed_value
 from rlcv.bench.flags import flag, spec_of
-from rlcv.bench.report import add_bench, fmt_interval, render
+from rlcv.bench.report import add_bench, fmt_interval, render, write_page
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 from rlcv.games.comparisons import (
@@ -70,7 +70,6 @@ from rlcv.games.sweep import (
     solve_fresh,
     solve_sets,
 )
-from rlcv.stats import jsonable
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
 FRESH_SIZES = ("2x20", "2x40", "3x20", "3x10", "2x80")  # rlcv bench ipg --fresh
@@ -216,10 +215,7 @@ def write_report(
     page = render(
         "ipg.md.j2", time_limit=time_limit, knapsack_seed=KNAPSACK_SEED, sections=sections, ratios=ratios
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ipg.md").write_text(page.rstrip("\n") + "\n")
-    (out / "ipg.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {out / 'ipg.md'}")
+    write_page(out, "ipg", page.rstrip("\n") + "\n", report)
     return report
 
 
@@ -289,11 +285,8 @@ def write_fresh(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
     )
     if summaries:
         plot(out, list(summaries))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ipg_fresh.md").write_text(page)
     report = {"command": command, "sizes": summaries}
-    (out / "ipg_fresh.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
-    print(f"wrote {out / 'ipg_fresh.md'}")
+    write_page(out, "ipg_fresh", page, report)
     return report
 
 

@@ -97,13 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.report import saved_or_measured
+    from rlcv.bench.report import saved_or_measured, write_page
 
     out = Path(args.out)
     path = out / "ipg_agents" / "summary.json"
     summary = by_instance(
         saved_or_measured(path, "ipg-agents", args.report_only, lambda: sweep(Path(args.data), out))
     )
-    (out / "ipg_agents.md").write_text(render(summary))
-    print(f"wrote {out / 'ipg_agents.md'}")
+    write_page(out, "ipg_agents", render(summary))
     return 0

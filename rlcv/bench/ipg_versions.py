@@ -18,14 +18,13 @@ and its verdict (:func:`rlcv.games.versions.compare`), and issue 28's targets
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import out_dir, positive_float, positive_int, require_summaries
 from rlcv.bench.flags import flag, spec_of
-from rlcv.bench.report import add_bench, fmt_interval, render
+from rlcv.bench.report import add_bench, fmt_interval, render, write_page
 from rlcv.bench.runs import SummaryStore
 from rlcv.errors import RlcvError
 from rlcv.games.versions import (
@@ -40,7 +39,6 @@ from rlcv.games.versions import (
     plan,
     summarize,
 )
-from rlcv.stats import jsonable
 
 SETS = ["2x10", "2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20"]
 FOLDER = "ipg_versions"
@@ -155,8 +153,6 @@ def write_report(out: Path, data: Path) -> dict[str, Any]:
     command = _command(recs, out, bool(again))
     sections = [section([recs[i] for i in idx], [comps[i] for i in idx], data) for idx in groups.values()]
     page = render("ipg_versions.md.j2", command=command, code=code, s=s, sections=sections)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ipg_versions.md").write_text(page)
     record = {} if s is None else {k: s[k] for k in ("cells", "slower", "faster", "worst", "worst_ratio")}
     if s is not None:
         record |= {"median_ratio": s["pooled"], "equal_2x20": s["equal"]}
@@ -164,8 +160,7 @@ def write_report(out: Path, data: Path) -> dict[str, Any]:
         f"{r['family']}/{r['method']}/{r['name']}": _json_cell(c) for r, c in zip(recs, comps, strict=True)
     }
     report = {"command": command, "summary": record, "cells": cells}
-    (out / "ipg_versions.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
-    print(f"wrote {out / 'ipg_versions.md'}")
+    write_page(out, "ipg_versions", page, report)
     return report
 
 
