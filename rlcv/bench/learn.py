@@ -31,21 +31,20 @@ import json
 import os
 import platform
 import shlex
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rlcv import plotting
 from rlcv.bench import runs
 from rlcv.bench.checks import check_algos, out_dir, positive_int, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, render
+from rlcv.diagnostics.learning_runs import seed_finals
 from rlcv.errors import RlcvError, did_you_mean
 from rlcv.learning_curves import from_summary
+from rlcv.plotting import first_step_reaching, summarize
 
 REFERENCE_ALGO = "sb3-ppo"
 EVAL_COLUMNS = ("algo", "env", "seed", "step", "eval_return_mean", "eval_return_std")  # evaluations.csv
@@ -253,38 +252,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- summaries ------------------------------------------------------------------------------------
-def _algo_entry(
-    env: str, algo: str, jobs: list[Job], curves: list[plotting.SeedCurve], evaluations: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """One algorithm on one env: final returns per seed, their mean and bootstrap CI, wall time and fps;
-    appends its seeds' curves to ``curves`` and their evaluations to ``evaluations``."""
-    seeds, finals, walls, fps = [], [], [], []
-    for job in jobs:
-        if job.env != env or job.algo != algo or not job.run.is_done():
-            continue
-        curve, last, std_at = job.record()
-        evaluations += [
-            dict(zip(EVAL_COLUMNS, (algo, env, job.seed, s, v, std_at.get(s)), strict=True))
-            for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
-        ]
-        walls.append(float(last.get("time_elapsed") or "nan"))
-        fps.append(float(last.get("fps") or "nan"))
-        if len(curve.steps):
-            seeds.append(job.seed)
-            finals.append(float(curve.values[-1]))
-            curves.append(curve)
-    entry: dict[str, Any] = {
-        "seeds": len(seeds),
-        "final_per_seed": dict(zip(seeds, finals, strict=True)),
-    }
-    if finals:
-        low, high = plotting.bootstrap_ci(np.asarray(finals))
-        entry.update(final_mean=statistics.fmean(finals), final_ci95=[low, high])
-    if walls:
-        entry.update(wall_time_median_s=statistics.median(walls), fps_median=statistics.median(fps))
-    return entry
-
-
 def _env_result(
     spec: LearnSpec,
     env: str,
@@ -292,16 +259,29 @@ def _env_result(
     curves: dict[str, list[plotting.SeedCurve]],
     evaluations: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """One env's entries per algorithm, each with its steps to the reference's final mean."""
+    """One env's entries per algorithm (:func:`rlcv.diagnostics.learning_runs.seed_finals`), each with its
+    steps to the reference's final mean; appends each algo's curves to ``curves`` and their evaluations to
+    ``evaluations``."""
     per_algo: dict[str, Any] = {}
     for algo in spec.algos:
-        curves[algo] = []
-        per_algo[algo] = _algo_entry(env, algo, jobs, curves[algo], evaluations)
+        by_seed, walls, fps = {}, [], []
+        for job in jobs:
+            if job.env != env or job.algo != algo or not job.run.is_done():
+                continue
+            curve, last, std_at = job.record()
+            evaluations += [
+                dict(zip(EVAL_COLUMNS, (algo, env, job.seed, s, v, std_at.get(s)), strict=True))
+                for s, v in zip(curve.steps.tolist(), curve.values.tolist(), strict=True)
+            ]
+            walls.append(float(last.get("time_elapsed") or "nan"))
+            fps.append(float(last.get("fps") or "nan"))
+            by_seed[job.seed] = curve
+        per_algo[algo] = seed_finals(by_seed, walls, fps)
+        curves[algo] = [c for c in by_seed.values() if len(c.steps)]
     reference = per_algo.get(spec.reference, {}).get("final_mean")
     for algo, entry in per_algo.items():
         if reference is not None and curves[algo]:
-            reached = plotting.first_step_reaching(plotting.summarize(curves[algo]), reference)
-            entry["steps_to_reference"] = reached
+            entry["steps_to_reference"] = first_step_reaching(summarize(curves[algo]), reference)
     return {
         "steps": spec.env_steps(env),
         "eval_freq": spec.env_eval_freq(env),
@@ -382,40 +362,6 @@ def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[runs.R
     (out / "learn.md").write_text(render_markdown(result))
 
 
-def _fmt_seconds(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _algo_row(algo: str, entry: dict[str, Any], has_ref: bool) -> list[str]:
-    row = [algo, str(entry["seeds"])]
-    if "final_mean" in entry:
-        low, high = entry["final_ci95"]
-        row.append(f"{entry['final_mean']:.1f} [{low:.1f}, {high:.1f}]")
-    else:
-        row.append("—")
-    if has_ref:
-        reached = entry.get("steps_to_reference", "—")
-        row.append("not reached" if reached is None else str(reached))
-    if "wall_time_median_s" in entry:
-        return [*row, _fmt_seconds(entry["wall_time_median_s"]), f"{entry['fps_median']:.0f}"]
-    return [*row, "—", "—"]
-
-
 def render_markdown(result: dict[str, Any]) -> str:
     """The page (template learn.md.j2): per env its budget, curve figure and one row per algo."""
-    envs = [
-        (
-            env,
-            e,
-            [_algo_row(a, entry, e["reference_final_mean"] is not None) for a, entry in e["algos"].items()],
-        )
-        for env, e in result["results"].items()
-    ]
-    has_reference = any(e["reference_final_mean"] is not None for e in result["results"].values())
-    failure_rows = [[f["run"], f["returncode"], f["message"]] for f in result["failures"]]
-    page = render("learn.md.j2", r=result, envs=envs, has_reference=has_reference, failure_rows=failure_rows)
-    return page.rstrip("\n") + "\n"
+    return render("learn.md.j2", r=result).rstrip("\n") + "\n"

@@ -15,6 +15,7 @@ target counts as never (+inf steps in a median), not as missing. The readings:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from rlcv.plotting import SeedCurve
 
 __all__ = [
     "Run",
+    "seed_finals",
     "final_block",
     "target_block",
     "last_update_block",
@@ -54,6 +56,25 @@ class Run(Protocol):
     def final(self) -> float: ...
 
     def steps_to(self, target: float) -> int | None: ...
+
+
+# -- one arm's seeds ----------------------------------------------------------------------------------
+def seed_finals(
+    curves: Mapping[int, SeedCurve], walls: Sequence[float], fps: Sequence[float]
+) -> dict[str, Any]:
+    """One arm's runs: the final return (last evaluation) of each seed with an evaluation, their mean with
+    its 95 % percentile-bootstrap interval (:func:`rlcv.plotting.bootstrap_ci`), and the median of the
+    runs' wall seconds and steps per second."""
+    from rlcv.plotting import bootstrap_ci
+
+    finals = {s: float(c.values[-1]) for s, c in curves.items() if len(c.steps)}
+    entry: dict[str, Any] = {"seeds": len(finals), "final_per_seed": finals}
+    if finals:
+        low, high = bootstrap_ci(np.asarray(list(finals.values())))
+        entry.update(final_mean=statistics.fmean(finals.values()), final_ci95=[low, high])
+    if walls:
+        entry.update(wall_time_median_s=statistics.median(walls), fps_median=statistics.median(fps))
+    return entry
 
 
 # -- two arms on their common seeds --------------------------------------------------------------------
