@@ -48,7 +48,7 @@ from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.summaries import write
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.errors import RlcvError
-from rlcv.gan.rows import Rows, bgan_targets, comparisons, mean, rows_by_name
+from rlcv.gan.rows import Rows, bgan_targets, comparisons, mean, paired, rows_by_name, vs_fixed
 from rlcv.gan.scoring import EVAL_SEED, REFERENCES
 from rlcv.stats import Interval, from_jsonable, jsonable, mean_t
 
@@ -208,6 +208,66 @@ def _score_and_save(job: RunJob, path: Path, against: str, score: Callable[[RunJ
     summary["score_seconds"] = time.perf_counter() - start
     write(path, summary)
     return summary
+
+
+@dataclass(kw_only=True)
+class VariantSpec:
+    """The flags of a variant sweep (``bench bgan-collapse``, ``bench ldf-lower``): each of ``--variants`` on
+    seeds FIRST..FIRST+N-1, paired against ``--baseline`` (a bench adds its own flags and ``--variants``'
+    choices)."""
+
+    variants: list[str] = flag(["base"])
+    baseline: str = flag("base", help="the variant every other is paired against")
+    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
+    first_seed: int = flag(0, type=seed_value)
+    workers: int | None = flag(
+        1, type=positive_int, help="concurrent runs (default 1: the machine is shared)"
+    )
+    out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
+    name: str = flag("", help="file stem of the outputs")
+    runs: str = flag("", type=out_dir, help="run directories")
+    notes: str | None = flag(None, type=existing_file, help="markdown placed under '## Reading'")
+    report_only: bool = flag(False, command=False, help="rebuild OUT/NAME.md from OUT/NAME.json")
+    score_finished: bool = flag(
+        False, help="train nothing: score the finished runs, leave the others (e.g. still training elsewhere)"
+    )
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.first_seed, self.first_seed + self.seeds)
+
+
+def check_baseline(spec: Any) -> None:
+    if spec.baseline not in spec.variants:
+        raise RlcvError(f"--baseline {spec.baseline} must be one of --variants ({' '.join(spec.variants)}).")
+
+
+def run_variants(spec: Any, bench: str, measure: Callable[[Any], dict], report: Callable[..., str]) -> int:
+    """A variant sweep's ``run``: ``measure(spec)`` written to OUT/NAME.json (``--report-only``: read from
+    there), then its page ``report(payload, OUT, NAME, NOTES)``."""
+    out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
+    if spec.report_only:
+        require_report_input(path, bench)
+        payload = json.loads(path.read_text())
+    else:
+        payload = measure(spec)
+        path.write_text(json.dumps(payload, indent=1, default=list))
+    print(report(payload, out, spec.name, spec.notes))
+    return 0
+
+
+def variant_page(template: str, payload: dict, out: Path, name: str, notes: str | None, **data: Any) -> str:
+    """OUT/NAME.md of a variant sweep: ``template`` with the payload, its rows by variant, the reading
+    (``notes``) and the row statistics of :mod:`rlcv.gan.rows`."""
+    from rlcv.bench.report import render
+
+    text = render(
+        template, p=payload, name=name, rows=rows_by_name(payload, "variant"), mean=mean, paired=paired,
+        vs_fixed=vs_fixed, starred=starred,
+        reading=Path(notes).read_text().strip() if notes else None, **data,
+    )  # fmt: skip
+    (out / f"{name}.md").write_text(text)
+    return text
 
 
 def _score(spec: BganSpec, grids: Path, algo: str, seed: int, job: RunJob) -> dict[str, Any]:

@@ -25,21 +25,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import scored_sweep, starred
+from rlcv.bench.bgan import VariantSpec, check_baseline, run_variants, scored_sweep, variant_page
 from rlcv.bench.checks import (
-    existing_file,
     nonneg_float,
     out_dir,
     positive_int,
-    require_report_input,
-    seed_count,
-    seed_value,
 )
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers
 from rlcv.errors import RlcvError
-from rlcv.gan.rows import mean, paired, rows_by_name, value
+from rlcv.gan.rows import value
 
 BASE_ENV_KWARGS: dict[str, Any] = {"disc_batch_size": 128}  # as results/bgan-6000.md
 
@@ -54,6 +50,7 @@ class Variant:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+# fmt: off
 VARIANTS: dict[str, Variant] = {
     "base": Variant("bgan", "BGAN, preset (as results/bgan-6000.md)"),
     "ent": Variant("bgan", "entropy bonus 0.05", ("ent_coef=0.05",)),
@@ -63,76 +60,51 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "instance noise σ = 0.3 in the discriminator", env_kwargs={"disc_instance_noise": 0.3}
     ),
     "noise_ent": Variant(
-        "bgan",
-        "instance noise σ = 0.3 and entropy bonus 0.05 together",
-        ("ent_coef=0.05",),
+        "bgan", "instance noise σ = 0.3 and entropy bonus 0.05 together", ("ent_coef=0.05",),
         {"disc_instance_noise": 0.3},
     ),
     "mbd": Variant(
-        "bgan",
-        "minibatch discrimination, 16 kernels, in the discriminator",
+        "bgan", "minibatch discrimination, 16 kernels, in the discriminator",
         env_kwargs={"disc_minibatch_kernels": 16},
     ),
     "init10": Variant(
         "bgan", "policy output layer initialised with gain 10 (latents start apart)", ("out_init_gain=10",)
     ),
     "init10_ent": Variant(
-        "bgan",
-        "output-layer init gain 10 and entropy bonus 0.05 together",
+        "bgan", "output-layer init gain 10 and entropy bonus 0.05 together",
         ("out_init_gain=10", "ent_coef=0.05"),
     ),
     "init10_ent_noise": Variant(
-        "bgan",
-        "output-layer init gain 10, entropy bonus 0.05 and instance noise σ = 0.3",
-        ("out_init_gain=10", "ent_coef=0.05"),
-        {"disc_instance_noise": 0.3},
+        "bgan", "output-layer init gain 10, entropy bonus 0.05 and instance noise σ = 0.3",
+        ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
     ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
 }
 METRICS = (  # (summary key, column title) of the tables; the collapse statistics first
-    ("c2st_accuracy", "C2ST ↓"),
-    ("nn1_accuracy", "1-NN ↓"),
-    ("mmd2", "MMD² ↓"),
-    ("glyphs", "glyphs ↑"),
-    ("label_tv", "label TV ↓"),
-    ("within_latent_distance", "L1 within latent ↑"),
+    ("c2st_accuracy", "C2ST ↓"), ("nn1_accuracy", "1-NN ↓"), ("mmd2", "MMD² ↓"), ("glyphs", "glyphs ↑"),
+    ("label_tv", "label TV ↓"), ("within_latent_distance", "L1 within latent ↑"),
     ("confident_coverage", "confident classes ↑"),
 )
+# fmt: on
 
 
 @dataclass(kw_only=True)
-class CollapseSpec:
-    env: str = flag("rlcv/BGAN-Digits-v0")
+class CollapseSpec(VariantSpec):
     variants: list[str] = flag(["base"], choices=sorted(VARIANTS))
-    baseline: str = flag("base", help="the variant every other is paired against")
-    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
-    first_seed: int = flag(0, type=seed_value)
+    workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
+    name: str = flag("bgan_collapse", help="file stem of the outputs")
+    runs: str = flag("runs/bench-bgan-collapse", type=out_dir, help="run directories")
+    env: str = flag("rlcv/BGAN-Digits-v0")
     steps: int = flag(38_400, type=positive_int, help="latents per run (64 per update)")
     against: str = flag("held-out", choices=("held-out", "train"))
     references: bool = flag(False, help="add real / independent / mixture rows")
-    workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
-    out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
-    name: str = flag("bgan_collapse", help="file stem of the outputs")
-    runs: str = flag("runs/bench-bgan-collapse", type=out_dir, help="run directories")
-    notes: str | None = flag(None, type=existing_file, help="markdown placed under '## Reading'")
-    report_only: bool = flag(False, command=False, help="rebuild OUT/NAME.md from OUT/NAME.json")
-    score_finished: bool = flag(
-        False, help="train nothing: score the finished runs, leave the others (e.g. still training elsewhere)"
-    )
     init_spread: list[float] | None = flag(
-        None,
-        type=nonneg_float,
-        nargs="+",
-        metavar="GAIN",
+        None, type=nonneg_float, nargs="+", metavar="GAIN",
         help="train nothing: write OUT/NAME.md, how far apart the initial generator's latents are at "
         "these output-layer gains (out_init_gain; 0 = default init)",
-    )
-
-    @property
-    def seed_range(self) -> range:
-        return range(self.first_seed, self.first_seed + self.seeds)
+    )  # fmt: skip
 
 
 def train_args(spec: Any, name: str, seed: int) -> list[str]:
@@ -151,26 +123,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(CollapseSpec, args)
-    out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
-    if spec.report_only:
-        require_report_input(path, "bgan-collapse")
-        payload = json.loads(path.read_text())
-    elif spec.init_spread:
+    if spec.init_spread and not spec.report_only:
         print(write_init_spread(spec))
         return 0
-    else:
-        payload = measure(spec)
-        path.write_text(json.dumps(payload, indent=1, default=list))
-    print(write_report(payload, out, spec.name, spec.notes))
-    return 0
+    return run_variants(spec, "bgan-collapse", measure, write_report)
 
 
 def _check(spec: Any) -> None:
     from rlcv.env_factory import check_env_id
 
     check_env_id(spec.env)
-    if spec.baseline not in spec.variants:
-        raise RlcvError(f"--baseline {spec.baseline} must be one of --variants ({' '.join(spec.variants)}).")
+    check_baseline(spec)
     if spec.steps % 64:
         raise RlcvError(f"--steps ({spec.steps}) must be a multiple of 64 (the latents of one update).")
 
@@ -225,7 +188,7 @@ def measure(spec: CollapseSpec) -> dict[str, Any]:
         train_args=partial(train_args, spec), folder=grids, score=partial(_score, spec, grids),
         against=spec.against, workers=spec.workers or default_workers(), finished_only=spec.score_finished,
     )  # fmt: skip
-    levels = env_levels(spec.env, BASE_ENV_KWARGS)
+    levels, names = env_levels(spec.env, BASE_ENV_KWARGS), spec.variants
     payload: dict[str, Any] = {
         "command": command_line("rlcv bench bgan-collapse", spec),
         "env": spec.env,
@@ -239,7 +202,7 @@ def measure(spec: CollapseSpec) -> dict[str, Any]:
         "against": spec.against,
         "thresholds": collapse_thresholds(levels).as_dict(),
         "platform": platform_record(),
-        "runs": [found[n, s] for n in spec.variants for s in spec.seed_range if (n, s) in found],
+        "runs": [found[n, s] for n in names for s in spec.seed_range if (n, s) in found],
     }
     if spec.references:
         payload["references"] = _references(spec, levels, grids)
@@ -273,12 +236,7 @@ def write_init_spread(spec: CollapseSpec) -> str:
 
 
 def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | None = None) -> str:
-    from rlcv.bench.report import render
-
-    text = render(
-        "bgan_collapse.md.j2", p=payload, name=name, rows=rows_by_name(payload, "variant"), metrics=METRICS,
-        reading=Path(notes).read_text().strip() if notes else None, mean=mean, paired=paired,
-        starred=starred, value=value, shlex_join=shlex.join, nan=math.nan,
+    return variant_page(
+        "bgan_collapse.md.j2", payload, out, name, notes, metrics=METRICS, value=value, shlex_join=shlex.join,
+        nan=math.nan,
     )  # fmt: skip
-    (out / f"{name}.md").write_text(text)
-    return text

@@ -24,34 +24,27 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.bgan import scored_sweep
+from rlcv.bench.bgan import VariantSpec, check_baseline, run_variants, scored_sweep, variant_page
 from rlcv.bench.checks import (
-    existing_file,
     int_range,
     out_dir,
-    positive_int,
-    require_report_input,
-    seed_count,
-    seed_value,
 )
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob
-from rlcv.errors import RlcvError
 from rlcv.gan.ldf_eval import SAMPLE_KEYS
-from rlcv.gan.rows import mean, paired, rows_by_name, vs_fixed
 
 CODE_ENV = "rlcv/BGAN-DigitCodes-v0"
 STEPS_PER_UPDATE = 64
 BASE_SET = ("mode=decoupled", "recon_weight=1.0")  # results/ldf.md's two-level settings
 INIT_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)  # the untrained patch generator's spread at these gains
+# fmt: off
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set overrides)
     "base": ("lower stage of results/ldf.md (recon_weight 1.0)", ()),
     "init10": ("patch generator output-layer init gain 10", ("lower_out_init_gain=10",)),
     "init30": ("patch generator output-layer init gain 30", ("lower_out_init_gain=30",)),
     "init10_ent": (
-        "output-layer init gain 10 and entropy bonus 0.05",
-        ("lower_out_init_gain=10", "lower_ent_coef=0.05"),
+        "output-layer init gain 10 and entropy bonus 0.05", ("lower_out_init_gain=10", "lower_ent_coef=0.05")
     ),
     # The higher generator starts symmetric too (code means 0.002 apart across latents at gain 0);
     # gain 3 spreads them by ~0.5 per dimension, the spread of real codes through a gain-10 lower
@@ -67,43 +60,24 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
     ),
 }
 METRICS = (  # summary key, whether lower is better
-    ("ceiling_c2st_accuracy", True),
-    ("ceiling_nn1_accuracy", True),
-    ("ceiling_confident_coverage", False),
-    ("ceiling_seam_discontinuity", True),
-    ("reconstruction_error", True),
-    ("code_std", False),
-    ("across_prior", False),
-    ("across_real", False),
-    ("within_prior", False),
+    ("ceiling_c2st_accuracy", True), ("ceiling_nn1_accuracy", True), ("ceiling_confident_coverage", False),
+    ("ceiling_seam_discontinuity", True), ("reconstruction_error", True), ("code_std", False),
+    ("across_prior", False), ("across_real", False), ("within_prior", False),
 )
+# fmt: on
 
 
 @dataclass(kw_only=True)
-class LowerSpec:
+class LowerSpec(VariantSpec):
     variants: list[str] = flag(["base"], choices=sorted(VARIANTS))
-    baseline: str = flag("base", help="the variant every other is paired against")
-    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
-    first_seed: int = flag(0, type=seed_value)
-    lower_updates: int = flag(500, type=int_range(1), help="lower-stage updates (results/ldf.md: 500)")
-    higher_updates: int = flag(
-        0,
-        type=int_range(0),
-        show=lambda s: s.higher_updates > 0,
-        help="then this many higher-stage updates, and the decoupled generator's samples are scored too "
-        "(0: stop at the lower stage)",
-    )
-    workers: int = flag(1, type=positive_int, help="concurrent runs (default 1: the machine is shared)")
-    out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/")
     name: str = flag("ldf_lower", help="file stem of the outputs")
     runs: str = flag("runs/bench-ldf-lower", type=out_dir, help="run directories")
-    notes: str | None = flag(None, type=existing_file, help="markdown placed under '## Reading'")
-    report_only: bool = flag(False, command=False, help="rebuild OUT/NAME.md from OUT/NAME.json")
-    score_finished: bool = flag(False, help="train nothing: score the finished runs, leave the others")
-
-    @property
-    def seed_range(self) -> range:
-        return range(self.first_seed, self.first_seed + self.seeds)
+    lower_updates: int = flag(500, type=int_range(1), help="lower-stage updates (results/ldf.md: 500)")
+    higher_updates: int = flag(
+        0, type=int_range(0), show=lambda s: s.higher_updates > 0,
+        help="then this many higher-stage updates, and the decoupled generator's samples are scored too "
+        "(0: stop at the lower stage)",
+    )  # fmt: skip
 
 
 def train_args(spec: Any, name: str, seed: int) -> list[str]:
@@ -120,16 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = spec_of(LowerSpec, args)
-    out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
-    if spec.report_only:
-        require_report_input(path, "ldf-lower")
-        payload = json.loads(path.read_text())
-    else:
-        payload = measure(spec)
-        path.write_text(json.dumps(payload, indent=1))
-    print(write_report(payload, out, spec.name, spec.notes))
-    return 0
+    return run_variants(spec_of(LowerSpec, args), "ldf-lower", measure, write_report)
 
 
 def _score(samples: bool, name: str, seed: int, job: RunJob) -> dict[str, Any]:
@@ -159,14 +124,13 @@ def _references(folder: Path) -> dict[str, Any]:
 
 def measure(spec: LowerSpec) -> dict[str, Any]:
     """Train and score every (variant, seed) (``--score-finished``: the finished runs only): the JSON."""
-    if spec.baseline not in spec.variants:
-        raise RlcvError(f"--baseline {spec.baseline} must be one of --variants ({' '.join(spec.variants)}).")
+    check_baseline(spec)
     folder = Path(spec.out) / spec.name
     (folder / "summaries").mkdir(parents=True, exist_ok=True)
     found = scored_sweep(  # the ceiling is scored against the held-out digits (score_digits' default)
         spec.variants, spec.seed_range, root=Path(spec.runs), train_args=partial(train_args, spec),
         steps=_steps(spec), folder=folder, score=partial(_score, spec.higher_updates > 0), against="held-out",
-        workers=spec.workers, finished_only=spec.score_finished,
+        workers=spec.workers or 1, finished_only=spec.score_finished,
     )  # fmt: skip
     return {
         "command": command_line("rlcv bench ldf-lower", spec),
@@ -183,12 +147,6 @@ def measure(spec: LowerSpec) -> dict[str, Any]:
 
 
 def write_report(payload: dict[str, Any], out: Path, name: str, notes: str | None = None) -> str:
-    from rlcv.bench.report import render
-
-    text = render(
-        "ldf_lower.md.j2", p=payload, name=name, rows=rows_by_name(payload, "variant"), metrics=METRICS,
-        sample_keys=SAMPLE_KEYS, reading=Path(notes).read_text().strip() if notes else None, mean=mean,
-        paired=paired, vs_fixed=vs_fixed,
-    )  # fmt: skip
-    (out / f"{name}.md").write_text(text)
-    return text
+    return variant_page(
+        "ldf_lower.md.j2", payload, out, name, notes, metrics=METRICS, sample_keys=SAMPLE_KEYS
+    )
