@@ -62,16 +62,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_of(SpeedSpec, args)
+    out = Path(spec.out)
     if spec.report_only:
-        print(report_only(Path(spec.out)))
-        return 0
-    from rlcv.agents import AGENTS, SB3_ALGOS
-    from rlcv.env_factory import check_env_id
+        if not (out / "speed.json").is_file():
+            raise RlcvError(
+                f"--report-only: {out / 'speed.json'} not found; run the bench without --report-only first "
+                "(or point --out at the folder that holds it)."
+            )
+        result = json.loads((out / "speed.json").read_text())
+    else:
+        from rlcv.agents import AGENTS, SB3_ALGOS
+        from rlcv.env_factory import check_env_id
 
-    check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
-    check_env_id(spec.env)
-    check_box_actions(spec.env, spec.algos)
-    run_speed_bench(spec)
+        check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
+        check_env_id(spec.env)
+        check_box_actions(spec.env, spec.algos)
+        write_json(out / "speed.json", result := run_speed_bench(spec))
+    (out / "speed.md").write_text(page := render_markdown(result))
+    print(page)
     return 0
 
 
@@ -100,27 +108,18 @@ def check_box_actions(env_id: str, algos: list[str]) -> None:
         )
 
 
-def family(algo: str) -> str:
-    return "trpo" if algo.endswith("trpo") else "ppo"
-
-
 def train_args(algo: str, env_id: str, steps: int, seed: int) -> list[str]:
     """``rlcv train`` arguments of one timed run (the runner adds ``--run-dir``)."""
     args = ["train", "--algo", algo, "--env", env_id, "--steps", str(steps), "--seed", str(seed)]
     args += ["--n-envs", "1", "--num-threads", "1", "--no-progress"]
-    return [*args, "--set", *COMMON, *FAMILY_SETTINGS[family(algo)].split()]
+    family = "trpo" if algo.endswith("trpo") else "ppo"
+    return [*args, "--set", *COMMON, *FAMILY_SETTINGS[family].split()]
 
 
 def train_fps(name: str, run_dir: Path, args: list[str], steps: int, bench: str) -> float:
     """One ``rlcv train`` through the bench runner (a fresh process, one thread); the env-steps/s of its
     last metrics row (the training loop's, process start-up excluded)."""
     return float(runs.train_once(runs.RunJob(name, run_dir, args, steps), bench)[-1]["fps"])
-
-
-def measure(algo: str, env_id: str, steps: int, seed: int) -> float:
-    """Train one run in a fresh process and temporary folder; its env-steps/s."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return train_fps(algo, Path(tmp) / "run", train_args(algo, env_id, steps, seed), steps, "speed")
 
 
 # SB3's own learn() with its defaults and no rlcv wrapper or callback: a check that the sb3-ppo row
@@ -157,8 +156,11 @@ def sample_fps(env_id: str, steps: int, repeats: int, algos: list[str]) -> dict[
         for algo in algos:
             if algo == "sb3-ppo-raw":
                 fps = measure_raw_sb3_ppo(env_id, steps, seed=r)
-            else:
-                fps = measure(algo, env_id, steps, seed=r)
+            else:  # a fresh process and a temporary folder
+                with tempfile.TemporaryDirectory() as tmp:
+                    fps = train_fps(
+                        algo, Path(tmp) / "run", train_args(algo, env_id, steps, r), steps, "speed"
+                    )
             samples[algo].append(fps)
             print(f"[repeat {r + 1}/{repeats}] {algo:10s} {fps:8.0f} env-steps/s", flush=True)
     return samples
@@ -173,10 +175,13 @@ def ratio_pairs(algos: list[str]) -> list[tuple[str, str]]:
 
 
 def run_speed_bench(spec: SpeedSpec) -> dict:
+    """Time every algorithm (:func:`sample_fps`; sb3-ppo brings its raw-SB3 check); the page's data."""
     algos = [*spec.algos, "sb3-ppo-raw"] if "sb3-ppo" in spec.algos else spec.algos
     samples = sample_fps(spec.env, spec.steps, spec.repeats, algos)
     medians = {a: statistics.median(v) for a, v in samples.items()}
-    result = {
+    machine = {"python": platform.python_version(), "processor": platform.processor() or platform.machine()}
+    example = ["rlcv", *train_args(algos[0], spec.env, spec.steps, 0), "--run-dir", "RUN"]
+    return {
         "env": spec.env,
         "steps_per_run": spec.steps,
         "repeats": spec.repeats,
@@ -184,32 +189,9 @@ def run_speed_bench(spec: SpeedSpec) -> dict:
         "median_fps": medians,
         "ratios": {f"{a}/{b}": medians[a] / medians[b] for a, b in ratio_pairs(algos)},
         "command": command_line("rlcv bench speed", spec),
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-            "torch_threads": 1,
-        },
-        "example_train_command": shlex.join(
-            ["rlcv", *train_args(algos[0], spec.env, spec.steps, 0), "--run-dir", "RUN"]
-        ),
+        "machine": {**machine, "torch_threads": 1},
+        "example_train_command": shlex.join(example),
     }
-    write_json(Path(spec.out) / "speed.json", result)
-    (Path(spec.out) / "speed.md").write_text(page := render_markdown(result))
-    print(page)
-    return result
-
-
-def report_only(folder: Path) -> str:
-    """Rebuild OUT/speed.md from OUT/speed.json; returns the page."""
-    path = folder / "speed.json"
-    if not path.is_file():
-        raise RlcvError(
-            f"--report-only: {path} not found; run the bench without --report-only first (or point --out "
-            "at the folder that holds it)."
-        )
-    text = render_markdown(json.loads(path.read_text()))
-    (folder / "speed.md").write_text(text)
-    return text
 
 
 def render_markdown(result: dict) -> str:
