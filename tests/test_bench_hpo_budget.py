@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from rlcv.bench.paired import outcome, tuned_vs_fixed_verdict
+from rlcv.bench.hpo_budget import verdict_text
 from rlcv.cli import main
+from rlcv.hpo.method_results import compare, outcome
 from rlcv.hpo.runners import cosine, fixed_run, sh_cost
 from rlcv.stats import Interval, paired_t
 
@@ -25,27 +26,19 @@ def test_outcome_reads_the_side_of_zero_the_interval_lies_on():
 def test_verdict_is_refused_when_the_best_fixed_setting_is_within_the_ci():
     tuned = [0.97, 0.98, 0.96, 0.99, 0.97]
     close = [0.975, 0.97, 0.97, 0.985, 0.975]  # differences straddle 0
-    v = tuned_vs_fixed_verdict(
-        tuned, close, tuned_name="hpo-x", fixed_name="lr1", metric="test accuracy", higher_is_better=True
-    )
+    v = compare(tuned, close, higher_is_better=True)
     assert v["outcome"] == "unresolved" and not v["claims_tuned_ge_fixed"]
-    assert "no verdict" in v["text"] and "does not claim tuned ≥ fixed" in v["text"]
+    text = verdict_text(v, "hpo-x", "lr1", "acc")
+    assert text.startswith("no verdict on test accuracy") and "does not claim tuned ≥ fixed" in text
     assert v["ci"].low < 0 < v["ci"].high and v["ci"] == paired_t(tuned, close)
     worse = [t - 0.02 - 0.001 * i for i, t in enumerate(tuned)]
-    v = tuned_vs_fixed_verdict(
-        tuned, worse, tuned_name="hpo-x", fixed_name="lr1", metric="test accuracy", higher_is_better=True
-    )
-    assert v["claims_tuned_ge_fixed"] and v["text"].startswith("hpo-x beats")
+    v = compare(tuned, worse, higher_is_better=True)
+    assert v["claims_tuned_ge_fixed"]
+    assert verdict_text(v, "hpo-x", "lr1", "acc").startswith("hpo-x beats the best fixed setting lr1")
     # lower is better for a loss: a tuned loss clearly above the fixed one is "fixed beats tuned"
-    v = tuned_vs_fixed_verdict(
-        [0.2, 0.21, 0.22],
-        [0.1, 0.1, 0.12],
-        tuned_name="t",
-        fixed_name="f",
-        metric="val",
-        higher_is_better=False,
-    )
-    assert v["outcome"] == "worse" and not v["claims_tuned_ge_fixed"] and "f beats t" in v["text"]
+    v = compare([0.2, 0.21, 0.22], [0.1, 0.1, 0.12], higher_is_better=False)
+    assert v["outcome"] == "worse" and not v["claims_tuned_ge_fixed"]
+    assert "f beats t on validation loss: t − fixed = +0.103 [" in verdict_text(v, "t", "f", "val")
     assert outcome(paired_t([], []), True) == "unresolved"
 
 
@@ -168,8 +161,8 @@ def test_ppo_x_is_meta_trained_once_and_its_copy_kept_beside_the_runs(tmp_path, 
 
 
 def test_one_paired_seed_gives_no_interval_and_no_verdict():
-    v = tuned_vs_fixed_verdict(
-        [0.5], [0.6], tuned_name="t", fixed_name="f", metric="acc", higher_is_better=True, scale=100.0
-    )
+    v = compare([0.5], [0.6], higher_is_better=True)
     assert v["outcome"] == "unresolved" and not v["claims_tuned_ge_fixed"]
-    assert "no interval" in v["text"] and "nan" not in v["text"]
+    assert verdict_text(v, "t", "f", "acc") == (
+        "no verdict on test accuracy against f: t − fixed = -10 points on 1 paired seed, no interval."
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rlcv.bench.hpo_targets import issue30_targets, target_lines
+from rlcv.bench.report import render
+from rlcv.hpo.budget_targets import issue30_targets
 
 SEEDS = list(range(6))
 
@@ -43,7 +44,7 @@ def test_targets_pick_the_best_online_method_by_validation_within_each_examples_
     assert each["refs"] == ["cosine-lr1", "tpe-20", "sh-2-b32"]  # the tuned cosine run, then what was run
     assert [r["method"] for r in each["rows"]] == ["hpo-range", "ppo-x"]
     assert each["rows"][0]["val"][0].point < 0 < each["rows"][0]["acc"][0].point
-    text = "\n".join(target_lines(t))
+    text = render("hpo_targets.md.j2", targets=t)
     assert "not measured" in text and "**met**" in text
     assert "| method | cosine-lr1 | tpe-20 | sh-2-b32 |" in text and "| ppo-x | +1." in text
     worse = {**results, "hpo-range": _method([a - 0.03 + 0.001 * i for i, a in enumerate(base)])}

@@ -15,11 +15,11 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
   then its deterministic policy for 1 run per evaluation seed.
 - issue 30 (:mod:`rlcv.hpo.cosine_methods`): ``hpo-range``, ``hpo-sweep``, ``ppo-x`` and the
   equal-examples baselines ``sh-2-b32`` / ``pbt-2-b32`` / ``pb2-2-b32``; their targets:
-  :mod:`rlcv.bench.hpo_targets`.
+  :mod:`rlcv.hpo.budget_targets`.
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
-wall-clock); comparisons are paired 95 % t-intervals (:func:`rlcv.stats.paired_t`, verdicts
-:mod:`rlcv.bench.paired`). The page: ``templates/hpo_budget.md.j2``.
+wall-clock); comparisons are paired 95 % t-intervals and their verdicts (:mod:`rlcv.hpo.method_results`). The
+page: ``templates/hpo_budget.md.j2``.
 """
 
 from __future__ import annotations
@@ -33,24 +33,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
-from rlcv.bench.flags import add_flags, command_line, flag, spec_of
-from rlcv.bench.report import fmt_interval
+from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.report import add_bench
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.cli_args import parse_env_kwargs
+from rlcv.hpo import method_results as mr
 from rlcv.hpo.cosine_methods import COSINE_METHODS
-from rlcv.hpo.method_results import Results, acc, best_grid_point, unit_run, val
-from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
+from rlcv.hpo.runners import UNITS
 from rlcv.hpo.sweep_cosine import config_arg
-from rlcv.stats import Interval, jsonable
+from rlcv.stats import jsonable
 
-CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
-METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *CONTROLLERS, "ppo", *COSINE_METHODS)
-ONLINE = (*CONTROLLERS, "ppo", "hpo-range", "hpo-sweep", "hpo-sweep-r1", "ppo-x")
+METHODS = ("fixed", "cosine", "random", "tpe", "sh-2", "pbt-8", *mr.CONTROLLERS, "ppo", *COSINE_METHODS)
 PBT = {"n_steps": 3, "perturb": [0.5, 2.0]}
-BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best controller must beat
 
 
 def _ppo_x(spec: Any) -> bool:
@@ -118,10 +113,8 @@ class BudgetFlags:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("hpo-budget", help="online HPO controllers vs equal-budget baselines (paired seeds)")
-    add_flags(p, BudgetFlags)
-    add_pool_flags(p)
-    p.set_defaults(bench_run=run)
+    about = "online HPO controllers vs equal-budget baselines (paired seeds)"
+    add_pool_flags(add_bench(sub, "hpo-budget", BudgetFlags, run, help=about))
     from rlcv.bench import hpo_tuning
 
     hpo_tuning.register(sub)  # its tuning-seed table lives beside this bench
@@ -268,180 +261,37 @@ def _seeds(args: argparse.Namespace) -> range:
 # --------------------------------------------------------------------------------------- report
 
 
-def load(args: argparse.Namespace, out: Path) -> tuple[Results, list[int]]:
-    """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds)."""
-    from rlcv.hpo import runners as R
+def load(args: argparse.Namespace) -> tuple[mr.Results, list[int]]:
+    """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds); a
+    search's first 2 trials are read as the 2-trial method (common random numbers)."""
+    from rlcv.hpo.runners import first_k
 
-    raw: Results = {}
-    store, expected = ResultStore(_per_run(args)), set()
-    for seed in _seeds(args):
-        for task in _tasks(args, seed):
-            method, s = task.name.rsplit("_s", 1)[0], store.get(task.name, task.params)
-            # a search's first 2 trials are read as the 2-trial method (common random numbers)
-            for k in sorted({2, args.trials}) if method in ("random", "tpe") else [0]:
-                name = f"{method}-{k}" if k else method
-                expected.add(name)
-                if s is not None:
-                    raw.setdefault(name, {})[seed] = R.first_k(s, k) if k else s
-    seeds = [s for s in _seeds(args) if all(s in raw.get(m, {}) for m in expected)]
-    return {m: {s: v[s] for s in seeds} for m, v in raw.items()}, seeds
+    seeds = list(_seeds(args))
+    names = [task.name.rsplit("_s", 1)[0] for task in _tasks(args, seeds[0])]
+    raw, paired = mr.read_results(_per_run(args), names, seeds)
+    # the rows' order: as a seed-major sweep first wrote each method
+    results: mr.Results = {}
+    for m in sorted((m for m in names if raw[m]), key=lambda m: (min(raw[m]), names.index(m))):
+        for k in sorted({2, args.trials}) if m in ("random", "tpe") else [0]:
+            results[f"{m}-{k}" if k else m] = {s: first_k(raw[m][s], k) if k else raw[m][s] for s in paired}
+    return results, paired
 
 
-def _method_row(
-    results: Results,
-    m: str,
-    seeds: list[int],
-    unit_run: dict[int, dict[str, float]],
-    ref: str | None,
-) -> dict[str, Any]:
-    """One method's means over seeds, its compute in runs and (with a reference) its paired Δs."""
-    from rlcv.stats import paired_t
-
-    per_seed = results[m]
-    a, v = acc(results, m, seeds), val(results, m, seeds)
-    row: dict[str, Any] = {
-        "method": m,
-        "test_accuracy": statistics.fmean(a),
-        "val_loss": statistics.fmean(v),
-        "runs": {u: statistics.fmean(per_seed[s]["cost"][u] / unit_run[s][u] for s in seeds) for u in UNITS},
-        "wall_s": statistics.fmean(per_seed[s]["cost"]["wall_s"] for s in seeds),
-        "online": m in ONLINE,
-        # geometric means over seeds of the reported configuration's final hyper-parameters
-        "final_hparams": {
-            h: math.exp(statistics.fmean(math.log(per_seed[s]["hparams"][h]) for s in seeds))
-            for h in ("lr", "batch_size", "weight_decay")
-            if all(h in per_seed[s]["hparams"] for s in seeds)
-        },
-    }
-    if ref:
-        row["acc_vs_ref"] = paired_t(a, acc(results, ref, seeds))
-        row["val_vs_ref"] = paired_t(v, val(results, ref, seeds))
-    return row
+# How the verdicts against the best fixed / cosine setting are worded: metric, scale, unit.
+VERDICT_WORDS = {"acc": ("test accuracy", 100.0, " points"), "val": ("validation loss", 1.0, "")}
 
 
-def _vs_best_fixed(results: Results, seeds: list[int], name: str, prefix: str) -> dict[str, Any]:
-    """The best online controller against the best fixed (or cosine) schedule of the grid."""
-    from rlcv.bench.paired import tuned_vs_fixed_verdict
+def verdict_text(c: dict[str, Any], tuned: str, fixed: str, key: str) -> str:
+    """The sentence of a :func:`rlcv.hpo.method_results.compare` of tuned − fixed on ``key`` ("acc" /
+    "val"; ``templates/hpo_verdict.md.j2``): a winner only when the interval excludes 0."""
+    from rlcv.bench.report import render
 
-    f = f"{prefix}-best"
-    verdict = partial(
-        tuned_vs_fixed_verdict, tuned_name=name, fixed_name=best_grid_point(results, prefix) or f
-    )
-    return {
-        "acc": verdict(
-            acc(results, name, seeds),
-            acc(results, f, seeds),
-            metric="test accuracy",
-            higher_is_better=True,
-            scale=100.0,
-            unit=" points",
-        ),
-        "val": verdict(
-            val(results, name, seeds),
-            val(results, f, seeds),
-            metric="validation loss",
-            higher_is_better=False,
-        ),
-    }
+    metric, scale, unit = VERDICT_WORDS[key]
+    words = {"metric": metric, "scale": scale, "unit": unit}
+    return render("hpo_verdict.md.j2", c=c, tuned=tuned, fixed=fixed, **words).strip()
 
 
-def _online_verdicts(
-    results: Results,
-    seeds: list[int],
-    rows: list[dict[str, Any]],
-    ref: str | None,
-) -> dict[str, Any]:
-    """The best online controller (by validation loss, never by test accuracy) against each baseline."""
-    from rlcv.bench.paired import outcome
-    from rlcv.stats import paired_t
-
-    online = [r for r in rows if r["online"]]
-    verdicts: dict[str, Any] = {}
-    if not online:
-        return verdicts
-    best = min(online, key=lambda r: r["val_loss"])
-    name = best["method"]
-    a, v = acc(results, name, seeds), val(results, name, seeds)
-    verdicts["best_online"] = name
-    verdicts["cost_ratio"] = best["runs"]
-    if ref:
-        ci = paired_t(a, acc(results, ref, seeds))
-        verdicts["reaches_tpe20"] = {"ci": ci, "met": bool(ci.n and ci.high >= 0)}
-    for b in BASELINES:
-        if b in results:
-            ci, civ = paired_t(a, acc(results, b, seeds)), paired_t(v, val(results, b, seeds))
-            verdicts[f"vs_{b}"] = {
-                "acc": ci,
-                "val": civ,
-                "acc_outcome": outcome(ci, True),
-                "val_outcome": outcome(civ, False),
-            }
-    for prefix in ("fixed", "cosine"):
-        if f"{prefix}-best" in results:
-            verdicts[f"vs_{prefix}-best"] = _vs_best_fixed(results, seeds, name, prefix)
-    return verdicts
-
-
-def analyse(results: Results, seeds: list[int], trials: int = 20) -> dict[str, Any]:
-    units = unit_run(results, seeds)
-    for prefix in ("fixed", "cosine"):
-        best_fixed = best_grid_point(results, prefix)
-        if best_fixed is not None:
-            results[f"{prefix}-best"] = results[best_fixed]
-    ref = f"tpe-{trials}" if f"tpe-{trials}" in results else None
-    rows = [_method_row(results, m, seeds, units, ref) for m in results]
-    verdicts = _online_verdicts(results, seeds, rows, ref)
-    return {"rows": rows, "verdicts": verdicts, "unit_run": units, "reference": ref}
-
-
-def _ci_text(ci: Interval | None, scale: float = 1.0, digits: int = 2) -> str:
-    """'+0.51 [-0.72, +1.74]' (× ``scale``) of a paired interval; '—' without one."""
-    return "—" if ci is None else fmt_interval(ci.scaled(scale), f"+.{digits}f")
-
-
-def _hp_text(hp: dict[str, float]) -> str:
-    if len(hp) < 3:
-        return "—"
-    return f"{hp['lr']:.3g} / {hp['batch_size']:.0f} / {hp['weight_decay']:.1e}"
-
-
-def _ppo_meta(
-    meta: dict[str, Any], unit_run: dict[int, dict[str, float]], seeds: list[int]
-) -> dict[str, Any]:
-    """What meta-training `ppo` cost, in runs amortised over the evaluation seeds (not in its row), and its
-    first / last 10 validation losses; the template reads the rest off ``meta``."""
-    mean_unit = {u: statistics.fmean(unit_run[s][u] for s in seeds) for u in UNITS}
-    return {
-        "meta": meta,
-        "runs": {u: meta["cost"][u] / mean_unit[u] for u in UNITS},
-        "first10": statistics.fmean(meta["val_loss"][:10]),
-        "last10": statistics.fmean(meta["val_loss"][-10:]),
-    }
-
-
-def _ppo_x_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """``ppo-x``'s meta-training tasks and first / last 10 validation losses per task (the template reads
-    the rest off ``meta``)."""
-
-    def name(spec: dict[str, str]) -> str:  # meta.json written before the rename says 'model'
-        return f"{spec['task']} {spec.get('network', spec.get('model'))}"
-
-    per_task = []
-    for i, spec in enumerate(meta["meta_tasks"]):
-        vals = [v for v, t in zip(meta["val_loss"], meta["task_per_episode"], strict=True) if t == i]
-        if vals:
-            first, last = statistics.fmean(vals[:10]), statistics.fmean(vals[-10:])
-            per_task.append({"name": name(spec), "n": len(vals), "first": first, "last": last})
-    return {"meta": meta, "tasks": [name(t) for t in meta["meta_tasks"]], "per_task": per_task}
-
-
-def _fixed_grid(results: Results, seeds: list[int]) -> list[tuple[str, list[float]]]:
-    """Per-seed test accuracy % of each fixed-grid learning rate."""
-    fixed = sorted((m for m in results if m.startswith("fixed-lr")), key=lambda m: float(m[8:]))
-    return [(m[8:], [100 * results[m][s]["test_accuracy"] for s in seeds]) for m in fixed]
-
-
-def _meta(args: argparse.Namespace, results: Results, method: str) -> dict[str, Any] | None:
+def _meta(args: argparse.Namespace, results: mr.Results, method: str) -> dict[str, Any] | None:
     """The meta-training summary of ``ppo`` / ``ppo-x`` beside the per-run summaries, where used."""
     path = _per_run(args) / f"{method}-meta.json"
     return json.loads(path.read_text()) if method in results and path.is_file() else None
@@ -449,15 +299,20 @@ def _meta(args: argparse.Namespace, results: Results, method: str) -> dict[str, 
 
 def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """OUT/report.md (``templates/hpo_budget.md.j2``), OUT/summary.json and OUT/anytime.png."""
-    from rlcv.bench.hpo_targets import issue30_targets
     from rlcv.bench.report import render
+    from rlcv.hpo.budget_targets import issue30_targets
 
-    results, seeds = load(args, out)
+    results, seeds = load(args)
     out.mkdir(parents=True, exist_ok=True)  # with --per-run the runs live elsewhere and OUT may be new
     if not seeds:
         (out / "report.md").write_text(render("hpo_budget.md.j2", seeds=[]))
         return {}
-    a = analyse(results, seeds, args.trials)
+    a = mr.analyse(results, seeds, args.trials)
+    v = a["verdicts"]
+    for prefix in ("fixed", "cosine"):
+        for key, c in v.get(f"vs_{prefix}-best", {}).items():
+            fixed = mr.best_grid_point(results, prefix) or f"{prefix}-best"
+            c["text"] = verdict_text(c, v["best_online"], fixed, key)
     targets = None
     if any(m in results for m in COSINE_METHODS):  # benches without the issue-30 methods keep their page
         targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
@@ -470,79 +325,51 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         budget=args.budget,
         ref=a["reference"],
         rows=sorted(a["rows"], key=lambda r: (r["online"], r["method"])),
-        v=a["verdicts"],
+        v=v,
         units=UNITS,
-        baselines=BASELINES,
+        baselines=mr.BASELINES,
         targets=targets,
-        ppo_meta=_ppo_meta(meta, a["unit_run"], seeds) if meta else None,
-        ppo_x=_ppo_x_meta(meta_x) if meta_x else None,
-        fixed_grid=_fixed_grid(results, seeds),
-        ci=_ci_text,
-        hp=_hp_text,
+        ppo_meta=mr.meta_cost(meta, a["unit_run"], seeds) if meta else None,
+        ppo_x=mr.meta_tasks(meta_x) if meta_x else None,
+        fixed_grid=mr.fixed_grid(results, seeds),
         mean=statistics.fmean,
     )
     (out / "report.md").write_text(page)
     summary = {
         "seeds": seeds,
         "rows": a["rows"],
-        "verdicts": a["verdicts"],
+        "verdicts": v,
         **({"issue30_targets": targets} if targets is not None else {}),
-        "ppo_meta": {k: v for k, v in meta.items() if k != "inner_seeds"} if meta else None,
+        "ppo_meta": {k: x for k, x in meta.items() if k != "inner_seeds"} if meta else None,
         "command": _command(args),
     }
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=1))
-    if all(math.isfinite(v) for units in a["unit_run"].values() for v in units.values()):
+    if all(math.isfinite(x) for units in a["unit_run"].values() for x in units.values()):
         plot_anytime(results, seeds, a["unit_run"], out / "anytime.png")
     print(f"wrote {out / 'report.md'}, {out / 'summary.json'}, {out / 'anytime.png'}")
     return a
 
 
-def plot_anytime(results: Results, seeds: list[int], unit_run: dict, path: Path) -> None:
+def plot_anytime(results: mr.Results, seeds: list[int], unit_run: dict, path: Path) -> None:
     """Best validation loss so far (median over seeds, top) and the incumbent's test accuracy (mean over
-    seeds where known, bottom) against each compute unit, in runs."""
+    seeds where known, bottom) against each compute unit, in runs (:func:`mr.anytime`)."""
     from rlcv.bench.report import figure
 
     show = [m for m in results if not m.startswith(("fixed-lr", "cosine-lr"))]
     with figure(path, 2, len(UNITS), figsize=(4 * len(UNITS), 7), sharey="row") as (_, axes):
+        import matplotlib.pyplot as plt
+
         for i, m in enumerate(show):
+            style, color = "-" if m in mr.ONLINE else "--", plt.get_cmap("tab20")(i % 20)
             for j, u in enumerate(UNITS):
-                _draw_anytime(
-                    axes[:, j],
-                    [results[m][s]["curve"] for s in seeds],
-                    [unit_run[s][u] for s in seeds],
-                    u,
-                    m,
-                    i,
-                )
+                r = mr.anytime([results[m][s]["curve"] for s in seeds], [unit_run[s][u] for s in seeds], u)
+                axes[0, j].plot(r["grid"], r["best_val"], style, label=m, color=color)
+                if r["xs"] is not None:
+                    axes[1, j].plot(r["xs"], 100 * r["accuracy"], style, marker="o", ms=3, color=color)
+                axes[1, j].set_xlabel(f"{u} (runs)")
         for ax in axes.flat:
             ax.set_xscale("log")
         axes[0, 0].set_yscale("log")
         axes[0, 0].set_ylabel("best val loss so far")
         axes[1, 0].set_ylabel("incumbent test accuracy %")
         axes[0, -1].legend(fontsize=6, ncol=2)
-
-
-def _draw_anytime(axes: Any, curves: list[Any], units: list[float], u: str, m: str, i: int) -> None:
-    """One method's two panels for unit ``u`` (``units``: one run's worth of it, per seed)."""
-    import matplotlib.pyplot as plt
-
-    style, color = "-" if m in ONLINE else "--", plt.get_cmap("tab20")(i % 20)
-    grid = np.logspace(-2, math.log10(25), 120)
-    vals, accs = [], []
-    for curve, unit in zip(curves, units, strict=True):
-        c = np.asarray(curve, dtype=float)
-        x = c[:, ANYTIME_COLUMNS.index(u)] / unit
-        idx = np.searchsorted(x, grid, side="right") - 1
-        vals.append(
-            np.where(idx >= 0, c[np.clip(idx, 0, None), ANYTIME_COLUMNS.index("best_val_loss")], np.nan)
-        )
-        accs.append((x, c[:, ANYTIME_COLUMNS.index("test_accuracy")]))
-    # median over seeds (a diverged first trial is +inf), drawn where every seed has a value
-    axes[0].plot(grid, np.median(np.asarray(vals), 0), style, label=m, color=color)
-    # test accuracy of the incumbent at points where it is known (mean over seeds per trial index)
-    known = [(x[np.isfinite(acc)], acc[np.isfinite(acc)]) for x, acc in accs]
-    n = min(len(k[0]) for k in known)
-    if n:
-        xs, ys = np.mean([k[0][:n] for k in known], 0), np.mean([k[1][:n] for k in known], 0)
-        axes[1].plot(xs, 100 * ys, style, marker="o", ms=3, color=color)
-    axes[1].set_xlabel(f"{u} (runs)")

@@ -1,4 +1,5 @@
-"""Issue 30's targets for `rlcv bench hpo-budget`, read off paired intervals of test accuracy.
+"""Issue 30's targets of `rlcv bench hpo-budget` (its page: ``templates/hpo_targets.md.j2``), read off
+paired intervals of test accuracy.
 
 1. The best online controller at ≤ 1 run of examples (chosen by mean validation loss, never by test
    accuracy) is ahead of one cosine run: interval of (controller − cosine) above 0. Two cosine rows:
@@ -89,11 +90,3 @@ def _each_vs(
                 }
             )
     return {"refs": refs, "rows": out}
-
-
-def target_lines(targets: dict[str, Any]) -> list[str]:
-    """The report's section (``templates/hpo_targets.md.j2``): one line per target with its interval
-    (points) and met / missed, or 'not measured' where a method is missing."""
-    from rlcv.bench.report import render
-
-    return render("hpo_targets.md.j2", targets=targets).splitlines()
