@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcv.bench import bgan_capacity as cap
+from rlcv.bench import bgan_checks as cap
 from rlcv.cli import main
 from rlcv.gan.distil import linear_cells
 

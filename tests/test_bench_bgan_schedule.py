@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import bgan_schedule as bs
+from rlcv.bench import bgan_checks as bs
 from rlcv.cli import main
 
 FINAL = {
@@ -36,7 +36,7 @@ def _payload(n_steps: int, disc_batch: int | None, overrides: list[str] | None =
 
 
 def _rows(pilot: str, payloads: dict, mode=None) -> list[str]:
-    page = bs.render(pilot, "<!-- table -->\n", payloads, "cmd", mode=mode)
+    page = bs.render_schedule(pilot, "<!-- table -->\n", payloads, "cmd", mode=mode)
     return [line for line in page.splitlines() if line.startswith("| ") and not line.startswith("| schedule")]
 
 
