@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 from rlcv.bench import summaries
 from rlcv.bench.summaries import finished_record, read_run, read_summary
 from rlcv.errors import RlcvError
+from rlcv.files import write_text
 from rlcv.legacy import upgrade_train_args
 from rlcv.run_dir import RunDir
 
@@ -510,9 +511,7 @@ class SummaryStore:
     def _write(self, name: str, payload: dict[str, Any]) -> None:
         """Write atomically: an interrupted bench never leaves half a summary."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=self.folder, suffix=".tmp", delete=False) as tmp:
-            json.dump(payload, tmp, default=float)
-        os.replace(tmp.name, self.path(name))
+        write_text(self.path(name), json.dumps(payload, default=float))
 
     def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The stored result, or ``compute()`` stored now."""

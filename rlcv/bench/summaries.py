@@ -21,6 +21,7 @@ from typing import Any
 
 from rlcv import learning_curves
 from rlcv.errors import RlcvError
+from rlcv.files import write_text
 from rlcv.plotting import SeedCurve
 from rlcv.run_dir import RunDir
 
@@ -73,9 +74,7 @@ def finished_record(run_dir: Path, steps: int, summary: Path) -> dict[str, Any]:
 def write(path: Path, summary: dict[str, Any]) -> None:
     """Write ``summary`` at ``path`` atomically: an interrupted bench never leaves half a summary."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(summary, indent=1) + "\n")
 
 
 def read_summary(path: Path) -> dict[str, Any]:
