@@ -1,48 +1,8 @@
 """`rlcv bench gradcheck`: is a policy-gradient estimator unbiased? Checked against the exact gradient.
 
-On ``rlcv/LQR-v0`` with a linear-Gaussian policy a = K s + k0 + σ ξ (a GaussianPolicy without
-hidden layers), the exact gradient ∇J is known (:func:`rlcv.envs.lqr.exact_policy_gradient`).
-We draw ``estimates`` independent batches of ``episodes`` full episodes, compute the estimator's
-gradient on each (γ = 1, λ = 1 so that the advantage is Monte-Carlo; no advantage normalisation;
-fixed η), and compare the mean with ∇J / H — the estimators average over the H·E samples of a
-batch, while J sums over the H steps of an episode.
-
-Tests (:func:`rlcv.diagnostics.gradient_stats.bias_tests`), each at level ``alpha``:
-
-* per coordinate: z_j = (mean_j − ∇J_j / H) / se_j with a Bonferroni threshold (``passed``);
-* aggregate: Q = Σ_j z_j² against a scaled χ² (Satterthwaite: the z_j are correlated) (``passed_chi2``);
-* projection: the mean of ĝ·u against ∇J·u / H, u = ∇J / ‖∇J‖ (``passed_projection``).
-
-``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
-otherwise they have no power.
-
-*Verdicts that know their power* (:func:`rlcv.diagnostics.gradient_stats.power_check`; the rule and the
-JSON fields: docs/methods/mbmf.md). "Not rejected" is a pass only if the per-coordinate test could have
-rejected the broken variant's bias −E[pathwise], estimated on the same batches (or, without a pathwise
-term or with ``--detect-bias ε``, a bias ε·∇J, default 0.1). Exit status: 0 passed ("unbiased (test has
-power)"), 1 biased, 3 inconclusive, 2 bad arguments (one line ``rlcv: error: ...`` before any work).
-
-*γ < 1 or λ < 1* (``--gamma``, ``--gae-lambda``). GAE with λ < 1 and a learned critic is itself a
-biased estimate of ∇J, so the reference is what PPO really estimates: the mean of the k = 0 GAE
-surrogate gradient. The check is *paired*: on every batch the k = 0 estimator's gradient ĝ_0 is
-computed beside ĝ, and the tests ask whether E[ĝ − ĝ_0] = 0 (the projection test projects on the
-exact discounted gradient's direction, which is independent of the data). This covers the λ-matched
-CV (``--cv-form lambda``), the split η (``--eta-mode split``: (η_a, η_τ) fitted on an independent
-batch, then frozen) and PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term at
-θ = θ_old (``--clip-range ε > 0``; at θ_old every ratio is 1, so this checks that the trust-region
-code path leaves the estimate unchanged there).
-
-``--estimator`` names any registered estimator (``rlcv.estimators.ESTIMATORS``) that offers what
-the check needs: ``prepare`` from a batch, a policy and a critic (``gae``, ``mbmf``). Settings it
-has among ``k``, ``eta``, ``eta_mode``, ``cut_at_terminations`` come from the flags; a model-based
-estimator (one with ``use_model``) gets the exact or a learned model fitted on separate data.
-
-All batches are collected in one pass of the real collector (N = estimates × episodes envs) and
-the control variate is computed for every sample at once; the gradient of each estimate is then
-the gradient of the surrogate restricted to its own envs.
-
-The check is :func:`rlcv.diagnostics.gradcheck.run_gradcheck`; this module holds its flags, the
-argument checks, the exit status and the page.
+The check, its tests and their power are :mod:`rlcv.diagnostics.gradcheck`'s; this module holds its
+flags, the argument checks, the exit status (0 passed, 1 biased, 3 inconclusive, 2 bad arguments) and
+the page.
 """
 
 from __future__ import annotations
@@ -204,34 +164,11 @@ def verdict_line(result: dict[str, Any]) -> str:
     )
 
 
-def _verdict_cell(r: dict[str, Any]) -> str:
-    """Verdict with the smallest detectable bias along the target and the target's size (– for results
-    written before the power check)."""
-    if "verdict" not in r:
-        return "–"
-    return f"{r['verdict']} ({r['min_detectable_bias_rel']:.2g} / {r['target_bias_rel']:.2g})"
-
-
 def _sort_key(r: dict[str, Any]) -> tuple[Any, ...]:
     """Unpaired checks first, then by variant, model, k and the settings that change the estimator."""
     paired = r.get("gamma", 1.0) < 1 or r.get("gae_lambda", 1.0) < 1
     settings = (r.get("cut_at_terminations", True), r.get("eta_mode", "fixed"), r.get("clip_range", 0.0))
     return (paired, r["variant"], r["model"], r["k"], *settings)
-
-
-def _table_row(r: dict[str, Any]) -> list[str]:
-    eta = r.get("eta_mode", "fixed")
-    if eta == "split" and r.get("split_eta"):
-        eta = f"split ({r['split_eta'][0]:.2f}, {r['split_eta'][1]:.2f})"
-    return [
-        str(r["k"]), r["model"], r["variant"], f"{r.get('gamma', 1.0)} / {r.get('gae_lambda', 1.0)}",
-        r.get("cv_form", "kstep"), eta, str(r.get("clip_range", 0.0) or "–"),
-        r.get("reference", "exact gradient"), str(r.get("cut_at_terminations", True)),
-        f"{r['estimates']} × {r['episodes_per_estimate']}", f"{r['max_abs_z']:.2f}",
-        f"{r['z_threshold']:.2f}", f"{r['rel_error']:.3f}", f"{r['rel_trace_cov']:.2f}",
-        str(r["passed"]), f"{r.get('chi2_p', math.nan):.2g}", str(r.get("passed_chi2", "–")),
-        f"{r.get('proj_z', math.nan):.1f}", str(r.get("passed_projection", "–")), _verdict_cell(r),
-    ]  # fmt: skip
 
 
 def write_report(directory: str | Path) -> Path:
@@ -244,7 +181,7 @@ def write_report(directory: str | Path) -> Path:
         render(
             "gradcheck_table.md.j2",
             directory=Path(directory).as_posix(),
-            rows=[_table_row(r) for r in results],
+            results=results,
         )
     )
     return out

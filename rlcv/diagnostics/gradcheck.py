@@ -1,13 +1,54 @@
 """Is a policy-gradient estimator unbiased? Checked against the exact gradient of ``rlcv/LQR-v0`` —
-the measurement behind `rlcv bench gradcheck` (whose docstring gives the protocol and the tests),
-callable without the CLI::
+the measurement behind `rlcv bench gradcheck`, callable without the CLI::
 
     from rlcv.diagnostics.gradcheck import run_gradcheck
 
     result = run_gradcheck(estimator="mbmf", k=3, estimates=200, episodes=10)
     result["verdict"], result["max_abs_z"], result["min_detectable_bias_rel"]
 
-The statistics are :func:`rlcv.diagnostics.lqr.bias_record`'s (bias tests and their power).
+The statistics are :func:`rlcv.diagnostics.lqr.bias_record`'s (bias tests and their power). The
+protocol (``--flags`` of `rlcv bench gradcheck`, fields of :class:`GradcheckSettings`):
+
+On ``rlcv/LQR-v0`` with a linear-Gaussian policy a = K s + k0 + σ ξ (a GaussianPolicy without
+hidden layers), the exact gradient ∇J is known (:func:`rlcv.envs.lqr.exact_policy_gradient`).
+We draw ``estimates`` independent batches of ``episodes`` full episodes, compute the estimator's
+gradient on each (γ = 1, λ = 1 so that the advantage is Monte-Carlo; no advantage normalisation;
+fixed η), and compare the mean with ∇J / H — the estimators average over the H·E samples of a
+batch, while J sums over the H steps of an episode.
+
+Tests (:func:`rlcv.diagnostics.gradient_stats.bias_tests`), each at level ``alpha``:
+
+* per coordinate: z_j = (mean_j − ∇J_j / H) / se_j with a Bonferroni threshold (``passed``);
+* aggregate: Q = Σ_j z_j² against a scaled χ² (Satterthwaite: the z_j are correlated) (``passed_chi2``);
+* projection: the mean of ĝ·u against ∇J·u / H, u = ∇J / ‖∇J‖ (``passed_projection``).
+
+``--variant broken`` drops the pathwise term — a biased estimator that the tests must reject,
+otherwise they have no power.
+
+*Verdicts that know their power* (:func:`rlcv.diagnostics.gradient_stats.power_check`; the rule and the
+JSON fields: docs/methods/mbmf.md). "Not rejected" is a pass only if the per-coordinate test could have
+rejected the broken variant's bias −E[pathwise], estimated on the same batches (or, without a pathwise
+term or with ``--detect-bias ε``, a bias ε·∇J, default 0.1). Exit status: 0 passed ("unbiased (test has
+power)"), 1 biased, 3 inconclusive, 2 bad arguments (one line ``rlcv: error: ...`` before any work).
+
+*γ < 1 or λ < 1* (``--gamma``, ``--gae-lambda``). GAE with λ < 1 and a learned critic is itself a
+biased estimate of ∇J, so the reference is what PPO really estimates: the mean of the k = 0 GAE
+surrogate gradient. The check is *paired*: on every batch the k = 0 estimator's gradient ĝ_0 is
+computed beside ĝ, and the tests ask whether E[ĝ − ĝ_0] = 0 (the projection test projects on the
+exact discounted gradient's direction, which is independent of the data). This covers the λ-matched
+CV (``--cv-form lambda``), the split η (``--eta-mode split``: (η_a, η_τ) fitted on an independent
+batch, then frozen) and PPO's clipped surrogate with the ratio-weighted, clip-masked pathwise term at
+θ = θ_old (``--clip-range ε > 0``; at θ_old every ratio is 1, so this checks that the trust-region
+code path leaves the estimate unchanged there).
+
+``--estimator`` names any registered estimator (``rlcv.estimators.ESTIMATORS``) that offers what
+the check needs: ``prepare`` from a batch, a policy and a critic (``gae``, ``mbmf``). Settings it
+has among ``k``, ``eta``, ``eta_mode``, ``cut_at_terminations`` come from the flags; a model-based
+estimator (one with ``use_model``) gets the exact or a learned model fitted on separate data.
+
+All batches are collected in one pass of the real collector (N = estimates × episodes envs) and
+the control variate is computed for every sample at once; the gradient of each estimate is then
+the gradient of the surrogate restricted to its own envs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How much an estimator reduces gradient variance at a frozen checkpoint, at what bias, and how much
 of what is left is model error rather than structure — the measurement behind `rlcv bench variance`
-(whose docstring gives the protocol), callable on one's own run::
+callable on one's own run::
 
     from rlcv.diagnostics.variance import VarianceSettings, measure_variance
 
@@ -8,7 +8,46 @@ of what is left is model error rather than structure — the measurement behind 
     result["rows"][1]["trace_ratio"]  # tr Cov(ĝ_1) / tr Cov(ĝ_0) on the same 50 batches
 
 The statistics of each row are defined in :mod:`rlcv.diagnostics.gradients`; the ceiling in
-:mod:`rlcv.diagnostics.ceiling`.
+:mod:`rlcv.diagnostics.ceiling`. The protocol (``--flags`` of `rlcv bench variance`, fields of
+:class:`VarianceSettings`):
+
+For one checkpoint of a training run (policy, critic and normaliser statistics frozen):
+
+1. fit a dynamics ensemble on ``--fit-steps`` fresh transitions of the frozen policy — data
+   disjoint from every batch below (the critic is the checkpoint's, trained on earlier data);
+2. draw ``--batches`` M (default 200) independent evaluation batches of ``--batch-size`` B steps
+   (default: the run's training batch n_steps × n_envs); *every* estimator (each k, each η mode) is
+   applied to the *same* batches (common random numbers);
+3. draw ``--ref-batches`` R more batches for a reference gradient from the k = 0 estimator without
+   advantage normalisation — an unbiased estimate of the true gradient.
+
+Per estimator, over the M batches (:mod:`rlcv.diagnostics.gradients`, whose docstring defines each
+statistic): the consumed gradient on the full batch and on one PPO minibatch (``--minibatch-size``,
+default the run's ``batch_size``; the same indices for every estimator), unclipped and clipped as PPO
+clips; ``trace_ratio`` tr Cov(ĝ_k) / tr Cov(ĝ_0), ``rel_trace_cov``, ``trace_ratio_mom`` with
+paired-bootstrap 95 % CIs (``--bootstrap`` resamples); ``cos_to_reference``; three bias tests of the
+unnormalised gradient at level ``--alpha`` (``--variant broken`` drops the pathwise term: the tests
+must reject it for k > 0). Beside them:
+
+- the per-coordinate test's verdict with its power (``bias_passed`` true / false / null, "inconclusive";
+  the rule: docs/methods/mbmf.md, "Verdicts that know their power"); the target is the broken variant's
+  bias −E[pathwise term], measured on the same batches, or ε × the reference (``--detect-bias``; 0.1
+  without a pathwise term). The exit status stays 0: the verdicts are in the JSON, the table and one
+  printed line per row;
+- the perfect-model ceiling (:mod:`rlcv.diagnostics.ceiling`): Var(Â − η(G^(k) − V)) / Var(Â) from the
+  real batches, for D = Σ γ^i δ (the current CV) and D^λ = Σ (γλ)^i δ, beside the model-based
+  ``cv_score_var_ratio`` (the same ratio with the learned model's C): ``model`` − ``ceiling`` is model
+  error, 1 − ``ceiling`` is what the structure allows at all.
+
+*Version 2 of the estimator* (``--cv-form lambda``, ``--eta-modes split``): the split (η_a, η_τ) of
+evaluation batch i are the least-squares fit on batch i − 1 (cyclically; batches are independent, so
+as in training η never sees the batch it is applied to), and the trust gate reads the model's k-step
+error on the reference batches (independent of the evaluation batches). The ceiling of a split row is
+the fitted-η ceiling of its D kind.
+
+``--estimator`` (default ``mbmf``) names a registered estimator; the k / η sweep applies to the
+settings it has (an estimator without ``k`` gives one row), and a model-based estimator (one with
+``use_model``) gets the model of step 1.
 """
 
 from __future__ import annotations
