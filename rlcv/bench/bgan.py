@@ -1,22 +1,15 @@
-"""`rlcv bench bgan`: BGAN vs REINFORCE vs Gumbel-ST generators on BGAN-Digits, against density models.
+"""`rlcv bench bgan`: BGAN vs REINFORCE vs Gumbel-ST generators on BGAN-Digits, against density models;
+and the runner of every GAN bench here (:func:`scored_sweep`, :class:`VariantSpec`).
 
-Training. Every (algo, seed) is a plain ``rlcv train`` (:mod:`rlcv.bench.runs`, one thread) with the
-*same* preset (``rlcv/presets/bgan.yaml``; the baselines inherit it), ``--steps`` and ``--set``, so every
-generator takes the same updates (``steps / n_steps``) on as many images, and its env trains the
-discriminator on as much generated data. ``--curve-points`` step checkpoints per run (the last is the
-final generator) make the learning curves. Runs go to ``RUNS/ENV/ALGO/sSEED``.
-
-Scoring (:mod:`rlcv.gan.scoring`): each checkpoint's generator on the evaluation latents, against the
-450 held-out images (``--against train``: 450 training images, to choose a schedule). A run's scores go
-to ``OUT/NAME/summaries/ALGO_sSEED.json`` as soon as it is scored (a rerun skips it). Reference rows per
-seed, by the same code on the same latents: ``real``, ``independent`` (K = 1 product mixture),
-``mixture`` (K by validation likelihood).
-
-Statistics (:mod:`rlcv.gan.rows`): mean and t-interval over seeds; paired differences BGAN − every
-other row at equal updates and at equal wall-clock. Outputs: ``OUT/NAME.md`` (template
-``bgan.md.j2``), ``OUT/NAME.json``, ``OUT/NAME/*.png``, ``OUT/NAME/summaries/*.json``.
-
-:func:`scored_sweep` is the runner of every GAN bench here (bgan, bgan-collapse, ldf-lower).
+Every (algo, seed) is a plain ``rlcv train`` (:mod:`rlcv.bench.runs`, one thread) with the *same*
+preset (``rlcv/presets/bgan.yaml``), ``--steps`` and ``--set``: every generator takes the same updates
+on as many images. ``--curve-points`` step checkpoints per run (the last is the final generator) are
+scored by :mod:`rlcv.gan.scoring` on the evaluation latents, against the 450 held-out images
+(``--against train``: training images, to choose a schedule), each run's scores kept in
+``OUT/NAME/summaries/ALGO_sSEED.json`` as soon as it is scored (a rerun skips it); so are the reference
+rows (``real``, ``independent``, ``mixture``), per seed on the same latents. The page (``bgan.md.j2``)
+holds means [t-interval] over seeds and the paired differences BGAN − every other row at equal updates
+and equal wall-clock (:mod:`rlcv.gan.rows`).
 """
 
 from __future__ import annotations
@@ -61,35 +54,19 @@ SEED_ROLES = {  # what each seed seeds, stored in the bench's JSON
     "mixture_k_selection_split": 0,
     "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
 }
-CURVE_KEYS = (
-    "c2st_accuracy",
-    "nn1_accuracy",
-    "mmd2",
-    "confident_coverage",
-    "confident_share",
-    "unique_fraction",
-)
+CURVE_KEYS = (  # the metrics of the learning curves
+    "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
+)  # fmt: skip
 
 
 @dataclass(kw_only=True)
-class BganSpec:
-    env: str = flag("rlcv/BGAN-Digits-v0")
-    algos: list[str] = flag(
-        list(GENERATORS), nargs="*", help="generators to train (none: reference rows only)"
-    )
+class SweepSpec:
+    """The flags every GAN sweep here shares (defaults: `rlcv bench bgan`'s): seeds FIRST..FIRST+N-1,
+    where the runs and the outputs go."""
+
     seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
     first_seed: int = flag(0, type=seed_value)
-    steps: int = flag(96_000, type=positive_int, help="latents per run (n_steps per update)")
-    curve_points: int = flag(6, type=positive_int, help="checkpoints scored per run")
-    against: str = flag(
-        "held-out", choices=("held-out", "train"), help="score against the held-out or training images"
-    )
     workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
-    overrides: list[str] = flag(
-        [], name="--set", action="extend", metavar="KEY=VALUE", show=lambda s: bool(s.overrides),
-        help="config overrides applied to every algorithm alike",
-    )  # fmt: skip
-    env_kwargs: dict[str, Any] = flag({}, type=parse_env_kwargs, help="env kwargs, for every run")
     out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
     name: str = flag("bgan", help="file stem of the outputs")
     runs: str = flag("runs/bench-bgan", type=out_dir, help="where the run directories go")
@@ -99,6 +76,24 @@ class BganSpec:
     @property
     def seed_range(self) -> range:
         return range(self.first_seed, self.first_seed + self.seeds)
+
+
+@dataclass(kw_only=True)
+class BganSpec(SweepSpec):
+    env: str = flag("rlcv/BGAN-Digits-v0")
+    algos: list[str] = flag(
+        list(GENERATORS), nargs="*", help="generators to train (none: reference rows only)"
+    )
+    steps: int = flag(96_000, type=positive_int, help="latents per run (n_steps per update)")
+    curve_points: int = flag(6, type=positive_int, help="checkpoints scored per run")
+    against: str = flag(
+        "held-out", choices=("held-out", "train"), help="score against the held-out or training images"
+    )
+    overrides: list[str] = flag(
+        [], name="--set", action="extend", metavar="KEY=VALUE", show=lambda s: bool(s.overrides),
+        help="config overrides applied to every algorithm alike",
+    )  # fmt: skip
+    env_kwargs: dict[str, Any] = flag({}, type=parse_env_kwargs, help="env kwargs, for every run")
 
     def checkpoint_freq(self) -> int:
         """Env steps between step checkpoints: ``--curve-points`` of them, the last at ``--steps``."""
@@ -211,30 +206,16 @@ def _score_and_save(job: RunJob, path: Path, against: str, score: Callable[[RunJ
 
 
 @dataclass(kw_only=True)
-class VariantSpec:
+class VariantSpec(SweepSpec):
     """The flags of a variant sweep (``bench bgan-collapse``, ``bench ldf-lower``): each of ``--variants`` on
     seeds FIRST..FIRST+N-1, paired against ``--baseline`` (a bench adds its own flags and ``--variants``'
     choices)."""
 
     variants: list[str] = flag(["base"])
     baseline: str = flag("base", help="the variant every other is paired against")
-    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1")
-    first_seed: int = flag(0, type=seed_value)
-    workers: int | None = flag(
-        1, type=positive_int, help="concurrent runs (default 1: the machine is shared)"
-    )
-    out: str = flag("results", type=out_dir, help="writes OUT/NAME.md, OUT/NAME.json, OUT/NAME/*")
-    name: str = flag("", help="file stem of the outputs")
-    runs: str = flag("", type=out_dir, help="run directories")
-    notes: str | None = flag(None, type=existing_file, help="markdown placed under '## Reading'")
-    report_only: bool = flag(False, command=False, help="rebuild OUT/NAME.md from OUT/NAME.json")
     score_finished: bool = flag(
         False, help="train nothing: score the finished runs, leave the others (e.g. still training elsewhere)"
     )
-
-    @property
-    def seed_range(self) -> range:
-        return range(self.first_seed, self.first_seed + self.seeds)
 
 
 def check_baseline(spec: Any) -> None:

@@ -26,11 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.bgan import VariantSpec, check_baseline, run_variants, scored_sweep, variant_page
-from rlcv.bench.checks import (
-    nonneg_float,
-    out_dir,
-    positive_int,
-)
+from rlcv.bench.checks import nonneg_float, out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob, default_workers
@@ -93,7 +89,6 @@ METRICS = (  # (summary key, column title) of the tables; the collapse statistic
 @dataclass(kw_only=True)
 class CollapseSpec(VariantSpec):
     variants: list[str] = flag(["base"], choices=sorted(VARIANTS))
-    workers: int | None = flag(None, type=positive_int, help="concurrent runs (default: one per core)")
     name: str = flag("bgan_collapse", help="file stem of the outputs")
     runs: str = flag("runs/bench-bgan-collapse", type=out_dir, help="run directories")
     env: str = flag("rlcv/BGAN-Digits-v0")

@@ -1,31 +1,17 @@
 """`rlcv bench ldf`: locally disentangled two-level generators vs flat BGAN on 8×8 binary digits, and
 `rlcv bench ldf-cycle`: the paired effect of its cycle term, from two of its outputs.
 
-Methods (every run a plain ``rlcv train`` in its own process, one thread, launched by
-:mod:`rlcv.bench.runs`: finished runs and per-run summaries are reused, so the bench resumes):
+Methods (:func:`_job`; each run a plain ``rlcv train``, one thread, through :mod:`rlcv.bench.runs`, so
+the bench resumes): ``flat`` (``bgan``, U generator updates), ``decoupled`` (``bgan-hier``, U/2
+lower-stage updates, then U/2 higher-stage ones on the frozen lower stage), ``joint`` (U/2 updates of
+both stages at once) and ``reuse`` (U/2 higher-stage updates on decoupled seed 0's lower stage, seeds
+1..N−1). Flat, decoupled and joint make the same U updates on paired seeds; at equal wall-clock each
+is evaluated at its last checkpoint within the seed's shortest training time of the three. Every
+generator is evaluated on the same 1000 latents by :mod:`rlcv.gan.ldf_eval`. Outputs: ``OUT/NAME.md``
+(template ``ldf.md.j2``), ``OUT/NAME.json``, ``OUT/NAME/`` (summaries, evaluations, grids).
 
-==============  =================================================================================
-``flat``        ``--algo bgan`` on ``rlcv/BGAN-Digits-v0``: U generator updates
-``decoupled``   ``--algo bgan-hier --set mode=decoupled lower_updates=U/2``: U/2 lower-stage updates,
-                then U/2 higher-stage updates with the lower stage frozen
-``joint``       ``--algo bgan-hier --set mode=joint``: U/2 updates, each one step of both generators
-``reuse``       ``--algo bgan-hier`` with ``--env-kwargs {lower: <decoupled seed 0>}``: U/2 higher
-                updates on seed 0's lower stage, seeds 1..N−1 (one lower stage, many higher seeds)
-==============  =================================================================================
-
-So flat, decoupled and joint make the same number of generator updates (U; an update = one Adam step
-of one generator network), and the decoupled and joint stages each get U/2. Seeds are paired. Equal
-wall-clock: for each seed, T* = the shortest training time among flat, decoupled and joint, and each
-of them is evaluated at its last step checkpoint (every U/``--checkpoints`` updates) written before T*.
-
-Every generator is evaluated on the same 1000 latents (seed 0) by :mod:`rlcv.gan.ldf_eval` (the BGAN
-metrics of :func:`rlcv.envs.bgan_digits.score_digits`, seam discontinuity, and the locality ratio for
-the two-level ones). Outputs: ``OUT/NAME.md`` (template ``ldf.md.j2``), ``OUT/NAME.json``,
-``OUT/NAME/`` (per-run training summaries ``summaries/*.json``, evaluations ``evals/*.json``, grids).
-
-``ldf-cycle`` reads one output made with the cycle term (``--hier-set recon_weight=1.0``, default
-``OUT/ldf.json``) and one without (``OUT/ldf_nocycle.json``) and writes ``OUT/ldf_cycle.md`` (template
-``ldf_cycle.md.j2``): per method and final metric, with − without paired by seed, with its t interval.
+``ldf-cycle`` pairs by seed an output made with the cycle term (``--hier-set recon_weight=1.0``, default
+``OUT/ldf.json``) and one without (``OUT/ldf_nocycle.json``): ``OUT/ldf_cycle.md`` (``ldf_cycle.md.j2``).
 """
 
 from __future__ import annotations

@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.bgan import VariantSpec, check_baseline, run_variants, scored_sweep, variant_page
-from rlcv.bench.checks import (
-    int_range,
-    out_dir,
-)
+from rlcv.bench.checks import int_range, out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import RunJob
@@ -70,6 +67,9 @@ METRICS = (  # summary key, whether lower is better
 @dataclass(kw_only=True)
 class LowerSpec(VariantSpec):
     variants: list[str] = flag(["base"], choices=sorted(VARIANTS))
+    workers: int | None = flag(
+        1, type=positive_int, help="concurrent runs (default 1: the machine is shared)"
+    )
     name: str = flag("ldf_lower", help="file stem of the outputs")
     runs: str = flag("runs/bench-ldf-lower", type=out_dir, help="run directories")
     lower_updates: int = flag(500, type=int_range(1), help="lower-stage updates (results/ldf.md: 500)")
