@@ -40,22 +40,13 @@ from rlcv.errors import RlcvError
 LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
 
 
-@dataclasses.dataclass(frozen=True)
-class Words:
-    """How a report names its arms in prose."""
-
-    target_owner: str  # "plain PPO's (r = 1, preset)": whose return is the target
-    steps_owner: str  # "plain PPO's": whose median steps the speed-up divides
-    base_short: str  # "PPO preset": the Δ column's reference
-    base_tuned: str  # "PPO": the tuned base arm
-    other: str  # "oracle": the tuned other arm(s)
-
-
 class TunedArms:
     """What both benches' specs share: the grid, the seeds, the runs' layout, the command line (every
     field but ``workers``, in field order; ``sets`` only when given)."""
 
-    NAME = ""
+    NAME = ""  # the bench's command
+    ARM = ""  # what names an arm: its JSON field, and its folder's prefix (r4) for a ratio
+    STEM = ""  # the report's file name: STEM + ENV (.md / .json)
     env: str
     grid: list[str]
     tune_seeds: list[int]
@@ -70,11 +61,15 @@ class TunedArms:
     def arms(self) -> list[Hashable]:  # the first is the base arm
         raise NotImplementedError
 
-    def arm_dir(self, arm: Hashable, k: int) -> str:  # its summaries' folder name
-        raise NotImplementedError
-
     def train_args(self, arm: Hashable, seed: int) -> list[str]:  # ending in its --set pairs, if any
         raise NotImplementedError
+
+    def arm_dir(self, arm: Hashable, k: int) -> str:
+        """Configuration ``k`` of ``arm``'s summaries folder: 'r4', 'r4-g1', 'ppo', 'ppo-g1'."""
+        return ("r" if self.ARM == "ratio" else "") + str(arm) + (f"-g{k}" if k else "")
+
+    def stem(self) -> Path:
+        return Path(self.out) / f"{self.STEM}{oracle.env_dir(self.env)}"
 
     def configs(self) -> list[dict[str, str]]:
         return [{}, *(parse_config(text, reserved=self.reserved()) for text in self.grid)]
@@ -124,7 +119,7 @@ PAIR_GRID = [*SPENT_GRID, "n_steps=256 learning_rate=8e-5 clip_range=0.2"]
 class SpentSpec(TunedArms):
     """`rlcv bench oracle-spent`: arms r = 1 and r = ``ratio``, keyed by r."""
 
-    NAME = "oracle-spent"
+    NAME, ARM, STEM = "oracle-spent", "ratio", "spent_"
     env: str = "HalfCheetah-v5"
     ratio: int = 4
     grid: list[str] = dataclasses.field(default_factory=lambda: list(SPENT_GRID))
@@ -140,32 +135,11 @@ class SpentSpec(TunedArms):
     def arms(self) -> list[Hashable]:
         return [1, self.ratio]
 
-    def arm_dir(self, arm: Hashable, k: int) -> str:
-        return f"r{arm}" if k == 0 else f"r{arm}-g{k}"
-
-    def arm_label(self, arm: Hashable) -> str:
-        return f"r = {arm}"
-
-    def arm_fields(self, arm: Hashable) -> dict[str, Any]:
-        return {"ratio": arm}
-
     def train_args(self, arm: Hashable, seed: int) -> list[str]:
         return oracle.train_args(self.oracle_spec(), self.env, int(arm), seed)  # type: ignore[call-overload]
 
     def reserved(self) -> tuple[str, ...]:
         return ("oracle_ratio",)
-
-    def title(self) -> str:
-        return (
-            f"# Spent oracle on {self.env}: PPO vs PPO with r = {self.ratio}× policy-gradient samples, "
-            "each with hyper-parameters chosen from the same grid"
-        )
-
-    def stem(self) -> Path:
-        return Path(self.out) / f"spent_{oracle.env_dir(self.env)}"
-
-    def words(self) -> Words:
-        return Words("plain PPO's (r = 1, preset)", "plain PPO's", "PPO preset", "PPO", "oracle")
 
     def oracle_spec(self) -> oracle.OracleSpec:
         kept = ("steps", "target_step", "eval_freq", "eval_episodes", "out")
@@ -183,7 +157,7 @@ class SpentSpec(TunedArms):
 class PairSpec(TunedArms):
     """`rlcv bench tuned-pair`: arms keyed by algorithm, each from its own preset."""
 
-    NAME = "tuned-pair"
+    NAME, ARM, STEM = "tuned-pair", "algo", ""
     env: str = "HalfCheetah-v5"
     algos: list[str] = dataclasses.field(default_factory=lambda: ["ppo", "mbmf-ppo"])
     grid: list[str] = dataclasses.field(default_factory=lambda: list(PAIR_GRID))
@@ -200,15 +174,6 @@ class PairSpec(TunedArms):
     def arms(self) -> list[Hashable]:
         return list(self.algos)
 
-    def arm_dir(self, arm: Hashable, k: int) -> str:
-        return str(arm) if k == 0 else f"{arm}-g{k}"
-
-    def arm_label(self, arm: Hashable) -> str:
-        return str(arm)
-
-    def arm_fields(self, arm: Hashable) -> dict[str, Any]:
-        return {"algo": arm}
-
     def train_args(self, arm: Hashable, seed: int) -> list[str]:
         return [
             *("train", "--algo", str(arm), "--env", self.env, "--steps", str(self.steps)),
@@ -216,25 +181,6 @@ class PairSpec(TunedArms):
             *("--eval-episodes", str(self.eval_episodes), "--num-threads", "1", "--no-progress"),
             *(["--set", *self.sets] if self.sets else []),
         ]
-
-    def title(self) -> str:
-        base, other = self.algos[0], self.algos[-1]
-        if len(self.algos) == 1:  # one algorithm: its own preset fixed on a grid (e.g. Hopper's PPO)
-            return (
-                f"# Tuned {base} on {self.env}: hyper-parameters chosen from a grid on the tuning seeds, "
-                "then its preset and its choice on fresh seeds"
-            )
-        return (
-            f"# Tuned pair on {self.env}: {base} vs {other}, each with hyper-parameters chosen from the "
-            "same grid on the same tuning seeds"
-        )
-
-    def stem(self) -> Path:
-        return Path(self.out) / oracle.env_dir(self.env)
-
-    def words(self) -> Words:
-        base, other = self.algos[0], self.algos[-1]
-        return Words(f"{base}'s (preset)", f"{base}'s", f"{base} preset", base, other)
 
     def validate(self) -> None:
         from rlcv.config import parse_overrides
@@ -336,7 +282,7 @@ def evaluate(spec: Spec, picks: dict[Hashable, int]) -> tuple[dict[str, Any], di
             steps=spec.steps,
             keys=LAST_UPDATE,
         )
-        arms[spec.arm_dir(a, k)] = {**spec.arm_fields(a), "config": spec.configs()[k], **reading}
+        arms[spec.arm_dir(a, k)] = {spec.ARM: a, "config": spec.configs()[k], **reading}
     lr.wallclock_vs_base(arms, arms.get(spec.arm_dir(base_arm, 0), {}).get("seeds", {}))
     vs = spec.arm_dir(base_arm, picks.get(base_arm, 0))
     tuned_base = arms.get(vs, {}).get("seeds", {})
@@ -363,9 +309,8 @@ def report(spec: Spec, *, echo: Callable[[str], None] = print) -> dict[str, Any]
     stem = spec.stem()
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    labels = {str(a): spec.arm_label(a) for a in spec.arms()}
-    page = {**result, "title": spec.title(), "curves": f"{stem.name}_curves.png"}
-    stem.with_suffix(".md").write_text(render_markdown(page, labels, spec.words()))
+    page = {**result, "kind": spec.NAME, "curves": f"{stem.name}_curves.png"}
+    stem.with_suffix(".md").write_text(render_markdown(page))
     if picks is not None:
         from rlcv.plotting import plot_curves
 
@@ -381,21 +326,13 @@ def report(spec: Spec, *, echo: Callable[[str], None] = print) -> dict[str, Any]
     return result
 
 
-def render_markdown(result: dict[str, Any], labels: dict[str, str], words: Words) -> str:
+def render_markdown(result: dict[str, Any]) -> str:
     """The page (template tuning.md.j2): every configuration tried, the evaluation of each arm's preset
     and chosen configuration, and each tuned arm against the tuned base arm."""
     from rlcv.bench.report import render
 
-    chosen = result["chosen"] or {}
-    tuning_rows = [
-        [f"g{k}: {text}", *([rows[k], chosen.get(a) == k] for a, rows in result["tuning"].items())]
-        for k, text in enumerate(["preset", *result["spec"]["grid"]])
-    ]
     seed_rows = [spread_row(name, arm["seeds"]) for name, arm in result["arms"].items() if arm["seeds"]]
-    heads = [f"{labels[a]} score per seed" for a in result["tuning"]]
-    return render(
-        "tuning.md.j2", r=result, w=words, tuning_heads=heads, tuning_rows=tuning_rows, seed_rows=seed_rows
-    )
+    return render("tuning.md.j2", r=result, spent=result["kind"] == "oracle-spent", seed_rows=seed_rows)
 
 
 def spread_row(name: str, seeds: dict[str, dict[str, Any]]) -> list[str]:
