@@ -12,8 +12,9 @@ error (exit 2).
 
 Table mode (no ``--instance``): the sets ``--sets`` (knapsack ``MxN``, lot-sizing ``lsMxT``), one record
 per (set, instance, method) in ``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json`` (:func:`rlcv.games.sweep.
-solve_sets`: an existing file is skipped, so an interrupted sweep resumes; one line first gives the
-solves left and a time estimate), then the page ``OUT/ipg.md`` (template ``ipg.md.j2``) + ``OUT/ipg.json``.
+solve_cell`, launched by the bench runner :func:`rlcv.bench.runs.run_tasks`: an existing record is
+skipped, so an interrupted sweep resumes; ``--workers`` / ``--backend``; one line first gives the solves
+left and a time estimate), then the page ``OUT/ipg.md`` (template ``ipg.md.j2``) + ``OUT/ipg.json``.
 The paper ran Gurobi 9 on 2 threads with a 3600 s limit; here HiGHS on the shared 2-core machine,
 ``--time-limit`` per instance (600 s default).
 
@@ -26,8 +27,9 @@ whose section shows the paper's table 07 rows for its own draws, said so, for a 
 Per section beside the means: wins / losses per instance and the median time ratio with its instance
 bootstrap interval, or — where no equilibrium payoff agrees with the paper's — a "not comparable" note.
 ``--fresh N --sizes 2x20 2x40 3x20 --seed S``: m-SGM on N new knapsack games per size, drawn with the
-paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh`: per-game records
-``OUT/ipg_fresh/MxN/game_III.json``, resume, issue 28's heavy-tail game); the page ``OUT/ipg_fresh.md``
+paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh_game` through the
+runner: per-game records ``OUT/ipg_fresh/MxN/game_III.json``, resume, a record made under another cap
+refused, issue 28's heavy-tail game); the page ``OUT/ipg_fresh.md``
 (+ ``.json``, figure ``ipg_fresh_cpu.png``) per size: solved, median CPU s with its seed-bootstrap
 interval over games (:func:`rlcv.games.comparisons.fresh_summary`), p90, max, worst NashConv, issue 28's
 targets.
@@ -38,12 +40,14 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, require_summaries, seed_value
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render, write_page
+from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 from rlcv.games.comparisons import (
@@ -62,13 +66,14 @@ from rlcv.games.sweep import (
     FAMILIES,
     Record,
     estimate_line,
+    fresh_games,
     parse_set,
-    parse_size,
     read_records,
     result_path,
+    set_cells,
     set_key,
-    solve_fresh,
-    solve_sets,
+    solve_cell,
+    solve_fresh_game,
 )
 
 DEFAULT_SETS = ["2x20", "2x40", "2x80", "3x10", "3x20", "ls2x10", "ls2x20", "ls2x50", "ls2x100"]
@@ -111,7 +116,7 @@ class IpgSpec:
     cpu_limit: float = flag(60.0, type=positive_float, help="with --fresh: CPU seconds per game")
 
 
-def run_table(spec: IpgSpec, data: Path | None) -> dict[str, Any]:
+def run_table(spec: IpgSpec, data: Path | None, pool: dict[str, Any]) -> dict[str, Any]:
     """Solve every missing (set, instance, method), then write the report from the result files.
     ``data``: the paper's folder, or None (every instance generated, no paper columns)."""
     parsed = [parse_set(s) for s in spec.sets]
@@ -121,7 +126,10 @@ def run_table(spec: IpgSpec, data: Path | None) -> dict[str, Any]:
     else:
         if line := estimate_line(parsed, spec.methods, out, spec.time_limit, spec.instances, REFERENCE_OUT):
             print(line, flush=True)
-        solve_sets(parsed, spec.methods, data, out, spec.time_limit, spec.instances)
+        solve = partial(solve_cell, data, spec.time_limit, spec.instances)
+        cells = set_cells(parsed, spec.methods, spec.instances)
+        tasks = [Task("{}/{}/Game_{}_{}_{}".format(*c), {}, partial(solve, c)) for c in cells]
+        run_tasks(ResultStore(out / "ipg"), tasks, **pool)
     return write_report(parsed, spec.methods, data, out, spec.time_limit, spec.instances)
 
 
@@ -290,6 +298,15 @@ def write_fresh(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
     return report
 
 
+def _same_cap(path: Path, rec: dict[str, Any], params: dict[str, Any]) -> None:
+    """A fresh game's record is reused only under the cap it was solved with."""
+    if rec.get("cpu_limit") != params["cpu_limit"]:
+        raise RlcvError(
+            f"'{path}' was solved with --cpu-limit {rec.get('cpu_limit')}, not {params['cpu_limit']:g}; "
+            "give the same cap, or another --out."
+        )
+
+
 def plot(out: Path, keys: list[str]) -> None:
     from rlcv.bench.figures import ipg_fresh_figure
 
@@ -298,7 +315,8 @@ def plot(out: Path, keys: list[str]) -> None:
 
 # -- CLI ----------------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    add_bench(sub, "ipg", IpgSpec, run, help="integer programming games: SGM / m-SGM equilibria vs the paper")
+    about = "integer programming games: SGM / m-SGM equilibria vs the paper"
+    add_pool_flags(add_bench(sub, "ipg", IpgSpec, run, help=about))
 
 
 def _has_instances(folder: Path) -> bool:
@@ -343,12 +361,13 @@ def run(args: argparse.Namespace) -> int:
     """Single instance: exit 0 when solved, 1 when not (time-out); table and fresh: 0."""
     spec = spec_of(IpgSpec, args)
     if spec.fresh is not None:  # games interleaved across sizes, then the page
-        for size in spec.sizes:
-            parse_size(size)
+        games = fresh_games(spec.sizes, spec.fresh, spec.seed)
         if spec.report_only:
             require_summaries(Path(spec.out) / "ipg_fresh", "game_*.json", "per-game summaries")
         else:
-            solve_fresh(spec.sizes, spec.fresh, spec.seed, spec.cpu_limit, Path(spec.out))
+            params, solve = {"cpu_limit": spec.cpu_limit}, partial(solve_fresh_game, cpu_limit=spec.cpu_limit)
+            tasks = [Task(f"{key}/game_{i:03d}", params, partial(solve, game)) for key, i, game in games]
+            run_tasks(ResultStore(Path(spec.out) / "ipg_fresh", _same_cap), tasks, **pool_of(args))
         write_fresh(Path(spec.out), spec.sizes, spec.fresh)
         return 0
     if spec.instance:
@@ -361,5 +380,5 @@ def run(args: argparse.Namespace) -> int:
             "for bit; other sets: new draws, labelled) — no paper columns; --data DIR for the paper's files",
             flush=True,
         )
-    run_table(spec, data)
+    run_table(spec, data, pool_of(args))
     return 0

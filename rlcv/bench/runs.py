@@ -496,7 +496,7 @@ class SummaryStore:
         path = self.path(name)
         if not path.is_file():
             return None
-        stored = json.loads(path.read_text())
+        stored = self._load(path)
         if stored.get("params") != json.loads(json.dumps(params)):
             raise RlcvError(
                 f"{path} was made with other parameters ({stored.get('params')} vs {params}); move it "
@@ -508,9 +508,17 @@ class SummaryStore:
     def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
         self._write(name, {"params": params, "result": result})
 
+    def _load(self, path: Path) -> dict[str, Any]:
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise RlcvError(
+                f"cannot read the summary '{path}' ({exc}); delete it to redo that run."
+            ) from None
+
     def _write(self, name: str, payload: dict[str, Any]) -> None:
-        """Write atomically: an interrupted bench never leaves half a summary."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write atomically: an interrupted bench never leaves half a summary (a name may hold folders)."""
+        self.path(name).parent.mkdir(parents=True, exist_ok=True)
         write_text(self.path(name), json.dumps(payload, default=float))
 
     def run(self, name: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -524,11 +532,23 @@ class SummaryStore:
 
 class ResultStore(SummaryStore):
     """``DIR/NAME.json`` holding the result alone, as the HPO benches' committed ``per_run/`` files do:
-    nothing is compared on reuse (their names carry the settings that vary between runs)."""
+    their names carry the settings that vary between runs; ``check(path, result, params)``, where given,
+    raises when a stored result does not fit ``params``."""
+
+    def __init__(
+        self, folder: Path, check: Callable[[Path, dict[str, Any], dict[str, Any]], None] | None = None
+    ):
+        super().__init__(folder)
+        self.check = check
 
     def get(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
         path = self.path(name)
-        return dict(json.loads(path.read_text())) if path.is_file() else None
+        if not path.is_file():
+            return None
+        stored = self._load(path)
+        if self.check is not None:
+            self.check(path, stored, params)
+        return stored
 
     def put(self, name: str, params: dict[str, Any], result: dict[str, Any]) -> None:
         self._write(name, result)

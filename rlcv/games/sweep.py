@@ -1,17 +1,18 @@
-"""Sweeps of IPG solves that resume: one JSON record per solve, written as soon as it is made; a record
-that is already there is skipped, so an interrupted sweep picks up where it stopped.
+"""Sweeps of IPG solves, one JSON record per solve (`rlcv bench ipg` launches them through the bench
+runner, which skips the records already there and writes each as it is made, so a sweep resumes).
 
-Instance sets (:func:`solve_sets`): ``MxN`` knapsack, ``lsMxT`` lot-sizing, each instance from
+Instance sets: ``MxN`` knapsack, ``lsMxT`` lot-sizing (:func:`parse_set`); :func:`set_cells` lists their
+(family, method, m, n, ins) cells, :func:`solve_cell` solves one, its instance from
 :class:`~rlcv.games.paper_files.InstanceSource`; records ``OUT/ipg/FAMILY/METHOD/Game_m_n_ins.json``
 (:func:`result_path`). :func:`estimate_line` says before a sweep how many solves are left and about how
 long they take.
 
-Fresh games (:func:`solve_fresh`): game i of size MxN is numpy's legacy RandomState seeded with
-``SeedSequence([S, M, N, i])``'s first word (:func:`numpy_seed`, recorded as ``numpy_seed``), then
-``generate_knapsack(M, N, ins = i mod 10)`` — the capacity classes of the paper's ten instances, in turn
-— solved by m-SGM under a CPU cap; records ``OUT/ipg_fresh/MxN/game_III.json`` (:func:`fresh_path`). A
-game over the cap is recorded ``"solved": false`` with its CPU seconds, never dropped; a record made
-under another cap is refused. :data:`TAIL_GAME` (issue 28's 321 s game) is solved too when 3x20 is swept.
+Fresh games (:func:`fresh_games`, :func:`solve_fresh_game`): game i of size MxN is numpy's legacy
+RandomState seeded with ``SeedSequence([S, M, N, i])``'s first word (:func:`numpy_seed`, recorded as
+``numpy_seed``), then ``generate_knapsack(M, N, ins = i mod 10)`` — the capacity classes of the paper's
+ten instances, in turn — solved by m-SGM under a CPU cap; records ``OUT/ipg_fresh/MxN/game_III.json``
+(:func:`fresh_path`). A game over the cap is recorded ``"solved": false`` with its CPU seconds, never
+dropped. :data:`TAIL_GAME` (issue 28's 321 s game) is solved too when 3x20 is swept.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from rlcv.errors import RlcvError
-from rlcv.files import write_text
 from rlcv.games.paper_files import InstanceSource, numpy_seeded
 from rlcv.games.records import solve_capped, solve_instance
 
@@ -61,44 +61,35 @@ def read_records(out: Path, family: str, method: str, m: int, n: int, instances:
     return [json.loads(path.read_text()) if path.exists() else None for path in paths]
 
 
-def solve_sets(
-    sets: list[tuple[str, int, int]],
-    methods: list[str],
-    data: Path | None,
-    out: Path,
-    time_limit: float,
-    instances: int,
-) -> None:
-    """Solve every missing (set, instance, method); ``data``: the paper's folder or None (generated)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = InstanceSource(data, Path(tmp))
-        for family, m, n in sets:
-            for ins in range(instances):
-                for method in methods:
-                    _solve_missing(source, out, time_limit, instances, (family, method, m, n, ins))
+def set_cells(
+    sets: list[tuple[str, int, int]], methods: list[str], instances: int
+) -> list[tuple[str, str, int, int, int]]:
+    """Every (family, method, m, n, ins) of ``sets``, set by set, instance by instance, method by method."""
+    return [
+        (family, method, m, n, ins) for family, m, n in sets for ins in range(instances) for method in methods
+    ]
 
 
-def _solve_missing(
-    source: InstanceSource, out: Path, limit: float, instances: int, cell: tuple[str, str, int, int, int]
-) -> None:
-    """One (family, method, m, n, ins) solved and its record written, unless it is there."""
+def solve_cell(
+    data: Path | None, time_limit: float, instances: int, cell: tuple[str, str, int, int, int]
+) -> dict[str, Any]:
+    """One (family, method, m, n, ins) solved (:func:`~rlcv.games.records.solve_instance`), its instance
+    from ``data`` (the paper's folder) or drawn into a temporary folder; a missing instance is a record
+    with its ``error``."""
     family, method, m, n, ins = cell
-    target = result_path(out, *cell)
-    if target.exists():
-        return
-    inst, label, origin = source.get(family, m, n, ins, instances)
-    try:
-        if inst is None:
-            raise RlcvError(label)
-        rec = solve_instance(inst, method, limit)
-        rec["instance"] = label
-    except RlcvError as exc:  # e.g. an instance that does not exist
-        rec = {"instance": label, "method": method, "solved": False, "error": str(exc)}
+    with tempfile.TemporaryDirectory() as tmp:
+        inst, label, origin = InstanceSource(data, Path(tmp)).get(family, m, n, ins, instances)
+        try:
+            if inst is None:
+                raise RlcvError(label)
+            rec = solve_instance(inst, method, time_limit)
+            rec["instance"] = label
+        except RlcvError as exc:  # e.g. an instance that does not exist
+            rec = {"instance": label, "method": method, "solved": False, "error": str(exc)}
     rec["source"] = origin
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(rec) + "\n")
     shown = f"{rec['seconds']:.2f} s" if "seconds" in rec else rec.get("error", "")
     print(f"{family} {method} m={m} n={n} ins={ins}: solved={rec['solved']} {shown}", flush=True)
+    return rec
 
 
 def _duration(seconds: float) -> str:
@@ -190,43 +181,13 @@ def fresh_path(out: Path, key: str, i: int) -> Path:
     return out / "ipg_fresh" / key / f"game_{i:03d}.json"
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RlcvError(
-            f"cannot read the summary '{path}' ({exc}); delete it to solve that game again."
-        ) from None
-
-
-def _solve_fresh_one(path: Path, spec: dict[str, Any], cpu_limit: float) -> None:
-    """Solve one game unless its record exists (made under the same cap); write the record."""
-    if path.exists():
-        old = _read(path)
-        if old.get("cpu_limit") != cpu_limit:
-            raise RlcvError(
-                f"'{path}' was solved with --cpu-limit {old.get('cpu_limit')}, not {cpu_limit:g}; "
-                "give the same cap, or another --out."
-            )
-        return
-    rec = {**spec, "method": "m-sgm", "cpu_limit": cpu_limit}
-    rec.update(solve_capped(draw(spec["numpy_seed"], spec["m"], spec["n"], spec["ins"]), cpu_limit))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(rec) + "\n")
-    nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.1e}"
-    print(
-        f"ipg fresh {spec['m']}x{spec['n']} game {spec.get('game', 'tail')}: solved={rec['solved']} "
-        f"cpu={rec['cpu_seconds']:.2f} s nash_conv={nc}",
-        flush=True,
-    )
-
-
-def solve_fresh(sizes: list[str], count: int, seed: int, cpu_limit: float, out: Path) -> None:
-    """Solve the fresh games without a record, games interleaved across sizes (a partial sweep covers
-    every size); the tail game first when 3x20 is among ``sizes``."""
+def fresh_games(sizes: list[str], count: int, seed: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """(size key, game, spec) of every fresh game, interleaved across sizes (a partial sweep covers every
+    size); the tail game first (key 'tail') when 3x20 is among ``sizes``."""
     parsed = [(s, *parse_size(s)) for s in sizes]
+    games: list[tuple[str, int, dict[str, Any]]] = []
     if "3x20" in sizes:  # the issue's heavy-tail game belongs to that size
-        _solve_fresh_one(fresh_path(out, "tail", 0), {**TAIL_GAME, "seed": None}, cpu_limit)
+        games.append(("tail", 0, {**TAIL_GAME, "seed": None}))
     for i in range(count):
         for key, m, n in parsed:
             spec = {
@@ -237,4 +198,18 @@ def solve_fresh(sizes: list[str], count: int, seed: int, cpu_limit: float, out: 
                 "ins": i % 10,
                 "numpy_seed": numpy_seed(seed, m, n, i),
             }
-            _solve_fresh_one(fresh_path(out, key, i), spec, cpu_limit)
+            games.append((key, i, spec))
+    return games
+
+
+def solve_fresh_game(spec: dict[str, Any], cpu_limit: float) -> dict[str, Any]:
+    """One fresh game drawn and solved by m-SGM under ``cpu_limit`` CPU seconds; its record."""
+    rec = {**spec, "method": "m-sgm", "cpu_limit": cpu_limit}
+    rec.update(solve_capped(draw(spec["numpy_seed"], spec["m"], spec["n"], spec["ins"]), cpu_limit))
+    nc = "n/a" if rec["nash_conv"] is None else f"{rec['nash_conv']:.1e}"
+    print(
+        f"ipg fresh {spec['m']}x{spec['n']} game {spec.get('game', 'tail')}: solved={rec['solved']} "
+        f"cpu={rec['cpu_seconds']:.2f} s nash_conv={nc}",
+        flush=True,
+    )
+    return rec
