@@ -127,12 +127,14 @@ def launch(
     if processes and workers <= 1:
         yield from ((key, body(arg)) for key, arg in calls)
         return
-    pool: Executor = ThreadPoolExecutor(max_workers=workers)
     if processes:  # spawn, not fork: a forked child of a process that ran torch can deadlock
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        spawn = multiprocessing.get_context("spawn")
+        pool: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers)
     futures = {pool.submit(body, arg): key for key, arg in calls}
     try:
         for future in as_completed(futures):
