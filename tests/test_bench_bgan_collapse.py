@@ -140,3 +140,35 @@ def test_init_spread_grows_with_the_output_gain() -> None:
     apart = init_spread("rlcv/BGAN-Digits-v0", 10.0, latents=12)
     assert default["across"] < 0.2 * default["within"]
     assert apart["across"] > 3 * default["across"] and apart["within"] < default["within"]
+
+
+def test_score_finished_scores_the_finished_runs_and_reuses_their_summaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlcv.bench import bgan
+
+    spec = bc.CollapseSpec(
+        variants=["base", "ent"], seeds=1, out=str(tmp_path), name="x", score_finished=True
+    )
+    monkeypatch.setattr(bgan.RunJob, "is_finished", lambda job: job.run_dir.parent.name == "base")
+
+    def sweep(score: object, args: list[str]) -> dict:
+        root, steps = tmp_path / "runs", 640
+        return bgan.scored_sweep(
+            spec,
+            spec.variants,
+            root=root,
+            train_args=lambda r, s: args,
+            steps=steps,
+            score=score,
+            against="train",
+        )
+
+    found = sweep(lambda row, seed, job: {"variant": row, "seed": seed}, ["train", "a"])
+    assert list(found) == [("base", 0)] and found["base", 0]["train_args"] == ["train", "a"]
+    assert "ent seed 0: not finished, left out" in capsys.readouterr().out
+    assert (tmp_path / "x" / "summaries" / "base_s0.json").is_file()
+    found = sweep(lambda *a: pytest.fail("a scored run was scored again"), ["train", "a"])
+    assert found["base", 0]["variant"] == "base" and "reusing 1 scored run(s)" in capsys.readouterr().out
+    with pytest.raises(RlcvError, match="made with other settings"):
+        sweep(lambda *a: {}, ["train", "b"])

@@ -19,7 +19,7 @@ import json
 import math
 import shlex
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -135,53 +135,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- running
-Score = Callable[[str, int, RunJob], dict[str, Any]]  # (row, seed, its trained run) → its scores
-
-
 def scored_sweep(
-    rows: Sequence[str],
-    seeds: Iterable[int],
-    *,
-    root: Path,
-    train_args: Callable[[str, int], list[str]],
-    steps: int,
-    folder: Path,
-    score: Score,
-    against: str,
-    workers: int,
-    finished_only: bool = False,
-) -> dict[tuple[str, int], dict[str, Any]]:
-    """Every (row, seed)'s scored summary ``FOLDER/summaries/ROW_sSEED.json`` of its run
+    spec: SweepSpec, rows: Sequence[str], *, root: Path, train_args: Callable[[str, int], list[str]],
+    steps: int, score: Callable[[str, int, RunJob], dict[str, Any]], against: str,
+) -> dict[tuple[str, int], dict[str, Any]]:  # fmt: skip
+    """Every (row, seed)'s scored summary ``OUT/NAME/summaries/ROW_sSEED.json`` of its run
     ``ROOT/ROW/sSEED``: reused when made with these train arguments and ``against`` (an error when made
-    with others), else trained (:func:`rlcv.bench.runs.train_then_score`; ``finished_only``: train
-    nothing, score the finished runs, leave the others out) and scored by ``score``, each summary
-    written as soon as it is."""
+    with others), else trained on ``--workers`` (:func:`rlcv.bench.runs.train_then_score`;
+    ``--score-finished``: train nothing, score the finished runs, leave the others out) and scored by
+    ``score(row, seed, job)``, each summary written as soon as it is."""
+    folder, finished_only = Path(spec.out) / spec.name / "summaries", getattr(spec, "score_finished", False)
+    folder.mkdir(parents=True, exist_ok=True)
     done, todo, left = {}, [], []
-    for seed in seeds:
+    for seed in spec.seed_range:
         for row in rows:
             job = RunJob(f"{row} seed {seed}", root / row / f"s{seed}", train_args(row, seed), steps)
-            path = folder / "summaries" / f"{row}_s{seed}.json"
+            path = folder / f"{row}_s{seed}.json"
             summary = _scored_summary(path, job.train_args, against)
             if summary is not None:
                 done[row, seed] = summary
             elif finished_only and not job.is_finished():
                 left.append(job.name)
             else:
-                todo.append(
-                    (
-                        (row, seed),
-                        job,
-                        partial(_score_and_save, job, path, against, partial(score, row, seed)),
-                    )
-                )
+                save = partial(_score_and_save, job, path, against, partial(score, row, seed))
+                todo.append(((row, seed), job, save))
     if done:
-        print(f"reusing {len(done)} scored run(s) from {folder / 'summaries'}", flush=True)
+        print(f"reusing {len(done)} scored run(s) from {folder}", flush=True)
     for name in left:
         print(f"{name}: not finished, left out", flush=True)
     if finished_only:
         scored = [save() for _, _, save in todo]
     else:
-        scored = train_then_score([(job, save) for _, job, save in todo], workers)
+        scored = train_then_score([(job, save) for _, job, save in todo], spec.workers or default_workers())
     return done | {key: s for (key, _, _), s in zip(todo, scored, strict=True)}
 
 
@@ -287,12 +272,10 @@ def measure(spec: BganSpec) -> dict[str, Any]:
     from rlcv.gan.scoring import env_levels, reference_rows
 
     _check(spec)
-    grids = Path(spec.out) / spec.name
-    (grids / "summaries").mkdir(parents=True, exist_ok=True)
-    root, workers = Path(spec.runs) / spec.env.replace("/", "-"), spec.workers or default_workers()
+    grids, root = Path(spec.out) / spec.name, Path(spec.runs) / spec.env.replace("/", "-")
     found = scored_sweep(
-        spec.algos, spec.seed_range, root=root, train_args=spec.train_args, steps=spec.steps, folder=grids,
-        score=partial(_score, spec, grids), against=spec.against, workers=workers,
+        spec, spec.algos, root=root, train_args=spec.train_args, steps=spec.steps,
+        score=partial(_score, spec, grids), against=spec.against,
     )  # fmt: skip
     levels = env_levels(spec.env, spec.env_kwargs)
     payload = {
@@ -305,7 +288,7 @@ def measure(spec: BganSpec) -> dict[str, Any]:
         },
         "eval_seed": EVAL_SEED,
         "seed_roles": SEED_ROLES,
-        "workers": workers,
+        "workers": spec.workers or default_workers(),
         "runs_root": str(root),
         "platform": platform_record(),
         "runs": [found[a, s] for s in spec.seed_range for a in spec.algos],

@@ -29,7 +29,7 @@ from rlcv.bench.bgan import VariantSpec, check_baseline, run_variants, scored_sw
 from rlcv.bench.checks import nonneg_float, out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
-from rlcv.bench.runs import RunJob, default_workers
+from rlcv.bench.runs import RunJob
 from rlcv.errors import RlcvError
 from rlcv.gan.rows import value
 
@@ -177,11 +177,9 @@ def measure(spec: CollapseSpec) -> dict[str, Any]:
 
     _check(spec)
     grids = Path(spec.out) / spec.name
-    (grids / "summaries").mkdir(parents=True, exist_ok=True)
     found = scored_sweep(
-        spec.variants, spec.seed_range, root=Path(spec.runs) / spec.env.replace("/", "-"), steps=spec.steps,
-        train_args=partial(train_args, spec), folder=grids, score=partial(_score, spec, grids),
-        against=spec.against, workers=spec.workers or default_workers(), finished_only=spec.score_finished,
+        spec, spec.variants, root=Path(spec.runs) / spec.env.replace("/", "-"), steps=spec.steps,
+        train_args=partial(train_args, spec), score=partial(_score, spec, grids), against=spec.against,
     )  # fmt: skip
     levels, names = env_levels(spec.env, BASE_ENV_KWARGS), spec.variants
     payload: dict[str, Any] = {

@@ -125,12 +125,9 @@ def _references(folder: Path) -> dict[str, Any]:
 def measure(spec: LowerSpec) -> dict[str, Any]:
     """Train and score every (variant, seed) (``--score-finished``: the finished runs only): the JSON."""
     check_baseline(spec)
-    folder = Path(spec.out) / spec.name
-    (folder / "summaries").mkdir(parents=True, exist_ok=True)
     found = scored_sweep(  # the ceiling is scored against the held-out digits (score_digits' default)
-        spec.variants, spec.seed_range, root=Path(spec.runs), train_args=partial(train_args, spec),
-        steps=_steps(spec), folder=folder, score=partial(_score, spec.higher_updates > 0), against="held-out",
-        workers=spec.workers or 1, finished_only=spec.score_finished,
+        spec, spec.variants, root=Path(spec.runs), train_args=partial(train_args, spec), steps=_steps(spec),
+        score=partial(_score, spec.higher_updates > 0), against="held-out",
     )  # fmt: skip
     return {
         "command": command_line("rlcv bench ldf-lower", spec),
@@ -142,7 +139,7 @@ def measure(spec: LowerSpec) -> dict[str, Any]:
             n: {"label": VARIANTS[n][0], "train_args": train_args(spec, n, 0)} for n in spec.variants
         },
         "runs": [found[n, s] for n in spec.variants for s in spec.seed_range if (n, s) in found],
-        "references": _references(folder),
+        "references": _references(Path(spec.out) / spec.name),
     }
 
 
