@@ -27,13 +27,6 @@ def expected_strategies(strategies: Sequence[np.ndarray], probs: Sequence[np.nda
     ]
 
 
-def expected_payoffs(
-    game: KnapsackGame, strategies: Sequence[np.ndarray], probs: Sequence[np.ndarray]
-) -> list[float]:
-    """E_σ[u^p] for every p."""
-    return [game.expected_payoff(p, strategies, probs) for p in range(game.m)]
-
-
 def regrets(
     game: KnapsackGame,
     strategies: Sequence[np.ndarray],
