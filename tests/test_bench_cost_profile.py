@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcv.bench import cost_profile
+from rlcv.bench import mbmf_cost
 from rlcv.cli import main
+from rlcv.diagnostics.training_cost import PHASES, phase_seconds
 
 
 def test_phase_seconds_sums_cumulative_time_of_matching_functions() -> None:
@@ -19,13 +20,13 @@ def test_phase_seconds_sums_cumulative_time_of_matching_functions() -> None:
         ("/y/rlcv/dynamics.py", 9, "train_dynamics"): (1, 1, 0.1, 0.5, {}),
         ("/x/rlcv/dynamics.py", 7, "other"): (1, 1, 0.1, 9.0, {}),
     }
-    seconds = cost_profile.phase_seconds(stats)
+    seconds = phase_seconds(stats)
     assert seconds["training loop"] == 7.0 and seconds["model training"] == 2.5
     assert seconds["collect (env + policy)"] == 0
 
 
 def _result() -> dict:
-    labels = [label for label, _, _ in cost_profile.PHASES]
+    labels = [label for label, _, _ in PHASES]
     ppo = dict.fromkeys(labels, 0.0) | {"training loop": 5.0, "collect (env + policy)": 2.0}
     mbmf = dict.fromkeys(labels, 0.0) | {
         "training loop": 15.0,
@@ -36,7 +37,7 @@ def _result() -> dict:
 
 
 def test_page_shares_of_the_extra_time() -> None:
-    page = cost_profile.render(_result(), "x.json")
+    page = mbmf_cost.profile_page(_result(), "x.json")
     assert "| phase | PPO s | MBMF-PPO s | share of MBMF's extra 10.0 s |" in page
     assert "| model training | 0.0 | 7.5 | 75% |" in page
     assert "| collect (env + policy) | 2.0 | 2.0 | 0% |" in page  # -0.1 %: no "-0%"
@@ -48,4 +49,4 @@ def test_report_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "p.json is missing" in capsys.readouterr().err
     path.write_text(json.dumps(_result()))
     assert main(["bench", "cost-profile", "--json", str(path), "--report-only"]) == 0
-    assert (tmp_path / "p.md").read_text() == cost_profile.render(_result(), str(path))
+    assert (tmp_path / "p.md").read_text() == mbmf_cost.profile_page(_result(), str(path))
