@@ -1,21 +1,15 @@
 """`rlcv bench gate`: how often the MBMF control variate was on during training, and how much of the
 score-term variance it removed, from runs' ``metrics.csv`` (one row per update).
 
-Two tables:
+Two tables (the statistics: :mod:`rlcv.diagnostics.training_metrics`):
 
-- ``--from-runs DIR`` (a sweep's ``OUT/runs/ALGO``, holding ``ENV/sSEED/metrics.csv``): one row per run — the
-  trust gate's mean over updates and over each quarter of them, the median held-out k-step model error,
-  the mean and median in-training score-term variance ratio Var(Â − η_a D_a − η_τ D_τ) / Var(Â), and the
-  median held-out ratio the variance gate reads (v3 runs). The run folders are not committed, so only
-  the machine that ran a sweep can regenerate these pages (``gate.md`` beside the sweep).
+- ``--from-runs DIR`` (a sweep's ``OUT/runs/ALGO``, or its committed ``OUT/metrics/ALGO``, holding
+  ``ENV/sSEED/metrics.csv``): one row per run, and per env the seed-pooled median score-term ratio;
 - ``--metrics LABEL=CSV ... --windows LO:HI ...``: one row per (labelled metrics file, window of steps
-  LO < step ≤ HI) — score-term ratio mean / median, gate mean, median 1-step model error. For metrics files
-  committed under results/ (the v3 pilot, ``results/learn_mujoco_v3/pilot_50k/gate_pilot.md``), which the
-  drift test regenerates.
+  LO < step ≤ HI).
 
-Empty and 'nan' cells (an update that logged no value) are left out of every statistic. The page's
-first lines give the command that regenerates it; ``--write-to`` writes it elsewhere (the drift test)
-without changing that command.
+The page's first lines give the command that regenerates it; ``--write-to`` writes it elsewhere (the
+drift test) without changing that command.
 """
 
 from __future__ import annotations

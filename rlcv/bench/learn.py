@@ -1,26 +1,17 @@
 """`rlcv bench learn`: learning curves of every (algo, env, seed), under one evaluation protocol.
 
-Each run is a plain ``rlcv train`` in its own process (one torch thread), so a benchmark run is
-exactly what a user gets from the CLI, and a crash in one run cannot take the sweep down. Runs go
-to ``OUT/runs/ALGO/ENV/sSEED`` and are scheduled seed-major (all algos and envs of seed 0 first),
-so that an interrupted sweep still holds comparable algorithms.
+Each run is a plain ``rlcv train`` in its own process (one torch thread), so a benchmark run is exactly
+what a user gets from the CLI. Runs are launched by :mod:`rlcv.bench.runs` (a local pool or Ray,
+``--backend``) seed-major, so that an interrupted sweep still holds comparable algorithms; a
+re-invocation skips finished runs and refuses finished runs made with other train arguments. Each
+finished run leaves ``OUT/summaries/ALGO/ENV/sSEED.json``, meant to be committed: the sweep resumes, and
+its report (``learn.md`` / ``.json``, ``evaluations.csv``, curve PNGs) is rebuilt with
+``--report-only``, from the summaries alone. ``--seeds-per-algo ALGO=N`` gives an algo its own number
+of seeds.
 
-Runs are launched by :mod:`rlcv.bench.runs`: a re-invocation skips finished runs, restarts
-unfinished ones (the old folder kept as ``sSEED.incomplete``), and refuses finished runs made with
-other train arguments (``sSEED.args.json``) instead of silently mixing them into the results.
-Each finished run also leaves a small summary, ``OUT/summaries/ALGO/ENV/sSEED.json`` (eval curve,
-last metrics row, train arguments), written the moment it ends and meant to be committed: a sweep
-resumes from the summaries alone, and the report is rebuilt from them when the run folders
-(``OUT/runs``, not committed) are gone. ``--seeds-per-algo ALGO=N`` gives an algo its own number of
-seeds (default ``--seeds``).
-
-Evaluation protocol, identical for every algorithm: ``--eval-freq`` env steps between
-deterministic evaluations of ``--eval-episodes`` episodes (the ``eval_return_mean`` rows of
-metrics.csv). The *final* return of a seed is its last evaluation. Summaries are over finished
-runs only; curves and intervals come from :mod:`rlcv.plotting`.
-
-Backends (``--backend``): a local pool of one process per worker, or Ray remote tasks whose run
-folders are shipped back into OUT (see :mod:`rlcv.bench.runs`).
+Evaluation protocol, identical for every algorithm: ``--eval-freq`` env steps between deterministic
+evaluations of ``--eval-episodes`` episodes; the *final* return of a seed is its last evaluation
+(:func:`rlcv.diagnostics.learning_runs.seed_finals`).
 """
 
 from __future__ import annotations

@@ -6,26 +6,13 @@ minibatch count, the learning rate and the clipping are those of plain PPO, so o
 the policy gradient shrinks (by r× for independent samples). The speed-up measured here is therefore
 the best any unbiased r× variance reduction of the policy gradient (e.g. a control variate) can buy.
 
-Protocol. For every env, ratio r and seed s one ``rlcv train --algo ppo-oracle --set oracle_ratio=r``
-(the env's preset, ``--steps`` counted steps, evaluations every ``--eval-freq`` steps of
-``--eval-episodes`` deterministic episodes); seeds are paired across ratios (same seed, hence the
-same initial weights and counted-env seeds), and r = 1 is plain PPO. Per (env, seed):
-
-    target_s  = eval return of the r = 1 run at the last evaluation ≤ ``--target-step``
-    steps_r,s = first evaluation step at which the r run's eval return ≥ target_s (None: never)
-    speed-up  = target_step / steps_r,s
-
-reported per r as the mean over seeds with a 95 % percentile-bootstrap interval (seeds resampled;
-:mod:`rlcv.stats`), over the seeds that reach the target; seeds that never reach it
-are counted in the table, not dropped silently. r = 1's own row shows the noise floor of the
-statistic (its first hit can precede ``--target-step``: an eval curve is not monotone). The final
-return (last evaluation ≤ ``--steps``) is reported per r with the paired difference to r = 1.
-
-Resumability. Each finished run's summary (:mod:`rlcv.bench.runs`) is written at once to
-``OUT/summaries/ENV/rR/sS.json``, small enough to commit; runs whose summary exists are skipped, even
-without their run folder (``OUT/runs/...``, not committed). The report (``OUT/oracle.md``,
-``OUT/oracle.json``, ``OUT/oracle_ENV.png``) is built from the summaries alone; ``--report-only``
-rebuilds it without training.
+Protocol: per env, ratio r and seed s one ``rlcv train --algo ppo-oracle --set oracle_ratio=r`` (the
+env's preset; seeds paired across ratios, r = 1 is plain PPO); per seed, each r's steps to that seed's
+r = 1 return at ``--target-step`` and the speed-up ``target_step / steps``, means over seeds with seed
+bootstrap intervals (:func:`rlcv.diagnostics.learning_runs.speedups_over_base`; templates/oracle.md.j2
+says how to read them). Runs go through :mod:`rlcv.bench.runs`: each finished run's summary
+``OUT/summaries/ENV/rR/sS.json`` is committed and skipped on a rerun; the report (``OUT/oracle.md`` /
+``.json``, ``oracle_ENV.png``) is built from the summaries alone (``--report-only``).
 
 Cost (measured on the shared 2-core machine, one thread per run, load ≈ 5): 150k counted steps take
 about 3.0 / 3.3 / 4.6 min for r = 1 / 2 / 4 on HalfCheetah-v5 and 1.6 / 2.5 / 3.2 min on Hopper-v5,
