@@ -1,17 +1,13 @@
 """`rlcv bench bgan-collapse`: which changes stop a BGAN generator collapsing, on paired seeds.
 
 Each *variant* (:data:`VARIANTS`: a generator ``--algo``, ``--set`` overrides and env kwargs, declared
-here so the page lists every configuration tried) is trained with plain ``rlcv train``
-(:mod:`rlcv.bench.runs`, one thread) on seeds FIRST..FIRST+N−1 for ``--steps`` latents, runs in
-``RUNS/ENV/VARIANT/sSEED``. Every final generator is scored by :mod:`rlcv.gan.scoring` — the code of
-``rlcv bench bgan`` — with the collapse detector (:mod:`rlcv.gan.collapse`, thresholds from the real
-training digits alone), against the held-out images or (``--against train``, to choose settings) a
-split of the training images. Its summary goes to ``OUT/NAME/summaries/VARIANT_sSEED.json`` and its
-grid to ``OUT/NAME/VARIANT_sSEED.png`` as soon as it is scored (a rerun skips it).
-
-The page (``bgan_collapse.md.j2``): every row's mean [95 % t-interval] over seeds, paired differences
-(same seed) against ``--baseline``, optional reference rows (``--references``: real digits, independent
-pixels, the product mixture), the detector's thresholds and verdict per seed, and every seed's grid.
+here so the page lists every configuration tried) is trained on each seed
+(:func:`rlcv.bench.bgan.scored_sweep`, runs in ``RUNS/ENV/VARIANT/sSEED``); every final generator is
+scored by :mod:`rlcv.gan.scoring`, the code of ``rlcv bench bgan``, with the collapse detector
+(:mod:`rlcv.gan.collapse`: thresholds from the real training digits alone). The page
+(``bgan_collapse.md.j2``): each row's mean [t-interval], paired differences against ``--baseline``,
+optional reference rows (``--references``), the detector's verdict and the grid of every seed.
+``--init-spread``: how far apart an untrained generator's latents start.
 """
 
 from __future__ import annotations
@@ -188,9 +184,7 @@ def measure(spec: CollapseSpec) -> dict[str, Any]:
         "levels": levels,
         "steps": spec.steps,
         "seeds": list(spec.seed_range),
-        "variants": {
-            n: {**VARIANTS[n].__dict__, "train_args": train_args(spec, n, 0)} for n in spec.variants
-        },
+        "variants": {n: {**VARIANTS[n].__dict__, "train_args": train_args(spec, n, 0)} for n in names},
         "baseline": spec.baseline,
         "against": spec.against,
         "thresholds": collapse_thresholds(levels).as_dict(),
@@ -202,9 +196,6 @@ def measure(spec: CollapseSpec) -> dict[str, Any]:
     return payload
 
 
-# ---------------------------------------------------------------------------- report
-
-
 def write_init_spread(spec: CollapseSpec) -> str:
     """OUT/NAME.md: across- vs within-latent L1 of the untrained generator at each gain
     (:func:`rlcv.gan.init_spread.init_spread`), the real digits' pairwise L1 beside them."""
@@ -212,18 +203,13 @@ def write_init_spread(spec: CollapseSpec) -> str:
     from rlcv.env_factory import check_env_id
     from rlcv.gan.init_spread import init_spread, real_pairwise_l1
 
-    check_env_id(spec.env)
-    if any(g < 0 for g in spec.init_spread or []):
-        raise RlcvError(f"--init-spread gains must be >= 0 (0 = the default init), got {spec.init_spread}.")
+    check_env_id(spec.env)  # the gains are >= 0: --init-spread's type
     rows = [init_spread(spec.env, g, seed=spec.first_seed) for g in spec.init_spread or []]
+    command = command_line("rlcv bench bgan-collapse", spec)
     text = render(
-        "bgan_init_spread.md.j2",
-        env=spec.env,
-        command=command_line("rlcv bench bgan-collapse", spec),
-        seed=spec.first_seed,
+        "bgan_init_spread.md.j2", env=spec.env, command=command, seed=spec.first_seed, rows=rows,
         real_l1=real_pairwise_l1(spec.env),
-        rows=rows,
-    )
+    )  # fmt: skip
     (Path(spec.out) / f"{spec.name}.md").write_text(text)
     return text
 

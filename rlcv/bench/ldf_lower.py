@@ -1,18 +1,13 @@
 """`rlcv bench ldf-lower`: the lower stage of the two-level (LDF) generator alone, on paired seeds.
 
-``results/ldf.md`` found the lower stage to be the limit: a perfect higher stage decoded through it
-scores C2ST 0.973. This bench trains just that stage — ``rlcv train --algo bgan-hier --set
-mode=decoupled lower_updates=U`` for U·64 steps, so the run stops as the frozen lower stage is
-installed, the very lower stage ``rlcv bench ldf`` trains on the same seed (default settings) — for
+``results/ldf.md`` found the lower stage to be the limit. This bench trains just that stage — ``rlcv
+train --algo bgan-hier --set mode=decoupled lower_updates=U`` for U·64 steps, so the run stops as the
+frozen lower stage is installed: the very lower stage ``rlcv bench ldf`` trains on the same seed — for
 each *variant* (:data:`VARIANTS`: ``--set`` overrides on top of ``ldf.md``'s ``recon_weight=1.0``) and
-seed, and scores it (:func:`rlcv.gan.lower_spread.lower_stage_scores`): its ceiling (1000 training digits
-encoded and decoded as samples are), its inversion (wrong pixels, real codes' spread) and whether the
-patch generator uses its code (L1 across codes of the prior and of real patches, within a code).
-
-Summaries go to ``OUT/NAME/summaries/VARIANT_sSEED.json`` as each run is scored (a rerun reuses them);
-the page (``ldf_lower.md.j2``) holds mean [t-interval] per variant, paired differences against
-``--baseline``, each ceiling against independent pixels (the trivial generator, scored by the same
-code), and the untrained patch generator's spread at each output gain.
+seed (:func:`rlcv.bench.bgan.scored_sweep`), and scores it (:func:`rlcv.gan.lower_spread.lower_stage_scores`:
+its ceiling, its inversion, whether the patch generator uses its code). The page (``ldf_lower.md.j2``):
+mean [t-interval] per variant, paired differences against ``--baseline``, each ceiling against
+independent pixels, and the untrained patch generator's spread at each output gain.
 """
 
 from __future__ import annotations
