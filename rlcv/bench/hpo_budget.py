@@ -166,24 +166,7 @@ def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], se
     return run_method(method, kw, seed, Path(args.ppo_x_dir), config, args.sweep_config)
 
 
-def _ensure_meta(args: argparse.Namespace, per_run: Path) -> dict[str, Any]:
-    """PPO meta-trained on training inner seeds (once per OUT), checked disjoint from the evaluation seeds."""
-    from rlcv.errors import RlcvError
-    from rlcv.hpo import runners as R
-
-    run_dir = Path(args.out) / "runs" / "ppo-meta"
-    train = partial(R.ppo_meta_train, _env_kw(args), run_dir, args.meta_episodes, args.meta_seed)
-    meta = meta_trained(per_run, "ppo-meta", run_dir, train)
-    seen = set(meta["inner_seeds"]) & set(_seeds(args))
-    if seen:
-        raise RlcvError(
-            f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete '{per_run / 'ppo-meta.json'}' "
-            "and rerun."
-        )
-    return meta
-
-
-def meta_trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
+def _trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
     """The meta-training summary ``folder/NAME.json`` (committed), made by ``train()`` through
     :func:`rlcv.bench.runs.run_tasks` when it is missing, or when the policy it made (``run_dir``, not
     committed) is: the policy is then retrained, deterministically, and the summary rewritten."""
@@ -195,17 +178,31 @@ def meta_trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str
     return run_tasks(store, [Task(name, {}, train)])[name]
 
 
-def ensure_ppo_x(
-    env_kwargs: dict[str, Any], ppo_x_dir: Path, episodes: int, train_seed: int
-) -> dict[str, Any]:
-    """Meta-train ``ppo-x`` once per directory (``meta.json`` committed; the policy under ``runs/``,
-    retrained deterministically when missing)."""
+def _meta_train(args: argparse.Namespace, runs: Path) -> None:
+    """``ppo`` meta-trained on training inner seeds once per OUT (``per_run/ppo-meta.json``), checked
+    disjoint from the evaluation seeds; ``ppo-x`` once per ``--ppo-x-dir`` (its ``meta.json``, shared by
+    benches, copied beside the runs so that the report regenerates from OUT/per_run alone)."""
+    from rlcv.errors import RlcvError
     from rlcv.hpo.cosine_methods import meta_train_ppo_x
+    from rlcv.hpo.runners import ppo_meta_train
 
-    run_dir = ppo_x_dir / "runs" / "policy"
-    return meta_trained(
-        ppo_x_dir, "meta", run_dir, partial(meta_train_ppo_x, env_kwargs, run_dir, episodes, train_seed)
-    )
+    kw = _env_kw(args)
+    if "ppo" in args.methods:
+        run_dir = Path(args.out) / "runs" / "ppo-meta"
+        train = partial(ppo_meta_train, kw, run_dir, args.meta_episodes, args.meta_seed)
+        seen = set(_trained(runs, "ppo-meta", run_dir, train)["inner_seeds"]) & set(_seeds(args))
+        if seen:
+            raise RlcvError(
+                f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete "
+                f"'{runs / 'ppo-meta.json'}' and rerun."
+            )
+    if "ppo-x" in args.methods:
+        x_dir = Path(args.ppo_x_dir)
+        run_dir = x_dir / "runs" / "policy"
+        train = partial(meta_train_ppo_x, kw, run_dir, args.ppo_x_episodes, args.meta_seed)
+        (runs / "ppo-x-meta.json").write_text(
+            json.dumps(_trained(x_dir, "meta", run_dir, train), default=float)
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -233,18 +230,12 @@ def _sweep(args: argparse.Namespace, runs: Path) -> None:
     holds complete paired seeds)."""
     from rlcv.bench.checks import check_online_hpo
 
-    kw = _env_kw(args)
-    check_online_hpo(kw, optuna="this bench")
+    check_online_hpo(_env_kw(args), optuna="this bench")
     import torch
 
     torch.set_num_threads(1)
     runs.mkdir(parents=True, exist_ok=True)
-    if "ppo" in args.methods:
-        _ensure_meta(args, runs)
-    if "ppo-x" in args.methods:
-        meta_x = ensure_ppo_x(kw, Path(args.ppo_x_dir), args.ppo_x_episodes, args.meta_seed)
-        # a copy beside the runs it produced, so the report regenerates from OUT/per_run alone
-        (runs / "ppo-x-meta.json").write_text(json.dumps(meta_x, default=float))
+    _meta_train(args, runs)
     tasks = [task for seed in _seeds(args) for task in _tasks(args, seed)]
     run_tasks(ResultStore(runs), tasks, **pool_of(args))
 

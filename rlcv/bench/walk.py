@@ -4,9 +4,9 @@ Runs (:func:`rlcv.hpo.landscape_runs.walk_run`, one JSON summary each in OUT/wal
 :func:`rlcv.bench.runs.run_tasks`): full-batch GD at ``--gd-lrs``, SGD at batch 32 with ``--sgd-lrs``, the
 isotropic-noise control at ``--iso-lrs``, SGD at ``--distance-lr`` with ``--batch-sizes`` (distance
 from init), every ``--measure-every``-th step interpolated and λ_max every ``--lambda-every`` steps;
-then the CPU overhead of ``rlcv/OnlineHPO-v0``'s landscape observations, alone in this process. The
-targets below are read in OUT/walk.md (``templates/walk.md.j2``, which states the protocol),
-OUT/walk.json and OUT/walk_*.png.
+then the CPU overhead of ``rlcv/OnlineHPO-v0``'s landscape observations, alone in this process. Their
+readings and targets: :func:`rlcv.hpo.landscape_records.walk_verdicts`; the page OUT/walk.md
+(``templates/walk.md.j2``, which states the protocol), OUT/walk.json and OUT/walk_*.png.
 """
 
 from __future__ import annotations
@@ -25,20 +25,12 @@ from rlcv.bench.figures import walk_figures as plot
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
-from rlcv.hpo.landscape_records import finite_mean, group_runs, walk_setting
-
-# Targets of the issue, read plainly in the report.
-GD_INSIDE_MAX = 0.05  # full-batch GD: floor strictly inside in ≤ 5 % of steps
-SGD_INSIDE_MIN = {1.0: 0.25, 10.0: 0.50}  # SGD batch 32: ≥ 25 % at lr 1, ≥ 50 % at lr 10
-HEIGHT_RHO_MIN = 0.8  # Spearman(η, mean height) ≥ 0.8
-DISTANCE_RHO_MAX = -0.9  # Spearman(S, ‖θ_T − θ_0‖) ≤ −0.9
-OVERHEAD_MAX = 0.30  # landscape observations add ≤ 30 % wall-clock to an episode
+from rlcv.hpo.landscape_records import WALK_TARGETS, walk_tables, walk_verdicts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     about = "'A walk with SGD': step interpolation, height, distance, λ_max (digits MLP)"
-    p = add_bench(sub, "walk", WalkSpec, run, help=about)
-    add_pool_flags(p)
+    add_pool_flags(add_bench(sub, "walk", WalkSpec, run, help=about))
 
 
 @dataclass(kw_only=True)
@@ -110,17 +102,14 @@ def _overhead_rows(repeats: int) -> dict[str, Any]:
 
 
 def _walk_run(spec: WalkSpec, **job: Any) -> dict[str, Any]:
+    """One run; full-batch GD runs as many SGD steps as SGD with the bench's batch size."""
     from rlcv.hpo.landscape_runs import walk_run
 
     keys = ("task", "hidden", "n_train", "measure_every", "lambda_every", "lanczos_iterations")
-    return walk_run(steps=_run_steps(spec, job["batch"]), **{k: getattr(spec, k) for k in keys}, **job)
-
-
-def _run_steps(spec: WalkSpec, batch: int) -> int:
-    """SGD steps of a run: full-batch GD runs as many steps as SGD with the bench's batch size."""
-    if batch >= spec.n_train:
-        return math.ceil(spec.epochs * spec.n_train / spec.sgd_batch)
-    return math.ceil(spec.epochs * spec.n_train / batch)
+    steps = math.ceil(
+        spec.epochs * spec.n_train / (job["batch"] if job["batch"] < spec.n_train else spec.sgd_batch)
+    )
+    return walk_run(steps=steps, **{k: getattr(spec, k) for k in keys}, **job)
 
 
 def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
@@ -152,94 +141,32 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
         "overhead": over["rows"],
         "wall_s": time.perf_counter() - start,
     }
-    out["verdicts"] = verdicts(out)
+    out["verdicts"] = walk_verdicts(results, over["rows"], spec.seeds)
     write_outputs(out, spec)
     return out
-
-
-# --------------------------------------------------------------------------------------- analysis
-
-
-def verdicts(out: dict[str, Any]) -> dict[str, Any]:
-    from rlcv.hpo.sgd_paths import spearman
-
-    res = out["results"]
-    gd, sgd, dist = group_runs(res, "gd_"), group_runs(res, "sgd_"), group_runs(res, "dist_")
-    v: dict[str, Any] = {}
-    v["gd_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in gd.items()}
-    v["gd_met"] = all(x <= GD_INSIDE_MAX for xs in v["gd_inside"].values() for x in xs if math.isfinite(x))
-    v["sgd_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in sgd.items()}
-    v["sgd_diverged"] = {lr: sum(r["diverged"] for r in runs) for lr, runs in sgd.items()}
-    v["sgd_met"] = {
-        lr: bool(
-            lr in v["sgd_inside"]
-            and v["sgd_diverged"][lr] == 0
-            and all(x >= need for x in v["sgd_inside"][lr])
-        )
-        for lr, need in SGD_INSIDE_MIN.items()
-    }
-    ok = [lr for lr, runs in sgd.items() if not any(r["diverged"] for r in runs)]
-    heights = [finite_mean([r["height_mean"] for r in sgd[lr]]) for lr in ok]
-    v["height_lrs"], v["height_means"] = ok, heights
-    v["height_rho"] = spearman(ok, heights) if len(ok) >= 3 else math.nan
-    seeds = out["spec"]["seeds"]
-    v["height_rho_per_seed"] = [
-        spearman(ok, [sgd[lr][s]["height_mean"] for lr in ok]) if len(ok) >= 3 else math.nan
-        for s in range(seeds)
-    ]
-    v["height_met"] = bool(math.isfinite(v["height_rho"]) and min(v["height_rho_per_seed"]) >= HEIGHT_RHO_MIN)
-    sizes = list(dist)
-    v["distance_sizes"] = sizes
-    v["distance_means"] = [finite_mean([r["dist_init"] for r in dist[s]]) for s in sizes]
-    v["distance_rho_per_seed"] = [
-        spearman(sizes, [dist[s][i]["dist_init"] for s in sizes]) for i in range(seeds)
-    ]
-    v["distance_met"] = bool(max(v["distance_rho_per_seed"]) <= DISTANCE_RHO_MAX)
-    iso = group_runs(res, "iso_")
-    v["iso_inside"] = {lr: [r["inside_fraction"] for r in runs] for lr, runs in iso.items()}
-    v["overhead_met"] = {
-        f"{r['setting']} every {r['landscape_every']}": r["overhead_median"] <= OVERHEAD_MAX
-        for r in out["overhead"]
-    }
-    return v
 
 
 # ----------------------------------------------------------------------------------------- output
 
 
 def markdown(out: dict[str, Any]) -> str:
-    """The page (``templates/walk.md.j2``) from the runs' summaries and the verdicts."""
+    """The page (``templates/walk.md.j2``) from the runs' summaries and the verdicts
+    (:func:`rlcv.hpo.landscape_records.walk_verdicts`, :func:`~rlcv.hpo.landscape_records.walk_tables`)."""
     from rlcv.bench.report import render
 
-    res, spec, v = out["results"], out["spec"], out["verdicts"]
-    groups = (("GD", "gd_"), ("SGD b32", "sgd_"), ("isotropic b32", "iso_"))
-    settings = [
-        walk_setting(label, lr, runs) for label, pre in groups for lr, runs in group_runs(res, pre).items()
-    ]
-    distance = [
-        {"batch": s, "steps": runs[0]["steps"], **{k: finite_mean([r[k] for r in runs]) for k in DIST_KEYS}}
-        for s, runs in group_runs(res, "dist_").items()
-    ]
+    spec, v = out["spec"], out["verdicts"]
     return render(
         "walk.md.j2",
         command=out["command"],
         spec=spec,
         v=v,
+        t=WALK_TARGETS,
         sgd_steps=math.ceil(spec["epochs"] * spec["n_train"] / spec["sgd_batch"]),
-        gd_ok={lr: all(x <= GD_INSIDE_MAX for x in xs) for lr, xs in v["gd_inside"].items()},
-        gd_max=GD_INSIDE_MAX,
-        sgd_min=SGD_INSIDE_MIN,
-        height_min=HEIGHT_RHO_MIN,
-        distance_max=DISTANCE_RHO_MAX,
-        overhead_max=OVERHEAD_MAX,
+        gd_ok={lr: all(x <= WALK_TARGETS["gd_inside_max"] for x in xs) for lr, xs in v["gd_inside"].items()},
         overhead=out["overhead"],
-        settings=settings,
-        distance=distance,
-        run_minutes=sum(r["wall_s"] for r in res.values()) / 60,
+        run_minutes=sum(r["wall_s"] for r in out["results"].values()) / 60,
+        **walk_tables(out["results"]),
     )
-
-
-DIST_KEYS = ("dist_init", "train_loss", "test_accuracy")
 
 
 def write_outputs(out: dict[str, Any], spec: WalkSpec) -> None:
