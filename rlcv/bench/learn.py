@@ -153,13 +153,28 @@ def overrides_for(algo: str, overrides: list[str], algos: list[str]) -> list[str
     return chosen
 
 
-def train_args(spec: LearnSpec, algo: str, env: str, seed: int) -> list[str]:
-    """``rlcv train`` arguments of one run, without ``--run-dir`` (which a Ray task chooses itself)."""
-    args = ["train", "--algo", algo, "--env", env, "--steps", str(spec.env_steps(env)), "--seed", str(seed)]
-    args += ["--eval-freq", str(spec.env_eval_freq(env)), "--eval-episodes", str(spec.eval_episodes)]
-    args += ["--num-threads", "1", "--no-progress"]
-    sets = overrides_for(algo, spec.overrides, spec.algos)
+def run_args(
+    algo: str, env: str, steps: int, seed: int, every: int, episodes: int, sets: list[str]
+) -> list[str]:
+    """``rlcv train`` arguments of one benchmark run (one torch thread; evaluations of ``episodes`` every
+    ``every`` steps), without ``--run-dir`` (which a Ray task chooses itself); the learning benches'
+    runs (learn, oracle, oracle-spent, tuned-pair) all have this shape."""
+    args = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed)]
+    args += [
+        "--eval-freq",
+        str(every),
+        "--eval-episodes",
+        str(episodes),
+        "--num-threads",
+        "1",
+        "--no-progress",
+    ]
     return [*args, "--set", *sets] if sets else args
+
+
+def train_args(spec: LearnSpec, algo: str, env: str, seed: int) -> list[str]:
+    sets = overrides_for(algo, spec.overrides, spec.algos)
+    return run_args(algo, env, spec.env_steps(env), seed, spec.env_eval_freq(env), spec.eval_episodes, sets)
 
 
 def _job(spec: LearnSpec, algo: str, env: str, seed: int) -> Job:

@@ -34,6 +34,7 @@ import numpy as np
 from rlcv.bench import runs, summaries
 from rlcv.bench.checks import out_dir, positive_int, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
+from rlcv.bench.learn import run_args
 from rlcv.bench.report import add_bench
 from rlcv.diagnostics.learning_runs import speedups_over_base
 from rlcv.errors import RlcvError
@@ -79,13 +80,10 @@ def env_dir(env: str) -> str:
 
 
 def train_args(spec: OracleSpec, env: str, ratio: int, seed: int) -> list[str]:
-    """``rlcv train`` arguments of one run (without ``--run-dir``); summaries of older runs say
-    ``--algo ppo`` (the same training, :mod:`rlcv.legacy`)."""
-    return [
-        "train", "--algo", "ppo-oracle", "--env", env, "--steps", str(spec.steps), "--seed", str(seed),
-        "--eval-freq", str(spec.eval_freq), "--eval-episodes", str(spec.eval_episodes),
-        "--num-threads", "1", "--no-progress", "--set", f"oracle_ratio={ratio}",
-    ]  # fmt: skip
+    """``rlcv train`` arguments of one run; summaries of older runs say ``--algo ppo`` (the same training,
+    :mod:`rlcv.legacy`)."""
+    sets = [f"oracle_ratio={ratio}"]
+    return run_args("ppo-oracle", env, spec.steps, seed, spec.eval_freq, spec.eval_episodes, sets)
 
 
 def job(spec: OracleSpec, env: str, ratio: int, seed: int) -> runs.RunJob:

@@ -34,6 +34,7 @@ import numpy as np
 
 from rlcv import learning_curves as lc
 from rlcv.bench import oracle, runs, summaries
+from rlcv.bench.learn import run_args
 from rlcv.diagnostics import learning_runs as lr
 from rlcv.errors import RlcvError
 
@@ -175,12 +176,8 @@ class PairSpec(TunedArms):
         return list(self.algos)
 
     def train_args(self, arm: Hashable, seed: int) -> list[str]:
-        return [
-            *("train", "--algo", str(arm), "--env", self.env, "--steps", str(self.steps)),
-            *("--seed", str(seed), "--eval-freq", str(self.eval_freq)),
-            *("--eval-episodes", str(self.eval_episodes), "--num-threads", "1", "--no-progress"),
-            *(["--set", *self.sets] if self.sets else []),
-        ]
+        every, episodes = self.eval_freq, self.eval_episodes
+        return run_args(str(arm), self.env, self.steps, seed, every, episodes, self.sets)
 
     def validate(self) -> None:
         from rlcv.config import parse_overrides
