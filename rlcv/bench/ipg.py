@@ -26,13 +26,13 @@ those same instances are at hand, never for other draws — except lot-sizing pe
 whose section shows the paper's table 07 rows for its own draws, said so, for a comparison of means only.
 Per section beside the means: wins / losses per instance and the median time ratio with its instance
 bootstrap interval, or — where no equilibrium payoff agrees with the paper's — a "not comparable" note.
-``--fresh N --sizes 2x20 2x40 3x20 --seed S``: m-SGM on N new knapsack games per size, drawn with the
-paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh_game` through the
-runner: per-game records ``OUT/ipg_fresh/MxN/game_III.json``, resume, a record made under another cap
-refused, issue 28's heavy-tail game); the page ``OUT/ipg_fresh.md``
-(+ ``.json``, figure ``ipg_fresh_cpu.png``) per size: solved, median CPU s with its seed-bootstrap
-interval over games (:func:`rlcv.games.comparisons.fresh_summary`), p90, max, worst NashConv, issue 28's
-targets.
+
+Fresh games (``--fresh N --sizes 2x20 2x40 3x20 --seed S``): m-SGM on N new knapsack games per size,
+drawn with the paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh_game`
+through the runner: records ``OUT/ipg_fresh/MxN/game_III.json``, a record made under another cap
+refused, issue 28's heavy-tail game); the page ``OUT/ipg_fresh.md`` (+ ``.json``, figure
+``ipg_fresh_cpu.png``) per size: solved, median CPU s with its seed-bootstrap interval over games
+(:func:`rlcv.games.comparisons.fresh_summary`), p90, max, worst NashConv, issue 28's targets.
 """
 
 from __future__ import annotations
