@@ -42,18 +42,10 @@ from rlcv.bench.summaries import write
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.errors import RlcvError
 from rlcv.gan.rows import Rows, bgan_targets, comparisons, mean, paired, rows_by_name, vs_fixed
-from rlcv.gan.scoring import EVAL_SEED, REFERENCES
+from rlcv.gan.scoring import EVAL_SEED, REFERENCES, SEED_ROLES
 from rlcv.stats import Interval, from_jsonable, jsonable, mean_t
 
 GENERATORS = ("bgan", "bgan-reinforce", "bgan-gumbel")
-SEED_ROLES = {  # what each seed seeds, stored in the bench's JSON
-    "training": "each run's seed (rlcv train --seed): generator init, env RNG, discriminator init",
-    "evaluation_latents": EVAL_SEED,
-    "collapse_group_latents": EVAL_SEED + 1,
-    "c2st_1nn_mmd_permutations": EVAL_SEED,
-    "mixture_k_selection_split": 0,
-    "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
-}
 CURVE_KEYS = (  # the metrics of the learning curves
     "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
 )  # fmt: skip

@@ -173,21 +173,15 @@ def run_update_cost(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- bgan-capacity
-def distil_variant(variant: str) -> dict[str, Any]:
-    """Every seed of one variant (a task of :func:`rlcv.bench.runs.run_tasks`: module level, pickles)."""
-    from rlcv.gan.distil import distil
-
-    assignment, seeds, checkpoints = VARIANTS[variant]
-    runs = [distil(s, assignment, checkpoints, K) for s in seeds]
-    return {"k": K, "checkpoints": list(checkpoints), "runs": runs}
-
-
 def variant_runs(out: Path, report_only: bool) -> dict[str, list[dict[str, Any]]]:
     """Each variant's distillations: the stored ones (checked against :data:`VARIANTS`), the others run."""
     from rlcv.bench.runs import ResultStore, Task, run_tasks
+    from rlcv.gan.distil import distil_seeds
 
     store = ResultStore(out / "bgan_capacity")
-    tasks = [Task(v, {}, partial(distil_variant, v)) for v in VARIANTS]
+    tasks = [
+        Task(v, {}, partial(distil_seeds, a, seeds, ckpts, K)) for v, (a, seeds, ckpts) in VARIANTS.items()
+    ]
     stored = run_tasks(store, tasks, report_only=report_only)
     for variant, (_, seeds, checkpoints) in VARIANTS.items():
         saved = stored[variant]

@@ -29,18 +29,13 @@ from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, render
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.errors import RlcvError
-from rlcv.gan.ldf_eval import CODE_ENV, EVAL_SAMPLES, EVAL_SEED, FLAT_ENV, stage_targets
+from rlcv.gan.ldf_eval import CODE_ENV, EVAL_SAMPLES, EVAL_SEED, FLAT_ENV, KEYS, comparison_rows
 from rlcv.gan.rows import paired, vs_fixed
 
 METHODS = ("flat", "decoupled", "joint", "reuse")
 TIMED = ("flat", "decoupled", "joint")  # methods whose wall-clock includes every stage they train
 STEPS_PER_UPDATE = 64  # n_steps of every preset involved (latents per update)
 PARAM_SHARE = 0.5  # target: either stage trains at most this share of flat G + D's parameters
-# The metrics of the tables, in column order (their headers and digits are the template's)
-KEYS = (
-    "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
-    "seam_discontinuity",
-)  # fmt: skip
 CYCLE_METRICS = {  # ldf-cycle's columns: key in the bench's ``final`` dict → label
     "c2st_accuracy": "C2ST",
     "nn1_accuracy": "1-NN",
@@ -245,20 +240,9 @@ def _locality_cell(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(payload: dict[str, Any], out: Path, name: str = "ldf") -> str:
-    finals = {m: [{"seed": r["seed"], **r["final"]} for r in rows] for m, rows in payload["results"].items()}
-    scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in payload["wall"].items()}
-    lower = {m: rs for m, rs in finals.items() if rs and "reconstruction_error" in rs[0]}
-    ceiling = {m: rs for m, rs in lower.items() if "ceiling_c2st_accuracy" in rs[0]}
     text = render(
-        "ldf.md.j2", p=payload, name=name, finals=finals, lower=lower, ceiling=ceiling,
+        "ldf.md.j2", p=payload, name=name, **comparison_rows(payload),
         reading=(out / name / "reading.md").is_file(),  # a hand-written reading, kept beside the numbers
-        scored={m: rows for m, rows in scored.items() if rows},
-        seconds={
-            m: [r["summary"].get("wall_seconds") or r["times"][-1][1] for r in rows]
-            for m, rows in payload["results"].items()
-        },
-        ceiling_keys=[k for k in KEYS if ceiling and f"ceiling_{k}" in [*ceiling.values()][0][0]],
-        stages={m: stage_targets(finals[m], payload["real_reference"]) for m in METHODS[1:] if m in finals},
         param_share=PARAM_SHARE, steps_per_update=STEPS_PER_UPDATE, prior_std=1 / math.sqrt(3),
         ms=_ms, paired=paired, vs_fixed=vs_fixed, locality_cell=_locality_cell, mean=statistics.mean,
     )  # fmt: skip

@@ -83,3 +83,13 @@ def distil(seed: int, variant: str, checkpoints: Sequence[int], k: int) -> dict[
             start = time.perf_counter()
     env.close()
     return {"seed": seed, "cell_mass_error": mass_error, "curve": points}
+
+
+def distil_seeds(variant: str, seeds: Sequence[int], checkpoints: Sequence[int], k: int) -> dict[str, Any]:
+    """:func:`distil` on each of ``seeds`` (a picklable task: ``rlcv bench bgan-capacity`` runs one per
+    assignment ``variant``)."""
+    return {
+        "k": k,
+        "checkpoints": list(checkpoints),
+        "runs": [distil(s, variant, checkpoints, k) for s in seeds],
+    }

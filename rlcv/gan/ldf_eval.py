@@ -17,6 +17,11 @@ from rlcv.run_dir import RunDir
 
 FLAT_ENV, CODE_ENV = "rlcv/BGAN-Digits-v0", "rlcv/BGAN-DigitCodes-v0"
 EVAL_SEED, EVAL_SAMPLES = 0, 1000
+# The metrics of an LDF comparison's tables, in column order
+KEYS = (
+    "c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "confident_share", "unique_fraction",
+    "seam_discontinuity",
+)  # fmt: skip
 SAMPLE_KEYS = ("c2st_accuracy", "nn1_accuracy", "mmd2", "confident_coverage", "seam_discontinuity")
 # Names what produced a cached evaluation: one made by other metric code is redone, never reused.
 EVAL_VERSION = "score_digits+seam+locality+ceiling"
@@ -261,3 +266,31 @@ def stage_targets(finals: list[dict[str, Any]], real: dict[str, Any]) -> dict[st
         "loc": loc, "loc_ok": bool(loc <= LOCALITY_MAX), "finite": len(finite), "n": len(finals),
         "outside": max(r.get("locality_changed_outside", math.nan) for r in finals),
     }  # fmt: skip
+
+
+def comparison_rows(payload: dict[str, Any]) -> dict[str, Any]:
+    """What an LDF comparison (``rlcv bench ldf``'s JSON) is read by: each method's final evaluations
+    (``finals``, a record per seed), its runs evaluated at equal wall-clock (``scored``: a two-level run
+    still in its lower stage then has no samples and is left out), the methods with lower-stage
+    diagnostics (``lower``) and ceilings (``ceiling``, over ``ceiling_keys``), each run's training
+    seconds, and each two-level method against the targets (``stages``, :func:`stage_targets`)."""
+    finals = {m: [{"seed": r["seed"], **r["final"]} for r in rows] for m, rows in payload["results"].items()}
+    scored = {m: [r for r in rows if not r.get("no_samples")] for m, rows in payload["wall"].items()}
+    lower = {m: rs for m, rs in finals.items() if rs and "reconstruction_error" in rs[0]}
+    ceiling = {m: rs for m, rs in lower.items() if "ceiling_c2st_accuracy" in rs[0]}
+    return {
+        "finals": finals,
+        "scored": {m: rows for m, rows in scored.items() if rows},
+        "lower": lower,
+        "ceiling": ceiling,
+        "ceiling_keys": [k for k in KEYS if ceiling and f"ceiling_{k}" in [*ceiling.values()][0][0]],
+        "seconds": {
+            m: [r["summary"].get("wall_seconds") or r["times"][-1][1] for r in rows]
+            for m, rows in payload["results"].items()
+        },
+        "stages": {
+            m: stage_targets(finals[m], payload["real_reference"])
+            for m in ("decoupled", "joint", "reuse")
+            if m in finals
+        },
+    }

@@ -25,6 +25,14 @@ from rlcv.run_dir import RunDir
 EVAL_SEED = 0
 EVAL_EPISODES = 1000
 REFERENCES = ("real", "independent", "mixture")
+SEED_ROLES = {  # what each seed of a comparison seeds (`rlcv bench bgan` stores it in its JSON)
+    "training": "each run's seed (rlcv train --seed): generator init, env RNG, discriminator init",
+    "evaluation_latents": EVAL_SEED,
+    "collapse_group_latents": EVAL_SEED + 1,
+    "c2st_1nn_mmd_permutations": EVAL_SEED,
+    "mixture_k_selection_split": 0,
+    "reference_rows": "each row's seed: EM initialisation, pixel draws, the real-digit subset",
+}
 TRAIN_DIAGNOSTICS = ("log_w_mean", "log_w_var", "ess", "log_z", "entropy", "disc_real_acc", "disc_fake_acc")
 
 
