@@ -32,7 +32,7 @@ def test_paired_uses_the_seeds_both_rows_hold_and_drops_a_nan_pair() -> None:
     iv = paired(a, b, "k")
     # differences 0.5, 1.5, 2.5: mean 1.5, sd 1, t(2, 0.975) = 4.303 → half-width 2.4841
     assert (iv.n, iv.point) == (3, pytest.approx(1.5)) and iv.high - iv.point == pytest.approx(
-        2.4843, abs=1e-4
+        2.4841, abs=1e-4
     )
     assert mean(a, "k").n == 3 and mean(a, "k").point == pytest.approx(2.0)
     fixed = vs_fixed(b[:4], "k", 0.25)  # one fixed reference value: a one-sample interval
