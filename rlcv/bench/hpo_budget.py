@@ -19,7 +19,8 @@ OUT/per_run, resumable, launched by :func:`rlcv.bench.runs.run_tasks`):
 
 One run = one default run of the same seed, in each unit (SGD steps, examples, gradient passes, env
 wall-clock); comparisons are paired 95 % t-intervals and their verdicts (:mod:`rlcv.hpo.method_results`). The
-page: ``templates/hpo_budget.md.j2``.
+page: ``templates/hpo_budget.md.j2``. ``rlcv bench hpo-tuning`` (:func:`run_tuning`) tables this bench's
+sweeps on the tuning seeds and the settings kept.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import int_range, out_dir, positive_float, positive_int, seed_count, seed_value
+from rlcv.bench.checks import (
+    int_range,
+    out_dir,
+    out_file,
+    positive_float,
+    positive_int,
+    seed_count,
+    seed_value,
+)
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
@@ -93,10 +102,7 @@ class BudgetFlags:
     steps_per_action: int = flag(50, type=positive_int)
     grid: list[float] = flag([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], type=positive_float)
     cosine_grid: list[float] | None = flag(
-        None,
-        type=positive_float,
-        nargs="+",
-        help="learning rates of the cosine runs (default: --grid)",
+        None, type=positive_float, nargs="+", help="learning rates of the cosine runs (default: --grid)"
     )
     trials: int = flag(20, type=int_range(2), help="trials of random search / TPE (k=2 is read too)")
     methods: list[str] = flag(list(METHODS), choices=METHODS)
@@ -115,9 +121,11 @@ class BudgetFlags:
 def register(sub: argparse._SubParsersAction) -> None:
     about = "online HPO controllers vs equal-budget baselines (paired seeds)"
     add_pool_flags(add_bench(sub, "hpo-budget", BudgetFlags, run, help=about))
-    from rlcv.bench import hpo_tuning
-
-    hpo_tuning.register(sub)  # its tuning-seed table lives beside this bench
+    # `rlcv bench hpo-tuning`: the table of this bench's sweeps on the tuning seeds
+    p = sub.add_parser("hpo-tuning", help="settings tried on the HPO tuning seeds and the ones chosen")
+    p.add_argument("--dir", default="results/hpo_tuning", help="DIR/<model>/<setting>/per_run/*.json")
+    p.add_argument("--out", type=out_file, default="results/hpo_tuning.md", help="the markdown page to write")
+    p.set_defaults(bench_run=run_tuning)
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -253,19 +261,10 @@ def _seeds(args: argparse.Namespace) -> range:
 
 
 def load(args: argparse.Namespace) -> tuple[mr.Results, list[int]]:
-    """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds); a
-    search's first 2 trials are read as the 2-trial method (common random numbers)."""
-    from rlcv.hpo.runners import first_k
-
+    """{method: {seed: summary}} over the seeds for which *every* method finished (paired seeds)."""
     seeds = list(_seeds(args))
     names = [task.name.rsplit("_s", 1)[0] for task in _tasks(args, seeds[0])]
-    raw, paired = mr.read_results(_per_run(args), names, seeds)
-    # the rows' order: as a seed-major sweep first wrote each method
-    results: mr.Results = {}
-    for m in sorted((m for m in names if raw[m]), key=lambda m: (min(raw[m]), names.index(m))):
-        for k in sorted({2, args.trials}) if m in ("random", "tpe") else [0]:
-            results[f"{m}-{k}" if k else m] = {s: first_k(raw[m][s], k) if k else raw[m][s] for s in paired}
-    return results, paired
+    return mr.read_methods(_per_run(args), names, seeds, args.trials)
 
 
 # How the verdicts against the best fixed / cosine setting are worded: metric, scale, unit.
@@ -364,3 +363,29 @@ def plot_anytime(results: mr.Results, seeds: list[int], unit_run: dict, path: Pa
         axes[0, 0].set_ylabel("best val loss so far")
         axes[1, 0].set_ylabel("incumbent test accuracy %")
         axes[0, -1].legend(fontsize=6, ncol=2)
+
+
+def run_tuning(args: argparse.Namespace) -> int:
+    """`rlcv bench hpo-tuning`: every setting tried on the tuning seeds (``--first-seed 100`` sweeps in
+    DIR/<model>/<setting>/) and the one kept (:mod:`rlcv.hpo.setting_choice`), with each sweep's command
+    (its summary.json); the page: ``templates/hpo_tuning.md.j2``."""
+    from rlcv.bench.report import render
+    from rlcv.errors import RlcvError
+    from rlcv.hpo.setting_choice import chosen, model_table
+
+    root = Path(args.dir)
+    models = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not models:
+        raise RlcvError(
+            f"no tuning sweeps under '{root}': run `rlcv bench hpo-budget --first-seed 100` first."
+        )
+    tables = [model_table(model) for model in models]
+    for model, table in zip(models, tables, strict=True):
+        made = {n: model / n / "summary.json" for n in table["settings"]}
+        table["commands"] = [
+            (n, json.loads(p.read_text())["command"] if p.is_file() else "(no summary.json)")
+            for n, p in made.items()
+        ]
+    Path(args.out).write_text(render("hpo_tuning.md.j2", root=root, models=tables, tuned=chosen(tables)))
+    print(f"wrote {args.out}")
+    return 0

@@ -58,6 +58,21 @@ def read_results(folder: Path, methods: list[str], seeds: list[int]) -> tuple[Re
     return res, [s for s in seeds if all(s in res[m] for m in methods)]
 
 
+def read_methods(folder: Path, names: list[str], seeds: list[int], trials: int) -> tuple[Results, list[int]]:
+    """:func:`read_results` of the methods ``names`` (a grid point, e.g. ``fixed-lr0.1``, is a method),
+    over the paired seeds and in the order a seed-major sweep first wrote them (the rows' order); a
+    search (``random`` / ``tpe``) is read as its first 2 trials and as all ``trials`` (``random-2``,
+    ``random-20``: one study, common random numbers)."""
+    from rlcv.hpo.runners import first_k
+
+    raw, paired = read_results(folder, names, seeds)
+    results: Results = {}
+    for m in sorted((m for m in names if raw[m]), key=lambda m: (min(raw[m]), names.index(m))):
+        for k in sorted({2, trials}) if m in ("random", "tpe") else [0]:
+            results[f"{m}-{k}" if k else m] = {s: first_k(raw[m][s], k) if k else raw[m][s] for s in paired}
+    return results, paired
+
+
 def best_grid_point(results: Results, prefix: str) -> str | None:
     """The method ``{prefix}-lr<x>`` (a grid of fixed or cosine learning rates) with the lowest mean
     validation loss over its seeds; None without such methods."""
