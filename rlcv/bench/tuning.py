@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shlex
 from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ import numpy as np
 
 from rlcv import learning_curves as lc
 from rlcv.bench import oracle, runs, summaries
+from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count, seed_value
+from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.learn import run_args
+from rlcv.bench.report import add_bench
 from rlcv.diagnostics import learning_runs as lr
 from rlcv.errors import RlcvError
 
@@ -42,8 +45,8 @@ LAST_UPDATE = ("approx_kl", "clip_fraction", "cv_score_var_ratio")
 
 
 class TunedArms:
-    """What both benches' specs share: the grid, the seeds, the runs' layout, the command line (every
-    field but ``workers``, in field order; ``sets`` only when given)."""
+    """What both benches' specs share: the grid, the seeds, the runs' layout, the command line (their
+    fields' flags, :mod:`rlcv.bench.flags`, in field order)."""
 
     NAME = ""  # the bench's command
     ARM = ""  # what names an arm: its JSON field, and its folder's prefix (r4) for a ratio
@@ -79,15 +82,10 @@ class TunedArms:
         return ()
 
     def record(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "workers"}
+        return {k: v for k, v in vars(self).items() if k not in ("workers", "report_only")}
 
     def command(self) -> str:
-        argv = ["rlcv", "bench", self.NAME]
-        for key, value in self.record().items():
-            if key != "sets" or value:
-                argv += ["--set" if key == "sets" else "--" + key.replace("_", "-")]
-                argv += map(str, value if isinstance(value, list) else [value])
-        return shlex.join(argv)
+        return command_line(f"rlcv bench {self.NAME}", self)
 
     def check(self) -> None:
         """The target step and the seeds: what every spec refuses."""
@@ -114,6 +112,9 @@ SPENT_GRID = ["learning_rate=4e-5", "learning_rate=8e-5 clip_range=0.2", "n_step
 # Fixed 2026-12-06, before any run: the grid on which the oracle spent its r = 4 reduction, plus the
 # oracle's chosen point with half the rollout (its best point sat at the grid's edge).
 PAIR_GRID = [*SPENT_GRID, "n_steps=256 learning_rate=8e-5 clip_range=0.2"]
+GRID_HELP = "configurations besides the preset"
+TARGET_HELP = "the base preset's return there"
+WORKERS_HELP = "concurrent runs (default: one per core)"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -121,17 +122,18 @@ class SpentSpec(TunedArms):
     """`rlcv bench oracle-spent`: arms r = 1 and r = ``ratio``, keyed by r."""
 
     NAME, ARM, STEM = "oracle-spent", "ratio", "spent_"
-    env: str = "HalfCheetah-v5"
-    ratio: int = 4
-    grid: list[str] = dataclasses.field(default_factory=lambda: list(SPENT_GRID))
-    tune_seeds: list[int] = dataclasses.field(default_factory=lambda: [100, 101])
-    eval_seeds: int = 5
-    steps: int = 150_000
-    target_step: int = 100_000
-    eval_freq: int = 5_000
-    eval_episodes: int = 5
-    workers: int | None = None
-    out: str = "results/oracle"
+    env: str = flag("HalfCheetah-v5")
+    ratio: int = flag(4, type=int_range(2), help="r of the oracle arm (the other arm is r = 1)")
+    grid: list[str] = flag(SPENT_GRID, help=GRID_HELP)
+    tune_seeds: list[int] = flag([100, 101], type=seed_value)
+    eval_seeds: int = flag(5, type=seed_count, help="evaluation seeds 0..N-1")
+    steps: int = flag(150_000, type=positive_int)
+    target_step: int = flag(100_000, type=positive_int, help=TARGET_HELP)
+    eval_freq: int = flag(5_000, type=positive_int)
+    eval_episodes: int = flag(5, type=positive_int)
+    workers: int | None = flag(None, type=positive_int, command=False, help=WORKERS_HELP)
+    out: str = flag("results/oracle", type=out_dir)
+    report_only: bool = flag(False, command=False)
 
     def arms(self) -> list[Hashable]:
         return [1, self.ratio]
@@ -159,18 +161,26 @@ class PairSpec(TunedArms):
     """`rlcv bench tuned-pair`: arms keyed by algorithm, each from its own preset."""
 
     NAME, ARM, STEM = "tuned-pair", "algo", ""
-    env: str = "HalfCheetah-v5"
-    algos: list[str] = dataclasses.field(default_factory=lambda: ["ppo", "mbmf-ppo"])
-    grid: list[str] = dataclasses.field(default_factory=lambda: list(PAIR_GRID))
-    tune_seeds: list[int] = dataclasses.field(default_factory=lambda: [100, 101])
-    eval_seeds: int = 10
-    steps: int = 300_000
-    target_step: int = 300_000  # the CLI's default: --steps
-    eval_freq: int = 10_000
-    eval_episodes: int = 10
-    sets: list[str] = dataclasses.field(default_factory=list)  # KEY=VALUE for every run of both arms
-    workers: int | None = None
-    out: str = "results/tuned_pair"
+    env: str = flag("HalfCheetah-v5")
+    algos: list[str] = flag(
+        ["ppo", "mbmf-ppo"],
+        metavar="ALGO",
+        help="BASE OTHER; or one algorithm, to fix its preset on the grid (no head-to-head)",
+    )
+    grid: list[str] = flag(PAIR_GRID, help=GRID_HELP)
+    tune_seeds: list[int] = flag([100, 101], type=seed_value)
+    eval_seeds: int = flag(10, type=seed_count, help="evaluation seeds 0..N-1")
+    steps: int = flag(300_000, type=positive_int)
+    # the CLI's default: --steps (_run)
+    target_step: int = flag(300_000, type=positive_int, cli_default=None, help=TARGET_HELP)
+    eval_freq: int = flag(10_000, type=positive_int)
+    eval_episodes: int = flag(10, type=positive_int)
+    sets: list[str] = flag(  # KEY=VALUE for every run of both arms
+        [], name="--set", metavar="KEY=VALUE", help="for both arms", show=lambda s: bool(s.sets)
+    )
+    workers: int | None = flag(None, type=positive_int, command=False, help=WORKERS_HELP)
+    out: str = flag("results/tuned_pair", type=out_dir)
+    report_only: bool = flag(False, command=False)
 
     def arms(self) -> list[Hashable]:
         return list(self.algos)
@@ -370,44 +380,10 @@ def run_sweep(spec: Spec, *, report_only: bool = False, echo: Callable[[str], No
 # -- the command lines --------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench oracle-spent`` and ``rlcv bench tuned-pair``."""
-    from rlcv.bench.checks import int_range
-
-    spent = sub.add_parser("oracle-spent", help="the oracle ceiling with hyper-parameters re-chosen for it")
-    spent.add_argument(
-        "--ratio", type=int_range(2), default=4, help="r of the oracle arm (the other arm is r = 1)"
-    )
-    pair = sub.add_parser("tuned-pair", help="two algorithms tuned on one grid and budget, then fresh seeds")
-    pair.add_argument(
-        "--algos",
-        nargs="+",
-        default=["ppo", "mbmf-ppo"],
-        metavar="ALGO",
-        help="BASE OTHER; or one algorithm, to fix its preset on the grid (no head-to-head)",
-    )
-    pair.add_argument("--set", dest="sets", nargs="+", default=[], metavar="KEY=VALUE", help="for both arms")
-    _add_shared(spent, SpentSpec())
-    _add_shared(pair, PairSpec(target_step=None))  # type: ignore[arg-type]
-    spent.set_defaults(bench_run=lambda args: _run(SpentSpec, args))
-    pair.set_defaults(bench_run=lambda args: _run(PairSpec, args))
-
-
-def _add_shared(p: argparse.ArgumentParser, d: TunedArms) -> None:
-    """The flags of a tune-then-evaluate bench, with ``d``'s defaults (its arm flags are its own)."""
-    from rlcv.bench.checks import out_dir, positive_int, seed_count, seed_value
-
-    p.add_argument("--env", default=d.env)
-    p.add_argument("--grid", nargs="+", default=list(d.grid), help="configurations besides the preset")
-    p.add_argument("--tune-seeds", nargs="+", type=seed_value, default=list(d.tune_seeds))
-    p.add_argument("--eval-seeds", type=seed_count, default=d.eval_seeds, help="evaluation seeds 0..N-1")
-    p.add_argument("--steps", type=positive_int, default=d.steps)
-    p.add_argument(
-        "--target-step", type=positive_int, default=d.target_step, help="the base preset's return there"
-    )
-    p.add_argument("--eval-freq", type=positive_int, default=d.eval_freq)
-    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes)
-    p.add_argument("--workers", type=positive_int, help="concurrent runs (default: one per core)")
-    p.add_argument("--out", type=out_dir, default=d.out)
-    p.add_argument("--report-only", action="store_true")
+    about = "the oracle ceiling with hyper-parameters re-chosen for it"
+    add_bench(sub, "oracle-spent", SpentSpec, partial(_run, SpentSpec), help=about)
+    about = "two algorithms tuned on one grid and budget, then fresh seeds"
+    add_bench(sub, "tuned-pair", PairSpec, partial(_run, PairSpec), help=about)
 
 
 def _run(cls: type[Spec], args: argparse.Namespace) -> int:
@@ -415,6 +391,6 @@ def _run(cls: type[Spec], args: argparse.Namespace) -> int:
     from rlcv.env_factory import check_env_id
 
     check_env_id(args.env)
-    spec = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    spec = spec_of(cls, args)
     spec.target_step = spec.target_step or spec.steps
-    return 1 if run_sweep(spec, report_only=args.report_only) else 0
+    return 1 if run_sweep(spec, report_only=spec.report_only) else 0
