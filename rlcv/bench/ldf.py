@@ -37,12 +37,9 @@ TIMED = ("flat", "decoupled", "joint")  # methods whose wall-clock includes ever
 STEPS_PER_UPDATE = 64  # n_steps of every preset involved (latents per update)
 PARAM_SHARE = 0.5  # target: either stage trains at most this share of flat G + D's parameters
 CYCLE_METRICS = {  # ldf-cycle's columns: key in the bench's ``final`` dict → label
-    "c2st_accuracy": "C2ST",
-    "nn1_accuracy": "1-NN",
-    "confident_share": "confident share",
-    "seam_discontinuity": "seam",
-    "reconstruction_error": "reconstruction error",
-}
+    "c2st_accuracy": "C2ST", "nn1_accuracy": "1-NN", "confident_share": "confident share",
+    "seam_discontinuity": "seam", "reconstruction_error": "reconstruction error",
+}  # fmt: skip
 
 
 @dataclass(kw_only=True)
