@@ -202,7 +202,7 @@ def test_gate_runs_table_by_hand(tmp_path: Path) -> None:
     assert "| E-v0 | 0 | 1.00 | 1.00, 1.00, 1.00, 1.00 | nan | 0.50 / 0.50 | – |" in text
     assert "| E-v0 | 1 | 0.75 | 0.00, 1.00, 1.00, 1.00 | 0.45 | 0.56 / 0.50 | – |" in text
     # over runs: the median of the per-run medians (0.5 and 0.5), with its seed bootstrap
-    iv = training_metrics.pooled(runs)["E-v0"]
+    iv = training_metrics.pooled(tmp_path / "runs")["E-v0"]
     assert (iv.point, iv.low, iv.high, iv.n) == (0.5, 0.5, 0.5, 2)
 
 

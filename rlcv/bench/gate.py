@@ -83,7 +83,7 @@ def build(spec: GateSpec) -> str:
                 f"--from-runs: no ENV/sSEED/metrics.csv with a logged cv_gate under '{runs_dir}'."
             )
         return report.render(
-            "gate.md.j2", command=spec.command(), runs=spec.from_runs, rows=runs, overall=tm.pooled(runs)
+            "gate.md.j2", command=spec.command(), runs=spec.from_runs, rows=runs, overall=tm.pooled(runs_dir)
         )
     rows = []
     for label, path in spec.labelled():

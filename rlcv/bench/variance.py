@@ -8,6 +8,7 @@ the argument checks and the page.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from dataclasses import dataclass
@@ -146,14 +147,19 @@ def render_markdown(results: list[dict[str, Any]], directory: str = "") -> str:
     return render("variance_table.md.j2", directory=directory, results=results)
 
 
+def _g(x: float) -> str:
+    """Two significant digits (as the table's): the CIs of a few hundred batches allow no more."""
+    return "inf" if not math.isfinite(x) else f"{x:.2g}"
+
+
 def verdict_lines(result: dict[str, Any]) -> list[str]:
     """One line per row: its bias verdict, the target and the smallest bias the test could detect."""
     return [
         f"bias k={r['k']} η {r['eta_mode']} ({result.get('variant', 'correct')}): {r['bias_verdict']} "
         f"(max |z| {r['max_abs_bias_z']:.2f} vs {r['bias_z_threshold']:.2f}); target: {r['power_target']}, "
-        f"{r['target_bias_rel']:.2g} × ‖ref‖; min detectable bias along it "
-        f"{r['min_detectable_bias_rel']:.2g} × ‖ref‖ "
-        f"(any direction {r['min_detectable_bias_any_direction_rel']:.2g})"
+        f"{_g(r['target_bias_rel'])} × ‖ref‖; min detectable bias along it "
+        f"{_g(r['min_detectable_bias_rel'])} × ‖ref‖ "
+        f"(any direction {_g(r['min_detectable_bias_any_direction_rel'])})"
         for r in result["rows"]
     ]
 

@@ -55,25 +55,27 @@ def run_stats(rows: Sequence[Mapping[str, str]]) -> dict[str, Any] | None:
     }
 
 
+def _metrics_files(runs_dir: Path) -> list[Path]:
+    """Every ``runs_dir/ENV/sSEED/metrics.csv``, in path order."""
+    return [p for p in sorted(runs_dir.glob("*/s*/metrics.csv")) if p.parent.name[1:].isdigit()]
+
+
 def runs_stats(runs_dir: Path) -> list[tuple[str, int, dict[str, Any]]]:
     """(env, seed, :func:`run_stats`) of every ``runs_dir/ENV/sSEED/metrics.csv`` that logged a gate, by
     env and seed."""
-    found = sorted(
-        (p.parent.parent.name, int(p.parent.name[1:]), p)
-        for p in runs_dir.glob("*/s*/metrics.csv")
-        if p.parent.name[1:].isdigit()
-    )
+    found = sorted((p.parent.parent.name, int(p.parent.name[1:]), p) for p in _metrics_files(runs_dir))
     rows = [(env, seed, run_stats(read_metrics(p))) for env, seed, p in found]
     return [(env, seed, r) for env, seed, r in rows if r is not None]
 
 
-def pooled(runs: Sequence[tuple[str, int, Mapping[str, Any]]]) -> dict[str, Interval]:
-    """Per env, the median over runs of each run's median score-term variance ratio, with a seed-bootstrap
-    interval: the "median in training" read over seeds, so that one run's luck is not the verdict."""
+def pooled(runs_dir: Path) -> dict[str, Interval]:
+    """Per env, the median over runs of each run's median score-term variance ratio (every run that logged
+    one), with a seed-bootstrap interval: the "median in training" read over seeds, so that one run's luck
+    is not the verdict."""
     per_env: dict[str, list[float]] = {}
-    for env, _, r in runs:
-        if r["score_var_ratio_median"] is not None:
-            per_env.setdefault(env, []).append(r["score_var_ratio_median"])
+    for p in _metrics_files(runs_dir):  # path order, as the committed pages' bootstraps drew them
+        if svr := logged(read_metrics(p), "cv_score_var_ratio"):
+            per_env.setdefault(p.parent.parent.name, []).append(statistics.median(svr))
     return {env: median_bootstrap(v) for env, v in per_env.items()}
 
 
