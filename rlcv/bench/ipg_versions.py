@@ -156,16 +156,12 @@ def write_report(out: Path, data: Path) -> dict[str, Any]:
     record = {} if s is None else {k: s[k] for k in ("cells", "slower", "faster", "worst", "worst_ratio")}
     if s is not None:
         record |= {"median_ratio": s["pooled"], "equal_2x20": s["equal"]}
-    cells = {
-        f"{r['family']}/{r['method']}/{r['name']}": _json_cell(c) for r, c in zip(recs, comps, strict=True)
-    }
+    keys = ("old_s", "new_s", "ratio", "verdict", "same_ne")
+    pairs = zip(recs, comps, strict=True)
+    cells = {f"{r['family']}/{r['method']}/{r['name']}": {k: c[k] for k in keys} for r, c in pairs}
     report = {"command": command, "summary": record, "cells": cells}
     write_page(out, "ipg_versions", page, report)
     return report
-
-
-def _json_cell(c: dict[str, Any]) -> dict[str, Any]:
-    return {k: c[k] for k in ("old_s", "new_s", "ratio", "verdict", "same_ne")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

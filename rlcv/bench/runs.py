@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rlcv.bench import summaries
-from rlcv.bench.summaries import finished_record, read_run, read_summary
+from rlcv.bench.summaries import read_run, read_summary
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
 from rlcv.legacy import upgrade_train_args
@@ -194,10 +194,11 @@ class RunJob:
         return self.is_finished() or self.has_summary()
 
     def record(self) -> dict[str, Any]:
-        """The finished run's ``eval`` and ``final`` (:func:`finished_record`)."""
-        if self.summary is None:
+        """The finished run's ``eval`` and ``final``: from its folder while that holds the finished run,
+        else from its committed summary (the folders are not committed)."""
+        if self.summary is None or self.is_finished():
             return read_run(self.run_dir)
-        return finished_record(self.run_dir, self.steps, self.summary)
+        return read_summary(self.summary)
 
 
 def sweep_job(

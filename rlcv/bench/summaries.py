@@ -65,12 +65,6 @@ def summarize(
     }
 
 
-def finished_record(run_dir: Path, steps: int, summary: Path) -> dict[str, Any]:
-    """A finished run's ``eval`` and ``final``: from its folder while that holds the finished run, else
-    from its committed summary (the folders are not committed)."""
-    return read_run(run_dir) if RunDir(run_dir).is_finished(steps) else read_summary(summary)
-
-
 def write(path: Path, summary: dict[str, Any]) -> None:
     """Write ``summary`` at ``path`` atomically: an interrupted bench never leaves half a summary."""
     path.parent.mkdir(parents=True, exist_ok=True)
