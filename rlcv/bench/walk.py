@@ -12,11 +12,11 @@ readings and targets: :func:`rlcv.hpo.landscape_records.walk_verdicts`; the page
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +87,8 @@ def _jobs(spec: WalkSpec) -> list[tuple[str, dict[str, Any]]]:
     return jobs
 
 
+# What a run's summary depends on besides its job (a summary made with other settings is refused).
 RUN_PARAMS = ("epochs", "measure_every", "lambda_every", "lanczos_iterations", "task", "hidden", "n_train")
-
-
-def _run_params(spec: WalkSpec, job: dict[str, Any]) -> dict[str, Any]:
-    """What a run's summary depends on (a summary made with others is refused, not mixed in)."""
-    return {**{k: getattr(spec, k) for k in RUN_PARAMS}, "sgd_batch": spec.sgd_batch, **job}
 
 
 def _overhead_rows(repeats: int) -> dict[str, Any]:
@@ -121,18 +117,12 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
     torch.set_num_threads(1)
     store = SummaryStore(Path(spec.out) / "walk")
     start = time.perf_counter()
-    tasks = [
-        Task(name, _run_params(spec, job), functools.partial(_walk_run, spec, **job))
-        for name, job in _jobs(spec)
-    ]
+    params = {k: getattr(spec, k) for k in (*RUN_PARAMS, "sgd_batch")}
+    tasks = [Task(name, {**params, **job}, partial(_walk_run, spec, **job)) for name, job in _jobs(spec)]
     results = run_tasks(store, tasks, report_only=spec.report_only, **pool)
     over: dict[str, Any] = {"rows": []}
-    if spec.overhead_repeats > 0:
-        timing = Task(
-            "overhead",
-            {"repeats": spec.overhead_repeats},
-            functools.partial(_overhead_rows, spec.overhead_repeats),
-        )
+    if (n := spec.overhead_repeats) > 0:
+        timing = Task("overhead", {"repeats": n}, partial(_overhead_rows, n))
         over = run_tasks(store, [timing], report_only=spec.report_only)["overhead"]
     out = {
         "spec": asdict(spec),
