@@ -110,6 +110,26 @@ NUMBERS = [
         "results/learn_ant_v4/gate_Ant-v5_mbmf-ppo.md",
         "each run's median score-term variance ratio: 0.88 [0.86, 0.90]",
     ),
+    Number(
+        "leaves 0.61 [0.58, 0.68] of the score variance",
+        "results/learn_hc_lr_v4/gate_HalfCheetah-v5_mbmf-ppo.md",
+        "each run's median score-term variance ratio: 0.61 [0.58, 0.68]",
+    ),
+    Number(
+        "ends −397 [−1,813, +1,020] against g2",
+        "results/learn_hc_lr_v4/compare_vs_g2.md",
+        "mbmf-ppo − mbmf-ppo-g2, 95 % paired t: -397 [-1813, +1020]",
+    ),
+    Number(
+        "2.33×\n  [1.20, inf] fewer steps",
+        "results/learn_hc_lr_v4/compare.md",
+        "to ppo's 300k return (4164): speed-up ppo / mbmf-ppo 2.33× [1.20, inf]",
+    ),
+    Number(
+        "final −402 [−1,818, +1,013]",
+        "results/learn_hc_lr_v4/compare.md",
+        "mbmf-ppo − ppo, 95 % paired t: -402 [-1818, +1013]",
+    ),
     Number("| 0.84× [0.53, 1.38] | not shown |", f"{PAIR}.md", "| 0.84× [0.53, 1.38] |"),
     Number("at 0.41× PPO's throughput (interval [0.39,\n0.46]", f"{PAIR}.md", "| 0.41× [0.39, 0.46] |"),
     Number(
