@@ -70,6 +70,14 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "output-layer init gain 10, entropy bonus 0.05 and instance noise σ = 0.3",
         ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
     ),
+    "w_init10": Variant(
+        "bgan", "Box generators: self-normalised weights instead of (V − log Z)², output-layer init gain 10",
+        ("continuous_objective=weights", "out_init_gain=10"),
+    ),
+    "w_init10_ent_noise": Variant(
+        "bgan", "the same with entropy bonus 0.05 and instance noise σ = 0.3",
+        ("continuous_objective=weights", "out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
