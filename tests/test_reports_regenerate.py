@@ -250,6 +250,7 @@ CASES = [
             ("bgan_collapse_digits4_init", True),
             ("bgan_collapse_pilot_binary_init", True),
             ("bgan_collapse_pilot_digitscont_init", True),
+            ("bgan_collapse_pilot_digitscont_weights", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
@@ -349,6 +350,7 @@ HAND_WRITTEN = {
     "results/ldf_full_pilot_notes.md",
     "results/bgan_collapse_pilot_binary_init_notes.md",
     "results/bgan_collapse_pilot_digitscont_init_notes.md",
+    "results/bgan_collapse_pilot_digitscont_weights_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
