@@ -187,33 +187,35 @@ def plot_curves(
     cols = min(len(envs), 3)
     rows = math.ceil(len(envs) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.2 * rows), squeeze=False)
-    banded = any(len(cs) > 1 for e in envs for cs in groups[e].values())
-    for ax, env in zip(axes.flat, envs, strict=False):
-        for algo, curves in groups[env].items():
-            present = [c for c in curves if len(c.steps)]
-            if not present:
-                continue
-            s = summarize(present)
-            (line,) = ax.plot(
-                s.steps, s.mean, label=f"{algo} ({len(present)} seed{'s' * (len(present) != 1)})"
+    try:  # closed also when drawing or saving fails: pyplot keeps open figures alive
+        banded = any(len(cs) > 1 for e in envs for cs in groups[e].values())
+        for ax, env in zip(axes.flat, envs, strict=False):
+            for algo, curves in groups[env].items():
+                present = [c for c in curves if len(c.steps)]
+                if not present:
+                    continue
+                s = summarize(present)
+                (line,) = ax.plot(
+                    s.steps, s.mean, label=f"{algo} ({len(present)} seed{'s' * (len(present) != 1)})"
+                )
+                if len(present) > 1:
+                    ax.fill_between(s.steps, s.low, s.high, color=line.get_color(), alpha=0.2, linewidth=0)
+            ax.set_title(env if title is None or len(envs) > 1 else title)
+            ax.set_xlabel("env steps")
+            ax.set_ylabel(_label(metric))
+            ax.grid(alpha=0.3)
+            ax.legend(
+                fontsize="small",
+                title=f"seed mean, {CONFIDENCE:.0%} bootstrap CI" if banded else None,
+                title_fontsize="x-small",
             )
-            if len(present) > 1:
-                ax.fill_between(s.steps, s.low, s.high, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_title(env if title is None or len(envs) > 1 else title)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel(_label(metric))
-        ax.grid(alpha=0.3)
-        ax.legend(
-            fontsize="small",
-            title=f"seed mean, {CONFIDENCE:.0%} bootstrap CI" if banded else None,
-            title_fontsize="x-small",
-        )
-    for ax in list(axes.flat)[len(envs) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, out, dpi=120)
-    plt.close(fig)
+        for ax in list(axes.flat)[len(envs) :]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(fig, out, dpi=120)
+    finally:
+        plt.close(fig)
     return out
 
 

@@ -22,12 +22,13 @@ def test_figure_writes_the_png_and_closes_it_also_when_drawing_fails(tmp_path) -
 
     from rlcv.bench.report import figure
 
+    open_before = plt.get_fignums()  # figures another test left open are not this test's
     with figure(tmp_path / "a.png", 1, 2, figsize=(2, 1)) as (_, axes):
         axes[0].plot([0, 1], [1, 0])
-    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plt.get_fignums() == []
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plt.get_fignums() == open_before
     with pytest.raises(ZeroDivisionError), figure(tmp_path / "b.png") as (_, ax):
         ax.plot([1 / 0])
-    assert not (tmp_path / "b.png").exists() and plt.get_fignums() == []
+    assert not (tmp_path / "b.png").exists() and plt.get_fignums() == open_before
 
 
 def test_render_fills_a_template_with_the_filters_and_refuses_an_undefined_name(

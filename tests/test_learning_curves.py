@@ -42,3 +42,23 @@ def test_mean_return_and_from_summary() -> None:
     assert c.steps.dtype == np.int64 and c.steps.tolist() == [5, 10] and c.values.tolist() == [2.0, 4.0]
     assert lc.mean_return(c) == 3.0
     assert lc.mean_return(_curve([], [])) is None
+
+
+def test_failed_plots_close_their_figures(tmp_path) -> None:
+    """A plot whose file cannot be written raises and leaves no pyplot figure open (they are kept alive
+    by pyplot, and a later test or bench saw them)."""
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from rlcv.gan.metrics import save_grid
+    from rlcv.plotting import plot_curves
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    open_before = plt.get_fignums()
+    curve = SeedCurve(steps=np.array([1.0, 2.0]), values=np.array([0.0, 1.0]))
+    with pytest.raises(OSError):
+        plot_curves({"Env": {"algo": [curve]}}, blocker / "curves.png")
+    with pytest.raises(OSError):
+        save_grid(np.zeros((4, 8, 8), np.float32), blocker / "grid.png")
+    assert plt.get_fignums() == open_before

@@ -242,10 +242,12 @@ def save_grid(
     fig, ax = plt.subplots(
         figsize=(canvas.shape[1] / 50, canvas.shape[0] / 50 + (0.3 if title else 0)), dpi=100
     )
-    ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=8)
-    save_figure(fig, path, bbox_inches="tight", pad_inches=0.05)
-    plt.close(fig)
+    try:  # closed also when saving fails (an unwritable path): pyplot keeps open figures alive
+        ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.axis("off")
+        if title:
+            ax.set_title(title, fontsize=8)
+        save_figure(fig, path, bbox_inches="tight", pad_inches=0.05)
+    finally:
+        plt.close(fig)
     return path
