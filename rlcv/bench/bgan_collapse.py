@@ -78,6 +78,18 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "the same with entropy bonus 0.05 and instance noise σ = 0.3",
         ("continuous_objective=weights", "out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
     ),
+    "w_init10_temper": Variant(
+        "bgan", "w_init10 with tempered weights softmax(0.5 log w)",
+        ("continuous_objective=weights", "out_init_gain=10", "weight_power=0.5"),
+    ),
+    "w_init10_m50": Variant(
+        "bgan", "w_init10 with M = 50 images per latent",
+        ("continuous_objective=weights", "out_init_gain=10", "n_samples=50"),
+    ),
+    "w_init10_std": Variant(
+        "bgan", "w_init10 with initial log σ = −1 (a sharper generator)",
+        ("continuous_objective=weights", "out_init_gain=10", "log_std_init=-1"),
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
