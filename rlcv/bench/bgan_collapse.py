@@ -90,6 +90,14 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "w_init10 with initial log σ = −1 (a sharper generator)",
         ("continuous_objective=weights", "out_init_gain=10", "log_std_init=-1"),
     ),
+    "gumbel_init10_ent_noise": Variant(
+        "bgan-gumbel", "Gumbel-ST with init10_ent_noise's three changes (the same remedy, for fairness)",
+        ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
+    ),
+    "reinforce_init10_ent_noise": Variant(
+        "bgan-reinforce", "REINFORCE with init10_ent_noise's three changes (the same remedy, for fairness)",
+        ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),
