@@ -253,6 +253,7 @@ CASES = [
             ("bgan_collapse_pilot_digitscont_weights", True),
             ("bgan_collapse_digitscont_weights", True),
             ("bgan_collapse_pilot_digitscont_weights2", True),
+            ("bgan_collapse_binary_init", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
@@ -355,6 +356,7 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digitscont_weights_notes.md",
     "results/bgan_collapse_digitscont_weights_notes.md",
     "results/bgan_collapse_pilot_digitscont_weights2_notes.md",
+    "results/bgan_collapse_binary_init_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
