@@ -90,6 +90,22 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "w_init10 with initial log σ = −1 (a sharper generator)",
         ("continuous_objective=weights", "out_init_gain=10", "log_std_init=-1"),
     ),
+    "w_init10_sn": Variant(
+        "bgan", "w_init10 with a spectral-norm discriminator",
+        ("continuous_objective=weights", "out_init_gain=10"), {"disc_spectral_norm": True},
+    ),
+    "w_init10_noise": Variant(
+        "bgan", "w_init10 with instance noise σ = 0.3 in the discriminator (no entropy bonus)",
+        ("continuous_objective=weights", "out_init_gain=10"), {"disc_instance_noise": 0.3},
+    ),
+    "w_init10_noise01": Variant(
+        "bgan", "w_init10 with instance noise σ = 0.1 in the discriminator",
+        ("continuous_objective=weights", "out_init_gain=10"), {"disc_instance_noise": 0.1},
+    ),
+    "w_init10_dlr": Variant(
+        "bgan", "w_init10 with discriminator lr 5e-5 (a quarter of the default 2e-4)",
+        ("continuous_objective=weights", "out_init_gain=10"), {"disc_lr": 5e-5},
+    ),
     "gumbel_init10_ent_noise": Variant(
         "bgan-gumbel", "Gumbel-ST with init10_ent_noise's three changes (the same remedy, for fairness)",
         ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
