@@ -7,11 +7,20 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rlcv.cli import main
 from rlcv.hpo.cosine_methods import run_method
-from rlcv.hpo.sweep_cosine import SweepConfig, make_config, pick, run_sweep_cosine, smoothed, sweep
+from rlcv.hpo.sweep_cosine import (
+    SweepConfig,
+    fit_pick,
+    make_config,
+    pick,
+    run_sweep_cosine,
+    smoothed,
+    sweep,
+)
 
 TINY = {"budget": 40, "steps_per_action": 10, "hidden_size": 8, "batch_size_range": [32, 32]}
 SMALL_SWEEP = {"sweep_steps": 12, "every": 2, "lr_low": 0.01, "lr_high": 1.0}
@@ -70,6 +79,54 @@ def test_smoothing_keeps_one_low_read_from_deciding_the_rate():
         SweepConfig(smooth=2)
 
 
+# A sweep like the short one (0.01 → 10, ×1.64 per read), its curve a parabola in log η with its vertex at
+# η = 0.3 (the CNN's sweep minimum is 0.2–0.4), plus read noise.
+GRID = list(np.geomspace(0.01, 10.0, 15))
+
+
+def _curve(noise: float, seed: int = 0) -> list[float]:
+    x = np.log(GRID)
+    rng = np.random.default_rng(seed)
+    return list(2.2 + 0.05 * (x - math.log(0.3)) ** 2 + noise * rng.standard_normal(len(x)))
+
+
+def test_the_fitted_pick_recovers_the_vertex_of_a_noisy_curve():
+    assert fit_pick(GRID, _curve(0.0), 3)[0] == pytest.approx(0.3, rel=1e-6)  # exact on a parabola
+    for seed in range(5):
+        eta, centre = fit_pick(GRID, _curve(0.01, seed), 3)
+        assert abs(math.log(eta / 0.3)) < 0.25, (seed, eta)
+        assert abs(math.log(GRID[centre] / 0.3)) < 0.5  # the valley's centre read is a neighbour of 0.3
+
+
+def test_one_lucky_low_read_past_the_valley_moves_the_lowest_read_but_not_the_fit():
+    clean = _curve(0.01)
+    vals = list(clean)
+    i = GRID.index(min(GRID, key=lambda lr: abs(lr - 1.39)))
+    vals[i] = min(clean) - 0.05  # the CNN's failure: one read at η ≈ 1.4 below the whole valley
+    assert pick(GRID, vals, refine=False) == GRID[i]  # the single-read pick jumps to it
+    assert fit_pick(GRID, vals, 3)[0] == pytest.approx(fit_pick(GRID, clean, 3)[0], rel=0.1)
+    assert fit_pick(GRID, vals, 3)[1] != i
+
+
+def test_the_fitted_pick_clips_a_blow_up_to_the_first_read_and_handles_short_sweeps():
+    clean = _curve(0.0)
+    blown = [*clean[:-1], 50.0]  # the sweep's last read blew up
+    assert fit_pick(GRID, blown, 3)[0] == pytest.approx(fit_pick(GRID, [*clean[:-1], clean[0]], 3)[0])
+    assert fit_pick([0.1, 0.2], [2.0, 1.9], 2) == (0.2, 1)  # < 3 reads: the lowest read
+    down = [2.3, 2.2, 2.1, 2.0, 1.9]  # still falling at the sweep's end: the window's last read
+    assert fit_pick(GRID[:5], down, 2) == (pytest.approx(GRID[4]), 4)
+
+
+def test_a_fitted_sweep_charges_one_run_and_records_where_it_started():
+    a = run_sweep_cosine(TINY, 3, {**SMALL_SWEEP, "factor": 2.0, "fit": 1})
+    assert a["cost"]["sgd_steps"] == TINY["budget"]
+    sw = a["sweep"]
+    eta, centre = fit_pick(sw["lr"], sw["val_loss"], 1)
+    assert sw["lr_star"] == pytest.approx(2.0 * eta)
+    assert sw["start_lr"] == sw["lr"][centre] and sw["best_lr"] == sw["lr"][int(np.argmin(sw["val_loss"]))]
+    assert "start_lr" not in run_sweep_cosine(TINY, 3, SMALL_SWEEP)["sweep"]  # the default keeps its keys
+
+
 def test_bad_settings_are_refused_with_the_known_names():
     with pytest.raises(ValueError, match="known: .*factor"):
         make_config({"factr": 2})
@@ -77,6 +134,8 @@ def test_bad_settings_are_refused_with_the_known_names():
         SweepConfig(lr_low=1.0, lr_high=0.1)
     with pytest.raises(ValueError, match="two sweep groups"):
         SweepConfig(sweep_steps=5, every=5)
+    with pytest.raises(ValueError, match="fit must be"):
+        SweepConfig(fit=2, smooth=3)
 
 
 def test_bench_refuses_a_bad_sweep_config_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture):

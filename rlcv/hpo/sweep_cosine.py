@@ -13,11 +13,18 @@ cheaper, and its steps are not thrown away:
    > 1, of its moving average over that many groups); with ``refine``
    the vertex of the parabola through that point and its two neighbours in (log η, val loss), kept
    between the neighbours (the sweep's grid is coarse — ×1.6 per group by default — and its single
-   reads are noisy, so a neighbour-aware estimate moves less from seed to seed).
+   reads are noisy, so a neighbour-aware estimate moves less from seed to seed). With ``fit`` > 0
+   (:func:`fit_pick`) the pick reads the whole sweep instead of its single lowest read: a
+   least-squares quadratic in log η over every window of 2·``fit`` + 1 neighbouring reads (a
+   Savitzky–Golay smoother, each window fitted without the one read that fits it worst); the window
+   whose fit is lowest at its own centre is the valley, and η is that fit's vertex. On the MNIST-1D
+   CNN the sweep's loss barely leaves chance level and one lucky low read at η ≈ 1 decided the rate,
+   past the CNN's stable edge (``results/hpo.md``, round 2); the trimmed windows leave such a read out.
 3. *run*: with ``warm``, training continues from θ at that lowest point (the sweep up to it was an
-   exponential warm-up), else from θ_0; a cosine schedule of scale η* spends the SGD steps the sweep
-   left of the budget (``rlcv/OnlineHPO-v0`` with ``lr_schedule="cosine"``). ``guard`` > 0: after an
-   env step whose validation loss is above (1 + ``guard``) × the lowest seen, the scale is halved.
+   exponential warm-up; with ``fit``, from θ at the valley's centre read), else from θ_0; a cosine
+   schedule of scale η* spends the SGD steps the sweep left of the budget (``rlcv/OnlineHPO-v0`` with
+   ``lr_schedule="cosine"``). ``guard`` > 0: after an env step whose validation loss is above
+   (1 + ``guard``) × the lowest seen, the scale is halved.
 
 Every SGD step of the sweep is charged: sweep + run = one run of SGD steps and of examples (the batch
 is the env's, pinned by the bench). Validation forwards are not charged, as for every method.
@@ -47,6 +54,7 @@ class SweepConfig:
     guard: float = 0.0  # > 0: halve the scale after an env step whose val loss exceeds best × (1 + guard)
     refine: bool = False  # the parabola's vertex around the lowest point instead of the point itself
     smooth: int = 1  # pick on the moving average of this many neighbouring reads (odd; 1: the raw reads)
+    fit: int = 0  # > 0: η from local quadratics over 2·fit + 1 reads (fit_pick; replaces refine / smooth)
 
     def __post_init__(self) -> None:
         if not (1 <= self.every <= self.sweep_steps and self.sweep_steps // self.every >= 2):
@@ -57,6 +65,8 @@ class SweepConfig:
             raise ValueError("need factor > 0, stop_ratio > 1 and guard >= 0")
         if self.smooth < 1 or self.smooth % 2 == 0:
             raise ValueError(f"smooth must be an odd window >= 1, got {self.smooth}")
+        if self.fit < 0 or (self.fit and self.smooth > 1):
+            raise ValueError(f"fit must be >= 0 and is not combined with smooth > 1, got fit {self.fit}")
 
 
 def make_config(values: dict[str, Any] | None) -> SweepConfig:
@@ -128,8 +138,14 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
     budget = _env(env_kwargs).budget
     left = budget - int(probe["spent"]["sgd_steps"])
     best = int(np.argmin(probe["val_loss"])) if probe["val_loss"] else None
-    vals = smoothed(probe["val_loss"], c.smooth)
-    lr_star = c.factor * (pick(probe["lr"], vals, c.refine) if best is not None else c.lr_low)
+    if c.fit and best is not None:
+        # the run continues from θ at the valley's centre: the sweep up to there was the warm-up at
+        # rates up to ~η*, not from a θ that one lucky read at a rate past the valley left behind
+        eta, best = fit_pick(probe["lr"], probe["val_loss"], c.fit)
+        lr_star = c.factor * eta
+    else:
+        vals = smoothed(probe["val_loss"], c.smooth)
+        lr_star = c.factor * (pick(probe["lr"], vals, c.refine) if best is not None else c.lr_low)
     main = _env(env_kwargs, budget=left, lr_schedule="cosine", lr_init=lr_star, max_factor=2.0**30)
     main.reset(options={"inner_seed": seed, "hparams": {"lr": lr_star}})
     if c.warm and best is not None:
@@ -145,6 +161,9 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
         "sgd_steps": probe["spent"]["sgd_steps"],
         "config": asdict(c),
     }
+    if c.fit and best is not None:  # (only then: the summaries of the other settings keep their keys)
+        summary["sweep"]["best_lr"] = probe["lr"][int(np.argmin(probe["val_loss"]))]
+        summary["sweep"]["start_lr"] = probe["lr"][best]
     return summary
 
 
@@ -167,6 +186,54 @@ def pick(lrs: list[float], vals: list[float], refine: bool) -> float:
     if a <= 0:
         return lrs[i]
     return float(np.exp(np.clip(-b / (2 * a), x[0], x[2])))
+
+
+def fit_pick(lrs: list[float], vals: list[float], half: int) -> tuple[float, int]:
+    """(η, index of the valley's centre read) from the whole sweep, not from its lowest read.
+
+    Each read i gets a least-squares quadratic in log η over the window of 2·``half`` + 1 reads around
+    it (shifted inward at the ends, so every window holds the same number of reads), and its fitted
+    value at log η_i: a Savitzky–Golay smoothing of the curve that keeps the valley's curvature (a
+    moving average flattens it). The valley is the read whose smoothed value is lowest; η is the vertex
+    of that window's quadratic, kept inside the window (the window's centre where the fit is not
+    convex). Plain least squares still leans on one read (in a 5-read window it moves the fit at its
+    own position by 17/35 of its deviation), so a window of ≥ 5 reads keeps, of its fits that leave
+    one read out, the one whose reads it fits best (least trimmed squares): a single lucky low read on
+    the CNN's noisy plateau is left out of every window that holds it, and the pick is what the other
+    reads say.
+
+    Reads above the sweep's first read are clipped to it: such a read says the loss is no better than
+    at the start, but its size (2.5 or 50 after a blow-up) says nothing about where the valley lies,
+    and unclipped it would dominate the least squares of every window that holds it."""
+    x = np.log(np.asarray(lrs, float))
+    y = np.minimum(np.asarray(vals, float), vals[0])
+    n, width = len(x), min(len(x), 2 * half + 1)
+    if width < 3:
+        i = int(np.argmin(y))
+        return float(lrs[i]), i
+
+    def window(i: int) -> slice:
+        lo = min(max(0, i - half), n - width)
+        return slice(lo, lo + width)
+
+    def trimmed_fit(i: int) -> np.ndarray:
+        xs, ys = x[window(i)], y[window(i)]
+        if width < 5:
+            return np.polyfit(xs, ys, 2)
+        # least trimmed squares: of the fits that leave one read out, the one that fits the rest best
+        # (dropping the read farthest from the full fit would miss an outlier at the window's end,
+        # where the fit bends towards it)
+        fits = [np.polyfit(np.delete(xs, j), np.delete(ys, j), 2) for j in range(width)]
+        sse = [np.sum((np.delete(ys, j) - np.polyval(f, np.delete(xs, j))) ** 2) for j, f in enumerate(fits)]
+        return fits[int(np.argmin(sse))]
+
+    fits = [trimmed_fit(i) for i in range(n)]
+    centre = int(np.argmin([np.polyval(p, x[i]) for i, p in enumerate(fits)]))
+    a, b, _ = fits[centre]
+    w = x[window(centre)]
+    if a <= 0:
+        return float(lrs[centre]), centre
+    return float(np.exp(np.clip(-b / (2 * a), w[0], w[-1]))), centre
 
 
 def _guarded_run(env: Any, guard: float) -> dict[str, Any]:
