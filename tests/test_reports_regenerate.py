@@ -182,13 +182,19 @@ CASES = [
         folder(f"results/hpo_budget/{task}", "report.md", ("per_run",), also=("summary.json",))
         for task in ("digits", "mnist1d_mlp", "mnist1d_cnn")
     ),
-    # Issue 30's tuning-seed sweeps (one hpo-budget folder per setting) and their table.
+    # Issue 30's tuning-seed sweeps (one hpo-budget folder per setting; round 3 in its own root, seeds
+    # 100–109) and their table.
     *(
         folder(str(d.relative_to(REPO)), "report.md", ("per_run",), also=("summary.json",))
-        for d in sorted((REPO / "results" / "hpo_tuning").glob("*/*"))
+        for root in ("hpo_tuning", "hpo_tuning_r3")
+        for d in sorted((REPO / "results" / root).glob("*/*"))
         if (d / "per_run").is_dir()
     ),
-    Report(pages=("results/hpo_tuning.md",), inputs=("results/hpo_tuning",), argv=("bench", "hpo-tuning")),
+    Report(
+        pages=("results/hpo_tuning.md",),
+        inputs=("results/hpo_tuning", "results/hpo_tuning_r3"),
+        argv=("bench", "hpo-tuning", "--dir", "results/hpo_tuning", "results/hpo_tuning_r3"),
+    ),
     *(
         folder(
             f"results/dualcutout/{task}", "report.md", ("per_run", "step_cost.json"), also=("summary.json",)

@@ -123,7 +123,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_pool_flags(add_bench(sub, "hpo-budget", BudgetFlags, run, help=about))
     # `rlcv bench hpo-tuning`: the table of this bench's sweeps on the tuning seeds
     p = sub.add_parser("hpo-tuning", help="settings tried on the HPO tuning seeds and the ones chosen")
-    p.add_argument("--dir", default="results/hpo_tuning", help="DIR/<model>/<setting>/per_run/*.json")
+    p.add_argument(
+        "--dir",
+        nargs="+",
+        default=["results/hpo_tuning"],
+        help="DIR/<model>/<setting>/per_run/*.json; several: one section (and one choice) per DIR, in order",
+    )
     p.add_argument("--out", type=out_file, default="results/hpo_tuning.md", help="the markdown page to write")
     p.set_defaults(bench_run=run_tuning)
 
@@ -368,24 +373,29 @@ def plot_anytime(results: mr.Results, seeds: list[int], unit_run: dict, path: Pa
 def run_tuning(args: argparse.Namespace) -> int:
     """`rlcv bench hpo-tuning`: every setting tried on the tuning seeds (``--first-seed 100`` sweeps in
     DIR/<model>/<setting>/) and the one kept (:mod:`rlcv.hpo.setting_choice`), with each sweep's command
-    (its summary.json); the page: ``templates/hpo_tuning.md.j2``."""
+    (its summary.json); the page: ``templates/hpo_tuning.md.j2``. Each ``--dir`` is one round of tuning,
+    with its own section and its own choice: a round's settings share its seeds, so the rule compares
+    them paired, and rounds on other seeds are not mixed into it."""
     from rlcv.bench.report import render
     from rlcv.errors import RlcvError
     from rlcv.hpo.setting_choice import chosen, model_table
 
-    root = Path(args.dir)
-    models = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not models:
-        raise RlcvError(
-            f"no tuning sweeps under '{root}': run `rlcv bench hpo-budget --first-seed 100` first."
-        )
-    tables = [model_table(model) for model in models]
-    for model, table in zip(models, tables, strict=True):
-        made = {n: model / n / "summary.json" for n in table["settings"]}
-        table["commands"] = [
-            (n, json.loads(p.read_text())["command"] if p.is_file() else "(no summary.json)")
-            for n, p in made.items()
-        ]
-    Path(args.out).write_text(render("hpo_tuning.md.j2", root=root, models=tables, tuned=chosen(tables)))
+    rounds = []
+    for root in map(Path, args.dir):
+        models = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        if not models:
+            raise RlcvError(
+                f"no tuning sweeps under '{root}': run `rlcv bench hpo-budget --first-seed 100` first."
+            )
+        tables = [model_table(model) for model in models]
+        for model, table in zip(models, tables, strict=True):
+            made = {n: model / n / "summary.json" for n in table["settings"]}
+            table["commands"] = [
+                (n, json.loads(p.read_text())["command"] if p.is_file() else "(no summary.json)")
+                for n, p in made.items()
+            ]
+        rounds.append({"root": root, "models": tables, "tuned": chosen(tables)})
+    out = None if args.out == "results/hpo_tuning.md" else args.out  # the page names a non-default --out
+    Path(args.out).write_text(render("hpo_tuning.md.j2", rounds=rounds, out=out))
     print(f"wrote {args.out}")
     return 0
