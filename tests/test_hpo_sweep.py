@@ -127,6 +127,16 @@ def test_a_fitted_sweep_charges_one_run_and_records_where_it_started():
     assert "start_lr" not in run_sweep_cosine(TINY, 3, SMALL_SWEEP)["sweep"]  # the default keeps its keys
 
 
+def test_hpo_sweep_fit_is_a_valid_fitted_setting_whose_sweep_fits_in_a_tenth_of_the_budget():
+    from rlcv.hpo.cosine_methods import COSINE_METHODS, SWEEP_CONFIG, SWEEP_FIT_CONFIG
+    from rlcv.hpo.method_results import ONLINE
+
+    c = make_config(SWEEP_FIT_CONFIG)
+    assert c.fit == 3 and c.sweep_steps <= 1500 // 10  # the bench's budget is 1500 SGD steps
+    assert make_config(SWEEP_CONFIG).fit == 0  # hpo-sweep keeps the lowest-read pick
+    assert "hpo-sweep-fit" in COSINE_METHODS and "hpo-sweep-fit" in ONLINE
+
+
 def test_bad_settings_are_refused_with_the_known_names():
     with pytest.raises(ValueError, match="known: .*factor"):
         make_config({"factr": 2})
