@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 
 from rlcv.bench.checks import (
+    SEED_LIMIT,
     existing_file,
     out_dir,
     positive_int,
-    require_report_input,
     seed_count,
     seed_value,
 )
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, saved_or_measured
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.summaries import write
 from rlcv.cli_args import parse_env_kwargs
@@ -115,11 +115,7 @@ def run(args: argparse.Namespace) -> int:
     recomputed from the runs and written into the JSON, so it follows the statistics code."""
     spec = spec_of(BganSpec, args)
     out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
-    if spec.report_only:
-        require_report_input(path, "bgan")
-        payload = json.loads(path.read_text())
-    else:
-        payload = measure(spec)
+    payload = saved_or_measured(path, "bgan", spec.report_only, partial(measure, spec), save=False)
     payload["comparisons"] = comparisons(payload)
     write(path, jsonable(payload))
     print(write_report(payload, out, spec.name, spec.notes))
@@ -204,11 +200,8 @@ def run_variants(spec: Any, bench: str, measure: Callable[[Any], dict], report: 
     """A variant sweep's ``run``: ``measure(spec)`` written to OUT/NAME.json (``--report-only``: read from
     there), then its page ``report(payload, OUT, NAME, NOTES)``."""
     out, path = Path(spec.out), Path(spec.out) / f"{spec.name}.json"
-    if spec.report_only:
-        require_report_input(path, bench)
-        payload = json.loads(path.read_text())
-    else:
-        payload = measure(spec)
+    payload = saved_or_measured(path, bench, spec.report_only, partial(measure, spec), save=False)
+    if not spec.report_only:
         path.write_text(json.dumps(payload, indent=1, default=list))
     print(report(payload, out, spec.name, spec.notes))
     return 0
@@ -246,8 +239,16 @@ def _score(spec: BganSpec, grids: Path, algo: str, seed: int, job: RunJob) -> di
 
 
 def _check(spec: BganSpec) -> None:
+    """Before the first write: the algos are generators, the seeds stay below 2**32, ``--env`` is a digits
+    generator env (the bench scores 8×8 digits) that accepts ``--env-kwargs``, and every algo accepts the
+    ``--set`` overrides; each would otherwise fail every run and leave output folders behind."""
+    import gymnasium as gym
+
     from rlcv.agents import AGENTS
-    from rlcv.bench.checks import check_bgan_run
+    from rlcv.config import parse_overrides
+    from rlcv.env_factory import check_env_id, make_env
+    from rlcv.envs.bgan_digits import BGANDigitsEnv
+    from rlcv.launch import resolve_config
 
     for algo in spec.algos:
         if algo not in AGENTS or not algo.startswith("bgan"):
@@ -255,7 +256,26 @@ def _check(spec: BganSpec) -> None:
                 f"rlcv bench bgan compares generator agents ({', '.join(GENERATORS)}), got '{algo}'."
             )
     spec.checkpoint_freq()
-    check_bgan_run(argparse.Namespace(**vars(spec)))  # the env, its kwargs and --set, before the first write
+    if spec.first_seed + spec.seeds > SEED_LIMIT:
+        raise RlcvError(
+            f"--first-seed + --seeds must be <= 2**32 (seeds live in [0, 2**32)), got "
+            f"{spec.first_seed} + {spec.seeds}."
+        )
+    check_env_id(spec.env)
+    entry = gym.spec(spec.env).entry_point
+    made = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    if not (isinstance(made, type) and issubclass(made, BGANDigitsEnv)):
+        raise RlcvError(
+            f"--env {spec.env} is not a digits generator env; bench bgan scores generated 8x8 digits: use "
+            "rlcv/BGAN-Digits-v0, rlcv/BGAN-Digits4-v0 or rlcv/BGAN-DigitsCont-v0."
+        )
+    overrides = {**parse_overrides(spec.overrides), "env_kwargs": spec.env_kwargs}
+    for algo in spec.algos:
+        try:
+            resolve_config(algo, spec.env, None, overrides)
+        except RlcvError as exc:
+            raise RlcvError(f"--set / --env-kwargs for {algo}: {exc}") from exc
+    make_env(spec.env, spec.env_kwargs).close()
 
 
 def measure(spec: BganSpec) -> dict[str, Any]:

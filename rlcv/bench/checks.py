@@ -192,39 +192,6 @@ def require_summaries(folder: Path, pattern: str, what: str) -> None:
 # ---------------------------------------------------------------------------- benches' own checks
 
 
-def check_bgan_run(args: argparse.Namespace) -> None:
-    """`rlcv bench bgan`, before its first write: the seeds stay below 2**32, ``--env`` is a digits
-    generator env (the bench scores 8×8 digits) that accepts ``--env-kwargs``, and every algo accepts the
-    ``--set`` overrides; each would otherwise fail every run and leave output folders behind."""
-    import gymnasium as gym
-
-    from rlcv.config import parse_overrides
-    from rlcv.env_factory import check_env_id, make_env
-    from rlcv.envs.bgan_digits import BGANDigitsEnv
-    from rlcv.launch import resolve_config
-
-    if args.first_seed + args.seeds > SEED_LIMIT:
-        raise RlcvError(
-            f"--first-seed + --seeds must be <= 2**32 (seeds live in [0, 2**32)), got "
-            f"{args.first_seed} + {args.seeds}."
-        )
-    check_env_id(args.env)
-    entry = gym.spec(args.env).entry_point
-    made = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    if not (isinstance(made, type) and issubclass(made, BGANDigitsEnv)):
-        raise RlcvError(
-            f"--env {args.env} is not a digits generator env; bench bgan scores generated 8x8 digits: use "
-            "rlcv/BGAN-Digits-v0, rlcv/BGAN-Digits4-v0 or rlcv/BGAN-DigitsCont-v0."
-        )
-    overrides = {**parse_overrides(args.overrides), "env_kwargs": args.env_kwargs}
-    for algo in args.algos:
-        try:
-            resolve_config(algo, args.env, None, overrides)
-        except RlcvError as exc:
-            raise RlcvError(f"--set / --env-kwargs for {algo}: {exc}") from exc
-    make_env(args.env, args.env_kwargs).close()
-
-
 def check_online_hpo(
     env_kwargs: dict[str, Any], *, optuna: str | None = None, flags: str = "--env-kwargs"
 ) -> None:

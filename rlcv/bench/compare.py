@@ -24,7 +24,7 @@ from rlcv.bench import report
 from rlcv.bench.checks import out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench
-from rlcv.bench.summaries import Finished, finished
+from rlcv.bench.summaries import Finished, finished_by_seed
 from rlcv.diagnostics.learning_runs import paired_reading
 from rlcv.errors import RlcvError
 from rlcv.stats import jsonable
@@ -87,9 +87,10 @@ class CompareSpec:
 # -- reading the summaries -------------------------------------------------------------------------
 def load_runs(out: Path, algo: str, env: str) -> Runs:
     """Every summary ``out/summaries/algo/env/sSEED.json`` with an evaluation, by seed."""
-    paths = (out / "summaries" / algo / env).glob("s*.json")
-    found = {int(p.stem[1:]): finished(p, int(p.stem[1:])) for p in paths if p.stem[1:].isdigit()}
-    return {seed: run for seed, run in sorted(found.items()) if run is not None and len(run.curve.steps)}
+    folder = out / "summaries" / algo / env
+    paths = {int(p.stem[1:]): p for p in folder.glob("s*.json") if p.stem[1:].isdigit()}
+    found = finished_by_seed(dict(sorted(paths.items())))
+    return {seed: run for seed, run in found.items() if len(run.curve.steps)}
 
 
 def envs_of(out: Path, algo: str) -> set[str]:

@@ -109,10 +109,10 @@ def load_curves(
     for env in spec.envs:
         curves[env], wall[env] = {}, {}
         for r in spec.ratios:
-            for s in range(spec.seeds):
-                if (run := summaries.finished(job(spec, env, r, s).summary)) is not None:
-                    curves[env].setdefault(r, {})[s] = run.curve
-                    wall[env].setdefault(r, []).append(run.wall_seconds or 0.0)
+            paths = {s: job(spec, env, r, s).summary for s in range(spec.seeds)}
+            for s, run in summaries.finished_by_seed(paths).items():
+                curves[env].setdefault(r, {})[s] = run.curve
+                wall[env].setdefault(r, []).append(run.wall_seconds or 0.0)
     return curves, wall
 
 

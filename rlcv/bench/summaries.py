@@ -91,7 +91,6 @@ class Finished:
     curve: SeedCurve
     last: dict[str, float] = field(default_factory=dict)
     wall_seconds: float | None = None
-    seed: int | None = None  # where the caller knows it
 
     @property
     def final(self) -> float:
@@ -103,15 +102,20 @@ class Finished:
         return learning_curves.first_reaching(self.curve, target)
 
 
-def finished(path: Path | None, seed: int | None = None) -> Finished | None:
+def finished(path: Path | None) -> Finished | None:
     """The summary at ``path`` as a :class:`Finished` run; None while there is none."""
     if path is None or not path.is_file():
         return None
     summary = read_summary(path)
     last = {k: float(v) for k, v in (summary.get("final") or {}).items() if isinstance(v, int | float)}
     wall = summary.get("wall_seconds")
-    curve = learning_curves.from_summary(summary)
-    return Finished(curve, last, None if wall is None else float(wall), seed)
+    return Finished(learning_curves.from_summary(summary), last, None if wall is None else float(wall))
+
+
+def finished_by_seed(paths: dict[int, Path | None]) -> dict[int, Finished]:
+    """The finished runs among ``paths`` (seed → its summary), by seed in the order given."""
+    found = {seed: finished(path) for seed, path in paths.items()}
+    return {seed: run for seed, run in found.items() if run is not None}
 
 
 # -- the resolved config a run is made with ---------------------------------------------------------

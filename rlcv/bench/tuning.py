@@ -237,8 +237,7 @@ def job(spec: TunedArms, arm: Hashable, k: int, seed: int) -> runs.RunJob:
 
 def finished(spec: TunedArms, arm: Hashable, k: int, seeds: Sequence[int]) -> dict[int, summaries.Finished]:
     """The finished runs of ``arm``'s configuration ``k`` on ``seeds``, by seed."""
-    found = {s: summaries.finished(job(spec, arm, k, s).summary) for s in seeds}
-    return {s: run for s, run in found.items() if run is not None}
+    return summaries.finished_by_seed({s: job(spec, arm, k, s).summary for s in seeds})
 
 
 def tuning_jobs(spec: TunedArms) -> list[runs.RunJob]:
