@@ -31,6 +31,13 @@ def check_algos(algos: Iterable[str], known: Iterable[str], flag: str = "--algos
             )
 
 
+def check_estimator(name: str) -> None:
+    from rlcv.estimators import ESTIMATORS
+
+    if name not in ESTIMATORS:
+        raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+
+
 # ---------------------------------------------------------------------------- declared ranges
 SEED_LIMIT = 2**32  # numpy and Gymnasium seeds live in [0, 2**32)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlcv.bench import flags
 from rlcv.bench.checks import (
+    check_estimator,
     float_range,
     int_range,
     nonneg_float,
@@ -38,14 +39,11 @@ def check_args(args: argparse.Namespace) -> None:
     """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict). Each number's
     range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing; here: a finite ``--eta``, a
     known estimator, and an LQR env that its kwargs can build (the exact gradient exists only there)."""
-    from rlcv.errors import RlcvError, did_you_mean
-    from rlcv.estimators import ESTIMATORS
+    from rlcv.errors import RlcvError
 
     if not math.isfinite(args.eta):
         raise RlcvError(f"--eta must be a finite number, got {args.eta}.")
-    name = args.estimator
-    if name not in ESTIMATORS:
-        raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    check_estimator(args.estimator)
     import gymnasium as gym
 
     from rlcv.env_factory import check_env_id, make_env

@@ -18,21 +18,14 @@ left and a time estimate), then the page ``OUT/ipg.md`` (template ``ipg.md.j2``)
 The paper ran Gurobi 9 on 2 threads with a 3600 s limit; here HiGHS on the shared 2-core machine,
 ``--time-limit`` per instance (600 s default).
 
-Instances (:class:`~rlcv.games.paper_files.InstanceSource`; each record's ``source``, each section's
-"Instances:" line): ``--data DIR`` (default ``../shared/ipg`` when that folder is there) — the paper's
-files and its per-instance ``.txt`` results as the paper's columns beside ours; otherwise, and for a file
-``DIR`` lacks, the paper's generator draws them. Paper columns appear only where the paper's results on
-those same instances are at hand, never for other draws — except lot-sizing periods without shared files,
-whose section shows the paper's table 07 rows for its own draws, said so, for a comparison of means only.
-Per section beside the means: wins / losses per instance and the median time ratio with its instance
-bootstrap interval, or — where no equilibrium payoff agrees with the paper's — a "not comparable" note.
+Instances (:class:`~rlcv.games.paper_files.InstanceSource`): ``--data DIR`` (the paper's files and ``.txt``
+results), else the paper's generator; docs/cli.md and each section's "Instances:" line say which, and paper
+columns stand only beside the paper's results on the same instances (template ``ipg.md.j2``).
 
-Fresh games (``--fresh N --sizes 2x20 2x40 3x20 --seed S``): m-SGM on N new knapsack games per size,
-drawn with the paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh_game`
-through the runner: records ``OUT/ipg_fresh/MxN/game_III.json``, a record made under another cap
-refused, issue 28's heavy-tail game); the page ``OUT/ipg_fresh.md`` (+ ``.json``, figure
-``ipg_fresh_cpu.png``) per size: solved, median CPU s with its seed-bootstrap interval over games
-(:func:`rlcv.games.comparisons.fresh_summary`), p90, max, worst NashConv, issue 28's targets.
+Fresh games (``--fresh N --sizes 2x20 2x40 3x20 --seed S``): m-SGM on N new knapsack games per size from
+the paper's generator, under a CPU cap per game (:func:`rlcv.games.sweep.solve_fresh_game` through the
+runner; records ``OUT/ipg_fresh/MxN/game_III.json``, one made under another cap refused); the page
+``OUT/ipg_fresh.md`` (template ``ipg_fresh.md.j2``, + ``.json``, figure ``ipg_fresh_cpu.png``).
 """
 
 from __future__ import annotations

@@ -160,15 +160,8 @@ def run_args(
     ``every`` steps), without ``--run-dir`` (which a Ray task chooses itself); the learning benches'
     runs (learn, oracle, oracle-spent, tuned-pair) all have this shape."""
     args = ["train", "--algo", algo, "--env", env, "--steps", str(steps), "--seed", str(seed)]
-    args += [
-        "--eval-freq",
-        str(every),
-        "--eval-episodes",
-        str(episodes),
-        "--num-threads",
-        "1",
-        "--no-progress",
-    ]
+    args += ["--eval-freq", str(every), "--eval-episodes", str(episodes), "--num-threads", "1"]
+    args.append("--no-progress")
     return [*args, "--set", *sets] if sets else args
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from rlcv.bench import flags
 from rlcv.bench.checks import (
+    check_estimator,
     int_range,
     nonneg_float,
     nonneg_int,
@@ -116,16 +117,13 @@ def check_args(spec: VarianceSpec) -> None:
     range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing, as is an unwritable
     ``--json``; here: known η modes and estimator, an existing run and checkpoint."""
     from rlcv.errors import did_you_mean
-    from rlcv.estimators import ESTIMATORS
     from rlcv.estimators.mbmf import ETA_MODES
     from rlcv.run_dir import RunDir
 
     for mode in spec.eta_modes:
         if mode not in ETA_MODES:
             raise RlcvError(f"--eta-modes: unknown mode '{mode}'.{did_you_mean(mode, ETA_MODES)}")
-    name = spec.estimator
-    if name not in ESTIMATORS:
-        raise RlcvError(f"--estimator: unknown estimator '{name}'.{did_you_mean(name, list(ESTIMATORS))}")
+    check_estimator(spec.estimator)
     run, checkpoint = RunDir(Path(spec.run_dir)), spec.checkpoint_name
     run.read_meta()  # a run directory, or one error line
     if not run.checkpoint(checkpoint).is_file():
