@@ -518,6 +518,45 @@ NUMBERS = [
         R(r"^- No collapsed seed [^\n]*\(NUM, NUM, NUM, NUM, NUM\)"),
         agg="range",
     ),
+    Number(
+        "Gaussians on 1-NN (−0.242 [−0.276, −0.209])",
+        "results/bgan_collapse_digitscont_disc.md",
+        "(w_init10_noise − independent -0.242 [-0.276, -0.209])",
+    ),
+    Number(
+        "MMD² (−0.015 [−0.016, −0.014])",
+        "results/bgan_collapse_digitscont_disc.md",
+        "(w_init10_noise − independent -0.015 [-0.016, -0.014])",
+    ),
+    Number(
+        "C2ST is missed (+0.003 [+0.002, +0.003])",
+        "results/bgan_collapse_digitscont_disc.md",
+        "(w_init10_noise − independent +0.003 [+0.002, +0.003])",
+    ),
+    Number(
+        "label TV 0.14–0.19",
+        "results/bgan_collapse_digitscont_disc.md",
+        R(r"^\| `w_init10_noise` \| \d+ \|[^|\n]*\|[^|\n]*\| NUM \|"),
+        ".2f",
+        agg="range",
+    ),
+    Number(
+        "ESS rises from 3.2 to 16.5 of 20",
+        "results/bgan_collapse_digitscont_disc.md",
+        R(
+            r"^\| `w_init10` \|(?:[^|\n]*\|){7} NUM \[[^|\n]*\|[^|\n]*\|\n"
+            r"^\| `w_init10_noise` \|(?:[^|\n]*\|){7} NUM \["
+        ),
+        ".1f",
+    ),
+    Number(
+        "mixture on MMD² (0.008 against 0.002)",
+        "results/bgan_collapse_digitscont_disc.md",
+        R(
+            r"^\| `w_init10_noise` \|(?:[^|\n]*\|){2} NUM \[.*?"
+            r"^\| `mixture` \|(?:[^|\n]*\|){2} NUM \["
+        ),
+    ),
     # -- docs/methods/bgan.md, reading -----------------------------------------------------------------------
     Number(
         "0.723 / 0.702 against 0.609 / 0.593",
