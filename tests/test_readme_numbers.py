@@ -232,6 +232,17 @@ NUMBERS = [
     Number("/ +1,178 /", "results/oracle/oracle.md", "| 1,178 [1,093, 1,262] |"),
     Number("1.70× [1.55, 1.81]", "results/oracle/oracle.md", "| 1.70× [1.55, 1.81] |"),
     Number("/ +1,503 (paired", "results/oracle/oracle.md", "| 1,503 [1,118, 1,888] |"),
+    Number("2.02× [1.84, 2.17]", "results/oracle/oracle.md", "| 2.02× [1.84, 2.17] |"),
+    Number("+2,092\n  [+1,742, +2,433]", "results/oracle/oracle.md", "| 2,092 [1,742, 2,433] |"),
+    Number(
+        "late medians 0.52 → 0.42 and 0.41 → 0.43",
+        "results/mbmf_v4/ledger_halfcheetah_buffer.md",
+        R(
+            r"seed 100 \| 76k–102k \| [\d.]+ / NUM .*?replay 20k, seed 100 \| 76k–102k \| [\d.]+ / NUM .*?"
+            r"seed 101 \| 76k–102k \| [\d.]+ / NUM .*?replay 20k, seed 101 \| 76k–102k \| [\d.]+ / NUM "
+        ),
+        fmt=".2f",
+    ),
     # -- MBMF-PPO v3 ---------------------------------------------------------------------------------------
     Number("final 4869 vs 4240", f"{V3}/reading.md", "4240 [4085, 4370] | 4869 [4482, 5191]"),
     Number("paired +629 [+183, +1076]", f"{V3}/reading.md", "**+629 [+183, +1076]**"),
