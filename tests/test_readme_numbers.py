@@ -568,6 +568,26 @@ NUMBERS = [
             r"^\| `mixture` \|(?:[^|\n]*\|){2} NUM \["
         ),
     ),
+    Number(
+        "its ceiling is\n  0.743 ± 0.071",
+        "results/ldf_init30.md",
+        "| decoupled | 0.743 ± 0.071 |",
+    ),
+    Number(
+        "on C2ST\n  (+0.014 [−0.047, +0.075];",
+        "results/ldf_init30.md",
+        "| decoupled | +0.014 [-0.047, +0.075] |",
+    ),
+    Number(
+        "(−2.400 [−4.283, −0.517])",
+        "results/ldf_init30.md",
+        "(Δ decoupled − flat -2.400 [-4.283, -0.517])",
+    ),
+    Number(
+        "independent pixels is missed: −0.011 [−0.057, +0.034]",
+        "results/ldf_init30.md",
+        "(decoupled − independent -0.011 [-0.057, +0.034]; independent pixels 0.943)",
+    ),
     # -- docs/methods/bgan.md, reading -----------------------------------------------------------------------
     Number(
         "0.723 / 0.702 against 0.609 / 0.593",

@@ -170,6 +170,7 @@ CASES = [
         argv=("bench", "bgan-capacity", "--report-only"),
     ),
     ldf("ldf", reading=True),
+    ldf("ldf_init30", reading=True),
     ldf("ldf_long"),
     ldf("ldf_nocycle"),
     Report(
@@ -378,6 +379,7 @@ HAND_WRITTEN = {
     "results/gradcheck/README.md",
     "results/learn_mujoco/pilot_model50/README.md",
     "results/ldf/reading.md",
+    "results/ldf_init30/reading.md",
     "results/ldf_pilot/reading.md",
     "results/ldf_recon/reading.md",
     "results/learn_mujoco/reading.md",
