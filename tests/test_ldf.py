@@ -340,6 +340,16 @@ def test_report_labels_a_pilot_and_judges_the_targets(tmp_path: Path) -> None:
     }
     text = write_report(payload, tmp_path, "ldf")
     assert (tmp_path / "ldf.md").read_text() == text and "**PILOT**" in text
+    assert "## Samples of every seed" not in text  # a JSON from before per-seed grids still renders
+    payload["seed_grids"] = {
+        "seeds": [0, 1],
+        "rows": {"flat": ["flat_s0.png", "flat_s1.png"], "reuse": ["", "reuse_s1.png"]},
+    }
+    per_seed = write_report(payload, tmp_path, "ldf")
+    assert "| method | seed 0 | seed 1 |\n|---|---|---|\n" in per_seed
+    assert "| flat | ![flat](ldf/flat_s0.png) | ![flat](ldf/flat_s1.png) |\n" in per_seed
+    assert "| reuse |  | ![reuse](ldf/reuse_s1.png) |\n" in per_seed  # reuse has no seed 0
+    del payload["seed_grids"]
     assert (
         "equal updates: decoupled at least as good as flat on two-sample (C2ST) accuracy: **missed (worse"
         in text

@@ -172,6 +172,17 @@ def measure(spec: LdfSpec) -> dict[str, Any]:
         for m, rs in results.items()
         if rs
     }
+    # Every seed's samples, not only the first (issue 29 item 2: a collapse on one seed must be visible);
+    # one row per method, one column per seed ('' where a method has no such seed, e.g. reuse's seed 0).
+    seeds = sorted({r["seed"] for rs in results.values() for r in rs})
+    drawn = {
+        m: {
+            r["seed"]: save_grids(Path(r["run_dir"]), f"{m}_s{r['seed']}", folder, resample=False)[0]
+            for r in rs
+        }
+        for m, rs in results.items()
+    }
+    seed_grids = {"seeds": seeds, "rows": {m: [d.get(s, "") for s in seeds] for m, d in drawn.items() if d}}
     save_grid(digits(2)["x_held_out"][:100].reshape(-1, 8, 8), folder / "real.png")
     return {
         "command": command_line("rlcv bench ldf", spec),
@@ -185,6 +196,7 @@ def measure(spec: LdfSpec) -> dict[str, Any]:
         "params": parameter_counts(),
         "real_reference": real_reference(n=EVAL_SAMPLES, seed=EVAL_SEED),
         "grids": grids,
+        "seed_grids": seed_grids,
     }
 
 

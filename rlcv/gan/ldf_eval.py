@@ -155,10 +155,10 @@ def parameter_counts() -> dict[str, int]:
     return counts
 
 
-def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
-    """Samples of a run (100) and, for two-level runs, the resampling grid: 10 samples (columns);
-    row 1 as generated, then for each patch k two rows with only code k replaced by the code k of
-    another sample (pixel uniforms fixed), so only region k may change."""
+def save_grids(run_dir: Path, stem: str, folder: Path, *, resample: bool = True) -> list[str]:
+    """Samples of a run (100) and, for two-level runs with ``resample``, the resampling grid: 10 samples
+    (columns); row 1 as generated, then for each patch k two rows with only code k replaced by the code k
+    of another sample (pixel uniforms fixed), so only region k may change."""
     import torch
 
     from rlcv.gan.metrics import save_grid
@@ -174,6 +174,8 @@ def save_grids(run_dir: Path, stem: str, folder: Path) -> list[str]:
         return names
     codes = env.generate_codes(policy, 100, seed=EVAL_SEED, obs_normalizer=norm)
     save_grid(env.decode(codes, seed=EVAL_SEED).reshape(-1, 8, 8), folder / names[0])
+    if not resample:
+        return names
     base, d = codes[:10], env.code_dim
     uniforms = torch.rand(10, 64, generator=torch.Generator().manual_seed(EVAL_SEED))
     rows = [base]
