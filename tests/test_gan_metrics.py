@@ -16,6 +16,7 @@ from rlcv.gan.metrics import (
     mean_pairwise_distance,
     mmd_test,
     platform_record,
+    two_sample_accuracy,
 )
 
 
@@ -204,3 +205,24 @@ def test_collapse_detector_passes_real_digits_and_fires_on_one_repeated_glyph() 
     flipped[np.arange(1000), np.random.default_rng(0).integers(0, 64, 1000)] = 1.0  # one-pixel variants
     bad = collapse_report(flipped, labels, flipped[:100].reshape(10, 10, 64), levels=2, against="held-out")
     assert bad["collapse"]["flags"] == {"few_glyphs": True, "labels_far": True, "low_within_latent": True}
+
+
+def test_grid_c2st_ignores_the_grid_cue_that_saturates_the_plain_c2st() -> None:
+    """Real grey-scale digits plus a jitter below half a grid step (the same images, off the 1/16 grid)
+    are told apart from real digits by the plain C2ST; rounded to the grid (what ``c2st_grid_accuracy``
+    compares) they are those real images again."""
+    from rlcv.envs.bgan_digits import to_grid
+
+    x = digits(0)["x_train"]
+    assert np.array_equal(to_grid(x), x)  # the data are on the grid: rounding is the identity there
+    real, same = x[:100], x[100:200]
+    jittered = np.clip(same + np.random.default_rng(0).uniform(-0.03, 0.03, same.shape), 0, 1)
+    assert two_sample_accuracy(real, jittered, n_estimators=10) > 0.9
+    assert np.array_equal(to_grid(jittered), same)
+
+
+@pytest.mark.expensive
+def test_score_digits_gives_the_grid_c2st_for_grey_scale_digits_only() -> None:
+    x = digits(0)["x_train"][:300]
+    assert 0.0 <= score_digits(x, levels=0, seed=0, against="train")["c2st_grid_accuracy"] <= 1.0
+    assert "c2st_grid_accuracy" not in score_digits(digits(2)["x_train"][:300], levels=2, seed=0)
