@@ -175,14 +175,18 @@ def measure(spec: LdfSpec) -> dict[str, Any]:
     # Every seed's samples, not only the first (issue 29 item 2: a collapse on one seed must be visible);
     # one row per method, one column per seed ('' where a method has no such seed, e.g. reuse's seed 0).
     seeds = sorted({r["seed"] for rs in results.values() for r in rs})
-    drawn = {
+    drawn = {  # the first seed's samples are already drawn (grids)
         m: {
-            r["seed"]: save_grids(Path(r["run_dir"]), f"{m}_s{r['seed']}", folder, resample=False)[0]
-            for r in rs
+            rs[0]["seed"]: grids[m][0],
+            **{
+                r["seed"]: save_grids(Path(r["run_dir"]), f"{m}_s{r['seed']}", folder, resample=False)[0]
+                for r in rs[1:]
+            },
         }
         for m, rs in results.items()
+        if rs
     }
-    seed_grids = {"seeds": seeds, "rows": {m: [d.get(s, "") for s in seeds] for m, d in drawn.items() if d}}
+    seed_grids = {"seeds": seeds, "rows": {m: [d.get(s, "") for s in seeds] for m, d in drawn.items()}}
     save_grid(digits(2)["x_held_out"][:100].reshape(-1, 8, 8), folder / "real.png")
     return {
         "command": command_line("rlcv bench ldf", spec),
