@@ -84,6 +84,26 @@ def test_report_pairs_seeds_and_names_every_fired_symptom(tmp_path: Path) -> Non
     assert (tmp_path / "page.md").read_text() == text
 
 
+def test_the_grid_c2st_gets_a_column_and_a_target_only_where_the_records_hold_it(tmp_path: Path) -> None:
+    th = CollapseThresholds(
+        radius=3.0, real_glyphs=700, two_rarest_share=0.2, n=1000, min_glyphs=560, max_label_tv=0.2,
+        min_within_latent=3.0,
+    )  # fmt: skip
+    runs = [_record(n, s, 0.9, 5.0, []) for n in ("base", "ent") for s in (0, 1, 2)]
+    old = bc.write_report(_payload("rlcv bench bgan-collapse", th, runs), tmp_path, "page")
+    assert "grid C2ST" not in old  # a page scored before the key existed renders as it did
+    for r in runs:
+        r["final"]["c2st_grid_accuracy"] = 0.8 if r["variant"] == "ent" else 0.85
+    payload = _payload("rlcv bench bgan-collapse", th, runs)
+    payload["references"] = {
+        "rows": {"independent": [{"seed": s, "final": r["final"]} for s, r in enumerate(runs[:3])]}
+    }
+    text = bc.write_report(payload, tmp_path, "page")
+    assert "| row | C2ST ↓ | grid C2ST ↓ | 1-NN ↓ |" in text
+    assert "| `ent` | 0 | 0.900 | 0.800 | 600 |" in text
+    assert "- `ent` ahead of independent pixels on grid C2ST (interval below 0): **met**" in text
+
+
 def _payload(command: str, th: CollapseThresholds, runs: list) -> dict:
     """A bench JSON of variants base and ent on seeds 0-2 (Digits4, 640 steps, against train)."""
     return {

@@ -262,6 +262,7 @@ CASES = [
             ("bgan_collapse_pilot_digitscont_weights2", True),
             ("bgan_collapse_pilot_digitscont_disc", True),
             ("bgan_collapse_digitscont_disc", True),
+            ("bgan_collapse_digitscont_grid", True),
             ("bgan_collapse_binary_init", True),
         )
     ),
@@ -367,6 +368,7 @@ HAND_WRITTEN = {
     "results/bgan_collapse_pilot_digitscont_weights2_notes.md",
     "results/bgan_collapse_pilot_digitscont_disc_notes.md",
     "results/bgan_collapse_digitscont_disc_notes.md",
+    "results/bgan_collapse_digitscont_grid_notes.md",
     "results/bgan_collapse_binary_init_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
