@@ -104,6 +104,7 @@ class _InEnvGAN(gym.Env):
         disc_batch_size: int,
         disc_seed: int | None,
         eval_samples: int,
+        disc_instance_noise: float = 0.0,
     ) -> None:
         if obs_dim < 1 or disc_batch_size < 1 or eval_samples < 10:
             raise RlcvError(
@@ -121,6 +122,7 @@ class _InEnvGAN(gym.Env):
             divergence=get_divergence(divergence),
             env_name=self.env_name,
             seed=disc_seed,
+            instance_noise=float(disc_instance_noise),
         )
         self._obs = np.zeros(self.obs_dim, np.float32)
 
@@ -263,7 +265,9 @@ class BGANDigitCodesEnv(_InEnvGAN):
         code_dim: d of one patch code; the action is the 4·d concatenated codes.
         lower: a run directory holding a trained lower stage (a bgan-bigan or bgan-hier run), loaded
             frozen; without it the agent installs one (``--algo bgan-hier``).
-        divergence, disc_*: the code discriminator (as in ``rlcv/BGAN-Digits-v0``).
+        divergence, disc_*: the code discriminator (as in ``rlcv/BGAN-Digits-v0``);
+            ``disc_instance_noise`` σ adds N(0, σ²) to the real and generated codes of every training
+            step (off by default; codes live in [−1, 1]).
         eval_samples: decoded images behind the held-out metrics of ``evaluate_policy``.
     """
 
@@ -281,6 +285,7 @@ class BGANDigitCodesEnv(_InEnvGAN):
         disc_betas: tuple[float, float] | list[float] = (0.5, 0.999),
         disc_batch_size: int = 256,
         disc_seed: int | None = None,
+        disc_instance_noise: float = 0.0,
         eval_samples: int = 1000,
     ) -> None:
         if code_dim < 1:
@@ -296,6 +301,7 @@ class BGANDigitCodesEnv(_InEnvGAN):
             disc_batch_size=disc_batch_size,
             disc_seed=disc_seed,
             eval_samples=eval_samples,
+            disc_instance_noise=disc_instance_noise,
         )
         self.action_space = spaces.Box(-1.0, 1.0, (N_PATCHES * self.code_dim,), np.float32)
         from rlcv.envs.bgan_digits import digits

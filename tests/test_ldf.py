@@ -139,6 +139,15 @@ def test_env_spaces_and_the_encoder_gradient() -> None:
             patch_env.step(np.zeros(16, np.int64))
 
 
+def test_the_code_discriminator_takes_instance_noise_off_by_default() -> None:
+    """`disc_instance_noise` reaches the higher stage's code discriminator (issue 29's remedy there); the
+    default leaves it without noise, as every committed run had it."""
+    assert make_env(CODES, {"code_dim": D}).unwrapped.disc.instance_noise == 0.0
+    assert make_env(CODES, {"code_dim": D, "disc_instance_noise": 0.3}).unwrapped.disc.instance_noise == 0.3
+    with pytest.raises(Exception, match="disc_instance_noise must be >= 0"):
+        make_env(CODES, {"code_dim": D, "disc_instance_noise": -0.1})
+
+
 # -- bgan-hier and bgan-bigan through the CLI --------------------------------------------------------
 @pytest.fixture(scope="module")
 def decoupled_run(tmp_path_factory) -> Path:

@@ -30,6 +30,7 @@ CODE_ENV = "rlcv/BGAN-DigitCodes-v0"
 STEPS_PER_UPDATE = 64
 BASE_SET = ("mode=decoupled", "recon_weight=1.0")  # results/ldf.md's two-level settings
 INIT_GAINS = (0.0, 1.0, 3.0, 10.0, 30.0)  # the untrained patch generator's spread at these gains
+NOISE_03 = 'env_kwargs={"disc_instance_noise":0.3}'  # the code env's discriminator (--set, read as YAML)
 # fmt: off
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set overrides)
     "base": ("lower stage of results/ldf.md (recon_weight 1.0)", ()),
@@ -49,6 +50,19 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
     "init30_hi3": (
         "init30, and the higher generator's output-layer init gain 3",
         ("lower_out_init_gain=30", "out_init_gain=3"),
+    ),
+    # The higher stage (issue 29): the remedy that removed flat BGAN's collapse on Digits4
+    # (results/bgan_collapse_digits4_init.md: entropy bonus 0.05, instance noise σ = 0.3) applied to the
+    # higher generator and the code discriminator; with the Box generators' weights objective too
+    # (results/bgan_collapse_digitscont_weights.md), the higher generator being a Gaussian.
+    "init30_hi3_ent_noise": (
+        "init30_hi3, and the higher stage's entropy bonus 0.05 and code-discriminator instance noise σ = 0.3",
+        ("lower_out_init_gain=30", "out_init_gain=3", "ent_coef=0.05", NOISE_03),
+    ),
+    "init30_hi3_w_ent_noise": (
+        "init30_hi3_ent_noise, the higher generator on self-normalised weights (weights objective)",
+        ("lower_out_init_gain=30", "out_init_gain=3", "ent_coef=0.05", NOISE_03,
+         "continuous_objective=weights"),
     ),
 }
 METRICS = (  # summary key, whether lower is better
