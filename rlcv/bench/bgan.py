@@ -27,14 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcv.bench.checks import (
-    SEED_LIMIT,
-    existing_file,
-    out_dir,
-    positive_int,
-    seed_count,
-    seed_value,
-)
+from rlcv.bench.checks import SEED_LIMIT, existing_file, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, saved_or_measured
 from rlcv.bench.runs import RunJob, default_workers, train_then_score

@@ -26,8 +26,10 @@ from rlcv.bench.checks import (
     seed_value,
 )
 from rlcv.bench.flags import flag
+from rlcv.bench.report import add_result_benches, render, results_in, write_json
 from rlcv.cli_args import parse_env_kwargs
 from rlcv.diagnostics.gradcheck import GradcheckSettings
+from rlcv.errors import RlcvError
 
 _D = GradcheckSettings()  # the check's defaults, which the flags share
 
@@ -39,8 +41,6 @@ def check_args(args: argparse.Namespace) -> None:
     """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict). Each number's
     range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing; here: a finite ``--eta``, a
     known estimator, and an LQR env that its kwargs can build (the exact gradient exists only there)."""
-    from rlcv.errors import RlcvError
-
     if not math.isfinite(args.eta):
         raise RlcvError(f"--eta must be a finite number, got {args.eta}.")
     check_estimator(args.estimator)
@@ -64,8 +64,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench gradcheck`` and ``rlcv bench gradcheck-report``."""
-    from rlcv.bench.report import add_result_benches
-
     add_result_benches(
         sub, "gradcheck", GradcheckSpec, _run, write_report,
         help="unbiasedness of a gradient estimator vs the exact LQR gradient",
@@ -141,7 +139,6 @@ def spec_of(args: argparse.Namespace) -> GradcheckSpec:
 
 
 def main(args: Any) -> dict[str, Any]:
-    from rlcv.bench.report import write_json
     from rlcv.diagnostics.gradcheck import run_gradcheck
 
     result = run_gradcheck(**vars(spec_of(args)))
@@ -171,15 +168,6 @@ def _sort_key(r: dict[str, Any]) -> tuple[Any, ...]:
 
 def write_report(directory: str | Path) -> Path:
     """Rebuild ``DIR/table.md`` from every gradcheck JSON in ``DIR``."""
-    from rlcv.bench.report import render, results_in
-
-    results = results_in(Path(directory), _sort_key)
-    out = Path(directory) / "table.md"
-    out.write_text(
-        render(
-            "gradcheck_table.md.j2",
-            directory=Path(directory).as_posix(),
-            results=results,
-        )
-    )
+    results, out = results_in(Path(directory), _sort_key), Path(directory) / "table.md"
+    out.write_text(render("gradcheck_table.md.j2", directory=Path(directory).as_posix(), results=results))
     return out

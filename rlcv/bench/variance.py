@@ -30,7 +30,8 @@ from rlcv.bench.figures import ceiling_figure, variance_figure
 from rlcv.bench.flags import flag
 from rlcv.bench.report import add_result_benches, render, results_in, write_json
 from rlcv.diagnostics.variance import VarianceSettings
-from rlcv.errors import RlcvError
+from rlcv.errors import RlcvError, did_you_mean
+from rlcv.run_dir import RunDir
 
 _D = VarianceSettings()  # the measurement's defaults, which the flags share
 
@@ -116,9 +117,7 @@ def check_args(spec: VarianceSpec) -> None:
     """Bad arguments end in one ``RlcvError`` line before any work (never in a verdict). Each number's
     range is its flag's type (:mod:`rlcv.bench.checks`), refused while parsing, as is an unwritable
     ``--json``; here: known η modes and estimator, an existing run and checkpoint."""
-    from rlcv.errors import did_you_mean
     from rlcv.estimators.mbmf import ETA_MODES
-    from rlcv.run_dir import RunDir
 
     for mode in spec.eta_modes:
         if mode not in ETA_MODES:
