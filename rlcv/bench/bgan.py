@@ -29,7 +29,7 @@ import numpy as np
 
 from rlcv.bench.checks import SEED_LIMIT, existing_file, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench, saved_or_measured
+from rlcv.bench.report import add_bench, figure, render, saved_or_measured
 from rlcv.bench.runs import RunJob, default_workers, train_then_score
 from rlcv.bench.summaries import write
 from rlcv.cli_args import parse_env_kwargs
@@ -203,8 +203,6 @@ def run_variants(spec: Any, bench: str, measure: Callable[[Any], dict], report: 
 def variant_page(template: str, payload: dict, out: Path, name: str, notes: str | None, **data: Any) -> str:
     """OUT/NAME.md of a variant sweep: ``template`` with the payload, its rows by variant, the reading
     (``notes``) and the row statistics of :mod:`rlcv.gan.rows`."""
-    from rlcv.bench.report import render
-
     text = render(
         template, p=payload, name=name, rows=rows_by_name(payload, "variant"), mean=mean, paired=paired,
         vs_fixed=vs_fixed, starred=starred,
@@ -309,8 +307,6 @@ def measure(spec: BganSpec) -> dict[str, Any]:
 def plot_curves(payload: dict[str, Any], path: Path) -> None:
     """Metrics of the scored checkpoints against generator updates (top) and wall-clock (bottom): mean
     over seeds with a 95 % t-band; reference rows as horizontal lines (their mean)."""
-    from rlcv.bench.report import figure
-
     rows, algos = rows_by_name(payload), list(dict.fromkeys(r["algo"] for r in payload["runs"]))
     size = (3.3 * len(CURVE_KEYS), 6.0)
     with figure(path, 2, len(CURVE_KEYS), dpi=90, figsize=size, squeeze=False) as (_, axes):
@@ -346,8 +342,6 @@ def starred(iv: Interval | dict[str, Any]) -> str:
 
 
 def write_report(payload: dict[str, Any], out: Path, name: str = "bgan", notes: str | None = None) -> str:
-    from rlcv.bench.report import render
-
     rows = rows_by_name(payload)
     algos = list(dict.fromkeys(r["algo"] for r in payload["runs"]))
     text = render(

@@ -34,8 +34,10 @@ import numpy as np
 from rlcv.bench.bgan import starred
 from rlcv.bench.checks import out_dir, positive_int, require_report_input
 from rlcv.bench.report import render, saved_or_measured
+from rlcv.bench.runs import ResultStore, RunJob, Task, run_tasks, train_or_fail
 from rlcv.errors import RlcvError
 from rlcv.gan.rows import cost_ratios, equal_compute, seeded
+from rlcv.run_dir import RunDir
 from rlcv.stats import mean_t, paired_t
 
 ALGOS = ("bgan", "bgan-reinforce", "bgan-gumbel")
@@ -133,9 +135,6 @@ def run_schedule(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- bgan-update-cost
 def _seconds_per_update(algo: str, updates: int, run_dir: Path) -> float:
-    from rlcv.bench.runs import RunJob, train_or_fail
-    from rlcv.run_dir import RunDir
-
     args = ["train", "--algo", algo, "--env", "rlcv/BGAN-Digits-v0", "--steps", str(64 * updates)]
     args += ["--seed", "0", "--num-threads", "1", "--no-progress", "--env-kwargs", '{"disc_batch_size": 128}']
     train_or_fail([RunJob(f"{algo} timing", run_dir, args, 64 * updates)], workers=1, fix="rerun the bench")
@@ -175,7 +174,6 @@ def run_update_cost(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- bgan-capacity
 def variant_runs(out: Path, report_only: bool) -> dict[str, list[dict[str, Any]]]:
     """Each variant's distillations: the stored ones (checked against :data:`VARIANTS`), the others run."""
-    from rlcv.bench.runs import ResultStore, Task, run_tasks
     from rlcv.gan.distil import distil_seeds
 
     store = ResultStore(out / "bgan_capacity")

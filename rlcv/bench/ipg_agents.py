@@ -17,7 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.checks import out_dir
+from rlcv.bench.report import saved_or_measured, write_page
+from rlcv.bench.runs import RunJob, train_or_fail
 from rlcv.games.comparisons import Row, agent_summary, nash_conv_grade
+from rlcv.run_dir import RunDir
 
 ALGOS = ("ipg-psro", "ipg-fp", "ipg-pg")
 UPDATES = 25
@@ -28,9 +32,6 @@ COMMAND = "rlcv bench ipg-agents --report-only"
 def sweep(data: Path, out: Path) -> dict[str, dict[int, Row]]:
     """Train every agent on every instance (:func:`rlcv.bench.runs.train_or_fail`); the summary, by
     agent then instance."""
-    from rlcv.bench.runs import RunJob, train_or_fail
-    from rlcv.run_dir import RunDir
-
     summary: dict[str, dict[int, Row]] = {a: {} for a in ALGOS}
     with tempfile.TemporaryDirectory() as tmp:
         for ins in INSTANCES:
@@ -85,8 +86,6 @@ def by_instance(saved: dict[str, dict[Any, Row]]) -> dict[str, dict[int, Row]]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlcv.bench.checks import out_dir
-
     p = sub.add_parser("ipg-agents", help="RL oracles (ipg-psro / fp / pg) vs the exact MIP on knapsack")
     p.add_argument("--data", default="../shared/ipg", help="the IPG paper's folder (its knapsack/ instances)")
     p.add_argument("--out", type=out_dir, default="results")
@@ -97,8 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlcv.bench.report import saved_or_measured, write_page
-
     out = Path(args.out)
     path = out / "ipg_agents" / "summary.json"
     summary = by_instance(

@@ -25,7 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.checks import out_file, positive_int
 from rlcv.bench.report import render, saved_or_measured
+from rlcv.stats import median_ratio_bootstrap
 
 ARMS = ("ppo", "mbmf-ppo")
 
@@ -55,8 +57,6 @@ def speed_page(record: Mapping[str, Any], json_path: str) -> str:
     """The page (template mbmf_speed.md.j2): mbmf-ppo's median fps over ppo's with its 95 % interval, a
     percentile bootstrap over the repeats resampled by pair (repeat r of both arms: seed r)."""
     import shlex
-
-    from rlcv.stats import median_ratio_bootstrap
 
     ratio = median_ratio_bootstrap(record["fps"]["mbmf-ppo"], record["fps"]["ppo"], paired=True)
     extra = record.get("mbmf_set") or ""
@@ -140,8 +140,6 @@ def run_profile(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``rlcv bench mbmf-speed`` and ``rlcv bench cost-profile``."""
-    from rlcv.bench.checks import out_file, positive_int
-
     speed = sub.add_parser("mbmf-speed", help="MBMF-PPO vs rlcv PPO throughput, env presets, interleaved")
     profile = sub.add_parser(
         "cost-profile", help="cProfile of MBMF-PPO vs PPO training: where the extra time goes"

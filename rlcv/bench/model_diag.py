@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import out_file, positive_int
+from rlcv.bench.checks import out_file, positive_int, require_report_input
 from rlcv.bench.flags import add_flags, command_line, flag, spec_of
+from rlcv.bench.report import render
 from rlcv.diagnostics import model_fit
 from rlcv.diagnostics.cv_regression import KS
 from rlcv.dynamics import STRUCTURES
@@ -65,8 +66,6 @@ def parse_variant(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the pages
 def render_page(saved: Mapping[str, Any], command: str) -> str:
     """The blocks page (a result with ``ratios``) or the variants page, from templates/model_diag_*.md.j2."""
-    from rlcv.bench.report import render
-
     if "ratios" in saved:
         return render("model_diag_blocks.md.j2", saved=saved, ks=", ".join(map(str, KS)), command=command)
     return render("model_diag_variants.md.j2", saved=saved, command=command)
@@ -105,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     path = Path(spec.json)
     page = path.with_suffix(".md")
     if spec.report_only:
-        from rlcv.bench.checks import require_report_input
-
         require_report_input(path, "model-diag")
         page.write_text(render_page(json.loads(path.read_text()), spec.page_command()))
         print(f"wrote {page}")

@@ -35,7 +35,7 @@ from rlcv.bench import runs, summaries
 from rlcv.bench.checks import out_dir, positive_int, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.learn import run_args
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, render
 from rlcv.diagnostics.learning_runs import speedups_over_base
 from rlcv.errors import RlcvError
 from rlcv.plotting import SeedCurve
@@ -119,7 +119,6 @@ def load_curves(
 def report(spec: OracleSpec, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Build ``oracle.json``, ``oracle.md`` and the curve PNGs from the summaries in OUT: per env, the
     speed-ups over r = 1 (:func:`rlcv.diagnostics.learning_runs.speedups_over_base`)."""
-    from rlcv.bench.report import render
     from rlcv.plotting import plot_curves
 
     out = Path(spec.out)

@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rlcv.bench.checks import out_file, require_report_input
+from rlcv.bench.flags import add_flags
 from rlcv.stats import Interval, from_jsonable, jsonable
 
 __all__ = [
@@ -172,8 +174,6 @@ def saved_or_measured(
     """A page's data: with ``--report-only`` the JSON at ``path`` (one error line when it is missing),
     else ``measure()``, written to ``path`` first when ``save`` (a bench that writes a derived record
     there itself passes False)."""
-    from rlcv.bench.checks import require_report_input
-
     if report_only:
         require_report_input(path, bench)
         return json.loads(path.read_text())
@@ -207,8 +207,6 @@ def add_bench(
 ) -> Any:
     """``rlcv bench NAME`` with the flags of ``spec`` (:mod:`rlcv.bench.flags`) and ``run(args)`` (its exit
     code) as ``bench_run``; returns the parser, for arguments of its own."""
-    from rlcv.bench.flags import add_flags
-
     parser = sub.add_parser(name, help=help)
     add_flags(parser, spec)
     parser.set_defaults(bench_run=run)
@@ -231,8 +229,6 @@ def add_result_benches(
     """A bench that writes one result JSON per call (``rlcv bench NAME``: the spec's flags and ``--json
     OUT``) and its table page, rebuilt from every result JSON of a folder (``rlcv bench NAME-report
     --dir DIR``: ``write(DIR)`` returns the page's path, printed)."""
-    from rlcv.bench.checks import out_file
-
     bench = add_bench(sub, name, spec, run, help=help)
     bench.add_argument("--json", type=out_file, required=json_required, metavar="OUT", help=json_help)
     report = sub.add_parser(f"{name}-report", help=report_help)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rlcv.bench import summaries
+from rlcv.bench.checks import positive_int
 from rlcv.bench.summaries import read_run, read_summary
 from rlcv.errors import RlcvError
 from rlcv.files import write_text
@@ -619,8 +620,6 @@ def run_tasks(
 def add_pool_flags(parser: Any, *, default_workers: int | None = 1) -> None:
     """``--workers`` / ``--backend`` / ``--address`` on a bench's parser, as ``rlcv bench learn`` has
     them (``default_workers`` None: one per core)."""
-    from rlcv.bench.checks import positive_int
-
     default = "one per core" if default_workers is None else str(default_workers)
     parser.add_argument(
         "--workers", type=positive_int, default=default_workers, help=f"concurrent runs (default: {default})"

@@ -17,6 +17,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+from rlcv.bench import runs
 from rlcv.bench.checks import out_dir
 from rlcv.errors import RlcvError
 
@@ -47,8 +48,6 @@ RUNS: dict[str, str] = {  # name → `rlcv train` arguments (besides the seed, t
 def record(code: Path, out: Path) -> None:
     """Train every run of :data:`RUNS` with the code of ``code`` into ``out/NAME``, one after the other
     through the bench runner (:func:`rlcv.bench.runs.run_one`); a run's stderr tail goes to err.log."""
-    from rlcv.bench import runs
-
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     base = ["train", "--seed", "3", "--no-progress", "--num-threads", "1"]

@@ -24,7 +24,7 @@ from typing import Any
 from rlcv.bench.checks import nonneg_float, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import sharpness_figures as plot
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, render
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.hpo import noise_scale as ns
 
@@ -156,8 +156,6 @@ def _f(x: float, fmt: str = ".3g") -> str:
 
 def markdown(out: dict[str, Any]) -> str:
     """The page (``templates/sharpness.md.j2``) from the runs' summaries and the verdicts."""
-    from rlcv.bench.report import render
-
     spec, v = out["spec"], out["verdicts"]
     same_devs = {  # the values the same-ratio target rests on, per protocol (not measured if one is NaN)
         p: [x for g in tv.get("same_ratio", []) for x in (g["lambda_dev"], g["acc_spread"])]

@@ -25,8 +25,9 @@ from pathlib import Path
 from rlcv.bench import runs
 from rlcv.bench.checks import check_algos, out_dir, positive_int
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench, write_json
+from rlcv.bench.report import add_bench, fmt_interval, render, write_json
 from rlcv.errors import RlcvError
+from rlcv.stats import median_ratio_bootstrap
 
 # Identical hyper-parameters for each family (SB3 / sb3-contrib defaults).
 COMMON = (
@@ -198,9 +199,6 @@ def render_markdown(result: dict) -> str:
     """The page (template speed.md.j2): medians per algo, and the ratios of medians, each with its 95 %
     interval — a percentile bootstrap over the repeats, resampled by pair (repeat r of both algorithms
     ran with seed r, side by side in time)."""
-    from rlcv.bench.report import fmt_interval, render
-    from rlcv.stats import median_ratio_bootstrap
-
     samples = result["samples_fps"]
     rows = [
         [a, f"{m:.0f}", ", ".join(f"{v:.0f}" for v in samples[a])] for a, m in result["median_fps"].items()

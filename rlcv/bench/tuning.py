@@ -37,7 +37,7 @@ from rlcv.bench import oracle, runs, summaries
 from rlcv.bench.checks import int_range, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.learn import run_args
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, render
 from rlcv.diagnostics import learning_runs as lr
 from rlcv.errors import RlcvError
 
@@ -335,8 +335,6 @@ def report(spec: Spec, *, echo: Callable[[str], None] = print) -> dict[str, Any]
 def render_markdown(result: dict[str, Any]) -> str:
     """The page (template tuning.md.j2): every configuration tried, the evaluation of each arm's preset
     and chosen configuration, and each tuned arm against the tuned base arm."""
-    from rlcv.bench.report import render
-
     seed_rows = [spread_row(name, arm["seeds"]) for name, arm in result["arms"].items() if arm["seeds"]]
     return render("tuning.md.j2", r=result, spent=result["kind"] == "oracle-spent", seed_rows=seed_rows)
 

@@ -23,7 +23,7 @@ from typing import Any
 from rlcv.bench.checks import nonneg_int, out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.figures import walk_figures as plot
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench
+from rlcv.bench.report import add_bench, render
 from rlcv.bench.runs import SummaryStore, Task, add_pool_flags, pool_of, run_tasks
 from rlcv.hpo.landscape_records import WALK_TARGETS, walk_tables, walk_verdicts
 
@@ -142,8 +142,6 @@ def run_bench(spec: WalkSpec, **pool: Any) -> dict[str, Any]:
 def markdown(out: dict[str, Any]) -> str:
     """The page (``templates/walk.md.j2``) from the runs' summaries and the verdicts
     (:func:`rlcv.hpo.landscape_records.walk_verdicts`, :func:`~rlcv.hpo.landscape_records.walk_tables`)."""
-    from rlcv.bench.report import render
-
     spec, v = out["spec"], out["verdicts"]
     return render(
         "walk.md.j2",
