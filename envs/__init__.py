@@ -12,6 +12,7 @@ PROJECT_ENVS: dict[str, str] = {
     "rlcv/BGAN-Digits4-v0": "rlcv.envs.bgan_digits:BGANDigits4Env",
     "rlcv/BGAN-DigitsCont-v0": "rlcv.envs.bgan_digits:BGANDigitsContEnv",
     "rlcv/OnlineHPO-v0": "rlcv.envs.online_hpo:OnlineHPOEnv",
+    "rlcv/ResidualHPO-v0": "rlcv.envs.residual_hpo:ResidualHPOEnv",
     "rlcv/KnapsackGame-v0": "rlcv.envs.knapsack_game:KnapsackGameEnv",
     "rlcv/BGAN-DigitPatches-v0": "rlcv.envs.bgan_patches:BGANDigitPatchesEnv",
     "rlcv/BGAN-DigitCodes-v0": "rlcv.envs.bgan_patches:BGANDigitCodesEnv",

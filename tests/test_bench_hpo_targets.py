@@ -49,3 +49,24 @@ def test_targets_pick_the_best_online_method_by_validation_within_each_examples_
     assert "| method | cosine-lr1 | tpe-20 | sh-2-b32 |" in text and "| ppo-x | +1." in text
     worse = {**results, "hpo-range": _method([a - 0.03 + 0.001 * i for i, a in enumerate(base)])}
     assert not issue30_targets(worse, rows, SEEDS, 1.0)["vs_cosine_tuned"]["met"]
+
+
+def test_the_residual_controller_gets_its_own_fourth_target_only_where_it_ran():
+    base = [0.50, 0.52, 0.48, 0.51, 0.49, 0.50]
+    results = {
+        "cosine-lr1": _method(base),
+        "hpo-sweep-fit": _method(base),
+        "ppo-res": _method([a + 0.001 * (-1) ** i for i, a in enumerate(base)]),  # within ±0.1 point
+    }
+    rows = [_row("hpo-sweep-fit", 1.0, 1.0), _row("ppo-res", 0.99, 1.0)]
+    without = {k: v for k, v in results.items() if k != "ppo-res"}
+    assert "residual_vs_hand" not in issue30_targets(without, rows[:1], SEEDS, 1.0)
+    t = issue30_targets(results, rows, SEEDS, 1.0)
+    res = t["residual_vs_hand"]  # the hand-designed best leaves learned controllers out, even when lower
+    assert (res["a"], res["b"], res["met"]) == ("ppo-res", "hpo-sweep-fit", True)
+    assert t["vs_cosine_tuned"]["a"] == "ppo-res"  # targets 1-3 take it like any online method
+    text = render("hpo_targets.md.j2", targets=t)
+    assert "4. `ppo-res` (residual on `hpo-sweep-fit`)" in text
+    assert "4. `ppo-res`" not in render(
+        "hpo_targets.md.j2", targets=issue30_targets(without, rows[:1], SEEDS, 1.0)
+    )

@@ -61,6 +61,10 @@ def _ppo_x(spec: Any) -> bool:
     return "ppo-x" in spec.methods
 
 
+def _ppo_res(spec: Any) -> bool:
+    return "ppo-res" in spec.methods
+
+
 def _ppo(spec: Any) -> bool:
     return "ppo" in spec.methods
 
@@ -99,6 +103,12 @@ class BudgetFlags:
         "results/hpo_budget/ppo_x", help="ppo-x's meta-training (shared by benches)", show=_ppo_x
     )
     ppo_x_episodes: int = flag(200, type=positive_int, help="inner runs of ppo-x meta-training", show=_ppo_x)
+    ppo_res_dir: str = flag(
+        "results/hpo_budget/ppo_res", help="ppo-res's meta-training (shared by benches)", show=_ppo_res
+    )
+    ppo_res_episodes: int = flag(
+        200, type=positive_int, help="inner runs of ppo-res meta-training", show=_ppo_res
+    )
     steps_per_action: int = flag(50, type=positive_int)
     grid: list[float] = flag([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], type=positive_float)
     cosine_grid: list[float] | None = flag(
@@ -176,7 +186,8 @@ def _cosine_method(args: argparse.Namespace, method: str, kw: dict[str, Any], se
     from rlcv.hpo.cosine_methods import RANGE_CONFIG, run_method
 
     config = RANGE_CONFIG if args.range_config is None else args.range_config
-    return run_method(method, kw, seed, Path(args.ppo_x_dir), config, args.sweep_config)
+    res_dir = Path(args.ppo_res_dir)
+    return run_method(method, kw, seed, Path(args.ppo_x_dir), config, args.sweep_config, res_dir)
 
 
 def _trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, Any]:
@@ -196,7 +207,7 @@ def _meta_train(args: argparse.Namespace, runs: Path) -> None:
     disjoint from the evaluation seeds; ``ppo-x`` once per ``--ppo-x-dir`` (its ``meta.json``, shared by
     benches, copied beside the runs so that the report regenerates from OUT/per_run alone)."""
     from rlcv.errors import RlcvError
-    from rlcv.hpo.cosine_methods import meta_train_ppo_x
+    from rlcv.hpo.cosine_methods import meta_train_ppo_res, meta_train_ppo_x
     from rlcv.hpo.runners import ppo_meta_train
 
     kw = _env_kw(args)
@@ -216,6 +227,13 @@ def _meta_train(args: argparse.Namespace, runs: Path) -> None:
         (runs / "ppo-x-meta.json").write_text(
             json.dumps(_trained(x_dir, "meta", run_dir, train), default=float)
         )
+    if "ppo-res" in args.methods:
+        res_dir = Path(args.ppo_res_dir)
+        run_dir = res_dir / "runs" / "policy"
+        train = partial(meta_train_ppo_res, kw, run_dir, args.ppo_res_episodes, args.meta_seed)
+        (runs / "ppo-res-meta.json").write_text(
+            json.dumps(_trained(res_dir, "meta", run_dir, train), default=float)
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     from rlcv.errors import RlcvError
     from rlcv.hpo.runners import META_SEED_RANGE
 
-    meta = "ppo" in args.methods or "ppo-x" in args.methods
+    meta = any(m in args.methods for m in ("ppo", "ppo-x", "ppo-res"))
     if meta and args.first_seed + args.seeds > META_SEED_RANGE[0]:
         raise RlcvError(
             f"with ppo: --first-seed + --seeds <= {META_SEED_RANGE[0]} (evaluation seeds stay below PPO's "
@@ -287,7 +305,7 @@ def verdict_text(c: dict[str, Any], tuned: str, fixed: str, key: str) -> str:
 
 
 def _meta(args: argparse.Namespace, results: mr.Results, method: str) -> dict[str, Any] | None:
-    """The meta-training summary of ``ppo`` / ``ppo-x`` beside the per-run summaries, where used."""
+    """The meta-training summary of ``ppo`` / ``ppo-x`` / ``ppo-res`` beside the per-run summaries."""
     path = _per_run(args) / f"{method}-meta.json"
     return json.loads(path.read_text()) if method in results and path.is_file() else None
 
@@ -312,6 +330,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     if any(m in results for m in COSINE_METHODS):  # benches without the issue-30 methods keep their page
         targets = issue30_targets(results, a["rows"], seeds, args.cosine_lr)
     meta, meta_x = _meta(args, results, "ppo"), _meta(args, results, "ppo-x")
+    meta_res = _meta(args, results, "ppo-res")
     page = render(
         "hpo_budget.md.j2",
         command=_command(args),
@@ -326,6 +345,7 @@ def write_report(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         targets=targets,
         ppo_meta=mr.meta_cost(meta, a["unit_run"], seeds) if meta else None,
         ppo_x=mr.meta_tasks(meta_x) if meta_x else None,
+        ppo_res=mr.meta_tasks(meta_res) if meta_res else None,
         fixed_grid=mr.fixed_grid(results, seeds),
         mean=statistics.fmean,
     )

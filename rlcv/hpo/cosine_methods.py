@@ -20,6 +20,10 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
   ``hpo-sweep-r1``: the earlier choice of the same rule (:data:`SWEEP_R1_CONFIG`), kept as a row;
   ``hpo-sweep-fit``: round 3's choice (:data:`SWEEP_FIT_CONFIG`, tuning seeds 100–109): a longer sweep
   whose rate is read from trimmed local quadratics over the whole curve, not from its lowest read.
+- ``ppo-res``: a *residual* controller meta-trained by PPO across the same tasks as ``ppo-x``
+  (:mod:`rlcv.envs.residual_hpo`): ``hpo-sweep-fit``'s run, whose cosine scale the policy may move
+  by ×2 either way (an absolute log2 offset from η*, so a zero action is ``hpo-sweep-fit`` exactly).
+  Policy trained once per ``--ppo-res-dir``.
 - ``sh-2-b32``, ``pbt-2-b32``, ``pb2-2-b32``: successive halving within 2 runs, PBT and PB2 (our own,
   :mod:`rlcv.agents.hpo.pb2`: Ray Tune's needs ``ray[tune]``, not installed) with 2 members, all with
   the batch pinned, i.e. at 2 runs of examples (``sh-2`` / ``pbt-8`` pick batch sizes up to 512 and spend
@@ -54,12 +58,17 @@ SWEEP_R1_CONFIG: dict[str, Any] = {"factor": 1.5, "refine": True}
 # among five settings of the fitted pick (7-read windows; sweeps of 60 / 100 / 150 SGD steps; factor 1.5 /
 # 1.8 / 2), with the two settings above and the tuned cosine runs as references (results/hpo_tuning.md).
 SWEEP_FIT_CONFIG: dict[str, Any] = {"factor": 2, "lr_low": 0.01, "sweep_steps": 150, "every": 10, "fit": 3}
+# ``ppo-res``: the residual env's settings beside its inner kwargs (the sweep is hpo-sweep-fit's, its
+# default); the tasks of its meta-training are ppo-x's (the MNIST-1D CNN held out). Set once, not tuned.
+PPO_RES_ENV: dict[str, Any] = {"max_multiplier": 2.0}
+PPO_RES_ID = "rlcv/ResidualHPO-v0"
 COSINE_METHODS = (
     "hpo-range",
     "hpo-sweep",
     "hpo-sweep-r1",
     "hpo-sweep-fit",
     "ppo-x",
+    "ppo-res",
     "sh-2-b32",
     "pbt-2-b32",
     "pb2-2-b32",
@@ -79,6 +88,7 @@ def run_method(
     ppo_x_dir: Path,
     range_config: dict[str, Any],
     sweep_config: dict[str, Any] | None = None,
+    ppo_res_dir: Path | None = None,
 ) -> dict[str, Any]:
     """One of :data:`COSINE_METHODS` on inner seed ``seed``: a per-run summary (:mod:`rlcv.hpo.runners`)."""
     from rlcv.hpo import runners as R
@@ -97,6 +107,13 @@ def run_method(
         return R.run_controller({**RANGE_ENV, **env_kwargs}, seed, "hpo-range", overrides=range_config)
     if method == "ppo-x":
         return R.run_ppo({**env_kwargs, **PPO_X_ENV}, seed, ppo_x_dir / "runs" / "policy")
+    if method == "ppo-res":
+        from rlcv.envs.residual_hpo import ResidualHPOEnv
+
+        if ppo_res_dir is None:
+            raise ValueError("ppo-res needs the folder of its meta-training (ppo_res_dir)")
+        env = ResidualHPOEnv(**PPO_RES_ENV, **env_kwargs)
+        return R.run_ppo(env_kwargs, seed, ppo_res_dir / "runs" / "policy", env=env)
     if method == "sh-2-b32":
         return R.run_successive_halving({**env_kwargs, **PINNED_BATCH}, seed, 2.0)
     if method == "pbt-2-b32":
@@ -116,6 +133,27 @@ def meta_train_ppo_x(
 
     kw = {**_inner(env_kwargs), **PPO_X_ENV, "meta_tasks": PPO_X_TASKS}
     meta = R.ppo_meta_train(kw, run_dir, episodes, train_seed)
+    return {**meta, "meta_tasks": PPO_X_TASKS, "task_per_episode": _task_per_episode(run_dir)}
+
+
+def meta_train_ppo_res(
+    env_kwargs: dict[str, Any], run_dir: Path, episodes: int, train_seed: int
+) -> dict[str, Any]:
+    """Meta-train ``ppo-res`` (policy in ``run_dir``) on ``rlcv/ResidualHPO-v0`` across
+    :data:`PPO_X_TASKS`, inner seeds from :data:`~rlcv.hpo.runners.META_SEED_RANGE`; as
+    :func:`meta_train_ppo_x`. PPO runs for ``episodes`` × the env steps of a full-length sweep's run
+    (a sweep that stops early leaves more steps, so a few episodes fewer may finish)."""
+    import math
+
+    from rlcv.hpo import runners as R
+    from rlcv.hpo.sweep_cosine import make_config
+
+    kw = {**_inner(env_kwargs), **PPO_RES_ENV, "meta_tasks": PPO_X_TASKS}
+    sweep = make_config(SWEEP_FIT_CONFIG).sweep_steps
+    per_episode = math.ceil((kw.get("budget", 1500) - sweep) / kw.get("steps_per_action", 50))
+    meta = R.ppo_meta_train(
+        kw, run_dir, episodes, train_seed, env_id=PPO_RES_ID, steps_per_episode=per_episode
+    )
     return {**meta, "meta_tasks": PPO_X_TASKS, "task_per_episode": _task_per_episode(run_dir)}
 
 

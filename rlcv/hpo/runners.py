@@ -43,16 +43,22 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def timed_train(
-    algo: str, seed: int, steps: int, run_dir: Path, overrides: dict[str, Any], command: list[str]
+    algo: str,
+    seed: int,
+    steps: int,
+    run_dir: Path,
+    overrides: dict[str, Any],
+    command: list[str],
+    env_id: str = ENV_ID,
 ) -> float:
-    """Trains ``algo`` on the HPO env in-process; the wall-clock seconds it took."""
+    """Trains ``algo`` on the HPO env (or ``env_id``) in-process; the wall-clock seconds it took."""
     from rlcv.launch import TrainRequest, train
 
     start = time.perf_counter()
     train(
         TrainRequest(
             algo=algo,
-            env=ENV_ID,
+            env=env_id,
             steps=steps,
             seed=seed,
             overrides=overrides,
@@ -309,13 +315,21 @@ META_SEED_RANGE: tuple[int, int] = (1_000_000, 2_000_000)
 
 
 def ppo_meta_train(
-    env_kwargs: dict[str, Any], run_dir: Path, episodes: int, seed: int, n_steps: int | None = None
+    env_kwargs: dict[str, Any],
+    run_dir: Path,
+    episodes: int,
+    seed: int,
+    n_steps: int | None = None,
+    env_id: str = ENV_ID,
+    steps_per_episode: int | None = None,
 ) -> dict[str, Any]:
     """Meta-train PPO through the loop (``rlcv train``) for ``episodes`` inner runs whose inner seeds the
     env draws from :data:`META_SEED_RANGE`; the policy stays in ``run_dir``. Returns the meta-training
     summary: the inner seeds seen, its compute in the env's units (amortised over every evaluation
     seed, so reported apart from the per-run charges) and a learning curve (final validation loss of
-    each meta-training episode). ``n_steps``: PPO's rollout length (default: the preset's).
+    each meta-training episode). ``n_steps``: PPO's rollout length (default: the preset's). ``env_id``:
+    another env with the same episode log (``rlcv/ResidualHPO-v0``), whose env steps per episode
+    ``steps_per_episode`` gives (PPO trains for ``episodes`` × that many env steps).
 
     Resumable: a run in ``run_dir`` that stopped after a checkpoint (``checkpoints/last.pt``, written
     after every PPO update) but before its final policy is continued with ``rlcv train --resume``, and
@@ -325,10 +339,12 @@ def ppo_meta_train(
     part's."""
     from rlcv.config import preset
 
-    probe = _env(env_kwargs)
-    steps = episodes * math.ceil(probe.budget / probe.steps_per_action)
+    if steps_per_episode is None:
+        probe = _env(env_kwargs)
+        steps_per_episode = math.ceil(probe.budget / probe.steps_per_action)
+    steps = episodes * steps_per_episode
     # The preset's rollout spans several inner runs; never collect more than the meta-training budget.
-    n_steps = min(n_steps or int(preset("ppo", ENV_ID).get("n_steps", steps)), steps)
+    n_steps = min(n_steps or int(preset("ppo", env_id).get("n_steps", steps)), steps)
     log = run_dir.parent / f"{run_dir.name}.jsonl"
     resume_step = resume_point(run_dir)
     command = ["bench", "hpo-budget", "ppo-meta"]
@@ -338,7 +354,7 @@ def ppo_meta_train(
         log.unlink(missing_ok=True)
         env = {**env_kwargs, "episode_log": str(log), "inner_seed_range": list(META_SEED_RANGE)}
         config = {"env_kwargs": env, "n_steps": n_steps}
-        wall = timed_train("ppo", seed, steps, run_dir, config, command)
+        wall = timed_train("ppo", seed, steps, run_dir, config, command, env_id)
     else:
         trim_log(log, resume_step)
         wall = timed_resume(run_dir, command, steps if steps > resume_step else None)
@@ -389,16 +405,17 @@ def timed_resume(run_dir: Path, command: list[str], steps: int | None) -> float:
     return time.perf_counter() - start
 
 
-def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
+def run_ppo(env_kwargs: dict[str, Any], seed: int, run_dir: Path, env: Any = None) -> dict[str, Any]:
     """The meta-trained PPO policy's deterministic (mode) actions on one run of inner seed ``seed``:
-    charged like every other method (this episode's compute; wall-clock includes the policy)."""
+    charged like every other method (this episode's compute; wall-clock includes the policy).
+    ``env``: the env the policy acts in (default ``rlcv/OnlineHPO-v0`` with ``env_kwargs``)."""
     import torch
 
     from rlcv.evaluation import load_policy
 
     _, policy, normalizer = load_policy(run_dir)
     start = time.perf_counter()
-    env = _env(env_kwargs)
+    env = _env(env_kwargs) if env is None else env
     raw, _ = env.reset(options={"inner_seed": seed})
     while True:
         with torch.no_grad():

@@ -55,6 +55,9 @@ class SweepConfig:
     refine: bool = False  # the parabola's vertex around the lowest point instead of the point itself
     smooth: int = 1  # pick on the moving average of this many neighbouring reads (odd; 1: the raw reads)
     fit: int = 0  # > 0: η from local quadratics over 2·fit + 1 reads (fit_pick; replaces refine / smooth)
+    clip: int = (
+        0  # with fit: > 0 keeps the vertex within this many reads of the valley's centre (0: its window)
+    )
 
     def __post_init__(self) -> None:
         if not (1 <= self.every <= self.sweep_steps and self.sweep_steps // self.every >= 2):
@@ -67,6 +70,8 @@ class SweepConfig:
             raise ValueError(f"smooth must be an odd window >= 1, got {self.smooth}")
         if self.fit < 0 or (self.fit and self.smooth > 1):
             raise ValueError(f"fit must be >= 0 and is not combined with smooth > 1, got fit {self.fit}")
+        if self.clip < 0 or (self.clip and not self.fit):
+            raise ValueError(f"clip must be >= 0 and needs fit > 0, got clip {self.clip}, fit {self.fit}")
 
 
 def make_config(values: dict[str, Any] | None) -> SweepConfig:
@@ -130,10 +135,21 @@ def sweep(env_kwargs: dict[str, Any], seed: int, c: SweepConfig) -> dict[str, An
     return {"lr": lrs, "val_loss": vals, "states": states, "spent": _spent(env.run), "trace": env.run.trace}
 
 
-def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, Any] | None) -> dict[str, Any]:
-    """``hpo-sweep`` on inner seed ``seed`` (module docstring): a per-run summary charged sweep + run."""
-    c = make_config(config)
-    start = time.perf_counter()
+@dataclass
+class SweepStart:
+    """What the sweep leaves for the rest of the run: the env of the cosine run (reset, θ and progress
+    loaded), the scale η* it starts with, the sweep itself and the index of the read it continues from."""
+
+    env: Any
+    lr_star: float
+    probe: dict[str, Any]
+    best: int | None
+
+
+def start_after_sweep(env_kwargs: dict[str, Any], seed: int, c: SweepConfig) -> SweepStart:
+    """The sweep on inner seed ``seed``, its pick η*, and the env of the cosine run of scale η* over the
+    SGD steps the sweep left (``warm``: from θ at the picked read). ``hpo-sweep`` runs that env to its end
+    without acting; ``ppo-res`` (:mod:`rlcv.envs.residual_hpo`) acts on its scale."""
     probe = sweep(env_kwargs, seed, c)
     budget = _env(env_kwargs).budget
     left = budget - int(probe["spent"]["sgd_steps"])
@@ -141,7 +157,7 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
     if c.fit and best is not None:
         # the run continues from θ at the valley's centre: the sweep up to there was the warm-up at
         # rates up to ~η*, not from a θ that one lucky read at a rate past the valley left behind
-        eta, best = fit_pick(probe["lr"], probe["val_loss"], c.fit)
+        eta, best = fit_pick(probe["lr"], probe["val_loss"], c.fit, c.clip)
         lr_star = c.factor * eta
     else:
         vals = smoothed(probe["val_loss"], c.smooth)
@@ -150,20 +166,37 @@ def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, An
     main.reset(options={"inner_seed": seed, "hparams": {"lr": lr_star}})
     if c.warm and best is not None:
         main.member_state = {**probe["states"][best], "lr": lr_star, "steps_done": 0}
-    record = _guarded_run(main, c.guard)
-    record = _charge_sweep(record, probe["spent"])
-    summary = _summary(record, [record], _population_curve([record], record), time.perf_counter() - start)
-    summary["sweep"] = {
+    return SweepStart(main, lr_star, probe, best)
+
+
+def sweep_record(s: SweepStart, c: SweepConfig) -> dict[str, Any]:
+    """The summary's ``sweep`` entry: the reads, the pick and the setting."""
+    probe, best = s.probe, s.best
+    out = {
         "lr": probe["lr"],
         "val_loss": probe["val_loss"],
         "best_lr": probe["lr"][best] if best is not None else None,
-        "lr_star": lr_star,
+        "lr_star": s.lr_star,
         "sgd_steps": probe["spent"]["sgd_steps"],
         "config": asdict(c),
     }
     if c.fit and best is not None:  # (only then: the summaries of the other settings keep their keys)
-        summary["sweep"]["best_lr"] = probe["lr"][int(np.argmin(probe["val_loss"]))]
-        summary["sweep"]["start_lr"] = probe["lr"][best]
+        out["best_lr"] = probe["lr"][int(np.argmin(probe["val_loss"]))]
+        out["start_lr"] = probe["lr"][best]
+    if not c.clip:  # the settings evaluated before ``clip`` existed keep their summaries byte for byte
+        out["config"].pop("clip")
+    return out
+
+
+def run_sweep_cosine(env_kwargs: dict[str, Any], seed: int, config: dict[str, Any] | None) -> dict[str, Any]:
+    """``hpo-sweep`` on inner seed ``seed`` (module docstring): a per-run summary charged sweep + run."""
+    c = make_config(config)
+    start = time.perf_counter()
+    s = start_after_sweep(env_kwargs, seed, c)
+    record = _guarded_run(s.env, c.guard)
+    record = charge_sweep(record, s.probe["spent"])
+    summary = _summary(record, [record], _population_curve([record], record), time.perf_counter() - start)
+    summary["sweep"] = sweep_record(s, c)
     return summary
 
 
@@ -188,7 +221,7 @@ def pick(lrs: list[float], vals: list[float], refine: bool) -> float:
     return float(np.exp(np.clip(-b / (2 * a), x[0], x[2])))
 
 
-def fit_pick(lrs: list[float], vals: list[float], half: int) -> tuple[float, int]:
+def fit_pick(lrs: list[float], vals: list[float], half: int, clip: int = 0) -> tuple[float, int]:
     """(η, index of the valley's centre read) from the whole sweep, not from its lowest read.
 
     Each read i gets a least-squares quadratic in log η over the window of 2·``half`` + 1 reads around
@@ -204,7 +237,12 @@ def fit_pick(lrs: list[float], vals: list[float], half: int) -> tuple[float, int
 
     Reads above the sweep's first read are clipped to it: such a read says the loss is no better than
     at the start, but its size (2.5 or 50 after a blow-up) says nothing about where the valley lies,
-    and unclipped it would dominate the least squares of every window that holds it."""
+    and unclipped it would dominate the least squares of every window that holds it.
+
+    ``clip`` > 0 keeps the vertex within ``clip`` reads of the valley's centre (inside its window as
+    well): on the CNN's flat plateau a window's quadratic can be so shallow that its vertex lies 2–3
+    reads from the centre read, and the factor then carries that past the stable edge (``results/hpo.md``,
+    round 3, seed 18)."""
     x = np.log(np.asarray(lrs, float))
     y = np.minimum(np.asarray(vals, float), vals[0])
     n, width = len(x), min(len(x), 2 * half + 1)
@@ -233,7 +271,10 @@ def fit_pick(lrs: list[float], vals: list[float], half: int) -> tuple[float, int
     w = x[window(centre)]
     if a <= 0:
         return float(lrs[centre]), centre
-    return float(np.exp(np.clip(-b / (2 * a), w[0], w[-1]))), centre
+    lo, hi = w[0], w[-1]
+    if clip:
+        lo, hi = max(lo, x[max(0, centre - clip)]), min(hi, x[min(n - 1, centre + clip)])
+    return float(np.exp(np.clip(-b / (2 * a), lo, hi))), centre
 
 
 def _guarded_run(env: Any, guard: float) -> dict[str, Any]:
@@ -249,7 +290,7 @@ def _guarded_run(env: Any, guard: float) -> dict[str, Any]:
         best = min(best, val)
 
 
-def _charge_sweep(record: dict[str, Any], spent: dict[str, float]) -> dict[str, Any]:
+def charge_sweep(record: dict[str, Any], spent: dict[str, float]) -> dict[str, Any]:
     """The run's record with the sweep's compute added to its totals and to every curve row."""
     out = {**record, **{u: record[u] + spent[u] for u in UNITS}}
     out["curve"] = [
