@@ -140,7 +140,7 @@ CASES = [
     Case(
         "speed-report-only-empty",
         B("speed", "--report-only", "--out", "empty"),
-        "--report-only: empty/speed.json not found",
+        "--report-only: empty/speed.json is missing",
         _mkdir("empty"),
     ),
     # -- late checks that blamed another flag --------------------------------------------------

@@ -33,7 +33,7 @@ import numpy as np
 
 from rlcv.bench.bgan import starred
 from rlcv.bench.checks import out_dir, positive_int, require_report_input
-from rlcv.bench.report import render, saved_or_measured
+from rlcv.bench.report import render, saved_or_measured, write_page
 from rlcv.bench.runs import ResultStore, RunJob, Task, run_tasks, train_or_fail
 from rlcv.errors import RlcvError
 from rlcv.gan.rows import cost_ratios, equal_compute, seeded
@@ -166,8 +166,7 @@ def run_update_cost(args: argparse.Namespace) -> int:
         ratios={a: cost_ratios(cost, a) for a in ALGOS}, median={a: float(np.median(cost[a])) for a in ALGOS},
         bgan_updates=bgans[0]["final"]["updates"], n_seeds=len(bgans), rows=equal_compute(cost, bench),
     )  # fmt: skip
-    (out / "bgan_update_cost.md").write_text(text)
-    print(f"wrote {out / 'bgan_update_cost.md'}")
+    write_page(out, "bgan_update_cost", text)
     return 0
 
 
@@ -203,6 +202,5 @@ def run_capacity(args: argparse.Namespace) -> int:
         cell=lambda values: mean_t(values).fmt(".3f"), paired_cell=lambda a, b: starred(paired_t(a, b)),
         pick=lambda by_seed, seeds, key: [by_seed[s][key] for s in seeds],
     )  # fmt: skip
-    (out / "bgan_capacity.md").write_text(text)
-    print(f"wrote {out / 'bgan_capacity.md'}")
+    write_page(out, "bgan_capacity", text)
     return 0

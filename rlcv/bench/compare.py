@@ -94,12 +94,7 @@ def load_runs(out: Path, algo: str, env: str) -> Runs:
 
 
 def envs_of(out: Path, algo: str) -> set[str]:
-    folder = out / "summaries" / algo
-    return (
-        {p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("s*.json"))}
-        if folder.is_dir()
-        else set()
-    )
+    return {p.name for p in (out / "summaries" / algo).glob("*") if p.is_dir() and any(p.glob("s*.json"))}
 
 
 def compare(spec: CompareSpec) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from rlcv.bench.checks import int_range, out_dir, positive_int, require_report_input, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
-from rlcv.bench.report import add_bench, render
+from rlcv.bench.report import add_bench, render, write_page
 from rlcv.bench.runs import RunJob, read_summary, train_or_fail, write_summary
 from rlcv.errors import RlcvError
 from rlcv.gan.ldf_eval import CODE_ENV, EVAL_SAMPLES, EVAL_SEED, FLAT_ENV, KEYS, comparison_rows
@@ -277,6 +277,5 @@ def run_cycle(args: argparse.Namespace) -> int:
         "ldf_cycle.md.j2", effects=effects, metrics=CYCLE_METRICS, with_name=spec.with_name,
         without_name=spec.without_name, command=command_line("rlcv bench ldf-cycle --report-only", spec),
     )  # fmt: skip
-    (out / "ldf_cycle.md").write_text(text)
-    print(f"wrote {out / 'ldf_cycle.md'}")
+    write_page(out, "ldf_cycle", text)
     return 0

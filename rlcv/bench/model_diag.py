@@ -105,12 +105,10 @@ def run(args: argparse.Namespace) -> int:
     page = path.with_suffix(".md")
     if spec.report_only:
         require_report_input(path, "model-diag")
-        page.write_text(render_page(json.loads(path.read_text()), spec.page_command()))
-        print(f"wrote {page}")
-        return 0
-    if not spec.run or not spec.checkpoint or bool(spec.blocks) == bool(args.variants):
+        saved = json.loads(path.read_text())
+    elif not spec.run or not spec.checkpoint or bool(spec.blocks) == bool(args.variants):
         raise RlcvError("bench model-diag: give --run, --checkpoint and either variants or --blocks.")
-    if spec.blocks:
+    elif spec.blocks:
         saved = model_fit.block_ratios_at(spec.run, spec.checkpoint, *spec.blocks)
         path.write_text(json.dumps(saved, indent=1))
     else:
@@ -120,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
             spec.run, spec.checkpoint, variants, saved, lambda: path.write_text(json.dumps(saved, indent=1))
         )
     page.write_text(render_page(saved, spec.page_command()))
-    print(f"wrote {path} and {page}")
+    print(f"wrote {page}" if spec.report_only else f"wrote {path} and {page}")
     return 0

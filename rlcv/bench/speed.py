@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlcv.bench import runs
-from rlcv.bench.checks import check_algos, out_dir, positive_int
+from rlcv.bench.checks import check_algos, out_dir, positive_int, require_report_input
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render, write_json
 from rlcv.errors import RlcvError
@@ -65,11 +65,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_of(SpeedSpec, args)
     out = Path(spec.out)
     if spec.report_only:
-        if not (out / "speed.json").is_file():
-            raise RlcvError(
-                f"--report-only: {out / 'speed.json'} not found; run the bench without --report-only first "
-                "(or point --out at the folder that holds it)."
-            )
+        require_report_input(out / "speed.json", "speed")
         result = json.loads((out / "speed.json").read_text())
     else:
         from rlcv.agents import AGENTS, SB3_ALGOS
