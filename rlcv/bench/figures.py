@@ -43,6 +43,8 @@ def _walk_groups(res: dict[str, dict[str, Any]], *prefixes: str) -> list[dict[fl
 
 def _walk_shapes(res: dict[str, dict[str, Any]], folder: Path) -> None:
     """Loss along three steps of seed 0 per setting (top), where the floor lies over all steps (below)."""
+    from rlcv.hpo.landscape import DEFAULT_ALPHAS
+
     gd, sgd, iso = _walk_groups(res, "gd_", "sgd_", "iso_")
     panels = (
         [(f"GD lr {lr:g}", runs) for lr, runs in gd.items()]
@@ -51,56 +53,48 @@ def _walk_shapes(res: dict[str, dict[str, Any]], folder: Path) -> None:
     )
     size = (3.2 * len(panels), 5.6)
     with figure(folder / "walk_shapes.png", 2, len(panels), figsize=size, squeeze=False) as (_, axes):
-        _walk_draw_shapes(axes, panels)
-
-
-def _walk_draw_shapes(axes: Any, panels: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    from rlcv.hpo.landscape import DEFAULT_ALPHAS
-
-    for k, (title, runs) in enumerate(panels):
-        ax = axes[0][k]
-        for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
-            ls_ = np.asarray(losses) - losses[0]
-            if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
-                # Each curve scaled to its own largest change: the shape, not the size, is compared.
-                ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(f"{title} (seed 0)", fontsize=9)
-        # Below: where the floor lies, over every measured step of every seed.
-        counts = np.array([sum(r["alpha_star_hist"].get(f"{a:g}", 0) for r in runs) for a in DEFAULT_ALPHAS])
-        axes[1][k].bar(DEFAULT_ALPHAS, counts / max(counts.sum(), 1), width=0.08)
-        axes[1][k].set_xlabel("α* (position of the floor along the step)")
-    axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
-    axes[1][0].set_ylabel("fraction of steps")
-    axes[0][-1].legend(fontsize=7)
+        for k, (title, runs) in enumerate(panels):
+            ax = axes[0][k]
+            for t, losses in sorted(runs[0].get("shapes", {}).items(), key=lambda kv: int(kv[0])):
+                ls_ = np.asarray(losses) - losses[0]
+                if np.all(np.isfinite(ls_)) and np.abs(ls_).max() > 0:
+                    # Each curve scaled to its own largest change: the shape, not the size, is compared.
+                    ax.plot(DEFAULT_ALPHAS, ls_ / np.abs(ls_).max(), marker=".", label=f"step {t}")
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_title(f"{title} (seed 0)", fontsize=9)
+            # Below: where the floor lies, over every measured step of every seed.
+            counts = np.array(
+                [sum(r["alpha_star_hist"].get(f"{a:g}", 0) for r in runs) for a in DEFAULT_ALPHAS]
+            )
+            axes[1][k].bar(DEFAULT_ALPHAS, counts / max(counts.sum(), 1), width=0.08)
+            axes[1][k].set_xlabel("α* (position of the floor along the step)")
+        axes[0][0].set_ylabel("[L(θ_t + α D_t) − L(θ_t)] / max |·|")
+        axes[1][0].set_ylabel("fraction of steps")
+        axes[0][-1].legend(fontsize=7)
 
 
 def _walk_height(res: dict[str, dict[str, Any]], folder: Path) -> None:
     """Mean height and floor-inside fraction against the learning rate."""
-    with figure(folder / "walk_height.png", 1, 2, figsize=(9, 3.5)) as (_, axes):
-        _walk_draw_height(axes, res)
-
-
-def _walk_draw_height(axes: Any, res: dict[str, dict[str, Any]]) -> None:
     gd, sgd, iso = _walk_groups(res, "gd_", "sgd_", "iso_")
-    for lr, runs in sgd.items():
-        for r in runs:
-            if not r["diverged"]:
-                axes[0].scatter(lr, r["height_mean"], color="C0", s=12)
-            axes[1].scatter(lr, r["inside_fraction"], color="C0", s=12)
-    for lr, runs in gd.items():
-        for r in runs:
-            axes[0].scatter(lr, r["height_mean"], color="C1", marker="s", s=12)
-            axes[1].scatter(lr, r["inside_fraction"], color="C1", marker="s", s=12)
-    for lr, runs in iso.items():
-        for r in runs:
-            axes[1].scatter(lr, r["inside_fraction"], color="C2", marker="^", s=12)
-    axes[0].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="mean height L(θ_t) − floor")
-    axes[1].set(xscale="log", xlabel="learning rate", ylabel="fraction of steps with floor inside")
-    axes[1].scatter([], [], color="C0", label="SGD b32")
-    axes[1].scatter([], [], color="C1", marker="s", label="GD")
-    axes[1].scatter([], [], color="C2", marker="^", label="isotropic b32")
-    axes[1].legend(fontsize=8)
+    with figure(folder / "walk_height.png", 1, 2, figsize=(9, 3.5)) as (_, axes):
+        for lr, runs in sgd.items():
+            for r in runs:
+                if not r["diverged"]:
+                    axes[0].scatter(lr, r["height_mean"], color="C0", s=12)
+                axes[1].scatter(lr, r["inside_fraction"], color="C0", s=12)
+        for lr, runs in gd.items():
+            for r in runs:
+                axes[0].scatter(lr, r["height_mean"], color="C1", marker="s", s=12)
+                axes[1].scatter(lr, r["inside_fraction"], color="C1", marker="s", s=12)
+        for lr, runs in iso.items():
+            for r in runs:
+                axes[1].scatter(lr, r["inside_fraction"], color="C2", marker="^", s=12)
+        axes[0].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="mean height L(θ_t) − floor")
+        axes[1].set(xscale="log", xlabel="learning rate", ylabel="fraction of steps with floor inside")
+        axes[1].scatter([], [], color="C0", label="SGD b32")
+        axes[1].scatter([], [], color="C1", marker="s", label="GD")
+        axes[1].scatter([], [], color="C2", marker="^", label="isotropic b32")
+        axes[1].legend(fontsize=8)
 
 
 def _walk_distance(out: dict[str, Any], folder: Path) -> None:

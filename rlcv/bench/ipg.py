@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcv.bench.checks import out_dir, out_file, positive_float, positive_int, require_summaries, seed_value
+from rlcv.bench.figures import ipg_fresh_figure as plot  # a seam the regeneration test stubs
 from rlcv.bench.flags import flag, spec_of
 from rlcv.bench.report import add_bench, fmt_interval, render, write_page
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
@@ -285,7 +286,7 @@ def write_fresh(out: Path, sizes: list[str], count: int) -> dict[str, Any]:
         figure=FIGURE,
     )
     if summaries:
-        plot(out, list(summaries))
+        plot(out / FIGURE, {key: _fresh_records(out, key) for key in summaries})
     report = {"command": command, "sizes": summaries}
     write_page(out, "ipg_fresh", page, report)
     return report
@@ -298,12 +299,6 @@ def _same_cap(path: Path, rec: dict[str, Any], params: dict[str, Any]) -> None:
             f"'{path}' was solved with --cpu-limit {rec.get('cpu_limit')}, not {params['cpu_limit']:g}; "
             "give the same cap, or another --out."
         )
-
-
-def plot(out: Path, keys: list[str]) -> None:
-    from rlcv.bench.figures import ipg_fresh_figure
-
-    ipg_fresh_figure(out / FIGURE, {key: _fresh_records(out, key) for key in keys})
 
 
 # -- CLI ----------------------------------------------------------------------------------------------
