@@ -15,7 +15,6 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from rlcv.bench.checks import out_dir
 from rlcv.bench.report import saved_or_measured, write_page
@@ -80,11 +79,6 @@ def render(summary: Mapping[str, Mapping[int, Row]]) -> str:
     )
 
 
-def by_instance(saved: dict[str, dict[Any, Row]]) -> dict[str, dict[int, Row]]:
-    """Rows keyed by the instance number (JSON's keys are strings)."""
-    return {algo: {int(ins): r for ins, r in rows.items()} for algo, rows in saved.items()}
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ipg-agents", help="RL oracles (ipg-psro / fp / pg) vs the exact MIP on knapsack")
     p.add_argument("--data", default="../shared/ipg", help="the IPG paper's folder (its knapsack/ instances)")
@@ -98,8 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path = out / "ipg_agents" / "summary.json"
-    summary = by_instance(
-        saved_or_measured(path, "ipg-agents", args.report_only, lambda: sweep(Path(args.data), out))
-    )
-    write_page(out, "ipg_agents", render(summary))
+    saved = saved_or_measured(path, "ipg-agents", args.report_only, lambda: sweep(Path(args.data), out))
+    by_instance = {
+        algo: {int(ins): r for ins, r in rows.items()} for algo, rows in saved.items()
+    }  # JSON: str keys
+    write_page(out, "ipg_agents", render(by_instance))
     return 0

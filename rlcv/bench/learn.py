@@ -329,10 +329,6 @@ def summarise(spec: LearnSpec, jobs: list[Job], failures: list[runs.RunOutcome])
     }
 
 
-def curve_filename(env: str) -> str:
-    return f"curve_{env.replace('/', '-')}.png"
-
-
 def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[runs.RunOutcome]) -> None:
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -343,7 +339,7 @@ def write_outputs(spec: LearnSpec, result: dict[str, Any], failures: list[runs.R
         writer.writeheader()
         writer.writerows(evaluations)
     for env in spec.envs:
-        png = out / curve_filename(env)
+        png = out / f"curve_{env.replace('/', '-')}.png"
         if any(curves[env].values()):
             plotting.plot_curves({env: curves[env]}, png, title=f"{env} ({spec.env_steps(env)} steps)")
             result["results"][env]["curve_png"] = png.name
