@@ -184,17 +184,24 @@ CASES = [
         for task in ("digits", "mnist1d_mlp", "mnist1d_cnn")
     ),
     # Issue 30's tuning-seed sweeps (one hpo-budget folder per setting; round 3 in its own root, seeds
-    # 100–109) and their table.
+    # 100–109, round 4 seeds 100–139) and their table.
     *(
         folder(str(d.relative_to(REPO)), "report.md", ("per_run",), also=("summary.json",))
-        for root in ("hpo_tuning", "hpo_tuning_r3")
+        for root in ("hpo_tuning", "hpo_tuning_r3", "hpo_tuning_r4")
         for d in sorted((REPO / "results" / root).glob("*/*"))
         if (d / "per_run").is_dir()
     ),
     Report(
         pages=("results/hpo_tuning.md",),
-        inputs=("results/hpo_tuning", "results/hpo_tuning_r3"),
-        argv=("bench", "hpo-tuning", "--dir", "results/hpo_tuning", "results/hpo_tuning_r3"),
+        inputs=("results/hpo_tuning", "results/hpo_tuning_r3", "results/hpo_tuning_r4"),
+        argv=(
+            "bench",
+            "hpo-tuning",
+            "--dir",
+            "results/hpo_tuning",
+            "results/hpo_tuning_r3",
+            "results/hpo_tuning_r4",
+        ),
     ),
     *(
         folder(

@@ -19,7 +19,8 @@ steps is one run of examples, so none of them buys accuracy with a bigger batch.
   its settings (:data:`SWEEP_CONFIG`) chosen on tuning seeds (``results/hpo_tuning.md``);
   ``hpo-sweep-r1``: the earlier choice of the same rule (:data:`SWEEP_R1_CONFIG`), kept as a row;
   ``hpo-sweep-fit``: round 3's choice (:data:`SWEEP_FIT_CONFIG`, tuning seeds 100–109): a longer sweep
-  whose rate is read from trimmed local quadratics over the whole curve, not from its lowest read.
+  whose rate is read from trimmed local quadratics over the whole curve, not from its lowest read;
+  ``hpo-sweep-fit-c1``: round 4's, the same with the vertex kept next to the valley's centre read.
 - ``ppo-res``: a *residual* controller meta-trained by PPO across the same tasks as ``ppo-x``
   (:mod:`rlcv.envs.residual_hpo`): ``hpo-sweep-fit``'s run, whose cosine scale the policy may move
   by ×2 either way (an absolute log2 offset from η*, so a zero action is ``hpo-sweep-fit`` exactly).
@@ -58,6 +59,9 @@ SWEEP_R1_CONFIG: dict[str, Any] = {"factor": 1.5, "refine": True}
 # among five settings of the fitted pick (7-read windows; sweeps of 60 / 100 / 150 SGD steps; factor 1.5 /
 # 1.8 / 2), with the two settings above and the tuned cosine runs as references (results/hpo_tuning.md).
 SWEEP_FIT_CONFIG: dict[str, Any] = {"factor": 2, "lr_low": 0.01, "sweep_steps": 150, "every": 10, "fit": 3}
+# ``hpo-sweep-fit-c1`` (round 4): the same with the fitted vertex kept within one read of the valley's
+# centre (``clip``), kept by the same rule on tuning seeds 100..139 (results/hpo_tuning.md, round 4).
+SWEEP_FIT_C1_CONFIG: dict[str, Any] = {**SWEEP_FIT_CONFIG, "clip": 1}
 # ``ppo-res``: the residual env's settings beside its inner kwargs (the sweep is hpo-sweep-fit's, its
 # default); the tasks of its meta-training are ppo-x's (the MNIST-1D CNN held out). Set once, not tuned.
 PPO_RES_ENV: dict[str, Any] = {"max_multiplier": 2.0}
@@ -67,6 +71,7 @@ COSINE_METHODS = (
     "hpo-sweep",
     "hpo-sweep-r1",
     "hpo-sweep-fit",
+    "hpo-sweep-fit-c1",
     "ppo-x",
     "ppo-res",
     "sh-2-b32",
@@ -101,6 +106,8 @@ def run_method(
         return run_sweep_cosine({**env_kwargs, **PINNED_BATCH}, seed, SWEEP_R1_CONFIG)
     if method == "hpo-sweep-fit":
         return run_sweep_cosine({**env_kwargs, **PINNED_BATCH}, seed, SWEEP_FIT_CONFIG)
+    if method == "hpo-sweep-fit-c1":
+        return run_sweep_cosine({**env_kwargs, **PINNED_BATCH}, seed, SWEEP_FIT_C1_CONFIG)
 
     if method == "hpo-range":
         # the bench's env kwargs may override the start (tuning passes lr_init; the evaluation does not)
