@@ -17,15 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlcv.bench.checks import (
-    check_algos,
-    check_online_hpo,
-    out_dir,
-    positive_float,
-    positive_int,
-    require_summaries,
-    seed_count,
-)
+from rlcv.bench.checks import out_dir, positive_float, positive_int, seed_count
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, render
 from rlcv.bench.runs import ResultStore, Task, add_pool_flags, pool_of, run_tasks
@@ -89,6 +81,8 @@ def run_arm(args: argparse.Namespace, arm: str, seed: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlcv.bench.checks import check_algos, require_summaries
+
     # the flags' ranges are checked by their argparse types (rlcv.bench.checks) before this runs
     if any(arm.startswith("ctrl-") for arm in args.arms):
         from rlcv.agents import AGENTS
@@ -111,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace, out: Path) -> None:
     """The DualCutout / Cutout step cost (OUT/step_cost.json), then every missing run, seed-major (an
     interrupted sweep holds complete paired seeds)."""
+    from rlcv.bench.checks import check_online_hpo
     from rlcv.hpo.runners import dualcutout_step_cost
 
     check_online_hpo({**_env_kwargs(args), "regularizer": "dualcutout"})  # --task / --network / --cutout-size
