@@ -28,6 +28,8 @@ def test_parse_variant_fills_defaults() -> None:
         "structure": "mlp",
         "smooth": 0.0,
         "lr_final": 1.0,
+        "cv_steps": 0,
+        "cv_weight": 0.0,
     }
     assert model_diag.parse_variant("w:1:1:5:64:3e-3")["lr"] == 3e-3
     assert model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:0.5")["smooth"] == 0.5
@@ -36,7 +38,7 @@ def test_parse_variant_fills_defaults() -> None:
         model_diag.parse_variant("a:0:3:3000:128:3e-3:1:linear")
     assert model_diag.parse_variant("e2:0:3:3000:128:3e-3:2")["members"] == 2
     with pytest.raises(RlcvError, match="expected NAME"):
-        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8:9:1")
+        model_diag.parse_variant("a:1:2:3:4:5:6:mlp:8:9:1:0:1")
     with pytest.raises(RlcvError, match="MEMBERS must be >= 1"):
         model_diag.parse_variant("e0:0:3:3000:128:3e-3:0")
     with pytest.raises(RlcvError, match="with numbers"):
@@ -44,8 +46,22 @@ def test_parse_variant_fills_defaults() -> None:
     assert model_diag.parse_variant("d:0:3:3000:128:3e-3:1:mlp:0:0.05")["lr_final"] == 0.05
     with pytest.raises(RlcvError, match="LR_FINAL in"):
         model_diag.parse_variant("d:0:3:3000:128:3e-3:1:mlp:0:0")
-    with pytest.raises(RlcvError, match="SMOOTH >= 0"):
+    with pytest.raises(RlcvError, match="SMOOTH, CV_STEPS and CV_WEIGHT >= 0"):
         model_diag.parse_variant("s:0:3:3000:128:3e-3:1:mlp:-1")
+    tuned = model_diag.parse_variant("c:0:3:3000:128:3e-3:5:mlp:0:1:300:1")
+    assert (tuned["cv_steps"], tuned["cv_weight"]) == (300, 1.0)
+    with pytest.raises(RlcvError, match="CV_WEIGHT >= 0"):
+        model_diag.parse_variant("c:0:3:3000:128:3e-3:5:mlp:0:1:300:-1")
+
+
+def test_a_cv_fine_tune_is_paired_with_its_control_over_the_batches() -> None:
+    fit = {"td_weight": 0.0, "horizon": 3, "steps": 3000, "hidden": 128, "lr": 3e-3, "members": 5}
+    control = {**fit, "cv_steps": 300, "cv_weight": 0.0, "score_var_ratios": [0.5, 0.6, 0.4, 0.5]}
+    tuned = {**fit, "cv_steps": 300, "cv_weight": 1.0, "score_var_ratios": [0.45, 0.56, 0.36, 0.43]}
+    other = {**tuned, "lr": 1e-3}  # another fit: no control on the page
+    paired = model_diag.paired_with_control({"c0": control, "c1": tuned, "x": other})
+    # differences -0.05, -0.04, -0.04, -0.07: mean -0.05, sd 0.01414, t(3) 3.182 -> ±0.0225
+    assert paired == {"c1": "-0.050 [-0.073, -0.027]"}
 
 
 def test_held_out_ratio_is_zero_for_an_exact_linear_fit_and_one_for_noise() -> None:

@@ -4,7 +4,8 @@
 Seeded, so every call sees the same data: the checkpoint is loaded as a session (:mod:`.checkpoint`),
 :data:`FIT_STEPS` fresh transitions are collected to fit on and 21 evaluation batches of the run's
 ``n_steps``. A *variant* is a dict of model-fit settings (``td_weight``, ``horizon``, ``steps``,
-``hidden``, ``lr``; optional ``members``, ``structure``, ``smooth``, ``lr_final``).
+``hidden``, ``lr``; optional ``members``, ``structure``, ``smooth``, ``lr_final``, and ``cv_steps`` /
+``cv_weight``: a fine-tune on the CV's own residual after the fit, :mod:`.cv_finetune`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def checkpoint_data(run: str, checkpoint: str) -> tuple[Any, list, list]:
 
 
 def fit_variant(session: Any, fit: list, v: Mapping[str, Any]) -> Any:
-    """An ensemble fitted with variant ``v``'s settings on the ``fit`` batches (torch seed 0)."""
+    """An ensemble fitted with variant ``v``'s settings on the ``fit`` batches (torch seed 0), then its
+    ``cv_steps`` fine-tune steps (:func:`~rlcv.diagnostics.cv_finetune.finetune`) if it has any."""
     import torch
 
     from rlcv.diagnostics.checkpoint import fit_model
@@ -57,6 +59,10 @@ def fit_variant(session: Any, fit: list, v: Mapping[str, Any]) -> Any:
         model_horizon=v["horizon"],
         model_td_weight=v["td_weight"],
     )
+    if v.get("cv_steps", 0) > 0:
+        from rlcv.diagnostics.cv_finetune import finetune
+
+        finetune(session, model, fit, steps=v["cv_steps"], weight=v["cv_weight"], horizon=v["horizon"])
     return model
 
 
@@ -79,9 +85,11 @@ def score_variant(session: Any, fit: list, evals: list, v: Mapping[str, Any]) ->
         **({"structure": v["structure"]} if v.get("structure", "mlp") != "mlp" else {}),
         **({"smooth": v["smooth"]} if v.get("smooth", 0.0) > 0 else {}),
         **({"lr_final": v["lr_final"]} if v.get("lr_final", 1.0) < 1 else {}),
+        **({"cv_steps": v["cv_steps"], "cv_weight": v["cv_weight"]} if v.get("cv_steps", 0) > 0 else {}),
         "fit_seconds": t_fit,
         "score_var_ratio": float(r[:, 0].mean()),
         "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
+        "score_var_ratios": r[:, 0].tolist(),  # per batch: variants on the same data pair by batch
         "corr": float(r[:, 1].mean()),
         "eta_a": float(r[:, 2].mean()),
         "eta_tau": float(r[:, 3].mean()),
