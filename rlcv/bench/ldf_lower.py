@@ -59,6 +59,10 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
         "init30_hi3, and the higher stage's entropy bonus 0.05 and code-discriminator instance noise σ = 0.3",
         ("lower_out_init_gain=30", "out_init_gain=3", "ent_coef=0.05", NOISE_03),
     ),
+    "init30_hi3_w": (
+        "init30_hi3, the higher generator on self-normalised weights alone (no entropy bonus, no noise)",
+        ("lower_out_init_gain=30", "out_init_gain=3", "continuous_objective=weights"),
+    ),
     "init30_hi3_w_ent_noise": (
         "init30_hi3_ent_noise, the higher generator on self-normalised weights (weights objective)",
         ("lower_out_init_gain=30", "out_init_gain=3", "ent_coef=0.05", NOISE_03,
