@@ -2,12 +2,14 @@
 (issue 11; the reading is results/variance_v2.md).
 
 The measurement is :mod:`rlcv.diagnostics.model_fit` (the checkpoint's seeded data, 30k transitions to
-fit on, 21 evaluation batches). Two diagnostics:
+fit on, 21 evaluation batches). Three diagnostics:
 
 * variants (:data:`VARIANT_SYNTAX`; defaults :data:`DEFAULTS`; STRUCTURE mlp or affine,
   :mod:`rlcv.dynamics`): per variant an ensemble of MEMBERS fitted with those settings, scored by the
   λ-matched CV with split η at k = 16 (:func:`~rlcv.diagnostics.model_fit.score_variant`). Finished
   variants already in ``--json`` are kept (a rerun adds the new ones).
+* ``--direct K …``: no model; a network of (s, a, K future noises) fitted to Â directly, scored like the
+  variants (:mod:`rlcv.diagnostics.direct_cv`).
 * ``--blocks UNROLL STEPS``: one model; the features of k = 1, 2, 4, 8, 16 as regressors — each k's
   pair alone, the differences between consecutive horizons as separate blocks, and all D_τ with
   D_a at 16 — least squares on batch t, the held-out ratio on batch t + 1.
@@ -34,7 +36,8 @@ from rlcv.errors import RlcvError
 
 # name:td_weight:horizon:steps[:...]
 DEFAULTS = ("", "0", "3", "3000", "128", "1e-3", "5", "mlp", "0", "1", "0", "0")
-VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS[:WIDTH[:LR[:MEMBERS[:STRUCTURE[:SMOOTH[:LR_FINAL[:CV_STEPS[:CV_WEIGHT]]]]]]]]"
+_OPTIONAL = "[:WIDTH[:LR[:MEMBERS[:STRUCTURE[:SMOOTH[:LR_FINAL[:CV_STEPS[:CV_WEIGHT]]]]]]]]"
+VARIANT_SYNTAX = "NAME:TD_WEIGHT:UNROLL:STEPS" + _OPTIONAL
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -71,6 +74,8 @@ def parse_variant(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the pages
 def render_page(saved: Mapping[str, Any], command: str) -> str:
     """The blocks page (a result with ``ratios``) or the variants page, from templates/model_diag_*.md.j2."""
+    if "direct_steps" in saved:
+        return render("model_diag_direct.md.j2", saved=saved, command=command)
     if "ratios" in saved:
         return render("model_diag_blocks.md.j2", saved=saved, ks=", ".join(map(str, KS)), command=command)
     paired = paired_with_control(saved)
@@ -105,6 +110,9 @@ class ModelDiagSpec:
     blocks: list[int] | None = flag(
         None, nargs=2, type=positive_int, metavar=("UNROLL", "STEPS"), help="the block diagnostic"
     )
+    direct: list[int] | None = flag(
+        None, nargs="+", type=int, metavar="K", help="the CV without a model: G(s, a, K future noises) per K"
+    )
     json: str = flag(
         "results/variance/v2/model_diag/hc100k.json",
         type=out_file,
@@ -128,11 +136,19 @@ def run(args: argparse.Namespace) -> int:
     spec: ModelDiagSpec = spec_of(ModelDiagSpec, args)
     path = Path(spec.json)
     page = path.with_suffix(".md")
+    chosen = sum(bool(x) for x in (spec.blocks, spec.direct, args.variants))  # exactly one diagnostic
     if spec.report_only:
         require_report_input(path, "model-diag")
         saved = json.loads(path.read_text())
-    elif not spec.run or not spec.checkpoint or bool(spec.blocks) == bool(args.variants):
-        raise RlcvError("bench model-diag: give --run, --checkpoint and either variants or --blocks.")
+    elif not spec.run or not spec.checkpoint or chosen != 1:
+        raise RlcvError("bench model-diag: give --run, --checkpoint and one of variants, --blocks, --direct.")
+    elif spec.direct:
+        if min(spec.direct) < 0:
+            raise RlcvError("bench model-diag: --direct takes noise counts K >= 0, e.g. --direct 0 16.")
+        from rlcv.diagnostics.direct_cv import DIRECT_STEPS, DIRECT_WIDTH, direct_ratios_at
+
+        saved = direct_ratios_at(spec.run, spec.checkpoint, spec.direct, DIRECT_STEPS, DIRECT_WIDTH)
+        path.write_text(json.dumps(saved, indent=1))
     elif spec.blocks:
         saved = model_fit.block_ratios_at(spec.run, spec.checkpoint, *spec.blocks)
         path.write_text(json.dumps(saved, indent=1))
