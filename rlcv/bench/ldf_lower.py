@@ -63,6 +63,10 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name → (what, --set ov
         "init30_hi3, the higher generator on self-normalised weights alone (no entropy bonus, no noise)",
         ("lower_out_init_gain=30", "out_init_gain=3", "continuous_objective=weights"),
     ),
+    "init30_hi3_w_noise": (  # the flat DigitsCont remedy (results/bgan_collapse_digitscont_disc.md)
+        "init30_hi3, weights objective and code-discriminator instance noise σ = 0.3 (no entropy bonus)",
+        ("lower_out_init_gain=30", "out_init_gain=3", "continuous_objective=weights", NOISE_03),
+    ),
     "init30_hi3_w_ent_noise": (
         "init30_hi3_ent_noise, the higher generator on self-normalised weights (weights objective)",
         ("lower_out_init_gain=30", "out_init_gain=3", "ent_coef=0.05", NOISE_03,
