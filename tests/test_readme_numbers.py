@@ -740,6 +740,29 @@ NUMBERS = [
         "results/hpo_budget/mnist1d_cnn/report.md",
         "`ppo-res` − `hpo-sweep-fit-c1` = -4.31 [-9.05, +0.42] → **missed**",
     ),
+    Number(
+        "`ppo-x`'s gap (−23.40 [−27.25, −19.55])",
+        "results/hpo.md",
+        "`ppo-x` − `hpo-sweep-fit` −23.40 [−27.25, −19.55]",
+    ),
+    Number(
+        "it is −4.31",
+        "results/hpo_budget/mnist1d_cnn/report.md",
+        "`ppo-res` − `hpo-sweep-fit-c1` = -4.31 [-9.05, +0.42] → **missed**",
+    ),
+    Number(
+        "[−9.05, +0.42] points against the best hand-designed controller",
+        "results/hpo_budget/mnist1d_cnn/report.md",
+        "`ppo-res` − `hpo-sweep-fit-c1` = -4.31 [-9.05, +0.42] → **missed**",
+    ),
+    Number(
+        "run (−1.61 [−2.92, −0.30])",
+        "results/hpo_budget/mnist1d_cnn/report.md",
+        "`hpo-sweep-fit-c1` − `cosine-lr0.45` = -1.61 [-2.92, -0.30] → **missed**",
+    ),
+    Number("gain only +0.20 [−0.16, +0.56]", "results/hpo.md", "only +0.20 [−0.16, +0.56] points ahead"),
+    Number("vary by 8–10 points per seed", "results/hpo.md", "controllers is 8–10 points"),
+    Number("needs ~250 seeds", "results/hpo.md", "or ~250 seeds at 8 points"),
     # round 3's hpo-sweep-fit, superseded as the CNN's pick by round 4's hpo-sweep-fit-c1: its row of the
     # report's every-method table (columns cosine-lr0.45, cosine-lr0.3, tpe-20, sh-2-b32, …)
     Number(
