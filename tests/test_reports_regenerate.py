@@ -281,7 +281,7 @@ CASES = [
             argv=("bench", "ldf-lower", "--report-only", "--out", "results", "--name", name)
             + ("--notes", f"results/{name}_notes.md"),
         )
-        for name in ("ldf_lower", "ldf_lower_pilot", "ldf_full_pilot")
+        for name in ("ldf_lower", "ldf_lower_pilot", "ldf_full_pilot", "ldf_higher_pilot")
     ),
     # The model diagnostic at one checkpoint (its runs need the checkpoint, not committed).
     *(
@@ -368,6 +368,7 @@ HAND_WRITTEN = {
     "results/ldf_lower_pilot_notes.md",
     "results/ldf_lower_notes.md",
     "results/ldf_full_pilot_notes.md",
+    "results/ldf_higher_pilot_notes.md",
     "results/bgan_collapse_pilot_binary_init_notes.md",
     "results/bgan_collapse_pilot_digitscont_init_notes.md",
     "results/bgan_collapse_pilot_digitscont_weights_notes.md",
