@@ -298,10 +298,14 @@ CASES = [
         )
         for name in ("hc100k", "blocks_hc100k")
     ),
-    Report(
-        pages=("results/mbmf_v4/model_diag_hc100k.md",),
-        inputs=("results/mbmf_v4/model_diag_hc100k.json",),
-        argv=("bench", "model-diag", "--json", "results/mbmf_v4/model_diag_hc100k.json", "--report-only"),
+    *(
+        Report(
+            pages=(f"results/mbmf_v4/model_diag_{name}.md",),
+            inputs=(f"results/mbmf_v4/model_diag_{name}.json",),
+            argv=("bench", "model-diag", "--json", f"results/mbmf_v4/model_diag_{name}.json")
+            + ("--report-only",),
+        )
+        for name in ("hc100k", "cvloss_hc100k_s1", "direct_hc100k_s0", "direct_hc100k_s1")
     ),
     Report(
         pages=("results/learn_mujoco_v3/cost_profile.md",),

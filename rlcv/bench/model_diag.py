@@ -8,7 +8,7 @@ fit on, 21 evaluation batches). Three diagnostics:
   :mod:`rlcv.dynamics`): per variant an ensemble of MEMBERS fitted with those settings, scored by the
   λ-matched CV with split η at k = 16 (:func:`~rlcv.diagnostics.model_fit.score_variant`). Finished
   variants already in ``--json`` are kept (a rerun adds the new ones).
-* ``--direct K …``: no model; a network of (s, a, K future noises) fitted to Â directly, scored like the
+* ``--direct``: no model; a network of (s, a, K future noises) fitted to Â directly, scored like the
   variants (:mod:`rlcv.diagnostics.direct_cv`).
 * ``--blocks UNROLL STEPS``: one model; the features of k = 1, 2, 4, 8, 16 as regressors — each k's
   pair alone, the differences between consecutive horizons as separate blocks, and all D_τ with
@@ -110,9 +110,7 @@ class ModelDiagSpec:
     blocks: list[int] | None = flag(
         None, nargs=2, type=positive_int, metavar=("UNROLL", "STEPS"), help="the block diagnostic"
     )
-    direct: list[int] | None = flag(
-        None, nargs="+", type=int, metavar="K", help="the CV without a model: G(s, a, K future noises) per K"
-    )
+    direct: bool = flag(False, help="the CV without a model: G(s, a, K future noises), K = 0, 4, 16")
     json: str = flag(
         "results/variance/v2/model_diag/hc100k.json",
         type=out_file,
@@ -143,11 +141,9 @@ def run(args: argparse.Namespace) -> int:
     elif not spec.run or not spec.checkpoint or chosen != 1:
         raise RlcvError("bench model-diag: give --run, --checkpoint and one of variants, --blocks, --direct.")
     elif spec.direct:
-        if min(spec.direct) < 0:
-            raise RlcvError("bench model-diag: --direct takes noise counts K >= 0, e.g. --direct 0 16.")
-        from rlcv.diagnostics.direct_cv import DIRECT_STEPS, DIRECT_WIDTH, direct_ratios_at
+        from rlcv.diagnostics.direct_cv import direct_ratios_at
 
-        saved = direct_ratios_at(spec.run, spec.checkpoint, spec.direct, DIRECT_STEPS, DIRECT_WIDTH)
+        saved = direct_ratios_at(spec.run, spec.checkpoint)
         path.write_text(json.dumps(saved, indent=1))
     elif spec.blocks:
         saved = model_fit.block_ratios_at(spec.run, spec.checkpoint, *spec.blocks)

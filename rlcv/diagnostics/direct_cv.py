@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 BATCH = 256
+DIRECT_KS = (0, 4, 16)  # a critic of (s, a) alone; a short and the model's whole horizon
 DIRECT_STEPS, DIRECT_WIDTH = 3000, 256  # the model variants' Adam budget; width as PPO's networks
 
 
@@ -91,7 +92,13 @@ def score_batches(g: Any, evals: list[tuple[Any, ...]]) -> tuple[float, float]:
     return float(r.mean()), float(r.std(ddof=1) / np.sqrt(len(r)))
 
 
-def direct_ratios_at(run: str, checkpoint: str, ks: list[int], steps: int, width: int) -> dict[str, Any]:
+def direct_ratios_at(
+    run: str,
+    checkpoint: str,
+    ks: tuple[int, ...] = DIRECT_KS,
+    steps: int = DIRECT_STEPS,
+    width: int = DIRECT_WIDTH,
+) -> dict[str, Any]:
     """Per K in ``ks``: G fitted on the checkpoint's fit batches, scored on its evaluation batches (the
     same data as the model variants of :mod:`.model_fit`)."""
     from rlcv.diagnostics.model_fit import checkpoint_data
