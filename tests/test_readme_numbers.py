@@ -842,6 +842,11 @@ NUMBERS = [
         "10× η/S ⇒ 1.45× λ_max", "results/sharpness.md", "| 10× lower η/S raises λ_max ≥ 2× | fixed | 1.45× |"
     ),
     Number(
+        "reverses on a fresh one (+0.090 [+0.038, +0.143]",
+        "results/mbmf_v4/model_diag_cvloss_hc100k_s1.md",
+        "| 0.66 ± 0.06 | +0.090 [+0.038, +0.143] |",
+    ),
+    Number(
         "accuracy −0.21)",
         "results/sharpness.md",
         R(r"^\| Spearman\(η/S, test accuracy\) ≥ 0\.7 \(both sweeps pooled\) \| fixed \| NUM "),
