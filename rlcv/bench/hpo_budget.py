@@ -204,8 +204,9 @@ def _trained(folder: Path, name: str, run_dir: Path, train: Any) -> dict[str, An
 
 def _meta_train(args: argparse.Namespace, runs: Path) -> None:
     """``ppo`` meta-trained on training inner seeds once per OUT (``per_run/ppo-meta.json``), checked
-    disjoint from the evaluation seeds; ``ppo-x`` once per ``--ppo-x-dir`` (its ``meta.json``, shared by
-    benches, copied beside the runs so that the report regenerates from OUT/per_run alone)."""
+    disjoint from the evaluation seeds; ``ppo-x`` and ``ppo-res`` once per ``--ppo-x-dir`` / ``--ppo-res-dir``
+    (its ``meta.json``, shared by benches, copied beside the runs so that the report regenerates from
+    OUT/per_run alone)."""
     from rlcv.errors import RlcvError
     from rlcv.hpo.cosine_methods import meta_train_ppo_res, meta_train_ppo_x
     from rlcv.hpo.runners import ppo_meta_train
@@ -220,20 +221,15 @@ def _meta_train(args: argparse.Namespace, runs: Path) -> None:
                 f"PPO was meta-trained on evaluation seeds {sorted(seen)}: delete "
                 f"'{runs / 'ppo-meta.json'}' and rerun."
             )
-    if "ppo-x" in args.methods:
-        x_dir = Path(args.ppo_x_dir)
-        run_dir = x_dir / "runs" / "policy"
-        train = partial(meta_train_ppo_x, kw, run_dir, args.ppo_x_episodes, args.meta_seed)
-        (runs / "ppo-x-meta.json").write_text(
-            json.dumps(_trained(x_dir, "meta", run_dir, train), default=float)
-        )
-    if "ppo-res" in args.methods:
-        res_dir = Path(args.ppo_res_dir)
-        run_dir = res_dir / "runs" / "policy"
-        train = partial(meta_train_ppo_res, kw, run_dir, args.ppo_res_episodes, args.meta_seed)
-        (runs / "ppo-res-meta.json").write_text(
-            json.dumps(_trained(res_dir, "meta", run_dir, train), default=float)
-        )
+    meta = {"ppo-x": (args.ppo_x_dir, meta_train_ppo_x, args.ppo_x_episodes)}
+    meta["ppo-res"] = (args.ppo_res_dir, meta_train_ppo_res, args.ppo_res_episodes)
+    for method, (folder, meta_train, episodes) in meta.items():
+        if method in args.methods:
+            run_dir = Path(folder) / "runs" / "policy"
+            train = partial(meta_train, kw, run_dir, episodes, args.meta_seed)
+            (runs / f"{method}-meta.json").write_text(
+                json.dumps(_trained(Path(folder), "meta", run_dir, train), default=float)
+            )
 
 
 def run(args: argparse.Namespace) -> int:
