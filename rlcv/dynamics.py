@@ -142,18 +142,21 @@ class EnsembleDynamics(DynamicsModel):
         self.register_buffer("action_high", high)
 
     def _members(
-        self, s: torch.Tensor, a: torch.Tensor, *, split: bool = False
+        self, s: torch.Tensor, a: torch.Tensor, *, split: bool = False, a_normalised: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw predictions of every member: next state [E, B', S], reward [E, B'], termination logit.
 
         With ``split=False`` every member sees the whole batch (B' = B); with ``split=True`` the batch
         holds E stacked blocks and member e sees block e only (B' = B / E) — used in training, where
-        each member is unrolled on its own predictions.
+        each member is unrolled on its own predictions. ``a_normalised``: ``a`` is already
+        :meth:`normalised_actions` (training normalises a window's actions once for all its steps).
         """
-        # The env clips actions to its bounds, so the model sees what the env sees; the gradient
-        # through the clamp is zero outside the bounds, as it is for the real system.
-        a = torch.maximum(torch.minimum(a, self.action_high), self.action_low)
-        x = (torch.cat([s, a], -1) - self.in_stats.mean) / self.in_stats.std
+        dim = self.obs_dim
+        if not a_normalised:
+            a = self.normalised_actions(a)
+        # Normalised per part, then joined: elementwise, so the same values (and gradients), bit for
+        # bit, as normalising the joined (s, a).
+        x = torch.cat([(s - self.in_stats.mean[:dim]) / self.in_stats.std[:dim], a], -1)
         e = self.ensemble_size
         h = x.view(e, -1, x.shape[-1]) if split else x.unsqueeze(0).expand(e, -1, -1)
         if self.structure == "affine":
@@ -163,6 +166,13 @@ class EnsembleDynamics(DynamicsModel):
         delta_r = h[..., :-1] * self.out_stats.std + self.out_stats.mean
         base = s.view(e, -1, s.shape[-1]) if split else s.unsqueeze(0)
         return base + delta_r[..., :-1], delta_r[..., -1], h[..., -1]
+
+    def normalised_actions(self, a: torch.Tensor) -> torch.Tensor:
+        """Actions [..., A] as the MLP reads them: clipped to the env's bounds, then normalised."""
+        # The env clips actions to its bounds, so the model sees what the env sees; the gradient
+        # through the clamp is zero outside the bounds, as it is for the real system.
+        a = torch.maximum(torch.minimum(a, self.action_high), self.action_low)
+        return (a - self.in_stats.mean[self.obs_dim :]) / self.in_stats.std[self.obs_dim :]
 
     def _mlp(self, h: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
@@ -214,26 +224,27 @@ class EnsembleDynamics(DynamicsModel):
         Errors are measured in normalised output units (per-dimension std of Δs and r), so state
         dimensions and reward weigh alike. With ``td`` the loss adds the error of the imagined TD
         error (:class:`TDLoss`). Returns (loss, per-step normalised MSE [h] of states and reward).
+
+        Only the unroll itself is a loop over steps; the actions, targets, masks and errors of all h
+        steps are computed in one go (elementwise and per-row sums, so every value and gradient is the
+        one a step-by-step computation gives, bit for bit: tests/test_dynamics_fast.py).
         """
-        h = obs.shape[1]
-        state = obs[:, 0].unsqueeze(0).expand(self.ensemble_size, -1, -1)
-        losses, per_step = [], []
-        std = self.out_stats.std
+        h, e = obs.shape[1], self.ensemble_size
+        act = self.normalised_actions(actions).repeat(e, 1, 1)  # [E·B, h, A], member e's block e
+        state = obs[:, 0].unsqueeze(0).expand(e, -1, -1)
+        states, rewards_hat, bces, tds = [], [], [], []
         for i in range(h):
             flat = state.reshape(-1, self.obs_dim)
-            act = actions[:, i].repeat(self.ensemble_size, 1)
-            next_s, reward, term_logit = self._members(flat, act, split=True)
-            err_s = (next_s - next_obs[:, i].unsqueeze(0)) / std[:-1]
-            err_r = (reward - rewards[:, i].unsqueeze(0)) / std[-1]
-            mse = (err_s.pow(2).sum(-1) + err_r.pow(2)) / (self.obs_dim + 1)  # [E, B]
-            mask = valid[:, i].to(mse.dtype)
-            step_loss = (mse * mask).sum(-1) / mask.sum().clamp_min(1)
-            if self.predict_termination:
-                bce = nn.functional.binary_cross_entropy_with_logits(
-                    term_logit, terminated[:, i].to(term_logit.dtype).expand_as(term_logit), reduction="none"
+            next_s, reward, term_logit = self._members(flat, act[:, i], split=True, a_normalised=True)
+            states.append(next_s)
+            rewards_hat.append(reward)
+            if self.predict_termination:  # per step: its backward's kernel follows the target's layout
+                target = terminated[:, i].to(term_logit.dtype).expand_as(term_logit)
+                bces.append(
+                    nn.functional.binary_cross_entropy_with_logits(term_logit, target, reduction="none")
                 )
-                step_loss = step_loss + (bce * mask).sum(-1) / mask.sum().clamp_min(1)
             if td is not None:
+                m = valid[:, i].to(next_s.dtype)
                 td_err = td.error(
                     state,
                     next_s,
@@ -243,13 +254,24 @@ class EnsembleDynamics(DynamicsModel):
                     next_obs[:, i],
                     rewards[:, i],
                     terminated[:, i],
-                    mask,
+                    m,
                 )
-                step_loss = step_loss + td.weight * (td_err * mask).sum(-1) / mask.sum().clamp_min(1)
-            losses.append(step_loss.sum())
-            per_step.append(((mse * mask).sum(-1) / mask.sum().clamp_min(1)).mean().detach())
+                tds.append(td.weight * (td_err * m).sum(-1) / m.sum().clamp_min(1))
             state = next_s
-        return torch.stack(losses).mean(), torch.stack(per_step)
+        # [h, E, B, ...]: the step first, the batch last (the masked sums run over contiguous rows)
+        std = self.out_stats.std
+        err_s = (torch.stack(states) - next_obs.transpose(0, 1).unsqueeze(1)) / std[:-1]
+        err_r = (torch.stack(rewards_hat) - rewards.transpose(0, 1).unsqueeze(1)) / std[-1]
+        mse = (err_s.pow(2).sum(-1) + err_r.pow(2)) / (self.obs_dim + 1)  # [h, E, B]
+        mask = valid.transpose(0, 1).unsqueeze(1).to(mse.dtype)  # [h, 1, B]
+        count = mask.sum(-1).clamp_min(1)  # [h, 1]
+        state_loss = (mse * mask).sum(-1) / count  # [h, E]
+        step_loss = state_loss
+        if bces:
+            step_loss = step_loss + (torch.stack(bces) * mask).sum(-1) / count
+        if tds:
+            step_loss = step_loss + torch.stack(tds)
+        return step_loss.sum(-1).mean(), state_loss.mean(-1).detach()
 
 
 @dataclass

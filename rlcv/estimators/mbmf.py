@@ -422,8 +422,12 @@ class MBMFControlVariate(GradientEstimator):
                 structure=settings.model_structure,
                 action_smooth=settings.model_action_smooth,
             )
+            # foreach: one call per Adam operation for all tensors, bit for bit the per-tensor loop's step
             est.model_optimizer = torch.optim.Adam(
-                est.model.parameters(), lr=settings.model_lr, weight_decay=settings.model_weight_decay
+                est.model.parameters(),
+                lr=settings.model_lr,
+                weight_decay=settings.model_weight_decay,
+                foreach=True,
             )
             est.replay = TransitionReplay(settings.model_buffer_size)
             est.model_fitted = False
