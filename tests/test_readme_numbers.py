@@ -163,9 +163,14 @@ NUMBERS = [
         "| `mixture` | +0.114 [+0.097, +0.132] *",
     ),
     Number(
-        "| +0.014 [−0.047, +0.075] | not shown |",
-        "results/ldf_init30.md",
-        "| decoupled | +0.014 [-0.047, +0.075] |",
+        "| −0.036 [−0.104, +0.033] | not shown |",
+        "results/ldf_higher.md",
+        "| decoupled | -0.036 [-0.104, +0.033] |",
+    ),
+    Number(
+        "| −0.061 [−0.096, −0.026] | met |",
+        "results/ldf_higher.md",
+        "(decoupled − independent -0.061 [-0.096, -0.026]; independent pixels 0.943)",
     ),
     Number(
         "| 1.50× [1.28, 1.66] | shown |",
@@ -626,6 +631,41 @@ NUMBERS = [
         "independent pixels is missed: −0.011 [−0.057, +0.034]",
         "results/ldf_init30.md",
         "(decoupled − independent -0.011 [-0.057, +0.034]; independent pixels 0.943)",
+    ),
+    # -- LDF's higher stage (issue 29): docs/methods/ldf.md and CHANGELOG.md
+    Number(
+        "Decoupled vs independent pixels: C2ST −0.061 [−0.096, −0.026]",
+        "results/ldf_higher.md",
+        "(decoupled − independent -0.061 [-0.096, -0.026]",
+    ),
+    Number("(was −0.011)", "results/ldf_init30.md", "(decoupled − independent -0.011 ["),
+    Number(
+        "Decoupled vs flat BGAN: C2ST −0.036 [−0.104, +0.033] (not behind), confident classes −2.400 "
+        "[−4.283, −0.517] (behind). The lower stages",
+        "results/ldf_higher.md",
+        R(
+            r"^\| decoupled \| NUM \[NUM, NUM\] \|.*?"
+            r"equal updates: [^\n]*confident class coverage[^\n]*\(Δ decoupled − flat NUM \[NUM, NUM\]\)"
+        ),
+    ),
+    Number("at most 34 % of flat G + D's parameters", "results/ldf_higher.md", "(59,289 = 34 %"),
+    Number(
+        "(C2ST 0.949 against 0.927)",
+        "results/ldf_higher_pilot.md",
+        R(
+            r"samples \(1000, scored.*?^\| `init30_hi3` \| NUM \[[^\n]*\n"
+            r"^\| `init30_hi3_ent_noise` \| NUM \["
+        ),
+    ),
+    Number(
+        "C2ST: −0.061 [−0.096, −0.026] (met; was\n  −0.011)",
+        "results/ldf_higher.md",
+        R(r"\(decoupled − independent NUM \[NUM, NUM\]; independent pixels 0\.943\)"),
+    ),
+    Number(
+        "Decoupled − flat BGAN: C2ST −0.036 [−0.104, +0.033] (not behind), confident classes\n  −2.400",
+        "results/ldf_higher.md",
+        R(r"^\| decoupled \| NUM \[NUM, NUM\] \|[^|\n]*\|[^|\n]*\| NUM \["),
     ),
     # -- docs/methods/bgan.md, reading -----------------------------------------------------------------------
     Number(

@@ -171,6 +171,7 @@ CASES = [
     ),
     ldf("ldf", reading=True),
     ldf("ldf_init30", reading=True),
+    ldf("ldf_higher", reading=True),
     ldf("ldf_long"),
     ldf("ldf_nocycle"),
     Report(
@@ -394,6 +395,7 @@ HAND_WRITTEN = {
     "results/learn_mujoco/pilot_model50/README.md",
     "results/ldf/reading.md",
     "results/ldf_init30/reading.md",
+    "results/ldf_higher/reading.md",
     "results/ldf_pilot/reading.md",
     "results/ldf_recon/reading.md",
     "results/learn_mujoco/reading.md",
