@@ -157,3 +157,31 @@ def test_foreach_adam_steps_as_the_per_tensor_adam() -> None:
             opt.step()
         params[foreach] = [p.detach().clone() for p in m.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(params[False], params[True], strict=True))
+
+
+def test_features_with_the_model_frozen_give_the_same_gradient_bit_for_bit() -> None:
+    """features() differentiates the imagined D in the actions with the model's parameters out of
+    autograd (rlcv.estimators.mbmf.parameters_frozen): the same D and ∇_a D as with them in, and the
+    parameters trainable again afterwards (a parameter frozen before stays frozen)."""
+    import gymnasium as gym
+
+    import rlcv  # noqa: F401  (registers rlcv/LQR-v0)
+    from rlcv.diagnostics.lqr import collect, linear_policy
+    from rlcv.estimators.mbmf import MBMFControlVariate, MBMFSettings
+    from rlcv.value import ValueFunction
+
+    kwargs = {"state_dim": 4, "action_dim": 2, "horizon": 30}
+    policy = linear_policy(gym.make("rlcv/LQR-v0", **kwargs), seed=0)
+    batch = collect("rlcv/LQR-v0", {**kwargs, "horizon": 12}, policy, n_envs=3, seed=0)
+    torch.manual_seed(0)
+    value_fn = ValueFunction(4, hidden_sizes=[8])
+    model = EnsembleDynamics(4, 2, ensemble_size=3, hidden_sizes=[16, 16])
+    model.layers[0].bias.requires_grad_(False)
+    est = MBMFControlVariate(MBMFSettings(k=4, eta_mode="split"), gamma=0.9, gae_lambda=0.8, model=model)
+    values = value_fn(batch.obs).detach()
+    d_a, d_tau, grad_a = est.features(batch, policy, value_fn, values)
+    actions = batch.actions[:, :, 0].clone().requires_grad_(True)
+    d = est.imagined_d(batch, policy, value_fn, actions, lambda x: x, est.cv_lambda, values)
+    assert torch.equal(torch.autograd.grad(d.sum(), actions)[0], grad_a)
+    assert torch.equal(d.detach() - d_tau, d_a)
+    assert [p.requires_grad for p in model.parameters()] == [True, False, True, True, True, True]
