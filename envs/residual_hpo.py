@@ -64,7 +64,7 @@ class ResidualHPOEnv(gym.Env):
 
     Args:
         sweep_config: :class:`rlcv.hpo.sweep_cosine.SweepConfig` settings (JSON dict; default
-            ``hpo-sweep-fit``'s, :data:`rlcv.hpo.cosine_methods.SWEEP_FIT_CONFIG`); ``guard`` must be 0.
+            ``hpo-sweep-fit``'s, :data:`rlcv.hpo.sweep_cosine.SWEEP_FIT_CONFIG`); ``guard`` must be 0.
         max_multiplier: 2^A, the largest factor by which the scale may leave η* either way.
         meta_tasks: inner problems drawn per episode (task / network dicts); none: the inner kwargs' own.
         inner_seed_range: ``[lo, hi)`` of unpinned episodes' inner seeds.
@@ -86,8 +86,7 @@ class ResidualHPOEnv(gym.Env):
         episode_log: str | None = None,
         **inner: Any,
     ) -> None:
-        from rlcv.hpo.cosine_methods import PINNED_BATCH, SWEEP_FIT_CONFIG
-        from rlcv.hpo.sweep_cosine import make_config
+        from rlcv.hpo.sweep_cosine import PINNED_BATCH, SWEEP_FIT_CONFIG, make_config
 
         self.config = make_config(SWEEP_FIT_CONFIG if sweep_config is None else sweep_config)
         if self.config.guard:

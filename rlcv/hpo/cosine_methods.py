@@ -36,7 +36,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-PINNED_BATCH: dict[str, Any] = {"batch_size_range": [32, 32]}
+# defined beside the sweep, whose residual env (rlcv/ResidualHPO-v0) reads them without this module
+from rlcv.hpo.sweep_cosine import PINNED_BATCH, SWEEP_FIT_CONFIG
+
 # Start and settings chosen on tuning seeds 100..104 of both MNIST-1D models (results/hpo_tuning.md lists
 # every setting tried: starts 0.01 / 0.05, growth 2 / 4, backoff 1 / 2 / 3, a guard).
 RANGE_ENV: dict[str, Any] = {**PINNED_BATCH, "lr_schedule": "cosine", "max_factor": 1024.0, "lr_init": 0.05}
@@ -55,10 +57,7 @@ SWEEP_CONFIG: dict[str, Any] = {"factor": 1.5, "refine": True, "lr_low": 0.01, "
 # ``hpo-sweep-r1``: the setting the same rule chose before the short sweep was tried (sweep from 1e-3 over
 # 100 SGD steps); it was evaluated first and stays on the pages as its own row.
 SWEEP_R1_CONFIG: dict[str, Any] = {"factor": 1.5, "refine": True}
-# ``hpo-sweep-fit`` (round 3): chosen by the same rule on tuning seeds 100..109 of both MNIST-1D models
-# among five settings of the fitted pick (7-read windows; sweeps of 60 / 100 / 150 SGD steps; factor 1.5 /
-# 1.8 / 2), with the two settings above and the tuned cosine runs as references (results/hpo_tuning.md).
-SWEEP_FIT_CONFIG: dict[str, Any] = {"factor": 2, "lr_low": 0.01, "sweep_steps": 150, "every": 10, "fit": 3}
+# ``hpo-sweep-fit`` (round 3): SWEEP_FIT_CONFIG, defined in rlcv.hpo.sweep_cosine.
 # ``hpo-sweep-fit-c1`` (round 4): the same with the fitted vertex kept within one read of the valley's
 # centre (``clip``), kept by the same rule on tuning seeds 100..139 (results/hpo_tuning.md, round 4).
 SWEEP_FIT_C1_CONFIG: dict[str, Any] = {**SWEEP_FIT_CONFIG, "clip": 1}
