@@ -429,8 +429,9 @@ def held_out_errors(model: EnsembleDynamics, batch: RolloutBatch, horizon: int) 
         return model.unrolled_loss(w.obs, w.actions, w.next_obs, w.rewards, w.terminated, w.valid)[1]
 
 
-def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay) -> None:
-    data = replay._concat()
+def fit_normalizers(model: EnsembleDynamics, replay: TransitionReplay | dict[str, torch.Tensor]) -> None:
+    """The model's input and output statistics from the replay (or its concatenated data)."""
+    data = replay._concat() if isinstance(replay, TransitionReplay) else replay
     obs = data["obs"].reshape(-1, model.obs_dim)
     act = data["actions"].reshape(-1, model.act_dim)
     act = torch.maximum(torch.minimum(act, model.action_high), model.action_low)
@@ -490,8 +491,8 @@ def train_dynamics(
 ) -> float:
     """Refit the normalisers, then ``steps`` Adam steps on random k-step windows (step size on a cosine
     to ``lr_final`` × its own, :class:`_CosineLR`); mean loss."""
-    fit_normalizers(model, replay)
     data = replay._concat()  # once: re-concatenating a full replay per step cost ~15 % of model training
+    fit_normalizers(model, data)
     losses, schedule = [], _CosineLR(optimizer, steps, lr_final)
     try:
         for i in range(steps):
@@ -531,8 +532,8 @@ def train_dynamics_early_stopping(
     control variate's gate reads. Windows never straddle the split (each side is cut on its own). At most
     ``max_holdout_windows`` held-out windows: a check should cost about two training steps, not more.
     """
-    fit_normalizers(model, replay)
     data = replay._concat()
+    fit_normalizers(model, data)
     T = data["obs"].shape[0]
     n_hold = max(1, min(T - 1, round(T * holdout)))
     train = {k: v[: T - n_hold] for k, v in data.items()}
