@@ -70,6 +70,24 @@ VARIANTS: dict[str, Variant] = {
         "bgan", "output-layer init gain 10, entropy bonus 0.05 and instance noise σ = 0.3",
         ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
     ),
+    # Digits4 class balance (issue 29: labels_far on 2 of 5 evaluation seeds with init10_ent_noise), each
+    # one change to init10_ent_noise, tuned on seeds 100-103 (results/bgan_collapse_pilot_digits4_balance.md)
+    "init10_ent02_noise": Variant(
+        "bgan", "init10_ent_noise with entropy bonus 0.02 (less speckle)",
+        ("out_init_gain=10", "ent_coef=0.02"), {"disc_instance_noise": 0.3},
+    ),
+    "init10_ent10_noise": Variant(
+        "bgan", "init10_ent_noise with entropy bonus 0.1",
+        ("out_init_gain=10", "ent_coef=0.1"), {"disc_instance_noise": 0.3},
+    ),
+    "init10_ent_noise02": Variant(
+        "bgan", "init10_ent_noise with instance noise σ = 0.2 (a sharper discriminator)",
+        ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.2},
+    ),
+    "init10_ent_noise_d64": Variant(
+        "bgan", "init10_ent_noise with 64-image discriminator batches (twice the discriminator steps)",
+        ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3, "disc_batch_size": 64},
+    ),
     "w_init10": Variant(
         "bgan", "Box generators: self-normalised weights instead of (V − log Z)², output-layer init gain 10",
         ("continuous_objective=weights", "out_init_gain=10"),
