@@ -233,6 +233,8 @@ CASES = [
             "results/learn_mujoco/pilot_model50/speed_default.json",
             "results/mbmf_v4/speed_e2.json",
             "results/mbmf_v4/speed_e5.json",
+            "results/mbmf_v4/speed_e2_v2.json",
+            "results/mbmf_v4/speed_e5_v2.json",
         )
     ),
     # BGAN collapse remedies (issue 29): the page from the bench's JSON, the grids it links committed beside.
