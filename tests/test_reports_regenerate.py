@@ -315,6 +315,11 @@ CASES = [
         inputs=("results/learn_mujoco_v3/cost_profile.json",),
         argv=("bench", "cost-profile", "--report-only"),
     ),
+    Report(
+        pages=("results/mbmf_v4/cost_profile_v2.md",),
+        inputs=("results/mbmf_v4/cost_profile_v2.json",),
+        argv=("bench", "cost-profile", "--json", "results/mbmf_v4/cost_profile_v2.json", "--report-only"),
+    ),
     # Landscape benches: their JSON beside the page holds the report's own wall time, so only the page.
     Report(pages=("results/walk.md",), inputs=("results/walk",)),
     Report(pages=("results/sharpness.md",), inputs=("results/sharpness",)),
