@@ -244,19 +244,8 @@ class EnsembleDynamics(DynamicsModel):
                     nn.functional.binary_cross_entropy_with_logits(term_logit, target, reduction="none")
                 )
             if td is not None:
-                m = valid[:, i].to(next_s.dtype)
-                td_err = td.error(
-                    state,
-                    next_s,
-                    reward,
-                    term_logit,
-                    obs[:, i],
-                    next_obs[:, i],
-                    rewards[:, i],
-                    terminated[:, i],
-                    m,
-                )
-                tds.append(td.weight * (td_err * m).sum(-1) / m.sum().clamp_min(1))
+                real = (obs[:, i], next_obs[:, i], rewards[:, i], terminated[:, i])
+                tds.append(_td_term(td, state, next_s, reward, term_logit, real, valid[:, i]))
             state = next_s
         # [h, E, B, ...]: the step first, the batch last (the masked sums run over contiguous rows)
         std = self.out_stats.std
@@ -272,6 +261,22 @@ class EnsembleDynamics(DynamicsModel):
         if tds:
             step_loss = step_loss + torch.stack(tds)
         return step_loss.sum(-1).mean(), state_loss.mean(-1).detach()
+
+
+def _td_term(
+    td: TDLoss,
+    state: torch.Tensor,
+    next_s: torch.Tensor,
+    reward: torch.Tensor,
+    term_logit: torch.Tensor,
+    real: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    valid: torch.Tensor,
+) -> torch.Tensor:
+    """One unrolled step's weighted TD-error term per member, averaged over the windows still valid
+    (``real``: the step's real state, next state, reward and termination), [E]."""
+    m = valid.to(next_s.dtype)
+    td_err = td.error(state, next_s, reward, term_logit, *real, m)
+    return td.weight * (td_err * m).sum(-1) / m.sum().clamp_min(1)
 
 
 @dataclass
