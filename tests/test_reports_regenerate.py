@@ -274,6 +274,7 @@ CASES = [
             ("bgan_collapse_digitscont_disc", True),
             ("bgan_collapse_digitscont_grid", True),
             ("bgan_collapse_binary_init", True),
+            ("bgan_collapse_pilot_digits4_balance", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
@@ -390,6 +391,8 @@ HAND_WRITTEN = {
     "results/bgan_collapse_digitscont_disc_notes.md",
     "results/bgan_collapse_digitscont_grid_notes.md",
     "results/bgan_collapse_binary_init_notes.md",
+    "results/bgan_collapse_pilot_digits4_balance_notes.md",
+    "results/bgan_collapse_digits4_balance_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
