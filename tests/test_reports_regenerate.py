@@ -275,6 +275,7 @@ CASES = [
             ("bgan_collapse_digitscont_grid", True),
             ("bgan_collapse_binary_init", True),
             ("bgan_collapse_pilot_digits4_balance", True),
+            ("bgan_collapse_digits4_balance", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
