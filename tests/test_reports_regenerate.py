@@ -394,6 +394,8 @@ HAND_WRITTEN = {
     "results/bgan_collapse_binary_init_notes.md",
     "results/bgan_collapse_pilot_digits4_balance_notes.md",
     "results/bgan_collapse_digits4_balance_notes.md",
+    "results/bgan_collapse_pilot_digits4_long_notes.md",
+    "results/bgan_collapse_digits4_long_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
