@@ -180,3 +180,32 @@ def test_the_direct_page_renders_from_its_json(tmp_path: Path) -> None:
     assert main(["bench", "model-diag", "--json", str(tmp_path / "d.json"), "--report-only"]) == 0
     page = (tmp_path / "d.md").read_text()
     assert "| K = 16 | 0.870 ± 0.060 |" in page and "two SiLU layers of 256, 3000 Adam steps" in page
+
+
+def test_part_scores_tell_which_part_of_d_carries_the_advantage() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from rlcv.diagnostics import cv_regression
+
+    gen = torch.Generator().manual_seed(0)
+    feats = []
+    for _ in range(4):
+        d_tau, d_a = torch.randn(500, 1, generator=gen), torch.randn(500, 1, generator=gen)
+        adv = 2 * d_tau + 0.1 * torch.randn(500, 1, generator=gen)  # the future-noise part only
+        feats.append((adv, d_a, d_tau))
+    it = iter(feats)
+    state: dict = {}
+
+    def gae(b, v):
+        state["f"] = next(it)
+        return state["f"][0], None, None
+
+    est = SimpleNamespace(
+        baseline=SimpleNamespace(gae=gae),
+        features=lambda b, p, v, values: (state["f"][1], state["f"][2], None),
+    )
+    r = cv_regression.part_scores(est, [0, 1, 2, 3], None, None)
+    assert r.shape == (3, 2)
+    assert (r[:, 0] < 0.01).all() and (r[:, 1] > 0.95).all()  # D_τ alone removes it, D_a alone nothing

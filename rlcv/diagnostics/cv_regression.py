@@ -94,6 +94,27 @@ def split_eta_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -
     return np.array(rows)
 
 
+def part_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> np.ndarray:
+    """Per batch after the first: the score-term ratio with D_τ alone and with D_a alone, each with its
+    own η fitted on the previous batch ([len(batches) − 1, 2]). D_τ (the mean action's rollout along the
+    real future noises) needs no pathwise term; D_a is the part that does."""
+    import torch
+
+    from rlcv.estimators.mbmf import fit_split_eta
+
+    rows, prev = [], None
+    for b in batches:
+        adv, _, values = est.baseline.gae(b, value_fn)
+        d_a, d_tau, _ = est.features(b, policy, value_fn, values)
+        a, da, dt = adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)
+        if prev is not None:
+            tau_only, a_only = (a - prev[0] * dt).var() / a.var(), (a - prev[1] * da).var() / a.var()
+            rows.append((tau_only.item(), a_only.item()))
+        zeros = torch.zeros_like(dt)  # a zero column: its coefficient is 0 (minimum-norm least squares)
+        prev = (fit_split_eta(a, zeros, dt)[1], fit_split_eta(a, da, zeros)[0])
+    return np.array(rows)
+
+
 def block_features(ests: dict[int, Any], batches: list[Any], policy: Any, value_fn: Any) -> list[Any]:
     """Per batch: (Â, the (D_a, D_τ) of every k in :data:`KS` side by side) as float64 arrays."""
     import torch

@@ -74,12 +74,14 @@ def score_variant(session: Any, fit: list, evals: list, v: Mapping[str, Any]) ->
     import numpy as np
 
     from rlcv.diagnostics.checkpoint import model_errors
-    from rlcv.diagnostics.cv_regression import split_cv, split_eta_scores
+    from rlcv.diagnostics.cv_regression import part_scores, split_cv, split_eta_scores
 
     t0 = time.perf_counter()
     model = fit_variant(session, fit, v)
     t_fit = time.perf_counter() - t0
-    r = split_eta_scores(split_cv(session, model, 16), evals, session.agent.policy, session.agent.value_fn)
+    est = split_cv(session, model, 16)
+    r = split_eta_scores(est, evals, session.agent.policy, session.agent.value_fn)
+    parts = part_scores(est, evals, session.agent.policy, session.agent.value_fn)
     return {
         **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr", "members")},
         **({"structure": v["structure"]} if v.get("structure", "mlp") != "mlp" else {}),
@@ -90,6 +92,8 @@ def score_variant(session: Any, fit: list, evals: list, v: Mapping[str, Any]) ->
         "score_var_ratio": float(r[:, 0].mean()),
         "score_var_ratio_se": float(r[:, 0].std(ddof=1) / np.sqrt(len(r))),
         "score_var_ratios": r[:, 0].tolist(),  # per batch: variants on the same data pair by batch
+        "tau_only_ratio": float(parts[:, 0].mean()),  # D_τ alone (no pathwise term needed)
+        "a_only_ratio": float(parts[:, 1].mean()),  # D_a alone
         "corr": float(r[:, 1].mean()),
         "eta_a": float(r[:, 2].mean()),
         "eta_tau": float(r[:, 3].mean()),
