@@ -102,8 +102,8 @@ class GradcheckSpec(GradcheckSettings):
     cv_form: str = flag(_D.cv_form, choices=["lambda", "kstep"])
     eta_mode: str = flag(
         _D.eta_mode,
-        choices=["fixed", "split"],
-        help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen",
+        choices=["fixed", "split", "tau"],
+        help="split: (η_a, η_τ) least-squares fitted on an independent batch, then frozen; tau: D_τ only",
     )
     clip_range: float = flag(
         _D.clip_range,

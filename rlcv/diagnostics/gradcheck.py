@@ -141,13 +141,13 @@ def _checked_estimator(
     train_batch: RolloutBatch,
 ) -> GradientEstimator:
     """The estimator under check, with its model (exact, or learned on the critic's data) and, with
-    ``--eta-mode split``, its (η_a, η_τ) fitted on an independent batch and then frozen."""
+    ``--eta-mode split`` or ``tau``, its (η_a, η_τ) fitted on an independent batch and then frozen."""
     from rlcv.diagnostics.lqr import collect
 
     est = spec.build(env, spec.k)
     if hasattr(est, "use_model"):
         est.use_model(_dynamics(spec, env, train_batch))
-    if spec.eta_mode == "split" and hasattr(est, "update_split_eta"):
+    if spec.eta_mode in ("split", "tau") and hasattr(est, "update_split_eta"):
         # The evaluation batches never shape η: it comes from a batch of its own.
         extra = collect(spec.env_id, dict(spec.env_kwargs or {}), policy, 200, spec.seed + 3)
         est.prepare(extra, policy=policy, value_fn=value_fn)
@@ -169,7 +169,7 @@ def _settings_record(spec: GradcheckSettings, est: GradientEstimator) -> dict[st
         "env": spec.env_id,
         "env_kwargs": dict(spec.env_kwargs or {}),
         "k": getattr(est, "k", spec.k),
-        "split_eta": list(getattr(est, "split_eta", ())) if spec.eta_mode == "split" else None,
+        "split_eta": list(getattr(est, "split_eta", ())) if spec.eta_mode in ("split", "tau") else None,
         "reference": "paired k = 0 GAE gradient" if spec.paired else "exact gradient",
         "episodes_per_estimate": spec.episodes,
     }

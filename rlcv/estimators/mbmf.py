@@ -71,6 +71,10 @@ trust_gate=false``)*:
   carries η_a only. (η_a, η_τ) are the least-squares coefficients of Â on (D_a, D_τ) over the
   *previous* batch, so they are fixed when the current batch arrives (no same-batch dependence);
   η = 0 until one batch has been fitted.
+* ``eta_mode=tau`` — D_τ alone (η_a ≡ 0): one imagined rollout from the mean action and no pathwise
+  term, still unbiased (E[∇ log π D_τ] = 0). On HalfCheetah D_a removes almost none of the score
+  variance with the learned model (results/mbmf_v4.md §2), so this keeps nearly all of the reduction at
+  less cost.
 * ``trust_gate`` — every η is multiplied by a gate g ∈ [0, 1] decided from the *previous* batch's
   held-out k-step model error e (measured before the model trained on that batch): g = 1 for
   e ≤ ``gate_error_low``, 0 for e ≥ ``gate_error_high``, linear between. It is fixed before the
@@ -129,7 +133,8 @@ from rlcv.value import ValueFunction
 if TYPE_CHECKING:
     from rlcv.env_hooks import BindContext
 
-ETA_MODES = ("split", "fixed", "fitted", "conservative", "aggressive")
+ETA_MODES = ("split", "tau", "fixed", "fitted", "conservative", "aggressive")
+SPLIT_MODES = ("split", "tau")  # (η_a, η_τ) fitted on the previous batch; tau: D_a ≡ 0, so η_a = 0
 CV_FORMS = ("lambda", "kstep")
 GATE_ON = ("model_error", "variance")
 MBMF_METRICS = (
@@ -171,7 +176,8 @@ class MBMFSettings:
     # aggressive (Q-Prop's per-sample modes: biased, for comparison; see the module docstring)
     eta_mode: str = setting(
         "split",
-        "how η is chosen: split (η_a, η_τ fitted on the previous batch), fixed, fitted (same batch), "
+        "how η is chosen: split (η_a, η_τ fitted on the previous batch), tau (D_τ only: no pathwise "
+        "term, one rollout), fixed, fitted (same batch), "
         "conservative or aggressive (Q-Prop's per-sample η: BIASED, for comparison only)",
     )
     # The CV's weight follows the previous batch's held-out k-step model error (normalised MSE):
@@ -549,8 +555,12 @@ class MBMFControlVariate(GradientEstimator):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(D_a [T, N], D_τ [T, N], ∇_a D(a)|_{a_t} [T, N, A]) with the model as it is now.
 
-        Without the split (η modes other than ``split``) D_τ = 0 and D_a = D(a_t): one imagined rollout."""
+        Without the split (η modes other than ``split`` and ``tau``) D_τ = 0 and D_a = D(a_t): one imagined
+        rollout. With ``tau`` only D_τ is imagined (D_a and ∇_a D are zeros): one rollout, no gradient."""
         transform = self.obs_transform()  # the normaliser's statistics now, frozen
+        if self.eta_mode == "tau":
+            zeros = torch.zeros_like(batch.actions[:, :, 0])
+            return zeros[..., 0], self._mean_action_d(batch, policy, value_fn, transform, values), zeros
         actions = batch.actions[:, :, 0].clone().requires_grad_(True)
         # Differentiated in the actions only: with the model's parameters out of autograd the graph keeps
         # no activations for weight gradients (a third of its memory, and the page faults of allocating
@@ -563,15 +573,25 @@ class MBMFControlVariate(GradientEstimator):
         d = d.detach()
         if self.eta_mode != "split":
             return d, torch.zeros_like(d), grad_a
+        d_mu = self._mean_action_d(batch, policy, value_fn, transform, values)
+        return d - d_mu, d_mu, grad_a
+
+    def _mean_action_d(
+        self,
+        batch: RolloutBatch,
+        policy: Reparameterised,
+        value_fn: ValueFunction,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        """D_τ = D(μ_t): the rollout from the policy's mean action along the real future noises, [T, N]."""
         with torch.no_grad():
             obs = batch.obs.reshape(-1, batch.obs.shape[-1])
             mean_action = policy.action_from_noise(
                 obs, torch.zeros_like(batch.noise[:, :, 0]).reshape(obs.shape[0], -1)
             )
-            d_mu = self.imagined_d(
-                batch, policy, value_fn, mean_action.view_as(actions), transform, self.cv_lambda, values
-            )
-        return d - d_mu, d_mu, grad_a
+            actions = mean_action.view_as(batch.actions[:, :, 0])
+            return self.imagined_d(batch, policy, value_fn, actions, transform, self.cv_lambda, values)
 
     # -- the estimator --------------------------------------------------------------------------
     def gate(self) -> float:
@@ -638,7 +658,10 @@ class MBMFControlVariate(GradientEstimator):
             advantages=residual,
             returns=returns.reshape(-1),
             values=values.reshape(-1),
-            pathwise_loss=None if self.drop_pathwise else self._pathwise_loss(obs, noise, weight),
+            # tau: η_a = 0, so the pathwise term is zero and is not computed
+            pathwise_loss=None
+            if self.drop_pathwise or self.eta_mode == "tau"
+            else self._pathwise_loss(obs, noise, weight),
             stats=stats,
         )
 
@@ -665,9 +688,9 @@ class MBMFControlVariate(GradientEstimator):
         split fit there are no coefficients to test (η = 0 gives 1 trivially): NaN."""
         if not (self.model_fitted and self.k > 0 and var_adv > 0):
             return float("nan")
-        if self.eta_mode == "split" and not self.split_eta_fitted:
+        if self.eta_mode in SPLIT_MODES and not self.split_eta_fitted:
             return float("nan")
-        if self.eta_mode == "split":
+        if self.eta_mode in SPLIT_MODES:
             heldout = adv - self.split_eta[0] * d_a - self.split_eta[1] * d_tau
         else:
             heldout = adv - self._eta(adv, d_a + d_tau) * (d_a + d_tau)
@@ -680,7 +703,7 @@ class MBMFControlVariate(GradientEstimator):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The gated coefficients of D's two parts for this batch (split: fitted on earlier batches;
         this batch's fit is kept for the next one)."""
-        if self.eta_mode == "split":
+        if self.eta_mode in SPLIT_MODES:
             if self.update_split_eta and self.model_fitted and self.k > 0:
                 self._pending["split_eta"] = fit_split_eta(adv, d_a, d_tau)  # for the *next* batch
             return torch.full_like(adv, g * self.split_eta[0]), torch.full_like(adv, g * self.split_eta[1])
