@@ -310,7 +310,15 @@ CASES = [
             argv=("bench", "model-diag", "--json", f"results/mbmf_v4/model_diag_{name}.json")
             + ("--report-only",),
         )
-        for name in ("hc100k", "cvloss_hc100k_s0", "cvloss_hc100k_s1", "direct_hc100k_s0", "direct_hc100k_s1")
+        for name in (
+            "hc100k",
+            "cvloss_hc100k_s0",
+            "cvloss_hc100k_s1",
+            "direct_hc100k_s0",
+            "direct_hc100k_s1",
+            "parts_hc100k_s0",
+            "parts_hc100k_s1",
+        )
     ),
     Report(
         pages=("results/learn_mujoco_v3/cost_profile.md",),
