@@ -276,6 +276,8 @@ CASES = [
             ("bgan_collapse_binary_init", True),
             ("bgan_collapse_pilot_digits4_balance", True),
             ("bgan_collapse_digits4_balance", True),
+            ("bgan_collapse_pilot_digits4_long", True),
+            ("bgan_collapse_digits4_long", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
