@@ -535,6 +535,46 @@ NUMBERS = [
         agg="range",
     ),
     Number(
+        "seed 0, label TV 0.218 against the threshold 0.193",
+        "results/bgan_collapse_digits4_long.md",
+        R(r"label TV > NUM \(class histogram.*?^\| `init10_ent_noise` \| 0 \|[^|\n]*\|[^|\n]*\| NUM \|"),
+    ),
+    Number(
+        "metric: C2ST −0.073 [−0.091, −0.056]",
+        "results/bgan_collapse_digits4_long.md",
+        "(init10_ent_noise − independent -0.073 [-0.091, -0.056])",
+    ),
+    Number(
+        "1-NN −0.087 [−0.104, −0.069]",
+        "results/bgan_collapse_digits4_long.md",
+        "(init10_ent_noise − independent -0.087 [-0.104, -0.069])",
+    ),
+    Number(
+        "MMD² −0.003 [−0.005, −0.001].\n  Confident",
+        "results/bgan_collapse_digits4_long.md",
+        "(init10_ent_noise − independent -0.003 [-0.005, -0.001])",
+    ),
+    Number(
+        "Confident classes rise by +2.0 [+0.2, +3.8]",
+        "results/bgan_collapse_digits4_long_notes.md",
+        "confident classes +2.0 [+0.2, +3.8]",
+    ),
+    Number(
+        "C2ST was worse by +0.070 [+0.017, +0.123]",
+        "results/bgan_collapse_digits4_balance.md",
+        "| `init10_ent02_noise` | +0.070 [+0.017, +0.123] *",
+    ),
+    Number(
+        "BGAN on C2ST (−0.023 [−0.041, −0.006])",
+        "results/bgan_collapse_binary_init.md",
+        "| `gumbel_init10_ent_noise` | -0.023 [-0.041, -0.006] *",
+    ),
+    Number(
+        "REINFORCE ties (+0.002 [−0.035, +0.040])",
+        "results/bgan_collapse_binary_init.md",
+        "| `reinforce_init10_ent_noise` | +0.002 [-0.035, +0.040] |",
+    ),
+    Number(
         "Gaussians on 1-NN (−0.242 [−0.276, −0.209])",
         "results/bgan_collapse_digitscont_disc.md",
         "(w_init10_noise − independent -0.242 [-0.276, -0.209])",
