@@ -235,6 +235,9 @@ CASES = [
             "results/mbmf_v4/speed_e5.json",
             "results/mbmf_v4/speed_e2_v2.json",
             "results/mbmf_v4/speed_e5_v2.json",
+            "results/mbmf_v4/speed_e5_v3.json",
+            "results/mbmf_v4/speed_tau.json",
+            "results/mbmf_v4/speed_tau_v2.json",
         )
     ),
     # BGAN collapse remedies (issue 29): the page from the bench's JSON, the grids it links committed beside.
