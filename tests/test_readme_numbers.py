@@ -920,6 +920,16 @@ NUMBERS = [
         "10× η/S ⇒ 1.45× λ_max", "results/sharpness.md", "| 10× lower η/S raises λ_max ≥ 2× | fixed | 1.45× |"
     ),
     Number(
+        "Throughput: 0.38× [0.37, 0.40] of PPO's",
+        "results/mbmf_v4/speed_tau_v2.md",
+        "MBMF-PPO / PPO (ratio of medians): 0.38× [0.37, 0.40]",
+    ),
+    Number(
+        "against the split preset's 0.33× [0.31, 0.33]",
+        "results/mbmf_v4/speed_e5_v3.md",
+        "MBMF-PPO / PPO (ratio of medians): 0.33× [0.31, 0.33]",
+    ),
+    Number(
         "reverses on a fresh one (+0.090 [+0.038, +0.143]",
         "results/mbmf_v4/model_diag_cvloss_hc100k_s1.md",
         "| 0.66 ± 0.06 | +0.090 [+0.038, +0.143] |",
