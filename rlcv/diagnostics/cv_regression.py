@@ -5,7 +5,7 @@ regressors (one η per horizon block). Used by `rlcv bench model-diag`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,14 @@ def split_cv(session: Any, model: Any, k: int) -> Any:
     return est
 
 
+def _parts(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """Per batch: (Â, D_a, D_τ), flattened."""
+    for b in batches:
+        adv, _, values = est.baseline.gae(b, value_fn)
+        d_a, d_tau, _ = est.features(b, policy, value_fn, values)
+        yield adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)
+
+
 def split_eta_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> np.ndarray:
     """Per batch after the first, with (η_a, η_τ) fitted on the previous batch: [the score-term ratio
     Var(Â − η_a D_a − η_τ D_τ) / Var(Â), corr(Â, D_a + D_τ), η_a, η_τ] ([len(batches) − 1, 4])."""
@@ -81,10 +89,7 @@ def split_eta_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -
     from rlcv.estimators.mbmf import fit_split_eta
 
     rows, prev = [], None
-    for b in batches:
-        adv, _, values = est.baseline.gae(b, value_fn)
-        d_a, d_tau, _ = est.features(b, policy, value_fn, values)
-        a, da, dt = adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)
+    for a, da, dt in _parts(est, batches, policy, value_fn):
         if prev is not None:
             ea, et = prev
             r = ((a - ea * da - et * dt).var() / a.var()).item()
@@ -103,10 +108,7 @@ def part_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> np.
     from rlcv.estimators.mbmf import fit_split_eta
 
     rows, prev = [], None
-    for b in batches:
-        adv, _, values = est.baseline.gae(b, value_fn)
-        d_a, d_tau, _ = est.features(b, policy, value_fn, values)
-        a, da, dt = adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)
+    for a, da, dt in _parts(est, batches, policy, value_fn):
         if prev is not None:
             tau_only, a_only = (a - prev[0] * dt).var() / a.var(), (a - prev[1] * da).var() / a.var()
             rows.append((tau_only.item(), a_only.item()))
