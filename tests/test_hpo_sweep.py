@@ -120,7 +120,23 @@ def test_the_fitted_pick_clips_a_blow_up_to_the_first_read_and_handles_short_swe
 # The MNIST-1D CNN's sweep on evaluation seed 18 (reads rounded; results/hpo.md, round 3): the valley's
 # centre read is 0.19, its trimmed 7-read quadratic is so shallow that the vertex lies at 0.57, and the
 # factor 2 carried that past the CNN's stable edge (η* 1.14, 52.8 %).
-SEED18 = [2.543, 2.409, 2.323, 2.279, 2.194, 2.113, 2.126, 2.091, 2.054, 2.328, 2.384, 2.33, 2.404, 2.372, 3.14]
+SEED18 = [
+    2.543,
+    2.409,
+    2.323,
+    2.279,
+    2.194,
+    2.113,
+    2.126,
+    2.091,
+    2.054,
+    2.328,
+    2.384,
+    2.33,
+    2.404,
+    2.372,
+    3.14,
+]
 
 
 def test_clip_keeps_a_shallow_windows_vertex_next_to_the_valleys_centre():
