@@ -206,6 +206,6 @@ def test_part_scores_tell_which_part_of_d_carries_the_advantage() -> None:
         baseline=SimpleNamespace(gae=gae),
         features=lambda b, p, v, values: (state["f"][1], state["f"][2], None),
     )
-    r = cv_regression.part_scores(est, [0, 1, 2, 3], None, None)
+    r = cv_regression.part_scores(cv_regression.batch_parts(est, [0, 1, 2, 3], None, None))
     assert r.shape == (3, 2)
     assert (r[:, 0] < 0.01).all() and (r[:, 1] > 0.95).all()  # D_τ alone removes it, D_a alone nothing

@@ -5,7 +5,7 @@ regressors (one η per horizon block). Used by `rlcv bench model-diag`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,23 +73,27 @@ def split_cv(session: Any, model: Any, k: int) -> Any:
     return est
 
 
-def _parts(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> Iterator[tuple[Any, Any, Any]]:
-    """Per batch: (Â, D_a, D_τ), flattened."""
+def batch_parts(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> list[tuple[Any, Any, Any]]:
+    """Per batch: (Â, D_a, D_τ), flattened — computed once for every score below (the imagined rollouts
+    are the expensive part)."""
+    parts = []
     for b in batches:
         adv, _, values = est.baseline.gae(b, value_fn)
         d_a, d_tau, _ = est.features(b, policy, value_fn, values)
-        yield adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)
+        parts.append((adv.reshape(-1), d_a.reshape(-1), d_tau.reshape(-1)))
+    return parts
 
 
-def split_eta_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> np.ndarray:
-    """Per batch after the first, with (η_a, η_τ) fitted on the previous batch: [the score-term ratio
-    Var(Â − η_a D_a − η_τ D_τ) / Var(Â), corr(Â, D_a + D_τ), η_a, η_τ] ([len(batches) − 1, 4])."""
+def split_eta_scores(parts: list[tuple[Any, Any, Any]]) -> np.ndarray:
+    """Per batch of ``parts`` (:func:`batch_parts`) after the first, with (η_a, η_τ) fitted on the previous
+    batch: [the score-term ratio
+    Var(Â − η_a D_a − η_τ D_τ) / Var(Â), corr(Â, D_a + D_τ), η_a, η_τ] ([len(parts) − 1, 4])."""
     import torch
 
     from rlcv.estimators.mbmf import fit_split_eta
 
     rows, prev = [], None
-    for a, da, dt in _parts(est, batches, policy, value_fn):
+    for a, da, dt in parts:
         if prev is not None:
             ea, et = prev
             r = ((a - ea * da - et * dt).var() / a.var()).item()
@@ -99,16 +103,16 @@ def split_eta_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -
     return np.array(rows)
 
 
-def part_scores(est: Any, batches: list[Any], policy: Any, value_fn: Any) -> np.ndarray:
+def part_scores(parts: list[tuple[Any, Any, Any]]) -> np.ndarray:
     """Per batch after the first: the score-term ratio with D_τ alone and with D_a alone, each with its
-    own η fitted on the previous batch ([len(batches) − 1, 2]). D_τ (the mean action's rollout along the
+    own η fitted on the previous batch ([len(parts) − 1, 2]). D_τ (the mean action's rollout along the
     real future noises) needs no pathwise term; D_a is the part that does."""
     import torch
 
     from rlcv.estimators.mbmf import fit_split_eta
 
     rows, prev = [], None
-    for a, da, dt in _parts(est, batches, policy, value_fn):
+    for a, da, dt in parts:
         if prev is not None:
             tau_only, a_only = (a - prev[0] * dt).var() / a.var(), (a - prev[1] * da).var() / a.var()
             rows.append((tau_only.item(), a_only.item()))

@@ -74,14 +74,14 @@ def score_variant(session: Any, fit: list, evals: list, v: Mapping[str, Any]) ->
     import numpy as np
 
     from rlcv.diagnostics.checkpoint import model_errors
-    from rlcv.diagnostics.cv_regression import part_scores, split_cv, split_eta_scores
+    from rlcv.diagnostics.cv_regression import batch_parts, part_scores, split_cv, split_eta_scores
 
     t0 = time.perf_counter()
     model = fit_variant(session, fit, v)
     t_fit = time.perf_counter() - t0
     est = split_cv(session, model, 16)
-    r = split_eta_scores(est, evals, session.agent.policy, session.agent.value_fn)
-    parts = part_scores(est, evals, session.agent.policy, session.agent.value_fn)
+    batches = batch_parts(est, evals, session.agent.policy, session.agent.value_fn)
+    r, parts = split_eta_scores(batches), part_scores(batches)
     return {
         **{key: v[key] for key in ("td_weight", "horizon", "steps", "hidden", "lr", "members")},
         **({"structure": v["structure"]} if v.get("structure", "mlp") != "mlp" else {}),
