@@ -65,7 +65,9 @@ SWEEP_FIT_C1_CONFIG: dict[str, Any] = {**SWEEP_FIT_CONFIG, "clip": 1}
 # default); the tasks of its meta-training are ppo-x's (the MNIST-1D CNN held out). Set once, not tuned.
 PPO_RES_ENV: dict[str, Any] = {"max_multiplier": 2.0}
 PPO_RES_ID = "rlcv/ResidualHPO-v0"
-COSINE_METHODS = (
+# The online ones tune within one run (rlcv.hpo.method_results.ONLINE lists them after the controllers);
+# the last three are the equal-examples baselines.
+ONLINE_COSINE = (
     "hpo-range",
     "hpo-sweep",
     "hpo-sweep-r1",
@@ -73,10 +75,8 @@ COSINE_METHODS = (
     "hpo-sweep-fit-c1",
     "ppo-x",
     "ppo-res",
-    "sh-2-b32",
-    "pbt-2-b32",
-    "pb2-2-b32",
 )
+COSINE_METHODS = (*ONLINE_COSINE, "sh-2-b32", "pbt-2-b32", "pb2-2-b32")
 
 
 def _inner(env_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcv.hpo.cosine_methods import ONLINE_COSINE
 from rlcv.hpo.runners import ANYTIME_COLUMNS, UNITS
 from rlcv.stats import Interval, paired_t
 
@@ -26,17 +27,7 @@ WORST_VAL = 1e3  # a diverged run's validation loss (inf or NaN) counts as this 
 Results = dict[str, dict[int, dict[str, Any]]]  # method → inner seed → per-run summary
 CONTROLLERS = ("hpo-ucb1", "hpo-dts", "hpo-hd", "hpo-forward", "hpo-ucb1-joint", "hpo-ts")
 # Methods that tune within one run; the best of them (by validation loss) is the one compared.
-ONLINE = (
-    *CONTROLLERS,
-    "ppo",
-    "hpo-range",
-    "hpo-sweep",
-    "hpo-sweep-r1",
-    "hpo-sweep-fit",
-    "hpo-sweep-fit-c1",
-    "ppo-x",
-    "ppo-res",
-)
+ONLINE = (*CONTROLLERS, "ppo", *ONLINE_COSINE)
 BASELINES = ("random-2", "tpe-2", "sh-2")  # equal-budget baselines the best online method must beat
 HPARAMS = ("lr", "batch_size", "weight_decay")
 
