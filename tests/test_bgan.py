@@ -401,8 +401,12 @@ def test_entropy_bonus_adds_its_gradient_and_tempered_weights_are_a_softmax_powe
     log_w = batch.group_rewards.reshape(6, 5)
     torch.testing.assert_close(terms.advantages, torch.softmax(0.5 * log_w, -1) - 0.2)
     assert terms.stats["ess"] == pytest.approx(log_weight_stats(log_w)["ess"])  # untempered
-    with pytest.raises(Exception, match="weight_power must be in"):
-        BoundarySeekingSettings(weight_power=0.0)
+    sharp = BoundarySeeking.from_setup(BoundarySeekingSettings(weight_power=2.0), setup)
+    terms2 = sharp.prepare(batch, policy=agent.policy, value_fn=None)
+    torch.testing.assert_close(terms2.advantages, torch.softmax(2.0 * log_w, -1) - 0.2)
+    for bad in (0.0, 4.5):
+        with pytest.raises(Exception, match="weight_power must be in"):
+            BoundarySeekingSettings(weight_power=bad)
 
 
 def test_discriminator_regularisers_spectral_norm_and_instance_noise() -> None:

@@ -132,6 +132,45 @@ VARIANTS: dict[str, Variant] = {
         "bgan-reinforce", "REINFORCE with init10_ent_noise's three changes (the same remedy, for fairness)",
         ("out_init_gain=10", "ent_coef=0.05"), {"disc_instance_noise": 0.3},
     ),
+    # Binary digits, "BGAN ahead of Gumbel-ST and REINFORCE" (issue 29): each estimator's remedy arm with
+    # one change, the same budget for each (the shared M = 50, and two values of its own knob), tuned on
+    # seeds 100-102 (results/bgan_collapse_pilot_binary_ahead.md)
+    "init10_ent_noise_m50": Variant(
+        "bgan", "init10_ent_noise with M = 50 images per latent",
+        ("out_init_gain=10", "ent_coef=0.05", "n_samples=50"), {"disc_instance_noise": 0.3},
+    ),
+    "init10_ent_noise_wp05": Variant(
+        "bgan", "init10_ent_noise with tempered weights softmax(0.5 log w) (BGAN's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "weight_power=0.5"), {"disc_instance_noise": 0.3},
+    ),
+    "init10_ent_noise_wp2": Variant(
+        "bgan", "init10_ent_noise with sharpened weights softmax(2 log w) (BGAN's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "weight_power=2"), {"disc_instance_noise": 0.3},
+    ),
+    "gumbel_init10_ent_noise_m50": Variant(
+        "bgan-gumbel", "gumbel_init10_ent_noise with M = 50 images per latent",
+        ("out_init_gain=10", "ent_coef=0.05", "n_samples=50"), {"disc_instance_noise": 0.3},
+    ),
+    "gumbel_init10_ent_noise_t05": Variant(
+        "bgan-gumbel", "gumbel_init10_ent_noise with relaxation temperature τ = 0.5 (Gumbel-ST's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "temperature=0.5"), {"disc_instance_noise": 0.3},
+    ),
+    "gumbel_init10_ent_noise_t2": Variant(
+        "bgan-gumbel", "gumbel_init10_ent_noise with relaxation temperature τ = 2 (Gumbel-ST's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "temperature=2"), {"disc_instance_noise": 0.3},
+    ),
+    "reinforce_init10_ent_noise_m50": Variant(
+        "bgan-reinforce", "reinforce_init10_ent_noise with M = 50 images per latent",
+        ("out_init_gain=10", "ent_coef=0.05", "n_samples=50"), {"disc_instance_noise": 0.3},
+    ),
+    "reinforce_init10_ent_noise_b05": Variant(
+        "bgan-reinforce", "reinforce_init10_ent_noise with baseline decay 0.5 (REINFORCE's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "baseline_decay=0.5"), {"disc_instance_noise": 0.3},
+    ),
+    "reinforce_init10_ent_noise_b99": Variant(
+        "bgan-reinforce", "reinforce_init10_ent_noise with baseline decay 0.99 (REINFORCE's own knob)",
+        ("out_init_gain=10", "ent_coef=0.05", "baseline_decay=0.99"), {"disc_instance_noise": 0.3},
+    ),
     "m50": Variant("bgan", "M = 50 images per latent", ("n_samples=50",)),
     "gumbel": Variant("bgan-gumbel", "Gumbel-softmax, straight-through"),
     "reinforce": Variant("bgan-reinforce", "REINFORCE + moving-average baseline"),

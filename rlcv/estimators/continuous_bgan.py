@@ -39,7 +39,8 @@ class BoundarySeekingSettings:
     weight_power: float = setting(
         1.0,
         "discrete generators: self-normalised weights softmax(weight_power · log w); < 1 tempers "
-        "them (higher ESS, a target between g and the reweighted p̃)",
+        "them (higher ESS, a target between g and the reweighted p̃), > 1 sharpens them (lower ESS, "
+        "a target past p̃: g·w^β, for a discriminator whose log w is flattened, e.g. by instance noise)",
         resumable=True,
     )
 
@@ -56,7 +57,7 @@ class BoundarySeekingSettings:
             self.continuous_objective in ("boundary", "weights"),
             f"continuous_objective must be 'boundary' or 'weights', got {self.continuous_objective!r}",
         )
-        check(0 < self.weight_power <= 1, "weight_power must be in (0, 1]")
+        check(0 < self.weight_power <= 4, "weight_power must be in (0, 4]")
 
 
 class ContinuousBoundarySeeking(GradientEstimator):
