@@ -282,6 +282,7 @@ CASES = [
             ("bgan_collapse_pilot_digits4_long", True),
             ("bgan_collapse_digits4_long", True),
             ("bgan_collapse_pilot_binary_ahead", True),
+            ("bgan_collapse_binary_ahead", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
