@@ -575,6 +575,27 @@ NUMBERS = [
         "| `reinforce_init10_ent_noise` | +0.002 [-0.035, +0.040] |",
     ),
     Number(
+        "Gumbel-ST − BGAN is −0.017 [−0.036, +0.001]",
+        "results/bgan_collapse_binary_ahead.md",
+        "| `gumbel_init10_ent_noise_m50` | -0.017 [-0.036, +0.001] |",
+    ),
+    Number(
+        "REINFORCE − BGAN is −0.019 [−0.041, +0.002]",
+        "results/bgan_collapse_binary_ahead.md",
+        "| `reinforce_init10_ent_noise_m50` | -0.019 [-0.041, +0.002] |",
+    ),
+    Number(
+        "ahead of BGAN (−0.082 [−0.098, −0.066])",
+        "results/bgan_collapse_binary_ahead.md",
+        "| `mixture` | -0.082 [-0.098, -0.066] *",
+    ),
+    Number(
+        "(ESS 36.7 of",
+        "results/bgan_collapse_binary_ahead.md",
+        R(r"^\| `init10_ent_noise_m50` \|(?:[^|\n]*\|){7} NUM \["),
+        ".1f",
+    ),
+    Number(
         "Gaussians on 1-NN (−0.242 [−0.276, −0.209])",
         "results/bgan_collapse_digitscont_disc.md",
         "(w_init10_noise − independent -0.242 [-0.276, -0.209])",
