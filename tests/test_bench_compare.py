@@ -267,6 +267,9 @@ def test_the_drift_test_sees_every_page() -> None:
         "results/learn_hc_lr_v4/compare.md",
         "results/learn_hc_lr_v4/compare_vs_g2.md",
         "results/learn_hc_lr_v4/gate_HalfCheetah-v5_mbmf-ppo.md",
+        "results/learn_hc_tau_v4/compare.md",
+        "results/learn_hc_tau_v4/compare_vs_g2.md",
+        "results/learn_hc_tau_v4/gate_HalfCheetah-v5_mbmf-ppo.md",
     } <= names
 
 

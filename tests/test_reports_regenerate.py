@@ -218,6 +218,7 @@ CASES = [
     learn("results/learn_ant_v4"),
     learn("results/learn_hopper_v4"),
     learn("results/learn_hc_lr_v4"),
+    learn("results/learn_hc_tau_v4"),
     # MBMF-PPO vs PPO throughput: the page beside each JSON (its input, rewritten from its own fps).
     *(
         Report(
@@ -442,6 +443,8 @@ HAND_WRITTEN = {
     "results/bgan_schedule_notes.md",
     "results/bgan-digitscont_schedule_notes.md",
     "results/learn_hc_lr_v4/reading.md",
+    "results/learn_hc_tau_v4/reading.md",
+    "results/learn_hopper_v4/reading.md",
 }
 
 
