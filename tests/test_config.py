@@ -207,4 +207,4 @@ def test_preset_variants_inherit_base_preset() -> None:
     mbmf = preset("mbmf-ppo", "InvertedPendulum-v5")
     base = preset("ppo", "InvertedPendulum-v5")
     assert {k: mbmf[k] for k in base} == base  # the base's env-tuned values survive
-    assert mbmf["k"] is None and mbmf["eta_mode"] == "split"  # v2: k from γλ, capped
+    assert mbmf["k"] is None and mbmf["eta_mode"] == "tau"  # k from γλ, capped; D_τ only
