@@ -111,6 +111,21 @@ NUMBERS = [
         "each run's median score-term variance ratio: 0.88 [0.86, 0.90]",
     ),
     Number(
+        "return in 2.00× [1.07, inf] fewer steps",
+        "results/learn_hc_tau_v4/compare.md",
+        "to ppo's 300k return (4164): speed-up ppo / mbmf-ppo 2.00× [1.07, inf]",
+    ),
+    Number(
+        "final +34 [−816, +883]",
+        "results/learn_hc_tau_v4/compare.md",
+        "mbmf-ppo − ppo, 95 % paired t: +34 [-816, +883]",
+    ),
+    Number(
+        "final +40 [−819, +898]",
+        "results/learn_hc_tau_v4/compare_vs_g2.md",
+        "mbmf-ppo − mbmf-ppo-g2, 95 % paired t: +40 [-819, +898]",
+    ),
+    Number(
         "leaves 0.61 [0.58, 0.68] of the score variance",
         "results/learn_hc_lr_v4/gate_HalfCheetah-v5_mbmf-ppo.md",
         "each run's median score-term variance ratio: 0.61 [0.58, 0.68]",
