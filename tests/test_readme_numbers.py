@@ -101,9 +101,35 @@ NUMBERS = [
         "mbmf-ppo − ppo, 95 % paired t: +71 [-53, +196]",
     ),
     Number(
-        "final +392 [−1,560, +2,345]",
+        "final +761 [−290, +1,813]",
         "results/learn_hopper_v4/compare.md",
-        "mbmf-ppo − ppo, 95 % paired t: +392 [-1560, +2345]",
+        "mbmf-ppo − ppo, 95 % paired t: +761 [-290, +1813]",
+    ),
+    Number(
+        "the CV leaves 0.68 [0.60, 0.82] of the score variance",
+        "results/learn_hopper_v4/gate_Hopper-v5_mbmf-ppo.md",
+        "each run's median score-term variance ratio: 0.68 [0.60, 0.82]",
+    ),
+    Number(
+        "final return +761\n  [−290, +1,813], steps to PPO's 100k return 1.14× [0.86, 2.76]",
+        "results/learn_hopper_v4/compare.md",
+        R(
+            r"95 % paired t: NUM \[NUM, NUM\].*?"
+            r"to ppo's 100k return \(398\): speed-up ppo / mbmf-ppo NUM× \[NUM, NUM\]"
+        ),
+    ),
+    Number(
+        "label TV 0.126 against 0.142, but\n  mean C2ST 0.913 against 0.882",
+        "results/bgan_collapse_pilot_digits4_m50.md",
+        R(
+            r"^\| `init10_ent_noise` \| NUM \[(?:[^|\n]*\|){4} NUM \[[^\n]*\n"
+            r"\| `init10_ent_noise_m50` \| NUM \[(?:[^|\n]*\|){4} NUM \["
+        ),
+    ),
+    Number(
+        "steps to PPO's 100k return\n1.14× [0.86, 2.76]",
+        "results/learn_hopper_v4/compare.md",
+        "to ppo's 100k return (398): speed-up ppo / mbmf-ppo 1.14× [0.86, 2.76]",
     ),
     Number(
         "its CV leaves\n0.88 [0.86, 0.90] of the score variance",

@@ -284,6 +284,7 @@ CASES = [
             ("bgan_collapse_digits4_long", True),
             ("bgan_collapse_pilot_binary_ahead", True),
             ("bgan_collapse_binary_ahead", True),
+            ("bgan_collapse_pilot_digits4_m50", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
@@ -414,6 +415,8 @@ HAND_WRITTEN = {
     "results/bgan_collapse_digits4_long_notes.md",
     "results/bgan_collapse_pilot_binary_ahead_notes.md",
     "results/bgan_collapse_binary_ahead_notes.md",
+    "results/bgan_collapse_pilot_digits4_m50_notes.md",
+    "results/bgan_collapse_digits4_m50_notes.md",
     "results/oracle.md",
     "results/mbmf_v4.md",
     "results/hpo.md",
