@@ -127,6 +127,20 @@ NUMBERS = [
         ),
     ),
     Number(
+        "seed 1 (label TV 0.153 and 0.217): paired label TV −0.002 [−0.068, +0.064]",
+        "results/bgan_collapse_digits4_m50.md",
+        R(
+            r"## Paired differences.*?^\| `init10_ent_noise_m50` \|(?:[^|\n]*\|){4} NUM \[NUM, NUM\] \|.*?"
+            r"^\| `init10_ent_noise_m50` \| 0 \|(?:[^|\n]*\|){2} NUM \|.*?"
+            r"^\| `init10_ent_noise_m50` \| 1 \|(?:[^|\n]*\|){2} NUM \|"
+        ),
+    ),
+    Number(
+        "tuning seeds: no seed flagged, but mean C2ST 0.913 against 0.882",
+        "results/bgan_collapse_pilot_digits4_m50.md",
+        R(r"^\| `init10_ent_noise` \| NUM \[[^\n]*\n\| `init10_ent_noise_m50` \| NUM \["),
+    ),
+    Number(
         "steps to PPO's 100k return\n1.14× [0.86, 2.76]",
         "results/learn_hopper_v4/compare.md",
         "to ppo's 100k return (398): speed-up ppo / mbmf-ppo 1.14× [0.86, 2.76]",

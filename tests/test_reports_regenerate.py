@@ -285,6 +285,7 @@ CASES = [
             ("bgan_collapse_pilot_binary_ahead", True),
             ("bgan_collapse_binary_ahead", True),
             ("bgan_collapse_pilot_digits4_m50", True),
+            ("bgan_collapse_digits4_m50", True),
         )
     ),
     # The LDF lower stage alone (issue 29).
