@@ -141,6 +141,21 @@ NUMBERS = [
         R(r"^\| `init10_ent_noise` \| NUM \[[^\n]*\n\| `init10_ent_noise_m50` \| NUM \["),
     ),
     Number(
+        "final +462 [−1,350, +2,273]",
+        "results/learn_walker_v4/compare.md",
+        "mbmf-ppo − ppo, 95 % paired t: +462 [-1350, +2273]",
+    ),
+    Number(
+        "the CV leaves 0.94 [0.83, 0.95] of the\nscore variance",
+        "results/learn_walker_v4/gate_Walker2d-v5_mbmf-ppo.md",
+        "each run's median score-term variance ratio: 0.94 [0.83, 0.95]",
+    ),
+    Number(
+        "steps to PPO's 100k return 1.35× [0.75, 3.60]",
+        "results/learn_walker_v4/compare.md",
+        "to ppo's 100k return (401): speed-up ppo / mbmf-ppo 1.35× [0.75, 3.60]",
+    ),
+    Number(
         "steps to PPO's 100k return\n1.14× [0.86, 2.76]",
         "results/learn_hopper_v4/compare.md",
         "to ppo's 100k return (398): speed-up ppo / mbmf-ppo 1.14× [0.86, 2.76]",
