@@ -291,3 +291,22 @@ def test_seeds_per_algo_plan_and_summaries_stand_in_for_run_folders(tmp_path) ->
     assert trpo["final_per_seed"] == {0: 7.0} and trpo["fps_median"] == 11.0
     with pytest.raises(RlcvError, match="ALGO=N"):
         parse_pairs(["trpo"], "--seeds-per-algo", "ALGO", "ppo=5")
+
+
+def test_first_seed_plans_fresh_seeds_and_names_them_in_the_command(tmp_path) -> None:
+    """--first-seed F: seeds F..F+N-1 (per-algo counts too), shown in the regenerating command only when
+    set; past the last valid seed it is one clear error before any run."""
+    from rlcv.bench.checks import SEED_LIMIT
+    from rlcv.bench.learn import LearnSpec, _validate, plan
+    from rlcv.errors import RlcvError
+
+    spec = LearnSpec(
+        algos=["ppo", "trpo"], envs=["Hopper-v5"], seeds=3, first_seed=10, seeds_per_algo=["trpo=1"],
+        steps=100, out=str(tmp_path),
+    )  # fmt: skip
+    assert [(j.algo, j.seed) for j in plan(spec)] == [("ppo", 10), ("trpo", 10), ("ppo", 11), ("ppo", 12)]
+    assert plan(spec)[0].run.summary == tmp_path / "summaries" / "ppo" / "Hopper-v5" / "s10.json"
+    assert "--first-seed 10" in spec.command()
+    assert "--first-seed" not in LearnSpec(out=str(tmp_path)).command()
+    with pytest.raises(RlcvError, match="--first-seed"):
+        _validate(LearnSpec(algos=["ppo"], envs=["Hopper-v5"], seeds=2, first_seed=SEED_LIMIT - 1))

@@ -451,6 +451,7 @@ HAND_WRITTEN = {
     "results/learn_hc_tau_v4/reading.md",
     "results/learn_hopper_v4/reading.md",
     "results/learn_walker_v4/reading.md",
+    "results/learn_hc_tau_fresh/reading.md",
 }
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from rlcv import plotting
 from rlcv.bench import runs
-from rlcv.bench.checks import check_algos, out_dir, positive_int, seed_count
+from rlcv.bench.checks import SEED_LIMIT, check_algos, out_dir, positive_int, seed_count, seed_value
 from rlcv.bench.flags import command_line, flag, spec_of
 from rlcv.bench.report import add_bench, render
 from rlcv.diagnostics.learning_runs import seed_finals
@@ -48,7 +48,9 @@ class LearnSpec:
 
     algos: list[str] = flag(["ppo", "sb3-ppo", "trpo", "sb3-trpo"])
     envs: list[str] = flag(["HalfCheetah-v5", "Hopper-v5"])
-    seeds: int = flag(5, type=seed_count, help="seeds 0..N-1")
+    seeds: int = flag(5, type=seed_count, help="seeds FIRST..FIRST+N-1 (FIRST: --first-seed)")
+    # fresh evaluation seeds beside a finished sweep's (e.g. a replication on seeds 10-14)
+    first_seed: int = flag(0, type=seed_value, show=lambda s: s.first_seed != 0)
     steps: int = flag(1_000_000, type=positive_int, help="env steps per run")
     seeds_per_algo: list[str] = flag(
         [], metavar="ALGO=N", help="per-algo --seeds (e.g. trpo=3)", show=lambda s: bool(s.seeds_per_algo)
@@ -179,10 +181,10 @@ def _job(spec: LearnSpec, algo: str, env: str, seed: int) -> Job:
 def plan(spec: LearnSpec) -> list[Job]:
     return [
         _job(spec, a, e, s)
-        for s in range(max(spec.algo_seeds(a) for a in spec.algos))
+        for s in range(spec.first_seed, spec.first_seed + max(spec.algo_seeds(a) for a in spec.algos))
         for e in spec.envs
         for a in spec.algos
-        if s < spec.algo_seeds(a)
+        if s < spec.first_seed + spec.algo_seeds(a)
     ]
 
 
@@ -223,6 +225,11 @@ def _validate(spec: LearnSpec) -> None:
     from rlcv.env_factory import check_env_id
 
     check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
+    if spec.first_seed + (n := max(spec.algo_seeds(a) for a in spec.algos)) > SEED_LIMIT:
+        raise RlcvError(
+            f"--first-seed {spec.first_seed} with {n} seeds runs past the last valid seed "
+            f"{SEED_LIMIT - 1}; lower --first-seed or --seeds."
+        )
     for env in spec.envs:  # before any run starts: a typo would otherwise fail every run of that env
         check_env_id(env)
     for algo in spec.seeds_by_algo():
