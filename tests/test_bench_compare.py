@@ -271,6 +271,8 @@ def test_the_drift_test_sees_every_page() -> None:
         "results/learn_hc_tau_v4/compare_vs_g2.md",
         "results/learn_hc_tau_v4/gate_HalfCheetah-v5_mbmf-ppo.md",
         "results/learn_walker_v4/compare.md",
+        "results/learn_hc_tau_fresh/compare.md",
+        "results/learn_hc_tau_fresh/gate_HalfCheetah-v5_mbmf-ppo.md",
         "results/learn_walker_v4/gate_Walker2d-v5_mbmf-ppo.md",
     } <= names
 

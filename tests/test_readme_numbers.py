@@ -141,6 +141,14 @@ NUMBERS = [
         R(r"^\| `init10_ent_noise` \| NUM \[[^\n]*\n\| `init10_ent_noise_m50` \| NUM \["),
     ),
     Number(
+        "2.23× [0.00, inf] fewer steps, final +681 [−576, +1,937]",
+        "results/learn_hc_tau_fresh/compare.md",
+        R(
+            r"95 % paired t: NUM \[NUM, NUM\].*?"
+            r"to ppo's final return \(4198\): speed-up ppo / mbmf-ppo NUM× \[NUM, inf\]"
+        ),
+    ),
+    Number(
         "final +462 [−1,350, +2,273]",
         "results/learn_walker_v4/compare.md",
         "mbmf-ppo − ppo, 95 % paired t: +462 [-1350, +2273]",

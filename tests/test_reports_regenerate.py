@@ -220,6 +220,7 @@ CASES = [
     learn("results/learn_hc_lr_v4"),
     learn("results/learn_hc_tau_v4"),
     learn("results/learn_walker_v4"),
+    learn("results/learn_hc_tau_fresh"),
     # MBMF-PPO vs PPO throughput: the page beside each JSON (its input, rewritten from its own fps).
     *(
         Report(
