@@ -94,6 +94,10 @@ class LearnSpec:
     def algo_seeds(self, algo: str) -> int:
         return self.seeds_by_algo().get(algo, self.seeds)
 
+    def seed_range(self) -> range:
+        """Every seed some algo runs: FIRST..FIRST+N-1, N the largest per-algo count."""
+        return range(self.first_seed, self.first_seed + max(self.algo_seeds(a) for a in self.algos))
+
     def env_steps(self, env: str) -> int:
         return self.steps_by_env().get(env, self.steps)
 
@@ -181,7 +185,7 @@ def _job(spec: LearnSpec, algo: str, env: str, seed: int) -> Job:
 def plan(spec: LearnSpec) -> list[Job]:
     return [
         _job(spec, a, e, s)
-        for s in range(spec.first_seed, spec.first_seed + max(spec.algo_seeds(a) for a in spec.algos))
+        for s in spec.seed_range()
         for e in spec.envs
         for a in spec.algos
         if s < spec.first_seed + spec.algo_seeds(a)
@@ -225,10 +229,10 @@ def _validate(spec: LearnSpec) -> None:
     from rlcv.env_factory import check_env_id
 
     check_algos(spec.algos, [*AGENTS, *SB3_ALGOS])
-    if spec.first_seed + (n := max(spec.algo_seeds(a) for a in spec.algos)) > SEED_LIMIT:
+    if spec.seed_range().stop > SEED_LIMIT:
         raise RlcvError(
-            f"--first-seed {spec.first_seed} with {n} seeds runs past the last valid seed "
-            f"{SEED_LIMIT - 1}; lower --first-seed or --seeds."
+            f"--first-seed {spec.first_seed} with {len(spec.seed_range())} seeds runs past the last "
+            f"valid seed {SEED_LIMIT - 1}; lower --first-seed or --seeds."
         )
     for env in spec.envs:  # before any run starts: a typo would otherwise fail every run of that env
         check_env_id(env)
